@@ -1,0 +1,86 @@
+"""The exceptions the reconciler raises; the CLI turns each into one line and an exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem found in a config file, pointing at its source."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class ReconcilerError(Exception):
+    """Base of every error the CLI reports as a clean one-line message."""
+
+    exit_code = 1
+
+
+class ConfigError(ReconcilerError):
+    """The config file is unreadable or invalid; carries every problem found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = tuple(sorted(diagnostics))
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class InputError(ReconcilerError):
+    """A problem with what the user asked for that has no file position (missing file, bad env)."""
+
+
+class ApiError(ReconcilerError):
+    """The Bland API answered with an error, or did not answer usefully."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.api_message = message
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f"{self.method} {self.path}".strip()
+        parts = []
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.code:
+            parts.append(self.code)
+        head = " ".join(parts)
+        text = f"{head}: {self.api_message}" if head else self.api_message
+        return f"{where}: {text}" if where else text
+
+
+class AuthError(ApiError):
+    """401 or 403: the key is wrong or lacks permission; the whole run stops at once."""
+
+
+class UnsafePlan(ReconcilerError):
+    """The plan trips a safety valve or touches a protected number; nothing was written."""
+
+    exit_code = 3
+
+
+class StalePlan(ReconcilerError):
+    """A saved plan no longer matches the live account or was altered; nothing was written."""
+
+    exit_code = 3

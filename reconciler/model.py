@@ -1,0 +1,87 @@
+"""Plain data passed between the stages: what the file wants and what the account has."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SourceMark:
+    """A position in a config file (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class DesiredPersona:
+    """One persona entry of the config: a reference (id and/or name) and its numbers."""
+
+    id: str | None
+    name: str | None
+    numbers: tuple[str, ...]
+    mark: SourceMark
+    number_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
+
+    @property
+    def label(self) -> str:
+        """How to name this entry in messages."""
+        if self.name is not None:
+            return repr(self.name)
+        return f"id {self.id}"
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    """Thresholds of the safety valves; None leaves the default."""
+
+    max_detach_percent: float | None = None
+    min_numbers_for_percent: int | None = None
+    allow_empty: bool | None = None
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The whole desired state, merged from one or more config files."""
+
+    personas: tuple[DesiredPersona, ...]
+    files: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
+    protected_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
+    safety: SafetySettings = SafetySettings()
+
+
+@dataclass(frozen=True)
+class LivePersona:
+    """A persona as the account reports it."""
+
+    id: str
+    name: str
+    numbers: frozenset[str]
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Live:
+    """The live account: every persona (deleted ones flagged) and every inbound number it owns."""
+
+    personas: Mapping[str, LivePersona]
+    account_numbers: frozenset[str]
+    pages_read: int = 0
+
+    def active(self) -> list[LivePersona]:
+        """Personas that are not soft-deleted, in id order."""
+        return [p for _, p in sorted(self.personas.items()) if not p.deleted]
+
+    def owners(self) -> dict[str, tuple[str, ...]]:
+        """Map each number to the active personas holding it (normally exactly one)."""
+        held: dict[str, list[str]] = {}
+        for persona in self.active():
+            for number in persona.numbers:
+                held.setdefault(number, []).append(persona.id)
+        return {number: tuple(ids) for number, ids in held.items()}

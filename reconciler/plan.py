@@ -1,0 +1,97 @@
+"""A plan: the ordered changes that take the live account to the desired state, and its summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    """What a change does to one number."""
+
+    ATTACH = "attach"  # the number is on no persona and goes to a managed persona
+    MOVE = "move"  # the number is on another persona and goes to a managed persona
+    DETACH = "detach"  # the number is on a managed persona that must not have it
+
+
+_ACTION_ORDER = {Action.ATTACH: 0, Action.MOVE: 1, Action.DETACH: 2}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One number's change. For a move, `from_*` names the persona it leaves."""
+
+    action: Action
+    persona_id: str
+    persona_name: str
+    phone_number: str
+    from_persona_id: str | None = None
+    from_persona_name: str | None = None
+
+    def sort_key(self) -> tuple[str, str, int, str]:
+        """Persona by name then id, then attaches, moves, detaches, then number."""
+        return (self.persona_name, self.persona_id, _ACTION_ORDER[self.action], self.phone_number)
+
+
+@dataclass(frozen=True)
+class ManagedPersona:
+    """A persona the config manages: what it has now and what it must have."""
+
+    id: str
+    name: str
+    live: frozenset[str]
+    desired: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Ordered changes plus what they were computed from (for verification and safety checks)."""
+
+    changes: tuple[Change, ...]
+    managed: tuple[ManagedPersona, ...] = ()
+    owners: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    pages_read: int = 0
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the account already matches the config."""
+        return not self.changes
+
+    def summary(self) -> dict[str, int]:
+        """Number of changes of each action, every action present."""
+        counts = Counter(change.action for change in self.changes)
+        return {action.value: counts.get(action, 0) for action in Action}
+
+    def summary_line(self) -> str:
+        """One line, e.g. `Plan: 2 to attach, 1 to move, 1 to detach.`"""
+        counts = self.summary()
+        return (
+            f"Plan: {counts['attach']} to attach, {counts['move']} to move, "
+            f"{counts['detach']} to detach."
+        )
+
+    def gains(self) -> dict[str, list[str]]:
+        """Per persona id, the numbers one attach call must carry (attaches and moves)."""
+        grouped: dict[str, list[str]] = {}
+        for change in self.changes:
+            if change.action is not Action.DETACH:
+                grouped.setdefault(change.persona_id, []).append(change.phone_number)
+        return grouped
+
+    def losses(self) -> dict[str, list[str]]:
+        """Per persona id, the numbers one detach call must carry."""
+        grouped: dict[str, list[str]] = {}
+        for change in self.changes:
+            if change.action is Action.DETACH:
+                grouped.setdefault(change.persona_id, []).append(change.phone_number)
+        return grouped
+
+    def persona_names(self) -> dict[str, str]:
+        """Names of every persona the plan mentions, by id."""
+        names = {persona.id: persona.name for persona in self.managed}
+        for change in self.changes:
+            names.setdefault(change.persona_id, change.persona_name)
+            if change.from_persona_id is not None:
+                names.setdefault(change.from_persona_id, change.from_persona_name or "")
+        return names

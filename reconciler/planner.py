@@ -1,0 +1,149 @@
+"""Resolve the config's persona references against the live account and diff the two (pure)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from deepdiff import DeepDiff
+
+from reconciler.errors import ConfigError, Diagnostic
+from reconciler.model import Desired, DesiredPersona, Live, LivePersona, SourceMark
+from reconciler.plan import Action, Change, ManagedPersona, Plan
+
+
+def _diagnostic(mark: SourceMark, message: str) -> Diagnostic:
+    return Diagnostic(mark.file, mark.line, mark.column, message)
+
+
+def _resolve_one(
+    entry: DesiredPersona, live: Live, by_name: dict[str, list[LivePersona]]
+) -> LivePersona | str:
+    """The live persona an entry names, or the reason it names none."""
+    if entry.id is not None:
+        persona = live.personas.get(entry.id)
+        if persona is None:
+            return f"no persona with id {entry.id} on the account"
+        if persona.deleted:
+            return f"persona id {entry.id} ({persona.name!r}) is deleted"
+        if entry.name is not None and persona.name != entry.name:
+            return f"persona id {entry.id} is named {persona.name!r}, not {entry.name!r}"
+        return persona
+    assert entry.name is not None
+    candidates = by_name.get(entry.name, [])
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        ids = ", ".join(sorted(persona.id for persona in candidates))
+        return (
+            f"{len(candidates)} active personas are named {entry.name!r} ({ids}): "
+            "add the id of the one you mean"
+        )
+    close = difflib.get_close_matches(entry.name, list(by_name), n=3)
+    hint = f" (did you mean {', '.join(repr(name) for name in close)}?)" if close else ""
+    return f"no active persona named {entry.name!r}{hint}"
+
+
+def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePersona]]:
+    """Match every config entry to one active persona and check every number is on the account.
+
+    Raises ConfigError naming every entry that matches none or several, and every missing number.
+    """
+    by_name: dict[str, list[LivePersona]] = {}
+    for persona in live.active():
+        by_name.setdefault(persona.name, []).append(persona)
+    problems: list[Diagnostic] = []
+    resolved: list[tuple[DesiredPersona, LivePersona]] = []
+    seen: dict[str, DesiredPersona] = {}
+    for entry in desired.personas:
+        match = _resolve_one(entry, live, by_name)
+        if isinstance(match, str):
+            problems.append(_diagnostic(entry.mark, match))
+            continue
+        if match.id in seen:
+            problems.append(
+                _diagnostic(
+                    entry.mark,
+                    f"persona {match.name!r} is listed twice (also at {seen[match.id].mark})",
+                )
+            )
+            continue
+        seen[match.id] = entry
+        resolved.append((entry, match))
+        for number in entry.numbers:
+            if number not in live.account_numbers:
+                problems.append(
+                    _diagnostic(
+                        entry.number_marks.get(number, entry.mark),
+                        f"{number} is not an inbound number of this account",
+                    )
+                )
+    for number in desired.protected:
+        if number not in live.account_numbers:
+            mark = desired.protected_marks.get(number)
+            if mark is not None:
+                problems.append(
+                    _diagnostic(mark, f"{number} is not an inbound number of this account")
+                )
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def diff(resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live) -> list[Change]:
+    """The changes that make every managed persona hold exactly its declared numbers.
+
+    Personas whose number sets already match are skipped by a set comparison, so deepdiff only
+    sees the ones that differ, keyed by number: a converged account costs one pass of set checks.
+    """
+    owners = live.owners()
+    names = {persona.id: persona.name for persona in live.personas.values()}
+    wanted_by = {number: persona.id for entry, persona in resolved for number in entry.numbers}
+    live_view: dict[str, dict[str, bool]] = {}
+    desired_view: dict[str, dict[str, bool]] = {}
+    changes: list[Change] = []
+    for entry, persona in resolved:
+        desired_numbers = frozenset(entry.numbers)
+        if desired_numbers != persona.numbers:
+            live_view[persona.id] = dict.fromkeys(sorted(persona.numbers), True)
+            desired_view[persona.id] = dict.fromkeys(sorted(desired_numbers), True)
+        for number in desired_numbers & persona.numbers:
+            # Already here, but also held elsewhere (a non-exclusive attach): take it back.
+            others = [owner for owner in owners.get(number, ()) if owner != persona.id]
+            if others:
+                changes.append(_move(persona, number, others[0], names))
+    report = DeepDiff(live_view, desired_view, view="tree", threshold_to_diff_deeper=0)
+    for level in report.get("dictionary_item_added", []):
+        persona_id, number = level.path(output_format="list")
+        persona = live.personas[persona_id]
+        others = [owner for owner in owners.get(number, ()) if owner != persona_id]
+        if others:
+            changes.append(_move(persona, number, others[0], names))
+        else:
+            changes.append(Change(Action.ATTACH, persona_id, persona.name, number))
+    for level in report.get("dictionary_item_removed", []):
+        persona_id, number = level.path(output_format="list")
+        if wanted_by.get(number) not in (None, persona_id):
+            continue  # the persona that wants it takes it with its attach: a move, not a detach
+        changes.append(Change(Action.DETACH, persona_id, live.personas[persona_id].name, number))
+    return sorted(changes, key=Change.sort_key)
+
+
+def _move(persona: LivePersona, number: str, source: str, names: dict[str, str]) -> Change:
+    return Change(Action.MOVE, persona.id, persona.name, number, source, names.get(source, ""))
+
+
+def build_plan(desired: Desired, live: Live) -> Plan:
+    """Resolve references, then diff desired against live into an ordered Plan."""
+    resolved = resolve(desired, live)
+    changes = diff(resolved, live)
+    managed = tuple(
+        ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
+        for entry, persona in resolved
+    )
+    return Plan(
+        changes=tuple(changes),
+        managed=managed,
+        owners=live.owners(),
+        pages_read=live.pages_read,
+    )

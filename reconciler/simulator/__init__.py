@@ -1,0 +1,19 @@
+"""A local, in-process or standalone simulator of the Bland AI persona/inbound-number API.
+
+It plays the server side of the wire for tests, benchmarks and demos, and deliberately imports
+nothing else from the ``reconciler`` package so it cannot share the client's assumptions.
+"""
+
+from .cli import simulator_command
+from .faults import Faults
+from .server import RequestRecord, Simulator
+from .state import StateError, load_state
+
+__all__ = [
+    "Faults",
+    "RequestRecord",
+    "Simulator",
+    "StateError",
+    "load_state",
+    "simulator_command",
+]

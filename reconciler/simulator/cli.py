@@ -1,0 +1,154 @@
+"""``reconciler simulator``: run the Bland API simulator as a standalone process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from .faults import ATTACH_MODES, Faults
+from .server import Simulator
+from .state import StateError, read_state_file
+
+
+def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
+    if not value:
+        return []
+    try:
+        statuses = [int(part) for part in value.split(",") if part.strip()]
+        Faults().update({"read_statuses": statuses})
+    except ValueError:
+        raise click.BadParameter(
+            "expected a comma-separated list of HTTP statuses, e.g. 503,503,200"
+        ) from None
+    return statuses
+
+
+def _write_ready_file(path: Path, url: str) -> None:
+    # Write-then-rename so a watcher never reads a half-written URL.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(url + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command("simulator")
+@click.option(
+    "--state",
+    "state_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON state file with the account's numbers and personas.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port (0 = any free).")
+@click.option(
+    "--api-key-env",
+    default="BLAND_API_KEY",
+    show_default=True,
+    help="Environment variable holding the API key clients must send.",
+)
+@click.option("--latency", type=float, default=0.0, help="Seconds added to every API request.")
+@click.option(
+    "--read-statuses", callback=_status_list, help="Scripted statuses for the next reads."
+)
+@click.option(
+    "--write-statuses", callback=_status_list, help="Scripted statuses for the next writes."
+)
+@click.option("--retry-after", default=None, help="Retry-After value sent with scripted 429s.")
+@click.option("--drop-after-write", type=int, default=0, help="Apply N writes, drop responses.")
+@click.option("--hang", type=int, default=0, help="The next N API requests never get an answer.")
+@click.option("--hang-writes-after", type=int, default=None, help="Hang every write after N.")
+@click.option("--html-errors", is_flag=True, help="Scripted errors get an HTML body.")
+@click.option(
+    "--inbound-numbers-as-strings", is_flag=True, help="List persona numbers as bare strings."
+)
+@click.option("--errors-as-string", is_flag=True, help="Send 'errors' as a string, not an array.")
+@click.option(
+    "--legacy-inbound-includes-persona",
+    is_flag=True,
+    help="GET /v1/inbound also reports label and persona_id.",
+)
+@click.option(
+    "--attach-mode",
+    type=click.Choice(ATTACH_MODES),
+    default="steal",
+    show_default=True,
+    help="Attaching a number held by another persona: move, refuse (409) or keep on both.",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the base URL to this file once listening.",
+)
+def simulator_command(
+    state_file: Path,
+    host: str,
+    port: int,
+    api_key_env: str,
+    ready_file: Path | None,
+    **fault_options: Any,
+) -> None:
+    """Run a local simulator of the Bland persona and inbound-number API."""
+    api_key = os.environ.get(api_key_env)
+    if not api_key:
+        _fail(f"environment variable {api_key_env} is not set")
+        return
+    try:
+        faults = Faults()
+        faults.update(fault_options)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    try:
+        state = read_state_file(state_file)
+        simulator = Simulator(
+            state,
+            api_key=api_key,
+            host=host,
+            port=port,
+            faults=faults,
+            state_source=str(state_file),
+        )
+    except StateError as exc:
+        _fail(f"bad state file {exc}")
+        return
+    try:
+        simulator.start()
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        return
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if ready_file is not None:
+            _write_ready_file(ready_file, simulator.url)
+        click.echo(
+            f"Bland API simulator listening on {simulator.url} "
+            f"({simulator.persona_count} personas, {simulator.number_count} numbers)"
+        )
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        simulator.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)

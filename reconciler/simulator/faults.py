@@ -1,0 +1,169 @@
+"""Fault injection knobs for the Bland API simulator.
+
+A single :class:`Faults` instance is shared by every request thread of a running simulator, and
+tests mutate it while requests are in flight, so every read-modify-write of a counter or a
+scripted-status list happens under the instance's own lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, get_args
+
+AttachMode = Literal["steal", "refuse", "keep_old"]
+ATTACH_MODES: tuple[str, ...] = get_args(AttachMode)
+
+# Upper bound on how long a "hung" request waits; stop() wakes it earlier.
+DEFAULT_HANG_TIMEOUT = 600.0
+
+
+_BOOL_FIELDS = frozenset(
+    {
+        "html_errors",
+        "inbound_numbers_as_strings",
+        "errors_as_string",
+        "legacy_inbound_includes_persona",
+    }
+)
+
+
+def _nonneg_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _nonneg_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _valid_status(value: object) -> bool:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    return value == 0 or 100 <= value <= 599
+
+
+def _check(name: str, value: object) -> None:
+    """Raise ValueError unless ``value`` is acceptable for the Faults field ``name``."""
+    ok: bool
+    if name in ("latency", "hang_timeout"):
+        ok = _nonneg_number(value)
+    elif name in ("read_statuses", "write_statuses"):
+        ok = isinstance(value, list) and all(_valid_status(v) for v in value)
+    elif name == "retry_after":
+        ok = value is None or isinstance(value, str)
+    elif name in ("drop_after_write", "hang"):
+        ok = _nonneg_int(value)
+    elif name == "hang_writes_after":
+        ok = value is None or _nonneg_int(value)
+    elif name == "attach_mode":
+        ok = value in ATTACH_MODES
+    elif name in _BOOL_FIELDS:
+        ok = isinstance(value, bool)
+    else:
+        raise ValueError(f"unknown fault {name!r}")
+    if not ok:
+        raise ValueError(f"invalid value for fault {name!r}: {value!r}")
+
+
+@dataclass
+class Faults:
+    """Misbehaviours the simulator injects. Every field may be changed at any time."""
+
+    latency: float = 0.0
+    """Seconds added to every API request (control endpoints excluded)."""
+    read_statuses: list[int] = field(default_factory=list)
+    """Scripted statuses for the next reads; one is popped per read. 0 or 2xx = serve normally."""
+    write_statuses: list[int] = field(default_factory=list)
+    """Scripted statuses for the next writes; a scripted error does not perform the write."""
+    retry_after: str | None = None
+    """Retry-After header value sent with scripted 429 responses."""
+    drop_after_write: int = 0
+    """The next N writes are applied, then the connection is closed without a response."""
+    hang: int = 0
+    """The next N API requests never get an answer."""
+    hang_writes_after: int | None = None
+    """Once this many writes have been served (counted from when the field was set), every
+    later write hangs."""
+    html_errors: bool = False
+    """Scripted error bodies are an HTML gateway page instead of JSON."""
+    inbound_numbers_as_strings: bool = False
+    """Persona objects list ``inbound_numbers`` as bare strings."""
+    attach_mode: AttachMode = "steal"
+    """What attaching a number held by another persona does: move it, refuse (409), or add it
+    while leaving it on the old persona too."""
+    errors_as_string: bool = False
+    """Error envelopes carry ``errors`` as a ``"CODE: message"`` string."""
+    legacy_inbound_includes_persona: bool = False
+    """GET /v1/inbound also reports ``label`` and ``persona_id`` (the docs do not promise them)."""
+    hang_timeout: float = DEFAULT_HANG_TIMEOUT
+    """Cap on how long a hung request waits before its connection is closed."""
+
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+    _writes_served: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Arming hang_writes_after starts a fresh count, so "hang after k writes" means k more
+        # writes from now, not k writes since the simulator started.
+        if name == "hang_writes_after":
+            object.__setattr__(self, "_writes_served", 0)
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if not f.name.startswith("_")]
+
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            out: dict[str, Any] = {}
+            for name in self.field_names():
+                value = getattr(self, name)
+                out[name] = list(value) if isinstance(value, list) else value
+            return out
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Validate every change first, then apply them all (all or nothing)."""
+        cleaned: dict[str, Any] = {}
+        for name, value in changes.items():
+            _check(name, value)
+            if name in ("latency", "hang_timeout"):
+                value = float(value)
+            elif isinstance(value, list):
+                value = list(value)
+            cleaned[name] = value
+        with self._lock:
+            for name, value in cleaned.items():
+                setattr(self, name, value)
+
+    def reset(self) -> None:
+        self.update(Faults().to_dict())
+
+    def pop_status(self, kind: str) -> int:
+        """Pop the next scripted status for a read or write; 0 when none is scripted."""
+        with self._lock:
+            queue = self.write_statuses if kind == "write" else self.read_statuses
+            if not queue:
+                return 0
+            return queue.pop(0)
+
+    def take_hang(self, is_write: bool) -> bool:
+        """Decide whether this request hangs, consuming one ``hang`` token if so."""
+        with self._lock:
+            if self.hang > 0:
+                self.hang -= 1
+                return True
+            if is_write and self.hang_writes_after is not None:
+                if self._writes_served >= self.hang_writes_after:
+                    return True
+                object.__setattr__(self, "_writes_served", self._writes_served + 1)
+            return False
+
+    def take_drop(self) -> bool:
+        """Consume one ``drop_after_write`` token, if any is left."""
+        with self._lock:
+            if self.drop_after_write > 0:
+                self.drop_after_write -= 1
+                return True
+            return False

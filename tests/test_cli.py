@@ -1,0 +1,235 @@
+"""The CLI end to end against the simulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.simulator import Simulator
+from tests.conftest import EXAMPLES, ROOT, RunCli, write_config
+
+CONFIG = EXAMPLES / "personas.yaml"
+SUPPORT = "7b0c4a9e-1d2f-4c3b-9a8e-5f6d7c8b9a01"
+IVR = "0e4f8a2b-6c1d-4e5f-8a9b-0c1d2e3f4a02"
+SALES = "5d6e7f80-9a1b-4c2d-8e3f-4a5b6c7d8e03"
+
+
+def writes(sim: Simulator) -> list[tuple[str, str, list[str]]]:
+    """(persona id, action, numbers) of every write the simulator applied."""
+    return [
+        (str(r.persona_id), r.path.rsplit("/", 1)[-1], sorted(r.body["inbound_numbers"]))
+        for r in sim.writes()
+        if r.status == 200
+    ]
+
+
+def test_validate_is_offline(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BLAND_API_KEY", raising=False)
+    monkeypatch.setenv("BLAND_API_URL", "https://unreachable.invalid")
+    result = run_cli("validate", CONFIG)
+    assert result.code == 0
+    assert result.out == f"{CONFIG}: valid (3 personas, 5 numbers)\n"
+
+
+def test_plan_json(sim: Simulator, run_cli: RunCli) -> None:
+    result = run_cli("plan", CONFIG, "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == {
+        "format_version": 1,
+        "changes": [
+            {
+                "action": "attach",
+                "persona_id": SALES,
+                "persona_name": "Sales",
+                "phone_number": "+14155550110",
+            },
+            {
+                "action": "attach",
+                "persona_id": SALES,
+                "persona_name": "Sales",
+                "phone_number": "+14155550111",
+            },
+            {
+                "action": "attach",
+                "persona_id": SUPPORT,
+                "persona_name": "Support Agent",
+                "phone_number": "+14155550101",
+            },
+            {
+                "action": "move",
+                "persona_id": SUPPORT,
+                "persona_name": "Support Agent",
+                "phone_number": "+14155550102",
+                "from_persona_id": IVR,
+                "from_persona_name": "Legacy IVR",
+            },
+            {
+                "action": "detach",
+                "persona_id": SUPPORT,
+                "persona_name": "Support Agent",
+                "phone_number": "+14155550103",
+            },
+        ],
+        "summary": {"attach": 3, "move": 1, "detach": 1},
+    }
+    assert sim.writes() == []
+
+
+def test_plan_text(sim: Simulator, run_cli: RunCli) -> None:
+    result = run_cli("plan", CONFIG)
+    assert result.code == 0, result.err
+    assert result.out == (
+        f"Sales ({SALES})\n"
+        "  + +14155550110\n"
+        "  + +14155550111\n"
+        "\n"
+        f"Support Agent ({SUPPORT})\n"
+        "  + +14155550101\n"
+        "  ~ +14155550102 (from 'Legacy IVR')\n"
+        "  - +14155550103\n"
+        "\n"
+        "Plan: 3 to attach, 1 to move, 1 to detach.\n"
+    )
+    assert "\x1b[" not in result.out
+
+
+def test_apply_converges_with_one_call_per_persona_and_direction(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    assert sorted(writes(sim)) == [
+        (SALES, "attach", ["+14155550110", "+14155550111"]),
+        (SUPPORT, "attach", ["+14155550101", "+14155550102"]),
+        (SUPPORT, "detach", ["+14155550103"]),
+    ]
+    assert "Apply complete: 3 writes (2 attach, 1 detach)" in result.out
+    assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
+    assert sim.persona_numbers(SALES) == ["+14155550110", "+14155550111"]
+    assert sim.persona_numbers(IVR) == ["+14155550130"]
+    # Attaches come before any detach.
+    kinds = [r.path.rsplit("/", 1)[-1] for r in sim.writes()]
+    assert kinds == sorted(kinds)
+
+    sim.clear_log()
+    again = run_cli("apply", CONFIG, "--auto-approve")
+    assert again.code == 0
+    assert "No changes. The account matches" in again.out
+    assert sim.writes() == []
+    assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 0
+
+
+def test_detailed_exitcode_is_2_with_changes(sim: Simulator, run_cli: RunCli) -> None:
+    assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 2
+
+
+def test_the_three_write_scenario(sim: Simulator, run_cli: RunCli, tmp_path: Path) -> None:
+    """A gains one and loses one; B gains a free number and takes one from an unmanaged one."""
+    sim.add_persona("pa", "A", ["+14155550200", "+14155550201"])
+    sim.add_persona("pb", "B", [])
+    sim.add_persona("pu", "Unmanaged", ["+14155550210", "+14155550211"])
+    for number in ("+14155550202", "+14155550212"):
+        sim.add_number(number)
+    config = write_config(
+        tmp_path / "ab.yaml",
+        [
+            {"name": "A", "numbers": ["+14155550200", "+14155550202"]},
+            {"name": "B", "numbers": ["+14155550212", "+14155550210"]},
+        ],
+    )
+    sim.clear_log()
+    result = run_cli("apply", config, "--auto-approve")
+    assert result.code == 0, result.err
+    assert writes(sim) == [
+        ("pa", "attach", ["+14155550202"]),
+        ("pb", "attach", ["+14155550210", "+14155550212"]),
+        ("pa", "detach", ["+14155550201"]),
+    ]
+    assert sim.persona_numbers("pa") == ["+14155550200", "+14155550202"]
+    assert sim.persona_numbers("pb") == ["+14155550210", "+14155550212"]
+    assert sim.persona_numbers("pu") == ["+14155550211"]
+    assert run_cli("plan", config, "--detailed-exitcode").code == 0
+
+
+def test_a_non_exclusive_attach_is_fixed_by_a_detach(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.attach_mode = "keep_old"
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    assert "Legacy IVR: still had 1 number (+14155550102) after the move" in result.out
+    assert (IVR, "detach", ["+14155550102"]) in writes(sim)
+    assert sim.owners()["+14155550102"] == [SUPPORT]
+
+
+def test_a_refused_move_falls_back_to_detach_then_attach(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.attach_mode = "refuse"
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    assert "the API refused to attach numbers held by another persona" in result.out
+    applied = writes(sim)
+    assert applied.index((IVR, "detach", ["+14155550102"])) < applied.index(
+        (SUPPORT, "attach", ["+14155550101", "+14155550102"])
+    )
+    assert sim.owners()["+14155550102"] == [SUPPORT]
+
+
+def test_apply_without_a_terminal_refuses_and_writes_nothing(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    result = run_cli("apply", CONFIG)
+    assert result.code == 1
+    assert "pass --auto-approve" in result.err
+    assert sim.writes() == []
+
+
+def test_missing_key_names_the_variable(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BLAND_API_KEY")
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    assert result.err.startswith("error: BLAND_API_KEY is not set")
+    assert sim.requests == []
+
+
+def test_a_wrong_key_says_so(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_API_KEY", "not-the-key")
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    assert "AUTH_FAILURE" in result.err and "check BLAND_API_KEY" in result.err
+    assert "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_unknown_number_is_reported_before_any_write(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.yaml", [{"name": "Sales", "numbers": ["+14155550999"]}])
+    result = run_cli("apply", config, "--auto-approve")
+    assert result.code == 1
+    assert "+14155550999 is not an inbound number of this account" in result.err
+    assert f"{config}:" in result.err
+    assert sim.writes() == []
+
+
+def test_verbose_shows_each_request(sim: Simulator, run_cli: RunCli) -> None:
+    result = run_cli("-vv", "plan", CONFIG)
+    assert "GET /v1/personas?page=1&limit=100 -> 200" in result.err
+    assert "GET /v1/inbound -> 200" in result.err
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("reconciler, version ")

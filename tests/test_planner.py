@@ -1,0 +1,174 @@
+"""The planner as a pure function: desired + live in, ordered changes out."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.errors import ConfigError
+from reconciler.model import Desired, DesiredPersona, Live, LivePersona, SourceMark
+from reconciler.plan import Action, Change
+from reconciler.planner import build_plan
+
+MARK = SourceMark("personas.yaml", 3, 5)
+
+SUPPORT = "p-support"
+SALES = "p-sales"
+IVR = "p-ivr"  # unmanaged in every case below
+
+
+def live(*personas: LivePersona, extra_numbers: tuple[str, ...] = ()) -> Live:
+    numbers = {n for p in personas for n in p.numbers} | set(extra_numbers)
+    return Live({p.id: p for p in personas}, frozenset(numbers), pages_read=1)
+
+
+def persona(pid: str, name: str, *numbers: str, deleted: bool = False) -> LivePersona:
+    return LivePersona(pid, name, frozenset(numbers), deleted)
+
+
+def want(*entries: tuple[str | None, str | None, tuple[str, ...]]) -> Desired:
+    personas = tuple(
+        DesiredPersona(pid, name, numbers, SourceMark("personas.yaml", 3 + i * 4, 5))
+        for i, (pid, name, numbers) in enumerate(entries)
+    )
+    return Desired(personas)
+
+
+CASES = {
+    "attach a free number": (
+        want((SUPPORT, None, ("+14155550100", "+14155550101"))),
+        live(persona(SUPPORT, "Support", "+14155550100"), extra_numbers=("+14155550101",)),
+        [Change(Action.ATTACH, SUPPORT, "Support", "+14155550101")],
+    ),
+    "move from an unmanaged persona": (
+        want((None, "Support", ("+14155550100",))),
+        live(persona(SUPPORT, "Support"), persona(IVR, "Legacy IVR", "+14155550100")),
+        [Change(Action.MOVE, SUPPORT, "Support", "+14155550100", IVR, "Legacy IVR")],
+    ),
+    "move between two managed personas is one move, no detach": (
+        want((SUPPORT, None, ()), (SALES, None, ("+14155550100",))),
+        live(persona(SUPPORT, "Support", "+14155550100"), persona(SALES, "Sales")),
+        [Change(Action.MOVE, SALES, "Sales", "+14155550100", SUPPORT, "Support")],
+    ),
+    "detach an undeclared number": (
+        want((SUPPORT, None, ("+14155550100",))),
+        live(persona(SUPPORT, "Support", "+14155550100", "+14155550101")),
+        [Change(Action.DETACH, SUPPORT, "Support", "+14155550101")],
+    ),
+    "numbers: [] detaches everything": (
+        want((None, "Sales", ())),
+        live(persona(SALES, "Sales", "+14155550100", "+14155550101")),
+        [
+            Change(Action.DETACH, SALES, "Sales", "+14155550100"),
+            Change(Action.DETACH, SALES, "Sales", "+14155550101"),
+        ],
+    ),
+    "converged gives an empty plan": (
+        want((SUPPORT, "Support", ("+14155550100",)), (None, "Sales", ())),
+        live(persona(SUPPORT, "Support", "+14155550100"), persona(SALES, "Sales")),
+        [],
+    ),
+    "a deleted persona sharing the name is not a candidate": (
+        want((None, "Sales", ("+14155550100",))),
+        live(
+            persona(SALES, "Sales"),
+            persona("p-old-sales", "Sales", deleted=True),
+            extra_numbers=("+14155550100",),
+        ),
+        [Change(Action.ATTACH, SALES, "Sales", "+14155550100")],
+    ),
+    "unmanaged personas are left alone": (
+        want((SUPPORT, None, ("+14155550100",))),
+        live(persona(SUPPORT, "Support", "+14155550100"), persona(IVR, "IVR", "+14155550130")),
+        [],
+    ),
+    "a number held by two personas is taken back": (
+        want((SUPPORT, None, ("+14155550100",))),
+        live(persona(SUPPORT, "Support", "+14155550100"), persona(IVR, "IVR", "+14155550100")),
+        [Change(Action.MOVE, SUPPORT, "Support", "+14155550100", IVR, "IVR")],
+    ),
+}
+
+
+@pytest.mark.parametrize("desired, account, expected", CASES.values(), ids=CASES.keys())
+def test_plan(desired: Desired, account: Live, expected: list[Change]) -> None:
+    assert list(build_plan(desired, account).changes) == expected
+
+
+def test_changes_are_sorted_by_persona_then_action() -> None:
+    desired = want(
+        (SUPPORT, None, ("+14155550102", "+14155550101")),
+        (SALES, None, ("+14155550110",)),
+    )
+    account = live(
+        persona(SUPPORT, "Support", "+14155550109"),
+        persona(SALES, "Sales"),
+        persona(IVR, "IVR", "+14155550102"),
+        extra_numbers=("+14155550101", "+14155550110"),
+    )
+    plan = build_plan(desired, account)
+    assert [(c.persona_name, c.action, c.phone_number) for c in plan.changes] == [
+        ("Sales", Action.ATTACH, "+14155550110"),
+        ("Support", Action.ATTACH, "+14155550101"),
+        ("Support", Action.MOVE, "+14155550102"),
+        ("Support", Action.DETACH, "+14155550109"),
+    ]
+    assert plan.summary() == {"attach": 2, "move": 1, "detach": 1}
+    assert plan.summary_line() == "Plan: 2 to attach, 1 to move, 1 to detach."
+
+
+ERRORS = {
+    "ambiguous name names the candidates": (
+        want((None, "Sales", ())),
+        live(persona("p-a", "Sales"), persona("p-b", "Sales")),
+        "personas.yaml:3:5: 2 active personas are named 'Sales' (p-a, p-b)",
+    ),
+    "no persona by that name suggests a close one": (
+        want((None, "Slaes", ())),
+        live(persona(SALES, "Sales")),
+        "no active persona named 'Slaes' (did you mean 'Sales'?)",
+    ),
+    "only a deleted persona has the name": (
+        want((None, "Sales", ())),
+        live(persona(SALES, "Sales", deleted=True)),
+        "no active persona named 'Sales'",
+    ),
+    "unknown id": (
+        want(("p-missing", None, ())),
+        live(persona(SALES, "Sales")),
+        "no persona with id p-missing on the account",
+    ),
+    "deleted id": (
+        want((SALES, None, ())),
+        live(persona(SALES, "Sales", deleted=True)),
+        "persona id p-sales ('Sales') is deleted",
+    ),
+    "id and name disagree": (
+        want((SALES, "Support", ())),
+        live(persona(SALES, "Sales")),
+        "persona id p-sales is named 'Sales', not 'Support'",
+    ),
+    "a number not on the account": (
+        want((SALES, None, ("+14155550199",))),
+        live(persona(SALES, "Sales")),
+        "+14155550199 is not an inbound number of this account",
+    ),
+    "one persona listed by id and by name": (
+        want((SALES, None, ()), (None, "Sales", ())),
+        live(persona(SALES, "Sales")),
+        "persona 'Sales' is listed twice (also at personas.yaml:3:5)",
+    ),
+}
+
+
+@pytest.mark.parametrize("desired, account, message", ERRORS.values(), ids=ERRORS.keys())
+def test_resolution_errors(desired: Desired, account: Live, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_plan(desired, account)
+    assert message in str(raised.value)
+
+
+def test_every_resolution_error_is_reported_at_once() -> None:
+    desired = want((None, "Nope", ()), (SALES, None, ("+14155550199",)))
+    with pytest.raises(ConfigError) as raised:
+        build_plan(desired, live(persona(SALES, "Sales")))
+    assert len(raised.value.diagnostics) == 2
