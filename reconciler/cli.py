@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +18,8 @@ from reconciler.applier import ApplyResult, apply_plan
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
-from reconciler.export import exported_personas, render_export, write_atomic
-from reconciler.model import Desired, Live
+from reconciler.export import check_plans_clean, exported_personas, render_export, write_atomic
+from reconciler.model import Desired
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.render import masked, render_json, render_markdown, render_text
@@ -330,7 +329,7 @@ def export(settings: Settings, out: str | None) -> None:
     with settings.client(on_retry=lambda text: log.info("%s", text)) as client:
         live = client.read_live()
     text = render_export(live, str(load_schema()["$id"]))
-    _check_plans_clean(settings, text, live)
+    check_plans_clean(text, live, max_bytes=settings.max_file_bytes)
     personas = exported_personas(live)
     counts = f"{len(personas)} personas, {sum(len(p.numbers) for p in personas)} numbers"
     if out is None:
@@ -338,19 +337,6 @@ def export(settings: Settings, out: str | None) -> None:
         return
     write_atomic(Path(out), text)
     echo(f"{out}: exported {counts}", err=True)
-
-
-def _check_plans_clean(settings: Settings, text: str, live: Live) -> None:
-    """Read the export back as a config and plan it: what export writes must plan clean."""
-    with tempfile.TemporaryDirectory(prefix="reconciler-export-") as folder:
-        written = Path(folder, "export.yaml")
-        written.write_text(text, encoding="utf-8")
-        try:
-            leftover = build_plan(_load(settings, [str(written)]), live)
-        except ConfigError as error:
-            raise ReconcilerError(f"the export is not a valid config: {error}") from None
-    if not leftover.is_empty:
-        raise ReconcilerError(f"the export would not plan clean: {leftover.summary_line()}")
 
 
 def _mount_simulator() -> None:

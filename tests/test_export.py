@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from reconciler.config import load_config, load_schema
-from reconciler.errors import InputError
-from reconciler.export import render_export, write_atomic
+from reconciler.errors import InputError, ReconcilerError
+from reconciler.export import check_plans_clean, render_export, write_atomic
 from reconciler.model import Live, LivePersona
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, TEST_KEY, RunCli
@@ -159,6 +159,21 @@ def test_a_number_on_two_personas_cannot_be_exported() -> None:
     shared = frozenset({"+14155550100"})
     with pytest.raises(InputError, match=r"\+14155550100 is attached to several personas"):
         render_export(live(LivePersona("a", "A", shared), LivePersona("b", "B", shared)), "x")
+
+
+def test_the_self_check_refuses_an_export_that_would_not_plan_clean() -> None:
+    account = live(LivePersona("p1", "Support", frozenset({"+14155550100", "+14155550101"})))
+    text = render_export(account, SCHEMA_ID)
+    check_plans_clean(text, account, max_bytes=10_000)
+    missing_one = text.replace('      - "+14155550101"\n', "")
+    with pytest.raises(
+        ReconcilerError, match=r"would not plan clean: Plan: 0 to attach, 0 to move, 1 to detach"
+    ):
+        check_plans_clean(missing_one, account, max_bytes=10_000)
+    with pytest.raises(
+        ReconcilerError, match=r"the export is not a valid config: .*over the limit"
+    ):
+        check_plans_clean(text, account, max_bytes=100)
 
 
 def test_write_atomic_leaves_no_temporary_file_on_failure(
