@@ -76,7 +76,6 @@ MARKDOWN_MAX_CHARS = 60_000
 # A persona with more changes than this is folded in <details> so the comment stays scannable.
 MARKDOWN_FOLD_AFTER = 10
 _MARKDOWN_MIN_CHARS = 1_000
-_ACTION_WORDS = {Action.ATTACH: "attach", Action.MOVE: "move", Action.DETACH: "detach"}
 # Backslash-escaped in Markdown text so a persona name cannot open a link, emphasis, a table
 # cell, maths, an emoji shortcode or an @mention.
 _MARKDOWN_SPECIAL = frozenset("\\`*_[]|#~@<>&!:$")
@@ -191,6 +190,6 @@ def render_markdown(plan: Plan, config_label: str, *, max_chars: int = MARKDOWN_
         out.append(
             f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {len(plan.changes)} "
             f"changes are not shown ({where}). The summary above counts every change; "
-            "the full plan is in the job log.\n"
+            "`reconciler plan` with the same files prints them all.\n"
         )
     return "".join(out)

@@ -118,8 +118,8 @@ def test_the_cap_snapshot() -> None:
     assert tail == (
         "> [!NOTE]\n"
         "> Truncated to fit a comment: 48 of 120 changes are not shown (the rest of the last "
-        "persona shown and 1 more persona). The summary above counts every change; the full "
-        "plan is in the job log.\n"
+        "persona shown and 1 more persona). The summary above counts every change; "
+        "`reconciler plan` with the same files prints them all.\n"
     )
     # The first persona whole (40 rows), the second up to its 32nd row, its <details> closed.
     assert text.count("| attach |") == 72
