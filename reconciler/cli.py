@@ -16,12 +16,13 @@ import click
 from reconciler import __version__
 from reconciler.applier import ApplyResult, apply_plan
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
-from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
+from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
+from reconciler.export import check_plans_clean, exported_personas, render_export, write_atomic
 from reconciler.model import Desired
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
-from reconciler.render import render_json, render_text
+from reconciler.render import masked, render_json, render_markdown, render_text
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 
@@ -220,27 +221,39 @@ def _compute_plan(settings: Settings, files: Sequence[str]) -> tuple[Plan, Bland
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="How to print the plan.",
+    help="How to print the plan (markdown: for a pull-request comment).",
 )
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
+@click.option(
+    "--mask-numbers",
+    is_flag=True,
+    help="Show only the last four digits of each number (for public repositories).",
+)
 @click.pass_obj
 def plan(
-    settings: Settings, files: tuple[str, ...], output_format: str, detailed_exitcode: bool
+    settings: Settings,
+    files: tuple[str, ...],
+    output_format: str,
+    detailed_exitcode: bool,
+    mask_numbers: bool,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing)."""
     computed, client = _compute_plan(settings, files)
     client.close()
+    shown = masked(computed) if mask_numbers else computed
     if output_format == "json":
-        echo(render_json(computed), nl=False)
+        echo(render_json(shown), nl=False)
+    elif output_format == "markdown":
+        echo(render_markdown(shown, _label(files)), nl=False)
     else:
-        echo(render_text(computed, _label(files), _style()), nl=False)
+        echo(render_text(shown, _label(files), _style()), nl=False)
     if detailed_exitcode and not computed.is_empty:
         raise SystemExit(EXIT_CHANGES)
 
@@ -298,6 +311,32 @@ def _report(result: ApplyResult, client: BlandClient) -> None:
         echo(f"Apply complete: {line}")
     else:
         echo(f"Apply incomplete: {line} Run plan to see what remains.", err=True)
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write the config to this file (atomically) instead of printing it.",
+)
+@click.pass_obj
+def export(settings: Settings, out: str | None) -> None:
+    """Write the live account's routing as a config file, to adopt the tool on an account.
+
+    Lists every active persona that has numbers, by id and name; planning the result shows no
+    changes. Soft-deleted personas and personas without numbers are left out.
+    """
+    with settings.client(on_retry=lambda text: log.info("%s", text)) as client:
+        live = client.read_live()
+    text = render_export(live, str(load_schema()["$id"]))
+    check_plans_clean(text, live, max_bytes=settings.max_file_bytes)
+    personas = exported_personas(live)
+    counts = f"{len(personas)} personas, {sum(len(p.numbers) for p in personas)} numbers"
+    if out is None:
+        echo(text, nl=False)
+        return
+    write_atomic(Path(out), text)
+    echo(f"{out}: exported {counts}", err=True)
 
 
 def _mount_simulator() -> None:

@@ -1,0 +1,105 @@
+"""Write the live account as a config file, so a team can adopt the tool from where it stands."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from reconciler.config import load_config
+from reconciler.errors import ConfigError, InputError, ReconcilerError
+from reconciler.model import Live, LivePersona
+from reconciler.planner import build_plan
+
+
+def _quoted(text: str) -> str:
+    """A YAML double-quoted scalar: a JSON string is one, and it never reads as a number."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def exported_personas(live: Live) -> list[LivePersona]:
+    """Active personas that hold numbers, by name then id; a number on two of them is an error.
+
+    Such a number cannot be written into a valid file (a number appears once), and whichever
+    persona the file gave it to, the first plan would show a move.
+    """
+    owners = live.owners()
+    shared = {number: ids for number, ids in owners.items() if len(ids) > 1}
+    if shared:
+        number, ids = min(shared.items())
+        names = ", ".join(f"{live.personas[i].name!r} ({i})" for i in ids)
+        more = f" and {len(shared) - 1} more numbers" if len(shared) > 1 else ""
+        raise InputError(
+            f"{number}{more} is attached to several personas ({names}): attach it to one "
+            "of them in the dashboard, then export again"
+        )
+    held = [persona for persona in live.active() if persona.numbers]
+    return sorted(held, key=lambda persona: (persona.name, persona.id))
+
+
+def render_export(live: Live, schema_url: str) -> str:
+    """The live routing as a config file (format 1) that plans with no changes."""
+    lines = [
+        f"# yaml-language-server: $schema={schema_url}",
+        "#",
+        "# Exported from the live account by `reconciler export`. Every persona listed here is",
+        "# managed: after `reconciler apply` it has exactly the numbers listed under it.",
+        "# Personas with no numbers are not listed; add one to manage it.",
+        "version: 1",
+    ]
+    personas = exported_personas(live)
+    if not personas:
+        lines.append("personas: []")
+    else:
+        lines.append("personas:")
+    for persona in personas:
+        lines.append(f"  - id: {_quoted(persona.id)}")
+        if persona.name:  # the schema wants a non-empty name; the id alone is enough
+            lines.append(f"    name: {_quoted(persona.name)}")
+        lines.append("    numbers:")
+        lines.extend(f"      - {_quoted(number)}" for number in sorted(persona.numbers))
+    return "\n".join(lines) + "\n"
+
+
+def check_plans_clean(text: str, live: Live, *, max_bytes: int) -> None:
+    """Read an export back as a config and plan it against the same account: it must be clean.
+
+    This holds the promise of export (plan shows no changes) whatever the account holds.
+    """
+    with tempfile.TemporaryDirectory(prefix="reconciler-export-") as folder:
+        written = Path(folder, "export.yaml")
+        written.write_text(text, encoding="utf-8")
+        try:
+            leftover = build_plan(load_config([written], max_bytes=max_bytes), live)
+        except ConfigError as error:
+            raise ReconcilerError(f"the export is not a valid config: {error}") from None
+    if not leftover.is_empty:
+        raise ReconcilerError(f"the export would not plan clean: {leftover.summary_line()}")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path so that readers see the old file or the new one, never half of one."""
+    folder = path.parent
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    except OSError as error:
+        raise InputError(f"{path}: cannot write the file ({error.strerror})") from None
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as error:
+        raise InputError(f"{path}: cannot write the file ({error.strerror})") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write the file ({error.strerror})") from None
