@@ -283,10 +283,19 @@ class _Run:
             if change.action is Action.MOVE and change.from_persona_id is not None:
                 sources.setdefault(change.from_persona_id, set()).add(change.phone_number)
         personas = self.read(touched | set(sources))
+        # A number is left behind only if its new persona holds it too: when the attach failed,
+        # detaching it from the old persona would leave it with none (make before break).
+        arrived = {
+            change.phone_number
+            for change in self.plan.changes
+            if change.action is Action.MOVE
+            and change.persona_id in personas
+            and change.phone_number in personas[change.persona_id].numbers
+        }
         leftovers = {
-            pid: sorted(numbers & personas[pid].numbers)
+            pid: sorted(numbers & personas[pid].numbers & arrived)
             for pid, numbers in sources.items()
-            if pid in personas and numbers & personas[pid].numbers
+            if pid in personas and numbers & personas[pid].numbers & arrived
         }
         if leftovers:
             for pid, numbers in sorted(leftovers.items()):

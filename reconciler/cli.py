@@ -335,7 +335,7 @@ def _run_apply(
     personas = len(set(computed.gains()) | set(computed.losses()))
     total_writes = len(computed.gains()) + len(computed.losses())
     with GracefulStop(on_signal) as stopper:
-        if sys.stdout.isatty() and personas >= PROGRESS_MIN_PERSONAS:
+        if _on_terminal() and personas >= PROGRESS_MIN_PERSONAS:
             with click.progressbar(length=total_writes, label="Applying") as bar:
 
                 def on_write(write: Write) -> None:
@@ -361,6 +361,10 @@ def _run_apply(
                 on_write=audit.record if audit is not None else None,
             )
     return result, stopper
+
+
+def _on_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 def _confirm() -> None:
@@ -399,12 +403,8 @@ def _report(result: ApplyResult, client: BlandClient, stopper: GracefulStop) -> 
     else:
         head = "Apply incomplete"
     echo(f"{head}: {line}.")
-    for write in done:
-        echo(f"  done: {describe(write)}")
-    for write in result.failed:
-        echo(f"  failed: {describe(write)}")
-    for write in result.skipped:
-        echo(f"  skipped: {describe(write)}")
+    for write in [*done, *result.failed, *result.skipped]:
+        echo(f"  {describe(write)}")
     for mismatch in result.mismatches:
         echo(f"  not converged: {mismatch}")
     echo(f"{head}. Run plan to see what remains.", err=True)

@@ -547,6 +547,7 @@ class BlandClient:
                 persona = took_effect()
                 if persona is not None:
                     return persona
+                ambiguous = False  # read back: it did not take effect
             raise _gave_up(final, interrupted=self.cancelled, ambiguous=ambiguous) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
