@@ -8,6 +8,7 @@ import email.utils
 import json
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,27 +35,32 @@ def write_attempts(sim: Simulator) -> list[RequestRecord]:
     return sim.writes()
 
 
+def in_30_seconds() -> str:
+    return email.utils.formatdate(time.time() + 30, usegmt=True)
+
+
 @pytest.mark.parametrize(
     "retry_after, waited",
     [
-        ("7", lambda s: 7.0 in s),
-        # An HTTP date about 30 s ahead; whole seconds, so the wait is in (29, 30].
-        (
-            email.utils.formatdate(time.time() + 30, usegmt=True),
-            lambda s: any(28 < x <= 30 for x in s),
-        ),
-        (None, lambda s: len(s) >= 1 and all(0 <= x <= 10 for x in s)),
+        (lambda: "7", lambda slept: 7.0 in slept),
+        # An HTTP date 30 s ahead, made when the test runs; whole seconds, so the wait is (28, 30].
+        (in_30_seconds, lambda slept: any(28 < x <= 30 for x in slept)),
+        (lambda: None, lambda slept: len(slept) >= 1 and all(0 <= x <= 10 for x in slept)),
     ],
     ids=["seconds", "http-date", "absent"],
 )
 def test_a_429_is_waited_out_and_the_apply_converges(
-    sim: Simulator, run_cli: RunCli, fake_time: FakeTime, retry_after: str | None, waited: object
+    sim: Simulator,
+    run_cli: RunCli,
+    fake_time: FakeTime,
+    retry_after: Callable[[], str | None],
+    waited: Callable[[list[float]], bool],
 ) -> None:
     sim.faults.write_statuses = [429]
-    sim.faults.retry_after = retry_after
+    sim.faults.retry_after = retry_after()
     result = run_cli("apply", CONFIG, "--auto-approve")
     assert result.code == 0, result.err
-    assert callable(waited) and waited(fake_time.slept), fake_time.slept
+    assert waited(fake_time.slept), fake_time.slept
     assert "1 retries (1 rate limited)" in result.out
     assert "concurrent writes lowered to 2 after 429s" in result.out
     # The 429 was not applied by the server, so the retry is the only write of that call.
