@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from reconciler.errors import ApiError, AuthError
+from reconciler.errors import ApiError, AuthError, NotSent
 from reconciler.model import LivePersona
 from reconciler.plan import Action, Plan
 
@@ -177,6 +177,8 @@ class _Run:
         call = self.client.attach if action == "attach" else self.client.detach
         try:
             call(persona_id, numbers)
+        except NotSent:
+            return planned.skipped_because(self._halt_reason())
         except AuthError as error:
             with self._lock:
                 self.result.stopped_by = self.result.stopped_by or error

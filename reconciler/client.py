@@ -24,7 +24,7 @@ import httpx
 import tenacity
 
 from reconciler import __version__
-from reconciler.errors import ApiError, AuthError, InputError
+from reconciler.errors import ApiError, AuthError, InputError, NotSent
 from reconciler.model import Live, LivePersona
 from reconciler.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
 
@@ -290,13 +290,18 @@ class BlandClient:
         deadline: float,
     ) -> Any:
         write = method != "GET"
-        if self.cancelled:
-            raise ApiError("not sent: the run was interrupted", method=method, path=path)
         self._hold(method, path, deadline)
         if not write:
+            self._refuse_if_cancelled(method, path)
             return self._send(method, path, params, body, None)
         with self.write_limit.slot() as ticket:
+            # Checked after every wait: a signal may have come while this write waited its turn.
+            self._refuse_if_cancelled(method, path)
             return self._send(method, path, params, body, ticket)
+
+    def _refuse_if_cancelled(self, method: str, path: str) -> None:
+        if self.cancelled:
+            raise NotSent("not sent: the run was interrupted", method=method, path=path)
 
     def _send(
         self,
@@ -378,10 +383,8 @@ class BlandClient:
             outcome = state.outcome
             error = outcome.exception() if outcome is not None else None
             self.stats.retried(state.upcoming_sleep)
-            self._notify(
-                f"{method} {path}: {error}; "
-                f"retry {state.attempt_number} in {state.upcoming_sleep:.1f}s"
-            )
+            # The error already names the method and path.
+            self._notify(f"{error}; retry {state.attempt_number} in {state.upcoming_sleep:.1f}s")
 
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler.client import BlandClient, check_base_url, parse_retry_after
-from reconciler.errors import ApiError, AuthError, InputError
+from reconciler.errors import ApiError, AuthError, InputError, NotSent
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -328,5 +328,5 @@ def test_cancel_stops_retrying_and_says_so() -> None:
     with pytest.raises(ApiError, match="interrupted before a retry; it may have taken effect"):
         client.attach("p1", ["+14155550100"])
     assert slept == []
-    with pytest.raises(ApiError, match="not sent: the run was interrupted"):
+    with pytest.raises(NotSent, match="not sent: the run was interrupted"):
         client.get_persona("p1")
