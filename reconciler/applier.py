@@ -3,17 +3,22 @@
 One attach call per persona carries every number it gains (attach reassigns a number, so moves
 ride along), one detach call per persona carries every number it loses. All attaches run before
 any detach, so a number being moved is never left without a persona (make before break).
+
+A run can be cut short: a 401/403 stops it at once, and a `stop` event (set on SIGINT/SIGTERM)
+lets the writes on the wire finish and sends nothing more. Either way every planned write ends
+up in the result as done, failed or skipped, so the report can say exactly what happened.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
-from reconciler.errors import ApiError, AuthError
+from reconciler.errors import ApiError, AuthError, NotSent
 from reconciler.model import LivePersona
 from reconciler.plan import Action, Plan
 
@@ -35,20 +40,47 @@ class AccountWriter(Protocol):
     def list_personas(self) -> tuple[dict[str, LivePersona], int]: ...
 
 
+Outcome = Literal["done", "failed", "skipped"]
+
+
 @dataclass(frozen=True)
 class Write:
-    """One write call and how it ended."""
+    """One write call and how it ended; a skipped one was never sent and `error` says why."""
 
     persona_id: str
     persona_name: str
     action: str
     numbers: tuple[str, ...]
     error: str | None = None
+    outcome: Outcome = "done"
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
 
     @property
     def ok(self) -> bool:
         """True when the call succeeded."""
-        return self.error is None
+        return self.outcome == "done"
+
+    def failed_with(self, error: ApiError) -> Write:
+        """This write, failed with the API's status, code and message."""
+        return Write(
+            self.persona_id,
+            self.persona_name,
+            self.action,
+            self.numbers,
+            str(error),
+            "failed",
+            error.status,
+            error.code,
+            error.api_message,
+        )
+
+    def skipped_because(self, reason: str) -> Write:
+        """This write, not sent, for `reason`."""
+        return Write(
+            self.persona_id, self.persona_name, self.action, self.numbers, reason, "skipped"
+        )
 
 
 @dataclass
@@ -57,9 +89,16 @@ class ApplyResult:
 
     writes: list[Write] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Write] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     verify_reads: int = 0
+    interrupted: bool = False
+    stopped_by: AuthError | None = None
+
+    @property
+    def done(self) -> list[Write]:
+        """Writes that succeeded."""
+        return [write for write in self.writes if write.ok]
 
     @property
     def failed(self) -> list[Write]:
@@ -69,41 +108,91 @@ class ApplyResult:
     @property
     def converged(self) -> bool:
         """True when verification found the account exactly as planned."""
-        return not self.mismatches and not self.failed and not self.skipped
+        return (
+            not self.mismatches
+            and not self.failed
+            and not self.skipped
+            and not self.interrupted
+            and self.stopped_by is None
+        )
 
 
 Report = Callable[[str], None]
+OnWrite = Callable[[Write], None]
+
+
+def describe(write: Write) -> str:
+    """One line for a write: what was done, what failed and why, or what was skipped and why."""
+    if write.outcome == "done":
+        verb = "attached" if write.action == "attach" else "detached"
+        return f"{write.persona_name}: {verb} {_count(write.numbers)}"
+    if write.outcome == "failed":
+        return (
+            f"{write.persona_name}: {write.action} of {_count(write.numbers)} failed: {write.error}"
+        )
+    return f"{write.persona_name}: {write.action} of {_count(write.numbers)} skipped: {write.error}"
 
 
 class _Run:
-    def __init__(self, plan: Plan, client: AccountWriter, report: Report, parallelism: int) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        client: AccountWriter,
+        report: Report,
+        parallelism: int,
+        stop: threading.Event,
+        on_write: OnWrite | None,
+    ) -> None:
         self.plan = plan
         self.client = client
         self.report = report
         self.parallelism = max(1, parallelism)
+        self.stop = stop
+        self.on_write = on_write
         self.result = ApplyResult()
         self.names = plan.persona_names()
+        self._lock = threading.Lock()
+
+    def halted(self) -> bool:
+        return self.stop.is_set() or self.result.stopped_by is not None
 
     def record(self, write: Write) -> None:
-        self.result.writes.append(write)
-        verb = "attached" if write.action == "attach" else "detached"
-        if write.ok:
-            self.report(f"{write.persona_name}: {verb} {_count(write.numbers)}")
-        else:
-            self.report(f"{write.persona_name}: {write.action} failed: {write.error}")
+        # Workers finish in any order; one lock keeps the lines, the list and the callbacks whole.
+        with self._lock:
+            if write.outcome == "skipped":
+                self.result.skipped.append(write)
+            else:
+                self.result.writes.append(write)
+            self.report(describe(write))
+            if self.on_write is not None:
+                self.on_write(write)
+
+    def planned(self, action: str, persona_id: str, numbers: list[str]) -> Write:
+        return Write(persona_id, self.names.get(persona_id, persona_id), action, tuple(numbers))
 
     def write(self, action: str, persona_id: str, numbers: list[str]) -> Write:
-        name = self.names.get(persona_id, persona_id)
+        planned = self.planned(action, persona_id, numbers)
+        if self.halted():
+            return planned.skipped_because(self._halt_reason())
         call = self.client.attach if action == "attach" else self.client.detach
         try:
             call(persona_id, numbers)
-        except AuthError:
-            raise
+        except NotSent:
+            return planned.skipped_because(self._halt_reason())
+        except AuthError as error:
+            with self._lock:
+                self.result.stopped_by = self.result.stopped_by or error
+            return planned.failed_with(error)
         except ApiError as error:
             if action == "attach" and self._is_conflict(error, persona_id, numbers):
                 return self._attach_after_detaching(persona_id, numbers, error)
-            return Write(persona_id, name, action, tuple(numbers), str(error))
-        return Write(persona_id, name, action, tuple(numbers))
+            return planned.failed_with(error)
+        return planned
+
+    def _halt_reason(self) -> str:
+        if self.result.stopped_by is not None:
+            return "the run stopped on an authorisation error"
+        return "the run was interrupted before it was sent"
 
     def _is_conflict(self, error: ApiError, persona_id: str, numbers: list[str]) -> bool:
         moves = self._moves_into(persona_id, numbers)
@@ -127,50 +216,65 @@ class _Run:
         self, persona_id: str, numbers: list[str], refusal: ApiError
     ) -> Write:
         """The API refused to take numbers held elsewhere: free them there, then attach."""
-        name = self.names.get(persona_id, persona_id)
+        planned = self.planned("attach", persona_id, numbers)
         self.result.notes.append(
-            f"{name}: the API refused to attach numbers held by another persona "
+            f"{planned.persona_name}: the API refused to attach numbers held by another persona "
             f"({refusal.code or refusal.status}); detached them there first, then attached"
         )
         for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
             self.record(self.write("detach", source, moved))
+        if self.halted():
+            return planned.skipped_because(self._halt_reason())
         try:
             self.client.attach(persona_id, numbers)
+        except AuthError as error:
+            with self._lock:
+                self.result.stopped_by = self.result.stopped_by or error
+            return planned.failed_with(error)
         except ApiError as error:
-            if isinstance(error, AuthError):
-                raise
-            return Write(persona_id, name, "attach", tuple(numbers), str(error))
-        return Write(persona_id, name, "attach", tuple(numbers))
+            return planned.failed_with(error)
+        return planned
 
     def phase(self, jobs: list[tuple[str, str, list[str]]]) -> list[Write]:
         if not jobs:
             return []
-        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(jobs))) as pool:
-            futures = [pool.submit(self.write, *job) for job in jobs]
-            writes = [future.result() for future in futures]
-        for write in writes:
+
+        def run_one(action: str, persona_id: str, numbers: list[str]) -> Write:
+            write = self.write(action, persona_id, numbers)
             self.record(write)
-        return writes
+            return write
+
+        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(jobs))) as pool:
+            futures = [pool.submit(run_one, *job) for job in jobs]
+            return [future.result() for future in futures]
 
     def run(self) -> ApplyResult:
         gains, losses = self.plan.gains(), self.plan.losses()
         order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
         attached = self.phase([("attach", pid, gains[pid]) for pid in order if pid in gains])
-        failed = {write.persona_id for write in attached if not write.ok}
+        not_attached = {write.persona_id for write in attached if not write.ok}
         detach_jobs = []
         for pid in order:
             if pid not in losses:
                 continue
-            if pid in failed:
+            if pid in not_attached and not self.halted():
                 # Make before break: without its new numbers, do not take its old ones away.
-                self.result.skipped.append(
-                    f"{self.names.get(pid, pid)}: detach of {_count(losses[pid])} skipped "
-                    "because its attach failed"
+                self.record(
+                    self.planned("detach", pid, losses[pid]).skipped_because(
+                        "its attach did not succeed (make before break)"
+                    )
                 )
                 continue
             detach_jobs.append(("detach", pid, losses[pid]))
         self.phase(detach_jobs)
-        self.verify()
+        self.result.interrupted = self.stop.is_set()
+        if not self.halted():
+            try:
+                self.verify()
+            except AuthError as error:
+                self.result.stopped_by = error
+            except ApiError as error:
+                self.result.mismatches.append(f"cannot read the account back: {error}")
         return self.result
 
     def verify(self) -> None:
@@ -181,10 +285,19 @@ class _Run:
             if change.action is Action.MOVE and change.from_persona_id is not None:
                 sources.setdefault(change.from_persona_id, set()).add(change.phone_number)
         personas = self.read(touched | set(sources))
+        # A number is left behind only if its new persona holds it too: when the attach failed,
+        # detaching it from the old persona would leave it with none (make before break).
+        arrived = {
+            change.phone_number
+            for change in self.plan.changes
+            if change.action is Action.MOVE
+            and change.persona_id in personas
+            and change.phone_number in personas[change.persona_id].numbers
+        }
         leftovers = {
-            pid: sorted(numbers & personas[pid].numbers)
+            pid: sorted(numbers & personas[pid].numbers & arrived)
             for pid, numbers in sources.items()
-            if pid in personas and numbers & personas[pid].numbers
+            if pid in personas and numbers & personas[pid].numbers & arrived
         }
         if leftovers:
             for pid, numbers in sorted(leftovers.items()):
@@ -248,9 +361,20 @@ def _count(numbers: Iterable[str]) -> str:
 
 
 def apply_plan(
-    plan: Plan, client: AccountWriter, *, report: Report = log.info, parallelism: int = 4
+    plan: Plan,
+    client: AccountWriter,
+    *,
+    report: Report = log.info,
+    parallelism: int = 4,
+    stop: threading.Event | None = None,
+    on_write: OnWrite | None = None,
 ) -> ApplyResult:
-    """Make the plan's writes (batched, attaches first), then verify the account converged."""
+    """Make the plan's writes (batched, attaches first), then verify the account converged.
+
+    `report` gets one line per write as it ends; `on_write` the Write itself. Once `stop` is
+    set, writes not yet sent are skipped and verification is left to the next plan.
+    """
     if plan.is_empty:
         return ApplyResult()
-    return _Run(plan, client, report, parallelism).run()
+    run = _Run(plan, client, report, parallelism, stop or threading.Event(), on_write)
+    return run.run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,17 +15,24 @@ from typing import NoReturn
 import click
 
 from reconciler import __version__
-from reconciler.applier import ApplyResult, apply_plan
+from reconciler.applier import ApplyResult, Write, apply_plan, describe
+from reconciler.auditlog import AuditLog
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
 from reconciler.export import check_plans_clean, exported_personas, render_export, write_atomic
+from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.render import masked, render_json, render_markdown, render_text
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
+# An apply touching at least this many personas shows a progress bar on a terminal.
+PROGRESS_MIN_PERSONAS = 10
+# The client's sleep and clock; tests replace them so retries and waits take no real time.
+CLIENT_SLEEP: Callable[[float], None] | None = None  # None: the client's own interruptible wait
+CLIENT_CLOCK: Callable[[], float] = time.monotonic
 
 log = logging.getLogger("reconciler")
 
@@ -70,6 +78,7 @@ class Settings:
     verbose: int = 0
     api_key_file: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    max_rps: float | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     notes: list[str] = field(default_factory=list)
 
@@ -98,7 +107,15 @@ class Settings:
     def client(self, on_retry: Callable[[str], None] | None = None) -> BlandClient:
         """A client for BLAND_API_URL, refusing insecure URLs before anything is sent."""
         base_url = check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
-        return BlandClient(base_url, self.api_key(), timeout=self.timeout, on_retry=on_retry)
+        return BlandClient(
+            base_url,
+            self.api_key(),
+            timeout=self.timeout,
+            max_rps=self.max_rps,
+            sleep=CLIENT_SLEEP,
+            clock=CLIENT_CLOCK,
+            on_retry=on_retry,
+        )
 
 
 def _setup_logging(verbose: int) -> None:
@@ -143,6 +160,12 @@ def _timeout_from_env() -> float:
     help=f"Seconds one request attempt may take (BLAND_TIMEOUT; default {DEFAULT_TIMEOUT:g}).",
 )
 @click.option(
+    "--max-rps",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Send at most this many requests per second (default: no fixed cap; adapt to 429s).",
+)
+@click.option(
     "--max-file-size",
     type=click.IntRange(min=1),
     default=DEFAULT_MAX_FILE_BYTES,
@@ -155,19 +178,21 @@ def cli(
     verbose: int,
     api_key_file: str | None,
     timeout: float | None,
+    max_rps: float | None,
     max_file_size: int,
 ) -> None:
     """Declarative routing of Bland AI inbound numbers to personas.
 
     validate checks config files offline; plan shows what apply would change; apply makes
     exactly the calls needed. Exit codes: 0 done, 1 error, 2 changes pending
-    (plan --detailed-exitcode), 3 refused, 4 apply incomplete.
+    (plan --detailed-exitcode), 3 refused, 4 apply incomplete, 130/143 apply interrupted.
     """
     _setup_logging(verbose)
     ctx.obj = Settings(
         verbose=verbose,
         api_key_file=api_key_file,
         timeout=timeout if timeout is not None else _timeout_from_env(),
+        max_rps=max_rps,
         max_file_bytes=max_file_size,
     )
 
@@ -266,10 +291,22 @@ def plan(
     type=click.IntRange(min=1, max=64),
     default=4,
     show_default=True,
-    help="Personas written concurrently.",
+    help="Personas written concurrently (halved on a 429, grows back after successes).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append one JSON line per write to this file (time, persona, action, numbers, outcome).",
 )
 @click.pass_obj
-def apply(settings: Settings, files: tuple[str, ...], auto_approve: bool, parallelism: int) -> None:
+def apply(
+    settings: Settings,
+    files: tuple[str, ...],
+    auto_approve: bool,
+    parallelism: int,
+    log_file: str | None,
+) -> None:
     """Plan, show the plan, then make exactly the calls needed and verify the result."""
     computed, client = _compute_plan(settings, files)
     with client:
@@ -278,10 +315,69 @@ def apply(settings: Settings, files: tuple[str, ...], auto_approve: bool, parall
             return
         if not auto_approve:
             _confirm()
-        result = apply_plan(computed, client, report=echo, parallelism=parallelism)
-        _report(result, client)
+        client.set_write_parallelism(parallelism)
+        # Opened before the first write, so a bad path stops the run with nothing written.
+        audit = AuditLog(log_file, redact=REDACTOR.clean) if log_file else None
+        try:
+            result, stopper = _run_apply(computed, client, parallelism, audit)
+        finally:
+            if audit is not None:
+                audit.close()
+        _report(result, client, stopper)
+        if result.stopped_by is not None:
+            raise result.stopped_by
+        if stopper.signal_number is not None:
+            raise SystemExit(stopper.exit_code)
         if not result.converged:
             raise SystemExit(EXIT_INCOMPLETE)
+
+
+def _run_apply(
+    computed: Plan, client: BlandClient, parallelism: int, audit: AuditLog | None
+) -> tuple[ApplyResult, GracefulStop]:
+    """Run the writes under a graceful stop, with a progress bar or one line per write."""
+
+    def on_signal(signum: int) -> None:
+        client.cancel()
+        echo(
+            f"Received {stopper.signal_name}: finishing the writes in flight, then stopping "
+            "(send it again to stop at once).",
+            err=True,
+        )
+
+    personas = len(set(computed.gains()) | set(computed.losses()))
+    total_writes = len(computed.gains()) + len(computed.losses())
+    with GracefulStop(on_signal) as stopper:
+        if _on_terminal() and personas >= PROGRESS_MIN_PERSONAS:
+            with click.progressbar(length=total_writes, label="Applying") as bar:
+
+                def on_write(write: Write) -> None:
+                    if audit is not None:
+                        audit.record(write)
+                    bar.update(1)
+
+                result = apply_plan(
+                    computed,
+                    client,
+                    report=lambda _line: None,
+                    parallelism=parallelism,
+                    stop=stopper.event,
+                    on_write=on_write,
+                )
+        else:
+            result = apply_plan(
+                computed,
+                client,
+                report=echo,
+                parallelism=parallelism,
+                stop=stopper.event,
+                on_write=audit.record if audit is not None else None,
+            )
+    return result, stopper
+
+
+def _on_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 def _confirm() -> None:
@@ -292,25 +388,39 @@ def _confirm() -> None:
         raise InputError("apply cancelled: nothing was written")
 
 
-def _report(result: ApplyResult, client: BlandClient) -> None:
+def _report(result: ApplyResult, client: BlandClient, stopper: GracefulStop) -> None:
+    """What was done, what failed (with the API's code and message), what was skipped, and why."""
     for note in result.notes:
         echo(f"note: {note}")
-    for skipped in result.skipped:
-        echo(f"skipped: {skipped}")
-    for mismatch in result.mismatches:
-        echo(f"not converged: {mismatch}", err=True)
-    done = [write for write in result.writes if write.ok]
-    stats = client.stats
-    extra = f", {stats.retries} retries, {stats.waited:.1f}s waiting" if stats.retries else ""
+    done = result.done
     line = (
         f"{len(done)} writes ({sum(w.action == 'attach' for w in done)} attach, "
         f"{sum(w.action == 'detach' for w in done)} detach), "
-        f"{len(result.failed)} failed; verified with {result.verify_reads} reads{extra}."
+        f"{len(result.failed)} failed, {len(result.skipped)} skipped"
     )
+    if not result.interrupted and result.stopped_by is None:
+        line += f"; verified with {result.verify_reads} reads"
+    stats = client.stats
+    if stats.retries or stats.waited:
+        line += f"; {stats.retries} retries ({stats.rate_limited} rate limited)"
+        line += f", {stats.waited:.1f}s waiting"
+    if client.write_limit.lowest < client.write_limit.ceiling:
+        line += f"; concurrent writes lowered to {client.write_limit.lowest} after 429s"
     if result.converged:
-        echo(f"Apply complete: {line}")
+        echo(f"Apply complete: {line}.")
+        return
+    if stopper.signal_number is not None:
+        head = f"Apply interrupted by {stopper.signal_name}"
+    elif result.stopped_by is not None:
+        head = "Apply stopped"
     else:
-        echo(f"Apply incomplete: {line} Run plan to see what remains.", err=True)
+        head = "Apply incomplete"
+    echo(f"{head}: {line}.")
+    for write in [*done, *result.failed, *result.skipped]:
+        echo(f"  {describe(write)}")
+    for mismatch in result.mismatches:
+        echo(f"  not converged: {mismatch}")
+    echo(f"{head}. Run plan to see what remains.", err=True)
 
 
 @cli.command()

@@ -24,8 +24,9 @@ import httpx
 import tenacity
 
 from reconciler import __version__
-from reconciler.errors import ApiError, AuthError, InputError
+from reconciler.errors import ApiError, AuthError, InputError, NotSent
 from reconciler.model import Live, LivePersona
+from reconciler.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ class ClientStats:
     reads: int = 0
     writes: int = 0
     retries: int = 0
-    waited: float = 0.0
+    rate_limited: int = 0  # 429 answers
+    waited: float = 0.0  # every second spent not sending: backoff, 429 pauses, the rate cap
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, *, write: bool) -> None:
@@ -80,6 +82,14 @@ class ClientStats:
         with self._lock:
             self.retries += 1
             self.waited += seconds
+
+    def held(self, seconds: float) -> None:
+        with self._lock:
+            self.waited += seconds
+
+    def limited(self) -> None:
+        with self._lock:
+            self.rate_limited += 1
 
 
 class _Transient(Exception):
@@ -183,8 +193,10 @@ class BlandClient:
         backoff: float = 0.5,
         backoff_cap: float = 10.0,
         page_window: int = MAX_PAGE_WINDOW,
+        parallelism: int = 4,
+        max_rps: float | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_retry: Callable[[str], None] | None = None,
     ) -> None:
@@ -197,11 +209,13 @@ class BlandClient:
         self.backoff_cap = backoff_cap
         self.page_window = max(1, page_window)
         self.stats = ClientStats()
-        self._sleep = sleep
+        self._cancelled = threading.Event()
+        # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
+        self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
         self._on_retry = on_retry
-        self._pause_until = 0.0
-        self._pause_lock = threading.Lock()
+        self.pacer = Pacer(max_rps=max_rps, sleep=self._sleep, clock=clock)
+        self.write_limit = AdaptiveWriteLimit(parallelism, notify=self._notify)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"authorization": api_key, "user-agent": f"reconciler/{__version__}"},
@@ -221,11 +235,83 @@ class BlandClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def set_write_parallelism(self, parallelism: int) -> None:
+        """How many writes may be in flight at once before any 429 lowers it."""
+        self.write_limit.set_ceiling(parallelism)
+
+    def cancel(self) -> None:
+        """Stop retrying and waiting: requests on the wire finish, no new attempt starts."""
+        self._cancelled.set()
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self._cancelled.wait(seconds)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancel() was called."""
+        return self._cancelled.is_set()
+
+    def _notify(self, text: str) -> None:
+        """One line for -v: a retry, a wait or a change of the write limit."""
+        if self._on_retry is not None:
+            self._on_retry(text)
+        else:
+            log.info("%s", text)
+
     # -- the one HTTP layer -------------------------------------------------------------
 
-    def _once(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any) -> Any:
+    def _deadline(self) -> float:
+        """When a request started now must have given up, retries and waits included."""
+        return self._clock() + 4 * self.timeout
+
+    def _hold(self, method: str, path: str, deadline: float) -> None:
+        """Wait out a 429 pause and the rate cap; fail now if the pause ends past the deadline."""
+        pause = self.pacer.pause_remaining()
+        if pause > 0 and self._clock() + pause + self.timeout > deadline:
+            raise ApiError(
+                f"rate limited: the API asked to wait {pause:.0f}s, longer than this request "
+                "may take",
+                status=429,
+                method=method,
+                path=path,
+            )
+        paused, paced = self.pacer.wait_turn()
+        if paused or paced:
+            self.stats.held(paused + paced)
+        if paused:
+            self._notify(f"{method} {path}: held {paused:.1f}s by a 429 Retry-After")
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        deadline: float,
+    ) -> Any:
         write = method != "GET"
-        self._wait_for_pause()
+        self._hold(method, path, deadline)
+        if not write:
+            self._refuse_if_cancelled(method, path)
+            return self._send(method, path, params, body, None)
+        with self.write_limit.slot() as ticket:
+            # Checked after every wait: a signal may have come while this write waited its turn.
+            self._refuse_if_cancelled(method, path)
+            return self._send(method, path, params, body, ticket)
+
+    def _refuse_if_cancelled(self, method: str, path: str) -> None:
+        if self.cancelled:
+            raise NotSent("not sent: the run was interrupted", method=method, path=path)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        ticket: WriteTicket | None,
+    ) -> Any:
+        write = ticket is not None
         self.stats.count(write=write)
         started = time.perf_counter()
         try:
@@ -247,7 +333,11 @@ class BlandClient:
         if response.status_code in TRANSIENT_STATUSES:
             transient = error_from_response(response, method, path)
             if response.status_code == 429:
-                self._pause(transient.retry_after)
+                self.stats.limited()
+                if ticket is not None:
+                    ticket.outcome = "rate_limited"
+                if transient.retry_after:
+                    self.pacer.pause(transient.retry_after)
             raise _Transient(transient, ambiguous=write and response.status_code != 429)
         if not response.is_success:
             raise error_from_response(response, method, path)
@@ -262,19 +352,9 @@ class BlandClient:
             ) from None
         if isinstance(payload, dict) and payload.get("errors") not in (None, [], ""):
             raise error_from_response(response, method, path)
+        if ticket is not None:
+            ticket.outcome = "ok"
         return payload
-
-    def _pause(self, seconds: float | None) -> None:
-        """After a 429, hold every request of this client for the Retry-After time."""
-        if seconds:
-            with self._pause_lock:
-                self._pause_until = max(self._pause_until, self._clock() + seconds)
-
-    def _wait_for_pause(self) -> None:
-        with self._pause_lock:
-            remaining = self._pause_until - self._clock()
-        if remaining > 0:
-            self._sleep(remaining)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         outcome = state.outcome
@@ -286,30 +366,29 @@ class BlandClient:
         )(state)
         return jitter
 
-    def _retrying(self, method: str, path: str) -> tenacity.Retrying:
-        deadline = self._clock() + 4 * self.timeout
-
+    def _retrying(self, method: str, path: str, deadline: float) -> tenacity.Retrying:
         class PastDeadline(tenacity.stop.stop_base):
-            """Stop when the next wait would end past the request's total deadline."""
+            """Stop when the wait plus one more attempt could end past the deadline."""
 
             def __call__(inner, state: tenacity.RetryCallState) -> bool:
-                return self._clock() + state.upcoming_sleep > deadline
+                return self._clock() + state.upcoming_sleep + self.timeout > deadline
+
+        class Cancelled(tenacity.stop.stop_base):
+            """Stop once the run is interrupted."""
+
+            def __call__(inner, state: tenacity.RetryCallState) -> bool:
+                return self.cancelled
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             outcome = state.outcome
             error = outcome.exception() if outcome is not None else None
             self.stats.retried(state.upcoming_sleep)
-            text = (
-                f"{method} {path}: {error}; "
-                f"retry {state.attempt_number} in {state.upcoming_sleep:.1f}s"
-            )
-            log.info("%s", text)
-            if self._on_retry is not None:
-                self._on_retry(text)
+            # The error already names the method and path.
+            self._notify(f"{error}; retry {state.attempt_number} in {state.upcoming_sleep:.1f}s")
 
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
-            stop=tenacity.stop_after_attempt(self.attempts) | PastDeadline(),
+            stop=tenacity.stop_after_attempt(self.attempts) | PastDeadline() | Cancelled(),
             wait=self._wait,
             sleep=self._sleep,
             before_sleep=before_sleep,
@@ -317,14 +396,20 @@ class BlandClient:
         )
 
     def _request(
-        self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        deadline: float | None = None,
     ) -> Any:
+        deadline = self._deadline() if deadline is None else deadline
         try:
-            for attempt in self._retrying(method, path):
+            for attempt in self._retrying(method, path, deadline):
                 with attempt:
-                    return self._once(method, path, params, body)
+                    return self._once(method, path, params, body, deadline)
         except _Transient as final:
-            raise _gave_up(final) from None
+            raise _gave_up(final, interrupted=self.cancelled) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     # -- reads --------------------------------------------------------------------------
@@ -392,9 +477,10 @@ class BlandClient:
                 return first
         return None
 
-    def get_persona(self, persona_id: str) -> LivePersona:
-        """One persona, fresh from the API."""
-        payload = self._request("GET", f"/v1/personas/{quote(persona_id, safe='')}")
+    def get_persona(self, persona_id: str, *, deadline: float | None = None) -> LivePersona:
+        """One persona, fresh from the API (within `deadline` when a write is checking itself)."""
+        path = f"/v1/personas/{quote(persona_id, safe='')}"
+        payload = self._request("GET", path, deadline=deadline)
         return parse_persona(payload.get("data") if isinstance(payload, dict) else None)
 
     def list_account_numbers(self) -> frozenset[str]:
@@ -434,41 +520,48 @@ class BlandClient:
     def _write(self, action: str, persona_id: str, numbers: list[str]) -> LivePersona:
         path = f"/v1/personas/{quote(persona_id, safe='')}/inbound/{action}"
         wanted = set(numbers)
+        deadline = self._deadline()  # one budget for the write and the reads that check it
 
         def took_effect() -> LivePersona | None:
-            persona = self.get_persona(persona_id)
+            persona = self.get_persona(persona_id, deadline=deadline)
             done = wanted <= persona.numbers if action == "attach" else not wanted & persona.numbers
             return persona if done else None
 
         ambiguous = False
         try:
-            for attempt in self._retrying("POST", path):
+            for attempt in self._retrying("POST", path, deadline):
                 with attempt:
                     if ambiguous:
                         # No idempotency key: a write whose answer was lost may have happened.
                         persona = took_effect()
                         if persona is not None:
-                            log.info("POST %s: the earlier attempt took effect", path)
+                            self._notify(f"POST {path}: the earlier attempt took effect")
                             return persona
                     try:
-                        payload = self._once("POST", path, None, {"inbound_numbers": numbers})
+                        payload = self._once(
+                            "POST", path, None, {"inbound_numbers": numbers}, deadline
+                        )
                     except _Transient as error:
                         ambiguous = ambiguous or error.ambiguous
                         raise
                     return parse_persona(payload.get("data") if isinstance(payload, dict) else None)
         except _Transient as final:
-            if ambiguous:
+            if ambiguous and not self.cancelled and self._clock() + self.timeout <= deadline:
                 persona = took_effect()
                 if persona is not None:
                     return persona
-            raise _gave_up(final) from None
+                ambiguous = False  # read back: it did not take effect
+            raise _gave_up(final, interrupted=self.cancelled, ambiguous=ambiguous) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
 
-def _gave_up(final: _Transient) -> ApiError:
+def _gave_up(final: _Transient, *, interrupted: bool, ambiguous: bool = False) -> ApiError:
     error = final.error
+    why = "interrupted before a retry" if interrupted else "gave up after retries"
+    if ambiguous:
+        why += "; it may have taken effect"
     return ApiError(
-        f"{error.api_message} (gave up after retries)",
+        f"{error.api_message} ({why})",
         status=error.status,
         code=error.code,
         method=error.method,

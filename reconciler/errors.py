@@ -84,3 +84,7 @@ class StalePlan(ReconcilerError):
     """A saved plan no longer matches the live account or was altered; nothing was written."""
 
     exit_code = 3
+
+
+class NotSent(ApiError):
+    """The run was interrupted while this request waited its turn; it was never sent."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from reconciler import cli
 from reconciler.cli import main
 from reconciler.simulator import Simulator
 
@@ -28,6 +31,33 @@ class Result:
 
 
 RunCli = Callable[..., Result]
+
+
+class FakeTime:
+    """A sleep that returns at once and a clock that runs on real time plus every fake sleep."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self._offset += max(0.0, seconds)
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return time.monotonic() + self._offset
+
+
+@pytest.fixture(autouse=True)
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    """Every in-process CLI run retries and waits without real time passing."""
+    fake = FakeTime()
+    monkeypatch.setattr(cli, "CLIENT_SLEEP", fake.sleep)
+    monkeypatch.setattr(cli, "CLIENT_CLOCK", fake.monotonic)
+    return fake
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler.client import BlandClient, check_base_url, parse_retry_after
-from reconciler.errors import ApiError, AuthError, InputError
+from reconciler.errors import ApiError, AuthError, InputError, NotSent
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -274,3 +274,59 @@ def test_base_url_must_be_https_unless_loopback(url: str, ok: bool) -> None:
     else:
         with pytest.raises(InputError):
             check_base_url(url)
+
+
+def test_a_429_pause_longer_than_the_deadline_fails_other_requests_at_once() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(429, headers={"retry-after": "600"}, json={"status": "error"})
+
+    client, slept = make_client(handler, timeout=30)
+    with pytest.raises(ApiError):
+        client.get_persona("p1")
+    # Another request of the same client does not sit out the 10 minutes either.
+    with pytest.raises(ApiError, match="asked to wait 600s"):
+        client.get_persona("p2")
+    assert calls == ["/v1/personas/p1"]
+    assert slept == []
+
+
+def test_a_request_gives_up_within_four_times_the_timeout() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        now[0] += 1.0  # each attempt takes one second
+        return httpx.Response(503, text="down")
+
+    client = BlandClient(
+        "https://api.example.test",
+        "secret-key",
+        timeout=2.0,
+        attempts=100,
+        transport=httpx.MockTransport(handler),
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
+    with pytest.raises(ApiError, match="gave up"):
+        client.get_persona("p1")
+    assert now[0] <= 4 * 2.0
+
+
+def test_cancel_stops_retrying_and_says_so() -> None:
+    client: BlandClient
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        client.cancel()  # as a SIGTERM arriving while this write is on the wire
+        return httpx.Response(503, text="down")
+
+    client, slept = make_client(handler)
+    with pytest.raises(ApiError, match="interrupted before a retry; it may have taken effect"):
+        client.attach("p1", ["+14155550100"])
+    assert slept == []
+    with pytest.raises(NotSent, match="not sent: the run was interrupted"):
+        client.get_persona("p1")

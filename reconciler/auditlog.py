@@ -1,0 +1,59 @@
+"""The --log-file audit trail: one JSON line per write, appended and flushed as each one ends.
+
+A line is written the moment its write ends, so a run killed half-way (even by SIGKILL) leaves
+every write it made on record. Lines pass through the same redaction as everything printed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from reconciler.applier import Write
+from reconciler.errors import InputError
+
+
+class AuditLog:
+    """An append-only JSON Lines file of writes: time, persona, action, numbers, outcome."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        redact: Callable[[str], str],
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        try:
+            self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        except OSError as error:
+            raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None
+        self.path = path
+        self._redact = redact
+        self._now = now
+        self._lock = threading.Lock()
+
+    def record(self, write: Write) -> None:
+        """Append one line for `write` and flush it to the file at once."""
+        entry: dict[str, Any] = {
+            "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "persona_id": write.persona_id,
+            "persona_name": write.persona_name,
+            "action": write.action,
+            "numbers": list(write.numbers),
+            "outcome": write.outcome,
+        }
+        if write.outcome == "failed":
+            entry["error"] = {"status": write.status, "code": write.code, "message": write.message}
+        elif write.outcome == "skipped":
+            entry["reason"] = write.error
+        line = self._redact(json.dumps(entry, ensure_ascii=False))
+        with self._lock:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()

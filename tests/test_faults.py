@@ -1,0 +1,270 @@
+"""Apply under faults, end to end against the simulator: every fault ends converged or in a clear
+exit 4/1 report, in bounded time, with no write sent twice. Waits are faked (conftest.fake_time).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from reconciler.simulator import RequestRecord, Simulator
+from tests.conftest import TEST_KEY, FakeTime, RunCli
+from tests.test_cli import CONFIG, IVR, SALES, SUPPORT, writes
+
+EXPECTED = [
+    (SALES, "attach", ["+14155550110", "+14155550111"]),
+    (SUPPORT, "attach", ["+14155550101", "+14155550102"]),
+    (SUPPORT, "detach", ["+14155550103"]),
+]
+
+
+def assert_converged(sim: Simulator, run_cli: RunCli) -> None:
+    assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
+    assert sim.persona_numbers(SALES) == ["+14155550110", "+14155550111"]
+    assert sim.persona_numbers(IVR) == ["+14155550130"]
+    assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 0
+
+
+def write_attempts(sim: Simulator) -> list[RequestRecord]:
+    return sim.writes()
+
+
+def in_30_seconds() -> str:
+    return email.utils.formatdate(time.time() + 30, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    "retry_after, waited",
+    [
+        (lambda: "7", lambda slept: 7.0 in slept),
+        # An HTTP date 30 s ahead, made when the test runs; whole seconds, so the wait is (28, 30].
+        (in_30_seconds, lambda slept: any(28 < x <= 30 for x in slept)),
+        (lambda: None, lambda slept: len(slept) >= 1 and all(0 <= x <= 10 for x in slept)),
+    ],
+    ids=["seconds", "http-date", "absent"],
+)
+def test_a_429_is_waited_out_and_the_apply_converges(
+    sim: Simulator,
+    run_cli: RunCli,
+    fake_time: FakeTime,
+    retry_after: Callable[[], str | None],
+    waited: Callable[[list[float]], bool],
+) -> None:
+    sim.faults.write_statuses = [429]
+    sim.faults.retry_after = retry_after()
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    assert waited(fake_time.slept), fake_time.slept
+    assert "1 retries (1 rate limited)" in result.out
+    assert "concurrent writes lowered to 2 after 429s" in result.out
+    # The 429 was not applied by the server, so the retry is the only write of that call.
+    assert sorted(writes(sim)) == EXPECTED
+    assert_converged(sim, run_cli)
+
+
+def test_a_429_on_reads_holds_every_request(
+    sim: Simulator, run_cli: RunCli, fake_time: FakeTime
+) -> None:
+    sim.faults.read_statuses = [429]
+    sim.faults.retry_after = "5"
+    result = run_cli("-v", "plan", CONFIG)
+    assert result.code == 0, result.err
+    assert 5.0 in fake_time.slept
+    assert "retry 1 in 5.0s" in result.err
+
+
+def test_5xx_a_few_times_then_success(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.write_statuses = [503, 502, 500]
+    result = run_cli("-v", "apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    assert "3 retries (0 rate limited)" in result.out
+    assert result.err.count("retry ") == 3  # -v shows each one, once
+    assert sorted(writes(sim)) == EXPECTED
+    # No idempotency key: the persona was read again before each retry of a write.
+    persona_reads = [r for r in sim.reads() if r.path.startswith("/v1/personas/")]
+    assert len(persona_reads) >= 3
+    assert_converged(sim, run_cli)
+
+
+def test_5xx_on_every_write_ends_in_exit_4_with_a_report(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.write_statuses = [503] * 1000
+    before = run_cli("plan", CONFIG, "--format", "json").out
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 4
+    assert "Traceback" not in result.err
+    assert "Apply incomplete: 0 writes (0 attach, 0 detach), 2 failed, 1 skipped" in result.out
+    assert (
+        "  Sales: attach of 2 numbers (+14155550110, +14155550111) failed: "
+        f"POST /v1/personas/{SALES}/inbound/attach: HTTP 503 INTERNAL_SERVER_ERROR: "
+        "An internal server error occurred (gave up after retries)"
+    ) in result.out
+    assert (
+        "  Support Agent: detach of 1 number (+14155550103) skipped: "
+        "its attach did not succeed (make before break)"
+    ) in result.out
+    assert "Run plan to see what remains." in result.err
+    # Bounded: at most 6 attempts per attach, and the detach was never sent.
+    attempts = write_attempts(sim)
+    assert 2 <= len(attempts) <= 12
+    assert all(r.path.endswith("/attach") for r in attempts)
+    sim.faults.write_statuses = []
+    assert run_cli("plan", CONFIG, "--format", "json").out == before
+
+
+def test_5xx_on_every_read_ends_in_exit_1(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.read_statuses = [500] * 1000
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and "HTTP 500" in lines[0] and "gave up after retries" in lines[0]
+    assert len(sim.reads()) <= 2 * 6
+
+
+def test_connection_refused(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, fake_time: FakeTime
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("BLAND_API_URL", f"http://127.0.0.1:{port}")
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 1
+    assert "no usable answer (ConnectError) (gave up after retries)" in result.err
+    assert "Traceback" not in result.err
+    assert len(fake_time.slept) >= 4  # retried with backoff, at least 5 attempts
+
+
+@pytest.mark.parametrize("dropped", [1, 3])
+def test_a_write_applied_but_its_answer_lost_is_not_sent_again(
+    sim: Simulator, run_cli: RunCli, dropped: int
+) -> None:
+    sim.faults.drop_after_write = dropped
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    attempts = sim.writes()
+    assert sum(r.dropped for r in attempts) == dropped
+    # Each write went out exactly once: the re-read showed it had taken effect.
+    sent = sorted((str(r.persona_id), r.path.rsplit("/", 1)[-1]) for r in attempts)
+    assert sent == sorted((pid, action) for pid, action, _ in EXPECTED)
+    assert_converged(sim, run_cli)
+
+
+def test_a_server_that_never_answers_times_out(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.hang = 10_000
+    result = run_cli("--timeout", "0.05", "plan", CONFIG)
+    assert result.code == 1
+    assert "ReadTimeout" in result.err and "gave up after retries" in result.err
+
+
+def test_writes_that_never_answer_time_out_and_are_not_doubled(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    sim.faults.hang_writes_after = 0
+    result = run_cli("--timeout", "0.05", "apply", CONFIG, "--auto-approve")
+    assert result.code == 4
+    assert "ReadTimeout" in result.out and "2 failed, 1 skipped" in result.out
+    # A hung write may have been applied: each retry was preceded by a read of the persona.
+    assert all(r.status == 0 for r in sim.writes())
+    assert not [r for r in sim.writes() if r.path.endswith("/detach")]
+
+
+def test_a_401_in_the_middle_stops_the_run_without_retries(
+    sim: Simulator, run_cli: RunCli, fake_time: FakeTime
+) -> None:
+    sim.faults.write_statuses = [200, 401]
+    result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
+    assert result.code == 1
+    assert "AUTH_FAILURE" in result.err and "check BLAND_API_KEY" in result.err
+    assert result.err.strip().splitlines()[-1].startswith("error: POST ")
+    assert fake_time.slept == []
+    assert len(sim.writes()) == 2  # the one that worked and the 401; nothing after
+    assert "Apply stopped: 1 writes (1 attach, 0 detach), 1 failed, 1 skipped" in result.out
+    assert "skipped: the run stopped on an authorisation error" in result.out
+    assert TEST_KEY not in result.out + result.err
+
+
+def test_a_persona_deleted_during_apply_fails_alone(sim: Simulator, run_cli: RunCli) -> None:
+    def delete_sales(simulator: Simulator, record: RequestRecord) -> None:
+        if record.persona_id == SALES:
+            simulator.delete_persona(SALES)
+
+    sim.on_write = delete_sales
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 4
+    assert (
+        f"failed: POST /v1/personas/{SALES}/inbound/attach: HTTP 404 PERSONA_NOT_FOUND: "
+        "Persona not found or access denied"
+    ) in result.out
+    # The other persona carried on and converged.
+    assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
+    assert "  Support Agent: detached 1 number (+14155550103)" in result.out
+
+
+def test_html_error_bodies(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.html_errors = True
+    sim.faults.write_statuses = [502, 400]
+    result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
+    assert result.code == 4
+    assert "HTTP 400: non-JSON body (text/html)" in result.out
+    assert "Traceback" not in result.out + result.err
+
+
+def test_the_log_file_has_one_json_line_per_write(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    sim.faults.write_statuses = [404]
+    log_file = tmp_path / "audit.jsonl"
+    result = run_cli(
+        "apply", CONFIG, "--auto-approve", "--parallelism", "1", "--log-file", log_file
+    )
+    assert result.code == 4
+    text = log_file.read_text()
+    assert TEST_KEY not in text
+    entries = [json.loads(line) for line in text.splitlines()]
+    assert [(e["persona_name"], e["action"], e["outcome"]) for e in entries] == [
+        ("Sales", "attach", "failed"),
+        ("Support Agent", "attach", "done"),
+        ("Support Agent", "detach", "done"),
+    ]
+    assert entries[0]["numbers"] == ["+14155550110", "+14155550111"]
+    assert entries[0]["error"]["status"] == 404
+    assert entries[0]["error"]["code"] == "PERSONA_NOT_FOUND"
+    assert entries[0]["persona_id"] == SALES
+    assert all(e["time"].endswith("Z") for e in entries)
+
+
+def test_an_unwritable_log_file_stops_before_any_write(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    result = run_cli("apply", CONFIG, "--auto-approve", "--log-file", tmp_path / "no" / "x.log")
+    assert result.code == 1
+    assert "cannot open the log file" in result.err
+    assert sim.writes() == []
+
+
+def test_max_rps_paces_requests(sim: Simulator, run_cli: RunCli, fake_time: FakeTime) -> None:
+    result = run_cli("--max-rps", "2", "apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    # Every request after the first waited for its turn; about half a second each.
+    assert len(fake_time.slept) >= len(sim.requests) - 2
+    assert "s waiting" in result.out
+
+
+def test_a_progress_bar_on_a_terminal_for_many_personas(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler import cli
+
+    monkeypatch.setattr(cli, "_on_terminal", lambda: True)
+    monkeypatch.setattr(cli, "PROGRESS_MIN_PERSONAS", 2)
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    assert "Applying" in result.out
+    assert "Sales: attached" not in result.out  # the bar replaces the per-persona lines
+    assert "Apply complete: 3 writes" in result.out
