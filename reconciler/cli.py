@@ -18,10 +18,20 @@ from reconciler.applier import ApplyResult, apply_plan
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import ConfigError, InputError, ReconcilerError
-from reconciler.model import Desired
+from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
+from reconciler.planfile import (
+    check_target,
+    config_sources,
+    is_plan_file,
+    plan_to_apply,
+    read_plan_file,
+    render_plan_file,
+    write_plan_file,
+)
 from reconciler.planner import build_plan
 from reconciler.render import render_json, render_text
+from reconciler.safety import Thresholds, assess
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 
@@ -194,6 +204,40 @@ def _style() -> Callable[[str, str], str]:
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path())
 
 
+def _safety_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The valve threshold flags, shared by plan and apply; they win over the config's `safety:`."""
+    options = [
+        click.option(
+            "--max-detach-percent",
+            type=click.FloatRange(min=0, max=100),
+            default=None,
+            help="Safety valve: refuse to take more than this share of the numbers now on "
+            "managed personas off their persona (default 25).",
+        ),
+        click.option(
+            "--min-numbers",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Apply the percentage valve once managed personas hold at least this many "
+            "numbers (default 8).",
+        ),
+        click.option(
+            "--allow-emptying/--no-allow-emptying",
+            default=None,
+            help="Allow leaving a managed persona that has numbers with none (default: refuse).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _flag_safety(
+    max_detach_percent: float | None, min_numbers: int | None, allow_emptying: bool | None
+) -> SafetySettings:
+    return SafetySettings(max_detach_percent, min_numbers, allow_emptying)
+
+
 @cli.command()
 @FILES
 @click.pass_obj
@@ -230,17 +274,45 @@ def _compute_plan(settings: Settings, files: Sequence[str]) -> tuple[Plan, Bland
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Also save the plan to this file; `apply PLANFILE` applies exactly it.",
+)
+@_safety_options
 @click.pass_obj
 def plan(
-    settings: Settings, files: tuple[str, ...], output_format: str, detailed_exitcode: bool
+    settings: Settings,
+    files: tuple[str, ...],
+    output_format: str,
+    detailed_exitcode: bool,
+    out: str | None,
+    max_detach_percent: float | None,
+    min_numbers: int | None,
+    allow_emptying: bool | None,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing)."""
     computed, client = _compute_plan(settings, files)
     client.close()
+    flags = _flag_safety(max_detach_percent, min_numbers, allow_emptying)
+    thresholds = Thresholds.resolve(computed.safety, flags)
+    warnings = assess(computed, thresholds).warnings()
     if output_format == "json":
         echo(render_json(computed), nl=False)
+        for warning in warnings:
+            echo(warning, err=True)
     else:
-        echo(render_text(computed, _label(files), _style()), nl=False)
+        echo(render_text(computed, _label(files), _style(), warnings), nl=False)
+    if out is not None:
+        sources = config_sources(computed.config_files)
+        write_plan_file(
+            out,
+            render_plan_file(
+                computed, thresholds=thresholds, api_base_url=client.base_url, config=sources
+            ),
+        )
+        note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"
+        echo(note, err=output_format == "json")
     if detailed_exitcode and not computed.is_empty:
         raise SystemExit(EXIT_CHANGES)
 
@@ -255,20 +327,68 @@ def plan(
     show_default=True,
     help="Personas written concurrently.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Apply a plan that trips a safety valve (never one that touches a protected number).",
+)
+@_safety_options
 @click.pass_obj
-def apply(settings: Settings, files: tuple[str, ...], auto_approve: bool, parallelism: int) -> None:
-    """Plan, show the plan, then make exactly the calls needed and verify the result."""
-    computed, client = _compute_plan(settings, files)
+def apply(
+    settings: Settings,
+    files: tuple[str, ...],
+    auto_approve: bool,
+    parallelism: int,
+    force: bool,
+    max_detach_percent: float | None,
+    min_numbers: int | None,
+    allow_emptying: bool | None,
+) -> None:
+    """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
+    saved_path = _saved_plan_path(files)
+    if saved_path is not None:
+        computed, client = _load_saved_plan(settings, saved_path)
+    else:
+        computed, client = _compute_plan(settings, files)
     with client:
-        echo(render_text(computed, _label(files), _style()), nl=False)
+        flags = _flag_safety(max_detach_percent, min_numbers, allow_emptying)
+        assessment = assess(computed, Thresholds.resolve(computed.safety, flags))
+        echo(render_text(computed, _label(files), _style(), assessment.warnings()), nl=False)
         if computed.is_empty:
             return
-        if not auto_approve:
+        for valve in assessment.enforce(force=force):  # raises UnsafePlan before any write
+            echo(f"note: --force given: applying although {valve}")
+        if not auto_approve and saved_path is None:  # a saved plan was reviewed when made
             _confirm()
         result = apply_plan(computed, client, report=echo, parallelism=parallelism)
         _report(result, client)
         if not result.converged:
             raise SystemExit(EXIT_INCOMPLETE)
+
+
+def _saved_plan_path(files: Sequence[str]) -> str | None:
+    """The plan file among the arguments (recognised by its content), if there is one."""
+    plans = [file for file in files if is_plan_file(file)]
+    if not plans:
+        return None
+    if len(files) > 1:
+        raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
+    return plans[0]
+
+
+def _load_saved_plan(settings: Settings, path: str) -> tuple[Plan, BlandClient]:
+    """Check a saved plan (integrity, target, staleness) against a fresh read of the account."""
+    saved = read_plan_file(path)  # before the key or any request: an altered file sends nothing
+    client = settings.client(on_retry=lambda text: log.info("%s", text))
+    try:
+        check_target(saved, client.base_url)
+        computed = plan_to_apply(saved, client.read_live())
+    except BaseException:
+        client.close()
+        raise
+    if computed.is_empty and not saved.plan.is_empty:
+        echo(f"{path} has already been applied: the account is as it leaves it.")
+    return computed, client
 
 
 def _confirm() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import groupby
 
 from reconciler.plan import Action, Change, Plan
@@ -19,8 +19,10 @@ def _plain(text: str, _colour: str) -> str:
     return text
 
 
-def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
-    """Changes grouped by persona, `+` attach, `~` move, `-` detach, then the summary line."""
+def render_text(
+    plan: Plan, config_label: str, style: Style = _plain, warnings: Sequence[str] = ()
+) -> str:
+    """Changes grouped by persona, `+` attach, `~` move, `-` detach, warnings, the summary line."""
     if plan.is_empty:
         return f"No changes. The account matches {config_label}.\n"
     lines: list[str] = []
@@ -31,6 +33,7 @@ def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
         for change in changes:
             lines.append("  " + _change_line(change, style))
         lines.append("")
+    lines.extend(style(warning, "red") for warning in warnings)
     lines.append(plan.summary_line())
     return "\n".join(lines) + "\n"
 
