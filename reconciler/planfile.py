@@ -253,6 +253,10 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
         allow_empty=bool(safety["allow_emptying"]),
     )
     owners = {str(number): tuple(_strings(ids)) for number, ids in fingerprint["owners"].items()}
+    unfingerprinted = sorted({change.phone_number for change in changes} - owners.keys())
+    if unfingerprinted:
+        # Apply trusts only what the fingerprint lets it check against the live account.
+        raise ValueError(f"changes to numbers the fingerprint does not cover: {unfingerprinted}")
     plan = Plan(
         changes=changes,
         managed=managed,

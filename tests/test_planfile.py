@@ -171,6 +171,16 @@ def test_altered_plan_files_are_refused(tmp_path: Path, edit: str, message: str)
     assert str(refused.value).endswith("nothing was written. Run plan again.")
 
 
+def test_a_change_outside_the_fingerprint_is_refused(tmp_path: Path) -> None:
+    path = saved_file(tmp_path)
+    document = json.loads(path.read_text())
+    del document["fingerprint"]["owners"]["+14155550101"]
+    document["integrity"] = integrity_hash(document)  # consistent hash, inconsistent content
+    path.write_text(json.dumps(document))
+    with pytest.raises(StalePlan, match="the fingerprint does not cover"):
+        read_plan_file(str(path))
+
+
 def test_a_config_file_is_not_a_plan_file(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps({"version": 1, "personas": []}))
