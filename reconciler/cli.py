@@ -22,10 +22,20 @@ from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
 from reconciler.export import check_plans_clean, exported_personas, render_export, write_atomic
 from reconciler.interrupts import GracefulStop
-from reconciler.model import Desired
+from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
+from reconciler.planfile import (
+    check_target,
+    config_sources,
+    is_plan_file,
+    plan_to_apply,
+    read_plan_file,
+    render_plan_file,
+    write_plan_file,
+)
 from reconciler.planner import build_plan
 from reconciler.render import masked, render_json, render_markdown, render_text
+from reconciler.safety import Thresholds, assess
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # An apply touching at least this many personas shows a progress bar on a terminal.
@@ -220,6 +230,40 @@ def _style() -> Callable[[str, str], str]:
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path())
 
 
+def _safety_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The valve threshold flags, shared by plan and apply; they win over the config's `safety:`."""
+    options = [
+        click.option(
+            "--max-detach-percent",
+            type=click.FloatRange(min=0, max=100),
+            default=None,
+            help="Safety valve: refuse to take more than this share of the numbers now on "
+            "managed personas off their persona (default 25).",
+        ),
+        click.option(
+            "--min-numbers",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Apply the percentage valve once managed personas hold at least this many "
+            "numbers (default 8).",
+        ),
+        click.option(
+            "--allow-emptying/--no-allow-emptying",
+            default=None,
+            help="Allow leaving a managed persona that has numbers with none (default: refuse).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _flag_safety(
+    max_detach_percent: float | None, min_numbers: int | None, allow_emptying: bool | None
+) -> SafetySettings:
+    return SafetySettings(max_detach_percent, min_numbers, allow_emptying)
+
+
 @cli.command()
 @FILES
 @click.pass_obj
@@ -261,6 +305,12 @@ def _compute_plan(settings: Settings, files: Sequence[str]) -> tuple[Plan, Bland
     is_flag=True,
     help="Show only the last four digits of each number (for public repositories).",
 )
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Also save the plan to this file; `apply PLANFILE` applies exactly it.",
+)
+@_safety_options
 @click.pass_obj
 def plan(
     settings: Settings,
@@ -268,17 +318,36 @@ def plan(
     output_format: str,
     detailed_exitcode: bool,
     mask_numbers: bool,
+    out: str | None,
+    max_detach_percent: float | None,
+    min_numbers: int | None,
+    allow_emptying: bool | None,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing)."""
     computed, client = _compute_plan(settings, files)
     client.close()
     shown = masked(computed) if mask_numbers else computed
+    flags = _flag_safety(max_detach_percent, min_numbers, allow_emptying)
+    thresholds = Thresholds.resolve(computed.safety, flags)
+    warnings = assess(computed, thresholds).warnings()
     if output_format == "json":
         echo(render_json(shown), nl=False)
+        for warning in warnings:
+            echo(warning, err=True)
     elif output_format == "markdown":
-        echo(render_markdown(shown, _label(files)), nl=False)
+        echo(render_markdown(shown, _label(files), warnings=warnings), nl=False)
     else:
-        echo(render_text(shown, _label(files), _style()), nl=False)
+        echo(render_text(shown, _label(files), _style(), warnings), nl=False)
+    if out is not None:
+        sources = config_sources(computed.config_files)
+        write_plan_file(
+            out,
+            render_plan_file(
+                computed, thresholds=thresholds, api_base_url=client.base_url, config=sources
+            ),
+        )
+        note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"
+        echo(note, err=output_format == "json")
     if detailed_exitcode and not computed.is_empty:
         raise SystemExit(EXIT_CHANGES)
 
@@ -299,6 +368,12 @@ def plan(
     default=None,
     help="Append one JSON line per write to this file (time, persona, action, numbers, outcome).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Apply a plan that trips a safety valve (never one that touches a protected number).",
+)
+@_safety_options
 @click.pass_obj
 def apply(
     settings: Settings,
@@ -306,14 +381,26 @@ def apply(
     auto_approve: bool,
     parallelism: int,
     log_file: str | None,
+    force: bool,
+    max_detach_percent: float | None,
+    min_numbers: int | None,
+    allow_emptying: bool | None,
 ) -> None:
-    """Plan, show the plan, then make exactly the calls needed and verify the result."""
-    computed, client = _compute_plan(settings, files)
+    """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
+    saved_path = _saved_plan_path(files)
+    if saved_path is not None:
+        computed, client = _load_saved_plan(settings, saved_path)
+    else:
+        computed, client = _compute_plan(settings, files)
     with client:
-        echo(render_text(computed, _label(files), _style()), nl=False)
+        flags = _flag_safety(max_detach_percent, min_numbers, allow_emptying)
+        assessment = assess(computed, Thresholds.resolve(computed.safety, flags))
+        echo(render_text(computed, _label(files), _style(), assessment.warnings()), nl=False)
         if computed.is_empty:
             return
-        if not auto_approve:
+        for valve in assessment.enforce(force=force):  # raises UnsafePlan before any write
+            echo(f"note: --force given: applying although {valve}")
+        if not auto_approve and saved_path is None:  # a saved plan was reviewed when made
             _confirm()
         client.set_write_parallelism(parallelism)
         # Opened before the first write, so a bad path stops the run with nothing written.
@@ -378,6 +465,31 @@ def _run_apply(
 
 def _on_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def _saved_plan_path(files: Sequence[str]) -> str | None:
+    """The plan file among the arguments (recognised by its content), if there is one."""
+    plans = [file for file in files if is_plan_file(file)]
+    if not plans:
+        return None
+    if len(files) > 1:
+        raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
+    return plans[0]
+
+
+def _load_saved_plan(settings: Settings, path: str) -> tuple[Plan, BlandClient]:
+    """Check a saved plan (integrity, target, staleness) against a fresh read of the account."""
+    saved = read_plan_file(path)  # before the key or any request: an altered file sends nothing
+    client = settings.client(on_retry=lambda text: log.info("%s", text))
+    try:
+        check_target(saved, client.base_url)
+        computed = plan_to_apply(saved, client.read_live())
+    except BaseException:
+        client.close()
+        raise
+    if computed.is_empty and not saved.plan.is_empty:
+        echo(f"{path} has already been applied: the account is as it leaves it.")
+    return computed, client
 
 
 def _confirm() -> None:

@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from reconciler.model import SafetySettings
+
 
 class Action(StrEnum):
     """What a change does to one number."""
@@ -52,6 +54,10 @@ class Plan:
     managed: tuple[ManagedPersona, ...] = ()
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     pages_read: int = 0
+    # What the safety checks need, carried so that a saved plan is checked without the config.
+    protected: tuple[str, ...] = ()
+    safety: SafetySettings = field(default_factory=SafetySettings)
+    config_files: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:

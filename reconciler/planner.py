@@ -146,4 +146,7 @@ def build_plan(desired: Desired, live: Live) -> Plan:
         managed=managed,
         owners=live.owners(),
         pages_read=live.pages_read,
+        protected=desired.protected,
+        safety=desired.safety,
+        config_files=desired.files,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import groupby
 
@@ -21,8 +21,10 @@ def _plain(text: str, _colour: str) -> str:
     return text
 
 
-def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
-    """Changes grouped by persona, `+` attach, `~` move, `-` detach, then the summary line."""
+def render_text(
+    plan: Plan, config_label: str, style: Style = _plain, warnings: Sequence[str] = ()
+) -> str:
+    """Changes grouped by persona, `+` attach, `~` move, `-` detach, warnings, the summary line."""
     if plan.is_empty:
         return f"No changes. The account matches {config_label}.\n"
     lines: list[str] = []
@@ -33,6 +35,7 @@ def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
         for change in changes:
             lines.append("  " + _change_line(change, style))
         lines.append("")
+    lines.extend(style(warning, "red") for warning in warnings)
     lines.append(plan.summary_line())
     return "\n".join(lines) + "\n"
 
@@ -138,7 +141,13 @@ def _md_section(persona_id: str, persona_name: str, changes: list[Change]) -> tu
     return f"\n#### {heading}\n\n{_TABLE_HEAD}", ""
 
 
-def render_markdown(plan: Plan, config_label: str, *, max_chars: int = MARKDOWN_MAX_CHARS) -> str:
+def render_markdown(
+    plan: Plan,
+    config_label: str,
+    *,
+    warnings: Sequence[str] = (),
+    max_chars: int = MARKDOWN_MAX_CHARS,
+) -> str:
     """The plan as a pull-request comment: summary, then a table per persona, in plan order.
 
     Personas with many changes are folded in <details>. Output longer than max_chars is cut at a
@@ -156,7 +165,8 @@ def render_markdown(plan: Plan, config_label: str, *, max_chars: int = MARKDOWN_
             plan.changes, key=lambda change: (change.persona_id, change.persona_name)
         )
     ]
-    out = [title, f"**{plan.summary_line()}**\n"]
+    alerts = "".join(f"> [!WARNING]\n> {_md_text(warning)}\n\n" for warning in warnings)
+    out = [title, alerts, f"**{plan.summary_line()}**\n"]
     used = sum(map(len, out))
     rows_shown = personas_started = 0
     cut_inside = False

@@ -54,7 +54,8 @@ def resume_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     entries = [{"id": f"p{i}", "numbers": [f"+1415555{2 * i + 1:04d}"]} for i in range(PERSONAS)]
-    return write_config(tmp_path / "personas.yaml", entries)
+    # Every persona swaps its number: a deliberate rotation, so the mass-detach valve is opened.
+    return write_config(tmp_path / "personas.yaml", entries, safety={"max_detach_percent": 100})
 
 
 def start_apply(

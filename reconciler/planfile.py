@@ -1,0 +1,384 @@
+"""Saved plans: a plan written at review time and applied later, exactly as it was reviewed.
+
+A plan file is JSON (format documented in the README). Besides the changes it carries a
+fingerprint of the live state they were computed from, so that apply can refuse when the
+account changed in between, and everything apply needs without the config: the managed
+personas, the protected numbers and the valve thresholds in force. An integrity hash of the
+content catches a file edited by hand or cut short. It never holds the API key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from reconciler import __version__
+from reconciler.errors import InputError, StalePlan
+from reconciler.model import Live, SafetySettings
+from reconciler.plan import Action, Change, ManagedPersona, Plan
+from reconciler.render import change_to_json
+from reconciler.safety import Thresholds
+
+PLAN_FILE_FORMAT = "reconciler-plan"
+PLAN_FILE_VERSION = 1
+RUN_PLAN_AGAIN = "Run plan again."
+# A config file cannot have a "format" key (the schema forbids unknown keys), so this marks a
+# plan file even when the rest of it is truncated or reordered.
+_MARKER = re.compile(rb'"format"\s*:\s*"' + PLAN_FILE_FORMAT.encode() + rb'"')
+_MAX_DIFFERENCES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """A config file a plan was made from, and the sha256 of its content then."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan file as read back.
+
+    `plan.managed[*].live` holds each managed persona's numbers when planned and `plan.owners`
+    the owners when planned of every number the fingerprint covers.
+    """
+
+    path: str
+    plan: Plan
+    api_base_url: str
+    tool_version: str
+    config: tuple[ConfigSource, ...]
+    names: Mapping[str, str]
+
+
+def config_sources(files: Iterable[str]) -> tuple[ConfigSource, ...]:
+    """The sha256 of each config file's content."""
+    sources = []
+    for file in files:
+        try:
+            content = Path(file).read_bytes()
+        except OSError as error:
+            raise InputError(f"{file}: cannot read the file ({error.strerror})") from None
+        sources.append(ConfigSource(file, hashlib.sha256(content).hexdigest()))
+    return tuple(sources)
+
+
+def public_url(url: str) -> str:
+    """The URL without any user:password part, which is a secret and never saved."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/")
+
+
+def _covered_numbers(plan: Plan) -> set[str]:
+    """Numbers whose owners the fingerprint records: those the plan touches or that sit on a
+    managed persona (the latter so that a difference there can be named with its old owner)."""
+    covered = {change.phone_number for change in plan.changes}
+    for persona in plan.managed:
+        covered |= persona.live
+    return covered
+
+
+def integrity_hash(document: Mapping[str, Any]) -> str:
+    """sha256 of the document without its `integrity` key, as canonical JSON."""
+    content = {key: value for key, value in document.items() if key != "integrity"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def render_plan_file(
+    plan: Plan,
+    *,
+    thresholds: Thresholds,
+    api_base_url: str,
+    config: Sequence[ConfigSource],
+) -> str:
+    """The plan file's text (pure): the plan, its fingerprint, and an integrity hash."""
+    covered = _covered_numbers(plan)
+    owners = {number: sorted(plan.owners.get(number, ())) for number in sorted(covered)}
+    names = plan.persona_names()
+    document: dict[str, Any] = {
+        "format": PLAN_FILE_FORMAT,
+        "format_version": PLAN_FILE_VERSION,
+        "tool_version": __version__,
+        "config": [{"path": source.path, "sha256": source.sha256} for source in config],
+        "api_base_url": public_url(api_base_url),
+        "changes": [change_to_json(change) for change in plan.changes],
+        "summary": plan.summary(),
+        "managed": [
+            {"id": persona.id, "name": persona.name, "numbers": sorted(persona.desired)}
+            for persona in plan.managed
+        ],
+        "protected": sorted(plan.protected),
+        "safety": {
+            "max_detach_percent": thresholds.max_detach_percent,
+            "min_numbers": thresholds.min_numbers,
+            "allow_emptying": thresholds.allow_emptying,
+        },
+        "fingerprint": {
+            "personas": {persona.id: sorted(persona.live) for persona in plan.managed},
+            "owners": owners,
+        },
+        "persona_names": dict(sorted(names.items())),
+    }
+    document["integrity"] = integrity_hash(document)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_plan_file(path: str, text: str) -> None:
+    """Write atomically (temp file in the same folder, fsync, rename), mode 0600."""
+    target = Path(path)
+    folder = target.parent
+    try:
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as error:
+        raise InputError(f"{path}: cannot write the plan file ({error.strerror})") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp, 0o600)
+        os.replace(temp, target)
+    except OSError as error:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise InputError(f"{path}: cannot write the plan file ({error.strerror})") from None
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+    # Make the rename itself durable; some file systems cannot fsync a folder, which is fine.
+    with suppress(OSError):
+        folder_handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(folder_handle)
+        finally:
+            os.close(folder_handle)
+
+
+def is_plan_file(path: str) -> bool:
+    """True when the file's content says it is a plan file (whatever its name)."""
+    try:
+        with open(path, "rb") as stream:
+            content = stream.read()
+    except OSError:
+        return False  # not a readable file: config loading reports it
+    return content.lstrip().startswith(b"{") and _MARKER.search(content) is not None
+
+
+def _refuse(path: str, reason: str) -> StalePlan:
+    return StalePlan(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
+
+
+def read_plan_file(path: str) -> SavedPlan:
+    """Read and check a plan file; raises StalePlan if it is altered, truncated or unknown."""
+    try:
+        content = Path(path).read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the file ({error.strerror})") from None
+    try:
+        document = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
+    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
+        raise _refuse(path, "not a plan file")
+    version = document.get("format_version")
+    if version != PLAN_FILE_VERSION:
+        raise _refuse(
+            path,
+            f"plan file format version {json.dumps(version)} is not supported "
+            f"(reconciler {__version__} reads version {PLAN_FILE_VERSION})",
+        )
+    if document.get("integrity") != integrity_hash(document):
+        raise _refuse(
+            path,
+            "the plan file was altered after it was written (its integrity hash does not match "
+            "its content)",
+        )
+    try:
+        return _parse(path, document)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise _refuse(path, f"not a valid plan file ({type(error).__name__}: {error})") from None
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError(f"expected a list of strings, got {json.dumps(value)[:60]}")
+    return value
+
+
+def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
+    fingerprint = document["fingerprint"]
+    planned = {
+        str(pid): frozenset(_strings(numbers)) for pid, numbers in fingerprint["personas"].items()
+    }
+    managed = tuple(
+        ManagedPersona(
+            str(entry["id"]),
+            str(entry["name"]),
+            planned[entry["id"]],
+            frozenset(_strings(entry["numbers"])),
+        )
+        for entry in document["managed"]
+    )
+    changes = tuple(
+        Change(
+            Action(item["action"]),
+            str(item["persona_id"]),
+            str(item["persona_name"]),
+            str(item["phone_number"]),
+            str(item["from_persona_id"]) if "from_persona_id" in item else None,
+            str(item["from_persona_name"]) if "from_persona_name" in item else None,
+        )
+        for item in document["changes"]
+    )
+    safety = document["safety"]
+    thresholds = SafetySettings(
+        max_detach_percent=float(safety["max_detach_percent"]),
+        min_numbers_for_percent=int(safety["min_numbers"]),
+        allow_empty=bool(safety["allow_emptying"]),
+    )
+    owners = {str(number): tuple(_strings(ids)) for number, ids in fingerprint["owners"].items()}
+    unfingerprinted = sorted({change.phone_number for change in changes} - owners.keys())
+    if unfingerprinted:
+        # Apply trusts only what the fingerprint lets it check against the live account.
+        raise ValueError(f"changes to numbers the fingerprint does not cover: {unfingerprinted}")
+    plan = Plan(
+        changes=changes,
+        managed=managed,
+        owners=owners,
+        protected=tuple(_strings(document["protected"])),
+        safety=thresholds,
+    )
+    return SavedPlan(
+        path=path,
+        plan=plan,
+        api_base_url=str(document["api_base_url"]),
+        tool_version=str(document["tool_version"]),
+        config=tuple(
+            ConfigSource(str(source["path"]), str(source["sha256"]))
+            for source in document["config"]
+        ),
+        names={str(pid): str(name) for pid, name in document["persona_names"].items()},
+    )
+
+
+def check_target(saved: SavedPlan, api_base_url: str) -> None:
+    """Refuse a plan made for another API base URL (another account's plan, or the simulator's)."""
+    if public_url(api_base_url) != saved.api_base_url:
+        raise _refuse(
+            saved.path,
+            f"the plan was made for {saved.api_base_url}, not for {public_url(api_base_url)}",
+        )
+
+
+def _owners_text(ids: Iterable[str], names: Mapping[str, str]) -> str:
+    shown = [repr(names.get(pid) or pid) for pid in sorted(ids, key=lambda p: (names.get(p), p))]
+    if not shown:
+        return "no persona"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def differences(saved: SavedPlan, live: Live) -> list[str]:
+    """Every way the live account differs from what the plan's fingerprint recorded."""
+    plan = saved.plan
+    names_now = {persona.id: persona.name for persona in live.personas.values()}
+    owners_now = live.owners()
+    found: list[str] = []
+    for persona in plan.managed:
+        current = live.personas.get(persona.id)
+        name = saved.names.get(persona.id, persona.name)
+        if current is None:
+            found.append(f"persona {name!r} ({persona.id}) no longer exists")
+        elif current.deleted:
+            found.append(f"persona {name!r} ({persona.id}) has been deleted")
+    for number, planned in sorted(plan.owners.items()):
+        if number not in live.account_numbers:
+            found.append(f"{number} is no longer an inbound number of the account")
+            continue
+        now = owners_now.get(number, ())
+        if set(now) != set(planned):
+            found.append(
+                f"{number} is now on {_owners_text(now, names_now)} "
+                f"(it was on {_owners_text(planned, saved.names)} when planned)"
+            )
+    for persona in plan.managed:
+        current = live.personas.get(persona.id)
+        if current is None or current.deleted:
+            continue
+        for number in sorted(current.numbers - persona.live - plan.owners.keys()):
+            found.append(
+                f"{number} is now on {current.name!r} (it was on no managed persona when planned)"
+            )
+    return found
+
+
+def _owners_after(plan: Plan) -> dict[str, set[str]]:
+    """The owners of every covered number once the plan has been applied."""
+    after = {number: set(ids) for number, ids in plan.owners.items()}
+    for change in plan.changes:
+        owners = after.setdefault(change.phone_number, set())
+        if change.action is Action.DETACH:
+            owners.discard(change.persona_id)
+        else:
+            if change.from_persona_id is not None:
+                owners.discard(change.from_persona_id)
+            owners.add(change.persona_id)
+    return after
+
+
+def already_applied(saved: SavedPlan, live: Live) -> bool:
+    """True when the account is exactly as the plan leaves it (it was applied already)."""
+    plan = saved.plan
+    if plan.is_empty:
+        return False
+    for persona in plan.managed:
+        current = live.personas.get(persona.id)
+        if current is None or current.deleted or current.numbers != persona.desired:
+            return False
+    owners_now = live.owners()
+    return all(
+        set(owners_now.get(number, ())) == owners for number, owners in _owners_after(plan).items()
+    )
+
+
+def plan_to_apply(saved: SavedPlan, live: Live) -> Plan:
+    """The saved plan, checked against the live account, ready for the applier.
+
+    Raises StalePlan naming every difference when anything the fingerprint covers changed.
+    An already applied plan comes back with no changes, so that applying it twice writes once.
+    """
+    if already_applied(saved, live):
+        settled = tuple(replace(persona, live=persona.desired) for persona in saved.plan.managed)
+        return replace(
+            saved.plan,
+            changes=(),
+            managed=settled,
+            owners=live.owners(),
+            pages_read=live.pages_read,
+        )
+    found = differences(saved, live)
+    if found:
+        shown = found[:_MAX_DIFFERENCES_SHOWN]
+        if len(found) > len(shown):
+            shown.append(f"and {len(found) - len(shown)} more")
+        raise StalePlan(
+            f"{saved.path}: the account changed since the plan was made, nothing was written: "
+            + "; ".join(shown)
+            + f". {RUN_PLAN_AGAIN}"
+        )
+    return replace(saved.plan, owners=live.owners(), pages_read=live.pages_read)

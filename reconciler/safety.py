@@ -1,0 +1,145 @@
+"""Safety valves and protected numbers: refuse plans that take many numbers off their persona.
+
+A config edited by mistake (a list emptied, a file half-deleted) produces a perfectly valid plan
+that detaches phone lines people are calling. The valves make apply refuse such a plan unless
+`--force` is given; protected numbers are refused even then. Pure functions of the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from reconciler.errors import UnsafePlan
+from reconciler.model import SafetySettings
+from reconciler.plan import Action, Plan
+
+DEFAULT_MAX_DETACH_PERCENT = 25.0
+DEFAULT_MIN_NUMBERS = 8
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The valve thresholds in force, every value decided."""
+
+    max_detach_percent: float = DEFAULT_MAX_DETACH_PERCENT
+    min_numbers: int = DEFAULT_MIN_NUMBERS
+    allow_emptying: bool = False
+
+    @classmethod
+    def resolve(cls, *layers: SafetySettings) -> Thresholds:
+        """Defaults, overridden by each layer in turn (config, then flags); None keeps the value."""
+        thresholds = cls()
+        for layer in layers:
+            thresholds = cls(
+                max_detach_percent=_first(layer.max_detach_percent, thresholds.max_detach_percent),
+                min_numbers=_first(layer.min_numbers_for_percent, thresholds.min_numbers),
+                allow_emptying=_first(layer.allow_empty, thresholds.allow_emptying),
+            )
+        return thresholds
+
+    def as_settings(self) -> SafetySettings:
+        """The same thresholds as a fully set SafetySettings (how a saved plan carries them)."""
+        return SafetySettings(self.max_detach_percent, self.min_numbers, self.allow_emptying)
+
+
+def _first(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What a plan trips: valves (`--force` lets it through), protected numbers (nothing does)."""
+
+    valves: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
+
+    @property
+    def is_safe(self) -> bool:
+        """True when apply may go ahead without --force."""
+        return not self.valves and not self.protected
+
+    def warnings(self) -> list[str]:
+        """Lines for the plan output, shown above the summary line."""
+        lines = [f"Safety valve: {valve}: apply will need --force." for valve in self.valves]
+        lines += [
+            f"Protected: {problem}: apply will refuse it, --force included "
+            "(remove the number from `protected:` first)."
+            for problem in self.protected
+        ]
+        return lines
+
+    def enforce(self, *, force: bool) -> list[str]:
+        """Raise UnsafePlan unless the plan may be applied; returns the valves --force overrode."""
+        if self.protected:
+            raise UnsafePlan(
+                "refused, nothing was written: "
+                + "; ".join(self.protected)
+                + " (remove the number from `protected:` first: --force does not override this)"
+            )
+        if self.valves and not force:
+            raise UnsafePlan(
+                "refused by a safety valve, nothing was written: "
+                + "; ".join(self.valves)
+                + " (review the plan, then pass --force to apply it anyway)"
+            )
+        return list(self.valves)
+
+
+def assess(plan: Plan, thresholds: Thresholds) -> Assessment:
+    """Check a plan against the valve thresholds and its protected numbers."""
+    return Assessment(
+        valves=tuple(_valves(plan, thresholds)),
+        protected=tuple(_protected(plan, plan.protected)),
+    )
+
+
+def _valves(plan: Plan, thresholds: Thresholds) -> list[str]:
+    found: list[str] = []
+    held = frozenset().union(*(persona.live for persona in plan.managed))
+    # A number leaves a managed persona when it is there now and not wanted there: a detach, or
+    # a move to another persona (managed or not); both take a line off the persona answering it.
+    taken = frozenset().union(*(persona.live - persona.desired for persona in plan.managed))
+    if len(held) >= thresholds.min_numbers and len(
+        taken
+    ) * 100 > thresholds.max_detach_percent * len(held):
+        share = len(taken) * 100 / len(held)
+        found.append(
+            f"the plan takes {len(taken)} of the {len(held)} numbers now on managed personas "
+            f"off their persona ({share:.0f}%, more than the {thresholds.max_detach_percent:g}% "
+            "allowed)"
+        )
+    if not thresholds.allow_emptying:
+        for persona in sorted(plan.managed, key=lambda managed: (managed.name, managed.id)):
+            if persona.live and not persona.desired:
+                found.append(
+                    f"the plan leaves {persona.name!r} with none of its {_numbers(persona.live)}"
+                )
+    return found
+
+
+def _protected(plan: Plan, protected: Sequence[str]) -> list[str]:
+    guarded = frozenset(protected)
+    found: list[str] = []
+    for change in plan.changes:
+        if change.phone_number not in guarded:
+            continue
+        if change.action is Action.DETACH:
+            found.append(
+                f"{change.phone_number} is protected and the plan detaches it from "
+                f"{change.persona_name!r}"
+            )
+        elif change.action is Action.MOVE:
+            source = change.from_persona_name or change.from_persona_id
+            found.append(
+                f"{change.phone_number} is protected and the plan moves it from {source!r} "
+                f"to {change.persona_name!r}"
+            )
+    return found
+
+
+def _numbers(numbers: frozenset[str]) -> str:
+    return "1 number" if len(numbers) == 1 else f"{len(numbers)} numbers"

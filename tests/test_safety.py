@@ -1,0 +1,130 @@
+"""The safety valves and protected numbers as pure functions of a plan."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.errors import UnsafePlan
+from reconciler.model import SafetySettings
+from reconciler.plan import Action, Change, ManagedPersona, Plan
+from reconciler.safety import Thresholds, assess
+
+A, B, U = "p-a", "p-b", "p-unmanaged"
+
+
+def numbers(first: int, count: int) -> frozenset[str]:
+    return frozenset(f"+1415555{first + offset:04d}" for offset in range(count))
+
+
+def plan_of(
+    *managed: ManagedPersona, changes: tuple[Change, ...] = (), protected: tuple[str, ...] = ()
+) -> Plan:
+    return Plan(changes=changes, managed=managed, protected=protected)
+
+
+def keeping(held: frozenset[str], kept: int) -> ManagedPersona:
+    """Persona A holding `held` and keeping the first `kept` of them."""
+    return ManagedPersona(A, "A", held, frozenset(sorted(held)[:kept]))
+
+
+def test_thresholds_layers_override_in_order_and_none_keeps() -> None:
+    assert Thresholds.resolve() == Thresholds(25.0, 8, False)
+    config = SafetySettings(max_detach_percent=50, min_numbers_for_percent=3)
+    flags = SafetySettings(max_detach_percent=10, allow_empty=True)
+    assert Thresholds.resolve(config) == Thresholds(50, 3, False)
+    assert Thresholds.resolve(config, flags) == Thresholds(10, 3, True)
+    assert Thresholds.resolve(config, flags).as_settings() == SafetySettings(10, 3, True)
+
+
+@pytest.mark.parametrize(
+    ("held", "kept", "trips"),
+    [
+        (8, 6, False),  # 2 of 8 is exactly 25%: not more than 25%
+        (8, 5, True),  # 3 of 8 is 37.5%
+        (7, 1, False),  # fewer than 8 numbers: the percentage valve does not apply
+        (100, 75, False),
+        (100, 74, True),
+    ],
+)
+def test_percentage_valve(held: int, kept: int, trips: bool) -> None:
+    assessment = assess(plan_of(keeping(numbers(100, held), kept)), Thresholds())
+    assert bool(assessment.valves) is trips
+    if trips:
+        assert assessment.valves[0].startswith(
+            f"the plan takes {held - kept} of the {held} numbers now on managed personas"
+        )
+
+
+def test_a_move_between_managed_personas_counts_as_taken_away() -> None:
+    held = numbers(100, 8)
+    moved = frozenset(sorted(held)[:3])
+    a = ManagedPersona(A, "A", held, held - moved)
+    b = ManagedPersona(B, "B", frozenset(), moved)
+    assessment = assess(plan_of(a, b), Thresholds())
+    assert len(assessment.valves) == 1
+    assert "takes 3 of the 8 numbers" in assessment.valves[0]
+
+
+def test_numbers_taken_from_unmanaged_personas_do_not_count() -> None:
+    a = ManagedPersona(A, "A", numbers(100, 8), numbers(100, 8) | numbers(200, 8))
+    assert assess(plan_of(a), Thresholds()).is_safe
+
+
+def test_thresholds_change_the_percentage_valve() -> None:
+    plan = plan_of(keeping(numbers(100, 4), 2))
+    assert assess(plan, Thresholds()).is_safe  # 4 numbers: under the default minimum of 8
+    assert assess(plan, Thresholds(max_detach_percent=25, min_numbers=4)).valves
+    assert assess(plan, Thresholds(max_detach_percent=50, min_numbers=4)).is_safe
+
+
+def test_emptying_a_persona_trips_a_valve_unless_allowed() -> None:
+    emptied = ManagedPersona(A, "Support", numbers(100, 2), frozenset())
+    already_empty = ManagedPersona(B, "Sales", frozenset(), frozenset())
+    assessment = assess(plan_of(emptied, already_empty), Thresholds())
+    assert assessment.valves == ("the plan leaves 'Support' with none of its 2 numbers",)
+    assert assess(plan_of(emptied), Thresholds(allow_emptying=True)).is_safe
+
+
+def test_protected_numbers_cannot_be_detached_or_moved_away() -> None:
+    changes = (
+        Change(Action.ATTACH, A, "A", "+14155550100"),
+        Change(Action.MOVE, A, "A", "+14155550101", U, "Legacy"),
+        Change(Action.DETACH, B, "B", "+14155550102"),
+    )
+    protected = ("+14155550100", "+14155550101", "+14155550102")
+    assessment = assess(plan_of(changes=changes, protected=protected), Thresholds())
+    # Attaching a protected number that is on no persona takes it from nobody: allowed.
+    assert assessment.protected == (
+        "+14155550101 is protected and the plan moves it from 'Legacy' to 'A'",
+        "+14155550102 is protected and the plan detaches it from 'B'",
+    )
+
+
+def test_enforce_lets_valves_through_with_force_but_never_protected_numbers() -> None:
+    valve = assess(plan_of(ManagedPersona(A, "A", numbers(100, 1), frozenset())), Thresholds())
+    with pytest.raises(UnsafePlan, match="pass --force") as refused:
+        valve.enforce(force=False)
+    assert refused.value.exit_code == 3
+    assert valve.enforce(force=True) == list(valve.valves)
+
+    change = Change(Action.DETACH, A, "A", "+14155550100")
+    guarded = assess(plan_of(changes=(change,), protected=("+14155550100",)), Thresholds())
+    with pytest.raises(UnsafePlan, match="--force does not override this"):
+        guarded.enforce(force=True)
+
+
+def test_warnings_say_what_apply_will_need() -> None:
+    change = Change(Action.DETACH, A, "A", "+14155550100")
+    assessment = assess(
+        plan_of(
+            ManagedPersona(A, "A", frozenset({"+14155550100"}), frozenset()),
+            changes=(change,),
+            protected=("+14155550100",),
+        ),
+        Thresholds(),
+    )
+    assert assessment.warnings() == [
+        "Safety valve: the plan leaves 'A' with none of its 1 number: apply will need --force.",
+        "Protected: +14155550100 is protected and the plan detaches it from 'A': apply will "
+        "refuse it, --force included (remove the number from `protected:` first).",
+    ]
