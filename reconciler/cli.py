@@ -20,7 +20,8 @@ from reconciler.auditlog import AuditLog
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
-from reconciler.export import check_plans_clean, exported_personas, render_export, write_atomic
+from reconciler.export import check_plans_clean, exported_personas, render_export
+from reconciler.files import write_atomic
 from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__
 from reconciler.errors import InputError, StalePlan
+from reconciler.files import write_atomic
 from reconciler.model import Live, SafetySettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.render import change_to_json
@@ -140,34 +138,7 @@ def render_plan_file(
 
 def write_plan_file(path: str, text: str) -> None:
     """Write atomically (temp file in the same folder, fsync, rename), mode 0600."""
-    target = Path(path)
-    folder = target.parent
-    try:
-        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as error:
-        raise InputError(f"{path}: cannot write the plan file ({error.strerror})") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, 0o600)
-        os.replace(temp, target)
-    except OSError as error:
-        with suppress(OSError):
-            os.unlink(temp)
-        raise InputError(f"{path}: cannot write the plan file ({error.strerror})") from None
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temp)
-        raise
-    # Make the rename itself durable; some file systems cannot fsync a folder, which is fine.
-    with suppress(OSError):
-        folder_handle = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(folder_handle)
-        finally:
-            os.close(folder_handle)
+    write_atomic(path, text, mode=0o600, what="plan file")
 
 
 def is_plan_file(path: str) -> bool:

@@ -11,7 +11,8 @@ import yaml
 
 from reconciler.config import load_config, load_schema
 from reconciler.errors import InputError, ReconcilerError
-from reconciler.export import check_plans_clean, render_export, write_atomic
+from reconciler.export import check_plans_clean, render_export
+from reconciler.files import write_atomic
 from reconciler.model import Live, LivePersona
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, TEST_KEY, RunCli
