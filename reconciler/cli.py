@@ -348,7 +348,8 @@ def plan(
             ),
         )
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"
-        echo(note, err=output_format == "json")
+        # Only text is for reading; json and markdown are documents other tools take verbatim.
+        echo(note, err=output_format != "text")
     if detailed_exitcode and not computed.is_empty:
         raise SystemExit(EXIT_CHANGES)
 

@@ -72,6 +72,16 @@ def test_plan_out_with_json_keeps_stdout_pure_json(
     assert saved["changes"] == json.loads(result.out)["changes"]
 
 
+def test_plan_out_with_markdown_keeps_the_note_out_of_the_comment(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    result = run_cli("plan", CONFIG, "--format", "markdown", "--out", tmp_path / "p.json")
+    assert result.code == 0, result.err
+    assert result.out.startswith("### reconciler plan for ")
+    assert "Saved the plan" not in result.out
+    assert f"Saved the plan to {tmp_path / 'p.json'}" in result.err
+
+
 def test_a_stale_plan_is_refused_naming_the_number(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:

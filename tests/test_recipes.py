@@ -19,7 +19,8 @@ import yaml
 
 from reconciler.cli import cli
 from reconciler.simulator import Simulator
-from tests.conftest import EXAMPLES, ROOT, TEST_KEY
+from tests.conftest import EXAMPLES, ROOT, TEST_KEY, write_config
+from tests.test_cli import IVR, SALES, SUPPORT
 
 CI = EXAMPLES / "ci"
 ACTION = ROOT / "action.yml"
@@ -61,19 +62,45 @@ def without_heredocs(script: str) -> str:
     return "\n".join(lines).replace("\\\n", " ")
 
 
+def array_words(script: str) -> dict[str, list[str]]:
+    """Every word ever put in each bash array (`name=(...)`, `name+=(...)`), for checking."""
+    arrays: dict[str, list[str]] = {}
+    for name, inner in re.findall(r"\b([A-Za-z_]\w*)\+?=\(([^)]*)\)", script):
+        arrays.setdefault(name, []).extend(shlex.split(inner))
+    return arrays
+
+
+def expand_arrays(words: list[str], arrays: dict[str, list[str]]) -> list[str]:
+    """Put in place of "${name[@]}" every word the script may put in that array."""
+    expanded: list[str] = []
+    for word in words:
+        found = re.fullmatch(r"\$\{(\w+)\[@\]\}", word)
+        if found and found.group(1) in arrays:
+            expanded.extend(arrays[found.group(1)])
+        else:
+            expanded.append(word)
+    return expanded
+
+
 def invocations(script: str, where: str) -> Iterator[Invocation]:
-    """Every simple command of a shell script whose program is reconciler."""
-    for line in without_heredocs(script).splitlines():
+    """Every simple command of a shell script whose program is reconciler.
+
+    Optional options kept in arrays are expanded, so they are checked too.
+    """
+    shell = without_heredocs(script)
+    arrays = array_words(shell)
+    for line in shell.splitlines():
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         command: list[str] = []
         for token in [*lexer, ";"]:
-            if token in SEPARATORS:
+            # shlex glues runs of punctuation together: `);` ends a command as `;` does.
+            if token in SEPARATORS or re.fullmatch(r"[;&|()]+", token):
                 words = [w for w in command if not re.fullmatch(r"[A-Za-z_]\w*=.*", w)]
                 while words and words[0] in KEYWORDS:
                     words.pop(0)
                 if words and Path(words[0]).name == "reconciler":
-                    yield Invocation(where, tuple(words[1:]))
+                    yield Invocation(where, tuple(expand_arrays(words[1:], arrays)))
                 command = []
             else:
                 command.append(token)
@@ -186,22 +213,44 @@ def test_the_checker_catches_a_wrong_command_or_option() -> None:
     with pytest.raises(AssertionError, match="unknown global option --key"):
         run("reconciler --key x plan personas/")
     assert list(invocations("python - <<'PY'\nreconciler nonsense\nPY\n", "test")) == []
+    # Options kept in an array are checked where the array is expanded.
+    with pytest.raises(AssertionError, match="`plan` has no option --outfile"):
+        run('extra=(--outfile "$P"); reconciler plan personas/ "${extra[@]}"')
+    expanded = next(invocations('a=(--out "$P")\nreconciler plan x "${a[@]}" "${b[@]}"', "t"))
+    assert expanded.words == ("plan", "x", "--out", "$P", "${b[@]}")
+
+
+def option_value(words: tuple[str, ...], option: str) -> str:
+    assert words.count(option) == 1, f"{option} given {words.count(option)} times in {words}"
+    return words[words.index(option) + 1]
 
 
 def test_the_action_runs_validate_plan_and_apply_with_real_options() -> None:
     found = commands_run(ACTION)
     assert sorted({name for name, _ in found}) == ["apply", "plan", "validate"]
-    plan_options = {w for name, words in found if name == "plan" for w in words}
-    assert {"--format", "--detailed-exitcode", "--mask-numbers"} <= plan_options
-    apply_words = [words for name, words in found if name == "apply"]
-    assert all("--auto-approve" in words for words in apply_words)
+    [plan_words] = [words for name, words in found if name == "plan"]
+    assert {"--format", "--detailed-exitcode", "--mask-numbers", "--out"} <= set(plan_words)
+    # apply reads the very file plan --out writes, alone (a plan file takes no config files);
+    # without a saved plan it plans from the files and applies without a prompt.
+    saved_plan = option_value(plan_words, "--out")
+    assert saved_plan == "$SAVED_PLAN"
+    apply_words = sorted(words for name, words in found if name == "apply")
+    assert apply_words == [("apply", "$SAVED_PLAN"), ("apply", "${files[@]}", "--auto-approve")]
+
+
+def test_no_recipe_forces_a_plan_past_the_safety_valves() -> None:
+    for path in RECIPES:
+        for name, words in commands_run(path):
+            assert "--force" not in words, f"{path.name}: {name} {' '.join(words)}"
+    # Nor can a workflow ask the action to: it has no input that adds options.
+    assert not {"force", "args", "options"} & set(load(ACTION)["inputs"])
 
 
 def test_the_action_has_the_inputs_and_outputs_the_workflows_use() -> None:
     action = load(ACTION)
     assert action["runs"]["using"] == "composite"
-    assert {"command", "files", "format", "mask-numbers"} <= set(action["inputs"])
-    assert {"plan", "has-changes"} <= set(action["outputs"])
+    assert {"command", "files", "format", "mask-numbers", "saved-plan"} <= set(action["inputs"])
+    assert {"plan", "has-changes", "plan-file"} <= set(action["outputs"])
     # The format input offers exactly what plan --format accepts.
     plan_format = options_of(cli.commands["plan"])["--format"]
     assert isinstance(plan_format.type, click.Choice)
@@ -243,15 +292,30 @@ def test_the_pull_request_workflow() -> None:
     assert "<!-- reconciler-plan -->" in script
 
 
-def test_the_scheduled_github_workflow_plans_then_applies_in_one_concurrency_group() -> None:
+def test_the_scheduled_github_workflow_applies_the_saved_plan_in_one_concurrency_group() -> None:
     path = CI / "github-apply.yml"
     workflow = load(path)
     triggers = workflow.get("on", workflow.get(True))
     assert triggers["schedule"][0]["cron"]
     assert workflow["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
-    steps = action_uses(path)
-    assert [step["with"]["command"] for step in steps] == ["plan", "apply"]
-    assert steps[1]["if"] == "steps.plan.outputs.has-changes == 'true'"
+    plan, apply = action_uses(path)
+    assert plan["id"] == "plan" and plan["with"]["command"] == "plan"
+    assert apply["with"]["command"] == "apply"
+    assert apply["if"] == "steps.plan.outputs.has-changes == 'true'"
+    # The file plan saved is the one applied; apply is given no config to plan from again.
+    saved_plan = plan["with"]["saved-plan"]
+    assert saved_plan and apply["with"] == {"command": "apply", "saved-plan": saved_plan}
+    # The same file is kept as an artifact, before the apply, so a refused apply keeps it too.
+    [upload] = [
+        step
+        for step in workflow["jobs"]["reconcile"]["steps"]
+        if str(step.get("uses", "")).startswith("actions/upload-artifact@")
+    ]
+    steps = workflow["jobs"]["reconcile"]["steps"]
+    assert steps.index(plan) < steps.index(upload) < steps.index(apply)
+    assert upload["with"]["path"] == saved_plan
+    assert upload["if"] == apply["if"]
+    assert "github.run_attempt" in upload["with"]["name"]  # unique within a re-run
 
 
 def test_the_gitlab_merge_request_pipeline() -> None:
@@ -267,15 +331,19 @@ def test_the_gitlab_merge_request_pipeline() -> None:
     compile(note_script.split("\n", 1)[1].rsplit("PY", 1)[0], "note.py", "exec")
 
 
-def test_the_gitlab_apply_pipeline_plans_then_applies_in_one_resource_group() -> None:
+def test_the_gitlab_apply_pipeline_applies_the_saved_plan_in_one_resource_group() -> None:
     path = CI / "gitlab-apply.yml"
     job = load(path)["reconciler-apply"]
     assert job["resource_group"] == "reconciler-apply"
     assert {"if": '$CI_PIPELINE_SOURCE == "schedule"'} in job["rules"]
-    found = commands_run(path)
-    assert [name for name, _ in found] == ["plan", "apply"]
-    assert "--detailed-exitcode" in found[0][1]
-    assert "--auto-approve" in found[1][1]
+    (plan_name, plan_words), (apply_name, apply_words) = commands_run(path)
+    assert (plan_name, apply_name) == ("plan", "apply")
+    assert "--detailed-exitcode" in plan_words
+    # apply's only argument is the file plan --out wrote.
+    saved_plan = option_value(plan_words, "--out")
+    assert apply_words == ("apply", saved_plan)
+    assert job["artifacts"]["paths"] == [saved_plan]
+    assert job["artifacts"]["when"] == "always"  # kept when the apply is refused or fails
 
 
 def test_the_pre_commit_hook_runs_validate() -> None:
@@ -288,8 +356,15 @@ def test_the_pre_commit_hook_runs_validate() -> None:
 
 
 def run_bash(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a step as the CI runners do: GitHub's `shell: bash` and GitLab both stop at the first
+    failing command (-e) and see a failure anywhere in a pipe (pipefail)."""
     return subprocess.run(
-        ["bash", "-c", script], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -344,6 +419,7 @@ def test_the_action_script_plans_and_sets_its_outputs(
         "FILES": "examples/personas.yaml",
         "FORMAT": "markdown",
         "MASK_NUMBERS": "true",
+        "SAVED_PLAN": "",
     }
     result = run_bash(action_script(), env, ROOT)
     assert result.returncode == 0, result.stderr
@@ -360,7 +436,12 @@ def test_the_action_script_plans_and_sets_its_outputs(
 def test_the_action_script_applies_then_reports_no_changes(
     sim: Simulator, shell_env: dict[str, str], tmp_path: Path
 ) -> None:
-    common = {**shell_env, "FILES": "examples/personas.yaml", "MASK_NUMBERS": "false"}
+    common = {
+        **shell_env,
+        "FILES": "examples/personas.yaml",
+        "MASK_NUMBERS": "false",
+        "SAVED_PLAN": "",
+    }
     applied = run_bash(action_script(), {**common, "COMMAND": "apply", "FORMAT": "text"}, ROOT)
     assert applied.returncode == 0, applied.stderr
     assert "Apply complete" in applied.stdout
@@ -387,7 +468,14 @@ def test_the_action_script_fails_the_step_on_errors(
     files: str,
     message: str,
 ) -> None:
-    env = {**shell_env, "COMMAND": command, "FILES": files, "FORMAT": "text", "MASK_NUMBERS": ""}
+    env = {
+        **shell_env,
+        "COMMAND": command,
+        "FILES": files,
+        "FORMAT": "text",
+        "MASK_NUMBERS": "",
+        "SAVED_PLAN": "",
+    }
     result = run_bash(action_script(), env, ROOT)
     assert result.returncode == 1
     assert message in result.stdout + result.stderr
@@ -395,19 +483,147 @@ def test_the_action_script_fails_the_step_on_errors(
     assert sim.writes() == []
 
 
-def test_the_gitlab_apply_script_corrects_drift_then_does_nothing(
-    sim: Simulator, shell_env: dict[str, str]
-) -> None:
+def gitlab_apply_script() -> str:
     job = load(CI / "gitlab-apply.yml")["reconciler-apply"]
     # GitLab runs the script lines in one shell that stops at the first failing line.
-    script = "set -eo pipefail\n" + "\n".join(job["script"])
-    env = {**shell_env, "RECONCILER_FILES": "examples/personas.yaml"}
-    first = run_bash(script, env, ROOT)
+    return "\n".join(job["script"])
+
+
+def test_the_gitlab_apply_script_corrects_drift_then_does_nothing(
+    sim: Simulator, shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The job's folder: the plan file is written here, where artifacts: picks it up.
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    env = {**shell_env, "RECONCILER_FILES": str(EXAMPLES / "personas.yaml")}
+    first = run_bash(gitlab_apply_script(), env, workdir)
     assert first.returncode == 0, first.stderr
+    assert "Saved the plan to reconciler.plan.json" in first.stdout
     assert "Apply complete" in first.stdout
     writes = len(sim.writes())
     assert writes == 3
-    second = run_bash(script, env, ROOT)
+    saved = json.loads((workdir / "reconciler.plan.json").read_text())
+    assert saved["format"] == "reconciler-plan" and len(saved["changes"]) == 5
+    second = run_bash(gitlab_apply_script(), env, workdir)
     assert second.returncode == 0, second.stderr
     assert "The account matches the config." in second.stdout
     assert len(sim.writes()) == writes
+    assert not (workdir / "reconciler.plan.json").exists()  # no changes, nothing to keep
+
+
+EMPTIES_SUPPORT = [{"id": SUPPORT, "numbers": []}, {"name": "Sales", "numbers": []}]
+
+
+@pytest.mark.parametrize("outcome", ["safety valve", "failed writes"])
+def test_the_gitlab_apply_script_fails_the_job_on_refusal_and_incomplete_applies(
+    sim: Simulator, shell_env: dict[str, str], tmp_path: Path, outcome: str
+) -> None:
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    if outcome == "safety valve":
+        config = write_config(tmp_path / "c.yaml", EMPTIES_SUPPORT)
+        code, message = 3, "reconciler apply refused (exit 3): nothing was written."
+    else:
+        config = EXAMPLES / "personas.yaml"
+        sim.faults.write_statuses = [404]  # not retried: that write fails
+        code, message = 4, "reconciler apply incomplete (exit 4)"
+    env = {**shell_env, "RECONCILER_FILES": str(config)}
+    result = run_bash(gitlab_apply_script(), env, workdir)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert message in result.stdout
+    assert (workdir / "reconciler.plan.json").exists()  # kept as the job's artifact
+    if outcome == "safety valve":
+        assert "apply will need --force" in result.stdout  # the plan said so in the log
+        assert sim.writes() == []  # and the job did not force it
+    else:
+        # The next scheduled run plans again and applies what remains.
+        sim.faults.write_statuses = []
+        again = run_bash(gitlab_apply_script(), env, workdir)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "Apply complete" in again.stdout
+        assert sim.persona_numbers(SALES) == ["+14155550110", "+14155550111"]
+
+
+# -- the action with a saved plan, as github-apply.yml runs it --------------------------------
+
+
+@pytest.fixture
+def saved_plan_env(shell_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The action's step environment with saved-plan set, planning a copy of the example."""
+    config = tmp_path / "personas.yaml"
+    config.write_text((EXAMPLES / "personas.yaml").read_text())
+    return {
+        **shell_env,
+        "FILES": str(config),
+        "FORMAT": "markdown",
+        "MASK_NUMBERS": "false",
+        "SAVED_PLAN": str(tmp_path / "reconciler.plan.json"),
+    }
+
+
+def plan_step(env: dict[str, str]) -> dict[str, str]:
+    """Run the action's plan step; its outputs."""
+    Path(env["GITHUB_OUTPUT"]).unlink(missing_ok=True)
+    result = run_bash(action_script(), {**env, "COMMAND": "plan"}, ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return step_outputs(Path(env["GITHUB_OUTPUT"]))
+
+
+def test_the_action_saves_the_plan_and_applies_exactly_it(
+    sim: Simulator, saved_plan_env: dict[str, str], tmp_path: Path
+) -> None:
+    outputs = plan_step(saved_plan_env)
+    assert outputs["has-changes"] == "true"  # exit 2 from plan is not a failed step
+    saved_plan = Path(saved_plan_env["SAVED_PLAN"])
+    saved = json.loads(saved_plan.read_text())
+    assert saved["format"] == "reconciler-plan" and len(saved["changes"]) == 5
+    assert TEST_KEY not in saved_plan.read_text()
+    # The plan output and the summary page hold the plan alone, no note about the file.
+    assert outputs["plan"].startswith("### reconciler plan for ")
+    assert "Saved the plan" not in outputs["plan"]
+    assert (tmp_path / "summary.md").read_text().strip() == outputs["plan"].strip()
+    assert sim.writes() == []
+    # Edited after the plan was made: what is applied is the saved plan, not the file now.
+    Path(saved_plan_env["FILES"]).write_text("version: 1\npersonas: []\n")
+    applied = run_bash(action_script(), {**saved_plan_env, "COMMAND": "apply"}, ROOT)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "Apply complete: 3 writes (2 attach, 1 detach)" in applied.stdout
+    assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
+    assert sim.persona_numbers(SALES) == ["+14155550110", "+14155550111"]
+    # The same saved plan again (a re-run of the job): nothing more is written.
+    again = run_bash(action_script(), {**saved_plan_env, "COMMAND": "apply"}, ROOT)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "has already been applied" in again.stdout
+    assert len(sim.writes()) == 3
+
+
+@pytest.mark.parametrize("cause", ["stale plan", "safety valve"])
+def test_the_action_fails_the_step_when_apply_refuses_the_saved_plan(
+    sim: Simulator, saved_plan_env: dict[str, str], tmp_path: Path, cause: str
+) -> None:
+    if cause == "safety valve":
+        write_config(Path(saved_plan_env["FILES"]), EMPTIES_SUPPORT)
+    outputs = plan_step(saved_plan_env)
+    assert outputs["has-changes"] == "true"
+    if cause == "stale plan":
+        sim.set_owner("+14155550110", IVR)  # changed in the dashboard between plan and apply
+        expected = "+14155550110 is now on 'Legacy IVR'"
+    else:
+        assert "apply will need --force" in outputs["plan"]
+        expected = "leaves 'Support Agent' with none of its 2 numbers"
+    result = run_bash(action_script(), {**saved_plan_env, "COMMAND": "apply"}, ROOT)
+    assert result.returncode == 3
+    assert expected in result.stderr
+    assert "::error title=reconciler apply refused (exit 3)::Nothing was written." in result.stdout
+    assert sim.writes() == []
+
+
+def test_the_action_fails_the_step_when_the_apply_is_incomplete(
+    sim: Simulator, saved_plan_env: dict[str, str]
+) -> None:
+    plan_step(saved_plan_env)
+    sim.faults.write_statuses = [404]
+    result = run_bash(action_script(), {**saved_plan_env, "COMMAND": "apply"}, ROOT)
+    assert result.returncode == 4
+    assert "::error title=reconciler apply incomplete (exit 4)::" in result.stdout
+    assert "Apply incomplete" in result.stdout
