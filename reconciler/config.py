@@ -135,7 +135,8 @@ class _Builder:
         assert isinstance(top.container, dict)
         if isinstance(key, dict | list):
             self.problem(mark, "a mapping key must be a plain value, not a list or mapping")
-            key = f"<complex key at line {mark.line}>"
+            top.pending_key, top.has_key = _DISCARD, True  # reported once, not as unknown too
+            return
         key_path = (*top.path, key if isinstance(key, str | int) else str(key))
         if key in top.container:
             first = self.document.key_marks[key_path]
@@ -151,11 +152,12 @@ class _Builder:
         top.pending_key, top.has_key = key, True
 
     def scalar(self, event: ev.ScalarEvent, mark: SourceMark) -> None:
-        if event.style in ("'", '"') or (event.tag is None and not event.implicit[0]):
-            self.add(event.value, mark)
-            return
-        tag = event.tag if event.tag not in (None, "!") else None
-        if tag is None:
+        tag = event.tag
+        if tag in (None, "!"):
+            # Quoted, block and "!"-tagged scalars are strings; only plain ones are resolved.
+            if tag == "!" or not event.implicit[0]:
+                self.add(event.value, mark)
+                return
             tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
         if tag == _TAG + "merge":
             self.problem(mark, "merge keys (<<) are not allowed: write the values out")
@@ -170,13 +172,23 @@ class _Builder:
             self.refuse_next()
             self.add(event.value, mark)
             return
+        if tag in (_TAG + "seq", _TAG + "map"):
+            self.problem(mark, f"tag {_short_tag(tag)} on a single value: remove the tag")
+            self.refuse_next()
+            self.add(event.value, mark)
+            return
+        if tag == _TAG + "timestamp":
+            self.add(event.value, mark)  # no field holds a date: keep it as written
+            return
         node = yaml.ScalarNode(tag, event.value, None, None, event.style)
         try:
             value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
-        except (ValueError, yaml.YAMLError):
-            value = event.value
-        if tag == _TAG + "timestamp":
-            value = str(event.value)
+        except Exception:  # an explicit !!bool maybe raises KeyError, not a YAMLError
+            shown = _shown(json.dumps(event.value, ensure_ascii=False))
+            self.problem(mark, f"{shown} is not a valid {_short_tag(tag)}: remove the tag")
+            self.refuse_next()
+            self.add(event.value, mark)
+            return
         self.add(value, mark, raw=None if isinstance(value, str) else event.value)
 
     def refuse_next(self) -> None:
@@ -262,7 +274,10 @@ class _Builder:
 
 
 def _shown(text: str, limit: int = _SHOWN_CHARS) -> str:
-    """A value as it may appear in a message: a very long one is cut."""
+    """A value as it may appear in a message: on one line, and a very long one cut."""
+    if not text.isprintable():
+        # U+2028 and the like would break the message's line in some viewers.
+        text = "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in text)
     if len(text) <= limit:
         return text
     return f"{text[: limit - 20]}...({len(text):,} characters)"
@@ -337,6 +352,10 @@ def _decode(file: str, content: bytes) -> str:
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
+        if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise ConfigError(
+                [Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")]
+            ) from None
         line_start = content.rfind(b"\n", 0, error.start) + 1
         line = content.count(b"\n", 0, error.start) + 1
         # Columns count characters, as for every other message.
@@ -608,8 +627,12 @@ def check_phone_number(value: Any, raw: str | None) -> str | None:
     if isinstance(value, str):
         if _CANONICAL.fullmatch(value):
             return _impossible_reason(value)
-        suggestion = suggest_e164(value)
         shown = _shown(json.dumps(value, ensure_ascii=False))
+        if re.fullmatch(r"\+[0-9]{16,}", value):
+            return f"{shown} has {len(value) - 1} digits: E.164 allows at most 15"
+        if value.startswith("+0"):
+            return f"{shown} is not an E.164 phone number: no country code starts with 0"
+        suggestion = suggest_e164(value)
         if suggestion is not None and suggestion != value:
             reason = _impossible_reason(suggestion)
             if reason is None:
@@ -757,6 +780,11 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
     return desired
 
 
+def _list_at(mapping: dict[str, Any], key: str) -> list[Any]:
+    found = mapping.get(key)
+    return found if isinstance(found, list) else []
+
+
 def _merge(documents: list[_Document], diagnostics: list[Diagnostic]) -> Desired:
     personas: list[DesiredPersona] = []
     number_seen: dict[str, SourceMark] = {}
@@ -775,7 +803,8 @@ def _merge(documents: list[_Document], diagnostics: list[Diagnostic]) -> Desired
 
     for document in documents:
         value = document.value
-        for index, entry in enumerate(value.get("personas") or []):
+        # Wrong types were reported by the schema; what is left of them is skipped here.
+        for index, entry in enumerate(_list_at(value, "personas")):
             if not isinstance(entry, dict):
                 continue
             mark = document.mark(("personas", index))
@@ -784,17 +813,17 @@ def _merge(documents: list[_Document], diagnostics: list[Diagnostic]) -> Desired
             name = name if isinstance(name, str) and name else None
             if persona_id is not None:
                 if persona_id in id_seen:
-                    twice(mark, f"persona id {persona_id}", id_seen[persona_id])
+                    twice(mark, f"persona id {_shown(persona_id)}", id_seen[persona_id])
                 id_seen.setdefault(persona_id, mark)
             if name is not None:
                 if name in name_seen:
-                    twice(mark, f"persona {name!r}", name_seen[name])
+                    twice(mark, f"persona {_shown(repr(name))}", name_seen[name])
                 name_seen.setdefault(name, mark)
             numbers: list[str] = []
             number_marks: dict[str, SourceMark] = {}
             raw_numbers = entry.get("numbers")
             for position, number in enumerate(raw_numbers if isinstance(raw_numbers, list) else []):
-                if not isinstance(number, str):
+                if not isinstance(number, str) or not _CANONICAL.fullmatch(number):
                     continue
                 number_mark = document.mark(("personas", index, "numbers", position))
                 if number in number_seen:
@@ -804,8 +833,8 @@ def _merge(documents: list[_Document], diagnostics: list[Diagnostic]) -> Desired
                 numbers.append(number)
                 number_marks[number] = number_mark
             personas.append(DesiredPersona(persona_id, name, tuple(numbers), mark, number_marks))
-        for position, number in enumerate(value.get("protected") or []):
-            if isinstance(number, str):
+        for position, number in enumerate(_list_at(value, "protected")):
+            if isinstance(number, str) and _CANONICAL.fullmatch(number):
                 number_mark = document.mark(("protected", position))
                 if number in protected:
                     twice(number_mark, f"protected number {number}", protected[number])
