@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import sys
@@ -39,10 +40,11 @@ class Redactor(logging.Filter):
 
     def add(self, secret: str) -> None:
         if secret:
-            self.secrets.add(secret)
+            # Also as JSON and repr() would escape it, so a quoted or escaped copy is caught.
+            self.secrets.update({secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]})
 
     def clean(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
 
@@ -314,6 +316,9 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI and turn every failure into a short message and an exit code."""
+    # Before click parses anything: its usage errors quote option values, which may be the key.
+    for key in possible_keys(None, os.environ):
+        REDACTOR.add(key)
     try:
         cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except ConfigError as error:
