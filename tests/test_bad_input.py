@@ -224,3 +224,18 @@ def _position(line: str) -> tuple[int, int]:
     match = re.search(r":(\d+):(\d+): ", line)
     assert match is not None, line
     return int(match.group(1)), int(match.group(2))
+
+
+def test_an_unexpected_exception_is_one_line_suggesting_v(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("first line\nsecond line")
+
+    monkeypatch.setattr("reconciler.cli.load_config", broken)
+    result = run_cli("validate", EXAMPLES / "personas.yaml")
+    assert result.code == 1
+    assert result.err == (
+        "error: unexpected RuntimeError: first line second line "
+        "(run with -v for where it happened)\n"
+    )
