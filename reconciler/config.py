@@ -41,6 +41,7 @@ _LOOSE_CHARS = re.compile(r"[\s\-().\u00a0\u2010-\u2015]")
 # What YAML 1.1 and 1.2 call printable; anything else (NUL, other C0 controls, DEL, C1 controls)
 # is refused by the parser with a position-less message, so it is found here first.
 _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CONTENT_LINE = re.compile(r"^[^\S\n]*[^\s#]", re.MULTILINE)
 # A config never needs more than five levels; a limit far above that keeps a hostile file from
 # costing anything, whichever YAML parser is installed.
 MAX_DEPTH = 64
@@ -66,9 +67,11 @@ class _Document:
 
     def mark(self, path: Path_) -> SourceMark:
         """The position of the value at path, or of its nearest ancestor."""
-        while path not in self.marks and path:
+        found = self.marks.get(path)
+        while found is None and path:
             path = path[:-1]
-        return self.marks.get(path, SourceMark(self.file, 1, 1))
+            found = self.marks.get(path)
+        return found if found is not None else SourceMark(self.file, 1, 1)
 
 
 @dataclass
@@ -382,13 +385,8 @@ def _control_character(file: str, text: str) -> Diagnostic | None:
 
 
 def _is_empty(text: str) -> bool:
-    if not text.strip():
-        return True
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            return False
-    return True
+    """True when the text has nothing but blank lines and comments."""
+    return _CONTENT_LINE.search(text) is None
 
 
 def parse_yaml(file: str, content: bytes) -> tuple[_Document | None, list[Diagnostic]]:
@@ -572,8 +570,40 @@ def _country_code(digits: str) -> int | None:
     return None
 
 
+_CHECK_FULLY = "check fully"
+
+
+@cache
+def _verdict(prefix: str, digit_count: int) -> str | None:
+    """What the country code and length alone say (numbers of a large file share both).
+
+    A template for the message, None when possible, or _CHECK_FULLY for a subscriber number
+    starting with 0, which depends on more than the length.
+    """
+    code = _country_code(prefix)
+    if code is None:
+        return "{number} has no valid country code"
+    code_length = len(str(code))
+    if digit_count == code_length:
+        return "{number} has a country code but no subscriber number"
+    if prefix[code_length : code_length + 1] == "0":
+        return _CHECK_FULLY
+    if _possible_for(code, digit_count - code_length, False):
+        return None
+    return f"{{number}} is not a possible phone number for country code +{code} (wrong length)"
+
+
 def _impossible_reason(number: str) -> str | None:
     """Why a canonical-looking E.164 number cannot exist, or None when it is possible."""
+    verdict = _verdict(number[1:5], len(number) - 1)
+    if verdict is None:
+        return None
+    if verdict is not _CHECK_FULLY:
+        return verdict.replace("{number}", number)
+    return _impossible_reason_fully(number)
+
+
+def _impossible_reason_fully(number: str) -> str | None:
     digits = number[1:]
     code = _country_code(digits)
     if code is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from reconciler.config import (
     DEFAULT_MAX_FILE_BYTES,
     MAX_DEPTH,
+    _impossible_reason,
+    _impossible_reason_fully,
     check_phone_number,
     load_config,
     suggest_e164,
@@ -129,3 +132,13 @@ def test_windows_line_endings_are_accepted(tmp_path: Path) -> None:
 def test_no_file_given() -> None:
     with pytest.raises(InputError, match="no config file given"):
         load_config([])
+
+
+def test_the_cached_length_verdict_agrees_with_the_full_check() -> None:
+    rng = random.Random(7)
+    for _ in range(5000):
+        digits = str(rng.randint(1, 9)) + "".join(
+            rng.choice("0123456789") for _ in range(rng.randint(0, 14))
+        )
+        number = "+" + digits
+        assert _impossible_reason(number) == _impossible_reason_fully(number), number
