@@ -313,9 +313,13 @@ def _yaml_error(error: yaml.MarkedYAMLError, text: str, builder: _Builder, file:
     where = _mark(file, mark)
     index = mark.index if mark is not None else 0
     if 0 <= index < len(text) and text[index] == "\t":
-        return Diagnostic(
-            file, where.line, where.column, "tab character used for indentation: YAML needs spaces"
+        before = text[text.rfind("\n", 0, index) + 1 : index]
+        message = (
+            "tab character used for indentation: YAML needs spaces"
+            if not before.strip(" \t")
+            else f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
         )
+        return Diagnostic(file, where.line, where.column, message)
     if "maximum nesting depth" in problem:
         return Diagnostic(
             file,
