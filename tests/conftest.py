@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli import REDACTOR, main
 from reconciler.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,12 @@ class Result:
 
 
 RunCli = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def fresh_redactor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts knowing no key, as a real run does (the redactor is process-wide)."""
+    monkeypatch.setattr(REDACTOR, "secrets", set())
 
 
 @pytest.fixture

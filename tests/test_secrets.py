@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import REDACTOR, Redactor
+from reconciler.cli import Redactor
 from reconciler.client import BlandClient
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, TEST_KEY, RunCli, write_config
@@ -152,8 +152,6 @@ def test_the_key_never_appears(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The redactor lives as long as the process: start each row knowing no key, as a real run does.
-    monkeypatch.setattr(REDACTOR, "secrets", set())
     # Retries wait no time here (the waits themselves are tested in test_client).
     monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
     monkeypatch.chdir(tmp_path)
