@@ -549,7 +549,8 @@ def _schema_message(error: Any, path: Path_, document: _Document) -> str:
         wanted = {"array": "a list", "object": "a mapping", "string": "a string"}.get(
             expected, f"of type {expected}"
         )
-        return f"{_where(path)} must be {wanted}, not {_type_name(value)}"
+        hint = " (write [] for none)" if value is None and expected == "array" else ""
+        return f"{_where(path)} must be {wanted}, not {_type_name(value)}{hint}"
     if kind == "minLength":
         return f"{_where(path)} must not be empty"
     return f"{_where(path)}: {_shown(_one_line(error.message), 200)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from reconciler.config import (
@@ -14,6 +15,7 @@ from reconciler.config import (
     _impossible_reason_fully,
     check_phone_number,
     load_config,
+    load_schema,
     suggest_e164,
 )
 from reconciler.errors import ConfigError, InputError
@@ -142,3 +144,19 @@ def test_the_cached_length_verdict_agrees_with_the_full_check() -> None:
         )
         number = "+" + digits
         assert _impossible_reason(number) == _impossible_reason_fully(number), number
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("+14155550100", True),
+        ("+14155550100\n", False),  # "$" would let this through in Python's re
+        ("+\u0661\u0664\u0661\u0665\u0665\u0665\u0665\u0660\u0661\u0660\u0660", False),  # "\d" too
+        ("+0123", False),
+    ],
+)
+def test_the_published_schema_pattern_is_strict_in_python_too(number: str, valid: bool) -> None:
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    document = {"version": 1, "personas": [{"name": "Sales", "numbers": [number]}]}
+    assert validator.is_valid(document) is valid
