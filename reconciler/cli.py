@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import sys
@@ -15,6 +17,7 @@ from typing import NoReturn
 import click
 
 from reconciler import __version__
+from reconciler.apikey import check_key, key_file_from, possible_keys, read_key_file
 from reconciler.applier import ApplyResult, Write, apply_plan, describe
 from reconciler.auditlog import AuditLog
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
@@ -57,10 +60,11 @@ class Redactor(logging.Filter):
 
     def add(self, secret: str) -> None:
         if secret:
-            self.secrets.add(secret)
+            # Also as JSON and repr() would escape it, so a quoted or escaped copy is caught.
+            self.secrets.update({secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]})
 
     def clean(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
 
@@ -95,16 +99,9 @@ class Settings:
 
     def api_key(self) -> str:
         """The API key from --api-key-file, BLAND_API_KEY_FILE or BLAND_API_KEY (never argv)."""
-        key_file = self.api_key_file or os.environ.get("BLAND_API_KEY_FILE")
+        key_file = key_file_from(self.api_key_file, os.environ)
         if key_file:
-            try:
-                key = Path(key_file).read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise InputError(
-                    f"{key_file}: cannot read the API key file ({error.strerror})"
-                ) from None
-            if not key:
-                raise InputError(f"{key_file}: the API key file is empty")
+            key = read_key_file(key_file)
         else:
             key = os.environ.get("BLAND_API_KEY", "").strip()
             if not key:
@@ -113,7 +110,7 @@ class Settings:
                     "with --api-key-file or BLAND_API_KEY_FILE"
                 )
         REDACTOR.add(key)
-        return key
+        return check_key(key, key_file or "BLAND_API_KEY")
 
     def client(self, on_retry: Callable[[str], None] | None = None) -> BlandClient:
         """A client for BLAND_API_URL, refusing insecure URLs before anything is sent."""
@@ -199,6 +196,8 @@ def cli(
     (plan --detailed-exitcode), 3 refused, 4 apply incomplete, 130/143 apply interrupted.
     """
     _setup_logging(verbose)
+    for key in possible_keys(api_key_file, os.environ):
+        REDACTOR.add(key)
     ctx.obj = Settings(
         verbose=verbose,
         api_key_file=api_key_file,
@@ -228,7 +227,8 @@ def _style() -> Callable[[str, str], str]:
     return style
 
 
-FILES = click.argument("files", nargs=-1, required=True, type=click.Path())
+# Not click's readability check: config loading says why a file cannot be read, in one line.
+FILES = click.argument("files", nargs=-1, required=True, type=click.Path(readable=False))
 
 
 def _safety_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -579,6 +579,9 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI and turn every failure into a short message and an exit code."""
+    # Before click parses anything: its usage errors quote option values, which may be the key.
+    for key in possible_keys(None, os.environ):
+        REDACTOR.add(key)
     try:
         cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except ConfigError as error:
@@ -588,7 +591,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Abort:
         _fail("Aborted.", EXIT_ERROR)
     except click.ClickException as error:
-        error.show()
+        shown = io.StringIO()
+        error.show(file=shown)  # through echo: a mistyped option value may be the key
+        echo(shown.getvalue(), err=True, nl=False)
         raise SystemExit(EXIT_ERROR) from None
     except KeyboardInterrupt:
         _fail("Interrupted.", 130)
@@ -600,8 +605,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if frames and logging.getLogger().level <= logging.INFO:
             last = frames[-1]
             where = f" at {Path(last.filename).name}:{last.lineno} in {last.name}"
+        text = " ".join(str(error).split())[:500]
         _fail(
-            f"error: unexpected {type(error).__name__}: {error}{where} "
+            f"error: unexpected {type(error).__name__}: {text}{where} "
             "(run with -v for where it happened)",
             EXIT_ERROR,
         )

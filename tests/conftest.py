@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.cli import main
+from reconciler.cli import REDACTOR, main
 from reconciler.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +58,12 @@ def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     monkeypatch.setattr(cli, "CLIENT_SLEEP", fake.sleep)
     monkeypatch.setattr(cli, "CLIENT_CLOCK", fake.monotonic)
     return fake
+
+
+@pytest.fixture(autouse=True)
+def fresh_redactor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts knowing no key, as a real run does (the redactor is process-wide)."""
+    monkeypatch.setattr(REDACTOR, "secrets", set())
 
 
 @pytest.fixture

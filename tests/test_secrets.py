@@ -1,0 +1,260 @@
+"""The API key never appears: not on stdout or stderr at -vv, not in errors, not in written files.
+
+A canary key runs through every command on success and failure paths. Each row of ROWS is one
+run; a new command or output file is one more row (files written under the working directory,
+such as a saved plan or a log file, are scanned too).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import Redactor
+from reconciler.client import BlandClient
+from reconciler.simulator import Simulator
+from tests.conftest import EXAMPLES, TEST_KEY, RunCli, write_config
+
+CANARY = TEST_KEY
+# Any long piece of the key is a leak, not only the whole of it.
+CANARY_PIECES = (CANARY, CANARY[-20:], CANARY[:16])
+CONFIG = str(EXAMPLES / "personas.yaml")
+
+
+@dataclass
+class Setting:
+    """What a row may change before its run: the simulator, the environment, files."""
+
+    sim: Simulator
+    monkeypatch: pytest.MonkeyPatch
+    workdir: Path
+
+    def env(self, name: str, value: str | None) -> None:
+        if value is None:
+            self.monkeypatch.delenv(name, raising=False)
+        else:
+            self.monkeypatch.setenv(name, value)
+
+    def key_file(self, content: str) -> str:
+        path = self.workdir / "key.txt"
+        path.write_text(content)
+        return str(path)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    args: tuple[str, ...]
+    code: int
+    setup: Callable[[Setting], object] | None = None
+    # The key (or text the key is part of) reaches the output on this path: "***" must stand in.
+    redacted: bool = False
+    verbosity: str = "-vv"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _config_with_key_as_number(setting: Setting) -> None:
+    write_config(setting.workdir / "leaky.yaml", [{"name": "Sales", "numbers": [CANARY]}])
+
+
+def _persona_named_like_the_key(setting: Setting) -> None:
+    setting.sim.add_persona("p-canary", CANARY, [])
+    write_config(setting.workdir / "named.yaml", [{"name": CANARY, "numbers": ["+14155550110"]}])
+
+
+def _key_from_option_file(setting: Setting) -> None:
+    setting.key_file(CANARY + "\n")
+    setting.env("BLAND_API_KEY", None)
+
+
+def _key_from_env_file(setting: Setting) -> None:
+    setting.env("BLAND_API_KEY_FILE", setting.key_file(f"  {CANARY}\n"))
+    setting.env("BLAND_API_KEY", None)
+
+
+def _wrong_key(setting: Setting) -> None:
+    setting.sim.api_key = "sk-the-account-expects-another-key"
+
+
+def _reads_fail(setting: Setting) -> None:
+    setting.sim.faults.read_statuses = [500] * 20
+
+
+def _html_gateway_errors(setting: Setting) -> None:
+    setting.sim.faults.update({"html_errors": True, "read_statuses": [502] * 20})
+
+
+def _writes_fail(setting: Setting) -> None:
+    setting.sim.faults.write_statuses = [500] * 50
+
+
+def _rate_limited_once(setting: Setting) -> None:
+    setting.sim.faults.update({"read_statuses": [429], "retry_after": "0"})
+
+
+ROWS = [
+    Row("validate", ("validate", CONFIG), 0),
+    Row("validate: key pasted into the config", ("validate", "leaky.yaml"), 1,
+        _config_with_key_as_number, redacted=True),
+    Row("validate: a file named like the key", ("validate", CANARY), 1, redacted=True),
+    Row("plan text", ("plan", CONFIG), 0),
+    Row("plan json", ("plan", CONFIG, "--format", "json"), 0),
+    Row("plan --detailed-exitcode", ("plan", CONFIG, "--detailed-exitcode"), 2),
+    Row("plan: key pasted into the config", ("plan", "leaky.yaml"), 1,
+        _config_with_key_as_number, redacted=True),
+    Row("plan: API text holding the key", ("plan", "named.yaml"), 0,
+        _persona_named_like_the_key, redacted=True),
+    Row("plan json: API text holding the key", ("plan", "named.yaml", "--format", "json"), 0,
+        _persona_named_like_the_key, redacted=True),
+    Row("plan: key from --api-key-file", ("--api-key-file", "key.txt", "plan", CONFIG), 0,
+        _key_from_option_file),
+    Row("plan: key from BLAND_API_KEY_FILE", ("plan", CONFIG), 0, _key_from_env_file),
+    Row("plan: httpx and httpcore debug logging", ("plan", CONFIG), 0, verbosity="-vvv"),
+    Row("plan: wrong key (401)", ("plan", CONFIG), 1, _wrong_key),
+    Row("plan: 500 until retries give up", ("plan", CONFIG), 1, _reads_fail),
+    Row("plan: HTML 502 pages", ("plan", CONFIG), 1, _html_gateway_errors),
+    Row("plan: 429 then success", ("plan", CONFIG), 0, _rate_limited_once),
+    Row("plan: unreachable URL", ("plan", CONFIG), 1,
+        lambda s: s.env("BLAND_API_URL", "http://127.0.0.1:9")),
+    Row("plan: plain http to a remote host", ("plan", CONFIG), 1,
+        lambda s: s.env("BLAND_API_URL", "http://api.bland.ai")),
+    Row("plan: key with a line break", ("plan", CONFIG), 1,
+        lambda s: s.env("BLAND_API_KEY", CANARY + "\nX-Other: 1"), redacted=False),
+    Row("plan: no key", ("plan", CONFIG), 1, lambda s: s.env("BLAND_API_KEY", None)),
+    Row("plan: key file is a folder", ("--api-key-file", ".", "plan", CONFIG), 1),
+    Row("usage error quoting the key", ("--timeout", CANARY, "plan", CONFIG), 1, redacted=True),
+    Row("apply", ("apply", CONFIG, "--auto-approve"), 0),
+    Row("apply: no terminal to confirm", ("apply", CONFIG), 1),
+    Row("apply: writes fail", ("apply", CONFIG, "--auto-approve"), 4, _writes_fail),
+    Row("apply: wrong key (401)", ("apply", CONFIG, "--auto-approve"), 1, _wrong_key),
+    Row("apply: key pasted into the config", ("apply", "leaky.yaml", "--auto-approve"), 1,
+        _config_with_key_as_number, redacted=True),
+    Row("apply: API text holding the key", ("apply", "named.yaml", "--auto-approve"), 0,
+        _persona_named_like_the_key, redacted=True),
+]  # fmt: skip
+
+
+def _files(root: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
+def test_the_key_never_appears(
+    row: Row,
+    sim: Simulator,
+    run_cli: RunCli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Retries wait no time here (the waits themselves are tested in test_client).
+    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
+    monkeypatch.chdir(tmp_path)
+    if row.setup is not None:
+        row.setup(Setting(sim, monkeypatch, tmp_path))
+    before = _files(tmp_path)
+
+    result = run_cli(row.verbosity, *row.args)
+
+    assert result.code == row.code, result.err
+    assert "Traceback" not in result.err
+    written = {
+        path: content for path, content in _files(tmp_path).items() if before.get(path) != content
+    }
+    for piece in CANARY_PIECES:
+        assert piece not in result.out
+        assert piece not in result.err
+        for path, content in written.items():
+            assert piece.encode() not in content, path
+    if row.redacted:
+        assert "***" in result.out + result.err
+
+
+def test_debug_logging_reaches_the_output_it_is_checked_in(sim: Simulator, run_cli: RunCli) -> None:
+    """The -vvv row only proves something if httpx and httpcore really log there."""
+    result = run_cli("-vvv", "plan", CONFIG)
+    assert "httpcore" in result.err and "httpx" in result.err
+
+
+def test_a_key_with_a_line_break_is_refused_naming_its_source(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_API_KEY", "sk-first-line\nsecond-line")
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    assert result.err == (
+        "error: the API key from BLAND_API_KEY contains a space, a line break, a control or a "
+        "non-ASCII character: an API key is one line of printable ASCII\n"
+    )
+    assert sim.requests == []
+
+
+def test_plain_http_to_a_remote_host_is_refused_before_any_request(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_API_URL", "http://localhost.example.com:1")
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    assert "uses plain http to a remote host" in result.err
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1", "http://127.8.9.10:1", "http://[::1]:1", "http://localhost:1"]
+)
+def test_plain_http_is_allowed_to_loopback(
+    url: str, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_API_URL", url)
+    monkeypatch.setenv("BLAND_API_KEY", CANARY)
+    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
+    result = run_cli("plan", CONFIG)
+    # Nothing listens there: the refusal would be a different, earlier message.
+    assert result.code == 1
+    assert "plain http" not in result.err
+    assert "no usable answer" in result.err
+
+
+def test_the_json_plan_is_still_json_when_redacted(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _persona_named_like_the_key(Setting(sim, monkeypatch, tmp_path))
+    result = run_cli("plan", "named.yaml", "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["changes"][0]["persona_name"] == "***"
+
+
+def test_the_log_filter_redacts_arguments_and_exception_text() -> None:
+    redactor = Redactor()
+    redactor.add(CANARY)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(redactor)
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("sending %s", CANARY)
+        try:
+            raise ValueError(f"bad header {CANARY}")
+        except ValueError:
+            logger.exception("request failed")
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert "sending ***" in logged
+    assert "ValueError: bad header ***" in logged
+    assert CANARY not in logged
+
+
+@pytest.mark.parametrize("escape", [lambda key: json.dumps(key), repr])
+def test_escaped_copies_of_the_key_are_redacted(escape: Callable[[str], str]) -> None:
+    key = 'sk-with"quote\\and-backslash'
+    redactor = Redactor()
+    redactor.add(key)
+    assert redactor.clean(f"body: {escape(key)}") in ('body: "***"', "body: '***'")
