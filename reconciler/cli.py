@@ -344,7 +344,11 @@ def plan(
         write_plan_file(
             out,
             render_plan_file(
-                computed, thresholds=thresholds, api_base_url=client.base_url, config=sources
+                computed,
+                thresholds=thresholds,
+                api_base_url=client.base_url,
+                config=sources,
+                redact=REDACTOR.clean,
             ),
         )
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"

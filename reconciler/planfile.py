@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -103,8 +103,13 @@ def render_plan_file(
     thresholds: Thresholds,
     api_base_url: str,
     config: Sequence[ConfigSource],
+    redact: Callable[[str], str] = str,
 ) -> str:
-    """The plan file's text (pure): the plan, its fingerprint, and an integrity hash."""
+    """The plan file's text (pure): the plan, its fingerprint, and an integrity hash.
+
+    `redact` is applied to every string value before hashing, so a secret that reached a name
+    from the API never lands in the file, and the file still passes its integrity check.
+    """
     covered = _covered_numbers(plan)
     owners = {number: sorted(plan.owners.get(number, ())) for number in sorted(covered)}
     names = plan.persona_names()
@@ -132,8 +137,19 @@ def render_plan_file(
         },
         "persona_names": dict(sorted(names.items())),
     }
+    document = _map_strings(document, redact)
     document["integrity"] = integrity_hash(document)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {key: _map_strings(item, change) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(item, change) for item in value]
+    return value
 
 
 def write_plan_file(path: str, text: str) -> None:

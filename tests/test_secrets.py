@@ -137,6 +137,23 @@ ROWS = [
         _config_with_key_as_number, redacted=True),
     Row("apply: API text holding the key", ("apply", "named.yaml", "--auto-approve"), 0,
         _persona_named_like_the_key, redacted=True),
+    Row("plan markdown", ("plan", CONFIG, "--format", "markdown"), 0),
+    Row("plan markdown: API text holding the key", ("plan", "named.yaml", "--format", "markdown"),
+        0, _persona_named_like_the_key, redacted=True),
+    Row("plan --out: the plan file", ("plan", CONFIG, "--out", "saved.plan.json"), 0),
+    Row("plan --out: API text holding the key", ("plan", "named.yaml", "--out", "saved.json"), 0,
+        _persona_named_like_the_key, redacted=True),
+    Row("apply --log-file", ("apply", CONFIG, "--auto-approve", "--log-file", "run.log"), 0),
+    Row("apply --log-file: writes fail",
+        ("apply", CONFIG, "--auto-approve", "--log-file", "run.log"), 4, _writes_fail),
+    Row("apply --log-file: API text holding the key",
+        ("apply", "named.yaml", "--auto-approve", "--log-file", "run.log"), 0,
+        _persona_named_like_the_key, redacted=True),
+    Row("export", ("export",), 0),
+    Row("export --out", ("export", "--out", "exported.yaml"), 0),
+    Row("export: API text holding the key", ("export", "--out", "exported.yaml"), 0,
+        _persona_named_like_the_key),
+    Row("export: wrong key (401)", ("export",), 1, _wrong_key),
 ]  # fmt: skip
 
 
@@ -173,6 +190,24 @@ def test_the_key_never_appears(
             assert piece.encode() not in content, path
     if row.redacted:
         assert "***" in result.out + result.err
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["applies", "stale"])
+def test_the_key_is_absent_from_a_saved_plan_and_its_apply(
+    stale: bool, sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    saved = run_cli("-vv", "plan", CONFIG, "--out", "reviewed.plan.json")
+    assert saved.code == 0, saved.err
+    if stale:
+        sim.set_owner("+14155550140", "7b0c4a9e-1d2f-4c3b-9a8e-5f6d7c8b9a01")
+    applied = run_cli("-vv", "apply", "reviewed.plan.json", "--log-file", "run.log")
+    assert applied.code == (3 if stale else 0), applied.err
+    written = b"".join(path.read_bytes() for path in tmp_path.iterdir() if path.is_file())
+    for piece in CANARY_PIECES:
+        for text in (saved.out, saved.err, applied.out, applied.err):
+            assert piece not in text
+        assert piece.encode() not in written
 
 
 def test_debug_logging_reaches_the_output_it_is_checked_in(sim: Simulator, run_cli: RunCli) -> None:
