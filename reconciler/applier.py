@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Error codes that say the request itself was wrong, not that the number is held elsewhere.
 _NOT_A_CONFLICT = frozenset({"INVALID_INBOUND_NUMBERS", "PERSONA_NOT_FOUND", "INVALID_BODY"})
+_NOT_A_CONFLICT_STATUS = frozenset({401, 403, 404, 408, 429})
 
 
 class AccountWriter(Protocol):
@@ -195,8 +196,18 @@ class _Run:
         return "the run was interrupted before it was sent"
 
     def _is_conflict(self, error: ApiError, persona_id: str, numbers: list[str]) -> bool:
-        moves = self._moves_into(persona_id, numbers)
-        return bool(moves) and error.code not in _NOT_A_CONFLICT and error.status in range(400, 500)
+        """Whether a failed attach reads as "refused: a number is held by another persona".
+
+        Only then is freeing the number first worth the short unrouted window. A throttled,
+        timed-out or missing request, or a code naming another cause, says nothing about owners.
+        """
+        if not self._moves_into(persona_id, numbers) or error.status is None:
+            return False
+        return (
+            400 <= error.status < 500
+            and error.status not in _NOT_A_CONFLICT_STATUS
+            and error.code not in _NOT_A_CONFLICT
+        )
 
     def _moves_into(self, persona_id: str, numbers: list[str]) -> dict[str, list[str]]:
         """Per source persona, the numbers the plan moves from it into persona_id."""
@@ -215,25 +226,43 @@ class _Run:
     def _attach_after_detaching(
         self, persona_id: str, numbers: list[str], refusal: ApiError
     ) -> Write:
-        """The API refused to take numbers held elsewhere: free them there, then attach."""
+        """The API refused to take numbers held elsewhere: free them there, then attach.
+
+        If the attach still fails, the freed numbers go back to where they were, so a refusal
+        never leaves a number on no persona.
+        """
         planned = self.planned("attach", persona_id, numbers)
-        self.result.notes.append(
-            f"{planned.persona_name}: the API refused to attach numbers held by another persona "
-            f"({refusal.code or refusal.status}); detached them there first, then attached"
-        )
+        freed: dict[str, list[str]] = {}
         for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
-            self.record(self.write("detach", source, moved))
+            detached = self.write("detach", source, moved)
+            self.record(detached)
+            if detached.ok:
+                freed[source] = moved
+        outcome = planned
         if self.halted():
-            return planned.skipped_because(self._halt_reason())
-        try:
-            self.client.attach(persona_id, numbers)
-        except AuthError as error:
-            with self._lock:
-                self.result.stopped_by = self.result.stopped_by or error
-            return planned.failed_with(error)
-        except ApiError as error:
-            return planned.failed_with(error)
-        return planned
+            outcome = planned.skipped_because(self._halt_reason())
+        else:
+            try:
+                self.client.attach(persona_id, numbers)
+            except ApiError as error:
+                if isinstance(error, AuthError):
+                    with self._lock:
+                        self.result.stopped_by = self.result.stopped_by or error
+                outcome = planned.failed_with(error)
+        cause = refusal.code or refusal.status
+        why = f"the API refused to attach numbers held by another persona ({cause})"
+        if outcome.ok:
+            self.result.notes.append(
+                f"{planned.persona_name}: {why}; detached them there first, then attached"
+            )
+            return outcome
+        for source, moved in sorted(freed.items()):
+            self.record(self.write("attach", source, moved))
+        self.result.notes.append(
+            f"{planned.persona_name}: {why}; detached them there first, but the attach did not "
+            "go through, so they were attached back where they were"
+        )
+        return outcome
 
     def phase(self, jobs: list[tuple[str, str, list[str]]]) -> list[Write]:
         if not jobs:

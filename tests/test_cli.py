@@ -235,3 +235,38 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.startswith("reconciler, version ")
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"write_statuses": [200] + [429] * 6, "retry_after": "0"},
+        {"write_statuses": [200, 404], "html_errors": True},
+        {"write_statuses": [200] + [503] * 6},
+    ],
+    ids=["429 after retries", "404 HTML", "503 after retries"],
+)
+def test_a_failed_move_that_is_no_conflict_never_frees_the_number(
+    faults: dict[str, object], sim: Simulator, run_cli: RunCli
+) -> None:
+    sim.faults.update(faults)
+    result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
+    assert result.code == 4, result.out + result.err
+    assert not any(persona == IVR for persona, _, _ in writes(sim))
+    assert sim.owners()["+14155550102"] == [IVR]
+    assert "refused to attach numbers held by another persona" not in result.out
+
+
+def test_a_refused_move_whose_attach_then_fails_puts_the_number_back(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    # Sales attaches, Support's attach is refused (409), IVR's detach frees the number, then
+    # Support's second attach fails for good: the number must go back to IVR.
+    sim.faults.update({"attach_mode": "refuse", "write_statuses": [200, 200, 200] + [500] * 6})
+    result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
+    assert result.code == 4, result.out + result.err
+    assert "they were attached back where they were" in result.out
+    assert (IVR, "detach", ["+14155550102"]) in writes(sim)
+    assert (IVR, "attach", ["+14155550102"]) in writes(sim)
+    assert sim.owners()["+14155550102"] == [IVR]
+    assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550103"]
