@@ -97,27 +97,54 @@ def assess(plan: Plan, thresholds: Thresholds) -> Assessment:
     )
 
 
+def _holdings(plan: Plan) -> list[tuple[str, str, frozenset[str], frozenset[str]]]:
+    """(id, name, numbers now, numbers after) of every persona the plan takes numbers from.
+
+    That is each managed persona, and each other persona a number is moved away from: the file
+    only names the receiving persona, so a one-word edit of an entry can reroute every line of
+    a persona the file never mentions.
+    """
+    rows = [(p.id, p.name, p.live, p.desired) for p in plan.managed]
+    managed = {p.id for p in plan.managed}
+    sources: dict[str, tuple[str, set[str]]] = {}
+    for change in plan.changes:
+        source = change.from_persona_id
+        if change.action is Action.MOVE and source is not None and source not in managed:
+            sources.setdefault(source, (change.from_persona_name or source, set()))[1].add(
+                change.phone_number
+            )
+    if sources:
+        now: dict[str, set[str]] = {source: set() for source in sources}
+        for number, owners in plan.owners.items():
+            for owner in owners:
+                if owner in now:
+                    now[owner].add(number)
+        for source, (name, moved) in sources.items():
+            held = frozenset(now[source] | moved)
+            rows.append((source, name, held, held - moved))
+    return rows
+
+
 def _valves(plan: Plan, thresholds: Thresholds) -> list[str]:
     found: list[str] = []
-    held = frozenset().union(*(persona.live for persona in plan.managed))
-    # A number leaves a managed persona when it is there now and not wanted there: a detach, or
-    # a move to another persona (managed or not); both take a line off the persona answering it.
-    taken = frozenset().union(*(persona.live - persona.desired for persona in plan.managed))
+    rows = _holdings(plan)
+    held = frozenset().union(*(now for _, _, now, _ in rows))
+    # A number is taken when a persona has it now and not after: a detach, or a move to another
+    # persona (managed or not); both take a line off the persona answering it.
+    taken = frozenset().union(*(now - after for _, _, now, after in rows))
     if len(held) >= thresholds.min_numbers and len(
         taken
     ) * 100 > thresholds.max_detach_percent * len(held):
         share = len(taken) * 100 / len(held)
         found.append(
-            f"the plan takes {len(taken)} of the {len(held)} numbers now on managed personas "
-            f"off their persona ({share:.0f}%, more than the {thresholds.max_detach_percent:g}% "
-            "allowed)"
+            f"the plan takes {len(taken)} of the {len(held)} numbers on the personas it touches "
+            f"off their persona ({share:.0f}%, more than the "
+            f"{thresholds.max_detach_percent:g}% allowed)"
         )
     if not thresholds.allow_emptying:
-        for persona in sorted(plan.managed, key=lambda managed: (managed.name, managed.id)):
-            if persona.live and not persona.desired:
-                found.append(
-                    f"the plan leaves {persona.name!r} with none of its {_numbers(persona.live)}"
-                )
+        for _, name, now, after in sorted(rows, key=lambda row: (row[1], row[0])):
+            if now and not after:
+                found.append(f"the plan leaves {name!r} with none of its {_numbers(now)}")
     return found
 
 

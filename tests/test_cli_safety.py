@@ -195,7 +195,7 @@ def test_a_mass_detach_is_refused_and_passes_with_force(
     plan = run_cli("plan", config)
     lines = plan.out.splitlines()
     assert lines[-2].startswith(
-        "Safety valve: the plan takes 4 of the 10 numbers now on managed personas off their "
+        "Safety valve: the plan takes 4 of the 10 numbers on the personas it touches off their "
         "persona (40%, more than the 25% allowed)"
     )
     assert lines[-2].endswith("apply will need --force.")

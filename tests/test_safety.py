@@ -51,7 +51,7 @@ def test_percentage_valve(held: int, kept: int, trips: bool) -> None:
     assert bool(assessment.valves) is trips
     if trips:
         assert assessment.valves[0].startswith(
-            f"the plan takes {held - kept} of the {held} numbers now on managed personas"
+            f"the plan takes {held - kept} of the {held} numbers on the personas it touches"
         )
 
 
@@ -65,9 +65,25 @@ def test_a_move_between_managed_personas_counts_as_taken_away() -> None:
     assert "takes 3 of the 8 numbers" in assessment.valves[0]
 
 
-def test_numbers_taken_from_unmanaged_personas_do_not_count() -> None:
-    a = ManagedPersona(A, "A", numbers(100, 8), numbers(100, 8) | numbers(200, 8))
-    assert assess(plan_of(a), Thresholds()).is_safe
+def moves_from_unmanaged(held: frozenset[str], moved: int) -> Plan:
+    """U (unmanaged) holds `held`; the plan moves the first `moved` of them to managed A."""
+    taken = sorted(held)[:moved]
+    changes = tuple(Change(Action.MOVE, A, "A", number, U, "Front Desk") for number in taken)
+    a = ManagedPersona(A, "A", frozenset(), frozenset(taken))
+    return Plan(changes=changes, managed=(a,), owners={number: (U,) for number in held})
+
+
+def test_rerouting_every_line_of_an_unmanaged_persona_trips_the_valves() -> None:
+    valves = assess(moves_from_unmanaged(numbers(100, 10), 10), Thresholds()).valves
+    assert valves == (
+        "the plan takes 10 of the 10 numbers on the personas it touches off their persona "
+        "(100%, more than the 25% allowed)",
+        "the plan leaves 'Front Desk' with none of its 10 numbers",
+    )
+
+
+def test_a_few_numbers_moved_from_a_large_unmanaged_persona_pass() -> None:
+    assert assess(moves_from_unmanaged(numbers(100, 20), 2), Thresholds()).is_safe
 
 
 def test_thresholds_change_the_percentage_valve() -> None:
