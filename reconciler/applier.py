@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from reconciler.errors import ApiError, AuthError, NotSent
-from reconciler.model import LivePersona
+from reconciler.model import LivePersona, printable
 from reconciler.plan import Action, Plan
 
 log = logging.getLogger(__name__)
@@ -124,14 +124,12 @@ OnWrite = Callable[[Write], None]
 
 def describe(write: Write) -> str:
     """One line for a write: what was done, what failed and why, or what was skipped and why."""
+    name = printable(write.persona_name)
     if write.outcome == "done":
         verb = "attached" if write.action == "attach" else "detached"
-        return f"{write.persona_name}: {verb} {_count(write.numbers)}"
-    if write.outcome == "failed":
-        return (
-            f"{write.persona_name}: {write.action} of {_count(write.numbers)} failed: {write.error}"
-        )
-    return f"{write.persona_name}: {write.action} of {_count(write.numbers)} skipped: {write.error}"
+        return f"{name}: {verb} {_count(write.numbers)}"
+    outcome = "failed" if write.outcome == "failed" else "skipped"
+    return f"{name}: {write.action} of {_count(write.numbers)} {outcome}: {write.error}"
 
 
 class _Run:
@@ -151,7 +149,8 @@ class _Run:
         self.stop = stop
         self.on_write = on_write
         self.result = ApplyResult()
-        self.names = plan.persona_names()
+        # Names only ever reach messages here, so they are made printable once.
+        self.names = {pid: printable(name) for pid, name in plan.persona_names().items()}
         self._lock = threading.Lock()
 
     def halted(self) -> bool:
@@ -253,13 +252,14 @@ class _Run:
         why = f"the API refused to attach numbers held by another persona ({cause})"
         if outcome.ok:
             self.result.notes.append(
-                f"{planned.persona_name}: {why}; detached them there first, then attached"
+                f"{self.names[persona_id]}: {why}; detached them there first, then attached"
             )
             return outcome
         for source, moved in sorted(freed.items()):
             self.record(self.write("attach", source, moved))
         self.result.notes.append(
-            f"{planned.persona_name}: {why}; detached them there first, but the attach did not "
+            f"{self.names[persona_id]}: {why}; detached them there first, but the "
+            "attach did not "
             "go through, so they were attached back where they were"
         )
         return outcome
@@ -366,7 +366,7 @@ class _Run:
                 continue
             missing = managed.desired - persona.numbers
             extra = persona.numbers - managed.desired
-            name = managed.name
+            name = printable(managed.name)
             if missing:
                 self.result.mismatches.append(f"{name}: still lacks {', '.join(sorted(missing))}")
             if extra:

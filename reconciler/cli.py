@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -12,7 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -22,12 +23,12 @@ from reconciler.applier import ApplyResult, Write, apply_plan, describe
 from reconciler.auditlog import AuditLog
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config, load_schema
-from reconciler.errors import ConfigError, InputError, ReconcilerError
+from reconciler.errors import ConfigError, InputError, ReconcilerError, StalePlan
 from reconciler.export import check_plans_clean, exported_personas, render_export
 from reconciler.files import write_atomic
 from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
-from reconciler.plan import Plan
+from reconciler.plan import Change, Plan
 from reconciler.planfile import (
     check_target,
     config_sources,
@@ -38,7 +39,13 @@ from reconciler.planfile import (
     write_plan_file,
 )
 from reconciler.planner import build_plan
-from reconciler.render import masked, render_json, render_markdown, render_text
+from reconciler.render import (
+    mask_numbers_in,
+    masked,
+    render_json,
+    render_markdown,
+    render_text,
+)
 from reconciler.safety import Thresholds, assess
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
@@ -146,9 +153,21 @@ def _timeout_from_env() -> float:
         value = float(raw)
     except ValueError:
         raise InputError(f"BLAND_TIMEOUT={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise InputError("BLAND_TIMEOUT must be more than 0 seconds")
+    if not math.isfinite(value) or value <= 0:
+        raise InputError("BLAND_TIMEOUT must be a finite number of seconds, more than 0")
     return value
+
+
+class _FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and inf (a timeout of inf would overflow a clock)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number: float = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,13 +182,13 @@ def _timeout_from_env() -> float:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.001),
+    type=_FiniteFloat(min=0.001),
     default=None,
     help=f"Seconds one request attempt may take (BLAND_TIMEOUT; default {DEFAULT_TIMEOUT:g}).",
 )
 @click.option(
     "--max-rps",
-    type=click.FloatRange(min=0.01),
+    type=_FiniteFloat(min=0.01),
     default=None,
     help="Send at most this many requests per second (default: no fixed cap; adapt to 429s).",
 )
@@ -275,12 +294,12 @@ def validate(settings: Settings, files: tuple[str, ...]) -> None:
     echo(f"{_label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
 
 
-def _compute_plan(settings: Settings, files: Sequence[str]) -> tuple[Plan, BlandClient]:
+def _compute_plan(settings: Settings, files: Sequence[str]) -> tuple[Plan, BlandClient, Desired]:
     desired = _load(settings, files)  # before any request: an invalid file sends nothing
     client = settings.client(on_retry=lambda text: log.info("%s", text))
     try:
         live = client.read_live()
-        return build_plan(desired, live), client
+        return build_plan(desired, live), client, desired
     except BaseException:
         client.close()
         raise
@@ -325,12 +344,25 @@ def plan(
     allow_emptying: bool | None,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing)."""
-    computed, client = _compute_plan(settings, files)
+    computed, client, _ = _compute_plan(settings, files)
     client.close()
     shown = masked(computed) if mask_numbers else computed
     flags = _flag_safety(max_detach_percent, min_numbers, allow_emptying)
     thresholds = Thresholds.resolve(computed.safety, flags)
     warnings = assess(computed, thresholds).warnings()
+    if mask_numbers:
+        warnings = [mask_numbers_in(warning) for warning in warnings]
+    if out is not None:  # first: a plan file that cannot be written stops before any output
+        write_plan_file(
+            out,
+            render_plan_file(
+                computed,
+                thresholds=thresholds,
+                api_base_url=client.base_url,
+                config=config_sources(computed.config_files),
+                redact=REDACTOR.clean,
+            ),
+        )
     if output_format == "json":
         echo(render_json(shown), nl=False)
         for warning in warnings:
@@ -340,17 +372,6 @@ def plan(
     else:
         echo(render_text(shown, _label(files), _style(), warnings), nl=False)
     if out is not None:
-        sources = config_sources(computed.config_files)
-        write_plan_file(
-            out,
-            render_plan_file(
-                computed,
-                thresholds=thresholds,
-                api_base_url=client.base_url,
-                config=sources,
-                redact=REDACTOR.clean,
-            ),
-        )
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"
         # Only text is for reading; json and markdown are documents other tools take verbatim.
         echo(note, err=output_format != "text")
@@ -394,10 +415,11 @@ def apply(
 ) -> None:
     """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
     saved_path = _saved_plan_path(files)
+    desired: Desired | None = None
     if saved_path is not None:
         computed, client = _load_saved_plan(settings, saved_path)
     else:
-        computed, client = _compute_plan(settings, files)
+        computed, client, desired = _compute_plan(settings, files)
     with client:
         flags = _flag_safety(max_detach_percent, min_numbers, allow_emptying)
         assessment = assess(computed, Thresholds.resolve(computed.safety, flags))
@@ -406,8 +428,9 @@ def apply(
             return
         for valve in assessment.enforce(force=force):  # raises UnsafePlan before any write
             echo(f"note: --force given: applying although {valve}")
-        if not auto_approve and saved_path is None:  # a saved plan was reviewed when made
+        if not auto_approve and desired is not None:  # a saved plan was reviewed when made
             _confirm()
+            _check_unchanged(computed, build_plan(desired, client.read_live()))
         client.set_write_parallelism(parallelism)
         # Opened before the first write, so a bad path stops the run with nothing written.
         audit = AuditLog(log_file, redact=REDACTOR.clean) if log_file else None
@@ -496,6 +519,34 @@ def _load_saved_plan(settings: Settings, path: str) -> tuple[Plan, BlandClient]:
     if computed.is_empty and not saved.plan.is_empty:
         echo(f"{path} has already been applied: the account is as it leaves it.")
     return computed, client
+
+
+def _check_unchanged(shown: Plan, fresh: Plan) -> None:
+    """Refuse when the account changed while the user read the plan: apply only what was shown."""
+    if fresh.changes == shown.changes:
+        return
+    before, after = set(shown.changes), set(fresh.changes)
+    differ = [
+        f"no longer {_describe_change(change)}"
+        for change in sorted(before - after, key=Change.sort_key)
+    ] + [
+        f"now also {_describe_change(change)}"
+        for change in sorted(after - before, key=Change.sort_key)
+    ]
+    shown_differ = "; ".join(differ[:5]) + (
+        f"; and {len(differ) - 5} more" if len(differ) > 5 else ""
+    )
+    raise StalePlan(
+        f"the account changed while the plan waited for confirmation ({shown_differ}): "
+        "nothing was written. Run apply again to see the new plan."
+    )
+
+
+def _describe_change(change: Change) -> str:
+    text = f"{change.action.value} {change.phone_number} ({change.persona_name!r})"
+    if change.from_persona_name is not None:
+        text += f" from {change.from_persona_name!r}"
+    return text
 
 
 def _confirm() -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +33,8 @@ PLAN_FILE_VERSION = 1
 RUN_PLAN_AGAIN = "Run plan again."
 # A config file cannot have a "format" key (the schema forbids unknown keys), so this marks a
 # plan file even when the rest of it is truncated or reordered.
+# Plan files are written with "format" as their first key; a hand-reformatted one may move it.
+_SNIFF_BYTES = 1024 * 1024
 _MARKER = re.compile(rb'"format"\s*:\s*"' + PLAN_FILE_FORMAT.encode() + rb'"')
 _MAX_DIFFERENCES_SHOWN = 20
 
@@ -158,13 +162,25 @@ def write_plan_file(path: str, text: str) -> None:
 
 
 def is_plan_file(path: str) -> bool:
-    """True when the file's content says it is a plan file (whatever its name)."""
+    """True when the file's content says it is a plan file (whatever its name).
+
+    Only the head of a regular file is read: a FIFO or a device must not hang or fill memory
+    before config loading gets to refuse it.
+    """
     try:
-        with open(path, "rb") as stream:
-            content = stream.read()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False  # not a readable file: config loading reports it
-    return content.lstrip().startswith(b"{") and _MARKER.search(content) is not None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        head = os.read(descriptor, _SNIFF_BYTES)
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+    return head.lstrip().startswith(b"{") and _MARKER.search(head) is not None
 
 
 def _refuse(path: str, reason: str) -> StalePlan:

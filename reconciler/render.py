@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import groupby
 
+from reconciler.model import printable
 from reconciler.plan import Action, Change, Plan
 
 PLAN_FORMAT_VERSION = 1
@@ -31,7 +33,7 @@ def render_text(
     for (persona_id, persona_name), changes in groupby(
         plan.changes, key=lambda change: (change.persona_id, change.persona_name)
     ):
-        lines.append(style(f"{persona_name} ({persona_id})", "bold"))
+        lines.append(style(f"{printable(persona_name)} ({printable(persona_id)})", "bold"))
         for change in changes:
             lines.append("  " + _change_line(change, style))
         lines.append("")
@@ -44,7 +46,7 @@ def _change_line(change: Change, style: Style) -> str:
     sign, colour = _SIGNS[change.action]
     text = f"{sign} {change.phone_number}"
     if change.action is Action.MOVE:
-        source = change.from_persona_name or change.from_persona_id
+        source = printable(change.from_persona_name or change.from_persona_id or "")
         text += f" (from {source!r})"
     return style(text, colour)
 
@@ -91,6 +93,14 @@ _MARKDOWN_LABEL_CHARS = 200
 def mask_number(number: str) -> str:
     """Only the last four digits, the rest as `*` (fixed width, so the length is not shown)."""
     return "****" + number[-4:]
+
+
+_E164 = re.compile(r"\+[0-9]{6,15}")
+
+
+def mask_numbers_in(text: str) -> str:
+    """Free text (a warning, a note) with every E.164 number in it masked."""
+    return _E164.sub(lambda match: mask_number(match.group(0)), text)
 
 
 def masked(plan: Plan) -> Plan:

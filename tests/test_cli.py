@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -270,3 +271,86 @@ def test_a_refused_move_whose_attach_then_fails_puts_the_number_back(
     assert (IVR, "attach", ["+14155550102"]) in writes(sim)
     assert sim.owners()["+14155550102"] == [IVR]
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550103"]
+
+
+def test_a_change_while_the_plan_waits_for_confirmation_is_refused(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler import cli
+
+    def someone_edits_the_dashboard() -> None:
+        sim.set_owner("+14155550110", IVR)  # Sales was to attach it as a free number
+
+    monkeypatch.setattr(cli, "_confirm", someone_edits_the_dashboard)
+    result = run_cli("apply", CONFIG)
+    assert result.code == 3
+    assert "the account changed while the plan waited for confirmation" in result.err
+    assert "move +14155550110 ('Sales') from 'Legacy IVR'" in result.err
+    assert sim.writes() == []
+
+
+def test_a_confirmed_plan_applies_when_nothing_changed(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler import cli
+
+    monkeypatch.setattr(cli, "_confirm", lambda: None)
+    assert run_cli("apply", CONFIG).code == 0
+    assert len(writes(sim)) == 3
+
+
+def test_control_characters_in_names_are_escaped_in_text_output(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    sim.add_persona("p-evil", "Evil\n  - +14155550999\x1b[2K", [])
+    config = write_config(tmp_path / "c.yaml", [{"id": "p-evil", "numbers": ["+14155550140"]}])
+    result = run_cli("apply", config, "--auto-approve")
+    assert result.code == 0, result.err
+    assert "Evil\\x0a  - +14155550999\\x1b[2K (p-evil)" in result.out
+    assert "\x1b" not in result.out
+    assert "\n  - +14155550999" not in result.out
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
+def test_a_timeout_must_be_a_finite_positive_number(
+    value: str, sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_cli("--timeout", value, "plan", CONFIG).code == 1
+    monkeypatch.setenv("BLAND_TIMEOUT", value)
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    assert "unexpected" not in result.err
+    assert sim.requests == []
+
+
+def test_apply_refuses_a_fifo_without_waiting_for_a_writer(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "personas.yaml"
+    os.mkfifo(fifo)
+    result = run_cli("apply", fifo, "--auto-approve")
+    assert result.code == 1
+    assert "not a regular file" in result.err
+    assert sim.requests == []
+
+
+def test_a_plan_file_that_cannot_be_written_stops_before_any_output(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    result = run_cli("plan", CONFIG, "--out", tmp_path / "missing" / "plan.json")
+    assert result.code == 1
+    assert result.out == ""
+    assert "cannot write the plan file" in result.err
+
+
+@pytest.mark.parametrize("output_format", ["text", "markdown", "json"])
+def test_masked_plans_mask_the_numbers_in_warnings_too(
+    output_format: str, sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = tmp_path / "protected.yaml"
+    config.write_text(CONFIG.read_text() + 'protected: ["+14155550102"]\n')
+    result = run_cli("plan", config, "--mask-numbers", "--format", output_format)
+    assert result.code == 0, result.err
+    assert "Protected" in result.out + result.err
+    assert "****0102" in result.out + result.err
+    assert "+1415555" not in result.out + result.err
