@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -102,7 +102,6 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     max_rps: float | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-    notes: list[str] = field(default_factory=list)
 
     def api_key(self) -> str:
         """The API key from --api-key-file, BLAND_API_KEY_FILE or BLAND_API_KEY (never argv)."""
@@ -119,7 +118,7 @@ class Settings:
         REDACTOR.add(key)
         return check_key(key, key_file or "BLAND_API_KEY")
 
-    def client(self, on_retry: Callable[[str], None] | None = None) -> BlandClient:
+    def client(self) -> BlandClient:
         """A client for BLAND_API_URL, refusing insecure URLs before anything is sent."""
         base_url = check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
         return BlandClient(
@@ -129,7 +128,6 @@ class Settings:
             max_rps=self.max_rps,
             sleep=CLIENT_SLEEP,
             clock=CLIENT_CLOCK,
-            on_retry=on_retry,
         )
 
 
@@ -296,7 +294,7 @@ def validate(settings: Settings, files: tuple[str, ...]) -> None:
 
 def _compute_plan(settings: Settings, files: Sequence[str]) -> tuple[Plan, BlandClient, Desired]:
     desired = _load(settings, files)  # before any request: an invalid file sends nothing
-    client = settings.client(on_retry=lambda text: log.info("%s", text))
+    client = settings.client()
     try:
         live = client.read_live()
         return build_plan(desired, live), client, desired
@@ -509,7 +507,7 @@ def _saved_plan_path(files: Sequence[str]) -> str | None:
 def _load_saved_plan(settings: Settings, path: str) -> tuple[Plan, BlandClient]:
     """Check a saved plan (integrity, target, staleness) against a fresh read of the account."""
     saved = read_plan_file(path)  # before the key or any request: an altered file sends nothing
-    client = settings.client(on_retry=lambda text: log.info("%s", text))
+    client = settings.client()
     try:
         check_target(saved, client.base_url)
         computed = plan_to_apply(saved, client.read_live())
@@ -605,7 +603,7 @@ def export(settings: Settings, out: str | None) -> None:
     Lists every active persona that has numbers, by id and name; planning the result shows no
     changes. Soft-deleted personas and personas without numbers are left out.
     """
-    with settings.client(on_retry=lambda text: log.info("%s", text)) as client:
+    with settings.client() as client:
         live = client.read_live()
     text = render_export(live, str(load_schema()["$id"]))
     check_plans_clean(text, live, max_bytes=settings.max_file_bytes)

@@ -31,6 +31,19 @@ class Change:
     from_persona_id: str | None = None
     from_persona_name: str | None = None
 
+    def to_json(self) -> dict[str, str]:
+        """This change as the JSON object documented in the README (plans and plan files)."""
+        item = {
+            "action": self.action.value,
+            "persona_id": self.persona_id,
+            "persona_name": self.persona_name,
+            "phone_number": self.phone_number,
+        }
+        if self.action is Action.MOVE:
+            item["from_persona_id"] = self.from_persona_id or ""
+            item["from_persona_name"] = self.from_persona_name or ""
+        return item
+
     def sort_key(self) -> tuple[str, str, int, str]:
         """Persona by name then id, then attaches, moves, detaches, then number."""
         return (self.persona_name, self.persona_id, _ACTION_ORDER[self.action], self.phone_number)

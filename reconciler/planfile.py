@@ -25,7 +25,6 @@ from reconciler.errors import InputError, StalePlan
 from reconciler.files import write_atomic
 from reconciler.model import Live, SafetySettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
-from reconciler.render import change_to_json
 from reconciler.safety import Thresholds
 
 PLAN_FILE_FORMAT = "reconciler-plan"
@@ -123,7 +122,7 @@ def render_plan_file(
         "tool_version": __version__,
         "config": [{"path": source.path, "sha256": source.sha256} for source in config],
         "api_base_url": public_url(api_base_url),
-        "changes": [change_to_json(change) for change in plan.changes],
+        "changes": [change.to_json() for change in plan.changes],
         "summary": plan.summary(),
         "managed": [
             {"id": persona.id, "name": persona.name, "numbers": sorted(persona.desired)}

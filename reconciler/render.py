@@ -51,25 +51,11 @@ def _change_line(change: Change, style: Style) -> str:
     return style(text, colour)
 
 
-def change_to_json(change: Change) -> dict[str, str]:
-    """One change as the JSON object documented in the README."""
-    item = {
-        "action": change.action.value,
-        "persona_id": change.persona_id,
-        "persona_name": change.persona_name,
-        "phone_number": change.phone_number,
-    }
-    if change.action is Action.MOVE:
-        item["from_persona_id"] = change.from_persona_id or ""
-        item["from_persona_name"] = change.from_persona_name or ""
-    return item
-
-
 def render_json(plan: Plan) -> str:
     """The plan as `{"format_version", "changes", "summary"}`, stable key order."""
     document = {
         "format_version": PLAN_FORMAT_VERSION,
-        "changes": [change_to_json(change) for change in plan.changes],
+        "changes": [change.to_json() for change in plan.changes],
         "summary": plan.summary(),
     }
     return json.dumps(document, indent=2) + "\n"
