@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class SourceMark:
-    """A position in a config file (1-based line and column)."""
+class SourceMark(NamedTuple):
+    """A position in a config file (1-based line and column).
+
+    A named tuple rather than a frozen dataclass: a large file makes one per number, and a
+    tuple is several times cheaper to build.
+    """
 
     file: str
     line: int
@@ -80,8 +84,10 @@ class Live:
 
     def owners(self) -> dict[str, tuple[str, ...]]:
         """Map each number to the active personas holding it (normally exactly one)."""
-        held: dict[str, list[str]] = {}
+        held: dict[str, tuple[str, ...]] = {}
         for persona in self.active():
+            owner = (persona.id,)
             for number in persona.numbers:
-                held.setdefault(number, []).append(persona.id)
-        return {number: tuple(ids) for number, ids in held.items()}
+                # One tuple per persona, shared by its numbers; concatenated on the rare clash.
+                held[number] = held[number] + owner if number in held else owner
+        return held

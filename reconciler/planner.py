@@ -90,13 +90,21 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     return resolved
 
 
-def diff(resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live) -> list[Change]:
+def diff(
+    resolved: Sequence[tuple[DesiredPersona, LivePersona]],
+    live: Live,
+    owners: dict[str, tuple[str, ...]] | None = None,
+) -> list[Change]:
     """The changes that make every managed persona hold exactly its declared numbers.
 
     Personas whose number sets already match are skipped by a set comparison, so deepdiff only
     sees the ones that differ, keyed by number: a converged account costs one pass of set checks.
+    `owners` is live.owners(), passed in when the caller has it already.
     """
-    owners = live.owners()
+    if owners is None:
+        owners = live.owners()
+    # Numbers on more than one persona (a non-exclusive attach); normally none.
+    shared = frozenset(number for number, held in owners.items() if len(held) > 1)
     names = {persona.id: persona.name for persona in live.personas.values()}
     wanted_by = {number: persona.id for entry, persona in resolved for number in entry.numbers}
     live_view: dict[str, dict[str, bool]] = {}
@@ -107,7 +115,7 @@ def diff(resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live) -> 
         if desired_numbers != persona.numbers:
             live_view[persona.id] = dict.fromkeys(sorted(persona.numbers), True)
             desired_view[persona.id] = dict.fromkeys(sorted(desired_numbers), True)
-        for number in desired_numbers & persona.numbers:
+        for number in desired_numbers & persona.numbers & shared if shared else ():
             # Already here, but also held elsewhere (a non-exclusive attach): take it back.
             others = [owner for owner in owners.get(number, ()) if owner != persona.id]
             if others:
@@ -136,7 +144,8 @@ def _move(persona: LivePersona, number: str, source: str, names: dict[str, str])
 def build_plan(desired: Desired, live: Live) -> Plan:
     """Resolve references, then diff desired against live into an ordered Plan."""
     resolved = resolve(desired, live)
-    changes = diff(resolved, live)
+    owners = live.owners()
+    changes = diff(resolved, live, owners)
     managed = tuple(
         ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
         for entry, persona in resolved
@@ -144,6 +153,6 @@ def build_plan(desired: Desired, live: Live) -> Plan:
     return Plan(
         changes=tuple(changes),
         managed=managed,
-        owners=live.owners(),
+        owners=owners,
         pages_read=live.pages_read,
     )
