@@ -274,3 +274,18 @@ def test_base_url_must_be_https_unless_loopback(url: str, ok: bool) -> None:
     else:
         with pytest.raises(InputError):
             check_base_url(url)
+
+
+@pytest.mark.parametrize("total, hint", [(1050, 11), (1050, 14), (1050, 3), (99, 1)])
+def test_a_relist_with_a_pages_hint_asks_for_no_more_than_the_hint(total: int, hint: int) -> None:
+    calls: list[int] = []
+    client, _ = make_client(paged(total, calls), page_window=4)
+    personas, read = client.list_personas(pages_hint=hint)
+    assert len(personas) == total
+    assert sorted(calls) == sorted(set(calls))
+    needed = total // 100 + 1
+    # Never more than the hint when the hint covers the listing; read ahead past it otherwise.
+    assert read == len(calls) <= max(hint, needed + 3)
+    assert set(range(1, needed + 1)) <= set(calls)
+    if hint >= needed:
+        assert read == hint

@@ -44,8 +44,7 @@ def _full_schema_errors(value: Any) -> set[tuple[tuple[Any, ...], str, str]]:
 def test_split_validation_finds_what_the_whole_schema_finds(entry: Any) -> None:
     document = {"version": 1, "personas": [{"id": "ok", "numbers": []}, entry]}
     found = {
-        (path, error.validator, error.message)
-        for path, error in config._schema_errors(document)
+        (path, error.validator, error.message) for path, error in config._schema_errors(document)
     }
     assert found == _full_schema_errors(document)
 
