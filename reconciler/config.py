@@ -16,15 +16,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import phonenumbers
 import yaml
 import yaml.events as ev
 
 from reconciler.errors import ConfigError, Diagnostic, InputError
 from reconciler.model import Desired, DesiredPersona, SafetySettings, SourceMark
+
+if TYPE_CHECKING:
+    import jsonschema
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 SCHEMA_PATH = Path(__file__).with_name("personas.schema.json")
@@ -341,6 +343,9 @@ def _validators() -> tuple[jsonschema.protocols.Validator, jsonschema.protocols.
     Split so that entries which are plainly valid (see _plainly_valid_persona) skip jsonschema:
     its descent costs tens of microseconds per entry, most of loading a 10,000-persona file.
     """
+    # Imported here: a file of plainly valid entries never needs it (see _schema_errors).
+    import jsonschema
+
     schema = load_schema()
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -373,17 +378,30 @@ def _plainly_valid_persona(entry: Any) -> bool:
     )
 
 
+def _plainly_valid_top(value: Any) -> bool:
+    """True for a document whose top level the schema certainly accepts (entries apart)."""
+    return (
+        type(value) is dict
+        and value.keys() <= {"version", "personas"}
+        and type(value.get("version")) is int
+        and value["version"] == 1
+        and type(value.get("personas")) is list
+    )
+
+
 def _schema_errors(value: Any) -> Iterator[tuple[Path_, Any]]:
     """Every schema error of a document, with its absolute path."""
-    whole, persona = _validators()
-    for error in whole.iter_errors(value):
-        yield tuple(error.absolute_path), error
+    if not _plainly_valid_top(value):
+        whole, _ = _validators()
+        for error in whole.iter_errors(value):
+            yield tuple(error.absolute_path), error
     entries = value.get("personas") if isinstance(value, dict) else None
     if not isinstance(entries, list):
         return
     for index, entry in enumerate(entries):
         if _plainly_valid_persona(entry):
             continue
+        _, persona = _validators()
         for error in persona.iter_errors(entry):
             yield ("personas", index, *error.absolute_path), error
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-from deepdiff import DeepDiff
-
 from reconciler.errors import ConfigError, Diagnostic
 from reconciler.model import Desired, DesiredPersona, Live, LivePersona, SourceMark
 from reconciler.plan import Action, Change, ManagedPersona, Plan
@@ -120,6 +118,11 @@ def diff(
             others = [owner for owner in owners.get(number, ()) if owner != persona.id]
             if others:
                 changes.append(_move(persona, number, others[0], names))
+    if not live_view:
+        return sorted(changes, key=Change.sort_key)
+    # Imported here: a converged account never needs deepdiff, and importing it costs ~40 ms.
+    from deepdiff import DeepDiff
+
     report = DeepDiff(live_view, desired_view, view="tree", threshold_to_diff_deeper=0)
     for level in report.get("dictionary_item_added", []):
         persona_id, number = level.path(output_format="list")

@@ -88,3 +88,26 @@ def test_an_anchored_number_is_still_refused() -> None:
     messages = [str(problem) for problem in problems]
     assert "f.yaml:4:15: anchors (&n) are not allowed: write values out" in messages
     assert any("aliases (*n) are not allowed" in message for message in messages)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"version": 1, "personas": []},
+        {"version": 2, "personas": []},
+        {"version": True, "personas": []},
+        {"version": 1.0, "personas": []},
+        {"version": 1, "personas": {}},
+        {"personas": []},
+        {"version": 1},
+        {"version": 1, "personas": [], "protected": ["+14155550100"]},
+        {"version": 1, "personas": [], "safety": {"max_detach_percent": 200}},
+        {"version": 1, "personas": [], "extra": 1},
+    ],
+    ids=repr,
+)
+def test_top_level_shortcut_finds_what_the_whole_schema_finds(document: Any) -> None:
+    found = {
+        (path, error.validator, error.message) for path, error in config._schema_errors(document)
+    }
+    assert found == _full_schema_errors(document)
