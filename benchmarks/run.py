@@ -363,6 +363,27 @@ class Bench:
                 )
                 self.note(f"apply vs naive {size}: {ours.wall:.2f}s vs {naive.wall:.2f}s")
                 self.ratios[personas] = ratio
+                if personas == sizes[-1]:
+                    # The write phase is bound by --parallelism (default 4, kept low because
+                    # the API publishes no rate limit): show what doubling it buys.
+                    wider, wider_walls = self.repeat(
+                        [
+                            *self.cli,
+                            "apply",
+                            "--auto-approve",
+                            "--parallelism",
+                            "8",
+                            str(config_path),
+                        ],
+                        sim,
+                        before=reset,
+                    )
+                    self.check_apply(wider, account, f"apply --parallelism 8 {size}")
+                    extra = self.apply_extra(wider)
+                    extra["naive / ours"] = f"{naive.wall / wider.wall:.1f}x"
+                    self.rows.append(
+                        Row(f"{label}, --parallelism 8", size, wider, extra, wider_walls)
+                    )
             finally:
                 sim.stop()
 
@@ -713,34 +734,34 @@ def targets(bench: Bench, big: str, local_personas: int, quick: bool) -> None:
         "; ".join(f"{what}: {text}" for what, text, _ in bench.apply_checks),
         all(ok for _, _, ok in bench.apply_checks),
     )
-    run = wall("plan, 50 ms latency")
-    if run:
-        bench.check(
-            f"plan of {big} at 50 ms latency within 3 s{scale}",
-            f"{run.wall:.2f} s",
-            run.wall <= 3.0,
-        )
-    run = wall("plan, converged")
-    if run:
-        bench.check(
-            f"plan of {big} converged, zero latency: within 3 s and 300 MB{scale}",
-            f"{run.wall:.2f} s, {run.rss_mb:.0f} MB",
-            run.wall <= 3.0 and run.rss_mb <= 300,
-        )
-    run = wall("plan, 1% drift")
-    if run:
-        bench.check(
-            f"plan of {big} with 1% drift within 3.5 s{scale}", f"{run.wall:.2f} s", run.wall <= 3.5
-        )
-    run = wall("validate")
-    if run:
-        bench.check(f"validate of {big} within 2 s{scale}", f"{run.wall:.2f} s", run.wall <= 2.0)
+
+    def timed(limit: float, seconds: float) -> str:
+        missed = f" (over by {seconds - limit:.2f} s, {seconds / limit - 1:.0%})"
+        return f"{seconds:.2f} s" + (missed if seconds > limit else "")
+
+    for scenario, target, limit in (
+        ("plan, 50 ms latency", "at 50 ms latency within 3 s", 3.0),
+        ("plan, converged", "converged, zero latency: within 3 s and 300 MB", 3.0),
+        ("plan, 1% drift", "with 1% drift, zero latency: within 3.5 s", 3.5),
+        ("validate", "validate: within 2 s", 2.0),
+    ):
+        run = wall(scenario)
+        if run is None:
+            continue
+        what = f"{big}, {target}" if scenario == "validate" else f"plan of {big} {target}"
+        measured = timed(limit, run.wall)
+        ok = run.wall <= limit
+        if scenario == "plan, converged":
+            measured += f", peak {run.rss_mb:.0f} MB"
+            ok = ok and run.rss_mb <= 300
+        bench.check(what + scale, measured, ok)
     if bench.ratios:
         personas = max(bench.ratios)
         ratio = bench.ratios[personas]
+        short = "" if ratio >= 10 else f" (short by {1 - ratio / 10:.0%}: see the notes below)"
         bench.check(
-            f"apply of {personas:,} x 10, 15% drift, 10 ms: >= 10x faster than naive",
-            f"{ratio:.1f}x",
+            f"apply of {personas:,} x 10, 15% drift, 10 ms: >= 10x faster than naive{scale}",
+            f"{ratio:.1f}x{short}",
             ratio >= 10,
         )
     growth = [
