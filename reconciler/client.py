@@ -337,12 +337,15 @@ class BlandClient:
         return [parse_persona(item) for item in items]
 
     def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]:
-        """Every persona of the account (deleted ones flagged) and the number of pages read.
+        """Every persona of the account (deleted ones flagged) and the pages the listing spans.
+
+        The span counts pages up to the short one that ends the listing, not pages requested
+        past it by the read-ahead: it is what a later re-list needs.
 
         The API gives no pagination metadata, so pages are requested until one comes back short;
         pages are fetched ahead, a window that doubles while pages come back full. A caller
-        that listed the account before passes the pages it read as `pages_hint`: they are all
-        requested at once, so a re-list costs no more requests than the listing it repeats.
+        that listed the account before passes the span it got as `pages_hint`: those pages are
+        all requested at once, so a re-list costs no more requests than the listing it repeats.
         """
         pages: dict[int, list[LivePersona]] = {}
         last_page: int | None = None
@@ -385,7 +388,7 @@ class BlandClient:
                 break
             for persona in pages[page]:
                 personas.setdefault(persona.id, persona)
-        return personas, len(pages)
+        return personas, last_page if last_page is not None else len(pages)
 
     @staticmethod
     def _end_of_listing(pages: dict[int, list[LivePersona]], page: int) -> int | None:

@@ -284,8 +284,9 @@ def test_a_relist_with_a_pages_hint_asks_for_no_more_than_the_hint(total: int, h
     assert len(personas) == total
     assert sorted(calls) == sorted(set(calls))
     needed = total // 100 + 1
+    assert read == needed
     # Never more than the hint when the hint covers the listing; read ahead past it otherwise.
-    assert read == len(calls) <= max(hint, needed + 3)
+    assert len(calls) <= max(hint, needed + 3)
     assert set(range(1, needed + 1)) <= set(calls)
     if hint >= needed:
-        assert read == hint
+        assert len(calls) == hint
