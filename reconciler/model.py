@@ -84,10 +84,16 @@ class Live:
 
     def owners(self) -> dict[str, tuple[str, ...]]:
         """Map each number to the active personas holding it (normally exactly one)."""
+        active = self.active()
         held: dict[str, tuple[str, ...]] = {}
-        for persona in self.active():
+        for persona in active:
+            # One tuple per persona, shared by its numbers; dict.update keeps the loop in C.
+            held.update(dict.fromkeys(persona.numbers, (persona.id,)))
+        if len(held) == sum(len(persona.numbers) for persona in active):
+            return held
+        held = {}  # a number is on two personas: build again, keeping every owner
+        for persona in active:
             owner = (persona.id,)
             for number in persona.numbers:
-                # One tuple per persona, shared by its numbers; concatenated on the rare clash.
                 held[number] = held[number] + owner if number in held else owner
         return held

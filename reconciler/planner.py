@@ -101,10 +101,15 @@ def diff(
     """
     if owners is None:
         owners = live.owners()
-    # Numbers on more than one persona (a non-exclusive attach); normally none.
-    shared = frozenset(number for number, held in owners.items() if len(held) > 1)
+    # Numbers on more than one persona (a non-exclusive attach); normally none, which the
+    # count shows without looking at every number.
+    held_count = sum(len(p.numbers) for p in live.personas.values() if not p.deleted)
+    shared = (
+        frozenset(number for number, held in owners.items() if len(held) > 1)
+        if held_count != len(owners)
+        else frozenset()
+    )
     names = {persona.id: persona.name for persona in live.personas.values()}
-    wanted_by = {number: persona.id for entry, persona in resolved for number in entry.numbers}
     live_view: dict[str, dict[str, bool]] = {}
     desired_view: dict[str, dict[str, bool]] = {}
     changes: list[Change] = []
@@ -124,6 +129,7 @@ def diff(
     from deepdiff import DeepDiff
 
     report = DeepDiff(live_view, desired_view, view="tree", threshold_to_diff_deeper=0)
+    wanted_by = {number: persona.id for entry, persona in resolved for number in entry.numbers}
     for level in report.get("dictionary_item_added", []):
         persona_id, number = level.path(output_format="list")
         persona = live.personas[persona_id]
