@@ -42,6 +42,8 @@ _LOOSE_CHARS = re.compile(r"[\s\-().\u00a0\u2010-\u2015]")
 Path_ = tuple[str | int, ...]
 _DISCARD = object()
 _STR_TAG = _TAG + "str"
+# Plain words the YAML resolver reads as strings (none is a bool, null or number word).
+_PLAIN_WORDS = frozenset({"version", "personas", "id", "name", "numbers", "protected", "safety"})
 _QUOTED = frozenset({"'", '"'})
 
 
@@ -57,9 +59,12 @@ class _Document:
 
     def mark(self, path: Path_) -> SourceMark:
         """The position of the value at path, or of its nearest ancestor."""
+        found = self.marks.get(path)
+        if found is not None:
+            return found
         while path not in self.marks and path:
             path = path[:-1]
-        return self.marks.get(path, SourceMark(self.file, 1, 1))
+        return self.marks.get(path) or SourceMark(self.file, 1, 1)
 
 
 @dataclass
@@ -143,7 +148,9 @@ class _Builder:
             self.add(event.value, mark)
             return
         tag = event.tag if event.tag not in (None, "!") else None
-        if tag is None:
+        if tag is None and event.value in _PLAIN_WORDS:
+            tag = _STR_TAG  # the config's own keys, written thousands of times in a large file
+        elif tag is None:
             tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
         if tag == _TAG + "merge":
             self.problem(mark, "merge keys (<<) are not allowed: write the values out")
