@@ -504,6 +504,7 @@ class Bench:
                 command = [
                     py_spy,
                     "record",
+                    "--gil",
                     "--format",
                     "raw",
                     "-r",
@@ -515,7 +516,10 @@ class Bench:
                     "plan",
                     str(config_path),
                 ]
-                self.profile_tool = "py-spy (all threads, 500 samples/s, self time by function)"
+                self.profile_tool = (
+                    "py-spy --gil (all threads, samples of the thread holding the GIL, so "
+                    "Python CPU work and not waiting; 500 samples/s; self time by function)"
+                )
             else:
                 command = [
                     sys.executable,
