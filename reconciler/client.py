@@ -421,20 +421,35 @@ class BlandClient:
             raise ApiError("GET /v1/personas: the response has no list of personas")
         return [parse_persona(item) for item in items]
 
-    def list_personas(self) -> tuple[dict[str, LivePersona], int]:
-        """Every persona of the account (deleted ones flagged) and the number of pages read.
+    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]:
+        """Every persona of the account (deleted ones flagged) and the pages the listing spans.
+
+        The span counts pages up to the short one that ends the listing, not pages requested
+        past it by the read-ahead: it is what a later re-list needs.
 
         The API gives no pagination metadata, so pages are requested until one comes back short;
-        pages are fetched ahead, a window that doubles while pages come back full.
+        pages are fetched ahead, a window that doubles while pages come back full. A caller
+        that listed the account before passes the span it got as `pages_hint`: those pages are
+        all requested at once, so a re-list costs no more requests than the listing it repeats.
         """
         pages: dict[int, list[LivePersona]] = {}
         last_page: int | None = None
+        pages_hint = min(pages_hint, MAX_PAGES)
         window, next_page = 1, 1
         pool = ThreadPoolExecutor(max_workers=self.page_window, thread_name_prefix="page")
         in_flight: dict[Future[list[LivePersona]], int] = {}
         try:
             while True:
-                while last_page is None and len(in_flight) < window and next_page <= MAX_PAGES:
+                while (
+                    last_page is None
+                    and next_page <= MAX_PAGES
+                    and (
+                        # Hinted pages go out at once; past them, only once the last one came
+                        # back full, and then within the read-ahead window.
+                        next_page <= pages_hint
+                        or ((pages_hint in pages or not pages_hint) and len(in_flight) < window)
+                    )
+                ):
                     in_flight[pool.submit(self._page, next_page)] = next_page
                     next_page += 1
                 if not in_flight:
@@ -458,7 +473,7 @@ class BlandClient:
                 break
             for persona in pages[page]:
                 personas.setdefault(persona.id, persona)
-        return personas, len(pages)
+        return personas, last_page if last_page is not None else len(pages)
 
     @staticmethod
     def _end_of_listing(pages: dict[int, list[LivePersona]], page: int) -> int | None:

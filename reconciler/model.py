@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 _UNPRINTABLE = {
@@ -20,9 +21,12 @@ def printable(text: str) -> str:
     return text.translate(_UNPRINTABLE)
 
 
-@dataclass(frozen=True)
-class SourceMark:
-    """A position in a config file (1-based line and column)."""
+class SourceMark(NamedTuple):
+    """A position in a config file (1-based line and column).
+
+    A named tuple rather than a frozen dataclass: a large file makes one per number, and a
+    tuple is several times cheaper to build.
+    """
 
     file: str
     line: int
@@ -94,8 +98,16 @@ class Live:
 
     def owners(self) -> dict[str, tuple[str, ...]]:
         """Map each number to the active personas holding it (normally exactly one)."""
-        held: dict[str, list[str]] = {}
-        for persona in self.active():
+        active = self.active()
+        held: dict[str, tuple[str, ...]] = {}
+        for persona in active:
+            # One tuple per persona, shared by its numbers; dict.update keeps the loop in C.
+            held.update(dict.fromkeys(persona.numbers, (persona.id,)))
+        if len(held) == sum(len(persona.numbers) for persona in active):
+            return held
+        held = {}  # a number is on two personas: build again, keeping every owner
+        for persona in active:
+            owner = (persona.id,)
             for number in persona.numbers:
-                held.setdefault(number, []).append(persona.id)
-        return {number: tuple(ids) for number, ids in held.items()}
+                held[number] = held[number] + owner if number in held else owner
+        return held

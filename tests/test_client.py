@@ -330,3 +330,19 @@ def test_cancel_stops_retrying_and_says_so() -> None:
     assert slept == []
     with pytest.raises(NotSent, match="not sent: the run was interrupted"):
         client.get_persona("p1")
+
+
+@pytest.mark.parametrize("total, hint", [(1050, 11), (1050, 14), (1050, 3), (99, 1)])
+def test_a_relist_with_a_pages_hint_asks_for_no_more_than_the_hint(total: int, hint: int) -> None:
+    calls: list[int] = []
+    client, _ = make_client(paged(total, calls), page_window=4)
+    personas, read = client.list_personas(pages_hint=hint)
+    assert len(personas) == total
+    assert sorted(calls) == sorted(set(calls))
+    needed = total // 100 + 1
+    assert read == needed
+    # Never more than the hint when the hint covers the listing; read ahead past it otherwise.
+    assert len(calls) <= max(hint, needed + 3)
+    assert set(range(1, needed + 1)) <= set(calls)
+    if hint >= needed:
+        assert len(calls) == hint

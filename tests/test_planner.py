@@ -172,3 +172,17 @@ def test_every_resolution_error_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as raised:
         build_plan(desired, live(persona(SALES, "Sales")))
     assert len(raised.value.diagnostics) == 2
+
+
+def test_owners_keeps_every_holder_of_a_shared_number_and_skips_deleted_personas() -> None:
+    live = Live(
+        personas={
+            "b": LivePersona("b", "B", frozenset({"+14155550100", "+14155550101"})),
+            "a": LivePersona("a", "A", frozenset({"+14155550100"})),
+            "d": LivePersona("d", "D", frozenset({"+14155550102"}), deleted=True),
+        },
+        account_numbers=frozenset({"+14155550100", "+14155550101", "+14155550102"}),
+    )
+    assert live.owners() == {"+14155550100": ("a", "b"), "+14155550101": ("b",)}
+    alone = Live(personas={"a": live.personas["a"]}, account_numbers=live.account_numbers)
+    assert alone.owners() == {"+14155550100": ("a",)}

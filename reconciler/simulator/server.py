@@ -166,6 +166,10 @@ def _number_list(body: Any) -> list[str]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 overflows when a client opens a burst of connections
+    # (the reconciler reads up to 16 pages at once); the kernel then drops the SYN and the client
+    # waits a second to retry, which made the simulator, not the client, set the pace.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
         self.simulator = simulator
