@@ -345,6 +345,10 @@ class _Run:
         if self.plan.pages_read and self.plan.pages_read <= len(persona_ids):
             listed, pages = self.client.list_personas(pages_hint=self.plan.pages_read)
             self.result.verify_reads += pages
+            for pid in sorted(persona_ids - listed.keys()):
+                self.result.mismatches.append(
+                    f"{self.names.get(pid, pid)}: no longer in the list of personas"
+                )
             return {pid: listed[pid] for pid in persona_ids if pid in listed}
         ids = sorted(persona_ids)
         if not ids:
@@ -375,10 +379,13 @@ class _Run:
         for managed in self.plan.managed:
             persona = personas.get(managed.id)
             if persona is None:
+                continue  # not read back (untouched), or its read already failed
+            name = printable(managed.name)
+            if persona.deleted:
+                self.result.mismatches.append(f"{name}: was deleted during the apply")
                 continue
             missing = managed.desired - persona.numbers
             extra = persona.numbers - managed.desired
-            name = printable(managed.name)
             if missing:
                 self.result.mismatches.append(f"{name}: still lacks {', '.join(sorted(missing))}")
             if extra:

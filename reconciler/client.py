@@ -466,7 +466,11 @@ class BlandClient:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if last_page is None:
-            log.warning("stopped listing personas after %d full pages", MAX_PAGES)
+            # Planning on part of the account would show moves as plain attaches.
+            raise ApiError(
+                f"GET /v1/personas: still full pages after {MAX_PAGES} pages of {PAGE_LIMIT}; "
+                "refusing to plan on a partial list of personas"
+            )
         personas: dict[str, LivePersona] = {}
         for page in sorted(pages):
             if last_page is not None and page > last_page:

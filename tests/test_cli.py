@@ -354,3 +354,16 @@ def test_masked_plans_mask_the_numbers_in_warnings_too(
     assert "Protected" in result.out + result.err
     assert "****0102" in result.out + result.err
     assert "+1415555" not in result.out + result.err
+
+
+def test_a_persona_deleted_after_its_writes_is_not_reported_converged(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    def delete_sales_after_its_attach(simulator: Simulator, record: object) -> None:
+        if len(simulator.writes()) == 1:  # the write being made now is the second
+            simulator.delete_persona(SALES)
+
+    sim.on_write = delete_sales_after_its_attach
+    result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
+    assert result.code == 4, result.out + result.err
+    assert "not converged: Sales: was deleted during the apply" in result.out

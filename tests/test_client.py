@@ -346,3 +346,20 @@ def test_a_relist_with_a_pages_hint_asks_for_no_more_than_the_hint(total: int, h
     assert set(range(1, needed + 1)) <= set(calls)
     if hint >= needed:
         assert len(calls) == hint
+
+
+def test_a_listing_that_never_ends_is_an_error_not_a_partial_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reconciler import client as client_module
+
+    monkeypatch.setattr(client_module, "MAX_PAGES", 5)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        items = [persona_json(page * 1000 + i) for i in range(100)]
+        return httpx.Response(200, json={"data": items, "errors": None})
+
+    client, _ = make_client(handler, page_window=2)
+    with pytest.raises(ApiError, match="refusing to plan on a partial list"):
+        client.list_personas()
