@@ -607,7 +607,7 @@ def export(settings: Settings, out: str | None) -> None:
     with settings.client() as client:
         live = client.read_live()
     text = render_export(live, str(load_schema()["$id"]))
-    check_plans_clean(text, live, max_bytes=settings.max_file_bytes)
+    check_plans_clean(text, live)
     personas = exported_personas(live)
     counts = f"{len(personas)} personas, {sum(len(p.numbers) for p in personas)} numbers"
     if out is None:

@@ -871,12 +871,25 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
 
     Raises ConfigError with every problem of every file, sorted by position.
     """
+    sources: list[tuple[str, bytes]] = []
     diagnostics: list[Diagnostic] = []
-    documents: list[_Document] = []
-    files = list(dict.fromkeys(_iter_files(paths)))
-    for path in files:
+    for path in dict.fromkeys(_iter_files(paths)):
         try:
-            document, problems = parse_yaml(str(path), _read(path, max_bytes))
+            sources.append((str(path), _read(path, max_bytes)))
+        except ConfigError as error:
+            diagnostics.extend(error.diagnostics)
+    return load_config_sources(sources, diagnostics)
+
+
+def load_config_sources(
+    sources: Sequence[tuple[str, bytes]], diagnostics: list[Diagnostic] | None = None
+) -> Desired:
+    """Check and merge config texts already in memory, each named as its file would be."""
+    diagnostics = [] if diagnostics is None else diagnostics
+    documents: list[_Document] = []
+    for name, content in sources:
+        try:
+            document, problems = parse_yaml(name, content)
         except ConfigError as error:
             diagnostics.extend(error.diagnostics)
             continue
@@ -939,7 +952,9 @@ def _merge(documents: list[_Document], diagnostics: list[Diagnostic]) -> Desired
                 if persona_id in id_seen:
                     twice(mark, f"persona id {_shown(persona_id)}", id_seen[persona_id])
                 id_seen.setdefault(persona_id, mark)
-            if name is not None:
+            if name is not None and persona_id is None:
+                # Only a name alone names a persona twice: two entries with ids may share a name
+                # (Bland allows it), and the name then only checks each id.
                 if name in name_seen:
                     twice(mark, f"persona {_shown(repr(name))}", name_seen[name])
                 name_seen.setdefault(name, mark)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
-from reconciler.config import load_config
+from reconciler.config import load_config_sources
 from reconciler.errors import ConfigError, InputError, ReconcilerError
 from reconciler.model import Live, LivePersona
 from reconciler.planner import build_plan
@@ -61,17 +59,14 @@ def render_export(live: Live, schema_url: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_plans_clean(text: str, live: Live, *, max_bytes: int) -> None:
+def check_plans_clean(text: str, live: Live) -> None:
     """Read an export back as a config and plan it against the same account: it must be clean.
 
     This holds the promise of export (plan shows no changes) whatever the account holds.
     """
-    with tempfile.TemporaryDirectory(prefix="reconciler-export-") as folder:
-        written = Path(folder, "export.yaml")
-        written.write_text(text, encoding="utf-8")
-        try:
-            leftover = build_plan(load_config([written], max_bytes=max_bytes), live)
-        except ConfigError as error:
-            raise ReconcilerError(f"the export is not a valid config: {error}") from None
+    try:
+        leftover = build_plan(load_config_sources([("the export", text.encode("utf-8"))]), live)
+    except ConfigError as error:
+        raise ReconcilerError(f"the export is not a valid config: {error}") from None
     if not leftover.is_empty:
         raise ReconcilerError(f"the export would not plan clean: {leftover.summary_line()}")
