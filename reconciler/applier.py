@@ -391,6 +391,19 @@ class _Run:
             if extra:
                 self.result.mismatches.append(f"{name}: still has {', '.join(sorted(extra))}")
         managed_ids = {managed.id for managed in self.plan.managed}
+        for change in self.plan.changes:
+            # Detaches from personas the file does not manage (a number held twice).
+            persona = personas.get(change.persona_id)
+            if (
+                change.action is Action.DETACH
+                and change.persona_id not in managed_ids
+                and persona is not None
+                and change.phone_number in persona.numbers
+            ):
+                self.result.mismatches.append(
+                    f"{self.names.get(change.persona_id, change.persona_id)}: "
+                    f"still has {change.phone_number}"
+                )
         for pid, numbers in sources.items():
             persona = personas.get(pid)
             if persona is not None and numbers & persona.numbers and pid not in managed_ids:

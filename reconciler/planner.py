@@ -123,10 +123,11 @@ def diff(
                 sorted(desired_numbers - persona.numbers), True
             )
         for number in desired_numbers & persona.numbers & shared if shared else ():
-            # Already here, but also held elsewhere (a non-exclusive attach): take it back.
+            # Already here, but also held elsewhere (a non-exclusive attach): detach it there.
+            # Attaching it here again could reset its per-number settings (the docs leave that
+            # open), so the number is not written here at all.
             others = [owner for owner in owners.get(number, ()) if owner != persona.id]
-            if others:
-                changes.append(_move(persona, number, others[0], names))
+            changes.extend(_detach_from(others, number, names))
     if not live_view:
         return sorted(changes, key=Change.sort_key)
     # Imported here: a converged account never needs deepdiff, and importing it costs ~40 ms.
@@ -140,6 +141,7 @@ def diff(
         others = [owner for owner in owners.get(number, ()) if owner != persona_id]
         if others:
             changes.append(_move(persona, number, others[0], names))
+            changes.extend(_detach_from(others[1:], number, names))
         else:
             changes.append(Change(Action.ATTACH, persona_id, persona.name, number))
     for level in report.get("dictionary_item_removed", []):
@@ -148,6 +150,11 @@ def diff(
             continue  # the persona that wants it takes it with its attach: a move, not a detach
         changes.append(Change(Action.DETACH, persona_id, live.personas[persona_id].name, number))
     return sorted(changes, key=Change.sort_key)
+
+
+def _detach_from(owners: Sequence[str], number: str, names: dict[str, str]) -> list[Change]:
+    """Detaches of a number from extra owners (it can only be on one persona when done)."""
+    return [Change(Action.DETACH, owner, names.get(owner, ""), number) for owner in owners]
 
 
 def _move(persona: LivePersona, number: str, source: str, names: dict[str, str]) -> Change:

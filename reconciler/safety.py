@@ -100,19 +100,22 @@ def assess(plan: Plan, thresholds: Thresholds) -> Assessment:
 def _holdings(plan: Plan) -> list[tuple[str, str, frozenset[str], frozenset[str]]]:
     """(id, name, numbers now, numbers after) of every persona the plan takes numbers from.
 
-    That is each managed persona, and each other persona a number is moved away from: the file
-    only names the receiving persona, so a one-word edit of an entry can reroute every line of
-    a persona the file never mentions.
+    That is each managed persona, and each other persona a number is moved or detached from:
+    the file only names the receiving persona, so a one-word edit of an entry can reroute every
+    line of a persona the file never mentions.
     """
     rows = [(p.id, p.name, p.live, p.desired) for p in plan.managed]
     managed = {p.id for p in plan.managed}
     sources: dict[str, tuple[str, set[str]]] = {}
     for change in plan.changes:
-        source = change.from_persona_id
-        if change.action is Action.MOVE and source is not None and source not in managed:
-            sources.setdefault(source, (change.from_persona_name or source, set()))[1].add(
-                change.phone_number
-            )
+        if change.action is Action.MOVE and change.from_persona_id is not None:
+            source, name = change.from_persona_id, change.from_persona_name
+        elif change.action is Action.DETACH:  # from a persona holding a number twice
+            source, name = change.persona_id, change.persona_name
+        else:
+            continue
+        if source not in managed:
+            sources.setdefault(source, (name or source, set()))[1].add(change.phone_number)
     if sources:
         now: dict[str, set[str]] = {source: set() for source in sources}
         for number, owners in plan.owners.items():

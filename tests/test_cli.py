@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.simulator import Simulator
-from tests.conftest import EXAMPLES, ROOT, RunCli, write_config
+from tests.conftest import EXAMPLES, ROOT, TEST_KEY, RunCli, write_config
 
 CONFIG = EXAMPLES / "personas.yaml"
 SUPPORT = "7b0c4a9e-1d2f-4c3b-9a8e-5f6d7c8b9a01"
@@ -367,3 +368,22 @@ def test_a_persona_deleted_after_its_writes_is_not_reported_converged(
     result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
     assert result.code == 4, result.out + result.err
     assert "not converged: Sales: was deleted during the apply" in result.out
+
+
+def test_a_number_held_twice_is_detached_from_the_extra_owner_only(
+    example_state: dict[str, Any], run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for persona in example_state["personas"]:
+        if persona["id"] == IVR:
+            persona["numbers"].append("+14155550100")  # also on Support Agent
+    with Simulator(example_state, api_key=TEST_KEY) as sim:
+        monkeypatch.setenv("BLAND_API_URL", sim.url)
+        monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
+        assert sorted(sim.owners()["+14155550100"]) == sorted([SUPPORT, IVR])
+        result = run_cli("apply", CONFIG, "--auto-approve")
+        assert result.code == 0, result.out + result.err
+        assert (IVR, "detach", ["+14155550100"]) in writes(sim)
+        assert not any(
+            "+14155550100" in numbers for _, action, numbers in writes(sim) if action == "attach"
+        )
+        assert sim.owners()["+14155550100"] == [SUPPORT]

@@ -81,10 +81,22 @@ CASES = {
         live(persona(SUPPORT, "Support", "+14155550100"), persona(IVR, "IVR", "+14155550130")),
         [],
     ),
-    "a number held by two personas is taken back": (
+    "a number held here and elsewhere is detached there, not attached again": (
         want((SUPPORT, None, ("+14155550100",))),
         live(persona(SUPPORT, "Support", "+14155550100"), persona(IVR, "IVR", "+14155550100")),
-        [Change(Action.MOVE, SUPPORT, "Support", "+14155550100", IVR, "IVR")],
+        [Change(Action.DETACH, IVR, "IVR", "+14155550100")],
+    ),
+    "a number held by two other personas moves from one and is detached from the other": (
+        want((SUPPORT, None, ("+14155550100",))),
+        live(
+            persona(SUPPORT, "Support"),
+            persona(IVR, "IVR", "+14155550100"),
+            persona("p-old", "Old", "+14155550100"),
+        ),
+        [
+            Change(Action.DETACH, "p-old", "Old", "+14155550100"),
+            Change(Action.MOVE, SUPPORT, "Support", "+14155550100", IVR, "IVR"),
+        ],
     ),
 }
 
