@@ -34,6 +34,7 @@ typecheck: install
 check: lint typecheck test
 
 bench: install
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py
 
 clean:
