@@ -72,16 +72,21 @@ def example_state() -> dict[str, Any]:
     return state
 
 
+def point_cli_at(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """Set the CLI's environment to talk to this simulator with the test key, without colour."""
+    monkeypatch.setenv("BLAND_API_URL", simulator.url)
+    monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
+    monkeypatch.delenv("BLAND_API_KEY_FILE", raising=False)
+    monkeypatch.delenv("BLAND_TIMEOUT", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return simulator
+
+
 @pytest.fixture
 def sim(example_state: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
     """The example account served over HTTP, with the CLI's environment pointing at it."""
     with Simulator(example_state, api_key=TEST_KEY) as simulator:
-        monkeypatch.setenv("BLAND_API_URL", simulator.url)
-        monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
-        monkeypatch.delenv("BLAND_API_KEY_FILE", raising=False)
-        monkeypatch.delenv("BLAND_TIMEOUT", raising=False)
-        monkeypatch.setenv("NO_COLOR", "1")
-        yield simulator
+        yield point_cli_at(simulator, monkeypatch)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from reconciler.simulator import Simulator
-from tests.conftest import EXAMPLES, ROOT, TEST_KEY, RunCli
+from tests.conftest import EXAMPLES, ROOT, TEST_KEY, RunCli, point_cli_at
 
 BAD = ROOT / "tests" / "data" / "bad"
 CASES: dict[str, dict[str, Any]] = json.loads((BAD / "expected.json").read_text(encoding="utf-8"))[
@@ -54,12 +54,7 @@ def example_state_module() -> dict[str, Any]:
 @pytest.fixture
 def quiet_sim(shared_sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
     """The shared simulator, with the CLI's environment pointing at it."""
-    monkeypatch.setenv("BLAND_API_URL", shared_sim.url)
-    monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
-    monkeypatch.delenv("BLAND_API_KEY_FILE", raising=False)
-    monkeypatch.delenv("BLAND_TIMEOUT", raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
-    yield shared_sim
+    yield point_cli_at(shared_sim, monkeypatch)
     assert shared_sim.requests == []
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler.simulator import Simulator
-from tests.conftest import EXAMPLES, ROOT, TEST_KEY, RunCli, write_config
+from tests.conftest import EXAMPLES, ROOT, TEST_KEY, RunCli, point_cli_at, write_config
 
 CONFIG = EXAMPLES / "personas.yaml"
 SUPPORT = "7b0c4a9e-1d2f-4c3b-9a8e-5f6d7c8b9a01"
@@ -377,8 +377,7 @@ def test_a_number_held_twice_is_detached_from_the_extra_owner_only(
         if persona["id"] == IVR:
             persona["numbers"].append("+14155550100")  # also on Support Agent
     with Simulator(example_state, api_key=TEST_KEY) as sim:
-        monkeypatch.setenv("BLAND_API_URL", sim.url)
-        monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
+        point_cli_at(sim, monkeypatch)
         assert sorted(sim.owners()["+14155550100"]) == sorted([SUPPORT, IVR])
         result = run_cli("apply", CONFIG, "--auto-approve")
         assert result.code == 0, result.out + result.err

@@ -9,16 +9,13 @@ import pytest
 
 from benchmarks import accounts
 from reconciler.simulator import Simulator
-from tests.conftest import TEST_KEY, RunCli
+from tests.conftest import TEST_KEY, RunCli, point_cli_at
 
 
 @pytest.fixture
 def account_sim(monkeypatch: pytest.MonkeyPatch) -> Any:
     def start(account: accounts.Account) -> Simulator:
-        simulator = Simulator(account.state, api_key=TEST_KEY).start()
-        monkeypatch.setenv("BLAND_API_URL", simulator.url)
-        monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
-        monkeypatch.setenv("NO_COLOR", "1")
+        simulator = point_cli_at(Simulator(account.state, api_key=TEST_KEY).start(), monkeypatch)
         started.append(simulator)
         return simulator
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.simulator import Simulator
-from tests.conftest import ROOT, TEST_KEY, RunCli, write_config
+from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at, write_config
 from tests.test_cli import writes
 
 PERSONAS = 6
@@ -44,11 +44,7 @@ def all_writes() -> list[Write]:
 @pytest.fixture
 def resume_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
     with Simulator(account(), api_key=TEST_KEY) as simulator:
-        monkeypatch.setenv("BLAND_API_URL", simulator.url)
-        monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
-        monkeypatch.delenv("BLAND_API_KEY_FILE", raising=False)
-        monkeypatch.setenv("NO_COLOR", "1")
-        yield simulator
+        yield point_cli_at(simulator, monkeypatch)
 
 
 @pytest.fixture
