@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -25,8 +26,8 @@ from reconciler.plan import Action, Plan
 log = logging.getLogger(__name__)
 
 # Error codes that say the request itself was wrong, not that the number is held elsewhere.
-_NOT_A_CONFLICT = frozenset({"INVALID_INBOUND_NUMBERS", "PERSONA_NOT_FOUND", "INVALID_BODY"})
-_NOT_A_CONFLICT_STATUS = frozenset({401, 403, 404, 408, 429})
+# Words in an error code that say a number is held elsewhere.
+_CONFLICT_WORDS = ("IN_USE", "ALREADY", "ATTACHED", "ASSIGNED", "CONFLICT")
 
 
 class AccountWriter(Protocol):
@@ -40,8 +41,14 @@ class AccountWriter(Protocol):
 
     def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]: ...
 
+    def list_account_numbers(self) -> frozenset[str]: ...
 
-Outcome = Literal["done", "failed", "skipped"]
+    def uninterruptible(self) -> AbstractContextManager[None]: ...
+
+
+# refused: an attach the API refused because another persona holds a number; the fallback that
+# frees the number first follows, and its own writes say how that ended.
+Outcome = Literal["done", "failed", "skipped", "refused"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,21 @@ class Write:
             error.api_message,
         )
 
+    def refused_with(self, error: ApiError) -> Write:
+        """This write, refused by the API because a number is held elsewhere."""
+        failed = self.failed_with(error)
+        return Write(
+            self.persona_id,
+            self.persona_name,
+            self.action,
+            self.numbers,
+            failed.error,
+            "refused",
+            failed.status,
+            failed.code,
+            failed.message,
+        )
+
     def skipped_because(self, reason: str) -> Write:
         """This write, not sent, for `reason`."""
         return Write(
@@ -104,7 +126,7 @@ class ApplyResult:
     @property
     def failed(self) -> list[Write]:
         """Writes that failed after retries."""
-        return [write for write in self.writes if not write.ok]
+        return [write for write in self.writes if write.outcome == "failed"]
 
     @property
     def converged(self) -> bool:
@@ -128,8 +150,12 @@ def describe(write: Write) -> str:
     if write.outcome == "done":
         verb = "attached" if write.action == "attach" else "detached"
         return f"{name}: {verb} {_count(write.numbers)}"
-    outcome = "failed" if write.outcome == "failed" else "skipped"
-    return f"{name}: {write.action} of {_count(write.numbers)} {outcome}: {write.error}"
+    if write.outcome == "refused":
+        return (
+            f"{name}: {write.action} of {_count(write.numbers)} refused: {write.error}; "
+            "freeing the numbers held elsewhere first"
+        )
+    return f"{name}: {write.action} of {_count(write.numbers)} {write.outcome}: {write.error}"
 
 
 class _Run:
@@ -170,15 +196,18 @@ class _Run:
     def planned(self, action: str, persona_id: str, numbers: list[str]) -> Write:
         return Write(persona_id, self.names.get(persona_id, persona_id), action, tuple(numbers))
 
-    def write(self, action: str, persona_id: str, numbers: list[str]) -> Write:
+    def write(
+        self, action: str, persona_id: str, numbers: list[str], *, unit: bool = False
+    ) -> Write:
+        """One write call; `unit` for the writes of a fallback that must finish once begun."""
         planned = self.planned(action, persona_id, numbers)
-        if self.halted():
+        if self.halted() and not unit:
             return planned.skipped_because(self._halt_reason())
         call = self.client.attach if action == "attach" else self.client.detach
         try:
             call(persona_id, numbers)
-        except NotSent:
-            return planned.skipped_because(self._halt_reason())
+        except NotSent as error:
+            return planned.skipped_because(self._halt_reason(error))
         except AuthError as error:
             with self._lock:
                 self.result.stopped_by = self.result.stopped_by or error
@@ -189,24 +218,35 @@ class _Run:
             return planned.failed_with(error)
         return planned
 
-    def _halt_reason(self) -> str:
-        if self.result.stopped_by is not None:
+    def _halt_reason(self, error: NotSent | None = None) -> str:
+        if self.result.stopped_by is not None or (
+            error is not None and "authorisation" in error.api_message
+        ):
             return "the run stopped on an authorisation error"
         return "the run was interrupted before it was sent"
 
     def _is_conflict(self, error: ApiError, persona_id: str, numbers: list[str]) -> bool:
-        """Whether a failed attach reads as "refused: a number is held by another persona".
+        """Whether a failed attach says "refused: a number is held by another persona".
 
-        Only then is freeing the number first worth the short unrouted window. A throttled,
-        timed-out or missing request, or a code naming another cause, says nothing about owners.
+        Only then is freeing the number first worth the short unrouted window, and the docs name
+        no code for it: a 409, or a code that says the number is in use, counts; so does
+        INVALID_INBOUND_NUMBERS ("not found or not yours") when every number is still on the
+        account. Anything else (throttled, timed out, missing, malformed) says nothing about
+        owners, and the attach simply failed.
         """
         if not self._moves_into(persona_id, numbers) or error.status is None:
             return False
-        return (
-            400 <= error.status < 500
-            and error.status not in _NOT_A_CONFLICT_STATUS
-            and error.code not in _NOT_A_CONFLICT
-        )
+        if error.status == 409:
+            return True
+        code = (error.code or "").upper()
+        if any(word in code for word in _CONFLICT_WORDS):
+            return True
+        if code == "INVALID_INBOUND_NUMBERS":
+            try:
+                return set(numbers) <= self.client.list_account_numbers()
+            except ApiError:
+                return False
+        return False
 
     def _moves_into(self, persona_id: str, numbers: list[str]) -> dict[str, list[str]]:
         """Per source persona, the numbers the plan moves from it into persona_id."""
@@ -227,20 +267,22 @@ class _Run:
     ) -> Write:
         """The API refused to take numbers held elsewhere: free them there, then attach.
 
-        If the attach still fails, the freed numbers go back to where they were, so a refusal
-        never leaves a number on no persona.
+        Once a number is freed, the attach and, if it fails, the way back are one unit that an
+        interrupt or an authorisation error does not cut short: a refusal never leaves a number
+        on no persona without saying so.
         """
         planned = self.planned("attach", persona_id, numbers)
-        freed: dict[str, list[str]] = {}
-        for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
-            detached = self.write("detach", source, moved)
-            self.record(detached)
-            if detached.ok:
-                freed[source] = moved
-        outcome = planned
+        self.record(planned.refused_with(refusal))
         if self.halted():
-            outcome = planned.skipped_because(self._halt_reason())
-        else:
+            return planned.skipped_because(self._halt_reason())
+        freed: dict[str, list[str]] = {}
+        outcome = planned
+        with self.client.uninterruptible():
+            for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
+                detached = self.write("detach", source, moved, unit=True)
+                self.record(detached)
+                if detached.ok:
+                    freed[source] = moved
             try:
                 self.client.attach(persona_id, numbers)
             except ApiError as error:
@@ -248,20 +290,29 @@ class _Run:
                     with self._lock:
                         self.result.stopped_by = self.result.stopped_by or error
                 outcome = planned.failed_with(error)
-        cause = refusal.code or refusal.status
-        why = f"the API refused to attach numbers held by another persona ({cause})"
-        if outcome.ok:
-            self.result.notes.append(
-                f"{self.names[persona_id]}: {why}; detached them there first, then attached"
+            if outcome.ok:
+                self.result.notes.append(
+                    f"{self.names[persona_id]}: the API refused to attach numbers held by "
+                    f"another persona ({refusal.code or refusal.status}); detached them there "
+                    "first, then attached"
+                )
+                return outcome
+            unrouted: list[str] = []
+            for source, moved in sorted(freed.items()):
+                restored = self.write("attach", source, moved, unit=True)
+                self.record(restored)
+                if not restored.ok:
+                    unrouted.extend(moved)
+        if unrouted:
+            self.result.mismatches.append(
+                f"{', '.join(sorted(unrouted))} freed for {self.names[persona_id]}, whose attach "
+                "then failed, could not be attached back: they are on no persona now"
             )
-            return outcome
-        for source, moved in sorted(freed.items()):
-            self.record(self.write("attach", source, moved))
-        self.result.notes.append(
-            f"{self.names[persona_id]}: {why}; detached them there first, but the "
-            "attach did not "
-            "go through, so they were attached back where they were"
-        )
+        elif freed:
+            self.result.notes.append(
+                f"{self.names[persona_id]}: the attach failed after the numbers were freed, so "
+                "they were attached back where they were"
+            )
         return outcome
 
     def phase(self, jobs: list[tuple[str, str, list[str]]]) -> list[Write]:

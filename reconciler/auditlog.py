@@ -45,7 +45,7 @@ class AuditLog:
             "numbers": list(write.numbers),
             "outcome": write.outcome,
         }
-        if write.outcome == "failed":
+        if write.outcome in ("failed", "refused"):
             entry["error"] = {"status": write.status, "code": write.code, "message": write.message}
         elif write.outcome == "skipped":
             entry["reason"] = write.error

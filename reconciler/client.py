@@ -14,8 +14,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -36,6 +37,8 @@ PAGE_LIMIT = 100  # the documented maximum of `limit`
 MAX_PAGES = 2000  # a safety stop for a server that never returns a short page
 MAX_PAGE_WINDOW = 16
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+INTERRUPTED = "the run was interrupted"
+AUTH_STOPPED = "the run stopped on an authorisation error"
 
 
 def check_base_url(url: str) -> str:
@@ -210,6 +213,9 @@ class BlandClient:
         self.page_window = max(1, page_window)
         self.stats = ClientStats()
         self._cancelled = threading.Event()
+        self._stop_reason: str | None = None
+        self._stop_lock = threading.Lock()
+        self._local = threading.local()
         # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
@@ -239,17 +245,35 @@ class BlandClient:
         """How many writes may be in flight at once before any 429 lowers it."""
         self.write_limit.set_ceiling(parallelism)
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = INTERRUPTED) -> None:
         """Stop retrying and waiting: requests on the wire finish, no new attempt starts."""
+        with self._stop_lock:
+            self._stop_reason = self._stop_reason or reason
         self._cancelled.set()
 
+    @contextmanager
+    def uninterruptible(self) -> Iterator[None]:
+        """Let this thread's requests go out even after cancel(), to finish a unit of writes.
+
+        A number freed from its old persona must reach its new one or go back: stopping
+        between the two would leave it on no persona.
+        """
+        self._local.forced = True
+        try:
+            yield
+        finally:
+            self._local.forced = False
+
     def _interruptible_sleep(self, seconds: float) -> None:
-        self._cancelled.wait(seconds)
+        if getattr(self._local, "forced", False):
+            time.sleep(seconds)  # finishing a unit of writes: its backoff is not cut short
+        else:
+            self._cancelled.wait(seconds)
 
     @property
     def cancelled(self) -> bool:
-        """True once cancel() was called."""
-        return self._cancelled.is_set()
+        """True once cancel() was called (or a 401/403 came), unless this thread is finishing."""
+        return self._cancelled.is_set() and not getattr(self._local, "forced", False)
 
     def _notify(self, text: str) -> None:
         """One line for -v: a retry, a wait or a change of the write limit."""
@@ -301,7 +325,7 @@ class BlandClient:
 
     def _refuse_if_cancelled(self, method: str, path: str) -> None:
         if self.cancelled:
-            raise NotSent("not sent: the run was interrupted", method=method, path=path)
+            raise NotSent(f"not sent: {self._stop_reason}", method=method, path=path)
 
     def _send(
         self,
@@ -340,7 +364,12 @@ class BlandClient:
                     self.pacer.pause(transient.retry_after)
             raise _Transient(transient, ambiguous=write and response.status_code != 429)
         if not response.is_success:
-            raise error_from_response(response, method, path)
+            failure = error_from_response(response, method, path)
+            if isinstance(failure, AuthError):
+                # The key is wrong or lacks rights: nothing else this run sends can succeed, and
+                # writes already waiting or retrying in other threads must not go out.
+                self.cancel(AUTH_STOPPED)
+            raise failure
         try:
             payload = response.json()
         except ValueError:

@@ -286,3 +286,61 @@ def test_a_progress_bar_on_a_terminal_for_many_personas(
     assert "Applying" in result.out
     assert "Sales: attached" not in result.out  # the bar replaces the per-persona lines
     assert "Apply complete: 3 writes" in result.out
+
+
+def test_no_write_goes_out_after_a_401_even_with_writes_in_flight(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    # Sales' attach gets a 503 and will be retried; Support's gets the 401 meanwhile.
+    sim.faults.update({"write_statuses": [503, 401], "latency": 0.05})
+    result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "4")
+    assert result.code == 1
+    log = sim.requests
+    unauthorised = next(i for i, r in enumerate(log) if r.status == 401)
+    assert [r for r in log[unauthorised + 1 :] if r.kind == "write"] == []
+
+
+@pytest.mark.parametrize("stop", ["401", "SIGINT"])
+def test_a_stop_during_the_refusal_fallback_still_puts_the_number_back(
+    stop: str, sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Support's attach is refused (409), IVR's detach frees +14155550102, then the run stops
+    before Support's second attach could land: the number must go back to IVR."""
+    sim.faults.attach_mode = "refuse"
+    if stop == "401":
+        # Sales attach, Support attach (refused by the mode), IVR detach, Support attach: 401.
+        sim.faults.write_statuses = [200, 200, 200, 401]
+    else:
+        import signal
+
+        def interrupt_after_the_detach(simulator: Simulator, record: RequestRecord) -> None:
+            if record.path.endswith("/detach") and record.persona_id == IVR:
+                signal.raise_signal(signal.SIGINT)
+
+        sim.on_write = interrupt_after_the_detach
+        sim.faults.write_statuses = [200, 200, 200, 503, 503, 503, 503, 503, 503]
+    result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
+    assert result.code in (1, 130), result.out + result.err
+    assert sim.owners()["+14155550102"] == [IVR], result.out
+    assert (IVR, "attach", ["+14155550102"]) in writes(sim)
+    assert "they were attached back where they were" in result.out
+
+
+def test_a_refusal_worded_as_invalid_inbound_numbers_falls_back(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    sim.faults.attach_mode = "refuse_as_invalid"
+    log_file = tmp_path / "run.log"
+    result = run_cli("apply", CONFIG, "--auto-approve", "--log-file", log_file)
+    assert result.code == 0, result.out + result.err
+    assert sim.owners()["+14155550102"] == [SUPPORT]
+    outcomes = [json.loads(line)["outcome"] for line in log_file.read_text().splitlines()]
+    assert outcomes.count("refused") == 1  # the refused attach is on record too
+
+
+def test_a_generic_400_on_a_move_does_not_free_the_number(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.write_statuses = [200, 400]  # Sales attaches; Support's attach: INVALID_REQUEST
+    result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
+    assert result.code == 4
+    assert not any(persona == IVR for persona, _, _ in writes(sim))
+    assert sim.owners()["+14155550102"] == [IVR]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
-AttachMode = Literal["steal", "refuse", "keep_old"]
+AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
 ATTACH_MODES: tuple[str, ...] = get_args(AttachMode)
 
 # Upper bound on how long a "hung" request waits; stop() wakes it earlier.
@@ -90,8 +90,10 @@ class Faults:
     inbound_numbers_as_strings: bool = False
     """Persona objects list ``inbound_numbers`` as bare strings."""
     attach_mode: AttachMode = "steal"
-    """What attaching a number held by another persona does: move it, refuse (409), or add it
-    while leaving it on the old persona too."""
+    """What attaching a number held by another persona does: move it, refuse (409
+    INBOUND_NUMBER_IN_USE), refuse as the one documented attach error (400
+    INVALID_INBOUND_NUMBERS, "not found or not yours"), or add it while leaving it on the old
+    persona too."""
     errors_as_string: bool = False
     """Error envelopes carry ``errors`` as a ``"CODE: message"`` string."""
     legacy_inbound_includes_persona: bool = False

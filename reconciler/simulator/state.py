@@ -319,14 +319,21 @@ class Account:
                 "Some inbound numbers were not found or do not belong to you",
                 {"invalid_numbers": invalid},
             )
-        if mode == "refuse":
+        if mode in ("refuse", "refuse_as_invalid"):
             in_use = [n for n in numbers if any(o != persona_id for o in self.numbers[n].owners)]
-            if in_use:
+            if in_use and mode == "refuse":
                 raise ApiError(
                     409,
                     "INBOUND_NUMBER_IN_USE",
                     "Some inbound numbers are already attached to another persona",
                     {"phone_numbers": in_use},
+                )
+            if in_use:
+                raise ApiError(
+                    400,
+                    "INVALID_INBOUND_NUMBERS",
+                    "Some inbound numbers were not found or do not belong to you",
+                    {"invalid_numbers": in_use},
                 )
         changed = False
         for phone in numbers:
