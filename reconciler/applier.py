@@ -364,6 +364,12 @@ class _Run:
         for change in self.plan.changes:
             if change.action is Action.MOVE and change.from_persona_id is not None:
                 sources.setdefault(change.from_persona_id, set()).add(change.phone_number)
+        for pid in sorted(self.plan.unlisted & sources.keys()):
+            # Known only from GET /v1/inbound: no list shows it and a GET may not find it.
+            self.result.notes.append(
+                f"{_count(sources.pop(pid))} came from {self.names.get(pid) or pid}, a persona "
+                "the persona list does not show; it was not read back"
+            )
         personas = self.read(touched | set(sources))
         # A number is left behind only if its new persona holds it too: when the attach failed,
         # detaching it from the old persona would leave it with none (make before break).

@@ -533,6 +533,10 @@ class BlandClient:
 
     def list_account_numbers(self) -> frozenset[str]:
         """Every inbound number on the account (GET /v1/inbound, legacy shape)."""
+        return frozenset(self.list_inbound())
+
+    def list_inbound(self) -> dict[str, str | None]:
+        """Every inbound number on the account, with the persona_id the API gives, if any."""
         payload = self._request("GET", "/v1/inbound")
         items: Any = None
         if isinstance(payload, dict):
@@ -541,19 +545,26 @@ class BlandClient:
             items = payload
         if not isinstance(items, list):
             raise ApiError("GET /v1/inbound: the response has no list of inbound numbers")
-        numbers = set()
+        numbers: dict[str, str | None] = {}
         for item in items:
             number = item.get("phone_number") if isinstance(item, dict) else item
             if isinstance(number, str) and number.strip():
-                numbers.add(number.strip())
-        return frozenset(numbers)
+                owner = item.get("persona_id") if isinstance(item, dict) else None
+                numbers[number.strip()] = str(owner) if owner not in (None, "") else None
+        return numbers
 
     def read_live(self) -> Live:
         """The whole live account: personas (all pages) and account numbers, read concurrently."""
         with ThreadPoolExecutor(max_workers=1) as pool:
-            numbers = pool.submit(self.list_account_numbers)
+            inbound = pool.submit(self.list_inbound)
             personas, pages = self.list_personas()
-            return Live(personas=personas, account_numbers=numbers.result(), pages_read=pages)
+            numbers = inbound.result()
+        return Live(
+            personas=personas,
+            account_numbers=frozenset(numbers),
+            pages_read=pages,
+            inbound_owners={number: owner for number, owner in numbers.items() if owner},
+        )
 
     # -- writes -------------------------------------------------------------------------
 

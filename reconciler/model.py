@@ -91,6 +91,15 @@ class Live:
     personas: Mapping[str, LivePersona]
     account_numbers: frozenset[str]
     pages_read: int = 0
+    # persona_id that GET /v1/inbound gives for a number, where it gives one (the docs do not
+    # promise it): the only sign of an owner the persona list does not show.
+    inbound_owners: Mapping[str, str] = field(default_factory=dict)
+
+    def unlisted_owners(self) -> frozenset[str]:
+        """Persona ids that GET /v1/inbound names but the persona list does not show."""
+        return frozenset(
+            owner for owner in self.inbound_owners.values() if owner not in self.personas
+        )
 
     def active(self) -> list[LivePersona]:
         """Personas that are not soft-deleted, in id order."""
@@ -103,11 +112,17 @@ class Live:
         for persona in active:
             # One tuple per persona, shared by its numbers; dict.update keeps the loop in C.
             held.update(dict.fromkeys(persona.numbers, (persona.id,)))
-        if len(held) == sum(len(persona.numbers) for persona in active):
-            return held
-        held = {}  # a number is on two personas: build again, keeping every owner
-        for persona in active:
-            owner = (persona.id,)
-            for number in persona.numbers:
-                held[number] = held[number] + owner if number in held else owner
+        if len(held) != sum(len(persona.numbers) for persona in active):
+            held = {}  # a number is on two personas: build again, keeping every owner
+            for persona in active:
+                owner = (persona.id,)
+                for number in persona.numbers:
+                    held[number] = held[number] + owner if number in held else owner
+        if self.inbound_owners:
+            active_ids = {persona.id for persona in active}
+            for number, hinted in self.inbound_owners.items():
+                # An owner no active persona's list shows (deleted, or hidden behind a v2
+                # agent): counting it makes a take-over a move the plan names, not an attach.
+                if number not in held and hinted not in active_ids:
+                    held[number] = (hinted,)
         return held

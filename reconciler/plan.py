@@ -67,6 +67,8 @@ class Plan:
     managed: tuple[ManagedPersona, ...] = ()
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     pages_read: int = 0
+    # Owners known only from GET /v1/inbound, absent from the persona list: not read back.
+    unlisted: frozenset[str] = field(default_factory=frozenset, compare=False)
     # What the safety checks need, carried so that a saved plan is checked without the config.
     protected: tuple[str, ...] = ()
     safety: SafetySettings = field(default_factory=SafetySettings)

@@ -372,6 +372,7 @@ def plan_to_apply(saved: SavedPlan, live: Live) -> Plan:
             managed=settled,
             owners=live.owners(),
             pages_read=live.pages_read,
+            unlisted=live.unlisted_owners(),
         )
     found = differences(saved, live)
     if found:
@@ -383,4 +384,9 @@ def plan_to_apply(saved: SavedPlan, live: Live) -> Plan:
             + "; ".join(shown)
             + f". {RUN_PLAN_AGAIN}"
         )
-    return replace(saved.plan, owners=live.owners(), pages_read=live.pages_read)
+    return replace(
+        saved.plan,
+        owners=live.owners(),
+        pages_read=live.pages_read,
+        unlisted=live.unlisted_owners(),
+    )

@@ -175,6 +175,7 @@ def build_plan(desired: Desired, live: Live) -> Plan:
         managed=managed,
         owners=owners,
         pages_read=live.pages_read,
+        unlisted=live.unlisted_owners(),
         protected=desired.protected,
         safety=desired.safety,
         config_files=desired.files,

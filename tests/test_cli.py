@@ -386,3 +386,27 @@ def test_a_number_held_twice_is_detached_from_the_extra_owner_only(
             "+14155550100" in numbers for _, action, numbers in writes(sim) if action == "attach"
         )
         assert sim.owners()["+14155550100"] == [SUPPORT]
+
+
+def test_a_number_on_a_deleted_persona_is_shown_as_a_move_when_the_api_says_so(
+    example_state: dict[str, Any], run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    deleted_sales = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b04"
+    for persona in example_state["personas"]:
+        if persona["id"] == deleted_sales:
+            persona["numbers"] = ["+14155550140"]
+    # Taking the deleted persona's last number trips the emptying valve, as for any persona.
+    config = write_config(
+        tmp_path / "c.yaml",
+        [{"name": "After Hours", "numbers": ["+14155550140"]}],
+        safety={"allow_emptying": True},
+    )
+    with Simulator(example_state, api_key=TEST_KEY) as sim:
+        point_cli_at(sim, monkeypatch)
+        sim.faults.legacy_inbound_includes_persona = True
+        plan = run_cli("plan", config)
+        assert "~ +14155550140 (from 'Sales')" in plan.out
+        assert "Plan: 0 to attach, 1 to move, 0 to detach." in plan.out
+        applied = run_cli("apply", config, "--auto-approve")
+        assert applied.code == 0, applied.out + applied.err
+        assert sim.owners()["+14155550140"] == ["3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a05"]

@@ -198,3 +198,17 @@ def test_owners_keeps_every_holder_of_a_shared_number_and_skips_deleted_personas
     assert live.owners() == {"+14155550100": ("a", "b"), "+14155550101": ("b",)}
     alone = Live(personas={"a": live.personas["a"]}, account_numbers=live.account_numbers)
     assert alone.owners() == {"+14155550100": ("a",)}
+
+
+def test_an_owner_only_the_inbound_list_names_makes_a_move_not_an_attach() -> None:
+    account = Live(
+        {SUPPORT: persona(SUPPORT, "Support")},
+        frozenset({"+14155550100"}),
+        inbound_owners={"+14155550100": "p-hidden-agent"},
+    )
+    plan = build_plan(want((SUPPORT, None, ("+14155550100",))), account)
+    assert plan.changes == (
+        Change(Action.MOVE, SUPPORT, "Support", "+14155550100", "p-hidden-agent", ""),
+    )
+    assert plan.unlisted == {"p-hidden-agent"}
+    assert plan.owners["+14155550100"] == ("p-hidden-agent",)
