@@ -586,6 +586,7 @@ def _where(path: Path_) -> str:
 
 def _schema_diagnostics(document: _Document) -> list[Diagnostic]:
     found: list[Diagnostic] = []
+    seen: set[Diagnostic] = set()
     for path, error in _schema_errors(document.value):
         if _is_number_path(path) and error.validator in ("type", "pattern"):
             continue  # phone numbers get a more precise check of their own
@@ -612,7 +613,10 @@ def _schema_diagnostics(document: _Document) -> list[Diagnostic]:
                     )
                 )
             continue
-        found.append(Diagnostic(mark.file, mark.line, mark.column, message))
+        diagnostic = Diagnostic(mark.file, mark.line, mark.column, message)
+        if diagnostic not in seen:  # the same mistake is reported once, however it was found
+            seen.add(diagnostic)
+            found.append(diagnostic)
     return found
 
 
@@ -624,9 +628,14 @@ def _schema_message(error: Any, path: Path_, document: _Document) -> str:
     kind = error.validator
     value = error.instance
     if kind == "required":
+        # jsonschema raises one error per missing key; its message is the only place that
+        # names which one ("'version' is a required property").
         missing = [key for key in error.validator_value if key not in (value or {})]
+        key = next((key for key in missing if error.message.startswith(repr(key))), None)
+        if key is None:
+            key = missing[0] if missing else "?"
         name = "a persona entry" if path[:1] == ("personas",) and len(path) == 2 else _where(path)
-        return f"{name} is missing the required key {json.dumps(missing[0] if missing else '?')}"
+        return f"{name} is missing the required key {json.dumps(key)}"
     if kind == "anyOf" and path[:1] == ("personas",):
         return 'a persona entry needs an "id" or a "name"'
     if kind == "const":
