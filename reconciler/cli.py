@@ -653,6 +653,9 @@ def _run(argv: Sequence[str] | None) -> None:
         cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except ConfigError as error:
         _fail(REDACTOR.clean(str(error)), error.exit_code)
+    except InputError as error:
+        # One line per problem (config loading reports every unreadable file at once).
+        _fail("\n".join(f"error: {line}" for line in str(error).splitlines()), error.exit_code)
     except ReconcilerError as error:
         _fail(f"error: {error}", error.exit_code)
     except click.exceptions.Abort:
