@@ -33,6 +33,22 @@ def test_a_persona_missing_numbers_is_reported_once() -> None:
     assert 'f.yaml:3:5: a persona entry is missing the required key "numbers"' in lines
 
 
+@pytest.mark.parametrize("command", [("validate",), ("plan",), ("plan", "--format", "json")])
+def test_a_saved_plan_given_to_validate_or_plan_is_named_as_such(
+    command: tuple[str, ...], sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    saved = tmp_path / "saved.plan"
+    assert run_cli("plan", "--out", saved, EXAMPLES / "personas.yaml").code == 0
+    sim.clear_log()
+    result = run_cli(*command, saved)
+    wanted = (
+        f"error: {saved}: this is a saved plan, not a config file: "
+        f"apply it with 'reconciler apply {saved}'\n"
+    )
+    assert (result.code, result.out, result.err) == (1, "", wanted)
+    assert sim.requests == []
+
+
 def test_every_missing_file_and_empty_folder_is_reported_once_in_argument_order(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
