@@ -288,9 +288,23 @@ def _flag_safety(
 @click.pass_obj
 def validate(settings: Settings, files: tuple[str, ...]) -> None:
     """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
+    _refuse_saved_plans(files)
     desired = _load(settings, files)
     numbers = sum(len(persona.numbers) for persona in desired.personas)
     echo(f"{_label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
+
+
+def _refuse_saved_plans(files: Sequence[str]) -> None:
+    """A saved plan is not a config: say what it is instead of a dozen schema errors about it."""
+    plans = [file for file in files if is_plan_file(file)]
+    if plans:
+        raise InputError(
+            "\n".join(
+                f"{file}: this is a saved plan, not a config file: "
+                f"apply it with 'reconciler apply {file}'"
+                for file in plans
+            )
+        )
 
 
 def _compute_plan(settings: Settings, files: Sequence[str]) -> tuple[Plan, BlandClient, Desired]:
@@ -343,6 +357,7 @@ def plan(
     allow_emptying: bool | None,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing)."""
+    _refuse_saved_plans(files)
     computed, client, _ = _compute_plan(settings, files)
     client.close()
     shown = masked(computed) if mask_numbers else computed
@@ -653,6 +668,9 @@ def _run(argv: Sequence[str] | None) -> None:
         cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except ConfigError as error:
         _fail(REDACTOR.clean(str(error)), error.exit_code)
+    except InputError as error:
+        # One line per problem (config loading reports every unreadable file at once).
+        _fail("\n".join(f"error: {line}" for line in str(error).splitlines()), error.exit_code)
     except ReconcilerError as error:
         _fail(f"error: {error}", error.exit_code)
     except click.exceptions.Abort:

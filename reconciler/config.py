@@ -586,6 +586,7 @@ def _where(path: Path_) -> str:
 
 def _schema_diagnostics(document: _Document) -> list[Diagnostic]:
     found: list[Diagnostic] = []
+    seen: set[Diagnostic] = set()
     for path, error in _schema_errors(document.value):
         if _is_number_path(path) and error.validator in ("type", "pattern"):
             continue  # phone numbers get a more precise check of their own
@@ -612,7 +613,10 @@ def _schema_diagnostics(document: _Document) -> list[Diagnostic]:
                     )
                 )
             continue
-        found.append(Diagnostic(mark.file, mark.line, mark.column, message))
+        diagnostic = Diagnostic(mark.file, mark.line, mark.column, message)
+        if diagnostic not in seen:  # the same mistake is reported once, however it was found
+            seen.add(diagnostic)
+            found.append(diagnostic)
     return found
 
 
@@ -624,9 +628,14 @@ def _schema_message(error: Any, path: Path_, document: _Document) -> str:
     kind = error.validator
     value = error.instance
     if kind == "required":
+        # jsonschema raises one error per missing key; its message is the only place that
+        # names which one ("'version' is a required property").
         missing = [key for key in error.validator_value if key not in (value or {})]
+        key = next((key for key in missing if error.message.startswith(repr(key))), None)
+        if key is None:
+            key = missing[0] if missing else "?"
         name = "a persona entry" if path[:1] == ("personas",) and len(path) == 2 else _where(path)
-        return f"{name} is missing the required key {json.dumps(missing[0] if missing else '?')}"
+        return f"{name} is missing the required key {json.dumps(key)}"
     if kind == "anyOf" and path[:1] == ("personas",):
         return 'a persona entry needs an "id" or a "name"'
     if kind == "const":
@@ -810,7 +819,8 @@ def _unreadable(path: Path, error: OSError) -> InputError:
     return InputError(f"{path}: cannot read the file ({reason.lower()})")
 
 
-def _iter_files(paths: Sequence[str | Path]) -> Iterator[Path]:
+def _iter_files(paths: Sequence[str | Path], problems: list[str]) -> Iterator[Path]:
+    """The files the arguments name; an argument that names none adds its problem instead."""
     if not paths:
         raise InputError("no config file given")
     for given in paths:
@@ -824,11 +834,12 @@ def _iter_files(paths: Sequence[str | Path]) -> Iterator[Path]:
                     if child.suffix.lower() in (".yaml", ".yml") and child.is_file()
                 )
         except OSError as error:
-            raise _unreadable(path, error) from None
+            problems.append(str(_unreadable(path, error)))
+            continue
         if not is_folder:
             yield path
         elif not found:
-            raise InputError(f"{path}: the folder has no .yaml or .yml files")
+            problems.append(f"{path}: the folder has no .yaml or .yml files")
         else:
             yield from found
 
@@ -869,15 +880,28 @@ def _read(path: Path, max_bytes: int) -> bytes:
 def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Desired:
     """Read, check and merge config files (or folders of them) into one Desired state.
 
-    Raises ConfigError with every problem of every file, sorted by position.
+    Raises InputError with every file that cannot be read, one line each in argument order,
+    else ConfigError with every problem of every file, sorted by position.
     """
     sources: list[tuple[str, bytes]] = []
     diagnostics: list[Diagnostic] = []
-    for path in dict.fromkeys(_iter_files(paths)):
+    # Lazily, so that a file's read problem comes in its argument's place; a file named twice
+    # (or its problem) counts once.
+    problems: list[str] = []
+    seen: set[Path] = set()
+    for path in _iter_files(paths, problems):
+        if path in seen:
+            continue
+        seen.add(path)
         try:
             sources.append((str(path), _read(path, max_bytes)))
         except ConfigError as error:
             diagnostics.extend(error.diagnostics)
+        except InputError as error:
+            problems.append(str(error))
+    if problems:
+        # Nothing is parsed until every file can be read: the user fixes the arguments first.
+        raise InputError("\n".join(dict.fromkeys(problems)))
     return load_config_sources(sources, diagnostics)
 
 
