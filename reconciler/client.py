@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.bland.ai"
 DEFAULT_TIMEOUT = 30.0
 PAGE_LIMIT = 100  # the documented maximum of `limit`
+DEFAULT_PAGE_SIZE = 20  # what the API sends when it is given no `limit`
 MAX_PAGES = 2000  # a safety stop for a server that never returns a short page
 MAX_PAGE_WINDOW = 16
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -500,6 +501,7 @@ class BlandClient:
                 f"GET /v1/personas: still full pages after {MAX_PAGES} pages of {PAGE_LIMIT}; "
                 "refusing to plan on a partial list of personas"
             )
+        self._check_limit_honoured(pages, last_page)
         personas: dict[str, LivePersona] = {}
         for page in sorted(pages):
             if last_page is not None and page > last_page:
@@ -507,6 +509,23 @@ class BlandClient:
             for persona in pages[page]:
                 personas.setdefault(persona.id, persona)
         return personas, last_page if last_page is not None else len(pages)
+
+    def _check_limit_honoured(self, pages: dict[int, list[LivePersona]], last: int) -> None:
+        """Refuse a listing that ended on a page of exactly the API's default size (20).
+
+        A server that ignored `limit` would answer pages of 20, and the first would look like
+        the last: every persona after it would be missing, and its numbers would look free. One
+        more page tells the two apart; an account whose last page holds exactly 20 pays it.
+        """
+        if len(pages[last]) != DEFAULT_PAGE_SIZE:
+            return
+        following = pages[last + 1] if last + 1 in pages else self._page(last + 1)
+        if following:
+            raise ApiError(
+                f"GET /v1/personas: page {last} held {DEFAULT_PAGE_SIZE} personas although "
+                f"limit={PAGE_LIMIT} was asked, and page {last + 1} holds more: the server ignores "
+                "`limit`; refusing to plan on a partial list of personas"
+            )
 
     @staticmethod
     def _end_of_listing(pages: dict[int, list[LivePersona]], page: int) -> int | None:

@@ -363,3 +363,22 @@ def test_a_listing_that_never_ends_is_an_error_not_a_partial_plan(
     client, _ = make_client(handler, page_window=2)
     with pytest.raises(ApiError, match="refusing to plan on a partial list"):
         client.list_personas()
+
+
+def test_a_server_that_ignores_limit_is_refused_not_read_as_one_short_page() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])  # limit=100 asked, 20 a page sent
+        items = [persona_json(i) for i in range((page - 1) * 20, min(45, page * 20))]
+        return httpx.Response(200, json={"data": items, "errors": None})
+
+    client, _ = make_client(handler, page_window=1)
+    with pytest.raises(ApiError, match="the server ignores `limit`"):
+        client.list_personas()
+
+
+def test_an_account_of_exactly_twenty_personas_costs_one_more_read() -> None:
+    calls: list[int] = []
+    client, _ = make_client(paged(20, calls), page_window=1)
+    personas, _ = client.list_personas()
+    assert len(personas) == 20
+    assert calls == [1, 2]
