@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from reconciler.errors import ApiError, AuthError, NotSent
+from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
 from reconciler.model import LivePersona, printable
 from reconciler.plan import Action, Plan
 
@@ -207,7 +207,7 @@ class _Run:
         try:
             call(persona_id, numbers)
         except NotSent as error:
-            return planned.skipped_because(self._halt_reason(error))
+            return planned.skipped_because(error.reason)
         except AuthError as error:
             with self._lock:
                 self.result.stopped_by = self.result.stopped_by or error
@@ -218,12 +218,8 @@ class _Run:
             return planned.failed_with(error)
         return planned
 
-    def _halt_reason(self, error: NotSent | None = None) -> str:
-        if self.result.stopped_by is not None or (
-            error is not None and "authorisation" in error.api_message
-        ):
-            return "the run stopped on an authorisation error"
-        return "the run was interrupted before it was sent"
+    def _halt_reason(self) -> str:
+        return AUTH_STOPPED if self.result.stopped_by is not None else INTERRUPTED
 
     def _is_conflict(self, error: ApiError, persona_id: str, numbers: list[str]) -> bool:
         """Whether a failed attach says "refused: a number is held by another persona".

@@ -25,7 +25,7 @@ import httpx
 import tenacity
 
 from reconciler import __version__
-from reconciler.errors import ApiError, AuthError, InputError, NotSent
+from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 from reconciler.model import Live, LivePersona
 from reconciler.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
 
@@ -38,8 +38,6 @@ DEFAULT_PAGE_SIZE = 20  # what the API sends when it is given no `limit`
 MAX_PAGES = 2000  # a safety stop for a server that never returns a short page
 MAX_PAGE_WINDOW = 16
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-INTERRUPTED = "the run was interrupted"
-AUTH_STOPPED = "the run stopped on an authorisation error"
 
 
 def check_base_url(url: str) -> str:
@@ -326,7 +324,7 @@ class BlandClient:
 
     def _refuse_if_cancelled(self, method: str, path: str) -> None:
         if self.cancelled:
-            raise NotSent(f"not sent: {self._stop_reason}", method=method, path=path)
+            raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
 
     def _send(
         self,

@@ -86,5 +86,14 @@ class StalePlan(ReconcilerError):
     exit_code = 3
 
 
+# Why a write was not sent, in the words of the apply report.
+INTERRUPTED = "the run was interrupted before it was sent"
+AUTH_STOPPED = "the run stopped on an authorisation error"
+
+
 class NotSent(ApiError):
-    """The run was interrupted while this request waited its turn; it was never sent."""
+    """The run stopped while this request waited its turn; it was never sent."""
+
+    def __init__(self, reason: str, *, method: str = "", path: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"not sent: {reason}", method=method, path=path)
