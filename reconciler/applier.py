@@ -248,14 +248,14 @@ class _Run:
         """Per source persona, the numbers the plan moves from it into persona_id."""
         wanted = set(numbers)
         sources: dict[str, list[str]] = {}
-        for change in self.plan.changes:
-            if (
-                change.action is Action.MOVE
-                and change.persona_id == persona_id
-                and change.phone_number in wanted
-                and change.from_persona_id is not None
-            ):
-                sources.setdefault(change.from_persona_id, []).append(change.phone_number)
+        for source, moves in self.plan.moves_by_source().items():
+            moved = [
+                move.phone_number
+                for move in moves
+                if move.persona_id == persona_id and move.phone_number in wanted
+            ]
+            if moved:
+                sources[source] = moved
         return sources
 
     def _attach_after_detaching(
@@ -356,10 +356,10 @@ class _Run:
     def verify(self) -> None:
         """Read back what the plan touched, fix a move that left a number behind, and check."""
         touched = {change.persona_id for change in self.plan.changes}
-        sources: dict[str, set[str]] = {}
-        for change in self.plan.changes:
-            if change.action is Action.MOVE and change.from_persona_id is not None:
-                sources.setdefault(change.from_persona_id, set()).add(change.phone_number)
+        sources = {
+            source: {move.phone_number for move in moves}
+            for source, moves in self.plan.moves_by_source().items()
+        }
         for pid in sorted(self.plan.unlisted & sources.keys()):
             # Known only from GET /v1/inbound: no list shows it and a GET may not find it.
             self.result.notes.append(
