@@ -113,15 +113,18 @@ def render_markdown(
     left_out = len(plan.changes) - rows_shown
     if left_out:
         not_started = len(groups) - personas_started
-        personas = f"{not_started} more persona{'s' if not_started != 1 else ''}"
-        where = personas
-        if cut_inside:
-            where = "the rest of the last persona shown" + (
-                f" and {personas}" if not_started else ""
-            )
-        out.append(
-            f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {len(plan.changes)} "
-            f"changes are not shown ({where}). The summary above counts every change; "
-            "`reconciler plan` with the same files prints them all.\n"
-        )
+        out.append(_truncation_note(left_out, len(plan.changes), not_started, cut_inside))
     return "".join(out)
+
+
+def _truncation_note(left_out: int, total: int, not_started: int, cut_inside: bool) -> str:
+    """The closing note of a cut comment: how many changes, and whose, are not shown."""
+    personas = f"{not_started} more persona{'s' if not_started != 1 else ''}"
+    where = personas
+    if cut_inside:
+        where = "the rest of the last persona shown" + (f" and {personas}" if not_started else "")
+    return (
+        f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {total} "
+        f"changes are not shown ({where}). The summary above counts every change; "
+        "`reconciler plan` with the same files prints them all.\n"
+    )
