@@ -108,6 +108,14 @@ class Plan:
                 grouped.setdefault(change.persona_id, []).append(change.phone_number)
         return grouped
 
+    def moves_by_source(self) -> dict[str, list[Change]]:
+        """Per persona id a move takes a number from, those moves in plan order."""
+        grouped: dict[str, list[Change]] = {}
+        for change in self.changes:
+            if change.action is Action.MOVE and change.from_persona_id is not None:
+                grouped.setdefault(change.from_persona_id, []).append(change)
+        return grouped
+
     def persona_names(self) -> dict[str, str]:
         """Names of every persona the plan mentions, by id."""
         names = {persona.id: persona.name for persona in self.managed}

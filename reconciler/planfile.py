@@ -15,15 +15,15 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__
 from reconciler.errors import InputError, StalePlan
 from reconciler.files import write_atomic
-from reconciler.model import Live, SafetySettings
+from reconciler.model import SafetySettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.safety import Thresholds
 
@@ -35,7 +35,6 @@ RUN_PLAN_AGAIN = "Run plan again."
 # Plan files are written with "format" as their first key; a hand-reformatted one may move it.
 _SNIFF_BYTES = 1024 * 1024
 _MARKER = re.compile(rb'"format"\s*:\s*"' + PLAN_FILE_FORMAT.encode() + rb'"')
-_MAX_DIFFERENCES_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -279,114 +278,20 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     )
 
 
-def check_target(saved: SavedPlan, api_base_url: str) -> None:
-    """Refuse a plan made for another API base URL (another account's plan, or the simulator's)."""
-    if public_url(api_base_url) != saved.api_base_url:
-        raise _refuse(
-            saved.path,
-            f"the plan was made for {saved.api_base_url}, not for {public_url(api_base_url)}",
-        )
+# Compatibility re-exports; see reconciler.staleness. Resolved on first use, because
+# reconciler.staleness itself imports this module.
+if TYPE_CHECKING:
+    from reconciler.staleness import already_applied as already_applied
+    from reconciler.staleness import check_target as check_target
+    from reconciler.staleness import differences as differences
+    from reconciler.staleness import plan_to_apply as plan_to_apply
+
+_MOVED_TO_STALENESS = frozenset({"already_applied", "check_target", "differences", "plan_to_apply"})
 
 
-def _owners_text(ids: Iterable[str], names: Mapping[str, str]) -> str:
-    shown = [repr(names.get(pid) or pid) for pid in sorted(ids, key=lambda p: (names.get(p), p))]
-    if not shown:
-        return "no persona"
-    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_STALENESS:
+        from reconciler import staleness
 
-
-def differences(saved: SavedPlan, live: Live) -> list[str]:
-    """Every way the live account differs from what the plan's fingerprint recorded."""
-    plan = saved.plan
-    names_now = {persona.id: persona.name for persona in live.personas.values()}
-    owners_now = live.owners()
-    found: list[str] = []
-    for persona in plan.managed:
-        current = live.personas.get(persona.id)
-        name = saved.names.get(persona.id, persona.name)
-        if current is None:
-            found.append(f"persona {name!r} ({persona.id}) no longer exists")
-        elif current.deleted:
-            found.append(f"persona {name!r} ({persona.id}) has been deleted")
-    for number, planned in sorted(plan.owners.items()):
-        if number not in live.account_numbers:
-            found.append(f"{number} is no longer an inbound number of the account")
-            continue
-        now = owners_now.get(number, ())
-        if set(now) != set(planned):
-            found.append(
-                f"{number} is now on {_owners_text(now, names_now)} "
-                f"(it was on {_owners_text(planned, saved.names)} when planned)"
-            )
-    for persona in plan.managed:
-        current = live.personas.get(persona.id)
-        if current is None or current.deleted:
-            continue
-        for number in sorted(current.numbers - persona.live - plan.owners.keys()):
-            found.append(
-                f"{number} is now on {current.name!r} (it was on no managed persona when planned)"
-            )
-    return found
-
-
-def _owners_after(plan: Plan) -> dict[str, set[str]]:
-    """The owners of every covered number once the plan has been applied."""
-    after = {number: set(ids) for number, ids in plan.owners.items()}
-    for change in plan.changes:
-        owners = after.setdefault(change.phone_number, set())
-        if change.action is Action.DETACH:
-            owners.discard(change.persona_id)
-        else:
-            if change.from_persona_id is not None:
-                owners.discard(change.from_persona_id)
-            owners.add(change.persona_id)
-    return after
-
-
-def already_applied(saved: SavedPlan, live: Live) -> bool:
-    """True when the account is exactly as the plan leaves it (it was applied already)."""
-    plan = saved.plan
-    if plan.is_empty:
-        return False
-    for persona in plan.managed:
-        current = live.personas.get(persona.id)
-        if current is None or current.deleted or current.numbers != persona.desired:
-            return False
-    owners_now = live.owners()
-    return all(
-        set(owners_now.get(number, ())) == owners for number, owners in _owners_after(plan).items()
-    )
-
-
-def plan_to_apply(saved: SavedPlan, live: Live) -> Plan:
-    """The saved plan, checked against the live account, ready for the applier.
-
-    Raises StalePlan naming every difference when anything the fingerprint covers changed.
-    An already applied plan comes back with no changes, so that applying it twice writes once.
-    """
-    if already_applied(saved, live):
-        settled = tuple(replace(persona, live=persona.desired) for persona in saved.plan.managed)
-        return replace(
-            saved.plan,
-            changes=(),
-            managed=settled,
-            owners=live.owners(),
-            pages_read=live.pages_read,
-            unlisted=live.unlisted_owners(),
-        )
-    found = differences(saved, live)
-    if found:
-        shown = found[:_MAX_DIFFERENCES_SHOWN]
-        if len(found) > len(shown):
-            shown.append(f"and {len(found) - len(shown)} more")
-        raise StalePlan(
-            f"{saved.path}: the account changed since the plan was made, nothing was written: "
-            + "; ".join(shown)
-            + f". {RUN_PLAN_AGAIN}"
-        )
-    return replace(
-        saved.plan,
-        owners=live.owners(),
-        pages_read=live.pages_read,
-        unlisted=live.unlisted_owners(),
-    )
+        return getattr(staleness, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

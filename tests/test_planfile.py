@@ -16,18 +16,15 @@ from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.planfile import (
     ConfigSource,
     SavedPlan,
-    already_applied,
-    check_target,
-    differences,
     integrity_hash,
     is_plan_file,
-    plan_to_apply,
     public_url,
     read_plan_file,
     render_plan_file,
     write_plan_file,
 )
 from reconciler.safety import Thresholds
+from reconciler.staleness import already_applied, check_target, differences, plan_to_apply
 
 SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
 URL = "https://api.bland.ai"

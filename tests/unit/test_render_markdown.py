@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from reconciler.plan import Action, Change, Plan
-from reconciler.render import (
-    MARKDOWN_FOLD_AFTER,
-    MARKDOWN_MAX_CHARS,
-    mask_number,
-    masked,
-    render_markdown,
-)
+from reconciler.render import mask_number, masked
+from reconciler.render_markdown import MARKDOWN_FOLD_AFTER, MARKDOWN_MAX_CHARS, render_markdown
 
 SUPPORT = "p-support"
 SALES = "p-sales"

@@ -1,0 +1,126 @@
+"""What applying a plan did: each write call and how it ended, and the line that reports it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reconciler.errors import ApiError, AuthError
+from reconciler.model import printable
+
+# refused: an attach the API refused because another persona holds a number; the fallback that
+# frees the number first follows, and its own writes say how that ended.
+Outcome = Literal["done", "failed", "skipped", "refused"]
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write call and how it ended; a skipped one was never sent and `error` says why."""
+
+    persona_id: str
+    persona_name: str
+    action: str
+    numbers: tuple[str, ...]
+    error: str | None = None
+    outcome: Outcome = "done"
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the call succeeded."""
+        return self.outcome == "done"
+
+    def failed_with(self, error: ApiError) -> Write:
+        """This write, failed with the API's status, code and message."""
+        return Write(
+            self.persona_id,
+            self.persona_name,
+            self.action,
+            self.numbers,
+            str(error),
+            "failed",
+            error.status,
+            error.code,
+            error.api_message,
+        )
+
+    def refused_with(self, error: ApiError) -> Write:
+        """This write, refused by the API because a number is held elsewhere."""
+        failed = self.failed_with(error)
+        return Write(
+            self.persona_id,
+            self.persona_name,
+            self.action,
+            self.numbers,
+            failed.error,
+            "refused",
+            failed.status,
+            failed.code,
+            failed.message,
+        )
+
+    def skipped_because(self, reason: str) -> Write:
+        """This write, not sent, for `reason`."""
+        return Write(
+            self.persona_id, self.persona_name, self.action, self.numbers, reason, "skipped"
+        )
+
+
+@dataclass
+class ApplyResult:
+    """Everything apply did: writes, the fixes verification needed, and what is still wrong."""
+
+    writes: list[Write] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: list[Write] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    verify_reads: int = 0
+    interrupted: bool = False
+    stopped_by: AuthError | None = None
+
+    @property
+    def done(self) -> list[Write]:
+        """Writes that succeeded."""
+        return [write for write in self.writes if write.ok]
+
+    @property
+    def failed(self) -> list[Write]:
+        """Writes that failed after retries."""
+        return [write for write in self.writes if write.outcome == "failed"]
+
+    @property
+    def converged(self) -> bool:
+        """True when verification found the account exactly as planned."""
+        return (
+            not self.mismatches
+            and not self.failed
+            and not self.skipped
+            and not self.interrupted
+            and self.stopped_by is None
+        )
+
+
+def describe(write: Write) -> str:
+    """One line for a write: what was done, what failed and why, or what was skipped and why."""
+    name = printable(write.persona_name)
+    numbers = counted_numbers(write.numbers)
+    if write.outcome == "done":
+        verb = "attached" if write.action == "attach" else "detached"
+        return f"{name}: {verb} {numbers}"
+    if write.outcome == "refused":
+        return (
+            f"{name}: {write.action} of {numbers} refused: {write.error}; "
+            "freeing the numbers held elsewhere first"
+        )
+    return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}"
+
+
+def counted_numbers(numbers: Iterable[str]) -> str:
+    """How many numbers, and the first five of them: `2 numbers (+1..., +1...)`."""
+    items = sorted(numbers)
+    noun = "number" if len(items) == 1 else "numbers"
+    shown = ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+    return f"{len(items)} {noun} ({shown})"

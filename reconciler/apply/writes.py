@@ -1,0 +1,293 @@
+"""Carry out a plan with the fewest writes, then have the account read back and verified.
+
+One attach call per persona carries every number it gains (attach reassigns a number, so moves
+ride along), one detach call per persona carries every number it loses. All attaches run before
+any detach, so a number being moved is never left without a persona (make before break).
+
+A run can be cut short: a 401/403 stops it at once, and a `stop` event (set on SIGINT/SIGTERM)
+lets the writes on the wire finish and sends nothing more. Either way every planned write ends
+up in the result as done, failed or skipped, so the report can say exactly what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from reconciler.apply.result import ApplyResult, Write, describe
+from reconciler.apply.verify import AccountReader, Verification
+from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
+from reconciler.model import LivePersona, printable
+from reconciler.plan import Plan
+
+log = logging.getLogger(__name__)
+
+# Words in an error code that say a number is held elsewhere.
+_HELD_ELSEWHERE_WORDS = ("IN_USE", "ALREADY", "ATTACHED", "ASSIGNED", "CONFLICT")
+
+Report = Callable[[str], None]
+OnWrite = Callable[[Write], None]
+# One write call: its action ("attach" or "detach"), the persona id and the numbers it carries.
+_Call = tuple[str, str, list[str]]
+
+
+class AccountWriter(AccountReader, Protocol):
+    """What applying a plan needs from the client: the writes, and the reads that check them."""
+
+    def attach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona: ...
+
+    def detach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona: ...
+
+    def list_account_numbers(self) -> frozenset[str]: ...
+
+    def uninterruptible(self) -> AbstractContextManager[None]: ...
+
+
+class _PlanWriter:
+    """Sends one plan's writes and records how each ended, then has the account verified."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        client: AccountWriter,
+        report: Report,
+        parallelism: int,
+        stop: threading.Event,
+        on_write: OnWrite | None,
+    ) -> None:
+        self.plan = plan
+        self.client = client
+        self.report = report
+        self.parallelism = max(1, parallelism)
+        self.stop = stop
+        self.on_write = on_write
+        self.result = ApplyResult()
+        # Names only ever reach messages here, so they are made printable once.
+        self.names = {pid: printable(name) for pid, name in plan.persona_names().items()}
+        self._lock = threading.Lock()
+
+    def apply(self) -> ApplyResult:
+        """Attaches, then detaches, then (unless the run was stopped) verification."""
+        self._send_attaches_then_detaches()
+        self.result.interrupted = self.stop.is_set()
+        if not self.halted():
+            verification = Verification(
+                self.plan,
+                self.client,
+                self.result,
+                self.names,
+                self.parallelism,
+                detach=lambda pid, numbers: self.record(self._send("detach", pid, numbers)),
+            )
+            try:
+                verification.run()
+            except AuthError as error:
+                self.result.stopped_by = error
+            except ApiError as error:
+                self.result.mismatches.append(f"cannot read the account back: {error}")
+        return self.result
+
+    def halted(self) -> bool:
+        """True once the run was interrupted or stopped by an authorisation error."""
+        return self.stop.is_set() or self.result.stopped_by is not None
+
+    def record(self, write: Write) -> None:
+        """Add a write that ended to the result, the report and the on_write callback."""
+        # Workers finish in any order; one lock keeps the lines, the list and the callbacks whole.
+        with self._lock:
+            if write.outcome == "skipped":
+                self.result.skipped.append(write)
+            else:
+                self.result.writes.append(write)
+            self.report(describe(write))
+            if self.on_write is not None:
+                self.on_write(write)
+
+    def _send_attaches_then_detaches(self) -> None:
+        gains, losses = self.plan.gains(), self.plan.losses()
+        order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
+        attached = self._send_concurrently(
+            [("attach", pid, gains[pid]) for pid in order if pid in gains]
+        )
+        not_attached = {write.persona_id for write in attached if not write.ok}
+        detaches: list[_Call] = []
+        for pid in order:
+            if pid not in losses:
+                continue
+            if pid in not_attached and not self.halted():
+                # Make before break: without its new numbers, do not take its old ones away.
+                self.record(
+                    self._write_for("detach", pid, losses[pid]).skipped_because(
+                        "its attach did not succeed (make before break)"
+                    )
+                )
+                continue
+            detaches.append(("detach", pid, losses[pid]))
+        self._send_concurrently(detaches)
+
+    def _send_concurrently(self, calls: list[_Call]) -> list[Write]:
+        """Send the calls on up to `parallelism` threads; each is recorded as it ends."""
+        if not calls:
+            return []
+
+        def send_and_record(action: str, persona_id: str, numbers: list[str]) -> Write:
+            write = self._send(action, persona_id, numbers)
+            self.record(write)
+            return write
+
+        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(calls))) as pool:
+            futures = [pool.submit(send_and_record, *call) for call in calls]
+            return [future.result() for future in futures]
+
+    def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
+        """The write call for these numbers, as it reads once done."""
+        return Write(persona_id, self.names.get(persona_id, persona_id), action, tuple(numbers))
+
+    def _send(
+        self, action: str, persona_id: str, numbers: list[str], *, must_finish: bool = False
+    ) -> Write:
+        """One write call; `must_finish` for a fallback's writes, which must finish once begun."""
+        intended = self._write_for(action, persona_id, numbers)
+        if self.halted() and not must_finish:
+            return intended.skipped_because(self._halt_reason())
+        call = self.client.attach if action == "attach" else self.client.detach
+        try:
+            call(persona_id, numbers)
+        except NotSent as error:
+            return intended.skipped_because(error.reason)
+        except AuthError as error:
+            self._stop_on(error)
+            return intended.failed_with(error)
+        except ApiError as error:
+            if action == "attach" and self._is_refusal(error, persona_id, numbers):
+                return self._free_then_attach(persona_id, numbers, error)
+            return intended.failed_with(error)
+        return intended
+
+    def _halt_reason(self) -> str:
+        return AUTH_STOPPED if self.result.stopped_by is not None else INTERRUPTED
+
+    def _stop_on(self, error: AuthError) -> None:
+        with self._lock:
+            self.result.stopped_by = self.result.stopped_by or error
+
+    def _is_refusal(self, error: ApiError, persona_id: str, numbers: list[str]) -> bool:
+        """Whether a failed attach says "refused: a number is held by another persona".
+
+        Only then is freeing the number first worth the short unrouted window, and the docs name
+        no code for it: a 409, or a code that says the number is in use, counts; so does
+        INVALID_INBOUND_NUMBERS ("not found or not yours") when every number is still on the
+        account. Anything else (throttled, timed out, missing, malformed) says nothing about
+        owners, and the attach simply failed.
+        """
+        if not self._moves_into(persona_id, numbers) or error.status is None:
+            return False
+        if error.status == 409:
+            return True
+        code = (error.code or "").upper()
+        if any(word in code for word in _HELD_ELSEWHERE_WORDS):
+            return True
+        if code == "INVALID_INBOUND_NUMBERS":
+            try:
+                return set(numbers) <= self.client.list_account_numbers()
+            except ApiError:
+                return False
+        return False
+
+    def _moves_into(self, persona_id: str, numbers: list[str]) -> dict[str, list[str]]:
+        """Per source persona, the numbers the plan moves from it into persona_id."""
+        wanted = set(numbers)
+        sources: dict[str, list[str]] = {}
+        for source, moves in self.plan.moves_by_source().items():
+            moved = [
+                move.phone_number
+                for move in moves
+                if move.persona_id == persona_id and move.phone_number in wanted
+            ]
+            if moved:
+                sources[source] = moved
+        return sources
+
+    def _free_then_attach(self, persona_id: str, numbers: list[str], refusal: ApiError) -> Write:
+        """The API refused to take numbers held elsewhere: free them there, then attach.
+
+        Once a number is freed, the attach and, if it fails, the way back are one unit that an
+        interrupt or an authorisation error does not cut short: a refusal never leaves a number
+        on no persona without saying so.
+        """
+        intended = self._write_for("attach", persona_id, numbers)
+        self.record(intended.refused_with(refusal))
+        if self.halted():
+            return intended.skipped_because(self._halt_reason())
+        with self.client.uninterruptible():
+            freed = self._free(persona_id, numbers)
+            outcome = intended
+            try:
+                self.client.attach(persona_id, numbers)
+            except ApiError as error:
+                if isinstance(error, AuthError):
+                    self._stop_on(error)
+                outcome = intended.failed_with(error)
+            if outcome.ok:
+                self.result.notes.append(
+                    f"{self.names[persona_id]}: the API refused to attach numbers held by "
+                    f"another persona ({refusal.code or refusal.status}); detached them there "
+                    "first, then attached"
+                )
+                return outcome
+            unrouted = self._put_back(freed)
+        if unrouted:
+            self.result.mismatches.append(
+                f"{', '.join(sorted(unrouted))} freed for {self.names[persona_id]}, whose attach "
+                "then failed, could not be attached back: they are on no persona now"
+            )
+        elif freed:
+            self.result.notes.append(
+                f"{self.names[persona_id]}: the attach failed after the numbers were freed, so "
+                "they were attached back where they were"
+            )
+        return outcome
+
+    def _free(self, persona_id: str, numbers: list[str]) -> dict[str, list[str]]:
+        """Detach the numbers from the personas the plan moves them from; those that succeeded."""
+        freed: dict[str, list[str]] = {}
+        for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
+            detached = self._send("detach", source, moved, must_finish=True)
+            self.record(detached)
+            if detached.ok:
+                freed[source] = moved
+        return freed
+
+    def _put_back(self, freed: dict[str, list[str]]) -> list[str]:
+        """Attach freed numbers back where they were; the numbers that could not be."""
+        unrouted: list[str] = []
+        for source, moved in sorted(freed.items()):
+            restored = self._send("attach", source, moved, must_finish=True)
+            self.record(restored)
+            if not restored.ok:
+                unrouted.extend(moved)
+        return unrouted
+
+
+def apply_plan(
+    plan: Plan,
+    client: AccountWriter,
+    *,
+    report: Report = log.info,
+    parallelism: int = 4,
+    stop: threading.Event | None = None,
+    on_write: OnWrite | None = None,
+) -> ApplyResult:
+    """Make the plan's writes (batched, attaches first), then verify the account converged.
+
+    `report` gets one line per write as it ends; `on_write` the Write itself. Once `stop` is
+    set, writes not yet sent are skipped and verification is left to the next plan.
+    """
+    if plan.is_empty:
+        return ApplyResult()
+    writer = _PlanWriter(plan, client, report, parallelism, stop or threading.Event(), on_write)
+    return writer.apply()

@@ -1,0 +1,130 @@
+"""Render a plan as Markdown for a pull-request comment (pure: plan in, string out)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from itertools import groupby
+
+from reconciler.plan import Action, Change, Plan
+
+# GitHub refuses comments over 65,536 characters; the default leaves room for what a workflow
+# adds around the plan (a marker to find the comment again, a footer with the run link).
+MARKDOWN_MAX_CHARS = 60_000
+# A persona with more changes than this is folded in <details> so the comment stays scannable.
+MARKDOWN_FOLD_AFTER = 10
+_MARKDOWN_MIN_CHARS = 1_000
+# Backslash-escaped in Markdown text so a persona name cannot open a link, emphasis, a table
+# cell, maths, an emoji shortcode or an @mention.
+_MARKDOWN_SPECIAL = frozenset("\\`*_[]|#~@<>&!:$")
+_TABLE_HEAD = "| action | number | from |\n| --- | --- | --- |\n"
+# Room kept under max_chars for closing an open <details> and for the truncation note.
+_MARKDOWN_RESERVE = 400
+_MARKDOWN_LABEL_CHARS = 200
+
+
+def _md_text(text: str) -> str:
+    """Text shown as is in Markdown: escaped, on one line."""
+    flat = " ".join(text.split())
+    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+
+
+def _md_code(text: str) -> str:
+    """An inline code span; a code span cannot hold a backtick, so those become quotes."""
+    return "`" + " ".join(text.replace("`", "'").split()) + "`"
+
+
+def _html_text(text: str) -> str:
+    """Text inside an HTML element (GitHub does not read Markdown there), @ kept from mentioning."""
+    return html.escape(" ".join(text.split())).replace("@", "&#64;")
+
+
+def _md_row(change: Change) -> str:
+    source = ""
+    if change.action is Action.MOVE:
+        source = _md_text(change.from_persona_name or "") or _md_code(change.from_persona_id or "")
+    return f"| {change.action.value} | {_md_code(change.phone_number)} | {source} |\n"
+
+
+def _md_counts(changes: list[Change]) -> str:
+    counts = {action: sum(change.action is action for change in changes) for action in Action}
+    return ", ".join(f"{count} to {action.value}" for action, count in counts.items() if count)
+
+
+def _md_section(persona_id: str, persona_name: str, changes: list[Change]) -> tuple[str, str]:
+    """The opening (heading and table head) and closing of one persona's section."""
+    if len(changes) > MARKDOWN_FOLD_AFTER:
+        summary = (
+            f"{_html_text(persona_name) or '(no name)'} (<code>{_html_text(persona_id)}</code>):"
+            f" {_md_counts(changes)}"
+        )
+        return f"\n<details><summary>{summary}</summary>\n\n{_TABLE_HEAD}", "\n</details>\n"
+    heading = f"{_md_text(persona_name) or '(no name)'} ({_md_code(persona_id)})"
+    return f"\n#### {heading}\n\n{_TABLE_HEAD}", ""
+
+
+def render_markdown(
+    plan: Plan,
+    config_label: str,
+    *,
+    warnings: Sequence[str] = (),
+    max_chars: int = MARKDOWN_MAX_CHARS,
+) -> str:
+    """The plan as a pull-request comment: summary, then a table per persona, in plan order.
+
+    Personas with many changes are folded in <details>. Output longer than max_chars is cut at a
+    row boundary and ends with a note saying how many changes and personas were left out.
+    """
+    if len(config_label) > _MARKDOWN_LABEL_CHARS:  # many files: the size cap is for the plan
+        config_label = config_label[: _MARKDOWN_LABEL_CHARS - 3] + "..."
+    title = f"### reconciler plan for {_md_code(config_label)}\n\n"
+    if plan.is_empty:
+        return title + f"**No changes.** The account matches {_md_code(config_label)}.\n"
+    budget = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE
+    groups = [
+        (persona_id, persona_name, list(changes))
+        for (persona_id, persona_name), changes in groupby(
+            plan.changes, key=lambda change: (change.persona_id, change.persona_name)
+        )
+    ]
+    alerts = "".join(f"> [!WARNING]\n> {_md_text(warning)}\n\n" for warning in warnings)
+    out = [title, alerts, f"**{plan.summary_line()}**\n"]
+    used = sum(map(len, out))
+    rows_shown = personas_started = 0
+    cut_inside = False
+    for persona_id, persona_name, changes in groups:
+        opening, closing = _md_section(persona_id, persona_name, changes)
+        rows = [_md_row(change) for change in changes]
+        if used + len(opening) + len(rows[0]) + len(closing) > budget:
+            break
+        out.append(opening)
+        used += len(opening) + len(closing)
+        personas_started += 1
+        for row in rows:
+            if used + len(row) > budget:
+                cut_inside = True
+                break
+            out.append(row)
+            used += len(row)
+            rows_shown += 1
+        out.append(closing)
+        if cut_inside:
+            break
+    left_out = len(plan.changes) - rows_shown
+    if left_out:
+        not_started = len(groups) - personas_started
+        out.append(_truncation_note(left_out, len(plan.changes), not_started, cut_inside))
+    return "".join(out)
+
+
+def _truncation_note(left_out: int, total: int, not_started: int, cut_inside: bool) -> str:
+    """The closing note of a cut comment: how many changes, and whose, are not shown."""
+    personas = f"{not_started} more persona{'s' if not_started != 1 else ''}"
+    where = personas
+    if cut_inside:
+        where = "the rest of the last persona shown" + (f" and {personas}" if not_started else "")
+    return (
+        f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {total} "
+        f"changes are not shown ({where}). The summary above counts every change; "
+        "`reconciler plan` with the same files prints them all.\n"
+    )

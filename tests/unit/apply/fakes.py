@@ -1,0 +1,149 @@
+"""An account in memory for the applier's unit tests: it answers calls and records them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from reconciler.model import LivePersona
+from reconciler.plan import Action, Change, ManagedPersona, Plan
+
+SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
+N100, N101, N102, N103 = "+14155550100", "+14155550101", "+14155550102", "+14155550103"
+N110, N130 = "+14155550110", "+14155550130"
+
+Call = tuple[str, str, tuple[str, ...]]
+
+
+class FakeAccount:
+    """Personas and their numbers; attach takes a number off any other persona (as the API does).
+
+    `fail(action, persona, error, ...)` queues errors that the next calls of that action on that
+    persona raise instead of writing ("get" and "list" for the reads). `after_write` runs after
+    each successful write, to change the account mid-apply.
+    """
+
+    def __init__(
+        self,
+        personas: dict[str, tuple[str, Iterable[str]]],
+        free: Iterable[str] = (),
+        *,
+        reassigns: bool = True,
+    ) -> None:
+        self.names = {pid: name for pid, (name, _) in personas.items()}
+        self.numbers = {pid: set(numbers) for pid, (_, numbers) in personas.items()}
+        self.deleted: set[str] = set()
+        self.account_numbers = set(free).union(*self.numbers.values())
+        self.reassigns = reassigns
+        self.calls: list[Call] = []
+        self.calls_in_unit: list[Call] = []
+        self.reads: list[str] = []
+        self.after_write: Callable[[str, str], None] | None = None
+        self._errors: dict[tuple[str, str], list[Exception]] = {}
+        self._lock = threading.Lock()
+        self._unit = threading.local()
+
+    def fail(self, action: str, persona_id: str, *errors: Exception) -> None:
+        self._errors.setdefault((action, persona_id), []).extend(errors)
+
+    def _raise_queued(self, action: str, persona_id: str) -> None:
+        queued = self._errors.get((action, persona_id))
+        if queued:
+            raise queued.pop(0)
+
+    def persona(self, persona_id: str) -> LivePersona:
+        return LivePersona(
+            persona_id,
+            self.names[persona_id],
+            frozenset(self.numbers[persona_id]),
+            persona_id in self.deleted,
+        )
+
+    def attach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona:
+        return self._write("attach", persona_id, tuple(numbers))
+
+    def detach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona:
+        return self._write("detach", persona_id, tuple(numbers))
+
+    def _write(self, action: str, persona_id: str, numbers: tuple[str, ...]) -> LivePersona:
+        with self._lock:
+            self.calls.append((action, persona_id, numbers))
+            if getattr(self._unit, "depth", 0):
+                self.calls_in_unit.append((action, persona_id, numbers))
+            self._raise_queued(action, persona_id)
+            if action == "attach":
+                if self.reassigns:
+                    for held in self.numbers.values():
+                        held.difference_update(numbers)
+                self.numbers[persona_id].update(numbers)
+            else:
+                self.numbers[persona_id].difference_update(numbers)
+            written = self.persona(persona_id)
+        if self.after_write is not None:
+            self.after_write(action, persona_id)
+        return written
+
+    def get_persona(self, persona_id: str) -> LivePersona:
+        with self._lock:
+            self.reads.append(f"get {persona_id}")
+            self._raise_queued("get", persona_id)
+            return self.persona(persona_id)
+
+    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]:
+        with self._lock:
+            self.reads.append("list")
+            self._raise_queued("list", "")
+            return {pid: self.persona(pid) for pid in self.names}, 1
+
+    def list_account_numbers(self) -> frozenset[str]:
+        with self._lock:
+            self.reads.append("numbers")
+            self._raise_queued("numbers", "")
+            return frozenset(self.account_numbers)
+
+    @contextmanager
+    def uninterruptible(self) -> Iterator[None]:
+        self._unit.depth = getattr(self._unit, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._unit.depth -= 1
+
+
+def example_account(*, reassigns: bool = True) -> FakeAccount:
+    """Support holds 100 and 103, the IVR 102 and 130, Sales nothing; 101 and 110 are free."""
+    return FakeAccount(
+        {
+            SUPPORT: ("Support", [N100, N103]),
+            IVR: ("Legacy IVR", [N102, N130]),
+            SALES: ("Sales", []),
+        },
+        free=[N101, N110],
+        reassigns=reassigns,
+    )
+
+
+# Support gains 101 (free) and 102 (moved from the IVR) and loses 103; Sales gains 110.
+EXAMPLE_PLAN = Plan(
+    changes=(
+        Change(Action.ATTACH, SALES, "Sales", N110),
+        Change(Action.ATTACH, SUPPORT, "Support", N101),
+        Change(Action.MOVE, SUPPORT, "Support", N102, IVR, "Legacy IVR"),
+        Change(Action.DETACH, SUPPORT, "Support", N103),
+    ),
+    managed=(
+        ManagedPersona(SUPPORT, "Support", frozenset({N100, N103}), frozenset({N100, N101, N102})),
+        ManagedPersona(SALES, "Sales", frozenset(), frozenset({N110})),
+    ),
+    owners={N100: (SUPPORT,), N103: (SUPPORT,), N102: (IVR,), N130: (IVR,)},
+)
+
+# Support takes 102 from the IVR and nothing else: the attach that can be refused.
+MOVE_PLAN = Plan(
+    changes=(Change(Action.MOVE, SUPPORT, "Support", N102, IVR, "Legacy IVR"),),
+    managed=(
+        ManagedPersona(SUPPORT, "Support", frozenset({N100, N103}), frozenset({N100, N103, N102})),
+    ),
+    owners={N100: (SUPPORT,), N103: (SUPPORT,), N102: (IVR,), N130: (IVR,)},
+)

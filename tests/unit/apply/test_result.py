@@ -1,0 +1,117 @@
+"""The result of an apply and the report line of each write."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.apply import ApplyResult, Write, describe
+from reconciler.apply.result import counted_numbers
+from reconciler.errors import ApiError, AuthError
+
+ATTACH = Write("p-support", "Support", "attach", ("+14155550102", "+14155550101"))
+DETACH = Write("p-support", "Support", "detach", ("+14155550103",))
+REFUSAL = ApiError("number in use", status=409, code="NUMBER_IN_USE", method="POST", path="/x")
+
+
+def test_a_done_write_says_what_it_did_numbers_sorted() -> None:
+    assert describe(ATTACH) == "Support: attached 2 numbers (+14155550101, +14155550102)"
+    assert describe(DETACH) == "Support: detached 1 number (+14155550103)"
+
+
+def test_a_refused_write_says_the_numbers_are_freed_first() -> None:
+    assert describe(ATTACH.refused_with(REFUSAL)) == (
+        "Support: attach of 2 numbers (+14155550101, +14155550102) refused: "
+        "POST /x: HTTP 409 NUMBER_IN_USE: number in use; freeing the numbers held elsewhere first"
+    )
+
+
+def test_a_failed_write_says_why() -> None:
+    error = ApiError("server error", status=500)
+    assert describe(DETACH.failed_with(error)) == (
+        "Support: detach of 1 number (+14155550103) failed: HTTP 500: server error"
+    )
+
+
+def test_a_skipped_write_says_why_it_was_not_sent() -> None:
+    assert describe(DETACH.skipped_because("its attach did not succeed (make before break)")) == (
+        "Support: detach of 1 number (+14155550103) skipped: "
+        "its attach did not succeed (make before break)"
+    )
+
+
+def test_a_name_from_the_api_cannot_fake_a_report_line() -> None:
+    write = Write("p-x", "Evil\nSupport: attached 9 numbers\x1b[0m", "detach", ("+14155550103",))
+    assert describe(write) == (
+        "Evil\\x0aSupport: attached 9 numbers\\x1b[0m: detached 1 number (+14155550103)"
+    )
+
+
+def test_past_five_numbers_the_rest_are_counted() -> None:
+    numbers = [f"+1415555010{digit}" for digit in range(7, 0, -1)]
+    assert counted_numbers(numbers) == (
+        "7 numbers (+14155550101, +14155550102, +14155550103, +14155550104, +14155550105 "
+        "and 2 more)"
+    )
+
+
+def test_an_ended_write_keeps_the_api_s_status_code_and_message() -> None:
+    failed = ATTACH.failed_with(REFUSAL)
+    refused = ATTACH.refused_with(REFUSAL)
+    skipped = ATTACH.skipped_because("the run was interrupted before it was sent")
+
+    assert (failed.outcome, failed.status, failed.code, failed.message, failed.error) == (
+        "failed",
+        409,
+        "NUMBER_IN_USE",
+        "number in use",
+        "POST /x: HTTP 409 NUMBER_IN_USE: number in use",
+    )
+    assert refused == Write(
+        ATTACH.persona_id,
+        ATTACH.persona_name,
+        "attach",
+        ATTACH.numbers,
+        failed.error,
+        "refused",
+        409,
+        "NUMBER_IN_USE",
+        "number in use",
+    )
+    assert (skipped.outcome, skipped.error, skipped.status) == (
+        "skipped",
+        "the run was interrupted before it was sent",
+        None,
+    )
+    assert ATTACH.ok
+    assert not failed.ok
+    assert not refused.ok
+    assert not skipped.ok
+
+
+def test_done_and_failed_pick_their_writes() -> None:
+    failed = DETACH.failed_with(ApiError("server error", status=500))
+    refused = ATTACH.refused_with(REFUSAL)
+    result = ApplyResult(writes=[refused, ATTACH, failed])
+
+    assert result.done == [ATTACH]
+    assert result.failed == [failed]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        ApplyResult(mismatches=["Support: still lacks +14155550101"]),
+        ApplyResult(writes=[ATTACH.failed_with(ApiError("server error", status=500))]),
+        ApplyResult(skipped=[DETACH.skipped_because("the run was interrupted before it was sent")]),
+        ApplyResult(interrupted=True),
+        ApplyResult(stopped_by=AuthError("bad key", status=401)),
+    ],
+    ids=["mismatch", "failed", "skipped", "interrupted", "auth"],
+)
+def test_anything_left_undone_means_not_converged(result: ApplyResult) -> None:
+    assert not result.converged
+
+
+def test_a_refusal_that_the_fallback_resolved_still_converges() -> None:
+    result = ApplyResult(writes=[ATTACH.refused_with(REFUSAL), ATTACH], notes=["a note"])
+    assert result.converged

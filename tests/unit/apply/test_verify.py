@@ -1,0 +1,205 @@
+"""Verification after the writes: what is read back, what is fixed, and what is named as wrong."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from reconciler.apply import ApplyResult, Write, apply_plan
+from reconciler.errors import ApiError, AuthError
+from reconciler.plan import Action, Change, ManagedPersona, Plan
+from tests.unit.apply.fakes import (
+    EXAMPLE_PLAN,
+    IVR,
+    MOVE_PLAN,
+    N100,
+    N101,
+    N102,
+    N103,
+    N130,
+    SALES,
+    SUPPORT,
+    FakeAccount,
+    example_account,
+)
+
+
+def apply(plan: Plan, account: FakeAccount) -> ApplyResult:
+    return apply_plan(plan, account, report=lambda _line: None, parallelism=1)
+
+
+def test_a_converged_account_reads_back_each_persona_it_touched_once() -> None:
+    account = example_account()
+
+    result = apply(EXAMPLE_PLAN, account)
+
+    # The IVR is read back too: the move took a number from it.
+    assert sorted(account.reads) == ["get p-ivr", "get p-sales", "get p-support"]
+    assert result.verify_reads == 3
+    assert result.mismatches == []
+    assert result.notes == []
+    assert result.converged
+
+
+def test_one_listing_reads_back_when_it_takes_fewer_requests_than_a_get_each() -> None:
+    account = example_account()
+
+    result = apply(replace(EXAMPLE_PLAN, pages_read=1), account)
+
+    assert account.reads == ["list"]
+    assert result.verify_reads == 1
+    assert result.converged
+
+
+def test_numbers_still_missing_or_still_there_are_named() -> None:
+    account = example_account()
+
+    def acknowledge_but_ignore(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("attach", SUPPORT):
+            account.numbers[SUPPORT].discard(N101)
+        if (action, persona_id) == ("detach", SUPPORT):
+            account.numbers[SUPPORT].add(N103)
+
+    account.after_write = acknowledge_but_ignore
+
+    result = apply(EXAMPLE_PLAN, account)
+
+    assert result.mismatches == [
+        "Support: still lacks +14155550101",
+        "Support: still has +14155550103",
+    ]
+    assert not result.converged
+
+
+def test_a_persona_deleted_during_the_apply_is_named() -> None:
+    account = example_account()
+
+    def delete_support(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("detach", SUPPORT):
+            account.deleted.add(SUPPORT)
+
+    account.after_write = delete_support
+
+    result = apply(EXAMPLE_PLAN, account)
+
+    assert result.mismatches == ["Support: was deleted during the apply"]
+    assert not result.converged
+
+
+def test_a_persona_gone_from_the_listing_is_named() -> None:
+    account = example_account()
+
+    def remove_sales(action: str, persona_id: str) -> None:
+        if persona_id == SALES:
+            del account.names[SALES]
+
+    account.after_write = remove_sales
+
+    result = apply(replace(EXAMPLE_PLAN, pages_read=1), account)
+
+    assert result.mismatches == ["Sales: no longer in the list of personas"]
+
+
+def test_a_number_the_api_left_on_its_old_persona_is_detached_there() -> None:
+    account = example_account(reassigns=False)
+
+    result = apply(EXAMPLE_PLAN, account)
+
+    assert account.calls[-1] == ("detach", IVR, (N102,))
+    assert result.writes[-1] == Write(IVR, "Legacy IVR", "detach", (N102,))
+    assert result.notes == [
+        "Legacy IVR: still had 1 number (+14155550102) after the move (the API did not "
+        "reassign them); detached them there"
+    ]
+    assert account.reads.count("get p-ivr") == 2  # read again after the fix
+    assert result.verify_reads == 4
+    assert result.converged
+
+
+def test_a_left_behind_number_whose_attach_failed_stays_where_it_is() -> None:
+    account = example_account(reassigns=False)
+    account.fail("attach", SUPPORT, ApiError("server error", status=500))
+
+    result = apply(MOVE_PLAN, account)
+
+    assert account.calls == [("attach", SUPPORT, (N102,))]  # no detach from the IVR
+    assert account.numbers[IVR] == {N102, N130}
+    assert result.mismatches == [
+        "Support: still lacks +14155550102",
+        "Legacy IVR: still has +14155550102",
+    ]
+
+
+def test_a_left_behind_number_that_cannot_be_detached_is_named() -> None:
+    account = example_account(reassigns=False)
+    error = ApiError("server error", status=500)
+    account.fail("detach", IVR, error)
+
+    result = apply(MOVE_PLAN, account)
+
+    assert result.writes[-1] == Write(IVR, "Legacy IVR", "detach", (N102,)).failed_with(error)
+    assert result.mismatches == ["Legacy IVR: still has +14155550102"]
+
+
+def test_a_source_no_listing_shows_is_not_read_back() -> None:
+    account = example_account()
+
+    result = apply(replace(MOVE_PLAN, unlisted=frozenset({IVR})), account)
+
+    assert account.reads == ["get p-support"]
+    assert result.notes == [
+        "1 number (+14155550102) came from Legacy IVR, a persona the persona list does not "
+        "show; it was not read back"
+    ]
+    assert result.converged
+
+
+def test_a_persona_that_cannot_be_read_back_is_named() -> None:
+    account = example_account()
+    error = ApiError("server error", status=500)
+    account.fail("get", SALES, error)
+
+    result = apply(EXAMPLE_PLAN, account)
+
+    assert result.mismatches == [f"Sales: cannot read back: {error}"]
+    assert result.verify_reads == 3
+
+
+def test_a_failed_listing_is_one_mismatch() -> None:
+    account = example_account()
+    error = ApiError("server error", status=500)
+    account.fail("list", "", error)
+
+    result = apply(replace(EXAMPLE_PLAN, pages_read=1), account)
+
+    assert result.mismatches == [f"cannot read the account back: {error}"]
+    assert not result.converged
+
+
+def test_an_authorisation_error_while_reading_back_stops_the_run() -> None:
+    account = example_account()
+    error = AuthError("bad key", status=403)
+    account.fail("get", SUPPORT, error)
+
+    result = apply(EXAMPLE_PLAN, account)
+
+    assert result.stopped_by is error
+    assert result.mismatches == []
+    assert not result.converged
+
+
+def test_a_persona_outside_the_file_that_kept_a_detached_number_is_named() -> None:
+    # 102 is on Support (managed) and on the IVR (not managed): the plan detaches it there.
+    account = FakeAccount({SUPPORT: ("Support", [N100, N102]), IVR: ("Legacy IVR", [N102, N130])})
+    plan = Plan(
+        changes=(Change(Action.DETACH, IVR, "Legacy IVR", N102),),
+        managed=(
+            ManagedPersona(SUPPORT, "Support", frozenset({N100, N102}), frozenset({N100, N102})),
+        ),
+        owners={N100: (SUPPORT,), N102: (SUPPORT, IVR), N130: (IVR,)},
+    )
+    account.after_write = lambda _action, _persona: account.numbers[IVR].add(N102)
+
+    result = apply(plan, account)
+
+    assert account.calls == [("detach", IVR, (N102,))]
+    assert result.mismatches == ["Legacy IVR: still has +14155550102"]
