@@ -27,7 +27,7 @@ import tenacity
 from reconciler import __version__
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 from reconciler.model import Live, LivePersona
-from reconciler.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
+from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
 
 log = logging.getLogger(__name__)
 
