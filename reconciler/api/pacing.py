@@ -8,13 +8,11 @@ as TCP does). A fixed requests-per-second cap is there for accounts that know th
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-log = logging.getLogger(__name__)
+from typing import Literal
 
 # Successful writes in a row after which one more write may run concurrently.
 GROW_AFTER = 5
@@ -22,6 +20,8 @@ GROW_AFTER = 5
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
 Notify = Callable[[str], None]
+# "other" is an error that says nothing of load: it neither lowers nor grows the limit.
+Outcome = Literal["ok", "rate_limited", "other"]
 
 
 @dataclass
@@ -29,17 +29,16 @@ class WriteTicket:
     """One write's place in the limit; `epoch` says which limit it was sent under."""
 
     epoch: int
-    outcome: str = "other"  # "ok", "rate_limited" or "other" (an error that says nothing of load)
+    outcome: Outcome = "other"
 
 
 class AdaptiveWriteLimit:
     """At most `limit` writes in flight; a 429 halves the limit, a run of successes adds one."""
 
-    def __init__(self, ceiling: int, *, grow_after: int = GROW_AFTER, notify: Notify) -> None:
+    def __init__(self, ceiling: int, *, notify: Notify) -> None:
         self.ceiling = max(1, ceiling)
         self.limit = self.ceiling
         self.lowest = self.ceiling
-        self.grow_after = max(1, grow_after)
         self._notify = notify
         self._in_flight = 0
         self._successes = 0
@@ -80,11 +79,11 @@ class AdaptiveWriteLimit:
                     message = f"rate limited: concurrent writes lowered to {self.limit}"
             elif ticket.outcome == "ok":
                 self._successes += 1
-                if self._successes >= self.grow_after and self.limit < self.ceiling:
+                if self._successes >= GROW_AFTER and self.limit < self.ceiling:
                     self.limit += 1
                     self._successes = 0
                     self._epoch += 1
-                    message = f"{self.grow_after} writes in a row succeeded: concurrent writes "
+                    message = f"{GROW_AFTER} writes in a row succeeded: concurrent writes "
                     message += f"raised to {self.limit}"
             self._condition.notify_all()
         if message is not None:
