@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.client import BlandClient, check_base_url, parse_retry_after
+from reconciler.api.client import BlandClient, check_base_url, parse_retry_after
 from reconciler.errors import ApiError, AuthError, InputError, NotSent
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -351,7 +351,7 @@ def test_a_relist_with_a_pages_hint_asks_for_no_more_than_the_hint(total: int, h
 def test_a_listing_that_never_ends_is_an_error_not_a_partial_plan(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reconciler import client as client_module
+    from reconciler.api import client as client_module
 
     monkeypatch.setattr(client_module, "MAX_PAGES", 5)
 
