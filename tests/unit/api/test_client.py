@@ -1,51 +1,15 @@
-"""The client against httpx.MockTransport: paging, error shapes, retries, lost write answers."""
+"""The client's endpoints against httpx.MockTransport: paging, inbound lists, lost write answers."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from reconciler.api.client import BlandClient, check_base_url, parse_retry_after
-from reconciler.errors import ApiError, AuthError, InputError, NotSent
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def make_client(handler: Handler, **options: Any) -> tuple[BlandClient, list[float]]:
-    slept: list[float] = []
-    options.setdefault("attempts", 5)
-    client = BlandClient(
-        "https://api.example.test",
-        "secret-key",
-        transport=httpx.MockTransport(handler),
-        sleep=slept.append,
-        **options,
-    )
-    return client, slept
-
-
-def persona_json(index: int, numbers: list[Any] | None = None) -> dict[str, Any]:
-    return {
-        "id": f"p{index:05d}",
-        "name": f"Persona {index}",
-        "deleted_at": None,
-        "inbound_numbers": numbers or [],
-    }
-
-
-def paged(total: int, calls: list[int]) -> Handler:
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.headers["authorization"] == "secret-key"
-        page, limit = int(request.url.params["page"]), int(request.url.params["limit"])
-        calls.append(page)
-        items = [persona_json(i) for i in range((page - 1) * limit, min(total, page * limit))]
-        return httpx.Response(200, json={"data": items, "errors": None})
-
-    return handler
+from reconciler.errors import ApiError
+from tests.unit.api.mock_api import make_client, paged, persona_json
 
 
 @pytest.mark.parametrize("total, pages", [(0, 1), (99, 1), (100, 2), (101, 2), (250, 3)])
@@ -96,123 +60,10 @@ def test_deleted_personas_are_flagged_and_number_shapes_tolerated() -> None:
     assert personas["p00003"].deleted
 
 
-ERROR_SHAPES = {
-    "envelope array": (
-        400,
-        {"data": None, "errors": [{"error": "INVALID_INBOUND_NUMBERS", "message": "not yours"}]},
-        "INVALID_INBOUND_NUMBERS",
-        "not yours",
-    ),
-    "envelope string": (
-        404,
-        {"data": None, "errors": "PERSONA_NOT_FOUND: Persona not found"},
-        "PERSONA_NOT_FOUND",
-        "Persona not found",
-    ),
-    "legacy status": (400, {"status": "error", "message": "Bad things"}, None, "Bad things"),
-    "bare error": (404, {"error": "Phone number not found"}, None, "Phone number not found"),
-}
-
-
-@pytest.mark.parametrize(
-    "status, body, code, message", ERROR_SHAPES.values(), ids=ERROR_SHAPES.keys()
-)
-def test_every_error_shape_becomes_an_api_error(
-    status: int, body: Any, code: str | None, message: str
-) -> None:
-    client, _ = make_client(lambda request: httpx.Response(status, json=body))
-    with pytest.raises(ApiError) as raised:
-        client.get_persona("p1")
-    assert raised.value.status == status
-    assert raised.value.code == code
-    assert raised.value.api_message == message
-    assert message in str(raised.value)
-
-
-def test_errors_in_a_2xx_envelope_are_errors() -> None:
-    body = {"data": None, "errors": [{"error": "SOMETHING", "message": "went wrong"}]}
-    client, _ = make_client(lambda request: httpx.Response(200, json=body))
-    with pytest.raises(ApiError, match="SOMETHING"):
-        client.get_persona("p1")
-
-
-def test_html_error_body() -> None:
-    html = "<html><body><h1>418</h1></body></html>"
-    client, _ = make_client(
-        lambda request: httpx.Response(418, text=html, headers={"content-type": "text/html"})
-    )
-    with pytest.raises(ApiError, match=r"HTTP 418: non-JSON body \(text/html\)"):
-        client.get_persona("p1")
-
-
-def test_401_is_an_auth_error_and_is_not_retried() -> None:
-    calls: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request.url.path)
-        body = {"data": None, "errors": [{"error": "AUTH_FAILURE", "message": "bad key"}]}
-        return httpx.Response(401, json=body)
-
-    client, slept = make_client(handler)
-    with pytest.raises(AuthError, match="check BLAND_API_KEY") as raised:
-        client.list_account_numbers()
-    assert "secret-key" not in str(raised.value)
-    assert calls == ["/v1/inbound"]
-    assert slept == []
-
-
 def test_legacy_inbound_list() -> None:
     body = {"inbound_numbers": [{"phone_number": "+14155550100"}, {"phone_number": "+14155550101"}]}
     client, _ = make_client(lambda request: httpx.Response(200, json=body))
     assert client.list_account_numbers() == {"+14155550100", "+14155550101"}
-
-
-def test_transient_statuses_are_retried_with_retry_after() -> None:
-    statuses = [429, 503, 200]
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        status = statuses.pop(0)
-        if status == 429:
-            return httpx.Response(
-                429, json={"status": "error", "message": "Rate limit"}, headers={"retry-after": "3"}
-            )
-        if status == 503:
-            return httpx.Response(503, json={"data": None, "errors": [{"error": "DOWN"}]})
-        return httpx.Response(200, json={"data": persona_json(1), "errors": None})
-
-    client, slept = make_client(handler)
-    assert client.get_persona("p00001").id == "p00001"
-    assert 3.0 in slept
-    assert client.stats.retries == 2
-
-
-def test_gives_up_after_the_attempt_limit() -> None:
-    calls: list[int] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        return httpx.Response(502, text="bad gateway")
-
-    client, slept = make_client(handler, attempts=5)
-    with pytest.raises(ApiError, match="gave up"):
-        client.get_persona("p1")
-    assert len(calls) == 5
-    assert len(slept) == 4
-    assert all(0 <= seconds <= 10 for seconds in slept)
-
-
-def test_a_retry_after_longer_than_the_deadline_fails_fast() -> None:
-    calls: list[int] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        return httpx.Response(429, headers={"retry-after": "3600"}, json={"status": "error"})
-
-    client, slept = make_client(handler, timeout=30)
-    with pytest.raises(ApiError):
-        client.get_persona("p1")
-    assert calls == [1]
-    assert slept == []
 
 
 def test_a_lost_write_answer_is_not_sent_again_when_it_took_effect() -> None:
@@ -246,90 +97,6 @@ def test_a_refused_connection_is_retried_without_a_read_back() -> None:
     client, _ = make_client(handler)
     client.attach("p00001", ["+14155550100"])
     assert methods == ["POST", "POST"]
-
-
-def test_parse_retry_after_in_both_forms() -> None:
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
-
-
-@pytest.mark.parametrize(
-    "url, ok",
-    [
-        ("https://api.bland.ai", True),
-        ("http://127.0.0.1:8765", True),
-        ("http://127.5.0.1:8765", True),
-        ("http://localhost:8765/", True),
-        ("http://[::1]:8765", True),
-        ("http://api.bland.ai", False),
-        ("http://10.0.0.1", False),
-        ("ftp://api.bland.ai", False),
-    ],
-)
-def test_base_url_must_be_https_unless_loopback(url: str, ok: bool) -> None:
-    if ok:
-        assert check_base_url(url) == url.rstrip("/")
-    else:
-        with pytest.raises(InputError):
-            check_base_url(url)
-
-
-def test_a_429_pause_longer_than_the_deadline_fails_other_requests_at_once() -> None:
-    calls: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request.url.path)
-        return httpx.Response(429, headers={"retry-after": "600"}, json={"status": "error"})
-
-    client, slept = make_client(handler, timeout=30)
-    with pytest.raises(ApiError):
-        client.get_persona("p1")
-    # Another request of the same client does not sit out the 10 minutes either.
-    with pytest.raises(ApiError, match="asked to wait 600s"):
-        client.get_persona("p2")
-    assert calls == ["/v1/personas/p1"]
-    assert slept == []
-
-
-def test_a_request_gives_up_within_four_times_the_timeout() -> None:
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        now[0] += 1.0  # each attempt takes one second
-        return httpx.Response(503, text="down")
-
-    client = BlandClient(
-        "https://api.example.test",
-        "secret-key",
-        timeout=2.0,
-        attempts=100,
-        transport=httpx.MockTransport(handler),
-        sleep=sleep,
-        clock=lambda: now[0],
-    )
-    with pytest.raises(ApiError, match="gave up"):
-        client.get_persona("p1")
-    assert now[0] <= 4 * 2.0
-
-
-def test_cancel_stops_retrying_and_says_so() -> None:
-    client: BlandClient
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        client.cancel()  # as a SIGTERM arriving while this write is on the wire
-        return httpx.Response(503, text="down")
-
-    client, slept = make_client(handler)
-    with pytest.raises(ApiError, match="interrupted before a retry; it may have taken effect"):
-        client.attach("p1", ["+14155550100"])
-    assert slept == []
-    with pytest.raises(NotSent, match="not sent: the run was interrupted"):
-        client.get_persona("p1")
 
 
 @pytest.mark.parametrize("total, hint", [(1050, 11), (1050, 14), (1050, 3), (99, 1)])
