@@ -35,21 +35,12 @@ TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 @dataclass
 class ClientStats:
-    """What the client did: requests sent (attempts included), retries and time spent waiting."""
+    """What retries and waits cost the client, for the summary after an apply."""
 
-    reads: int = 0
-    writes: int = 0
     retries: int = 0
     rate_limited: int = 0  # 429 answers
     waited: float = 0.0  # every second spent not sending: backoff, 429 pauses, the rate cap
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def count(self, *, write: bool) -> None:
-        with self._lock:
-            if write:
-                self.writes += 1
-            else:
-                self.reads += 1
 
     def add_retry(self, seconds: float) -> None:
         with self._lock:
@@ -113,7 +104,6 @@ class TransportOptions(TypedDict, total=False):
     transport: httpx.BaseTransport | None
     sleep: Callable[[float], None] | None
     clock: Callable[[], float]
-    on_retry: Callable[[str], None] | None
 
 
 class Transport:
@@ -133,7 +123,6 @@ class Transport:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         if not api_key:
             raise InputError("the API key is empty")
@@ -150,8 +139,7 @@ class Transport:
         # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
-        self._on_retry = on_retry
-        self.pacer = Pacer(max_rps=max_rps, sleep=self._sleep, clock=clock)
+        self._pacer = Pacer(max_rps=max_rps, sleep=self._sleep, clock=clock)
         self.write_limit = AdaptiveWriteLimit(parallelism, notify=self._notify)
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -208,10 +196,7 @@ class Transport:
 
     def _notify(self, text: str) -> None:
         """One line for -v: a retry, a wait or a change of the write limit."""
-        if self._on_retry is not None:
-            self._on_retry(text)
-        else:
-            log.info("%s", text)
+        log.info("%s", text)
 
     def _deadline_from_now(self) -> float:
         """When a request started now must have given up, retries and waits included."""
@@ -290,7 +275,7 @@ class Transport:
 
     def _wait_for_pacing(self, method: str, path: str, deadline: float) -> None:
         """Wait out a 429 pause and the rate cap; fail now if the pause ends past the deadline."""
-        pause = self.pacer.pause_remaining()
+        pause = self._pacer.pause_remaining()
         if pause > 0 and self._clock() + pause + self.timeout > deadline:
             raise ApiError(
                 f"rate limited: the API asked to wait {pause:.0f}s, longer than this request "
@@ -299,7 +284,7 @@ class Transport:
                 method=method,
                 path=path,
             )
-        paused, paced = self.pacer.wait_turn()
+        paused, paced = self._pacer.wait_turn()
         if paused or paced:
             self.stats.add_wait(paused + paced)
         if paused:
@@ -319,7 +304,6 @@ class Transport:
     ) -> Any:
         """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
         write = ticket is not None
-        self.stats.count(write=write)
         started = time.perf_counter()
         try:
             response = self._http.request(method, path, params=params, json=body)
@@ -362,6 +346,6 @@ class Transport:
             if ticket is not None:
                 ticket.outcome = "rate_limited"
             if error.retry_after:
-                self.pacer.pause(error.retry_after)
+                self._pacer.pause(error.retry_after)
         # A 429 refused the write; after a 5xx it may have been applied all the same.
         return RetryableFailure(error, ambiguous=ticket is not None and response.status_code != 429)
