@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from reconciler.pacing import GROW_AFTER, AdaptiveWriteLimit, Pacer
+from reconciler.api.pacing import GROW_AFTER, AdaptiveWriteLimit, Pacer
 
 
 class Clock:

@@ -1,0 +1,19 @@
+"""The Bland API client: the only package that speaks HTTP.
+
+`BlandClient` reads the live account and makes attach/detach writes; every request it sends goes
+through one layer of timeouts, retries, a deadline and pacing (`transport`).
+"""
+
+from reconciler.api.client import BlandClient
+from reconciler.api.pacing import AdaptiveWriteLimit
+from reconciler.api.transport import DEFAULT_TIMEOUT, ClientStats
+from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "AdaptiveWriteLimit",
+    "BlandClient",
+    "ClientStats",
+    "check_base_url",
+]

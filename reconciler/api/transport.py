@@ -1,0 +1,351 @@
+"""One request to the API, the way every request goes: the layer under the client's endpoints.
+
+The Bland API publishes no rate limit and no idempotency key (see the API notes in the README).
+So each request gets explicit timeouts, bounded retries with full-jitter backoff and a total
+deadline, Retry-After honoured for every request of the client, and a failed write is marked
+when it may have taken effect anyway, for the client to read back before sending it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Self, TypedDict
+
+import httpx
+import tenacity
+
+from reconciler import __version__
+from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
+from reconciler.api.urls import check_base_url
+from reconciler.api.wire import error_from_response, success_payload
+from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
+
+# The name -v prints before each line the client logs.
+LOGGER_NAME = "reconciler.client"
+log = logging.getLogger(LOGGER_NAME)
+
+DEFAULT_TIMEOUT = 30.0
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass
+class ClientStats:
+    """What retries and waits cost the client, for the summary after an apply."""
+
+    retries: int = 0
+    rate_limited: int = 0  # 429 answers
+    waited: float = 0.0  # every second spent not sending: backoff, 429 pauses, the rate cap
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add_retry(self, seconds: float) -> None:
+        with self._lock:
+            self.retries += 1
+            self.waited += seconds
+
+    def add_wait(self, seconds: float) -> None:
+        with self._lock:
+            self.waited += seconds
+
+    def add_rate_limited(self) -> None:
+        with self._lock:
+            self.rate_limited += 1
+
+
+class RetryableFailure(Exception):
+    """A failure worth retrying; `ambiguous` when a write may have taken effect anyway."""
+
+    def __init__(self, error: ApiError, *, ambiguous: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.ambiguous = ambiguous
+
+
+def error_after_retries(
+    failure: RetryableFailure, *, interrupted: bool, ambiguous: bool = False
+) -> ApiError:
+    """The error a request ends with once it stops retrying, saying why it stopped."""
+    error = failure.error
+    why = "interrupted before a retry" if interrupted else "gave up after retries"
+    if ambiguous:
+        why += "; it may have taken effect"
+    return ApiError(
+        f"{error.api_message} ({why})",
+        status=error.status,
+        code=error.code,
+        method=error.method,
+        path=error.path,
+    )
+
+
+class _StopWhen(tenacity.stop.stop_base):
+    """A tenacity stop condition from a predicate on the retry state."""
+
+    def __init__(self, predicate: Callable[[tenacity.RetryCallState], bool]) -> None:
+        self._predicate = predicate
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self._predicate(retry_state)
+
+
+class TransportOptions(TypedDict, total=False):
+    """The keyword arguments of Transport, for classes that pass them through."""
+
+    timeout: float
+    attempts: int
+    backoff: float
+    backoff_cap: float
+    parallelism: int
+    max_rps: float | None
+    transport: httpx.BaseTransport | None
+    sleep: Callable[[float], None] | None
+    clock: Callable[[], float]
+
+
+class Transport:
+    """Sends requests to one API base URL under the retry, deadline, pacing and stop rules."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        attempts: int = 6,
+        backoff: float = 0.5,
+        backoff_cap: float = 10.0,
+        parallelism: int = 4,
+        max_rps: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not api_key:
+            raise InputError("the API key is empty")
+        self.base_url = check_base_url(base_url)
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self.stats = ClientStats()
+        self._cancelled = threading.Event()
+        self._stop_reason: str | None = None
+        self._stop_lock = threading.Lock()
+        self._local = threading.local()
+        # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
+        self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
+        self._clock = clock
+        self._pacer = Pacer(max_rps=max_rps, sleep=self._sleep, clock=clock)
+        self.write_limit = AdaptiveWriteLimit(parallelism, notify=self._notify)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"authorization": api_key, "user-agent": f"reconciler/{__version__}"},
+            timeout=httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout),
+            transport=transport,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def set_write_parallelism(self, parallelism: int) -> None:
+        """How many writes may be in flight at once before any 429 lowers it."""
+        self.write_limit.set_ceiling(parallelism)
+
+    def cancel(self, reason: str = INTERRUPTED) -> None:
+        """Stop retrying and waiting: requests on the wire finish, no new attempt starts."""
+        with self._stop_lock:
+            self._stop_reason = self._stop_reason or reason
+        self._cancelled.set()
+
+    @contextmanager
+    def uninterruptible(self) -> Iterator[None]:
+        """Let this thread's requests go out even after cancel(), to finish a unit of writes.
+
+        A number freed from its old persona must reach its new one or go back: stopping
+        between the two would leave it on no persona.
+        """
+        self._local.uninterruptible = True
+        try:
+            yield
+        finally:
+            self._local.uninterruptible = False
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        if getattr(self._local, "uninterruptible", False):
+            time.sleep(seconds)  # finishing a unit of writes: its backoff is not cut short
+        else:
+            self._cancelled.wait(seconds)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancel() was called (or a 401/403 came), unless this thread is finishing."""
+        return self._cancelled.is_set() and not getattr(self._local, "uninterruptible", False)
+
+    def _notify(self, text: str) -> None:
+        """One line for -v: a retry, a wait or a change of the write limit."""
+        log.info("%s", text)
+
+    def _deadline_from_now(self) -> float:
+        """When a request started now must have given up, retries and waits included."""
+        return self._clock() + 4 * self.timeout
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        deadline: float | None = None,
+    ) -> Any:
+        """The JSON answer of one request, retried within its deadline; an ApiError if none."""
+        deadline = self._deadline_from_now() if deadline is None else deadline
+        try:
+            for attempt in self._retrying(method, path, deadline):
+                with attempt:
+                    return self._send_when_allowed(method, path, params, body, deadline)
+        except RetryableFailure as final:
+            raise error_after_retries(final, interrupted=self.cancelled) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _retrying(self, method: str, path: str, deadline: float) -> tenacity.Retrying:
+        """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
+        past_deadline = _StopWhen(
+            # Stop when the wait plus one more attempt could end past the deadline.
+            lambda state: self._clock() + state.upcoming_sleep + self.timeout > deadline
+        )
+        cancelled = _StopWhen(lambda state: self.cancelled)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            outcome = state.outcome
+            error = outcome.exception() if outcome is not None else None
+            self.stats.add_retry(state.upcoming_sleep)
+            # The error already names the method and path.
+            self._notify(f"{error}; retry {state.attempt_number} in {state.upcoming_sleep:.1f}s")
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetryableFailure),
+            stop=tenacity.stop_after_attempt(self.attempts) | past_deadline | cancelled,
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Seconds before the next attempt: what Retry-After asked for, else full-jitter backoff."""
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
+            return error.error.retry_after
+        jitter: float = tenacity.wait_random_exponential(
+            multiplier=self.backoff, max=self.backoff_cap
+        )(state)
+        return jitter
+
+    def _send_when_allowed(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        deadline: float,
+    ) -> Any:
+        """One attempt, sent once pacing and (for a write) the write limit let it go."""
+        self._wait_for_pacing(method, path, deadline)
+        if method == "GET":
+            self._refuse_if_cancelled(method, path)
+            return self._send(method, path, params, body, None)
+        with self.write_limit.slot() as ticket:
+            # Checked after every wait: a signal may have come while this write waited its turn.
+            self._refuse_if_cancelled(method, path)
+            return self._send(method, path, params, body, ticket)
+
+    def _wait_for_pacing(self, method: str, path: str, deadline: float) -> None:
+        """Wait out a 429 pause and the rate cap; fail now if the pause ends past the deadline."""
+        pause = self._pacer.pause_remaining()
+        if pause > 0 and self._clock() + pause + self.timeout > deadline:
+            raise ApiError(
+                f"rate limited: the API asked to wait {pause:.0f}s, longer than this request "
+                "may take",
+                status=429,
+                method=method,
+                path=path,
+            )
+        paused, paced = self._pacer.wait_turn()
+        if paused or paced:
+            self.stats.add_wait(paused + paced)
+        if paused:
+            self._notify(f"{method} {path}: held {paused:.1f}s by a 429 Retry-After")
+
+    def _refuse_if_cancelled(self, method: str, path: str) -> None:
+        if self.cancelled:
+            raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        ticket: WriteTicket | None,
+    ) -> Any:
+        """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
+        write = ticket is not None
+        started = time.perf_counter()
+        try:
+            response = self._http.request(method, path, params=params, json=body)
+        except httpx.TransportError as error:
+            # A write whose connection was never made cannot have taken effect.
+            ambiguous = write and not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+            log.debug("%s %s -> %s", method, path, type(error).__name__)
+            raise RetryableFailure(
+                ApiError(f"no usable answer ({type(error).__name__})", method=method, path=path),
+                ambiguous=ambiguous,
+            ) from None
+        log.debug(
+            "%s %s -> %s (%.0f ms)",
+            method,
+            response.request.url.raw_path.decode("ascii", "replace"),
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        if response.status_code in TRANSIENT_STATUSES:
+            raise self._transient_failure(response, method, path, ticket)
+        if not response.is_success:
+            failure = error_from_response(response, method, path)
+            if isinstance(failure, AuthError):
+                # The key is wrong or lacks rights: nothing else this run sends can succeed, and
+                # writes already waiting or retrying in other threads must not go out.
+                self.cancel(AUTH_STOPPED)
+            raise failure
+        payload = success_payload(response, method, path)
+        if ticket is not None:
+            ticket.outcome = "ok"
+        return payload
+
+    def _transient_failure(
+        self, response: httpx.Response, method: str, path: str, ticket: WriteTicket | None
+    ) -> RetryableFailure:
+        """A 429 or 5xx answer to retry; a 429 also slows the writes and pauses every request."""
+        error = error_from_response(response, method, path)
+        if response.status_code == 429:
+            self.stats.add_rate_limited()
+            if ticket is not None:
+                ticket.outcome = "rate_limited"
+            if error.retry_after:
+                self._pacer.pause(error.retry_after)
+        # A 429 refused the write; after a 5xx it may have been applied all the same.
+        return RetryableFailure(error, ambiguous=ticket is not None and response.status_code != 429)

@@ -1,0 +1,47 @@
+"""Where requests go: the base URL (https, or plain http to loopback only) and endpoint paths."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+from reconciler.errors import InputError
+
+DEFAULT_BASE_URL = "https://api.bland.ai"
+PERSONAS_PATH = "/v1/personas"
+INBOUND_PATH = "/v1/inbound"
+
+WriteAction = Literal["attach", "detach"]
+
+
+def check_base_url(url: str) -> str:
+    """Return the base URL without a trailing slash; refuse plain http to a non-loopback host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"BLAND_API_URL {url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise InputError(
+            f"BLAND_API_URL {url!r} uses plain http to a remote host: use https "
+            "(plain http is allowed only for loopback addresses)"
+        )
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def persona_path(persona_id: str) -> str:
+    """The path of one persona; the id is quoted whole, so a `/` or `?` in it stays in it."""
+    return f"{PERSONAS_PATH}/{quote(persona_id, safe='')}"
+
+
+def inbound_write_path(persona_id: str, action: WriteAction) -> str:
+    """The path that attaches numbers to a persona or detaches them (`action`)."""
+    return f"{persona_path(persona_id)}/inbound/{action}"

@@ -1,0 +1,167 @@
+"""The API's answers read into the model, and its error bodies into ApiError; no I/O here.
+
+Error bodies come in several shapes (see the API notes in the README): the envelope's `errors`
+as a list or as a "CODE: message" string, the legacy `{status, message}`, a bare `{error}`, and
+bodies that are not JSON at all, such as a proxy's HTML page.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from typing import Any
+
+import httpx
+
+from reconciler.errors import ApiError, AuthError
+from reconciler.model import Live, LivePersona
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header, in either of its forms (seconds or HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def error_from_response(response: httpx.Response, method: str, path: str) -> ApiError:
+    """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    code, message = _code_and_message(body)
+    if message is None:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        message = (
+            f"unexpected error body ({kind})" if body is not None else f"non-JSON body ({kind})"
+        )
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    status = response.status_code
+    if status in (401, 403):
+        hint = (
+            "the API key was rejected: check BLAND_API_KEY"
+            if status == 401
+            else "the API key lacks permission for this call"
+        )
+        return AuthError(f"{message} ({hint})", status=status, code=code, method=method, path=path)
+    return ApiError(
+        message, status=status, code=code, method=method, path=path, retry_after=retry_after
+    )
+
+
+def _code_and_message(body: Any) -> tuple[str | None, str | None]:
+    """The error code and message of a JSON error body, whichever shape it has."""
+    code: str | None = None
+    message: str | None = None
+    if not isinstance(body, dict):
+        return code, message
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        first = errors[0]
+        if isinstance(first, dict):
+            code = _text(first.get("error") or first.get("code"))
+            message = _text(first.get("message"))
+        else:
+            message = _text(first)
+    elif isinstance(errors, str) and errors.strip():
+        match = re.fullmatch(r"([A-Z][A-Z0-9_]+):\s*(.*)", errors.strip(), re.DOTALL)
+        code, message = (match.group(1), match.group(2)) if match else (None, errors)
+    if message is None and isinstance(body.get("error"), str):
+        message = body["error"]
+    if message is None and isinstance(body.get("message"), str):
+        message = body["message"]
+    return code, message
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value is not None and str(value) else None
+
+
+def success_payload(response: httpx.Response, method: str, path: str) -> Any:
+    """The JSON of a 2xx answer; an ApiError if it is not JSON or its envelope holds errors."""
+    try:
+        payload = response.json()
+    except ValueError:
+        raise ApiError(
+            "the API answered 2xx with a body that is not JSON",
+            status=response.status_code,
+            method=method,
+            path=path,
+        ) from None
+    if isinstance(payload, dict) and payload.get("errors") not in (None, [], ""):
+        raise error_from_response(response, method, path)
+    return payload
+
+
+def parse_persona(item: Any) -> LivePersona:
+    """A persona object of the API as a LivePersona; inbound numbers may be objects or strings."""
+    if not isinstance(item, dict) or item.get("id") in (None, ""):
+        raise ApiError(f"unexpected persona object in the response: {type(item).__name__}")
+    numbers: set[str] = set()
+    for entry in item.get("inbound_numbers") or []:
+        number = entry.get("phone_number") if isinstance(entry, dict) else entry
+        if isinstance(number, str) and number.strip():
+            numbers.add(number.strip())
+    return LivePersona(
+        id=str(item["id"]),
+        name=str(item.get("name") or ""),
+        numbers=frozenset(numbers),
+        deleted=item.get("deleted_at") not in (None, ""),
+    )
+
+
+def persona_from_answer(payload: Any) -> LivePersona:
+    """The persona in the `data` of one persona's answer (a read, or a write's result)."""
+    return parse_persona(payload.get("data") if isinstance(payload, dict) else None)
+
+
+def personas_from_page(payload: Any) -> list[LivePersona]:
+    """The personas of one page of GET /v1/personas: its `data`, or a bare list."""
+    items = payload.get("data") if isinstance(payload, dict) else payload
+    if not isinstance(items, list):
+        raise ApiError("GET /v1/personas: the response has no list of personas")
+    return [parse_persona(item) for item in items]
+
+
+def inbound_from_answer(payload: Any) -> dict[str, str | None]:
+    """Every number of GET /v1/inbound with the persona_id the API gives, if any.
+
+    The list may be under `inbound_numbers` (legacy) or `data`, or bare; each entry an object
+    or a plain number.
+    """
+    items: Any = None
+    if isinstance(payload, dict):
+        items = payload.get("inbound_numbers", payload.get("data"))
+    elif isinstance(payload, list):
+        items = payload
+    if not isinstance(items, list):
+        raise ApiError("GET /v1/inbound: the response has no list of inbound numbers")
+    numbers: dict[str, str | None] = {}
+    for item in items:
+        number = item.get("phone_number") if isinstance(item, dict) else item
+        if isinstance(number, str) and number.strip():
+            owner = item.get("persona_id") if isinstance(item, dict) else None
+            numbers[number.strip()] = str(owner) if owner not in (None, "") else None
+    return numbers
+
+
+def build_live(
+    personas: dict[str, LivePersona], pages: int, inbound: dict[str, str | None]
+) -> Live:
+    """The live account from the persona listing (and the pages it spans) and GET /v1/inbound."""
+    return Live(
+        personas=personas,
+        account_numbers=frozenset(inbound),
+        pages_read=pages,
+        inbound_owners={number: owner for number, owner in inbound.items() if owner},
+    )

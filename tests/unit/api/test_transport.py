@@ -1,0 +1,180 @@
+"""One request against httpx.MockTransport: error answers, retries, deadline, 429 pauses, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.api import BlandClient
+from reconciler.errors import ApiError, AuthError, NotSent
+from tests.unit.api.mock_api import make_client, persona_json
+
+ERROR_SHAPES = {
+    "envelope array": (
+        400,
+        {"data": None, "errors": [{"error": "INVALID_INBOUND_NUMBERS", "message": "not yours"}]},
+        "INVALID_INBOUND_NUMBERS",
+        "not yours",
+    ),
+    "envelope string": (
+        404,
+        {"data": None, "errors": "PERSONA_NOT_FOUND: Persona not found"},
+        "PERSONA_NOT_FOUND",
+        "Persona not found",
+    ),
+    "legacy status": (400, {"status": "error", "message": "Bad things"}, None, "Bad things"),
+    "bare error": (404, {"error": "Phone number not found"}, None, "Phone number not found"),
+}
+
+
+@pytest.mark.parametrize(
+    "status, body, code, message", ERROR_SHAPES.values(), ids=ERROR_SHAPES.keys()
+)
+def test_every_error_shape_becomes_an_api_error(
+    status: int, body: Any, code: str | None, message: str
+) -> None:
+    client, _ = make_client(lambda request: httpx.Response(status, json=body))
+    with pytest.raises(ApiError) as raised:
+        client.get_persona("p1")
+    assert raised.value.status == status
+    assert raised.value.code == code
+    assert raised.value.api_message == message
+    assert message in str(raised.value)
+
+
+def test_errors_in_a_2xx_envelope_are_errors() -> None:
+    body = {"data": None, "errors": [{"error": "SOMETHING", "message": "went wrong"}]}
+    client, _ = make_client(lambda request: httpx.Response(200, json=body))
+    with pytest.raises(ApiError, match="SOMETHING"):
+        client.get_persona("p1")
+
+
+def test_html_error_body() -> None:
+    html = "<html><body><h1>418</h1></body></html>"
+    client, _ = make_client(
+        lambda request: httpx.Response(418, text=html, headers={"content-type": "text/html"})
+    )
+    with pytest.raises(ApiError, match=r"HTTP 418: non-JSON body \(text/html\)"):
+        client.get_persona("p1")
+
+
+def test_401_is_an_auth_error_and_is_not_retried() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        body = {"data": None, "errors": [{"error": "AUTH_FAILURE", "message": "bad key"}]}
+        return httpx.Response(401, json=body)
+
+    client, slept = make_client(handler)
+    with pytest.raises(AuthError, match="check BLAND_API_KEY") as raised:
+        client.list_account_numbers()
+    assert "secret-key" not in str(raised.value)
+    assert calls == ["/v1/inbound"]
+    assert slept == []
+
+
+def test_transient_statuses_are_retried_with_retry_after() -> None:
+    statuses = [429, 503, 200]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = statuses.pop(0)
+        if status == 429:
+            return httpx.Response(
+                429, json={"status": "error", "message": "Rate limit"}, headers={"retry-after": "3"}
+            )
+        if status == 503:
+            return httpx.Response(503, json={"data": None, "errors": [{"error": "DOWN"}]})
+        return httpx.Response(200, json={"data": persona_json(1), "errors": None})
+
+    client, slept = make_client(handler)
+    assert client.get_persona("p00001").id == "p00001"
+    assert 3.0 in slept
+    assert client.stats.retries == 2
+
+
+def test_gives_up_after_the_attempt_limit() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(502, text="bad gateway")
+
+    client, slept = make_client(handler, attempts=5)
+    with pytest.raises(ApiError, match="gave up"):
+        client.get_persona("p1")
+    assert len(calls) == 5
+    assert len(slept) == 4
+    assert all(0 <= seconds <= 10 for seconds in slept)
+
+
+def test_a_retry_after_longer_than_the_deadline_fails_fast() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(429, headers={"retry-after": "3600"}, json={"status": "error"})
+
+    client, slept = make_client(handler, timeout=30)
+    with pytest.raises(ApiError):
+        client.get_persona("p1")
+    assert calls == [1]
+    assert slept == []
+
+
+def test_a_429_pause_longer_than_the_deadline_fails_other_requests_at_once() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(429, headers={"retry-after": "600"}, json={"status": "error"})
+
+    client, slept = make_client(handler, timeout=30)
+    with pytest.raises(ApiError):
+        client.get_persona("p1")
+    # Another request of the same client does not sit out the 10 minutes either.
+    with pytest.raises(ApiError, match="asked to wait 600s"):
+        client.get_persona("p2")
+    assert calls == ["/v1/personas/p1"]
+    assert slept == []
+
+
+def test_a_request_gives_up_within_four_times_the_timeout() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        now[0] += 1.0  # each attempt takes one second
+        return httpx.Response(503, text="down")
+
+    client = BlandClient(
+        "https://api.example.test",
+        "secret-key",
+        timeout=2.0,
+        attempts=100,
+        transport=httpx.MockTransport(handler),
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
+    with pytest.raises(ApiError, match="gave up"):
+        client.get_persona("p1")
+    assert now[0] <= 4 * 2.0
+
+
+def test_cancel_stops_retrying_and_says_so() -> None:
+    client: BlandClient
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        client.cancel()  # as a SIGTERM arriving while this write is on the wire
+        return httpx.Response(503, text="down")
+
+    client, slept = make_client(handler)
+    with pytest.raises(ApiError, match="interrupted before a retry; it may have taken effect"):
+        client.attach("p1", ["+14155550100"])
+    assert slept == []
+    with pytest.raises(NotSent, match="not sent: the run was interrupted"):
+        client.get_persona("p1")

@@ -1,0 +1,54 @@
+"""The base URL check (https, or plain http to loopback only) and the paths ids are quoted into."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url, inbound_write_path, persona_path
+from reconciler.errors import InputError
+
+
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://api.bland.ai", True),
+        ("http://127.0.0.1:8765", True),
+        ("http://127.5.0.1:8765", True),
+        ("http://localhost:8765/", True),
+        ("http://[::1]:8765", True),
+        ("http://api.bland.ai", False),
+        ("http://10.0.0.1", False),
+        ("ftp://api.bland.ai", False),
+    ],
+)
+def test_base_url_must_be_https_unless_loopback(url: str, ok: bool) -> None:
+    if ok:
+        assert check_base_url(url) == url.rstrip("/")
+    else:
+        with pytest.raises(InputError):
+            check_base_url(url)
+
+
+def test_a_url_without_a_host_is_not_a_base_url() -> None:
+    with pytest.raises(InputError, match="is not an http\\(s\\) URL"):
+        check_base_url("https://")
+    with pytest.raises(InputError, match="uses plain http to a remote host"):
+        check_base_url("http://api.bland.ai")
+
+
+def test_the_default_base_url_passes_its_own_check() -> None:
+    assert check_base_url(DEFAULT_BASE_URL) == DEFAULT_BASE_URL
+
+
+@pytest.mark.parametrize(
+    "persona_id, path",
+    [
+        ("p1", "/v1/personas/p1"),
+        ("a/b", "/v1/personas/a%2Fb"),
+        ("x?y=1#z", "/v1/personas/x%3Fy%3D1%23z"),
+        ("ü d", "/v1/personas/%C3%BC%20d"),
+    ],
+)
+def test_a_persona_id_is_quoted_whole_into_its_path(persona_id: str, path: str) -> None:
+    assert persona_path(persona_id) == path
+    assert inbound_write_path(persona_id, "detach") == f"{path}/inbound/detach"

@@ -1,0 +1,196 @@
+"""Parsing of the API's answers and error bodies, without a client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.api.wire import (
+    build_live,
+    error_from_response,
+    inbound_from_answer,
+    parse_persona,
+    parse_retry_after,
+    persona_from_answer,
+    personas_from_page,
+    success_payload,
+)
+from reconciler.errors import ApiError, AuthError
+from reconciler.model import Live, LivePersona
+
+
+def test_parse_retry_after_in_both_forms() -> None:
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_parse_retry_after_ignores_blanks_and_counts_a_past_date_as_no_wait() -> None:
+    assert parse_retry_after("  ") is None
+    assert parse_retry_after(" 2.5 ") == 2.5
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412500.0) == 0.0
+
+
+def answer(
+    status: int, body: Any = None, *, text: str | None = None, **headers: str
+) -> httpx.Response:
+    if text is not None:
+        return httpx.Response(status, text=text, headers=headers)
+    return httpx.Response(status, json=body, headers=headers)
+
+
+ERROR_BODIES = {
+    "envelope array": (
+        {"errors": [{"error": "INVALID_INBOUND_NUMBERS", "message": "not yours"}]},
+        "INVALID_INBOUND_NUMBERS",
+        "not yours",
+    ),
+    "envelope array with code": (
+        {"errors": [{"code": "E_GONE", "message": "gone"}]},
+        "E_GONE",
+        "gone",
+    ),
+    "envelope array of strings": ({"errors": ["first", "second"]}, None, "first"),
+    "envelope array, message elsewhere": (
+        {"errors": [{"error": "CODE_ONLY"}], "message": "told apart"},
+        "CODE_ONLY",
+        "told apart",
+    ),
+    "envelope string": (
+        {"errors": "PERSONA_NOT_FOUND: Persona not found"},
+        "PERSONA_NOT_FOUND",
+        "Persona not found",
+    ),
+    "envelope string without a code": ({"errors": "it broke"}, None, "it broke"),
+    "empty envelope, bare error": ({"errors": [], "error": "nope"}, None, "nope"),
+    "legacy status": ({"status": "error", "message": "Bad things"}, None, "Bad things"),
+    "bare error": ({"error": "Phone number not found"}, None, "Phone number not found"),
+    "bare error wins over message": ({"error": "first", "message": "second"}, None, "first"),
+    "JSON without a message": (
+        {"status": "error"},
+        None,
+        "unexpected error body (application/json)",
+    ),
+    "JSON that is not an object": ([1, 2], None, "unexpected error body (application/json)"),
+}
+
+
+@pytest.mark.parametrize(
+    "body, code, message", ERROR_BODIES.values(), ids=list(ERROR_BODIES.keys())
+)
+def test_error_bodies_of_every_shape(body: Any, code: str | None, message: str) -> None:
+    error = error_from_response(answer(400, body), "GET", "/v1/personas/p1")
+    assert type(error) is ApiError
+    assert (error.status, error.code, error.api_message) == (400, code, message)
+    assert (error.method, error.path) == ("GET", "/v1/personas/p1")
+
+
+def test_a_body_that_is_not_json_is_named_by_its_content_type() -> None:
+    html = answer(
+        502, text="<html>bad gateway</html>", **{"content-type": "text/html; charset=utf-8"}
+    )
+    assert error_from_response(html, "GET", "/").api_message == "non-JSON body (text/html)"
+    empty = httpx.Response(502)
+    assert error_from_response(empty, "GET", "/").api_message == "non-JSON body (no content type)"
+
+
+def test_retry_after_is_carried_on_the_error() -> None:
+    limited = answer(429, {"status": "error"}, **{"retry-after": "7"})
+    assert error_from_response(limited, "POST", "/").retry_after == 7.0
+    assert error_from_response(answer(503, {}), "POST", "/").retry_after is None
+
+
+@pytest.mark.parametrize(
+    "status, hint",
+    [
+        (401, "the API key was rejected: check BLAND_API_KEY"),
+        (403, "the API key lacks permission for this call"),
+    ],
+)
+def test_401_and_403_are_auth_errors_with_a_hint(status: int, hint: str) -> None:
+    body = {"errors": [{"error": "AUTH_FAILURE", "message": "bad key"}]}
+    error = error_from_response(answer(status, body), "GET", "/v1/inbound")
+    assert isinstance(error, AuthError)
+    assert error.code == "AUTH_FAILURE"
+    assert error.api_message == f"bad key ({hint})"
+
+
+@pytest.mark.parametrize("errors", [None, [], ""])
+def test_a_success_payload_with_an_empty_envelope_is_returned_as_is(errors: Any) -> None:
+    body = {"data": {"id": "p1"}, "errors": errors}
+    assert success_payload(answer(200, body), "GET", "/") == body
+
+
+def test_a_success_payload_with_errors_or_no_json_is_an_error() -> None:
+    with pytest.raises(ApiError, match="HTTP 200 SOMETHING: went wrong"):
+        success_payload(answer(200, {"errors": "SOMETHING: went wrong"}), "GET", "/")
+    with pytest.raises(
+        ApiError, match="HTTP 201: the API answered 2xx with a body that is not JSON"
+    ):
+        success_payload(answer(201, text="ok"), "POST", "/")
+
+
+def test_a_persona_object_becomes_a_live_persona() -> None:
+    item = {
+        "id": 7,
+        "name": None,
+        "deleted_at": "",
+        "inbound_numbers": [{"phone_number": " +14155550100 "}, "+14155550101", "", {}, None],
+    }
+    assert parse_persona(item) == LivePersona(
+        id="7", name="", numbers=frozenset({"+14155550100", "+14155550101"}), deleted=False
+    )
+    assert parse_persona({"id": "p2", "deleted_at": "2026-01-01T00:00:00Z"}).deleted
+
+
+@pytest.mark.parametrize("item", [None, "p1", [], {"name": "no id"}, {"id": ""}])
+def test_something_that_is_not_a_persona_is_an_error(item: Any) -> None:
+    with pytest.raises(ApiError, match="unexpected persona object in the response"):
+        parse_persona(item)
+
+
+def test_one_persona_answer_is_read_from_its_data() -> None:
+    assert persona_from_answer({"data": {"id": "p1"}}).id == "p1"
+    with pytest.raises(ApiError, match="unexpected persona object in the response: NoneType"):
+        persona_from_answer([{"id": "p1"}])
+
+
+def test_a_page_of_personas_is_its_data_or_a_bare_list() -> None:
+    assert [p.id for p in personas_from_page({"data": [{"id": "a"}, {"id": "b"}]})] == ["a", "b"]
+    assert [p.id for p in personas_from_page([{"id": "a"}])] == ["a"]
+    for payload in ({"data": None}, {"personas": []}, "text"):
+        with pytest.raises(ApiError, match="GET /v1/personas: the response has no list"):
+            personas_from_page(payload)
+
+
+def test_the_inbound_list_in_each_shape_with_its_owners() -> None:
+    entries = [
+        {"phone_number": "+14155550100", "persona_id": "p1"},
+        {"phone_number": " +14155550101 ", "persona_id": ""},
+        "+14155550102",
+        {"phone_number": ""},
+        42,
+    ]
+    expected = {"+14155550100": "p1", "+14155550101": None, "+14155550102": None}
+    assert inbound_from_answer({"inbound_numbers": entries}) == expected
+    assert inbound_from_answer({"data": entries}) == expected
+    assert inbound_from_answer(entries) == expected
+    # The legacy key wins even when it holds nothing usable.
+    with pytest.raises(ApiError, match="GET /v1/inbound: the response has no list"):
+        inbound_from_answer({"inbound_numbers": None, "data": entries})
+    with pytest.raises(ApiError, match="GET /v1/inbound: the response has no list"):
+        inbound_from_answer("text")
+
+
+def test_the_live_account_keeps_only_the_owners_the_api_names() -> None:
+    persona = LivePersona(id="p1", name="One", numbers=frozenset({"+14155550100"}))
+    live = build_live({"p1": persona}, 3, {"+14155550100": "p1", "+14155550101": None})
+    assert live == Live(
+        personas={"p1": persona},
+        account_numbers=frozenset({"+14155550100", "+14155550101"}),
+        pages_read=3,
+        inbound_owners={"+14155550100": "p1"},
+    )
