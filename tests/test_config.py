@@ -11,13 +11,12 @@ import pytest
 from reconciler.config import (
     DEFAULT_MAX_FILE_BYTES,
     MAX_DEPTH,
-    _impossible_reason,
-    _impossible_reason_fully,
     check_phone_number,
     load_config,
     load_schema,
     suggest_e164,
 )
+from reconciler.config.phone import _impossible_reason, _impossible_reason_from_digits
 from reconciler.errors import ConfigError, InputError
 from tests.conftest import EXAMPLES
 
@@ -143,7 +142,7 @@ def test_the_cached_length_verdict_agrees_with_the_full_check() -> None:
             rng.choice("0123456789") for _ in range(rng.randint(0, 14))
         )
         number = "+" + digits
-        assert _impossible_reason(number) == _impossible_reason_fully(number), number
+        assert _impossible_reason(number) == _impossible_reason_from_digits(number), number
 
 
 @pytest.mark.parametrize(
