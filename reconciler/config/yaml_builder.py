@@ -239,10 +239,10 @@ class DocumentBuilder:
                     self.problem(mark, "more than one YAML document: put everything in one")
                     return
                 continue
-            if not self.take(event, mark):
+            if not self.add_event(event, mark):
                 return
 
-    def take(self, event: ev.Event, mark: SourceMark) -> bool:
+    def add_event(self, event: ev.Event, mark: SourceMark) -> bool:
         """Add the value of one event, or open or close a collection; False when too deep."""
         if isinstance(event, ev.AliasEvent):
             # Never expanded: a few aliases of aliases would otherwise grow exponentially.
