@@ -1,13 +1,40 @@
-"""Writing files so that a reader sees the old content or the new, never half of either."""
+"""Reading and writing files safely.
+
+A reader is never blocked by a FIFO or a device, and sees the old content or the new, never half
+of either.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from contextlib import suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from reconciler.errors import InputError
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open a regular file for reading in binary mode, without waiting on anything else.
+
+    Raises InputError for a FIFO, a device or a folder, and OSError when the file cannot be opened.
+    """
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise InputError(f"{path}: not a regular file")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return os.fdopen(descriptor, "rb")
+
+
+def cannot_read(path: str | Path, reason: str | None) -> InputError:
+    """The error for a file that is there but cannot be read, with the system's reason."""
+    return InputError(f"{path}: cannot read the file ({reason})")
 
 
 def _default_mode(path: Path) -> int:

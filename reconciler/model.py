@@ -6,19 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
-_UNPRINTABLE = {
-    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)
-}
-
-
-def printable(text: str) -> str:
-    """Text from the API made safe for one line of a terminal or CI log: controls are escaped.
-
-    A persona name holding a newline or an ANSI sequence could otherwise fake plan lines.
-    """
-    return text.translate(_UNPRINTABLE)
+# Re-exported: applier, render and cli import it from here.
+from reconciler.text import printable as printable
 
 
 class SourceMark(NamedTuple):

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__
 from reconciler.errors import InputError, StalePlan
-from reconciler.files import write_atomic
+from reconciler.files import cannot_read, open_regular, write_atomic
 from reconciler.model import SafetySettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.safety import Thresholds
@@ -68,7 +66,7 @@ def config_sources(files: Iterable[str]) -> tuple[ConfigSource, ...]:
         try:
             content = Path(file).read_bytes()
         except OSError as error:
-            raise InputError(f"{file}: cannot read the file ({error.strerror})") from None
+            raise cannot_read(file, error.strerror) from None
         sources.append(ConfigSource(file, hashlib.sha256(content).hexdigest()))
     return tuple(sources)
 
@@ -166,18 +164,10 @@ def is_plan_file(path: str) -> bool:
     before config loading gets to refuse it.
     """
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return False  # not a readable file: config loading reports it
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            return False
-        head = os.read(descriptor, _SNIFF_BYTES)
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)
+        with open_regular(path) as stream:
+            head = stream.read(_SNIFF_BYTES)
+    except (OSError, InputError):
+        return False  # not a readable regular file: config loading reports it
     return head.lstrip().startswith(b"{") and _MARKER.search(head) is not None
 
 
@@ -190,7 +180,7 @@ def read_plan_file(path: str) -> SavedPlan:
     try:
         content = Path(path).read_bytes()
     except OSError as error:
-        raise InputError(f"{path}: cannot read the file ({error.strerror})") from None
+        raise cannot_read(path, error.strerror) from None
     try:
         document = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from itertools import groupby
 
 from reconciler.plan import Action, Change, Plan
+from reconciler.text import one_line
 
 # GitHub refuses comments over 65,536 characters; the default leaves room for what a workflow
 # adds around the plan (a marker to find the comment again, a footer with the run link).
@@ -25,18 +26,18 @@ _MARKDOWN_LABEL_CHARS = 200
 
 def _md_text(text: str) -> str:
     """Text shown as is in Markdown: escaped, on one line."""
-    flat = " ".join(text.split())
+    flat = one_line(text)
     return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
 
 
 def _md_code(text: str) -> str:
     """An inline code span; a code span cannot hold a backtick, so those become quotes."""
-    return "`" + " ".join(text.replace("`", "'").split()) + "`"
+    return "`" + one_line(text.replace("`", "'")) + "`"
 
 
 def _html_text(text: str) -> str:
     """Text inside an HTML element (GitHub does not read Markdown there), @ kept from mentioning."""
-    return html.escape(" ".join(text.split())).replace("@", "&#64;")
+    return html.escape(one_line(text)).replace("@", "&#64;")
 
 
 def _md_row(change: Change) -> str:

@@ -1,25 +1,13 @@
-"""Config loading as functions: phone number checks, limits, and what the loader returns."""
+"""Phone numbers: the messages for what is not canonical E.164, and the suggested fixes."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-import jsonschema
 import pytest
 
-from reconciler.config import (
-    DEFAULT_MAX_FILE_BYTES,
-    MAX_DEPTH,
-    _impossible_reason,
-    _impossible_reason_fully,
-    check_phone_number,
-    load_config,
-    load_schema,
-    suggest_e164,
-)
-from reconciler.errors import ConfigError, InputError
-from tests.conftest import EXAMPLES
+from reconciler.config import check_phone_number, suggest_e164
+from reconciler.config.phone import _impossible_reason, _impossible_reason_from_digits
 
 
 @pytest.mark.parametrize(
@@ -89,53 +77,6 @@ def test_a_number_unassigned_today_but_possible_is_accepted() -> None:
     assert check_phone_number("+19995550100", None) is None
 
 
-def test_a_large_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    config = tmp_path / "huge.yaml"
-    with config.open("wb") as stream:
-        stream.truncate(DEFAULT_MAX_FILE_BYTES + 1)  # sparse: nothing is written to the disk
-    with pytest.raises(ConfigError) as raised:
-        load_config([config])
-    assert str(raised.value) == (
-        f"{config}:1:1: the file is 10,485,761 bytes, over the limit of 10,485,760 bytes "
-        "(--max-file-size): it is not read"
-    )
-
-
-def test_nesting_is_capped_in_block_style_too(tmp_path: Path) -> None:
-    config = tmp_path / "deep.yaml"
-    lines = ["version: 1", "personas: []", "x:"]
-    lines += ["  " * depth + f"k{depth}:" for depth in range(1, MAX_DEPTH + 10)]
-    config.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ConfigError) as raised:
-        load_config([config])
-    assert f"nested more than {MAX_DEPTH} levels deep" in str(raised.value)
-
-
-def test_a_large_valid_file_loads(tmp_path: Path) -> None:
-    config = tmp_path / "large.yaml"
-    numbers = "".join(f'      - "+1415{n:07d}"\n' for n in range(5000))
-    config.write_text(f"version: 1\npersonas:\n  - name: Sales\n    numbers:\n{numbers}")
-    desired = load_config([config])
-    assert len(desired.personas[0].numbers) == 5000
-
-
-def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
-    config = tmp_path / "bom.yaml"
-    config.write_bytes(b"\xef\xbb\xbf" + (EXAMPLES / "personas.yaml").read_bytes())
-    assert len(load_config([config]).personas) == 3
-
-
-def test_windows_line_endings_are_accepted(tmp_path: Path) -> None:
-    config = tmp_path / "crlf.yaml"
-    config.write_bytes((EXAMPLES / "personas.yaml").read_bytes().replace(b"\n", b"\r\n"))
-    assert len(load_config([config]).personas) == 3
-
-
-def test_no_file_given() -> None:
-    with pytest.raises(InputError, match="no config file given"):
-        load_config([])
-
-
 def test_the_cached_length_verdict_agrees_with_the_full_check() -> None:
     rng = random.Random(7)
     for _ in range(5000):
@@ -143,20 +84,31 @@ def test_the_cached_length_verdict_agrees_with_the_full_check() -> None:
             rng.choice("0123456789") for _ in range(rng.randint(0, 14))
         )
         number = "+" + digits
-        assert _impossible_reason(number) == _impossible_reason_fully(number), number
+        assert _impossible_reason(number) == _impossible_reason_from_digits(number), number
+
+
+def test_a_possible_number_does_not_vouch_for_another_length() -> None:
+    assert _impossible_reason("+14155550100") is None
+    assert _impossible_reason("+14155550100") is None  # from the shape cache
+    assert _impossible_reason("+141555501001") is not None
+    assert _impossible_reason("+1415555010") is not None
 
 
 @pytest.mark.parametrize(
-    ("number", "valid"),
+    ("number", "reason"),
     [
-        ("+14155550100", True),
-        ("+14155550100\n", False),  # "$" would let this through in Python's re
-        ("+\u0661\u0664\u0661\u0665\u0665\u0665\u0665\u0660\u0661\u0660\u0660", False),  # "\d" too
-        ("+0123", False),
+        ("+999123456", "+999123456 has no valid country code"),
+        ("+44", "+44 has a country code but no subscriber number"),
+        ("+4400", "+4400 is not a possible phone number"),
+        ("+44020", "+44020 is not a possible phone number for country code +44 (wrong length)"),
+        ("+12", "+12 is not a possible phone number for country code +1 (wrong length)"),
+        ("+4402079460958", None),
+        ("+390612345678", None),
     ],
 )
-def test_the_published_schema_pattern_is_strict_in_python_too(number: str, valid: bool) -> None:
-    schema = load_schema()
-    validator = jsonschema.Draft202012Validator(schema)
-    document = {"version": 1, "personas": [{"name": "Sales", "numbers": [number]}]}
-    assert validator.is_valid(document) is valid
+def test_each_impossible_number_says_why_whichever_way_it_is_judged(
+    number: str, reason: str | None
+) -> None:
+    assert _impossible_reason(number) == reason
+    assert _impossible_reason_from_digits(number) == reason
+    assert check_phone_number(number, None) == reason

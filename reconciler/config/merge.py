@@ -1,0 +1,115 @@
+"""Merge checked documents into one Desired state, reporting what two places both claim."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.config.document import Document, diagnostic_at, shown
+from reconciler.config.phone import CANONICAL_E164
+from reconciler.errors import Diagnostic
+from reconciler.model import Desired, DesiredPersona, SafetySettings, SourceMark
+
+
+def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:
+    """The documents' personas, protected numbers and safety block, in file order.
+
+    A persona, number or safety block given twice is added to diagnostics at its second place.
+    Values of the wrong type were reported by the schema; what is left of them is skipped here.
+    """
+    merger = _Merger(diagnostics)
+    for document in documents:
+        merger.add_document(document)
+    return Desired(
+        personas=tuple(merger.personas),
+        files=tuple(document.file for document in documents),
+        protected=tuple(merger.protected),
+        protected_marks=merger.protected,
+        safety=merger.safety or SafetySettings(),
+    )
+
+
+def _list_or_empty(mapping: dict[str, Any], key: str) -> list[Any]:
+    found = mapping.get(key)
+    return found if isinstance(found, list) else []
+
+
+def _non_empty_string(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class _Merger:
+    """What the documents merged so far hold, and where each thing was first given."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        self.personas: list[DesiredPersona] = []
+        self.protected: dict[str, SourceMark] = {}
+        self.safety: SafetySettings | None = None
+        self.safety_mark: SourceMark | None = None
+        self.number_marks: dict[str, SourceMark] = {}
+        self.id_marks: dict[str, SourceMark] = {}
+        self.name_marks: dict[str, SourceMark] = {}
+
+    def report_duplicate(self, mark: SourceMark, what: str, first: SourceMark) -> None:
+        self.diagnostics.append(diagnostic_at(mark, f"{what} is listed twice (also at {first})"))
+
+    def add_document(self, document: Document) -> None:
+        value = document.value
+        for index, entry in enumerate(_list_or_empty(value, "personas")):
+            if isinstance(entry, dict):
+                self.add_persona(document, index, entry)
+        for position, number in enumerate(_list_or_empty(value, "protected")):
+            if isinstance(number, str) and CANONICAL_E164.fullmatch(number):
+                number_mark = document.mark(("protected", position))
+                if number in self.protected:
+                    self.report_duplicate(
+                        number_mark, f"protected number {number}", self.protected[number]
+                    )
+                self.protected.setdefault(number, number_mark)
+        if isinstance(value.get("safety"), dict):
+            self.set_safety(value["safety"], document.mark(("safety",)))
+
+    def add_persona(self, document: Document, index: int, entry: dict[str, Any]) -> None:
+        mark = document.mark(("personas", index))
+        persona_id = _non_empty_string(entry.get("id"))
+        name = _non_empty_string(entry.get("name"))
+        if persona_id is not None:
+            if persona_id in self.id_marks:
+                self.report_duplicate(
+                    mark, f"persona id {shown(persona_id)}", self.id_marks[persona_id]
+                )
+            self.id_marks.setdefault(persona_id, mark)
+        if name is not None and persona_id is None:
+            # Only a name alone names a persona twice: two entries with ids may share a name
+            # (Bland allows it), and the name then only checks each id.
+            if name in self.name_marks:
+                self.report_duplicate(mark, f"persona {shown(repr(name))}", self.name_marks[name])
+            self.name_marks.setdefault(name, mark)
+        numbers: list[str] = []
+        number_marks: dict[str, SourceMark] = {}
+        for position, number in enumerate(_list_or_empty(entry, "numbers")):
+            if not isinstance(number, str) or not CANONICAL_E164.fullmatch(number):
+                continue
+            number_mark = document.mark(("personas", index, "numbers", position))
+            if number in self.number_marks:
+                self.report_duplicate(number_mark, number, self.number_marks[number])
+                continue
+            self.number_marks[number] = number_mark
+            numbers.append(number)
+            number_marks[number] = number_mark
+        self.personas.append(DesiredPersona(persona_id, name, tuple(numbers), mark, number_marks))
+
+    def set_safety(self, block: dict[str, Any], mark: SourceMark) -> None:
+        if self.safety_mark is not None:
+            self.diagnostics.append(
+                diagnostic_at(
+                    mark, f"'safety' may be set in one file only (also at {self.safety_mark})"
+                )
+            )
+        self.safety_mark = mark
+        self.safety = SafetySettings(
+            max_detach_percent=block.get("max_detach_percent"),
+            min_numbers_for_percent=block.get("min_numbers"),
+            allow_empty=block.get("allow_emptying"),
+        )

@@ -1,0 +1,208 @@
+"""Check a document against the config's JSON Schema, in messages that say what to change."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from reconciler.config.document import (
+    SHOWN_CHARS,
+    Document,
+    YamlPath,
+    diagnostic_at,
+    shown,
+    shown_json,
+    type_name,
+)
+from reconciler.errors import Diagnostic
+from reconciler.model import SourceMark
+from reconciler.text import one_line
+
+if TYPE_CHECKING:
+    import jsonschema
+
+_PERSONA_KEYS = frozenset({"id", "name", "numbers"})
+
+
+def load_schema() -> dict[str, Any]:
+    """The published JSON Schema of the config file."""
+    text = resources.files("reconciler").joinpath("personas.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def schema_diagnostics(document: Document) -> list[Diagnostic]:
+    """Every schema problem of a document but those of phone numbers, each reported once."""
+    found: list[Diagnostic] = []
+    seen: set[Diagnostic] = set()
+    for path, error in _schema_errors(document.value):
+        if _is_number_path(path) and error.validator in ("type", "pattern"):
+            continue  # phone numbers get a more precise check of their own
+        if document.is_refused(path):
+            continue
+        mark = document.mark(path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            found.extend(_unknown_keys(error, path, document, mark))
+            continue
+        diagnostic = diagnostic_at(mark, _schema_message(error, path))
+        if diagnostic not in seen:  # the same mistake is reported once, however it was found
+            seen.add(diagnostic)
+            found.append(diagnostic)
+    return found
+
+
+def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
+    """Replace local $refs by their definitions; phone numbers by an open schema.
+
+    Phone numbers get check_phone_number, which is stricter than the schema's pattern and says
+    what is wrong; skipping them here also keeps jsonschema off the hot path of a large file.
+    """
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref.removeprefix("#/$defs/")
+            return {} if name == "phoneNumber" else _inline_refs(definitions[name], definitions)
+        inlined = {
+            key: _inline_refs(value, definitions) for key, value in node.items() if key != "$defs"
+        }
+        if inlined.get("items") == {}:
+            del inlined["items"]  # an open items schema only costs a descent per item
+        return inlined
+    if isinstance(node, list):
+        return [_inline_refs(item, definitions) for item in node]
+    return node
+
+
+@cache
+def _validators() -> tuple[jsonschema.protocols.Validator, jsonschema.protocols.Validator]:
+    """Validators of the whole file without its persona entries, and of one persona entry.
+
+    Split so that entries which are plainly valid (see _plainly_valid_persona) skip jsonschema:
+    its descent costs tens of microseconds per entry, most of loading a 10,000-persona file.
+    """
+    # Imported here: a file of plainly valid entries never needs it (see _schema_errors).
+    import jsonschema
+
+    schema = load_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    inlined = _inline_refs(schema, schema.get("$defs", {}))
+    personas = inlined["properties"]["personas"]
+    persona_schema = personas.pop("items")
+    return (
+        cls(inlined, format_checker=cls.FORMAT_CHECKER),
+        cls(persona_schema, format_checker=cls.FORMAT_CHECKER),
+    )
+
+
+def _plainly_valid_persona(entry: Any) -> bool:
+    """True for an entry the persona schema certainly accepts (numbers are checked apart).
+
+    A conservative subset of the schema: anything unusual goes to jsonschema for its message.
+    """
+    if type(entry) is not dict or type(entry.get("numbers")) is not list:
+        return False
+    if not entry.keys() <= _PERSONA_KEYS:
+        return False
+    persona_id, name = entry.get("id"), entry.get("name")
+    if persona_id is None and name is None:
+        return False
+    return all(
+        value is None or (type(value) is str and value != "") for value in (persona_id, name)
+    )
+
+
+def _plainly_valid_top(value: Any) -> bool:
+    """True for a document whose top level the schema certainly accepts (entries apart)."""
+    return (
+        type(value) is dict
+        and value.keys() <= {"version", "personas"}
+        and type(value.get("version")) is int
+        and value["version"] == 1
+        and type(value.get("personas")) is list
+    )
+
+
+def _schema_errors(value: Any) -> Iterator[tuple[YamlPath, Any]]:
+    """Every schema error of a document, with its absolute path."""
+    if not _plainly_valid_top(value):
+        whole, _ = _validators()
+        for error in whole.iter_errors(value):
+            yield tuple(error.absolute_path), error
+    entries = value.get("personas") if isinstance(value, dict) else None
+    if not isinstance(entries, list):
+        return
+    for index, entry in enumerate(entries):
+        if _plainly_valid_persona(entry):
+            continue
+        _, persona = _validators()
+        for error in persona.iter_errors(entry):
+            yield ("personas", index, *error.absolute_path), error
+
+
+def _is_number_path(path: YamlPath) -> bool:
+    return (len(path) == 4 and path[0] == "personas" and path[2] == "numbers") or (
+        len(path) == 2 and path[0] == "protected"
+    )
+
+
+def _unknown_keys(
+    error: Any, path: YamlPath, document: Document, mark: SourceMark
+) -> Iterator[Diagnostic]:
+    """One diagnostic per key the schema does not allow, at the key, with a likely fix."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    allowed = sorted(schema.get("properties", {}))
+    for key in error.instance:
+        if key in allowed:
+            continue
+        hint = difflib.get_close_matches(str(key)[:SHOWN_CHARS], allowed, n=1)
+        suffix = f' (did you mean "{hint[0]}"?)' if hint else f" (allowed: {', '.join(allowed)})"
+        yield diagnostic_at(
+            document.key_marks.get((*path, key), mark),
+            f"unknown key {shown(json.dumps(str(key)))}{suffix}",
+        )
+
+
+def _describe_path(path: YamlPath) -> str:
+    """The value at path as a message names it: its key, or its item number in its list."""
+    if not path:
+        return "the top level"
+    name = path[-1]
+    if isinstance(name, int):
+        return f"item {name + 1} of {shown(json.dumps(str(path[-2])))}" if len(path) > 1 else "item"
+    return shown(json.dumps(name))
+
+
+def _schema_message(error: Any, path: YamlPath) -> str:
+    kind = error.validator
+    value = error.instance
+    if kind == "required":
+        # jsonschema raises one error per missing key; its message is the only place that
+        # names which one ("'version' is a required property").
+        missing = [key for key in error.validator_value if key not in (value or {})]
+        key = next((key for key in missing if error.message.startswith(repr(key))), None)
+        if key is None:
+            key = missing[0] if missing else "?"
+        is_entry = path[:1] == ("personas",) and len(path) == 2
+        name = "a persona entry" if is_entry else _describe_path(path)
+        return f"{name} is missing the required key {json.dumps(key)}"
+    if kind == "anyOf" and path[:1] == ("personas",):
+        return 'a persona entry needs an "id" or a "name"'
+    if kind == "const":
+        scalar = isinstance(value, str | int | float) and not isinstance(value, bool)
+        written = shown_json(value) if scalar else type_name(value)
+        return f"{_describe_path(path)} must be {json.dumps(error.validator_value)}, not {written}"
+    if kind == "type":
+        expected = error.validator_value
+        wanted = {"array": "a list", "object": "a mapping", "string": "a string"}.get(
+            expected, f"of type {expected}"
+        )
+        hint = " (write [] for none)" if value is None and expected == "array" else ""
+        return f"{_describe_path(path)} must be {wanted}, not {type_name(value)}{hint}"
+    if kind == "minLength":
+        return f"{_describe_path(path)} must not be empty"
+    return f"{_describe_path(path)}: {shown(one_line(error.message), 200)}"

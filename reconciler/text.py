@@ -1,0 +1,38 @@
+"""Text for messages: on one line, safe for a terminal, and a long list cut short."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_UNPRINTABLE = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)
+}
+
+
+def printable(text: str) -> str:
+    """Text from the API made safe for one line of a terminal or CI log: controls are escaped.
+
+    A persona name holding a newline or an ANSI sequence could otherwise fake plan lines.
+    """
+    return text.translate(_UNPRINTABLE)
+
+
+def one_line(text: str) -> str:
+    """The text with each run of whitespace, line breaks included, as one space; trimmed."""
+    return " ".join(text.split())
+
+
+def and_more(
+    items: Sequence[str], limit: int, separator: str = ", ", *, before_more: str | None = None
+) -> str:
+    """The first `limit` items joined by separator, then "and N more" when some are left out.
+
+    `before_more` comes before "and N more" (the separator when None).
+    """
+    shown = separator.join(items[:limit])
+    left_out = len(items) - limit
+    if left_out <= 0:
+        return shown
+    return f"{shown}{separator if before_more is None else before_more}and {left_out} more"

@@ -1,0 +1,66 @@
+"""Merging files: what two places both claim is reported at the second, with the first."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.config import load_config_sources
+from reconciler.errors import ConfigError
+from reconciler.model import SafetySettings, SourceMark
+
+SUPPORT = 'version: 1\npersonas:\n  - id: p-1\n    name: Support\n    numbers: ["+14155550100"]\n'
+
+
+def problems(*sources: tuple[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        load_config_sources([(name, text.encode()) for name, text in sources])
+    return str(raised.value).splitlines()
+
+
+def test_files_merge_in_order_with_every_position_kept() -> None:
+    sales = 'version: 1\npersonas:\n  - name: Sales\n    numbers: ["+14155550110"]\n'
+    rest = 'version: 1\npersonas: []\nprotected: ["+14155550199"]\nsafety: {min_numbers: 3}\n'
+    desired = load_config_sources(
+        [("a.yaml", SUPPORT.encode()), ("b.yaml", sales.encode()), ("c.yaml", rest.encode())]
+    )
+    assert desired.files == ("a.yaml", "b.yaml", "c.yaml")
+    assert [(p.id, p.name, p.numbers) for p in desired.personas] == [
+        ("p-1", "Support", ("+14155550100",)),
+        (None, "Sales", ("+14155550110",)),
+    ]
+    assert desired.personas[1].mark == SourceMark("b.yaml", 3, 5)
+    assert desired.personas[1].number_marks == {"+14155550110": SourceMark("b.yaml", 4, 15)}
+    assert desired.protected == ("+14155550199",)
+    assert desired.protected_marks == {"+14155550199": SourceMark("c.yaml", 3, 13)}
+    assert desired.safety == SafetySettings(min_numbers_for_percent=3)
+
+
+def test_a_number_on_two_personas_is_reported_and_kept_on_the_first() -> None:
+    other = 'version: 1\npersonas:\n  - id: p-2\n    numbers: ["+14155550100"]\n'
+    assert problems(("a.yaml", SUPPORT), ("b.yaml", other)) == [
+        "b.yaml:4:15: +14155550100 is listed twice (also at a.yaml:5:15)"
+    ]
+
+
+def test_the_same_id_twice_is_reported() -> None:
+    again = "version: 1\npersonas:\n  - id: p-1\n    numbers: []\n"
+    assert problems(("a.yaml", SUPPORT), ("b.yaml", again)) == [
+        "b.yaml:3:5: persona id p-1 is listed twice (also at a.yaml:3:5)"
+    ]
+
+
+def test_a_name_is_a_duplicate_only_without_an_id() -> None:
+    with_id = "version: 1\npersonas:\n  - id: p-2\n    name: Support\n    numbers: []\n"
+    load_config_sources([("a.yaml", SUPPORT.encode()), ("b.yaml", with_id.encode())])
+    alone = "version: 1\npersonas:\n  - name: Sales\n    numbers: []\n"
+    assert problems(("a.yaml", alone), ("b.yaml", alone)) == [
+        "b.yaml:3:5: persona 'Sales' is listed twice (also at a.yaml:3:5)"
+    ]
+
+
+def test_a_protected_number_twice_and_safety_in_two_files_are_reported() -> None:
+    text = 'version: 1\npersonas: []\nprotected: ["+14155550199"]\nsafety: {min_numbers: 3}\n'
+    assert problems(("a.yaml", text), ("b.yaml", text)) == [
+        "b.yaml:3:13: protected number +14155550199 is listed twice (also at a.yaml:3:13)",
+        "b.yaml:4:9: 'safety' may be set in one file only (also at a.yaml:4:9)",
+    ]

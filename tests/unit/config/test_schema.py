@@ -1,0 +1,90 @@
+"""The schema check: its shortcuts for large files give the same answers as the long way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+
+from reconciler.config import load_schema
+from reconciler.config.schema import _inline_refs, _plainly_valid_persona, _schema_errors
+
+ENTRIES: list[Any] = [
+    {"id": "p-1", "numbers": []},
+    {"name": "Sales", "numbers": ["+14155550100"]},
+    {"id": "p-1", "name": "Sales", "numbers": []},
+    {"numbers": []},
+    {"id": "", "numbers": []},
+    {"name": "", "numbers": []},
+    {"id": 7, "numbers": []},
+    {"name": None, "numbers": []},
+    {"id": "p-1"},
+    {"id": "p-1", "numbers": "+14155550100"},
+    {"id": "p-1", "numbers": [], "nubmers": []},
+    {"id": "p-1", "numbers": None},
+    ["not", "a", "mapping"],
+    "a string",
+    None,
+]
+
+
+def _full_schema_errors(value: Any) -> set[tuple[tuple[Any, ...], str, str]]:
+    """Errors of the whole schema in one validator, as the loader used to run it."""
+    schema = load_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    validator = cls(_inline_refs(schema, schema["$defs"]), format_checker=cls.FORMAT_CHECKER)
+    return {
+        (tuple(error.absolute_path), error.validator, error.message)
+        for error in validator.iter_errors(value)
+    }
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=repr)
+def test_split_validation_finds_what_the_whole_schema_finds(entry: Any) -> None:
+    document = {"version": 1, "personas": [{"id": "ok", "numbers": []}, entry]}
+    found = {(path, error.validator, error.message) for path, error in _schema_errors(document)}
+    assert found == _full_schema_errors(document)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=repr)
+def test_plainly_valid_entries_are_valid(entry: Any) -> None:
+    if _plainly_valid_persona(entry):
+        assert _full_schema_errors({"version": 1, "personas": [entry]}) == set()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"version": 1, "personas": []},
+        {"version": 2, "personas": []},
+        {"version": True, "personas": []},
+        {"version": 1.0, "personas": []},
+        {"version": 1, "personas": {}},
+        {"personas": []},
+        {"version": 1},
+        {"version": 1, "personas": [], "protected": ["+14155550100"]},
+        {"version": 1, "personas": [], "safety": {"max_detach_percent": 200}},
+        {"version": 1, "personas": [], "extra": 1},
+    ],
+    ids=repr,
+)
+def test_top_level_shortcut_finds_what_the_whole_schema_finds(document: Any) -> None:
+    found = {(path, error.validator, error.message) for path, error in _schema_errors(document)}
+    assert found == _full_schema_errors(document)
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("+14155550100", True),
+        ("+14155550100\n", False),  # "$" would let this through in Python's re
+        ("+\u0661\u0664\u0661\u0665\u0665\u0665\u0665\u0660\u0661\u0660\u0660", False),  # "\d" too
+        ("+0123", False),
+    ],
+)
+def test_the_published_schema_pattern_is_strict_in_python_too(number: str, valid: bool) -> None:
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    document = {"version": 1, "personas": [{"name": "Sales", "numbers": [number]}]}
+    assert validator.is_valid(document) is valid

@@ -1,0 +1,62 @@
+"""Strict, positioned YAML: every value keeps its place, what plain data never needs is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.config import MAX_DEPTH, load_config, parse_yaml
+from reconciler.errors import ConfigError
+from reconciler.model import SourceMark
+from tests.conftest import EXAMPLES
+
+
+def test_nesting_is_capped_in_block_style_too(tmp_path: Path) -> None:
+    config = tmp_path / "deep.yaml"
+    lines = ["version: 1", "personas: []", "x:"]
+    lines += ["  " * depth + f"k{depth}:" for depth in range(1, MAX_DEPTH + 10)]
+    config.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config([config])
+    assert f"nested more than {MAX_DEPTH} levels deep" in str(raised.value)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    config = tmp_path / "bom.yaml"
+    config.write_bytes(b"\xef\xbb\xbf" + (EXAMPLES / "personas.yaml").read_bytes())
+    assert len(load_config([config]).personas) == 3
+
+
+def test_windows_line_endings_are_accepted(tmp_path: Path) -> None:
+    config = tmp_path / "crlf.yaml"
+    config.write_bytes((EXAMPLES / "personas.yaml").read_bytes().replace(b"\n", b"\r\n"))
+    assert len(load_config([config]).personas) == 3
+
+
+def test_marks_of_numbers_and_plain_values_point_at_the_source() -> None:
+    text = (
+        "version: 1\n"
+        "personas:\n"
+        "  - id: p-1\n"
+        "    numbers:\n"
+        '      - "+14155550100"\n'
+        "      - '+14155550101'\n"
+        "  - name: Sales\n"
+        '    numbers: ["+14155550102"]\n'
+    )
+    document, problems = parse_yaml("f.yaml", text.encode())
+    assert problems == []
+    assert document is not None
+    assert document.value["personas"][0]["numbers"] == ["+14155550100", "+14155550101"]
+    assert document.mark(("personas", 0, "numbers", 1)) == SourceMark("f.yaml", 6, 9)
+    assert document.mark(("personas", 1, "numbers", 0)) == SourceMark("f.yaml", 8, 15)
+    assert document.mark(("personas", 1, "name")) == SourceMark("f.yaml", 7, 11)
+
+
+def test_an_anchored_number_is_still_refused() -> None:
+    text = 'version: 1\npersonas:\n  - id: p\n    numbers: [&n "+14155550100", *n]\n'
+    _, problems = parse_yaml("f.yaml", text.encode())
+    messages = [str(problem) for problem in problems]
+    assert "f.yaml:4:15: anchors (&n) are not allowed: write values out" in messages
+    assert any("aliases (*n) are not allowed" in message for message in messages)

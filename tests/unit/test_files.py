@@ -1,0 +1,107 @@
+"""Opening only regular files without blocking, and the wording of a file that cannot be read."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import InputError
+from reconciler.files import cannot_read, open_regular
+
+
+def test_a_regular_file_is_opened_for_binary_reading(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_bytes(b"version: 1\n\xff")
+    with open_regular(path) as stream:
+        assert stream.read() == b"version: 1\n\xff"
+    with open_regular(str(path)) as stream:
+        assert stream.read(7) == b"version"
+
+
+def test_an_empty_file_is_regular(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.touch()
+    with open_regular(path) as stream:
+        assert stream.read() == b""
+
+
+def test_opening_a_fifo_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    try:
+        os.mkfifo(fifo)
+    except (AttributeError, OSError):
+        pytest.skip("no FIFOs here")
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            open_regular(fifo).close()
+        except BaseException as error:  # handed to the test thread
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    # A thread, so that a regression fails the test instead of hanging it.
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():
+        # Release the blocked open() so the thread ends, then fail.
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("opening a FIFO waited for a writer")
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], InputError)
+    assert str(outcome[0]) == f"{fifo}: not a regular file"
+
+
+def test_a_folder_is_not_a_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as raised:
+        open_regular(tmp_path)
+    assert str(raised.value) == f"{tmp_path}: not a regular file"
+
+
+def test_a_device_is_not_a_regular_file() -> None:
+    if not Path(os.devnull).exists() or os.devnull != "/dev/null":
+        pytest.skip("no /dev/null here")
+    with pytest.raises(InputError, match="not a regular file"):
+        open_regular(os.devnull)
+
+
+def test_a_missing_file_raises_the_os_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        open_regular(tmp_path / "nope.yaml")
+
+
+def test_an_unreadable_file_raises_the_os_error(tmp_path: Path) -> None:
+    path = tmp_path / "secret.yaml"
+    path.write_text("version: 1\n")
+    path.chmod(0)
+    if os.access(path, os.R_OK):
+        pytest.skip("running as a user who can read any file")
+    with pytest.raises(PermissionError):
+        open_regular(path)
+
+
+def test_no_descriptor_is_left_open_when_a_file_is_refused(tmp_path: Path) -> None:
+    folder = Path("/proc/self/fd")
+    if not folder.is_dir():
+        pytest.skip("no /proc/self/fd here")
+    before = len(list(folder.iterdir()))
+    for _ in range(20):
+        with pytest.raises(InputError):
+            open_regular(tmp_path)
+    assert len(list(folder.iterdir())) == before
+
+
+def test_cannot_read_names_the_file_and_the_reason() -> None:
+    error = cannot_read(Path("plans/a.plan"), os.strerror(errno.EACCES))
+    assert isinstance(error, InputError)
+    assert str(error) == "plans/a.plan: cannot read the file (Permission denied)"
+    assert (
+        str(cannot_read("f.yaml", "is a directory"))
+        == "f.yaml: cannot read the file (is a directory)"
+    )
