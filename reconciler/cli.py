@@ -24,7 +24,7 @@ from reconciler.applier import ApplyResult, Write, apply_plan, describe
 from reconciler.auditlog import AuditLog
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config, load_schema
-from reconciler.errors import ConfigError, InputError, ReconcilerError, StalePlan
+from reconciler.errors import ConfigError, ExitCode, InputError, ReconcilerError, StalePlan
 from reconciler.export import check_plans_clean, exported_personas, render_export
 from reconciler.files import write_atomic
 from reconciler.interrupts import GracefulStop
@@ -49,7 +49,6 @@ from reconciler.render import (
 )
 from reconciler.safety import Thresholds, assess
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # An apply touching at least this many personas shows a progress bar on a terminal.
 PROGRESS_MIN_PERSONAS = 10
 # The client's sleep and clock; tests replace them so retries and waits take no real time.
@@ -390,7 +389,7 @@ def plan(
         # Only text is for reading; json and markdown are documents other tools take verbatim.
         echo(note, err=output_format != "text")
     if detailed_exitcode and not computed.is_empty:
-        raise SystemExit(EXIT_CHANGES)
+        raise SystemExit(ExitCode.CHANGES)
 
 
 @cli.command()
@@ -459,7 +458,7 @@ def apply(
         if stopper.signal_number is not None:
             raise SystemExit(stopper.exit_code)
         if not result.converged:
-            raise SystemExit(EXIT_INCOMPLETE)
+            raise SystemExit(ExitCode.INCOMPLETE)
 
 
 def _run_apply(
@@ -674,14 +673,14 @@ def _run(argv: Sequence[str] | None) -> None:
     except ReconcilerError as error:
         _fail(f"error: {error}", error.exit_code)
     except click.exceptions.Abort:
-        _fail("Aborted.", EXIT_ERROR)
+        _fail("Aborted.", ExitCode.ERROR)
     except click.ClickException as error:
         shown = io.StringIO()
         error.show(file=shown)  # through echo: a mistyped option value may be the key
         echo(shown.getvalue(), err=True, nl=False)
-        raise SystemExit(EXIT_ERROR) from None
+        raise SystemExit(ExitCode.ERROR) from None
     except KeyboardInterrupt:
-        _fail("Interrupted.", 130)
+        _fail("Interrupted.", ExitCode.INTERRUPTED)
     except SystemExit:
         raise
     except Exception as error:  # the CLI never shows a traceback
@@ -694,6 +693,6 @@ def _run(argv: Sequence[str] | None) -> None:
         _fail(
             f"error: unexpected {type(error).__name__}: {text}{where} "
             "(run with -v for where it happened)",
-            EXIT_ERROR,
+            ExitCode.ERROR,
         )
-    raise SystemExit(EXIT_OK)
+    raise SystemExit(ExitCode.OK)

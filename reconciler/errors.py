@@ -1,9 +1,22 @@
-"""The exceptions the reconciler raises; the CLI turns each into one line and an exit code."""
+"""The exceptions the reconciler raises, and the exit status the CLI turns each into."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The process's exit status: the README's "Exit codes" table, the only place each is set."""
+
+    OK = 0
+    ERROR = 1  # invalid config, missing key, API error, refused confirmation
+    CHANGES = 2  # plan --detailed-exitcode: changes pending
+    REFUSED = 3  # apply refused before any write: stale or altered plan, safety valve, protected
+    INCOMPLETE = 4  # apply: some writes failed or were skipped, or the account did not converge
+    INTERRUPTED = 130  # apply stopped by SIGINT after the writes in flight (128 + 2, as shells say)
+    TERMINATED = 143  # apply stopped by SIGTERM likewise (128 + 15)
 
 
 @dataclass(frozen=True, order=True)
@@ -22,7 +35,7 @@ class Diagnostic:
 class ReconcilerError(Exception):
     """Base of every error the CLI reports as a clean one-line message."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.ERROR
 
 
 class ConfigError(ReconcilerError):
@@ -77,13 +90,13 @@ class AuthError(ApiError):
 class UnsafePlan(ReconcilerError):
     """The plan trips a safety valve or touches a protected number; nothing was written."""
 
-    exit_code = 3
+    exit_code = ExitCode.REFUSED
 
 
 class StalePlan(ReconcilerError):
     """A saved plan no longer matches the live account or was altered; nothing was written."""
 
-    exit_code = 3
+    exit_code = ExitCode.REFUSED
 
 
 # Why a write was not sent, in the words of the apply report.
