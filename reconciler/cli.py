@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import io
-import json
 import logging
 import math
 import os
@@ -19,7 +18,6 @@ from typing import Any, NoReturn
 import click
 
 from reconciler import __version__
-from reconciler.apikey import check_key, key_file_from, possible_keys, read_key_file
 from reconciler.applier import ApplyResult, Write, apply_plan, describe
 from reconciler.auditlog import AuditLog
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
@@ -48,6 +46,7 @@ from reconciler.render import (
     render_text,
 )
 from reconciler.safety import Thresholds, assess
+from reconciler.secrets import REDACTOR, api_key, redact_possible_keys
 
 # An apply touching at least this many personas shows a progress bar on a terminal.
 PROGRESS_MIN_PERSONAS = 10
@@ -56,36 +55,6 @@ CLIENT_SLEEP: Callable[[float], None] | None = None  # None: the client's own in
 CLIENT_CLOCK: Callable[[], float] = time.monotonic
 
 log = logging.getLogger("reconciler")
-
-
-class Redactor(logging.Filter):
-    """Replaces every known secret in log records and in everything the CLI prints."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def add(self, secret: str) -> None:
-        if secret:
-            # Also as JSON and repr() would escape it, so a quoted or escaped copy is caught.
-            self.secrets.update({secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]})
-
-    def clean(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            record.msg = self.clean(record.getMessage())
-            record.args = None
-            if record.exc_info and record.exc_info[1] is not None:
-                record.exc_text = self.clean("".join(traceback.format_exception(*record.exc_info)))
-                record.exc_info = None
-        return True
-
-
-REDACTOR = Redactor()
 
 
 def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
@@ -103,27 +72,12 @@ class Settings:
     max_rps: float | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
-    def api_key(self) -> str:
-        """The API key from --api-key-file, BLAND_API_KEY_FILE or BLAND_API_KEY (never argv)."""
-        key_file = key_file_from(self.api_key_file, os.environ)
-        if key_file:
-            key = read_key_file(key_file)
-        else:
-            key = os.environ.get("BLAND_API_KEY", "").strip()
-            if not key:
-                raise InputError(
-                    "BLAND_API_KEY is not set: export it, or name a file holding the key "
-                    "with --api-key-file or BLAND_API_KEY_FILE"
-                )
-        REDACTOR.add(key)
-        return check_key(key, key_file or "BLAND_API_KEY")
-
     def client(self) -> BlandClient:
         """A client for BLAND_API_URL, refusing insecure URLs before anything is sent."""
         base_url = check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
         return BlandClient(
             base_url,
-            self.api_key(),
+            api_key(self.api_key_file, os.environ),
             timeout=self.timeout,
             max_rps=self.max_rps,
             sleep=CLIENT_SLEEP,
@@ -213,8 +167,7 @@ def cli(
     (plan --detailed-exitcode), 3 refused, 4 apply incomplete, 130/143 apply interrupted.
     """
     _setup_logging(verbose)
-    for key in possible_keys(api_key_file, os.environ):
-        REDACTOR.add(key)
+    redact_possible_keys(api_key_file, os.environ)
     ctx.obj = Settings(
         verbose=verbose,
         api_key_file=api_key_file,
@@ -648,8 +601,7 @@ def _fail(message: str, code: int) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI and turn every failure into a short message and an exit code."""
     # Before click parses anything: its usage errors quote option values, which may be the key.
-    for key in possible_keys(None, os.environ):
-        REDACTOR.add(key)
+    redact_possible_keys(None, os.environ)
     # A plan of 100,000 numbers builds millions of objects that live until the end of the run;
     # the collector's full passes over them cost a fifth of the run. Young collections go on
     # (they free the short-lived cycles each HTTP request leaves), full ones are held off while

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.cli import REDACTOR, main
+from reconciler.cli import main
+from reconciler.secrets import REDACTOR
 from reconciler.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
