@@ -22,22 +22,18 @@ from reconciler.applier import ApplyResult, Write, apply_plan, describe
 from reconciler.auditlog import AuditLog
 from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config, load_schema
-from reconciler.errors import ConfigError, ExitCode, InputError, ReconcilerError, StalePlan
+from reconciler.errors import ConfigError, ExitCode, InputError, ReconcilerError
 from reconciler.export import check_plans_clean, exported_personas, render_export
 from reconciler.files import write_atomic
 from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
-from reconciler.plan import Change, Plan
+from reconciler.plan import Plan
 from reconciler.planfile import (
-    check_target,
     config_sources,
-    is_plan_file,
-    plan_to_apply,
     read_plan_file,
     render_plan_file,
     write_plan_file,
 )
-from reconciler.planner import build_plan
 from reconciler.render import (
     mask_numbers_in,
     masked,
@@ -47,6 +43,13 @@ from reconciler.render import (
 )
 from reconciler.safety import Thresholds, assess
 from reconciler.secrets import REDACTOR, api_key, redact_possible_keys
+from reconciler.workflow import (
+    check_unchanged,
+    plan_from_config,
+    plan_from_saved,
+    refuse_saved_plans,
+    saved_plan_among,
+)
 
 # An apply touching at least this many personas shows a progress bar on a terminal.
 PROGRESS_MIN_PERSONAS = 10
@@ -240,31 +243,17 @@ def _flag_safety(
 @click.pass_obj
 def validate(settings: Settings, files: tuple[str, ...]) -> None:
     """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
-    _refuse_saved_plans(files)
+    refuse_saved_plans(files)
     desired = _load(settings, files)
     numbers = sum(len(persona.numbers) for persona in desired.personas)
     echo(f"{_label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
-
-
-def _refuse_saved_plans(files: Sequence[str]) -> None:
-    """A saved plan is not a config: say what it is instead of a dozen schema errors about it."""
-    plans = [file for file in files if is_plan_file(file)]
-    if plans:
-        raise InputError(
-            "\n".join(
-                f"{file}: this is a saved plan, not a config file: "
-                f"apply it with 'reconciler apply {file}'"
-                for file in plans
-            )
-        )
 
 
 def _compute_plan(settings: Settings, files: Sequence[str]) -> tuple[Plan, BlandClient, Desired]:
     desired = _load(settings, files)  # before any request: an invalid file sends nothing
     client = settings.client()
     try:
-        live = client.read_live()
-        return build_plan(desired, live), client, desired
+        return plan_from_config(desired, client), client, desired
     except BaseException:
         client.close()
         raise
@@ -309,7 +298,7 @@ def plan(
     allow_emptying: bool | None,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing)."""
-    _refuse_saved_plans(files)
+    refuse_saved_plans(files)
     computed, client, _ = _compute_plan(settings, files)
     client.close()
     shown = masked(computed) if mask_numbers else computed
@@ -380,7 +369,7 @@ def apply(
     allow_emptying: bool | None,
 ) -> None:
     """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
-    saved_path = _saved_plan_path(files)
+    saved_path = saved_plan_among(files)
     desired: Desired | None = None
     if saved_path is not None:
         computed, client = _load_saved_plan(settings, saved_path)
@@ -396,7 +385,7 @@ def apply(
             echo(f"note: --force given: applying although {valve}")
         if not auto_approve and desired is not None:  # a saved plan was reviewed when made
             _confirm()
-            _check_unchanged(computed, build_plan(desired, client.read_live()))
+            check_unchanged(computed, plan_from_config(desired, client))
         client.set_write_parallelism(parallelism)
         # Opened before the first write, so a bad path stops the run with nothing written.
         audit = AuditLog(log_file, redact=REDACTOR.clean) if log_file else None
@@ -462,57 +451,18 @@ def _on_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def _saved_plan_path(files: Sequence[str]) -> str | None:
-    """The plan file among the arguments (recognised by its content), if there is one."""
-    plans = [file for file in files if is_plan_file(file)]
-    if not plans:
-        return None
-    if len(files) > 1:
-        raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
-    return plans[0]
-
-
 def _load_saved_plan(settings: Settings, path: str) -> tuple[Plan, BlandClient]:
     """Check a saved plan (integrity, target, staleness) against a fresh read of the account."""
     saved = read_plan_file(path)  # before the key or any request: an altered file sends nothing
     client = settings.client()
     try:
-        check_target(saved, client.base_url)
-        computed = plan_to_apply(saved, client.read_live())
+        computed = plan_from_saved(saved, client)
     except BaseException:
         client.close()
         raise
     if computed.is_empty and not saved.plan.is_empty:
         echo(f"{path} has already been applied: the account is as it leaves it.")
     return computed, client
-
-
-def _check_unchanged(shown: Plan, fresh: Plan) -> None:
-    """Refuse when the account changed while the user read the plan: apply only what was shown."""
-    if fresh.changes == shown.changes:
-        return
-    before, after = set(shown.changes), set(fresh.changes)
-    differ = [
-        f"no longer {_describe_change(change)}"
-        for change in sorted(before - after, key=Change.sort_key)
-    ] + [
-        f"now also {_describe_change(change)}"
-        for change in sorted(after - before, key=Change.sort_key)
-    ]
-    shown_differ = "; ".join(differ[:5]) + (
-        f"; and {len(differ) - 5} more" if len(differ) > 5 else ""
-    )
-    raise StalePlan(
-        f"the account changed while the plan waited for confirmation ({shown_differ}): "
-        "nothing was written. Run apply again to see the new plan."
-    )
-
-
-def _describe_change(change: Change) -> str:
-    text = f"{change.action.value} {change.phone_number} ({change.persona_name!r})"
-    if change.from_persona_name is not None:
-        text += f" from {change.from_persona_name!r}"
-    return text
 
 
 def _confirm() -> None:
