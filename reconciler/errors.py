@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -110,3 +111,31 @@ class NotSent(ApiError):
     def __init__(self, reason: str, *, method: str = "", path: str = "") -> None:
         self.reason = reason
         super().__init__(f"not sent: {reason}", method=method, path=path)
+
+
+class AlreadyReported(Exception):
+    """The command ended short of success and its output said why: only the exit status is left."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+
+class ChangesPending(AlreadyReported):
+    """plan --detailed-exitcode: the plan it printed has changes."""
+
+    exit_code = ExitCode.CHANGES
+
+
+class ApplyIncomplete(AlreadyReported):
+    """Writes failed or were skipped, or the account did not converge; the report lists them."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
+class ApplyInterrupted(AlreadyReported):
+    """SIGINT or SIGTERM stopped the apply after the writes in flight; the report says the rest."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.exit_code = (
+            ExitCode.TERMINATED if signal_number == signal.SIGTERM else ExitCode.INTERRUPTED
+        )

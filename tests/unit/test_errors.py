@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import signal
 
 import pytest
 
 from reconciler.errors import (
+    ApplyIncomplete,
+    ApplyInterrupted,
+    ChangesPending,
     ConfigError,
     ExitCode,
     InputError,
@@ -51,3 +55,16 @@ def test_errors_map_to_their_exit_codes() -> None:
     assert ConfigError([]).exit_code is ExitCode.ERROR
     assert UnsafePlan("x").exit_code is ExitCode.REFUSED
     assert StalePlan("x").exit_code is ExitCode.REFUSED
+    assert ChangesPending().exit_code is ExitCode.CHANGES
+    assert ApplyIncomplete().exit_code is ExitCode.INCOMPLETE
+
+
+@pytest.mark.parametrize(
+    ("signal_number", "code"),
+    [(signal.SIGINT, ExitCode.INTERRUPTED), (signal.SIGTERM, ExitCode.TERMINATED)],
+)
+def test_an_interrupted_apply_exits_as_a_shell_reports_the_signal(
+    signal_number: int, code: ExitCode
+) -> None:
+    assert ApplyInterrupted(signal_number).exit_code is code
+    assert code == 128 + signal_number
