@@ -47,7 +47,6 @@ class Seams:
 class Settings:
     """Global options shared by every command."""
 
-    verbose: int = 0
     api_key_file: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_rps: float | None = None
@@ -157,7 +156,6 @@ def cli(
     # main() passes its Seams in as the context object; the commands receive Settings instead.
     seams = ctx.obj if isinstance(ctx.obj, Seams) else Seams()
     ctx.obj = Settings(
-        verbose=verbose,
         api_key_file=api_key_file,
         timeout=timeout if timeout is not None else _timeout_from_env(),
         max_rps=max_rps,
