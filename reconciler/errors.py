@@ -1,9 +1,23 @@
-"""The exceptions the reconciler raises; the CLI turns each into one line and an exit code."""
+"""The exceptions the reconciler raises, and the exit status the CLI turns each into."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The process's exit status: the README's "Exit codes" table, the only place each is set."""
+
+    OK = 0
+    ERROR = 1  # invalid config, missing key, API error, refused confirmation
+    CHANGES = 2  # plan --detailed-exitcode: changes pending
+    REFUSED = 3  # apply refused before any write: stale or altered plan, safety valve, protected
+    INCOMPLETE = 4  # apply: some writes failed or were skipped, or the account did not converge
+    INTERRUPTED = 130  # apply stopped by SIGINT after the writes in flight (128 + 2, as shells say)
+    TERMINATED = 143  # apply stopped by SIGTERM likewise (128 + 15)
 
 
 @dataclass(frozen=True, order=True)
@@ -22,7 +36,7 @@ class Diagnostic:
 class ReconcilerError(Exception):
     """Base of every error the CLI reports as a clean one-line message."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.ERROR
 
 
 class ConfigError(ReconcilerError):
@@ -77,13 +91,13 @@ class AuthError(ApiError):
 class UnsafePlan(ReconcilerError):
     """The plan trips a safety valve or touches a protected number; nothing was written."""
 
-    exit_code = 3
+    exit_code = ExitCode.REFUSED
 
 
 class StalePlan(ReconcilerError):
     """A saved plan no longer matches the live account or was altered; nothing was written."""
 
-    exit_code = 3
+    exit_code = ExitCode.REFUSED
 
 
 # Why a write was not sent, in the words of the apply report.
@@ -97,3 +111,31 @@ class NotSent(ApiError):
     def __init__(self, reason: str, *, method: str = "", path: str = "") -> None:
         self.reason = reason
         super().__init__(f"not sent: {reason}", method=method, path=path)
+
+
+class AlreadyReported(Exception):
+    """The command ended short of success and its output said why: only the exit status is left."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+
+class ChangesPending(AlreadyReported):
+    """plan --detailed-exitcode: the plan it printed has changes."""
+
+    exit_code = ExitCode.CHANGES
+
+
+class ApplyIncomplete(AlreadyReported):
+    """Writes failed or were skipped, or the account did not converge; the report lists them."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
+class ApplyInterrupted(AlreadyReported):
+    """SIGINT or SIGTERM stopped the apply after the writes in flight; the report says the rest."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.exit_code = (
+            ExitCode.TERMINATED if signal_number == signal.SIGTERM else ExitCode.INTERRUPTED
+        )

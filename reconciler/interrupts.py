@@ -26,11 +26,6 @@ class GracefulStop:
         self._previous: dict[int, Any] = {}
 
     @property
-    def exit_code(self) -> int:
-        """The shell's code for death by the signal received: 130 for SIGINT, 143 for SIGTERM."""
-        return 128 + (self.signal_number or 0)
-
-    @property
     def signal_name(self) -> str:
         """SIGINT or SIGTERM."""
         return signal.Signals(self.signal_number).name if self.signal_number else ""

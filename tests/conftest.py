@@ -12,13 +12,18 @@ from typing import Any
 
 import pytest
 
-from reconciler import cli
-from reconciler.cli import REDACTOR, main
+from reconciler.cli import Seams, main
+from reconciler.secrets import REDACTOR
 from reconciler.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 TEST_KEY = "sk-canary-7f3a9c1e5b2d4a6f8e0c"
+# The example config and the ids of the example account's personas (examples/account.json).
+CONFIG = EXAMPLES / "personas.yaml"
+SUPPORT = "7b0c4a9e-1d2f-4c3b-9a8e-5f6d7c8b9a01"
+IVR = "0e4f8a2b-6c1d-4e5f-8a9b-0c1d2e3f4a02"
+SALES = "5d6e7f80-9a1b-4c2d-8e3f-4a5b6c7d8e03"
 
 
 @dataclass
@@ -51,13 +56,20 @@ class FakeTime:
             return time.monotonic() + self._offset
 
 
-@pytest.fixture(autouse=True)
-def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
-    """Every in-process CLI run retries and waits without real time passing."""
-    fake = FakeTime()
-    monkeypatch.setattr(cli, "CLIENT_SLEEP", fake.sleep)
-    monkeypatch.setattr(cli, "CLIENT_CLOCK", fake.monotonic)
-    return fake
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """The time every in-process CLI run (run_cli) sleeps and reads: waits take no real time."""
+    return FakeTime()
+
+
+@pytest.fixture
+def seams(fake_time: FakeTime) -> Seams:
+    """What the CLI takes from its surroundings in run_cli: the one way a test changes it.
+
+    Retries and waits use fake_time. A test sets a field before calling run_cli, for instance
+    `seams.confirm = lambda: None` to answer 'yes', or `seams.stdout_is_terminal = lambda: True`.
+    """
+    return Seams(sleep=fake_time.sleep, clock=fake_time.monotonic)
 
 
 @pytest.fixture(autouse=True)
@@ -90,17 +102,26 @@ def sim(example_state: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
-    """Run `reconciler ARGS...` in this process; returns exit code, stdout and stderr."""
+def run_cli(capsys: pytest.CaptureFixture[str], seams: Seams) -> RunCli:
+    """Run `reconciler ARGS...` in this process with `seams`; returns exit code, stdout, stderr."""
 
     def run(*args: str | Path) -> Result:
         with pytest.raises(SystemExit) as exited:
-            main([str(arg) for arg in args])
+            main([str(arg) for arg in args], seams=seams)
         captured = capsys.readouterr()
         code = exited.value.code
         return Result(code if isinstance(code, int) else 1, captured.out, captured.err)
 
     return run
+
+
+def writes(sim: Simulator) -> list[tuple[str, str, list[str]]]:
+    """(persona id, action, numbers) of every write the simulator applied."""
+    return [
+        (str(r.persona_id), r.path.rsplit("/", 1)[-1], sorted(r.body["inbound_numbers"]))
+        for r in sim.writes()
+        if r.status == 200
+    ]
 
 
 def write_config(path: Path, personas: list[dict[str, Any]], **extra: Any) -> Path:

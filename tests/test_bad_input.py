@@ -227,7 +227,7 @@ def test_an_unexpected_exception_is_one_line_suggesting_v(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("first line\nsecond line")
 
-    monkeypatch.setattr("reconciler.cli.load_config", broken)
+    monkeypatch.setattr("reconciler.cli.app.load_config", broken)
     result = run_cli("validate", EXAMPLES / "personas.yaml")
     assert result.code == 1
     assert result.err == (

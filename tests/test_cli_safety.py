@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.simulator import Simulator
-from tests.conftest import EXAMPLES, TEST_KEY, RunCli, write_config
-from tests.test_cli import IVR, SALES, SUPPORT, writes
+from tests.conftest import EXAMPLES, IVR, SALES, SUPPORT, TEST_KEY, RunCli, write_config, writes
 
 CONFIG = EXAMPLES / "personas.yaml"
 EXPECTED_WRITES = [

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.cli import Seams
 from reconciler.client import BlandClient
 from reconciler.simulator import RequestRecord, Simulator
-from tests.conftest import TEST_KEY, FakeTime, RunCli
-from tests.test_cli import CONFIG, IVR, SALES, SUPPORT, writes
+from tests.conftest import CONFIG, IVR, SALES, SUPPORT, TEST_KEY, FakeTime, RunCli, writes
 
 EXPECTED = [
     (SALES, "attach", ["+14155550110", "+14155550111"]),
@@ -275,12 +275,10 @@ def test_max_rps_paces_requests(sim: Simulator, run_cli: RunCli, fake_time: Fake
 
 
 def test_a_progress_bar_on_a_terminal_for_many_personas(
-    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, run_cli: RunCli, seams: Seams
 ) -> None:
-    from reconciler import cli
-
-    monkeypatch.setattr(cli, "_on_terminal", lambda: True)
-    monkeypatch.setattr(cli, "PROGRESS_MIN_PERSONAS", 2)
+    seams.stdout_is_terminal = lambda: True
+    seams.progress_min_personas = 2
     result = run_cli("apply", CONFIG, "--auto-approve")
     assert result.code == 0, result.err
     assert "Applying" in result.out

@@ -19,8 +19,7 @@ import yaml
 
 from reconciler.cli import cli
 from reconciler.simulator import Simulator
-from tests.conftest import EXAMPLES, ROOT, TEST_KEY, write_config
-from tests.test_cli import IVR, SALES, SUPPORT
+from tests.conftest import EXAMPLES, IVR, ROOT, SALES, SUPPORT, TEST_KEY, write_config
 
 CI = EXAMPLES / "ci"
 ACTION = ROOT / "action.yml"

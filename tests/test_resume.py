@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.simulator import Simulator
-from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at, write_config
-from tests.test_cli import writes
+from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at, write_config, writes
 
 PERSONAS = 6
 Write = tuple[str, str, list[str]]

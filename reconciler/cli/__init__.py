@@ -1,0 +1,97 @@
+"""The command line: runs one command and turns how it ended into a message and an exit status.
+
+Each command lives in its own module; app.py holds the group and its global options, output.py
+what is printed. main() is the one place where an outcome becomes an ExitCode.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import logging
+import os
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from reconciler.cli import apply, export, plan, validate
+from reconciler.cli.app import Seams, Settings, cli
+from reconciler.cli.output import echo
+from reconciler.errors import AlreadyReported, ConfigError, ExitCode, InputError, ReconcilerError
+from reconciler.secrets import REDACTOR, redact_possible_keys
+from reconciler.simulator import simulator_command
+
+__all__ = ["Seams", "Settings", "cli", "main"]
+
+cli.add_command(validate.validate_command)
+cli.add_command(plan.plan_command)
+cli.add_command(apply.apply_command)
+cli.add_command(export.export_command)
+cli.add_command(simulator_command, name="simulator")
+
+
+def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> None:
+    """Entry point: run the CLI and turn every failure into a short message and an exit code."""
+    # Before click parses anything: its usage errors quote option values, which may be the key.
+    redact_possible_keys(None, os.environ)
+    # A plan of 100,000 numbers builds millions of objects that live until the end of the run;
+    # the collector's full passes over them cost a fifth of the run. Young collections go on
+    # (they free the short-lived cycles each HTTP request leaves), full ones are held off while
+    # a command runs, and the thresholds are restored for callers in-process.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], 1_000_000_000)
+    try:
+        _run_and_exit(argv, seams if seams is not None else Seams())
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _run_and_exit(argv: Sequence[str] | None, seams: Seams) -> NoReturn:
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False, obj=seams)
+    except (Exception, KeyboardInterrupt) as error:
+        message, code = _outcome(error)
+        if message is not None:
+            echo(message, err=True, nl=False)
+        raise SystemExit(int(code)) from None
+    raise SystemExit(int(ExitCode.OK))
+
+
+def _outcome(error: BaseException) -> tuple[str | None, ExitCode]:
+    """What to say on stderr (None: nothing) and the exit status, for how a command ended."""
+    if isinstance(error, AlreadyReported):
+        return None, error.exit_code
+    if isinstance(error, ConfigError):
+        return REDACTOR.clean(str(error)) + "\n", error.exit_code
+    if isinstance(error, InputError):
+        # One line per problem (config loading reports every unreadable file at once).
+        lines = "\n".join(f"error: {line}" for line in str(error).splitlines())
+        return lines + "\n", error.exit_code
+    if isinstance(error, ReconcilerError):
+        return f"error: {error}\n", error.exit_code
+    if isinstance(error, click.exceptions.Abort):
+        return "Aborted.\n", ExitCode.ERROR
+    if isinstance(error, click.ClickException):
+        shown = io.StringIO()
+        error.show(file=shown)  # printed through echo: a mistyped option value may be the key
+        return shown.getvalue(), ExitCode.ERROR
+    if isinstance(error, KeyboardInterrupt):
+        return "Interrupted.\n", ExitCode.INTERRUPTED
+    return _unexpected(error) + "\n", ExitCode.ERROR
+
+
+def _unexpected(error: BaseException) -> str:
+    """One line for an error nobody foresaw: the CLI never shows a traceback."""
+    where = ""
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames and logging.getLogger().level <= logging.INFO:
+        last = frames[-1]
+        where = f" at {Path(last.filename).name}:{last.lineno} in {last.name}"
+    text = " ".join(str(error).split())[:500]
+    return (
+        f"error: unexpected {type(error).__name__}: {text}{where} "
+        "(run with -v for where it happened)"
+    )

@@ -1,0 +1,203 @@
+"""The command group, its global options, and the Settings every command receives."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from reconciler import __version__
+from reconciler.cli.output import ask_to_confirm
+from reconciler.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
+from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
+from reconciler.errors import InputError
+from reconciler.model import Desired, SafetySettings
+from reconciler.secrets import REDACTOR, api_key, redact_possible_keys
+
+# An apply touching at least this many personas shows a progress bar on a terminal.
+PROGRESS_MIN_PERSONAS = 10
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+@dataclass
+class Seams:
+    """What the CLI takes from its surroundings; tests replace these to run it in-process."""
+
+    # The client's sleep and clock. None: the client's own wait, which a stop interrupts.
+    sleep: Callable[[float], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    # Whether stdout is a terminal: colour and the progress bar.
+    stdout_is_terminal: Callable[[], bool] = _stdout_is_terminal
+    # Asks before an apply without --auto-approve; raises to stop it.
+    confirm: Callable[[], None] = ask_to_confirm
+    progress_min_personas: int = PROGRESS_MIN_PERSONAS
+
+
+@dataclass
+class Settings:
+    """Global options shared by every command."""
+
+    api_key_file: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_rps: float | None = None
+    max_file_size: int = DEFAULT_MAX_FILE_BYTES
+    seams: Seams = field(default_factory=Seams)
+
+    def load_config(self, files: Sequence[str]) -> Desired:
+        """The config files merged, within --max-file-size."""
+        return load_config(list(files), max_bytes=self.max_file_size)
+
+    def client(self) -> BlandClient:
+        """A client for BLAND_API_URL, refusing insecure URLs before anything is sent."""
+        base_url = check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
+        return BlandClient(
+            base_url,
+            api_key(self.api_key_file, os.environ),
+            timeout=self.timeout,
+            max_rps=self.max_rps,
+            sleep=self.seams.sleep,
+            clock=self.seams.clock,
+        )
+
+
+def _setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(REDACTOR)
+    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+    # httpx logs every request at INFO; ours (at -vv) is shorter and carries the timing.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+
+
+def _timeout_from_env() -> float:
+    raw = os.environ.get("BLAND_TIMEOUT")
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"BLAND_TIMEOUT={raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise InputError("BLAND_TIMEOUT must be a finite number of seconds, more than 0")
+    return value
+
+
+class _FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and inf (a timeout of inf would overflow a clock)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number: float = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reconciler")
+@click.option(
+    "-v", "--verbose", count=True, help="More detail: -v retries and waits, -vv each request."
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False),
+    help="Read the API key from this file (else BLAND_API_KEY_FILE, else BLAND_API_KEY).",
+)
+@click.option(
+    "--timeout",
+    type=_FiniteFloat(min=0.001),
+    default=None,
+    help=f"Seconds one request attempt may take (BLAND_TIMEOUT; default {DEFAULT_TIMEOUT:g}).",
+)
+@click.option(
+    "--max-rps",
+    type=_FiniteFloat(min=0.01),
+    default=None,
+    help="Send at most this many requests per second (default: no fixed cap; adapt to 429s).",
+)
+@click.option(
+    "--max-file-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_FILE_BYTES,
+    show_default=True,
+    help="Refuse config files larger than this many bytes.",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    verbose: int,
+    api_key_file: str | None,
+    timeout: float | None,
+    max_rps: float | None,
+    max_file_size: int,
+) -> None:
+    """Declarative routing of Bland AI inbound numbers to personas.
+
+    validate checks config files offline; plan shows what apply would change; apply makes
+    exactly the calls needed. Exit codes: 0 done, 1 error, 2 changes pending
+    (plan --detailed-exitcode), 3 refused, 4 apply incomplete, 130/143 apply interrupted.
+    """
+    _setup_logging(verbose)
+    redact_possible_keys(api_key_file, os.environ)
+    # main() passes its Seams in as the context object; the commands receive Settings instead.
+    seams = ctx.obj if isinstance(ctx.obj, Seams) else Seams()
+    ctx.obj = Settings(
+        api_key_file=api_key_file,
+        timeout=timeout if timeout is not None else _timeout_from_env(),
+        max_rps=max_rps,
+        max_file_size=max_file_size,
+        seams=seams,
+    )
+
+
+# Not click's readability check: config loading says why a file cannot be read, in one line.
+FILES = click.argument("files", nargs=-1, required=True, type=click.Path(readable=False))
+
+
+def safety_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The valve threshold flags, shared by plan and apply; they win over the config's `safety:`."""
+    options = [
+        click.option(
+            "--max-detach-percent",
+            type=click.FloatRange(min=0, max=100),
+            default=None,
+            help="Safety valve: refuse to take more than this share of the numbers now on "
+            "managed personas off their persona (default 25).",
+        ),
+        click.option(
+            "--min-numbers",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Apply the percentage valve once managed personas hold at least this many "
+            "numbers (default 8).",
+        ),
+        click.option(
+            "--allow-emptying/--no-allow-emptying",
+            default=None,
+            help="Allow leaving a managed persona that has numbers with none (default: refuse).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def flag_safety(
+    max_detach_percent: float | None, min_numbers: int | None, allow_emptying: bool | None
+) -> SafetySettings:
+    """The thresholds given as flags (None where a flag was not given)."""
+    return SafetySettings(max_detach_percent, min_numbers, allow_emptying)

@@ -1,0 +1,39 @@
+"""`reconciler export`: the live account's routing as a config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli.app import Settings
+from reconciler.cli.output import echo
+from reconciler.config import load_schema
+from reconciler.export import check_plans_clean, exported_personas, render_export
+from reconciler.files import write_atomic
+
+
+@click.command("export")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write the config to this file (atomically) instead of printing it.",
+)
+@click.pass_obj
+def export_command(settings: Settings, out: str | None) -> None:
+    """Write the live account's routing as a config file, to adopt the tool on an account.
+
+    Lists every active persona that has numbers, by id and name; planning the result shows no
+    changes. Soft-deleted personas and personas without numbers are left out.
+    """
+    with settings.client() as client:
+        live = client.read_live()
+    text = render_export(live, str(load_schema()["$id"]))
+    check_plans_clean(text, live)
+    personas = exported_personas(live)
+    counts = f"{len(personas)} personas, {sum(len(p.numbers) for p in personas)} numbers"
+    if out is None:
+        echo(text, nl=False)
+        return
+    write_atomic(Path(out), text)
+    echo(f"{out}: exported {counts}", err=True)

@@ -1,0 +1,89 @@
+"""What the commands print: redacted echo, colour, the confirmation prompt, the apply report."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+import click
+
+from reconciler.applier import ApplyResult, describe
+from reconciler.client import BlandClient
+from reconciler.errors import InputError
+from reconciler.secrets import REDACTOR
+
+Style = Callable[[str, str], str]
+
+
+def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """Print, with every secret redacted."""
+    click.echo(REDACTOR.clean(text), err=err, nl=nl)
+
+
+def styler(on_terminal: bool) -> Style:
+    """Colours for the plan text: none off a terminal or with NO_COLOR set."""
+    if os.environ.get("NO_COLOR") or not on_terminal:
+        return lambda text, _colour: text
+
+    def style(text: str, colour: str) -> str:
+        if colour == "bold":
+            return click.style(text, bold=True)
+        return click.style(text, fg=colour)
+
+    return style
+
+
+def label(files: Sequence[str]) -> str:
+    """The config files, as a plan's title names them."""
+    return ", ".join(files)
+
+
+def ask_to_confirm() -> None:
+    """Ask on the terminal to type 'yes'; anything else, or no terminal, stops the apply."""
+    if not sys.stdin.isatty():
+        raise InputError("no terminal to confirm on: pass --auto-approve to apply without asking")
+    answer = click.prompt("Type 'yes' to apply these changes", default="", show_default=False)
+    if answer.strip() != "yes":
+        raise InputError("apply cancelled: nothing was written")
+
+
+def report_apply(result: ApplyResult, client: BlandClient, signal_name: str | None) -> None:
+    """What was done, what failed (with the API's code and message), what was skipped, and why."""
+    for note in result.notes:
+        echo(f"note: {note}")
+    line = _counts(result, client)
+    if result.converged:
+        echo(f"Apply complete: {line}.")
+        return
+    if signal_name is not None:
+        head = f"Apply interrupted by {signal_name}"
+    elif result.stopped_by is not None:
+        head = "Apply stopped"
+    else:
+        head = "Apply incomplete"
+    echo(f"{head}: {line}.")
+    for write in [*result.done, *result.failed, *result.skipped]:
+        echo(f"  {describe(write)}")
+    for mismatch in result.mismatches:
+        echo(f"  not converged: {mismatch}")
+    echo(f"{head}. Run plan to see what remains.", err=True)
+
+
+def _counts(result: ApplyResult, client: BlandClient) -> str:
+    """The report's one line of numbers: writes, failures, reads, retries and waits."""
+    done = result.done
+    line = (
+        f"{len(done)} writes ({sum(w.action == 'attach' for w in done)} attach, "
+        f"{sum(w.action == 'detach' for w in done)} detach), "
+        f"{len(result.failed)} failed, {len(result.skipped)} skipped"
+    )
+    if not result.interrupted and result.stopped_by is None:
+        line += f"; verified with {result.verify_reads} reads"
+    stats = client.stats
+    if stats.retries or stats.waited:
+        line += f"; {stats.retries} retries ({stats.rate_limited} rate limited)"
+        line += f", {stats.waited:.1f}s waiting"
+    if client.write_limit.lowest < client.write_limit.ceiling:
+        line += f"; concurrent writes lowered to {client.write_limit.lowest} after 429s"
+    return line

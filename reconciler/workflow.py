@@ -1,0 +1,92 @@
+"""From config files or a saved plan to a plan checked against the live account.
+
+Never prints and never chooses an exit status: every refusal is an exception (errors.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from reconciler.errors import InputError, StalePlan
+from reconciler.model import Desired, Live
+from reconciler.plan import Change, Plan
+from reconciler.planfile import SavedPlan, check_target, is_plan_file, plan_to_apply
+from reconciler.planner import build_plan
+
+# How many differences a refusal names before "and N more".
+MAX_DIFFERENCES_SHOWN = 5
+
+
+class AccountReader(Protocol):
+    """What planning needs of the API client: where it points, and one read of the account."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def read_live(self) -> Live: ...
+
+
+def refuse_saved_plans(files: Sequence[str]) -> None:
+    """A saved plan is not a config: say what it is instead of a dozen schema errors about it."""
+    plans = [file for file in files if is_plan_file(file)]
+    if plans:
+        raise InputError(
+            "\n".join(
+                f"{file}: this is a saved plan, not a config file: "
+                f"apply it with 'reconciler apply {file}'"
+                for file in plans
+            )
+        )
+
+
+def saved_plan_among(files: Sequence[str]) -> str | None:
+    """The plan file among the arguments (recognised by its content), if there is one."""
+    plans = [file for file in files if is_plan_file(file)]
+    if not plans:
+        return None
+    if len(files) > 1:
+        raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
+    return plans[0]
+
+
+def plan_from_config(desired: Desired, account: AccountReader) -> Plan:
+    """The changes that make the live account match the config."""
+    return build_plan(desired, account.read_live())
+
+
+def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
+    """A saved plan checked against its target and a fresh read of the account (StalePlan if not).
+
+    A plan already applied comes back with no changes.
+    """
+    check_target(saved, account.base_url)
+    return plan_to_apply(saved, account.read_live())
+
+
+def check_unchanged(shown: Plan, fresh: Plan) -> None:
+    """Refuse when the account changed while the user read the plan: apply only what was shown."""
+    if fresh.changes == shown.changes:
+        return
+    before, after = set(shown.changes), set(fresh.changes)
+    differ = [
+        f"no longer {_describe_change(change)}"
+        for change in sorted(before - after, key=Change.sort_key)
+    ] + [
+        f"now also {_describe_change(change)}"
+        for change in sorted(after - before, key=Change.sort_key)
+    ]
+    shown_differ = "; ".join(differ[:MAX_DIFFERENCES_SHOWN])
+    if len(differ) > MAX_DIFFERENCES_SHOWN:
+        shown_differ += f"; and {len(differ) - MAX_DIFFERENCES_SHOWN} more"
+    raise StalePlan(
+        f"the account changed while the plan waited for confirmation ({shown_differ}): "
+        "nothing was written. Run apply again to see the new plan."
+    )
+
+
+def _describe_change(change: Change) -> str:
+    text = f"{change.action.value} {change.phone_number} ({change.persona_name!r})"
+    if change.from_persona_name is not None:
+        text += f" from {change.from_persona_name!r}"
+    return text

@@ -1,0 +1,133 @@
+"""`reconciler export`: the live account as a config that plans clean, against the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reconciler.config import load_schema
+from reconciler.simulator import Simulator
+from tests.conftest import IVR, SUPPORT, TEST_KEY, RunCli
+
+DELETED_SALES = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b04"
+SCHEMA_ID = load_schema()["$id"]
+
+
+def test_export_of_the_example_account(sim: Simulator, run_cli: RunCli) -> None:
+    result = run_cli("export")
+    assert result.code == 0, result.err
+    assert result.out == (
+        f"# yaml-language-server: $schema={SCHEMA_ID}\n"
+        "#\n"
+        "# Exported from the live account by `reconciler export`. Every persona listed here is\n"
+        "# managed: after `reconciler apply` it has exactly the numbers listed under it.\n"
+        "# Personas with no numbers are not listed; add one to manage it.\n"
+        "version: 1\n"
+        "personas:\n"
+        f'  - id: "{IVR}"\n'
+        '    name: "Legacy IVR"\n'
+        "    numbers:\n"
+        '      - "+14155550102"\n'
+        '      - "+14155550130"\n'
+        f'  - id: "{SUPPORT}"\n'
+        '    name: "Support Agent"\n'
+        "    numbers:\n"
+        '      - "+14155550100"\n'
+        '      - "+14155550103"\n'
+    )
+    assert sim.writes() == []
+
+
+def test_round_trip_export_then_plan_shows_no_changes(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # An account with what makes adoption hard: a soft-deleted persona still holding a number,
+    # two active personas sharing a name, names YAML would misread, numbers out of order.
+    sim.add_number("+14155550150")
+    sim.add_number("+14155550151")
+    sim.add_number("+442071838750")
+    sim.add_persona("p-twin-1", "Sales", ["+14155550151", "+14155550150"])
+    sim.add_persona("p-yes", "yes", ["+442071838750"])
+    sim.add_persona("p-odd", 'Ops: "night" #2 | @team', ["+14155550140"])
+    sim.set_owner("+14155550111", DELETED_SALES)
+    out = tmp_path / "personas.yaml"
+
+    exported = run_cli("export", "--out", out)
+    assert exported.code == 0, exported.err
+    assert exported.err == f"{out}: exported 5 personas, 8 numbers\n"
+    assert exported.out == ""
+    document = yaml.safe_load(out.read_text())
+    assert [entry["id"] for entry in document["personas"]] == [
+        IVR,
+        "p-odd",
+        "p-twin-1",
+        SUPPORT,
+        "p-yes",
+    ]
+    assert document["personas"][1]["name"] == 'Ops: "night" #2 | @team'
+    assert document["personas"][2]["numbers"] == ["+14155550150", "+14155550151"]
+    assert DELETED_SALES not in out.read_text()
+    assert "+14155550111" not in out.read_text()
+    assert run_cli("validate", out).code == 0
+
+    sim.clear_log()
+    plan = run_cli("plan", out, "--detailed-exitcode")
+    assert plan.code == 0, plan.out + plan.err
+    assert plan.out == f"No changes. The account matches {out}.\n"
+    assert sim.writes() == []
+
+
+def test_export_then_apply_makes_no_writes(sim: Simulator, run_cli: RunCli, tmp_path: Path) -> None:
+    out = tmp_path / "personas.yaml"
+    assert run_cli("export", "--out", out).code == 0
+    assert run_cli("apply", out, "--auto-approve").code == 0
+    assert sim.writes() == []
+
+
+def test_export_replaces_an_existing_file_atomically(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    out = tmp_path / "personas.yaml"
+    out.write_text("old content\n")
+    out.chmod(0o640)
+    assert run_cli("export", "--out", out).code == 0
+    assert out.read_text().startswith("# yaml-language-server:")
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["personas.yaml"]
+
+
+def test_export_into_a_missing_folder_is_one_line(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    result = run_cli("export", "--out", tmp_path / "no" / "personas.yaml")
+    assert result.code == 1
+    assert result.err.count("\n") == 1
+    assert "cannot write the file" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_export_never_shows_the_key(sim: Simulator, run_cli: RunCli) -> None:
+    result = run_cli("-vv", "export")
+    assert result.code == 0
+    assert TEST_KEY not in result.out + result.err
+
+
+def test_export_needs_the_key(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BLAND_API_KEY", raising=False)
+    monkeypatch.delenv("BLAND_API_KEY_FILE", raising=False)
+    result = run_cli("export")
+    assert result.code == 1
+    assert "BLAND_API_KEY is not set" in result.err
+
+
+def test_personas_sharing_a_name_export_by_id_and_plan_clean(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    sim.add_persona("p-sales-eu", "Sales", ["+14155550140"])
+    sim.add_persona("p-sales-us", "Sales", ["+14155550130"])
+    out = tmp_path / "all.yaml"
+    exported = run_cli("export", "--out", out)
+    assert exported.code == 0, exported.err
+    assert run_cli("plan", out, "--detailed-exitcode").code == 0

@@ -1,0 +1,133 @@
+"""`reconciler plan` end to end against the simulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.simulator import Simulator
+from tests.conftest import (
+    CONFIG,
+    IVR,
+    SALES,
+    SUPPORT,
+    TEST_KEY,
+    RunCli,
+    point_cli_at,
+    write_config,
+)
+
+
+def test_plan_json(sim: Simulator, run_cli: RunCli) -> None:
+    result = run_cli("plan", CONFIG, "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == {
+        "format_version": 1,
+        "changes": [
+            {
+                "action": "attach",
+                "persona_id": SALES,
+                "persona_name": "Sales",
+                "phone_number": "+14155550110",
+            },
+            {
+                "action": "attach",
+                "persona_id": SALES,
+                "persona_name": "Sales",
+                "phone_number": "+14155550111",
+            },
+            {
+                "action": "attach",
+                "persona_id": SUPPORT,
+                "persona_name": "Support Agent",
+                "phone_number": "+14155550101",
+            },
+            {
+                "action": "move",
+                "persona_id": SUPPORT,
+                "persona_name": "Support Agent",
+                "phone_number": "+14155550102",
+                "from_persona_id": IVR,
+                "from_persona_name": "Legacy IVR",
+            },
+            {
+                "action": "detach",
+                "persona_id": SUPPORT,
+                "persona_name": "Support Agent",
+                "phone_number": "+14155550103",
+            },
+        ],
+        "summary": {"attach": 3, "move": 1, "detach": 1},
+    }
+    assert sim.writes() == []
+
+
+def test_plan_text(sim: Simulator, run_cli: RunCli) -> None:
+    result = run_cli("plan", CONFIG)
+    assert result.code == 0, result.err
+    assert result.out == (
+        f"Sales ({SALES})\n"
+        "  + +14155550110\n"
+        "  + +14155550111\n"
+        "\n"
+        f"Support Agent ({SUPPORT})\n"
+        "  + +14155550101\n"
+        "  ~ +14155550102 (from 'Legacy IVR')\n"
+        "  - +14155550103\n"
+        "\n"
+        "Plan: 3 to attach, 1 to move, 1 to detach.\n"
+    )
+    assert "\x1b[" not in result.out
+
+
+def test_detailed_exitcode_is_2_with_changes(sim: Simulator, run_cli: RunCli) -> None:
+    assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 2
+
+
+def test_a_plan_file_that_cannot_be_written_stops_before_any_output(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    result = run_cli("plan", CONFIG, "--out", tmp_path / "missing" / "plan.json")
+    assert result.code == 1
+    assert result.out == ""
+    assert "cannot write the plan file" in result.err
+
+
+@pytest.mark.parametrize("output_format", ["text", "markdown", "json"])
+def test_masked_plans_mask_the_numbers_in_warnings_too(
+    output_format: str, sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = tmp_path / "protected.yaml"
+    config.write_text(CONFIG.read_text() + 'protected: ["+14155550102"]\n')
+    result = run_cli("plan", config, "--mask-numbers", "--format", output_format)
+    assert result.code == 0, result.err
+    assert "Protected" in result.out + result.err
+    assert "****0102" in result.out + result.err
+    assert "+1415555" not in result.out + result.err
+
+
+def test_a_number_on_a_deleted_persona_is_shown_as_a_move_when_the_api_says_so(
+    example_state: dict[str, Any], run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    deleted_sales = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b04"
+    for persona in example_state["personas"]:
+        if persona["id"] == deleted_sales:
+            persona["numbers"] = ["+14155550140"]
+    # Taking the deleted persona's last number trips the emptying valve, as for any persona.
+    config = write_config(
+        tmp_path / "c.yaml",
+        [{"name": "After Hours", "numbers": ["+14155550140"]}],
+        safety={"allow_emptying": True},
+    )
+    with Simulator(example_state, api_key=TEST_KEY) as sim:
+        point_cli_at(sim, monkeypatch)
+        sim.faults.legacy_inbound_includes_persona = True
+        plan = run_cli("plan", config)
+        assert "~ +14155550140 (from 'Sales')" in plan.out
+        assert "Plan: 0 to attach, 1 to move, 0 to detach." in plan.out
+        applied = run_cli("apply", config, "--auto-approve")
+        assert applied.code == 0, applied.out + applied.err
+        assert sim.owners()["+14155550140"] == ["3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a05"]

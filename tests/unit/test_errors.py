@@ -1,0 +1,70 @@
+"""Exit statuses: the enum is the README's table, and each outcome maps to its row."""
+
+from __future__ import annotations
+
+import re
+import signal
+
+import pytest
+
+from reconciler.errors import (
+    ApplyIncomplete,
+    ApplyInterrupted,
+    ChangesPending,
+    ConfigError,
+    ExitCode,
+    InputError,
+    ReconcilerError,
+    StalePlan,
+    UnsafePlan,
+)
+from tests.conftest import ROOT
+
+
+def documented_codes() -> dict[int, str]:
+    """Each row of the README's "Exit codes" table: code -> meaning."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| (.+) \|$", table, flags=re.MULTILINE)
+    return {int(code): meaning for code, meaning in rows}
+
+
+def test_every_exit_code_is_documented_and_every_documented_code_exists() -> None:
+    assert sorted(documented_codes()) == sorted(code.value for code in ExitCode)
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (ExitCode.OK, "done"),
+        (ExitCode.ERROR, "error"),
+        (ExitCode.CHANGES, "changes pending"),
+        (ExitCode.REFUSED, "refused"),
+        (ExitCode.INCOMPLETE, "incomplete"),
+        (ExitCode.INTERRUPTED, "SIGINT"),
+        (ExitCode.TERMINATED, "SIGTERM"),
+    ],
+)
+def test_each_exit_code_means_what_the_readme_says(code: ExitCode, words: str) -> None:
+    assert words in documented_codes()[code]
+
+
+def test_errors_map_to_their_exit_codes() -> None:
+    assert ReconcilerError("x").exit_code is ExitCode.ERROR
+    assert InputError("x").exit_code is ExitCode.ERROR
+    assert ConfigError([]).exit_code is ExitCode.ERROR
+    assert UnsafePlan("x").exit_code is ExitCode.REFUSED
+    assert StalePlan("x").exit_code is ExitCode.REFUSED
+    assert ChangesPending().exit_code is ExitCode.CHANGES
+    assert ApplyIncomplete().exit_code is ExitCode.INCOMPLETE
+
+
+@pytest.mark.parametrize(
+    ("signal_number", "code"),
+    [(signal.SIGINT, ExitCode.INTERRUPTED), (signal.SIGTERM, ExitCode.TERMINATED)],
+)
+def test_an_interrupted_apply_exits_as_a_shell_reports_the_signal(
+    signal_number: int, code: ExitCode
+) -> None:
+    assert ApplyInterrupted(signal_number).exit_code is code
+    assert code == 128 + signal_number

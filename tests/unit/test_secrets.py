@@ -1,0 +1,104 @@
+"""The redactor, and where the API key comes from, without the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import InputError
+from reconciler.secrets import (
+    MAX_KEY_FILE_BYTES,
+    Redactor,
+    api_key,
+    check_key,
+    possible_keys,
+)
+from tests.conftest import TEST_KEY
+
+CANARY = TEST_KEY
+
+
+def test_the_log_filter_redacts_arguments_and_exception_text() -> None:
+    redactor = Redactor()
+    redactor.add(CANARY)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(redactor)
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("sending %s", CANARY)
+        try:
+            raise ValueError(f"bad header {CANARY}")
+        except ValueError:
+            logger.exception("request failed")
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert "sending ***" in logged
+    assert "ValueError: bad header ***" in logged
+    assert CANARY not in logged
+
+
+@pytest.mark.parametrize("escape", [lambda key: json.dumps(key), repr])
+def test_escaped_copies_of_the_key_are_redacted(escape: Callable[[str], str]) -> None:
+    key = 'sk-with"quote\\and-backslash'
+    redactor = Redactor()
+    redactor.add(key)
+    assert redactor.clean(f"body: {escape(key)}") in ('body: "***"', "body: '***'")
+
+
+def test_the_key_comes_from_the_environment_stripped() -> None:
+    assert api_key(None, {"BLAND_API_KEY": f"  {CANARY}\n"}) == CANARY
+
+
+def test_a_key_file_wins_over_the_environment(tmp_path: Path) -> None:
+    option_file, env_file = tmp_path / "option.key", tmp_path / "env.key"
+    option_file.write_text("sk-from-option\n")
+    env_file.write_text("sk-from-env-file\n")
+    environ = {"BLAND_API_KEY": "sk-from-env", "BLAND_API_KEY_FILE": str(env_file)}
+    assert api_key(str(option_file), environ) == "sk-from-option"
+    assert api_key(None, environ) == "sk-from-env-file"
+
+
+def test_a_missing_key_names_every_source() -> None:
+    with pytest.raises(InputError, match="BLAND_API_KEY is not set") as missing:
+        api_key(None, {})
+    assert "--api-key-file" in str(missing.value)
+    assert "BLAND_API_KEY_FILE" in str(missing.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "is empty"), (b"\xff\xfe", "not UTF-8"), (b"k" * (MAX_KEY_FILE_BYTES + 1), "too large")],
+)
+def test_an_unusable_key_file_says_why_without_the_key(
+    content: bytes, reason: str, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(content)
+    with pytest.raises(InputError, match=reason):
+        api_key(str(key_file), {})
+
+
+def test_a_key_that_cannot_be_a_header_names_its_source_not_the_key() -> None:
+    with pytest.raises(InputError, match="the API key from key-file contains") as refused:
+        check_key(f"{CANARY} x", "key-file")
+    assert CANARY not in str(refused.value)
+
+
+def test_possible_keys_read_only_regular_files(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(CANARY)
+    assert possible_keys(str(key_file), {"BLAND_API_KEY": "sk-env"}) == ["sk-env", CANARY]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert possible_keys(str(fifo), {}) == []  # read once, when the key is needed
+    assert possible_keys(str(tmp_path / "missing"), {}) == []

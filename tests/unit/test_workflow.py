@@ -1,0 +1,122 @@
+"""From config or saved plan to a checked plan, without the CLI: a fake account reader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import InputError, StalePlan
+from reconciler.model import Desired, DesiredPersona, Live, LivePersona, SourceMark
+from reconciler.plan import Action, Change, Plan
+from reconciler.planfile import read_plan_file, render_plan_file, write_plan_file
+from reconciler.safety import Thresholds
+from reconciler.workflow import (
+    MAX_DIFFERENCES_SHOWN,
+    check_unchanged,
+    plan_from_config,
+    plan_from_saved,
+    refuse_saved_plans,
+    saved_plan_among,
+)
+
+URL = "https://api.bland.ai"
+SUPPORT, IVR = "p-support", "p-ivr"
+ATTACH = Change(Action.ATTACH, SUPPORT, "Support", "+14155550101")
+MOVE = Change(Action.MOVE, SUPPORT, "Support", "+14155550102", IVR, "Legacy IVR")
+DETACH = Change(Action.DETACH, SUPPORT, "Support", "+14155550103")
+
+
+@dataclass
+class FakeAccount:
+    """An account reader that counts its reads."""
+
+    live: Live
+    base_url: str = URL
+    reads: list[Live] = field(default_factory=list)
+
+    def read_live(self) -> Live:
+        self.reads.append(self.live)
+        return self.live
+
+
+def account(*numbers_on_support: str, free: tuple[str, ...] = ()) -> FakeAccount:
+    support = LivePersona(SUPPORT, "Support", frozenset(numbers_on_support))
+    numbers = frozenset(numbers_on_support) | frozenset(free)
+    return FakeAccount(Live({SUPPORT: support}, numbers, pages_read=1))
+
+
+def wanting(*numbers: str) -> Desired:
+    entry = DesiredPersona(SUPPORT, None, numbers, SourceMark("c.yaml", 1, 1))
+    return Desired((entry,), files=("c.yaml",))
+
+
+def test_plan_from_config_reads_the_account_once() -> None:
+    reader = account("+14155550100", free=("+14155550101",))
+    plan = plan_from_config(wanting("+14155550100", "+14155550101"), reader)
+    assert plan.changes == (Change(Action.ATTACH, SUPPORT, "Support", "+14155550101"),)
+    assert len(reader.reads) == 1
+
+
+def saved_plan_file(tmp_path: Path, plan: Plan, url: str = URL) -> Path:
+    path = tmp_path / "reviewed.plan.json"
+    text = render_plan_file(plan, thresholds=Thresholds(), api_base_url=url, config=())
+    write_plan_file(str(path), text)
+    return path
+
+
+def test_plan_from_saved_refuses_another_target_before_reading(tmp_path: Path) -> None:
+    reader = account("+14155550100", free=("+14155550101",))
+    plan = plan_from_config(wanting("+14155550100", "+14155550101"), reader)
+    saved = read_plan_file(str(saved_plan_file(tmp_path, plan, "https://other.example.com")))
+    reader.reads.clear()
+    with pytest.raises(StalePlan, match=r"the plan was made for https://other\.example\.com"):
+        plan_from_saved(saved, reader)
+    assert reader.reads == []
+
+
+def test_plan_from_saved_gives_the_saved_changes_then_none_once_applied(tmp_path: Path) -> None:
+    reader = account("+14155550100", free=("+14155550101",))
+    plan = plan_from_config(wanting("+14155550100", "+14155550101"), reader)
+    saved = read_plan_file(str(saved_plan_file(tmp_path, plan)))
+    assert plan_from_saved(saved, reader).changes == plan.changes
+    applied = account("+14155550100", "+14155550101")
+    assert plan_from_saved(saved, applied).is_empty
+
+
+def test_check_unchanged_lets_the_same_changes_through() -> None:
+    check_unchanged(Plan(changes=(ATTACH, DETACH)), Plan(changes=(ATTACH, DETACH)))
+
+
+def test_check_unchanged_names_what_went_and_what_came() -> None:
+    with pytest.raises(StalePlan) as stale:
+        check_unchanged(Plan(changes=(ATTACH, DETACH)), Plan(changes=(ATTACH, MOVE)))
+    assert str(stale.value) == (
+        "the account changed while the plan waited for confirmation ("
+        "no longer detach +14155550103 ('Support'); "
+        "now also move +14155550102 ('Support') from 'Legacy IVR'): "
+        "nothing was written. Run apply again to see the new plan."
+    )
+
+
+def test_check_unchanged_counts_the_differences_it_does_not_name() -> None:
+    many = tuple(
+        Change(Action.ATTACH, SUPPORT, "Support", f"+1415555{n:04d}")
+        for n in range(MAX_DIFFERENCES_SHOWN + 3)
+    )
+    with pytest.raises(StalePlan, match=r"; and 3 more\):"):
+        check_unchanged(Plan(changes=()), Plan(changes=many))
+
+
+def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
+    config = tmp_path / "plan.json"
+    config.write_text("version: 1\npersonas: []\n")
+    saved = saved_plan_file(tmp_path, Plan(changes=(ATTACH,)))
+    assert saved_plan_among([str(config)]) is None
+    assert saved_plan_among([str(saved)]) == str(saved)
+    with pytest.raises(InputError, match="a plan file is applied alone"):
+        saved_plan_among([str(saved), str(config)])
+    refuse_saved_plans([str(config)])
+    with pytest.raises(InputError, match="this is a saved plan, not a config file"):
+        refuse_saved_plans([str(config), str(saved)])
