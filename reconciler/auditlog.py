@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from reconciler.applier import Write
+from reconciler.apply import Write
 from reconciler.errors import InputError
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 # Re-exported: applier, render and cli import it from here.
-from reconciler.text import printable as printable
 
 
 class SourceMark(NamedTuple):
@@ -48,8 +47,8 @@ class SafetySettings:
     """Thresholds of the safety valves; None leaves the default."""
 
     max_detach_percent: float | None = None
-    min_numbers_for_percent: int | None = None
-    allow_empty: bool | None = None
+    min_numbers: int | None = None
+    allow_emptying: bool | None = None
 
 
 @dataclass(frozen=True)

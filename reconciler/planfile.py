@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__
@@ -240,8 +240,8 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     safety = document["safety"]
     thresholds = SafetySettings(
         max_detach_percent=float(safety["max_detach_percent"]),
-        min_numbers_for_percent=int(safety["min_numbers"]),
-        allow_empty=bool(safety["allow_emptying"]),
+        min_numbers=int(safety["min_numbers"]),
+        allow_emptying=bool(safety["allow_emptying"]),
     )
     owners = {str(number): tuple(_strings(ids)) for number, ids in fingerprint["owners"].items()}
     unfingerprinted = sorted({change.phone_number for change in changes} - owners.keys())
@@ -266,22 +266,3 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
         ),
         names={str(pid): str(name) for pid, name in document["persona_names"].items()},
     )
-
-
-# Compatibility re-exports; see reconciler.staleness. Resolved on first use, because
-# reconciler.staleness itself imports this module.
-if TYPE_CHECKING:
-    from reconciler.staleness import already_applied as already_applied
-    from reconciler.staleness import check_target as check_target
-    from reconciler.staleness import differences as differences
-    from reconciler.staleness import plan_to_apply as plan_to_apply
-
-_MOVED_TO_STALENESS = frozenset({"already_applied", "check_target", "differences", "plan_to_apply"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_STALENESS:
-        from reconciler import staleness
-
-        return getattr(staleness, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,9 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import groupby
 
-from reconciler.model import printable
 from reconciler.plan import Action, Change, Plan
-from reconciler.render_markdown import render_markdown as render_markdown  # old import path
+from reconciler.text import printable
 
 PLAN_FORMAT_VERSION = 1
 

@@ -36,8 +36,8 @@ class Thresholds:
         for layer in layers:
             thresholds = cls(
                 max_detach_percent=_first(layer.max_detach_percent, thresholds.max_detach_percent),
-                min_numbers=_first(layer.min_numbers_for_percent, thresholds.min_numbers),
-                allow_emptying=_first(layer.allow_empty, thresholds.allow_emptying),
+                min_numbers=_first(layer.min_numbers, thresholds.min_numbers),
+                allow_emptying=_first(layer.allow_emptying, thresholds.allow_emptying),
             )
         return thresholds
 

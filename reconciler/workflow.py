@@ -11,8 +11,9 @@ from typing import Protocol
 from reconciler.errors import InputError, StalePlan
 from reconciler.model import Desired, Live
 from reconciler.plan import Change, Plan
-from reconciler.planfile import SavedPlan, check_target, is_plan_file, plan_to_apply
+from reconciler.planfile import SavedPlan, is_plan_file
 from reconciler.planner import build_plan
+from reconciler.staleness import check_target, plan_to_apply
 
 # How many differences a refusal names before "and N more".
 MAX_DIFFERENCES_SHOWN = 5

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.api import BlandClient
 from reconciler.cli import Seams
-from reconciler.client import BlandClient
 from reconciler.simulator import RequestRecord, Simulator
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, TEST_KEY, FakeTime, RunCli, writes
 

@@ -29,8 +29,8 @@ def keeping(held: frozenset[str], kept: int) -> ManagedPersona:
 
 def test_thresholds_layers_override_in_order_and_none_keeps() -> None:
     assert Thresholds.resolve() == Thresholds(25.0, 8, False)
-    config = SafetySettings(max_detach_percent=50, min_numbers_for_percent=3)
-    flags = SafetySettings(max_detach_percent=10, allow_empty=True)
+    config = SafetySettings(max_detach_percent=50, min_numbers=3)
+    flags = SafetySettings(max_detach_percent=10, allow_emptying=True)
     assert Thresholds.resolve(config) == Thresholds(50, 3, False)
     assert Thresholds.resolve(config, flags) == Thresholds(10, 3, True)
     assert Thresholds.resolve(config, flags).as_settings() == SafetySettings(10, 3, True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.errors import ApiError, AuthError
-from reconciler.model import printable
+from reconciler.text import printable
 
 # refused: an attach the API refused because another persona holds a number; the fallback that
 # frees the number first follows, and its own writes say how that ended.

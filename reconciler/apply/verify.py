@@ -12,8 +12,9 @@ from typing import Protocol
 
 from reconciler.apply.result import ApplyResult, counted_numbers
 from reconciler.errors import ApiError, AuthError
-from reconciler.model import LivePersona, printable
+from reconciler.model import LivePersona
 from reconciler.plan import Action, Plan
+from reconciler.text import printable
 
 # Detaches numbers from a persona and records how that ended.
 Detach = Callable[[str, list[str]], None]

@@ -21,8 +21,9 @@ from typing import Protocol
 from reconciler.apply.result import ApplyResult, Write, describe
 from reconciler.apply.verify import AccountReader, Verification
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
-from reconciler.model import LivePersona, printable
+from reconciler.model import LivePersona
 from reconciler.plan import Plan
+from reconciler.text import printable
 
 log = logging.getLogger(__name__)
 

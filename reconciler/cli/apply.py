@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import click
 
-from reconciler.applier import ApplyResult, Write, apply_plan
+from reconciler.api import BlandClient
+from reconciler.apply import ApplyResult, Write, apply_plan
 from reconciler.auditlog import AuditLog
 from reconciler.cli.app import FILES, Seams, Settings, flag_safety, safety_options
 from reconciler.cli.output import echo, label, report_apply, styler
-from reconciler.client import BlandClient
 from reconciler.errors import ApplyIncomplete, ApplyInterrupted
 from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 
 import click
 
-from reconciler.applier import ApplyResult, describe
-from reconciler.client import BlandClient
+from reconciler.api import BlandClient
+from reconciler.apply import ApplyResult, describe
 from reconciler.errors import InputError
 from reconciler.secrets import REDACTOR
 

@@ -9,7 +9,8 @@ from reconciler.cli.output import Style, echo, label, styler
 from reconciler.errors import ChangesPending
 from reconciler.plan import Plan
 from reconciler.planfile import config_sources, render_plan_file, write_plan_file
-from reconciler.render import mask_numbers_in, masked, render_json, render_markdown, render_text
+from reconciler.render import mask_numbers_in, masked, render_json, render_text
+from reconciler.render_markdown import render_markdown
 from reconciler.safety import Thresholds, assess
 from reconciler.secrets import REDACTOR
 from reconciler.workflow import plan_from_config, refuse_saved_plans

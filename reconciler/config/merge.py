@@ -110,6 +110,6 @@ class _Merger:
         self.safety_mark = mark
         self.safety = SafetySettings(
             max_detach_percent=block.get("max_detach_percent"),
-            min_numbers_for_percent=block.get("min_numbers"),
-            allow_empty=block.get("allow_emptying"),
+            min_numbers=block.get("min_numbers"),
+            allow_emptying=block.get("allow_emptying"),
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.client import BlandClient
+from reconciler.api import BlandClient
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, TEST_KEY, RunCli, write_config
 

@@ -32,7 +32,7 @@ def test_files_merge_in_order_with_every_position_kept() -> None:
     assert desired.personas[1].number_marks == {"+14155550110": SourceMark("b.yaml", 4, 15)}
     assert desired.protected == ("+14155550199",)
     assert desired.protected_marks == {"+14155550199": SourceMark("c.yaml", 3, 13)}
-    assert desired.safety == SafetySettings(min_numbers_for_percent=3)
+    assert desired.safety == SafetySettings(min_numbers=3)
 
 
 def test_a_number_on_two_personas_is_reported_and_kept_on_the_first() -> None:
