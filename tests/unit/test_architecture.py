@@ -1,0 +1,142 @@
+"""The house rules of the layout, checked on the code itself: sizes, and which part imports which."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "reconciler"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+# part -> the parts it may import (a part is a top-level module or package of reconciler/).
+ALLOWED: dict[str, set[str]] = {
+    "cli": {
+        "workflow",
+        "config",
+        "api",
+        "planner",
+        "render",
+        "render_markdown",
+        "apply",
+        "planfile",
+        "staleness",
+        "export",
+        "errors",
+        "text",
+        "secrets",
+        "files",
+        "model",
+        "plan",
+        "safety",
+        "auditlog",
+        "interrupts",
+        "simulator",
+    },
+    "workflow": {
+        "config",
+        "api",
+        "planner",
+        "safety",
+        "planfile",
+        "staleness",
+        "model",
+        "plan",
+        "errors",
+        "text",
+    },
+    "apply": {"plan", "model", "errors", "text"},
+    "planner": {"plan", "model", "text", "errors"},
+    "safety": {"plan", "model", "text", "errors"},
+    "render": {"plan", "model", "text"},
+    "render_markdown": {"plan", "model", "text", "render"},
+    "config": {"model", "errors", "text", "files"},
+    "api": {"model", "errors", "text"},
+    "plan": {"model", "errors"},
+    "model": set(),
+    "errors": set(),
+    "text": set(),
+    "files": {"errors", "text"},
+    "secrets": {"errors", "files", "text"},
+    "planfile": {"plan", "model", "errors", "files", "text", "safety"},
+    "staleness": {"plan", "model", "errors", "text", "planfile"},
+    "export": {"config", "model", "errors", "planner", "text"},
+    "auditlog": {"apply", "errors", "files", "text"},
+    "interrupts": set(),
+    "simulator": set(),
+}
+
+
+def _modules() -> list[Path]:
+    return sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def _part(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0].removesuffix(".py")
+
+
+def _imported_parts(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parts: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+            if node.module == "reconciler":
+                # `from reconciler import __version__` reads the package's face, not a part.
+                names = [f"reconciler.{a.name}" for a in node.names if a.name != "__version__"]
+        for name in names:
+            if name.startswith("reconciler."):
+                parts.add(name.split(".")[1])
+    return parts
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_is_over_400_lines(path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)} has {lines} lines"
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_function_is_over_80_lines(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert long == [], f"{path.relative_to(ROOT)}: {', '.join(long)}"
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_run_one_way(path: Path) -> None:
+    part = _part(path)
+    if part in {"__init__", "__main__"}:
+        return
+    assert part in ALLOWED, f"{part} has no rule: add it to ALLOWED"
+    wrong = _imported_parts(path) - ALLOWED[part] - {part}
+    assert wrong == set(), f"{path.relative_to(ROOT)} imports {sorted(wrong)}"
+
+
+def test_nothing_imports_the_cli() -> None:
+    importers = [
+        str(path.relative_to(ROOT))
+        for path in _modules()
+        if _part(path) not in {"cli", "__main__"} and "cli" in _imported_parts(path)
+    ]
+    assert importers == []
+
+
+def test_the_rules_catch_a_wrong_import(tmp_path: Path) -> None:
+    planner = tmp_path / "planner.py"
+    planner.write_text("from reconciler.api.client import BlandClient\n")
+    assert _imported_parts(planner) - ALLOWED["planner"] == {"api"}
