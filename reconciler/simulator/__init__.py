@@ -6,8 +6,9 @@ nothing else from the ``reconciler`` package so it cannot share the client's ass
 
 from .cli import simulator_command
 from .faults import Faults
-from .server import RequestRecord, Simulator
-from .state import StateError, load_state
+from .requestlog import RequestRecord
+from .server import Simulator
+from .state_file import StateError, load_state
 
 __all__ = [
     "Faults",

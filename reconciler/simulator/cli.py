@@ -14,7 +14,7 @@ import click
 
 from .faults import ATTACH_MODES, Faults
 from .server import Simulator
-from .state import StateError, read_state_file
+from .state_file import StateError, read_state_file
 
 
 def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
@@ -37,7 +37,7 @@ def _write_ready_file(path: Path, url: str) -> None:
     os.replace(tmp, path)
 
 
-def _fail(message: str) -> None:
+def _exit_with_error(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -103,13 +103,13 @@ def simulator_command(
     """Run a local simulator of the Bland persona and inbound-number API."""
     api_key = os.environ.get(api_key_env)
     if not api_key:
-        _fail(f"environment variable {api_key_env} is not set")
+        _exit_with_error(f"environment variable {api_key_env} is not set")
         return
     try:
         faults = Faults()
         faults.update(fault_options)
     except ValueError as exc:
-        _fail(str(exc))
+        _exit_with_error(str(exc))
         return
     try:
         state = read_state_file(state_file)
@@ -122,20 +122,27 @@ def simulator_command(
             state_source=str(state_file),
         )
     except StateError as exc:
-        _fail(f"bad state file {exc}")
+        _exit_with_error(f"bad state file {exc}")
         return
     try:
         simulator.start()
     except OSError as exc:
-        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        _exit_with_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return
 
+    _serve_until_signalled(simulator, ready_file)
+
+
+def _serve_until_signalled(simulator: Simulator, ready_file: Path | None) -> None:
+    """Announce the running simulator, serve until SIGINT or SIGTERM, then stop it."""
     stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    # The simulator's own signal handling: it only wakes the wait loop below, which stops
+    # the server and restores the previous handlers.
+    def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if ready_file is not None:
             _write_ready_file(ready_file, simulator.url)

@@ -12,11 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
+from .replies import (
+    Reply,
+    SimulatedError,
+    auth_failure,
+    error_reply,
+    json_reply,
+    persona_not_found,
+)
+
 AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
 ATTACH_MODES: tuple[str, ...] = get_args(AttachMode)
 
 # Upper bound on how long a "hung" request waits; stop() wakes it earlier.
 DEFAULT_HANG_TIMEOUT = 600.0
+HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
 _BOOL_FIELDS = frozenset(
@@ -43,7 +53,7 @@ def _valid_status(value: object) -> bool:
     return value == 0 or 100 <= value <= 599
 
 
-def _check(name: str, value: object) -> None:
+def _validate_fault(name: str, value: object) -> None:
     """Raise ValueError unless ``value`` is acceptable for the Faults field ``name``."""
     ok: bool
     if name in ("latency", "hang_timeout"):
@@ -115,9 +125,11 @@ class Faults:
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The public fault names, in declaration order."""
         return [f.name for f in fields(cls) if not f.name.startswith("_")]
 
     def to_dict(self) -> dict[str, Any]:
+        """Every fault and its value, as served by GET /_sim/faults."""
         with self._lock:
             out: dict[str, Any] = {}
             for name in self.field_names():
@@ -129,7 +141,7 @@ class Faults:
         """Validate every change first, then apply them all (all or nothing)."""
         cleaned: dict[str, Any] = {}
         for name, value in changes.items():
-            _check(name, value)
+            _validate_fault(name, value)
             if name in ("latency", "hang_timeout"):
                 value = float(value)
             elif isinstance(value, list):
@@ -140,6 +152,7 @@ class Faults:
                 setattr(self, name, value)
 
     def reset(self) -> None:
+        """Put every fault back to its default."""
         self.update(Faults().to_dict())
 
     def pop_status(self, kind: str) -> int:
@@ -169,3 +182,27 @@ class Faults:
                 self.drop_after_write -= 1
                 return True
             return False
+
+
+def scripted_reply(status: int, faults: Faults) -> Reply:
+    """The error reply for a scripted status, in the shape the faults ask for."""
+    headers: dict[str, str] = {}
+    if status == 429 and faults.retry_after is not None:
+        headers["Retry-After"] = faults.retry_after
+    if faults.html_errors:
+        return Reply(status, HTML_ERROR_PAGE, "text/html; charset=utf-8", headers)
+    if status == 429:
+        return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
+    if status >= 500:
+        exc = SimulatedError(status, "INTERNAL_SERVER_ERROR", "An internal server error occurred")
+    elif status == 401:
+        exc = auth_failure()
+    elif status == 403:
+        exc = SimulatedError(403, "FORBIDDEN", "You do not have permission to perform this action")
+    elif status == 404:
+        exc = persona_not_found()
+    else:
+        exc = SimulatedError(status, "INVALID_REQUEST", "Invalid request")
+    reply = error_reply(exc, faults.errors_as_string)
+    reply.headers.update(headers)
+    return reply
