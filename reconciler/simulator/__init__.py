@@ -5,6 +5,7 @@ nothing else from the ``reconciler`` package so it cannot share the client's ass
 """
 
 from .cli import simulator_command
+from .fault_values import ListingMove
 from .faults import Faults
 from .requestlog import RequestRecord
 from .server import Simulator
@@ -12,6 +13,7 @@ from .state_file import StateError, load_state
 
 __all__ = [
     "Faults",
+    "ListingMove",
     "RequestRecord",
     "Simulator",
     "StateError",

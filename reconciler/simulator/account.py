@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .faults import AttachMode
+from .fault_values import AttachMode
 from .replies import JSONObject, SimulatedError, persona_not_found
 
 USER_ID = "00000000-0000-4000-8000-00000000b1a0"

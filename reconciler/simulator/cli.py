@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from .faults import ATTACH_MODES, Faults
+from .fault_values import ATTACH_MODES, MALFORMED_SHAPES, ListingMove
+from .faults import Faults
 from .server import Simulator
 from .state_file import StateError, read_state_file
 
@@ -28,6 +29,33 @@ def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) 
             "expected a comma-separated list of HTTP statuses, e.g. 503,503,200"
         ) from None
     return statuses
+
+
+def _listing_move(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, str, int] | None
+) -> ListingMove | None:
+    if value is None:
+        return None
+    number, persona, page = value
+    if not number or not persona or page < 1:
+        raise click.BadParameter("expected NUMBER PERSONA PAGE, with PAGE at least 1")
+    return ListingMove(number, persona, page)
+
+
+def _owner_overrides(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in value:
+        number, _, persona = item.partition("=")
+        if not number or not persona:
+            raise click.BadParameter(f"expected NUMBER=PERSONA, got {item!r}")
+        overrides[number] = persona
+    return overrides
+
+
+def _as_list(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    return list(value)
 
 
 def _write_ready_file(path: Path, url: str) -> None:
@@ -85,6 +113,56 @@ def _exit_with_error(message: str) -> None:
     default="steal",
     show_default=True,
     help="Attaching a number held by another persona: move, refuse (409) or keep on both.",
+)
+@click.option(
+    "--move-during-listing",
+    type=(str, str, int),
+    default=None,
+    metavar="NUMBER PERSONA PAGE",
+    callback=_listing_move,
+    help="Once page PAGE of the persona listing is served, move NUMBER to PERSONA (once).",
+)
+@click.option("--ignore-page", is_flag=True, help="The persona listing serves page 1 for any page.")
+@click.option(
+    "--limit-cap",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Persona listing pages hold at most N personas, whatever limit asks.",
+)
+@click.option(
+    "--inbound-owner",
+    "inbound_owner_overrides",
+    multiple=True,
+    metavar="NUMBER=PERSONA",
+    callback=_owner_overrides,
+    help="GET /v1/inbound names PERSONA as the owner of NUMBER (repeatable).",
+)
+@click.option(
+    "--trickle",
+    "trickle_seconds",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="API response bodies are sent one byte every SECONDS.",
+)
+@click.option(
+    "--endless-body", is_flag=True, help="API response bodies never end (cut off after 2 GiB)."
+)
+@click.option(
+    "--large-body",
+    "large_body_bytes",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="BYTES",
+    help="API response bodies are padded with whitespace to BYTES.",
+)
+@click.option(
+    "--malformed",
+    type=click.Choice(MALFORMED_SHAPES),
+    multiple=True,
+    callback=_as_list,
+    help="Break this response shape (repeatable).",
 )
 @click.option(
     "--ready-file",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+from .bodies import BodyFault, framing_headers, send_body
 from .replies import Reply
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,12 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     # waits a second to retry, which made the simulator, not the client, set the pace.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], respond: Responder) -> None:
+    def __init__(
+        self, address: tuple[str, int], respond: Responder, stopping: threading.Event
+    ) -> None:
         self.respond = respond
+        # Set when the simulator stops, so a body still being streamed gives up.
+        self.stopping = stopping
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, RequestHandler)
@@ -107,6 +112,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not reply.send:
             self.close_connection = True
             return
+        if reply.body_fault is not None:
+            self._send_faulty(reply, reply.body_fault, server.stopping)
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.payload)))
@@ -115,6 +123,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(reply.payload)
         self.wfile.flush()
+
+    def _send_faulty(self, reply: Reply, fault: BodyFault, stopping: threading.Event) -> None:
+        self.close_connection = True
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        for name, value in {**framing_headers(fault, reply.payload), **reply.headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.flush()
+        except OSError:
+            return
+        send_body(self.connection, fault, reply.payload, stopping)
 
     do_GET = _dispatch
     do_POST = _dispatch

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bodies import BodyFault
+
 JSONObject = dict[str, Any]
 
 AUTH_MESSAGE = "Invalid or missing API key"
@@ -51,6 +53,8 @@ class Reply:
     # False = close the connection without writing anything (lost response or hang).
     send: bool = True
     dropped: bool = False
+    # How to misdeliver the body (trickled, padded, endless); None = as it is.
+    body_fault: BodyFault | None = None
 
 
 def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:

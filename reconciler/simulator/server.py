@@ -65,7 +65,7 @@ class Simulator:
         if self._server is not None:
             return self
         self._stop_event = threading.Event()
-        server = SimulatorHTTPServer((self.host, self.port), self.handle)
+        server = SimulatorHTTPServer((self.host, self.port), self.handle, self._stop_event)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
@@ -231,6 +231,8 @@ class Simulator:
             log.exception("simulator failed on %s %s", method, path)
             reply = self._error(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
         self._log.answered(slot, replace(record, status=reply.status, dropped=reply.dropped))
+        if reply.send:
+            reply.body_fault = self.faults.body_fault()
         return reply
 
     def _serve(

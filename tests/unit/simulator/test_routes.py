@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.simulator import Simulator
+from reconciler.simulator import Faults, ListingMove, Simulator
 from tests.unit.simulator.conftest import (
     GONE,
     KEY,
@@ -17,6 +17,7 @@ from tests.unit.simulator.conftest import (
     A,
     B,
     attach,
+    base_state,
     detach,
     error_code,
     settings_path,
@@ -144,3 +145,71 @@ def test_settings_patch(sim: Simulator, client: httpx.Client) -> None:
     assert (missing.status_code, error_code(missing)) == (404, "INBOUND_NOT_FOUND")
     invalid = client.patch(settings_path(A, N1), json={"persona_settings": 3})
     assert (invalid.status_code, error_code(invalid)) == (400, "INVALID_BODY")
+
+
+# --------------------------------------------------------------------------- listing quirks
+
+
+def ids_on(page: httpx.Response) -> list[str]:
+    return [p["id"] for p in page.json()["data"]]
+
+
+def numbers_on(page: httpx.Response) -> dict[str, list[str]]:
+    return {p["id"]: [n["phone_number"] for n in p["inbound_numbers"]] for p in page.json()["data"]}
+
+
+def test_a_move_between_pages_shows_a_number_on_two_personas(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.faults.move_during_listing = ListingMove(N1, B, after_page=1)
+    first = client.get("/v1/personas", params={"page": 1, "limit": 1})
+    second = client.get("/v1/personas", params={"page": 2, "limit": 1})
+    assert numbers_on(first) == {A: [N1, N2]}  # stale: read before the move
+    assert numbers_on(second) == {B: [N1, N4]}
+    assert sim.owners()[N1] == [B]
+    assert sim.faults.move_during_listing is None  # it happens once
+    again = client.get("/v1/personas", params={"page": 1, "limit": 1})
+    assert numbers_on(again) == {A: [N2]}
+
+
+def test_a_move_waits_for_its_page_and_is_set_over_the_control_api(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    move = {"number": N3, "to_persona": B, "after_page": 2}
+    assert client.post("/_sim/faults", json={"move_during_listing": move}).status_code == 200
+    assert sim.faults.move_during_listing == ListingMove(N3, B, 2)
+    client.get("/v1/personas", params={"page": 1, "limit": 1})
+    assert sim.owners()[N3] == []
+    page2 = client.get("/v1/personas", params={"page": 2, "limit": 1})
+    assert numbers_on(page2) == {B: [N4]}  # the page is served first, then the move happens
+    assert sim.owners()[N3] == [B]
+    assert client.get("/_sim/faults").json()["move_during_listing"] is None
+
+
+def test_a_move_to_an_unknown_persona_changes_nothing(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.move_during_listing = ListingMove(N1, "nope", after_page=1)
+    assert client.get("/v1/personas").status_code == 200
+    assert sim.owners()[N1] == [A]
+
+
+def test_ignore_page_from_the_constructor() -> None:
+    with (
+        Simulator(base_state(), api_key=KEY, faults=Faults(ignore_page=True)) as sim,
+        httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client,
+    ):
+        for page in (1, 2, 3, 50):
+            listed = client.get("/v1/personas", params={"page": page, "limit": 1})
+            assert ids_on(listed) == [A], page
+        assert ids_on(client.get("/v1/personas", params={"page": 2, "limit": 2})) == [A, B]
+
+
+def test_limit_cap_serves_at_most_cap_personas_per_page(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.faults.limit_cap = 2
+    assert ids_on(client.get("/v1/personas", params={"limit": 100})) == [A, B]
+    # The server pages by its own limit: page 2 starts after the capped page 1.
+    assert ids_on(client.get("/v1/personas", params={"page": 2, "limit": 100})) == [GONE]
+    assert ids_on(client.get("/v1/personas", params={"limit": 1})) == [A]
+    sim.faults.limit_cap = None
+    assert ids_on(client.get("/v1/personas", params={"limit": 100})) == [A, B, GONE]
