@@ -5,12 +5,15 @@ nothing else from the ``reconciler`` package so it cannot share the client's ass
 """
 
 from .cli import simulator_command
+from .fault_values import ListingMove
 from .faults import Faults
-from .server import RequestRecord, Simulator
-from .state import StateError, load_state
+from .requestlog import RequestRecord
+from .server import Simulator
+from .state_file import StateError, load_state
 
 __all__ = [
     "Faults",
+    "ListingMove",
     "RequestRecord",
     "Simulator",
     "StateError",

@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 
-from .faults import ATTACH_MODES, Faults
+from .fault_values import ATTACH_MODES, MALFORMED_SHAPES, ListingMove
+from .faults import Faults
 from .server import Simulator
-from .state import StateError, read_state_file
+from .state_file import StateError, read_state_file
 
 
 def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
@@ -30,6 +31,33 @@ def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) 
     return statuses
 
 
+def _listing_move(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, str, int] | None
+) -> ListingMove | None:
+    if value is None:
+        return None
+    number, persona, page = value
+    if not number or not persona or page < 1:
+        raise click.BadParameter("expected NUMBER PERSONA PAGE, with PAGE at least 1")
+    return ListingMove(number, persona, page)
+
+
+def _owner_overrides(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in value:
+        number, _, persona = item.partition("=")
+        if not number or not persona:
+            raise click.BadParameter(f"expected NUMBER=PERSONA, got {item!r}")
+        overrides[number] = persona
+    return overrides
+
+
+def _as_list(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    return list(value)
+
+
 def _write_ready_file(path: Path, url: str) -> None:
     # Write-then-rename so a watcher never reads a half-written URL.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -37,7 +65,7 @@ def _write_ready_file(path: Path, url: str) -> None:
     os.replace(tmp, path)
 
 
-def _fail(message: str) -> None:
+def _exit_with_error(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -87,6 +115,56 @@ def _fail(message: str) -> None:
     help="Attaching a number held by another persona: move, refuse (409) or keep on both.",
 )
 @click.option(
+    "--move-during-listing",
+    type=(str, str, int),
+    default=None,
+    metavar="NUMBER PERSONA PAGE",
+    callback=_listing_move,
+    help="Once page PAGE of the persona listing is served, move NUMBER to PERSONA (once).",
+)
+@click.option("--ignore-page", is_flag=True, help="The persona listing serves page 1 for any page.")
+@click.option(
+    "--limit-cap",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Persona listing pages hold at most N personas, whatever limit asks.",
+)
+@click.option(
+    "--inbound-owner",
+    "inbound_owner_overrides",
+    multiple=True,
+    metavar="NUMBER=PERSONA",
+    callback=_owner_overrides,
+    help="GET /v1/inbound names PERSONA as the owner of NUMBER (repeatable).",
+)
+@click.option(
+    "--trickle",
+    "trickle_seconds",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="API response bodies are sent one byte every SECONDS.",
+)
+@click.option(
+    "--endless-body", is_flag=True, help="API response bodies never end (cut off after 2 GiB)."
+)
+@click.option(
+    "--large-body",
+    "large_body_bytes",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="BYTES",
+    help="API response bodies are padded with whitespace to BYTES.",
+)
+@click.option(
+    "--malformed",
+    type=click.Choice(MALFORMED_SHAPES),
+    multiple=True,
+    callback=_as_list,
+    help="Break this response shape (repeatable).",
+)
+@click.option(
     "--ready-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -103,13 +181,13 @@ def simulator_command(
     """Run a local simulator of the Bland persona and inbound-number API."""
     api_key = os.environ.get(api_key_env)
     if not api_key:
-        _fail(f"environment variable {api_key_env} is not set")
+        _exit_with_error(f"environment variable {api_key_env} is not set")
         return
     try:
         faults = Faults()
         faults.update(fault_options)
     except ValueError as exc:
-        _fail(str(exc))
+        _exit_with_error(str(exc))
         return
     try:
         state = read_state_file(state_file)
@@ -122,20 +200,27 @@ def simulator_command(
             state_source=str(state_file),
         )
     except StateError as exc:
-        _fail(f"bad state file {exc}")
+        _exit_with_error(f"bad state file {exc}")
         return
     try:
         simulator.start()
     except OSError as exc:
-        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        _exit_with_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return
 
+    _serve_until_signalled(simulator, ready_file)
+
+
+def _serve_until_signalled(simulator: Simulator, ready_file: Path | None) -> None:
+    """Announce the running simulator, serve until SIGINT or SIGTERM, then stop it."""
     stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    # The simulator's own signal handling: it only wakes the wait loop below, which stops
+    # the server and restores the previous handlers.
+    def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if ready_file is not None:
             _write_ready_file(ready_file, simulator.url)

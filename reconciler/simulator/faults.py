@@ -2,7 +2,8 @@
 
 A single :class:`Faults` instance is shared by every request thread of a running simulator, and
 tests mutate it while requests are in flight, so every read-modify-write of a counter or a
-scripted-status list happens under the instance's own lock.
+scripted-status list happens under the instance's own lock. Fields are replaced, never changed
+in place, so a request thread may read any field without the lock.
 """
 
 from __future__ import annotations
@@ -10,60 +11,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, get_args
+from typing import Any
 
-AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
-ATTACH_MODES: tuple[str, ...] = get_args(AttachMode)
+from .bodies import DEFAULT_ENDLESS_CAP, BodyFault
+from .fault_values import (
+    AttachMode,
+    ListingMove,
+    MalformedShape,
+    clean_fault_value,
+    shown_fault_value,
+)
+from .replies import (
+    Reply,
+    SimulatedError,
+    auth_failure,
+    error_reply,
+    json_reply,
+    persona_not_found,
+)
 
 # Upper bound on how long a "hung" request waits; stop() wakes it earlier.
 DEFAULT_HANG_TIMEOUT = 600.0
-
-
-_BOOL_FIELDS = frozenset(
-    {
-        "html_errors",
-        "inbound_numbers_as_strings",
-        "errors_as_string",
-        "legacy_inbound_includes_persona",
-    }
-)
-
-
-def _nonneg_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _nonneg_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-
-
-def _valid_status(value: object) -> bool:
-    if not isinstance(value, int) or isinstance(value, bool):
-        return False
-    return value == 0 or 100 <= value <= 599
-
-
-def _check(name: str, value: object) -> None:
-    """Raise ValueError unless ``value`` is acceptable for the Faults field ``name``."""
-    ok: bool
-    if name in ("latency", "hang_timeout"):
-        ok = _nonneg_number(value)
-    elif name in ("read_statuses", "write_statuses"):
-        ok = isinstance(value, list) and all(_valid_status(v) for v in value)
-    elif name == "retry_after":
-        ok = value is None or isinstance(value, str)
-    elif name in ("drop_after_write", "hang"):
-        ok = _nonneg_int(value)
-    elif name == "hang_writes_after":
-        ok = value is None or _nonneg_int(value)
-    elif name == "attach_mode":
-        ok = value in ATTACH_MODES
-    elif name in _BOOL_FIELDS:
-        ok = isinstance(value, bool)
-    else:
-        raise ValueError(f"unknown fault {name!r}")
-    if not ok:
-        raise ValueError(f"invalid value for fault {name!r}: {value!r}")
+HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
 @dataclass
@@ -100,6 +69,29 @@ class Faults:
     """GET /v1/inbound also reports ``label`` and ``persona_id`` (the docs do not promise them)."""
     hang_timeout: float = DEFAULT_HANG_TIMEOUT
     """Cap on how long a hung request waits before its connection is closed."""
+    move_during_listing: ListingMove | None = None
+    """Once the given page of GET /v1/personas is served, move a number to another persona,
+    so that a client reading on sees the number on two personas (a one-time change)."""
+    ignore_page: bool = False
+    """GET /v1/personas serves page 1 whatever ``page`` asks for."""
+    limit_cap: int | None = None
+    """GET /v1/personas pages hold at most this many personas, whatever ``limit`` asks for."""
+    inbound_owner_overrides: dict[str, str] = field(default_factory=dict)
+    """number -> persona id that GET /v1/inbound names as its ``persona_id``, whatever the
+    personas say; GET /v1/inbound then reports ``label`` and ``persona_id`` for every number."""
+    trickle_seconds: float = 0.0
+    """API response bodies are sent one byte at a time, this many seconds apart (0 = off)."""
+    endless_body: bool = False
+    """API response bodies never end (chunked whitespace, cut off at ``endless_body_cap``)."""
+    endless_body_cap: int = DEFAULT_ENDLESS_CAP
+    """Bytes after which an endless body is cut off, should no client hang up before."""
+    large_body_bytes: int = 0
+    """API response bodies are padded with whitespace up to this many bytes (0 = off)."""
+    malformed: list[MalformedShape] = field(default_factory=list)
+    """Shapes the responses break: ``inbound_numbers_as_one_string`` (a persona's numbers as
+    one comma-separated string), ``numbers_as_integers`` (phone numbers as JSON integers),
+    ``data_not_a_list`` (the persona listing's ``data`` as an object keyed by id) and
+    ``persona_without_id`` (the first persona of each listed page has no ``id``)."""
 
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
@@ -115,31 +107,23 @@ class Faults:
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The public fault names, in declaration order."""
         return [f.name for f in fields(cls) if not f.name.startswith("_")]
 
     def to_dict(self) -> dict[str, Any]:
+        """Every fault and its value, as served by GET /_sim/faults."""
         with self._lock:
-            out: dict[str, Any] = {}
-            for name in self.field_names():
-                value = getattr(self, name)
-                out[name] = list(value) if isinstance(value, list) else value
-            return out
+            return {name: shown_fault_value(getattr(self, name)) for name in self.field_names()}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first, then apply them all (all or nothing)."""
-        cleaned: dict[str, Any] = {}
-        for name, value in changes.items():
-            _check(name, value)
-            if name in ("latency", "hang_timeout"):
-                value = float(value)
-            elif isinstance(value, list):
-                value = list(value)
-            cleaned[name] = value
+        cleaned = {name: clean_fault_value(name, value) for name, value in changes.items()}
         with self._lock:
             for name, value in cleaned.items():
                 setattr(self, name, value)
 
     def reset(self) -> None:
+        """Put every fault back to its default."""
         self.update(Faults().to_dict())
 
     def pop_status(self, kind: str) -> int:
@@ -169,3 +153,43 @@ class Faults:
                 self.drop_after_write -= 1
                 return True
             return False
+
+    def take_listing_move(self, page: int) -> ListingMove | None:
+        """The move due now that ``page`` of the listing was served, if any; it fires once."""
+        with self._lock:
+            move = self.move_during_listing
+            if move is None or move.after_page != page:
+                return None
+            self.move_during_listing = None
+            return move
+
+    def body_fault(self) -> BodyFault | None:
+        """How API response bodies are to be misdelivered now; None = normally."""
+        trickle, pad, endless = self.trickle_seconds, self.large_body_bytes, self.endless_body
+        if trickle <= 0 and pad <= 0 and not endless:
+            return None
+        return BodyFault(trickle, pad, endless, self.endless_body_cap)
+
+
+def scripted_reply(status: int, faults: Faults) -> Reply:
+    """The error reply for a scripted status, in the shape the faults ask for."""
+    headers: dict[str, str] = {}
+    if status == 429 and faults.retry_after is not None:
+        headers["Retry-After"] = faults.retry_after
+    if faults.html_errors:
+        return Reply(status, HTML_ERROR_PAGE, "text/html; charset=utf-8", headers)
+    if status == 429:
+        return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
+    if status >= 500:
+        exc = SimulatedError(status, "INTERNAL_SERVER_ERROR", "An internal server error occurred")
+    elif status == 401:
+        exc = auth_failure()
+    elif status == 403:
+        exc = SimulatedError(403, "FORBIDDEN", "You do not have permission to perform this action")
+    elif status == 404:
+        exc = persona_not_found()
+    else:
+        exc = SimulatedError(status, "INVALID_REQUEST", "Invalid request")
+    reply = error_reply(exc, faults.errors_as_string)
+    reply.headers.update(headers)
+    return reply

@@ -1,0 +1,203 @@
+"""The Bland API endpoints the simulator serves: route table, request validation and handlers.
+
+Handlers run with the simulator's lock held and may change the account.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+from urllib.parse import unquote
+
+from .account import Account
+from .faults import Faults
+from .rendering import NumberShape, legacy_inbound_body, render_persona
+from .replies import Reply, SimulatedError, json_reply, persona_not_found
+from .requestlog import RequestRecord
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+
+Handler = Callable[[Account, Faults, list[str], RequestRecord], Reply]
+
+
+class Route(NamedTuple):
+    handler: Handler
+    method: str
+
+
+def split_path(path: str) -> list[str]:
+    """The segments of a URL path, without its leading and trailing slash."""
+    trimmed = path[1:] if path.startswith("/") else path
+    if trimmed.endswith("/"):
+        trimmed = trimmed[:-1]
+    return trimmed.split("/")
+
+
+def persona_id_from(segments: list[str]) -> str | None:
+    """The persona id of a /v1/personas/{id}... path, if it is one."""
+    if len(segments) >= 3 and segments[0] == "v1" and segments[1] == "personas" and segments[2]:
+        return unquote(segments[2])
+    return None
+
+
+def parse_json(raw: bytes) -> tuple[Any, bool]:
+    """Return (value, ok); an empty body parses as None."""
+    if not raw.strip():
+        return None, True
+    try:
+        return json.loads(raw), True
+    except (ValueError, UnicodeDecodeError):
+        return None, False
+
+
+def _positive_int(query: Mapping[str, str], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SimulatedError(400, "INVALID_REQUEST", f"'{name}' must be a positive integer")
+    return value
+
+
+def _number_list(body: Any) -> list[str]:
+    """Validate an attach/detach body; returns the trimmed numbers without duplicates."""
+    numbers = body.get("inbound_numbers") if isinstance(body, dict) else None
+    if not isinstance(numbers, list) or not numbers:
+        raise SimulatedError(
+            400, "INVALID_BODY", "'inbound_numbers' must be a non-empty array of strings"
+        )
+    out: dict[str, None] = {}
+    for value in numbers:
+        if not isinstance(value, str) or not value.strip():
+            raise SimulatedError(
+                400, "INVALID_BODY", "Each entry of 'inbound_numbers' must be a non-empty string"
+            )
+        out[value.strip()] = None
+    return list(out)
+
+
+def _number_shape(faults: Faults) -> NumberShape:
+    malformed = faults.malformed
+    return NumberShape(
+        as_bare_strings=faults.inbound_numbers_as_strings,
+        as_one_string="inbound_numbers_as_one_string" in malformed,
+        as_integers="numbers_as_integers" in malformed,
+    )
+
+
+def _persona_reply(account: Account, faults: Faults, persona_id: str) -> Reply:
+    persona = account.personas[persona_id]
+    data = render_persona(account, persona, _number_shape(faults))
+    return json_reply(200, {"data": data, "errors": None})
+
+
+def _list_personas(
+    account: Account, faults: Faults, segments: list[str], record: RequestRecord
+) -> Reply:
+    page = _positive_int(record.query, "page", 1)
+    limit = min(_positive_int(record.query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
+    if faults.limit_cap is not None:
+        limit = min(limit, faults.limit_cap)
+    personas = account.page(1 if faults.ignore_page else page, limit)
+    shape = _number_shape(faults)
+    rendered = [render_persona(account, persona, shape) for persona in personas]
+    if rendered and "persona_without_id" in faults.malformed:
+        del rendered[0]["id"]
+    data: Any = rendered
+    if "data_not_a_list" in faults.malformed:
+        data = {persona.id: item for persona, item in zip(personas, rendered, strict=True)}
+    reply = json_reply(200, {"data": data, "errors": None})
+    _move_during_listing(account, faults, page)
+    return reply
+
+
+def _move_during_listing(account: Account, faults: Faults, page: int) -> None:
+    """Make the change due once this page is served, as if made between two page reads."""
+    move = faults.take_listing_move(page)
+    if move is None:
+        return
+    if move.number not in account.numbers or move.to_persona not in account.personas:
+        log.warning(
+            "listing move skipped: no number %s or no persona %s", move.number, move.to_persona
+        )
+        return
+    account.set_owner(move.number, move.to_persona)
+
+
+def _list_inbound(
+    account: Account, faults: Faults, segments: list[str], record: RequestRecord
+) -> Reply:
+    body = legacy_inbound_body(
+        account,
+        faults.legacy_inbound_includes_persona,
+        faults.inbound_owner_overrides,
+        "numbers_as_integers" in faults.malformed,
+    )
+    return Reply(200, body)
+
+
+def _get_persona(
+    account: Account, faults: Faults, segments: list[str], record: RequestRecord
+) -> Reply:
+    persona_id = record.persona_id or ""
+    if persona_id not in account.personas:
+        raise persona_not_found()
+    return _persona_reply(account, faults, persona_id)
+
+
+def _attach(account: Account, faults: Faults, segments: list[str], record: RequestRecord) -> Reply:
+    numbers = _number_list(record.body)
+    persona = account.attach(record.persona_id or "", numbers, faults.attach_mode)
+    return _persona_reply(account, faults, persona.id)
+
+
+def _detach(account: Account, faults: Faults, segments: list[str], record: RequestRecord) -> Reply:
+    numbers = _number_list(record.body)
+    persona = account.detach(record.persona_id or "", numbers)
+    return _persona_reply(account, faults, persona.id)
+
+
+def _settings(
+    account: Account, faults: Faults, segments: list[str], record: RequestRecord
+) -> Reply:
+    body = record.body
+    if not isinstance(body, dict) or "persona_settings" not in body:
+        raise SimulatedError(400, "INVALID_BODY", "'persona_settings' is required")
+    settings = body["persona_settings"]
+    if settings is not None and not isinstance(settings, dict):
+        raise SimulatedError(400, "INVALID_BODY", "'persona_settings' must be an object or null")
+    phone = unquote(segments[4]).strip()
+    updated = account.update_settings(record.persona_id or "", phone, settings)
+    return json_reply(200, {"data": updated, "errors": None})
+
+
+# Keyed by path shape; "*" marks a variable segment.
+_ROUTES: dict[tuple[str, ...], Route] = {
+    ("v1", "personas"): Route(_list_personas, "GET"),
+    ("v1", "personas", "*"): Route(_get_persona, "GET"),
+    ("v1", "personas", "*", "inbound", "attach"): Route(_attach, "POST"),
+    ("v1", "personas", "*", "inbound", "detach"): Route(_detach, "POST"),
+    ("v1", "personas", "*", "inbound", "*", "settings"): Route(_settings, "PATCH"),
+    ("v1", "inbound"): Route(_list_inbound, "GET"),
+}
+
+
+def match_route(segments: list[str]) -> Route | None:
+    """The route serving a path, or None when no endpoint has that shape."""
+    if any(not s for s in segments):
+        return None
+    for shape, route in _ROUTES.items():
+        if len(shape) == len(segments) and all(
+            s == "*" or s == seg for s, seg in zip(shape, segments, strict=True)
+        ):
+            return route
+    return None

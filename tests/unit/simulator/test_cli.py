@@ -1,0 +1,176 @@
+"""`reconciler simulator` as a standalone process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from reconciler.simulator import simulator_command
+from tests.unit.simulator.conftest import KEY, N1, N2, N3, B, attach, base_state
+
+
+def run_command(*args: str, env_key: str | None = KEY) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "BLAND_API_KEY"}
+    if env_key is not None:
+        env["BLAND_API_KEY"] = env_key
+    code = "from reconciler.simulator import simulator_command; simulator_command()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_command_serves_until_sigterm(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    ready = tmp_path / "ready"
+    proc = run_command(
+        "--state", str(state), "--port", "0", "--ready-file", str(ready),
+        "--write-statuses", "503,200", "--attach-mode", "refuse", "--latency", "0",
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        url = ready.read_text().strip()
+        assert line == f"Bland API simulator listening on {url} (3 personas, 4 numbers)"
+        with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
+            assert client.get("/v1/personas").status_code == 200
+            assert attach(client, B, N3).status_code == 503
+            assert attach(client, B, N1).status_code == 409
+            assert client.get("/_sim/faults").json()["attach_mode"] == "refuse"
+            assert len(client.get("/_sim/log").json()["requests"]) == 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert KEY not in line + err
+    assert not ready.exists()
+
+
+def test_command_startup_errors(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    proc = run_command("--state", str(state), "--port", "0", env_key=None)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    assert err.strip() == "error: environment variable BLAND_API_KEY is not set"
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"personas": [{"id": 3}]}')
+    proc = run_command("--state", str(bad), "--port", "0")
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    assert len(err.strip().splitlines()) == 1 and str(bad) in err
+    assert "Traceback" not in err
+
+
+SWITCHES = {
+    "--move-during-listing NUMBER PERSONA PAGE": "move NUMBER to PERSONA",
+    "--ignore-page": "page 1",
+    "--limit-cap N": "at most N personas",
+    "--inbound-owner NUMBER=PERSONA": "GET /v1/inbound names PERSONA",
+    "--trickle SECONDS": "one byte every SECONDS",
+    "--endless-body": "never end",
+    "--large-body BYTES": "padded",
+    "--malformed [inbound_numbers_as_one_string|numbers_as_integers|data_not_a_list|"
+    "persona_without_id]": "Break this response shape",
+}
+
+
+def test_help_documents_every_switch() -> None:
+    result = CliRunner().invoke(
+        simulator_command, ["--help"], terminal_width=400, max_content_width=400
+    )
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    for switch, text in SWITCHES.items():
+        # A long option's help starts on the next line.
+        at = next(i for i, line in enumerate(lines) if line.strip().split("  ")[0] == switch)
+        assert text in " ".join(lines[at : at + 2]), lines[at : at + 2]
+
+
+def test_command_sets_the_listing_and_shape_switches(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    ready = tmp_path / "ready"
+    proc = run_command(
+        "--state", str(state), "--port", "0", "--ready-file", str(ready),
+        "--move-during-listing", N1, B, "3", "--ignore-page", "--limit-cap", "2",
+        "--inbound-owner", f"{N3}={B}", "--inbound-owner", f"{N2}={B}",
+        "--trickle", "0", "--large-body", "0", "--malformed", "numbers_as_integers",
+        "--malformed", "persona_without_id",
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        url = ready.read_text().strip()
+        with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
+            faults = client.get("/_sim/faults").json()
+            assert faults["move_during_listing"] == {"number": N1, "to_persona": B, "after_page": 3}
+            assert faults["ignore_page"] is True and faults["limit_cap"] == 2
+            assert faults["inbound_owner_overrides"] == {N3: B, N2: B}
+            assert faults["malformed"] == ["numbers_as_integers", "persona_without_id"]
+            assert faults["endless_body"] is False
+            page = client.get("/v1/personas", params={"page": 3, "limit": 100}).json()["data"]
+            assert [p.get("id") for p in page] == [None, B]
+            inbound = client.get("/v1/inbound").json()["inbound_numbers"]
+            assert inbound[2] == {**inbound[2], "phone_number": 14155550103, "persona_id": B}
+            assert client.get("/_sim/faults").json()["move_during_listing"] is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+def test_command_sets_the_body_switches(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    ready = tmp_path / "ready"
+    proc = run_command(
+        "--state", str(state), "--port", "0", "--ready-file", str(ready),
+        "--trickle", "0.25", "--endless-body", "--large-body", "4096",
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        url = ready.read_text().strip()
+        with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
+            faults = client.get("/_sim/faults").json()
+            assert (faults["trickle_seconds"], faults["endless_body"]) == (0.25, True)
+            assert faults["large_body_bytes"] == 4096
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--inbound-owner", N1],
+        ["--inbound-owner", f"={B}"],
+        ["--move-during-listing", N1, B, "0"],
+        ["--limit-cap", "0"],
+        ["--trickle", "-1"],
+        ["--malformed", "everything"],
+    ],
+)
+def test_bad_switch_values_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    result = CliRunner().invoke(
+        simulator_command, ["--state", str(state), "--port", "0", *args], env={"BLAND_API_KEY": KEY}
+    )
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.output

@@ -1,0 +1,96 @@
+"""The simulator's fault switches, over real HTTP."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from reconciler.simulator import Simulator
+from tests.unit.simulator.conftest import N1, N2, N3, N4, A, B, attach, error_code
+
+
+def test_scripted_read_statuses_in_order_with_retry_after(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.faults.read_statuses = [503, 200, 429, 0, 401, 403, 404, 418]
+    sim.faults.retry_after = "2"
+    first = client.get("/v1/personas")
+    assert first.status_code == 503
+    assert error_code(first) == "INTERNAL_SERVER_ERROR"
+    assert "retry-after" not in first.headers
+    assert client.get("/v1/personas").status_code == 200
+    limited = client.get("/v1/personas")
+    assert limited.status_code == 429
+    assert limited.json() == {"status": "error", "message": "Rate limit exceeded"}
+    assert limited.headers["retry-after"] == "2"
+    assert client.get("/v1/inbound").status_code == 200
+    codes = [(r.status_code, error_code(r)) for r in (client.get("/v1/inbound") for _ in range(4))]
+    assert codes == [
+        (401, "AUTH_FAILURE"),
+        (403, "FORBIDDEN"),
+        (404, "PERSONA_NOT_FOUND"),
+        (418, "INVALID_REQUEST"),
+    ]
+    assert sim.faults.read_statuses == []
+    assert [r.status for r in sim.reads()] == [503, 200, 429, 200, 401, 403, 404, 418]
+
+
+def test_scripted_write_error_does_not_write(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.write_statuses = [500, 429]
+    client.get("/v1/personas")  # reads do not consume write statuses
+    assert attach(client, B, N3).status_code == 500
+    no_header = attach(client, B, N3)
+    assert no_header.status_code == 429 and "retry-after" not in no_header.headers
+    assert sim.owners()[N3] == []
+    assert attach(client, B, N3).status_code == 200
+    assert sim.owners()[N3] == [B]
+
+
+def test_drop_after_write_applies_but_loses_response(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.drop_after_write = 1
+    with pytest.raises(httpx.RemoteProtocolError):
+        attach(client, B, N1)
+    assert sim.owners()[N1] == [B]
+    record = sim.writes()[-1]
+    assert record.dropped and record.status == 200
+    assert attach(client, B, N3).status_code == 200
+
+
+def test_hang_writes_after(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.hang_writes_after = 1
+    assert attach(client, B, N3).status_code == 200
+    assert client.get("/v1/personas").status_code == 200
+    with pytest.raises(httpx.ReadTimeout):
+        client.post(f"/v1/personas/{A}/inbound/attach", json={"inbound_numbers": [N3]}, timeout=0.2)
+    assert sim.owners()[N3] == [B]
+    sim.faults.hang_writes_after = None
+    assert attach(client, A, N3).status_code == 200
+
+
+def test_html_errors(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.html_errors = True
+    sim.faults.read_statuses = [502]
+    response = client.get("/v1/personas")
+    assert response.status_code == 502
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.text == "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    assert client.get("/v1/personas").status_code == 200
+
+
+def test_errors_as_string(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.errors_as_string = True
+    response = client.get("/v1/personas/nope")
+    assert response.json() == {
+        "data": None,
+        "errors": "PERSONA_NOT_FOUND: Persona not found or access denied",
+    }
+    sim.faults.write_statuses = [500]
+    assert attach(client, B, N3).json()["errors"].startswith("INTERNAL_SERVER_ERROR: ")
+
+
+def test_inbound_numbers_as_strings(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.inbound_numbers_as_strings = True
+    assert client.get(f"/v1/personas/{A}").json()["data"]["inbound_numbers"] == [N1, N2]
+    listed = client.get("/v1/personas").json()["data"]
+    assert listed[1]["inbound_numbers"] == [N4]
+    assert attach(client, B, N3).json()["data"]["inbound_numbers"] == [N3, N4]

@@ -1,0 +1,215 @@
+"""The simulated Bland endpoints, over real HTTP: listings, shapes and request validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from reconciler.simulator import Faults, ListingMove, Simulator
+from tests.unit.simulator.conftest import (
+    GONE,
+    KEY,
+    N1,
+    N2,
+    N3,
+    N4,
+    A,
+    B,
+    attach,
+    base_state,
+    detach,
+    error_code,
+    settings_path,
+)
+
+
+def test_list_personas_pages_without_metadata_and_includes_deleted(client: httpx.Client) -> None:
+    page1 = client.get("/v1/personas", params={"page": 1, "limit": 2})
+    assert page1.status_code == 200
+    assert set(page1.json()) == {"data", "errors"}
+    assert page1.json()["errors"] is None
+    assert [p["id"] for p in page1.json()["data"]] == [A, B]
+    page2 = client.get("/v1/personas", params={"page": 2, "limit": 2}).json()["data"]
+    assert [p["id"] for p in page2] == [GONE]
+    assert page2[0]["deleted_at"] == "2025-02-01T00:00:00.000Z"
+    assert client.get("/v1/personas", params={"page": 3, "limit": 2}).json()["data"] == []
+    assert len(client.get("/v1/personas").json()["data"]) == 3
+
+
+def test_list_personas_default_limit_clamp_and_validation() -> None:
+    state = {"personas": [{"id": f"p{i:03d}", "name": f"P{i}"} for i in range(130)]}
+    with (
+        Simulator(state, api_key=KEY) as sim,
+        httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client,
+    ):
+        assert len(client.get("/v1/personas").json()["data"]) == 20
+        clamped = client.get("/v1/personas", params={"limit": 500}).json()["data"]
+        assert [p["id"] for p in clamped] == [f"p{i:03d}" for i in range(100)]
+        rest = client.get("/v1/personas", params={"limit": 500, "page": 2}).json()["data"]
+        assert len(rest) == 30
+        for bad in ({"page": "x"}, {"page": 0}, {"limit": 0}, {"limit": "-3"}, {"limit": ""}):
+            response = client.get("/v1/personas", params=bad)
+            assert response.status_code == 400, bad
+            assert error_code(response) == "INVALID_REQUEST"
+
+
+def test_get_persona_shape(client: httpx.Client) -> None:
+    response = client.get(f"/v1/personas/{A}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["errors"] is None
+    persona = body["data"]
+    for key in (
+        "id", "name", "role", "description", "tags", "image_url", "created_at", "updated_at",
+        "deleted_at", "user_id", "current_production_version_id", "current_draft_version_id",
+    ):  # fmt: skip
+        assert key in persona
+    assert persona["tags"] == [] and persona["deleted_at"] is None
+    assert persona["inbound_numbers"] == [
+        {"phone_number": N1, "label": "Main line", "persona_id": A, "persona_settings": None},
+        {"phone_number": N2, "label": None, "persona_id": A, "persona_settings": None},
+    ]
+    deleted = client.get(f"/v1/personas/{GONE}").json()["data"]
+    assert deleted["deleted_at"] is not None
+
+
+def test_unknown_persona_is_404_persona_not_found(client: httpx.Client) -> None:
+    expected = {
+        "data": None,
+        "errors": [{"error": "PERSONA_NOT_FOUND", "message": "Persona not found or access denied"}],
+    }
+    for response in (
+        client.get("/v1/personas/nope"),
+        attach(client, "nope", N3),
+        detach(client, "nope", N3),
+        attach(client, GONE, N3),
+        detach(client, GONE, N3),
+    ):
+        assert response.status_code == 404
+        assert response.json() == expected
+
+
+def test_legacy_inbound_shape(sim: Simulator, client: httpx.Client) -> None:
+    body = client.get("/v1/inbound").json()
+    assert set(body) == {"inbound_numbers"}
+    numbers = body["inbound_numbers"]
+    assert [n["phone_number"] for n in numbers] == [N1, N2, N3, N4]
+    assert set(numbers[0]) == {
+        "phone_number", "created_at", "prompt", "webhook", "voice_id", "dynamic_data",
+        "interruption_threshold", "first_sentence", "reduce_latency", "transfer_phone_number",
+        "voice_settings", "record", "max_duration",
+    }  # fmt: skip
+    assert numbers[0]["reduce_latency"] is True and numbers[0]["max_duration"] == 30
+    sim.add_number("+14155550000", label="New")
+    assert client.get("/v1/inbound").json()["inbound_numbers"][0]["phone_number"] == "+14155550000"
+    sim.faults.legacy_inbound_includes_persona = True
+    first = client.get("/v1/inbound").json()["inbound_numbers"][1]
+    assert (first["label"], first["persona_id"]) == ("Main line", A)
+
+
+def test_attach_and_detach_body_validation(client: httpx.Client) -> None:
+    bad_bodies: list[Any] = [
+        {},
+        [],
+        {"inbound_numbers": []},
+        {"inbound_numbers": N1},
+        {"inbound_numbers": [N1, 5]},
+        {"inbound_numbers": [" "]},
+    ]
+    for action in ("attach", "detach"):
+        url = f"/v1/personas/{A}/inbound/{action}"
+        for body in bad_bodies:
+            response = client.post(url, json=body)
+            assert response.status_code == 400, body
+            assert error_code(response) == "INVALID_BODY"
+        response = client.post(url, content=b"{not json", headers={"content-type": "x"})
+        assert (response.status_code, error_code(response)) == (400, "INVALID_BODY")
+
+
+def test_settings_patch(sim: Simulator, client: httpx.Client) -> None:
+    settings = {"pathway_id": "pathway_abc123", "pathway_version": 2, "start_node_id": "x"}
+    response = client.patch(settings_path(A, N1), json={"persona_settings": settings})
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert isinstance(data["id"], int) and not isinstance(data["id"], bool)
+    assert (data["phone_number"], data["persona_id"]) == (N1, A)
+    assert data["persona_settings"] == settings and data["updated_at"]
+    shown = client.get(f"/v1/personas/{A}").json()["data"]["inbound_numbers"][0]
+    assert shown["persona_settings"] == settings
+    cleared = client.patch(
+        f"/v1/personas/{A}/inbound/{N1}/settings", json={"persona_settings": None}
+    )
+    assert cleared.json()["data"]["persona_settings"] is None
+    missing = client.patch(settings_path(A, N4), json={"persona_settings": None})
+    assert (missing.status_code, error_code(missing)) == (404, "INBOUND_NOT_FOUND")
+    invalid = client.patch(settings_path(A, N1), json={"persona_settings": 3})
+    assert (invalid.status_code, error_code(invalid)) == (400, "INVALID_BODY")
+
+
+# --------------------------------------------------------------------------- listing quirks
+
+
+def ids_on(page: httpx.Response) -> list[str]:
+    return [p["id"] for p in page.json()["data"]]
+
+
+def numbers_on(page: httpx.Response) -> dict[str, list[str]]:
+    return {p["id"]: [n["phone_number"] for n in p["inbound_numbers"]] for p in page.json()["data"]}
+
+
+def test_a_move_between_pages_shows_a_number_on_two_personas(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.faults.move_during_listing = ListingMove(N1, B, after_page=1)
+    first = client.get("/v1/personas", params={"page": 1, "limit": 1})
+    second = client.get("/v1/personas", params={"page": 2, "limit": 1})
+    assert numbers_on(first) == {A: [N1, N2]}  # stale: read before the move
+    assert numbers_on(second) == {B: [N1, N4]}
+    assert sim.owners()[N1] == [B]
+    assert sim.faults.move_during_listing is None  # it happens once
+    again = client.get("/v1/personas", params={"page": 1, "limit": 1})
+    assert numbers_on(again) == {A: [N2]}
+
+
+def test_a_move_waits_for_its_page_and_is_set_over_the_control_api(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    move = {"number": N3, "to_persona": B, "after_page": 2}
+    assert client.post("/_sim/faults", json={"move_during_listing": move}).status_code == 200
+    assert sim.faults.move_during_listing == ListingMove(N3, B, 2)
+    client.get("/v1/personas", params={"page": 1, "limit": 1})
+    assert sim.owners()[N3] == []
+    page2 = client.get("/v1/personas", params={"page": 2, "limit": 1})
+    assert numbers_on(page2) == {B: [N4]}  # the page is served first, then the move happens
+    assert sim.owners()[N3] == [B]
+    assert client.get("/_sim/faults").json()["move_during_listing"] is None
+
+
+def test_a_move_to_an_unknown_persona_changes_nothing(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.move_during_listing = ListingMove(N1, "nope", after_page=1)
+    assert client.get("/v1/personas").status_code == 200
+    assert sim.owners()[N1] == [A]
+
+
+def test_ignore_page_from_the_constructor() -> None:
+    with (
+        Simulator(base_state(), api_key=KEY, faults=Faults(ignore_page=True)) as sim,
+        httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client,
+    ):
+        for page in (1, 2, 3, 50):
+            listed = client.get("/v1/personas", params={"page": page, "limit": 1})
+            assert ids_on(listed) == [A], page
+        assert ids_on(client.get("/v1/personas", params={"page": 2, "limit": 2})) == [A, B]
+
+
+def test_limit_cap_serves_at_most_cap_personas_per_page(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.faults.limit_cap = 2
+    assert ids_on(client.get("/v1/personas", params={"limit": 100})) == [A, B]
+    # The server pages by its own limit: page 2 starts after the capped page 1.
+    assert ids_on(client.get("/v1/personas", params={"page": 2, "limit": 100})) == [GONE]
+    assert ids_on(client.get("/v1/personas", params={"limit": 1})) == [A]
+    sim.faults.limit_cap = None
+    assert ids_on(client.get("/v1/personas", params={"limit": 100})) == [A, B, GONE]

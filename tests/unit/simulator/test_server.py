@@ -1,0 +1,135 @@
+"""The simulator as a whole, over real HTTP: auth, routing, the request log, lifecycle."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from reconciler.simulator import RequestRecord, Simulator
+from tests.unit.simulator.conftest import (
+    KEY,
+    N3,
+    A,
+    B,
+    attach,
+    base_state,
+    detach,
+    error_code,
+    settings_path,
+)
+
+AUTH_ERROR = {
+    "data": None,
+    "errors": [{"error": "AUTH_FAILURE", "message": "Invalid or missing API key"}],
+}
+
+
+def test_auth_is_exact_header_match(sim: Simulator) -> None:
+    with httpx.Client(base_url=sim.url, timeout=5) as anon:
+        for headers in ({}, {"authorization": "wrong"}, {"authorization": f"Bearer {KEY}"}):
+            for path in ("/v1/personas", f"/v1/personas/{A}", "/v1/inbound", "/_sim/log"):
+                response = anon.get(path, headers=headers)
+                assert response.status_code == 401, (headers, path)
+                assert response.json() == AUTH_ERROR
+        response = anon.post(
+            f"/v1/personas/{A}/inbound/attach", json={"inbound_numbers": [N3]}, headers={}
+        )
+        assert response.status_code == 401
+        assert anon.get("/v1/personas", headers={"Authorization": KEY}).status_code == 200
+    assert N3 not in sim.persona_numbers(A)
+
+
+def test_unknown_path_and_wrong_method(client: httpx.Client) -> None:
+    response = client.get("/v1/nothing")
+    assert (response.status_code, response.json()) == (404, {"error": "Not found"})
+    response = client.delete("/v1/personas")
+    assert response.status_code == 405
+    assert response.json() == {"status": "error", "message": "Method not allowed"}
+    assert client.get(f"/v1/personas/{A}/inbound/attach").status_code == 405
+
+
+def test_on_write_can_change_state_mid_apply(sim: Simulator, client: httpx.Client) -> None:
+    seen: list[RequestRecord] = []
+
+    def delete_target(s: Simulator, record: RequestRecord) -> None:
+        seen.append(record)
+        s.delete_persona(B)
+
+    sim.on_write = delete_target
+    response = attach(client, B, N3)
+    assert (response.status_code, error_code(response)) == (404, "PERSONA_NOT_FOUND")
+    assert [(r.method, r.persona_id, r.kind) for r in seen] == [("POST", B, "write")]
+    assert sim.owners()[N3] == []
+
+
+def test_request_log(sim: Simulator, client: httpx.Client) -> None:
+    client.get("/v1/personas", params={"page": 1, "limit": 100})
+    client.get(f"/v1/personas/{A}")
+    attach(client, B, N3)
+    detach(client, "nope", N3)
+    client.patch(settings_path(B, N3), json={"persona_settings": None})
+    client.get("/_sim/log")
+    records = sim.requests
+    assert [(r.method, r.kind, r.status, r.persona_id) for r in records] == [
+        ("GET", "read", 200, None),
+        ("GET", "read", 200, A),
+        ("POST", "write", 200, B),
+        ("POST", "write", 404, "nope"),
+        ("PATCH", "write", 200, B),
+    ]
+    assert records[0].path == "/v1/personas"
+    assert records[0].query == {"page": "1", "limit": "100"}
+    assert records[2].body == {"inbound_numbers": [N3]}
+    assert len(sim.reads()) == 2 and len(sim.writes()) == 3
+    sim.clear_log()
+    assert sim.requests == []
+
+
+def test_hang_then_stop_returns_promptly() -> None:
+    sim = Simulator(base_state(), api_key=KEY).start()
+    sim.faults.hang = 1
+    try:
+        with httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                client.get("/v1/personas", timeout=0.2)
+            assert client.get("/v1/personas", timeout=5).status_code == 200
+            with pytest.raises(httpx.ReadTimeout):
+                sim.faults.hang = 1
+                client.get("/v1/personas", timeout=0.2)
+    finally:
+        started = time.monotonic()
+        sim.stop()
+        assert time.monotonic() - started < 2
+    assert [r.status for r in sim.requests] == [0, 200, 0]
+
+
+def test_latency(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.latency = 0.05
+    started = time.monotonic()
+    assert client.get("/v1/personas").status_code == 200
+    assert time.monotonic() - started >= 0.05
+    sim.faults.latency = 0
+    started = time.monotonic()
+    assert client.get("/_sim/log").status_code == 200
+
+
+def test_concurrent_requests(sim: Simulator) -> None:
+    import concurrent.futures
+
+    numbers = [f"+1415600{i:04d}" for i in range(40)]
+    for number in numbers:
+        sim.add_number(number)
+
+    with (
+        httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client,
+        concurrent.futures.ThreadPoolExecutor(8) as pool,
+    ):
+
+        def work(number: str) -> int:
+            return attach(client, A if number[-1] in "02468" else B, number).status_code
+
+        assert set(pool.map(work, numbers)) == {200}
+    assert len(sim.writes()) == 40
+    assert all(len(sim.owners()[n]) == 1 for n in numbers)
