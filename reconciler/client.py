@@ -213,6 +213,7 @@ class BlandClient:
         self.stats = ClientStats()
         self._cancelled = threading.Event()
         self._stop_reason: str | None = None
+        self._auth_failure: AuthError | None = None
         self._stop_lock = threading.Lock()
         self._local = threading.local()
         # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
@@ -367,6 +368,8 @@ class BlandClient:
             if isinstance(failure, AuthError):
                 # The key is wrong or lacks rights: nothing else this run sends can succeed, and
                 # writes already waiting or retrying in other threads must not go out.
+                with self._stop_lock:
+                    self._auth_failure = self._auth_failure or failure
                 self.cancel(AUTH_STOPPED)
             raise failure
         try:
@@ -572,10 +575,17 @@ class BlandClient:
 
     def read_live(self) -> Live:
         """The whole live account: personas (all pages) and account numbers, read concurrently."""
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            inbound = pool.submit(self.list_inbound)
-            personas, pages = self.list_personas()
-            numbers = inbound.result()
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                inbound = pool.submit(self.list_inbound)
+                personas, pages = self.list_personas()
+                numbers = inbound.result()
+        except NotSent:
+            # A read refused because a concurrent one got a 401/403: which read saw the 401
+            # first is a matter of timing, so report the 401 itself, not the refusal it caused.
+            if self._auth_failure is not None:
+                raise self._auth_failure from None
+            raise
         return Live(
             personas=personas,
             account_numbers=frozenset(numbers),
