@@ -599,3 +599,16 @@ def test_an_owner_known_only_from_the_inbound_list_is_checked_through_a_plan_fil
     )
     after = Live({SALES: persona(SALES, "Sales", "+14155550102")}, before.account_numbers)
     assert already_applied(back, after)
+
+
+def test_a_plan_that_empties_a_persona_since_deleted_is_stale_not_applied() -> None:
+    plan = Plan(
+        changes=(Change(Action.DETACH, SALES, "Sales", "+14155550110"),),
+        managed=(ManagedPersona(SALES, "Sales", frozenset({"+14155550110"}), frozenset()),),
+        owners={"+14155550110": (SALES,)},
+    )
+    now = live(persona(SALES, "Sales", deleted=True), extra=("+14155550110",))
+    saved_plan = _saved_by_hand(plan)
+    assert not already_applied(saved_plan, now)
+    with pytest.raises(StalePlan, match=f"persona 'Sales' \\({SALES}\\) has been deleted"):
+        plan_to_apply(saved_plan, now)

@@ -194,3 +194,16 @@ def test_enforce_says_exactly_why_it_refuses() -> None:
         "refused, nothing was written: first; second (remove the number from `protected:` "
         "first: --force does not override this)"
     )
+
+
+def test_emptied_personas_are_named_in_name_then_id_order() -> None:
+    managed = (
+        ManagedPersona("p-z", "Zed", numbers(100, 1), frozenset()),
+        ManagedPersona("p-b", "Amy", numbers(110, 2), frozenset()),
+        ManagedPersona(A, "Amy", numbers(120, 1), frozenset()),
+    )
+    assert assess(plan_of(*managed), Thresholds()).valves == (
+        "the plan leaves 'Amy' with none of its 1 number",
+        "the plan leaves 'Amy' with none of its 2 numbers",
+        "the plan leaves 'Zed' with none of its 1 number",
+    )
