@@ -318,3 +318,24 @@ def test_each_resolution_error_is_the_whole_message_at_its_entry(
     (only,) = raised.value.diagnostics
     where = str(desired.personas[-1].mark)
     assert str(only) == (message if message.startswith(where) else f"{where}: {message}")
+
+
+def test_an_unknown_name_suggests_the_three_closest() -> None:
+    account = live(*(persona(f"p-{n}", f"Sales {n}") for n in "ABCD"))
+    with pytest.raises(ConfigError) as raised:
+        build_plan(want((None, "Sales", ())), account)
+    assert str(raised.value) == (
+        "personas.yaml:3:5: no active persona named 'Sales' "
+        "(did you mean 'Sales D', 'Sales C', 'Sales B'?)"
+    )
+
+
+def test_a_number_not_on_the_account_is_reported_at_its_own_line() -> None:
+    entry = DesiredPersona(
+        SALES, None, ("+14155550199",), MARK, {"+14155550199": SourceMark("personas.yaml", 8, 9)}
+    )
+    with pytest.raises(ConfigError) as raised:
+        build_plan(Desired((entry,)), live(persona(SALES, "Sales")))
+    assert str(raised.value) == (
+        "personas.yaml:8:9: +14155550199 is not an inbound number of this account"
+    )
