@@ -198,7 +198,7 @@ def test_enforce_says_exactly_why_it_refuses() -> None:
 
 def test_emptied_personas_are_named_in_name_then_id_order() -> None:
     managed = (
-        ManagedPersona("p-z", "Zed", numbers(100, 1), frozenset()),
+        ManagedPersona("p-0", "Zed", numbers(100, 1), frozenset()),
         ManagedPersona("p-b", "Amy", numbers(110, 2), frozenset()),
         ManagedPersona(A, "Amy", numbers(120, 1), frozenset()),
     )
