@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format typecheck check bench clean
+.PHONY: install demo test lint format typecheck check bench mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,15 @@ bench: install
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py
 
+# Mutation testing of the core decision modules (listed in pyproject.toml, [tool.mutmut]) with
+# the whole suite as killer. Takes minutes, so not part of `check` or CI; see docs/testing.md.
+MUTATION_CHILDREN ?= 2
+mutation: install
+	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $(MUTATION_CHILDREN) > mutants.log 2>&1 \
+		|| { tail -n 40 mutants.log; exit 1; }
+	$(PY) scripts/mutation_score.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf mutants mutants.log $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -216,7 +216,13 @@ def test_the_valve_also_guards_saved_plans(
 ) -> None:
     config = write_config(tmp_path / "c.yaml", [{"name": "Front Desk", "numbers": MASS[:6]}])
     plan_file = saved_plan(run_cli, tmp_path, config)
-    assert run_cli("apply", plan_file).code == 3
+    refused = run_cli("apply", plan_file)
+    assert refused.code == 3
+    assert (
+        "refused by a safety valve, nothing was written: the plan takes 4 of the 10 numbers on "
+        "the personas it touches off their persona (40%, more than the 25% allowed) "
+        "(review the plan, then pass --force to apply it anyway)" in refused.err
+    )
     assert sim.writes() == []
     assert run_cli("apply", plan_file, "--force").code == 0
     assert sim.persona_numbers(big_persona) == MASS[:6]
@@ -229,9 +235,18 @@ def test_thresholds_come_from_flags_config_and_the_saved_plan(
     plain = write_config(tmp_path / "plain.yaml", personas)
     loose = write_config(tmp_path / "loose.yaml", personas, safety={"max_detach_percent": 50})
     strict = write_config(tmp_path / "strict.yaml", personas, safety={"min_numbers": 11})
-    assert "Safety valve" not in run_cli("plan", loose).out
-    assert "Safety valve" not in run_cli("plan", strict).out
-    assert "Safety valve" in run_cli("plan", loose, "--max-detach-percent", "30").out
+    # Front Desk holds 10 numbers and keeps 6: 4 of 10 (40%) taken.
+    for config in (loose, strict):
+        quiet = run_cli("plan", config, "--detailed-exitcode")
+        assert quiet.code == 2, quiet.err  # a plan with changes, and no valve line
+        assert "Safety valve" not in quiet.out
+        assert quiet.out.splitlines()[-1] == "Plan: 0 to attach, 0 to move, 4 to detach."
+    tight = run_cli("plan", loose, "--max-detach-percent", "30")
+    assert tight.code == 0, tight.err
+    assert (
+        "Safety valve: the plan takes 4 of the 10 numbers on the personas it touches off their "
+        "persona (40%, more than the 30% allowed): apply will need --force." in tight.out
+    )
     # Thresholds in force at plan time travel in the plan file.
     plan_file = saved_plan(run_cli, tmp_path, plain, "--max-detach-percent", "40")
     assert json.loads(plan_file.read_text())["safety"]["max_detach_percent"] == 40

@@ -7,14 +7,17 @@ from __future__ import annotations
 import email.utils
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.api import BlandClient
 from reconciler.cli import Seams
+from reconciler.errors import AuthError
 from reconciler.simulator import RequestRecord, Simulator
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, TEST_KEY, FakeTime, RunCli, writes
 
@@ -287,15 +290,63 @@ def test_a_progress_bar_on_a_terminal_for_many_personas(
 
 
 def test_no_write_goes_out_after_a_401_even_with_writes_in_flight(
-    sim: Simulator, run_cli: RunCli
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Sales' attach gets a 503 and will be retried; Support's gets the 401 meanwhile.
+    """What the client can promise: once it has the 401, no write passes its check to go out.
+
+    Writes sent before the 401 came back are in flight legitimately, so the order in which the
+    server saw requests proves nothing (it varies with speed). The test records, in the client,
+    each write's last check before sending and the moment the 401 is received, and requires
+    every write that passed its check to have started that check before the 401 was received.
+    """
+    events: list[list[Any]] = []  # ["check", method, passed] or ["401"]
+    lock = threading.Lock()
+    check, send = BlandClient._refuse_if_cancelled, BlandClient._send
+
+    def recorded_check(client: BlandClient, method: str, path: str) -> None:
+        entry: list[Any] = ["check", method, False]
+        with lock:
+            events.append(entry)
+        check(client, method, path)
+        entry[2] = True
+
+    def recorded_send(client: BlandClient, method: str, *args: Any) -> Any:
+        try:
+            return send(client, method, *args)
+        except AuthError:
+            with lock:
+                events.append(["401"])  # after the client has cancelled the run
+            raise
+
+    monkeypatch.setattr(BlandClient, "_refuse_if_cancelled", recorded_check)
+    monkeypatch.setattr(BlandClient, "_send", recorded_send)
+    # The first write answered gets a 503 and will be retried; the second gets the 401.
     sim.faults.update({"write_statuses": [503, 401], "latency": 0.05})
     result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "4")
     assert result.code == 1
-    log = sim.requests
-    unauthorised = next(i for i, r in enumerate(log) if r.status == 401)
-    assert [r for r in log[unauthorised + 1 :] if r.kind == "write"] == []
+    assert "AUTH_FAILURE" in result.out + result.err
+    unauthorised = events.index(["401"])
+    late = [e for e in events[unauthorised:] if e == ["check", "POST", True]]
+    assert late == []
+
+
+def test_a_wrong_key_reports_the_401_whichever_read_gets_it_first(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inbound and persona reads run at once; the one refused after the other's 401 must
+    not hide it behind "not sent". Here the persona listing starts only once the run stopped."""
+    listing = BlandClient.list_personas
+
+    def after_the_stop(client: BlandClient, pages_hint: int = 0) -> Any:
+        assert client._cancelled.wait(10)  # set by the inbound read's 401, not by a clock
+        return listing(client, pages_hint)
+
+    monkeypatch.setattr(BlandClient, "list_personas", after_the_stop)
+    monkeypatch.setenv("BLAND_API_KEY", "not-the-key")
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    assert "AUTH_FAILURE" in result.err and "check BLAND_API_KEY" in result.err
+    assert "not sent" not in result.err
 
 
 @pytest.mark.parametrize("stop", ["401", "SIGINT"])

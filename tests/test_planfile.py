@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from reconciler import __version__
 from reconciler.errors import InputError, StalePlan
 from reconciler.model import Live, LivePersona, SafetySettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.planfile import (
     ConfigSource,
     SavedPlan,
+    config_sources,
     integrity_hash,
     is_plan_file,
     public_url,
@@ -259,3 +264,348 @@ def test_an_applied_plan_is_recognised_and_applies_as_nothing(tmp_path: Path) ->
     again = plan_to_apply(back, AFTER)
     assert again.is_empty
     assert all(persona.live == persona.desired for persona in again.managed)
+
+
+# -- exact refusals, messages and outcomes ---------------------------------------------------
+
+
+def _refusal(path: Path, reason: str) -> str:
+    return f"{path}: {reason}: nothing was written. Run plan again."
+
+
+def _document(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+def _resealed(path: Path, document: dict[str, Any]) -> None:
+    document["integrity"] = integrity_hash(document)  # consistent hash, inconsistent content
+    path.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("[1, 2]", "not a plan file"),
+        ('{"format": "something-else"}', "not a plan file"),
+        (
+            '{"format": "reconciler-plan", "format_version": 2}',
+            f"plan file format version 2 is not supported (reconciler {__version__} reads "
+            "version 1)",
+        ),
+        (
+            '{"format": "reconciler-plan", "format_version": 1, "integrity": "sha256:0"}',
+            "the plan file was altered after it was written (its integrity hash does not match "
+            "its content)",
+        ),
+    ],
+    ids=["a list", "another format", "a newer version", "altered"],
+)
+def test_each_refusal_names_the_file_and_its_reason(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(content)
+    with pytest.raises(StalePlan) as refused:
+        read_plan_file(str(path))
+    assert str(refused.value) == _refusal(path, reason)
+
+
+def test_a_truncated_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text('{"format": "reconciler-plan", ')
+    with pytest.raises(StalePlan) as refused:
+        read_plan_file(str(path))
+    assert str(refused.value).startswith(
+        f"{path}: not a complete plan file, it may be truncated (Expecting"
+    )
+
+
+def test_a_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "missing.json"
+    with pytest.raises(InputError) as refused:
+        read_plan_file(str(path))
+    assert str(refused.value) == f"{path}: cannot read the file (No such file or directory)"
+    with pytest.raises(InputError) as unread:
+        config_sources([str(path)])
+    assert str(unread.value) == f"{path}: cannot read the file (No such file or directory)"
+
+
+@pytest.mark.parametrize(
+    ("protected", "shown"),
+    [
+        ([1], "[1]"),
+        ("+14155550130", '"+14155550130"'),
+        (list(range(100)), json.dumps(list(range(100)))[:60]),
+    ],
+    ids=["not strings", "not a list", "cut at 60 characters"],
+)
+def test_a_malformed_field_is_refused_with_what_was_found(
+    tmp_path: Path, protected: Any, shown: str
+) -> None:
+    path = saved_file(tmp_path)
+    document = _document(path)
+    document["protected"] = protected
+    _resealed(path, document)
+    with pytest.raises(StalePlan) as refused:
+        read_plan_file(str(path))
+    assert str(refused.value) == _refusal(
+        path, f"not a valid plan file (TypeError: expected a list of strings, got {shown})"
+    )
+
+
+def test_the_saved_plan_knows_its_path_and_tool_version(tmp_path: Path) -> None:
+    path = saved_file(tmp_path)
+    back = read_plan_file(str(path))
+    assert back.path == str(path)
+    assert back.tool_version == __version__
+    with pytest.raises(StalePlan) as refused:
+        check_target(back, "https://us.api.bland.ai")
+    assert str(refused.value) == _refusal(
+        path, "the plan was made for https://api.bland.ai, not for https://us.api.bland.ai"
+    )
+
+
+def test_config_sources_hash_each_file(tmp_path: Path) -> None:
+    config = tmp_path / "personas.yaml"
+    config.write_bytes(b"version: 1\n")
+    assert config_sources([str(config)]) == (
+        ConfigSource(str(config), hashlib.sha256(b"version: 1\n").hexdigest()),
+    )
+
+
+def test_the_integrity_hash_is_of_sorted_compact_utf8_json_without_itself() -> None:
+    document = {"b": "Café", "a": [1, 2], "integrity": "sha256:old"}
+    canonical = '{"a":[1,2],"b":"Café"}'.encode()
+    assert integrity_hash(document) == "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def test_the_file_is_indented_json_that_keeps_names_as_written(tmp_path: Path) -> None:
+    named = replace(PLAN, changes=(Change(Action.ATTACH, SUPPORT, "Café", "+14155550101"),))
+    text = render_plan_file(named, thresholds=THRESHOLDS, api_base_url=URL, config=SOURCES)
+    assert text.startswith('{\n  "format": "reconciler-plan",\n  "format_version": 1,\n')
+    assert text.endswith("\n}\n")
+    assert '"persona_name": "Café"' in text
+    assert json.loads(text)["summary"] == {"attach": 1, "move": 0, "detach": 0}
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("https://user:secret@[::1]:8443/v1/", "https://[::1]:8443/v1"),
+        ("https://api.example/X/", "https://api.example/X"),
+        ("http:///only/a/path/", "http:///only/a/path"),
+    ],
+)
+def test_public_url(url: str, public: str) -> None:
+    assert public_url(url) == public
+
+
+def _saved_by_hand(plan: Plan, names: dict[str, str] | None = None) -> SavedPlan:
+    given = plan.persona_names() if names is None else names
+    return SavedPlan("plan.json", plan, URL, __version__, SOURCES, given)
+
+
+@pytest.mark.parametrize(
+    ("names", "shown"),
+    [({SALES: "Sales (as planned)"}, "Sales (as planned)"), ({}, "Sales")],
+    ids=["the name when planned", "the managed entry's name"],
+)
+def test_a_persona_that_no_longer_exists_is_named(
+    tmp_path: Path, names: dict[str, str], shown: str
+) -> None:
+    back = read_plan_file(str(saved_file(tmp_path)))
+    without_sales = live(
+        *(p for p in BEFORE.personas.values() if p.id != SALES),
+        extra=("+14155550101", "+14155550105"),
+    )
+    gone = f"persona {shown!r} ({SALES}) no longer exists"
+    assert differences(_saved_by_hand(back.plan, names), without_sales) == [gone]
+    if names:
+        with pytest.raises(StalePlan) as refused:
+            plan_to_apply(back, without_sales)
+        assert str(refused.value) == (
+            f"{back.path}: the account changed since the plan was made, nothing was written: "
+            f"persona 'Sales' ({SALES}) no longer exists. Run plan again."
+        )
+
+
+def test_every_number_gone_from_the_account_is_named(tmp_path: Path) -> None:
+    back = saved(tmp_path)
+    shrunk = live(
+        persona(SUPPORT, "Support", "+14155550100", "+14155550103"),
+        persona(IVR, "Legacy IVR", "+14155550130"),
+        persona(SALES, "Sales"),
+    )
+    assert differences(back, shrunk) == [
+        "+14155550101 is no longer an inbound number of the account",
+        "+14155550102 is no longer an inbound number of the account",
+    ]
+
+
+def test_a_deleted_managed_persona_does_not_stop_the_check_of_the_others(tmp_path: Path) -> None:
+    back = saved(tmp_path)
+    now = live(
+        persona(SUPPORT, "Support", "+14155550100", "+14155550103", deleted=True),
+        persona(IVR, "Legacy IVR", "+14155550102", "+14155550130"),
+        persona(SALES, "Sales", "+14155550105"),
+        extra=("+14155550101",),
+    )
+    assert differences(back, now) == [
+        f"persona 'Support' ({SUPPORT}) has been deleted",
+        "+14155550100 is now on no persona (it was on 'Support' when planned)",
+        "+14155550103 is now on no persona (it was on 'Support' when planned)",
+        "+14155550105 is now on 'Sales' (it was on no managed persona when planned)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("holders", "shown"),
+    [
+        ((("p-2", "Amy"), ("p-1", "Zed")), "'Amy' and 'Zed'"),
+        ((("p-3", "Cy"), ("p-1", "Zed"), ("p-2", "Amy")), "'Amy', 'Cy' and 'Zed'"),
+    ],
+    ids=["two", "three"],
+)
+def test_a_stale_message_names_every_owner_in_name_order(
+    tmp_path: Path, holders: tuple[tuple[str, str], ...], shown: str
+) -> None:
+    back = saved(tmp_path)
+    now = live(
+        persona(SUPPORT, "Support", "+14155550100", "+14155550103"),
+        persona(IVR, "Legacy IVR", "+14155550130"),
+        persona(SALES, "Sales"),
+        *(persona(pid, name, "+14155550102") for pid, name in holders),
+        extra=("+14155550101", "+14155550105"),
+    )
+    assert differences(back, now) == [
+        f"+14155550102 is now on {shown} (it was on 'Legacy IVR' when planned)"
+    ]
+
+
+def _many_numbers_plan(count: int) -> SavedPlan:
+    added = [f"+1415556{n:04d}" for n in range(count)]
+    plan = Plan(
+        changes=tuple(Change(Action.ATTACH, SALES, "Sales", n) for n in added),
+        managed=(ManagedPersona(SALES, "Sales", frozenset(), frozenset(added)),),
+        owners={n: () for n in added},
+    )
+    return _saved_by_hand(plan)
+
+
+@pytest.mark.parametrize(("count", "more"), [(20, ""), (21, "; and 1 more"), (25, "; and 5 more")])
+def test_a_stale_message_shows_20_differences_and_counts_the_rest(count: int, more: str) -> None:
+    saved_plan = _many_numbers_plan(count)
+    with pytest.raises(StalePlan) as refused:
+        plan_to_apply(saved_plan, live(persona(SALES, "Sales")))
+    shown = "; ".join(
+        f"+1415556{n:04d} is no longer an inbound number of the account" for n in range(20)
+    )
+    assert str(refused.value) == (
+        "plan.json: the account changed since the plan was made, nothing was written: "
+        f"{shown}{more}. Run plan again."
+    )
+
+
+def test_an_empty_saved_plan_against_a_changed_account_is_refused_not_already_applied() -> None:
+    empty = Plan(
+        changes=(),
+        managed=(
+            ManagedPersona(
+                SUPPORT, "Support", frozenset({"+14155550100"}), frozenset({"+14155550100"})
+            ),
+        ),
+        owners={"+14155550100": (SUPPORT,)},
+    )
+    saved_plan = _saved_by_hand(empty)
+    changed = live(persona(SUPPORT, "Support"), persona(IVR, "IVR", "+14155550100"))
+    assert not already_applied(saved_plan, changed)
+    with pytest.raises(StalePlan, match=r"\+14155550100 is now on 'IVR' \(it was on 'Support'"):
+        plan_to_apply(saved_plan, changed)
+    unchanged = live(persona(SUPPORT, "Support", "+14155550100"))
+    assert not already_applied(saved_plan, unchanged)
+    assert plan_to_apply(saved_plan, unchanged).changes == ()
+
+
+@pytest.mark.parametrize("support", ["deleted", "gone"])
+def test_a_plan_is_not_already_applied_when_a_managed_persona_is_deleted_or_gone(
+    tmp_path: Path, support: str
+) -> None:
+    back = saved(tmp_path)
+    others = [p for p in AFTER.personas.values() if p.id != SUPPORT]
+    if support == "deleted":
+        others.append(replace(AFTER.personas[SUPPORT], deleted=True))
+    now = Live({p.id: p for p in others}, AFTER.account_numbers, pages_read=1)
+    assert not already_applied(back, now)
+
+
+def test_a_change_to_a_number_the_fingerprint_lacks_is_not_taken_as_applied() -> None:
+    plan = Plan(
+        changes=(Change(Action.ATTACH, SALES, "Sales", "+14155550101"),),
+        managed=(ManagedPersona(SALES, "Sales", frozenset(), frozenset({"+14155550101"})),),
+        owners={},
+    )
+    assert already_applied(_saved_by_hand(plan), live(persona(SALES, "Sales", "+14155550101")))
+
+
+GHOST = "p-ghost"  # an owner only GET /v1/inbound names
+
+
+@pytest.mark.parametrize("applied", [False, True])
+def test_the_plan_to_apply_carries_the_live_owners_pages_and_unlisted(
+    tmp_path: Path, applied: bool
+) -> None:
+    back = saved(tmp_path)
+    base = AFTER if applied else BEFORE
+    now = Live(
+        base.personas,
+        base.account_numbers | {"+14155550199"},
+        pages_read=3,
+        inbound_owners={"+14155550199": GHOST},
+    )
+    ready = plan_to_apply(back, now)
+    assert ready.is_empty is applied
+    assert ready.owners == now.owners()
+    assert ready.owners["+14155550199"] == (GHOST,)
+    assert ready.pages_read == 3
+    assert ready.unlisted == frozenset({GHOST})
+
+
+def test_an_owner_known_only_from_the_inbound_list_is_checked_through_a_plan_file(
+    tmp_path: Path,
+) -> None:
+    before = Live(
+        {SALES: persona(SALES, "Sales")},
+        frozenset({"+14155550102"}),
+        pages_read=1,
+        inbound_owners={"+14155550102": GHOST},
+    )
+    plan = Plan(
+        changes=(Change(Action.MOVE, SALES, "Sales", "+14155550102", GHOST, ""),),
+        managed=(ManagedPersona(SALES, "Sales", frozenset(), frozenset({"+14155550102"})),),
+        owners=before.owners(),
+    )
+    back = read_plan_file(str(saved_file(tmp_path, plan)))
+    assert back.plan.owners == {"+14155550102": (GHOST,)}
+    assert plan_to_apply(back, before).changes == plan.changes
+    elsewhere = replace(before, inbound_owners={"+14155550102": "p-other"})
+    with pytest.raises(StalePlan) as refused:
+        plan_to_apply(back, elsewhere)
+    assert "+14155550102 is now on 'p-other' (it was on 'p-ghost' when planned)" in str(
+        refused.value
+    )
+    after = Live({SALES: persona(SALES, "Sales", "+14155550102")}, before.account_numbers)
+    assert already_applied(back, after)
+
+
+def test_a_plan_that_empties_a_persona_since_deleted_is_stale_not_applied() -> None:
+    plan = Plan(
+        changes=(Change(Action.DETACH, SALES, "Sales", "+14155550110"),),
+        managed=(ManagedPersona(SALES, "Sales", frozenset({"+14155550110"}), frozenset()),),
+        owners={"+14155550110": (SALES,)},
+    )
+    now = live(persona(SALES, "Sales", deleted=True), extra=("+14155550110",))
+    saved_plan = _saved_by_hand(plan)
+    assert not already_applied(saved_plan, now)
+    with pytest.raises(StalePlan, match=f"persona 'Sales' \\({SALES}\\) has been deleted"):
+        plan_to_apply(saved_plan, now)

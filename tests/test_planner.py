@@ -7,7 +7,7 @@ import pytest
 from reconciler.errors import ConfigError
 from reconciler.model import Desired, DesiredPersona, Live, LivePersona, SourceMark
 from reconciler.plan import Action, Change
-from reconciler.planner import build_plan
+from reconciler.planner import build_plan, diff, resolve
 
 MARK = SourceMark("personas.yaml", 3, 5)
 
@@ -132,7 +132,8 @@ ERRORS = {
     "ambiguous name names the candidates": (
         want((None, "Sales", ())),
         live(persona("p-a", "Sales"), persona("p-b", "Sales")),
-        "personas.yaml:3:5: 2 active personas are named 'Sales' (p-a, p-b)",
+        "personas.yaml:3:5: 2 active personas are named 'Sales' (p-a, p-b): "
+        "add the id of the one you mean",
     ),
     "no persona by that name suggests a close one": (
         want((None, "Slaes", ())),
@@ -212,3 +213,129 @@ def test_an_owner_only_the_inbound_list_names_makes_a_move_not_an_attach() -> No
     )
     assert plan.unlisted == {"p-hidden-agent"}
     assert plan.owners["+14155550100"] == ("p-hidden-agent",)
+
+
+def test_a_move_between_managed_personas_keeps_the_sources_other_detaches() -> None:
+    """Sales takes +100 from Support, which keeps nothing: +101 and +102 must still be detached
+    (the lines the user removed must stop ringing), after the move is skipped as a detach."""
+    desired = want((SUPPORT, None, ()), (SALES, None, ("+14155550100",)))
+    account = live(
+        persona(SUPPORT, "Support", "+14155550100", "+14155550101", "+14155550102"),
+        persona(SALES, "Sales"),
+    )
+    assert list(build_plan(desired, account).changes) == [
+        Change(Action.MOVE, SALES, "Sales", "+14155550100", SUPPORT, "Support"),
+        Change(Action.DETACH, SUPPORT, "Support", "+14155550101"),
+        Change(Action.DETACH, SUPPORT, "Support", "+14155550102"),
+    ]
+
+
+def test_detaches_from_extra_holders_are_sorted_by_persona() -> None:
+    """Numbers already in place but also on another persona: only detaches, sorted by name."""
+    desired = want((SUPPORT, None, ("+14155550100",)), (SALES, None, ("+14155550110",)))
+    account = live(
+        persona(SUPPORT, "Support", "+14155550100"),
+        persona(SALES, "Sales", "+14155550110"),
+        persona("p-zed", "Zed", "+14155550100"),
+        persona("p-amy", "Amy", "+14155550110"),
+    )
+    assert list(build_plan(desired, account).changes) == [
+        Change(Action.DETACH, "p-amy", "Amy", "+14155550110"),
+        Change(Action.DETACH, "p-zed", "Zed", "+14155550100"),
+    ]
+
+
+def test_a_deleted_persona_does_not_hide_a_number_held_twice() -> None:
+    desired = want((SUPPORT, None, ("+14155550100",)))
+    account = live(
+        persona(SUPPORT, "Support", "+14155550100"),
+        persona(IVR, "IVR", "+14155550100"),
+        persona("p-old", "Old", "+14155550109", deleted=True),
+    )
+    assert list(build_plan(desired, account).changes) == [
+        Change(Action.DETACH, IVR, "IVR", "+14155550100")
+    ]
+
+
+def test_diff_works_out_the_owners_itself_when_not_given_them() -> None:
+    account = live(persona(SUPPORT, "Support"), persona(IVR, "IVR", "+14155550100"))
+    desired = want((SUPPORT, None, ("+14155550100",)))
+    assert diff(resolve(desired, account), account) == [
+        Change(Action.MOVE, SUPPORT, "Support", "+14155550100", IVR, "IVR")
+    ]
+
+
+def test_an_extra_owner_the_persona_list_does_not_name_is_detached_without_a_name() -> None:
+    account = live(persona(SUPPORT, "Support", "+14155550100", "+14155550101"))
+    desired = want((SUPPORT, None, ("+14155550100", "+14155550101")))
+    # Passed in by a caller that knows one more holder of +100 than the persona list shows.
+    owners = {"+14155550100": (SUPPORT, "p-unlisted")}
+    assert diff(resolve(desired, account), account, owners) == [
+        Change(Action.DETACH, "p-unlisted", "", "+14155550100")
+    ]
+
+
+def test_a_protected_number_not_on_the_account_is_an_error_at_its_line() -> None:
+    desired = Desired(
+        (DesiredPersona(SALES, None, (), MARK),),
+        protected=("+14155550100", "+14155550199"),
+        protected_marks={
+            "+14155550100": SourceMark("personas.yaml", 9, 5),
+            "+14155550199": SourceMark("personas.yaml", 10, 5),
+        },
+    )
+    with pytest.raises(ConfigError) as raised:
+        build_plan(desired, live(persona(SALES, "Sales", "+14155550100")))
+    assert str(raised.value) == (
+        "personas.yaml:10:5: +14155550199 is not an inbound number of this account"
+    )
+
+
+def test_every_problem_is_reported_even_after_a_persona_listed_twice() -> None:
+    desired = want(
+        (SALES, None, ()),
+        (None, "Sales", ()),
+        (None, "Nope", ()),
+        (SALES, "Sales", ()),
+        (SUPPORT, None, ("+14155550199",)),
+    )
+    with pytest.raises(ConfigError) as raised:
+        build_plan(desired, live(persona(SALES, "Sales"), persona(SUPPORT, "Support")))
+    assert [str(d) for d in raised.value.diagnostics] == [
+        "personas.yaml:7:5: persona 'Sales' is listed twice (also at personas.yaml:3:5)",
+        "personas.yaml:11:5: no active persona named 'Nope'",
+        "personas.yaml:15:5: persona 'Sales' is listed twice (also at personas.yaml:3:5)",
+        "personas.yaml:19:5: +14155550199 is not an inbound number of this account",
+    ]
+
+
+@pytest.mark.parametrize("desired, account, message", ERRORS.values(), ids=ERRORS.keys())
+def test_each_resolution_error_is_the_whole_message_at_its_entry(
+    desired: Desired, account: Live, message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_plan(desired, account)
+    (only,) = raised.value.diagnostics
+    where = str(desired.personas[-1].mark)
+    assert str(only) == (message if message.startswith(where) else f"{where}: {message}")
+
+
+def test_an_unknown_name_suggests_the_three_closest() -> None:
+    account = live(*(persona(f"p-{n}", f"Sales {n}") for n in "ABCD"))
+    with pytest.raises(ConfigError) as raised:
+        build_plan(want((None, "Sales", ())), account)
+    assert str(raised.value) == (
+        "personas.yaml:3:5: no active persona named 'Sales' "
+        "(did you mean 'Sales D', 'Sales C', 'Sales B'?)"
+    )
+
+
+def test_a_number_not_on_the_account_is_reported_at_its_own_line() -> None:
+    entry = DesiredPersona(
+        SALES, None, ("+14155550199",), MARK, {"+14155550199": SourceMark("personas.yaml", 8, 9)}
+    )
+    with pytest.raises(ConfigError) as raised:
+        build_plan(Desired((entry,)), live(persona(SALES, "Sales")))
+    assert str(raised.value) == (
+        "personas.yaml:8:9: +14155550199 is not an inbound number of this account"
+    )

@@ -7,7 +7,7 @@ import pytest
 from reconciler.errors import UnsafePlan
 from reconciler.model import SafetySettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
-from reconciler.safety import Thresholds, assess
+from reconciler.safety import Assessment, Thresholds, assess
 
 A, B, U = "p-a", "p-b", "p-unmanaged"
 
@@ -144,3 +144,66 @@ def test_warnings_say_what_apply_will_need() -> None:
         "Protected: +14155550100 is protected and the plan detaches it from 'A': apply will "
         "refuse it, --force included (remove the number from `protected:` first).",
     ]
+
+
+def test_an_attach_first_does_not_stop_counting_moves_and_detaches_from_an_unmanaged_persona() -> (
+    None
+):
+    """U holds 10 numbers: 5 move to A, and 5 that A holds too are detached from U (a number on
+    two personas). Sorted, A's attach of a free number comes first: all 10 must still count."""
+    held = sorted(numbers(100, 10))
+    moved, shared = held[:5], held[5:]
+    changes = (
+        Change(Action.ATTACH, A, "A", "+14155550999"),
+        *(Change(Action.MOVE, A, "A", number, U, "Front Desk") for number in moved),
+        *(Change(Action.DETACH, U, "Front Desk", number) for number in shared),
+    )
+    wanted = frozenset({"+14155550999", *moved, *shared})
+    a = ManagedPersona(A, "A", frozenset(shared), wanted)
+    owners = {number: (U,) for number in moved} | {number: (A, U) for number in shared}
+    assessment = assess(Plan(changes=changes, managed=(a,), owners=owners), Thresholds())
+    assert assessment.valves == (
+        "the plan takes 10 of the 10 numbers on the personas it touches off their persona "
+        "(100%, more than the 25% allowed)",
+        "the plan leaves 'Front Desk' with none of its 10 numbers",
+    )
+    assert not assessment.is_safe
+
+
+@pytest.mark.parametrize(
+    ("valves", "protected", "safe"),
+    [((), (), True), (("a valve",), (), False), ((), ("a protected number",), False)],
+)
+def test_is_safe_only_when_nothing_trips(
+    valves: tuple[str, ...], protected: tuple[str, ...], safe: bool
+) -> None:
+    assert Assessment(valves, protected).is_safe is safe
+
+
+def test_enforce_says_exactly_why_it_refuses() -> None:
+    with pytest.raises(UnsafePlan) as refused:
+        Assessment(valves=("valve one", "valve two")).enforce(force=False)
+    assert str(refused.value) == (
+        "refused by a safety valve, nothing was written: valve one; valve two "
+        "(review the plan, then pass --force to apply it anyway)"
+    )
+    assert Assessment(valves=("valve one",)).enforce(force=True) == ["valve one"]
+    with pytest.raises(UnsafePlan) as guarded:
+        Assessment(valves=("valve one",), protected=("first", "second")).enforce(force=True)
+    assert str(guarded.value) == (
+        "refused, nothing was written: first; second (remove the number from `protected:` "
+        "first: --force does not override this)"
+    )
+
+
+def test_emptied_personas_are_named_in_name_then_id_order() -> None:
+    managed = (
+        ManagedPersona("p-0", "Zed", numbers(100, 1), frozenset()),
+        ManagedPersona("p-b", "Amy", numbers(110, 2), frozenset()),
+        ManagedPersona(A, "Amy", numbers(120, 1), frozenset()),
+    )
+    assert assess(plan_of(*managed), Thresholds()).valves == (
+        "the plan leaves 'Amy' with none of its 1 number",
+        "the plan leaves 'Amy' with none of its 2 numbers",
+        "the plan leaves 'Zed' with none of its 1 number",
+    )

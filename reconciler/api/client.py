@@ -31,7 +31,7 @@ from reconciler.api.wire import (
     persona_from_answer,
     personas_from_page,
 )
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, NotSent
 from reconciler.model import Live, LivePersona
 
 log = logging.getLogger(LOGGER_NAME)
@@ -178,10 +178,17 @@ class BlandClient(Transport):
 
     def read_live(self) -> Live:
         """The whole live account: personas (all pages) and account numbers, read concurrently."""
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            inbound = pool.submit(self.list_inbound)
-            personas, pages = self.list_personas()
-            numbers = inbound.result()
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                inbound = pool.submit(self.list_inbound)
+                personas, pages = self.list_personas()
+                numbers = inbound.result()
+        except NotSent:
+            # A read refused because a concurrent one got a 401/403: which read saw the 401
+            # first is a matter of timing, so report the 401 itself, not the refusal it caused.
+            if self._auth_failure is not None:
+                raise self._auth_failure from None
+            raise
         return build_live(personas, pages, numbers)
 
     # -- writes -------------------------------------------------------------------------

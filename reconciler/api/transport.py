@@ -134,6 +134,7 @@ class Transport:
         self.stats = ClientStats()
         self._cancelled = threading.Event()
         self._stop_reason: str | None = None
+        self._auth_failure: AuthError | None = None
         self._stop_lock = threading.Lock()
         self._local = threading.local()
         # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
@@ -329,6 +330,8 @@ class Transport:
             if isinstance(failure, AuthError):
                 # The key is wrong or lacks rights: nothing else this run sends can succeed, and
                 # writes already waiting or retrying in other threads must not go out.
+                with self._stop_lock:
+                    self._auth_failure = self._auth_failure or failure
                 self.cancel(AUTH_STOPPED)
             raise failure
         payload = success_payload(response, method, path)

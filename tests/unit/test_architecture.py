@@ -1,4 +1,4 @@
-"""The house rules of the layout, checked on the code itself: sizes, and which part imports which."""
+"""The house rules of the layout, checked on the code: sizes, and which part imports which."""
 
 from __future__ import annotations
 
