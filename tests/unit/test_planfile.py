@@ -1,4 +1,4 @@
-"""Plan files: round trip, integrity, atomic 0600 writes, staleness messages."""
+"""Plan files: round trip, integrity, atomic 0600 writes; staleness as read back from a file."""
 
 from __future__ import annotations
 
