@@ -60,6 +60,9 @@ class Desired:
     protected: tuple[str, ...] = ()
     protected_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
     safety: SafetySettings = SafetySettings()
+    # sha256 of each file's bytes as read and checked: a saved plan records these, never a
+    # second read of the file, which could see an edit that was never validated.
+    digests: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -73,6 +74,7 @@ class Plan:
     protected: tuple[str, ...] = ()
     safety: SafetySettings = field(default_factory=SafetySettings)
     config_files: tuple[str, ...] = ()
+    config_digests: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def is_empty(self) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,16 +59,9 @@ class SavedPlan:
     names: Mapping[str, str]
 
 
-def config_sources(files: Iterable[str]) -> tuple[ConfigSource, ...]:
-    """The sha256 of each config file's content."""
-    sources = []
-    for file in files:
-        try:
-            content = Path(file).read_bytes()
-        except OSError as error:
-            raise cannot_read(file, error.strerror) from None
-        sources.append(ConfigSource(file, hashlib.sha256(content).hexdigest()))
-    return tuple(sources)
+def config_sources(plan: Plan) -> tuple[ConfigSource, ...]:
+    """Each config file of the plan with the sha256 of the bytes that were validated."""
+    return tuple(ConfigSource(file, plan.config_digests[file]) for file in plan.config_files)
 
 
 def public_url(url: str) -> str:

@@ -179,4 +179,5 @@ def build_plan(desired: Desired, live: Live) -> Plan:
         protected=desired.protected,
         safety=desired.safety,
         config_files=desired.files,
+        config_digests=desired.digests,
     )

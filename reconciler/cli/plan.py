@@ -70,7 +70,7 @@ def plan_command(
             plan,
             thresholds=thresholds,
             api_base_url=api_base_url,
-            config=config_sources(plan.config_files),
+            config=config_sources(plan),
             redact=REDACTOR.clean,
         )
         write_plan_file(out, document)

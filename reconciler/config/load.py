@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler.config.document import Document, diagnostic_at, type_name
@@ -38,7 +40,8 @@ def load_config_sources(
     desired = merge(documents, diagnostics)
     if diagnostics:
         raise ConfigError(diagnostics)
-    return desired
+    digests = {name: hashlib.sha256(content).hexdigest() for name, content in sources}
+    return replace(desired, digests=digests)
 
 
 def _checked_document(name: str, content: bytes, diagnostics: list[Diagnostic]) -> Document | None:
