@@ -1,0 +1,118 @@
+"""The wire as doctor sees it: each exchange's status, time, rate-limit headers, error body.
+
+The client hands doctor parsed payloads and typed errors; what it does not hand over (how long
+an answer took, which headers came, what shape an error body had) is noted here, by a wrapper
+around the client's httpx transport that changes no answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+MAX_ERROR_BODY = 64 * 1024  # error bodies are kept up to this size to tell their shape
+_RATE_LIMIT_HEADER = re.compile(r"rate-?limit|retry-after", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request as the wire saw it: its answer's status, headers and, for errors, body."""
+
+    method: str
+    path: str
+    status: int | None  # None: no answer
+    seconds: float  # until the status line and headers arrived
+    rate_limit_headers: tuple[tuple[str, str], ...] = ()
+    error_body: Any = None  # an error answer's JSON; a str saying what it was if not JSON
+
+
+class WireLog(httpx.BaseTransport):
+    """The client's transport, wrapped to note each exchange."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._inner = inner if inner is not None else httpx.HTTPTransport()
+        self._clock = clock
+        self.exchanges: list[Exchange] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        started = self._clock()
+        method, path = request.method, request.url.path
+        try:
+            response = self._inner.handle_request(request)
+        except httpx.TransportError:
+            self.exchanges.append(Exchange(method, path, None, self._clock() - started))
+            raise
+        seconds = self._clock() - started
+        headers = tuple(
+            (name.lower(), value)
+            for name, value in response.headers.items()
+            if _RATE_LIMIT_HEADER.search(name)
+        )
+        body = None
+        if response.status_code >= 400:
+            response, body = _keep_error_body(response)
+        self.exchanges.append(Exchange(method, path, response.status_code, seconds, headers, body))
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _keep_error_body(response: httpx.Response) -> tuple[httpx.Response, Any]:
+    """The error answer rebuilt from its first bytes, and those bytes parsed (or a note).
+
+    An error body is read only up to MAX_ERROR_BODY: one that never ends cannot hold doctor.
+    """
+    raw = bytearray()
+    try:
+        for chunk in response.iter_raw():
+            raw += chunk
+            if len(raw) > MAX_ERROR_BODY:
+                break
+    finally:
+        response.close()
+    kept = bytes(raw[: MAX_ERROR_BODY + 1])
+    rebuilt = httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        content=kept,
+        extensions=response.extensions,
+    )
+    if len(kept) > MAX_ERROR_BODY:
+        return rebuilt, f"a body over {MAX_ERROR_BODY // 1024} KiB"
+    try:
+        copy = httpx.Response(response.status_code, headers=response.headers, content=kept)
+        return rebuilt, json.loads(copy.read().decode("utf-8"))
+    except (ValueError, httpx.DecodingError):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        return rebuilt, f"not JSON ({kind})"
+
+
+def envelope_of(body: Any) -> tuple[str, bool]:
+    """Which error shape a body has, in words, and whether it carries an error code."""
+    if isinstance(body, str):
+        return body, False
+    if not isinstance(body, dict):
+        return "JSON that is not an object", False
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        first = errors[0]
+        coded = isinstance(first, dict) and bool(first.get("error") or first.get("code"))
+        return "errors as a list of {error, message}", coded
+    if isinstance(errors, str) and errors.strip():
+        return 'errors as a "CODE: message" string', bool(re.match(r"[A-Z][A-Z0-9_]+:", errors))
+    if isinstance(body.get("error"), str):
+        return "a bare {error}", False
+    if "message" in body:
+        return "the legacy {status, message}", False
+    return "an object without errors, error or message", False
