@@ -73,6 +73,10 @@ def _keep_error_body(response: httpx.Response) -> tuple[httpx.Response, Any]:
 
     An error body is read only up to MAX_ERROR_BODY: one that never ends cannot hold doctor.
     """
+    if response.is_stream_consumed:  # built in memory (a mock transport's answer): as it is
+        decoded = response.headers.copy()
+        decoded.pop("content-encoding", None)
+        return response, _parsed(response.status_code, decoded, response.content)
     raw = bytearray()
     try:
         for chunk in response.iter_raw():
@@ -82,20 +86,26 @@ def _keep_error_body(response: httpx.Response) -> tuple[httpx.Response, Any]:
     finally:
         response.close()
     kept = bytes(raw[: MAX_ERROR_BODY + 1])
+    # A stream, not content: the client reads and decodes it as it would have the original.
     rebuilt = httpx.Response(
         response.status_code,
         headers=response.headers,
-        content=kept,
+        stream=httpx.ByteStream(kept),
         extensions=response.extensions,
     )
     if len(kept) > MAX_ERROR_BODY:
         return rebuilt, f"a body over {MAX_ERROR_BODY // 1024} KiB"
+    return rebuilt, _parsed(response.status_code, response.headers, kept)
+
+
+def _parsed(status: int, headers: httpx.Headers, raw: bytes) -> Any:
+    """An error body's JSON (decoded as its headers say), or what it was if it is not JSON."""
     try:
-        copy = httpx.Response(response.status_code, headers=response.headers, content=kept)
-        return rebuilt, json.loads(copy.read().decode("utf-8"))
+        body = httpx.Response(status, headers=headers, content=raw).read()
+        return json.loads(body.decode("utf-8"))
     except (ValueError, httpx.DecodingError):
-        kind = response.headers.get("content-type", "no content type").split(";")[0]
-        return rebuilt, f"not JSON ({kind})"
+        kind = headers.get("content-type", "no content type").split(";")[0]
+        return f"not JSON ({kind})"
 
 
 def envelope_of(body: Any) -> tuple[str, bool]:
