@@ -26,7 +26,7 @@ def _statuses(report: dict[str, Any]) -> dict[str, str]:
 
 
 def _detail(report: dict[str, Any], name: str) -> str:
-    return next(check["detail"] for check in report["checks"] if check["name"] == name)
+    return str(next(check["detail"] for check in report["checks"] if check["name"] == name))
 
 
 def test_a_well_behaved_account_passes_every_check_with_gets_only(
