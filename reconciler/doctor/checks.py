@@ -179,7 +179,7 @@ def _small_pages(small: tuple[Page, Page], total: int, warns: list[str]) -> list
 def inbound_listing(inbound: Inbound) -> Check:
     """GET /v1/inbound answers, with how many numbers, and whether it names owners."""
     if inbound.problem is not None:
-        return Check("inbound_listing", "fail", f"GET /v1/inbound: {_words(inbound.problem)}")
+        return Check("inbound_listing", "fail", _words(inbound.problem))
     count = len(inbound.owners)
     if inbound.bad_entries:
         return Check(
@@ -240,6 +240,9 @@ def _error_envelope(error: ApiError | None, exchanges: Sequence[Exchange], warns
     if error is None:
         warns.append(f"{probe} (no such persona) was answered 2xx: errors look like answers")
         return "no error envelope seen"
+    if error.status is None:
+        warns.append(f"the error envelope could not be seen: {_words(error)}")
+        return ""
     seen: dict[str, None] = {}
     probed: tuple[str, bool] | None = None
     for exchange in exchanges:

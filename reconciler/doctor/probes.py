@@ -121,7 +121,7 @@ def read_inbound(reader: Reader) -> Inbound:
     if isinstance(payload, dict):
         items = payload.get("inbound_numbers", payload.get("data"))
     if not isinstance(items, list):
-        inbound.problem = "the answer has no list of inbound numbers"
+        inbound.problem = f"GET {INBOUND_PATH}: the answer has no list of inbound numbers"
         return inbound
     for item in items:
         number = item.get("phone_number") if isinstance(item, dict) else item

@@ -286,3 +286,29 @@ def test_a_key_without_permission_fails_credentials() -> None:
         "not checked: the API key was not accepted"
     ] * 4
     assert report.failed
+
+
+def test_a_key_refused_on_one_endpoint_stops_the_probes_after_it() -> None:
+    """After a 403 the client sends nothing more: the checks say so, not 'HTTP None'."""
+    forbidden = {"data": None, "errors": [{"error": "FORBIDDEN", "message": "no"}]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/inbound":
+            return httpx.Response(403, json=forbidden)
+        return httpx.Response(200, json={"data": [persona("a", "+1")], "errors": None})
+
+    client, wire = _client(handler)
+    with client:
+        report = run_doctor(client, wire, "BLAND_API_KEY")
+    details = {check.name: (check.status, check.detail) for check in report.checks}
+    assert details["credentials"][0] == "ok"
+    assert details["inbound_listing"] == (
+        "fail",
+        "GET /v1/inbound: HTTP 403 FORBIDDEN: no (the API key lacks permission for this call)",
+    )
+    assert details["response_shapes"][0] == "warn"
+    assert (
+        "the error envelope could not be seen: GET /v1/personas/" in (details["response_shapes"][1])
+    )
+    assert "not sent: the run stopped on an authorisation error" in details["response_shapes"][1]
+    assert "HTTP None" not in details["response_shapes"][1]
