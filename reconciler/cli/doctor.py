@@ -39,7 +39,7 @@ def doctor_command(settings: Settings, output_format: str) -> None:
     except InputError as error:
         report = not_checked(str(error), "no usable API key")
     else:
-        wire = WireLog()
+        wire = WireLog.for_url(base_url)
         with BlandClient(
             base_url,
             key,

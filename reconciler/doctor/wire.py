@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,15 @@ class WireLog(httpx.BaseTransport):
         self._clock = clock
         self.exchanges: list[Exchange] = []
 
+    @classmethod
+    def for_url(cls, base_url: str) -> WireLog:
+        """A wire log sending through the proxy the environment names for base_url, if any.
+
+        httpx uses HTTPS_PROXY and the like only for the transport it builds itself; doctor's
+        requests must go the way every other command's do.
+        """
+        return cls(httpx.HTTPTransport(proxy=environment_proxy(base_url)))
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         started = self._clock()
         method, path = request.method, request.url.path
@@ -66,6 +76,15 @@ class WireLog(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY or ALL_PROXY name for url, unless NO_PROXY exempts its host."""
+    target = httpx.URL(url)
+    proxies = urllib.request.getproxies()  # as httpx reads them
+    if urllib.request.proxy_bypass(target.host):  # NO_PROXY
+        return None
+    return proxies.get(target.scheme) or proxies.get("all")
 
 
 def _keep_error_body(response: httpx.Response) -> tuple[httpx.Response, Any]:

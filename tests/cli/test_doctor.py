@@ -298,3 +298,20 @@ def test_text_from_the_api_cannot_fake_lines(
     assert result.code == 1
     assert "\\x0aok    consistency  all fine" in result.out
     assert len(result.out.splitlines()) == 9
+
+
+def test_doctor_goes_through_the_proxy_the_environment_names_as_plan_does(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens at the API URL: only the simulator, named as the proxy, can answer.
+    monkeypatch.setenv("BLAND_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", sim.url)
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    code, report = _doctor_json(run_cli)
+    assert (code, _statuses(report)) == (0, ALL_OK)
+    assert report["requests"] == len(sim.requests) == 6
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    code, report = _doctor_json(run_cli)
+    assert code == 1
+    assert _detail(report, "credentials").startswith("could not be checked: GET /v1/personas: ")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.doctor.wire import MAX_ERROR_BODY, WireLog, envelope_of
+from reconciler.doctor.wire import MAX_ERROR_BODY, WireLog, envelope_of, environment_proxy
 
 
 def _client(handler: Any) -> tuple[httpx.Client, WireLog]:
@@ -131,3 +131,33 @@ def test_a_body_that_does_not_decode_is_noted_and_passed_on() -> None:
     with client, pytest.raises(httpx.DecodingError):
         client.get("/x")  # as the client would have failed without the wire log
     assert wire.exchanges[0].error_body == "not JSON (application/json)"
+
+
+@pytest.mark.parametrize(
+    ("environment", "url", "proxy"),
+    [
+        ({}, "https://api.bland.ai", None),
+        ({"HTTPS_PROXY": "http://proxy:3128"}, "https://api.bland.ai", "http://proxy:3128"),
+        ({"HTTP_PROXY": "http://proxy:3128"}, "https://api.bland.ai", None),
+        ({"ALL_PROXY": "http://all:1"}, "https://api.bland.ai", "http://all:1"),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "bland.ai"},
+            "https://api.bland.ai",
+            None,
+        ),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "example.test"},
+            "https://api.bland.ai",
+            "http://proxy:3128",
+        ),
+    ],
+)
+def test_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], url: str, proxy: str | None
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert environment_proxy(url) == proxy
