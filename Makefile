@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format typecheck check bench mutation clean
+.PHONY: install demo test lint format typecheck check bench mutation clean acceptance \
+	acceptance-simulator
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,28 @@ mutation: install
 	$(VENV)/bin/mutmut run --max-children $(MUTATION_CHILDREN) > mutants.log 2>&1 \
 		|| { tail -n 40 mutants.log; exit 1; }
 	$(PY) scripts/mutation_score.py
+
+# The scenarios of tests/acceptance against a live account: opt-in, and it changes only the
+# scratch personas and numbers, restored at the end (docs/acceptance.md). Needs
+# RECONCILER_ACCEPTANCE=1, BLAND_API_URL, BLAND_API_KEY, RECONCILER_SCRATCH_PERSONAS=id1,id2 and
+# RECONCILER_SCRATCH_NUMBERS=n1,n2,...; without the switch it touches nothing. `make test` runs
+# the same scenarios against a simulator in its own process, never against an account.
+ACCEPTANCE_ARGS ?=
+acceptance: install
+	@if [ "$$RECONCILER_ACCEPTANCE" != "1" ]; then \
+		echo "acceptance: skipped, nothing was sent (set RECONCILER_ACCEPTANCE=1 to run it; see docs/acceptance.md)"; \
+		exit 0; \
+	fi; \
+	$(PY) -m pytest -q -p no:cacheprovider tests/acceptance --acceptance-target=live $(ACCEPTANCE_ARGS); \
+	status=$$?; \
+	if [ $$status -eq 5 ]; then echo "acceptance: no scenario selected"; exit 0; fi; \
+	exit $$status
+
+# `make acceptance` against the simulator started as its own process, with the scratch personas
+# and numbers given by the environment; then checks that it left the simulator exactly as found
+# and wrote only to the scratch personas. The way to try `make acceptance` without an account.
+acceptance-simulator: install
+	MAKE="$(MAKE)" $(PY) -m tests.acceptance.against_simulator
 
 clean:
 	rm -rf mutants mutants.log $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

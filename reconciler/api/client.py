@@ -7,9 +7,9 @@ back short, and a write whose answer was lost is read back before it is sent aga
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Unpack
+from typing import Any, Unpack
 
 from reconciler.api.transport import (
     LOGGER_NAME,
@@ -239,3 +239,12 @@ class BlandClient(Transport):
                 final, interrupted=self.cancelled, ambiguous=ambiguous
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+    # -- probes -------------------------------------------------------------------------
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The JSON of one GET, unparsed, sent like every request (retries, pacing, errors).
+
+        For `doctor`, which looks at the answers' shapes themselves.
+        """
+        return self._request("GET", path, params)

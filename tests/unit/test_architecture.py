@@ -36,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
         "auditlog",
         "interrupts",
         "simulator",
+        "doctor",
     },
     "workflow": {
         "config",
@@ -68,6 +69,7 @@ ALLOWED: dict[str, set[str]] = {
     "auditlog": {"apply", "errors", "files", "text"},
     "interrupts": set(),
     "simulator": set(),
+    "doctor": {"api", "model", "errors", "text"},
 }
 
 

@@ -1,0 +1,275 @@
+"""The acceptance harness: a target account, the tool run against it, and the scratch routing.
+
+A target is either the simulator in this process (`make test`) or the account named by the
+environment (`make acceptance`: a live account, or a simulator run as its own process). The
+scenarios change it only through the tool itself and, for the stale-plan scenario, one attach
+through the client; they touch only the scratch personas and numbers, and `Scratch.restore`
+puts back the routing recorded before the first scenario.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.api import BlandClient
+from reconciler.api.urls import persona_path
+from reconciler.cli import Seams, main
+from reconciler.simulator import Simulator
+from tests.conftest import FakeTime
+
+SWITCH = "RECONCILER_ACCEPTANCE"
+PERSONAS_VAR = "RECONCILER_SCRATCH_PERSONAS"
+NUMBERS_VAR = "RECONCILER_SCRATCH_NUMBERS"
+# The scenarios empty scratch personas and take numbers off them on purpose; the valves would
+# refuse that. Numbers that are not scratch are listed as protected in every config instead.
+SAFETY_FLAGS = ("--allow-emptying", "--max-detach-percent", "100")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The account the scenarios run against, and what they may change on it."""
+
+    kind: str  # "simulator" (in this process) or "live" (from the environment)
+    url: str
+    key: str
+    personas: tuple[str, str]
+    numbers: tuple[str, ...]
+    simulator: Simulator | None = None
+    fake_time: FakeTime = field(default_factory=FakeTime)
+
+    def client(self) -> BlandClient:
+        """A client for the target (waits take no time against the in-process simulator)."""
+        sleep = self.fake_time.sleep if self.simulator is not None else None
+        return BlandClient(self.url, self.key, sleep=sleep)
+
+
+def live_target(environ: Mapping[str, str]) -> Target:
+    """The target named by the environment; skips without the switch, stops if it is unusable."""
+    if environ.get(SWITCH) != "1":
+        pytest.skip(f"acceptance against a live account is opt-in: set {SWITCH}=1")
+    names = ("BLAND_API_URL", "BLAND_API_KEY", PERSONAS_VAR, NUMBERS_VAR)
+    missing = [name for name in names if not environ.get(name, "").strip()]
+    if missing:
+        pytest.exit(f"acceptance: {SWITCH}=1 but {', '.join(missing)} not set", returncode=1)
+    personas = _listed(environ[PERSONAS_VAR])
+    numbers = _listed(environ[NUMBERS_VAR])
+    problems = []
+    if len(personas) != 2:
+        problems.append(f"{PERSONAS_VAR} must name exactly two distinct persona ids")
+    if len(numbers) < 2:
+        problems.append(f"{NUMBERS_VAR} must name at least two distinct numbers")
+    problems += [
+        f"{number!r} is not an E.164 number" for number in numbers if not _E164.fullmatch(number)
+    ]
+    if problems:
+        pytest.exit("acceptance: " + "; ".join(problems), returncode=1)
+    return Target(
+        "live",
+        environ["BLAND_API_URL"],
+        environ["BLAND_API_KEY"].strip(),
+        (personas[0], personas[1]),
+        numbers,
+    )
+
+
+def _listed(value: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+
+
+@dataclass(frozen=True)
+class Run:
+    """How one run of the tool ended."""
+
+    code: int
+    out: str
+    err: str
+
+
+class Tool:
+    """`reconciler ARGS...` run in this process against the target, as a user runs it."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def __call__(self, *args: str | Path) -> Run:
+        seams = Seams(stdout_is_terminal=lambda: False)
+        if self.target.simulator is not None:
+            seams.sleep, seams.clock = self.target.fake_time.sleep, self.target.fake_time.monotonic
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.MonkeyPatch.context() as env:
+            for name in ("BLAND_API_KEY_FILE", "BLAND_TIMEOUT"):
+                env.delenv(name, raising=False)
+            env.setenv("BLAND_API_URL", self.target.url)
+            env.setenv("BLAND_API_KEY", self.target.key)
+            env.setenv("NO_COLOR", "1")
+            with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exited:
+                main([str(arg) for arg in args], seams=seams)
+        code = exited.value.code
+        return Run(code if isinstance(code, int) else 1, out.getvalue(), err.getvalue())
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the scenarios may change, as read from the account.
+
+    `objects` holds each number object of the scratch personas minus its persona_id (label
+    and persona_settings), `labels` what GET /v1/inbound says of each scratch number's label.
+    Per-number settings cannot be restored through a config yet: when the config carries them,
+    write them into `Scratch.recorded_config` and drop the precondition that forbids them.
+    """
+
+    routing: dict[str, frozenset[str]]  # scratch persona -> every number on it
+    owners: dict[str, tuple[str, ...]]  # scratch number -> the active personas holding it
+    objects: dict[str, dict[str, Any]]
+    labels: dict[str, Any]
+
+
+def take_snapshot(client: BlandClient, target: Target) -> Snapshot:
+    """The scratch personas' routing and number objects, and where each scratch number is."""
+    routing: dict[str, frozenset[str]] = {}
+    objects: dict[str, dict[str, Any]] = {}
+    for pid in target.personas:
+        entries = client.get_json(persona_path(pid))["data"]["inbound_numbers"] or []
+        numbers = []
+        for entry in entries:
+            number = entry["phone_number"] if isinstance(entry, dict) else entry
+            numbers.append(number)
+            if isinstance(entry, dict):
+                objects[number] = {k: v for k, v in entry.items() if k != "persona_id"}
+        routing[pid] = frozenset(numbers)
+    owners = client.read_live().owners()
+    inbound = client.get_json("/v1/inbound")
+    entries = inbound.get("inbound_numbers", []) if isinstance(inbound, dict) else inbound
+    labels = {
+        entry["phone_number"]: entry["label"]
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("phone_number") in target.numbers
+        if "label" in entry  # GET /v1/inbound is not documented to give labels
+    }
+    return Snapshot(
+        routing, {number: owners.get(number, ()) for number in target.numbers}, objects, labels
+    )
+
+
+def persona_problems(client: BlandClient, target: Target) -> list[str]:
+    """Scratch personas that are not active personas of the account."""
+    live = client.read_live()
+    return [
+        f"scratch persona {pid} is not an active persona of the account"
+        for pid in target.personas
+        if pid not in live.personas or live.personas[pid].deleted
+    ]
+
+
+def number_problems(client: BlandClient, target: Target, recorded: Snapshot) -> list[str]:
+    """Scratch numbers the scenarios may not move (nothing: they may move them all)."""
+    account = client.read_live().account_numbers
+    problems = []
+    for number in target.numbers:
+        if number not in account:
+            problems.append(f"scratch number {number} is not on the account (GET /v1/inbound)")
+        held = [pid for pid in recorded.owners[number] if pid not in target.personas]
+        if held:
+            problems.append(f"scratch number {number} is on persona {held[0]}, not a scratch one")
+        if recorded.objects.get(number, {}).get("persona_settings") is not None:
+            problems.append(
+                f"scratch number {number} has per-number settings: the scenarios move it, which "
+                "clears them, and a config cannot set them back yet"
+            )
+    return problems
+
+
+class Scratch:
+    """The scratch routing, changed only by the tool (and one direct attach), then restored."""
+
+    def __init__(self, target: Target, workdir: Path, recorded: Snapshot) -> None:
+        self.target = target
+        self.tool = Tool(target)
+        self.workdir = workdir
+        self.recorded = recorded
+        self.a, self.b = target.personas
+        self.numbers = target.numbers
+        self.kept = {
+            pid: sorted(recorded.routing[pid] - set(target.numbers)) for pid in target.personas
+        }
+        self.recorded_config = self.config(
+            [n for n in self.numbers if self.a in recorded.owners[n]],
+            [n for n in self.numbers if self.b in recorded.owners[n]],
+            name="recorded.yaml",
+        )
+
+    def config(
+        self, a: Sequence[str] = (), b: Sequence[str] = (), name: str = "scratch.yaml"
+    ) -> Path:
+        """A config of the two scratch personas: their kept numbers plus `a` and `b`."""
+        document = {
+            "version": 1,
+            "personas": [
+                {"id": self.a, "numbers": [*self.kept[self.a], *a]},
+                {"id": self.b, "numbers": [*self.kept[self.b], *b]},
+            ],
+            "protected": sorted({*self.kept[self.a], *self.kept[self.b]}),
+        }
+        path = self.workdir / name
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        return path
+
+    def apply(self, *args: str | Path) -> Run:
+        """`reconciler apply --auto-approve` with the scenarios' safety flags."""
+        return self.tool("apply", "--auto-approve", *SAFETY_FLAGS, *args)
+
+    def converge(self, a: Sequence[str] = (), b: Sequence[str] = ()) -> None:
+        """Bring the scratch routing to `a` and `b` (every other scratch number on none)."""
+        result = self.apply(self.config(a, b, name="start.yaml"))
+        assert result.code == 0, result.out + result.err
+        self.assert_routing(a, b)
+
+    def assert_routing(self, a: Sequence[str], b: Sequence[str]) -> None:
+        """Read the account: each scratch number where `a` and `b` say, kept numbers in place."""
+        with self.target.client() as client:
+            owners = client.read_live().owners()
+        expected: dict[str, tuple[str, ...]] = {number: () for number in self.numbers}
+        expected.update({number: (self.a,) for number in a})
+        expected.update({number: (self.b,) for number in b})
+        kept = {number: (pid,) for pid, numbers in self.kept.items() for number in numbers}
+        assert {n: owners.get(n, ()) for n in [*self.numbers, *kept]} == {**expected, **kept}
+
+    def restore(self) -> None:
+        """Apply the recorded routing with the tool, then read back everything recorded."""
+        result = self.apply(self.recorded_config)
+        with self.target.client() as client:
+            now = take_snapshot(client, self.target)
+        differences = snapshot_differences(self.recorded, now)
+        if result.code != 0 or differences:
+            raise AssertionError(
+                f"acceptance: the scratch routing was NOT restored (apply exited {result.code}"
+                f"): {'; '.join(differences)}. Restore it with: "
+                f"reconciler apply {self.recorded_config}\n{result.out}{result.err}"
+            )
+
+
+def snapshot_differences(recorded: Snapshot, now: Snapshot) -> list[str]:
+    """What differs between two snapshots, one entry per persona or number."""
+    lines = []
+    for name in ("routing", "owners", "objects", "labels"):
+        old, new = getattr(recorded, name), getattr(now, name)
+        for key in sorted(old.keys() | new.keys()):
+            if old.get(key) != new.get(key):
+                lines.append(f"{name} of {key}: recorded {old.get(key)}, now {new.get(key)}")
+    return lines
+
+
+def in_process_key() -> str:
+    """The key of the in-process simulator, fresh for each session."""
+    return "sk-acceptance-" + os.urandom(8).hex()

@@ -1,0 +1,104 @@
+"""The simulated account the acceptance scenarios run against when no live account is given.
+
+Two scratch personas, each also holding a number that is not scratch (it must stay put, with
+its per-number settings), a persona that is not scratch holding a number of its own, a deleted
+persona, and scratch numbers on a scratch persona and on none. The same account backs the
+in-process target of `make test` and the separate simulator of `make acceptance-simulator`,
+which also use the checks below on the simulator's request log and exported state.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+SCRATCH_A = "acc-scratch-a-0001"
+SCRATCH_B = "acc-scratch-b-0002"
+SCRATCH_PERSONAS = (SCRATCH_A, SCRATCH_B)
+SCRATCH_NUMBERS = ("+15550100001", "+15550100002", "+15550100003")
+KEPT_ON_A = "+15550100020"  # on scratch persona A, not scratch: it stays, settings and all
+KEPT_ON_B = "+15550100021"
+OTHER = "acc-other-0003"
+OTHER_NUMBER = "+15550100010"
+
+STATE: dict[str, Any] = {
+    "numbers": [
+        {"phone_number": "+15550100001", "label": "Scratch one"},
+        {"phone_number": "+15550100002", "label": "Scratch two"},
+        {"phone_number": "+15550100003", "label": None},
+        {"phone_number": OTHER_NUMBER, "label": "Production line"},
+        {"phone_number": KEPT_ON_A, "label": "Kept on A"},
+        {"phone_number": KEPT_ON_B, "label": None},
+        {"phone_number": "+15550100030", "label": "Spare"},
+    ],
+    "personas": [
+        {"id": OTHER, "name": "Production", "numbers": [OTHER_NUMBER]},
+        {
+            "id": SCRATCH_A,
+            "name": "Scratch A",
+            "numbers": [KEPT_ON_A, "+15550100001"],
+            "persona_settings": {KEPT_ON_A: {"pathway_id": "pathway_kept", "pathway_version": 3}},
+        },
+        {"id": SCRATCH_B, "name": "Scratch B", "numbers": [KEPT_ON_B]},
+        {
+            "id": "acc-deleted-0004",
+            "name": "Deleted",
+            "numbers": [],
+            "deleted_at": "2026-01-01T00:00:00Z",
+        },
+    ],
+}
+
+
+def scratch_state() -> dict[str, Any]:
+    """A fresh copy of the account's state."""
+    return copy.deepcopy(STATE)
+
+
+def normalised(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A state as exported, with each persona's numbers sorted.
+
+    The simulator lists a persona's numbers in the order they were attached; a number detached
+    and attached again comes back last, which is the same routing.
+    """
+    result = copy.deepcopy(dict(state))
+    for persona in result.get("personas", []):
+        persona["numbers"] = sorted(persona.get("numbers", []))
+    return result
+
+
+def state_differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """How two exported states differ, one line per persona or number (none: the same)."""
+    first, second = normalised(before), normalised(after)
+    lines: list[str] = []
+    for key, name in (("personas", "id"), ("numbers", "phone_number")):
+        old = {item[name]: item for item in first.get(key, [])}
+        new = {item[name]: item for item in second.get(key, [])}
+        for ident in sorted(old.keys() | new.keys()):
+            if old.get(ident) != new.get(ident):
+                lines.append(f"{key} {ident}: {old.get(ident)} -> {new.get(ident)}")
+    if not lines and first != second:
+        lines.append("the order of personas or numbers changed")
+    return lines
+
+
+def foreign_writes(
+    requests: Iterable[Mapping[str, Any]], personas: Sequence[str], numbers: Sequence[str]
+) -> list[str]:
+    """Every logged request that wrote anything but scratch numbers on scratch personas."""
+    wrong = []
+    for request in requests:
+        if request["method"] == "GET":
+            continue
+        body = request.get("body")
+        sent = body.get("inbound_numbers") if isinstance(body, dict) else None
+        action = str(request["path"]).rsplit("/", 1)[-1]
+        if (
+            request.get("persona_id") not in personas
+            or action not in ("attach", "detach")
+            or not isinstance(sent, list)
+            or not set(sent) <= set(numbers)
+        ):
+            wrong.append(f"{request['method']} {request['path']} {body}")
+    return wrong

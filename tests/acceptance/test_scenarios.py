@@ -1,0 +1,115 @@
+"""The scenarios every target is held to: the in-process simulator and a live account alike.
+
+Each scenario first brings the scratch routing to where it starts (with the tool), then does
+its own step; the `scratch` fixture restores the recorded routing after the last one.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.acceptance.harness import SAFETY_FLAGS, Scratch
+
+
+def _writes(scratch: Scratch) -> int | None:
+    """Writes the in-process simulator has served so far (None for any other target)."""
+    simulator = scratch.target.simulator
+    return None if simulator is None else len(simulator.writes())
+
+
+def test_attach(scratch: Scratch) -> None:
+    number = scratch.numbers[0]
+    scratch.converge()
+    result = scratch.apply(scratch.config(a=[number]))
+    assert result.code == 0, result.out + result.err
+    assert f"  + {number}\n" in result.out
+    assert "Plan: 1 to attach, 0 to move, 0 to detach." in result.out
+    assert "Apply complete: " in result.out
+    scratch.assert_routing([number], [])
+
+
+def test_detach(scratch: Scratch) -> None:
+    number = scratch.numbers[0]
+    scratch.converge(a=[number])
+    result = scratch.apply(scratch.config())
+    assert result.code == 0, result.out + result.err
+    assert f"  - {number}\n" in result.out
+    assert "Plan: 0 to attach, 0 to move, 1 to detach." in result.out
+    scratch.assert_routing([], [])
+
+
+def test_move_between_the_scratch_personas(scratch: Scratch) -> None:
+    number = scratch.numbers[0]
+    scratch.converge(a=[number])
+    result = scratch.apply(scratch.config(b=[number]))
+    assert result.code == 0, result.out + result.err
+    assert f"  ~ {number} (from " in result.out
+    assert "Plan: 0 to attach, 1 to move, 0 to detach." in result.out
+    scratch.assert_routing([], [number])
+
+
+def test_a_second_apply_writes_nothing(scratch: Scratch) -> None:
+    first, second = scratch.numbers[:2]
+    scratch.converge(a=[first], b=[second])
+    writes = _writes(scratch)
+    config = scratch.config(a=[first], b=[second])
+    result = scratch.apply(config)
+    assert result.code == 0, result.out + result.err
+    assert result.out.startswith("No changes.")
+    assert scratch.tool("plan", "--detailed-exitcode", config).code == 0
+    assert _writes(scratch) == writes
+    scratch.assert_routing([first], [second])
+
+
+def test_a_saved_plan_is_applied(scratch: Scratch) -> None:
+    first, second = scratch.numbers[:2]
+    scratch.converge(a=[second])
+    saved = scratch.workdir / "saved.plan.json"
+    planned = scratch.tool("plan", *SAFETY_FLAGS, "--out", saved, scratch.config([first], [second]))
+    assert planned.code == 0, planned.out + planned.err
+    assert "Plan: 1 to attach, 1 to move, 0 to detach." in planned.out
+    result = scratch.tool("apply", saved)
+    assert result.code == 0, result.out + result.err
+    assert "Apply complete: " in result.out
+    scratch.assert_routing([first], [second])
+    again = scratch.tool("apply", saved)
+    assert again.code == 0
+    assert "has already been applied" in again.out
+
+
+def test_a_saved_plan_made_stale_by_a_change_is_refused(scratch: Scratch) -> None:
+    number = scratch.numbers[0]
+    scratch.converge()
+    saved = scratch.workdir / "stale.plan.json"
+    planned = scratch.tool("plan", *SAFETY_FLAGS, "--out", saved, scratch.config(a=[number]))
+    assert planned.code == 0, planned.out + planned.err
+    with scratch.target.client() as client:  # a change made outside the tool, as a user would
+        client.attach(scratch.b, [number])
+    writes = _writes(scratch)
+    result = scratch.tool("apply", saved)
+    assert result.code == 3, result.out + result.err
+    assert "nothing was written" in result.err
+    assert _writes(scratch) == writes
+    scratch.assert_routing([], [number])
+
+
+def test_apply_verifies_and_an_independent_read_agrees(scratch: Scratch) -> None:
+    first, second = scratch.numbers[:2]
+    scratch.converge(a=[first], b=[second])
+    config = scratch.config(a=[second], b=[first])  # two moves, crossing
+    result = scratch.apply(config)
+    assert result.code == 0, result.out + result.err
+    assert "Plan: 0 to attach, 2 to move, 0 to detach." in result.out
+    assert "; verified with " in result.out
+    assert scratch.tool("plan", "--detailed-exitcode", config).code == 0
+    scratch.assert_routing([second], [first])
+
+
+def test_doctor_finds_nothing_wrong_and_only_reads(scratch: Scratch) -> None:
+    writes = _writes(scratch)
+    result = scratch.tool("doctor", "--format", "json")
+    report = json.loads(result.out)
+    failed = [check for check in report["checks"] if check["status"] == "fail"]
+    assert (result.code, failed) == (0, [])
+    assert report["persona_pages"] >= 2  # the listing ended at an empty page
+    assert _writes(scratch) == writes

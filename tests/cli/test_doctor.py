@@ -1,0 +1,317 @@
+"""`reconciler doctor` against the simulator, switched into each quirk it can play."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.simulator import Simulator
+from tests.conftest import IVR, SALES, SUPPORT, TEST_KEY, RunCli, point_cli_at
+
+NAMES = ["credentials", "personas_listing", "inbound_listing", "response_shapes", "consistency"]
+ALL_OK = dict.fromkeys(NAMES, "ok")
+
+
+def _doctor_json(run_cli: RunCli) -> tuple[int, dict[str, Any]]:
+    result = run_cli("doctor", "--format", "json")
+    assert result.err == ""
+    return result.code, json.loads(result.out)
+
+
+def _statuses(report: dict[str, Any]) -> dict[str, str]:
+    return {check["name"]: check["status"] for check in report["checks"]}
+
+
+def _detail(report: dict[str, Any], name: str) -> str:
+    return str(next(check["detail"] for check in report["checks"] if check["name"] == name))
+
+
+def test_a_well_behaved_account_passes_every_check_with_gets_only(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    code, report = _doctor_json(run_cli)
+    assert code == 0
+    assert _statuses(report) == ALL_OK
+    assert [check["name"] for check in report["checks"]] == NAMES
+    assert report["failed"] is False
+    assert report["persona_pages"] == 2  # the 5 personas, then the empty page that ends it
+    assert report["requests"] == len(sim.requests)
+    assert set(report["latency_ms"]) == {"median", "max"}
+    assert report["rate_limit_headers"] == {}
+    assert "1 soft-deleted, marked by deleted_at" in _detail(report, "personas_listing")
+    assert "8 numbers" in _detail(report, "inbound_listing")
+    assert {r.method for r in sim.requests} == {"GET"}
+    # The paging probes: limit=100 to the empty page, and limit=2 for pages 1 and 2.
+    pages = [(r.query.get("page"), r.query.get("limit")) for r in sim.requests if r.query]
+    assert pages == [("1", "100"), ("2", "100"), ("1", "2"), ("2", "2")]
+
+
+def test_text_output_lists_every_check_and_what_was_measured(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    result = run_cli("doctor")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == f"reconciler doctor: {sim.url} (GET requests only)"
+    assert [line.split()[:2] for line in lines[1:6]] == [["ok", name] for name in NAMES]
+    assert lines[6].startswith("6 requests, time to answer: median ")
+    assert lines[6].endswith("; 2 persona pages read")
+    assert lines[7] == "rate-limit headers: none seen"
+    assert lines[8] == "every check passed (see docs/doctor.md)"
+
+
+# fault switches -> the checks that are not ok, and a phrase of the detail of each.
+QUIRKS: list[tuple[str, dict[str, Any], dict[str, tuple[str, str]]]] = [
+    (
+        "ignored page",
+        {"ignore_page": True},
+        {
+            "personas_listing": ("fail", "page 2 repeats page 1: the server ignores `page`"),
+            "consistency": ("fail", "not checked: the persona listing was not read whole"),
+        },
+    ),
+    (
+        "limit capped",
+        {"limit_cap": 2},
+        {"personas_listing": ("warn", "the server caps `limit` at 2")},
+    ),
+    (
+        "bare-string numbers",
+        {"inbound_numbers_as_strings": True},
+        {"response_shapes": ("warn", "numbers listed as bare strings")},
+    ),
+    (
+        "numbers as one string",
+        {"malformed": ["inbound_numbers_as_one_string"]},
+        {
+            "response_shapes": ("fail", "5 personas give inbound_numbers as one string"),
+            "consistency": ("fail", "numbers cannot be read"),
+        },
+    ),
+    (
+        "numbers as integers",
+        {"malformed": ["numbers_as_integers"]},
+        {
+            "inbound_listing": ("fail", "8 of 8 entries have no phone_number string"),
+            "response_shapes": ("fail", "4 listed numbers not a string"),
+            "consistency": ("fail", "numbers cannot be read"),
+        },
+    ),
+    (
+        "data not a list",
+        {"malformed": ["data_not_a_list"]},
+        {
+            "personas_listing": ("fail", "its data is an object, not a list of personas"),
+            "consistency": ("fail", "not read whole"),
+        },
+    ),
+    (
+        "persona without id",
+        {"malformed": ["persona_without_id"]},
+        {
+            "personas_listing": ("fail", "1 persona object without an id"),
+            "consistency": ("fail", "some listed personas have no id"),
+        },
+    ),
+    (
+        "inbound names another owner",
+        {"inbound_owner_overrides": {"+14155550100": IVR}},
+        {"consistency": ("fail", "name different owners for 1 number: +14155550100")},
+    ),
+    (
+        "inbound names a persona the listing does not show",
+        {"inbound_owner_overrides": {"+14155550140": "agent-persona"}},
+        {"consistency": ("warn", "on personas the listing does not show (v2 agents?)")},
+    ),
+    (
+        "a number moves while the listing is read",
+        {
+            "limit_cap": 2,
+            "move_during_listing": {"number": "+14155550100", "to_persona": SALES, "after_page": 1},
+        },
+        {
+            "personas_listing": ("warn", "caps `limit` at 2"),
+            "consistency": ("warn", "but read by id each is on one"),
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("faults", "not_ok"), [quirk[1:] for quirk in QUIRKS], ids=[quirk[0] for quirk in QUIRKS]
+)
+def test_each_quirk_is_named_by_its_check(
+    sim: Simulator,
+    run_cli: RunCli,
+    faults: dict[str, Any],
+    not_ok: dict[str, tuple[str, str]],
+) -> None:
+    sim.faults.update(faults)
+    code, report = _doctor_json(run_cli)
+    assert _statuses(report) == {**ALL_OK, **{name: status for name, (status, _) in not_ok.items()}}
+    for name, (_, phrase) in not_ok.items():
+        assert phrase in _detail(report, name)
+    assert code == (1 if any(status == "fail" for status, _ in not_ok.values()) else 0)
+    assert {r.method for r in sim.requests} == {"GET"}
+
+
+@pytest.mark.parametrize(
+    ("faults", "envelope"),
+    [
+        ({}, "HTTP 404: errors as a list of {error, message}"),
+        ({"errors_as_string": True}, 'HTTP 404: errors as a "CODE: message" string'),
+    ],
+)
+def test_the_error_envelope_seen_is_named(
+    sim: Simulator, run_cli: RunCli, faults: dict[str, Any], envelope: str
+) -> None:
+    sim.faults.update(faults)
+    code, report = _doctor_json(run_cli)
+    assert code == 0
+    assert envelope in _detail(report, "response_shapes")
+    assert "no such persona: HTTP 404 PERSONA_NOT_FOUND" in _detail(report, "response_shapes")
+
+
+def test_an_error_without_a_code_is_a_warning(sim: Simulator, run_cli: RunCli) -> None:
+    # Reads: pages 1 and 2, pages 1 and 2 of limit=2, GET /v1/inbound, then the missing persona.
+    sim.faults.update({"read_statuses": [0, 0, 0, 0, 0, 404], "html_errors": True})
+    code, report = _doctor_json(run_cli)
+    assert code == 0
+    assert _statuses(report)["response_shapes"] == "warn"
+    assert "answered with not JSON (text/html), without an error code" in _detail(
+        report, "response_shapes"
+    )
+
+
+def test_a_number_on_two_personas_is_confirmed_by_reading_them_by_id(
+    example_state: dict[str, Any], run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example_state["personas"][2]["numbers"] = ["+14155550100"]  # Sales, and Support has it
+    with Simulator(example_state, api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        code, report = _doctor_json(run_cli)
+        by_id = {r.path.rsplit("/", 1)[-1] for r in simulator.requests if r.path.count("/") == 3}
+    assert code == 1
+    assert _statuses(report)["consistency"] == "fail"
+    assert "1 number on two personas, read again by id: +14155550100" in _detail(
+        report, "consistency"
+    )
+    assert {SUPPORT, SALES} <= by_id
+
+
+def test_labels_and_owners_from_the_legacy_inbound_list(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.update({"legacy_inbound_includes_persona": True})
+    code, report = _doctor_json(run_cli)
+    assert code == 0
+    assert "names each number's owner (persona_id)" in _detail(report, "inbound_listing")
+    assert "GET /v1/inbound names the same owners" in _detail(report, "consistency")
+
+
+def test_rate_limit_headers_are_reported(sim: Simulator, run_cli: RunCli) -> None:
+    sim.faults.update({"read_statuses": [429], "retry_after": "1"})
+    code, report = _doctor_json(run_cli)
+    assert code == 0
+    assert report["rate_limit_headers"] == {"retry-after": "1"}
+    assert report["requests"] == len(sim.requests) == 7  # the 429 was retried
+
+
+def test_a_wrong_key_fails_naming_where_it_came_from_never_the_key(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "sk-wrong-0123456789abcdef"
+    monkeypatch.setenv("BLAND_API_KEY", wrong)
+    result = run_cli("doctor")
+    assert result.code == 1
+    assert "fail  credentials       the API key from BLAND_API_KEY was rejected (HTTP 401 " in (
+        result.out
+    )
+    assert "the checks need a key the API accepts: nothing else was checked" in result.out
+    assert wrong not in result.out + result.err
+    assert len(sim.requests) == 1  # the first 401 stops every other probe
+
+
+def test_a_wrong_key_from_a_file_names_the_file(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "bland.key"
+    key_file.write_text("sk-from-a-file-5555\n")
+    monkeypatch.setenv("BLAND_API_KEY_FILE", str(key_file))
+    code, report = _doctor_json(run_cli)
+    assert code == 1
+    assert _detail(report, "credentials") == (
+        f"the API key from the file {key_file} (BLAND_API_KEY_FILE) was rejected "
+        "(HTTP 401 AUTH_FAILURE)"
+    )
+    assert _statuses(report) == dict.fromkeys(NAMES, "fail")
+    result = run_cli("--api-key-file", key_file, "doctor")
+    assert f"from the file {key_file} (--api-key-file) was rejected" in result.out
+    assert "sk-from-a-file-5555" not in result.out + result.err
+
+
+def test_a_missing_key_is_a_failed_credentials_check(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BLAND_API_KEY")
+    code, report = _doctor_json(run_cli)
+    assert code == 1
+    assert _detail(report, "credentials").startswith("BLAND_API_KEY is not set")
+    assert _detail(report, "consistency") == "not checked: no usable API key"
+    assert sim.requests == []
+
+
+def test_an_unreachable_api_fails_without_a_traceback(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Simulator({}, api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+    # The simulator has stopped: nothing listens on its port any more.
+    result = run_cli("doctor")
+    assert result.code == 1
+    assert "fail  credentials       could not be checked: GET /v1/personas: " in result.out
+    assert "Traceback" not in result.out + result.err
+
+
+def test_an_empty_account_warns_that_paging_could_not_be_checked(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Simulator({}, api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        code, report = _doctor_json(run_cli)
+    assert code == 0
+    assert _statuses(report)["personas_listing"] == "warn"
+    assert "paging could not be checked" in _detail(report, "personas_listing")
+    assert "no number listed yet" in _detail(report, "response_shapes")
+
+
+def test_text_from_the_api_cannot_fake_lines(
+    example_state: dict[str, Any], run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example_state["personas"][2]["numbers"] = ["+14155550100\nok    consistency  all fine"]
+    example_state["personas"][3]["numbers"] = ["+14155550100\nok    consistency  all fine"]
+    example_state["personas"][3]["deleted_at"] = None
+    with Simulator(example_state, api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        result = run_cli("doctor")
+    assert result.code == 1
+    assert "\\x0aok    consistency  all fine" in result.out
+    assert len(result.out.splitlines()) == 9
+
+
+def test_doctor_goes_through_the_proxy_the_environment_names_as_plan_does(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens at the API URL: only the simulator, named as the proxy, can answer.
+    monkeypatch.setenv("BLAND_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", sim.url)
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    code, report = _doctor_json(run_cli)
+    assert (code, _statuses(report)) == (0, ALL_OK)
+    assert report["requests"] == len(sim.requests) == 6
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    code, report = _doctor_json(run_cli)
+    assert code == 1
+    assert _detail(report, "credentials").startswith("could not be checked: GET /v1/personas: ")
