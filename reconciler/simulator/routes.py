@@ -193,7 +193,8 @@ def _update_label(
         raise SimulatedError(
             400, "INVALID_REQUEST", "'phoneNumber' and 'newLabel' (a string) are required"
         )
-    if len(label) > MAX_LABEL_CHARS:
+    # Counted as a JavaScript server counts a string's length: in UTF-16 units.
+    if len(label.encode("utf-16-le")) // 2 > MAX_LABEL_CHARS:
         raise SimulatedError(
             400, "LABEL_TOO_LONG", f"Label must be {MAX_LABEL_CHARS} characters or fewer"
         )

@@ -105,6 +105,11 @@ def test_a_number_given_as_a_mapping_twice_is_reported_at_its_number() -> None:
         ("settings:", 'a.yaml:6:9: "settings" is empty: write "settings: null" to clear'),
         ("settings: {number: x}", 'a.yaml:6:20: unknown key "number"'),
         ("settings: null", None),
+        ('label: "' + "\U0001f4de" * 75 + '"', None),
+        (
+            'label: "' + "\U0001f4de" * 76 + '"',
+            'a.yaml:6:16: "label" is 152 characters long as the API may count them',
+        ),
         ("settings: ~", None),
         ('label: ""', None),
     ],

@@ -58,6 +58,7 @@ def test_persona_objects_carry_each_numbers_label_and_settings(client: httpx.Cli
         ({"phoneNumber": N1, "newLabel": None}, 400, "INVALID_REQUEST"),
         ({"phoneNumber": 14155550101, "newLabel": "x"}, 400, "INVALID_REQUEST"),
         ({"phoneNumber": N1, "newLabel": "x" * 151}, 400, "LABEL_TOO_LONG"),
+        ({"phoneNumber": N1, "newLabel": "\U0001f4de" * 76}, 400, "LABEL_TOO_LONG"),
     ],
 )
 def test_the_documented_label_errors(
