@@ -64,14 +64,23 @@ class RoutingSettings:
         return json.dumps({key: value[key] for key in order}, ensure_ascii=False)
 
 
+# One encoder for every settings object: json.dumps with options builds a new one per call,
+# which would cost most of reading an account where every number has settings.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def routing_settings(value: Mapping[str, Any] | None) -> RoutingSettings | None:
     """Settings from a JSON object; None for null or an object that sets nothing."""
     if value is None:
         return None
-    kept = {str(key): _plain_json(item) for key, item in value.items() if item is not None}
+    kept = {
+        str(key): item if type(item) is str else _plain_json(item)
+        for key, item in value.items()
+        if item is not None
+    }
     if not kept:
         return None
-    return RoutingSettings(json.dumps(kept, sort_keys=True, separators=(",", ":")))
+    return RoutingSettings(_CANONICAL.encode(kept))
 
 
 def _plain_json(value: Any) -> Any:
