@@ -114,6 +114,8 @@ class Plan:
     # of each number that declares one.
     settings_seen: Mapping[str, SeenSettings] = field(default_factory=dict, compare=False)
     labels_seen: Mapping[str, SeenLabel] = field(default_factory=dict, compare=False)
+    # Settings that moves clear and the config does not declare, by number: shown with the move.
+    settings_dropped: Mapping[str, RoutingSettings] = field(default_factory=dict, compare=False)
 
     @property
     def is_empty(self) -> bool:

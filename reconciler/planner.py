@@ -12,6 +12,7 @@ from reconciler.model import (
     DesiredPersona,
     Live,
     LivePersona,
+    RoutingSettings,
     SeenLabel,
     SeenSettings,
     SourceMark,
@@ -207,6 +208,30 @@ def settings_changes(
     return changes
 
 
+def settings_dropped(
+    resolved: Sequence[tuple[DesiredPersona, LivePersona]],
+    live: Live,
+    owners: dict[str, tuple[str, ...]],
+) -> dict[str, RoutingSettings]:
+    """Numbers a move takes from a persona where they have settings the config does not declare.
+
+    The move clears them (a detach does, and so may the API's reassignment): the plan says so,
+    as the config can keep them only by declaring them.
+    """
+    dropped: dict[str, RoutingSettings] = {}
+    for entry, persona in resolved:
+        for number in entry.numbers:
+            if number in persona.numbers or number in entry.settings:
+                continue
+            for owner in owners.get(number, ()):
+                source = live.personas.get(owner)
+                seen = source.settings_of(number) if source is not None else None
+                if isinstance(seen, RoutingSettings):
+                    dropped[number] = seen
+                    break
+    return dropped
+
+
 def seen_for_fingerprint(
     resolved: Sequence[tuple[DesiredPersona, LivePersona]],
     live: Live,
@@ -253,4 +278,5 @@ def build_plan(desired: Desired, live: Live) -> Plan:
         config_files=desired.files,
         settings_seen=settings_seen,
         labels_seen=labels_seen,
+        settings_dropped=settings_dropped(resolved, live, owners),
     )

@@ -45,6 +45,9 @@ def render_text(
         lines.append(style(f"{printable(persona_name)} ({printable(persona_id)})", "bold"))
         for change in changes:
             lines.append("  " + _change_line(change, style, arriving))
+            dropped = plan.settings_dropped.get(change.phone_number)
+            if change.action is Action.MOVE and dropped is not None:
+                lines.append("    " + style(dropped_note(dropped), "yellow"))
         lines.append("")
     lines.extend(style(warning, "red") for warning in warnings)
     lines.append(plan.summary_line())
@@ -64,6 +67,14 @@ def _change_line(change: Change, style: Style, arriving: dict[tuple[str, str], s
             before += f" (after the {arrival})"
         text += f" {change.action.value}: {before} -> {shown_value(change.after)}"
     return style(text, colour)
+
+
+def dropped_note(settings: RoutingSettings) -> str:
+    """What a move does to settings the config does not declare."""
+    return (
+        f"its settings there, {shown_value(settings)}, are cleared by the move "
+        "(declare them under the number to keep them)"
+    )
 
 
 def arrivals(plan: Plan) -> dict[tuple[str, str], str]:

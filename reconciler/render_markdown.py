@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import groupby
 
+from reconciler.model import RoutingSettings
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
-from reconciler.render import arrivals, shown_value
+from reconciler.render import arrivals, dropped_note, shown_value
 from reconciler.text import one_line
 
 # GitHub refuses comments over 65,536 characters; the default leaves room for what a workflow
@@ -43,10 +44,18 @@ def _html_text(text: str) -> str:
     return html.escape(one_line(text)).replace("@", "&#64;")
 
 
-def _md_row(change: Change, wide: bool, arriving: dict[tuple[str, str], str]) -> str:
+def _md_row(
+    change: Change,
+    wide: bool,
+    arriving: dict[tuple[str, str], str],
+    dropped_settings: Mapping[str, RoutingSettings],
+) -> str:
     source = target = ""
     if change.action is Action.MOVE:
         source = _md_text(change.from_persona_name or "") or _md_code(change.from_persona_id or "")
+        dropped = dropped_settings.get(change.phone_number)
+        if dropped is not None:
+            source += f" ({_md_text(dropped_note(dropped))})"
     elif change.action in NUMBER_WRITES:
         # GitHub ends a table cell at a "|", even inside a code span, unless it is escaped.
         source, target = (
@@ -118,7 +127,7 @@ def render_markdown(
     for persona_id, persona_name, changes in groups:
         opening, closing = _md_section(persona_id, persona_name, changes)
         wide = _is_wide(changes)
-        rows = [_md_row(change, wide, arriving) for change in changes]
+        rows = [_md_row(change, wide, arriving, plan.settings_dropped) for change in changes]
         if used + len(opening) + len(rows[0]) + len(closing) > budget:
             break
         out.append(opening)

@@ -167,3 +167,16 @@ def test_settings_change_json_says_when_before_was_not_shown() -> None:
     unread = label_change(N100, UNREAD, "Front").to_json()
     assert (unread["before"], unread["before_known"], unread["after"]) == (None, False, "Front")
     assert "before" not in Change(Action.ATTACH, SUPPORT, "Support", N100).to_json()
+
+
+def test_a_move_that_clears_undeclared_settings_says_so() -> None:
+    desired = support((N100, N101), {N101: PW2})
+    live = live_of(
+        shown(SUPPORT, "Support", {}),
+        shown(IVR, "IVR", {N100: (PW1, None), N101: (PW1, None)}),
+    )
+    plan = build_plan(desired, live)
+    # N101 declares its settings: the settings change shows what it gets instead.
+    assert plan.settings_dropped == {N100: PW1}
+    bare = live_of(shown(SUPPORT, "Support", {}), LivePersona(IVR, "IVR", frozenset({N100})))
+    assert build_plan(support((N100,)), bare).settings_dropped == {}  # not shown: not claimed

@@ -96,3 +96,18 @@ def test_masking_hides_numbers_in_labels_too() -> None:
     text = render_text(masked(PLAN), "personas.yaml")
     assert "+1415" not in text
     assert 'label: "Call ****0199\\u001b[2J" -> none' in text
+
+
+def test_a_move_says_which_undeclared_settings_it_clears() -> None:
+    plan = Plan(
+        (Change(Action.MOVE, SUPPORT, "Support", "+14155550102", IVR, "Legacy IVR"),),
+        settings_dropped={"+14155550102": routing_settings({"pathway_id": "pw_ivr"})},
+    )
+    note = (
+        'its settings there, {"pathway_id": "pw_ivr"}, are cleared by the move (declare them '
+        "under the number to keep them)"
+    )
+    assert f"  ~ +14155550102 (from 'Legacy IVR')\n    {note}\n" in render_text(plan, "c.yaml")
+    markdown = render_markdown(plan, "c.yaml")
+    assert "| move | `+14155550102` | Legacy IVR (its settings there, " in markdown
+    assert "pw\\_ivr" in markdown  # escaped like any text from the account
