@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import groupby
@@ -136,7 +137,14 @@ def masked(plan: Plan) -> Plan:
         else replace(change, phone_number=mask_number(change.phone_number))
         for change in plan.changes
     )
-    return replace(plan, changes=changes)
+    # The move notes follow their numbers; two numbers that mask alike get none.
+    masks = Counter(mask_number(number) for number in plan.settings_dropped)
+    dropped = {
+        mask_number(number): settings
+        for number, settings in plan.settings_dropped.items()
+        if masks[mask_number(number)] == 1
+    }
+    return replace(plan, changes=changes, settings_dropped=dropped)
 
 
 _Value = TypeVar("_Value")

@@ -111,3 +111,5 @@ def test_a_move_says_which_undeclared_settings_it_clears() -> None:
     markdown = render_markdown(plan, "c.yaml")
     assert "| move | `+14155550102` | Legacy IVR (its settings there, " in markdown
     assert "pw\\_ivr" in markdown  # escaped like any text from the account
+    hidden = render_text(masked(plan), "c.yaml")
+    assert f"  ~ ****0102 (from 'Legacy IVR')\n    {note}\n" in hidden
