@@ -45,6 +45,8 @@ class AuditLog:
             "numbers": list(write.numbers),
             "outcome": write.outcome,
         }
+        if write.action in ("settings", "label"):
+            entry[write.action] = write.value  # what was (or was to be) written
         if write.outcome in ("failed", "refused"):
             entry["error"] = {"status": write.status, "code": write.code, "message": write.message}
         elif write.outcome == "skipped":

@@ -6,7 +6,7 @@ import json
 
 from reconciler.config import load_config_sources
 from reconciler.errors import ConfigError, InputError, ReconcilerError
-from reconciler.model import Live, LivePersona
+from reconciler.model import SETTING_KEYS, Live, LivePersona
 from reconciler.planner import build_plan
 
 
@@ -55,8 +55,43 @@ def render_export(live: Live, schema_url: str) -> str:
         if persona.name:  # the schema wants a non-empty name; the id alone is enough
             lines.append(f"    name: {_quoted(persona.name)}")
         lines.append("    numbers:")
-        lines.extend(f"      - {_quoted(number)}" for number in sorted(persona.numbers))
+        for number in sorted(persona.numbers):
+            lines.extend(_number_lines(persona, number))
     return "\n".join(lines) + "\n"
+
+
+def _number_lines(persona: LivePersona, number: str) -> list[str]:
+    """A number as a plain string, or as a mapping when it has settings or a label.
+
+    A value the listing did not show is left out: the entry then leaves it as it is.
+    """
+    label = persona.labels.get(number)
+    settings = persona.settings.get(number)
+    if not label and settings is None:
+        return [f"      - {_quoted(number)}"]
+    lines = [f"      - number: {_quoted(number)}"]
+    if label:
+        lines.append(f"        label: {_quoted(label)}")
+    if settings is not None:
+        value = settings.as_dict()
+        lines.append("        settings:")
+        order = [key for key in SETTING_KEYS if key in value] + sorted(set(value) - {*SETTING_KEYS})
+        lines.extend(
+            f"          {_quoted(key) if key not in SETTING_KEYS else key}: "
+            f"{json.dumps(value[key], ensure_ascii=False)}"
+            for key in order
+        )
+    return lines
+
+
+def unread_numbers(live: Live) -> int:
+    """How many exported numbers the listing gave without their settings or label."""
+    return sum(
+        1
+        for persona in exported_personas(live)
+        for number in persona.numbers
+        if number not in persona.settings or number not in persona.labels
+    )
 
 
 def check_plans_clean(text: str, live: Live) -> None:

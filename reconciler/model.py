@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from enum import Enum
+from typing import Any, Final, Literal, NamedTuple
 
 # Re-exported: applier, render and cli import it from here.
 
@@ -24,15 +26,98 @@ class SourceMark(NamedTuple):
         return f"{self.file}:{self.line}:{self.column}"
 
 
+class Unread(Enum):
+    """A value the API did not show: a persona listing that gives its numbers as bare strings."""
+
+    UNREAD = "unread"
+
+    def __repr__(self) -> str:
+        return "UNREAD"
+
+
+UNREAD: Final = Unread.UNREAD
+
+# The keys of persona_settings the config knows, in the order they are shown and exported.
+SETTING_KEYS = ("pathway_id", "pathway_version", "start_node_id")
+
+
+@dataclass(frozen=True, order=True)
+class RoutingSettings:
+    """One number's persona_settings: which pathway (and node) it starts on, as canonical JSON.
+
+    Kept as text so that whole objects compare exactly and hash; keys whose value is null are
+    dropped, as they set nothing, and 2.0 reads as 2.
+    """
+
+    canonical: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as the JSON object the API takes and shows."""
+        value: dict[str, Any] = json.loads(self.canonical)
+        return value
+
+    def __str__(self) -> str:
+        """Known keys first, e.g. `{"pathway_id": "pw_1", "pathway_version": 2}`."""
+        value = self.as_dict()
+        order = [key for key in SETTING_KEYS if key in value]
+        order += sorted(key for key in value if key not in SETTING_KEYS)
+        return json.dumps({key: value[key] for key in order}, ensure_ascii=False)
+
+
+# One encoder for every settings object: json.dumps with options builds a new one per call,
+# which would cost most of reading an account where every number has settings.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+def routing_settings(value: Mapping[str, Any] | None) -> RoutingSettings | None:
+    """Settings from a JSON object; None for null or an object that sets nothing."""
+    if value is None:
+        return None
+    kept = {
+        str(key): item if type(item) is str else _plain_json(item)
+        for key, item in value.items()
+        if item is not None
+    }
+    if not kept:
+        return None
+    return RoutingSettings(_CANONICAL.encode(kept))
+
+
+def _plain_json(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(key): _plain_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_json(item) for item in value]
+    return value
+
+
+# What is known of a number's settings or label: the value, or UNREAD.
+SeenSettings = RoutingSettings | None | Literal[Unread.UNREAD]
+SeenLabel = str | None | Literal[Unread.UNREAD]
+
+
+def same_label(seen: SeenLabel, wanted: str) -> bool:
+    """True when the label shown is the one wanted; no label and "" are the same."""
+    return seen is not UNREAD and (seen or "") == wanted
+
+
 @dataclass(frozen=True)
 class DesiredPersona:
-    """One persona entry of the config: a reference (id and/or name) and its numbers."""
+    """One persona entry of the config: a reference (id and/or name) and its numbers.
+
+    `settings` and `labels` hold what mapping entries declare, per number: a number absent from
+    them is left as it is; settings None clears them, label "" clears it.
+    """
 
     id: str | None
     name: str | None
     numbers: tuple[str, ...]
     mark: SourceMark
     number_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
+    settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def label(self) -> str:
@@ -73,6 +158,18 @@ class LivePersona:
     name: str
     numbers: frozenset[str]
     deleted: bool = False
+    # Per number, its persona_settings and label where the API showed them; a number listed as
+    # a bare string, or an object without the field, has no entry (UNREAD).
+    settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
+    labels: Mapping[str, str | None] = field(default_factory=dict, hash=False)
+
+    def settings_of(self, number: str) -> SeenSettings:
+        """The number's settings on this persona as shown, or UNREAD."""
+        return self.settings.get(number, UNREAD)
+
+    def label_of(self, number: str) -> SeenLabel:
+        """The number's label as this persona's listing shows it, or UNREAD."""
+        return self.labels.get(number, UNREAD)
 
 
 @dataclass(frozen=True)
@@ -117,3 +214,15 @@ class Live:
                 if number not in held and hinted not in active_ids:
                     held[number] = (hinted,)
         return held
+
+
+def label_seen(live: Live, owners: Mapping[str, tuple[str, ...]], number: str) -> SeenLabel:
+    """A number's label as a persona holding it shows it; UNREAD when none shows it.
+
+    A label belongs to the number, not to a persona: any listing that shows it will do.
+    """
+    for owner in owners.get(number, ()):
+        persona = live.personas.get(owner)
+        if persona is not None and number in persona.labels:
+            return persona.labels[number]
+    return UNREAD

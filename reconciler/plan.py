@@ -6,8 +6,15 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
-from reconciler.model import SafetySettings
+from reconciler.model import (
+    UNREAD,
+    RoutingSettings,
+    SafetySettings,
+    SeenLabel,
+    SeenSettings,
+)
 
 
 class Action(StrEnum):
@@ -16,14 +23,28 @@ class Action(StrEnum):
     ATTACH = "attach"  # the number is on no persona and goes to a managed persona
     MOVE = "move"  # the number is on another persona and goes to a managed persona
     DETACH = "detach"  # the number is on a managed persona that must not have it
+    SETTINGS = "settings"  # the number's persona_settings on its persona are written
+    LABEL = "label"  # the number's label is written
 
 
-_ACTION_ORDER = {Action.ATTACH: 0, Action.MOVE: 1, Action.DETACH: 2}
+_ACTION_ORDER = {
+    Action.ATTACH: 0,
+    Action.MOVE: 1,
+    Action.DETACH: 2,
+    Action.SETTINGS: 3,
+    Action.LABEL: 4,
+}
+ROUTING = frozenset({Action.ATTACH, Action.MOVE, Action.DETACH})
+NUMBER_WRITES = frozenset({Action.SETTINGS, Action.LABEL})
 
 
 @dataclass(frozen=True)
 class Change:
-    """One number's change. For a move, `from_*` names the persona it leaves."""
+    """One number's change. For a move, `from_*` names the persona it leaves.
+
+    A `settings` or `label` change writes `after` (settings None clears them, label "" clears
+    it); `before` is what the number has then, UNREAD when the API did not show it.
+    """
 
     action: Action
     persona_id: str
@@ -31,10 +52,12 @@ class Change:
     phone_number: str
     from_persona_id: str | None = None
     from_persona_name: str | None = None
+    before: SeenSettings | SeenLabel = None
+    after: RoutingSettings | str | None = None
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         """This change as the JSON object documented in the README (plans and plan files)."""
-        item = {
+        item: dict[str, Any] = {
             "action": self.action.value,
             "persona_id": self.persona_id,
             "persona_name": self.persona_name,
@@ -43,11 +66,20 @@ class Change:
         if self.action is Action.MOVE:
             item["from_persona_id"] = self.from_persona_id or ""
             item["from_persona_name"] = self.from_persona_name or ""
+        if self.action in NUMBER_WRITES:
+            item["before"] = None if self.before is UNREAD else value_json(self.before)
+            item["before_known"] = self.before is not UNREAD
+            item["after"] = value_json(self.after)
         return item
 
     def sort_key(self) -> tuple[str, str, int, str]:
-        """Persona by name then id, then attaches, moves, detaches, then number."""
+        """Persona by name then id, then attaches, moves, detaches, settings, labels; number."""
         return (self.persona_name, self.persona_id, _ACTION_ORDER[self.action], self.phone_number)
+
+
+def value_json(value: RoutingSettings | str | None) -> Any:
+    """A settings or label value as JSON: settings as an object, a label as a string."""
+    return value.as_dict() if isinstance(value, RoutingSettings) else value
 
 
 @dataclass(frozen=True)
@@ -58,6 +90,9 @@ class ManagedPersona:
     name: str
     live: frozenset[str]
     desired: frozenset[str]
+    # What the config declares per number (see DesiredPersona), for verification.
+    settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -75,6 +110,13 @@ class Plan:
     safety: SafetySettings = field(default_factory=SafetySettings)
     config_files: tuple[str, ...] = ()
     config_digests: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # For the fingerprint: the settings of each number that declares them, on its persona
+    # when planned (numbers elsewhere left out: their owners are fingerprinted), and the label
+    # of each number that declares one.
+    settings_seen: Mapping[str, SeenSettings] = field(default_factory=dict, compare=False)
+    labels_seen: Mapping[str, SeenLabel] = field(default_factory=dict, compare=False)
+    # Settings that moves clear and the config does not declare, by number: shown with the move.
+    settings_dropped: Mapping[str, RoutingSettings] = field(default_factory=dict, compare=False)
 
     @property
     def is_empty(self) -> bool:
@@ -87,18 +129,23 @@ class Plan:
         return {action.value: counts.get(action, 0) for action in Action}
 
     def summary_line(self) -> str:
-        """One line, e.g. `Plan: 2 to attach, 1 to move, 1 to detach.`"""
+        """One line, e.g. `Plan: 2 to attach, 1 to move, 1 to detach, 1 settings to write.`"""
         counts = self.summary()
-        return (
+        line = (
             f"Plan: {counts['attach']} to attach, {counts['move']} to move, "
-            f"{counts['detach']} to detach."
+            f"{counts['detach']} to detach"
         )
+        if counts["settings"]:
+            line += f", {counts['settings']} settings to write"
+        if counts["label"]:
+            line += f", {counts['label']} label{'s' if counts['label'] > 1 else ''} to write"
+        return line + "."
 
     def gains(self) -> dict[str, list[str]]:
         """Per persona id, the numbers one attach call must carry (attaches and moves)."""
         grouped: dict[str, list[str]] = {}
         for change in self.changes:
-            if change.action is not Action.DETACH:
+            if change.action is Action.ATTACH or change.action is Action.MOVE:
                 grouped.setdefault(change.persona_id, []).append(change.phone_number)
         return grouped
 
@@ -117,6 +164,10 @@ class Plan:
             if change.action is Action.MOVE and change.from_persona_id is not None:
                 grouped.setdefault(change.from_persona_id, []).append(change)
         return grouped
+
+    def number_writes(self) -> list[Change]:
+        """The settings and label changes, in plan order."""
+        return [change for change in self.changes if change.action in NUMBER_WRITES]
 
     def persona_names(self) -> dict[str, str]:
         """Names of every persona the plan mentions, by id."""

@@ -21,8 +21,15 @@ from urllib.parse import urlsplit, urlunsplit
 from reconciler import __version__
 from reconciler.errors import InputError, StalePlan
 from reconciler.files import cannot_read, open_regular, write_atomic
-from reconciler.model import SafetySettings
-from reconciler.plan import Action, Change, ManagedPersona, Plan
+from reconciler.model import (
+    UNREAD,
+    RoutingSettings,
+    SafetySettings,
+    SeenLabel,
+    SeenSettings,
+    routing_settings,
+)
+from reconciler.plan import NUMBER_WRITES, Action, Change, ManagedPersona, Plan, value_json
 from reconciler.safety import Thresholds
 
 PLAN_FILE_FORMAT = "reconciler-plan"
@@ -114,10 +121,7 @@ def render_plan_file(
         "api_base_url": public_url(api_base_url),
         "changes": [change.to_json() for change in plan.changes],
         "summary": plan.summary(),
-        "managed": [
-            {"id": persona.id, "name": persona.name, "numbers": sorted(persona.desired)}
-            for persona in plan.managed
-        ],
+        "managed": [_managed_json(persona) for persona in plan.managed],
         "protected": sorted(plan.protected),
         "safety": {
             "max_detach_percent": thresholds.max_detach_percent,
@@ -127,12 +131,43 @@ def render_plan_file(
         "fingerprint": {
             "personas": {persona.id: sorted(persona.live) for persona in plan.managed},
             "owners": owners,
+            **_seen_json(plan),
         },
         "persona_names": dict(sorted(names.items())),
     }
     document = _map_strings(document, redact)
     document["integrity"] = integrity_hash(document)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _managed_json(persona: ManagedPersona) -> dict[str, Any]:
+    """A managed persona as the plan file keeps it: what it must hold and what it declares."""
+    item: dict[str, Any] = {"id": persona.id, "name": persona.name}
+    item["numbers"] = sorted(persona.desired)
+    if persona.settings:
+        item["settings"] = {n: value_json(s) for n, s in sorted(persona.settings.items())}
+    if persona.labels:
+        item["labels"] = dict(sorted(persona.labels.items()))
+    return item
+
+
+def _seen_json(plan: Plan) -> dict[str, Any]:
+    """The fingerprint of declared settings and labels: the values shown, and those not shown.
+
+    Absent for a plan whose config declares none, so such plan files are as before.
+    """
+    if not plan.settings_seen and not plan.labels_seen:
+        return {}
+    settings = {n: value_json(v) for n, v in plan.settings_seen.items() if v is not UNREAD}
+    labels = {n: v for n, v in plan.labels_seen.items() if v is not UNREAD}
+    return {
+        "settings": dict(sorted(settings.items())),
+        "labels": dict(sorted(labels.items())),
+        "unread": {
+            "settings": sorted(n for n, v in plan.settings_seen.items() if v is UNREAD),
+            "labels": sorted(n for n, v in plan.labels_seen.items() if v is UNREAD),
+        },
+    }
 
 
 def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
@@ -205,6 +240,62 @@ def _strings(value: Any) -> list[str]:
     return value
 
 
+def _settings_value(value: Any) -> RoutingSettings | None:
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"expected settings (an object or null), got {json.dumps(value)[:60]}")
+    return routing_settings(value)
+
+
+def _label_value(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"expected a label (a string or null), got {json.dumps(value)[:60]}")
+    return value
+
+
+def _change(item: dict[str, Any]) -> Change:
+    action = Action(item["action"])
+    before: SeenSettings | SeenLabel = None
+    after: RoutingSettings | str | None = None
+    if action in NUMBER_WRITES:
+        read = _settings_value if action is Action.SETTINGS else _label_value
+        if not isinstance(item["before_known"], bool):
+            raise TypeError("before_known must be true or false")
+        before = read(item["before"]) if item["before_known"] else UNREAD
+        after = read(item["after"])
+        if action is Action.LABEL and not isinstance(after, str):
+            raise TypeError("a label change must write a string")
+    return Change(
+        action,
+        str(item["persona_id"]),
+        str(item["persona_name"]),
+        str(item["phone_number"]),
+        str(item["from_persona_id"]) if "from_persona_id" in item else None,
+        str(item["from_persona_name"]) if "from_persona_name" in item else None,
+        before=before,
+        after=after,
+    )
+
+
+def _seen(fingerprint: dict[str, Any]) -> tuple[dict[str, SeenSettings], dict[str, SeenLabel]]:
+    """The declared settings and labels as the fingerprint recorded them (see _seen_json)."""
+    unread = fingerprint.get("unread", {})
+    settings: dict[str, SeenSettings] = {
+        str(n): _settings_value(v) for n, v in fingerprint.get("settings", {}).items()
+    }
+    settings.update(dict.fromkeys(_strings(unread.get("settings", [])), UNREAD))
+    labels: dict[str, SeenLabel] = {
+        str(n): _label_value(v) for n, v in fingerprint.get("labels", {}).items()
+    }
+    labels.update(dict.fromkeys(_strings(unread.get("labels", [])), UNREAD))
+    return settings, labels
+
+
+def _labels(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise TypeError(f"expected labels (strings by number), got {json.dumps(value)[:60]}")
+    return {str(number): label for number, label in value.items()}
+
+
 def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     fingerprint = document["fingerprint"]
     planned = {
@@ -216,20 +307,12 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
             str(entry["name"]),
             planned[entry["id"]],
             frozenset(_strings(entry["numbers"])),
+            settings={str(n): _settings_value(v) for n, v in entry.get("settings", {}).items()},
+            labels=_labels(entry.get("labels", {})),
         )
         for entry in document["managed"]
     )
-    changes = tuple(
-        Change(
-            Action(item["action"]),
-            str(item["persona_id"]),
-            str(item["persona_name"]),
-            str(item["phone_number"]),
-            str(item["from_persona_id"]) if "from_persona_id" in item else None,
-            str(item["from_persona_name"]) if "from_persona_name" in item else None,
-        )
-        for item in document["changes"]
-    )
+    changes = tuple(_change(item) for item in document["changes"])
     safety = document["safety"]
     thresholds = SafetySettings(
         max_detach_percent=float(safety["max_detach_percent"]),
@@ -241,12 +324,15 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     if unfingerprinted:
         # Apply trusts only what the fingerprint lets it check against the live account.
         raise ValueError(f"changes to numbers the fingerprint does not cover: {unfingerprinted}")
+    settings_seen, labels_seen = _seen(fingerprint)
     plan = Plan(
         changes=changes,
         managed=managed,
         owners=owners,
         protected=tuple(_strings(document["protected"])),
         safety=thresholds,
+        settings_seen=settings_seen,
+        labels_seen=labels_seen,
     )
     return SavedPlan(
         path=path,

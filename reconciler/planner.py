@@ -6,7 +6,19 @@ import difflib
 from collections.abc import Sequence
 
 from reconciler.errors import ConfigError, Diagnostic
-from reconciler.model import Desired, DesiredPersona, Live, LivePersona, SourceMark
+from reconciler.model import (
+    UNREAD,
+    Desired,
+    DesiredPersona,
+    Live,
+    LivePersona,
+    RoutingSettings,
+    SeenLabel,
+    SeenSettings,
+    SourceMark,
+    label_seen,
+    same_label,
+)
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 
 
@@ -161,15 +173,100 @@ def _move(persona: LivePersona, number: str, source: str, names: dict[str, str])
     return Change(Action.MOVE, persona.id, persona.name, number, source, names.get(source, ""))
 
 
+def settings_changes(
+    resolved: Sequence[tuple[DesiredPersona, LivePersona]],
+    live: Live,
+    owners: dict[str, tuple[str, ...]],
+) -> list[Change]:
+    """The settings and label writes that give each number what its mapping entry declares.
+
+    A number not yet on its persona arrives by an attach or a move, which leaves it with no
+    settings (a detach clears them): its `before` is None. A value the API did not show is
+    written, as it cannot be known to match. Plain entries declare nothing and get nothing.
+    """
+    changes: list[Change] = []
+    for entry, persona in resolved:
+        for number, wanted in entry.settings.items():
+            before = persona.settings_of(number) if number in persona.numbers else None
+            if before is UNREAD or before != wanted:
+                changes.append(
+                    Change(
+                        Action.SETTINGS,
+                        persona.id,
+                        persona.name,
+                        number,
+                        before=before,
+                        after=wanted,
+                    )
+                )
+        for number, label in entry.labels.items():
+            seen = label_seen(live, owners, number)
+            if not same_label(seen, label):
+                changes.append(
+                    Change(Action.LABEL, persona.id, persona.name, number, before=seen, after=label)
+                )
+    return changes
+
+
+def settings_dropped(
+    resolved: Sequence[tuple[DesiredPersona, LivePersona]],
+    live: Live,
+    owners: dict[str, tuple[str, ...]],
+) -> dict[str, RoutingSettings]:
+    """Numbers a move takes from a persona where they have settings the config does not declare.
+
+    The move clears them (a detach does, and so may the API's reassignment): the plan says so,
+    as the config can keep them only by declaring them.
+    """
+    dropped: dict[str, RoutingSettings] = {}
+    for entry, persona in resolved:
+        for number in entry.numbers:
+            if number in persona.numbers or number in entry.settings:
+                continue
+            for owner in owners.get(number, ()):
+                source = live.personas.get(owner)
+                seen = source.settings_of(number) if source is not None else None
+                if isinstance(seen, RoutingSettings):
+                    dropped[number] = seen
+                    break
+    return dropped
+
+
+def seen_for_fingerprint(
+    resolved: Sequence[tuple[DesiredPersona, LivePersona]],
+    live: Live,
+    owners: dict[str, tuple[str, ...]],
+) -> tuple[dict[str, SeenSettings], dict[str, SeenLabel]]:
+    """What a saved plan's fingerprint records of the numbers that declare settings or labels."""
+    settings: dict[str, SeenSettings] = {}
+    labels: dict[str, SeenLabel] = {}
+    for entry, persona in resolved:
+        for number in entry.settings:
+            if number in persona.numbers:
+                settings[number] = persona.settings_of(number)
+        for number in entry.labels:
+            labels[number] = label_seen(live, owners, number)
+    return settings, labels
+
+
 def build_plan(desired: Desired, live: Live) -> Plan:
     """Resolve references, then diff desired against live into an ordered Plan."""
     resolved = resolve(desired, live)
     owners = live.owners()
     changes = diff(resolved, live, owners)
+    changes = sorted(changes + settings_changes(resolved, live, owners), key=Change.sort_key)
     managed = tuple(
-        ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
+        ManagedPersona(
+            persona.id,
+            persona.name,
+            persona.numbers,
+            frozenset(entry.numbers),
+            settings=entry.settings,
+            labels=entry.labels,
+        )
         for entry, persona in resolved
     )
+    settings_seen, labels_seen = seen_for_fingerprint(resolved, live, owners)
     return Plan(
         changes=tuple(changes),
         managed=managed,
@@ -180,4 +277,7 @@ def build_plan(desired: Desired, live: Live) -> Plan:
         safety=desired.safety,
         config_files=desired.files,
         config_digests=desired.digests,
+        settings_seen=settings_seen,
+        labels_seen=labels_seen,
+        settings_dropped=settings_dropped(resolved, live, owners),
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import groupby
 
-from reconciler.plan import Action, Change, Plan
+from reconciler.model import RoutingSettings
+from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
+from reconciler.render import arrivals, dropped_note, shown_value
 from reconciler.text import one_line
 
 # GitHub refuses comments over 65,536 characters; the default leaves room for what a workflow
@@ -19,6 +21,8 @@ _MARKDOWN_MIN_CHARS = 1_000
 # cell, maths, an emoji shortcode or an @mention.
 _MARKDOWN_SPECIAL = frozenset("\\`*_[]|#~@<>&!:$")
 _TABLE_HEAD = "| action | number | from |\n| --- | --- | --- |\n"
+# A persona with settings or label writes: their `from` is the value now, `to` the one written.
+_WIDE_TABLE_HEAD = "| action | number | from | to |\n| --- | --- | --- | --- |\n"
 # Room kept under max_chars for closing an open <details> and for the truncation note.
 _MARKDOWN_RESERVE = 400
 _MARKDOWN_LABEL_CHARS = 200
@@ -40,11 +44,32 @@ def _html_text(text: str) -> str:
     return html.escape(one_line(text)).replace("@", "&#64;")
 
 
-def _md_row(change: Change) -> str:
-    source = ""
+def _md_row(
+    change: Change,
+    wide: bool,
+    arriving: dict[tuple[str, str], str],
+    dropped_settings: Mapping[str, RoutingSettings],
+) -> str:
+    source = target = ""
     if change.action is Action.MOVE:
         source = _md_text(change.from_persona_name or "") or _md_code(change.from_persona_id or "")
-    return f"| {change.action.value} | {_md_code(change.phone_number)} | {source} |\n"
+        dropped = dropped_settings.get(change.phone_number)
+        if dropped is not None:
+            source += f" ({_md_text(dropped_note(dropped))})"
+    elif change.action in NUMBER_WRITES:
+        # GitHub ends a table cell at a "|", even inside a code span, unless it is escaped.
+        source, target = (
+            _md_code(shown_value(value)).replace("|", "\\|")
+            for value in (change.before, change.after)
+        )
+        arrival = arriving.get((change.persona_id, change.phone_number))
+        if arrival is not None and change.action is Action.SETTINGS:
+            source += f" (after the {arrival})"
+        return (
+            f"| {change.action.value} | {_md_code(change.phone_number)} | {source} | {target} |\n"
+        )
+    tail = " |" if wide else ""
+    return f"| {change.action.value} | {_md_code(change.phone_number)} | {source} |{tail}\n"
 
 
 def _md_counts(changes: list[Change]) -> str:
@@ -54,14 +79,19 @@ def _md_counts(changes: list[Change]) -> str:
 
 def _md_section(persona_id: str, persona_name: str, changes: list[Change]) -> tuple[str, str]:
     """The opening (heading and table head) and closing of one persona's section."""
+    head = _WIDE_TABLE_HEAD if _is_wide(changes) else _TABLE_HEAD
     if len(changes) > MARKDOWN_FOLD_AFTER:
         summary = (
             f"{_html_text(persona_name) or '(no name)'} (<code>{_html_text(persona_id)}</code>):"
             f" {_md_counts(changes)}"
         )
-        return f"\n<details><summary>{summary}</summary>\n\n{_TABLE_HEAD}", "\n</details>\n"
+        return f"\n<details><summary>{summary}</summary>\n\n{head}", "\n</details>\n"
     heading = f"{_md_text(persona_name) or '(no name)'} ({_md_code(persona_id)})"
-    return f"\n#### {heading}\n\n{_TABLE_HEAD}", ""
+    return f"\n#### {heading}\n\n{head}", ""
+
+
+def _is_wide(changes: list[Change]) -> bool:
+    return any(change.action in NUMBER_WRITES for change in changes)
 
 
 def render_markdown(
@@ -93,9 +123,11 @@ def render_markdown(
     used = sum(map(len, out))
     rows_shown = personas_started = 0
     cut_inside = False
+    arriving = arrivals(plan)
     for persona_id, persona_name, changes in groups:
         opening, closing = _md_section(persona_id, persona_name, changes)
-        rows = [_md_row(change) for change in changes]
+        wide = _is_wide(changes)
+        rows = [_md_row(change, wide, arriving, plan.settings_dropped) for change in changes]
         if used + len(opening) + len(rows[0]) + len(closing) > budget:
             break
         out.append(opening)

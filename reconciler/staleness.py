@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from reconciler.errors import StalePlan
-from reconciler.model import Live
-from reconciler.plan import Action, Plan
+from reconciler.model import UNREAD, Live, SeenLabel, SeenSettings, label_seen, same_label
+from reconciler.plan import NUMBER_WRITES, ROUTING, Action, Change, Plan
 from reconciler.planfile import RUN_PLAN_AGAIN, SavedPlan, public_url
 
 _MAX_DIFFERENCES_SHOWN = 20
@@ -65,6 +65,51 @@ def differences(saved: SavedPlan, live: Live) -> list[str]:
             found.append(
                 f"{number} is now on {current.name!r} (it was on no managed persona when planned)"
             )
+    found.extend(declared_differences(saved, live, owners_now))
+    return found
+
+
+def _seen_text(value: SeenSettings | SeenLabel) -> str:
+    if value is UNREAD:
+        return "not shown"
+    if value is None or value == "":
+        return "none"
+    return str(value) if not isinstance(value, str) else repr(value)
+
+
+def declared_differences(
+    saved: SavedPlan, live: Live, owners_now: Mapping[str, tuple[str, ...]]
+) -> list[str]:
+    """How the settings and labels the config declares differ from when the plan was made.
+
+    A dashboard edit of one of them makes the plan's `before` wrong, and its writes would
+    overwrite what the reviewer never saw.
+    """
+    plan = saved.plan
+    found: list[str] = []
+    declared_on = {number: persona.id for persona in plan.managed for number in persona.settings}
+    for number, planned in sorted(plan.settings_seen.items()):
+        current = live.personas.get(declared_on.get(number, ""))
+        if current is None or number not in current.numbers:
+            continue  # moved or gone: the owners above say so
+        now = current.settings_of(number)
+        if now != planned:
+            found.append(
+                f"the settings of {number} are now {_seen_text(now)} "
+                f"(they were {_seen_text(planned)} when planned)"
+            )
+    for number, planned_label in sorted(plan.labels_seen.items()):
+        now_label = label_seen(live, owners_now, number)
+        unchanged = (
+            now_label is planned_label
+            if UNREAD in (now_label, planned_label)
+            else (now_label or "") == (planned_label or "")
+        )
+        if not unchanged:
+            found.append(
+                f"the label of {number} is now {_seen_text(now_label)} "
+                f"(it was {_seen_text(planned_label)} when planned)"
+            )
     return found
 
 
@@ -72,6 +117,8 @@ def _owners_after(plan: Plan) -> dict[str, set[str]]:
     """The owners of every covered number once the plan has been applied."""
     after = {number: set(ids) for number, ids in plan.owners.items()}
     for change in plan.changes:
+        if change.action not in ROUTING:
+            continue
         owners = after.setdefault(change.phone_number, set())
         if change.action is Action.DETACH:
             owners.discard(change.persona_id)
@@ -94,7 +141,19 @@ def already_applied(saved: SavedPlan, live: Live) -> bool:
     owners_now = live.owners()
     return all(
         set(owners_now.get(number, ())) == owners for number, owners in _owners_after(plan).items()
-    )
+    ) and all(_written(change, live) for change in plan.changes if change.action in NUMBER_WRITES)
+
+
+def _written(change: Change, live: Live) -> bool:
+    """True when the live account shows what a settings or label change writes."""
+    persona = live.personas.get(change.persona_id)
+    if persona is None or change.phone_number not in persona.numbers:
+        return False
+    if change.action is Action.LABEL:
+        label = persona.label_of(change.phone_number)
+        return isinstance(change.after, str) and same_label(label, change.after)
+    seen = persona.settings_of(change.phone_number)
+    return seen is not UNREAD and seen == change.after
 
 
 def plan_to_apply(saved: SavedPlan, live: Live) -> Plan:

@@ -5,12 +5,13 @@ Never prints and never chooses an exit status: every refusal is an exception (er
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Protocol
 
 from reconciler.errors import InputError, StalePlan
 from reconciler.model import Desired, Live
-from reconciler.plan import Change, Plan
+from reconciler.plan import NUMBER_WRITES, Change, Plan, value_json
 from reconciler.planfile import SavedPlan, is_plan_file
 from reconciler.planner import build_plan
 from reconciler.staleness import check_target, plan_to_apply
@@ -90,4 +91,6 @@ def _describe_change(change: Change) -> str:
     text = f"{change.action.value} {change.phone_number} ({change.persona_name!r})"
     if change.from_persona_name is not None:
         text += f" from {change.from_persona_name!r}"
+    if change.action in NUMBER_WRITES:
+        text += f" to {json.dumps(value_json(change.after), ensure_ascii=False)}"
     return text

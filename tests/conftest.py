@@ -116,11 +116,11 @@ def run_cli(capsys: pytest.CaptureFixture[str], seams: Seams) -> RunCli:
 
 
 def writes(sim: Simulator) -> list[tuple[str, str, list[str]]]:
-    """(persona id, action, numbers) of every write the simulator applied."""
+    """(persona id, action, numbers) of every attach and detach the simulator applied."""
     return [
         (str(r.persona_id), r.path.rsplit("/", 1)[-1], sorted(r.body["inbound_numbers"]))
         for r in sim.writes()
-        if r.status == 200
+        if r.status == 200 and r.path.endswith(("/inbound/attach", "/inbound/detach"))
     ]
 
 

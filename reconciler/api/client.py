@@ -7,7 +7,7 @@ back short, and a write whose answer was lost is read back before it is sent aga
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Unpack
 
@@ -20,19 +20,31 @@ from reconciler.api.transport import (
 )
 from reconciler.api.urls import (
     INBOUND_PATH,
+    LABEL_PATH,
     PERSONAS_PATH,
     WriteAction,
     inbound_write_path,
     persona_path,
+    settings_path,
 )
 from reconciler.api.wire import (
     build_live,
     inbound_from_answer,
+    label_from_answer,
     persona_from_answer,
     personas_from_page,
+    settings_from_answer,
 )
 from reconciler.errors import ApiError, NotSent
-from reconciler.model import Live, LivePersona
+from reconciler.model import (
+    UNREAD,
+    Live,
+    LivePersona,
+    RoutingSettings,
+    SeenLabel,
+    SeenSettings,
+    same_label,
+)
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -42,6 +54,8 @@ MAX_PAGES = 2000  # a safety stop for a server that never returns a short page
 MAX_PAGE_WINDOW = 16
 
 Pages = dict[int, list[LivePersona]]
+# What _checked_write returns when reading back showed an earlier attempt took effect.
+_READ_BACK_DONE = object()
 
 
 class BlandClient(Transport):
@@ -248,3 +262,73 @@ class BlandClient(Transport):
         For `doctor`, which looks at the answers' shapes themselves.
         """
         return self._request("GET", path, params)
+
+    # -- per-number writes: settings and labels ------------------------------------------
+
+    def update_settings(
+        self, persona_id: str, number: str, settings: RoutingSettings | None
+    ) -> SeenSettings:
+        """Write a number's persona_settings on the persona it is on, whole; None clears them.
+
+        Returns the settings the API reports (UNREAD if its answer does not show them).
+        """
+
+        def took_effect(deadline: float) -> bool:
+            seen = self.get_persona(persona_id, deadline=deadline).settings_of(number)
+            return seen is not UNREAD and seen == settings
+
+        body = {"persona_settings": settings.as_dict() if settings is not None else None}
+        payload = self._checked_write("PATCH", settings_path(persona_id, number), body, took_effect)
+        return settings if payload is _READ_BACK_DONE else settings_from_answer(payload)
+
+    def update_label(self, number: str, label: str, *, persona_id: str | None = None) -> SeenLabel:
+        """Set a number's dashboard label ("" clears it); returns the label the API reports.
+
+        Given the persona that holds the number, an answer lost on the way is checked by
+        reading that persona before the label is sent again.
+        """
+
+        def took_effect(deadline: float) -> bool:
+            if persona_id is None:
+                return False  # nothing to read it back from; setting a label again is harmless
+            seen = self.get_persona(persona_id, deadline=deadline).label_of(number)
+            return same_label(seen, label)
+
+        body = {"phoneNumber": number, "newLabel": label}
+        payload = self._checked_write("POST", LABEL_PATH, body, took_effect)
+        return label if payload is _READ_BACK_DONE else label_from_answer(payload)
+
+    def _checked_write(
+        self, method: str, path: str, body: object, took_effect: Callable[[float], bool]
+    ) -> object:
+        """One write's answer under the retry rules, or _READ_BACK_DONE when reading back
+        showed an earlier attempt took effect.
+
+        `took_effect(deadline)` reads the account: it runs before a retry of an attempt whose
+        answer was lost, as the write may have happened.
+        """
+        deadline = self._deadline_from_now()
+        ambiguous = False
+        try:
+            for attempt in self._retrying(method, path, deadline):
+                with attempt:
+                    if ambiguous and took_effect(deadline):
+                        self._notify(f"{method} {path}: the earlier attempt took effect")
+                        return _READ_BACK_DONE
+                    try:
+                        payload: object = self._send_when_allowed(
+                            method, path, None, body, deadline
+                        )
+                    except RetryableFailure as failure:
+                        ambiguous = ambiguous or failure.ambiguous
+                        raise
+                    return payload
+        except RetryableFailure as final:
+            if ambiguous and not self.cancelled and self._clock() + self.timeout <= deadline:
+                if took_effect(deadline):
+                    return _READ_BACK_DONE
+                ambiguous = False  # read back: it did not take effect
+            raise error_after_retries(
+                final, interrupted=self.cancelled, ambiguous=ambiguous
+            ) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")

@@ -45,3 +45,12 @@ def persona_path(persona_id: str) -> str:
 def inbound_write_path(persona_id: str, action: WriteAction) -> str:
     """The path that attaches numbers to a persona or detaches them (`action`)."""
     return f"{persona_path(persona_id)}/inbound/{action}"
+
+
+# The label endpoint is documented without the /v1 prefix every other endpoint has.
+LABEL_PATH = "/inbound/update_label"
+
+
+def settings_path(persona_id: str, number: str) -> str:
+    """The path of one number's persona_settings; the `+` of the number is sent as %2B."""
+    return f"{persona_path(persona_id)}/inbound/{quote(number, safe='')}/settings"

@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 
 from reconciler.errors import ApiError, AuthError
-from reconciler.model import Live, LivePersona
+from reconciler.model import (
+    UNREAD,
+    Live,
+    LivePersona,
+    RoutingSettings,
+    SeenLabel,
+    SeenSettings,
+    routing_settings,
+)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -108,16 +116,68 @@ def parse_persona(item: Any) -> LivePersona:
     if not isinstance(item, dict) or item.get("id") in (None, ""):
         raise ApiError(f"unexpected persona object in the response: {type(item).__name__}")
     numbers: set[str] = set()
+    settings: dict[str, RoutingSettings | None] = {}
+    labels: dict[str, str | None] = {}
     for entry in item.get("inbound_numbers") or []:
         number = entry.get("phone_number") if isinstance(entry, dict) else entry
         if isinstance(number, str) and number.strip():
             numbers.add(number.strip())
+            if isinstance(entry, dict):
+                _number_extras(entry, number.strip(), settings, labels)
     return LivePersona(
         id=str(item["id"]),
         name=str(item.get("name") or ""),
         numbers=frozenset(numbers),
         deleted=item.get("deleted_at") not in (None, ""),
+        settings=settings,
+        labels=labels,
     )
+
+
+def _number_extras(
+    entry: dict[str, Any],
+    number: str,
+    settings: dict[str, RoutingSettings | None],
+    labels: dict[str, str | None],
+) -> None:
+    """The persona_settings and label of one number object, where it shows them.
+
+    A field that is missing, or of a type the docs do not give, is left unread rather than
+    guessed at: the planner then writes what the config declares, and verification says it
+    could not read it back.
+    """
+    seen_settings = settings_from_json(entry.get("persona_settings", UNREAD))
+    if seen_settings is not UNREAD:
+        settings[number] = seen_settings
+    label = entry.get("label", UNREAD)
+    if label is None or isinstance(label, str):
+        labels[number] = label
+
+
+def settings_from_json(value: Any) -> SeenSettings:
+    """persona_settings as the API shows them: an object, null, or anything else (UNREAD)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return routing_settings(value)
+    return UNREAD
+
+
+def settings_from_answer(payload: Any) -> SeenSettings:
+    """The persona_settings in the answer of the settings PATCH (`data.persona_settings`)."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict) or "persona_settings" not in data:
+        return UNREAD
+    return settings_from_json(data["persona_settings"])
+
+
+def label_from_answer(payload: Any) -> SeenLabel:
+    """The label in the answer of POST /inbound/update_label (`data.label`)."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict) or "label" not in data:
+        return UNREAD
+    label = data["label"]
+    return label if label is None or isinstance(label, str) else UNREAD
 
 
 def persona_from_answer(payload: Any) -> LivePersona:

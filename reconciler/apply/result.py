@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from reconciler.errors import ApiError, AuthError
 from reconciler.text import printable
@@ -16,7 +17,11 @@ Outcome = Literal["done", "failed", "skipped", "refused"]
 
 @dataclass(frozen=True)
 class Write:
-    """One write call and how it ended; a skipped one was never sent and `error` says why."""
+    """One write call and how it ended; a skipped one was never sent and `error` says why.
+
+    A `settings` or `label` write carries one number and `value`, what it writes as JSON
+    (settings as an object or None to clear them, a label as a string).
+    """
 
     persona_id: str
     persona_name: str
@@ -27,6 +32,7 @@ class Write:
     status: int | None = None
     code: str | None = None
     message: str | None = None
+    value: Any = None
 
     @property
     def ok(self) -> bool:
@@ -35,38 +41,22 @@ class Write:
 
     def failed_with(self, error: ApiError) -> Write:
         """This write, failed with the API's status, code and message."""
-        return Write(
-            self.persona_id,
-            self.persona_name,
-            self.action,
-            self.numbers,
-            str(error),
-            "failed",
-            error.status,
-            error.code,
-            error.api_message,
+        return replace(
+            self,
+            error=str(error),
+            outcome="failed",
+            status=error.status,
+            code=error.code,
+            message=error.api_message,
         )
 
     def refused_with(self, error: ApiError) -> Write:
         """This write, refused by the API because a number is held elsewhere."""
-        failed = self.failed_with(error)
-        return Write(
-            self.persona_id,
-            self.persona_name,
-            self.action,
-            self.numbers,
-            failed.error,
-            "refused",
-            failed.status,
-            failed.code,
-            failed.message,
-        )
+        return replace(self.failed_with(error), outcome="refused")
 
     def skipped_because(self, reason: str) -> Write:
         """This write, not sent, for `reason`."""
-        return Write(
-            self.persona_id, self.persona_name, self.action, self.numbers, reason, "skipped"
-        )
+        return replace(self, error=reason, outcome="skipped", status=None, code=None, message=None)
 
 
 @dataclass
@@ -107,6 +97,8 @@ def describe(write: Write) -> str:
     """One line for a write: what was done, what failed and why, or what was skipped and why."""
     name = printable(write.persona_name)
     numbers = counted_numbers(write.numbers)
+    if write.action in ("settings", "label"):
+        return _describe_number_write(name, write)
     if write.outcome == "done":
         verb = "attached" if write.action == "attach" else "detached"
         return f"{name}: {verb} {numbers}"
@@ -124,3 +116,15 @@ def counted_numbers(numbers: Iterable[str]) -> str:
     noun = "number" if len(items) == 1 else "numbers"
     shown = ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
     return f"{len(items)} {noun} ({shown})"
+
+
+def _describe_number_write(name: str, write: Write) -> str:
+    """One line for a settings or label write."""
+    number = ", ".join(write.numbers)
+    what = f"the {write.action} of {number}"
+    if write.outcome != "done":
+        return f"{name}: writing {what} {write.outcome}: {write.error}"
+    if write.value is None or write.value == "":
+        return f"{name}: cleared {what}"
+    shown = printable(json.dumps(write.value, ensure_ascii=False))
+    return f"{name}: set {what} to {shown}"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from reconciler.apply.declared import declared_mismatches
 from reconciler.apply.result import ApplyResult, counted_numbers
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import LivePersona
@@ -86,6 +87,7 @@ class Verification:
                 personas[pid] = self.client.get_persona(pid)
                 self.result.verify_reads += 1
         self._check(personas, sources)
+        self.result.mismatches.extend(declared_mismatches(self.plan, personas))
 
     def _read(self, persona_ids: set[str]) -> dict[str, LivePersona]:
         """The fewest reads: one GET per persona, or a re-list when that takes fewer requests."""

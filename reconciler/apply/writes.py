@@ -16,13 +16,22 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Protocol
 
+from reconciler.apply.per_number import (
+    NumberWriter,
+    intended_write,
+    not_yet_attached,
+    restore_changes,
+    send_number_write,
+    settings_before_detach,
+)
 from reconciler.apply.result import ApplyResult, Write, describe
 from reconciler.apply.verify import AccountReader, Verification
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
-from reconciler.model import LivePersona
-from reconciler.plan import Plan
+from reconciler.model import LivePersona, SeenSettings
+from reconciler.plan import Action, Change, Plan
 from reconciler.text import printable
 
 log = logging.getLogger(__name__)
@@ -36,7 +45,7 @@ OnWrite = Callable[[Write], None]
 _Call = tuple[str, str, list[str]]
 
 
-class AccountWriter(AccountReader, Protocol):
+class AccountWriter(AccountReader, NumberWriter, Protocol):
     """What applying a plan needs from the client: the writes, and the reads that check them."""
 
     def attach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona: ...
@@ -70,10 +79,12 @@ class _PlanWriter:
         # Names only ever reach messages here, so they are made printable once.
         self.names = {pid: printable(name) for pid, name in plan.persona_names().items()}
         self._lock = threading.Lock()
+        self.failed_attaches: set[str] = set()
 
     def apply(self) -> ApplyResult:
-        """Attaches, then detaches, then (unless the run was stopped) verification."""
+        """Attaches, detaches, settings and labels, then (unless stopped) verification."""
         self._send_attaches_then_detaches()
+        self._send_number_writes()
         self.result.interrupted = self.stop.is_set()
         if not self.halted():
             verification = Verification(
@@ -115,6 +126,7 @@ class _PlanWriter:
             [("attach", pid, gains[pid]) for pid in order if pid in gains]
         )
         not_attached = {write.persona_id for write in attached if not write.ok}
+        self.failed_attaches = not_attached
         detaches: list[_Call] = []
         for pid in order:
             if pid not in losses:
@@ -132,17 +144,61 @@ class _PlanWriter:
 
     def _send_concurrently(self, calls: list[_Call]) -> list[Write]:
         """Send the calls on up to `parallelism` threads; each is recorded as it ends."""
-        if not calls:
+        return self._run_concurrently([partial(self._send, *call) for call in calls])
+
+    def _run_concurrently(self, sends: list[Callable[[], Write]]) -> list[Write]:
+        """Run the sends on up to `parallelism` threads; each write is recorded as it ends."""
+        if not sends:
             return []
 
-        def send_and_record(action: str, persona_id: str, numbers: list[str]) -> Write:
-            write = self._send(action, persona_id, numbers)
+        def send_and_record(send: Callable[[], Write]) -> Write:
+            write = send()
             self.record(write)
             return write
 
-        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(calls))) as pool:
-            futures = [pool.submit(send_and_record, *call) for call in calls]
+        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(sends))) as pool:
+            futures = [pool.submit(send_and_record, send) for send in sends]
             return [future.result() for future in futures]
+
+    def _send_number_writes(self) -> None:
+        """Settings, then labels, one call per number, once the routing writes are done.
+
+        A number whose attach did not succeed is not on its persona, where its settings go.
+        """
+        missing = not_yet_attached(self.plan, self.failed_attaches)
+        for action in (Action.SETTINGS, Action.LABEL):
+            sends: list[Callable[[], Write]] = []
+            for change in self.plan.number_writes():
+                if change.action is not action:
+                    continue
+                if (
+                    action is Action.SETTINGS
+                    and (change.persona_id, change.phone_number) in missing
+                ):
+                    write = intended_write(change, self._name(change.persona_id))
+                    self.record(write.skipped_because("its attach did not succeed"))
+                    continue
+                sends.append(partial(self._send_number, change))
+            self._run_concurrently(sends)
+
+    def _name(self, persona_id: str) -> str:
+        return self.names.get(persona_id, persona_id)
+
+    def _send_number(self, change: Change, *, must_finish: bool = False) -> Write:
+        """One settings or label call, and how it ended."""
+        intended = intended_write(change, self._name(change.persona_id))
+        if self.halted() and not must_finish:
+            return intended.skipped_because(self._halt_reason())
+        try:
+            send_number_write(self.client, change)
+        except NotSent as error:
+            return intended.skipped_because(error.reason)
+        except AuthError as error:
+            self._stop_on(error)
+            return intended.failed_with(error)
+        except ApiError as error:
+            return intended.failed_with(error)
+        return intended
 
     def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
         """The write call for these numbers, as it reads once done."""
@@ -253,24 +309,39 @@ class _PlanWriter:
             )
         return outcome
 
-    def _free(self, persona_id: str, numbers: list[str]) -> dict[str, list[str]]:
-        """Detach the numbers from the personas the plan moves them from; those that succeeded."""
-        freed: dict[str, list[str]] = {}
+    def _free(self, persona_id: str, numbers: list[str]) -> dict[str, dict[str, SeenSettings]]:
+        """Detach the numbers from the personas the plan moves them from.
+
+        Per source persona whose detach succeeded, the numbers and the settings they had there
+        (read just before: the detach clears them, and a put-back must restore them).
+        """
+        freed: dict[str, dict[str, SeenSettings]] = {}
         for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
+            settings = settings_before_detach(self.client, source, moved)
             detached = self._send("detach", source, moved, must_finish=True)
             self.record(detached)
             if detached.ok:
-                freed[source] = moved
+                freed[source] = settings
         return freed
 
-    def _put_back(self, freed: dict[str, list[str]]) -> list[str]:
-        """Attach freed numbers back where they were; the numbers that could not be."""
+    def _put_back(self, freed: dict[str, dict[str, SeenSettings]]) -> list[str]:
+        """Attach freed numbers back where they were, with their settings; those that could not."""
         unrouted: list[str] = []
-        for source, moved in sorted(freed.items()):
+        for source, settings in sorted(freed.items()):
+            moved = sorted(settings)
             restored = self._send("attach", source, moved, must_finish=True)
             self.record(restored)
             if not restored.ok:
                 unrouted.extend(moved)
+                continue
+            writes, unknown = restore_changes(source, self._name(source), settings)
+            for change in writes:
+                self.record(self._send_number(change, must_finish=True))
+            if unknown:
+                self.result.mismatches.append(
+                    f"{', '.join(unknown)} went back to {self._name(source)} without the "
+                    "settings they had there: they could not be read before the detach"
+                )
         return unrouted
 
 

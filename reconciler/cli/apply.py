@@ -138,7 +138,7 @@ def _send_writes(
         )
 
     personas = len(set(plan.gains()) | set(plan.losses()))
-    total_writes = len(plan.gains()) + len(plan.losses())
+    total_writes = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
     with GracefulStop(on_signal) as stopper:
         if seams.stdout_is_terminal() and personas >= seams.progress_min_personas:
             with click.progressbar(length=total_writes, label="Applying") as bar:

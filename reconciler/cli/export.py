@@ -9,7 +9,7 @@ import click
 from reconciler.cli.app import Settings
 from reconciler.cli.output import echo
 from reconciler.config import load_schema
-from reconciler.export import check_plans_clean, exported_personas, render_export
+from reconciler.export import check_plans_clean, exported_personas, render_export, unread_numbers
 from reconciler.files import write_atomic
 
 
@@ -32,6 +32,13 @@ def export_command(settings: Settings, out: str | None) -> None:
     check_plans_clean(text, live)
     personas = exported_personas(live)
     counts = f"{len(personas)} personas, {sum(len(p.numbers) for p in personas)} numbers"
+    unread = unread_numbers(live)
+    if unread:
+        echo(
+            f"warning: the API listed {unread} of these numbers without their settings or "
+            "label: they are exported without them, and the config leaves them as they are",
+            err=True,
+        )
     if out is None:
         echo(text, nl=False)
         return

@@ -73,10 +73,14 @@ def report_apply(result: ApplyResult, client: BlandClient, signal_name: str | No
 def _counts(result: ApplyResult, client: BlandClient) -> str:
     """The report's one line of numbers: writes, failures, reads, retries and waits."""
     done = result.done
+    kinds = f"{sum(w.action == 'attach' for w in done)} attach, "
+    kinds += f"{sum(w.action == 'detach' for w in done)} detach"
+    for action in ("settings", "label"):
+        count = sum(w.action == action for w in done)
+        if count:
+            kinds += f", {count} {action}"
     line = (
-        f"{len(done)} writes ({sum(w.action == 'attach' for w in done)} attach, "
-        f"{sum(w.action == 'detach' for w in done)} detach), "
-        f"{len(result.failed)} failed, {len(result.skipped)} skipped"
+        f"{len(done)} writes ({kinds}), {len(result.failed)} failed, {len(result.skipped)} skipped"
     )
     if not result.interrupted and result.stopped_by is None:
         line += f"; verified with {result.verify_reads} reads"

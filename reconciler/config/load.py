@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.config.document import Document, diagnostic_at, type_name
+from reconciler.config.entries import check_number_entries
 from reconciler.config.merge import merge
 from reconciler.config.phone import check_document_numbers
 from reconciler.config.schema import schema_diagnostics
@@ -65,4 +66,5 @@ def _checked_document(name: str, content: bytes, diagnostics: list[Diagnostic]) 
         return None
     diagnostics.extend(schema_diagnostics(document))
     check_document_numbers(document, diagnostics)
+    check_number_entries(document, diagnostics)
     return document

@@ -8,7 +8,14 @@ from typing import Any
 from reconciler.config.document import Document, diagnostic_at, shown
 from reconciler.config.phone import CANONICAL_E164
 from reconciler.errors import Diagnostic
-from reconciler.model import Desired, DesiredPersona, SafetySettings, SourceMark
+from reconciler.model import (
+    Desired,
+    DesiredPersona,
+    RoutingSettings,
+    SafetySettings,
+    SourceMark,
+    routing_settings,
+)
 
 
 def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:
@@ -36,6 +43,19 @@ def _list_or_empty(mapping: dict[str, Any], key: str) -> list[Any]:
 
 def _non_empty_string(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _add_declared(
+    item: dict[str, Any],
+    number: str,
+    settings: dict[str, RoutingSettings | None],
+    labels: dict[str, str],
+) -> None:
+    """What a mapping entry declares besides its number (its label, its settings)."""
+    if "settings" in item and (item["settings"] is None or isinstance(item["settings"], dict)):
+        settings[number] = routing_settings(item["settings"])
+    if isinstance(item.get("label"), str):
+        labels[number] = item["label"]
 
 
 class _Merger:
@@ -88,17 +108,27 @@ class _Merger:
             self.name_marks.setdefault(name, mark)
         numbers: list[str] = []
         number_marks: dict[str, SourceMark] = {}
-        for position, number in enumerate(_list_or_empty(entry, "numbers")):
+        settings: dict[str, RoutingSettings | None] = {}
+        labels: dict[str, str] = {}
+        for position, item in enumerate(_list_or_empty(entry, "numbers")):
+            path: tuple[str | int, ...] = ("personas", index, "numbers", position)
+            number = item
+            if isinstance(item, dict):
+                number, path = item.get("number"), (*path, "number")
             if not isinstance(number, str) or not CANONICAL_E164.fullmatch(number):
                 continue
-            number_mark = document.mark(("personas", index, "numbers", position))
+            number_mark = document.mark(path)
             if number in self.number_marks:
                 self.report_duplicate(number_mark, number, self.number_marks[number])
                 continue
             self.number_marks[number] = number_mark
             numbers.append(number)
             number_marks[number] = number_mark
-        self.personas.append(DesiredPersona(persona_id, name, tuple(numbers), mark, number_marks))
+            if isinstance(item, dict):
+                _add_declared(item, number, settings, labels)
+        self.personas.append(
+            DesiredPersona(persona_id, name, tuple(numbers), mark, number_marks, settings, labels)
+        )
 
     def set_safety(self, block: dict[str, Any], mark: SourceMark) -> None:
         if self.safety_mark is not None:

@@ -94,7 +94,13 @@ def check_document_numbers(document: Document, diagnostics: list[Diagnostic]) ->
         groups.append((("protected",), value["protected"]))
     for base, numbers in groups:
         for index, number in enumerate(numbers):
-            path = (*base, index)
+            path: YamlPath = (*base, index)
+            if isinstance(number, dict) and base[0] == "personas":
+                # A mapping entry: its `number` is checked like a plain one (the schema
+                # reports a mapping without it).
+                if "number" not in number:
+                    continue
+                path, number = (*path, "number"), number["number"]
             if document.is_refused(path):
                 continue
             # Cheap test first: most numbers in a large file are already canonical and possible.

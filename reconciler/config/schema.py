@@ -108,6 +108,9 @@ def _plainly_valid_persona(entry: Any) -> bool:
         return False
     if not entry.keys() <= _PERSONA_KEYS:
         return False
+    # A mapping entry in `numbers` needs the schema; plain strings are checked apart.
+    if not all(type(number) is str for number in entry["numbers"]):
+        return False
     persona_id, name = entry.get("id"), entry.get("name")
     if persona_id is None and name is None:
         return False
@@ -145,9 +148,18 @@ def _schema_errors(value: Any) -> Iterator[tuple[YamlPath, Any]]:
 
 
 def _is_number_path(path: YamlPath) -> bool:
-    return (len(path) == 4 and path[0] == "personas" and path[2] == "numbers") or (
-        len(path) == 2 and path[0] == "protected"
+    """True for a phone number: a string entry of `numbers`, the `number` of a mapping entry,
+    or an entry of `protected`."""
+    in_numbers = len(path) >= 4 and path[0] == "personas" and path[2] == "numbers"
+    return (
+        (in_numbers and len(path) == 4)
+        or (in_numbers and len(path) == 5 and path[4] == "number")
+        or (len(path) == 2 and path[0] == "protected")
     )
+
+
+def _is_number_entry(path: YamlPath) -> bool:
+    return len(path) == 4 and path[0] == "personas" and path[2] == "numbers"
 
 
 def _unknown_keys(
@@ -165,6 +177,15 @@ def _unknown_keys(
             document.key_marks.get((*path, key), mark),
             f"unknown key {shown(json.dumps(str(key)))}{suffix}",
         )
+
+
+_TYPE_WORDS = {
+    "array": "a list",
+    "object": "a mapping",
+    "string": "a string",
+    "integer": "a whole number",
+    "null": "null",
+}
 
 
 def _describe_path(path: YamlPath) -> str:
@@ -189,6 +210,8 @@ def _schema_message(error: Any, path: YamlPath) -> str:
             key = missing[0] if missing else "?"
         is_entry = path[:1] == ("personas",) and len(path) == 2
         name = "a persona entry" if is_entry else _describe_path(path)
+        if _is_number_entry(path):
+            name = "a number given as a mapping"
         return f"{name} is missing the required key {json.dumps(key)}"
     if kind == "anyOf" and path[:1] == ("personas",):
         return 'a persona entry needs an "id" or a "name"'
@@ -198,11 +221,17 @@ def _schema_message(error: Any, path: YamlPath) -> str:
         return f"{_describe_path(path)} must be {json.dumps(error.validator_value)}, not {written}"
     if kind == "type":
         expected = error.validator_value
-        wanted = {"array": "a list", "object": "a mapping", "string": "a string"}.get(
-            expected, f"of type {expected}"
-        )
+        kinds = expected if isinstance(expected, list) else [expected]
+        wanted = " or ".join(_TYPE_WORDS.get(kind, f"of type {kind}") for kind in kinds)
         hint = " (write [] for none)" if value is None and expected == "array" else ""
+        if value is None and path[-1:] == ("label",):
+            hint = ' (write "" to clear the label)'
         return f"{_describe_path(path)} must be {wanted}, not {type_name(value)}{hint}"
     if kind == "minLength":
         return f"{_describe_path(path)} must not be empty"
+    if kind == "maxLength" and isinstance(value, str):
+        return (
+            f"{_describe_path(path)} is {len(value)} characters long: "
+            f"at most {error.validator_value} are allowed"
+        )
     return f"{_describe_path(path)}: {shown(one_line(error.message), 200)}"

@@ -30,7 +30,23 @@ TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 
 # Stands for a mapping key whose value is not kept (a duplicate, or a list used as a key).
 _DROPPED_KEY = object()
 # Plain words the YAML resolver reads as strings (none is a bool, null or number word).
-_PLAIN_WORDS = frozenset({"version", "personas", "id", "name", "numbers", "protected", "safety"})
+_PLAIN_WORDS = frozenset(
+    {
+        "version",
+        "personas",
+        "id",
+        "name",
+        "numbers",
+        "protected",
+        "safety",
+        "number",
+        "label",
+        "settings",
+        "pathway_id",
+        "pathway_version",
+        "start_node_id",
+    }
+)
 _QUOTE_STYLES = frozenset({"'", '"'})
 
 

@@ -240,3 +240,12 @@ class Account:
             "persona_settings": copy_json(settings),
             "updated_at": stamp,
         }
+
+    def update_label(self, phone: str, label: str) -> NumberRecord | None:
+        """Set a number's label ("" clears it); None when the account has no such number."""
+        record = self.numbers.get(phone)
+        if record is None:
+            return None
+        record.label = label or None
+        self.numbers_version += 1
+        return record

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+MAX_LABEL_CHARS = 150
+# Documented without the /v1 prefix of every other endpoint.
+LABEL_PATH = "/inbound/update_label"
 
 Handler = Callable[[Account, Faults, list[str], RequestRecord], Reply]
 
@@ -180,6 +183,33 @@ def _settings(
     return json_reply(200, {"data": updated, "errors": None})
 
 
+def _update_label(
+    account: Account, faults: Faults, segments: list[str], record: RequestRecord
+) -> Reply:
+    body = record.body
+    phone = body.get("phoneNumber") if isinstance(body, dict) else None
+    label = body.get("newLabel") if isinstance(body, dict) else None
+    if not isinstance(phone, str) or not phone.strip() or not isinstance(label, str):
+        raise SimulatedError(
+            400, "INVALID_REQUEST", "'phoneNumber' and 'newLabel' (a string) are required"
+        )
+    # Counted as a JavaScript server counts a string's length: in UTF-16 units.
+    if len(label.encode("utf-16-le")) // 2 > MAX_LABEL_CHARS:
+        raise SimulatedError(
+            400, "LABEL_TOO_LONG", f"Label must be {MAX_LABEL_CHARS} characters or fewer"
+        )
+    updated = account.update_label(phone.strip(), label)
+    if updated is None:
+        # The one documented error outside the envelope.
+        return json_reply(404, {"error": "Phone number not found"})
+    data = {
+        "message": "Label updated successfully",
+        "phone_number": updated.phone_number,
+        "label": updated.label,
+    }
+    return json_reply(200, {"data": data, "errors": None})
+
+
 # Keyed by path shape; "*" marks a variable segment.
 _ROUTES: dict[tuple[str, ...], Route] = {
     ("v1", "personas"): Route(_list_personas, "GET"),
@@ -188,6 +218,7 @@ _ROUTES: dict[tuple[str, ...], Route] = {
     ("v1", "personas", "*", "inbound", "detach"): Route(_detach, "POST"),
     ("v1", "personas", "*", "inbound", "*", "settings"): Route(_settings, "PATCH"),
     ("v1", "inbound"): Route(_list_inbound, "GET"),
+    ("inbound", "update_label"): Route(_update_label, "POST"),
 }
 
 

@@ -25,7 +25,7 @@ from .replies import (
     json_reply,
 )
 from .requestlog import RequestKind, RequestLog, RequestRecord
-from .routes import match_route, parse_json, persona_id_from, split_path
+from .routes import LABEL_PATH, match_route, parse_json, persona_id_from, split_path
 from .state_file import account_from_state, export_state
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,11 @@ class Simulator:
                 raise KeyError(phone_number)
             numbers[phone_number] = None if settings is None else json.loads(json.dumps(settings))
 
+    def label(self, phone_number: str) -> str | None:
+        """The label of a number of the account (KeyError if it has no such number)."""
+        with self._lock:
+            return self._account.numbers[phone_number].label
+
     def add_persona(
         self, id: str, name: str, numbers: Iterable[str] = (), deleted: bool = False
     ) -> None:
@@ -213,7 +218,9 @@ class Simulator:
         body, body_ok = parse_json(raw_body)
         segments = split_path(path)
         kind: RequestKind = (
-            "write" if method in WRITE_METHODS and path.startswith("/v1/") else "read"
+            "write"
+            if method in WRITE_METHODS and (path.startswith("/v1/") or path == LABEL_PATH)
+            else "read"
         )
         record = RequestRecord(
             method=method,

@@ -29,13 +29,17 @@ def test_export_of_the_example_account(sim: Simulator, run_cli: RunCli) -> None:
         f'  - id: "{IVR}"\n'
         '    name: "Legacy IVR"\n'
         "    numbers:\n"
-        '      - "+14155550102"\n'
-        '      - "+14155550130"\n'
+        '      - number: "+14155550102"\n'
+        '        label: "Old IVR entry"\n'
+        '      - number: "+14155550130"\n'
+        '        label: "IVR main"\n'
         f'  - id: "{SUPPORT}"\n'
         '    name: "Support Agent"\n'
         "    numbers:\n"
-        '      - "+14155550100"\n'
-        '      - "+14155550103"\n'
+        '      - number: "+14155550100"\n'
+        '        label: "Support main line"\n'
+        '      - number: "+14155550103"\n'
+        '        label: "Retired support line"\n'
     )
     assert sim.writes() == []
 

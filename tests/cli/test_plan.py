@@ -60,7 +60,7 @@ def test_plan_json(sim: Simulator, run_cli: RunCli) -> None:
                 "phone_number": "+14155550103",
             },
         ],
-        "summary": {"attach": 3, "move": 1, "detach": 1},
+        "summary": {"attach": 3, "move": 1, "detach": 1, "settings": 0, "label": 0},
     }
     assert sim.writes() == []
 

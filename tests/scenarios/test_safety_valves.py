@@ -65,7 +65,13 @@ def test_plan_out_with_json_keeps_stdout_pure_json(
 ) -> None:
     result = run_cli("plan", CONFIG, "--format", "json", "--out", tmp_path / "p.json")
     assert result.code == 0, result.err
-    assert json.loads(result.out)["summary"] == {"attach": 3, "move": 1, "detach": 1}
+    assert json.loads(result.out)["summary"] == {
+        "attach": 3,
+        "move": 1,
+        "detach": 1,
+        "settings": 0,
+        "label": 0,
+    }
     assert "Saved the plan" in result.err
     saved = json.loads((tmp_path / "p.json").read_text())
     assert saved["changes"] == json.loads(result.out)["changes"]

@@ -1,41 +1,121 @@
-"""The live account's derived views: active personas, owners, owners only GET /v1/inbound names."""
+"""The model: per-number settings as values, the live account's active personas and owners."""
 
 from __future__ import annotations
 
-from reconciler.model import DesiredPersona, Live, LivePersona, SourceMark
+import pytest
+
+from reconciler.model import (
+    UNREAD,
+    DesiredPersona,
+    Live,
+    LivePersona,
+    RoutingSettings,
+    SourceMark,
+    label_seen,
+    routing_settings,
+    same_label,
+)
+
+N100, N101 = "+14155550100", "+14155550101"
+
+
+def test_settings_compare_whole_objects_whatever_the_key_order() -> None:
+    first = routing_settings({"start_node_id": "n", "pathway_id": "p"})
+    assert first == routing_settings({"pathway_id": "p", "start_node_id": "n"})
+    assert first != routing_settings({"pathway_id": "p"})
+    assert hash(first) == hash(routing_settings({"pathway_id": "p", "start_node_id": "n"}))
+
+
+@pytest.mark.parametrize(
+    ("value", "same_as"),
+    [
+        ({"pathway_id": "p", "pathway_version": 2.0}, {"pathway_id": "p", "pathway_version": 2}),
+        ({"pathway_id": "p", "start_node_id": None}, {"pathway_id": "p"}),
+        ({}, None),
+        ({"pathway_id": None}, None),
+        (None, None),
+    ],
+    ids=repr,
+)
+def test_settings_read_the_same_however_they_are_written(
+    value: dict[str, object] | None, same_as: dict[str, object] | None
+) -> None:
+    assert routing_settings(value) == routing_settings(same_as)
+
+
+def test_a_version_of_true_is_not_version_one() -> None:
+    assert routing_settings({"pathway_id": "p", "pathway_version": True}) != routing_settings(
+        {"pathway_id": "p", "pathway_version": 1}
+    )
+
+
+def test_settings_show_known_keys_first() -> None:
+    settings = routing_settings({"zeta": 1, "start_node_id": "n", "pathway_id": "p"})
+    assert isinstance(settings, RoutingSettings)
+    assert str(settings) == '{"pathway_id": "p", "start_node_id": "n", "zeta": 1}'
+    assert settings.as_dict() == {"pathway_id": "p", "start_node_id": "n", "zeta": 1}
+
+
+@pytest.mark.parametrize(
+    ("seen", "wanted", "same"),
+    [
+        (None, "", True),
+        ("", "", True),
+        ("Front", "Front", True),
+        ("Front", "front", False),
+        (None, "Front", False),
+        (UNREAD, "", False),  # not shown: cannot be known to match
+    ],
+)
+def test_same_label(seen: str | None, wanted: str, same: bool) -> None:
+    assert same_label(seen, wanted) is same
+
+
+def test_a_label_is_read_from_whichever_persona_shows_its_number() -> None:
+    live = Live(
+        personas={
+            "a": LivePersona("a", "A", frozenset({N100})),  # a listing of bare strings
+            "b": LivePersona("b", "B", frozenset({N100}), labels={N100: "Front"}),
+        },
+        account_numbers=frozenset({N100, N101}),
+    )
+    owners = live.owners()
+    assert label_seen(live, owners, N100) == "Front"
+    assert label_seen(live, owners, N101) is UNREAD  # on no persona: nothing shows it
+
 
 N1, N2, N3 = "+14155550101", "+14155550102", "+14155550103"
 
 
-def persona(pid: str, *numbers: str, deleted: bool = False) -> LivePersona:
+def _persona(pid: str, *numbers: str, deleted: bool = False) -> LivePersona:
     return LivePersona(pid, pid.upper(), frozenset(numbers), deleted)
 
 
-def live(*personas: LivePersona, inbound_owners: dict[str, str] | None = None) -> Live:
+def _live(*personas: LivePersona, inbound_owners: dict[str, str] | None = None) -> Live:
     numbers = frozenset(n for p in personas for n in p.numbers) | {N3}
     return Live({p.id: p for p in personas}, numbers, inbound_owners=inbound_owners or {})
 
 
 def test_active_personas_are_the_undeleted_ones_in_id_order() -> None:
-    account = live(persona("b"), persona("a"), persona("c", deleted=True))
+    account = _live(_persona("b"), _persona("a"), _persona("c", deleted=True))
     assert [p.id for p in account.active()] == ["a", "b"]
 
 
 def test_each_number_has_its_one_owner() -> None:
-    assert live(persona("a", N1), persona("b", N2)).owners() == {N1: ("a",), N2: ("b",)}
+    assert _live(_persona("a", N1), _persona("b", N2)).owners() == {N1: ("a",), N2: ("b",)}
 
 
 def test_a_number_on_two_personas_keeps_both_owners_in_id_order() -> None:
-    owners = live(persona("b", N1, N2), persona("a", N1)).owners()
+    owners = _live(_persona("b", N1, N2), _persona("a", N1)).owners()
     assert owners == {N1: ("a", "b"), N2: ("b",)}
 
 
 def test_a_deleted_persona_owns_nothing() -> None:
-    assert live(persona("a", N1, deleted=True)).owners() == {}
+    assert _live(_persona("a", N1, deleted=True)).owners() == {}
 
 
 def test_an_owner_only_the_inbound_list_names_counts_and_is_unlisted() -> None:
-    account = live(persona("a", N1), inbound_owners={N3: "hidden", N1: "a"})
+    account = _live(_persona("a", N1), inbound_owners={N3: "hidden", N1: "a"})
     assert account.owners() == {N1: ("a",), N3: ("hidden",)}
     assert account.unlisted_owners() == frozenset({"hidden"})
 

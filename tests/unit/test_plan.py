@@ -59,7 +59,7 @@ def test_summary_gains_losses_and_names() -> None:
     )
     assert not plan.is_empty
     assert Plan(changes=()).is_empty
-    assert plan.summary() == {"attach": 1, "move": 1, "detach": 1}
+    assert plan.summary() == {"attach": 1, "move": 1, "detach": 1, "settings": 0, "label": 0}
     assert plan.summary_line() == "Plan: 1 to attach, 1 to move, 1 to detach."
     assert plan.gains() == {"p-a": ["+14155550100", "+14155550101"]}
     assert plan.losses() == {"p-b": ["+14155550102"]}

@@ -390,7 +390,13 @@ def test_the_file_is_indented_json_that_keeps_names_as_written(tmp_path: Path) -
     assert text.startswith('{\n  "format": "reconciler-plan",\n  "format_version": 1,\n')
     assert text.endswith("\n}\n")
     assert '"persona_name": "Café"' in text
-    assert json.loads(text)["summary"] == {"attach": 1, "move": 0, "detach": 0}
+    assert json.loads(text)["summary"] == {
+        "attach": 1,
+        "move": 0,
+        "detach": 0,
+        "settings": 0,
+        "label": 0,
+    }
 
 
 @pytest.mark.parametrize(

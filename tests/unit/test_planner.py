@@ -124,7 +124,7 @@ def test_changes_are_sorted_by_persona_then_action() -> None:
         ("Support", Action.MOVE, "+14155550102"),
         ("Support", Action.DETACH, "+14155550109"),
     ]
-    assert plan.summary() == {"attach": 2, "move": 1, "detach": 1}
+    assert plan.summary() == {"attach": 2, "move": 1, "detach": 1, "settings": 0, "label": 0}
     assert plan.summary_line() == "Plan: 2 to attach, 1 to move, 1 to detach."
 
 

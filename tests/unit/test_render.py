@@ -64,7 +64,7 @@ def test_control_characters_in_names_cannot_fake_plan_lines() -> None:
 def test_json_carries_the_format_version_every_change_and_the_counts() -> None:
     document = json.loads(render_json(PLAN))
     assert document["format_version"] == 1
-    assert document["summary"] == {"attach": 2, "move": 1, "detach": 1}
+    assert document["summary"] == {"attach": 2, "move": 1, "detach": 1, "settings": 0, "label": 0}
     assert [change["action"] for change in document["changes"]] == [
         "attach",
         "attach",

@@ -6,7 +6,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-from reconciler.model import LivePersona
+from reconciler.errors import ApiError
+from reconciler.model import LivePersona, RoutingSettings, SeenLabel, SeenSettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 
 SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
@@ -20,8 +21,10 @@ class FakeAccount:
     """Personas and their numbers; attach takes a number off any other persona (as the API does).
 
     `fail(action, persona, error, ...)` queues errors that the next calls of that action on that
-    persona raise instead of writing ("get" and "list" for the reads). `after_write` runs after
-    each successful write, to change the account mid-apply.
+    persona raise instead of writing ("get" and "list" for the reads; "label" takes the number in
+    place of the persona). `after_write` runs after each successful write, to change the account
+    mid-apply. Per-number settings are cleared by a detach or a move, as the API does; with
+    `shows_extras` False the reads list numbers without their settings and labels.
     """
 
     def __init__(
@@ -36,6 +39,14 @@ class FakeAccount:
         self.deleted: set[str] = set()
         self.account_numbers = set(free).union(*self.numbers.values())
         self.reassigns = reassigns
+        self.settings: dict[str, dict[str, RoutingSettings | None]] = {
+            pid: dict.fromkeys(numbers) for pid, numbers in self.numbers.items()
+        }
+        self.labels: dict[str, str | None] = {}
+        self.shows_extras = True
+        self.number_calls: list[tuple[str, str, str, object]] = []
+        # Every write in the order it was made: (action, persona id or number).
+        self.timeline: list[tuple[str, str]] = []
         self.calls: list[Call] = []
         self.calls_in_unit: list[Call] = []
         self.reads: list[str] = []
@@ -53,12 +64,38 @@ class FakeAccount:
             raise queued.pop(0)
 
     def persona(self, persona_id: str) -> LivePersona:
+        numbers = frozenset(self.numbers[persona_id])
+        shown = self.shows_extras
         return LivePersona(
             persona_id,
             self.names[persona_id],
-            frozenset(self.numbers[persona_id]),
+            numbers,
             persona_id in self.deleted,
+            settings={n: self.settings[persona_id].get(n) for n in numbers} if shown else {},
+            labels={n: self.labels.get(n) for n in numbers} if shown else {},
         )
+
+    def update_settings(
+        self, persona_id: str, number: str, settings: RoutingSettings | None
+    ) -> SeenSettings:
+        with self._lock:
+            self.number_calls.append(("settings", persona_id, number, settings))
+            self.timeline.append(("settings", number))
+            self._raise_queued("settings", persona_id)
+            if number not in self.numbers[persona_id]:
+                raise ApiError("INBOUND_NOT_FOUND", status=404, code="INBOUND_NOT_FOUND")
+            self.settings[persona_id][number] = settings
+            return settings
+
+    def update_label(self, number: str, label: str, *, persona_id: str | None = None) -> SeenLabel:
+        with self._lock:
+            self.number_calls.append(("label", persona_id or "", number, label))
+            self.timeline.append(("label", number))
+            self._raise_queued("label", number)
+            if number not in self.account_numbers:
+                raise ApiError("Phone number not found", status=404)
+            self.labels[number] = label or None
+            return label
 
     def attach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona:
         return self._write("attach", persona_id, tuple(numbers))
@@ -69,16 +106,25 @@ class FakeAccount:
     def _write(self, action: str, persona_id: str, numbers: tuple[str, ...]) -> LivePersona:
         with self._lock:
             self.calls.append((action, persona_id, numbers))
+            self.timeline.append((action, persona_id))
             if getattr(self._unit, "depth", 0):
                 self.calls_in_unit.append((action, persona_id, numbers))
             self._raise_queued(action, persona_id)
             if action == "attach":
                 if self.reassigns:
-                    for held in self.numbers.values():
-                        held.difference_update(numbers)
+                    for pid, held in self.numbers.items():
+                        if pid != persona_id:
+                            held.difference_update(numbers)
+                            for number in numbers:
+                                self.settings[pid].pop(number, None)
+                for number in numbers:
+                    if number not in self.numbers[persona_id]:
+                        self.settings[persona_id][number] = None
                 self.numbers[persona_id].update(numbers)
             else:
                 self.numbers[persona_id].difference_update(numbers)
+                for number in numbers:
+                    self.settings[persona_id].pop(number, None)
             written = self.persona(persona_id)
         if self.after_write is not None:
             self.after_write(action, persona_id)

@@ -26,6 +26,23 @@ ENTRIES: list[Any] = [
     ["not", "a", "mapping"],
     "a string",
     None,
+    {"name": "Sales", "numbers": [{"number": "+14155550100"}]},
+    {"name": "Sales", "numbers": ["+14155550100", {"number": "+14155550101", "label": ""}]},
+    {"name": "Sales", "numbers": [{"number": "+14155550100", "settings": None}]},
+    {"name": "Sales", "numbers": [{"number": "+14155550100", "settings": {"pathway_id": "p"}}]},
+    {"name": "Sales", "numbers": [{"label": "no number"}]},
+    {"name": "Sales", "numbers": [{"number": "+14155550100", "lable": "x"}]},
+    {"name": "Sales", "numbers": [{"number": "+14155550100", "label": "x" * 151}]},
+    {"name": "Sales", "numbers": [{"number": "+14155550100", "settings": {"pathway": "p"}}]},
+    {"name": "Sales", "numbers": [{"number": "+14155550100", "settings": {}}]},
+    {"name": "Sales", "numbers": [{"number": "+14155550100", "settings": "p"}]},
+    {"name": "Sales", "numbers": [{"number": 14155550100}, None, True, ["+14155550100"]]},
+    {
+        "name": "Sales",
+        "numbers": [
+            {"number": "+14155550100", "settings": {"pathway_id": "", "pathway_version": 2.5}}
+        ],
+    },
 ]
 
 
@@ -87,4 +104,31 @@ def test_the_published_schema_pattern_is_strict_in_python_too(number: str, valid
     schema = load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     document = {"version": 1, "personas": [{"name": "Sales", "numbers": [number]}]}
+    assert validator.is_valid(document) is valid
+
+
+@pytest.mark.parametrize(
+    ("entry", "valid"),
+    [
+        ({"number": "+14155550100"}, True),
+        ({"number": "+14155550100", "label": "", "settings": None}, True),
+        (
+            {
+                "number": "+14155550100",
+                "label": "x" * 150,
+                "settings": {"pathway_id": "p", "pathway_version": 2, "start_node_id": "n"},
+            },
+            True,
+        ),
+        ({"number": "+14155550100", "settings": {"pathway_version": 2}}, False),
+        ({"number": "+14155550100", "settings": {"pathway_id": "p", "extra": 1}}, False),
+        ({"number": "+14155550100", "label": "x" * 151}, False),
+        ({"number": "+1415555010x"}, False),
+        ({"label": "x"}, False),
+    ],
+    ids=repr,
+)
+def test_the_published_schema_takes_number_mappings(entry: dict[str, Any], valid: bool) -> None:
+    validator = jsonschema.Draft202012Validator(load_schema())
+    document = {"version": 1, "personas": [{"name": "Sales", "numbers": [entry]}]}
     assert validator.is_valid(document) is valid

@@ -1,0 +1,64 @@
+"""Export writes numbers with settings or a label as mappings, and the rest as plain strings."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.errors import ReconcilerError
+from reconciler.export import check_plans_clean, render_export, unread_numbers
+from reconciler.model import Live, LivePersona, routing_settings
+
+N100, N101, N102, N103 = "+14155550100", "+14155550101", "+14155550102", "+14155550103"
+
+
+def live_of(persona: LivePersona) -> Live:
+    return Live({persona.id: persona}, frozenset(persona.numbers), pages_read=1)
+
+
+SUPPORT = LivePersona(
+    "p-1",
+    "Support",
+    frozenset({N100, N101, N102, N103}),
+    settings={
+        N100: None,
+        N101: routing_settings({"start_node_id": "n: 1", "pathway_id": "pw", "pathway_version": 2}),
+        N102: None,
+    },
+    labels={N100: None, N101: "Front # desk", N102: "", N103: "Seen only here"},
+)
+
+
+def test_numbers_with_settings_or_a_label_are_mappings_and_plan_clean() -> None:
+    text = render_export(live_of(SUPPORT), "schema.json")
+    assert text.split("version: 1\n")[1] == (
+        "personas:\n"
+        '  - id: "p-1"\n'
+        '    name: "Support"\n'
+        "    numbers:\n"
+        '      - "+14155550100"\n'
+        '      - number: "+14155550101"\n'
+        '        label: "Front # desk"\n'
+        "        settings:\n"
+        '          pathway_id: "pw"\n'
+        "          pathway_version: 2\n"
+        '          start_node_id: "n: 1"\n'
+        '      - "+14155550102"\n'
+        '      - number: "+14155550103"\n'
+        '        label: "Seen only here"\n'
+    )
+    check_plans_clean(text, live_of(SUPPORT))
+    # N103's settings were not shown: exported without them, and said so.
+    assert unread_numbers(live_of(SUPPORT)) == 1
+
+
+def test_settings_the_config_cannot_express_fail_the_export_loudly() -> None:
+    odd = LivePersona(
+        "p-1",
+        "Support",
+        frozenset({N100}),
+        settings={N100: routing_settings({"pathway_id": "pw", "voice": "x"})},
+        labels={N100: None},
+    )
+    text = render_export(live_of(odd), "schema.json")
+    with pytest.raises(ReconcilerError, match='unknown key "voice"'):
+        check_plans_clean(text, live_of(odd))
