@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from reconciler.model import SafetySettings
+from reconciler.model import ConfirmedOwners, SafetySettings, SourcesDisagree
 
 
 class Action(StrEnum):
@@ -73,6 +73,11 @@ class Plan:
     protected: tuple[str, ...] = ()
     safety: SafetySettings = field(default_factory=SafetySettings)
     config_files: tuple[str, ...] = ()
+    # What the picture of the owners rests on beyond the persona list, for the plan to say so:
+    # numbers the list showed on several personas, read again by id; and numbers whose owner
+    # GET /v1/inbound and the persona list disagree on.
+    confirmed: tuple[ConfirmedOwners, ...] = field(default=(), compare=False)
+    disagreements: tuple[SourcesDisagree, ...] = field(default=(), compare=False)
 
     @property
     def is_empty(self) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import groupby
 
+from reconciler.model import PersonaRef
 from reconciler.plan import Action, Change, Plan
 from reconciler.text import printable
 
@@ -26,8 +27,14 @@ def render_text(
     plan: Plan, config_label: str, style: Style = _plain, warnings: Sequence[str] = ()
 ) -> str:
     """Changes grouped by persona, `+` attach, `~` move, `-` detach, warnings, the summary line."""
+    findings = [
+        *confirmation_notes(plan),
+        *(style(line, "red") for line in disagreement_warnings(plan)),
+    ]
     if plan.is_empty:
-        return f"No changes. The account matches {config_label}.\n"
+        return "".join(f"{line}\n" for line in findings) + (
+            f"No changes. The account matches {config_label}.\n"
+        )
     lines: list[str] = []
     for (persona_id, persona_name), changes in groupby(
         plan.changes, key=lambda change: (change.persona_id, change.persona_name)
@@ -36,6 +43,7 @@ def render_text(
         for change in changes:
             lines.append("  " + _change_line(change, style))
         lines.append("")
+    lines.extend(findings)
     lines.extend(style(warning, "red") for warning in warnings)
     lines.append(plan.summary_line())
     return "\n".join(lines) + "\n"
@@ -50,13 +58,68 @@ def _change_line(change: Change, style: Style) -> str:
     return style(text, colour)
 
 
+def _personas(refs: Sequence[PersonaRef]) -> str:
+    shown = [repr(printable(ref.name)) if ref.name else printable(ref.id) for ref in refs]
+    if not shown:
+        return "no persona"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def confirmation_notes(plan: Plan) -> list[str]:
+    """One line per number the persona list showed on several personas, read again by id."""
+    return [
+        f"Note: {found.phone_number} was listed on {_personas(found.seen_on)} (the list changed "
+        f"while it was read); read one by one, it is on {_personas(found.held_by)}, and the plan "
+        "is made from that."
+        for found in plan.confirmed
+    ]
+
+
+def disagreement_warnings(plan: Plan) -> list[str]:
+    """One line per number whose owner GET /v1/inbound and the persona list disagree on."""
+    lines = []
+    for found in plan.disagreements:
+        owner = _personas((found.inbound_owner,))
+        head = (
+            f"Sources disagree: GET /v1/inbound names {owner} as the persona of "
+            f"{found.phone_number}, the persona list shows it on {_personas(found.listed_on)}"
+        )
+        if found.listed_on:
+            lines.append(f"{head}: the plan follows the persona list.")
+        else:
+            lines.append(f"{head}: it counts as on {owner}, so taking it is a move.")
+    return lines
+
+
 def render_json(plan: Plan) -> str:
-    """The plan as `{"format_version", "changes", "summary"}`, stable key order."""
-    document = {
+    """The plan as `{"format_version", "changes", "summary"}`, stable key order.
+
+    `confirmed_owners` and `sources_disagree` follow when there are any (see confirmation_notes
+    and disagreement_warnings).
+    """
+    document: dict[str, object] = {
         "format_version": PLAN_FORMAT_VERSION,
         "changes": [change.to_json() for change in plan.changes],
         "summary": plan.summary(),
     }
+    if plan.confirmed:
+        document["confirmed_owners"] = [
+            {
+                "phone_number": found.phone_number,
+                "seen_on": [ref.id for ref in found.seen_on],
+                "held_by": [ref.id for ref in found.held_by],
+            }
+            for found in plan.confirmed
+        ]
+    if plan.disagreements:
+        document["sources_disagree"] = [
+            {
+                "phone_number": found.phone_number,
+                "inbound_owner": found.inbound_owner.id,
+                "listed_on": [ref.id for ref in found.listed_on],
+            }
+            for found in plan.disagreements
+        ]
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -78,4 +141,10 @@ def masked(plan: Plan) -> Plan:
     changes = tuple(
         replace(change, phone_number=mask_number(change.phone_number)) for change in plan.changes
     )
-    return replace(plan, changes=changes)
+    confirmed = tuple(
+        replace(found, phone_number=mask_number(found.phone_number)) for found in plan.confirmed
+    )
+    disagreements = tuple(
+        replace(found, phone_number=mask_number(found.phone_number)) for found in plan.disagreements
+    )
+    return replace(plan, changes=changes, confirmed=confirmed, disagreements=disagreements)

@@ -6,10 +6,12 @@ Never prints and never chooses an exit status: every refusal is an exception (er
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
+from reconciler.confirm import confirm_owners
 from reconciler.errors import InputError, StalePlan
-from reconciler.model import Desired, Live
+from reconciler.model import Desired, Live, LivePersona
 from reconciler.plan import Change, Plan
 from reconciler.planfile import SavedPlan, is_plan_file
 from reconciler.planner import build_plan
@@ -26,6 +28,8 @@ class AccountReader(Protocol):
     def base_url(self) -> str: ...
 
     def read_live(self) -> Live: ...
+
+    def get_persona(self, persona_id: str) -> LivePersona: ...
 
 
 def refuse_saved_plans(files: Sequence[str]) -> None:
@@ -51,9 +55,30 @@ def saved_plan_among(files: Sequence[str]) -> str | None:
     return plans[0]
 
 
+def read_confirmed(account: AccountReader) -> Live:
+    """One read of the account, with every number the list shows on two personas confirmed by id."""
+    return confirm_owners(account.read_live(), account.get_persona)
+
+
+def with_owner_findings(plan: Plan, live: Live) -> Plan:
+    """The plan, saying what its picture of the owners rests on beyond the persona list.
+
+    Numbers confirmed by id, and the numbers it concerns (changed, declared or protected) whose
+    owner GET /v1/inbound and the persona list disagree on.
+    """
+    concerned = {change.phone_number for change in plan.changes}.union(
+        plan.protected, *(persona.desired for persona in plan.managed)
+    )
+    disagreements = tuple(
+        found for found in live.disagreements() if found.phone_number in concerned
+    )
+    return replace(plan, confirmed=live.confirmed, disagreements=disagreements)
+
+
 def plan_from_config(desired: Desired, account: AccountReader) -> Plan:
     """The changes that make the live account match the config."""
-    return build_plan(desired, account.read_live())
+    live = read_confirmed(account)
+    return with_owner_findings(build_plan(desired, live), live)
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
@@ -62,7 +87,8 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
     A plan already applied comes back with no changes.
     """
     check_target(saved, account.base_url)
-    return plan_to_apply(saved, account.read_live())
+    live = read_confirmed(account)
+    return with_owner_findings(plan_to_apply(saved, live), live)
 
 
 def check_unchanged(shown: Plan, fresh: Plan) -> None:

@@ -38,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
         "simulator",
     },
     "workflow": {
+        "confirm",
         "config",
         "api",
         "planner",
@@ -50,6 +51,7 @@ ALLOWED: dict[str, set[str]] = {
         "text",
     },
     "apply": {"plan", "model", "errors", "text"},
+    "confirm": {"model", "errors", "text"},
     "planner": {"plan", "model", "text", "errors"},
     "safety": {"plan", "model", "text", "errors"},
     "render": {"plan", "model", "text"},

@@ -1,0 +1,72 @@
+"""Numbers the persona list shows on several personas, confirmed by reading those personas by id.
+
+The list is read a page at a time with no snapshot: a number moved in the dashboard between two
+page reads shows on its old persona (on a page read before the move) and on its new one (read
+after). Taken as a fact, "held twice" plans a detach from the persona that really holds it, and
+the number ends up on none. So a number seen on two personas is an anomaly to confirm: every
+persona the list shows holding it is read by id, and the plan is made from what those reads say.
+A read by id can show a number the list showed elsewhere; that persona is read too, until every
+persona holding a number seen twice has been read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from reconciler.model import ConfirmedOwners, Live, LivePersona
+
+# One persona, fresh from the API by id.
+GetPersona = Callable[[str], LivePersona]
+
+# Reads by id sent at once: normally there are none or a few.
+MAX_CONCURRENT_READS = 4
+
+
+def seen_twice(owners: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The numbers on more than one persona, with those personas."""
+    return {number: held for number, held in owners.items() if len(held) > 1}
+
+
+def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
+    """The account with every persona holding a number seen twice read again by id.
+
+    The personas read replace their listed entries, and `confirmed` records, per number seen
+    twice, every persona it was seen on and those holding it read by id. An error of a read
+    (ApiError) propagates: planning on an unconfirmed picture could detach a number from the
+    only persona holding it.
+    """
+    listed = live.listed_owners()
+    twice = seen_twice(listed)
+    if not twice:
+        return live
+    seen: dict[str, set[str]] = {}
+    read: set[str] = set()
+    while twice:
+        for number, held in twice.items():
+            seen.setdefault(number, set()).update(held)
+        to_read = sorted({pid for held in twice.values() for pid in held} - read)
+        if not to_read:
+            break
+        fresh = _read_by_id(to_read, get_persona)
+        read.update(to_read)
+        live = replace(live, personas={**live.personas, **fresh})
+        listed = live.listed_owners()
+        twice = seen_twice(listed)
+    confirmed = tuple(
+        ConfirmedOwners(
+            number,
+            tuple(live.ref(pid) for pid in sorted(ids)),
+            tuple(live.ref(pid) for pid in listed.get(number, ())),
+        )
+        for number, ids in sorted(seen.items())
+    )
+    return replace(live, confirmed=confirmed)
+
+
+def _read_by_id(persona_ids: list[str], get_persona: GetPersona) -> dict[str, LivePersona]:
+    workers = min(MAX_CONCURRENT_READS, len(persona_ids))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="confirm") as pool:
+        personas = list(pool.map(get_persona, persona_ids))
+    return dict(zip(persona_ids, personas, strict=True))
