@@ -82,7 +82,7 @@ class _PlanWriter:
                 self.result,
                 self.names,
                 self.parallelism,
-                detach=lambda pid, numbers: self.record(self._send("detach", pid, numbers)),
+                send=self._send_and_record,
             )
             try:
                 verification.run()
@@ -107,6 +107,11 @@ class _PlanWriter:
             self.report(describe(write))
             if self.on_write is not None:
                 self.on_write(write)
+
+    def _send_and_record(self, action: str, persona_id: str, numbers: list[str]) -> Write:
+        write = self._send(action, persona_id, numbers)
+        self.record(write)
+        return write
 
     def _send_attaches_then_detaches(self) -> None:
         gains, losses = self.plan.gains(), self.plan.losses()
@@ -134,14 +139,8 @@ class _PlanWriter:
         """Send the calls on up to `parallelism` threads; each is recorded as it ends."""
         if not calls:
             return []
-
-        def send_and_record(action: str, persona_id: str, numbers: list[str]) -> Write:
-            write = self._send(action, persona_id, numbers)
-            self.record(write)
-            return write
-
         with ThreadPoolExecutor(max_workers=min(self.parallelism, len(calls))) as pool:
-            futures = [pool.submit(send_and_record, *call) for call in calls]
+            futures = [pool.submit(self._send_and_record, *call) for call in calls]
             return [future.result() for future in futures]
 
     def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
