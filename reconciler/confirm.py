@@ -7,11 +7,15 @@ the number ends up on none. So a number seen on two personas is an anomaly to co
 persona the list shows holding it is read by id, and the plan is made from what those reads say.
 A read by id can show a number the list showed elsewhere; that persona is read too, until every
 persona holding a number seen twice has been read.
+
+The other skew, a number moved onto a page already read, makes it look held by nobody, and there
+is no persona to read by id. Where GET /v1/inbound names owners, they count (model.Live.owners);
+for a protected number the file declares, the caller lists the personas again (`relisted`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -62,7 +66,36 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         )
         for number, ids in sorted(seen.items())
     )
-    return replace(live, confirmed=confirmed)
+    earlier = tuple(found for found in live.confirmed if found.phone_number not in seen)
+    return replace(live, confirmed=earlier + confirmed)
+
+
+def relisted(live: Live, listing: Mapping[str, LivePersona], numbers: Collection[str]) -> Live:
+    """The account with the entries of a second listing that show any of `numbers` taken from it.
+
+    For numbers the first listing showed on no persona: one moved onto a page already read looks
+    free, and attaching it would take it off a persona no check saw. Each number a second
+    listing finds is recorded in `confirmed` (seen on no persona at first). Pass the result to
+    confirm_owners: a fresher entry can show a number the first listing showed elsewhere.
+    """
+    wanted = frozenset(numbers)
+    holders = {
+        pid: persona
+        for pid, persona in listing.items()
+        if not persona.deleted and persona.numbers & wanted
+    }
+    if not holders:
+        return live
+    updated = replace(live, personas={**live.personas, **holders})
+    found = tuple(
+        ConfirmedOwners(
+            number,
+            (),
+            tuple(updated.ref(pid) for pid in sorted(holders) if number in holders[pid].numbers),
+        )
+        for number in sorted(wanted & frozenset().union(*(p.numbers for p in holders.values())))
+    )
+    return replace(updated, confirmed=live.confirmed + found)
 
 
 def _read_by_id(persona_ids: list[str], get_persona: GetPersona) -> dict[str, LivePersona]:

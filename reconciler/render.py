@@ -66,13 +66,23 @@ def _personas(refs: Sequence[PersonaRef]) -> str:
 
 
 def confirmation_notes(plan: Plan) -> list[str]:
-    """One line per number the persona list showed on several personas, read again by id."""
-    return [
-        f"Note: {found.phone_number} was listed on {_personas(found.seen_on)} (the list changed "
-        f"while it was read); read one by one, it is on {_personas(found.held_by)}, and the plan "
-        "is made from that."
-        for found in plan.confirmed
-    ]
+    """One line per number whose owners were confirmed: listed on several personas and read
+    again by id, or protected, listed on none and listed again."""
+    lines = []
+    for found in plan.confirmed:
+        if found.seen_on:
+            lines.append(
+                f"Note: {found.phone_number} was listed on {_personas(found.seen_on)} (the list "
+                f"changed while it was read); read one by one, it is on "
+                f"{_personas(found.held_by)}, and the plan is made from that."
+            )
+        else:
+            lines.append(
+                f"Note: {found.phone_number} was listed on no persona, and it is protected: "
+                f"listed again, it is on {_personas(found.held_by)}, and the plan is made from "
+                "that."
+            )
+    return lines
 
 
 def disagreement_warnings(plan: Plan) -> list[str]:

@@ -5,14 +5,14 @@ Never prints and never chooses an exit status: every refusal is an exception (er
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from reconciler.confirm import confirm_owners
+from reconciler.confirm import confirm_owners, relisted
 from reconciler.errors import InputError, StalePlan
 from reconciler.model import Desired, Live, LivePersona
-from reconciler.plan import Change, Plan
+from reconciler.plan import Action, Change, Plan
 from reconciler.planfile import SavedPlan, is_plan_file
 from reconciler.planner import build_plan
 from reconciler.staleness import check_target, plan_to_apply
@@ -30,6 +30,8 @@ class AccountReader(Protocol):
     def read_live(self) -> Live: ...
 
     def get_persona(self, persona_id: str) -> LivePersona: ...
+
+    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]: ...
 
 
 def refuse_saved_plans(files: Sequence[str]) -> None:
@@ -55,9 +57,20 @@ def saved_plan_among(files: Sequence[str]) -> str | None:
     return plans[0]
 
 
-def read_confirmed(account: AccountReader) -> Live:
-    """One read of the account, with every number the list shows on two personas confirmed by id."""
-    return confirm_owners(account.read_live(), account.get_persona)
+def read_confirmed(account: AccountReader, protected: Collection[str] = ()) -> Live:
+    """One read of the account, with every number the list shows on two personas confirmed by id.
+
+    A `protected` number the list shows on no persona may have moved onto a page already read:
+    then the personas are listed once more, so that taking it is never a plain attach unawares.
+    """
+    live = confirm_owners(account.read_live(), account.get_persona)
+    if protected:
+        owners = live.owners()
+        looks_free = [number for number in protected if number not in owners]
+        if looks_free:
+            listing, _ = account.list_personas(live.pages_read)
+            live = confirm_owners(relisted(live, listing, looks_free), account.get_persona)
+    return live
 
 
 def with_owner_findings(plan: Plan, live: Live) -> Plan:
@@ -77,7 +90,8 @@ def with_owner_findings(plan: Plan, live: Live) -> Plan:
 
 def plan_from_config(desired: Desired, account: AccountReader) -> Plan:
     """The changes that make the live account match the config."""
-    live = read_confirmed(account)
+    declared = {number for entry in desired.personas for number in entry.numbers}
+    live = read_confirmed(account, sorted(declared.intersection(desired.protected)))
     return with_owner_findings(build_plan(desired, live), live)
 
 
@@ -87,7 +101,10 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
     A plan already applied comes back with no changes.
     """
     check_target(saved, account.base_url)
-    live = read_confirmed(account)
+    attached = {
+        change.phone_number for change in saved.plan.changes if change.action is Action.ATTACH
+    }
+    live = read_confirmed(account, sorted(attached.intersection(saved.plan.protected)))
     return with_owner_findings(plan_to_apply(saved, live), live)
 
 

@@ -119,3 +119,54 @@ def test_sources_that_disagree_are_a_field_of_the_json_plan(
         {"phone_number": N, "inbound_owner": Y, "listed_on": []}
     ]
     assert document["changes"][0]["from_persona_id"] == Y
+
+
+def moved_to_page_one_after_it_was_read() -> Faults:
+    """N moves from Y (page 2) to X (page 1) once page 1 is served: the list shows it nowhere."""
+    return moved_after_page_one(N, X)
+
+
+def test_a_number_moved_onto_a_page_already_read_still_reaches_its_declared_persona(
+    start_sim: Any, run_cli: RunCli, tmp_path: Path
+) -> None:
+    sim = start_sim(two_pages([X_NUMBER], [N, Y_NUMBER]), moved_to_page_one_after_it_was_read())
+    config = write_config(tmp_path / "p.yaml", [{"id": Z, "numbers": [N]}])
+
+    result = run_cli("apply", config, "--auto-approve")
+
+    assert result.code == 0, result.out + result.err
+    assert sim.persona_numbers(Z) == [N]
+
+
+def test_a_protected_number_moved_onto_a_page_already_read_is_listed_again_not_taken(
+    start_sim: Any, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Looking free, a protected number would be attached to Z and so taken from X unseen. A
+    protected number the file declares that the list shows on no persona is listed again."""
+    sim = start_sim(two_pages([X_NUMBER], [N, Y_NUMBER]), moved_to_page_one_after_it_was_read())
+    config = write_config(tmp_path / "p.yaml", [{"id": Z, "numbers": [N]}], protected=[N])
+
+    result = run_cli("apply", config, "--auto-approve")
+
+    assert result.code == 3, result.out + result.err
+    assert writes(sim) == []
+    assert sim.persona_numbers(X) == sorted([N, X_NUMBER])
+    assert f"Note: {N} was listed on no persona" in result.out
+    assert f"{N} is protected and the plan moves it from 'X' to 'Z'" in result.err
+
+
+def test_with_owners_from_get_inbound_a_protected_number_that_looks_free_is_not_taken(
+    start_sim: Any, run_cli: RunCli, tmp_path: Path
+) -> None:
+    faults = moved_to_page_one_after_it_was_read()
+    faults.legacy_inbound_includes_persona = True
+    sim = start_sim(two_pages([X_NUMBER], [N, Y_NUMBER]), faults)
+    config = write_config(tmp_path / "p.yaml", [{"id": Z, "numbers": [N]}], protected=[N])
+
+    result = run_cli("apply", config, "--auto-approve")
+
+    # GET /v1/inbound names X or Y, as it was read before or after the move: a move either way.
+    assert result.code == 3, result.out + result.err
+    assert writes(sim) == []
+    assert "Sources disagree: GET /v1/inbound names" in result.out
+    assert f"{N} is protected and the plan moves it from" in result.err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.confirm import confirm_owners
+from reconciler.confirm import confirm_owners, relisted
 from reconciler.errors import ApiError
 from reconciler.model import Live, LivePersona, PersonaRef
 
@@ -109,3 +109,35 @@ def test_a_failed_read_stops_the_plan() -> None:
 
     with pytest.raises(ApiError, match="server error"):
         confirm_owners(live, fails)
+
+
+def test_a_second_listing_gives_the_entries_that_show_a_number_that_looked_free() -> None:
+    live = listing(persona(A, N1), persona(B))
+    again = {A: persona(A, N1), B: persona(B, N2), C: persona(C, N3)}
+
+    found = relisted(live, again, [N2])
+
+    assert found.personas[B].numbers == {N2}
+    assert C not in found.personas  # holds none of the numbers looked for
+    assert found.owners() == {N1: (A,), N2: (B,)}
+    assert [(c.phone_number, c.seen_on, c.held_by) for c in found.confirmed] == [
+        (N2, (), (ref(B),))
+    ]
+
+
+def test_a_second_listing_that_finds_nothing_changes_nothing() -> None:
+    live = listing(persona(A, N1))
+    assert relisted(live, {A: persona(A, N1)}, [N2]) is live
+
+
+def test_a_fresher_entry_that_shows_a_number_listed_elsewhere_is_then_confirmed() -> None:
+    # Listed again, B holds N2 and also N1, which the first listing showed on A.
+    live = listing(persona(A, N1), persona(B))
+    found = relisted(live, {B: persona(B, N1, N2)}, [N2])
+    by_id = ById(persona(A), persona(B, N1, N2))
+
+    confirmed = confirm_owners(found, by_id)
+
+    assert sorted(by_id.reads) == [A, B]
+    assert confirmed.owners() == {N1: (B,), N2: (B,)}
+    assert [c.phone_number for c in confirmed.confirmed] == [N2, N1]

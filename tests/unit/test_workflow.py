@@ -38,6 +38,8 @@ class FakeAccount:
     reads: list[Live] = field(default_factory=list)
     by_id: dict[str, LivePersona] = field(default_factory=dict)
     read_by_id: list[str] = field(default_factory=list)
+    relist: dict[str, LivePersona] | None = None
+    relists: list[int] = field(default_factory=list)
 
     def read_live(self) -> Live:
         self.reads.append(self.live)
@@ -46,6 +48,11 @@ class FakeAccount:
     def get_persona(self, persona_id: str) -> LivePersona:
         self.read_by_id.append(persona_id)
         return self.by_id.get(persona_id) or self.live.personas[persona_id]
+
+    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]:
+        self.relists.append(pages_hint)
+        listing = self.relist if self.relist is not None else self.live.personas
+        return dict(listing), self.live.pages_read
 
 
 def account(*numbers_on_support: str, free: tuple[str, ...] = ()) -> FakeAccount:
@@ -180,3 +187,57 @@ def test_only_disagreements_about_numbers_the_plan_concerns_are_carried() -> Non
 
     assert [found.phone_number for found in plan.disagreements] == ["+14155550101"]
     assert plan.changes == (Change(Action.MOVE, SUPPORT, "Support", "+14155550101", IVR, ""),)
+
+
+def moved_onto_a_page_already_read() -> FakeAccount:
+    """N shows on no persona: it moved onto the IVR's page after that page was read."""
+    support = LivePersona(SUPPORT, "Support", frozenset())
+    ivr = LivePersona(IVR, "Legacy IVR", frozenset({"+14155550130"}))
+    live = Live({SUPPORT: support, IVR: ivr}, frozenset({N, "+14155550130"}), pages_read=2)
+    ivr_now = LivePersona(IVR, "Legacy IVR", frozenset({N, "+14155550130"}))
+    return FakeAccount(live, relist={SUPPORT: support, IVR: ivr_now})
+
+
+def protecting(desired: Desired, *numbers: str) -> Desired:
+    return replace(desired, protected=numbers)
+
+
+def test_a_protected_number_the_list_shows_on_no_persona_is_listed_again() -> None:
+    reader = moved_onto_a_page_already_read()
+
+    plan = plan_from_config(protecting(wanting(N), N), reader)
+
+    assert reader.relists == [2]  # the pages the first listing spanned, asked for at once
+    assert plan.changes == (Change(Action.MOVE, SUPPORT, "Support", N, IVR, "Legacy IVR"),)
+    assert [(c.phone_number, c.seen_on, c.held_by) for c in plan.confirmed] == [
+        (N, (), (PersonaRef(IVR, "Legacy IVR"),))
+    ]
+
+
+def test_numbers_that_are_not_protected_cost_no_second_listing() -> None:
+    reader = moved_onto_a_page_already_read()
+
+    plan = plan_from_config(wanting(N), reader)
+
+    # Known limit: without owners from GET /v1/inbound, it looks free; verification still
+    # checks that it ends on Support.
+    assert reader.relists == []
+    assert plan.changes == (Change(Action.ATTACH, SUPPORT, "Support", N),)
+
+
+def test_a_protected_number_on_its_persona_costs_no_second_listing() -> None:
+    reader = account(N)
+    plan_from_config(protecting(wanting(N), N), reader)
+    assert reader.relists == []
+
+
+def test_a_saved_attach_of_a_protected_number_found_held_on_a_second_listing_is_stale(
+    tmp_path: Path,
+) -> None:
+    free = account(free=(N, "+14155550130"))
+    plan = plan_from_config(protecting(wanting(N), N), free)
+    assert plan.changes == (Change(Action.ATTACH, SUPPORT, "Support", N),)
+    saved = read_plan_file(str(saved_plan_file(tmp_path, plan)))
+
+    with pytest.raises(StalePlan, match=r"\+14155550100 is now on 'Legacy IVR'"):
+        plan_from_saved(saved, moved_onto_a_page_already_read())
