@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from reconciler.errors import ApiError
 from reconciler.model import ConfirmedOwners, Live, LivePersona
 
 # One persona, fresh from the API by id.
@@ -102,4 +103,12 @@ def _read_by_id(persona_ids: list[str], get_persona: GetPersona) -> dict[str, Li
     workers = min(MAX_CONCURRENT_READS, len(persona_ids))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="confirm") as pool:
         personas = list(pool.map(get_persona, persona_ids))
+    for asked, persona in zip(persona_ids, personas, strict=True):
+        if persona.id != asked:
+            # Planning on another persona's numbers would be the wrong picture all over again.
+            raise ApiError(
+                f"the answer is persona {persona.id!r}, not the one asked for",
+                method="GET",
+                path=f"/v1/personas/{asked}",
+            )
     return dict(zip(persona_ids, personas, strict=True))

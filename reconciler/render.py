@@ -13,6 +13,9 @@ from reconciler.plan import Action, Change, Plan
 from reconciler.text import printable
 
 PLAN_FORMAT_VERSION = 1
+# Numbers confirmed by id, or with owners the sources disagree on, named one per line before a
+# count of the rest: an account whose GET /v1/inbound disagrees everywhere stays readable.
+MAX_FINDINGS_SHOWN = 20
 
 Style = Callable[[str, str], str]
 
@@ -67,13 +70,13 @@ def _personas(refs: Sequence[PersonaRef]) -> str:
 
 def confirmation_notes(plan: Plan) -> list[str]:
     """One line per number whose owners were confirmed: listed on several personas and read
-    again by id, or protected, listed on none and listed again."""
+    again by id, or protected, listed on none and listed again (the first few, then a count)."""
     lines = []
     for found in plan.confirmed:
         if found.seen_on:
             lines.append(
                 f"Note: {found.phone_number} was listed on {_personas(found.seen_on)} (the list "
-                f"changed while it was read); read one by one, it is on "
+                "may have changed while it was read); read one by one, it is on "
                 f"{_personas(found.held_by)}, and the plan is made from that."
             )
         else:
@@ -82,11 +85,12 @@ def confirmation_notes(plan: Plan) -> list[str]:
                 f"listed again, it is on {_personas(found.held_by)}, and the plan is made from "
                 "that."
             )
-    return lines
+    return _at_most(lines, "Note: and {} more numbers confirmed so (--format json lists them all).")
 
 
 def disagreement_warnings(plan: Plan) -> list[str]:
-    """One line per number whose owner GET /v1/inbound and the persona list disagree on."""
+    """One line per number whose owner GET /v1/inbound and the persona list disagree on (the
+    first few, then a count)."""
     lines = []
     for found in plan.disagreements:
         owner = _personas((found.inbound_owner,))
@@ -98,7 +102,13 @@ def disagreement_warnings(plan: Plan) -> list[str]:
             lines.append(f"{head}: the plan follows the persona list.")
         else:
             lines.append(f"{head}: it counts as on {owner}, so taking it is a move.")
-    return lines
+    return _at_most(lines, "Sources disagree on {} more numbers (--format json lists them all).")
+
+
+def _at_most(lines: list[str], more: str) -> list[str]:
+    if len(lines) <= MAX_FINDINGS_SHOWN:
+        return lines
+    return [*lines[:MAX_FINDINGS_SHOWN], more.format(len(lines) - MAX_FINDINGS_SHOWN)]
 
 
 def render_json(plan: Plan) -> str:

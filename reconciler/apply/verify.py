@@ -110,7 +110,7 @@ class Verification:
         for pid, numbers in repairs.items():
             self.result.notes.append(
                 f"{self.names.get(pid, pid)}: lacked {counted_numbers(numbers)} after the writes; "
-                "attached them again"
+                "attached them there"
             )
             self.send("attach", pid, numbers)
         repaired = {number for numbers in repairs.values() for number in numbers}

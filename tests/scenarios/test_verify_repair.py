@@ -28,7 +28,7 @@ def test_a_declared_number_unrouted_during_the_apply_is_attached_again(
     assert SALES_EMEA in sim.persona_numbers(SALES)
     assert writes(sim)[-1] == (SALES, "attach", [SALES_EMEA])
     assert (
-        f"note: Sales: lacked 1 number ({SALES_EMEA}) after the writes; attached them again"
+        f"note: Sales: lacked 1 number ({SALES_EMEA}) after the writes; attached them there"
         in result.out
     )
     assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 0

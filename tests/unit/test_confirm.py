@@ -141,3 +141,12 @@ def test_a_fresher_entry_that_shows_a_number_listed_elsewhere_is_then_confirmed(
     assert sorted(by_id.reads) == [A, B]
     assert confirmed.owners() == {N1: (B,), N2: (B,)}
     assert [c.phone_number for c in confirmed.confirmed] == [N2, N1]
+
+
+def test_an_answer_about_another_persona_stops_the_plan() -> None:
+    live = listing(persona(A, N1), persona(B, N1))
+    by_id = ById(persona(A))
+    by_id.personas[B] = persona(C, N1)  # asked for B, told about C
+
+    with pytest.raises(ApiError, match=r"GET /v1/personas/p-b: the answer is persona 'p-c'"):
+        confirm_owners(live, by_id)

@@ -6,7 +6,13 @@ import json
 
 from reconciler.model import ConfirmedOwners, PersonaRef, SourcesDisagree
 from reconciler.plan import Action, Change, Plan
-from reconciler.render import masked, render_json, render_text
+from reconciler.render import (
+    MAX_FINDINGS_SHOWN,
+    disagreement_warnings,
+    masked,
+    render_json,
+    render_text,
+)
 from reconciler.render_markdown import render_markdown
 
 N = "+14155550100"
@@ -22,8 +28,8 @@ PLAN = Plan(changes=(MOVE,), confirmed=(CONFIRMED,), disagreements=(DISAGREE, HI
 def test_text_says_what_was_confirmed_and_where_the_sources_disagree() -> None:
     text = render_text(PLAN, "p.yaml", warnings=["Safety valve: something"])
     assert text.splitlines()[-5:] == [
-        f"Note: {N} was listed on 'X' and 'Y' (the list changed while it was read); read one by "
-        "one, it is on 'Y', and the plan is made from that.",
+        f"Note: {N} was listed on 'X' and 'Y' (the list may have changed while it was read); "
+        "read one by one, it is on 'Y', and the plan is made from that.",
         "Sources disagree: GET /v1/inbound names 'Y' as the persona of +14155550101, the persona "
         "list shows it on no persona: it counts as on 'Y', so taking it is a move.",
         "Sources disagree: GET /v1/inbound names p-hidden as the persona of +14155550102, the "
@@ -36,8 +42,8 @@ def test_text_says_what_was_confirmed_and_where_the_sources_disagree() -> None:
 def test_an_empty_plan_still_says_so() -> None:
     plan = Plan(changes=(), confirmed=(ConfirmedOwners(N, (X, Y), ()),))
     assert render_text(plan, "p.yaml") == (
-        f"Note: {N} was listed on 'X' and 'Y' (the list changed while it was read); read one by "
-        "one, it is on no persona, and the plan is made from that.\n"
+        f"Note: {N} was listed on 'X' and 'Y' (the list may have changed while it was read); "
+        "read one by one, it is on no persona, and the plan is made from that.\n"
         "No changes. The account matches p.yaml.\n"
     )
     assert "> [!NOTE]" in render_markdown(plan, "p.yaml")
@@ -71,3 +77,15 @@ def test_masking_hides_the_numbers_of_the_findings_too() -> None:
     text = render_text(masked(PLAN), "p.yaml") + render_json(masked(PLAN))
     assert "+1415555" not in text
     assert "****0100" in text and "****0101" in text
+
+
+def test_many_findings_are_counted_after_the_first_twenty() -> None:
+    many = tuple(
+        SourcesDisagree(f"+1415555{n:04d}", Y, (X,)) for n in range(MAX_FINDINGS_SHOWN + 5)
+    )
+    lines = disagreement_warnings(Plan(changes=(), disagreements=many))
+    assert len(lines) == MAX_FINDINGS_SHOWN + 1
+    assert lines[-1] == "Sources disagree on 5 more numbers (--format json lists them all)."
+    assert (
+        len(json.loads(render_json(Plan(changes=(), disagreements=many)))["sources_disagree"]) == 25
+    )

@@ -231,7 +231,7 @@ def test_a_declared_number_taken_off_its_only_holder_is_put_back_in_the_same_run
     assert account.calls == [("detach", IVR, (N102,)), ("attach", SUPPORT, (N102,))]
     assert account.numbers[SUPPORT] == {N100, N102}
     assert result.notes == [
-        "Support: lacked 1 number (+14155550102) after the writes; attached them again"
+        "Support: lacked 1 number (+14155550102) after the writes; attached them there"
     ]
     assert sorted(account.reads) == ["get p-ivr", "get p-support", "get p-support", "inbound"]
     assert result.verify_reads == 4
