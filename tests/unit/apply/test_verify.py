@@ -327,3 +327,32 @@ def test_a_number_nobody_holds_any_more_is_put_back_even_without_owners_from_the
     assert account.calls[-1] == ("attach", SUPPORT, (N101,))
     assert account.numbers[SUPPORT] == {N100, N101, N102}
     assert result.converged
+
+
+def test_a_protected_number_that_was_held_when_planned_is_not_put_back_blindly() -> None:
+    account = wrong_picture_account()
+
+    result = apply(replace(WRONG_PICTURE_PLAN, protected=(N102,)), account)
+
+    # Nobody read back holds it, but nothing says nobody does: it is named, not attached.
+    assert account.calls == [("detach", IVR, (N102,))]
+    assert result.notes == [
+        "Support: lacks +14155550102 after the writes; it is protected and was on a persona "
+        "when planned, so it is not attached without knowing who holds it now"
+    ]
+    assert result.mismatches == ["Support: still lacks +14155550102"]
+
+
+def test_a_protected_number_planned_as_free_is_put_back() -> None:
+    account = example_account()
+
+    def someone_detaches_it(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("detach", SUPPORT):
+            account.numbers[SUPPORT].discard(N101)
+
+    account.after_write = someone_detaches_it
+
+    result = apply(replace(EXAMPLE_PLAN, protected=(N101,)), account)
+
+    assert account.calls[-1] == ("attach", SUPPORT, (N101,))
+    assert result.converged
