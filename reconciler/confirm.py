@@ -43,9 +43,9 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     only persona holding it.
     """
     listed = live.listed_owners()
+    if len(listed) == sum(len(p.numbers) for p in live.personas.values() if not p.deleted):
+        return live  # each number listed once: the usual case, known without a look at each
     twice = seen_twice(listed)
-    if not twice:
-        return live
     seen: dict[str, set[str]] = {}
     read: set[str] = set()
     while twice:
