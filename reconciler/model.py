@@ -81,10 +81,11 @@ class PersonaRef(NamedTuple):
 
 @dataclass(frozen=True)
 class ConfirmedOwners:
-    """A number the persona list showed on several personas, and who holds it read one by one.
+    """A number whose owners the persona list may show wrong, and who holds it, checked again.
 
     The list is read a page at a time with no snapshot, so a number moved between two page reads
-    shows on its old persona and on its new one; the reads by id say which holds it now.
+    shows on its old persona and on its new one (`seen_on`); reads by id say which holds it now
+    (`held_by`). A protected number that showed on no persona (`seen_on` empty) was listed again.
     """
 
     phone_number: str
@@ -96,7 +97,8 @@ class ConfirmedOwners:
 class SourcesDisagree:
     """GET /v1/inbound names a persona as a number's owner; the persona list does not show it there.
 
-    The reading that makes the number held wins: it counts as on `inbound_owner` too.
+    Where no persona's entry shows the number, the reading that makes it held wins: it counts as
+    on `inbound_owner`. Where another persona's entry shows it, that entry is followed.
     """
 
     phone_number: str
