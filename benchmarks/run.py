@@ -227,6 +227,7 @@ class Bench:
         self.apply_checks: list[tuple[str, str, bool]] = []
         # (size, personas, plan reads, verify reads) of the 15% drift apply of the largest size.
         self.whole_apply: tuple[str, int, int, int] | None = None
+        self.last_runs: list[Measured] = []  # every repetition of the last repeat()
         self.skew_checks: list[tuple[str, bool]] = []
 
     # -- plumbing -------------------------------------------------------------------------
@@ -258,6 +259,7 @@ class Bench:
             if run.code not in expect:
                 raise RuntimeError(f"{' '.join(command)} exited {run.code}:\n{run.output[-2000:]}")
             runs.append(run)
+        self.last_runs = runs
         return median_run(runs), [run.wall for run in runs]
 
     def account(
@@ -345,6 +347,7 @@ class Bench:
                 ours, our_walls = self.repeat(
                     [*self.cli, "apply", "--auto-approve", str(config_path)], sim, before=reset
                 )
+                our_runs = self.last_runs
                 self.check_apply(
                     ours, account, f"apply 15% drift at {latency * 1000:.0f} ms {size}"
                 )
@@ -368,13 +371,19 @@ class Bench:
                 self.note(f"apply vs naive {size}: {ours.wall:.2f}s vs {naive.wall:.2f}s")
                 self.ratios[personas] = ratio
                 if personas == sizes[-1]:
-                    plan_phase, verify_phase = self.split_phase(ours)
-                    self.whole_apply = (
-                        size,
-                        personas,
-                        sum(r["kind"] == "read" for r in plan_phase),
-                        sum(r["kind"] == "read" for r in verify_phase),
+                    # Read-ahead depends on timing: the bound must hold in every repetition.
+                    phases = [self.split_phase(run) for run in our_runs]
+                    plan_reads, verify_reads = max(
+                        (
+                            (
+                                sum(r["kind"] == "read" for r in plan_phase),
+                                sum(r["kind"] == "read" for r in verify_phase),
+                            )
+                            for plan_phase, verify_phase in phases
+                        ),
+                        key=sum,
                     )
+                    self.whole_apply = (size, personas, plan_reads, verify_reads)
                     self.skewed_apply(sim, account, config_path, size)
                     # The write phase is bound by --parallelism (default 4, kept low because
                     # the API publishes no rate limit): show what doubling it buys.
@@ -796,8 +805,8 @@ def targets(bench: Bench, big: str, local_personas: int, quick: bool) -> None:
             f"a whole apply of {size} ({pages} page{'s' if pages > 1 else ''} of personas, "
             f"15% drift) reads at most "
             f"{3 * pages} times: plan pass + verification{scale}",
-            f"{plan_reads + verify_reads} reads: plan pass {plan_reads} (pages and GET "
-            f"/v1/inbound), verification {verify_reads}",
+            f"at most {plan_reads + verify_reads} reads in {bench.args.repeat} runs: plan pass "
+            f"{plan_reads} (pages and GET /v1/inbound), verification {verify_reads}",
             plan_reads + verify_reads <= 3 * pages,
         )
     if bench.skew_checks:
