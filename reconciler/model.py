@@ -172,6 +172,40 @@ class LivePersona:
         return self.labels.get(number, UNREAD)
 
 
+class PersonaRef(NamedTuple):
+    """A persona as a note about it names it: its id, and its name where the account gave one."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ConfirmedOwners:
+    """A number whose owners the persona list may show wrong, and who holds it, checked again.
+
+    The list is read a page at a time with no snapshot, so a number moved between two page reads
+    shows on its old persona and on its new one (`seen_on`); reads by id say which holds it now
+    (`held_by`). A protected number that showed on no persona (`seen_on` empty) was listed again.
+    """
+
+    phone_number: str
+    seen_on: tuple[PersonaRef, ...]
+    held_by: tuple[PersonaRef, ...]
+
+
+@dataclass(frozen=True)
+class SourcesDisagree:
+    """GET /v1/inbound names a persona as a number's owner; the persona list does not show it there.
+
+    Where no persona's entry shows the number, the reading that makes it held wins: it counts as
+    on `inbound_owner`. Where another persona's entry shows it, that entry is followed.
+    """
+
+    phone_number: str
+    inbound_owner: PersonaRef
+    listed_on: tuple[PersonaRef, ...]
+
+
 @dataclass(frozen=True)
 class Live:
     """The live account: every persona (deleted ones flagged) and every inbound number it owns."""
@@ -180,8 +214,11 @@ class Live:
     account_numbers: frozenset[str]
     pages_read: int = 0
     # persona_id that GET /v1/inbound gives for a number, where it gives one (the docs do not
-    # promise it): the only sign of an owner the persona list does not show.
+    # promise it): a second source of owners, besides the persona list.
     inbound_owners: Mapping[str, str] = field(default_factory=dict)
+    # Numbers the list showed on several personas, confirmed by reading those personas by id
+    # (the personas read replace their listed entries in `personas`).
+    confirmed: tuple[ConfirmedOwners, ...] = ()
 
     def unlisted_owners(self) -> frozenset[str]:
         """Persona ids that GET /v1/inbound names but the persona list does not show."""
@@ -193,8 +230,8 @@ class Live:
         """Personas that are not soft-deleted, in id order."""
         return [p for _, p in sorted(self.personas.items()) if not p.deleted]
 
-    def owners(self) -> dict[str, tuple[str, ...]]:
-        """Map each number to the active personas holding it (normally exactly one)."""
+    def listed_owners(self) -> dict[str, tuple[str, ...]]:
+        """Map each number to the active personas whose entry shows it (normally exactly one)."""
         active = self.active()
         held: dict[str, tuple[str, ...]] = {}
         for persona in active:
@@ -206,14 +243,41 @@ class Live:
                 owner = (persona.id,)
                 for number in persona.numbers:
                     held[number] = held[number] + owner if number in held else owner
-        if self.inbound_owners:
-            active_ids = {persona.id for persona in active}
-            for number, hinted in self.inbound_owners.items():
-                # An owner no active persona's list shows (deleted, or hidden behind a v2
-                # agent): counting it makes a take-over a move the plan names, not an attach.
-                if number not in held and hinted not in active_ids:
-                    held[number] = (hinted,)
         return held
+
+    def owners(self) -> dict[str, tuple[str, ...]]:
+        """Map each number to the personas holding it: as listed, else as GET /v1/inbound names.
+
+        A number no active persona's entry shows, but that GET /v1/inbound gives an owner (one the
+        list does not show, or one whose entry lacks it), counts as held by that owner: where the
+        sources disagree, the reading that makes the number held wins, so that taking it is a move
+        that protected numbers and the safety valves see, never a plain attach.
+        """
+        held = self.listed_owners()
+        for number, hinted in self.inbound_owners.items():
+            if number not in held:
+                held[number] = (hinted,)
+        return held
+
+    def disagreements(self) -> list[SourcesDisagree]:
+        """Every number GET /v1/inbound gives an owner whose entry does not show it, by number."""
+        if not self.inbound_owners:
+            return []
+        listed = self.listed_owners()
+        return [
+            SourcesDisagree(
+                number,
+                self.ref(hinted),
+                tuple(self.ref(pid) for pid in listed.get(number, ())),
+            )
+            for number, hinted in sorted(self.inbound_owners.items())
+            if hinted not in listed.get(number, ())
+        ]
+
+    def ref(self, persona_id: str) -> PersonaRef:
+        """The persona's id and its name ("" for one the list does not show)."""
+        persona = self.personas.get(persona_id)
+        return PersonaRef(persona_id, persona.name if persona is not None else "")
 
 
 def label_seen(live: Live, owners: Mapping[str, tuple[str, ...]], number: str) -> SeenLabel:

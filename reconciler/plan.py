@@ -10,10 +10,12 @@ from typing import Any
 
 from reconciler.model import (
     UNREAD,
+    ConfirmedOwners,
     RoutingSettings,
     SafetySettings,
     SeenLabel,
     SeenSettings,
+    SourcesDisagree,
 )
 
 
@@ -117,6 +119,11 @@ class Plan:
     labels_seen: Mapping[str, SeenLabel] = field(default_factory=dict, compare=False)
     # Settings that moves clear and the config does not declare, by number: shown with the move.
     settings_dropped: Mapping[str, RoutingSettings] = field(default_factory=dict, compare=False)
+    # What the picture of the owners rests on beyond the persona list, for the plan to say so:
+    # numbers the list showed on several personas, read again by id; and numbers whose owner
+    # GET /v1/inbound and the persona list disagree on.
+    confirmed: tuple[ConfirmedOwners, ...] = field(default=(), compare=False)
+    disagreements: tuple[SourcesDisagree, ...] = field(default=(), compare=False)
 
     @property
     def is_empty(self) -> bool:

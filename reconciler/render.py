@@ -10,11 +10,14 @@ from dataclasses import replace
 from itertools import groupby
 from typing import TypeVar
 
-from reconciler.model import UNREAD, RoutingSettings, SeenLabel, SeenSettings
+from reconciler.model import UNREAD, PersonaRef, RoutingSettings, SeenLabel, SeenSettings
 from reconciler.plan import Action, Change, Plan
 from reconciler.text import printable
 
 PLAN_FORMAT_VERSION = 1
+# Numbers confirmed by id, or with owners the sources disagree on, named one per line before a
+# count of the rest: an account whose GET /v1/inbound disagrees everywhere stays readable.
+MAX_FINDINGS_SHOWN = 20
 
 Style = Callable[[str, str], str]
 
@@ -35,9 +38,15 @@ def render_text(
     plan: Plan, config_label: str, style: Style = _plain, warnings: Sequence[str] = ()
 ) -> str:
     """Changes grouped by persona, `+` attach, `~` move, `-` detach, `*` settings and labels,
-    warnings, the summary line."""
+    notes and warnings, the summary line."""
+    findings = [
+        *confirmation_notes(plan),
+        *(style(line, "red") for line in disagreement_warnings(plan)),
+    ]
     if plan.is_empty:
-        return f"No changes. The account matches {config_label}.\n"
+        return "".join(f"{line}\n" for line in findings) + (
+            f"No changes. The account matches {config_label}.\n"
+        )
     arriving = arrivals(plan)
     lines: list[str] = []
     for (persona_id, persona_name), changes in groupby(
@@ -50,6 +59,7 @@ def render_text(
             if change.action is Action.MOVE and dropped is not None:
                 lines.append("    " + style(dropped_note(dropped), "yellow"))
         lines.append("")
+    lines.extend(findings)
     lines.extend(style(warning, "red") for warning in warnings)
     lines.append(plan.summary_line())
     return "\n".join(lines) + "\n"
@@ -98,13 +108,85 @@ def shown_value(value: SeenSettings | SeenLabel) -> str:
     return printable(json.dumps(value, ensure_ascii=False))
 
 
+def _personas(refs: Sequence[PersonaRef]) -> str:
+    shown = [repr(printable(ref.name)) if ref.name else printable(ref.id) for ref in refs]
+    if not shown:
+        return "no persona"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def confirmation_notes(plan: Plan) -> list[str]:
+    """One line per number whose owners were confirmed: listed on several personas and read
+    again by id, or protected, listed on none and listed again (the first few, then a count)."""
+    lines = []
+    for found in plan.confirmed:
+        if found.seen_on:
+            lines.append(
+                f"Note: {found.phone_number} was listed on {_personas(found.seen_on)} (the list "
+                "may have changed while it was read); read one by one, it is on "
+                f"{_personas(found.held_by)}, and the plan is made from that."
+            )
+        else:
+            lines.append(
+                f"Note: {found.phone_number} was listed on no persona, and it is protected: "
+                f"listed again, it is on {_personas(found.held_by)}, and the plan is made from "
+                "that."
+            )
+    return _at_most(lines, "Note: and {} more numbers confirmed so (--format json lists them all).")
+
+
+def disagreement_warnings(plan: Plan) -> list[str]:
+    """One line per number whose owner GET /v1/inbound and the persona list disagree on (the
+    first few, then a count)."""
+    lines = []
+    for found in plan.disagreements:
+        owner = _personas((found.inbound_owner,))
+        head = (
+            f"Sources disagree: GET /v1/inbound names {owner} as the persona of "
+            f"{found.phone_number}, the persona list shows it on {_personas(found.listed_on)}"
+        )
+        if found.listed_on:
+            lines.append(f"{head}: the plan follows the persona list.")
+        else:
+            lines.append(f"{head}: it counts as on {owner}, so taking it is a move.")
+    return _at_most(lines, "Sources disagree on {} more numbers (--format json lists them all).")
+
+
+def _at_most(lines: list[str], more: str) -> list[str]:
+    if len(lines) <= MAX_FINDINGS_SHOWN:
+        return lines
+    return [*lines[:MAX_FINDINGS_SHOWN], more.format(len(lines) - MAX_FINDINGS_SHOWN)]
+
+
 def render_json(plan: Plan) -> str:
-    """The plan as `{"format_version", "changes", "summary"}`, stable key order."""
-    document = {
+    """The plan as `{"format_version", "changes", "summary"}`, stable key order.
+
+    `confirmed_owners` and `sources_disagree` follow when there are any (see confirmation_notes
+    and disagreement_warnings).
+    """
+    document: dict[str, object] = {
         "format_version": PLAN_FORMAT_VERSION,
         "changes": [change.to_json() for change in plan.changes],
         "summary": plan.summary(),
     }
+    if plan.confirmed:
+        document["confirmed_owners"] = [
+            {
+                "phone_number": found.phone_number,
+                "seen_on": [ref.id for ref in found.seen_on],
+                "held_by": [ref.id for ref in found.held_by],
+            }
+            for found in plan.confirmed
+        ]
+    if plan.disagreements:
+        document["sources_disagree"] = [
+            {
+                "phone_number": found.phone_number,
+                "inbound_owner": found.inbound_owner.id,
+                "listed_on": [ref.id for ref in found.listed_on],
+            }
+            for found in plan.disagreements
+        ]
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -144,7 +226,19 @@ def masked(plan: Plan) -> Plan:
         for number, settings in plan.settings_dropped.items()
         if masks[mask_number(number)] == 1
     }
-    return replace(plan, changes=changes, settings_dropped=dropped)
+    confirmed = tuple(
+        replace(found, phone_number=mask_number(found.phone_number)) for found in plan.confirmed
+    )
+    disagreements = tuple(
+        replace(found, phone_number=mask_number(found.phone_number)) for found in plan.disagreements
+    )
+    return replace(
+        plan,
+        changes=changes,
+        settings_dropped=dropped,
+        confirmed=confirmed,
+        disagreements=disagreements,
+    )
 
 
 _Value = TypeVar("_Value")

@@ -8,7 +8,13 @@ from itertools import groupby
 
 from reconciler.model import RoutingSettings
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
-from reconciler.render import arrivals, dropped_note, shown_value
+from reconciler.render import (
+    arrivals,
+    confirmation_notes,
+    disagreement_warnings,
+    dropped_note,
+    shown_value,
+)
 from reconciler.text import one_line
 
 # GitHub refuses comments over 65,536 characters; the default leaves room for what a workflow
@@ -109,8 +115,16 @@ def render_markdown(
     if len(config_label) > _MARKDOWN_LABEL_CHARS:  # many files: the size cap is for the plan
         config_label = config_label[: _MARKDOWN_LABEL_CHARS - 3] + "..."
     title = f"### reconciler plan for {_md_code(config_label)}\n\n"
+    alerts = "".join(
+        f"> [!{kind}]\n> {_md_text(line)}\n\n"
+        for kind, lines in (
+            ("NOTE", confirmation_notes(plan)),
+            ("WARNING", [*disagreement_warnings(plan), *warnings]),
+        )
+        for line in lines
+    )
     if plan.is_empty:
-        return title + f"**No changes.** The account matches {_md_code(config_label)}.\n"
+        return title + alerts + f"**No changes.** The account matches {_md_code(config_label)}.\n"
     budget = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE
     groups = [
         (persona_id, persona_name, list(changes))
@@ -118,7 +132,6 @@ def render_markdown(
             plan.changes, key=lambda change: (change.persona_id, change.persona_name)
         )
     ]
-    alerts = "".join(f"> [!WARNING]\n> {_md_text(warning)}\n\n" for warning in warnings)
     out = [title, alerts, f"**{plan.summary_line()}**\n"]
     used = sum(map(len, out))
     rows_shown = personas_started = 0

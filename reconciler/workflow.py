@@ -6,12 +6,14 @@ Never prints and never chooses an exit status: every refusal is an exception (er
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from typing import Protocol
 
+from reconciler.confirm import confirm_owners, relisted
 from reconciler.errors import InputError, StalePlan
-from reconciler.model import Desired, Live
-from reconciler.plan import NUMBER_WRITES, Change, Plan, value_json
+from reconciler.model import Desired, Live, LivePersona
+from reconciler.plan import NUMBER_WRITES, Action, Change, Plan, value_json
 from reconciler.planfile import SavedPlan, is_plan_file
 from reconciler.planner import build_plan
 from reconciler.staleness import check_target, plan_to_apply
@@ -27,6 +29,10 @@ class AccountReader(Protocol):
     def base_url(self) -> str: ...
 
     def read_live(self) -> Live: ...
+
+    def get_persona(self, persona_id: str) -> LivePersona: ...
+
+    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]: ...
 
 
 def refuse_saved_plans(files: Sequence[str]) -> None:
@@ -52,9 +58,42 @@ def saved_plan_among(files: Sequence[str]) -> str | None:
     return plans[0]
 
 
+def read_confirmed(account: AccountReader, protected: Collection[str] = ()) -> Live:
+    """One read of the account, with every number the list shows on two personas confirmed by id.
+
+    A `protected` number the list shows on no persona may have moved onto a page already read:
+    then the personas are listed once more, so that taking it is never a plain attach unawares.
+    """
+    live = confirm_owners(account.read_live(), account.get_persona)
+    if protected:
+        owners = live.owners()
+        looks_free = [number for number in protected if number not in owners]
+        if looks_free:
+            listing, _ = account.list_personas(live.pages_read)
+            live = confirm_owners(relisted(live, listing, looks_free), account.get_persona)
+    return live
+
+
+def with_owner_findings(plan: Plan, live: Live) -> Plan:
+    """The plan, saying what its picture of the owners rests on beyond the persona list.
+
+    Numbers confirmed by id, and the numbers it concerns (changed, declared or protected) whose
+    owner GET /v1/inbound and the persona list disagree on.
+    """
+    concerned = {change.phone_number for change in plan.changes}.union(
+        plan.protected, *(persona.desired for persona in plan.managed)
+    )
+    disagreements = tuple(
+        found for found in live.disagreements() if found.phone_number in concerned
+    )
+    return replace(plan, confirmed=live.confirmed, disagreements=disagreements)
+
+
 def plan_from_config(desired: Desired, account: AccountReader) -> Plan:
     """The changes that make the live account match the config."""
-    return build_plan(desired, account.read_live())
+    declared = {number for entry in desired.personas for number in entry.numbers}
+    live = read_confirmed(account, sorted(declared.intersection(desired.protected)))
+    return with_owner_findings(build_plan(desired, live), live)
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
@@ -63,7 +102,11 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
     A plan already applied comes back with no changes.
     """
     check_target(saved, account.base_url)
-    return plan_to_apply(saved, account.read_live())
+    attached = {
+        change.phone_number for change in saved.plan.changes if change.action is Action.ATTACH
+    }
+    live = read_confirmed(account, sorted(attached.intersection(saved.plan.protected)))
+    return with_owner_findings(plan_to_apply(saved, live), live)
 
 
 def check_unchanged(shown: Plan, fresh: Plan) -> None:

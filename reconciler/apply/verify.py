@@ -1,7 +1,13 @@
 """Read the account back after the writes and check it converged to what the plan wanted.
 
-A move the API did not complete (the number reached its new persona but stayed on the old one)
-is fixed here with one detach; everything else that is still wrong is named in the result.
+What is read back: every persona the run wrote to, every persona a touched number was on when
+planned, and every managed persona that declares a touched number, so that a number taken off
+the persona really holding it (a plan made on a wrong picture of the account) cannot go unseen.
+
+Two things are put right in the same run. A declared number missing from its persona is attached
+there again (one attach per persona, then read back), unless it is now on a persona the plan did
+not take it from; and a move the API did not complete (the number reached its new persona but
+stayed on the old one) is finished with one detach. Everything still wrong is named in the result.
 """
 
 from __future__ import annotations
@@ -11,14 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from reconciler.apply.declared import declared_mismatches
-from reconciler.apply.result import ApplyResult, counted_numbers
+from reconciler.apply.result import ApplyResult, Write, counted_numbers
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import LivePersona
 from reconciler.plan import Action, Plan
 from reconciler.text import printable
 
-# Detaches numbers from a persona and records how that ended.
-Detach = Callable[[str, list[str]], None]
+# Sends one write ("attach" or "detach", persona id, numbers) and records how it ended.
+Send = Callable[[str, str, list[str]], Write]
 
 
 class AccountReader(Protocol):
@@ -28,9 +34,11 @@ class AccountReader(Protocol):
 
     def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]: ...
 
+    def list_inbound(self) -> dict[str, str | None]: ...
+
 
 class Verification:
-    """Reads back the personas a plan touched and records in `result` what is still wrong."""
+    """Reads back the personas a plan concerns, puts back what it can, records what is wrong."""
 
     def __init__(
         self,
@@ -39,18 +47,17 @@ class Verification:
         result: ApplyResult,
         names: Mapping[str, str],
         parallelism: int,
-        detach: Detach,
+        send: Send,
     ) -> None:
         self.plan = plan
         self.client = client
         self.result = result
         self.names = names
         self.parallelism = parallelism
-        self.detach = detach
+        self.send = send
 
     def run(self) -> None:
-        """Read back what the plan touched, fix a move that left a number behind, and check."""
-        touched = {change.persona_id for change in self.plan.changes}
+        """Read back, put declared numbers back, finish moves that left a number behind, check."""
         sources = {
             source: {move.phone_number for move in moves}
             for source, moves in self.plan.moves_by_source().items()
@@ -61,7 +68,130 @@ class Verification:
                 f"{counted_numbers(sources.pop(pid))} came from {self.names.get(pid) or pid}, "
                 "a persona the persona list does not show; it was not read back"
             )
-        personas = self._read(touched | set(sources))
+        personas = self._read(self._to_read_back(set(sources)))
+        self._put_back_missing(personas)
+        self._finish_moves(personas, sources)
+        self._check(personas, sources)
+        self.result.mismatches.extend(declared_mismatches(self.plan, personas))
+
+    def _to_read_back(self, sources: set[str]) -> set[str]:
+        """The personas written to, and those a touched number was or had to be on."""
+        numbers = {change.phone_number for change in self.plan.changes}
+        written = {change.persona_id for change in self.plan.changes} | sources
+        held_then = {owner for number in numbers for owner in self.plan.owners.get(number, ())}
+        held_then.update(
+            ref.id
+            for found in self.plan.confirmed
+            if found.phone_number in numbers
+            for ref in found.seen_on
+        )
+        declaring = {persona.id for persona in self.plan.managed if persona.desired & numbers}
+        return written | ((held_then | declaring) - self.plan.unlisted)
+
+    def _put_back_missing(self, personas: dict[str, LivePersona]) -> None:
+        """Attach declared numbers missing from their persona again, then read those back."""
+        missing = self._missing(personas)
+        if not missing:
+            return
+        elsewhere = self._held_elsewhere(personas, missing)
+        protected = frozenset(self.plan.protected)
+        repairs: dict[str, list[str]] = {}
+        for pid, numbers in sorted(missing.items()):
+            taken_from = self._taken_from(pid)
+            for number in numbers:
+                if number in protected and self.plan.owners.get(number):
+                    # It was on a persona when planned and is on none read back: someone may
+                    # hold it now, unseen, and a protected number is never taken from anyone.
+                    self.result.notes.append(
+                        f"{self.names.get(pid, pid)}: lacks {number} after the writes; it is "
+                        "protected and was on a persona when planned, so it is not attached "
+                        "without knowing who holds it now"
+                    )
+                    continue
+                holders = elsewhere.get(number, set()) - {pid}
+                unplanned = holders - taken_from.get(number, set())
+                if unplanned:
+                    # Someone else moved it there: taking it back would be a move no valve saw.
+                    self.result.notes.append(
+                        f"{self.names.get(pid, pid)}: lacks {number} after the writes, and it is "
+                        f"on {self._named(unplanned)} now, which the plan did not take it from: "
+                        "not taken back"
+                    )
+                    continue
+                repairs.setdefault(pid, []).append(number)
+        for pid, numbers in repairs.items():
+            self.result.notes.append(
+                f"{self.names.get(pid, pid)}: lacked {counted_numbers(numbers)} after the writes; "
+                "attached them there"
+            )
+            self.send("attach", pid, numbers)
+        repaired = {number for numbers in repairs.values() for number in numbers}
+        holders = {pid for pid, persona in personas.items() if persona.numbers & repaired}
+        for pid in sorted(set(repairs) | holders):
+            personas[pid] = self.client.get_persona(pid)
+            self.result.verify_reads += 1
+
+    def _missing(self, personas: dict[str, LivePersona]) -> dict[str, list[str]]:
+        """Per managed persona read back, the declared numbers it lacks that no failed or
+        skipped attach of this run was to bring (those are reported as they are)."""
+        unsent = {
+            (write.persona_id, number)
+            for write in [*self.result.failed, *self.result.skipped]
+            if write.action == "attach"
+            for number in write.numbers
+        }
+        missing: dict[str, list[str]] = {}
+        for managed in self.plan.managed:
+            persona = personas.get(managed.id)
+            if persona is None or persona.deleted:
+                continue
+            lacking = sorted(
+                number
+                for number in managed.desired - persona.numbers
+                if (managed.id, number) not in unsent
+            )
+            if lacking:
+                missing[managed.id] = lacking
+        return missing
+
+    def _held_elsewhere(
+        self, personas: dict[str, LivePersona], missing: dict[str, list[str]]
+    ) -> dict[str, set[str]]:
+        """Who holds each missing number now: the personas read back, and GET /v1/inbound where
+        it names an owner (a persona no read covered: moved there during the apply)."""
+        numbers = {number for lacking in missing.values() for number in lacking}
+        held: dict[str, set[str]] = {}
+        for pid, persona in personas.items():
+            for number in persona.numbers & numbers:
+                held.setdefault(number, set()).add(pid)
+        try:
+            inbound = self.client.list_inbound()
+        except AuthError:
+            raise
+        except ApiError:
+            inbound = {}  # no second source: the reads back are all there is to go on
+        self.result.verify_reads += 1
+        for number in numbers:
+            owner = inbound.get(number)
+            if owner is not None:
+                held.setdefault(number, set()).add(owner)
+        return held
+
+    def _taken_from(self, persona_id: str) -> dict[str, set[str]]:
+        """Per number, the personas the plan takes it from: moved into persona_id, or detached."""
+        taken: dict[str, set[str]] = {}
+        for change in self.plan.changes:
+            if change.action is Action.MOVE and change.persona_id == persona_id:
+                taken.setdefault(change.phone_number, set()).add(change.from_persona_id or "")
+            elif change.action is Action.DETACH:
+                taken.setdefault(change.phone_number, set()).add(change.persona_id)
+        return taken
+
+    def _named(self, persona_ids: set[str]) -> str:
+        return ", ".join(self.names.get(pid) or pid for pid in sorted(persona_ids))
+
+    def _finish_moves(self, personas: dict[str, LivePersona], sources: dict[str, set[str]]) -> None:
+        """Detach a moved number from its old persona when its new one holds it too."""
         # A number is left behind only if its new persona holds it too: when the attach failed,
         # detaching it from the old persona would leave it with none (make before break).
         arrived = {
@@ -82,12 +212,10 @@ class Verification:
                     f"{self.names.get(pid, pid)}: still had {counted_numbers(numbers)} after the "
                     "move (the API did not reassign them); detached them there"
                 )
-                self.detach(pid, numbers)
+                self.send("detach", pid, numbers)
             for pid in leftovers:
                 personas[pid] = self.client.get_persona(pid)
                 self.result.verify_reads += 1
-        self._check(personas, sources)
-        self.result.mismatches.extend(declared_mismatches(self.plan, personas))
 
     def _read(self, persona_ids: set[str]) -> dict[str, LivePersona]:
         """The fewest reads: one GET per persona, or a re-list when that takes fewer requests."""

@@ -93,7 +93,7 @@ class _PlanWriter:
                 self.result,
                 self.names,
                 self.parallelism,
-                detach=lambda pid, numbers: self.record(self._send("detach", pid, numbers)),
+                send=self._send_and_record,
             )
             try:
                 verification.run()
@@ -118,6 +118,11 @@ class _PlanWriter:
             self.report(describe(write))
             if self.on_write is not None:
                 self.on_write(write)
+
+    def _send_and_record(self, action: str, persona_id: str, numbers: list[str]) -> Write:
+        write = self._send(action, persona_id, numbers)
+        self.record(write)
+        return write
 
     def _send_attaches_then_detaches(self) -> None:
         gains, losses = self.plan.gains(), self.plan.losses()

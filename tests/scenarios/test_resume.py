@@ -1,6 +1,10 @@
 """An apply killed after k of n persona writes (SIGKILL, SIGTERM, SIGINT) leaves an account from
 which the next apply makes exactly the remaining writes. The killed apply runs as a subprocess
 against an in-process simulator whose writes hang after the k-th one.
+
+With the listing skew on, the account spans two pages of personas and, while the killed apply
+reads them, a number declared on a page-1 persona moves to a page-2 persona: the listing shows
+it on both, and the run must take it back with a move, never detach it from where it is.
 """
 
 from __future__ import annotations
@@ -17,38 +21,58 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.simulator import Simulator
+from reconciler.simulator import ListingMove, Simulator
 from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at, write_config, writes
 
 PERSONAS = 6
 Write = tuple[str, str, list[str]]
+# With the skew: "Steady" (page 1) declares STEADY_NUMBER, which moves to p5 (page 2) while the
+# killed apply reads the list; fillers without numbers push p3 to p5 onto page 2.
+STEADY, STEADY_NUMBER, FILLERS = "steady", "+14155559999", 100
 
 
-def account() -> dict[str, object]:
+@pytest.fixture
+def skew() -> bool:
+    """Whether the listing is skewed by a move between its page reads (parametrised per test)."""
+    return False
+
+
+def account(skew: bool) -> dict[str, object]:
     """Six personas; each must lose the number it has and gain a free one: 12 writes."""
     numbers = [{"phone_number": f"+1415555{i:04d}"} for i in range(2 * PERSONAS)]
     personas = [
         {"id": f"p{i}", "name": f"Persona {i}", "numbers": [f"+1415555{2 * i:04d}"]}
         for i in range(PERSONAS)
     ]
+    if skew:
+        fillers = [{"id": f"filler{i:03d}", "name": f"Filler {i:03d}"} for i in range(FILLERS)]
+        steady = {"id": STEADY, "name": "Steady", "numbers": [STEADY_NUMBER]}
+        personas = [steady, *personas[:3], *fillers, *personas[3:]]
+        numbers.append({"phone_number": STEADY_NUMBER})
     return {"numbers": numbers, "personas": personas}
 
 
-def all_writes() -> list[Write]:
+def all_writes(skew: bool) -> list[Write]:
     attaches = [(f"p{i}", "attach", [f"+1415555{2 * i + 1:04d}"]) for i in range(PERSONAS)]
     detaches = [(f"p{i}", "detach", [f"+1415555{2 * i:04d}"]) for i in range(PERSONAS)]
+    if skew:
+        attaches.append((STEADY, "attach", [STEADY_NUMBER]))  # the move back from p5
     return sorted(attaches + detaches)
 
 
 @pytest.fixture
-def resume_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
-    with Simulator(account(), api_key=TEST_KEY) as simulator:
+def resume_sim(monkeypatch: pytest.MonkeyPatch, skew: bool) -> Iterator[Simulator]:
+    with Simulator(account(skew), api_key=TEST_KEY) as simulator:
+        if skew:
+            simulator.faults.move_during_listing = ListingMove(STEADY_NUMBER, "p5", after_page=1)
         yield point_cli_at(simulator, monkeypatch)
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
+def config(tmp_path: Path, skew: bool) -> Path:
     entries = [{"id": f"p{i}", "numbers": [f"+1415555{2 * i + 1:04d}"]} for i in range(PERSONAS)]
+    if skew:
+        entries.append({"id": STEADY, "numbers": [STEADY_NUMBER]})
     # Every persona swaps its number: a deliberate rotation, so the mass-detach valve is opened.
     return write_config(tmp_path / "personas.yaml", entries, safety={"max_detach_percent": 100})
 
@@ -86,7 +110,9 @@ def wait_until_hung(sim: Simulator, process: subprocess.Popen[str], served: int)
     raise AssertionError(f"the apply never reached write {served + 1}: {process.communicate()}")
 
 
-def resume_and_check(sim: Simulator, run_cli: RunCli, config: Path, served: int) -> None:
+def resume_and_check(
+    sim: Simulator, run_cli: RunCli, config: Path, served: int, skew: bool = False
+) -> None:
     first = writes(sim)
     assert len(first) == served
     sim.faults.hang_writes_after = None
@@ -94,26 +120,39 @@ def resume_and_check(sim: Simulator, run_cli: RunCli, config: Path, served: int)
     result = run_cli("apply", config, "--auto-approve")
     assert result.code == 0, result.out + result.err
     second = writes(sim)
-    assert len(second) == len(all_writes()) - served
-    assert sorted(first + second) == all_writes()
+    assert len(second) == len(all_writes(skew)) - served
+    assert sorted(first + second) == all_writes(skew)
     assert run_cli("plan", config, "--detailed-exitcode").code == 0
     for i in range(PERSONAS):
         assert sim.persona_numbers(f"p{i}") == [f"+1415555{2 * i + 1:04d}"]
+    if skew:
+        assert sim.persona_numbers(STEADY) == [STEADY_NUMBER]
 
 
-@pytest.mark.parametrize("served", [0, 1, 4, 6, 7, 11])
+@pytest.mark.parametrize(
+    "skew, served",
+    # Killed before the first write, inside the attaches, after the last attach, inside the
+    # detaches, and before the last write: of 12 writes, or of 13 with the skew.
+    [
+        pytest.param(False, served, id=f"consistent-listing-{served}")
+        for served in (0, 1, 4, 6, 7, 11)
+    ]
+    + [pytest.param(True, served, id=f"skewed-listing-{served}") for served in (0, 1, 4, 7, 8, 12)],
+)
 def test_sigkill_after_k_writes_then_a_rerun_makes_exactly_the_rest(
-    resume_sim: Simulator, run_cli: RunCli, config: Path, served: int
+    resume_sim: Simulator, run_cli: RunCli, config: Path, served: int, skew: bool
 ) -> None:
     resume_sim.faults.hang_writes_after = served
     process = start_apply(resume_sim, config)
     wait_until_hung(resume_sim, process, served)
     process.kill()
     process.communicate()
+    if skew:
+        assert resume_sim.faults.move_during_listing is None  # the move happened mid-listing
     # Make before break: no persona lost a number before its attach had gone through.
     done = {(pid, action) for pid, action, _ in writes(resume_sim)}
     assert all((pid, "attach") in done for pid, action in done if action == "detach")
-    resume_and_check(resume_sim, run_cli, config, served)
+    resume_and_check(resume_sim, run_cli, config, served, skew)
 
 
 @pytest.mark.parametrize(
@@ -143,6 +182,6 @@ def test_sigterm_and_sigint_finish_the_write_in_flight_report_and_exit(
     assert "Traceback" not in out + err
     outcomes = [json.loads(line)["outcome"] for line in log_file.read_text().splitlines()]
     assert outcomes.count("done") == served
-    assert len(outcomes) == len(all_writes())  # every planned write is on record
+    assert len(outcomes) == len(all_writes(False))  # every planned write is on record
     assert TEST_KEY not in log_file.read_text()
     resume_and_check(resume_sim, run_cli, config, served)

@@ -39,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
         "doctor",
     },
     "workflow": {
+        "confirm",
         "config",
         "api",
         "planner",
@@ -51,6 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "text",
     },
     "apply": {"plan", "model", "errors", "text"},
+    "confirm": {"model", "errors", "text"},
     "planner": {"plan", "model", "text", "errors"},
     "safety": {"plan", "model", "text", "errors"},
     "render": {"plan", "model", "text"},

@@ -47,6 +47,7 @@ class FakeAccount:
         self.number_calls: list[tuple[str, str, str, object]] = []
         # Every write in the order it was made: (action, persona id or number).
         self.timeline: list[tuple[str, str]] = []
+        self.inbound_gives_owners = False
         self.calls: list[Call] = []
         self.calls_in_unit: list[Call] = []
         self.reads: list[str] = []
@@ -141,6 +142,18 @@ class FakeAccount:
             self.reads.append("list")
             self._raise_queued("list", "")
             return {pid: self.persona(pid) for pid in self.names}, 1
+
+    def list_inbound(self) -> dict[str, str | None]:
+        """Every number; with its one owner only when `inbound_gives_owners` (the docs do not
+        promise GET /v1/inbound names owners)."""
+        with self._lock:
+            self.reads.append("inbound")
+            self._raise_queued("inbound", "")
+            owners: dict[str, str | None] = dict.fromkeys(self.account_numbers)
+            if self.inbound_gives_owners:
+                for pid, numbers in self.numbers.items():
+                    owners.update(dict.fromkeys(numbers, pid))
+            return owners
 
     def list_account_numbers(self) -> frozenset[str]:
         with self._lock:

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from reconciler.apply import ApplyResult, Write, apply_plan
 from reconciler.errors import ApiError, AuthError
+from reconciler.model import ConfirmedOwners, PersonaRef
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from tests.unit.apply.fakes import (
     EXAMPLE_PLAN,
@@ -15,6 +16,7 @@ from tests.unit.apply.fakes import (
     N101,
     N102,
     N103,
+    N110,
     N130,
     SALES,
     SUPPORT,
@@ -203,3 +205,154 @@ def test_a_persona_outside_the_file_that_kept_a_detached_number_is_named() -> No
 
     assert account.calls == [("detach", IVR, (N102,))]
     assert result.mismatches == ["Legacy IVR: still has +14155550102"]
+
+
+# A plan made on a wrong picture: the list showed 102 on Support and on the IVR, but it was on
+# the IVR alone (moved there while the list was read). Support declares it; the plan detaches
+# it from the IVR, the persona really holding it.
+WRONG_PICTURE_PLAN = Plan(
+    changes=(Change(Action.DETACH, IVR, "Legacy IVR", N102),),
+    managed=(ManagedPersona(SUPPORT, "Support", frozenset({N100, N102}), frozenset({N100, N102})),),
+    owners={N100: (SUPPORT,), N102: (SUPPORT, IVR), N130: (IVR,)},
+)
+
+
+def wrong_picture_account() -> FakeAccount:
+    return FakeAccount({SUPPORT: ("Support", [N100]), IVR: ("Legacy IVR", [N102, N130])})
+
+
+def test_a_declared_number_taken_off_its_only_holder_is_put_back_in_the_same_run() -> None:
+    account = wrong_picture_account()
+
+    result = apply(WRONG_PICTURE_PLAN, account)
+
+    # Support declares a touched number and held it when planned: it is read back, found
+    # lacking 102, and given it with one attach.
+    assert account.calls == [("detach", IVR, (N102,)), ("attach", SUPPORT, (N102,))]
+    assert account.numbers[SUPPORT] == {N100, N102}
+    assert result.notes == [
+        "Support: lacked 1 number (+14155550102) after the writes; attached them there"
+    ]
+    assert sorted(account.reads) == ["get p-ivr", "get p-support", "get p-support", "inbound"]
+    assert result.verify_reads == 4
+    assert result.converged
+
+
+def test_a_declared_number_that_cannot_be_put_back_is_named() -> None:
+    account = wrong_picture_account()
+    error = ApiError("server error", status=500)
+    account.fail("attach", SUPPORT, error)
+
+    result = apply(WRONG_PICTURE_PLAN, account)
+
+    assert result.failed == [Write(SUPPORT, "Support", "attach", (N102,)).failed_with(error)]
+    assert result.mismatches == ["Support: still lacks +14155550102"]
+    assert not result.converged
+
+
+def test_a_declared_number_someone_moved_elsewhere_is_named_not_taken_back() -> None:
+    account = example_account()
+    account.inbound_gives_owners = True
+
+    def dashboard_moves_it_to_sales(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("attach", SUPPORT):
+            account.numbers[SUPPORT].discard(N102)
+            account.numbers[SALES].add(N102)
+
+    account.after_write = dashboard_moves_it_to_sales
+
+    result = apply(MOVE_PLAN, account)
+
+    # Sales is in no part of the plan; GET /v1/inbound says where the number went (by id).
+    assert account.calls == [("attach", SUPPORT, (N102,))]
+    assert result.notes == [
+        "Support: lacks +14155550102 after the writes, and it is on p-sales now, which the plan "
+        "did not take it from: not taken back"
+    ]
+    assert result.mismatches == ["Support: still lacks +14155550102"]
+
+
+def test_a_move_the_api_acknowledged_but_did_not_make_is_made_again() -> None:
+    account = example_account()
+    ignored: list[str] = []
+
+    def ignore_the_first_attach(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("attach", SUPPORT) and not ignored:
+            ignored.append(persona_id)
+            account.numbers[SUPPORT].discard(N102)
+            account.numbers[IVR].add(N102)
+
+    account.after_write = ignore_the_first_attach
+
+    result = apply(MOVE_PLAN, account)
+
+    # The IVR still holds it: the plan takes it from there, so attaching it again is the move.
+    assert account.calls == [("attach", SUPPORT, (N102,)), ("attach", SUPPORT, (N102,))]
+    assert account.numbers[SUPPORT] == {N100, N102, N103}
+    assert account.numbers[IVR] == {N130}
+    assert result.converged
+
+
+def test_personas_seen_holding_a_touched_number_when_planned_are_read_back() -> None:
+    account = example_account()
+    listed_on_sales = ConfirmedOwners(N110, (PersonaRef(SALES, "Sales"),), ())
+    plan = Plan(
+        changes=(Change(Action.ATTACH, SUPPORT, "Support", N110),),
+        managed=(
+            ManagedPersona(
+                SUPPORT, "Support", frozenset({N100, N103}), frozenset({N100, N103, N110})
+            ),
+        ),
+        owners={N100: (SUPPORT,), N103: (SUPPORT,)},
+        confirmed=(listed_on_sales,),
+    )
+
+    result = apply(plan, account)
+
+    assert sorted(account.reads) == ["get p-sales", "get p-support"]
+    assert result.converged
+
+
+def test_a_number_nobody_holds_any_more_is_put_back_even_without_owners_from_the_api() -> None:
+    account = example_account()
+
+    def someone_detaches_it(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("detach", SUPPORT):
+            account.numbers[SUPPORT].discard(N101)
+
+    account.after_write = someone_detaches_it
+
+    result = apply(EXAMPLE_PLAN, account)
+
+    assert account.calls[-1] == ("attach", SUPPORT, (N101,))
+    assert account.numbers[SUPPORT] == {N100, N101, N102}
+    assert result.converged
+
+
+def test_a_protected_number_that_was_held_when_planned_is_not_put_back_blindly() -> None:
+    account = wrong_picture_account()
+
+    result = apply(replace(WRONG_PICTURE_PLAN, protected=(N102,)), account)
+
+    # Nobody read back holds it, but nothing says nobody does: it is named, not attached.
+    assert account.calls == [("detach", IVR, (N102,))]
+    assert result.notes == [
+        "Support: lacks +14155550102 after the writes; it is protected and was on a persona "
+        "when planned, so it is not attached without knowing who holds it now"
+    ]
+    assert result.mismatches == ["Support: still lacks +14155550102"]
+
+
+def test_a_protected_number_planned_as_free_is_put_back() -> None:
+    account = example_account()
+
+    def someone_detaches_it(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("detach", SUPPORT):
+            account.numbers[SUPPORT].discard(N101)
+
+    account.after_write = someone_detaches_it
+
+    result = apply(replace(EXAMPLE_PLAN, protected=(N101,)), account)
+
+    assert account.calls[-1] == ("attach", SUPPORT, (N101,))
+    assert result.converged

@@ -1,0 +1,52 @@
+"""After the writes, apply reads back every persona it concerns: a declared number found off its
+persona is attached again in the same run, or the run exits 4 naming it; never exit 0 without it.
+"""
+
+from __future__ import annotations
+
+from reconciler.simulator import Simulator
+from reconciler.simulator.requestlog import RequestRecord
+from tests.conftest import CONFIG, SALES, SUPPORT, RunCli, writes
+
+SALES_EMEA = "+14155550110"
+
+
+def dashboard_unroutes_sales_emea_at_the_detach(sim: Simulator, record: RequestRecord) -> None:
+    """Someone detaches +…110 from Sales in the dashboard while apply is at its detaches."""
+    if record.path.endswith("/detach") and SALES_EMEA in sim.persona_numbers(SALES):
+        sim.set_owner(SALES_EMEA, None)
+
+
+def test_a_declared_number_unrouted_during_the_apply_is_attached_again(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    sim.on_write = dashboard_unroutes_sales_emea_at_the_detach
+
+    result = run_cli("apply", CONFIG, "--auto-approve")
+
+    assert result.code == 0, result.out + result.err
+    assert SALES_EMEA in sim.persona_numbers(SALES)
+    assert writes(sim)[-1] == (SALES, "attach", [SALES_EMEA])
+    assert (
+        f"note: Sales: lacked 1 number ({SALES_EMEA}) after the writes; attached them there"
+        in result.out
+    )
+    assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 0
+
+
+def test_a_declared_number_that_cannot_be_put_back_fails_the_run_naming_it(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    def unroute_and_refuse_the_next_write(sim: Simulator, record: RequestRecord) -> None:
+        dashboard_unroutes_sales_emea_at_the_detach(sim, record)
+        if record.persona_id == SUPPORT and record.path.endswith("/detach"):
+            sim.faults.write_statuses = [400]  # the attach that would put it back
+
+    sim.on_write = unroute_and_refuse_the_next_write
+
+    result = run_cli("apply", CONFIG, "--auto-approve")
+
+    assert result.code == 4, result.out + result.err
+    assert SALES_EMEA not in sim.persona_numbers(SALES)
+    assert f"not converged: Sales: still lacks {SALES_EMEA}" in result.out
+    assert f"Sales: attach of 1 number ({SALES_EMEA}) failed" in result.out

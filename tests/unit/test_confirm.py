@@ -1,0 +1,152 @@
+"""Numbers the persona list shows on two personas, confirmed by reading those personas by id."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.confirm import confirm_owners, relisted
+from reconciler.errors import ApiError
+from reconciler.model import Live, LivePersona, PersonaRef
+
+A, B, C = "p-a", "p-b", "p-c"
+N1, N2, N3 = "+14155550101", "+14155550102", "+14155550103"
+
+
+def persona(pid: str, *numbers: str, deleted: bool = False) -> LivePersona:
+    return LivePersona(pid, pid.upper(), frozenset(numbers), deleted)
+
+
+class ById:
+    """Reads by id: what each persona holds now, and the order of the reads."""
+
+    def __init__(self, *personas: LivePersona) -> None:
+        self.personas = {p.id: p for p in personas}
+        self.reads: list[str] = []
+
+    def __call__(self, persona_id: str) -> LivePersona:
+        self.reads.append(persona_id)
+        return self.personas[persona_id]
+
+
+def listing(*personas: LivePersona) -> Live:
+    numbers = frozenset().union(*(p.numbers for p in personas))
+    return Live({p.id: p for p in personas}, numbers | {N1, N2, N3}, pages_read=2)
+
+
+def ref(pid: str) -> PersonaRef:
+    return PersonaRef(pid, pid.upper())
+
+
+def test_a_listing_with_no_number_on_two_personas_reads_nothing_more() -> None:
+    live = listing(persona(A, N1), persona(B, N2))
+    by_id = ById()
+
+    assert confirm_owners(live, by_id) is live
+    assert by_id.reads == []
+
+
+def test_the_reads_by_id_replace_the_listed_entries() -> None:
+    live = listing(persona(A, N1, N2), persona(B, N1), persona(C, N3))
+    by_id = ById(persona(A, N2), persona(B, N1))
+
+    confirmed = confirm_owners(live, by_id)
+
+    assert sorted(by_id.reads) == [A, B]  # C holds no number seen twice: not read
+    assert confirmed.personas[A].numbers == {N2}
+    assert confirmed.owners() == {N1: (B,), N2: (A,), N3: (C,)}
+    assert [(c.phone_number, c.seen_on, c.held_by) for c in confirmed.confirmed] == [
+        (N1, (ref(A), ref(B)), (ref(B),))
+    ]
+
+
+def test_a_number_really_on_two_personas_stays_on_both() -> None:
+    live = listing(persona(A, N1), persona(B, N1))
+
+    confirmed = confirm_owners(live, ById(persona(A, N1), persona(B, N1)))
+
+    assert confirmed.owners()[N1] == (A, B)
+    assert confirmed.confirmed[0].held_by == (ref(A), ref(B))
+
+
+def test_a_read_that_shows_a_number_listed_elsewhere_has_that_persona_read_too() -> None:
+    # N1 shows on A and B; read by id, B also holds N3, which the list showed on C.
+    live = listing(persona(A, N1), persona(B, N1), persona(C, N3))
+    by_id = ById(persona(A), persona(B, N1, N3), persona(C))
+
+    confirmed = confirm_owners(live, by_id)
+
+    assert sorted(by_id.reads[:2]) == [A, B] and by_id.reads[2:] == [C]
+    assert confirmed.owners() == {N1: (B,), N3: (B,)}
+    assert [(c.phone_number, c.held_by) for c in confirmed.confirmed] == [
+        (N1, (ref(B),)),
+        (N3, (ref(B),)),
+    ]
+    assert confirmed.confirmed[1].seen_on == (ref(B), ref(C))
+
+
+def test_a_number_on_none_of_the_personas_read_is_on_no_persona() -> None:
+    live = listing(persona(A, N1), persona(B, N1))
+
+    confirmed = confirm_owners(live, ById(persona(A), persona(B)))
+
+    assert N1 not in confirmed.owners()
+    assert confirmed.confirmed[0].held_by == ()
+
+
+def test_a_persona_deleted_since_the_listing_holds_nothing() -> None:
+    live = listing(persona(A, N1), persona(B, N1))
+
+    confirmed = confirm_owners(live, ById(persona(A, N1, deleted=True), persona(B, N1)))
+
+    assert confirmed.owners()[N1] == (B,)
+
+
+def test_a_failed_read_stops_the_plan() -> None:
+    live = listing(persona(A, N1), persona(B, N1))
+
+    def fails(persona_id: str) -> LivePersona:
+        raise ApiError("server error", status=500, method="GET", path=f"/v1/personas/{persona_id}")
+
+    with pytest.raises(ApiError, match="server error"):
+        confirm_owners(live, fails)
+
+
+def test_a_second_listing_gives_the_entries_that_show_a_number_that_looked_free() -> None:
+    live = listing(persona(A, N1), persona(B))
+    again = {A: persona(A, N1), B: persona(B, N2), C: persona(C, N3)}
+
+    found = relisted(live, again, [N2])
+
+    assert found.personas[B].numbers == {N2}
+    assert C not in found.personas  # holds none of the numbers looked for
+    assert found.owners() == {N1: (A,), N2: (B,)}
+    assert [(c.phone_number, c.seen_on, c.held_by) for c in found.confirmed] == [
+        (N2, (), (ref(B),))
+    ]
+
+
+def test_a_second_listing_that_finds_nothing_changes_nothing() -> None:
+    live = listing(persona(A, N1))
+    assert relisted(live, {A: persona(A, N1)}, [N2]) is live
+
+
+def test_a_fresher_entry_that_shows_a_number_listed_elsewhere_is_then_confirmed() -> None:
+    # Listed again, B holds N2 and also N1, which the first listing showed on A.
+    live = listing(persona(A, N1), persona(B))
+    found = relisted(live, {B: persona(B, N1, N2)}, [N2])
+    by_id = ById(persona(A), persona(B, N1, N2))
+
+    confirmed = confirm_owners(found, by_id)
+
+    assert sorted(by_id.reads) == [A, B]
+    assert confirmed.owners() == {N1: (B,), N2: (B,)}
+    assert [c.phone_number for c in confirmed.confirmed] == [N2, N1]
+
+
+def test_an_answer_about_another_persona_stops_the_plan() -> None:
+    live = listing(persona(A, N1), persona(B, N1))
+    by_id = ById(persona(A))
+    by_id.personas[B] = persona(C, N1)  # asked for B, told about C
+
+    with pytest.raises(ApiError, match=r"GET /v1/personas/p-b: the answer is persona 'p-c'"):
+        confirm_owners(live, by_id)
