@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format typecheck check bench mutation clean
+.PHONY: install demo test lint format typecheck check bench mutation dist clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ bench: install
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py
 
+# The release artefacts: sdist and wheel in dist/, their metadata checked by twine, then
+# scripts/check_dist.py runs a few test modules from the unpacked sdist and the installed wheel's
+# command (slow, so not part of `test`).
+dist: install
+	$(PY) -m pip install --quiet -e '.[test,dist]'
+	rm -rf dist
+	$(PY) -m build --quiet --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+	$(PY) scripts/check_dist.py dist
+
 # Mutation testing of the core decision modules (listed in pyproject.toml, [tool.mutmut]) with
 # the whole suite as killer. Takes minutes, so not part of `check` or CI; see docs/testing.md.
 MUTATION_CHILDREN ?= 2
@@ -48,4 +58,4 @@ mutation: install
 	$(PY) scripts/mutation_score.py
 
 clean:
-	rm -rf mutants mutants.log $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf mutants mutants.log $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
