@@ -17,6 +17,7 @@ import click
 import pytest
 import yaml
 
+from reconciler import __version__
 from reconciler.cli import cli
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, IVR, ROOT, SALES, SUPPORT, TEST_KEY, write_config
@@ -626,3 +627,71 @@ def test_the_action_fails_the_step_when_the_apply_is_incomplete(
     assert result.returncode == 4
     assert "::error title=reconciler apply incomplete (exit 4)::" in result.stdout
     assert "Apply incomplete" in result.stdout
+
+
+# -- pinned to the release, bounded in time ---------------------------------------------------
+
+
+def test_every_recipe_uses_the_released_action_never_a_branch() -> None:
+    tag = f"v{__version__}"
+    refs = [
+        str(step["uses"]).split("@", 1)[1]
+        for path in GITHUB_WORKFLOWS
+        for step in action_uses(path)
+    ]
+    assert refs and set(refs) == {tag}
+    for path in RECIPES:
+        text = path.read_text(encoding="utf-8")
+        assert "@main" not in text, path.name
+        assert "refs/heads/" not in text, path.name
+
+
+def test_the_gitlab_recipes_install_the_released_tarball() -> None:
+    tarball = f"https://github.com/reconciler/reconciler/archive/refs/tags/v{__version__}.tar.gz"
+    for path in GITLAB_PIPELINES:
+        assert load(path)["variables"]["RECONCILER_PACKAGE"] == tarball, path.name
+
+
+@pytest.mark.parametrize("path", GITHUB_WORKFLOWS, ids=lambda path: path.name)
+def test_every_github_job_has_a_timeout(path: Path) -> None:
+    for name, job in load(path)["jobs"].items():
+        minutes = job.get("timeout-minutes")
+        assert isinstance(minutes, int) and 0 < minutes <= 60, f"{path.name}: job {name}"
+
+
+@pytest.mark.parametrize("path", GITLAB_PIPELINES, ids=lambda path: path.name)
+def test_every_gitlab_job_has_a_timeout(path: Path) -> None:
+    pipeline = load(path)
+    jobs = {
+        name: job for name, job in pipeline.items() if isinstance(job, dict) and "script" in job
+    }
+    assert jobs
+    for name, job in jobs.items():
+        base = pipeline.get(str(job.get("extends", "")), {})
+        timeout = job.get("timeout", base.get("timeout"))
+        assert re.fullmatch(r"\d+m", str(timeout)), f"{path.name}: job {name} has no timeout"
+
+
+def test_the_action_says_its_setup_python_changes_the_later_steps() -> None:
+    text = ACTION.read_text(encoding="utf-8")
+    steps = load(ACTION)["runs"]["steps"]
+    assert str(steps[0]["uses"]).startswith("actions/setup-python@")
+    assert "changes the Python of the job's LATER steps" in text
+    assert (
+        "Python of the job's later steps" in load(ACTION)["inputs"]["python-version"]["description"]
+    )
+
+
+def released_refs(text: str) -> list[str]:
+    """Every version the text pins reconciler to: the action's `@REF`, the hook's `rev: REF`."""
+    return re.findall(r"reconciler/reconciler@([\w.\-]+)", text) + re.findall(
+        r"^\s*rev:\s*(\S+)", text, flags=re.MULTILINE
+    )
+
+
+def test_the_readme_and_docs_pin_every_snippet_to_the_release() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    found = {page.name: released_refs(page.read_text(encoding="utf-8")) for page in pages}
+    assert any(found.values())
+    for page, refs in found.items():
+        assert set(refs) <= {f"v{__version__}"}, f"{page}: {refs}"
