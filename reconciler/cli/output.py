@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import click
 
@@ -16,14 +16,25 @@ from reconciler.secrets import REDACTOR
 Style = Callable[[str, str], str]
 
 
-def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
-    """Print, with every secret redacted."""
-    click.echo(REDACTOR.clean(text), err=err, nl=nl)
+def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False) -> None:
+    """Print, with every secret redacted; escape codes only where `colour` (styled text)."""
+    click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
 
 
-def styler(on_terminal: bool) -> Style:
-    """Colours for the plan text: none off a terminal or with NO_COLOR set."""
-    if os.environ.get("NO_COLOR") or not on_terminal:
+def colour_wanted(*, on_terminal: bool, no_color: bool, environ: Mapping[str, str]) -> bool:
+    """--no-color or NO_COLOR (any value): none; FORCE_COLOR (any value but 0): colour even
+    off a terminal, for CI logs; else colour on a terminal only."""
+    if no_color or environ.get("NO_COLOR"):
+        return False
+    force = environ.get("FORCE_COLOR", "")
+    if force:
+        return force != "0"
+    return on_terminal
+
+
+def styler(colour: bool) -> Style:
+    """Colours for the plan text, or none."""
+    if not colour:
         return lambda text, _colour: text
 
     def style(text: str, colour: str) -> str:
@@ -35,8 +46,11 @@ def styler(on_terminal: bool) -> Style:
 
 
 def label(files: Sequence[str]) -> str:
-    """The config files, as a plan's title names them."""
-    return ", ".join(files)
+    """The config files, as a plan's title names them: a file given twice, once."""
+    first_given: dict[Path, str] = {}
+    for file in files:
+        first_given.setdefault(Path(file), file)
+    return ", ".join(first_given.values())
 
 
 def ask_to_confirm() -> None:
