@@ -587,7 +587,10 @@ def test_the_action_saves_the_plan_and_applies_exactly_it(
     Path(saved_plan_env["FILES"]).write_text("version: 1\npersonas: []\n")
     applied = run_bash(action_script(), {**saved_plan_env, "COMMAND": "apply"}, ROOT)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "Apply complete: 3 writes (2 attach, 1 detach)" in applied.stdout
+    assert (
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 1 read."
+        in applied.stdout
+    )
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
     assert sim.persona_numbers(SALES) == ["+14155550110", "+14155550111"]
     # The same saved plan again (a re-run of the job): nothing more is written.

@@ -115,7 +115,7 @@ def _show_and_apply(
         if audit is not None:
             audit.close()
     interrupted_by = stopper.signal_name if stopper.signal_number is not None else None
-    report_apply(result, client, interrupted_by)
+    report_apply(plan, result, client, interrupted_by)
     if result.stopped_by is not None:
         raise result.stopped_by
     if stopper.signal_number is not None:

@@ -11,6 +11,7 @@ import click
 from reconciler.api import BlandClient
 from reconciler.apply import ApplyResult, describe
 from reconciler.errors import InputError
+from reconciler.plan import Action, Plan
 from reconciler.secrets import REDACTOR
 
 Style = Callable[[str, str], str]
@@ -62,11 +63,13 @@ def ask_to_confirm() -> None:
         raise InputError("apply cancelled: nothing was written")
 
 
-def report_apply(result: ApplyResult, client: BlandClient, signal_name: str | None) -> None:
+def report_apply(
+    plan: Plan, result: ApplyResult, client: BlandClient, signal_name: str | None
+) -> None:
     """What was done, what failed (with the API's code and message), what was skipped, and why."""
     for note in result.notes:
         echo(f"note: {note}")
-    line = _counts(result, client)
+    line = _counts(plan, result, client)
     if result.converged:
         echo(f"Apply complete: {line}.")
         return
@@ -84,20 +87,40 @@ def report_apply(result: ApplyResult, client: BlandClient, signal_name: str | No
     echo(f"{head}. Run plan to see what remains.", err=True)
 
 
-def _counts(result: ApplyResult, client: BlandClient) -> str:
-    """The report's one line of numbers: writes, failures, reads, retries and waits."""
-    done = result.done
+def changes_made(plan: Plan, result: ApplyResult) -> dict[Action, int]:
+    """How many of the plan's changes a successful write carried, per action."""
+    carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
+    made = dict.fromkeys(Action, 0)
+    for change in plan.changes:
+        call = "detach" if change.action is Action.DETACH else "attach"
+        if (change.persona_id, call, change.phone_number) in carried:
+            made[change.action] += 1
+    return made
+
+
+def _counts(plan: Plan, result: ApplyResult, client: BlandClient) -> str:
+    """The report's line of numbers, in the plan's units: changes made, then the API calls
+    (writes, failures, reads), retries and waits."""
+    made = changes_made(plan, result)
     line = (
-        f"{len(done)} writes ({sum(w.action == 'attach' for w in done)} attach, "
-        f"{sum(w.action == 'detach' for w in done)} detach), "
-        f"{len(result.failed)} failed, {len(result.skipped)} skipped"
+        f"{made[Action.ATTACH]} attached, {made[Action.MOVE]} moved, "
+        f"{made[Action.DETACH]} detached; {_count(len(result.done), 'API write')}"
     )
+    if result.failed:
+        line += f", {len(result.failed)} failed"
+    if result.skipped:
+        line += f", {len(result.skipped)} skipped"
     if not result.interrupted and result.stopped_by is None:
-        line += f"; verified with {result.verify_reads} reads"
+        line += f"; verified with {_count(result.verify_reads, 'read')}"
     stats = client.stats
     if stats.retries or stats.waited:
-        line += f"; {stats.retries} retries ({stats.rate_limited} rate limited)"
+        line += f"; {_count(stats.retries, 'retry', 'retries')} ({stats.rate_limited} rate limited)"
         line += f", {stats.waited:.1f}s waiting"
     if client.write_limit.lowest < client.write_limit.ceiling:
         line += f"; concurrent writes lowered to {client.write_limit.lowest} after 429s"
     return line
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    """`1 read`, `2 reads`."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
