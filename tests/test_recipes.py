@@ -346,13 +346,44 @@ def test_the_gitlab_apply_pipeline_applies_the_saved_plan_in_one_resource_group(
     assert job["artifacts"]["when"] == "always"  # kept when the apply is refused or fails
 
 
-def test_the_pre_commit_hook_runs_validate() -> None:
+def test_the_pre_commit_hook_runs_validate_on_the_files_it_matched() -> None:
     hooks = load(HOOKS)
     assert [hook["id"] for hook in hooks] == ["reconciler-validate"]
     assert [name for name, _ in commands_run(HOOKS)] == ["validate"]
-    assert hooks[0]["language"] == "python"
-    assert re.search(hooks[0]["files"], "personas/support.yaml")
-    assert re.search(hooks[0]["files"], "personas/sales.yml")
+    hook = hooks[0]
+    assert hook["language"] == "python"
+    # The matched file names are the arguments (validate needs at least one), all in one run
+    # so that a number declared in two files is caught.
+    assert hook.get("pass_filenames", True) is True
+    assert "args" not in hook
+    assert hook["require_serial"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "matched"),
+    [
+        ("personas.yaml", True),
+        ("personas.yml", True),
+        ("personas-sales.yaml", True),
+        ("personas.prod.yaml", True),
+        ("personas/sales.yaml", True),
+        ("personas/support.yml", True),
+        ("infra/personas.yaml", True),
+        ("infra/personas/sales.yaml", True),
+        # A folder is read one level deep: a file further down is not a config file.
+        ("personas/old/sales.yaml", False),
+        ("mypersonas.yaml", False),
+        ("personas-old/sales.yaml", False),
+        ("personas.yaml.bak", False),
+        ("personas/README.md", False),
+        ("docs/personas.md", False),
+        ("personas.json", False),
+        (".github/workflows/reconciler-apply.yml", False),
+    ],
+)
+def test_the_pre_commit_hook_matches_config_file_names(path: str, matched: bool) -> None:
+    # pre-commit searches the pattern in each path relative to the repository's root.
+    assert bool(re.search(load(HOOKS)[0]["files"], path)) is matched
 
 
 def run_bash(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
