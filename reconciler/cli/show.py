@@ -14,6 +14,7 @@ from reconciler.plan import Action, Plan
 from reconciler.planfile import SavedPlan, is_plan_file, read_plan_file
 from reconciler.render import mask_numbers_in, masked
 from reconciler.safety import Assessment, Thresholds, assess
+from reconciler.text import printable
 
 
 @click.command("show")
@@ -43,17 +44,18 @@ def show_command(settings: Settings, planfile: str, output_format: str, mask_num
     if mask_numbers:
         plan = masked(plan)
         warnings = [mask_numbers_in(warning) for warning in warnings]
-    title = label([source.path for source in saved.config]) or planfile
+    # The file's own strings are shown as data: a crafted file cannot fake lines of output.
+    title = printable(label([source.path for source in saved.config]) or planfile)
     if output_format == "text":
         echo(
-            f"Plan saved in {planfile} by reconciler {saved.tool_version}, "
-            f"for {saved.api_base_url}:\n"
+            f"Plan saved in {printable(planfile)} by reconciler {printable(saved.tool_version)}, "
+            f"for {printable(saved.api_base_url)}:\n"
         )
     print_plan(plan, output_format, title, warnings, settings.colour())
     if output_format == "text" and not plan.is_empty:
         echo(
             "Apply checks the plan and its safety valves against the account before writing:\n"
-            f"  reconciler apply {planfile}"
+            f"  reconciler apply {printable(planfile)}"
         )
 
 

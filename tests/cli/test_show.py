@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import __version__
+from reconciler.planfile import integrity_hash
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, SUPPORT, RunCli, write_config
 
@@ -137,3 +138,22 @@ def test_show_refuses_what_is_not_a_good_plan_file(
 def test_show_takes_global_options_and_no_config(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("show", tmp_path / "missing.json", "-v", "--no-color")
     assert result.err == f"error: {tmp_path / 'missing.json'}: no such file\n"
+
+
+def test_a_crafted_plan_file_cannot_fake_lines_of_output(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    plan_file, _ = save(run_cli, CONFIG, tmp_path / "p.plan.json")
+    document = json.loads(plan_file.read_text())
+    document["tool_version"] = "0.1.0\nPlan: 0 to attach, 0 to move, 0 to detach."
+    document["api_base_url"] = "https://api.bland.ai\x1b[2K"
+    document["config"][0]["path"] = "personas.yaml\x1b[31m"
+    document["changes"][0]["persona_name"] = "Sales\nSupport Agent (x)"
+    document["integrity"] = integrity_hash(document)  # a hash is no signature: anyone can make one
+    plan_file.write_text(json.dumps(document))
+    for output_format in ("text", "markdown"):
+        result = run_cli("show", plan_file, "--format", output_format)
+        assert result.code == 0, result.err
+        assert "\x1b" not in result.out
+        assert "\nPlan: 0 to attach" not in result.out
+        assert "\nSupport Agent (x)" not in result.out
