@@ -196,3 +196,11 @@ def test_the_start_lines_say_what_to_export(api_key_env: str, key: str) -> None:
     assert lines[0].startswith("Its state lives in memory only")
     assert lines[1] == f"To point reconciler at it ({key}), run:"
     assert lines[2] == "  export BLAND_API_URL=http://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize(
+    ("url", "reachable"),
+    [("http://0.0.0.0:8765", "http://127.0.0.1:8765"), ("http://[::]:8765", "http://[::1]:8765")],
+)
+def test_listening_on_every_address_it_says_to_use_loopback(url: str, reachable: str) -> None:
+    assert _how_to_use(url, "BLAND_API_KEY").endswith(f"  export BLAND_API_URL={reachable}")
