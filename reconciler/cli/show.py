@@ -84,7 +84,9 @@ def _read(planfile: str) -> SavedPlan:
     path = Path(planfile)
     if not path.exists():
         raise InputError(f"{planfile}: no such file")
-    if path.is_file() and not is_plan_file(planfile):
+    if not path.is_file():  # a FIFO or a device: never wait on it or read it without end
+        raise InputError(f"{planfile}: not a regular file (plan --out saves a plan file)")
+    if not is_plan_file(planfile):
         raise InputError(
             f"{planfile}: not a plan file (plan --out PLANFILE saves one); "
             f"to see what config files would change: reconciler plan {planfile}"

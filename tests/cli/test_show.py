@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,12 @@ def test_show_refuses_what_is_not_a_good_plan_file(
         assert result.out == ""
     folder = run_cli("show", tmp_path)
     assert folder.code == 1 and "is a directory" in folder.err
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: opening it to read would wait for ever
+    for device in (fifo, Path("/dev/zero")):
+        result = run_cli("show", device)
+        assert result.code == 1
+        assert result.err == f"error: {device}: not a regular file (plan --out saves a plan file)\n"
 
 
 def test_show_takes_global_options_and_no_config(run_cli: RunCli, tmp_path: Path) -> None:
