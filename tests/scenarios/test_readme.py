@@ -84,7 +84,8 @@ def test_the_environment_variables_are_those_the_help_lists(run_cli: RunCli) -> 
 def test_against_your_account_sets_the_url_and_names_no_missing_file() -> None:
     text = readme()
     account = text.split("### Against your account\n", 1)[1].split("\n## ", 1)[0]
-    assert "BLAND_API_URL" in account and "BLAND_API_KEY" in account
+    assert "export BLAND_API_URL=https://api.bland.ai" in account
+    assert "export BLAND_API_KEY=" in account
     # Every file the README runs a command on exists, or is made by the block before use.
     for path in re.findall(r"\breconciler \w+ ([\w./-]+\.ya?ml)\b", text):
         assert (ROOT / path).exists() or path.startswith("personas/"), path
