@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format typecheck check bench mutation clean acceptance \
+.PHONY: install demo test lint format typecheck check bench mutation dist clean acceptance \
 	acceptance-simulator
 
 $(STAMP): pyproject.toml
@@ -37,6 +37,16 @@ check: lint typecheck test
 bench: install
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py
+
+# The release artefacts: sdist and wheel in dist/, their metadata checked by twine, then
+# scripts/check_dist.py runs a few test modules from the unpacked sdist and the installed wheel's
+# command (slow, so not part of `test`).
+dist: install
+	$(PY) -m pip install --quiet -e '.[test,dist]'
+	rm -rf dist
+	$(PY) -m build --quiet --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+	$(PY) scripts/check_dist.py dist
 
 # Mutation testing of the core decision modules (listed in pyproject.toml, [tool.mutmut]) with
 # the whole suite as killer. Takes minutes, so not part of `check` or CI; see docs/testing.md.
@@ -71,4 +81,4 @@ acceptance-simulator: install
 	MAKE="$(MAKE)" $(PY) -m tests.acceptance.against_simulator
 
 clean:
-	rm -rf mutants mutants.log $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf mutants mutants.log $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -21,7 +21,14 @@ done
 export BLAND_API_URL
 BLAND_API_URL=$(cat "$workdir/url")
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+# Bold command lines on a terminal, as reconciler colours its own output: never with NO_COLOR,
+# always with FORCE_COLOR (but 0), else only when stdout is a terminal.
+bold='' plain=''
+if [ -z "${NO_COLOR:-}" ] && { [ -n "${FORCE_COLOR:-}" ] && [ "$FORCE_COLOR" != 0 ] ||
+  { [ -z "${FORCE_COLOR:-}" ] && [ -t 1 ]; }; }; then
+  bold=$'\033[1m' plain=$'\033[0m'
+fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
 
 step reconciler validate examples/personas.yaml
 step reconciler plan examples/personas.yaml

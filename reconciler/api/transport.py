@@ -9,6 +9,7 @@ when it may have taken effect anyway, for the client to read back before sending
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -313,8 +314,7 @@ class Transport:
             ambiguous = write and not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
             log.debug("%s %s -> %s", method, path, type(error).__name__)
             raise RetryableFailure(
-                ApiError(f"no usable answer ({type(error).__name__})", method=method, path=path),
-                ambiguous=ambiguous,
+                ApiError(self._no_answer(error), method=method, path=path), ambiguous=ambiguous
             ) from None
         log.debug(
             "%s %s -> %s (%.0f ms)",
@@ -338,6 +338,19 @@ class Transport:
         if ticket is not None:
             ticket.outcome = "ok"
         return payload
+
+    def _no_answer(self, error: httpx.TransportError) -> str:
+        """Why a request got no answer; a failed connection names the host and port it tried."""
+        if not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+            return f"no usable answer ({type(error).__name__})"
+        url = httpx.URL(self.base_url)
+        host = f"[{url.host}]" if ":" in url.host else url.host
+        port = url.port or (443 if url.scheme == "https" else 80)
+        # "[Errno 111] Connection refused" -> "connection refused"
+        reason = " ".join(re.sub(r"^\[Errno -?\d+\]\s*", "", str(error)).split())[:200]
+        if not reason:
+            reason = "timed out" if isinstance(error, httpx.ConnectTimeout) else "failed"
+        return f"cannot connect to {host}:{port}: {reason[0].lower()}{reason[1:]}"
 
     def _transient_failure(
         self, response: httpx.Response, method: str, path: str, ticket: WriteTicket | None

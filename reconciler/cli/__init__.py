@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from reconciler.cli import apply, doctor, export, plan, validate
+from reconciler.cli import apply, doctor, export, plan, show, validate
 from reconciler.cli.app import Seams, Settings, cli
 from reconciler.cli.output import echo
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, InputError, ReconcilerError
@@ -30,6 +30,7 @@ cli.add_command(validate.validate_command)
 cli.add_command(plan.plan_command)
 cli.add_command(apply.apply_command)
 cli.add_command(export.export_command)
+cli.add_command(show.show_command)
 cli.add_command(doctor.doctor_command)
 cli.add_command(simulator_command, name="simulator")
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +17,7 @@ import click
 
 from reconciler import __version__
 from reconciler.api import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
-from reconciler.cli.output import ask_to_confirm
+from reconciler.cli.output import ask_to_confirm, colour_wanted
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import InputError
 from reconciler.model import Desired, SafetySettings
@@ -51,7 +53,15 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     max_rps: float | None = None
     max_file_size: int = DEFAULT_MAX_FILE_BYTES
+    no_color: bool = False
     seams: Seams = field(default_factory=Seams)
+
+    def colour(self) -> bool:
+        """Whether the plan text is coloured: --no-color and NO_COLOR win, then FORCE_COLOR,
+        then whether stdout is a terminal."""
+        return colour_wanted(
+            on_terminal=self.seams.stdout_is_terminal(), no_color=self.no_color, environ=os.environ
+        )
 
     def load_config(self, files: Sequence[str]) -> Desired:
         """The config files merged, within --max-file-size."""
@@ -107,7 +117,63 @@ class _FiniteFloat(click.FloatRange):
         return number
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The command group; its options may also follow the command (`reconciler plan f.yaml -v`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._global_options_first(ctx, args))
+
+    def _global_options_first(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The arguments with every global option given after the command moved before it.
+
+        The command's own options and their values stay where they are, and nothing after
+        `--` moves, so a file named like an option can still be given.
+        """
+        own = _value_taking(self.get_params(ctx))
+        index = 0
+        while index < len(args) and args[index].startswith("-") and args[index] != "--":
+            name = args[index].split("=", 1)[0]
+            index += 2 if own.get(name) and "=" not in args[index] else 1
+        command = self.get_command(ctx, args[index]) if index < len(args) else None
+        if command is None:
+            return args  # no command, or an unknown one: click says so
+        theirs = _value_taking(command.get_params(ctx))
+        hoisted: list[str] = []
+        kept: list[str] = []
+        rest = iter(args[index + 1 :])
+        for word in rest:
+            name = word.split("=", 1)[0]
+            if word == "--":
+                kept += [word, *rest]
+            elif name in theirs or not (name in own or _COUNTED_SHORT.fullmatch(word)):
+                kept.append(word)
+                if theirs.get(name) and "=" not in word:
+                    kept.extend(itertools.islice(rest, 1))
+            else:
+                hoisted.append(word)
+                if own.get(name) and "=" not in word:
+                    value = list(itertools.islice(rest, 1))
+                    if not value:
+                        raise click.UsageError(f"Option '{name}' requires an argument.", ctx)
+                    hoisted.extend(value)
+        return [*args[:index], *hoisted, args[index], *kept]
+
+
+# -v, -vv, -vvv: the counted global option, repeated in one word.
+_COUNTED_SHORT = re.compile(r"-v+")
+
+
+def _value_taking(params: Sequence[click.Parameter]) -> dict[str, bool]:
+    """Every option name of these parameters, and whether it takes a value."""
+    return {
+        name: isinstance(param, click.Option) and not param.is_flag and not param.count
+        for param in params
+        if isinstance(param, click.Option)
+        for name in [*param.opts, *param.secondary_opts]
+    }
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
 @click.option(
     "-v", "--verbose", count=True, help="More detail: -v retries and waits, -vv each request."
@@ -136,6 +202,11 @@ class _FiniteFloat(click.FloatRange):
     show_default=True,
     help="Refuse config files larger than this many bytes.",
 )
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="No colour, even on a terminal (as NO_COLOR=1; FORCE_COLOR=1 colours off a terminal).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -144,12 +215,23 @@ def cli(
     timeout: float | None,
     max_rps: float | None,
     max_file_size: int,
+    no_color: bool,
 ) -> None:
     """Declarative routing of Bland AI inbound numbers to personas.
 
     validate checks config files offline; plan shows what apply would change; apply makes
-    exactly the calls needed. Exit codes: 0 done, 1 error, 2 changes pending
-    (plan --detailed-exitcode), 3 refused, 4 apply incomplete, 130/143 apply interrupted.
+    exactly the calls needed; show prints a plan saved by plan --out. Exit codes: 0 done,
+    1 error, 2 changes pending (plan --detailed-exitcode), 3 refused, 4 apply incomplete,
+    130/143 apply interrupted. Global options may also follow the command.
+
+    \b
+    Environment:
+      BLAND_API_KEY       the API key (plan, apply, export)
+      BLAND_API_KEY_FILE  a file holding the key instead (--api-key-file wins)
+      BLAND_API_URL       the API base URL, default https://api.bland.ai
+                          (the simulator prints the value to export for it)
+      BLAND_TIMEOUT       seconds one request attempt may take (--timeout wins)
+      NO_COLOR            no colour; FORCE_COLOR: colour even off a terminal
     """
     _setup_logging(verbose)
     redact_possible_keys(api_key_file, os.environ)
@@ -160,6 +242,7 @@ def cli(
         timeout=timeout if timeout is not None else _timeout_from_env(),
         max_rps=max_rps,
         max_file_size=max_file_size,
+        no_color=no_color,
         seams=seams,
     )
 

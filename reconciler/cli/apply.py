@@ -97,8 +97,8 @@ def _show_and_apply(
 ) -> None:
     """Show the plan, enforce the valves, confirm, write, report; raise how the apply ended."""
     assessment = assess(plan, Thresholds.resolve(plan.safety, options.safety))
-    style = styler(settings.seams.stdout_is_terminal())
-    echo(render_text(plan, title, style, assessment.warnings()), nl=False)
+    colour = settings.colour()
+    echo(render_text(plan, title, styler(colour), assessment.warnings()), nl=False, colour=colour)
     if plan.is_empty:
         return
     for valve in assessment.enforce(force=options.force):  # raises UnsafePlan before any write
@@ -115,7 +115,7 @@ def _show_and_apply(
         if audit is not None:
             audit.close()
     interrupted_by = stopper.signal_name if stopper.signal_number is not None else None
-    report_apply(result, client, interrupted_by)
+    report_apply(plan, result, client, interrupted_by)
     if result.stopped_by is not None:
         raise result.stopped_by
     if stopper.signal_number is not None:

@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import click
 
 from reconciler.api import BlandClient
 from reconciler.apply import ApplyResult, describe
 from reconciler.errors import InputError
+from reconciler.plan import Action, Plan
 from reconciler.secrets import REDACTOR
 
 Style = Callable[[str, str], str]
 
 
-def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
-    """Print, with every secret redacted."""
-    click.echo(REDACTOR.clean(text), err=err, nl=nl)
+def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False) -> None:
+    """Print, with every secret redacted; escape codes only where `colour` (styled text)."""
+    click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
 
 
-def styler(on_terminal: bool) -> Style:
-    """Colours for the plan text: none off a terminal or with NO_COLOR set."""
-    if os.environ.get("NO_COLOR") or not on_terminal:
+def colour_wanted(*, on_terminal: bool, no_color: bool, environ: Mapping[str, str]) -> bool:
+    """--no-color or NO_COLOR (any value): none; FORCE_COLOR (any value but 0): colour even
+    off a terminal, for CI logs; else colour on a terminal only."""
+    if no_color or environ.get("NO_COLOR"):
+        return False
+    force = environ.get("FORCE_COLOR", "")
+    if force:
+        return force != "0"
+    return on_terminal
+
+
+def styler(colour: bool) -> Style:
+    """Colours for the plan text, or none."""
+    if not colour:
         return lambda text, _colour: text
 
     def style(text: str, colour: str) -> str:
@@ -35,8 +47,11 @@ def styler(on_terminal: bool) -> Style:
 
 
 def label(files: Sequence[str]) -> str:
-    """The config files, as a plan's title names them."""
-    return ", ".join(files)
+    """The config files, as a plan's title names them: a file given twice, once."""
+    first_given: dict[Path, str] = {}
+    for file in files:
+        first_given.setdefault(Path(file), file)
+    return ", ".join(first_given.values())
 
 
 def ask_to_confirm() -> None:
@@ -48,11 +63,13 @@ def ask_to_confirm() -> None:
         raise InputError("apply cancelled: nothing was written")
 
 
-def report_apply(result: ApplyResult, client: BlandClient, signal_name: str | None) -> None:
+def report_apply(
+    plan: Plan, result: ApplyResult, client: BlandClient, signal_name: str | None
+) -> None:
     """What was done, what failed (with the API's code and message), what was skipped, and why."""
     for note in result.notes:
         echo(f"note: {note}")
-    line = _counts(result, client)
+    line = _counts(plan, result, client)
     if result.converged:
         echo(f"Apply complete: {line}.")
         return
@@ -70,24 +87,48 @@ def report_apply(result: ApplyResult, client: BlandClient, signal_name: str | No
     echo(f"{head}. Run plan to see what remains.", err=True)
 
 
-def _counts(result: ApplyResult, client: BlandClient) -> str:
-    """The report's one line of numbers: writes, failures, reads, retries and waits."""
-    done = result.done
-    kinds = f"{sum(w.action == 'attach' for w in done)} attach, "
-    kinds += f"{sum(w.action == 'detach' for w in done)} detach"
-    for action in ("settings", "label"):
-        count = sum(w.action == action for w in done)
-        if count:
-            kinds += f", {count} {action}"
+# The write call that carries a change of each action (attaches and moves ride one attach).
+_CALL_OF = {Action.DETACH: "detach", Action.SETTINGS: "settings", Action.LABEL: "label"}
+
+
+def changes_made(plan: Plan, result: ApplyResult) -> dict[Action, int]:
+    """How many of the plan's changes a successful write carried, per action."""
+    carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
+    made = dict.fromkeys(Action, 0)
+    for change in plan.changes:
+        call = _CALL_OF.get(change.action, "attach")
+        if (change.persona_id, call, change.phone_number) in carried:
+            made[change.action] += 1
+    return made
+
+
+def _counts(plan: Plan, result: ApplyResult, client: BlandClient) -> str:
+    """The report's line of numbers, in the plan's units: changes made, then the API calls
+    (writes, failures, reads), retries and waits."""
+    made = changes_made(plan, result)
     line = (
-        f"{len(done)} writes ({kinds}), {len(result.failed)} failed, {len(result.skipped)} skipped"
+        f"{made[Action.ATTACH]} attached, {made[Action.MOVE]} moved, {made[Action.DETACH]} detached"
     )
+    if made[Action.SETTINGS]:
+        line += f", {made[Action.SETTINGS]} with new settings"
+    if made[Action.LABEL]:
+        line += f", {_count(made[Action.LABEL], 'label')} set"
+    line += f"; {_count(len(result.done), 'API write')}"
+    if result.failed:
+        line += f", {len(result.failed)} failed"
+    if result.skipped:
+        line += f", {len(result.skipped)} skipped"
     if not result.interrupted and result.stopped_by is None:
-        line += f"; verified with {result.verify_reads} reads"
+        line += f"; verified with {_count(result.verify_reads, 'read')}"
     stats = client.stats
     if stats.retries or stats.waited:
-        line += f"; {stats.retries} retries ({stats.rate_limited} rate limited)"
+        line += f"; {_count(stats.retries, 'retry', 'retries')} ({stats.rate_limited} rate limited)"
         line += f", {stats.waited:.1f}s waiting"
     if client.write_limit.lowest < client.write_limit.ceiling:
         line += f"; concurrent writes lowered to {client.write_limit.lowest} after 429s"
     return line
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    """`1 read`, `2 reads`."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"

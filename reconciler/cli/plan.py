@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
 from reconciler.cli.app import FILES, Settings, flag_safety, safety_options
-from reconciler.cli.output import Style, echo, label, styler
+from reconciler.cli.output import echo, label, styler
 from reconciler.errors import ChangesPending
 from reconciler.plan import Plan
 from reconciler.planfile import config_sources, render_plan_file, write_plan_file
@@ -75,8 +77,7 @@ def plan_command(
         )
         write_plan_file(out, document)
     shown = masked(plan) if mask_numbers else plan
-    style = styler(settings.seams.stdout_is_terminal())
-    _print_plan(shown, output_format, label(files), warnings, style)
+    print_plan(shown, output_format, label(files), warnings, settings.colour())
     if out is not None:
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"
         # Only text is for reading; json and markdown are documents other tools take verbatim.
@@ -85,9 +86,10 @@ def plan_command(
         raise ChangesPending()
 
 
-def _print_plan(
-    plan: Plan, output_format: str, title: str, warnings: list[str], style: Style
+def print_plan(
+    plan: Plan, output_format: str, title: str, warnings: Sequence[str], colour: bool
 ) -> None:
+    """The plan in a format: text (coloured if `colour`), json or markdown."""
     if output_format == "json":
         echo(render_json(plan), nl=False)
         for warning in warnings:
@@ -95,4 +97,4 @@ def _print_plan(
     elif output_format == "markdown":
         echo(render_markdown(plan, title, warnings=warnings), nl=False)
     else:
-        echo(render_text(plan, title, style, warnings), nl=False)
+        echo(render_text(plan, title, styler(colour), warnings), nl=False, colour=colour)

@@ -208,10 +208,30 @@ def simulator_command(
         _exit_with_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return
 
-    _serve_until_signalled(simulator, ready_file)
+    _serve_until_signalled(simulator, ready_file, _how_to_use(simulator.url, api_key_env))
 
 
-def _serve_until_signalled(simulator: Simulator, ready_file: Path | None) -> None:
+def _how_to_use(url: str, api_key_env: str) -> str:
+    """The lines after the start line: where the state lives, and what to export to use it.
+
+    Listening on every address (0.0.0.0, ::), it is reached on loopback: the only plain-http
+    address reconciler accepts.
+    """
+    url = url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+    key = (
+        "with the same BLAND_API_KEY"
+        if api_key_env == "BLAND_API_KEY"
+        else f"with BLAND_API_KEY set to the value of {api_key_env}"
+    )
+    return (
+        "Its state lives in memory only: changes are lost when it stops, and the state file "
+        "is never written.\n"
+        f"To point reconciler at it ({key}), run:\n"
+        f"  export BLAND_API_URL={url}"
+    )
+
+
+def _serve_until_signalled(simulator: Simulator, ready_file: Path | None, usage: str) -> None:
     """Announce the running simulator, serve until SIGINT or SIGTERM, then stop it."""
     stop = threading.Event()
 
@@ -228,6 +248,7 @@ def _serve_until_signalled(simulator: Simulator, ready_file: Path | None) -> Non
             f"Bland API simulator listening on {simulator.url} "
             f"({simulator.persona_count} personas, {simulator.number_count} numbers)"
         )
+        click.echo(usage)
         sys.stdout.flush()
         while not stop.wait(0.5):
             pass

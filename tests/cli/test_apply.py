@@ -33,7 +33,10 @@ def test_apply_converges_with_one_call_per_persona_and_direction(
         (SUPPORT, "attach", ["+14155550101", "+14155550102"]),
         (SUPPORT, "detach", ["+14155550103"]),
     ]
-    assert "Apply complete: 3 writes (2 attach, 1 detach)" in result.out
+    assert (
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 1 read."
+        in result.out
+    )
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
     assert sim.persona_numbers(SALES) == ["+14155550110", "+14155550111"]
     assert sim.persona_numbers(IVR) == ["+14155550130"]
@@ -229,3 +232,33 @@ def test_a_number_held_twice_is_detached_from_the_extra_owner_only(
             "+14155550100" in numbers for _, action, numbers in writes(sim) if action == "attach"
         )
         assert sim.owners()["+14155550100"] == [SUPPORT]
+
+
+@pytest.mark.parametrize(
+    ("attach_mode", "summary"),
+    [
+        # The API leaves a moved number on its old persona too: one more write frees it there.
+        ("keep_old", "3 attached, 1 moved, 1 detached; 4 API writes; verified with"),
+        # The API refuses to take a number from another persona: detach there, then attach.
+        ("refuse", "3 attached, 1 moved, 1 detached; 4 API writes; verified with"),
+    ],
+)
+def test_the_summary_counts_the_plans_changes_apart_from_the_api_calls(
+    sim: Simulator, run_cli: RunCli, attach_mode: str, summary: str
+) -> None:
+    sim.faults.attach_mode = attach_mode
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    assert f"Apply complete: {summary}" in result.out
+    assert len(writes(sim)) == int(summary.split("; ")[1].split()[0])
+
+
+def test_the_summary_says_one_change_and_one_write_in_the_singular(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.yaml", [{"id": SALES, "numbers": ["+14155550110"]}])
+    result = run_cli("apply", config, "--auto-approve")
+    assert result.code == 0, result.err
+    assert result.out.endswith(
+        "Apply complete: 1 attached, 0 moved, 0 detached; 1 API write; verified with 1 read.\n"
+    )

@@ -17,6 +17,7 @@ import click
 import pytest
 import yaml
 
+from reconciler import __version__
 from reconciler.cli import cli
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, IVR, ROOT, SALES, SUPPORT, TEST_KEY, write_config
@@ -345,13 +346,44 @@ def test_the_gitlab_apply_pipeline_applies_the_saved_plan_in_one_resource_group(
     assert job["artifacts"]["when"] == "always"  # kept when the apply is refused or fails
 
 
-def test_the_pre_commit_hook_runs_validate() -> None:
+def test_the_pre_commit_hook_runs_validate_on_the_files_it_matched() -> None:
     hooks = load(HOOKS)
     assert [hook["id"] for hook in hooks] == ["reconciler-validate"]
     assert [name for name, _ in commands_run(HOOKS)] == ["validate"]
-    assert hooks[0]["language"] == "python"
-    assert re.search(hooks[0]["files"], "personas/support.yaml")
-    assert re.search(hooks[0]["files"], "personas/sales.yml")
+    hook = hooks[0]
+    assert hook["language"] == "python"
+    # The matched file names are the arguments (validate needs at least one), all in one run
+    # so that a number declared in two files is caught.
+    assert hook.get("pass_filenames", True) is True
+    assert "args" not in hook
+    assert hook["require_serial"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "matched"),
+    [
+        ("personas.yaml", True),
+        ("personas.yml", True),
+        ("personas-sales.yaml", True),
+        ("personas.prod.yaml", True),
+        ("personas/sales.yaml", True),
+        ("personas/support.yml", True),
+        ("infra/personas.yaml", True),
+        ("infra/personas/sales.yaml", True),
+        # A folder is read one level deep: a file further down is not a config file.
+        ("personas/old/sales.yaml", False),
+        ("mypersonas.yaml", False),
+        ("personas-old/sales.yaml", False),
+        ("personas.yaml.bak", False),
+        ("personas/README.md", False),
+        ("docs/personas.md", False),
+        ("personas.json", False),
+        (".github/workflows/reconciler-apply.yml", False),
+    ],
+)
+def test_the_pre_commit_hook_matches_config_file_names(path: str, matched: bool) -> None:
+    # pre-commit searches the pattern in each path relative to the repository's root.
+    assert bool(re.search(load(HOOKS)[0]["files"], path)) is matched
 
 
 def run_bash(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -586,7 +618,10 @@ def test_the_action_saves_the_plan_and_applies_exactly_it(
     Path(saved_plan_env["FILES"]).write_text("version: 1\npersonas: []\n")
     applied = run_bash(action_script(), {**saved_plan_env, "COMMAND": "apply"}, ROOT)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "Apply complete: 3 writes (2 attach, 1 detach)" in applied.stdout
+    assert (
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 1 read."
+        in applied.stdout
+    )
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
     assert sim.persona_numbers(SALES) == ["+14155550110", "+14155550111"]
     # The same saved plan again (a re-run of the job): nothing more is written.
@@ -626,3 +661,71 @@ def test_the_action_fails_the_step_when_the_apply_is_incomplete(
     assert result.returncode == 4
     assert "::error title=reconciler apply incomplete (exit 4)::" in result.stdout
     assert "Apply incomplete" in result.stdout
+
+
+# -- pinned to the release, bounded in time ---------------------------------------------------
+
+
+def test_every_recipe_uses_the_released_action_never_a_branch() -> None:
+    tag = f"v{__version__}"
+    refs = [
+        str(step["uses"]).split("@", 1)[1]
+        for path in GITHUB_WORKFLOWS
+        for step in action_uses(path)
+    ]
+    assert refs and set(refs) == {tag}
+    for path in RECIPES:
+        text = path.read_text(encoding="utf-8")
+        assert "@main" not in text, path.name
+        assert "refs/heads/" not in text, path.name
+
+
+def test_the_gitlab_recipes_install_the_released_tarball() -> None:
+    tarball = f"https://github.com/reconciler/reconciler/archive/refs/tags/v{__version__}.tar.gz"
+    for path in GITLAB_PIPELINES:
+        assert load(path)["variables"]["RECONCILER_PACKAGE"] == tarball, path.name
+
+
+@pytest.mark.parametrize("path", GITHUB_WORKFLOWS, ids=lambda path: path.name)
+def test_every_github_job_has_a_timeout(path: Path) -> None:
+    for name, job in load(path)["jobs"].items():
+        minutes = job.get("timeout-minutes")
+        assert isinstance(minutes, int) and 0 < minutes <= 60, f"{path.name}: job {name}"
+
+
+@pytest.mark.parametrize("path", GITLAB_PIPELINES, ids=lambda path: path.name)
+def test_every_gitlab_job_has_a_timeout(path: Path) -> None:
+    pipeline = load(path)
+    jobs = {
+        name: job for name, job in pipeline.items() if isinstance(job, dict) and "script" in job
+    }
+    assert jobs
+    for name, job in jobs.items():
+        base = pipeline.get(str(job.get("extends", "")), {})
+        timeout = job.get("timeout", base.get("timeout"))
+        assert re.fullmatch(r"\d+m", str(timeout)), f"{path.name}: job {name} has no timeout"
+
+
+def test_the_action_says_its_setup_python_changes_the_later_steps() -> None:
+    text = ACTION.read_text(encoding="utf-8")
+    steps = load(ACTION)["runs"]["steps"]
+    assert str(steps[0]["uses"]).startswith("actions/setup-python@")
+    assert "changes the Python of the job's LATER steps" in text
+    assert (
+        "Python of the job's later steps" in load(ACTION)["inputs"]["python-version"]["description"]
+    )
+
+
+def released_refs(text: str) -> list[str]:
+    """Every version the text pins reconciler to: the action's `@REF`, the hook's `rev: REF`."""
+    return re.findall(r"reconciler/reconciler@([\w.\-]+)", text) + re.findall(
+        r"^\s*rev:\s*(\S+)", text, flags=re.MULTILINE
+    )
+
+
+def test_the_readme_and_docs_pin_every_snippet_to_the_release() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    found = {page.name: released_refs(page.read_text(encoding="utf-8")) for page in pages}
+    assert any(found.values())
+    for page, refs in found.items():
+        assert set(refs) <= {f"v{__version__}"}, f"{page}: {refs}"

@@ -177,7 +177,10 @@ def test_sigterm_and_sigint_finish_the_write_in_flight_report_and_exit(
     out, err = process.communicate(timeout=30)
     assert process.returncode == code, out + err
     assert f"Received {name}: finishing the writes in flight" in err
-    assert f"Apply interrupted by {name}: {served} writes ({served} attach, 0 detach)" in out
+    assert (
+        f"Apply interrupted by {name}: {served} attached, 0 moved, 0 detached; "
+        f"{served} API writes, " in out
+    )
     assert "skipped: the run was interrupted before it was sent" in out
     assert "Traceback" not in out + err
     outcomes = [json.loads(line)["outcome"] for line in log_file.read_text().splitlines()]

@@ -41,7 +41,10 @@ def test_a_saved_plan_applies_exactly_and_converges(
     result = run_cli("apply", plan_file)  # no --auto-approve: reviewed when it was made
     assert result.code == 0, result.err
     assert sorted(writes(sim)) == EXPECTED_WRITES
-    assert "Apply complete: 3 writes (2 attach, 1 detach)" in result.out
+    assert (
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 1 read."
+        in result.out
+    )
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
     assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 0
 

@@ -125,7 +125,10 @@ def test_one_apply_attaches_moves_sets_and_clears_then_plans_clean(
     applied = run_cli("apply", config, "--auto-approve")
 
     assert applied.code == 0, applied.out + applied.err
-    assert "Apply complete: 5 writes (1 attach, 0 detach, 3 settings, 1 label)" in applied.out
+    assert (
+        "Apply complete: 1 attached, 1 moved, 0 detached, 3 with new settings, 1 label set; "
+        "5 API writes; verified with 1 read."
+    ) in applied.out
     assert endpoint_counts(account) == Counter(
         {
             f"attach {SUPPORT}": 1,

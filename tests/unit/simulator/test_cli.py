@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.simulator import simulator_command
+from reconciler.simulator.cli import _how_to_use
 from tests.unit.simulator.conftest import KEY, N1, N2, N3, B, attach, base_state
 
 
@@ -44,6 +45,13 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
         line = proc.stdout.readline().strip()
         url = ready.read_text().strip()
         assert line == f"Bland API simulator listening on {url} (3 personas, 4 numbers)"
+        usage = [proc.stdout.readline().rstrip("\n") for _ in range(3)]
+        assert usage == [
+            "Its state lives in memory only: changes are lost when it stops, and the state "
+            "file is never written.",
+            "To point reconciler at it (with the same BLAND_API_KEY), run:",
+            f"  export BLAND_API_URL={url}",
+        ]
         with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
             assert client.get("/v1/personas").status_code == 200
             assert attach(client, B, N3).status_code == 503
@@ -54,7 +62,7 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    assert KEY not in line + err
+    assert KEY not in line + "".join(usage) + err
     assert not ready.exists()
 
 
@@ -174,3 +182,25 @@ def test_bad_switch_values_are_usage_errors(tmp_path: Path, args: list[str]) -> 
     )
     assert result.exit_code == 2, result.output
     assert "Invalid value" in result.output
+
+
+@pytest.mark.parametrize(
+    ("api_key_env", "key"),
+    [
+        ("BLAND_API_KEY", "with the same BLAND_API_KEY"),
+        ("SIM_KEY", "with BLAND_API_KEY set to the value of SIM_KEY"),
+    ],
+)
+def test_the_start_lines_say_what_to_export(api_key_env: str, key: str) -> None:
+    lines = _how_to_use("http://127.0.0.1:8765", api_key_env).splitlines()
+    assert lines[0].startswith("Its state lives in memory only")
+    assert lines[1] == f"To point reconciler at it ({key}), run:"
+    assert lines[2] == "  export BLAND_API_URL=http://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize(
+    ("url", "reachable"),
+    [("http://0.0.0.0:8765", "http://127.0.0.1:8765"), ("http://[::]:8765", "http://[::1]:8765")],
+)
+def test_listening_on_every_address_it_says_to_use_loopback(url: str, reachable: str) -> None:
+    assert _how_to_use(url, "BLAND_API_KEY").endswith(f"  export BLAND_API_URL={reachable}")

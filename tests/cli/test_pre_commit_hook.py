@@ -1,0 +1,166 @@
+"""The published pre-commit hook, run by the real pre-commit on a repository of config files.
+
+pre-commit installs the hook the way a user's machine does: it clones this project (a copy
+committed to a temporary git repository, so uncommitted work is tested too) and pip-installs it
+into an environment of its own, which needs the package index once per test session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
+HOOK = "reconciler-validate"
+# What pip says when the package index cannot be reached.
+OFFLINE = (
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "No matching distribution found",
+    "Could not find a version that satisfies",
+)
+# What `pip install .` of this project reads.
+PACKAGE_FILES = ["pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", ".pre-commit-hooks.yaml"]
+
+SALES = 'version: 1\npersonas:\n  - name: Sales\n    numbers:\n      - "+14155550110"\n'
+SUPPORT = 'version: 1\npersonas:\n  - name: Support\n    numbers:\n      - "+14155550120"\n'
+
+
+def git(cwd: Path, *args: str) -> None:
+    """Run git with an identity of its own (commits need one; the machine may have none)."""
+    subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@dataclass(frozen=True)
+class HookRun:
+    code: int
+    output: str
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """This project as a hook repository at a commit, and a pre-commit home shared by the tests
+    (the hook's environment is built once)."""
+
+    repository: Path
+    rev: str
+    home: Path
+
+    def try_repo(self, project: Path) -> HookRun:
+        """`pre-commit try-repo REPO reconciler-validate --all-files`, as the issue ran it."""
+        return self._pre_commit(project, "try-repo", str(self.repository), HOOK, "--all-files")
+
+    def run(self, project: Path) -> HookRun:
+        """`pre-commit run --all-files` with the configuration a user writes."""
+        (project / ".pre-commit-config.yaml").write_text(
+            f"repos:\n  - repo: {self.repository}\n    rev: {self.rev}\n"
+            f"    hooks:\n      - id: {HOOK}\n"
+        )
+        git(project, "add", ".pre-commit-config.yaml")
+        return self._pre_commit(project, "run", "--all-files")
+
+    def _pre_commit(self, project: Path, *args: str) -> HookRun:
+        done = subprocess.run(
+            [str(PRE_COMMIT), *args, "--color", "never", "--verbose"],
+            cwd=project,
+            env={**os.environ, "PRE_COMMIT_HOME": str(self.home)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        output = done.stdout + done.stderr
+        if done.returncode not in (0, 1) or "An unexpected error has occurred" in output:
+            log = self.home / "pre-commit.log"
+            detail = log.read_text()[-3000:] if log.exists() else output[-3000:]
+            if any(marker in output + detail for marker in OFFLINE):
+                pytest.skip(f"pre-commit cannot install the hook: no package index\n{detail}")
+            pytest.fail(f"pre-commit failed to run the hook (exit {done.returncode}):\n{detail}")
+        return HookRun(done.returncode, output)
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hooks]:
+    if not PRE_COMMIT.exists():
+        pytest.skip("pre-commit is not installed here: `make install` installs it")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repository = tmp_path_factory.mktemp("hook-repository")
+    for name in PACKAGE_FILES:
+        shutil.copy2(ROOT / name, repository / name)
+    shutil.copytree(
+        ROOT / "reconciler", repository / "reconciler", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    git(repository, "init", "-q")
+    git(repository, "add", "-A")
+    git(repository, "commit", "-q", "-m", "the hook repository")
+    rev = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repository, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    yield Hooks(repository, rev, tmp_path_factory.mktemp("pre-commit-home"))
+
+
+def project(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A git repository holding `files` (staged: --all-files checks every tracked file)."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    return tmp_path
+
+
+def test_try_repo_passes_a_valid_repository(hooks: Hooks, tmp_path: Path) -> None:
+    files = {"personas/sales.yaml": SALES, "personas/support.yaml": SUPPORT, "README.md": "hi\n"}
+    result = hooks.try_repo(project(tmp_path, files))
+    assert result.code == 0, result.output
+    assert "reconciler validate" in result.output and "Passed" in result.output
+    # Both matched files, in one run, and nothing else.
+    assert "personas/sales.yaml, personas/support.yaml: valid (2 personas, 2 numbers)" in (
+        result.output
+    )
+    assert "Missing argument" not in result.output
+
+
+def test_a_bad_file_fails_the_hook_with_its_position(hooks: Hooks, tmp_path: Path) -> None:
+    bad = SALES + "    nubmers: []\n"
+    result = hooks.run(project(tmp_path, {"personas/sales.yaml": bad}))
+    assert result.code == 1, result.output
+    assert "Failed" in result.output
+    assert 'personas/sales.yaml:6:5: unknown key "nubmers" (did you mean "numbers"?)' in (
+        result.output
+    )
+
+
+def test_a_number_declared_in_two_files_fails_the_hook(hooks: Hooks, tmp_path: Path) -> None:
+    twice = SUPPORT.replace("+14155550120", "+14155550110")
+    files = {"personas.yaml": SALES, "personas-support.yaml": twice}
+    result = hooks.run(project(tmp_path, files))
+    assert result.code == 1, result.output
+    assert (
+        "personas.yaml:5:9: +14155550110 is listed twice (also at personas-support.yaml:5:9)"
+        in result.output
+        or "personas-support.yaml:5:9: +14155550110 is listed twice (also at personas.yaml:5:9)"
+        in result.output
+    )
+
+
+def test_a_repository_without_config_files_skips_the_hook(hooks: Hooks, tmp_path: Path) -> None:
+    result = hooks.run(project(tmp_path, {"README.md": "hi\n", "ci/deploy.yaml": "a: 1\n"}))
+    assert result.code == 0, result.output
+    assert "(no files to check)Skipped" in result.output
