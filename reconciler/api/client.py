@@ -126,7 +126,7 @@ class BlandClient(Transport):
 
     def _page(self, page: int) -> list[LivePersona]:
         payload = self._request("GET", PERSONAS_PATH, {"page": page, "limit": PAGE_LIMIT})
-        return personas_from_page(payload)
+        return personas_from_page(payload, page)
 
     def _check_limit_honoured(self, pages: Pages, last: int) -> None:
         """Refuse a listing that ended on a page of exactly the API's default size (20).
@@ -164,9 +164,8 @@ class BlandClient(Transport):
 
     def get_persona(self, persona_id: str, *, deadline: float | None = None) -> LivePersona:
         """One persona, fresh from the API (within `deadline` when a write is checking itself)."""
-        return persona_from_answer(
-            self._request("GET", persona_path(persona_id), deadline=deadline)
-        )
+        path = persona_path(persona_id)
+        return persona_from_answer(self._request("GET", path, deadline=deadline), "GET", path)
 
     def list_account_numbers(self) -> frozenset[str]:
         """Every inbound number on the account (GET /v1/inbound, legacy shape)."""
@@ -228,7 +227,7 @@ class BlandClient(Transport):
                     except RetryableFailure as failure:
                         ambiguous = ambiguous or failure.ambiguous
                         raise
-                    return persona_from_answer(payload)
+                    return persona_from_answer(payload, "POST", path)
         except RetryableFailure as final:
             if ambiguous and not self.cancelled and self._clock() + self.timeout <= deadline:
                 persona = took_effect()
