@@ -8,9 +8,11 @@ bodies that are not JSON at all, such as a proxy's HTML page.
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 
@@ -18,6 +20,31 @@ from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import Live, LivePersona
 from reconciler.text import printable
+
+
+class Answer(Protocol):
+    """An HTTP answer as this module reads it: an httpx.Response, or a body read in pieces."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> httpx.Headers: ...
+
+    def json(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ReadAnswer:
+    """An answer whose body the transport read itself, within its size and time limits."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: bytearray
+
+    def json(self) -> Any:
+        """The body as JSON (ValueError when it is not)."""
+        return json.loads(self.body)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -35,7 +62,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-def error_from_response(response: httpx.Response, method: str, path: str) -> ApiError:
+def error_from_response(response: Answer, method: str, path: str) -> ApiError:
     """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
     try:
         body: Any = response.json()
@@ -89,7 +116,7 @@ def _text(value: Any) -> str | None:
     return str(value) if value is not None and str(value) else None
 
 
-def success_payload(response: httpx.Response, method: str, path: str) -> Any:
+def success_payload(response: Answer, method: str, path: str) -> Any:
     """The JSON of a 2xx answer; an ApiError if it is not JSON or its envelope holds errors."""
     try:
         payload = response.json()
