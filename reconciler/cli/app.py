@@ -14,7 +14,14 @@ from typing import Any
 import click
 
 from reconciler import __version__
-from reconciler.api import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
+from reconciler.api import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    BlandClient,
+    check_base_url,
+    parse_size,
+)
 from reconciler.cli.output import ask_to_confirm
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import InputError
@@ -51,6 +58,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     max_rps: float | None = None
     max_file_size: int = DEFAULT_MAX_FILE_BYTES
+    max_response_size: int = DEFAULT_MAX_RESPONSE_BYTES
     seams: Seams = field(default_factory=Seams)
 
     def load_config(self, files: Sequence[str]) -> Desired:
@@ -67,6 +75,7 @@ class Settings:
             max_rps=self.max_rps,
             sleep=self.seams.sleep,
             clock=self.seams.clock,
+            max_response_bytes=self.max_response_size,
         )
 
 
@@ -93,6 +102,16 @@ def _timeout_from_env() -> float:
     if not math.isfinite(value) or value <= 0:
         raise InputError("BLAND_TIMEOUT must be a finite number of seconds, more than 0")
     return value
+
+
+def _max_response_size(option: str | None) -> int:
+    """--max-response-size, else BLAND_MAX_RESPONSE_SIZE, else the default."""
+    if option is not None:
+        return parse_size(option, "--max-response-size")
+    raw = os.environ.get("BLAND_MAX_RESPONSE_SIZE")
+    if not raw:
+        return DEFAULT_MAX_RESPONSE_BYTES
+    return parse_size(raw, "BLAND_MAX_RESPONSE_SIZE")
 
 
 class _FiniteFloat(click.FloatRange):
@@ -136,6 +155,13 @@ class _FiniteFloat(click.FloatRange):
     show_default=True,
     help="Refuse config files larger than this many bytes.",
 )
+@click.option(
+    "--max-response-size",
+    metavar="SIZE",
+    default=None,
+    help="Refuse an API answer larger than this: bytes, or with K, M or G "
+    f"(BLAND_MAX_RESPONSE_SIZE; default {DEFAULT_MAX_RESPONSE_BYTES // 1024**2}M).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -144,6 +170,7 @@ def cli(
     timeout: float | None,
     max_rps: float | None,
     max_file_size: int,
+    max_response_size: str | None,
 ) -> None:
     """Declarative routing of Bland AI inbound numbers to personas.
 
@@ -160,6 +187,7 @@ def cli(
         timeout=timeout if timeout is not None else _timeout_from_env(),
         max_rps=max_rps,
         max_file_size=max_file_size,
+        max_response_size=_max_response_size(max_response_size),
         seams=seams,
     )
 
