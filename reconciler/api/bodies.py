@@ -23,6 +23,11 @@ from reconciler.api.limits import shown_size
 from reconciler.api.wire import ReadAnswer
 from reconciler.errors import ApiError
 
+# Only encodings whose decoding is bounded: deflate expands 64 KiB read off the network to at
+# most about 64 MiB, the most the limit can be overrun by. Left to httpx, the list would grow
+# with whatever decoders happen to be installed (brotli, zstd), some without such a bound.
+ACCEPT_ENCODING = "gzip, deflate"
+
 
 class BodyBudget:
     """Bytes of answers held at once by every request of a client together: at most `limit`."""

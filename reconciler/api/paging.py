@@ -19,9 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 
 from reconciler.api.urls import PERSONAS_PATH
+from reconciler.api.wire import shown_text
 from reconciler.errors import ApiError
 from reconciler.model import LivePersona
-from reconciler.text import printable
 
 READ_AHEAD = 4  # pages asked for ahead of the last one known to hold personas
 MAX_PAGES = 10_000  # a stop for a server that never sends an empty page
@@ -122,7 +122,7 @@ class Listing:
                     else f"pages {seen_on} and {page} both list it"
                 )
                 raise _refused(
-                    f"persona {printable(persona.id)} is listed more than once ({where}): "
+                    f"persona {shown_text(persona.id)} is listed more than once ({where}): "
                     "the server ignores `page`, or the list changed while it was read"
                 )
             self._seen[persona.id] = page

@@ -20,7 +20,7 @@ import httpx
 import tenacity
 
 from reconciler import __version__
-from reconciler.api.bodies import BodyBudget, BodyRefused, read_body
+from reconciler.api.bodies import ACCEPT_ENCODING, BodyBudget, BodyRefused, read_body
 from reconciler.api.limits import DEFAULT_MAX_RESPONSE_BYTES
 from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
 from reconciler.api.urls import check_base_url
@@ -312,7 +312,9 @@ class Transport:
         """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
         write = ticket is not None
         started = time.perf_counter()
-        request = self._http.build_request(method, path, params=params, json=body)
+        request = self._http.build_request(
+            method, path, params=params, json=body, headers={"accept-encoding": ACCEPT_ENCODING}
+        )
         try:
             streamed = self._http.send(request, stream=True)
             try:

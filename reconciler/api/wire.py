@@ -153,7 +153,8 @@ def _json_type(value: Any) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-def _shown(text: str) -> str:
+def shown_text(text: str) -> str:
+    """Text from the API as an error message shows it: escaped, and cut at 60 characters."""
     shown = printable(text)
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
@@ -183,7 +184,7 @@ def _persona(item: Any, where: str) -> LivePersona:
     if isinstance(persona_id, bool) or not isinstance(persona_id, str | int) or persona_id == "":
         shown = "an empty string" if persona_id == "" else _json_type(persona_id)
         raise _Malformed(f"{where} has an `id` that is {shown}")
-    where = f"persona {_shown(str(persona_id))}"
+    where = f"persona {shown_text(str(persona_id))}"
     entries = item.get("inbound_numbers")
     if isinstance(entries, str):
         # Iterating it would read each character as a number.
@@ -249,7 +250,7 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
         owner = item.get("persona_id") if isinstance(item, dict) else None
         if isinstance(owner, bool) or not isinstance(owner, str | int | None):
             raise _malformed(
-                "GET", INBOUND_PATH, f"{_shown(number)}: `persona_id` is {_json_type(owner)}"
+                "GET", INBOUND_PATH, f"{shown_text(number)}: `persona_id` is {_json_type(owner)}"
             )
         numbers[number] = str(owner) if owner not in (None, "") else None
     return numbers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 
@@ -164,3 +165,25 @@ def test_a_client_holds_no_answer_once_read() -> None:
     with pytest.raises(ApiError, match="over the 1 MiB limit"):
         client.list_inbound()
     assert client._bodies.held == 0
+
+
+def test_a_compressed_body_counts_as_it_decompresses() -> None:
+    seen: list[str] = []
+    bomb = gzip.compress(b'{"inbound_numbers": [' + b" " * (64 * LIMIT))  # 64 MiB in 64 KiB
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["accept-encoding"])
+        return httpx.Response(200, content=bomb, headers={"content-encoding": "gzip"})
+
+    client = BlandClient(
+        "https://api.example.test",
+        "secret-key",
+        transport=httpx.MockTransport(handler),
+        sleep=lambda seconds: None,
+        max_response_bytes=LIMIT,
+    )
+    assert len(bomb) < 100 * 1024
+    with pytest.raises(ApiError, match=r"over the 1 MiB limit \(\S+ bytes had come\)"):
+        client.list_inbound()
+    # Only decoders whose output is bounded: not whatever else happens to be installed.
+    assert seen == ["gzip, deflate"]
