@@ -41,5 +41,7 @@ def parse_size(text: str, source: str) -> int:
 
 
 def shown_size(size: int) -> str:
-    """A byte count as the error messages show it: in MiB when it is a whole number of them."""
+    """A byte count as the error messages show it: in GiB or MiB when a whole number of them."""
+    if size % (1024 * MiB) == 0:
+        return f"{size // (1024 * MiB)} GiB"
     return f"{size // MiB} MiB" if size % MiB == 0 else f"{size:,} bytes"

@@ -47,3 +47,4 @@ def test_a_size_too_small_for_any_answer_is_refused(text: str) -> None:
 def test_sizes_are_shown_in_mib_when_whole() -> None:
     assert shown_size(DEFAULT_MAX_RESPONSE_BYTES) == "512 MiB"
     assert shown_size(1024**2 + 1) == "1,048,577 bytes"
+    assert shown_size(2 * 1024**3) == "2 GiB"
