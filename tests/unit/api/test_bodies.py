@@ -39,7 +39,9 @@ def endless() -> Iterator[bytes]:
         yield b" " * PIECE
 
 
-def client_for(body: Pieces | bytes, now: list[float] | None = None, **headers: str) -> BlandClient:
+def client_for(
+    body: Pieces | bytes, now: list[float] | None = None, headers: dict[str, str] | None = None
+) -> BlandClient:
     def handler(request: httpx.Request) -> httpx.Response:
         if isinstance(body, bytes):
             return httpx.Response(200, content=body, headers=headers)
@@ -72,7 +74,7 @@ def test_a_body_that_grows_past_the_limit_is_refused_before_it_is_read_whole() -
 def test_a_body_that_says_it_is_too_large_is_refused_unread() -> None:
     body = Pieces(endless())
     with pytest.raises(ApiError, match=r"1 MiB limit \(it says 1,048,577 bytes\)"):
-        client_for(body, **{"content-length": str(LIMIT + 1)}).list_inbound()
+        client_for(body, headers={"content-length": str(LIMIT + 1)}).list_inbound()
     assert body.pulled == 0
 
 
