@@ -83,12 +83,15 @@ class BlandClient(Transport):
         """Every inbound number on the account, with the persona_id the API gives, if any."""
         return inbound_from_answer(self._request("GET", INBOUND_PATH))
 
-    def read_live(self) -> Live:
-        """The whole live account: personas (all pages) and account numbers, read concurrently."""
+    def read_live(self, pages_hint: int = 0) -> Live:
+        """The whole live account: personas (all pages) and account numbers, read concurrently.
+
+        `pages_hint`: the pages an earlier reading took (a saved plan's), asked for at once.
+        """
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 inbound = pool.submit(self.list_inbound)
-                personas, pages = self.list_personas()
+                personas, pages = self.list_personas(pages_hint)
                 numbers = inbound.result()
         except NotSent:
             # A read refused because a concurrent one got a 401/403: which read saw the 401

@@ -180,3 +180,16 @@ def test_a_failed_page_fails_the_listing() -> None:
     client, _ = make_client(handler)
     with pytest.raises(ApiError, match="HTTP 400 BAD: no"):
         client.list_personas()
+
+
+def test_reading_the_account_passes_a_hint_on_to_the_listing() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/inbound":
+            return httpx.Response(200, json={"inbound_numbers": []})
+        return paged(1000, calls)(request)
+
+    client, _ = make_client(handler)
+    assert client.read_live(pages_hint=11).pages_read == 11
+    assert sorted(calls) == list(range(1, 12))
