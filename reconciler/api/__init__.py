@@ -5,15 +5,18 @@ through one layer of timeouts, retries, a deadline and pacing (`transport`).
 """
 
 from reconciler.api.client import BlandClient
+from reconciler.api.limits import DEFAULT_MAX_RESPONSE_BYTES, parse_size
 from reconciler.api.pacing import AdaptiveWriteLimit
 from reconciler.api.transport import DEFAULT_TIMEOUT, ClientStats
 from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
     "AdaptiveWriteLimit",
     "BlandClient",
     "ClientStats",
     "check_base_url",
+    "parse_size",
 ]

@@ -21,9 +21,11 @@ import httpx
 import tenacity
 
 from reconciler import __version__
+from reconciler.api.bodies import ACCEPT_ENCODING, BodyBudget, BodyRefused, read_body
+from reconciler.api.limits import DEFAULT_MAX_RESPONSE_BYTES
 from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
 from reconciler.api.urls import check_base_url
-from reconciler.api.wire import error_from_response, success_payload
+from reconciler.api.wire import ReadAnswer, error_from_response, success_payload
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 
 # The name -v prints before each line the client logs.
@@ -105,6 +107,7 @@ class TransportOptions(TypedDict, total=False):
     transport: httpx.BaseTransport | None
     sleep: Callable[[float], None] | None
     clock: Callable[[], float]
+    max_response_bytes: int
 
 
 class Transport:
@@ -124,11 +127,13 @@ class Transport:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if not api_key:
             raise InputError("the API key is empty")
         self.base_url = check_base_url(base_url)
         self.timeout = timeout
+        self._bodies = BodyBudget(max_response_bytes)
         self.attempts = attempts
         self.backoff = backoff
         self.backoff_cap = backoff_cap
@@ -269,11 +274,11 @@ class Transport:
         self._wait_for_pacing(method, path, deadline)
         if method == "GET":
             self._refuse_if_cancelled(method, path)
-            return self._send(method, path, params, body, None)
+            return self._send(method, path, params, body, None, deadline)
         with self.write_limit.slot() as ticket:
             # Checked after every wait: a signal may have come while this write waited its turn.
             self._refuse_if_cancelled(method, path)
-            return self._send(method, path, params, body, ticket)
+            return self._send(method, path, params, body, ticket, deadline)
 
     def _wait_for_pacing(self, method: str, path: str, deadline: float) -> None:
         """Wait out a 429 pause and the rate cap; fail now if the pause ends past the deadline."""
@@ -303,12 +308,22 @@ class Transport:
         params: Mapping[str, Any] | None,
         body: Any,
         ticket: WriteTicket | None,
+        deadline: float,
     ) -> Any:
         """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
         write = ticket is not None
         started = time.perf_counter()
+        request = self._http.build_request(
+            method, path, params=params, json=body, headers={"accept-encoding": ACCEPT_ENCODING}
+        )
         try:
-            response = self._http.request(method, path, params=params, json=body)
+            streamed = self._http.send(request, stream=True)
+            try:
+                response = read_body(streamed, self._bodies, lambda: self._clock() > deadline)
+            except BodyRefused as refused:
+                raise refused.error(method, path, timeout=self.timeout, write=write) from None
+            finally:
+                streamed.close()
         except httpx.TransportError as error:
             # A write whose connection was never made cannot have taken effect.
             ambiguous = write and not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
@@ -319,13 +334,22 @@ class Transport:
         log.debug(
             "%s %s -> %s (%.0f ms)",
             method,
-            response.request.url.raw_path.decode("ascii", "replace"),
+            request.url.raw_path.decode("ascii", "replace"),
             response.status_code,
             (time.perf_counter() - started) * 1000,
         )
+        try:
+            return self._outcome(response, method, path, ticket)
+        finally:
+            self._bodies.give_back(response.body)
+
+    def _outcome(
+        self, response: ReadAnswer, method: str, path: str, ticket: WriteTicket | None
+    ) -> Any:
+        """The JSON of a successful answer, or the failure an answer stands for."""
         if response.status_code in TRANSIENT_STATUSES:
             raise self._transient_failure(response, method, path, ticket)
-        if not response.is_success:
+        if not 200 <= response.status_code < 300:
             failure = error_from_response(response, method, path)
             if isinstance(failure, AuthError):
                 # The key is wrong or lacks rights: nothing else this run sends can succeed, and
@@ -353,7 +377,7 @@ class Transport:
         return f"cannot connect to {host}:{port}: {reason[0].lower()}{reason[1:]}"
 
     def _transient_failure(
-        self, response: httpx.Response, method: str, path: str, ticket: WriteTicket | None
+        self, response: ReadAnswer, method: str, path: str, ticket: WriteTicket | None
     ) -> RetryableFailure:
         """A 429 or 5xx answer to retry; a 429 also slows the writes and pauses every request."""
         error = error_from_response(response, method, path)

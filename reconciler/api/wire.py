@@ -8,12 +8,15 @@ bodies that are not JSON at all, such as a proxy's HTML page.
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 
+from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import (
     UNREAD,
@@ -24,6 +27,32 @@ from reconciler.model import (
     SeenSettings,
     routing_settings,
 )
+from reconciler.text import printable
+
+
+class Answer(Protocol):
+    """An HTTP answer as this module reads it: an httpx.Response, or a body read in pieces."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> httpx.Headers: ...
+
+    def json(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ReadAnswer:
+    """An answer whose body the transport read itself, within its size and time limits."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: bytearray
+
+    def json(self) -> Any:
+        """The body as JSON (ValueError when it is not)."""
+        return json.loads(self.body)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -41,7 +70,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-def error_from_response(response: httpx.Response, method: str, path: str) -> ApiError:
+def error_from_response(response: Answer, method: str, path: str) -> ApiError:
     """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
     try:
         body: Any = response.json()
@@ -95,7 +124,7 @@ def _text(value: Any) -> str | None:
     return str(value) if value is not None and str(value) else None
 
 
-def success_payload(response: httpx.Response, method: str, path: str) -> Any:
+def success_payload(response: Answer, method: str, path: str) -> Any:
     """The JSON of a 2xx answer; an ApiError if it is not JSON or its envelope holds errors."""
     try:
         payload = response.json()
@@ -111,21 +140,78 @@ def success_payload(response: httpx.Response, method: str, path: str) -> Any:
     return payload
 
 
-def parse_persona(item: Any) -> LivePersona:
-    """A persona object of the API as a LivePersona; inbound numbers may be objects or strings."""
-    if not isinstance(item, dict) or item.get("id") in (None, ""):
-        raise ApiError(f"unexpected persona object in the response: {type(item).__name__}")
+class _Malformed(Exception):
+    """What is wrong with an answer's shape; the caller adds the endpoint."""
+
+
+def _malformed(method: str, path: str, what: str) -> ApiError:
+    return ApiError(f"malformed answer: {what}; refusing to act on it", method=method, path=path)
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a value's type, as a message about the API's answer says it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def shown_text(text: str) -> str:
+    """Text from the API as an error message shows it: escaped, and cut at 60 characters."""
+    shown = printable(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _phone_number(entry: Any) -> str:
+    """One entry of a number list: an object with a `phone_number` string, or a bare string.
+
+    Anything else is refused rather than skipped: a number dropped here would look free.
+    """
+    number = entry.get("phone_number") if isinstance(entry, dict) else entry
+    if isinstance(entry, dict) and not isinstance(number, str):
+        raise _Malformed(f"an object whose `phone_number` is {_json_type(number)}")
+    if not isinstance(number, str):
+        raise _Malformed(f"{_json_type(number)}, not a phone number string")
+    if not number.strip():
+        raise _Malformed("an empty phone number")
+    return number.strip()
+
+
+def _persona(item: Any, where: str) -> LivePersona:
+    """A persona object of the API as a LivePersona; `where` names it in an error."""
+    if not isinstance(item, dict):
+        raise _Malformed(f"{where} is {_json_type(item)}, not a persona object")
+    if "id" not in item:
+        raise _Malformed(f"{where} has no `id`")
+    persona_id = item["id"]
+    if isinstance(persona_id, bool) or not isinstance(persona_id, str | int) or persona_id == "":
+        shown = "an empty string" if persona_id == "" else _json_type(persona_id)
+        raise _Malformed(f"{where} has an `id` that is {shown}")
+    where = f"persona {shown_text(str(persona_id))}"
+    entries = item.get("inbound_numbers")
+    if isinstance(entries, str):
+        # Iterating it would read each character as a number.
+        raise _Malformed(f"{where}: `inbound_numbers` is a string, not a list")
+    if not isinstance(entries, list):
+        raise _Malformed(f"{where}: `inbound_numbers` is {_json_type(entries)}, not a list")
     numbers: set[str] = set()
     settings: dict[str, RoutingSettings | None] = {}
     labels: dict[str, str | None] = {}
-    for entry in item.get("inbound_numbers") or []:
-        number = entry.get("phone_number") if isinstance(entry, dict) else entry
-        if isinstance(number, str) and number.strip():
-            numbers.add(number.strip())
-            if isinstance(entry, dict):
-                _number_extras(entry, number.strip(), settings, labels)
+    for index, entry in enumerate(entries):
+        try:
+            number = _phone_number(entry)
+        except _Malformed as error:
+            raise _Malformed(f"{where}: inbound_numbers[{index}] is {error}") from None
+        numbers.add(number)
+        if isinstance(entry, dict):
+            _number_extras(entry, number, settings, labels)
     return LivePersona(
-        id=str(item["id"]),
+        id=str(persona_id),
         name=str(item.get("name") or ""),
         numbers=frozenset(numbers),
         deleted=item.get("deleted_at") not in (None, ""),
@@ -180,17 +266,28 @@ def label_from_answer(payload: Any) -> SeenLabel:
     return label if label is None or isinstance(label, str) else UNREAD
 
 
-def persona_from_answer(payload: Any) -> LivePersona:
+def persona_from_answer(payload: Any, method: str, path: str) -> LivePersona:
     """The persona in the `data` of one persona's answer (a read, or a write's result)."""
-    return parse_persona(payload.get("data") if isinstance(payload, dict) else None)
+    data = payload.get("data") if isinstance(payload, dict) else None
+    try:
+        return _persona(data, "`data`")
+    except _Malformed as error:
+        raise _malformed(method, path, str(error)) from None
 
 
-def personas_from_page(payload: Any) -> list[LivePersona]:
+def personas_from_page(payload: Any, page: int) -> list[LivePersona]:
     """The personas of one page of GET /v1/personas: its `data`, or a bare list."""
     items = payload.get("data") if isinstance(payload, dict) else payload
+    where = f"page {page}"
     if not isinstance(items, list):
-        raise ApiError("GET /v1/personas: the response has no list of personas")
-    return [parse_persona(item) for item in items]
+        what = "`data`" if isinstance(payload, dict) else "the body"
+        raise _malformed(
+            "GET", PERSONAS_PATH, f"{where}: {what} is {_json_type(items)}, not a list of personas"
+        )
+    try:
+        return [_persona(item, f"data[{index}]") for index, item in enumerate(items)]
+    except _Malformed as error:
+        raise _malformed("GET", PERSONAS_PATH, f"{where}: {error}") from None
 
 
 def inbound_from_answer(payload: Any) -> dict[str, str | None]:
@@ -199,19 +296,24 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
     The list may be under `inbound_numbers` (legacy) or `data`, or bare; each entry an object
     or a plain number.
     """
-    items: Any = None
+    items: Any = payload
     if isinstance(payload, dict):
         items = payload.get("inbound_numbers", payload.get("data"))
-    elif isinstance(payload, list):
-        items = payload
     if not isinstance(items, list):
-        raise ApiError("GET /v1/inbound: the response has no list of inbound numbers")
+        what = "the list of inbound numbers" if isinstance(payload, dict) else "the body"
+        raise _malformed("GET", INBOUND_PATH, f"{what} is {_json_type(items)}, not a list")
     numbers: dict[str, str | None] = {}
-    for item in items:
-        number = item.get("phone_number") if isinstance(item, dict) else item
-        if isinstance(number, str) and number.strip():
-            owner = item.get("persona_id") if isinstance(item, dict) else None
-            numbers[number.strip()] = str(owner) if owner not in (None, "") else None
+    for index, item in enumerate(items):
+        try:
+            number = _phone_number(item)
+        except _Malformed as error:
+            raise _malformed("GET", INBOUND_PATH, f"entry {index} is {error}") from None
+        owner = item.get("persona_id") if isinstance(item, dict) else None
+        if isinstance(owner, bool) or not isinstance(owner, str | int | None):
+            raise _malformed(
+                "GET", INBOUND_PATH, f"{shown_text(number)}: `persona_id` is {_json_type(owner)}"
+            )
+        numbers[number] = str(owner) if owner not in (None, "") else None
     return numbers
 
 

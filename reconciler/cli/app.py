@@ -16,7 +16,14 @@ from typing import Any
 import click
 
 from reconciler import __version__
-from reconciler.api import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
+from reconciler.api import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    BlandClient,
+    check_base_url,
+    parse_size,
+)
 from reconciler.cli.output import ask_to_confirm, colour_wanted
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import InputError
@@ -54,6 +61,7 @@ class Settings:
     max_rps: float | None = None
     max_file_size: int = DEFAULT_MAX_FILE_BYTES
     no_color: bool = False
+    max_response_size: int = DEFAULT_MAX_RESPONSE_BYTES
     seams: Seams = field(default_factory=Seams)
 
     def colour(self) -> bool:
@@ -77,6 +85,7 @@ class Settings:
             max_rps=self.max_rps,
             sleep=self.seams.sleep,
             clock=self.seams.clock,
+            max_response_bytes=self.max_response_size,
         )
 
 
@@ -103,6 +112,16 @@ def _timeout_from_env() -> float:
     if not math.isfinite(value) or value <= 0:
         raise InputError("BLAND_TIMEOUT must be a finite number of seconds, more than 0")
     return value
+
+
+def _max_response_size(option: str | None) -> int:
+    """--max-response-size, else BLAND_MAX_RESPONSE_SIZE, else the default."""
+    if option is not None:
+        return parse_size(option, "--max-response-size")
+    raw = os.environ.get("BLAND_MAX_RESPONSE_SIZE")
+    if not raw:
+        return DEFAULT_MAX_RESPONSE_BYTES
+    return parse_size(raw, "BLAND_MAX_RESPONSE_SIZE")
 
 
 class _FiniteFloat(click.FloatRange):
@@ -207,6 +226,13 @@ def _value_taking(params: Sequence[click.Parameter]) -> dict[str, bool]:
     is_flag=True,
     help="No colour, even on a terminal (as NO_COLOR=1; FORCE_COLOR=1 colours off a terminal).",
 )
+@click.option(
+    "--max-response-size",
+    metavar="SIZE",
+    default=None,
+    help="Refuse an API answer larger than this: bytes, or with K, M or G "
+    f"(BLAND_MAX_RESPONSE_SIZE; default {DEFAULT_MAX_RESPONSE_BYTES // 1024**2}M).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -216,6 +242,7 @@ def cli(
     max_rps: float | None,
     max_file_size: int,
     no_color: bool,
+    max_response_size: str | None,
 ) -> None:
     """Declarative routing of Bland AI inbound numbers to personas.
 
@@ -231,6 +258,7 @@ def cli(
       BLAND_API_URL       the API base URL, default https://api.bland.ai
                           (the simulator prints the value to export for it)
       BLAND_TIMEOUT       seconds one request attempt may take (--timeout wins)
+      BLAND_MAX_RESPONSE_SIZE  the largest API answer read (--max-response-size wins)
       NO_COLOR            no colour; FORCE_COLOR: colour even off a terminal
     """
     _setup_logging(verbose)
@@ -243,6 +271,7 @@ def cli(
         max_rps=max_rps,
         max_file_size=max_file_size,
         no_color=no_color,
+        max_response_size=_max_response_size(max_response_size),
         seams=seams,
     )
 

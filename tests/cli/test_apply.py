@@ -34,7 +34,7 @@ def test_apply_converges_with_one_call_per_persona_and_direction(
         (SUPPORT, "detach", ["+14155550103"]),
     ]
     assert (
-        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 1 read."
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 2 reads."
         in result.out
     )
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]

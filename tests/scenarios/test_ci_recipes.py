@@ -619,7 +619,7 @@ def test_the_action_saves_the_plan_and_applies_exactly_it(
     applied = run_bash(action_script(), {**saved_plan_env, "COMMAND": "apply"}, ROOT)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert (
-        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 1 read."
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 2 reads."
         in applied.stdout
     )
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]

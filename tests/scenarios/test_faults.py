@@ -297,7 +297,7 @@ def test_a_progress_bar_on_a_terminal_for_many_personas(
     assert "Applying" in result.out
     assert "Sales: attached" not in result.out  # the bar replaces the per-persona lines
     assert (
-        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 1 read."
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 2 reads."
         in result.out
     )
 

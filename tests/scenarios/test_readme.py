@@ -76,7 +76,7 @@ def test_the_environment_variables_are_those_the_help_lists(run_cli: RunCli) -> 
     )
     help_text = run_cli("--help").out
     assert documented == {"BLAND_API_KEY", "BLAND_API_KEY_FILE", "BLAND_API_URL", "BLAND_TIMEOUT",
-                          "NO_COLOR", "FORCE_COLOR"}  # fmt: skip
+                          "BLAND_MAX_RESPONSE_SIZE", "NO_COLOR", "FORCE_COLOR"}  # fmt: skip
     for variable in documented:
         assert variable in help_text
 

@@ -42,7 +42,7 @@ def test_a_saved_plan_applies_exactly_and_converges(
     assert result.code == 0, result.err
     assert sorted(writes(sim)) == EXPECTED_WRITES
     assert (
-        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 1 read."
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 2 reads."
         in result.out
     )
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]

@@ -127,7 +127,7 @@ def test_one_apply_attaches_moves_sets_and_clears_then_plans_clean(
     assert applied.code == 0, applied.out + applied.err
     assert (
         "Apply complete: 1 attached, 1 moved, 0 detached, 3 with new settings, 1 label set; "
-        "5 API writes; verified with 1 read."
+        "5 API writes; verified with 2 reads."
     ) in applied.out
     assert endpoint_counts(account) == Counter(
         {

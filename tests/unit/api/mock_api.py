@@ -34,11 +34,14 @@ def persona_json(index: int, numbers: list[Any] | None = None) -> dict[str, Any]
     }
 
 
-def paged(total: int, calls: list[int]) -> Handler:
+def paged(total: int, calls: list[int], *, cap: int = 100) -> Handler:
+    """GET /v1/personas over `total` personas, at most `cap` a page whatever `limit` asks."""
+
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.headers["authorization"] == "secret-key"
         page, limit = int(request.url.params["page"]), int(request.url.params["limit"])
         calls.append(page)
+        limit = min(limit, cap)
         items = [persona_json(i) for i in range((page - 1) * limit, min(total, page * limit))]
         return httpx.Response(200, json={"data": items, "errors": None})
 

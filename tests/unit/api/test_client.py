@@ -8,40 +8,73 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.api import paging
 from reconciler.errors import ApiError
 from tests.unit.api.mock_api import make_client, paged, persona_json
 
 
-@pytest.mark.parametrize("total, pages", [(0, 1), (99, 1), (100, 2), (101, 2), (250, 3)])
-def test_pagination_reads_until_a_short_page(total: int, pages: int) -> None:
+@pytest.mark.parametrize(
+    "total, pages, asked",
+    [(0, 1, 1), (99, 2, 3), (100, 2, 3), (101, 3, 5), (250, 4, 7), (1000, 11, 14), (1050, 12, 15)],
+)
+def test_a_listing_ends_only_at_an_empty_page(total: int, pages: int, asked: int) -> None:
     calls: list[int] = []
-    client, _ = make_client(paged(total, calls), page_window=1)
+    client, _ = make_client(paged(total, calls))
     personas, read = client.list_personas()
     assert len(personas) == total
-    assert sorted(calls) == list(range(1, pages + 1))
     assert read == pages
+    # Read ahead by 1, 2, 3, then 4 pages: the same pages whatever the timing, at most 3 past
+    # the end.
+    assert sorted(calls) == list(range(1, asked + 1))
+    assert asked - pages <= 3
 
 
-def test_pages_are_read_ahead_and_not_past_the_end_by_more_than_the_window() -> None:
+@pytest.mark.parametrize("cap", [1, 20, 50, 99])
+def test_a_server_that_caps_limit_is_read_to_the_end(cap: int) -> None:
     calls: list[int] = []
-    client, _ = make_client(paged(1050, calls), page_window=4)
-    personas, _ = client.list_personas()
-    assert len(personas) == 1050
-    assert set(range(1, 12)) <= set(calls)
-    assert max(calls) <= 11 + 3
+    client, _ = make_client(paged(250, calls, cap=cap))
+    personas, read = client.list_personas()
+    assert len(personas) == 250
+    assert read == -(-250 // cap) + 1
 
 
-def test_a_server_that_ignores_page_stops_on_the_repeated_page() -> None:
+@pytest.mark.parametrize("total", [1, 100, 250])
+def test_a_server_that_ignores_page_is_refused(total: int) -> None:
     calls: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(int(request.url.params["page"]))
-        return httpx.Response(200, json={"data": [persona_json(i) for i in range(100)]})
+        items = [persona_json(i) for i in range(min(total, 100))]
+        return httpx.Response(200, json={"data": items, "errors": None})
 
-    client, _ = make_client(handler, page_window=1)
-    personas, _ = client.list_personas()
-    assert len(personas) == 100
-    assert calls == [1, 2]
+    client, _ = make_client(handler)
+    with pytest.raises(ApiError) as raised:
+        client.list_personas()
+    assert str(raised.value).startswith("GET /v1/personas: persona p00000 is listed more than once")
+    assert "(pages 1 and 2 both list it): the server ignores `page`" in str(raised.value)
+    assert sorted(calls) == [1, 2, 3]
+
+
+def test_a_persona_listed_twice_on_one_page_is_refused() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        items = [persona_json(1), persona_json(2), persona_json(1)] if page == 1 else []
+        return httpx.Response(200, json={"data": items, "errors": None})
+
+    client, _ = make_client(handler)
+    with pytest.raises(ApiError, match=r"persona p00001 is listed more than once \(page 1 lists"):
+        client.list_personas()
+
+
+def test_a_list_with_personas_after_an_empty_page_is_refused() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        items = [persona_json(page * 1000 + i) for i in range(100)] if page != 2 else []
+        return httpx.Response(200, json={"data": items, "errors": None})
+
+    client, _ = make_client(handler)
+    with pytest.raises(ApiError, match="page 2 is empty but page 3 lists personas"):
+        client.list_personas()
 
 
 def test_deleted_personas_are_flagged_and_number_shapes_tolerated() -> None:
@@ -51,7 +84,8 @@ def test_deleted_personas_are_flagged_and_number_shapes_tolerated() -> None:
             persona_json(2, ["+14155550101"]),
             {**persona_json(3), "deleted_at": "2026-01-01T00:00:00Z"},
         ]
-        return httpx.Response(200, json={"data": items, "errors": None})
+        page = request.url.params["page"]
+        return httpx.Response(200, json={"data": items if page == "1" else [], "errors": None})
 
     client, _ = make_client(handler)
     personas, _ = client.list_personas()
@@ -99,53 +133,63 @@ def test_a_refused_connection_is_retried_without_a_read_back() -> None:
     assert methods == ["POST", "POST"]
 
 
-@pytest.mark.parametrize("total, hint", [(1050, 11), (1050, 14), (1050, 3), (99, 1)])
-def test_a_relist_with_a_pages_hint_asks_for_no_more_than_the_hint(total: int, hint: int) -> None:
+@pytest.mark.parametrize(
+    "total, hint, asked",
+    [
+        (1000, 11, 11),  # the hint a listing of 1,000 returned: nothing wasted
+        (1050, 12, 12),
+        (1050, 14, 14),  # the account shrank since: the hinted pages are still asked for
+        (1050, 3, 15),  # it grew: the hint at once, then read ahead as without one
+        (99, 2, 2),
+        (0, 1, 1),
+    ],
+)
+def test_a_relist_asks_for_the_hinted_pages_at_once(total: int, hint: int, asked: int) -> None:
     calls: list[int] = []
-    client, _ = make_client(paged(total, calls), page_window=4)
+    client, _ = make_client(paged(total, calls))
     personas, read = client.list_personas(pages_hint=hint)
     assert len(personas) == total
-    assert sorted(calls) == sorted(set(calls))
-    needed = total // 100 + 1
-    assert read == needed
-    # Never more than the hint when the hint covers the listing; read ahead past it otherwise.
-    assert len(calls) <= max(hint, needed + 3)
-    assert set(range(1, needed + 1)) <= set(calls)
-    if hint >= needed:
-        assert len(calls) == hint
+    assert read == -(-total // 100) + 1
+    assert sorted(calls) == list(range(1, asked + 1))
 
 
 def test_a_listing_that_never_ends_is_an_error_not_a_partial_plan(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reconciler.api import client as client_module
-
-    monkeypatch.setattr(client_module, "MAX_PAGES", 5)
+    monkeypatch.setattr(paging, "MAX_PAGES", 5)
+    calls: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params["page"])
+        calls.append(page)
         items = [persona_json(page * 1000 + i) for i in range(100)]
         return httpx.Response(200, json={"data": items, "errors": None})
 
-    client, _ = make_client(handler, page_window=2)
-    with pytest.raises(ApiError, match="refusing to plan on a partial list"):
+    client, _ = make_client(handler)
+    with pytest.raises(ApiError, match="still personas on page 5 and no empty page yet"):
         client.list_personas()
+    assert sorted(calls) == [1, 2, 3, 4, 5]
 
 
-def test_a_server_that_ignores_limit_is_refused_not_read_as_one_short_page() -> None:
+def test_a_failed_page_fails_the_listing() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        page = int(request.url.params["page"])  # limit=100 asked, 20 a page sent
-        items = [persona_json(i) for i in range((page - 1) * 20, min(45, page * 20))]
-        return httpx.Response(200, json={"data": items, "errors": None})
+        if request.url.params["page"] == "2":
+            return httpx.Response(400, json={"errors": [{"error": "BAD", "message": "no"}]})
+        return httpx.Response(200, json={"data": [persona_json(1)], "errors": None})
 
-    client, _ = make_client(handler, page_window=1)
-    with pytest.raises(ApiError, match="the server ignores `limit`"):
+    client, _ = make_client(handler)
+    with pytest.raises(ApiError, match="HTTP 400 BAD: no"):
         client.list_personas()
 
 
-def test_an_account_of_exactly_twenty_personas_costs_one_more_read() -> None:
+def test_reading_the_account_passes_a_hint_on_to_the_listing() -> None:
     calls: list[int] = []
-    client, _ = make_client(paged(20, calls), page_window=1)
-    personas, _ = client.list_personas()
-    assert len(personas) == 20
-    assert calls == [1, 2]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/inbound":
+            return httpx.Response(200, json={"inbound_numbers": []})
+        return paged(1000, calls)(request)
+
+    client, _ = make_client(handler)
+    assert client.read_live(pages_hint=11).pages_read == 11
+    assert sorted(calls) == list(range(1, 12))

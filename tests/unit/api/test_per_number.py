@@ -11,15 +11,22 @@ import pytest
 from reconciler.api.urls import LABEL_PATH, settings_path
 from reconciler.api.wire import (
     label_from_answer,
-    parse_persona,
+    persona_from_answer,
     settings_from_answer,
     settings_from_json,
 )
 from reconciler.errors import ApiError, AuthError
-from reconciler.model import UNREAD, routing_settings
+from reconciler.model import UNREAD, LivePersona, routing_settings
 from tests.unit.api.mock_api import make_client, persona_json
 
 N100, N101 = "+14155550100", "+14155550101"
+
+
+def parse_persona(item: dict[str, Any]) -> LivePersona:
+    """A persona object as a read of that persona answers it."""
+    return persona_from_answer({"data": item, "errors": None}, "GET", "/v1/personas/p1")
+
+
 PW = {"pathway_id": "pw_1", "pathway_version": 2}
 
 

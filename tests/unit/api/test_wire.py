@@ -11,7 +11,6 @@ from reconciler.api.wire import (
     build_live,
     error_from_response,
     inbound_from_answer,
-    parse_persona,
     parse_retry_after,
     persona_from_answer,
     personas_from_page,
@@ -138,32 +137,115 @@ def test_a_persona_object_becomes_a_live_persona() -> None:
         "id": 7,
         "name": None,
         "deleted_at": "",
-        "inbound_numbers": [{"phone_number": " +14155550100 "}, "+14155550101", "", {}, None],
+        "inbound_numbers": [{"phone_number": " +14155550100 ", "label": None}, "+14155550101"],
     }
-    assert parse_persona(item) == LivePersona(
-        id="7", name="", numbers=frozenset({"+14155550100", "+14155550101"}), deleted=False
-    )
-    assert parse_persona({"id": "p2", "deleted_at": "2026-01-01T00:00:00Z"}).deleted
-
-
-@pytest.mark.parametrize("item", [None, "p1", [], {"name": "no id"}, {"id": ""}])
-def test_something_that_is_not_a_persona_is_an_error(item: Any) -> None:
-    with pytest.raises(ApiError, match="unexpected persona object in the response"):
-        parse_persona(item)
+    assert personas_from_page({"data": [item]}, 1) == [
+        LivePersona(
+            id="7",
+            name="",
+            numbers=frozenset({"+14155550100", "+14155550101"}),
+            deleted=False,
+            labels={"+14155550100": None},  # shown as none; the bare string shows nothing
+        )
+    ]
+    deleted = {"id": "p2", "deleted_at": "2026-01-01T00:00:00Z", "inbound_numbers": []}
+    assert persona_from_answer({"data": deleted}, "GET", "/v1/personas/p2").deleted
 
 
 def test_one_persona_answer_is_read_from_its_data() -> None:
-    assert persona_from_answer({"data": {"id": "p1"}}).id == "p1"
-    with pytest.raises(ApiError, match="unexpected persona object in the response: NoneType"):
-        persona_from_answer([{"id": "p1"}])
+    answer = {"data": {"id": "p1", "inbound_numbers": []}}
+    assert persona_from_answer(answer, "GET", "/v1/personas/p1").id == "p1"
+    with pytest.raises(
+        ApiError, match=r"^POST /v1/personas/p1/inbound/attach: malformed answer: `data` is null"
+    ):
+        persona_from_answer([{"id": "p1"}], "POST", "/v1/personas/p1/inbound/attach")
 
 
 def test_a_page_of_personas_is_its_data_or_a_bare_list() -> None:
-    assert [p.id for p in personas_from_page({"data": [{"id": "a"}, {"id": "b"}]})] == ["a", "b"]
-    assert [p.id for p in personas_from_page([{"id": "a"}])] == ["a"]
-    for payload in ({"data": None}, {"personas": []}, "text"):
-        with pytest.raises(ApiError, match="GET /v1/personas: the response has no list"):
-            personas_from_page(payload)
+    page = [{"id": "a", "inbound_numbers": []}, {"id": "b", "inbound_numbers": []}]
+    assert [p.id for p in personas_from_page({"data": page}, 1)] == ["a", "b"]
+    assert [p.id for p in personas_from_page(page[:1], 1)] == ["a"]
+
+
+def persona(**fields: Any) -> dict[str, Any]:
+    return {"id": "p1", "name": "One", "deleted_at": None, "inbound_numbers": [], **fields}
+
+
+# Each answer below was read wrongly, or in part, by a lenient reading: a string's characters
+# taken for numbers, integers and unreadable entries dropped. Each is refused instead.
+MALFORMED_PAGES = {
+    "numbers as one string": (
+        {"data": [persona(inbound_numbers="+14155550100,+14155550101")]},
+        "page 2: persona p1: `inbound_numbers` is a string, not a list",
+    ),
+    "a number as an integer": (
+        {"data": [persona(inbound_numbers=[14155550100])]},
+        "page 2: persona p1: inbound_numbers[0] is a number (14155550100), not a phone number",
+    ),
+    "an object's number as an integer": (
+        {"data": [persona(inbound_numbers=[{"phone_number": 14155550100}])]},
+        "inbound_numbers[0] is an object whose `phone_number` is a number (14155550100)",
+    ),
+    "an object without a number": (
+        {"data": [persona(inbound_numbers=["+14155550100", {"label": "x"}])]},
+        "inbound_numbers[1] is an object whose `phone_number` is null",
+    ),
+    "an empty number": (
+        {"data": [persona(inbound_numbers=["  "])]},
+        "inbound_numbers[0] is an empty phone number",
+    ),
+    "a null entry": (
+        {"data": [persona(inbound_numbers=[None])]},
+        "inbound_numbers[0] is null, not a phone number string",
+    ),
+    "numbers missing": (
+        {"data": [{"id": "p1", "name": "One"}]},
+        "persona p1: `inbound_numbers` is null, not a list",
+    ),
+    "numbers as an object": (
+        {"data": [persona(inbound_numbers={"+14155550100": {}})]},
+        "persona p1: `inbound_numbers` is an object, not a list",
+    ),
+    "data not a list": (
+        {"data": {"p1": persona()}},
+        "page 2: `data` is an object, not a list of personas",
+    ),
+    "data missing": ({"personas": []}, "page 2: `data` is null, not a list of personas"),
+    "a body that is text": ("text", "page 2: the body is a string, not a list of personas"),
+    "a persona without id": (
+        {"data": [persona(), {"name": "no id", "inbound_numbers": []}]},
+        "page 2: data[1] has no `id`",
+    ),
+    "an empty id": ({"data": [persona(id="")]}, "page 2: data[0] has an `id` that is an empty"),
+    "an id that is an object": (
+        {"data": [persona(id={"uuid": "p1"})]},
+        "page 2: data[0] has an `id` that is an object",
+    ),
+    "a persona that is a string": ({"data": ["p1"]}, "page 2: data[0] is a string, not a persona"),
+}
+
+
+@pytest.mark.parametrize(
+    "payload, what", MALFORMED_PAGES.values(), ids=list(MALFORMED_PAGES.keys())
+)
+def test_a_malformed_page_is_refused_naming_the_endpoint_and_the_fault(
+    payload: Any, what: str
+) -> None:
+    with pytest.raises(ApiError) as raised:
+        personas_from_page(payload, 2)
+    message = str(raised.value)
+    assert message.startswith("GET /v1/personas: malformed answer: ")
+    assert what in message
+    assert message.endswith("refusing to act on it")
+
+
+def test_a_persona_id_from_the_api_is_shown_safely_in_an_error() -> None:
+    page = {"data": [persona(id="p1\x1b[2J" + "x" * 100, inbound_numbers="+1")]}
+    with pytest.raises(ApiError) as raised:
+        personas_from_page(page, 1)
+    message = str(raised.value)
+    assert "\x1b" not in message and "p1\\x1b[2J" in message
+    assert "x" * 60 not in message
 
 
 def test_the_inbound_list_in_each_shape_with_its_owners() -> None:
@@ -171,18 +253,54 @@ def test_the_inbound_list_in_each_shape_with_its_owners() -> None:
         {"phone_number": "+14155550100", "persona_id": "p1"},
         {"phone_number": " +14155550101 ", "persona_id": ""},
         "+14155550102",
-        {"phone_number": ""},
-        42,
+        {"phone_number": "+14155550103", "persona_id": 7},
     ]
-    expected = {"+14155550100": "p1", "+14155550101": None, "+14155550102": None}
+    expected = {
+        "+14155550100": "p1",
+        "+14155550101": None,
+        "+14155550102": None,
+        "+14155550103": "7",
+    }
     assert inbound_from_answer({"inbound_numbers": entries}) == expected
     assert inbound_from_answer({"data": entries}) == expected
     assert inbound_from_answer(entries) == expected
+
+
+MALFORMED_INBOUND = {
     # The legacy key wins even when it holds nothing usable.
-    with pytest.raises(ApiError, match="GET /v1/inbound: the response has no list"):
-        inbound_from_answer({"inbound_numbers": None, "data": entries})
-    with pytest.raises(ApiError, match="GET /v1/inbound: the response has no list"):
-        inbound_from_answer("text")
+    "legacy key null": (
+        {"inbound_numbers": None, "data": []},
+        "the list of inbound numbers is null, not a list",
+    ),
+    "numbers as one string": (
+        {"inbound_numbers": "+14155550100,+14155550101"},
+        "the list of inbound numbers is a string, not a list",
+    ),
+    "a body that is text": ("text", "the body is a string, not a list"),
+    "a number as an integer": (
+        {"inbound_numbers": [{"phone_number": "+14155550100"}, {"phone_number": 14155550101}]},
+        "entry 1 is an object whose `phone_number` is a number (14155550101)",
+    ),
+    "a bare integer": ({"inbound_numbers": [14155550100]}, "entry 0 is a number (14155550100)"),
+    "an empty number": ({"inbound_numbers": [{"phone_number": ""}]}, "entry 0 is an empty"),
+    "an owner that is an object": (
+        {"inbound_numbers": [{"phone_number": "+14155550100", "persona_id": {"id": "p1"}}]},
+        "+14155550100: `persona_id` is an object",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "payload, what", MALFORMED_INBOUND.values(), ids=list(MALFORMED_INBOUND.keys())
+)
+def test_a_malformed_inbound_list_is_refused_naming_the_endpoint_and_the_fault(
+    payload: Any, what: str
+) -> None:
+    with pytest.raises(ApiError) as raised:
+        inbound_from_answer(payload)
+    message = str(raised.value)
+    assert message.startswith("GET /v1/inbound: malformed answer: ")
+    assert what in message
 
 
 def test_the_live_account_keeps_only_the_owners_the_api_names() -> None:

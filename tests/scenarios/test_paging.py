@@ -1,0 +1,89 @@
+"""Reading the persona list to its end against servers that cap `limit` or ignore `page`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import accounts
+from reconciler.simulator import RequestRecord
+from tests.conftest import RunCli, write_config
+from tests.scenarios.conftest import StartSim
+
+PROTECTED = "+14155550999"
+
+
+def crowded_account() -> dict[str, Any]:
+    """120 personas; the 101st holds a number no other persona has."""
+    personas: list[dict[str, Any]] = [
+        {"id": f"p{index:03d}", "name": f"Persona {index}", "numbers": []} for index in range(120)
+    ]
+    personas[100] = {"id": "p100", "name": "Night Line", "numbers": [PROTECTED]}
+    return {"numbers": [{"phone_number": PROTECTED}], "personas": personas}
+
+
+def listed_pages(requests: list[RequestRecord]) -> list[int]:
+    return [int(r.query["page"]) for r in requests if r.path == "/v1/personas"]
+
+
+@pytest.mark.parametrize("cap", [20, 50, 99])
+def test_a_server_that_caps_limit_cannot_hide_a_persona(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, cap: int
+) -> None:
+    # Asked for 100 a page, the server sends fewer: the first short page is not the end, and
+    # the persona on a later page still holds its number, so taking it is a move.
+    sim = start_sim(crowded_account(), limit_cap=cap)
+    config = write_config(
+        tmp_path / "c.yaml", [{"id": "p000", "numbers": [PROTECTED]}], protected=[PROTECTED]
+    )
+    result = run_cli("apply", "--auto-approve", config)
+    assert result.code == 3, result.out + result.err
+    assert f"{PROTECTED} is protected and the plan moves it from 'Night Line'" in result.err
+    assert sim.writes() == []
+    pages = listed_pages(sim.requests)
+    end = -(-120 // cap) + 1
+    assert set(range(1, end + 1)) <= set(pages) and len(pages) == len(set(pages))
+    assert len(pages) - end <= 3
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_server_that_ignores_page_is_refused_and_nothing_is_written(
+    start_sim: StartSim, run_cli: RunCli, command: str
+) -> None:
+    sim = start_sim(ignore_page=True)
+    config = Path(__file__).resolve().parents[2] / "examples" / "personas.yaml"
+    args = (command, "--auto-approve", config) if command == "apply" else (command, config)
+    result = run_cli(*args)
+    assert result.code == 1
+    assert result.err.startswith("error: GET /v1/personas: persona ")
+    assert "is listed more than once (pages 1 and 2 both list it): the server ignores `page`" in (
+        result.err
+    )
+    assert len(result.err.strip().splitlines()) == 1
+    assert sim.writes() == []
+
+
+def test_an_apply_on_a_thousand_personas_reads_at_most_30_times(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # 999 managed personas and an unmanaged one: ten full pages, and page 11 comes back empty.
+    account = accounts.build(999, 1, 0.05)
+    _, config = accounts.write(account, tmp_path, "thousand")
+    sim = start_sim(account.state)
+    result = run_cli("apply", "--auto-approve", config)
+    assert result.code == 0, result.err
+    requests = sim.requests
+    first_write = next(i for i, r in enumerate(requests) if r.kind == "write")
+    planned = listed_pages(requests[:first_write])
+    verified = listed_pages(requests[first_write:])
+    # The plan's pass reads ahead by up to 4 pages while they come back full: pages 1 to 14,
+    # three past the end. The verification pass asks for the 11 pages the plan's pass took,
+    # at once, and no more. GET /v1/inbound once.
+    assert sorted(planned) == list(range(1, 15))
+    assert sorted(verified) == list(range(1, 12))
+    reads = Counter(r.path for r in sim.reads() if r.path in ("/v1/personas", "/v1/inbound"))
+    assert reads == {"/v1/personas": 25, "/v1/inbound": 1}
+    assert sum(reads.values()) <= 30
