@@ -95,6 +95,7 @@ class Verification:
             return
         elsewhere = self._held_elsewhere(personas, missing)
         protected = frozenset(self.plan.protected)
+        unknown = self._unseen_protected(missing, elsewhere, protected)
         repairs: dict[str, list[str]] = {}
         for pid, numbers in sorted(missing.items()):
             taken_from = self._taken_from(pid)
@@ -106,6 +107,13 @@ class Verification:
                         f"{self.names.get(pid, pid)}: lacks {number} after the writes; it is "
                         "protected and was on a persona when planned, so it is not attached "
                         "without knowing who holds it now"
+                    )
+                    continue
+                if number in unknown:
+                    self.result.notes.append(
+                        f"{self.names.get(pid, pid)}: lacks {number} after the writes; it is "
+                        "protected and the personas could not be listed to see who holds it "
+                        "now, so it is not attached"
                     )
                     continue
                 holders = elsewhere.get(number, set()) - {pid}
@@ -176,6 +184,43 @@ class Verification:
             if owner is not None:
                 held.setdefault(number, set()).add(owner)
         return held
+
+    def _unseen_protected(
+        self,
+        missing: dict[str, list[str]],
+        elsewhere: dict[str, set[str]],
+        protected: frozenset[str],
+    ) -> frozenset[str]:
+        """Look for the holders of missing protected numbers that no read so far shows held.
+
+        A protected number missing after the writes was taken by someone during the apply, or
+        freed: attaching it again would take it from a persona no read back covers. The
+        personas are listed once and every holder found goes into `elsewhere`. Returns the
+        numbers whose holders stay unknown (the listing failed): they are not attached.
+        """
+        unseen = {
+            number
+            for numbers in missing.values()
+            for number in numbers
+            if number in protected
+            and not self.plan.owners.get(number)
+            and not elsewhere.get(number)
+        }
+        if not unseen:
+            return frozenset()
+        try:
+            listed, pages = self.client.list_personas(pages_hint=self.plan.pages_read)
+        except AuthError:
+            raise
+        except ApiError:
+            return frozenset(unseen)
+        self.result.verify_reads += pages
+        for pid, persona in listed.items():
+            if persona.deleted:
+                continue
+            for number in persona.numbers & unseen:
+                elsewhere.setdefault(number, set()).add(pid)
+        return frozenset()
 
     def _taken_from(self, persona_id: str) -> dict[str, set[str]]:
         """Per number, the personas the plan takes it from: moved into persona_id, or detached."""

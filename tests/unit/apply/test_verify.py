@@ -356,3 +356,50 @@ def test_a_protected_number_planned_as_free_is_put_back() -> None:
 
     assert account.calls[-1] == ("attach", SUPPORT, (N101,))
     assert result.converged
+
+
+def test_a_protected_number_planned_as_free_that_someone_took_is_not_taken_back() -> None:
+    """The plan attached protected 101 (free when planned); during the apply someone moved it to
+    a persona the plan does not concern. Neither the reads back nor GET /v1/inbound show it
+    there: attaching it again would take a protected number from its holder, unseen."""
+    other = "p-other"
+    account = FakeAccount(
+        {
+            SUPPORT: ("Support", [N100, N103]),
+            IVR: ("Legacy IVR", [N102, N130]),
+            SALES: ("Sales", []),
+            other: ("Other", []),
+        },
+        free=[N101, N110],
+    )
+
+    def dashboard_moves_it_to_other(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("detach", SUPPORT):
+            account.numbers[SUPPORT].discard(N101)
+            account.numbers[other].add(N101)
+
+    account.after_write = dashboard_moves_it_to_other
+
+    result = apply(replace(EXAMPLE_PLAN, protected=(N101,)), account)
+
+    assert account.numbers[other] == {N101}
+    assert ("attach", SUPPORT, (N101,)) not in account.calls[1:]
+    assert "Support: still lacks +14155550101" in result.mismatches
+    assert not result.converged
+
+
+def test_a_missing_protected_number_is_not_put_back_when_no_listing_says_who_holds_it() -> None:
+    account = example_account()
+
+    def someone_detaches_it(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("detach", SUPPORT):
+            account.numbers[SUPPORT].discard(N101)
+
+    account.after_write = someone_detaches_it
+    account.fail("list", "", ApiError("server error", status=500))
+
+    result = apply(replace(EXAMPLE_PLAN, protected=(N101,)), account)
+
+    assert ("attach", SUPPORT, (N101,)) not in account.calls[1:]
+    assert "Support: still lacks +14155550101" in result.mismatches
+    assert not result.converged
