@@ -70,7 +70,11 @@ class Verification:
             )
         personas = self._read(self._to_read_back(set(sources)))
         self._put_back_missing(personas)
-        self._finish_moves(personas, sources)
+        detached = self._finish_moves(personas, sources)
+        if detached:
+            # Read after the detaches: one that took a number off its new persona too is put
+            # back here, as any declared number found missing.
+            self._put_back_missing(personas, only=detached)
         self._check(personas, sources)
         self.result.mismatches.extend(declared_mismatches(self.plan, personas))
 
@@ -88,9 +92,14 @@ class Verification:
         declaring = {persona.id for persona in self.plan.managed if persona.desired & numbers}
         return written | ((held_then | declaring) - self.plan.unlisted)
 
-    def _put_back_missing(self, personas: dict[str, LivePersona]) -> None:
-        """Attach declared numbers missing from their persona again, then read those back."""
-        missing = self._missing(personas)
+    def _put_back_missing(
+        self, personas: dict[str, LivePersona], only: set[str] | None = None
+    ) -> None:
+        """Attach declared numbers missing from their persona again, then read those back.
+
+        `only` limits this to those numbers (a second pass, after the moves were finished).
+        """
+        missing = self._missing(personas, only)
         if not missing:
             return
         elsewhere = self._held_elsewhere(personas, missing)
@@ -139,7 +148,9 @@ class Verification:
             personas[pid] = self.client.get_persona(pid)
             self.result.verify_reads += 1
 
-    def _missing(self, personas: dict[str, LivePersona]) -> dict[str, list[str]]:
+    def _missing(
+        self, personas: dict[str, LivePersona], only: set[str] | None = None
+    ) -> dict[str, list[str]]:
         """Per managed persona read back, the declared numbers it lacks that no failed or
         skipped attach of this run was to bring (those are reported as they are)."""
         unsent = {
@@ -156,7 +167,7 @@ class Verification:
             lacking = sorted(
                 number
                 for number in managed.desired - persona.numbers
-                if (managed.id, number) not in unsent
+                if (managed.id, number) not in unsent and (only is None or number in only)
             )
             if lacking:
                 missing[managed.id] = lacking
@@ -235,8 +246,14 @@ class Verification:
     def _named(self, persona_ids: set[str]) -> str:
         return ", ".join(self.names.get(pid) or pid for pid in sorted(persona_ids))
 
-    def _finish_moves(self, personas: dict[str, LivePersona], sources: dict[str, set[str]]) -> None:
-        """Detach a moved number from its old persona when its new one holds it too."""
+    def _finish_moves(
+        self, personas: dict[str, LivePersona], sources: dict[str, set[str]]
+    ) -> set[str]:
+        """Detach a moved number from its old persona when its new one holds it too.
+
+        The old and the new personas are read again after the detaches: what the run vouches
+        for is read after its last write to the number. Returns the numbers detached.
+        """
         # A number is left behind only if its new persona holds it too: when the attach failed,
         # detaching it from the old persona would leave it with none (make before break).
         arrived = {
@@ -251,16 +268,24 @@ class Verification:
             for pid, numbers in sources.items()
             if pid in personas and numbers & personas[pid].numbers & arrived
         }
-        if leftovers:
-            for pid, numbers in sorted(leftovers.items()):
-                self.result.notes.append(
-                    f"{self.names.get(pid, pid)}: still had {counted_numbers(numbers)} after the "
-                    "move (the API did not reassign them); detached them there"
-                )
-                self.send("detach", pid, numbers)
-            for pid in leftovers:
-                personas[pid] = self.client.get_persona(pid)
-                self.result.verify_reads += 1
+        if not leftovers:
+            return set()
+        for pid, numbers in sorted(leftovers.items()):
+            self.result.notes.append(
+                f"{self.names.get(pid, pid)}: still had {counted_numbers(numbers)} after the "
+                "move (the API did not reassign them); detached them there"
+            )
+            self.send("detach", pid, numbers)
+        detached = {number for numbers in leftovers.values() for number in numbers}
+        destinations = {
+            change.persona_id
+            for change in self.plan.changes
+            if change.action is Action.MOVE and change.phone_number in detached
+        }
+        for pid in sorted(set(leftovers) | destinations):
+            personas[pid] = self.client.get_persona(pid)
+            self.result.verify_reads += 1
+        return detached
 
     def _read(self, persona_ids: set[str]) -> dict[str, LivePersona]:
         """The fewest reads: one GET per persona, or a re-list when that takes fewer requests."""

@@ -113,7 +113,8 @@ def test_a_number_the_api_left_on_its_old_persona_is_detached_there() -> None:
         "reassign them); detached them there"
     ]
     assert account.reads.count("get p-ivr") == 2  # read again after the fix
-    assert result.verify_reads == 4
+    assert account.reads.count("get p-support") == 2  # and the persona it moved to
+    assert result.verify_reads == 5
     assert result.converged
 
 
@@ -402,4 +403,45 @@ def test_a_missing_protected_number_is_not_put_back_when_no_listing_says_who_hol
 
     assert ("attach", SUPPORT, (N101,)) not in account.calls[1:]
     assert "Support: still lacks +14155550101" in result.mismatches
+    assert not result.converged
+
+
+def test_the_new_persona_of_a_move_finished_by_a_detach_is_read_back_after_it() -> None:
+    """The API left 102 listed on the IVR after the move; the detach that finishes it also takes
+    it off Support (one owner per number, a stale entry on the IVR: the worst reading). The run
+    must not vouch for Support on a read made before that detach."""
+    account = example_account(reassigns=False)
+
+    def detach_unroutes_it_everywhere(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("detach", IVR):
+            account.numbers[SUPPORT].discard(N102)
+
+    account.after_write = detach_unroutes_it_everywhere
+
+    result = apply(MOVE_PLAN, account)
+
+    assert account.calls == [
+        ("attach", SUPPORT, (N102,)),
+        ("detach", IVR, (N102,)),
+        ("attach", SUPPORT, (N102,)),  # put back, as any declared number found missing
+    ]
+    assert account.numbers[SUPPORT] == {N100, N102, N103}
+    assert account.numbers[IVR] == {N130}
+    assert result.converged
+
+
+def test_a_move_the_finishing_detach_undid_that_cannot_be_put_back_is_named() -> None:
+    account = example_account(reassigns=False)
+
+    def detach_unroutes_it_everywhere(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("detach", IVR):
+            account.numbers[SUPPORT].discard(N102)
+            account.fail("attach", SUPPORT, ApiError("server error", status=500))
+
+    account.after_write = detach_unroutes_it_everywhere
+
+    result = apply(MOVE_PLAN, account)
+
+    assert N102 not in account.numbers[SUPPORT]
+    assert "Support: still lacks +14155550102" in result.mismatches
     assert not result.converged
