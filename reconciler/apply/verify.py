@@ -104,7 +104,7 @@ class Verification:
             return
         elsewhere = self._held_elsewhere(personas, missing)
         protected = frozenset(self.plan.protected)
-        unknown = self._unseen_protected(missing, elsewhere, protected)
+        unknown = self._look_for_holders(missing, elsewhere) & protected
         repairs: dict[str, list[str]] = {}
         for pid, numbers in sorted(missing.items()):
             taken_from = self._taken_from(pid)
@@ -196,26 +196,21 @@ class Verification:
                 held.setdefault(number, set()).add(owner)
         return held
 
-    def _unseen_protected(
-        self,
-        missing: dict[str, list[str]],
-        elsewhere: dict[str, set[str]],
-        protected: frozenset[str],
+    def _look_for_holders(
+        self, missing: dict[str, list[str]], elsewhere: dict[str, set[str]]
     ) -> frozenset[str]:
-        """Look for the holders of missing protected numbers that no read so far shows held.
+        """Look for the holders of missing numbers that no read so far shows held.
 
-        A protected number missing after the writes was taken by someone during the apply, or
-        freed: attaching it again would take it from a persona no read back covers. The
-        personas are listed once and every holder found goes into `elsewhere`. Returns the
-        numbers whose holders stay unknown (the listing failed): they are not attached.
+        A number missing after the writes was taken by someone during the apply, or freed:
+        attaching it again could take it from a persona no read back covers, a move no valve
+        saw. The personas are listed once (only then) and every holder found goes into
+        `elsewhere`. Returns the numbers whose holders stay unknown: the listing failed.
         """
         unseen = {
             number
             for numbers in missing.values()
             for number in numbers
-            if number in protected
-            and not self.plan.owners.get(number)
-            and not elsewhere.get(number)
+            if not elsewhere.get(number)
         }
         if not unseen:
             return frozenset()

@@ -234,8 +234,15 @@ def test_a_declared_number_taken_off_its_only_holder_is_put_back_in_the_same_run
     assert result.notes == [
         "Support: lacked 1 number (+14155550102) after the writes; attached them there"
     ]
-    assert sorted(account.reads) == ["get p-ivr", "get p-support", "get p-support", "inbound"]
-    assert result.verify_reads == 4
+    # Nobody read back holds it: the personas are listed once to be sure nobody else does.
+    assert sorted(account.reads) == [
+        "get p-ivr",
+        "get p-support",
+        "get p-support",
+        "inbound",
+        "list",
+    ]
+    assert result.verify_reads == 5
     assert result.converged
 
 
@@ -445,3 +452,34 @@ def test_a_move_the_finishing_detach_undid_that_cannot_be_put_back_is_named() ->
     assert N102 not in account.numbers[SUPPORT]
     assert "Support: still lacks +14155550102" in result.mismatches
     assert not result.converged
+
+
+def test_a_number_someone_moved_to_a_persona_no_read_covers_is_not_taken_back() -> None:
+    """Without owners from GET /v1/inbound, only a listing shows where 101 went: taking it back
+    from there would be a move no safety valve saw."""
+    other = "p-other"
+    account = FakeAccount(
+        {SUPPORT: ("Support", [N100, N103]), IVR: ("Legacy IVR", [N102, N130]), other: ("O", [])},
+        free=[N101],
+    )
+
+    def dashboard_moves_it_to_other(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("detach", SUPPORT):
+            account.numbers[SUPPORT].discard(N101)
+            account.numbers[other].add(N101)
+
+    account.after_write = dashboard_moves_it_to_other
+    plan = replace(
+        EXAMPLE_PLAN,
+        changes=EXAMPLE_PLAN.changes[1:],
+        managed=EXAMPLE_PLAN.managed[:1],
+    )
+
+    result = apply(plan, account)
+
+    assert account.numbers[other] == {N101}
+    assert result.notes == [
+        "Support: lacks +14155550101 after the writes, and it is on p-other now, which the "
+        "plan did not take it from: not taken back"
+    ]
+    assert result.mismatches == ["Support: still lacks +14155550101"]
