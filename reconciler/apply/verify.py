@@ -70,7 +70,11 @@ class Verification:
             )
         personas = self._read(self._to_read_back(set(sources)))
         self._put_back_missing(personas)
-        self._finish_moves(personas, sources)
+        detached = self._finish_moves(personas, sources)
+        if detached:
+            # Read after the detaches: one that took a number off its new persona too is put
+            # back here, as any declared number found missing.
+            self._put_back_missing(personas, only=detached)
         self._check(personas, sources)
         self.result.mismatches.extend(declared_mismatches(self.plan, personas))
 
@@ -88,13 +92,19 @@ class Verification:
         declaring = {persona.id for persona in self.plan.managed if persona.desired & numbers}
         return written | ((held_then | declaring) - self.plan.unlisted)
 
-    def _put_back_missing(self, personas: dict[str, LivePersona]) -> None:
-        """Attach declared numbers missing from their persona again, then read those back."""
-        missing = self._missing(personas)
+    def _put_back_missing(
+        self, personas: dict[str, LivePersona], only: set[str] | None = None
+    ) -> None:
+        """Attach declared numbers missing from their persona again, then read those back.
+
+        `only` limits this to those numbers (a second pass, after the moves were finished).
+        """
+        missing = self._missing(personas, only)
         if not missing:
             return
         elsewhere = self._held_elsewhere(personas, missing)
         protected = frozenset(self.plan.protected)
+        unknown = self._look_for_holders(missing, elsewhere) & protected
         repairs: dict[str, list[str]] = {}
         for pid, numbers in sorted(missing.items()):
             taken_from = self._taken_from(pid)
@@ -106,6 +116,13 @@ class Verification:
                         f"{self.names.get(pid, pid)}: lacks {number} after the writes; it is "
                         "protected and was on a persona when planned, so it is not attached "
                         "without knowing who holds it now"
+                    )
+                    continue
+                if number in unknown:
+                    self.result.notes.append(
+                        f"{self.names.get(pid, pid)}: lacks {number} after the writes; it is "
+                        "protected and the personas could not be listed to see who holds it "
+                        "now, so it is not attached"
                     )
                     continue
                 holders = elsewhere.get(number, set()) - {pid}
@@ -131,7 +148,9 @@ class Verification:
             personas[pid] = self.client.get_persona(pid)
             self.result.verify_reads += 1
 
-    def _missing(self, personas: dict[str, LivePersona]) -> dict[str, list[str]]:
+    def _missing(
+        self, personas: dict[str, LivePersona], only: set[str] | None = None
+    ) -> dict[str, list[str]]:
         """Per managed persona read back, the declared numbers it lacks that no failed or
         skipped attach of this run was to bring (those are reported as they are)."""
         unsent = {
@@ -148,7 +167,7 @@ class Verification:
             lacking = sorted(
                 number
                 for number in managed.desired - persona.numbers
-                if (managed.id, number) not in unsent
+                if (managed.id, number) not in unsent and (only is None or number in only)
             )
             if lacking:
                 missing[managed.id] = lacking
@@ -177,6 +196,38 @@ class Verification:
                 held.setdefault(number, set()).add(owner)
         return held
 
+    def _look_for_holders(
+        self, missing: dict[str, list[str]], elsewhere: dict[str, set[str]]
+    ) -> frozenset[str]:
+        """Look for the holders of missing numbers that no read so far shows held.
+
+        A number missing after the writes was taken by someone during the apply, or freed:
+        attaching it again could take it from a persona no read back covers, a move no valve
+        saw. The personas are listed once (only then) and every holder found goes into
+        `elsewhere`. Returns the numbers whose holders stay unknown: the listing failed.
+        """
+        unseen = {
+            number
+            for numbers in missing.values()
+            for number in numbers
+            if not elsewhere.get(number)
+        }
+        if not unseen:
+            return frozenset()
+        try:
+            listed, pages = self.client.list_personas(pages_hint=self.plan.pages_read)
+        except AuthError:
+            raise
+        except ApiError:
+            return frozenset(unseen)
+        self.result.verify_reads += pages
+        for pid, persona in listed.items():
+            if persona.deleted:
+                continue
+            for number in persona.numbers & unseen:
+                elsewhere.setdefault(number, set()).add(pid)
+        return frozenset()
+
     def _taken_from(self, persona_id: str) -> dict[str, set[str]]:
         """Per number, the personas the plan takes it from: moved into persona_id, or detached."""
         taken: dict[str, set[str]] = {}
@@ -190,8 +241,14 @@ class Verification:
     def _named(self, persona_ids: set[str]) -> str:
         return ", ".join(self.names.get(pid) or pid for pid in sorted(persona_ids))
 
-    def _finish_moves(self, personas: dict[str, LivePersona], sources: dict[str, set[str]]) -> None:
-        """Detach a moved number from its old persona when its new one holds it too."""
+    def _finish_moves(
+        self, personas: dict[str, LivePersona], sources: dict[str, set[str]]
+    ) -> set[str]:
+        """Detach a moved number from its old persona when its new one holds it too.
+
+        The old and the new personas are read again after the detaches: what the run vouches
+        for is read after its last write to the number. Returns the numbers detached.
+        """
         # A number is left behind only if its new persona holds it too: when the attach failed,
         # detaching it from the old persona would leave it with none (make before break).
         arrived = {
@@ -206,16 +263,24 @@ class Verification:
             for pid, numbers in sources.items()
             if pid in personas and numbers & personas[pid].numbers & arrived
         }
-        if leftovers:
-            for pid, numbers in sorted(leftovers.items()):
-                self.result.notes.append(
-                    f"{self.names.get(pid, pid)}: still had {counted_numbers(numbers)} after the "
-                    "move (the API did not reassign them); detached them there"
-                )
-                self.send("detach", pid, numbers)
-            for pid in leftovers:
-                personas[pid] = self.client.get_persona(pid)
-                self.result.verify_reads += 1
+        if not leftovers:
+            return set()
+        for pid, numbers in sorted(leftovers.items()):
+            self.result.notes.append(
+                f"{self.names.get(pid, pid)}: still had {counted_numbers(numbers)} after the "
+                "move (the API did not reassign them); detached them there"
+            )
+            self.send("detach", pid, numbers)
+        detached = {number for numbers in leftovers.values() for number in numbers}
+        destinations = {
+            change.persona_id
+            for change in self.plan.changes
+            if change.action is Action.MOVE and change.phone_number in detached
+        }
+        for pid in sorted(set(leftovers) | destinations):
+            personas[pid] = self.client.get_persona(pid)
+            self.result.verify_reads += 1
+        return detached
 
     def _read(self, persona_ids: set[str]) -> dict[str, LivePersona]:
         """The fewest reads: one GET per persona, or a re-list when that takes fewer requests."""

@@ -50,3 +50,26 @@ def test_a_declared_number_that_cannot_be_put_back_fails_the_run_naming_it(
     assert SALES_EMEA not in sim.persona_numbers(SALES)
     assert f"not converged: Sales: still lacks {SALES_EMEA}" in result.out
     assert f"Sales: attach of 1 number ({SALES_EMEA}) failed" in result.out
+
+
+def test_a_declared_number_moved_during_the_apply_to_a_persona_outside_the_plan_stays_there(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    """Someone moves +…110 from Sales to a persona the plan does not concern while apply is at
+    its detaches. Neither the reads back nor GET /v1/inbound show it there: a listing does, and
+    taking it back would be a move no safety valve saw. The run names it and exits 4."""
+    sim.add_persona("p-night", "Night Desk")
+
+    def dashboard_moves_it(sim: Simulator, record: RequestRecord) -> None:
+        if record.path.endswith("/detach") and SALES_EMEA in sim.persona_numbers(SALES):
+            sim.set_owner(SALES_EMEA, "p-night")
+
+    sim.on_write = dashboard_moves_it
+
+    result = run_cli("apply", CONFIG, "--auto-approve")
+
+    assert result.code == 4, result.out + result.err
+    assert sim.persona_numbers("p-night") == [SALES_EMEA]
+    assert (SALES, "attach", [SALES_EMEA]) not in writes(sim)[1:]
+    assert f"not converged: Sales: still lacks {SALES_EMEA}" in result.out
+    assert "which the plan did not take it from: not taken back" in result.out
