@@ -41,10 +41,43 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
+# A \uD800-\uDFFF escape: JSON may spell a lone surrogate, which no UTF-8 output can hold.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_of(response: httpx.Response) -> Any:
+    """The JSON of a body; ValueError if it is not JSON or too deeply nested to read.
+
+    Lone surrogates (a string cut mid emoji by a server counting UTF-16 units) become U+FFFD:
+    printed, written to a plan file or exported, they would fail to encode.
+    """
+    try:
+        value = response.json()
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(response.content):
+        value = _without_lone_surrogates(value)
+    return value
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _without_lone_surrogates(key): _without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
+
+
 def error_from_response(response: httpx.Response, method: str, path: str) -> ApiError:
     """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
     try:
-        body: Any = response.json()
+        body: Any = _json_of(response)
     except ValueError:
         body = None
     code, message = _code_and_message(body)
@@ -98,7 +131,7 @@ def _text(value: Any) -> str | None:
 def success_payload(response: httpx.Response, method: str, path: str) -> Any:
     """The JSON of a 2xx answer; an ApiError if it is not JSON or its envelope holds errors."""
     try:
-        payload = response.json()
+        payload = _json_of(response)
     except ValueError:
         raise ApiError(
             "the API answered 2xx with a body that is not JSON",
