@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from reconciler.config import load_config_sources
+from reconciler.config.entries import MAX_LABEL
 from reconciler.errors import ConfigError, InputError, ReconcilerError
 from reconciler.model import SETTING_KEYS, Live, LivePersona
 from reconciler.planner import build_plan
@@ -66,6 +67,7 @@ def _number_lines(persona: LivePersona, number: str) -> list[str]:
     A value the listing did not show is left out: the entry then leaves it as it is.
     """
     label = persona.labels.get(number)
+    label = label if label is not None and _fits(label) else None
     settings = persona.settings.get(number)
     if not label and settings is None:
         return [f"      - {_quoted(number)}"]
@@ -82,6 +84,24 @@ def _number_lines(persona: LivePersona, number: str) -> list[str]:
             for key in order
         )
     return lines
+
+
+def _fits(label: str) -> bool:
+    """Whether the config can hold the label: at most 150 characters and UTF-16 units."""
+    return len(label) <= MAX_LABEL and len(label.encode("utf-16-le")) // 2 <= MAX_LABEL
+
+
+def labels_too_long(live: Live) -> int:
+    """How many labels the account holds that are too long for a config; export leaves them out.
+
+    Left out, a label stays as it is; written, the export would not load as a config at all.
+    """
+    return sum(
+        1
+        for persona in exported_personas(live)
+        for number in persona.numbers
+        if (label := persona.labels.get(number)) and not _fits(label)
+    )
 
 
 def unread_numbers(live: Live) -> int:

@@ -39,6 +39,9 @@ class Answer(Protocol):
     @property
     def headers(self) -> httpx.Headers: ...
 
+    @property
+    def content(self) -> bytes | bytearray: ...
+
     def json(self) -> Any: ...
 
 
@@ -49,6 +52,11 @@ class ReadAnswer:
     status_code: int
     headers: httpx.Headers
     body: bytearray
+
+    @property
+    def content(self) -> bytearray:
+        """The body as read (not copied)."""
+        return self.body
 
     def json(self) -> Any:
         """The body as JSON (ValueError when it is not)."""
@@ -70,10 +78,43 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
+# A \uD800-\uDFFF escape: JSON may spell a lone surrogate, which no UTF-8 output can hold.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_of(response: Answer) -> Any:
+    """The JSON of a body; ValueError if it is not JSON or too deeply nested to read.
+
+    Lone surrogates (a string cut mid emoji by a server counting UTF-16 units) become U+FFFD:
+    printed, written to a plan file or exported, they would fail to encode.
+    """
+    try:
+        value = response.json()
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(response.content):
+        value = _without_lone_surrogates(value)
+    return value
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _without_lone_surrogates(key): _without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
+
+
 def error_from_response(response: Answer, method: str, path: str) -> ApiError:
     """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
     try:
-        body: Any = response.json()
+        body: Any = _json_of(response)
     except ValueError:
         body = None
     code, message = _code_and_message(body)
@@ -127,7 +168,7 @@ def _text(value: Any) -> str | None:
 def success_payload(response: Answer, method: str, path: str) -> Any:
     """The JSON of a 2xx answer; an ApiError if it is not JSON or its envelope holds errors."""
     try:
-        payload = response.json()
+        payload = _json_of(response)
     except ValueError:
         raise ApiError(
             "the API answered 2xx with a body that is not JSON",

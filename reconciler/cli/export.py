@@ -9,7 +9,13 @@ import click
 from reconciler.cli.app import Settings
 from reconciler.cli.output import echo
 from reconciler.config import load_schema
-from reconciler.export import check_plans_clean, exported_personas, render_export, unread_numbers
+from reconciler.export import (
+    check_plans_clean,
+    exported_personas,
+    labels_too_long,
+    render_export,
+    unread_numbers,
+)
 from reconciler.files import write_atomic
 
 
@@ -37,6 +43,14 @@ def export_command(settings: Settings, out: str | None) -> None:
         echo(
             f"warning: the API listed {unread} of these numbers without their settings or "
             "label: they are exported without them, and the config leaves them as they are",
+            err=True,
+        )
+    too_long = labels_too_long(live)
+    if too_long:
+        echo(
+            f"warning: {too_long} of these numbers have a label longer than a config may hold "
+            "(150 characters, an emoji counting as two): they are exported without it, and "
+            "the config leaves it as it is",
             err=True,
         )
     if out is None:

@@ -22,6 +22,7 @@ from tests.acceptance.harness import (
     number_problems,
     persona_problems,
     take_snapshot,
+    terminate_as_interrupt,
 )
 from tests.acceptance.scratch_account import (
     SCRATCH_NUMBERS,
@@ -72,7 +73,8 @@ def scratch(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     if problems:
         pytest.exit("acceptance: " + "; ".join(problems), returncode=1)
     state = Scratch(target, tmp_path_factory.mktemp("acceptance"), recorded)
-    try:
-        yield state
-    finally:
-        state.restore()
+    with terminate_as_interrupt():
+        try:
+            yield state
+        finally:
+            state.restore()

@@ -13,8 +13,10 @@ import io
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
-from contextlib import redirect_stderr, redirect_stdout
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,6 +259,27 @@ class Scratch:
                 f"): {'; '.join(differences)}. Restore it with: "
                 f"reconciler apply {self.recorded_config}\n{result.out}{result.err}"
             )
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so the scratch routing is restored.
+
+    A cancelled CI job is sent SIGTERM, whose default ends pytest at once, before any restore.
+    During an apply the tool's own handler takes over: it finishes the writes in flight.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def snapshot_differences(recorded: Snapshot, now: Snapshot) -> list[str]:

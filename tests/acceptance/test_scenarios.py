@@ -7,8 +7,11 @@ its own step; the `scratch` fixture restores the recorded routing after the last
 from __future__ import annotations
 
 import json
+import signal
 
-from tests.acceptance.harness import SAFETY_FLAGS, Scratch
+import pytest
+
+from tests.acceptance.harness import SAFETY_FLAGS, Scratch, terminate_as_interrupt
 
 
 def _writes(scratch: Scratch) -> int | None:
@@ -113,3 +116,11 @@ def test_doctor_finds_nothing_wrong_and_only_reads(scratch: Scratch) -> None:
     assert (result.code, failed) == (0, [])
     assert report["persona_pages"] >= 2  # the listing ended at an empty page
     assert _writes(scratch) == writes
+
+
+def test_a_terminated_run_is_interrupted_so_the_scratch_routing_is_restored() -> None:
+    # Not a scenario: a cancelled CI job sends SIGTERM, which must reach the restore.
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        signal.raise_signal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is previous

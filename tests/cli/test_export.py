@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from reconciler.config import load_schema
 from reconciler.simulator import Simulator
-from tests.conftest import IVR, SUPPORT, TEST_KEY, RunCli
+from tests.conftest import IVR, SUPPORT, TEST_KEY, RunCli, point_cli_at
 
 DELETED_SALES = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b04"
 SCHEMA_ID = load_schema()["$id"]
@@ -135,3 +136,21 @@ def test_personas_sharing_a_name_export_by_id_and_plan_clean(
     exported = run_cli("export", "--out", out)
     assert exported.code == 0, exported.err
     assert run_cli("plan", out, "--detailed-exitcode").code == 0
+
+
+def test_a_label_too_long_for_a_config_is_left_out_with_a_warning(
+    example_state: dict[str, Any], monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    held = example_state["personas"][0]["numbers"][0]
+    entry = next(n for n in example_state["numbers"] if n["phone_number"] == held)
+    entry["label"] = "\U0001f600" * 76  # 76 characters, 152 UTF-16 units
+    with Simulator(example_state, api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        result = run_cli("export")
+    assert result.code == 0, result.err
+    assert "\U0001f600" not in result.out
+    assert result.err == (
+        "warning: 1 of these numbers have a label longer than a config may hold (150 "
+        "characters, an emoji counting as two): they are exported without it, and the config "
+        "leaves it as it is\n"
+    )

@@ -7,6 +7,7 @@ pathway, and 130; 101 is on no persona.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -296,3 +297,23 @@ def test_moving_a_plain_entry_says_its_settings_are_cleared(
         "them under the number to keep them)\n"
     ) in planned.out
     assert "settings:" not in planned.out  # a plain entry gets no settings write
+
+
+def test_a_label_cut_mid_emoji_by_the_api_is_planned_saved_and_exported(
+    monkeypatch: pytest.MonkeyPatch, config: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # A server counting UTF-16 units may cut a label between the halves of an emoji: its JSON
+    # then holds a lone surrogate, which no UTF-8 output can hold.
+    state = copy.deepcopy(STATE)
+    state["numbers"][4]["label"] = "Back office \ud83d"
+    state["personas"][0]["persona_settings"][N103] = {"pathway_id": "pw_old\udfff"}
+    with Simulator(state, api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        planned = run_cli("plan", config, "--out", tmp_path / "saved.plan")
+        assert planned.code == 0, planned.err
+        assert f'  * {N104} label: "Back office \ufffd" -> "Back office"\n' in planned.out
+        assert f'  * {N103} settings: {{"pathway_id": "pw_old\ufffd"}} -> none\n' in planned.out
+        assert run_cli("plan", config, "--format", "markdown").code == 0
+        exported = run_cli("export", "--out", tmp_path / "exported.yaml")
+        assert exported.code == 0, exported.err
+        assert run_cli("plan", tmp_path / "exported.yaml", "--detailed-exitcode").code == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.errors import ReconcilerError
-from reconciler.export import check_plans_clean, render_export, unread_numbers
+from reconciler.export import check_plans_clean, labels_too_long, render_export, unread_numbers
 from reconciler.model import Live, LivePersona, routing_settings
 
 N100, N101, N102, N103 = "+14155550100", "+14155550101", "+14155550102", "+14155550103"
@@ -62,3 +62,23 @@ def test_settings_the_config_cannot_express_fail_the_export_loudly() -> None:
     text = render_export(live_of(odd), "schema.json")
     with pytest.raises(ReconcilerError, match='unknown key "voice"'):
         check_plans_clean(text, live_of(odd))
+
+
+def test_a_label_too_long_for_a_config_is_left_out_so_the_export_still_loads() -> None:
+    # The API may count characters where the config also counts UTF-16 units.
+    emoji, long = "\U0001f600" * 76, "x" * 151
+    persona = LivePersona(
+        "p-1",
+        "Support",
+        frozenset({N100, N101, N102}),
+        settings={N100: None, N101: routing_settings({"pathway_id": "pw"}), N102: None},
+        labels={N100: emoji, N101: long, N102: "x" * 150},
+    )
+    live = live_of(persona)
+    text = render_export(live, "schema.json")
+    assert emoji not in text and long not in text
+    assert '      - "+14155550100"\n' in text
+    assert '      - number: "+14155550101"\n        settings:\n' in text
+    assert f'        label: "{"x" * 150}"\n' in text
+    check_plans_clean(text, live)
+    assert labels_too_long(live) == 2

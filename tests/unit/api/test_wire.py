@@ -312,3 +312,20 @@ def test_the_live_account_keeps_only_the_owners_the_api_names() -> None:
         pages_read=3,
         inbound_owners={"+14155550100": "p1"},
     )
+
+
+def test_a_body_nested_too_deep_to_parse_is_not_json() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ApiError, match="a body that is not JSON"):
+        success_payload(answer(200, text=deep), "GET", "/")
+    error = error_from_response(answer(500, text=deep), "GET", "/")
+    assert "non-JSON body" in str(error)
+
+
+def test_lone_surrogates_in_an_answer_become_replacement_characters() -> None:
+    # Valid JSON, but no UTF-8 can hold it: a label cut at 150 UTF-16 units, mid emoji.
+    text = '{"data": {"id": "p1", "name": "A\\ud83d", "x\\uDFFF": ["\\ud800b"]}}'
+    payload = success_payload(answer(200, text=text), "GET", "/")
+    assert payload == {"data": {"id": "p1", "name": "A\ufffd", "x\ufffd": ["\ufffdb"]}}
+    pair = '{"name": "\\ud83d\\ude00"}'  # a whole pair is one character and stays
+    assert success_payload(answer(200, text=pair), "GET", "/") == {"name": "\U0001f600"}
