@@ -62,3 +62,10 @@ def test_and_more_counts_what_is_left_out() -> None:
 def test_and_more_can_join_the_count_differently() -> None:
     numbers = ["+1", "+2", "+3", "+4", "+5", "+6", "+7"]
     assert and_more(numbers, 5, before_more=" ") == "+1, +2, +3, +4, +5 and 2 more"
+
+
+def test_printable_escapes_bidirectional_controls_that_reorder_a_line() -> None:
+    # U+202E reverses what follows: "Sales<RLO>1010" would read as "Sales0101".
+    assert printable("Sales\u202e1010") == "Sales\\u202e1010"
+    assert printable("\u2066a\u2069\u200f") == "\\u2066a\\u2069\\u200f"
+    assert printable("Café 📞") == "Café 📞"

@@ -123,6 +123,18 @@ def test_the_published_schema_pattern_is_strict_in_python_too(number: str, valid
         ({"number": "+14155550100", "settings": {"pathway_version": 2}}, False),
         ({"number": "+14155550100", "settings": {"pathway_id": "p", "extra": 1}}, False),
         ({"number": "+14155550100", "label": "x" * 151}, False),
+        # A JSON number past 2**53 - 1 loses precision in a JavaScript server: never converges.
+        (
+            {
+                "number": "+14155550100",
+                "settings": {"pathway_id": "p", "pathway_version": 2**53 - 1},
+            },
+            True,
+        ),
+        (
+            {"number": "+14155550100", "settings": {"pathway_id": "p", "pathway_version": 2**53}},
+            False,
+        ),
         ({"number": "+1415555010x"}, False),
         ({"label": "x"}, False),
     ],
