@@ -7,6 +7,8 @@ every write it made on record. Lines pass through the same redaction as everythi
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,10 +29,20 @@ class AuditLog:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         try:
-            self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+            # Created 0600 as plan files are: it lists phone numbers and the personas they are on.
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            mode = os.fstat(descriptor).st_mode
+            self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
         except OSError as error:
             raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None
         self.path = path
+        # An existing file keeps its mode (it may be shared on purpose), with a word about it.
+        self.warning: str | None = None
+        if stat.S_ISREG(mode) and mode & 0o044:
+            self.warning = (
+                f"warning: the log file {path} can be read by group or others "
+                f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {path}"
+            )
         self._redact = redact
         self._now = now
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
@@ -30,6 +31,23 @@ def open_regular(path: str | Path) -> BinaryIO:
         os.close(descriptor)
         raise
     return os.fdopen(descriptor, "rb")
+
+
+def refuse_overwriting(option: str, path: str | Path, inputs: Mapping[str, str]) -> None:
+    """InputError when path is one of the inputs (input path -> what it is), however spelt.
+
+    Compared as files, not names: `./x.yaml`, a symbolic link or a hard link to it are x.yaml.
+    """
+    for source, what in inputs.items():
+        try:
+            same = os.path.samefile(path, source)
+        except OSError:
+            continue  # one of them does not exist: nothing to overwrite
+        if same:
+            raise InputError(
+                f"{option} {path} is the {what} {source}: refusing to write over it "
+                "(nothing was written; choose another path)"
+            )
 
 
 def cannot_read(path: str | Path, reason: str | None) -> InputError:

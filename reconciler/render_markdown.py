@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
 from reconciler.plan import Action, Change, Plan
@@ -24,27 +25,36 @@ _MARKDOWN_RESERVE = 400
 _MARKDOWN_LABEL_CHARS = 200
 
 
-def _md_text(text: str) -> str:
-    """Text shown as is in Markdown: escaped, on one line."""
-    flat = one_line(text)
-    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+@dataclass(frozen=True)
+class _Escape:
+    """The ways text is written into Markdown, each applying `redact` before it escapes.
+
+    Escaping first would hide a secret from the redactor: `org_live_...` becomes `org\\_live\\_...`.
+    """
+
+    redact: Callable[[str], str] = str
+
+    def text(self, text: str) -> str:
+        """Text shown as is in Markdown: escaped, on one line."""
+        flat = one_line(self.redact(text))
+        return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+
+    def code(self, text: str) -> str:
+        """An inline code span; a code span cannot hold a backtick, so those become quotes."""
+        return "`" + one_line(self.redact(text).replace("`", "'")) + "`"
+
+    def html(self, text: str) -> str:
+        """Text inside an HTML element (GitHub reads no Markdown there), @ kept from mentioning."""
+        return html.escape(one_line(self.redact(text))).replace("@", "&#64;")
 
 
-def _md_code(text: str) -> str:
-    """An inline code span; a code span cannot hold a backtick, so those become quotes."""
-    return "`" + one_line(text.replace("`", "'")) + "`"
-
-
-def _html_text(text: str) -> str:
-    """Text inside an HTML element (GitHub does not read Markdown there), @ kept from mentioning."""
-    return html.escape(one_line(text)).replace("@", "&#64;")
-
-
-def _md_row(change: Change) -> str:
+def _md_row(change: Change, escape: _Escape) -> str:
     source = ""
     if change.action is Action.MOVE:
-        source = _md_text(change.from_persona_name or "") or _md_code(change.from_persona_id or "")
-    return f"| {change.action.value} | {_md_code(change.phone_number)} | {source} |\n"
+        source = escape.text(change.from_persona_name or "") or escape.code(
+            change.from_persona_id or ""
+        )
+    return f"| {change.action.value} | {escape.code(change.phone_number)} | {source} |\n"
 
 
 def _md_counts(changes: list[Change]) -> str:
@@ -52,15 +62,17 @@ def _md_counts(changes: list[Change]) -> str:
     return ", ".join(f"{count} to {action.value}" for action, count in counts.items() if count)
 
 
-def _md_section(persona_id: str, persona_name: str, changes: list[Change]) -> tuple[str, str]:
+def _md_section(
+    persona_id: str, persona_name: str, changes: list[Change], escape: _Escape
+) -> tuple[str, str]:
     """The opening (heading and table head) and closing of one persona's section."""
     if len(changes) > MARKDOWN_FOLD_AFTER:
         summary = (
-            f"{_html_text(persona_name) or '(no name)'} (<code>{_html_text(persona_id)}</code>):"
+            f"{escape.html(persona_name) or '(no name)'} (<code>{escape.html(persona_id)}</code>):"
             f" {_md_counts(changes)}"
         )
         return f"\n<details><summary>{summary}</summary>\n\n{_TABLE_HEAD}", "\n</details>\n"
-    heading = f"{_md_text(persona_name) or '(no name)'} ({_md_code(persona_id)})"
+    heading = f"{escape.text(persona_name) or '(no name)'} ({escape.code(persona_id)})"
     return f"\n#### {heading}\n\n{_TABLE_HEAD}", ""
 
 
@@ -70,17 +82,21 @@ def render_markdown(
     *,
     warnings: Sequence[str] = (),
     max_chars: int = MARKDOWN_MAX_CHARS,
+    redact: Callable[[str], str] = str,
 ) -> str:
     """The plan as a pull-request comment: summary, then a table per persona, in plan order.
 
     Personas with many changes are folded in <details>. Output longer than max_chars is cut at a
     row boundary and ends with a note saying how many changes and personas were left out.
+    `redact` is applied to every text taken from the plan, the label or a warning, before it is
+    escaped.
     """
+    escape = _Escape(redact)
     if len(config_label) > _MARKDOWN_LABEL_CHARS:  # many files: the size cap is for the plan
         config_label = config_label[: _MARKDOWN_LABEL_CHARS - 3] + "..."
-    title = f"### reconciler plan for {_md_code(config_label)}\n\n"
+    title = f"### reconciler plan for {escape.code(config_label)}\n\n"
     if plan.is_empty:
-        return title + f"**No changes.** The account matches {_md_code(config_label)}.\n"
+        return title + f"**No changes.** The account matches {escape.code(config_label)}.\n"
     budget = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE
     groups = [
         (persona_id, persona_name, list(changes))
@@ -88,14 +104,14 @@ def render_markdown(
             plan.changes, key=lambda change: (change.persona_id, change.persona_name)
         )
     ]
-    alerts = "".join(f"> [!WARNING]\n> {_md_text(warning)}\n\n" for warning in warnings)
+    alerts = "".join(f"> [!WARNING]\n> {escape.text(warning)}\n\n" for warning in warnings)
     out = [title, alerts, f"**{plan.summary_line()}**\n"]
     used = sum(map(len, out))
     rows_shown = personas_started = 0
     cut_inside = False
     for persona_id, persona_name, changes in groups:
-        opening, closing = _md_section(persona_id, persona_name, changes)
-        rows = [_md_row(change) for change in changes]
+        opening, closing = _md_section(persona_id, persona_name, changes, escape)
+        rows = [_md_row(change, escape) for change in changes]
         if used + len(opening) + len(rows[0]) + len(closing) > budget:
             break
         out.append(opening)

@@ -21,7 +21,7 @@ import tenacity
 
 from reconciler import __version__
 from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
-from reconciler.api.urls import check_base_url
+from reconciler.api.urls import check_base_url, unproxied_mounts
 from reconciler.api.wire import error_from_response, success_payload
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 
@@ -149,6 +149,7 @@ class Transport:
             transport=transport,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
             follow_redirects=False,
+            mounts=unproxied_mounts(self.base_url),
         )
 
     def close(self) -> None:

@@ -28,6 +28,19 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def unproxied_mounts(base_url: str) -> dict[str, None]:
+    """httpx mounts that keep a loopback base URL off every proxy the environment names.
+
+    HTTP_PROXY, ALL_PROXY and their lower-case forms would otherwise receive every request,
+    the key in its header, in clear text for plain http. Other hosts keep the environment's
+    proxies (a corporate proxy in front of https://api.bland.ai); a None mount means "no proxy".
+    """
+    host = urlsplit(base_url).hostname or ""
+    if not _is_loopback(host):
+        return {}
+    return {f"all://{f'[{host}]' if ':' in host else host}": None}
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -10,6 +10,7 @@ import gc
 import io
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +37,10 @@ cli.add_command(simulator_command, name="simulator")
 def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> None:
     """Entry point: run the CLI and turn every failure into a short message and an exit code."""
     # Before click parses anything: its usage errors quote option values, which may be the key.
+    args = list(argv) if argv is not None else sys.argv[1:]
     redact_possible_keys(None, os.environ)
+    for key_file in _key_files_named(args):
+        redact_possible_keys(key_file, os.environ)
     # A plan of 100,000 numbers builds millions of objects that live until the end of the run;
     # the collector's full passes over them cost a fifth of the run. Young collections go on
     # (they free the short-lived cycles each HTTP request leaves), full ones are held off while
@@ -44,14 +48,25 @@ def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> No
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1_000_000_000)
     try:
-        _run_and_exit(argv, seams if seams is not None else Seams())
+        _run_and_exit(args, seams if seams is not None else Seams())
     finally:
         gc.set_threshold(*thresholds)
 
 
-def _run_and_exit(argv: Sequence[str] | None, seams: Seams) -> NoReturn:
+def _key_files_named(args: Sequence[str]) -> list[str]:
+    """Every value given to --api-key-file, wherever it stands, read before click checks options."""
+    named = []
+    for index, arg in enumerate(args):
+        if arg == "--api-key-file" and index + 1 < len(args):
+            named.append(args[index + 1])
+        elif arg.startswith("--api-key-file="):
+            named.append(arg.removeprefix("--api-key-file="))
+    return named
+
+
+def _run_and_exit(args: list[str], seams: Seams) -> NoReturn:
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False, obj=seams)
+        cli.main(args=args, standalone_mode=False, obj=seams)
     except (Exception, KeyboardInterrupt) as error:
         message, code = _outcome(error)
         if message is not None:

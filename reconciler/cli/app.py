@@ -7,7 +7,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +15,17 @@ import click
 
 from reconciler import __version__
 from reconciler.api import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, BlandClient, check_base_url
-from reconciler.cli.output import ask_to_confirm
+from reconciler.cli.output import ask_to_confirm, echo
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import InputError
 from reconciler.model import Desired, SafetySettings
-from reconciler.secrets import REDACTOR, api_key, redact_possible_keys
+from reconciler.secrets import (
+    REDACTOR,
+    api_key,
+    key_file_from,
+    key_file_warning,
+    redact_possible_keys,
+)
 
 # An apply touching at least this many personas shows a progress bar on a terminal.
 PROGRESS_MIN_PERSONAS = 10
@@ -57,12 +63,24 @@ class Settings:
         """The config files merged, within --max-file-size."""
         return load_config(list(files), max_bytes=self.max_file_size)
 
+    def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
+        """The files this run reads (as `what`, and the key file), for refuse_overwriting."""
+        found = dict.fromkeys(files, what)
+        key_file = key_file_from(self.api_key_file, os.environ)
+        if key_file:
+            found[key_file] = "API key file"
+        return found
+
     def client(self) -> BlandClient:
         """A client for BLAND_API_URL, refusing insecure URLs before anything is sent."""
         base_url = check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
+        key = api_key(self.api_key_file, os.environ)
+        warning = key_file_warning(self.api_key_file, os.environ)
+        if warning is not None:
+            echo(warning, err=True)
         return BlandClient(
             base_url,
-            api_key(self.api_key_file, os.environ),
+            key,
             timeout=self.timeout,
             max_rps=self.max_rps,
             sleep=self.seams.sleep,

@@ -12,6 +12,7 @@ from reconciler.auditlog import AuditLog
 from reconciler.cli.app import FILES, Seams, Settings, flag_safety, safety_options
 from reconciler.cli.output import echo, label, report_apply, styler
 from reconciler.errors import ApplyIncomplete, ApplyInterrupted
+from reconciler.files import refuse_overwriting
 from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
@@ -73,18 +74,25 @@ def apply_command(
     saved_path = saved_plan_among(files)
     if saved_path is None:
         desired = settings.load_config(files)  # before any request: an invalid file sends nothing
+        _refuse_logging_over(options, settings.inputs([*files, *desired.files], "config file"))
         with settings.client() as client:
             plan = plan_from_config(desired, client)
             _show_and_apply(plan, desired, client, label(files), settings, options)
         return
     # Read before the key or any request: an altered file sends nothing.
     saved = read_plan_file(saved_path)
+    _refuse_logging_over(options, settings.inputs(files, "plan file"))
     with settings.client() as client:
         plan = plan_from_saved(saved, client)
         if plan.is_empty and not saved.plan.is_empty:
             echo(f"{saved_path} has already been applied: the account is as it leaves it.")
         # A saved plan was reviewed when it was made: it is applied without asking again.
         _show_and_apply(plan, None, client, label(files), settings, options)
+
+
+def _refuse_logging_over(options: _ApplyOptions, inputs: dict[str, str]) -> None:
+    if options.log_file is not None:
+        refuse_overwriting("--log-file", options.log_file, inputs)
 
 
 def _show_and_apply(
@@ -109,6 +117,8 @@ def _show_and_apply(
     client.set_write_parallelism(options.parallelism)
     # Opened before the first write, so a bad path stops the run with nothing written.
     audit = AuditLog(options.log_file, redact=REDACTOR.clean) if options.log_file else None
+    if audit is not None and audit.warning is not None:
+        echo(audit.warning, err=True)
     try:
         result, stopper = _send_writes(plan, client, options.parallelism, audit, settings.seams)
     finally:

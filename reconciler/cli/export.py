@@ -10,7 +10,7 @@ from reconciler.cli.app import Settings
 from reconciler.cli.output import echo
 from reconciler.config import load_schema
 from reconciler.export import check_plans_clean, exported_personas, render_export
-from reconciler.files import write_atomic
+from reconciler.files import refuse_overwriting, write_atomic
 
 
 @click.command("export")
@@ -26,6 +26,8 @@ def export_command(settings: Settings, out: str | None) -> None:
     Lists every active persona that has numbers, by id and name; planning the result shows no
     changes. Soft-deleted personas and personas without numbers are left out.
     """
+    if out is not None:
+        refuse_overwriting("--out", out, settings.inputs((), ""))
     with settings.client() as client:
         live = client.read_live()
     text = render_export(live, str(load_schema()["$id"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,61 @@ def test_a_number_held_twice_is_detached_from_the_extra_owner_only(
             "+14155550100" in numbers for _, action, numbers in writes(sim) if action == "attach"
         )
         assert sim.owners()["+14155550100"] == [SUPPORT]
+
+
+def test_the_log_file_is_created_readable_by_its_owner_only(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "run.log"
+    old_umask = os.umask(0o022)
+    try:
+        result = run_cli("apply", CONFIG, "--auto-approve", "--log-file", log_file)
+    finally:
+        os.umask(old_umask)
+    assert result.code == 0, result.err
+    assert result.err == ""
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+
+
+def test_an_existing_log_file_keeps_its_mode_with_a_warning_if_others_can_read_it(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "shared.log"
+    log_file.write_text("")
+    log_file.chmod(0o640)
+    result = run_cli("apply", CONFIG, "--auto-approve", "--log-file", log_file)
+    assert result.code == 0, result.err
+    assert result.err == (
+        f"warning: the log file {log_file} can be read by group or others (mode 0640): "
+        f"run chmod 600 {log_file}\n"
+    )
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o640
+    assert log_file.read_text().count("\n") >= 3
+
+
+@pytest.mark.parametrize("target", ["config", "link to the config", "plan file", "key file"])
+def test_the_log_is_never_written_into_an_input_file(
+    target: str, sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "personas.yaml"
+    config.write_text(CONFIG.read_text())
+    inputs = [config]
+    log_file = config
+    if target == "link to the config":
+        log_file = tmp_path / "link.log"
+        log_file.symlink_to(config)
+    elif target == "plan file":
+        assert run_cli("plan", config, "--out", tmp_path / "saved.json").code == 0
+        inputs = [log_file := tmp_path / "saved.json"]
+    elif target == "key file":
+        log_file = tmp_path / "key"
+        log_file.write_text(TEST_KEY)
+        log_file.chmod(0o600)
+        monkeypatch.setenv("BLAND_API_KEY_FILE", str(log_file))
+    before = {path: path.read_bytes() for path in [*inputs, log_file]}
+    sim.clear_log()
+    result = run_cli("apply", *inputs, "--auto-approve", "--log-file", log_file)
+    assert result.code == 1
+    assert f"error: --log-file {log_file} is the " in result.err
+    assert {path: path.read_bytes() for path in before} == before
+    assert sim.requests == []

@@ -131,3 +131,17 @@ def test_personas_sharing_a_name_export_by_id_and_plan_clean(
     exported = run_cli("export", "--out", out)
     assert exported.code == 0, exported.err
     assert run_cli("plan", out, "--detailed-exitcode").code == 0
+
+
+def test_an_export_is_never_written_over_the_key_file(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(TEST_KEY)
+    key_file.chmod(0o600)
+    monkeypatch.setenv("BLAND_API_KEY_FILE", str(key_file))
+    result = run_cli("export", "--out", tmp_path / "." / "key")
+    assert result.code == 1
+    assert "is the API key file" in result.err
+    assert key_file.read_text() == TEST_KEY
+    assert sim.requests == []

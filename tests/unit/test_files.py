@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import InputError
-from reconciler.files import cannot_read, open_regular
+from reconciler.files import cannot_read, open_regular, refuse_overwriting
 
 
 def test_a_regular_file_is_opened_for_binary_reading(tmp_path: Path) -> None:
@@ -105,3 +105,21 @@ def test_cannot_read_names_the_file_and_the_reason() -> None:
         str(cannot_read("f.yaml", "is a directory"))
         == "f.yaml: cannot read the file (is a directory)"
     )
+
+
+def test_refuse_overwriting_compares_files_not_names(tmp_path: Path) -> None:
+    config = tmp_path / "personas.yaml"
+    config.write_text("version: 1\n")
+    inputs = {str(config): "config file"}
+    link = tmp_path / "link"
+    link.symlink_to(config)
+    hard = tmp_path / "hard"
+    hard.hardlink_to(config)
+    for same in (config, tmp_path / "." / "personas.yaml", link, hard):
+        with pytest.raises(InputError, match="is the config file"):
+            refuse_overwriting("--out", same, inputs)
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(config.read_text())
+    refuse_overwriting("--out", copy, inputs)  # same content, another file
+    refuse_overwriting("--out", tmp_path / "new.json", inputs)  # not there yet
+    refuse_overwriting("--out", config, {str(tmp_path / "gone.yaml"): "config file"})

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url, inbound_write_path, persona_path
+from reconciler.api.urls import (
+    DEFAULT_BASE_URL,
+    check_base_url,
+    inbound_write_path,
+    persona_path,
+    unproxied_mounts,
+)
 from reconciler.errors import InputError
 
 
@@ -34,6 +40,21 @@ def test_a_url_without_a_host_is_not_a_base_url() -> None:
         check_base_url("https://")
     with pytest.raises(InputError, match="uses plain http to a remote host"):
         check_base_url("http://api.bland.ai")
+
+
+@pytest.mark.parametrize(
+    "url, mounts",
+    [
+        ("http://127.0.0.1:8765", {"all://127.0.0.1": None}),
+        ("https://127.8.9.10", {"all://127.8.9.10": None}),
+        ("http://LocalHost:1/", {"all://localhost": None}),
+        ("http://[::1]:8765", {"all://[::1]": None}),
+        ("https://api.bland.ai", {}),
+        ("https://10.0.0.1", {}),
+    ],
+)
+def test_only_loopback_is_kept_off_the_proxies(url: str, mounts: dict[str, None]) -> None:
+    assert unproxied_mounts(url) == mounts
 
 
 def test_the_default_base_url_passes_its_own_check() -> None:
