@@ -65,8 +65,10 @@ class ApiError(ReconcilerError):
         retry_after: float | None = None,
     ) -> None:
         self.status = status
-        self.code = code
-        self.api_message = message
+        # The API's words on one line, as text.one_line makes them (this module imports nothing
+        # of the package): a line break would split the report's line and the one-line error.
+        self.code = " ".join(code.split()) if code is not None else None
+        self.api_message = " ".join(message.split())
         self.method = method
         self.path = path
         self.retry_after = retry_after

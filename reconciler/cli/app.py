@@ -29,6 +29,12 @@ from reconciler.secrets import (
 
 # An apply touching at least this many personas shows a progress bar on a terminal.
 PROGRESS_MIN_PERSONAS = 10
+# Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
+# values overflow the clock arithmetic of deadlines.
+MIN_TIMEOUT = 0.001
+MAX_TIMEOUT = 86_400.0
+# A config file over a gigabyte is a mistake, and the size is handed to read().
+MAX_FILE_SIZE_LIMIT = 1024**3
 
 
 def _stdout_is_terminal() -> bool:
@@ -108,8 +114,11 @@ def _timeout_from_env() -> float:
         value = float(raw)
     except ValueError:
         raise InputError(f"BLAND_TIMEOUT={raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise InputError("BLAND_TIMEOUT must be a finite number of seconds, more than 0")
+    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:  # False for nan
+        raise InputError(
+            f"BLAND_TIMEOUT={raw!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
+            f"to {MAX_TIMEOUT:g}"
+        )
     return value
 
 
@@ -137,9 +146,10 @@ class _FiniteFloat(click.FloatRange):
 )
 @click.option(
     "--timeout",
-    type=_FiniteFloat(min=0.001),
+    type=_FiniteFloat(min=MIN_TIMEOUT, max=MAX_TIMEOUT),
     default=None,
-    help=f"Seconds one request attempt may take (BLAND_TIMEOUT; default {DEFAULT_TIMEOUT:g}).",
+    help=f"Seconds one request attempt may take, up to {MAX_TIMEOUT:g} (BLAND_TIMEOUT; "
+    f"default {DEFAULT_TIMEOUT:g}).",
 )
 @click.option(
     "--max-rps",
@@ -149,7 +159,7 @@ class _FiniteFloat(click.FloatRange):
 )
 @click.option(
     "--max-file-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_FILE_SIZE_LIMIT),
     default=DEFAULT_MAX_FILE_BYTES,
     show_default=True,
     help="Refuse config files larger than this many bytes.",
@@ -191,7 +201,7 @@ def safety_options(command: Callable[..., None]) -> Callable[..., None]:
     options = [
         click.option(
             "--max-detach-percent",
-            type=click.FloatRange(min=0, max=100),
+            type=_FiniteFloat(min=0, max=100),
             default=None,
             help="Safety valve: refuse to take more than this share of the numbers now on "
             "managed personas off their persona (default 25).",

@@ -199,3 +199,16 @@ def test_a_plan_next_to_the_config_is_written(
     result = run_cli("plan", config, "--out", tmp_path / "personas.plan.json")
     assert result.code == 0, result.err
     assert config.read_text() == CONFIG.read_text()
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "101", "-1"])
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_threshold_must_be_a_number_from_0_to_100(
+    value: str, command: str, sim: Simulator, run_cli: RunCli
+) -> None:
+    extra = ["--auto-approve"] if command == "apply" else []
+    result = run_cli(command, CONFIG, *extra, "--max-detach-percent", value)
+    assert result.code == 1
+    assert "Invalid value for '--max-detach-percent'" in result.err
+    assert "Traceback" not in result.err
+    assert sim.requests == []

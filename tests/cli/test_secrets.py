@@ -236,6 +236,9 @@ ROWS = [
         _long_key_in_option_file),
     Row("plan: BLAND_TIMEOUT holding the key", ("plan", CONFIG), 1,
         lambda s: s.env("BLAND_TIMEOUT", CANARY), redacted=True),
+    Row("plan: BLAND_API_URL with the key as its port", ("plan", CONFIG), 1,
+        lambda s: s.env("BLAND_API_URL", f"http://127.0.0.1:{CANARY}"), redacted=True),
+    Row("plan: a nan threshold", ("plan", CONFIG, "--max-detach-percent", "nan"), 1),
 ]  # fmt: skip
 
 

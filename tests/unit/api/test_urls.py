@@ -43,6 +43,21 @@ def test_a_url_without_a_host_is_not_a_base_url() -> None:
 
 
 @pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://127.0.0.1:abc", "Port could not be cast to integer value as 'abc'"),
+        ("http://127.0.0.1:99999", "Port out of range 0-65535"),
+        ("https://[::1", "Invalid IPv6 URL"),
+        ("https://api.bland.ai:-1", "Port could not be cast to integer value as '-1'"),
+    ],
+)
+def test_a_url_that_does_not_parse_is_one_clean_error(url: str, reason: str) -> None:
+    with pytest.raises(InputError) as refused:
+        check_base_url(url)
+    assert str(refused.value) == f"BLAND_API_URL {url!r} is not a valid URL ({reason})"
+
+
+@pytest.mark.parametrize(
     "url, mounts",
     [
         ("http://127.0.0.1:8765", {"all://127.0.0.1": None}),
