@@ -55,6 +55,18 @@ def cannot_read(path: str | Path, reason: str | None) -> InputError:
     return InputError(f"{path}: cannot read the file ({reason})")
 
 
+# Temporary files write_atomic has open: removed if the process is stopped at once (a signal).
+_TEMPORARY: set[str] = set()
+
+
+def remove_temporary_files() -> None:
+    """Remove write_atomic's temporary files, for a process about to end without unwinding."""
+    for temporary in list(_TEMPORARY):
+        with suppress(OSError):
+            os.unlink(temporary)
+    _TEMPORARY.clear()
+
+
 def _default_mode(path: Path) -> int:
     """The mode of the file being replaced, or what the umask gives a new file."""
     try:
@@ -81,6 +93,7 @@ def write_atomic(
         )
     except OSError as error:
         raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
+    _TEMPORARY.add(temporary)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
@@ -94,6 +107,8 @@ def write_atomic(
         if isinstance(error, OSError):
             raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
         raise
+    finally:
+        _TEMPORARY.discard(temporary)
     # Make the rename itself durable; some file systems cannot fsync a folder, which is fine.
     with suppress(OSError):
         folder = os.open(target.parent, os.O_RDONLY)

@@ -10,9 +10,11 @@ import gc
 import io
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,6 +24,8 @@ from reconciler.cli import apply, export, plan, validate
 from reconciler.cli.app import Seams, Settings, cli
 from reconciler.cli.output import echo
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, InputError, ReconcilerError
+from reconciler.files import remove_temporary_files
+from reconciler.interrupts import StopAtOnce
 from reconciler.secrets import REDACTOR, redact_possible_keys
 from reconciler.simulator import simulator_command
 
@@ -48,9 +52,29 @@ def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> No
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1_000_000_000)
     try:
-        _run_and_exit(args, seams if seams is not None else Seams())
+        with StopAtOnce(_stop_at_once):
+            _run_and_exit(args, seams if seams is not None else Seams())
     finally:
         gc.set_threshold(*thresholds)
+
+
+def _stop_at_once(signum: int) -> NoReturn:
+    """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line.
+
+    Nothing is written to the account then, and unwinding would wait for requests in flight.
+    Written with os.write: the signal may have come in the middle of a write to sys.stderr.
+    """
+    remove_temporary_files()
+    with suppress(Exception):
+        sys.stdout.flush()
+    words = f"Stopped by {signal.Signals(signum).name}.\n"
+    try:
+        os.write(sys.stderr.fileno(), (("\n" if sys.stderr.isatty() else "") + words).encode())
+    except (OSError, ValueError):
+        with suppress(Exception):
+            sys.stderr.write(words)
+            sys.stderr.flush()
+    os._exit(int(ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED))
 
 
 def _key_files_named(args: Sequence[str]) -> list[str]:
@@ -88,6 +112,8 @@ def _outcome(error: BaseException) -> tuple[str | None, ExitCode]:
     if isinstance(error, ReconcilerError):
         return f"error: {error}\n", error.exit_code
     if isinstance(error, click.exceptions.Abort):
+        if isinstance(error.__context__, KeyboardInterrupt):  # Ctrl-C where no handler was set
+            return "Interrupted.\n", ExitCode.INTERRUPTED
         return "Aborted.\n", ExitCode.ERROR
     if isinstance(error, click.ClickException):
         shown = io.StringIO()

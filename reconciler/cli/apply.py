@@ -147,9 +147,16 @@ def _send_writes(
             err=True,
         )
 
+    def on_second(signum: int) -> None:
+        echo(
+            "Stopping at once: a write in flight may or may not take effect; run plan to see "
+            "what remains.",
+            err=True,
+        )
+
     personas = len(set(plan.gains()) | set(plan.losses()))
     total_writes = len(plan.gains()) + len(plan.losses())
-    with GracefulStop(on_signal) as stopper:
+    with GracefulStop(on_signal, on_second) as stopper:
         if seams.stdout_is_terminal() and personas >= seams.progress_min_personas:
             with click.progressbar(length=total_writes, label="Applying") as bar:
 
