@@ -1,7 +1,9 @@
-"""The --log-file audit trail: one JSON line per write, appended and flushed as each one ends.
+"""The --log-file audit trail: JSON lines, appended and flushed as each write goes out and ends.
 
-A line is written the moment its write ends, so a run killed half-way (even by SIGKILL) leaves
-every write it made on record. Lines pass through the same redaction as everything printed.
+A write gets a `sent` line as it goes out and a line with its outcome when it ends; a write that
+was never sent gets only its `skipped` line. So a run killed half-way (even by SIGKILL) leaves
+every write it sent on record, and a `sent` line without an outcome marks a write that may or
+may not have taken effect. Lines pass through the same redaction as everything printed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -47,20 +49,34 @@ class AuditLog:
         self._now = now
         self._lock = threading.Lock()
 
+    def sent(self, persona_id: str, persona_name: str, action: str, numbers: Sequence[str]) -> None:
+        """Append the `sent` line of a write that is going out, before its answer can come."""
+        self._append(self._entry(persona_id, persona_name, action, numbers, "sent"))
+
     def record(self, write: Write) -> None:
-        """Append one line for `write` and flush it to the file at once."""
-        entry: dict[str, Any] = {
-            "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "persona_id": write.persona_id,
-            "persona_name": write.persona_name,
-            "action": write.action,
-            "numbers": list(write.numbers),
-            "outcome": write.outcome,
-        }
+        """Append the line of a write that ended, or was skipped; each line is flushed at once."""
+        entry = self._entry(
+            write.persona_id, write.persona_name, write.action, write.numbers, write.outcome
+        )
         if write.outcome in ("failed", "refused"):
             entry["error"] = {"status": write.status, "code": write.code, "message": write.message}
         elif write.outcome == "skipped":
             entry["reason"] = write.error
+        self._append(entry)
+
+    def _entry(
+        self, persona_id: str, persona_name: str, action: str, numbers: Sequence[str], outcome: str
+    ) -> dict[str, Any]:
+        return {
+            "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "persona_id": persona_id,
+            "persona_name": persona_name,
+            "action": action,
+            "numbers": list(numbers),
+            "outcome": outcome,
+        }
+
+    def _append(self, entry: dict[str, Any]) -> None:
         line = self._redact(json.dumps(entry, ensure_ascii=False))
         with self._lock:
             self._file.write(line + "\n")

@@ -90,6 +90,13 @@ class AuthError(ApiError):
     """401 or 403: the key is wrong or lacks permission; the whole run stops at once."""
 
 
+class OutputClosed(ReconcilerError):
+    """stdout is a pipe whose reader has gone (`| head`): nothing more can be shown there."""
+
+    def __init__(self) -> None:
+        super().__init__("stdout was closed before all output was written")
+
+
 class UnsafePlan(ReconcilerError):
     """The plan trips a safety valve or touches a protected number; nothing was written."""
 

@@ -9,6 +9,7 @@ in flight finish and a second one ends the run at once.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import pty
@@ -162,7 +163,8 @@ def test_a_second_signal_during_the_writes_ends_the_apply_at_once(
     sim.faults.hang_writes_after = 0  # every write hangs
     log_file = tmp_path / "run.log"
     process = start(sim, "apply", CONFIG, "--auto-approve", "--log-file", log_file)
-    wait_for(hung(sim, "write"), process, "sent a write")
+    # The plan's two attaches go out together; its detach waits for them (make before break).
+    wait_for(hung(sim, "write", 2), process, "sent its attaches")
     wait_until_blocked(process, "futex")
     process.send_signal(signum)
     assert process.stderr is not None
@@ -173,9 +175,12 @@ def test_a_second_signal_during_the_writes_ends_the_apply_at_once(
     returncode, out, err = ended(process)
     assert returncode == code, err
     assert err == (
-        "Stopping at once: a write in flight may or may not take effect; run plan to see what "
-        f"remains.\nStopped by {name}.\n"
+        f"Stopping at once: a write in flight may or may not take effect ({log_file} lists each "
+        f"write sent); run plan to see what remains.\nStopped by {name}.\n"
     )
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert len(lines) == len(sim.writes()) > 0  # each write in flight has its "sent" line
+    assert {line["outcome"] for line in lines} == {"sent"}
     assert "Traceback" not in out + err
 
 
