@@ -26,7 +26,7 @@ from reconciler.cli.output import echo
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, InputError, ReconcilerError
 from reconciler.files import remove_temporary_files
 from reconciler.interrupts import StopAtOnce
-from reconciler.secrets import REDACTOR, redact_possible_keys
+from reconciler.secrets import redact_possible_keys
 from reconciler.simulator import simulator_command
 
 __all__ = ["Seams", "Settings", "cli", "main"]
@@ -104,7 +104,7 @@ def _outcome(error: BaseException) -> tuple[str | None, ExitCode]:
     if isinstance(error, AlreadyReported):
         return None, error.exit_code
     if isinstance(error, ConfigError):
-        return REDACTOR.clean(str(error)) + "\n", error.exit_code
+        return str(error) + "\n", error.exit_code  # echo redacts it
     if isinstance(error, InputError):
         # One line per problem (config loading reports every unreadable file at once).
         lines = "\n".join(f"error: {line}" for line in str(error).splitlines())
