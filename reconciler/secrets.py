@@ -17,6 +17,7 @@ import stat
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 from reconciler.errors import InputError
 
@@ -47,9 +48,11 @@ class Redactor(logging.Filter):
         self._matcher: _Matcher | None = None
 
     def add(self, secret: str) -> None:
-        """Hide secret from now on, also as JSON and repr() would escape it."""
+        """Hide secret from now on, also as JSON, repr() and a URL path would escape it."""
         if secret:
-            self.secrets.update({secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]})
+            self.secrets.update(
+                {secret, json.dumps(secret)[1:-1], repr(secret)[1:-1], quote(secret, safe="")}
+            )
 
     def clean(self, text: str) -> str:
         """text with every secret, and every long enough piece of one, replaced by ***."""

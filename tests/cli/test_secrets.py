@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -108,6 +109,12 @@ def _persona_named_like_the_long_key(setting: Setting) -> None:
     write_config(
         setting.workdir / "long.yaml", [{"name": LONG_CANARY, "numbers": ["+14155550110"]}]
     )
+
+
+def _persona_id_like_the_long_key(setting: Setting) -> None:
+    setting.long_key()
+    setting.sim.add_persona(LONG_CANARY, "Sales", [])
+    write_config(setting.workdir / "by-id.yaml", [{"id": LONG_CANARY, "numbers": ["+14155550110"]}])
 
 
 def _long_key_in_option_file(setting: Setting) -> None:
@@ -226,6 +233,9 @@ ROWS = [
     Row("apply --log-file: API text holding a long key",
         ("apply", "long.yaml", "--auto-approve", "--log-file", "run.log"), 0,
         _persona_named_like_the_long_key, redacted=True),
+    Row("apply: a persona id holding a long key, in URL paths at -vv",
+        ("apply", "by-id.yaml", "--auto-approve"), 0, _persona_id_like_the_long_key,
+        redacted=True),
     Row("plan: a key file others can read", ("--api-key-file", "key.txt", "plan", CONFIG), 0,
         _long_key_in_a_file_others_can_read),
     Row("apply: a log file others can read",
@@ -247,8 +257,9 @@ def _files(root: Path) -> dict[Path, bytes]:
 
 
 def _readings(text: str) -> list[str]:
-    """The text, and the text with its Markdown or JSON backslash escapes or HTML escapes undone."""
-    return [text, re.sub(r"\\(.)", r"\1", text), html.unescape(text)]
+    """The text, and the text with its Markdown or JSON backslash escapes, HTML escapes or URL
+    quoting undone."""
+    return [text, re.sub(r"\\(.)", r"\1", text), html.unescape(text), unquote(text)]
 
 
 def assert_no_piece_of_a_key(text: str, where: object) -> None:

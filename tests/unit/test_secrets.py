@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -172,3 +173,11 @@ def test_no_warning_for_a_pipe_or_the_environment(tmp_path: Path) -> None:
     assert key_file_warning(str(fifo), {}) is None
     assert key_file_warning(None, {"BLAND_API_KEY": CANARY}) is None
     assert key_file_warning(str(tmp_path / "missing"), {}) is None
+
+
+def test_the_key_quoted_into_a_url_path_is_redacted() -> None:
+    key = "sk-with*[brackets]|and~more"
+    redactor = Redactor()
+    redactor.add(key)
+    path = f"/v1/personas/{quote(key, safe='')}/inbound/attach"
+    assert redactor.clean(path) == "/v1/personas/***/inbound/attach"
