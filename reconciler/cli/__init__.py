@@ -62,11 +62,11 @@ def _stop_at_once(signum: int) -> NoReturn:
     """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line.
 
     Nothing is written to the account then, and unwinding would wait for requests in flight.
-    Written with os.write: the signal may have come in the middle of a write to sys.stderr.
+    Every echo has flushed its line already; stdout is not flushed again (a worker may hold it,
+    blocked on a full pipe), and the line is written with os.write, as the signal may have come
+    in the middle of a write to sys.stderr.
     """
     remove_temporary_files()
-    with suppress(Exception):
-        sys.stdout.flush()
     words = f"Stopped by {signal.Signals(signum).name}.\n"
     try:
         os.write(sys.stderr.fileno(), (("\n" if sys.stderr.isatty() else "") + words).encode())
