@@ -1,14 +1,18 @@
-"""The --log-file audit trail: one JSON line per write, appended and flushed as each one ends.
+"""The --log-file audit trail: JSON lines, appended and flushed as each write goes out and ends.
 
-A line is written the moment its write ends, so a run killed half-way (even by SIGKILL) leaves
-every write it made on record. Lines pass through the same redaction as everything printed.
+A write gets a `sent` line as it goes out and a line with its outcome when it ends; a write that
+was never sent gets only its `skipped` line. So a run killed half-way (even by SIGKILL) leaves
+every write it sent on record, and a `sent` line without an outcome marks a write that may or
+may not have taken effect. Lines pass through the same redaction as everything printed.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -27,30 +31,54 @@ class AuditLog:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         try:
-            self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+            # Created 0600 as plan files are: it lists phone numbers and the personas they are on.
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            mode = os.fstat(descriptor).st_mode
+            self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
         except OSError as error:
             raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None
         self.path = path
+        # An existing file keeps its mode (it may be shared on purpose), with a word about it.
+        self.warning: str | None = None
+        if stat.S_ISREG(mode) and mode & 0o044:
+            self.warning = (
+                f"warning: the log file {path} can be read by group or others "
+                f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {path}"
+            )
         self._redact = redact
         self._now = now
         self._lock = threading.Lock()
 
+    def sent(self, persona_id: str, persona_name: str, action: str, numbers: Sequence[str]) -> None:
+        """Append the `sent` line of a write that is going out, before its answer can come."""
+        self._append(self._entry(persona_id, persona_name, action, numbers, "sent"))
+
     def record(self, write: Write) -> None:
-        """Append one line for `write` and flush it to the file at once."""
-        entry: dict[str, Any] = {
-            "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "persona_id": write.persona_id,
-            "persona_name": write.persona_name,
-            "action": write.action,
-            "numbers": list(write.numbers),
-            "outcome": write.outcome,
-        }
+        """Append the line of a write that ended, or was skipped; each line is flushed at once."""
+        entry = self._entry(
+            write.persona_id, write.persona_name, write.action, write.numbers, write.outcome
+        )
         if write.action in ("settings", "label"):
             entry[write.action] = write.value  # what was (or was to be) written
         if write.outcome in ("failed", "refused"):
             entry["error"] = {"status": write.status, "code": write.code, "message": write.message}
         elif write.outcome == "skipped":
             entry["reason"] = write.error
+        self._append(entry)
+
+    def _entry(
+        self, persona_id: str, persona_name: str, action: str, numbers: Sequence[str], outcome: str
+    ) -> dict[str, Any]:
+        return {
+            "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "persona_id": persona_id,
+            "persona_name": persona_name,
+            "action": action,
+            "numbers": list(numbers),
+            "outcome": outcome,
+        }
+
+    def _append(self, entry: dict[str, Any]) -> None:
         line = self._redact(json.dumps(entry, ensure_ascii=False))
         with self._lock:
             self._file.write(line + "\n")

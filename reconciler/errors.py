@@ -65,8 +65,10 @@ class ApiError(ReconcilerError):
         retry_after: float | None = None,
     ) -> None:
         self.status = status
-        self.code = code
-        self.api_message = message
+        # The API's words on one line, as text.one_line makes them (this module imports nothing
+        # of the package): a line break would split the report's line and the one-line error.
+        self.code = " ".join(code.split()) if code is not None else None
+        self.api_message = " ".join(message.split())
         self.method = method
         self.path = path
         self.retry_after = retry_after
@@ -86,6 +88,13 @@ class ApiError(ReconcilerError):
 
 class AuthError(ApiError):
     """401 or 403: the key is wrong or lacks permission; the whole run stops at once."""
+
+
+class OutputClosed(ReconcilerError):
+    """stdout is a pipe whose reader has gone (`| head`): nothing more can be shown there."""
+
+    def __init__(self) -> None:
+        super().__init__("stdout was closed before all output was written")
 
 
 class UnsafePlan(ReconcilerError):

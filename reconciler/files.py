@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
@@ -32,9 +33,38 @@ def open_regular(path: str | Path) -> BinaryIO:
     return os.fdopen(descriptor, "rb")
 
 
+def refuse_overwriting(option: str, path: str | Path, inputs: Mapping[str, str]) -> None:
+    """InputError when path is one of the inputs (input path -> what it is), however spelt.
+
+    Compared as files, not names: `./x.yaml`, a symbolic link or a hard link to it are x.yaml.
+    """
+    for source, what in inputs.items():
+        try:
+            same = os.path.samefile(path, source)
+        except OSError:
+            continue  # one of them does not exist: nothing to overwrite
+        if same:
+            raise InputError(
+                f"{option} {path} is the {what} {source}: refusing to write over it "
+                "(nothing was written; choose another path)"
+            )
+
+
 def cannot_read(path: str | Path, reason: str | None) -> InputError:
     """The error for a file that is there but cannot be read, with the system's reason."""
     return InputError(f"{path}: cannot read the file ({reason})")
+
+
+# Temporary files write_atomic has open: removed if the process is stopped at once (a signal).
+_TEMPORARY: set[str] = set()
+
+
+def remove_temporary_files() -> None:
+    """Remove write_atomic's temporary files, for a process about to end without unwinding."""
+    for temporary in list(_TEMPORARY):
+        with suppress(OSError):
+            os.unlink(temporary)
+    _TEMPORARY.clear()
 
 
 def _default_mode(path: Path) -> int:
@@ -63,6 +93,7 @@ def write_atomic(
         )
     except OSError as error:
         raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
+    _TEMPORARY.add(temporary)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
@@ -76,6 +107,8 @@ def write_atomic(
         if isinstance(error, OSError):
             raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
         raise
+    finally:
+        _TEMPORARY.discard(temporary)
     # Make the rename itself durable; some file systems cannot fsync a folder, which is fine.
     with suppress(OSError):
         folder = os.open(target.parent, os.O_RDONLY)

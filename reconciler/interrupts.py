@@ -1,8 +1,10 @@
-"""SIGINT and SIGTERM during apply: finish the writes on the wire, report, exit 130 or 143.
+"""SIGINT and SIGTERM: at once outside an apply's writes, after the writes on the wire within.
 
-Killing the process mid-write would leave the user not knowing what was done. The first signal
-only asks the run to stop; a second one falls back to the usual behaviour (SIGINT raises
-KeyboardInterrupt, SIGTERM ends the process), as Terraform does.
+Outside the writes (reading the config or the account, writing a plan file) nothing is lost by
+stopping at once, and waiting for a hung request to time out would keep the user waiting for
+nothing: StopAtOnce covers the whole run. During an apply's writes, killing the process
+mid-write would leave the user not knowing what was done: GracefulStop makes the first signal
+only ask the run to stop; a second one falls back to StopAtOnce, as Terraform does.
 """
 
 from __future__ import annotations
@@ -11,19 +13,66 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class GracefulStop:
-    """While active, the first SIGINT/SIGTERM sets `event` and calls `on_stop` once."""
+class _Handlers:
+    """Installs one handler for SIGINT and SIGTERM and puts the previous ones back on exit."""
 
-    def __init__(self, on_stop: Callable[[int], None]) -> None:
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+
+    def install(self, handler: Callable[[int, FrameType | None], None]) -> None:
+        # Signal handlers can only be installed from the main thread; elsewhere run without.
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, handler)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+class StopAtOnce:
+    """While active, SIGINT and SIGTERM call `stop` (which ends the process) with the signal."""
+
+    def __init__(self, stop: Callable[[int], NoReturn]) -> None:
+        self._stop = stop
+        self._handlers = _Handlers()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self._stop(signum)
+
+    def __enter__(self) -> StopAtOnce:
+        self._handlers.install(self._handle)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._handlers.restore()
+
+
+class GracefulStop:
+    """While active, the first SIGINT/SIGTERM sets `event` and calls `on_stop` once.
+
+    A second one calls `on_second`, then is handled as it would have been without this one.
+    """
+
+    def __init__(
+        self, on_stop: Callable[[int], None], on_second: Callable[[int], None] = lambda _: None
+    ) -> None:
         self.event = threading.Event()
         self.signal_number: int | None = None
         self._on_stop = on_stop
-        self._previous: dict[int, Any] = {}
+        self._on_second = on_second
+        self._handlers = _Handlers()
 
     @property
     def signal_name(self) -> str:
@@ -32,7 +81,8 @@ class GracefulStop:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():
-            self._restore()
+            self._on_second(signum)
+            self._handlers.restore()
             signal.raise_signal(signum)
             return
         self.signal_number = signum
@@ -40,16 +90,8 @@ class GracefulStop:
         self._on_stop(signum)
 
     def __enter__(self) -> GracefulStop:
-        # Signal handlers can only be installed from the main thread; elsewhere run without.
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
+        self._handlers.install(self._handle)
         return self
-
-    def _restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
 
     def __exit__(
         self,
@@ -57,4 +99,4 @@ class GracefulStop:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._restore()
+        self._handlers.restore()

@@ -210,7 +210,9 @@ def read_plan_file(path: str) -> SavedPlan:
     except OSError as error:
         raise cannot_read(path, error.strerror) from None
     try:
-        document = json.loads(content.decode("utf-8"))
+        document = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
+    except _NotJson as error:
+        raise _refuse(path, f"not a valid plan file ({error})") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
     if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
@@ -230,8 +232,16 @@ def read_plan_file(path: str) -> SavedPlan:
         )
     try:
         return _parse(path, document)
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
         raise _refuse(path, f"not a valid plan file ({type(error).__name__}: {error})") from None
+
+
+class _NotJson(ValueError):
+    """NaN, Infinity or -Infinity: Python's json reads them, JSON has no such numbers."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a number JSON allows")
 
 
 def _strings(value: Any) -> list[str]:
@@ -314,8 +324,11 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     )
     changes = tuple(_change(item) for item in document["changes"])
     safety = document["safety"]
+    percent = float(safety["max_detach_percent"])
+    if not 0 <= percent <= 100:  # also refuses nan, and 1e999, which json reads as inf
+        raise ValueError(f"max_detach_percent {percent} is not from 0 to 100")
     thresholds = SafetySettings(
-        max_detach_percent=float(safety["max_detach_percent"]),
+        max_detach_percent=percent,
         min_numbers=int(safety["min_numbers"]),
         allow_emptying=bool(safety["allow_emptying"]),
     )

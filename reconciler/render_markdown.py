@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
 from reconciler.model import RoutingSettings
@@ -34,48 +35,57 @@ _MARKDOWN_RESERVE = 400
 _MARKDOWN_LABEL_CHARS = 200
 
 
-def _md_text(text: str) -> str:
-    """Text shown as is in Markdown: escaped, on one line."""
-    flat = one_line(text)
-    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+@dataclass(frozen=True)
+class _Escape:
+    r"""The ways text is written into Markdown, each applying `redact` before it escapes.
 
+    Escaping first would hide a secret from the redactor: `org_live_...` becomes `org\_live\_...`.
+    """
 
-def _md_code(text: str) -> str:
-    """An inline code span; a code span cannot hold a backtick, so those become quotes."""
-    return "`" + one_line(text.replace("`", "'")) + "`"
+    redact: Callable[[str], str] = str
 
+    def text(self, text: str) -> str:
+        """Text shown as is in Markdown: escaped, on one line."""
+        flat = one_line(self.redact(text))
+        return "".join(rf"\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
 
-def _html_text(text: str) -> str:
-    """Text inside an HTML element (GitHub does not read Markdown there), @ kept from mentioning."""
-    return html.escape(one_line(text)).replace("@", "&#64;")
+    def code(self, text: str) -> str:
+        """An inline code span; a code span cannot hold a backtick, so those become quotes."""
+        return "`" + one_line(self.redact(text).replace("`", "'")) + "`"
+
+    def html(self, text: str) -> str:
+        """Text inside an HTML element (GitHub reads no Markdown there), @ kept from mentioning."""
+        return html.escape(one_line(self.redact(text))).replace("@", "&#64;")
 
 
 def _md_row(
     change: Change,
+    escape: _Escape,
     wide: bool,
     arriving: dict[tuple[str, str], str],
     dropped_settings: Mapping[str, RoutingSettings],
 ) -> str:
     source = target = ""
     if change.action is Action.MOVE:
-        source = _md_text(change.from_persona_name or "") or _md_code(change.from_persona_id or "")
+        source = escape.text(change.from_persona_name or "") or escape.code(
+            change.from_persona_id or ""
+        )
         dropped = dropped_settings.get(change.phone_number)
         if dropped is not None:
-            source += f" ({_md_text(dropped_note(dropped))})"
+            source += f" ({escape.text(dropped_note(dropped))})"
     elif change.action in NUMBER_WRITES:
         # GitHub ends a table cell at a "|", even inside a code span, unless it is escaped.
         source, target = (
-            _md_code(shown_value(value)).replace("|", "\\|")
+            escape.code(shown_value(value)).replace("|", "\\|")
             for value in (change.before, change.after)
         )
         arrival = arriving.get((change.persona_id, change.phone_number))
         if arrival is not None and change.action is Action.SETTINGS:
             source += f" (after the {arrival})"
-        return (
-            f"| {change.action.value} | {_md_code(change.phone_number)} | {source} | {target} |\n"
-        )
+        number = escape.code(change.phone_number)
+        return f"| {change.action.value} | {number} | {source} | {target} |\n"
     tail = " |" if wide else ""
-    return f"| {change.action.value} | {_md_code(change.phone_number)} | {source} |{tail}\n"
+    return f"| {change.action.value} | {escape.code(change.phone_number)} | {source} |{tail}\n"
 
 
 def _md_counts(changes: list[Change]) -> str:
@@ -83,16 +93,18 @@ def _md_counts(changes: list[Change]) -> str:
     return ", ".join(f"{count} to {action.value}" for action, count in counts.items() if count)
 
 
-def _md_section(persona_id: str, persona_name: str, changes: list[Change]) -> tuple[str, str]:
+def _md_section(
+    persona_id: str, persona_name: str, changes: list[Change], escape: _Escape
+) -> tuple[str, str]:
     """The opening (heading and table head) and closing of one persona's section."""
     head = _WIDE_TABLE_HEAD if _is_wide(changes) else _TABLE_HEAD
     if len(changes) > MARKDOWN_FOLD_AFTER:
         summary = (
-            f"{_html_text(persona_name) or '(no name)'} (<code>{_html_text(persona_id)}</code>):"
+            f"{escape.html(persona_name) or '(no name)'} (<code>{escape.html(persona_id)}</code>):"
             f" {_md_counts(changes)}"
         )
         return f"\n<details><summary>{summary}</summary>\n\n{head}", "\n</details>\n"
-    heading = f"{_md_text(persona_name) or '(no name)'} ({_md_code(persona_id)})"
+    heading = f"{escape.text(persona_name) or '(no name)'} ({escape.code(persona_id)})"
     return f"\n#### {heading}\n\n{head}", ""
 
 
@@ -106,17 +118,21 @@ def render_markdown(
     *,
     warnings: Sequence[str] = (),
     max_chars: int = MARKDOWN_MAX_CHARS,
+    redact: Callable[[str], str] = str,
 ) -> str:
     """The plan as a pull-request comment: summary, then a table per persona, in plan order.
 
     Personas with many changes are folded in <details>. Output longer than max_chars is cut at a
     row boundary and ends with a note saying how many changes and personas were left out.
+    `redact` is applied to every text taken from the plan, the label or a warning, before it is
+    escaped.
     """
+    escape = _Escape(redact)
     if len(config_label) > _MARKDOWN_LABEL_CHARS:  # many files: the size cap is for the plan
         config_label = config_label[: _MARKDOWN_LABEL_CHARS - 3] + "..."
-    title = f"### reconciler plan for {_md_code(config_label)}\n\n"
+    title = f"### reconciler plan for {escape.code(config_label)}\n\n"
     alerts = "".join(
-        f"> [!{kind}]\n> {_md_text(line)}\n\n"
+        f"> [!{kind}]\n> {escape.text(line)}\n\n"
         for kind, lines in (
             ("NOTE", confirmation_notes(plan)),
             ("WARNING", [*disagreement_warnings(plan), *warnings]),
@@ -124,7 +140,9 @@ def render_markdown(
         for line in lines
     )
     if plan.is_empty:
-        return title + alerts + f"**No changes.** The account matches {_md_code(config_label)}.\n"
+        return (
+            title + alerts + f"**No changes.** The account matches {escape.code(config_label)}.\n"
+        )
     budget = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE
     groups = [
         (persona_id, persona_name, list(changes))
@@ -138,9 +156,11 @@ def render_markdown(
     cut_inside = False
     arriving = arrivals(plan)
     for persona_id, persona_name, changes in groups:
-        opening, closing = _md_section(persona_id, persona_name, changes)
+        opening, closing = _md_section(persona_id, persona_name, changes, escape)
         wide = _is_wide(changes)
-        rows = [_md_row(change, wide, arriving, plan.settings_dropped) for change in changes]
+        rows = [
+            _md_row(change, escape, wide, arriving, plan.settings_dropped) for change in changes
+        ]
         if used + len(opening) + len(rows[0]) + len(closing) > budget:
             break
         out.append(opening)

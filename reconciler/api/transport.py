@@ -24,7 +24,7 @@ from reconciler import __version__
 from reconciler.api.bodies import ACCEPT_ENCODING, BodyBudget, BodyRefused, read_body
 from reconciler.api.limits import DEFAULT_MAX_RESPONSE_BYTES
 from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
-from reconciler.api.urls import check_base_url
+from reconciler.api.urls import check_base_url, unproxied_mounts
 from reconciler.api.wire import ReadAnswer, error_from_response, success_payload
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 
@@ -155,6 +155,7 @@ class Transport:
             transport=transport,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
             follow_redirects=False,
+            mounts=unproxied_mounts(self.base_url),
         )
 
     def close(self) -> None:

@@ -6,6 +6,8 @@ import ipaddress
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
+import httpx
+
 from reconciler.errors import InputError
 
 DEFAULT_BASE_URL = "https://api.bland.ai"
@@ -17,7 +19,12 @@ WriteAction = Literal["attach", "detach"]
 
 def check_base_url(url: str) -> str:
     """Return the base URL without a trailing slash; refuse plain http to a non-loopback host."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (reading it checks it: a port that is not a number raises)
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as error:
+        raise InputError(f"BLAND_API_URL {url!r} is not a valid URL ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"BLAND_API_URL {url!r} is not an http(s) URL")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -26,6 +33,19 @@ def check_base_url(url: str) -> str:
             "(plain http is allowed only for loopback addresses)"
         )
     return url.rstrip("/")
+
+
+def unproxied_mounts(base_url: str) -> dict[str, None]:
+    """httpx mounts that keep a loopback base URL off every proxy the environment names.
+
+    HTTP_PROXY, ALL_PROXY and their lower-case forms would otherwise receive every request,
+    the key in its header, in clear text for plain http. Other hosts keep the environment's
+    proxies (a corporate proxy in front of https://api.bland.ai); a None mount means "no proxy".
+    """
+    host = urlsplit(base_url).hostname or ""
+    if not _is_loopback(host):
+        return {}
+    return {f"all://{f'[{host}]' if ':' in host else host}": None}
 
 
 def _is_loopback(host: str) -> bool:

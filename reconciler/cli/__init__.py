@@ -10,8 +10,11 @@ import gc
 import io
 import logging
 import os
+import signal
+import sys
 import traceback
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -21,7 +24,9 @@ from reconciler.cli import apply, doctor, export, plan, show, validate
 from reconciler.cli.app import Seams, Settings, cli
 from reconciler.cli.output import echo
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, InputError, ReconcilerError
-from reconciler.secrets import REDACTOR, redact_possible_keys
+from reconciler.files import remove_temporary_files
+from reconciler.interrupts import StopAtOnce
+from reconciler.secrets import redact_possible_keys
 from reconciler.simulator import simulator_command
 
 __all__ = ["Seams", "Settings", "cli", "main"]
@@ -38,7 +43,10 @@ cli.add_command(simulator_command, name="simulator")
 def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> None:
     """Entry point: run the CLI and turn every failure into a short message and an exit code."""
     # Before click parses anything: its usage errors quote option values, which may be the key.
+    args = list(argv) if argv is not None else sys.argv[1:]
     redact_possible_keys(None, os.environ)
+    for key_file in _key_files_named(args):
+        redact_possible_keys(key_file, os.environ)
     # A plan of 100,000 numbers builds millions of objects that live until the end of the run;
     # the collector's full passes over them cost a fifth of the run. Young collections go on
     # (they free the short-lived cycles each HTTP request leaves), full ones are held off while
@@ -46,14 +54,45 @@ def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> No
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1_000_000_000)
     try:
-        _run_and_exit(argv, seams if seams is not None else Seams())
+        with StopAtOnce(_stop_at_once):
+            _run_and_exit(args, seams if seams is not None else Seams())
     finally:
         gc.set_threshold(*thresholds)
 
 
-def _run_and_exit(argv: Sequence[str] | None, seams: Seams) -> NoReturn:
+def _stop_at_once(signum: int) -> NoReturn:
+    """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line.
+
+    Nothing is written to the account then, and unwinding would wait for requests in flight.
+    Every echo has flushed its line already; stdout is not flushed again (a worker may hold it,
+    blocked on a full pipe), and the line is written with os.write, as the signal may have come
+    in the middle of a write to sys.stderr.
+    """
+    remove_temporary_files()
+    words = f"Stopped by {signal.Signals(signum).name}.\n"
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False, obj=seams)
+        os.write(sys.stderr.fileno(), (("\n" if sys.stderr.isatty() else "") + words).encode())
+    except (OSError, ValueError):
+        with suppress(Exception):
+            sys.stderr.write(words)
+            sys.stderr.flush()
+    os._exit(int(ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED))
+
+
+def _key_files_named(args: Sequence[str]) -> list[str]:
+    """Every value given to --api-key-file, wherever it stands, read before click checks options."""
+    named = []
+    for index, arg in enumerate(args):
+        if arg == "--api-key-file" and index + 1 < len(args):
+            named.append(args[index + 1])
+        elif arg.startswith("--api-key-file="):
+            named.append(arg.removeprefix("--api-key-file="))
+    return named
+
+
+def _run_and_exit(args: list[str], seams: Seams) -> NoReturn:
+    try:
+        cli.main(args=args, standalone_mode=False, obj=seams)
     except (Exception, KeyboardInterrupt) as error:
         message, code = _outcome(error)
         if message is not None:
@@ -67,7 +106,7 @@ def _outcome(error: BaseException) -> tuple[str | None, ExitCode]:
     if isinstance(error, AlreadyReported):
         return None, error.exit_code
     if isinstance(error, ConfigError):
-        return REDACTOR.clean(str(error)) + "\n", error.exit_code
+        return str(error) + "\n", error.exit_code  # echo redacts it
     if isinstance(error, InputError):
         # One line per problem (config loading reports every unreadable file at once).
         lines = "\n".join(f"error: {line}" for line in str(error).splitlines())
@@ -75,6 +114,8 @@ def _outcome(error: BaseException) -> tuple[str | None, ExitCode]:
     if isinstance(error, ReconcilerError):
         return f"error: {error}\n", error.exit_code
     if isinstance(error, click.exceptions.Abort):
+        if isinstance(error.__context__, KeyboardInterrupt):  # Ctrl-C where no handler was set
+            return "Interrupted.\n", ExitCode.INTERRUPTED
         return "Aborted.\n", ExitCode.ERROR
     if isinstance(error, click.ClickException):
         shown = io.StringIO()

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,14 +24,26 @@ from reconciler.api import (
     check_base_url,
     parse_size,
 )
-from reconciler.cli.output import ask_to_confirm, colour_wanted
+from reconciler.cli.output import ask_to_confirm, colour_wanted, echo
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import InputError
 from reconciler.model import Desired, SafetySettings
-from reconciler.secrets import REDACTOR, api_key, redact_possible_keys
+from reconciler.secrets import (
+    REDACTOR,
+    api_key,
+    key_file_from,
+    key_file_warning,
+    redact_possible_keys,
+)
 
 # An apply touching at least this many personas shows a progress bar on a terminal.
 PROGRESS_MIN_PERSONAS = 10
+# Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
+# values overflow the clock arithmetic of deadlines.
+MIN_TIMEOUT = 0.001
+MAX_TIMEOUT = 86_400.0
+# A config file over a gigabyte is a mistake, and the size is handed to read().
+MAX_FILE_SIZE_LIMIT = 1024**3
 
 
 def _stdout_is_terminal() -> bool:
@@ -75,12 +87,24 @@ class Settings:
         """The config files merged, within --max-file-size."""
         return load_config(list(files), max_bytes=self.max_file_size)
 
+    def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
+        """The files this run reads (as `what`, and the key file), for refuse_overwriting."""
+        found = dict.fromkeys(files, what)
+        key_file = key_file_from(self.api_key_file, os.environ)
+        if key_file:
+            found[key_file] = "API key file"
+        return found
+
     def client(self) -> BlandClient:
         """A client for BLAND_API_URL, refusing insecure URLs before anything is sent."""
         base_url = check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
+        key = api_key(self.api_key_file, os.environ)
+        warning = key_file_warning(self.api_key_file, os.environ)
+        if warning is not None:
+            echo(warning, err=True)
         return BlandClient(
             base_url,
-            api_key(self.api_key_file, os.environ),
+            key,
             timeout=self.timeout,
             max_rps=self.max_rps,
             sleep=self.seams.sleep,
@@ -109,8 +133,11 @@ def _timeout_from_env() -> float:
         value = float(raw)
     except ValueError:
         raise InputError(f"BLAND_TIMEOUT={raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise InputError("BLAND_TIMEOUT must be a finite number of seconds, more than 0")
+    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:  # False for nan
+        raise InputError(
+            f"BLAND_TIMEOUT={raw!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
+            f"to {MAX_TIMEOUT:g}"
+        )
     return value
 
 
@@ -204,9 +231,10 @@ def _value_taking(params: Sequence[click.Parameter]) -> dict[str, bool]:
 )
 @click.option(
     "--timeout",
-    type=_FiniteFloat(min=0.001),
+    type=_FiniteFloat(min=MIN_TIMEOUT, max=MAX_TIMEOUT),
     default=None,
-    help=f"Seconds one request attempt may take (BLAND_TIMEOUT; default {DEFAULT_TIMEOUT:g}).",
+    help=f"Seconds one request attempt may take, up to {MAX_TIMEOUT:g} (BLAND_TIMEOUT; "
+    f"default {DEFAULT_TIMEOUT:g}).",
 )
 @click.option(
     "--max-rps",
@@ -216,7 +244,7 @@ def _value_taking(params: Sequence[click.Parameter]) -> dict[str, bool]:
 )
 @click.option(
     "--max-file-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_FILE_SIZE_LIMIT),
     default=DEFAULT_MAX_FILE_BYTES,
     show_default=True,
     help="Refuse config files larger than this many bytes.",
@@ -285,7 +313,7 @@ def safety_options(command: Callable[..., None]) -> Callable[..., None]:
     options = [
         click.option(
             "--max-detach-percent",
-            type=click.FloatRange(min=0, max=100),
+            type=_FiniteFloat(min=0, max=100),
             default=None,
             help="Safety valve: refuse to take more than this share of the numbers now on "
             "managed personas off their persona (default 25).",

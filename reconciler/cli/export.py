@@ -16,7 +16,7 @@ from reconciler.export import (
     render_export,
     unread_numbers,
 )
-from reconciler.files import write_atomic
+from reconciler.files import refuse_overwriting, write_atomic
 
 
 @click.command("export")
@@ -32,6 +32,8 @@ def export_command(settings: Settings, out: str | None) -> None:
     Lists every active persona that has numbers, by id and name; planning the result shows no
     changes. Soft-deleted personas and personas without numbers are left out.
     """
+    if out is not None:
+        refuse_overwriting("--out", out, settings.inputs((), ""))
     with settings.client() as client:
         live = client.read_live()
     text = render_export(live, str(load_schema()["$id"]))

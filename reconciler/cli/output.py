@@ -2,24 +2,53 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import click
 
 from reconciler.api import BlandClient
 from reconciler.apply import ApplyResult, describe
-from reconciler.errors import InputError
+from reconciler.errors import InputError, OutputClosed
 from reconciler.plan import Action, Plan
 from reconciler.secrets import REDACTOR
 
 Style = Callable[[str, str], str]
 
 
+# Set once stdout turned out to be a pipe whose reader has gone: nothing more is shown there.
+_STDOUT_CLOSED = threading.Event()
+
+
 def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False) -> None:
-    """Print, with every secret redacted; escape codes only where `colour` (styled text)."""
-    click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
+    """Print, with every secret redacted; escape codes only where `colour` (styled text).
+
+    Raises OutputClosed once stdout is a closed pipe.
+    """
+    if not err and _STDOUT_CLOSED.is_set():
+        raise OutputClosed()
+    try:
+        click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
+    except BrokenPipeError:
+        if err:
+            return  # stderr is gone too: nothing is left to tell
+        _STDOUT_CLOSED.set()
+        # What is still buffered, and the interpreter's flush at exit, go nowhere instead of
+        # failing again (the "Exception ignored ... BrokenPipeError" Python prints at exit).
+        with suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        raise OutputClosed() from None
+
+
+def stdout_closed() -> bool:
+    """True once a write to stdout found it closed."""
+    return _STDOUT_CLOSED.is_set()
 
 
 def colour_wanted(*, on_terminal: bool, no_color: bool, environ: Mapping[str, str]) -> bool:
@@ -66,25 +95,38 @@ def ask_to_confirm() -> None:
 def report_apply(
     plan: Plan, result: ApplyResult, client: BlandClient, signal_name: str | None
 ) -> None:
-    """What was done, what failed (with the API's code and message), what was skipped, and why."""
+    """What was done, what failed (with the API's code and message), what was skipped, and why.
+
+    On stdout, or on stderr once stdout is closed (the report is the one place that says what
+    was written).
+    """
     for note in result.notes:
-        echo(f"note: {note}")
+        _report_line(f"note: {note}")
     line = _counts(plan, result, client)
     if result.converged:
-        echo(f"Apply complete: {line}.")
+        _report_line(f"Apply complete: {line}.")
         return
     if signal_name is not None:
         head = f"Apply interrupted by {signal_name}"
     elif result.stopped_by is not None:
         head = "Apply stopped"
+    elif stdout_closed():
+        head = "Apply stopped (stdout was closed)"
     else:
         head = "Apply incomplete"
-    echo(f"{head}: {line}.")
+    _report_line(f"{head}: {line}.")
     for write in [*result.done, *result.failed, *result.skipped]:
-        echo(f"  {describe(write)}")
+        _report_line(f"  {describe(write)}")
     for mismatch in result.mismatches:
-        echo(f"  not converged: {mismatch}")
+        _report_line(f"  not converged: {mismatch}")
     echo(f"{head}. Run plan to see what remains.", err=True)
+
+
+def _report_line(text: str) -> None:
+    try:
+        echo(text, err=stdout_closed())
+    except OutputClosed:
+        echo(text, err=True)
 
 
 # The write call that carries a change of each action (attaches and moves ride one attach).

@@ -9,6 +9,7 @@ import click
 from reconciler.cli.app import FILES, Settings, flag_safety, safety_options
 from reconciler.cli.output import echo, label, styler
 from reconciler.errors import ChangesPending
+from reconciler.files import refuse_overwriting
 from reconciler.plan import Plan
 from reconciler.planfile import config_sources, render_plan_file, write_plan_file
 from reconciler.render import mask_numbers_in, masked, render_json, render_text
@@ -59,6 +60,8 @@ def plan_command(
     """Show what apply would change, reading the live account (writes nothing)."""
     refuse_saved_plans(files)
     desired = settings.load_config(files)  # before any request: an invalid file sends nothing
+    if out is not None:
+        refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
     with settings.client() as client:
         plan = plan_from_config(desired, client)
         api_base_url = client.base_url
@@ -95,6 +98,6 @@ def print_plan(
         for warning in warnings:
             echo(warning, err=True)
     elif output_format == "markdown":
-        echo(render_markdown(plan, title, warnings=warnings), nl=False)
+        echo(render_markdown(plan, title, warnings=warnings, redact=REDACTOR.clean), nl=False)
     else:
         echo(render_text(plan, title, styler(colour), warnings), nl=False, colour=colour)

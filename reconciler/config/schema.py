@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import jsonschema
 
 _PERSONA_KEYS = frozenset({"id", "name", "numbers"})
+_PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
 
 
 def load_schema() -> dict[str, Any]:
@@ -37,12 +39,12 @@ def load_schema() -> dict[str, Any]:
 
 def schema_diagnostics(document: Document) -> list[Diagnostic]:
     """Every schema problem of a document but those of phone numbers, each reported once."""
-    found: list[Diagnostic] = []
+    found = _non_finite_numbers(document)
     seen: set[Diagnostic] = set()
     for path, error in _schema_errors(document.value):
         if _is_number_path(path) and error.validator in ("type", "pattern"):
             continue  # phone numbers get a more precise check of their own
-        if document.is_refused(path):
+        if document.is_refused(path) or (path == _PERCENT_PATH and found):
             continue
         mark = document.mark(path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -53,6 +55,22 @@ def schema_diagnostics(document: Document) -> list[Diagnostic]:
             seen.add(diagnostic)
             found.append(diagnostic)
     return found
+
+
+def _non_finite_numbers(document: Document) -> list[Diagnostic]:
+    """The valve percentage written as .nan or .inf: JSON Schema lets nan through every bound,
+    and a nan threshold would switch the valve off."""
+    safety = document.value.get("safety") if isinstance(document.value, dict) else None
+    value = safety.get(_PERCENT_PATH[1]) if isinstance(safety, dict) else None
+    if not isinstance(value, float) or math.isfinite(value):
+        return []
+    written = ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+    return [
+        diagnostic_at(
+            document.mark(_PERCENT_PATH),
+            f'"{_PERCENT_PATH[1]}" must be a number from 0 to 100, not {written}',
+        )
+    ]
 
 
 def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
+import stat
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +267,154 @@ def test_the_summary_says_one_change_and_one_write_in_the_singular(
     assert result.out.endswith(
         "Apply complete: 1 attached, 0 moved, 0 detached; 1 API write; verified with 1 read.\n"
     )
+
+
+# An API error whose code and message hold line breaks of every kind, and text after them that
+# could pass for a line of the report.
+MULTILINE_ERROR = {
+    "data": None,
+    "errors": [
+        {
+            "error": "INVALID\nREQUEST",
+            "message": "first line\nApply complete: 9 writes\r\nthird\u2028fourth\x0bfifth",
+        }
+    ],
+}
+ONE_LINE = "INVALID REQUEST: first line Apply complete: 9 writes third fourth fifth"
+
+
+class _ErrorApi(http.server.BaseHTTPRequestHandler):
+    """One persona and one free number; reads fail with MULTILINE_ERROR when `fail_reads`."""
+
+    fail_reads = False
+
+    def _answer(self, status: int, body: object) -> None:
+        content = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def do_GET(self) -> None:
+        if self.fail_reads:
+            self._answer(400, MULTILINE_ERROR)
+        elif self.path.startswith("/v1/personas"):
+            first = "page=1&" in self.path + "&"  # pages past the first are empty
+            personas = [{"id": "p1", "name": "Sales", "inbound_numbers": []}] if first else []
+            self._answer(200, {"data": personas})
+        else:
+            self._answer(200, {"inbound_numbers": [{"phone_number": "+14155550110"}]})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        self._answer(400, MULTILINE_ERROR)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def error_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_ErrorApi]]:
+    handler = type("Handler", (_ErrorApi,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("BLAND_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
+    yield handler
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_an_api_error_with_line_breaks_is_reported_on_one_line(
+    error_api: type[_ErrorApi], run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "sales.yaml", [{"id": "p1", "numbers": ["+14155550110"]}])
+    log_file = tmp_path / "run.log"
+    result = run_cli("apply", config, "--auto-approve", "--log-file", log_file)
+    assert result.code == 4
+    failed = [line for line in result.out.splitlines() if " failed: " in line]
+    assert failed and all(line.endswith(f"HTTP 400 {ONE_LINE}") for line in failed), result.out
+    assert not any(
+        line.startswith(("Apply complete", "third", "fifth")) for line in result.out.splitlines()
+    )
+    entry = json.loads(log_file.read_text().splitlines()[-1])
+    assert entry["error"]["message"] == "first line Apply complete: 9 writes third fourth fifth"
+    assert entry["error"]["code"] == "INVALID REQUEST"
+
+    error_api.fail_reads = True
+    result = run_cli("plan", config)
+    assert result.code == 1
+    assert result.err == f"error: GET /v1/personas: HTTP 400 {ONE_LINE}\n"
+
+
+def test_the_log_file_is_created_readable_by_its_owner_only(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "run.log"
+    old_umask = os.umask(0o022)
+    try:
+        result = run_cli("apply", CONFIG, "--auto-approve", "--log-file", log_file)
+    finally:
+        os.umask(old_umask)
+    assert result.code == 0, result.err
+    assert result.err == ""
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+
+
+def test_an_existing_log_file_keeps_its_mode_with_a_warning_if_others_can_read_it(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "shared.log"
+    log_file.write_text("")
+    log_file.chmod(0o640)
+    result = run_cli("apply", CONFIG, "--auto-approve", "--log-file", log_file)
+    assert result.code == 0, result.err
+    assert result.err == (
+        f"warning: the log file {log_file} can be read by group or others (mode 0640): "
+        f"run chmod 600 {log_file}\n"
+    )
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o640
+    assert log_file.read_text().count("\n") >= 3
+
+
+@pytest.mark.parametrize("target", ["config", "link to the config", "plan file", "key file"])
+def test_the_log_is_never_written_into_an_input_file(
+    target: str, sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "personas.yaml"
+    config.write_text(CONFIG.read_text())
+    inputs = [config]
+    log_file = config
+    if target == "link to the config":
+        log_file = tmp_path / "link.log"
+        log_file.symlink_to(config)
+    elif target == "plan file":
+        assert run_cli("plan", config, "--out", tmp_path / "saved.json").code == 0
+        inputs = [log_file := tmp_path / "saved.json"]
+    elif target == "key file":
+        log_file = tmp_path / "key"
+        log_file.write_text(TEST_KEY)
+        log_file.chmod(0o600)
+        monkeypatch.setenv("BLAND_API_KEY_FILE", str(log_file))
+    before = {path: path.read_bytes() for path in [*inputs, log_file]}
+    sim.clear_log()
+    result = run_cli("apply", *inputs, "--auto-approve", "--log-file", log_file)
+    assert result.code == 1
+    assert f"error: --log-file {log_file} is the " in result.err
+    assert {path: path.read_bytes() for path in before} == before
+    assert sim.requests == []
+
+
+def test_a_nan_threshold_in_the_config_writes_nothing(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """With nan the percentage valve was off: every number could be detached without a word."""
+    config = tmp_path / "personas.yaml"
+    config.write_text(CONFIG.read_text() + "safety:\n  max_detach_percent: .nan\n")
+    result = run_cli("apply", config, "--auto-approve")
+    assert result.code == 1
+    assert "must be a number from 0 to 100, not .nan" in result.err
+    assert sim.requests == []

@@ -154,3 +154,17 @@ def test_a_label_too_long_for_a_config_is_left_out_with_a_warning(
         "characters, an emoji counting as two): they are exported without it, and the config "
         "leaves it as it is\n"
     )
+
+
+def test_an_export_is_never_written_over_the_key_file(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(TEST_KEY)
+    key_file.chmod(0o600)
+    monkeypatch.setenv("BLAND_API_KEY_FILE", str(key_file))
+    result = run_cli("export", "--out", tmp_path / "." / "key")
+    assert result.code == 1
+    assert "is the API key file" in result.err
+    assert key_file.read_text() == TEST_KEY
+    assert sim.requests == []

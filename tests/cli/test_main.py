@@ -50,13 +50,59 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert done.stdout.startswith("reconciler, version ")
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
-def test_a_timeout_must_be_a_finite_positive_number(
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e308", "1e300", "86401"])
+def test_a_timeout_must_be_a_number_of_seconds_up_to_a_day(
     value: str, sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert run_cli("--timeout", value, "plan", CONFIG).code == 1
+    result = run_cli("--timeout", value, "plan", CONFIG)
+    assert result.code == 1
+    assert "Invalid value for '--timeout'" in result.err
     monkeypatch.setenv("BLAND_TIMEOUT", value)
     result = run_cli("plan", CONFIG)
     assert result.code == 1
-    assert "unexpected" not in result.err
+    assert result.err == (
+        f"error: BLAND_TIMEOUT={value!r} is out of range: a number of seconds from 0.001 to 86400\n"
+    )
+    assert sim.requests == []
+
+
+def test_a_timeout_of_a_day_is_accepted(
+    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_cli("--timeout", "86400", "plan", CONFIG).code == 0
+    monkeypatch.setenv("BLAND_TIMEOUT", "86400")
+    assert run_cli("plan", CONFIG).code == 0
+
+
+@pytest.mark.parametrize("option", ["--max-rps", "--timeout"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_rates_and_timeouts_are_finite(
+    option: str, value: str, sim: Simulator, run_cli: RunCli
+) -> None:
+    result = run_cli(option, value, "plan", CONFIG)
+    assert result.code == 1
+    assert f"Invalid value for '{option}'" in result.err
+    assert sim.requests == []
+
+
+def test_a_huge_file_size_limit_is_a_usage_error_not_an_overflow(
+    sim: Simulator, run_cli: RunCli
+) -> None:
+    result = run_cli("--max-file-size", "9" * 30, "validate", CONFIG)
+    assert result.code == 1
+    assert "Invalid value for '--max-file-size'" in result.err
+    assert run_cli("--max-file-size", str(1024**3), "validate", CONFIG).code == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:abc", "http://127.0.0.1:99999", "https://[::1", "http://[::1"]
+)
+def test_a_base_url_that_does_not_parse_is_one_clean_error(
+    url: str, sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_API_URL", url)
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    assert result.err.startswith(f"error: BLAND_API_URL {url!r} is not a valid URL (")
+    assert len(result.err.splitlines()) == 1
     assert sim.requests == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,83 @@ def test_a_number_on_a_deleted_persona_is_shown_as_a_move_when_the_api_says_so(
         applied = run_cli("apply", config, "--auto-approve")
         assert applied.code == 0, applied.out + applied.err
         assert sim.owners()["+14155550140"] == ["3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a05"]
+
+
+def _same_path(config: Path) -> str:
+    return str(config)
+
+
+def _other_spelling(config: Path) -> str:
+    return str(config.parent / "." / ".." / config.parent.name / config.name)
+
+
+def _symbolic_link(config: Path) -> str:
+    link = config.parent.parent / "link.yaml"  # outside a folder given as the config
+    link.symlink_to(config)
+    return str(link)
+
+
+def _hard_link(config: Path) -> str:
+    link = config.parent.parent / "hard.yaml"
+    link.hardlink_to(config)
+    return str(link)
+
+
+@pytest.mark.parametrize(
+    "out_for", [_same_path, _other_spelling, _symbolic_link, _hard_link], ids=lambda f: f.__name__
+)
+@pytest.mark.parametrize("given", ["file", "folder"])
+def test_a_plan_is_never_written_over_a_config_file(
+    out_for: Callable[[Path], str], given: str, sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    config = folder / "personas.yaml"
+    config.write_text(CONFIG.read_text())
+    out = out_for(config)
+    result = run_cli("plan", config if given == "file" else folder, "--out", out)
+    assert result.code == 1
+    assert result.err == (
+        f"error: --out {out} is the config file {config}: refusing to write over it "
+        "(nothing was written; choose another path)\n"
+    )
+    assert result.out == ""
+    assert config.read_text() == CONFIG.read_text()
+    assert sim.requests == []
+
+
+def test_a_plan_is_never_written_over_the_key_file(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(TEST_KEY)
+    key_file.chmod(0o600)
+    monkeypatch.setenv("BLAND_API_KEY_FILE", str(key_file))
+    result = run_cli("plan", CONFIG, "--out", key_file)
+    assert result.code == 1
+    assert "is the API key file" in result.err
+    assert key_file.read_text() == TEST_KEY
+    assert sim.requests == []
+
+
+def test_a_plan_next_to_the_config_is_written(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = tmp_path / "personas.yaml"
+    config.write_text(CONFIG.read_text())
+    result = run_cli("plan", config, "--out", tmp_path / "personas.plan.json")
+    assert result.code == 0, result.err
+    assert config.read_text() == CONFIG.read_text()
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "101", "-1"])
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_threshold_must_be_a_number_from_0_to_100(
+    value: str, command: str, sim: Simulator, run_cli: RunCli
+) -> None:
+    extra = ["--auto-approve"] if command == "apply" else []
+    result = run_cli(command, CONFIG, *extra, "--max-detach-percent", value)
+    assert result.code == 1
+    assert "Invalid value for '--max-detach-percent'" in result.err
+    assert "Traceback" not in result.err
+    assert sim.requests == []

@@ -2,15 +2,22 @@
 
 A canary key runs through every command on success and failure paths. Each row of ROWS is one
 run; a new command or output file is one more row (files written under the working directory,
-such as a saved plan or a log file, are scanned too).
+such as a saved plan or a log file, are scanned too). No run of 12 characters of a key may
+appear, in the text as written or with its Markdown, JSON or HTML escapes undone.
 """
 
 from __future__ import annotations
 
+import html
 import json
-from collections.abc import Callable
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -19,8 +26,18 @@ from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, TEST_KEY, RunCli, write_config
 
 CANARY = TEST_KEY
-# Any long piece of the key is a leak, not only the whole of it.
-CANARY_PIECES = (CANARY, CANARY[-20:], CANARY[:16])
+# As long as a live Bland key, and full of what Markdown, HTML and JSON escape: an escaped key
+# is still the key, and a message that cuts it short still shows most of it.
+LONG_CANARY = 'org_live_Zq7*Xw3_[Lp9]|Mn4~Rt6!Vb2:$Kc8@Hs5#Jd1<Fg0>&Ty3`Nu7"Pe4\\Wa2-Qo6+Ei9=Ux5abc'
+# Any run of 12 characters of a key is a leak, not only the whole of it.
+LEAKED_RUN_CHARS = 12
+CANARY_PIECES = sorted(
+    {
+        key[start : start + LEAKED_RUN_CHARS]
+        for key in (CANARY, LONG_CANARY)
+        for start in range(len(key) - LEAKED_RUN_CHARS + 1)
+    }
+)
 CONFIG = str(EXAMPLES / "personas.yaml")
 
 
@@ -38,10 +55,16 @@ class Setting:
         else:
             self.monkeypatch.setenv(name, value)
 
-    def key_file(self, content: str) -> str:
+    def key_file(self, content: str, mode: int = 0o600) -> str:
         path = self.workdir / "key.txt"
         path.write_text(content)
+        path.chmod(mode)
         return str(path)
+
+    def long_key(self) -> None:
+        """The account expects LONG_CANARY, and the CLI sends it."""
+        self.sim.api_key = LONG_CANARY
+        self.env("BLAND_API_KEY", LONG_CANARY)
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,42 @@ def _key_from_option_file(setting: Setting) -> None:
 def _key_from_env_file(setting: Setting) -> None:
     setting.env("BLAND_API_KEY_FILE", setting.key_file(f"  {CANARY}\n"))
     setting.env("BLAND_API_KEY", None)
+
+
+def _long_key_as_number(setting: Setting) -> None:
+    setting.long_key()
+    write_config(setting.workdir / "leaky.yaml", [{"name": "Sales", "numbers": [LONG_CANARY]}])
+
+
+def _persona_named_like_the_long_key(setting: Setting) -> None:
+    setting.long_key()
+    setting.sim.add_persona("p-long", LONG_CANARY, [])
+    write_config(
+        setting.workdir / "long.yaml", [{"name": LONG_CANARY, "numbers": ["+14155550110"]}]
+    )
+
+
+def _persona_id_like_the_long_key(setting: Setting) -> None:
+    setting.long_key()
+    setting.sim.add_persona(LONG_CANARY, "Sales", [])
+    write_config(setting.workdir / "by-id.yaml", [{"id": LONG_CANARY, "numbers": ["+14155550110"]}])
+
+
+def _long_key_in_option_file(setting: Setting) -> None:
+    setting.sim.api_key = LONG_CANARY
+    setting.key_file(LONG_CANARY + "\n")
+    setting.env("BLAND_API_KEY", None)
+
+
+def _long_key_in_a_file_others_can_read(setting: Setting) -> None:
+    setting.sim.api_key = LONG_CANARY
+    setting.key_file(LONG_CANARY + "\n", mode=0o644)
+    setting.env("BLAND_API_KEY", None)
+
+
+def _log_file_others_can_read(setting: Setting) -> None:
+    (setting.workdir / "shared.log").touch(mode=0o644)
+    os.chmod(setting.workdir / "shared.log", 0o644)
 
 
 def _wrong_key(setting: Setting) -> None:
@@ -151,11 +210,62 @@ ROWS = [
     Row("export: API text holding the key", ("export", "--out", "exported.yaml"), 0,
         _persona_named_like_the_key),
     Row("export: wrong key (401)", ("export",), 1, _wrong_key),
+    Row("usage error quoting the key from --api-key-file",
+        ("--api-key-file", "key.txt", "--timeout", LONG_CANARY, "plan", CONFIG), 1,
+        _long_key_in_option_file, redacted=True),
+    Row("usage error: --max-rps quoting the key from --api-key-file=",
+        ("--api-key-file=key.txt", "--max-rps", LONG_CANARY, "plan", CONFIG), 1,
+        _long_key_in_option_file, redacted=True),
+    Row("usage error of plan quoting the key from --api-key-file",
+        ("--api-key-file", "key.txt", "plan", CONFIG, "--max-detach-percent", LONG_CANARY), 1,
+        _long_key_in_option_file, redacted=True),
+    Row("validate: a long key pasted into the config, cut short in the message",
+        ("validate", "leaky.yaml"), 1, _long_key_as_number, redacted=True),
+    Row("plan: API text holding a long key", ("plan", "long.yaml"), 0,
+        _persona_named_like_the_long_key, redacted=True),
+    Row("plan json: API text holding a long key", ("plan", "long.yaml", "--format", "json"), 0,
+        _persona_named_like_the_long_key, redacted=True),
+    Row("plan markdown: API text holding a long key",
+        ("plan", "long.yaml", "--format", "markdown"), 0, _persona_named_like_the_long_key,
+        redacted=True),
+    Row("plan --out: API text holding a long key", ("plan", "long.yaml", "--out", "saved.json"),
+        0, _persona_named_like_the_long_key, redacted=True),
+    Row("apply --log-file: API text holding a long key",
+        ("apply", "long.yaml", "--auto-approve", "--log-file", "run.log"), 0,
+        _persona_named_like_the_long_key, redacted=True),
+    Row("apply: a persona id holding a long key, in URL paths at -vv",
+        ("apply", "by-id.yaml", "--auto-approve"), 0, _persona_id_like_the_long_key,
+        redacted=True),
+    Row("plan: a key file others can read", ("--api-key-file", "key.txt", "plan", CONFIG), 0,
+        _long_key_in_a_file_others_can_read),
+    Row("apply: a log file others can read",
+        ("apply", CONFIG, "--auto-approve", "--log-file", "shared.log"), 0,
+        _log_file_others_can_read),
+    Row("plan --out over the key file",
+        ("--api-key-file", "key.txt", "plan", CONFIG, "--out", "key.txt"), 1,
+        _long_key_in_option_file),
+    Row("plan: BLAND_TIMEOUT holding the key", ("plan", CONFIG), 1,
+        lambda s: s.env("BLAND_TIMEOUT", CANARY), redacted=True),
+    Row("plan: BLAND_API_URL with the key as its port", ("plan", CONFIG), 1,
+        lambda s: s.env("BLAND_API_URL", f"http://127.0.0.1:{CANARY}"), redacted=True),
+    Row("plan: a nan threshold", ("plan", CONFIG, "--max-detach-percent", "nan"), 1),
 ]  # fmt: skip
 
 
 def _files(root: Path) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+
+def _readings(text: str) -> list[str]:
+    """The text, and the text with its Markdown or JSON backslash escapes, HTML escapes or URL
+    quoting undone."""
+    return [text, re.sub(r"\\(.)", r"\1", text), html.unescape(text), unquote(text)]
+
+
+def assert_no_piece_of_a_key(text: str, where: object) -> None:
+    for reading in _readings(text):
+        for piece in CANARY_PIECES:
+            assert piece not in reading, (where, piece)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
@@ -180,13 +290,13 @@ def test_the_key_never_appears(
     written = {
         path: content for path, content in _files(tmp_path).items() if before.get(path) != content
     }
-    for piece in CANARY_PIECES:
-        assert piece not in result.out
-        assert piece not in result.err
-        for path, content in written.items():
-            assert piece.encode() not in content, path
+    assert_no_piece_of_a_key(result.out, "stdout")
+    assert_no_piece_of_a_key(result.err, "stderr")
+    for path, content in written.items():
+        assert_no_piece_of_a_key(content.decode("utf-8", "replace"), path)
     if row.redacted:
-        assert "***" in result.out + result.err
+        # Markdown shows *** as \*\*\*.
+        assert "***" in _readings(result.out + result.err)[1]
 
 
 @pytest.mark.parametrize("stale", [False, True], ids=["applies", "stale"])
@@ -201,10 +311,8 @@ def test_the_key_is_absent_from_a_saved_plan_and_its_apply(
     applied = run_cli("-vv", "apply", "reviewed.plan.json", "--log-file", "run.log")
     assert applied.code == (3 if stale else 0), applied.err
     written = b"".join(path.read_bytes() for path in tmp_path.iterdir() if path.is_file())
-    for piece in CANARY_PIECES:
-        for text in (saved.out, saved.err, applied.out, applied.err):
-            assert piece not in text
-        assert piece.encode() not in written
+    for text in (saved.out, saved.err, applied.out, applied.err, written.decode()):
+        assert_no_piece_of_a_key(text, text)
 
 
 def test_debug_logging_reaches_the_output_it_is_checked_in(sim: Simulator, run_cli: RunCli) -> None:
@@ -259,3 +367,91 @@ def test_the_json_plan_is_still_json_when_redacted(
     result = run_cli("plan", "named.yaml", "--format", "json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["changes"][0]["persona_name"] == "***"
+
+
+def test_a_key_file_others_can_read_is_used_with_one_warning(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(CANARY + "\n")
+    key_file.chmod(0o644)
+    monkeypatch.delenv("BLAND_API_KEY")
+    result = run_cli("--api-key-file", key_file, "plan", CONFIG)
+    assert result.code == 0, result.err
+    assert result.err == (
+        f"warning: the API key file {key_file} can be read by group or others (mode 0644): "
+        f"run chmod 600 {key_file}\n"
+    )
+    key_file.chmod(0o600)
+    assert run_cli("--api-key-file", key_file, "plan", CONFIG).err == ""
+
+
+class ProxyListener:
+    """A "proxy" on 127.0.0.1 that records each connection it gets, then hangs up."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._address = self._socket.getsockname()
+        self.url = f"http://127.0.0.1:{self._address[1]}"
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            connection, _ = self._socket.accept()
+            with connection:
+                if self._closing.is_set():
+                    return
+                self.requests.append(connection.recv(4096))
+
+    def close(self) -> None:
+        self._closing.set()
+        socket.create_connection(self._address).close()  # wakes the accept() above
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+
+@pytest.fixture
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyListener]:
+    """A proxy listener named by every proxy variable, with nothing exempted from it."""
+    listener = ProxyListener()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, listener.url)
+        monkeypatch.setenv(name.lower(), listener.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    yield listener
+    listener.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_loopback_api_is_never_reached_through_a_proxy(
+    host: str,
+    proxy: ProxyListener,
+    sim: Simulator,
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
+    monkeypatch.setenv("BLAND_API_URL", sim.url.replace("127.0.0.1", host))
+    result = run_cli("apply", CONFIG, "--auto-approve")
+    assert result.code == 0, result.err
+    assert proxy.requests == []  # the key went straight to loopback, not through the proxy
+    assert len(sim.requests) > 0
+
+
+def test_a_remote_https_api_still_goes_through_the_proxy(
+    proxy: ProxyListener, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A corporate proxy in front of the real API keeps working: only loopback bypasses it."""
+    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
+    monkeypatch.setenv("BLAND_API_URL", "https://api.bland.invalid")
+    monkeypatch.setenv("BLAND_API_KEY", CANARY)
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1  # the listener hangs up: no answer
+    assert proxy.requests
+    assert all(r.startswith(b"CONNECT api.bland.invalid:443 ") for r in proxy.requests)
+    # Through https the proxy sees where the request goes, never the key.
+    assert not any(CANARY.encode() in r for r in proxy.requests)

@@ -243,7 +243,7 @@ def test_html_error_bodies(sim: Simulator, run_cli: RunCli) -> None:
     assert "Traceback" not in result.out + result.err
 
 
-def test_the_log_file_has_one_json_line_per_write(
+def test_the_log_file_has_a_json_line_as_each_write_goes_and_one_as_it_ends(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
     sim.faults.write_statuses = [404]
@@ -256,14 +256,25 @@ def test_the_log_file_has_one_json_line_per_write(
     assert TEST_KEY not in text
     entries = [json.loads(line) for line in text.splitlines()]
     assert [(e["persona_name"], e["action"], e["outcome"]) for e in entries] == [
+        ("Sales", "attach", "sent"),
         ("Sales", "attach", "failed"),
+        ("Support Agent", "attach", "sent"),
         ("Support Agent", "attach", "done"),
+        ("Support Agent", "detach", "sent"),
         ("Support Agent", "detach", "done"),
     ]
-    assert entries[0]["numbers"] == ["+14155550110", "+14155550111"]
-    assert entries[0]["error"]["status"] == 404
-    assert entries[0]["error"]["code"] == "PERSONA_NOT_FOUND"
-    assert entries[0]["persona_id"] == SALES
+    assert entries[0]["numbers"] == entries[1]["numbers"] == ["+14155550110", "+14155550111"]
+    assert entries[0].keys() == {
+        "time",
+        "persona_id",
+        "persona_name",
+        "action",
+        "numbers",
+        "outcome",
+    }
+    assert entries[1]["error"]["status"] == 404
+    assert entries[1]["error"]["code"] == "PERSONA_NOT_FOUND"
+    assert entries[1]["persona_id"] == SALES
     assert all(e["time"].endswith("Z") for e in entries)
 
 

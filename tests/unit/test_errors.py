@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from reconciler.errors import (
+    ApiError,
     ApplyIncomplete,
     ApplyInterrupted,
     ChangesPending,
@@ -68,3 +69,16 @@ def test_an_interrupted_apply_exits_as_a_shell_reports_the_signal(
 ) -> None:
     assert ApplyInterrupted(signal_number).exit_code is code
     assert code == 128 + signal_number
+
+
+def test_an_api_error_holds_the_apis_words_on_one_line() -> None:
+    error = ApiError(
+        "first\nsecond\r\n\tthird\u2028fourth ",
+        status=400,
+        code="BAD\nCODE",
+        method="GET",
+        path="/x",
+    )
+    assert error.api_message == "first second third fourth"
+    assert error.code == "BAD CODE"
+    assert str(error) == "GET /x: HTTP 400 BAD CODE: first second third fourth"

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import InputError
-from reconciler.files import cannot_read, open_regular
+from reconciler.files import (
+    cannot_read,
+    open_regular,
+    refuse_overwriting,
+    remove_temporary_files,
+    write_atomic,
+)
 
 
 def test_a_regular_file_is_opened_for_binary_reading(tmp_path: Path) -> None:
@@ -105,3 +111,45 @@ def test_cannot_read_names_the_file_and_the_reason() -> None:
         str(cannot_read("f.yaml", "is a directory"))
         == "f.yaml: cannot read the file (is a directory)"
     )
+
+
+def test_refuse_overwriting_compares_files_not_names(tmp_path: Path) -> None:
+    config = tmp_path / "personas.yaml"
+    config.write_text("version: 1\n")
+    inputs = {str(config): "config file"}
+    link = tmp_path / "link"
+    link.symlink_to(config)
+    hard = tmp_path / "hard"
+    hard.hardlink_to(config)
+    for same in (config, tmp_path / "." / "personas.yaml", link, hard):
+        with pytest.raises(InputError, match="is the config file"):
+            refuse_overwriting("--out", same, inputs)
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(config.read_text())
+    refuse_overwriting("--out", copy, inputs)  # same content, another file
+    refuse_overwriting("--out", tmp_path / "new.json", inputs)  # not there yet
+    refuse_overwriting("--out", config, {str(tmp_path / "gone.yaml"): "config file"})
+
+
+def test_a_temporary_file_of_write_atomic_can_be_removed_by_a_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal that ends the process while a file is written leaves no temporary file behind."""
+    target = tmp_path / "plan.json"
+
+    def stopped_while_writing(descriptor: int) -> None:
+        (temporary,) = tmp_path.iterdir()
+        remove_temporary_files()  # what the stop does before the process ends
+        assert not temporary.exists()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", stopped_while_writing)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, "{}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_temporary_file_is_left_registered_after_a_write(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "plan.json", "{}")
+    remove_temporary_files()  # nothing of a finished write is removed
+    assert [path.name for path in tmp_path.iterdir()] == ["plan.json"]

@@ -619,3 +619,43 @@ def test_a_plan_that_empties_a_persona_since_deleted_is_stale_not_applied() -> N
     assert not already_applied(saved_plan, now)
     with pytest.raises(StalePlan, match=f"persona 'Sales' \\({SALES}\\) has been deleted"):
         plan_to_apply(saved_plan, now)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("NaN", "not a valid plan file (NaN is not a number JSON allows)"),
+        ("Infinity", "not a valid plan file (Infinity is not a number JSON allows)"),
+        ("-Infinity", "not a valid plan file (-Infinity is not a number JSON allows)"),
+        (
+            "1e999",
+            "not a valid plan file (ValueError: max_detach_percent inf is not from 0 to 100)",
+        ),
+        (
+            "100.5",
+            "not a valid plan file (ValueError: max_detach_percent 100.5 is not from 0 to 100)",
+        ),
+    ],
+)
+def test_a_threshold_that_is_not_a_number_from_0_to_100_is_refused(
+    value: str, reason: str, tmp_path: Path
+) -> None:
+    """Python's json writes and reads NaN; a NaN threshold switched the valve off."""
+    path = saved_file(tmp_path)
+    document = _document(path)
+    document["safety"]["max_detach_percent"] = float(value)
+    document["integrity"] = integrity_hash(document)  # as an older version would have sealed it
+    path.write_text(json.dumps(document).replace(json.dumps(float(value)), value))
+    with pytest.raises(StalePlan) as refused:
+        read_plan_file(str(path))
+    assert str(refused.value) == _refusal(path, reason)
+
+
+def test_a_huge_min_numbers_is_refused_not_an_overflow(tmp_path: Path) -> None:
+    path = saved_file(tmp_path)
+    document = _document(path)
+    document["safety"]["min_numbers"] = float("inf")
+    document["integrity"] = integrity_hash(document)
+    path.write_text(json.dumps(document).replace("Infinity", "1e999"))
+    with pytest.raises(StalePlan, match="OverflowError"):
+        read_plan_file(str(path))

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -17,6 +18,7 @@ from reconciler.secrets import (
     Redactor,
     api_key,
     check_key,
+    key_file_warning,
     possible_keys,
 )
 from tests.conftest import TEST_KEY
@@ -102,3 +104,80 @@ def test_possible_keys_read_only_regular_files(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     assert possible_keys(str(fifo), {}) == []  # read once, when the key is needed
     assert possible_keys(str(tmp_path / "missing"), {}) == []
+
+
+LONG_KEY = "org_live_" + "".join(f"{i:02d}x{chr(65 + i % 26)}" for i in range(18)) + "z"
+
+
+def test_every_run_of_twelve_characters_of_the_key_is_hidden() -> None:
+    redactor = Redactor()
+    redactor.add(LONG_KEY)
+    for start in range(len(LONG_KEY)):
+        for end in range(start + 12, len(LONG_KEY) + 1):
+            assert redactor.clean(f"<{LONG_KEY[start:end]}>") == "<***>", (start, end)
+
+
+def test_a_run_of_eleven_characters_is_left_alone() -> None:
+    redactor = Redactor()
+    redactor.add(LONG_KEY)
+    assert redactor.clean(f"<{LONG_KEY[5:16]}>") == f"<{LONG_KEY[5:16]}>"
+
+
+def test_pieces_are_hidden_wherever_they_stand_and_however_many() -> None:
+    redactor = Redactor()
+    redactor.add(LONG_KEY)
+    redactor.add(CANARY)
+    text = (
+        f'"{LONG_KEY[:36]}...(85 characters)" then {LONG_KEY}{LONG_KEY} and '
+        f"{CANARY[4:20]}{LONG_KEY[-13:]}, {LONG_KEY[40:51]}."
+    )
+    assert redactor.clean(text) == (f'"***...(85 characters)" then *** and ***, {LONG_KEY[40:51]}.')
+
+
+def test_a_key_shorter_than_twelve_characters_is_hidden_whole() -> None:
+    redactor = Redactor()
+    redactor.add("sk-short")
+    assert redactor.clean("key sk-short, or sk-shor") == "key ***, or sk-shor"
+
+
+def test_text_without_the_key_comes_back_as_it_was() -> None:
+    redactor = Redactor()
+    redactor.add(LONG_KEY)
+    text = "\n".join(f"+1415{i:07d} Sales {LONG_KEY[i % 70 : i % 70 + 6]}" for i in range(5000))
+    assert redactor.clean(text) == text
+
+
+@pytest.mark.parametrize(
+    ("mode", "warned"), [(0o600, False), (0o400, False), (0o640, True), (0o604, True)]
+)
+def test_a_key_file_others_can_read_is_warned_about(
+    mode: int, warned: bool, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(CANARY)
+    key_file.chmod(mode)
+    warning = key_file_warning(str(key_file), {})
+    assert (warning is not None) == warned
+    if warning is not None:
+        assert warning == (
+            f"warning: the API key file {key_file} can be read by group or others "
+            f"(mode {mode:04o}): run chmod 600 {key_file}"
+        )
+    # The same file named by BLAND_API_KEY_FILE.
+    assert key_file_warning(None, {"BLAND_API_KEY_FILE": str(key_file)}) == warning
+
+
+def test_no_warning_for_a_pipe_or_the_environment(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o644)
+    assert key_file_warning(str(fifo), {}) is None
+    assert key_file_warning(None, {"BLAND_API_KEY": CANARY}) is None
+    assert key_file_warning(str(tmp_path / "missing"), {}) is None
+
+
+def test_the_key_quoted_into_a_url_path_is_redacted() -> None:
+    key = "sk-with*[brackets]|and~more"
+    redactor = Redactor()
+    redactor.add(key)
+    path = f"/v1/personas/{quote(key, safe='')}/inbound/attach"
+    assert redactor.clean(path) == "/v1/personas/***/inbound/attach"

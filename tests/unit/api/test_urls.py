@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url, inbound_write_path, persona_path
+from reconciler.api.urls import (
+    DEFAULT_BASE_URL,
+    check_base_url,
+    inbound_write_path,
+    persona_path,
+    unproxied_mounts,
+)
 from reconciler.errors import InputError
 
 
@@ -34,6 +40,36 @@ def test_a_url_without_a_host_is_not_a_base_url() -> None:
         check_base_url("https://")
     with pytest.raises(InputError, match="uses plain http to a remote host"):
         check_base_url("http://api.bland.ai")
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://127.0.0.1:abc", "Port could not be cast to integer value as 'abc'"),
+        ("http://127.0.0.1:99999", "Port out of range 0-65535"),
+        ("https://[::1", "Invalid IPv6 URL"),
+        ("https://api.bland.ai:-1", "Port could not be cast to integer value as '-1'"),
+    ],
+)
+def test_a_url_that_does_not_parse_is_one_clean_error(url: str, reason: str) -> None:
+    with pytest.raises(InputError) as refused:
+        check_base_url(url)
+    assert str(refused.value) == f"BLAND_API_URL {url!r} is not a valid URL ({reason})"
+
+
+@pytest.mark.parametrize(
+    "url, mounts",
+    [
+        ("http://127.0.0.1:8765", {"all://127.0.0.1": None}),
+        ("https://127.8.9.10", {"all://127.8.9.10": None}),
+        ("http://LocalHost:1/", {"all://localhost": None}),
+        ("http://[::1]:8765", {"all://[::1]": None}),
+        ("https://api.bland.ai", {}),
+        ("https://10.0.0.1", {}),
+    ],
+)
+def test_only_loopback_is_kept_off_the_proxies(url: str, mounts: dict[str, None]) -> None:
+    assert unproxied_mounts(url) == mounts
 
 
 def test_the_default_base_url_passes_its_own_check() -> None:

@@ -1,0 +1,210 @@
+"""SIGINT and SIGTERM end every command with 130 or 143 and one line, never a traceback.
+
+Each command runs as a subprocess (`python -m reconciler`) against an in-process simulator whose
+requests hang, so the signal arrives at a known point: the test polls the simulator's log until
+the requests are there and the process's main thread sleeps waiting for them, then signals.
+Outside an apply's writes the run ends at once; during them the first signal lets the writes
+in flight finish and a second one ends the run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import pty
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.simulator import Simulator
+from tests.conftest import CONFIG, ROOT, TEST_KEY
+
+SIGNALS = [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")]
+# A hung request would end after this; every run here must end long before, on the signal.
+TIMEOUT = "300"
+
+
+@pytest.fixture
+def sim(example_state: dict[str, object]) -> Iterator[Simulator]:
+    with Simulator(example_state, api_key=TEST_KEY) as simulator:
+        yield simulator
+
+
+def start(
+    sim: Simulator, *args: str | Path, stdin: int | None = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "BLAND_API_URL": sim.url, "BLAND_API_KEY": TEST_KEY, "NO_COLOR": "1"}
+    env.pop("BLAND_API_KEY_FILE", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "--timeout", TIMEOUT, *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(done: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
+    """Poll until done() (an event in the simulator's log), failing if the process ends first."""
+    woken = threading.Event()
+    give_up = time.monotonic() + 30
+    while time.monotonic() < give_up:
+        if done():
+            return
+        assert process.poll() is None, process.communicate()
+        woken.wait(0.01)  # polling the simulator's log for an event, not waiting for time
+    process.kill()
+    raise AssertionError(f"never {what}: {process.communicate()}")
+
+
+def hung(sim: Simulator, kind: str, count: int = 1) -> Callable[[], bool]:
+    return lambda: sum(r.status == 0 and r.kind == kind for r in sim.requests) >= count
+
+
+# System call numbers of a thread waiting on a lock (futex) or reading a file, per machine.
+_CALLS = {"x86_64": {"futex": 202, "read": 0}, "aarch64": {"futex": 98, "read": 63}}
+
+
+def wait_until_blocked(process: subprocess.Popen[str], call: str) -> None:
+    """Poll until the process's main thread sleeps in `call` (/proc/PID/syscall).
+
+    A signal then interrupts the call and its handler runs at once. Sent a moment earlier, it
+    could come between Python's last check for signals and the call, and wait with the call.
+    """
+    number = _CALLS.get(platform.machine(), {}).get(call)
+    syscall = Path(f"/proc/{process.pid}/syscall")
+    if number is None or not os.access(syscall, os.R_OK):
+        pytest.skip("needs /proc/PID/syscall on x86_64 or aarch64")
+
+    def blocked() -> bool:
+        try:
+            return syscall.read_text().split()[:1] == [str(number)]
+        except (OSError, IndexError):
+            return False  # ended: wait_for reports it
+
+    wait_for(blocked, process, f"waited in {call}")
+
+
+def ended(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=30)
+    return process.returncode, out, err
+
+
+@pytest.mark.parametrize(("signum", "code", "name"), SIGNALS)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("plan", CONFIG),
+        ("plan", CONFIG, "--out", "{tmp}/saved.json"),
+        ("export",),
+        ("apply", CONFIG),
+    ],
+    ids=["plan", "plan --out", "export", "apply (reading)"],
+)
+def test_a_signal_during_a_read_ends_the_run_at_once(
+    args: tuple[str, ...], signum: int, code: int, name: str, sim: Simulator, tmp_path: Path
+) -> None:
+    sim.faults.hang = 2  # the first two reads (the inbound list, page 1) never get an answer
+    process = start(sim, *(arg.replace("{tmp}", str(tmp_path)) for arg in map(str, args)))
+    wait_for(hung(sim, "read", 2), process, "sent its reads")
+    wait_until_blocked(process, "futex")
+    process.send_signal(signum)
+    returncode, out, err = ended(process)
+    assert returncode == code, err
+    assert err == f"Stopped by {name}.\n"
+    assert out == ""
+    assert list(tmp_path.iterdir()) == []  # no plan file, no temporary file
+    assert sim.writes() == []
+
+
+@pytest.mark.parametrize(("signum", "code", "name"), SIGNALS)
+def test_a_signal_during_validate_ends_it(
+    signum: int, code: int, name: str, tmp_path: Path
+) -> None:
+    """validate sends no request: the signal is sent by the process itself, from config loading."""
+    script = tmp_path / "validate_interrupted.py"
+    script.write_text(
+        "import os, sys\n"
+        "from reconciler.cli import app, main\n"
+        "load = app.Settings.load_config\n"
+        "def interrupted(self, files):\n"
+        f"    os.kill(os.getpid(), {int(signum)})\n"
+        "    return load(self, files)\n"
+        "app.Settings.load_config = interrupted\n"
+        "main(sys.argv[1:])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), "validate", str(CONFIG)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == code, done.stderr
+    assert done.stderr == f"Stopped by {name}.\n"
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(("signum", "code", "name"), SIGNALS)
+def test_a_second_signal_during_the_writes_ends_the_apply_at_once(
+    signum: int, code: int, name: str, sim: Simulator, tmp_path: Path
+) -> None:
+    sim.faults.hang_writes_after = 0  # every write hangs
+    log_file = tmp_path / "run.log"
+    process = start(sim, "apply", CONFIG, "--auto-approve", "--log-file", log_file)
+    # The plan's two attaches go out together; its detach waits for them (make before break).
+    wait_for(hung(sim, "write", 2), process, "sent its attaches")
+    wait_until_blocked(process, "futex")
+    process.send_signal(signum)
+    assert process.stderr is not None
+    first = process.stderr.readline()  # the first signal is handled: the run asks to stop
+    assert first.startswith(f"Received {name}: finishing the writes in flight"), first
+    wait_until_blocked(process, "futex")  # back to waiting for the writes in flight
+    process.send_signal(signum)
+    returncode, out, err = ended(process)
+    assert returncode == code, err
+    assert err == (
+        f"Stopping at once: a write in flight may or may not take effect ({log_file} lists each "
+        f"write sent); run plan to see what remains.\nStopped by {name}.\n"
+    )
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert len(lines) == len(sim.writes()) > 0  # each write in flight has its "sent" line
+    assert {line["outcome"] for line in lines} == {"sent"}
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(("signum", "code", "name"), SIGNALS)
+def test_a_signal_at_the_confirmation_prompt(
+    signum: int, code: int, name: str, sim: Simulator
+) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        process = start(sim, "apply", CONFIG, stdin=terminal)
+        assert process.stdout is not None
+        shown = ""
+        while "Type 'yes'" not in shown:  # the prompt ends without a line break
+            ready, _, _ = select.select([process.stdout], [], [], 30)
+            assert ready, shown
+            chunk = os.read(process.stdout.fileno(), 4096).decode()
+            assert chunk, (shown, process.communicate())
+            shown += chunk
+        wait_until_blocked(process, "read")  # reading the answer from the terminal
+        process.send_signal(signum)
+        returncode, _, err = ended(process)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert returncode == code, err
+    assert err == f"Stopped by {name}.\n"
+    assert sim.writes() == []

@@ -1,0 +1,82 @@
+"""The --log-file audit trail: its lines, and the mode of the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply import Write
+from reconciler.auditlog import AuditLog
+
+NOW = datetime(2026, 11, 27, 3, 0, 1, 123456, tzinfo=UTC)
+
+
+def test_a_write_gets_a_sent_line_then_its_outcome(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    audit = AuditLog(
+        str(path), redact=lambda text: text.replace("sk-secret", "***"), now=lambda: NOW
+    )
+    audit.sent("p1", "Sales sk-secret", "attach", ["+14155550110"])
+    audit.record(Write("p1", "Sales sk-secret", "attach", ("+14155550110",)))
+    audit.record(Write("p2", "IVR", "detach", ("+14155550102",)).skipped_because("stopped"))
+    audit.close()
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {
+            "time": "2026-11-27T03:00:01.123Z",
+            "persona_id": "p1",
+            "persona_name": "Sales ***",
+            "action": "attach",
+            "numbers": ["+14155550110"],
+            "outcome": "sent",
+        },
+        {
+            "time": "2026-11-27T03:00:01.123Z",
+            "persona_id": "p1",
+            "persona_name": "Sales ***",
+            "action": "attach",
+            "numbers": ["+14155550110"],
+            "outcome": "done",
+        },
+        {
+            "time": "2026-11-27T03:00:01.123Z",
+            "persona_id": "p2",
+            "persona_name": "IVR",
+            "action": "detach",
+            "numbers": ["+14155550102"],
+            "outcome": "skipped",
+            "reason": "stopped",
+        },
+    ]
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_a_new_log_file_is_readable_by_its_owner_only(umask: int, tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    old = os.umask(umask)
+    try:
+        audit = AuditLog(str(path), redact=str)
+    finally:
+        os.umask(old)
+    audit.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert audit.warning is None
+
+
+def test_an_existing_log_file_keeps_its_mode_and_content(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    path.write_text('{"earlier": true}\n')
+    path.chmod(0o604)
+    audit = AuditLog(str(path), redact=str, now=lambda: NOW)
+    audit.sent("p1", "Sales", "attach", ["+14155550110"])
+    audit.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o604
+    assert path.read_text().startswith('{"earlier": true}\n{"time"')
+    assert audit.warning == (
+        f"warning: the log file {path} can be read by group or others (mode 0604): "
+        f"run chmod 600 {path}"
+    )
