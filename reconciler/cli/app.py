@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,6 +29,9 @@ from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import InputError
 from reconciler.model import Desired, SafetySettings
 from reconciler.secrets import REDACTOR, api_key, redact_possible_keys
+
+if TYPE_CHECKING:
+    import httpx
 
 # An apply touching at least this many personas shows a progress bar on a terminal.
 PROGRESS_MIN_PERSONAS = 10
@@ -75,9 +78,17 @@ class Settings:
         """The config files merged, within --max-file-size."""
         return load_config(list(files), max_bytes=self.max_file_size)
 
-    def client(self) -> BlandClient:
-        """A client for BLAND_API_URL, refusing insecure URLs before anything is sent."""
-        base_url = check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
+    def base_url(self) -> str:
+        """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
+        return check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
+
+    def client(self, transport: httpx.BaseTransport | None = None) -> BlandClient:
+        """A client for BLAND_API_URL with every client setting of the global options.
+
+        `transport` replaces httpx's own (doctor passes one that notes each exchange); the
+        client's deadlines, size limit, retries and pacing apply over it all the same.
+        """
+        base_url = self.base_url()
         return BlandClient(
             base_url,
             api_key(self.api_key_file, os.environ),
@@ -86,6 +97,7 @@ class Settings:
             sleep=self.seams.sleep,
             clock=self.seams.clock,
             max_response_bytes=self.max_response_size,
+            transport=transport,
         )
 
 
