@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -129,3 +130,43 @@ def write_config(path: Path, personas: list[dict[str, Any]], **extra: Any) -> Pa
     document = {"version": 1, "personas": personas, **extra}
     path.write_text(json.dumps(document, indent=2))  # JSON is YAML
     return path
+
+
+class ProxyListener:
+    """A "proxy" on 127.0.0.1 that records each connection it gets, then hangs up."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._address = self._socket.getsockname()
+        self.url = f"http://127.0.0.1:{self._address[1]}"
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            connection, _ = self._socket.accept()
+            with connection:
+                if self._closing.is_set():
+                    return
+                self.requests.append(connection.recv(4096))
+
+    def close(self) -> None:
+        self._closing.set()
+        socket.create_connection(self._address).close()  # wakes the accept() above
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+
+@pytest.fixture
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyListener]:
+    """A proxy listener named by every proxy variable, with nothing exempted from it."""
+    listener = ProxyListener()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, listener.url)
+        monkeypatch.setenv(name.lower(), listener.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    yield listener
+    listener.close()

@@ -27,7 +27,7 @@ def check_base_url(url: str) -> str:
         raise InputError(f"BLAND_API_URL {url!r} is not a valid URL ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"BLAND_API_URL {url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise InputError(
             f"BLAND_API_URL {url!r} uses plain http to a remote host: use https "
             "(plain http is allowed only for loopback addresses)"
@@ -43,12 +43,13 @@ def unproxied_mounts(base_url: str) -> dict[str, None]:
     proxies (a corporate proxy in front of https://api.bland.ai); a None mount means "no proxy".
     """
     host = urlsplit(base_url).hostname or ""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         return {}
     return {f"all://{f'[{host}]' if ':' in host else host}": None}
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """localhost, or an address of the loopback range (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:

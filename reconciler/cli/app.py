@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,6 +35,9 @@ from reconciler.secrets import (
     key_file_warning,
     redact_possible_keys,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 # An apply touching at least this many personas shows a progress bar on a terminal.
 PROGRESS_MIN_PERSONAS = 10
@@ -95,9 +98,17 @@ class Settings:
             found[key_file] = "API key file"
         return found
 
-    def client(self) -> BlandClient:
-        """A client for BLAND_API_URL, refusing insecure URLs before anything is sent."""
-        base_url = check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
+    def base_url(self) -> str:
+        """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
+        return check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
+
+    def client(self, transport: httpx.BaseTransport | None = None) -> BlandClient:
+        """A client for BLAND_API_URL with every client setting of the global options.
+
+        `transport` replaces httpx's own (doctor passes one that notes each exchange); the
+        client's deadlines, size limit, retries and pacing apply over it all the same.
+        """
+        base_url = self.base_url()
         key = api_key(self.api_key_file, os.environ)
         warning = key_file_warning(self.api_key_file, os.environ)
         if warning is not None:
@@ -110,6 +121,7 @@ class Settings:
             sleep=self.seams.sleep,
             clock=self.seams.clock,
             max_response_bytes=self.max_response_size,
+            transport=transport,
         )
 
 

@@ -7,12 +7,11 @@ import os
 
 import click
 
-from reconciler.api import DEFAULT_BASE_URL, BlandClient, check_base_url
 from reconciler.cli.app import Settings
 from reconciler.cli.output import echo
 from reconciler.doctor import Report, WireLog, not_checked, run_doctor
 from reconciler.errors import AlreadyReported, InputError
-from reconciler.secrets import api_key, key_file_from
+from reconciler.secrets import key_file_from
 from reconciler.text import printable
 
 
@@ -32,23 +31,16 @@ def doctor_command(settings: Settings, output_format: str) -> None:
     Checks the key, the paging of the persona listing, GET /v1/inbound, the response shapes
     and whether the two sources of ownership agree. Exits 1 when any check fails.
     """
-    base_url = check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
+    base_url = settings.base_url()
     source = key_source(settings.api_key_file)
+    wire = WireLog.for_url(base_url)
     try:
-        key = api_key(settings.api_key_file, os.environ)
+        client = settings.client(transport=wire)
     except InputError as error:
+        wire.close()
         report = not_checked(str(error), "no usable API key")
     else:
-        wire = WireLog.for_url(base_url)
-        with BlandClient(
-            base_url,
-            key,
-            timeout=settings.timeout,
-            max_rps=settings.max_rps,
-            sleep=settings.seams.sleep,
-            clock=settings.seams.clock,
-            transport=wire,
-        ) as client:
+        with client:
             report = run_doctor(client, wire, source)
     if output_format == "json":
         echo(json.dumps(report.to_json(), indent=2))

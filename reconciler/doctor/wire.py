@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from reconciler.api.urls import is_loopback
+
 MAX_ERROR_BODY = 64 * 1024  # error bodies are kept up to this size to tell their shape
 _RATE_LIMIT_HEADER = re.compile(r"rate-?limit|retry-after", re.IGNORECASE)
 
@@ -79,8 +81,14 @@ class WireLog(httpx.BaseTransport):
 
 
 def environment_proxy(url: str) -> str | None:
-    """The proxy HTTP(S)_PROXY or ALL_PROXY name for url, unless NO_PROXY exempts its host."""
+    """The proxy HTTP(S)_PROXY or ALL_PROXY name for url, unless NO_PROXY exempts its host.
+
+    A loopback host is never proxied, as for every other command: the key would go in clear
+    text to the proxy.
+    """
     target = httpx.URL(url)
+    if is_loopback(target.host):
+        return None
     proxies = urllib.request.getproxies()  # as httpx reads them
     if urllib.request.proxy_bypass(target.host):  # NO_PROXY
         return None

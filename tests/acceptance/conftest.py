@@ -63,7 +63,8 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
 
 @pytest.fixture(scope="session")
 def scratch(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scratch]:
-    """The scratch routing, recorded before the first scenario and restored after the last."""
+    """The scratch routing, settings and labels, recorded before the first scenario and restored
+    after the last."""
     with target.client() as client:
         problems = persona_problems(client, target)
         if problems:
@@ -73,6 +74,9 @@ def scratch(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     if problems:
         pytest.exit("acceptance: " + "; ".join(problems), returncode=1)
     state = Scratch(target, tmp_path_factory.mktemp("acceptance"), recorded)
+    problems = state.recorded_problems()
+    if problems:
+        pytest.exit("acceptance: " + "; ".join(problems), returncode=1)
     with terminate_as_interrupt():
         try:
             yield state

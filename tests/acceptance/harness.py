@@ -4,7 +4,7 @@ A target is either the simulator in this process (`make test`) or the account na
 environment (`make acceptance`: a live account, or a simulator run as its own process). The
 scenarios change it only through the tool itself and, for the stale-plan scenario, one attach
 through the client; they touch only the scratch personas and numbers, and `Scratch.restore`
-puts back the routing recorded before the first scenario.
+puts back the routing, per-number settings and labels recorded before the first scenario.
 """
 
 from __future__ import annotations
@@ -26,12 +26,18 @@ import pytest
 from reconciler.api import BlandClient
 from reconciler.api.urls import persona_path
 from reconciler.cli import Seams, main
+from reconciler.config.entries import MAX_LABEL
 from reconciler.simulator import Simulator
 from tests.conftest import FakeTime
 
 SWITCH = "RECONCILER_ACCEPTANCE"
 PERSONAS_VAR = "RECONCILER_SCRATCH_PERSONAS"
 NUMBERS_VAR = "RECONCILER_SCRATCH_NUMBERS"
+PATHWAY_VAR = "RECONCILER_SCRATCH_PATHWAY"
+# The pathway the settings scenario sets on a scratch number when PATHWAY_VAR names none.
+DEFAULT_PATHWAY = "pathway_reconciler_acceptance"
+# What of a number object the scenarios may change, and the restore writes back.
+RESTORED_FIELDS = ("label", "persona_settings")
 # The scenarios empty scratch personas and take numbers off them on purpose; the valves would
 # refuse that. Numbers that are not scratch are listed as protected in every config instead.
 SAFETY_FLAGS = ("--allow-emptying", "--max-detach-percent", "100")
@@ -48,6 +54,7 @@ class Target:
     personas: tuple[str, str]
     numbers: tuple[str, ...]
     simulator: Simulator | None = None
+    pathway: str = DEFAULT_PATHWAY
     fake_time: FakeTime = field(default_factory=FakeTime)
 
     def client(self) -> BlandClient:
@@ -82,6 +89,7 @@ def live_target(environ: Mapping[str, str]) -> Target:
         environ["BLAND_API_KEY"].strip(),
         (personas[0], personas[1]),
         numbers,
+        pathway=environ.get(PATHWAY_VAR, "").strip() or DEFAULT_PATHWAY,
     )
 
 
@@ -125,10 +133,12 @@ class Tool:
 class Snapshot:
     """What the scenarios may change, as read from the account.
 
-    `objects` holds each number object of the scratch personas minus its persona_id (label
-    and persona_settings), `labels` what GET /v1/inbound says of each scratch number's label.
-    Per-number settings cannot be restored through a config yet: when the config carries them,
-    write them into `Scratch.recorded_config` and drop the precondition that forbids them.
+    `objects` holds, for each number on a scratch persona, the `label` and `persona_settings`
+    the persona read by id shows (only those it shows: bare-string numbers show neither; no
+    label and "" are kept as None, as the tool treats them alike). `labels` is what
+    GET /v1/inbound says of each scratch number's label, if it says anything.
+    `Scratch.recorded_config` declares each recorded value under its number, so the restore
+    writes back what the scenarios changed.
     """
 
     routing: dict[str, frozenset[str]]  # scratch persona -> every number on it
@@ -148,13 +158,13 @@ def take_snapshot(client: BlandClient, target: Target) -> Snapshot:
             number = entry["phone_number"] if isinstance(entry, dict) else entry
             numbers.append(number)
             if isinstance(entry, dict):
-                objects[number] = {k: v for k, v in entry.items() if k != "persona_id"}
+                objects[number] = _restorable(entry)
         routing[pid] = frozenset(numbers)
     owners = client.read_live().owners()
     inbound = client.get_json("/v1/inbound")
     entries = inbound.get("inbound_numbers", []) if isinstance(inbound, dict) else inbound
     labels = {
-        entry["phone_number"]: entry["label"]
+        entry["phone_number"]: entry["label"] or None
         for entry in entries
         if isinstance(entry, dict) and entry.get("phone_number") in target.numbers
         if "label" in entry  # GET /v1/inbound is not documented to give labels
@@ -162,6 +172,24 @@ def take_snapshot(client: BlandClient, target: Target) -> Snapshot:
     return Snapshot(
         routing, {number: owners.get(number, ()) for number in target.numbers}, objects, labels
     )
+
+
+def label_fits(label: object) -> bool:
+    """Whether a config can hold the label (None: no label); one that cannot is never changed
+    by the scenarios, and never written back."""
+    if label is None:
+        return True
+    return isinstance(label, str) and max(len(label), len(label.encode("utf-16-le")) // 2) <= (
+        MAX_LABEL
+    )
+
+
+def _restorable(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a number object that the restore writes back, as far as it shows them."""
+    kept = {name: entry[name] for name in RESTORED_FIELDS if name in entry}
+    if "label" in kept:
+        kept["label"] = kept["label"] or None
+    return kept
 
 
 def persona_problems(client: BlandClient, target: Target) -> list[str]:
@@ -184,12 +212,10 @@ def number_problems(client: BlandClient, target: Target, recorded: Snapshot) -> 
         held = [pid for pid in recorded.owners[number] if pid not in target.personas]
         if held:
             problems.append(f"scratch number {number} is on persona {held[0]}, not a scratch one")
-        if recorded.objects.get(number, {}).get("persona_settings") is not None:
-            problems.append(
-                f"scratch number {number} has per-number settings: the scenarios move it, which "
-                "clears them, and a config cannot set them back yet"
-            )
     return problems
+
+
+Entry = str | dict[str, Any]  # a config entry of `numbers`
 
 
 class Scratch:
@@ -206,15 +232,59 @@ class Scratch:
             pid: sorted(recorded.routing[pid] - set(target.numbers)) for pid in target.personas
         }
         self.recorded_config = self.config(
-            [n for n in self.numbers if self.a in recorded.owners[n]],
-            [n for n in self.numbers if self.b in recorded.owners[n]],
+            [self.recorded_entry(n) for n in self.numbers if self.a in recorded.owners[n]],
+            [self.recorded_entry(n) for n in self.numbers if self.b in recorded.owners[n]],
             name="recorded.yaml",
         )
 
+    def recorded_entry(self, number: str) -> Entry:
+        """A scratch number's config entry with the label and settings recorded for it.
+
+        A value the account did not show is left out, so the tool leaves it as it is.
+        """
+        shown = self.recorded.objects.get(number, {})
+        entry: dict[str, Any] = {"number": number}
+        if "label" in shown and label_fits(shown["label"]):
+            entry["label"] = shown["label"] or ""
+        if "persona_settings" in shown:
+            entry["settings"] = shown["persona_settings"]
+        return entry if len(entry) > 1 else number
+
+    def labelled_number(self) -> str | None:
+        """A scratch number whose label was recorded (on a scratch persona), so it can be
+        restored; None when the account showed no scratch number's label."""
+        shown = [
+            number
+            for number in self.numbers
+            if "label" in (recorded := self.recorded.objects.get(number, {}))
+            and label_fits(recorded["label"])
+        ]
+        return shown[0] if shown else None
+
+    def recorded_problems(self) -> list[str]:
+        """Why the recorded config cannot be applied, if it cannot (`reconciler validate`)."""
+        checked = self.tool("validate", self.recorded_config)
+        if checked.code == 0:
+            return []
+        return [
+            "the scratch numbers' recorded settings or labels cannot be written as a config, "
+            f"so they could not be restored: {checked.err.strip()}"
+        ]
+
+    def number_object(self, persona: str, number: str) -> dict[str, Any]:
+        """The label and settings of `number` as `persona` read by id shows them."""
+        with self.target.client() as client:
+            entries = client.get_json(persona_path(persona))["data"]["inbound_numbers"] or []
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("phone_number") == number:
+                return _restorable(entry)
+        raise AssertionError(f"{number} is not shown as an object on {persona}: {entries}")
+
     def config(
-        self, a: Sequence[str] = (), b: Sequence[str] = (), name: str = "scratch.yaml"
+        self, a: Sequence[Entry] = (), b: Sequence[Entry] = (), name: str = "scratch.yaml"
     ) -> Path:
-        """A config of the two scratch personas: their kept numbers plus `a` and `b`."""
+        """A config of the two scratch personas: their kept numbers plus `a` and `b` (numbers,
+        or mappings with `number`, `label` and `settings` as the config takes them)."""
         document = {
             "version": 1,
             "personas": [
@@ -248,16 +318,18 @@ class Scratch:
         assert {n: owners.get(n, ()) for n in [*self.numbers, *kept]} == {**expected, **kept}
 
     def restore(self) -> None:
-        """Apply the recorded routing with the tool, then read back everything recorded."""
+        """Apply the recorded routing, settings and labels with the tool, then read back
+        everything recorded."""
         result = self.apply(self.recorded_config)
         with self.target.client() as client:
             now = take_snapshot(client, self.target)
         differences = snapshot_differences(self.recorded, now)
         if result.code != 0 or differences:
             raise AssertionError(
-                f"acceptance: the scratch routing was NOT restored (apply exited {result.code}"
-                f"): {'; '.join(differences)}. Restore it with: "
-                f"reconciler apply {self.recorded_config}\n{result.out}{result.err}"
+                "acceptance: the scratch routing, settings and labels were NOT restored "
+                f"(apply exited {result.code}): {'; '.join(differences)}. Restore it with: "
+                f"reconciler apply --auto-approve {' '.join(SAFETY_FLAGS)} "
+                f"{self.recorded_config}\n{result.out}{result.err}"
             )
 
 

@@ -1,10 +1,12 @@
 """The simulated account the acceptance scenarios run against when no live account is given.
 
 Two scratch personas, each also holding a number that is not scratch (it must stay put, with
-its per-number settings), a persona that is not scratch holding a number of its own, a deleted
-persona, and scratch numbers on a scratch persona and on none. The same account backs the
-in-process target of `make test` and the separate simulator of `make acceptance-simulator`,
-which also use the checks below on the simulator's request log and exported state.
+its per-number settings), a scratch number with settings and a label (the scenarios change
+both; the restore writes them back), a persona that is not scratch holding a number of its
+own, a deleted persona, and scratch numbers on a scratch persona and on none. The same account
+backs the in-process target of `make test` and the separate simulator of
+`make acceptance-simulator`, which also use the checks below on the simulator's request log
+and exported state.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 SCRATCH_A = "acc-scratch-a-0001"
 SCRATCH_B = "acc-scratch-b-0002"
@@ -38,7 +41,10 @@ STATE: dict[str, Any] = {
             "id": SCRATCH_A,
             "name": "Scratch A",
             "numbers": [KEPT_ON_A, "+15550100001"],
-            "persona_settings": {KEPT_ON_A: {"pathway_id": "pathway_kept", "pathway_version": 3}},
+            "persona_settings": {
+                KEPT_ON_A: {"pathway_id": "pathway_kept", "pathway_version": 3},
+                "+15550100001": {"pathway_id": "pathway_scratch", "start_node_id": "node_1"},
+            },
         },
         {"id": SCRATCH_B, "name": "Scratch B", "numbers": [KEPT_ON_B]},
         {
@@ -86,19 +92,33 @@ def state_differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> li
 def foreign_writes(
     requests: Iterable[Mapping[str, Any]], personas: Sequence[str], numbers: Sequence[str]
 ) -> list[str]:
-    """Every logged request that wrote anything but scratch numbers on scratch personas."""
-    wrong = []
-    for request in requests:
-        if request["method"] == "GET":
-            continue
-        body = request.get("body")
-        sent = body.get("inbound_numbers") if isinstance(body, dict) else None
-        action = str(request["path"]).rsplit("/", 1)[-1]
-        if (
-            request.get("persona_id") not in personas
-            or action not in ("attach", "detach")
-            or not isinstance(sent, list)
-            or not set(sent) <= set(numbers)
-        ):
-            wrong.append(f"{request['method']} {request['path']} {body}")
-    return wrong
+    """Every logged request that wrote anything but scratch numbers on scratch personas: an
+    attach or detach, a settings write, or a label write (which names no persona) of them."""
+    return [
+        f"{request['method']} {request['path']} {request.get('body')}"
+        for request in requests
+        if request["method"] != "GET" and not _scratch_write(request, personas, numbers)
+    ]
+
+
+def _scratch_write(
+    request: Mapping[str, Any], personas: Sequence[str], numbers: Sequence[str]
+) -> bool:
+    body = request.get("body")
+    if not isinstance(body, dict):
+        return False
+    path, method = str(request["path"]), request["method"]
+    if path == "/inbound/update_label":
+        return method == "POST" and body.get("phoneNumber") in numbers
+    if request.get("persona_id") not in personas:
+        return False
+    segments = path.strip("/").split("/")
+    if method == "PATCH" and len(segments) == 6 and segments[3::2] == ["inbound", "settings"]:
+        return unquote(segments[4]) in numbers and "persona_settings" in body
+    sent = body.get("inbound_numbers")
+    return (
+        method == "POST"
+        and segments[-1] in ("attach", "detach")
+        and isinstance(sent, list)
+        and set(sent) <= set(numbers)
+    )

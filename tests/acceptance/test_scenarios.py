@@ -7,6 +7,7 @@ its own step; the `scratch` fixture restores the recorded routing after the last
 from __future__ import annotations
 
 import json
+import os
 import signal
 
 import pytest
@@ -106,6 +107,47 @@ def test_apply_verifies_and_an_independent_read_agrees(scratch: Scratch) -> None
     assert "; verified with " in result.out
     assert scratch.tool("plan", "--detailed-exitcode", config).code == 0
     scratch.assert_routing([second], [first])
+
+
+def test_settings_and_a_label_are_set_and_cleared(scratch: Scratch) -> None:
+    number = scratch.labelled_number()
+    if number is None:
+        pytest.skip(
+            "no scratch number's label was shown on a scratch persona, so a label changed "
+            "here could not be put back (see docs/acceptance.md)"
+        )
+    scratch.converge(a=[number])
+    start = scratch.apply(scratch.config(a=[{"number": number, "label": "", "settings": None}]))
+    assert start.code == 0, start.out + start.err
+    label = "reconciler acceptance " + os.urandom(3).hex()
+    settings = {"pathway_id": scratch.target.pathway}
+    declared = {"number": number, "label": label, "settings": settings}
+    config = scratch.config(a=[declared])
+    result = scratch.apply(config)
+    assert result.code == 0, result.out + result.err
+    assert f"  * {number} label: " in result.out
+    assert (
+        "Plan: 0 to attach, 0 to move, 0 to detach, 1 settings to write, 1 label to write."
+        in result.out
+    )
+    assert "; verified with " in result.out
+    assert scratch.number_object(scratch.a, number) == {
+        "label": label,
+        "persona_settings": settings,
+    }
+    writes = _writes(scratch)
+    again = scratch.apply(config)
+    assert again.code == 0, again.out + again.err
+    assert again.out.startswith("No changes.")
+    assert _writes(scratch) == writes
+    cleared = scratch.apply(scratch.config(a=[{"number": number, "label": "", "settings": None}]))
+    assert cleared.code == 0, cleared.out + cleared.err
+    assert (
+        "Plan: 0 to attach, 0 to move, 0 to detach, 1 settings to write, 1 label to write."
+        in cleared.out
+    )
+    assert scratch.number_object(scratch.a, number) == {"label": None, "persona_settings": None}
+    scratch.assert_routing([number], [])
 
 
 def test_doctor_finds_nothing_wrong_and_only_reads(scratch: Scratch) -> None:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.api import BlandClient
 from reconciler.simulator import Simulator
-from tests.conftest import IVR, SALES, SUPPORT, TEST_KEY, RunCli, point_cli_at
+from tests.conftest import IVR, SALES, SUPPORT, TEST_KEY, ProxyListener, RunCli, point_cli_at
 
 NAMES = ["credentials", "personas_listing", "inbound_listing", "response_shapes", "consistency"]
 ALL_OK = dict.fromkeys(NAMES, "ok")
@@ -238,6 +239,7 @@ def test_a_wrong_key_from_a_file_names_the_file(
 ) -> None:
     key_file = tmp_path / "bland.key"
     key_file.write_text("sk-from-a-file-5555\n")
+    key_file.chmod(0o600)  # a file others can read gets a warning on stderr
     monkeypatch.setenv("BLAND_API_KEY_FILE", str(key_file))
     code, report = _doctor_json(run_cli)
     assert code == 1
@@ -300,18 +302,23 @@ def test_text_from_the_api_cannot_fake_lines(
     assert len(result.out.splitlines()) == 9
 
 
-def test_doctor_goes_through_the_proxy_the_environment_names_as_plan_does(
-    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+def test_doctor_never_sends_a_loopback_api_through_a_proxy(
+    sim: Simulator, run_cli: RunCli, proxy: ProxyListener
 ) -> None:
-    # Nothing listens at the API URL: only the simulator, named as the proxy, can answer.
-    monkeypatch.setenv("BLAND_API_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("HTTP_PROXY", sim.url)
-    for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
     code, report = _doctor_json(run_cli)
     assert (code, _statuses(report)) == (0, ALL_OK)
+    assert proxy.requests == []  # the key went straight to loopback, as plan's does
     assert report["requests"] == len(sim.requests) == 6
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    code, report = _doctor_json(run_cli)
+
+
+def test_doctor_sends_a_remote_api_through_the_proxy_as_plan_does(
+    run_cli: RunCli, proxy: ProxyListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_API_URL", "https://api.bland.invalid")
+    monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
+    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
+    code, _ = _doctor_json(run_cli)
     assert code == 1
-    assert _detail(report, "credentials").startswith("could not be checked: GET /v1/personas: ")
+    assert proxy.requests
+    assert all(r.startswith(b"CONNECT api.bland.invalid:443 ") for r in proxy.requests)
+    assert not any(TEST_KEY.encode() in r for r in proxy.requests)

@@ -12,9 +12,7 @@ import html
 import json
 import os
 import re
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -23,7 +21,7 @@ import pytest
 
 from reconciler.api import BlandClient
 from reconciler.simulator import Simulator
-from tests.conftest import EXAMPLES, TEST_KEY, RunCli, write_config
+from tests.conftest import EXAMPLES, TEST_KEY, ProxyListener, RunCli, write_config
 
 CANARY = TEST_KEY
 # As long as a live Bland key, and full of what Markdown, HTML and JSON escape: an escaped key
@@ -384,46 +382,6 @@ def test_a_key_file_others_can_read_is_used_with_one_warning(
     )
     key_file.chmod(0o600)
     assert run_cli("--api-key-file", key_file, "plan", CONFIG).err == ""
-
-
-class ProxyListener:
-    """A "proxy" on 127.0.0.1 that records each connection it gets, then hangs up."""
-
-    def __init__(self) -> None:
-        self.requests: list[bytes] = []
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self._address = self._socket.getsockname()
-        self.url = f"http://127.0.0.1:{self._address[1]}"
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            connection, _ = self._socket.accept()
-            with connection:
-                if self._closing.is_set():
-                    return
-                self.requests.append(connection.recv(4096))
-
-    def close(self) -> None:
-        self._closing.set()
-        socket.create_connection(self._address).close()  # wakes the accept() above
-        self._thread.join(timeout=5)
-        self._socket.close()
-
-
-@pytest.fixture
-def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyListener]:
-    """A proxy listener named by every proxy variable, with nothing exempted from it."""
-    listener = ProxyListener()
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.setenv(name, listener.url)
-        monkeypatch.setenv(name.lower(), listener.url)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    yield listener
-    listener.close()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])

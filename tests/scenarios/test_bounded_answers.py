@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -114,3 +115,42 @@ def test_a_size_that_makes_no_sense_is_refused_before_any_request(
     assert result.err.startswith(said)
     assert len(result.err.strip().splitlines()) == 1
     assert sim.requests == []
+
+
+def _doctor_details(out: str) -> dict[str, tuple[str, str]]:
+    report = json.loads(out)
+    return {check["name"]: (check["status"], check["detail"]) for check in report["checks"]}
+
+
+def test_doctor_stops_reading_a_trickling_answer_at_the_deadline(
+    start_sim: StartSim, run_cli: RunCli, seams: Seams
+) -> None:
+    # Doctor wraps the client's httpx transport to time each exchange; the client's bounded
+    # reading of the body (deadline while it arrives) must still hold under the wrapper.
+    sim = start_sim(trickle_seconds=0.01)
+    clock = FastClock(20)
+    seams.clock = clock
+    result = run_cli("--timeout", "2", "doctor", "--format", "json")
+    assert result.code == 1
+    status, detail = _doctor_details(result.out)["credentials"]
+    assert status == "fail"
+    assert detail == (
+        "could not be checked: GET /v1/personas: the request's deadline (8s, 4 x --timeout) "
+        "passed while its answer was still arriving; stopped reading it"
+    )
+    assert clock() - clock.started > 8
+    assert sim.writes() == []
+
+
+def test_doctor_holds_answers_to_the_response_size_limit(
+    start_sim: StartSim, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start_sim(large_body_bytes=3 * 1024**2)
+    result = run_cli("--max-response-size", "2M", "doctor", "--format", "json")
+    assert result.code == 1
+    status, detail = _doctor_details(result.out)["credentials"]
+    assert status == "fail"
+    assert "the answer is over the 2 MiB limit (" in detail, detail
+    monkeypatch.setenv("BLAND_MAX_RESPONSE_SIZE", "2M")
+    from_env = run_cli("doctor", "--format", "json")
+    assert "over the 2 MiB limit" in _doctor_details(from_env.out)["credentials"][1]
