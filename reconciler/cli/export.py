@@ -17,6 +17,7 @@ from reconciler.export import (
     unread_numbers,
 )
 from reconciler.files import refuse_overwriting, write_atomic
+from reconciler.workflow import read_confirmed
 
 
 @click.command("export")
@@ -35,7 +36,8 @@ def export_command(settings: Settings, out: str | None) -> None:
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs((), ""))
     with settings.client() as client:
-        live = client.read_live()
+        # A number moved while the list was read shows on two personas: read those by id.
+        live = read_confirmed(client)
     text = render_export(live, str(load_schema()["$id"]))
     check_plans_clean(text, live)
     personas = exported_personas(live)

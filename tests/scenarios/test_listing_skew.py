@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from reconciler.simulator import Faults, ListingMove, Simulator
 from tests.conftest import TEST_KEY, RunCli, point_cli_at, write_config, writes
@@ -170,3 +171,18 @@ def test_with_owners_from_get_inbound_a_protected_number_that_looks_free_is_not_
     assert writes(sim) == []
     assert "Sources disagree: GET /v1/inbound names" in result.out
     assert f"{N} is protected and the plan moves it from" in result.err
+
+
+def test_export_of_a_listing_skewed_by_a_move_puts_the_number_on_its_holder_only(
+    start_sim: Any, run_cli: RunCli
+) -> None:
+    """Without confirmation the export saw N on X and Y and refused to write a file."""
+    start_sim(two_pages([N, X_NUMBER], [Y_NUMBER]), moved_after_page_one(N, Y))
+
+    result = run_cli("export")
+
+    assert result.code == 0, result.err
+    exported = yaml.safe_load(result.out)
+    numbers = {entry["id"]: entry["numbers"] for entry in exported["personas"]}
+    assert sorted(numbers[Y]) == sorted([N, Y_NUMBER])
+    assert numbers[X] == [X_NUMBER]
