@@ -13,41 +13,31 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class _Handlers:
-    """Installs one handler for SIGINT and SIGTERM and puts the previous ones back on exit."""
+class _SignalScope:
+    """Handles SIGINT and SIGTERM with `_handle` while active; the previous handlers come back on
+    exit. Signal handlers can only be installed from the main thread: elsewhere it runs without.
+    """
 
     def __init__(self) -> None:
         self._previous: dict[int, Any] = {}
 
-    def install(self, handler: Callable[[int, FrameType | None], None]) -> None:
-        # Signal handlers can only be installed from the main thread; elsewhere run without.
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.signal(signum, handler)
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        raise NotImplementedError
 
-    def restore(self) -> None:
+    def _restore(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
 
-
-class StopAtOnce:
-    """While active, SIGINT and SIGTERM call `stop` (which ends the process) with the signal."""
-
-    def __init__(self, stop: Callable[[int], NoReturn]) -> None:
-        self._stop = stop
-        self._handlers = _Handlers()
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self._stop(signum)
-
-    def __enter__(self) -> StopAtOnce:
-        self._handlers.install(self._handle)
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(
@@ -56,10 +46,21 @@ class StopAtOnce:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._handlers.restore()
+        self._restore()
 
 
-class GracefulStop:
+class StopAtOnce(_SignalScope):
+    """While active, SIGINT and SIGTERM call `stop` (which ends the process) with the signal."""
+
+    def __init__(self, stop: Callable[[int], NoReturn]) -> None:
+        super().__init__()
+        self._stop = stop
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self._stop(signum)
+
+
+class GracefulStop(_SignalScope):
     """While active, the first SIGINT/SIGTERM sets `event` and calls `on_stop` once.
 
     A second one calls `on_second`, then is handled as it would have been without this one.
@@ -68,11 +69,11 @@ class GracefulStop:
     def __init__(
         self, on_stop: Callable[[int], None], on_second: Callable[[int], None] = lambda _: None
     ) -> None:
+        super().__init__()
         self.event = threading.Event()
         self.signal_number: int | None = None
         self._on_stop = on_stop
         self._on_second = on_second
-        self._handlers = _Handlers()
 
     @property
     def signal_name(self) -> str:
@@ -82,21 +83,9 @@ class GracefulStop:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():
             self._on_second(signum)
-            self._handlers.restore()
+            self._restore()
             signal.raise_signal(signum)
             return
         self.signal_number = signum
         self.event.set()
         self._on_stop(signum)
-
-    def __enter__(self) -> GracefulStop:
-        self._handlers.install(self._handle)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._handlers.restore()

@@ -318,6 +318,20 @@ def cli(
 
 # Not click's readability check: config loading says why a file cannot be read, in one line.
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(readable=False))
+# How plan and show print a plan.
+PLAN_FORMAT = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="How to print the plan (markdown: for a pull-request comment).",
+)
+MASK_NUMBERS = click.option(
+    "--mask-numbers",
+    is_flag=True,
+    help="Show only the last four digits of each number (for public repositories).",
+)
 
 
 def safety_options(command: Callable[..., None]) -> Callable[..., None]:

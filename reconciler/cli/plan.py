@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 import click
 
-from reconciler.cli.app import FILES, Settings, flag_safety, safety_options
+from reconciler.cli.app import (
+    FILES,
+    MASK_NUMBERS,
+    PLAN_FORMAT,
+    Settings,
+    flag_safety,
+    safety_options,
+)
 from reconciler.cli.output import echo, label, styler
 from reconciler.errors import ChangesPending
 from reconciler.files import refuse_overwriting
@@ -21,24 +28,13 @@ from reconciler.workflow import plan_from_config, refuse_saved_plans
 
 @click.command("plan")
 @FILES
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="How to print the plan (markdown: for a pull-request comment).",
-)
+@PLAN_FORMAT
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
-@click.option(
-    "--mask-numbers",
-    is_flag=True,
-    help="Show only the last four digits of each number (for public repositories).",
-)
+@MASK_NUMBERS
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),

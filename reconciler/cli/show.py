@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.app import Settings
+from reconciler.cli.app import MASK_NUMBERS, PLAN_FORMAT, Settings
 from reconciler.cli.output import echo, label
 from reconciler.cli.plan import print_plan
 from reconciler.errors import InputError, StalePlan
@@ -19,19 +19,8 @@ from reconciler.text import printable
 
 @click.command("show")
 @click.argument("planfile", type=click.Path(dir_okay=False, readable=False))
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="How to print the plan, as for plan (markdown: for a pull-request comment).",
-)
-@click.option(
-    "--mask-numbers",
-    is_flag=True,
-    help="Show only the last four digits of each number (for public repositories).",
-)
+@PLAN_FORMAT
+@MASK_NUMBERS
 @click.pass_obj
 def show_command(settings: Settings, planfile: str, output_format: str, mask_numbers: bool) -> None:
     """Print a plan saved by plan --out, without applying it (no key, no request).
