@@ -38,6 +38,7 @@ NEEDED = [
     "tests/conftest.py",
     "tests/cli/__init__.py",
     "tests/unit/__init__.py",
+    "tests/scenarios/__init__.py",
     "tests/unit/apply/fakes.py",
     "tests/data/bad/expected.json",
     "examples/personas.yaml",
@@ -53,9 +54,9 @@ NEEDED = [
 # A few modules that between them read every kind of file above; the full suite is `make test`.
 TESTS_FROM_SDIST = [
     "tests/unit/test_architecture.py",
-    "tests/test_bad_input.py",
-    "tests/test_recipes.py",
-    "tests/test_request_counts.py",
+    "tests/scenarios/test_bad_input.py",
+    "tests/scenarios/test_ci_recipes.py",
+    "tests/scenarios/test_request_counts.py",
     "tests/cli/test_show.py",
     "tests/cli/test_release.py",
 ]

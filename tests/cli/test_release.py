@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import re
 import tomllib
 from typing import Any
@@ -77,3 +78,17 @@ def test_the_sdist_manifest_ships_what_the_tests_read() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     dist = makefile.split("\ndist:", 1)[1].split("\n\n", 1)[0]
     assert "-m build" in dist and "twine check --strict" in dist and "check_dist.py" in dist
+
+
+def test_every_file_make_dist_checks_exists_in_the_project() -> None:
+    """`make dist` is not part of `make test`: a file it names that moved would fail only there."""
+    spec = importlib.util.spec_from_file_location("check_dist", ROOT / "scripts" / "check_dist.py")
+    assert spec is not None and spec.loader is not None
+    check_dist = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_dist)
+    missing = [
+        name
+        for name in [*check_dist.NEEDED, *check_dist.TESTS_FROM_SDIST]
+        if not (ROOT / name).exists()
+    ]
+    assert missing == []
