@@ -22,15 +22,6 @@ DOC = ROOT / "docs" / "testing.md"
 KILLED = {1, 3}
 SURVIVED = {0}
 TIMEOUT = {24, -24, 152, 255, 36}
-# The staleness functions of planfile.py, reported apart while they live in that module.
-STALENESS = (
-    "check_target",
-    "_owners_text",
-    "differences",
-    "_owners_after",
-    "already_applied",
-    "plan_to_apply",
-)
 _NAME = re.compile(r"`(reconciler\.[\w.ǁ]+__mutmut_\d+)`")
 
 
@@ -44,12 +35,6 @@ def equivalent() -> set[str]:
     text = DOC.read_text() if DOC.exists() else ""
     section = text.partition("## Equivalent mutants")[2].partition("\n## ")[0]
     return set(_NAME.findall(section))
-
-
-def function_of(mutant: str) -> str:
-    """`reconciler.planfile.x_differences__mutmut_3` -> `differences`."""
-    name = mutant.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0]
-    return name.split("ǁ")[-1] if "ǁ" in name else name.removeprefix("x_")
 
 
 def score(label: str, codes: dict[str, int | None], judged: set[str]) -> str:
@@ -88,9 +73,6 @@ def main() -> int:
         codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
         everything |= codes
         lines.append(score(module, codes, judged))
-        if module.endswith("planfile.py"):
-            subset = {k: v for k, v in codes.items() if function_of(k) in STALENESS}
-            lines.append(score("  of which staleness functions", subset, judged))
     unknown = sorted(judged - everything.keys())
     print("\n".join(lines))
     print(score("all core decision modules", everything, judged))

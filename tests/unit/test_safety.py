@@ -207,3 +207,20 @@ def test_emptied_personas_are_named_in_name_then_id_order() -> None:
         "the plan leaves 'Amy' with none of its 2 numbers",
         "the plan leaves 'Zed' with none of its 1 number",
     )
+
+
+@pytest.mark.parametrize(("name", "shown"), [("Front Desk", "Front Desk"), ("", U)])
+def test_a_persona_emptied_by_detaches_alone_is_named_or_else_given_by_id(
+    name: str, shown: str
+) -> None:
+    """U is unmanaged and holds one number A holds too: its detach empties U."""
+    number = "+14155550100"
+    a = ManagedPersona(A, "A", frozenset({number}), frozenset({number}))
+    plan = Plan(
+        changes=(Change(Action.DETACH, U, name, number),),
+        managed=(a,),
+        owners={number: (A, U)},
+    )
+    assert assess(plan, Thresholds()).valves == (
+        f"the plan leaves {shown!r} with none of its 1 number",
+    )

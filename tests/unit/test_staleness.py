@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from reconciler.errors import StalePlan
-from reconciler.model import Live, LivePersona
+from reconciler.model import Live, LivePersona, RoutingSettings, routing_settings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.planfile import SavedPlan
 from reconciler.staleness import already_applied, check_target, differences, plan_to_apply
@@ -15,6 +15,8 @@ from reconciler.staleness import already_applied, check_target, differences, pla
 SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
 N100, N101, N102 = "+14155550100", "+14155550101", "+14155550102"
 NAMES = {SUPPORT: "Support", IVR: "Legacy IVR", SALES: "Sales"}
+PW1 = routing_settings({"pathway_id": "pw_1"})
+PW2 = routing_settings({"pathway_id": "pw_2"})
 
 
 def live(*personas: LivePersona, extra: tuple[str, ...] = (), pages: int = 1) -> Live:
@@ -120,3 +122,107 @@ def test_an_applied_plan_needs_every_owner_as_the_plan_leaves_it() -> None:
 
     assert already_applied(SAVED, after)
     assert not already_applied(SAVED, held_twice)
+
+
+def test_changed_settings_are_named_and_a_number_moved_away_is_left_to_its_owners_line() -> None:
+    """Support declared settings for 100 and 101: 100 has since moved to the IVR (named once,
+    by its owners), and 101's settings were edited on the dashboard."""
+    managed = ManagedPersona(
+        SUPPORT,
+        "Support",
+        frozenset({N100, N101}),
+        frozenset({N100, N101}),
+        {N100: PW1, N101: None},
+    )
+    plan = Plan(
+        changes=(),
+        managed=(managed,),
+        owners={N100: (SUPPORT,), N101: (SUPPORT,)},
+        settings_seen={N100: PW1, N101: None},
+    )
+    now = live(
+        LivePersona(SUPPORT, "Support", frozenset({N101}), settings={N101: PW2}),
+        persona(IVR, N100),
+    )
+    assert differences(replace(SAVED, plan=plan), now) == [
+        "+14155550100 is now on 'Legacy IVR' (it was on 'Support' when planned)",
+        'the settings of +14155550101 are now {"pathway_id": "pw_2"} (they were none when planned)',
+    ]
+
+
+def test_a_label_that_was_empty_when_planned_is_named_as_none() -> None:
+    managed = ManagedPersona(
+        SUPPORT, "Support", frozenset({N100}), frozenset({N100}), labels={N100: "Front"}
+    )
+    plan = Plan(changes=(), managed=(managed,), owners={N100: (SUPPORT,)}, labels_seen={N100: ""})
+    now = live(LivePersona(SUPPORT, "Support", frozenset({N100}), labels={N100: "Desk"}))
+    assert differences(replace(SAVED, plan=plan), now) == [
+        "the label of +14155550100 is now 'Desk' (it was none when planned)"
+    ]
+
+
+def test_a_move_after_a_number_write_in_plan_order_still_counts_as_applied() -> None:
+    """Sales sorts before Support, so its settings write comes before Support's move."""
+    plan = Plan(
+        changes=(
+            Change(Action.SETTINGS, SALES, "Sales", N100, before=None, after=PW1),
+            Change(Action.MOVE, SUPPORT, "Support", N101, IVR, "Legacy IVR"),
+        ),
+        managed=(
+            ManagedPersona(SALES, "Sales", frozenset({N100}), frozenset({N100}), {N100: PW1}),
+            ManagedPersona(SUPPORT, "Support", frozenset(), frozenset({N101})),
+        ),
+        owners={N100: (SALES,), N101: (IVR,)},
+    )
+    after = live(
+        LivePersona(SALES, "Sales", frozenset({N100}), settings={N100: PW1}),
+        persona(SUPPORT, N101),
+        persona(IVR),
+    )
+    assert already_applied(replace(SAVED, plan=plan), after)
+
+
+@pytest.mark.parametrize(
+    ("settings", "label", "applied"),
+    [
+        (PW2, "Front", True),
+        (PW1, "Front", False),  # the settings are not written yet
+        (PW2, "Old", False),  # the label is not written yet
+    ],
+)
+def test_a_plan_is_applied_only_once_its_settings_and_labels_show(
+    settings: RoutingSettings | None, label: str, applied: bool
+) -> None:
+    plan = Plan(
+        changes=(
+            Change(Action.SETTINGS, SUPPORT, "Support", N100, before=PW1, after=PW2),
+            Change(Action.LABEL, SUPPORT, "Support", N100, before="Old", after="Front"),
+        ),
+        managed=(
+            ManagedPersona(
+                SUPPORT,
+                "Support",
+                frozenset({N100}),
+                frozenset({N100}),
+                {N100: PW2},
+                {N100: "Front"},
+            ),
+        ),
+        owners={N100: (SUPPORT,)},
+    )
+    now = live(
+        LivePersona(
+            SUPPORT, "Support", frozenset({N100}), settings={N100: settings}, labels={N100: label}
+        )
+    )
+    assert already_applied(replace(SAVED, plan=plan), now) is applied
+
+
+def test_a_number_write_for_a_persona_the_account_lacks_is_not_applied() -> None:
+    plan = Plan(
+        changes=(Change(Action.LABEL, "p-gone", "Gone", N100, before=None, after="Front"),),
+        managed=(ManagedPersona(SUPPORT, "Support", frozenset({N100}), frozenset({N100})),),
+        owners={N100: (SUPPORT,)},
+    )
+    now = live(LivePersona(SUPPORT, "Support", frozenset({N100}), labels={N100: "Front"}))
+    assert already_applied(replace(SAVED, plan=plan), now) is False
