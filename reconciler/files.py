@@ -86,6 +86,15 @@ def write_atomic(
     one-line InputErrors naming the path.
     """
     target = Path(path)
+    # Renaming over a pipe, a device or a link to one (`--out /dev/stdout`) would replace the
+    # device's name itself with a file (root may). A link to a regular file is replaced, never
+    # written through: a planted link must not send the write elsewhere.
+    with suppress(OSError):
+        if not stat.S_ISREG(os.stat(target).st_mode):
+            raise InputError(
+                f"{path}: not a regular file: the {what} replaces the file it is written to "
+                "(nothing was written)"
+            )
     try:
         final_mode = _default_mode(target) if mode is None else mode
         handle, temporary = tempfile.mkstemp(

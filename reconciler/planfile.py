@@ -306,6 +306,26 @@ def _labels(value: Any) -> dict[str, str]:
     return {str(number): label for number, label in value.items()}
 
 
+def _thresholds(safety: dict[str, Any]) -> SafetySettings:
+    """The valve thresholds as saved, each of its own kind: never converted (bool("no") is True)."""
+    percent, minimum, emptying = (
+        safety["max_detach_percent"],
+        safety["min_numbers"],
+        safety["allow_emptying"],
+    )
+    if isinstance(percent, bool) or not isinstance(percent, int | float):
+        raise ValueError(f"max_detach_percent {percent!r} is not a number")
+    if not 0 <= percent <= 100:  # also refuses nan, and 1e999, which json reads as inf
+        raise ValueError(f"max_detach_percent {float(percent)} is not from 0 to 100")
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
+        raise ValueError(f"min_numbers {minimum!r} is not a whole number of 0 or more")
+    if not isinstance(emptying, bool):
+        raise ValueError(f"allow_emptying {emptying!r} is not true or false")
+    return SafetySettings(
+        max_detach_percent=float(percent), min_numbers=minimum, allow_emptying=emptying
+    )
+
+
 def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     fingerprint = document["fingerprint"]
     planned = {
@@ -323,15 +343,7 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
         for entry in document["managed"]
     )
     changes = tuple(_change(item) for item in document["changes"])
-    safety = document["safety"]
-    percent = float(safety["max_detach_percent"])
-    if not 0 <= percent <= 100:  # also refuses nan, and 1e999, which json reads as inf
-        raise ValueError(f"max_detach_percent {percent} is not from 0 to 100")
-    thresholds = SafetySettings(
-        max_detach_percent=percent,
-        min_numbers=int(safety["min_numbers"]),
-        allow_emptying=bool(safety["allow_emptying"]),
-    )
+    thresholds = _thresholds(document["safety"])
     owners = {str(number): tuple(_strings(ids)) for number, ids in fingerprint["owners"].items()}
     unfingerprinted = sorted({change.phone_number for change in changes} - owners.keys())
     if unfingerprinted:

@@ -9,6 +9,7 @@ prints or logs passes through REDACTOR, which replaces every value that may be t
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import logging
 import os
@@ -24,6 +25,10 @@ from reconciler.errors import InputError
 # A key is one short line; a larger file is not a key file (and /dev/zero must not hang). Pipes
 # are welcome: `--api-key-file <(pass show bland)` keeps the key off the disk.
 MAX_KEY_FILE_BYTES = 64 * 1024
+# A shorter value is not a key. It is refused, and not hidden: hidden whole, a key of one letter
+# would blot that letter out of every line printed (a Bland key is far longer; the simulator
+# takes any key of this length or more).
+MIN_KEY_CHARS = 8
 # This many characters of a secret in a row count as showing it: messages cut long values short,
 # and the first 36 characters of a key are as good as the key.
 LEAKED_RUN_CHARS = 12
@@ -48,10 +53,17 @@ class Redactor(logging.Filter):
         self._matcher: _Matcher | None = None
 
     def add(self, secret: str) -> None:
-        """Hide secret from now on, also as JSON, repr() and a URL path would escape it."""
+        """Hide secret from now on, also as JSON, repr(), HTML and a URL path would escape it."""
         if secret:
             self.secrets.update(
-                {secret, json.dumps(secret)[1:-1], repr(secret)[1:-1], quote(secret, safe="")}
+                {
+                    secret,
+                    json.dumps(secret)[1:-1],
+                    repr(secret)[1:-1],
+                    quote(secret, safe=""),
+                    html.escape(secret),
+                    html.escape(secret, quote=False),
+                }
             )
 
     def clean(self, text: str) -> str:
@@ -149,8 +161,14 @@ def api_key(option: str | None, environ: Mapping[str, str]) -> str:
                 "BLAND_API_KEY is not set: export it, or name a file holding the key "
                 "with --api-key-file or BLAND_API_KEY_FILE"
             )
+    source = key_file or "BLAND_API_KEY"
+    if len(key) < MIN_KEY_CHARS:
+        raise InputError(
+            f"the API key from {source} is {len(key)} characters long: "
+            f"an API key has at least {MIN_KEY_CHARS}"
+        )
     REDACTOR.add(key)
-    return check_key(key, key_file or "BLAND_API_KEY")
+    return check_key(key, source)
 
 
 def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None:
@@ -222,7 +240,8 @@ def possible_keys(option: str | None, environ: Mapping[str, str]) -> list[str]:
         # A file that cannot be read is reported when the key is needed, not here.
         with contextlib.suppress(InputError):
             keys.append(read_key_file(key_file))
-    return [key for key in keys if key]
+    # A shorter value is refused when the key is needed (see MIN_KEY_CHARS).
+    return [key for key in keys if len(key) >= MIN_KEY_CHARS]
 
 
 def _is_regular_file(path: str) -> bool:

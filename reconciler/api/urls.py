@@ -22,7 +22,12 @@ def check_base_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (reading it checks it: a port that is not a number raises)
-        httpx.URL(url)
+        sent = httpx.URL(url)
+        # What is checked here must be where the request goes: urlsplit drops a leading space
+        # that httpx keeps, and they read some brackets and `@`s apart.
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+        if (sent.scheme, sent.raw_host.decode("ascii").lower()) != (parts.scheme, host.lower()):
+            raise ValueError(f"read as {sent.scheme or 'no'} scheme and host {sent.host!r}")
     except (ValueError, httpx.InvalidURL) as error:
         raise InputError(f"BLAND_API_URL {url!r} is not a valid URL ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import yaml
 
 from reconciler.config import load_schema
 from reconciler.simulator import Simulator
-from tests.conftest import IVR, SUPPORT, TEST_KEY, RunCli, point_cli_at
+from tests.conftest import CONFIG, IVR, SUPPORT, TEST_KEY, RunCli, point_cli_at
 
 DELETED_SALES = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b04"
 SCHEMA_ID = load_schema()["$id"]
@@ -168,3 +169,22 @@ def test_an_export_is_never_written_over_the_key_file(
     assert "is the API key file" in result.err
     assert key_file.read_text() == TEST_KEY
     assert sim.requests == []
+
+
+@pytest.mark.parametrize("command", [("export",), ("plan", CONFIG)])
+def test_out_naming_a_link_to_a_pipe_is_refused_and_the_link_kept(
+    command: tuple[str, ...], sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """`--out /dev/stdout` as root replaced the /dev/stdout link with a regular file."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    stdout_link = tmp_path / "stdout"
+    stdout_link.symlink_to(fifo)
+    result = run_cli(*command, "--out", str(stdout_link))
+    assert result.code == 1
+    assert result.err.endswith(
+        f"error: {stdout_link}: not a regular file: the "
+        f"{'file' if command == ('export',) else 'plan file'} replaces the file it is written "
+        "to (nothing was written)\n"
+    )
+    assert stdout_link.is_symlink() and fifo.is_fifo()

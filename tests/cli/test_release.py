@@ -36,7 +36,8 @@ def test_the_distribution_has_its_own_name_and_keeps_the_command() -> None:
     project = pyproject()["project"]
     # `reconciler` on the package index is an unrelated project.
     assert project["name"] == "bland-reconciler"
-    assert project["scripts"] == {"reconciler": "reconciler.cli:main"}
+    # The entry handles SIGINT and SIGTERM from before the CLI is imported (test_signals).
+    assert project["scripts"] == {"reconciler": "reconciler.__main__:run"}
     assert pyproject()["tool"]["setuptools"]["dynamic"]["version"] == {
         "attr": "reconciler.__version__"
     }

@@ -413,3 +413,20 @@ def test_a_remote_https_api_still_goes_through_the_proxy(
     assert all(r.startswith(b"CONNECT api.bland.invalid:443 ") for r in proxy.requests)
     # Through https the proxy sees where the request goes, never the key.
     assert not any(CANARY.encode() in r for r in proxy.requests)
+
+
+@pytest.mark.parametrize("key", ["a", "1", "sk-1234"])
+def test_a_key_too_short_to_be_a_key_leaves_output_readable_and_is_refused(
+    key: str, sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_API_KEY", key)
+    validated = run_cli("validate", CONFIG)
+    assert validated.code == 0, validated.err
+    assert validated.out.endswith("personas.yaml: valid (3 personas, 5 numbers)\n")
+    planned = run_cli("plan", CONFIG)
+    assert planned.code == 1
+    assert planned.err == (
+        f"error: the API key from BLAND_API_KEY is {len(key)} characters long: "
+        "an API key has at least 8\n"
+    )
+    assert sim.requests == []

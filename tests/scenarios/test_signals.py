@@ -208,3 +208,37 @@ def test_a_signal_at_the_confirmation_prompt(
     assert returncode == code, err
     assert err == f"Stopped by {name}.\n"
     assert sim.writes() == []
+
+
+# Runs the command line as `python -m reconciler` does, signalling itself while the CLI's
+# modules are being imported: the moment a Ctrl-C typed right after the command lands.
+_SIGNAL_WHILE_IMPORTING = """
+import builtins, os, runpy, signal, sys
+real_import = builtins.__import__
+signum = getattr(signal, sys.argv[1])
+def importing(name, *args, **kwargs):
+    if name == "reconciler.cli" and not importing.done:
+        importing.done = True
+        os.kill(os.getpid(), signum)
+    return real_import(name, *args, **kwargs)
+importing.done = False
+builtins.__import__ = importing
+sys.argv = ["reconciler", "validate", sys.argv[2]]
+runpy.run_module("reconciler", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(("signum", "code", "name"), SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_starting_up_ends_the_run_without_a_traceback(
+    signum: signal.Signals, code: int, name: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_WHILE_IMPORTING, name, str(CONFIG)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (code, f"Stopped by {name}.\n")
+    assert done.stdout == ""

@@ -153,3 +153,33 @@ def test_no_temporary_file_is_left_registered_after_a_write(tmp_path: Path) -> N
     write_atomic(tmp_path / "plan.json", "{}")
     remove_temporary_files()  # nothing of a finished write is removed
     assert [path.name for path in tmp_path.iterdir()] == ["plan.json"]
+
+
+@pytest.mark.parametrize("through_a_link", [False, True], ids=["fifo", "link to a fifo"])
+def test_write_atomic_never_replaces_what_is_not_a_regular_file(
+    through_a_link: bool, tmp_path: Path
+) -> None:
+    """`--out /dev/stdout` (a link to a pipe) replaced /dev/stdout itself with a file, as root."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = tmp_path / "stdout" if through_a_link else fifo
+    if through_a_link:
+        target.symlink_to(fifo)
+    with pytest.raises(InputError) as refused:
+        write_atomic(target, "{}", what="plan file")
+    assert str(refused.value) == (
+        f"{target}: not a regular file: the plan file replaces the file it is written to "
+        "(nothing was written)"
+    )
+    assert fifo.is_fifo() and (target.is_symlink() or not through_a_link)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted({"pipe", target.name})
+
+
+def test_write_atomic_replaces_a_link_to_a_regular_file_not_its_target(tmp_path: Path) -> None:
+    """A link planted where the file is written never makes the write land elsewhere."""
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text("kept")
+    (tmp_path / "plan.json").symlink_to(elsewhere)
+    write_atomic(tmp_path / "plan.json", "{}")
+    assert elsewhere.read_text() == "kept"
+    assert (tmp_path / "plan.json").read_text() == "{}"

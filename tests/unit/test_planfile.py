@@ -657,5 +657,32 @@ def test_a_huge_min_numbers_is_refused_not_an_overflow(tmp_path: Path) -> None:
     document["safety"]["min_numbers"] = float("inf")
     document["integrity"] = integrity_hash(document)
     path.write_text(json.dumps(document).replace("Infinity", "1e999"))
-    with pytest.raises(StalePlan, match="OverflowError"):
+    with pytest.raises(StalePlan, match="min_numbers inf is not a whole number"):
         read_plan_file(str(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("min_numbers", -3),
+        ("min_numbers", 2.5),
+        ("min_numbers", "5"),
+        ("min_numbers", True),
+        ("allow_emptying", "no"),
+        ("allow_emptying", 1),
+        ("allow_emptying", None),
+        ("max_detach_percent", "25"),
+        ("max_detach_percent", True),
+    ],
+)
+def test_a_safety_value_of_the_wrong_kind_is_refused_not_converted(
+    name: str, value: Any, tmp_path: Path
+) -> None:
+    """bool("no") is True: a plan file saying allow_emptying "no" switched the valve off."""
+    path = saved_file(tmp_path)
+    document = _document(path)
+    document["safety"][name] = value
+    _resealed(path, document)
+    with pytest.raises(StalePlan) as refused:
+        read_plan_file(str(path))
+    assert f"not a valid plan file (ValueError: {name} {value!r} is not " in str(refused.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -15,6 +16,7 @@ import pytest
 from reconciler.errors import InputError
 from reconciler.secrets import (
     MAX_KEY_FILE_BYTES,
+    MIN_KEY_CHARS,
     Redactor,
     api_key,
     check_key,
@@ -49,12 +51,22 @@ def test_the_log_filter_redacts_arguments_and_exception_text() -> None:
     assert CANARY not in logged
 
 
-@pytest.mark.parametrize("escape", [lambda key: json.dumps(key), repr])
+@pytest.mark.parametrize(
+    "escape", [lambda key: json.dumps(key), repr, html.escape, lambda key: html.escape(key, False)]
+)
 def test_escaped_copies_of_the_key_are_redacted(escape: Callable[[str], str]) -> None:
     key = 'sk-with"quote\\and-backslash'
     redactor = Redactor()
     redactor.add(key)
-    assert redactor.clean(f"body: {escape(key)}") in ('body: "***"', "body: '***'")
+    assert redactor.clean(f"body: {escape(key)}") in ('body: "***"', "body: '***'", "body: ***")
+
+
+def test_a_piece_of_the_key_html_escaped_in_an_api_message_is_redacted() -> None:
+    key = 'org_live_Zq7*Xw3_[Lp9]|Mn4~Rt6!Vb2:$Kc8@Hs5#Jd1<Fg0>&Ty3`Nu7"Pe4Wa2'
+    redactor = Redactor()
+    redactor.add(key)
+    cleaned = redactor.clean(f"Invalid API key {html.escape(key[40:60])}")
+    assert cleaned == "Invalid API key ***"
 
 
 def test_the_key_comes_from_the_environment_stripped() -> None:
@@ -96,10 +108,26 @@ def test_a_key_that_cannot_be_a_header_names_its_source_not_the_key() -> None:
     assert CANARY not in str(refused.value)
 
 
+@pytest.mark.parametrize("key", ["a", "1", "e", "sk-1234"])
+def test_a_key_too_short_to_be_a_key_is_refused_naming_its_source(key: str) -> None:
+    """Hidden whole, a one-letter key would blot that letter out of every line printed."""
+    assert len(key) < MIN_KEY_CHARS
+    with pytest.raises(InputError) as refused:
+        api_key(None, {"BLAND_API_KEY": key})
+    assert str(refused.value) == (
+        f"the API key from BLAND_API_KEY is {len(key)} characters long: an API key has at "
+        f"least {MIN_KEY_CHARS}"
+    )
+    assert possible_keys(None, {"BLAND_API_KEY": key}) == []
+
+
 def test_possible_keys_read_only_regular_files(tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(CANARY)
-    assert possible_keys(str(key_file), {"BLAND_API_KEY": "sk-env"}) == ["sk-env", CANARY]
+    assert possible_keys(str(key_file), {"BLAND_API_KEY": "sk-env-key"}) == [
+        "sk-env-key",
+        CANARY,
+    ]
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert possible_keys(str(fifo), {}) == []  # read once, when the key is needed

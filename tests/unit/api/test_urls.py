@@ -88,3 +88,20 @@ def test_the_default_base_url_passes_its_own_check() -> None:
 def test_a_persona_id_is_quoted_whole_into_its_path(persona_id: str, path: str) -> None:
     assert persona_path(persona_id) == path
     assert inbound_write_path(persona_id, "detach") == f"{path}/inbound/detach"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        " http://127.0.0.1:8765",  # urlsplit drops the space; httpx sees no scheme
+        "\thttps://api.bland.ai",
+        "http://[::1]@[127.0.0.1",  # urlsplit: host 127.0.0.1; httpx: host "[127.0.0.1"
+        "http://[::1]@]127.0.0.1",
+    ],
+)
+def test_a_url_read_two_ways_is_refused(url: str) -> None:
+    """The check and the request must agree on the scheme and host: a host that is loopback to
+    the check only would get plain http, through any proxy the environment names."""
+    with pytest.raises(InputError) as refused:
+        check_base_url(url)
+    assert str(refused.value).startswith(f"BLAND_API_URL {url!r} is not a valid URL (")
