@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from checks import Results, Row
 from harness import TWO_CORES
+from profiling import RATE
 
 NOTES = Path(__file__).resolve().parent / "NOTES.md"
 
@@ -165,6 +166,27 @@ def growth_lines(rows: list[Row]) -> list[str]:
     return lines
 
 
+def steps_section(results: Results) -> list[str]:
+    total = sum(seconds for _, seconds in results.steps) or 1.0
+    latency = f"{results.steps_latency * 1000:.0f} ms"
+    return [
+        f"## Where the wall time of the largest plan at {latency} goes",
+        "",
+        f"Tool: py-spy --idle ({RATE} samples/s), samples of the main thread only, waiting "
+        "included, so wall time, step by step (the innermost step on the stack counts). The "
+        "sampler slows the run, so the seconds add up to more than the plan takes alone: read "
+        "the shares.",
+        "",
+        "| step | seconds | share |",
+        "| --- | ---: | ---: |",
+        *[
+            f"| {step} | {seconds:.2f} | {100 * seconds / total:.0f}% |"
+            for step, seconds in results.steps
+        ],
+        "",
+    ]
+
+
 def report(results: Results, info: RunInfo) -> str:
     lines = [*header(info), *method(), *tables(results)]
     if results.profile:
@@ -178,6 +200,8 @@ def report(results: Results, info: RunInfo) -> str:
             *[f"| `{name}` | {share:.1f}% |" for name, share in results.profile],
             "",
         ]
+    if results.steps:
+        lines += steps_section(results)
     if NOTES.exists():
         lines += [NOTES.read_text().strip(), ""]
     if results.problems:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from checks import targets
-from profiling import profile_plan
+from profiling import profile_plan, profile_steps
 from report import RunInfo, report
 from scenarios import Bench
 
@@ -92,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.versus_naive(vs_naive, 10, 0.010)
         if not args.quick and not args.no_profile:
             profile_plan(bench, local[-1], 10)
+            profile_steps(bench, local[-1], 10, 0.050)
         results = bench.results
         targets(results, f"{local[-1]:,} x 10", args.quick)
         info = RunInfo(args.quick, args.repeat, started, load, time.perf_counter() - clock)
