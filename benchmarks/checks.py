@@ -60,8 +60,8 @@ class Results:
     calibration: str = ""
     profile: list[tuple[str, float]] = field(default_factory=list)
     profile_tool: str = ""
-    steps: list[tuple[str, float]] = field(default_factory=list)  # step, seconds (py-spy --idle)
-    steps_latency: float = 0.0
+    # latency -> [(step, seconds)] of a converged plan on its main thread (py-spy --idle)
+    steps: dict[float, list[tuple[str, float]]] = field(default_factory=dict)
 
     def check(self, target: str, measured: str, met: bool) -> None:
         self.checks.append(Check(target, measured, met))

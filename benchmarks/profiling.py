@@ -103,8 +103,7 @@ def profile_steps(bench: Bench, personas: int, numbers_each: int, latency: float
         return
     out = sample_plan(bench, personas, numbers_each, latency, idle=True, drift=0.0)
     if out is not None:
-        bench.results.steps = read_steps(out)
-        bench.results.steps_latency = latency
+        bench.results.steps[latency] = read_steps(out)
 
 
 def read_steps(path: Path) -> list[tuple[str, float]]:
@@ -167,7 +166,7 @@ def main() -> int:
     for problem in bench.results.problems:
         print(problem)
     if args.idle:
-        for step, seconds in bench.results.steps:
+        for step, seconds in bench.results.steps[args.latency]:
             print(f"{seconds:6.2f} s  {step}")
         return 0
     print(bench.results.profile_tool)

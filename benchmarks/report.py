@@ -167,21 +167,29 @@ def growth_lines(rows: list[Row]) -> list[str]:
 
 
 def steps_section(results: Results) -> list[str]:
-    total = sum(seconds for _, seconds in results.steps) or 1.0
-    latency = f"{results.steps_latency * 1000:.0f} ms"
+    latencies = sorted(results.steps, reverse=True)
+    names = [f"{latency * 1000:.0f} ms" for latency in latencies]
+    steps = [step for step, _ in results.steps[latencies[0]]]
+    seconds = {latency: dict(results.steps[latency]) for latency in latencies}
+    totals = {latency: sum(seconds[latency].values()) or 1.0 for latency in latencies}
     return [
-        f"## Where the wall time of the largest plan at {latency} goes",
+        f"## Where the wall time of the largest plan goes, at {' and '.join(names)}",
         "",
-        f"Tool: py-spy --idle ({RATE} samples/s), samples of the main thread only, waiting "
-        "included, so wall time, step by step (the innermost step on the stack counts). The "
-        "sampler slows the run, so the seconds add up to more than the plan takes alone: read "
-        "the shares.",
+        f"Tool: py-spy --idle ({RATE} samples/s) on `plan` of the largest converged "
+        "account, samples of the main thread only, waiting included, so wall time, step by "
+        "step (the innermost step on the stack counts). The sampler slows the run, so the "
+        "seconds add up to more than the plan takes alone: compare the columns and the shares.",
         "",
-        "| step | seconds | share |",
-        "| --- | ---: | ---: |",
+        "| step | " + " | ".join(f"s at {name} | share" for name in names) + " |",
+        "| --- |" + " ---: | ---: |" * len(names),
         *[
-            f"| {step} | {seconds:.2f} | {100 * seconds / total:.0f}% |"
-            for step, seconds in results.steps
+            f"| {step} | "
+            + " | ".join(
+                f"{seconds[lat][step]:.2f} | {100 * seconds[lat][step] / totals[lat]:.0f}%"
+                for lat in latencies
+            )
+            + " |"
+            for step in steps
         ],
         "",
     ]

@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.versus_naive(vs_naive, 10, 0.010)
         if not args.quick and not args.no_profile:
             profile_plan(bench, local[-1], 10)
-            profile_steps(bench, local[-1], 10, 0.050)
+            for latency in (0.050, 0.0):
+                profile_steps(bench, local[-1], 10, latency)
         results = bench.results
         targets(results, f"{local[-1]:,} x 10", args.quick)
         info = RunInfo(args.quick, args.repeat, started, load, time.perf_counter() - clock)
