@@ -5,7 +5,8 @@ planned, and every managed persona that declares a touched number, so that a num
 the persona really holding it (a plan made on a wrong picture of the account) cannot go unseen.
 
 Two things are put right in the same run. A declared number missing from its persona is attached
-there again (one attach per persona, then read back), unless it is now on a persona the plan did
+there again (one attach per persona, then one settings write per number that declares settings,
+as the attach leaves it with none, then read back), unless it is now on a persona the plan did
 not take it from; and a move the API did not complete (the number reached its new persona but
 stayed on the old one) is finished with one detach. Everything still wrong is named in the result.
 """
@@ -20,11 +21,13 @@ from reconciler.apply.declared import declared_mismatches
 from reconciler.apply.result import ApplyResult, Write, counted_numbers
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import LivePersona
-from reconciler.plan import Action, Plan
+from reconciler.plan import Action, Change, Plan
 from reconciler.text import printable
 
 # Sends one write ("attach" or "detach", persona id, numbers) and records how it ended.
 Send = Callable[[str, str, list[str]], Write]
+# Sends one settings write (a Change of Action.SETTINGS) and records how it ended.
+SendSettings = Callable[[Change], Write]
 
 
 class AccountReader(Protocol):
@@ -48,6 +51,7 @@ class Verification:
         names: Mapping[str, str],
         parallelism: int,
         send: Send,
+        send_settings: SendSettings,
     ) -> None:
         self.plan = plan
         self.client = client
@@ -55,6 +59,7 @@ class Verification:
         self.names = names
         self.parallelism = parallelism
         self.send = send
+        self.send_settings = send_settings
 
     def run(self) -> None:
         """Read back, put declared numbers back, finish moves that left a number behind, check."""
@@ -141,12 +146,30 @@ class Verification:
                 f"{self.names.get(pid, pid)}: lacked {counted_numbers(numbers)} after the writes; "
                 "attached them there"
             )
-            self.send("attach", pid, numbers)
+            if self.send("attach", pid, numbers).ok:
+                self._write_declared_settings(pid, numbers)
         repaired = {number for numbers in repairs.values() for number in numbers}
         holders = {pid for pid, persona in personas.items() if persona.numbers & repaired}
         for pid in sorted(set(repairs) | holders):
             personas[pid] = self.client.get_persona(pid)
             self.result.verify_reads += 1
+
+    def _write_declared_settings(self, persona_id: str, numbers: list[str]) -> None:
+        """Give numbers just attached again the settings their persona declares for them.
+
+        The attach left them with none (as a detach or a move does), so a number that declares
+        settings gets one write; one that declares none or `null` already matches.
+        """
+        declared = next(
+            (managed.settings for managed in self.plan.managed if managed.id == persona_id), {}
+        )
+        name = self.names.get(persona_id, persona_id)
+        for number in numbers:
+            wanted = declared.get(number)
+            if wanted is not None:
+                self.send_settings(
+                    Change(Action.SETTINGS, persona_id, name, number, before=None, after=wanted)
+                )
 
     def _missing(
         self, personas: dict[str, LivePersona], only: set[str] | None = None

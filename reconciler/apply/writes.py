@@ -94,6 +94,7 @@ class _PlanWriter:
                 self.names,
                 self.parallelism,
                 send=self._send_and_record,
+                send_settings=self._send_number_and_record,
             )
             try:
                 verification.run()
@@ -121,6 +122,11 @@ class _PlanWriter:
 
     def _send_and_record(self, action: str, persona_id: str, numbers: list[str]) -> Write:
         write = self._send(action, persona_id, numbers)
+        self.record(write)
+        return write
+
+    def _send_number_and_record(self, change: Change) -> Write:
+        write = self._send_number(change)
         self.record(write)
         return write
 

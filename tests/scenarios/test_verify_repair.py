@@ -4,6 +4,9 @@ persona is attached again in the same run, or the run exits 4 naming it; never e
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from reconciler.simulator import Simulator
 from reconciler.simulator.requestlog import RequestRecord
 from tests.conftest import CONFIG, SALES, SUPPORT, RunCli, writes
@@ -73,3 +76,56 @@ def test_a_declared_number_moved_during_the_apply_to_a_persona_outside_the_plan_
     assert (SALES, "attach", [SALES_EMEA]) not in writes(sim)[1:]
     assert f"not converged: Sales: still lacks {SALES_EMEA}" in result.out
     assert "which the plan did not take it from: not taken back" in result.out
+
+
+def test_a_number_put_back_gets_the_settings_it_declares_and_the_run_converges(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """+…110 declares settings. Someone detaches it from Sales after its settings were written
+    (at the label write, the last write of the apply): the attach that puts it back leaves it
+    with none, so its settings are written once more, and the run exits 0."""
+    settings = {"pathway_id": "pw_emea"}
+    config = tmp_path / "personas.yaml"
+    config.write_text(
+        f"""\
+version: 1
+personas:
+  - id: {SUPPORT}
+    numbers: ["+14155550100", "+14155550101", "+14155550102"]
+  - name: Sales
+    numbers:
+      - number: "{SALES_EMEA}"
+        settings:
+          pathway_id: pw_emea
+      - number: "+14155550111"
+        label: Sales US desk
+  - name: After Hours
+    numbers: []
+"""
+    )
+
+    def dashboard_unroutes_it_at_the_label_write(sim: Simulator, record: RequestRecord) -> None:
+        if record.path.endswith("/update_label") and SALES_EMEA in sim.persona_numbers(SALES):
+            sim.set_owner(SALES_EMEA, None)
+
+    sim.on_write = dashboard_unroutes_it_at_the_label_write
+    log_file = tmp_path / "audit.jsonl"
+
+    result = run_cli("apply", config, "--auto-approve", "--log-file", log_file)
+
+    assert result.code == 0, result.out + result.err
+    assert SALES_EMEA in sim.persona_numbers(SALES)
+    assert sim.persona_settings(SALES, SALES_EMEA) == settings
+    settings_writes = [r for r in sim.writes() if r.path.endswith("/settings")]
+    assert [r.path.split("/")[3] for r in settings_writes] == [SALES, SALES]
+    assert writes(sim)[-1] == (SALES, "attach", [SALES_EMEA])
+    assert f'Sales: set the settings of {SALES_EMEA} to {{"pathway_id": "pw_emea"}}' in result.out
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    logged = [(e["action"], e["outcome"]) for e in lines if e["numbers"] == [SALES_EMEA]]
+    assert logged[-4:] == [
+        ("attach", "sent"),
+        ("attach", "done"),
+        ("settings", "sent"),
+        ("settings", "done"),
+    ]
+    assert run_cli("plan", config, "--detailed-exitcode").code == 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
+
+import pytest
 
 from reconciler.apply import ApplyResult, Write, apply_plan
 from reconciler.errors import ApiError, AuthError
-from reconciler.model import ConfirmedOwners, PersonaRef
+from reconciler.model import ConfirmedOwners, PersonaRef, RoutingSettings, routing_settings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from tests.unit.apply.fakes import (
     EXAMPLE_PLAN,
@@ -23,6 +26,9 @@ from tests.unit.apply.fakes import (
     FakeAccount,
     example_account,
 )
+
+PW1 = routing_settings({"pathway_id": "pw_1"})
+PW2 = routing_settings({"pathway_id": "pw_2"})
 
 
 def apply(plan: Plan, account: FakeAccount) -> ApplyResult:
@@ -244,6 +250,123 @@ def test_a_declared_number_taken_off_its_only_holder_is_put_back_in_the_same_run
     ]
     assert result.verify_reads == 5
     assert result.converged
+
+
+def test_a_number_put_back_gets_its_declared_settings_written_in_the_same_run() -> None:
+    """The attach that puts 102 back leaves it with no settings (as the API does): the settings
+    Support declares for it are written once, then read back."""
+    account = wrong_picture_account()
+    plan = replace(
+        WRONG_PICTURE_PLAN,
+        managed=(replace(WRONG_PICTURE_PLAN.managed[0], settings={N102: PW1, N100: PW2}),),
+    )
+    account.settings[SUPPORT][N100] = PW2
+    lines: list[str] = []
+
+    result = apply_plan(plan, account, report=lines.append, parallelism=1)
+
+    assert account.calls == [("detach", IVR, (N102,)), ("attach", SUPPORT, (N102,))]
+    assert account.number_calls == [("settings", SUPPORT, N102, PW1)]
+    assert account.settings[SUPPORT][N102] == PW1
+    # Written after the attach, read back after the write.
+    assert account.timeline[-2:] == [("attach", SUPPORT), ("settings", N102)]
+    assert account.reads[-1] == "get p-support"
+    assert result.done[-1] == Write(
+        SUPPORT, "Support", "settings", (N102,), value={"pathway_id": "pw_1"}
+    )
+    assert lines[-1] == 'Support: set the settings of +14155550102 to {"pathway_id": "pw_1"}'
+    assert result.mismatches == []
+    assert result.converged
+
+
+@pytest.mark.parametrize("declared", [{}, {N102: None}])
+def test_a_number_put_back_without_declared_settings_gets_no_settings_write(
+    declared: dict[str, RoutingSettings | None],
+) -> None:
+    account = wrong_picture_account()
+    plan = replace(
+        WRONG_PICTURE_PLAN, managed=(replace(WRONG_PICTURE_PLAN.managed[0], settings=declared),)
+    )
+
+    result = apply(plan, account)
+
+    assert account.calls[-1] == ("attach", SUPPORT, (N102,))
+    assert account.number_calls == []
+    assert result.converged
+
+
+def test_a_number_whose_put_back_failed_gets_no_settings_write() -> None:
+    account = wrong_picture_account()
+    account.fail("attach", SUPPORT, ApiError("server error", status=500))
+    plan = replace(
+        WRONG_PICTURE_PLAN,
+        managed=(replace(WRONG_PICTURE_PLAN.managed[0], settings={N102: PW1}),),
+    )
+
+    result = apply(plan, account)
+
+    assert account.number_calls == []
+    assert result.mismatches == ["Support: still lacks +14155550102"]
+    assert not result.converged
+
+
+def test_a_settings_write_after_a_put_back_that_fails_is_reported_and_fails_the_run() -> None:
+    account = wrong_picture_account()
+    error = ApiError("server error", status=500)
+    account.fail("settings", SUPPORT, error)
+    plan = replace(
+        WRONG_PICTURE_PLAN,
+        managed=(replace(WRONG_PICTURE_PLAN.managed[0], settings={N102: PW1}),),
+    )
+
+    result = apply(plan, account)
+
+    assert account.numbers[SUPPORT] == {N100, N102}
+    assert result.failed == [
+        Write(SUPPORT, "Support", "settings", (N102,), value={"pathway_id": "pw_1"}).failed_with(
+            error
+        )
+    ]
+    assert result.mismatches == [
+        'Support: +14155550102 has the settings none, not {"pathway_id": "pw_1"}'
+    ]
+    assert not result.converged
+
+
+def test_an_authorisation_error_on_the_put_back_sends_no_settings_write() -> None:
+    account = wrong_picture_account()
+    account.fail("attach", SUPPORT, AuthError("unauthorised", status=401))
+    plan = replace(
+        WRONG_PICTURE_PLAN,
+        managed=(replace(WRONG_PICTURE_PLAN.managed[0], settings={N102: PW1}),),
+    )
+
+    result = apply(plan, account)
+
+    assert account.number_calls == []
+    assert result.stopped_by is not None
+    assert not result.converged
+
+
+def test_an_interrupt_during_the_put_back_skips_its_settings_write() -> None:
+    account = wrong_picture_account()
+    stop = threading.Event()
+
+    def interrupt_at_the_put_back(action: str, persona_id: str) -> None:
+        if (action, persona_id) == ("attach", SUPPORT):
+            stop.set()
+
+    account.after_write = interrupt_at_the_put_back
+    plan = replace(
+        WRONG_PICTURE_PLAN,
+        managed=(replace(WRONG_PICTURE_PLAN.managed[0], settings={N102: PW1}),),
+    )
+
+    result = apply_plan(plan, account, report=lambda _line: None, parallelism=1, stop=stop)
+
+    assert account.number_calls == []
+    assert [(w.action, w.outcome) for w in result.skipped] == [("settings", "skipped")]
+    assert not result.converged
 
 
 def test_a_declared_number_that_cannot_be_put_back_is_named() -> None:
