@@ -129,41 +129,19 @@ class BlandClient(Transport):
     def _write(self, action: WriteAction, persona_id: str, numbers: list[str]) -> LivePersona:
         path = inbound_write_path(persona_id, action)
         wanted = set(numbers)
-        deadline = self._deadline_from_now()  # one budget for the write and the reads that check it
+        read_back: list[LivePersona] = []
 
-        def took_effect() -> LivePersona | None:
+        def took_effect(deadline: float) -> bool:
             persona = self.get_persona(persona_id, deadline=deadline)
             done = wanted <= persona.numbers if action == "attach" else not wanted & persona.numbers
-            return persona if done else None
+            if done:
+                read_back.append(persona)
+            return done
 
-        ambiguous = False
-        try:
-            for attempt in self._retrying("POST", path, deadline):
-                with attempt:
-                    if ambiguous:
-                        # No idempotency key: a write whose answer was lost may have happened.
-                        persona = took_effect()
-                        if persona is not None:
-                            self._notify(f"POST {path}: the earlier attempt took effect")
-                            return persona
-                    try:
-                        payload = self._send_when_allowed(
-                            "POST", path, None, {"inbound_numbers": numbers}, deadline
-                        )
-                    except RetryableFailure as failure:
-                        ambiguous = ambiguous or failure.ambiguous
-                        raise
-                    return persona_from_answer(payload, "POST", path)
-        except RetryableFailure as final:
-            if ambiguous and not self.cancelled and self._clock() + self.timeout <= deadline:
-                persona = took_effect()
-                if persona is not None:
-                    return persona
-                ambiguous = False  # read back: it did not take effect
-            raise error_after_retries(
-                final, interrupted=self.cancelled, ambiguous=ambiguous
-            ) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")
+        payload = self._checked_write("POST", path, {"inbound_numbers": numbers}, took_effect)
+        if payload is _READ_BACK_DONE:
+            return read_back[-1]
+        return persona_from_answer(payload, "POST", path)
 
     # -- probes -------------------------------------------------------------------------
 

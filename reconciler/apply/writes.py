@@ -198,18 +198,7 @@ class _PlanWriter:
     def _send_number(self, change: Change, *, must_finish: bool = False) -> Write:
         """One settings or label call, and how it ended."""
         intended = intended_write(change, self._name(change.persona_id))
-        if self.halted() and not must_finish:
-            return intended.skipped_because(self._halt_reason())
-        try:
-            send_number_write(self.client, change)
-        except NotSent as error:
-            return intended.skipped_because(error.reason)
-        except AuthError as error:
-            self._stop_on(error)
-            return intended.failed_with(error)
-        except ApiError as error:
-            return intended.failed_with(error)
-        return intended
+        return self._attempt(intended, partial(send_number_write, self.client, change), must_finish)
 
     def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
         """The write call for these numbers, as it reads once done."""
@@ -219,21 +208,41 @@ class _PlanWriter:
         self, action: str, persona_id: str, numbers: list[str], *, must_finish: bool = False
     ) -> Write:
         """One write call; `must_finish` for a fallback's writes, which must finish once begun."""
+        call = self.client.attach if action == "attach" else self.client.detach
+
+        def after_refusal(error: ApiError) -> Write | None:
+            if action == "attach" and self._is_refusal(error, persona_id, numbers):
+                return self._free_then_attach(persona_id, numbers, error)
+            return None
+
         intended = self._write_for(action, persona_id, numbers)
+        return self._attempt(
+            intended, partial(call, persona_id, numbers), must_finish, after_refusal
+        )
+
+    def _attempt(
+        self,
+        intended: Write,
+        send: Callable[[], object],
+        must_finish: bool,
+        after_error: Callable[[ApiError], Write | None] = lambda _: None,
+    ) -> Write:
+        """Send one write unless the run halted (and it need not finish), and say how it ended.
+
+        `after_error` may turn an API error into another outcome (a refusal's fallback).
+        """
         if self.halted() and not must_finish:
             return intended.skipped_because(self._halt_reason())
-        call = self.client.attach if action == "attach" else self.client.detach
         try:
-            call(persona_id, numbers)
+            send()
         except NotSent as error:
             return intended.skipped_because(error.reason)
         except AuthError as error:
             self._stop_on(error)
             return intended.failed_with(error)
         except ApiError as error:
-            if action == "attach" and self._is_refusal(error, persona_id, numbers):
-                return self._free_then_attach(persona_id, numbers, error)
-            return intended.failed_with(error)
+            fallback = after_error(error)
+            return fallback if fallback is not None else intended.failed_with(error)
         return intended
 
     def _halt_reason(self) -> str:
