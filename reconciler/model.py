@@ -213,6 +213,8 @@ class Live:
     personas: Mapping[str, LivePersona]
     account_numbers: frozenset[str]
     pages_read: int = 0
+    # Requests this picture took: the pages, GET /v1/inbound, and any read again to confirm.
+    reads: int = 0
     # persona_id that GET /v1/inbound gives for a number, where it gives one (the docs do not
     # promise it): a second source of owners, besides the persona list.
     inbound_owners: Mapping[str, str] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,6 @@ from reconciler.model import (
     UNREAD,
     ConfirmedOwners,
     RoutingSettings,
-    SafetySettings,
     SeenLabel,
     SeenSettings,
     SourcesDisagree,
@@ -74,6 +74,15 @@ class Change:
             item["after"] = value_json(self.after)
         return item
 
+    def describe(self) -> str:
+        """One line: `move +1... ('Sales') from 'Support'`, `settings +1... ('Sales') to {...}`."""
+        text = f"{self.action.value} {self.phone_number} ({self.persona_name!r})"
+        if self.from_persona_name is not None:
+            text += f" from {self.from_persona_name!r}"
+        if self.action in NUMBER_WRITES:
+            text += f" to {json.dumps(value_json(self.after), ensure_ascii=False)}"
+        return text
+
     def sort_key(self) -> tuple[str, str, int, str]:
         """Persona by name then id, then attaches, moves, detaches, settings, labels; number."""
         return (self.persona_name, self.persona_id, _ACTION_ORDER[self.action], self.phone_number)
@@ -86,37 +95,30 @@ def value_json(value: RoutingSettings | str | None) -> Any:
 
 @dataclass(frozen=True)
 class ManagedPersona:
-    """A persona the config manages: what it has now and what it must have."""
+    """A persona the config manages: what it has now and what it must have (for the valves)."""
 
     id: str
     name: str
     live: frozenset[str]
     desired: frozenset[str]
-    # What the config declares per number (see DesiredPersona), for verification.
-    settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
-    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Ordered changes plus what they were computed from (for verification and safety checks)."""
+    """Ordered changes, and everything a plan shows beside them: notes, findings and warnings.
+
+    Two plans that show the same are the same plan: a saved plan, the plan the user said `yes`
+    to and the plan after the writes are each compared with a fresh one (see differences()).
+    """
 
     changes: tuple[Change, ...]
     managed: tuple[ManagedPersona, ...] = ()
+    # Owners of every number when planned: the valves count the numbers of personas the file
+    # does not manage but takes numbers from.
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
-    pages_read: int = 0
-    # Owners known only from GET /v1/inbound, absent from the persona list: not read back.
-    unlisted: frozenset[str] = field(default_factory=frozenset, compare=False)
-    # What the safety checks need, carried so that a saved plan is checked without the config.
+    pages_read: int = field(default=0, compare=False)
+    reads: int = field(default=0, compare=False)  # requests the picture of the account took
     protected: tuple[str, ...] = ()
-    safety: SafetySettings = field(default_factory=SafetySettings)
-    config_files: tuple[str, ...] = ()
-    config_digests: Mapping[str, str] = field(default_factory=dict, compare=False)
-    # For the fingerprint: the settings of each number that declares them, on its persona
-    # when planned (numbers elsewhere left out: their owners are fingerprinted), and the label
-    # of each number that declares one.
-    settings_seen: Mapping[str, SeenSettings] = field(default_factory=dict, compare=False)
-    labels_seen: Mapping[str, SeenLabel] = field(default_factory=dict, compare=False)
     # Settings that moves clear and the config does not declare, by number: shown with the move.
     settings_dropped: Mapping[str, RoutingSettings] = field(default_factory=dict, compare=False)
     # What the picture of the owners rests on beyond the persona list, for the plan to say so:
@@ -124,6 +126,26 @@ class Plan:
     # GET /v1/inbound and the persona list disagree on.
     confirmed: tuple[ConfirmedOwners, ...] = field(default=(), compare=False)
     disagreements: tuple[SourcesDisagree, ...] = field(default=(), compare=False)
+    # What the safety checks found (safety.assess fills them): valves that --force lets
+    # through, protected numbers nothing lets through, and whether --force was given.
+    valves: tuple[str, ...] = ()
+    refusals: tuple[str, ...] = ()
+    forced: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """True when apply would refuse this plan before any write."""
+        return bool(self.refusals) or (bool(self.valves) and not self.forced)
+
+    def warnings(self) -> list[str]:
+        """The safety lines of the plan output, shown above the summary line."""
+        lines = [f"Safety valve: {valve}: apply will need --force." for valve in self.valves]
+        lines += [
+            f"Protected: {problem}: apply will refuse it, --force included "
+            "(remove the number from `protected:` first)."
+            for problem in self.refusals
+        ]
+        return lines
 
     @property
     def is_empty(self) -> bool:

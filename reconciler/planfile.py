@@ -1,18 +1,19 @@
 """Saved plans: a plan written at review time and applied later, exactly as it was reviewed.
 
-A plan file is JSON (format documented in the README). Besides the changes it carries a
-fingerprint of the live state they were computed from, so that apply can refuse when the
-account changed in between, and everything apply needs without the config: the managed
-personas, the protected numbers and the valve thresholds in force. An integrity hash of the
-content catches a file edited by hand or cut short. It never holds the API key.
+A plan file is JSON (docs/plan-files.md). It carries the desired state the plan was made from,
+the valve thresholds in force and the plan as it was shown. `apply PLANFILE` plans again from
+that desired state against a fresh read and applies only when the fresh plan shows exactly what
+the saved one does. The file is signed with an HMAC keyed from the API key, so a plan edited and
+signed again without the key is refused. It never holds the API key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,52 +24,61 @@ from reconciler.errors import InputError, StalePlan
 from reconciler.files import cannot_read, open_regular, write_atomic
 from reconciler.model import (
     UNREAD,
+    ConfirmedOwners,
+    Desired,
+    DesiredPersona,
+    PersonaRef,
     RoutingSettings,
     SafetySettings,
     SeenLabel,
     SeenSettings,
+    SourceMark,
+    SourcesDisagree,
     routing_settings,
 )
-from reconciler.plan import NUMBER_WRITES, Action, Change, ManagedPersona, Plan, value_json
+from reconciler.plan import NUMBER_WRITES, Action, Change, Plan, value_json
 from reconciler.safety import Thresholds
 
 PLAN_FILE_FORMAT = "reconciler-plan"
-PLAN_FILE_VERSION = 1
+PLAN_FILE_VERSION = 2
 RUN_PLAN_AGAIN = "Run plan again."
 # A config file cannot have a "format" key (the schema forbids unknown keys), so this marks a
 # plan file even when the rest of it is truncated or reordered.
-# Plan files are written with "format" as their first key; a hand-reformatted one may move it.
 _SNIFF_BYTES = 1024 * 1024
 _MARKER = re.compile(rb'"format"\s*:\s*"' + PLAN_FILE_FORMAT.encode() + rb'"')
+# The fixed label of the key derivation: the signing key is HMAC(API key, label), never the key.
+_KEY_LABEL = b"reconciler plan file signature v1"
 
 
-@dataclass(frozen=True)
-class ConfigSource:
-    """A config file a plan was made from, and the sha256 of its content then."""
+def signing_key(api_key: str) -> bytes:
+    """The key that signs plan files, derived from the API key (which it does not reveal)."""
+    return hmac.new(api_key.encode("utf-8"), _KEY_LABEL, hashlib.sha256).digest()
 
-    path: str
-    sha256: str
+
+def _key_id(key: bytes) -> str:
+    """Names the signing key in the file, so a plan made with another key is told apart."""
+    return hmac.new(key, b"key id", hashlib.sha256).hexdigest()[:16]
+
+
+def _signature(document: Mapping[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 of the document without its `integrity` key, as canonical JSON."""
+    content = {name: value for name, value in document.items() if name != "integrity"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "hmac-sha256:" + hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
 class SavedPlan:
-    """A plan file as read back.
-
-    `plan.managed[*].live` holds each managed persona's numbers when planned and `plan.owners`
-    the owners when planned of every number the fingerprint covers.
-    """
+    """A plan file as read back: what to plan from, and the plan it showed then."""
 
     path: str
+    desired: Desired
+    thresholds: Thresholds
     plan: Plan
+    document: dict[str, Any]
     api_base_url: str
     tool_version: str
-    config: tuple[ConfigSource, ...]
-    names: Mapping[str, str]
-
-
-def config_sources(plan: Plan) -> tuple[ConfigSource, ...]:
-    """Each config file of the plan with the sha256 of the bytes that were validated."""
-    return tuple(ConfigSource(file, plan.config_digests[file]) for file in plan.config_files)
+    config_files: tuple[str, ...]
 
 
 def public_url(url: str) -> str:
@@ -81,102 +91,73 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/")
 
 
-def _covered_numbers(plan: Plan) -> set[str]:
-    """Numbers whose owners the fingerprint records: those the plan touches or that sit on a
-    managed persona (the latter so that a difference there can be named with its old owner)."""
-    covered = {change.phone_number for change in plan.changes}
-    for persona in plan.managed:
-        covered |= persona.live
-    return covered
-
-
-def integrity_hash(document: Mapping[str, Any]) -> str:
-    """sha256 of the document without its `integrity` key, as canonical JSON."""
-    content = {key: value for key, value in document.items() if key != "integrity"}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
 def render_plan_file(
+    desired: Desired,
     plan: Plan,
+    document: Mapping[str, Any],
     *,
     thresholds: Thresholds,
     api_base_url: str,
-    config: Sequence[ConfigSource],
+    key: bytes,
     redact: Callable[[str], str] = str,
 ) -> str:
-    """The plan file's text (pure): the plan, its fingerprint, and an integrity hash.
+    """The plan file's text (pure): the desired state, the plan document, names, a signature.
 
-    `redact` is applied to every string value before hashing, so a secret that reached a name
-    from the API never lands in the file, and the file still passes its integrity check.
+    `document` is the plan as shown (render.plan_document); `plan` gives the names of the
+    personas it mentions, so that show can print it as plan did. `redact` is applied to every
+    string, keys included, before signing: a secret that reached a name from the API never lands
+    in the file, and the file still passes its signature check.
     """
-    covered = _covered_numbers(plan)
-    owners = {number: sorted(plan.owners.get(number, ())) for number in sorted(covered)}
     names = plan.persona_names()
-    document: dict[str, Any] = {
+    for found in plan.confirmed:
+        names.update((ref.id, ref.name) for ref in (*found.seen_on, *found.held_by))
+    for disagree in plan.disagreements:
+        names.update((ref.id, ref.name) for ref in (disagree.inbound_owner, *disagree.listed_on))
+    saved: dict[str, Any] = {
         "format": PLAN_FILE_FORMAT,
         "format_version": PLAN_FILE_VERSION,
         "tool_version": __version__,
-        "config": [{"path": source.path, "sha256": source.sha256} for source in config],
         "api_base_url": public_url(api_base_url),
-        "changes": [change.to_json() for change in plan.changes],
-        "summary": plan.summary(),
-        "managed": [_managed_json(persona) for persona in plan.managed],
-        "protected": sorted(plan.protected),
+        "config": [
+            {"path": file, "sha256": desired.digests.get(file, "")} for file in desired.files
+        ],
         "safety": {
             "max_detach_percent": thresholds.max_detach_percent,
             "min_numbers": thresholds.min_numbers,
             "allow_emptying": thresholds.allow_emptying,
         },
-        "fingerprint": {
-            "personas": {persona.id: sorted(persona.live) for persona in plan.managed},
-            "owners": owners,
-            **_seen_json(plan),
-        },
+        "desired": _desired_json(desired),
+        "plan": dict(document),
         "persona_names": dict(sorted(names.items())),
     }
-    document = _map_strings(document, redact)
-    document["integrity"] = integrity_hash(document)
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    saved = redacted(saved, redact)
+    saved["key_id"] = _key_id(key)
+    saved["integrity"] = _signature(saved, key)
+    return json.dumps(saved, indent=2, ensure_ascii=False) + "\n"
 
 
-def _managed_json(persona: ManagedPersona) -> dict[str, Any]:
-    """A managed persona as the plan file keeps it: what it must hold and what it declares."""
-    item: dict[str, Any] = {"id": persona.id, "name": persona.name}
-    item["numbers"] = sorted(persona.desired)
-    if persona.settings:
-        item["settings"] = {n: value_json(s) for n, s in sorted(persona.settings.items())}
-    if persona.labels:
-        item["labels"] = dict(sorted(persona.labels.items()))
-    return item
+def _desired_json(desired: Desired) -> dict[str, Any]:
+    entries = []
+    for entry in desired.personas:
+        item: dict[str, Any] = {"id": entry.id, "name": entry.name}
+        item["numbers"] = list(entry.numbers)
+        item["mark"] = [entry.mark.file, entry.mark.line, entry.mark.column]
+        if entry.settings:
+            item["settings"] = {n: value_json(v) for n, v in sorted(entry.settings.items())}
+        if entry.labels:
+            item["labels"] = dict(sorted(entry.labels.items()))
+        entries.append(item)
+    return {"entries": entries, "protected": list(desired.protected)}
 
 
-def _seen_json(plan: Plan) -> dict[str, Any]:
-    """The fingerprint of declared settings and labels: the values shown, and those not shown.
-
-    Absent for a plan whose config declares none, so such plan files are as before.
-    """
-    if not plan.settings_seen and not plan.labels_seen:
-        return {}
-    settings = {n: value_json(v) for n, v in plan.settings_seen.items() if v is not UNREAD}
-    labels = {n: v for n, v in plan.labels_seen.items() if v is not UNREAD}
-    return {
-        "settings": dict(sorted(settings.items())),
-        "labels": dict(sorted(labels.items())),
-        "unread": {
-            "settings": sorted(n for n, v in plan.settings_seen.items() if v is UNREAD),
-            "labels": sorted(n for n, v in plan.labels_seen.items() if v is UNREAD),
-        },
-    }
-
-
-def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+def redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """A JSON value with `redact` applied to every string in it, object keys included."""
     if isinstance(value, str):
-        return change(value)
+        return redact(value)
     if isinstance(value, dict):
-        return {key: _map_strings(item, change) for key, item in value.items()}
+        return {redact(str(key)): redacted(item, redact) for key, item in value.items()}
     if isinstance(value, list):
-        return [_map_strings(item, change) for item in value]
+        return [redacted(item, redact) for item in value]
     return value
 
 
@@ -203,8 +184,11 @@ def _refuse(path: str, reason: str) -> StalePlan:
     return StalePlan(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
 
 
-def read_plan_file(path: str) -> SavedPlan:
-    """Read and check a plan file; raises StalePlan if it is altered, truncated or unknown."""
+def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
+    """Read and check a plan file; raises StalePlan if it is altered, truncated or unknown.
+
+    With `key` None (show, which has no key) the signature is not checked.
+    """
     try:
         content = Path(path).read_bytes()
     except OSError as error:
@@ -224,10 +208,14 @@ def read_plan_file(path: str) -> SavedPlan:
             f"plan file format version {json.dumps(version)} is not supported "
             f"(reconciler {__version__} reads version {PLAN_FILE_VERSION})",
         )
-    if document.get("integrity") != integrity_hash(document):
+    if key is not None and document.get("key_id") != _key_id(key):
+        raise _refuse(path, "the plan was made with another API key")
+    if key is not None and not hmac.compare_digest(
+        str(document.get("integrity")), _signature(document, key)
+    ):
         raise _refuse(
             path,
-            "the plan file was altered after it was written (its integrity hash does not match "
+            "the plan file was altered after it was written (its signature does not match "
             "its content)",
         )
     try:
@@ -262,7 +250,8 @@ def _label_value(value: Any) -> str | None:
     return value
 
 
-def _change(item: dict[str, Any]) -> Change:
+def change_from_json(item: dict[str, Any]) -> Change:
+    """A change from its JSON object (Change.to_json); raises on a malformed one."""
     action = Action(item["action"])
     before: SeenSettings | SeenLabel = None
     after: RoutingSettings | str | None = None
@@ -284,20 +273,6 @@ def _change(item: dict[str, Any]) -> Change:
         before=before,
         after=after,
     )
-
-
-def _seen(fingerprint: dict[str, Any]) -> tuple[dict[str, SeenSettings], dict[str, SeenLabel]]:
-    """The declared settings and labels as the fingerprint recorded them (see _seen_json)."""
-    unread = fingerprint.get("unread", {})
-    settings: dict[str, SeenSettings] = {
-        str(n): _settings_value(v) for n, v in fingerprint.get("settings", {}).items()
-    }
-    settings.update(dict.fromkeys(_strings(unread.get("settings", [])), UNREAD))
-    labels: dict[str, SeenLabel] = {
-        str(n): _label_value(v) for n, v in fingerprint.get("labels", {}).items()
-    }
-    labels.update(dict.fromkeys(_strings(unread.get("labels", [])), UNREAD))
-    return settings, labels
 
 
 def _labels(value: Any) -> dict[str, str]:
@@ -327,46 +302,74 @@ def _thresholds(safety: dict[str, Any]) -> SafetySettings:
 
 
 def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
-    fingerprint = document["fingerprint"]
-    planned = {
-        str(pid): frozenset(_strings(numbers)) for pid, numbers in fingerprint["personas"].items()
-    }
-    managed = tuple(
-        ManagedPersona(
-            str(entry["id"]),
-            str(entry["name"]),
-            planned[entry["id"]],
-            frozenset(_strings(entry["numbers"])),
-            settings={str(n): _settings_value(v) for n, v in entry.get("settings", {}).items()},
-            labels=_labels(entry.get("labels", {})),
-        )
-        for entry in document["managed"]
-    )
-    changes = tuple(_change(item) for item in document["changes"])
-    thresholds = _thresholds(document["safety"])
-    owners = {str(number): tuple(_strings(ids)) for number, ids in fingerprint["owners"].items()}
-    unfingerprinted = sorted({change.phone_number for change in changes} - owners.keys())
-    if unfingerprinted:
-        # Apply trusts only what the fingerprint lets it check against the live account.
-        raise ValueError(f"changes to numbers the fingerprint does not cover: {unfingerprinted}")
-    settings_seen, labels_seen = _seen(fingerprint)
-    plan = Plan(
-        changes=changes,
-        managed=managed,
-        owners=owners,
-        protected=tuple(_strings(document["protected"])),
-        safety=thresholds,
-        settings_seen=settings_seen,
-        labels_seen=labels_seen,
+    names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
+    thresholds = Thresholds.resolve(_thresholds(document["safety"]))
+    files = tuple(str(source["path"]) for source in document["config"])
+    desired = Desired(
+        personas=tuple(_entry(item) for item in document["desired"]["entries"]),
+        files=files,
+        protected=tuple(_strings(document["desired"]["protected"])),
+        digests={str(s["path"]): str(s["sha256"]) for s in document["config"]},
     )
     return SavedPlan(
         path=path,
-        plan=plan,
+        desired=desired,
+        thresholds=thresholds,
+        plan=plan_from_document(document["plan"], names),
+        document=document["plan"],
         api_base_url=str(document["api_base_url"]),
         tool_version=str(document["tool_version"]),
-        config=tuple(
-            ConfigSource(str(source["path"]), str(source["sha256"]))
-            for source in document["config"]
+        config_files=files,
+    )
+
+
+def _entry(item: dict[str, Any]) -> DesiredPersona:
+    file, line, column = item["mark"]
+    return DesiredPersona(
+        id=None if item["id"] is None else str(item["id"]),
+        name=None if item["name"] is None else str(item["name"]),
+        numbers=tuple(_strings(item["numbers"])),
+        mark=SourceMark(str(file), int(line), int(column)),
+        settings={str(n): _settings_value(v) for n, v in item.get("settings", {}).items()},
+        labels=_labels(item.get("labels", {})),
+    )
+
+
+def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Plan:
+    """The plan a saved plan document shows, to print it again (show) as plan printed it."""
+
+    def ref(persona_id: Any) -> PersonaRef:
+        return PersonaRef(str(persona_id), names.get(str(persona_id), ""))
+
+    changes = tuple(change_from_json(item) for item in document["changes"])
+    dropped = {
+        str(item["phone_number"]): _settings_value(item["settings_cleared"])
+        for item in document["changes"]
+        if "settings_cleared" in item
+    }
+    safety = document["safety"]
+    valves = tuple(_strings(safety["valves"]))
+    refusals = tuple(_strings(safety["protected"]))
+    return Plan(
+        changes=changes,
+        settings_dropped={n: s for n, s in dropped.items() if s is not None},
+        confirmed=tuple(
+            ConfirmedOwners(
+                str(found["phone_number"]),
+                tuple(map(ref, found["seen_on"])),
+                tuple(map(ref, found["held_by"])),
+            )
+            for found in document.get("confirmed_owners", [])
         ),
-        names={str(pid): str(name) for pid, name in document["persona_names"].items()},
+        disagreements=tuple(
+            SourcesDisagree(
+                str(found["phone_number"]),
+                ref(found["inbound_owner"]),
+                tuple(map(ref, found["listed_on"])),
+            )
+            for found in document.get("sources_disagree", [])
+        ),
+        valves=valves,
+        refusals=refusals,
+        forced=bool(valves) and not refusals and safety["apply_refuses"] is False,
     )

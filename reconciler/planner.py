@@ -13,8 +13,6 @@ from reconciler.model import (
     Live,
     LivePersona,
     RoutingSettings,
-    SeenLabel,
-    SeenSettings,
     SourceMark,
     label_seen,
     same_label,
@@ -232,23 +230,6 @@ def settings_dropped(
     return dropped
 
 
-def seen_for_fingerprint(
-    resolved: Sequence[tuple[DesiredPersona, LivePersona]],
-    live: Live,
-    owners: dict[str, tuple[str, ...]],
-) -> tuple[dict[str, SeenSettings], dict[str, SeenLabel]]:
-    """What a saved plan's fingerprint records of the numbers that declare settings or labels."""
-    settings: dict[str, SeenSettings] = {}
-    labels: dict[str, SeenLabel] = {}
-    for entry, persona in resolved:
-        for number in entry.settings:
-            if number in persona.numbers:
-                settings[number] = persona.settings_of(number)
-        for number in entry.labels:
-            labels[number] = label_seen(live, owners, number)
-    return settings, labels
-
-
 def build_plan(desired: Desired, live: Live) -> Plan:
     """Resolve references, then diff desired against live into an ordered Plan."""
     resolved = resolve(desired, live)
@@ -256,28 +237,15 @@ def build_plan(desired: Desired, live: Live) -> Plan:
     changes = diff(resolved, live, owners)
     changes = sorted(changes + settings_changes(resolved, live, owners), key=Change.sort_key)
     managed = tuple(
-        ManagedPersona(
-            persona.id,
-            persona.name,
-            persona.numbers,
-            frozenset(entry.numbers),
-            settings=entry.settings,
-            labels=entry.labels,
-        )
+        ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
         for entry, persona in resolved
     )
-    settings_seen, labels_seen = seen_for_fingerprint(resolved, live, owners)
     return Plan(
         changes=tuple(changes),
         managed=managed,
         owners=owners,
         pages_read=live.pages_read,
-        unlisted=live.unlisted_owners(),
+        reads=live.reads,
         protected=desired.protected,
-        safety=desired.safety,
-        config_files=desired.files,
-        config_digests=desired.digests,
-        settings_seen=settings_seen,
-        labels_seen=labels_seen,
         settings_dropped=settings_dropped(resolved, live, owners),
     )

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import groupby
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from reconciler.model import UNREAD, PersonaRef, RoutingSettings, SeenLabel, SeenSettings
 from reconciler.plan import Action, Change, Plan
@@ -34,9 +34,7 @@ def _plain(text: str, _colour: str) -> str:
     return text
 
 
-def render_text(
-    plan: Plan, config_label: str, style: Style = _plain, warnings: Sequence[str] = ()
-) -> str:
+def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
     """Changes grouped by persona, `+` attach, `~` move, `-` detach, `*` settings and labels,
     notes and warnings, the summary line."""
     findings = [
@@ -60,7 +58,7 @@ def render_text(
                 lines.append("    " + style(dropped_note(dropped), "yellow"))
         lines.append("")
     lines.extend(findings)
-    lines.extend(style(warning, "red") for warning in warnings)
+    lines.extend(style(warning, "red") for warning in plan.warnings())
     lines.append(plan.summary_line())
     return "\n".join(lines) + "\n"
 
@@ -158,16 +156,28 @@ def _at_most(lines: list[str], more: str) -> list[str]:
     return [*lines[:MAX_FINDINGS_SHOWN], more.format(len(lines) - MAX_FINDINGS_SHOWN)]
 
 
-def render_json(plan: Plan) -> str:
-    """The plan as `{"format_version", "changes", "summary"}`, stable key order.
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """Everything the plan shows, as the JSON object of `plan --format json` (stable key order).
 
     `confirmed_owners` and `sources_disagree` follow when there are any (see confirmation_notes
-    and disagreement_warnings).
+    and disagreement_warnings). Two plans with the same document are the same plan.
     """
-    document: dict[str, object] = {
+    changes = []
+    for change in plan.changes:
+        item = change.to_json()
+        dropped = plan.settings_dropped.get(change.phone_number)
+        if change.action is Action.MOVE and dropped is not None:
+            item["settings_cleared"] = dropped.as_dict()
+        changes.append(item)
+    document: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
-        "changes": [change.to_json() for change in plan.changes],
+        "changes": changes,
         "summary": plan.summary(),
+        "safety": {
+            "apply_refuses": plan.refused,
+            "valves": list(plan.valves),
+            "protected": list(plan.refusals),
+        },
     }
     if plan.confirmed:
         document["confirmed_owners"] = [
@@ -187,7 +197,12 @@ def render_json(plan: Plan) -> str:
             }
             for found in plan.disagreements
         ]
-    return json.dumps(document, indent=2) + "\n"
+    return document
+
+
+def render_json(plan: Plan) -> str:
+    """The plan document as indented JSON."""
+    return json.dumps(plan_document(plan), indent=2) + "\n"
 
 
 def mask_number(number: str) -> str:
@@ -238,6 +253,8 @@ def masked(plan: Plan) -> Plan:
         settings_dropped=dropped,
         confirmed=confirmed,
         disagreements=disagreements,
+        valves=tuple(mask_numbers_in(valve) for valve in plan.valves),
+        refusals=tuple(mask_numbers_in(refusal) for refusal in plan.refusals),
     )
 
 

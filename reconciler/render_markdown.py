@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -116,7 +116,6 @@ def render_markdown(
     plan: Plan,
     config_label: str,
     *,
-    warnings: Sequence[str] = (),
     max_chars: int = MARKDOWN_MAX_CHARS,
     redact: Callable[[str], str] = str,
 ) -> str:
@@ -135,7 +134,7 @@ def render_markdown(
         f"> [!{kind}]\n> {escape.text(line)}\n\n"
         for kind, lines in (
             ("NOTE", confirmation_notes(plan)),
-            ("WARNING", [*disagreement_warnings(plan), *warnings]),
+            ("WARNING", [*disagreement_warnings(plan), *plan.warnings()]),
         )
         for line in lines
     )

@@ -1,14 +1,14 @@
 """Safety valves and protected numbers: refuse plans that take many numbers off their persona.
 
 A config edited by mistake (a list emptied, a file half-deleted) produces a perfectly valid plan
-that detaches phone lines people are calling. The valves make apply refuse such a plan unless
-`--force` is given; protected numbers are refused even then. Pure functions of the plan.
+that detaches phone lines people are calling. The valves make plan and apply refuse such a
+plan unless `--force` is given; protected numbers are refused even then. Pure functions of the plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from reconciler.errors import UnsafePlan
@@ -50,51 +50,35 @@ def _first(value: _T | None, default: _T) -> _T:
     return default if value is None else value
 
 
-@dataclass(frozen=True)
-class Assessment:
-    """What a plan trips: valves (`--force` lets it through), protected numbers (nothing does)."""
-
-    valves: tuple[str, ...] = ()
-    protected: tuple[str, ...] = ()
-
-    @property
-    def is_safe(self) -> bool:
-        """True when apply may go ahead without --force."""
-        return not self.valves and not self.protected
-
-    def warnings(self) -> list[str]:
-        """Lines for the plan output, shown above the summary line."""
-        lines = [f"Safety valve: {valve}: apply will need --force." for valve in self.valves]
-        lines += [
-            f"Protected: {problem}: apply will refuse it, --force included "
-            "(remove the number from `protected:` first)."
-            for problem in self.protected
-        ]
-        return lines
-
-    def enforce(self, *, force: bool) -> list[str]:
-        """Raise UnsafePlan unless the plan may be applied; returns the valves --force overrode."""
-        if self.protected:
-            raise UnsafePlan(
-                "refused, nothing was written: "
-                + "; ".join(self.protected)
-                + " (remove the number from `protected:` first: --force does not override this)"
-            )
-        if self.valves and not force:
-            raise UnsafePlan(
-                "refused by a safety valve, nothing was written: "
-                + "; ".join(self.valves)
-                + " (review the plan, then pass --force to apply it anyway)"
-            )
-        return list(self.valves)
-
-
-def assess(plan: Plan, thresholds: Thresholds) -> Assessment:
-    """Check a plan against the valve thresholds and its protected numbers."""
-    return Assessment(
+def assess(plan: Plan, thresholds: Thresholds, *, force: bool = False) -> Plan:
+    """The plan with what it trips: valves (`force` lets them through) and protected numbers."""
+    return replace(
+        plan,
         valves=tuple(_valves(plan, thresholds)),
-        protected=tuple(_protected(plan, plan.protected)),
+        refusals=tuple(_protected(plan, plan.protected)),
+        forced=force,
     )
+
+
+def refusal(plan: Plan) -> str | None:
+    """Why apply would refuse the plan before any write, or None when it would not."""
+    if plan.refusals:
+        return (
+            "; ".join(plan.refusals)
+            + " (remove the number from `protected:` first: --force does not override this)"
+        )
+    if plan.valves and not plan.forced:
+        return "; ".join(plan.valves) + " (review the plan, then pass --force to apply it anyway)"
+    return None
+
+
+def enforce(plan: Plan) -> list[str]:
+    """Raise UnsafePlan unless the plan may be applied; returns the valves --force overrode."""
+    reason = refusal(plan)
+    if reason is not None:
+        head = "refused" if plan.refusals else "refused by a safety valve"
+        raise UnsafePlan(f"{head}, nothing was written: {reason}")
+    return list(plan.valves)
 
 
 def _holdings(plan: Plan) -> list[tuple[str, str, frozenset[str], frozenset[str]]]:

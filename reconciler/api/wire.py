@@ -366,5 +366,6 @@ def build_live(
         personas=personas,
         account_numbers=frozenset(inbound),
         pages_read=pages,
+        reads=pages + 1,
         inbound_owners={number: owner for number, owner in inbound.items() if owner},
     )

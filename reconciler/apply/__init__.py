@@ -1,21 +1,10 @@
-"""Apply a plan to the account: the writes, make before break, then read back and verify.
+"""Apply a plan to the account: the writes, make before break, each one's outcome recorded.
 
 The account is reached only through the `AccountWriter` protocol passed in, never through the
-API client directly.
+API client directly. Whether the account then matches is the next plan's to say (core.converge).
 """
 
 from reconciler.apply.result import ApplyResult, Outcome, Write, describe
-from reconciler.apply.verify import AccountReader
-from reconciler.apply.writes import AccountWriter, OnWrite, Report, apply_plan
+from reconciler.apply.writes import OnWrite, Report, apply_plan
 
-__all__ = [
-    "AccountReader",
-    "AccountWriter",
-    "ApplyResult",
-    "OnWrite",
-    "Outcome",
-    "Report",
-    "Write",
-    "apply_plan",
-    "describe",
-]
+__all__ = ["ApplyResult", "OnWrite", "Outcome", "Report", "Write", "apply_plan", "describe"]

@@ -7,25 +7,12 @@ its label on the number itself. Both are written whole, only where the plan says
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol
 
+from reconciler.account import AccountWriter
 from reconciler.apply.result import Write
-from reconciler.apply.verify import AccountReader
 from reconciler.errors import ApiError
-from reconciler.model import UNREAD, RoutingSettings, SeenLabel, SeenSettings
+from reconciler.model import UNREAD, SeenSettings
 from reconciler.plan import Action, Change, Plan, value_json
-
-
-class NumberWriter(Protocol):
-    """The per-number writes of the client."""
-
-    def update_settings(
-        self, persona_id: str, number: str, settings: RoutingSettings | None
-    ) -> SeenSettings: ...
-
-    def update_label(
-        self, number: str, label: str, *, persona_id: str | None = None
-    ) -> SeenLabel: ...
 
 
 def intended_write(change: Change, persona_name: str) -> Write:
@@ -39,7 +26,7 @@ def intended_write(change: Change, persona_name: str) -> Write:
     )
 
 
-def send_number_write(client: NumberWriter, change: Change) -> None:
+def send_number_write(client: AccountWriter, change: Change) -> None:
     """Make the call of a settings or label change; raises what the client raises."""
     if change.action is Action.SETTINGS:
         assert not isinstance(change.after, str)
@@ -64,7 +51,7 @@ def not_yet_attached(plan: Plan, failed_attaches: Iterable[str]) -> frozenset[tu
 
 
 def settings_before_detach(
-    client: AccountReader, persona_id: str, numbers: Iterable[str]
+    client: AccountWriter, persona_id: str, numbers: Iterable[str]
 ) -> dict[str, SeenSettings]:
     """The settings the numbers have on a persona, read just before they are detached from it.
 

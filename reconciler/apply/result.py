@@ -72,6 +72,20 @@ class ApplyResult:
     stopped_by: AuthError | None = None
 
     @property
+    def halted(self) -> bool:
+        """True when the run was interrupted or stopped: nothing more is sent or read."""
+        return self.interrupted or self.stopped_by is not None
+
+    def absorb(self, later: ApplyResult) -> None:
+        """Add what a later run of writes did (the one that puts right what remained)."""
+        self.writes += later.writes
+        self.notes += later.notes
+        self.skipped += later.skipped
+        self.mismatches += later.mismatches
+        self.interrupted = self.interrupted or later.interrupted
+        self.stopped_by = self.stopped_by or later.stopped_by
+
+    @property
     def done(self) -> list[Write]:
         """Writes that succeeded."""
         return [write for write in self.writes if write.ok]

@@ -1,4 +1,4 @@
-"""Carry out a plan with the fewest writes, then have the account read back and verified.
+"""Carry out a plan with the fewest writes.
 
 One attach call per persona carries every number it gains (attach reassigns a number, so moves
 ride along), one detach call per persona carries every number it loses. All attaches run before
@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from functools import partial
-from typing import Protocol
 
+from reconciler.account import AccountWriter
 from reconciler.apply.per_number import (
-    NumberWriter,
     intended_write,
     not_yet_attached,
     restore_changes,
@@ -28,9 +26,8 @@ from reconciler.apply.per_number import (
     settings_before_detach,
 )
 from reconciler.apply.result import ApplyResult, Write, describe
-from reconciler.apply.verify import AccountReader, Verification
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
-from reconciler.model import LivePersona, SeenSettings
+from reconciler.model import SeenSettings
 from reconciler.plan import Action, Change, Plan
 from reconciler.text import printable
 
@@ -45,20 +42,8 @@ OnWrite = Callable[[Write], None]
 _Call = tuple[str, str, list[str]]
 
 
-class AccountWriter(AccountReader, NumberWriter, Protocol):
-    """What applying a plan needs from the client: the writes, and the reads that check them."""
-
-    def attach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona: ...
-
-    def detach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona: ...
-
-    def list_account_numbers(self) -> frozenset[str]: ...
-
-    def uninterruptible(self) -> AbstractContextManager[None]: ...
-
-
 class _PlanWriter:
-    """Sends one plan's writes and records how each ended, then has the account verified."""
+    """Sends one plan's writes and records how each ended."""
 
     def __init__(
         self,
@@ -68,8 +53,10 @@ class _PlanWriter:
         parallelism: int,
         stop: threading.Event,
         on_write: OnWrite | None,
+        on_send: OnWrite | None = None,
     ) -> None:
         self.plan = plan
+        self.on_send = on_send
         self.client = client
         self.report = report
         self.parallelism = max(1, parallelism)
@@ -82,26 +69,10 @@ class _PlanWriter:
         self.failed_attaches: set[str] = set()
 
     def apply(self) -> ApplyResult:
-        """Attaches, detaches, settings and labels, then (unless stopped) verification."""
+        """Attaches, detaches, settings and labels."""
         self._send_attaches_then_detaches()
         self._send_number_writes()
         self.result.interrupted = self.stop.is_set()
-        if not self.halted():
-            verification = Verification(
-                self.plan,
-                self.client,
-                self.result,
-                self.names,
-                self.parallelism,
-                send=self._send_and_record,
-                send_settings=self._send_number_and_record,
-            )
-            try:
-                verification.run()
-            except AuthError as error:
-                self.result.stopped_by = error
-            except ApiError as error:
-                self.result.mismatches.append(f"cannot read the account back: {error}")
         return self.result
 
     def halted(self) -> bool:
@@ -119,16 +90,6 @@ class _PlanWriter:
             self.report(describe(write))
             if self.on_write is not None:
                 self.on_write(write)
-
-    def _send_and_record(self, action: str, persona_id: str, numbers: list[str]) -> Write:
-        write = self._send(action, persona_id, numbers)
-        self.record(write)
-        return write
-
-    def _send_number_and_record(self, change: Change) -> Write:
-        write = self._send_number(change)
-        self.record(write)
-        return write
 
     def _send_attaches_then_detaches(self) -> None:
         gains, losses = self.plan.gains(), self.plan.losses()
@@ -234,6 +195,7 @@ class _PlanWriter:
         if self.halted() and not must_finish:
             return intended.skipped_because(self._halt_reason())
         try:
+            self._announce(intended)
             send()
         except NotSent as error:
             return intended.skipped_because(error.reason)
@@ -244,6 +206,11 @@ class _PlanWriter:
             fallback = after_error(error)
             return fallback if fallback is not None else intended.failed_with(error)
         return intended
+
+    def _announce(self, intended: Write) -> None:
+        """Tell on_send a write is about to go (the audit log's `sent` line)."""
+        if self.on_send is not None:
+            self.on_send(intended)
 
     def _halt_reason(self) -> str:
         return AUTH_STOPPED if self.result.stopped_by is not None else INTERRUPTED
@@ -304,6 +271,7 @@ class _PlanWriter:
             freed = self._free(persona_id, numbers)
             outcome = intended
             try:
+                self._announce(intended)
                 self.client.attach(persona_id, numbers)
             except ApiError as error:
                 if isinstance(error, AuthError):
@@ -373,13 +341,16 @@ def apply_plan(
     parallelism: int = 4,
     stop: threading.Event | None = None,
     on_write: OnWrite | None = None,
+    on_send: OnWrite | None = None,
 ) -> ApplyResult:
-    """Make the plan's writes (batched, attaches first), then verify the account converged.
+    """Make the plan's writes, batched, attaches first.
 
-    `report` gets one line per write as it ends; `on_write` the Write itself. Once `stop` is
-    set, writes not yet sent are skipped and verification is left to the next plan.
+    `report` gets one line per write as it ends; `on_write` the Write itself; `on_send` each
+    write just before it is sent. Once `stop` is set, writes not yet sent are skipped.
     """
     if plan.is_empty:
         return ApplyResult()
-    writer = _PlanWriter(plan, client, report, parallelism, stop or threading.Event(), on_write)
+    writer = _PlanWriter(
+        plan, client, report, parallelism, stop or threading.Event(), on_write, on_send
+    )
     return writer.apply()

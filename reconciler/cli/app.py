@@ -28,6 +28,7 @@ from reconciler.cli.output import ask_to_confirm, colour_wanted, echo
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import InputError
 from reconciler.model import Desired, SafetySettings
+from reconciler.planfile import signing_key
 from reconciler.secrets import (
     REDACTOR,
     api_key,
@@ -97,6 +98,10 @@ class Settings:
         if key_file:
             found[key_file] = "API key file"
         return found
+
+    def signing_key(self) -> bytes:
+        """The key that signs and checks plan files, derived from the API key."""
+        return signing_key(api_key(self.api_key_file, os.environ))
 
     def base_url(self) -> str:
         """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
@@ -11,26 +10,25 @@ import click
 from reconciler.api import BlandClient
 from reconciler.apply import ApplyResult, Write, apply_plan
 from reconciler.auditlog import AuditLog
-from reconciler.cli.app import FILES, Seams, Settings, flag_safety, safety_options
+from reconciler.cli.app import FILES, Settings, flag_safety, safety_options
 from reconciler.cli.output import echo, label, report_apply, stdout_closed, styler
+from reconciler.core import (
+    check_unchanged,
+    converge,
+    make_plan,
+    plan_from_saved,
+    saved_plan_among,
+)
 from reconciler.errors import ApplyIncomplete, ApplyInterrupted, OutputClosed
 from reconciler.files import refuse_overwriting
 from reconciler.interrupts import GracefulStop
-from reconciler.model import (
-    Desired,
-    LivePersona,
-    RoutingSettings,
-    SafetySettings,
-    SeenLabel,
-    SeenSettings,
-)
+from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
 from reconciler.planfile import read_plan_file
 from reconciler.render import render_text
-from reconciler.safety import Thresholds, assess
+from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
 from reconciler.text import printable
-from reconciler.workflow import check_unchanged, plan_from_config, plan_from_saved, saved_plan_among
 
 
 @dataclass(frozen=True)
@@ -85,19 +83,24 @@ def apply_command(
     if saved_path is None:
         desired = settings.load_config(files)  # before any request: an invalid file sends nothing
         _refuse_logging_over(options, settings.inputs([*files, *desired.files], "config file"))
+        thresholds = Thresholds.resolve(desired.safety, safety)
         with settings.client() as client:
-            plan = plan_from_config(desired, client)
-            _show_and_apply(plan, desired, client, label(files), settings, options)
+            plan = make_plan(desired, client, thresholds, force=force)
+            _show_and_apply(plan, desired, thresholds, client, label(files), settings, options)
         return
-    # Read before the key or any request: an altered file sends nothing.
-    saved = read_plan_file(saved_path)
+    # Read and checked before any request: an altered file sends nothing.
+    saved = read_plan_file(saved_path, settings.signing_key())
     _refuse_logging_over(options, settings.inputs(files, "plan file"))
     with settings.client() as client:
-        plan = plan_from_saved(saved, client)
+        plan = plan_from_saved(saved, client, REDACTOR.clean)
         if plan.is_empty and not saved.plan.is_empty:
             echo(f"{saved_path} has already been applied: the account is as it leaves it.")
+        # The saved thresholds, with any given now winning, as for a config's `safety:`.
+        thresholds = Thresholds.resolve(saved.thresholds.as_settings(), safety)
+        plan = assess(plan, thresholds, force=force)
         # A saved plan was reviewed when it was made: it is applied without asking again.
-        _show_and_apply(plan, None, client, label(files), settings, options)
+        options = _ApplyOptions(True, parallelism, log_file, force, safety)
+        _show_and_apply(plan, saved.desired, thresholds, client, label(files), settings, options)
 
 
 def _refuse_logging_over(options: _ApplyOptions, inputs: dict[str, str]) -> None:
@@ -107,30 +110,33 @@ def _refuse_logging_over(options: _ApplyOptions, inputs: dict[str, str]) -> None
 
 def _show_and_apply(
     plan: Plan,
-    desired: Desired | None,
+    desired: Desired,
+    thresholds: Thresholds,
     client: BlandClient,
     title: str,
     settings: Settings,
     options: _ApplyOptions,
 ) -> None:
     """Show the plan, enforce the valves, confirm, write, report; raise how the apply ended."""
-    assessment = assess(plan, Thresholds.resolve(plan.safety, options.safety))
     colour = settings.colour()
-    echo(render_text(plan, title, styler(colour), assessment.warnings()), nl=False, colour=colour)
+    echo(render_text(plan, title, styler(colour)), nl=False, colour=colour)
     if plan.is_empty:
         return
-    for valve in assessment.enforce(force=options.force):  # raises UnsafePlan before any write
+    for valve in enforce(plan):  # raises UnsafePlan before any write
         echo(f"note: --force given: applying although {valve}")
-    if not options.auto_approve and desired is not None:
+    if not options.auto_approve:
         settings.seams.confirm()
-        check_unchanged(plan, plan_from_config(desired, client))
+        check_unchanged(plan, make_plan(desired, client, thresholds, force=options.force))
     client.set_write_parallelism(options.parallelism)
     # Opened before the first write, so a bad path stops the run with nothing written.
     audit = AuditLog(options.log_file, redact=REDACTOR.clean) if options.log_file else None
     if audit is not None and audit.warning is not None:
         echo(audit.warning, err=True)
+    writes = _Writes(client, audit, settings, options.parallelism)
     try:
-        result, stopper = _send_writes(plan, client, options.parallelism, audit, settings.seams)
+        with GracefulStop(writes.on_signal, writes.on_second) as stopper:
+            writes.stopper = stopper
+            result = converge(plan, desired, client, thresholds, writes.send)
     finally:
         if audit is not None:
             audit.close()
@@ -144,117 +150,81 @@ def _show_and_apply(
         raise ApplyIncomplete()
 
 
-def _send_writes(
-    plan: Plan, client: BlandClient, parallelism: int, audit: AuditLog | None, seams: Seams
-) -> tuple[ApplyResult, GracefulStop]:
-    """Run the writes under a graceful stop, with a progress bar or one line per write."""
+@dataclass
+class _Writes:
+    """Sends a plan's writes with a progress bar or one line per write, under a graceful stop."""
 
-    def on_signal(signum: int) -> None:
-        client.cancel()
+    client: BlandClient
+    audit: AuditLog | None
+    settings: Settings
+    parallelism: int
+    stopper: GracefulStop | None = None
+
+    def on_signal(self, signum: int) -> None:
+        self.client.cancel()
+        name = self.stopper.signal_name if self.stopper is not None else str(signum)
         echo(
-            f"Received {stopper.signal_name}: finishing the writes in flight, then stopping "
+            f"Received {name}: finishing the writes in flight, then stopping "
             "(send it again to stop at once).",
             err=True,
         )
 
-    def on_second(signum: int) -> None:
+    def on_second(self, signum: int) -> None:
         echo(
             "Stopping at once: a write in flight may or may not take effect"
-            + (f" ({audit.path} lists each write sent)" if audit is not None else "")
+            + (f" ({self.audit.path} lists each write sent)" if self.audit is not None else "")
             + "; run plan to see what remains.",
             err=True,
         )
 
-    def report(line: str) -> None:
+    def report(self, line: str) -> None:
         """A line per write on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
         if stdout_closed():
             return
         try:
             echo(line)
         except OutputClosed:
-            client.cancel()
-            stopper.event.set()
+            self.client.cancel()
+            if self.stopper is not None:
+                self.stopper.event.set()
 
-    writer = client if audit is None else _AuditedWrites(client, audit, plan.persona_names())
-    personas = len(set(plan.gains()) | set(plan.losses()))
-    total_writes = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
-    with GracefulStop(on_signal, on_second) as stopper:
+    def sent(self, write: Write) -> None:
+        """The audit log's `sent` line, as a write is handed to a client that still sends."""
+        if self.audit is not None and not self.client.cancelled:
+            name = printable(write.persona_name)
+            self.audit.sent(write.persona_id, name, write.action, list(write.numbers))
+
+    def send(self, plan: Plan) -> ApplyResult:
+        """One plan's writes: a progress bar on a terminal for many personas, else a line each."""
+        assert self.stopper is not None
+        seams = self.settings.seams
+        personas = len(set(plan.gains()) | set(plan.losses()))
+        total = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
+        record = self.audit.record if self.audit is not None else None
         if seams.stdout_is_terminal() and personas >= seams.progress_min_personas:
-            with click.progressbar(length=total_writes, label="Applying") as bar:
+            with click.progressbar(length=total, label="Applying") as bar:
 
                 def on_write(write: Write) -> None:
-                    if audit is not None:
-                        audit.record(write)
+                    if record is not None:
+                        record(write)
                     bar.update(1)
 
-                result = apply_plan(
-                    plan,
-                    writer,
-                    report=lambda _line: None,
-                    parallelism=parallelism,
-                    stop=stopper.event,
-                    on_write=on_write,
-                )
-        else:
-            result = apply_plan(
-                plan,
-                writer,
-                report=report,
-                parallelism=parallelism,
-                stop=stopper.event,
-                on_write=audit.record if audit is not None else None,
-            )
-    return result, stopper
+                return self._apply(plan, lambda _line: None, on_write)
+        return self._apply(plan, self.report, record)
 
-
-class _AuditedWrites:
-    """The client as apply_plan sees it, with a `sent` line in the log before each write goes.
-
-    The line is written as the write is handed to the client; a client already stopped sends
-    nothing more, and such a write gets only its `skipped` line.
-    """
-
-    def __init__(self, client: BlandClient, audit: AuditLog, names: Mapping[str, str]) -> None:
-        self._client = client
-        self._audit = audit
-        self._names = names
-
-    def _sent(self, action: str, persona_id: str, numbers: list[str]) -> None:
-        if not self._client.cancelled:
-            name = printable(self._names.get(persona_id, persona_id))
-            self._audit.sent(persona_id, name, action, numbers)
-
-    def attach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona:
-        listed = list(numbers)
-        self._sent("attach", persona_id, listed)
-        return self._client.attach(persona_id, listed)
-
-    def detach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona:
-        listed = list(numbers)
-        self._sent("detach", persona_id, listed)
-        return self._client.detach(persona_id, listed)
-
-    def update_settings(
-        self, persona_id: str, number: str, settings: RoutingSettings | None
-    ) -> SeenSettings:
-        self._sent("settings", persona_id, [number])
-        return self._client.update_settings(persona_id, number, settings)
-
-    def update_label(self, number: str, label: str, *, persona_id: str | None = None) -> SeenLabel:
-        self._sent("label", persona_id or "", [number])
-        return self._client.update_label(number, label, persona_id=persona_id)
-
-    def get_persona(self, persona_id: str) -> LivePersona:
-        return self._client.get_persona(persona_id)
-
-    def list_inbound(self) -> dict[str, str | None]:
-        return self._client.list_inbound()
-
-    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]:
-        return self._client.list_personas(pages_hint)
-
-    def list_account_numbers(self) -> frozenset[str]:
-        return self._client.list_account_numbers()
-
-    def uninterruptible(self) -> AbstractContextManager[None]:
-        return self._client.uninterruptible()
+    def _apply(
+        self,
+        plan: Plan,
+        report: Callable[[str], None],
+        on_write: Callable[[Write], None] | None,
+    ) -> ApplyResult:
+        assert self.stopper is not None
+        return apply_plan(
+            plan,
+            self.client,
+            report=report,
+            parallelism=self.parallelism,
+            stop=self.stopper.event,
+            on_write=on_write,
+            on_send=self.sent,
+        )

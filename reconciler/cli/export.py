@@ -17,7 +17,7 @@ from reconciler.export import (
     unread_numbers,
 )
 from reconciler.files import refuse_overwriting, write_atomic
-from reconciler.workflow import read_confirmed
+from reconciler.owner_reads import read_confirmed
 
 
 @click.command("export")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import click
 
 from reconciler.cli.app import (
@@ -15,15 +13,15 @@ from reconciler.cli.app import (
     safety_options,
 )
 from reconciler.cli.output import echo, label, styler
-from reconciler.errors import ChangesPending
+from reconciler.core import make_plan, refuse_saved_plans
+from reconciler.errors import ChangesPending, UnsafePlan
 from reconciler.files import refuse_overwriting
 from reconciler.plan import Plan
-from reconciler.planfile import config_sources, render_plan_file, write_plan_file
-from reconciler.render import mask_numbers_in, masked, render_json, render_text
+from reconciler.planfile import render_plan_file, write_plan_file
+from reconciler.render import masked, plan_document, render_json, render_text
 from reconciler.render_markdown import render_markdown
-from reconciler.safety import Thresholds, assess
+from reconciler.safety import Thresholds, refusal
 from reconciler.secrets import REDACTOR
-from reconciler.workflow import plan_from_config, refuse_saved_plans
 
 
 @click.command("plan")
@@ -40,6 +38,11 @@ from reconciler.workflow import plan_from_config, refuse_saved_plans
     type=click.Path(dir_okay=False),
     help="Also save the plan to this file; `apply PLANFILE` applies exactly it.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Plan as apply --force would: a safety valve warns but does not refuse the plan.",
+)
 @safety_options
 @click.pass_obj
 def plan_command(
@@ -49,51 +52,56 @@ def plan_command(
     detailed_exitcode: bool,
     mask_numbers: bool,
     out: str | None,
+    force: bool,
     max_detach_percent: float | None,
     min_numbers: int | None,
     allow_emptying: bool | None,
 ) -> None:
-    """Show what apply would change, reading the live account (writes nothing)."""
+    """Show what apply would change, reading the live account (writes nothing).
+
+    Exits 3, after printing the plan, when apply would refuse it (a safety valve without
+    --force, or a protected number).
+    """
     refuse_saved_plans(files)
     desired = settings.load_config(files)  # before any request: an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
-    with settings.client() as client:
-        plan = plan_from_config(desired, client)
-        api_base_url = client.base_url
     flags = flag_safety(max_detach_percent, min_numbers, allow_emptying)
-    thresholds = Thresholds.resolve(plan.safety, flags)
-    warnings = assess(plan, thresholds).warnings()
-    if mask_numbers:
-        warnings = [mask_numbers_in(warning) for warning in warnings]
+    thresholds = Thresholds.resolve(desired.safety, flags)
+    with settings.client() as client:
+        plan = make_plan(desired, client, thresholds, force=force)
+        api_base_url = client.base_url
     if out is not None:  # first: a plan file that cannot be written stops before any output
         document = render_plan_file(
+            desired,
             plan,
+            plan_document(plan),
             thresholds=thresholds,
             api_base_url=api_base_url,
-            config=config_sources(plan),
+            key=settings.signing_key(),
             redact=REDACTOR.clean,
         )
         write_plan_file(out, document)
-    shown = masked(plan) if mask_numbers else plan
-    print_plan(shown, output_format, label(files), warnings, settings.colour())
+    print_plan(masked(plan) if mask_numbers else plan, output_format, label(files), settings)
     if out is not None:
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"
         # Only text is for reading; json and markdown are documents other tools take verbatim.
         echo(note, err=output_format != "text")
+    reason = refusal(plan)
+    if reason is not None:
+        raise UnsafePlan(f"apply would refuse this plan: {reason}")
     if detailed_exitcode and not plan.is_empty:
         raise ChangesPending()
 
 
-def print_plan(
-    plan: Plan, output_format: str, title: str, warnings: Sequence[str], colour: bool
-) -> None:
-    """The plan in a format: text (coloured if `colour`), json or markdown."""
+def print_plan(plan: Plan, output_format: str, title: str, settings: Settings) -> None:
+    """The plan in a format: text (coloured where the settings say), json or markdown."""
     if output_format == "json":
         echo(render_json(plan), nl=False)
-        for warning in warnings:
+        for warning in plan.warnings():
             echo(warning, err=True)
     elif output_format == "markdown":
-        echo(render_markdown(plan, title, warnings=warnings, redact=REDACTOR.clean), nl=False)
+        echo(render_markdown(plan, title, redact=REDACTOR.clean), nl=False)
     else:
-        echo(render_text(plan, title, styler(colour), warnings), nl=False, colour=colour)
+        colour = settings.colour()
+        echo(render_text(plan, title, styler(colour)), nl=False, colour=colour)

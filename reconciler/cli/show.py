@@ -10,10 +10,8 @@ from reconciler.cli.app import MASK_NUMBERS, PLAN_FORMAT, Settings
 from reconciler.cli.output import echo, label
 from reconciler.cli.plan import print_plan
 from reconciler.errors import InputError, StalePlan
-from reconciler.plan import Action, Plan
 from reconciler.planfile import SavedPlan, is_plan_file, read_plan_file
-from reconciler.render import mask_numbers_in, masked
-from reconciler.safety import Assessment, Thresholds, assess
+from reconciler.render import masked
 from reconciler.text import printable
 
 
@@ -25,47 +23,24 @@ from reconciler.text import printable
 def show_command(settings: Settings, planfile: str, output_format: str, mask_numbers: bool) -> None:
     """Print a plan saved by plan --out, without applying it (no key, no request).
 
-    The plan is as it was when saved; apply checks it against the account before writing.
+    The plan is as it was when saved, warnings included; apply plans again and checks that the
+    account still gives exactly this plan before writing, and checks the file's signature.
     """
     saved = _read(planfile)
-    plan = saved.plan
-    warnings = _warnings(plan)
-    if mask_numbers:
-        plan = masked(plan)
-        warnings = [mask_numbers_in(warning) for warning in warnings]
+    plan = masked(saved.plan) if mask_numbers else saved.plan
     # The file's own strings are shown as data: a crafted file cannot fake lines of output.
-    title = printable(label([source.path for source in saved.config]) or planfile)
+    title = printable(label(saved.config_files) or planfile)
     if output_format == "text":
         echo(
             f"Plan saved in {printable(planfile)} by reconciler {printable(saved.tool_version)}, "
             f"for {printable(saved.api_base_url)}:\n"
         )
-    print_plan(plan, output_format, title, warnings, settings.colour())
+    print_plan(plan, output_format, title, settings)
     if output_format == "text" and not plan.is_empty:
         echo(
             "Apply checks the plan and its safety valves against the account before writing:\n"
             f"  reconciler apply {printable(planfile)}"
         )
-
-
-def _warnings(plan: Plan) -> list[str]:
-    """The safety lines plan printed, as far as the plan file can tell them.
-
-    Protected numbers depend on the changes alone. The valves count the numbers on every
-    persona the plan takes numbers from; the file records them for the managed personas only,
-    so when the plan takes numbers from another persona the valves are left to apply, which
-    checks them against the account.
-    """
-    assessment = assess(plan, Thresholds.resolve(plan.safety))
-    managed = {persona.id for persona in plan.managed}
-    takes_from = {
-        change.from_persona_id if change.action is Action.MOVE else change.persona_id
-        for change in plan.changes
-        if change.action is not Action.ATTACH
-    }
-    if takes_from <= managed:
-        return assessment.warnings()
-    return Assessment(protected=assessment.protected).warnings()
 
 
 def _read(planfile: str) -> SavedPlan:
@@ -81,7 +56,7 @@ def _read(planfile: str) -> SavedPlan:
             f"to see what config files would change: reconciler plan {planfile}"
         )
     try:
-        return read_plan_file(planfile)
+        return read_plan_file(planfile, None)
     except StalePlan as error:
         # Nothing is applied here, so an unreadable plan is an error, not a refused apply.
         raise InputError(str(error)) from None

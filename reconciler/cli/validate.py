@@ -6,7 +6,7 @@ import click
 
 from reconciler.cli.app import FILES, Settings
 from reconciler.cli.output import echo, label
-from reconciler.workflow import refuse_saved_plans
+from reconciler.core import refuse_saved_plans
 
 
 @click.command("validate")

@@ -1,4 +1,4 @@
-"""Numbers the persona list shows on several personas, confirmed by reading those personas by id.
+"""Reads that settle who holds a number: the account read once, then checked where it may be wrong.
 
 The list is read a page at a time with no snapshot: a number moved in the dashboard between two
 page reads shows on its old persona (on a page read before the move) and on its new one (read
@@ -10,7 +10,7 @@ persona holding a number seen twice has been read.
 
 The other skew, a number moved onto a page already read, makes it look held by nobody, and there
 is no persona to read by id. Where GET /v1/inbound names owners, they count (model.Live.owners);
-for a protected number the file declares, the caller lists the personas again (`relisted`).
+for a protected number the file declares, the personas are listed again (`relisted`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from reconciler.account import AccountReader
 from reconciler.errors import ApiError
 from reconciler.model import ConfirmedOwners, Live, LivePersona
 
@@ -27,6 +28,25 @@ GetPersona = Callable[[str], LivePersona]
 
 # Reads by id sent at once: normally there are none or a few.
 MAX_CONCURRENT_READS = 4
+
+
+def read_confirmed(
+    account: AccountReader, protected: Collection[str] = (), pages_hint: int = 0
+) -> Live:
+    """One read of the account, with every number the list shows on two personas confirmed by id.
+
+    A `protected` number the list shows on no persona may have moved onto a page already read:
+    then the personas are listed once more, so that taking it is never a plain attach unawares.
+    """
+    live = confirm_owners(account.read_live(pages_hint), account.get_persona)
+    if protected:
+        owners = live.owners()
+        looks_free = [number for number in protected if number not in owners]
+        if looks_free:
+            listing, pages = account.list_personas(live.pages_read)
+            live = replace(relisted(live, listing, looks_free), reads=live.reads + pages)
+            live = confirm_owners(live, account.get_persona)
+    return live
 
 
 def seen_twice(owners: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -56,7 +76,7 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
             break
         fresh = _read_by_id(to_read, get_persona)
         read.update(to_read)
-        live = replace(live, personas={**live.personas, **fresh})
+        live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
         listed = live.listed_owners()
         twice = seen_twice(listed)
     confirmed = tuple(

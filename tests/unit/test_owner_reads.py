@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.confirm import confirm_owners, relisted
+from reconciler.owner_reads import confirm_owners, relisted
 from reconciler.errors import ApiError
 from reconciler.model import Live, LivePersona, PersonaRef
 

@@ -1,0 +1,255 @@
+"""One function per step of plan and apply; never prints, never chooses an exit status.
+
+The next plan is the check: a saved plan, the plan the user said `yes` to, and the account after
+the writes are each checked by planning again from the same desired state and comparing. There
+is one way to know what differs (the planner) and one safety policy (safety.py) in front of
+every write, the writes that put right what the first ones left included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from reconciler.account import AccountReader
+from reconciler.apply import ApplyResult
+from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
+from reconciler.model import Desired, Live
+from reconciler.owner_reads import read_confirmed
+from reconciler.plan import Plan
+from reconciler.planfile import (
+    RUN_PLAN_AGAIN,
+    SavedPlan,
+    change_from_json,
+    is_plan_file,
+    public_url,
+)
+from reconciler.planner import build_plan
+from reconciler.render import plan_document
+from reconciler.safety import Thresholds, assess
+
+# How many differences a refusal names before "and N more".
+MAX_DIFFERENCES_SHOWN = 20
+# Sends one plan's writes and says how they ended (the CLI's, with its progress and signals).
+SendWrites = Callable[[Plan], ApplyResult]
+
+
+def refuse_saved_plans(files: Sequence[str]) -> None:
+    """A saved plan is not a config: say what it is instead of a dozen schema errors about it."""
+    plans = [file for file in files if is_plan_file(file)]
+    if plans:
+        raise InputError(
+            "\n".join(
+                f"{file}: this is a saved plan, not a config file: "
+                f"apply it with 'reconciler apply {file}'"
+                for file in plans
+            )
+        )
+
+
+def saved_plan_among(files: Sequence[str]) -> str | None:
+    """The plan file among the arguments (recognised by its content), if there is one."""
+    plans = [file for file in files if is_plan_file(file)]
+    if not plans:
+        return None
+    if len(files) > 1:
+        raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
+    return plans[0]
+
+
+def with_owner_findings(plan: Plan, live: Live) -> Plan:
+    """The plan, saying what its picture of the owners rests on beyond the persona list.
+
+    Numbers confirmed by id, and the numbers it concerns (changed, declared or protected) whose
+    owner GET /v1/inbound and the persona list disagree on.
+    """
+    concerned = {change.phone_number for change in plan.changes}.union(
+        plan.protected, *(persona.desired for persona in plan.managed)
+    )
+    disagreements = tuple(
+        found for found in live.disagreements() if found.phone_number in concerned
+    )
+    return replace(plan, confirmed=live.confirmed, disagreements=disagreements)
+
+
+def make_plan(
+    desired: Desired,
+    account: AccountReader,
+    thresholds: Thresholds,
+    *,
+    force: bool = False,
+    pages_hint: int = 0,
+) -> Plan:
+    """The changes that make the live account match the config, with what the valves say."""
+    declared = {number for entry in desired.personas for number in entry.numbers}
+    live = read_confirmed(account, sorted(declared.intersection(desired.protected)), pages_hint)
+    plan = with_owner_findings(build_plan(desired, live), live)
+    return assess(plan, thresholds, force=force)
+
+
+def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:
+    """A fresh plan from the saved plan's desired state, refused unless it shows the same.
+
+    A plan already applied comes back with no changes. `redact` is what the file's strings went
+    through when it was written, so the fresh plan is compared as it would have been saved.
+    """
+    if public_url(account.base_url) != saved.api_base_url:
+        raise StalePlan(
+            f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
+            f"{public_url(account.base_url)}: nothing was written. {RUN_PLAN_AGAIN}"
+        )
+    try:
+        fresh = make_plan(saved.desired, account, saved.thresholds)
+    except ConfigError as error:
+        raise StalePlan(
+            f"{saved.path}: the account changed since the plan was made, nothing was written: "
+            + "; ".join(d.message for d in error.diagnostics)
+            + f". {RUN_PLAN_AGAIN}"
+        ) from None
+    if fresh.is_empty and not saved.plan.is_empty:
+        return fresh
+    found = differences(saved.document, plan_document(fresh), redact)
+    if found:
+        raise StalePlan(
+            f"{saved.path}: the account changed since the plan was made, nothing was written: "
+            + _listed(found)
+            + f". {RUN_PLAN_AGAIN}"
+        )
+    return fresh
+
+
+def check_unchanged(shown: Plan, fresh: Plan) -> None:
+    """Refuse when the account changed while the user read the plan: apply only what was shown."""
+    found = differences(plan_document(shown), plan_document(fresh), str)
+    if found:
+        raise StalePlan(
+            f"the account changed while the plan waited for confirmation ({_listed(found)}): "
+            "nothing was written. Run apply again to see the new plan."
+        )
+
+
+def _listed(found: list[str]) -> str:
+    shown = "; ".join(found[:MAX_DIFFERENCES_SHOWN])
+    if len(found) > MAX_DIFFERENCES_SHOWN:
+        shown += f"; and {len(found) - MAX_DIFFERENCES_SHOWN} more"
+    return shown
+
+
+# What a plan document shows besides its changes, and how a difference in each is named.
+_SHOWN = (
+    (("safety", "valves"), "the safety valve warning"),
+    (("safety", "protected"), "the protected-number refusal"),
+    (("confirmed_owners",), "the owner finding"),
+    (("sources_disagree",), "the finding that sources disagree"),
+)
+
+
+def differences(
+    shown: dict[str, Any], fresh: dict[str, Any], redact: Callable[[str], str]
+) -> list[str]:
+    """Everything the fresh plan document shows that the shown one does not, and the reverse.
+
+    The changes (values before and after, and settings a move clears, included), the safety
+    warnings and the owner findings. The fresh document goes through `redact` first, as the
+    shown one did when it was saved.
+    """
+    fresh = json.loads(redact(json.dumps(fresh, ensure_ascii=False)))
+    found = _differing(shown.get("changes", []), fresh.get("changes", []), _describe_change)
+    for path, what in _SHOWN:
+
+        def describe(item: Any, what: str = what) -> str:
+            return f"{what} {_text(item)}"
+
+        found += _differing(_at(shown, path), _at(fresh, path), describe)
+    return found
+
+
+def _at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
+    value: Any = document
+    for key in path:
+        value = value.get(key, {}) if isinstance(value, dict) else {}
+    return value if isinstance(value, list) else []
+
+
+def _differing(before: list[Any], after: list[Any], describe: Callable[[Any], str]) -> list[str]:
+    def key(item: Any) -> str:
+        return json.dumps(item, sort_keys=True, ensure_ascii=False)
+
+    old, new = {key(item): item for item in before}, {key(item): item for item in after}
+    return [f"no longer {describe(old[k])}" for k in old if k not in new] + [
+        f"now also {describe(new[k])}" for k in new if k not in old
+    ]
+
+
+def _describe_change(item: Any) -> str:
+    text = change_from_json(item).describe()
+    if "settings_cleared" in item:
+        text += f", clearing its settings {_text(item['settings_cleared'])}"
+    return text
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def converge(
+    first: Plan,
+    desired: Desired,
+    account: AccountReader,
+    thresholds: Thresholds,
+    send: SendWrites,
+) -> ApplyResult:
+    """Make the plan's writes, then plan again until the account matches, at most twice.
+
+    After the writes the whole config is planned again from a fresh read: an empty plan is done.
+    Otherwise that plan is applied once (it passes the same safety checks as the first), and
+    whatever a last plan still shows is named in the result, number by number.
+    """
+    result = send(first)
+    repaired = False
+    while not result.halted:
+        after = _plan_after(desired, account, thresholds, first, result)
+        if after is None or after.is_empty:
+            return result
+        if repaired or after.refused:
+            if after.refused:
+                reasons = "; ".join([*after.refusals, *after.valves])
+                result.mismatches.append(f"not put right, the safety checks refuse it: {reasons}")
+            result.mismatches.extend(f"still needed: {c.describe()}" for c in after.changes)
+            return result
+        repaired = True
+        result.notes.append(
+            f"the account still differed after the writes ({len(after.changes)} "
+            f"change{'s' if len(after.changes) != 1 else ''}): applying them again"
+        )
+        result.absorb(send(after))
+    return result
+
+
+def _plan_after(
+    desired: Desired,
+    account: AccountReader,
+    thresholds: Thresholds,
+    first: Plan,
+    result: ApplyResult,
+) -> Plan | None:
+    """A fresh plan of the whole config after writes; None (the reason recorded) if none is made."""
+    try:
+        after = make_plan(
+            desired, account, thresholds, force=first.forced, pages_hint=first.pages_read
+        )
+    except AuthError as error:
+        result.stopped_by = error
+        return None
+    except ApiError as error:
+        result.mismatches.append(f"cannot read the account back: {error}")
+        return None
+    except ConfigError as error:
+        result.mismatches.extend(
+            f"after the writes: {diagnostic.message}" for diagnostic in error.diagnostics
+        )
+        return None
+    result.verify_reads += after.reads
+    return after
