@@ -13,6 +13,7 @@ from reconciler.model import (
     Live,
     LivePersona,
     RoutingSettings,
+    SeenSettings,
     SourceMark,
     label_seen,
     same_label,
@@ -98,112 +99,131 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     return resolved
 
 
+# In the per-number views, a value the API did not show: it never equals a declared one.
+_NOT_SHOWN = "(not shown)"
+
+
+def _differs(
+    entry: DesiredPersona, persona: LivePersona, live: Live, shared: frozenset[str]
+) -> bool:
+    """Whether a managed persona may need a change: the cheap check before the diff."""
+    if frozenset(entry.numbers) != persona.numbers or persona.numbers & shared:
+        return True
+    if any(persona.settings_of(n) != wanted for n, wanted in entry.settings.items()):
+        return True
+    return any(not same_label(persona.label_of(n), label) for n, label in entry.labels.items())
+
+
 def diff(
     resolved: Sequence[tuple[DesiredPersona, LivePersona]],
     live: Live,
     owners: dict[str, tuple[str, ...]] | None = None,
 ) -> list[Change]:
-    """The changes that make every managed persona hold exactly its declared numbers.
+    """The changes that give each managed persona exactly its numbers, settings and labels.
 
-    Personas whose number sets already match are skipped by a set comparison, so deepdiff only
-    sees the ones that differ, keyed by number: a converged account costs one pass of set checks.
-    `owners` is live.owners(), passed in when the caller has it already.
+    Each number of a persona that may differ gets a view on each side, its owner and what its
+    entry declares (settings, label); deepdiff compares the two views and each difference it
+    reports is read as a change. A persona found equal by a cheap check is left out, so a
+    converged account never reaches deepdiff. `owners` is live.owners(), passed in when the
+    caller has it already.
     """
     if owners is None:
         owners = live.owners()
-    # Numbers on more than one persona (a non-exclusive attach); normally none, which the
-    # count shows without looking at every number.
-    held_count = sum(len(p.numbers) for p in live.personas.values() if not p.deleted)
-    shared = (
-        frozenset(number for number, held in owners.items() if len(held) > 1)
-        if held_count != len(owners)
-        else frozenset()
-    )
-    names = {persona.id: persona.name for persona in live.personas.values()}
-    live_view: dict[str, dict[str, bool]] = {}
-    desired_view: dict[str, dict[str, bool]] = {}
-    changes: list[Change] = []
+    shared = frozenset(number for number, held in owners.items() if len(held) > 1)
+    live_view: dict[str, dict[str, str]] = {}
+    desired_view: dict[str, dict[str, str]] = {}
+    wanted: dict[str, tuple[DesiredPersona, LivePersona]] = {}
     for entry, persona in resolved:
-        desired_numbers = frozenset(entry.numbers)
-        if desired_numbers != persona.numbers:
-            # Only the numbers on one side: deepdiff costs tens of microseconds per item it
-            # walks, and the numbers both sides share can never be in its report.
-            live_view[persona.id] = dict.fromkeys(sorted(persona.numbers - desired_numbers), True)
-            desired_view[persona.id] = dict.fromkeys(
-                sorted(desired_numbers - persona.numbers), True
-            )
-        for number in desired_numbers & persona.numbers & shared if shared else ():
-            # Already here, but also held elsewhere (a non-exclusive attach): detach it there.
-            # Attaching it here again could reset its per-number settings (the docs leave that
-            # open), so the number is not written here at all.
-            others = [owner for owner in owners.get(number, ()) if owner != persona.id]
-            changes.extend(_detach_from(others, number, names))
+        if not _differs(entry, persona, shared):
+            continue
+        for number in (*persona.numbers, *entry.numbers):
+            live_view.setdefault(number, {"owner": ",".join(owners.get(number, ()))})
+        for number in entry.numbers:
+            wanted[number] = (entry, persona)
+            desired_view[number] = {"owner": persona.id}
+            if number in entry.settings:
+                live_view[number]["settings"] = _settings_text(_settings_here(persona, number))
+                desired_view[number]["settings"] = _settings_text(entry.settings[number])
+            if number in entry.labels:
+                label = label_seen(live, owners, number)
+                live_view[number]["label"] = _NOT_SHOWN if label is UNREAD else label or ""
+                desired_view[number]["label"] = entry.labels[number]
     if not live_view:
-        return sorted(changes, key=Change.sort_key)
+        return []
     # Imported here: a converged account never needs deepdiff, and importing it costs ~40 ms.
     from deepdiff import DeepDiff
 
     report = DeepDiff(live_view, desired_view, view="tree", threshold_to_diff_deeper=0)
-    wanted_by = {number: persona.id for entry, persona in resolved for number in entry.numbers}
-    for level in report.get("dictionary_item_added", []):
-        persona_id, number = level.path(output_format="list")
-        persona = live.personas[persona_id]
-        others = [owner for owner in owners.get(number, ()) if owner != persona_id]
-        if others:
-            changes.append(_move(persona, number, others[0], names))
-            changes.extend(_detach_from(others[1:], number, names))
-        else:
-            changes.append(Change(Action.ATTACH, persona_id, persona.name, number))
+    names = {persona.id: persona.name for persona in live.personas.values()}
+    managed = {persona.id for _, persona in resolved}
+    changes: list[Change] = []
     for level in report.get("dictionary_item_removed", []):
-        persona_id, number = level.path(output_format="list")
-        if wanted_by.get(number) not in (None, persona_id):
-            continue  # the persona that wants it takes it with its attach: a move, not a detach
-        changes.append(Change(Action.DETACH, persona_id, live.personas[persona_id].name, number))
+        (number,) = level.path(output_format="list")
+        changes.extend(_detach_from([o for o in owners[number] if o in managed], number, names))
+    for level in [*report.get("values_changed", []), *report.get("type_changes", [])]:
+        number, field = level.path(output_format="list")
+        entry, persona = wanted[number]
+        if field == "owner":
+            changes.extend(_routing(persona, number, owners.get(number, ()), names))
+        elif field == "settings":
+            here = (
+                number in persona.numbers and number in live_view and persona.id in owners[number]
+            )
+            before = persona.settings_of(number) if here else None
+            after = entry.settings[number]
+            changes.append(
+                Change(
+                    Action.SETTINGS, persona.id, persona.name, number, before=before, after=after
+                )
+            )
+        else:
+            before_label = label_seen(live, owners, number)
+            changes.append(
+                Change(
+                    Action.LABEL,
+                    persona.id,
+                    persona.name,
+                    number,
+                    before=before_label,
+                    after=entry.labels[number],
+                )
+            )
     return sorted(changes, key=Change.sort_key)
+
+
+def _settings_here(persona: LivePersona, number: str) -> SeenSettings:
+    """A number's settings on the persona that wants it: none until it arrives (a move clears
+    them), UNREAD where the API did not show them."""
+    return persona.settings_of(number) if number in persona.numbers else None
+
+
+def _settings_text(value: SeenSettings) -> str:
+    if value is UNREAD:
+        return _NOT_SHOWN
+    return "" if value is None else value.canonical
+
+
+def _routing(
+    persona: LivePersona, number: str, holders: Sequence[str], names: dict[str, str]
+) -> list[Change]:
+    """The changes that leave a number on `persona` alone: an attach, or a move and detaches."""
+    others = [owner for owner in holders if owner != persona.id]
+    if persona.id in holders:
+        # Already here, but also held elsewhere (a non-exclusive attach): detach it there.
+        # Attaching it here again could reset its per-number settings (the docs leave that
+        # open), so the number is not written here at all.
+        return _detach_from(others, number, names)
+    if not others:
+        return [Change(Action.ATTACH, persona.id, persona.name, number)]
+    move = Change(
+        Action.MOVE, persona.id, persona.name, number, others[0], names.get(others[0], "")
+    )
+    return [move, *_detach_from(others[1:], number, names)]
 
 
 def _detach_from(owners: Sequence[str], number: str, names: dict[str, str]) -> list[Change]:
     """Detaches of a number from extra owners (it can only be on one persona when done)."""
     return [Change(Action.DETACH, owner, names.get(owner, ""), number) for owner in owners]
-
-
-def _move(persona: LivePersona, number: str, source: str, names: dict[str, str]) -> Change:
-    return Change(Action.MOVE, persona.id, persona.name, number, source, names.get(source, ""))
-
-
-def settings_changes(
-    resolved: Sequence[tuple[DesiredPersona, LivePersona]],
-    live: Live,
-    owners: dict[str, tuple[str, ...]],
-) -> list[Change]:
-    """The settings and label writes that give each number what its mapping entry declares.
-
-    A number not yet on its persona arrives by an attach or a move, which leaves it with no
-    settings (a detach clears them): its `before` is None. A value the API did not show is
-    written, as it cannot be known to match. Plain entries declare nothing and get nothing.
-    """
-    changes: list[Change] = []
-    for entry, persona in resolved:
-        for number, wanted in entry.settings.items():
-            before = persona.settings_of(number) if number in persona.numbers else None
-            if before is UNREAD or before != wanted:
-                changes.append(
-                    Change(
-                        Action.SETTINGS,
-                        persona.id,
-                        persona.name,
-                        number,
-                        before=before,
-                        after=wanted,
-                    )
-                )
-        for number, label in entry.labels.items():
-            seen = label_seen(live, owners, number)
-            if not same_label(seen, label):
-                changes.append(
-                    Change(Action.LABEL, persona.id, persona.name, number, before=seen, after=label)
-                )
-    return changes
 
 
 def settings_dropped(
@@ -235,7 +255,6 @@ def build_plan(desired: Desired, live: Live) -> Plan:
     resolved = resolve(desired, live)
     owners = live.owners()
     changes = diff(resolved, live, owners)
-    changes = sorted(changes + settings_changes(resolved, live, owners), key=Change.sort_key)
     managed = tuple(
         ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
         for entry, persona in resolved

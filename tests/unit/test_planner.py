@@ -269,7 +269,7 @@ def test_an_extra_owner_the_persona_list_does_not_name_is_detached_without_a_nam
     account = live(persona(SUPPORT, "Support", "+14155550100", "+14155550101"))
     desired = want((SUPPORT, None, ("+14155550100", "+14155550101")))
     # Passed in by a caller that knows one more holder of +100 than the persona list shows.
-    owners = {"+14155550100": (SUPPORT, "p-unlisted")}
+    owners = {"+14155550100": (SUPPORT, "p-unlisted"), "+14155550101": (SUPPORT,)}
     assert diff(resolve(desired, account), account, owners) == [
         Change(Action.DETACH, "p-unlisted", "", "+14155550100")
     ]
