@@ -103,9 +103,7 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
 _NOT_SHOWN = "(not shown)"
 
 
-def _differs(
-    entry: DesiredPersona, persona: LivePersona, live: Live, shared: frozenset[str]
-) -> bool:
+def _differs(entry: DesiredPersona, persona: LivePersona, shared: frozenset[str]) -> bool:
     """Whether a managed persona may need a change: the cheap check before the diff."""
     if frozenset(entry.numbers) != persona.numbers or persona.numbers & shared:
         return True
