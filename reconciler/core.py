@@ -8,6 +8,7 @@ every write, the writes that put right what the first ones left included.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -59,6 +60,29 @@ def saved_plan_among(files: Sequence[str]) -> str | None:
     return plans[0]
 
 
+def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
+    """The desired state cut to the entries named by --target (by name or id), all when none.
+
+    The config was loaded and checked whole first, so checks across files still ran.
+    """
+    if not targets:
+        return desired
+    named = {ref for entry in desired.personas for ref in (entry.id, entry.name) if ref}
+    unknown = [target for target in targets if target not in named]
+    if unknown:
+        hints = [difflib.get_close_matches(target, sorted(named), n=1) for target in unknown]
+        raise InputError(
+            "\n".join(
+                f"--target {target!r}: no entry of the config has that name or id"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                for target, hint in zip(unknown, hints, strict=True)
+            )
+        )
+    wanted = set(targets)
+    kept = tuple(e for e in desired.personas if e.id in wanted or e.name in wanted)
+    return replace(desired, personas=kept, targets=tuple(targets))
+
+
 def with_owner_findings(plan: Plan, live: Live) -> Plan:
     """The plan, saying what its picture of the owners rests on beyond the persona list.
 
@@ -86,7 +110,7 @@ def make_plan(
     declared = {number for entry in desired.personas for number in entry.numbers}
     live = read_confirmed(account, sorted(declared.intersection(desired.protected)), pages_hint)
     plan = with_owner_findings(build_plan(desired, live), live)
-    return assess(plan, thresholds, force=force)
+    return assess(replace(plan, targets=desired.targets), thresholds, force=force)
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:

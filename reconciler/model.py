@@ -148,6 +148,8 @@ class Desired:
     # sha256 of each file's bytes as read and checked: a saved plan records these, never a
     # second read of the file, which could see an edit that was never validated.
     digests: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The --target names this state was cut to: empty for the whole config.
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,8 @@ class Plan:
     valves: tuple[str, ...] = ()
     refusals: tuple[str, ...] = ()
     forced: bool = False
+    # The --target names of a partial plan: only those entries of the config were planned.
+    targets: tuple[str, ...] = ()
 
     @property
     def refused(self) -> bool:

@@ -147,7 +147,11 @@ def _desired_json(desired: Desired) -> dict[str, Any]:
         if entry.labels:
             item["labels"] = dict(sorted(entry.labels.items()))
         entries.append(item)
-    return {"entries": entries, "protected": list(desired.protected)}
+    return {
+        "entries": entries,
+        "protected": list(desired.protected),
+        "targets": list(desired.targets),
+    }
 
 
 def redacted(value: Any, redact: Callable[[str], str]) -> Any:
@@ -310,6 +314,7 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
         files=files,
         protected=tuple(_strings(document["desired"]["protected"])),
         digests={str(s["path"]): str(s["sha256"]) for s in document["config"]},
+        targets=tuple(_strings(document["desired"]["targets"])),
     )
     return SavedPlan(
         path=path,
@@ -372,4 +377,5 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
         valves=valves,
         refusals=refusals,
         forced=bool(valves) and not refusals and safety["apply_refuses"] is False,
+        targets=tuple(_strings(document.get("targets", []))),
     )

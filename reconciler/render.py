@@ -38,6 +38,7 @@ def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
     """Changes grouped by persona, `+` attach, `~` move, `-` detach, `*` settings and labels,
     notes and warnings, the summary line."""
     findings = [
+        *partial_note(plan),
         *confirmation_notes(plan),
         *(style(line, "red") for line in disagreement_warnings(plan)),
     ]
@@ -113,6 +114,16 @@ def _personas(refs: Sequence[PersonaRef]) -> str:
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
+def partial_note(plan: Plan) -> list[str]:
+    """The line that says a plan covers only the entries --target named."""
+    if not plan.targets:
+        return []
+    named = ", ".join(repr(printable(target)) for target in plan.targets)
+    return [
+        f"Note: a partial plan, of {named} only (--target): the rest of the config is not planned."
+    ]
+
+
 def confirmation_notes(plan: Plan) -> list[str]:
     """One line per number whose owners were confirmed: listed on several personas and read
     again by id, or protected, listed on none and listed again (the first few, then a count)."""
@@ -179,6 +190,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "protected": list(plan.refusals),
         },
     }
+    if plan.targets:
+        document["targets"] = list(plan.targets)
     if plan.confirmed:
         document["confirmed_owners"] = [
             {

@@ -14,6 +14,7 @@ from reconciler.render import (
     confirmation_notes,
     disagreement_warnings,
     dropped_note,
+    partial_note,
     shown_value,
 )
 from reconciler.text import one_line
@@ -133,7 +134,7 @@ def render_markdown(
     alerts = "".join(
         f"> [!{kind}]\n> {escape.text(line)}\n\n"
         for kind, lines in (
-            ("NOTE", confirmation_notes(plan)),
+            ("NOTE", [*partial_note(plan), *confirmation_notes(plan)]),
             ("WARNING", [*disagreement_warnings(plan), *plan.warnings()]),
         )
         for line in lines

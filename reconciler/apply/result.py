@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from reconciler.errors import ApiError, AuthError
+from reconciler.plan import Plan
+from reconciler.render import plan_document
 from reconciler.text import printable
 
 # refused: an attach the API refused because another persona holds a number; the fallback that
@@ -33,6 +35,8 @@ class Write:
     code: str | None = None
     message: str | None = None
     value: Any = None
+    # The numbers of an attach that the plan moves there from another owner.
+    moved: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -113,6 +117,14 @@ def describe(write: Write) -> str:
     numbers = counted_numbers(write.numbers)
     if write.action in ("settings", "label"):
         return _describe_number_write(name, write)
+    if write.outcome == "done" and write.action == "attach" and write.moved:
+        attached = [number for number in write.numbers if number not in write.moved]
+        moved = f"moved {counted_numbers(write.moved)} here"
+        return (
+            f"{name}: attached {counted_numbers(attached)}, {moved}"
+            if attached
+            else f"{name}: {moved}"
+        )
     if write.outcome == "done":
         verb = "attached" if write.action == "attach" else "detached"
         return f"{name}: {verb} {numbers}"
@@ -142,3 +154,35 @@ def _describe_number_write(name: str, write: Write) -> str:
         return f"{name}: cleared {what}"
     shown = printable(json.dumps(write.value, ensure_ascii=False))
     return f"{name}: set {what} to {shown}"
+
+
+def report_json(
+    plan: Plan | None, result: ApplyResult, exit_status: int, error: str | None = None
+) -> dict[str, Any]:
+    """The whole apply as one JSON object (`apply --format json`): the plan, every write and
+    how it ended, what the checks after the writes found, and the exit status."""
+    writes = [*result.writes, *result.skipped]
+    return {
+        "plan": plan_document(plan) if plan is not None else None,
+        "writes": [
+            {
+                "persona_id": write.persona_id,
+                "persona_name": write.persona_name,
+                "action": write.action,
+                "numbers": list(write.numbers),
+                "moved": list(write.moved),
+                "outcome": write.outcome,
+                "error": write.error,
+                "status": write.status,
+                "code": write.code,
+                "value": write.value,
+            }
+            for write in writes
+        ],
+        "notes": list(result.notes),
+        "not_converged": list(result.mismatches),
+        "verified_with_reads": result.verify_reads,
+        "converged": result.converged and exit_status == 0,
+        "exit_status": exit_status,
+        "error": error,
+    }

@@ -67,6 +67,11 @@ class _PlanWriter:
         self.names = {pid: printable(name) for pid, name in plan.persona_names().items()}
         self._lock = threading.Lock()
         self.failed_attaches: set[str] = set()
+        self.moves = {
+            (change.persona_id, change.phone_number)
+            for change in plan.changes
+            if change.action is Action.MOVE
+        }
 
     def apply(self) -> ApplyResult:
         """Attaches, detaches, settings and labels."""
@@ -162,8 +167,13 @@ class _PlanWriter:
         return self._attempt(intended, partial(send_number_write, self.client, change), must_finish)
 
     def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
-        """The write call for these numbers, as it reads once done."""
-        return Write(persona_id, self.names.get(persona_id, persona_id), action, tuple(numbers))
+        """The write call for these numbers, as it reads once done (an attach says which of its
+        numbers the plan moves there)."""
+        moved = (
+            tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
+        )
+        name = self.names.get(persona_id, persona_id)
+        return Write(persona_id, name, action, tuple(numbers), moved=moved)
 
     def _send(
         self, action: str, persona_id: str, numbers: list[str], *, must_finish: bool = False

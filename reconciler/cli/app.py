@@ -332,6 +332,14 @@ PLAN_FORMAT = click.option(
     show_default=True,
     help="How to print the plan (markdown: for a pull-request comment).",
 )
+TARGETS = click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NAME_OR_ID",
+    help="Plan only the config entries with this name or id (repeatable); every file is still "
+    "checked whole.",
+)
 MASK_NUMBERS = click.option(
     "--mask-numbers",
     is_flag=True,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import click
 
 from reconciler.api import BlandClient
-from reconciler.apply import ApplyResult, Write, apply_plan
+from reconciler.apply import ApplyResult, Write, apply_plan, report_json
 from reconciler.auditlog import AuditLog
-from reconciler.cli.app import FILES, Settings, flag_safety, safety_options
+from reconciler.cli.app import FILES, TARGETS, Settings, flag_safety, safety_options
 from reconciler.cli.output import echo, label, report_apply, stdout_closed, styler
 from reconciler.core import (
     check_unchanged,
@@ -18,8 +21,17 @@ from reconciler.core import (
     make_plan,
     plan_from_saved,
     saved_plan_among,
+    targeted,
 )
-from reconciler.errors import ApplyIncomplete, ApplyInterrupted, OutputClosed
+from reconciler.errors import (
+    AlreadyReported,
+    ApplyIncomplete,
+    ApplyInterrupted,
+    ExitCode,
+    InputError,
+    OutputClosed,
+    ReconcilerError,
+)
 from reconciler.files import refuse_overwriting
 from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
@@ -40,6 +52,7 @@ class _ApplyOptions:
     log_file: str | None
     force: bool
     safety: SafetySettings
+    as_json: bool = False
 
 
 @click.command("apply")
@@ -63,6 +76,15 @@ class _ApplyOptions:
     is_flag=True,
     help="Apply a plan that trips a safety valve (never one that touches a protected number).",
 )
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: print one report at the end (every write, what was verified, the exit status).",
+)
+@TARGETS
 @safety_options
 @click.pass_obj
 def apply_command(
@@ -72,40 +94,62 @@ def apply_command(
     parallelism: int,
     log_file: str | None,
     force: bool,
+    output_format: str,
+    targets: tuple[str, ...],
     max_detach_percent: float | None,
     min_numbers: int | None,
     allow_emptying: bool | None,
 ) -> None:
     """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
     safety = flag_safety(max_detach_percent, min_numbers, allow_emptying)
-    options = _ApplyOptions(auto_approve, parallelism, log_file, force, safety)
+    as_json = output_format == "json"
+    options = _ApplyOptions(auto_approve, parallelism, log_file, force, safety, as_json)
     saved_path = saved_plan_among(files)
+    if as_json and not auto_approve and saved_path is None:
+        raise InputError("--format json prints only the report: pass --auto-approve with it")
     if saved_path is None:
-        desired = settings.load_config(files)  # before any request: an invalid file sends nothing
+        desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
         _refuse_logging_over(options, settings.inputs([*files, *desired.files], "config file"))
         thresholds = Thresholds.resolve(desired.safety, safety)
         with settings.client() as client:
-            plan = make_plan(desired, client, thresholds, force=force)
+            plan = _reported(options, lambda: make_plan(desired, client, thresholds, force=force))
             _show_and_apply(plan, desired, thresholds, client, label(files), settings, options)
         return
+    if targets:
+        raise InputError(f"{saved_path}: --target goes with config files; a saved plan is whole")
     # Read and checked before any request: an altered file sends nothing.
     saved = read_plan_file(saved_path, settings.signing_key())
     _refuse_logging_over(options, settings.inputs(files, "plan file"))
     with settings.client() as client:
-        plan = plan_from_saved(saved, client, REDACTOR.clean)
-        if plan.is_empty and not saved.plan.is_empty:
+        plan = _reported(options, lambda: plan_from_saved(saved, client, REDACTOR.clean))
+        if plan.is_empty and not saved.plan.is_empty and not as_json:
             echo(f"{saved_path} has already been applied: the account is as it leaves it.")
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
         thresholds = Thresholds.resolve(saved.thresholds.as_settings(), safety)
         plan = assess(plan, thresholds, force=force)
         # A saved plan was reviewed when it was made: it is applied without asking again.
-        options = _ApplyOptions(True, parallelism, log_file, force, safety)
+        options = _ApplyOptions(True, parallelism, log_file, force, safety, as_json)
         _show_and_apply(plan, saved.desired, thresholds, client, label(files), settings, options)
 
 
 def _refuse_logging_over(options: _ApplyOptions, inputs: dict[str, str]) -> None:
     if options.log_file is not None:
         refuse_overwriting("--log-file", options.log_file, inputs)
+
+
+_T = TypeVar("_T")
+
+
+def _reported(options: _ApplyOptions, step: Callable[[], _T]) -> _T:
+    """Run a step; with --format json, an error that ends the run is also the report."""
+    try:
+        return step()
+    except ReconcilerError as error:
+        if options.as_json:
+            echo(
+                json.dumps(report_json(None, ApplyResult(), error.exit_code, str(error)), indent=2)
+            )
+        raise
 
 
 def _show_and_apply(
@@ -118,12 +162,16 @@ def _show_and_apply(
     options: _ApplyOptions,
 ) -> None:
     """Show the plan, enforce the valves, confirm, write, report; raise how the apply ended."""
-    colour = settings.colour()
-    echo(render_text(plan, title, styler(colour)), nl=False, colour=colour)
+    if not options.as_json:
+        colour = settings.colour()
+        echo(render_text(plan, title, styler(colour)), nl=False, colour=colour)
     if plan.is_empty:
+        if options.as_json:
+            echo(json.dumps(report_json(plan, ApplyResult(), ExitCode.OK), indent=2))
         return
-    for valve in enforce(plan):  # raises UnsafePlan before any write
-        echo(f"note: --force given: applying although {valve}")
+    for valve in _reported(options, lambda: enforce(plan)):  # UnsafePlan before any write
+        if not options.as_json:
+            echo(f"note: --force given: applying although {valve}")
     if not options.auto_approve:
         settings.seams.confirm()
         check_unchanged(plan, make_plan(desired, client, thresholds, force=options.force))
@@ -132,7 +180,7 @@ def _show_and_apply(
     audit = AuditLog(options.log_file, redact=REDACTOR.clean) if options.log_file else None
     if audit is not None and audit.warning is not None:
         echo(audit.warning, err=True)
-    writes = _Writes(client, audit, settings, options.parallelism)
+    writes = _Writes(client, audit, settings, options.parallelism, quiet=options.as_json)
     try:
         with GracefulStop(writes.on_signal, writes.on_second) as stopper:
             writes.stopper = stopper
@@ -140,14 +188,20 @@ def _show_and_apply(
     finally:
         if audit is not None:
             audit.close()
-    interrupted_by = stopper.signal_name if stopper.signal_number is not None else None
-    report_apply(plan, result, client, interrupted_by)
-    if result.stopped_by is not None:
-        raise result.stopped_by
-    if stopper.signal_number is not None:
-        raise ApplyInterrupted(stopper.signal_number)
-    if not result.converged:
-        raise ApplyIncomplete()
+    signal_number = stopper.signal_number
+    ending: ReconcilerError | AlreadyReported | None = result.stopped_by
+    if ending is None and signal_number is not None:
+        ending = ApplyInterrupted(signal_number)
+    elif ending is None and not result.converged:
+        ending = ApplyIncomplete()
+    if options.as_json:
+        status = ExitCode.OK if ending is None else ending.exit_code
+        error = str(ending) if isinstance(ending, ReconcilerError) else None
+        echo(json.dumps(report_json(plan, result, status, error), indent=2))
+    else:
+        report_apply(plan, result, client, stopper.signal_name if signal_number else None)
+    if ending is not None:
+        raise ending
 
 
 @dataclass
@@ -158,6 +212,7 @@ class _Writes:
     audit: AuditLog | None
     settings: Settings
     parallelism: int
+    quiet: bool = False
     stopper: GracefulStop | None = None
 
     def on_signal(self, signum: int) -> None:
@@ -179,7 +234,7 @@ class _Writes:
 
     def report(self, line: str) -> None:
         """A line per write on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
-        if stdout_closed():
+        if stdout_closed() or self.quiet:
             return
         try:
             echo(line)
@@ -201,7 +256,12 @@ class _Writes:
         personas = len(set(plan.gains()) | set(plan.losses()))
         total = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
         record = self.audit.record if self.audit is not None else None
-        if seams.stdout_is_terminal() and personas >= seams.progress_min_personas:
+        if not seams.stdout_is_terminal():  # a CI log: each line says how far the run is
+            count = itertools.count(1)
+            return self._apply(
+                plan, lambda line: self.report(f"[{next(count)}/{total}] {line}"), record
+            )
+        if personas >= seams.progress_min_personas:
             with click.progressbar(length=total, label="Applying") as bar:
 
                 def on_write(write: Write) -> None:

@@ -8,12 +8,13 @@ from reconciler.cli.app import (
     FILES,
     MASK_NUMBERS,
     PLAN_FORMAT,
+    TARGETS,
     Settings,
     flag_safety,
     safety_options,
 )
 from reconciler.cli.output import echo, label, styler
-from reconciler.core import make_plan, refuse_saved_plans
+from reconciler.core import make_plan, refuse_saved_plans, targeted
 from reconciler.errors import ChangesPending, UnsafePlan
 from reconciler.files import refuse_overwriting
 from reconciler.plan import Plan
@@ -43,6 +44,7 @@ from reconciler.secrets import REDACTOR
     is_flag=True,
     help="Plan as apply --force would: a safety valve warns but does not refuse the plan.",
 )
+@TARGETS
 @safety_options
 @click.pass_obj
 def plan_command(
@@ -53,6 +55,7 @@ def plan_command(
     mask_numbers: bool,
     out: str | None,
     force: bool,
+    targets: tuple[str, ...],
     max_detach_percent: float | None,
     min_numbers: int | None,
     allow_emptying: bool | None,
@@ -63,7 +66,7 @@ def plan_command(
     --force, or a protected number).
     """
     refuse_saved_plans(files)
-    desired = settings.load_config(files)  # before any request: an invalid file sends nothing
+    desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
     flags = flag_safety(max_detach_percent, min_numbers, allow_emptying)

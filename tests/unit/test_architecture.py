@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "text",
     },
     "account": {"model"},
-    "apply": {"account", "plan", "model", "errors", "text"},
+    "apply": {"account", "plan", "model", "errors", "text", "render"},
     "owner_reads": {"account", "model", "errors", "text"},
     "planner": {"plan", "model", "text", "errors"},
     "safety": {"plan", "model", "text", "errors"},
