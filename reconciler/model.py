@@ -103,12 +103,18 @@ def same_label(seen: SeenLabel, wanted: str) -> bool:
     return seen is not UNREAD and (seen or "") == wanted
 
 
+# Who answers a number: a v1 persona, or a v2 agent (through the hidden twin persona the agent
+# API keeps for it). An owner is a kind plus an id, so that a move between kinds is a plain move.
+OwnerKind = Literal["persona", "agent"]
+
+
 @dataclass(frozen=True)
 class DesiredPersona:
-    """One persona entry of the config: a reference (id and/or name) and its numbers.
+    """One owner entry of the config: a reference (id and/or name) and its numbers.
 
-    `settings` and `labels` hold what mapping entries declare, per number: a number absent from
-    them is left as it is; settings None clears them, label "" clears it.
+    `kind` says which list the entry is in: `personas:` or `agents:` (an agent's entry declares
+    no settings). `settings` and `labels` hold what mapping entries declare, per number: a number
+    absent from them is left as it is; settings None clears them, label "" clears it.
     """
 
     id: str | None
@@ -118,13 +124,13 @@ class DesiredPersona:
     number_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
     settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    kind: OwnerKind = "persona"
 
     @property
     def label(self) -> str:
-        """How to name this entry in messages."""
-        if self.name is not None:
-            return repr(self.name)
-        return f"id {self.id}"
+        """How to name this entry in messages; an agent's entry says it is one."""
+        named = repr(self.name) if self.name is not None else f"id {self.id}"
+        return named if self.kind == "persona" else f"agent {named}"
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,35 @@ class LivePersona:
     def label_of(self, number: str) -> SeenLabel:
         """The number's label as this persona's listing shows it, or UNREAD."""
         return self.labels.get(number, UNREAD)
+
+
+@dataclass(frozen=True)
+class LiveAgent:
+    """A v2 agent as the account reports it.
+
+    `production_version_id` is None when production is unpinned or the answer did not show it
+    (the list never does). `twin_persona_id` is the hidden persona that holds the agent's
+    numbers, read apart (GET /v2/agents/{id}/inbound): None until the first attach.
+    """
+
+    id: str
+    name: str
+    production_version_id: str | None = None
+    twin_persona_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundRoute:
+    """What answers one number, as GET /v1/inbound/{number} shows it.
+
+    `persona_id` is not documented on that endpoint: UNREAD when the answer does not show it,
+    which is not the same as null (no persona).
+    """
+
+    phone_number: str
+    pathway_id: str | None
+    prompt: str | None
+    persona_id: str | Literal[Unread.UNREAD] | None = UNREAD
 
 
 class PersonaRef(NamedTuple):

@@ -11,6 +11,23 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Unpack
 
+from reconciler.api.agents import (
+    AGENT_LIST_LIMIT,
+    AGENTS_PATH,
+    AgentAction,
+    AgentListing,
+    agent_from_answer,
+    agent_inbound_path,
+    agent_path,
+    agent_write_path,
+    agents_from_list,
+    detached_from_answer,
+    inbound_number_path,
+    is_not_found,
+    route_from_answer,
+    twin_from_answer,
+    write_took_effect,
+)
 from reconciler.api.paging import Listing
 from reconciler.api.transport import (
     RetryableFailure,
@@ -35,10 +52,12 @@ from reconciler.api.wire import (
     personas_from_page,
     settings_from_answer,
 )
-from reconciler.errors import NotSent
+from reconciler.errors import ApiError, NotSent
 from reconciler.model import (
     UNREAD,
+    InboundRoute,
     Live,
+    LiveAgent,
     LivePersona,
     RoutingSettings,
     SeenLabel,
@@ -142,6 +161,65 @@ class BlandClient(Transport):
         if payload is _READ_BACK_DONE:
             return read_back[-1]
         return persona_from_answer(payload, "POST", path)
+
+    # -- v2 agents ----------------------------------------------------------------------
+
+    def list_agents(self) -> AgentListing:
+        """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging)."""
+        return agents_from_list(self._request("GET", AGENTS_PATH, {"limit": AGENT_LIST_LIMIT}))
+
+    def get_agent(self, agent_id: str) -> LiveAgent | None:
+        """One agent with its production pin; None when the API says there is no such agent.
+
+        Its `twin_persona_id` is left None: agent_twin() reads it.
+        """
+        path = agent_path(agent_id)
+        try:
+            payload = self._request("GET", path)
+        except ApiError as error:
+            if is_not_found(error):
+                return None
+            raise
+        return agent_from_answer(payload, path)
+
+    def agent_twin(self, agent_id: str, *, deadline: float | None = None) -> str | None:
+        """The id of the hidden persona that holds the agent's numbers; None before any attach
+        (and for an agent id that does not exist: the API answers the same)."""
+        path = agent_inbound_path(agent_id)
+        return twin_from_answer(self._request("GET", path, deadline=deadline), agent_id, path)
+
+    def inbound_number(self, number: str, *, deadline: float | None = None) -> InboundRoute:
+        """What answers one number (GET /v1/inbound/{number}): pathway, prompt, persona."""
+        path = inbound_number_path(number)
+        return route_from_answer(self._request("GET", path, deadline=deadline), number, path)
+
+    def attach_to_agent(self, agent_id: str, numbers: Iterable[str]) -> None:
+        """Route numbers to an agent (their old owner loses them). The answer has no documented
+        shape, so success is a 2xx without errors: read the account again to see the result."""
+        self._agent_write(agent_id, "attach", sorted(numbers))
+
+    def detach_from_agent(self, agent_id: str, numbers: Iterable[str]) -> int | None:
+        """Take numbers off an agent (others are skipped); they then have no owner at all.
+
+        Returns how many the agent held, or None when reading back showed that an attempt
+        whose answer was lost had already taken effect.
+        """
+        path = agent_write_path(agent_id, "detach")
+        payload = self._agent_write(agent_id, "detach", sorted(numbers))
+        return None if payload is _READ_BACK_DONE else detached_from_answer(payload, agent_id, path)
+
+    def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> object:
+        path = agent_write_path(agent_id, action)
+
+        def took_effect(deadline: float) -> bool:
+            # No endpoint lists an agent's numbers: each number's owner is read instead.
+            twin = self.agent_twin(agent_id, deadline=deadline)
+            owners = [
+                self.inbound_number(number, deadline=deadline).persona_id for number in numbers
+            ]
+            return write_took_effect(action, twin, owners)
+
+        return self._checked_write("POST", path, {"inbound_numbers": numbers}, took_effect)
 
     # -- probes -------------------------------------------------------------------------
 

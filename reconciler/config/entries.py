@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.config.document import Document, YamlPath, diagnostic_at
+from reconciler.config.schema import OWNER_LISTS
 from reconciler.errors import Diagnostic
 
 # The API's limit on a label. The schema counts characters; a JavaScript server counts UTF-16
@@ -14,17 +15,15 @@ MAX_LABEL = 150
 
 
 def check_number_entries(document: Document, diagnostics: list[Diagnostic]) -> None:
-    """Check what the schema cannot of each number given as a mapping."""
-    personas = document.value.get("personas")
-    if not isinstance(personas, list):
-        return
-    for index, persona in enumerate(personas):
-        numbers = persona.get("numbers") if isinstance(persona, dict) else None
-        if not isinstance(numbers, list):
-            continue
-        for position, item in enumerate(numbers):
-            if isinstance(item, dict):
-                _check_entry(document, ("personas", index, "numbers", position), item, diagnostics)
+    """Check what the schema cannot of each number given as a mapping, under either list."""
+    for key in OWNER_LISTS:
+        entries = document.value.get(key)
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            numbers = entry.get("numbers") if isinstance(entry, dict) else None
+            for position, item in enumerate(numbers if isinstance(numbers, list) else []):
+                if isinstance(item, dict):
+                    path = (key, index, "numbers", position)
+                    _check_entry(document, path, item, diagnostics)
 
 
 def _check_entry(
@@ -36,7 +35,13 @@ def _check_entry(
     commented out; clearing a live number's pathway must be written out as `settings: null`.
     """
     settings_path = (*path, "settings")
-    if "settings" in item and item["settings"] is None and document.raw.get(settings_path) == "":
+    # Under an agent, `settings` is refused whole by the schema: said once, not twice.
+    if (
+        path[0] == "personas"
+        and "settings" in item
+        and item["settings"] is None
+        and document.raw.get(settings_path) == ""
+    ):
         diagnostics.append(
             diagnostic_at(
                 document.key_marks.get(settings_path, document.mark(settings_path)),

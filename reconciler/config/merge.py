@@ -7,10 +7,12 @@ from typing import Any
 
 from reconciler.config.document import Document, diagnostic_at, shown
 from reconciler.config.phone import CANONICAL_E164
+from reconciler.config.schema import OWNER_LISTS
 from reconciler.errors import Diagnostic
 from reconciler.model import (
     Desired,
     DesiredPersona,
+    OwnerKind,
     RoutingSettings,
     SafetySettings,
     SourceMark,
@@ -19,9 +21,11 @@ from reconciler.model import (
 
 
 def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:
-    """The documents' personas, protected numbers and safety block, in file order.
+    """The documents' persona and agent entries, protected numbers and safety block, in file order.
 
-    A persona, number or safety block given twice is added to diagnostics at its second place.
+    Agents' entries join the personas' (kind "agent"), in the order the file gives the two lists,
+    so that a number is declared once across both. A persona, agent, number or safety block
+    given twice is added to diagnostics at its second place.
     Values of the wrong type were reported by the schema; what is left of them is skipped here.
     """
     merger = _Merger(diagnostics)
@@ -68,17 +72,19 @@ class _Merger:
         self.safety: SafetySettings | None = None
         self.safety_mark: SourceMark | None = None
         self.number_marks: dict[str, SourceMark] = {}
-        self.id_marks: dict[str, SourceMark] = {}
-        self.name_marks: dict[str, SourceMark] = {}
+        # Per kind: a persona and an agent are named apart.
+        self.id_marks: dict[tuple[OwnerKind, str], SourceMark] = {}
+        self.name_marks: dict[tuple[OwnerKind, str], SourceMark] = {}
 
     def report_duplicate(self, mark: SourceMark, what: str, first: SourceMark) -> None:
         self.diagnostics.append(diagnostic_at(mark, f"{what} is listed twice (also at {first})"))
 
     def add_document(self, document: Document) -> None:
         value = document.value
-        for index, entry in enumerate(_list_or_empty(value, "personas")):
-            if isinstance(entry, dict):
-                self.add_persona(document, index, entry)
+        for key in [key for key in value if key in OWNER_LISTS]:
+            for index, entry in enumerate(_list_or_empty(value, key)):
+                if isinstance(entry, dict):
+                    self.add_entry(document, key, index, entry)
         for position, number in enumerate(_list_or_empty(value, "protected")):
             if isinstance(number, str) and CANONICAL_E164.fullmatch(number):
                 number_mark = document.mark(("protected", position))
@@ -90,28 +96,29 @@ class _Merger:
         if isinstance(value.get("safety"), dict):
             self.set_safety(value["safety"], document.mark(("safety",)))
 
-    def add_persona(self, document: Document, index: int, entry: dict[str, Any]) -> None:
-        mark = document.mark(("personas", index))
+    def add_entry(self, document: Document, key: str, index: int, entry: dict[str, Any]) -> None:
+        kind: OwnerKind = "agent" if key == "agents" else "persona"
+        mark = document.mark((key, index))
         persona_id = _non_empty_string(entry.get("id"))
         name = _non_empty_string(entry.get("name"))
         if persona_id is not None:
-            if persona_id in self.id_marks:
-                self.report_duplicate(
-                    mark, f"persona id {shown(persona_id)}", self.id_marks[persona_id]
-                )
-            self.id_marks.setdefault(persona_id, mark)
+            if (kind, persona_id) in self.id_marks:
+                first = self.id_marks[kind, persona_id]
+                self.report_duplicate(mark, f"{kind} id {shown(persona_id)}", first)
+            self.id_marks.setdefault((kind, persona_id), mark)
         if name is not None and persona_id is None:
             # Only a name alone names a persona twice: two entries with ids may share a name
             # (Bland allows it), and the name then only checks each id.
-            if name in self.name_marks:
-                self.report_duplicate(mark, f"persona {shown(repr(name))}", self.name_marks[name])
-            self.name_marks.setdefault(name, mark)
+            if (kind, name) in self.name_marks:
+                first = self.name_marks[kind, name]
+                self.report_duplicate(mark, f"{kind} {shown(repr(name))}", first)
+            self.name_marks.setdefault((kind, name), mark)
         numbers: list[str] = []
         number_marks: dict[str, SourceMark] = {}
         settings: dict[str, RoutingSettings | None] = {}
         labels: dict[str, str] = {}
         for position, item in enumerate(_list_or_empty(entry, "numbers")):
-            path: tuple[str | int, ...] = ("personas", index, "numbers", position)
+            path: tuple[str | int, ...] = (key, index, "numbers", position)
             number = item
             if isinstance(item, dict):
                 number, path = item.get("number"), (*path, "number")
@@ -125,9 +132,11 @@ class _Merger:
             numbers.append(number)
             number_marks[number] = number_mark
             if isinstance(item, dict):
-                _add_declared(item, number, settings, labels)
+                _add_declared(item, number, settings if kind == "persona" else {}, labels)
         self.personas.append(
-            DesiredPersona(persona_id, name, tuple(numbers), mark, number_marks, settings, labels)
+            DesiredPersona(
+                persona_id, name, tuple(numbers), mark, number_marks, settings, labels, kind
+            )
         )
 
     def set_safety(self, block: dict[str, Any], mark: SourceMark) -> None:

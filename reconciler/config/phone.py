@@ -18,6 +18,7 @@ from reconciler.config.document import (
     shown_json,
     type_name,
 )
+from reconciler.config.schema import OWNER_LISTS
 from reconciler.errors import Diagnostic
 
 CANONICAL_E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
@@ -85,17 +86,17 @@ def check_document_numbers(document: Document, diagnostics: list[Diagnostic]) ->
     """Add a diagnostic for each phone number of the document that is not canonical and possible."""
     value = document.value
     groups: list[tuple[YamlPath, Any]] = []
-    personas = value.get("personas")
-    if isinstance(personas, list):
-        for index, persona in enumerate(personas):
-            if isinstance(persona, dict) and isinstance(persona.get("numbers"), list):
-                groups.append((("personas", index, "numbers"), persona["numbers"]))
+    for key in OWNER_LISTS:
+        entries = value.get(key)
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(entry, dict) and isinstance(entry.get("numbers"), list):
+                groups.append(((key, index, "numbers"), entry["numbers"]))
     if isinstance(value.get("protected"), list):
         groups.append((("protected",), value["protected"]))
     for base, numbers in groups:
         for index, number in enumerate(numbers):
             path: YamlPath = (*base, index)
-            if isinstance(number, dict) and base[0] == "personas":
+            if isinstance(number, dict) and base[0] != "protected":
                 # A mapping entry: its `number` is checked like a plain one (the schema
                 # reports a mapping without it).
                 if "number" not in number:

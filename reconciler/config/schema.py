@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import jsonschema
 
 _PERSONA_KEYS = frozenset({"id", "name", "numbers"})
+# The lists of owner entries, each validated an entry at a time (see _validators).
+OWNER_LISTS = ("personas", "agents")
 _PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
 
 
@@ -96,8 +98,10 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
 
 
 @cache
-def _validators() -> tuple[jsonschema.protocols.Validator, jsonschema.protocols.Validator]:
-    """Validators of the whole file without its persona entries, and of one persona entry.
+def _validators() -> tuple[
+    jsonschema.protocols.Validator, dict[str, jsonschema.protocols.Validator]
+]:
+    """Validators of the whole file without its owner entries, and of one entry of each list.
 
     Split so that entries which are plainly valid (see _plainly_valid_persona) skip jsonschema:
     its descent costs tens of microseconds per entry, most of loading a 10,000-persona file.
@@ -109,16 +113,15 @@ def _validators() -> tuple[jsonschema.protocols.Validator, jsonschema.protocols.
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     inlined = _inline_refs(schema, schema.get("$defs", {}))
-    personas = inlined["properties"]["personas"]
-    persona_schema = personas.pop("items")
-    return (
-        cls(inlined, format_checker=cls.FORMAT_CHECKER),
-        cls(persona_schema, format_checker=cls.FORMAT_CHECKER),
-    )
+    entries = {
+        key: cls(inlined["properties"][key].pop("items"), format_checker=cls.FORMAT_CHECKER)
+        for key in OWNER_LISTS
+    }
+    return cls(inlined, format_checker=cls.FORMAT_CHECKER), entries
 
 
 def _plainly_valid_persona(entry: Any) -> bool:
-    """True for an entry the persona schema certainly accepts (numbers are checked apart).
+    """True for an entry the persona and agent schemas certainly accept (numbers apart).
 
     A conservative subset of the schema: anything unusual goes to jsonschema for its message.
     """
@@ -141,10 +144,11 @@ def _plainly_valid_top(value: Any) -> bool:
     """True for a document whose top level the schema certainly accepts (entries apart)."""
     return (
         type(value) is dict
-        and value.keys() <= {"version", "personas"}
+        and value.keys() <= {"version", *OWNER_LISTS}
         and type(value.get("version")) is int
         and value["version"] == 1
         and type(value.get("personas")) is list
+        and type(value.get("agents", [])) is list
     )
 
 
@@ -154,21 +158,24 @@ def _schema_errors(value: Any) -> Iterator[tuple[YamlPath, Any]]:
         whole, _ = _validators()
         for error in whole.iter_errors(value):
             yield tuple(error.absolute_path), error
-    entries = value.get("personas") if isinstance(value, dict) else None
-    if not isinstance(entries, list):
+    if not isinstance(value, dict):
         return
-    for index, entry in enumerate(entries):
-        if _plainly_valid_persona(entry):
+    for key in OWNER_LISTS:
+        entries = value.get(key)
+        if not isinstance(entries, list):
             continue
-        _, persona = _validators()
-        for error in persona.iter_errors(entry):
-            yield ("personas", index, *error.absolute_path), error
+        for index, entry in enumerate(entries):
+            if _plainly_valid_persona(entry):
+                continue
+            _, validators = _validators()
+            for error in validators[key].iter_errors(entry):
+                yield (key, index, *error.absolute_path), error
 
 
 def _is_number_path(path: YamlPath) -> bool:
     """True for a phone number: a string entry of `numbers`, the `number` of a mapping entry,
     or an entry of `protected`."""
-    in_numbers = len(path) >= 4 and path[0] == "personas" and path[2] == "numbers"
+    in_numbers = len(path) >= 4 and path[0] in OWNER_LISTS and path[2] == "numbers"
     return (
         (in_numbers and len(path) == 4)
         or (in_numbers and len(path) == 5 and path[4] == "number")
@@ -177,7 +184,7 @@ def _is_number_path(path: YamlPath) -> bool:
 
 
 def _is_number_entry(path: YamlPath) -> bool:
-    return len(path) == 4 and path[0] == "personas" and path[2] == "numbers"
+    return len(path) == 4 and path[0] in OWNER_LISTS and path[2] == "numbers"
 
 
 def _unknown_keys(
@@ -188,6 +195,13 @@ def _unknown_keys(
     allowed = sorted(schema.get("properties", {}))
     for key in error.instance:
         if key in allowed:
+            continue
+        if key == "settings" and path[:1] == ("agents",):
+            yield diagnostic_at(
+                document.key_marks.get((*path, key), mark),
+                '"settings" is not allowed here: persona settings don\'t apply to agents '
+                '(remove it; an agent\'s number takes only "number" and "label")',
+            )
             continue
         hint = difflib.get_close_matches(str(key)[:SHOWN_CHARS], allowed, n=1)
         suffix = f' (did you mean "{hint[0]}"?)' if hint else f" (allowed: {', '.join(allowed)})"
@@ -216,6 +230,10 @@ def _describe_path(path: YamlPath) -> str:
     return shown(json.dumps(name))
 
 
+def _entry_name(path: YamlPath) -> str:
+    return "an agent entry" if path[0] == "agents" else "a persona entry"
+
+
 def _schema_message(error: Any, path: YamlPath) -> str:
     kind = error.validator
     value = error.instance
@@ -226,13 +244,13 @@ def _schema_message(error: Any, path: YamlPath) -> str:
         key = next((key for key in missing if error.message.startswith(repr(key))), None)
         if key is None:
             key = missing[0] if missing else "?"
-        is_entry = path[:1] == ("personas",) and len(path) == 2
-        name = "a persona entry" if is_entry else _describe_path(path)
+        is_entry = len(path) == 2 and path[0] in OWNER_LISTS
+        name = _entry_name(path) if is_entry else _describe_path(path)
         if _is_number_entry(path):
             name = "a number given as a mapping"
         return f"{name} is missing the required key {json.dumps(key)}"
-    if kind == "anyOf" and path[:1] == ("personas",):
-        return 'a persona entry needs an "id" or a "name"'
+    if kind == "anyOf" and path[:1] in (("personas",), ("agents",)):
+        return f'{_entry_name(path)} needs an "id" or a "name"'
     if kind == "const":
         scalar = isinstance(value, str | int | float) and not isinstance(value, bool)
         written = shown_json(value) if scalar else type_name(value)

@@ -28,7 +28,10 @@ def test_a_file_given_twice_is_named_once(
         assert result.out == "personas.yaml: valid (3 personas, 5 numbers)\n"
 
 
-def test_a_file_and_its_folder_are_each_named(run_cli: RunCli) -> None:
-    result = run_cli("validate", CONFIG, CONFIG.parent)
+def test_a_file_and_its_folder_are_each_named(run_cli: RunCli, tmp_path: Path) -> None:
+    # A folder of its own: examples/ holds other configs that are alternatives, not parts.
+    config = tmp_path / "personas.yaml"
+    config.write_text(CONFIG.read_text())
+    result = run_cli("validate", config, tmp_path)
     assert result.code == 0
-    assert result.out == f"{CONFIG}, {CONFIG.parent}: valid (3 personas, 5 numbers)\n"
+    assert result.out == f"{config}, {tmp_path}: valid (3 personas, 5 numbers)\n"

@@ -20,7 +20,7 @@ def test_every_missing_required_key_is_reported_once() -> None:
     assert lines == [
         'f.yaml:1:1: the top level is missing the required key "personas"',
         'f.yaml:1:1: the top level is missing the required key "version"',
-        'f.yaml:1:1: unknown key "foo" (allowed: personas, protected, safety, version)',
+        'f.yaml:1:1: unknown key "foo" (allowed: agents, personas, protected, safety, version)',
     ]
 
 

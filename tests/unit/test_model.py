@@ -128,3 +128,13 @@ def test_an_entry_is_named_by_its_name_else_its_id() -> None:
     mark = SourceMark("p.yaml", 1, 1)
     assert DesiredPersona(None, "Sales", (), mark).label == "'Sales'"
     assert DesiredPersona("p-1", None, (), mark).label == "id p-1"
+    assert DesiredPersona(None, "Sales", (), mark, kind="agent").label == "agent 'Sales'"
+    assert DesiredPersona("a-1", "Sales", (), mark, kind="agent").label == "agent 'Sales'"
+    assert DesiredPersona("a-1", None, (), mark, kind="agent").label == "agent id a-1"
+
+
+def test_an_entry_is_a_persona_unless_it_says_agent_and_the_kinds_differ() -> None:
+    mark = SourceMark("p.yaml", 1, 1)
+    persona = DesiredPersona("x-1", None, (), mark)
+    assert persona.kind == "persona"
+    assert persona != DesiredPersona("x-1", None, (), mark, kind="agent")

@@ -8,6 +8,7 @@ import pytest
 
 from reconciler.config import load_config
 from reconciler.errors import ConfigError
+from tests.conftest import EXAMPLES
 
 
 def test_a_large_valid_file_loads(tmp_path: Path) -> None:
@@ -35,3 +36,14 @@ def test_a_threshold_that_is_not_a_finite_number_is_refused_at_its_place(
     assert str(refused.value) == (
         f'{config}:5:23: "max_detach_percent" must be a number from 0 to 100, not {shown}'
     )
+
+
+def test_the_agents_example_lists_personas_and_agents_side_by_side() -> None:
+    desired = load_config([EXAMPLES / "agents.yaml"])
+    assert [(entry.kind, entry.label) for entry in desired.personas] == [
+        ("persona", "'Support Agent'"),
+        ("agent", "agent 'Booking'"),
+        ("agent", "agent 'After Hours'"),
+    ]
+    assert desired.personas[1].labels == {"+14155550111": "Bookings"}
+    assert desired.protected == ("+14155550110",)

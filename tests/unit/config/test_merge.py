@@ -125,3 +125,127 @@ def test_an_empty_settings_value_is_refused_but_an_explicit_null_clears(
         load_config_sources([("a.yaml", text.encode())])
     else:
         assert any(line.startswith(problem) for line in problems(("a.yaml", text)))
+
+
+AGENTS = (
+    "version: 1\n"
+    "agents:\n"
+    "  - id: a-1\n"
+    "    numbers:\n"
+    '      - "+14155550120"\n'
+    '      - number: "+14155550121"\n'
+    "        label: Bookings\n"
+    "personas:\n"
+    '  - name: Sales\n    numbers: ["+14155550110"]\n'
+)
+
+
+def test_agents_join_the_personas_in_file_order_as_kind_agent() -> None:
+    desired = load_config_sources([("a.yaml", AGENTS.encode()), ("b.yaml", SUPPORT.encode())])
+    assert [(p.kind, p.id, p.name, p.numbers) for p in desired.personas] == [
+        ("agent", "a-1", None, ("+14155550120", "+14155550121")),
+        ("persona", None, "Sales", ("+14155550110",)),
+        ("persona", "p-1", "Support", ("+14155550100",)),
+    ]
+    agent = desired.personas[0]
+    assert agent.mark == SourceMark("a.yaml", 3, 5)
+    assert agent.labels == {"+14155550121": "Bookings"}
+    assert agent.settings == {}
+    assert agent.number_marks["+14155550121"] == SourceMark("a.yaml", 6, 17)
+
+
+def test_a_file_without_agents_stays_valid_and_all_personas() -> None:
+    desired = load_config_sources([("a.yaml", SUPPORT.encode())])
+    assert [p.kind for p in desired.personas] == ["persona"]
+
+
+@pytest.mark.parametrize(
+    ("second", "problem"),
+    [
+        (
+            'version: 1\npersonas:\n  - id: p-9\n    numbers: ["+14155550120"]\n',
+            "b.yaml:4:15: +14155550120 is listed twice (also at a.yaml:5:9)",
+        ),
+        (
+            'version: 1\npersonas: []\nagents:\n  - id: a-2\n    numbers: ["+14155550110"]\n',
+            "b.yaml:5:15: +14155550110 is listed twice (also at a.yaml:10:15)",
+        ),
+        (
+            "version: 1\npersonas: []\nagents:\n  - id: a-1\n    numbers: []\n",
+            "b.yaml:4:5: agent id a-1 is listed twice (also at a.yaml:3:5)",
+        ),
+    ],
+)
+def test_a_number_or_agent_declared_twice_across_kinds_and_files_is_reported(
+    second: str, problem: str
+) -> None:
+    assert problems(("a.yaml", AGENTS), ("b.yaml", second)) == [problem]
+
+
+def test_a_persona_and_an_agent_are_named_apart() -> None:
+    text = (
+        "version: 1\npersonas:\n  - name: Sales\n    numbers: []\n"
+        "  - id: a-1\n    numbers: []\n"
+        "agents:\n  - name: Sales\n    numbers: []\n  - id: a-1\n    numbers: []\n"
+    )
+    desired = load_config_sources([("a.yaml", text.encode())])
+    assert [(p.kind, p.label) for p in desired.personas] == [
+        ("persona", "'Sales'"),
+        ("persona", "id a-1"),
+        ("agent", "agent 'Sales'"),
+        ("agent", "agent id a-1"),
+    ]
+    twice = "version: 1\npersonas: []\nagents:\n  - name: Booking\n    numbers: []\n"
+    assert problems(("a.yaml", twice), ("b.yaml", twice)) == [
+        "b.yaml:4:5: agent 'Booking' is listed twice (also at a.yaml:4:5)"
+    ]
+
+
+def test_a_protected_number_may_be_on_an_agent() -> None:
+    text = AGENTS + 'protected: ["+14155550120"]\n'
+    assert load_config_sources([("a.yaml", text.encode())]).protected == ("+14155550120",)
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        (
+            '- number: "+14155550120"\n  settings: {pathway_id: pw_1}',
+            'a.yaml:7:9: "settings" is not allowed here: persona settings don\'t apply to '
+            'agents (remove it; an agent\'s number takes only "number" and "label")',
+        ),
+        (
+            '- number: "+14155550120"\n  settings:',
+            'a.yaml:7:9: "settings" is not allowed here: persona settings don\'t apply to agents',
+        ),
+        ('- number: "+14155550120"\n  lable: x', 'a.yaml:7:9: unknown key "lable" (did you mean'),
+        ("- +14155550120", "a.yaml:6:9: +14155550120 is a number, not a string"),
+        ('- "+1 415 555 0120"', 'a.yaml:6:9: "+1 415 555 0120" is not canonical E.164'),
+        (
+            '- number: "+14155550120"\n  label: "' + "\U0001f4de" * 76 + '"',
+            'a.yaml:7:16: "label" is 152 characters long as the API may count them',
+        ),
+    ],
+)
+def test_an_agents_number_is_checked_like_a_personas_and_takes_no_settings(
+    entry: str, problem: str
+) -> None:
+    text = "version: 1\npersonas: []\nagents:\n  - name: Booking\n    numbers:\n" + "".join(
+        f"      {line}\n" for line in entry.splitlines()
+    )
+    found = problems(("a.yaml", text))
+    assert len(found) == 1 and found[0].startswith(problem), found
+
+
+@pytest.mark.parametrize(
+    ("entries", "problem"),
+    [
+        ("  - numbers: []\n", 'a.yaml:4:5: an agent entry needs an "id" or a "name"'),
+        ("  - id: a-1\n", 'a.yaml:4:5: an agent entry is missing the required key "numbers"'),
+        ("  - id: a-1\n    numbers: []\n    kind: v2\n", 'a.yaml:6:5: unknown key "kind"'),
+        ("  - id: ''\n    numbers: []\n", 'a.yaml:4:9: "id" must not be empty'),
+    ],
+)
+def test_an_agent_entry_is_checked_like_a_persona_entry(entries: str, problem: str) -> None:
+    found = problems(("a.yaml", f"version: 1\npersonas: []\nagents:\n{entries}"))
+    assert len(found) == 1 and found[0].startswith(problem), found

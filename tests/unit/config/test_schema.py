@@ -57,17 +57,19 @@ def _full_schema_errors(value: Any) -> set[tuple[tuple[Any, ...], str, str]]:
     }
 
 
+@pytest.mark.parametrize("key", ["personas", "agents"])
 @pytest.mark.parametrize("entry", ENTRIES, ids=repr)
-def test_split_validation_finds_what_the_whole_schema_finds(entry: Any) -> None:
-    document = {"version": 1, "personas": [{"id": "ok", "numbers": []}, entry]}
+def test_split_validation_finds_what_the_whole_schema_finds(entry: Any, key: str) -> None:
+    document = {"version": 1, "personas": [], key: [{"id": "ok", "numbers": []}, entry]}
     found = {(path, error.validator, error.message) for path, error in _schema_errors(document)}
     assert found == _full_schema_errors(document)
 
 
+@pytest.mark.parametrize("key", ["personas", "agents"])
 @pytest.mark.parametrize("entry", ENTRIES, ids=repr)
-def test_plainly_valid_entries_are_valid(entry: Any) -> None:
+def test_plainly_valid_entries_are_valid(entry: Any, key: str) -> None:
     if _plainly_valid_persona(entry):
-        assert _full_schema_errors({"version": 1, "personas": [entry]}) == set()
+        assert _full_schema_errors({"version": 1, "personas": [], key: [entry]}) == set()
 
 
 @pytest.mark.parametrize(
@@ -83,6 +85,10 @@ def test_plainly_valid_entries_are_valid(entry: Any) -> None:
         {"version": 1, "personas": [], "protected": ["+14155550100"]},
         {"version": 1, "personas": [], "safety": {"max_detach_percent": 200}},
         {"version": 1, "personas": [], "extra": 1},
+        {"version": 1, "personas": [], "agents": []},
+        {"version": 1, "personas": [], "agents": {}},
+        {"version": 1, "personas": [], "agents": None},
+        {"version": 1, "agents": []},
     ],
     ids=repr,
 )
@@ -143,4 +149,25 @@ def test_the_published_schema_pattern_is_strict_in_python_too(number: str, valid
 def test_the_published_schema_takes_number_mappings(entry: dict[str, Any], valid: bool) -> None:
     validator = jsonschema.Draft202012Validator(load_schema())
     document = {"version": 1, "personas": [{"name": "Sales", "numbers": [entry]}]}
+    assert validator.is_valid(document) is valid
+
+
+@pytest.mark.parametrize(
+    ("entry", "valid"),
+    [
+        ({"number": "+14155550100"}, True),
+        ({"number": "+14155550100", "label": ""}, True),
+        ({"number": "+14155550100", "settings": None}, False),
+        ({"number": "+14155550100", "settings": {"pathway_id": "p"}}, False),
+        ({"number": "+14155550100", "label": "x" * 151}, False),
+        ("+14155550100", True),
+        ("+1415555010x", False),
+    ],
+    ids=repr,
+)
+def test_the_published_schema_takes_agents_numbers_without_settings(
+    entry: Any, valid: bool
+) -> None:
+    validator = jsonschema.Draft202012Validator(load_schema())
+    document = {"version": 1, "personas": [], "agents": [{"id": "a-1", "numbers": [entry]}]}
     assert validator.is_valid(document) is valid
