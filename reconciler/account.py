@@ -9,7 +9,16 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from reconciler.model import Live, LivePersona, RoutingSettings, SeenLabel, SeenSettings
+from reconciler.model import (
+    AgentListing,
+    InboundRoute,
+    Live,
+    LiveAgent,
+    LivePersona,
+    RoutingSettings,
+    SeenLabel,
+    SeenSettings,
+)
 
 
 class AccountReader(Protocol):
@@ -26,6 +35,14 @@ class AccountReader(Protocol):
 
     def list_account_numbers(self) -> frozenset[str]: ...
 
+    def list_agents(self) -> AgentListing: ...
+
+    def get_agent(self, agent_id: str) -> LiveAgent | None: ...
+
+    def agent_twin(self, agent_id: str) -> str | None: ...
+
+    def inbound_number(self, number: str) -> InboundRoute: ...
+
 
 class AccountWriter(AccountReader, Protocol):
     """The writes of a plan: routing, settings and labels, and a scope no interrupt cuts short."""
@@ -41,5 +58,9 @@ class AccountWriter(AccountReader, Protocol):
     def update_label(
         self, number: str, label: str, *, persona_id: str | None = None
     ) -> SeenLabel: ...
+
+    def attach_to_agent(self, agent_id: str, numbers: Iterable[str]) -> None: ...
+
+    def detach_from_agent(self, agent_id: str, numbers: Iterable[str]) -> int | None: ...
 
     def uninterruptible(self) -> AbstractContextManager[None]: ...

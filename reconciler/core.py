@@ -18,7 +18,7 @@ from reconciler.account import AccountReader
 from reconciler.apply import ApplyResult
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
 from reconciler.model import Desired, Live
-from reconciler.owner_reads import read_confirmed
+from reconciler.owner_reads import read_account
 from reconciler.plan import Plan
 from reconciler.planfile import (
     RUN_PLAN_AGAIN,
@@ -107,8 +107,7 @@ def make_plan(
     pages_hint: int = 0,
 ) -> Plan:
     """The changes that make the live account match the config, with what the valves say."""
-    declared = {number for entry in desired.personas for number in entry.numbers}
-    live = read_confirmed(account, sorted(declared.intersection(desired.protected)), pages_hint)
+    live = read_account(account, desired, pages_hint)
     plan = with_owner_findings(build_plan(desired, live), live)
     return assess(replace(plan, targets=desired.targets), thresholds, force=force)
 
@@ -163,6 +162,7 @@ def _listed(found: list[str]) -> str:
 
 # What a plan document shows besides its changes, and how a difference in each is named.
 _SHOWN = (
+    (("warnings",), "the warning"),
     (("safety", "valves"), "the safety valve warning"),
     (("safety", "protected"), "the protected-number refusal"),
     (("confirmed_owners",), "the owner finding"),

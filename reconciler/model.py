@@ -106,6 +106,37 @@ def same_label(seen: SeenLabel, wanted: str) -> bool:
 # Who answers a number: a v1 persona, or a v2 agent (through the hidden twin persona the agent
 # API keeps for it). An owner is a kind plus an id, so that a move between kinds is a plain move.
 OwnerKind = Literal["persona", "agent"]
+# Owner keys, one string per owner wherever numbers are mapped to their owners: a persona's is
+# its id; the other kinds carry their kind before a colon (a pathway or a prompt answers a
+# number bound to it directly, with no persona or agent).
+_KINDS = ("agent", "pathway", "prompt")
+
+
+def owner_key(kind: str, owner_id: str) -> str:
+    """The key of an owner of a kind: `agent:ID`, `pathway:ID`, `prompt:NUMBER`, or a persona id."""
+    return owner_id if kind == "persona" else f"{kind}:{owner_id}"
+
+
+def owner_kind(key: str) -> str:
+    """The kind of owner a key names: persona, agent, pathway or prompt."""
+    kind, colon, _ = key.partition(":")
+    return kind if colon and kind in _KINDS else "persona"
+
+
+def owner_id(key: str) -> str:
+    """The id of the owner a key names (a persona id, an agent id, a pathway id, a number)."""
+    return key.partition(":")[2] if owner_kind(key) != "persona" else key
+
+
+def owner_words(key: str, name: str) -> str:
+    """An owner as messages name it: `'Sales'`, `agent 'Bot'`, `pathway pw_1`, `its own prompt`."""
+    kind = owner_kind(key)
+    shown = repr(name or owner_id(key))
+    if kind == "pathway":
+        return f"pathway {owner_id(key)}"
+    if kind == "prompt":
+        return "its own prompt"
+    return shown if kind == "persona" else f"agent {shown}"
 
 
 @dataclass(frozen=True)
@@ -209,6 +240,14 @@ class InboundRoute:
     persona_id: str | Literal[Unread.UNREAD] | None = UNREAD
 
 
+class AgentListing(NamedTuple):
+    """The agents GET /v2/agents showed, and whether it may have left some out."""
+
+    agents: list[LiveAgent]
+    # The list came back full (500): the API cannot show what is past it.
+    may_be_incomplete: bool
+
+
 class PersonaRef(NamedTuple):
     """A persona as a note about it names it: its id, and its name where the account gave one."""
 
@@ -258,6 +297,16 @@ class Live:
     # Numbers the list showed on several personas, confirmed by reading those personas by id
     # (the personas read replace their listed entries in `personas`).
     confirmed: tuple[ConfirmedOwners, ...] = ()
+    # v2 agents by id. Each one's numbers are in `personas` under its owner key (`agent:ID`),
+    # read from its hidden twin persona, which is never in `personas` itself; `twins` maps each
+    # twin persona id to (its name, its agent id). `unverifiable`: agents whose numbers no read
+    # shows. `agents_incomplete`: the agent list came back full.
+    agents: Mapping[str, LiveAgent] = field(default_factory=dict)
+    twins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    unverifiable: frozenset[str] = frozenset()
+    agents_incomplete: bool = False
+    # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
+    routes: Mapping[str, InboundRoute] = field(default_factory=dict)
 
     def unlisted_owners(self) -> frozenset[str]:
         """Persona ids that GET /v1/inbound names but the persona list does not show."""
@@ -296,6 +345,10 @@ class Live:
         for number, hinted in self.inbound_owners.items():
             if number not in held:
                 held[number] = (hinted,)
+        for number, route in self.routes.items():
+            answering = route_owner(route)
+            if number not in held and answering is not None:
+                held[number] = (answering,)
         return held
 
     def disagreements(self) -> list[SourcesDisagree]:
@@ -317,6 +370,21 @@ class Live:
         """The persona's id and its name ("" for one the list does not show)."""
         persona = self.personas.get(persona_id)
         return PersonaRef(persona_id, persona.name if persona is not None else "")
+
+
+def route_owner(route: InboundRoute) -> str | None:
+    """The owner key of what answers a number as GET /v1/inbound/{number} shows it, if any.
+
+    A persona named there is its owner (the caller maps a twin persona to its agent first);
+    else a pathway bound to the number; else the number's own prompt.
+    """
+    if isinstance(route.persona_id, str) and route.persona_id:
+        return route.persona_id
+    if route.pathway_id:
+        return owner_key("pathway", route.pathway_id)
+    if route.prompt:
+        return owner_key("prompt", route.phone_number)
+    return None
 
 
 def label_seen(live: Live, owners: Mapping[str, tuple[str, ...]], number: str) -> SeenLabel:

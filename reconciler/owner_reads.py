@@ -10,7 +10,7 @@ persona holding a number seen twice has been read.
 
 The other skew, a number moved onto a page already read, makes it look held by nobody, and there
 is no persona to read by id. Where GET /v1/inbound names owners, they count (model.Live.owners);
-for a protected number the file declares, the personas are listed again (`relisted`).
+for a number the file declares, the personas are listed again (`relisted`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from reconciler.account import AccountReader
-from reconciler.errors import ApiError
-from reconciler.model import ConfirmedOwners, Live, LivePersona
+from reconciler.errors import ApiError, AuthError
+from reconciler.model import ConfirmedOwners, Desired, Live, LivePersona, owner_key
 
 # One persona, fresh from the API by id.
 GetPersona = Callable[[str], LivePersona]
@@ -30,23 +30,125 @@ GetPersona = Callable[[str], LivePersona]
 MAX_CONCURRENT_READS = 4
 
 
-def read_confirmed(
-    account: AccountReader, protected: Collection[str] = (), pages_hint: int = 0
+def read_account(
+    account: AccountReader, desired: Desired | None = None, pages_hint: int = 0
 ) -> Live:
-    """One read of the account, with every number the list shows on two personas confirmed by id.
+    """One read of the account, checked wherever it may be wrong about who holds a number.
 
-    A `protected` number the list shows on no persona may have moved onto a page already read:
-    then the personas are listed once more, so that taking it is never a plain attach unawares.
+    Numbers the list shows on two personas are confirmed by id. Agents are read with the
+    numbers their twin personas hold. A number the config declares that still looks free is
+    not taken as free on one listing's word: unless GET /v1/inbound names owners, the personas
+    are listed once more (one may have slid onto a page already read), and then what answers
+    it is read by number (a pathway or a prompt bound to it, or a persona).
     """
     live = confirm_owners(account.read_live(pages_hint), account.get_persona)
-    if protected:
+    live = with_agents(live, account, desired)
+    if desired is None:
+        return live
+    declared = {number for entry in desired.personas for number in entry.numbers}
+    owners = live.owners()
+    looks_free = sorted(number for number in declared if number not in owners)
+    if looks_free and not live.inbound_owners:
+        listing, pages = account.list_personas(live.pages_read)
+        listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
+        live = replace(relisted(live, listing, looks_free), reads=live.reads + pages)
+        live = confirm_owners(live, account.get_persona)
         owners = live.owners()
-        looks_free = [number for number in protected if number not in owners]
-        if looks_free:
-            listing, pages = account.list_personas(live.pages_read)
-            live = replace(relisted(live, listing, looks_free), reads=live.reads + pages)
-            live = confirm_owners(live, account.get_persona)
+        looks_free = [number for number in looks_free if number not in owners]
+    if looks_free:
+        with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="route") as pool:
+            routes = list(pool.map(account.inbound_number, looks_free))
+        twins = {twin: owner_key("agent", agent) for twin, (_, agent) in live.twins.items()}
+        found = {
+            route.phone_number: replace(
+                route, persona_id=twins.get(route.persona_id, route.persona_id)
+            )
+            if isinstance(route.persona_id, str)
+            else route
+            for route in routes
+        }
+        live = replace(live, routes=found, reads=live.reads + len(routes))
     return live
+
+
+def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> Live:
+    """The account with its v2 agents, each holding the numbers of its hidden twin persona.
+
+    A twin is never a persona of its own: it leaves `personas`, and its numbers are held by its
+    agent's owner key (`agent:ID`), whichever read shows them: the persona listing, a read of the
+    twin by id, or the owners GET /v1/inbound names. An agent whose numbers none of these shows
+    is `unverifiable`.
+    """
+    entries = [e for e in (desired.personas if desired else ()) if e.kind == "agent"]
+    try:
+        listing = account.list_agents()
+    except AuthError:
+        raise
+    except ApiError as error:
+        if error.status == 404 and not entries:
+            return live  # an API without agents: nothing is routed to one
+        raise
+    agents = {agent.id: agent for agent in listing.agents}
+    reads = 1
+    for entry in entries:  # checked one by one, for the production pin the list does not show
+        matches = (
+            [entry.id] if entry.id else [a.id for a in agents.values() if a.name == entry.name]
+        )
+        for agent_id in matches[:1] if len(matches) == 1 else []:
+            fetched = account.get_agent(agent_id)
+            reads += 1
+            if fetched is None:
+                agents.pop(agent_id, None)
+            else:
+                agents[agent_id] = fetched
+    ids = sorted(agents)
+    with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="agent") as pool:
+        twin_ids = dict(zip(ids, pool.map(account.agent_twin, ids), strict=True))
+    reads += len(ids)
+    personas = dict(live.personas)
+    twins: dict[str, tuple[str, str]] = {}
+    unverifiable: set[str] = set()
+    for agent_id, twin in twin_ids.items():
+        held: LivePersona | None = None
+        if twin is not None:
+            twin_persona = personas.pop(twin, None)
+            if twin_persona is None:
+                twin_persona, read = _twin_by_id(account, twin)
+                reads += read
+            twins[twin] = (twin_persona.name if twin_persona else "", agent_id)
+            if twin_persona is not None:
+                held = replace(twin_persona, deleted=False, settings={})
+            elif live.inbound_owners:
+                numbers = [n for n, owner in live.inbound_owners.items() if owner == twin]
+                held = LivePersona("", "", frozenset(numbers))
+            else:
+                unverifiable.add(agent_id)
+        key = owner_key("agent", agent_id)
+        holder = held or LivePersona(key, "", frozenset())
+        personas[key] = replace(holder, id=key, name=agents[agent_id].name)
+    owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
+    return replace(
+        live,
+        personas=personas,
+        agents=agents,
+        twins=twins,
+        unverifiable=frozenset(unverifiable),
+        agents_incomplete=listing.may_be_incomplete,
+        inbound_owners={n: owners_by_key.get(o, o) for n, o in live.inbound_owners.items()},
+        reads=live.reads + reads,
+    )
+
+
+def _twin_by_id(account: AccountReader, twin: str) -> tuple[LivePersona | None, int]:
+    """A twin persona read by id, or None where the API does not let it be read that way."""
+    try:
+        return account.get_persona(twin), 1
+    except AuthError:
+        raise
+    except ApiError as error:
+        if error.status in (403, 404):
+            return None, 1
+        raise
 
 
 def seen_twice(owners: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

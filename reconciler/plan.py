@@ -16,6 +16,9 @@ from reconciler.model import (
     SeenLabel,
     SeenSettings,
     SourcesDisagree,
+    owner_id,
+    owner_kind,
+    owner_words,
 )
 
 
@@ -42,7 +45,10 @@ NUMBER_WRITES = frozenset({Action.SETTINGS, Action.LABEL})
 
 @dataclass(frozen=True)
 class Change:
-    """One number's change. For a move, `from_*` names the persona it leaves.
+    """One number's change. For a move, `from_*` names the owner it leaves.
+
+    `persona_id` and `from_persona_id` are owner keys (model.owner_key): a persona's id, or
+    `agent:ID`, `pathway:ID`, `prompt:NUMBER`; the JSON gives the kind and the id apart.
 
     A `settings` or `label` change writes `after` (settings None clears them, label "" clears
     it); `before` is what the number has then, UNREAD when the API did not show it.
@@ -61,12 +67,15 @@ class Change:
         """This change as the JSON object documented in the README (plans and plan files)."""
         item: dict[str, Any] = {
             "action": self.action.value,
-            "persona_id": self.persona_id,
+            "kind": owner_kind(self.persona_id),
+            "persona_id": owner_id(self.persona_id),
             "persona_name": self.persona_name,
             "phone_number": self.phone_number,
         }
         if self.action is Action.MOVE:
-            item["from_persona_id"] = self.from_persona_id or ""
+            source = self.from_persona_id or ""
+            item["from_kind"] = owner_kind(source)
+            item["from_persona_id"] = owner_id(source)
             item["from_persona_name"] = self.from_persona_name or ""
         if self.action in NUMBER_WRITES:
             item["before"] = None if self.before is UNREAD else value_json(self.before)
@@ -76,9 +85,10 @@ class Change:
 
     def describe(self) -> str:
         """One line: `move +1... ('Sales') from 'Support'`, `settings +1... ('Sales') to {...}`."""
-        text = f"{self.action.value} {self.phone_number} ({self.persona_name!r})"
-        if self.from_persona_name is not None:
-            text += f" from {self.from_persona_name!r}"
+        text = f"{self.action.value} {self.phone_number} "
+        text += f"({owner_words(self.persona_id, self.persona_name)})"
+        if self.from_persona_id is not None:
+            text += f" from {owner_words(self.from_persona_id, self.from_persona_name or '')}"
         if self.action in NUMBER_WRITES:
             text += f" to {json.dumps(value_json(self.after), ensure_ascii=False)}"
         return text
@@ -133,6 +143,8 @@ class Plan:
     forced: bool = False
     # The --target names of a partial plan: only those entries of the config were planned.
     targets: tuple[str, ...] = ()
+    # What the reader should know that apply does not refuse (an agent with no production pin).
+    notices: tuple[str, ...] = ()
 
     @property
     def refused(self) -> bool:
@@ -141,7 +153,8 @@ class Plan:
 
     def warnings(self) -> list[str]:
         """The safety lines of the plan output, shown above the summary line."""
-        lines = [f"Safety valve: {valve}: apply will need --force." for valve in self.valves]
+        lines = [f"Warning: {notice}" for notice in self.notices]
+        lines += [f"Safety valve: {valve}: apply will need --force." for valve in self.valves]
         lines += [
             f"Protected: {problem}: apply will refuse it, --force included "
             "(remove the number from `protected:` first)."

@@ -34,6 +34,7 @@ from reconciler.model import (
     SeenSettings,
     SourceMark,
     SourcesDisagree,
+    owner_key,
     routing_settings,
 )
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan, value_json
@@ -139,7 +140,7 @@ def render_plan_file(
 def _desired_json(desired: Desired) -> dict[str, Any]:
     entries = []
     for entry in desired.personas:
-        item: dict[str, Any] = {"id": entry.id, "name": entry.name}
+        item: dict[str, Any] = {"kind": entry.kind, "id": entry.id, "name": entry.name}
         item["numbers"] = list(entry.numbers)
         item["mark"] = [entry.mark.file, entry.mark.line, entry.mark.column]
         if entry.settings:
@@ -267,12 +268,15 @@ def change_from_json(item: dict[str, Any]) -> Change:
         after = read(item["after"])
         if action is Action.LABEL and not isinstance(after, str):
             raise TypeError("a label change must write a string")
+    source = None
+    if "from_persona_id" in item:
+        source = owner_key(str(item["from_kind"]), str(item["from_persona_id"]))
     return Change(
         action,
-        str(item["persona_id"]),
+        owner_key(str(item["kind"]), str(item["persona_id"])),
         str(item["persona_name"]),
         str(item["phone_number"]),
-        str(item["from_persona_id"]) if "from_persona_id" in item else None,
+        source,
         str(item["from_persona_name"]) if "from_persona_name" in item else None,
         before=before,
         after=after,
@@ -337,6 +341,7 @@ def _entry(item: dict[str, Any]) -> DesiredPersona:
         mark=SourceMark(str(file), int(line), int(column)),
         settings={str(n): _settings_value(v) for n, v in item.get("settings", {}).items()},
         labels=_labels(item.get("labels", {})),
+        kind="agent" if item["kind"] == "agent" else "persona",
     )
 
 
@@ -378,4 +383,5 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
         refusals=refusals,
         forced=bool(valves) and not refusals and safety["apply_refuses"] is False,
         targets=tuple(_strings(document.get("targets", []))),
+        notices=tuple(_strings(document.get("warnings", []))),
     )

@@ -16,6 +16,9 @@ from reconciler.model import (
     SeenSettings,
     SourceMark,
     label_seen,
+    owner_id,
+    owner_key,
+    owner_kind,
     same_label,
 )
 from reconciler.plan import Action, Change, ManagedPersona, Plan
@@ -28,9 +31,22 @@ def _diagnostic(mark: SourceMark, message: str) -> Diagnostic:
 def _resolve_one(
     entry: DesiredPersona, live: Live, by_name: dict[str, list[LivePersona]]
 ) -> LivePersona | str:
-    """The live persona an entry names, or the reason it names none."""
+    """The live persona (or agent's holder) an entry names, or the reason it names none."""
+    if entry.kind == "agent":
+        return _resolve_agent(entry, live)
+    twin = live.twins.get(entry.id or "") or next(
+        (found for found in live.twins.values() if entry.id is None and found[0] == entry.name),
+        None,
+    )
+    if twin is not None:
+        agent = live.agents[twin[1]]
+        return (
+            f"persona {entry.name or entry.id!r} is the hidden "
+            f"persona of agent {agent.name!r} ({agent.id}), which only the agent API may "
+            "change: list the agent under `agents:` instead"
+        )
     if entry.id is not None:
-        persona = live.personas.get(entry.id)
+        persona = live.personas.get(entry.id) if owner_kind(entry.id) == "persona" else None
         if persona is None:
             return f"no persona with id {entry.id} on the account"
         if persona.deleted:
@@ -39,18 +55,57 @@ def _resolve_one(
             return f"persona id {entry.id} is named {persona.name!r}, not {entry.name!r}"
         return persona
     assert entry.name is not None
-    candidates = by_name.get(entry.name, [])
+    return _one_named(entry.name, by_name.get(entry.name, []), list(by_name), "persona")
+
+
+def _resolve_agent(entry: DesiredPersona, live: Live) -> LivePersona | str:
+    """The holder of an agent entry's numbers (`agent:ID`), or the reason there is none."""
+    if entry.id is not None:
+        agent = live.agents.get(entry.id)
+        if agent is None:
+            return f"no agent with id {entry.id} on the account"
+        if entry.name is not None and agent.name != entry.name:
+            return f"agent id {entry.id} is named {agent.name!r}, not {entry.name!r}"
+    elif live.agents_incomplete:
+        return (
+            f"agent {entry.name!r} cannot be found by name: the account's agent list came back "
+            "full (500, the most the API lists), so some agents are not in it; give its id"
+        )
+    else:
+        by_name: dict[str, list[LivePersona]] = {}
+        for found in live.agents.values():
+            by_name.setdefault(found.name, []).append(live.personas[owner_key("agent", found.id)])
+        assert entry.name is not None
+        match = _one_named(entry.name, by_name.get(entry.name, []), list(by_name), "agent")
+        if isinstance(match, str):
+            return match
+        agent = live.agents[owner_id(match.id)]
+    if agent.id in live.unverifiable:
+        return (
+            f"cannot tell which numbers agent {agent.name!r} holds: its hidden persona is not in "
+            "GET /v1/personas, cannot be read by id, and GET /v1/inbound names no owners, so "
+            "nothing is planned for it rather than guessed"
+        )
+    return live.personas[owner_key("agent", agent.id)]
+
+
+def _one_named(
+    name: str, candidates: list[LivePersona], names: list[str], kind: str
+) -> LivePersona | str:
+    """The one active owner of a kind with that name, or why there is not exactly one."""
     if len(candidates) == 1:
         return candidates[0]
     if candidates:
-        ids = ", ".join(sorted(persona.id for persona in candidates))
+        ids = ", ".join(sorted(owner_id(found.id) for found in candidates))
         return (
-            f"{len(candidates)} active personas are named {entry.name!r} ({ids}): "
+            f"{len(candidates)} active {kind}s are named {name!r} ({ids}): "
             "add the id of the one you mean"
         )
-    close = difflib.get_close_matches(entry.name, list(by_name), n=3)
-    hint = f" (did you mean {', '.join(repr(name) for name in close)}?)" if close else ""
-    return f"no active persona named {entry.name!r}{hint}"
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = (
+        f" (did you mean {', '.join(repr(close_name) for close_name in close)}?)" if close else ""
+    )
+    return f"no active {kind} named {name!r}{hint}"
 
 
 def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePersona]]:
@@ -60,7 +115,8 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     """
     by_name: dict[str, list[LivePersona]] = {}
     for persona in live.active():
-        by_name.setdefault(persona.name, []).append(persona)
+        if owner_kind(persona.id) == "persona":
+            by_name.setdefault(persona.name, []).append(persona)
     problems: list[Diagnostic] = []
     resolved: list[tuple[DesiredPersona, LivePersona]] = []
     seen: dict[str, DesiredPersona] = {}
@@ -73,7 +129,7 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
             problems.append(
                 _diagnostic(
                     entry.mark,
-                    f"persona {match.name!r} is listed twice (also at {seen[match.id].mark})",
+                    f"{entry.kind} {match.name!r} is listed twice (also at {seen[match.id].mark})",
                 )
             )
             continue
@@ -265,4 +321,19 @@ def build_plan(desired: Desired, live: Live) -> Plan:
         reads=live.reads,
         protected=desired.protected,
         settings_dropped=settings_dropped(resolved, live, owners),
+        notices=tuple(_unpinned(resolved, live)),
     )
+
+
+def _unpinned(resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live) -> list[str]:
+    """A warning for each managed agent with no version pinned to production."""
+    found = []
+    for entry, holder in resolved:
+        agent = live.agents.get(owner_id(holder.id)) if entry.kind == "agent" else None
+        if agent is not None and agent.production_version_id is None:
+            found.append(
+                f"agent {agent.name!r} has no version pinned to production: its calls run the "
+                "dev version saved when a number was attached, so attach again after saving "
+                "a version, or promote one"
+            )
+    return found

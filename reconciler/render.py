@@ -10,7 +10,16 @@ from dataclasses import replace
 from itertools import groupby
 from typing import Any, TypeVar
 
-from reconciler.model import UNREAD, PersonaRef, RoutingSettings, SeenLabel, SeenSettings
+from reconciler.model import (
+    UNREAD,
+    PersonaRef,
+    RoutingSettings,
+    SeenLabel,
+    SeenSettings,
+    owner_id,
+    owner_kind,
+    owner_words,
+)
 from reconciler.plan import Action, Change, Plan
 from reconciler.text import printable
 
@@ -51,7 +60,7 @@ def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
     for (persona_id, persona_name), changes in groupby(
         plan.changes, key=lambda change: (change.persona_id, change.persona_name)
     ):
-        lines.append(style(f"{printable(persona_name)} ({printable(persona_id)})", "bold"))
+        lines.append(style(heading(persona_id, persona_name), "bold"))
         for change in changes:
             lines.append("  " + _change_line(change, style, arriving))
             dropped = plan.settings_dropped.get(change.phone_number)
@@ -68,8 +77,8 @@ def _change_line(change: Change, style: Style, arriving: dict[tuple[str, str], s
     sign, colour = _SIGNS[change.action]
     text = f"{sign} {change.phone_number}"
     if change.action is Action.MOVE:
-        source = printable(change.from_persona_name or change.from_persona_id or "")
-        text += f" (from {source!r})"
+        source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
+        text += f" (from {printable(source)})"
     elif change.action is Action.SETTINGS or change.action is Action.LABEL:
         before = shown_value(change.before)
         arrival = arriving.get((change.persona_id, change.phone_number))
@@ -77,6 +86,13 @@ def _change_line(change: Change, style: Style, arriving: dict[tuple[str, str], s
             before += f" (after the {arrival})"
         text += f" {change.action.value}: {before} -> {shown_value(change.after)}"
     return style(text, colour)
+
+
+def heading(key: str, name: str) -> str:
+    """The line that heads an owner's changes: `Sales (ID)`, or `Bot (agent ID)` for an agent."""
+    kind = owner_kind(key)
+    where = owner_id(key) if kind == "persona" else f"{kind} {owner_id(key)}"
+    return f"{printable(name)} ({printable(where)})"
 
 
 def dropped_note(settings: RoutingSettings) -> str:
@@ -192,6 +208,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     }
     if plan.targets:
         document["targets"] = list(plan.targets)
+    if plan.notices:
+        document["warnings"] = list(plan.notices)
     if plan.confirmed:
         document["confirmed_owners"] = [
             {

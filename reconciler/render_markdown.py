@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
 
-from reconciler.model import RoutingSettings
+from reconciler.model import RoutingSettings, owner_id, owner_kind, owner_words
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
 from reconciler.render import (
     arrivals,
@@ -68,9 +68,10 @@ def _md_row(
 ) -> str:
     source = target = ""
     if change.action is Action.MOVE:
-        source = escape.text(change.from_persona_name or "") or escape.code(
-            change.from_persona_id or ""
-        )
+        key = change.from_persona_id or ""
+        source = escape.text(change.from_persona_name or "") or escape.code(owner_id(key))
+        if owner_kind(key) != "persona":
+            source = escape.text(owner_words(key, change.from_persona_name or ""))
         dropped = dropped_settings.get(change.phone_number)
         if dropped is not None:
             source += f" ({escape.text(dropped_note(dropped))})"
@@ -97,15 +98,17 @@ def _md_counts(changes: list[Change]) -> str:
 def _md_section(
     persona_id: str, persona_name: str, changes: list[Change], escape: _Escape
 ) -> tuple[str, str]:
-    """The opening (heading and table head) and closing of one persona's section."""
+    """The opening (heading and table head) and closing of one persona's (or agent's) section."""
     head = _WIDE_TABLE_HEAD if _is_wide(changes) else _TABLE_HEAD
+    kind = owner_kind(persona_id)
+    where = owner_id(persona_id) if kind == "persona" else f"{kind} {owner_id(persona_id)}"
     if len(changes) > MARKDOWN_FOLD_AFTER:
         summary = (
-            f"{escape.html(persona_name) or '(no name)'} (<code>{escape.html(persona_id)}</code>):"
+            f"{escape.html(persona_name) or '(no name)'} (<code>{escape.html(where)}</code>):"
             f" {_md_counts(changes)}"
         )
         return f"\n<details><summary>{summary}</summary>\n\n{head}", "\n</details>\n"
-    heading = f"{escape.text(persona_name) or '(no name)'} ({escape.code(persona_id)})"
+    heading = f"{escape.text(persona_name) or '(no name)'} ({escape.code(where)})"
     return f"\n#### {heading}\n\n{head}", ""
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from reconciler.errors import UnsafePlan
-from reconciler.model import SafetySettings
+from reconciler.model import SafetySettings, owner_kind, owner_words
 from reconciler.plan import Action, Plan
 
 DEFAULT_MAX_DETACH_PERCENT = 25.0
@@ -129,9 +129,12 @@ def _valves(plan: Plan, thresholds: Thresholds) -> list[str]:
             f"{thresholds.max_detach_percent:g}% allowed)"
         )
     if not thresholds.allow_emptying:
-        for _, name, now, after in sorted(rows, key=lambda row: (row[1], row[0])):
-            if now and not after:
-                found.append(f"the plan leaves {name!r} with none of its {_numbers(now)}")
+        for key, name, now, after in sorted(rows, key=lambda row: (row[1], row[0])):
+            # A pathway or a prompt bound to a number is no owner to leave without numbers.
+            if now and not after and owner_kind(key) in ("persona", "agent"):
+                found.append(
+                    f"the plan leaves {owner_words(key, name)} with none of its {_numbers(now)}"
+                )
     return found
 
 
@@ -144,13 +147,13 @@ def _protected(plan: Plan, protected: Sequence[str]) -> list[str]:
         if change.action is Action.DETACH:
             found.append(
                 f"{change.phone_number} is protected and the plan detaches it from "
-                f"{change.persona_name!r}"
+                f"{owner_words(change.persona_id, change.persona_name)}"
             )
         elif change.action is Action.MOVE:
-            source = change.from_persona_name or change.from_persona_id
+            source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
             found.append(
-                f"{change.phone_number} is protected and the plan moves it from {source!r} "
-                f"to {change.persona_name!r}"
+                f"{change.phone_number} is protected and the plan moves it from {source} "
+                f"to {owner_words(change.persona_id, change.persona_name)}"
             )
     return found
 

@@ -5,12 +5,13 @@ writes; every request it sends goes through one layer of timeouts, retries, a de
 pacing (`transport`).
 """
 
-from reconciler.api.agents import AGENT_LIST_LIMIT, AgentListing
+from reconciler.api.agents import AGENT_LIST_LIMIT
 from reconciler.api.client import BlandClient
 from reconciler.api.limits import DEFAULT_MAX_RESPONSE_BYTES, parse_size
 from reconciler.api.pacing import AdaptiveWriteLimit
 from reconciler.api.transport import DEFAULT_TIMEOUT, ClientStats
 from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url
+from reconciler.model import AgentListing
 
 __all__ = [
     "AGENT_LIST_LIMIT",

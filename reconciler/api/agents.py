@@ -9,13 +9,13 @@ GET /v1/inbound/{number}, whose `persona_id` is undocumented.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 from urllib.parse import quote
 
 from reconciler.api.urls import INBOUND_PATH
 from reconciler.api.wire import _json_type, _malformed, shown_text
 from reconciler.errors import ApiError, InputError
-from reconciler.model import UNREAD, InboundRoute, LiveAgent, Unread
+from reconciler.model import UNREAD, AgentListing, InboundRoute, LiveAgent, Unread
 
 AGENTS_PATH = "/v2/agents"
 # The documented maximum of `limit`. The list has no page, cursor or total: a full page may
@@ -27,14 +27,6 @@ AgentAction = Literal["attach", "detach"]
 # What quoting cannot make safe in a path segment, or what a server may read apart from the
 # quoted form: a separator, a query or fragment start, an escape, a control character.
 _UNSAFE_IN_PATH = re.compile(r"[/\\?#%\x00-\x1f\x7f-\x9f]")
-
-
-class AgentListing(NamedTuple):
-    """The agents GET /v2/agents showed, and whether it may have left some out."""
-
-    agents: list[LiveAgent]
-    # The list came back full (500): the API cannot show what is past it.
-    may_be_incomplete: bool
 
 
 def path_segment(value: str, what: str) -> str:

@@ -15,7 +15,6 @@ from reconciler.api.agents import (
     AGENT_LIST_LIMIT,
     AGENTS_PATH,
     AgentAction,
-    AgentListing,
     agent_from_answer,
     agent_inbound_path,
     agent_path,
@@ -55,6 +54,7 @@ from reconciler.api.wire import (
 from reconciler.errors import ApiError, NotSent
 from reconciler.model import (
     UNREAD,
+    AgentListing,
     InboundRoute,
     Live,
     LiveAgent,

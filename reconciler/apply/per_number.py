@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from reconciler.account import AccountWriter
 from reconciler.apply.result import Write
 from reconciler.errors import ApiError
-from reconciler.model import UNREAD, SeenSettings
+from reconciler.model import UNREAD, SeenSettings, owner_kind
 from reconciler.plan import Action, Change, Plan, value_json
 
 
@@ -33,7 +33,9 @@ def send_number_write(client: AccountWriter, change: Change) -> None:
         client.update_settings(change.persona_id, change.phone_number, change.after)
     else:
         assert isinstance(change.after, str)
-        client.update_label(change.phone_number, change.after, persona_id=change.persona_id)
+        # The label is read back from the persona holding the number: an agent's is hidden.
+        holder = change.persona_id if owner_kind(change.persona_id) == "persona" else None
+        client.update_label(change.phone_number, change.after, persona_id=holder)
 
 
 def not_yet_attached(plan: Plan, failed_attaches: Iterable[str]) -> frozenset[tuple[str, str]]:
@@ -58,6 +60,8 @@ def settings_before_detach(
     A detach clears them; a number put back there afterwards gets them written again. A read
     that fails leaves them unknown (the detach that follows meets an authorisation error too).
     """
+    if owner_kind(persona_id) != "persona":
+        return dict.fromkeys(numbers, None)  # an agent's numbers carry no persona settings
     try:
         persona = client.get_persona(persona_id)
     except ApiError:

@@ -27,7 +27,7 @@ from reconciler.apply.per_number import (
 )
 from reconciler.apply.result import ApplyResult, Write, describe
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
-from reconciler.model import SeenSettings
+from reconciler.model import SeenSettings, owner_id, owner_kind
 from reconciler.plan import Action, Change, Plan
 from reconciler.text import printable
 
@@ -179,7 +179,7 @@ class _PlanWriter:
         self, action: str, persona_id: str, numbers: list[str], *, must_finish: bool = False
     ) -> Write:
         """One write call; `must_finish` for a fallback's writes, which must finish once begun."""
-        call = self.client.attach if action == "attach" else self.client.detach
+        call = partial(self._route, action)
 
         def after_refusal(error: ApiError) -> Write | None:
             if action == "attach" and self._is_refusal(error, persona_id, numbers):
@@ -216,6 +216,20 @@ class _PlanWriter:
             fallback = after_error(error)
             return fallback if fallback is not None else intended.failed_with(error)
         return intended
+
+    def _route(self, action: str, key: str, numbers: list[str]) -> None:
+        """One attach or detach call to the owner a key names: a persona through v1, an agent
+        through v2 (never its twin persona through v1)."""
+        if owner_kind(key) == "agent":
+            agent = owner_id(key)
+            if action == "attach":
+                self.client.attach_to_agent(agent, numbers)
+            else:
+                self.client.detach_from_agent(agent, numbers)
+        elif action == "attach":
+            self.client.attach(key, numbers)
+        else:
+            self.client.detach(key, numbers)
 
     def _announce(self, intended: Write) -> None:
         """Tell on_send a write is about to go (the audit log's `sent` line)."""
@@ -257,6 +271,8 @@ class _PlanWriter:
         wanted = set(numbers)
         sources: dict[str, list[str]] = {}
         for source, moves in self.plan.moves_by_source().items():
+            if owner_kind(source) not in ("persona", "agent"):
+                continue  # a pathway or a prompt: nothing to detach from
             moved = [
                 move.phone_number
                 for move in moves
@@ -282,7 +298,7 @@ class _PlanWriter:
             outcome = intended
             try:
                 self._announce(intended)
-                self.client.attach(persona_id, numbers)
+                self._route("attach", persona_id, numbers)
             except ApiError as error:
                 if isinstance(error, AuthError):
                     self._stop_on(error)

@@ -17,7 +17,7 @@ from reconciler.export import (
     unread_numbers,
 )
 from reconciler.files import refuse_overwriting, write_atomic
-from reconciler.owner_reads import read_confirmed
+from reconciler.owner_reads import read_account
 
 
 @click.command("export")
@@ -37,7 +37,7 @@ def export_command(settings: Settings, out: str | None) -> None:
         refuse_overwriting("--out", out, settings.inputs((), ""))
     with settings.client() as client:
         # A number moved while the list was read shows on two personas: read those by id.
-        live = read_confirmed(client)
+        live = read_account(client)
     text = render_export(live, str(load_schema()["$id"]))
     check_plans_clean(text, live)
     personas = exported_personas(live)
