@@ -28,7 +28,6 @@ from reconciler.plan import Plan
 from reconciler.planfile import read_plan_file
 from reconciler.render import render_text
 from reconciler.safety import Thresholds, assess
-from reconciler.secrets import REDACTOR
 from reconciler.text import printable
 from reconciler.workflow import check_unchanged, plan_from_config, plan_from_saved, saved_plan_among
 
@@ -126,7 +125,7 @@ def _show_and_apply(
         check_unchanged(plan, plan_from_config(desired, client))
     client.set_write_parallelism(options.parallelism)
     # Opened before the first write, so a bad path stops the run with nothing written.
-    audit = AuditLog(options.log_file, redact=REDACTOR.clean) if options.log_file else None
+    audit = AuditLog(options.log_file) if options.log_file else None
     if audit is not None and audit.warning is not None:
         echo(audit.warning, err=True)
     try:

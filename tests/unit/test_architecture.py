@@ -68,7 +68,7 @@ ALLOWED: dict[str, set[str]] = {
     "planfile": {"plan", "model", "errors", "files", "text", "safety"},
     "staleness": {"plan", "model", "errors", "text", "planfile"},
     "export": {"config", "model", "errors", "planner", "text"},
-    "auditlog": {"apply", "errors", "files", "text"},
+    "auditlog": {"apply", "errors", "files", "text", "secrets"},
     "interrupts": set(),
     "simulator": set(),
     "doctor": {"api", "model", "errors", "text"},
