@@ -111,10 +111,15 @@ def _persona_named_like_the_long_key(setting: Setting) -> None:
     )
 
 
-def _persona_id_like_the_long_key(setting: Setting) -> None:
+def _persona_id_like_the_long_key(setting: Setting, persona_id: str = LONG_CANARY) -> None:
     setting.long_key()
-    setting.sim.add_persona(LONG_CANARY, "Sales", [])
-    write_config(setting.workdir / "by-id.yaml", [{"id": LONG_CANARY, "numbers": ["+14155550110"]}])
+    setting.sim.add_persona(persona_id, "Sales", [])
+    write_config(setting.workdir / "by-id.yaml", [{"id": persona_id, "numbers": ["+14155550110"]}])
+
+
+def _persona_id_holding_a_run_of_the_long_key(setting: Setting) -> None:
+    # The key up to its first `#`, which no id sent in a path may hold (see the row above).
+    _persona_id_like_the_long_key(setting, LONG_CANARY.split("#")[0])
 
 
 def _long_key_in_option_file(setting: Setting) -> None:
@@ -233,8 +238,11 @@ ROWS = [
     Row("apply --log-file: API text holding a long key",
         ("apply", "long.yaml", "--auto-approve", "--log-file", "run.log"), 0,
         _persona_named_like_the_long_key, redacted=True),
-    Row("apply: a persona id holding a long key, in URL paths at -vv",
-        ("apply", "by-id.yaml", "--auto-approve"), 0, _persona_id_like_the_long_key,
+    Row("apply: a persona id holding a long key with # and \\, refused",
+        ("apply", "by-id.yaml", "--auto-approve"), 1, _persona_id_like_the_long_key,
+        redacted=True),
+    Row("apply: a persona id holding a run of a long key, in URL paths at -vv",
+        ("apply", "by-id.yaml", "--auto-approve"), 0, _persona_id_holding_a_run_of_the_long_key,
         redacted=True),
     Row("plan: a key file others can read", ("--api-key-file", "key.txt", "plan", CONFIG), 0,
         _long_key_in_a_file_others_can_read),
