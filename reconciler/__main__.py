@@ -1,23 +1,21 @@
 """`python -m reconciler` and the `reconciler` command: run the command line.
 
-SIGINT and SIGTERM are handled from before the command line's modules are imported (a Ctrl-C
-typed right after the command lands there): nothing has been read or written yet, so the run
-ends at once with one line and 130 or 143, never a traceback. main() then installs its own.
+SIGINT and SIGTERM are handled before anything else is imported (a Ctrl-C typed right after the
+command lands there, and importing the command line takes a good part of a second): nothing has
+been read or written yet, so the run ends at once with one line and 130 or 143, never a
+traceback. main() then installs its own. Only `os` and `signal` come first; `os` is loaded by
+Python's own start-up already.
 """
-
-from __future__ import annotations
 
 import os
 import signal
-from types import FrameType
-from typing import NoReturn
-
-from reconciler.errors import ExitCode
 
 
-def _stopped_while_starting(signum: int, frame: FrameType | None) -> NoReturn:
+def _stopped_while_starting(signum: int, frame: object) -> None:
     os.write(2, f"Stopped by {signal.Signals(signum).name}.\n".encode())
-    os._exit(int(ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED))
+    # 128 + the signal, as shells say: ExitCode.INTERRUPTED (130) and TERMINATED (143), which
+    # are not imported yet.
+    os._exit(128 + signum)
 
 
 def run() -> None:

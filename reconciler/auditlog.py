@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from reconciler.apply import Write
 from reconciler.errors import InputError
+from reconciler.secrets import REDACTOR
 
 
 class AuditLog:
@@ -27,7 +28,6 @@ class AuditLog:
         self,
         path: str,
         *,
-        redact: Callable[[str], str],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         try:
@@ -45,7 +45,6 @@ class AuditLog:
                 f"warning: the log file {path} can be read by group or others "
                 f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {path}"
             )
-        self._redact = redact
         self._now = now
         self._lock = threading.Lock()
 
@@ -79,7 +78,7 @@ class AuditLog:
         }
 
     def _append(self, entry: dict[str, Any]) -> None:
-        line = self._redact(json.dumps(entry, ensure_ascii=False))
+        line = REDACTOR.clean(json.dumps(entry, ensure_ascii=False))
         with self._lock:
             self._file.write(line + "\n")
             self._file.flush()

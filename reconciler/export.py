@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from functools import cache
+from typing import Any
 
-from reconciler.config import load_config_sources
+import jsonschema
+
+from reconciler.config import load_config_sources, load_schema
 from reconciler.config.entries import MAX_LABEL
 from reconciler.errors import ConfigError, InputError, ReconcilerError
-from reconciler.model import SETTING_KEYS, Live, LivePersona
+from reconciler.model import SETTING_KEYS, Live, LivePersona, RoutingSettings
 from reconciler.planner import build_plan
 
 
@@ -69,6 +73,7 @@ def _number_lines(persona: LivePersona, number: str) -> list[str]:
     label = persona.labels.get(number)
     label = label if label is not None and _fits(label) else None
     settings = persona.settings.get(number)
+    settings = settings if settings is not None and _settings_fit(settings) else None
     if not label and settings is None:
         return [f"      - {_quoted(number)}"]
     lines = [f"      - number: {_quoted(number)}"]
@@ -77,11 +82,11 @@ def _number_lines(persona: LivePersona, number: str) -> list[str]:
     if settings is not None:
         value = settings.as_dict()
         lines.append("        settings:")
-        order = [key for key in SETTING_KEYS if key in value] + sorted(set(value) - {*SETTING_KEYS})
+        # Only the known keys: settings with any other are left out (see _settings_fit).
         lines.extend(
-            f"          {_quoted(key) if key not in SETTING_KEYS else key}: "
-            f"{json.dumps(value[key], ensure_ascii=False)}"
-            for key in order
+            f"          {key}: {json.dumps(value[key], ensure_ascii=False)}"
+            for key in SETTING_KEYS
+            if key in value
         )
     return lines
 
@@ -89,6 +94,31 @@ def _number_lines(persona: LivePersona, number: str) -> list[str]:
 def _fits(label: str) -> bool:
     """Whether the config can hold the label: at most 150 characters and UTF-16 units."""
     return len(label) <= MAX_LABEL and len(label.encode("utf-16-le")) // 2 <= MAX_LABEL
+
+
+@cache
+def _settings_check() -> Any:
+    """A validator of the config schema's `settings` of a number: the one definition of them."""
+    schema = load_schema()["$defs"]["numberMapping"]["properties"]["settings"]
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def _settings_fit(settings: RoutingSettings) -> bool:
+    """Whether a config can hold the settings: no unknown key, a whole version, a pathway."""
+    return bool(_settings_check().is_valid(settings.as_dict()))
+
+
+def settings_left_out(live: Live) -> list[str]:
+    """The exported numbers whose settings a config cannot hold; export leaves them out.
+
+    Left out, the settings stay as they are; written, the export would not load as a config.
+    """
+    return sorted(
+        number
+        for persona in exported_personas(live)
+        for number in persona.numbers
+        if (settings := persona.settings.get(number)) and not _settings_fit(settings)
+    )
 
 
 def labels_too_long(live: Live) -> int:

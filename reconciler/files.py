@@ -1,7 +1,7 @@
 """Reading and writing files safely.
 
 A reader is never blocked by a FIFO or a device, and sees the old content or the new, never half
-of either.
+of either. Every file written here passes through the redactor first: none holds the API key.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from reconciler.errors import InputError
+from reconciler.secrets import REDACTOR
 
 
 def open_regular(path: str | Path) -> BinaryIO:
@@ -68,13 +69,12 @@ def remove_temporary_files() -> None:
 
 
 def _default_mode(path: Path) -> int:
-    """The mode of the file being replaced, or what the umask gives a new file."""
+    """The mode of the file being replaced (it may be shared on purpose), else 0600: what the
+    tool writes lists the account's numbers and personas."""
     try:
         return path.stat().st_mode & 0o777
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o600
 
 
 def write_atomic(
@@ -82,9 +82,11 @@ def write_atomic(
 ) -> None:
     """Write text to path atomically: temp file in the same folder, fsync, chmod, rename.
 
-    `mode` None keeps the mode of the file replaced (or the umask's for a new one). Errors become
-    one-line InputErrors naming the path.
+    Every secret the redactor knows is replaced first, wherever it stands (a JSON key as well as
+    a value): this is the one way the tool writes a file. `mode` None keeps the mode of the file
+    replaced (0600 for a new one). Errors become one-line InputErrors naming the path.
     """
+    text = REDACTOR.clean(text)
     target = Path(path)
     # Renaming over a pipe, a device or a link to one (`--out /dev/stdout`) would replace the
     # device's name itself with a file (root may). A link to a regular file is replaced, never

@@ -208,6 +208,11 @@ def shown_text(text: str) -> str:
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
+def _quoted(text: str) -> str:
+    """Text from the API in double quotes, as an error message shows it (see shown_text)."""
+    return '"' + shown_text(text) + '"'
+
+
 def _phone_number(entry: Any) -> str:
     """One entry of a number list: an object with a `phone_number` string, or a bare string.
 
@@ -223,6 +228,18 @@ def _phone_number(entry: Any) -> str:
     return number.strip()
 
 
+# An id is sent in request paths (quoted whole, see urls.persona_path): one that is a dot
+# segment, or holds what a path or URL reads apart, could send a write elsewhere (httpx removes
+# dot segments: an attach for persona `..` went out as POST /v1/inbound/attach). Refused.
+_UNSAFE_ID_CHARACTER = re.compile(r"[/\\?#%\x00-\x1f\x7f-\x9f]")
+UNSAFE_ID = "an id that is empty, . or .., or holds / \\ ? # % or a control character"
+
+
+def unsafe_id(persona_id: str) -> bool:
+    """Whether an id cannot be sent safely in a request path (see UNSAFE_ID)."""
+    return persona_id in ("", ".", "..") or _UNSAFE_ID_CHARACTER.search(persona_id) is not None
+
+
 def _persona(item: Any, where: str) -> LivePersona:
     """A persona object of the API as a LivePersona; `where` names it in an error."""
     if not isinstance(item, dict):
@@ -230,9 +247,12 @@ def _persona(item: Any, where: str) -> LivePersona:
     if "id" not in item:
         raise _Malformed(f"{where} has no `id`")
     persona_id = item["id"]
-    if isinstance(persona_id, bool) or not isinstance(persona_id, str | int) or persona_id == "":
-        shown = "an empty string" if persona_id == "" else _json_type(persona_id)
-        raise _Malformed(f"{where} has an `id` that is {shown}")
+    if isinstance(persona_id, bool) or not isinstance(persona_id, str | int):
+        raise _Malformed(f"{where} has an `id` that is {_json_type(persona_id)}")
+    if unsafe_id(str(persona_id)):
+        name = item.get("name")
+        named = f"persona {_quoted(name)}" if isinstance(name, str) and name else where
+        raise _Malformed(f"{named} has the id {_quoted(str(persona_id))}, {UNSAFE_ID}")
     where = f"persona {shown_text(str(persona_id))}"
     entries = item.get("inbound_numbers")
     if isinstance(entries, str):
@@ -353,6 +373,12 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
         if isinstance(owner, bool) or not isinstance(owner, str | int | None):
             raise _malformed(
                 "GET", INBOUND_PATH, f"{shown_text(number)}: `persona_id` is {_json_type(owner)}"
+            )
+        if owner not in (None, "") and unsafe_id(str(owner)):
+            raise _malformed(
+                "GET",
+                INBOUND_PATH,
+                f"{shown_text(number)}: `persona_id` is {_quoted(str(owner))}, {UNSAFE_ID}",
             )
         numbers[number] = str(owner) if owner not in (None, "") else None
     return numbers

@@ -177,7 +177,7 @@ def _show_and_apply(
         check_unchanged(plan, make_plan(desired, client, thresholds, force=options.force))
     client.set_write_parallelism(options.parallelism)
     # Opened before the first write, so a bad path stops the run with nothing written.
-    audit = AuditLog(options.log_file, redact=REDACTOR.clean) if options.log_file else None
+    audit = AuditLog(options.log_file) if options.log_file else None
     if audit is not None and audit.warning is not None:
         echo(audit.warning, err=True)
     writes = _Writes(client, audit, settings, options.parallelism, quiet=options.as_json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -9,25 +10,34 @@ import click
 from reconciler.cli.app import Settings
 from reconciler.cli.output import echo
 from reconciler.config import load_schema
+from reconciler.errors import InputError
 from reconciler.export import (
     check_plans_clean,
     exported_personas,
     labels_too_long,
     render_export,
+    settings_left_out,
     unread_numbers,
 )
 from reconciler.files import refuse_overwriting, write_atomic
+from reconciler.model import Live
 from reconciler.owner_reads import read_account
+from reconciler.secrets import REDACTOR
+
+# Numbers named in one warning line; the rest are counted.
+NAMED_NUMBERS = 5
 
 
 @click.command("export")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
-    help="Write the config to this file (atomically) instead of printing it.",
+    help="Write the config to this file (atomically, mode 0600) instead of printing it. "
+    "An existing file is replaced only with --force.",
 )
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
 @click.pass_obj
-def export_command(settings: Settings, out: str | None) -> None:
+def export_command(settings: Settings, out: str | None, force: bool) -> None:
     """Write the live account's routing as a config file, to adopt the tool on an account.
 
     Lists every active persona that has numbers, by id and name; planning the result shows no
@@ -35,6 +45,11 @@ def export_command(settings: Settings, out: str | None) -> None:
     """
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs((), ""))
+        if os.path.lexists(out) and not force:
+            raise InputError(
+                f"--out {out} exists: refusing to replace it (nothing was written; "
+                "pass --force to replace it)"
+            )
     with settings.client() as client:
         # A number moved while the list was read shows on two personas: read those by id.
         live = read_account(client)
@@ -42,23 +57,44 @@ def export_command(settings: Settings, out: str | None) -> None:
     check_plans_clean(text, live)
     personas = exported_personas(live)
     counts = f"{len(personas)} personas, {sum(len(p.numbers) for p in personas)} numbers"
-    unread = unread_numbers(live)
-    if unread:
-        echo(
-            f"warning: the API listed {unread} of these numbers without their settings or "
-            "label: they are exported without them, and the config leaves them as they are",
-            err=True,
-        )
-    too_long = labels_too_long(live)
-    if too_long:
-        echo(
-            f"warning: {too_long} of these numbers have a label longer than a config may hold "
-            "(150 characters, an emoji counting as two): they are exported without it, and "
-            "the config leaves it as it is",
-            err=True,
-        )
+    for warning in _warnings(live, text):
+        echo(warning, err=True)
     if out is None:
         echo(text, nl=False)
         return
     write_atomic(Path(out), text)
     echo(f"{out}: exported {counts}", err=True)
+
+
+def _warnings(live: Live, text: str) -> list[str]:
+    """What the export leaves out, and why: each left as it is by the config."""
+    warnings = []
+    unread = unread_numbers(live)
+    if unread:
+        warnings.append(
+            f"warning: the API listed {unread} of these numbers without their settings or "
+            "label: they are exported without them, and the config leaves them as they are"
+        )
+    too_long = labels_too_long(live)
+    if too_long:
+        warnings.append(
+            f"warning: {too_long} of these numbers have a label longer than a config may hold "
+            "(150 characters, an emoji counting as two): they are exported without it, and "
+            "the config leaves it as it is"
+        )
+    odd = settings_left_out(live)
+    if odd:
+        named = ", ".join(odd[:NAMED_NUMBERS])
+        more = f" and {len(odd) - NAMED_NUMBERS} more" if len(odd) > NAMED_NUMBERS else ""
+        warnings.append(
+            f"warning: {named}{more}: settings a config cannot hold (a key other than "
+            "pathway_id, pathway_version and start_node_id, a version that is not a whole "
+            "number, or no pathway_id): exported without them, and the config leaves them as "
+            "they are"
+        )
+    if REDACTOR.clean(text) != text:
+        warnings.append(
+            "warning: the account's text holds the API key, or a long run of it: the export "
+            "shows *** in its place, and will not plan clean until that text is changed"
+        )
+    return warnings

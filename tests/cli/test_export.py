@@ -98,7 +98,7 @@ def test_export_replaces_an_existing_file_atomically(
     out = tmp_path / "personas.yaml"
     out.write_text("old content\n")
     out.chmod(0o640)
-    assert run_cli("export", "--out", out).code == 0
+    assert run_cli("export", "--out", out, "--force").code == 0
     assert out.read_text().startswith("# yaml-language-server:")
     assert out.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["personas.yaml"]
@@ -180,7 +180,8 @@ def test_out_naming_a_link_to_a_pipe_is_refused_and_the_link_kept(
     os.mkfifo(fifo)
     stdout_link = tmp_path / "stdout"
     stdout_link.symlink_to(fifo)
-    result = run_cli(*command, "--out", str(stdout_link))
+    force = ("--force",) if command == ("export",) else ()  # export replaces only when forced
+    result = run_cli(*command, "--out", str(stdout_link), *force)
     assert result.code == 1
     assert result.err.endswith(
         f"error: {stdout_link}: not a regular file: the "
@@ -188,3 +189,98 @@ def test_out_naming_a_link_to_a_pipe_is_refused_and_the_link_kept(
         "to (nothing was written)\n"
     )
     assert stdout_link.is_symlink() and fifo.is_fifo()
+
+
+def test_an_existing_file_is_replaced_only_with_force(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    out = tmp_path / "personas.yaml"
+    out.write_text("mine\n")
+    result = run_cli("export", "--out", out)
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        f"error: --out {out} exists: refusing to replace it (nothing was written; "
+        "pass --force to replace it)\n"
+    )
+    assert out.read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["personas.yaml"]
+    assert sim.requests == []  # refused before the account is read
+    help_text = run_cli("export", "--help").out
+    assert "only with --force" in help_text and "Replace the --out file" in help_text
+
+
+def test_a_new_export_file_is_for_its_owner_only(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    out = tmp_path / "personas.yaml"
+    before = os.umask(0o022)
+    try:
+        assert run_cli("export", "--out", out).code == 0
+    finally:
+        os.umask(before)
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+def _leaky_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The example account whose text holds runs of the key: an id, a name, a label, a
+    pathway_id."""
+    held = "+14155550100"
+    next(n for n in state["numbers"] if n["phone_number"] == held)["label"] = f"Desk {TEST_KEY}"
+    support = state["personas"][0]
+    support["id"] = f"p-{TEST_KEY[5:25]}"
+    support["name"] = f"Team {TEST_KEY[:15]}"
+    support["persona_settings"] = {held: {"pathway_id": TEST_KEY[2:22]}}
+    return state
+
+
+@pytest.mark.parametrize("to_file", [True, False], ids=["--out", "stdout"])
+def test_the_export_never_holds_the_key_wherever_the_account_does(
+    to_file: bool,
+    example_state: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "personas.yaml"
+    with Simulator(_leaky_state(example_state), api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        result = run_cli("export", *(("--out", out) if to_file else ()))
+    assert result.code == 0, result.err
+    exported = out.read_text() if to_file else result.out
+    pieces = {TEST_KEY[at : at + 12] for at in range(len(TEST_KEY) - 11)}
+    assert [piece for piece in pieces if piece in exported + result.err] == []
+    assert exported.count("***") == 4  # the id, the name, the label, the pathway
+    assert "warning: the account's text holds the API key" in result.err
+
+
+def test_settings_a_config_cannot_hold_are_left_out_naming_each_number(
+    example_state: dict[str, Any], monkeypatch: pytest.MonkeyPatch, run_cli: RunCli, tmp_path: Path
+) -> None:
+    example_state["personas"][0]["persona_settings"] = {
+        "+14155550100": {"pathway_id": "pw", "voice": "x"},
+        "+14155550103": {"pathway_id": "pw", "pathway_version": "2"},
+    }
+    example_state["personas"][1]["persona_settings"] = {
+        "+14155550102": {"pathway_id": ""},
+        "+14155550130": {"pathway_id": "pw_ok", "pathway_version": 3},
+    }
+    out = tmp_path / "personas.yaml"
+    with Simulator(example_state, api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        result = run_cli("export", "--out", out)
+        assert result.code == 0, result.err
+        assert result.err == (
+            "warning: +14155550100, +14155550102, +14155550103: settings a config cannot hold "
+            "(a key other than pathway_id, pathway_version and start_node_id, a version that is "
+            "not a whole number, or no pathway_id): exported without them, and the config "
+            f"leaves them as they are\n{out}: exported 2 personas, 4 numbers\n"
+        )
+        document = yaml.safe_load(out.read_text())
+        numbers = [entry for persona in document["personas"] for entry in persona["numbers"]]
+        assert [n["number"] for n in numbers] == [
+            "+14155550102", "+14155550130", "+14155550100", "+14155550103"
+        ]  # fmt: skip
+        assert [n.get("settings") for n in numbers] == [
+            None, {"pathway_id": "pw_ok", "pathway_version": 3}, None, None
+        ]  # fmt: skip
+        assert run_cli("plan", out, "--detailed-exitcode").code == 0

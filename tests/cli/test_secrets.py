@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
+import click
 import pytest
 
 from reconciler.api import BlandClient
+from reconciler.cli import Seams, cli, main
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, TEST_KEY, ProxyListener, RunCli, write_config
 
@@ -109,10 +111,15 @@ def _persona_named_like_the_long_key(setting: Setting) -> None:
     )
 
 
-def _persona_id_like_the_long_key(setting: Setting) -> None:
+def _persona_id_like_the_long_key(setting: Setting, persona_id: str = LONG_CANARY) -> None:
     setting.long_key()
-    setting.sim.add_persona(LONG_CANARY, "Sales", [])
-    write_config(setting.workdir / "by-id.yaml", [{"id": LONG_CANARY, "numbers": ["+14155550110"]}])
+    setting.sim.add_persona(persona_id, "Sales", [])
+    write_config(setting.workdir / "by-id.yaml", [{"id": persona_id, "numbers": ["+14155550110"]}])
+
+
+def _persona_id_holding_a_run_of_the_long_key(setting: Setting) -> None:
+    # The key up to its first `#`, which no id sent in a path may hold (see the row above).
+    _persona_id_like_the_long_key(setting, LONG_CANARY.split("#")[0])
 
 
 def _long_key_in_option_file(setting: Setting) -> None:
@@ -231,8 +238,11 @@ ROWS = [
     Row("apply --log-file: API text holding a long key",
         ("apply", "long.yaml", "--auto-approve", "--log-file", "run.log"), 0,
         _persona_named_like_the_long_key, redacted=True),
-    Row("apply: a persona id holding a long key, in URL paths at -vv",
-        ("apply", "by-id.yaml", "--auto-approve"), 0, _persona_id_like_the_long_key,
+    Row("apply: a persona id holding a long key with # and \\, refused",
+        ("apply", "by-id.yaml", "--auto-approve"), 1, _persona_id_like_the_long_key,
+        redacted=True),
+    Row("apply: a persona id holding a run of a long key, in URL paths at -vv",
+        ("apply", "by-id.yaml", "--auto-approve"), 0, _persona_id_holding_a_run_of_the_long_key,
         redacted=True),
     Row("plan: a key file others can read", ("--api-key-file", "key.txt", "plan", CONFIG), 0,
         _long_key_in_a_file_others_can_read),
@@ -248,6 +258,75 @@ ROWS = [
         lambda s: s.env("BLAND_API_URL", f"http://127.0.0.1:{CANARY}"), redacted=True),
     Row("plan: a nan threshold", ("plan", CONFIG, "--max-detach-percent", "nan"), 1),
 ]  # fmt: skip
+
+
+# Runs of the key in what the account holds: a persona's id and name, a number's label and its
+# pathway_id; and a config that changes each of them, so every one is shown, saved and written.
+LEAKY_ID = f"p-{CANARY[5:25]}"
+
+
+def _account_holding_the_key(setting: Setting) -> None:
+    sim = setting.sim
+    sim.add_persona(LEAKY_ID, f"Team {CANARY[:15]}", ["+14155550110"])
+    sim.add_number("+14155550110", f"Desk {CANARY}")
+    sim.set_persona_settings(LEAKY_ID, "+14155550110", {"pathway_id": CANARY[2:22]})
+    number = {"number": "+14155550110", "label": "Desk", "settings": {"pathway_id": "pw_new"}}
+    write_config(setting.workdir / "held.yaml", [{"id": LEAKY_ID, "numbers": [number]}])
+
+
+def _saved_plan_of_the_account_holding_the_key(setting: Setting) -> None:
+    _account_holding_the_key(setting)
+    with pytest.raises(SystemExit):
+        main(["plan", "held.yaml", "--out", "held.plan.json"], seams=Seams())
+
+
+# Every command, and every file a command writes, over the account holding the key (the test
+# below fails when a command or an output file has no row here).
+LEAKY_ROWS = [
+    Row("held: validate", ("validate", "held.yaml"), 0, _account_holding_the_key),
+    Row("held: plan", ("plan", "held.yaml"), 0, _account_holding_the_key, redacted=True),
+    Row("held: plan json", ("plan", "held.yaml", "--format", "json"), 0,
+        _account_holding_the_key, redacted=True),
+    Row("held: plan markdown", ("plan", "held.yaml", "--format", "markdown"), 0,
+        _account_holding_the_key, redacted=True),
+    Row("held: plan --out", ("plan", "held.yaml", "--out", "saved.json"), 0,
+        _account_holding_the_key, redacted=True),
+    Row("held: apply --log-file",
+        ("apply", "held.yaml", "--auto-approve", "--log-file", "run.log"), 0,
+        _account_holding_the_key, redacted=True),
+    Row("held: export", ("export",), 0, _account_holding_the_key, redacted=True),
+    Row("held: export --out", ("export", "--out", "exported.yaml"), 0,
+        _account_holding_the_key, redacted=True),
+    # Hidden in a JSON key, the key breaks the plan file's integrity hash: show and apply refuse it.
+    Row("held: show", ("show", "held.plan.json"), 1,
+        _saved_plan_of_the_account_holding_the_key),
+    Row("held: doctor", ("doctor",), 0, _account_holding_the_key),
+    Row("held: doctor json", ("doctor", "--format", "json"), 0, _account_holding_the_key),
+]  # fmt: skip
+# Path options and arguments that name what a run reads, not what it writes; the simulator plays
+# the other side of the API and holds no key of the client's.
+READ_PATHS = {("", "api_key_file"), ("show", "planfile")}
+NOT_CLIENT = {"simulator"}
+
+
+def test_every_command_and_output_file_has_a_row_over_an_account_holding_the_key() -> None:
+    commands = {name: command for name, command in cli.commands.items() if name not in NOT_CLIENT}
+    outputs = {
+        (name, param.opts[0])
+        for name, command in [("", cli), *commands.items()]
+        for param in command.params
+        if isinstance(param.type, click.Path)
+        and param.param_type_name == "option"
+        and (name, param.name) not in READ_PATHS
+    }
+    assert {next(arg for arg in row.args if arg in commands) for row in LEAKY_ROWS} == set(commands)
+    covered = {
+        (name, arg.split("=")[0])
+        for row in LEAKY_ROWS
+        for name in [next(arg for arg in row.args if arg in commands)]
+        for arg in row.args
+    }
+    assert outputs <= covered, outputs - covered
 
 
 def _files(root: Path) -> dict[Path, bytes]:
@@ -266,7 +345,7 @@ def assert_no_piece_of_a_key(text: str, where: object) -> None:
             assert piece not in reading, (where, piece)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
+@pytest.mark.parametrize("row", ROWS + LEAKY_ROWS, ids=[row.name for row in ROWS + LEAKY_ROWS])
 def test_the_key_never_appears(
     row: Row,
     sim: Simulator,

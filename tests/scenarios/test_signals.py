@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,65 @@ def test_a_signal_while_starting_up_ends_the_run_without_a_traceback(
     )
     assert (done.returncode, done.stderr) == (code, f"Stopped by {name}.\n")
     assert done.stdout == ""
+
+
+# Runs the command line as `python -m reconciler` does, and writes one byte to the file
+# descriptor argv[1] as the command's first module of its own (reconciler.*) starts loading:
+# the earliest moment the command itself can be said to have started. (Python's own start-up
+# before it, `site` and `runpy`, is beyond any program's reach.) The audit hook only watches.
+_MARK_WHEN_STARTED = """
+import os, runpy, sys
+mark = int(sys.argv[1])
+def started(event, args):
+    global mark
+    if mark >= 0 and event == "import" and args[0].startswith("reconciler.") \\
+            and args[0] != "reconciler.__main__":
+        os.write(mark, b"!")
+        os.close(mark)
+        mark = -1
+sys.addaudithook(started)
+sys.argv = ["reconciler", "validate", sys.argv[2]]
+runpy.run_module("reconciler", run_name="__main__", alter_sys=True)
+"""
+EARLY_RUNS = 60
+EARLIEST_WINDOW = 0.040  # the signals are spread over the first 40 ms after the start
+
+
+def _signalled_early(run: int) -> tuple[int, int, str]:
+    """Start the command, wait for it to start, signal it `run` steps into the first 40 ms."""
+    signum = SIGNALS[run % 2][0]
+    reader, writer = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _MARK_WHEN_STARTED, str(writer), str(CONFIG)],
+            cwd=ROOT,
+            pass_fds=[writer],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.close(writer)
+        writer = -1
+        started = os.read(reader, 1)  # blocks until the mark, or end of file if it ended first
+    finally:
+        os.close(reader)
+        if writer >= 0:
+            os.close(writer)
+    assert started == b"!", process.communicate(timeout=30)
+    threading.Event().wait(EARLIEST_WINDOW * run / EARLY_RUNS)  # the stagger itself
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=30)
+    return signum, process.returncode, err
+
+
+def test_signals_in_the_first_moments_end_the_run_without_a_traceback() -> None:
+    """60 runs, each signalled a little later than the one before, over the first 40 ms."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(_signalled_early, range(EARLY_RUNS)))
+    expected = {int(signum): (code, name) for signum, code, name in SIGNALS}
+    wrong = [
+        (run, signum, returncode, err)
+        for run, (signum, returncode, err) in enumerate(outcomes)
+        if (returncode, err) != (expected[signum][0], f"Stopped by {expected[signum][1]}.\n")
+    ]
+    assert wrong == []

@@ -12,17 +12,18 @@ import pytest
 
 from reconciler.apply import Write
 from reconciler.auditlog import AuditLog
+from reconciler.secrets import REDACTOR
 
+KEY = "sk-secret-0123456789"
 NOW = datetime(2026, 11, 27, 3, 0, 1, 123456, tzinfo=UTC)
 
 
 def test_a_write_gets_a_sent_line_then_its_outcome(tmp_path: Path) -> None:
     path = tmp_path / "run.log"
-    audit = AuditLog(
-        str(path), redact=lambda text: text.replace("sk-secret", "***"), now=lambda: NOW
-    )
-    audit.sent("p1", "Sales sk-secret", "attach", ["+14155550110"])
-    audit.record(Write("p1", "Sales sk-secret", "attach", ("+14155550110",)))
+    REDACTOR.add(KEY)  # hidden without the caller's help
+    audit = AuditLog(str(path), now=lambda: NOW)
+    audit.sent("p1", f"Sales {KEY}", "attach", ["+14155550110"])
+    audit.record(Write("p1", f"Sales {KEY}", "attach", ("+14155550110",)))
     audit.record(Write("p2", "IVR", "detach", ("+14155550102",)).skipped_because("stopped"))
     audit.close()
     assert [json.loads(line) for line in path.read_text().splitlines()] == [
@@ -59,7 +60,7 @@ def test_a_new_log_file_is_readable_by_its_owner_only(umask: int, tmp_path: Path
     path = tmp_path / "run.log"
     old = os.umask(umask)
     try:
-        audit = AuditLog(str(path), redact=str)
+        audit = AuditLog(str(path))
     finally:
         os.umask(old)
     audit.close()
@@ -71,7 +72,7 @@ def test_an_existing_log_file_keeps_its_mode_and_content(tmp_path: Path) -> None
     path = tmp_path / "run.log"
     path.write_text('{"earlier": true}\n')
     path.chmod(0o604)
-    audit = AuditLog(str(path), redact=str, now=lambda: NOW)
+    audit = AuditLog(str(path), now=lambda: NOW)
     audit.sent("p1", "Sales", "attach", ["+14155550110"])
     audit.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o604

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.errors import ReconcilerError
-from reconciler.export import check_plans_clean, labels_too_long, render_export, unread_numbers
+from reconciler.export import (
+    check_plans_clean,
+    labels_too_long,
+    render_export,
+    settings_left_out,
+    unread_numbers,
+)
 from reconciler.model import Live, LivePersona, routing_settings
 
 N100, N101, N102, N103 = "+14155550100", "+14155550101", "+14155550102", "+14155550103"
@@ -51,17 +56,38 @@ def test_numbers_with_settings_or_a_label_are_mappings_and_plan_clean() -> None:
     assert unread_numbers(live_of(SUPPORT)) == 1
 
 
-def test_settings_the_config_cannot_express_fail_the_export_loudly() -> None:
-    odd = LivePersona(
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"pathway_id": "pw", "voice": "x"},
+        {"pathway_id": "pw", "pathway_version": "2"},
+        {"pathway_id": ""},
+        {"pathway_version": 2},
+        {"pathway_id": "pw", "pathway_version": 2.5},
+    ],
+    ids=["an extra key", "a string version", "an empty pathway_id", "no pathway_id", "2.5"],
+)
+def test_settings_a_config_cannot_hold_are_left_out_of_that_number_only(
+    odd: dict[str, object],
+) -> None:
+    persona = LivePersona(
         "p-1",
         "Support",
-        frozenset({N100}),
-        settings={N100: routing_settings({"pathway_id": "pw", "voice": "x"})},
-        labels={N100: None},
+        frozenset({N100, N101}),
+        settings={N100: routing_settings(odd), N101: routing_settings({"pathway_id": "pw"})},
+        labels={N100: "Front desk", N101: None},
     )
-    text = render_export(live_of(odd), "schema.json")
-    with pytest.raises(ReconcilerError, match='unknown key "voice"'):
-        check_plans_clean(text, live_of(odd))
+    live = live_of(persona)
+    text = render_export(live, "schema.json")
+    assert text.split("numbers:\n")[1] == (
+        '      - number: "+14155550100"\n'
+        '        label: "Front desk"\n'
+        '      - number: "+14155550101"\n'
+        "        settings:\n"
+        '          pathway_id: "pw"\n'
+    )
+    check_plans_clean(text, live)
+    assert settings_left_out(live) == [N100]
 
 
 def test_a_label_too_long_for_a_config_is_left_out_so_the_export_still_loads() -> None:

@@ -17,6 +17,7 @@ from reconciler.files import (
     remove_temporary_files,
     write_atomic,
 )
+from reconciler.secrets import REDACTOR
 
 
 def test_a_regular_file_is_opened_for_binary_reading(tmp_path: Path) -> None:
@@ -183,3 +184,34 @@ def test_write_atomic_replaces_a_link_to_a_regular_file_not_its_target(tmp_path:
     write_atomic(tmp_path / "plan.json", "{}")
     assert elsewhere.read_text() == "kept"
     assert (tmp_path / "plan.json").read_text() == "{}"
+
+
+KEY = "sk-live-0123456789abcdefghij"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'{{"{KEY}": "a JSON key"}}\n',
+        f'{{"name": "{KEY}"}}\n',
+        f"label: Front desk {KEY[3:23]} (20 characters of it)\n",
+    ],
+    ids=["json key", "json value", "a run of it"],
+)
+def test_write_atomic_hides_every_secret_wherever_it_stands(text: str, tmp_path: Path) -> None:
+    REDACTOR.add(KEY)
+    path = tmp_path / "out.json"
+    write_atomic(path, text)
+    written = path.read_text()
+    assert "***" in written
+    assert not any(KEY[at : at + 12] in written for at in range(len(KEY) - 11))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+def test_a_new_file_is_written_for_its_owner_only(umask: int, tmp_path: Path) -> None:
+    before = os.umask(umask)
+    try:
+        write_atomic(tmp_path / "new.yaml", "version: 1\n")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "new.yaml").stat().st_mode & 0o777 == 0o600

@@ -216,7 +216,7 @@ MALFORMED_PAGES = {
         {"data": [persona(), {"name": "no id", "inbound_numbers": []}]},
         "page 2: data[1] has no `id`",
     ),
-    "an empty id": ({"data": [persona(id="")]}, "page 2: data[0] has an `id` that is an empty"),
+    "an empty id": ({"data": [persona(id="")]}, 'page 2: persona "One" has the id "", an id'),
     "an id that is an object": (
         {"data": [persona(id={"uuid": "p1"})]},
         "page 2: data[0] has an `id` that is an object",
@@ -329,3 +329,50 @@ def test_lone_surrogates_in_an_answer_become_replacement_characters() -> None:
     assert payload == {"data": {"id": "p1", "name": "A\ufffd", "x\ufffd": ["\ufffdb"]}}
     pair = '{"name": "\\ud83d\\ude00"}'  # a whole pair is one character and stays
     assert success_payload(answer(200, text=pair), "GET", "/") == {"name": "\U0001f600"}
+
+
+UNSAFE_IDS = [
+    ".",
+    "..",
+    "a/b",
+    "../inbound",
+    "a\\b",
+    "a?b",
+    "a#b",
+    "a%2e",
+    "a\nb",
+    "a\x00",
+    "\x7f",
+    "a\x85",
+]
+SAFE_IDS = ["p-1", "...", "a.b", "a b", "Ünïcode-日本", "+14155550100", "7"]
+
+
+@pytest.mark.parametrize("unsafe", UNSAFE_IDS)
+def test_a_persona_id_unsafe_in_a_path_is_refused_naming_the_persona(unsafe: str) -> None:
+    page = {"data": [persona(id="p-1"), persona(id=unsafe, name="Night shift")]}
+    with pytest.raises(ApiError) as raised:
+        personas_from_page(page, 1)
+    assert str(raised.value).startswith(
+        'GET /v1/personas: malformed answer: page 1: persona "Night shift" has the id "'
+    )
+    assert "an id that is empty, . or .., or holds / \\ ? # % or a control character" in str(
+        raised.value
+    )
+    with pytest.raises(ApiError, match="has the id"):
+        persona_from_answer({"data": persona(id=unsafe)}, "POST", "/v1/personas/x/inbound/attach")
+
+
+@pytest.mark.parametrize("unsafe", UNSAFE_IDS)
+def test_an_owner_id_unsafe_in_a_path_is_refused_naming_the_number(unsafe: str) -> None:
+    with pytest.raises(ApiError) as raised:
+        inbound_from_answer([{"phone_number": "+14155550100", "persona_id": unsafe}])
+    assert str(raised.value).startswith(
+        'GET /v1/inbound: malformed answer: +14155550100: `persona_id` is "'
+    )
+
+
+@pytest.mark.parametrize("safe", SAFE_IDS)
+def test_an_id_safe_in_a_path_is_read(safe: str) -> None:
+    assert [p.id for p in personas_from_page([persona(id=safe)], 1)] == [safe]
+    assert inbound_from_answer([{"phone_number": "+1", "persona_id": safe}]) == {"+1": safe}
