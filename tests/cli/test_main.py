@@ -106,3 +106,17 @@ def test_a_base_url_that_does_not_parse_is_one_clean_error(
     assert result.err.startswith(f"error: BLAND_API_URL {url!r} is not a valid URL (")
     assert len(result.err.splitlines()) == 1
     assert sim.requests == []
+
+
+@pytest.mark.parametrize("version", ["v1", "v2/"])
+def test_a_base_url_ending_in_the_api_version_sends_nothing(
+    version: str, sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_API_URL", f"{sim.url}/{version}")
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    assert result.err == (
+        f"error: BLAND_API_URL '{sim.url}/{version}' ends in /{version.strip('/')}: give the "
+        f"base URL without it ({sim.url}); each request adds its own /v1 or /v2\n"
+    )
+    assert sim.requests == []
