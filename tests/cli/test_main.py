@@ -120,3 +120,30 @@ def test_a_base_url_ending_in_the_api_version_sends_nothing(
         f"base URL without it ({sim.url}); each request adds its own /v1 or /v2\n"
     )
     assert sim.requests == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        (["plan", CONFIG, "-detailed-exitcode"], "--detailed-exitcode"),
+        (["plan", CONFIG, "-out=saved plan.json"], "--out 'saved plan.json'"),
+        (["plan", CONFIG, "-out", "x.json"], "--out"),
+        (["apply", CONFIG, "-auto-approve"], "--auto-approve"),
+        (["plan", CONFIG, "-no-color"], "--no-color"),
+        (["-no-color", "plan", CONFIG], "--no-color"),
+    ],
+)
+def test_a_single_dash_long_option_gets_its_two_dash_form(
+    typed: list[str], meant: str, sim: Simulator, run_cli: RunCli
+) -> None:
+    result = run_cli(*typed)
+    assert result.code == 1
+    word = next(str(arg) for arg in typed if str(arg).startswith("-"))
+    assert result.err.endswith(f"Error: No such option {word!r}. Did you mean {meant!r}?\n")
+    assert sim.requests == []
+
+
+def test_an_unknown_single_dash_option_is_left_to_click(sim: Simulator, run_cli: RunCli) -> None:
+    result = run_cli("plan", CONFIG, "-x")
+    assert result.code == 1
+    assert result.err.endswith("Error: No such option '-x'.\n")
