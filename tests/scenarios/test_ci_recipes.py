@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 import click
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from reconciler import __version__
 from reconciler.cli import cli
@@ -25,6 +28,7 @@ from tests.conftest import EXAMPLES, IVR, ROOT, SALES, SUPPORT, TEST_KEY, write_
 CI = EXAMPLES / "ci"
 ACTION = ROOT / "action.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
+LOCK = ROOT / "requirements" / "ci.lock"
 GITHUB_WORKFLOWS = sorted(CI.glob("github-*.yml"))
 GITLAB_PIPELINES = sorted(CI.glob("gitlab-*.yml"))
 RECIPES = [*GITHUB_WORKFLOWS, *GITLAB_PIPELINES, ACTION, HOOKS]
@@ -729,3 +733,80 @@ def test_the_readme_and_docs_pin_every_snippet_to_the_release() -> None:
     assert any(found.values())
     for page, refs in found.items():
         assert set(refs) <= {f"v{__version__}"}, f"{page}: {refs}"
+
+
+# -- the locked install ------------------------------------------------------------------------
+
+
+def locked_pins() -> dict[str, tuple[str, list[str]]]:
+    """Each package of requirements/ci.lock: its pinned version and the hashes allowed."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    text = LOCK.read_text(encoding="utf-8").replace("\\\n", " ")
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
+        if words:
+            name, version = words[0].split("==")
+            pins[canonicalize_name(name)] = (version, words[1:])
+    return pins
+
+
+def test_the_lock_pins_every_dependency_within_its_range_with_hashes() -> None:
+    pins = locked_pins()
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dependency in map(Requirement, dependencies):
+        name = canonicalize_name(dependency.name)
+        assert name in pins, f"{dependency.name} is not in {LOCK.name}: run make lock"
+        version = pins[name][0]
+        assert dependency.specifier.contains(version, prereleases=True), (
+            f"{LOCK.name} pins {name}=={version}, outside {dependency}: run make lock"
+        )
+    assert "bland-reconciler" not in pins  # the project goes in with --no-deps after the lock
+    for name, (_, hashes) in pins.items():
+        assert hashes, f"{name} has no hash"
+        assert all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", word) for word in hashes), name
+
+
+def test_the_checker_of_the_lock_reads_versions_and_hashes() -> None:
+    pins = locked_pins()
+    assert pins["httpx"][0].startswith("0.") and pins["pyyaml"][0].startswith("6.")
+    assert len(pins["pyyaml"][1]) > 1  # every wheel of the release, for every runner
+
+
+def test_make_lock_compiles_the_lock_with_hashes() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    target = makefile.split("\nlock:", 1)[1].split("\n\n", 1)[0]
+    assert "pip install --quiet pip-tools" in target
+    assert "--generate-hashes" in target and "--output-file requirements/ci.lock" in target
+    assert "#    make lock\n" in LOCK.read_text(encoding="utf-8")  # what its header says to run
+
+
+def pip_installs(path: Path) -> list[str]:
+    """Every `pip install` line a recipe runs."""
+    return [
+        " ".join(line.split())
+        for _, script in shell_scripts(path)
+        for line in script.splitlines()
+        if "pip install" in line
+    ]
+
+
+@pytest.mark.parametrize("path", [ACTION, *GITLAB_PIPELINES], ids=lambda path: path.name)
+def test_the_action_and_the_recipes_install_the_locked_dependencies(path: Path) -> None:
+    lock, project = pip_installs(path)
+    assert "--require-hashes -r" in lock
+    assert "--no-deps" in project and "--require-hashes" not in project
+    if path == ACTION:
+        assert lock.endswith('"$ACTION_PATH/requirements/ci.lock"')
+        assert project.endswith('"${PACKAGE:-$ACTION_PATH}"')
+    else:
+        assert lock.endswith('"$RECONCILER_LOCK"')
+        assert project.endswith('"$RECONCILER_PACKAGE"')
+        assert load(path)["variables"]["RECONCILER_LOCK"] == (
+            f"https://raw.githubusercontent.com/reconciler/reconciler/v{__version__}"
+            "/requirements/ci.lock"
+        )
+
+
+@pytest.mark.parametrize("path", GITHUB_WORKFLOWS, ids=lambda path: path.name)
+def test_the_github_workflows_install_only_through_the_action(path: Path) -> None:
+    assert pip_installs(path) == []
