@@ -1083,3 +1083,25 @@ def test_the_documented_matrix_gives_each_account_its_own_key_and_folder(tmp_pat
     matrix = gitlab["reconciler-apply"]["parallel"]["matrix"]
     assert [entry["ACCOUNT"] for entry in matrix] == ["staging", "production"]
     assert len({entry["RECONCILER_FILES"] for entry in matrix}) == 2
+
+
+def test_the_action_validate_annotates_each_problem(
+    shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "personas.yaml"
+    config.write_text('version: 1\npersonas:\n  - name: Support\n    nubmers: ["+14155550100"]\n')
+    env = {
+        **shell_env,
+        "COMMAND": "validate",
+        "FILES": str(config),
+        "FORMAT": "text",
+        "MASK_NUMBERS": "",
+        "SAVED_PLAN": "",
+    }
+    result = run_bash(action_script(), env, ROOT)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"::error file={config},line=3,col=5::"
+        'a persona entry is missing the required key "numbers"',
+        f'::error file={config},line=4,col=5::unknown key "nubmers" (did you mean "numbers"?)',
+    ]
