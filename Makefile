@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint format typecheck check bench mutation dist clean acceptance \
-	acceptance-simulator
+	acceptance-simulator lock
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,18 @@ dist: install
 	$(PY) -m build --quiet --outdir dist .
 	$(VENV)/bin/twine check --strict dist/*
 	$(PY) scripts/check_dist.py dist
+
+# requirements/ci.lock: the runtime dependencies pinned with the hashes of every file of each
+# release, which the action and the CI recipes install with `pip install --require-hashes` before
+# the project itself with --no-deps. Run it after changing pyproject.toml's dependencies; it
+# resolves for this machine's Python, so run it on the oldest one supported (3.11), whose lock
+# also holds the backports it needs. tests/scenarios/test_ci_recipes.py checks the lock against
+# pyproject.toml.
+lock: install
+	$(PY) -m pip install --quiet pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes \
+		--strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		--output-file requirements/ci.lock pyproject.toml
 
 # Mutation testing of the core decision modules (listed in pyproject.toml, [tool.mutmut]) with
 # the whole suite as killer. Takes minutes, so not part of `check` or CI; see docs/testing.md.

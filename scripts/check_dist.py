@@ -44,6 +44,7 @@ NEEDED = [
     "examples/personas.yaml",
     "examples/account.json",
     "examples/ci/github-apply.yml",
+    "requirements/ci.lock",
     "schemas/personas.schema.json",
     "schemas/plan.schema.json",
     "docs/commands.md",

@@ -37,7 +37,15 @@ def check_base_url(url: str) -> str:
             f"BLAND_API_URL {url!r} uses plain http to a remote host: use https "
             "(plain http is allowed only for loopback addresses)"
         )
-    return url.rstrip("/")
+    base = url.rstrip("/")
+    version = base.rsplit("/", 1)[-1]
+    if parts.path.rstrip("/") and version.lower() in ("v1", "v2"):
+        # Every path already starts with its version: /v1/v1/personas would answer 404.
+        raise InputError(
+            f"BLAND_API_URL {url!r} ends in /{version}: give the base URL without it "
+            f"({base.removesuffix('/' + version)}); each request adds its own /v1 or /v2"
+        )
+    return base
 
 
 def unproxied_mounts(base_url: str) -> dict[str, None]:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import logging
 import os
+import re
+import shlex
 import signal
 import sys
 import traceback
@@ -94,11 +97,29 @@ def _run_and_exit(args: list[str], seams: Seams) -> NoReturn:
     try:
         cli.main(args=args, standalone_mode=False, obj=seams)
     except (Exception, KeyboardInterrupt) as error:
+        if isinstance(error, click.NoSuchOption):
+            error = _with_the_two_dash_form(error, args)
         message, code = _outcome(error)
         if message is not None:
             echo(message, err=True, nl=False)
         raise SystemExit(int(code)) from None
     raise SystemExit(int(ExitCode.OK))
+
+
+def _with_the_two_dash_form(error: click.NoSuchOption, args: Sequence[str]) -> click.NoSuchOption:
+    """Terraform's single-dash long options (-detailed-exitcode, -out=FILE), which click reads
+    as a run of short ones, get their two-dash form as the error's did-you-mean."""
+    if error.ctx is None:
+        return error
+    commands = (error.ctx.command, error.ctx.find_root().command)
+    known = {name for command in commands for param in command.params for name in param.opts}
+    for word in itertools.takewhile(lambda word: word != "--", args):
+        name, equals, value = word.partition("=")
+        if re.fullmatch(r"-\w[\w-]+", name) and f"-{name}" in known:
+            meant = f"-{name} {shlex.quote(value)}" if equals else f"-{name}"
+            message = f"No such option {word!r}. Did you mean {meant!r}?"
+            return click.NoSuchOption(word, message=message, ctx=error.ctx)
+    return error
 
 
 def _outcome(error: BaseException) -> tuple[str | None, ExitCode]:

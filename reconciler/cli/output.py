@@ -87,7 +87,15 @@ def ask_to_confirm() -> None:
     """Ask on the terminal to type 'yes'; anything else, or no terminal, stops the apply."""
     if not sys.stdin.isatty():
         raise InputError("no terminal to confirm on: pass --auto-approve to apply without asking")
-    answer = click.prompt("Type 'yes' to apply these changes", default="", show_default=False)
+    try:
+        answer = click.prompt("Type 'yes' to apply these changes", default="", show_default=False)
+    except click.exceptions.Abort as error:
+        if isinstance(error.__context__, EOFError):  # Ctrl-D, or stdin ran out: as a "no"
+            raise InputError(
+                "apply cancelled: no answer on standard input; nothing was written "
+                "(use --auto-approve in CI)"
+            ) from None
+        raise
     if answer.strip() != "yes":
         raise InputError("apply cancelled: nothing was written")
 

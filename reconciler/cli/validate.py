@@ -2,19 +2,57 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import click
 
 from reconciler.cli.app import FILES, Settings
 from reconciler.cli.output import echo, label
 from reconciler.core import refuse_saved_plans
+from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
 
 
 @click.command("validate")
 @FILES
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="How to print the problems: json (a list on stdout), github (workflow annotations).",
+)
 @click.pass_obj
-def validate_command(settings: Settings, files: tuple[str, ...]) -> None:
+def validate_command(settings: Settings, files: tuple[str, ...], output_format: str) -> None:
     """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
     refuse_saved_plans(files)
-    desired = settings.load_config(files)
+    try:
+        desired = settings.load_config(files)
+    except ConfigError as error:
+        if output_format == "text":
+            raise
+        _print_problems(error.diagnostics, output_format)
+        raise AlreadyReported() from None
+    if output_format == "json":
+        echo("[]")
+        return
     numbers = sum(len(persona.numbers) for persona in desired.personas)
     echo(f"{label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
+
+
+def _print_problems(problems: tuple[Diagnostic, ...], output_format: str) -> None:
+    if output_format == "json":
+        echo(json.dumps([dataclasses.asdict(problem) for problem in problems], indent=2))
+        return
+    for problem in problems:
+        where = f"file={_escape(problem.file, True)},line={problem.line},col={problem.column}"
+        echo(f"::error {where}::{_escape(problem.message, False)}")
+
+
+def _escape(text: str, in_property: bool) -> str:
+    """GitHub's escaping of a workflow command: %, CR and LF always; `:` and `,` in a property."""
+    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if in_property:
+        escaped = escaped.replace(":", "%3A").replace(",", "%2C")
+    return escaped

@@ -58,11 +58,7 @@ def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[P
         try:
             is_folder = stat.S_ISDIR(path.stat().st_mode)
             if is_folder:
-                found = sorted(
-                    child
-                    for child in path.iterdir()
-                    if child.suffix.lower() in (".yaml", ".yml") and child.is_file()
-                )
+                found = sorted(child for child in path.iterdir() if _is_config_file(child))
         except OSError as error:
             problems.append(str(_unreadable(path, error)))
             continue
@@ -72,6 +68,15 @@ def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[P
             problems.append(f"{path}: the folder has no .yaml or .yml files")
         else:
             yield from found
+
+
+def _is_config_file(child: Path) -> bool:
+    """A .yaml or .yml file of a folder; dot-files (.pre-commit-config.yaml, an editor's
+    .personas.yaml.swp or .#personas.yaml) are someone else's, never config."""
+    name = child.name
+    return (
+        not name.startswith(".") and child.suffix.lower() in (".yaml", ".yml") and child.is_file()
+    )
 
 
 def _read_within_limit(path: Path, max_bytes: int) -> bytes:

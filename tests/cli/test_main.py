@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
 import sys
+from contextlib import suppress
 
 import pytest
 
 from reconciler.simulator import Simulator
-from tests.conftest import CONFIG, ROOT, RunCli
+from tests.conftest import CONFIG, ROOT, TEST_KEY, RunCli
 
 
 def test_missing_key_names_the_variable(
@@ -106,3 +110,86 @@ def test_a_base_url_that_does_not_parse_is_one_clean_error(
     assert result.err.startswith(f"error: BLAND_API_URL {url!r} is not a valid URL (")
     assert len(result.err.splitlines()) == 1
     assert sim.requests == []
+
+
+@pytest.mark.parametrize("version", ["v1", "v2/"])
+def test_a_base_url_ending_in_the_api_version_sends_nothing(
+    version: str, sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_API_URL", f"{sim.url}/{version}")
+    result = run_cli("plan", CONFIG)
+    assert result.code == 1
+    assert result.err == (
+        f"error: BLAND_API_URL '{sim.url}/{version}' ends in /{version.strip('/')}: give the "
+        f"base URL without it ({sim.url}); each request adds its own /v1 or /v2\n"
+    )
+    assert sim.requests == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        (["plan", CONFIG, "-detailed-exitcode"], "--detailed-exitcode"),
+        (["plan", CONFIG, "-out=saved plan.json"], "--out 'saved plan.json'"),
+        (["plan", CONFIG, "-out", "x.json"], "--out"),
+        (["apply", CONFIG, "-auto-approve"], "--auto-approve"),
+        (["plan", CONFIG, "-no-color"], "--no-color"),
+        (["-no-color", "plan", CONFIG], "--no-color"),
+    ],
+)
+def test_a_single_dash_long_option_gets_its_two_dash_form(
+    typed: list[str], meant: str, sim: Simulator, run_cli: RunCli
+) -> None:
+    result = run_cli(*typed)
+    assert result.code == 1
+    word = next(str(arg) for arg in typed if str(arg).startswith("-"))
+    assert result.err.endswith(f"Error: No such option {word!r}. Did you mean {meant!r}?\n")
+    assert sim.requests == []
+
+
+def test_an_unknown_single_dash_option_is_left_to_click(sim: Simulator, run_cli: RunCli) -> None:
+    result = run_cli("plan", CONFIG, "-x")
+    assert result.code == 1
+    assert result.err.endswith("Error: No such option '-x'.\n")
+
+
+def prompt_then_eof(sim: Simulator, answer: bytes) -> tuple[int, str]:
+    """`reconciler apply` on a terminal (a pty): wait for the prompt, type `answer`."""
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "BLAND_API_URL": sim.url, "BLAND_API_KEY": TEST_KEY, "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", str(CONFIG)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=ROOT,
+        env=env,
+    )
+    os.close(terminal)
+    shown = b""
+    try:
+        while b"Type 'yes'" not in shown:
+            ready, _, _ = select.select([controller], [], [], 60)
+            assert ready, shown.decode()
+            shown += os.read(controller, 4096)
+        os.write(controller, answer)
+        with suppress(OSError):  # the terminal closes with the process
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+        return process.wait(timeout=60), shown.decode().replace("\r\n", "\n")
+    finally:
+        process.kill()
+        os.close(controller)
+
+
+def test_ctrl_d_at_the_apply_prompt_cancels_in_one_line_as_no_does(sim: Simulator) -> None:
+    code, shown = prompt_then_eof(sim, b"\x04")
+    assert shown.endswith(
+        "error: apply cancelled: no answer on standard input; nothing was written "
+        "(use --auto-approve in CI)\n"
+    )
+    assert "Aborted" not in shown
+    no_code, no_shown = prompt_then_eof(sim, b"no\n")
+    assert no_shown.endswith("error: apply cancelled: nothing was written\n")
+    assert code == no_code == 1
+    assert sim.writes() == []

@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +17,19 @@ from typing import Any
 import click
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from reconciler import __version__
 from reconciler.cli import cli
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, IVR, ROOT, SALES, SUPPORT, TEST_KEY, write_config
+from tests.scenarios.fake_issue_api import TOKEN, Tracker, serving, tracker_env
 
 CI = EXAMPLES / "ci"
 ACTION = ROOT / "action.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
+LOCK = ROOT / "requirements" / "ci.lock"
 GITHUB_WORKFLOWS = sorted(CI.glob("github-*.yml"))
 GITLAB_PIPELINES = sorted(CI.glob("gitlab-*.yml"))
 RECIPES = [*GITHUB_WORKFLOWS, *GITLAB_PIPELINES, ACTION, HOOKS]
@@ -192,8 +197,16 @@ def commands_run(path: Path) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def test_there_are_recipes_for_both_ci_systems() -> None:
-    assert [p.name for p in GITHUB_WORKFLOWS] == ["github-apply.yml", "github-pull-request.yml"]
-    assert [p.name for p in GITLAB_PIPELINES] == ["gitlab-apply.yml", "gitlab-merge-request.yml"]
+    assert [p.name for p in GITHUB_WORKFLOWS] == [
+        "github-apply.yml",
+        "github-drift.yml",
+        "github-pull-request.yml",
+    ]
+    assert [p.name for p in GITLAB_PIPELINES] == [
+        "gitlab-apply.yml",
+        "gitlab-drift.yml",
+        "gitlab-merge-request.yml",
+    ]
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda path: path.name)
@@ -292,11 +305,13 @@ def test_the_pull_request_workflow() -> None:
     assert "<!-- reconciler-plan -->" in script
 
 
-def test_the_scheduled_github_workflow_applies_the_saved_plan_in_one_concurrency_group() -> None:
+def test_the_github_apply_workflow_applies_the_saved_plan_in_one_concurrency_group() -> None:
     path = CI / "github-apply.yml"
     workflow = load(path)
     triggers = workflow.get("on", workflow.get(True))
-    assert triggers["schedule"][0]["cron"]
+    # On merge and by hand; the schedule is the drift workflow's.
+    assert set(triggers) == {"push", "workflow_dispatch"}
+    assert triggers["push"]["branches"] == ["main"]
     assert workflow["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
     plan, apply = action_uses(path)
     assert plan["id"] == "plan" and plan["with"]["command"] == "plan"
@@ -335,7 +350,8 @@ def test_the_gitlab_apply_pipeline_applies_the_saved_plan_in_one_resource_group(
     path = CI / "gitlab-apply.yml"
     job = load(path)["reconciler-apply"]
     assert job["resource_group"] == "reconciler-apply"
-    assert {"if": '$CI_PIPELINE_SOURCE == "schedule"'} in job["rules"]
+    # On merge and by hand; a scheduled pipeline runs the drift job instead.
+    assert "schedule" not in str(job["rules"])
     (plan_name, plan_words), (apply_name, apply_words) = commands_run(path)
     assert (plan_name, apply_name) == ("plan", "apply")
     assert "--detailed-exitcode" in plan_words
@@ -729,3 +745,363 @@ def test_the_readme_and_docs_pin_every_snippet_to_the_release() -> None:
     assert any(found.values())
     for page, refs in found.items():
         assert set(refs) <= {f"v{__version__}"}, f"{page}: {refs}"
+
+
+# -- the locked install ------------------------------------------------------------------------
+
+
+def locked_pins() -> dict[str, tuple[str, list[str]]]:
+    """Each package of requirements/ci.lock: its pinned version and the hashes allowed."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    text = LOCK.read_text(encoding="utf-8").replace("\\\n", " ")
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
+        if words:
+            name, version = words[0].split("==")
+            pins[canonicalize_name(name)] = (version, words[1:])
+    return pins
+
+
+def test_the_lock_pins_every_dependency_within_its_range_with_hashes() -> None:
+    pins = locked_pins()
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dependency in map(Requirement, dependencies):
+        name = canonicalize_name(dependency.name)
+        assert name in pins, f"{dependency.name} is not in {LOCK.name}: run make lock"
+        version = pins[name][0]
+        assert dependency.specifier.contains(version, prereleases=True), (
+            f"{LOCK.name} pins {name}=={version}, outside {dependency}: run make lock"
+        )
+    assert "bland-reconciler" not in pins  # the project goes in with --no-deps after the lock
+    for name, (_, hashes) in pins.items():
+        assert hashes, f"{name} has no hash"
+        assert all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", word) for word in hashes), name
+
+
+def test_the_checker_of_the_lock_reads_versions_and_hashes() -> None:
+    pins = locked_pins()
+    assert pins["httpx"][0].startswith("0.") and pins["pyyaml"][0].startswith("6.")
+    assert len(pins["pyyaml"][1]) > 1  # every wheel of the release, for every runner
+
+
+def test_make_lock_compiles_the_lock_with_hashes() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    target = makefile.split("\nlock:", 1)[1].split("\n\n", 1)[0]
+    assert "pip install --quiet pip-tools" in target
+    assert "--generate-hashes" in target and "--output-file requirements/ci.lock" in target
+    assert "#    make lock\n" in LOCK.read_text(encoding="utf-8")  # what its header says to run
+
+
+def pip_installs(path: Path) -> list[str]:
+    """Every `pip install` line a recipe runs."""
+    return [
+        " ".join(line.split())
+        for _, script in shell_scripts(path)
+        for line in script.splitlines()
+        if "pip install" in line
+    ]
+
+
+@pytest.mark.parametrize("path", [ACTION, *GITLAB_PIPELINES], ids=lambda path: path.name)
+def test_the_action_and_the_recipes_install_the_locked_dependencies(path: Path) -> None:
+    lock, project = pip_installs(path)
+    assert "--require-hashes -r" in lock
+    assert "--no-deps" in project and "--require-hashes" not in project
+    if path == ACTION:
+        assert lock.endswith('"$ACTION_PATH/requirements/ci.lock"')
+        assert project.endswith('"${PACKAGE:-$ACTION_PATH}"')
+    else:
+        assert lock.endswith('"$RECONCILER_LOCK"')
+        assert project.endswith('"$RECONCILER_PACKAGE"')
+        assert load(path)["variables"]["RECONCILER_LOCK"] == (
+            f"https://raw.githubusercontent.com/reconciler/reconciler/v{__version__}"
+            "/requirements/ci.lock"
+        )
+
+
+@pytest.mark.parametrize("path", GITHUB_WORKFLOWS, ids=lambda path: path.name)
+def test_the_github_workflows_install_only_through_the_action(path: Path) -> None:
+    assert pip_installs(path) == []
+
+
+# -- least privilege, approval, and the CI systems' own schemas --------------------------------
+
+
+def check_schema(schema: str, *paths: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with one of the CI systems' schemas it ships."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(checker), "--builtin-schema", schema, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("paths", "schema"),
+    [
+        (GITHUB_WORKFLOWS, "vendor.github-workflows"),
+        ([ACTION], "vendor.github-actions"),
+        (GITLAB_PIPELINES, "vendor.gitlab-ci"),
+    ],
+    ids=["github-workflows", "action", "gitlab-ci"],
+)
+def test_the_recipes_match_the_ci_systems_schemas(paths: list[Path], schema: str) -> None:
+    done = check_schema(schema, *paths)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_schema_check_catches_a_misspelled_key(tmp_path: Path) -> None:
+    broken = tmp_path / "workflow.yml"
+    broken.write_text((CI / "github-apply.yml").read_text().replace("runs-on:", "runs_on:"))
+    assert check_schema("vendor.github-workflows", broken).returncode == 1
+
+
+def comments(job: dict[str, Any]) -> bool:
+    """Whether a job writes to a pull request (the plan comment)."""
+    return "createComment" in str(job.get("steps"))
+
+
+@pytest.mark.parametrize("path", GITHUB_WORKFLOWS, ids=lambda path: path.name)
+def test_only_the_commenting_job_may_write_to_pull_requests(path: Path) -> None:
+    workflow = load(path)
+    assert workflow["permissions"] == {"contents": "read"}
+    for name, job in workflow["jobs"].items():
+        permissions = job.get("permissions", {})
+        assert (permissions.get("pull-requests") == "write") is comments(job), (
+            f"{path.name}: {name}"
+        )
+        assert "write-all" not in str(permissions)
+
+
+def test_the_pull_request_plan_job_is_the_one_that_comments() -> None:
+    jobs = load(CI / "github-pull-request.yml")["jobs"]
+    assert jobs["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert "permissions" not in jobs["validate"]
+
+
+@pytest.mark.parametrize("path", GITHUB_WORKFLOWS, ids=lambda path: path.name)
+def test_every_checkout_leaves_no_token_behind(path: Path) -> None:
+    checkouts = [
+        step
+        for job in load(path)["jobs"].values()
+        for step in job["steps"]
+        if str(step.get("uses", "")).startswith("actions/checkout@")
+    ]
+    assert checkouts
+    for step in checkouts:
+        assert step.get("with", {}).get("persist-credentials") is False, path.name
+
+
+def test_the_github_apply_job_waits_in_an_environment() -> None:
+    for path in GITHUB_WORKFLOWS:
+        for name, job in load(path)["jobs"].items():
+            applies = [s for s in job["steps"] if s.get("with", {}).get("command") == "apply"]
+            if applies and path.name != "github-drift.yml":
+                assert job.get("environment") == "bland", f"{path.name}: {name}"
+    assert load(CI / "gitlab-apply.yml")["reconciler-apply"]["environment"] == {"name": "bland"}
+
+
+def gitlab_plan_script() -> str:
+    return "\n".join(load(CI / "gitlab-merge-request.yml")["reconciler-plan"]["script"])
+
+
+def test_the_gitlab_merge_request_job_without_its_token_fails_in_one_line(
+    sim: Simulator, shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    env = {
+        **shell_env,
+        "RECONCILER_FILES": str(EXAMPLES / "personas.yaml"),
+        "CI_COMMIT_SHORT_SHA": "abc1234",
+        "CI_JOB_URL": "https://gitlab.example/jobs/1",
+        "CI_API_V4_URL": "http://127.0.0.1:9/api/v4",
+        "CI_PROJECT_ID": "42",
+        "CI_MERGE_REQUEST_IID": "3",
+    }
+    result = run_bash(gitlab_plan_script(), env, workdir)
+    assert result.returncode == 1
+    assert "### reconciler plan for" in result.stdout  # the plan is in the log all the same
+    assert result.stderr == (
+        "RECONCILER_GITLAB_TOKEN is not set: add a project access token with the api scope as a "
+        "masked CI/CD variable to keep the plan in a merge-request note\n"
+    )
+    assert sim.writes() == []
+
+
+# -- drift reported on a schedule ---------------------------------------------------------------
+
+
+def test_the_drift_recipes_run_on_a_schedule_of_the_default_branch() -> None:
+    workflow = load(CI / "github-drift.yml")
+    triggers = workflow.get("on", workflow.get(True))
+    assert set(triggers) == {"schedule", "workflow_dispatch"} and triggers["schedule"][0]["cron"]
+    assert workflow["jobs"]["drift"]["permissions"] == {
+        "contents": "read",
+        "issues": "write",
+        "actions": "read",
+    }
+    # Its own group: a drift run queued in the apply's group would cancel a queued apply.
+    assert workflow["concurrency"]["group"] != load(CI / "github-apply.yml")["concurrency"]["group"]
+    job = load(CI / "gitlab-drift.yml")["reconciler-drift"]
+    assert job["rules"] == [
+        {"if": '$CI_PIPELINE_SOURCE == "schedule" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH'}
+    ]
+    assert (
+        job["resource_group"] == load(CI / "gitlab-apply.yml")["reconciler-apply"]["resource_group"]
+    )
+
+
+def test_the_drift_recipes_fetch_the_issue_script_of_the_release() -> None:
+    tag = f"v{__version__}"
+    [fetch] = [
+        step
+        for step in load(CI / "github-drift.yml")["jobs"]["drift"]["steps"]
+        if step.get("with", {}).get("repository") == "reconciler/reconciler"
+    ]
+    assert fetch["with"]["ref"] == tag
+    assert fetch["with"]["sparse-checkout"] == "scripts/drift_issue.py"
+    assert load(CI / "gitlab-drift.yml")["variables"]["RECONCILER_DRIFT_SCRIPT"] == (
+        f"https://raw.githubusercontent.com/reconciler/reconciler/{tag}/scripts/drift_issue.py"
+    )
+    assert (ROOT / "scripts" / "drift_issue.py").is_file()
+
+
+def gitlab_drift_script() -> str:
+    return "\n".join(load(CI / "gitlab-drift.yml")["reconciler-drift"]["script"])
+
+
+def test_the_gitlab_drift_job_reports_corrects_then_closes_the_issue(
+    sim: Simulator, shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    # As before_script leaves it: the release's script in the job's folder.
+    (workdir / "drift_issue.py").write_text((ROOT / "scripts" / "drift_issue.py").read_text())
+    with serving(Tracker("gitlab")) as tracker:
+        env = {
+            **tracker_env(tracker),
+            **shell_env,
+            "RECONCILER_FILES": str(EXAMPLES / "personas.yaml"),
+            "RECONCILER_DRIFT": "report",
+        }
+        reported = run_bash(gitlab_drift_script(), env, workdir)
+        assert reported.returncode == 0, reported.stdout + reported.stderr
+        assert "Opened a drift issue." in reported.stdout
+        assert "Drift reported; not corrected (RECONCILER_DRIFT=report)." in reported.stdout
+        assert sim.writes() == []
+        [issue] = tracker.open_issues()
+        assert "### reconciler plan for" in issue["description"]
+
+        corrected = run_bash(gitlab_drift_script(), {**env, "RECONCILER_DRIFT": "correct"}, workdir)
+        assert corrected.returncode == 0, corrected.stdout + corrected.stderr
+        assert "Updated drift issue #1." in corrected.stdout
+        assert "Apply complete" in corrected.stdout
+        assert len(sim.writes()) == 3
+
+        closed = run_bash(gitlab_drift_script(), env, workdir)
+        assert closed.returncode == 0, closed.stdout + closed.stderr
+        assert "Closed drift issue #1: production matches the config." in closed.stdout
+        assert tracker.open_issues() == [] and len(tracker.issues) == 1
+        assert len(sim.writes()) == 3
+    output = reported.stdout + corrected.stdout + closed.stdout
+    assert TEST_KEY not in output and TOKEN not in output
+
+
+def test_the_gitlab_drift_job_leaves_a_pending_apply_alone(
+    sim: Simulator, shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    (workdir / "drift_issue.py").write_text((ROOT / "scripts" / "drift_issue.py").read_text())
+    with serving(Tracker("gitlab", apply_state="waiting")) as tracker:
+        env = {
+            **tracker_env(tracker),
+            **shell_env,
+            "RECONCILER_FILES": str(EXAMPLES / "personas.yaml"),
+            "RECONCILER_DRIFT": "correct",
+        }
+        result = run_bash(gitlab_drift_script(), env, workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Not reported as drift: an apply is waiting" in result.stdout
+    assert tracker.issues == [] and sim.writes() == []
+
+
+def github_drift_step() -> str:
+    steps = load(CI / "github-drift.yml")["jobs"]["drift"]["steps"]
+    return str(next(step["run"] for step in steps if step.get("id") == "issue"))
+
+
+@pytest.mark.parametrize(("apply_state", "drift"), [("success", True), ("waiting", False)])
+def test_the_github_drift_step_tells_the_correction_step_whether_to_run(
+    shell_env: dict[str, str], tmp_path: Path, apply_state: str, drift: bool
+) -> None:
+    workdir = tmp_path / "job"
+    (workdir / ".reconciler" / "scripts").mkdir(parents=True)
+    (workdir / ".reconciler" / "scripts" / "drift_issue.py").write_text(
+        (ROOT / "scripts" / "drift_issue.py").read_text()
+    )
+    plan_file = tmp_path / "plan.md"
+    plan_file.write_text("### reconciler plan for `personas/`\n")
+    with serving(Tracker("github", apply_state=apply_state)) as tracker:
+        env = {
+            **tracker_env(tracker),
+            **shell_env,
+            "HAS_CHANGES": "true",
+            "PLAN_FILE": str(plan_file),
+        }
+        result = run_bash(github_drift_step(), env, workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = tmp_path / "output"
+    assert (output.exists() and step_outputs(output)) == ({"drift": "true"} if drift else False)
+    assert len(tracker.open_issues()) == int(drift)
+
+
+def yaml_blocks_of_section(page: Path, heading: str) -> list[Any]:
+    """The ```yaml blocks of one section of a docs page, parsed."""
+    section = page.read_text(encoding="utf-8").split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+
+
+def test_the_documented_matrix_gives_each_account_its_own_key_and_folder(tmp_path: Path) -> None:
+    github, gitlab = yaml_blocks_of_section(ROOT / "docs" / "ci.md", "Several accounts")
+    job = github["jobs"]["reconcile"]
+    accounts = job["strategy"]["matrix"]["include"]
+    assert [entry["account"] for entry in accounts] == ["staging", "production"]
+    for field_name in ("files", "key"):
+        assert len({entry[field_name] for entry in accounts}) == len(accounts), field_name
+    assert job["environment"] == "${{ matrix.account }}"
+    keys = [step["env"]["BLAND_API_KEY"] for step in job["steps"] if "env" in step]
+    assert keys and set(keys) == {"${{ secrets[matrix.key] }}"}
+    workflow = tmp_path / "workflow.yml"
+    workflow.write_text(yaml.safe_dump({"on": {"push": {}}, **github}))
+    done = check_schema("vendor.github-workflows", workflow)
+    assert done.returncode == 0, done.stdout + done.stderr
+    matrix = gitlab["reconciler-apply"]["parallel"]["matrix"]
+    assert [entry["ACCOUNT"] for entry in matrix] == ["staging", "production"]
+    assert len({entry["RECONCILER_FILES"] for entry in matrix}) == 2
+
+
+def test_the_action_validate_annotates_each_problem(
+    shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "personas.yaml"
+    config.write_text('version: 1\npersonas:\n  - name: Support\n    nubmers: ["+14155550100"]\n')
+    env = {
+        **shell_env,
+        "COMMAND": "validate",
+        "FILES": str(config),
+        "FORMAT": "text",
+        "MASK_NUMBERS": "",
+        "SAVED_PLAN": "",
+    }
+    result = run_bash(action_script(), env, ROOT)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"::error file={config},line=3,col=5::"
+        'a persona entry is missing the required key "numbers"',
+        f'::error file={config},line=4,col=5::unknown key "nubmers" (did you mean "numbers"?)',
+    ]

@@ -35,6 +35,33 @@ def test_base_url_must_be_https_unless_loopback(url: str, ok: bool) -> None:
             check_base_url(url)
 
 
+@pytest.mark.parametrize(
+    "url, base, version",
+    [
+        ("https://api.bland.ai/v1", "https://api.bland.ai", "v1"),
+        ("https://api.bland.ai/v1/", "https://api.bland.ai", "v1"),
+        ("https://api.bland.ai/v2", "https://api.bland.ai", "v2"),
+        ("https://api.bland.ai/V1", "https://api.bland.ai", "V1"),
+        ("https://proxy.example/bland/v1", "https://proxy.example/bland", "v1"),
+        ("http://127.0.0.1:8765/v1", "http://127.0.0.1:8765", "v1"),
+    ],
+)
+def test_a_base_url_ending_in_the_api_version_is_refused(url: str, base: str, version: str) -> None:
+    with pytest.raises(InputError) as raised:
+        check_base_url(url)
+    assert str(raised.value) == (
+        f"BLAND_API_URL {url!r} ends in /{version}: give the base URL without it ({base}); "
+        "each request adds its own /v1 or /v2"
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["https://proxy.example/v1x", "https://proxy.example/api/v10", "https://v1.example"]
+)
+def test_a_base_url_with_other_paths_is_kept(url: str) -> None:
+    assert check_base_url(url) == url
+
+
 def test_a_url_without_a_host_is_not_a_base_url() -> None:
     with pytest.raises(InputError, match="is not an http\\(s\\) URL"):
         check_base_url("https://")

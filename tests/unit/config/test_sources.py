@@ -39,6 +39,26 @@ def test_a_folder_gives_its_yaml_files_sorted(tmp_path: Path) -> None:
     assert diagnostics == []
 
 
+@pytest.mark.parametrize(
+    "name",
+    [".pre-commit-config.yaml", ".gitlab-ci.yml", ".#personas.yaml", ".personas.yaml"],
+)
+def test_a_folder_skips_its_dot_files(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("repos: []\n")
+    (tmp_path / "personas.yaml~").write_text("an editor's backup")
+    (tmp_path / ".personas.yaml.swp").write_bytes(b"\x00swap")
+    (tmp_path / "personas.yaml").write_text("version: 1\n")
+    sources, diagnostics = read_sources([tmp_path], 100)
+    assert sources == [(str(tmp_path / "personas.yaml"), b"version: 1\n")]
+    assert diagnostics == []
+
+
+def test_a_dot_file_named_on_the_command_line_is_read(tmp_path: Path) -> None:
+    hidden = tmp_path / ".personas.yaml"
+    hidden.write_text("version: 1\n")
+    assert read_sources([hidden], 100) == ([(str(hidden), b"version: 1\n")], [])
+
+
 def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
     config = tmp_path / "a.yaml"
     config.write_text("version: 1\n")

@@ -1,0 +1,195 @@
+"""Report drift as one issue: open or update it while the account differs, close it once it matches.
+
+The scheduled drift recipes (examples/ci/github-drift.yml, gitlab-drift.yml) run it after
+`reconciler plan --format markdown --detailed-exitcode`:
+
+    python drift_issue.py github|gitlab CHANGES PLAN_FILE
+
+CHANGES is `true` when plan exited 2 (the account differs from the config) and `false` when it
+exited 0; PLAN_FILE holds the markdown plan. Drift is a difference while nothing is waiting to be
+applied: the latest run of the apply workflow on the default branch (GitHub), or the latest
+deployment to the apply job's environment (GitLab), succeeded. While that run is queued, waiting
+for approval, running, failed or was rejected, the difference is the apply's business: the issue
+is left as it is and nothing is corrected.
+
+Exit status: 0 nothing to correct (the account matches, or an apply is pending), 2 drift is
+reported (the issue is open), 1 error (one line on stderr). It talks to the issue API with
+urllib only, so it runs on any Python 3.11 without installing anything.
+
+Environment, GitHub: GITHUB_TOKEN (`issues: write`, `actions: read`), GITHUB_API_URL,
+GITHUB_REPOSITORY, GITHUB_REF_NAME (the default branch the schedule runs on), GITHUB_SERVER_URL,
+GITHUB_RUN_ID; RECONCILER_APPLY_WORKFLOW, the apply workflow's file name (reconciler-apply.yml).
+GitLab: RECONCILER_GITLAB_TOKEN (a project access token with the `api` scope), CI_API_V4_URL,
+CI_PROJECT_ID, CI_JOB_URL; RECONCILER_ENVIRONMENT, the apply job's environment (bland).
+Both: RECONCILER_ACCOUNT names the account in the issue's title and marker (one issue per
+account), RECONCILER_DRIFT is `report` or `correct` (said in the issue; the recipe corrects).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+LABEL = "reconciler-drift"
+
+
+class Failure(Exception):
+    """Ends the run with one line on stderr and exit status 1."""
+
+
+def need(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise Failure(f"{name} is not set (see the recipe's comments for what it needs)")
+    return value
+
+
+def call(method: str, url: str, headers: dict[str, str], body: Any = None) -> Any:
+    """One request to the issue API; its JSON answer."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    request.add_header("Content-Type", "application/json")
+    path = urllib.parse.urlsplit(url).path
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        raise Failure(f"{method} {path}: HTTP {error.code} {error.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise Failure(f"{method} {path}: {error}") from None
+
+
+class GitHub:
+    def __init__(self) -> None:
+        api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+        self.repo = f"{api}/repos/{need('GITHUB_REPOSITORY')}"
+        self.headers = {
+            "Authorization": f"Bearer {need('GITHUB_TOKEN')}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+        self.run_url = f"{server}/{need('GITHUB_REPOSITORY')}/actions/runs/{need('GITHUB_RUN_ID')}"
+
+    def apply_pending(self) -> str | None:
+        workflow = os.environ.get("RECONCILER_APPLY_WORKFLOW", "reconciler-apply.yml")
+        query = urllib.parse.urlencode({"branch": need("GITHUB_REF_NAME"), "per_page": 1})
+        url = f"{self.repo}/actions/workflows/{urllib.parse.quote(workflow)}/runs?{query}"
+        runs = call("GET", url, self.headers)["workflow_runs"]
+        if not runs or (runs[0]["status"], runs[0]["conclusion"]) == ("completed", "success"):
+            return None
+        return f"{runs[0]['html_url']} is {runs[0]['conclusion'] or runs[0]['status']}"
+
+    def open_issues(self) -> list[tuple[str, str]]:
+        query = urllib.parse.urlencode({"state": "open", "labels": LABEL, "per_page": 100})
+        found = call("GET", f"{self.repo}/issues?{query}", self.headers)
+        # The issues API lists pull requests too.
+        return [(str(i["number"]), i["body"] or "") for i in found if "pull_request" not in i]
+
+    def open(self, title: str, body: str) -> None:
+        issue = {"title": title, "body": body, "labels": [LABEL]}
+        call("POST", f"{self.repo}/issues", self.headers, issue)
+
+    def update(self, number: str, body: str) -> None:
+        call("PATCH", f"{self.repo}/issues/{number}", self.headers, {"body": body})
+
+    def close(self, number: str, body: str) -> None:
+        closed = {"body": body, "state": "closed", "state_reason": "completed"}
+        call("PATCH", f"{self.repo}/issues/{number}", self.headers, closed)
+
+
+class GitLab:
+    def __init__(self) -> None:
+        self.project = f"{need('CI_API_V4_URL').rstrip('/')}/projects/{need('CI_PROJECT_ID')}"
+        self.headers = {"PRIVATE-TOKEN": need("RECONCILER_GITLAB_TOKEN")}
+        self.run_url = need("CI_JOB_URL")
+
+    def apply_pending(self) -> str | None:
+        environment = os.environ.get("RECONCILER_ENVIRONMENT", "bland")
+        query = urllib.parse.urlencode(
+            {"environment": environment, "order_by": "id", "sort": "desc", "per_page": 1}
+        )
+        deployments = call("GET", f"{self.project}/deployments?{query}", self.headers)
+        if not deployments or deployments[0]["status"] == "success":
+            return None
+        latest = deployments[0]
+        return f"deployment {latest['iid']} to {environment} is {latest['status']}"
+
+    def open_issues(self) -> list[tuple[str, str]]:
+        query = urllib.parse.urlencode({"state": "opened", "labels": LABEL, "per_page": 100})
+        found = call("GET", f"{self.project}/issues?{query}", self.headers)
+        return [(str(issue["iid"]), issue["description"] or "") for issue in found]
+
+    def open(self, title: str, body: str) -> None:
+        issue = {"title": title, "description": body, "labels": LABEL}
+        call("POST", f"{self.project}/issues", self.headers, issue)
+
+    def update(self, number: str, body: str) -> None:
+        call("PUT", f"{self.project}/issues/{number}", self.headers, {"description": body})
+
+    def close(self, number: str, body: str) -> None:
+        closed = {"description": body, "state_event": "close"}
+        call("PUT", f"{self.project}/issues/{number}", self.headers, closed)
+
+
+def report(tracker: GitHub | GitLab, changes: bool, plan: str) -> int:
+    """Open, update or close the account's one drift issue; the exit status."""
+    account = os.environ.get("RECONCILER_ACCOUNT", "") or "the account"
+    marker = f"<!-- reconciler-drift: {account} -->"
+    mine = [number for number, body in tracker.open_issues() if marker in body]
+    footer = f"\n\n<sub>[Run log]({tracker.run_url}).</sub>\n"
+    if not changes:
+        for number in mine:
+            tracker.close(number, f"{marker}\n{account} matches the config again.{footer}")
+            print(f"Closed drift issue #{number}: {account} matches the config.")
+        if not mine:
+            print(f"{account} matches the config: no drift.")
+        return 0
+    pending = tracker.apply_pending()
+    if pending is not None:
+        print(f"Not reported as drift: an apply is waiting or did not succeed ({pending}).")
+        return 0
+    correcting = os.environ.get("RECONCILER_DRIFT", "report") == "correct"
+    then = (
+        "This run applies the plan (RECONCILER_DRIFT=correct); the next scheduled run closes "
+        "this issue once the account matches."
+        if correcting
+        else "Nothing is corrected (RECONCILER_DRIFT=report): change the config to keep the "
+        "dashboard's edit, or run the apply workflow to put the config back."
+    )
+    body = (
+        f"{marker}\n{account} differs from the config on the default branch, although its "
+        f"last apply succeeded: something was changed outside the config.\n\n{then}\n\n"
+        f"{plan.strip()}{footer}"
+    )
+    if mine:
+        tracker.update(mine[0], body)
+        print(f"Updated drift issue #{mine[0]}.")
+    else:
+        tracker.open(f"reconciler: {account} differs from the config", body)
+        print("Opened a drift issue.")
+    return 2
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[0] not in ("github", "gitlab") or argv[1] not in ("true", "false"):
+        raise Failure("usage: drift_issue.py github|gitlab true|false PLAN_FILE")
+    try:
+        with open(argv[2], encoding="utf-8") as stream:
+            plan = stream.read()
+    except OSError as error:
+        raise Failure(f"{argv[2]}: {error.strerror}") from None
+    tracker = GitHub() if argv[0] == "github" else GitLab()
+    return report(tracker, argv[1] == "true", plan)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Failure as failure:
+        sys.exit(f"drift_issue: {failure}")
