@@ -11,7 +11,7 @@ import jsonschema
 from reconciler.config import load_config_sources, load_schema
 from reconciler.config.entries import MAX_LABEL
 from reconciler.errors import ConfigError, InputError, ReconcilerError
-from reconciler.model import SETTING_KEYS, Live, LivePersona, RoutingSettings
+from reconciler.model import SETTING_KEYS, Live, LivePersona, RoutingSettings, owner_id, owner_kind
 from reconciler.planner import build_plan
 
 
@@ -21,7 +21,8 @@ def _quoted(text: str) -> str:
 
 
 def exported_personas(live: Live) -> list[LivePersona]:
-    """Active personas that hold numbers, by name then id; a number on two of them is an error.
+    """Active personas and agents that hold numbers, by name then id; a number on two of them
+    is an error.
 
     Such a number cannot be written into a valid file (a number appears once), and whichever
     persona the file gave it to, the first plan would show a move.
@@ -45,23 +46,26 @@ def render_export(live: Live, schema_url: str) -> str:
     lines = [
         f"# yaml-language-server: $schema={schema_url}",
         "#",
-        "# Exported from the live account by `reconciler export`. Every persona listed here is",
-        "# managed: after `reconciler apply` it has exactly the numbers listed under it.",
-        "# Personas with no numbers are not listed; add one to manage it.",
+        "# Exported from the live account by `reconciler export`. Every persona and agent listed",
+        "# here is managed: after `reconciler apply` it has exactly the numbers listed under it.",
+        "# Those with no numbers are not listed; add one to manage it.",
         "version: 1",
     ]
-    personas = exported_personas(live)
-    if not personas:
-        lines.append("personas: []")
-    else:
-        lines.append("personas:")
-    for persona in personas:
-        lines.append(f"  - id: {_quoted(persona.id)}")
-        if persona.name:  # the schema wants a non-empty name; the id alone is enough
-            lines.append(f"    name: {_quoted(persona.name)}")
-        lines.append("    numbers:")
-        for number in sorted(persona.numbers):
-            lines.extend(_number_lines(persona, number))
+    held = exported_personas(live)
+    for kind, key in (("persona", "personas"), ("agent", "agents")):
+        owners = [owner for owner in held if owner_kind(owner.id) == kind]
+        if not owners:
+            if kind == "persona":
+                lines.append("personas: []")  # the schema wants the list, agents: is optional
+            continue
+        lines.append(f"{key}:")
+        for owner in owners:
+            lines.append(f"  - id: {_quoted(owner_id(owner.id))}")
+            if owner.name:  # the schema wants a non-empty name; the id alone is enough
+                lines.append(f"    name: {_quoted(owner.name)}")
+            lines.append("    numbers:")
+            for number in sorted(owner.numbers):
+                lines.extend(_number_lines(owner, number))
     return "\n".join(lines) + "\n"
 
 
@@ -135,12 +139,14 @@ def labels_too_long(live: Live) -> int:
 
 
 def unread_numbers(live: Live) -> int:
-    """How many exported numbers the listing gave without their settings or label."""
+    """How many exported numbers the listing gave without their settings or label (an agent's
+    numbers have no persona settings)."""
     return sum(
         1
         for persona in exported_personas(live)
         for number in persona.numbers
-        if number not in persona.settings or number not in persona.labels
+        if number not in persona.labels
+        or (owner_kind(persona.id) == "persona" and number not in persona.settings)
     )
 
 

@@ -20,7 +20,7 @@ from reconciler.export import (
     unread_numbers,
 )
 from reconciler.files import refuse_overwriting, write_atomic
-from reconciler.model import Live
+from reconciler.model import Live, owner_kind
 from reconciler.owner_reads import read_account
 from reconciler.secrets import REDACTOR
 
@@ -55,8 +55,11 @@ def export_command(settings: Settings, out: str | None, force: bool) -> None:
         live = read_account(client)
     text = render_export(live, str(load_schema()["$id"]))
     check_plans_clean(text, live)
-    personas = exported_personas(live)
-    counts = f"{len(personas)} personas, {sum(len(p.numbers) for p in personas)} numbers"
+    owners = exported_personas(live)
+    agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
+    counts = f"{len(owners) - agents} personas, {sum(len(p.numbers) for p in owners)} numbers"
+    if agents:
+        counts = f"{len(owners) - agents} personas, {agents} agents, " + counts.split(", ")[1]
     for warning in _warnings(live, text):
         echo(warning, err=True)
     if out is None:
@@ -68,7 +71,12 @@ def export_command(settings: Settings, out: str | None, force: bool) -> None:
 
 def _warnings(live: Live, text: str) -> list[str]:
     """What the export leaves out, and why: each left as it is by the config."""
-    warnings = []
+    warnings = [
+        f"warning: agent {live.agents[agent].name!r} ({agent}) is left out: which numbers it "
+        "holds cannot be read (its hidden persona is not listed, cannot be read by id, and "
+        "GET /v1/inbound names no owners)"
+        for agent in sorted(live.unverifiable)
+    ]
     unread = unread_numbers(live)
     if unread:
         warnings.append(
