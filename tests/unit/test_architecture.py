@@ -71,7 +71,7 @@ ALLOWED: dict[str, set[str]] = {
     "auditlog": {"apply", "errors", "files", "text"},
     "interrupts": set(),
     "simulator": set(),
-    "doctor": {"api", "model", "errors", "text"},
+    "doctor": {"api", "confirm", "model", "errors", "text"},
 }
 
 
