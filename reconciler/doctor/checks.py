@@ -72,8 +72,14 @@ def _stopped(error: ApiError, wire: WireLog, key_source: str) -> Report:
         refused = "was rejected" if error.status == 401 else "may not list personas"
         detail = f"the API key from {key_source} {refused} (HTTP {said})"
         return not_checked(detail, "the API key was not accepted", KEY_NEEDED, wire)
+    if error.status is not None and 300 <= error.status < 400:
+        where = f"to {printable(wire.redirect_to)}" if wire.redirect_to else "without a Location"
+        stopped = f"the API answered HTTP {error.status}, a redirect {where}, which the tool"
+        stopped += " does not follow"
+        detail = f"{error.method} {error.path}: {stopped} (check BLAND_API_URL)"
+        return not_checked(detail, "the API answered with a redirect", stopped, wire)
     detail = f"could not be checked: {_words(error)}"
-    return not_checked(detail, "no answer", KEY_NEEDED, wire)
+    return not_checked(detail, "no answer", "the API gave no usable answer", wire)
 
 
 def _words(error: ApiError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import statistics
 import time
@@ -44,6 +45,7 @@ class WireLog:
         self.started: dict[httpx.Request, float] = {}  # each request sent -> when
         self.seconds: list[float] = []  # each answer's time to its headers
         self.rate_limit_headers: dict[str, str] = {}  # each one the API sent -> its last value
+        self.redirect_to = ""  # the host the last redirect's Location names
         self.event_hooks: EventHooks = {"request": [self._sent], "response": [self._answered]}
 
     def _sent(self, request: httpx.Request) -> None:
@@ -54,6 +56,9 @@ class WireLog:
         for name, value in response.headers.items():
             if _RATE_LIMIT_HEADER.search(name):
                 self.rate_limit_headers[name.lower()] = value
+        if response.has_redirect_location:
+            with contextlib.suppress(httpx.InvalidURL):
+                self.redirect_to = response.request.url.join(response.headers["location"]).host
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from reconciler.api import BlandClient
+from reconciler.cli.doctor import render_report
+from reconciler.doctor import WireLog, run_doctor
 from reconciler.simulator import Simulator
 from tests.conftest import IVR, SALES, SUPPORT, TEST_KEY, ProxyListener, RunCli, point_cli_at
 
@@ -276,6 +279,7 @@ def test_an_unreachable_api_fails_without_a_traceback(
     result = run_cli("doctor")
     assert result.code == 1
     assert "fail  credentials       could not be checked: GET /v1/personas: " in result.out
+    assert "the API gave no usable answer: nothing else was checked" in result.out
     assert "Traceback" not in result.out + result.err
 
 
@@ -325,3 +329,20 @@ def test_doctor_sends_a_remote_api_through_the_proxy_as_plan_does(
     assert proxy.requests
     assert all(r.startswith(b"CONNECT api.bland.invalid:443 ") for r in proxy.requests)
     assert not any(TEST_KEY.encode() in r for r in proxy.requests)
+
+
+def test_a_redirect_is_named_never_blamed_on_the_key() -> None:
+    wire = WireLog()
+    redirect = httpx.Response(307, headers={"location": "https://login.example/sso"})
+    with BlandClient(
+        "https://api.bland.ai",
+        "sk-unit-key",
+        transport=httpx.MockTransport(lambda request: redirect),
+        event_hooks=wire.event_hooks,
+    ) as client:
+        report = run_doctor(client, wire, "BLAND_API_KEY")
+    lines = render_report(report, "https://api.bland.ai").splitlines()
+    named = "the API answered HTTP 307, a redirect to login.example, which the tool does not follow"
+    assert lines[1] == f"fail  credentials       GET /v1/personas: {named} (check BLAND_API_URL)"
+    assert lines[-1] == f"{named}: nothing else was checked (see docs/doctor.md)"
+    assert "key" not in lines[1] + lines[-1]

@@ -397,6 +397,26 @@ def test_a_key_without_permission_fails_credentials() -> None:
     assert (report.failed, report.stopped) == (True, "the checks need a key the API accepts")
 
 
+@pytest.mark.parametrize(
+    ("location", "named"),
+    [
+        ("https://elsewhere.example/v1/personas?page=1", "a redirect to elsewhere.example"),
+        ("/v2/personas", "a redirect to api.example.test"),
+        (None, "a redirect without a Location"),
+    ],
+)
+def test_a_redirect_is_named_with_the_host_it_points_at(location: str | None, named: str) -> None:
+    headers = {} if location is None else {"location": location}
+    client, wire = _client(lambda request: httpx.Response(307, headers=headers))
+    with client:
+        report = run_doctor(client, wire, "BLAND_API_KEY")
+    stopped = f"the API answered HTTP 307, {named}, which the tool does not follow"
+    assert report.stopped == stopped
+    assert report.checks[0].detail == f"GET /v1/personas: {stopped} (check BLAND_API_URL)"
+    assert report.checks[1].detail == "not checked: the API answered with a redirect"
+    assert "key" not in report.checks[0].detail
+
+
 def test_a_key_refused_on_one_endpoint_stops_the_probes_after_it() -> None:
     """After a 403 the client sends nothing more: the checks say so, not 'HTTP None'."""
     forbidden = {"data": None, "errors": [{"error": "FORBIDDEN", "message": "no"}]}

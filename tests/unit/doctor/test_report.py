@@ -44,6 +44,23 @@ def test_every_attempt_is_counted_and_each_answer_noted_unchanged() -> None:
     assert len(wire.seconds) == 2  # the 429 and the 200
     assert report["rate_limit_headers"] == {"retry-after": "0", "x-ratelimit-remaining": "4"}
     assert set(report["latency_ms"]) == {"median", "max"}
+    assert wire.redirect_to == ""
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("https://login.example/sso?next=1", "login.example"),
+        ("/v2/personas", "api.example.test"),
+        ("http://a:b:c/", ""),  # httpx cannot read it
+    ],
+)
+def test_a_redirect_notes_the_host_its_location_names(location: str, host: str) -> None:
+    wire = WireLog()
+    redirect = httpx.Response(307, headers={"location": location})
+    with _client(lambda request: redirect, wire) as client, pytest.raises(ApiError):
+        client.get_json("/v1/personas")
+    assert wire.redirect_to == host
 
 
 def test_a_report_of_no_request_measures_nothing() -> None:
