@@ -100,6 +100,7 @@ def personas_listing(listing: Listing, small: Small) -> Check:
         return Check("personas_listing", "fail", f"reading stopped: {_words(listing)}")
     personas, pages = listing
     total, full = len(personas), pages - 1  # the last page read is the empty one
+    fails: list[str] = []
     warns: list[str] = []
     if not total:
         warns.append("the account lists no personas: paging could not be checked")
@@ -109,37 +110,27 @@ def personas_listing(listing: Listing, small: Small) -> Check:
             f"was asked: the server {'ignores' if total > full * PAGE_LIMIT else 'caps'} `limit` "
             "(the tool reads on to an empty page)"
         )
-    fails = _small_pages(small, total, warns)
+    small_limit = f"limit={SMALL_LIMIT}"
+    if isinstance(small, ApiError):
+        warns.append(f"{small_limit} could not be checked: {_words(small)}")
+    elif len(small[0]) > SMALL_LIMIT:
+        warns.append(
+            f"{small_limit} was answered with {len(small[0])} personas: the server ignores `limit`"
+        )
+    elif len(small[0]) == SMALL_LIMIT and total > SMALL_LIMIT and not small[1]:
+        fails.append(
+            f"page 2 of {small_limit} is empty although {total} personas are listed: paging "
+            "loses personas"
+        )
+    elif shared := {p.id for p in small[0]} & {p.id for p in small[1]}:
+        fails.append(
+            f"pages 1 and 2 of {small_limit} share personas ({_shown(shared)}): the server "
+            "ignores `page`"
+        )
     deleted = sum(persona.deleted for persona in personas.values())
     facts = f"{_plural(total, 'persona')} ({deleted} soft-deleted, marked by deleted_at)"
     facts += f" on {_plural(full, 'page')} of limit={PAGE_LIMIT}, then an empty page"
     return judged("personas_listing", fails, warns, facts)
-
-
-def _small_pages(small: Small, total: int, warns: list[str]) -> list[str]:
-    """Failures and warnings from pages 1 and 2 of limit=2."""
-    if isinstance(small, ApiError):
-        warns.append(f"limit={SMALL_LIMIT} could not be checked: {_words(small)}")
-        return []
-    first, second = small
-    if len(first) > SMALL_LIMIT:
-        warns.append(
-            f"limit={SMALL_LIMIT} was answered with {len(first)} personas: the server ignores "
-            "`limit`"
-        )
-        return []
-    if len(first) == SMALL_LIMIT and total > SMALL_LIMIT and not second:
-        return [
-            f"page 2 of limit={SMALL_LIMIT} is empty although {total} personas are listed: "
-            "paging loses personas"
-        ]
-    shared = {persona.id for persona in first} & {persona.id for persona in second}
-    if shared:
-        return [
-            f"pages 1 and 2 of limit={SMALL_LIMIT} share personas ({_shown(shared)}): the "
-            "server ignores `page`"
-        ]
-    return []
 
 
 def inbound_listing(inbound: Inbound) -> Check:

@@ -7,7 +7,7 @@ import re
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import httpx
@@ -66,7 +66,7 @@ class Report:
     """Every check, and what the requests of the probes showed."""
 
     checks: tuple[Check, ...]
-    wire: WireLog = field(default_factory=WireLog)
+    wire: WireLog
     persona_pages: int = 0  # pages of limit=100 up to the empty one that ends the listing
     stopped: str = ""  # why nothing past credentials was checked, if it was not
 
@@ -88,10 +88,7 @@ class Report:
         """The report as `doctor --format json` prints it."""
         latency = self.latency_ms()
         return {
-            "checks": [
-                {"name": check.name, "status": check.status, "detail": check.detail}
-                for check in self.checks
-            ],
+            "checks": [asdict(check) for check in self.checks],
             "failed": self.failed,
             "requests": len(self.wire.started),
             "latency_ms": None
