@@ -323,7 +323,6 @@ def test_doctor_sends_a_remote_api_through_the_proxy_as_plan_does(
 ) -> None:
     monkeypatch.setenv("BLAND_API_URL", "https://api.bland.invalid")
     monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
-    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
     code, _ = _doctor_json(run_cli)
     assert code == 1
     assert proxy.requests
