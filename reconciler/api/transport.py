@@ -34,6 +34,9 @@ log = logging.getLogger(LOGGER_NAME)
 
 DEFAULT_TIMEOUT = 30.0
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# httpx's event hooks: "request" ones get each request as it goes, "response" ones each answer
+# once its headers came, before its body is read (how doctor notes what it saw).
+EventHooks = Mapping[str, list[Callable[..., Any]]]
 
 
 @dataclass
@@ -108,6 +111,7 @@ class TransportOptions(TypedDict, total=False):
     sleep: Callable[[float], None] | None
     clock: Callable[[], float]
     max_response_bytes: int
+    event_hooks: EventHooks | None
 
 
 class Transport:
@@ -128,6 +132,7 @@ class Transport:
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        event_hooks: EventHooks | None = None,
     ) -> None:
         if not api_key:
             raise InputError("the API key is empty")
@@ -156,6 +161,7 @@ class Transport:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
             follow_redirects=False,
             mounts=unproxied_mounts(self.base_url),
+            event_hooks=event_hooks,
         )
 
     def close(self) -> None:

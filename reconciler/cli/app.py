@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -24,6 +24,7 @@ from reconciler.api import (
     check_base_url,
     parse_size,
 )
+from reconciler.api.transport import EventHooks
 from reconciler.cli.output import ask_to_confirm, colour_wanted, echo
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import InputError
@@ -36,9 +37,6 @@ from reconciler.secrets import (
     key_file_warning,
     redact_possible_keys,
 )
-
-if TYPE_CHECKING:
-    import httpx
 
 # An apply touching at least this many personas shows a progress bar on a terminal.
 PROGRESS_MIN_PERSONAS = 10
@@ -107,11 +105,10 @@ class Settings:
         """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
         return check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
 
-    def client(self, transport: httpx.BaseTransport | None = None) -> BlandClient:
+    def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
         """A client for BLAND_API_URL with every client setting of the global options.
 
-        `transport` replaces httpx's own (doctor passes one that notes each exchange); the
-        client's deadlines, size limit, retries and pacing apply over it all the same.
+        `event_hooks` are httpx's, given each request and answer (doctor notes them so).
         """
         base_url = self.base_url()
         key = api_key(self.api_key_file, os.environ)
@@ -126,7 +123,7 @@ class Settings:
             sleep=self.seams.sleep,
             clock=self.seams.clock,
             max_response_bytes=self.max_response_size,
-            transport=transport,
+            event_hooks=event_hooks,
         )
 
 

@@ -33,11 +33,10 @@ def doctor_command(settings: Settings, output_format: str) -> None:
     """
     base_url = settings.base_url()
     source = key_source(settings.api_key_file)
-    wire = WireLog.for_url(base_url)
+    wire = WireLog()
     try:
-        client = settings.client(transport=wire)
+        client = settings.client(event_hooks=wire.event_hooks)
     except InputError as error:
-        wire.close()
         report = not_checked(str(error), "no usable API key")
     else:
         with client:
@@ -65,18 +64,18 @@ def render_report(report: Report, base_url: str) -> str:
     lines = [f"reconciler doctor: {printable(base_url)} (GET requests only)"]
     lines += [f"{c.status:<4}  {c.name:<{width}}  {c.detail}" for c in report.checks]
     latency = report.latency_ms()
-    requests = len(report.exchanges)
+    requests = len(report.wire.started)
     measured = f"{requests} request{'' if requests == 1 else 's'}"
     if latency is not None:
         measured += f", time to answer: median {latency[0]:.0f} ms, slowest {latency[1]:.0f} ms"
     measured += f"; {report.persona_pages} persona pages read"
-    headers = report.rate_limit_headers()
-    limits = ", ".join(f"{name}: {printable(value)}" for name, value in sorted(headers.items()))
+    headers = sorted(report.wire.rate_limit_headers.items())
+    limits = ", ".join(f"{name}: {printable(value)}" for name, value in headers)
     lines.append(measured)
     lines.append(f"rate-limit headers: {limits or 'none seen'}")
     failed, warned = report.count("fail"), report.count("warn")
-    if report.checks[0].status == "fail":
-        verdict = "the checks need a key the API accepts: nothing else was checked"
+    if report.stopped:
+        verdict = f"{report.stopped}: nothing else was checked"
     elif failed:
         verdict = f"{failed} failed, {warned} warned: this account does not behave as assumed"
     elif warned:

@@ -1,22 +1,23 @@
-"""What doctor found: each check's verdict, and what the probes measured on the way."""
+"""What doctor found: each check's verdict, and what the client's requests showed on the way."""
 
 from __future__ import annotations
 
+import contextlib
+import re
 import statistics
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from reconciler.doctor.wire import Exchange
+import httpx
+
+from reconciler.api.transport import EventHooks
 
 Status = Literal["ok", "warn", "fail"]
-CHECK_NAMES = (
-    "credentials",
-    "personas_listing",
-    "inbound_listing",
-    "response_shapes",
-    "consistency",
-)
+CHECKS = ("credentials", "personas_listing", "inbound_listing", "response_shapes", "consistency")
+KEY_NEEDED = "the checks need a key the API accepts"
+_RATE_LIMIT_HEADER = re.compile(r"rate-?limit|retry-after", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,40 @@ def judged(name: str, fails: Sequence[str], warns: Sequence[str], facts: str) ->
     return Check(name, status, "; ".join([*fails, *warns, facts] if facts else [*fails, *warns]))
 
 
+class WireLog:
+    """What the client's requests got, noted by its httpx event hooks, which change no answer.
+
+    Every attempt counts, retries included, answered or not.
+    """
+
+    def __init__(self) -> None:
+        self.started: dict[httpx.Request, float] = {}  # each request sent -> when
+        self.seconds: list[float] = []  # each answer's time to its headers
+        self.rate_limit_headers: dict[str, str] = {}  # each one the API sent -> its last value
+        self.redirect_to = ""  # the host the last redirect's Location names
+        self.event_hooks: EventHooks = {"request": [self._sent], "response": [self._answered]}
+
+    def _sent(self, request: httpx.Request) -> None:
+        self.started[request] = time.perf_counter()
+
+    def _answered(self, response: httpx.Response) -> None:
+        self.seconds.append(time.perf_counter() - self.started[response.request])
+        for name, value in response.headers.items():
+            if _RATE_LIMIT_HEADER.search(name):
+                self.rate_limit_headers[name.lower()] = value
+        if response.has_redirect_location:
+            with contextlib.suppress(httpx.InvalidURL):
+                self.redirect_to = response.request.url.join(response.headers["location"]).host
+
+
 @dataclass(frozen=True)
 class Report:
-    """Every check, and the exchanges the probes made."""
+    """Every check, and what the requests of the probes showed."""
 
     checks: tuple[Check, ...]
-    exchanges: tuple[Exchange, ...] = ()
-    persona_pages: int = 0  # pages of limit=100 read, the empty one that ends the listing included
+    wire: WireLog
+    persona_pages: int = 0  # pages of limit=100 up to the empty one that ends the listing
+    stopped: str = ""  # why nothing past credentials was checked, if it was not
 
     @property
     def failed(self) -> bool:
@@ -53,33 +81,28 @@ class Report:
 
     def latency_ms(self) -> tuple[float, float] | None:
         """Median and slowest time to an answer's headers, in milliseconds."""
-        times = [e.seconds * 1000 for e in self.exchanges if e.status is not None]
+        times = [seconds * 1000 for seconds in self.wire.seconds]
         return (statistics.median(times), max(times)) if times else None
-
-    def rate_limit_headers(self) -> dict[str, str]:
-        """Every rate-limit header the API sent, with the last value seen."""
-        return {name: value for e in self.exchanges for name, value in e.rate_limit_headers}
 
     def to_json(self) -> dict[str, Any]:
         """The report as `doctor --format json` prints it."""
         latency = self.latency_ms()
         return {
-            "checks": [
-                {"name": check.name, "status": check.status, "detail": check.detail}
-                for check in self.checks
-            ],
+            "checks": [asdict(check) for check in self.checks],
             "failed": self.failed,
-            "requests": len(self.exchanges),
+            "requests": len(self.wire.started),
             "latency_ms": None
             if latency is None
             else {"median": round(latency[0], 1), "max": round(latency[1], 1)},
             "persona_pages": self.persona_pages,
-            "rate_limit_headers": self.rate_limit_headers(),
+            "rate_limit_headers": self.wire.rate_limit_headers,
         }
 
 
-def not_checked(credentials: str, why: str, exchanges: Sequence[Exchange] = ()) -> Report:
-    """The report when the first request failed: credentials failed, nothing else could run."""
+def not_checked(
+    credentials: str, why: str, stopped: str = KEY_NEEDED, wire: WireLog | None = None
+) -> Report:
+    """The report when the first reads failed: credentials failed, nothing else could run."""
     checks = [Check("credentials", "fail", credentials)]
-    checks += [Check(name, "fail", f"not checked: {why}") for name in CHECK_NAMES[1:]]
-    return Report(tuple(checks), tuple(exchanges))
+    checks += [Check(name, "fail", f"not checked: {why}") for name in CHECKS[1:]]
+    return Report(tuple(checks), wire or WireLog(), stopped=stopped)

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from reconciler.api import BlandClient
+from reconciler.cli.doctor import render_report
+from reconciler.doctor import WireLog, run_doctor
 from reconciler.simulator import Simulator
 from tests.conftest import IVR, SALES, SUPPORT, TEST_KEY, ProxyListener, RunCli, point_cli_at
 
@@ -45,9 +48,10 @@ def test_a_well_behaved_account_passes_every_check_with_gets_only(
     assert "1 soft-deleted, marked by deleted_at" in _detail(report, "personas_listing")
     assert "8 numbers" in _detail(report, "inbound_listing")
     assert {r.method for r in sim.requests} == {"GET"}
-    # The paging probes: limit=100 to the empty page, and limit=2 for pages 1 and 2.
+    # The client's paging (limit=100 to the empty page, reading one page ahead of it), then
+    # pages 1 and 2 of limit=2.
     pages = [(r.query.get("page"), r.query.get("limit")) for r in sim.requests if r.query]
-    assert pages == [("1", "100"), ("2", "100"), ("1", "2"), ("2", "2")]
+    assert sorted(pages) == [("1", "100"), ("1", "2"), ("2", "100"), ("2", "2"), ("3", "100")]
 
 
 def test_text_output_lists_every_check_and_what_was_measured(
@@ -58,7 +62,7 @@ def test_text_output_lists_every_check_and_what_was_measured(
     lines = result.out.splitlines()
     assert lines[0] == f"reconciler doctor: {sim.url} (GET requests only)"
     assert [line.split()[:2] for line in lines[1:6]] == [["ok", name] for name in NAMES]
-    assert lines[6].startswith("6 requests, time to answer: median ")
+    assert lines[6].startswith("7 requests, time to answer: median ")
     assert lines[6].endswith("; 2 persona pages read")
     assert lines[7] == "rate-limit headers: none seen"
     assert lines[8] == "every check passed (see docs/doctor.md)"
@@ -70,14 +74,19 @@ QUIRKS: list[tuple[str, dict[str, Any], dict[str, tuple[str, str]]]] = [
         "ignored page",
         {"ignore_page": True},
         {
-            "personas_listing": ("fail", "page 2 repeats page 1: the server ignores `page`"),
+            "personas_listing": ("fail", "(pages 1 and 2 both list it): the server ignores `page`"),
             "consistency": ("fail", "not checked: the persona listing was not read whole"),
         },
     ),
     (
         "limit capped",
         {"limit_cap": 2},
-        {"personas_listing": ("warn", "the server caps `limit` at 2")},
+        {
+            "personas_listing": (
+                "warn",
+                "5 personas on 3 pages although limit=100 was asked: the server caps `limit`",
+            )
+        },
     ),
     (
         "bare-string numbers",
@@ -88,24 +97,27 @@ QUIRKS: list[tuple[str, dict[str, Any], dict[str, tuple[str, str]]]] = [
         "numbers as one string",
         {"malformed": ["inbound_numbers_as_one_string"]},
         {
-            "response_shapes": ("fail", "5 personas give inbound_numbers as one string"),
-            "consistency": ("fail", "numbers cannot be read"),
+            "personas_listing": ("fail", "`inbound_numbers` is a string, not a list"),
+            "consistency": ("fail", "not checked: the persona listing was not read whole"),
         },
     ),
     (
         "numbers as integers",
         {"malformed": ["numbers_as_integers"]},
         {
-            "inbound_listing": ("fail", "8 of 8 entries have no phone_number string"),
-            "response_shapes": ("fail", "4 listed numbers not a string"),
-            "consistency": ("fail", "numbers cannot be read"),
+            "personas_listing": (
+                "fail",
+                "inbound_numbers[0] is an object whose `phone_number` is a number",
+            ),
+            "inbound_listing": ("fail", "entry 0 is an object whose `phone_number` is a number"),
+            "consistency": ("fail", "not read whole"),
         },
     ),
     (
         "data not a list",
         {"malformed": ["data_not_a_list"]},
         {
-            "personas_listing": ("fail", "its data is an object, not a list of personas"),
+            "personas_listing": ("fail", "page 1: `data` is an object, not a list of personas"),
             "consistency": ("fail", "not read whole"),
         },
     ),
@@ -113,8 +125,8 @@ QUIRKS: list[tuple[str, dict[str, Any], dict[str, tuple[str, str]]]] = [
         "persona without id",
         {"malformed": ["persona_without_id"]},
         {
-            "personas_listing": ("fail", "1 persona object without an id"),
-            "consistency": ("fail", "some listed personas have no id"),
+            "personas_listing": ("fail", "page 1: data[0] has no `id`"),
+            "consistency": ("fail", "not read whole"),
         },
     ),
     (
@@ -134,7 +146,7 @@ QUIRKS: list[tuple[str, dict[str, Any], dict[str, tuple[str, str]]]] = [
             "move_during_listing": {"number": "+14155550100", "to_persona": SALES, "after_page": 1},
         },
         {
-            "personas_listing": ("warn", "caps `limit` at 2"),
+            "personas_listing": ("warn", "the server caps `limit`"),
             "consistency": ("warn", "but read by id each is on one"),
         },
     ),
@@ -159,32 +171,26 @@ def test_each_quirk_is_named_by_its_check(
     assert {r.method for r in sim.requests} == {"GET"}
 
 
-@pytest.mark.parametrize(
-    ("faults", "envelope"),
-    [
-        ({}, "HTTP 404: errors as a list of {error, message}"),
-        ({"errors_as_string": True}, 'HTTP 404: errors as a "CODE: message" string'),
-    ],
-)
-def test_the_error_envelope_seen_is_named(
-    sim: Simulator, run_cli: RunCli, faults: dict[str, Any], envelope: str
+@pytest.mark.parametrize("faults", [{}, {"errors_as_string": True}], ids=["list", "string"])
+def test_the_error_code_is_read_from_either_envelope(
+    sim: Simulator, run_cli: RunCli, faults: dict[str, Any]
 ) -> None:
     sim.faults.update(faults)
     code, report = _doctor_json(run_cli)
     assert code == 0
-    assert envelope in _detail(report, "response_shapes")
     assert "no such persona: HTTP 404 PERSONA_NOT_FOUND" in _detail(report, "response_shapes")
 
 
 def test_an_error_without_a_code_is_a_warning(sim: Simulator, run_cli: RunCli) -> None:
-    # Reads: pages 1 and 2, pages 1 and 2 of limit=2, GET /v1/inbound, then the missing persona.
-    sim.faults.update({"read_statuses": [0, 0, 0, 0, 0, 404], "html_errors": True})
+    # Reads: pages 1 to 3, pages 1 and 2 of limit=2, GET /v1/inbound, then the missing persona.
+    sim.faults.update({"read_statuses": [0, 0, 0, 0, 0, 0, 404], "html_errors": True})
     code, report = _doctor_json(run_cli)
     assert code == 0
     assert _statuses(report)["response_shapes"] == "warn"
-    assert "answered with not JSON (text/html), without an error code" in _detail(
-        report, "response_shapes"
-    )
+    assert (
+        "(no such persona) was answered HTTP 404 without an error code: errors are told apart "
+        "by status alone (non-JSON body (text/html))"
+    ) in _detail(report, "response_shapes")
 
 
 def test_a_number_on_two_personas_is_confirmed_by_reading_them_by_id(
@@ -207,7 +213,7 @@ def test_labels_and_owners_from_the_legacy_inbound_list(sim: Simulator, run_cli:
     sim.faults.update({"legacy_inbound_includes_persona": True})
     code, report = _doctor_json(run_cli)
     assert code == 0
-    assert "names each number's owner (persona_id)" in _detail(report, "inbound_listing")
+    assert "names owners (persona_id) for 4 of 8" in _detail(report, "inbound_listing")
     assert "GET /v1/inbound names the same owners" in _detail(report, "consistency")
 
 
@@ -216,7 +222,7 @@ def test_rate_limit_headers_are_reported(sim: Simulator, run_cli: RunCli) -> Non
     code, report = _doctor_json(run_cli)
     assert code == 0
     assert report["rate_limit_headers"] == {"retry-after": "1"}
-    assert report["requests"] == len(sim.requests) == 7  # the 429 was retried
+    assert report["requests"] == len(sim.requests) == 8  # the 429 was retried
 
 
 def test_a_wrong_key_fails_naming_where_it_came_from_never_the_key(
@@ -273,6 +279,7 @@ def test_an_unreachable_api_fails_without_a_traceback(
     result = run_cli("doctor")
     assert result.code == 1
     assert "fail  credentials       could not be checked: GET /v1/personas: " in result.out
+    assert "the API gave no usable answer: nothing else was checked" in result.out
     assert "Traceback" not in result.out + result.err
 
 
@@ -308,7 +315,7 @@ def test_doctor_never_sends_a_loopback_api_through_a_proxy(
     code, report = _doctor_json(run_cli)
     assert (code, _statuses(report)) == (0, ALL_OK)
     assert proxy.requests == []  # the key went straight to loopback, as plan's does
-    assert report["requests"] == len(sim.requests) == 6
+    assert report["requests"] == len(sim.requests) == 7
 
 
 def test_doctor_sends_a_remote_api_through_the_proxy_as_plan_does(
@@ -316,9 +323,25 @@ def test_doctor_sends_a_remote_api_through_the_proxy_as_plan_does(
 ) -> None:
     monkeypatch.setenv("BLAND_API_URL", "https://api.bland.invalid")
     monkeypatch.setenv("BLAND_API_KEY", TEST_KEY)
-    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
     code, _ = _doctor_json(run_cli)
     assert code == 1
     assert proxy.requests
     assert all(r.startswith(b"CONNECT api.bland.invalid:443 ") for r in proxy.requests)
     assert not any(TEST_KEY.encode() in r for r in proxy.requests)
+
+
+def test_a_redirect_is_named_never_blamed_on_the_key() -> None:
+    wire = WireLog()
+    redirect = httpx.Response(307, headers={"location": "https://login.example/sso"})
+    with BlandClient(
+        "https://api.bland.ai",
+        "sk-unit-key",
+        transport=httpx.MockTransport(lambda request: redirect),
+        event_hooks=wire.event_hooks,
+    ) as client:
+        report = run_doctor(client, wire, "BLAND_API_KEY")
+    lines = render_report(report, "https://api.bland.ai").splitlines()
+    named = "the API answered HTTP 307, a redirect to login.example, which the tool does not follow"
+    assert lines[1] == f"fail  credentials       GET /v1/personas: {named} (check BLAND_API_URL)"
+    assert lines[-1] == f"{named}: nothing else was checked (see docs/doctor.md)"
+    assert "key" not in lines[1] + lines[-1]

@@ -125,8 +125,8 @@ def _doctor_details(out: str) -> dict[str, tuple[str, str]]:
 def test_doctor_stops_reading_a_trickling_answer_at_the_deadline(
     start_sim: StartSim, run_cli: RunCli, seams: Seams
 ) -> None:
-    # Doctor wraps the client's httpx transport to time each exchange; the client's bounded
-    # reading of the body (deadline while it arrives) must still hold under the wrapper.
+    # Doctor reads through the client (its hooks only note each answer's headers): the client's
+    # bounded reading of the body (deadline while it arrives) holds for doctor too.
     sim = start_sim(trickle_seconds=0.01)
     clock = FastClock(20)
     seams.clock = clock

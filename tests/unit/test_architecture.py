@@ -71,7 +71,7 @@ ALLOWED: dict[str, set[str]] = {
     "auditlog": {"apply", "errors", "files", "text", "secrets"},
     "interrupts": set(),
     "simulator": set(),
-    "doctor": {"api", "model", "errors", "text"},
+    "doctor": {"api", "owner_reads", "model", "errors", "text"},
 }
 
 

@@ -1,140 +1,123 @@
-"""The checks as functions of what the probes read, and run_doctor over a mock transport."""
+"""The checks as functions of what the client read, and run_doctor over a mock transport."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.doctor import WireLog, probes, run_doctor
-from reconciler.doctor import checks as checks_module
-from reconciler.doctor.checks import consistency, inbound_listing, personas_listing
-from reconciler.doctor.probes import Inbound, Listing, read_listing
+from reconciler.doctor import WireLog, run_doctor
+from reconciler.doctor.checks import (
+    Inbound,
+    Listing,
+    Small,
+    consistency,
+    inbound_listing,
+    personas_listing,
+    response_shapes,
+)
 from reconciler.errors import ApiError
+from reconciler.model import LivePersona
+
+REFUSED = ApiError("HTTP 400 INVALID_REQUEST: bad limit", method="GET", path="/v1/personas")
 
 
-def persona(pid: str, *numbers: str, deleted: bool = False) -> dict[str, Any]:
-    return {
-        "id": pid,
-        "deleted_at": "2026-01-01T00:00:00Z" if deleted else None,
-        "inbound_numbers": [
-            {"phone_number": n, "label": None, "persona_settings": None} for n in numbers
-        ],
-    }
+def persona(pid: str, *numbers: str, deleted: bool = False, bare: bool = False) -> LivePersona:
+    shown: dict[str, Any] = {} if bare else dict.fromkeys(numbers)
+    return LivePersona(pid, "", frozenset(numbers), deleted, settings=shown, labels=shown)
 
 
-def people(first: int, count: int) -> list[dict[str, Any]]:
+def people(first: int, count: int) -> list[LivePersona]:
     return [persona(f"p{index}") for index in range(first, first + count)]
 
 
-SMALL_OK = ((people(0, 2), None), (people(2, 2), None))
+def listed(personas: list[LivePersona], pages: int) -> Listing:
+    return {p.id: p for p in personas}, pages
 
 
-class FakeReader:
-    """Answers GET /v1/personas/{id} from a table; counts what was asked."""
-
-    def __init__(self, by_id: Mapping[str, dict[str, Any]]) -> None:
-        self.by_id = by_id
-        self.asked: list[str] = []
-
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        self.asked.append(path)
-        pid = path.rsplit("/", 1)[-1]
-        if pid not in self.by_id:
-            raise ApiError("not found", status=404, method="GET", path=path)
-        return {"data": self.by_id[pid], "errors": None}
+SMALL_OK: Small = (people(0, 2), people(2, 2))
 
 
 @pytest.mark.parametrize(
     ("listing", "small", "status", "phrase"),
     [
         (
-            Listing([people(0, 100), people(100, 60), people(160, 100), []], ended=True),
+            listed(people(0, 5), 4),
             SMALL_OK,
-            "fail",
-            "pages before the last differ in size (page 1 holds 100, page 2 60)",
+            "warn",
+            "5 personas on 3 pages although limit=100 was asked: the server caps `limit` (the "
+            "tool reads on to an empty page)",
         ),
         (
-            Listing([people(0, 100), people(50, 10), []], ended=True),
+            listed(people(0, 150), 2),
             SMALL_OK,
-            "fail",
-            "persona ids repeat across pages (p50, p51, p52, and 7 more)",
+            "warn",
+            "150 personas on 1 page although limit=100 was asked: the server ignores `limit`",
         ),
         (
-            Listing([people(0, 100), people(100, 5), []], ended=True),
-            ((people(0, 20), None), (people(20, 20), None)),
+            listed(people(0, 5), 2),
+            (people(0, 20), people(20, 20)),
             "warn",
             "limit=2 was answered with 20 personas: the server ignores `limit`",
         ),
         (
-            Listing([people(0, 20), people(20, 20), people(40, 3), []], ended=True),
-            ((people(0, 2), None), (people(2, 2), None)),
-            "warn",
-            "pages hold 20 personas although limit=100 was asked: the server caps `limit` at 20",
-        ),
-        (
-            Listing([people(0, 5), []], ended=True),
-            ((people(0, 2), None), ([], None)),
+            listed(people(0, 5), 2),
+            (people(0, 2), []),
             "fail",
-            "page 2 of limit=2 is empty although 5 personas are listed",
+            "page 2 of limit=2 is empty although 5 personas are listed: paging loses personas",
         ),
         (
-            Listing([[{"id": "p1", "inbound_numbers": []}], []], ended=True),
-            SMALL_OK,
-            "warn",
-            "persona objects without deleted_at: soft-deleted ones cannot be told apart",
-        ),
-        (
-            Listing([people(0, 5)], problem="GET /v1/personas: HTTP 500 (gave up after retries)"),
-            SMALL_OK,
+            listed(people(0, 5), 2),
+            (people(0, 2), people(1, 2)),
             "fail",
-            "reading stopped: GET /v1/personas: HTTP 500 (gave up after retries)",
+            "pages 1 and 2 of limit=2 share personas (p1): the server ignores `page`",
         ),
         (
-            Listing([people(0, 5), []], ended=True),
-            ((people(0, 2), "GET /v1/personas: HTTP 400 INVALID_REQUEST: bad limit"), ([], None)),
+            listed(people(0, 5), 2),
+            REFUSED,
             "warn",
             "limit=2 could not be checked: GET /v1/personas: HTTP 400 INVALID_REQUEST",
         ),
+        (
+            ApiError("malformed answer: page 1: data[0] has no `id`", path="/v1/personas"),
+            SMALL_OK,
+            "fail",
+            "reading stopped: /v1/personas: malformed answer: page 1: data[0] has no `id`",
+        ),
+        (
+            listed([], 1),
+            ([], []),
+            "warn",
+            "the account lists no personas: paging could not be checked; 0 personas",
+        ),
+        (
+            listed([*people(0, 4), persona("gone", deleted=True)], 2),
+            SMALL_OK,
+            "ok",
+            "5 personas (1 soft-deleted, marked by deleted_at) on 1 page of limit=100, then an "
+            "empty page",
+        ),
     ],
     ids=[
-        "uneven pages",
-        "overlapping pages",
+        "limit capped",
         "limit ignored",
-        "limit capped at the default",
+        "small limit ignored",
         "page 2 lost",
-        "no deleted_at",
-        "a page failed",
+        "page ignored",
         "small limit refused",
+        "the client refused the listing",
+        "no personas",
+        "well behaved",
     ],
 )
-def test_personas_listing(listing: Listing, small: Any, status: str, phrase: str) -> None:
+def test_personas_listing(listing: Listing, small: Small, status: str, phrase: str) -> None:
     check = personas_listing(listing, small)
-    assert check.status == status
-    assert phrase in check.detail
+    assert (check.status, phrase in check.detail) == (status, True), check.detail
 
 
-def test_a_listing_without_an_empty_page_does_not_end(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(probes, "MAX_PAGES", 5)
-    monkeypatch.setattr(checks_module, "MAX_PAGES", 5)
-
-    class Endless:
-        def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-            assert params is not None
-            return {"data": people(params["page"] * 100, 100), "errors": None}
-
-    listing = read_listing(Endless(), people(100, 100))
-    assert (len(listing.pages), listing.ended) == (5, False)
-    check = personas_listing(listing, SMALL_OK)
-    assert check.status == "fail"
-    assert "still no empty page after 5 pages: the listing does not end" in check.detail
-
-
-def _inbound(owners: dict[str, str | None], named: bool) -> Inbound:
-    return Inbound(owners=owners, named=len(owners) if named else 0)
+NO_ONE = {"a": persona("a"), "b": persona("b")}
 
 
 @pytest.mark.parametrize(
@@ -142,107 +125,191 @@ def _inbound(owners: dict[str, str | None], named: bool) -> Inbound:
     [
         (
             [persona("a", "+1"), persona("b", "+2")],
-            _inbound({"+1": "a", "+2": "b", "+3": None}, named=True),
+            {"+1": "a", "+2": "b", "+3": None},
             "ok",
             "2 numbers on personas, each on one, all on the account; GET /v1/inbound names the "
             "same owners",
         ),
         (
             [persona("a", "+1"), persona("gone", "+2", deleted=True)],
-            _inbound({"+1": None, "+2": None}, named=False),
+            {"+1": None, "+2": None},
             "warn",
             "numbers on soft-deleted personas: +2",
         ),
         (
             [persona("a", "+1", "+9")],
-            _inbound({"+1": None}, named=False),
+            {"+1": None},
             "warn",
             "on personas but not in GET /v1/inbound: +9",
         ),
         (
-            [persona("a", "+1"), persona("b")],
-            _inbound({"+1": None}, named=True),
-            "warn",
-            "GET /v1/inbound names no persona for 1 number the listing puts on one: +1",
+            [persona("a", "+1"), persona("b", "+2")],
+            {"+1": None, "+2": "b"},
+            "ok",
+            "GET /v1/inbound names the same owners",
         ),
         (
             [persona("a", "+1"), persona("b")],
-            _inbound({"+1": "b"}, named=True),
+            {"+1": "b"},
             "fail",
             "name different owners for 1 number: +1",
         ),
         (
             [persona("a"), persona("b")],
-            _inbound({"+1": "b"}, named=True),
+            {"+1": "b"},
             "fail",
             "name different owners for 1 number: +1",
         ),
         (
             [persona("a", "+1")],
-            Inbound(problem="GET /v1/inbound: HTTP 500"),
+            {"+1": "a", "+2": "agent-twin"},
+            "warn",
+            "puts 1 number on personas the listing does not show (v2 agents?): +2",
+        ),
+        (
+            [persona("a", "+1")],
+            ApiError("HTTP 500", path="/v1/inbound"),
             "warn",
             "GET /v1/inbound unreadable: only the persona listing was checked",
+        ),
+        (
+            [persona("a", "+1"), persona("b", "+1")],
+            {"+1": None},
+            "warn",
+            "the listing showed 1 number on two personas (+1), but read by id each is on one",
+        ),
+        (
+            [persona("c", "+2"), persona("d", "+2")],
+            {"+2": None},
+            "fail",
+            "1 number on two personas, read again by id: +2",
+        ),
+        (
+            [persona("e", "+3"), persona("f", "+3")],
+            {"+3": None},
+            "warn",
+            "a number listed on two personas could not be read again: /v1/personas/",
         ),
     ],
     ids=[
         "agree",
         "held by a deleted persona",
         "not on the account",
-        "inbound names no owner",
+        "inbound names the owners of some numbers",
         "inbound names another listed persona",
         "inbound names a persona whose listing is empty",
+        "inbound names a persona the listing does not show",
         "inbound unreadable",
+        "a double read by id is on one",
+        "a double read by id is on two",
+        "a double that cannot be read again",
     ],
 )
 def test_consistency(
-    personas: list[dict[str, Any]], inbound: Inbound, status: str, phrase: str
+    personas: list[LivePersona], inbound: Inbound, status: str, phrase: str
 ) -> None:
-    reader = FakeReader({})
-    check = consistency(reader, Listing([personas, []], ended=True), inbound)
+    asked: list[str] = []
+    # Read by id: +1 is on b alone, +2 on both c and d; e and f cannot be read.
+    by_id = {"a": persona("a"), "b": persona("b", "+1"), "c": persona("c", "+2")}
+    by_id["d"] = persona("d", "+2")
+
+    def get_persona(pid: str) -> LivePersona:
+        asked.append(pid)
+        if pid not in by_id:
+            raise ApiError("gone", path=f"/v1/personas/{pid}")
+        return by_id[pid]
+
+    check = consistency(listed(personas, 2), inbound, get_persona)
     assert (check.status, check.detail.count(phrase)) == (status, 1), check.detail
-    assert reader.asked == []  # nothing on two personas: nothing to read again
+    doubled = len(personas) == 2 and personas[0].numbers == personas[1].numbers != frozenset()
+    # Only the personas a number was listed twice on are read again (a failed read may stop
+    # the others).
+    assert set(asked) <= {p.id for p in personas}
+    assert bool(asked) == doubled
 
 
-def test_a_double_that_reading_by_id_cannot_confirm_is_a_warning() -> None:
-    listed = [persona("a", "+1"), persona("b", "+1")]
-    reader = FakeReader({"a": persona("a"), "b": persona("b", "+1")})
-    check = consistency(reader, Listing([listed, []], ended=True), _inbound({"+1": None}, False))
-    assert check.status == "warn"
-    assert "the listing showed 1 number on two personas (+1), but read by id each is on one" in (
-        check.detail
-    )
-    assert reader.asked == ["/v1/personas/a", "/v1/personas/b"]
-
-
-def test_a_double_whose_personas_cannot_be_read_again_is_not_confirmed() -> None:
-    listed = [persona("a", "+1"), persona("b", "+1")]
-    check = consistency(FakeReader({}), Listing([listed, []], ended=True), Inbound())
-    assert check.status == "warn"
-
-
-def test_inbound_listing_counts_partly_named_owners() -> None:
-    check = inbound_listing(Inbound(owners={"+1": "a", "+2": None, "+3": None}, named=1))
+def test_consistency_is_not_checked_when_the_listing_was_refused() -> None:
+    check = consistency(REFUSED, {}, lambda pid: persona(pid))
     assert (check.status, check.detail) == (
-        "ok",
-        "3 numbers; names an owner field (persona_id) for 1 of 3",
+        "fail",
+        "not checked: the persona listing was not read whole",
     )
+
+
+@pytest.mark.parametrize(
+    ("inbound", "detail"),
+    [
+        ({"+1": "a", "+2": None, "+3": None}, "3 numbers; names owners (persona_id) for 1 of 3"),
+        ({"+1": None}, "1 number; names no owners (no persona_id): the persona listing is the"),
+    ],
+)
+def test_inbound_listing_counts_the_owners_it_names(inbound: Inbound, detail: str) -> None:
+    check = inbound_listing(inbound)
+    assert (check.status, check.detail.startswith(detail)) == ("ok", True)
+
+
+NOT_FOUND = ApiError("no", status=404, code="PERSONA_NOT_FOUND", path="/v1/personas/x")
+
+
+@pytest.mark.parametrize(
+    ("personas", "missing", "status", "detail"),
+    [
+        (
+            [persona("a", "+1")],
+            NOT_FOUND,
+            "ok",
+            "numbers as objects (with label, persona_settings); no such persona: HTTP 404 "
+            "PERSONA_NOT_FOUND",
+        ),
+        (
+            [persona("a", "+1", bare=True)],
+            NOT_FOUND,
+            "warn",
+            "numbers listed as bare strings (or objects without label and persona_settings): "
+            "their labels and persona_settings are not visible; no such persona: HTTP 404 "
+            "PERSONA_NOT_FOUND",
+        ),
+        (
+            [persona("a", "+1"), persona("b", "+2", bare=True)],
+            ApiError("Not found", status=404, path="/v1/personas/x"),
+            "warn",
+            "numbers without persona_settings: per-number settings not visible; GET "
+            "/v1/personas/00000000-0000-4000-8000-00000000d0c7 (no such persona) was answered "
+            "HTTP 404 without an error code: errors are told apart by status alone (Not found); "
+            "numbers as objects (with label, persona_settings); no such persona: HTTP 404",
+        ),
+        (
+            [persona("a")],
+            persona("x"),
+            "warn",
+            "GET /v1/personas/00000000-0000-4000-8000-00000000d0c7 (no such persona) was "
+            "answered 2xx: errors look like answers; no number listed yet; no error envelope seen",
+        ),
+    ],
+    ids=["objects and a coded error", "bare strings", "some without settings", "2xx"],
+)
+def test_response_shapes(
+    personas: list[LivePersona], missing: LivePersona | ApiError, status: str, detail: str
+) -> None:
+    check = response_shapes(listed(personas, 2), missing)
+    assert (check.status, check.detail) == (status, detail)
 
 
 def _client(handler: Any) -> tuple[BlandClient, WireLog]:
-    wire = WireLog(httpx.MockTransport(handler))
+    wire = WireLog()
     client = BlandClient(
         "https://api.example.test",
         "sk-unit-key",
-        transport=wire,
+        transport=httpx.MockTransport(handler),
+        event_hooks=wire.event_hooks,
         sleep=lambda _seconds: None,
         attempts=2,
     )
     return client, wire
 
 
-def test_run_doctor_over_an_api_without_envelopes() -> None:
-    """Bare lists for pages and for GET /v1/inbound; a legacy {error} for a missing persona."""
-    everyone = [persona("a", "+1"), persona("b")]
+def _listed(*personas: dict[str, Any]) -> Any:
+    """A handler listing `personas` with bare lists and a legacy {error} for a missing one."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.method == "GET"
@@ -251,9 +318,18 @@ def test_run_doctor_over_an_api_without_envelopes() -> None:
         if request.url.path != "/v1/personas":
             return httpx.Response(404, json={"error": "Not found"})
         page, limit = int(request.url.params["page"]), int(request.url.params["limit"])
-        return httpx.Response(200, json=everyone[(page - 1) * limit : page * limit])
+        return httpx.Response(200, json=list(personas)[(page - 1) * limit : page * limit])
 
-    client, wire = _client(handler)
+    return handler
+
+
+def _answer(pid: str, *numbers: Any) -> dict[str, Any]:
+    entries = [{"phone_number": n, "label": None, "persona_settings": None} for n in numbers]
+    return {"id": pid, "deleted_at": None, "inbound_numbers": entries}
+
+
+def test_run_doctor_over_an_api_without_envelopes() -> None:
+    client, wire = _client(_listed(_answer("a", "+1"), _answer("b")))
     with client:
         report = run_doctor(client, wire, "BLAND_API_KEY")
     statuses = {check.name: check.status for check in report.checks}
@@ -264,11 +340,44 @@ def test_run_doctor_over_an_api_without_envelopes() -> None:
         "response_shapes": "warn",
         "consistency": "ok",
     }
-    shapes = report.checks[3].detail
-    assert "answered with a bare {error}, without an error code" in shapes
-    assert "HTTP 404: a bare {error}" in shapes
+    assert "was answered HTTP 404 without an error code" in report.checks[3].detail
     assert report.persona_pages == 2
-    assert len(report.exchanges) == 6
+    # Pages 1 to 3 of limit=100 (one read past the empty page 2), two of limit=2, GET
+    # /v1/inbound and the missing persona.
+    assert report.to_json()["requests"] == len(report.wire.seconds) == 7
+
+
+def test_a_refused_small_limit_is_a_warning_naming_the_refusal() -> None:
+    listing = _listed(_answer("a", "+1"))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("limit") == "2":
+            return httpx.Response(400, json={"errors": "INVALID_REQUEST: limit"})
+        return listing(request)
+
+    client, wire = _client(handler)
+    with client:
+        check = run_doctor(client, wire, "BLAND_API_KEY").checks[1]
+    assert (check.status, check.detail.split("; ")[0]) == (
+        "warn",
+        "limit=2 could not be checked: GET /v1/personas: HTTP 400 INVALID_REQUEST: limit",
+    )
+
+
+def test_an_answer_the_client_refuses_fails_the_listing_not_the_key() -> None:
+    client, wire = _client(_listed(_answer("a", 14155550100)))
+    with client:
+        report = run_doctor(client, wire, "BLAND_API_KEY")
+    details = {check.name: (check.status, check.detail) for check in report.checks}
+    assert details["credentials"][0] == "ok"
+    assert details["personas_listing"] == (
+        "fail",
+        "reading stopped: GET /v1/personas: malformed answer: page 1: persona a: "
+        "inbound_numbers[0] is an object whose `phone_number` is a number (14155550100); "
+        "refusing to act on it",
+    )
+    assert details["consistency"][0] == "fail"
+    assert report.persona_pages == 0
 
 
 def test_a_key_without_permission_fails_credentials() -> None:
@@ -285,7 +394,27 @@ def test_a_key_without_permission_fails_credentials() -> None:
     assert [check.detail for check in report.checks[1:]] == [
         "not checked: the API key was not accepted"
     ] * 4
-    assert report.failed
+    assert (report.failed, report.stopped) == (True, "the checks need a key the API accepts")
+
+
+@pytest.mark.parametrize(
+    ("location", "named"),
+    [
+        ("https://elsewhere.example/v1/personas?page=1", "a redirect to elsewhere.example"),
+        ("/v2/personas", "a redirect to api.example.test"),
+        (None, "a redirect without a Location"),
+    ],
+)
+def test_a_redirect_is_named_with_the_host_it_points_at(location: str | None, named: str) -> None:
+    headers = {} if location is None else {"location": location}
+    client, wire = _client(lambda request: httpx.Response(307, headers=headers))
+    with client:
+        report = run_doctor(client, wire, "BLAND_API_KEY")
+    stopped = f"the API answered HTTP 307, {named}, which the tool does not follow"
+    assert report.stopped == stopped
+    assert report.checks[0].detail == f"GET /v1/personas: {stopped} (check BLAND_API_URL)"
+    assert report.checks[1].detail == "not checked: the API answered with a redirect"
+    assert "key" not in report.checks[0].detail
 
 
 def test_a_key_refused_on_one_endpoint_stops_the_probes_after_it() -> None:
@@ -295,7 +424,7 @@ def test_a_key_refused_on_one_endpoint_stops_the_probes_after_it() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/inbound":
             return httpx.Response(403, json=forbidden)
-        return httpx.Response(200, json={"data": [persona("a", "+1")], "errors": None})
+        return httpx.Response(200, json={"data": [_answer("a", "+1")], "errors": None})
 
     client, wire = _client(handler)
     with client:

@@ -1,0 +1,86 @@
+"""WireLog notes, through the client's event hooks, what each request got; Report sums it up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.api import BlandClient
+from reconciler.doctor import Check, Report, WireLog, not_checked
+from reconciler.errors import ApiError
+
+
+def _client(handler: Any, wire: WireLog) -> BlandClient:
+    return BlandClient(
+        "https://api.example.test",
+        "sk-unit-key",
+        transport=httpx.MockTransport(handler),
+        event_hooks=wire.event_hooks,
+        sleep=lambda _seconds: None,
+        attempts=3,
+    )
+
+
+def test_every_attempt_is_counted_and_each_answer_noted_unchanged() -> None:
+    answers = [
+        httpx.Response(429, json={"message": "slow"}, headers={"Retry-After": "0"}),
+        httpx.Response(200, json={"data": [1]}, headers={"X-RateLimit-Remaining": "4"}),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/down":
+            raise httpx.ConnectError("refused", request=request)
+        return answers.pop(0)
+
+    wire = WireLog()
+    with _client(handler, wire) as client:
+        assert client.get_json("/v1/personas", {"page": 1}) == {"data": [1]}
+        with pytest.raises(ApiError, match="cannot connect"):
+            client.get_json("/down")
+    report = Report((Check("credentials", "ok", ""),), wire).to_json()
+    assert report["requests"] == 5  # two to /v1/personas, three unanswered ones to /down
+    assert len(wire.seconds) == 2  # the 429 and the 200
+    assert report["rate_limit_headers"] == {"retry-after": "0", "x-ratelimit-remaining": "4"}
+    assert set(report["latency_ms"]) == {"median", "max"}
+    assert wire.redirect_to == ""
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("https://login.example/sso?next=1", "login.example"),
+        ("/v2/personas", "api.example.test"),
+        ("http://a:b:c/", ""),  # httpx cannot read it
+    ],
+)
+def test_a_redirect_notes_the_host_its_location_names(location: str, host: str) -> None:
+    wire = WireLog()
+    redirect = httpx.Response(307, headers={"location": location})
+    with _client(lambda request: redirect, wire) as client, pytest.raises(ApiError):
+        client.get_json("/v1/personas")
+    assert wire.redirect_to == host
+
+
+def test_a_report_of_no_request_measures_nothing() -> None:
+    report = not_checked("BLAND_API_KEY is not set", "no usable API key", "the checks need a key")
+    assert report.to_json() == {
+        "checks": [
+            {"name": "credentials", "status": "fail", "detail": "BLAND_API_KEY is not set"},
+            *[
+                {"name": name, "status": "fail", "detail": "not checked: no usable API key"}
+                for name in (
+                    "personas_listing",
+                    "inbound_listing",
+                    "response_shapes",
+                    "consistency",
+                )
+            ],
+        ],
+        "failed": True,
+        "requests": 0,
+        "latency_ms": None,
+        "persona_pages": 0,
+        "rate_limit_headers": {},
+    }
