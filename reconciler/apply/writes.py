@@ -314,7 +314,8 @@ class _PlanWriter:
         if unrouted:
             self.result.mismatches.append(
                 f"{', '.join(sorted(unrouted))} freed for {self.names[persona_id]}, whose attach "
-                "then failed, could not be attached back: they are on no persona now"
+                "then failed, could not be attached back where they were (another change may "
+                "hold them now): the plan after the writes says where they are"
             )
         elif freed:
             self.result.notes.append(
