@@ -69,8 +69,7 @@ class Simulator:
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            target=server.serve_until_stopped,
             name=f"bland-simulator-{self.port}",
             daemon=True,
         )
@@ -83,11 +82,11 @@ class Simulator:
         if server is None:
             return
         self._stop_event.set()
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
+        server.wake()
         if thread is not None:
             thread.join(timeout=5)
+        server.server_close()
+        server.close_connections()
         self._server = None
         self._thread = None
 
