@@ -16,6 +16,7 @@ import pytest
 from reconciler.cli import Seams, main
 from reconciler.secrets import REDACTOR
 from reconciler.simulator import Simulator
+from tests.simulator_faults import with_test_faults
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -98,7 +99,7 @@ def point_cli_at(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simul
 @pytest.fixture
 def sim(example_state: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
     """The example account served over HTTP, with the CLI's environment pointing at it."""
-    with Simulator(example_state, api_key=TEST_KEY) as simulator:
+    with with_test_faults(Simulator(example_state, api_key=TEST_KEY)) as simulator:
         yield point_cli_at(simulator, monkeypatch)
 
 

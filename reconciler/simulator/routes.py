@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 from .account import Account
 from .faults import Faults
-from .rendering import NumberShape, legacy_inbound_body, render_persona
+from .rendering import legacy_inbound_body, render_persona
 from .replies import Reply, SimulatedError, json_reply, persona_not_found
 from .requestlog import RequestRecord
 
@@ -88,18 +88,9 @@ def _number_list(body: Any) -> list[str]:
     return list(out)
 
 
-def _number_shape(faults: Faults) -> NumberShape:
-    malformed = faults.malformed
-    return NumberShape(
-        as_bare_strings=faults.inbound_numbers_as_strings,
-        as_one_string="inbound_numbers_as_one_string" in malformed,
-        as_integers="numbers_as_integers" in malformed,
-    )
-
-
 def _persona_reply(account: Account, faults: Faults, persona_id: str) -> Reply:
     persona = account.personas[persona_id]
-    data = render_persona(account, persona, _number_shape(faults))
+    data = render_persona(account, persona, faults.inbound_numbers_as_strings)
     return json_reply(200, {"data": data, "errors": None})
 
 
@@ -108,16 +99,8 @@ def _list_personas(
 ) -> Reply:
     page = _positive_int(record.query, "page", 1)
     limit = min(_positive_int(record.query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
-    if faults.limit_cap is not None:
-        limit = min(limit, faults.limit_cap)
-    personas = account.page(1 if faults.ignore_page else page, limit)
-    shape = _number_shape(faults)
-    rendered = [render_persona(account, persona, shape) for persona in personas]
-    if rendered and "persona_without_id" in faults.malformed:
-        del rendered[0]["id"]
-    data: Any = rendered
-    if "data_not_a_list" in faults.malformed:
-        data = {persona.id: item for persona, item in zip(personas, rendered, strict=True)}
+    as_strings = faults.inbound_numbers_as_strings
+    data = [render_persona(account, persona, as_strings) for persona in account.page(page, limit)]
     reply = json_reply(200, {"data": data, "errors": None})
     _move_during_listing(account, faults, page)
     return reply
@@ -139,13 +122,7 @@ def _move_during_listing(account: Account, faults: Faults, page: int) -> None:
 def _list_inbound(
     account: Account, faults: Faults, segments: list[str], record: RequestRecord
 ) -> Reply:
-    body = legacy_inbound_body(
-        account,
-        faults.legacy_inbound_includes_persona,
-        faults.inbound_owner_overrides,
-        "numbers_as_integers" in faults.malformed,
-    )
-    return Reply(200, body)
+    return Reply(200, legacy_inbound_body(account, faults.legacy_inbound_includes_persona))
 
 
 def _get_persona(

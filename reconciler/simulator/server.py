@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from functools import partial
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -31,6 +32,8 @@ from .state_file import account_from_state, export_state
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
+# (the request as logged, the simulator's own way to serve a request) -> the reply
+Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
 
 
 class Simulator:
@@ -51,6 +54,9 @@ class Simulator:
         self.port = port
         self.faults = faults if faults is not None else Faults()
         self.on_write: Callable[[Simulator, RequestRecord], None] | None = None
+        # Stands in front of the simulator's own way to serve an API request (after it is
+        # logged): tests play answers the simulator itself has no switch for.
+        self.intercept: Intercept | None = None
         # Reentrant so an on_write callback can call the mutation helpers below.
         self._lock = threading.RLock()
         self._log = RequestLog()
@@ -231,11 +237,12 @@ class Simulator:
             persona_id=persona_id_from(segments),
         )
         slot = self._log.arrived(record)
+        serve = partial(self._serve, segments=segments, auth=auth, body_ok=body_ok)
         try:
-            reply = self._serve(record, segments, auth, body_ok)
+            reply = serve(record) if self.intercept is None else self.intercept(record, serve)
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
-            reply = self._error(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
+            reply = error_reply(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
         self._log.answered(slot, replace(record, status=reply.status, dropped=reply.dropped))
         if reply.send:
             reply.body_fault = self.faults.body_fault()
@@ -256,7 +263,7 @@ class Simulator:
         if record.method != route.method:
             return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": route.method})
         if auth != self.api_key:
-            return self._error(auth_failure())
+            return error_reply(auth_failure())
         scripted = faults.pop_status(record.kind)
         if scripted and not 200 <= scripted < 300:
             return scripted_reply(scripted, faults)
@@ -268,10 +275,7 @@ class Simulator:
                     raise SimulatedError(400, "INVALID_BODY", "Request body is not valid JSON")
                 reply = route.handler(self._account, faults, segments, record)
             except SimulatedError as exc:
-                reply = self._error(exc)
+                reply = error_reply(exc)
         if record.kind == "write" and faults.take_drop():
             return Reply(reply.status, send=False, dropped=True)
         return reply
-
-    def _error(self, exc: SimulatedError) -> Reply:
-        return error_reply(exc, self.faults.errors_as_string)
