@@ -89,6 +89,9 @@ FAULT_CHECKS: dict[str, Callable[[object], bool]] = {
     "html_errors": flag,
     "inbound_numbers_as_strings": flag,
     "legacy_inbound_includes_persona": flag,
+    "inbound_shows_routing": flag,
+    "twins_listed": flag,
+    "twins_readable": flag,
     "endless_body": flag,
 }
 

@@ -64,7 +64,15 @@ class Faults:
     INVALID_INBOUND_NUMBERS, "not found or not yours"), or add it while leaving it on the old
     persona too."""
     legacy_inbound_includes_persona: bool = False
-    """GET /v1/inbound also reports ``label`` and ``persona_id`` (the docs do not promise them)."""
+    """GET /v1/inbound and GET /v1/inbound/{number} also report ``label`` and ``persona_id``
+    (the docs do not promise them)."""
+    inbound_shows_routing: bool = False
+    """GET /v1/inbound reports each number's ``pathway_id`` and ``prompt`` (else ``prompt`` is
+    null, as in the docs' example, and ``pathway_id`` absent)."""
+    twins_listed: bool = False
+    """GET /v1/personas lists the twin personas of v2 agents (tagged ``v2-agent:<id>``)."""
+    twins_readable: bool = False
+    """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
     hang_timeout: float = DEFAULT_HANG_TIMEOUT
     """Cap on how long a hung request waits before its connection is closed."""
     move_during_listing: ListingMove | None = None

@@ -6,13 +6,12 @@ import json
 from json.encoder import encode_basestring_ascii as _encode_string
 from typing import Any
 
-from .account import USER_ID, Account, PersonaRecord, copy_json
+from .account import USER_ID, Account, NumberRecord, PersonaRecord, copy_json
 from .replies import JSONObject
 
 # Fields of a legacy inbound-number object that the simulator never varies.
 _LEGACY_INBOUND_DEFAULTS = json.dumps(
     {
-        "prompt": None,
         "webhook": None,
         "voice_id": None,
         "dynamic_data": None,
@@ -65,37 +64,48 @@ def render_persona(account: Account, persona: PersonaRecord, as_strings: bool) -
     }
 
 
-def legacy_inbound_body(account: Account, include_persona: bool) -> bytes:
+def legacy_inbound_body(account: Account, include_persona: bool, include_routing: bool) -> bytes:
     """Body of GET /v1/inbound; the plain form is cached on the account between changes."""
-    if include_persona:
-        return _render_legacy_inbound(account, include_persona)
+    if include_persona or include_routing:
+        return _render_legacy_inbound(account, include_persona, include_routing)
     # The full-account listing is the one O(account) response; cache it between changes.
     cache = account.inbound_body_cache
     if cache is not None and cache[0] == account.numbers_version:
         return cache[1]
-    payload = _render_legacy_inbound(account, False)
+    payload = _render_legacy_inbound(account, False, False)
     account.inbound_body_cache = (account.numbers_version, payload)
     return payload
 
 
-def _render_legacy_inbound(account: Account, include_persona: bool) -> bytes:
+def inbound_number(record: NumberRecord, include_persona: bool) -> JSONObject:
+    """Body of GET /v1/inbound/{number}: the documented fields, its owner if asked."""
+    body = json.loads(_render_number(record, include_persona, True))
+    return {**body, "voice": None, "background_track": None, "fallback_number": None}
+
+
+def _render_legacy_inbound(account: Account, include_persona: bool, include_routing: bool) -> bytes:
     # The one response that covers the whole account, so it is assembled from per-number
     # JSON fragments instead of building 100k dicts and encoding them.
-    parts: list[str] = []
-    for phone in sorted(account.numbers):
-        record = account.numbers[phone]
-        extra = ""
-        if include_persona:
-            owner = record.owners[0] if record.owners else None
-            extra = (
-                f',"label":{_string_or_null(record.label)},"persona_id":{_string_or_null(owner)}'
-            )
-        parts.append(
-            f'{{"phone_number":{_string_or_null(phone)},'
-            f'"created_at":{_string_or_null(record.created_at)},'
-            f"{_LEGACY_INBOUND_DEFAULTS}{extra}}}"
-        )
+    parts = [
+        _render_number(account.numbers[phone], include_persona, include_routing)
+        for phone in sorted(account.numbers)
+    ]
     return ('{"inbound_numbers":[' + ",".join(parts) + "]}").encode("utf-8")
+
+
+def _render_number(record: NumberRecord, include_persona: bool, include_routing: bool) -> str:
+    extra = ""
+    if include_persona:
+        owner = record.owners[0] if record.owners else None
+        extra = f',"label":{_string_or_null(record.label)},"persona_id":{_string_or_null(owner)}'
+    prompt = record.prompt if include_routing else None
+    if include_routing:
+        extra += f',"pathway_id":{_string_or_null(record.pathway_id)}'
+    return (
+        f'{{"phone_number":{_string_or_null(record.phone_number)},'
+        f'"created_at":{_string_or_null(record.created_at)},'
+        f'"prompt":{_string_or_null(prompt)},{_LEGACY_INBOUND_DEFAULTS}{extra}}}'
+    )
 
 
 def _string_or_null(value: str | None) -> str:

@@ -224,7 +224,7 @@ class Simulator:
         segments = split_path(path)
         kind: RequestKind = (
             "write"
-            if method in WRITE_METHODS and (path.startswith("/v1/") or path == LABEL_PATH)
+            if method in WRITE_METHODS and (path.startswith(("/v1/", "/v2/")) or path == LABEL_PATH)
             else "read"
         )
         record = RequestRecord(
