@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -44,7 +44,7 @@ def _write_ready_file(path: Path, url: str) -> None:
     os.replace(tmp, path)
 
 
-def _exit_with_error(message: str) -> None:
+def _exit_with_error(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -55,7 +55,7 @@ def _exit_with_error(message: str) -> None:
     "state_file",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON state file with the account's numbers and personas.",
+    help="JSON state file with the account's numbers, personas and v2 agents.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port (0 = any free).")
@@ -111,11 +111,10 @@ def simulator_command(
     ready_file: Path | None,
     **fault_options: Any,
 ) -> None:
-    """Run a local simulator of the Bland persona and inbound-number API."""
+    """Run a local simulator of the Bland persona, inbound-number and v2 agent API."""
     api_key = os.environ.get(api_key_env, "").strip()
     if not api_key:
         _exit_with_error(f"environment variable {api_key_env} is not set")
-        return
     # A key reconciler refuses would make every request of a trial fail; say so at start-up.
     # The rule is reconciler's own (reconciler/secrets.py), restated: the simulator imports
     # nothing from the package it plays against.
@@ -124,13 +123,11 @@ def simulator_command(
             f"the key in {api_key_env} is not one reconciler accepts: an API key is one line "
             f"of at least {MIN_KEY_CHARS} printable ASCII characters, without spaces"
         )
-        return
     try:
         faults = Faults()
         faults.update(fault_options)
     except ValueError as exc:
         _exit_with_error(str(exc))
-        return
     try:
         state = read_state_file(state_file)
         simulator = Simulator(
@@ -143,12 +140,10 @@ def simulator_command(
         )
     except StateError as exc:
         _exit_with_error(f"bad state file {exc}")
-        return
     try:
         simulator.start()
     except OSError as exc:
         _exit_with_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-        return
 
     _serve_until_signalled(simulator, ready_file, _how_to_use(simulator.url, api_key_env))
 
