@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -101,6 +104,34 @@ def sim(example_state: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Itera
     """The example account served over HTTP, with the CLI's environment pointing at it."""
     with with_test_faults(Simulator(example_state, api_key=TEST_KEY)) as simulator:
         yield point_cli_at(simulator, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def installed_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin directory of a virtual environment holding the project as a user gets it: a wheel
+    made by its real build backend (pip, in an isolated build environment), installed once per
+    session. Its dependencies are this environment's: they were installed by pip here already.
+    """
+    where = tmp_path_factory.mktemp("installed")
+    venv = where / "venv"
+    pip = [sys.executable, "-m", "pip", "--quiet"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", where, ROOT], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    site = subprocess.run(
+        [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    # A path line, not a site dir: this environment's editable install of the project stays off.
+    (Path(site) / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    wheel = next(where.glob("*.whl"))
+    subprocess.run([*pip, "--python", venv / "bin" / "python", "install", "--no-deps", wheel],
+                   check=True)  # fmt: skip
+    imported = subprocess.run(
+        [venv / "bin" / "python", "-c", "import reconciler; print(reconciler.__file__)"],
+        cwd=where, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert Path(imported.strip()).is_relative_to(site), imported
+    return venv / "bin"
 
 
 @pytest.fixture
