@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -12,6 +11,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .account import copy_json
 from .control import serve_control
 from .faults import Faults, scripted_reply
 from .httpd import SimulatorHTTPServer
@@ -162,7 +162,7 @@ class Simulator:
         """A copy of the persona_settings of one number of a persona."""
         with self._lock:
             value = self._account.personas[persona_id].numbers[phone_number]
-            return json.loads(json.dumps(value)) if value is not None else None
+            return copy_json(value)  # type: ignore[no-any-return]
 
     def set_persona_settings(
         self, persona_id: str, phone_number: str, settings: Mapping[str, Any] | None
@@ -172,7 +172,7 @@ class Simulator:
             numbers = self._account.personas[persona_id].numbers
             if phone_number not in numbers:
                 raise KeyError(phone_number)
-            numbers[phone_number] = None if settings is None else json.loads(json.dumps(settings))
+            numbers[phone_number] = copy_json(settings)
 
     def label(self, phone_number: str) -> str | None:
         """The label of a number of the account (KeyError if it has no such number)."""
