@@ -60,6 +60,8 @@ class Seams:
     # The client's sleep and clock. None: the client's own wait, which a stop interrupts.
     sleep: Callable[[float], None] | None = None
     clock: Callable[[], float] = time.monotonic
+    # The client's backoff multiplier between retries (0: retry at once, Retry-After aside).
+    backoff: float = 0.5
     # Whether stdout is a terminal: colour and the progress bar.
     stdout_is_terminal: Callable[[], bool] = _stdout_is_terminal
     # Asks before an apply without --auto-approve; raises to stop it.
@@ -120,6 +122,7 @@ class Settings:
             max_rps=self.max_rps,
             sleep=self.seams.sleep,
             clock=self.seams.clock,
+            backoff=self.seams.backoff,
             max_response_bytes=self.max_response_size,
             transport=transport,
         )
