@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -113,9 +114,16 @@ def installed_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     session. Its dependencies are this environment's: they were installed by pip here already.
     """
     where = tmp_path_factory.mktemp("installed")
+    # Built from a copy: setuptools leaves a build/ behind, whose stale modules a later build
+    # of the working tree would pack.
+    source = where / "source"
+    shutil.copytree(ROOT / "reconciler", source / "reconciler", ignore=shutil.ignore_patterns(
+        "__pycache__"))  # fmt: skip
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
+        shutil.copy2(ROOT / name, source / name)
     venv = where / "venv"
     pip = [sys.executable, "-m", "pip", "--quiet"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", where, ROOT], check=True)
+    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", where, source], check=True)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     site = subprocess.run(
         [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
