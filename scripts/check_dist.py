@@ -36,6 +36,7 @@ NEEDED = [
     ".pre-commit-hooks.yaml",
     "tests/__init__.py",
     "tests/conftest.py",
+    "tests/simulator_faults.py",
     "tests/cli/__init__.py",
     "tests/unit/__init__.py",
     "tests/scenarios/__init__.py",

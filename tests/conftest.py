@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
+import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +20,7 @@ import pytest
 from reconciler.cli import Seams, main
 from reconciler.secrets import REDACTOR
 from reconciler.simulator import Simulator
+from tests.simulator_faults import with_test_faults
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -98,8 +103,43 @@ def point_cli_at(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simul
 @pytest.fixture
 def sim(example_state: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
     """The example account served over HTTP, with the CLI's environment pointing at it."""
-    with Simulator(example_state, api_key=TEST_KEY) as simulator:
+    with with_test_faults(Simulator(example_state, api_key=TEST_KEY)) as simulator:
         yield point_cli_at(simulator, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def installed_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin directory of a virtual environment holding the project as a user gets it: a wheel
+    made by its real build backend (pip, in an isolated build environment), installed once per
+    session. Its dependencies are this environment's: they were installed by pip here already.
+    """
+    where = tmp_path_factory.mktemp("installed")
+    # Built from a copy: setuptools leaves a build/ behind, whose stale modules a later build
+    # of the working tree would pack.
+    source = where / "source"
+    shutil.copytree(ROOT / "reconciler", source / "reconciler", ignore=shutil.ignore_patterns(
+        "__pycache__"))  # fmt: skip
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
+        shutil.copy2(ROOT / name, source / name)
+    venv = where / "venv"
+    pip = [sys.executable, "-m", "pip", "--quiet"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", where, source], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    site = subprocess.run(
+        [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    # A path line, not a site dir: this environment's editable install of the project stays off.
+    (Path(site) / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    wheel = next(where.glob("*.whl"))
+    subprocess.run([*pip, "--python", venv / "bin" / "python", "install", "--no-deps", wheel],
+                   check=True)  # fmt: skip
+    imported = subprocess.run(
+        [venv / "bin" / "python", "-c", "import reconciler; print(reconciler.__file__)"],
+        cwd=where, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert Path(imported.strip()).is_relative_to(site), imported
+    return venv / "bin"
 
 
 @pytest.fixture

@@ -59,6 +59,8 @@ class Seams:
     # The client's sleep and clock. None: the client's own wait, which a stop interrupts.
     sleep: Callable[[float], None] | None = None
     clock: Callable[[], float] = time.monotonic
+    # The client's backoff multiplier between retries (0: retry at once, Retry-After aside).
+    backoff: float = 0.5
     # Whether stdout is a terminal: colour and the progress bar.
     stdout_is_terminal: Callable[[], bool] = _stdout_is_terminal
     # Asks before an apply without --auto-approve; raises to stop it.
@@ -122,6 +124,7 @@ class Settings:
             max_rps=self.max_rps,
             sleep=self.seams.sleep,
             clock=self.seams.clock,
+            backoff=self.seams.backoff,
             max_response_bytes=self.max_response_size,
             event_hooks=event_hooks,
         )

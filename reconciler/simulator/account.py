@@ -1,9 +1,12 @@
-"""In-memory account of the simulator: inbound numbers, personas and who owns what.
+"""In-memory account of the simulator: inbound numbers, personas, v2 agents and who owns what.
 
 Indexes are chosen so that every API request costs O(page), never O(account):
 personas are kept in a dict plus a creation-ordered id list (list pages are slices), and each
 number record knows its owners while each persona knows its numbers. Nothing here is
 thread-safe on its own; the simulator serialises access with its lock.
+
+A v2 agent answers its numbers through a hidden twin persona, tagged ``v2-agent:<agent id>``,
+made by its first attach (bland-api-v2.md, section 2): the twin holds the agent's numbers.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 from .fault_values import AttachMode
 from .replies import JSONObject, SimulatedError, persona_not_found
@@ -20,6 +24,7 @@ USER_ID = "00000000-0000-4000-8000-00000000b1a0"
 EPOCH = "2025-01-01T00:00:00.000Z"
 
 _NOT_YOURS = "Some inbound numbers were not found or do not belong to you"
+TWIN_TAG = "v2-agent:"
 
 
 def now_iso() -> str:
@@ -40,13 +45,16 @@ def copy_json(value: Any) -> Any:
 class NumberRecord:
     """One inbound number of the account."""
 
-    __slots__ = ("created_at", "id", "label", "owners", "phone_number")
+    __slots__ = ("created_at", "id", "label", "owners", "pathway_id", "phone_number", "prompt")
 
     def __init__(self, phone_number: str, label: str | None, number_id: int, created_at: str):
         self.phone_number = phone_number
         self.label = label
         self.id = number_id
         self.created_at = created_at
+        # Routing set outside personas (dashboard, POST /v1/inbound/{number}); an attach clears it.
+        self.pathway_id: str | None = None
+        self.prompt: str | None = None
         # Normally zero or one persona; two only after a non-exclusive ("keep_old") attach.
         self.owners: list[str] = []
 
@@ -55,6 +63,7 @@ class PersonaRecord:
     """One persona and the numbers attached to it."""
 
     __slots__ = (
+        "agent_id",
         "created_at",
         "deleted_at",
         "description",
@@ -77,6 +86,35 @@ class PersonaRecord:
         self.deleted_at: str | None = None
         # phone number -> persona_settings (None = fall back to the persona's defaults)
         self.numbers: dict[str, JSONObject | None] = {}
+        # The v2 agent whose twin this persona is, if it is one.
+        self.agent_id: str | None = None
+
+
+class AgentRecord:
+    """One v2 agent: its saved versions, pinned environments and twin persona."""
+
+    __slots__ = (
+        "created_at",
+        "deleted_at",
+        "id",
+        "name",
+        "production_version_id",
+        "staging_version_id",
+        "twin_id",
+        "updated_at",
+        "versions",
+    )
+
+    def __init__(self, agent_id: str, name: str, created_at: str) -> None:
+        self.id = agent_id
+        self.name = name
+        self.versions = 1
+        self.production_version_id: str | None = None
+        self.staging_version_id: str | None = None
+        self.created_at = created_at
+        self.updated_at = created_at
+        self.deleted_at: str | None = None
+        self.twin_id: str | None = None
 
 
 class Account:
@@ -86,6 +124,7 @@ class Account:
         self.numbers: dict[str, NumberRecord] = {}
         self.personas: dict[str, PersonaRecord] = {}
         self.order: list[str] = []
+        self.agents: dict[str, AgentRecord] = {}
         self.next_number_id = 1
         # Bumped whenever the legacy GET /v1/inbound body could change, to invalidate its cache.
         self.numbers_version = 0
@@ -163,19 +202,74 @@ class Account:
             raise persona_not_found()
         return persona
 
-    def page(self, page: int, limit: int) -> list[PersonaRecord]:
+    def page(self, page: int, limit: int, with_twins: bool) -> list[PersonaRecord]:
         """Page ``page`` (from 1) of the personas in creation order, deleted ones included."""
         start = (page - 1) * limit
-        return [self.personas[pid] for pid in self.order[start : start + limit]]
+        order = self.order
+        if not with_twins and any(agent.twin_id for agent in self.agents.values()):
+            order = [pid for pid in order if self.personas[pid].agent_id is None]
+        return [self.personas[pid] for pid in order[start : start + limit]]
 
-    def attach(self, persona_id: str, numbers: list[str], mode: AttachMode) -> PersonaRecord:
-        """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
-        persona = self.active_persona(persona_id)
+    def live_agent(self, agent_id: str) -> AgentRecord:
+        """The agent, unless it does not exist or is deleted (then NOT_FOUND)."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.deleted_at is not None:
+            raise SimulatedError(404, "NOT_FOUND", "Agent not found")
+        return agent
+
+    def link_twin(self, agent: AgentRecord, persona: PersonaRecord) -> None:
+        """Make ``persona`` the twin of ``agent``."""
+        agent.twin_id = persona.id
+        persona.agent_id = agent.id
+        persona.tags = [f"{TWIN_TAG}{agent.id}"]
+
+    def attach_to_agent(self, agent_id: str, numbers: list[str]) -> PersonaRecord:
+        """Move numbers to the agent's twin persona (made now if it has none) from any owner.
+
+        Bland documents no error code for an agent without a saved version: 404 NO_VERSIONS, a
+        code the v2 docs list, is a guess.
+        """
+        agent = self.live_agent(agent_id)
+        if agent.versions < 1:
+            raise SimulatedError(404, "NO_VERSIONS", "Agent has no saved version to attach")
+        self._refuse_unknown(numbers)
+        if agent.twin_id is None:
+            twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
+            self.link_twin(agent, self.add_persona(twin_id, agent.name))
+        twin = self.personas[str(agent.twin_id)]
+        for phone in numbers:
+            self.set_owner(phone, twin.id)
+            self._clear_routing(phone)
+        twin.updated_at = now_iso()
+        return twin
+
+    def detach_from_agent(self, agent_id: str, numbers: list[str]) -> int:
+        """Detach those of ``numbers`` the agent has; returns how many that was."""
+        agent = self.live_agent(agent_id)
+        twin = self.personas.get(agent.twin_id or "")
+        on_agent = [phone for phone in numbers if twin is not None and phone in twin.numbers]
+        if twin is not None:
+            self._detach(twin, on_agent)
+        return len(on_agent)
+
+    def _refuse_unknown(self, numbers: list[str]) -> None:
         invalid = [n for n in numbers if n not in self.numbers]
         if invalid:
             raise SimulatedError(
                 400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": invalid}
             )
+
+    def _clear_routing(self, phone: str) -> None:
+        # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
+        record = self.numbers[phone]
+        if record.pathway_id is not None or record.prompt is not None:
+            record.pathway_id = record.prompt = None
+            self.numbers_version += 1
+
+    def attach(self, persona_id: str, numbers: list[str], mode: AttachMode) -> PersonaRecord:
+        """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
+        persona = self.active_persona(persona_id)
+        self._refuse_unknown(numbers)
         if mode in ("refuse", "refuse_as_invalid"):
             in_use = [n for n in numbers if any(o != persona_id for o in self.numbers[n].owners)]
             if in_use and mode == "refuse":
@@ -200,6 +294,7 @@ class Account:
                 record.owners.append(persona_id)
                 persona.numbers[phone] = None
                 changed = True
+            self._clear_routing(phone)
         if changed:
             persona.updated_at = now_iso()
         return persona

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from .fault_values import ATTACH_MODES, MALFORMED_SHAPES, ListingMove
+from .fault_values import ATTACH_MODES
 from .faults import Faults
 from .server import Simulator
 from .state_file import StateError, read_state_file
@@ -31,31 +32,9 @@ def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) 
     return statuses
 
 
-def _listing_move(
-    ctx: click.Context, param: click.Parameter, value: tuple[str, str, int] | None
-) -> ListingMove | None:
-    if value is None:
-        return None
-    number, persona, page = value
-    if not number or not persona or page < 1:
-        raise click.BadParameter("expected NUMBER PERSONA PAGE, with PAGE at least 1")
-    return ListingMove(number, persona, page)
-
-
-def _owner_overrides(
-    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
-) -> dict[str, str]:
-    overrides: dict[str, str] = {}
-    for item in value:
-        number, _, persona = item.partition("=")
-        if not number or not persona:
-            raise click.BadParameter(f"expected NUMBER=PERSONA, got {item!r}")
-        overrides[number] = persona
-    return overrides
-
-
-def _as_list(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
-    return list(value)
+# The keys reconciler accepts (MIN_KEY_CHARS and _HEADER_SAFE in reconciler/secrets.py).
+MIN_KEY_CHARS = 8
+KEY_CHARS = re.compile(r"[\x21-\x7e]+")
 
 
 def _write_ready_file(path: Path, url: str) -> None:
@@ -65,7 +44,7 @@ def _write_ready_file(path: Path, url: str) -> None:
     os.replace(tmp, path)
 
 
-def _exit_with_error(message: str) -> None:
+def _exit_with_error(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -76,7 +55,7 @@ def _exit_with_error(message: str) -> None:
     "state_file",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON state file with the account's numbers and personas.",
+    help="JSON state file with the account's numbers, personas and v2 agents.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port (0 = any free).")
@@ -96,16 +75,9 @@ def _exit_with_error(message: str) -> None:
 @click.option("--retry-after", default=None, help="Retry-After value sent with scripted 429s.")
 @click.option("--drop-after-write", type=int, default=0, help="Apply N writes, drop responses.")
 @click.option("--hang", type=int, default=0, help="The next N API requests never get an answer.")
-@click.option("--hang-writes-after", type=int, default=None, help="Hang every write after N.")
 @click.option("--html-errors", is_flag=True, help="Scripted errors get an HTML body.")
 @click.option(
     "--inbound-numbers-as-strings", is_flag=True, help="List persona numbers as bare strings."
-)
-@click.option("--errors-as-string", is_flag=True, help="Send 'errors' as a string, not an array.")
-@click.option(
-    "--legacy-inbound-includes-persona",
-    is_flag=True,
-    help="GET /v1/inbound also reports label and persona_id.",
 )
 @click.option(
     "--attach-mode",
@@ -113,38 +85,6 @@ def _exit_with_error(message: str) -> None:
     default="steal",
     show_default=True,
     help="Attaching a number held by another persona: move, refuse (409) or keep on both.",
-)
-@click.option(
-    "--move-during-listing",
-    type=(str, str, int),
-    default=None,
-    metavar="NUMBER PERSONA PAGE",
-    callback=_listing_move,
-    help="Once page PAGE of the persona listing is served, move NUMBER to PERSONA (once).",
-)
-@click.option("--ignore-page", is_flag=True, help="The persona listing serves page 1 for any page.")
-@click.option(
-    "--limit-cap",
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="N",
-    help="Persona listing pages hold at most N personas, whatever limit asks.",
-)
-@click.option(
-    "--inbound-owner",
-    "inbound_owner_overrides",
-    multiple=True,
-    metavar="NUMBER=PERSONA",
-    callback=_owner_overrides,
-    help="GET /v1/inbound names PERSONA as the owner of NUMBER (repeatable).",
-)
-@click.option(
-    "--trickle",
-    "trickle_seconds",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    metavar="SECONDS",
-    help="API response bodies are sent one byte every SECONDS.",
 )
 @click.option(
     "--endless-body", is_flag=True, help="API response bodies never end (cut off after 2 GiB)."
@@ -156,13 +96,6 @@ def _exit_with_error(message: str) -> None:
     default=0,
     metavar="BYTES",
     help="API response bodies are padded with whitespace to BYTES.",
-)
-@click.option(
-    "--malformed",
-    type=click.Choice(MALFORMED_SHAPES),
-    multiple=True,
-    callback=_as_list,
-    help="Break this response shape (repeatable).",
 )
 @click.option(
     "--ready-file",
@@ -178,17 +111,23 @@ def simulator_command(
     ready_file: Path | None,
     **fault_options: Any,
 ) -> None:
-    """Run a local simulator of the Bland persona and inbound-number API."""
-    api_key = os.environ.get(api_key_env)
+    """Run a local simulator of the Bland persona, inbound-number and v2 agent API."""
+    api_key = os.environ.get(api_key_env, "").strip()
     if not api_key:
         _exit_with_error(f"environment variable {api_key_env} is not set")
-        return
+    # A key reconciler refuses would make every request of a trial fail; say so at start-up.
+    # The rule is reconciler's own (reconciler/secrets.py), restated: the simulator imports
+    # nothing from the package it plays against.
+    if len(api_key) < MIN_KEY_CHARS or not KEY_CHARS.fullmatch(api_key):
+        _exit_with_error(
+            f"the key in {api_key_env} is not one reconciler accepts: an API key is one line "
+            f"of at least {MIN_KEY_CHARS} printable ASCII characters, without spaces"
+        )
     try:
         faults = Faults()
         faults.update(fault_options)
     except ValueError as exc:
         _exit_with_error(str(exc))
-        return
     try:
         state = read_state_file(state_file)
         simulator = Simulator(
@@ -201,12 +140,10 @@ def simulator_command(
         )
     except StateError as exc:
         _exit_with_error(f"bad state file {exc}")
-        return
     try:
         simulator.start()
     except OSError as exc:
         _exit_with_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-        return
 
     _serve_until_signalled(simulator, ready_file, _how_to_use(simulator.url, api_key_env))
 

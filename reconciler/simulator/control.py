@@ -31,9 +31,7 @@ class ControlRoute(NamedTuple):
 
 
 def _invalid_body(simulator: Simulator, message: str) -> Reply:
-    return error_reply(
-        SimulatedError(400, "INVALID_BODY", message), simulator.faults.errors_as_string
-    )
+    return error_reply(SimulatedError(400, "INVALID_BODY", message))
 
 
 def _log(simulator: Simulator, method: str, body: Any) -> Reply:
@@ -91,7 +89,7 @@ def serve_control(
     if method not in route.methods:
         return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": ", ".join(route.methods)})
     if auth != simulator.api_key:
-        return error_reply(auth_failure(), simulator.faults.errors_as_string)
+        return error_reply(auth_failure())
     body, body_ok = parse_json(raw_body)
     if not body_ok:
         return _invalid_body(simulator, "Body is not valid JSON")

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
 ATTACH_MODES: tuple[str, ...] = get_args(AttachMode)
-
-MalformedShape = Literal[
-    "inbound_numbers_as_one_string", "numbers_as_integers", "data_not_a_list", "persona_without_id"
-]
-MALFORMED_SHAPES: tuple[str, ...] = get_args(MalformedShape)
 
 
 @dataclass(frozen=True)
@@ -35,7 +30,7 @@ def _nonneg_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _positive_int(value: object) -> bool:
+def positive_int(value: object) -> bool:
     return _nonneg_int(value) and value != 0
 
 
@@ -57,10 +52,6 @@ def _text(value: object) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def _owner_map(value: object) -> bool:
-    return isinstance(value, dict) and all(_text(k) and _text(v) for k, v in value.items())
-
-
 def _listing_move(value: object) -> bool:
     if value is None or isinstance(value, ListingMove):
         return True
@@ -69,49 +60,45 @@ def _listing_move(value: object) -> bool:
         and set(value) == {"number", "to_persona", "after_page"}
         and _text(value["number"])
         and _text(value["to_persona"])
-        and _positive_int(value["after_page"])
+        and positive_int(value["after_page"])
     )
 
 
-def _optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
+def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
     return lambda value: value is None or check(value)
 
 
-def _flag(value: object) -> bool:
+def flag(value: object) -> bool:
     return isinstance(value, bool)
 
 
-_CHECKS: dict[str, Callable[[object], bool]] = {
+FAULT_CHECKS: dict[str, Callable[[object], bool]] = {
     "latency": _nonneg_number,
     "hang_timeout": _nonneg_number,
     "trickle_seconds": _nonneg_number,
     "read_statuses": _status_list,
     "write_statuses": _status_list,
-    "retry_after": _optional(lambda value: isinstance(value, str)),
+    "retry_after": optional(lambda value: isinstance(value, str)),
     "drop_after_write": _nonneg_int,
     "hang": _nonneg_int,
-    "hang_writes_after": _optional(_nonneg_int),
-    "limit_cap": _optional(_positive_int),
+    "hang_writes_after": optional(_nonneg_int),
     "large_body_bytes": _nonneg_int,
-    "endless_body_cap": _positive_int,
+    "endless_body_cap": positive_int,
     "attach_mode": lambda value: value in ATTACH_MODES,
-    "malformed": lambda value: (
-        isinstance(value, list) and all(v in MALFORMED_SHAPES for v in value)
-    ),
-    "inbound_owner_overrides": _owner_map,
     "move_during_listing": _listing_move,
-    "html_errors": _flag,
-    "inbound_numbers_as_strings": _flag,
-    "errors_as_string": _flag,
-    "legacy_inbound_includes_persona": _flag,
-    "ignore_page": _flag,
-    "endless_body": _flag,
+    "html_errors": flag,
+    "inbound_numbers_as_strings": flag,
+    "legacy_inbound_includes_persona": flag,
+    "inbound_shows_routing": flag,
+    "twins_listed": flag,
+    "twins_readable": flag,
+    "endless_body": flag,
 }
 
 
-def clean_fault_value(name: str, value: Any) -> Any:
+def clean_fault_value(checks: Mapping[str, Callable[[object], bool]], name: str, value: Any) -> Any:
     """Check a new value for the fault ``name`` (ValueError if unacceptable) and copy it."""
-    check = _CHECKS.get(name)
+    check = checks.get(name)
     if check is None:
         raise ValueError(f"unknown fault {name!r}")
     if not check(value):

@@ -9,15 +9,15 @@ in place, so a request thread may read any field without the lock.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from .bodies import DEFAULT_ENDLESS_CAP, BodyFault
 from .fault_values import (
+    FAULT_CHECKS,
     AttachMode,
     ListingMove,
-    MalformedShape,
     clean_fault_value,
     shown_fault_value,
 )
@@ -63,22 +63,21 @@ class Faults:
     INBOUND_NUMBER_IN_USE), refuse as the one documented attach error (400
     INVALID_INBOUND_NUMBERS, "not found or not yours"), or add it while leaving it on the old
     persona too."""
-    errors_as_string: bool = False
-    """Error envelopes carry ``errors`` as a ``"CODE: message"`` string."""
     legacy_inbound_includes_persona: bool = False
-    """GET /v1/inbound also reports ``label`` and ``persona_id`` (the docs do not promise them)."""
+    """GET /v1/inbound and GET /v1/inbound/{number} also report ``label`` and ``persona_id``
+    (the docs do not promise them)."""
+    inbound_shows_routing: bool = False
+    """GET /v1/inbound reports each number's ``pathway_id`` and ``prompt`` (else ``prompt`` is
+    null, as in the docs' example, and ``pathway_id`` absent)."""
+    twins_listed: bool = False
+    """GET /v1/personas lists the twin personas of v2 agents (tagged ``v2-agent:<id>``)."""
+    twins_readable: bool = False
+    """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
     hang_timeout: float = DEFAULT_HANG_TIMEOUT
     """Cap on how long a hung request waits before its connection is closed."""
     move_during_listing: ListingMove | None = None
     """Once the given page of GET /v1/personas is served, move a number to another persona,
     so that a client reading on sees the number on two personas (a one-time change)."""
-    ignore_page: bool = False
-    """GET /v1/personas serves page 1 whatever ``page`` asks for."""
-    limit_cap: int | None = None
-    """GET /v1/personas pages hold at most this many personas, whatever ``limit`` asks for."""
-    inbound_owner_overrides: dict[str, str] = field(default_factory=dict)
-    """number -> persona id that GET /v1/inbound names as its ``persona_id``, whatever the
-    personas say; GET /v1/inbound then reports ``label`` and ``persona_id`` for every number."""
     trickle_seconds: float = 0.0
     """API response bodies are sent one byte at a time, this many seconds apart (0 = off)."""
     endless_body: bool = False
@@ -87,11 +86,9 @@ class Faults:
     """Bytes after which an endless body is cut off, should no client hang up before."""
     large_body_bytes: int = 0
     """API response bodies are padded with whitespace up to this many bytes (0 = off)."""
-    malformed: list[MalformedShape] = field(default_factory=list)
-    """Shapes the responses break: ``inbound_numbers_as_one_string`` (a persona's numbers as
-    one comma-separated string), ``numbers_as_integers`` (phone numbers as JSON integers),
-    ``data_not_a_list`` (the persona listing's ``data`` as an object keyed by id) and
-    ``persona_without_id`` (the first persona of each listed page has no ``id``)."""
+
+    # What each fault accepts; a subclass with faults of its own extends it.
+    CHECKS: ClassVar[Mapping[str, Callable[[object], bool]]] = FAULT_CHECKS
 
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
@@ -117,14 +114,16 @@ class Faults:
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first, then apply them all (all or nothing)."""
-        cleaned = {name: clean_fault_value(name, value) for name, value in changes.items()}
+        cleaned = {
+            name: clean_fault_value(self.CHECKS, name, value) for name, value in changes.items()
+        }
         with self._lock:
             for name, value in cleaned.items():
                 setattr(self, name, value)
 
     def reset(self) -> None:
         """Put every fault back to its default."""
-        self.update(Faults().to_dict())
+        self.update(type(self)().to_dict())
 
     def pop_status(self, kind: str) -> int:
         """Pop the next scripted status for a read or write; 0 when none is scripted."""
@@ -190,6 +189,6 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
         exc = persona_not_found()
     else:
         exc = SimulatedError(status, "INVALID_REQUEST", "Invalid request")
-    reply = error_reply(exc, faults.errors_as_string)
+    reply = error_reply(exc)
     reply.headers.update(headers)
     return reply

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import selectors
 import socket
 import threading
 from collections.abc import Callable
@@ -37,7 +38,33 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self.stopping = stopping
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        # stop() writes a byte here to end serve_until_stopped at once: serve_forever would
+        # notice a shutdown only at its next poll, which every stop (every test) waited for.
+        self._wake_reader, self._wake_writer = socket.socketpair()
         super().__init__(address, RequestHandler)
+        # A connection reset between select and accept must not block the loop in accept.
+        self.socket.setblocking(False)
+
+    def serve_until_stopped(self) -> None:
+        """Accept connections until :meth:`wake` is called."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while True:
+                ready = [key.fileobj for key, _ in selector.select()]
+                if self._wake_reader in ready:
+                    return
+                self.handle_request()
+
+    def wake(self) -> None:
+        """End :meth:`serve_until_stopped` now."""
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"x")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # Open keep-alive connections are tracked so stop() can cut them instead of leaving

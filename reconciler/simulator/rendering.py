@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _encode_string
 from typing import Any
 
-from .account import USER_ID, Account, PersonaRecord, copy_json
+from .account import USER_ID, Account, NumberRecord, PersonaRecord, copy_json
 from .replies import JSONObject
 
 # Fields of a legacy inbound-number object that the simulator never varies.
 _LEGACY_INBOUND_DEFAULTS = json.dumps(
     {
-        "prompt": None,
         "webhook": None,
         "voice_id": None,
         "dynamic_data": None,
@@ -30,35 +27,13 @@ _LEGACY_INBOUND_DEFAULTS = json.dumps(
 )[1:-1]
 
 
-@dataclass(frozen=True)
-class NumberShape:
-    """How responses write phone numbers; the defaults are the documented shapes."""
-
-    as_bare_strings: bool = False
-    """A persona's ``inbound_numbers`` are strings, not objects."""
-    as_one_string: bool = False
-    """A persona's ``inbound_numbers`` is one comma-separated string."""
-    as_integers: bool = False
-    """Phone numbers are JSON integers (their digits, without the +)."""
-
-
-def phone_value(phone: str, as_integer: bool) -> str | int:
-    """The phone number as a response writes it: as it is stored, or as an integer."""
-    digits = phone.removeprefix("+")
-    if as_integer and digits.isascii() and digits.isdigit():
-        return int(digits)
-    return phone
-
-
-def _inbound_numbers(account: Account, persona: PersonaRecord, shape: NumberShape) -> Any:
+def _inbound_numbers(account: Account, persona: PersonaRecord, as_strings: bool) -> Any:
     phones = sorted(persona.numbers)
-    if shape.as_one_string:
-        return ",".join(phones)
-    if shape.as_bare_strings:
-        return [phone_value(phone, shape.as_integers) for phone in phones]
+    if as_strings:
+        return phones
     return [
         {
-            "phone_number": phone_value(phone, shape.as_integers),
+            "phone_number": phone,
             "label": account.numbers[phone].label,
             "persona_id": persona.id,
             "persona_settings": copy_json(persona.numbers[phone]),
@@ -67,8 +42,9 @@ def _inbound_numbers(account: Account, persona: PersonaRecord, shape: NumberShap
     ]
 
 
-def render_persona(account: Account, persona: PersonaRecord, shape: NumberShape) -> JSONObject:
-    """The persona object of the list, get, attach and detach responses."""
+def render_persona(account: Account, persona: PersonaRecord, as_strings: bool) -> JSONObject:
+    """The persona object of the list, get, attach and detach responses; ``as_strings`` lists
+    its numbers as bare strings instead of objects."""
     return {
         "id": persona.id,
         "name": persona.name,
@@ -84,59 +60,52 @@ def render_persona(account: Account, persona: PersonaRecord, shape: NumberShape)
         "current_draft_version_id": None,
         "current_production_version": None,
         "current_draft_version": None,
-        "inbound_numbers": _inbound_numbers(account, persona, shape),
+        "inbound_numbers": _inbound_numbers(account, persona, as_strings),
     }
 
 
-def legacy_inbound_body(
-    account: Account,
-    include_persona: bool,
-    owner_overrides: Mapping[str, str],
-    numbers_as_integers: bool,
-) -> bytes:
-    """Body of GET /v1/inbound; the plain form is cached on the account between changes.
-
-    ``owner_overrides`` (number -> persona id) replaces the ``persona_id`` reported for a
-    number; any override makes every number report ``label`` and ``persona_id``.
-    """
-    if include_persona or owner_overrides or numbers_as_integers:
-        return _render_legacy_inbound(
-            account, include_persona or bool(owner_overrides), owner_overrides, numbers_as_integers
-        )
+def legacy_inbound_body(account: Account, include_persona: bool, include_routing: bool) -> bytes:
+    """Body of GET /v1/inbound; the plain form is cached on the account between changes."""
+    if include_persona or include_routing:
+        return _render_legacy_inbound(account, include_persona, include_routing)
     # The full-account listing is the one O(account) response; cache it between changes.
     cache = account.inbound_body_cache
     if cache is not None and cache[0] == account.numbers_version:
         return cache[1]
-    payload = _render_legacy_inbound(account, False, {}, False)
+    payload = _render_legacy_inbound(account, False, False)
     account.inbound_body_cache = (account.numbers_version, payload)
     return payload
 
 
-def _render_legacy_inbound(
-    account: Account,
-    include_persona: bool,
-    owner_overrides: Mapping[str, str],
-    numbers_as_integers: bool,
-) -> bytes:
+def inbound_number(record: NumberRecord, include_persona: bool) -> JSONObject:
+    """Body of GET /v1/inbound/{number}: the documented fields, its owner if asked."""
+    body = json.loads(_render_number(record, include_persona, True))
+    return {**body, "voice": None, "background_track": None, "fallback_number": None}
+
+
+def _render_legacy_inbound(account: Account, include_persona: bool, include_routing: bool) -> bytes:
     # The one response that covers the whole account, so it is assembled from per-number
     # JSON fragments instead of building 100k dicts and encoding them.
-    parts: list[str] = []
-    for phone in sorted(account.numbers):
-        record = account.numbers[phone]
-        extra = ""
-        if include_persona:
-            owner = owner_overrides.get(phone, record.owners[0] if record.owners else None)
-            extra = (
-                f',"label":{_string_or_null(record.label)},"persona_id":{_string_or_null(owner)}'
-            )
-        number = phone_value(phone, numbers_as_integers)
-        number_json = str(number) if isinstance(number, int) else _string_or_null(number)
-        parts.append(
-            f'{{"phone_number":{number_json},'
-            f'"created_at":{_string_or_null(record.created_at)},'
-            f"{_LEGACY_INBOUND_DEFAULTS}{extra}}}"
-        )
+    parts = [
+        _render_number(account.numbers[phone], include_persona, include_routing)
+        for phone in sorted(account.numbers)
+    ]
     return ('{"inbound_numbers":[' + ",".join(parts) + "]}").encode("utf-8")
+
+
+def _render_number(record: NumberRecord, include_persona: bool, include_routing: bool) -> str:
+    extra = ""
+    if include_persona:
+        owner = record.owners[0] if record.owners else None
+        extra = f',"label":{_string_or_null(record.label)},"persona_id":{_string_or_null(owner)}'
+    prompt = record.prompt if include_routing else None
+    if include_routing:
+        extra += f',"pathway_id":{_string_or_null(record.pathway_id)}'
+    return (
+        f'{{"phone_number":{_string_or_null(record.phone_number)},'
+        f'"created_at":{_string_or_null(record.created_at)},'
+        f'"prompt":{_string_or_null(prompt)},{_LEGACY_INBOUND_DEFAULTS}{extra}}}'
+    )
 
 
 def _string_or_null(value: str | None) -> str:

@@ -63,14 +63,9 @@ def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -
     return Reply(status, payload, headers=dict(headers or {}))
 
 
-def error_reply(exc: SimulatedError, errors_as_string: bool) -> Reply:
-    """The error envelope for ``exc``; ``errors`` is a ``"CODE: message"`` string if asked."""
-    errors: Any
-    if errors_as_string:
-        errors = f"{exc.code}: {exc.message}"
-    else:
-        entry: JSONObject = {"error": exc.code, "message": exc.message}
-        if exc.details is not None:
-            entry["details"] = exc.details
-        errors = [entry]
-    return json_reply(exc.status, {"data": None, "errors": errors})
+def error_reply(exc: SimulatedError) -> Reply:
+    """The error envelope for ``exc``."""
+    entry: JSONObject = {"error": exc.code, "message": exc.message}
+    if exc.details is not None:
+        entry["details"] = exc.details
+    return json_reply(exc.status, {"data": None, "errors": [entry]})

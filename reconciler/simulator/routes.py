@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from .account import Account
+from .agents import AGENT_ROUTES, number_list
 from .faults import Faults
-from .rendering import NumberShape, legacy_inbound_body, render_persona
+from .rendering import inbound_number, legacy_inbound_body, render_persona
 from .replies import Reply, SimulatedError, json_reply, persona_not_found
 from .requestlog import RequestRecord
 
@@ -71,36 +72,18 @@ def _positive_int(query: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _number_list(body: Any) -> list[str]:
-    """Validate an attach/detach body; returns the trimmed numbers without duplicates."""
-    numbers = body.get("inbound_numbers") if isinstance(body, dict) else None
-    if not isinstance(numbers, list) or not numbers:
-        raise SimulatedError(
-            400, "INVALID_BODY", "'inbound_numbers' must be a non-empty array of strings"
-        )
-    out: dict[str, None] = {}
-    for value in numbers:
-        if not isinstance(value, str) or not value.strip():
-            raise SimulatedError(
-                400, "INVALID_BODY", "Each entry of 'inbound_numbers' must be a non-empty string"
-            )
-        out[value.strip()] = None
-    return list(out)
-
-
-def _number_shape(faults: Faults) -> NumberShape:
-    malformed = faults.malformed
-    return NumberShape(
-        as_bare_strings=faults.inbound_numbers_as_strings,
-        as_one_string="inbound_numbers_as_one_string" in malformed,
-        as_integers="numbers_as_integers" in malformed,
-    )
-
-
 def _persona_reply(account: Account, faults: Faults, persona_id: str) -> Reply:
     persona = account.personas[persona_id]
-    data = render_persona(account, persona, _number_shape(faults))
+    data = render_persona(account, persona, faults.inbound_numbers_as_strings)
     return json_reply(200, {"data": data, "errors": None})
+
+
+def _v1_persona_id(account: Account, faults: Faults, record: RequestRecord) -> str:
+    """The persona id of the request; a twin is found only when twins are readable."""
+    persona = account.personas.get(record.persona_id or "")
+    if persona is None or (persona.agent_id is not None and not faults.twins_readable):
+        raise persona_not_found()
+    return persona.id
 
 
 def _list_personas(
@@ -108,16 +91,9 @@ def _list_personas(
 ) -> Reply:
     page = _positive_int(record.query, "page", 1)
     limit = min(_positive_int(record.query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
-    if faults.limit_cap is not None:
-        limit = min(limit, faults.limit_cap)
-    personas = account.page(1 if faults.ignore_page else page, limit)
-    shape = _number_shape(faults)
-    rendered = [render_persona(account, persona, shape) for persona in personas]
-    if rendered and "persona_without_id" in faults.malformed:
-        del rendered[0]["id"]
-    data: Any = rendered
-    if "data_not_a_list" in faults.malformed:
-        data = {persona.id: item for persona, item in zip(personas, rendered, strict=True)}
+    as_strings = faults.inbound_numbers_as_strings
+    personas = account.page(page, limit, faults.twins_listed)
+    data = [render_persona(account, persona, as_strings) for persona in personas]
     reply = json_reply(200, {"data": data, "errors": None})
     _move_during_listing(account, faults, page)
     return reply
@@ -140,32 +116,38 @@ def _list_inbound(
     account: Account, faults: Faults, segments: list[str], record: RequestRecord
 ) -> Reply:
     body = legacy_inbound_body(
-        account,
-        faults.legacy_inbound_includes_persona,
-        faults.inbound_owner_overrides,
-        "numbers_as_integers" in faults.malformed,
+        account, faults.legacy_inbound_includes_persona, faults.inbound_shows_routing
     )
     return Reply(200, body)
+
+
+def _get_inbound_number(
+    account: Account, faults: Faults, segments: list[str], record: RequestRecord
+) -> Reply:
+    # The docs accept +13334445555, %2B13334445555, 13334445555 and 3334445555 (US assumed).
+    raw = unquote(segments[2]).strip()
+    phone = raw if raw.startswith("+") else f"+1{raw}" if len(raw) == 10 else f"+{raw}"
+    number = account.numbers.get(phone)
+    if number is None:
+        return json_reply(404, {"error": "Phone number not found"})
+    return json_reply(200, inbound_number(number, faults.legacy_inbound_includes_persona))
 
 
 def _get_persona(
     account: Account, faults: Faults, segments: list[str], record: RequestRecord
 ) -> Reply:
-    persona_id = record.persona_id or ""
-    if persona_id not in account.personas:
-        raise persona_not_found()
-    return _persona_reply(account, faults, persona_id)
+    return _persona_reply(account, faults, _v1_persona_id(account, faults, record))
 
 
 def _attach(account: Account, faults: Faults, segments: list[str], record: RequestRecord) -> Reply:
-    numbers = _number_list(record.body)
-    persona = account.attach(record.persona_id or "", numbers, faults.attach_mode)
+    numbers = number_list(record.body)
+    persona = account.attach(_v1_persona_id(account, faults, record), numbers, faults.attach_mode)
     return _persona_reply(account, faults, persona.id)
 
 
 def _detach(account: Account, faults: Faults, segments: list[str], record: RequestRecord) -> Reply:
-    numbers = _number_list(record.body)
-    persona = account.detach(record.persona_id or "", numbers)
+    numbers = number_list(record.body)
+    persona = account.detach(_v1_persona_id(account, faults, record), numbers)
     return _persona_reply(account, faults, persona.id)
 
 
@@ -179,7 +161,7 @@ def _settings(
     if settings is not None and not isinstance(settings, dict):
         raise SimulatedError(400, "INVALID_BODY", "'persona_settings' must be an object or null")
     phone = unquote(segments[4]).strip()
-    updated = account.update_settings(record.persona_id or "", phone, settings)
+    updated = account.update_settings(_v1_persona_id(account, faults, record), phone, settings)
     return json_reply(200, {"data": updated, "errors": None})
 
 
@@ -218,7 +200,9 @@ _ROUTES: dict[tuple[str, ...], Route] = {
     ("v1", "personas", "*", "inbound", "detach"): Route(_detach, "POST"),
     ("v1", "personas", "*", "inbound", "*", "settings"): Route(_settings, "PATCH"),
     ("v1", "inbound"): Route(_list_inbound, "GET"),
+    ("v1", "inbound", "*"): Route(_get_inbound_number, "GET"),
     ("inbound", "update_label"): Route(_update_label, "POST"),
+    **{shape: Route(handler, method) for shape, (handler, method) in AGENT_ROUTES.items()},
 }
 
 

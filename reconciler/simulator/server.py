@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from functools import partial
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .account import copy_json
 from .control import serve_control
 from .faults import Faults, scripted_reply
 from .httpd import SimulatorHTTPServer
@@ -31,6 +32,8 @@ from .state_file import account_from_state, export_state
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
+# (the request as logged, the simulator's own way to serve a request) -> the reply
+Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
 
 
 class Simulator:
@@ -51,6 +54,9 @@ class Simulator:
         self.port = port
         self.faults = faults if faults is not None else Faults()
         self.on_write: Callable[[Simulator, RequestRecord], None] | None = None
+        # Stands in front of the simulator's own way to serve an API request (after it is
+        # logged): tests play answers the simulator itself has no switch for.
+        self.intercept: Intercept | None = None
         # Reentrant so an on_write callback can call the mutation helpers below.
         self._lock = threading.RLock()
         self._log = RequestLog()
@@ -69,8 +75,7 @@ class Simulator:
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            target=server.serve_until_stopped,
             name=f"bland-simulator-{self.port}",
             daemon=True,
         )
@@ -83,11 +88,11 @@ class Simulator:
         if server is None:
             return
         self._stop_event.set()
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
+        server.wake()
         if thread is not None:
             thread.join(timeout=5)
+        server.server_close()
+        server.close_connections()
         self._server = None
         self._thread = None
 
@@ -157,7 +162,7 @@ class Simulator:
         """A copy of the persona_settings of one number of a persona."""
         with self._lock:
             value = self._account.personas[persona_id].numbers[phone_number]
-            return json.loads(json.dumps(value)) if value is not None else None
+            return copy_json(value)  # type: ignore[no-any-return]
 
     def set_persona_settings(
         self, persona_id: str, phone_number: str, settings: Mapping[str, Any] | None
@@ -167,7 +172,7 @@ class Simulator:
             numbers = self._account.personas[persona_id].numbers
             if phone_number not in numbers:
                 raise KeyError(phone_number)
-            numbers[phone_number] = None if settings is None else json.loads(json.dumps(settings))
+            numbers[phone_number] = copy_json(settings)
 
     def label(self, phone_number: str) -> str | None:
         """The label of a number of the account (KeyError if it has no such number)."""
@@ -219,7 +224,7 @@ class Simulator:
         segments = split_path(path)
         kind: RequestKind = (
             "write"
-            if method in WRITE_METHODS and (path.startswith("/v1/") or path == LABEL_PATH)
+            if method in WRITE_METHODS and (path.startswith(("/v1/", "/v2/")) or path == LABEL_PATH)
             else "read"
         )
         record = RequestRecord(
@@ -232,11 +237,12 @@ class Simulator:
             persona_id=persona_id_from(segments),
         )
         slot = self._log.arrived(record)
+        serve = partial(self._serve, segments=segments, auth=auth, body_ok=body_ok)
         try:
-            reply = self._serve(record, segments, auth, body_ok)
+            reply = serve(record) if self.intercept is None else self.intercept(record, serve)
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
-            reply = self._error(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
+            reply = error_reply(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
         self._log.answered(slot, replace(record, status=reply.status, dropped=reply.dropped))
         if reply.send:
             reply.body_fault = self.faults.body_fault()
@@ -257,7 +263,7 @@ class Simulator:
         if record.method != route.method:
             return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": route.method})
         if auth != self.api_key:
-            return self._error(auth_failure())
+            return error_reply(auth_failure())
         scripted = faults.pop_status(record.kind)
         if scripted and not 200 <= scripted < 300:
             return scripted_reply(scripted, faults)
@@ -269,10 +275,7 @@ class Simulator:
                     raise SimulatedError(400, "INVALID_BODY", "Request body is not valid JSON")
                 reply = route.handler(self._account, faults, segments, record)
             except SimulatedError as exc:
-                reply = self._error(exc)
+                reply = error_reply(exc)
         if record.kind == "write" and faults.take_drop():
             return Reply(reply.status, send=False, dropped=True)
         return reply
-
-    def _error(self, exc: SimulatedError) -> Reply:
-        return error_reply(exc, self.faults.errors_as_string)

@@ -1,4 +1,7 @@
-"""The state-file form of an account: validating it into an :class:`Account`, and back."""
+"""The state-file form of an account: validating it into an :class:`Account`, and back.
+
+A v2 agent's numbers are held by its twin persona: the persona tagged ``v2-agent:<agent id>``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .account import EPOCH, Account, NumberRecord, PersonaRecord, copy_json
+from .account import EPOCH, TWIN_TAG, Account, AgentRecord, NumberRecord, PersonaRecord, copy_json
 from .replies import JSONObject
 
 
@@ -25,20 +28,62 @@ def account_from_state(state: Mapping[str, Any], source: str = "state") -> Accou
     # and number records built inline.
     if not isinstance(state, Mapping):
         raise _state_error(source, "top level must be a JSON object")
-    unknown = set(state) - {"numbers", "personas"}
+    unknown = set(state) - {"numbers", "personas", "agents"}
     if unknown:
         raise _state_error(source, f"unknown top-level keys: {sorted(unknown)}")
     account = Account()
-    numbers = state.get("numbers", [])
-    personas = state.get("personas", [])
-    if not isinstance(numbers, list):
-        raise _state_error(source, '"numbers" must be a list')
-    if not isinstance(personas, list):
-        raise _state_error(source, '"personas" must be a list')
-    _load_numbers(account, numbers, source)
-    for i, entry in enumerate(personas):
+    lists = {key: state.get(key, []) for key in ("numbers", "personas", "agents")}
+    for key, value in lists.items():
+        if not isinstance(value, list):
+            raise _state_error(source, f'"{key}" must be a list')
+    _load_numbers(account, lists["numbers"], source)
+    for i, entry in enumerate(lists["agents"]):
+        _load_agent(account, i, entry, source)
+    for i, entry in enumerate(lists["personas"]):
         _load_persona(account, i, entry, source)
     return account
+
+
+def _optional_text(entry: dict[str, Any], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, str):
+        raise StateError(f"{where}.{key} must be a string or null")
+    return value
+
+
+def _load_agent(account: Account, i: int, entry: object, source: str) -> None:
+    where = f"{source}: agents[{i}]"
+    if not isinstance(entry, dict):
+        raise StateError(f"{where} must be an object")
+    agent_id, name = entry.get("id"), entry.get("name", "")
+    if not isinstance(agent_id, str) or not agent_id:
+        raise StateError(f"{where}.id must be a non-empty string")
+    if agent_id in account.agents:
+        raise StateError(f"{where}: duplicate agent id {agent_id!r}")
+    if not isinstance(name, str):
+        raise StateError(f"{where}.name must be a string")
+    versions = entry.get("versions", 1)
+    if not isinstance(versions, int) or versions < 0:
+        raise StateError(f"{where}.versions must be a count (0 or more) or true/false")
+    agent = AgentRecord(agent_id, name, _optional_text(entry, "created_at", where) or EPOCH)
+    agent.versions = int(versions)
+    agent.updated_at = _optional_text(entry, "updated_at", where) or agent.created_at
+    agent.deleted_at = _optional_text(entry, "deleted_at", where)
+    agent.production_version_id = _optional_text(entry, "production_version_id", where)
+    agent.staging_version_id = _optional_text(entry, "staging_version_id", where)
+    account.agents[agent_id] = agent
+
+
+def _link_twin(account: Account, persona: PersonaRecord, where: str) -> None:
+    twin_of = [tag.removeprefix(TWIN_TAG) for tag in persona.tags if tag.startswith(TWIN_TAG)]
+    if not twin_of:
+        return
+    agent = account.agents.get(twin_of[0])
+    if agent is None:
+        raise StateError(f"{where}: tagged {TWIN_TAG}{twin_of[0]}, but there is no such agent")
+    if agent.twin_id is not None:
+        raise StateError(f"{where}: agent {agent.id!r} already has a twin persona")
+    account.link_twin(agent, persona)
 
 
 def _load_numbers(account: Account, numbers: list[Any], source: str) -> None:
@@ -65,10 +110,14 @@ def _load_numbers(account: Account, numbers: list[Any], source: str) -> None:
             raise _state_error(source, f"numbers[{i}].phone_number must be a non-empty string")
         record = records.get(phone)
         if record is None:
-            records[phone] = NumberRecord(phone, label, next_id, created)
+            record = records[phone] = NumberRecord(phone, label, next_id, created)
             next_id += 1
         else:
             record.label = label
+        if isinstance(entry, dict) and entry.keys() & {"pathway_id", "prompt"}:
+            where = f"{source}: numbers[{i}]"
+            record.pathway_id = _optional_text(entry, "pathway_id", where)
+            record.prompt = _optional_text(entry, "prompt", where)
     account.next_number_id = next_id
 
 
@@ -92,8 +141,9 @@ def _load_persona(account: Account, i: int, entry: object, source: str) -> None:
     if deleted is not None and not isinstance(deleted, str):
         raise _state_error(source, f"{where}.deleted_at must be a string or null")
     persona.deleted_at = deleted
-    if len(entry) > 4:
+    if entry.keys() & {"updated_at", "role", "description", "tags"}:
         _load_persona_extras(persona, entry, f"{source}: {where}")
+        _link_twin(account, persona, f"{source}: {where}")
     numbers = entry.get("numbers", [])
     if not isinstance(numbers, list):
         raise _state_error(source, f"{where}.numbers must be a list")
@@ -161,9 +211,31 @@ def export_state(account: Account) -> JSONObject:
         settings = {n: s for n, s in persona.numbers.items() if s is not None}
         if settings:
             item["persona_settings"] = copy_json(settings)
+        if persona.tags:
+            item["tags"] = list(persona.tags)
         personas.append(item)
-    numbers = [{"phone_number": n.phone_number, "label": n.label} for n in account.numbers.values()]
-    return {"numbers": numbers, "personas": personas}
+    numbers: list[JSONObject] = []
+    for number in account.numbers.values():
+        numbers.append({"phone_number": number.phone_number, "label": number.label})
+        routing = {"pathway_id": number.pathway_id, "prompt": number.prompt}
+        numbers[-1].update({key: value for key, value in routing.items() if value is not None})
+    state: JSONObject = {"numbers": numbers, "personas": personas}
+    if account.agents:
+        state["agents"] = [_agent_state(agent) for agent in account.agents.values()]
+    return state
+
+
+def _agent_state(agent: AgentRecord) -> JSONObject:
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "versions": agent.versions,
+        "production_version_id": agent.production_version_id,
+        "staging_version_id": agent.staging_version_id,
+        "created_at": agent.created_at,
+        "updated_at": agent.updated_at,
+        "deleted_at": agent.deleted_at,
+    }
 
 
 def read_state_file(path: str | Path) -> dict[str, Any]:

@@ -174,11 +174,11 @@ def test_a_server_that_never_answers_times_out(sim: Simulator, run_cli: RunCli) 
 
 
 def test_writes_that_never_answer_time_out_and_are_not_doubled(
-    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, run_cli: RunCli, seams: Seams
 ) -> None:
     sim.faults.hang_writes_after = 0
     # No backoff: a random one could outlast the 4x deadline and leave nothing retried to check.
-    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
+    seams.backoff = 0.0
     result = run_cli("--timeout", "0.05", "apply", CONFIG, "--auto-approve")
     assert result.code == 4
     assert "ReadTimeout" in result.out and "2 failed, 1 skipped" in result.out

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.simulator import Faults, ListingMove, Simulator
+from reconciler.simulator import ListingMove, Simulator
 from tests.conftest import TEST_KEY, RunCli, point_cli_at, write_config, writes
+from tests.simulator_faults import TestFaults, with_test_faults
 
 N = "+14155550100"  # the number the dashboard moves
 X_NUMBER, Y_NUMBER, FREE = "+14155550101", "+14155550102", "+14155550199"
@@ -39,8 +40,8 @@ def two_pages(x_numbers: list[str], y_numbers: list[str]) -> dict[str, Any]:
 def start_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     started: list[Simulator] = []
 
-    def start(state: dict[str, Any], faults: Faults) -> Simulator:
-        simulator = Simulator(state, api_key=TEST_KEY, faults=faults).start()
+    def start(state: dict[str, Any], faults: TestFaults) -> Simulator:
+        simulator = with_test_faults(Simulator(state, api_key=TEST_KEY, faults=faults)).start()
         started.append(simulator)
         return point_cli_at(simulator, monkeypatch)
 
@@ -49,8 +50,8 @@ def start_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         simulator.stop()
 
 
-def moved_after_page_one(number: str, to: str) -> Faults:
-    return Faults(move_during_listing=ListingMove(number, to, after_page=1))
+def moved_after_page_one(number: str, to: str) -> TestFaults:
+    return TestFaults(move_during_listing=ListingMove(number, to, after_page=1))
 
 
 def test_a_number_moved_between_page_reads_is_confirmed_not_detached(
@@ -93,7 +94,7 @@ def test_an_owner_only_get_inbound_names_makes_taking_a_protected_number_a_refus
 ) -> None:
     """GET /v1/inbound says Y holds N; the listing shows N on no persona. The safer reading wins:
     N counts as on Y, so giving it to X is a move, and a move of a protected number is refused."""
-    faults = Faults(inbound_owner_overrides={N: Y})
+    faults = TestFaults(inbound_owner_overrides={N: Y})
     sim = start_sim(two_pages([X_NUMBER], [Y_NUMBER]), faults)
     config = write_config(tmp_path / "p.yaml", [{"id": X, "numbers": [N, X_NUMBER]}], protected=[N])
 
@@ -109,7 +110,7 @@ def test_an_owner_only_get_inbound_names_makes_taking_a_protected_number_a_refus
 def test_sources_that_disagree_are_a_field_of_the_json_plan(
     start_sim: Any, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    start_sim(two_pages([X_NUMBER], [Y_NUMBER]), Faults(inbound_owner_overrides={N: Y}))
+    start_sim(two_pages([X_NUMBER], [Y_NUMBER]), TestFaults(inbound_owner_overrides={N: Y}))
     config = write_config(tmp_path / "p.yaml", [{"id": X, "numbers": [N, X_NUMBER]}])
 
     result = run_cli("plan", config, "--format", "json")
@@ -122,7 +123,7 @@ def test_sources_that_disagree_are_a_field_of_the_json_plan(
     assert document["changes"][0]["from_persona_id"] == Y
 
 
-def moved_to_page_one_after_it_was_read() -> Faults:
+def moved_to_page_one_after_it_was_read() -> TestFaults:
     """N moves from Y (page 2) to X (page 1) once page 1 is served: the list shows it nowhere."""
     return moved_after_page_one(N, X)
 

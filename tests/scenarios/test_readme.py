@@ -138,14 +138,18 @@ def free_port() -> int:
     return port
 
 
-def test_install_and_quick_start_work_as_pasted(tmp_path: Path) -> None:
+def test_install_and_quick_start_work_as_pasted(tmp_path: Path, installed_bin: Path) -> None:
     text = readme()
     install = blocks(section(text, "Install"), "sh")
     quick_start = blocks(section(text, "Quick start").split("### ", 1)[0], "sh")
     assert len(install) == 1 and len(quick_start) == 1
     port = str(free_port())
     assert quick_start[0].count("8765") == 2  # where the simulator listens, and the URL
-    script = install[0] + quick_start[0].replace("8765", port)
+    # The install block's `pip install .` into a new environment is what the pre-commit hook
+    # tests run; here the project is the wheel installed_bin built, and the rest runs as pasted.
+    created, installed = install[0].split("pip install .\n")
+    assert created == "python3 -m venv .venv\n. .venv/bin/activate\n"
+    script = installed + quick_start[0].replace("8765", port)
     clone = tmp_path / "clone"
     shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(*NOT_COPIED))
     env = {
@@ -154,6 +158,7 @@ def test_install_and_quick_start_work_as_pasted(tmp_path: Path) -> None:
         if not name.startswith(("BLAND_", "VIRTUAL_ENV", "PYTHON"))
         and name not in ("NO_COLOR", "FORCE_COLOR")
     }
+    env["PATH"] = f"{installed_bin}{os.pathsep}{env['PATH']}"
     process = subprocess.Popen(
         # -e: a line that fails stops the run, so each line is checked; the user would see it.
         ["bash", "--noprofile", "--norc", "-e", "-c", script],

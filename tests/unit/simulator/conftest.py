@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from reconciler.simulator import Simulator
+from tests.simulator_faults import with_test_faults
 
 KEY = "sim-test-key"
 A = "11111111-1111-4111-8111-111111111111"
@@ -30,7 +31,7 @@ def base_state() -> dict[str, Any]:
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    with Simulator(base_state(), api_key=KEY) as running:
+    with with_test_faults(Simulator(base_state(), api_key=KEY)) as running:
         yield running
 
 

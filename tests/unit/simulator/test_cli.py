@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from reconciler.simulator import simulator_command
 from reconciler.simulator.cli import _how_to_use
-from tests.unit.simulator.conftest import KEY, N1, N2, N3, B, attach, base_state
+from tests.unit.simulator.conftest import KEY, N1, N3, B, attach, base_state
 
 
 def run_command(*args: str, env_key: str | None = KEY) -> subprocess.Popen[str]:
@@ -83,16 +83,31 @@ def test_command_startup_errors(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "key", ["short-k", "  seven  ", "has a space", "tab\there-too", "nön-ascii-key"]
+)
+def test_a_key_reconciler_would_refuse_is_refused_at_start_up(tmp_path: Path, key: str) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    ready = tmp_path / "ready"
+    proc = run_command(
+        "--state", str(state), "--port", "0", "--ready-file", str(ready), env_key=key
+    )
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    assert err.splitlines() == [
+        "error: the key in BLAND_API_KEY is not one reconciler accepts: an API key is one line "
+        "of at least 8 printable ASCII characters, without spaces"
+    ]
+    assert out == "" and not ready.exists()
+    assert key.strip() not in err
+
+
 SWITCHES = {
-    "--move-during-listing NUMBER PERSONA PAGE": "move NUMBER to PERSONA",
-    "--ignore-page": "page 1",
-    "--limit-cap N": "at most N personas",
-    "--inbound-owner NUMBER=PERSONA": "GET /v1/inbound names PERSONA",
-    "--trickle SECONDS": "one byte every SECONDS",
     "--endless-body": "never end",
     "--large-body BYTES": "padded",
-    "--malformed [inbound_numbers_as_one_string|numbers_as_integers|data_not_a_list|"
-    "persona_without_id]": "Break this response shape",
+    "--attach-mode [steal|refuse|refuse_as_invalid|keep_old]": "refuse (409)",
+    "--inbound-numbers-as-strings": "bare strings",
 }
 
 
@@ -108,46 +123,13 @@ def test_help_documents_every_switch() -> None:
         assert text in " ".join(lines[at : at + 2]), lines[at : at + 2]
 
 
-def test_command_sets_the_listing_and_shape_switches(tmp_path: Path) -> None:
-    state = tmp_path / "state.json"
-    state.write_text(json.dumps(base_state()))
-    ready = tmp_path / "ready"
-    proc = run_command(
-        "--state", str(state), "--port", "0", "--ready-file", str(ready),
-        "--move-during-listing", N1, B, "3", "--ignore-page", "--limit-cap", "2",
-        "--inbound-owner", f"{N3}={B}", "--inbound-owner", f"{N2}={B}",
-        "--trickle", "0", "--large-body", "0", "--malformed", "numbers_as_integers",
-        "--malformed", "persona_without_id",
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        proc.stdout.readline()
-        url = ready.read_text().strip()
-        with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
-            faults = client.get("/_sim/faults").json()
-            assert faults["move_during_listing"] == {"number": N1, "to_persona": B, "after_page": 3}
-            assert faults["ignore_page"] is True and faults["limit_cap"] == 2
-            assert faults["inbound_owner_overrides"] == {N3: B, N2: B}
-            assert faults["malformed"] == ["numbers_as_integers", "persona_without_id"]
-            assert faults["endless_body"] is False
-            page = client.get("/v1/personas", params={"page": 3, "limit": 100}).json()["data"]
-            assert [p.get("id") for p in page] == [None, B]
-            inbound = client.get("/v1/inbound").json()["inbound_numbers"]
-            assert inbound[2] == {**inbound[2], "phone_number": 14155550103, "persona_id": B}
-            assert client.get("/_sim/faults").json()["move_during_listing"] is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
-
-
 def test_command_sets_the_body_switches(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text(json.dumps(base_state()))
     ready = tmp_path / "ready"
     proc = run_command(
         "--state", str(state), "--port", "0", "--ready-file", str(ready),
-        "--trickle", "0.25", "--endless-body", "--large-body", "4096",
+        "--endless-body", "--large-body", "4096",
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -155,7 +137,7 @@ def test_command_sets_the_body_switches(tmp_path: Path) -> None:
         url = ready.read_text().strip()
         with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
             faults = client.get("/_sim/faults").json()
-            assert (faults["trickle_seconds"], faults["endless_body"]) == (0.25, True)
+            assert faults["endless_body"] is True
             assert faults["large_body_bytes"] == 4096
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -164,15 +146,7 @@ def test_command_sets_the_body_switches(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args",
-    [
-        ["--inbound-owner", N1],
-        ["--inbound-owner", f"={B}"],
-        ["--move-during-listing", N1, B, "0"],
-        ["--limit-cap", "0"],
-        ["--trickle", "-1"],
-        ["--malformed", "everything"],
-    ],
+    "args", [["--large-body", "-1"], ["--read-statuses", "503,x"], ["--attach-mode", "sometimes"]]
 )
 def test_bad_switch_values_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
     state = tmp_path / "state.json"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.simulator import Faults, Simulator, load_state
+from reconciler.simulator import Simulator, load_state
+from tests.simulator_faults import TestFaults
 from tests.unit.simulator.conftest import KEY, N1, N4, B, attach, error_code
 
 
@@ -43,7 +44,7 @@ def test_control_endpoints(sim: Simulator, client: httpx.Client, tmp_path: Path)
     bad = client.post("/_sim/faults", json={"attach_mode": "merge"})
     assert (bad.status_code, error_code(bad)) == (400, "INVALID_BODY")
     assert client.post("/_sim/faults", json={"nope": 1}).status_code == 400
-    assert client.post("/_sim/faults/reset").json() == Faults().to_dict()
+    assert client.post("/_sim/faults/reset").json() == TestFaults().to_dict()
     assert client.get("/_sim/faults").json()["write_statuses"] == []
     assert client.get("/_sim/nothing").status_code == 404
     assert sim.requests == []

@@ -1,4 +1,4 @@
-"""Which values the simulator's faults accept, through the /_sim/faults control endpoint."""
+"""Which values the simulator's faults (and the tests' own) accept, through /_sim/faults."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.simulator import Faults, ListingMove, Simulator
+from reconciler.simulator import ListingMove, Simulator
+from tests.simulator_faults import TestFaults
 from tests.unit.simulator.conftest import N1, B, error_code
 
 GOOD: dict[str, Any] = {
@@ -50,7 +51,7 @@ def test_the_new_faults_round_trip_through_the_control_api(
     assert {name: shown[name] for name in GOOD} == GOOD
     assert sim.faults.move_during_listing == ListingMove(N1, B, 2)
     assert isinstance(sim.faults.trickle_seconds, float)
-    assert client.post("/_sim/faults/reset").json() == Faults().to_dict()
+    assert client.post("/_sim/faults/reset").json() == TestFaults().to_dict()
 
 
 @pytest.mark.parametrize("change", BAD, ids=[str(change) for change in BAD])

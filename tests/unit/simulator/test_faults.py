@@ -77,17 +77,6 @@ def test_html_errors(sim: Simulator, client: httpx.Client) -> None:
     assert client.get("/v1/personas").status_code == 200
 
 
-def test_errors_as_string(sim: Simulator, client: httpx.Client) -> None:
-    sim.faults.errors_as_string = True
-    response = client.get("/v1/personas/nope")
-    assert response.json() == {
-        "data": None,
-        "errors": "PERSONA_NOT_FOUND: Persona not found or access denied",
-    }
-    sim.faults.write_statuses = [500]
-    assert attach(client, B, N3).json()["errors"].startswith("INTERNAL_SERVER_ERROR: ")
-
-
 def test_inbound_numbers_as_strings(sim: Simulator, client: httpx.Client) -> None:
     sim.faults.inbound_numbers_as_strings = True
     assert client.get(f"/v1/personas/{A}").json()["data"]["inbound_numbers"] == [N1, N2]

@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 
-from reconciler.simulator import Faults, ListingMove, Simulator
+from reconciler.simulator import ListingMove, Simulator
+from tests.simulator_faults import with_test_faults
 from tests.unit.simulator.conftest import (
     GONE,
     KEY,
@@ -194,7 +195,7 @@ def test_a_move_to_an_unknown_persona_changes_nothing(sim: Simulator, client: ht
 
 def test_ignore_page_from_the_constructor() -> None:
     with (
-        Simulator(base_state(), api_key=KEY, faults=Faults(ignore_page=True)) as sim,
+        with_test_faults(Simulator(base_state(), api_key=KEY), ignore_page=True) as sim,
         httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client,
     ):
         for page in (1, 2, 3, 50):

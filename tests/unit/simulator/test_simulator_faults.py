@@ -1,4 +1,4 @@
-"""Response shapes the simulator can be told to get wrong, over real HTTP."""
+"""Answers the tests play in front of the simulator (tests/simulator_faults.py), over real HTTP."""
 
 from __future__ import annotations
 
@@ -65,3 +65,14 @@ def test_a_persona_without_id(sim: Simulator, client: httpx.Client) -> None:
     page2 = client.get("/v1/personas", params={"page": 2, "limit": 2}).json()["data"]
     assert "id" not in page2[0] and page2[0]["name"] == "Old"
     assert client.get(f"/v1/personas/{A}").json()["data"]["id"] == A
+
+
+def test_errors_as_string(sim: Simulator, client: httpx.Client) -> None:
+    sim.faults.errors_as_string = True
+    response = client.get("/v1/personas/nope")
+    assert response.json() == {
+        "data": None,
+        "errors": "PERSONA_NOT_FOUND: Persona not found or access denied",
+    }
+    sim.faults.write_statuses = [500]
+    assert attach(client, B, N3).json()["errors"].startswith("INTERNAL_SERVER_ERROR: ")
