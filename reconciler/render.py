@@ -142,7 +142,7 @@ def partial_note(plan: Plan) -> list[str]:
 
 def confirmation_notes(plan: Plan) -> list[str]:
     """One line per number whose owners were confirmed: listed on several personas and read
-    again by id, or protected, listed on none and listed again (the first few, then a count)."""
+    again by id, or declared, listed on none and listed again (the first few, then a count)."""
     lines = []
     for found in plan.confirmed:
         if found.seen_on:
@@ -153,9 +153,8 @@ def confirmation_notes(plan: Plan) -> list[str]:
             )
         else:
             lines.append(
-                f"Note: {found.phone_number} was listed on no persona, and it is protected: "
-                f"listed again, it is on {_personas(found.held_by)}, and the plan is made from "
-                "that."
+                f"Note: {found.phone_number} was listed on no persona: listed again, it is on "
+                f"{_personas(found.held_by)}, and the plan is made from that."
             )
     return _at_most(lines, "Note: and {} more numbers confirmed so (--format json lists them all).")
 
