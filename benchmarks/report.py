@@ -1,4 +1,4 @@
-"""docs/benchmarks.md from one run: machine, method, targets, results, growth, profile, notes."""
+"""benchmarks/RESULTS.md from one run: machine, method, targets, results, growth, profile, notes."""
 
 from __future__ import annotations
 

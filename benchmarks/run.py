@@ -1,4 +1,4 @@
-"""Measure validate, plan and apply at scale against the simulator, and write docs/benchmarks.md.
+"""Measure validate, plan and apply at scale against the simulator, and write benchmarks/RESULTS.md.
 
     make bench                      # the full run (a few minutes)
     .venv/bin/python benchmarks/run.py --quick     # sizes / 10, one repetition, no profile
@@ -61,7 +61,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="Sizes / 10, one repetition.")
     parser.add_argument("--repeat", type=int, default=None, help="Runs per measurement.")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument("--no-profile", action="store_true", help="Skip the profile.")
     parser.add_argument("--max-load", type=float, default=1.5, help="A quiet machine's load.")
     parser.add_argument(
