@@ -1,6 +1,6 @@
 """Saved plans: a plan written at review time and applied later, exactly as it was reviewed.
 
-A plan file is JSON (docs/plan-files.md). It carries the desired state the plan was made from,
+A plan file is JSON (docs/plan-file.md). It carries the desired state the plan was made from,
 the valve thresholds in force and the plan as it was shown. `apply PLANFILE` plans again from
 that desired state against a fresh read and applies only when the fresh plan shows exactly what
 the saved one does. The file is signed with an HMAC keyed from the API key, so a plan edited and
