@@ -1,8 +1,8 @@
 """How large an answer of the API may be, and sizes as people write them (512M, 1G).
 
 The largest answer is GET /v1/inbound: every number of the account in one body, each record
-carrying its prompt. The default is sized for 100,000 numbers (docs/commands.md, "Reading the account",
-has the arithmetic); an answer over it is refused while it streams, never read whole.
+carrying its prompt. The default is sized for 100,000 numbers (the arithmetic is in
+docs/commands.md, "Reading the account"); an answer over it is refused while it streams.
 """
 
 from __future__ import annotations
