@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from reconciler.account import AccountReader
 from reconciler.apply import ApplyResult
+from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
 from reconciler.model import Desired, Live
 from reconciler.owner_reads import read_account

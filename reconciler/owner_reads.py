@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from reconciler.account import AccountReader
+from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import ConfirmedOwners, Desired, Live, LivePersona, owner_key
 

@@ -5,12 +5,12 @@ writes; every request it sends goes through one layer of timeouts, retries, a de
 pacing (`transport`).
 """
 
-from reconciler.api.agents import AGENT_LIST_LIMIT
 from reconciler.api.client import BlandClient
-from reconciler.api.limits import DEFAULT_MAX_RESPONSE_BYTES, parse_size
 from reconciler.api.pacing import AdaptiveWriteLimit
+from reconciler.api.sizes import DEFAULT_MAX_RESPONSE_BYTES, parse_size
 from reconciler.api.transport import DEFAULT_TIMEOUT, ClientStats
 from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url
+from reconciler.api.v2 import AGENT_LIST_LIMIT
 from reconciler.model import AgentListing
 
 __all__ = [

@@ -11,22 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Unpack
 
-from reconciler.api.agents import (
-    AGENT_LIST_LIMIT,
-    AGENTS_PATH,
-    AgentAction,
-    agent_from_answer,
-    agent_inbound_path,
-    agent_path,
-    agent_write_path,
-    agents_from_list,
-    detached_from_answer,
-    inbound_number_path,
-    is_not_found,
-    route_from_answer,
-    twin_from_answer,
-    write_took_effect,
-)
 from reconciler.api.paging import Listing
 from reconciler.api.transport import (
     RetryableFailure,
@@ -42,6 +26,22 @@ from reconciler.api.urls import (
     inbound_write_path,
     persona_path,
     settings_path,
+)
+from reconciler.api.v2 import (
+    AGENT_LIST_LIMIT,
+    AGENTS_PATH,
+    AgentAction,
+    agent_from_answer,
+    agent_inbound_path,
+    agent_path,
+    agent_write_path,
+    agents_from_list,
+    detached_from_answer,
+    inbound_number_path,
+    is_not_found,
+    route_from_answer,
+    twin_from_answer,
+    write_took_effect,
 )
 from reconciler.api.wire import (
     build_live,

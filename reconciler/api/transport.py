@@ -21,9 +21,9 @@ import httpx
 import tenacity
 
 from reconciler import __version__
-from reconciler.api.bodies import ACCEPT_ENCODING, BodyBudget, BodyRefused, read_body
-from reconciler.api.limits import DEFAULT_MAX_RESPONSE_BYTES
 from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
+from reconciler.api.sizes import DEFAULT_MAX_RESPONSE_BYTES
+from reconciler.api.streaming import ACCEPT_ENCODING, BodyBudget, BodyRefused, read_body
 from reconciler.api.urls import check_base_url, unproxied_mounts
 from reconciler.api.wire import ReadAnswer, error_from_response, success_payload
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent

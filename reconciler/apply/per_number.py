@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from reconciler.account import AccountWriter
 from reconciler.apply.result import Write
+from reconciler.client_protocols import AccountWriter
 from reconciler.errors import ApiError
 from reconciler.model import UNREAD, SeenSettings, owner_kind
 from reconciler.plan import Action, Change, Plan, value_json

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from reconciler.account import AccountWriter
 from reconciler.apply.per_number import (
     intended_write,
     not_yet_attached,
@@ -26,6 +25,7 @@ from reconciler.apply.per_number import (
     settings_before_detach,
 )
 from reconciler.apply.result import ApplyResult, Write, describe
+from reconciler.client_protocols import AccountWriter
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
 from reconciler.model import SeenSettings, owner_id, owner_kind
 from reconciler.plan import Action, Change, Plan

@@ -310,6 +310,7 @@ def test_the_live_account_keeps_only_the_owners_the_api_names() -> None:
         personas={"p1": persona},
         account_numbers=frozenset({"+14155550100", "+14155550101"}),
         pages_read=3,
+        reads=4,  # the three pages and GET /v1/inbound
         inbound_owners={"+14155550100": "p1"},
     )
 

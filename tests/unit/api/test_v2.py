@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from reconciler.api import AGENT_LIST_LIMIT, BlandClient
-from reconciler.api.agents import write_took_effect
+from reconciler.api.v2 import write_took_effect
 from reconciler.errors import ApiError, InputError
 from reconciler.model import UNREAD, InboundRoute, LiveAgent, Unread
 from reconciler.text import printable

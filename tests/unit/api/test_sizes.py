@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.api.limits import DEFAULT_MAX_RESPONSE_BYTES, parse_size, shown_size
+from reconciler.api.sizes import DEFAULT_MAX_RESPONSE_BYTES, parse_size, shown_size
 from reconciler.errors import InputError
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import httpx
 
-from reconciler.api.limits import shown_size
+from reconciler.api.sizes import shown_size
 from reconciler.api.wire import ReadAnswer
 from reconciler.errors import ApiError
 
