@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 
 from reconciler.api.transport import EventHooks
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, InputError
 from reconciler.text import and_more, printable
 
 Status = Literal["ok", "warn", "fail"]
@@ -43,11 +43,17 @@ class Check:
 
 
 def read(call: Callable[[], T]) -> T | ApiError:
-    """What `call` read, or the ApiError it stopped on."""
+    """What `call` read, or the ApiError it stopped on.
+
+    An id or a number from the API that no request path can carry (InputError, before anything
+    is sent) stops the read as an error answer would: the check names it, as plan would.
+    """
     try:
         return call()
     except ApiError as error:
         return error
+    except InputError as error:
+        return ApiError(str(error))
 
 
 def words(error: ApiError) -> str:

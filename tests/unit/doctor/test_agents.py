@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
+from reconciler.api import BlandClient
+from reconciler.doctor import WireLog, run_doctor
 from reconciler.doctor.agents import AgentReads, agent_twins, agents_listing, inbound_number
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import AgentListing, LiveAgent, LivePersona
@@ -169,3 +172,71 @@ def routed(record: dict[str, Any] | ApiError | None, agent: str = "") -> AgentRe
 def test_inbound_number(reads: AgentReads, status: str, detail: str) -> None:
     check = inbound_number(reads)
     assert (check.status, check.detail) == (status, detail)
+
+
+def _run(routes: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """run_doctor over an API answering each path in `routes` (personas: none, no error codes)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.raw_path.decode().split("?")[0]
+        if path in routes:
+            return httpx.Response(200, json=routes[path])
+        if path == "/v1/personas":
+            return httpx.Response(200, json={"data": [], "errors": None})
+        return httpx.Response(404, json={"data": None, "errors": [{"error": "NOT_FOUND"}]})
+
+    wire = WireLog()
+    with BlandClient(
+        "https://api.example.test",
+        "sk-unit-key",
+        transport=httpx.MockTransport(handler),
+        event_hooks=wire.event_hooks,
+        sleep=lambda _seconds: None,
+    ) as client:
+        report = run_doctor(client, wire, "BLAND_API_KEY")
+    return {check.name: (check.status, check.detail) for check in report.checks}
+
+
+def test_an_id_no_request_path_can_carry_fails_its_check_instead_of_stopping_doctor() -> None:
+    checks = _run(
+        {
+            "/v1/inbound": {"inbound_numbers": [{"phone_number": "+1/2"}]},
+            "/v2/agents": {"data": [{"id": "a/b", "name": "odd"}], "errors": None},
+        }
+    )
+    assert checks["agents_listing"] == ("ok", "1 agent, the whole list (under 500)")
+    assert checks["agent_twins"] == (
+        "fail",
+        'reading stopped: agent id "a/b" cannot be sent in a request path: it holds "/"',
+    )
+    assert checks["inbound_number"] == (
+        "fail",
+        'reading stopped: phone number "+1/2" cannot be sent in a request path: it holds "/"',
+    )
+
+
+def test_the_number_read_is_an_agents_where_get_inbound_names_its_twin() -> None:
+    checks = _run(
+        {
+            "/v1/inbound": {
+                "inbound_numbers": [
+                    {"phone_number": "+1", "persona_id": None},
+                    {"phone_number": "+2", "persona_id": "twin-1"},
+                ]
+            },
+            "/v2/agents": {"data": [{"id": "ag-1", "name": "Bot"}], "errors": None},
+            "/v2/agents/ag-1/inbound": {"data": {"agent_id": "ag-1", "persona_id": "twin-1"}},
+            "/v1/inbound/%2B2": {"phone_number": "+2", "pathway_id": None, "persona_id": "twin-1"},
+        }
+    )
+    assert checks["agent_twins"][0] == "ok"
+    assert checks["agent_twins"][1].endswith(
+        "1 neither; GET /v1/inbound names owners, so those agents' numbers are read from it"
+    )
+    assert checks["inbound_number"] == (
+        "warn",
+        "no prompt shown: a number a pathway or a prompt answers may look free to plan, and "
+        "attaching it would replace that unseen; GET /v1/inbound/+2 (a number of agent ag-1) "
+        "shows pathway_id, persona_id",
+    )
+    assert checks["consistency"][0] == "ok"  # the twin is an agent's, not a persona unseen
