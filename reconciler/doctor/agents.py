@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from reconciler.api import BlandClient
@@ -52,7 +53,7 @@ def read_agents(
     listing = read(client.list_agents)
     twins = listing if isinstance(listing, ApiError) else read(lambda: _ask_twins(client, listing))
     found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
-    by_id = {twin: _twin_by_id(client, twin) for twin in found if twin not in personas}
+    by_id = {t: read(partial(_twin_by_id, client, t)) for t in found if t not in personas}
     # An agent's number where one is seen (so its persona_id can be seen naming the twin).
     on_agents = [(n, found[owner]) for n, owner in sorted(inbound.items()) if owner in found]
     for twin, agent in found.items():
@@ -74,14 +75,14 @@ def _ask_twins(client: BlandClient, listing: AgentListing) -> dict[str, str | No
     return twins
 
 
-def _twin_by_id(client: BlandClient, twin: str) -> Twin:
+def _twin_by_id(client: BlandClient, twin: str) -> LivePersona | None:
     """The twin as GET /v1/personas/{id} serves it; None for a 404, as plan reads it."""
     try:
         return client.get_persona(twin)
-    except AuthError as error:
-        return error
     except ApiError as error:
-        return None if error.status == 404 else error
+        if isinstance(error, AuthError) or error.status != 404:
+            raise
+        return None
 
 
 def _route(client: BlandClient, number: str) -> dict[str, Any]:
