@@ -73,9 +73,10 @@ mutation: install
 	$(PY) scripts/mutation_score.py
 
 # The scenarios of tests/acceptance against a live account: opt-in, and it changes only the
-# scratch personas and numbers, restored at the end (docs/acceptance.md). Needs
+# scratch personas, agents and numbers, restored at the end (docs/acceptance.md). Needs
 # RECONCILER_ACCEPTANCE=1, BLAND_API_URL, BLAND_API_KEY, RECONCILER_SCRATCH_PERSONAS=id1,id2 and
-# RECONCILER_SCRATCH_NUMBERS=n1,n2,...; without the switch it touches nothing. `make test` runs
+# RECONCILER_SCRATCH_NUMBERS=n1,n2,...; RECONCILER_SCRATCH_AGENTS=id1[,id2] adds the move to a v2
+# agent and back (skipped without it). Without the switch it touches nothing. `make test` runs
 # the same scenarios against a simulator in its own process, never against an account.
 ACCEPTANCE_ARGS ?=
 acceptance: install
@@ -88,9 +89,10 @@ acceptance: install
 	if [ $$status -eq 5 ]; then echo "acceptance: no scenario selected"; exit 0; fi; \
 	exit $$status
 
-# `make acceptance` against the simulator started as its own process, with the scratch personas
-# and numbers given by the environment; then checks that it left the simulator exactly as found
-# and wrote only to the scratch personas. The way to try `make acceptance` without an account.
+# `make acceptance` against the simulator started as its own process, with the scratch personas,
+# agents and numbers given by the environment; then checks that it left the simulator exactly as
+# found and wrote only to the scratch personas and agents. The way to try `make acceptance`
+# without an account.
 acceptance-simulator: install
 	MAKE="$(MAKE)" $(PY) -m tests.acceptance.against_simulator
 

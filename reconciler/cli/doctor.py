@@ -28,8 +28,9 @@ from reconciler.text import printable
 def doctor_command(settings: Settings, output_format: str) -> None:
     """Check, with GET requests only, that the account behaves as this tool assumes.
 
-    Checks the key, the paging of the persona listing, GET /v1/inbound, the response shapes
-    and whether the two sources of ownership agree. Exits 1 when any check fails.
+    Checks the key, the paging of the persona listing, GET /v1/inbound, the response shapes,
+    whether the two sources of ownership agree, and how v2 agents and their numbers can be read.
+    Exits 1 when any check fails.
     """
     base_url = settings.base_url()
     source = key_source(settings.api_key_file)

@@ -3,24 +3,33 @@ that judge them: an answer the tool cannot read fails here as it would fail a pl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from typing import TypeVar
+from collections.abc import Collection
 
 from reconciler.api import BlandClient
 from reconciler.api.client import PAGE_LIMIT
 from reconciler.api.urls import PERSONAS_PATH, persona_path
 from reconciler.api.wire import build_live, personas_from_page
-from reconciler.doctor.report import KEY_NEEDED, Check, Report, WireLog, judged, not_checked
+from reconciler.doctor.agent_checks import agent_twins, agents_listing, inbound_number, read_agents
+from reconciler.doctor.report import (
+    KEY_NEEDED,
+    Check,
+    Report,
+    WireLog,
+    judged,
+    not_checked,
+    plural,
+    read,
+    shown,
+    words,
+)
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import Live, LivePersona
 from reconciler.owner_reads import GetPersona, confirm_owners
-from reconciler.text import and_more, printable
+from reconciler.text import printable
 
 SMALL_LIMIT = 2  # small enough to need a second page on almost any account
 NO_SUCH_PERSONA = "00000000-0000-4000-8000-00000000d0c7"  # asked for to see an error answer
-MAX_SHOWN = 3  # numbers or ids a detail names before "and N more"
 
-T = TypeVar("T")
 Listing = tuple[dict[str, LivePersona], int] | ApiError  # the personas and the pages read
 Small = tuple[list[LivePersona], list[LivePersona]] | ApiError  # pages 1 and 2 of limit=2
 Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
@@ -28,32 +37,30 @@ Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the own
 
 def run_doctor(client: BlandClient, wire: WireLog, key_source: str) -> Report:
     """Probe the account with GETs only (`wire` holding the client's hooks); judge each check."""
-    listing = _read(client.list_personas)
+    listing = read(client.list_personas)
     # Read as it came, page 1 of limit=2 tells a key refused or an API not answering (stop
     # here) from an answer the client refused (the listing check names it).
-    first = _read(lambda: _small_page(client, 1))
+    first = read(lambda: _small_page(client, 1))
     if isinstance(listing, ApiError) and isinstance(first, ApiError):
         return _stopped(listing, wire, key_source)
-    small = first if isinstance(first, ApiError) else _read(lambda: _pages(first, client))
-    inbound = _read(client.list_inbound)
-    missing = _read(lambda: client.get_persona(NO_SUCH_PERSONA))
+    small = first if isinstance(first, ApiError) else read(lambda: _pages(first, client))
+    inbound = read(client.list_inbound)
+    missing = read(lambda: client.get_persona(NO_SUCH_PERSONA))
+    personas = {} if isinstance(listing, ApiError) else listing[0]
+    owners = {} if isinstance(inbound, ApiError) else inbound
+    agents = read_agents(client, personas, owners)
     checks = (
         Check("credentials", "ok", f"the API key from {key_source} is accepted"),
         personas_listing(listing, small),
         inbound_listing(inbound),
         response_shapes(listing, missing),
-        consistency(listing, inbound, client.get_persona),
+        consistency(listing, inbound, client.get_persona, agents.twin_ids()),
+        agents_listing(agents.listing),
+        agent_twins(agents, personas, owners),
+        inbound_number(agents),
     )
     pages = 0 if isinstance(listing, ApiError) else listing[1]
     return Report(checks, wire, persona_pages=pages)
-
-
-def _read(call: Callable[[], T]) -> T | ApiError:
-    """What `call` read, or the ApiError it stopped on."""
-    try:
-        return call()
-    except ApiError as error:
-        return error
 
 
 def _small_page(client: BlandClient, page: int) -> object:
@@ -78,26 +85,14 @@ def _stopped(error: ApiError, wire: WireLog, key_source: str) -> Report:
         stopped += " does not follow"
         detail = f"{error.method} {error.path}: {stopped} (check BLAND_API_URL)"
         return not_checked(detail, "the API answered with a redirect", stopped, wire)
-    detail = f"could not be checked: {_words(error)}"
+    detail = f"could not be checked: {words(error)}"
     return not_checked(detail, "no answer", "the API gave no usable answer", wire)
-
-
-def _words(error: ApiError) -> str:
-    return printable(str(error))  # ApiError puts the API's words on one line
-
-
-def _shown(items: Collection[str]) -> str:
-    return and_more([printable(item) for item in sorted(items)], MAX_SHOWN)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def personas_listing(listing: Listing, small: Small) -> Check:
     """The client reads the listing to its end; page and limit are honoured."""
     if isinstance(listing, ApiError):
-        return Check("personas_listing", "fail", f"reading stopped: {_words(listing)}")
+        return Check("personas_listing", "fail", f"reading stopped: {words(listing)}")
     personas, pages = listing
     total, full = len(personas), pages - 1  # the last page read is the empty one
     fails: list[str] = []
@@ -106,13 +101,13 @@ def personas_listing(listing: Listing, small: Small) -> Check:
         warns.append("the account lists no personas: paging could not be checked")
     elif not (full - 1) * PAGE_LIMIT < total <= full * PAGE_LIMIT:
         warns.append(
-            f"{_plural(total, 'persona')} on {_plural(full, 'page')} although limit={PAGE_LIMIT} "
+            f"{plural(total, 'persona')} on {plural(full, 'page')} although limit={PAGE_LIMIT} "
             f"was asked: the server {'ignores' if total > full * PAGE_LIMIT else 'caps'} `limit` "
             "(the tool reads on to an empty page)"
         )
     small_limit = f"limit={SMALL_LIMIT}"
     if isinstance(small, ApiError):
-        warns.append(f"{small_limit} could not be checked: {_words(small)}")
+        warns.append(f"{small_limit} could not be checked: {words(small)}")
     elif len(small[0]) > SMALL_LIMIT:
         warns.append(
             f"{small_limit} was answered with {len(small[0])} personas: the server ignores `limit`"
@@ -124,26 +119,26 @@ def personas_listing(listing: Listing, small: Small) -> Check:
         )
     elif shared := {p.id for p in small[0]} & {p.id for p in small[1]}:
         fails.append(
-            f"pages 1 and 2 of {small_limit} share personas ({_shown(shared)}): the server "
+            f"pages 1 and 2 of {small_limit} share personas ({shown(shared)}): the server "
             "ignores `page`"
         )
     deleted = sum(persona.deleted for persona in personas.values())
-    facts = f"{_plural(total, 'persona')} ({deleted} soft-deleted, marked by deleted_at)"
-    facts += f" on {_plural(full, 'page')} of limit={PAGE_LIMIT}, then an empty page"
+    facts = f"{plural(total, 'persona')} ({deleted} soft-deleted, marked by deleted_at)"
+    facts += f" on {plural(full, 'page')} of limit={PAGE_LIMIT}, then an empty page"
     return judged("personas_listing", fails, warns, facts)
 
 
 def inbound_listing(inbound: Inbound) -> Check:
     """GET /v1/inbound answers, with how many numbers, and whether it names owners."""
     if isinstance(inbound, ApiError):
-        return Check("inbound_listing", "fail", _words(inbound))
+        return Check("inbound_listing", "fail", words(inbound))
     count = len(inbound)
     named = sum(owner is not None for owner in inbound.values())
     if named:
         owners = f"names owners (persona_id) for {named} of {count}"
     else:
         owners = "names no owners (no persona_id): the persona listing is the only source"
-    return Check("inbound_listing", "ok", f"{_plural(count, 'number')}; {owners}")
+    return Check("inbound_listing", "ok", f"{plural(count, 'number')}; {owners}")
 
 
 def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Check:
@@ -181,7 +176,7 @@ def _error_answer(missing: LivePersona | ApiError, warns: list[str]) -> str:
         warns.append(f"{probe} was answered 2xx: errors look like answers")
         return "no error envelope seen"
     if missing.status is None:
-        warns.append(f"the error envelope could not be seen: {_words(missing)}")
+        warns.append(f"the error envelope could not be seen: {words(missing)}")
         return ""
     if not missing.code:
         warns.append(
@@ -192,8 +187,13 @@ def _error_answer(missing: LivePersona | ApiError, warns: list[str]) -> str:
     return f"no such persona: HTTP {missing.status} {missing.code}"
 
 
-def consistency(listing: Listing, inbound: Inbound, get_persona: GetPersona) -> Check:
-    """Each number on one persona (read again by id if listed on two); the two sources agree."""
+def consistency(
+    listing: Listing, inbound: Inbound, get_persona: GetPersona, twins: Collection[str] = ()
+) -> Check:
+    """Each number on one persona (read again by id if listed on two); the two sources agree.
+
+    GET /v1/inbound naming `twins` (agents' twin personas, hidden from the listing) is expected.
+    """
     if isinstance(listing, ApiError):
         return Check("consistency", "fail", "not checked: the persona listing was not read whole")
     live = build_live(listing[0], listing[1], {} if isinstance(inbound, ApiError) else inbound)
@@ -201,57 +201,60 @@ def consistency(listing: Listing, inbound: Inbound, get_persona: GetPersona) -> 
     warns: list[str] = []
     deleted = {number for p in live.personas.values() if p.deleted for number in p.numbers}
     if deleted:
-        warns.append(f"numbers on soft-deleted personas: {_shown(deleted)}")
+        warns.append(f"numbers on soft-deleted personas: {shown(deleted)}")
     try:
         live = confirm_owners(live, get_persona)
     except ApiError as error:
-        warns.append(f"a number listed on two personas could not be read again: {_words(error)}")
+        warns.append(f"a number listed on two personas could not be read again: {words(error)}")
     held = [found.phone_number for found in live.confirmed if len(found.held_by) > 1]
     moved = [found.phone_number for found in live.confirmed if len(found.held_by) < 2]
     if held:
         fails.append(
-            f"{_plural(len(held), 'number')} on two personas, read again by id: {_shown(held)}"
+            f"{plural(len(held), 'number')} on two personas, read again by id: {shown(held)}"
         )
     if moved:
         warns.append(
-            f"the listing showed {_plural(len(moved), 'number')} on two personas "
-            f"({_shown(moved)}), but read by id each is on one: the listing changed while it "
+            f"the listing showed {plural(len(moved), 'number')} on two personas "
+            f"({shown(moved)}), but read by id each is on one: the listing changed while it "
             "was read"
         )
     if isinstance(inbound, ApiError):
         warns.append("GET /v1/inbound unreadable: only the persona listing was checked")
     else:
-        _agree(live, inbound, fails, warns)
-    facts = f"{_plural(len(live.listed_owners()), 'number')} on personas, each on one, all on "
+        _agree(live, inbound, twins, fails, warns)
+    facts = f"{plural(len(live.listed_owners()), 'number')} on personas, each on one, all on "
     facts += "the account; GET /v1/inbound " + (
         "names the same owners" if live.inbound_owners else "names no owners to compare"
     )
     return judged("consistency", fails, warns, "" if fails or warns else facts)
 
 
-def _agree(live: Live, inbound: dict[str, str | None], fails: list[str], warns: list[str]) -> None:
+def _agree(
+    live: Live,
+    inbound: dict[str, str | None],
+    twins: Collection[str],
+    fails: list[str],
+    warns: list[str],
+) -> None:
     """Compare the listing's owners with GET /v1/inbound's numbers and the owners it names."""
     listed = live.listed_owners()
     missing = [number for number in listed if number not in inbound]
     if missing:
-        warns.append(f"on personas but not in GET /v1/inbound: {_shown(missing)}")
+        warns.append(f"on personas but not in GET /v1/inbound: {shown(missing)}")
     if not live.inbound_owners:
         return
     active = {persona.id for persona in live.active()}
     differ = live.disagreements()
     disagree = [d.phone_number for d in differ if d.listed_on or d.inbound_owner.id in active]
-    hidden = [
-        d.phone_number
-        for d in differ
-        if not d.listed_on and d.inbound_owner.id not in live.personas
-    ]
+    known = {*live.personas, *twins}  # an agent's twin is hidden from the listing by design
+    hidden = [d.phone_number for d in differ if not d.listed_on and d.inbound_owner.id not in known]
     if disagree:
         fails.append(
             "GET /v1/inbound and the persona listing name different owners for "
-            f"{_plural(len(disagree), 'number')}: {_shown(disagree)}"
+            f"{plural(len(disagree), 'number')}: {shown(disagree)}"
         )
     if hidden:
         warns.append(
-            f"GET /v1/inbound puts {_plural(len(hidden), 'number')} on personas the listing "
-            f"does not show (v2 agents?): {_shown(hidden)}; the tool counts them as held"
+            f"GET /v1/inbound puts {plural(len(hidden), 'number')} on personas the listing "
+            f"does not show (v2 agents?): {shown(hidden)}; the tool counts them as held"
         )

@@ -6,17 +6,30 @@ import contextlib
 import re
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
 from reconciler.api.transport import EventHooks
+from reconciler.errors import ApiError, InputError
+from reconciler.text import and_more, printable
 
 Status = Literal["ok", "warn", "fail"]
-CHECKS = ("credentials", "personas_listing", "inbound_listing", "response_shapes", "consistency")
+CHECKS = (
+    "credentials",
+    "personas_listing",
+    "inbound_listing",
+    "response_shapes",
+    "consistency",
+    "agents_listing",
+    "agent_twins",
+    "inbound_number",
+)
 KEY_NEEDED = "the checks need a key the API accepts"
+MAX_SHOWN = 3  # numbers or ids a detail names before "and N more"
+T = TypeVar("T")
 _RATE_LIMIT_HEADER = re.compile(r"rate-?limit|retry-after", re.IGNORECASE)
 
 
@@ -27,6 +40,35 @@ class Check:
     name: str
     status: Status
     detail: str
+
+
+def read(call: Callable[[], T]) -> T | ApiError:
+    """What `call` read, or the ApiError it stopped on.
+
+    An id or a number from the API that no request path can carry (InputError, before anything
+    is sent) stops the read as an error answer would: the check names it, as plan would.
+    """
+    try:
+        return call()
+    except ApiError as error:
+        return error
+    except InputError as error:
+        return ApiError(str(error))
+
+
+def words(error: ApiError) -> str:
+    """The error on one line, safe to print (ApiError puts the API's words on one line)."""
+    return printable(str(error))
+
+
+def shown(items: Collection[str]) -> str:
+    """The items sorted, safe to print, the first few then "and N more"."""
+    return and_more([printable(item) for item in sorted(items)], MAX_SHOWN)
+
+
+def plural(count: int, noun: str) -> str:
+    """`count` and the noun, with an s unless the count is one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def judged(name: str, fails: Sequence[str], warns: Sequence[str], facts: str) -> Check:

@@ -1,9 +1,10 @@
 """`make acceptance-simulator`: `make acceptance` against the simulator run as its own process.
 
-Starts `reconciler simulator` on a free port with the scratch account, hands `make acceptance`
-the environment a maintainer would set for a live account, then checks through the simulator's
-control endpoints that the run left the account exactly as found and wrote nothing but scratch
-numbers on scratch personas. Run from the repository root:
+Starts `reconciler simulator` on a free port with the scratch account (its twin personas
+readable by id), hands `make acceptance` the environment a maintainer would set for a live
+account, then checks through the simulator's control endpoints that the run left the account
+exactly as found and wrote nothing but scratch numbers on scratch personas and agents. Run
+from the repository root:
 python -m tests.acceptance.against_simulator
 """
 
@@ -21,10 +22,12 @@ from typing import Any
 
 import httpx
 
-from tests.acceptance.harness import NUMBERS_VAR, PERSONAS_VAR, SWITCH
+from tests.acceptance.harness import AGENTS_VAR, NUMBERS_VAR, PERSONAS_VAR, SWITCH
 from tests.acceptance.scratch_account import (
+    SCRATCH_AGENTS,
     SCRATCH_NUMBERS,
     SCRATCH_PERSONAS,
+    SIMULATOR_FAULTS,
     foreign_writes,
     scratch_state,
     state_differences,
@@ -53,6 +56,7 @@ def _run_acceptance(url: str, key: str) -> int:
         "BLAND_API_KEY": key,
         PERSONAS_VAR: ",".join(SCRATCH_PERSONAS),
         NUMBERS_VAR: ",".join(SCRATCH_NUMBERS),
+        AGENTS_VAR: ",".join(SCRATCH_AGENTS),
     }
     env.pop("BLAND_API_KEY_FILE", None)
     return subprocess.call([os.environ.get("MAKE", "make"), "acceptance"], env=env, cwd=ROOT)
@@ -62,7 +66,7 @@ def _problems(before: Any, after: Any, log: list[dict[str, Any]]) -> list[str]:
     problems = [f"state changed: {line}" for line in state_differences(before, after)]
     problems += [
         f"wrote outside the scratch routing: {line}"
-        for line in foreign_writes(log, SCRATCH_PERSONAS, SCRATCH_NUMBERS)
+        for line in foreign_writes(log, SCRATCH_PERSONAS, SCRATCH_NUMBERS, SCRATCH_AGENTS)
     ]
     if not any(request["method"] != "GET" for request in log):
         problems.append("no scenario wrote anything: did make acceptance skip?")
@@ -84,6 +88,7 @@ def main() -> int:
         try:
             url = _wait_for_url(ready, simulator)
             with httpx.Client(base_url=url, headers={"authorization": key}) as control:
+                control.post("/_sim/faults", json=SIMULATOR_FAULTS).raise_for_status()
                 before = control.get("/_sim/state").json()
                 control.post("/_sim/log/clear").raise_for_status()
                 code = _run_acceptance(url, key)
@@ -99,7 +104,11 @@ def main() -> int:
     print(
         f"acceptance-simulator: make acceptance exited {code}; the simulator saw "
         f"{len(log)} requests, {writes} of them writes"
-        + ("" if problems else ", all to scratch personas; its state is exactly as found")
+        + (
+            ""
+            if problems
+            else ", all to scratch personas and agents; its state is exactly as found"
+        )
     )
     return code or (1 if problems else 0)
 

@@ -2,8 +2,9 @@
 
 `make test` runs the scenarios against a simulator in this process. `make acceptance` passes
 `--acceptance-target=live`: the account named by BLAND_API_URL and BLAND_API_KEY, with the
-scratch personas and numbers of RECONCILER_SCRATCH_PERSONAS and RECONCILER_SCRATCH_NUMBERS,
-only when RECONCILER_ACCEPTANCE=1 (see docs/acceptance.md).
+scratch personas and numbers of RECONCILER_SCRATCH_PERSONAS and RECONCILER_SCRATCH_NUMBERS (and
+the scratch agents of RECONCILER_SCRATCH_AGENTS, if set), only when RECONCILER_ACCEPTANCE=1
+(see docs/acceptance.md).
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ from tests.acceptance.harness import (
     live_target,
     number_problems,
     persona_problems,
-    take_snapshot,
     terminate_as_interrupt,
 )
 from tests.acceptance.scratch_account import (
+    SCRATCH_AGENTS,
     SCRATCH_NUMBERS,
     SCRATCH_PERSONAS,
+    SIMULATOR_FAULTS,
     foreign_writes,
     scratch_state,
     state_differences,
 )
+from tests.acceptance.snapshot import take_snapshot
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,14 +54,18 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         return
     key = in_process_key()
     with Simulator(scratch_state(), api_key=key) as simulator:
+        simulator.faults.update(SIMULATOR_FAULTS)
         before = simulator.export_state()
         a, b = SCRATCH_PERSONAS
-        yield Target("simulator", simulator.url, key, (a, b), SCRATCH_NUMBERS, simulator)
+        yield Target(
+            "simulator", simulator.url, key, (a, b), SCRATCH_NUMBERS, simulator,
+            agents=SCRATCH_AGENTS,
+        )  # fmt: skip
         # After `scratch` restored the routing: the account exactly as found, and nothing but
-        # scratch numbers on scratch personas ever written.
+        # scratch numbers on scratch personas and agents ever written.
         assert state_differences(before, simulator.export_state()) == []
         requests = [record.to_dict() for record in simulator.requests]
-        assert foreign_writes(requests, SCRATCH_PERSONAS, SCRATCH_NUMBERS) == []
+        assert foreign_writes(requests, SCRATCH_PERSONAS, SCRATCH_NUMBERS, SCRATCH_AGENTS) == []
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,9 @@
 A target is either the simulator in this process (`make test`) or the account named by the
 environment (`make acceptance`: a live account, or a simulator run as its own process). The
 scenarios change it only through the tool itself and, for the stale-plan scenario, one attach
-through the client; they touch only the scratch personas and numbers, and `Scratch.restore`
-puts back the routing, per-number settings and labels recorded before the first scenario.
+through the client; they touch only the scratch personas, agents and numbers, and
+`Scratch.restore` puts back the routing, per-number settings and labels recorded before the
+first scenario.
 """
 
 from __future__ import annotations
@@ -26,18 +27,25 @@ import pytest
 from reconciler.api import BlandClient
 from reconciler.api.urls import persona_path
 from reconciler.cli import Seams, main
-from reconciler.config.entries import MAX_LABEL
+from reconciler.model import owner_id, owner_key, owner_kind
+from reconciler.owner_reads import read_account
 from reconciler.simulator import Simulator
+from tests.acceptance.snapshot import (
+    Snapshot,
+    label_fits,
+    restorable,
+    snapshot_differences,
+    take_snapshot,
+)
 from tests.conftest import FakeTime
 
 SWITCH = "RECONCILER_ACCEPTANCE"
 PERSONAS_VAR = "RECONCILER_SCRATCH_PERSONAS"
 NUMBERS_VAR = "RECONCILER_SCRATCH_NUMBERS"
+AGENTS_VAR = "RECONCILER_SCRATCH_AGENTS"  # optional: v2 agents the agent scenario may route to
 PATHWAY_VAR = "RECONCILER_SCRATCH_PATHWAY"
 # The pathway the settings scenario sets on a scratch number when PATHWAY_VAR names none.
 DEFAULT_PATHWAY = "pathway_reconciler_acceptance"
-# What of a number object the scenarios may change, and the restore writes back.
-RESTORED_FIELDS = ("label", "persona_settings")
 # The scenarios empty scratch personas and take numbers off them on purpose; the valves would
 # refuse that. Numbers that are not scratch are listed as protected in every config instead.
 SAFETY_FLAGS = ("--allow-emptying", "--max-detach-percent", "100")
@@ -56,6 +64,7 @@ class Target:
     simulator: Simulator | None = None
     pathway: str = DEFAULT_PATHWAY
     fake_time: FakeTime = field(default_factory=FakeTime)
+    agents: tuple[str, ...] = ()  # scratch v2 agents (none: the agent scenario is skipped)
 
     def client(self) -> BlandClient:
         """A client for the target (waits take no time against the in-process simulator)."""
@@ -90,6 +99,7 @@ def live_target(environ: Mapping[str, str]) -> Target:
         (personas[0], personas[1]),
         numbers,
         pathway=environ.get(PATHWAY_VAR, "").strip() or DEFAULT_PATHWAY,
+        agents=_listed(environ.get(AGENTS_VAR, "")),
     )
 
 
@@ -129,76 +139,18 @@ class Tool:
         return Run(code if isinstance(code, int) else 1, out.getvalue(), err.getvalue())
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """What the scenarios may change, as read from the account.
-
-    `objects` holds, for each number on a scratch persona, the `label` and `persona_settings`
-    the persona read by id shows (only those it shows: bare-string numbers show neither; no
-    label and "" are kept as None, as the tool treats them alike). `labels` is what
-    GET /v1/inbound says of each scratch number's label, if it says anything.
-    `Scratch.recorded_config` declares each recorded value under its number, so the restore
-    writes back what the scenarios changed.
-    """
-
-    routing: dict[str, frozenset[str]]  # scratch persona -> every number on it
-    owners: dict[str, tuple[str, ...]]  # scratch number -> the active personas holding it
-    objects: dict[str, dict[str, Any]]
-    labels: dict[str, Any]
-
-
-def take_snapshot(client: BlandClient, target: Target) -> Snapshot:
-    """The scratch personas' routing and number objects, and where each scratch number is."""
-    routing: dict[str, frozenset[str]] = {}
-    objects: dict[str, dict[str, Any]] = {}
-    for pid in target.personas:
-        entries = client.get_json(persona_path(pid))["data"]["inbound_numbers"] or []
-        numbers = []
-        for entry in entries:
-            number = entry["phone_number"] if isinstance(entry, dict) else entry
-            numbers.append(number)
-            if isinstance(entry, dict):
-                objects[number] = _restorable(entry)
-        routing[pid] = frozenset(numbers)
-    owners = client.read_live().owners()
-    inbound = client.get_json("/v1/inbound")
-    entries = inbound.get("inbound_numbers", []) if isinstance(inbound, dict) else inbound
-    labels = {
-        entry["phone_number"]: entry["label"] or None
-        for entry in entries
-        if isinstance(entry, dict) and entry.get("phone_number") in target.numbers
-        if "label" in entry  # GET /v1/inbound is not documented to give labels
-    }
-    return Snapshot(
-        routing, {number: owners.get(number, ()) for number in target.numbers}, objects, labels
-    )
-
-
-def label_fits(label: object) -> bool:
-    """Whether a config can hold the label (None: no label); one that cannot is never changed
-    by the scenarios, and never written back."""
-    if label is None:
-        return True
-    return isinstance(label, str) and max(len(label), len(label.encode("utf-16-le")) // 2) <= (
-        MAX_LABEL
-    )
-
-
-def _restorable(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a number object that the restore writes back, as far as it shows them."""
-    kept = {name: entry[name] for name in RESTORED_FIELDS if name in entry}
-    if "label" in kept:
-        kept["label"] = kept["label"] or None
-    return kept
-
-
 def persona_problems(client: BlandClient, target: Target) -> list[str]:
-    """Scratch personas that are not active personas of the account."""
-    live = client.read_live()
+    """Scratch personas that are not active personas of the account, scratch agents that are
+    not agents of it."""
+    live = read_account(client)
     return [
         f"scratch persona {pid} is not an active persona of the account"
         for pid in target.personas
         if pid not in live.personas or live.personas[pid].deleted
+    ] + [
+        f"scratch agent {agent} is not an agent of the account (GET /v2/agents)"
+        for agent in target.agents
+        if agent not in live.agents
     ]
 
 
@@ -209,9 +161,11 @@ def number_problems(client: BlandClient, target: Target, recorded: Snapshot) -> 
     for number in target.numbers:
         if number not in account:
             problems.append(f"scratch number {number} is not on the account (GET /v1/inbound)")
-        held = [pid for pid in recorded.owners[number] if pid not in target.personas]
+        scratch = {*target.personas, *(owner_key("agent", a) for a in target.agents)}
+        held = [owner for owner in recorded.owners[number] if owner not in scratch]
         if held:
-            problems.append(f"scratch number {number} is on persona {held[0]}, not a scratch one")
+            on = f"{owner_kind(held[0])} {owner_id(held[0])}"
+            problems.append(f"scratch number {number} is on {on}, not a scratch one")
     return problems
 
 
@@ -228,13 +182,21 @@ class Scratch:
         self.recorded = recorded
         self.a, self.b = target.personas
         self.numbers = target.numbers
+        # The scratch agents whose numbers the tool can read: the only ones it may manage.
+        self.agents = [a for a in target.agents if owner_key("agent", a) in recorded.routing]
         self.kept = {
-            pid: sorted(recorded.routing[pid] - set(target.numbers)) for pid in target.personas
+            owner: sorted(numbers - set(target.numbers))
+            for owner, numbers in recorded.routing.items()
+        }
+        on_agents = {
+            agent: [n for n in self.numbers if owner_key("agent", agent) in recorded.owners[n]]
+            for agent in self.agents
         }
         self.recorded_config = self.config(
             [self.recorded_entry(n) for n in self.numbers if self.a in recorded.owners[n]],
             [self.recorded_entry(n) for n in self.numbers if self.b in recorded.owners[n]],
             name="recorded.yaml",
+            agents=on_agents,
         )
 
     def recorded_entry(self, number: str) -> Entry:
@@ -277,22 +239,32 @@ class Scratch:
             entries = client.get_json(persona_path(persona))["data"]["inbound_numbers"] or []
         for entry in entries:
             if isinstance(entry, dict) and entry.get("phone_number") == number:
-                return _restorable(entry)
+                return restorable(entry)
         raise AssertionError(f"{number} is not shown as an object on {persona}: {entries}")
 
     def config(
-        self, a: Sequence[Entry] = (), b: Sequence[Entry] = (), name: str = "scratch.yaml"
+        self,
+        a: Sequence[Entry] = (),
+        b: Sequence[Entry] = (),
+        name: str = "scratch.yaml",
+        agents: Mapping[str, Sequence[Entry]] | None = None,
     ) -> Path:
         """A config of the two scratch personas: their kept numbers plus `a` and `b` (numbers,
-        or mappings with `number`, `label` and `settings` as the config takes them)."""
-        document = {
+        or mappings with `number`, `label` and `settings` as the config takes them), and of
+        the scratch agents in `agents`: their kept numbers plus the numbers given."""
+        document: dict[str, Any] = {
             "version": 1,
             "personas": [
                 {"id": self.a, "numbers": [*self.kept[self.a], *a]},
                 {"id": self.b, "numbers": [*self.kept[self.b], *b]},
             ],
-            "protected": sorted({*self.kept[self.a], *self.kept[self.b]}),
+            "protected": sorted({n for kept in self.kept.values() for n in kept}),
         }
+        if agents:
+            document["agents"] = [
+                {"id": agent, "numbers": [*self.kept[owner_key("agent", agent)], *numbers]}
+                for agent, numbers in agents.items()
+            ]
         path = self.workdir / name
         path.write_text(json.dumps(document, indent=2) + "\n")
         return path
@@ -302,18 +274,25 @@ class Scratch:
         return self.tool("apply", "--auto-approve", *SAFETY_FLAGS, *args)
 
     def converge(self, a: Sequence[str] = (), b: Sequence[str] = ()) -> None:
-        """Bring the scratch routing to `a` and `b` (every other scratch number on none)."""
-        result = self.apply(self.config(a, b, name="start.yaml"))
+        """Bring the scratch routing to `a` and `b` (every other scratch number on none, on
+        no scratch agent either)."""
+        agents = dict.fromkeys(self.agents, ())
+        result = self.apply(self.config(a, b, name="start.yaml", agents=agents))
         assert result.code == 0, result.out + result.err
         self.assert_routing(a, b)
 
-    def assert_routing(self, a: Sequence[str], b: Sequence[str]) -> None:
-        """Read the account: each scratch number where `a` and `b` say, kept numbers in place."""
+    def assert_routing(
+        self, a: Sequence[str], b: Sequence[str], agents: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """Read the account as plan does: each scratch number where `a`, `b` and `agents`
+        (scratch agent -> numbers) say, kept numbers in place."""
         with self.target.client() as client:
-            owners = client.read_live().owners()
+            owners = read_account(client).owners()
         expected: dict[str, tuple[str, ...]] = {number: () for number in self.numbers}
         expected.update({number: (self.a,) for number in a})
         expected.update({number: (self.b,) for number in b})
+        for agent, numbers in (agents or {}).items():
+            expected.update({number: (owner_key("agent", agent),) for number in numbers})
         kept = {number: (pid,) for pid, numbers in self.kept.items() for number in numbers}
         assert {n: owners.get(n, ()) for n in [*self.numbers, *kept]} == {**expected, **kept}
 
@@ -352,17 +331,6 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def snapshot_differences(recorded: Snapshot, now: Snapshot) -> list[str]:
-    """What differs between two snapshots, one entry per persona or number."""
-    lines = []
-    for name in ("routing", "owners", "objects", "labels"):
-        old, new = getattr(recorded, name), getattr(now, name)
-        for key in sorted(old.keys() | new.keys()):
-            if old.get(key) != new.get(key):
-                lines.append(f"{name} of {key}: recorded {old.get(key)}, now {new.get(key)}")
-    return lines
 
 
 def in_process_key() -> str:

@@ -3,7 +3,10 @@
 Two scratch personas, each also holding a number that is not scratch (it must stay put, with
 its per-number settings), a scratch number with settings and a label (the scenarios change
 both; the restore writes them back), a persona that is not scratch holding a number of its
-own, a deleted persona, and scratch numbers on a scratch persona and on none. The same account
+own, a deleted persona, scratch numbers on a scratch persona and on none, and two scratch v2
+agents, each with a twin persona, one of them holding a number that is not scratch (an agent
+that has taken a number once has a twin for good: made by a scenario, it would be left
+behind). The same account
 backs the in-process target of `make test` and the separate simulator of
 `make acceptance-simulator`, which also use the checks below on the simulator's request log
 and exported state.
@@ -24,6 +27,13 @@ KEPT_ON_A = "+15550100020"  # on scratch persona A, not scratch: it stays, setti
 KEPT_ON_B = "+15550100021"
 OTHER = "acc-other-0003"
 OTHER_NUMBER = "+15550100010"
+SCRATCH_AGENT = "acc-scratch-agent-0005"
+SCRATCH_AGENT_B = "acc-scratch-agent-b-0007"
+SCRATCH_AGENTS = (SCRATCH_AGENT, SCRATCH_AGENT_B)
+KEPT_ON_AGENT = "+15550100040"  # on the scratch agent, not scratch: it stays
+# The simulated account lets its twin personas be read by id (a switch: the docs leave it
+# open), so that plan can see which numbers the scratch agent holds.
+SIMULATOR_FAULTS = {"twins_readable": True}
 
 STATE: dict[str, Any] = {
     "numbers": [
@@ -34,6 +44,7 @@ STATE: dict[str, Any] = {
         {"phone_number": KEPT_ON_A, "label": "Kept on A"},
         {"phone_number": KEPT_ON_B, "label": None},
         {"phone_number": "+15550100030", "label": "Spare"},
+        {"phone_number": KEPT_ON_AGENT, "label": "Kept on the agent"},
     ],
     "personas": [
         {"id": OTHER, "name": "Production", "numbers": [OTHER_NUMBER]},
@@ -52,6 +63,32 @@ STATE: dict[str, Any] = {
             "name": "Deleted",
             "numbers": [],
             "deleted_at": "2026-01-01T00:00:00Z",
+        },
+        {
+            "id": "acc-scratch-agent-twin-0006",
+            "name": "Scratch agent",
+            "numbers": [KEPT_ON_AGENT],
+            "tags": [f"v2-agent:{SCRATCH_AGENT}"],
+        },
+        {
+            "id": "acc-scratch-agent-b-twin-0008",
+            "name": "Scratch agent B",
+            "numbers": [],
+            "tags": [f"v2-agent:{SCRATCH_AGENT_B}"],
+        },
+    ],
+    "agents": [
+        {
+            "id": SCRATCH_AGENT,
+            "name": "Scratch agent",
+            "versions": 1,
+            "production_version_id": "acc-scratch-agent-v1",
+        },
+        {
+            "id": SCRATCH_AGENT_B,
+            "name": "Scratch agent B",
+            "versions": 1,
+            "production_version_id": "acc-scratch-agent-b-v1",
         },
     ],
 }
@@ -90,19 +127,26 @@ def state_differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> li
 
 
 def foreign_writes(
-    requests: Iterable[Mapping[str, Any]], personas: Sequence[str], numbers: Sequence[str]
+    requests: Iterable[Mapping[str, Any]],
+    personas: Sequence[str],
+    numbers: Sequence[str],
+    agents: Sequence[str] = (),
 ) -> list[str]:
-    """Every logged request that wrote anything but scratch numbers on scratch personas: an
-    attach or detach, a settings write, or a label write (which names no persona) of them."""
+    """Every logged request that wrote anything but scratch numbers on scratch personas and
+    agents: an attach or detach, a settings write, or a label write (which names no persona)
+    of them."""
     return [
         f"{request['method']} {request['path']} {request.get('body')}"
         for request in requests
-        if request["method"] != "GET" and not _scratch_write(request, personas, numbers)
+        if request["method"] != "GET" and not _scratch_write(request, personas, numbers, agents)
     ]
 
 
 def _scratch_write(
-    request: Mapping[str, Any], personas: Sequence[str], numbers: Sequence[str]
+    request: Mapping[str, Any],
+    personas: Sequence[str],
+    numbers: Sequence[str],
+    agents: Sequence[str],
 ) -> bool:
     body = request.get("body")
     if not isinstance(body, dict):
@@ -110,9 +154,12 @@ def _scratch_write(
     path, method = str(request["path"]), request["method"]
     if path == "/inbound/update_label":
         return method == "POST" and body.get("phoneNumber") in numbers
-    if request.get("persona_id") not in personas:
-        return False
     segments = path.strip("/").split("/")
+    on_agent = segments[:2] == ["v2", "agents"] and len(segments) == 5 and segments[3] == "inbound"
+    if on_agent and unquote(segments[2]) not in agents:
+        return False
+    if not on_agent and request.get("persona_id") not in personas:
+        return False
     if method == "PATCH" and len(segments) == 6 and segments[3::2] == ["inbound", "settings"]:
         return unquote(segments[4]) in numbers and "persona_settings" in body
     sent = body.get("inbound_numbers")

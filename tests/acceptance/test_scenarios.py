@@ -12,7 +12,7 @@ import signal
 
 import pytest
 
-from tests.acceptance.harness import SAFETY_FLAGS, Scratch, terminate_as_interrupt
+from tests.acceptance.harness import AGENTS_VAR, SAFETY_FLAGS, Scratch, terminate_as_interrupt
 
 
 def _writes(scratch: Scratch) -> int | None:
@@ -148,6 +148,41 @@ def test_settings_and_a_label_are_set_and_cleared(scratch: Scratch) -> None:
     )
     assert scratch.number_object(scratch.a, number) == {"label": None, "persona_settings": None}
     scratch.assert_routing([number], [])
+
+
+def test_move_to_a_scratch_agent_and_back(scratch: Scratch) -> None:
+    if not scratch.target.agents:
+        pytest.skip(
+            f"no scratch agent: set {AGENTS_VAR}=id1[,id2] to move a scratch number to a v2 "
+            "agent and back (see docs/acceptance.md)"
+        )
+    if not scratch.agents:
+        pytest.skip(
+            f"plan cannot be sure to see the numbers of scratch agent {scratch.target.agents[0]}:"
+            " its twin persona is neither in GET /v1/personas nor readable by id and GET "
+            "/v1/inbound names no owners, or it has never held a number (see agent_twins in "
+            "`reconciler doctor`, and docs/acceptance.md)"
+        )
+    number, agent = scratch.numbers[0], scratch.agents[0]
+    scratch.converge(a=[number])
+    to_agent = scratch.apply(scratch.config(a=[], agents={agent: [number]}))
+    assert to_agent.code == 0, to_agent.out + to_agent.err
+    assert f"(agent {agent})\n  ~ {number} (from " in to_agent.out
+    assert "Plan: 0 to attach, 1 to move, 0 to detach." in to_agent.out
+    scratch.assert_routing([], [], {agent: [number]})
+    if len(scratch.agents) > 1:  # a second scratch agent: a move between two agents too
+        other = scratch.agents[1]
+        across = scratch.apply(scratch.config(agents={agent: [], other: [number]}))
+        assert across.code == 0, across.out + across.err
+        assert f"(agent {other})\n  ~ {number} (from agent " in across.out
+        scratch.assert_routing([], [], {other: [number]})
+        agent = other
+    back = scratch.apply(scratch.config(a=[number], agents={agent: []}))
+    assert back.code == 0, back.out + back.err
+    assert f"  ~ {number} (from agent " in back.out
+    assert "Plan: 0 to attach, 1 to move, 0 to detach." in back.out
+    scratch.assert_routing([number], [])  # the agent holds its own numbers again, no other
+    assert scratch.tool("plan", "--detailed-exitcode", scratch.config(a=[number])).code == 0
 
 
 def test_doctor_finds_nothing_wrong_and_only_reads(scratch: Scratch) -> None:

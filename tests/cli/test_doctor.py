@@ -15,7 +15,16 @@ from reconciler.doctor import WireLog, run_doctor
 from reconciler.simulator import Simulator
 from tests.conftest import IVR, SALES, SUPPORT, TEST_KEY, ProxyListener, RunCli, point_cli_at
 
-NAMES = ["credentials", "personas_listing", "inbound_listing", "response_shapes", "consistency"]
+NAMES = [
+    "credentials",
+    "personas_listing",
+    "inbound_listing",
+    "response_shapes",
+    "consistency",
+    "agents_listing",
+    "agent_twins",
+    "inbound_number",
+]
 ALL_OK = dict.fromkeys(NAMES, "ok")
 
 
@@ -50,8 +59,12 @@ def test_a_well_behaved_account_passes_every_check_with_gets_only(
     assert {r.method for r in sim.requests} == {"GET"}
     # The client's paging (limit=100 to the empty page, reading one page ahead of it), then
     # pages 1 and 2 of limit=2.
-    pages = [(r.query.get("page"), r.query.get("limit")) for r in sim.requests if r.query]
+    listing = [r for r in sim.requests if r.path == "/v1/personas"]
+    pages = [(r.query.get("page"), r.query.get("limit")) for r in listing]
     assert sorted(pages) == [("1", "100"), ("1", "2"), ("2", "100"), ("2", "2"), ("3", "100")]
+    # An account without agents: the agent list, then one number read by number.
+    assert "0 agents, the whole list" in _detail(report, "agents_listing")
+    assert [r.path for r in sim.requests][-2:] == ["/v2/agents", "/v1/inbound/%2B14155550100"]
 
 
 def test_text_output_lists_every_check_and_what_was_measured(
@@ -61,11 +74,11 @@ def test_text_output_lists_every_check_and_what_was_measured(
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0] == f"reconciler doctor: {sim.url} (GET requests only)"
-    assert [line.split()[:2] for line in lines[1:6]] == [["ok", name] for name in NAMES]
-    assert lines[6].startswith("7 requests, time to answer: median ")
-    assert lines[6].endswith("; 2 persona pages read")
-    assert lines[7] == "rate-limit headers: none seen"
-    assert lines[8] == "every check passed (see docs/doctor.md)"
+    assert [line.split()[:2] for line in lines[1:9]] == [["ok", name] for name in NAMES]
+    assert lines[9].startswith("9 requests, time to answer: median ")
+    assert lines[9].endswith("; 2 persona pages read")
+    assert lines[10] == "rate-limit headers: none seen"
+    assert lines[11] == "every check passed (see docs/doctor.md)"
 
 
 # fault switches -> the checks that are not ok, and a phrase of the detail of each.
@@ -222,7 +235,7 @@ def test_rate_limit_headers_are_reported(sim: Simulator, run_cli: RunCli) -> Non
     code, report = _doctor_json(run_cli)
     assert code == 0
     assert report["rate_limit_headers"] == {"retry-after": "1"}
-    assert report["requests"] == len(sim.requests) == 8  # the 429 was retried
+    assert report["requests"] == len(sim.requests) == 10  # the 429 was retried
 
 
 def test_a_wrong_key_fails_naming_where_it_came_from_never_the_key(
@@ -306,7 +319,7 @@ def test_text_from_the_api_cannot_fake_lines(
         result = run_cli("doctor")
     assert result.code == 1
     assert "\\x0aok    consistency  all fine" in result.out
-    assert len(result.out.splitlines()) == 9
+    assert len(result.out.splitlines()) == 12
 
 
 def test_doctor_never_sends_a_loopback_api_through_a_proxy(
@@ -315,7 +328,7 @@ def test_doctor_never_sends_a_loopback_api_through_a_proxy(
     code, report = _doctor_json(run_cli)
     assert (code, _statuses(report)) == (0, ALL_OK)
     assert proxy.requests == []  # the key went straight to loopback, as plan's does
-    assert report["requests"] == len(sim.requests) == 7
+    assert report["requests"] == len(sim.requests) == 9
 
 
 def test_doctor_sends_a_remote_api_through_the_proxy_as_plan_does(
@@ -345,3 +358,150 @@ def test_a_redirect_is_named_never_blamed_on_the_key() -> None:
     assert lines[1] == f"fail  credentials       GET /v1/personas: {named} (check BLAND_API_URL)"
     assert lines[-1] == f"{named}: nothing else was checked (see docs/doctor.md)"
     assert "key" not in lines[1] + lines[-1]
+
+
+AGENT, TWIN, ON_AGENT = "agent-booking", "twin-of-booking", "+14155550150"
+
+
+def with_agents(state: dict[str, Any], agents: int = 1, twins: int = 1) -> dict[str, Any]:
+    """The example account plus `agents` agents, the first `twins` of them holding one number
+    each through a twin persona (agent 0 is AGENT, holding ON_AGENT through TWIN)."""
+    for index in range(agents):
+        agent = AGENT if index == 0 else f"agent-{index:02d}"
+        number = ON_AGENT if index == 0 else f"+1415555{index + 200:04d}"
+        updated = f"2026-01-01T00:00:{59 - index:02d}.000Z"  # listed in this order
+        state.setdefault("agents", []).append(
+            {"id": agent, "name": f"Agent {index}", "versions": 1, "updated_at": updated}
+        )
+        if index < twins:
+            state["numbers"].append({"phone_number": number, "label": None})
+            twin = TWIN if index == 0 else f"twin-{index:02d}"
+            state["personas"].append(
+                {"id": twin, "name": agent, "numbers": [number], "tags": [f"v2-agent:{agent}"]}
+            )
+    return state
+
+
+# The switches of the agent API's unknowns -> the not-ok checks and a phrase of each detail,
+# and a phrase of the other agent checks' details.
+AGENT_SWITCHES: list[tuple[str, dict[str, Any], dict[str, tuple[str, str]], dict[str, str]]] = [
+    (
+        "twins hidden, no owners named",
+        {},
+        {
+            "agent_twins": (
+                "warn",
+                "plan and apply will refuse to plan numbers for agents whose twin persona is "
+                "neither listed nor readable by id: GET /v1/inbound names no owners",
+            )
+        },
+        {
+            "agents_listing": "1 agent, the whole list (under 500)",
+            "agent_twins": "0 in GET /v1/personas, 0 read by id (GET /v1/personas/{id}), 1 neither",
+            "inbound_number": "GET /v1/inbound/+14155550100 (a number) shows pathway_id, prompt "
+            "(no persona_id",
+        },
+    ),
+    (
+        "twins listed",
+        {"twins_listed": True},
+        {},
+        {
+            "agent_twins": "1 in GET /v1/personas, 0 read by id",
+            "inbound_number": f"GET /v1/inbound/{ON_AGENT} (a number of agent {AGENT}) shows",
+        },
+    ),
+    (
+        "twins readable by id",
+        {"twins_readable": True},
+        {},
+        {
+            "agent_twins": "0 in GET /v1/personas, 1 read by id",
+            "inbound_number": f"GET /v1/inbound/{ON_AGENT} (a number of agent {AGENT}) shows",
+        },
+    ),
+    (
+        "owners named in GET /v1/inbound",
+        {"legacy_inbound_includes_persona": True},
+        {},
+        {
+            "agent_twins": "1 neither; GET /v1/inbound names owners, so those agents' numbers "
+            "are read from it",
+            "inbound_number": f"GET /v1/inbound/{ON_AGENT} (a number of agent {AGENT}) shows "
+            "pathway_id, prompt, persona_id",
+            "consistency": "GET /v1/inbound names the same owners",
+        },
+    ),
+    (
+        "routing in GET /v1/inbound, no owners",
+        {"inbound_shows_routing": True},
+        {"agent_twins": ("warn", "plan and apply will refuse to plan numbers for agents")},
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("faults", "not_ok", "details"),
+    [switch[1:] for switch in AGENT_SWITCHES],
+    ids=[switch[0] for switch in AGENT_SWITCHES],
+)
+def test_each_agent_unknown_is_named_the_way_it_turned(
+    example_state: dict[str, Any],
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    faults: dict[str, Any],
+    not_ok: dict[str, tuple[str, str]],
+    details: dict[str, str],
+) -> None:
+    with Simulator(with_agents(example_state), api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        simulator.faults.update(faults)
+        code, report = _doctor_json(run_cli)
+        methods = {r.method for r in simulator.requests}
+    assert _statuses(report) == {**ALL_OK, **{name: status for name, (status, _) in not_ok.items()}}
+    for name, (_, phrase) in not_ok.items():
+        assert phrase in _detail(report, name)
+    for name, phrase in details.items():
+        assert phrase in _detail(report, name), _detail(report, name)
+    assert (code, methods) == (0, {"GET"})
+
+
+@pytest.mark.parametrize(
+    ("agents", "twins", "asked", "read_by_id"),
+    [(12, 0, 10, 0), (5, 5, 3, 3), (2, 1, 2, 1)],
+    ids=["no twins: 10 agents asked", "twins everywhere: 3 read", "a few agents: all asked"],
+)
+def test_the_agent_probes_send_a_bounded_number_of_requests(
+    example_state: dict[str, Any],
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    agents: int,
+    twins: int,
+    asked: int,
+    read_by_id: int,
+) -> None:
+    with Simulator(with_agents(example_state, agents, twins), api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        simulator.faults.update({"twins_readable": True})
+        code, report = _doctor_json(run_cli)
+        paths = [r.path for r in simulator.requests]
+    assert code == 0
+    assert sum(p.startswith("/v2/agents/") and p.endswith("/inbound") for p in paths) == asked
+    assert sum(p.startswith("/v1/personas/twin") for p in paths) == read_by_id
+    assert sum(p.startswith("/v1/inbound/") for p in paths) == 1
+    assert f"{asked} agents asked" in _detail(report, "agent_twins")
+
+
+def test_a_full_agent_list_warns_that_agents_are_needed_by_id(
+    example_state: dict[str, Any], run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Simulator(with_agents(example_state, 500, 0), api_key=TEST_KEY) as simulator:
+        point_cli_at(simulator, monkeypatch)
+        code, report = _doctor_json(run_cli)
+    assert (code, _statuses(report)["agents_listing"]) == (0, "warn")
+    assert _detail(report, "agents_listing") == (
+        "500 agents: the list came back full (500, the most the API lists, with no paging), so "
+        "agents past it cannot be seen and an agent named without its id cannot be found "
+        "safely (give agents by id)"
+    )

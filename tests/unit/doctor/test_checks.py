@@ -315,6 +315,10 @@ def _listed(*personas: dict[str, Any]) -> Any:
         assert request.method == "GET"
         if request.url.path == "/v1/inbound":
             return httpx.Response(200, json=[{"phone_number": "+1"}, "+2"])
+        if request.url.raw_path == b"/v1/inbound/%2B1":
+            return httpx.Response(
+                200, json={"phone_number": "+1", "pathway_id": None, "prompt": ""}
+            )
         if request.url.path != "/v1/personas":
             return httpx.Response(404, json={"error": "Not found"})
         page, limit = int(request.url.params["page"]), int(request.url.params["limit"])
@@ -339,12 +343,23 @@ def test_run_doctor_over_an_api_without_envelopes() -> None:
         "inbound_listing": "ok",
         "response_shapes": "warn",
         "consistency": "ok",
+        "agents_listing": "warn",
+        "agent_twins": "warn",
+        "inbound_number": "ok",
     }
     assert "was answered HTTP 404 without an error code" in report.checks[3].detail
+    assert report.checks[5].detail == (
+        "GET /v2/agents: HTTP 404: Not found: this API shows no v2 agents, so a config listing "
+        "`agents:` cannot be planned"
+    )
+    assert report.checks[7].detail == (
+        "GET /v1/inbound/+1 (a number) shows pathway_id, prompt (no persona_id: owners are read "
+        "from personas and twins)"
+    )
     assert report.persona_pages == 2
     # Pages 1 to 3 of limit=100 (one read past the empty page 2), two of limit=2, GET
-    # /v1/inbound and the missing persona.
-    assert report.to_json()["requests"] == len(report.wire.seconds) == 7
+    # /v1/inbound, the missing persona, GET /v2/agents and one number.
+    assert report.to_json()["requests"] == len(report.wire.seconds) == 9
 
 
 def test_a_refused_small_limit_is_a_warning_naming_the_refusal() -> None:
@@ -393,7 +408,7 @@ def test_a_key_without_permission_fails_credentials() -> None:
     )
     assert [check.detail for check in report.checks[1:]] == [
         "not checked: the API key was not accepted"
-    ] * 4
+    ] * 7
     assert (report.failed, report.stopped) == (True, "the checks need a key the API accepts")
 
 

@@ -75,6 +75,9 @@ def test_a_report_of_no_request_measures_nothing() -> None:
                     "inbound_listing",
                     "response_shapes",
                     "consistency",
+                    "agents_listing",
+                    "agent_twins",
+                    "inbound_number",
                 )
             ],
         ],
