@@ -23,9 +23,9 @@ def test_export_of_the_example_account(sim: Simulator, run_cli: RunCli) -> None:
     assert result.out == (
         f"# yaml-language-server: $schema={SCHEMA_ID}\n"
         "#\n"
-        "# Exported from the live account by `reconciler export`. Every persona listed here is\n"
-        "# managed: after `reconciler apply` it has exactly the numbers listed under it.\n"
-        "# Personas with no numbers are not listed; add one to manage it.\n"
+        "# Exported from the live account by `reconciler export`. Every persona and agent listed\n"
+        "# here is managed: after `reconciler apply` it has exactly the numbers listed under it.\n"
+        "# Those with no numbers are not listed; add one to manage it.\n"
         "version: 1\n"
         "personas:\n"
         f'  - id: "{IVR}"\n'

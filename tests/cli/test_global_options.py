@@ -159,4 +159,4 @@ def test_completion_completes_commands_and_options() -> None:
     commands = completion({**words, "COMP_WORDS": "reconciler s"})
     assert commands.stdout.split() == ["plain,show", "plain,simulator"]
     options = completion({**words, "COMP_WORDS": "reconciler plan --fo", "COMP_CWORD": "2"})
-    assert options.stdout.split() == ["plain,--format"]
+    assert options.stdout.split() == ["plain,--format", "plain,--force"]

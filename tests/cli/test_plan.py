@@ -30,38 +30,45 @@ def test_plan_json(sim: Simulator, run_cli: RunCli) -> None:
         "changes": [
             {
                 "action": "attach",
+                "kind": "persona",
                 "persona_id": SALES,
                 "persona_name": "Sales",
                 "phone_number": "+14155550110",
             },
             {
                 "action": "attach",
+                "kind": "persona",
                 "persona_id": SALES,
                 "persona_name": "Sales",
                 "phone_number": "+14155550111",
             },
             {
                 "action": "attach",
+                "kind": "persona",
                 "persona_id": SUPPORT,
                 "persona_name": "Support Agent",
                 "phone_number": "+14155550101",
             },
             {
                 "action": "move",
+                "kind": "persona",
                 "persona_id": SUPPORT,
                 "persona_name": "Support Agent",
                 "phone_number": "+14155550102",
+                "from_kind": "persona",
                 "from_persona_id": IVR,
                 "from_persona_name": "Legacy IVR",
             },
             {
                 "action": "detach",
+                "kind": "persona",
                 "persona_id": SUPPORT,
                 "persona_name": "Support Agent",
                 "phone_number": "+14155550103",
             },
         ],
         "summary": {"attach": 3, "move": 1, "detach": 1, "settings": 0, "label": 0},
+        "safety": {"apply_refuses": False, "valves": [], "protected": []},
     }
     assert sim.writes() == []
 
@@ -104,7 +111,9 @@ def test_masked_plans_mask_the_numbers_in_warnings_too(
     config = tmp_path / "protected.yaml"
     config.write_text(CONFIG.read_text() + 'protected: ["+14155550102"]\n')
     result = run_cli("plan", config, "--mask-numbers", "--format", output_format)
-    assert result.code == 0, result.err
+    # apply would refuse a plan that moves a protected number: plan says so, exit 3
+    assert result.code == 3, result.err
+    assert "error: apply would refuse this plan: ****0102 is protected" in result.err
     assert "Protected" in result.out + result.err
     assert "****0102" in result.out + result.err
     assert "+1415555" not in result.out + result.err

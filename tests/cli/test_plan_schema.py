@@ -103,6 +103,14 @@ def test_what_the_schema_rejects(planned: dict[str, Any]) -> None:
         "another format version": changed(plan, ("format_version",), 2),
         "no summary": changed(plan, ("summary",), ...),
         "an extra top-level key": changed(plan, ("tool_version",), "0.1.0"),
+        "no safety": changed(plan, ("safety",), ...),
+        "apply_refuses not a boolean": changed(plan, ("safety", "apply_refuses"), "no"),
+        "a valve that is not text": changed(plan, ("safety", "valves"), [1]),
+        "an unknown safety key": changed(plan, ("safety", "forced"), True),
+        "an attach that clears settings": changed(
+            plan, ("changes", attach, "settings_cleared"), {"pathway_id": "pw_1"}
+        ),
+        "an unknown owner kind": changed(plan, ("changes", attach, "kind"), "robot"),
     }
     for name, document in wrong.items():
         assert errors(document) != [], name
@@ -124,6 +132,27 @@ def test_settings_label_and_owner_findings_are_valid_and_a_stray_field_is_not() 
     document = json.loads(render_json(plan))
     assert {"confirmed_owners", "sources_disagree"} <= document.keys()
     assert errors(document) == []
+    assert document["safety"] == {"apply_refuses": False, "valves": [], "protected": []}
     attach_with_after = copy.deepcopy(document)
     attach_with_after["changes"][0]["action"] = "attach"
     assert errors(attach_with_after) != []
+
+
+def test_safety_findings_a_move_that_clears_settings_and_targets_are_valid() -> None:
+    move = Change(Action.MOVE, "p-a", "A", "+14155550101", "p-b", "B")
+    plan = Plan(
+        (move,),
+        settings_dropped={"+14155550101": routing_settings({"pathway_id": "pw_1"})},
+        valves=("the plan leaves 'B' with none of its 1 number",),
+        refusals=("+14155550101 is protected and the plan moves it from 'B' to 'A'",),
+        targets=("A",),
+    )
+    document = json.loads(render_json(plan))
+    assert document["changes"][0]["settings_cleared"] == {"pathway_id": "pw_1"}
+    assert document["safety"] == {
+        "apply_refuses": True,
+        "valves": ["the plan leaves 'B' with none of its 1 number"],
+        "protected": ["+14155550101 is protected and the plan moves it from 'B' to 'A'"],
+    }
+    assert errors(document) == []
+    assert errors(changed(document, ("targets",), "A")) != []

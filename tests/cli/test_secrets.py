@@ -297,9 +297,9 @@ LEAKY_ROWS = [
     Row("held: export", ("export",), 0, _account_holding_the_key, redacted=True),
     Row("held: export --out", ("export", "--out", "exported.yaml"), 0,
         _account_holding_the_key, redacted=True),
-    # Hidden in a JSON key, the key breaks the plan file's integrity hash: show and apply refuse it.
-    Row("held: show", ("show", "held.plan.json"), 1,
-        _saved_plan_of_the_account_holding_the_key),
+    # Redacted in the plan file before it is signed: show prints the saved plan, key hidden.
+    Row("held: show", ("show", "held.plan.json"), 0,
+        _saved_plan_of_the_account_holding_the_key, redacted=True),
     Row("held: doctor", ("doctor",), 0, _account_holding_the_key),
     Row("held: doctor json", ("doctor", "--format", "json"), 0, _account_holding_the_key),
 ]  # fmt: skip

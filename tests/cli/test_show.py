@@ -9,15 +9,18 @@ from pathlib import Path
 import pytest
 
 from reconciler import __version__
-from reconciler.planfile import integrity_hash
 from reconciler.simulator import Simulator
-from tests.conftest import CONFIG, SUPPORT, RunCli, write_config
+from tests.conftest import CONFIG, SALES, SUPPORT, RunCli, write_config
 
 
-def save(run_cli: RunCli, config: Path, path: Path, *flags: str) -> tuple[Path, str]:
-    """Plan `config` with `flags`, saving it to `path`; the plan's own output (stdout)."""
+def save(run_cli: RunCli, config: Path, path: Path, *flags: str, code: int = 0) -> tuple[Path, str]:
+    """Plan `config` with `flags`, saving it to `path`; the plan's own output (stdout).
+
+    `code` 3: a plan apply would refuse, saved all the same (plan exits 3 after printing it).
+    """
     result = run_cli("plan", config, "--out", path, *flags)
-    assert result.code == 0, result.err
+    assert result.code == code, result.err
+    assert path.exists()
     return path, result.out
 
 
@@ -85,23 +88,27 @@ def test_show_repeats_a_safety_valve_on_managed_personas(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path / "c.yaml", [{"id": SUPPORT, "numbers": []}])
-    plan_file, printed = save(run_cli, config, tmp_path / "p.plan.json")
+    plan_file, printed = save(run_cli, config, tmp_path / "p.plan.json", code=3)
     valve = "Safety valve: the plan leaves 'Support Agent' with none of its 2 numbers"
     assert valve in printed
     shown = run_cli("show", plan_file)
+    assert shown.code == 0, shown.err  # show applies nothing: nothing to refuse
     assert valve in shown.out
     as_json = run_cli("show", plan_file, "--format", "json")
     assert valve in as_json.err and valve not in as_json.out
-    json.loads(as_json.out)
+    safety = json.loads(as_json.out)["safety"]
+    assert safety["apply_refuses"] is True
+    assert safety["valves"] == ["the plan leaves 'Support Agent' with none of its 2 numbers"]
 
 
 def test_show_repeats_a_protected_number(sim: Simulator, run_cli: RunCli, tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG.read_text() + 'protected:\n  - "+14155550102"\n')
-    plan_file, printed = save(run_cli, config, tmp_path / "p.plan.json")
+    plan_file, printed = save(run_cli, config, tmp_path / "p.plan.json", code=3)
     line = "Protected: +14155550102 is protected and the plan moves it from 'Legacy IVR'"
     assert line in printed
-    assert line in run_cli("show", plan_file).out
+    shown = run_cli("show", plan_file)
+    assert shown.code == 0 and line in shown.out
 
 
 def test_show_an_empty_plan(sim: Simulator, run_cli: RunCli, tmp_path: Path) -> None:
@@ -117,13 +124,16 @@ def test_show_refuses_what_is_not_a_good_plan_file(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
     plan_file, _ = save(run_cli, CONFIG, tmp_path / "p.plan.json")
-    altered = tmp_path / "altered.plan.json"
-    altered.write_text(plan_file.read_text().replace("+14155550110", "+14155550119"))
+    truncated = tmp_path / "truncated.plan.json"
+    truncated.write_bytes(plan_file.read_bytes()[:-200])
+    newer = tmp_path / "newer.plan.json"
+    newer.write_text(plan_file.read_text().replace('"format_version": 2', '"format_version": 9', 1))
     cases = {
         tmp_path / "missing.json": "no such file",
         CONFIG: f"not a plan file (plan --out PLANFILE saves one); to see what config files "
         f"would change: reconciler plan {CONFIG}",
-        altered: "the plan file was altered after it was written",
+        truncated: "not a complete plan file, it may be truncated",
+        newer: "plan file format version 9 is not supported",
     }
     for path, message in cases.items():
         result = run_cli("show", path)
@@ -142,6 +152,21 @@ def test_show_refuses_what_is_not_a_good_plan_file(
         assert result.err == f"error: {device}: not a regular file (plan --out saves a plan file)\n"
 
 
+def test_show_has_no_key_to_check_the_signature_and_apply_does(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    plan_file, _ = save(run_cli, CONFIG, tmp_path / "p.plan.json")
+    plan_file.write_text(plan_file.read_text().replace("+14155550110", "+14155550119"))
+    shown = run_cli("show", plan_file)
+    assert shown.code == 0, shown.err
+    assert "+14155550119" in shown.out
+    assert "Apply checks the plan and its safety valves against the account" in shown.out
+    applied = run_cli("apply", plan_file)
+    assert applied.code == 3
+    assert "the plan file was altered after it was written" in applied.err
+    assert sim.writes() == []
+
+
 def test_show_takes_global_options_and_no_config(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("show", tmp_path / "missing.json", "-v", "--no-color")
     assert result.err == f"error: {tmp_path / 'missing.json'}: no such file\n"
@@ -155,9 +180,9 @@ def test_a_crafted_plan_file_cannot_fake_lines_of_output(
     document["tool_version"] = "0.1.0\nPlan: 0 to attach, 0 to move, 0 to detach."
     document["api_base_url"] = "https://api.bland.ai\x1b[2K"
     document["config"][0]["path"] = "personas.yaml\x1b[31m"
-    document["changes"][0]["persona_name"] = "Sales\nSupport Agent (x)"
-    document["integrity"] = integrity_hash(document)  # a hash is no signature: anyone can make one
-    plan_file.write_text(json.dumps(document))
+    document["plan"]["changes"][0]["persona_name"] = "Sales\nSupport Agent (x)"
+    document["persona_names"][SALES] = "Sales\x1b[2J"
+    plan_file.write_text(json.dumps(document))  # show has no key: the signature is not checked
     for output_format in ("text", "markdown"):
         result = run_cli("show", plan_file, "--format", output_format)
         assert result.code == 0, result.err

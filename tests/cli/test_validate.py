@@ -98,7 +98,7 @@ def test_validate_github_escapes_the_message(run_cli: RunCli, tmp_path: Path) ->
     assert result.code == 1
     assert result.out == (
         f"::error file={config},line=3,col=1::"
-        'unknown key "100%25" (allowed: personas, protected, safety, version)\n'
+        'unknown key "100%25" (allowed: agents, personas, protected, safety, version)\n'
     )
 
 

@@ -550,7 +550,7 @@ def test_the_gitlab_apply_script_corrects_drift_then_does_nothing(
     writes = len(sim.writes())
     assert writes == 3
     saved = json.loads((workdir / "reconciler.plan.json").read_text())
-    assert saved["format"] == "reconciler-plan" and len(saved["changes"]) == 5
+    assert saved["format"] == "reconciler-plan" and len(saved["plan"]["changes"]) == 5
     second = run_bash(gitlab_apply_script(), env, workdir)
     assert second.returncode == 0, second.stderr
     assert "The account matches the config." in second.stdout
@@ -572,7 +572,8 @@ def test_the_gitlab_apply_script_fails_the_job_on_refusal_and_incomplete_applies
         code, message = 3, "reconciler apply refused (exit 3): nothing was written."
     else:
         config = EXAMPLES / "personas.yaml"
-        sim.faults.write_statuses = [404]  # not retried: that write fails
+        # Not retried: Sales's attach fails, and again in the one repair of the same run.
+        sim.faults.write_statuses = [404, 0, 0, 404]
         code, message = 4, "reconciler apply incomplete (exit 4)"
     env = {**shell_env, "RECONCILER_FILES": str(config)}
     result = run_bash(gitlab_apply_script(), env, workdir)
@@ -581,6 +582,9 @@ def test_the_gitlab_apply_script_fails_the_job_on_refusal_and_incomplete_applies
     assert (workdir / "reconciler.plan.json").exists()  # kept as the job's artifact
     if outcome == "safety valve":
         assert "apply will need --force" in result.stdout  # the plan said so in the log
+        # plan exits 3 for it; the saved plan still goes to apply, which refuses it.
+        assert "error: apply would refuse this plan" in result.stderr
+        assert "refused by a safety valve, nothing was written" in result.stderr
         assert sim.writes() == []  # and the job did not force it
     else:
         # The next scheduled run plans again and applies what remains.
@@ -623,7 +627,7 @@ def test_the_action_saves_the_plan_and_applies_exactly_it(
     assert outputs["has-changes"] == "true"  # exit 2 from plan is not a failed step
     saved_plan = Path(saved_plan_env["SAVED_PLAN"])
     saved = json.loads(saved_plan.read_text())
-    assert saved["format"] == "reconciler-plan" and len(saved["changes"]) == 5
+    assert saved["format"] == "reconciler-plan" and len(saved["plan"]["changes"]) == 5
     assert TEST_KEY not in saved_plan.read_text()
     # The plan output and the summary page hold the plan alone, no note about the file.
     assert outputs["plan"].startswith("### reconciler plan for ")
@@ -635,7 +639,7 @@ def test_the_action_saves_the_plan_and_applies_exactly_it(
     applied = run_bash(action_script(), {**saved_plan_env, "COMMAND": "apply"}, ROOT)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert (
-        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 2 reads."
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 4 reads."
         in applied.stdout
     )
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
@@ -657,7 +661,7 @@ def test_the_action_fails_the_step_when_apply_refuses_the_saved_plan(
     assert outputs["has-changes"] == "true"
     if cause == "stale plan":
         sim.set_owner("+14155550110", IVR)  # changed in the dashboard between plan and apply
-        expected = "+14155550110 is now on 'Legacy IVR'"
+        expected = "now also move +14155550110 ('Sales') from 'Legacy IVR'"
     else:
         assert "apply will need --force" in outputs["plan"]
         expected = "leaves 'Support Agent' with none of its 2 numbers"

@@ -102,10 +102,23 @@ def test_5xx_on_every_write_ends_in_exit_4_with_a_report(sim: Simulator, run_cli
     result = run_cli("apply", CONFIG, "--auto-approve")
     assert result.code == 4
     assert "Traceback" not in result.err
+    # The plan after the writes still shows every change: one repair sends them again, and
+    # they fail again; the last plan names each one still needed.
     assert (
-        "Apply incomplete: 0 attached, 0 moved, 0 detached; 0 API writes, 2 failed, 1 skipped;"
+        "note: the account still differed after the writes (5 changes): applying them again"
         in result.out
     )
+    assert (
+        "Apply incomplete: 0 attached, 0 moved, 0 detached; 0 API writes, 4 failed, 2 skipped;"
+        in result.out
+    )
+    assert result.out.split("\n  not converged: ", 1)[1].splitlines() == [
+        "still needed: attach +14155550110 ('Sales')",
+        "  not converged: still needed: attach +14155550111 ('Sales')",
+        "  not converged: still needed: attach +14155550101 ('Support Agent')",
+        "  not converged: still needed: move +14155550102 ('Support Agent') from 'Legacy IVR'",
+        "  not converged: still needed: detach +14155550103 ('Support Agent')",
+    ]
     assert (
         "  Sales: attach of 2 numbers (+14155550110, +14155550111) failed: "
         f"POST /v1/personas/{SALES}/inbound/attach: HTTP 503 INTERNAL_SERVER_ERROR: "
@@ -116,9 +129,10 @@ def test_5xx_on_every_write_ends_in_exit_4_with_a_report(sim: Simulator, run_cli
         "its attach did not succeed (make before break)"
     ) in result.out
     assert "Run plan to see what remains." in result.err
-    # Bounded: at most 6 attempts per attach, and the detach was never sent.
+    # Bounded: at most 6 attempts per attach in each of the two runs, and the detach was never
+    # sent.
     attempts = write_attempts(sim)
-    assert 2 <= len(attempts) <= 12
+    assert 4 <= len(attempts) <= 24
     assert all(r.path.endswith("/attach") for r in attempts)
     sim.faults.write_statuses = []
     assert run_cli("plan", CONFIG, "--format", "json").out == before
@@ -181,7 +195,8 @@ def test_writes_that_never_answer_time_out_and_are_not_doubled(
     seams.backoff = 0.0
     result = run_cli("--timeout", "0.05", "apply", CONFIG, "--auto-approve")
     assert result.code == 4
-    assert "ReadTimeout" in result.out and "2 failed, 1 skipped" in result.out
+    # Failed in the first run and in the one repair: 2 attaches each, the detach skipped each time.
+    assert "ReadTimeout" in result.out and "4 failed, 2 skipped" in result.out
     assert all(r.status == 0 for r in sim.writes())
     assert not [r for r in sim.writes() if r.path.endswith("/detach")]
     # A hung write may have been applied: before it is sent again, its persona is read back.
@@ -192,9 +207,11 @@ def test_writes_that_never_answer_time_out_and_are_not_doubled(
         persona = str(record.persona_id)
         if persona in last_post:
             between = sim.requests[last_post[persona] + 1 : index]
-            assert any(r.method == "GET" and r.persona_id == persona for r in between), (
-                f"{persona} was written again without a read-back"
-            )
+            # Its own read, or the persona list the plan after the writes reads before a repair.
+            assert any(
+                r.method == "GET" and (r.persona_id == persona or r.path == "/v1/personas")
+                for r in between
+            ), f"{persona} was written again without a read-back"
         last_post[persona] = index
     assert len(sim.writes()) > len(last_post), "no write was retried: the test shows nothing"
 
@@ -246,7 +263,7 @@ def test_html_error_bodies(sim: Simulator, run_cli: RunCli) -> None:
 def test_the_log_file_has_a_json_line_as_each_write_goes_and_one_as_it_ends(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    sim.faults.write_statuses = [404]
+    sim.faults.write_statuses = [404, 0, 0, 404]  # Sales's attach, and again in the repair
     log_file = tmp_path / "audit.jsonl"
     result = run_cli(
         "apply", CONFIG, "--auto-approve", "--parallelism", "1", "--log-file", log_file
@@ -262,6 +279,9 @@ def test_the_log_file_has_a_json_line_as_each_write_goes_and_one_as_it_ends(
         ("Support Agent", "attach", "done"),
         ("Support Agent", "detach", "sent"),
         ("Support Agent", "detach", "done"),
+        # The repair the plan after the writes asked for: Sales's attach, sent again.
+        ("Sales", "attach", "sent"),
+        ("Sales", "attach", "failed"),
     ]
     assert entries[0]["numbers"] == entries[1]["numbers"] == ["+14155550110", "+14155550111"]
     assert entries[0].keys() == {
@@ -307,9 +327,12 @@ def test_a_progress_bar_on_a_terminal_for_many_personas(
     assert result.code == 0, result.err
     assert "Applying" in result.out
     assert "Sales: attached" not in result.out  # the bar replaces the per-persona lines
+    last_write = max(i for i, r in enumerate(sim.requests) if r.kind == "write")
+    reads_after = len(sim.requests) - last_write - 1
+    assert reads_after == 4
     assert (
-        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 2 reads."
-        in result.out
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; "
+        f"verified with {reads_after} reads." in result.out
     )
 
 
@@ -412,7 +435,8 @@ def test_a_refusal_worded_as_invalid_inbound_numbers_falls_back(
 
 
 def test_a_generic_400_on_a_move_does_not_free_the_number(sim: Simulator, run_cli: RunCli) -> None:
-    sim.faults.write_statuses = [200, 400]  # Sales attaches; Support's attach: INVALID_REQUEST
+    # Sales attaches; Support's attach: INVALID_REQUEST, and again in the one repair.
+    sim.faults.write_statuses = [200, 400, 400]
     result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
     assert result.code == 4
     assert not any(persona == IVR for persona, _, _ in writes(sim))

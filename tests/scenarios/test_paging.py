@@ -80,10 +80,10 @@ def test_an_apply_on_a_thousand_personas_reads_at_most_30_times(
     planned = listed_pages(requests[:first_write])
     verified = listed_pages(requests[first_write:])
     # The plan's pass reads ahead by up to 4 pages while they come back full: pages 1 to 14,
-    # three past the end. The verification pass asks for the 11 pages the plan's pass took,
-    # at once, and no more. GET /v1/inbound once.
+    # three past the end. The plan after the writes asks for the 11 pages the plan's pass took,
+    # at once, and no more. GET /v1/inbound once for each plan, GET /v2/agents too.
     assert sorted(planned) == list(range(1, 15))
     assert sorted(verified) == list(range(1, 12))
-    reads = Counter(r.path for r in sim.reads() if r.path in ("/v1/personas", "/v1/inbound"))
-    assert reads == {"/v1/personas": 25, "/v1/inbound": 1}
+    reads = Counter(r.path for r in sim.reads())
+    assert reads == {"/v1/personas": 25, "/v1/inbound": 2, "/v2/agents": 2}
     assert sum(reads.values()) <= 30

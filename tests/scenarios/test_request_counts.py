@@ -44,7 +44,10 @@ def test_apply_makes_one_write_per_persona_and_direction_and_verifies_cheaply(
     plan, rest = requests[:first_write], requests[first_write:]
     pages = _pages(plan)
     assert len(pages) == len(set(pages)) and set(range(1, 4)) <= set(pages)
-    assert [r.path for r in plan if r.path != "/v1/personas"] == ["/v1/inbound"]
+    assert sorted(r.path for r in plan if r.path != "/v1/personas") == [
+        "/v1/inbound",
+        "/v2/agents",
+    ]
     writes = [r for r in rest if r.kind == "write"]
     assert sum(r.path.endswith("/attach") for r in writes) == account.gaining
     assert sum(r.path.endswith("/detach") for r in writes) == account.losing
@@ -56,7 +59,7 @@ def test_apply_makes_one_write_per_persona_and_direction_and_verifies_cheaply(
     again = run_cli("apply", "--auto-approve", config)
     assert again.code == 0 and "No changes" in again.out
     assert sim.writes() == []
-    assert len(sim.reads()) == len(_pages(sim.requests)) + 1
+    assert len(sim.reads()) == len(_pages(sim.requests)) + 2  # GET /v1/inbound, /v2/agents
 
 
 def test_the_generated_drift_is_what_plan_finds(

@@ -19,10 +19,13 @@ EXPECTED_WRITES = [
 ]
 
 
-def saved_plan(run_cli: RunCli, tmp_path: Path, config: Path = CONFIG, *flags: str) -> Path:
+def saved_plan(
+    run_cli: RunCli, tmp_path: Path, config: Path = CONFIG, *flags: str, code: int = 0
+) -> Path:
+    """Plan with --out; `code` 3 for a plan apply would refuse (saved all the same)."""
     path = tmp_path / "reviewed.plan.json"
     result = run_cli("plan", config, "--out", path, *flags)
-    assert result.code == 0, result.err
+    assert result.code == code, result.err
     assert f"Saved the plan to {path}" in result.out
     return path
 
@@ -38,13 +41,18 @@ def test_a_saved_plan_applies_exactly_and_converges(
     plan_file = saved_plan(run_cli, tmp_path, config)
     # Edited after the review: the plan file, not the config, is what gets applied.
     config.write_text("version: 1\npersonas: []\n")
+    sim.clear_log()
     result = run_cli("apply", plan_file)  # no --auto-approve: reviewed when it was made
     assert result.code == 0, result.err
     assert sorted(writes(sim)) == EXPECTED_WRITES
+    # The reads counted are those of the plan made after the writes, every one of them.
+    last_write = max(i for i, r in enumerate(sim.requests) if r.kind == "write")
+    reads_after = len(sim.requests) - last_write - 1
     assert (
-        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; verified with 2 reads."
-        in result.out
+        "Apply complete: 3 attached, 1 moved, 1 detached; 3 API writes; "
+        f"verified with {reads_after} reads." in result.out
     )
+    assert reads_after == 4
     assert sim.persona_numbers(SUPPORT) == ["+14155550100", "+14155550101", "+14155550102"]
     assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 0
 
@@ -59,7 +67,8 @@ def test_the_plan_file_is_0600_and_holds_no_key(
     document = json.loads(text)
     assert document["api_base_url"] == sim.url
     assert document["config"][0]["path"] == str(CONFIG)
-    assert len(document["changes"]) == 5
+    assert len(document["plan"]["changes"]) == 5
+    assert document["key_id"] and document["integrity"].startswith("hmac-sha256:")
     assert sim.writes() == []
 
 
@@ -77,7 +86,7 @@ def test_plan_out_with_json_keeps_stdout_pure_json(
     }
     assert "Saved the plan" in result.err
     saved = json.loads((tmp_path / "p.json").read_text())
-    assert saved["changes"] == json.loads(result.out)["changes"]
+    assert saved["plan"] == json.loads(result.out)
 
 
 def test_plan_out_with_markdown_keeps_the_note_out_of_the_comment(
@@ -103,7 +112,11 @@ def test_a_stale_plan_is_refused_naming_the_number(
     sim.clear_log()
     result = run_cli("apply", plan_file)
     assert result.code == 3
-    assert "+14155550105 is now on 'Legacy IVR' (it was on no persona when planned)" in result.err
+    assert (
+        "the account changed since the plan was made, nothing was written: "
+        "no longer attach +14155550105 ('Sales'); "
+        "now also move +14155550105 ('Sales') from 'Legacy IVR'. Run plan again." in result.err
+    )
     assert result.err.rstrip().endswith("Run plan again.")
     assert sim.writes() == []
 
@@ -122,9 +135,8 @@ def test_applying_the_same_plan_twice_writes_once(
     sim.set_owner("+14155550103", SUPPORT)
     third = run_cli("apply", plan_file)
     assert third.code == 3
-    assert (
-        "+14155550102 is now on 'Support Agent' (it was on 'Legacy IVR' when planned)" in third.err
-    )
+    assert "no longer move +14155550102 ('Support Agent') from 'Legacy IVR'" in third.err
+    assert "has already been applied" not in third.out
     assert third.err.rstrip().endswith("Run plan again.")
     assert sim.writes() == []
 
@@ -136,7 +148,7 @@ def _alter(path: Path, how: str, sim: Simulator) -> None:
     elif how == "truncated":
         path.write_text(text[: len(text) // 2])
     elif how == "another version":
-        path.write_text(text.replace('"format_version": 1', '"format_version": 9'))
+        path.write_text(text.replace('"format_version": 2', '"format_version": 9', 1))
     elif how == "another API":
         sim.stop()  # the same account served at another address
         sim.port = 0
@@ -201,6 +213,13 @@ def test_a_mass_detach_is_refused_and_passes_with_force(
 ) -> None:
     config = write_config(tmp_path / "c.yaml", [{"name": "Front Desk", "numbers": MASS[:6]}])
     plan = run_cli("plan", config)
+    assert plan.code == 3  # after the whole plan: apply would refuse it
+    assert plan.err == (
+        "error: apply would refuse this plan: the plan takes 4 of the 10 numbers on the personas "
+        "it touches off their persona (40%, more than the 25% allowed) (review the plan, then "
+        "pass --force to apply it anyway)\n"
+    )
+    assert run_cli("plan", config, "--force").code == 0
     lines = plan.out.splitlines()
     assert lines[-2].startswith(
         "Safety valve: the plan takes 4 of the 10 numbers on the personas it touches off their "
@@ -224,7 +243,7 @@ def test_the_valve_also_guards_saved_plans(
     sim: Simulator, run_cli: RunCli, tmp_path: Path, big_persona: str
 ) -> None:
     config = write_config(tmp_path / "c.yaml", [{"name": "Front Desk", "numbers": MASS[:6]}])
-    plan_file = saved_plan(run_cli, tmp_path, config)
+    plan_file = saved_plan(run_cli, tmp_path, config, code=3)
     refused = run_cli("apply", plan_file)
     assert refused.code == 3
     assert (
@@ -251,7 +270,7 @@ def test_thresholds_come_from_flags_config_and_the_saved_plan(
         assert "Safety valve" not in quiet.out
         assert quiet.out.splitlines()[-1] == "Plan: 0 to attach, 0 to move, 4 to detach."
     tight = run_cli("plan", loose, "--max-detach-percent", "30")
-    assert tight.code == 0, tight.err
+    assert tight.code == 3, tight.err
     assert (
         "Safety valve: the plan takes 4 of the 10 numbers on the personas it touches off their "
         "persona (40%, more than the 30% allowed): apply will need --force." in tight.out
@@ -279,6 +298,7 @@ def test_emptying_a_persona_is_refused(sim: Simulator, run_cli: RunCli, tmp_path
         tmp_path / "c.yaml", [{"id": SUPPORT, "numbers": []}, {"name": "Sales", "numbers": []}]
     )
     plan = run_cli("plan", config)
+    assert plan.code == 3
     assert (
         "Safety valve: the plan leaves 'Support Agent' with none of its 2 numbers: "
         "apply will need --force." in plan.out
@@ -310,9 +330,12 @@ def test_a_protected_number_cannot_be_moved_even_with_force(
     config.write_text(CONFIG.read_text() + f'protected:\n  - "{number}"\n')
     plan = run_cli("plan", config)
     assert f"Protected: {message}" in plan.out
+    assert plan.code == 3
+    assert plan.err.startswith(f"error: apply would refuse this plan: {message}")
+    assert run_cli("plan", config, "--force").code == 3  # --force does not override this
     for attempt in (
         run_cli("apply", config, "--auto-approve", "--force"),
-        run_cli("apply", saved_plan(run_cli, tmp_path, config), "--force"),
+        run_cli("apply", saved_plan(run_cli, tmp_path, config, code=3), "--force"),
     ):
         assert attempt.code == 3
         assert message in attempt.err
@@ -332,6 +355,11 @@ def test_plan_json_keeps_valve_warnings_off_stdout(
 ) -> None:
     config = write_config(tmp_path / "c.yaml", [{"name": "Front Desk", "numbers": []}])
     result = run_cli("plan", config, "--format", "json", "--detailed-exitcode")
-    assert result.code == 2
-    assert json.loads(result.out)["summary"]["detach"] == 10
+    assert result.code == 3  # apply would refuse it: that wins over "changes pending" (2)
+    document = json.loads(result.out)
+    assert document["summary"]["detach"] == 10
+    assert document["safety"]["apply_refuses"] is True
+    assert document["safety"]["valves"][-1] == (
+        "the plan leaves 'Front Desk' with none of its 10 numbers"
+    )
     assert "Safety valve: the plan leaves 'Front Desk' with none of its 10 numbers" in result.err

@@ -126,9 +126,12 @@ def test_one_apply_attaches_moves_sets_and_clears_then_plans_clean(
     applied = run_cli("apply", config, "--auto-approve")
 
     assert applied.code == 0, applied.out + applied.err
+    last_write = max(i for i, r in enumerate(account.requests) if r.kind == "write")
+    reads_after = len(account.requests) - last_write - 1
+    assert reads_after == 4
     assert (
         "Apply complete: 1 attached, 1 moved, 0 detached, 3 with new settings, 1 label set; "
-        "5 API writes; verified with 2 reads."
+        f"5 API writes; verified with {reads_after} reads."
     ) in applied.out
     assert endpoint_counts(account) == Counter(
         {
@@ -200,22 +203,26 @@ def test_a_listing_without_settings_writes_them_and_says_it_cannot_verify(
     applied = run_cli("apply", config, "--auto-approve")
 
     assert applied.code == 4, applied.out
-    # Declared values that cannot be read are written, once each: N104's label included.
+    # Declared values that cannot be read are written; the plan after the writes still cannot
+    # see them, so its one repair writes them once more, and the last plan still needs them.
     assert endpoint_counts(account) == Counter(
         {
             f"attach {SUPPORT}": 1,
-            f"settings {N101}": 1,
-            f"settings {N102}": 1,
-            f"settings {N103}": 1,
-            f"label {N101}": 1,
-            f"label {N104}": 1,
+            f"settings {N101}": 2,
+            f"settings {N102}": 2,
+            f"settings {N103}": 2,
+            f"label {N101}": 2,
+            f"label {N104}": 2,
         }
     )
     assert (
-        f"not converged: Support: cannot read back the settings of {N101}: the API lists the "
-        "persona's numbers without them"
+        "note: the account still differed after the writes (5 changes): applying them again"
     ) in applied.out
-    assert f"not converged: Support: cannot read back the label of {N104}" in applied.out
+    assert (
+        f"not converged: still needed: settings {N101} ('Support') to "
+        '{"pathway_id": "pw_new", "pathway_version": 2, "start_node_id": "node_1"}'
+    ) in applied.out
+    assert f"not converged: still needed: label {N104} ('Support') to" in applied.out
     # The plain entry was left alone even though nothing about it could be read.
     assert account.persona_settings(SUPPORT, N100) == KEEP
     assert account.label(N100) == "Main"
@@ -236,11 +243,11 @@ def test_a_dashboard_settings_change_makes_a_saved_plan_stale(
     applied = run_cli("apply", saved)
 
     assert applied.code == 3
-    assert (
-        f'the settings of {N103} are now {{"pathway_id": "pw_dashboard"}} (they were '
-        '{"pathway_id": "pw_old"} when planned)'
-    ) in applied.err
+    assert "the account changed since the plan was made, nothing was written" in applied.err
     assert account.writes() == []
+    # The refusal must say what changed: the settings +103 has now. Both changes it names clear
+    # +103's settings; only what they find before differs, and the message has to show that.
+    assert "pw_dashboard" in applied.err, applied.err
 
 
 def test_a_saved_plan_applies_its_settings_and_labels(
@@ -273,13 +280,21 @@ def test_a_refused_move_put_back_gets_its_settings_back(
 
     applied = run_cli("apply", config, "--auto-approve")
 
-    assert applied.code == 4
-    assert account.persona_numbers(IVR) == [N102, N130]
-    assert account.persona_settings(IVR, N102) == {"pathway_id": "pw_ivr"}
+    # The put-back gave +102 back to Legacy IVR with the settings it had there...
     assert f'Legacy IVR: set the settings of {N102} to {{"pathway_id": "pw_ivr"}}' in applied.out
     assert f"Support: writing the settings of {N102} skipped: its attach did not succeed" in (
         applied.out
     )
+    # ...then the plan after the writes still wanted it on Support: one repair moved it there.
+    assert (
+        "note: the account still differed after the writes (2 changes): applying them again"
+        in applied.out
+    )
+    assert account.persona_numbers(IVR) == [N130]
+    assert account.persona_settings(SUPPORT, N102) == {"pathway_id": "pw_moved"}
+    assert run_cli("plan", config, "--detailed-exitcode").code == 0
+    # The plan after the repair is empty: the run is done (exit 0), its failed write reported.
+    assert applied.code == 0, applied.out
 
 
 def test_moving_a_plain_entry_says_its_settings_are_cleared(

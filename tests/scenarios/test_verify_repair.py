@@ -1,5 +1,6 @@
-"""After the writes, apply reads back every persona it concerns: a declared number found off its
-persona is attached again in the same run, or the run exits 4 naming it; never exit 0 without it.
+"""After the writes, apply plans the whole config again from a fresh read: a declared number found
+off its persona is attached again in the same run (one repair plan, under the same safety checks),
+or the run exits 4 naming it; never exit 0 without it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def test_a_declared_number_unrouted_during_the_apply_is_attached_again(
     assert SALES_EMEA in sim.persona_numbers(SALES)
     assert writes(sim)[-1] == (SALES, "attach", [SALES_EMEA])
     assert (
-        f"note: Sales: lacked 1 number ({SALES_EMEA}) after the writes; attached them there"
+        "note: the account still differed after the writes (1 change): applying them again"
         in result.out
     )
     assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 0
@@ -51,7 +52,7 @@ def test_a_declared_number_that_cannot_be_put_back_fails_the_run_naming_it(
 
     assert result.code == 4, result.out + result.err
     assert SALES_EMEA not in sim.persona_numbers(SALES)
-    assert f"not converged: Sales: still lacks {SALES_EMEA}" in result.out
+    assert f"not converged: still needed: attach {SALES_EMEA} ('Sales')" in result.out
     assert f"Sales: attach of 1 number ({SALES_EMEA}) failed" in result.out
 
 
@@ -59,8 +60,8 @@ def test_a_declared_number_moved_during_the_apply_to_a_persona_outside_the_plan_
     sim: Simulator, run_cli: RunCli
 ) -> None:
     """Someone moves +…110 from Sales to a persona the plan does not concern while apply is at
-    its detaches. Neither the reads back nor GET /v1/inbound show it there: a listing does, and
-    taking it back would be a move no safety valve saw. The run names it and exits 4."""
+    its detaches. Taking it back is a move like any other, and it would leave Night Desk with
+    none of its numbers: the safety checks refuse that repair. The run names it and exits 4."""
     sim.add_persona("p-night", "Night Desk")
 
     def dashboard_moves_it(sim: Simulator, record: RequestRecord) -> None:
@@ -74,8 +75,13 @@ def test_a_declared_number_moved_during_the_apply_to_a_persona_outside_the_plan_
     assert result.code == 4, result.out + result.err
     assert sim.persona_numbers("p-night") == [SALES_EMEA]
     assert (SALES, "attach", [SALES_EMEA]) not in writes(sim)[1:]
-    assert f"not converged: Sales: still lacks {SALES_EMEA}" in result.out
-    assert "which the plan did not take it from: not taken back" in result.out
+    assert (
+        "not converged: not put right, the safety checks refuse it: the plan leaves 'Night Desk' "
+        "with none of its 1 number" in result.out
+    )
+    assert f"not converged: still needed: move {SALES_EMEA} ('Sales') from 'Night Desk'" in (
+        result.out
+    )
 
 
 def test_a_number_put_back_gets_the_settings_it_declares_and_the_run_converges(

@@ -18,6 +18,7 @@ DETACH = Change(Action.DETACH, "p-b", "B", "+14155550102")
             ATTACH,
             {
                 "action": "attach",
+                "kind": "persona",
                 "persona_id": "p-a",
                 "persona_name": "A",
                 "phone_number": "+14155550100",
@@ -27,9 +28,11 @@ DETACH = Change(Action.DETACH, "p-b", "B", "+14155550102")
             MOVE,
             {
                 "action": "move",
+                "kind": "persona",
                 "persona_id": "p-a",
                 "persona_name": "A",
                 "phone_number": "+14155550101",
+                "from_kind": "persona",
                 "from_persona_id": "p-u",
                 "from_persona_name": "Front Desk",
             },
@@ -38,9 +41,11 @@ DETACH = Change(Action.DETACH, "p-b", "B", "+14155550102")
             Change(Action.MOVE, "p-a", "A", "+14155550101"),
             {
                 "action": "move",
+                "kind": "persona",
                 "persona_id": "p-a",
                 "persona_name": "A",
                 "phone_number": "+14155550101",
+                "from_kind": "persona",
                 "from_persona_id": "",
                 "from_persona_name": "",
             },

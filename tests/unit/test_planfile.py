@@ -1,13 +1,13 @@
-"""Plan files: round trip, integrity, atomic 0600 writes; staleness as read back from a file."""
+"""Plan files: what they carry, their signature, atomic 0600 writes, and what is refused on
+reading. Whether the account still gives the saved plan is core's (tests/unit/test_core.py)."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import stat
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,53 +16,61 @@ import pytest
 from reconciler import __version__
 from reconciler.config import load_config
 from reconciler.errors import InputError, StalePlan
-from reconciler.model import Live, LivePersona, SafetySettings
+from reconciler.model import (
+    UNREAD,
+    ConfirmedOwners,
+    Desired,
+    DesiredPersona,
+    PersonaRef,
+    SourceMark,
+    SourcesDisagree,
+    routing_settings,
+)
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.planfile import (
-    ConfigSource,
     SavedPlan,
-    config_sources,
-    integrity_hash,
     is_plan_file,
+    plan_from_document,
     public_url,
     read_plan_file,
     render_plan_file,
+    signing_key,
     write_plan_file,
 )
+from reconciler.render import plan_document
 from reconciler.safety import Thresholds
-from reconciler.staleness import already_applied, check_target, differences, plan_to_apply
 
 SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
 URL = "https://api.bland.ai"
+KEY = signing_key("sk-test-key")
+PW1 = routing_settings({"pathway_id": "pw_1"})
+PW2 = routing_settings({"pathway_id": "pw_2", "pathway_version": 2})
 
-
-def live(*personas: LivePersona, extra: tuple[str, ...] = ()) -> Live:
-    numbers = {n for p in personas for n in p.numbers} | set(extra)
-    return Live({p.id: p for p in personas}, frozenset(numbers), pages_read=1)
-
-
-def persona(pid: str, name: str, *numbers: str, deleted: bool = False) -> LivePersona:
-    return LivePersona(pid, name, frozenset(numbers), deleted)
-
-
-# Planned: Support has 100 and 103, wants 100, 101 (free) and 102 (from the IVR); 103 goes.
-BEFORE = live(
-    persona(SUPPORT, "Support", "+14155550100", "+14155550103"),
-    persona(IVR, "Legacy IVR", "+14155550102", "+14155550130"),
-    persona(SALES, "Sales"),
-    extra=("+14155550101", "+14155550105"),
+DESIRED = Desired(
+    (
+        DesiredPersona(
+            SUPPORT,
+            None,
+            ("+14155550100", "+14155550101", "+14155550102"),
+            SourceMark("personas.yaml", 3, 5),
+            {},
+            {"+14155550100": PW2, "+14155550101": None},
+            {"+14155550100": "Front"},
+        ),
+        DesiredPersona(None, "Sales", (), SourceMark("personas.yaml", 9, 5)),
+    ),
+    files=("personas.yaml",),
+    protected=("+14155550130",),
+    digests={"personas.yaml": "ab" * 32},
 )
-AFTER = live(
-    persona(SUPPORT, "Support", "+14155550100", "+14155550101", "+14155550102"),
-    persona(IVR, "Legacy IVR", "+14155550130"),
-    persona(SALES, "Sales"),
-    extra=("+14155550103", "+14155550105"),
-)
+# Support has 100 and 103, wants 100, 101 (free) and 102 (from the IVR); 103 goes.
 PLAN = Plan(
     changes=(
         Change(Action.ATTACH, SUPPORT, "Support", "+14155550101"),
         Change(Action.MOVE, SUPPORT, "Support", "+14155550102", IVR, "Legacy IVR"),
         Change(Action.DETACH, SUPPORT, "Support", "+14155550103"),
+        Change(Action.SETTINGS, SUPPORT, "Support", "+14155550100", before=PW1, after=PW2),
+        Change(Action.LABEL, SUPPORT, "Support", "+14155550100", before=UNREAD, after="Front"),
     ),
     managed=(
         ManagedPersona(
@@ -73,56 +81,135 @@ PLAN = Plan(
         ),
         ManagedPersona(SALES, "Sales", frozenset(), frozenset()),
     ),
-    owners=BEFORE.owners(),
     protected=("+14155550130",),
+    settings_dropped={"+14155550102": PW1},
+    valves=("a valve",),
+    forced=True,
+    confirmed=(
+        ConfirmedOwners(
+            "+14155550102",
+            (PersonaRef(IVR, "Legacy IVR"), PersonaRef("p-x", "Old Desk")),
+            (PersonaRef(IVR, "Legacy IVR"),),
+        ),
+    ),
+    disagreements=(
+        SourcesDisagree("+14155550105", PersonaRef("p-hidden", ""), (PersonaRef(SALES, "Sales"),)),
+    ),
 )
 THRESHOLDS = Thresholds(max_detach_percent=40, min_numbers=5, allow_emptying=True)
-SOURCES = (ConfigSource("personas.yaml", "ab" * 32),)
+
+
+def render(plan: Plan = PLAN, desired: Desired = DESIRED, url: str = URL, **options: Any) -> str:
+    return render_plan_file(
+        desired,
+        plan,
+        plan_document(plan),
+        thresholds=THRESHOLDS,
+        api_base_url=url,
+        key=KEY,
+        **options,
+    )
 
 
 def saved_file(tmp_path: Path, plan: Plan = PLAN, url: str = URL) -> Path:
     path = tmp_path / "plan.json"
-    text = render_plan_file(plan, thresholds=THRESHOLDS, api_base_url=url, config=SOURCES)
-    write_plan_file(str(path), text)
+    write_plan_file(str(path), render(plan, url=url))
     return path
 
 
 def saved(tmp_path: Path) -> SavedPlan:
-    return read_plan_file(str(saved_file(tmp_path)))
+    return read_plan_file(str(saved_file(tmp_path)), KEY)
 
 
-def test_round_trip_keeps_what_apply_needs(tmp_path: Path) -> None:
+def seal(document: dict[str, Any], key: bytes = KEY) -> None:
+    """Sign the document as the tool does (docs/plan-files.md): HMAC-SHA256 of its sorted,
+    compact UTF-8 JSON without `integrity`, keyed by the key derived from the API key."""
+    content = {name: value for name, value in document.items() if name != "integrity"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+    document["integrity"] = "hmac-sha256:" + digest
+
+
+def _document(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+def _resealed(path: Path, document: dict[str, Any]) -> None:
+    seal(document)  # a valid signature over content the tool would never write
+    path.write_text(json.dumps(document))
+
+
+def test_round_trip_keeps_what_apply_and_show_need(tmp_path: Path) -> None:
     back = saved(tmp_path)
-    assert back.plan.changes == PLAN.changes
-    assert back.plan.managed == PLAN.managed
-    assert back.plan.protected == ("+14155550130",)
-    assert back.plan.safety == SafetySettings(40.0, 5, True)
+    assert back.desired == DESIRED
+    assert back.desired.digests == DESIRED.digests
+    assert back.thresholds == THRESHOLDS
+    assert back.document == plan_document(PLAN)
     assert back.api_base_url == URL
-    assert back.config == SOURCES
-    # The fingerprint: owners of touched numbers and of numbers on managed personas.
-    assert back.plan.owners == {
-        "+14155550100": (SUPPORT,),
-        "+14155550101": (),
-        "+14155550102": (IVR,),
-        "+14155550103": (SUPPORT,),
-    }
-    assert back.names[IVR] == "Legacy IVR"
+    assert back.config_files == ("personas.yaml",)
+    assert back.tool_version == __version__
+    # What show prints: the plan as shown, names included.
+    assert back.plan.changes == PLAN.changes
+    assert back.plan.settings_dropped == {"+14155550102": PW1}
+    assert (back.plan.valves, back.plan.refusals, back.plan.forced) == (("a valve",), (), True)
+    assert back.plan.confirmed == PLAN.confirmed
+    assert back.plan.disagreements == PLAN.disagreements
+    assert plan_document(back.plan) == plan_document(PLAN)
 
 
-def test_the_document_names_its_format_and_hashes_its_content(tmp_path: Path) -> None:
-    document = json.loads(saved_file(tmp_path).read_text())
+def test_the_document_names_its_format_and_signs_its_content(tmp_path: Path) -> None:
+    document = _document(saved_file(tmp_path))
     assert list(document)[:3] == ["format", "format_version", "tool_version"]
-    assert document["format"] == "reconciler-plan"
-    assert document["changes"][1] == {
+    assert (document["format"], document["format_version"]) == ("reconciler-plan", 2)
+    assert document["config"] == [{"path": "personas.yaml", "sha256": "ab" * 32}]
+    assert document["safety"] == {
+        "max_detach_percent": 40,
+        "min_numbers": 5,
+        "allow_emptying": True,
+    }
+    assert document["desired"]["protected"] == ["+14155550130"]
+    assert document["desired"]["entries"][0]["mark"] == ["personas.yaml", 3, 5]
+    assert document["plan"]["changes"][1] == {
         "action": "move",
         "persona_id": SUPPORT,
         "persona_name": "Support",
         "phone_number": "+14155550102",
         "from_persona_id": IVR,
         "from_persona_name": "Legacy IVR",
+        "kind": "persona",
+        "from_kind": "persona",
+        "settings_cleared": {"pathway_id": "pw_1"},
     }
-    assert document["integrity"] == integrity_hash(document)
-    assert document["integrity"].startswith("sha256:")
+    assert document["persona_names"] == {
+        IVR: "Legacy IVR",
+        SALES: "Sales",
+        SUPPORT: "Support",
+        "p-hidden": "",
+        "p-x": "Old Desk",
+    }
+    signed = dict(document)
+    seal(signed)
+    assert document["integrity"] == signed["integrity"]
+    assert document["integrity"].startswith("hmac-sha256:")
+
+
+def test_the_signing_key_is_derived_from_the_api_key_and_never_written(tmp_path: Path) -> None:
+    text = render()
+    assert "sk-test-key" not in text
+    assert KEY.hex() not in text
+    assert signing_key("sk-test-key") == KEY
+    assert signing_key("sk-other") != KEY
+    assert len(KEY) == 32
+
+
+def test_the_signature_is_of_sorted_compact_utf8_json_without_itself() -> None:
+    document = {"b": "Café", "a": [1, 2], "integrity": "hmac-sha256:old"}
+    canonical = '{"a":[1,2],"b":"Café"}'.encode()
+    seal(document)
+    assert document["integrity"] == (
+        "hmac-sha256:" + hmac.new(KEY, canonical, hashlib.sha256).hexdigest()
+    )
 
 
 def test_write_is_0600_replaces_atomically_and_leaves_no_temp_file(tmp_path: Path) -> None:
@@ -145,12 +232,15 @@ def test_write_into_a_missing_folder_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def _rewrite(path: Path, edit: str) -> None:
-    document = json.loads(path.read_text())
+    document = _document(path)
     if edit == "hand edit":
-        document["changes"][0]["phone_number"] = "+14155550105"
+        document["plan"]["changes"][0]["phone_number"] = "+14155550105"
+    elif edit == "signed by hand":
+        document["desired"]["entries"][0]["numbers"].append("+14155550105")
+        document["integrity"] = "hmac-sha256:" + hashlib.sha256(b"guess").hexdigest()
     elif edit == "new version":
-        document["format_version"] = 2
-        document["integrity"] = integrity_hash(document)
+        document["format_version"] = 9
+        seal(document)
     path.write_text(json.dumps(document, indent=2))
 
 
@@ -158,7 +248,8 @@ def _rewrite(path: Path, edit: str) -> None:
     ("edit", "message"),
     [
         ("hand edit", "altered after it was written"),
-        ("new version", "format version 2 is not supported"),
+        ("signed by hand", "altered after it was written"),
+        ("new version", "format version 9 is not supported"),
         ("truncated", "not a complete plan file"),
     ],
 )
@@ -170,18 +261,37 @@ def test_altered_plan_files_are_refused(tmp_path: Path, edit: str, message: str)
         _rewrite(path, edit)
     assert is_plan_file(str(path))  # still recognised, so it is refused rather than misread
     with pytest.raises(StalePlan, match=message) as refused:
-        read_plan_file(str(path))
+        read_plan_file(str(path), KEY)
     assert str(refused.value).endswith("nothing was written. Run plan again.")
 
 
-def test_a_change_outside_the_fingerprint_is_refused(tmp_path: Path) -> None:
+def test_a_plan_made_with_another_key_is_refused(tmp_path: Path) -> None:
     path = saved_file(tmp_path)
-    document = json.loads(path.read_text())
-    del document["fingerprint"]["owners"]["+14155550101"]
-    document["integrity"] = integrity_hash(document)  # consistent hash, inconsistent content
+    with pytest.raises(StalePlan) as refused:
+        read_plan_file(str(path), signing_key("sk-another-account"))
+    assert str(refused.value) == _refusal(path, "the plan was made with another API key")
+
+
+def test_a_plan_signed_again_without_the_key_is_refused_even_with_its_key_id(
+    tmp_path: Path,
+) -> None:
+    path = saved_file(tmp_path)
+    document = _document(path)
+    document["desired"]["protected"] = []
+    seal(document, signing_key("sk-attacker"))  # key_id kept: only the signature is forged
     path.write_text(json.dumps(document))
-    with pytest.raises(StalePlan, match="the fingerprint does not cover"):
-        read_plan_file(str(path))
+    with pytest.raises(StalePlan, match="its signature does not match its content"):
+        read_plan_file(str(path), KEY)
+
+
+def test_without_a_key_the_signature_is_not_checked(tmp_path: Path) -> None:
+    """show has no key: it reads the file as it is, and apply checks the signature."""
+    path = saved_file(tmp_path)
+    _rewrite(path, "hand edit")
+    back = read_plan_file(str(path), None)
+    assert back.plan.changes[0].phone_number == "+14155550105"
+    with pytest.raises(StalePlan, match="altered after it was written"):
+        read_plan_file(str(path), KEY)
 
 
 def test_a_config_file_is_not_a_plan_file(tmp_path: Path) -> None:
@@ -191,97 +301,8 @@ def test_a_config_file_is_not_a_plan_file(tmp_path: Path) -> None:
     assert not is_plan_file(str(tmp_path / "missing.json"))
 
 
-def test_the_url_is_saved_without_credentials_and_checked(tmp_path: Path) -> None:
-    assert public_url("https://user:secret@api.bland.ai:8443/") == "https://api.bland.ai:8443"
-    back = saved(tmp_path)
-    check_target(back, "https://api.bland.ai/")
-    with pytest.raises(
-        StalePlan, match=r"made for https://api\.bland\.ai, not for https://us\.api"
-    ):
-        check_target(back, "https://us.api.bland.ai")
-
-
-def test_an_unchanged_account_gives_the_saved_changes(tmp_path: Path) -> None:
-    back = saved(tmp_path)
-    assert differences(back, BEFORE) == []
-    assert plan_to_apply(back, BEFORE).changes == PLAN.changes
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (
-            lambda: live(
-                persona(SUPPORT, "Support", "+14155550100", "+14155550103"),
-                persona(IVR, "Legacy IVR", "+14155550101", "+14155550102", "+14155550130"),
-                persona(SALES, "Sales"),
-                extra=("+14155550105",),
-            ),
-            "+14155550101 is now on 'Legacy IVR' (it was on no persona when planned)",
-        ),
-        (
-            lambda: live(
-                persona(SUPPORT, "Support", "+14155550100", "+14155550103"),
-                persona(IVR, "Legacy IVR", "+14155550130"),
-                persona(SALES, "Sales"),
-                extra=("+14155550101", "+14155550102", "+14155550105"),
-            ),
-            "+14155550102 is now on no persona (it was on 'Legacy IVR' when planned)",
-        ),
-        (
-            lambda: live(
-                persona(SUPPORT, "Support", "+14155550100", "+14155550103"),
-                persona(IVR, "Legacy IVR", "+14155550102", "+14155550130"),
-                persona(SALES, "Sales", "+14155550105"),
-                extra=("+14155550101",),
-            ),
-            "+14155550105 is now on 'Sales' (it was on no managed persona when planned)",
-        ),
-        (
-            lambda: live(
-                persona(SUPPORT, "Support", "+14155550100", "+14155550103"),
-                persona(IVR, "Legacy IVR", "+14155550102", "+14155550130"),
-                persona(SALES, "Sales", deleted=True),
-                extra=("+14155550101", "+14155550105"),
-            ),
-            f"persona 'Sales' ({SALES}) has been deleted",
-        ),
-    ],
-)
-def test_each_difference_is_named(tmp_path: Path, change: Callable[[], Live], message: str) -> None:
-    back = saved(tmp_path)
-    now = change()
-    assert differences(back, now) == [message]
-    with pytest.raises(StalePlan) as refused:
-        plan_to_apply(back, now)
-    assert message in str(refused.value)
-    assert str(refused.value).endswith("Run plan again.")
-
-
-def test_an_applied_plan_is_recognised_and_applies_as_nothing(tmp_path: Path) -> None:
-    back = saved(tmp_path)
-    assert not already_applied(back, BEFORE)
-    assert already_applied(back, AFTER)
-    again = plan_to_apply(back, AFTER)
-    assert again.is_empty
-    assert all(persona.live == persona.desired for persona in again.managed)
-
-
-# -- exact refusals, messages and outcomes ---------------------------------------------------
-
-
 def _refusal(path: Path, reason: str) -> str:
     return f"{path}: {reason}: nothing was written. Run plan again."
-
-
-def _document(path: Path) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(path.read_text())
-    return document
-
-
-def _resealed(path: Path, document: dict[str, Any]) -> None:
-    document["integrity"] = integrity_hash(document)  # consistent hash, inconsistent content
-    path.write_text(json.dumps(document))
 
 
 @pytest.mark.parametrize(
@@ -290,17 +311,16 @@ def _resealed(path: Path, document: dict[str, Any]) -> None:
         ("[1, 2]", "not a plan file"),
         ('{"format": "something-else"}', "not a plan file"),
         (
-            '{"format": "reconciler-plan", "format_version": 2}',
-            f"plan file format version 2 is not supported (reconciler {__version__} reads "
-            "version 1)",
+            '{"format": "reconciler-plan", "format_version": 1}',
+            f"plan file format version 1 is not supported (reconciler {__version__} reads "
+            "version 2)",
         ),
         (
-            '{"format": "reconciler-plan", "format_version": 1, "integrity": "sha256:0"}',
-            "the plan file was altered after it was written (its integrity hash does not match "
-            "its content)",
+            '{"format": "reconciler-plan", "format_version": 2, "key_id": "0"}',
+            "the plan was made with another API key",
         ),
     ],
-    ids=["a list", "another format", "a newer version", "altered"],
+    ids=["a list", "another format", "an older version", "another key"],
 )
 def test_each_refusal_names_the_file_and_its_reason(
     tmp_path: Path, content: str, reason: str
@@ -308,15 +328,28 @@ def test_each_refusal_names_the_file_and_its_reason(
     path = tmp_path / "plan.json"
     path.write_text(content)
     with pytest.raises(StalePlan) as refused:
-        read_plan_file(str(path))
+        read_plan_file(str(path), KEY)
     assert str(refused.value) == _refusal(path, reason)
+
+
+def test_an_altered_file_names_the_file_and_its_reason(tmp_path: Path) -> None:
+    path = saved_file(tmp_path)
+    document = _document(path)
+    document["integrity"] = "hmac-sha256:0"
+    path.write_text(json.dumps(document))
+    with pytest.raises(StalePlan) as refused:
+        read_plan_file(str(path), KEY)
+    assert str(refused.value) == _refusal(
+        path,
+        "the plan file was altered after it was written (its signature does not match its content)",
+    )
 
 
 def test_a_truncated_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
     path.write_text('{"format": "reconciler-plan", ')
     with pytest.raises(StalePlan) as refused:
-        read_plan_file(str(path))
+        read_plan_file(str(path), KEY)
     assert str(refused.value).startswith(
         f"{path}: not a complete plan file, it may be truncated (Expecting"
     )
@@ -325,7 +358,7 @@ def test_a_truncated_file_names_the_file(tmp_path: Path) -> None:
 def test_a_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "missing.json"
     with pytest.raises(InputError) as refused:
-        read_plan_file(str(path))
+        read_plan_file(str(path), KEY)
     assert str(refused.value) == f"{path}: cannot read the file (No such file or directory)"
 
 
@@ -343,25 +376,40 @@ def test_a_malformed_field_is_refused_with_what_was_found(
 ) -> None:
     path = saved_file(tmp_path)
     document = _document(path)
-    document["protected"] = protected
+    document["desired"]["protected"] = protected
     _resealed(path, document)
     with pytest.raises(StalePlan) as refused:
-        read_plan_file(str(path))
+        read_plan_file(str(path), KEY)
     assert str(refused.value) == _refusal(
         path, f"not a valid plan file (TypeError: expected a list of strings, got {shown})"
     )
 
 
-def test_the_saved_plan_knows_its_path_and_tool_version(tmp_path: Path) -> None:
-    path = saved_file(tmp_path)
-    back = read_plan_file(str(path))
-    assert back.path == str(path)
-    assert back.tool_version == __version__
-    with pytest.raises(StalePlan) as refused:
-        check_target(back, "https://us.api.bland.ai")
-    assert str(refused.value) == _refusal(
-        path, "the plan was made for https://api.bland.ai, not for https://us.api.bland.ai"
-    )
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("plan", "changes", 3, "after"), "pw_2"),  # settings must be an object or null
+        (("plan", "changes", 3, "before_known"), "yes"),
+        (("plan", "changes", 4, "after"), None),  # a label change writes a string
+        (("plan", "changes", 1, "settings_cleared"), "pw_1"),
+        (("plan", "safety", "valves"), "a valve"),
+        (("desired", "entries", 0, "labels"), {"+14155550100": 3}),
+        (("desired", "entries", 0, "settings"), {"+14155550100": []}),
+        (("desired", "entries", 0, "numbers"), "+14155550100"),
+    ],
+)
+def test_a_plan_file_with_malformed_values_is_refused(
+    tmp_path: Path, path: tuple[Any, ...], value: Any
+) -> None:
+    file = saved_file(tmp_path)
+    document = _document(file)
+    node = document
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    _resealed(file, document)
+    with pytest.raises(StalePlan, match="not a valid plan file"):
+        read_plan_file(str(file), KEY)
 
 
 def test_config_sources_hash_the_bytes_that_were_validated_not_a_second_read(
@@ -372,31 +420,53 @@ def test_config_sources_hash_the_bytes_that_were_validated_not_a_second_read(
     config.write_bytes(validated)
     desired = load_config([config])
     config.write_bytes(b"version: 1\npersonas: []\n")  # edited after validation
-    plan = Plan((), config_files=desired.files, config_digests=desired.digests)
-    assert config_sources(plan) == (
-        ConfigSource(str(config), hashlib.sha256(validated).hexdigest()),
-    )
+    document = json.loads(render(Plan(()), desired))
+    assert document["config"] == [
+        {"path": str(config), "sha256": hashlib.sha256(validated).hexdigest()}
+    ]
 
 
-def test_the_integrity_hash_is_of_sorted_compact_utf8_json_without_itself() -> None:
-    document = {"b": "Café", "a": [1, 2], "integrity": "sha256:old"}
-    canonical = '{"a":[1,2],"b":"Café"}'.encode()
-    assert integrity_hash(document) == "sha256:" + hashlib.sha256(canonical).hexdigest()
-
-
-def test_the_file_is_indented_json_that_keeps_names_as_written(tmp_path: Path) -> None:
-    named = replace(PLAN, changes=(Change(Action.ATTACH, SUPPORT, "Café", "+14155550101"),))
-    text = render_plan_file(named, thresholds=THRESHOLDS, api_base_url=URL, config=SOURCES)
-    assert text.startswith('{\n  "format": "reconciler-plan",\n  "format_version": 1,\n')
+def test_the_file_is_indented_json_that_keeps_names_as_written() -> None:
+    named = Plan(changes=(Change(Action.ATTACH, SUPPORT, "Café", "+14155550101"),))
+    text = render(named)
+    assert text.startswith('{\n  "format": "reconciler-plan",\n  "format_version": 2,\n')
     assert text.endswith("\n}\n")
     assert '"persona_name": "Café"' in text
-    assert json.loads(text)["summary"] == {
+    assert json.loads(text)["plan"]["summary"] == {
         "attach": 1,
         "move": 0,
         "detach": 0,
         "settings": 0,
         "label": 0,
     }
+
+
+def test_the_url_is_saved_without_credentials(tmp_path: Path) -> None:
+    assert public_url("https://user:secret@api.bland.ai:8443/") == "https://api.bland.ai:8443"
+    path = saved_file(tmp_path, url="https://user:secret@api.bland.ai/")
+    assert "secret" not in path.read_text()
+    assert read_plan_file(str(path), KEY).api_base_url == URL
+
+
+def test_every_string_is_redacted_before_signing_and_the_file_still_checks(
+    tmp_path: Path,
+) -> None:
+    named = Plan(changes=(Change(Action.ATTACH, SUPPORT, "Desk sk-live-1", "+14155550101"),))
+    text = render(named, redact=lambda s: s.replace("sk-live-1", "[redacted]"))
+    assert "sk-live-1" not in text
+    path = tmp_path / "plan.json"
+    write_plan_file(str(path), text)
+    back = read_plan_file(str(path), KEY)
+    assert back.plan.changes[0].persona_name == "Desk [redacted]"
+    assert back.document["changes"][0]["persona_name"] == "Desk [redacted]"
+
+
+def test_a_plan_document_reads_back_as_the_plan_show_prints() -> None:
+    document = plan_document(PLAN)
+    back = plan_from_document(document, PLAN.persona_names())
+    assert plan_document(back) == document
+    refused = plan_document(Plan(changes=(), valves=("a valve",)))
+    assert plan_from_document(refused, {}).refused
 
 
 @pytest.mark.parametrize(
@@ -409,216 +479,6 @@ def test_the_file_is_indented_json_that_keeps_names_as_written(tmp_path: Path) -
 )
 def test_public_url(url: str, public: str) -> None:
     assert public_url(url) == public
-
-
-def _saved_by_hand(plan: Plan, names: dict[str, str] | None = None) -> SavedPlan:
-    given = plan.persona_names() if names is None else names
-    return SavedPlan("plan.json", plan, URL, __version__, SOURCES, given)
-
-
-@pytest.mark.parametrize(
-    ("names", "shown"),
-    [({SALES: "Sales (as planned)"}, "Sales (as planned)"), ({}, "Sales")],
-    ids=["the name when planned", "the managed entry's name"],
-)
-def test_a_persona_that_no_longer_exists_is_named(
-    tmp_path: Path, names: dict[str, str], shown: str
-) -> None:
-    back = read_plan_file(str(saved_file(tmp_path)))
-    without_sales = live(
-        *(p for p in BEFORE.personas.values() if p.id != SALES),
-        extra=("+14155550101", "+14155550105"),
-    )
-    gone = f"persona {shown!r} ({SALES}) no longer exists"
-    assert differences(_saved_by_hand(back.plan, names), without_sales) == [gone]
-    if names:
-        with pytest.raises(StalePlan) as refused:
-            plan_to_apply(back, without_sales)
-        assert str(refused.value) == (
-            f"{back.path}: the account changed since the plan was made, nothing was written: "
-            f"persona 'Sales' ({SALES}) no longer exists. Run plan again."
-        )
-
-
-def test_every_number_gone_from_the_account_is_named(tmp_path: Path) -> None:
-    back = saved(tmp_path)
-    shrunk = live(
-        persona(SUPPORT, "Support", "+14155550100", "+14155550103"),
-        persona(IVR, "Legacy IVR", "+14155550130"),
-        persona(SALES, "Sales"),
-    )
-    assert differences(back, shrunk) == [
-        "+14155550101 is no longer an inbound number of the account",
-        "+14155550102 is no longer an inbound number of the account",
-    ]
-
-
-def test_a_deleted_managed_persona_does_not_stop_the_check_of_the_others(tmp_path: Path) -> None:
-    back = saved(tmp_path)
-    now = live(
-        persona(SUPPORT, "Support", "+14155550100", "+14155550103", deleted=True),
-        persona(IVR, "Legacy IVR", "+14155550102", "+14155550130"),
-        persona(SALES, "Sales", "+14155550105"),
-        extra=("+14155550101",),
-    )
-    assert differences(back, now) == [
-        f"persona 'Support' ({SUPPORT}) has been deleted",
-        "+14155550100 is now on no persona (it was on 'Support' when planned)",
-        "+14155550103 is now on no persona (it was on 'Support' when planned)",
-        "+14155550105 is now on 'Sales' (it was on no managed persona when planned)",
-    ]
-
-
-@pytest.mark.parametrize(
-    ("holders", "shown"),
-    [
-        ((("p-2", "Amy"), ("p-1", "Zed")), "'Amy' and 'Zed'"),
-        ((("p-3", "Cy"), ("p-1", "Zed"), ("p-2", "Amy")), "'Amy', 'Cy' and 'Zed'"),
-    ],
-    ids=["two", "three"],
-)
-def test_a_stale_message_names_every_owner_in_name_order(
-    tmp_path: Path, holders: tuple[tuple[str, str], ...], shown: str
-) -> None:
-    back = saved(tmp_path)
-    now = live(
-        persona(SUPPORT, "Support", "+14155550100", "+14155550103"),
-        persona(IVR, "Legacy IVR", "+14155550130"),
-        persona(SALES, "Sales"),
-        *(persona(pid, name, "+14155550102") for pid, name in holders),
-        extra=("+14155550101", "+14155550105"),
-    )
-    assert differences(back, now) == [
-        f"+14155550102 is now on {shown} (it was on 'Legacy IVR' when planned)"
-    ]
-
-
-def _many_numbers_plan(count: int) -> SavedPlan:
-    added = [f"+1415556{n:04d}" for n in range(count)]
-    plan = Plan(
-        changes=tuple(Change(Action.ATTACH, SALES, "Sales", n) for n in added),
-        managed=(ManagedPersona(SALES, "Sales", frozenset(), frozenset(added)),),
-        owners={n: () for n in added},
-    )
-    return _saved_by_hand(plan)
-
-
-@pytest.mark.parametrize(("count", "more"), [(20, ""), (21, "; and 1 more"), (25, "; and 5 more")])
-def test_a_stale_message_shows_20_differences_and_counts_the_rest(count: int, more: str) -> None:
-    saved_plan = _many_numbers_plan(count)
-    with pytest.raises(StalePlan) as refused:
-        plan_to_apply(saved_plan, live(persona(SALES, "Sales")))
-    shown = "; ".join(
-        f"+1415556{n:04d} is no longer an inbound number of the account" for n in range(20)
-    )
-    assert str(refused.value) == (
-        "plan.json: the account changed since the plan was made, nothing was written: "
-        f"{shown}{more}. Run plan again."
-    )
-
-
-def test_an_empty_saved_plan_against_a_changed_account_is_refused_not_already_applied() -> None:
-    empty = Plan(
-        changes=(),
-        managed=(
-            ManagedPersona(
-                SUPPORT, "Support", frozenset({"+14155550100"}), frozenset({"+14155550100"})
-            ),
-        ),
-        owners={"+14155550100": (SUPPORT,)},
-    )
-    saved_plan = _saved_by_hand(empty)
-    changed = live(persona(SUPPORT, "Support"), persona(IVR, "IVR", "+14155550100"))
-    assert not already_applied(saved_plan, changed)
-    with pytest.raises(StalePlan, match=r"\+14155550100 is now on 'IVR' \(it was on 'Support'"):
-        plan_to_apply(saved_plan, changed)
-    unchanged = live(persona(SUPPORT, "Support", "+14155550100"))
-    assert not already_applied(saved_plan, unchanged)
-    assert plan_to_apply(saved_plan, unchanged).changes == ()
-
-
-@pytest.mark.parametrize("support", ["deleted", "gone"])
-def test_a_plan_is_not_already_applied_when_a_managed_persona_is_deleted_or_gone(
-    tmp_path: Path, support: str
-) -> None:
-    back = saved(tmp_path)
-    others = [p for p in AFTER.personas.values() if p.id != SUPPORT]
-    if support == "deleted":
-        others.append(replace(AFTER.personas[SUPPORT], deleted=True))
-    now = Live({p.id: p for p in others}, AFTER.account_numbers, pages_read=1)
-    assert not already_applied(back, now)
-
-
-def test_a_change_to_a_number_the_fingerprint_lacks_is_not_taken_as_applied() -> None:
-    plan = Plan(
-        changes=(Change(Action.ATTACH, SALES, "Sales", "+14155550101"),),
-        managed=(ManagedPersona(SALES, "Sales", frozenset(), frozenset({"+14155550101"})),),
-        owners={},
-    )
-    assert already_applied(_saved_by_hand(plan), live(persona(SALES, "Sales", "+14155550101")))
-
-
-GHOST = "p-ghost"  # an owner only GET /v1/inbound names
-
-
-@pytest.mark.parametrize("applied", [False, True])
-def test_the_plan_to_apply_carries_the_live_owners_pages_and_unlisted(
-    tmp_path: Path, applied: bool
-) -> None:
-    back = saved(tmp_path)
-    base = AFTER if applied else BEFORE
-    now = Live(
-        base.personas,
-        base.account_numbers | {"+14155550199"},
-        pages_read=3,
-        inbound_owners={"+14155550199": GHOST},
-    )
-    ready = plan_to_apply(back, now)
-    assert ready.is_empty is applied
-    assert ready.owners == now.owners()
-    assert ready.owners["+14155550199"] == (GHOST,)
-    assert ready.pages_read == 3
-    assert ready.unlisted == frozenset({GHOST})
-
-
-def test_an_owner_known_only_from_the_inbound_list_is_checked_through_a_plan_file(
-    tmp_path: Path,
-) -> None:
-    before = Live(
-        {SALES: persona(SALES, "Sales")},
-        frozenset({"+14155550102"}),
-        pages_read=1,
-        inbound_owners={"+14155550102": GHOST},
-    )
-    plan = Plan(
-        changes=(Change(Action.MOVE, SALES, "Sales", "+14155550102", GHOST, ""),),
-        managed=(ManagedPersona(SALES, "Sales", frozenset(), frozenset({"+14155550102"})),),
-        owners=before.owners(),
-    )
-    back = read_plan_file(str(saved_file(tmp_path, plan)))
-    assert back.plan.owners == {"+14155550102": (GHOST,)}
-    assert plan_to_apply(back, before).changes == plan.changes
-    elsewhere = replace(before, inbound_owners={"+14155550102": "p-other"})
-    with pytest.raises(StalePlan) as refused:
-        plan_to_apply(back, elsewhere)
-    assert "+14155550102 is now on 'p-other' (it was on 'p-ghost' when planned)" in str(
-        refused.value
-    )
-    after = Live({SALES: persona(SALES, "Sales", "+14155550102")}, before.account_numbers)
-    assert already_applied(back, after)
-
-
-def test_a_plan_that_empties_a_persona_since_deleted_is_stale_not_applied() -> None:
-    plan = Plan(
-        changes=(Change(Action.DETACH, SALES, "Sales", "+14155550110"),),
-        managed=(ManagedPersona(SALES, "Sales", frozenset({"+14155550110"}), frozenset()),),
-        owners={"+14155550110": (SALES,)},
-    )
-    now = live(persona(SALES, "Sales", deleted=True), extra=("+14155550110",))
-    saved_plan = _saved_by_hand(plan)
-    assert not already_applied(saved_plan, now)
-    with pytest.raises(StalePlan, match=f"persona 'Sales' \\({SALES}\\) has been deleted"):
-        plan_to_apply(saved_plan, now)
 
 
 @pytest.mark.parametrize(
@@ -644,10 +504,10 @@ def test_a_threshold_that_is_not_a_number_from_0_to_100_is_refused(
     path = saved_file(tmp_path)
     document = _document(path)
     document["safety"]["max_detach_percent"] = float(value)
-    document["integrity"] = integrity_hash(document)  # as an older version would have sealed it
+    seal(document)  # signed with the key, as a tool that wrote NaN would have
     path.write_text(json.dumps(document).replace(json.dumps(float(value)), value))
     with pytest.raises(StalePlan) as refused:
-        read_plan_file(str(path))
+        read_plan_file(str(path), KEY)
     assert str(refused.value) == _refusal(path, reason)
 
 
@@ -655,10 +515,10 @@ def test_a_huge_min_numbers_is_refused_not_an_overflow(tmp_path: Path) -> None:
     path = saved_file(tmp_path)
     document = _document(path)
     document["safety"]["min_numbers"] = float("inf")
-    document["integrity"] = integrity_hash(document)
+    seal(document)
     path.write_text(json.dumps(document).replace("Infinity", "1e999"))
     with pytest.raises(StalePlan, match="min_numbers inf is not a whole number"):
-        read_plan_file(str(path))
+        read_plan_file(str(path), KEY)
 
 
 @pytest.mark.parametrize(
@@ -684,5 +544,5 @@ def test_a_safety_value_of_the_wrong_kind_is_refused_not_converted(
     document["safety"][name] = value
     _resealed(path, document)
     with pytest.raises(StalePlan) as refused:
-        read_plan_file(str(path))
+        read_plan_file(str(path), KEY)
     assert f"not a valid plan file (ValueError: {name} {value!r} is not " in str(refused.value)

@@ -211,7 +211,6 @@ def test_an_owner_only_the_inbound_list_names_makes_a_move_not_an_attach() -> No
     assert plan.changes == (
         Change(Action.MOVE, SUPPORT, "Support", "+14155550100", "p-hidden-agent", ""),
     )
-    assert plan.unlisted == {"p-hidden-agent"}
     assert plan.owners["+14155550100"] == ("p-hidden-agent",)
 
 

@@ -152,11 +152,12 @@ def test_number_writes_follow_the_routing_changes_of_their_persona() -> None:
     assert plan.summary_line() == (
         "Plan: 1 to attach, 1 to move, 0 to detach, 2 settings to write, 1 label to write."
     )
-    assert plan.managed[0].settings == {N101: PW1, N102: PW2}
-    assert plan.managed[0].labels == {N100: "Front"}
-    # Fingerprinted: settings on the persona (N101, N102 are not there yet), every label.
-    assert plan.settings_seen == {}
-    assert plan.labels_seen == {N100: None}
+    # What each write finds before it: N101 and N102 are not on Support yet, N100 has no label.
+    assert [(c.phone_number, c.before, c.after) for c in plan.number_writes()] == [
+        (N101, None, PW1),
+        (N102, None, PW2),
+        (N100, None, "Front"),
+    ]
 
 
 def test_settings_change_json_says_when_before_was_not_shown() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from reconciler.plan import Action, Change, Plan
 from reconciler.render import mask_number, mask_numbers_in, masked, render_json, render_text
@@ -40,11 +41,15 @@ def test_an_empty_plan_says_the_account_matches_the_files() -> None:
 
 
 def test_warnings_stand_above_the_summary_in_the_style_given() -> None:
-    text = render_text(
-        PLAN, "p.yaml", style=lambda text, colour: f"<{colour}>{text}", warnings=["careful"]
-    )
+    warned = replace(PLAN, valves=("careful",), refusals=("guarded",))
+    text = render_text(warned, "p.yaml", style=lambda text, colour: f"<{colour}>{text}")
     lines = text.splitlines()
-    assert lines[-2:] == ["<red>careful", "Plan: 2 to attach, 1 to move, 1 to detach."]
+    assert lines[-3:] == [
+        "<red>Safety valve: careful: apply will need --force.",
+        "<red>Protected: guarded: apply will refuse it, --force included (remove the number "
+        "from `protected:` first).",
+        "Plan: 2 to attach, 1 to move, 1 to detach.",
+    ]
     assert "<bold>Sales (p-sales)" in lines
     assert "  <yellow>~ +14155550102 (from 'Legacy IVR')" in lines
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from reconciler.model import ConfirmedOwners, PersonaRef, SourcesDisagree
 from reconciler.plan import Action, Change, Plan
@@ -26,7 +27,7 @@ PLAN = Plan(changes=(MOVE,), confirmed=(CONFIRMED,), disagreements=(DISAGREE, HI
 
 
 def test_text_says_what_was_confirmed_and_where_the_sources_disagree() -> None:
-    text = render_text(PLAN, "p.yaml", warnings=["Safety valve: something"])
+    text = render_text(replace(PLAN, valves=("something",)), "p.yaml")
     assert text.splitlines()[-5:] == [
         f"Note: {N} was listed on 'X' and 'Y' (the list may have changed while it was read); "
         "read one by one, it is on 'Y', and the plan is made from that.",
@@ -34,7 +35,7 @@ def test_text_says_what_was_confirmed_and_where_the_sources_disagree() -> None:
         "list shows it on no persona: it counts as on 'Y', so taking it is a move.",
         "Sources disagree: GET /v1/inbound names p-hidden as the persona of +14155550102, the "
         "persona list shows it on 'X': the plan follows the persona list.",
-        "Safety valve: something",
+        "Safety valve: something: apply will need --force.",
         "Plan: 0 to attach, 1 to move, 0 to detach.",
     ]
 
@@ -62,6 +63,7 @@ def test_json_has_a_field_for_each_only_when_there_is_something_in_it() -> None:
         "format_version",
         "changes",
         "summary",
+        "safety",
     }
 
 

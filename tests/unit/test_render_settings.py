@@ -82,6 +82,7 @@ def test_json_carries_before_after_and_whether_before_was_shown() -> None:
     settings = document["changes"][3]
     assert settings == {
         "action": "settings",
+        "kind": "persona",
         "persona_id": SUPPORT,
         "persona_name": "Support",
         "phone_number": "+14155550102",

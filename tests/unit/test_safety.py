@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from reconciler.errors import UnsafePlan
 from reconciler.model import SafetySettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
-from reconciler.safety import Assessment, Thresholds, assess
+from reconciler.safety import Thresholds, assess, enforce, refusal
 
 A, B, U = "p-a", "p-b", "p-unmanaged"
 
@@ -47,10 +49,11 @@ def test_thresholds_layers_override_in_order_and_none_keeps() -> None:
     ],
 )
 def test_percentage_valve(held: int, kept: int, trips: bool) -> None:
-    assessment = assess(plan_of(keeping(numbers(100, held), kept)), Thresholds())
-    assert bool(assessment.valves) is trips
+    assessed = assess(plan_of(keeping(numbers(100, held), kept)), Thresholds())
+    assert bool(assessed.valves) is trips
+    assert assessed.refused is trips
     if trips:
-        assert assessment.valves[0].startswith(
+        assert assessed.valves[0].startswith(
             f"the plan takes {held - kept} of the {held} numbers on the personas it touches"
         )
 
@@ -60,9 +63,9 @@ def test_a_move_between_managed_personas_counts_as_taken_away() -> None:
     moved = frozenset(sorted(held)[:3])
     a = ManagedPersona(A, "A", held, held - moved)
     b = ManagedPersona(B, "B", frozenset(), moved)
-    assessment = assess(plan_of(a, b), Thresholds())
-    assert len(assessment.valves) == 1
-    assert "takes 3 of the 8 numbers" in assessment.valves[0]
+    assessed = assess(plan_of(a, b), Thresholds())
+    assert len(assessed.valves) == 1
+    assert "takes 3 of the 8 numbers" in assessed.valves[0]
 
 
 def moves_from_unmanaged(held: frozenset[str], moved: int) -> Plan:
@@ -82,23 +85,28 @@ def test_rerouting_every_line_of_an_unmanaged_persona_trips_the_valves() -> None
     )
 
 
+def passes(plan: Plan) -> bool:
+    """Nothing trips: no valve, no protected number, so apply would not refuse it."""
+    return plan.valves == () and plan.refusals == () and refusal(plan) is None
+
+
 def test_a_few_numbers_moved_from_a_large_unmanaged_persona_pass() -> None:
-    assert assess(moves_from_unmanaged(numbers(100, 20), 2), Thresholds()).is_safe
+    assert passes(assess(moves_from_unmanaged(numbers(100, 20), 2), Thresholds()))
 
 
 def test_thresholds_change_the_percentage_valve() -> None:
     plan = plan_of(keeping(numbers(100, 4), 2))
-    assert assess(plan, Thresholds()).is_safe  # 4 numbers: under the default minimum of 8
+    assert passes(assess(plan, Thresholds()))  # 4 numbers: under the default minimum of 8
     assert assess(plan, Thresholds(max_detach_percent=25, min_numbers=4)).valves
-    assert assess(plan, Thresholds(max_detach_percent=50, min_numbers=4)).is_safe
+    assert passes(assess(plan, Thresholds(max_detach_percent=50, min_numbers=4)))
 
 
 def test_emptying_a_persona_trips_a_valve_unless_allowed() -> None:
     emptied = ManagedPersona(A, "Support", numbers(100, 2), frozenset())
     already_empty = ManagedPersona(B, "Sales", frozenset(), frozenset())
-    assessment = assess(plan_of(emptied, already_empty), Thresholds())
-    assert assessment.valves == ("the plan leaves 'Support' with none of its 2 numbers",)
-    assert assess(plan_of(emptied), Thresholds(allow_emptying=True)).is_safe
+    assessed = assess(plan_of(emptied, already_empty), Thresholds())
+    assert assessed.valves == ("the plan leaves 'Support' with none of its 2 numbers",)
+    assert passes(assess(plan_of(emptied), Thresholds(allow_emptying=True)))
 
 
 def test_protected_numbers_cannot_be_detached_or_moved_away() -> None:
@@ -108,30 +116,36 @@ def test_protected_numbers_cannot_be_detached_or_moved_away() -> None:
         Change(Action.DETACH, B, "B", "+14155550102"),
     )
     protected = ("+14155550100", "+14155550101", "+14155550102")
-    assessment = assess(plan_of(changes=changes, protected=protected), Thresholds())
+    assessed = assess(plan_of(changes=changes, protected=protected), Thresholds())
     # Attaching a protected number that is on no persona takes it from nobody: allowed.
-    assert assessment.protected == (
+    assert assessed.refusals == (
         "+14155550101 is protected and the plan moves it from 'Legacy' to 'A'",
         "+14155550102 is protected and the plan detaches it from 'B'",
     )
 
 
 def test_enforce_lets_valves_through_with_force_but_never_protected_numbers() -> None:
-    valve = assess(plan_of(ManagedPersona(A, "A", numbers(100, 1), frozenset())), Thresholds())
+    emptying = plan_of(ManagedPersona(A, "A", numbers(100, 1), frozenset()))
+    valve = assess(emptying, Thresholds())
+    assert valve.refused and not valve.forced
     with pytest.raises(UnsafePlan, match="pass --force") as refused:
-        valve.enforce(force=False)
+        enforce(valve)
     assert refused.value.exit_code == 3
-    assert valve.enforce(force=True) == list(valve.valves)
+    forced = assess(emptying, Thresholds(), force=True)
+    assert forced.forced and not forced.refused
+    assert enforce(forced) == list(forced.valves) == list(valve.valves)
 
     change = Change(Action.DETACH, A, "A", "+14155550100")
-    guarded = assess(plan_of(changes=(change,), protected=("+14155550100",)), Thresholds())
+    plan = plan_of(changes=(change,), protected=("+14155550100",))
+    guarded = assess(plan, Thresholds(), force=True)
+    assert guarded.refused
     with pytest.raises(UnsafePlan, match="--force does not override this"):
-        guarded.enforce(force=True)
+        enforce(guarded)
 
 
 def test_warnings_say_what_apply_will_need() -> None:
     change = Change(Action.DETACH, A, "A", "+14155550100")
-    assessment = assess(
+    assessed = assess(
         plan_of(
             ManagedPersona(A, "A", frozenset({"+14155550100"}), frozenset()),
             changes=(change,),
@@ -139,7 +153,7 @@ def test_warnings_say_what_apply_will_need() -> None:
         ),
         Thresholds(),
     )
-    assert assessment.warnings() == [
+    assert assessed.warnings() == [
         "Safety valve: the plan leaves 'A' with none of its 1 number: apply will need --force.",
         "Protected: +14155550100 is protected and the plan detaches it from 'A': apply will "
         "refuse it, --force included (remove the number from `protected:` first).",
@@ -161,36 +175,69 @@ def test_an_attach_first_does_not_stop_counting_moves_and_detaches_from_an_unman
     wanted = frozenset({"+14155550999", *moved, *shared})
     a = ManagedPersona(A, "A", frozenset(shared), wanted)
     owners = {number: (U,) for number in moved} | {number: (A, U) for number in shared}
-    assessment = assess(Plan(changes=changes, managed=(a,), owners=owners), Thresholds())
-    assert assessment.valves == (
+    assessed = assess(Plan(changes=changes, managed=(a,), owners=owners), Thresholds())
+    assert assessed.valves == (
         "the plan takes 10 of the 10 numbers on the personas it touches off their persona "
         "(100%, more than the 25% allowed)",
         "the plan leaves 'Front Desk' with none of its 10 numbers",
     )
-    assert not assessment.is_safe
+    assert assessed.refused
+
+
+def flagged(
+    valves: tuple[str, ...] = (), refusals: tuple[str, ...] = (), forced: bool = False
+) -> Plan:
+    return Plan(changes=(), valves=valves, refusals=refusals, forced=forced)
 
 
 @pytest.mark.parametrize(
-    ("valves", "protected", "safe"),
-    [((), (), True), (("a valve",), (), False), ((), ("a protected number",), False)],
+    ("valves", "protected", "forced", "refused"),
+    [
+        ((), (), False, False),
+        (("a valve",), (), False, True),
+        (("a valve",), (), True, False),
+        ((), ("a protected number",), False, True),
+        ((), ("a protected number",), True, True),
+    ],
 )
-def test_is_safe_only_when_nothing_trips(
-    valves: tuple[str, ...], protected: tuple[str, ...], safe: bool
+def test_refused_unless_nothing_trips_or_force_covers_every_valve(
+    valves: tuple[str, ...], protected: tuple[str, ...], forced: bool, refused: bool
 ) -> None:
-    assert Assessment(valves, protected).is_safe is safe
+    plan = flagged(valves, protected, forced)
+    assert plan.refused is refused
+    assert (refusal(plan) is not None) is refused
 
 
-def test_enforce_says_exactly_why_it_refuses() -> None:
+def test_assess_records_force_and_replaces_earlier_findings() -> None:
+    stale = replace(
+        plan_of(keeping(numbers(100, 8), 8)), valves=("old",), refusals=("old",), forced=True
+    )
+    assessed = assess(stale, Thresholds())
+    assert (assessed.valves, assessed.refusals, assessed.forced) == ((), (), False)
+    assert assess(stale, Thresholds(), force=True).forced is True
+
+
+def test_refusal_and_enforce_say_exactly_why() -> None:
+    assert refusal(flagged()) is None
+    assert enforce(flagged()) == []
+    two = flagged(valves=("valve one", "valve two"))
+    assert refusal(two) == (
+        "valve one; valve two (review the plan, then pass --force to apply it anyway)"
+    )
     with pytest.raises(UnsafePlan) as refused:
-        Assessment(valves=("valve one", "valve two")).enforce(force=False)
+        enforce(two)
     assert str(refused.value) == (
         "refused by a safety valve, nothing was written: valve one; valve two "
         "(review the plan, then pass --force to apply it anyway)"
     )
-    assert Assessment(valves=("valve one",)).enforce(force=True) == ["valve one"]
-    with pytest.raises(UnsafePlan) as guarded:
-        Assessment(valves=("valve one",), protected=("first", "second")).enforce(force=True)
-    assert str(guarded.value) == (
+    assert enforce(flagged(valves=("valve one",), forced=True)) == ["valve one"]
+    guarded = flagged(valves=("valve one",), refusals=("first", "second"), forced=True)
+    assert refusal(guarded) == (
+        "first; second (remove the number from `protected:` first: --force does not override this)"
+    )
+    with pytest.raises(UnsafePlan) as stopped:
+        enforce(guarded)
+    assert str(stopped.value) == (
         "refused, nothing was written: first; second (remove the number from `protected:` "
         "first: --force does not override this)"
     )

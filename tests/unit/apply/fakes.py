@@ -6,8 +6,17 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from reconciler.api.wire import build_live
 from reconciler.errors import ApiError
-from reconciler.model import LivePersona, RoutingSettings, SeenLabel, SeenSettings
+from reconciler.model import (
+    AgentListing,
+    InboundRoute,
+    Live,
+    LivePersona,
+    RoutingSettings,
+    SeenLabel,
+    SeenSettings,
+)
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 
 SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
@@ -154,6 +163,23 @@ class FakeAccount:
                 for pid, numbers in self.numbers.items():
                     owners.update(dict.fromkeys(numbers, pid))
             return owners
+
+    base_url = "https://api.bland.ai"
+
+    def read_live(self, pages_hint: int = 0) -> Live:
+        """The whole account as the client reads it: the persona list and GET /v1/inbound."""
+        personas, pages = self.list_personas(pages_hint)
+        return build_live(personas, pages, self.list_inbound())
+
+    def list_agents(self) -> AgentListing:
+        raise ApiError("Not found", status=404)  # an API without agents
+
+    def inbound_number(self, number: str) -> InboundRoute:
+        """GET /v1/inbound/{number}: the persona that answers it, if any."""
+        with self._lock:
+            self.reads.append(f"route {number}")
+            held = [pid for pid, numbers in self.numbers.items() if number in numbers]
+            return InboundRoute(number, None, None, held[0] if held else None)
 
     def list_account_numbers(self) -> frozenset[str]:
         with self._lock:
