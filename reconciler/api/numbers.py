@@ -13,7 +13,8 @@ import phonenumbers
 
 from reconciler.model import Live, LivePersona
 
-_CANONICAL = re.compile(r"\+[1-9][0-9]{1,14}")
+# E.164's shape, which the API documents: taken as it is, as every number was before spellings.
+_CANONICAL = re.compile(r"\+[1-9][0-9]{0,14}")
 # What a spelling may hold besides digits: a leading +, and the separators people write.
 _SPELLING = re.compile(r"\+?[0-9 ().\-]+", re.ASCII)
 
@@ -27,7 +28,7 @@ def canonical_number(spelling: str) -> str | None:
     """
     text = spelling.strip()
     if _CANONICAL.fullmatch(text):
-        return text  # the usual case, and what the config itself declares
+        return text  # the usual case; the config declares nothing else
     if not _SPELLING.fullmatch(text):
         return None
     try:

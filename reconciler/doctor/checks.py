@@ -218,10 +218,17 @@ def consistency(listing: Listing, inbound: Inbound, get_persona: GetPersona) -> 
             f"({_shown(moved)}), but read by id each is on one: the listing changed while it "
             "was read"
         )
+    unreadable = {s for p in live.personas.values() for s, n in p.spellings.items() if not n}
+    unreadable |= {spelling for spelling, number in live.spellings.items() if not number}
+    if unreadable:
+        fails.append(
+            f"{_plural(len(unreadable), 'number')} spelled so that no one can read a phone number "
+            f"in it (the tool leaves them alone): {_shown(unreadable)}"
+        )
     if isinstance(inbound, ApiError):
         warns.append("GET /v1/inbound unreadable: only the persona listing was checked")
     else:
-        _agree(live, inbound, fails, warns)
+        _agree(live, fails, warns)
     facts = f"{_plural(len(live.listed_owners()), 'number')} on personas, each on one, all on "
     facts += "the account; GET /v1/inbound " + (
         "names the same owners" if live.inbound_owners else "names no owners to compare"
@@ -229,10 +236,10 @@ def consistency(listing: Listing, inbound: Inbound, get_persona: GetPersona) -> 
     return judged("consistency", fails, warns, "" if fails or warns else facts)
 
 
-def _agree(live: Live, inbound: dict[str, str | None], fails: list[str], warns: list[str]) -> None:
+def _agree(live: Live, fails: list[str], warns: list[str]) -> None:
     """Compare the listing's owners with GET /v1/inbound's numbers and the owners it names."""
     listed = live.listed_owners()
-    missing = [number for number in listed if number not in inbound]
+    missing = [number for number in listed if number not in live.account_numbers]
     if missing:
         warns.append(f"on personas but not in GET /v1/inbound: {_shown(missing)}")
     if not live.inbound_owners:

@@ -22,7 +22,9 @@ from reconciler.model import LivePersona
         # What cannot be read: guessing could name another number.
         ("call me", None),
         ("", None),
-        ("+1", None),
+        ("+1", "+1"),  # E.164's shape is taken as it is, as before spellings were read
+        ("+0 415 555 0100", None),
+        ("+1 415", None),
         ("+1 415 555 01OO", None),  # letters O for zeros
         ("1-800-FLOWERS", None),  # letters are not dialled digits here
         ("+1 415 555 0100 x12", None),  # an extension

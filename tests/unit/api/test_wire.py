@@ -181,7 +181,7 @@ def test_two_spellings_of_one_number_on_a_persona_are_one_number() -> None:
     assert persona.spellings == {"+1 415 5550100": "+14155550100"}
 
 
-@pytest.mark.parametrize("unreadable", ["call me", "+1 415 555 01OO", "+1", "415-555-0100 x12"])
+@pytest.mark.parametrize("unreadable", ["call me", "+1 415 555 01OO", "+0 415", "415-555-0100 x12"])
 def test_a_spelling_that_is_no_phone_number_is_kept_out_of_the_persona_s_numbers(
     unreadable: str,
 ) -> None:
