@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal, NamedTuple
 
-# Re-exported: applier, render and cli import it from here.
-
 
 class SourceMark(NamedTuple):
     """A position in a config file (1-based line and column).
@@ -201,6 +199,7 @@ class LivePersona:
     # a bare string, or an object without the field, has no entry (UNREAD).
     settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
     labels: Mapping[str, str | None] = field(default_factory=dict, hash=False)
+    spellings: Mapping[str, str] = field(default_factory=dict, compare=False)  # see Live.spellings
 
     def settings_of(self, number: str) -> SeenSettings:
         """The number's settings on this persona as shown, or UNREAD."""
@@ -307,6 +306,8 @@ class Live:
     agents_incomplete: bool = False
     # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
+    # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
+    spellings: Mapping[str, str] = field(default_factory=dict)
 
     def unlisted_owners(self) -> frozenset[str]:
         """Persona ids that GET /v1/inbound names but the persona list does not show."""

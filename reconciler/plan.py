@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -145,6 +145,13 @@ class Plan:
     targets: tuple[str, ...] = ()
     # What the reader should know that apply does not refuse (an agent with no production pin).
     notices: tuple[str, ...] = ()
+    # The numbers above are canonical E.164; where the account spells one otherwise, the
+    # spelling its writes send (planner.spellings_to_send).
+    spellings: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def spelled(self, numbers: Iterable[str]) -> list[str]:
+        """The numbers as the account spells them, for a write to send."""
+        return [self.spellings.get(number, number) for number in numbers]
 
     @property
     def refused(self) -> bool:

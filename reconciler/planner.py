@@ -22,6 +22,7 @@ from reconciler.model import (
     same_label,
 )
 from reconciler.plan import Action, Change, ManagedPersona, Plan
+from reconciler.text import printable
 
 
 def _diagnostic(mark: SourceMark, message: str) -> Diagnostic:
@@ -321,8 +322,41 @@ def build_plan(desired: Desired, live: Live) -> Plan:
         reads=live.reads,
         protected=desired.protected,
         settings_dropped=settings_dropped(resolved, live, owners),
-        notices=tuple(_unpinned(resolved, live)),
+        notices=(*_unpinned(resolved, live), *_unreadable(live)),
+        spellings=spellings_to_send(live),
     )
+
+
+def spellings_to_send(live: Live) -> dict[str, str]:
+    """Per number the account spells otherwise than canonical E.164, the spelling to send.
+
+    GET /v1/inbound's spelling, which is the account's; for a number it does not show, the
+    spelling of a persona's entry.
+    """
+    sent = {
+        number: spelling
+        for persona in live.personas.values()
+        for spelling, number in persona.spellings.items()
+        if number and number not in live.account_numbers
+    }
+    sent.update({number: spelling for spelling, number in live.spellings.items() if number})
+    return sent
+
+
+def _unreadable(live: Live) -> list[str]:
+    """A warning for each number the account shows in a spelling that is not a phone number."""
+    shown = [("GET /v1/inbound", spelling) for spelling, n in live.spellings.items() if not n]
+    shown += [
+        (f"persona {persona.name!r} ({persona.id})", spelling)
+        for persona in live.active()
+        for spelling, number in persona.spellings.items()
+        if not number
+    ]
+    return [
+        f'{where} shows the number "{printable(spelling)}", which cannot be read as a phone '
+        "number: nothing is planned for it (correct it in the dashboard)"
+        for where, spelling in sorted(shown)
+    ]
 
 
 def _unpinned(resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live) -> list[str]:

@@ -52,6 +52,7 @@ def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
         *(style(line, "red") for line in disagreement_warnings(plan)),
     ]
     if plan.is_empty:
+        findings += [style(warning, "red") for warning in plan.warnings()]
         return "".join(f"{line}\n" for line in findings) + (
             f"No changes. The account matches {config_label}.\n"
         )

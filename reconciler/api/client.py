@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Unpack
 
+from reconciler.api.numbers import build_live, canonical_number
 from reconciler.api.paging import Listing
 from reconciler.api.transport import (
     RetryableFailure,
@@ -44,7 +45,6 @@ from reconciler.api.v2 import (
     write_took_effect,
 )
 from reconciler.api.wire import (
-    build_live,
     inbound_from_answer,
     label_from_answer,
     persona_from_answer,
@@ -110,11 +110,12 @@ class BlandClient(Transport):
         return persona_from_answer(self._request("GET", path, deadline=deadline), "GET", path)
 
     def list_account_numbers(self) -> frozenset[str]:
-        """Every inbound number on the account (GET /v1/inbound, legacy shape)."""
-        return frozenset(self.list_inbound())
+        """Every inbound number on the account that can be read, in canonical E.164."""
+        return frozenset(filter(None, map(canonical_number, self.list_inbound())))
 
     def list_inbound(self) -> dict[str, str | None]:
-        """Every inbound number on the account, with the persona_id the API gives, if any."""
+        """Every inbound number on the account as the API spells it, with the persona_id the
+        API gives, if any."""
         return inbound_from_answer(self._request("GET", INBOUND_PATH))
 
     def read_live(self, pages_hint: int = 0) -> Live:
@@ -147,7 +148,7 @@ class BlandClient(Transport):
 
     def _write(self, action: WriteAction, persona_id: str, numbers: list[str]) -> LivePersona:
         path = inbound_write_path(persona_id, action)
-        wanted = set(numbers)
+        wanted = {_as_read(number) for number in numbers}
         read_back: list[LivePersona] = []
 
         def took_effect(deadline: float) -> bool:
@@ -241,7 +242,7 @@ class BlandClient(Transport):
         """
 
         def took_effect(deadline: float) -> bool:
-            seen = self.get_persona(persona_id, deadline=deadline).settings_of(number)
+            seen = self.get_persona(persona_id, deadline=deadline).settings_of(_as_read(number))
             return seen is not UNREAD and seen == settings
 
         body = {"persona_settings": settings.as_dict() if settings is not None else None}
@@ -258,7 +259,7 @@ class BlandClient(Transport):
         def took_effect(deadline: float) -> bool:
             if persona_id is None:
                 return False  # nothing to read it back from; setting a label again is harmless
-            seen = self.get_persona(persona_id, deadline=deadline).label_of(number)
+            seen = self.get_persona(persona_id, deadline=deadline).label_of(_as_read(number))
             return same_label(seen, label)
 
         body = {"phoneNumber": number, "newLabel": label}
@@ -299,3 +300,8 @@ class BlandClient(Transport):
                 final, interrupted=self.cancelled, ambiguous=ambiguous
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+def _as_read(number: str) -> str:
+    """A number sent in the account's spelling, as a read of the account shows it."""
+    return canonical_number(number) or number

@@ -12,6 +12,7 @@ import re
 from typing import Any, Literal
 from urllib.parse import quote
 
+from reconciler.api.numbers import canonical_number
 from reconciler.api.urls import INBOUND_PATH
 from reconciler.api.wire import _json_type, _malformed, shown_text
 from reconciler.errors import ApiError, InputError
@@ -199,7 +200,10 @@ def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
     if not isinstance(record, dict):
         raise _malformed("GET", path, f"the number's record is {_json_type(record)}")
     shown = record.get("phone_number", number)
-    if not isinstance(shown, str) or shown.strip() != number:
+    same = isinstance(shown, str) and (canonical_number(shown) or shown) == (
+        canonical_number(number) or number
+    )
+    if not isinstance(shown, str) or not same:
         about = repr(shown_text(shown)) if isinstance(shown, str) else _json_type(shown)
         raise _malformed("GET", path, f"`phone_number` is {about}, not {number}")
     try:

@@ -16,11 +16,12 @@ from typing import Any, Protocol
 
 import httpx
 
+from reconciler.api.numbers import build_live as build_live  # where doctor reads it
+from reconciler.api.numbers import canonical_number
 from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import (
     UNREAD,
-    Live,
     LivePersona,
     RoutingSettings,
     SeenLabel,
@@ -263,11 +264,17 @@ def _persona(item: Any, where: str) -> LivePersona:
     numbers: set[str] = set()
     settings: dict[str, RoutingSettings | None] = {}
     labels: dict[str, str | None] = {}
+    spellings: dict[str, str] = {}  # only those that are not canonical (see Live.spellings)
     for index, entry in enumerate(entries):
         try:
-            number = _phone_number(entry)
+            spelling = _phone_number(entry)
         except _Malformed as error:
             raise _Malformed(f"{where}: inbound_numbers[{index}] is {error}") from None
+        number = canonical_number(spelling)
+        if number != spelling:
+            spellings[spelling] = number or ""  # "": cannot be read, so nothing acts on it
+        if number is None:
+            continue
         numbers.add(number)
         if isinstance(entry, dict):
             _number_extras(entry, number, settings, labels)
@@ -278,6 +285,7 @@ def _persona(item: Any, where: str) -> LivePersona:
         deleted=item.get("deleted_at") not in (None, ""),
         settings=settings,
         labels=labels,
+        spellings=spellings,
     )
 
 
@@ -382,16 +390,3 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
             )
         numbers[number] = str(owner) if owner not in (None, "") else None
     return numbers
-
-
-def build_live(
-    personas: dict[str, LivePersona], pages: int, inbound: dict[str, str | None]
-) -> Live:
-    """The live account from the persona listing (and the pages it spans) and GET /v1/inbound."""
-    return Live(
-        personas=personas,
-        account_numbers=frozenset(inbound),
-        pages_read=pages,
-        reads=pages + 1,
-        inbound_owners={number: owner for number, owner in inbound.items() if owner},
-    )

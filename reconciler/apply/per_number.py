@@ -26,16 +26,17 @@ def intended_write(change: Change, persona_name: str) -> Write:
     )
 
 
-def send_number_write(client: AccountWriter, change: Change) -> None:
-    """Make the call of a settings or label change; raises what the client raises."""
+def send_number_write(client: AccountWriter, change: Change, spelled: str) -> None:
+    """Make the call of a settings or label change, the number `spelled` as the account
+    spells it; raises what the client raises."""
     if change.action is Action.SETTINGS:
         assert not isinstance(change.after, str)
-        client.update_settings(change.persona_id, change.phone_number, change.after)
+        client.update_settings(change.persona_id, spelled, change.after)
     else:
         assert isinstance(change.after, str)
         # The label is read back from the persona holding the number: an agent's is hidden.
         holder = change.persona_id if owner_kind(change.persona_id) == "persona" else None
-        client.update_label(change.phone_number, change.after, persona_id=holder)
+        client.update_label(spelled, change.after, persona_id=holder)
 
 
 def not_yet_attached(plan: Plan, failed_attaches: Iterable[str]) -> frozenset[tuple[str, str]]:

@@ -164,7 +164,9 @@ class _PlanWriter:
     def _send_number(self, change: Change, *, must_finish: bool = False) -> Write:
         """One settings or label call, and how it ended."""
         intended = intended_write(change, self._name(change.persona_id))
-        return self._attempt(intended, partial(send_number_write, self.client, change), must_finish)
+        spelled = self.plan.spelled([change.phone_number])[0]
+        send = partial(send_number_write, self.client, change, spelled)
+        return self._attempt(intended, send, must_finish)
 
     def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
         """The write call for these numbers, as it reads once done (an attach says which of its
@@ -219,7 +221,8 @@ class _PlanWriter:
 
     def _route(self, action: str, key: str, numbers: list[str]) -> None:
         """One attach or detach call to the owner a key names: a persona through v1, an agent
-        through v2 (never its twin persona through v1)."""
+        through v2 (never its twin persona through v1), the numbers as the account spells them."""
+        numbers = self.plan.spelled(numbers)
         if owner_kind(key) == "agent":
             agent = owner_id(key)
             if action == "attach":

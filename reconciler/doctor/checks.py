@@ -218,10 +218,17 @@ def consistency(
             f"({shown(moved)}), but read by id each is on one: the listing changed while it "
             "was read"
         )
+    unreadable = {s for p in live.personas.values() for s, n in p.spellings.items() if not n}
+    unreadable |= {spelling for spelling, number in live.spellings.items() if not number}
+    if unreadable:
+        fails.append(
+            f"{plural(len(unreadable), 'number')} spelled so that no one can read a phone number "
+            f"in it (the tool leaves them alone): {shown(unreadable)}"
+        )
     if isinstance(inbound, ApiError):
         warns.append("GET /v1/inbound unreadable: only the persona listing was checked")
     else:
-        _agree(live, inbound, twins, fails, warns)
+        _agree(live, twins, fails, warns)
     facts = f"{plural(len(live.listed_owners()), 'number')} on personas, each on one, all on "
     facts += "the account; GET /v1/inbound " + (
         "names the same owners" if live.inbound_owners else "names no owners to compare"
@@ -229,16 +236,10 @@ def consistency(
     return judged("consistency", fails, warns, "" if fails or warns else facts)
 
 
-def _agree(
-    live: Live,
-    inbound: dict[str, str | None],
-    twins: Collection[str],
-    fails: list[str],
-    warns: list[str],
-) -> None:
+def _agree(live: Live, twins: Collection[str], fails: list[str], warns: list[str]) -> None:
     """Compare the listing's owners with GET /v1/inbound's numbers and the owners it names."""
     listed = live.listed_owners()
-    missing = [number for number in listed if number not in inbound]
+    missing = [number for number in listed if number not in live.account_numbers]
     if missing:
         warns.append(f"on personas but not in GET /v1/inbound: {shown(missing)}")
     if not live.inbound_owners:

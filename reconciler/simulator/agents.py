@@ -23,8 +23,9 @@ MAX_AGENT_LIMIT = 500
 AgentHandler = Callable[[Account, "Faults", list[str], RequestRecord], Reply]
 
 
-def number_list(body: Any) -> list[str]:
-    """Validate an attach/detach body; returns the trimmed numbers without duplicates."""
+def number_list(body: Any, faults: Faults) -> list[str]:
+    """Validate an attach/detach body; returns the trimmed numbers without duplicates, each
+    spelled as the account stores it."""
     numbers = body.get("inbound_numbers") if isinstance(body, dict) else None
     if not isinstance(numbers, list) or not numbers:
         raise SimulatedError(
@@ -36,7 +37,7 @@ def number_list(body: Any) -> list[str]:
             raise SimulatedError(
                 400, "INVALID_BODY", "Each entry of 'inbound_numbers' must be a non-empty string"
             )
-        out[value.strip()] = None
+        out[faults.stored_number(value.strip())] = None
     return list(out)
 
 
@@ -100,7 +101,7 @@ def _get_binding(
 def _attach(account: Account, faults: Faults, segments: list[str], record: RequestRecord) -> Reply:
     agent_id = _agent_id(segments)
     account.live_agent(agent_id)
-    numbers = number_list(record.body)
+    numbers = number_list(record.body, faults)
     twin = account.attach_to_agent(agent_id, numbers)
     # The docs leave the success body open: this one is the simulator's choice.
     return _ok({"agent_id": agent_id, "persona_id": twin.id, "attached_count": len(numbers)})
@@ -109,7 +110,7 @@ def _attach(account: Account, faults: Faults, segments: list[str], record: Reque
 def _detach(account: Account, faults: Faults, segments: list[str], record: RequestRecord) -> Reply:
     agent_id = _agent_id(segments)
     account.live_agent(agent_id)
-    detached = account.detach_from_agent(agent_id, number_list(record.body))
+    detached = account.detach_from_agent(agent_id, number_list(record.body, faults))
     return _ok({"agent_id": agent_id, "detached_count": detached})
 
 

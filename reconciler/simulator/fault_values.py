@@ -64,6 +64,12 @@ def _listing_move(value: object) -> bool:
     )
 
 
+def _spelling_map(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(item, str) and item.strip() for pair in value.items() for item in pair
+    )
+
+
 def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
     return lambda value: value is None or check(value)
 
@@ -93,6 +99,8 @@ FAULT_CHECKS: dict[str, Callable[[object], bool]] = {
     "twins_listed": flag,
     "twins_readable": flag,
     "endless_body": flag,
+    "listing_spellings": _spelling_map,
+    "inbound_spellings": _spelling_map,
 }
 
 

@@ -86,6 +86,13 @@ class Faults:
     """Bytes after which an endless body is cut off, should no client hang up before."""
     large_body_bytes: int = 0
     """API response bodies are padded with whitespace up to this many bytes (0 = off)."""
+    listing_spellings: dict[str, str] = field(default_factory=dict)
+    """number -> how persona objects (the listing, GET /v1/personas/{id}, the attach and
+    detach answers) spell it, e.g. ``+1 415 5550100``, ``14155550100`` or one that is no
+    number at all. A write may name a number in this spelling or in the account's."""
+    inbound_spellings: dict[str, str] = field(default_factory=dict)
+    """number -> how GET /v1/inbound and GET /v1/inbound/{number} spell it: the account's own
+    spelling, which every write (and the path of GET /v1/inbound/{number}) may then use."""
 
     # What each fault accepts; a subclass with faults of its own extends it.
     CHECKS: ClassVar[Mapping[str, Callable[[object], bool]]] = FAULT_CHECKS
@@ -161,6 +168,14 @@ class Faults:
                 return None
             self.move_during_listing = None
             return move
+
+    def stored_number(self, spelling: str) -> str:
+        """The number a request names, spelled as the account stores it."""
+        for spellings in (self.inbound_spellings, self.listing_spellings):
+            for number, shown in spellings.items():
+                if shown == spelling:
+                    return number
+        return spelling
 
     def body_fault(self) -> BodyFault | None:
         """How API response bodies are to be misdelivered now; None = normally."""

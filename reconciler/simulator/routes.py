@@ -74,7 +74,9 @@ def _positive_int(query: Mapping[str, str], name: str, default: int) -> int:
 
 def _persona_reply(account: Account, faults: Faults, persona_id: str) -> Reply:
     persona = account.personas[persona_id]
-    data = render_persona(account, persona, faults.inbound_numbers_as_strings)
+    data = render_persona(
+        account, persona, faults.inbound_numbers_as_strings, faults.listing_spellings
+    )
     return json_reply(200, {"data": data, "errors": None})
 
 
@@ -93,7 +95,8 @@ def _list_personas(
     limit = min(_positive_int(record.query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
     as_strings = faults.inbound_numbers_as_strings
     personas = account.page(page, limit, faults.twins_listed)
-    data = [render_persona(account, persona, as_strings) for persona in personas]
+    spellings = faults.listing_spellings
+    data = [render_persona(account, persona, as_strings, spellings) for persona in personas]
     reply = json_reply(200, {"data": data, "errors": None})
     _move_during_listing(account, faults, page)
     return reply
@@ -116,7 +119,10 @@ def _list_inbound(
     account: Account, faults: Faults, segments: list[str], record: RequestRecord
 ) -> Reply:
     body = legacy_inbound_body(
-        account, faults.legacy_inbound_includes_persona, faults.inbound_shows_routing
+        account,
+        faults.legacy_inbound_includes_persona,
+        faults.inbound_shows_routing,
+        faults.inbound_spellings,
     )
     return Reply(200, body)
 
@@ -125,12 +131,14 @@ def _get_inbound_number(
     account: Account, faults: Faults, segments: list[str], record: RequestRecord
 ) -> Reply:
     # The docs accept +13334445555, %2B13334445555, 13334445555 and 3334445555 (US assumed).
-    raw = unquote(segments[2]).strip()
+    raw = faults.stored_number(unquote(segments[2]).strip())
     phone = raw if raw.startswith("+") else f"+1{raw}" if len(raw) == 10 else f"+{raw}"
     number = account.numbers.get(phone)
     if number is None:
         return json_reply(404, {"error": "Phone number not found"})
-    return json_reply(200, inbound_number(number, faults.legacy_inbound_includes_persona))
+    shown = faults.inbound_spellings.get(number.phone_number, number.phone_number)
+    body = inbound_number(number, faults.legacy_inbound_includes_persona)
+    return json_reply(200, {**body, "phone_number": shown})
 
 
 def _get_persona(
@@ -140,13 +148,13 @@ def _get_persona(
 
 
 def _attach(account: Account, faults: Faults, segments: list[str], record: RequestRecord) -> Reply:
-    numbers = number_list(record.body)
+    numbers = number_list(record.body, faults)
     persona = account.attach(_v1_persona_id(account, faults, record), numbers, faults.attach_mode)
     return _persona_reply(account, faults, persona.id)
 
 
 def _detach(account: Account, faults: Faults, segments: list[str], record: RequestRecord) -> Reply:
-    numbers = number_list(record.body)
+    numbers = number_list(record.body, faults)
     persona = account.detach(_v1_persona_id(account, faults, record), numbers)
     return _persona_reply(account, faults, persona.id)
 
@@ -160,7 +168,7 @@ def _settings(
     settings = body["persona_settings"]
     if settings is not None and not isinstance(settings, dict):
         raise SimulatedError(400, "INVALID_BODY", "'persona_settings' must be an object or null")
-    phone = unquote(segments[4]).strip()
+    phone = faults.stored_number(unquote(segments[4]).strip())
     updated = account.update_settings(_v1_persona_id(account, faults, record), phone, settings)
     return json_reply(200, {"data": updated, "errors": None})
 
@@ -180,7 +188,7 @@ def _update_label(
         raise SimulatedError(
             400, "LABEL_TOO_LONG", f"Label must be {MAX_LABEL_CHARS} characters or fewer"
         )
-    updated = account.update_label(phone.strip(), label)
+    updated = account.update_label(faults.stored_number(phone.strip()), label)
     if updated is None:
         # The one documented error outside the envelope.
         return json_reply(404, {"error": "Phone number not found"})

@@ -338,3 +338,44 @@ def test_a_number_not_on_the_account_is_reported_at_its_own_line() -> None:
     assert str(raised.value) == (
         "personas.yaml:8:9: +14155550199 is not an inbound number of this account"
     )
+
+
+def test_each_number_is_sent_as_get_v1_inbound_spells_it_else_as_an_entry_does() -> None:
+    support = LivePersona(
+        SUPPORT,
+        "Support",
+        frozenset({"+14155550100", "+14155550101", "+14155550102"}),
+        spellings={"14155550100": "+14155550100", "14155550101": "+14155550101"},
+    )
+    account = Live(
+        {SUPPORT: support},
+        frozenset({"+14155550100", "+14155550102"}),
+        spellings={"+1 415 5550100": "+14155550100", "call me": ""},
+    )
+    plan = build_plan(want((SUPPORT, None, ("+14155550100", "+14155550102"))), account)
+
+    assert plan.changes == (Change(Action.DETACH, SUPPORT, "Support", "+14155550101"),)
+    # 100: GET /v1/inbound's spelling wins; 101: GET /v1/inbound does not show it; 102: canonical.
+    assert plan.spellings == {"+14155550100": "+1 415 5550100", "+14155550101": "14155550101"}
+    assert plan.spelled(["+14155550101", "+14155550102"]) == ["14155550101", "+14155550102"]
+
+
+def test_a_spelling_that_is_no_phone_number_is_a_warning_naming_where_it_was_seen() -> None:
+    support = LivePersona(
+        SUPPORT, "Support", frozenset({"+14155550100"}), spellings={"call\nme": ""}
+    )
+    gone = LivePersona(IVR, "Old", frozenset(), deleted=True, spellings={"x": ""})
+    account = Live(
+        {SUPPORT: support, IVR: gone},
+        frozenset({"+14155550100"}),
+        spellings={"+1 415 555 01OO": ""},
+    )
+    plan = build_plan(want((SUPPORT, None, ("+14155550100",))), account)
+
+    assert plan.is_empty
+    assert plan.warnings() == [
+        'Warning: GET /v1/inbound shows the number "+1 415 555 01OO", which cannot be read as a '
+        "phone number: nothing is planned for it (correct it in the dashboard)",
+        f"Warning: persona 'Support' ({SUPPORT}) shows the number \"call\\x0ame\", which cannot be "
+        "read as a phone number: nothing is planned for it (correct it in the dashboard)",
+    ]

@@ -10,6 +10,7 @@ import pytest
 
 from reconciler.api import paging
 from reconciler.errors import ApiError
+from reconciler.model import routing_settings
 from tests.unit.api.mock_api import make_client, paged, persona_json
 
 
@@ -193,3 +194,36 @@ def test_reading_the_account_passes_a_hint_on_to_the_listing() -> None:
     client, _ = make_client(handler)
     assert client.read_live(pages_hint=11).pages_read == 11
     assert sorted(calls) == list(range(1, 12))
+
+
+def test_the_account_s_numbers_are_canonical_whatever_their_spelling() -> None:
+    body = {"inbound_numbers": [{"phone_number": "+1 415 5550100"}, "14155550101", "call me"]}
+    client, _ = make_client(lambda request: httpx.Response(200, json=body))
+    assert client.list_account_numbers() == {"+14155550100", "+14155550101"}
+
+
+@pytest.mark.parametrize("write", ["attach", "settings", "label"])
+def test_a_lost_write_in_the_account_s_spelling_is_seen_done_in_another_spelling(
+    write: str,
+) -> None:
+    sent: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            sent.append(json.loads(request.content))
+            raise httpx.RemoteProtocolError("connection dropped", request=request)
+        entry = {
+            "phone_number": "+1 415 5550100",
+            "label": "Main",
+            "persona_settings": {"pathway_id": "pw"},
+        }
+        return httpx.Response(200, json={"data": persona_json(1, [entry]), "errors": None})
+
+    client, _ = make_client(handler)
+    if write == "attach":
+        client.attach("p00001", ["14155550100"])
+    elif write == "settings":
+        client.update_settings("p00001", "14155550100", routing_settings({"pathway_id": "pw"}))
+    else:
+        client.update_label("14155550100", "Main", persona_id="p00001")
+    assert len(sent) == 1

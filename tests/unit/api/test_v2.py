@@ -336,8 +336,18 @@ def test_a_malformed_twin_answer_is_refused(data: Any, what: str) -> None:
         ),
         ({"prompt": "", "persona_id": 12}, InboundRoute(N100, None, None, "12")),
         ({"phone_number": f" {N100} "}, InboundRoute(N100, None, None, UNREAD)),
+        ({"phone_number": "+1 415 5550100"}, InboundRoute(N100, None, None, UNREAD)),
+        ({"phone_number": "14155550100"}, InboundRoute(N100, None, None, UNREAD)),
     ],
-    ids=["documented fields", "persona shown", "envelope, nulls", "no number shown", "trimmed"],
+    ids=[
+        "documented fields",
+        "persona shown",
+        "envelope, nulls",
+        "no number shown",
+        "trimmed",
+        "spaced",
+        "no plus",
+    ],
 )
 def test_what_answers_a_number_is_read_and_an_unshown_persona_is_unread(
     body: Any, route: InboundRoute
@@ -353,6 +363,8 @@ def test_what_answers_a_number_is_read_and_an_unshown_persona_is_unread(
         ([N100], "the number's record is an array"),
         ({"data": None, "errors": None}, "the number's record is null"),
         ({"phone_number": N101}, f"`phone_number` is '{N101}', not {N100}"),
+        ({"phone_number": "+1 415 5550101"}, f"`phone_number` is '+1 415 5550101', not {N100}"),
+        ({"phone_number": "call me"}, f"`phone_number` is 'call me', not {N100}"),
         ({"phone_number": 14155550100}, f"`phone_number` is a number (14155550100), not {N100}"),
         ({"pathway_id": 3}, f"{N100}: `pathway_id` is a number (3), not a string"),
         ({"prompt": {"text": "x"}}, f"{N100}: `prompt` is an object, not a string"),

@@ -17,7 +17,7 @@ from reconciler.api.wire import (
     success_payload,
 )
 from reconciler.errors import ApiError, AuthError
-from reconciler.model import Live, LivePersona
+from reconciler.model import Live, LivePersona, routing_settings
 
 
 def test_parse_retry_after_in_both_forms() -> None:
@@ -159,6 +159,39 @@ def test_one_persona_answer_is_read_from_its_data() -> None:
         ApiError, match=r"^POST /v1/personas/p1/inbound/attach: malformed answer: `data` is null"
     ):
         persona_from_answer([{"id": "p1"}], "POST", "/v1/personas/p1/inbound/attach")
+
+
+@pytest.mark.parametrize("spelled", ["+1 415 5550100", "14155550100", " +1 (415) 555-0100"])
+def test_a_persona_s_numbers_are_read_as_canonical_e164_keeping_their_spelling(
+    spelled: str,
+) -> None:
+    entry = {"phone_number": spelled, "label": "Main", "persona_settings": {"pathway_id": "pw"}}
+    persona = persona_from_answer({"data": {"id": "p1", "inbound_numbers": [entry]}}, "GET", "/")
+
+    assert persona.numbers == {"+14155550100"}
+    assert persona.spellings == {spelled.strip(): "+14155550100"}
+    assert persona.label_of("+14155550100") == "Main"
+    assert persona.settings_of("+14155550100") == routing_settings({"pathway_id": "pw"})
+
+
+def test_two_spellings_of_one_number_on_a_persona_are_one_number() -> None:
+    item = {"id": "p1", "inbound_numbers": ["+14155550100", "+1 415 5550100"]}
+    persona = personas_from_page([item], 1)[0]
+    assert persona.numbers == {"+14155550100"}
+    assert persona.spellings == {"+1 415 5550100": "+14155550100"}
+
+
+@pytest.mark.parametrize("unreadable", ["call me", "+1 415 555 01OO", "+0 415", "415-555-0100 x12"])
+def test_a_spelling_that_is_no_phone_number_is_kept_out_of_the_persona_s_numbers(
+    unreadable: str,
+) -> None:
+    entry = {"phone_number": unreadable, "persona_settings": {"pathway_id": "pw"}}
+    item = {"id": "p1", "inbound_numbers": [entry, "+14155550101"]}
+    persona = personas_from_page([item], 1)[0]
+
+    assert persona.numbers == {"+14155550101"}
+    assert persona.spellings == {unreadable: ""}
+    assert persona.settings == {}
 
 
 def test_a_page_of_personas_is_its_data_or_a_bare_list() -> None:

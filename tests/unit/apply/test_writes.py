@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
 from reconciler.apply import ApplyResult, Write, apply_plan, describe
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
+from reconciler.model import routing_settings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from tests.unit.apply.fakes import (
     EXAMPLE_PLAN,
@@ -407,3 +409,25 @@ def test_an_empty_plan_writes_and_reads_nothing() -> None:
     assert result == ApplyResult()
     assert account.calls == []
     assert account.reads == []
+
+
+def test_every_write_sends_each_number_as_the_account_spells_it() -> None:
+    account = example_account()
+    spelled = {N101: "+1 415 555 0101", N103: "14155550103", N100: "+1 415 5550100"}
+    writes = (
+        Change(Action.SETTINGS, SUPPORT, "Support", N100, after=routing_settings({"a": "b"})),
+        Change(Action.LABEL, SUPPORT, "Support", N100, after="Main"),
+    )
+    plan = replace(EXAMPLE_PLAN, changes=EXAMPLE_PLAN.changes + writes, spellings=spelled)
+
+    apply(plan, account)
+
+    assert account.calls == [
+        ("attach", SALES, (N110,)),
+        ("attach", SUPPORT, ("+1 415 555 0101", N102)),
+        ("detach", SUPPORT, ("14155550103",)),
+    ]
+    assert [(kind, number) for kind, _, number, _ in account.number_calls] == [
+        ("settings", "+1 415 5550100"),
+        ("label", "+1 415 5550100"),
+    ]

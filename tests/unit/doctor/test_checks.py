@@ -456,3 +456,21 @@ def test_a_key_refused_on_one_endpoint_stops_the_probes_after_it() -> None:
     )
     assert "not sent: the run stopped on an authorisation error" in details["response_shapes"][1]
     assert "HTTP None" not in details["response_shapes"][1]
+
+
+def test_consistency_reads_each_spelling_as_its_number_and_fails_on_one_it_cannot_read() -> None:
+    def get_persona(pid: str) -> LivePersona:
+        raise AssertionError(f"no number is listed twice, yet {pid} was read again")
+
+    spelled = LivePersona("a", "", frozenset({"+14155550100"}))
+    agree = consistency(listed([spelled], 2), {"+1 415 5550100": "a"}, get_persona)
+    assert (agree.status, agree.detail) == (
+        "ok",
+        "1 number on personas, each on one, all on the account; GET /v1/inbound names the "
+        "same owners",
+    )
+    odd = LivePersona("a", "", frozenset(), spellings={"call\nme": ""})
+    check = consistency(listed([odd], 2), {"+14155550100": None}, get_persona)
+    assert check.status == "fail"
+    assert "1 number spelled so that no one can read a phone number in it" in check.detail
+    assert "call\\x0ame" in check.detail

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from reconciler.simulator import ListingMove, Simulator
 from tests.simulator_faults import with_test_faults
@@ -214,3 +215,56 @@ def test_limit_cap_serves_at_most_cap_personas_per_page(
     assert ids_on(client.get("/v1/personas", params={"limit": 1})) == [A]
     sim.faults.limit_cap = None
     assert ids_on(client.get("/v1/personas", params={"limit": 100})) == [A, B, GONE]
+
+
+def test_listing_spellings_spell_numbers_in_persona_objects_only(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.faults.update({"listing_spellings": {N1: "+1 415 5550101", N2: "call me"}})
+    listed = client.get("/v1/personas").json()["data"][0]["inbound_numbers"]
+    read = client.get(f"/v1/personas/{A}").json()["data"]["inbound_numbers"]
+    inbound = client.get("/v1/inbound").json()["inbound_numbers"]
+
+    assert [n["phone_number"] for n in listed] == [n["phone_number"] for n in read]
+    assert [n["phone_number"] for n in listed] == ["+1 415 5550101", "call me"]
+    assert {n["phone_number"] for n in inbound} == {N1, N2, N3, N4}
+
+
+def test_inbound_spellings_spell_numbers_in_the_inbound_reads_only(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.faults.update({"inbound_spellings": {N1: "14155550101"}})
+    inbound = client.get("/v1/inbound").json()["inbound_numbers"]
+    one = client.get("/v1/inbound/14155550101").json()
+
+    assert {n["phone_number"] for n in inbound} == {"14155550101", N2, N3, N4}
+    assert one["phone_number"] == "14155550101"
+    listed = client.get(f"/v1/personas/{A}").json()["data"]["inbound_numbers"]
+    assert [n["phone_number"] for n in listed] == [N1, N2]
+
+
+def test_a_write_may_name_a_number_as_the_account_spells_it(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.faults.update({"inbound_spellings": {N1: "14155550101"}, "listing_spellings": {N3: "x3"}})
+
+    assert attach(client, B, "14155550101", "x3").status_code == 200
+    assert sim.owners()[N1] == [B] and sim.owners()[N3] == [B]
+    patched = client.patch(
+        f"/v1/personas/{B}/inbound/14155550101/settings", json={"persona_settings": {"a": 1}}
+    )
+    assert patched.status_code == 200
+    assert sim.persona_settings(B, N1) == {"a": 1}
+    labelled = client.post(
+        "/inbound/update_label", json={"phoneNumber": "14155550101", "newLabel": "L"}
+    )
+    assert labelled.status_code == 200 and sim.label(N1) == "L"
+    assert detach(client, B, "14155550101").status_code == 200
+    assert sim.owners()[N1] == []
+
+
+def test_spellings_are_refused_unless_they_map_numbers_to_text(sim: Simulator) -> None:
+    for bad in ({N1: ""}, {N1: 5}, ["x"], {"": "x"}):
+        with pytest.raises(ValueError, match="listing_spellings"):
+            sim.faults.update({"listing_spellings": bad})
+    assert sim.faults.to_dict()["listing_spellings"] == {}
