@@ -236,6 +236,7 @@ def converge(
     while not result.halted:
         after = _plan_after(desired, account, thresholds, first, result)
         if after is None or after.is_empty:
+            result.settled = after is not None
             return result
         if repaired or after.refused:
             if after.refused:

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError
-from reconciler.model import ConfirmedOwners, Desired, Live, LivePersona, owner_key
+from reconciler.model import UNREAD, ConfirmedOwners, Desired, Live, LivePersona, owner_key
 
 # One persona, fresh from the API by id.
 GetPersona = Callable[[str], LivePersona]
@@ -37,38 +37,51 @@ def read_account(
 
     Numbers the list shows on two personas are confirmed by id. Agents are read with the
     numbers their twin personas hold. A number the config declares that still looks free is
-    not taken as free on one listing's word: unless GET /v1/inbound names owners, the personas
-    are listed once more (one may have slid onto a page already read), and then what answers
-    it is read by number (a pathway or a prompt bound to it, or a persona).
+    not taken as free on one listing's word: what answers it is read by number (a pathway or
+    a prompt bound to it, or a persona), and where that does not settle it, the personas are
+    listed once more (one may have slid onto a page already read).
     """
     live = confirm_owners(account.read_live(pages_hint), account.get_persona)
     live = with_agents(live, account, desired)
     if desired is None:
         return live
-    declared = {number for entry in desired.personas for number in entry.numbers}
+    declared = {n for entry in desired.personas for n in entry.numbers} & live.account_numbers
     owners = live.owners()
     looks_free = sorted(number for number in declared if number not in owners)
-    if looks_free and not live.inbound_owners:
+    if not looks_free:
+        return live
+    live = with_routes(live, account, looks_free)
+    # A number whose own record names no persona (the field is undocumented there) may still be
+    # on one that slid onto a page already read: unless GET /v1/inbound names owners, the
+    # personas are listed once more.
+    unproven = [n for n in looks_free if live.routes[n].persona_id is UNREAD]
+    if unproven and not live.inbound_owners:
         listing, pages = account.list_personas(live.pages_read)
         listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
-        live = replace(relisted(live, listing, looks_free), reads=live.reads + pages)
+        live = replace(relisted(live, listing, unproven), reads=live.reads + pages)
         live = confirm_owners(live, account.get_persona)
-        owners = live.owners()
-        looks_free = [number for number in looks_free if number not in owners]
-    if looks_free:
-        with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="route") as pool:
-            routes = list(pool.map(account.inbound_number, looks_free))
-        twins = {twin: owner_key("agent", agent) for twin, (_, agent) in live.twins.items()}
-        found = {
-            route.phone_number: replace(
-                route, persona_id=twins.get(route.persona_id, route.persona_id)
-            )
-            if isinstance(route.persona_id, str)
-            else route
-            for route in routes
-        }
-        live = replace(live, routes=found, reads=live.reads + len(routes))
     return live
+
+
+def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
+    """The account with what answers each of `numbers`, read one by one in the account's own
+    spelling: a pathway or a prompt bound to it, and the persona where the record names one (a
+    twin persona stands for its agent)."""
+    spelled = {number: spelling for spelling, number in live.spellings.items() if number}
+    with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="route") as pool:
+        routes = list(pool.map(account.inbound_number, [spelled.get(n, n) for n in numbers]))
+    twins = {twin: owner_key("agent", agent) for twin, (_, agent) in live.twins.items()}
+    found = {
+        number: replace(
+            route,
+            phone_number=number,
+            persona_id=twins.get(route.persona_id, route.persona_id)
+            if isinstance(route.persona_id, str)
+            else route.persona_id,
+        )
+        for number, route in zip(numbers, routes, strict=True)
+    }
+    return replace(live, routes=found, reads=live.reads + len(routes))
 
 
 def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> Live:

@@ -90,12 +90,17 @@ class Change:
         if self.from_persona_id is not None:
             text += f" from {owner_words(self.from_persona_id, self.from_persona_name or '')}"
         if self.action in NUMBER_WRITES:
-            text += f" to {json.dumps(value_json(self.after), ensure_ascii=False)}"
+            before = "(not shown)" if self.before is UNREAD else _json_text(self.before)
+            text += f" from {before} to {_json_text(self.after)}"
         return text
 
     def sort_key(self) -> tuple[str, str, int, str]:
         """Persona by name then id, then attaches, moves, detaches, settings, labels; number."""
         return (self.persona_name, self.persona_id, _ACTION_ORDER[self.action], self.phone_number)
+
+
+def _json_text(value: RoutingSettings | str | None) -> str:
+    return json.dumps(value_json(value), ensure_ascii=False)
 
 
 def value_json(value: RoutingSettings | str | None) -> Any:

@@ -221,10 +221,7 @@ def diff(
         if field == "owner":
             changes.extend(_routing(persona, number, owners.get(number, ()), names))
         elif field == "settings":
-            here = (
-                number in persona.numbers and number in live_view and persona.id in owners[number]
-            )
-            before = persona.settings_of(number) if here else None
+            before = _settings_here(persona, number)
             after = entry.settings[number]
             changes.append(
                 Change(
@@ -232,7 +229,8 @@ def diff(
                 )
             )
         else:
-            before_label = label_seen(live, owners, number)
+            seen = label_seen(live, owners, number)
+            before_label = None if seen == "" else seen  # no label, whichever way it is shown
             changes.append(
                 Change(
                     Action.LABEL,

@@ -72,6 +72,8 @@ class ApplyResult:
     skipped: list[Write] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     verify_reads: int = 0
+    # The plan made after the writes was empty: the account is as the config says.
+    settled: bool = False
     interrupted: bool = False
     stopped_by: AuthError | None = None
 
@@ -101,14 +103,12 @@ class ApplyResult:
 
     @property
     def converged(self) -> bool:
-        """True when verification found the account exactly as planned."""
-        return (
-            not self.mismatches
-            and not self.failed
-            and not self.skipped
-            and not self.interrupted
-            and self.stopped_by is None
-        )
+        """True when the account was found as planned: the plan after the writes was empty
+        (`settled`, whatever writes failed on the way there), or, where nothing planned again,
+        every write succeeded; never when interrupted, stopped or found different."""
+        if self.interrupted or self.stopped_by is not None or self.mismatches:
+            return False
+        return self.settled or (not self.failed and not self.skipped)
 
 
 def describe(write: Write) -> str:

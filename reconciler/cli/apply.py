@@ -258,9 +258,13 @@ class _Writes:
         record = self.audit.record if self.audit is not None else None
         if not seams.stdout_is_terminal():  # a CI log: each line says how far the run is
             count = itertools.count(1)
-            return self._apply(
-                plan, lambda line: self.report(f"[{next(count)}/{total}] {line}"), record
-            )
+
+            def counted(line: str) -> None:
+                # A refused attach's fallback adds writes the plan did not count: no total then.
+                n = next(count)
+                self.report(f"[{n}/{total}] {line}" if n <= total else f"[{n}] {line}")
+
+            return self._apply(plan, counted, record)
         if personas >= seams.progress_min_personas:
             with click.progressbar(length=total, label="Applying") as bar:
 

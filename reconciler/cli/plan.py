@@ -19,7 +19,7 @@ from reconciler.errors import ChangesPending, UnsafePlan
 from reconciler.files import refuse_overwriting
 from reconciler.plan import Plan
 from reconciler.planfile import render_plan_file, write_plan_file
-from reconciler.render import masked, plan_document, render_json, render_text
+from reconciler.render import mask_numbers_in, masked, plan_document, render_json, render_text
 from reconciler.render_markdown import render_markdown
 from reconciler.safety import Thresholds, refusal
 from reconciler.secrets import REDACTOR
@@ -92,7 +92,8 @@ def plan_command(
         echo(note, err=output_format != "text")
     reason = refusal(plan)
     if reason is not None:
-        raise UnsafePlan(f"apply would refuse this plan: {reason}")
+        shown = mask_numbers_in(reason) if mask_numbers else reason
+        raise UnsafePlan(f"apply would refuse this plan: {shown}")
     if detailed_exitcode and not plan.is_empty:
         raise ChangesPending()
 

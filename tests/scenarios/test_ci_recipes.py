@@ -612,11 +612,11 @@ def saved_plan_env(shell_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     }
 
 
-def plan_step(env: dict[str, str]) -> dict[str, str]:
-    """Run the action's plan step; its outputs."""
+def plan_step(env: dict[str, str], code: int = 0) -> dict[str, str]:
+    """Run the action's plan step, expecting exit `code`; its outputs."""
     Path(env["GITHUB_OUTPUT"]).unlink(missing_ok=True)
     result = run_bash(action_script(), {**env, "COMMAND": "plan"}, ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == code, result.stdout + result.stderr
     return step_outputs(Path(env["GITHUB_OUTPUT"]))
 
 
@@ -657,7 +657,8 @@ def test_the_action_fails_the_step_when_apply_refuses_the_saved_plan(
 ) -> None:
     if cause == "safety valve":
         write_config(Path(saved_plan_env["FILES"]), EMPTIES_SUPPORT)
-    outputs = plan_step(saved_plan_env)
+    # A plan apply would refuse fails its step too (exit 3), its outputs written for the comment.
+    outputs = plan_step(saved_plan_env, 3 if cause == "safety valve" else 0)
     assert outputs["has-changes"] == "true"
     if cause == "stale plan":
         sim.set_owner("+14155550110", IVR)  # changed in the dashboard between plan and apply
@@ -676,7 +677,7 @@ def test_the_action_fails_the_step_when_the_apply_is_incomplete(
     sim: Simulator, saved_plan_env: dict[str, str]
 ) -> None:
     plan_step(saved_plan_env)
-    sim.faults.write_statuses = [404]
+    sim.faults.write_statuses = [404] * 20  # the repair's writes fail too
     result = run_bash(action_script(), {**saved_plan_env, "COMMAND": "apply"}, ROOT)
     assert result.returncode == 4
     assert "::error title=reconciler apply incomplete (exit 4)::" in result.stdout

@@ -253,7 +253,7 @@ def test_a_persona_deleted_during_apply_fails_alone(sim: Simulator, run_cli: Run
 
 def test_html_error_bodies(sim: Simulator, run_cli: RunCli) -> None:
     sim.faults.html_errors = True
-    sim.faults.write_statuses = [502, 400]
+    sim.faults.write_statuses = [502, 400] * 5  # the repair's writes are refused too
     result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
     assert result.code == 4
     assert "HTTP 400: non-JSON body (text/html)" in result.out

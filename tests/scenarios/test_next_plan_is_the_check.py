@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.simulator import Simulator
 from reconciler.simulator.requestlog import RequestRecord
-from tests.conftest import IVR, SALES, SUPPORT, RunCli, writes, write_config
+from tests.conftest import IVR, SALES, SUPPORT, RunCli, write_config, writes
 
 NIGHT = "p-night"
 QUIET = "+14155550140"  # declared on Night Desk and already there: the plan never touches it

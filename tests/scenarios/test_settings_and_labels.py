@@ -219,10 +219,12 @@ def test_a_listing_without_settings_writes_them_and_says_it_cannot_verify(
         "note: the account still differed after the writes (5 changes): applying them again"
     ) in applied.out
     assert (
-        f"not converged: still needed: settings {N101} ('Support') to "
+        f"not converged: still needed: settings {N101} ('Support') from (not shown) to "
         '{"pathway_id": "pw_new", "pathway_version": 2, "start_node_id": "node_1"}'
     ) in applied.out
-    assert f"not converged: still needed: label {N104} ('Support') to" in applied.out
+    assert f"not converged: still needed: label {N104} ('Support') from (not shown) to" in (
+        applied.out
+    )
     # The plain entry was left alone even though nothing about it could be read.
     assert account.persona_settings(SUPPORT, N100) == KEEP
     assert account.label(N100) == "Main"

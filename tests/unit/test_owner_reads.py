@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.owner_reads import confirm_owners, relisted
 from reconciler.errors import ApiError
 from reconciler.model import Live, LivePersona, PersonaRef
+from reconciler.owner_reads import confirm_owners, relisted
 
 A, B, C = "p-a", "p-b", "p-c"
 N1, N2, N3 = "+14155550101", "+14155550102", "+14155550103"
