@@ -309,12 +309,6 @@ class Live:
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
 
-    def unlisted_owners(self) -> frozenset[str]:
-        """Persona ids that GET /v1/inbound names but the persona list does not show."""
-        return frozenset(
-            owner for owner in self.inbound_owners.values() if owner not in self.personas
-        )
-
     def active(self) -> list[LivePersona]:
         """Personas that are not soft-deleted, in id order."""
         return [p for _, p in sorted(self.personas.items()) if not p.deleted]

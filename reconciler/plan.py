@@ -39,7 +39,6 @@ _ACTION_ORDER = {
     Action.SETTINGS: 3,
     Action.LABEL: 4,
 }
-ROUTING = frozenset({Action.ATTACH, Action.MOVE, Action.DETACH})
 NUMBER_WRITES = frozenset({Action.SETTINGS, Action.LABEL})
 
 

@@ -114,10 +114,9 @@ def test_a_deleted_persona_owns_nothing() -> None:
     assert _live(_persona("a", N1, deleted=True)).owners() == {}
 
 
-def test_an_owner_only_the_inbound_list_names_counts_and_is_unlisted() -> None:
+def test_an_owner_only_the_inbound_list_names_counts() -> None:
     account = _live(_persona("a", N1), inbound_owners={N3: "hidden", N1: "a"})
     assert account.owners() == {N1: ("a",), N3: ("hidden",)}
-    assert account.unlisted_owners() == frozenset({"hidden"})
 
 
 def test_a_source_mark_prints_as_file_line_column() -> None:

@@ -21,7 +21,6 @@ def test_a_number_the_list_shows_on_no_persona_counts_as_on_the_listed_persona_i
 ):
     account = live(persona("a", N1), persona("b"), inbound_owners={N2: "b"})
     assert account.owners() == {N1: ("a",), N2: ("b",)}
-    assert account.unlisted_owners() == frozenset()
 
 
 def test_a_number_the_list_shows_elsewhere_stays_with_the_list() -> None:
