@@ -50,21 +50,22 @@ def _config(tmp_path: Path) -> Path:
     )
 
 
-def _edit_at(sim: Simulator, moment: int, edit: Callable[[Simulator], None]) -> list[int]:
-    """Make the dashboard edit just before the simulator serves its `moment`-th request.
+def _edit_at(sim: Simulator, moment: int, edit: Callable[[Simulator], None]) -> list[RequestRecord]:
+    """Make the dashboard edit just before the simulator serves the `moment`-th request from now.
 
-    Returns a list that holds the edit's place in the request log once it is made.
+    Returns a list that holds that request once the edit is made.
     """
     lock = threading.Lock()
     seen: list[int] = []
     made: list[int] = []
+    before = len(sim.requests)  # the requests of earlier runs
 
     def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
         with lock:
             seen.append(1)
             if len(seen) == moment:
                 edit(sim)
-                made.append(len(seen) - 1)
+                made.append(before + moment - 1)
         return serve(record)
 
     sim.intercept = intercept
@@ -72,8 +73,8 @@ def _edit_at(sim: Simulator, moment: int, edit: Callable[[Simulator], None]) -> 
 
 
 def _listed_after(sim: Simulator, place: int) -> bool:
-    """True when the persona list's first page (every persona here) was read at or after the
-    request at `place`."""
+    """True when the persona list's first page (every persona here) was read by the request at
+    `place` in the log, or later."""
     return any(
         r.path.rstrip("/") == "/v1/personas" and r.query.get("page") == "1"
         for r in sim.requests[place:]
@@ -89,7 +90,7 @@ EDITS: dict[str, Callable[[Simulator], None]] = {
 
 @pytest.mark.parametrize("moment", range(1, 13))
 @pytest.mark.parametrize("edit", EDITS.values(), ids=EDITS.keys())
-@pytest.mark.parametrize("confirm", [False, True], ids=["auto-approve", "typed yes"])
+@pytest.mark.parametrize("how", ["auto-approve", "typed yes", "saved plan"])
 def test_apply_exits_0_only_when_the_next_plan_is_empty_whenever_the_dashboard_edits(
     night: Simulator,
     run_cli: RunCli,
@@ -97,14 +98,19 @@ def test_apply_exits_0_only_when_the_next_plan_is_empty_whenever_the_dashboard_e
     tmp_path: Path,
     moment: int,
     edit: Callable[[Simulator], None],
-    confirm: bool,
+    how: str,
 ) -> None:
     """Whatever the request the edit comes before, exit 0 means the account is as the file says
     (unless the edit came after apply last read the persona list: nothing can see that)."""
     config = _config(tmp_path)
+    args: list[str | Path] = ["apply", config, "--auto-approve"]
+    if how == "saved plan":
+        args = ["apply", tmp_path / "reviewed.plan.json"]
+        assert run_cli("plan", config, "--out", args[1]).code == 0
+    elif how == "typed yes":
+        args.remove("--auto-approve")
     made = _edit_at(night, moment, edit)
     seams.confirm = lambda: None
-    args = ["apply", config] + ([] if confirm else ["--auto-approve"])
 
     result = run_cli(*args)
 
