@@ -251,7 +251,7 @@ def test_sigterm_during_the_repair_stops_it_with_a_report_and_no_traceback(
 @pytest.mark.xfail(
     strict=True,
     reason="a listing that shifted while plan read it refuses apply PLANFILE as 'the account "
-    "changed' though plan exited 0 and the account did not change",
+    "changed' though plan exited 2 and the account did not change",
 )
 def test_a_saved_plan_whose_listing_shifted_applies_on_an_unchanged_account(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
