@@ -19,7 +19,7 @@ from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
 from reconciler.model import Desired, Live
 from reconciler.owner_reads import read_account
-from reconciler.plan import Plan
+from reconciler.plan import Action, Plan
 from reconciler.planfile import (
     RUN_PLAN_AGAIN,
     SavedPlan,
@@ -28,7 +28,7 @@ from reconciler.planfile import (
     public_url,
 )
 from reconciler.planner import build_plan
-from reconciler.render import plan_document
+from reconciler.render import dropped_note, plan_document
 from reconciler.safety import Thresholds, assess
 
 # How many differences a refusal names before "and N more".
@@ -165,7 +165,6 @@ _SHOWN = (
     (("warnings",), "the warning"),
     (("safety", "valves"), "the safety valve warning"),
     (("safety", "protected"), "the protected-number refusal"),
-    (("confirmed_owners",), "the owner finding"),
     (("sources_disagree",), "the finding that sources disagree"),
 )
 
@@ -175,9 +174,10 @@ def differences(
 ) -> list[str]:
     """Everything the fresh plan document shows that the shown one does not, and the reverse.
 
-    The changes (values before and after, and settings a move clears, included), the safety
-    warnings and the owner findings. The fresh document goes through `redact` first, as the
-    shown one did when it was saved.
+    The changes (values before and after, and settings a move clears, included), the warnings
+    and where the sources of owners disagree. Numbers read again because the listing shifted
+    while it was read are a note about that read, not about the account, and are left out. The
+    fresh document goes through `redact` first, as the shown one did when it was saved.
     """
     fresh = json.loads(redact(json.dumps(fresh, ensure_ascii=False)))
     found = _differing(shown.get("changes", []), fresh.get("changes", []), _describe_change)
@@ -224,14 +224,18 @@ def converge(
     account: AccountReader,
     thresholds: Thresholds,
     send: SendWrites,
+    announce: Callable[[str], None] = lambda _note: None,
 ) -> ApplyResult:
     """Make the plan's writes, then plan again until the account matches, at most twice.
 
     After the writes the whole config is planned again from a fresh read: an empty plan is done.
     Otherwise that plan is applied once (it passes the same safety checks as the first), and
-    whatever a last plan still shows is named in the result, number by number.
+    whatever a last plan still shows is named in the result, number by number. What the repair
+    does that a reader of a plan would be told (the valves --force lets through, settings a
+    move clears) is announced before its writes, and kept in `repair_notes`.
     """
     result = send(first)
+    result.plans.append(first)
     repaired = False
     while not result.halted:
         after = _plan_after(desired, account, thresholds, first, result)
@@ -245,12 +249,28 @@ def converge(
             result.mismatches.extend(f"still needed: {c.describe()}" for c in after.changes)
             return result
         repaired = True
-        result.notes.append(
-            f"the account still differed after the writes ({len(after.changes)} "
-            f"change{'s' if len(after.changes) != 1 else ''}): applying them again"
-        )
+        for note in repair_notes(after):
+            announce(note)
+            result.repair_notes.append(note)
         result.absorb(send(after))
+        result.plans.append(after)
     return result
+
+
+def repair_notes(repair: Plan) -> list[str]:
+    """What a repair plan does, in the words a plan would have shown before anyone agreed."""
+    count = len(repair.changes)
+    notes = [
+        f"the account still differed after the writes ({count} "
+        f"change{'s' if count != 1 else ''}): applying them again"
+    ]
+    notes += [f"--force given: the repair applies although {valve}" for valve in repair.valves]
+    notes += [
+        f"{change.describe()}: {dropped_note(repair.settings_dropped[change.phone_number])}"
+        for change in repair.changes
+        if change.action is Action.MOVE and change.phone_number in repair.settings_dropped
+    ]
+    return notes
 
 
 def _plan_after(

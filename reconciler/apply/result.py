@@ -74,6 +74,10 @@ class ApplyResult:
     verify_reads: int = 0
     # The plan made after the writes was empty: the account is as the config says.
     settled: bool = False
+    # The plans whose writes were sent (the first, and the repair if one ran), and what the
+    # repair did that a plan would have said (announced before its writes).
+    plans: list[Plan] = field(default_factory=list)
+    repair_notes: list[str] = field(default_factory=list)
     interrupted: bool = False
     stopped_by: AuthError | None = None
 
@@ -179,7 +183,7 @@ def report_json(
             }
             for write in writes
         ],
-        "notes": list(result.notes),
+        "notes": [*result.repair_notes, *result.notes],
         "not_converged": list(result.mismatches),
         "verified_with_reads": result.verify_reads,
         "converged": result.converged and exit_status == 0,

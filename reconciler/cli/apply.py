@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import click
 
@@ -43,9 +42,9 @@ from reconciler.secrets import REDACTOR
 from reconciler.text import printable
 
 
-@dataclass(frozen=True)
+@dataclass
 class _ApplyOptions:
-    """The apply command's own options."""
+    """The apply command's own options, and whether its JSON report was printed yet."""
 
     auto_approve: bool
     parallelism: int
@@ -53,6 +52,12 @@ class _ApplyOptions:
     force: bool
     safety: SafetySettings
     as_json: bool = False
+    reported: bool = False
+
+    def report(self, document: dict[str, object]) -> None:
+        """Print the one JSON report of the run."""
+        echo(json.dumps(document, indent=2))
+        self.reported = True
 
 
 @click.command("apply")
@@ -102,17 +107,30 @@ def apply_command(
 ) -> None:
     """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
     safety = flag_safety(max_detach_percent, min_numbers, allow_emptying)
-    as_json = output_format == "json"
-    options = _ApplyOptions(auto_approve, parallelism, log_file, force, safety, as_json)
+    options = _ApplyOptions(
+        auto_approve, parallelism, log_file, force, safety, output_format == "json"
+    )
+    try:
+        _apply(settings, files, targets, options)
+    except ReconcilerError as error:
+        if options.as_json and not options.reported:  # the error ends the run: it is the report
+            options.report(report_json(None, ApplyResult(), error.exit_code, str(error)))
+        raise
+
+
+def _apply(
+    settings: Settings, files: tuple[str, ...], targets: tuple[str, ...], options: _ApplyOptions
+) -> None:
+    safety, force, as_json = options.safety, options.force, options.as_json
     saved_path = saved_plan_among(files)
-    if as_json and not auto_approve and saved_path is None:
+    if as_json and not options.auto_approve and saved_path is None:
         raise InputError("--format json prints only the report: pass --auto-approve with it")
     if saved_path is None:
         desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
         _refuse_logging_over(options, settings.inputs([*files, *desired.files], "config file"))
         thresholds = Thresholds.resolve(desired.safety, safety)
         with settings.client() as client:
-            plan = _reported(options, lambda: make_plan(desired, client, thresholds, force=force))
+            plan = make_plan(desired, client, thresholds, force=force)
             _show_and_apply(plan, desired, thresholds, client, label(files), settings, options)
         return
     if targets:
@@ -121,35 +139,20 @@ def apply_command(
     saved = read_plan_file(saved_path, settings.signing_key())
     _refuse_logging_over(options, settings.inputs(files, "plan file"))
     with settings.client() as client:
-        plan = _reported(options, lambda: plan_from_saved(saved, client, REDACTOR.clean))
+        plan = plan_from_saved(saved, client, REDACTOR.clean)
         if plan.is_empty and not saved.plan.is_empty and not as_json:
             echo(f"{saved_path} has already been applied: the account is as it leaves it.")
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
         thresholds = Thresholds.resolve(saved.thresholds.as_settings(), safety)
         plan = assess(plan, thresholds, force=force)
         # A saved plan was reviewed when it was made: it is applied without asking again.
-        options = _ApplyOptions(True, parallelism, log_file, force, safety, as_json)
+        options.auto_approve = True
         _show_and_apply(plan, saved.desired, thresholds, client, label(files), settings, options)
 
 
 def _refuse_logging_over(options: _ApplyOptions, inputs: dict[str, str]) -> None:
     if options.log_file is not None:
         refuse_overwriting("--log-file", options.log_file, inputs)
-
-
-_T = TypeVar("_T")
-
-
-def _reported(options: _ApplyOptions, step: Callable[[], _T]) -> _T:
-    """Run a step; with --format json, an error that ends the run is also the report."""
-    try:
-        return step()
-    except ReconcilerError as error:
-        if options.as_json:
-            echo(
-                json.dumps(report_json(None, ApplyResult(), error.exit_code, str(error)), indent=2)
-            )
-        raise
 
 
 def _show_and_apply(
@@ -167,9 +170,9 @@ def _show_and_apply(
         echo(render_text(plan, title, styler(colour)), nl=False, colour=colour)
     if plan.is_empty:
         if options.as_json:
-            echo(json.dumps(report_json(plan, ApplyResult(), ExitCode.OK), indent=2))
+            options.report(report_json(plan, ApplyResult(), ExitCode.OK))
         return
-    for valve in _reported(options, lambda: enforce(plan)):  # UnsafePlan before any write
+    for valve in enforce(plan):  # UnsafePlan before any write
         if not options.as_json:
             echo(f"note: --force given: applying although {valve}")
     if not options.auto_approve:
@@ -184,7 +187,7 @@ def _show_and_apply(
     try:
         with GracefulStop(writes.on_signal, writes.on_second) as stopper:
             writes.stopper = stopper
-            result = converge(plan, desired, client, thresholds, writes.send)
+            result = converge(plan, desired, client, thresholds, writes.send, writes.announce)
     finally:
         if audit is not None:
             audit.close()
@@ -197,7 +200,7 @@ def _show_and_apply(
     if options.as_json:
         status = ExitCode.OK if ending is None else ending.exit_code
         error = str(ending) if isinstance(ending, ReconcilerError) else None
-        echo(json.dumps(report_json(plan, result, status, error), indent=2))
+        options.report(report_json(plan, result, status, error))
     else:
         report_apply(plan, result, client, stopper.signal_name if signal_number else None)
     if ending is not None:
@@ -214,6 +217,14 @@ class _Writes:
     parallelism: int
     quiet: bool = False
     stopper: GracefulStop | None = None
+    # The write lines' [n/N], counted on across the plan and its repair.
+    count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    total: int = 0
+
+    def announce(self, note: str) -> None:
+        """A note on the repair, before its writes (the JSON report carries it instead)."""
+        if not self.quiet:
+            self.report(f"note: {note}")
 
     def on_signal(self, signum: int) -> None:
         self.client.cancel()
@@ -257,12 +268,12 @@ class _Writes:
         total = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
         record = self.audit.record if self.audit is not None else None
         if not seams.stdout_is_terminal():  # a CI log: each line says how far the run is
-            count = itertools.count(1)
+            self.total += total  # a repair's writes count on from the first plan's
 
             def counted(line: str) -> None:
                 # A refused attach's fallback adds writes the plan did not count: no total then.
-                n = next(count)
-                self.report(f"[{n}/{total}] {line}" if n <= total else f"[{n}] {line}")
+                n = next(self.count)
+                self.report(f"[{n}/{self.total}] {line}" if n <= self.total else f"[{n}] {line}")
 
             return self._apply(plan, counted, record)
         if personas >= seams.progress_min_personas:

@@ -142,12 +142,16 @@ _CALL_OF = {Action.DETACH: "detach", Action.SETTINGS: "settings", Action.LABEL: 
 
 
 def changes_made(plan: Plan, result: ApplyResult) -> dict[Action, int]:
-    """How many of the plan's changes a successful write carried, per action."""
+    """How many changes a successful write carried, per action, over the plan and its repair
+    (a change both hold counts once)."""
     carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
     made = dict.fromkeys(Action, 0)
-    for change in plan.changes:
+    counted: set[tuple[Action, str, str]] = set()
+    for change in (change for sent in result.plans or [plan] for change in sent.changes):
+        key = (change.action, change.persona_id, change.phone_number)
         call = _CALL_OF.get(change.action, "attach")
-        if (change.persona_id, call, change.phone_number) in carried:
+        if key not in counted and (change.persona_id, call, change.phone_number) in carried:
+            counted.add(key)
             made[change.action] += 1
     return made
 

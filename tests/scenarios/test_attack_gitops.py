@@ -1,7 +1,7 @@
 """Attacks on the GitOps loop: saved plans, --format json, --target, --force and the prompt.
 
 Each test plays a careless user or an attacker against the simulator over loopback HTTP. A test
-marked xfail(strict=True) shows a bug still open; the others show an attack the code survives.
+that once showed a bug now guards its fix; the others show an attack the code survives.
 """
 
 from __future__ import annotations
@@ -62,10 +62,6 @@ def test_an_altered_plan_file_is_refused_with_nothing_written(
     assert writes(sim) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply PLANFILE --format json prints no JSON when the plan file is refused",
-)
 def test_apply_format_json_of_an_altered_plan_file_still_prints_one_json_report(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -92,10 +88,6 @@ def test_apply_format_json_of_a_stale_plan_file_prints_one_json_report(
     assert writes(sim) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply --format json prints no JSON when --log-file cannot be opened",
-)
 def test_apply_format_json_with_an_unopenable_log_file_still_prints_one_json_report(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:

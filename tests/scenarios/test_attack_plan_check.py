@@ -2,7 +2,7 @@
 repair plan and how the run reports it.
 
 Each test plays the dashboard against the simulator over loopback HTTP while apply runs. A test
-marked xfail(strict=True) shows a bug still open; the others show an attack the code survives.
+that once showed a bug now guards its fix; the others show an attack the code survives.
 """
 
 from __future__ import annotations
@@ -153,10 +153,6 @@ def test_without_force_a_repair_that_empties_a_persona_is_refused(
     assert sim.persona_numbers("p-lonely") == ["+14155550130"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply --force lets the repair override a valve never shown, and does not say so",
-)
 def test_with_force_a_repair_names_the_valve_it_overrides(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -184,9 +180,6 @@ def _support_attach_fails(sim: Simulator) -> None:
     sim.intercept = intercept
 
 
-@pytest.mark.xfail(
-    strict=True, reason="[n/N] starts again at [1/N] for the repair: [3/3] is not the last write"
-)
 def test_write_counts_never_go_back_when_the_repair_writes(sim: Simulator, run_cli: RunCli) -> None:
     _support_attach_fails(sim)
 
@@ -198,9 +191,6 @@ def test_write_counts_never_go_back_when_the_repair_writes(sim: Simulator, run_c
     assert counts == sorted(set(counts)), counts
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the note announcing the repair is printed after the repair's writes"
-)
 def test_the_repair_is_announced_before_its_writes(sim: Simulator, run_cli: RunCli) -> None:
     _support_attach_fails(sim)
 
@@ -248,11 +238,6 @@ def test_sigterm_during_the_repair_stops_it_with_a_report_and_no_traceback(
         assert "Run plan to see what remains" in out + err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a listing that shifted while plan read it refuses apply PLANFILE as 'the account "
-    "changed' though plan exited 2 and the account did not change",
-)
 def test_a_saved_plan_whose_listing_shifted_applies_on_an_unchanged_account(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -267,11 +252,6 @@ def test_a_saved_plan_whose_listing_shifted_applies_on_an_unchanged_account(
     assert result.code == 0, result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a listing that shifted while apply read it refuses the typed yes as 'the account "
-    "changed while the plan waited' though nothing changed",
-)
 def test_a_typed_yes_after_a_shifted_listing_applies_on_an_unchanged_account(
     sim: Simulator, run_cli: RunCli, seams: Any
 ) -> None:
@@ -297,9 +277,6 @@ def _moved_away_with_a_pathway_on_first_write(sim: Simulator) -> None:
     sim.on_write = on_write
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the summary counts the first plan only: the repair's move shows 0 moved"
-)
 def test_the_summary_counts_the_repairs_move(
     night: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -312,9 +289,6 @@ def test_the_summary_counts_the_repairs_move(
     assert "Apply complete: 1 attached, 1 moved, 0 detached; 2 API writes" in result.out
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the repair clears a number's settings without a word, unlike a plan"
-)
 def test_a_repair_that_clears_settings_says_so(
     night: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
