@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.cli import Seams
 from reconciler.simulator import Simulator
+from reconciler.simulator.replies import Reply
 from tests.conftest import RunCli
 from tests.scenarios.conftest import StartSim
 
@@ -150,4 +152,157 @@ def test_an_agent_past_the_500_listed_is_refused_by_name_with_nothing_written(
     result = run_cli("apply", config, "--auto-approve")
     assert result.code == 1, result.out + result.err
     assert "give its id" in result.err
+    assert _writes(sim) == []
+
+
+def _changed(sim: Simulator, change: Any) -> None:
+    """The account as the dashboard leaves it after `change(state)`."""
+    state = sim.export_state()
+    change(state)
+    sim.load(state)
+
+
+def _delete_bot(state: dict[str, Any]) -> None:
+    next(a for a in state["agents"] if a["id"] == BOT)["deleted_at"] = "2026-12-06T00:00:00Z"
+
+
+def _attach_to_new(state: dict[str, Any]) -> None:
+    # Someone's first attach to agent New makes its twin, taking +14155550100 from Support.
+    support = next(p for p in state["personas"] if p["id"] == SUPPORT)
+    support["numbers"] = [n for n in support["numbers"] if n != N100]
+    state["personas"].append(
+        {"id": "p-twin-new", "name": "New", "numbers": [N100], "tags": [f"v2-agent:{NEW}"]}
+    )
+
+
+CHANGES_WHILE_WAITING = {"the agent is deleted": _delete_bot, "a twin is made": _attach_to_new}
+
+
+@pytest.mark.parametrize("reading", [{"twins_listed": True}, {"twins_readable": True}])
+@pytest.mark.parametrize("change", CHANGES_WHILE_WAITING.values(), ids=CHANGES_WHILE_WAITING)
+def test_an_agent_changed_while_the_plan_waits_for_confirmation_writes_nothing(
+    start_sim: StartSim,
+    run_cli: RunCli,
+    seams: Seams,
+    tmp_path: Path,
+    reading: dict[str, bool],
+    change: Any,
+) -> None:
+    sim = start_sim(_state(), **reading)
+    config = _config(
+        tmp_path,
+        [{"id": SUPPORT, "numbers": [N100, N106]}],
+        [{"id": BOT, "numbers": [N101, N105, N102]}, {"id": NEW, "numbers": [N104]}],
+    )
+    seams.confirm = lambda: _changed(sim, change)
+    result = run_cli("apply", config, "--force")
+    assert "Traceback" not in result.err
+    assert result.code in (1, 3), result.out + result.err
+    assert _writes(sim) == []
+
+
+@pytest.mark.parametrize("reading", [{"twins_listed": True}, {"twins_readable": True}])
+def test_a_saved_plan_for_an_agent_deleted_since_writes_nothing(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, reading: dict[str, bool]
+) -> None:
+    sim = start_sim(_state(), **reading)
+    config = _config(tmp_path, [], [{"id": BOT, "numbers": [N101, N105, N102]}])
+    saved = tmp_path / "saved.plan.json"
+    assert run_cli("plan", config, "--out", saved).code == 0
+    _changed(sim, _delete_bot)
+    result = run_cli("apply", saved)
+    assert "Traceback" not in result.err
+    assert result.code in (1, 3), result.out + result.err
+    assert len(result.err.strip().splitlines()) <= 3, result.err
+    assert "ag-bot" in result.err, result.err
+    assert _writes(sim) == []
+
+
+SPELLINGS = {
+    "twin lists a number without +": {"listing_spellings": {N101: "14155550101"}},
+    "twin lists a number with spaces": {"listing_spellings": {N105: "+1 415 555 0105"}},
+    "account spells a free number its way": {"inbound_spellings": {N102: "+1 (415) 555-0102"}},
+    "account and twin spell one number two ways": {
+        "inbound_spellings": {N101: "+1-415-555-0101"},
+        "listing_spellings": {N101: "1 415 555 0101"},
+    },
+}
+
+
+@pytest.mark.parametrize("reading", [{"twins_listed": True}, {"twins_readable": True}])
+@pytest.mark.parametrize("spellings", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_numbers_spelled_otherwise_route_to_an_agent_and_round_trip(
+    start_sim: StartSim,
+    run_cli: RunCli,
+    tmp_path: Path,
+    reading: dict[str, bool],
+    spellings: dict[str, dict[str, str]],
+) -> None:
+    sim = start_sim(_state(), **reading, **spellings)
+    config = _config(tmp_path, [], [{"id": BOT, "numbers": [N101, N105, N102]}])
+    result = run_cli("apply", config, "--auto-approve")
+    assert result.code == 0, result.out + result.err
+    account_spelling = spellings.get("inbound_spellings", {}).get(N102, N102)
+    attaches = [r.body["inbound_numbers"] for r in sim.writes() if r.status == 200]
+    assert attaches == [[account_spelling]]  # v2 wants each number as the account spells it
+    assert run_cli("plan", config, "--detailed-exitcode").code == 0
+    exported = tmp_path / "exported.yaml"
+    assert run_cli("export", "--out", exported).code == 0
+    assert TWIN not in exported.read_text()
+    assert run_cli("plan", exported, "--detailed-exitcode").code == 0
+
+
+def _answering(sim: Simulator, method: str, path: str, body: bytes) -> None:
+    """Every answer to `method path` is replaced by a 200 with `body` (the write still done)."""
+    serve_before = sim.intercept
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        reply = serve(record) if serve_before is None else serve_before(record, serve)
+        if record.method == method and record.path == path:
+            return Reply(200, body, "application/json", {})
+        return reply
+
+    sim.intercept = intercept
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+BOT_PATH, BOT_INBOUND = f"/v2/agents/{BOT}", f"/v2/agents/{BOT}/inbound"
+MALFORMED_READS = {
+    "list: not json": ("/v2/agents", b"<html>oops</html>"),
+    "list: data null": ("/v2/agents", _json({"data": None, "errors": None})),
+    "list: an agent is a string": ("/v2/agents", _json({"data": [BOT]})),
+    "list: an id is a list": ("/v2/agents", _json({"data": [{"id": [BOT], "name": "Bot"}]})),
+    "list: an id is true": ("/v2/agents", _json({"data": [{"id": True, "name": "Bot"}]})),
+    "agent: another agent": pytest.param(
+        BOT_PATH, _json({"data": {"id": NEW, "name": "New"}}),
+        marks=pytest.mark.xfail(strict=True, reason="GET /v2/agents/{id} naming another agent "
+                                "is believed: Bot's numbers are moved to New, exit 0"),
+    ),
+    "agent: data a list": (BOT_PATH, _json({"data": [{"id": BOT}]})),
+    "binding: another agent": (BOT_INBOUND, _json({"data": {"agent_id": NEW,
+                                                            "persona_id": TWIN}})),
+    "binding: persona_id an object": (BOT_INBOUND, _json({"data": {"agent_id": BOT,
+                                                                   "persona_id": {"id": TWIN}}})),
+    "binding: no persona_id": (BOT_INBOUND, _json({"data": {"agent_id": BOT}})),
+    "binding: data a list": (BOT_INBOUND, _json({"data": [TWIN]})),
+    "binding: a twin that is a plain persona": (BOT_INBOUND, _json({"data": {
+        "agent_id": BOT, "persona_id": SALES}})),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body"), MALFORMED_READS.values(), ids=MALFORMED_READS)
+def test_a_malformed_agent_read_stops_the_run_in_one_line_before_any_write(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, path: str, body: bytes
+) -> None:
+    sim = start_sim(_state(), twins_listed=True)
+    _answering(sim, "GET", path, body)
+    config = _config(tmp_path, [{"id": SALES, "numbers": [N104, N102]}],
+                     [{"id": BOT, "numbers": [N101, N105, N100]}])  # fmt: skip
+    result = run_cli("apply", config, "--auto-approve", "--force")
+    assert "Traceback" not in result.err
+    assert result.code in (1, 2), result.out + result.err
+    assert len(result.err.strip().splitlines()) <= 3, result.err
     assert _writes(sim) == []
