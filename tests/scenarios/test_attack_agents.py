@@ -306,3 +306,82 @@ def test_a_malformed_agent_read_stops_the_run_in_one_line_before_any_write(
     assert result.code in (1, 2), result.out + result.err
     assert len(result.err.strip().splitlines()) <= 3, result.err
     assert _writes(sim) == []
+
+
+def _writes_answered_but_not_done(sim: Simulator, path_end: str, answer: bytes) -> None:
+    """Writes whose path ends with `path_end` are answered 200 with `answer` and not done."""
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        if record.method == "POST" and record.path.endswith(path_end):
+            return Reply(200, answer, "application/json", {})
+        return serve(record)
+
+    sim.intercept = intercept
+
+
+LYING_WRITES = {
+    "v2 attach": ("/inbound/attach", {"data": {"agent_id": BOT}, "errors": None},
+                  [{"id": SUPPORT, "numbers": [N106]}],
+                  [{"id": BOT, "numbers": [N101, N105, N100]}]),
+    "v2 attach, empty answer": ("/inbound/attach", None,
+                                [{"id": SUPPORT, "numbers": [N106]}],
+                                [{"id": BOT, "numbers": [N101, N105, N100]}]),
+    "v2 detach": ("/inbound/detach", {"data": {"agent_id": BOT, "detached_count": 1},
+                                      "errors": None},
+                  [], [{"id": BOT, "numbers": [N101]}]),
+    "v1 attach from an agent": ("/inbound/attach", {"data": {"id": SUPPORT, "name": "Support",
+                                "inbound_numbers": [N100, N106, N101]}, "errors": None},
+                                [{"id": SUPPORT, "numbers": [N100, N106, N101]}],
+                                [{"id": BOT, "numbers": [N105]}]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("reading", [{"twins_listed": True}, {"twins_readable": True}])
+@pytest.mark.parametrize(
+    ("path_end", "answer", "personas", "agents"), LYING_WRITES.values(), ids=LYING_WRITES
+)
+def test_a_write_answered_ok_but_not_done_never_ends_in_exit_0(
+    start_sim: StartSim,
+    run_cli: RunCli,
+    tmp_path: Path,
+    reading: dict[str, bool],
+    path_end: str,
+    answer: Any,
+    personas: list[Any],
+    agents: list[Any],
+) -> None:
+    sim = start_sim(_state(), **reading)
+    before = sim.export_state()
+    _writes_answered_but_not_done(sim, path_end, b"" if answer is None else _json(answer))
+    result = run_cli("apply", _config(tmp_path, personas, agents), "--auto-approve", "--force")
+    assert "Traceback" not in result.err
+    assert result.code == 4, result.out + result.err
+    assert "not converged" in result.out
+    assert sim.export_state() == before
+
+
+@pytest.mark.parametrize("reading", [{"twins_listed": True}, {"twins_readable": True}])
+def test_an_agent_deleted_during_the_writes_ends_incomplete_leaving_numbers_routed(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, reading: dict[str, bool]
+) -> None:
+    sim = start_sim(_state(), **reading)
+    serve_before = sim.intercept
+
+    def delete_bot_at_the_first_write(record: Any, serve: Any) -> Reply:
+        if record.method == "POST" and not any(a["deleted_at"] for a in _agents(sim)):
+            _changed(sim, _delete_bot)
+        return serve(record) if serve_before is None else serve_before(record, serve)
+
+    sim.intercept = delete_bot_at_the_first_write
+    config = _config(tmp_path, [{"id": SALES, "numbers": [N104, N102]}],
+                     [{"id": BOT, "numbers": [N101, N105, N100]}])  # fmt: skip
+    result = run_cli("apply", config, "--auto-approve")
+    assert "Traceback" not in result.err
+    assert result.code in (1, 4), result.out + result.err
+    assert "Bot" in result.out + result.err
+    assert sim.owners()[N100] == [SUPPORT]  # the move that could not happen left it answered
+
+
+def _agents(sim: Simulator) -> list[dict[str, Any]]:
+    agents: list[dict[str, Any]] = sim.export_state()["agents"]
+    return agents

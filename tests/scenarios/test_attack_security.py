@@ -181,3 +181,24 @@ def test_an_unsafe_id_from_the_api_never_reaches_a_request_path(
         assert record.path.startswith(safe_prefixes), record.path
         assert ".." not in record.path.split("/"), record.path
         assert "p-support/inbound" not in record.path, record.path
+
+
+@pytest.mark.parametrize("unsafe", UNSAFE_IDS.values(), ids=UNSAFE_IDS.keys())
+@pytest.mark.parametrize("command", ["plan", "apply", "export"])
+def test_an_unsafe_owner_named_by_get_inbound_never_reaches_a_request_path(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, unsafe: str, command: str
+) -> None:
+    sim = start_sim(
+        _with_unsafe("ag-bot", "p-twin"), twins_readable=True,
+        inbound_owner_overrides={N102: unsafe, N101: "p-twin"},
+    )  # fmt: skip
+    config = _config(tmp_path, personas=[{"id": "p-support", "numbers": [N100, N102]}])
+    args = {"plan": ["plan", config], "apply": ["apply", config, "--auto-approve"],
+            "export": ["export"]}[command]  # fmt: skip
+    result = run_cli(*args)
+    assert "Traceback" not in result.err
+    assert result.code in (1, 2), result.out + result.err
+    assert sim.writes() == []
+    for record in sim.requests:
+        assert record.path.startswith(("/v1/personas", "/v1/inbound", "/v2/agents")), record.path
+        assert ".." not in record.path.split("/"), record.path
