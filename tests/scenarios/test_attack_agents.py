@@ -62,7 +62,9 @@ def _writes(sim: Simulator) -> list[tuple[str, list[str]]]:
     return [
         (record.path, sorted(record.body["inbound_numbers"]))
         for record in sim.writes()
-        if record.status == 200 and isinstance(record.body, dict) and "inbound_numbers" in record.body
+        if record.status == 200
+        and isinstance(record.body, dict)
+        and "inbound_numbers" in record.body
     ]
 
 
@@ -454,3 +456,81 @@ def test_the_twin_of_a_deleted_agent_is_never_a_persona(
         config = _config(tmp_path, [{"id": TWIN, "numbers": [N101]}], [])
         run_cli("apply", config, "--auto-approve", "--force")
         assert _v1_writes_to_twin(sim) == []
+
+
+@pytest.mark.parametrize("reading", [{"twins_listed": True}, {"twins_readable": True}])
+@pytest.mark.parametrize("mode", ["steal", "refuse", "refuse_as_invalid", "keep_old"])
+def test_a_move_from_an_agent_to_a_persona_never_writes_the_twin_through_v1(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, reading: dict[str, bool], mode: str
+) -> None:
+    sim = start_sim(_state(), attach_mode=mode, **reading)
+    config = _config(
+        tmp_path, [{"id": SUPPORT, "numbers": [N100, N106, N101]}], [{"id": BOT, "numbers": [N105]}]
+    )
+    result = run_cli("apply", config, "--auto-approve")
+    assert "Traceback" not in result.err
+    assert _v1_writes_to_twin(sim) == []
+    if result.code == 0:
+        assert sim.owners()[N101] == [SUPPORT]
+        assert run_cli("plan", config, "--detailed-exitcode").code == 0
+    else:
+        assert result.code == 4, result.out + result.err
+        assert sim.owners()[N101] != []  # never left unrouted
+
+
+PROTECTED_MOVES = {
+    "agent to agent": ([], [{"id": NEW, "numbers": [N101]}, {"id": BOT, "numbers": [N105]}], N101),
+    "persona to agent": ([{"id": SUPPORT, "numbers": [N106]}],
+                         [{"id": BOT, "numbers": [N101, N105, N100]}], N100),
+    "pathway to agent": ([], [{"id": BOT, "numbers": [N101, N105, N103]}], N103),
+    "agent emptied": ([], [{"id": BOT, "numbers": [N105]}], N101),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("reading", [{"twins_listed": True}, {"twins_readable": True},
+                                     {"legacy_inbound_includes_persona": True}])  # fmt: skip
+@pytest.mark.parametrize(("personas", "agents", "number"), PROTECTED_MOVES.values(),
+                         ids=PROTECTED_MOVES)  # fmt: skip
+def test_a_protected_number_never_moves_between_kinds(
+    start_sim: StartSim,
+    run_cli: RunCli,
+    tmp_path: Path,
+    reading: dict[str, bool],
+    personas: list[Any],
+    agents: list[Any],
+    number: str,
+) -> None:
+    sim = start_sim(_state(), **reading)
+    config = _config(tmp_path, personas, agents, protected=[number])
+    result = run_cli("apply", config, "--auto-approve", "--force")
+    assert "Traceback" not in result.err
+    assert result.code == 3, result.out + result.err
+    assert f"{number} is protected" in result.err
+    assert _writes(sim) == []
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [
+        {"twins_listed": True},
+        {"legacy_inbound_includes_persona": True},
+        pytest.param(
+            {"twins_readable": True},
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a twin readable only by id, of an agent past the 500 listed, is not "
+                "seen: its protected number is planned as a plain attach and moved",
+            ),
+        ),
+    ],
+)
+def test_a_protected_number_of_an_agent_past_the_500_listed_never_moves(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, reading: dict[str, bool]
+) -> None:
+    sim = start_sim(_state(filler_agents=500), **reading)
+    config = _config(
+        tmp_path, [{"id": SUPPORT, "numbers": [N100, N106, N101]}], [], protected=[N101]
+    )
+    result = run_cli("apply", config, "--auto-approve", "--force")
+    assert result.code in (1, 3), result.out + result.err
+    assert _writes(sim) == []
