@@ -72,19 +72,24 @@ def _v1_writes_to_twin(sim: Simulator) -> list[str]:
     return [record.path for record in sim.writes() if TWIN in record.path]
 
 
+CLAIMS = {
+    "by a persona": ([{"id": SUPPORT, "numbers": [N100, N106, N101]}], []),
+    "by another agent": ([], [{"id": NEW, "numbers": [N101]}]),
+}
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="a number on an agent no read can see is planned as a plain attach: protected moves",
 )
+@pytest.mark.parametrize(("personas", "agents"), CLAIMS.values(), ids=CLAIMS)
 def test_a_protected_number_on_an_agent_no_read_shows_is_never_moved(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, personas: list[Any], agents: list[Any]
 ) -> None:
     # Twins neither listed nor readable, GET /v1/inbound names no owner: the agent's numbers
-    # cannot be seen. A persona entry claiming one must not take it on a guess that it is free.
+    # cannot be seen. An entry claiming one must not take it on a guess that it is free.
     sim = start_sim(_state())
-    config = _config(
-        tmp_path, [{"id": SUPPORT, "numbers": [N100, N106, N101]}], [], protected=[N101]
-    )
+    config = _config(tmp_path, personas, agents, protected=[N101])
     result = run_cli("apply", config, "--auto-approve", "--force")
     assert result.code in (1, 3), result.out + result.err
     assert _writes(sim) == []
@@ -534,3 +539,41 @@ def test_a_protected_number_of_an_agent_past_the_500_listed_never_moves(
     result = run_cli("apply", config, "--auto-approve", "--force")
     assert result.code in (1, 3), result.out + result.err
     assert _writes(sim) == []
+
+
+AGENT_WRITE_ANSWERS = {
+    "403 forbidden role": (403, {"data": None, "errors": [{"error": "FORBIDDEN",
+                                                           "message": "Role lacks access"}]}),
+    "409 stale head": (409, {"data": None, "errors": [{"error": "STALE_HEAD", "message": "x"}]}),
+    "404 no versions": (404, {"data": None, "errors": [{"error": "NO_VERSIONS",
+                                                        "message": "No versions"}]}),
+    "400 errors as a string": (400, {"data": None, "errors": "INVALID_BODY: bad"}),
+    "200 with errors": (200, {"data": None, "errors": [{"error": "INVALID_INBOUND_NUMBERS",
+                                                        "message": "not yours"}]}),
+    "200 a bare list": (200, []),
+    "502 html": (502, None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "answer"), AGENT_WRITE_ANSWERS.values(), ids=AGENT_WRITE_ANSWERS
+)
+def test_an_agent_write_refused_or_garbled_ends_incomplete_with_numbers_routed(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, status: int, answer: Any
+) -> None:
+    sim = start_sim(_state(), twins_listed=True)
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        if record.method == "POST" and record.path.startswith("/v2/"):
+            body = b"<html>502</html>" if answer is None else _json(answer)
+            return Reply(status, body, "application/json", {})
+        return serve(record)
+
+    sim.intercept = intercept
+    config = _config(tmp_path, [{"id": SUPPORT, "numbers": [N106]}],
+                     [{"id": BOT, "numbers": [N101, N105, N100]}])  # fmt: skip
+    result = run_cli("apply", config, "--auto-approve")
+    assert "Traceback" not in result.err
+    assert result.code == (1 if status == 403 else 4), result.out + result.err  # 403: stop
+    assert "Bot" in result.out
+    assert sim.owners()[N100] == [SUPPORT]

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 import pytest
 
 from reconciler.simulator import Simulator
+from reconciler.simulator.replies import Reply
 from tests.conftest import TEST_KEY, RunCli
 from tests.scenarios.conftest import StartSim
 
@@ -202,3 +203,31 @@ def test_an_unsafe_owner_named_by_get_inbound_never_reaches_a_request_path(
     for record in sim.requests:
         assert record.path.startswith(("/v1/personas", "/v1/inbound", "/v2/agents")), record.path
         assert ".." not in record.path.split("/"), record.path
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_an_agent_answer_echoing_the_key_never_shows_it(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, fmt: str
+) -> None:
+    sim = start_sim(_account_holding_the_key(), twins_listed=True)
+    echoed = {"data": None, "errors": [{"error": "AUTH_FAILURE", "message": f"bad key {TEST_KEY}",
+              "details": {"authorization": TEST_KEY, "hint": TEST_KEY[3:20]}}]}  # fmt: skip
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        if record.method == "POST" and record.path.startswith("/v2/"):
+            return Reply(400, json.dumps(echoed).encode(), "application/json", {})
+        return serve(record)
+
+    sim.intercept = intercept
+    out = tmp_path / "out"
+    out.mkdir()
+    config = _config(tmp_path, agents=[{"id": AGENT, "numbers": [N101, N102]}])
+    result = run_cli(
+        "-vv", "apply", config, "--auto-approve", "--format", fmt, "--log-file", out / "run.log"
+    )
+    assert "Traceback" not in result.err
+    assert result.code == 4, result.out + result.err
+    _assert_no_piece_of_the_key(result.out, "stdout")
+    _assert_no_piece_of_the_key(result.err, "stderr")
+    for path, content in _files(out).items():
+        _assert_no_piece_of_the_key(content, path)
