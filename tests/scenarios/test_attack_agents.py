@@ -577,3 +577,16 @@ def test_an_agent_write_refused_or_garbled_ends_incomplete_with_numbers_routed(
     assert result.code == (1 if status == 403 else 4), result.out + result.err  # 403: stop
     assert "Bot" in result.out
     assert sim.owners()[N100] == [SUPPORT]
+
+
+def test_one_agent_listed_by_id_and_again_by_name_is_refused_with_nothing_written(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    sim = start_sim(_state(), twins_listed=True)
+    config = _config(
+        tmp_path, [], [{"id": BOT, "numbers": [N101, N105]}, {"name": "Bot", "numbers": [N102]}]
+    )
+    result = run_cli("apply", config, "--auto-approve")
+    assert result.code == 1, result.out + result.err
+    assert "agent 'Bot' is listed twice" in result.err
+    assert _writes(sim) == []
