@@ -200,6 +200,8 @@ class LivePersona:
     settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
     labels: Mapping[str, str | None] = field(default_factory=dict, hash=False)
     spellings: Mapping[str, str] = field(default_factory=dict, compare=False)  # see Live.spellings
+    # The agent whose hidden twin this persona is, where its tags say so (`v2-agent:ID`).
+    twin_of: str | None = None
 
     def settings_of(self, number: str) -> SeenSettings:
         """The number's settings on this persona as shown, or UNREAD."""
@@ -304,6 +306,9 @@ class Live:
     twins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     unverifiable: frozenset[str] = frozenset()
     agents_incomplete: bool = False
+    # Twin personas show in the persona listing (tagged with their agent), so the twins of agents
+    # the agent list leaves out are seen there too.
+    twins_listed: bool = False
     # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).

@@ -21,7 +21,17 @@ from dataclasses import replace
 
 from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError
-from reconciler.model import UNREAD, ConfirmedOwners, Desired, Live, LivePersona, owner_key
+from reconciler.model import (
+    UNREAD,
+    AgentListing,
+    ConfirmedOwners,
+    Desired,
+    Live,
+    LiveAgent,
+    LivePersona,
+    owner_key,
+    owner_kind,
+)
 
 # One persona, fresh from the API by id.
 GetPersona = Callable[[str], LivePersona]
@@ -98,9 +108,9 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     except AuthError:
         raise
     except ApiError as error:
-        if error.status == 404 and not entries:
-            return live  # an API without agents: nothing is routed to one
-        raise
+        if error.status != 404 or entries:
+            raise
+        listing = AgentListing([], may_be_incomplete=False)  # an API without agents
     agents = {agent.id: agent for agent in listing.agents}
     reads = 1
     for entry in entries:  # checked one by one, for the production pin the list does not show
@@ -115,16 +125,20 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             else:
                 agents[agent_id] = fetched
     ids = sorted(agents)
-    with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="agent") as pool:
-        twin_ids = dict(zip(ids, pool.map(account.agent_twin, ids), strict=True))
+    twin_ids: dict[str, str | None] = {}
+    if ids:
+        with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="agent") as pool:
+            twin_ids = dict(zip(ids, pool.map(account.agent_twin, ids), strict=True))
     reads += len(ids)
     personas = dict(live.personas)
+    listed = any(persona.twin_of for persona in personas.values())
     twins: dict[str, tuple[str, str]] = {}
     unverifiable: set[str] = set()
     for agent_id, twin in twin_ids.items():
         held: LivePersona | None = None
         if twin is not None:
             twin_persona = personas.pop(twin, None)
+            listed = listed or twin_persona is not None
             if twin_persona is None:
                 twin_persona, read = _twin_by_id(account, twin)
                 reads += read
@@ -139,6 +153,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         key = owner_key("agent", agent_id)
         holder = held or LivePersona(key, "", frozenset())
         personas[key] = replace(holder, id=key, name=agents[agent_id].name)
+    _tagged_twins(personas, twins, agents)
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
     return replace(
         live,
@@ -147,9 +162,30 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         twins=twins,
         unverifiable=frozenset(unverifiable),
         agents_incomplete=listing.may_be_incomplete,
+        twins_listed=listed,
         inbound_owners={n: owners_by_key.get(o, o) for n, o in live.inbound_owners.items()},
         reads=live.reads + reads,
     )
+
+
+def _tagged_twins(
+    personas: dict[str, LivePersona],
+    twins: dict[str, tuple[str, str]],
+    agents: Mapping[str, LiveAgent],
+) -> None:
+    """Take out of `personas` every persona tagged as a twin that no binding read named: its
+    agent was not listed (deleted, or past the 500 GET /v2/agents lists), and its numbers are
+    still that agent's, never a persona's of its own."""
+    for pid, tagged in list(personas.items()):
+        if not tagged.twin_of or pid in twins or owner_kind(pid) != "persona":
+            continue
+        del personas[pid]
+        twins[pid] = (tagged.name, tagged.twin_of)
+        key = owner_key("agent", tagged.twin_of)
+        known = agents.get(tagged.twin_of)
+        held = tagged.numbers | (personas[key].numbers if key in personas else frozenset())
+        name = known.name if known else ""
+        personas[key] = replace(tagged, id=key, name=name, numbers=held, settings={}, deleted=False)
 
 
 def _twin_by_id(account: AccountReader, twin: str) -> tuple[LivePersona | None, int]:

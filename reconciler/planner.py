@@ -144,6 +144,7 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
                         f"{number} is not an inbound number of this account",
                     )
                 )
+    problems.extend(_hidden_by_agents(desired, live))
     for number in desired.protected:
         if number not in live.account_numbers:
             mark = desired.protected_marks.get(number)
@@ -154,6 +155,34 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     if problems:
         raise ConfigError(problems)
     return resolved
+
+
+def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
+    """Declared numbers that may sit, unseen, on an agent whose numbers no read shows.
+
+    Such a number looks free, and attaching it would take it from that agent unawares (a move no
+    valve and no `protected:` saw): unless its own record says no persona holds it, nothing is
+    planned for it.
+    """
+    past_the_list = live.agents_incomplete and not live.twins_listed
+    if not live.unverifiable and not past_the_list:
+        return []
+    owners = live.owners()
+    hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
+    if past_the_list:
+        hidden.append("an agent past the 500 GET /v2/agents lists")
+    return [
+        _diagnostic(
+            entry.number_marks.get(number, entry.mark),
+            f"{number} may be held by {' or '.join(hidden)}, whose numbers no read shows: "
+            "nothing is planned for it rather than guessed",
+        )
+        for entry in desired.personas
+        for number in entry.numbers
+        if number in live.account_numbers
+        and number not in owners
+        and (number not in live.routes or live.routes[number].persona_id is UNREAD)
+    ]
 
 
 # In the per-number views, a value the API did not show: it never equals a declared one.

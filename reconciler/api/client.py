@@ -181,7 +181,13 @@ class BlandClient(Transport):
             if is_not_found(error):
                 return None
             raise
-        return agent_from_answer(payload, path)
+        agent = agent_from_answer(payload, path)
+        if agent.id != agent_id:
+            # Planning on another agent's numbers would be the wrong picture of the account.
+            raise ApiError(
+                f"the answer is agent {agent.id!r}, not the one asked for", method="GET", path=path
+            )
+        return agent
 
     def agent_twin(self, agent_id: str, *, deadline: float | None = None) -> str | None:
         """The id of the hidden persona that holds the agent's numbers; None before any attach

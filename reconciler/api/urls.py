@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from reconciler.errors import InputError
+from reconciler.text import printable
 
 DEFAULT_BASE_URL = "https://api.bland.ai"
 PERSONAS_PATH = "/v1/personas"
@@ -71,9 +73,38 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# What no quoting makes safe in a path segment, or what a server may read apart from the quoted
+# form: httpx removes dot segments (an attach for persona `..` went out as
+# POST /v1/inbound/attach), and a separator, a query or fragment start, an escape or a control
+# character could send a request elsewhere. Such an id is refused before anything is sent.
+_UNSAFE_IN_PATH = re.compile(r"[/\\?#%\x00-\x1f\x7f-\x9f]")
+UNSAFE_ID = "an id that is empty, . or .., or holds / \\ ? # % or a control character"
+
+
+def unsafe_id(value: str) -> bool:
+    """Whether a value cannot be sent safely as one segment of a request path."""
+    return value in ("", ".", "..") or _UNSAFE_IN_PATH.search(value) is not None
+
+
+def path_segment(value: str, what: str) -> str:
+    """`value` quoted as one segment of a URL path; InputError, before anything is sent, for a
+    value no quoting makes safe (see unsafe_id)."""
+    if not unsafe_id(value):
+        return quote(value, safe="")
+    found = _UNSAFE_IN_PATH.search(value)
+    if value in ("", ".", ".."):
+        why = "it is empty" if not value else f'it is "{value}"'
+    else:
+        assert found is not None
+        why = f'it holds "{printable(found.group())}"'
+    shown = printable(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise InputError(f'{what} "{shown}" cannot be sent in a request path: {why}')
+
+
 def persona_path(persona_id: str) -> str:
-    """The path of one persona; the id is quoted whole, so a `/` or `?` in it stays in it."""
-    return f"{PERSONAS_PATH}/{quote(persona_id, safe='')}"
+    """The path of one persona (a twin persona's too: its id comes from the agent API)."""
+    return f"{PERSONAS_PATH}/{path_segment(persona_id, 'persona id')}"
 
 
 def inbound_write_path(persona_id: str, action: WriteAction) -> str:

@@ -8,14 +8,12 @@ GET /v1/inbound/{number}, whose `persona_id` is undocumented.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
-from urllib.parse import quote
 
 from reconciler.api.numbers import canonical_number
-from reconciler.api.urls import INBOUND_PATH
+from reconciler.api.urls import INBOUND_PATH, path_segment
 from reconciler.api.wire import _json_type, _malformed, shown_text
-from reconciler.errors import ApiError, InputError
+from reconciler.errors import ApiError
 from reconciler.model import UNREAD, AgentListing, InboundRoute, LiveAgent, Unread
 
 AGENTS_PATH = "/v2/agents"
@@ -24,23 +22,6 @@ AGENTS_PATH = "/v2/agents"
 AGENT_LIST_LIMIT = 500
 
 AgentAction = Literal["attach", "detach"]
-
-# What quoting cannot make safe in a path segment, or what a server may read apart from the
-# quoted form: a separator, a query or fragment start, an escape, a control character.
-_UNSAFE_IN_PATH = re.compile(r"[/\\?#%\x00-\x1f\x7f-\x9f]")
-
-
-def path_segment(value: str, what: str) -> str:
-    """`value` quoted as one segment of a URL path; InputError, before anything is sent, for a
-    value no quoting makes safe (empty, `.` or `..`, or holding / \\ ? # % or a control)."""
-    found = _UNSAFE_IN_PATH.search(value)
-    if value in ("", ".", ".."):
-        why = "it is empty" if not value else f'it is "{value}"'
-    elif found is not None:
-        why = f'it holds "{shown_text(found.group())}"'
-    else:
-        return quote(value, safe="")
-    raise InputError(f'{what} "{shown_text(value)}" cannot be sent in a request path: {why}')
 
 
 def agent_path(agent_id: str) -> str:

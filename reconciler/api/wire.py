@@ -18,7 +18,7 @@ import httpx
 
 from reconciler.api.numbers import build_live as build_live  # where doctor reads it
 from reconciler.api.numbers import canonical_number
-from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH
+from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH, UNSAFE_ID, unsafe_id
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import (
     UNREAD,
@@ -229,18 +229,6 @@ def _phone_number(entry: Any) -> str:
     return number.strip()
 
 
-# An id is sent in request paths (quoted whole, see urls.persona_path): one that is a dot
-# segment, or holds what a path or URL reads apart, could send a write elsewhere (httpx removes
-# dot segments: an attach for persona `..` went out as POST /v1/inbound/attach). Refused.
-_UNSAFE_ID_CHARACTER = re.compile(r"[/\\?#%\x00-\x1f\x7f-\x9f]")
-UNSAFE_ID = "an id that is empty, . or .., or holds / \\ ? # % or a control character"
-
-
-def unsafe_id(persona_id: str) -> bool:
-    """Whether an id cannot be sent safely in a request path (see UNSAFE_ID)."""
-    return persona_id in ("", ".", "..") or _UNSAFE_ID_CHARACTER.search(persona_id) is not None
-
-
 def _persona(item: Any, where: str) -> LivePersona:
     """A persona object of the API as a LivePersona; `where` names it in an error."""
     if not isinstance(item, dict):
@@ -286,6 +274,26 @@ def _persona(item: Any, where: str) -> LivePersona:
         settings=settings,
         labels=labels,
         spellings=spellings,
+        twin_of=_twin_tag(item.get("tags")),
+    )
+
+
+# A twin persona is tagged with its agent's id (Bland's plugin reference; the API docs do not
+# say): a persona so tagged is its agent's, even when GET /v2/agents does not list the agent.
+_TWIN_TAG = "v2-agent:"
+
+
+def _twin_tag(tags: Any) -> str | None:
+    """The agent id a persona's `tags` name it the twin of, if any."""
+    if not isinstance(tags, list):
+        return None
+    return next(
+        (
+            tag[len(_TWIN_TAG) :]
+            for tag in tags
+            if isinstance(tag, str) and tag.startswith(_TWIN_TAG)
+        ),
+        None,
     )
 
 

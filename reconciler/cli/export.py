@@ -17,6 +17,7 @@ from reconciler.export import (
     labels_too_long,
     render_export,
     settings_left_out,
+    unlisted_agents,
     unread_numbers,
 )
 from reconciler.files import refuse_overwriting, write_atomic
@@ -76,6 +77,12 @@ def _warnings(live: Live, text: str) -> list[str]:
         "holds cannot be read (its hidden persona is not listed, cannot be read by id, and "
         "GET /v1/inbound names no owners)"
         for agent in sorted(live.unverifiable)
+    ]
+    warnings += [
+        f"warning: agent {agent} is left out: its hidden persona holds numbers, but GET "
+        "/v2/agents does not list it (deleted, or past the 500 it lists); add it by id under "
+        "`agents:` to manage its numbers"
+        for agent in unlisted_agents(live)
     ]
     unread = unread_numbers(live)
     if unread:

@@ -18,6 +18,7 @@ from tests.acceptance.scratch_account import (
     SCRATCH_B,
     SCRATCH_NUMBERS,
     SCRATCH_PERSONAS,
+    SIMULATOR_FAULTS,
     foreign_writes,
     scratch_state,
     state_differences,
@@ -39,6 +40,7 @@ def test_the_restore_writes_back_the_settings_and_labels_the_scenarios_changed(
     tmp_path: Path,
 ) -> None:
     with Simulator(scratch_state(), api_key=KEY) as simulator:
+        simulator.faults.update(SIMULATOR_FAULTS)  # the scratch agents' numbers can be read
         before = simulator.export_state()
         scratch = _scratch(simulator, tmp_path)
         assert scratch.recorded_problems() == []
@@ -55,6 +57,7 @@ def test_the_restore_writes_back_the_settings_and_labels_the_scenarios_changed(
 
 def test_a_restore_that_fails_says_so_with_the_command_to_finish_it(tmp_path: Path) -> None:
     with Simulator(scratch_state(), api_key=KEY) as simulator:
+        simulator.faults.update(SIMULATOR_FAULTS)  # the scratch agents' numbers can be read
         scratch = _scratch(simulator, tmp_path)
         scratch.apply(scratch.config(b=[WITH_SETTINGS]))  # its settings are cleared by the move
         simulator.delete_persona(SCRATCH_A)  # and can no longer be written back there

@@ -1,7 +1,7 @@
 """Attacks on routing numbers to v2 agents: the CLI against the simulator over loopback HTTP.
 
-Each test plays a careless user or a hostile account. Those marked xfail show a bug still open;
-the others are attacks the code survives, kept so it goes on surviving them.
+Each test plays a careless user or a hostile account. Those that once showed a bug now guard
+its fix; the others are attacks the code survives, kept so it goes on surviving them.
 """
 
 from __future__ import annotations
@@ -78,10 +78,6 @@ CLAIMS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a number on an agent no read can see is planned as a plain attach: protected moves",
-)
 @pytest.mark.parametrize(("personas", "agents"), CLAIMS.values(), ids=CLAIMS)
 def test_a_protected_number_on_an_agent_no_read_shows_is_never_moved(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, personas: list[Any], agents: list[Any]
@@ -96,10 +92,6 @@ def test_a_protected_number_on_an_agent_no_read_shows_is_never_moved(
     assert N101 in sim.persona_numbers(TWIN)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a persona entry takes every number of an agent no read can see, with no valve",
-)
 def test_emptying_an_agent_no_read_shows_trips_a_valve_or_is_refused(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -110,10 +102,6 @@ def test_emptying_an_agent_no_read_shows_trips_a_valve_or_is_refused(
     assert _writes(sim) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the twin of an agent past the list's 500 is taken for a persona and written via v1",
-)
 def test_the_twin_of_an_agent_past_the_500_listed_is_never_written_through_v1(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -126,10 +114,6 @@ def test_the_twin_of_an_agent_past_the_500_listed_is_never_written_through_v1(
     assert _v1_writes_to_twin(sim) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export writes the twin of an agent past the list's 500 as a plain persona",
-)
 def test_export_never_writes_the_twin_of_an_agent_past_the_500_listed_as_a_persona(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -283,11 +267,7 @@ MALFORMED_READS = {
     "list: an agent is a string": ("/v2/agents", _json({"data": [BOT]})),
     "list: an id is a list": ("/v2/agents", _json({"data": [{"id": [BOT], "name": "Bot"}]})),
     "list: an id is true": ("/v2/agents", _json({"data": [{"id": True, "name": "Bot"}]})),
-    "agent: another agent": pytest.param(
-        BOT_PATH, _json({"data": {"id": NEW, "name": "New"}}),
-        marks=pytest.mark.xfail(strict=True, reason="GET /v2/agents/{id} naming another agent "
-                                "is believed: Bot's numbers are moved to New, exit 0"),
-    ),
+    "agent: another agent": (BOT_PATH, _json({"data": {"id": NEW, "name": "New"}})),
     "agent: data a list": (BOT_PATH, _json({"data": [{"id": BOT}]})),
     "binding: another agent": (BOT_INBOUND, _json({"data": {"agent_id": NEW,
                                                             "persona_id": TWIN}})),
@@ -445,10 +425,6 @@ def _bot_deleted_holding_numbers() -> dict[str, Any]:
     return state
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the twin of a deleted agent is taken for a persona: exported and written via v1",
-)
 @pytest.mark.parametrize("command", ["export", "apply"])
 def test_the_twin_of_a_deleted_agent_is_never_a_persona(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, command: str
@@ -519,14 +495,7 @@ def test_a_protected_number_never_moves_between_kinds(
     [
         {"twins_listed": True},
         {"legacy_inbound_includes_persona": True},
-        pytest.param(
-            {"twins_readable": True},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a twin readable only by id, of an agent past the 500 listed, is not "
-                "seen: its protected number is planned as a plain attach and moved",
-            ),
-        ),
+        {"twins_readable": True},
     ],
 )
 def test_a_protected_number_of_an_agent_past_the_500_listed_never_moves(

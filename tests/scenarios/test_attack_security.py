@@ -1,8 +1,8 @@
 """Attacks on the key and on request paths over an account with v2 agents: the CLI against the
 simulator over loopback HTTP.
 
-Each test plays a hostile account or a careless user. Those marked xfail show a bug still open;
-the others are attacks the code survives, kept so it goes on surviving them.
+Each test plays a hostile account or a careless user. Those that once showed a bug now guard
+its fix; the others are attacks the code survives, kept so it goes on surviving them.
 """
 
 from __future__ import annotations
@@ -148,15 +148,8 @@ def _with_unsafe(agent_id: str, twin_id: str) -> dict[str, Any]:
     }
 
 
-# The twin id of GET /v2/agents/{id}/inbound goes into GET /v1/personas/{id} unchecked: ".."
-# is sent, the client's URL handling folds it into GET /v1, and the 404 reads as "twin not
-# readable".
-_TWIN_DOTS = pytest.mark.xfail(
-    strict=True, reason="a twin id '..' from the API is put in a request path (sent as GET /v1)"
-)
 UNSAFE_CASES = [
-    pytest.param(where, unsafe, id=f"{where}: {name}",
-                 marks=[_TWIN_DOTS] if where == "twin" and unsafe == ".." else [])
+    pytest.param(where, unsafe, id=f"{where}: {name}")
     for where in ("agent", "twin")
     for name, unsafe in UNSAFE_IDS.items()
 ]  # fmt: skip

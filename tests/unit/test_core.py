@@ -737,7 +737,7 @@ def test_writes_that_do_it_are_checked_by_one_plan_after_them() -> None:
     assert account.numbers[fakes.SALES] == {fakes.N110}
     # One plan after the writes: the persona list (one page) and GET /v1/inbound.
     assert sorted(account.reads) == ["inbound", "list"]
-    assert result.verify_reads == 2
+    assert result.verify_reads == 3  # the pages, GET /v1/inbound, GET /v2/agents
 
 
 def test_a_change_made_during_the_writes_is_put_right_by_one_more_plan() -> None:
@@ -745,14 +745,14 @@ def test_a_change_made_during_the_writes_is_put_right_by_one_more_plan() -> None
     take_back(account)
     result, sender = run(account, example_desired())
     assert result.converged, result.mismatches
-    assert result.notes == [
+    assert result.repair_notes == [
         "the account still differed after the writes (1 change): applying them again"
     ]
     assert [c.describe() for c in sender.plans[1].changes] == [
         "move +14155550100 ('Support') from 'Legacy IVR'"
     ]
     assert account.numbers[fakes.SUPPORT] == {N, N101, N102}
-    assert result.verify_reads == 4  # two plans after writes, two requests each
+    assert result.verify_reads == 6  # two plans after writes, three requests each
 
 
 def test_a_change_that_keeps_coming_back_is_named_after_one_repair() -> None:
@@ -762,7 +762,7 @@ def test_a_change_that_keeps_coming_back_is_named_after_one_repair() -> None:
     assert len(sender.plans) == 2  # the plan, and one repair: never a third
     assert result.mismatches == ["still needed: move +14155550100 ('Support') from 'Legacy IVR'"]
     assert not result.converged
-    assert result.verify_reads == 4
+    assert result.verify_reads == 6
 
 
 def test_a_repair_the_safety_checks_refuse_is_not_sent() -> None:

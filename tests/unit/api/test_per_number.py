@@ -91,7 +91,7 @@ def test_write_answers_are_read_for_what_they_report() -> None:
 
 
 def test_the_settings_path_sends_the_plus_as_2b() -> None:
-    assert settings_path("p/1", N100) == "/v1/personas/p%2F1/inbound/%2B14155550100/settings"
+    assert settings_path("p-1", N100) == "/v1/personas/p-1/inbound/%2B14155550100/settings"
     assert LABEL_PATH == "/inbound/update_label"
 
 

@@ -107,14 +107,30 @@ def test_the_default_base_url_passes_its_own_check() -> None:
     "persona_id, path",
     [
         ("p1", "/v1/personas/p1"),
-        ("a/b", "/v1/personas/a%2Fb"),
-        ("x?y=1#z", "/v1/personas/x%3Fy%3D1%23z"),
         ("ü d", "/v1/personas/%C3%BC%20d"),
+        ("a=b&c", "/v1/personas/a%3Db%26c"),
     ],
 )
 def test_a_persona_id_is_quoted_whole_into_its_path(persona_id: str, path: str) -> None:
     assert persona_path(persona_id) == path
     assert inbound_write_path(persona_id, "detach") == f"{path}/inbound/detach"
+
+
+@pytest.mark.parametrize(
+    ("persona_id", "why"),
+    [
+        ("", "it is empty"),
+        ("..", 'it is ".."'),
+        ("a/b", 'it holds "/"'),
+        ("x?y=1#z", 'it holds "?"'),
+        ("a%2Fb", 'it holds "%"'),
+    ],
+)
+def test_an_id_no_quoting_makes_safe_is_refused_before_any_path_is_built(
+    persona_id: str, why: str
+) -> None:
+    with pytest.raises(InputError, match=f"cannot be sent in a request path: {why}"):
+        persona_path(persona_id)
 
 
 @pytest.mark.parametrize(
