@@ -219,6 +219,30 @@ def test_a_protected_number_of_an_agent_deleted_while_planning_is_never_moved(
     assert sim.owners()[N101] == [TWIN]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a US number a persona lists without its country code (6175550100) is read as "
+    "another country's (+6175550100): the plan detaches it, sending the spelling of the "
+    "protected number the file gives that persona",
+)
+@pytest.mark.parametrize("number", ["+16175550100", "+19165550100"])
+def test_a_number_listed_without_its_country_code_is_never_detached_as_another_number(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, number: str
+) -> None:
+    state = {
+        "numbers": [number, N104],
+        "personas": [
+            {"id": SUPPORT, "name": "Support", "numbers": [number]},
+            {"id": SALES, "name": "Sales", "numbers": [N104]},
+        ],
+    }
+    sim = start_sim(state, listing_spellings={number: number.removeprefix("+1")})
+    config = _config(tmp_path, [{"id": SUPPORT, "numbers": [number]}], [], protected=[number])
+    result = run_cli("apply", config, "--auto-approve")
+    assert "Traceback" not in result.err
+    assert [path for path in _sent(sim) if path.endswith("/detach")] == []
+
+
 # ---------------------------------------------------------------- twins believed or written
 
 
