@@ -337,6 +337,26 @@ def test_an_unsafe_agent_id_in_a_twin_tag_is_refused_as_the_answer_is_read(
     assert _sent(sim) == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="--target naming the persona a number leaves (as migrating-to-agents.md suggests) "
+    "detaches it, though the config gives it to an agent left unplanned: unrouted, exit 0",
+)
+def test_a_target_never_detaches_a_number_the_config_gives_to_an_entry_left_out(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # +14155550106 moves from Support to Bot in this pull request.
+    sim = start_sim(_state(), twins_listed=True)
+    config = _config(
+        tmp_path,
+        [{"name": "Support", "numbers": [N100]}],
+        [{"name": "Bot", "numbers": [N101, N105, N106]}],
+    )
+    result = run_cli("apply", config, "--auto-approve", "--target", "Support")
+    assert "Traceback" not in result.err
+    assert sim.owners()[N106] != [], result.out + result.err
+
+
 # ---------------------------------------------------------------- names and ids that collide
 
 
@@ -431,6 +451,20 @@ def test_a_number_on_a_persona_and_an_agent_never_stops_a_plan_for_a_free_number
     result = run_cli("plan", config)
     assert "agent%3A" not in result.err
     assert result.code == 0, result.out + result.err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="export says nothing when GET /v2/agents comes back full: the numbers of agents "
+    "past the 500 it lists are left out without a word",
+)
+def test_export_says_it_may_leave_out_agents_past_the_500_listed(
+    start_sim: StartSim, run_cli: RunCli
+) -> None:
+    start_sim(_state(filler_agents=500), twins_readable=True)
+    result = run_cli("export")
+    assert result.code in (0, 1), result.out + result.err
+    assert "500" in result.err, result.out + result.err
 
 
 # ---------------------------------------------------------------- attacks the code survives
@@ -571,3 +605,28 @@ def test_a_target_naming_no_entry_of_the_config_is_refused_before_any_request(
     assert result.code == 1, result.out + result.err
     assert f"--target {target!r}: no entry of the config has that name or id" in result.err
     assert sim.requests == []
+
+
+def test_writes_of_a_move_off_an_agent_send_each_number_as_get_v1_inbound_spells_it(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # GET /v1/inbound and the twin's entry each spell 105 their own way, and 101 lacks its +.
+    sim = start_sim(
+        _state(),
+        twins_listed=True,
+        inbound_spellings={N105: "+1 (415) 555-0105", N101: "14155550101"},
+        listing_spellings={N105: "1 415 555 0105"},
+    )
+    config = _config(
+        tmp_path,
+        [{"id": SUPPORT, "numbers": [N100, N106, N105]}],
+        [{"id": BOT, "numbers": [N102]}],
+    )
+    result = run_cli("apply", config, "--auto-approve", "--force")
+    assert result.code == 0, result.out + result.err
+    assert [(r.path, r.body["inbound_numbers"]) for r in sim.writes()] == [
+        (f"/v2/agents/{BOT}/inbound/attach", [N102]),
+        (f"/v1/personas/{SUPPORT}/inbound/attach", ["+1 (415) 555-0105"]),
+        (f"/v2/agents/{BOT}/inbound/detach", ["14155550101"]),
+    ]
+    assert run_cli("plan", config, "--detailed-exitcode").code == 0
