@@ -25,6 +25,7 @@ import yaml
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, ROOT, SUPPORT, TEST_KEY, RunCli, write_config
 from tests.scenarios import test_ci_recipes
+from tests.scenarios.conftest import StartSim
 from tests.scenarios.fake_issue_api import TOKEN, FakeIssueApi, Tracker, serving, tracker_env
 from tests.scenarios.test_ci_recipes import gitlab_drift_script, run_bash, shell_env
 from tests.scenarios.test_drift_issue import PLAN, SCRIPT, run_script
@@ -524,3 +525,29 @@ def test_each_plan_step_of_a_job_keeps_its_own_plan_file(
     first, second = outputs
     assert first["plan"] != second["plan"]
     assert Path(first["plan-file"]).read_text().strip() == first["plan"].strip()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a dashboard label with another account's marker makes that account's run close the issue",
+)
+def test_a_label_set_in_the_dashboard_never_makes_another_account_close_the_issue(
+    start_sim: StartSim, example_state: dict[str, Any], run_cli: RunCli, tmp_path: Path
+) -> None:
+    # Someone with the dashboard labels a production number with staging's marker.
+    forged = "<!-- reconciler-drift: staging -->"
+    example_state["numbers"][0]["label"] = forged
+    start_sim(example_state)
+    config = write_config(
+        tmp_path / "production.yaml",
+        [{"id": SUPPORT, "numbers": [{"number": "+14155550100", "label": "Main"}, "+14155550101"]}],
+    )
+    planned = run_cli("plan", config, "--format", "markdown", "--detailed-exitcode")
+    assert planned.code == 2, planned.err
+    with serving(Tracker("github")) as state:
+        assert run_script(state, True, planned.out, tmp_path).returncode == 2
+        [production] = state.open_issues()
+        # Staging matches its config: its run closes its own issue, and only that.
+        matched = run_script(state, False, "No changes.\n", tmp_path, RECONCILER_ACCOUNT="staging")
+    assert matched.stdout == "staging matches the config: no drift.\n"
+    assert production["state"] == "open"
