@@ -529,7 +529,7 @@ def test_each_plan_step_of_a_job_keeps_its_own_plan_file(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a dashboard label with another account's marker makes that account's run close the issue",
+    reason="a dashboard label holding another account's marker lets that account close this issue",
 )
 def test_a_label_set_in_the_dashboard_never_makes_another_account_close_the_issue(
     start_sim: StartSim, example_state: dict[str, Any], run_cli: RunCli, tmp_path: Path
