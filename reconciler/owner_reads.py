@@ -51,8 +51,9 @@ def read_account(
     a prompt bound to it, or a persona), and where that does not settle it, the personas are
     listed once more (one may have slid onto a page already read).
     """
-    live = confirm_owners(account.read_live(pages_hint), account.get_persona)
-    live = with_agents(live, account, desired)
+    # Agents first: a twin is its agent's, and is never read again by id as a persona.
+    live = with_agents(account.read_live(pages_hint), account, desired)
+    live = confirm_owners(live, account.get_persona)
     if desired is None:
         return live
     declared = {n for entry in desired.personas for n in entry.numbers} & live.account_numbers
@@ -131,11 +132,19 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             twin_ids = dict(zip(ids, pool.map(account.agent_twin, ids), strict=True))
     reads += len(ids)
     personas = dict(live.personas)
-    listed = any(persona.twin_of for persona in personas.values())
+    listed = False  # a binding named a twin the persona listing shows
     twins: dict[str, tuple[str, str]] = {}
     unverifiable: set[str] = set()
     for agent_id, twin in twin_ids.items():
         held: LivePersona | None = None
+        if twin is not None and twin in twins:
+            # Two agents bound to one twin: whose numbers they are cannot be told apart.
+            raise ApiError(
+                f"agents {twins[twin][1]!r} and {agent_id!r} both name {twin!r} as their "
+                "hidden persona",
+                method="GET",
+                path=f"/v2/agents/{agent_id}/inbound",
+            )
         if twin is not None:
             twin_persona = personas.pop(twin, None)
             listed = listed or twin_persona is not None
@@ -222,7 +231,9 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     while twice:
         for number, held in twice.items():
             seen.setdefault(number, set()).update(held)
-        to_read = sorted({pid for held in twice.values() for pid in held} - read)
+        # An agent's numbers are read through the agent API, never as a persona's by id.
+        held_by = {pid for held in twice.values() for pid in held if owner_kind(pid) == "persona"}
+        to_read = sorted(held_by - read)
         if not to_read:
             break
         fresh = _read_by_id(to_read, get_persona)

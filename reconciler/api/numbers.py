@@ -22,15 +22,21 @@ _SPELLING = re.compile(r"\+?[0-9 ().\-]+", re.ASCII)
 def canonical_number(spelling: str) -> str | None:
     """The canonical E.164 form of a number as the API spells it; None when it cannot be read.
 
-    A spelling without `+` is read as E.164 without its `+` (`14155550100`): the API never
-    shows a number without its country code. Letters, extensions, other scripts' digits and
-    numbers that cannot exist are not read: guessing could name another number.
+    A spelling without `+` is read as E.164 without its `+` (`14155550100`), or, with ten
+    digits, as a US number, as the API reads a number missing its country code. Letters,
+    extensions, other scripts' digits and numbers that cannot exist are not read: guessing
+    could name another number.
     """
     text = spelling.strip()
     if _CANONICAL.fullmatch(text):
         return text  # the usual case; the config declares nothing else
     if not _SPELLING.fullmatch(text):
         return None
+    digits = "".join(char for char in text if char.isdigit())
+    if not text.startswith("+") and len(digits) == 10:
+        # Ten digits with no country code: the API reads them as a US number (its number
+        # endpoints say so), never as E.164 with its `+` left out.
+        text = "+1" + digits
     try:
         parsed = phonenumbers.parse(text if text.startswith("+") else "+" + text, None)
     except phonenumbers.NumberParseException:

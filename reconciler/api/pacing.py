@@ -8,7 +8,10 @@ as TCP does). A fixed requests-per-second cap is there for accounts that know th
 
 from __future__ import annotations
 
+import email.utils
+import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -128,3 +131,18 @@ class Pacer:
             if paced > 0:
                 self._sleep(paced)
         return paused, paced
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header, in either of its forms (seconds or HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)

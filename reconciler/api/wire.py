@@ -7,10 +7,8 @@ bodies that are not JSON at all, such as a proxy's HTML page.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +16,7 @@ import httpx
 
 from reconciler.api.numbers import build_live as build_live  # where doctor reads it
 from reconciler.api.numbers import canonical_number
+from reconciler.api.pacing import parse_retry_after
 from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH, UNSAFE_ID, unsafe_id
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import (
@@ -26,6 +25,7 @@ from reconciler.model import (
     RoutingSettings,
     SeenLabel,
     SeenSettings,
+    owner_kind,
     routing_settings,
 )
 from reconciler.text import printable
@@ -62,21 +62,6 @@ class ReadAnswer:
     def json(self) -> Any:
         """The body as JSON (ValueError when it is not)."""
         return json.loads(self.body)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header, in either of its forms (seconds or HTTP date)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 # A \uD800-\uDFFF escape: JSON may spell a lone surrogate, which no UTF-8 output can hold.
@@ -238,10 +223,12 @@ def _persona(item: Any, where: str) -> LivePersona:
     persona_id = item["id"]
     if isinstance(persona_id, bool) or not isinstance(persona_id, str | int):
         raise _Malformed(f"{where} has an `id` that is {_json_type(persona_id)}")
-    if unsafe_id(str(persona_id)):
+    if unsafe_id(str(persona_id)) or owner_kind(str(persona_id)) != "persona":
         name = item.get("name")
         named = f"persona {_quoted(name)}" if isinstance(name, str) and name else where
-        raise _Malformed(f"{named} has the id {_quoted(str(persona_id))}, {UNSAFE_ID}")
+        # `agent:ID` and the like are the tool's own keys for owners of other kinds.
+        why = UNSAFE_ID if unsafe_id(str(persona_id)) else "one that names an owner of another kind"
+        raise _Malformed(f"{named} has the id {_quoted(str(persona_id))}, {why}")
     where = f"persona {shown_text(str(persona_id))}"
     entries = item.get("inbound_numbers")
     if isinstance(entries, str):
@@ -287,7 +274,7 @@ def _twin_tag(tags: Any) -> str | None:
     """The agent id a persona's `tags` name it the twin of, if any."""
     if not isinstance(tags, list):
         return None
-    return next(
+    agent = next(
         (
             tag[len(_TWIN_TAG) :]
             for tag in tags
@@ -295,6 +282,9 @@ def _twin_tag(tags: Any) -> str | None:
         ),
         None,
     )
+    if agent is not None and unsafe_id(agent):
+        raise _Malformed(f"a `{_TWIN_TAG}` tag names {_quoted(agent)}, {UNSAFE_ID}")
+    return agent
 
 
 def _number_extras(

@@ -1,0 +1,187 @@
+"""Match each config entry to the one live persona or agent it names (pure).
+
+Every problem is reported at once, at the entry's FILE:LINE:COL: an entry that names no owner
+of its kind, or several, a persona entry naming an agent's hidden twin, an owner listed twice, a
+number not on the account, and a declared number that may sit unseen on an agent no read shows.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from reconciler.errors import ConfigError, Diagnostic
+from reconciler.model import (
+    UNREAD,
+    Desired,
+    DesiredPersona,
+    Live,
+    LivePersona,
+    SourceMark,
+    owner_id,
+    owner_key,
+    owner_kind,
+)
+
+
+def _diagnostic(mark: SourceMark, message: str) -> Diagnostic:
+    return Diagnostic(mark.file, mark.line, mark.column, message)
+
+
+def _resolve_one(
+    entry: DesiredPersona, live: Live, by_name: dict[str, list[LivePersona]]
+) -> LivePersona | str:
+    """The live persona (or agent's holder) an entry names, or the reason it names none."""
+    if entry.kind == "agent":
+        return _resolve_agent(entry, live)
+    twin = live.twins.get(entry.id or "") or next(
+        (
+            found
+            for found in live.twins.values()
+            if entry.id is None and found[0] == entry.name and entry.name not in by_name
+        ),
+        None,
+    )
+    if twin is not None:
+        agent = live.agents[twin[1]]
+        return (
+            f"persona {entry.name or entry.id!r} is the hidden "
+            f"persona of agent {agent.name!r} ({agent.id}), which only the agent API may "
+            "change: list the agent under `agents:` instead"
+        )
+    if entry.id is not None:
+        persona = live.personas.get(entry.id) if owner_kind(entry.id) == "persona" else None
+        if persona is None:
+            return f"no persona with id {entry.id} on the account"
+        if persona.deleted:
+            return f"persona id {entry.id} ({persona.name!r}) is deleted"
+        if entry.name is not None and persona.name != entry.name:
+            return f"persona id {entry.id} is named {persona.name!r}, not {entry.name!r}"
+        return persona
+    assert entry.name is not None
+    return _one_named(entry.name, by_name.get(entry.name, []), list(by_name), "persona")
+
+
+def _resolve_agent(entry: DesiredPersona, live: Live) -> LivePersona | str:
+    """The holder of an agent entry's numbers (`agent:ID`), or the reason there is none."""
+    if entry.id is not None:
+        agent = live.agents.get(entry.id)
+        if agent is None:
+            return f"no agent with id {entry.id} on the account"
+        if entry.name is not None and agent.name != entry.name:
+            return f"agent id {entry.id} is named {agent.name!r}, not {entry.name!r}"
+    elif live.agents_incomplete:
+        return (
+            f"agent {entry.name!r} cannot be found by name: the account's agent list came back "
+            "full (500, the most the API lists), so some agents are not in it; give its id"
+        )
+    else:
+        by_name: dict[str, list[LivePersona]] = {}
+        for found in live.agents.values():
+            by_name.setdefault(found.name, []).append(live.personas[owner_key("agent", found.id)])
+        assert entry.name is not None
+        match = _one_named(entry.name, by_name.get(entry.name, []), list(by_name), "agent")
+        if isinstance(match, str):
+            return match
+        agent = live.agents[owner_id(match.id)]
+    if agent.id in live.unverifiable:
+        return (
+            f"cannot tell which numbers agent {agent.name!r} holds: its hidden persona is not in "
+            "GET /v1/personas, cannot be read by id, and GET /v1/inbound names no owners, so "
+            "nothing is planned for it rather than guessed"
+        )
+    return live.personas[owner_key("agent", agent.id)]
+
+
+def _one_named(
+    name: str, candidates: list[LivePersona], names: list[str], kind: str
+) -> LivePersona | str:
+    """The one active owner of a kind with that name, or why there is not exactly one."""
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        ids = ", ".join(sorted(owner_id(found.id) for found in candidates))
+        return (
+            f"{len(candidates)} active {kind}s are named {name!r} ({ids}): "
+            "add the id of the one you mean"
+        )
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = (
+        f" (did you mean {', '.join(repr(close_name) for close_name in close)}?)" if close else ""
+    )
+    return f"no active {kind} named {name!r}{hint}"
+
+
+def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePersona]]:
+    """Match every config entry to one active persona and check every number is on the account.
+
+    Raises ConfigError naming every entry that matches none or several, and every missing number.
+    """
+    by_name: dict[str, list[LivePersona]] = {}
+    for persona in live.active():
+        if owner_kind(persona.id) == "persona":
+            by_name.setdefault(persona.name, []).append(persona)
+    problems: list[Diagnostic] = []
+    resolved: list[tuple[DesiredPersona, LivePersona]] = []
+    seen: dict[str, DesiredPersona] = {}
+    for entry in desired.personas:
+        match = _resolve_one(entry, live, by_name)
+        if isinstance(match, str):
+            problems.append(_diagnostic(entry.mark, match))
+            continue
+        if match.id in seen:
+            problems.append(
+                _diagnostic(
+                    entry.mark,
+                    f"{entry.kind} {match.name!r} is listed twice (also at {seen[match.id].mark})",
+                )
+            )
+            continue
+        seen[match.id] = entry
+        resolved.append((entry, match))
+        for number in entry.numbers:
+            if number not in live.account_numbers:
+                problems.append(
+                    _diagnostic(
+                        entry.number_marks.get(number, entry.mark),
+                        f"{number} is not an inbound number of this account",
+                    )
+                )
+    problems.extend(_hidden_by_agents(desired, live))
+    for number in desired.protected:
+        if number not in live.account_numbers:
+            mark = desired.protected_marks.get(number)
+            if mark is not None:
+                problems.append(
+                    _diagnostic(mark, f"{number} is not an inbound number of this account")
+                )
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
+    """Declared numbers that may sit, unseen, on an agent whose numbers no read shows.
+
+    Such a number looks free, and attaching it would take it from that agent unawares (a move no
+    valve and no `protected:` saw): unless its own record says no persona holds it, nothing is
+    planned for it.
+    """
+    past_the_list = live.agents_incomplete and not live.twins_listed
+    if not live.unverifiable and not past_the_list:
+        return []
+    owners = live.owners()
+    hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
+    if past_the_list:
+        hidden.append("an agent past the 500 GET /v2/agents lists")
+    return [
+        _diagnostic(
+            entry.number_marks.get(number, entry.mark),
+            f"{number} may be held by {' or '.join(hidden)}, whose numbers no read shows: "
+            "nothing is planned for it rather than guessed",
+        )
+        for entry in desired.personas
+        for number in entry.numbers
+        if number in live.account_numbers
+        and number not in owners
+        and (number not in live.routes or live.routes[number].persona_id is UNREAD)
+    ]
