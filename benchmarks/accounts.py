@@ -42,6 +42,9 @@ class Account:
     drifted: int
     gaining: int  # personas that need an attach call
     losing: int  # personas that need a detach call
+    # Declared numbers on no persona (the attach kind): each looks free on the listing, so a
+    # plan reads it by number (GET /v1/inbound/{number}) before attaching it.
+    looks_free: int
 
     @property
     def numbers(self) -> int:
@@ -67,7 +70,7 @@ def build(personas: int, numbers_each: int, drift: float = 0.0) -> Account:
     unmanaged: list[str] = []
     live_personas: list[dict[str, Any]] = []
     config = ["version: 1", "personas:"]
-    gaining = losing = 0
+    gaining = losing = looks_free = 0
     for index in range(personas):
         declared = [phone(index * numbers_each + n) for n in range(numbers_each)]
         held = list(declared)
@@ -75,6 +78,7 @@ def build(personas: int, numbers_each: int, drift: float = 0.0) -> Account:
         if drift_kind == "attach":
             held.pop()
             gaining += 1
+            looks_free += 1
         elif drift_kind == "move":
             unmanaged.append(held.pop())
             gaining += 1
@@ -109,6 +113,7 @@ def build(personas: int, numbers_each: int, drift: float = 0.0) -> Account:
         drifted=len(drifted),
         gaining=gaining,
         losing=losing,
+        looks_free=looks_free,
     )
 
 

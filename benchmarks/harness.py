@@ -119,14 +119,6 @@ class Measured:
     def writes(self) -> int:
         return sum(r["kind"] == "write" for r in self.requests)
 
-    def pages(self, requests: list[Request] | None = None) -> list[int]:
-        """The page numbers of GET /v1/personas in these requests (all by default)."""
-        return [
-            int(r["query"].get("page", 1))
-            for r in (self.requests if requests is None else requests)
-            if r["method"] == "GET" and r["path"] == "/v1/personas"
-        ]
-
     def split_at_first_write(self) -> tuple[list[Request], list[Request]]:
         """Requests before the first write (the plan) and from it on (writes, verification)."""
         for index, request in enumerate(self.requests):

@@ -91,8 +91,10 @@ def profile_plan(bench: Bench, personas: int, numbers_each: int, latency: float 
 STEPS = {
     "load.py:load_config": "reading and checking the config",
     "paging.py:Listing.read": "listing the personas (waiting for pages, checking them)",
-    "client.py:BlandClient.read_live": "the rest of reading the account (GET /v1/inbound)",
-    "workflow.py:plan_from_config": "planning (diff, safety, findings)",
+    "owner_reads.py:read_account": (
+        "the rest of reading the account (GET /v1/inbound, GET /v2/agents, reads by number)"
+    ),
+    "core.py:make_plan": "planning (diff, safety, findings)",
 }
 OTHER_STEP = "start-up, imports, rendering, the rest"
 

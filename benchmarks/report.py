@@ -114,16 +114,17 @@ def method() -> list[str]:
     ]
 
 
+def _met(met: bool | None) -> str:
+    return "reported" if met is None else "yes" if met else "**no**"
+
+
 def tables(results: Results) -> list[str]:
     return [
         "## Targets",
         "",
         "| target | measured | met |",
         "| --- | --- | --- |",
-        *[
-            f"| {c.target} | {c.measured} | {'yes' if c.met else '**no**'} |"
-            for c in results.checks
-        ],
+        *[f"| {c.target} | {c.measured} | {_met(c.met)} |" for c in results.checks],
         "",
         "## Results",
         "",

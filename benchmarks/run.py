@@ -103,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.write_text(text + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     for check in results.checks:
-        print(f"{'ok  ' if check.met else 'MISS'} {check.target}: {check.measured}")
+        mark = "info" if check.met is None else "ok  " if check.met else "MISS"
+        print(f"{mark} {check.target}: {check.measured}")
     return 1 if results.problems else 0
 
 
