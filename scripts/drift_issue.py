@@ -42,6 +42,31 @@ class Failure(Exception):
     """Ends the run with one line on stderr and exit status 1."""
 
 
+def _next_page(url: str, headers: Any) -> str | None:
+    """The next page's URL: GitHub's `Link: <…>; rel="next"`, or GitLab's `X-Next-Page`."""
+    for part in (headers.get("Link") or "").split(","):
+        if 'rel="next"' in part and "<" in part:
+            return part[part.index("<") + 1 : part.index(">")]
+    page = headers.get("X-Next-Page")
+    if not page:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query)) | {"page": page}
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def all_pages(url: str, headers: dict[str, str]) -> list[Any]:
+    """Every item of a listing, following its pages."""
+    items: list[Any] = []
+    next_url: str | None = url
+    while next_url is not None:
+        if urllib.parse.urlsplit(next_url).netloc != urllib.parse.urlsplit(url).netloc:
+            raise Failure("the issue API named a next page on another host: not followed")
+        page, next_url = call_paged("GET", next_url, headers)
+        items.extend(page)
+    return items
+
+
 def need(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
@@ -49,15 +74,32 @@ def need(name: str) -> str:
     return value
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: following it would hand the token to whatever host it names."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def call(method: str, url: str, headers: dict[str, str], body: Any = None) -> Any:
     """One request to the issue API; its JSON answer."""
+    return call_paged(method, url, headers, body)[0]
+
+
+def call_paged(
+    method: str, url: str, headers: dict[str, str], body: Any = None
+) -> tuple[Any, str | None]:
+    """One request to the issue API; its JSON answer and the URL of the next page, if any."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     request.add_header("Content-Type", "application/json")
     path = urllib.parse.urlsplit(url).path
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.load(response)
+        with _OPENER.open(request, timeout=60) as response:
+            return json.load(response), _next_page(url, response.headers)
     except urllib.error.HTTPError as error:
         raise Failure(f"{method} {path}: HTTP {error.code} {error.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as error:
@@ -87,7 +129,7 @@ class GitHub:
 
     def open_issues(self) -> list[tuple[str, str]]:
         query = urllib.parse.urlencode({"state": "open", "labels": LABEL, "per_page": 100})
-        found = call("GET", f"{self.repo}/issues?{query}", self.headers)
+        found = all_pages(f"{self.repo}/issues?{query}", self.headers)
         # The issues API lists pull requests too.
         return [(str(i["number"]), i["body"] or "") for i in found if "pull_request" not in i]
 
@@ -122,7 +164,7 @@ class GitLab:
 
     def open_issues(self) -> list[tuple[str, str]]:
         query = urllib.parse.urlencode({"state": "opened", "labels": LABEL, "per_page": 100})
-        found = call("GET", f"{self.project}/issues?{query}", self.headers)
+        found = all_pages(f"{self.project}/issues?{query}", self.headers)
         return [(str(issue["iid"]), issue["description"] or "") for issue in found]
 
     def open(self, title: str, body: str) -> None:
@@ -141,7 +183,9 @@ def report(tracker: GitHub | GitLab, changes: bool, plan: str) -> int:
     """Open, update or close the account's one drift issue; the exit status."""
     account = os.environ.get("RECONCILER_ACCOUNT", "") or "the account"
     marker = f"<!-- reconciler-drift: {account} -->"
-    mine = [number for number, body in tracker.open_issues() if marker in body]
+    # The marker opens the body this script writes: text further in (a label shown in the plan,
+    # say) never makes an issue another account's.
+    mine = [number for number, body in tracker.open_issues() if body.startswith(marker)]
     footer = f"\n\n<sub>[Run log]({tracker.run_url}).</sub>\n"
     if not changes:
         for number in mine:
@@ -184,6 +228,8 @@ def main(argv: list[str]) -> int:
             plan = stream.read()
     except OSError as error:
         raise Failure(f"{argv[2]}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise Failure(f"{argv[2]}: not UTF-8 text (the plan as reconciler wrote it)") from None
     tracker = GitHub() if argv[0] == "github" else GitLab()
     return report(tracker, argv[1] == "true", plan)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
@@ -38,6 +38,18 @@ def check_base_url(url: str) -> str:
         raise InputError(
             f"BLAND_API_URL {url!r} uses plain http to a remote host: use https "
             "(plain http is allowed only for loopback addresses)"
+        )
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        # Each request appends its path to the base: after a query or a fragment, it is no path.
+        raise InputError(
+            f"BLAND_API_URL {url!r} has a query or a fragment: give the base URL alone "
+            "(scheme, host and port)"
+        )
+    segments = unquote(parts.path).split("/")
+    if any(segment in (".", "..") for segment in segments) or unquote(parts.path) != parts.path:
+        raise InputError(
+            f"BLAND_API_URL {url!r} has an escaped or dot segment in its path: give the base URL "
+            "as it is (for example https://api.bland.ai)"
         )
     base = url.rstrip("/")
     version = base.rsplit("/", 1)[-1]

@@ -324,9 +324,6 @@ class TokenCatcher(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="drift_issue.py sends the token on to whatever host a redirect names"
-)
 @pytest.mark.parametrize("platform", ["github", "gitlab"])
 def test_a_redirect_to_another_host_never_gets_the_token(tmp_path: Path, platform: str) -> None:
     seen: list[str] = []
@@ -356,7 +353,6 @@ def test_a_rate_limit_or_server_error_is_one_line(
     assert TOKEN not in result.stdout + result.stderr and state.issues == []
 
 
-@pytest.mark.xfail(strict=True, reason="drift_issue.py shows a traceback for a non-UTF-8 plan file")
 def test_a_plan_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.md"
     plan_file.write_bytes(b"### plan \xff\xfe\n")
@@ -376,10 +372,6 @@ def test_a_plan_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
 # -- the recipes' exit codes ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gitlab-drift.yml stops on plan's exit 3: drift that apply would refuse opens no issue",
-)
 def test_drift_that_apply_would_refuse_is_still_reported(
     sim: Simulator, shell_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -493,10 +485,6 @@ def test_export_never_replaces_a_file_made_while_it_read_the_account(
     assert out.read_text() == "written meanwhile\n", result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="github-drift.yml skips the issue step after plan's exit 3: such drift opens no issue",
-)
 def test_the_github_drift_issue_step_runs_after_a_plan_apply_would_refuse() -> None:
     steps = yaml.safe_load((ROOT / "examples" / "ci" / "github-drift.yml").read_text())["jobs"][
         "drift"
@@ -527,10 +515,6 @@ def test_each_plan_step_of_a_job_keeps_its_own_plan_file(
     assert Path(first["plan-file"]).read_text().strip() == first["plan"].strip()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a dashboard label holding another account's marker lets that account close this issue",
-)
 def test_a_label_set_in_the_dashboard_never_makes_another_account_close_the_issue(
     start_sim: StartSim, example_state: dict[str, Any], run_cli: RunCli, tmp_path: Path
 ) -> None:
