@@ -80,7 +80,8 @@ def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
         )
     wanted = set(targets)
     kept = tuple(e for e in desired.personas if e.id in wanted or e.name in wanted)
-    return replace(desired, personas=kept, targets=tuple(targets))
+    left_out = frozenset(n for e in desired.personas if e not in kept for n in e.numbers)
+    return replace(desired, personas=kept, targets=tuple(targets), elsewhere=left_out)
 
 
 def with_owner_findings(plan: Plan, live: Live) -> Plan:

@@ -10,11 +10,8 @@ from typing import Any, Final, Literal, NamedTuple
 
 
 class SourceMark(NamedTuple):
-    """A position in a config file (1-based line and column).
-
-    A named tuple rather than a frozen dataclass: a large file makes one per number, and a
-    tuple is several times cheaper to build.
-    """
+    """A position in a config file (1-based line and column); a named tuple, as a large file
+    makes one per number and a tuple is several times cheaper to build than a dataclass."""
 
     file: str
     line: int
@@ -183,8 +180,10 @@ class Desired:
     # sha256 of each file's bytes as read and checked: a saved plan records these, never a
     # second read of the file, which could see an edit that was never validated.
     digests: Mapping[str, str] = field(default_factory=dict, compare=False)
-    # The --target names this state was cut to: empty for the whole config.
+    # The --target names this state was cut to (empty for the whole config), and the numbers
+    # the entries it left out declare: a partial plan never detaches them, they go elsewhere.
     targets: tuple[str, ...] = ()
+    elsewhere: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,7 @@ def _desired_json(desired: Desired) -> dict[str, Any]:
         "entries": entries,
         "protected": list(desired.protected),
         "targets": list(desired.targets),
+        "elsewhere": sorted(desired.elsewhere),
     }
 
 
@@ -319,6 +320,7 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
         protected=tuple(_strings(document["desired"]["protected"])),
         digests={str(s["path"]): str(s["sha256"]) for s in document["config"]},
         targets=tuple(_strings(document["desired"]["targets"])),
+        elsewhere=frozenset(_strings(document["desired"].get("elsewhere", []))),
     )
     return SavedPlan(
         path=path,

@@ -38,6 +38,7 @@ def diff(
     resolved: Sequence[tuple[DesiredPersona, LivePersona]],
     live: Live,
     owners: dict[str, tuple[str, ...]] | None = None,
+    elsewhere: frozenset[str] = frozenset(),
 ) -> list[Change]:
     """The changes that give each managed persona exactly its numbers, settings and labels.
 
@@ -79,6 +80,8 @@ def diff(
     changes: list[Change] = []
     for level in report.get("dictionary_item_removed", []):
         (number,) = level.path(output_format="list")
+        if number in elsewhere:
+            continue  # an entry --target left out takes it: detached here, it would be unrouted
         changes.extend(_detach_from([o for o in owners[number] if o in managed], number, names))
     for level in [*report.get("values_changed", []), *report.get("type_changes", [])]:
         number, field = level.path(output_format="list")
@@ -172,7 +175,7 @@ def build_plan(desired: Desired, live: Live) -> Plan:
     """Resolve references, then diff desired against live into an ordered Plan."""
     resolved = resolve(desired, live)
     owners = live.owners()
-    changes = diff(resolved, live, owners)
+    changes = diff(resolved, live, owners, desired.elsewhere)
     managed = tuple(
         ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
         for entry, persona in resolved

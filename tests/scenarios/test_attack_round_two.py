@@ -316,11 +316,6 @@ def test_an_unsafe_agent_id_in_a_twin_tag_is_refused_as_the_answer_is_read(
     assert _sent(sim) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--target naming the persona a number leaves (as migrating-to-agents.md suggests) "
-    "detaches it, though the config gives it to an agent left unplanned: unrouted, exit 0",
-)
 def test_a_target_never_detaches_a_number_the_config_gives_to_an_entry_left_out(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
