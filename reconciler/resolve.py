@@ -20,6 +20,7 @@ from reconciler.model import (
     owner_id,
     owner_key,
     owner_kind,
+    owner_words,
 )
 
 
@@ -160,23 +161,30 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
 
 
 def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
-    """Declared numbers that may sit, unseen, on an agent whose numbers no read shows.
+    """Declared numbers that may sit, unseen, where no read shows them: on an agent whose
+    numbers cannot be read, or on an owner that lists a number in a spelling that cannot be
+    read as a phone number.
 
-    Such a number looks free, and attaching it would take it from that agent unawares (a move no
+    Such a number looks free, and attaching it would take it from that owner unawares (a move no
     valve and no `protected:` saw): unless its own record says no persona holds it, nothing is
     planned for it.
     """
-    past_the_list = live.agents_incomplete and not live.twins_listed
-    if not live.unverifiable and not past_the_list:
+    hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
+    if live.agents_incomplete and not live.twins_listed:
+        hidden.append("an agent past the 500 GET /v2/agents lists")
+    hidden += [
+        f"{owner_words(owner.id, owner.name)}, which lists a number as {spelling!r}"
+        for owner in live.active()
+        for spelling, number in sorted(owner.spellings.items())
+        if not number
+    ]
+    if not hidden:
         return []
     owners = live.owners()
-    hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
-    if past_the_list:
-        hidden.append("an agent past the 500 GET /v2/agents lists")
     return [
         _diagnostic(
             entry.number_marks.get(number, entry.mark),
-            f"{number} may be held by {' or '.join(hidden)}, whose numbers no read shows: "
+            f"{number} may be held by {' or '.join(hidden)}, where no read shows it: "
             "nothing is planned for it rather than guessed",
         )
         for entry in desired.personas

@@ -172,11 +172,6 @@ SHOWN_UNREADABLY = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a number its holder lists in a spelling that is no phone number looks free: a "
-    "protected one is attached elsewhere as a plain attach, no valve or protection seeing it",
-)
 @pytest.mark.parametrize(("number", "holder"), SHOWN_UNREADABLY.values(), ids=SHOWN_UNREADABLY)
 def test_a_protected_number_its_holder_spells_unreadably_is_never_moved(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, number: str, holder: str
