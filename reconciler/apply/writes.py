@@ -276,6 +276,10 @@ class _PlanWriter:
         for source, moves in self.plan.moves_by_source().items():
             if owner_kind(source) not in ("persona", "agent"):
                 continue  # a pathway or a prompt: nothing to detach from
+            if owner_kind(source) == "persona" and not moves[0].from_persona_name:
+                # Named only by GET /v1/inbound, never listed: it may be an agent's hidden twin,
+                # which only the agent API may change. Its numbers are not freed through v1.
+                continue
             moved = [
                 move.phone_number
                 for move in moves

@@ -243,11 +243,6 @@ def test_a_binding_naming_another_agents_twin_never_leaves_a_number_unrouted(
     assert sim.owners()[N101] == [TWIN]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the refusal fallback detaches through v1 from the twin of an agent past the 500 "
-    "listed, as GET /v1/inbound names it as a plain persona",
-)
 @pytest.mark.parametrize("readable", [False, True], ids=["twin hidden", "twin readable"])
 def test_the_refusal_fallback_never_writes_through_v1_to_a_twin_named_by_get_v1_inbound(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, readable: bool
