@@ -6,7 +6,6 @@ its fix; the others are attacks the code survives, kept so it goes on surviving 
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -17,55 +16,24 @@ from reconciler.cli import Seams
 from reconciler.simulator import Simulator
 from reconciler.simulator.replies import Reply
 from tests.conftest import RunCli
+from tests.scenarios.agent_account import (
+    BOT,
+    N100,
+    N101,
+    N102,
+    N103,
+    N104,
+    N105,
+    N106,
+    NEW,
+    SALES,
+    SUPPORT,
+    TWIN,
+)
+from tests.scenarios.agent_account import config as _config
+from tests.scenarios.agent_account import state as _state
+from tests.scenarios.agent_account import writes as _writes
 from tests.scenarios.conftest import StartSim
-
-SUPPORT, SALES, TWIN = "p-support", "p-sales", "p-twin-bot"
-BOT, NEW = "ag-bot", "ag-new"
-N100, N101, N102, N103, N104, N105, N106 = (f"+1415555010{i}" for i in range(7))
-
-STATE: dict[str, Any] = {
-    "numbers": [
-        N100, N101, N102, {"phone_number": N103, "pathway_id": "pw-ivr"}, N104, N105, N106,
-    ],
-    "personas": [
-        {"id": SUPPORT, "name": "Support", "numbers": [N100, N106]},
-        {"id": SALES, "name": "Sales", "numbers": [N104]},
-        {"id": TWIN, "name": "Bot", "numbers": [N101, N105], "tags": [f"v2-agent:{BOT}"]},
-    ],
-    "agents": [
-        {"id": BOT, "name": "Bot", "versions": 2, "production_version_id": "v-2",
-         "updated_at": "2026-01-01T00:00:00Z"},
-        {"id": NEW, "name": "New", "versions": 1, "production_version_id": "v-1"},
-    ],
-}  # fmt: skip
-
-
-def _state(filler_agents: int = 0) -> dict[str, Any]:
-    """The account, with `filler_agents` more agents updated after Bot (so the list of 500,
-    newest first, leaves Bot out once there are 500 of them)."""
-    state = copy.deepcopy(STATE)
-    state["agents"] += [
-        {"id": f"ag-fill-{i:03}", "name": f"Fill {i}", "updated_at": "2026-06-01T00:00:00Z"}
-        for i in range(filler_agents)
-    ]
-    return state
-
-
-def _config(tmp_path: Path, personas: list[Any], agents: list[Any], **extra: Any) -> Path:
-    path = tmp_path / "routing.yaml"
-    document = {"version": 1, "personas": personas, "agents": agents, **extra}
-    path.write_text(json.dumps(document, indent=2))
-    return path
-
-
-def _writes(sim: Simulator) -> list[tuple[str, list[str]]]:
-    return [
-        (record.path, sorted(record.body["inbound_numbers"]))
-        for record in sim.writes()
-        if record.status == 200
-        and isinstance(record.body, dict)
-        and "inbound_numbers" in record.body
-    ]
 
 
 def _v1_writes_to_twin(sim: Simulator) -> list[str]:
