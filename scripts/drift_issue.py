@@ -46,7 +46,7 @@ def _next_page(url: str, headers: Any) -> str | None:
     """The next page's URL: GitHub's `Link: <…>; rel="next"`, or GitLab's `X-Next-Page`."""
     for part in (headers.get("Link") or "").split(","):
         if 'rel="next"' in part and "<" in part:
-            return part[part.index("<") + 1 : part.index(">")]
+            return urllib.parse.urljoin(url, part[part.index("<") + 1 : part.index(">")])
     page = headers.get("X-Next-Page")
     if not page:
         return None

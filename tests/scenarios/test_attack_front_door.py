@@ -272,10 +272,6 @@ def other_accounts_issues(platform: str, count: int) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="drift_issue.py reads one page of open issues: past 100, it opens a second issue",
-)
 @pytest.mark.parametrize("platform", ["github", "gitlab"])
 @pytest.mark.parametrize("changes", [True, False])
 def test_the_accounts_issue_is_found_past_the_first_page(
