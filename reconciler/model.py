@@ -216,14 +216,13 @@ class LiveAgent:
     """A v2 agent as the account reports it.
 
     `production_version_id` is None when production is unpinned or the answer did not show it
-    (the list never does). `twin_persona_id` is the hidden persona that holds the agent's
-    numbers, read apart (GET /v2/agents/{id}/inbound): None until the first attach.
+    (the list never does). The hidden twin persona that holds its numbers is read apart
+    (GET /v2/agents/{id}/inbound) and kept in `Live.twins`.
     """
 
     id: str
     name: str
     production_version_id: str | None = None
-    twin_persona_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -170,10 +170,8 @@ class BlandClient(Transport):
         return agents_from_list(self._request("GET", AGENTS_PATH, {"limit": AGENT_LIST_LIMIT}))
 
     def get_agent(self, agent_id: str) -> LiveAgent | None:
-        """One agent with its production pin; None when the API says there is no such agent.
-
-        Its `twin_persona_id` is left None: agent_twin() reads it.
-        """
+        """One agent with its production pin; None when the API says there is no such agent
+        (agent_twin() reads its twin persona)."""
         path = agent_path(agent_id)
         try:
             payload = self._request("GET", path)

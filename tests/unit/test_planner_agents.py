@@ -42,7 +42,7 @@ def account(
         SALES: LivePersona(SALES, "Sales", frozenset(sales)),
         BOT_KEY: LivePersona(BOT_KEY, "Bot", frozenset(bot)),
     }
-    agent = LiveAgent(BOT, "Bot", "v1" if pinned else None, TWIN)
+    agent = LiveAgent(BOT, "Bot", "v1" if pinned else None)
     return Live(
         personas,
         frozenset({N100, N101, N102}),

@@ -223,7 +223,7 @@ def test_an_agent_shows_its_production_pin_wherever_its_environments_are(
     fields: dict[str, Any], version: str | None
 ) -> None:
     client, sent = answering({"data": agent_json(1, **fields), "errors": None})
-    assert client.get_agent("a001") == LiveAgent("a001", "Agent 1", version, None)
+    assert client.get_agent("a001") == LiveAgent("a001", "Agent 1", version)
     assert sent[0].url.path == "/v2/agents/a001"
 
 
