@@ -109,18 +109,11 @@ def test_a_folders_dot_files_are_skipped_and_a_named_one_is_read(
     assert (named.code, named.err.split(": ")[0]) == (1, f"{folder / '.hidden.yaml'}:1:6")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pre-commit hook validates dot-files inside personas/ that plan personas/ skips",
-)
 @pytest.mark.parametrize("path", ["personas/.sales.yaml", "personas/.#sales.yaml"])
 def test_the_pre_commit_hook_skips_the_dot_files_a_folder_skips(path: str) -> None:
     assert re.search(HOOK_FILES, path) is None
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the pre-commit hook skips personas/*.YAML, which plan personas/ reads"
-)
 @pytest.mark.parametrize("path", ["personas/sales.YAML", "personas/sales.Yml"])
 def test_the_pre_commit_hook_matches_every_file_a_folder_reads(
     run_cli: RunCli, tmp_path: Path, path: str
