@@ -417,10 +417,6 @@ def test_the_lock_check_refuses_a_pin_no_supported_python_installs(
     assert not lock_check_passes(lock, monkeypatch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lock check passes a lock that lacks a dependency of a dependency (httpx's anyio)",
-)
 def test_the_lock_check_refuses_a_lock_missing_a_transitive_dependency(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -30,6 +31,7 @@ CI = EXAMPLES / "ci"
 ACTION = ROOT / "action.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 LOCK = ROOT / "requirements" / "ci.lock"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 GITHUB_WORKFLOWS = sorted(CI.glob("github-*.yml"))
 GITLAB_PIPELINES = sorted(CI.glob("gitlab-*.yml"))
 RECIPES = [*GITHUB_WORKFLOWS, *GITLAB_PIPELINES, ACTION, HOOKS]
@@ -767,16 +769,32 @@ def locked_pins() -> dict[str, tuple[str, list[str]]]:
     return pins
 
 
+def runtime_closure() -> set[str]:
+    """The runtime dependencies and theirs, as installed here: `pip install --require-hashes`
+    refuses a lock that leaves one out, so the recipes would fail at their first step."""
+    pending = [Requirement(line) for line in PYPROJECT["project"]["dependencies"]]
+    names: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        wanted = requirement.marker is None or requirement.marker.evaluate({"extra": ""})
+        if wanted and name not in names:
+            names.add(name)
+            pending += map(Requirement, importlib.metadata.requires(name) or [])
+    return names
+
+
 def test_the_lock_pins_every_dependency_within_its_range_with_hashes() -> None:
     pins = locked_pins()
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    for dependency in map(Requirement, dependencies):
+    for dependency in map(Requirement, PYPROJECT["project"]["dependencies"]):
         name = canonicalize_name(dependency.name)
         assert name in pins, f"{dependency.name} is not in {LOCK.name}: run make lock"
         version = pins[name][0]
         assert dependency.specifier.contains(version, prereleases=True), (
             f"{LOCK.name} pins {name}=={version}, outside {dependency}: run make lock"
         )
+    missing = sorted(runtime_closure() - set(pins))
+    assert not missing, f"{LOCK.name} lacks {missing}, which a dependency needs: run make lock"
     assert "bland-reconciler" not in pins  # the project goes in with --no-deps after the lock
     for name, (_, hashes) in pins.items():
         assert hashes, f"{name} has no hash"
