@@ -479,10 +479,6 @@ def test_the_github_drift_issue_step_runs_after_a_plan_apply_would_refuse() -> N
     assert any(word in str(issue.get("if", "")) for word in ("always()", "!cancelled()"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="two plan steps of the action in one job share one plan-file: the second overwrites it",
-)
 def test_each_plan_step_of_a_job_keeps_its_own_plan_file(
     sim: Simulator, shell_env: dict[str, str], tmp_path: Path
 ) -> None:
