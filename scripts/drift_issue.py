@@ -10,7 +10,9 @@ exited 0; PLAN_FILE holds the markdown plan. Drift is a difference while nothing
 applied: the latest run of the apply workflow on the default branch (GitHub), or the latest
 deployment to the apply job's environment (GitLab), succeeded. While that run is queued, waiting
 for approval, running, failed or was rejected, the difference is the apply's business: the issue
-is left as it is and nothing is corrected.
+is left as it is and nothing is corrected. So is a commit that changed the config and has no apply
+of its own (pushed with `[skip ci]`, or its run not started yet): correcting the drift would apply
+it without the apply workflow's approval.
 
 Exit status: 0 nothing to correct (the account matches, or an apply is pending), 2 drift is
 reported (the issue is open), 1 error (one line on stderr). It talks to the issue API with
@@ -18,11 +20,12 @@ urllib only, so it runs on any Python 3.11 without installing anything.
 
 Environment, GitHub: GITHUB_TOKEN (`issues: write`, `actions: read`), GITHUB_API_URL,
 GITHUB_REPOSITORY, GITHUB_REF_NAME (the default branch the schedule runs on), GITHUB_SERVER_URL,
-GITHUB_RUN_ID; RECONCILER_APPLY_WORKFLOW, the apply workflow's file name (reconciler-apply.yml).
-GitLab: RECONCILER_GITLAB_TOKEN (a project access token with the `api` scope), CI_API_V4_URL,
-CI_PROJECT_ID, CI_JOB_URL; RECONCILER_ENVIRONMENT, the apply job's environment (bland).
-Both: RECONCILER_ACCOUNT names the account in the issue's title and marker (one issue per
-account), RECONCILER_DRIFT is `report` or `correct` (said in the issue; the recipe corrects).
+GITHUB_RUN_ID, GITHUB_SHA; RECONCILER_APPLY_WORKFLOW, the apply workflow's file name
+(reconciler-apply.yml). GitLab: RECONCILER_GITLAB_TOKEN (a project access token with the `api`
+scope), CI_API_V4_URL, CI_PROJECT_ID, CI_JOB_URL, CI_COMMIT_SHA; RECONCILER_ENVIRONMENT, the apply
+job's environment (bland). Both: RECONCILER_ACCOUNT names the account in the issue's title and
+marker (one issue per account), RECONCILER_DRIFT is `report` or `correct` (said in the issue; the
+recipe corrects), RECONCILER_FILES the config files and folders, as plan reads them (personas/).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import urllib.request
 from typing import Any
 
 LABEL = "reconciler-drift"
+# A compare answer lists at most this many files; past it, the config counts as changed.
+COMPARE_FILES = 300
 
 
 class Failure(Exception):
@@ -65,6 +70,20 @@ def all_pages(url: str, headers: dict[str, str]) -> list[Any]:
         page, next_url = call_paged("GET", next_url, headers)
         items.extend(page)
     return items
+
+
+def unapplied(applied: str, planned: str, changed: list[str]) -> str | None:
+    """Why the commit planned is not applied yet, when it changed the config after the last apply.
+
+    `changed` is every path the two commits' compare names; a list cut at the API's limit may
+    hide a config file, so it counts as a change.
+    """
+    configs = [name.strip("/") for name in os.environ.get("RECONCILER_FILES", "personas/").split()]
+    inside = [path for path in changed for c in configs if path == c or path.startswith(f"{c}/")]
+    if applied == planned or not (inside or len(changed) >= COMPARE_FILES):
+        return None
+    config = " ".join(configs)
+    return f"{planned[:12]} changed {config} after the last apply, of {applied[:12]}, and has none"
 
 
 def need(name: str) -> str:
@@ -123,9 +142,16 @@ class GitHub:
         query = urllib.parse.urlencode({"branch": need("GITHUB_REF_NAME"), "per_page": 1})
         url = f"{self.repo}/actions/workflows/{urllib.parse.quote(workflow)}/runs?{query}"
         runs = call("GET", url, self.headers)["workflow_runs"]
-        if not runs or (runs[0]["status"], runs[0]["conclusion"]) == ("completed", "success"):
+        if not runs:
             return None
-        return f"{runs[0]['html_url']} is {runs[0]['conclusion'] or runs[0]['status']}"
+        if (runs[0]["status"], runs[0]["conclusion"]) != ("completed", "success"):
+            return f"{runs[0]['html_url']} is {runs[0]['conclusion'] or runs[0]['status']}"
+        applied, planned = runs[0]["head_sha"], need("GITHUB_SHA")
+        if applied == planned:
+            return None
+        pair = f"{urllib.parse.quote(applied)}...{urllib.parse.quote(planned)}"
+        files = call("GET", f"{self.repo}/compare/{pair}", self.headers)["files"]
+        return unapplied(applied, planned, [str(file["filename"]) for file in files])
 
     def open_issues(self) -> list[tuple[str, str]]:
         query = urllib.parse.urlencode({"state": "open", "labels": LABEL, "per_page": 100})
@@ -157,10 +183,18 @@ class GitLab:
             {"environment": environment, "order_by": "id", "sort": "desc", "per_page": 1}
         )
         deployments = call("GET", f"{self.project}/deployments?{query}", self.headers)
-        if not deployments or deployments[0]["status"] == "success":
+        if not deployments:
             return None
         latest = deployments[0]
-        return f"deployment {latest['iid']} to {environment} is {latest['status']}"
+        if latest["status"] != "success":
+            return f"deployment {latest['iid']} to {environment} is {latest['status']}"
+        applied, planned = latest["sha"], need("CI_COMMIT_SHA")
+        if applied == planned:
+            return None
+        query = urllib.parse.urlencode({"from": applied, "to": planned})
+        diffs = call("GET", f"{self.project}/repository/compare?{query}", self.headers)["diffs"]
+        paths = [str(diff[side]) for diff in diffs for side in ("old_path", "new_path")]
+        return unapplied(applied, planned, paths)
 
     def open_issues(self) -> list[tuple[str, str]]:
         query = urllib.parse.urlencode({"state": "opened", "labels": LABEL, "per_page": 100})

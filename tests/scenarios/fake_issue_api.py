@@ -30,6 +30,9 @@ class Tracker:
     platform: str
     issues: list[dict[str, Any]] = field(default_factory=list)
     apply_state: str = "success"  # of the latest apply run or deployment; "" for none
+    applied_sha: str = "a" * 40  # the commit of the latest apply
+    planned_sha: str = "a" * 40  # the commit the drift run planned
+    changed: list[str] = field(default_factory=list)  # what the compare of the two names
     fail_with: int | None = None
     url: str = ""
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -85,8 +88,11 @@ class FakeIssueApi(BaseHTTPRequestHandler):
         rest = parts[3:]
         if rest[:2] == ["actions", "workflows"]:
             assert rest[2:] == ["reconciler-apply.yml", "runs"] and query["branch"] == "main"
-            runs = [] if not tracker.apply_state else [self._run(tracker.apply_state)]
+            runs = [] if not tracker.apply_state else [self._run(tracker)]
             return self._answer(200, {"total_count": len(runs), "workflow_runs": runs})
+        if rest[:1] == ["compare"]:
+            assert rest[1] == f"{tracker.applied_sha}...{tracker.planned_sha}", rest
+            return self._answer(200, {"files": [{"filename": name} for name in tracker.changed]})
         if rest == ["issues"] and self.command == "GET":
             assert query["state"] == "open"
             found = [i for i in tracker.open_issues() if query["labels"] in i["labels"]]
@@ -101,10 +107,16 @@ class FakeIssueApi(BaseHTTPRequestHandler):
         return self._answer(200, issue)
 
     @staticmethod
-    def _run(state: str) -> dict[str, Any]:
+    def _run(tracker: Tracker) -> dict[str, Any]:
+        state = tracker.apply_state
         finished = state in ("success", "failure")
         status, conclusion = ("completed", state) if finished else (state, None)
-        return {"html_url": "https://ci/runs/9", "status": status, "conclusion": conclusion}
+        return {
+            "html_url": "https://ci/runs/9",
+            "status": status,
+            "conclusion": conclusion,
+            "head_sha": tracker.applied_sha,
+        }
 
     def _gitlab(self, parts: list[str], query: dict[str, str], sent: Any) -> None:
         tracker = self.tracker
@@ -113,7 +125,12 @@ class FakeIssueApi(BaseHTTPRequestHandler):
         if rest == ["deployments"]:
             assert query["environment"] == "bland" and query["sort"] == "desc"
             state = GITLAB_STATUS.get(tracker.apply_state)
-            return self._answer(200, [{"iid": 7, "status": state}] if state else [])
+            latest = {"iid": 7, "status": state, "sha": tracker.applied_sha}
+            return self._answer(200, [latest] if state else [])
+        if rest == ["repository", "compare"]:
+            assert (query["from"], query["to"]) == (tracker.applied_sha, tracker.planned_sha)
+            diffs = [{"old_path": name, "new_path": name} for name in tracker.changed]
+            return self._answer(200, {"diffs": diffs})
         if rest == ["issues"] and self.command == "GET":
             assert query["state"] == "opened"
             found = [
@@ -160,6 +177,7 @@ def tracker_env(tracker: Tracker, **extra: str) -> dict[str, str]:
             "GITHUB_REF_NAME": "main",
             "GITHUB_SERVER_URL": "https://github.example",
             "GITHUB_RUN_ID": "77",
+            "GITHUB_SHA": tracker.planned_sha,
         }
     else:
         env |= {
@@ -167,5 +185,6 @@ def tracker_env(tracker: Tracker, **extra: str) -> dict[str, str]:
             "CI_PROJECT_ID": "42",
             "RECONCILER_GITLAB_TOKEN": TOKEN,
             "CI_JOB_URL": "https://gitlab.example/jobs/77",
+            "CI_COMMIT_SHA": tracker.planned_sha,
         }
     return env | extra

@@ -90,6 +90,33 @@ def test_no_drift_is_reported_while_an_apply_is_pending_or_failed(
     assert not [method for method, _ in tracker.requests if method != "GET"]
 
 
+@pytest.mark.parametrize(
+    "changed",
+    [["personas/sales.yaml"], ["README.md", "personas"], [f"docs/{n}.md" for n in range(300)]],
+)
+def test_a_config_change_with_no_apply_of_its_own_is_never_drift(
+    tracker: Tracker, tmp_path: Path, changed: list[str]
+) -> None:
+    # Merged with [skip ci]: correcting it as drift would apply it past the approval gate.
+    tracker.planned_sha, tracker.changed = "b" * 40, changed
+    result = run_script(tracker, True, PLAN, tmp_path, RECONCILER_DRIFT="correct")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "Not reported as drift: an apply is waiting or did not succeed (bbbbbbbbbbbb changed "
+        "personas after the last apply, of aaaaaaaaaaaa, and has none).\n"
+    )
+    assert not [method for method, _ in tracker.requests if method != "GET"]
+
+
+@pytest.mark.parametrize("changed", [[], ["README.md", "personas.md", "other/personas/x.yaml"]])
+def test_a_commit_that_left_the_config_alone_needs_no_apply_of_its_own(
+    tracker: Tracker, tmp_path: Path, changed: list[str]
+) -> None:
+    tracker.planned_sha, tracker.changed = "b" * 40, changed
+    assert run_script(tracker, True, PLAN, tmp_path).returncode == 2
+    assert len(tracker.open_issues()) == 1
+
+
 def test_no_apply_run_yet_counts_as_nothing_pending(tracker: Tracker, tmp_path: Path) -> None:
     tracker.apply_state = ""
     assert run_script(tracker, True, PLAN, tmp_path).returncode == 2
