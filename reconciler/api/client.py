@@ -7,18 +7,13 @@ again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Unpack
+from typing import Any
 
 from reconciler.api.numbers import build_live, canonical_number
 from reconciler.api.paging import Listing
-from reconciler.api.transport import (
-    RetryableFailure,
-    Transport,
-    TransportOptions,
-    error_after_retries,
-)
+from reconciler.api.transport import READ_BACK_DONE, Transport
 from reconciler.api.urls import (
     INBOUND_PATH,
     LABEL_PATH,
@@ -66,25 +61,11 @@ from reconciler.model import (
 )
 
 PAGE_LIMIT = 100  # the documented maximum of `limit`
-MAX_PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
-
-# What _checked_write returns when reading back showed an earlier attempt took effect.
-_READ_BACK_DONE = object()
+PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
 
 
 class BlandClient(Transport):
     """A typed client for the persona and inbound-number endpoints of the Bland API."""
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        page_window: int = MAX_PAGE_WINDOW,
-        **options: Unpack[TransportOptions],
-    ) -> None:
-        super().__init__(base_url, api_key, **options)
-        self.page_window = max(1, page_window)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -94,7 +75,7 @@ class BlandClient(Transport):
         The page count runs up to the empty page that ends the listing: it is what a later
         re-list costs, and passed back as `pages_hint` those pages are all asked for at once.
         """
-        pool = ThreadPoolExecutor(max_workers=self.page_window, thread_name_prefix="page")
+        pool = ThreadPoolExecutor(max_workers=PAGE_WINDOW, thread_name_prefix="page")
         try:
             return Listing(self._page, pool).read(pages_hint)
         finally:
@@ -158,8 +139,10 @@ class BlandClient(Transport):
                 read_back.append(persona)
             return done
 
-        payload = self._checked_write("POST", path, {"inbound_numbers": numbers}, took_effect)
-        if payload is _READ_BACK_DONE:
+        payload = self._request(
+            "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
+        )
+        if payload is READ_BACK_DONE:
             return read_back[-1]
         return persona_from_answer(payload, "POST", path)
 
@@ -211,7 +194,7 @@ class BlandClient(Transport):
         """
         path = agent_write_path(agent_id, "detach")
         payload = self._agent_write(agent_id, "detach", sorted(numbers))
-        return None if payload is _READ_BACK_DONE else detached_from_answer(payload, agent_id, path)
+        return None if payload is READ_BACK_DONE else detached_from_answer(payload, agent_id, path)
 
     def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> object:
         path = agent_write_path(agent_id, action)
@@ -224,7 +207,9 @@ class BlandClient(Transport):
             ]
             return write_took_effect(action, twin, owners)
 
-        return self._checked_write("POST", path, {"inbound_numbers": numbers}, took_effect)
+        return self._request(
+            "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
+        )
 
     # -- probes -------------------------------------------------------------------------
 
@@ -250,8 +235,10 @@ class BlandClient(Transport):
             return seen is not UNREAD and seen == settings
 
         body = {"persona_settings": settings.as_dict() if settings is not None else None}
-        payload = self._checked_write("PATCH", settings_path(persona_id, number), body, took_effect)
-        return settings if payload is _READ_BACK_DONE else settings_from_answer(payload)
+        payload = self._request(
+            "PATCH", settings_path(persona_id, number), body=body, took_effect=took_effect
+        )
+        return settings if payload is READ_BACK_DONE else settings_from_answer(payload)
 
     def update_label(self, number: str, label: str, *, persona_id: str | None = None) -> SeenLabel:
         """Set a number's dashboard label ("" clears it); returns the label the API reports.
@@ -267,43 +254,8 @@ class BlandClient(Transport):
             return same_label(seen, label)
 
         body = {"phoneNumber": number, "newLabel": label}
-        payload = self._checked_write("POST", LABEL_PATH, body, took_effect)
-        return label if payload is _READ_BACK_DONE else label_from_answer(payload)
-
-    def _checked_write(
-        self, method: str, path: str, body: object, took_effect: Callable[[float], bool]
-    ) -> object:
-        """One write's answer under the retry rules, or _READ_BACK_DONE when reading back
-        showed an earlier attempt took effect.
-
-        `took_effect(deadline)` reads the account: it runs before a retry of an attempt whose
-        answer was lost, as the write may have happened.
-        """
-        deadline = self._deadline_from_now()
-        ambiguous = False
-        try:
-            for attempt in self._retrying(method, path, deadline):
-                with attempt:
-                    if ambiguous and took_effect(deadline):
-                        self._notify(f"{method} {path}: the earlier attempt took effect")
-                        return _READ_BACK_DONE
-                    try:
-                        payload: object = self._send_when_allowed(
-                            method, path, None, body, deadline
-                        )
-                    except RetryableFailure as failure:
-                        ambiguous = ambiguous or failure.ambiguous
-                        raise
-                    return payload
-        except RetryableFailure as final:
-            if ambiguous and not self.cancelled and self._clock() + self.timeout <= deadline:
-                if took_effect(deadline):
-                    return _READ_BACK_DONE
-                ambiguous = False  # read back: it did not take effect
-            raise error_after_retries(
-                final, interrupted=self.cancelled, ambiguous=ambiguous
-            ) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")
+        payload = self._request("POST", LABEL_PATH, body=body, took_effect=took_effect)
+        return label if payload is READ_BACK_DONE else label_from_answer(payload)
 
 
 def _as_read(number: str) -> str:

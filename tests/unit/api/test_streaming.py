@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.api.streaming import BodyBudget, BodyRefused, read_body
+from reconciler.api.sizes import BodyBudget, BodyRefused, read_body
 from reconciler.errors import ApiError
 
 PIECE = 64 * 1024
@@ -137,7 +137,7 @@ def test_answers_read_at_once_share_the_limit() -> None:
     with pytest.raises(BodyRefused) as raised:
         read_body(streamed(b" " * (2 * PIECE)), budget, lambda: False)
     assert (
-        raised.value.too_large == "with the answers read alongside it; 131,072 bytes of it had come"
+        str(raised.value) == "with the answers read alongside it; 131,072 bytes of it had come"
     )
     assert budget.held == other  # what the refused answer held is given back
     budget.give_back(bytearray(other))
