@@ -12,7 +12,15 @@ from typing import Any, Literal
 
 from reconciler.api.numbers import canonical_number
 from reconciler.api.urls import INBOUND_PATH, path_segment
-from reconciler.api.wire import _json_type, _malformed, shown_text
+from reconciler.api.wire import (
+    Malformed,
+    data_of,
+    id_of,
+    json_type,
+    malformed,
+    optional_id,
+    shown_text,
+)
 from reconciler.errors import ApiError
 from reconciler.model import UNREAD, AgentListing, InboundRoute, LiveAgent, Unread
 
@@ -54,33 +62,12 @@ def is_not_found(error: ApiError) -> bool:
     return error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND"))
 
 
-def _id_of(item: Any, where: str) -> str:
-    """The `id` of an object of the answer: a non-empty string (or a number, as text)."""
-    if not isinstance(item, dict):
-        raise ValueError(f"{where} is {_json_type(item)}, not an object")
-    if "id" not in item:
-        raise ValueError(f"{where} has no `id`")
-    found = item["id"]
-    if isinstance(found, bool) or not isinstance(found, str | int) or found == "":
-        shown = "an empty string" if found == "" else _json_type(found)
-        raise ValueError(f"{where} has an `id` that is {shown}")
-    return str(found)
-
-
 def _optional_text(item: dict[str, Any], key: str, where: str) -> str | None:
     """A field that is a string or null; "" reads as null; any other type is refused."""
     found = item.get(key)
     if found is not None and not isinstance(found, str):
-        raise ValueError(f"{where}: `{key}` is {_json_type(found)}, not a string")
+        raise Malformed(f"{where}: `{key}` is {json_type(found)}, not a string")
     return found or None
-
-
-def _optional_id(item: dict[str, Any], key: str, where: str) -> str | None:
-    """An id field that may be null: a string, or a number read as text; "" reads as null."""
-    found = item.get(key)
-    if isinstance(found, bool) or not isinstance(found, str | int | None):
-        raise ValueError(f"{where}: `{key}` is {_json_type(found)}, not an id")
-    return str(found) if found not in (None, "") else None
 
 
 def _production_version(item: dict[str, Any]) -> str | None:
@@ -108,52 +95,49 @@ def _production_version(item: dict[str, Any]) -> str | None:
 
 
 def _agent(item: Any, where: str) -> LiveAgent:
-    agent_id = _id_of(item, where)
+    agent_id = id_of(item, where)
+    if not agent_id:
+        raise Malformed(f"{where} has an `id` that is an empty string")
     # As a persona's: a name is only shown, so an odd one is shown as text, not refused.
     name = str(item.get("name") or "")
     return LiveAgent(agent_id, name, production_version_id=_production_version(item))
 
 
-def _data(payload: Any) -> Any:
-    """The envelope's `data`; a body that is not an envelope is taken as the data itself."""
-    return payload.get("data") if isinstance(payload, dict) else payload
-
-
 def agents_from_list(payload: Any) -> AgentListing:
     """The agents of GET /v2/agents: its `data` (or a bare list), each with an id, once."""
-    items = _data(payload)
+    items = data_of(payload)
     if not isinstance(items, list):
         what = "`data`" if isinstance(payload, dict) else "the body"
-        raise _malformed("GET", AGENTS_PATH, f"{what} is {_json_type(items)}, not a list of agents")
+        raise malformed("GET", AGENTS_PATH, f"{what} is {json_type(items)}, not a list of agents")
     agents: dict[str, LiveAgent] = {}
     try:
         for index, item in enumerate(items):
             agent = _agent(item, f"data[{index}]")
             if agent.id in agents:
-                raise ValueError(f"agent {shown_text(agent.id)} is listed twice")
+                raise Malformed(f"agent {shown_text(agent.id)} is listed twice")
             agents[agent.id] = agent
-    except ValueError as error:
-        raise _malformed("GET", AGENTS_PATH, str(error)) from None
+    except Malformed as error:
+        raise malformed("GET", AGENTS_PATH, error) from None
     return AgentListing(list(agents.values()), len(items) >= AGENT_LIST_LIMIT)
 
 
 def agent_from_answer(payload: Any, path: str) -> LiveAgent:
     """The agent in the `data` of GET /v2/agents/{id}."""
     try:
-        return _agent(_data(payload), "`data`")
-    except ValueError as error:
-        raise _malformed("GET", path, str(error)) from None
+        return _agent(data_of(payload), "`data`")
+    except Malformed as error:
+        raise malformed("GET", path, error) from None
 
 
 def _data_of_agent(payload: Any, agent_id: str, method: str, path: str) -> dict[str, Any]:
     """The `data` object of an answer about one agent; refused if it names another agent."""
-    data = _data(payload)
+    data = data_of(payload)
     if not isinstance(data, dict):
-        raise _malformed(method, path, f"`data` is {_json_type(data)}, not an object")
+        raise malformed(method, path, f"`data` is {json_type(data)}, not an object")
     named = data.get("agent_id", agent_id)
     if not isinstance(named, str | int) or isinstance(named, bool) or str(named) != agent_id:
-        shown = repr(shown_text(named)) if isinstance(named, str) else _json_type(named)
-        raise _malformed(method, path, f"`data.agent_id` is {shown}, not the agent asked for")
+        shown = repr(shown_text(named)) if isinstance(named, str) else json_type(named)
+        raise malformed(method, path, f"`data.agent_id` is {shown}, not the agent asked for")
     return data
 
 
@@ -165,11 +149,11 @@ def twin_from_answer(payload: Any, agent_id: str, path: str) -> str | None:
     """
     data = _data_of_agent(payload, agent_id, "GET", path)
     if "persona_id" not in data:
-        raise _malformed("GET", path, "`data` has no `persona_id`")
+        raise malformed("GET", path, "`data` has no `persona_id`")
     try:
-        return _optional_id(data, "persona_id", "`data`")
-    except ValueError as error:
-        raise _malformed("GET", path, str(error)) from None
+        return optional_id(data, "persona_id", "`data`")
+    except Malformed as error:
+        raise malformed("GET", path, error) from None
 
 
 def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
@@ -177,35 +161,35 @@ def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
 
     `persona_id` is undocumented there: UNREAD when the answer does not show it.
     """
-    record = _data(payload) if isinstance(payload, dict) and "data" in payload else payload
+    record = data_of(payload) if isinstance(payload, dict) and "data" in payload else payload
     if not isinstance(record, dict):
-        raise _malformed("GET", path, f"the number's record is {_json_type(record)}")
+        raise malformed("GET", path, f"the number's record is {json_type(record)}")
     shown = record.get("phone_number", number)
     same = isinstance(shown, str) and (canonical_number(shown) or shown) == (
         canonical_number(number) or number
     )
     if not isinstance(shown, str) or not same:
-        about = repr(shown_text(shown)) if isinstance(shown, str) else _json_type(shown)
-        raise _malformed("GET", path, f"`phone_number` is {about}, not {number}")
+        about = repr(shown_text(shown)) if isinstance(shown, str) else json_type(shown)
+        raise malformed("GET", path, f"`phone_number` is {about}, not {number}")
     try:
         owner: str | Unread | None = UNREAD
         if "persona_id" in record:
-            owner = _optional_id(record, "persona_id", number)
+            owner = optional_id(record, "persona_id", number)
         return InboundRoute(
             number,
             pathway_id=_optional_text(record, "pathway_id", number),
             prompt=_optional_text(record, "prompt", number),
             persona_id=owner,
         )
-    except ValueError as error:
-        raise _malformed("GET", path, str(error)) from None
+    except Malformed as error:
+        raise malformed("GET", path, error) from None
 
 
 def detached_from_answer(payload: Any, agent_id: str, path: str) -> int:
     """`data.detached_count` of the detach answer: how many of the numbers the agent held."""
     count = _data_of_agent(payload, agent_id, "POST", path).get("detached_count")
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise _malformed("POST", path, f"`data.detached_count` is {_json_type(count)}")
+        raise malformed("POST", path, f"`data.detached_count` is {json_type(count)}")
     return count
 
 

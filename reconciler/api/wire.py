@@ -2,21 +2,23 @@
 
 Error bodies come in several shapes (see the API notes in the README): the envelope's `errors`
 as a list or as a "CODE: message" string, the legacy `{status, message}`, a bare `{error}`, and
-bodies that are not JSON at all, such as a proxy's HTML page.
+bodies that are not JSON at all, such as a proxy's HTML page. An answer of an unexpected shape
+is refused rather than read around: a number dropped while reading would look free.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
+import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from reconciler.api.numbers import build_live as build_live  # where doctor reads it
 from reconciler.api.numbers import canonical_number
-from reconciler.api.pacing import parse_retry_after
 from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH, UNSAFE_ID, unsafe_id
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import (
@@ -29,21 +31,6 @@ from reconciler.model import (
     routing_settings,
 )
 from reconciler.text import printable
-
-
-class Answer(Protocol):
-    """An HTTP answer as this module reads it: an httpx.Response, or a body read in pieces."""
-
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def headers(self) -> httpx.Headers: ...
-
-    @property
-    def content(self) -> bytes | bytearray: ...
-
-    def json(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -64,6 +51,8 @@ class ReadAnswer:
         return json.loads(self.body)
 
 
+Answer = ReadAnswer | httpx.Response
+
 # A \uD800-\uDFFF escape: JSON may spell a lone surrogate, which no UTF-8 output can hold.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -80,21 +69,30 @@ def _json_of(response: Answer) -> Any:
     except RecursionError:
         raise ValueError("nested too deeply") from None
     if _SURROGATE_ESCAPE.search(response.content):
-        value = _without_lone_surrogates(value)
+        value = _without_surrogates(value)
     return value
 
 
-def _without_lone_surrogates(value: Any) -> Any:
+def _without_surrogates(value: Any) -> Any:
     if isinstance(value, str):
         return _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, list):
-        return [_without_lone_surrogates(item) for item in value]
+        return [_without_surrogates(item) for item in value]
     if isinstance(value, dict):
-        return {
-            _without_lone_surrogates(key): _without_lone_surrogates(item)
-            for key, item in value.items()
-        }
+        return {_without_surrogates(key): _without_surrogates(v) for key, v in value.items()}
     return value
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header, in either of its forms (seconds or HTTP date)."""
+    text = (value or "").strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def error_from_response(response: Answer, method: str, path: str) -> ApiError:
@@ -109,7 +107,6 @@ def error_from_response(response: Answer, method: str, path: str) -> ApiError:
         message = (
             f"unexpected error body ({kind})" if body is not None else f"non-JSON body ({kind})"
         )
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
     status = response.status_code
     if status in (401, 403):
         hint = (
@@ -118,6 +115,7 @@ def error_from_response(response: Answer, method: str, path: str) -> ApiError:
             else "the API key lacks permission for this call"
         )
         return AuthError(f"{message} ({hint})", status=status, code=code, method=method, path=path)
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
     return ApiError(
         message, status=status, code=code, method=method, path=path, retry_after=retry_after
     )
@@ -125,10 +123,10 @@ def error_from_response(response: Answer, method: str, path: str) -> ApiError:
 
 def _code_and_message(body: Any) -> tuple[str | None, str | None]:
     """The error code and message of a JSON error body, whichever shape it has."""
+    if not isinstance(body, dict):
+        return None, None
     code: str | None = None
     message: str | None = None
-    if not isinstance(body, dict):
-        return code, message
     errors = body.get("errors")
     if isinstance(errors, list) and errors:
         first = errors[0]
@@ -140,10 +138,9 @@ def _code_and_message(body: Any) -> tuple[str | None, str | None]:
     elif isinstance(errors, str) and errors.strip():
         match = re.fullmatch(r"([A-Z][A-Z0-9_]+):\s*(.*)", errors.strip(), re.DOTALL)
         code, message = (match.group(1), match.group(2)) if match else (None, errors)
-    if message is None and isinstance(body.get("error"), str):
-        message = body["error"]
-    if message is None and isinstance(body.get("message"), str):
-        message = body["message"]
+    for key in ("error", "message"):
+        if message is None and isinstance(body.get(key), str):
+            message = body[key]
     return code, message
 
 
@@ -167,15 +164,15 @@ def success_payload(response: Answer, method: str, path: str) -> Any:
     return payload
 
 
-class _Malformed(Exception):
-    """What is wrong with an answer's shape; the caller adds the endpoint."""
+class Malformed(ValueError):
+    """What is wrong with an answer's shape; the caller adds the endpoint (see malformed)."""
 
 
-def _malformed(method: str, path: str, what: str) -> ApiError:
+def malformed(method: str, path: str, what: object) -> ApiError:
     return ApiError(f"malformed answer: {what}; refusing to act on it", method=method, path=path)
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     """The JSON name of a value's type, as a message about the API's answer says it."""
     if value is None:
         return "null"
@@ -195,47 +192,59 @@ def shown_text(text: str) -> str:
 
 
 def _quoted(text: str) -> str:
-    """Text from the API in double quotes, as an error message shows it (see shown_text)."""
     return '"' + shown_text(text) + '"'
 
 
-def _phone_number(entry: Any) -> str:
-    """One entry of a number list: an object with a `phone_number` string, or a bare string.
+def data_of(payload: Any) -> Any:
+    """The envelope's `data`; a body that is not an envelope is taken as the data itself."""
+    return payload.get("data") if isinstance(payload, dict) else payload
 
-    Anything else is refused rather than skipped: a number dropped here would look free.
-    """
+
+def id_of(item: Any, where: str, what: str = "an object") -> str:
+    """The `id` of an object of the answer: a string, or a number read as text."""
+    if not isinstance(item, dict):
+        raise Malformed(f"{where} is {json_type(item)}, not {what}")
+    if "id" not in item:
+        raise Malformed(f"{where} has no `id`")
+    found = item["id"]
+    if isinstance(found, bool) or not isinstance(found, str | int):
+        raise Malformed(f"{where} has an `id` that is {json_type(found)}")
+    return str(found)
+
+
+def optional_id(item: dict[str, Any], key: str, where: str) -> str | None:
+    """An id field that may be null: a string, or a number read as text; "" reads as null."""
+    found = item.get(key)
+    if isinstance(found, bool) or not isinstance(found, str | int | None):
+        raise Malformed(f"{where}: `{key}` is {json_type(found)}, not an id")
+    return str(found) if found not in (None, "") else None
+
+
+def _phone_number(entry: Any) -> str:
+    """One entry of a number list: an object with a `phone_number` string, or a bare string."""
     number = entry.get("phone_number") if isinstance(entry, dict) else entry
     if isinstance(entry, dict) and not isinstance(number, str):
-        raise _Malformed(f"an object whose `phone_number` is {_json_type(number)}")
+        raise Malformed(f"an object whose `phone_number` is {json_type(number)}")
     if not isinstance(number, str):
-        raise _Malformed(f"{_json_type(number)}, not a phone number string")
+        raise Malformed(f"{json_type(number)}, not a phone number string")
     if not number.strip():
-        raise _Malformed("an empty phone number")
+        raise Malformed("an empty phone number")
     return number.strip()
 
 
 def _persona(item: Any, where: str) -> LivePersona:
     """A persona object of the API as a LivePersona; `where` names it in an error."""
-    if not isinstance(item, dict):
-        raise _Malformed(f"{where} is {_json_type(item)}, not a persona object")
-    if "id" not in item:
-        raise _Malformed(f"{where} has no `id`")
-    persona_id = item["id"]
-    if isinstance(persona_id, bool) or not isinstance(persona_id, str | int):
-        raise _Malformed(f"{where} has an `id` that is {_json_type(persona_id)}")
-    if unsafe_id(str(persona_id)) or owner_kind(str(persona_id)) != "persona":
+    persona_id = id_of(item, where, "a persona object")
+    if unsafe_id(persona_id) or owner_kind(persona_id) != "persona":
         name = item.get("name")
         named = f"persona {_quoted(name)}" if isinstance(name, str) and name else where
         # `agent:ID` and the like are the tool's own keys for owners of other kinds.
-        why = UNSAFE_ID if unsafe_id(str(persona_id)) else "one that names an owner of another kind"
-        raise _Malformed(f"{named} has the id {_quoted(str(persona_id))}, {why}")
-    where = f"persona {shown_text(str(persona_id))}"
+        why = UNSAFE_ID if unsafe_id(persona_id) else "one that names an owner of another kind"
+        raise Malformed(f"{named} has the id {_quoted(persona_id)}, {why}")
+    where = f"persona {shown_text(persona_id)}"
     entries = item.get("inbound_numbers")
-    if isinstance(entries, str):
-        # Iterating it would read each character as a number.
-        raise _Malformed(f"{where}: `inbound_numbers` is a string, not a list")
-    if not isinstance(entries, list):
-        raise _Malformed(f"{where}: `inbound_numbers` is {_json_type(entries)}, not a list")
+    if not isinstance(entries, list):  # a string too: each character would read as a number
+        raise Malformed(f"{where}: `inbound_numbers` is {json_type(entries)}, not a list")
     numbers: set[str] = set()
     settings: dict[str, RoutingSettings | None] = {}
     labels: dict[str, str | None] = {}
@@ -243,18 +252,25 @@ def _persona(item: Any, where: str) -> LivePersona:
     for index, entry in enumerate(entries):
         try:
             spelling = _phone_number(entry)
-        except _Malformed as error:
-            raise _Malformed(f"{where}: inbound_numbers[{index}] is {error}") from None
+        except Malformed as error:
+            raise Malformed(f"{where}: inbound_numbers[{index}] is {error}") from None
         number = canonical_number(spelling)
         if number != spelling:
             spellings[spelling] = number or ""  # "": cannot be read, so nothing acts on it
         if number is None:
             continue
         numbers.add(number)
-        if isinstance(entry, dict):
-            _number_extras(entry, number, settings, labels)
+        if not isinstance(entry, dict):
+            continue
+        # A field missing, or of a type the docs do not give, is left unread, not guessed at.
+        seen_settings = settings_from_json(entry.get("persona_settings", UNREAD))
+        if seen_settings is not UNREAD:
+            settings[number] = seen_settings
+        label = entry.get("label", UNREAD)
+        if label is None or isinstance(label, str):
+            labels[number] = label
     return LivePersona(
-        id=str(persona_id),
+        id=persona_id,
         name=str(item.get("name") or ""),
         numbers=frozenset(numbers),
         deleted=item.get("deleted_at") not in (None, ""),
@@ -272,89 +288,56 @@ _TWIN_TAG = "v2-agent:"
 
 def _twin_tag(tags: Any) -> str | None:
     """The agent id a persona's `tags` name it the twin of, if any."""
-    if not isinstance(tags, list):
-        return None
-    agent = next(
-        (
-            tag[len(_TWIN_TAG) :]
-            for tag in tags
-            if isinstance(tag, str) and tag.startswith(_TWIN_TAG)
-        ),
-        None,
-    )
+    tagged = [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
+    agent = next((tag[len(_TWIN_TAG) :] for tag in tagged if tag.startswith(_TWIN_TAG)), None)
     if agent is not None and unsafe_id(agent):
-        raise _Malformed(f"a `{_TWIN_TAG}` tag names {_quoted(agent)}, {UNSAFE_ID}")
+        raise Malformed(f"a `{_TWIN_TAG}` tag names {_quoted(agent)}, {UNSAFE_ID}")
     return agent
-
-
-def _number_extras(
-    entry: dict[str, Any],
-    number: str,
-    settings: dict[str, RoutingSettings | None],
-    labels: dict[str, str | None],
-) -> None:
-    """The persona_settings and label of one number object, where it shows them.
-
-    A field that is missing, or of a type the docs do not give, is left unread rather than
-    guessed at: the planner then writes what the config declares, and verification says it
-    could not read it back.
-    """
-    seen_settings = settings_from_json(entry.get("persona_settings", UNREAD))
-    if seen_settings is not UNREAD:
-        settings[number] = seen_settings
-    label = entry.get("label", UNREAD)
-    if label is None or isinstance(label, str):
-        labels[number] = label
 
 
 def settings_from_json(value: Any) -> SeenSettings:
     """persona_settings as the API shows them: an object, null, or anything else (UNREAD)."""
     if value is None:
         return None
-    if isinstance(value, dict):
-        return routing_settings(value)
-    return UNREAD
+    return routing_settings(value) if isinstance(value, dict) else UNREAD
+
+
+def _data_field(payload: Any, key: str) -> Any:
+    """`data.<key>` of a write's answer; UNREAD when the answer does not show it."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    return data[key] if isinstance(data, dict) and key in data else UNREAD
 
 
 def settings_from_answer(payload: Any) -> SeenSettings:
     """The persona_settings in the answer of the settings PATCH (`data.persona_settings`)."""
-    data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, dict) or "persona_settings" not in data:
-        return UNREAD
-    return settings_from_json(data["persona_settings"])
+    seen = _data_field(payload, "persona_settings")
+    return UNREAD if seen is UNREAD else settings_from_json(seen)
 
 
 def label_from_answer(payload: Any) -> SeenLabel:
     """The label in the answer of POST /inbound/update_label (`data.label`)."""
-    data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, dict) or "label" not in data:
-        return UNREAD
-    label = data["label"]
+    label = _data_field(payload, "label")
     return label if label is None or isinstance(label, str) else UNREAD
 
 
 def persona_from_answer(payload: Any, method: str, path: str) -> LivePersona:
     """The persona in the `data` of one persona's answer (a read, or a write's result)."""
-    data = payload.get("data") if isinstance(payload, dict) else None
     try:
-        return _persona(data, "`data`")
-    except _Malformed as error:
-        raise _malformed(method, path, str(error)) from None
+        return _persona(payload.get("data") if isinstance(payload, dict) else None, "`data`")
+    except Malformed as error:
+        raise malformed(method, path, error) from None
 
 
 def personas_from_page(payload: Any, page: int) -> list[LivePersona]:
     """The personas of one page of GET /v1/personas: its `data`, or a bare list."""
-    items = payload.get("data") if isinstance(payload, dict) else payload
-    where = f"page {page}"
-    if not isinstance(items, list):
-        what = "`data`" if isinstance(payload, dict) else "the body"
-        raise _malformed(
-            "GET", PERSONAS_PATH, f"{where}: {what} is {_json_type(items)}, not a list of personas"
-        )
+    items = data_of(payload)
     try:
+        if not isinstance(items, list):
+            what = "`data`" if isinstance(payload, dict) else "the body"
+            raise Malformed(f"{what} is {json_type(items)}, not a list of personas")
         return [_persona(item, f"data[{index}]") for index, item in enumerate(items)]
-    except _Malformed as error:
-        raise _malformed("GET", PERSONAS_PATH, f"{where}: {error}") from None
+    except Malformed as error:
+        raise malformed("GET", PERSONAS_PATH, f"page {page}: {error}") from None
 
 
 def inbound_from_answer(payload: Any) -> dict[str, str | None]:
@@ -363,28 +346,31 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
     The list may be under `inbound_numbers` (legacy) or `data`, or bare; each entry an object
     or a plain number.
     """
-    items: Any = payload
-    if isinstance(payload, dict):
-        items = payload.get("inbound_numbers", payload.get("data"))
-    if not isinstance(items, list):
-        what = "the list of inbound numbers" if isinstance(payload, dict) else "the body"
-        raise _malformed("GET", INBOUND_PATH, f"{what} is {_json_type(items)}, not a list")
+    items = (
+        payload.get("inbound_numbers", payload.get("data"))
+        if isinstance(payload, dict)
+        else payload
+    )
     numbers: dict[str, str | None] = {}
-    for index, item in enumerate(items):
-        try:
-            number = _phone_number(item)
-        except _Malformed as error:
-            raise _malformed("GET", INBOUND_PATH, f"entry {index} is {error}") from None
-        owner = item.get("persona_id") if isinstance(item, dict) else None
-        if isinstance(owner, bool) or not isinstance(owner, str | int | None):
-            raise _malformed(
-                "GET", INBOUND_PATH, f"{shown_text(number)}: `persona_id` is {_json_type(owner)}"
+    try:
+        if not isinstance(items, list):
+            what = "the list of inbound numbers" if isinstance(payload, dict) else "the body"
+            raise Malformed(f"{what} is {json_type(items)}, not a list")
+        for index, item in enumerate(items):
+            try:
+                number = _phone_number(item)
+            except Malformed as error:
+                raise Malformed(f"entry {index} is {error}") from None
+            owner = (
+                optional_id(item, "persona_id", shown_text(number))
+                if isinstance(item, dict)
+                else None
             )
-        if owner not in (None, "") and unsafe_id(str(owner)):
-            raise _malformed(
-                "GET",
-                INBOUND_PATH,
-                f"{shown_text(number)}: `persona_id` is {_quoted(str(owner))}, {UNSAFE_ID}",
-            )
-        numbers[number] = str(owner) if owner not in (None, "") else None
+            if owner is not None and unsafe_id(owner):
+                raise Malformed(
+                    f"{shown_text(number)}: `persona_id` is {_quoted(owner)}, {UNSAFE_ID}"
+                )
+            numbers[number] = owner
+    except Malformed as error:
+        raise malformed("GET", INBOUND_PATH, error) from None
     return numbers
