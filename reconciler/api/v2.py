@@ -17,8 +17,8 @@ from reconciler.api.wire import (
     data_of,
     id_of,
     json_type,
-    malformed,
     optional_id,
+    reading,
     shown_text,
 )
 from reconciler.errors import ApiError
@@ -32,19 +32,9 @@ AGENT_LIST_LIMIT = 500
 AgentAction = Literal["attach", "detach"]
 
 
-def agent_path(agent_id: str) -> str:
-    """The path of one agent."""
-    return f"{AGENTS_PATH}/{path_segment(agent_id, 'agent id')}"
-
-
-def agent_inbound_path(agent_id: str) -> str:
-    """The path that names an agent's twin persona (GET)."""
-    return f"{agent_path(agent_id)}/inbound"
-
-
-def agent_write_path(agent_id: str, action: AgentAction) -> str:
-    """The path that attaches numbers to an agent or detaches them (`action`)."""
-    return f"{agent_inbound_path(agent_id)}/{action}"
+def agent_path(agent_id: str, *rest: str) -> str:
+    """The path of one agent, or of what follows it: `inbound` (its twin), `inbound/attach`."""
+    return "/".join([AGENTS_PATH, path_segment(agent_id, "agent id"), *rest])
 
 
 def inbound_number_path(number: str) -> str:
@@ -82,14 +72,8 @@ def _production_version(item: dict[str, Any]) -> str | None:
     if isinstance(environments, dict):
         production = environments.get("production", production)
     elif isinstance(environments, list):
-        production = next(
-            (
-                env
-                for env in environments
-                if isinstance(env, dict) and env.get("env_type") == "production"
-            ),
-            production,
-        )
+        found = [env for env in environments if isinstance(env, dict)]
+        production = next((env for env in found if env.get("env_type") == "production"), production)
     version = production.get("current_version_id") if isinstance(production, dict) else None
     return version if isinstance(version, str) and version else None
 
@@ -106,38 +90,34 @@ def _agent(item: Any, where: str) -> LiveAgent:
 def agents_from_list(payload: Any) -> AgentListing:
     """The agents of GET /v2/agents: its `data` (or a bare list), each with an id, once."""
     items = data_of(payload)
-    if not isinstance(items, list):
-        what = "`data`" if isinstance(payload, dict) else "the body"
-        raise malformed("GET", AGENTS_PATH, f"{what} is {json_type(items)}, not a list of agents")
     agents: dict[str, LiveAgent] = {}
-    try:
+    with reading("GET", AGENTS_PATH):
+        if not isinstance(items, list):
+            what = "`data`" if isinstance(payload, dict) else "the body"
+            raise Malformed(f"{what} is {json_type(items)}, not a list of agents")
         for index, item in enumerate(items):
             agent = _agent(item, f"data[{index}]")
             if agent.id in agents:
                 raise Malformed(f"agent {shown_text(agent.id)} is listed twice")
             agents[agent.id] = agent
-    except Malformed as error:
-        raise malformed("GET", AGENTS_PATH, error) from None
     return AgentListing(list(agents.values()), len(items) >= AGENT_LIST_LIMIT)
 
 
 def agent_from_answer(payload: Any, path: str) -> LiveAgent:
     """The agent in the `data` of GET /v2/agents/{id}."""
-    try:
+    with reading("GET", path):
         return _agent(data_of(payload), "`data`")
-    except Malformed as error:
-        raise malformed("GET", path, error) from None
 
 
-def _data_of_agent(payload: Any, agent_id: str, method: str, path: str) -> dict[str, Any]:
+def _data_of_agent(payload: Any, agent_id: str) -> dict[str, Any]:
     """The `data` object of an answer about one agent; refused if it names another agent."""
     data = data_of(payload)
     if not isinstance(data, dict):
-        raise malformed(method, path, f"`data` is {json_type(data)}, not an object")
+        raise Malformed(f"`data` is {json_type(data)}, not an object")
     named = data.get("agent_id", agent_id)
     if not isinstance(named, str | int) or isinstance(named, bool) or str(named) != agent_id:
         shown = repr(shown_text(named)) if isinstance(named, str) else json_type(named)
-        raise malformed(method, path, f"`data.agent_id` is {shown}, not the agent asked for")
+        raise Malformed(f"`data.agent_id` is {shown}, not the agent asked for")
     return data
 
 
@@ -147,13 +127,11 @@ def twin_from_answer(payload: Any, agent_id: str, path: str) -> str | None:
     An unknown agent id also answers null, so None does not say the agent exists. A missing
     `persona_id` is refused: read as null, the agent's numbers would look free.
     """
-    data = _data_of_agent(payload, agent_id, "GET", path)
-    if "persona_id" not in data:
-        raise malformed("GET", path, "`data` has no `persona_id`")
-    try:
+    with reading("GET", path):
+        data = _data_of_agent(payload, agent_id)
+        if "persona_id" not in data:
+            raise Malformed("`data` has no `persona_id`")
         return optional_id(data, "persona_id", "`data`")
-    except Malformed as error:
-        raise malformed("GET", path, error) from None
 
 
 def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
@@ -162,35 +140,33 @@ def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
     `persona_id` is undocumented there: UNREAD when the answer does not show it.
     """
     record = data_of(payload) if isinstance(payload, dict) and "data" in payload else payload
-    if not isinstance(record, dict):
-        raise malformed("GET", path, f"the number's record is {json_type(record)}")
-    shown = record.get("phone_number", number)
-    same = isinstance(shown, str) and (canonical_number(shown) or shown) == (
-        canonical_number(number) or number
-    )
-    if not isinstance(shown, str) or not same:
-        about = repr(shown_text(shown)) if isinstance(shown, str) else json_type(shown)
-        raise malformed("GET", path, f"`phone_number` is {about}, not {number}")
-    try:
+    with reading("GET", path):
+        if not isinstance(record, dict):
+            raise Malformed(f"the number's record is {json_type(record)}")
+        shown = record.get("phone_number", number)
+        if not isinstance(shown, str) or _as_read(shown) != _as_read(number):
+            about = repr(shown_text(shown)) if isinstance(shown, str) else json_type(shown)
+            raise Malformed(f"`phone_number` is {about}, not {number}")
         owner: str | Unread | None = UNREAD
         if "persona_id" in record:
             owner = optional_id(record, "persona_id", number)
-        return InboundRoute(
-            number,
-            pathway_id=_optional_text(record, "pathway_id", number),
-            prompt=_optional_text(record, "prompt", number),
-            persona_id=owner,
+        pathway_id, prompt = (
+            _optional_text(record, key, number) for key in ("pathway_id", "prompt")
         )
-    except Malformed as error:
-        raise malformed("GET", path, error) from None
+        return InboundRoute(number, pathway_id=pathway_id, prompt=prompt, persona_id=owner)
+
+
+def _as_read(number: str) -> str:
+    return canonical_number(number) or number
 
 
 def detached_from_answer(payload: Any, agent_id: str, path: str) -> int:
     """`data.detached_count` of the detach answer: how many of the numbers the agent held."""
-    count = _data_of_agent(payload, agent_id, "POST", path).get("detached_count")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise malformed("POST", path, f"`data.detached_count` is {json_type(count)}")
-    return count
+    with reading("POST", path):
+        count = _data_of_agent(payload, agent_id).get("detached_count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise Malformed(f"`data.detached_count` is {json_type(count)}")
+        return count
 
 
 def write_took_effect(

@@ -12,6 +12,8 @@ import email.utils
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,8 +170,14 @@ class Malformed(ValueError):
     """What is wrong with an answer's shape; the caller adds the endpoint (see malformed)."""
 
 
-def malformed(method: str, path: str, what: object) -> ApiError:
-    return ApiError(f"malformed answer: {what}; refusing to act on it", method=method, path=path)
+@contextmanager
+def reading(method: str, path: str) -> Iterator[None]:
+    """Where an answer is read: a Malformed found in it becomes the ApiError of its endpoint."""
+    try:
+        yield
+    except Malformed as error:
+        message = f"malformed answer: {error}; refusing to act on it"
+        raise ApiError(message, method=method, path=path) from None
 
 
 def json_type(value: Any) -> str:
@@ -322,22 +330,21 @@ def label_from_answer(payload: Any) -> SeenLabel:
 
 def persona_from_answer(payload: Any, method: str, path: str) -> LivePersona:
     """The persona in the `data` of one persona's answer (a read, or a write's result)."""
-    try:
+    with reading(method, path):
         return _persona(payload.get("data") if isinstance(payload, dict) else None, "`data`")
-    except Malformed as error:
-        raise malformed(method, path, error) from None
 
 
 def personas_from_page(payload: Any, page: int) -> list[LivePersona]:
     """The personas of one page of GET /v1/personas: its `data`, or a bare list."""
     items = data_of(payload)
-    try:
-        if not isinstance(items, list):
-            what = "`data`" if isinstance(payload, dict) else "the body"
-            raise Malformed(f"{what} is {json_type(items)}, not a list of personas")
-        return [_persona(item, f"data[{index}]") for index, item in enumerate(items)]
-    except Malformed as error:
-        raise malformed("GET", PERSONAS_PATH, f"page {page}: {error}") from None
+    with reading("GET", PERSONAS_PATH):
+        try:
+            if not isinstance(items, list):
+                what = "`data`" if isinstance(payload, dict) else "the body"
+                raise Malformed(f"{what} is {json_type(items)}, not a list of personas")
+            return [_persona(item, f"data[{index}]") for index, item in enumerate(items)]
+        except Malformed as error:
+            raise Malformed(f"page {page}: {error}") from None
 
 
 def inbound_from_answer(payload: Any) -> dict[str, str | None]:
@@ -352,7 +359,7 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
         else payload
     )
     numbers: dict[str, str | None] = {}
-    try:
+    with reading("GET", INBOUND_PATH):
         if not isinstance(items, list):
             what = "the list of inbound numbers" if isinstance(payload, dict) else "the body"
             raise Malformed(f"{what} is {json_type(items)}, not a list")
@@ -371,6 +378,4 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
                     f"{shown_text(number)}: `persona_id` is {_quoted(owner)}, {UNSAFE_ID}"
                 )
             numbers[number] = owner
-    except Malformed as error:
-        raise malformed("GET", INBOUND_PATH, error) from None
     return numbers
