@@ -88,7 +88,7 @@ class BlandClient(Transport):
     def _write(
         self, action: v2.AgentAction, persona_id: str, numbers: list[str]
     ) -> model.LivePersona:
-        path = urls.inbound_write_path(persona_id, action)
+        path = urls.persona_path(persona_id, "inbound", action)
         wanted = {_as_read(number) for number in numbers}
         read_back: list[model.LivePersona] = []
 
@@ -200,7 +200,12 @@ class BlandClient(Transport):
 
         body = {"persona_settings": settings.as_dict() if settings is not None else None}
         payload = self._request(
-            "PATCH", urls.settings_path(persona_id, number), body=body, took_effect=took_effect
+            "PATCH",
+            urls.persona_path(
+                persona_id, "inbound", urls.path_segment(number, "phone number"), "settings"
+            ),
+            body=body,
+            took_effect=took_effect,
         )
         return settings if payload is READ_BACK_DONE else wire.settings_from_answer(payload)
 

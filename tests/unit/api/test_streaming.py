@@ -136,9 +136,7 @@ def test_answers_read_at_once_share_the_limit() -> None:
     assert budget.take(other)
     with pytest.raises(BodyRefused) as raised:
         read_body(streamed(b" " * (2 * PIECE)), budget, lambda: False)
-    assert (
-        str(raised.value) == "with the answers read alongside it; 131,072 bytes of it had come"
-    )
+    assert str(raised.value) == "with the answers read alongside it; 131,072 bytes of it had come"
     assert budget.held == other  # what the refused answer held is given back
     budget.give_back(bytearray(other))
     answer = read_body(streamed(b" " * (2 * PIECE)), budget, lambda: False)

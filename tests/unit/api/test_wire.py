@@ -7,11 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.api.wire import parse_retry_after
 from reconciler.api.wire import (
     build_live,
     error_from_response,
     inbound_from_answer,
+    parse_retry_after,
     persona_from_answer,
     personas_from_page,
     success_payload,
