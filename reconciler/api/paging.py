@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 
-from reconciler.api.urls import PERSONAS_PATH
-from reconciler.api.wire import shown_text
+from reconciler.api.urls import PERSONAS_PATH, shown_text
 from reconciler.errors import ApiError
 from reconciler.model import LivePersona
 

@@ -1,8 +1,8 @@
 """One request to the API, the way every request goes: the layer under the client's endpoints.
 
-The Bland API publishes no rate limit and no idempotency key (see the API notes in the README).
-So each request gets explicit timeouts, bounded retries with full-jitter backoff and a total
-deadline, Retry-After honoured for every request of the client, and a write whose answer was
+The API publishes no rate limit and no idempotency key (see the API notes in the README): each
+request gets timeouts, bounded retries with full-jitter backoff, a total deadline (4 x the
+timeout) and Retry-After honoured for every request of the client; a write whose answer was
 lost is read back before it is sent again.
 """
 
@@ -125,7 +125,6 @@ class Transport:
         )
 
     def close(self) -> None:
-        """Close the connection pool."""
         self._http.close()
 
     def __enter__(self) -> Self:
@@ -172,10 +171,6 @@ class Transport:
         """One line for -v: a retry, a wait or a change of the write limit."""
         log.info("%s", text)
 
-    def _deadline_from_now(self) -> float:
-        """When a request started now must have given up, retries and waits included."""
-        return self._clock() + 4 * self.timeout
-
     def _request(
         self,
         method: str,
@@ -191,7 +186,7 @@ class Transport:
         For a write, `took_effect(deadline)` reads the account before a retry of an attempt
         whose answer was lost; READ_BACK_DONE when it shows that attempt took effect.
         """
-        deadline = self._deadline_from_now() if deadline is None else deadline
+        deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
         ambiguous = False
         try:
             for attempt in self._retrying(deadline):
@@ -317,7 +312,7 @@ class Transport:
         try:
             return self._outcome(response, method, path, ticket)
         finally:
-            self._bodies.give_back(response.body)
+            self._bodies.give_back(response.content)
 
     def _refused(self, refused: BodyRefused, method: str, path: str, *, write: bool) -> ApiError:
         """The error of an answer not read to its end, too large or late."""

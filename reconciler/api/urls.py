@@ -106,9 +106,13 @@ def path_segment(value: str, what: str) -> str:
     else:
         assert found is not None
         why = f'it holds "{printable(found.group())}"'
-    shown = printable(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."  # as wire.shown_text
-    raise InputError(f'{what} "{shown}" cannot be sent in a request path: {why}')
+    raise InputError(f'{what} "{shown_text(value)}" cannot be sent in a request path: {why}')
+
+
+def shown_text(text: str) -> str:
+    """Text from the API as an error message shows it: escaped, and cut at 60 characters."""
+    shown = printable(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def persona_path(persona_id: str, *rest: str) -> str:

@@ -11,16 +11,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from reconciler.api.numbers import canonical_number
-from reconciler.api.urls import INBOUND_PATH, path_segment
-from reconciler.api.wire import (
-    Malformed,
-    data_of,
-    id_of,
-    json_type,
-    optional_id,
-    reading,
-    shown_text,
-)
+from reconciler.api.urls import INBOUND_PATH, path_segment, shown_text
+from reconciler.api.wire import Malformed, data_of, id_of, json_type, optional_id, reading
 from reconciler.errors import ApiError
 from reconciler.model import UNREAD, AgentListing, InboundRoute, LiveAgent, Unread
 

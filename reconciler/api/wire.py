@@ -14,14 +14,13 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
 from reconciler.api.numbers import build_live as build_live  # where doctor reads it
 from reconciler.api.numbers import canonical_number
-from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH, UNSAFE_ID, unsafe_id
+from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH, UNSAFE_ID, shown_text, unsafe_id
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import (
     UNREAD,
@@ -32,25 +31,14 @@ from reconciler.model import (
     owner_kind,
     routing_settings,
 )
-from reconciler.text import printable
 
 
-@dataclass(frozen=True)
-class ReadAnswer:
+class ReadAnswer(NamedTuple):
     """An answer whose body the transport read itself, within its size and time limits."""
 
     status_code: int
     headers: httpx.Headers
-    body: bytearray
-
-    @property
-    def content(self) -> bytearray:
-        """The body as read (not copied)."""
-        return self.body
-
-    def json(self) -> Any:
-        """The body as JSON (ValueError when it is not)."""
-        return json.loads(self.body)
+    content: bytearray
 
 
 Answer = ReadAnswer | httpx.Response
@@ -67,7 +55,7 @@ def _json_of(response: Answer) -> Any:
     printed, written to a plan file or exported, they would fail to encode.
     """
     try:
-        value = response.json()
+        value = json.loads(response.content)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     if _SURROGATE_ESCAPE.search(response.content):
@@ -180,23 +168,14 @@ def reading(method: str, path: str) -> Iterator[None]:
         raise ApiError(message, method=method, path=path) from None
 
 
+_JSON_TYPES = {type(None): "null", bool: "a boolean", str: "a string", list: "an array"}
+
+
 def json_type(value: Any) -> str:
     """The JSON name of a value's type, as a message about the API's answer says it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return f"a number ({value!r})"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
-
-
-def shown_text(text: str) -> str:
-    """Text from the API as an error message shows it: escaped, and cut at 60 characters."""
-    shown = printable(text)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
+    return _JSON_TYPES.get(type(value), "an object")
 
 
 def _quoted(text: str) -> str:

@@ -140,9 +140,9 @@ def test_answers_read_at_once_share_the_limit() -> None:
     assert budget.held == other  # what the refused answer held is given back
     budget.give_back(bytearray(other))
     answer = read_body(streamed(b" " * (2 * PIECE)), budget, lambda: False)
-    assert len(answer.body) == budget.held == 2 * PIECE
-    budget.give_back(answer.body)
-    assert budget.held == 0 and answer.body == b""
+    assert len(answer.content) == budget.held == 2 * PIECE
+    budget.give_back(answer.content)
+    assert budget.held == 0 and answer.content == b""
 
 
 def test_an_answer_cut_short_gives_its_bytes_back() -> None:
