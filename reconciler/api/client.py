@@ -33,11 +33,7 @@ class BlandClient(Transport):
         The page count runs up to the empty page that ends the listing: it is what a later
         re-list costs, and passed back as `pages_hint` those pages are all asked for at once.
         """
-        pool = ThreadPoolExecutor(max_workers=PAGE_WINDOW, thread_name_prefix="page")
-        try:
-            return Listing(self._page, pool).read(pages_hint)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        return Listing(self._page, PAGE_WINDOW).read(pages_hint)
 
     def _page(self, page: int) -> list[model.LivePersona]:
         payload = self._request("GET", urls.PERSONAS_PATH, {"page": page, "limit": PAGE_LIMIT})
