@@ -1,8 +1,7 @@
-"""The persona and inbound-number endpoints of the Bland API: paged reads and attach/detach writes.
+"""The endpoints of the Bland API the tool uses: personas, inbound numbers and v2 agents.
 
-The API gives no pagination metadata and no idempotency key: pages are read until one comes
-back empty (see `paging`), and a write whose answer was lost is read back before it is sent
-again.
+Each write says how to read back whether it took effect, for when its answer is lost
+(`transport`); the persona listing is read to its empty page (`paging`).
 """
 
 from __future__ import annotations
@@ -23,16 +22,11 @@ PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hi
 
 
 class BlandClient(Transport):
-    """A typed client for the persona and inbound-number endpoints of the Bland API."""
-
-    # -- reads --------------------------------------------------------------------------
+    """A typed client for the endpoints of the Bland API the tool uses."""
 
     def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, model.LivePersona], int]:
-        """Every persona of the account (deleted ones flagged) and the pages the listing took.
-
-        The page count runs up to the empty page that ends the listing: it is what a later
-        re-list costs, and passed back as `pages_hint` those pages are all asked for at once.
-        """
+        """Every persona of the account (deleted ones flagged) and the pages the listing took,
+        up to its empty page: passed back as `pages_hint`, they are all asked for at once."""
         return Listing(self._page, PAGE_WINDOW).read(pages_hint)
 
     def _page(self, page: int) -> list[model.LivePersona]:
@@ -54,10 +48,7 @@ class BlandClient(Transport):
         return wire.inbound_from_answer(self._request("GET", urls.INBOUND_PATH))
 
     def read_live(self, pages_hint: int = 0) -> model.Live:
-        """The whole live account: personas (all pages) and account numbers, read concurrently.
-
-        `pages_hint`: the pages an earlier reading took (a saved plan's), asked for at once.
-        """
+        """The whole live account: personas (all pages) and account numbers, read concurrently."""
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 inbound = pool.submit(self.list_inbound)
@@ -174,10 +165,7 @@ class BlandClient(Transport):
     # -- probes -------------------------------------------------------------------------
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """The JSON of one GET, unparsed, sent like every request (retries, pacing, errors).
-
-        For `doctor`, which looks at the answers' shapes themselves.
-        """
+        """The JSON of one GET, unparsed, for `doctor`, which looks at the shapes themselves."""
         return self._request("GET", path, params)
 
     # -- per-number writes: settings and labels ------------------------------------------
@@ -185,10 +173,8 @@ class BlandClient(Transport):
     def update_settings(
         self, persona_id: str, number: str, settings: model.RoutingSettings | None
     ) -> model.SeenSettings:
-        """Write a number's persona_settings on the persona it is on, whole; None clears them.
-
-        Returns the settings the API reports (model.UNREAD if its answer does not show them).
-        """
+        """Write a number's persona_settings on the persona it is on, whole (None clears them);
+        returns the settings the API reports (UNREAD if its answer does not show them)."""
 
         def took_effect(deadline: float) -> bool:
             seen = self.get_persona(persona_id, deadline=deadline).settings_of(_as_read(number))
@@ -209,10 +195,7 @@ class BlandClient(Transport):
         self, number: str, label: str, *, persona_id: str | None = None
     ) -> model.SeenLabel:
         """Set a number's dashboard label ("" clears it); returns the label the API reports.
-
-        Given the persona that holds the number, an answer lost on the way is checked by
-        reading that persona before the label is sent again.
-        """
+        An answer lost on the way is checked on `persona_id`, the number's persona, if given."""
 
         def took_effect(deadline: float) -> bool:
             if persona_id is None:

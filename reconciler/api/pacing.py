@@ -113,16 +113,12 @@ class Pacer:
 
     def wait_turn(self) -> tuple[float, float]:
         """Wait for the pause and the rate cap; returns (seconds paused, seconds paced)."""
-        paused = self.pause_remaining()
-        if paused > 0:
-            self._sleep(paused)
-        paced = 0.0
-        if self.max_rps is not None:
-            with self._lock:
-                now = self._clock()
-                start = max(now, self._next_start)
+        with self._lock:
+            now = self._clock()
+            paused = max(0.0, self._pause_until - now)
+            start = max(now + paused, self._next_start)
+            if self.max_rps is not None:
                 self._next_start = start + 1.0 / self.max_rps
-                paced = start - now
-            if paced > 0:
-                self._sleep(paced)
-        return paused, paced
+        if start > now:
+            self._sleep(start - now)
+        return paused, start - now - paused

@@ -35,11 +35,8 @@ def inbound_number_path(number: str) -> str:
 
 
 def is_not_found(error: ApiError) -> bool:
-    """True for the API saying a thing does not exist: a 404 with a NOT_FOUND code.
-
-    A 404 without that code (a proxy's page, a base URL without /v2) says nothing about the
-    agent, and is left to report as the error it is.
-    """
+    """True for the API saying a thing does not exist: a 404 with a NOT_FOUND code. A 404
+    without it (a proxy's page, a base URL without /v2) is left to report as what it is."""
     code = error.code or ""
     return error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND"))
 
@@ -53,12 +50,8 @@ def _optional_text(item: dict[str, Any], key: str, where: str) -> str | None:
 
 
 def _production_version(item: dict[str, Any]) -> str | None:
-    """The version production is pinned to, wherever the answer shows the environments.
-
-    The docs give each environment as `{id, env_type, current_version_id}` without saying how
-    they are laid out: under `environments` as a mapping or a list, or as a top-level
-    `production`. None when unpinned, or when the answer shows none of these.
-    """
+    """The version production is pinned to: the docs do not say how the environments are laid
+    out, so under `environments` as a mapping or a list, or a top-level `production`."""
     environments = item.get("environments")
     production: Any = item.get("production")
     if isinstance(environments, dict):
@@ -127,10 +120,8 @@ def twin_from_answer(payload: Any, agent_id: str, path: str) -> str | None:
 
 
 def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
-    """What answers a number, from GET /v1/inbound/{number}: a bare object or `data`.
-
-    `persona_id` is undocumented there: UNREAD when the answer does not show it.
-    """
+    """What answers a number, from GET /v1/inbound/{number}: a bare object or `data`; its
+    undocumented `persona_id` is UNREAD when the answer does not show it."""
     record = data_of(payload) if isinstance(payload, dict) and "data" in payload else payload
     with reading("GET", path):
         if not isinstance(record, dict):
