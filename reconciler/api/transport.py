@@ -39,6 +39,8 @@ LOGGER_NAME = "reconciler.client"
 log = logging.getLogger(LOGGER_NAME)
 
 DEFAULT_TIMEOUT = 30.0
+BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
+WRITE_PARALLELISM = 4  # writes in flight at once until set_write_parallelism()
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # httpx's event hooks: "request" ones get each request as it goes, "response" ones each answer
 # once its headers came, before its body is read (how doctor notes what it saw).
@@ -85,8 +87,6 @@ class Transport:
         timeout: float = DEFAULT_TIMEOUT,
         attempts: int = 6,
         backoff: float = 0.5,
-        backoff_cap: float = 10.0,
-        parallelism: int = 4,
         max_rps: float | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -100,7 +100,6 @@ class Transport:
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
-        self.backoff_cap = backoff_cap
         self.stats = ClientStats()
         self._bodies = BodyBudget(max_response_bytes)
         self._cancelled = threading.Event()
@@ -112,7 +111,7 @@ class Transport:
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
         self._pacer = Pacer(max_rps=max_rps, sleep=self._sleep, clock=clock)
-        self.write_limit = AdaptiveWriteLimit(parallelism, notify=self._notify)
+        self.write_limit = AdaptiveWriteLimit(WRITE_PARALLELISM, notify=self._notify)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"authorization": api_key, "user-agent": f"reconciler/{__version__}"},
@@ -229,7 +228,7 @@ class Transport:
             error = state.outcome.exception() if state.outcome is not None else None
             if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
                 return error.error.retry_after
-            jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=self.backoff_cap)
+            jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
             return float(jitter(state))
 
         def before_sleep(state: tenacity.RetryCallState) -> None:

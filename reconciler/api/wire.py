@@ -159,12 +159,12 @@ class Malformed(ValueError):
 
 
 @contextmanager
-def reading(method: str, path: str) -> Iterator[None]:
+def reading(method: str, path: str, where: str = "") -> Iterator[None]:
     """Where an answer is read: a Malformed found in it becomes the ApiError of its endpoint."""
     try:
         yield
     except Malformed as error:
-        message = f"malformed answer: {error}; refusing to act on it"
+        message = f"malformed answer: {where}{error}; refusing to act on it"
         raise ApiError(message, method=method, path=path) from None
 
 
@@ -316,27 +316,19 @@ def persona_from_answer(payload: Any, method: str, path: str) -> LivePersona:
 def personas_from_page(payload: Any, page: int) -> list[LivePersona]:
     """The personas of one page of GET /v1/personas: its `data`, or a bare list."""
     items = data_of(payload)
-    with reading("GET", PERSONAS_PATH):
-        try:
-            if not isinstance(items, list):
-                what = "`data`" if isinstance(payload, dict) else "the body"
-                raise Malformed(f"{what} is {json_type(items)}, not a list of personas")
-            return [_persona(item, f"data[{index}]") for index, item in enumerate(items)]
-        except Malformed as error:
-            raise Malformed(f"page {page}: {error}") from None
+    with reading("GET", PERSONAS_PATH, f"page {page}: "):
+        if not isinstance(items, list):
+            what = "`data`" if isinstance(payload, dict) else "the body"
+            raise Malformed(f"{what} is {json_type(items)}, not a list of personas")
+        return [_persona(item, f"data[{index}]") for index, item in enumerate(items)]
 
 
 def inbound_from_answer(payload: Any) -> dict[str, str | None]:
-    """Every number of GET /v1/inbound with the persona_id the API gives, if any.
-
-    The list may be under `inbound_numbers` (legacy) or `data`, or bare; each entry an object
-    or a plain number.
-    """
-    items = (
-        payload.get("inbound_numbers", payload.get("data"))
-        if isinstance(payload, dict)
-        else payload
-    )
+    """Every number of GET /v1/inbound with the persona_id the API gives, if any: under
+    `inbound_numbers` (legacy) or `data`, or bare; each an object or a plain number."""
+    items = data_of(payload)
+    if isinstance(payload, dict) and "inbound_numbers" in payload:
+        items = payload["inbound_numbers"]
     numbers: dict[str, str | None] = {}
     with reading("GET", INBOUND_PATH):
         if not isinstance(items, list):
@@ -347,14 +339,9 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
                 number = _phone_number(item)
             except Malformed as error:
                 raise Malformed(f"entry {index} is {error}") from None
-            owner = (
-                optional_id(item, "persona_id", shown_text(number))
-                if isinstance(item, dict)
-                else None
-            )
+            where = shown_text(number)
+            owner = optional_id(item, "persona_id", where) if isinstance(item, dict) else None
             if owner is not None and unsafe_id(owner):
-                raise Malformed(
-                    f"{shown_text(number)}: `persona_id` is {_quoted(owner)}, {UNSAFE_ID}"
-                )
+                raise Malformed(f"{where}: `persona_id` is {_quoted(owner)}, {UNSAFE_ID}")
             numbers[number] = owner
     return numbers
