@@ -41,14 +41,6 @@ def is_not_found(error: ApiError) -> bool:
     return error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND"))
 
 
-def _optional_text(item: dict[str, Any], key: str, where: str) -> str | None:
-    """A field that is a string or null; "" reads as null; any other type is refused."""
-    found = item.get(key)
-    if found is not None and not isinstance(found, str):
-        raise Malformed(f"{where}: `{key}` is {json_type(found)}, not a string")
-    return found or None
-
-
 def _production_version(item: dict[str, Any]) -> str | None:
     """The version production is pinned to: the docs do not say how the environments are laid
     out, so under `environments` as a mapping or a list, or a top-level `production`."""
@@ -134,7 +126,7 @@ def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
         if "persona_id" in record:
             owner = optional_id(record, "persona_id", number)
         pathway_id, prompt = (
-            _optional_text(record, key, number) for key in ("pathway_id", "prompt")
+            optional_id(record, key, number, "a string") for key in ("pathway_id", "prompt")
         )
         return InboundRoute(number, pathway_id=pathway_id, prompt=prompt, persona_id=owner)
 

@@ -199,11 +199,13 @@ def id_of(item: Any, where: str, what: str = "an object") -> str:
     return str(found)
 
 
-def optional_id(item: dict[str, Any], key: str, where: str) -> str | None:
-    """An id field that may be null: a string, or a number read as text; "" reads as null."""
+def optional_id(item: dict[str, Any], key: str, where: str, what: str = "an id") -> str | None:
+    """A field that may be null, "" read as null: an id (a string, or a number read as text),
+    or with `what` "a string", text only."""
     found = item.get(key)
-    if isinstance(found, bool) or not isinstance(found, str | int | None):
-        raise Malformed(f"{where}: `{key}` is {json_type(found)}, not an id")
+    kinds = str | int | None if what == "an id" else str | None
+    if isinstance(found, bool) or not isinstance(found, kinds):
+        raise Malformed(f"{where}: `{key}` is {json_type(found)}, not {what}")
     return str(found) if found not in (None, "") else None
 
 
