@@ -224,13 +224,6 @@ class Transport:
             late = self._clock() + state.upcoming_sleep + self.timeout > deadline
             return state.attempt_number >= self.attempts or late or self.cancelled
 
-        def wait(state: tenacity.RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome is not None else None
-            if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
-                return error.error.retry_after
-            jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
-            return float(jitter(state))
-
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome is not None else None
             self.stats.add(retries=1, waited=state.upcoming_sleep)
@@ -240,11 +233,19 @@ class Transport:
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableFailure),
             stop=stop,
-            wait=wait,
+            wait=self._wait,
             sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Seconds before the next attempt: what Retry-After asked for, else full-jitter backoff."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
+            return error.error.retry_after
+        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
+        return float(jitter(state))
 
     def _send_when_allowed(
         self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, deadline: float
