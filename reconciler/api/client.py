@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler import model
 from reconciler.api import urls, v2, wire
-from reconciler.api.numbers import build_live, canonical_number
+from reconciler.api.numbers import as_read, build_live, canonical_number
 from reconciler.api.paging import Listing
 from reconciler.api.transport import READ_BACK_DONE, Transport
 from reconciler.errors import ApiError, NotSent
@@ -76,7 +76,7 @@ class BlandClient(Transport):
         self, action: v2.AgentAction, persona_id: str, numbers: list[str]
     ) -> model.LivePersona:
         path = urls.persona_path(persona_id, "inbound", action)
-        wanted = {_as_read(number) for number in numbers}
+        wanted = {as_read(number) for number in numbers}
         read_back: list[model.LivePersona] = []
 
         def took_effect(deadline: float) -> bool:
@@ -177,7 +177,7 @@ class BlandClient(Transport):
         returns the settings the API reports (UNREAD if its answer does not show them)."""
 
         def took_effect(deadline: float) -> bool:
-            seen = self.get_persona(persona_id, deadline=deadline).settings_of(_as_read(number))
+            seen = self.get_persona(persona_id, deadline=deadline).settings_of(as_read(number))
             return seen is not model.UNREAD and seen == settings
 
         body = {"persona_settings": settings.as_dict() if settings is not None else None}
@@ -200,14 +200,9 @@ class BlandClient(Transport):
         def took_effect(deadline: float) -> bool:
             if persona_id is None:
                 return False  # nothing to read it back from; setting a label again is harmless
-            seen = self.get_persona(persona_id, deadline=deadline).label_of(_as_read(number))
+            seen = self.get_persona(persona_id, deadline=deadline).label_of(as_read(number))
             return model.same_label(seen, label)
 
         body = {"phoneNumber": number, "newLabel": label}
         payload = self._request("POST", urls.LABEL_PATH, body=body, took_effect=took_effect)
         return label if payload is READ_BACK_DONE else wire.label_from_answer(payload)
-
-
-def _as_read(number: str) -> str:
-    """A number sent in the account's spelling, as a read of the account shows it."""
-    return canonical_number(number) or number

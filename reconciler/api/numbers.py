@@ -44,6 +44,11 @@ def canonical_number(spelling: str) -> str | None:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
+def as_read(number: str) -> str:
+    """A number as a read of the account shows it: canonical when it can be read."""
+    return canonical_number(number) or number
+
+
 def build_live(
     personas: dict[str, LivePersona], pages: int, inbound: dict[str, str | None]
 ) -> Live:

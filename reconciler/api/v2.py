@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from reconciler.api.numbers import canonical_number
+from reconciler.api.numbers import as_read
 from reconciler.api.urls import INBOUND_PATH, path_segment, shown_text
 from reconciler.api.wire import Malformed, data_of, id_of, json_type, optional_id, reading
 from reconciler.errors import ApiError
@@ -119,7 +119,7 @@ def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
         if not isinstance(record, dict):
             raise Malformed(f"the number's record is {json_type(record)}")
         shown = record.get("phone_number", number)
-        if not isinstance(shown, str) or _as_read(shown) != _as_read(number):
+        if not isinstance(shown, str) or as_read(shown) != as_read(number):
             about = repr(shown_text(shown)) if isinstance(shown, str) else json_type(shown)
             raise Malformed(f"`phone_number` is {about}, not {number}")
         owner: str | Unread | None = UNREAD
@@ -129,10 +129,6 @@ def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
             optional_id(record, key, number, "a string") for key in ("pathway_id", "prompt")
         )
         return InboundRoute(number, pathway_id=pathway_id, prompt=prompt, persona_id=owner)
-
-
-def _as_read(number: str) -> str:
-    return canonical_number(number) or number
 
 
 def detached_from_answer(payload: Any, agent_id: str, path: str) -> int:
