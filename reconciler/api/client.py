@@ -180,15 +180,10 @@ class BlandClient(Transport):
             seen = self.get_persona(persona_id, deadline=deadline).settings_of(as_read(number))
             return seen is not model.UNREAD and seen == settings
 
+        segment = urls.path_segment(number, "phone number")
+        path = urls.persona_path(persona_id, "inbound", segment, "settings")
         body = {"persona_settings": settings.as_dict() if settings is not None else None}
-        payload = self._request(
-            "PATCH",
-            urls.persona_path(
-                persona_id, "inbound", urls.path_segment(number, "phone number"), "settings"
-            ),
-            body=body,
-            took_effect=took_effect,
-        )
+        payload = self._request("PATCH", path, body=body, took_effect=took_effect)
         return settings if payload is READ_BACK_DONE else wire.settings_from_answer(payload)
 
     def update_label(
