@@ -144,11 +144,8 @@ class Transport:
 
     @contextmanager
     def uninterruptible(self) -> Iterator[None]:
-        """Let this thread's requests go out even after cancel(), to finish a unit of writes.
-
-        A number freed from its old persona must reach its new one or go back: stopping
-        between the two would leave it on no persona.
-        """
+        """Let this thread's requests go out even after cancel(), to finish a unit of writes: a
+        number freed from its old persona must reach its new one or go back, not be left on none."""
         self._local.uninterruptible = True
         try:
             yield
@@ -181,10 +178,8 @@ class Transport:
         took_effect: TookEffect | None = None,
     ) -> Any:
         """The JSON answer of one request, retried within its deadline; an ApiError if none.
-
-        For a write, `took_effect(deadline)` reads the account before a retry of an attempt
-        whose answer was lost; READ_BACK_DONE when it shows that attempt took effect.
-        """
+        A write's `took_effect(deadline)` reads the account before it is sent again after a lost
+        answer; READ_BACK_DONE when that shows the lost attempt took effect."""
         deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
         ambiguous = False
         try:

@@ -99,11 +99,8 @@ def _data_of_agent(payload: Any, agent_id: str) -> dict[str, Any]:
 
 
 def twin_from_answer(payload: Any, agent_id: str, path: str) -> str | None:
-    """The twin persona id of GET /v2/agents/{id}/inbound: null until the first attach.
-
-    An unknown agent id also answers null, so None does not say the agent exists. A missing
-    `persona_id` is refused: read as null, the agent's numbers would look free.
-    """
+    """The twin persona id of GET /v2/agents/{id}/inbound: null until the first attach (and
+    for an unknown agent); a missing `persona_id` is refused, as null it would free numbers."""
     with reading("GET", path):
         data = _data_of_agent(payload, agent_id)
         if "persona_id" not in data:

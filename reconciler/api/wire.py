@@ -49,11 +49,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_of(response: Answer) -> Any:
-    """The JSON of a body; ValueError if it is not JSON or too deeply nested to read.
-
-    Lone surrogates (a string cut mid emoji by a server counting UTF-16 units) become U+FFFD:
-    printed, written to a plan file or exported, they would fail to encode.
-    """
+    """The JSON of a body; ValueError if it is not JSON or too deeply nested to read. Lone
+    surrogates (a string cut mid emoji) become U+FFFD: no UTF-8 output could hold them."""
     try:
         value = json.loads(response.content)
     except RecursionError:
