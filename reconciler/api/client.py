@@ -1,113 +1,42 @@
-"""The persona and inbound-number endpoints of the Bland API: paged reads and attach/detach writes.
+"""The endpoints of the Bland API the tool uses: personas, inbound numbers and v2 agents.
 
-The API gives no pagination metadata and no idempotency key: pages are read until one comes
-back empty (see `paging`), and a write whose answer was lost is read back before it is sent
-again.
+Each write says how to read back whether it took effect, for when its answer is lost
+(`transport`); the persona listing is read to its empty page (`paging`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Unpack
+from typing import Any
 
-from reconciler.api.numbers import build_live, canonical_number
+from reconciler import model
+from reconciler.api import urls, v2, wire
+from reconciler.api.numbers import as_read, build_live, canonical_number
 from reconciler.api.paging import Listing
-from reconciler.api.transport import (
-    RetryableFailure,
-    Transport,
-    TransportOptions,
-    error_after_retries,
-)
-from reconciler.api.urls import (
-    INBOUND_PATH,
-    LABEL_PATH,
-    PERSONAS_PATH,
-    WriteAction,
-    inbound_write_path,
-    persona_path,
-    settings_path,
-)
-from reconciler.api.v2 import (
-    AGENT_LIST_LIMIT,
-    AGENTS_PATH,
-    AgentAction,
-    agent_from_answer,
-    agent_inbound_path,
-    agent_path,
-    agent_write_path,
-    agents_from_list,
-    detached_from_answer,
-    inbound_number_path,
-    is_not_found,
-    route_from_answer,
-    twin_from_answer,
-    write_took_effect,
-)
-from reconciler.api.wire import (
-    inbound_from_answer,
-    label_from_answer,
-    persona_from_answer,
-    personas_from_page,
-    settings_from_answer,
-)
+from reconciler.api.transport import READ_BACK_DONE, Transport
 from reconciler.errors import ApiError, NotSent
-from reconciler.model import (
-    UNREAD,
-    AgentListing,
-    InboundRoute,
-    Live,
-    LiveAgent,
-    LivePersona,
-    RoutingSettings,
-    SeenLabel,
-    SeenSettings,
-    same_label,
-)
 
 PAGE_LIMIT = 100  # the documented maximum of `limit`
-MAX_PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
-
-# What _checked_write returns when reading back showed an earlier attempt took effect.
-_READ_BACK_DONE = object()
+PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
 
 
 class BlandClient(Transport):
-    """A typed client for the persona and inbound-number endpoints of the Bland API."""
+    """A typed client for the endpoints of the Bland API the tool uses."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        page_window: int = MAX_PAGE_WINDOW,
-        **options: Unpack[TransportOptions],
-    ) -> None:
-        super().__init__(base_url, api_key, **options)
-        self.page_window = max(1, page_window)
+    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, model.LivePersona], int]:
+        """Every persona of the account (deleted ones flagged) and the pages the listing took,
+        up to its empty page: passed back as `pages_hint`, they are all asked for at once."""
+        return Listing(self._page, PAGE_WINDOW).read(pages_hint)
 
-    # -- reads --------------------------------------------------------------------------
+    def _page(self, page: int) -> list[model.LivePersona]:
+        payload = self._request("GET", urls.PERSONAS_PATH, {"page": page, "limit": PAGE_LIMIT})
+        return wire.personas_from_page(payload, page)
 
-    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]:
-        """Every persona of the account (deleted ones flagged) and the pages the listing took.
-
-        The page count runs up to the empty page that ends the listing: it is what a later
-        re-list costs, and passed back as `pages_hint` those pages are all asked for at once.
-        """
-        pool = ThreadPoolExecutor(max_workers=self.page_window, thread_name_prefix="page")
-        try:
-            return Listing(self._page, pool).read(pages_hint)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _page(self, page: int) -> list[LivePersona]:
-        payload = self._request("GET", PERSONAS_PATH, {"page": page, "limit": PAGE_LIMIT})
-        return personas_from_page(payload, page)
-
-    def get_persona(self, persona_id: str, *, deadline: float | None = None) -> LivePersona:
+    def get_persona(self, persona_id: str, *, deadline: float | None = None) -> model.LivePersona:
         """One persona, fresh from the API (within `deadline` when a write is checking itself)."""
-        path = persona_path(persona_id)
-        return persona_from_answer(self._request("GET", path, deadline=deadline), "GET", path)
+        path = urls.persona_path(persona_id)
+        return wire.persona_from_answer(self._request("GET", path, deadline=deadline), "GET", path)
 
     def list_account_numbers(self) -> frozenset[str]:
         """Every inbound number on the account that can be read, in canonical E.164."""
@@ -116,13 +45,10 @@ class BlandClient(Transport):
     def list_inbound(self) -> dict[str, str | None]:
         """Every inbound number on the account as the API spells it, with the persona_id the
         API gives, if any."""
-        return inbound_from_answer(self._request("GET", INBOUND_PATH))
+        return wire.inbound_from_answer(self._request("GET", urls.INBOUND_PATH))
 
-    def read_live(self, pages_hint: int = 0) -> Live:
-        """The whole live account: personas (all pages) and account numbers, read concurrently.
-
-        `pages_hint`: the pages an earlier reading took (a saved plan's), asked for at once.
-        """
+    def read_live(self, pages_hint: int = 0) -> model.Live:
+        """The whole live account: personas (all pages) and account numbers, read concurrently."""
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 inbound = pool.submit(self.list_inbound)
@@ -138,18 +64,20 @@ class BlandClient(Transport):
 
     # -- writes -------------------------------------------------------------------------
 
-    def attach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona:
+    def attach(self, persona_id: str, numbers: Iterable[str]) -> model.LivePersona:
         """Attach numbers to a persona (a number held by another persona is reassigned)."""
         return self._write("attach", persona_id, sorted(numbers))
 
-    def detach(self, persona_id: str, numbers: Iterable[str]) -> LivePersona:
+    def detach(self, persona_id: str, numbers: Iterable[str]) -> model.LivePersona:
         """Detach numbers from a persona (numbers not on it are left alone by the API)."""
         return self._write("detach", persona_id, sorted(numbers))
 
-    def _write(self, action: WriteAction, persona_id: str, numbers: list[str]) -> LivePersona:
-        path = inbound_write_path(persona_id, action)
-        wanted = {_as_read(number) for number in numbers}
-        read_back: list[LivePersona] = []
+    def _write(
+        self, action: v2.AgentAction, persona_id: str, numbers: list[str]
+    ) -> model.LivePersona:
+        path = urls.persona_path(persona_id, "inbound", action)
+        wanted = {as_read(number) for number in numbers}
+        read_back: list[model.LivePersona] = []
 
         def took_effect(deadline: float) -> bool:
             persona = self.get_persona(persona_id, deadline=deadline)
@@ -158,28 +86,32 @@ class BlandClient(Transport):
                 read_back.append(persona)
             return done
 
-        payload = self._checked_write("POST", path, {"inbound_numbers": numbers}, took_effect)
-        if payload is _READ_BACK_DONE:
+        payload = self._request(
+            "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
+        )
+        if payload is READ_BACK_DONE:
             return read_back[-1]
-        return persona_from_answer(payload, "POST", path)
+        return wire.persona_from_answer(payload, "POST", path)
 
     # -- v2 agents ----------------------------------------------------------------------
 
-    def list_agents(self) -> AgentListing:
+    def list_agents(self) -> model.AgentListing:
         """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging)."""
-        return agents_from_list(self._request("GET", AGENTS_PATH, {"limit": AGENT_LIST_LIMIT}))
+        return v2.agents_from_list(
+            self._request("GET", v2.AGENTS_PATH, {"limit": v2.AGENT_LIST_LIMIT})
+        )
 
-    def get_agent(self, agent_id: str) -> LiveAgent | None:
+    def get_agent(self, agent_id: str) -> model.LiveAgent | None:
         """One agent with its production pin; None when the API says there is no such agent
         (agent_twin() reads its twin persona)."""
-        path = agent_path(agent_id)
+        path = v2.agent_path(agent_id)
         try:
             payload = self._request("GET", path)
         except ApiError as error:
-            if is_not_found(error):
+            if v2.is_not_found(error):
                 return None
             raise
-        agent = agent_from_answer(payload, path)
+        agent = v2.agent_from_answer(payload, path)
         if agent.id != agent_id:
             # Planning on another agent's numbers would be the wrong picture of the account.
             raise ApiError(
@@ -190,13 +122,13 @@ class BlandClient(Transport):
     def agent_twin(self, agent_id: str, *, deadline: float | None = None) -> str | None:
         """The id of the hidden persona that holds the agent's numbers; None before any attach
         (and for an agent id that does not exist: the API answers the same)."""
-        path = agent_inbound_path(agent_id)
-        return twin_from_answer(self._request("GET", path, deadline=deadline), agent_id, path)
+        path = v2.agent_path(agent_id, "inbound")
+        return v2.twin_from_answer(self._request("GET", path, deadline=deadline), agent_id, path)
 
-    def inbound_number(self, number: str, *, deadline: float | None = None) -> InboundRoute:
+    def inbound_number(self, number: str, *, deadline: float | None = None) -> model.InboundRoute:
         """What answers one number (GET /v1/inbound/{number}): pathway, prompt, persona."""
-        path = inbound_number_path(number)
-        return route_from_answer(self._request("GET", path, deadline=deadline), number, path)
+        path = v2.inbound_number_path(number)
+        return v2.route_from_answer(self._request("GET", path, deadline=deadline), number, path)
 
     def attach_to_agent(self, agent_id: str, numbers: Iterable[str]) -> None:
         """Route numbers to an agent (their old owner loses them). The answer has no documented
@@ -209,12 +141,14 @@ class BlandClient(Transport):
         Returns how many the agent held, or None when reading back showed that an attempt
         whose answer was lost had already taken effect.
         """
-        path = agent_write_path(agent_id, "detach")
+        path = v2.agent_path(agent_id, "inbound", "detach")
         payload = self._agent_write(agent_id, "detach", sorted(numbers))
-        return None if payload is _READ_BACK_DONE else detached_from_answer(payload, agent_id, path)
+        return (
+            None if payload is READ_BACK_DONE else v2.detached_from_answer(payload, agent_id, path)
+        )
 
-    def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> object:
-        path = agent_write_path(agent_id, action)
+    def _agent_write(self, agent_id: str, action: v2.AgentAction, numbers: list[str]) -> object:
+        path = v2.agent_path(agent_id, "inbound", action)
 
         def took_effect(deadline: float) -> bool:
             # No endpoint lists an agent's numbers: each number's owner is read instead.
@@ -222,90 +156,48 @@ class BlandClient(Transport):
             owners = [
                 self.inbound_number(number, deadline=deadline).persona_id for number in numbers
             ]
-            return write_took_effect(action, twin, owners)
+            return v2.write_took_effect(action, twin, owners)
 
-        return self._checked_write("POST", path, {"inbound_numbers": numbers}, took_effect)
+        return self._request(
+            "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
+        )
 
     # -- probes -------------------------------------------------------------------------
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """The JSON of one GET, unparsed, sent like every request (retries, pacing, errors).
-
-        For `doctor`, which looks at the answers' shapes themselves.
-        """
+        """The JSON of one GET, unparsed, for `doctor`, which looks at the shapes themselves."""
         return self._request("GET", path, params)
 
     # -- per-number writes: settings and labels ------------------------------------------
 
     def update_settings(
-        self, persona_id: str, number: str, settings: RoutingSettings | None
-    ) -> SeenSettings:
-        """Write a number's persona_settings on the persona it is on, whole; None clears them.
-
-        Returns the settings the API reports (UNREAD if its answer does not show them).
-        """
+        self, persona_id: str, number: str, settings: model.RoutingSettings | None
+    ) -> model.SeenSettings:
+        """Write a number's persona_settings on the persona it is on, whole (None clears them);
+        returns the settings the API reports (UNREAD if its answer does not show them)."""
 
         def took_effect(deadline: float) -> bool:
-            seen = self.get_persona(persona_id, deadline=deadline).settings_of(_as_read(number))
-            return seen is not UNREAD and seen == settings
+            seen = self.get_persona(persona_id, deadline=deadline).settings_of(as_read(number))
+            return seen is not model.UNREAD and seen == settings
 
+        segment = urls.path_segment(number, "phone number")
+        path = urls.persona_path(persona_id, "inbound", segment, "settings")
         body = {"persona_settings": settings.as_dict() if settings is not None else None}
-        payload = self._checked_write("PATCH", settings_path(persona_id, number), body, took_effect)
-        return settings if payload is _READ_BACK_DONE else settings_from_answer(payload)
+        payload = self._request("PATCH", path, body=body, took_effect=took_effect)
+        return settings if payload is READ_BACK_DONE else wire.settings_from_answer(payload)
 
-    def update_label(self, number: str, label: str, *, persona_id: str | None = None) -> SeenLabel:
+    def update_label(
+        self, number: str, label: str, *, persona_id: str | None = None
+    ) -> model.SeenLabel:
         """Set a number's dashboard label ("" clears it); returns the label the API reports.
-
-        Given the persona that holds the number, an answer lost on the way is checked by
-        reading that persona before the label is sent again.
-        """
+        An answer lost on the way is checked on `persona_id`, the number's persona, if given."""
 
         def took_effect(deadline: float) -> bool:
             if persona_id is None:
                 return False  # nothing to read it back from; setting a label again is harmless
-            seen = self.get_persona(persona_id, deadline=deadline).label_of(_as_read(number))
-            return same_label(seen, label)
+            seen = self.get_persona(persona_id, deadline=deadline).label_of(as_read(number))
+            return model.same_label(seen, label)
 
         body = {"phoneNumber": number, "newLabel": label}
-        payload = self._checked_write("POST", LABEL_PATH, body, took_effect)
-        return label if payload is _READ_BACK_DONE else label_from_answer(payload)
-
-    def _checked_write(
-        self, method: str, path: str, body: object, took_effect: Callable[[float], bool]
-    ) -> object:
-        """One write's answer under the retry rules, or _READ_BACK_DONE when reading back
-        showed an earlier attempt took effect.
-
-        `took_effect(deadline)` reads the account: it runs before a retry of an attempt whose
-        answer was lost, as the write may have happened.
-        """
-        deadline = self._deadline_from_now()
-        ambiguous = False
-        try:
-            for attempt in self._retrying(method, path, deadline):
-                with attempt:
-                    if ambiguous and took_effect(deadline):
-                        self._notify(f"{method} {path}: the earlier attempt took effect")
-                        return _READ_BACK_DONE
-                    try:
-                        payload: object = self._send_when_allowed(
-                            method, path, None, body, deadline
-                        )
-                    except RetryableFailure as failure:
-                        ambiguous = ambiguous or failure.ambiguous
-                        raise
-                    return payload
-        except RetryableFailure as final:
-            if ambiguous and not self.cancelled and self._clock() + self.timeout <= deadline:
-                if took_effect(deadline):
-                    return _READ_BACK_DONE
-                ambiguous = False  # read back: it did not take effect
-            raise error_after_retries(
-                final, interrupted=self.cancelled, ambiguous=ambiguous
-            ) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")
-
-
-def _as_read(number: str) -> str:
-    """A number sent in the account's spelling, as a read of the account shows it."""
-    return canonical_number(number) or number
+        payload = self._request("POST", urls.LABEL_PATH, body=body, took_effect=took_effect)
+        return label if payload is READ_BACK_DONE else wire.label_from_answer(payload)

@@ -22,10 +22,8 @@ _SPELLING = re.compile(r"\+?[0-9 ().\-]+", re.ASCII)
 def canonical_number(spelling: str) -> str | None:
     """The canonical E.164 form of a number as the API spells it; None when it cannot be read.
 
-    A spelling without `+` is read as E.164 without its `+` (`14155550100`), or, with ten
-    digits, as a US number, as the API reads a number missing its country code. Letters,
-    extensions, other scripts' digits and numbers that cannot exist are not read: guessing
-    could name another number.
+    Letters, extensions, other scripts' digits and numbers that cannot exist are not read:
+    guessing could name another number.
     """
     text = spelling.strip()
     if _CANONICAL.fullmatch(text):
@@ -44,6 +42,11 @@ def canonical_number(spelling: str) -> str | None:
     if not phonenumbers.is_possible_number(parsed):
         return None
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def as_read(number: str) -> str:
+    """A number as a read of the account shows it: canonical when it can be read."""
+    return canonical_number(number) or number
 
 
 def build_live(

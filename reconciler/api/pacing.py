@@ -1,17 +1,13 @@
 """How fast one client may talk to the API: 429 pauses, an optional fixed rate, adaptive writes.
 
-Bland publishes no rate limit, so by default nothing is guessed: a 429 holds every request of the
-client for the Retry-After time and halves how many writes may be in flight at once; the limit
-grows back by one after a run of successful writes (additive increase, multiplicative decrease,
-as TCP does). A fixed requests-per-second cap is there for accounts that know their limit.
+Bland publishes no rate limit, so nothing is guessed: a 429 holds every request of the client
+for its Retry-After and halves how many writes may be in flight; a run of successful writes adds
+one back (additive increase, multiplicative decrease, as TCP does). `--max-rps` is a fixed cap.
 """
 
 from __future__ import annotations
 
-import email.utils
-import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,33 +16,25 @@ from typing import Literal
 # Successful writes in a row after which one more write may run concurrently.
 GROW_AFTER = 5
 
-Sleep = Callable[[float], None]
-Clock = Callable[[], float]
-Notify = Callable[[str], None]
-# "other" is an error that says nothing of load: it neither lowers nor grows the limit.
-Outcome = Literal["ok", "rate_limited", "other"]
-
 
 @dataclass
 class WriteTicket:
-    """One write's place in the limit; `epoch` says which limit it was sent under."""
+    """One write's place in the limit; `epoch` says which limit it was sent under. An "other"
+    outcome is an error that says nothing of load: it neither lowers nor grows the limit."""
 
     epoch: int
-    outcome: Outcome = "other"
+    outcome: Literal["ok", "rate_limited", "other"] = "other"
 
 
 class AdaptiveWriteLimit:
     """At most `limit` writes in flight; a 429 halves the limit, a run of successes adds one."""
 
-    def __init__(self, ceiling: int, *, notify: Notify) -> None:
-        self.ceiling = max(1, ceiling)
-        self.limit = self.ceiling
-        self.lowest = self.ceiling
+    def __init__(self, ceiling: int, *, notify: Callable[[str], None]) -> None:
         self._notify = notify
         self._in_flight = 0
-        self._successes = 0
         self._epoch = 0
         self._condition = threading.Condition()
+        self.set_ceiling(ceiling)
 
     def set_ceiling(self, ceiling: int) -> None:
         """Start over with a new maximum (the --parallelism of the run)."""
@@ -59,8 +47,7 @@ class AdaptiveWriteLimit:
     def slot(self) -> Iterator[WriteTicket]:
         """Hold one of the write slots while the write is on the wire."""
         with self._condition:
-            while self._in_flight >= self.limit:
-                self._condition.wait()
+            self._condition.wait_for(lambda: self._in_flight < self.limit)
             self._in_flight += 1
             ticket = WriteTicket(self._epoch)
         try:
@@ -72,22 +59,24 @@ class AdaptiveWriteLimit:
         message = None
         with self._condition:
             self._in_flight -= 1
-            if ticket.outcome == "rate_limited":
+            if ticket.outcome != "other":
+                self._successes = self._successes + 1 if ticket.outcome == "ok" else 0
+            # Writes sent under the old limit all see the same overload: halve once per epoch.
+            if ticket.outcome == "rate_limited" and ticket.epoch == self._epoch and self.limit > 1:
+                self.limit = max(1, self.limit // 2)
+                self.lowest = min(self.lowest, self.limit)
+                message = f"rate limited: concurrent writes lowered to {self.limit}"
+            elif (
+                ticket.outcome == "ok"
+                and self._successes >= GROW_AFTER
+                and self.limit < self.ceiling
+            ):
+                self.limit += 1
                 self._successes = 0
-                # Writes sent under the old limit all see the same overload: halve once per epoch.
-                if ticket.epoch == self._epoch and self.limit > 1:
-                    self.limit = max(1, self.limit // 2)
-                    self.lowest = min(self.lowest, self.limit)
-                    self._epoch += 1
-                    message = f"rate limited: concurrent writes lowered to {self.limit}"
-            elif ticket.outcome == "ok":
-                self._successes += 1
-                if self._successes >= GROW_AFTER and self.limit < self.ceiling:
-                    self.limit += 1
-                    self._successes = 0
-                    self._epoch += 1
-                    message = f"{GROW_AFTER} writes in a row succeeded: concurrent writes "
-                    message += f"raised to {self.limit}"
+                message = f"{GROW_AFTER} writes in a row succeeded: concurrent writes "
+                message += f"raised to {self.limit}"
+            if message is not None:
+                self._epoch += 1
             self._condition.notify_all()
         if message is not None:
             self._notify(message)
@@ -96,7 +85,13 @@ class AdaptiveWriteLimit:
 class Pacer:
     """When the next request may start: after any 429 pause and at most `max_rps` per second."""
 
-    def __init__(self, *, max_rps: float | None, sleep: Sleep, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        max_rps: float | None,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+    ) -> None:
         if max_rps is not None and max_rps <= 0:
             raise ValueError("max_rps must be more than 0")
         self.max_rps = max_rps
@@ -118,31 +113,12 @@ class Pacer:
 
     def wait_turn(self) -> tuple[float, float]:
         """Wait for the pause and the rate cap; returns (seconds paused, seconds paced)."""
-        paused = self.pause_remaining()
-        if paused > 0:
-            self._sleep(paused)
-        paced = 0.0
-        if self.max_rps is not None:
-            with self._lock:
-                now = self._clock()
-                start = max(now, self._next_start)
+        with self._lock:
+            now = self._clock()
+            paused = max(0.0, self._pause_until - now)
+            start = max(now + paused, self._next_start)
+            if self.max_rps is not None:
                 self._next_start = start + 1.0 / self.max_rps
-                paced = start - now
-            if paced > 0:
-                self._sleep(paced)
-        return paused, paced
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header, in either of its forms (seconds or HTTP date)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+        if start > now:
+            self._sleep(start - now)
+        return paused, start - now - paused

@@ -1,25 +1,18 @@
 """GET /v1/personas read to its end: pages without metadata, read a little ahead, checked.
 
-The API gives no total, no cursor and no page count, and a server may cap `limit` below what was
-asked or ignore `page` altogether. So a listing ends only at an empty page (a short page proves
-nothing), personas are told apart by id, and an id seen twice means the pages do not fit
-together (a server that ignores `page`, or a list that changed while it was read): the listing
-is refused rather than planned on.
-
-While the end is unknown, each page that comes back with personas lets the next one go out, a
-few pages ahead: 1, then 2, 3 and 4 pages ahead (READ_AHEAD), so at most 3 pages are asked for
-past the empty one, and which pages are asked for depends on the account only, never on
-timing. A caller that read the listing before passes the pages it took as a hint: those are
-asked for at once, and none past them unless the last one still holds personas.
+The API gives no total, cursor or page count, and a server may cap `limit` or ignore `page`. So
+a listing ends only at an empty page, and an id seen twice means the pages do not fit together:
+the listing is refused rather than planned on. Each page that holds personas lets the next go
+out, up to READ_AHEAD pages ahead, so which pages are asked for depends on the account only,
+never on timing; the pages an earlier listing took (`pages_hint`) are asked for at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from reconciler.api.urls import PERSONAS_PATH
-from reconciler.api.wire import shown_text
+from reconciler.api.urls import PERSONAS_PATH, shown_text
 from reconciler.errors import ApiError
 from reconciler.model import LivePersona
 
@@ -30,29 +23,23 @@ FetchPage = Callable[[int], list[LivePersona]]
 
 
 def _refused(what: str) -> ApiError:
-    return ApiError(
-        f"{what}; refusing to plan on an inconsistent list of personas",
-        method="GET",
-        path=PERSONAS_PATH,
-    )
+    why = f"{what}; refusing to plan on an inconsistent list of personas"
+    return ApiError(why, method="GET", path=PERSONAS_PATH)
 
 
 class Listing:
     """One pass over GET /v1/personas, its pages checked in order as they come in."""
 
-    def __init__(self, fetch: FetchPage, pool: Executor) -> None:
+    def __init__(self, fetch: FetchPage, window: int) -> None:
         self._fetch = fetch
-        self._pool = pool
+        self._pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="page")
         self.pages: dict[int, list[LivePersona]] = {}
         self._seen: dict[str, int] = {}  # persona id -> the page it was on
         self._hint = 0
         self.end: int | None = None  # the first empty page, once read
 
     def read(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]:
-        """Every persona listed, and the pages read up to the empty one that ends the list.
-
-        The page count is what a re-list costs: pass it back as `pages_hint`.
-        """
+        """Every persona listed, and the pages read up to the empty one that ends the list."""
         self._hint = min(max(pages_hint, 0), MAX_PAGES)
         arrived: dict[int, Future[list[LivePersona]]] = {}
         in_flight: dict[Future[list[LivePersona]], int] = {}
@@ -83,8 +70,8 @@ class Listing:
                     page = len(self.pages) + 1
                     self._add(page, arrived.pop(page))
         finally:
-            for future in in_flight:
-                future.cancel()  # after an error: what has not started is not sent
+            # After an error: what has not started is not sent.
+            self._pool.shutdown(wait=True, cancel_futures=True)
         end = self.end
         if end is None:
             raise _refused(

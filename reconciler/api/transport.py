@@ -1,9 +1,9 @@
 """One request to the API, the way every request goes: the layer under the client's endpoints.
 
-The Bland API publishes no rate limit and no idempotency key (see the API notes in the README).
-So each request gets explicit timeouts, bounded retries with full-jitter backoff and a total
-deadline, Retry-After honoured for every request of the client, and a failed write is marked
-when it may have taken effect anyway, for the client to read back before sending it again.
+The API publishes no rate limit and no idempotency key (see the API notes in the README): each
+request gets timeouts, bounded retries with full-jitter backoff, a total deadline (4 x the
+timeout) and Retry-After honoured for every request of the client; a write whose answer was
+lost is read back before it is sent again.
 """
 
 from __future__ import annotations
@@ -15,15 +15,21 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Self, TypedDict
+from typing import Any, Self
 
 import httpx
 import tenacity
 
 from reconciler import __version__
 from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
-from reconciler.api.sizes import DEFAULT_MAX_RESPONSE_BYTES
-from reconciler.api.streaming import ACCEPT_ENCODING, BodyBudget, BodyRefused, read_body
+from reconciler.api.sizes import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    BodyBudget,
+    BodyRefused,
+    read_body,
+    shown_size,
+)
 from reconciler.api.urls import check_base_url, unproxied_mounts
 from reconciler.api.wire import ReadAnswer, error_from_response, success_payload
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
@@ -33,10 +39,16 @@ LOGGER_NAME = "reconciler.client"
 log = logging.getLogger(LOGGER_NAME)
 
 DEFAULT_TIMEOUT = 30.0
+BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
+WRITE_PARALLELISM = 4  # writes in flight at once until set_write_parallelism()
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # httpx's event hooks: "request" ones get each request as it goes, "response" ones each answer
 # once its headers came, before its body is read (how doctor notes what it saw).
 EventHooks = Mapping[str, list[Callable[..., Any]]]
+# What a write returns when reading back showed that an earlier attempt took effect.
+READ_BACK_DONE = object()
+# Reads the account to tell whether a write whose answer was lost took effect, by a deadline.
+TookEffect = Callable[[float], bool]
 
 
 @dataclass
@@ -48,18 +60,11 @@ class ClientStats:
     waited: float = 0.0  # every second spent not sending: backoff, 429 pauses, the rate cap
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add_retry(self, seconds: float) -> None:
+    def add(self, *, retries: int = 0, rate_limited: int = 0, waited: float = 0.0) -> None:
         with self._lock:
-            self.retries += 1
-            self.waited += seconds
-
-    def add_wait(self, seconds: float) -> None:
-        with self._lock:
-            self.waited += seconds
-
-    def add_rate_limited(self) -> None:
-        with self._lock:
-            self.rate_limited += 1
+            self.retries += retries
+            self.rate_limited += rate_limited
+            self.waited += waited
 
 
 class RetryableFailure(Exception):
@@ -69,49 +74,6 @@ class RetryableFailure(Exception):
         super().__init__(str(error))
         self.error = error
         self.ambiguous = ambiguous
-
-
-def error_after_retries(
-    failure: RetryableFailure, *, interrupted: bool, ambiguous: bool = False
-) -> ApiError:
-    """The error a request ends with once it stops retrying, saying why it stopped."""
-    error = failure.error
-    why = "interrupted before a retry" if interrupted else "gave up after retries"
-    if ambiguous:
-        why += "; it may have taken effect"
-    return ApiError(
-        f"{error.api_message} ({why})",
-        status=error.status,
-        code=error.code,
-        method=error.method,
-        path=error.path,
-    )
-
-
-class _StopWhen(tenacity.stop.stop_base):
-    """A tenacity stop condition from a predicate on the retry state."""
-
-    def __init__(self, predicate: Callable[[tenacity.RetryCallState], bool]) -> None:
-        self._predicate = predicate
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self._predicate(retry_state)
-
-
-class TransportOptions(TypedDict, total=False):
-    """The keyword arguments of Transport, for classes that pass them through."""
-
-    timeout: float
-    attempts: int
-    backoff: float
-    backoff_cap: float
-    parallelism: int
-    max_rps: float | None
-    transport: httpx.BaseTransport | None
-    sleep: Callable[[float], None] | None
-    clock: Callable[[], float]
-    max_response_bytes: int
-    event_hooks: EventHooks | None
 
 
 class Transport:
@@ -125,8 +87,6 @@ class Transport:
         timeout: float = DEFAULT_TIMEOUT,
         attempts: int = 6,
         backoff: float = 0.5,
-        backoff_cap: float = 10.0,
-        parallelism: int = 4,
         max_rps: float | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -138,11 +98,10 @@ class Transport:
             raise InputError("the API key is empty")
         self.base_url = check_base_url(base_url)
         self.timeout = timeout
-        self._bodies = BodyBudget(max_response_bytes)
         self.attempts = attempts
         self.backoff = backoff
-        self.backoff_cap = backoff_cap
         self.stats = ClientStats()
+        self._bodies = BodyBudget(max_response_bytes)
         self._cancelled = threading.Event()
         self._stop_reason: str | None = None
         self._auth_failure: AuthError | None = None
@@ -152,11 +111,11 @@ class Transport:
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
         self._pacer = Pacer(max_rps=max_rps, sleep=self._sleep, clock=clock)
-        self.write_limit = AdaptiveWriteLimit(parallelism, notify=self._notify)
+        self.write_limit = AdaptiveWriteLimit(WRITE_PARALLELISM, notify=self._notify)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"authorization": api_key, "user-agent": f"reconciler/{__version__}"},
-            timeout=httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout),
+            timeout=timeout,
             transport=transport,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
             follow_redirects=False,
@@ -165,7 +124,6 @@ class Transport:
         )
 
     def close(self) -> None:
-        """Close the connection pool."""
         self._http.close()
 
     def __enter__(self) -> Self:
@@ -186,11 +144,8 @@ class Transport:
 
     @contextmanager
     def uninterruptible(self) -> Iterator[None]:
-        """Let this thread's requests go out even after cancel(), to finish a unit of writes.
-
-        A number freed from its old persona must reach its new one or go back: stopping
-        between the two would leave it on no persona.
-        """
+        """Let this thread's requests go out even after cancel(), to finish a unit of writes: a
+        number freed from its old persona must reach its new one or go back, not be left on none."""
         self._local.uninterruptible = True
         try:
             yield
@@ -212,46 +167,67 @@ class Transport:
         """One line for -v: a retry, a wait or a change of the write limit."""
         log.info("%s", text)
 
-    def _deadline_from_now(self) -> float:
-        """When a request started now must have given up, retries and waits included."""
-        return self._clock() + 4 * self.timeout
-
     def _request(
         self,
         method: str,
         path: str,
         params: Mapping[str, Any] | None = None,
         body: Any = None,
+        *,
         deadline: float | None = None,
+        took_effect: TookEffect | None = None,
     ) -> Any:
-        """The JSON answer of one request, retried within its deadline; an ApiError if none."""
-        deadline = self._deadline_from_now() if deadline is None else deadline
+        """The JSON answer of one request, retried within its deadline; an ApiError if none.
+        A write's `took_effect(deadline)` reads the account before it is sent again after a lost
+        answer; READ_BACK_DONE when that shows the lost attempt took effect."""
+        deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
+        ambiguous = False
         try:
-            for attempt in self._retrying(method, path, deadline):
+            for attempt in self._retrying(deadline):
                 with attempt:
-                    return self._send_when_allowed(method, path, params, body, deadline)
+                    if ambiguous and took_effect is not None and took_effect(deadline):
+                        self._notify(f"{method} {path}: the earlier attempt took effect")
+                        return READ_BACK_DONE
+                    try:
+                        return self._send_when_allowed(method, path, params, body, deadline)
+                    except RetryableFailure as failure:
+                        ambiguous = ambiguous or failure.ambiguous
+                        raise
         except RetryableFailure as final:
-            raise error_after_retries(final, interrupted=self.cancelled) from None
+            checkable = not self.cancelled and self._clock() + self.timeout <= deadline
+            if ambiguous and took_effect is not None and checkable:
+                if took_effect(deadline):
+                    return READ_BACK_DONE
+                ambiguous = False  # read back: it did not take effect
+            error = final.error
+            why = "interrupted before a retry" if self.cancelled else "gave up after retries"
+            why += "; it may have taken effect" if ambiguous else ""
+            raise ApiError(
+                f"{error.api_message} ({why})",
+                status=error.status,
+                code=error.code,
+                method=method,
+                path=path,
+            ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
-    def _retrying(self, method: str, path: str, deadline: float) -> tenacity.Retrying:
+    def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
-        past_deadline = _StopWhen(
-            # Stop when the wait plus one more attempt could end past the deadline.
-            lambda state: self._clock() + state.upcoming_sleep + self.timeout > deadline
-        )
-        cancelled = _StopWhen(lambda state: self.cancelled)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            # Also when the wait plus one more attempt could end past the deadline.
+            late = self._clock() + state.upcoming_sleep + self.timeout > deadline
+            return state.attempt_number >= self.attempts or late or self.cancelled
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            outcome = state.outcome
-            error = outcome.exception() if outcome is not None else None
-            self.stats.add_retry(state.upcoming_sleep)
+            error = state.outcome.exception() if state.outcome is not None else None
+            self.stats.add(retries=1, waited=state.upcoming_sleep)
             # The error already names the method and path.
             self._notify(f"{error}; retry {state.attempt_number} in {state.upcoming_sleep:.1f}s")
 
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableFailure),
-            stop=tenacity.stop_after_attempt(self.attempts) | past_deadline | cancelled,
+            stop=stop,
             wait=self._wait,
             sleep=self._sleep,
             before_sleep=before_sleep,
@@ -260,35 +236,16 @@ class Transport:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         """Seconds before the next attempt: what Retry-After asked for, else full-jitter backoff."""
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
+        error = state.outcome.exception() if state.outcome is not None else None
         if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
             return error.error.retry_after
-        jitter: float = tenacity.wait_random_exponential(
-            multiplier=self.backoff, max=self.backoff_cap
-        )(state)
-        return jitter
+        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
+        return float(jitter(state))
 
     def _send_when_allowed(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        body: Any,
-        deadline: float,
+        self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, deadline: float
     ) -> Any:
         """One attempt, sent once pacing and (for a write) the write limit let it go."""
-        self._wait_for_pacing(method, path, deadline)
-        if method == "GET":
-            self._refuse_if_cancelled(method, path)
-            return self._send(method, path, params, body, None, deadline)
-        with self.write_limit.slot() as ticket:
-            # Checked after every wait: a signal may have come while this write waited its turn.
-            self._refuse_if_cancelled(method, path)
-            return self._send(method, path, params, body, ticket, deadline)
-
-    def _wait_for_pacing(self, method: str, path: str, deadline: float) -> None:
-        """Wait out a 429 pause and the rate cap; fail now if the pause ends past the deadline."""
         pause = self._pacer.pause_remaining()
         if pause > 0 and self._clock() + pause + self.timeout > deadline:
             raise ApiError(
@@ -299,10 +256,16 @@ class Transport:
                 path=path,
             )
         paused, paced = self._pacer.wait_turn()
-        if paused or paced:
-            self.stats.add_wait(paused + paced)
+        self.stats.add(waited=paused + paced)
         if paused:
             self._notify(f"{method} {path}: held {paused:.1f}s by a 429 Retry-After")
+        if method == "GET":
+            self._refuse_if_cancelled(method, path)
+            return self._send(method, path, params, body, None, deadline)
+        with self.write_limit.slot() as ticket:
+            # Checked after every wait: a signal may have come while this write waited its turn.
+            self._refuse_if_cancelled(method, path)
+            return self._send(method, path, params, body, ticket, deadline)
 
     def _refuse_if_cancelled(self, method: str, path: str) -> None:
         if self.cancelled:
@@ -318,7 +281,6 @@ class Transport:
         deadline: float,
     ) -> Any:
         """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
-        write = ticket is not None
         started = time.perf_counter()
         request = self._http.build_request(
             method, path, params=params, json=body, headers={"accept-encoding": ACCEPT_ENCODING}
@@ -328,47 +290,69 @@ class Transport:
             try:
                 response = read_body(streamed, self._bodies, lambda: self._clock() > deadline)
             except BodyRefused as refused:
-                raise refused.error(method, path, timeout=self.timeout, write=write) from None
+                raise self._refused(refused, method, path, write=ticket is not None) from None
             finally:
                 streamed.close()
         except httpx.TransportError as error:
             # A write whose connection was never made cannot have taken effect.
-            ambiguous = write and not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+            connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
             log.debug("%s %s -> %s", method, path, type(error).__name__)
             raise RetryableFailure(
-                ApiError(self._no_answer(error), method=method, path=path), ambiguous=ambiguous
+                ApiError(self._no_answer(error), method=method, path=path),
+                ambiguous=ticket is not None and connected,
             ) from None
-        log.debug(
-            "%s %s -> %s (%.0f ms)",
-            method,
-            request.url.raw_path.decode("ascii", "replace"),
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
+        raw_path = request.url.raw_path.decode("ascii", "replace")
+        elapsed = (time.perf_counter() - started) * 1000
+        log.debug("%s %s -> %s (%.0f ms)", method, raw_path, response.status_code, elapsed)
         try:
             return self._outcome(response, method, path, ticket)
         finally:
-            self._bodies.give_back(response.body)
+            self._bodies.give_back(response.content)
+
+    def _refused(self, refused: BodyRefused, method: str, path: str, *, write: bool) -> ApiError:
+        """The error of an answer not read to its end, too large or late."""
+        if refused.args:
+            why = (
+                f"the answer is over the {shown_size(self._bodies.limit)} limit ({refused}); "
+                "refused without reading it whole (raise --max-response-size or "
+                "BLAND_MAX_RESPONSE_SIZE if the account is that large)"
+            )
+        else:
+            why = (
+                f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed while its "
+                "answer was still arriving; stopped reading it"
+            )
+        why += "; the write may have taken effect" if write else ""
+        return ApiError(why, method=method, path=path)
 
     def _outcome(
         self, response: ReadAnswer, method: str, path: str, ticket: WriteTicket | None
     ) -> Any:
         """The JSON of a successful answer, or the failure an answer stands for."""
-        if response.status_code in TRANSIENT_STATUSES:
-            raise self._transient_failure(response, method, path, ticket)
-        if not 200 <= response.status_code < 300:
-            failure = error_from_response(response, method, path)
-            if isinstance(failure, AuthError):
-                # The key is wrong or lacks rights: nothing else this run sends can succeed, and
-                # writes already waiting or retrying in other threads must not go out.
-                with self._stop_lock:
-                    self._auth_failure = self._auth_failure or failure
-                self.cancel(AUTH_STOPPED)
-            raise failure
-        payload = success_payload(response, method, path)
-        if ticket is not None:
-            ticket.outcome = "ok"
-        return payload
+        status = response.status_code
+        if 200 <= status < 300:
+            payload = success_payload(response, method, path)
+            if ticket is not None:
+                ticket.outcome = "ok"
+            return payload
+        failure = error_from_response(response, method, path)
+        if status == 429:
+            # Slows the writes and pauses every request; the write was refused, not applied.
+            self.stats.add(rate_limited=1)
+            if ticket is not None:
+                ticket.outcome = "rate_limited"
+            if failure.retry_after:
+                self._pacer.pause(failure.retry_after)
+        if status in TRANSIENT_STATUSES:
+            # After a 5xx a write may have been applied all the same.
+            raise RetryableFailure(failure, ambiguous=ticket is not None and status != 429)
+        if isinstance(failure, AuthError):
+            # The key is wrong or lacks rights: nothing else this run sends can succeed, and
+            # writes already waiting or retrying in other threads must not go out.
+            with self._stop_lock:
+                self._auth_failure = self._auth_failure or failure
+            self.cancel(AUTH_STOPPED)
+        raise failure
 
     def _no_answer(self, error: httpx.TransportError) -> str:
         """Why a request got no answer; a failed connection names the host and port it tried."""
@@ -382,17 +366,3 @@ class Transport:
         if not reason:
             reason = "timed out" if isinstance(error, httpx.ConnectTimeout) else "failed"
         return f"cannot connect to {host}:{port}: {reason[0].lower()}{reason[1:]}"
-
-    def _transient_failure(
-        self, response: ReadAnswer, method: str, path: str, ticket: WriteTicket | None
-    ) -> RetryableFailure:
-        """A 429 or 5xx answer to retry; a 429 also slows the writes and pauses every request."""
-        error = error_from_response(response, method, path)
-        if response.status_code == 429:
-            self.stats.add_rate_limited()
-            if ticket is not None:
-                ticket.outcome = "rate_limited"
-            if error.retry_after:
-                self._pacer.pause(error.retry_after)
-        # A 429 refused the write; after a 5xx it may have been applied all the same.
-        return RetryableFailure(error, ambiguous=ticket is not None and response.status_code != 429)

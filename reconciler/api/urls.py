@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
@@ -15,8 +14,6 @@ from reconciler.text import printable
 DEFAULT_BASE_URL = "https://api.bland.ai"
 PERSONAS_PATH = "/v1/personas"
 INBOUND_PATH = "/v1/inbound"
-
-WriteAction = Literal["attach", "detach"]
 
 
 def check_base_url(url: str) -> str:
@@ -109,25 +106,20 @@ def path_segment(value: str, what: str) -> str:
     else:
         assert found is not None
         why = f'it holds "{printable(found.group())}"'
-    shown = printable(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    raise InputError(f'{what} "{shown}" cannot be sent in a request path: {why}')
+    raise InputError(f'{what} "{shown_text(value)}" cannot be sent in a request path: {why}')
 
 
-def persona_path(persona_id: str) -> str:
-    """The path of one persona (a twin persona's too: its id comes from the agent API)."""
-    return f"{PERSONAS_PATH}/{path_segment(persona_id, 'persona id')}"
+def shown_text(text: str) -> str:
+    """Text from the API as an error message shows it: escaped, and cut at 60 characters."""
+    shown = printable(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def inbound_write_path(persona_id: str, action: WriteAction) -> str:
-    """The path that attaches numbers to a persona or detaches them (`action`)."""
-    return f"{persona_path(persona_id)}/inbound/{action}"
+def persona_path(persona_id: str, *rest: str) -> str:
+    """The path of one persona (a twin's too), or of what follows it: `inbound/attach`, or a
+    number's settings as persona_path(id, "inbound", path_segment(number, ...), "settings")."""
+    return "/".join([PERSONAS_PATH, path_segment(persona_id, "persona id"), *rest])
 
 
 # The label endpoint is documented without the /v1 prefix every other endpoint has.
 LABEL_PATH = "/inbound/update_label"
-
-
-def settings_path(persona_id: str, number: str) -> str:
-    """The path of one number's persona_settings; the `+` of the number is sent as %2B."""
-    return f"{persona_path(persona_id)}/inbound/{quote(number, safe='')}/settings"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from reconciler.api.numbers import canonical_number
-from reconciler.api.urls import INBOUND_PATH, path_segment
-from reconciler.api.wire import _json_type, _malformed, shown_text
+from reconciler.api.numbers import as_read
+from reconciler.api.urls import INBOUND_PATH, path_segment, shown_text
+from reconciler.api.wire import Malformed, data_of, id_of, json_type, optional_id, reading
 from reconciler.errors import ApiError
 from reconciler.model import UNREAD, AgentListing, InboundRoute, LiveAgent, Unread
 
@@ -24,19 +24,9 @@ AGENT_LIST_LIMIT = 500
 AgentAction = Literal["attach", "detach"]
 
 
-def agent_path(agent_id: str) -> str:
-    """The path of one agent."""
-    return f"{AGENTS_PATH}/{path_segment(agent_id, 'agent id')}"
-
-
-def agent_inbound_path(agent_id: str) -> str:
-    """The path that names an agent's twin persona (GET)."""
-    return f"{agent_path(agent_id)}/inbound"
-
-
-def agent_write_path(agent_id: str, action: AgentAction) -> str:
-    """The path that attaches numbers to an agent or detaches them (`action`)."""
-    return f"{agent_inbound_path(agent_id)}/{action}"
+def agent_path(agent_id: str, *rest: str) -> str:
+    """The path of one agent, or of what follows it: `inbound` (its twin), `inbound/attach`."""
+    return "/".join([AGENTS_PATH, path_segment(agent_id, "agent id"), *rest])
 
 
 def inbound_number_path(number: str) -> str:
@@ -45,168 +35,106 @@ def inbound_number_path(number: str) -> str:
 
 
 def is_not_found(error: ApiError) -> bool:
-    """True for the API saying a thing does not exist: a 404 with a NOT_FOUND code.
-
-    A 404 without that code (a proxy's page, a base URL without /v2) says nothing about the
-    agent, and is left to report as the error it is.
-    """
+    """True for the API saying a thing does not exist: a 404 with a NOT_FOUND code. A 404
+    without it (a proxy's page, a base URL without /v2) is left to report as what it is."""
     code = error.code or ""
     return error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND"))
 
 
-def _id_of(item: Any, where: str) -> str:
-    """The `id` of an object of the answer: a non-empty string (or a number, as text)."""
-    if not isinstance(item, dict):
-        raise ValueError(f"{where} is {_json_type(item)}, not an object")
-    if "id" not in item:
-        raise ValueError(f"{where} has no `id`")
-    found = item["id"]
-    if isinstance(found, bool) or not isinstance(found, str | int) or found == "":
-        shown = "an empty string" if found == "" else _json_type(found)
-        raise ValueError(f"{where} has an `id` that is {shown}")
-    return str(found)
-
-
-def _optional_text(item: dict[str, Any], key: str, where: str) -> str | None:
-    """A field that is a string or null; "" reads as null; any other type is refused."""
-    found = item.get(key)
-    if found is not None and not isinstance(found, str):
-        raise ValueError(f"{where}: `{key}` is {_json_type(found)}, not a string")
-    return found or None
-
-
-def _optional_id(item: dict[str, Any], key: str, where: str) -> str | None:
-    """An id field that may be null: a string, or a number read as text; "" reads as null."""
-    found = item.get(key)
-    if isinstance(found, bool) or not isinstance(found, str | int | None):
-        raise ValueError(f"{where}: `{key}` is {_json_type(found)}, not an id")
-    return str(found) if found not in (None, "") else None
-
-
 def _production_version(item: dict[str, Any]) -> str | None:
-    """The version production is pinned to, wherever the answer shows the environments.
-
-    The docs give each environment as `{id, env_type, current_version_id}` without saying how
-    they are laid out: under `environments` as a mapping or a list, or as a top-level
-    `production`. None when unpinned, or when the answer shows none of these.
-    """
+    """The version production is pinned to: the docs do not say how the environments are laid
+    out, so under `environments` as a mapping or a list, or a top-level `production`."""
     environments = item.get("environments")
     production: Any = item.get("production")
     if isinstance(environments, dict):
         production = environments.get("production", production)
     elif isinstance(environments, list):
-        production = next(
-            (
-                env
-                for env in environments
-                if isinstance(env, dict) and env.get("env_type") == "production"
-            ),
-            production,
-        )
+        found = [env for env in environments if isinstance(env, dict)]
+        production = next((env for env in found if env.get("env_type") == "production"), production)
     version = production.get("current_version_id") if isinstance(production, dict) else None
     return version if isinstance(version, str) and version else None
 
 
 def _agent(item: Any, where: str) -> LiveAgent:
-    agent_id = _id_of(item, where)
+    agent_id = id_of(item, where)
+    if not agent_id:
+        raise Malformed(f"{where} has an `id` that is an empty string")
     # As a persona's: a name is only shown, so an odd one is shown as text, not refused.
     name = str(item.get("name") or "")
     return LiveAgent(agent_id, name, production_version_id=_production_version(item))
 
 
-def _data(payload: Any) -> Any:
-    """The envelope's `data`; a body that is not an envelope is taken as the data itself."""
-    return payload.get("data") if isinstance(payload, dict) else payload
-
-
 def agents_from_list(payload: Any) -> AgentListing:
     """The agents of GET /v2/agents: its `data` (or a bare list), each with an id, once."""
-    items = _data(payload)
-    if not isinstance(items, list):
-        what = "`data`" if isinstance(payload, dict) else "the body"
-        raise _malformed("GET", AGENTS_PATH, f"{what} is {_json_type(items)}, not a list of agents")
+    items = data_of(payload)
     agents: dict[str, LiveAgent] = {}
-    try:
+    with reading("GET", AGENTS_PATH):
+        if not isinstance(items, list):
+            what = "`data`" if isinstance(payload, dict) else "the body"
+            raise Malformed(f"{what} is {json_type(items)}, not a list of agents")
         for index, item in enumerate(items):
             agent = _agent(item, f"data[{index}]")
             if agent.id in agents:
-                raise ValueError(f"agent {shown_text(agent.id)} is listed twice")
+                raise Malformed(f"agent {shown_text(agent.id)} is listed twice")
             agents[agent.id] = agent
-    except ValueError as error:
-        raise _malformed("GET", AGENTS_PATH, str(error)) from None
     return AgentListing(list(agents.values()), len(items) >= AGENT_LIST_LIMIT)
 
 
 def agent_from_answer(payload: Any, path: str) -> LiveAgent:
     """The agent in the `data` of GET /v2/agents/{id}."""
-    try:
-        return _agent(_data(payload), "`data`")
-    except ValueError as error:
-        raise _malformed("GET", path, str(error)) from None
+    with reading("GET", path):
+        return _agent(data_of(payload), "`data`")
 
 
-def _data_of_agent(payload: Any, agent_id: str, method: str, path: str) -> dict[str, Any]:
+def _data_of_agent(payload: Any, agent_id: str) -> dict[str, Any]:
     """The `data` object of an answer about one agent; refused if it names another agent."""
-    data = _data(payload)
+    data = data_of(payload)
     if not isinstance(data, dict):
-        raise _malformed(method, path, f"`data` is {_json_type(data)}, not an object")
+        raise Malformed(f"`data` is {json_type(data)}, not an object")
     named = data.get("agent_id", agent_id)
     if not isinstance(named, str | int) or isinstance(named, bool) or str(named) != agent_id:
-        shown = repr(shown_text(named)) if isinstance(named, str) else _json_type(named)
-        raise _malformed(method, path, f"`data.agent_id` is {shown}, not the agent asked for")
+        shown = repr(shown_text(named)) if isinstance(named, str) else json_type(named)
+        raise Malformed(f"`data.agent_id` is {shown}, not the agent asked for")
     return data
 
 
 def twin_from_answer(payload: Any, agent_id: str, path: str) -> str | None:
-    """The twin persona id of GET /v2/agents/{id}/inbound: null until the first attach.
-
-    An unknown agent id also answers null, so None does not say the agent exists. A missing
-    `persona_id` is refused: read as null, the agent's numbers would look free.
-    """
-    data = _data_of_agent(payload, agent_id, "GET", path)
-    if "persona_id" not in data:
-        raise _malformed("GET", path, "`data` has no `persona_id`")
-    try:
-        return _optional_id(data, "persona_id", "`data`")
-    except ValueError as error:
-        raise _malformed("GET", path, str(error)) from None
+    """The twin persona id of GET /v2/agents/{id}/inbound: null until the first attach (and
+    for an unknown agent); a missing `persona_id` is refused, as null it would free numbers."""
+    with reading("GET", path):
+        data = _data_of_agent(payload, agent_id)
+        if "persona_id" not in data:
+            raise Malformed("`data` has no `persona_id`")
+        return optional_id(data, "persona_id", "`data`")
 
 
 def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
-    """What answers a number, from GET /v1/inbound/{number}: a bare object or `data`.
-
-    `persona_id` is undocumented there: UNREAD when the answer does not show it.
-    """
-    record = _data(payload) if isinstance(payload, dict) and "data" in payload else payload
-    if not isinstance(record, dict):
-        raise _malformed("GET", path, f"the number's record is {_json_type(record)}")
-    shown = record.get("phone_number", number)
-    same = isinstance(shown, str) and (canonical_number(shown) or shown) == (
-        canonical_number(number) or number
-    )
-    if not isinstance(shown, str) or not same:
-        about = repr(shown_text(shown)) if isinstance(shown, str) else _json_type(shown)
-        raise _malformed("GET", path, f"`phone_number` is {about}, not {number}")
-    try:
+    """What answers a number, from GET /v1/inbound/{number}: a bare object or `data`; its
+    undocumented `persona_id` is UNREAD when the answer does not show it."""
+    record = data_of(payload) if isinstance(payload, dict) and "data" in payload else payload
+    with reading("GET", path):
+        if not isinstance(record, dict):
+            raise Malformed(f"the number's record is {json_type(record)}")
+        shown = record.get("phone_number", number)
+        if not isinstance(shown, str) or as_read(shown) != as_read(number):
+            about = repr(shown_text(shown)) if isinstance(shown, str) else json_type(shown)
+            raise Malformed(f"`phone_number` is {about}, not {number}")
         owner: str | Unread | None = UNREAD
         if "persona_id" in record:
-            owner = _optional_id(record, "persona_id", number)
-        return InboundRoute(
-            number,
-            pathway_id=_optional_text(record, "pathway_id", number),
-            prompt=_optional_text(record, "prompt", number),
-            persona_id=owner,
+            owner = optional_id(record, "persona_id", number)
+        pathway_id, prompt = (
+            optional_id(record, key, number, "a string") for key in ("pathway_id", "prompt")
         )
-    except ValueError as error:
-        raise _malformed("GET", path, str(error)) from None
+        return InboundRoute(number, pathway_id=pathway_id, prompt=prompt, persona_id=owner)
 
 
 def detached_from_answer(payload: Any, agent_id: str, path: str) -> int:
     """`data.detached_count` of the detach answer: how many of the numbers the agent held."""
-    count = _data_of_agent(payload, agent_id, "POST", path).get("detached_count")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise _malformed("POST", path, f"`data.detached_count` is {_json_type(count)}")
-    return count
+    with reading("POST", path):
+        count = _data_of_agent(payload, agent_id).get("detached_count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise Malformed(f"`data.detached_count` is {json_type(count)}")
+        return count
 
 
 def write_took_effect(

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.api.urls import LABEL_PATH, settings_path
+from reconciler.api.urls import LABEL_PATH, path_segment, persona_path
 from reconciler.api.wire import (
     label_from_answer,
     persona_from_answer,
@@ -91,7 +91,9 @@ def test_write_answers_are_read_for_what_they_report() -> None:
 
 
 def test_the_settings_path_sends_the_plus_as_2b() -> None:
-    assert settings_path("p-1", N100) == "/v1/personas/p-1/inbound/%2B14155550100/settings"
+    number = path_segment(N100, "phone number")
+    path = persona_path("p-1", "inbound", number, "settings")
+    assert path == "/v1/personas/p-1/inbound/%2B14155550100/settings"
     assert LABEL_PATH == "/inbound/update_label"
 
 

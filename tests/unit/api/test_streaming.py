@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.api.streaming import BodyBudget, BodyRefused, read_body
+from reconciler.api.sizes import BodyBudget, BodyRefused, read_body
 from reconciler.errors import ApiError
 
 PIECE = 64 * 1024
@@ -136,15 +136,13 @@ def test_answers_read_at_once_share_the_limit() -> None:
     assert budget.take(other)
     with pytest.raises(BodyRefused) as raised:
         read_body(streamed(b" " * (2 * PIECE)), budget, lambda: False)
-    assert (
-        raised.value.too_large == "with the answers read alongside it; 131,072 bytes of it had come"
-    )
+    assert str(raised.value) == "with the answers read alongside it; 131,072 bytes of it had come"
     assert budget.held == other  # what the refused answer held is given back
     budget.give_back(bytearray(other))
     answer = read_body(streamed(b" " * (2 * PIECE)), budget, lambda: False)
-    assert len(answer.body) == budget.held == 2 * PIECE
-    budget.give_back(answer.body)
-    assert budget.held == 0 and answer.body == b""
+    assert len(answer.content) == budget.held == 2 * PIECE
+    budget.give_back(answer.content)
+    assert budget.held == 0 and answer.content == b""
 
 
 def test_an_answer_cut_short_gives_its_bytes_back() -> None:

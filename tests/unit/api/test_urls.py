@@ -7,7 +7,6 @@ import pytest
 from reconciler.api.urls import (
     DEFAULT_BASE_URL,
     check_base_url,
-    inbound_write_path,
     persona_path,
     unproxied_mounts,
 )
@@ -113,7 +112,7 @@ def test_the_default_base_url_passes_its_own_check() -> None:
 )
 def test_a_persona_id_is_quoted_whole_into_its_path(persona_id: str, path: str) -> None:
     assert persona_path(persona_id) == path
-    assert inbound_write_path(persona_id, "detach") == f"{path}/inbound/detach"
+    assert persona_path(persona_id, "inbound", "detach") == f"{path}/inbound/detach"
 
 
 @pytest.mark.parametrize(

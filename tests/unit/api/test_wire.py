@@ -7,11 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.api.pacing import parse_retry_after
 from reconciler.api.wire import (
     build_live,
     error_from_response,
     inbound_from_answer,
+    parse_retry_after,
     persona_from_answer,
     personas_from_page,
     success_payload,
@@ -318,7 +318,7 @@ MALFORMED_INBOUND = {
     "an empty number": ({"inbound_numbers": [{"phone_number": ""}]}, "entry 0 is an empty"),
     "an owner that is an object": (
         {"inbound_numbers": [{"phone_number": "+14155550100", "persona_id": {"id": "p1"}}]},
-        "+14155550100: `persona_id` is an object",
+        "+14155550100: `persona_id` is an object, not an id",
     ),
 }
 
