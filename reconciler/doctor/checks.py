@@ -84,14 +84,7 @@ def run_doctor(client: BlandClient, wire: WireLog, key_source: str) -> Report:
     first = read(lambda: _small_page(client, 1))
     if isinstance(listing, ApiError) and isinstance(first, ApiError):
         return _stopped(listing, wire, key_source)
-    # Pages 1 (read already) and 2 of limit=2, parsed as the client parses every page.
-    small = (
-        first
-        if isinstance(first, ApiError)
-        else read(
-            lambda: (personas_from_page(first, 1), personas_from_page(_small_page(client, 2), 2))
-        )
-    )
+    small = first if isinstance(first, ApiError) else read(lambda: _pages(first, client))
     inbound = read(client.list_inbound)
     missing = read(lambda: client.get_persona(NO_SUCH_PERSONA))
     personas = {} if isinstance(listing, ApiError) else listing[0]
@@ -113,6 +106,11 @@ def run_doctor(client: BlandClient, wire: WireLog, key_source: str) -> Report:
 
 def _small_page(client: BlandClient, page: int) -> object:
     return client.get_json(PERSONAS_PATH, {"page": page, "limit": SMALL_LIMIT})
+
+
+def _pages(first: object, client: BlandClient) -> tuple[list[LivePersona], list[LivePersona]]:
+    """Pages 1 (read already) and 2 of limit=2, parsed as the client parses every page."""
+    return personas_from_page(first, 1), personas_from_page(_small_page(client, 2), 2)
 
 
 def _stopped(error: ApiError, wire: WireLog, key_source: str) -> Report:
@@ -179,44 +177,38 @@ def inbound_listing(inbound: Inbound) -> Check:
 def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Check:
     """What the listing shows of each number, and what an error answer carries."""
     warns: list[str] = []
-    facts = [_number_form(listing, warns), _error_answer(missing, warns)]
-    return judged("response_shapes", [], warns, "; ".join(fact for fact in facts if fact))
-
-
-def _number_form(listing: Listing, warns: list[str]) -> str:
-    if isinstance(listing, ApiError):
-        return "numbers not seen: the persona listing was not read whole"
-    personas = listing[0].values()
+    facts: list[str] = []
+    personas = [] if isinstance(listing, ApiError) else list(listing[0].values())
     fields = {
         "label": sum(len(persona.labels) for persona in personas),
         "persona_settings": sum(len(persona.settings) for persona in personas),
     }
-    if not any(persona.numbers for persona in personas):
-        return "no number listed yet"
-    if not any(fields.values()):
+    if isinstance(listing, ApiError):
+        facts.append("numbers not seen: the persona listing was not read whole")
+    elif not any(persona.numbers for persona in personas):
+        facts.append("no number listed yet")
+    elif not any(fields.values()):
         warns.append(
             "numbers listed as bare strings (or objects without label and persona_settings): "
             "their labels and persona_settings are not visible"
         )
-        return ""
-    if fields["persona_settings"] < sum(len(persona.numbers) for persona in personas):
-        warns.append("numbers without persona_settings: per-number settings not visible")
-    return f"numbers as objects (with {', '.join(name for name, n in fields.items() if n)})"
-
-
-def _error_answer(missing: LivePersona | ApiError, warns: list[str]) -> str:
+    else:
+        if fields["persona_settings"] < sum(len(persona.numbers) for persona in personas):
+            warns.append("numbers without persona_settings: per-number settings not visible")
+        facts.append(f"numbers as objects (with {', '.join(f for f, n in fields.items() if n)})")
     probe = f"GET {persona_path(NO_SUCH_PERSONA)} (no such persona)"
     if not isinstance(missing, ApiError):
         warns.append(f"{probe} was answered 2xx: errors look like answers")
-        return "no error envelope seen"
-    if missing.status is None:
+        facts.append("no error envelope seen")
+    elif missing.status is None:
         warns.append(f"the error envelope could not be seen: {words(missing)}")
-        return ""
-    if not missing.code:
+    elif not missing.code:
         alone = f"errors are told apart by status alone ({printable(missing.api_message)})"
         warns.append(f"{probe} was answered HTTP {missing.status} without an error code: {alone}")
-        return f"no such persona: HTTP {missing.status}"
-    return f"no such persona: HTTP {missing.status} {missing.code}"
+        facts.append(f"no such persona: HTTP {missing.status}")
+    else:
+        facts.append(f"no such persona: HTTP {missing.status} {missing.code}")
+    return judged("response_shapes", [], warns, "; ".join(facts))
 
 
 def consistency(
