@@ -90,13 +90,14 @@ def run_doctor(client: BlandClient, wire: WireLog, key_source: str) -> Report:
     personas = {} if isinstance(listing, ApiError) else listing[0]
     owners = {} if isinstance(inbound, ApiError) else inbound
     agents = read_agents(client, personas, owners)
-    twins = {} if isinstance(agents.twins, ApiError) else agents.twins
+    asked = {} if isinstance(agents.twins, ApiError) else agents.twins
+    twins = {twin for twin in asked.values() if twin is not None}
     checks = (
         Check("credentials", "ok", f"the API key from {key_source} is accepted"),
         personas_listing(listing, small),
         inbound_listing(inbound),
         response_shapes(listing, missing),
-        consistency(listing, inbound, client.get_persona, {t for t in twins.values() if t}),
+        consistency(listing, inbound, client.get_persona, twins),
         agents_listing(agents.listing),
         agent_twins(agents, personas, owners),
         inbound_number(agents),
