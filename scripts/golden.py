@@ -5,7 +5,8 @@
 runs the installed `reconciler` (from PATH) as a subprocess against a fresh simulator for each
 scenario and writes one file per command: exit code, stdout and stderr, with the simulator's
 address replaced by a fixed word. Run it before and after a change that must not alter behaviour,
-then `diff -r BEFORE AFTER`.
+then `diff -r BEFORE AFTER`. The demo's applies send one write at a time (`--parallelism 1`), so
+that their write lines come in the plan's order rather than in the order concurrent writes end.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ BAD_COMMANDS = {
     "plan-markdown": ["plan", "--format", "markdown"],
     "apply": ["apply", "--auto-approve"],
 }
+ONE_WRITE_AT_A_TIME = ["--parallelism", "1"]
 
 
 @contextmanager
@@ -91,10 +93,10 @@ def demo(out: Path) -> None:
         ("3-plan-json", ["plan", "--format", "json", config]),
         ("4-plan-markdown", ["plan", "--format", "markdown", config]),
         ("5-plan-masked", ["plan", "--mask-numbers", config]),
-        ("6-apply", ["apply", "--auto-approve", config]),
+        ("6-apply", ["apply", "--auto-approve", *ONE_WRITE_AT_A_TIME, config]),
         ("7-plan-again", ["plan", "--detailed-exitcode", config]),
         ("8-export", ["export"]),
-        ("9-apply-again", ["apply", "--auto-approve", config]),
+        ("9-apply-again", ["apply", "--auto-approve", *ONE_WRITE_AT_A_TIME, config]),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

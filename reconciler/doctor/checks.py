@@ -1,38 +1,79 @@
 """The probes, read by the client's own methods (its strict parsing, its paging), and the checks
-that judge them: an answer the tool cannot read fails here as it would fail a plan."""
+that judge them: an answer the tool cannot read fails here as it would fail a plan. The agent
+probes are cheap: one listing, twins until MAX_TWINS are found among the first MAX_AGENTS_ASKED
+agents, those not listed read by id, and one number."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
 
 from reconciler.api import BlandClient
 from reconciler.api.client import PAGE_LIMIT
 from reconciler.api.urls import PERSONAS_PATH, persona_path
+from reconciler.api.v2 import AGENT_LIST_LIMIT, inbound_number_path, route_from_answer
 from reconciler.api.wire import build_live, personas_from_page
-from reconciler.doctor.agent_checks import agent_twins, agents_listing, inbound_number, read_agents
-from reconciler.doctor.report import (
-    KEY_NEEDED,
-    Check,
-    Report,
-    WireLog,
-    judged,
-    not_checked,
-    plural,
-    read,
-    shown,
-    words,
-)
-from reconciler.errors import ApiError, AuthError
-from reconciler.model import Live, LivePersona
+from reconciler.doctor.report import KEY_NEEDED, Check, Report, Status, WireLog, not_checked
+from reconciler.errors import ApiError, AuthError, InputError
+from reconciler.model import AgentListing, LivePersona
 from reconciler.owner_reads import GetPersona, confirm_owners
-from reconciler.text import printable
+from reconciler.text import and_more, printable
 
 SMALL_LIMIT = 2  # small enough to need a second page on almost any account
 NO_SUCH_PERSONA = "00000000-0000-4000-8000-00000000d0c7"  # asked for to see an error answer
+MAX_AGENTS_ASKED = 10  # GET /v2/agents/{id}/inbound sent at most
+MAX_TWINS = 3  # twin personas looked at (and read by id where not listed) at most
+ROUTE_FIELDS = ("pathway_id", "prompt", "persona_id")  # what GET /v1/inbound/{number} may show
+T = TypeVar("T")
 
 Listing = tuple[dict[str, LivePersona], int] | ApiError  # the personas and the pages read
 Small = tuple[list[LivePersona], list[LivePersona]] | ApiError  # pages 1 and 2 of limit=2
 Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
+Twin = LivePersona | None | ApiError  # a twin read by id: it, None where the API will not, or why
+
+
+@dataclass(frozen=True)
+class AgentReads:
+    """What the agent probes read; a part is an ApiError where its read stopped."""
+
+    listing: AgentListing | ApiError
+    twins: dict[str, str | None] | ApiError = field(default_factory=dict)  # agent -> twin
+    by_id: dict[str, Twin] = field(default_factory=dict)  # each twin not listed, read by id
+    number: str | None = None  # the number read one by one: an agent's, where one is seen
+    agent: str = ""  # the agent holding it, if known
+    route: dict[str, Any] | ApiError | None = None  # its record, as the client accepted it
+
+
+def read(call: Callable[[], T]) -> T | ApiError:
+    """What `call` read, or the ApiError it stopped on; an id or number no request path can
+    carry (InputError, raised before sending) stops the read as an error answer would."""
+    try:
+        return call()
+    except ApiError as error:
+        return error
+    except InputError as error:
+        return ApiError(str(error))
+
+
+def words(error: ApiError) -> str:
+    return printable(str(error))
+
+
+def shown(items: Collection[str]) -> str:
+    """The items sorted, safe to print, the first three then "and N more"."""
+    return and_more([printable(item) for item in sorted(items)], 3)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def judged(name: str, fails: list[str], warns: list[str], facts: str = "") -> Check:
+    """A check from its failures and warnings (either may be empty) and what was seen."""
+    status: Status = "fail" if fails else "warn" if warns else "ok"
+    return Check(name, status, "; ".join([*fails, *warns, facts] if facts else [*fails, *warns]))
 
 
 def run_doctor(client: BlandClient, wire: WireLog, key_source: str) -> Report:
@@ -49,18 +90,19 @@ def run_doctor(client: BlandClient, wire: WireLog, key_source: str) -> Report:
     personas = {} if isinstance(listing, ApiError) else listing[0]
     owners = {} if isinstance(inbound, ApiError) else inbound
     agents = read_agents(client, personas, owners)
+    asked = {} if isinstance(agents.twins, ApiError) else agents.twins
+    twins = {twin for twin in asked.values() if twin is not None}
     checks = (
         Check("credentials", "ok", f"the API key from {key_source} is accepted"),
         personas_listing(listing, small),
         inbound_listing(inbound),
         response_shapes(listing, missing),
-        consistency(listing, inbound, client.get_persona, agents.twin_ids()),
+        consistency(listing, inbound, client.get_persona, twins),
         agents_listing(agents.listing),
         agent_twins(agents, personas, owners),
         inbound_number(agents),
     )
-    pages = 0 if isinstance(listing, ApiError) else listing[1]
-    return Report(checks, wire, persona_pages=pages)
+    return Report(checks, wire, persona_pages=0 if isinstance(listing, ApiError) else listing[1])
 
 
 def _small_page(client: BlandClient, page: int) -> object:
@@ -105,23 +147,17 @@ def personas_listing(listing: Listing, small: Small) -> Check:
             f"was asked: the server {'ignores' if total > full * PAGE_LIMIT else 'caps'} `limit` "
             "(the tool reads on to an empty page)"
         )
-    small_limit = f"limit={SMALL_LIMIT}"
     if isinstance(small, ApiError):
-        warns.append(f"{small_limit} could not be checked: {words(small)}")
+        warns.append(f"limit={SMALL_LIMIT} could not be checked: {words(small)}")
     elif len(small[0]) > SMALL_LIMIT:
-        warns.append(
-            f"{small_limit} was answered with {len(small[0])} personas: the server ignores `limit`"
-        )
+        ignored = f"was answered with {len(small[0])} personas: the server ignores `limit`"
+        warns.append(f"limit={SMALL_LIMIT} {ignored}")
     elif len(small[0]) == SMALL_LIMIT and total > SMALL_LIMIT and not small[1]:
-        fails.append(
-            f"page 2 of {small_limit} is empty although {total} personas are listed: paging "
-            "loses personas"
-        )
+        lost = f"is empty although {total} personas are listed: paging loses personas"
+        fails.append(f"page 2 of limit={SMALL_LIMIT} {lost}")
     elif shared := {p.id for p in small[0]} & {p.id for p in small[1]}:
-        fails.append(
-            f"pages 1 and 2 of {small_limit} share personas ({shown(shared)}): the server "
-            "ignores `page`"
-        )
+        ignored = f"share personas ({shown(shared)}): the server ignores `page`"
+        fails.append(f"pages 1 and 2 of limit={SMALL_LIMIT} {ignored}")
     deleted = sum(persona.deleted for persona in personas.values())
     facts = f"{plural(total, 'persona')} ({deleted} soft-deleted, marked by deleted_at)"
     facts += f" on {plural(full, 'page')} of limit={PAGE_LIMIT}, then an empty page"
@@ -132,66 +168,54 @@ def inbound_listing(inbound: Inbound) -> Check:
     """GET /v1/inbound answers, with how many numbers, and whether it names owners."""
     if isinstance(inbound, ApiError):
         return Check("inbound_listing", "fail", words(inbound))
-    count = len(inbound)
     named = sum(owner is not None for owner in inbound.values())
-    if named:
-        owners = f"names owners (persona_id) for {named} of {count}"
-    else:
+    owners = f"names owners (persona_id) for {named} of {len(inbound)}"
+    if not named:
         owners = "names no owners (no persona_id): the persona listing is the only source"
-    return Check("inbound_listing", "ok", f"{plural(count, 'number')}; {owners}")
+    return Check("inbound_listing", "ok", f"{plural(len(inbound), 'number')}; {owners}")
 
 
 def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Check:
     """What the listing shows of each number, and what an error answer carries."""
     warns: list[str] = []
-    facts = [_number_form(listing, warns), _error_answer(missing, warns)]
-    return judged("response_shapes", [], warns, "; ".join(fact for fact in facts if fact))
-
-
-def _number_form(listing: Listing, warns: list[str]) -> str:
-    if isinstance(listing, ApiError):
-        return "numbers not seen: the persona listing was not read whole"
-    personas = listing[0].values()
-    numbers = sum(len(persona.numbers) for persona in personas)
+    facts: list[str] = []
+    personas = [] if isinstance(listing, ApiError) else list(listing[0].values())
     fields = {
         "label": sum(len(persona.labels) for persona in personas),
         "persona_settings": sum(len(persona.settings) for persona in personas),
     }
-    if not numbers:
-        return "no number listed yet"
-    if not any(fields.values()):
+    if isinstance(listing, ApiError):
+        facts.append("numbers not seen: the persona listing was not read whole")
+    elif not any(persona.numbers for persona in personas):
+        facts.append("no number listed yet")
+    elif not any(fields.values()):
         warns.append(
             "numbers listed as bare strings (or objects without label and persona_settings): "
             "their labels and persona_settings are not visible"
         )
-        return ""
-    if fields["persona_settings"] < numbers:
-        warns.append("numbers without persona_settings: per-number settings not visible")
-    return f"numbers as objects (with {', '.join(name for name, n in fields.items() if n)})"
-
-
-def _error_answer(missing: LivePersona | ApiError, warns: list[str]) -> str:
+    else:
+        if fields["persona_settings"] < sum(len(persona.numbers) for persona in personas):
+            warns.append("numbers without persona_settings: per-number settings not visible")
+        facts.append(f"numbers as objects (with {', '.join(f for f, n in fields.items() if n)})")
     probe = f"GET {persona_path(NO_SUCH_PERSONA)} (no such persona)"
     if not isinstance(missing, ApiError):
         warns.append(f"{probe} was answered 2xx: errors look like answers")
-        return "no error envelope seen"
-    if missing.status is None:
+        facts.append("no error envelope seen")
+    elif missing.status is None:
         warns.append(f"the error envelope could not be seen: {words(missing)}")
-        return ""
-    if not missing.code:
-        warns.append(
-            f"{probe} was answered HTTP {missing.status} without an error code: errors are told "
-            f"apart by status alone ({printable(missing.api_message)})"
-        )
-        return f"no such persona: HTTP {missing.status}"
-    return f"no such persona: HTTP {missing.status} {missing.code}"
+    elif not missing.code:
+        alone = f"errors are told apart by status alone ({printable(missing.api_message)})"
+        warns.append(f"{probe} was answered HTTP {missing.status} without an error code: {alone}")
+        facts.append(f"no such persona: HTTP {missing.status}")
+    else:
+        facts.append(f"no such persona: HTTP {missing.status} {missing.code}")
+    return judged("response_shapes", [], warns, "; ".join(facts))
 
 
 def consistency(
     listing: Listing, inbound: Inbound, get_persona: GetPersona, twins: Collection[str] = ()
 ) -> Check:
     """Each number on one persona (read again by id if listed on two); the two sources agree.
-
     GET /v1/inbound naming `twins` (agents' twin personas, hidden from the listing) is expected.
     """
     if isinstance(listing, ApiError):
@@ -199,63 +223,156 @@ def consistency(
     live = build_live(listing[0], listing[1], {} if isinstance(inbound, ApiError) else inbound)
     fails: list[str] = []
     warns: list[str] = []
-    deleted = {number for p in live.personas.values() if p.deleted for number in p.numbers}
-    if deleted:
+    if deleted := {number for p in live.personas.values() if p.deleted for number in p.numbers}:
         warns.append(f"numbers on soft-deleted personas: {shown(deleted)}")
     try:
         live = confirm_owners(live, get_persona)
     except ApiError as error:
         warns.append(f"a number listed on two personas could not be read again: {words(error)}")
-    held = [found.phone_number for found in live.confirmed if len(found.held_by) > 1]
-    moved = [found.phone_number for found in live.confirmed if len(found.held_by) < 2]
-    if held:
-        fails.append(
-            f"{plural(len(held), 'number')} on two personas, read again by id: {shown(held)}"
-        )
-    if moved:
+    if held := [found.phone_number for found in live.confirmed if len(found.held_by) > 1]:
+        read_again = f"on two personas, read again by id: {shown(held)}"
+        fails.append(f"{plural(len(held), 'number')} {read_again}")
+    if moved := [found.phone_number for found in live.confirmed if len(found.held_by) < 2]:
+        changed = "but read by id each is on one: the listing changed while it was read"
         warns.append(
             f"the listing showed {plural(len(moved), 'number')} on two personas "
-            f"({shown(moved)}), but read by id each is on one: the listing changed while it "
-            "was read"
+            f"({shown(moved)}), {changed}"
         )
     unreadable = {s for p in live.personas.values() for s, n in p.spellings.items() if not n}
-    unreadable |= {spelling for spelling, number in live.spellings.items() if not number}
-    if unreadable:
-        fails.append(
-            f"{plural(len(unreadable), 'number')} spelled so that no one can read a phone number "
-            f"in it (the tool leaves them alone): {shown(unreadable)}"
-        )
+    if unreadable := unreadable | {s for s, number in live.spellings.items() if not number}:
+        no_one = "spelled so that no one can read a phone number in it (the tool leaves them alone)"
+        fails.append(f"{plural(len(unreadable), 'number')} {no_one}: {shown(unreadable)}")
+    listed = live.listed_owners()
     if isinstance(inbound, ApiError):
         warns.append("GET /v1/inbound unreadable: only the persona listing was checked")
-    else:
-        _agree(live, twins, fails, warns)
-    facts = f"{plural(len(live.listed_owners()), 'number')} on personas, each on one, all on "
+    elif missing := [number for number in listed if number not in live.account_numbers]:
+        warns.append(f"on personas but not in GET /v1/inbound: {shown(missing)}")
+    active = {persona.id for persona in live.active()}
+    known = {*live.personas, *twins}  # an agent's twin is hidden from the listing by design
+    differ = live.disagreements()  # none where GET /v1/inbound names no owners or was not read
+    disagree = [d.phone_number for d in differ if d.listed_on or d.inbound_owner.id in active]
+    hidden = [d.phone_number for d in differ if not d.listed_on and d.inbound_owner.id not in known]
+    if disagree:
+        owners = "GET /v1/inbound and the persona listing name different owners for"
+        fails.append(f"{owners} {plural(len(disagree), 'number')}: {shown(disagree)}")
+    if hidden:
+        unseen = f"{plural(len(hidden), 'number')} on personas the listing does not show"
+        counted = "the tool counts them as held"
+        warns.append(f"GET /v1/inbound puts {unseen} (v2 agents?): {shown(hidden)}; {counted}")
+    facts = f"{plural(len(listed), 'number')} on personas, each on one, all on "
     facts += "the account; GET /v1/inbound " + (
         "names the same owners" if live.inbound_owners else "names no owners to compare"
     )
     return judged("consistency", fails, warns, "" if fails or warns else facts)
 
 
-def _agree(live: Live, twins: Collection[str], fails: list[str], warns: list[str]) -> None:
-    """Compare the listing's owners with GET /v1/inbound's numbers and the owners it names."""
-    listed = live.listed_owners()
-    missing = [number for number in listed if number not in live.account_numbers]
-    if missing:
-        warns.append(f"on personas but not in GET /v1/inbound: {shown(missing)}")
-    if not live.inbound_owners:
-        return
-    active = {persona.id for persona in live.active()}
-    differ = live.disagreements()
-    disagree = [d.phone_number for d in differ if d.listed_on or d.inbound_owner.id in active]
-    known = {*live.personas, *twins}  # an agent's twin is hidden from the listing by design
-    hidden = [d.phone_number for d in differ if not d.listed_on and d.inbound_owner.id not in known]
-    if disagree:
-        fails.append(
-            "GET /v1/inbound and the persona listing name different owners for "
-            f"{plural(len(disagree), 'number')}: {shown(disagree)}"
-        )
-    if hidden:
+def read_agents(
+    client: BlandClient, personas: Mapping[str, LivePersona], inbound: Mapping[str, str | None]
+) -> AgentReads:
+    """The agent listing, the twins of the first agents, and one number, read as `plan` reads
+    them (owner_reads.with_agents), so that a finding here is what plan will meet."""
+    listing = read(client.list_agents)
+    twins = listing if isinstance(listing, ApiError) else read(lambda: _ask_twins(client, listing))
+    found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
+    by_id: dict[str, Twin] = {}
+    for twin in (twin for twin in found if twin not in personas):
+        answer = read(partial(client.get_persona, twin))
+        # A twin GET /v1/personas/{id} will not serve (404) is read as plan reads it: unreadable.
+        by_id[twin] = None if isinstance(answer, ApiError) and answer.status == 404 else answer
+    # An agent's number where one is seen (so its persona_id can be seen naming the twin).
+    on_agents = [(n, found[owner]) for n, owner in sorted(inbound.items()) if owner in found]
+    for twin, agent in found.items():
+        held = personas.get(twin) or by_id.get(twin)
+        if isinstance(held, LivePersona):
+            on_agents += [(number, agent) for number in sorted(held.numbers)]
+    number, agent = next(iter(on_agents), (min(inbound, default=None), ""))
+    route = None if number is None else read(lambda: _route(client, number))
+    return AgentReads(listing, twins, by_id, number, agent, route)
+
+
+def _ask_twins(client: BlandClient, listing: AgentListing) -> dict[str, str | None]:
+    twins: dict[str, str | None] = {}
+    for agent in listing.agents[:MAX_AGENTS_ASKED]:
+        twins[agent.id] = client.agent_twin(agent.id)
+        if sum(twin is not None for twin in twins.values()) == MAX_TWINS:
+            break
+    return twins
+
+
+def _route(client: BlandClient, number: str) -> dict[str, Any]:
+    """The number's record as GET /v1/inbound/{number} answers, once the client accepts it."""
+    path = inbound_number_path(number)
+    payload = client.get_json(path)
+    route_from_answer(payload, number, path)  # refused here as plan would refuse it
+    record: dict[str, Any] = payload.get("data", payload)
+    return record
+
+
+def agents_listing(listing: AgentListing | ApiError) -> Check:
+    """GET /v2/agents answers, with how many agents, and whether the list came back whole."""
+    if isinstance(listing, ApiError) and listing.status == 404:
+        unseen = "this API shows no v2 agents, so a config listing `agents:` cannot be planned"
+        return Check("agents_listing", "warn", f"{words(listing)}: {unseen}")
+    if isinstance(listing, ApiError):
+        return Check("agents_listing", "fail", f"reading stopped: {words(listing)}")
+    count = plural(len(listing.agents), "agent")
+    if not listing.may_be_incomplete:
+        return Check("agents_listing", "ok", f"{count}, the whole list (under {AGENT_LIST_LIMIT})")
+    full = f"the list came back full ({AGENT_LIST_LIMIT}, the most the API lists, with no paging)"
+    unseen = "agents past it cannot be seen and an agent named without its id cannot be found"
+    return Check(
+        "agents_listing", "warn", f"{count}: {full}, so {unseen} safely (give agents by id)"
+    )
+
+
+def agent_twins(
+    reads: AgentReads, listed: Mapping[str, LivePersona], inbound: Mapping[str, str | None]
+) -> Check:
+    """How the twin personas of the agents asked can be read, and what follows for plan."""
+    if isinstance(reads.listing, ApiError):
+        status: Status = "warn" if reads.listing.status == 404 else "fail"
+        return Check("agent_twins", status, "not checked: GET /v2/agents was not read")
+    if isinstance(reads.twins, ApiError):
+        return Check("agent_twins", "fail", f"reading stopped: {words(reads.twins)}")
+    asked = plural(len(reads.twins), "agent")
+    twins = [twin for twin in reads.twins.values() if twin is not None]
+    if not twins:
+        unseen = "(none holds numbers yet): how twins read could not be seen"
+        return Check("agent_twins", "ok", f"no twin persona among the {asked} asked {unseen}")
+    by_id = [reads.by_id.get(twin, False) for twin in twins]
+    facts = (
+        f"of {plural(len(twins), 'twin persona')} ({asked} asked): "
+        f"{sum(twin in listed for twin in twins)} in GET /v1/personas, "
+        f"{sum(isinstance(t, LivePersona) for t in by_id)} read by id "
+        f"(GET /v1/personas/{{id}}), {by_id.count(None)} neither"
+    )
+    warns: list[str] = []
+    if None in by_id and any(inbound.values()):
+        facts += "; GET /v1/inbound names owners, so those agents' numbers are read from it"
+    elif None in by_id:
         warns.append(
-            f"GET /v1/inbound puts {plural(len(hidden), 'number')} on personas the listing "
-            f"does not show (v2 agents?): {shown(hidden)}; the tool counts them as held"
+            "plan and apply will refuse to plan numbers for agents whose twin persona is "
+            "neither listed nor readable by id: GET /v1/inbound names no owners (persona_id) "
+            "either, so no read shows which numbers those agents hold"
         )
+    errors = [twin for twin in reads.by_id.values() if isinstance(twin, ApiError)]
+    fails = [f"a twin persona could not be read: {words(error)}" for error in errors[:1]]
+    return judged("agent_twins", fails, warns, facts)
+
+
+def inbound_number(reads: AgentReads) -> Check:
+    """What GET /v1/inbound/{number} shows of what answers a number: pathway, prompt, owner."""
+    if reads.number is None or reads.route is None:
+        return Check("inbound_number", "ok", "not checked: no number was seen to read")
+    if isinstance(reads.route, ApiError):
+        return Check("inbound_number", "fail", f"reading stopped: {words(reads.route)}")
+    whose = f"a number of agent {printable(reads.agent)}" if reads.agent else "a number"
+    shows = [name for name in ROUTE_FIELDS if name in reads.route]
+    facts = f"GET /v1/inbound/{printable(reads.number)} ({whose}) shows "
+    facts += ", ".join(shows) if shows else f"none of {', '.join(ROUTE_FIELDS)}"
+    if "persona_id" not in reads.route:
+        facts += " (no persona_id: owners are read from personas and twins)"
+    missing = [name for name in ROUTE_FIELDS[:2] if name not in reads.route]
+    free = "a number a pathway or a prompt answers may look free to plan, and attaching it"
+    warns = [f"no {' or '.join(missing)} shown: {free} would replace that unseen"]
+    return judged("inbound_number", [], warns if missing else [], facts)

@@ -6,15 +6,12 @@ import contextlib
 import re
 import statistics
 import time
-from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import httpx
 
 from reconciler.api.transport import EventHooks
-from reconciler.errors import ApiError, InputError
-from reconciler.text import and_more, printable
 
 Status = Literal["ok", "warn", "fail"]
 CHECKS = (
@@ -28,8 +25,6 @@ CHECKS = (
     "inbound_number",
 )
 KEY_NEEDED = "the checks need a key the API accepts"
-MAX_SHOWN = 3  # numbers or ids a detail names before "and N more"
-T = TypeVar("T")
 _RATE_LIMIT_HEADER = re.compile(r"rate-?limit|retry-after", re.IGNORECASE)
 
 
@@ -40,41 +35,6 @@ class Check:
     name: str
     status: Status
     detail: str
-
-
-def read(call: Callable[[], T]) -> T | ApiError:
-    """What `call` read, or the ApiError it stopped on.
-
-    An id or a number from the API that no request path can carry (InputError, before anything
-    is sent) stops the read as an error answer would: the check names it, as plan would.
-    """
-    try:
-        return call()
-    except ApiError as error:
-        return error
-    except InputError as error:
-        return ApiError(str(error))
-
-
-def words(error: ApiError) -> str:
-    """The error on one line, safe to print (ApiError puts the API's words on one line)."""
-    return printable(str(error))
-
-
-def shown(items: Collection[str]) -> str:
-    """The items sorted, safe to print, the first few then "and N more"."""
-    return and_more([printable(item) for item in sorted(items)], MAX_SHOWN)
-
-
-def plural(count: int, noun: str) -> str:
-    """`count` and the noun, with an s unless the count is one."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def judged(name: str, fails: Sequence[str], warns: Sequence[str], facts: str) -> Check:
-    """A check from its failures and warnings (either may be empty) and what was seen."""
-    status: Status = "fail" if fails else "warn" if warns else "ok"
-    return Check(name, status, "; ".join([*fails, *warns, facts] if facts else [*fails, *warns]))
 
 
 class WireLog:
@@ -114,11 +74,9 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        """True when any check failed."""
-        return any(check.status == "fail" for check in self.checks)
+        return self.count("fail") > 0
 
     def count(self, status: Status) -> int:
-        """How many checks ended with `status`."""
         return sum(check.status == status for check in self.checks)
 
     def latency_ms(self) -> tuple[float, float] | None:
