@@ -44,7 +44,6 @@ class Listing:
         arrived: dict[int, Future[list[LivePersona]]] = {}
         in_flight: dict[Future[list[LivePersona]], int] = {}
         sent, reach = 0, self._reach(0)
-        full, empty = 0, MAX_PAGES + 1  # the last page seen with personas, the first without
         try:
             while True:
                 while sent < reach:
@@ -54,21 +53,14 @@ class Listing:
                     break
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
-                    page = in_flight.pop(future)
-                    arrived[page] = future
-                    if future.exception() is None and future.result():
-                        full = max(full, page)
-                    elif future.exception() is None:
-                        empty = min(empty, page)
-                # A page with personas shows that every page before it has some too: it lets
-                # the pages after it go out, whatever is still on the way.
-                if full < empty:
-                    reach = max(reach, self._reach(full))
-                # Checked in page order, so that what is found never depends on which answer
-                # came first.
+                    arrived[in_flight.pop(future)] = future
+                # Checked, and the next pages let out, in page order only: what is found and
+                # which pages are asked for never depend on which answer came first.
                 while len(self.pages) + 1 in arrived:
                     page = len(self.pages) + 1
                     self._add(page, arrived.pop(page))
+                full = len(self.pages) if self.end is None else self.end - 1
+                reach = max(reach, self._reach(full))
         finally:
             # After an error: what has not started is not sent.
             self._pool.shutdown(wait=True, cancel_futures=True)

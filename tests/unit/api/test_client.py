@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -53,6 +54,29 @@ def test_a_server_that_ignores_page_is_refused(total: int) -> None:
         client.list_personas()
     assert str(raised.value).startswith("GET /v1/personas: persona p00000 is listed more than once")
     assert "(pages 1 and 2 both list it): the server ignores `page`" in str(raised.value)
+    assert sorted(calls) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("attempt", range(20))  # each run lets the answers race again
+def test_the_pages_asked_for_do_not_depend_on_which_answer_comes_first(attempt: int) -> None:
+    # A server that ignores `page`, whose page 2 answers only after page 3 did: the same three
+    # pages are asked for as when the answers come in order.
+    calls: list[int] = []
+    third_answered = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        calls.append(page)
+        if page == 2:
+            assert third_answered.wait(timeout=30)
+        response = httpx.Response(200, json={"data": [persona_json(i) for i in range(100)]})
+        if page == 3:
+            third_answered.set()
+        return response
+
+    client, _ = make_client(handler)
+    with pytest.raises(ApiError, match=r"pages 1 and 2 both list it"):
+        client.list_personas()
     assert sorted(calls) == [1, 2, 3]
 
 
