@@ -148,14 +148,14 @@ class Account:
         if persona.deleted_at is None:
             persona.deleted_at = persona.updated_at = now_iso()
 
-    def set_owner(self, phone: str, persona_id: str | None) -> None:
-        """Make ``persona_id`` the only owner of ``phone`` (None = unrouted)."""
+    def set_owner(self, phone: str, persona_id: str | None, exclusive: bool = True) -> None:
+        """Make ``persona_id`` an owner of ``phone``, the only one if ``exclusive`` (None =
+        unrouted)."""
         if persona_id is not None and persona_id not in self.personas:
             raise KeyError(persona_id)
         record = self.numbers.get(phone) or self.put_number(phone, None)
-        for old in list(record.owners):
-            if old != persona_id:
-                self._detach(self.personas[old], [phone])
+        for old in [owner for owner in record.owners if exclusive and owner != persona_id]:
+            self._detach(self.personas[old], [phone])
         if persona_id is not None and persona_id not in record.owners:
             self.personas[persona_id].numbers[phone] = None
             record.owners.append(persona_id)
@@ -191,16 +191,10 @@ class Account:
             raise SimulatedError(
                 400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": in_use}
             )
-        changed = False
+        changed = any(persona_id not in self.numbers[phone].owners for phone in numbers)
         for phone in numbers:
+            self.set_owner(phone, persona_id, exclusive=mode == "steal")
             record = self.numbers[phone]
-            if mode == "steal":
-                for old in [o for o in record.owners if o != persona_id]:
-                    self._detach(self.personas[old], [phone])
-            if persona_id not in record.owners:
-                record.owners.append(persona_id)
-                persona.numbers[phone] = None
-                changed = True
             # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
             if record.pathway_id is not None or record.prompt is not None:
                 record.pathway_id = record.prompt = None

@@ -371,25 +371,25 @@ def _detach_from_agent(account: Account, faults: Faults, request: Request) -> Re
 
 
 # Keyed by path shape; "*" marks a variable segment. The label path has no /v1 prefix.
-ROUTES: dict[tuple[str, ...], tuple[Handler, str]] = {
-    ("v1", "personas"): (_list_personas, "GET"),
-    ("v1", "personas", "*"): (_get_persona, "GET"),
-    ("v1", "personas", "*", "inbound", "attach"): (_attach, "POST"),
-    ("v1", "personas", "*", "inbound", "detach"): (_detach, "POST"),
-    ("v1", "personas", "*", "inbound", "*", "settings"): (_settings, "PATCH"),
-    ("v1", "inbound"): (_list_inbound, "GET"),
-    ("v1", "inbound", "*"): (_get_inbound_number, "GET"),
-    ("inbound", "update_label"): (_update_label, "POST"),
-    ("v2", "agents"): (_list_agents, "GET"),
-    ("v2", "agents", "*"): (_get_agent, "GET"),
-    ("v2", "agents", "*", "inbound"): (_get_binding, "GET"),
-    ("v2", "agents", "*", "inbound", "attach"): (_attach_to_agent, "POST"),
-    ("v2", "agents", "*", "inbound", "detach"): (_detach_from_agent, "POST"),
+ROUTES: dict[tuple[str, ...], tuple[Handler, tuple[str]]] = {
+    ("v1", "personas"): (_list_personas, ("GET",)),
+    ("v1", "personas", "*"): (_get_persona, ("GET",)),
+    ("v1", "personas", "*", "inbound", "attach"): (_attach, ("POST",)),
+    ("v1", "personas", "*", "inbound", "detach"): (_detach, ("POST",)),
+    ("v1", "personas", "*", "inbound", "*", "settings"): (_settings, ("PATCH",)),
+    ("v1", "inbound"): (_list_inbound, ("GET",)),
+    ("v1", "inbound", "*"): (_get_inbound_number, ("GET",)),
+    ("inbound", "update_label"): (_update_label, ("POST",)),
+    ("v2", "agents"): (_list_agents, ("GET",)),
+    ("v2", "agents", "*"): (_get_agent, ("GET",)),
+    ("v2", "agents", "*", "inbound"): (_get_binding, ("GET",)),
+    ("v2", "agents", "*", "inbound", "attach"): (_attach_to_agent, ("POST",)),
+    ("v2", "agents", "*", "inbound", "detach"): (_detach_from_agent, ("POST",)),
 }
 
 
-def match_route(segments: list[str]) -> tuple[Handler, str] | None:
-    """The (handler, method) serving a path's segments, or None when no endpoint has that shape."""
+def match_route(segments: list[str]) -> tuple[Handler, tuple[str]] | None:
+    """The handler serving a path's segments and its method, or None for no endpoint."""
     if any(not segment for segment in segments):
         return None
     for shape, route in ROUTES.items():

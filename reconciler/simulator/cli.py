@@ -37,12 +37,15 @@ def _exit_with_error(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
+FILE = click.Path(dir_okay=False, path_type=Path)
+
+
 @click.command("simulator")
 @click.option(
     "--state",
     "state_file",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     help="JSON state file with the account's numbers, personas and v2 agents.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -54,20 +57,11 @@ def _exit_with_error(message: str) -> NoReturn:
     help="Environment variable holding the API key clients must send.",
 )
 @click.option("--latency", type=float, default=0.0, help="Seconds added to every API request.")
-@click.option(
-    "--read-statuses", callback=_status_list, help="Scripted statuses for the next reads."
-)
-@click.option(
-    "--write-statuses", callback=_status_list, help="Scripted statuses for the next writes."
-)
+@click.option("--read-statuses", callback=_status_list, help="Statuses for the next reads.")
+@click.option("--write-statuses", callback=_status_list, help="Statuses for the next writes.")
 @click.option("--retry-after", default=None, help="Retry-After value sent with scripted 429s.")
 @click.option("--drop-after-write", type=int, default=0, help="Apply N writes, drop responses.")
-@click.option(
-    "--ready-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the base URL to this file once listening.",
-)
+@click.option("--ready-file", type=FILE, help="Write the base URL to this file once listening.")
 def simulator_command(
     state_file: Path,
     host: str,

@@ -20,14 +20,12 @@ Check = Callable[[object], bool]
 
 @dataclass(frozen=True)
 class ListingMove:
-    """A change made between two page reads of GET /v1/personas, as from the dashboard."""
+    """A change made between two page reads of GET /v1/personas, as from the dashboard: once
+    page ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once)."""
 
     number: str
-    """The number that moves; it leaves whichever persona holds it."""
     to_persona: str
-    """The persona it moves to."""
     after_page: int = 1
-    """It moves once this page of the listing has been served (then the fault clears)."""
 
 
 def count(value: object) -> bool:
@@ -46,13 +44,12 @@ def _text(value: object) -> bool:
 def _listing_move(value: object) -> bool:
     if value is None or isinstance(value, ListingMove):
         return True
+    if not isinstance(value, dict) or set(value) != {"number", "to_persona", "after_page"}:
+        return False
     return (
-        isinstance(value, dict)
-        and set(value) == {"number", "to_persona", "after_page"}
-        and _text(value["number"])
+        _text(value["number"])
         and _text(value["to_persona"])
-        and count(value["after_page"])
-        and value["after_page"] > 0
+        and value["after_page"] in range(1, 1 << 31)
     )
 
 
@@ -85,10 +82,8 @@ class Faults:
     html_errors: bool = False
     """Scripted error bodies are an HTML gateway page instead of JSON."""
     attach_mode: AttachMode = "steal"
-    """What attaching a number held by another persona does: move it, refuse (409
-    INBOUND_NUMBER_IN_USE), refuse as the one documented attach error (400
-    INVALID_INBOUND_NUMBERS, "not found or not yours"), or add it while leaving it on the old
-    persona too."""
+    """Attaching a number another persona holds: move it, refuse (409 INBOUND_NUMBER_IN_USE),
+    refuse as the one documented attach error (400 INVALID_INBOUND_NUMBERS) or keep it on both."""
     legacy_inbound_includes_persona: bool = False
     """GET /v1/inbound and GET /v1/inbound/{number} also report ``label`` and ``persona_id``
     (the docs do not promise them)."""
@@ -100,12 +95,10 @@ class Faults:
     twins_readable: bool = False
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
     move_during_listing: ListingMove | None = None
-    """Once the given page of GET /v1/personas is served, move a number to another persona,
-    so that a client reading on sees the number on two personas (a one-time change)."""
+    """A move between page reads, so that a client reading on sees the number twice."""
     listing_spellings: dict[str, str] = field(default_factory=dict)
-    """number -> how persona objects (the listing, GET /v1/personas/{id}, the attach and
-    detach answers) spell it, e.g. ``+1 415 5550100``, ``14155550100`` or one that is no
-    number at all. A write may name a number in this spelling or in the account's."""
+    """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100`` or no number
+    at all); a write may name a number in this spelling or in the account's."""
     inbound_spellings: dict[str, str] = field(default_factory=dict)
     """number -> how GET /v1/inbound and GET /v1/inbound/{number} spell it: the account's own
     spelling, which every write (and the path of GET /v1/inbound/{number}) may then use."""

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from copy import deepcopy
 from dataclasses import asdict, dataclass, replace
 from functools import partial
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -128,12 +127,7 @@ class Simulator:
     def __enter__(self) -> Simulator:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property
@@ -269,14 +263,10 @@ class Simulator:
         faults = self.faults
         if faults.latency > 0:
             self.stopping.wait(faults.latency)
-        route = match_route(segments)
-        if route is None:
-            return json_reply(404, NOT_FOUND_BODY)
-        handler, route_method = route
-        if record.method != route_method:
-            return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": route_method})
-        if auth != self.api_key:
-            return auth_failure()
+        handler, allowed = match_route(segments) or (None, ())
+        refusal = self._refusal(record.method, allowed, auth)
+        if refusal is not None or handler is None:
+            return refusal or json_reply(404, NOT_FOUND_BODY)
         is_write = record.kind == "write"
         scripted = faults.pop_status(is_write)
         if scripted and not 200 <= scripted < 300:
@@ -295,14 +285,18 @@ class Simulator:
             return Reply(reply.status, send=False, dropped=True)
         return reply
 
-    def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
-        methods = CONTROL_METHODS.get(path)
-        if methods is None:
+    def _refusal(self, method: str, allowed: tuple[str, ...], auth: str | None) -> Reply | None:
+        """404 for a path no endpoint has, 405 for a method it lacks, 401 for a wrong key."""
+        if not allowed:
             return json_reply(404, NOT_FOUND_BODY)
-        if method not in methods:
-            return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": ", ".join(methods)})
-        if auth != self.api_key:
-            return auth_failure()
+        if method not in allowed:
+            return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": ", ".join(allowed)})
+        return auth_failure() if auth != self.api_key else None
+
+    def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
+        refusal = self._refusal(method, CONTROL_METHODS.get(path, ()), auth)
+        if refusal is not None:
+            return refusal
         try:
             if not ok:
                 raise ValueError("Body is not valid JSON")
