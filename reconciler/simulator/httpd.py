@@ -39,38 +39,41 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self.stopping = stopping
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        # stop() writes a byte here to end serve_until_stopped at once: serve_forever would
+        # stop() writes a byte here to end the accept loop at once: serve_forever would
         # notice a shutdown only at its next poll, which every stop (every test) waited for.
         self._wake_reader, self._wake_writer = socket.socketpair()
         super().__init__(address, RequestHandler)
         # A connection reset between select and accept must not block the loop in accept.
         self.socket.setblocking(False)
 
-    def serve_until_stopped(self) -> None:
-        """Accept connections until a byte arrives on the wake socket."""
+    def start(self) -> None:
+        """Accept connections on a daemon thread until :meth:`stop`."""
+        name = f"simulator-{self.server_address[1]}"
+        self._thread = threading.Thread(target=self._accept, name=name, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
         with selectors.DefaultSelector() as selector:
             selector.register(self, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while all(key.fileobj is not self._wake_reader for key, _ in selector.select()):
                 self.handle_request()
 
-    def wake(self) -> None:
-        """End :meth:`serve_until_stopped` now."""
+    def stop(self) -> None:
+        """End the accept loop now, close the listener and cut every open connection, waking
+        the threads blocked on them (and, through ``stopping``, those that wait)."""
+        self.stopping.set()
         with contextlib.suppress(OSError):
             self._wake_writer.send(b"x")
-
-    def close_connections(self) -> None:
-        """Shut down every open connection, waking the threads blocked on them."""
+        self._thread.join(timeout=5)
+        self.server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
         with self._connections_lock:
             connections = list(self._connections)
         for sock in connections:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._wake_reader.close()
-        self._wake_writer.close()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:

@@ -98,7 +98,6 @@ class Simulator:
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._server: SimulatorHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self) -> Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
@@ -106,23 +105,14 @@ class Simulator:
             self.stopping = threading.Event()
             self._server = SimulatorHTTPServer((self.host, self.port), self.handle, self.stopping)
             self.port = self._server.server_address[1]
-            self._thread = threading.Thread(
-                target=self._server.serve_until_stopped, name=f"simulator-{self.port}", daemon=True
-            )
-            self._thread.start()
+            self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving: wake hung requests, close the listener and every open connection."""
         server, self._server = self._server, None
-        if server is None:
-            return
-        self.stopping.set()
-        server.wake()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        server.server_close()
-        server.close_connections()
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> Simulator:
         return self.start()
