@@ -13,7 +13,7 @@ import click
 
 from .faults import Faults
 from .server import Simulator
-from .state_file import StateError, read_state_file
+from .state_file import StateError, load_state
 
 # The keys reconciler accepts (MIN_KEY_CHARS and _HEADER_SAFE in reconciler/secrets.py),
 # restated: the simulator imports nothing from the package it plays against.
@@ -83,7 +83,7 @@ def simulator_command(
     try:
         faults = Faults()
         faults.update(fault_options)
-        state = read_state_file(state_file)
+        state = load_state(state_file)
         simulator = Simulator(state, api_key, host, port, faults, str(state_file))
     except StateError as exc:
         _exit_with_error(f"bad state file {exc}")
