@@ -33,7 +33,6 @@ MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
 NOT_FOUND_BODY: JSONObject = {"error": "Not found"}
 METHOD_NOT_ALLOWED_BODY: JSONObject = {"status": "error", "message": "Method not allowed"}
-HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 # Fields of a GET /v1/inbound number object that the simulator never varies, as JSON.
 _INBOUND_DEFAULTS = (
     '"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
@@ -87,26 +86,6 @@ def error_reply(exc: SimulatedError, headers: dict[str, str] | None = None) -> R
 def auth_failure() -> Reply:
     """The reply to a missing or wrong API key."""
     return error_reply(SimulatedError(401, "AUTH_FAILURE", "Invalid or missing API key"))
-
-
-def scripted_reply(status: int, faults: Faults) -> Reply:
-    """The error reply for a scripted status, in the shape the faults ask for."""
-    headers: dict[str, str] = {}
-    if status == 429 and faults.retry_after is not None:
-        headers["Retry-After"] = faults.retry_after
-    if faults.html_errors:
-        return Reply(status, HTML_ERROR_PAGE, "text/html; charset=utf-8", headers)
-    if status == 429:
-        return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
-    errors = {
-        401: ("AUTH_FAILURE", "Invalid or missing API key"),
-        403: ("FORBIDDEN", "You do not have permission to perform this action"),
-        404: ("PERSONA_NOT_FOUND", "Persona not found or access denied"),
-    }
-    code, message = errors.get(status, ("INVALID_REQUEST", "Invalid request"))
-    if status >= 500:
-        code, message = "INTERNAL_SERVER_ERROR", "An internal server error occurred"
-    return error_reply(SimulatedError(status, code, message), headers)
 
 
 def _ok(data: Any) -> Reply:

@@ -1,5 +1,5 @@
-"""The simulator as a whole: its lifecycle, the path of a request, the request log, the
-``/_sim`` control API, and helpers for tests to read and change the account.
+"""The simulator as a whole: its lifecycle, the path of a request (and the faults on it), the
+request log, the ``/_sim`` control API, and helpers for tests to read and change the account.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from .api import (
     error_reply,
     json_reply,
     match_route,
-    scripted_reply,
 )
 from .faults import Faults
 from .httpd import SimulatorHTTPServer
@@ -33,6 +32,7 @@ from .state_file import account_from_state, export_state
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
+HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 # The control API: path -> the methods it takes. Never logged, delayed or faulted.
 CONTROL_METHODS = {
     "/_sim/log": ("GET",),
@@ -309,6 +309,26 @@ class Simulator:
         if path == "/_sim/faults/reset":
             self.faults.reset()
         return json_reply(200, self.faults.to_dict())
+
+
+def scripted_reply(status: int, faults: Faults) -> Reply:
+    """The error reply for a scripted status, in the shape the faults ask for."""
+    headers: dict[str, str] = {}
+    if status == 429 and faults.retry_after is not None:
+        headers["Retry-After"] = faults.retry_after
+    if faults.html_errors:
+        return Reply(status, HTML_ERROR_PAGE, "text/html; charset=utf-8", headers)
+    if status == 429:
+        return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
+    errors = {
+        401: ("AUTH_FAILURE", "Invalid or missing API key"),
+        403: ("FORBIDDEN", "You do not have permission to perform this action"),
+        404: ("PERSONA_NOT_FOUND", "Persona not found or access denied"),
+    }
+    code, message = errors.get(status, ("INVALID_REQUEST", "Invalid request"))
+    if status >= 500:
+        code, message = "INTERNAL_SERVER_ERROR", "An internal server error occurred"
+    return error_reply(SimulatedError(status, code, message), headers)
 
 
 def _parse_json(raw: bytes) -> tuple[Any, bool]:
