@@ -7,33 +7,50 @@ a simulator through its `intercept` seam. The `sim` fixtures start every simulat
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, get_args
 
-from reconciler.simulator import Faults, RequestRecord, Simulator
-from reconciler.simulator.fault_values import FAULT_CHECKS, flag, optional, positive_int
-from reconciler.simulator.replies import Reply, json_reply
+from reconciler.simulator import Faults, Reply, RequestRecord, Simulator, json_reply
+from reconciler.simulator.faults import count, flag, text_map
 
 MalformedShape = Literal[
     "inbound_numbers_as_one_string", "numbers_as_integers", "data_not_a_list", "persona_without_id"
 ]
 MALFORMED_SHAPES: tuple[str, ...] = get_args(MalformedShape)
+PIECE_SIZE = 64 * 1024
 
 
-def _owner_map(value: object) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(item, str) and item for pair in value.items() for item in pair
-    )
+def _seconds(value: object) -> bool:
+    return count(value) or (isinstance(value, float) and value >= 0)
 
 
-@dataclass
+@dataclass(slots=True)
 class TestFaults(Faults):
     """The simulator's faults, and those only tests play."""
 
     __test__ = False  # not a test class, whatever its name
 
+    hang: int = 0
+    """The next N API requests never get an answer."""
+    hang_writes_after: int | None = None
+    """Once this many writes have been served (counted from when the field was set), every
+    later write hangs."""
+    hang_timeout: float = 600.0
+    """Cap on how long a hung request waits before its connection is closed; stop() wakes it."""
+    inbound_numbers_as_strings: bool = False
+    """Persona objects list ``inbound_numbers`` as bare strings."""
+    trickle_seconds: float = 0.0
+    """API response bodies are sent one byte at a time, this many seconds apart (0 = off)."""
+    large_body_bytes: int = 0
+    """API response bodies are padded with whitespace up to this many bytes (0 = off)."""
+    endless_body: bool = False
+    """API response bodies never end (chunked whitespace, cut off at ``endless_body_cap``)."""
+    endless_body_cap: int = 2 * 1024**3
+    """Bytes after which an endless body is cut off, should no client hang up before."""
     errors_as_string: bool = False
     """Error envelopes carry ``errors`` as a ``"CODE: message"`` string."""
     ignore_page: bool = False
@@ -50,15 +67,44 @@ class TestFaults(Faults):
     ``persona_without_id`` (the first persona of each listed page has no ``id``)."""
 
     CHECKS: ClassVar[dict[str, Callable[[object], bool]]] = {
-        **FAULT_CHECKS,
+        **Faults.CHECKS,
+        "hang": count,
+        "hang_writes_after": lambda value: value is None or count(value),
+        "hang_timeout": _seconds,
+        "inbound_numbers_as_strings": flag,
+        "trickle_seconds": _seconds,
+        "large_body_bytes": count,
+        "endless_body": flag,
+        "endless_body_cap": lambda value: count(value) and value != 0,
         "errors_as_string": flag,
         "ignore_page": flag,
-        "limit_cap": optional(positive_int),
-        "inbound_owner_overrides": _owner_map,
+        "limit_cap": lambda value: value is None or (count(value) and value != 0),
+        "inbound_owner_overrides": text_map,
         "malformed": lambda value: (
             isinstance(value, list) and all(v in MALFORMED_SHAPES for v in value)
         ),
     }
+
+    _writes_served: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Arming hang_writes_after starts a fresh count, so "hang after k writes" means k more
+        # writes from now, not k writes since the simulator started.
+        if name == "hang_writes_after":
+            object.__setattr__(self, "_writes_served", 0)
+        object.__setattr__(self, name, value)
+
+    def take_hang(self, is_write: bool) -> bool:
+        """Decide whether this request hangs, consuming one ``hang`` token if so."""
+        if self.take("hang"):
+            return True
+        with self._lock:
+            if not is_write or self.hang_writes_after is None:
+                return False
+            if self._writes_served >= self.hang_writes_after:
+                return True
+            self._writes_served += 1
+            return False
 
 
 def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
@@ -72,18 +118,59 @@ def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
         faults = simulator.faults
         if not isinstance(faults, TestFaults):  # replaced by a test: nothing to play
             return serve(record)
+        if faults.take_hang(record.kind == "write"):
+            simulator.stopping.wait(faults.hang_timeout)
+            return Reply(0, send=False)
         listing = record.path.rstrip("/") == "/v1/personas"
         reply = serve(_paged(record, faults) if listing else record)
         if reply.status == 200 and record.path.rstrip("/") == "/v1/inbound":
-            return _reshaped_inbound(simulator, reply, faults)
-        if reply.status == 200 and record.path.startswith("/v1/personas"):
-            return _reshaped_personas(reply, faults, listing)
-        if reply.status >= 400 and faults.errors_as_string:
-            return _errors_as_string(reply)
-        return reply
+            reply = _reshaped_inbound(simulator, reply, faults)
+        elif reply.status == 200 and record.path.startswith("/v1/personas"):
+            reply = _reshaped_personas(reply, faults, listing)
+        elif reply.status >= 400 and faults.errors_as_string:
+            reply = _errors_as_string(reply)
+        return _misdelivered(reply, faults, simulator.stopping)
 
     simulator.intercept = intercept
     return simulator
+
+
+def _misdelivered(reply: Reply, faults: TestFaults, stopping: threading.Event) -> Reply:
+    """The reply with its body trickled, padded or endless, as the faults ask; the connection
+    closes after such a body."""
+    if not reply.send or not (
+        faults.trickle_seconds > 0 or faults.large_body_bytes > 0 or faults.endless_body
+    ):
+        return reply
+    if faults.endless_body:
+        framing = {"Transfer-Encoding": "chunked", "Connection": "close"}
+    else:
+        size = max(len(reply.payload), faults.large_body_bytes)
+        framing = {"Content-Length": str(size), "Connection": "close"}
+    stream = _body_pieces(reply.payload, faults, stopping)
+    return replace(reply, headers={**framing, **reply.headers}, stream=stream)
+
+
+def _body_pieces(payload: bytes, faults: TestFaults, stopping: threading.Event) -> Iterator[bytes]:
+    if faults.endless_body:
+        # An endless body starts like a persona listing, then pads it with whitespace for ever.
+        pieces: Iterator[bytes] = itertools.chain(
+            [b'{"data":['], itertools.repeat(b" " * PIECE_SIZE)
+        )
+    else:
+        padding = max(0, faults.large_body_bytes - len(payload))
+        fillers = [b" " * PIECE_SIZE] * (padding // PIECE_SIZE) + [b" " * (padding % PIECE_SIZE)]
+        pieces = itertools.chain([payload], fillers)
+    sent = 0
+    for piece in pieces:
+        parts = [piece[i : i + 1] for i in range(len(piece))] if faults.trickle_seconds else [piece]
+        for part in parts:
+            if faults.endless_body and sent >= faults.endless_body_cap:
+                return
+            yield b"%x\r\n%s\r\n" % (len(part), part) if faults.endless_body else part
+            sent += len(part)
+            if faults.trickle_seconds and stopping.wait(faults.trickle_seconds):
+                return
 
 
 def _paged(record: RequestRecord, faults: TestFaults) -> RequestRecord:
@@ -134,13 +221,17 @@ def _reshaped_inbound(simulator: Simulator, reply: Reply, faults: TestFaults) ->
 
 def _reshaped_personas(reply: Reply, faults: TestFaults, listing: bool) -> Reply:
     malformed = faults.malformed
-    if not malformed:
+    if not (malformed or faults.inbound_numbers_as_strings):
         return reply
     body = json.loads(reply.payload)
     personas = body["data"] if listing else [body["data"]]
+    if any("inbound_numbers" not in persona for persona in personas):
+        return reply  # not a persona: the settings answer
     for persona in personas:
         numbers = persona["inbound_numbers"]
         phones = [n["phone_number"] if isinstance(n, dict) else n for n in numbers]
+        if faults.inbound_numbers_as_strings:
+            persona["inbound_numbers"] = numbers = phones
         if "inbound_numbers_as_one_string" in malformed:
             persona["inbound_numbers"] = ",".join(phones)
             continue

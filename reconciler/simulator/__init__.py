@@ -1,22 +1,23 @@
-"""A local, in-process or standalone simulator of the Bland AI persona/inbound-number API.
+"""A local simulator of the Bland AI persona, inbound-number and v2 agent API over real HTTP.
 
-It plays the server side of the wire for tests, benchmarks and demos, and deliberately imports
-nothing else from the ``reconciler`` package so it cannot share the client's assumptions.
+It plays the server side of the wire for tests, benchmarks and demos, and imports nothing else
+from the ``reconciler`` package so it cannot share the client's assumptions.
 """
 
+from .api import Reply, json_reply
 from .cli import simulator_command
-from .fault_values import ListingMove
-from .faults import Faults
-from .requestlog import RequestRecord
-from .server import Simulator
+from .faults import Faults, ListingMove
+from .server import RequestRecord, Simulator
 from .state_file import StateError, load_state
 
 __all__ = [
     "Faults",
     "ListingMove",
+    "Reply",
     "RequestRecord",
     "Simulator",
     "StateError",
+    "json_reply",
     "load_state",
     "simulator_command",
 ]

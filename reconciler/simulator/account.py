@@ -1,9 +1,8 @@
-"""In-memory account of the simulator: inbound numbers, personas, v2 agents and who owns what.
+"""The simulated account: inbound numbers, v1 personas, v2 agents, and the API's rules on them.
 
-Indexes are chosen so that every API request costs O(page), never O(account):
-personas are kept in a dict plus a creation-ordered id list (list pages are slices), and each
-number record knows its owners while each persona knows its numbers. Nothing here is
-thread-safe on its own; the simulator serialises access with its lock.
+Every API request costs O(page), never O(account): personas are kept in a dict plus a
+creation-ordered id list (list pages are slices), each number knows its owners and each persona
+its numbers. Nothing here is thread-safe on its own; the simulator serialises access.
 
 A v2 agent answers its numbers through a hidden twin persona, tagged ``v2-agent:<agent id>``,
 made by its first attach (bland-api-v2.md, section 2): the twin holds the agent's numbers.
@@ -11,145 +10,117 @@ made by its first attach (bland-api-v2.md, section 2): the twin holds the agent'
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from copy import deepcopy
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 from uuid import NAMESPACE_URL, uuid5
 
-from .fault_values import AttachMode
-from .replies import JSONObject, SimulatedError, persona_not_found
+JSONObject = dict[str, Any]
+AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
+ATTACH_MODES: tuple[str, ...] = get_args(AttachMode)
 
 USER_ID = "00000000-0000-4000-8000-00000000b1a0"
 # Objects loaded from a state file get a fixed timestamp so responses are reproducible.
 EPOCH = "2025-01-01T00:00:00.000Z"
-
-_NOT_YOURS = "Some inbound numbers were not found or do not belong to you"
 TWIN_TAG = "v2-agent:"
+_NOT_YOURS = "Some inbound numbers were not found or do not belong to you"
+
+
+@dataclass(eq=False)
+class SimulatedError(Exception):
+    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope
+    (the server's own, unrelated to any exception the reconciler raises on its side)."""
+
+    status: int
+    code: str
+    message: str
+    details: JSONObject | None = None
+
+
+def persona_not_found() -> SimulatedError:
+    """The error for a persona that does not exist or is deleted."""
+    return SimulatedError(404, "PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 
 def now_iso() -> str:
     """The current UTC time in the API's millisecond ISO form."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def copy_json(value: Any) -> Any:
-    """Deep copy of a JSON value, so callers can never alias the simulator's stored state."""
-    if isinstance(value, Mapping):
-        return {k: copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_json(v) for v in value]
-    return value
-
-
+@dataclass(slots=True)
 class NumberRecord:
     """One inbound number of the account."""
 
-    __slots__ = ("created_at", "id", "label", "owners", "pathway_id", "phone_number", "prompt")
-
-    def __init__(self, phone_number: str, label: str | None, number_id: int, created_at: str):
-        self.phone_number = phone_number
-        self.label = label
-        self.id = number_id
-        self.created_at = created_at
-        # Routing set outside personas (dashboard, POST /v1/inbound/{number}); an attach clears it.
-        self.pathway_id: str | None = None
-        self.prompt: str | None = None
-        # Normally zero or one persona; two only after a non-exclusive ("keep_old") attach.
-        self.owners: list[str] = []
+    phone_number: str
+    label: str | None
+    id: int
+    created_at: str
+    # Routing set outside personas (dashboard, POST /v1/inbound/{number}); an attach clears it.
+    pathway_id: str | None = None
+    prompt: str | None = None
+    # Normally zero or one persona; two only after a non-exclusive ("keep_old") attach.
+    owners: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
 class PersonaRecord:
     """One persona and the numbers attached to it."""
 
-    __slots__ = (
-        "agent_id",
-        "created_at",
-        "deleted_at",
-        "description",
-        "id",
-        "name",
-        "numbers",
-        "role",
-        "tags",
-        "updated_at",
-    )
-
-    def __init__(self, persona_id: str, name: str, created_at: str) -> None:
-        self.id = persona_id
-        self.name = name
-        self.role: str | None = None
-        self.description: str | None = None
-        self.tags: list[str] = []
-        self.created_at = created_at
-        self.updated_at = created_at
-        self.deleted_at: str | None = None
-        # phone number -> persona_settings (None = fall back to the persona's defaults)
-        self.numbers: dict[str, JSONObject | None] = {}
-        # The v2 agent whose twin this persona is, if it is one.
-        self.agent_id: str | None = None
+    id: str
+    name: str
+    created_at: str
+    updated_at: str
+    deleted_at: str | None = None
+    role: str | None = None
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    # phone number -> persona_settings (None = fall back to the persona's defaults)
+    numbers: dict[str, JSONObject | None] = field(default_factory=dict)
+    # The v2 agent whose twin this persona is, if it is one.
+    agent_id: str | None = None
 
 
+@dataclass(slots=True)
 class AgentRecord:
     """One v2 agent: its saved versions, pinned environments and twin persona."""
 
-    __slots__ = (
-        "created_at",
-        "deleted_at",
-        "id",
-        "name",
-        "production_version_id",
-        "staging_version_id",
-        "twin_id",
-        "updated_at",
-        "versions",
-    )
-
-    def __init__(self, agent_id: str, name: str, created_at: str) -> None:
-        self.id = agent_id
-        self.name = name
-        self.versions = 1
-        self.production_version_id: str | None = None
-        self.staging_version_id: str | None = None
-        self.created_at = created_at
-        self.updated_at = created_at
-        self.deleted_at: str | None = None
-        self.twin_id: str | None = None
+    id: str
+    name: str
+    created_at: str
+    updated_at: str
+    deleted_at: str | None = None
+    versions: int = 1
+    production_version_id: str | None = None
+    staging_version_id: str | None = None
+    twin_id: str | None = None
 
 
 class Account:
-    """The numbers and personas of one simulated account, and the API's operations on them."""
+    """The numbers, personas and agents of one simulated account, and the API's operations."""
 
     def __init__(self) -> None:
         self.numbers: dict[str, NumberRecord] = {}
         self.personas: dict[str, PersonaRecord] = {}
         self.order: list[str] = []
         self.agents: dict[str, AgentRecord] = {}
-        self.next_number_id = 1
-        # Bumped whenever the legacy GET /v1/inbound body could change, to invalidate its cache.
+        # Bumped whenever the GET /v1/inbound body could change, to invalidate its cache.
         self.numbers_version = 0
-        # (numbers_version, encoded body) of the last full GET /v1/inbound listing.
+        # (numbers_version, encoded body) of the last plain GET /v1/inbound listing.
         self.inbound_body_cache: tuple[int, bytes] | None = None
 
-    # ----------------------------------------------------------------- mutation helpers
-
-    def put_number(self, phone: str, label: str | None, created_at: str) -> NumberRecord:
-        """Add a number, or relabel it if the account already has it."""
-        record = self.numbers.get(phone)
-        if record is None:
-            record = NumberRecord(phone, label, self.next_number_id, created_at)
-            self.next_number_id += 1
-            self.numbers[phone] = record
-        else:
-            record.label = label
-        self.numbers_version += 1
-        return record
-
-    def add_number(self, phone: str, label: str | None = None) -> NumberRecord:
-        """Add a number stamped now; ValueError on an empty number."""
+    def put_number(self, phone: str, label: str | None, created_at: str = "") -> NumberRecord:
+        """Add a number (stamped now unless ``created_at``), or relabel it if it exists."""
         if not isinstance(phone, str) or not phone:
             raise ValueError("phone_number must be a non-empty string")
-        return self.put_number(phone, label, now_iso())
+        record = self.numbers.get(phone)
+        if record is None:
+            record = NumberRecord(phone, label, len(self.numbers) + 1, created_at or now_iso())
+            self.numbers[phone] = record
+        record.label = label
+        self.numbers_version += 1
+        return record
 
     def add_persona(
         self, persona_id: str, name: str, numbers: Iterable[str] = (), deleted: bool = False
@@ -159,7 +130,8 @@ class Account:
             raise ValueError("persona id must be a non-empty string")
         if persona_id in self.personas:
             raise ValueError(f"persona {persona_id!r} already exists")
-        persona = PersonaRecord(persona_id, name, now_iso())
+        stamp = now_iso()
+        persona = PersonaRecord(persona_id, name, stamp, stamp)
         self.personas[persona_id] = persona
         self.order.append(persona_id)
         for phone in numbers:
@@ -174,26 +146,19 @@ class Account:
         if detach_numbers:
             self._detach(persona, list(persona.numbers))
         if persona.deleted_at is None:
-            persona.deleted_at = now_iso()
-            persona.updated_at = persona.deleted_at
+            persona.deleted_at = persona.updated_at = now_iso()
 
-    def set_owner(self, phone: str, persona_id: str | None) -> None:
-        """Make ``persona_id`` the only owner of ``phone`` (None = unrouted)."""
+    def set_owner(self, phone: str, persona_id: str | None, exclusive: bool = True) -> None:
+        """Make ``persona_id`` an owner of ``phone``, the only one if ``exclusive`` (None =
+        unrouted)."""
         if persona_id is not None and persona_id not in self.personas:
             raise KeyError(persona_id)
-        record = self.numbers.get(phone) or self.add_number(phone)
-        for old in list(record.owners):
-            if old != persona_id:
-                self._detach(self.personas[old], [phone])
+        record = self.numbers.get(phone) or self.put_number(phone, None)
+        for old in [owner for owner in record.owners if exclusive and owner != persona_id]:
+            self._detach(self.personas[old], [phone])
         if persona_id is not None and persona_id not in record.owners:
             self.personas[persona_id].numbers[phone] = None
             record.owners.append(persona_id)
-
-    def owners(self) -> dict[str, list[str]]:
-        """Each number and the personas it is attached to."""
-        return {phone: list(rec.owners) for phone, rec in self.numbers.items()}
-
-    # ----------------------------------------------------------------- API operations
 
     def active_persona(self, persona_id: str) -> PersonaRecord:
         """The persona, unless it does not exist or is deleted (then PERSONA_NOT_FOUND)."""
@@ -209,6 +174,40 @@ class Account:
         if not with_twins and any(agent.twin_id for agent in self.agents.values()):
             order = [pid for pid in order if self.personas[pid].agent_id is None]
         return [self.personas[pid] for pid in order[start : start + limit]]
+
+    def attach(self, persona_id: str, numbers: list[str], mode: AttachMode) -> PersonaRecord:
+        """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
+        persona = self.active_persona(persona_id)
+        self._refuse_unknown(numbers)
+        in_use = [n for n in numbers if any(o != persona_id for o in self.numbers[n].owners)]
+        if in_use and mode == "refuse":
+            raise SimulatedError(
+                409,
+                "INBOUND_NUMBER_IN_USE",
+                "Some inbound numbers are already attached to another persona",
+                {"phone_numbers": in_use},
+            )
+        if in_use and mode == "refuse_as_invalid":
+            raise SimulatedError(
+                400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": in_use}
+            )
+        changed = any(persona_id not in self.numbers[phone].owners for phone in numbers)
+        for phone in numbers:
+            self.set_owner(phone, persona_id, exclusive=mode == "steal")
+            record = self.numbers[phone]
+            # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
+            if record.pathway_id is not None or record.prompt is not None:
+                record.pathway_id = record.prompt = None
+                self.numbers_version += 1
+        if changed:
+            persona.updated_at = now_iso()
+        return persona
+
+    def detach(self, persona_id: str, numbers: list[str]) -> PersonaRecord:
+        """Detach those of ``numbers`` the persona has; the others are ignored."""
+        persona = self.active_persona(persona_id)
+        self._detach(persona, numbers)
+        return persona
 
     def live_agent(self, agent_id: str) -> AgentRecord:
         """The agent, unless it does not exist or is deleted (then NOT_FOUND)."""
@@ -236,17 +235,11 @@ class Account:
         if agent.twin_id is None:
             twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
             self.link_twin(agent, self.add_persona(twin_id, agent.name))
-        twin = self.personas[str(agent.twin_id)]
-        for phone in numbers:
-            self.set_owner(phone, twin.id)
-            self._clear_routing(phone)
-        twin.updated_at = now_iso()
-        return twin
+        return self.attach(str(agent.twin_id), numbers, "steal")
 
     def detach_from_agent(self, agent_id: str, numbers: list[str]) -> int:
         """Detach those of ``numbers`` the agent has; returns how many that was."""
-        agent = self.live_agent(agent_id)
-        twin = self.personas.get(agent.twin_id or "")
+        twin = self.personas.get(self.live_agent(agent_id).twin_id or "")
         on_agent = [phone for phone in numbers if twin is not None and phone in twin.numbers]
         if twin is not None:
             self._detach(twin, on_agent)
@@ -259,62 +252,14 @@ class Account:
                 400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": invalid}
             )
 
-    def _clear_routing(self, phone: str) -> None:
-        # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
-        record = self.numbers[phone]
-        if record.pathway_id is not None or record.prompt is not None:
-            record.pathway_id = record.prompt = None
-            self.numbers_version += 1
-
-    def attach(self, persona_id: str, numbers: list[str], mode: AttachMode) -> PersonaRecord:
-        """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
-        persona = self.active_persona(persona_id)
-        self._refuse_unknown(numbers)
-        if mode in ("refuse", "refuse_as_invalid"):
-            in_use = [n for n in numbers if any(o != persona_id for o in self.numbers[n].owners)]
-            if in_use and mode == "refuse":
-                raise SimulatedError(
-                    409,
-                    "INBOUND_NUMBER_IN_USE",
-                    "Some inbound numbers are already attached to another persona",
-                    {"phone_numbers": in_use},
-                )
-            if in_use:
-                raise SimulatedError(
-                    400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": in_use}
-                )
-        changed = False
-        for phone in numbers:
-            record = self.numbers[phone]
-            if mode == "steal":
-                for old in list(record.owners):
-                    if old != persona_id:
-                        self._detach(self.personas[old], [phone])
-            if persona_id not in record.owners:
-                record.owners.append(persona_id)
-                persona.numbers[phone] = None
-                changed = True
-            self._clear_routing(phone)
-        if changed:
-            persona.updated_at = now_iso()
-        return persona
-
-    def detach(self, persona_id: str, numbers: list[str]) -> PersonaRecord:
-        """Detach those of ``numbers`` the persona has; the others are ignored."""
-        persona = self.active_persona(persona_id)
-        self._detach(persona, numbers)
-        return persona
-
     def _detach(self, persona: PersonaRecord, numbers: list[str]) -> None:
-        changed = False
-        for phone in numbers:
-            if phone in persona.numbers:
-                del persona.numbers[phone]
-                owners = self.numbers[phone].owners
-                if persona.id in owners:
-                    owners.remove(persona.id)
-                changed = True
-        if changed:
+        held = [phone for phone in numbers if phone in persona.numbers]
+        for phone in held:
+            del persona.numbers[phone]
+            owners = self.numbers[phone].owners
+            if persona.id in owners:
+                owners.remove(persona.id)
+        if held:
             persona.updated_at = now_iso()
 
     def update_settings(
@@ -326,21 +271,11 @@ class Account:
             raise SimulatedError(
                 404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
             )
-        persona.numbers[phone] = copy_json(settings)
-        stamp = now_iso()
+        persona.numbers[phone] = deepcopy(settings)
         return {
             "id": self.numbers[phone].id,
             "phone_number": phone,
             "persona_id": persona_id,
-            "persona_settings": copy_json(settings),
-            "updated_at": stamp,
+            "persona_settings": deepcopy(settings),
+            "updated_at": now_iso(),
         }
-
-    def update_label(self, phone: str, label: str) -> NumberRecord | None:
-        """Set a number's label ("" clears it); None when the account has no such number."""
-        record = self.numbers.get(phone)
-        if record is None:
-            return None
-        record.label = label or None
-        self.numbers_version += 1
-        return record

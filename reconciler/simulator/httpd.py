@@ -1,4 +1,4 @@
-"""The simulator's HTTP/1.1 server on the standard library: connections, bodies, keep-alive."""
+"""The simulator's HTTP/1.1 server on the standard library: connections, keep-alive, bodies."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
-from .bodies import BodyFault, framing_headers, send_body
-from .replies import Reply
+from .api import Reply
 
 log = logging.getLogger(__name__)
 
 # (method, request target, authorization header, raw body) -> what to answer
 Responder = Callable[[str, str, str | None, bytes], Reply]
+# Seconds a streamed body waits for a client that stopped reading before it gives up.
+SEND_TIMEOUT = 10.0
 
 
 class SimulatorHTTPServer(ThreadingHTTPServer):
@@ -38,55 +39,50 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self.stopping = stopping
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        # stop() writes a byte here to end serve_until_stopped at once: serve_forever would
+        # stop() writes a byte here to end the accept loop at once: serve_forever would
         # notice a shutdown only at its next poll, which every stop (every test) waited for.
         self._wake_reader, self._wake_writer = socket.socketpair()
         super().__init__(address, RequestHandler)
         # A connection reset between select and accept must not block the loop in accept.
         self.socket.setblocking(False)
 
-    def serve_until_stopped(self) -> None:
-        """Accept connections until :meth:`wake` is called."""
+    def start(self) -> None:
+        """Accept connections on a daemon thread until :meth:`stop`."""
+        name = f"simulator-{self.server_address[1]}"
+        self._thread = threading.Thread(target=self._accept, name=name, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
         with selectors.DefaultSelector() as selector:
             selector.register(self, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
-            while True:
-                ready = [key.fileobj for key, _ in selector.select()]
-                if self._wake_reader in ready:
-                    return
+            while all(key.fileobj is not self._wake_reader for key, _ in selector.select()):
                 self.handle_request()
 
-    def wake(self) -> None:
-        """End :meth:`serve_until_stopped` now."""
+    def stop(self) -> None:
+        """End the accept loop now, close the listener and cut every open connection, waking
+        the threads blocked on them (and, through ``stopping``, those that wait)."""
+        self.stopping.set()
         with contextlib.suppress(OSError):
             self._wake_writer.send(b"x")
-
-    def server_close(self) -> None:
-        super().server_close()
+        self._thread.join(timeout=5)
+        self.server_close()
         self._wake_reader.close()
         self._wake_writer.close()
+        with self._connections_lock:
+            connections = list(self._connections)
+        for sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        # Open keep-alive connections are tracked so stop() can cut them instead of leaving
-        # handler threads blocked on idle sockets.
-        sock = request if isinstance(request, socket.socket) else None
-        if sock is not None:
-            with self._connections_lock:
-                self._connections.add(sock)
+        with self._connections_lock:
+            self._connections.add(request)
         try:
             super().finish_request(request, client_address)
         finally:
-            if sock is not None:
-                with self._connections_lock:
-                    self._connections.discard(sock)
-
-    def close_connections(self) -> None:
-        """Shut down every open connection, waking the threads blocked on them."""
-        with self._connections_lock:
-            sockets = list(self._connections)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            with self._connections_lock:
+                self._connections.discard(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that vanish mid-response (timeouts, killed processes) are routine here.
@@ -111,27 +107,10 @@ class RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size_line = self.rfile.readline()
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = self.headers.get("Content-Length")
-        if not length:
-            return b""
-        return self.rfile.read(int(length))
-
     def _dispatch(self) -> None:
         server = cast(SimulatorHTTPServer, self.server)
         try:
-            body = self._read_body()
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         except (ValueError, OSError):
             self.close_connection = True
             return
@@ -139,33 +118,23 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not reply.send:
             self.close_connection = True
             return
-        if reply.body_fault is not None:
-            self._send_faulty(reply, reply.body_fault, server.stopping)
-            return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.payload)))
+        if reply.stream is None:
+            self.send_header("Content-Length", str(len(reply.payload)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(reply.payload)
-        self.wfile.flush()
-
-    def _send_faulty(self, reply: Reply, fault: BodyFault, stopping: threading.Event) -> None:
-        self.close_connection = True
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        for name, value in {**framing_headers(fault, reply.payload), **reply.headers}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        try:
+        self.close_connection = self.close_connection or reply.stream is not None
+        with contextlib.suppress(OSError):
+            if reply.stream is None:
+                self.wfile.write(reply.payload)
             self.wfile.flush()
-        except OSError:
-            return
-        send_body(self.connection, fault, reply.payload, stopping)
+            if reply.stream is not None:
+                self.connection.settimeout(SEND_TIMEOUT)
+                for piece in reply.stream:
+                    if server.stopping.is_set():
+                        break
+                    self.connection.sendall(piece)
 
-    do_GET = _dispatch
-    do_POST = _dispatch
-    do_PATCH = _dispatch
-    do_PUT = _dispatch
-    do_DELETE = _dispatch
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch

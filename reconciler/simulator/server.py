@@ -1,37 +1,71 @@
-"""The simulator as a whole: its lifecycle, the path of an API request, and state helpers."""
+"""The simulator as a whole: its lifecycle, the path of a request (and the faults on it), the
+request log, the ``/_sim`` control API, and helpers for tests to read and change the account.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from copy import deepcopy
+from dataclasses import asdict, dataclass, replace
 from functools import partial
-from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .account import copy_json
-from .control import serve_control
-from .faults import Faults, scripted_reply
-from .httpd import SimulatorHTTPServer
-from .replies import (
+from .account import JSONObject, SimulatedError
+from .api import (
     METHOD_NOT_ALLOWED_BODY,
     NOT_FOUND_BODY,
-    JSONObject,
     Reply,
-    SimulatedError,
+    Request,
     auth_failure,
     error_reply,
     json_reply,
+    match_route,
 )
-from .requestlog import RequestKind, RequestLog, RequestRecord
-from .routes import LABEL_PATH, match_route, parse_json, persona_id_from, split_path
+from .faults import Faults
+from .httpd import SimulatorHTTPServer
 from .state_file import account_from_state, export_state
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
+HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+# The control API: path -> the methods it takes. Never logged, delayed or faulted.
+CONTROL_METHODS = {
+    "/_sim/log": ("GET",),
+    "/_sim/log/clear": ("POST",),
+    "/_sim/state": ("GET", "POST"),
+    "/_sim/faults": ("GET", "POST"),
+    "/_sim/faults/reset": ("POST",),
+}
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One API request as the simulator saw it.
+
+    ``status`` is the HTTP status the simulator decided on; 0 while the request is in flight
+    and for requests that hung. ``dropped`` marks writes that were applied but whose
+    connection was closed before any response was sent.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int
+    body: Any
+    kind: Literal["read", "write"]
+    persona_id: str | None
+    dropped: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as served by GET /_sim/log."""
+        return asdict(self)
+
+
 # (the request as logged, the simulator's own way to serve a request) -> the reply
 Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
 
@@ -57,55 +91,33 @@ class Simulator:
         # Stands in front of the simulator's own way to serve an API request (after it is
         # logged): tests play answers the simulator itself has no switch for.
         self.intercept: Intercept | None = None
-        # Reentrant so an on_write callback can call the mutation helpers below.
+        # Set while stopping: whatever waits (latency, a test's hang, a stream) wakes on it.
+        self.stopping = threading.Event()
+        # Reentrant so an on_write callback can call the helpers below.
         self._lock = threading.RLock()
-        self._log = RequestLog()
-        self._stop_event = threading.Event()
+        self._log: list[RequestRecord] = []
+        self._log_lock = threading.Lock()
         self._server: SimulatorHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
-        if self._server is not None:
-            return self
-        self._stop_event = threading.Event()
-        server = SimulatorHTTPServer((self.host, self.port), self.handle, self._stop_event)
-        self._server = server
-        self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_until_stopped,
-            name=f"bland-simulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        if self._server is None:
+            self.stopping = threading.Event()
+            self._server = SimulatorHTTPServer((self.host, self.port), self.handle, self.stopping)
+            self.port = self._server.server_address[1]
+            self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving: wake hung requests, close the listener and every open connection."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stop_event.set()
-        server.wake()
-        if thread is not None:
-            thread.join(timeout=5)
-        server.server_close()
-        server.close_connections()
-        self._server = None
-        self._thread = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> Simulator:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # The simulator's own with-block: a test's simulator stops however the test ends.
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property
@@ -120,7 +132,8 @@ class Simulator:
     @property
     def requests(self) -> list[RequestRecord]:
         """Every API request so far, in arrival order (control requests excluded)."""
-        return self._log.records()
+        with self._log_lock:
+            return list(self._log)
 
     def reads(self) -> list[RequestRecord]:
         """The logged requests that were reads."""
@@ -132,26 +145,15 @@ class Simulator:
 
     def clear_log(self) -> None:
         """Forget every logged request."""
-        self._log.clear()
+        with self._log_lock:
+            self._log = []
 
-    # ----------------------------------------------------------------- state helpers
-
-    @property
-    def persona_count(self) -> int:
-        """How many personas the account has, deleted ones included."""
-        with self._lock:
-            return len(self._account.personas)
-
-    @property
-    def number_count(self) -> int:
-        """How many inbound numbers the account has."""
-        with self._lock:
-            return len(self._account.numbers)
+    # ----------------------------------------------------------------- the account
 
     def owners(self) -> dict[str, list[str]]:
         """Each number of the account and the personas it is attached to."""
         with self._lock:
-            return self._account.owners()
+            return {phone: list(rec.owners) for phone, rec in self._account.numbers.items()}
 
     def persona_numbers(self, persona_id: str) -> list[str]:
         """The numbers attached to a persona, sorted."""
@@ -161,8 +163,7 @@ class Simulator:
     def persona_settings(self, persona_id: str, phone_number: str) -> JSONObject | None:
         """A copy of the persona_settings of one number of a persona."""
         with self._lock:
-            value = self._account.personas[persona_id].numbers[phone_number]
-            return copy_json(value)  # type: ignore[no-any-return]
+            return deepcopy(self._account.personas[persona_id].numbers[phone_number])
 
     def set_persona_settings(
         self, persona_id: str, phone_number: str, settings: Mapping[str, Any] | None
@@ -172,7 +173,7 @@ class Simulator:
             numbers = self._account.personas[persona_id].numbers
             if phone_number not in numbers:
                 raise KeyError(phone_number)
-            numbers[phone_number] = copy_json(settings)
+            numbers[phone_number] = None if settings is None else deepcopy(dict(settings))
 
     def label(self, phone_number: str) -> str | None:
         """The label of a number of the account (KeyError if it has no such number)."""
@@ -194,7 +195,7 @@ class Simulator:
     def add_number(self, phone_number: str, label: str | None = None) -> None:
         """Add an inbound number to the account, or relabel it."""
         with self._lock:
-            self._account.add_number(phone_number, label)
+            self._account.put_number(phone_number, label)
 
     def set_owner(self, phone_number: str, persona_id: str | None) -> None:
         """Make a persona the only holder of a number (None = no persona)."""
@@ -212,40 +213,38 @@ class Simulator:
         with self._lock:
             self._account = account
 
-    # ----------------------------------------------------------------- request handling
+    # ----------------------------------------------------------------- requests
 
     def handle(self, method: str, target: str, auth: str | None, raw_body: bytes) -> Reply:
         """Serve one request; runs on the connection's handler thread."""
         split = urlsplit(target)
         path = split.path
+        body, body_ok = _parse_json(raw_body)
         if path == "/_sim" or path.startswith("/_sim/"):
-            return serve_control(self, method, path, auth, raw_body)
-        body, body_ok = parse_json(raw_body)
-        segments = split_path(path)
-        kind: RequestKind = (
-            "write"
-            if method in WRITE_METHODS and (path.startswith(("/v1/", "/v2/")) or path == LABEL_PATH)
-            else "read"
-        )
+            return self._control(method, path.rstrip("/") or "/", auth, body, body_ok)
+        segments = path.removeprefix("/").removesuffix("/").split("/")
+        api_path = path.startswith(("/v1/", "/v2/")) or path == "/inbound/update_label"
+        is_persona = len(segments) >= 3 and segments[:2] == ["v1", "personas"] and segments[2]
         record = RequestRecord(
             method=method,
             path=path,
             query=dict(parse_qsl(split.query, keep_blank_values=True)),
             status=0,
             body=body,
-            kind=kind,
-            persona_id=persona_id_from(segments),
+            kind="write" if method in WRITE_METHODS and api_path else "read",
+            persona_id=unquote(segments[2]) if is_persona else None,
         )
-        slot = self._log.arrived(record)
+        with self._log_lock:
+            entries, index = self._log, len(self._log)
+            entries.append(record)
         serve = partial(self._serve, segments=segments, auth=auth, body_ok=body_ok)
         try:
             reply = serve(record) if self.intercept is None else self.intercept(record, serve)
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
             reply = error_reply(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
-        self._log.answered(slot, replace(record, status=reply.status, dropped=reply.dropped))
-        if reply.send:
-            reply.body_fault = self.faults.body_fault()
+        with self._log_lock:  # after clear_log() this slot is in a discarded list: harmless
+            entries[index] = replace(record, status=reply.status, dropped=reply.dropped)
         return reply
 
     def _serve(
@@ -253,29 +252,90 @@ class Simulator:
     ) -> Reply:
         faults = self.faults
         if faults.latency > 0:
-            self._stop_event.wait(faults.latency)
-        if faults.take_hang(record.kind == "write"):
-            self._stop_event.wait(faults.hang_timeout)
-            return Reply(0, send=False)
-        route = match_route(segments)
-        if route is None:
-            return json_reply(404, NOT_FOUND_BODY)
-        if record.method != route.method:
-            return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": route.method})
-        if auth != self.api_key:
-            return error_reply(auth_failure())
-        scripted = faults.pop_status(record.kind)
+            self.stopping.wait(faults.latency)
+        handler, allowed = match_route(segments) or (None, ())
+        refusal = self._refusal(record.method, allowed, auth)
+        if refusal is not None or handler is None:
+            return refusal or json_reply(404, NOT_FOUND_BODY)
+        is_write = record.kind == "write"
+        scripted = faults.pop_status(is_write)
         if scripted and not 200 <= scripted < 300:
             return scripted_reply(scripted, faults)
         with self._lock:
-            if record.kind == "write" and self.on_write is not None:
+            if is_write and self.on_write is not None:
                 self.on_write(self, record)
             try:
-                if record.kind == "write" and not body_ok:
+                if is_write and not body_ok:
                     raise SimulatedError(400, "INVALID_BODY", "Request body is not valid JSON")
-                reply = route.handler(self._account, faults, segments, record)
+                request = Request(segments, record.query, record.body)
+                reply = handler(self._account, faults, request)
             except SimulatedError as exc:
                 reply = error_reply(exc)
-        if record.kind == "write" and faults.take_drop():
+        if is_write and faults.take("drop_after_write"):
             return Reply(reply.status, send=False, dropped=True)
         return reply
+
+    def _refusal(self, method: str, allowed: tuple[str, ...], auth: str | None) -> Reply | None:
+        """404 for a path no endpoint has, 405 for a method it lacks, 401 for a wrong key."""
+        if not allowed:
+            return json_reply(404, NOT_FOUND_BODY)
+        if method not in allowed:
+            return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": ", ".join(allowed)})
+        return auth_failure() if auth != self.api_key else None
+
+    def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
+        refusal = self._refusal(method, CONTROL_METHODS.get(path, ()), auth)
+        if refusal is not None:
+            return refusal
+        try:
+            if not ok:
+                raise ValueError("Body is not valid JSON")
+            if method == "POST" and path in ("/_sim/state", "/_sim/faults"):
+                if not isinstance(body, dict):
+                    raise ValueError("expected a JSON object")
+                if path == "/_sim/state":
+                    self.load(body)
+                else:
+                    self.faults.update(body)
+        except ValueError as exc:
+            return error_reply(SimulatedError(400, "INVALID_BODY", str(exc)))
+        if path == "/_sim/log":
+            return json_reply(200, {"requests": [r.to_dict() for r in self.requests]})
+        if path == "/_sim/log/clear":
+            self.clear_log()
+            return json_reply(200, {"status": "success"})
+        if path == "/_sim/state":
+            return json_reply(200, self.export_state())
+        if path == "/_sim/faults/reset":
+            self.faults.reset()
+        return json_reply(200, self.faults.to_dict())
+
+
+def scripted_reply(status: int, faults: Faults) -> Reply:
+    """The error reply for a scripted status, in the shape the faults ask for."""
+    headers: dict[str, str] = {}
+    if status == 429 and faults.retry_after is not None:
+        headers["Retry-After"] = faults.retry_after
+    if faults.html_errors:
+        return Reply(status, HTML_ERROR_PAGE, "text/html; charset=utf-8", headers)
+    if status == 429:
+        return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
+    errors = {
+        401: ("AUTH_FAILURE", "Invalid or missing API key"),
+        403: ("FORBIDDEN", "You do not have permission to perform this action"),
+        404: ("PERSONA_NOT_FOUND", "Persona not found or access denied"),
+    }
+    code, message = errors.get(status, ("INVALID_REQUEST", "Invalid request"))
+    if status >= 500:
+        code, message = "INTERNAL_SERVER_ERROR", "An internal server error occurred"
+    return error_reply(SimulatedError(status, code, message), headers)
+
+
+def _parse_json(raw: bytes) -> tuple[Any, bool]:
+    """Return (value, ok); an empty body parses as None."""
+    if not raw.strip():
+        return None, True
+    try:
+        return json.loads(raw), True
+    except (ValueError, UnicodeDecodeError):
+        return None, False

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Simulator
-from reconciler.simulator.replies import Reply
-from reconciler.simulator.requestlog import RequestRecord
+from reconciler.simulator import Reply, RequestRecord, Simulator
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, RunCli, write_config
 from tests.scenarios.test_gitops_loop import _hide_on_first_listing
 from tests.scenarios.test_signals import ended, start, wait_for, wait_until_blocked

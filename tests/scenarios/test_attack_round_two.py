@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Simulator
-from reconciler.simulator.replies import Reply
+from reconciler.simulator import Reply, Simulator
 from tests.conftest import RunCli
 from tests.scenarios.agent_account import (
     BOT,

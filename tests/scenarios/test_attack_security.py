@@ -16,8 +16,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from reconciler.simulator import Simulator
-from reconciler.simulator.replies import Reply
+from reconciler.simulator import Reply, Simulator
 from tests.conftest import TEST_KEY, RunCli
 from tests.scenarios.conftest import StartSim
 

@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Simulator
-from reconciler.simulator.replies import Reply
-from reconciler.simulator.requestlog import RequestRecord
+from reconciler.simulator import Reply, RequestRecord, Simulator
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, RunCli, write_config, writes
 
 PATHWAY = {"pathway_id": "pw_ivr"}

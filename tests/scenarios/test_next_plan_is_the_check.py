@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.simulator import Simulator
-from reconciler.simulator.requestlog import RequestRecord
+from reconciler.simulator import RequestRecord, Simulator
 from tests.conftest import IVR, SALES, SUPPORT, RunCli, write_config, writes
 
 NIGHT = "p-night"

@@ -23,6 +23,7 @@ import pytest
 
 from reconciler.simulator import ListingMove, Simulator
 from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at, write_config, writes
+from tests.simulator_faults import with_test_faults
 
 PERSONAS = 6
 Write = tuple[str, str, list[str]]
@@ -62,7 +63,7 @@ def all_writes(skew: bool) -> list[Write]:
 
 @pytest.fixture
 def resume_sim(monkeypatch: pytest.MonkeyPatch, skew: bool) -> Iterator[Simulator]:
-    with Simulator(account(skew), api_key=TEST_KEY) as simulator:
+    with with_test_faults(Simulator(account(skew), api_key=TEST_KEY)) as simulator:
         if skew:
             simulator.faults.move_during_listing = ListingMove(STEADY_NUMBER, "p5", after_page=1)
         yield point_cli_at(simulator, monkeypatch)

@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.simulator import Simulator
 from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at
+from tests.simulator_faults import with_test_faults
 
 SUPPORT, IVR = "p-support", "p-ivr"
 N100, N101, N102, N103, N104, N130 = (
@@ -78,7 +79,7 @@ BAD = ROOT / "tests" / "data" / "bad"
 
 @pytest.fixture
 def account(monkeypatch: pytest.MonkeyPatch) -> Any:
-    with Simulator(STATE, api_key=TEST_KEY) as simulator:
+    with with_test_faults(Simulator(STATE, api_key=TEST_KEY)) as simulator:
         yield point_cli_at(simulator, monkeypatch)
 
 

@@ -27,6 +27,7 @@ import pytest
 
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, ROOT, TEST_KEY
+from tests.simulator_faults import with_test_faults
 
 SIGNALS = [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")]
 # A hung request would end after this; every run here must end long before, on the signal.
@@ -35,7 +36,7 @@ TIMEOUT = "300"
 
 @pytest.fixture
 def sim(example_state: dict[str, object]) -> Iterator[Simulator]:
-    with Simulator(example_state, api_key=TEST_KEY) as simulator:
+    with with_test_faults(Simulator(example_state, api_key=TEST_KEY)) as simulator:
         yield simulator
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reconciler.simulator import Simulator
-from reconciler.simulator.requestlog import RequestRecord
+from reconciler.simulator import RequestRecord, Simulator
 from tests.conftest import CONFIG, SALES, SUPPORT, RunCli, writes
 
 SALES_EMEA = "+14155550110"

@@ -38,7 +38,7 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     proc = run_command(
         "--state", str(state), "--port", "0", "--ready-file", str(ready),
-        "--write-statuses", "503,200", "--attach-mode", "refuse", "--latency", "0",
+        "--write-statuses", "503,200", "--retry-after", "3", "--latency", "0",
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -55,8 +55,8 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
         with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
             assert client.get("/v1/personas").status_code == 200
             assert attach(client, B, N3).status_code == 503
-            assert attach(client, B, N1).status_code == 409
-            assert client.get("/_sim/faults").json()["attach_mode"] == "refuse"
+            assert attach(client, B, N1).status_code == 200
+            assert client.get("/_sim/faults").json()["retry_after"] == "3"
             assert len(client.get("/_sim/log").json()["requests"]) == 3
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -103,11 +103,13 @@ def test_a_key_reconciler_would_refuse_is_refused_at_start_up(tmp_path: Path, ke
     assert key.strip() not in err
 
 
+# The fault options docs/commands.md names: latency, statuses, Retry-After, dropped connections.
 SWITCHES = {
-    "--endless-body": "never end",
-    "--large-body BYTES": "padded",
-    "--attach-mode [steal|refuse|refuse_as_invalid|keep_old]": "refuse (409)",
-    "--inbound-numbers-as-strings": "bare strings",
+    "--latency FLOAT": "Seconds added",
+    "--read-statuses TEXT": "next reads",
+    "--write-statuses TEXT": "next writes",
+    "--retry-after TEXT": "Retry-After",
+    "--drop-after-write INTEGER": "drop responses",
 }
 
 
@@ -123,13 +125,13 @@ def test_help_documents_every_switch() -> None:
         assert text in " ".join(lines[at : at + 2]), lines[at : at + 2]
 
 
-def test_command_sets_the_body_switches(tmp_path: Path) -> None:
+def test_command_sets_the_fault_switches(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text(json.dumps(base_state()))
     ready = tmp_path / "ready"
     proc = run_command(
         "--state", str(state), "--port", "0", "--ready-file", str(ready),
-        "--endless-body", "--large-body", "4096",
+        "--drop-after-write", "2", "--read-statuses", "429",
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -137,8 +139,8 @@ def test_command_sets_the_body_switches(tmp_path: Path) -> None:
         url = ready.read_text().strip()
         with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
             faults = client.get("/_sim/faults").json()
-            assert faults["endless_body"] is True
-            assert faults["large_body_bytes"] == 4096
+            assert faults["drop_after_write"] == 2
+            assert faults["read_statuses"] == [429]
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
@@ -146,7 +148,7 @@ def test_command_sets_the_body_switches(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--large-body", "-1"], ["--read-statuses", "503,x"], ["--attach-mode", "sometimes"]]
+    "args", [["--latency", "soon"], ["--read-statuses", "503,x"], ["--write-statuses", "42"]]
 )
 def test_bad_switch_values_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
     state = tmp_path / "state.json"

@@ -1,4 +1,4 @@
-"""The simulator's HTTP server: keep-alive and framing."""
+"""The simulator's HTTP server: keep-alive, framing, and a stop that ends the accept loop."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 import httpx
 import pytest
 
-from reconciler.simulator.httpd import SimulatorHTTPServer
-from reconciler.simulator.replies import Reply
+from reconciler.simulator import Simulator
+from tests.unit.simulator.conftest import KEY, base_state
 
 
 def test_keep_alive_and_content_length(client: httpx.Client) -> None:
@@ -20,16 +20,12 @@ def test_keep_alive_and_content_length(client: httpx.Client) -> None:
     assert first.http_version == "HTTP/1.1"
 
 
-def test_wake_ends_the_accept_loop_and_a_woken_server_serves_no_more() -> None:
+def test_stop_ends_the_accept_loop_and_a_stopped_simulator_serves_no_more() -> None:
     """stop() wakes the loop instead of waiting for a poll: the loop ends on the wake alone."""
-    server = SimulatorHTTPServer(("127.0.0.1", 0), lambda *request: Reply(204), threading.Event())
-    loop = threading.Thread(target=server.serve_until_stopped)
-    loop.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    assert httpx.get(url).status_code == 204
-    server.wake()
-    loop.join(10)  # a bound for a broken loop, never reached by a working one
-    assert not loop.is_alive()
-    server.server_close()
+    sim = Simulator(base_state(), api_key=KEY).start()
+    url, loop = sim.url, f"simulator-{sim.port}"
+    assert httpx.get(f"{url}/v1/personas", headers={"authorization": KEY}).status_code == 200
+    sim.stop()
+    assert loop not in [thread.name for thread in threading.enumerate()]
     with pytest.raises(httpx.ConnectError):
-        httpx.get(url)
+        httpx.get(f"{url}/v1/personas")

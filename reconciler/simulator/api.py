@@ -1,0 +1,379 @@
+"""The Bland API endpoints the simulator serves: the route table, its handlers and their bodies.
+
+Handlers run with the simulator's lock held and may change the account. Where the docs leave a
+reply open (the v2 attach answer), the simulator picks one and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
+from typing import Any
+from urllib.parse import unquote
+
+from .account import (
+    USER_ID,
+    Account,
+    AgentRecord,
+    JSONObject,
+    NumberRecord,
+    PersonaRecord,
+    SimulatedError,
+    persona_not_found,
+)
+from .faults import Faults
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT, DEFAULT_LIMIT = 100, 20
+MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
+MAX_LABEL_CHARS = 150
+NOT_FOUND_BODY: JSONObject = {"error": "Not found"}
+METHOD_NOT_ALLOWED_BODY: JSONObject = {"status": "error", "message": "Method not allowed"}
+# Fields of a GET /v1/inbound number object that the simulator never varies, as JSON.
+_INBOUND_DEFAULTS = (
+    '"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
+    '"first_sentence":null,"reduce_latency":true,"transfer_phone_number":null,'
+    '"voice_settings":null,"record":false,"max_duration":30'
+)
+
+
+@dataclass
+class Reply:
+    """One response, decided before anything is written to the socket."""
+
+    status: int
+    payload: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    # False = close the connection without writing anything (lost response or hang).
+    send: bool = True
+    dropped: bool = False
+    # Written instead of the payload, piece by piece, after the headers as they are (the
+    # reply's own headers frame it); the connection closes afterwards. A seam for tests.
+    stream: Iterator[bytes] | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """An API request as a handler sees it: the path's segments, its query and JSON body."""
+
+    segments: list[str]
+    query: dict[str, str]
+    body: Any
+
+
+Handler = Callable[[Account, Faults, Request], Reply]
+
+
+def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
+    """A JSON reply, compactly encoded."""
+    payload = json.dumps(value, separators=(",", ":")).encode("utf-8")
+    return Reply(status, payload, headers=dict(headers or {}))
+
+
+def error_reply(exc: SimulatedError, headers: dict[str, str] | None = None) -> Reply:
+    """The error envelope for ``exc``."""
+    entry: JSONObject = {"error": exc.code, "message": exc.message}
+    if exc.details is not None:
+        entry["details"] = exc.details
+    return json_reply(exc.status, {"data": None, "errors": [entry]}, headers)
+
+
+def auth_failure() -> Reply:
+    """The reply to a missing or wrong API key."""
+    return error_reply(SimulatedError(401, "AUTH_FAILURE", "Invalid or missing API key"))
+
+
+def _ok(data: Any) -> Reply:
+    return json_reply(200, {"data": data, "errors": None})
+
+
+def _positive_int(query: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        value = int(query.get(name, str(default)).strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SimulatedError(400, "INVALID_REQUEST", f"'{name}' must be a positive integer")
+    return value
+
+
+def number_list(body: Any, faults: Faults) -> list[str]:
+    """The numbers of an attach or detach body, trimmed, without duplicates, each spelled as
+    the account stores it."""
+    numbers = body.get("inbound_numbers") if isinstance(body, dict) else None
+    if not isinstance(numbers, list) or not numbers:
+        raise SimulatedError(
+            400, "INVALID_BODY", "'inbound_numbers' must be a non-empty array of strings"
+        )
+    if not all(isinstance(value, str) and value.strip() for value in numbers):
+        raise SimulatedError(
+            400, "INVALID_BODY", "Each entry of 'inbound_numbers' must be a non-empty string"
+        )
+    return list(dict.fromkeys(faults.stored_number(value.strip()) for value in numbers))
+
+
+# ----------------------------------------------------------------- v1 personas
+
+
+def render_persona(account: Account, persona: PersonaRecord, faults: Faults) -> JSONObject:
+    """The persona object of the list, get, attach and detach answers."""
+    spellings = faults.listing_spellings
+    numbers = [
+        {
+            "phone_number": spellings.get(phone, phone),
+            "label": account.numbers[phone].label,
+            "persona_id": persona.id,
+            "persona_settings": persona.numbers[phone],
+        }
+        for phone in sorted(persona.numbers)
+    ]
+    return {
+        "id": persona.id,
+        "name": persona.name,
+        "role": persona.role,
+        "description": persona.description,
+        "tags": list(persona.tags),
+        "image_url": None,
+        "created_at": persona.created_at,
+        "updated_at": persona.updated_at,
+        "deleted_at": persona.deleted_at,
+        "user_id": USER_ID,
+        "current_production_version_id": None,
+        "current_draft_version_id": None,
+        "current_production_version": None,
+        "current_draft_version": None,
+        "inbound_numbers": numbers,
+    }
+
+
+def _v1_persona(account: Account, faults: Faults, request: Request) -> PersonaRecord:
+    """The persona the path names; a twin is found only when twins are readable."""
+    persona = account.personas.get(unquote(request.segments[2]))
+    if persona is None or (persona.agent_id is not None and not faults.twins_readable):
+        raise persona_not_found()
+    return persona
+
+
+def _list_personas(account: Account, faults: Faults, request: Request) -> Reply:
+    page = _positive_int(request.query, "page", 1)
+    limit = min(_positive_int(request.query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
+    personas = account.page(page, limit, faults.twins_listed)
+    reply = _ok([render_persona(account, persona, faults) for persona in personas])
+    # The change due once this page is served, as if made between two page reads.
+    move = faults.take_listing_move(page)
+    if move is None:
+        return reply
+    if move.number in account.numbers and move.to_persona in account.personas:
+        account.set_owner(move.number, move.to_persona)
+    else:
+        log.warning(
+            "listing move skipped: no number %s or no persona %s", move.number, move.to_persona
+        )
+    return reply
+
+
+def _get_persona(account: Account, faults: Faults, request: Request) -> Reply:
+    return _ok(render_persona(account, _v1_persona(account, faults, request), faults))
+
+
+def _attach(account: Account, faults: Faults, request: Request) -> Reply:
+    numbers = number_list(request.body, faults)
+    persona = _v1_persona(account, faults, request)
+    return _ok(
+        render_persona(account, account.attach(persona.id, numbers, faults.attach_mode), faults)
+    )
+
+
+def _detach(account: Account, faults: Faults, request: Request) -> Reply:
+    numbers = number_list(request.body, faults)
+    persona = account.detach(_v1_persona(account, faults, request).id, numbers)
+    return _ok(render_persona(account, persona, faults))
+
+
+def _settings(account: Account, faults: Faults, request: Request) -> Reply:
+    body = request.body
+    if not isinstance(body, dict) or "persona_settings" not in body:
+        raise SimulatedError(400, "INVALID_BODY", "'persona_settings' is required")
+    settings = body["persona_settings"]
+    if settings is not None and not isinstance(settings, dict):
+        raise SimulatedError(400, "INVALID_BODY", "'persona_settings' must be an object or null")
+    phone = faults.stored_number(unquote(request.segments[4]).strip())
+    persona = _v1_persona(account, faults, request)
+    return _ok(account.update_settings(persona.id, phone, settings))
+
+
+# ----------------------------------------------------------------- inbound numbers
+
+
+def _list_inbound(account: Account, faults: Faults, request: Request) -> Reply:
+    with_persona, with_routing = (
+        faults.legacy_inbound_includes_persona,
+        faults.inbound_shows_routing,
+    )
+    spellings = faults.inbound_spellings
+    plain = not (with_persona or with_routing or spellings)
+    # The one answer that covers the whole account: assembled from per-number JSON fragments
+    # instead of 100k dicts, and in its plain form cached between changes.
+    cache = account.inbound_body_cache
+    if plain and cache is not None and cache[0] == account.numbers_version:
+        return Reply(200, cache[1])
+    parts = [
+        _render_number(account.numbers[phone], with_persona, with_routing, spellings.get(phone))
+        for phone in sorted(account.numbers)
+    ]
+    payload = ('{"inbound_numbers":[' + ",".join(parts) + "]}").encode("utf-8")
+    if plain:
+        account.inbound_body_cache = (account.numbers_version, payload)
+    return Reply(200, payload)
+
+
+def _render_number(
+    record: NumberRecord, with_persona: bool, with_routing: bool, shown: str | None = None
+) -> str:
+    extra = ""
+    if with_persona:
+        owner = record.owners[0] if record.owners else None
+        extra = f',"label":{_string_or_null(record.label)},"persona_id":{_string_or_null(owner)}'
+    if with_routing:
+        extra += f',"pathway_id":{_string_or_null(record.pathway_id)}'
+    return (
+        f'{{"phone_number":{_string_or_null(shown or record.phone_number)},'
+        f'"created_at":{_string_or_null(record.created_at)},'
+        f'"prompt":{_string_or_null(record.prompt if with_routing else None)},'
+        f"{_INBOUND_DEFAULTS}{extra}}}"
+    )
+
+
+def _string_or_null(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _get_inbound_number(account: Account, faults: Faults, request: Request) -> Reply:
+    # The docs accept +13334445555, %2B13334445555, 13334445555 and 3334445555 (US assumed).
+    raw = faults.stored_number(unquote(request.segments[2]).strip())
+    phone = raw if raw.startswith("+") else f"+1{raw}" if len(raw) == 10 else f"+{raw}"
+    number = account.numbers.get(phone)
+    if number is None:
+        return json_reply(404, {"error": "Phone number not found"})
+    body = json.loads(_render_number(number, faults.legacy_inbound_includes_persona, True))
+    body["phone_number"] = faults.inbound_spellings.get(phone, phone)
+    return json_reply(
+        200, {**body, "voice": None, "background_track": None, "fallback_number": None}
+    )
+
+
+def _update_label(account: Account, faults: Faults, request: Request) -> Reply:
+    body = request.body if isinstance(request.body, dict) else {}
+    phone, label = body.get("phoneNumber"), body.get("newLabel")
+    if not isinstance(phone, str) or not phone.strip() or not isinstance(label, str):
+        raise SimulatedError(
+            400, "INVALID_REQUEST", "'phoneNumber' and 'newLabel' (a string) are required"
+        )
+    # Counted as a JavaScript server counts a string's length: in UTF-16 units.
+    if len(label.encode("utf-16-le")) // 2 > MAX_LABEL_CHARS:
+        raise SimulatedError(
+            400, "LABEL_TOO_LONG", f"Label must be {MAX_LABEL_CHARS} characters or fewer"
+        )
+    number = account.numbers.get(faults.stored_number(phone.strip()))
+    if number is None:  # the one documented error outside the envelope
+        return json_reply(404, {"error": "Phone number not found"})
+    number.label = label or None
+    account.numbers_version += 1
+    message = "Label updated successfully"
+    return _ok({"message": message, "phone_number": number.phone_number, "label": number.label})
+
+
+# ----------------------------------------------------------------- v2 agents
+
+
+def _render_agent(agent: AgentRecord, with_environments: bool) -> JSONObject:
+    body: JSONObject = {
+        "id": agent.id,
+        "org_id": USER_ID,
+        "name": agent.name,
+        "created_by": None,
+        "created_at": agent.created_at,
+        "updated_at": agent.updated_at,
+    }
+    pins = {"dev": None, "staging": agent.staging_version_id}
+    pins["production"] = agent.production_version_id
+    for env_type, version_id in pins.items() if with_environments else ():
+        body[env_type] = {
+            "id": f"{agent.id}-{env_type}",
+            "env_type": env_type,
+            "current_version_id": version_id,
+        }
+    return body
+
+
+def _list_agents(account: Account, faults: Faults, request: Request) -> Reply:
+    raw = request.query.get("limit", str(DEFAULT_AGENT_LIMIT)).strip()
+    try:
+        limit = min(max(int(raw), 1), MAX_AGENT_LIMIT)
+    except ValueError:
+        raise SimulatedError(400, "BAD_REQUEST", "'limit' must be an integer") from None
+    live = [agent for agent in account.agents.values() if agent.deleted_at is None]
+    live.sort(key=lambda agent: agent.updated_at, reverse=True)
+    return _ok([_render_agent(agent, False) for agent in live[:limit]])
+
+
+def _get_agent(account: Account, faults: Faults, request: Request) -> Reply:
+    return _ok(_render_agent(account.live_agent(unquote(request.segments[2])), True))
+
+
+def _get_binding(account: Account, faults: Faults, request: Request) -> Reply:
+    # An unknown agent is not a 404 here: its twin persona is simply null.
+    agent_id = unquote(request.segments[2])
+    agent = account.agents.get(agent_id)
+    return _ok({"agent_id": agent_id, "persona_id": agent.twin_id if agent else None})
+
+
+def _attach_to_agent(account: Account, faults: Faults, request: Request) -> Reply:
+    agent_id = unquote(request.segments[2])
+    account.live_agent(agent_id)
+    numbers = number_list(request.body, faults)
+    twin = account.attach_to_agent(agent_id, numbers)
+    # The docs leave the success body open: this one is the simulator's choice.
+    return _ok({"agent_id": agent_id, "persona_id": twin.id, "attached_count": len(numbers)})
+
+
+def _detach_from_agent(account: Account, faults: Faults, request: Request) -> Reply:
+    agent_id = unquote(request.segments[2])
+    account.live_agent(agent_id)
+    detached = account.detach_from_agent(agent_id, number_list(request.body, faults))
+    return _ok({"agent_id": agent_id, "detached_count": detached})
+
+
+# Keyed by path shape; "*" marks a variable segment. The label path has no /v1 prefix.
+ROUTES: dict[tuple[str, ...], tuple[Handler, tuple[str]]] = {
+    ("v1", "personas"): (_list_personas, ("GET",)),
+    ("v1", "personas", "*"): (_get_persona, ("GET",)),
+    ("v1", "personas", "*", "inbound", "attach"): (_attach, ("POST",)),
+    ("v1", "personas", "*", "inbound", "detach"): (_detach, ("POST",)),
+    ("v1", "personas", "*", "inbound", "*", "settings"): (_settings, ("PATCH",)),
+    ("v1", "inbound"): (_list_inbound, ("GET",)),
+    ("v1", "inbound", "*"): (_get_inbound_number, ("GET",)),
+    ("inbound", "update_label"): (_update_label, ("POST",)),
+    ("v2", "agents"): (_list_agents, ("GET",)),
+    ("v2", "agents", "*"): (_get_agent, ("GET",)),
+    ("v2", "agents", "*", "inbound"): (_get_binding, ("GET",)),
+    ("v2", "agents", "*", "inbound", "attach"): (_attach_to_agent, ("POST",)),
+    ("v2", "agents", "*", "inbound", "detach"): (_detach_from_agent, ("POST",)),
+}
+
+
+def match_route(segments: list[str]) -> tuple[Handler, tuple[str]] | None:
+    """The handler serving a path's segments and its method, or None for no endpoint."""
+    if any(not segment for segment in segments):
+        return None
+    for shape, route in ROUTES.items():
+        if len(shape) == len(segments) and all(
+            s == "*" or s == seg for s, seg in zip(shape, segments, strict=True)
+        ):
+            return route
+    return None
