@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any, Final, Literal, NamedTuple
 
 
@@ -312,23 +313,53 @@ class Live:
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
 
+    # The views below are built once per picture (a plan asks for them several times); the
+    # picture is frozen, and `replace` makes a new one with none built.
+    @cached_property
+    def _active(self) -> tuple[LivePersona, ...]:
+        return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)
+
     def active(self) -> list[LivePersona]:
         """Personas that are not soft-deleted, in id order."""
-        return [p for _, p in sorted(self.personas.items()) if not p.deleted]
+        return list(self._active)
 
-    def listed_owners(self) -> dict[str, tuple[str, ...]]:
-        """Map each number to the active personas whose entry shows it (normally exactly one)."""
-        active = self.active()
+    @cached_property
+    def _listed(self) -> dict[str, tuple[str, ...]]:
         held: dict[str, tuple[str, ...]] = {}
-        for persona in active:
+        for persona in self._active:
             # One tuple per persona, shared by its numbers; dict.update keeps the loop in C.
             held.update(dict.fromkeys(persona.numbers, (persona.id,)))
-        if len(held) != sum(len(persona.numbers) for persona in active):
+        if len(held) != sum(len(persona.numbers) for persona in self._active):
             held = {}  # a number is on two personas: build again, keeping every owner
-            for persona in active:
+            for persona in self._active:
                 owner = (persona.id,)
                 for number in persona.numbers:
                     held[number] = held[number] + owner if number in held else owner
+        return held
+
+    def listed_owners(self) -> dict[str, tuple[str, ...]]:
+        """Map each number to the active personas whose entry shows it (normally exactly one).
+
+        The map is shared by every caller: read it, never change it.
+        """
+        return self._listed
+
+    def seen_twice(self) -> dict[str, tuple[str, ...]]:
+        """The numbers the list shows on more than one active persona, with those personas."""
+        listed = self._listed
+        if len(listed) == sum(len(persona.numbers) for persona in self._active):
+            return {}  # each number listed once: the usual case, known without a look at each
+        return {number: held for number, held in listed.items() if len(held) > 1}
+
+    @cached_property
+    def _owners(self) -> dict[str, tuple[str, ...]]:
+        held = dict(self._listed)
+        for number, hinted in self.inbound_owners.items():
+            held.setdefault(number, (hinted,))
+        for number, route in self.routes.items():
+            answering = route_owner(route)
+            if answering is not None:
+                held.setdefault(number, (answering,))
         return held
 
     def owners(self) -> dict[str, tuple[str, ...]]:
@@ -337,17 +368,10 @@ class Live:
         A number no active persona's entry shows, but that GET /v1/inbound gives an owner (one the
         list does not show, or one whose entry lacks it), counts as held by that owner: where the
         sources disagree, the reading that makes the number held wins, so that taking it is a move
-        that protected numbers and the safety valves see, never a plain attach.
+        that protected numbers and the safety valves see, never a plain attach. The map is shared
+        by every caller: read it, never change it.
         """
-        held = self.listed_owners()
-        for number, hinted in self.inbound_owners.items():
-            if number not in held:
-                held[number] = (hinted,)
-        for number, route in self.routes.items():
-            answering = route_owner(route)
-            if number not in held and answering is not None:
-                held[number] = (answering,)
-        return held
+        return self._owners
 
     def disagreements(self) -> list[SourcesDisagree]:
         """Every number GET /v1/inbound gives an owner whose entry does not show it, by number."""

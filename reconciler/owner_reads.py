@@ -56,9 +56,8 @@ def read_account(
     live = confirm_owners(live, account.get_persona)
     if desired is None:
         return live
-    declared = {n for entry in desired.personas for n in entry.numbers} & live.account_numbers
-    owners = live.owners()
-    looks_free = sorted(number for number in declared if number not in owners)
+    declared = set().union(*(entry.numbers for entry in desired.personas))
+    looks_free = sorted(declared.intersection(live.account_numbers).difference(live.owners()))
     if not looks_free:
         return live
     live = with_routes(live, account, looks_free)
@@ -209,11 +208,6 @@ def _twin_by_id(account: AccountReader, twin: str) -> tuple[LivePersona | None, 
         raise
 
 
-def seen_twice(owners: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    """The numbers on more than one persona, with those personas."""
-    return {number: held for number, held in owners.items() if len(held) > 1}
-
-
 def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     """The account with every persona holding a number seen twice read again by id.
 
@@ -222,10 +216,9 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     (ApiError) propagates: planning on an unconfirmed picture could detach a number from the
     only persona holding it.
     """
-    listed = live.listed_owners()
-    if len(listed) == sum(len(p.numbers) for p in live.personas.values() if not p.deleted):
-        return live  # each number listed once: the usual case, known without a look at each
-    twice = seen_twice(listed)
+    twice = live.seen_twice()
+    if not twice:
+        return live
     seen: dict[str, set[str]] = {}
     read: set[str] = set()
     while twice:
@@ -239,13 +232,12 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         fresh = _read_by_id(to_read, get_persona)
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
-        listed = live.listed_owners()
-        twice = seen_twice(listed)
+        twice = live.seen_twice()
     confirmed = tuple(
         ConfirmedOwners(
             number,
             tuple(live.ref(pid) for pid in sorted(ids)),
-            tuple(live.ref(pid) for pid in listed.get(number, ())),
+            tuple(live.ref(pid) for pid in live.listed_owners().get(number, ())),
         )
         for number, ids in sorted(seen.items())
     )

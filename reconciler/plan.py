@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.model import (
     UNREAD,
@@ -107,9 +107,10 @@ def value_json(value: RoutingSettings | str | None) -> Any:
     return value.as_dict() if isinstance(value, RoutingSettings) else value
 
 
-@dataclass(frozen=True)
-class ManagedPersona:
-    """A persona the config manages: what it has now and what it must have (for the valves)."""
+class ManagedPersona(NamedTuple):
+    """A persona the config manages: what it has now and what it must have (for the valves).
+
+    A named tuple: a plan of 10,000 personas makes one each, and a tuple is cheaper to build."""
 
     id: str
     name: str

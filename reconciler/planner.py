@@ -37,7 +37,6 @@ def _differs(entry: DesiredPersona, persona: LivePersona, shared: frozenset[str]
 def diff(
     resolved: Sequence[tuple[DesiredPersona, LivePersona]],
     live: Live,
-    owners: dict[str, tuple[str, ...]] | None = None,
     elsewhere: frozenset[str] = frozenset(),
 ) -> list[Change]:
     """The changes that give each managed persona exactly its numbers, settings and labels.
@@ -45,12 +44,10 @@ def diff(
     Each number of a persona that may differ gets a view on each side, its owner and what its
     entry declares (settings, label); deepdiff compares the two views and each difference it
     reports is read as a change. A persona found equal by a cheap check is left out, so a
-    converged account never reaches deepdiff. `owners` is live.owners(), passed in when the
-    caller has it already.
+    converged account never reaches deepdiff.
     """
-    if owners is None:
-        owners = live.owners()
-    shared = frozenset(number for number, held in owners.items() if len(held) > 1)
+    owners = live.owners()
+    shared = frozenset(live.seen_twice())
     live_view: dict[str, dict[str, str]] = {}
     desired_view: dict[str, dict[str, str]] = {}
     wanted: dict[str, tuple[DesiredPersona, LivePersona]] = {}
@@ -148,9 +145,7 @@ def _detach_from(owners: Sequence[str], number: str, names: dict[str, str]) -> l
 
 
 def settings_dropped(
-    resolved: Sequence[tuple[DesiredPersona, LivePersona]],
-    live: Live,
-    owners: dict[str, tuple[str, ...]],
+    resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live
 ) -> dict[str, RoutingSettings]:
     """Numbers a move takes from a persona where they have settings the config does not declare.
 
@@ -159,10 +154,10 @@ def settings_dropped(
     """
     dropped: dict[str, RoutingSettings] = {}
     for entry, persona in resolved:
-        for number in entry.numbers:
+        for number in () if persona.numbers.issuperset(entry.numbers) else entry.numbers:
             if number in persona.numbers or number in entry.settings:
                 continue
-            for owner in owners.get(number, ()):
+            for owner in live.owners().get(number, ()):
                 source = live.personas.get(owner)
                 seen = source.settings_of(number) if source is not None else None
                 if isinstance(seen, RoutingSettings):
@@ -174,8 +169,7 @@ def settings_dropped(
 def build_plan(desired: Desired, live: Live) -> Plan:
     """Resolve references, then diff desired against live into an ordered Plan."""
     resolved = resolve(desired, live)
-    owners = live.owners()
-    changes = diff(resolved, live, owners, desired.elsewhere)
+    changes = diff(resolved, live, desired.elsewhere)
     managed = tuple(
         ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
         for entry, persona in resolved
@@ -183,11 +177,11 @@ def build_plan(desired: Desired, live: Live) -> Plan:
     return Plan(
         changes=tuple(changes),
         managed=managed,
-        owners=owners,
+        owners=live.owners(),
         pages_read=live.pages_read,
         reads=live.reads,
         protected=desired.protected,
-        settings_dropped=settings_dropped(resolved, live, owners),
+        settings_dropped=settings_dropped(resolved, live),
         notices=(*_unpinned(resolved, live), *_unreadable(live)),
         spellings=spellings_to_send(live),
     )

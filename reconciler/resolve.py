@@ -139,7 +139,7 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
             continue
         seen[match.id] = entry
         resolved.append((entry, match))
-        for number in entry.numbers:
+        for number in () if live.account_numbers.issuperset(entry.numbers) else entry.numbers:
             if number not in live.account_numbers:
                 problems.append(
                     _diagnostic(

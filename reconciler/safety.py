@@ -129,9 +129,10 @@ def _valves(plan: Plan, thresholds: Thresholds) -> list[str]:
             f"{thresholds.max_detach_percent:g}% allowed)"
         )
     if not thresholds.allow_emptying:
-        for key, name, now, after in sorted(rows, key=lambda row: (row[1], row[0])):
+        emptied = [row for row in rows if row[2] and not row[3]]
+        for key, name, now, _ in sorted(emptied, key=lambda row: (row[1], row[0])):
             # A pathway or a prompt bound to a number is no owner to leave without numbers.
-            if now and not after and owner_kind(key) in ("persona", "agent"):
+            if owner_kind(key) in ("persona", "agent"):
                 found.append(
                     f"the plan leaves {owner_words(key, name)} with none of its {_numbers(now)}"
                 )
