@@ -11,8 +11,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 
 class SourceMark(NamedTuple):
-    """A position in a config file (1-based line and column); a named tuple, as a large file
-    makes one per number and a tuple is several times cheaper to build than a dataclass."""
+    """A position in a config file (1-based); a tuple is cheap, and a file makes one per number."""
 
     file: str
     line: int
@@ -39,11 +38,8 @@ SETTING_KEYS = ("pathway_id", "pathway_version", "start_node_id")
 
 @dataclass(frozen=True, order=True)
 class RoutingSettings:
-    """One number's persona_settings: which pathway (and node) it starts on, as canonical JSON.
-
-    Kept as text so that whole objects compare exactly and hash; keys whose value is null are
-    dropped, as they set nothing, and 2.0 reads as 2.
-    """
+    """One number's persona_settings as canonical JSON text, so that whole objects compare and
+    hash; null values are dropped, as they set nothing, and 2.0 reads as 2."""
 
     canonical: str
 
@@ -99,12 +95,9 @@ def same_label(seen: SeenLabel, wanted: str) -> bool:
     return seen is not UNREAD and (seen or "") == wanted
 
 
-# Who answers a number: a v1 persona, or a v2 agent (through the hidden twin persona the agent
-# API keeps for it). An owner is a kind plus an id, so that a move between kinds is a plain move.
+# An owner is a kind plus an id, so that a move between kinds is a plain move. Its key is one
+# string: a persona's id, else `kind:ID` (a pathway or a prompt bound to a number directly).
 OwnerKind = Literal["persona", "agent"]
-# Owner keys, one string per owner wherever numbers are mapped to their owners: a persona's is
-# its id; the other kinds carry their kind before a colon (a pathway or a prompt answers a
-# number bound to it directly, with no persona or agent).
 _KINDS = ("agent", "pathway", "prompt")
 
 
@@ -126,12 +119,9 @@ def owner_id(key: str) -> str:
 
 def owner_words(key: str, name: str) -> str:
     """An owner as messages name it: `'Sales'`, `agent 'Bot'`, `pathway pw_1`, `its own prompt`."""
-    kind = owner_kind(key)
-    shown = repr(name or owner_id(key))
-    if kind == "pathway":
-        return f"pathway {owner_id(key)}"
-    if kind == "prompt":
-        return "its own prompt"
+    kind, shown = owner_kind(key), repr(name or owner_id(key))
+    if kind in ("pathway", "prompt"):
+        return f"pathway {owner_id(key)}" if kind == "pathway" else "its own prompt"
     return shown if kind == "persona" else f"agent {shown}"
 
 
@@ -214,12 +204,8 @@ class LivePersona:
 
 @dataclass(frozen=True)
 class LiveAgent:
-    """A v2 agent as the account reports it.
-
-    `production_version_id` is None when production is unpinned or the answer did not show it
-    (the list never does). The hidden twin persona that holds its numbers is read apart
-    (GET /v2/agents/{id}/inbound) and kept in `Live.twins`.
-    """
+    """A v2 agent; `production_version_id` is None when unpinned or not shown (the list never
+    shows it). The twin persona holding its numbers is kept in `Live.twins`."""
 
     id: str
     name: str
@@ -228,11 +214,8 @@ class LiveAgent:
 
 @dataclass(frozen=True)
 class InboundRoute:
-    """What answers one number, as GET /v1/inbound/{number} shows it.
-
-    `persona_id` is not documented on that endpoint: UNREAD when the answer does not show it,
-    which is not the same as null (no persona).
-    """
+    """What answers one number, as GET /v1/inbound/{number} shows it; `persona_id` is
+    undocumented there: UNREAD when not shown, which is not null (no persona)."""
 
     phone_number: str
     pathway_id: str | None
@@ -244,8 +227,7 @@ class AgentListing(NamedTuple):
     """The agents GET /v2/agents showed, and whether it may have left some out."""
 
     agents: list[LiveAgent]
-    # The list came back full (500): the API cannot show what is past it.
-    may_be_incomplete: bool
+    may_be_incomplete: bool  # the list came back full (500): what is past it cannot be shown
 
 
 class PersonaRef(NamedTuple):
@@ -257,12 +239,9 @@ class PersonaRef(NamedTuple):
 
 @dataclass(frozen=True)
 class ConfirmedOwners:
-    """A number whose owners the persona list may show wrong, and who holds it, checked again.
-
-    The list is read a page at a time with no snapshot, so a number moved between two page reads
-    shows on its old persona and on its new one (`seen_on`); reads by id say which holds it now
-    (`held_by`). A protected number that showed on no persona (`seen_on` empty) was listed again.
-    """
+    """A number the paged list may show wrong (moved between two page reads): the personas it
+    showed on (`seen_on`; empty when it showed on none and was listed again), and those holding
+    it when checked again (`held_by`)."""
 
     phone_number: str
     seen_on: tuple[PersonaRef, ...]
@@ -271,11 +250,8 @@ class ConfirmedOwners:
 
 @dataclass(frozen=True)
 class SourcesDisagree:
-    """GET /v1/inbound names a persona as a number's owner; the persona list does not show it there.
-
-    Where no persona's entry shows the number, the reading that makes it held wins: it counts as
-    on `inbound_owner`. Where another persona's entry shows it, that entry is followed.
-    """
+    """GET /v1/inbound names a number's owner; the persona list does not show it there. Where no
+    entry shows the number it counts as on `inbound_owner`; else the entry is followed."""
 
     phone_number: str
     inbound_owner: PersonaRef

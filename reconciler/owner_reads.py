@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import TypeVar
 
 from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError
@@ -35,6 +36,7 @@ from reconciler.model import (
 
 # One persona, fresh from the API by id.
 GetPersona = Callable[[str], LivePersona]
+_T = TypeVar("_T")
 
 # Reads by id sent at once: normally there are none or a few.
 MAX_CONCURRENT_READS = 4
@@ -78,8 +80,7 @@ def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
     spelling: a pathway or a prompt bound to it, and the persona where the record names one (a
     twin persona stands for its agent)."""
     spelled = {number: spelling for spelling, number in live.spellings.items() if number}
-    with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="route") as pool:
-        routes = list(pool.map(account.inbound_number, [spelled.get(n, n) for n in numbers]))
+    routes = _read_all(account.inbound_number, [spelled.get(n, n) for n in numbers])
     twins = {twin: owner_key("agent", agent) for twin, (_, agent) in live.twins.items()}
     found = {
         number: replace(
@@ -105,8 +106,6 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     entries = [e for e in (desired.personas if desired else ()) if e.kind == "agent"]
     try:
         listing = account.list_agents()
-    except AuthError:
-        raise
     except ApiError as error:
         if error.status != 404 or entries:
             raise
@@ -117,18 +116,17 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         matches = (
             [entry.id] if entry.id else [a.id for a in agents.values() if a.name == entry.name]
         )
-        for agent_id in matches[:1] if len(matches) == 1 else []:
-            fetched = account.get_agent(agent_id)
+        if len(matches) == 1:
+            fetched = account.get_agent(matches[0])
             reads += 1
             if fetched is None:
-                agents.pop(agent_id, None)
+                agents.pop(matches[0], None)
             else:
-                agents[agent_id] = fetched
+                agents[matches[0]] = fetched
     ids = sorted(agents)
     twin_ids: dict[str, str | None] = {}
     if ids:
-        with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="agent") as pool:
-            twin_ids = dict(zip(ids, pool.map(account.agent_twin, ids), strict=True))
+        twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids), strict=True))
     reads += len(ids)
     personas = dict(live.personas)
     listed = False  # a binding named a twin the persona listing shows
@@ -148,8 +146,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             twin_persona = personas.pop(twin, None)
             listed = listed or twin_persona is not None
             if twin_persona is None:
-                twin_persona, read = _twin_by_id(account, twin)
-                reads += read
+                twin_persona = _twin_by_id(account, twin)
+                reads += 1
             twins[twin] = (twin_persona.name if twin_persona else "", agent_id)
             if twin_persona is not None:
                 held = replace(twin_persona, deleted=False, settings={})
@@ -196,15 +194,15 @@ def _tagged_twins(
         personas[key] = replace(tagged, id=key, name=name, numbers=held, settings={}, deleted=False)
 
 
-def _twin_by_id(account: AccountReader, twin: str) -> tuple[LivePersona | None, int]:
+def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
     """A twin persona read by id, or None where the API does not let it be read that way."""
     try:
-        return account.get_persona(twin), 1
+        return account.get_persona(twin)
     except AuthError:
         raise
     except ApiError as error:
         if error.status in (403, 404):
-            return None, 1
+            return None
         raise
 
 
@@ -273,10 +271,14 @@ def relisted(live: Live, listing: Mapping[str, LivePersona], numbers: Collection
     return replace(updated, confirmed=live.confirmed + found)
 
 
+def _read_all(read: Callable[[str], _T], keys: list[str]) -> list[_T]:
+    """One read per key, in the order of the keys, at most MAX_CONCURRENT_READS at once."""
+    with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="read") as pool:
+        return list(pool.map(read, keys))
+
+
 def _read_by_id(persona_ids: list[str], get_persona: GetPersona) -> dict[str, LivePersona]:
-    workers = min(MAX_CONCURRENT_READS, len(persona_ids))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="confirm") as pool:
-        personas = list(pool.map(get_persona, persona_ids))
+    personas = _read_all(get_persona, persona_ids)
     for asked, persona in zip(persona_ids, personas, strict=True):
         if persona.id != asked:
             # Planning on another persona's numbers would be the wrong picture all over again.
