@@ -1,16 +1,11 @@
 """Reads that settle who holds a number: the account read once, then checked where it may be wrong.
 
-The list is read a page at a time with no snapshot: a number moved in the dashboard between two
-page reads shows on its old persona (on a page read before the move) and on its new one (read
-after). Taken as a fact, "held twice" plans a detach from the persona that really holds it, and
-the number ends up on none. So a number seen on two personas is an anomaly to confirm: every
-persona the list shows holding it is read by id, and the plan is made from what those reads say.
-A read by id can show a number the list showed elsewhere; that persona is read too, until every
-persona holding a number seen twice has been read.
-
-The other skew, a number moved onto a page already read, makes it look held by nobody, and there
-is no persona to read by id. Where GET /v1/inbound names owners, they count (model.Live.owners);
-for a number the file declares, the personas are listed again (`relisted`).
+The persona list is paged with no snapshot: a number moved between two page reads shows on its
+old persona and on its new one, or on none. Taken as a fact, "held twice" plans a detach from the
+persona that really holds it. So every persona holding a number seen twice is read by id (and
+any persona those reads show it on, in turn), and the plan is made from what those reads say. A
+declared number that looks free is read by number; where GET /v1/inbound names no owners and
+that read does not settle it, the personas are listed again (`relisted`).
 """
 
 from __future__ import annotations
