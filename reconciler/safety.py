@@ -77,15 +77,14 @@ def _holdings(plan: Plan) -> list[tuple[str, str, frozenset[str], frozenset[str]
     rows = [(p.id, p.name, p.live, p.desired) for p in plan.managed]
     managed = {p.id for p in plan.managed}
     sources: dict[str, tuple[str, set[str]]] = {}
-    for source, moves in plan.moves_by_source().items():
-        if source not in managed:
-            name = moves[0].from_persona_name or source
-            sources[source] = (name, {move.phone_number for move in moves})
     for change in plan.changes:
-        # A detach from a persona the file does not manage: one holding a number twice.
-        if change.action is Action.DETACH and change.persona_id not in managed:
-            name = change.persona_name or change.persona_id
-            sources.setdefault(change.persona_id, (name, set()))[1].add(change.phone_number)
+        # A move from a persona the file does not manage, or a detach from one (one holding a
+        # number twice).
+        is_move = change.action is Action.MOVE
+        source = change.from_persona_id if is_move else change.persona_id
+        name = change.from_persona_name if is_move else change.persona_name
+        if (is_move or change.action is Action.DETACH) and source and source not in managed:
+            sources.setdefault(source, (name or source, set()))[1].add(change.phone_number)
     if sources:
         now: dict[str, set[str]] = {source: set() for source in sources}
         for number, owners in plan.owners.items():
