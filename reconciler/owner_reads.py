@@ -128,8 +128,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     twins: dict[str, tuple[str, str]] = {}
     unverifiable: set[str] = set()
     for agent_id, twin in twin_ids.items():
-        held: LivePersona | None = None
-        if twin is not None and twin in twins:
+        held = LivePersona("", "", frozenset())  # no twin: an agent with no numbers yet
+        if twin in twins:
             # Two agents bound to one twin: whose numbers they are cannot be told apart.
             raise ApiError(
                 f"agents {twins[twin][1]!r} and {agent_id!r} both name {twin!r} as their "
@@ -152,8 +152,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             else:
                 unverifiable.add(agent_id)
         key = owner_key("agent", agent_id)
-        holder = held or LivePersona(key, "", frozenset())
-        personas[key] = replace(holder, id=key, name=agents[agent_id].name)
+        personas[key] = replace(held, id=key, name=agents[agent_id].name)
     _tagged_twins(personas, twins, agents)
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
     return replace(
