@@ -6,12 +6,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any, Final, Literal, NamedTuple
 
 
 class SourceMark(NamedTuple):
-    """A position in a config file (1-based line and column); a named tuple, as a large file
-    makes one per number and a tuple is several times cheaper to build than a dataclass."""
+    """A position in a config file (1-based); a tuple is cheap, and a file makes one per number."""
 
     file: str
     line: int
@@ -38,11 +38,8 @@ SETTING_KEYS = ("pathway_id", "pathway_version", "start_node_id")
 
 @dataclass(frozen=True, order=True)
 class RoutingSettings:
-    """One number's persona_settings: which pathway (and node) it starts on, as canonical JSON.
-
-    Kept as text so that whole objects compare exactly and hash; keys whose value is null are
-    dropped, as they set nothing, and 2.0 reads as 2.
-    """
+    """One number's persona_settings as canonical JSON text, so that whole objects compare and
+    hash; null values are dropped, as they set nothing, and 2.0 reads as 2."""
 
     canonical: str
 
@@ -98,12 +95,9 @@ def same_label(seen: SeenLabel, wanted: str) -> bool:
     return seen is not UNREAD and (seen or "") == wanted
 
 
-# Who answers a number: a v1 persona, or a v2 agent (through the hidden twin persona the agent
-# API keeps for it). An owner is a kind plus an id, so that a move between kinds is a plain move.
+# An owner is a kind plus an id, so that a move between kinds is a plain move. Its key is one
+# string: a persona's id, else `kind:ID` (a pathway or a prompt bound to a number directly).
 OwnerKind = Literal["persona", "agent"]
-# Owner keys, one string per owner wherever numbers are mapped to their owners: a persona's is
-# its id; the other kinds carry their kind before a colon (a pathway or a prompt answers a
-# number bound to it directly, with no persona or agent).
 _KINDS = ("agent", "pathway", "prompt")
 
 
@@ -125,12 +119,9 @@ def owner_id(key: str) -> str:
 
 def owner_words(key: str, name: str) -> str:
     """An owner as messages name it: `'Sales'`, `agent 'Bot'`, `pathway pw_1`, `its own prompt`."""
-    kind = owner_kind(key)
-    shown = repr(name or owner_id(key))
-    if kind == "pathway":
-        return f"pathway {owner_id(key)}"
-    if kind == "prompt":
-        return "its own prompt"
+    kind, shown = owner_kind(key), repr(name or owner_id(key))
+    if kind in ("pathway", "prompt"):
+        return f"pathway {owner_id(key)}" if kind == "pathway" else "its own prompt"
     return shown if kind == "persona" else f"agent {shown}"
 
 
@@ -213,12 +204,8 @@ class LivePersona:
 
 @dataclass(frozen=True)
 class LiveAgent:
-    """A v2 agent as the account reports it.
-
-    `production_version_id` is None when production is unpinned or the answer did not show it
-    (the list never does). The hidden twin persona that holds its numbers is read apart
-    (GET /v2/agents/{id}/inbound) and kept in `Live.twins`.
-    """
+    """A v2 agent; `production_version_id` is None when unpinned or not shown (the list never
+    shows it). The twin persona holding its numbers is kept in `Live.twins`."""
 
     id: str
     name: str
@@ -227,11 +214,8 @@ class LiveAgent:
 
 @dataclass(frozen=True)
 class InboundRoute:
-    """What answers one number, as GET /v1/inbound/{number} shows it.
-
-    `persona_id` is not documented on that endpoint: UNREAD when the answer does not show it,
-    which is not the same as null (no persona).
-    """
+    """What answers one number, as GET /v1/inbound/{number} shows it; `persona_id` is
+    undocumented there: UNREAD when not shown, which is not null (no persona)."""
 
     phone_number: str
     pathway_id: str | None
@@ -243,8 +227,7 @@ class AgentListing(NamedTuple):
     """The agents GET /v2/agents showed, and whether it may have left some out."""
 
     agents: list[LiveAgent]
-    # The list came back full (500): the API cannot show what is past it.
-    may_be_incomplete: bool
+    may_be_incomplete: bool  # the list came back full (500): what is past it cannot be shown
 
 
 class PersonaRef(NamedTuple):
@@ -256,12 +239,9 @@ class PersonaRef(NamedTuple):
 
 @dataclass(frozen=True)
 class ConfirmedOwners:
-    """A number whose owners the persona list may show wrong, and who holds it, checked again.
-
-    The list is read a page at a time with no snapshot, so a number moved between two page reads
-    shows on its old persona and on its new one (`seen_on`); reads by id say which holds it now
-    (`held_by`). A protected number that showed on no persona (`seen_on` empty) was listed again.
-    """
+    """A number the paged list may show wrong (moved between two page reads): the personas it
+    showed on (`seen_on`; empty when it showed on none and was listed again), and those holding
+    it when checked again (`held_by`)."""
 
     phone_number: str
     seen_on: tuple[PersonaRef, ...]
@@ -270,11 +250,8 @@ class ConfirmedOwners:
 
 @dataclass(frozen=True)
 class SourcesDisagree:
-    """GET /v1/inbound names a persona as a number's owner; the persona list does not show it there.
-
-    Where no persona's entry shows the number, the reading that makes it held wins: it counts as
-    on `inbound_owner`. Where another persona's entry shows it, that entry is followed.
-    """
+    """GET /v1/inbound names a number's owner; the persona list does not show it there. Where no
+    entry shows the number it counts as on `inbound_owner`; else the entry is followed."""
 
     phone_number: str
     inbound_owner: PersonaRef
@@ -312,23 +289,53 @@ class Live:
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
 
+    # The views below are built once per picture (a plan asks for them several times); the
+    # picture is frozen, and `replace` makes a new one with none built.
+    @cached_property
+    def _active(self) -> tuple[LivePersona, ...]:
+        return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)
+
     def active(self) -> list[LivePersona]:
         """Personas that are not soft-deleted, in id order."""
-        return [p for _, p in sorted(self.personas.items()) if not p.deleted]
+        return list(self._active)
 
-    def listed_owners(self) -> dict[str, tuple[str, ...]]:
-        """Map each number to the active personas whose entry shows it (normally exactly one)."""
-        active = self.active()
+    @cached_property
+    def _listed(self) -> dict[str, tuple[str, ...]]:
         held: dict[str, tuple[str, ...]] = {}
-        for persona in active:
+        for persona in self._active:
             # One tuple per persona, shared by its numbers; dict.update keeps the loop in C.
             held.update(dict.fromkeys(persona.numbers, (persona.id,)))
-        if len(held) != sum(len(persona.numbers) for persona in active):
+        if len(held) != sum(len(persona.numbers) for persona in self._active):
             held = {}  # a number is on two personas: build again, keeping every owner
-            for persona in active:
+            for persona in self._active:
                 owner = (persona.id,)
                 for number in persona.numbers:
                     held[number] = held[number] + owner if number in held else owner
+        return held
+
+    def listed_owners(self) -> dict[str, tuple[str, ...]]:
+        """Map each number to the active personas whose entry shows it (normally exactly one).
+
+        The map is shared by every caller: read it, never change it.
+        """
+        return self._listed
+
+    def seen_twice(self) -> dict[str, tuple[str, ...]]:
+        """The numbers the list shows on more than one active persona, with those personas."""
+        listed = self._listed
+        if len(listed) == sum(len(persona.numbers) for persona in self._active):
+            return {}  # each number listed once: the usual case, known without a look at each
+        return {number: held for number, held in listed.items() if len(held) > 1}
+
+    @cached_property
+    def _owners(self) -> dict[str, tuple[str, ...]]:
+        held = dict(self._listed)
+        for number, hinted in self.inbound_owners.items():
+            held.setdefault(number, (hinted,))
+        for number, route in self.routes.items():
+            answering = route_owner(route)
+            if answering is not None:
+                held.setdefault(number, (answering,))
         return held
 
     def owners(self) -> dict[str, tuple[str, ...]]:
@@ -337,17 +344,10 @@ class Live:
         A number no active persona's entry shows, but that GET /v1/inbound gives an owner (one the
         list does not show, or one whose entry lacks it), counts as held by that owner: where the
         sources disagree, the reading that makes the number held wins, so that taking it is a move
-        that protected numbers and the safety valves see, never a plain attach.
+        that protected numbers and the safety valves see, never a plain attach. The map is shared
+        by every caller: read it, never change it.
         """
-        held = self.listed_owners()
-        for number, hinted in self.inbound_owners.items():
-            if number not in held:
-                held[number] = (hinted,)
-        for number, route in self.routes.items():
-            answering = route_owner(route)
-            if number not in held and answering is not None:
-                held[number] = (answering,)
-        return held
+        return self._owners
 
     def disagreements(self) -> list[SourcesDisagree]:
         """Every number GET /v1/inbound gives an owner whose entry does not show it, by number."""

@@ -1,16 +1,11 @@
 """Reads that settle who holds a number: the account read once, then checked where it may be wrong.
 
-The list is read a page at a time with no snapshot: a number moved in the dashboard between two
-page reads shows on its old persona (on a page read before the move) and on its new one (read
-after). Taken as a fact, "held twice" plans a detach from the persona that really holds it, and
-the number ends up on none. So a number seen on two personas is an anomaly to confirm: every
-persona the list shows holding it is read by id, and the plan is made from what those reads say.
-A read by id can show a number the list showed elsewhere; that persona is read too, until every
-persona holding a number seen twice has been read.
-
-The other skew, a number moved onto a page already read, makes it look held by nobody, and there
-is no persona to read by id. Where GET /v1/inbound names owners, they count (model.Live.owners);
-for a number the file declares, the personas are listed again (`relisted`).
+The persona list is paged with no snapshot: a number moved between two page reads shows on its
+old persona and on its new one, or on none. Taken as a fact, "held twice" plans a detach from the
+persona that really holds it. So every persona holding a number seen twice is read by id (and
+any persona those reads show it on, in turn), and the plan is made from what those reads say. A
+declared number that looks free is read by number; where GET /v1/inbound names no owners and
+that read does not settle it, the personas are listed again (`relisted`).
 """
 
 from __future__ import annotations
@@ -18,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import TypeVar
 
 from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError
@@ -35,6 +31,7 @@ from reconciler.model import (
 
 # One persona, fresh from the API by id.
 GetPersona = Callable[[str], LivePersona]
+_T = TypeVar("_T")
 
 # Reads by id sent at once: normally there are none or a few.
 MAX_CONCURRENT_READS = 4
@@ -56,9 +53,8 @@ def read_account(
     live = confirm_owners(live, account.get_persona)
     if desired is None:
         return live
-    declared = {n for entry in desired.personas for n in entry.numbers} & live.account_numbers
-    owners = live.owners()
-    looks_free = sorted(number for number in declared if number not in owners)
+    declared = set().union(*(entry.numbers for entry in desired.personas))
+    looks_free = sorted(declared.intersection(live.account_numbers).difference(live.owners()))
     if not looks_free:
         return live
     live = with_routes(live, account, looks_free)
@@ -79,8 +75,7 @@ def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
     spelling: a pathway or a prompt bound to it, and the persona where the record names one (a
     twin persona stands for its agent)."""
     spelled = {number: spelling for spelling, number in live.spellings.items() if number}
-    with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="route") as pool:
-        routes = list(pool.map(account.inbound_number, [spelled.get(n, n) for n in numbers]))
+    routes = _read_all(account.inbound_number, [spelled.get(n, n) for n in numbers])
     twins = {twin: owner_key("agent", agent) for twin, (_, agent) in live.twins.items()}
     found = {
         number: replace(
@@ -106,8 +101,6 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     entries = [e for e in (desired.personas if desired else ()) if e.kind == "agent"]
     try:
         listing = account.list_agents()
-    except AuthError:
-        raise
     except ApiError as error:
         if error.status != 404 or entries:
             raise
@@ -118,26 +111,25 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         matches = (
             [entry.id] if entry.id else [a.id for a in agents.values() if a.name == entry.name]
         )
-        for agent_id in matches[:1] if len(matches) == 1 else []:
-            fetched = account.get_agent(agent_id)
+        if len(matches) == 1:
+            fetched = account.get_agent(matches[0])
             reads += 1
             if fetched is None:
-                agents.pop(agent_id, None)
+                agents.pop(matches[0], None)
             else:
-                agents[agent_id] = fetched
+                agents[matches[0]] = fetched
     ids = sorted(agents)
     twin_ids: dict[str, str | None] = {}
     if ids:
-        with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="agent") as pool:
-            twin_ids = dict(zip(ids, pool.map(account.agent_twin, ids), strict=True))
+        twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids), strict=True))
     reads += len(ids)
     personas = dict(live.personas)
     listed = False  # a binding named a twin the persona listing shows
     twins: dict[str, tuple[str, str]] = {}
     unverifiable: set[str] = set()
     for agent_id, twin in twin_ids.items():
-        held: LivePersona | None = None
-        if twin is not None and twin in twins:
+        held = LivePersona("", "", frozenset())  # no twin: an agent with no numbers yet
+        if twin in twins:
             # Two agents bound to one twin: whose numbers they are cannot be told apart.
             raise ApiError(
                 f"agents {twins[twin][1]!r} and {agent_id!r} both name {twin!r} as their "
@@ -149,8 +141,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             twin_persona = personas.pop(twin, None)
             listed = listed or twin_persona is not None
             if twin_persona is None:
-                twin_persona, read = _twin_by_id(account, twin)
-                reads += read
+                twin_persona = _twin_by_id(account, twin)
+                reads += 1
             twins[twin] = (twin_persona.name if twin_persona else "", agent_id)
             if twin_persona is not None:
                 held = replace(twin_persona, deleted=False, settings={})
@@ -160,8 +152,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             else:
                 unverifiable.add(agent_id)
         key = owner_key("agent", agent_id)
-        holder = held or LivePersona(key, "", frozenset())
-        personas[key] = replace(holder, id=key, name=agents[agent_id].name)
+        personas[key] = replace(held, id=key, name=agents[agent_id].name)
     _tagged_twins(personas, twins, agents)
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
     return replace(
@@ -197,21 +188,16 @@ def _tagged_twins(
         personas[key] = replace(tagged, id=key, name=name, numbers=held, settings={}, deleted=False)
 
 
-def _twin_by_id(account: AccountReader, twin: str) -> tuple[LivePersona | None, int]:
+def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
     """A twin persona read by id, or None where the API does not let it be read that way."""
     try:
-        return account.get_persona(twin), 1
+        return account.get_persona(twin)
     except AuthError:
         raise
     except ApiError as error:
         if error.status in (403, 404):
-            return None, 1
+            return None
         raise
-
-
-def seen_twice(owners: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    """The numbers on more than one persona, with those personas."""
-    return {number: held for number, held in owners.items() if len(held) > 1}
 
 
 def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
@@ -222,10 +208,9 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     (ApiError) propagates: planning on an unconfirmed picture could detach a number from the
     only persona holding it.
     """
-    listed = live.listed_owners()
-    if len(listed) == sum(len(p.numbers) for p in live.personas.values() if not p.deleted):
-        return live  # each number listed once: the usual case, known without a look at each
-    twice = seen_twice(listed)
+    twice = live.seen_twice()
+    if not twice:
+        return live
     seen: dict[str, set[str]] = {}
     read: set[str] = set()
     while twice:
@@ -239,13 +224,12 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         fresh = _read_by_id(to_read, get_persona)
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
-        listed = live.listed_owners()
-        twice = seen_twice(listed)
+        twice = live.seen_twice()
     confirmed = tuple(
         ConfirmedOwners(
             number,
             tuple(live.ref(pid) for pid in sorted(ids)),
-            tuple(live.ref(pid) for pid in listed.get(number, ())),
+            tuple(live.ref(pid) for pid in live.listed_owners().get(number, ())),
         )
         for number, ids in sorted(seen.items())
     )
@@ -281,10 +265,14 @@ def relisted(live: Live, listing: Mapping[str, LivePersona], numbers: Collection
     return replace(updated, confirmed=live.confirmed + found)
 
 
+def _read_all(read: Callable[[str], _T], keys: list[str]) -> list[_T]:
+    """One read per key, in the order of the keys, at most MAX_CONCURRENT_READS at once."""
+    with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="read") as pool:
+        return list(pool.map(read, keys))
+
+
 def _read_by_id(persona_ids: list[str], get_persona: GetPersona) -> dict[str, LivePersona]:
-    workers = min(MAX_CONCURRENT_READS, len(persona_ids))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="confirm") as pool:
-        personas = list(pool.map(get_persona, persona_ids))
+    personas = _read_all(get_persona, persona_ids)
     for asked, persona in zip(persona_ids, personas, strict=True):
         if persona.id != asked:
             # Planning on another persona's numbers would be the wrong picture all over again.

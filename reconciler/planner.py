@@ -12,6 +12,7 @@ from reconciler.model import (
     Live,
     LivePersona,
     RoutingSettings,
+    SeenLabel,
     SeenSettings,
     label_seen,
     owner_id,
@@ -23,6 +24,8 @@ from reconciler.text import printable
 
 # In the per-number views, a value the API did not show: it never equals a declared one.
 _NOT_SHOWN = "(not shown)"
+# Per field a number's entry declares besides its owner (settings, label): (as it is, as wanted).
+_Declared = dict[str, tuple[SeenSettings | SeenLabel, RoutingSettings | str | None]]
 
 
 def _differs(entry: DesiredPersona, persona: LivePersona, shared: frozenset[str]) -> bool:
@@ -37,7 +40,6 @@ def _differs(entry: DesiredPersona, persona: LivePersona, shared: frozenset[str]
 def diff(
     resolved: Sequence[tuple[DesiredPersona, LivePersona]],
     live: Live,
-    owners: dict[str, tuple[str, ...]] | None = None,
     elsewhere: frozenset[str] = frozenset(),
 ) -> list[Change]:
     """The changes that give each managed persona exactly its numbers, settings and labels.
@@ -45,15 +47,15 @@ def diff(
     Each number of a persona that may differ gets a view on each side, its owner and what its
     entry declares (settings, label); deepdiff compares the two views and each difference it
     reports is read as a change. A persona found equal by a cheap check is left out, so a
-    converged account never reaches deepdiff. `owners` is live.owners(), passed in when the
-    caller has it already.
+    converged account never reaches deepdiff.
     """
-    if owners is None:
-        owners = live.owners()
-    shared = frozenset(number for number, held in owners.items() if len(held) > 1)
+    owners = live.owners()
+    shared = frozenset(live.seen_twice())
     live_view: dict[str, dict[str, str]] = {}
     desired_view: dict[str, dict[str, str]] = {}
     wanted: dict[str, tuple[DesiredPersona, LivePersona]] = {}
+    declared: dict[str, dict[str, tuple[SeenSettings | SeenLabel, RoutingSettings | str | None]]]
+    declared = {}
     for entry, persona in resolved:
         if not _differs(entry, persona, shared):
             continue
@@ -62,13 +64,10 @@ def diff(
         for number in entry.numbers:
             wanted[number] = (entry, persona)
             desired_view[number] = {"owner": persona.id}
-            if number in entry.settings:
-                live_view[number]["settings"] = _settings_text(_settings_here(persona, number))
-                desired_view[number]["settings"] = _settings_text(entry.settings[number])
-            if number in entry.labels:
-                label = label_seen(live, owners, number)
-                live_view[number]["label"] = _NOT_SHOWN if label is UNREAD else label or ""
-                desired_view[number]["label"] = entry.labels[number]
+            declared[number] = _declared(entry, persona, live, number)
+            for field, (before, after) in declared[number].items():
+                live_view[number][field] = _NOT_SHOWN if before is UNREAD else _text(before)
+                desired_view[number][field] = _text(after)
     if not live_view:
         return []
     # Imported here: a converged account never needs deepdiff, and importing it costs ~40 ms.
@@ -88,40 +87,34 @@ def diff(
         entry, persona = wanted[number]
         if field == "owner":
             changes.extend(_routing(persona, number, owners.get(number, ()), names))
-        elif field == "settings":
-            before = _settings_here(persona, number)
-            after = entry.settings[number]
-            changes.append(
-                Change(
-                    Action.SETTINGS, persona.id, persona.name, number, before=before, after=after
-                )
+        else:  # a settings or label write, named as the field of the views is
+            before, after = declared[number][field]
+            write = Change(
+                Action(field), persona.id, persona.name, number, before=before, after=after
             )
-        else:
-            seen = label_seen(live, owners, number)
-            before_label = None if seen == "" else seen  # no label, whichever way it is shown
-            changes.append(
-                Change(
-                    Action.LABEL,
-                    persona.id,
-                    persona.name,
-                    number,
-                    before=before_label,
-                    after=entry.labels[number],
-                )
-            )
+            changes.append(write)
     return sorted(changes, key=Change.sort_key)
 
 
-def _settings_here(persona: LivePersona, number: str) -> SeenSettings:
-    """A number's settings on the persona that wants it: none until it arrives (a move clears
-    them), UNREAD where the API did not show them."""
-    return persona.settings_of(number) if number in persona.numbers else None
+def _declared(entry: DesiredPersona, persona: LivePersona, live: Live, number: str) -> _Declared:
+    """What the entry declares of a number besides its owner: (as it is, as wanted) per field.
+
+    Settings are the ones on the persona that wants the number: none until it arrives (a move
+    clears them), UNREAD where the API did not show them. A label belongs to the number, and
+    no label shows the same, whichever way the API shows it.
+    """
+    found: _Declared = {}
+    if number in entry.settings:
+        here = persona.settings_of(number) if number in persona.numbers else None
+        found["settings"] = (here, entry.settings[number])
+    if number in entry.labels:
+        seen = label_seen(live, live.owners(), number)
+        found["label"] = (None if seen == "" else seen, entry.labels[number])
+    return found
 
 
-def _settings_text(value: SeenSettings) -> str:
-    if value is UNREAD:
-        return _NOT_SHOWN
-    return "" if value is None else value.canonical
+def _text(value: RoutingSettings | str | None) -> str:
+    return value.canonical if isinstance(value, RoutingSettings) else value or ""
 
 
 def _routing(
@@ -148,9 +141,7 @@ def _detach_from(owners: Sequence[str], number: str, names: dict[str, str]) -> l
 
 
 def settings_dropped(
-    resolved: Sequence[tuple[DesiredPersona, LivePersona]],
-    live: Live,
-    owners: dict[str, tuple[str, ...]],
+    resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live
 ) -> dict[str, RoutingSettings]:
     """Numbers a move takes from a persona where they have settings the config does not declare.
 
@@ -159,10 +150,10 @@ def settings_dropped(
     """
     dropped: dict[str, RoutingSettings] = {}
     for entry, persona in resolved:
-        for number in entry.numbers:
+        for number in () if persona.numbers.issuperset(entry.numbers) else entry.numbers:
             if number in persona.numbers or number in entry.settings:
                 continue
-            for owner in owners.get(number, ()):
+            for owner in live.owners().get(number, ()):
                 source = live.personas.get(owner)
                 seen = source.settings_of(number) if source is not None else None
                 if isinstance(seen, RoutingSettings):
@@ -174,8 +165,7 @@ def settings_dropped(
 def build_plan(desired: Desired, live: Live) -> Plan:
     """Resolve references, then diff desired against live into an ordered Plan."""
     resolved = resolve(desired, live)
-    owners = live.owners()
-    changes = diff(resolved, live, owners, desired.elsewhere)
+    changes = diff(resolved, live, desired.elsewhere)
     managed = tuple(
         ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
         for entry, persona in resolved
@@ -183,11 +173,11 @@ def build_plan(desired: Desired, live: Live) -> Plan:
     return Plan(
         changes=tuple(changes),
         managed=managed,
-        owners=owners,
+        owners=live.owners(),
         pages_read=live.pages_read,
         reads=live.reads,
         protected=desired.protected,
-        settings_dropped=settings_dropped(resolved, live, owners),
+        settings_dropped=settings_dropped(resolved, live),
         notices=(*_unpinned(resolved, live), *_unreadable(live)),
         spellings=spellings_to_send(live),
     )

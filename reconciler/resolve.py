@@ -16,16 +16,11 @@ from reconciler.model import (
     DesiredPersona,
     Live,
     LivePersona,
-    SourceMark,
     owner_id,
     owner_key,
     owner_kind,
     owner_words,
 )
-
-
-def _diagnostic(mark: SourceMark, message: str) -> Diagnostic:
-    return Diagnostic(mark.file, mark.line, mark.column, message)
 
 
 def _resolve_one(
@@ -34,14 +29,9 @@ def _resolve_one(
     """The live persona (or agent's holder) an entry names, or the reason it names none."""
     if entry.kind == "agent":
         return _resolve_agent(entry, live)
-    twin = live.twins.get(entry.id or "") or next(
-        (
-            found
-            for found in live.twins.values()
-            if entry.id is None and found[0] == entry.name and entry.name not in by_name
-        ),
-        None,
-    )
+    twin = live.twins.get(entry.id) if entry.id else None
+    if entry.id is None and entry.name not in by_name:  # a twin's name, unless a persona's too
+        twin = next((found for found in live.twins.values() if found[0] == entry.name), None)
     if twin is not None:
         agent = live.agents[twin[1]]
         return (
@@ -122,42 +112,34 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
         if owner_kind(persona.id) == "persona":
             by_name.setdefault(persona.name, []).append(persona)
     problems: list[Diagnostic] = []
-    resolved: list[tuple[DesiredPersona, LivePersona]] = []
-    seen: dict[str, DesiredPersona] = {}
+    resolved: dict[str, tuple[DesiredPersona, LivePersona]] = {}
     for entry in desired.personas:
         match = _resolve_one(entry, live, by_name)
         if isinstance(match, str):
-            problems.append(_diagnostic(entry.mark, match))
-            continue
-        if match.id in seen:
-            problems.append(
-                _diagnostic(
-                    entry.mark,
-                    f"{entry.kind} {match.name!r} is listed twice (also at {seen[match.id].mark})",
-                )
-            )
-            continue
-        seen[match.id] = entry
-        resolved.append((entry, match))
-        for number in entry.numbers:
-            if number not in live.account_numbers:
-                problems.append(
-                    _diagnostic(
-                        entry.number_marks.get(number, entry.mark),
-                        f"{number} is not an inbound number of this account",
-                    )
-                )
-    problems.extend(_hidden_by_agents(desired, live))
-    for number in desired.protected:
-        if number not in live.account_numbers:
-            mark = desired.protected_marks.get(number)
-            if mark is not None:
-                problems.append(
-                    _diagnostic(mark, f"{number} is not an inbound number of this account")
-                )
+            problems.append(Diagnostic(*entry.mark, match))
+        elif match.id in resolved:
+            also = resolved[match.id][0].mark
+            twice = f"{entry.kind} {match.name!r} is listed twice (also at {also})"
+            problems.append(Diagnostic(*entry.mark, twice))
+        else:
+            resolved[match.id] = (entry, match)
+    on_account = live.account_numbers
+    marks = [(n, desired.protected_marks.get(n)) for n in desired.protected]
+    marks += [
+        (number, entry.number_marks.get(number, entry.mark))
+        for entry, _ in resolved.values()
+        if not on_account.issuperset(entry.numbers)  # one set operation in the usual case
+        for number in entry.numbers
+    ]
+    problems += [
+        Diagnostic(*mark, f"{number} is not an inbound number of this account")
+        for number, mark in marks
+        if mark is not None and number not in on_account
+    ]
+    problems += _hidden_by_agents(desired, live)
     if problems:
         raise ConfigError(problems)
-    return resolved
+    return list(resolved.values())
 
 
 def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
@@ -182,8 +164,8 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
         return []
     owners = live.owners()
     return [
-        _diagnostic(
-            entry.number_marks.get(number, entry.mark),
+        Diagnostic(
+            *entry.number_marks.get(number, entry.mark),
             f"{number} may be held by {' or '.join(hidden)}, where no read shows it: "
             "nothing is planned for it rather than guessed",
         )

@@ -7,26 +7,19 @@ plan unless `--force` is given; protected numbers are refused even then. Pure fu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TypeVar
+from dataclasses import asdict, dataclass, replace
 
 from reconciler.errors import UnsafePlan
 from reconciler.model import SafetySettings, owner_kind, owner_words
 from reconciler.plan import Action, Plan
 
-DEFAULT_MAX_DETACH_PERCENT = 25.0
-DEFAULT_MIN_NUMBERS = 8
-
-_T = TypeVar("_T")
-
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The valve thresholds in force, every value decided."""
+    """The valve thresholds in force, every value decided (the fields of SafetySettings)."""
 
-    max_detach_percent: float = DEFAULT_MAX_DETACH_PERCENT
-    min_numbers: int = DEFAULT_MIN_NUMBERS
+    max_detach_percent: float = 25.0
+    min_numbers: int = 8
     allow_emptying: bool = False
 
     @classmethod
@@ -34,20 +27,13 @@ class Thresholds:
         """Defaults, overridden by each layer in turn (config, then flags); None keeps the value."""
         thresholds = cls()
         for layer in layers:
-            thresholds = cls(
-                max_detach_percent=_first(layer.max_detach_percent, thresholds.max_detach_percent),
-                min_numbers=_first(layer.min_numbers, thresholds.min_numbers),
-                allow_emptying=_first(layer.allow_emptying, thresholds.allow_emptying),
-            )
+            chosen = {key: value for key, value in asdict(layer).items() if value is not None}
+            thresholds = replace(thresholds, **chosen)
         return thresholds
 
     def as_settings(self) -> SafetySettings:
         """The same thresholds as a fully set SafetySettings (how a saved plan carries them)."""
-        return SafetySettings(self.max_detach_percent, self.min_numbers, self.allow_emptying)
-
-
-def _first(value: _T | None, default: _T) -> _T:
-    return default if value is None else value
+        return SafetySettings(**asdict(self))
 
 
 def assess(plan: Plan, thresholds: Thresholds, *, force: bool = False) -> Plan:
@@ -55,7 +41,7 @@ def assess(plan: Plan, thresholds: Thresholds, *, force: bool = False) -> Plan:
     return replace(
         plan,
         valves=tuple(_valves(plan, thresholds)),
-        refusals=tuple(_protected(plan, plan.protected)),
+        refusals=tuple(_protected(plan)),
         forced=force,
     )
 
@@ -91,15 +77,14 @@ def _holdings(plan: Plan) -> list[tuple[str, str, frozenset[str], frozenset[str]
     rows = [(p.id, p.name, p.live, p.desired) for p in plan.managed]
     managed = {p.id for p in plan.managed}
     sources: dict[str, tuple[str, set[str]]] = {}
-    for source, moves in plan.moves_by_source().items():
-        if source not in managed:
-            name = moves[0].from_persona_name or source
-            sources[source] = (name, {move.phone_number for move in moves})
     for change in plan.changes:
-        # A detach from a persona the file does not manage: one holding a number twice.
-        if change.action is Action.DETACH and change.persona_id not in managed:
-            name = change.persona_name or change.persona_id
-            sources.setdefault(change.persona_id, (name, set()))[1].add(change.phone_number)
+        # A move from a persona the file does not manage, or a detach from one (one holding a
+        # number twice).
+        is_move = change.action is Action.MOVE
+        source = change.from_persona_id if is_move else change.persona_id
+        name = change.from_persona_name if is_move else change.persona_name
+        if (is_move or change.action is Action.DETACH) and source and source not in managed:
+            sources.setdefault(source, (name or source, set()))[1].add(change.phone_number)
     if sources:
         now: dict[str, set[str]] = {source: set() for source in sources}
         for number, owners in plan.owners.items():
@@ -129,17 +114,19 @@ def _valves(plan: Plan, thresholds: Thresholds) -> list[str]:
             f"{thresholds.max_detach_percent:g}% allowed)"
         )
     if not thresholds.allow_emptying:
-        for key, name, now, after in sorted(rows, key=lambda row: (row[1], row[0])):
+        emptied = [row for row in rows if row[2] and not row[3]]
+        for key, name, now, _ in sorted(emptied, key=lambda row: (row[1], row[0])):
             # A pathway or a prompt bound to a number is no owner to leave without numbers.
-            if now and not after and owner_kind(key) in ("persona", "agent"):
+            if owner_kind(key) in ("persona", "agent"):
                 found.append(
-                    f"the plan leaves {owner_words(key, name)} with none of its {_numbers(now)}"
+                    f"the plan leaves {owner_words(key, name)} with none of its "
+                    + ("1 number" if len(now) == 1 else f"{len(now)} numbers")
                 )
     return found
 
 
-def _protected(plan: Plan, protected: Sequence[str]) -> list[str]:
-    guarded = frozenset(protected)
+def _protected(plan: Plan) -> list[str]:
+    guarded = frozenset(plan.protected)
     found: list[str] = []
     for change in plan.changes:
         if change.phone_number not in guarded:
@@ -156,7 +143,3 @@ def _protected(plan: Plan, protected: Sequence[str]) -> list[str]:
                 f"to {owner_words(change.persona_id, change.persona_name)}"
             )
     return found
-
-
-def _numbers(numbers: frozenset[str]) -> str:
-    return "1 number" if len(numbers) == 1 else f"{len(numbers)} numbers"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from reconciler.errors import ConfigError
@@ -264,13 +266,14 @@ def test_diff_works_out_the_owners_itself_when_not_given_them() -> None:
     ]
 
 
-def test_an_extra_owner_the_persona_list_does_not_name_is_detached_without_a_name() -> None:
-    account = live(persona(SUPPORT, "Support", "+14155550100", "+14155550101"))
+def test_an_owner_the_persona_list_does_not_show_is_named_without_a_name() -> None:
+    account = replace(
+        live(persona(SUPPORT, "Support", "+14155550100"), extra_numbers=("+14155550101",)),
+        inbound_owners={"+14155550101": "p-unlisted"},
+    )
     desired = want((SUPPORT, None, ("+14155550100", "+14155550101")))
-    # Passed in by a caller that knows one more holder of +100 than the persona list shows.
-    owners = {"+14155550100": (SUPPORT, "p-unlisted"), "+14155550101": (SUPPORT,)}
-    assert diff(resolve(desired, account), account, owners) == [
-        Change(Action.DETACH, "p-unlisted", "", "+14155550100")
+    assert diff(resolve(desired, account), account) == [
+        Change(Action.MOVE, SUPPORT, "Support", "+14155550101", "p-unlisted", "")
     ]
 
 
