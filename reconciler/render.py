@@ -12,15 +12,17 @@ from typing import Any, TypeVar
 
 from reconciler.model import (
     UNREAD,
+    ConfirmedOwners,
     PersonaRef,
     RoutingSettings,
     SeenLabel,
     SeenSettings,
+    SourcesDisagree,
     owner_id,
     owner_kind,
     owner_words,
 )
-from reconciler.plan import Action, Change, Plan
+from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
 from reconciler.text import printable
 
 PLAN_FORMAT_VERSION = 1
@@ -46,54 +48,47 @@ def _plain(text: str, _colour: str) -> str:
 def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
     """Changes grouped by persona, `+` attach, `~` move, `-` detach, `*` settings and labels,
     notes and warnings, the summary line."""
-    findings = [
-        *partial_note(plan),
-        *confirmation_notes(plan),
-        *(style(line, "red") for line in disagreement_warnings(plan)),
-    ]
+    findings = [*partial_note(plan), *confirmation_notes(plan)]
+    findings += [style(line, "red") for line in (*disagreement_warnings(plan), *plan.warnings())]
     if plan.is_empty:
-        findings += [style(warning, "red") for warning in plan.warnings()]
-        return "".join(f"{line}\n" for line in findings) + (
-            f"No changes. The account matches {config_label}.\n"
-        )
-    arriving = arrivals(plan)
+        matches = f"No changes. The account matches {config_label}."
+        return "".join(f"{line}\n" for line in (*findings, matches))
+    arrival = arrival_notes(plan)
     lines: list[str] = []
-    for (persona_id, persona_name), changes in groupby(
-        plan.changes, key=lambda change: (change.persona_id, change.persona_name)
-    ):
-        lines.append(style(heading(persona_id, persona_name), "bold"))
+    for key, name, changes in owner_groups(plan):
+        lines.append(style(heading(key, name), "bold"))
         for change in changes:
-            lines.append("  " + _change_line(change, style, arriving))
+            sign, colour = _SIGNS[change.action]
+            text = f"{sign} {change.phone_number}"
+            if change.action is Action.MOVE:
+                source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
+                text += f" (from {printable(source)})"
+            elif change.action in NUMBER_WRITES:
+                before = shown_value(change.before) + arrival(change)
+                text += f" {change.action.value}: {before} -> {shown_value(change.after)}"
+            lines.append("  " + style(text, colour))
             dropped = plan.settings_dropped.get(change.phone_number)
             if change.action is Action.MOVE and dropped is not None:
                 lines.append("    " + style(dropped_note(dropped), "yellow"))
         lines.append("")
-    lines.extend(findings)
-    lines.extend(style(warning, "red") for warning in plan.warnings())
-    lines.append(plan.summary_line())
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *findings, plan.summary_line()]) + "\n"
 
 
-def _change_line(change: Change, style: Style, arriving: dict[tuple[str, str], str]) -> str:
-    sign, colour = _SIGNS[change.action]
-    text = f"{sign} {change.phone_number}"
-    if change.action is Action.MOVE:
-        source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
-        text += f" (from {printable(source)})"
-    elif change.action is Action.SETTINGS or change.action is Action.LABEL:
-        before = shown_value(change.before)
-        arrival = arriving.get((change.persona_id, change.phone_number))
-        if arrival is not None and change.action is Action.SETTINGS:
-            before += f" (after the {arrival})"
-        text += f" {change.action.value}: {before} -> {shown_value(change.after)}"
-    return style(text, colour)
+def owner_groups(plan: Plan) -> list[tuple[str, str, list[Change]]]:
+    """The plan's changes by owner: its key, its name and its changes, in plan order."""
+    by_owner = groupby(plan.changes, key=lambda change: (change.persona_id, change.persona_name))
+    return [(key, name, list(changes)) for (key, name), changes in by_owner]
+
+
+def where(key: str) -> str:
+    """An owner's id as its heading shows it: `ID` for a persona, `agent ID` for an agent."""
+    kind = owner_kind(key)
+    return owner_id(key) if kind == "persona" else f"{kind} {owner_id(key)}"
 
 
 def heading(key: str, name: str) -> str:
     """The line that heads an owner's changes: `Sales (ID)`, or `Bot (agent ID)` for an agent."""
-    kind = owner_kind(key)
-    where = owner_id(key) if kind == "persona" else f"{kind} {owner_id(key)}"
-    return f"{printable(name)} ({printable(where)})"
+    return f"{printable(name)} ({printable(where(key))})"
 
 
 def dropped_note(settings: RoutingSettings) -> str:
@@ -104,13 +99,21 @@ def dropped_note(settings: RoutingSettings) -> str:
     )
 
 
-def arrivals(plan: Plan) -> dict[tuple[str, str], str]:
-    """(persona id, number) of each number an attach or move brings, and which it is."""
-    return {
+def arrival_notes(plan: Plan) -> Callable[[Change], str]:
+    """The note ` (after the attach)` (or move) of a settings change to a number the plan
+    brings; "" for any other change."""
+    brought = {
         (change.persona_id, change.phone_number): change.action.value
         for change in plan.changes
         if change.action is Action.ATTACH or change.action is Action.MOVE
     }
+
+    def note(change: Change) -> str:
+        arrival = brought.get((change.persona_id, change.phone_number))
+        settings = change.action is Action.SETTINGS
+        return f" (after the {arrival})" if settings and arrival is not None else ""
+
+    return note
 
 
 def shown_value(value: SeenSettings | SeenLabel) -> str:
@@ -249,48 +252,36 @@ def mask_numbers_in(text: str) -> str:
     return _E164.sub(lambda match: mask_number(match.group(0)), text)
 
 
+_Numbered = TypeVar("_Numbered", Change, ConfirmedOwners, SourcesDisagree)
+
+
 def masked(plan: Plan) -> Plan:
     """The same plan with every phone number masked, for output that is made public.
 
     Labels are free text that may hold a number too: numbers in them are masked as well.
     """
-    changes = tuple(
-        replace(
-            change,
-            phone_number=mask_number(change.phone_number),
-            before=_masked_text(change.before),
-            after=_masked_text(change.after),
-        )
-        if change.action is Action.LABEL
-        else replace(change, phone_number=mask_number(change.phone_number))
-        for change in plan.changes
-    )
+
+    def renumbered(item: _Numbered) -> _Numbered:
+        return replace(item, phone_number=mask_number(item.phone_number))
+
+    def text(value: Any) -> Any:
+        return mask_numbers_in(value) if isinstance(value, str) else value
+
     # The move notes follow their numbers; two numbers that mask alike get none.
-    masks = Counter(mask_number(number) for number in plan.settings_dropped)
-    dropped = {
-        mask_number(number): settings
-        for number, settings in plan.settings_dropped.items()
-        if masks[mask_number(number)] == 1
-    }
-    confirmed = tuple(
-        replace(found, phone_number=mask_number(found.phone_number)) for found in plan.confirmed
-    )
-    disagreements = tuple(
-        replace(found, phone_number=mask_number(found.phone_number)) for found in plan.disagreements
-    )
+    masks = Counter(map(mask_number, plan.settings_dropped))
     return replace(
         plan,
-        changes=changes,
-        settings_dropped=dropped,
-        confirmed=confirmed,
-        disagreements=disagreements,
-        valves=tuple(mask_numbers_in(valve) for valve in plan.valves),
-        refusals=tuple(mask_numbers_in(refusal) for refusal in plan.refusals),
+        changes=tuple(
+            replace(renumbered(change), before=text(change.before), after=text(change.after))
+            for change in plan.changes
+        ),
+        settings_dropped={
+            mask_number(number): settings
+            for number, settings in plan.settings_dropped.items()
+            if masks[mask_number(number)] == 1
+        },
+        confirmed=tuple(map(renumbered, plan.confirmed)),
+        disagreements=tuple(map(renumbered, plan.disagreements)),
+        valves=tuple(map(mask_numbers_in, plan.valves)),
+        refusals=tuple(map(mask_numbers_in, plan.refusals)),
     )
-
-
-_Value = TypeVar("_Value")
-
-
-def _masked_text(value: _Value) -> _Value | str:
-    return mask_numbers_in(value) if isinstance(value, str) else value

@@ -10,7 +10,7 @@ from itertools import groupby
 from reconciler.model import RoutingSettings, owner_id, owner_kind, owner_words
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
 from reconciler.render import (
-    arrivals,
+    arrival_notes,
     confirmation_notes,
     disagreement_warnings,
     dropped_note,
@@ -63,7 +63,7 @@ def _md_row(
     change: Change,
     escape: _Escape,
     wide: bool,
-    arriving: dict[tuple[str, str], str],
+    arrival: Callable[[Change], str],
     dropped_settings: Mapping[str, RoutingSettings],
 ) -> str:
     source = target = ""
@@ -81,9 +81,7 @@ def _md_row(
             escape.code(shown_value(value)).replace("|", "\\|")
             for value in (change.before, change.after)
         )
-        arrival = arriving.get((change.persona_id, change.phone_number))
-        if arrival is not None and change.action is Action.SETTINGS:
-            source += f" (after the {arrival})"
+        source += arrival(change)
         number = escape.code(change.phone_number)
         return f"| {change.action.value} | {number} | {source} | {target} |\n"
     tail = " |" if wide else ""
@@ -157,13 +155,11 @@ def render_markdown(
     used = sum(map(len, out))
     rows_shown = personas_started = 0
     cut_inside = False
-    arriving = arrivals(plan)
+    arrival = arrival_notes(plan)
     for persona_id, persona_name, changes in groups:
         opening, closing = _md_section(persona_id, persona_name, changes, escape)
         wide = _is_wide(changes)
-        rows = [
-            _md_row(change, escape, wide, arriving, plan.settings_dropped) for change in changes
-        ]
+        rows = [_md_row(change, escape, wide, arrival, plan.settings_dropped) for change in changes]
         if used + len(opening) + len(rows[0]) + len(closing) > budget:
             break
         out.append(opening)
