@@ -149,17 +149,14 @@ def confirmation_notes(plan: Plan) -> list[str]:
     again by id, or declared, listed on none and listed again (the first few, then a count)."""
     lines = []
     for found in plan.confirmed:
+        how = "no persona: listed again"
         if found.seen_on:
-            lines.append(
-                f"Note: {found.phone_number} was listed on {_personas(found.seen_on)} (the list "
-                "may have changed while it was read); read one by one, it is on "
-                f"{_personas(found.held_by)}, and the plan is made from that."
-            )
-        else:
-            lines.append(
-                f"Note: {found.phone_number} was listed on no persona: listed again, it is on "
-                f"{_personas(found.held_by)}, and the plan is made from that."
-            )
+            how = f"{_personas(found.seen_on)} (the list may have changed while it was read); "
+            how += "read one by one"
+        lines.append(
+            f"Note: {found.phone_number} was listed on {how}, it is on "
+            f"{_personas(found.held_by)}, and the plan is made from that."
+        )
     return _at_most(lines, "Note: and {} more numbers confirmed so (--format json lists them all).")
 
 
@@ -169,14 +166,14 @@ def disagreement_warnings(plan: Plan) -> list[str]:
     lines = []
     for found in plan.disagreements:
         owner = _personas((found.inbound_owner,))
-        head = (
-            f"Sources disagree: GET /v1/inbound names {owner} as the persona of "
-            f"{found.phone_number}, the persona list shows it on {_personas(found.listed_on)}"
-        )
+        outcome = f"it counts as on {owner}, so taking it is a move"
         if found.listed_on:
-            lines.append(f"{head}: the plan follows the persona list.")
-        else:
-            lines.append(f"{head}: it counts as on {owner}, so taking it is a move.")
+            outcome = "the plan follows the persona list"
+        lines.append(
+            f"Sources disagree: GET /v1/inbound names {owner} as the persona of "
+            f"{found.phone_number}, the persona list shows it on {_personas(found.listed_on)}: "
+            f"{outcome}."
+        )
     return _at_most(lines, "Sources disagree on {} more numbers (--format json lists them all).")
 
 
