@@ -104,9 +104,9 @@ def render_plan_file(
     """The plan file's text (pure): the desired state, the plan document, names, a signature.
 
     `document` is the plan as shown (render.plan_document); `plan` gives the names of the
-    personas it mentions, so that show can print it as plan did. `redact` is applied to every
-    string, keys included, before signing: a secret that reached a name from the API never lands
-    in the file, and the file still passes its signature check.
+    personas it mentions, so that show can print it as plan did. `redact` is applied to the
+    whole text before signing: a secret that reached a name from the API never lands in the
+    file, and the file still passes its signature check.
     """
     names = plan.persona_names()
     for found in plan.confirmed:
@@ -126,7 +126,8 @@ def render_plan_file(
         "plan": dict(document),
         "persona_names": dict(sorted(names.items())),
     }
-    saved = redacted(saved, redact)
+    # As core.differences redacts the fresh plan it compares with this one: through the JSON text.
+    saved = json.loads(redact(json.dumps(saved, ensure_ascii=False)))
     saved["key_id"] = _key_id(key)
     saved["integrity"] = _signature(saved, key)
     return json.dumps(saved, indent=2, ensure_ascii=False) + "\n"
@@ -149,17 +150,6 @@ def _desired_json(desired: Desired) -> dict[str, Any]:
         "targets": list(desired.targets),
         "elsewhere": sorted(desired.elsewhere),
     }
-
-
-def redacted(value: Any, redact: Callable[[str], str]) -> Any:
-    """A JSON value with `redact` applied to every string in it, object keys included."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(str(key)): redacted(item, redact) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redacted(item, redact) for item in value]
-    return value
 
 
 def write_plan_file(path: str, text: str) -> None:
