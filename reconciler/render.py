@@ -56,7 +56,7 @@ def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
     arrival = arrival_notes(plan)
     lines: list[str] = []
     for key, name, changes in owner_groups(plan):
-        lines.append(style(heading(key, name), "bold"))
+        lines.append(style(f"{printable(name)} ({printable(where(key))})", "bold"))
         for change in changes:
             sign, colour = _SIGNS[change.action]
             text = f"{sign} {change.phone_number}"
@@ -81,14 +81,9 @@ def owner_groups(plan: Plan) -> list[tuple[str, str, list[Change]]]:
 
 
 def where(key: str) -> str:
-    """An owner's id as its heading shows it: `ID` for a persona, `agent ID` for an agent."""
+    """An owner's id as its heading shows it: `Sales (ID)`, or `Bot (agent ID)` for an agent."""
     kind = owner_kind(key)
     return owner_id(key) if kind == "persona" else f"{kind} {owner_id(key)}"
-
-
-def heading(key: str, name: str) -> str:
-    """The line that heads an owner's changes: `Sales (ID)`, or `Bot (agent ID)` for an agent."""
-    return f"{printable(name)} ({printable(where(key))})"
 
 
 def dropped_note(settings: RoutingSettings) -> str:
