@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -85,16 +86,17 @@ def render_export(live: Live, schema_url: str) -> str:
 def _number_lines(persona: LivePersona, number: str) -> list[str]:
     """A number as a plain string, or as a mapping when it has settings or a label.
 
-    A value the listing did not show is left out: the entry then leaves it as it is.
+    A value the listing did not show, or that a config cannot hold, is left out: the entry then
+    leaves it as it is.
     """
     label = persona.labels.get(number)
-    label = label if label is not None and _fits(label) else None
+    label = label if label and _fits(label) else None
     settings = persona.settings.get(number)
     settings = settings if settings is not None and _settings_fit(settings) else None
-    if not label and settings is None:
+    if label is None and settings is None:
         return [f"      - {_quoted(number)}"]
     lines = [f"      - number: {_quoted(number)}"]
-    if label:
+    if label is not None:
         lines.append(f"        label: {_quoted(label)}")
     if settings is not None:
         value = settings.as_dict()
@@ -125,6 +127,11 @@ def _settings_fit(settings: RoutingSettings) -> bool:
     return bool(_settings_check().is_valid(settings.as_dict()))
 
 
+def _exported(live: Live) -> Iterator[tuple[LivePersona, str]]:
+    """Each exported number, with its owner."""
+    return ((owner, number) for owner in exported_personas(live) for number in owner.numbers)
+
+
 def settings_left_out(live: Live) -> list[str]:
     """The exported numbers whose settings a config cannot hold; export leaves them out.
 
@@ -132,23 +139,14 @@ def settings_left_out(live: Live) -> list[str]:
     """
     return sorted(
         number
-        for persona in exported_personas(live)
-        for number in persona.numbers
-        if (settings := persona.settings.get(number)) and not _settings_fit(settings)
+        for owner, number in _exported(live)
+        if (settings := owner.settings.get(number)) and not _settings_fit(settings)
     )
 
 
 def labels_too_long(live: Live) -> int:
-    """How many labels the account holds that are too long for a config; export leaves them out.
-
-    Left out, a label stays as it is; written, the export would not load as a config at all.
-    """
-    return sum(
-        1
-        for persona in exported_personas(live)
-        for number in persona.numbers
-        if (label := persona.labels.get(number)) and not _fits(label)
-    )
+    """How many labels the account holds that are too long for a config; export leaves them out."""
+    return sum(1 for owner, number in _exported(live) if not _fits(owner.labels.get(number) or ""))
 
 
 def unread_numbers(live: Live) -> int:
@@ -156,10 +154,9 @@ def unread_numbers(live: Live) -> int:
     numbers have no persona settings)."""
     return sum(
         1
-        for persona in exported_personas(live)
-        for number in persona.numbers
-        if number not in persona.labels
-        or (owner_kind(persona.id) == "persona" and number not in persona.settings)
+        for owner, number in _exported(live)
+        if number not in owner.labels
+        or (owner_kind(owner.id) == "persona" and number not in owner.settings)
     )
 
 

@@ -14,7 +14,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,7 +29,6 @@ from reconciler.model import (
     DesiredPersona,
     PersonaRef,
     RoutingSettings,
-    SafetySettings,
     SeenLabel,
     SeenSettings,
     SourceMark,
@@ -105,9 +104,9 @@ def render_plan_file(
     """The plan file's text (pure): the desired state, the plan document, names, a signature.
 
     `document` is the plan as shown (render.plan_document); `plan` gives the names of the
-    personas it mentions, so that show can print it as plan did. `redact` is applied to every
-    string, keys included, before signing: a secret that reached a name from the API never lands
-    in the file, and the file still passes its signature check.
+    personas it mentions, so that show can print it as plan did. `redact` is applied to the
+    whole text before signing: a secret that reached a name from the API never lands in the
+    file, and the file still passes its signature check.
     """
     names = plan.persona_names()
     for found in plan.confirmed:
@@ -122,16 +121,13 @@ def render_plan_file(
         "config": [
             {"path": file, "sha256": desired.digests.get(file, "")} for file in desired.files
         ],
-        "safety": {
-            "max_detach_percent": thresholds.max_detach_percent,
-            "min_numbers": thresholds.min_numbers,
-            "allow_emptying": thresholds.allow_emptying,
-        },
+        "safety": asdict(thresholds),
         "desired": _desired_json(desired),
         "plan": dict(document),
         "persona_names": dict(sorted(names.items())),
     }
-    saved = redacted(saved, redact)
+    # As core.differences redacts the fresh plan it compares with this one: through the JSON text.
+    saved = json.loads(redact(json.dumps(saved, ensure_ascii=False)))
     saved["key_id"] = _key_id(key)
     saved["integrity"] = _signature(saved, key)
     return json.dumps(saved, indent=2, ensure_ascii=False) + "\n"
@@ -154,17 +150,6 @@ def _desired_json(desired: Desired) -> dict[str, Any]:
         "targets": list(desired.targets),
         "elsewhere": sorted(desired.elsewhere),
     }
-
-
-def redacted(value: Any, redact: Callable[[str], str]) -> Any:
-    """A JSON value with `redact` applied to every string in it, object keys included."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(str(key)): redacted(item, redact) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redacted(item, redact) for item in value]
-    return value
 
 
 def write_plan_file(path: str, text: str) -> None:
@@ -238,22 +223,30 @@ def _no_constant(name: str) -> Any:
     raise _NotJson(f"{name} is not a number JSON allows")
 
 
-def _strings(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise TypeError(f"expected a list of strings, got {json.dumps(value)[:60]}")
+def _checked(value: Any, fits: bool, expected: str) -> Any:
+    """The value read from the file, if it `fits` what was expected; else a TypeError showing it."""
+    if not fits:
+        raise TypeError(f"expected {expected}, got {json.dumps(value)[:60]}")
     return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    fits = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    return tuple(_checked(value, fits, "a list of strings"))
 
 
 def _settings_value(value: Any) -> RoutingSettings | None:
-    if value is not None and not isinstance(value, dict):
-        raise TypeError(f"expected settings (an object or null), got {json.dumps(value)[:60]}")
-    return routing_settings(value)
+    fits = value is None or isinstance(value, dict)
+    return routing_settings(_checked(value, fits, "settings (an object or null)"))
 
 
-def _label_value(value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"expected a label (a string or null), got {json.dumps(value)[:60]}")
-    return value
+def _value(action: Action, value: Any, *, written: bool = False) -> RoutingSettings | str | None:
+    """A settings or label value of a change: a label written is a string, one seen may be null."""
+    if action is Action.SETTINGS:
+        return _settings_value(value)
+    fits = isinstance(value, str) or (value is None and not written)
+    label: str | None = _checked(value, fits, f"a label (a string{'' if written else ' or null'})")
+    return label
 
 
 def change_from_json(item: dict[str, Any]) -> Change:
@@ -262,13 +255,10 @@ def change_from_json(item: dict[str, Any]) -> Change:
     before: SeenSettings | SeenLabel = None
     after: RoutingSettings | str | None = None
     if action in NUMBER_WRITES:
-        read = _settings_value if action is Action.SETTINGS else _label_value
-        if not isinstance(item["before_known"], bool):
-            raise TypeError("before_known must be true or false")
-        before = read(item["before"]) if item["before_known"] else UNREAD
-        after = read(item["after"])
-        if action is Action.LABEL and not isinstance(after, str):
-            raise TypeError("a label change must write a string")
+        known = item["before_known"]
+        _checked(known, isinstance(known, bool), "before_known to be true or false")
+        before = _value(action, item["before"]) if known else UNREAD
+        after = _value(action, item["after"], written=True)
     source = None
     if "from_persona_id" in item:
         source = owner_key(str(item["from_kind"]), str(item["from_persona_id"]))
@@ -284,19 +274,9 @@ def change_from_json(item: dict[str, Any]) -> Change:
     )
 
 
-def _labels(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise TypeError(f"expected labels (strings by number), got {json.dumps(value)[:60]}")
-    return {str(number): label for number, label in value.items()}
-
-
-def _thresholds(safety: dict[str, Any]) -> SafetySettings:
+def _thresholds(safety: dict[str, Any]) -> Thresholds:
     """The valve thresholds as saved, each of its own kind: never converted (bool("no") is True)."""
-    percent, minimum, emptying = (
-        safety["max_detach_percent"],
-        safety["min_numbers"],
-        safety["allow_emptying"],
-    )
+    percent, minimum, emptying = (safety[name] for name in asdict(Thresholds()))
     if isinstance(percent, bool) or not isinstance(percent, int | float):
         raise ValueError(f"max_detach_percent {percent!r} is not a number")
     if not 0 <= percent <= 100:  # also refuses nan, and 1e999, which json reads as inf
@@ -305,27 +285,24 @@ def _thresholds(safety: dict[str, Any]) -> SafetySettings:
         raise ValueError(f"min_numbers {minimum!r} is not a whole number of 0 or more")
     if not isinstance(emptying, bool):
         raise ValueError(f"allow_emptying {emptying!r} is not true or false")
-    return SafetySettings(
-        max_detach_percent=float(percent), min_numbers=minimum, allow_emptying=emptying
-    )
+    return Thresholds(float(percent), minimum, emptying)
 
 
 def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
-    thresholds = Thresholds.resolve(_thresholds(document["safety"]))
     files = tuple(str(source["path"]) for source in document["config"])
     desired = Desired(
         personas=tuple(_entry(item) for item in document["desired"]["entries"]),
         files=files,
-        protected=tuple(_strings(document["desired"]["protected"])),
+        protected=_strings(document["desired"]["protected"]),
         digests={str(s["path"]): str(s["sha256"]) for s in document["config"]},
-        targets=tuple(_strings(document["desired"]["targets"])),
+        targets=_strings(document["desired"]["targets"]),
         elsewhere=frozenset(_strings(document["desired"].get("elsewhere", []))),
     )
     return SavedPlan(
         path=path,
         desired=desired,
-        thresholds=thresholds,
+        thresholds=_thresholds(document["safety"]),
         plan=plan_from_document(document["plan"], names),
         document=document["plan"],
         api_base_url=str(document["api_base_url"]),
@@ -334,12 +311,17 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     )
 
 
+def _labels(value: Any) -> dict[str, str]:
+    fits = isinstance(value, dict) and all(isinstance(label, str) for label in value.values())
+    return dict(_checked(value, fits, "labels (strings by number)"))
+
+
 def _entry(item: dict[str, Any]) -> DesiredPersona:
     file, line, column = item["mark"]
     return DesiredPersona(
         id=None if item["id"] is None else str(item["id"]),
         name=None if item["name"] is None else str(item["name"]),
-        numbers=tuple(_strings(item["numbers"])),
+        numbers=_strings(item["numbers"]),
         mark=SourceMark(str(file), int(line), int(column)),
         settings={str(n): _settings_value(v) for n, v in item.get("settings", {}).items()},
         labels=_labels(item.get("labels", {})),
@@ -360,8 +342,8 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
         if "settings_cleared" in item
     }
     safety = document["safety"]
-    valves = tuple(_strings(safety["valves"]))
-    refusals = tuple(_strings(safety["protected"]))
+    valves = _strings(safety["valves"])
+    refusals = _strings(safety["protected"])
     return Plan(
         changes=changes,
         settings_dropped={n: s for n, s in dropped.items() if s is not None},
@@ -384,6 +366,6 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
         valves=valves,
         refusals=refusals,
         forced=bool(valves) and not refusals and safety["apply_refuses"] is False,
-        targets=tuple(_strings(document.get("targets", []))),
-        notices=tuple(_strings(document.get("warnings", []))),
+        targets=_strings(document.get("targets", [])),
+        notices=_strings(document.get("warnings", [])),
     )

@@ -12,15 +12,17 @@ from typing import Any, TypeVar
 
 from reconciler.model import (
     UNREAD,
+    ConfirmedOwners,
     PersonaRef,
     RoutingSettings,
     SeenLabel,
     SeenSettings,
+    SourcesDisagree,
     owner_id,
     owner_kind,
     owner_words,
 )
-from reconciler.plan import Action, Change, Plan
+from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
 from reconciler.text import printable
 
 PLAN_FORMAT_VERSION = 1
@@ -46,54 +48,42 @@ def _plain(text: str, _colour: str) -> str:
 def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
     """Changes grouped by persona, `+` attach, `~` move, `-` detach, `*` settings and labels,
     notes and warnings, the summary line."""
-    findings = [
-        *partial_note(plan),
-        *confirmation_notes(plan),
-        *(style(line, "red") for line in disagreement_warnings(plan)),
-    ]
+    findings = [*partial_note(plan), *confirmation_notes(plan)]
+    findings += [style(line, "red") for line in (*disagreement_warnings(plan), *plan.warnings())]
     if plan.is_empty:
-        findings += [style(warning, "red") for warning in plan.warnings()]
-        return "".join(f"{line}\n" for line in findings) + (
-            f"No changes. The account matches {config_label}.\n"
-        )
-    arriving = arrivals(plan)
+        matches = f"No changes. The account matches {config_label}."
+        return "".join(f"{line}\n" for line in (*findings, matches))
+    arrival = arrival_notes(plan)
     lines: list[str] = []
-    for (persona_id, persona_name), changes in groupby(
-        plan.changes, key=lambda change: (change.persona_id, change.persona_name)
-    ):
-        lines.append(style(heading(persona_id, persona_name), "bold"))
+    for key, name, changes in owner_groups(plan):
+        lines.append(style(f"{printable(name)} ({printable(where(key))})", "bold"))
         for change in changes:
-            lines.append("  " + _change_line(change, style, arriving))
+            sign, colour = _SIGNS[change.action]
+            text = f"{sign} {change.phone_number}"
+            if change.action is Action.MOVE:
+                source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
+                text += f" (from {printable(source)})"
+            elif change.action in NUMBER_WRITES:
+                before = shown_value(change.before) + arrival(change)
+                text += f" {change.action.value}: {before} -> {shown_value(change.after)}"
+            lines.append("  " + style(text, colour))
             dropped = plan.settings_dropped.get(change.phone_number)
             if change.action is Action.MOVE and dropped is not None:
                 lines.append("    " + style(dropped_note(dropped), "yellow"))
         lines.append("")
-    lines.extend(findings)
-    lines.extend(style(warning, "red") for warning in plan.warnings())
-    lines.append(plan.summary_line())
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *findings, plan.summary_line()]) + "\n"
 
 
-def _change_line(change: Change, style: Style, arriving: dict[tuple[str, str], str]) -> str:
-    sign, colour = _SIGNS[change.action]
-    text = f"{sign} {change.phone_number}"
-    if change.action is Action.MOVE:
-        source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
-        text += f" (from {printable(source)})"
-    elif change.action is Action.SETTINGS or change.action is Action.LABEL:
-        before = shown_value(change.before)
-        arrival = arriving.get((change.persona_id, change.phone_number))
-        if arrival is not None and change.action is Action.SETTINGS:
-            before += f" (after the {arrival})"
-        text += f" {change.action.value}: {before} -> {shown_value(change.after)}"
-    return style(text, colour)
+def owner_groups(plan: Plan) -> list[tuple[str, str, list[Change]]]:
+    """The plan's changes by owner: its key, its name and its changes, in plan order."""
+    by_owner = groupby(plan.changes, key=lambda change: (change.persona_id, change.persona_name))
+    return [(key, name, list(changes)) for (key, name), changes in by_owner]
 
 
-def heading(key: str, name: str) -> str:
-    """The line that heads an owner's changes: `Sales (ID)`, or `Bot (agent ID)` for an agent."""
+def where(key: str) -> str:
+    """An owner's id as its heading shows it: `Sales (ID)`, or `Bot (agent ID)` for an agent."""
     kind = owner_kind(key)
-    where = owner_id(key) if kind == "persona" else f"{kind} {owner_id(key)}"
-    return f"{printable(name)} ({printable(where)})"
+    return owner_id(key) if kind == "persona" else f"{kind} {owner_id(key)}"
 
 
 def dropped_note(settings: RoutingSettings) -> str:
@@ -104,13 +94,21 @@ def dropped_note(settings: RoutingSettings) -> str:
     )
 
 
-def arrivals(plan: Plan) -> dict[tuple[str, str], str]:
-    """(persona id, number) of each number an attach or move brings, and which it is."""
-    return {
+def arrival_notes(plan: Plan) -> Callable[[Change], str]:
+    """The note ` (after the attach)` (or move) of a settings change to a number the plan
+    brings; "" for any other change."""
+    brought = {
         (change.persona_id, change.phone_number): change.action.value
         for change in plan.changes
         if change.action is Action.ATTACH or change.action is Action.MOVE
     }
+
+    def note(change: Change) -> str:
+        arrival = brought.get((change.persona_id, change.phone_number))
+        settings = change.action is Action.SETTINGS
+        return f" (after the {arrival})" if settings and arrival is not None else ""
+
+    return note
 
 
 def shown_value(value: SeenSettings | SeenLabel) -> str:
@@ -146,17 +144,14 @@ def confirmation_notes(plan: Plan) -> list[str]:
     again by id, or declared, listed on none and listed again (the first few, then a count)."""
     lines = []
     for found in plan.confirmed:
+        how = "no persona: listed again"
         if found.seen_on:
-            lines.append(
-                f"Note: {found.phone_number} was listed on {_personas(found.seen_on)} (the list "
-                "may have changed while it was read); read one by one, it is on "
-                f"{_personas(found.held_by)}, and the plan is made from that."
-            )
-        else:
-            lines.append(
-                f"Note: {found.phone_number} was listed on no persona: listed again, it is on "
-                f"{_personas(found.held_by)}, and the plan is made from that."
-            )
+            how = f"{_personas(found.seen_on)} (the list may have changed while it was read); "
+            how += "read one by one"
+        lines.append(
+            f"Note: {found.phone_number} was listed on {how}, it is on "
+            f"{_personas(found.held_by)}, and the plan is made from that."
+        )
     return _at_most(lines, "Note: and {} more numbers confirmed so (--format json lists them all).")
 
 
@@ -166,14 +161,14 @@ def disagreement_warnings(plan: Plan) -> list[str]:
     lines = []
     for found in plan.disagreements:
         owner = _personas((found.inbound_owner,))
-        head = (
-            f"Sources disagree: GET /v1/inbound names {owner} as the persona of "
-            f"{found.phone_number}, the persona list shows it on {_personas(found.listed_on)}"
-        )
+        outcome = f"it counts as on {owner}, so taking it is a move"
         if found.listed_on:
-            lines.append(f"{head}: the plan follows the persona list.")
-        else:
-            lines.append(f"{head}: it counts as on {owner}, so taking it is a move.")
+            outcome = "the plan follows the persona list"
+        lines.append(
+            f"Sources disagree: GET /v1/inbound names {owner} as the persona of "
+            f"{found.phone_number}, the persona list shows it on {_personas(found.listed_on)}: "
+            f"{outcome}."
+        )
     return _at_most(lines, "Sources disagree on {} more numbers (--format json lists them all).")
 
 
@@ -249,48 +244,36 @@ def mask_numbers_in(text: str) -> str:
     return _E164.sub(lambda match: mask_number(match.group(0)), text)
 
 
+_Numbered = TypeVar("_Numbered", Change, ConfirmedOwners, SourcesDisagree)
+
+
 def masked(plan: Plan) -> Plan:
     """The same plan with every phone number masked, for output that is made public.
 
     Labels are free text that may hold a number too: numbers in them are masked as well.
     """
-    changes = tuple(
-        replace(
-            change,
-            phone_number=mask_number(change.phone_number),
-            before=_masked_text(change.before),
-            after=_masked_text(change.after),
-        )
-        if change.action is Action.LABEL
-        else replace(change, phone_number=mask_number(change.phone_number))
-        for change in plan.changes
-    )
+
+    def renumbered(item: _Numbered) -> _Numbered:
+        return replace(item, phone_number=mask_number(item.phone_number))
+
+    def text(value: Any) -> Any:
+        return mask_numbers_in(value) if isinstance(value, str) else value
+
     # The move notes follow their numbers; two numbers that mask alike get none.
-    masks = Counter(mask_number(number) for number in plan.settings_dropped)
-    dropped = {
-        mask_number(number): settings
-        for number, settings in plan.settings_dropped.items()
-        if masks[mask_number(number)] == 1
-    }
-    confirmed = tuple(
-        replace(found, phone_number=mask_number(found.phone_number)) for found in plan.confirmed
-    )
-    disagreements = tuple(
-        replace(found, phone_number=mask_number(found.phone_number)) for found in plan.disagreements
-    )
+    masks = Counter(map(mask_number, plan.settings_dropped))
     return replace(
         plan,
-        changes=changes,
-        settings_dropped=dropped,
-        confirmed=confirmed,
-        disagreements=disagreements,
-        valves=tuple(mask_numbers_in(valve) for valve in plan.valves),
-        refusals=tuple(mask_numbers_in(refusal) for refusal in plan.refusals),
+        changes=tuple(
+            replace(renumbered(change), before=text(change.before), after=text(change.after))
+            for change in plan.changes
+        ),
+        settings_dropped={
+            mask_number(number): settings
+            for number, settings in plan.settings_dropped.items()
+            if masks[mask_number(number)] == 1
+        },
+        confirmed=tuple(map(renumbered, plan.confirmed)),
+        disagreements=tuple(map(renumbered, plan.disagreements)),
+        valves=tuple(map(mask_numbers_in, plan.valves)),
+        refusals=tuple(map(mask_numbers_in, plan.refusals)),
     )
-
-
-_Value = TypeVar("_Value")
-
-
-def _masked_text(value: _Value) -> _Value | str:
-    return mask_numbers_in(value) if isinstance(value, str) else value

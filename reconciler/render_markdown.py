@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import groupby
 
-from reconciler.model import RoutingSettings, owner_id, owner_kind, owner_words
+from reconciler.model import owner_kind, owner_words
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
 from reconciler.render import (
-    arrivals,
+    arrival_notes,
     confirmation_notes,
     disagreement_warnings,
     dropped_note,
+    owner_groups,
     partial_note,
     shown_value,
+    where,
 )
 from reconciler.text import one_line
 
@@ -59,20 +61,37 @@ class _Escape:
         return html.escape(one_line(self.redact(text))).replace("@", "&#64;")
 
 
-def _md_row(
-    change: Change,
+def _section(
+    group: tuple[str, str, list[Change]],
     escape: _Escape,
-    wide: bool,
-    arriving: dict[tuple[str, str], str],
-    dropped_settings: Mapping[str, RoutingSettings],
+    plan: Plan,
+    arrival: Callable[[Change], str],
+) -> tuple[str, list[str], str]:
+    """One owner's section: its opening (heading and table head), its rows and its closing."""
+    key, name, changes = group
+    wide = any(change.action in NUMBER_WRITES for change in changes)
+    rows = [_row(change, escape, wide, plan, arrival) for change in changes]
+    head = _WIDE_TABLE_HEAD if wide else _TABLE_HEAD
+    if len(changes) > MARKDOWN_FOLD_AFTER:
+        counts = Counter(change.action for change in changes)
+        summary = f"{escape.html(name) or '(no name)'} (<code>{escape.html(where(key))}</code>): "
+        summary += ", ".join(f"{counts[act]} to {act.value}" for act in Action if counts[act])
+        return f"\n<details><summary>{summary}</summary>\n\n{head}", rows, "\n</details>\n"
+    title = f"{escape.text(name) or '(no name)'} ({escape.code(where(key))})"
+    return f"\n#### {title}\n\n{head}", rows, ""
+
+
+def _row(
+    change: Change, escape: _Escape, wide: bool, plan: Plan, arrival: Callable[[Change], str]
 ) -> str:
     source = target = ""
     if change.action is Action.MOVE:
-        key = change.from_persona_id or ""
-        source = escape.text(change.from_persona_name or "") or escape.code(owner_id(key))
-        if owner_kind(key) != "persona":
-            source = escape.text(owner_words(key, change.from_persona_name or ""))
-        dropped = dropped_settings.get(change.phone_number)
+        key, name = change.from_persona_id or "", change.from_persona_name or ""
+        if owner_kind(key) == "persona":
+            source = escape.text(name) or escape.code(key)
+        else:
+            source = escape.text(owner_words(key, name))
+        dropped = plan.settings_dropped.get(change.phone_number)
         if dropped is not None:
             source += f" ({escape.text(dropped_note(dropped))})"
     elif change.action in NUMBER_WRITES:
@@ -81,39 +100,11 @@ def _md_row(
             escape.code(shown_value(value)).replace("|", "\\|")
             for value in (change.before, change.after)
         )
-        arrival = arriving.get((change.persona_id, change.phone_number))
-        if arrival is not None and change.action is Action.SETTINGS:
-            source += f" (after the {arrival})"
-        number = escape.code(change.phone_number)
-        return f"| {change.action.value} | {number} | {source} | {target} |\n"
-    tail = " |" if wide else ""
-    return f"| {change.action.value} | {escape.code(change.phone_number)} | {source} |{tail}\n"
-
-
-def _md_counts(changes: list[Change]) -> str:
-    counts = {action: sum(change.action is action for change in changes) for action in Action}
-    return ", ".join(f"{count} to {action.value}" for action, count in counts.items() if count)
-
-
-def _md_section(
-    persona_id: str, persona_name: str, changes: list[Change], escape: _Escape
-) -> tuple[str, str]:
-    """The opening (heading and table head) and closing of one persona's (or agent's) section."""
-    head = _WIDE_TABLE_HEAD if _is_wide(changes) else _TABLE_HEAD
-    kind = owner_kind(persona_id)
-    where = owner_id(persona_id) if kind == "persona" else f"{kind} {owner_id(persona_id)}"
-    if len(changes) > MARKDOWN_FOLD_AFTER:
-        summary = (
-            f"{escape.html(persona_name) or '(no name)'} (<code>{escape.html(where)}</code>):"
-            f" {_md_counts(changes)}"
-        )
-        return f"\n<details><summary>{summary}</summary>\n\n{head}", "\n</details>\n"
-    heading = f"{escape.text(persona_name) or '(no name)'} ({escape.code(where)})"
-    return f"\n#### {heading}\n\n{head}", ""
-
-
-def _is_wide(changes: list[Change]) -> bool:
-    return any(change.action in NUMBER_WRITES for change in changes)
+        source += arrival(change)
+    row = f"| {change.action.value} | {escape.code(change.phone_number)} | {source} |"
+    if wide:
+        row += f" {target} |" if target else " |"
+    return row + "\n"
 
 
 def render_markdown(
@@ -147,23 +138,14 @@ def render_markdown(
             title + alerts + f"**No changes.** The account matches {escape.code(config_label)}.\n"
         )
     budget = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE
-    groups = [
-        (persona_id, persona_name, list(changes))
-        for (persona_id, persona_name), changes in groupby(
-            plan.changes, key=lambda change: (change.persona_id, change.persona_name)
-        )
-    ]
+    groups = owner_groups(plan)
     out = [title, alerts, f"**{plan.summary_line()}**\n"]
     used = sum(map(len, out))
     rows_shown = personas_started = 0
     cut_inside = False
-    arriving = arrivals(plan)
-    for persona_id, persona_name, changes in groups:
-        opening, closing = _md_section(persona_id, persona_name, changes, escape)
-        wide = _is_wide(changes)
-        rows = [
-            _md_row(change, escape, wide, arriving, plan.settings_dropped) for change in changes
-        ]
+    arrival = arrival_notes(plan)
+    for group in groups:
+        opening, rows, closing = _section(group, escape, plan, arrival)
         if used + len(opening) + len(rows[0]) + len(closing) > budget:
             break
         out.append(opening)
@@ -189,11 +171,11 @@ def render_markdown(
 def _truncation_note(left_out: int, total: int, not_started: int, cut_inside: bool) -> str:
     """The closing note of a cut comment: how many changes, and whose, are not shown."""
     personas = f"{not_started} more persona{'s' if not_started != 1 else ''}"
-    where = personas
+    whose = personas
     if cut_inside:
-        where = "the rest of the last persona shown" + (f" and {personas}" if not_started else "")
+        whose = "the rest of the last persona shown" + (f" and {personas}" if not_started else "")
     return (
         f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {total} "
-        f"changes are not shown ({where}). The summary above counts every change; "
+        f"changes are not shown ({whose}). The summary above counts every change; "
         "`reconciler plan` with the same files prints them all.\n"
     )
