@@ -156,3 +156,11 @@ def test_safety_findings_a_move_that_clears_settings_and_targets_are_valid() -> 
     }
     assert errors(document) == []
     assert errors(changed(document, ("targets",), "A")) != []
+
+
+@pytest.mark.parametrize("source", ["agent:ag_1", "pathway:pw_1", "prompt:+14155550101"])
+def test_a_move_from_every_kind_of_owner_is_valid(source: str) -> None:
+    move = Change(Action.MOVE, "p-a", "A", "+14155550101", source, "")
+    document = json.loads(render_json(Plan((move,))))
+    assert document["changes"][0]["from_kind"] == source.partition(":")[0]
+    assert errors(document) == []
