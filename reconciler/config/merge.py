@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.config.document import Document, diagnostic_at, shown
+from reconciler.config.document import (
+    Document,
+    YamlPath,
+    diagnostic_at,
+    number_items,
+    owner_entries,
+    shown,
+)
 from reconciler.config.phone import CANONICAL_E164
-from reconciler.config.schema import OWNER_LISTS
 from reconciler.errors import Diagnostic
 from reconciler.model import (
     Desired,
@@ -40,28 +46,6 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
     )
 
 
-def _list_or_empty(mapping: dict[str, Any], key: str) -> list[Any]:
-    found = mapping.get(key)
-    return found if isinstance(found, list) else []
-
-
-def _non_empty_string(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _add_declared(
-    item: dict[str, Any],
-    number: str,
-    settings: dict[str, RoutingSettings | None],
-    labels: dict[str, str],
-) -> None:
-    """What a mapping entry declares besides its number (its label, its settings)."""
-    if "settings" in item and (item["settings"] is None or isinstance(item["settings"], dict)):
-        settings[number] = routing_settings(item["settings"])
-    if isinstance(item.get("label"), str):
-        labels[number] = item["label"]
-
-
 class _Merger:
     """What the documents merged so far hold, and where each thing was first given."""
 
@@ -71,71 +55,69 @@ class _Merger:
         self.protected: dict[str, SourceMark] = {}
         self.safety: SafetySettings | None = None
         self.safety_mark: SourceMark | None = None
-        self.number_marks: dict[str, SourceMark] = {}
-        # Per kind: a persona and an agent are named apart.
-        self.id_marks: dict[tuple[OwnerKind, str], SourceMark] = {}
-        self.name_marks: dict[tuple[OwnerKind, str], SourceMark] = {}
+        # Numbers, and per kind (a persona and an agent are named apart) ids and lone names.
+        self.first_marks: dict[Any, SourceMark] = {}
 
-    def report_duplicate(self, mark: SourceMark, what: str, first: SourceMark) -> None:
+    def is_listed_twice(self, claim: Any, mark: SourceMark, what: str) -> bool:
+        """True, reporting it at mark, when claim was made before; else claim is made at mark."""
+        first = self.first_marks.get(claim)
+        if first is None:
+            self.first_marks[claim] = mark
+            return False
         self.diagnostics.append(diagnostic_at(mark, f"{what} is listed twice (also at {first})"))
+        return True
 
     def add_document(self, document: Document) -> None:
         value = document.value
-        for key in [key for key in value if key in OWNER_LISTS]:
-            for index, entry in enumerate(_list_or_empty(value, key)):
-                if isinstance(entry, dict):
-                    self.add_entry(document, key, index, entry)
-        for position, number in enumerate(_list_or_empty(value, "protected")):
+        for path, entry in owner_entries(value):
+            self.add_entry(document, path, entry)
+        protected = value.get("protected")
+        for position, number in enumerate(protected if isinstance(protected, list) else []):
             if isinstance(number, str) and CANONICAL_E164.fullmatch(number):
-                number_mark = document.mark(("protected", position))
-                if number in self.protected:
-                    self.report_duplicate(
-                        number_mark, f"protected number {number}", self.protected[number]
-                    )
-                self.protected.setdefault(number, number_mark)
+                mark = document.mark(("protected", position))
+                if not self.is_listed_twice(
+                    ("protected", number), mark, f"protected number {number}"
+                ):
+                    self.protected[number] = mark
         if isinstance(value.get("safety"), dict):
             self.set_safety(value["safety"], document.mark(("safety",)))
 
-    def add_entry(self, document: Document, key: str, index: int, entry: dict[str, Any]) -> None:
-        kind: OwnerKind = "agent" if key == "agents" else "persona"
-        mark = document.mark((key, index))
-        persona_id = _non_empty_string(entry.get("id"))
-        name = _non_empty_string(entry.get("name"))
-        if persona_id is not None:
-            if (kind, persona_id) in self.id_marks:
-                first = self.id_marks[kind, persona_id]
-                self.report_duplicate(mark, f"{kind} id {shown(persona_id)}", first)
-            self.id_marks.setdefault((kind, persona_id), mark)
-        if name is not None and persona_id is None:
+    def add_entry(self, document: Document, path: YamlPath, entry: dict[str, Any]) -> None:
+        kind: OwnerKind = "agent" if path[0] == "agents" else "persona"
+        mark = document.mark(path)
+        owner_id, name = entry.get("id"), entry.get("name")
+        owner_id = owner_id if isinstance(owner_id, str) and owner_id else None
+        name = name if isinstance(name, str) and name else None
+        if owner_id is not None:
+            self.is_listed_twice((kind, "id", owner_id), mark, f"{kind} id {shown(owner_id)}")
+        elif name is not None:
             # Only a name alone names a persona twice: two entries with ids may share a name
             # (Bland allows it), and the name then only checks each id.
-            if (kind, name) in self.name_marks:
-                first = self.name_marks[kind, name]
-                self.report_duplicate(mark, f"{kind} {shown(repr(name))}", first)
-            self.name_marks.setdefault((kind, name), mark)
-        numbers: list[str] = []
+            self.is_listed_twice((kind, "name", name), mark, f"{kind} {shown(repr(name))}")
         number_marks: dict[str, SourceMark] = {}
         settings: dict[str, RoutingSettings | None] = {}
         labels: dict[str, str] = {}
-        for position, item in enumerate(_list_or_empty(entry, "numbers")):
-            path: tuple[str | int, ...] = (key, index, "numbers", position)
+        for number_path, item in number_items(path, entry):
             number = item
             if isinstance(item, dict):
-                number, path = item.get("number"), (*path, "number")
+                number, number_path = item.get("number"), (*number_path, "number")
             if not isinstance(number, str) or not CANONICAL_E164.fullmatch(number):
                 continue
-            number_mark = document.mark(path)
-            if number in self.number_marks:
-                self.report_duplicate(number_mark, number, self.number_marks[number])
+            number_mark = document.mark(number_path)
+            if self.is_listed_twice(number, number_mark, number):
                 continue
-            self.number_marks[number] = number_mark
-            numbers.append(number)
             number_marks[number] = number_mark
-            if isinstance(item, dict):
-                _add_declared(item, number, settings if kind == "persona" else {}, labels)
+            if not isinstance(item, dict):
+                continue
+            # What a mapping entry declares besides its number; an agent's has no settings.
+            declared = item.get("settings", False)
+            if kind == "persona" and (declared is None or isinstance(declared, dict)):
+                settings[number] = routing_settings(declared)
+            if isinstance(item.get("label"), str):
+                labels[number] = item["label"]
         self.personas.append(
             DesiredPersona(
-                persona_id, name, tuple(numbers), mark, number_marks, settings, labels, kind
+                owner_id, name, tuple(number_marks), mark, number_marks, settings, labels, kind
             )
         )
 

@@ -1,4 +1,5 @@
-"""Check a document against the config's JSON Schema, in messages that say what to change."""
+"""Check a document against the config's JSON Schema, and what the schema cannot express, in
+messages that say what to change."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from reconciler.config.document import (
+    OWNER_LISTS,
     SHOWN_CHARS,
     Document,
     YamlPath,
     diagnostic_at,
+    number_items,
+    owner_entries,
     shown,
     shown_json,
     type_name,
@@ -27,9 +31,11 @@ if TYPE_CHECKING:
     import jsonschema
 
 _PERSONA_KEYS = frozenset({"id", "name", "numbers"})
-# The lists of owner entries, each validated an entry at a time (see _validators).
-OWNER_LISTS = ("personas", "agents")
 _PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
+# The API's limit on a label. The schema counts characters; a JavaScript server counts UTF-16
+# units, in which an emoji is two: a label is held to both, so that the API cannot refuse it
+# half-way through an apply.
+MAX_LABEL = 150
 
 
 def load_schema() -> dict[str, Any]:
@@ -57,6 +63,45 @@ def schema_diagnostics(document: Document) -> list[Diagnostic]:
             seen.add(diagnostic)
             found.append(diagnostic)
     return found
+
+
+def check_number_entries(document: Document, diagnostics: list[Diagnostic]) -> None:
+    """What the schema cannot check of each number given as a mapping: an empty `settings:`
+    (YAML reads it as null, which clears), and a label's length in UTF-16 units.
+
+    An empty value is what a file looks like after the lines under `settings:` were deleted or
+    commented out; clearing a live number's pathway must be written out as `settings: null`.
+    """
+    for entry_path, entry in owner_entries(document.value):
+        for path, item in number_items(entry_path, entry):
+            if not isinstance(item, dict):
+                continue
+            settings_path = (*path, "settings")
+            # Under an agent, `settings` is refused whole by the schema: said once, not twice.
+            if (
+                path[0] == "personas"
+                and "settings" in item
+                and item["settings"] is None
+                and document.raw.get(settings_path) == ""
+            ):
+                diagnostics.append(
+                    diagnostic_at(
+                        document.key_marks.get(settings_path, document.mark(settings_path)),
+                        '"settings" is empty: write "settings: null" to clear the number\'s '
+                        'settings, or give them with "pathway_id"',
+                    )
+                )
+            label = item.get("label")
+            label = label if isinstance(label, str) else ""
+            units = len(label.encode("utf-16-le")) // 2
+            if units > MAX_LABEL >= len(label):  # a longer label, the schema reports
+                diagnostics.append(
+                    diagnostic_at(
+                        document.mark((*path, "label")),
+                        f'"label" is {units} characters long as the API may count them (an '
+                        f"emoji counts as two): at most {MAX_LABEL} are allowed",
+                    )
+                )
 
 
 def _non_finite_numbers(document: Document) -> list[Diagnostic]:
@@ -241,9 +286,8 @@ def _schema_message(error: Any, path: YamlPath) -> str:
         # jsonschema raises one error per missing key; its message is the only place that
         # names which one ("'version' is a required property").
         missing = [key for key in error.validator_value if key not in (value or {})]
-        key = next((key for key in missing if error.message.startswith(repr(key))), None)
-        if key is None:
-            key = missing[0] if missing else "?"
+        first = missing[0] if missing else "?"
+        key = next((key for key in missing if error.message.startswith(repr(key))), first)
         is_entry = len(path) == 2 and path[0] in OWNER_LISTS
         name = _entry_name(path) if is_entry else _describe_path(path)
         if _is_number_entry(path):
