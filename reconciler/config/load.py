@@ -50,11 +50,7 @@ def load_config_sources(
 
 def _checked_document(name: str, content: bytes, diagnostics: list[Diagnostic]) -> Document | None:
     """The file's document, its problems added to diagnostics; None when it cannot be merged."""
-    try:
-        document, problems = parse_yaml(name, content)
-    except ConfigError as error:
-        diagnostics.extend(error.diagnostics)
-        return None
+    document, problems = parse_yaml(name, content)
     diagnostics.extend(problems)
     if document is None:
         return None

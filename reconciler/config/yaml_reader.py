@@ -18,7 +18,7 @@ import yaml
 import yaml.events as ev
 
 from reconciler.config.document import Document, YamlPath, diagnostic_at, shown, shown_json
-from reconciler.errors import ConfigError, Diagnostic
+from reconciler.errors import Diagnostic
 from reconciler.model import SourceMark
 from reconciler.text import one_line
 
@@ -282,27 +282,30 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
     The document is None when the YAML could not be parsed at all.
     """
     text = _decode(file, content)
-    document = Document(file)
-    if _is_empty(text):
+    if isinstance(text, Diagnostic):
+        return None, [text]
+    if _CONTENT_LINE.search(text) is None:  # nothing but blank lines and comments
         return None, [Diagnostic(file, 1, 1, "the file is empty (expected 'version: 1')")]
-    control = _control_character(file, text)
+    control = _NOT_PRINTABLE.search(text)
     if control is not None:
-        return None, [control]
-    builder = DocumentBuilder(document)
+        code = ord(control.group())
+        name = " (NUL)" if code == 0 else ""
+        message = f"control character U+{code:04X}{name} is not allowed in YAML: remove it"
+        return None, [diagnostic_at(_position(file, text, control.start()), message)]
+    builder = DocumentBuilder(Document(file))
     try:
         builder.feed(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as error:
         builder.diagnostics.append(_syntax_error(error, text, builder.stack, file))
-        return None, builder.diagnostics
     except yaml.YAMLError as error:
         index = getattr(error, "position", 0)
         where = _position(file, text, index if isinstance(index, int) else 0)
         reason = one_line(str(getattr(error, "reason", "") or error))
         builder.problem(where, f"invalid YAML: {reason}")
-        return None, builder.diagnostics
-    if builder.too_deep:
-        return None, builder.diagnostics
-    return document, builder.diagnostics
+    else:
+        if not builder.too_deep:
+            return builder.document, builder.diagnostics
+    return None, builder.diagnostics
 
 
 def _position(file: str, text: str, index: int) -> SourceMark:
@@ -327,8 +330,7 @@ def _syntax_error(
     open_flow = next((frame for frame in reversed(open_collections) if frame.flow), None)
     if at_end and open_flow is not None:
         # The parser notices only at the end of the file; the fix belongs at the bracket.
-        opened = "{" if isinstance(open_flow.container, dict) else "["
-        closing = "}" if opened == "{" else "]"
+        opened, closing = ("{", "}") if isinstance(open_flow.container, dict) else ("[", "]")
         return diagnostic_at(
             open_flow.mark, f'"{opened}" is never closed: add the matching "{closing}"'
         )
@@ -354,36 +356,16 @@ def _tab_message(text: str, index: int) -> str:
     return f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
 
 
-def _decode(file: str, content: bytes) -> str:
+def _decode(file: str, content: bytes) -> str | Diagnostic:
+    """The file's text, or what is wrong with its encoding."""
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise ConfigError(
-                [Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")]
-            ) from None
+            return Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")
         line_start = content.rfind(b"\n", 0, error.start) + 1
         line = content.count(b"\n", 0, error.start) + 1
         # Columns count characters, as for every other message.
         column = len(content[line_start : error.start].decode("utf-8", "replace")) + 1
         bad = content[error.start : error.start + 1].hex()
-        raise ConfigError(
-            [Diagnostic(file, line, column, f"the file is not UTF-8 text (byte 0x{bad})")]
-        ) from None
-
-
-def _control_character(file: str, text: str) -> Diagnostic | None:
-    found = _NOT_PRINTABLE.search(text)
-    if found is None:
-        return None
-    code = ord(found.group())
-    name = " (NUL)" if code == 0 else ""
-    return diagnostic_at(
-        _position(file, text, found.start()),
-        f"control character U+{code:04X}{name} is not allowed in YAML: remove it",
-    )
-
-
-def _is_empty(text: str) -> bool:
-    """True when the text has nothing but blank lines and comments."""
-    return _CONTENT_LINE.search(text) is None
+        return Diagnostic(file, line, column, f"the file is not UTF-8 text (byte 0x{bad})")
