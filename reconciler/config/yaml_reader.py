@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -37,24 +38,6 @@ MAX_DEPTH = 64
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
 # Stands for a mapping key whose value is not kept (a duplicate, or a list used as a key).
 _DROPPED_KEY = object()
-# Plain words the YAML resolver reads as strings (none is a bool, null or number word).
-_PLAIN_WORDS = frozenset(
-    {
-        "version",
-        "personas",
-        "id",
-        "name",
-        "numbers",
-        "protected",
-        "safety",
-        "number",
-        "label",
-        "settings",
-        "pathway_id",
-        "pathway_version",
-        "start_node_id",
-    }
-)
 _QUOTE_STYLES = frozenset({"'", '"'})
 
 
@@ -68,6 +51,13 @@ class OpenCollection:
     flow: bool = False
     pending_key: Any = None
     has_key: bool = False
+
+
+@lru_cache(maxsize=4096)
+def _implicit_tag(value: str) -> str:
+    """The tag YAML gives a plain scalar (the config's keys come thousands of times in a file)."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag
 
 
 def short_tag(tag: str | None) -> str:
@@ -153,13 +143,14 @@ class DocumentBuilder:
     def scalar(self, event: ev.ScalarEvent, mark: SourceMark) -> None:
         tag = event.tag
         if tag in (None, "!"):
-            # Quoted, block and "!"-tagged scalars are strings; only plain ones are resolved. The
-            # config's own keys come thousands of times in a large file: the resolver would say
-            # str for each of them.
-            if tag == "!" or not event.implicit[0] or event.value in _PLAIN_WORDS:
+            # Quoted, block and "!"-tagged scalars are strings; only plain ones are resolved.
+            if tag == "!" or not event.implicit[0]:
                 self.add(event.value, mark)
                 return
-            tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
+            tag = _implicit_tag(event.value)
+            if tag == _TAG + "str":  # most plain scalars: the config's keys, names and ids
+                self.add(event.value, mark)
+                return
         value, raw = (
             event.value,
             None,
