@@ -33,7 +33,7 @@ MIN_KEY_CHARS = 8
 # and the first 36 characters of a key are as good as the key.
 LEAKED_RUN_CHARS = 12
 # Longer "secrets" (a file given as the key file by mistake) are hidden only whole: each anchor
-# (see _Matcher) costs one search of every text cleaned.
+# (see Redactor) costs one search of every text cleaned.
 _MAX_PIECED_CHARS = 512
 # What an HTTP header value may hold without escaping; anything else would make httpx raise an
 # error whose text shows the header, key included.
