@@ -53,19 +53,23 @@ class Redactor(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.secrets: set[str] = set()
+        self._indexed: frozenset[str] = frozenset()  # the secrets the three below are built of
         self._whole: list[str] = []
         self._anchors: set[str] = set()
         self._windows: set[str] = set()
 
     def add(self, secret: str) -> None:
         """Hide secret from now on, also as JSON, repr(), HTML and a URL path would escape it."""
-        if not secret:
-            return
-        escaped = (json.dumps(secret)[1:-1], repr(secret)[1:-1], quote(secret, safe=""))
-        self.secrets.update({secret, *escaped, html.escape(secret), html.escape(secret, False)})
-        pieced = {s for s in self.secrets if LEAKED_RUN_CHARS <= len(s) <= _MAX_PIECED_CHARS}
+        if secret:
+            escaped = (json.dumps(secret)[1:-1], repr(secret)[1:-1], quote(secret, safe=""))
+            self.secrets.update({secret, *escaped, html.escape(secret), html.escape(secret, False)})
+
+    def _index(self) -> None:
+        """Build the whole secrets, anchors and windows of the secrets known now."""
+        self._indexed = frozenset(self.secrets)
+        pieced = {s for s in self._indexed if LEAKED_RUN_CHARS <= len(s) <= _MAX_PIECED_CHARS}
         # Too short to have pieces of their own, or too long to look for them: whole only.
-        self._whole = sorted(self.secrets - pieced, key=len, reverse=True)
+        self._whole = sorted(self._indexed - pieced, key=len, reverse=True)
         half = LEAKED_RUN_CHARS // 2
         self._anchors = {
             s[at : at + half] for s in pieced for at in range(0, len(s) - half + 1, half)
@@ -78,6 +82,8 @@ class Redactor(logging.Filter):
 
     def clean(self, text: str) -> str:
         """text with every secret, and every long enough piece of one, replaced by ***."""
+        if self._indexed != self.secrets:  # a secret was added, or the set replaced
+            self._index()
         for secret in self._whole:
             text = text.replace(secret, "***")
         starts: set[int] = set()

@@ -208,3 +208,12 @@ def test_the_key_quoted_into_a_url_path_is_redacted() -> None:
     redactor.add(key)
     path = f"/v1/personas/{quote(key, safe='')}/inbound/attach"
     assert redactor.clean(path) == "/v1/personas/***/inbound/attach"
+
+
+def test_a_redactor_whose_secrets_are_replaced_forgets_the_old_ones() -> None:
+    """The tests' seam: each test starts with an empty set of secrets."""
+    redactor = Redactor()
+    redactor.add(CANARY)
+    assert redactor.clean(f"key {CANARY[:20]}") == "key ***"
+    redactor.secrets = set()
+    assert redactor.clean(f"key {CANARY[:20]}") == f"key {CANARY[:20]}"
