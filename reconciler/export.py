@@ -9,8 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from reconciler.config import load_config_sources, load_schema
-from reconciler.config.entries import MAX_LABEL
+from reconciler.config import MAX_LABEL, load_config_sources, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
 from reconciler.model import SETTING_KEYS, Live, LivePersona, RoutingSettings, owner_id, owner_kind
 from reconciler.planner import build_plan

@@ -68,15 +68,6 @@ def remove_temporary_files() -> None:
     _TEMPORARY.clear()
 
 
-def _default_mode(path: Path) -> int:
-    """The mode of the file being replaced (it may be shared on purpose), else 0600: what the
-    tool writes lists the account's numbers and personas."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        return 0o600
-
-
 def write_atomic(
     path: str | Path, text: str, *, mode: int | None = None, what: str = "file"
 ) -> None:
@@ -84,7 +75,8 @@ def write_atomic(
 
     Every secret the redactor knows is replaced first, wherever it stands (a JSON key as well as
     a value): this is the one way the tool writes a file. `mode` None keeps the mode of the file
-    replaced (0600 for a new one). Errors become one-line InputErrors naming the path.
+    replaced (it may be shared on purpose), else 0600: what the tool writes lists the account's
+    numbers and personas. Errors become one-line InputErrors naming the path.
     """
     text = REDACTOR.clean(text)
     target = Path(path)
@@ -98,7 +90,11 @@ def write_atomic(
                 "(nothing was written)"
             )
     try:
-        final_mode = _default_mode(target) if mode is None else mode
+        if mode is None:
+            try:
+                mode = target.stat().st_mode & 0o777
+            except FileNotFoundError:
+                mode = 0o600
         handle, temporary = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
         )
@@ -110,7 +106,7 @@ def write_atomic(
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, final_mode)
+        os.chmod(temporary, mode)
         os.replace(temporary, target)
     except BaseException as error:
         with suppress(OSError):

@@ -33,7 +33,7 @@ MIN_KEY_CHARS = 8
 # and the first 36 characters of a key are as good as the key.
 LEAKED_RUN_CHARS = 12
 # Longer "secrets" (a file given as the key file by mistake) are hidden only whole: each anchor
-# (see _Matcher) costs one search of every text cleaned.
+# (see Redactor) costs one search of every text cleaned.
 _MAX_PIECED_CHARS = 512
 # What an HTTP header value may hold without escaping; anything else would make httpx raise an
 # error whose text shows the header, key included.
@@ -44,36 +44,66 @@ class Redactor(logging.Filter):
     """Replaces every known secret in log records and in everything the CLI prints.
 
     A message may show only part of a value (a long value is cut short), so any run of
-    LEAKED_RUN_CHARS or more characters of a secret is hidden, not only the whole of it.
+    LEAKED_RUN_CHARS or more characters of a secret is hidden, not only the whole of it. Such a
+    run holds one of the secret's pieces of half that length that start at a multiple of it (its
+    anchors): text is searched for the few anchors, fast, and only around each anchor found for
+    a window of the secret. Almost all text holds no anchor and is passed over.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.secrets: set[str] = set()
-        self._matcher: _Matcher | None = None
+        self._indexed: frozenset[str] = frozenset()  # the secrets the three below are built of
+        self._whole: list[str] = []
+        self._anchors: set[str] = set()
+        self._windows: set[str] = set()
 
     def add(self, secret: str) -> None:
         """Hide secret from now on, also as JSON, repr(), HTML and a URL path would escape it."""
         if secret:
-            self.secrets.update(
-                {
-                    secret,
-                    json.dumps(secret)[1:-1],
-                    repr(secret)[1:-1],
-                    quote(secret, safe=""),
-                    html.escape(secret),
-                    html.escape(secret, quote=False),
-                }
-            )
+            escaped = (json.dumps(secret)[1:-1], repr(secret)[1:-1], quote(secret, safe=""))
+            self.secrets.update({secret, *escaped, html.escape(secret), html.escape(secret, False)})
+
+    def _index(self) -> None:
+        """Build the whole secrets, anchors and windows of the secrets known now."""
+        self._indexed = frozenset(self.secrets)
+        pieced = {s for s in self._indexed if LEAKED_RUN_CHARS <= len(s) <= _MAX_PIECED_CHARS}
+        # Too short to have pieces of their own, or too long to look for them: whole only.
+        self._whole = sorted(self._indexed - pieced, key=len, reverse=True)
+        half = LEAKED_RUN_CHARS // 2
+        self._anchors = {
+            s[at : at + half] for s in pieced for at in range(0, len(s) - half + 1, half)
+        }
+        self._windows = {
+            s[at : at + LEAKED_RUN_CHARS]
+            for s in pieced
+            for at in range(len(s) - LEAKED_RUN_CHARS + 1)
+        }
 
     def clean(self, text: str) -> str:
         """text with every secret, and every long enough piece of one, replaced by ***."""
-        if not self.secrets:
+        if self._indexed != self.secrets:  # a secret was added, or the set replaced
+            self._index()
+        for secret in self._whole:
+            text = text.replace(secret, "***")
+        starts: set[int] = set()
+        for anchor in self._anchors:
+            at = text.find(anchor)
+            while at != -1:
+                # A window holding this anchor starts at most half a window before it.
+                for start in range(max(0, at - LEAKED_RUN_CHARS // 2), at + 1):
+                    if text[start : start + LEAKED_RUN_CHARS] in self._windows:
+                        starts.add(start)
+                at = text.find(anchor, at + 1)
+        if not starts:
             return text
-        matcher = self._matcher
-        if matcher is None or matcher.secrets != self.secrets:
-            matcher = self._matcher = _Matcher(frozenset(self.secrets))
-        return matcher.clean(text)
+        pieces: list[str] = []
+        end = 0
+        for start in sorted(starts):
+            if start > end or not pieces:  # else it overlaps the run before: one ***
+                pieces += [text[end:start], "***"]
+            end = max(end, start + LEAKED_RUN_CHARS)
+        return "".join(pieces) + text[end:]
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
@@ -85,72 +115,15 @@ class Redactor(logging.Filter):
         return True
 
 
-class _Matcher:
-    """Finds the secrets, and every run of LEAKED_RUN_CHARS or more characters of one, in text.
-
-    Such a run holds one of the secret's pieces of half that length that start at a multiple of
-    it (its anchors): text is searched for the few anchors, fast, and only around each anchor
-    found for a window of the secret. Almost all text holds no anchor and is passed over.
-    """
-
-    def __init__(self, secrets: frozenset[str]) -> None:
-        self.secrets = secrets
-        pieced = [s for s in secrets if LEAKED_RUN_CHARS <= len(s) <= _MAX_PIECED_CHARS]
-        # Too short to have pieces of their own, or too long to look for them: whole only.
-        self._whole = sorted(set(secrets) - set(pieced), key=len, reverse=True)
-        self._half = LEAKED_RUN_CHARS // 2
-        self._anchors = sorted(
-            {
-                s[at : at + self._half]
-                for s in pieced
-                for at in range(0, len(s) - self._half + 1, self._half)
-            }
-        )
-        self._windows = {
-            s[at : at + LEAKED_RUN_CHARS]
-            for s in pieced
-            for at in range(len(s) - LEAKED_RUN_CHARS + 1)
-        }
-
-    def clean(self, text: str) -> str:
-        for secret in self._whole:
-            text = text.replace(secret, "***")
-        runs: list[list[int]] = []
-        for start, end in sorted(self._windows_found(text)):
-            if runs and start <= runs[-1][1]:
-                runs[-1][1] = max(runs[-1][1], end)  # overlapping windows: one run
-            else:
-                runs.append([start, end])
-        if not runs:
-            return text
-        pieces: list[str] = []
-        position = 0
-        for start, end in runs:
-            pieces += [text[position:start], "***"]
-            position = end
-        pieces.append(text[position:])
-        return "".join(pieces)
-
-    def _windows_found(self, text: str) -> set[tuple[int, int]]:
-        """(start, end) of every window of a secret in text, found around the anchors."""
-        found: set[tuple[int, int]] = set()
-        for anchor in self._anchors:
-            at = text.find(anchor)
-            while at != -1:
-                # A window holding this anchor starts at most half a window before it.
-                for start in range(max(0, at - self._half), at + 1):
-                    if text[start : start + LEAKED_RUN_CHARS] in self._windows:
-                        found.add((start, start + LEAKED_RUN_CHARS))
-                at = text.find(anchor, at + 1)
-        return found
-
-
 # Process-wide, as logging is: the CLI's output and every log handler share it.
 REDACTOR = Redactor()
 
 
 def api_key(option: str | None, environ: Mapping[str, str]) -> str:
-    """The API key from --api-key-file, BLAND_API_KEY_FILE or BLAND_API_KEY (never argv)."""
+    """The API key from --api-key-file, BLAND_API_KEY_FILE or BLAND_API_KEY (never argv).
+
+    Errors name where the key came from, never the key.
+    """
     key_file = key_file_from(option, environ)
     if key_file:
         key = read_key_file(key_file)
@@ -168,13 +141,12 @@ def api_key(option: str | None, environ: Mapping[str, str]) -> str:
             f"an API key has at least {MIN_KEY_CHARS}"
         )
     REDACTOR.add(key)
-    return check_key(key, source)
-
-
-def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None:
-    """Hide every value that may be the key before anything can print it (see possible_keys)."""
-    for key in possible_keys(option, environ):
-        REDACTOR.add(key)
+    if not _HEADER_SAFE.fullmatch(key):
+        raise InputError(
+            f"the API key from {source} contains a space, a line break, a control or a "
+            "non-ASCII character: an API key is one line of printable ASCII"
+        )
+    return key
 
 
 def key_file_from(option: str | None, environ: Mapping[str, str]) -> str | None:
@@ -185,17 +157,12 @@ def key_file_from(option: str | None, environ: Mapping[str, str]) -> str | None:
 def key_file_warning(option: str | None, environ: Mapping[str, str]) -> str | None:
     """One line when the key file in use can be read by its group or others, as ssh warns."""
     key_file = key_file_from(option, environ)
-    if not key_file:
-        return None
-    try:
-        mode = os.stat(key_file).st_mode
-    except OSError:
-        return None  # reading it says what is wrong
-    if not stat.S_ISREG(mode) or not mode & 0o044:
-        return None  # a pipe (`<(pass show bland)`) is the reader's alone
+    mode = _regular_file_mode(key_file) if key_file else None
+    if mode is None or not mode & 0o044:
+        return None  # a pipe (`<(pass show bland)`) is the reader's alone; reading says the rest
     return (
         f"warning: the API key file {key_file} can be read by group or others "
-        f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {key_file}"
+        f"(mode {mode:04o}): run chmod 600 {key_file}"
     )
 
 
@@ -205,7 +172,10 @@ def read_key_file(key_file: str) -> str:
         with Path(key_file).open("rb") as stream:
             content = stream.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as error:
-        raise InputError(f"{key_file}: cannot read the API key file ({_reason(error)})") from None
+        reason = error.strerror or type(error).__name__
+        if isinstance(error, FileNotFoundError):
+            reason = "no such file"
+        raise InputError(f"{key_file}: cannot read the API key file ({reason.lower()})") from None
     if len(content) > MAX_KEY_FILE_BYTES:
         raise InputError(f"{key_file}: too large for an API key file")
     try:
@@ -217,14 +187,10 @@ def read_key_file(key_file: str) -> str:
     return key
 
 
-def check_key(key: str, source: str) -> str:
-    """The key, if it can be sent in a header; else an error that names source, not the key."""
-    if not _HEADER_SAFE.fullmatch(key):
-        raise InputError(
-            f"the API key from {source} contains a space, a line break, a control or a "
-            "non-ASCII character: an API key is one line of printable ASCII"
-        )
-    return key
+def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None:
+    """Hide every value that may be the key before anything can print it (see possible_keys)."""
+    for key in possible_keys(option, environ):
+        REDACTOR.add(key)
 
 
 def possible_keys(option: str | None, environ: Mapping[str, str]) -> list[str]:
@@ -235,23 +201,19 @@ def possible_keys(option: str | None, environ: Mapping[str, str]) -> list[str]:
     """
     keys = [environ.get("BLAND_API_KEY", "").strip()]
     key_file = key_file_from(option, environ)
-    # Only a regular file is read ahead: a pipe can be read once, when the key is needed.
-    if key_file and _is_regular_file(key_file):
-        # A file that cannot be read is reported when the key is needed, not here.
+    # Only a regular file is read ahead: a pipe can be read once, when the key is needed. A file
+    # that cannot be read is reported when the key is needed, not here.
+    if key_file and _regular_file_mode(key_file) is not None:
         with contextlib.suppress(InputError):
             keys.append(read_key_file(key_file))
     # A shorter value is refused when the key is needed (see MIN_KEY_CHARS).
     return [key for key in keys if len(key) >= MIN_KEY_CHARS]
 
 
-def _is_regular_file(path: str) -> bool:
+def _regular_file_mode(path: str) -> int | None:
+    """The permission bits of a regular file; None for anything else, or when it is not there."""
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
+        mode = os.stat(path).st_mode
     except OSError:
-        return False
-
-
-def _reason(error: OSError) -> str:
-    if isinstance(error, FileNotFoundError):
-        return "no such file"
-    return (error.strerror or type(error).__name__).lower()
+        return None
+    return stat.S_IMODE(mode) if stat.S_ISREG(mode) else None

@@ -26,15 +26,7 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def and_more(
-    items: Sequence[str], limit: int, separator: str = ", ", *, before_more: str | None = None
-) -> str:
-    """The first `limit` items joined by separator, then "and N more" when some are left out.
-
-    `before_more` comes before "and N more" (the separator when None).
-    """
-    shown = separator.join(items[:limit])
+def and_more(items: Sequence[str], limit: int) -> str:
+    """The first `limit` items joined by ", ", then "and N more" when some are left out."""
     left_out = len(items) - limit
-    if left_out <= 0:
-        return shown
-    return f"{shown}{separator if before_more is None else before_more}and {left_out} more"
+    return ", ".join([*items[:limit], f"and {left_out} more"] if left_out > 0 else items)

@@ -6,16 +6,15 @@ yaml.safe_load: that keeps a position for every value and refuses what plain dat
 (tags, anchors, aliases, merge keys).
 """
 
-from reconciler.config.load import load_config, load_config_sources
+from reconciler.config.load import DEFAULT_MAX_FILE_BYTES, load_config, load_config_sources
 from reconciler.config.phone import check_phone_number, suggest_e164
-from reconciler.config.schema import load_schema
-from reconciler.config.sources import DEFAULT_MAX_FILE_BYTES
-from reconciler.config.yaml_builder import MAX_DEPTH
-from reconciler.config.yaml_reader import parse_yaml
+from reconciler.config.schema import MAX_LABEL, load_schema
+from reconciler.config.yaml_reader import MAX_DEPTH, parse_yaml
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
     "MAX_DEPTH",
+    "MAX_LABEL",
     "check_phone_number",
     "load_config",
     "load_config_sources",

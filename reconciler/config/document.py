@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,8 @@ from reconciler.model import SourceMark
 # Where a value sits in a document: mapping keys and list indexes from the top level down.
 YamlPath = tuple[str | int, ...]
 
+# The lists of owner entries, written alike: a persona's and an agent's.
+OWNER_LISTS = ("personas", "agents")
 # Values are shown in messages, but a 5 MB string must not become a 5 MB line.
 SHOWN_CHARS = 60
 
@@ -80,3 +83,33 @@ def type_name(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+def owner_entries(value: dict[str, Any]) -> Iterator[tuple[YamlPath, dict[str, Any]]]:
+    """(path, entry) of every owner entry given as a mapping, in the order of the file."""
+    for key in [key for key in value if key in OWNER_LISTS]:
+        entries = value[key]
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(entry, dict):
+                yield (key, index), entry
+
+
+def number_items(entry_path: YamlPath, entry: dict[str, Any]) -> Iterator[tuple[YamlPath, Any]]:
+    """(path, item) of every item of an owner entry's `numbers`: a string or a mapping."""
+    numbers = entry.get("numbers")
+    for position, item in enumerate(numbers if isinstance(numbers, list) else []):
+        yield (*entry_path, "numbers", position), item
+
+
+def number_paths(value: dict[str, Any]) -> Iterator[tuple[YamlPath, Any]]:
+    """(path, number) of every phone number of a document: the owners' (a mapping's `number`,
+    when it has one), then the protected ones."""
+    for entry_path, entry in owner_entries(value):
+        for path, item in number_items(entry_path, entry):
+            if not isinstance(item, dict):
+                yield path, item
+            elif "number" in item:
+                yield (*path, "number"), item["number"]
+    protected = value.get("protected")
+    for position, number in enumerate(protected if isinstance(protected, list) else []):
+        yield ("protected", position), number

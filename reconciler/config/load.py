@@ -1,21 +1,41 @@
-"""Read, check and merge config files: the steps of loading, in order."""
+"""Read, check and merge config files: from command-line arguments to one Desired state, with
+what two places both claim reported."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import replace
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
-from reconciler.config.document import Document, diagnostic_at, type_name
-from reconciler.config.entries import check_number_entries
-from reconciler.config.merge import merge
-from reconciler.config.phone import check_document_numbers
-from reconciler.config.schema import schema_diagnostics
-from reconciler.config.sources import DEFAULT_MAX_FILE_BYTES, read_sources
+from reconciler.config.document import (
+    Document,
+    YamlPath,
+    diagnostic_at,
+    number_items,
+    owner_entries,
+    shown,
+    type_name,
+)
+from reconciler.config.phone import CANONICAL_E164, check_document_numbers
+from reconciler.config.schema import check_number_entries, schema_diagnostics
 from reconciler.config.yaml_reader import parse_yaml
-from reconciler.errors import ConfigError, Diagnostic
-from reconciler.model import Desired
+from reconciler.errors import ConfigError, Diagnostic, InputError
+from reconciler.files import cannot_read, open_regular
+from reconciler.model import (
+    Desired,
+    DesiredPersona,
+    OwnerKind,
+    RoutingSettings,
+    SafetySettings,
+    SourceMark,
+    routing_settings,
+)
+
+DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Desired:
@@ -47,11 +67,7 @@ def load_config_sources(
 
 def _checked_document(name: str, content: bytes, diagnostics: list[Diagnostic]) -> Document | None:
     """The file's document, its problems added to diagnostics; None when it cannot be merged."""
-    try:
-        document, problems = parse_yaml(name, content)
-    except ConfigError as error:
-        diagnostics.extend(error.diagnostics)
-        return None
+    document, problems = parse_yaml(name, content)
     diagnostics.extend(problems)
     if document is None:
         return None
@@ -68,3 +84,190 @@ def _checked_document(name: str, content: bytes, diagnostics: list[Diagnostic]) 
     check_document_numbers(document, diagnostics)
     check_number_entries(document, diagnostics)
     return document
+
+
+def read_sources(
+    paths: Sequence[str | Path], max_bytes: int
+) -> tuple[list[tuple[str, bytes]], list[Diagnostic]]:
+    """The content of every file the arguments name, and the files refused for their size.
+
+    Raises InputError with every file that cannot be read, one line each in argument order:
+    nothing is parsed until every file can be read, as the user fixes the arguments first.
+    """
+    sources: list[tuple[str, bytes]] = []
+    diagnostics: list[Diagnostic] = []
+    problems: list[str] = []
+    # Lazily, so that a file's read problem comes in its argument's place; a file named twice
+    # (or its problem) counts once.
+    seen: set[Path] = set()
+    for path in _files_named(paths, problems):
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            sources.append((str(path), _read_within_limit(path, max_bytes)))
+        except ConfigError as error:
+            diagnostics.extend(error.diagnostics)
+        except InputError as error:
+            problems.append(str(error))
+    if problems:
+        raise InputError("\n".join(dict.fromkeys(problems)))
+    return sources, diagnostics
+
+
+def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[Path]:
+    """The files the arguments name; an argument that names none adds its problem instead.
+
+    A folder names its .yaml and .yml files; dot-files (.pre-commit-config.yaml, an editor's
+    .personas.yaml.swp or .#personas.yaml) are someone else's, never config.
+    """
+    if not paths:
+        raise InputError("no config file given")
+    for given in paths:
+        path = Path(given)
+        try:
+            if not stat.S_ISDIR(path.stat().st_mode):
+                yield path
+                continue
+            found = sorted(
+                child
+                for child in path.iterdir()
+                if not child.name.startswith(".")
+                and child.suffix.lower() in (".yaml", ".yml")
+                and child.is_file()
+            )
+        except OSError as error:
+            problems.append(str(_unreadable(path, error)))
+            continue
+        if not found:
+            problems.append(f"{path}: the folder has no .yaml or .yml files")
+        yield from found
+
+
+def _read_within_limit(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refusing before reading what is too large or not a regular file."""
+    try:
+        with open_regular(path) as stream:
+            size = os.fstat(stream.fileno()).st_size
+            # A file may grow after fstat: read at most one byte past the limit to know.
+            content = stream.read(max_bytes + 1) if size <= max_bytes else b""
+    except OSError as error:
+        raise _unreadable(path, error) from None
+    size = max(size, len(content))
+    if size <= max_bytes:
+        return content
+    shown = f"{size:,} bytes" if len(content) <= max_bytes else f"over {max_bytes:,} bytes"
+    message = (
+        f"the file is {shown}, over the limit of {max_bytes:,} bytes (--max-file-size): "
+        "it is not read"
+    )
+    raise ConfigError([Diagnostic(str(path), 1, 1, message)])
+
+
+def _unreadable(path: Path, error: OSError) -> InputError:
+    if isinstance(error, FileNotFoundError | NotADirectoryError):
+        return InputError(f"{path}: no such file")
+    return cannot_read(path, (error.strerror or type(error).__name__).lower())
+
+
+def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:
+    """The documents' persona and agent entries, protected numbers and safety block, in file order.
+
+    Agents' entries join the personas' (kind "agent"), in the order the file gives the two lists,
+    so that a number is declared once across both. A persona, agent, number or safety block
+    given twice is added to diagnostics at its second place.
+    Values of the wrong type were reported by the schema; what is left of them is skipped here.
+    """
+    merger = _Merger(diagnostics)
+    for document in documents:
+        merger.add_document(document)
+    return Desired(
+        personas=tuple(merger.personas),
+        files=tuple(document.file for document in documents),
+        protected=tuple(merger.protected),
+        protected_marks=merger.protected,
+        safety=merger.safety or SafetySettings(),
+    )
+
+
+class _Merger:
+    """What the documents merged so far hold, and where each thing was first given."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        self.personas: list[DesiredPersona] = []
+        self.protected: dict[str, SourceMark] = {}
+        self.safety: SafetySettings | None = None
+        self.safety_mark: SourceMark | None = None
+        # Numbers, and per kind (a persona and an agent are named apart) ids and lone names.
+        self.first_marks: dict[Any, SourceMark] = {}
+
+    def is_listed_twice(self, claim: Any, mark: SourceMark, what: str) -> bool:
+        """True, reporting it at mark, when claim was made before; else claim is made at mark."""
+        first = self.first_marks.get(claim)
+        if first is None:
+            self.first_marks[claim] = mark
+            return False
+        self.diagnostics.append(diagnostic_at(mark, f"{what} is listed twice (also at {first})"))
+        return True
+
+    def add_document(self, document: Document) -> None:
+        value = document.value
+        for path, entry in owner_entries(value):
+            self.add_entry(document, path, entry)
+        protected = value.get("protected")
+        for position, number in enumerate(protected if isinstance(protected, list) else []):
+            if isinstance(number, str) and CANONICAL_E164.fullmatch(number):
+                mark = document.mark(("protected", position))
+                if not self.is_listed_twice(
+                    ("protected", number), mark, f"protected number {number}"
+                ):
+                    self.protected[number] = mark
+        block = value.get("safety")
+        if isinstance(block, dict):
+            mark = document.mark(("safety",))
+            if self.safety_mark is not None:
+                message = f"'safety' may be set in one file only (also at {self.safety_mark})"
+                self.diagnostics.append(diagnostic_at(mark, message))
+            self.safety_mark = mark
+            names = [field.name for field in fields(SafetySettings)]
+            self.safety = SafetySettings(**{name: block.get(name) for name in names})
+
+    def add_entry(self, document: Document, path: YamlPath, entry: dict[str, Any]) -> None:
+        kind: OwnerKind = "agent" if path[0] == "agents" else "persona"
+        mark = document.mark(path)
+        owner_id, name = entry.get("id"), entry.get("name")
+        owner_id = owner_id if isinstance(owner_id, str) and owner_id else None
+        name = name if isinstance(name, str) and name else None
+        if owner_id is not None:
+            self.is_listed_twice((kind, "id", owner_id), mark, f"{kind} id {shown(owner_id)}")
+        elif name is not None:
+            # Only a name alone names a persona twice: two entries with ids may share a name
+            # (Bland allows it), and the name then only checks each id.
+            self.is_listed_twice((kind, "name", name), mark, f"{kind} {shown(repr(name))}")
+        number_marks: dict[str, SourceMark] = {}
+        settings: dict[str, RoutingSettings | None] = {}
+        labels: dict[str, str] = {}
+        for number_path, item in number_items(path, entry):
+            number = item
+            if isinstance(item, dict):
+                number, number_path = item.get("number"), (*number_path, "number")
+            if not isinstance(number, str) or not CANONICAL_E164.fullmatch(number):
+                continue
+            number_mark = document.mark(number_path)
+            if self.is_listed_twice(number, number_mark, number):
+                continue
+            number_marks[number] = number_mark
+            if not isinstance(item, dict):
+                continue
+            # What a mapping entry declares besides its number; an agent's has no settings.
+            declared = item.get("settings", False)
+            if kind == "persona" and (declared is None or isinstance(declared, dict)):
+                settings[number] = routing_settings(declared)
+            if isinstance(item.get("label"), str):
+                labels[number] = item["label"]
+        self.personas.append(
+            DesiredPersona(
+                owner_id, name, tuple(number_marks), mark, number_marks, settings, labels, kind
+            )
+        )

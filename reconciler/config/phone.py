@@ -12,29 +12,17 @@ import phonenumbers
 from reconciler.config.document import (
     SHOWN_CHARS,
     Document,
-    YamlPath,
     diagnostic_at,
+    number_paths,
     shown,
     shown_json,
     type_name,
 )
-from reconciler.config.schema import OWNER_LISTS
 from reconciler.errors import Diagnostic
 
 CANONICAL_E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
 _LOOSE_CHARS = re.compile(r"[\s\-().\u00a0\u2010-\u2015]")
 _E164_HINT = '"+", the country code and the number, digits only, e.g. "+14155550100"'
-
-# Why a canonical-looking number cannot exist; {number} and {code} are filled in.
-_NO_COUNTRY_CODE = "{number} has no valid country code"
-_NO_SUBSCRIBER_NUMBER = "{number} has a country code but no subscriber number"
-_ALL_ZEROS = "{number} is not a possible phone number"
-_WRONG_LENGTH = "{number} is not a possible phone number for country code +{code} (wrong length)"
-# Stands for "the country code and length do not decide": a subscriber number starting with 0.
-_DEPENDS_ON_DIGITS = "depends on the digits"
-
-# A reason template and the country code it names.
-_Reason = tuple[str, int]
 
 
 def check_phone_number(value: Any, raw: str | None) -> str | None:
@@ -62,10 +50,8 @@ def _string_message(value: str) -> str:
     if value.startswith("+0"):
         return f"{written} is not an E.164 phone number: no country code starts with 0"
     suggestion = suggest_e164(value)
-    if suggestion is not None and suggestion != value:
-        reason = _impossible_reason(suggestion)
-        if reason is None:
-            return f'{written} is not canonical E.164: did you mean "{suggestion}"?'
+    if suggestion is not None and suggestion != value and _impossible_reason(suggestion) is None:
+        return f'{written} is not canonical E.164: did you mean "{suggestion}"?'
     return f"{written} is not an E.164 phone number ({_E164_HINT})"
 
 
@@ -74,7 +60,11 @@ def suggest_e164(value: str) -> str | None:
     if len(value) > SHOWN_CHARS:
         return None  # nothing that long is a loosely written phone number
     # NFKC turns fullwidth digits and plus signs into ASCII ones.
-    loose = _LOOSE_CHARS.sub("", _ascii_digits(unicodedata.normalize("NFKC", value)))
+    loose = unicodedata.normalize("NFKC", value)
+    if not loose.isascii():
+        # Other scripts' decimal digits (Arabic-Indic, Devanagari, ...) as ASCII digits.
+        loose = "".join(str(unicodedata.decimal(char, char)) for char in loose)
+    loose = _LOOSE_CHARS.sub("", loose)
     if loose.startswith("00"):
         loose = "+" + loose[2:]
     elif not loose.startswith("+"):
@@ -84,85 +74,63 @@ def suggest_e164(value: str) -> str | None:
 
 def check_document_numbers(document: Document, diagnostics: list[Diagnostic]) -> None:
     """Add a diagnostic for each phone number of the document that is not canonical and possible."""
-    value = document.value
-    groups: list[tuple[YamlPath, Any]] = []
-    for key in OWNER_LISTS:
-        entries = value.get(key)
-        for index, entry in enumerate(entries if isinstance(entries, list) else []):
-            if isinstance(entry, dict) and isinstance(entry.get("numbers"), list):
-                groups.append(((key, index, "numbers"), entry["numbers"]))
-    if isinstance(value.get("protected"), list):
-        groups.append((("protected",), value["protected"]))
-    for base, numbers in groups:
-        for index, number in enumerate(numbers):
-            path: YamlPath = (*base, index)
-            if isinstance(number, dict) and base[0] != "protected":
-                # A mapping entry: its `number` is checked like a plain one (the schema
-                # reports a mapping without it).
-                if "number" not in number:
-                    continue
-                path, number = (*path, "number"), number["number"]
-            if document.is_refused(path):
-                continue
-            # Cheap test first: most numbers in a large file are already canonical and possible.
-            if isinstance(number, str) and CANONICAL_E164.fullmatch(number):
-                message = _impossible_reason(number)
-            else:
-                message = check_phone_number(number, document.raw.get(path))
-            if message is not None:
-                diagnostics.append(diagnostic_at(document.mark(path), message))
+    for path, number in number_paths(document.value):
+        if document.is_refused(path):
+            continue
+        # Cheap test first: most numbers in a large file are already canonical and possible.
+        if isinstance(number, str) and CANONICAL_E164.fullmatch(number):
+            message = _impossible_reason(number)
+        else:
+            message = check_phone_number(number, document.raw.get(path))
+        if message is not None:
+            diagnostics.append(diagnostic_at(document.mark(path), message))
 
 
 def _impossible_reason(number: str) -> str | None:
     """Why a canonical-looking E.164 number cannot exist, or None when it is possible."""
-    reason = _reason_from_shape(number[1:5], len(number) - 1)
-    if reason is None:
-        return None
-    template, code = reason
-    if template is _DEPENDS_ON_DIGITS:
-        return _impossible_reason_from_digits(number)
-    return template.format(number=number, code=code)
+    digits = number[1:]
+    template = _shape_template(digits[:4], len(digits))
+    if template is _BY_DIGITS:
+        template = _template(digits)
+    return None if template is None else template.format(number=number)
+
+
+# Stands for "more digits than the shape decide": a national number starting with 0.
+_BY_DIGITS = "by digits"
 
 
 @cache
-def _reason_from_shape(prefix: str, digit_count: int) -> _Reason | None:
-    """What the country code and length alone say (numbers of a large file share both).
-
-    None when possible; _DEPENDS_ON_DIGITS for a subscriber number starting with 0, which
-    depends on more than the length.
-    """
+def _shape_template(prefix: str, length: int) -> str | None:
+    """_template for every number starting with prefix and of this length (numbers of a large
+    file share a few): the country code, the national number's first digit and the length
+    decide, unless that digit is 0."""
     code = _country_code(prefix)
-    if code is None:
-        return _NO_COUNTRY_CODE, 0
-    code_length = len(str(code))
-    if digit_count == code_length:
-        return _NO_SUBSCRIBER_NUMBER, code
-    if prefix[code_length : code_length + 1] == "0":
-        return _DEPENDS_ON_DIGITS, code
-    if _possible_length(code, digit_count - code_length):
-        return None
-    return _WRONG_LENGTH, code
+    if code is not None and prefix[len(str(code)) :][:1] == "0":
+        return _BY_DIGITS
+    return _template(prefix.ljust(length, "1"))
 
 
-def _impossible_reason_from_digits(number: str) -> str | None:
-    """The same answer as _impossible_reason, judged from every digit rather than the shape."""
-    digits = number[1:]
-    code = _country_code(digits)
+def _template(digits: str) -> str | None:
+    """Why +digits cannot exist, with {number} for the number; None when it is possible."""
+    code = _country_code(digits[:3])
     if code is None:
-        return _NO_COUNTRY_CODE.format(number=number)
+        return "{number} has no valid country code"
     national = digits[len(str(code)) :]
     if not national:
-        return _NO_SUBSCRIBER_NUMBER.format(number=number)
+        return "{number} has a country code but no subscriber number"
     if not national.lstrip("0"):
-        return _ALL_ZEROS.format(number=number)
+        return "{number} is not a possible phone number"
     if national.startswith("0"):
+        # Whether a leading 0 counts depends on the country: phonenumbers knows.
         try:
-            possible = phonenumbers.is_possible_number(phonenumbers.parse(number, None))
+            possible = phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None))
         except phonenumbers.NumberParseException:
             possible = False
     else:
         possible = _possible_length(code, len(national))
-    return None if possible else _WRONG_LENGTH.format(number=number, code=code)
+    if possible:
+        return None
+    return f"{{number}} is not a possible phone number for country code +{code} (wrong length)"
 
 
 @cache
@@ -174,19 +142,10 @@ def _possible_length(country_code: int, length: int) -> bool:
     return bool(phonenumbers.is_possible_number(number))
 
 
-def _country_code(digits: str) -> int | None:
+@cache
+def _country_code(prefix: str) -> int | None:
     for size in (1, 2, 3):
-        code = int(digits[:size])
+        code = int(prefix[:size])
         if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
             return code
     return None
-
-
-def _ascii_digits(text: str) -> str:
-    """Other scripts' decimal digits (Arabic-Indic, Devanagari, ...) as ASCII digits."""
-    if text.isascii():
-        return text
-    return "".join(
-        str(unicodedata.decimal(char)) if unicodedata.decimal(char, None) is not None else char
-        for char in text
-    )

@@ -1,4 +1,5 @@
-"""Check a document against the config's JSON Schema, in messages that say what to change."""
+"""Check a document against the config's JSON Schema, and what the schema cannot express, in
+messages that say what to change."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from reconciler.config.document import (
+    OWNER_LISTS,
     SHOWN_CHARS,
     Document,
     YamlPath,
     diagnostic_at,
+    number_items,
+    owner_entries,
     shown,
     shown_json,
     type_name,
@@ -27,9 +31,11 @@ if TYPE_CHECKING:
     import jsonschema
 
 _PERSONA_KEYS = frozenset({"id", "name", "numbers"})
-# The lists of owner entries, each validated an entry at a time (see _validators).
-OWNER_LISTS = ("personas", "agents")
 _PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
+# The API's limit on a label. The schema counts characters; a JavaScript server counts UTF-16
+# units, in which an emoji is two: a label is held to both, so that the API cannot refuse it
+# half-way through an apply.
+MAX_LABEL = 150
 
 
 def load_schema() -> dict[str, Any]:
@@ -57,6 +63,45 @@ def schema_diagnostics(document: Document) -> list[Diagnostic]:
             seen.add(diagnostic)
             found.append(diagnostic)
     return found
+
+
+def check_number_entries(document: Document, diagnostics: list[Diagnostic]) -> None:
+    """What the schema cannot check of each number given as a mapping: an empty `settings:`
+    (YAML reads it as null, which clears), and a label's length in UTF-16 units.
+
+    An empty value is what a file looks like after the lines under `settings:` were deleted or
+    commented out; clearing a live number's pathway must be written out as `settings: null`.
+    """
+    for entry_path, entry in owner_entries(document.value):
+        for path, item in number_items(entry_path, entry):
+            if not isinstance(item, dict):
+                continue
+            settings_path = (*path, "settings")
+            # Under an agent, `settings` is refused whole by the schema: said once, not twice.
+            if (
+                path[0] == "personas"
+                and "settings" in item
+                and item["settings"] is None
+                and document.raw.get(settings_path) == ""
+            ):
+                diagnostics.append(
+                    diagnostic_at(
+                        document.key_marks.get(settings_path, document.mark(settings_path)),
+                        '"settings" is empty: write "settings: null" to clear the number\'s '
+                        'settings, or give them with "pathway_id"',
+                    )
+                )
+            label = item.get("label")
+            label = label if isinstance(label, str) else ""
+            units = len(label.encode("utf-16-le")) // 2
+            if units > MAX_LABEL >= len(label):  # a longer label, the schema reports
+                diagnostics.append(
+                    diagnostic_at(
+                        document.mark((*path, "label")),
+                        f'"label" is {units} characters long as the API may count them (an '
+                        f"emoji counts as two): at most {MAX_LABEL} are allowed",
+                    )
+                )
 
 
 def _non_finite_numbers(document: Document) -> list[Diagnostic]:
@@ -124,27 +169,25 @@ def _plainly_valid_persona(entry: Any) -> bool:
     """True for an entry the persona and agent schemas certainly accept (numbers apart).
 
     A conservative subset of the schema: anything unusual goes to jsonschema for its message.
+    A mapping in `numbers` needs the schema; plain strings are checked apart.
     """
     if type(entry) is not dict or type(entry.get("numbers")) is not list:
         return False
-    if not entry.keys() <= _PERSONA_KEYS:
-        return False
-    # A mapping entry in `numbers` needs the schema; plain strings are checked apart.
-    if not all(type(number) is str for number in entry["numbers"]):
-        return False
     persona_id, name = entry.get("id"), entry.get("name")
-    if persona_id is None and name is None:
-        return False
-    return all(
-        value is None or (type(value) is str and value != "") for value in (persona_id, name)
+    return (
+        entry.keys() <= _PERSONA_KEYS
+        and all(type(number) is str for number in entry["numbers"])
+        and (persona_id is not None or name is not None)
+        and all(
+            value is None or (type(value) is str and value != "") for value in (persona_id, name)
+        )
     )
 
 
-def _plainly_valid_top(value: Any) -> bool:
+def _plainly_valid_top(value: dict[str, Any]) -> bool:
     """True for a document whose top level the schema certainly accepts (entries apart)."""
     return (
-        type(value) is dict
-        and value.keys() <= {"version", *OWNER_LISTS}
+        value.keys() <= {"version", *OWNER_LISTS}
         and type(value.get("version")) is int
         and value["version"] == 1
         and type(value.get("personas")) is list
@@ -152,39 +195,29 @@ def _plainly_valid_top(value: Any) -> bool:
     )
 
 
-def _schema_errors(value: Any) -> Iterator[tuple[YamlPath, Any]]:
+def _schema_errors(value: dict[str, Any]) -> Iterator[tuple[YamlPath, Any]]:
     """Every schema error of a document, with its absolute path."""
     if not _plainly_valid_top(value):
-        whole, _ = _validators()
-        for error in whole.iter_errors(value):
+        for error in _validators()[0].iter_errors(value):
             yield tuple(error.absolute_path), error
-    if not isinstance(value, dict):
-        return
     for key in OWNER_LISTS:
         entries = value.get(key)
-        if not isinstance(entries, list):
-            continue
-        for index, entry in enumerate(entries):
-            if _plainly_valid_persona(entry):
-                continue
-            _, validators = _validators()
-            for error in validators[key].iter_errors(entry):
-                yield (key, index, *error.absolute_path), error
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not _plainly_valid_persona(entry):
+                for error in _validators()[1][key].iter_errors(entry):
+                    yield (key, index, *error.absolute_path), error
+
+
+def _is_number_entry(path: YamlPath) -> bool:
+    """True for an entry of an owner's `numbers`: a phone number, or a mapping holding one."""
+    return len(path) == 4 and path[0] in OWNER_LISTS and path[2] == "numbers"
 
 
 def _is_number_path(path: YamlPath) -> bool:
     """True for a phone number: a string entry of `numbers`, the `number` of a mapping entry,
     or an entry of `protected`."""
-    in_numbers = len(path) >= 4 and path[0] in OWNER_LISTS and path[2] == "numbers"
-    return (
-        (in_numbers and len(path) == 4)
-        or (in_numbers and len(path) == 5 and path[4] == "number")
-        or (len(path) == 2 and path[0] == "protected")
-    )
-
-
-def _is_number_entry(path: YamlPath) -> bool:
-    return len(path) == 4 and path[0] in OWNER_LISTS and path[2] == "numbers"
+    in_numbers = _is_number_entry(path[:4]) and path[4:] in ((), ("number",))
+    return in_numbers or (len(path) == 2 and path[0] == "protected")
 
 
 def _unknown_keys(
@@ -197,18 +230,17 @@ def _unknown_keys(
         if key in allowed:
             continue
         if key == "settings" and path[:1] == ("agents",):
-            yield diagnostic_at(
-                document.key_marks.get((*path, key), mark),
+            message = (
                 '"settings" is not allowed here: persona settings don\'t apply to agents '
-                '(remove it; an agent\'s number takes only "number" and "label")',
+                '(remove it; an agent\'s number takes only "number" and "label")'
             )
-            continue
-        hint = difflib.get_close_matches(str(key)[:SHOWN_CHARS], allowed, n=1)
-        suffix = f' (did you mean "{hint[0]}"?)' if hint else f" (allowed: {', '.join(allowed)})"
-        yield diagnostic_at(
-            document.key_marks.get((*path, key), mark),
-            f"unknown key {shown(json.dumps(str(key)))}{suffix}",
-        )
+        else:
+            hint = difflib.get_close_matches(str(key)[:SHOWN_CHARS], allowed, n=1)
+            suffix = (
+                f' (did you mean "{hint[0]}"?)' if hint else f" (allowed: {', '.join(allowed)})"
+            )
+            message = f"unknown key {shown(json.dumps(str(key)))}{suffix}"
+        yield diagnostic_at(document.key_marks.get((*path, key), mark), message)
 
 
 _TYPE_WORDS = {
@@ -230,27 +262,23 @@ def _describe_path(path: YamlPath) -> str:
     return shown(json.dumps(name))
 
 
-def _entry_name(path: YamlPath) -> str:
-    return "an agent entry" if path[0] == "agents" else "a persona entry"
-
-
 def _schema_message(error: Any, path: YamlPath) -> str:
-    kind = error.validator
-    value = error.instance
+    kind, value = error.validator, error.instance
+    entry = "an agent entry" if path[:1] == ("agents",) else "a persona entry"
     if kind == "required":
         # jsonschema raises one error per missing key; its message is the only place that
         # names which one ("'version' is a required property").
         missing = [key for key in error.validator_value if key not in (value or {})]
-        key = next((key for key in missing if error.message.startswith(repr(key))), None)
-        if key is None:
-            key = missing[0] if missing else "?"
-        is_entry = len(path) == 2 and path[0] in OWNER_LISTS
-        name = _entry_name(path) if is_entry else _describe_path(path)
-        if _is_number_entry(path):
+        first = missing[0] if missing else "?"
+        key = next((key for key in missing if error.message.startswith(repr(key))), first)
+        name = _describe_path(path)
+        if len(path) == 2 and path[0] in OWNER_LISTS:
+            name = entry
+        elif _is_number_entry(path):
             name = "a number given as a mapping"
         return f"{name} is missing the required key {json.dumps(key)}"
     if kind == "anyOf" and path[:1] in (("personas",), ("agents",)):
-        return f'{_entry_name(path)} needs an "id" or a "name"'
+        return f'{entry} needs an "id" or a "name"'
     if kind == "const":
         scalar = isinstance(value, str | int | float) and not isinstance(value, bool)
         written = shown_json(value) if scalar else type_name(value)

@@ -1,20 +1,25 @@
-"""Parse one config file's bytes into a positioned document, strictly.
+"""Parse one config file's bytes into a document that keeps a position for every value, strictly.
 
-Problems the YAML parser reports without a useful position or in its own words (bad encoding,
-control characters, tabs, unclosed brackets and quotes) are found first or translated here, so
-that each points where the fix belongs.
+The document is built from YAML parser events (see the package's notes). Problems the parser
+reports without a useful position or in its own words (bad encoding, control characters, tabs,
+unclosed brackets and quotes) are found first or translated here, so that each points where the
+fix belongs.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import yaml
+import yaml.events as ev
 
-from reconciler.config.document import Document, diagnostic_at
-from reconciler.config.yaml_builder import TOO_DEEP, DocumentBuilder, OpenCollection, event_mark
-from reconciler.errors import ConfigError, Diagnostic
+from reconciler.config.document import Document, YamlPath, diagnostic_at, shown, shown_json
+from reconciler.errors import Diagnostic
 from reconciler.model import SourceMark
 from reconciler.text import one_line
 
@@ -23,6 +28,243 @@ _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # is refused by the parser with a position-less message, so it is found here first.
 _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CONTENT_LINE = re.compile(r"^[^\S\n]*[^\s#]", re.MULTILINE)
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_TAG = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", "seq", "map")}
+# A config never needs more than five levels; a limit far above that keeps a hostile file from
+# costing anything, whichever YAML parser is installed.
+MAX_DEPTH = 64
+TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
+# Stands for a mapping key whose value is not kept (a duplicate, or a list used as a key).
+_DROPPED_KEY = object()
+_QUOTE_STYLES = frozenset({"'", '"'})
+
+
+@dataclass
+class OpenCollection:
+    """A mapping or list whose end event has not come yet."""
+
+    container: dict[Any, Any] | list[Any]
+    path: YamlPath
+    mark: SourceMark
+    flow: bool = False
+    pending_key: Any = None
+    has_key: bool = False
+
+
+@lru_cache(maxsize=4096)
+def _implicit_tag(value: str) -> str:
+    """The tag YAML gives a plain scalar (the config's keys come thousands of times in a file)."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
+def short_tag(tag: str | None) -> str:
+    """A tag as written in YAML (!!int for tag:yaml.org,2002:int), ready for a message."""
+    return shown("!!" + tag[len(_TAG) :] if tag and tag.startswith(_TAG) else str(tag))
+
+
+def event_mark(file: str, mark: Any) -> SourceMark:
+    """The position of a parser mark (0-based) as a SourceMark (1-based)."""
+    if mark is None:
+        return SourceMark(file, 1, 1)
+    return SourceMark(file, mark.line + 1, mark.column + 1)
+
+
+class DocumentBuilder:
+    """Builds plain data from YAML events, keeping positions and collecting problems."""
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+        self.diagnostics: list[Diagnostic] = []
+        self.stack: list[OpenCollection] = []
+        self.too_deep = False
+
+    def problem(self, mark: SourceMark, message: str) -> None:
+        self.diagnostics.append(diagnostic_at(mark, message))
+
+    def child_path(self) -> YamlPath | None:
+        """Path of the next value, or None when the next value is a mapping key."""
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.container, list):
+            return (*top.path, len(top.container))
+        if not top.has_key:
+            return None
+        key = top.pending_key
+        return (*top.path, key if isinstance(key, str | int) else str(key))
+
+    def add(self, value: Any, mark: SourceMark, raw: str | None = None) -> None:
+        """Add a scalar's value: the key of a mapping waiting for one, else the next value."""
+        path = self.child_path()
+        if path is None:
+            self.add_key(self.stack[-1], value, mark)
+            return
+        self.document.marks[path] = mark
+        if raw is not None and self.stack:
+            self.document.raw[path] = raw
+        self.place(value)
+
+    def place(self, value: Any) -> None:
+        """Put the next value (a scalar, or a collection just ended) where it belongs."""
+        if not self.stack:
+            self.document.value = value
+            return
+        top = self.stack[-1]
+        if isinstance(top.container, list):
+            top.container.append(value)
+            return
+        if top.pending_key is not _DROPPED_KEY:
+            top.container[top.pending_key] = value
+        top.pending_key, top.has_key = None, False
+
+    def add_key(self, top: OpenCollection, key: Any, mark: SourceMark) -> None:
+        assert isinstance(top.container, dict)
+        if isinstance(key, dict | list):
+            self.problem(mark, "a mapping key must be a plain value, not a list or mapping")
+            top.pending_key, top.has_key = _DROPPED_KEY, True  # reported once, not as unknown too
+            return
+        key_path = (*top.path, key if isinstance(key, str | int) else str(key))
+        if key in top.container:
+            first = self.document.key_marks[key_path]
+            self.problem(
+                mark,
+                f"duplicate key {json.dumps(str(key))} (first at line {first.line}; "
+                "YAML would silently keep only the last one)",
+            )
+            # Keep the first value: the later one is reported and must be removed.
+            key = _DROPPED_KEY
+        else:
+            self.document.key_marks[key_path] = mark
+        top.pending_key, top.has_key = key, True
+
+    def scalar(self, event: ev.ScalarEvent, mark: SourceMark) -> None:
+        tag = event.tag
+        if tag in (None, "!"):
+            # Quoted, block and "!"-tagged scalars are strings; only plain ones are resolved.
+            if tag == "!" or not event.implicit[0]:
+                self.add(event.value, mark)
+                return
+            tag = _implicit_tag(event.value)
+            if tag == _TAG + "str":  # most plain scalars: the config's keys, names and ids
+                self.add(event.value, mark)
+                return
+        value, raw = (
+            event.value,
+            None,
+        )  # a refused value, or a date (no field holds one), as written
+        if tag == _TAG + "merge":
+            self.problem(mark, "merge keys (<<) are not allowed: write the values out")
+            if self.stack:
+                self.document.refused.add(self.stack[-1].path)
+        elif tag not in _ALLOWED_TAGS and tag != _TAG + "timestamp":
+            self.refuse(
+                mark, f"tag {short_tag(tag)} is not allowed: the config holds plain data only"
+            )
+        elif tag in (_TAG + "seq", _TAG + "map"):
+            self.refuse(mark, f"tag {short_tag(tag)} on a single value: remove the tag")
+        elif tag != _TAG + "timestamp":
+            node = yaml.ScalarNode(tag, event.value, None, None, event.style)
+            try:
+                value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+            except Exception:  # an explicit !!bool maybe raises KeyError, not a YAMLError
+                message = f"{shown_json(event.value)} is not a valid {short_tag(tag)}"
+                self.refuse(mark, message + ": remove the tag")
+            else:
+                raw = None if isinstance(value, str) else event.value
+        self.add(value, mark, raw)
+
+    def refuse(self, mark: SourceMark, message: str) -> None:
+        """Report the value about to be added, and mark it as already reported."""
+        self.problem(mark, message)
+        path = self.child_path()
+        if path is None and self.stack:
+            path = self.stack[-1].path  # a refused mapping key: its mapping is unreliable
+        if path is not None:
+            self.document.refused.add(path)
+
+    def start_collection(self, event: ev.CollectionStartEvent, mark: SourceMark) -> None:
+        path = self.child_path()
+        container: dict[Any, Any] | list[Any] = (
+            {} if isinstance(event, ev.MappingStartEvent) else []
+        )
+        if path is None:
+            # A collection used as a mapping key: record it as a key, then swallow its content.
+            top = self.stack[-1]
+            self.add_key(top, container, mark)
+            path = (*top.path, str(top.pending_key))
+        else:
+            self.document.marks[path] = mark
+        self.stack.append(OpenCollection(container, path, mark, bool(event.flow_style)))
+
+    def end_collection(self) -> None:
+        self.place(self.stack.pop().container)
+
+    def feed(self, events: Iterable[ev.Event]) -> None:
+        """Build the document from a parser's events; stops at a second document or too deep."""
+        documents = 0
+        file = self.document.file
+        marks = self.document.marks
+        stack = self.stack
+        for event in events:
+            if (
+                type(event) is ev.ScalarEvent
+                and event.tag is None
+                and event.anchor is None
+                and event.style in _QUOTE_STYLES
+                and stack
+                and event.start_mark is not None
+            ):
+                container = stack[-1].container
+                if type(container) is list:
+                    # The hot path of a large file: a quoted phone number in a list. The same
+                    # result as scalar() -> add(), without the calls and checks around them.
+                    start = event.start_mark
+                    marks[(*stack[-1].path, len(container))] = SourceMark(
+                        file, start.line + 1, start.column + 1
+                    )
+                    container.append(event.value)
+                    continue
+            mark = event_mark(file, event.start_mark)
+            if isinstance(event, ev.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    self.problem(mark, "more than one YAML document: put everything in one")
+                    return
+                continue
+            if not self.add_event(event, mark):
+                return
+
+    def add_event(self, event: ev.Event, mark: SourceMark) -> bool:
+        """Add the value of one event, or open or close a collection; False when too deep."""
+        if isinstance(event, ev.AliasEvent):
+            # Never expanded: a few aliases of aliases would otherwise grow exponentially.
+            self.refuse(
+                mark, f"aliases (*{shown(str(event.anchor))}) are not allowed: write the value out"
+            )
+            self.add(None, mark)
+            return True
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self.problem(mark, f"anchors (&{shown(anchor)}) are not allowed: write values out")
+        if isinstance(event, ev.CollectionStartEvent):
+            if len(self.stack) >= MAX_DEPTH:
+                self.problem(mark, TOO_DEEP)
+                self.too_deep = True
+                return False
+            tag = event.tag
+            if tag not in (None, "!", _TAG + "seq", _TAG + "map"):
+                self.refuse(
+                    mark, f"tag {short_tag(tag)} is not allowed: the config holds plain data only"
+                )
+            self.start_collection(event, mark)
+        elif isinstance(event, ev.CollectionEndEvent):
+            self.end_collection()
+        elif isinstance(event, ev.ScalarEvent):
+            self.scalar(event, mark)
+        return True
 
 
 def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnostic]]:
@@ -31,27 +273,30 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
     The document is None when the YAML could not be parsed at all.
     """
     text = _decode(file, content)
-    document = Document(file)
-    if _is_empty(text):
+    if isinstance(text, Diagnostic):
+        return None, [text]
+    if _CONTENT_LINE.search(text) is None:  # nothing but blank lines and comments
         return None, [Diagnostic(file, 1, 1, "the file is empty (expected 'version: 1')")]
-    control = _control_character(file, text)
+    control = _NOT_PRINTABLE.search(text)
     if control is not None:
-        return None, [control]
-    builder = DocumentBuilder(document)
+        code = ord(control.group())
+        name = " (NUL)" if code == 0 else ""
+        message = f"control character U+{code:04X}{name} is not allowed in YAML: remove it"
+        return None, [diagnostic_at(_position(file, text, control.start()), message)]
+    builder = DocumentBuilder(Document(file))
     try:
         builder.feed(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as error:
         builder.diagnostics.append(_syntax_error(error, text, builder.stack, file))
-        return None, builder.diagnostics
     except yaml.YAMLError as error:
         index = getattr(error, "position", 0)
         where = _position(file, text, index if isinstance(index, int) else 0)
         reason = one_line(str(getattr(error, "reason", "") or error))
         builder.problem(where, f"invalid YAML: {reason}")
-        return None, builder.diagnostics
-    if builder.too_deep:
-        return None, builder.diagnostics
-    return document, builder.diagnostics
+    else:
+        if not builder.too_deep:
+            return builder.document, builder.diagnostics
+    return None, builder.diagnostics
 
 
 def _position(file: str, text: str, index: int) -> SourceMark:
@@ -76,8 +321,7 @@ def _syntax_error(
     open_flow = next((frame for frame in reversed(open_collections) if frame.flow), None)
     if at_end and open_flow is not None:
         # The parser notices only at the end of the file; the fix belongs at the bracket.
-        opened = "{" if isinstance(open_flow.container, dict) else "["
-        closing = "}" if opened == "{" else "]"
+        opened, closing = ("{", "}") if isinstance(open_flow.container, dict) else ("[", "]")
         return diagnostic_at(
             open_flow.mark, f'"{opened}" is never closed: add the matching "{closing}"'
         )
@@ -103,36 +347,16 @@ def _tab_message(text: str, index: int) -> str:
     return f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
 
 
-def _decode(file: str, content: bytes) -> str:
+def _decode(file: str, content: bytes) -> str | Diagnostic:
+    """The file's text, or what is wrong with its encoding."""
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise ConfigError(
-                [Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")]
-            ) from None
+            return Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")
         line_start = content.rfind(b"\n", 0, error.start) + 1
         line = content.count(b"\n", 0, error.start) + 1
         # Columns count characters, as for every other message.
         column = len(content[line_start : error.start].decode("utf-8", "replace")) + 1
         bad = content[error.start : error.start + 1].hex()
-        raise ConfigError(
-            [Diagnostic(file, line, column, f"the file is not UTF-8 text (byte 0x{bad})")]
-        ) from None
-
-
-def _control_character(file: str, text: str) -> Diagnostic | None:
-    found = _NOT_PRINTABLE.search(text)
-    if found is None:
-        return None
-    code = ord(found.group())
-    name = " (NUL)" if code == 0 else ""
-    return diagnostic_at(
-        _position(file, text, found.start()),
-        f"control character U+{code:04X}{name} is not allowed in YAML: remove it",
-    )
-
-
-def _is_empty(text: str) -> bool:
-    """True when the text has nothing but blank lines and comments."""
-    return _CONTENT_LINE.search(text) is None
+        return Diagnostic(file, line, column, f"the file is not UTF-8 text (byte 0x{bad})")

@@ -19,7 +19,6 @@ from reconciler.secrets import (
     MIN_KEY_CHARS,
     Redactor,
     api_key,
-    check_key,
     key_file_warning,
     possible_keys,
 )
@@ -103,8 +102,8 @@ def test_an_unusable_key_file_says_why_without_the_key(
 
 
 def test_a_key_that_cannot_be_a_header_names_its_source_not_the_key() -> None:
-    with pytest.raises(InputError, match="the API key from key-file contains") as refused:
-        check_key(f"{CANARY} x", "key-file")
+    with pytest.raises(InputError, match="the API key from BLAND_API_KEY contains") as refused:
+        api_key(None, {"BLAND_API_KEY": f"{CANARY} x"})
     assert CANARY not in str(refused.value)
 
 
@@ -209,3 +208,12 @@ def test_the_key_quoted_into_a_url_path_is_redacted() -> None:
     redactor.add(key)
     path = f"/v1/personas/{quote(key, safe='')}/inbound/attach"
     assert redactor.clean(path) == "/v1/personas/***/inbound/attach"
+
+
+def test_a_redactor_whose_secrets_are_replaced_forgets_the_old_ones() -> None:
+    """The tests' seam: each test starts with an empty set of secrets."""
+    redactor = Redactor()
+    redactor.add(CANARY)
+    assert redactor.clean(f"key {CANARY[:20]}") == "key ***"
+    redactor.secrets = set()
+    assert redactor.clean(f"key {CANARY[:20]}") == f"key {CANARY[:20]}"

@@ -48,20 +48,15 @@ def test_printable_leaves_a_single_line_that_cannot_move_the_cursor() -> None:
 
 def test_and_more_shows_everything_within_the_limit() -> None:
     assert and_more(["a", "b", "c"], 3) == "a, b, c"
-    assert and_more(["a"], 5, "; ") == "a"
+    assert and_more(["a"], 5) == "a"
     assert and_more([], 5) == ""
 
 
 def test_and_more_counts_what_is_left_out() -> None:
     assert and_more(["a", "b", "c", "d"], 2) == "a, b, and 2 more"
-    assert and_more([str(n) for n in range(30)], 20, "; ") == (
-        "; ".join(str(n) for n in range(20)) + "; and 10 more"
+    assert and_more([str(n) for n in range(30)], 20) == (
+        ", ".join(str(n) for n in range(20)) + ", and 10 more"
     )
-
-
-def test_and_more_can_join_the_count_differently() -> None:
-    numbers = ["+1", "+2", "+3", "+4", "+5", "+6", "+7"]
-    assert and_more(numbers, 5, before_more=" ") == "+1, +2, +3, +4, +5 and 2 more"
 
 
 def test_printable_escapes_bidirectional_controls_that_reorder_a_line() -> None:
