@@ -173,14 +173,12 @@ def _plainly_valid_persona(entry: Any) -> bool:
     """
     if type(entry) is not dict or type(entry.get("numbers")) is not list:
         return False
-    persona_id, name = entry.get("id"), entry.get("name")
+    named = [entry[key] for key in ("id", "name") if key in entry]  # null is no id or name
     return (
         entry.keys() <= _PERSONA_KEYS
         and all(type(number) is str for number in entry["numbers"])
-        and (persona_id is not None or name is not None)
-        and all(
-            value is None or (type(value) is str and value != "") for value in (persona_id, name)
-        )
+        and named != []
+        and all(type(value) is str and value != "" for value in named)
     )
 
 

@@ -22,6 +22,8 @@ ENTRIES: list[Any] = [
     {"name": "", "numbers": []},
     {"id": 7, "numbers": []},
     {"name": None, "numbers": []},
+    {"id": None, "name": "Sales", "numbers": ["+14155550100"]},
+    {"id": "p-1", "name": None, "numbers": []},
     {"id": "p-1"},
     {"id": "p-1", "numbers": "+14155550100"},
     {"id": "p-1", "numbers": [], "nubmers": []},
