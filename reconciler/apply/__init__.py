@@ -5,15 +5,6 @@ API client directly. Whether the account then matches is the next plan's to say 
 """
 
 from reconciler.apply.result import ApplyResult, Outcome, Write, describe, report_json
-from reconciler.apply.writes import OnWrite, Report, apply_plan
+from reconciler.apply.writes import OnWrite, apply_plan
 
-__all__ = [
-    "ApplyResult",
-    "OnWrite",
-    "Outcome",
-    "Report",
-    "Write",
-    "apply_plan",
-    "describe",
-    "report_json",
-]
+__all__ = ["ApplyResult", "OnWrite", "Outcome", "Write", "apply_plan", "describe", "report_json"]
