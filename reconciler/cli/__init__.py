@@ -24,7 +24,7 @@ from typing import NoReturn
 import click
 
 from reconciler.cli import apply, doctor, export, plan, show, validate
-from reconciler.cli.app import Seams, Settings, cli
+from reconciler.cli.app import Seams, Settings, cli, global_options
 from reconciler.cli.output import echo
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, InputError, ReconcilerError
 from reconciler.files import remove_temporary_files
@@ -40,7 +40,7 @@ cli.add_command(apply.apply_command)
 cli.add_command(export.export_command)
 cli.add_command(show.show_command)
 cli.add_command(doctor.doctor_command)
-cli.add_command(simulator_command, name="simulator")
+cli.add_command(global_options(simulator_command), name="simulator")
 
 
 def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> None:

@@ -13,7 +13,7 @@ import click
 from reconciler.api import BlandClient
 from reconciler.apply import ApplyResult, Write, apply_plan, describe, report_json
 from reconciler.auditlog import AuditLog
-from reconciler.cli.app import FILES, TARGETS, Settings, flag_safety, safety_options
+from reconciler.cli.app import FILES, TARGETS, Settings, flag_safety, pass_settings, safety_options
 from reconciler.cli.output import echo, label, report_apply, stdout_closed, styler
 from reconciler.core import (
     check_unchanged,
@@ -89,7 +89,7 @@ class _ApplyOptions:
 )
 @TARGETS
 @safety_options
-@click.pass_obj
+@pass_settings
 def apply_command(
     settings: Settings,
     files: tuple[str, ...],

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from reconciler.cli.app import Settings
+from reconciler.cli.app import Settings, pass_settings
 from reconciler.cli.output import echo
 from reconciler.doctor import Report, WireLog, not_checked, run_doctor
 from reconciler.errors import AlreadyReported, InputError
@@ -24,7 +24,7 @@ from reconciler.text import printable
     show_default=True,
     help="How to print the checks.",
 )
-@click.pass_obj
+@pass_settings
 def doctor_command(settings: Settings, output_format: str) -> None:
     """Check, with GET requests only, that the account behaves as this tool assumes.
 

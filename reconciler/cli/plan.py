@@ -11,6 +11,7 @@ from reconciler.cli.app import (
     TARGETS,
     Settings,
     flag_safety,
+    pass_settings,
     safety_options,
 )
 from reconciler.cli.output import echo, label, styler
@@ -46,7 +47,7 @@ from reconciler.secrets import REDACTOR
 )
 @TARGETS
 @safety_options
-@click.pass_obj
+@pass_settings
 def plan_command(
     settings: Settings,
     files: tuple[str, ...],
