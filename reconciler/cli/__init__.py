@@ -28,7 +28,7 @@ from reconciler.cli.app import Seams, Settings, cli, global_options
 from reconciler.cli.output import echo
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, InputError, ReconcilerError
 from reconciler.files import remove_temporary_files
-from reconciler.interrupts import StopAtOnce
+from reconciler.interrupts import stop_at_once
 from reconciler.secrets import redact_possible_keys
 from reconciler.simulator import simulator_command
 
@@ -57,13 +57,13 @@ def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> No
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1_000_000_000)
     try:
-        with StopAtOnce(_stop_at_once):
+        with stop_at_once(_end_now):
             _run_and_exit(args, seams if seams is not None else Seams())
     finally:
         gc.set_threshold(*thresholds)
 
 
-def _stop_at_once(signum: int) -> NoReturn:
+def _end_now(signum: int) -> NoReturn:
     """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line.
 
     Nothing is written to the account then, and unwinding would wait for requests in flight.

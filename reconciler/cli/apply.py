@@ -40,7 +40,6 @@ from reconciler.planfile import read_plan_file
 from reconciler.render import render_text
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
-from reconciler.text import printable
 
 # How an apply ended: the plan shown (None: refused before one was), what the writes did, and
 # what ends the run short of success (None: it succeeded).
@@ -253,8 +252,7 @@ class _Writes:
     def sent(self, write: Write) -> None:
         """The audit log's `sent` line, as a write is handed to a client that still sends."""
         if self.audit is not None and not self.client.cancelled:
-            name = printable(write.persona_name)
-            self.audit.sent(write.persona_id, name, write.action, list(write.numbers))
+            self.audit.sent(write)
 
     def send(self, plan: Plan) -> ApplyResult:
         """One plan's writes: a progress bar on a terminal for many personas, else a line each."""
