@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from reconciler.errors import ApiError, AuthError
@@ -25,18 +25,19 @@ class Write:
     (settings as an object or None to clear them, a label as a string).
     """
 
+    # In the order of the JSON report's writes, which shows every field but `message`.
     persona_id: str
     persona_name: str
     action: str
     numbers: tuple[str, ...]
-    error: str | None = None
-    outcome: Outcome = "done"
-    status: int | None = None
-    code: str | None = None
-    message: str | None = None
-    value: Any = None
     # The numbers of an attach that the plan moves there from another owner.
     moved: tuple[str, ...] = ()
+    outcome: Outcome = "done"
+    error: str | None = None
+    status: int | None = None
+    code: str | None = None
+    value: Any = None
+    message: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -165,23 +166,11 @@ def report_json(
 ) -> dict[str, Any]:
     """The whole apply as one JSON object (`apply --format json`): the plan, every write and
     how it ended, what the checks after the writes found, and the exit status."""
-    writes = [*result.writes, *result.skipped]
     return {
         "plan": plan_document(plan) if plan is not None else None,
         "writes": [
-            {
-                "persona_id": write.persona_id,
-                "persona_name": write.persona_name,
-                "action": write.action,
-                "numbers": list(write.numbers),
-                "moved": list(write.moved),
-                "outcome": write.outcome,
-                "error": write.error,
-                "status": write.status,
-                "code": write.code,
-                "value": write.value,
-            }
-            for write in writes
+            {name: value for name, value in asdict(write).items() if name != "message"}
+            for write in [*result.writes, *result.skipped]
         ],
         "notes": [*result.repair_notes, *result.notes],
         "not_converged": list(result.mismatches),

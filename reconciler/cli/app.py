@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import click
@@ -261,7 +260,7 @@ def global_options(command: Callable[..., Any], *, after_command: bool = True) -
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
-@partial(global_options, after_command=False)
+@functools.partial(global_options, after_command=False)
 @click.pass_context
 def cli(ctx: click.Context, /, **given: Any) -> None:
     """Declarative routing of Bland AI inbound numbers to personas.
@@ -335,7 +334,21 @@ MASK_NUMBERS = click.option(
 
 
 def safety_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The valve threshold flags, shared by plan and apply; they win over the config's `safety:`."""
+    """The valve threshold flags of plan and apply, given to the command as one SafetySettings
+    (None where a flag was not given); they win over the config's `safety:`."""
+
+    @functools.wraps(command)
+    def with_safety(
+        *args: Any,
+        max_detach_percent: float | None,
+        min_numbers: int | None,
+        allow_emptying: bool | None,
+        **kwargs: Any,
+    ) -> None:
+        command(
+            *args, safety=SafetySettings(max_detach_percent, min_numbers, allow_emptying), **kwargs
+        )
+
     options = [
         click.option(
             "--max-detach-percent",
@@ -358,12 +371,5 @@ def safety_options(command: Callable[..., None]) -> Callable[..., None]:
         ),
     ]
     for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def flag_safety(
-    max_detach_percent: float | None, min_numbers: int | None, allow_emptying: bool | None
-) -> SafetySettings:
-    """The thresholds given as flags (None where a flag was not given)."""
-    return SafetySettings(max_detach_percent, min_numbers, allow_emptying)
+        with_safety = option(with_safety)
+    return with_safety

@@ -13,7 +13,7 @@ import click
 from reconciler.api import BlandClient
 from reconciler.apply import ApplyResult, Write, apply_plan, describe, report_json
 from reconciler.auditlog import AuditLog
-from reconciler.cli.app import FILES, TARGETS, Settings, flag_safety, pass_settings, safety_options
+from reconciler.cli.app import FILES, TARGETS, Settings, pass_settings, safety_options
 from reconciler.cli.output import echo, label, report_apply, stdout_closed, styler
 from reconciler.core import (
     check_unchanged,
@@ -98,14 +98,11 @@ def apply_command(
     force: bool,
     output_format: str,
     targets: tuple[str, ...],
-    max_detach_percent: float | None,
-    min_numbers: int | None,
-    allow_emptying: bool | None,
+    safety: SafetySettings,
 ) -> None:
     """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
     as_json = output_format == "json"
     options = _ApplyOptions(auto_approve, parallelism, log_file, force, as_json)
-    safety = flag_safety(max_detach_percent, min_numbers, allow_emptying)
     plan: Plan | None = None
     result = ApplyResult()
     try:

@@ -10,7 +10,6 @@ from reconciler.cli.app import (
     PLAN_FORMAT,
     TARGETS,
     Settings,
-    flag_safety,
     pass_settings,
     safety_options,
 )
@@ -18,6 +17,7 @@ from reconciler.cli.output import echo, label, styler
 from reconciler.core import make_plan, refuse_saved_plans, targeted
 from reconciler.errors import ChangesPending, UnsafePlan
 from reconciler.files import refuse_overwriting
+from reconciler.model import SafetySettings
 from reconciler.plan import Plan
 from reconciler.planfile import render_plan_file, write_plan_file
 from reconciler.render import mask_numbers_in, masked, plan_document, render_json, render_text
@@ -57,9 +57,7 @@ def plan_command(
     out: str | None,
     force: bool,
     targets: tuple[str, ...],
-    max_detach_percent: float | None,
-    min_numbers: int | None,
-    allow_emptying: bool | None,
+    safety: SafetySettings,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing).
 
@@ -70,8 +68,7 @@ def plan_command(
     desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
-    flags = flag_safety(max_detach_percent, min_numbers, allow_emptying)
-    thresholds = Thresholds.resolve(desired.safety, flags)
+    thresholds = Thresholds.resolve(desired.safety, safety)
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
         api_base_url = client.base_url
