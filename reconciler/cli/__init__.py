@@ -79,7 +79,7 @@ def _end_now(signum: int) -> NoReturn:
         with suppress(Exception):
             sys.stderr.write(words)
             sys.stderr.flush()
-    os._exit(int(ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED))
+    os._exit(ExitCode.stopped_by(signum))
 
 
 def _key_files_named(args: Sequence[str]) -> list[str]:

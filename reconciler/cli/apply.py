@@ -25,8 +25,6 @@ from reconciler.core import (
 )
 from reconciler.errors import (
     AlreadyReported,
-    ApplyIncomplete,
-    ApplyInterrupted,
     ExitCode,
     InputError,
     OutputClosed,
@@ -194,9 +192,9 @@ def _show_and_apply(
     signal_number = writes.stopper.signal_number
     ending: _Ending = result.stopped_by
     if ending is None and signal_number is not None:
-        ending = ApplyInterrupted(signal_number)
+        ending = AlreadyReported(ExitCode.stopped_by(signal_number))
     elif ending is None and not result.converged:
-        ending = ApplyIncomplete()
+        ending = AlreadyReported(ExitCode.INCOMPLETE)
     if not options.as_json:
         report_apply(plan, result, client, writes.stopper.signal_name if signal_number else None)
     return plan, result, ending

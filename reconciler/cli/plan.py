@@ -15,7 +15,7 @@ from reconciler.cli.app import (
 )
 from reconciler.cli.output import echo, label, styler
 from reconciler.core import make_plan, refuse_saved_plans, targeted
-from reconciler.errors import ChangesPending, UnsafePlan
+from reconciler.errors import AlreadyReported, ExitCode, UnsafePlan
 from reconciler.files import refuse_overwriting
 from reconciler.model import SafetySettings
 from reconciler.plan import Plan
@@ -93,7 +93,7 @@ def plan_command(
         shown = mask_numbers_in(reason) if mask_numbers else reason
         raise UnsafePlan(f"apply would refuse this plan: {shown}")
     if detailed_exitcode and not plan.is_empty:
-        raise ChangesPending()
+        raise AlreadyReported(ExitCode.CHANGES)
 
 
 def print_plan(plan: Plan, output_format: str, title: str, settings: Settings) -> None:
