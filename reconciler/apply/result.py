@@ -10,7 +10,7 @@ from typing import Any, Literal
 from reconciler.errors import ApiError, AuthError
 from reconciler.plan import Plan
 from reconciler.render import plan_document
-from reconciler.text import printable
+from reconciler.text import and_more, printable
 
 # refused: an attach the API refused because another persona holds a number; the fallback that
 # frees the number first follows, and its own writes say how that ended.
@@ -141,12 +141,15 @@ def describe(write: Write) -> str:
     return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}"
 
 
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """`1 read`, `2 reads`."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
 def counted_numbers(numbers: Iterable[str]) -> str:
     """How many numbers, and the first five of them: `2 numbers (+1..., +1...)`."""
     items = sorted(numbers)
-    noun = "number" if len(items) == 1 else "numbers"
-    shown = ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
-    return f"{len(items)} {noun} ({shown})"
+    return f"{counted(len(items), 'number')} ({and_more(items, 5, before_more=' ')})"
 
 
 def _describe_number_write(name: str, write: Write) -> str:
