@@ -12,7 +12,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -48,15 +48,13 @@ class AuditLog:
         self._now = now
         self._lock = threading.Lock()
 
-    def sent(self, persona_id: str, persona_name: str, action: str, numbers: Sequence[str]) -> None:
+    def sent(self, write: Write) -> None:
         """Append the `sent` line of a write that is going out, before its answer can come."""
-        self._append(self._entry(persona_id, persona_name, action, numbers, "sent"))
+        self._append(self._entry(write, "sent"))
 
     def record(self, write: Write) -> None:
         """Append the line of a write that ended, or was skipped; each line is flushed at once."""
-        entry = self._entry(
-            write.persona_id, write.persona_name, write.action, write.numbers, write.outcome
-        )
+        entry = self._entry(write, write.outcome)
         if write.action in ("settings", "label"):
             entry[write.action] = write.value  # what was (or was to be) written
         if write.outcome in ("failed", "refused"):
@@ -65,15 +63,13 @@ class AuditLog:
             entry["reason"] = write.error
         self._append(entry)
 
-    def _entry(
-        self, persona_id: str, persona_name: str, action: str, numbers: Sequence[str], outcome: str
-    ) -> dict[str, Any]:
+    def _entry(self, write: Write, outcome: str) -> dict[str, Any]:
         return {
             "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "persona_id": persona_id,
-            "persona_name": persona_name,
-            "action": action,
-            "numbers": list(numbers),
+            "persona_id": write.persona_id,
+            "persona_name": write.persona_name,
+            "action": write.action,
+            "numbers": list(write.numbers),
             "outcome": outcome,
         }
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from reconciler.apply import ApplyResult
+from reconciler.apply import ApplyResult, counted
 from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
 from reconciler.model import Desired, Live
@@ -260,11 +260,8 @@ def converge(
 
 def repair_notes(repair: Plan) -> list[str]:
     """What a repair plan does, in the words a plan would have shown before anyone agreed."""
-    count = len(repair.changes)
-    notes = [
-        f"the account still differed after the writes ({count} "
-        f"change{'s' if count != 1 else ''}): applying them again"
-    ]
+    changes = counted(len(repair.changes), "change")
+    notes = [f"the account still differed after the writes ({changes}): applying them again"]
     notes += [f"--force given: the repair applies although {valve}" for valve in repair.valves]
     notes += [
         f"{change.describe()}: {dropped_note(repair.settings_dropped[change.phone_number])}"

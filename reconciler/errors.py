@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -18,6 +17,11 @@ class ExitCode(IntEnum):
     INCOMPLETE = 4  # apply: some writes failed or were skipped, or the account did not converge
     INTERRUPTED = 130  # apply stopped by SIGINT after the writes in flight (128 + 2, as shells say)
     TERMINATED = 143  # apply stopped by SIGTERM likewise (128 + 15)
+
+    @classmethod
+    def stopped_by(cls, signal_number: int) -> ExitCode:
+        """INTERRUPTED for SIGINT, TERMINATED for SIGTERM: 128 + the signal."""
+        return cls(128 + signal_number)
 
 
 @dataclass(frozen=True, order=True)
@@ -123,28 +127,9 @@ class NotSent(ApiError):
 
 
 class AlreadyReported(Exception):
-    """The command ended short of success and its output said why: only the exit status is left."""
+    """The command ended short of success and its output said why: only the exit status is left
+    (plan --detailed-exitcode's changes, an apply incomplete or interrupted, a failed check)."""
 
-    exit_code: ExitCode = ExitCode.ERROR
-
-
-class ChangesPending(AlreadyReported):
-    """plan --detailed-exitcode: the plan it printed has changes."""
-
-    exit_code = ExitCode.CHANGES
-
-
-class ApplyIncomplete(AlreadyReported):
-    """Writes failed or were skipped, or the account did not converge; the report lists them."""
-
-    exit_code = ExitCode.INCOMPLETE
-
-
-class ApplyInterrupted(AlreadyReported):
-    """SIGINT or SIGTERM stopped the apply after the writes in flight; the report says the rest."""
-
-    def __init__(self, signal_number: int) -> None:
-        super().__init__(signal.Signals(signal_number).name)
-        self.exit_code = (
-            ExitCode.TERMINATED if signal_number == signal.SIGTERM else ExitCode.INTERRUPTED
-        )
+    def __init__(self, exit_code: ExitCode = ExitCode.ERROR) -> None:
+        super().__init__(exit_code.name)
+        self.exit_code = exit_code

@@ -2,65 +2,50 @@
 
 Outside the writes (reading the config or the account, writing a plan file) nothing is lost by
 stopping at once, and waiting for a hung request to time out would keep the user waiting for
-nothing: StopAtOnce covers the whole run. During an apply's writes, killing the process
+nothing: stop_at_once covers the whole run. During an apply's writes, killing the process
 mid-write would leave the user not knowing what was done: GracefulStop makes the first signal
-only ask the run to stop; a second one falls back to StopAtOnce, as Terraform does.
+only ask the run to stop; a second one falls back to stop_at_once, as Terraform does.
+
+Signal handlers can only be installed from the main thread: elsewhere both run without.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
-from types import FrameType, TracebackType
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any, NoReturn, Self
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_Handler = Callable[[int, FrameType | None], Any]
 
 
-class _SignalScope:
-    """Handles SIGINT and SIGTERM with `_handle` while active; the previous handlers come back on
-    exit. Signal handlers can only be installed from the main thread: elsewhere it runs without.
-    """
-
-    def __init__(self) -> None:
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        raise NotImplementedError
-
-    def _restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-    def __enter__(self) -> Self:
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._restore()
+def _install(handler: _Handler) -> dict[int, Any]:
+    """Handle the stop signals with `handler`; the handlers it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
 
 
-class StopAtOnce(_SignalScope):
+def _restore(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    previous.clear()
+
+
+@contextmanager
+def stop_at_once(stop: Callable[[int], NoReturn]) -> Iterator[None]:
     """While active, SIGINT and SIGTERM call `stop` (which ends the process) with the signal."""
-
-    def __init__(self, stop: Callable[[int], NoReturn]) -> None:
-        super().__init__()
-        self._stop = stop
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self._stop(signum)
+    previous = _install(lambda signum, _frame: stop(signum))
+    try:
+        yield
+    finally:
+        _restore(previous)
 
 
-class GracefulStop(_SignalScope):
+class GracefulStop:
     """While active, the first SIGINT/SIGTERM sets `event` and calls `on_stop` once.
 
     A second one calls `on_second`, then is handled as it would have been without this one.
@@ -69,21 +54,28 @@ class GracefulStop(_SignalScope):
     def __init__(
         self, on_stop: Callable[[int], None], on_second: Callable[[int], None] = lambda _: None
     ) -> None:
-        super().__init__()
         self.event = threading.Event()
         self.signal_number: int | None = None
         self._on_stop = on_stop
         self._on_second = on_second
+        self._previous: dict[int, Any] = {}
 
     @property
     def signal_name(self) -> str:
         """SIGINT or SIGTERM."""
         return signal.Signals(self.signal_number).name if self.signal_number else ""
 
+    def __enter__(self) -> Self:
+        self._previous = _install(self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _restore(self._previous)
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():
             self._on_second(signum)
-            self._restore()
+            _restore(self._previous)
             signal.raise_signal(signum)
             return
         self.signal_number = signum

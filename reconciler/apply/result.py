@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from reconciler.errors import ApiError, AuthError
 from reconciler.plan import Plan
 from reconciler.render import plan_document
-from reconciler.text import printable
+from reconciler.text import and_more, printable
 
 # refused: an attach the API refused because another persona holds a number; the fallback that
 # frees the number first follows, and its own writes say how that ended.
@@ -25,18 +25,19 @@ class Write:
     (settings as an object or None to clear them, a label as a string).
     """
 
+    # In the order of the JSON report's writes, which shows every field but `message`.
     persona_id: str
     persona_name: str
     action: str
     numbers: tuple[str, ...]
-    error: str | None = None
-    outcome: Outcome = "done"
-    status: int | None = None
-    code: str | None = None
-    message: str | None = None
-    value: Any = None
     # The numbers of an attach that the plan moves there from another owner.
     moved: tuple[str, ...] = ()
+    outcome: Outcome = "done"
+    error: str | None = None
+    status: int | None = None
+    code: str | None = None
+    value: Any = None
+    message: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -140,12 +141,15 @@ def describe(write: Write) -> str:
     return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}"
 
 
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """`1 read`, `2 reads`."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
 def counted_numbers(numbers: Iterable[str]) -> str:
     """How many numbers, and the first five of them: `2 numbers (+1..., +1...)`."""
     items = sorted(numbers)
-    noun = "number" if len(items) == 1 else "numbers"
-    shown = ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
-    return f"{len(items)} {noun} ({shown})"
+    return f"{counted(len(items), 'number')} ({and_more(items, 5, before_more=' ')})"
 
 
 def _describe_number_write(name: str, write: Write) -> str:
@@ -165,23 +169,11 @@ def report_json(
 ) -> dict[str, Any]:
     """The whole apply as one JSON object (`apply --format json`): the plan, every write and
     how it ended, what the checks after the writes found, and the exit status."""
-    writes = [*result.writes, *result.skipped]
     return {
         "plan": plan_document(plan) if plan is not None else None,
         "writes": [
-            {
-                "persona_id": write.persona_id,
-                "persona_name": write.persona_name,
-                "action": write.action,
-                "numbers": list(write.numbers),
-                "moved": list(write.moved),
-                "outcome": write.outcome,
-                "error": write.error,
-                "status": write.status,
-                "code": write.code,
-                "value": write.value,
-            }
-            for write in writes
+            {name: value for name, value in asdict(write).items() if name != "message"}
+            for write in [*result.writes, *result.skipped]
         ],
         "notes": [*result.repair_notes, *result.notes],
         "not_converged": list(result.mismatches),

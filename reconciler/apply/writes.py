@@ -2,7 +2,9 @@
 
 One attach call per persona carries every number it gains (attach reassigns a number, so moves
 ride along), one detach call per persona carries every number it loses. All attaches run before
-any detach, so a number being moved is never left without a persona (make before break).
+any detach, so a number being moved is never left without a persona (make before break). Then
+settings and labels, one call per number: a number's persona_settings live on its attachment to
+a persona (a detach clears them), its label on the number itself.
 
 A run can be cut short: a 401/403 stops it at once, and a `stop` event (set on SIGINT/SIGTERM)
 lets the writes on the wire finish and sends nothing more. Either way every planned write ends
@@ -11,72 +13,65 @@ up in the result as done, failed or skipped, so the report can say exactly what 
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 
-from reconciler.apply.per_number import (
-    intended_write,
-    not_yet_attached,
-    restore_changes,
-    send_number_write,
-    settings_before_detach,
-)
-from reconciler.apply.result import ApplyResult, Write, describe
+from reconciler.apply.result import ApplyResult, Write
 from reconciler.client_protocols import AccountWriter
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
-from reconciler.model import SeenSettings, owner_id, owner_kind
-from reconciler.plan import Action, Change, Plan
+from reconciler.model import UNREAD, SeenSettings, owner_id, owner_kind
+from reconciler.plan import Action, Change, Plan, value_json
 from reconciler.text import printable
-
-log = logging.getLogger(__name__)
 
 # Words in an error code that say a number is held elsewhere.
 _HELD_ELSEWHERE_WORDS = ("IN_USE", "ALREADY", "ATTACHED", "ASSIGNED", "CONFLICT")
 
-Report = Callable[[str], None]
 OnWrite = Callable[[Write], None]
-# One write call: its action ("attach" or "detach"), the persona id and the numbers it carries.
-_Call = tuple[str, str, list[str]]
 
 
+@dataclass
 class _PlanWriter:
     """Sends one plan's writes and records how each ended."""
 
-    def __init__(
-        self,
-        plan: Plan,
-        client: AccountWriter,
-        report: Report,
-        parallelism: int,
-        stop: threading.Event,
-        on_write: OnWrite | None,
-        on_send: OnWrite | None = None,
-    ) -> None:
-        self.plan = plan
-        self.on_send = on_send
-        self.client = client
-        self.report = report
-        self.parallelism = max(1, parallelism)
-        self.stop = stop
-        self.on_write = on_write
-        self.result = ApplyResult()
+    plan: Plan
+    client: AccountWriter
+    parallelism: int
+    stop: threading.Event
+    on_write: OnWrite | None
+    on_send: OnWrite | None
+    result: ApplyResult = field(default_factory=ApplyResult)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
         # Names only ever reach messages here, so they are made printable once.
-        self.names = {pid: printable(name) for pid, name in plan.persona_names().items()}
-        self._lock = threading.Lock()
-        self.failed_attaches: set[str] = set()
+        self.names = {pid: printable(name) for pid, name in self.plan.persona_names().items()}
         self.moves = {
-            (change.persona_id, change.phone_number)
-            for change in plan.changes
-            if change.action is Action.MOVE
+            (c.persona_id, c.phone_number) for c in self.plan.changes if c.action is Action.MOVE
         }
 
     def apply(self) -> ApplyResult:
-        """Attaches, detaches, settings and labels."""
-        self._send_attaches_then_detaches()
-        self._send_number_writes()
+        """Attaches, then detaches, then settings, then labels."""
+        failed_attaches = self._send_attaches_then_detaches()
+        # A number whose attach did not succeed is not on its persona, where its settings go.
+        gains = self.plan.gains()
+        missing = {(pid, number) for pid in failed_attaches for number in gains[pid]}
+        for action in (Action.SETTINGS, Action.LABEL):
+            sends: list[Callable[[], Write]] = []
+            for change in self.plan.number_writes():
+                if change.action is not action:
+                    continue
+                if (
+                    change.persona_id,
+                    change.phone_number,
+                ) in missing and action is Action.SETTINGS:
+                    write = self._number_write(change)
+                    self.record(write.skipped_because("its attach did not succeed"))
+                else:
+                    sends.append(partial(self._send_number, change))
+            self._run_concurrently(sends)
         self.result.interrupted = self.stop.is_set()
         return self.result
 
@@ -85,43 +80,34 @@ class _PlanWriter:
         return self.stop.is_set() or self.result.stopped_by is not None
 
     def record(self, write: Write) -> None:
-        """Add a write that ended to the result, the report and the on_write callback."""
-        # Workers finish in any order; one lock keeps the lines, the list and the callbacks whole.
+        """Add a write that ended to the result and hand it to the on_write callback."""
+        # Workers finish in any order; one lock keeps the list and the callbacks whole.
         with self._lock:
             if write.outcome == "skipped":
                 self.result.skipped.append(write)
             else:
                 self.result.writes.append(write)
-            self.report(describe(write))
             if self.on_write is not None:
                 self.on_write(write)
 
-    def _send_attaches_then_detaches(self) -> None:
+    def _send_attaches_then_detaches(self) -> set[str]:
+        """The routing writes; returns the personas whose attach did not succeed."""
         gains, losses = self.plan.gains(), self.plan.losses()
         order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
-        attached = self._send_concurrently(
-            [("attach", pid, gains[pid]) for pid in order if pid in gains]
+        attached = self._run_concurrently(
+            [partial(self._send, "attach", pid, gains[pid]) for pid in order if pid in gains]
         )
         not_attached = {write.persona_id for write in attached if not write.ok}
-        self.failed_attaches = not_attached
-        detaches: list[_Call] = []
-        for pid in order:
-            if pid not in losses:
-                continue
+        detaches: list[Callable[[], Write]] = []
+        for pid in (pid for pid in order if pid in losses):
             if pid in not_attached and not self.halted():
                 # Make before break: without its new numbers, do not take its old ones away.
-                self.record(
-                    self._write_for("detach", pid, losses[pid]).skipped_because(
-                        "its attach did not succeed (make before break)"
-                    )
-                )
-                continue
-            detaches.append(("detach", pid, losses[pid]))
-        self._send_concurrently(detaches)
-
-    def _send_concurrently(self, calls: list[_Call]) -> list[Write]:
-        """Send the calls on up to `parallelism` threads; each is recorded as it ends."""
-        return self._run_concurrently([partial(self._send, *call) for call in calls])
+                write = self._write_for("detach", pid, losses[pid])
+                self.record(write.skipped_because("its attach did not succeed (make before break)"))
+            else:
+                detaches.append(partial(self._send, "detach", pid, losses[pid]))
+        self._run_concurrently(detaches)
+        return not_attached
 
     def _run_concurrently(self, sends: list[Callable[[], Write]]) -> list[Write]:
         """Run the sends on up to `parallelism` threads; each write is recorded as it ends."""
@@ -137,36 +123,31 @@ class _PlanWriter:
             futures = [pool.submit(send_and_record, send) for send in sends]
             return [future.result() for future in futures]
 
-    def _send_number_writes(self) -> None:
-        """Settings, then labels, one call per number, once the routing writes are done.
-
-        A number whose attach did not succeed is not on its persona, where its settings go.
-        """
-        missing = not_yet_attached(self.plan, self.failed_attaches)
-        for action in (Action.SETTINGS, Action.LABEL):
-            sends: list[Callable[[], Write]] = []
-            for change in self.plan.number_writes():
-                if change.action is not action:
-                    continue
-                if (
-                    action is Action.SETTINGS
-                    and (change.persona_id, change.phone_number) in missing
-                ):
-                    write = intended_write(change, self._name(change.persona_id))
-                    self.record(write.skipped_because("its attach did not succeed"))
-                    continue
-                sends.append(partial(self._send_number, change))
-            self._run_concurrently(sends)
-
     def _name(self, persona_id: str) -> str:
         return self.names.get(persona_id, persona_id)
 
+    def _number_write(self, change: Change) -> Write:
+        """The write of a settings or label change, as it reads once done."""
+        name, numbers = self._name(change.persona_id), (change.phone_number,)
+        return Write(
+            change.persona_id, name, change.action.value, numbers, value=value_json(change.after)
+        )
+
     def _send_number(self, change: Change, *, must_finish: bool = False) -> Write:
-        """One settings or label call, and how it ended."""
-        intended = intended_write(change, self._name(change.persona_id))
+        """One settings or label call, the number as the account spells it, and how it ended."""
         spelled = self.plan.spelled([change.phone_number])[0]
-        send = partial(send_number_write, self.client, change, spelled)
-        return self._attempt(intended, send, must_finish)
+
+        def send() -> None:
+            if change.action is Action.SETTINGS:
+                assert not isinstance(change.after, str)
+                self.client.update_settings(change.persona_id, spelled, change.after)
+                return
+            assert isinstance(change.after, str)
+            # The label is read back from the persona holding the number: an agent's is hidden.
+            holder = change.persona_id if owner_kind(change.persona_id) == "persona" else None
+            self.client.update_label(spelled, change.after, persona_id=holder)
+
+        return self._attempt(self._number_write(change), send, must_finish)
 
     def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
         """The write call for these numbers, as it reads once done (an attach says which of its
@@ -174,14 +155,12 @@ class _PlanWriter:
         moved = (
             tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
         )
-        name = self.names.get(persona_id, persona_id)
-        return Write(persona_id, name, action, tuple(numbers), moved=moved)
+        return Write(persona_id, self._name(persona_id), action, tuple(numbers), moved=moved)
 
     def _send(
         self, action: str, persona_id: str, numbers: list[str], *, must_finish: bool = False
     ) -> Write:
         """One write call; `must_finish` for a fallback's writes, which must finish once begun."""
-        call = partial(self._route, action)
 
         def after_refusal(error: ApiError) -> Write | None:
             if action == "attach" and self._is_refusal(error, persona_id, numbers):
@@ -189,9 +168,8 @@ class _PlanWriter:
             return None
 
         intended = self._write_for(action, persona_id, numbers)
-        return self._attempt(
-            intended, partial(call, persona_id, numbers), must_finish, after_refusal
-        )
+        send = partial(self._route, action, persona_id, numbers)
+        return self._attempt(intended, send, must_finish, after_refusal)
 
     def _attempt(
         self,
@@ -207,7 +185,8 @@ class _PlanWriter:
         if self.halted() and not must_finish:
             return intended.skipped_because(self._halt_reason())
         try:
-            self._announce(intended)
+            if self.on_send is not None:  # the audit log's `sent` line
+                self.on_send(intended)
             send()
         except NotSent as error:
             return intended.skipped_because(error.reason)
@@ -233,11 +212,6 @@ class _PlanWriter:
             self.client.attach(key, numbers)
         else:
             self.client.detach(key, numbers)
-
-    def _announce(self, intended: Write) -> None:
-        """Tell on_send a write is about to go (the audit log's `sent` line)."""
-        if self.on_send is not None:
-            self.on_send(intended)
 
     def _halt_reason(self) -> str:
         return AUTH_STOPPED if self.result.stopped_by is not None else INTERRUPTED
@@ -304,7 +278,8 @@ class _PlanWriter:
             freed = self._free(persona_id, numbers)
             outcome = intended
             try:
-                self._announce(intended)
+                if self.on_send is not None:
+                    self.on_send(intended)
                 self._route("attach", persona_id, numbers)
             except ApiError as error:
                 if isinstance(error, AuthError):
@@ -339,7 +314,7 @@ class _PlanWriter:
         """
         freed: dict[str, dict[str, SeenSettings]] = {}
         for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
-            settings = settings_before_detach(self.client, source, moved)
+            settings = _settings_before_detach(self.client, source, moved)
             detached = self._send("detach", source, moved, must_finish=True)
             self.record(detached)
             if detached.ok:
@@ -356,7 +331,7 @@ class _PlanWriter:
             if not restored.ok:
                 unrouted.extend(moved)
                 continue
-            writes, unknown = restore_changes(source, self._name(source), settings)
+            writes, unknown = _restore_changes(source, self._name(source), settings)
             for change in writes:
                 self.record(self._send_number(change, must_finish=True))
             if unknown:
@@ -367,11 +342,43 @@ class _PlanWriter:
         return unrouted
 
 
+def _settings_before_detach(
+    client: AccountWriter, persona_id: str, numbers: list[str]
+) -> dict[str, SeenSettings]:
+    """The settings the numbers have on a persona, read just before they are detached from it.
+
+    A detach clears them; a number put back there afterwards gets them written again. A read
+    that fails leaves them unknown (the detach that follows meets an authorisation error too).
+    """
+    if owner_kind(persona_id) != "persona":
+        return dict.fromkeys(numbers, None)  # an agent's numbers carry no persona settings
+    try:
+        persona = client.get_persona(persona_id)
+    except ApiError:
+        return dict.fromkeys(numbers, UNREAD)
+    return {number: persona.settings_of(number) for number in numbers}
+
+
+def _restore_changes(
+    persona_id: str, persona_name: str, settings: Mapping[str, SeenSettings]
+) -> tuple[list[Change], list[str]]:
+    """The writes that give numbers put back on a persona the settings they had there.
+
+    Also the numbers whose settings were not known (not shown, or the read failed).
+    """
+    writes = [
+        Change(Action.SETTINGS, persona_id, persona_name, number, before=None, after=seen)
+        for number, seen in sorted(settings.items())
+        if seen is not UNREAD and seen is not None
+    ]
+    unknown = sorted(number for number, seen in settings.items() if seen is UNREAD)
+    return writes, unknown
+
+
 def apply_plan(
     plan: Plan,
     client: AccountWriter,
     *,
-    report: Report = log.info,
     parallelism: int = 4,
     stop: threading.Event | None = None,
     on_write: OnWrite | None = None,
@@ -379,12 +386,10 @@ def apply_plan(
 ) -> ApplyResult:
     """Make the plan's writes, batched, attaches first.
 
-    `report` gets one line per write as it ends; `on_write` the Write itself; `on_send` each
-    write just before it is sent. Once `stop` is set, writes not yet sent are skipped.
+    `on_write` gets each write as it ends, `on_send` each write just before it is sent. Once
+    `stop` is set, writes not yet sent are skipped.
     """
     if plan.is_empty:
         return ApplyResult()
-    writer = _PlanWriter(
-        plan, client, report, parallelism, stop or threading.Event(), on_write, on_send
-    )
-    return writer.apply()
+    stop = stop or threading.Event()
+    return _PlanWriter(plan, client, max(1, parallelism), stop, on_write, on_send).apply()

@@ -24,11 +24,11 @@ from typing import NoReturn
 import click
 
 from reconciler.cli import apply, doctor, export, plan, show, validate
-from reconciler.cli.app import Seams, Settings, cli
+from reconciler.cli.app import Seams, Settings, cli, global_options
 from reconciler.cli.output import echo
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, InputError, ReconcilerError
 from reconciler.files import remove_temporary_files
-from reconciler.interrupts import StopAtOnce
+from reconciler.interrupts import stop_at_once
 from reconciler.secrets import redact_possible_keys
 from reconciler.simulator import simulator_command
 
@@ -40,7 +40,7 @@ cli.add_command(apply.apply_command)
 cli.add_command(export.export_command)
 cli.add_command(show.show_command)
 cli.add_command(doctor.doctor_command)
-cli.add_command(simulator_command, name="simulator")
+cli.add_command(global_options(simulator_command), name="simulator")
 
 
 def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> None:
@@ -57,13 +57,13 @@ def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> No
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1_000_000_000)
     try:
-        with StopAtOnce(_stop_at_once):
+        with stop_at_once(_end_now):
             _run_and_exit(args, seams if seams is not None else Seams())
     finally:
         gc.set_threshold(*thresholds)
 
 
-def _stop_at_once(signum: int) -> NoReturn:
+def _end_now(signum: int) -> NoReturn:
     """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line.
 
     Nothing is written to the account then, and unwinding would wait for requests in flight.
@@ -79,7 +79,7 @@ def _stop_at_once(signum: int) -> NoReturn:
         with suppress(Exception):
             sys.stderr.write(words)
             sys.stderr.flush()
-    os._exit(int(ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED))
+    os._exit(ExitCode.stopped_by(signum))
 
 
 def _key_files_named(args: Sequence[str]) -> list[str]:

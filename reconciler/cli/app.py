@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
+import functools
 import logging
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from reconciler import __version__
 from reconciler.api import (
@@ -180,115 +180,89 @@ class _FiniteFloat(click.FloatRange):
         return number
 
 
-class _Group(click.Group):
-    """The command group; its options may also follow the command (`reconciler plan f.yaml -v`)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, self._global_options_first(ctx, args))
-
-    def _global_options_first(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """The arguments with every global option given after the command moved before it.
-
-        The command's own options and their values stay where they are, and nothing after
-        `--` moves, so a file named like an option can still be given.
-        """
-        own = _value_taking(self.get_params(ctx))
-        index = 0
-        while index < len(args) and args[index].startswith("-") and args[index] != "--":
-            name = args[index].split("=", 1)[0]
-            index += 2 if own.get(name) and "=" not in args[index] else 1
-        command = self.get_command(ctx, args[index]) if index < len(args) else None
-        if command is None:
-            return args  # no command, or an unknown one: click says so
-        theirs = _value_taking(command.get_params(ctx))
-        hoisted: list[str] = []
-        kept: list[str] = []
-        rest = iter(args[index + 1 :])
-        for word in rest:
-            name = word.split("=", 1)[0]
-            if word == "--":
-                kept += [word, *rest]
-            elif name in theirs or not (name in own or _COUNTED_SHORT.fullmatch(word)):
-                kept.append(word)
-                if theirs.get(name) and "=" not in word:
-                    kept.extend(itertools.islice(rest, 1))
-            else:
-                hoisted.append(word)
-                if own.get(name) and "=" not in word:
-                    value = list(itertools.islice(rest, 1))
-                    if not value:
-                        raise click.UsageError(f"Option '{name}' requires an argument.", ctx)
-                    hoisted.extend(value)
-        return [*args[:index], *hoisted, args[index], *kept]
+# Where the group keeps the global options given so far: those after the command add to them.
+_GIVEN = "reconciler.global_options"
 
 
-# -v, -vv, -vvv: the counted global option, repeated in one word.
-_COUNTED_SHORT = re.compile(r"-v+")
+def _given_after_command(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """A global option given after the command: it counts as if given before it."""
+    name = param.name or ""
+    if ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+        return
+    given = ctx.meta[_GIVEN]
+    if name == "verbose":
+        given[name] += value
+        _setup_logging(given[name])
+    else:
+        given[name] = value
 
 
-def _value_taking(params: Sequence[click.Parameter]) -> dict[str, bool]:
-    """Every option name of these parameters, and whether it takes a value."""
-    return {
-        name: isinstance(param, click.Option) and not param.is_flag and not param.count
-        for param in params
-        if isinstance(param, click.Option)
-        for name in [*param.opts, *param.secondary_opts]
-    }
+def global_options(command: Callable[..., Any], *, after_command: bool = True) -> Any:
+    """The global options; on each command too (hidden there), so they may also follow it."""
+    extra: dict[str, Any] = {}
+    if after_command:
+        extra = {"hidden": True, "expose_value": False, "callback": _given_after_command}
+    options = [
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            help="More detail: -v retries and waits, -vv each request.",
+            **extra,
+        ),
+        click.option(
+            "--api-key-file",
+            type=click.Path(dir_okay=False),
+            help="Read the API key from this file (else BLAND_API_KEY_FILE, else BLAND_API_KEY).",
+            **extra,
+        ),
+        click.option(
+            "--timeout",
+            type=_FiniteFloat(min=MIN_TIMEOUT, max=MAX_TIMEOUT),
+            help=f"Seconds one request attempt may take, up to {MAX_TIMEOUT:g} (BLAND_TIMEOUT; "
+            f"default {DEFAULT_TIMEOUT:g}).",
+            **extra,
+        ),
+        click.option(
+            "--max-rps",
+            type=_FiniteFloat(min=0.01),
+            help="Send at most this many requests per second (default: no fixed cap; adapt to "
+            "429s).",
+            **extra,
+        ),
+        click.option(
+            "--max-file-size",
+            type=click.IntRange(min=1, max=MAX_FILE_SIZE_LIMIT),
+            default=DEFAULT_MAX_FILE_BYTES,
+            show_default=True,
+            help="Refuse config files larger than this many bytes.",
+            **extra,
+        ),
+        click.option(
+            "--no-color",
+            is_flag=True,
+            help="No colour, even on a terminal (as NO_COLOR=1; FORCE_COLOR=1 colours off a "
+            "terminal).",
+            **extra,
+        ),
+        click.option(
+            "--max-response-size",
+            metavar="SIZE",
+            help="Refuse an API answer larger than this: bytes, or with K, M or G "
+            f"(BLAND_MAX_RESPONSE_SIZE; default {DEFAULT_MAX_RESPONSE_BYTES // 1024**2}M).",
+            **extra,
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
-@click.option(
-    "-v", "--verbose", count=True, help="More detail: -v retries and waits, -vv each request."
-)
-@click.option(
-    "--api-key-file",
-    type=click.Path(dir_okay=False),
-    help="Read the API key from this file (else BLAND_API_KEY_FILE, else BLAND_API_KEY).",
-)
-@click.option(
-    "--timeout",
-    type=_FiniteFloat(min=MIN_TIMEOUT, max=MAX_TIMEOUT),
-    default=None,
-    help=f"Seconds one request attempt may take, up to {MAX_TIMEOUT:g} (BLAND_TIMEOUT; "
-    f"default {DEFAULT_TIMEOUT:g}).",
-)
-@click.option(
-    "--max-rps",
-    type=_FiniteFloat(min=0.01),
-    default=None,
-    help="Send at most this many requests per second (default: no fixed cap; adapt to 429s).",
-)
-@click.option(
-    "--max-file-size",
-    type=click.IntRange(min=1, max=MAX_FILE_SIZE_LIMIT),
-    default=DEFAULT_MAX_FILE_BYTES,
-    show_default=True,
-    help="Refuse config files larger than this many bytes.",
-)
-@click.option(
-    "--no-color",
-    is_flag=True,
-    help="No colour, even on a terminal (as NO_COLOR=1; FORCE_COLOR=1 colours off a terminal).",
-)
-@click.option(
-    "--max-response-size",
-    metavar="SIZE",
-    default=None,
-    help="Refuse an API answer larger than this: bytes, or with K, M or G "
-    f"(BLAND_MAX_RESPONSE_SIZE; default {DEFAULT_MAX_RESPONSE_BYTES // 1024**2}M).",
-)
+@functools.partial(global_options, after_command=False)
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    verbose: int,
-    api_key_file: str | None,
-    timeout: float | None,
-    max_rps: float | None,
-    max_file_size: int,
-    no_color: bool,
-    max_response_size: str | None,
-) -> None:
+def cli(ctx: click.Context, /, **given: Any) -> None:
     """Declarative routing of Bland AI inbound numbers to personas.
 
     validate checks config files offline; plan shows what apply would change; apply makes
@@ -306,19 +280,31 @@ def cli(
       BLAND_MAX_RESPONSE_SIZE  the largest API answer read (--max-response-size wins)
       NO_COLOR            no colour; FORCE_COLOR: colour even off a terminal
     """
-    _setup_logging(verbose)
-    redact_possible_keys(api_key_file, os.environ)
-    # main() passes its Seams in as the context object; the commands receive Settings instead.
-    seams = ctx.obj if isinstance(ctx.obj, Seams) else Seams()
-    ctx.obj = Settings(
-        api_key_file=api_key_file,
-        timeout=timeout if timeout is not None else _timeout_from_env(),
-        max_rps=max_rps,
-        max_file_size=max_file_size,
-        no_color=no_color,
-        max_response_size=_max_response_size(max_response_size),
-        seams=seams,
-    )
+    ctx.meta[_GIVEN] = given
+    _setup_logging(given["verbose"])
+
+
+def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
+    """Give the command the Settings of the global options, given before or after it."""
+
+    @functools.wraps(command)
+    def with_settings(*args: Any, **kwargs: Any) -> None:
+        ctx = click.get_current_context()
+        given = ctx.meta[_GIVEN]
+        redact_possible_keys(given["api_key_file"], os.environ)
+        settings = Settings(
+            api_key_file=given["api_key_file"],
+            timeout=given["timeout"] if given["timeout"] is not None else _timeout_from_env(),
+            max_rps=given["max_rps"],
+            max_file_size=given["max_file_size"],
+            no_color=given["no_color"],
+            max_response_size=_max_response_size(given["max_response_size"]),
+            # main() passes its Seams in as the context object.
+            seams=ctx.find_object(Seams) or Seams(),
+        )
+        command(settings, *args, **kwargs)
+
+    return global_options(with_settings)  # type: ignore[no-any-return]
 
 
 # Not click's readability check: config loading says why a file cannot be read, in one line.
@@ -348,7 +334,21 @@ MASK_NUMBERS = click.option(
 
 
 def safety_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The valve threshold flags, shared by plan and apply; they win over the config's `safety:`."""
+    """The valve threshold flags of plan and apply, given to the command as one SafetySettings
+    (None where a flag was not given); they win over the config's `safety:`."""
+
+    @functools.wraps(command)
+    def with_safety(
+        *args: Any,
+        max_detach_percent: float | None,
+        min_numbers: int | None,
+        allow_emptying: bool | None,
+        **kwargs: Any,
+    ) -> None:
+        command(
+            *args, safety=SafetySettings(max_detach_percent, min_numbers, allow_emptying), **kwargs
+        )
+
     options = [
         click.option(
             "--max-detach-percent",
@@ -371,12 +371,5 @@ def safety_options(command: Callable[..., None]) -> Callable[..., None]:
         ),
     ]
     for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def flag_safety(
-    max_detach_percent: float | None, min_numbers: int | None, allow_emptying: bool | None
-) -> SafetySettings:
-    """The thresholds given as flags (None where a flag was not given)."""
-    return SafetySettings(max_detach_percent, min_numbers, allow_emptying)
+        with_safety = option(with_safety)
+    return with_safety

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import click
 
 from reconciler.api import BlandClient
-from reconciler.apply import ApplyResult, Write, apply_plan, report_json
+from reconciler.apply import ApplyResult, Write, apply_plan, describe, report_json
 from reconciler.auditlog import AuditLog
-from reconciler.cli.app import FILES, TARGETS, Settings, flag_safety, safety_options
+from reconciler.cli.app import FILES, TARGETS, Settings, pass_settings, safety_options
 from reconciler.cli.output import echo, label, report_apply, stdout_closed, styler
 from reconciler.core import (
     check_unchanged,
@@ -24,8 +25,6 @@ from reconciler.core import (
 )
 from reconciler.errors import (
     AlreadyReported,
-    ApplyIncomplete,
-    ApplyInterrupted,
     ExitCode,
     InputError,
     OutputClosed,
@@ -39,25 +38,21 @@ from reconciler.planfile import read_plan_file
 from reconciler.render import render_text
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
-from reconciler.text import printable
+
+# How an apply ended: the plan shown (None: refused before one was), what the writes did, and
+# what ends the run short of success (None: it succeeded).
+_Ending = ReconcilerError | AlreadyReported | None
 
 
 @dataclass
 class _ApplyOptions:
-    """The apply command's own options, and whether its JSON report was printed yet."""
+    """The apply command's own options."""
 
     auto_approve: bool
     parallelism: int
     log_file: str | None
     force: bool
-    safety: SafetySettings
-    as_json: bool = False
-    reported: bool = False
-
-    def report(self, document: dict[str, object]) -> None:
-        """Print the one JSON report of the run."""
-        echo(json.dumps(document, indent=2))
-        self.reported = True
+    as_json: bool
 
 
 @click.command("apply")
@@ -91,7 +86,7 @@ class _ApplyOptions:
 )
 @TARGETS
 @safety_options
-@click.pass_obj
+@pass_settings
 def apply_command(
     settings: Settings,
     files: tuple[str, ...],
@@ -101,38 +96,44 @@ def apply_command(
     force: bool,
     output_format: str,
     targets: tuple[str, ...],
-    max_detach_percent: float | None,
-    min_numbers: int | None,
-    allow_emptying: bool | None,
+    safety: SafetySettings,
 ) -> None:
     """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
-    safety = flag_safety(max_detach_percent, min_numbers, allow_emptying)
-    options = _ApplyOptions(
-        auto_approve, parallelism, log_file, force, safety, output_format == "json"
-    )
+    as_json = output_format == "json"
+    options = _ApplyOptions(auto_approve, parallelism, log_file, force, as_json)
+    plan: Plan | None = None
+    result = ApplyResult()
     try:
-        _apply(settings, files, targets, options)
+        plan, result, ending = _apply(settings, files, targets, safety, options)
     except ReconcilerError as error:
-        if options.as_json and not options.reported:  # the error ends the run: it is the report
-            options.report(report_json(None, ApplyResult(), error.exit_code, str(error)))
-        raise
+        if not as_json:
+            raise
+        ending = error  # the error ends the run: it is the report
+    if as_json:
+        status = ExitCode.OK if ending is None else ending.exit_code
+        error_text = str(ending) if isinstance(ending, ReconcilerError) else None
+        echo(json.dumps(report_json(plan, result, status, error_text), indent=2))
+    if ending is not None:
+        raise ending
 
 
 def _apply(
-    settings: Settings, files: tuple[str, ...], targets: tuple[str, ...], options: _ApplyOptions
-) -> None:
-    safety, force, as_json = options.safety, options.force, options.as_json
+    settings: Settings,
+    files: tuple[str, ...],
+    targets: tuple[str, ...],
+    safety: SafetySettings,
+    options: _ApplyOptions,
+) -> tuple[Plan, ApplyResult, _Ending]:
     saved_path = saved_plan_among(files)
-    if as_json and not options.auto_approve and saved_path is None:
+    if options.as_json and not options.auto_approve and saved_path is None:
         raise InputError("--format json prints only the report: pass --auto-approve with it")
     if saved_path is None:
         desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
         _refuse_logging_over(options, settings.inputs([*files, *desired.files], "config file"))
         thresholds = Thresholds.resolve(desired.safety, safety)
         with settings.client() as client:
-            plan = make_plan(desired, client, thresholds, force=force)
-            _show_and_apply(plan, desired, thresholds, client, label(files), settings, options)
-        return
+            plan = make_plan(desired, client, thresholds, force=options.force)
+            return _show_and_apply(plan, desired, thresholds, client, files, settings, options)
     if targets:
         raise InputError(f"{saved_path}: --target goes with config files; a saved plan is whole")
     # Read and checked before any request: an altered file sends nothing.
@@ -140,14 +141,14 @@ def _apply(
     _refuse_logging_over(options, settings.inputs(files, "plan file"))
     with settings.client() as client:
         plan = plan_from_saved(saved, client, REDACTOR.clean)
-        if plan.is_empty and not saved.plan.is_empty and not as_json:
+        if plan.is_empty and not saved.plan.is_empty and not options.as_json:
             echo(f"{saved_path} has already been applied: the account is as it leaves it.")
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
         thresholds = Thresholds.resolve(saved.thresholds.as_settings(), safety)
-        plan = assess(plan, thresholds, force=force)
+        plan = assess(plan, thresholds, force=options.force)
         # A saved plan was reviewed when it was made: it is applied without asking again.
         options.auto_approve = True
-        _show_and_apply(plan, saved.desired, thresholds, client, label(files), settings, options)
+        return _show_and_apply(plan, saved.desired, thresholds, client, files, settings, options)
 
 
 def _refuse_logging_over(options: _ApplyOptions, inputs: dict[str, str]) -> None:
@@ -160,18 +161,16 @@ def _show_and_apply(
     desired: Desired,
     thresholds: Thresholds,
     client: BlandClient,
-    title: str,
+    files: tuple[str, ...],
     settings: Settings,
     options: _ApplyOptions,
-) -> None:
-    """Show the plan, enforce the valves, confirm, write, report; raise how the apply ended."""
+) -> tuple[Plan, ApplyResult, _Ending]:
+    """Show the plan, enforce the valves, confirm, write; how the apply ended."""
     if not options.as_json:
         colour = settings.colour()
-        echo(render_text(plan, title, styler(colour)), nl=False, colour=colour)
+        echo(render_text(plan, label(files), styler(colour)), nl=False, colour=colour)
     if plan.is_empty:
-        if options.as_json:
-            options.report(report_json(plan, ApplyResult(), ExitCode.OK))
-        return
+        return plan, ApplyResult(), None
     for valve in enforce(plan):  # UnsafePlan before any write
         if not options.as_json:
             echo(f"note: --force given: applying although {valve}")
@@ -185,26 +184,20 @@ def _show_and_apply(
         echo(audit.warning, err=True)
     writes = _Writes(client, audit, settings, options.parallelism, quiet=options.as_json)
     try:
-        with GracefulStop(writes.on_signal, writes.on_second) as stopper:
-            writes.stopper = stopper
-            result = converge(plan, desired, client, thresholds, writes.send, writes.announce)
+        with GracefulStop(writes.on_signal, writes.on_second) as writes.stopper:
+            result = converge(plan, desired, client, thresholds, writes.send, writes.report_note)
     finally:
         if audit is not None:
             audit.close()
-    signal_number = stopper.signal_number
-    ending: ReconcilerError | AlreadyReported | None = result.stopped_by
+    signal_number = writes.stopper.signal_number
+    ending: _Ending = result.stopped_by
     if ending is None and signal_number is not None:
-        ending = ApplyInterrupted(signal_number)
+        ending = AlreadyReported(ExitCode.stopped_by(signal_number))
     elif ending is None and not result.converged:
-        ending = ApplyIncomplete()
-    if options.as_json:
-        status = ExitCode.OK if ending is None else ending.exit_code
-        error = str(ending) if isinstance(ending, ReconcilerError) else None
-        options.report(report_json(plan, result, status, error))
-    else:
-        report_apply(plan, result, client, stopper.signal_name if signal_number else None)
-    if ending is not None:
-        raise ending
+        ending = AlreadyReported(ExitCode.INCOMPLETE)
+    if not options.as_json:
+        report_apply(plan, result, client, writes.stopper.signal_name if signal_number else None)
+    return plan, result, ending
 
 
 @dataclass
@@ -216,21 +209,19 @@ class _Writes:
     settings: Settings
     parallelism: int
     quiet: bool = False
-    stopper: GracefulStop | None = None
+    stopper: GracefulStop = field(default_factory=lambda: GracefulStop(lambda _signum: None))
     # The write lines' [n/N], counted on across the plan and its repair.
     count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     total: int = 0
 
-    def announce(self, note: str) -> None:
+    def report_note(self, note: str) -> None:
         """A note on the repair, before its writes (the JSON report carries it instead)."""
-        if not self.quiet:
-            self.report(f"note: {note}")
+        self.report(f"note: {note}")
 
     def on_signal(self, signum: int) -> None:
         self.client.cancel()
-        name = self.stopper.signal_name if self.stopper is not None else str(signum)
         echo(
-            f"Received {name}: finishing the writes in flight, then stopping "
+            f"Received {self.stopper.signal_name}: finishing the writes in flight, then stopping "
             "(send it again to stop at once).",
             err=True,
         )
@@ -244,62 +235,50 @@ class _Writes:
         )
 
     def report(self, line: str) -> None:
-        """A line per write on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
+        """A line on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
         if stdout_closed() or self.quiet:
             return
         try:
             echo(line)
         except OutputClosed:
             self.client.cancel()
-            if self.stopper is not None:
-                self.stopper.event.set()
+            self.stopper.event.set()
 
     def sent(self, write: Write) -> None:
         """The audit log's `sent` line, as a write is handed to a client that still sends."""
         if self.audit is not None and not self.client.cancelled:
-            name = printable(write.persona_name)
-            self.audit.sent(write.persona_id, name, write.action, list(write.numbers))
+            self.audit.sent(write)
 
     def send(self, plan: Plan) -> ApplyResult:
         """One plan's writes: a progress bar on a terminal for many personas, else a line each."""
-        assert self.stopper is not None
         seams = self.settings.seams
         personas = len(set(plan.gains()) | set(plan.losses()))
         total = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
-        record = self.audit.record if self.audit is not None else None
-        if not seams.stdout_is_terminal():  # a CI log: each line says how far the run is
+        on_terminal = seams.stdout_is_terminal()
+        if not on_terminal:  # a CI log: each line says how far the run is
             self.total += total  # a repair's writes count on from the first plan's
+        show_bar = on_terminal and personas >= seams.progress_min_personas
+        bar = click.progressbar(length=total, label="Applying") if show_bar else nullcontext()
+        with bar as shown:
 
-            def counted(line: str) -> None:
-                # A refused attach's fallback adds writes the plan did not count: no total then.
-                n = next(self.count)
-                self.report(f"[{n}/{self.total}] {line}" if n <= self.total else f"[{n}] {line}")
+            def on_write(write: Write) -> None:
+                if shown is not None:
+                    shown.update(1)
+                elif on_terminal:
+                    self.report(describe(write))
+                else:
+                    # A refused attach's fallback adds writes the plan did not count: no total.
+                    n = next(self.count)
+                    head = f"[{n}/{self.total}]" if n <= self.total else f"[{n}]"
+                    self.report(f"{head} {describe(write)}")
+                if self.audit is not None:
+                    self.audit.record(write)
 
-            return self._apply(plan, counted, record)
-        if personas >= seams.progress_min_personas:
-            with click.progressbar(length=total, label="Applying") as bar:
-
-                def on_write(write: Write) -> None:
-                    if record is not None:
-                        record(write)
-                    bar.update(1)
-
-                return self._apply(plan, lambda _line: None, on_write)
-        return self._apply(plan, self.report, record)
-
-    def _apply(
-        self,
-        plan: Plan,
-        report: Callable[[str], None],
-        on_write: Callable[[Write], None] | None,
-    ) -> ApplyResult:
-        assert self.stopper is not None
-        return apply_plan(
-            plan,
-            self.client,
-            report=report,
-            parallelism=self.parallelism,
-            stop=self.stopper.event,
-            on_write=on_write,
-            on_send=self.sent,
-        )
+            return apply_plan(
+                plan,
+                self.client,
+                parallelism=self.parallelism,
+                stop=self.stopper.event,
+                on_write=on_write,
+                on_send=self.sent,
+            )

@@ -7,9 +7,10 @@ import os
 
 import click
 
-from reconciler.cli.app import Settings
+from reconciler.cli.app import Settings, pass_settings
 from reconciler.cli.output import echo
 from reconciler.doctor import Report, WireLog, not_checked, run_doctor
+from reconciler.doctor.report import plural
 from reconciler.errors import AlreadyReported, InputError
 from reconciler.secrets import key_file_from
 from reconciler.text import printable
@@ -24,7 +25,7 @@ from reconciler.text import printable
     show_default=True,
     help="How to print the checks.",
 )
-@click.pass_obj
+@pass_settings
 def doctor_command(settings: Settings, output_format: str) -> None:
     """Check, with GET requests only, that the account behaves as this tool assumes.
 
@@ -66,7 +67,7 @@ def render_report(report: Report, base_url: str) -> str:
     lines += [f"{c.status:<4}  {c.name:<{width}}  {c.detail}" for c in report.checks]
     latency = report.latency_ms()
     requests = len(report.wire.started)
-    measured = f"{requests} request{'' if requests == 1 else 's'}"
+    measured = plural(requests, "request")
     if latency is not None:
         measured += f", time to answer: median {latency[0]:.0f} ms, slowest {latency[1]:.0f} ms"
     measured += f"; {report.persona_pages} persona pages read"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.app import Settings
+from reconciler.cli.app import Settings, pass_settings
 from reconciler.cli.output import echo
 from reconciler.config import load_schema
 from reconciler.errors import InputError
@@ -37,7 +37,7 @@ NAMED_NUMBERS = 5
     "An existing file is replaced only with --force.",
 )
 @click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
-@click.pass_obj
+@pass_settings
 def export_command(settings: Settings, out: str | None, force: bool) -> None:
     """Write the live account's routing as a config file, to adopt the tool on an account.
 

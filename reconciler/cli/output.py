@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from reconciler.api import BlandClient
-from reconciler.apply import ApplyResult, describe
+from reconciler.apply import ApplyResult, counted, describe
 from reconciler.errors import InputError, OutputClosed
 from reconciler.plan import Action, Plan
 from reconciler.secrets import REDACTOR
@@ -166,23 +166,20 @@ def _counts(plan: Plan, result: ApplyResult, client: BlandClient) -> str:
     if made[Action.SETTINGS]:
         line += f", {made[Action.SETTINGS]} with new settings"
     if made[Action.LABEL]:
-        line += f", {_count(made[Action.LABEL], 'label')} set"
-    line += f"; {_count(len(result.done), 'API write')}"
+        line += f", {counted(made[Action.LABEL], 'label')} set"
+    line += f"; {counted(len(result.done), 'API write')}"
     if result.failed:
         line += f", {len(result.failed)} failed"
     if result.skipped:
         line += f", {len(result.skipped)} skipped"
     if not result.interrupted and result.stopped_by is None:
-        line += f"; verified with {_count(result.verify_reads, 'read')}"
+        line += f"; verified with {counted(result.verify_reads, 'read')}"
     stats = client.stats
     if stats.retries or stats.waited:
-        line += f"; {_count(stats.retries, 'retry', 'retries')} ({stats.rate_limited} rate limited)"
+        line += (
+            f"; {counted(stats.retries, 'retry', 'retries')} ({stats.rate_limited} rate limited)"
+        )
         line += f", {stats.waited:.1f}s waiting"
     if client.write_limit.lowest < client.write_limit.ceiling:
         line += f"; concurrent writes lowered to {client.write_limit.lowest} after 429s"
     return line
-
-
-def _count(number: int, singular: str, plural: str | None = None) -> str:
-    """`1 read`, `2 reads`."""
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"

@@ -10,13 +10,14 @@ from reconciler.cli.app import (
     PLAN_FORMAT,
     TARGETS,
     Settings,
-    flag_safety,
+    pass_settings,
     safety_options,
 )
 from reconciler.cli.output import echo, label, styler
 from reconciler.core import make_plan, refuse_saved_plans, targeted
-from reconciler.errors import ChangesPending, UnsafePlan
+from reconciler.errors import AlreadyReported, ExitCode, UnsafePlan
 from reconciler.files import refuse_overwriting
+from reconciler.model import SafetySettings
 from reconciler.plan import Plan
 from reconciler.planfile import render_plan_file, write_plan_file
 from reconciler.render import mask_numbers_in, masked, plan_document, render_json, render_text
@@ -46,7 +47,7 @@ from reconciler.secrets import REDACTOR
 )
 @TARGETS
 @safety_options
-@click.pass_obj
+@pass_settings
 def plan_command(
     settings: Settings,
     files: tuple[str, ...],
@@ -56,9 +57,7 @@ def plan_command(
     out: str | None,
     force: bool,
     targets: tuple[str, ...],
-    max_detach_percent: float | None,
-    min_numbers: int | None,
-    allow_emptying: bool | None,
+    safety: SafetySettings,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing).
 
@@ -69,8 +68,7 @@ def plan_command(
     desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
-    flags = flag_safety(max_detach_percent, min_numbers, allow_emptying)
-    thresholds = Thresholds.resolve(desired.safety, flags)
+    thresholds = Thresholds.resolve(desired.safety, safety)
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
         api_base_url = client.base_url
@@ -95,7 +93,7 @@ def plan_command(
         shown = mask_numbers_in(reason) if mask_numbers else reason
         raise UnsafePlan(f"apply would refuse this plan: {shown}")
     if detailed_exitcode and not plan.is_empty:
-        raise ChangesPending()
+        raise AlreadyReported(ExitCode.CHANGES)
 
 
 def print_plan(plan: Plan, output_format: str, title: str, settings: Settings) -> None:

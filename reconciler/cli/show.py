@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.app import MASK_NUMBERS, PLAN_FORMAT, Settings
+from reconciler.cli.app import MASK_NUMBERS, PLAN_FORMAT, Settings, pass_settings
 from reconciler.cli.output import echo, label
 from reconciler.cli.plan import print_plan
 from reconciler.errors import InputError, StalePlan
@@ -19,7 +19,7 @@ from reconciler.text import printable
 @click.argument("planfile", type=click.Path(dir_okay=False, readable=False))
 @PLAN_FORMAT
 @MASK_NUMBERS
-@click.pass_obj
+@pass_settings
 def show_command(settings: Settings, planfile: str, output_format: str, mask_numbers: bool) -> None:
     """Print a plan saved by plan --out, without applying it (no key, no request).
 

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from reconciler.cli.app import FILES, Settings
+from reconciler.cli.app import FILES, Settings, pass_settings
 from reconciler.cli.output import echo, label
 from reconciler.core import refuse_saved_plans
 from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
@@ -23,7 +23,7 @@ from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
     show_default=True,
     help="How to print the problems: json (a list on stdout), github (workflow annotations).",
 )
-@click.pass_obj
+@pass_settings
 def validate_command(settings: Settings, files: tuple[str, ...], output_format: str) -> None:
     """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
     refuse_saved_plans(files)

@@ -699,7 +699,7 @@ class Sender:
 
     def __call__(self, plan: Plan) -> ApplyResult:
         self.plans.append(plan)
-        return apply_plan(plan, self.account, report=lambda _line: None, parallelism=1)
+        return apply_plan(plan, self.account, parallelism=1)
 
 
 def take_back(account: fakes.FakeAccount, *, always: bool = False) -> None:

@@ -8,10 +8,8 @@ import signal
 import pytest
 
 from reconciler.errors import (
+    AlreadyReported,
     ApiError,
-    ApplyIncomplete,
-    ApplyInterrupted,
-    ChangesPending,
     ConfigError,
     ExitCode,
     InputError,
@@ -56,8 +54,8 @@ def test_errors_map_to_their_exit_codes() -> None:
     assert ConfigError([]).exit_code is ExitCode.ERROR
     assert UnsafePlan("x").exit_code is ExitCode.REFUSED
     assert StalePlan("x").exit_code is ExitCode.REFUSED
-    assert ChangesPending().exit_code is ExitCode.CHANGES
-    assert ApplyIncomplete().exit_code is ExitCode.INCOMPLETE
+    assert AlreadyReported().exit_code is ExitCode.ERROR
+    assert AlreadyReported(ExitCode.INCOMPLETE).exit_code is ExitCode.INCOMPLETE
 
 
 @pytest.mark.parametrize(
@@ -67,7 +65,7 @@ def test_errors_map_to_their_exit_codes() -> None:
 def test_an_interrupted_apply_exits_as_a_shell_reports_the_signal(
     signal_number: int, code: ExitCode
 ) -> None:
-    assert ApplyInterrupted(signal_number).exit_code is code
+    assert ExitCode.stopped_by(signal_number) is code
     assert code == 128 + signal_number
 
 

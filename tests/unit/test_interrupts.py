@@ -7,7 +7,7 @@ from typing import NoReturn
 
 import pytest
 
-from reconciler.interrupts import GracefulStop, StopAtOnce
+from reconciler.interrupts import GracefulStop, stop_at_once
 
 
 class Stopped(Exception):
@@ -21,7 +21,7 @@ def stop(signum: int) -> NoReturn:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_stop_at_once_hands_the_signal_over_then_puts_the_handlers_back(signum: int) -> None:
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    with pytest.raises(Stopped) as stopped, StopAtOnce(stop):
+    with pytest.raises(Stopped) as stopped, stop_at_once(stop):
         signal.raise_signal(signum)
     assert stopped.value.args == (signum,)
     assert {s: signal.getsignal(s) for s in before} == before
@@ -30,7 +30,7 @@ def test_stop_at_once_hands_the_signal_over_then_puts_the_handlers_back(signum: 
 def test_a_second_signal_in_a_graceful_stop_goes_to_the_stop_at_once() -> None:
     asked: list[int] = []
     second: list[int] = []
-    with StopAtOnce(stop), GracefulStop(asked.append, second.append) as graceful:
+    with stop_at_once(stop), GracefulStop(asked.append, second.append) as graceful:
         signal.raise_signal(signal.SIGTERM)
         assert graceful.event.is_set() and asked == [signal.SIGTERM] and second == []
         with pytest.raises(Stopped) as stopped:

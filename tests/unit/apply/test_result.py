@@ -71,11 +71,11 @@ def test_an_ended_write_keeps_the_api_s_status_code_and_message() -> None:
         ATTACH.persona_name,
         "attach",
         ATTACH.numbers,
-        failed.error,
-        "refused",
-        409,
-        "NUMBER_IN_USE",
-        "number in use",
+        outcome="refused",
+        error=failed.error,
+        status=409,
+        code="NUMBER_IN_USE",
+        message="number in use",
     )
     assert (skipped.outcome, skipped.error, skipped.status) == (
         "skipped",

@@ -31,7 +31,7 @@ from tests.unit.apply.fakes import (
 def apply(
     plan: Plan, account: FakeAccount, *, parallelism: int = 1, stop: threading.Event | None = None
 ) -> ApplyResult:
-    return apply_plan(plan, account, report=lambda _line: None, parallelism=parallelism, stop=stop)
+    return apply_plan(plan, account, parallelism=parallelism, stop=stop)
 
 
 def test_one_call_per_persona_carries_its_numbers_attaches_first() -> None:
@@ -374,7 +374,6 @@ def test_a_write_the_client_did_not_send_is_skipped_with_its_reason() -> None:
 
 def test_each_write_is_reported_and_handed_on_as_it_ends() -> None:
     account = example_account()
-    lines: list[str] = []
     handed: list[Write] = []
     sent: list[tuple[Write, int]] = []
 
@@ -382,21 +381,15 @@ def test_each_write_is_reported_and_handed_on_as_it_ends() -> None:
         sent.append((write, len(account.calls)))  # the calls made before this one goes
 
     result = apply_plan(
-        EXAMPLE_PLAN,
-        account,
-        report=lines.append,
-        parallelism=1,
-        on_write=handed.append,
-        on_send=on_send,
+        EXAMPLE_PLAN, account, parallelism=1, on_write=handed.append, on_send=on_send
     )
 
     assert handed == result.writes
-    assert lines == [
+    assert [describe(write) for write in handed] == [
         "Sales: attached 1 number (+14155550110)",
         "Support: attached 1 number (+14155550101), moved 1 number (+14155550102) here",
         "Support: detached 1 number (+14155550103)",
     ]
-    assert lines == [describe(write) for write in handed]
     # Each write is announced just before its call goes, never after it.
     assert sent == [(write, index) for index, write in enumerate(result.writes)]
 
