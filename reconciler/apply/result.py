@@ -10,7 +10,7 @@ from typing import Any, Literal
 from reconciler.errors import ApiError, AuthError
 from reconciler.plan import Plan
 from reconciler.render import plan_document
-from reconciler.text import and_more, printable
+from reconciler.text import printable
 
 # refused: an attach the API refused because another persona holds a number; the fallback that
 # frees the number first follows, and its own writes say how that ended.
@@ -149,7 +149,8 @@ def counted(number: int, singular: str, plural: str | None = None) -> str:
 def counted_numbers(numbers: Iterable[str]) -> str:
     """How many numbers, and the first five of them: `2 numbers (+1..., +1...)`."""
     items = sorted(numbers)
-    return f"{counted(len(items), 'number')} ({and_more(items, 5, before_more=' ')})"
+    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+    return f"{counted(len(items), 'number')} ({', '.join(items[:5])}{more})"
 
 
 def _describe_number_write(name: str, write: Write) -> str:

@@ -10,7 +10,7 @@ import click
 from reconciler.cli.app import Settings, pass_settings
 from reconciler.cli.output import echo
 from reconciler.doctor import Report, WireLog, not_checked, run_doctor
-from reconciler.doctor.report import plural
+from reconciler.doctor.checks import plural
 from reconciler.errors import AlreadyReported, InputError
 from reconciler.secrets import key_file_from
 from reconciler.text import printable
