@@ -206,6 +206,10 @@ def possible_keys(option: str | None, environ: Mapping[str, str]) -> list[str]:
     if key_file and _regular_file_mode(key_file) is not None:
         with contextlib.suppress(InputError):
             keys.append(read_key_file(key_file))
+    elif key_file and "/" not in key_file and not os.path.lexists(key_file):
+        # `--api-key-file "$BLAND_API_KEY"`: the key itself where its file's path belongs. The
+        # error that names the missing file must not print it (a path with a folder still shows).
+        keys.append(key_file.strip())
     # A shorter value is refused when the key is needed (see MIN_KEY_CHARS).
     return [key for key in keys if len(key) >= MIN_KEY_CHARS]
 

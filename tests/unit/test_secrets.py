@@ -131,6 +131,8 @@ def test_possible_keys_read_only_regular_files(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     assert possible_keys(str(fifo), {}) == []  # read once, when the key is needed
     assert possible_keys(str(tmp_path / "missing"), {}) == []
+    # No such file and no folder in it: the key itself, given where its file's path belongs.
+    assert possible_keys(CANARY, {}) == [CANARY]
 
 
 LONG_KEY = "org_live_" + "".join(f"{i:02d}x{chr(65 + i % 26)}" for i in range(18)) + "z"
