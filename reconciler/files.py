@@ -69,14 +69,21 @@ def remove_temporary_files() -> None:
 
 
 def write_atomic(
-    path: str | Path, text: str, *, mode: int | None = None, what: str = "file"
+    path: str | Path,
+    text: str,
+    *,
+    mode: int | None = None,
+    what: str = "file",
+    if_exists: str | None = None,
 ) -> None:
     """Write text to path atomically: temp file in the same folder, fsync, chmod, rename.
 
     Every secret the redactor knows is replaced first, wherever it stands (a JSON key as well as
     a value): this is the one way the tool writes a file. `mode` None keeps the mode of the file
     replaced (it may be shared on purpose), else 0600: what the tool writes lists the account's
-    numbers and personas. Errors become one-line InputErrors naming the path.
+    numbers and personas. Errors become one-line InputErrors naming the path. With `if_exists`,
+    a file there is never replaced, even one that appeared while the text was made: that message
+    is the InputError.
     """
     text = REDACTOR.clean(text)
     target = Path(path)
@@ -107,10 +114,16 @@ def write_atomic(
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, mode)
-        os.replace(temporary, target)
+        if if_exists is None:
+            os.replace(temporary, target)
+        else:
+            os.link(temporary, target)  # unlike a rename, fails when the name is taken
+            os.unlink(temporary)
     except BaseException as error:
         with suppress(OSError):
             os.unlink(temporary)
+        if isinstance(error, FileExistsError) and if_exists is not None:
+            raise InputError(if_exists) from None
         if isinstance(error, OSError):
             raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
         raise

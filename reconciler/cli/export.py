@@ -44,13 +44,14 @@ def export_command(settings: Settings, out: str | None, force: bool) -> None:
     Lists every active persona that has numbers, by id and name; planning the result shows no
     changes. Soft-deleted personas and personas without numbers are left out.
     """
+    exists = (
+        f"--out {out} exists: refusing to replace it (nothing was written; "
+        "pass --force to replace it)"
+    )
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs((), ""))
         if os.path.lexists(out) and not force:
-            raise InputError(
-                f"--out {out} exists: refusing to replace it (nothing was written; "
-                "pass --force to replace it)"
-            )
+            raise InputError(exists)
     with settings.client() as client:
         # A number moved while the list was read shows on two personas: read those by id.
         live = read_account(client)
@@ -66,7 +67,7 @@ def export_command(settings: Settings, out: str | None, force: bool) -> None:
     if out is None:
         echo(text, nl=False)
         return
-    write_atomic(Path(out), text)
+    write_atomic(Path(out), text, if_exists=None if force else exists)
     echo(f"{out}: exported {counts}", err=True)
 
 

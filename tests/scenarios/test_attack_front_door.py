@@ -451,10 +451,6 @@ def test_export_with_force_replaces_a_symlink_never_its_target(
     assert "personas:" in out.read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export --out replaces a file that appears while the account is read, without --force",
-)
 def test_export_never_replaces_a_file_made_while_it_read_the_account(
     sim: Simulator, run_cli: RunCli, seams: Any, tmp_path: Path
 ) -> None:
@@ -468,6 +464,8 @@ def test_export_never_replaces_a_file_made_while_it_read_the_account(
     sim.faults.read_statuses = [503]  # one retry: its wait is when the file appears
     result = run_cli("export", "--out", out)
     assert out.read_text() == "written meanwhile\n", result.err
+    assert result.code == 1 and "pass --force to replace it" in result.err
+    assert [path.name for path in tmp_path.iterdir()] == ["all.yaml"]  # no temporary left
 
 
 def test_the_github_drift_issue_step_runs_after_a_plan_apply_would_refuse() -> None:

@@ -215,3 +215,13 @@ def test_a_new_file_is_written_for_its_owner_only(umask: int, tmp_path: Path) ->
     finally:
         os.umask(before)
     assert (tmp_path / "new.yaml").stat().st_mode & 0o777 == 0o600
+
+
+def test_write_atomic_with_if_exists_never_replaces_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.yaml"
+    write_atomic(target, "first\n", if_exists="taken")
+    assert target.read_text() == "first\n"
+    with pytest.raises(InputError, match=r"^taken$"):
+        write_atomic(target, "second\n", if_exists="taken")
+    assert target.read_text() == "first\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["out.yaml"]
