@@ -34,31 +34,35 @@ def _shows_the_key(text: str) -> bool:
 
 # --- The API key given where its file's name goes -------------------------------------------
 
-# `--api-key-file` given the key itself (pasted where the file name goes), in every command that
-# reads the key, with the option before or after the command. BLAND_API_KEY is not set: the
-# pasted key is the only copy of it the run has.
+# The key itself given where its file's name goes, in every command that reads the key: after
+# `--api-key-file`, before or after the command, or as BLAND_API_KEY_FILE (the variable mistaken
+# for BLAND_API_KEY). BLAND_API_KEY is not set: the pasted key is the only copy the run has.
 KEY_AS_ITS_FILE = [
-    pytest.param(("--api-key-file", TEST_KEY, "plan", CONFIG), id="plan, before the command"),
-    pytest.param(("plan", CONFIG, f"--api-key-file={TEST_KEY}"), id="plan, after it, with ="),
-    pytest.param(("apply", CONFIG, "--auto-approve", "--api-key-file", TEST_KEY), id="apply"),
-    pytest.param(("export", "--api-key-file", TEST_KEY), id="export"),
-    pytest.param(("doctor", "--api-key-file", TEST_KEY), id="doctor"),
+    pytest.param(("--api-key-file", TEST_KEY, "plan", CONFIG), {}, id="plan, before the command"),
+    pytest.param(("plan", CONFIG, f"--api-key-file={TEST_KEY}"), {}, id="plan, after it, with ="),
+    pytest.param(("apply", CONFIG, "--auto-approve", "--api-key-file", TEST_KEY), {}, id="apply"),
+    pytest.param(("export", "--api-key-file", TEST_KEY), {}, id="export"),
+    pytest.param(("doctor", "--api-key-file", TEST_KEY), {}, id="doctor"),
+    pytest.param(("plan", CONFIG), {"BLAND_API_KEY_FILE": TEST_KEY}, id="BLAND_API_KEY_FILE"),
 ]
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="--api-key-file given the key itself: 'cannot read the API key file' prints the key",
+    reason="the key given as its file's name: 'cannot read the API key file' prints the key",
 )
-@pytest.mark.parametrize("args", KEY_AS_ITS_FILE)
+@pytest.mark.parametrize(("args", "environ"), KEY_AS_ITS_FILE)
 def test_the_key_given_as_its_own_file_name_is_never_printed(
     sim: Simulator,
     run_cli: RunCli,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     args: tuple[str | Path, ...],
+    environ: dict[str, str],
 ) -> None:
     monkeypatch.delenv("BLAND_API_KEY")
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
 
     result = run_cli(*args)
