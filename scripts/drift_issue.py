@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import sys
 import urllib.error
 import urllib.parse
@@ -72,15 +73,25 @@ def all_pages(url: str, headers: dict[str, str]) -> list[Any]:
     return items
 
 
-def unapplied(applied: str, planned: str, changed: list[str]) -> str | None:
-    """Why the commit planned is not applied yet, when it changed the config after the last apply.
+def unapplied(applied: str, planned: str, ahead: bool, changed: list[str]) -> str | None:
+    """Why the commit planned is not the one applied, or one that only adds what needs no apply.
 
-    `changed` is every path the two commits' compare names; a list cut at the API's limit may
-    hide a config file, so it counts as a change.
+    `ahead` says the commit applied is an ancestor of the one planned: otherwise the apply is of
+    a newer commit (this run was created before it) or of another history, and correcting would
+    undo it. `changed` is every path the compare names, old names of moved files included; a
+    list cut at the API's limit may hide a config file, so it counts as a change.
     """
-    configs = [name.strip("/") for name in os.environ.get("RECONCILER_FILES", "personas/").split()]
-    inside = [path for path in changed for c in configs if path == c or path.startswith(f"{c}/")]
-    if applied == planned or not (inside or len(changed) >= COMPARE_FILES):
+    if not ahead:
+        return f"the last apply, of {applied[:12]}, is not of an earlier commit than {planned[:12]}"
+    configs = [posixpath.normpath(name) for name in os.environ.get("RECONCILER_FILES", "").split()]
+    configs = configs or ["personas"]
+    inside = [
+        path
+        for path in changed
+        for config in configs
+        if config == "." or path == config or path.startswith(f"{config}/")
+    ]
+    if not (inside or len(changed) >= COMPARE_FILES):
         return None
     config = " ".join(configs)
     return f"{planned[:12]} changed {config} after the last apply, of {applied[:12]}, and has none"
@@ -150,8 +161,14 @@ class GitHub:
         if applied == planned:
             return None
         pair = f"{urllib.parse.quote(applied)}...{urllib.parse.quote(planned)}"
-        files = call("GET", f"{self.repo}/compare/{pair}", self.headers)["files"]
-        return unapplied(applied, planned, [str(file["filename"]) for file in files])
+        compared = call("GET", f"{self.repo}/compare/{pair}", self.headers)
+        paths = [
+            str(file[name])
+            for file in compared["files"]
+            for name in ("filename", "previous_filename")
+            if name in file
+        ]
+        return unapplied(applied, planned, compared["status"] == "ahead", paths)
 
     def open_issues(self) -> list[tuple[str, str]]:
         query = urllib.parse.urlencode({"state": "open", "labels": LABEL, "per_page": 100})
@@ -191,10 +208,13 @@ class GitLab:
         applied, planned = latest["sha"], need("CI_COMMIT_SHA")
         if applied == planned:
             return None
+        # The commits the apply has that the planned one lacks: none when it is an ancestor.
+        back = urllib.parse.urlencode({"from": planned, "to": applied})
+        newer = call("GET", f"{self.project}/repository/compare?{back}", self.headers)["commits"]
         query = urllib.parse.urlencode({"from": applied, "to": planned})
         diffs = call("GET", f"{self.project}/repository/compare?{query}", self.headers)["diffs"]
         paths = [str(diff[side]) for diff in diffs for side in ("old_path", "new_path")]
-        return unapplied(applied, planned, paths)
+        return unapplied(applied, planned, not newer, paths)
 
     def open_issues(self) -> list[tuple[str, str]]:
         query = urllib.parse.urlencode({"state": "opened", "labels": LABEL, "per_page": 100})

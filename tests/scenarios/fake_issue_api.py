@@ -30,8 +30,10 @@ class Tracker:
     platform: str
     issues: list[dict[str, Any]] = field(default_factory=list)
     apply_state: str = "success"  # of the latest apply run or deployment; "" for none
-    applied_sha: str = "a" * 40  # the commit of the latest apply
-    planned_sha: str = "a" * 40  # the commit the drift run planned
+    # The commit of the latest apply, and the one the drift run planned. The fake's history is
+    # one line in the order of the shas: "b" * 40 comes after "a" * 40.
+    applied_sha: str = "a" * 40
+    planned_sha: str = "a" * 40
     changed: list[str] = field(default_factory=list)  # what the compare of the two names
     fail_with: int | None = None
     url: str = ""
@@ -92,7 +94,9 @@ class FakeIssueApi(BaseHTTPRequestHandler):
             return self._answer(200, {"total_count": len(runs), "workflow_runs": runs})
         if rest[:1] == ["compare"]:
             assert rest[1] == f"{tracker.applied_sha}...{tracker.planned_sha}", rest
-            return self._answer(200, {"files": [{"filename": name} for name in tracker.changed]})
+            ahead = tracker.planned_sha > tracker.applied_sha
+            files = [{"filename": name} for name in tracker.changed] if ahead else []
+            return self._answer(200, {"status": "ahead" if ahead else "behind", "files": files})
         if rest == ["issues"] and self.command == "GET":
             assert query["state"] == "open"
             found = [i for i in tracker.open_issues() if query["labels"] in i["labels"]]
@@ -128,9 +132,12 @@ class FakeIssueApi(BaseHTTPRequestHandler):
             latest = {"iid": 7, "status": state, "sha": tracker.applied_sha}
             return self._answer(200, [latest] if state else [])
         if rest == ["repository", "compare"]:
-            assert (query["from"], query["to"]) == (tracker.applied_sha, tracker.planned_sha)
+            shas = {tracker.applied_sha, tracker.planned_sha}
+            assert {query["from"], query["to"]} == shas and len(shas) == 2, query
+            ahead = query["to"] > query["from"]
             diffs = [{"old_path": name, "new_path": name} for name in tracker.changed]
-            return self._answer(200, {"diffs": diffs})
+            commits = [{"id": query["to"]}] if ahead else []
+            return self._answer(200, {"commits": commits, "diffs": diffs if ahead else []})
         if rest == ["issues"] and self.command == "GET":
             assert query["state"] == "opened"
             found = [

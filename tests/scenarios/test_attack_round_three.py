@@ -47,10 +47,6 @@ KEY_AS_ITS_FILE = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the key given as its file's name: 'cannot read the API key file' prints the key",
-)
 @pytest.mark.parametrize(("args", "environ"), KEY_AS_ITS_FILE)
 def test_the_key_given_as_its_own_file_name_is_never_printed(
     sim: Simulator,
@@ -100,11 +96,6 @@ def _not_corrected(result: subprocess.CompletedProcess[str], tracker: Tracker) -
     assert not [method for method, _ in tracker.requests if method != "GET"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="drift compares applied...planned from their merge base: an apply of a newer commit "
-    "shows no change, and correcting reverts it",
-)
 def test_drift_never_reverts_an_apply_of_a_newer_commit(platform: str, tmp_path: Path) -> None:
     # The scheduled run planned the branch's commit as it was when the run was created; while it
     # waited for a runner, a merge was approved and applied (the two workflows have their own
@@ -139,11 +130,6 @@ def renaming_github(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tracker]:
         yield tracker
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GitHub's compare: a config file renamed out of the folder counts by its new name "
-    "only, so its removal is corrected as drift, unapproved",
-)
 def test_drift_sees_a_config_file_moved_out_of_the_folder(
     renaming_github: Tracker, tmp_path: Path
 ) -> None:
@@ -153,11 +139,6 @@ def test_drift_sees_a_config_file_moved_out_of_the_folder(
     _not_corrected(result, renaming_github)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RECONCILER_FILES spelled ./personas/ (as plan takes it) matches no path of the "
-    "compare, so an unapplied config change is corrected as drift",
-)
 @pytest.mark.parametrize("files", ["./personas/", "./personas"])
 def test_drift_reads_the_config_folder_as_plan_is_given_it(
     platform: str, tmp_path: Path, files: str

@@ -223,28 +223,3 @@ def test_an_agent_answer_echoing_the_key_never_shows_it(
     _assert_no_piece_of_the_key(result.err, "stderr")
     for path, content in _files(out).items():
         _assert_no_piece_of_the_key(content, path)
-
-
-@pytest.mark.parametrize("place", ["option", "environment"])
-@pytest.mark.parametrize("command", ["plan", "apply", "export", "doctor"])
-def test_the_key_given_where_its_file_belongs_never_appears(
-    sim: Simulator,
-    run_cli: RunCli,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    place: str,
-    command: str,
-) -> None:
-    # `--api-key-file "$BLAND_API_KEY"`: the key itself where the path of its file goes.
-    monkeypatch.delenv("BLAND_API_KEY")
-    config = [] if command in ("export", "doctor") else [_config(tmp_path)]
-    if place == "option":
-        result = run_cli(command, "--api-key-file", TEST_KEY, *config)
-    else:
-        monkeypatch.setenv("BLAND_API_KEY_FILE", TEST_KEY)
-        result = run_cli(command, *config)
-    said = result.out + result.err  # doctor reports on stdout
-    assert result.code == 1 and "***: cannot read the API key file" in said, said
-    _assert_no_piece_of_the_key(result.out, "stdout")
-    _assert_no_piece_of_the_key(result.err, "stderr")
-    assert sim.writes() == []
