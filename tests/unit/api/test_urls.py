@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
+
+import certifi
 import pytest
 
 from reconciler.api.urls import (
@@ -9,6 +12,7 @@ from reconciler.api.urls import (
     check_base_url,
     inbound_write_path,
     persona_path,
+    tls_context,
     unproxied_mounts,
 )
 from reconciler.errors import InputError
@@ -148,3 +152,13 @@ def test_a_url_read_two_ways_is_refused(url: str) -> None:
     with pytest.raises(InputError) as refused:
         check_base_url(url)
     assert str(refused.value).startswith(f"BLAND_API_URL {url!r} is not a valid URL (")
+
+
+def test_the_tls_context_is_made_once_for_each_ca_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    default = tls_context()
+    assert tls_context() is default
+    assert default.verify_mode == ssl.CERT_REQUIRED and default.check_hostname
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    assert tls_context() is not default
