@@ -20,8 +20,10 @@ demo: install
 
 # One worker per core; a test file stays on one worker, so its module fixtures (the pre-commit
 # hook environments) are built once.
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the CLI runs in hundreds of
+# subprocesses, each of which would compile the whole package again.
 test: install
-	$(PY) -m pytest -q -n auto --dist loadfile
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n auto --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .
