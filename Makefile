@@ -18,12 +18,12 @@ install: $(STAMP)
 demo: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
-# One worker per core, each test sent to whichever is free, except the groups that
-# tests/conftest.py keeps on one worker (the installs of the project, the acceptance scenarios).
-# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: many tests run the CLI in a
-# subprocess, each of which would compile the whole package again.
+# One worker per core; a test file stays on one worker, so its module fixtures (the pre-commit
+# hook environments) are built once.
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the CLI runs in hundreds of
+# subprocesses, each of which would compile the whole package again.
 test: install
-	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n auto --dist loadgroup
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n auto --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -32,18 +32,6 @@ IVR = "0e4f8a2b-6c1d-4e5f-8a9b-0c1d2e3f4a02"
 SALES = "5d6e7f80-9a1b-4c2d-8e3f-4a5b6c7d8e03"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep together on one xdist worker (`make test` spreads every other test on its own) the
-    tests that share what is costly or ordered: those that install the project share the
-    session's wheelhouse and a pre-commit hook environment; the acceptance scenarios share one
-    account, recorded before the first and restored after the last."""
-    for item in items:
-        if "wheelhouse" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("installs"))
-        elif item.nodeid.startswith("tests/acceptance/"):
-            item.add_marker(pytest.mark.xdist_group("acceptance"))
-
-
 @dataclass
 class Result:
     """How one CLI run ended."""
