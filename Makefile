@@ -18,10 +18,9 @@ install: $(STAMP)
 demo: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
-# One worker per core; a test file stays on one worker, so its module fixtures (the pre-commit
-# hook environments) are built once.
-# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the CLI runs in hundreds of
-# subprocesses, each of which would compile the whole package again.
+# One worker per core; a test file stays on one worker, so its fixtures (the pre-commit hook
+# environments) are built once. Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set:
+# many tests run the CLI in a subprocess, which would compile the whole package each time.
 test: install
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n auto --dist loadfile
 
