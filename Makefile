@@ -18,10 +18,11 @@ install: $(STAMP)
 demo: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
-# One worker per core; a test file stays on one worker, so its module fixtures (the pre-commit
-# hook environments) are built once.
+# One worker per core; a test file stays on one worker, so its fixtures (the pre-commit hook
+# environments) are built once. Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set:
+# many tests run the CLI in a subprocess, which would compile the whole package each time.
 test: install
-	$(PY) -m pytest -q -n auto --dist loadfile
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n auto --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -30,7 +30,7 @@ from reconciler.api.sizes import (
     read_body,
     shown_size,
 )
-from reconciler.api.urls import check_base_url, unproxied_mounts
+from reconciler.api.urls import check_base_url, tls_context, unproxied_mounts
 from reconciler.api.wire import ReadAnswer, error_from_response, success_payload
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 
@@ -119,6 +119,7 @@ class Transport:
             transport=transport,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
             follow_redirects=False,
+            verify=tls_context(),
             mounts=unproxied_mounts(self.base_url),
             event_hooks=event_hooks,
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import os
 import re
+import ssl
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
@@ -70,6 +73,17 @@ def unproxied_mounts(base_url: str) -> dict[str, None]:
     if not is_loopback(host):
         return {}
     return {f"all://{f'[{host}]' if ':' in host else host}": None}
+
+
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context, made once for each SSL_CERT_FILE and SSL_CERT_DIR (which
+    httpx reads): loading the CA bundle costs more than all the rest of a new client."""
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()
 
 
 def is_loopback(host: str) -> bool:

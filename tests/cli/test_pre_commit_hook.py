@@ -2,7 +2,8 @@
 
 pre-commit installs the hook the way a user's machine does: it clones this project (a copy
 committed to a temporary git repository, so uncommitted work is tested too) and pip-installs it
-into an environment of its own, which needs the package index once per test session.
+into an environment of its own. pip installs the dependencies there from the session's
+wheelhouse, without the package index, so building a hook environment takes seconds.
 """
 
 from __future__ import annotations
@@ -17,17 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import OFFLINE, ROOT
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 HOOK = "reconciler-validate"
-# What pip says when the package index cannot be reached.
-OFFLINE = (
-    "Failed to establish a new connection",
-    "Temporary failure in name resolution",
-    "No matching distribution found",
-    "Could not find a version that satisfies",
-)
 # What `pip install .` of this project reads.
 PACKAGE_FILES = ["pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", ".pre-commit-hooks.yaml"]
 
@@ -60,6 +54,7 @@ class Hooks:
     repository: Path
     rev: str
     home: Path
+    wheels: Path
 
     def try_repo(self, project: Path) -> HookRun:
         """`pre-commit try-repo REPO reconciler-validate --all-files`, as the issue ran it."""
@@ -78,7 +73,7 @@ class Hooks:
         done = subprocess.run(
             [str(PRE_COMMIT), *args, "--color", "never", "--verbose"],
             cwd=project,
-            env={**os.environ, "PRE_COMMIT_HOME": str(self.home)},
+            env={**os.environ, "PRE_COMMIT_HOME": str(self.home), **offline_pip(self.wheels)},
             capture_output=True,
             text=True,
             timeout=600,
@@ -94,8 +89,23 @@ class Hooks:
         return HookRun(done.returncode, output)
 
 
+def offline_pip(wheels: Path) -> dict[str, str]:
+    """The environment for the pip that pre-commit runs: no configuration file and no index,
+    only the wheelhouse; the project built with the setuptools virtualenv seeds the hook
+    environment with (no isolated build environment), and nothing byte-compiled ahead."""
+    return {
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheels),
+        # pip reads a `--no-X` switch set to 0 in the environment as "X off".
+        "PIP_NO_BUILD_ISOLATION": "0",
+        "PIP_NO_COMPILE": "0",
+        "VIRTUALENV_NO_PERIODIC_UPDATE": "1",
+    }
+
+
 @pytest.fixture(scope="module")
-def hooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hooks]:
+def hooks(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Iterator[Hooks]:
     if not PRE_COMMIT.exists():
         pytest.skip("pre-commit is not installed here: `make install` installs it")
     if shutil.which("git") is None:
@@ -112,7 +122,7 @@ def hooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hooks]:
     rev = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=repository, capture_output=True, text=True, check=True
     ).stdout.strip()
-    yield Hooks(repository, rev, tmp_path_factory.mktemp("pre-commit-home"))
+    yield Hooks(repository, rev, tmp_path_factory.mktemp("pre-commit-home"), wheelhouse)
 
 
 def project(tmp_path: Path, files: dict[str, str]) -> Path:

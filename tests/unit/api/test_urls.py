@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
+
+import certifi
 import pytest
 
 from reconciler.api.urls import (
     DEFAULT_BASE_URL,
     check_base_url,
     persona_path,
+    tls_context,
     unproxied_mounts,
 )
 from reconciler.errors import InputError
@@ -147,3 +151,13 @@ def test_a_url_read_two_ways_is_refused(url: str) -> None:
     with pytest.raises(InputError) as refused:
         check_base_url(url)
     assert str(refused.value).startswith(f"BLAND_API_URL {url!r} is not a valid URL (")
+
+
+def test_the_tls_context_is_made_once_for_each_ca_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    default = tls_context()
+    assert tls_context() is default
+    assert default.verify_mode == ssl.CERT_REQUIRED and default.check_hostname
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    assert tls_context() is not default
