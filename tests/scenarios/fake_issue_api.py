@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 TOKEN = "tracker-token-5f1e9a"
+POLL = 0.01  # seconds between the fake servers' checks for shutdown()
 PLATFORMS = ["github", "gitlab"]
 # The latest apply, as GitHub's workflow run says it and as GitLab's deployment status does.
 GITLAB_STATUS = {
@@ -163,7 +164,8 @@ def serving(state: Tracker) -> Iterator[Tracker]:
     """The fake issue API for `state`, served on 127.0.0.1 until the block ends."""
     handler = type("Handler", (FakeIssueApi,), {"tracker": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the loop's next poll: half a second by default, for every test.
+    threading.Thread(target=server.serve_forever, args=(POLL,), daemon=True).start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         yield state

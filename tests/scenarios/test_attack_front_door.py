@@ -26,7 +26,14 @@ from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, ROOT, SUPPORT, TEST_KEY, RunCli, write_config
 from tests.scenarios import test_ci_recipes
 from tests.scenarios.conftest import StartSim
-from tests.scenarios.fake_issue_api import TOKEN, FakeIssueApi, Tracker, serving, tracker_env
+from tests.scenarios.fake_issue_api import (
+    POLL,
+    TOKEN,
+    FakeIssueApi,
+    Tracker,
+    serving,
+    tracker_env,
+)
 from tests.scenarios.test_ci_recipes import gitlab_drift_script, run_bash, shell_env
 from tests.scenarios.test_drift_issue import PLAN, SCRIPT, run_script
 
@@ -244,7 +251,7 @@ class PagedIssueApi(FakeIssueApi):
 def serving_paged(state: Tracker, redirect_to: str = "") -> Iterator[Tracker]:
     handler = type("Handler", (PagedIssueApi,), {"tracker": state, "redirect_to": redirect_to})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(POLL,), daemon=True).start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         yield state
@@ -317,7 +324,7 @@ class TokenCatcher(BaseHTTPRequestHandler):
 def test_a_redirect_to_another_host_never_gets_the_token(tmp_path: Path, platform: str) -> None:
     seen: list[str] = []
     catcher = ThreadingHTTPServer(("127.0.0.2", 0), type("C", (TokenCatcher,), {"seen": seen}))
-    threading.Thread(target=catcher.serve_forever, daemon=True).start()
+    threading.Thread(target=catcher.serve_forever, args=(POLL,), daemon=True).start()
     try:
         elsewhere = f"http://127.0.0.2:{catcher.server_address[1]}"
         with serving_paged(Tracker(platform), redirect_to=elsewhere) as state:
