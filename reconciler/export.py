@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -11,7 +12,15 @@ import jsonschema
 
 from reconciler.config import MAX_LABEL, load_config_sources, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
-from reconciler.model import SETTING_KEYS, Live, LivePersona, RoutingSettings, owner_id, owner_kind
+from reconciler.model import (
+    SETTING_KEYS,
+    Live,
+    LivePersona,
+    RoutingSettings,
+    owner_id,
+    owner_kind,
+    owner_words,
+)
 from reconciler.planner import build_plan
 
 
@@ -37,7 +46,12 @@ def exported_personas(live: Live) -> list[LivePersona]:
             f"{number}{more} is attached to several personas ({names}): attach it to one "
             "of them in the dashboard, then export again"
         )
-    held = [persona for persona in live.active() if persona.numbers and _listed(persona, live)]
+    on_account = [
+        replace(persona, numbers=persona.numbers & live.account_numbers)
+        for persona in live.active()
+        if _listed(persona, live)
+    ]
+    held = [persona for persona in on_account if persona.numbers]
     return sorted(held, key=lambda persona: (persona.name, persona.id))
 
 
@@ -52,6 +66,32 @@ def unlisted_agents(live: Live) -> list[str]:
     return sorted(
         owner_id(owner.id) for owner in live.active() if owner.numbers and not _listed(owner, live)
     )
+
+
+def left_out(live: Live) -> list[str]:
+    """Warnings for what export leaves out of the file and cannot count as left as it is.
+
+    A number an owner holds that GET /v1/inbound does not show (it may spell it as no phone
+    number) would make the file invalid; agents past the 500 GET /v2/agents lists are unseen.
+    """
+    off_account = sorted(
+        (number, owner_words(owner.id, owner.name))
+        for owner in live.active()
+        if _listed(owner, live)
+        for number in owner.numbers - live.account_numbers
+    )
+    warnings = [
+        f"warning: {number} (on {owner}) is left out: GET /v1/inbound does not show it as a "
+        "number of this account, so a config cannot name it; the config leaves it as it is"
+        for number, owner in off_account
+    ]
+    if live.agents_incomplete:
+        warnings.append(
+            "warning: GET /v2/agents came back full (500 agents, the most it lists): the "
+            "numbers of agents past those 500 may be left out; add such an agent by id under "
+            "`agents:` to manage its numbers"
+        )
+    return warnings
 
 
 def render_export(live: Live, schema_url: str) -> str:

@@ -333,11 +333,6 @@ def test_a_persona_named_like_an_agent_is_managed_by_name(
 # ---------------------------------------------------------------- round trips and dead ends
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export fails whole ('the export is not a valid config') when GET /v1/inbound "
-    "spells one persona's number in a way that is no phone number",
-)
 def test_export_round_trips_when_get_v1_inbound_spells_a_number_unreadably(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -362,11 +357,6 @@ def test_a_number_on_a_persona_and_an_agent_never_stops_a_plan_for_a_free_number
     assert result.code == 0, result.out + result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export says nothing when GET /v2/agents comes back full: the numbers of agents "
-    "past the 500 it lists are left out without a word",
-)
 def test_export_says_it_may_leave_out_agents_past_the_500_listed(
     start_sim: StartSim, run_cli: RunCli
 ) -> None:
