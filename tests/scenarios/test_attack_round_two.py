@@ -153,11 +153,6 @@ def test_a_protected_number_its_holder_spells_unreadably_is_never_moved(
     assert sim.owners()[number] == [holder]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an agent deleted between GET /v2/agents and its binding read (null, as for an "
-    "unknown id) is taken to hold nothing: its protected number is attached elsewhere, exit 0",
-)
 @pytest.mark.parametrize("reading", [{}, {"twins_readable": True}], ids=["hidden", "by id"])
 def test_a_protected_number_of_an_agent_deleted_while_planning_is_never_moved(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, reading: dict[str, bool]
@@ -241,11 +236,6 @@ def test_a_number_left_on_an_unlisted_twin_by_a_non_exclusive_attach_never_ends_
     assert result.code != 0 or sim.owners()[N101] == [SUPPORT], result.out + result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a persona tagged v2-agent:ID that ID's binding does not name counts as that "
-    "agent's: a number on it is declared on the agent and apply exits 0 without moving it",
-)
 def test_a_second_persona_tagged_for_a_listed_agent_is_not_that_agent(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
