@@ -2,7 +2,8 @@
 
 Every problem is reported at once, at the entry's FILE:LINE:COL: an entry that names no owner
 of its kind, or several, a persona entry naming an agent's hidden twin, an owner listed twice, a
-number not on the account, and a declared number that may sit unseen on an agent no read shows.
+number not on the account, and a declared number that may sit unseen on an agent no read shows,
+or on an owner only GET /v1/inbound names.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
         if mark is not None and number not in on_account
     ]
     problems += _hidden_by_agents(desired, live)
+    problems += _also_on_unseen(desired, live)
     if problems:
         raise ConfigError(problems)
     return list(resolved.values())
@@ -175,3 +177,30 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
         and number not in owners
         and (number not in live.routes or live.routes[number].persona_id is UNREAD)
     ]
+
+
+def _also_on_unseen(desired: Desired, live: Live) -> list[Diagnostic]:
+    """Declared numbers the listing shows on a persona while GET /v1/inbound names another owner
+    that no read shows (the hidden persona of an agent the agent list left out, say).
+
+    The number may be on both (a non-exclusive attach leaves it so), and the unseen owner can be
+    neither read nor written through v1: taking the listing's word would call the number done
+    while calls still reach that owner, so nothing is planned for it.
+    """
+    listed = live.listed_owners()
+    problems = []
+    for entry in desired.personas:
+        for number in entry.numbers:
+            hinted = live.inbound_owners.get(number) if number in listed else None
+            if hinted is None or hinted in live.personas:
+                continue
+            shown = " and ".join(owner_words(pid, live.ref(pid).name) for pid in listed[number])
+            problems.append(
+                Diagnostic(
+                    *entry.number_marks.get(number, entry.mark),
+                    f"{number} is on {shown}, but GET /v1/inbound names {hinted}, which no "
+                    "read shows: it may be on both, and nothing is planned for it rather than "
+                    "guessed (check it in the dashboard)",
+                )
+            )
+    return problems

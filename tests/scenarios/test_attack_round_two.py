@@ -219,11 +219,6 @@ def test_the_refusal_fallback_never_writes_through_v1_to_a_twin_named_by_get_v1_
     assert [path for path in _sent(sim) if TWIN in path] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a non-exclusive attach leaves a number also on an unlisted twin, which GET "
-    "/v1/inbound still names as its persona; apply and the next plan call that done (exit 0)",
-)
 def test_a_number_left_on_an_unlisted_twin_by_a_non_exclusive_attach_never_ends_in_exit_0(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
