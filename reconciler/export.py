@@ -46,38 +46,36 @@ def exported_personas(live: Live) -> list[LivePersona]:
             f"{number}{more} is attached to several personas ({names}): attach it to one "
             "of them in the dashboard, then export again"
         )
-    on_account = [
-        replace(persona, numbers=persona.numbers & live.account_numbers)
-        for persona in live.active()
-        if _listed(persona, live)
+    # A number GET /v1/inbound does not show cannot be in a valid config (see left_out).
+    held = [replace(owner, numbers=owner.numbers & live.account_numbers) for owner in _named(live)]
+    return sorted(
+        (owner for owner in held if owner.numbers), key=lambda owner: (owner.name, owner.id)
+    )
+
+
+def _named(live: Live) -> list[LivePersona]:
+    """The active owners a config can name: personas, and agents GET /v2/agents lists."""
+    return [
+        owner
+        for owner in live.active()
+        if owner_kind(owner.id) != "agent" or owner_id(owner.id) in live.agents
     ]
-    held = [persona for persona in on_account if persona.numbers]
-    return sorted(held, key=lambda persona: (persona.name, persona.id))
-
-
-def _listed(owner: LivePersona, live: Live) -> bool:
-    """Whether a config can name the owner: a persona, or an agent GET /v2/agents lists."""
-    return owner_kind(owner.id) != "agent" or owner_id(owner.id) in live.agents
 
 
 def unlisted_agents(live: Live) -> list[str]:
     """Ids of agents that hold numbers (their twins are tagged so) but GET /v2/agents does not
     list: deleted, or past the 500 it lists. Export leaves their numbers out."""
-    return sorted(
-        owner_id(owner.id) for owner in live.active() if owner.numbers and not _listed(owner, live)
-    )
+    named = {owner.id for owner in _named(live)}
+    held = [owner for owner in live.active() if owner.numbers and owner.id not in named]
+    return sorted(owner_id(owner.id) for owner in held)
 
 
 def left_out(live: Live) -> list[str]:
-    """Warnings for what export leaves out of the file and cannot count as left as it is.
-
-    A number an owner holds that GET /v1/inbound does not show (it may spell it as no phone
-    number) would make the file invalid; agents past the 500 GET /v2/agents lists are unseen.
-    """
+    """Warnings for numbers GET /v1/inbound does not show (it may spell one as no phone number),
+    and for the agents GET /v2/agents may leave out when it comes back full."""
     off_account = sorted(
         (number, owner_words(owner.id, owner.name))
-        for owner in live.active()
-        if _listed(owner, live)
+        for owner in _named(live)
         for number in owner.numbers - live.account_numbers
     )
     warnings = [
