@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -11,7 +12,15 @@ import jsonschema
 
 from reconciler.config import MAX_LABEL, load_config_sources, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
-from reconciler.model import SETTING_KEYS, Live, LivePersona, RoutingSettings, owner_id, owner_kind
+from reconciler.model import (
+    SETTING_KEYS,
+    Live,
+    LivePersona,
+    RoutingSettings,
+    owner_id,
+    owner_kind,
+    owner_words,
+)
 from reconciler.planner import build_plan
 
 
@@ -37,21 +46,50 @@ def exported_personas(live: Live) -> list[LivePersona]:
             f"{number}{more} is attached to several personas ({names}): attach it to one "
             "of them in the dashboard, then export again"
         )
-    held = [persona for persona in live.active() if persona.numbers and _listed(persona, live)]
-    return sorted(held, key=lambda persona: (persona.name, persona.id))
+    # A number GET /v1/inbound does not show cannot be in a valid config (see left_out).
+    held = [replace(owner, numbers=owner.numbers & live.account_numbers) for owner in _named(live)]
+    return sorted(
+        (owner for owner in held if owner.numbers), key=lambda owner: (owner.name, owner.id)
+    )
 
 
-def _listed(owner: LivePersona, live: Live) -> bool:
-    """Whether a config can name the owner: a persona, or an agent GET /v2/agents lists."""
-    return owner_kind(owner.id) != "agent" or owner_id(owner.id) in live.agents
+def _named(live: Live) -> list[LivePersona]:
+    """The active owners a config can name: personas, and agents GET /v2/agents lists."""
+    return [
+        owner
+        for owner in live.active()
+        if owner_kind(owner.id) != "agent" or owner_id(owner.id) in live.agents
+    ]
 
 
 def unlisted_agents(live: Live) -> list[str]:
     """Ids of agents that hold numbers (their twins are tagged so) but GET /v2/agents does not
     list: deleted, or past the 500 it lists. Export leaves their numbers out."""
-    return sorted(
-        owner_id(owner.id) for owner in live.active() if owner.numbers and not _listed(owner, live)
+    named = {owner.id for owner in _named(live)}
+    held = [owner for owner in live.active() if owner.numbers and owner.id not in named]
+    return sorted(owner_id(owner.id) for owner in held)
+
+
+def left_out(live: Live) -> list[str]:
+    """Warnings for numbers GET /v1/inbound does not show (it may spell one as no phone number),
+    and for the agents GET /v2/agents may leave out when it comes back full."""
+    off_account = sorted(
+        (number, owner_words(owner.id, owner.name))
+        for owner in _named(live)
+        for number in owner.numbers - live.account_numbers
     )
+    warnings = [
+        f"warning: {number} (on {owner}) is left out: GET /v1/inbound does not show it as a "
+        "number of this account, so a config cannot name it; the config leaves it as it is"
+        for number, owner in off_account
+    ]
+    if live.agents_incomplete:
+        warnings.append(
+            "warning: GET /v2/agents came back full (500 agents, the most it lists): the "
+            "numbers of agents past those 500 may be left out; add such an agent by id under "
+            "`agents:` to manage its numbers"
+        )
+    return warnings
 
 
 def render_export(live: Live, schema_url: str) -> str:

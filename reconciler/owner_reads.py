@@ -62,6 +62,8 @@ def read_account(
     # on one that slid onto a page already read: unless GET /v1/inbound names owners, the
     # personas are listed once more.
     unproven = [n for n in looks_free if live.routes[n].persona_id is UNREAD]
+    if unproven:
+        live = with_agents_gone(live, account)
     if unproven and not live.inbound_owners:
         listing, pages = account.list_personas(live.pages_read)
         listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
@@ -168,16 +170,35 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     )
 
 
+def with_agents_gone(live: Live, account: AccountReader) -> Live:
+    """The account with every listed agent whose binding named no twin read again by id, and
+    those gone since made `unverifiable`.
+
+    GET /v2/agents/{id}/inbound answers null for an unknown id as for an agent with no numbers
+    yet: an agent deleted after the list was read looks like one holding nothing, while its
+    numbers, which no read shows, may still be routed to it. Only a number that looks free could
+    be one of them, so this is read only for such numbers.
+    """
+    bound = {agent for _, agent in live.twins.values()}
+    unbound = sorted(set(live.agents) - bound - live.unverifiable)
+    if not unbound:
+        return live
+    found = _read_all(account.get_agent, unbound)
+    gone = {agent for agent, fetched in zip(unbound, found, strict=True) if fetched is None}
+    return replace(live, unverifiable=live.unverifiable | gone, reads=live.reads + len(unbound))
+
+
 def _tagged_twins(
     personas: dict[str, LivePersona],
     twins: dict[str, tuple[str, str]],
     agents: Mapping[str, LiveAgent],
 ) -> None:
-    """Take out of `personas` every persona tagged as a twin that no binding read named: its
-    agent was not listed (deleted, or past the 500 GET /v2/agents lists), and its numbers are
-    still that agent's, never a persona's of its own."""
+    """Take out of `personas` every persona tagged as the twin of an agent GET /v2/agents did not
+    list (deleted, or past the 500 it lists): its numbers are still that agent's, never a
+    persona's of its own. A listed agent's binding says which twin is its own: a persona it does
+    not name stays a persona, whatever its tags say, so that taking a number from it is a move."""
     for pid, tagged in list(personas.items()):
-        if not tagged.twin_of or pid in twins or owner_kind(pid) != "persona":
+        if not tagged.twin_of or tagged.twin_of in agents or owner_kind(pid) != "persona":
             continue
         del personas[pid]
         twins[pid] = (tagged.name, tagged.twin_of)

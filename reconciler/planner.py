@@ -77,10 +77,15 @@ def diff(
     names = {persona.id: persona.name for persona in live.personas.values()}
     managed = {persona.id for _, persona in resolved}
     changes: list[Change] = []
+    # A number GET /v1/inbound does not show may be the one it spells as no phone number: as
+    # with that spelling, nothing is planned for it (and export leaves it out).
+    unshown = any(not number for number in live.spellings.values())
     for level in report.get("dictionary_item_removed", []):
         (number,) = level.path(output_format="list")
         if number in elsewhere:
             continue  # an entry --target left out takes it: detached here, it would be unrouted
+        if unshown and number not in live.account_numbers:
+            continue
         changes.extend(_detach_from([o for o in owners[number] if o in managed], number, names))
     for level in [*report.get("values_changed", []), *report.get("type_changes", [])]:
         number, field = level.path(output_format="list")

@@ -2,7 +2,8 @@
 
 Every problem is reported at once, at the entry's FILE:LINE:COL: an entry that names no owner
 of its kind, or several, a persona entry naming an agent's hidden twin, an owner listed twice, a
-number not on the account, and a declared number that may sit unseen on an agent no read shows.
+number not on the account, and a declared number that may sit unseen on an agent no read shows,
+or on an owner only GET /v1/inbound names.
 """
 
 from __future__ import annotations
@@ -143,13 +144,14 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
 
 
 def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
-    """Declared numbers that may sit, unseen, where no read shows them: on an agent whose
-    numbers cannot be read, or on an owner that lists a number in a spelling that cannot be
-    read as a phone number.
+    """Declared numbers an owner no read shows may hold: nothing is planned for them.
 
-    Such a number looks free, and attaching it would take it from that owner unawares (a move no
-    valve and no `protected:` saw): unless its own record says no persona holds it, nothing is
-    planned for it.
+    One that looks free may sit on an agent whose numbers cannot be read, or on an owner that
+    lists a number in a spelling that cannot be read as a phone number: attaching it would take
+    it from that owner unawares (a move no valve and no `protected:` saw), unless its own record
+    says no persona holds it. One the listing shows on a persona while GET /v1/inbound names an
+    owner no read shows may be on both (a non-exclusive attach leaves it so), and that owner
+    (an unlisted agent's twin, say) can be neither read nor written through v1.
     """
     hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
     if live.agents_incomplete and not live.twins_listed:
@@ -160,18 +162,33 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
         for spelling, number in sorted(owner.spellings.items())
         if not number
     ]
-    if not hidden:
-        return []
-    owners = live.owners()
-    return [
-        Diagnostic(
-            *entry.number_marks.get(number, entry.mark),
-            f"{number} may be held by {' or '.join(hidden)}, where no read shows it: "
-            "nothing is planned for it rather than guessed",
-        )
-        for entry in desired.personas
-        for number in entry.numbers
-        if number in live.account_numbers
-        and number not in owners
-        and (number not in live.routes or live.routes[number].persona_id is UNREAD)
-    ]
+    owners, listed = live.owners(), live.listed_owners()
+    problems = []
+    for entry in desired.personas:
+        for number in entry.numbers:
+            mark = entry.number_marks.get(number, entry.mark)
+            hinted = live.inbound_owners.get(number, "") if number in listed else ""
+            if hinted and hinted not in live.personas:
+                shown = " and ".join(owner_words(pid, live.ref(pid).name) for pid in listed[number])
+                problems.append(
+                    Diagnostic(
+                        *mark,
+                        f"{number} is on {shown}, but GET /v1/inbound names {hinted}, which no "
+                        "read shows: it may be on both, and nothing is planned for it rather "
+                        "than guessed (check it in the dashboard)",
+                    )
+                )
+            elif (
+                hidden
+                and number in live.account_numbers
+                and number not in owners
+                and (number not in live.routes or live.routes[number].persona_id is UNREAD)
+            ):
+                problems.append(
+                    Diagnostic(
+                        *mark,
+                        f"{number} may be held by {' or '.join(hidden)}, where no read shows "
+                        "it: nothing is planned for it rather than guessed",
+                    )
+                )
+    return problems

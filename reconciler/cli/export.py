@@ -15,6 +15,7 @@ from reconciler.export import (
     check_plans_clean,
     exported_personas,
     labels_too_long,
+    left_out,
     render_export,
     settings_left_out,
     unlisted_agents,
@@ -85,6 +86,7 @@ def _warnings(live: Live, text: str) -> list[str]:
         "`agents:` to manage its numbers"
         for agent in unlisted_agents(live)
     ]
+    warnings += left_out(live)
     unread = unread_numbers(live)
     if unread:
         warnings.append(

@@ -153,11 +153,6 @@ def test_a_protected_number_its_holder_spells_unreadably_is_never_moved(
     assert sim.owners()[number] == [holder]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an agent deleted between GET /v2/agents and its binding read (null, as for an "
-    "unknown id) is taken to hold nothing: its protected number is attached elsewhere, exit 0",
-)
 @pytest.mark.parametrize("reading", [{}, {"twins_readable": True}], ids=["hidden", "by id"])
 def test_a_protected_number_of_an_agent_deleted_while_planning_is_never_moved(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, reading: dict[str, bool]
@@ -224,11 +219,6 @@ def test_the_refusal_fallback_never_writes_through_v1_to_a_twin_named_by_get_v1_
     assert [path for path in _sent(sim) if TWIN in path] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a non-exclusive attach leaves a number also on an unlisted twin, which GET "
-    "/v1/inbound still names as its persona; apply and the next plan call that done (exit 0)",
-)
 def test_a_number_left_on_an_unlisted_twin_by_a_non_exclusive_attach_never_ends_in_exit_0(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -241,11 +231,6 @@ def test_a_number_left_on_an_unlisted_twin_by_a_non_exclusive_attach_never_ends_
     assert result.code != 0 or sim.owners()[N101] == [SUPPORT], result.out + result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a persona tagged v2-agent:ID that ID's binding does not name counts as that "
-    "agent's: a number on it is declared on the agent and apply exits 0 without moving it",
-)
 def test_a_second_persona_tagged_for_a_listed_agent_is_not_that_agent(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -333,11 +318,6 @@ def test_a_persona_named_like_an_agent_is_managed_by_name(
 # ---------------------------------------------------------------- round trips and dead ends
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export fails whole ('the export is not a valid config') when GET /v1/inbound "
-    "spells one persona's number in a way that is no phone number",
-)
 def test_export_round_trips_when_get_v1_inbound_spells_a_number_unreadably(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -362,11 +342,6 @@ def test_a_number_on_a_persona_and_an_agent_never_stops_a_plan_for_a_free_number
     assert result.code == 0, result.out + result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export says nothing when GET /v2/agents comes back full: the numbers of agents "
-    "past the 500 it lists are left out without a word",
-)
 def test_export_says_it_may_leave_out_agents_past_the_500_listed(
     start_sim: StartSim, run_cli: RunCli
 ) -> None:

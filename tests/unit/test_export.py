@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from reconciler.config import load_config, load_schema
 from reconciler.errors import InputError, ReconcilerError
-from reconciler.export import check_plans_clean, render_export
+from reconciler.export import check_plans_clean, left_out, render_export
 from reconciler.files import write_atomic
 from reconciler.model import Live, LivePersona
 from tests.conftest import EXAMPLES
@@ -47,6 +48,34 @@ def test_a_number_on_two_personas_cannot_be_exported() -> None:
     shared = frozenset({"+14155550100"})
     with pytest.raises(InputError, match=r"\+14155550100 is attached to several personas"):
         render_export(live(LivePersona("a", "A", shared), LivePersona("b", "B", shared)), "x")
+
+
+LEFT_OUT = {
+    "all shown": ({}, False, []),
+    "one spelled as no number": (
+        {"call me": ""},
+        False,
+        ["+14155550104 (on 'Sales') is left out: GET /v1/inbound does not show it"],
+    ),
+    "agent list full": ({}, True, ["GET /v2/agents came back full (500 agents"]),
+}
+
+
+@pytest.mark.parametrize(("spellings", "full", "starts"), LEFT_OUT.values(), ids=LEFT_OUT)
+def test_export_leaves_out_what_a_config_cannot_name_and_says_so(
+    spellings: dict[str, str], full: bool, starts: list[str]
+) -> None:
+    sales = LivePersona("p-sales", "Sales", frozenset({"+14155550100", "+14155550104"}))
+    shown = frozenset({"+14155550100"} if spellings else sales.numbers)
+    account = replace(
+        live(sales), account_numbers=shown, spellings=spellings, agents_incomplete=full
+    )
+    text = render_export(account, SCHEMA_ID)
+    check_plans_clean(text, account)
+    assert ("+14155550104" in text) is not spellings
+    warnings = left_out(account)
+    assert len(warnings) == len(starts)
+    assert all(w.startswith(f"warning: {s}") for w, s in zip(warnings, starts, strict=True))
 
 
 def test_the_self_check_refuses_an_export_that_would_not_plan_clean() -> None:

@@ -1,12 +1,23 @@
-"""Numbers the persona list shows on two personas, confirmed by reading those personas by id."""
+"""Numbers the persona list shows on two personas, confirmed by reading those personas by id;
+agents' twins, and agents gone between their listing and their binding read."""
 
 from __future__ import annotations
 
 import pytest
 
 from reconciler.errors import ApiError
-from reconciler.model import Live, LivePersona, PersonaRef
-from reconciler.owner_reads import confirm_owners, relisted
+from reconciler.model import (
+    AgentListing,
+    Desired,
+    DesiredPersona,
+    InboundRoute,
+    Live,
+    LiveAgent,
+    LivePersona,
+    PersonaRef,
+    SourceMark,
+)
+from reconciler.owner_reads import confirm_owners, read_account, relisted
 
 A, B, C = "p-a", "p-b", "p-c"
 N1, N2, N3 = "+14155550101", "+14155550102", "+14155550103"
@@ -150,3 +161,75 @@ def test_an_answer_about_another_persona_stops_the_plan() -> None:
 
     with pytest.raises(ApiError, match=r"GET /v1/personas/p-b: the answer is persona 'p-c'"):
         confirm_owners(live, by_id)
+
+
+BOT, TWIN = "ag-bot", "p-twin-bot"
+
+
+class Agents:
+    """An account with one agent, Bot: its binding as GET /v2/agents/{id}/inbound answers it,
+    and whether a read by id still finds it; the persona listing is `live`."""
+
+    base_url = "http://fake"
+
+    def __init__(self, live: Live, *, listed: bool, twin: str | None, exists: bool) -> None:
+        self.live, self.listed, self.twin, self.exists = live, listed, twin, exists
+        self.agents_read: list[str] = []
+
+    def read_live(self, pages_hint: int = 0) -> Live:
+        return self.live
+
+    def get_persona(self, persona_id: str) -> LivePersona:
+        return self.live.personas[persona_id]
+
+    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]:
+        return dict(self.live.personas), self.live.pages_read
+
+    def list_account_numbers(self) -> frozenset[str]:
+        return self.live.account_numbers
+
+    def list_agents(self) -> AgentListing:
+        return AgentListing([LiveAgent(BOT, "Bot")] if self.listed else [], False)
+
+    def get_agent(self, agent_id: str) -> LiveAgent | None:
+        self.agents_read.append(agent_id)
+        return LiveAgent(agent_id, "Bot") if self.exists else None
+
+    def agent_twin(self, agent_id: str) -> str | None:
+        return self.twin
+
+    def inbound_number(self, number: str) -> InboundRoute:
+        return InboundRoute(number, None, None)  # persona_id not shown
+
+
+def tagged(pid: str, *numbers: str) -> LivePersona:
+    return LivePersona(pid, pid.upper(), frozenset(numbers), twin_of=BOT)
+
+
+@pytest.mark.parametrize(("listed", "holder"), [(True, B), (False, f"agent:{BOT}")])
+def test_a_persona_tagged_for_an_agent_is_its_twin_only_where_no_binding_was_read(
+    listed: bool, holder: str
+) -> None:
+    # Bot's binding names TWIN; B carries Bot's tag too (a stale twin, or an edit).
+    reader = Agents(listing(tagged(TWIN, N1), tagged(B, N2)), listed=listed, twin=TWIN, exists=True)
+    live = read_account(reader)
+    assert live.owners()[N2] == (holder,)
+
+
+GONE = {
+    "still there": (True, (N3,), [BOT], frozenset()),
+    "deleted since listed": (False, (N3,), [BOT], frozenset({BOT})),
+    "no number looks free": (False, (N1,), [], frozenset()),
+}
+
+
+@pytest.mark.parametrize(("exists", "declared", "read", "unverifiable"), GONE.values(), ids=GONE)
+def test_an_agent_with_no_twin_is_read_again_when_a_declared_number_looks_free(
+    exists: bool, declared: tuple[str, ...], read: list[str], unverifiable: frozenset[str]
+) -> None:
+    # GET /v2/agents/{id}/inbound answers null for a deleted agent as for one with no numbers.
+    reader = Agents(listing(persona(A, N1)), listed=True, twin=None, exists=exists)
+    wanted = Desired((DesiredPersona(A, None, declared, SourceMark("c.yaml", 1, 1)),))
+    live = read_account(reader, wanted)
+    assert reader.agents_read == read
+    assert live.unverifiable == unverifiable

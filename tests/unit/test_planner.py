@@ -353,7 +353,7 @@ def test_each_number_is_sent_as_get_v1_inbound_spells_it_else_as_an_entry_does()
     account = Live(
         {SUPPORT: support},
         frozenset({"+14155550100", "+14155550102"}),
-        spellings={"+1 415 5550100": "+14155550100", "call me": ""},
+        spellings={"+1 415 5550100": "+14155550100"},
     )
     plan = build_plan(want((SUPPORT, None, ("+14155550100", "+14155550102"))), account)
 
@@ -361,6 +361,26 @@ def test_each_number_is_sent_as_get_v1_inbound_spells_it_else_as_an_entry_does()
     # 100: GET /v1/inbound's spelling wins; 101: GET /v1/inbound does not show it; 102: canonical.
     assert plan.spellings == {"+14155550100": "+1 415 5550100", "+14155550101": "14155550101"}
     assert plan.spelled(["+14155550101", "+14155550102"]) == ["14155550101", "+14155550102"]
+
+
+@pytest.mark.parametrize(
+    ("inbound_spellings", "changes"),
+    [
+        ({}, (Change(Action.DETACH, SUPPORT, "Support", "+14155550101"),)),
+        ({"call me": ""}, ()),
+    ],
+    ids=["every spelling read", "one spelling no phone number"],
+)
+def test_a_number_get_v1_inbound_may_spell_unreadably_is_never_detached(
+    inbound_spellings: dict[str, str], changes: tuple[Change, ...]
+) -> None:
+    # 101 is on Support but not on GET /v1/inbound, which may show it as "call me".
+    support = LivePersona(SUPPORT, "Support", frozenset({"+14155550100", "+14155550101"}))
+    account = Live({SUPPORT: support}, frozenset({"+14155550100"}), spellings=inbound_spellings)
+    plan = build_plan(want((SUPPORT, None, ("+14155550100",))), account)
+
+    assert plan.changes == changes
+    assert plan.spellings == {}
 
 
 def test_a_spelling_that_is_no_phone_number_is_a_warning_naming_where_it_was_seen() -> None:

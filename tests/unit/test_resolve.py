@@ -1,0 +1,46 @@
+"""Matching config entries to live owners: the problems resolve reports at an entry's line."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.errors import ConfigError
+from reconciler.model import Desired, DesiredPersona, Live, LivePersona, SourceMark
+from reconciler.resolve import resolve
+
+SUPPORT, SALES, UNSEEN = "p-support", "p-sales", "p-twin-unlisted"
+N1, N2 = "+14155550101", "+14155550102"
+MARK = SourceMark("routing.yaml", 3, 5)
+
+NAMED_BY_GET_V1_INBOUND = {
+    "an owner no read shows, the listing another": ((N1, N2), UNSEEN, True),
+    "a listed persona whose entry lacks it": ((N1, N2), SALES, False),
+    "an owner no read shows, the listing none": ((N2,), UNSEEN, False),
+}
+
+
+@pytest.mark.parametrize(
+    ("on_support", "hinted", "refused"),
+    NAMED_BY_GET_V1_INBOUND.values(),
+    ids=NAMED_BY_GET_V1_INBOUND,
+)
+def test_a_declared_number_also_named_on_an_owner_no_read_shows_is_refused(
+    on_support: tuple[str, ...], hinted: str, refused: bool
+) -> None:
+    # A non-exclusive attach can leave N1 on Support and on a hidden twin GET /v1/inbound names.
+    personas = {
+        SUPPORT: LivePersona(SUPPORT, "Support", frozenset(on_support)),
+        SALES: LivePersona(SALES, "Sales", frozenset()),
+    }
+    live = Live(personas, frozenset({N1, N2}), inbound_owners={N1: hinted})
+    desired = Desired((DesiredPersona(SUPPORT, None, (N1, N2), MARK),))
+    if not refused:
+        assert [persona.id for _, persona in resolve(desired, live)] == [SUPPORT]
+        return
+    with pytest.raises(ConfigError) as raised:
+        resolve(desired, live)
+    assert str(raised.value) == (
+        f"routing.yaml:3:5: {N1} is on 'Support', but GET /v1/inbound names {UNSEEN}, which no "
+        "read shows: it may be on both, and nothing is planned for it rather than guessed "
+        "(check it in the dashboard)"
+    )
