@@ -48,9 +48,19 @@ def _resolve_one(
             return f"persona id {entry.id} ({persona.name!r}) is deleted"
         if entry.name is not None and persona.name != entry.name:
             return f"persona id {entry.id} is named {persona.name!r}, not {entry.name!r}"
-        return persona
-    assert entry.name is not None
-    return _one_named(entry.name, by_name.get(entry.name, []), list(by_name), "persona")
+    else:
+        assert entry.name is not None
+        named = _one_named(entry.name, by_name.get(entry.name, []), list(by_name), "persona")
+        if isinstance(named, str):
+            return named
+        persona = named
+    if persona.twin_of:  # a twin its agent's binding does not name may still be one
+        return (
+            f"persona {persona.name!r} ({persona.id}) is tagged v2-agent:{persona.twin_of}, "
+            "as an agent's hidden persona is: only the agent API may change it (list the "
+            "agent under `agents:`, or take the tag off the persona)"
+        )
+    return persona
 
 
 def _resolve_agent(entry: DesiredPersona, live: Live) -> LivePersona | str:

@@ -44,3 +44,20 @@ def test_a_declared_number_also_named_on_an_owner_no_read_shows_is_refused(
         "read shows: it may be on both, and nothing is planned for it rather than guessed "
         "(check it in the dashboard)"
     )
+
+
+@pytest.mark.parametrize(("by_id", "by_name"), [(SALES, None), (None, "Sales"), (SALES, "Sales")])
+def test_a_persona_tagged_as_an_agents_twin_is_never_managed_as_a_persona(
+    by_id: str | None, by_name: str | None
+) -> None:
+    # Tagged v2-agent:ag_1 though ag_1's binding names another persona: it may still be a twin.
+    tagged = LivePersona(SALES, "Sales", frozenset({N1}), twin_of="ag_1")
+    live = Live({SALES: tagged}, frozenset({N1}))
+    desired = Desired((DesiredPersona(by_id, by_name, (N1,), MARK),))
+    with pytest.raises(ConfigError) as raised:
+        resolve(desired, live)
+    assert str(raised.value) == (
+        f"routing.yaml:3:5: persona 'Sales' ({SALES}) is tagged v2-agent:ag_1, as an agent's "
+        "hidden persona is: only the agent API may change it (list the agent under `agents:`, "
+        "or take the tag off the persona)"
+    )
