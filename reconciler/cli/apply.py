@@ -245,8 +245,8 @@ class _Writes:
             self.stopper.event.set()
 
     def sent(self, write: Write) -> None:
-        """The audit log's `sent` line, as a write is handed to a client that still sends."""
-        if self.audit is not None and not self.client.cancelled:
+        """The audit log's `sent` line, as the client puts a write on the wire."""
+        if self.audit is not None:
             self.audit.sent(write)
 
     def send(self, plan: Plan) -> ApplyResult:
