@@ -56,18 +56,16 @@ class _PlanWriter:
     def apply(self) -> ApplyResult:
         """Attaches, then detaches, then settings, then labels."""
         failed_attaches = self._send_attaches_then_detaches()
-        # A number whose attach did not succeed is not on its persona, where its settings go.
+        # A number whose attach did not succeed is not on its persona, where its settings go (its
+        # label is on the number itself).
         gains = self.plan.gains()
-        missing = {(pid, number) for pid in failed_attaches for number in gains[pid]}
+        missing = {(Action.SETTINGS, p, n) for p in failed_attaches for n in gains[p]}
         for action in (Action.SETTINGS, Action.LABEL):
             sends: list[Callable[[], Write]] = []
             for change in self.plan.number_writes():
                 if change.action is not action:
                     continue
-                if (
-                    change.persona_id,
-                    change.phone_number,
-                ) in missing and action is Action.SETTINGS:
+                if (action, change.persona_id, change.phone_number) in missing:
                     write = self._number_write(change)
                     self.record(write.skipped_because("its attach did not succeed"))
                 else:
