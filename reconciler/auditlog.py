@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from reconciler.apply import Write
+from reconciler.apply.result import Write
 from reconciler.errors import InputError
 from reconciler.secrets import REDACTOR
 

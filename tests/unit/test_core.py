@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import ApplyResult, apply_plan
+from reconciler.apply.result import ApplyResult
+from reconciler.apply.writes import apply_plan
 from reconciler.core import (
     MAX_DIFFERENCES_SHOWN,
     check_unchanged,

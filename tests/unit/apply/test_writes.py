@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.apply import ApplyResult, Write, apply_plan, describe
+from reconciler.apply.result import ApplyResult, Write, describe
+from reconciler.apply.writes import apply_plan
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
 from reconciler.model import routing_settings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
