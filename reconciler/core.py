@@ -322,26 +322,20 @@ class ApplyHooks(Protocol):
     # Set to send nothing more (a signal, stdout closed).
     stop: threading.Event
 
-    def redact(self, text: str) -> str:
-        """What a saved plan's strings went through when it was written (plan_from_saved)."""
-
-    def show(self, plan: Plan) -> None:
-        """Show the plan, before its valves are enforced."""
-
-    def say(self, line: str) -> None:
-        """A line before the writes: a valve --force lets through, a saved plan already applied."""
-
-    def note(self, note: str) -> None:
-        """A note on the repair, before its writes (converge's `announce`)."""
-
-    def writes(self) -> AbstractContextManager[None]:
-        """Entered before the first write, left after the last (the audit log, the signals)."""
-
-    def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]:
-        """Around each plan's writes (the first, the repair): gets each write as it ends."""
-
-    def sent(self, write: Write) -> None:
-        """Each write as the client puts it on the wire (the audit log's `sent` line)."""
+    # What a saved plan's strings went through when it was written (plan_from_saved).
+    def redact(self, text: str) -> str: ...
+    # Shows the plan, before its valves are enforced.
+    def show(self, plan: Plan) -> None: ...
+    # A line before the writes: a valve --force lets through, a saved plan already applied.
+    def say(self, line: str) -> None: ...
+    # A note on the repair, before its writes (converge's `announce`).
+    def note(self, note: str) -> None: ...
+    # Entered before the first write, left after the last (the audit log, the signals).
+    def writes(self) -> AbstractContextManager[None]: ...
+    # Around each plan's writes (the first, the repair): gets each write as it ends.
+    def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
+    # Each write as the client puts it on the wire (the audit log's `sent` line).
+    def sent(self, write: Write) -> None: ...
 
 
 def apply(
