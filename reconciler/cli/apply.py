@@ -75,7 +75,6 @@ def apply_command(
     as_json = output_format == "json"
     plan: Plan | None = None
     result = ApplyResult()
-    ending: ReconcilerError | AlreadyReported | None
     try:
         if as_json and not auto_approve and saved_plan_among(files) is None:
             raise InputError("--format json prints only the report: pass --auto-approve with it")
@@ -115,6 +114,7 @@ class _Run:
     confirm: Callable[[], None] | None
     quiet: bool
     audit: AuditLog | None = None
+    redact: Callable[[str], str] = REDACTOR.clean
     stopper: GracefulStop = field(init=False)
     stop: threading.Event = field(init=False)
     # The write lines' [n/N], counted on across the plan and its repair.
@@ -124,9 +124,6 @@ class _Run:
     def __post_init__(self) -> None:
         self.stopper = GracefulStop(self.on_signal, self.on_second)
         self.stop = self.stopper.event
-
-    def redact(self, text: str) -> str:
-        return REDACTOR.clean(text)
 
     def show(self, plan: Plan) -> None:
         """The plan, as plan prints it (the JSON report carries it instead)."""
@@ -220,7 +217,8 @@ class _Run:
         place that says what was written); what ends the run short of success, if anything."""
         signal_number = self.stopper.signal_number
         if result.plans and not self.quiet:
-            stats, limit = self.client.stats, self.client.write_limit
+            stats = self.client.stats
+            limit = self.client.write_limit
             costs = ""
             if stats.retries or stats.waited:
                 retries = counted(stats.retries, "retry", "retries")

@@ -15,8 +15,6 @@ from reconciler.errors import InputError, OutputClosed
 from reconciler.secrets import REDACTOR
 
 Style = Callable[[str, str], str]
-
-
 # Set once stdout turned out to be a pipe whose reader has gone: nothing more is shown there.
 _STDOUT_CLOSED = threading.Event()
 
