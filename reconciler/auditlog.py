@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from reconciler.apply import Write
+from reconciler.apply.result import Write
 from reconciler.errors import InputError
 from reconciler.secrets import REDACTOR
 
@@ -25,10 +25,7 @@ class AuditLog:
     """An append-only JSON Lines file of writes: time, persona, action, numbers, outcome."""
 
     def __init__(
-        self,
-        path: str,
-        *,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        self, path: str, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
     ) -> None:
         try:
             # Created 0600 as plan files are: it lists phone numbers and the personas they are on.

@@ -5,7 +5,7 @@ The client (api.BlandClient) is the one implementation; tests pass fakes of thes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -50,3 +50,4 @@ class AccountWriter(AccountReader, Protocol):
     def attach_to_agent(self, agent_id: str, numbers: Iterable[str]) -> None: ...
     def detach_from_agent(self, agent_id: str, numbers: Iterable[str]) -> int | None: ...
     def uninterruptible(self) -> AbstractContextManager[None]: ...
+    def before_wire(self, hook: Callable[[], None]) -> AbstractContextManager[None]: ...

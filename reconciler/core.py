@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import difflib
 import json
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
-from reconciler.apply import ApplyResult, counted
-from reconciler.client_protocols import AccountReader
+from reconciler.apply.result import ApplyResult, Write, counted
+from reconciler.apply.writes import OnWrite, apply_plan
+from reconciler.client_protocols import AccountReader, AccountWriter
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
-from reconciler.model import Desired, Live
+from reconciler.model import Desired, SafetySettings
 from reconciler.owner_reads import read_account
 from reconciler.plan import Action, Plan
 from reconciler.planfile import (
@@ -26,15 +29,14 @@ from reconciler.planfile import (
     change_from_json,
     is_plan_file,
     public_url,
+    read_plan_file,
 )
 from reconciler.planner import build_plan
 from reconciler.render import dropped_note, plan_document
-from reconciler.safety import Thresholds, assess
+from reconciler.safety import Thresholds, assess, enforce
 
 # How many differences a refusal names before "and N more".
 MAX_DIFFERENCES_SHOWN = 20
-# Sends one plan's writes and says how they ended (the CLI's, with its progress and signals).
-SendWrites = Callable[[Plan], ApplyResult]
 
 
 def refuse_saved_plans(files: Sequence[str]) -> None:
@@ -58,6 +60,23 @@ def saved_plan_among(files: Sequence[str]) -> str | None:
     if len(files) > 1:
         raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
     return plans[0]
+
+
+def apply_source(
+    files: Sequence[str],
+    targets: Sequence[str],
+    load_config: Callable[[Sequence[str]], Desired],
+    signing_key: Callable[[], bytes],
+) -> Desired | SavedPlan:
+    """What apply applies: the plan file among the arguments, read and its signature checked, or
+    the config files, checked whole, then cut to the targets. Either before any request: an
+    invalid or altered file sends nothing."""
+    saved_path = saved_plan_among(files)
+    if saved_path is None:
+        return targeted(load_config(files), targets)
+    if targets:
+        raise InputError(f"{saved_path}: --target goes with config files; a saved plan is whole")
+    return read_plan_file(saved_path, signing_key())
 
 
 def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
@@ -84,21 +103,6 @@ def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
     return replace(desired, personas=kept, targets=tuple(targets), elsewhere=left_out)
 
 
-def with_owner_findings(plan: Plan, live: Live) -> Plan:
-    """The plan, saying what its picture of the owners rests on beyond the persona list.
-
-    Numbers confirmed by id, and the numbers it concerns (changed, declared or protected) whose
-    owner GET /v1/inbound and the persona list disagree on.
-    """
-    concerned = {change.phone_number for change in plan.changes}.union(
-        plan.protected, *(persona.desired for persona in plan.managed)
-    )
-    disagreements = tuple(
-        found for found in live.disagreements() if found.phone_number in concerned
-    )
-    return replace(plan, confirmed=live.confirmed, disagreements=disagreements)
-
-
 def make_plan(
     desired: Desired,
     account: AccountReader,
@@ -107,10 +111,20 @@ def make_plan(
     force: bool = False,
     pages_hint: int = 0,
 ) -> Plan:
-    """The changes that make the live account match the config, with what the valves say."""
+    """The changes that make the live account match the config, with what the valves say, and
+    what the picture of the owners rests on beyond the persona list: numbers confirmed by id,
+    and the numbers it concerns (changed, declared or protected) whose owner GET /v1/inbound
+    and the persona list disagree on."""
     live = read_account(account, desired, pages_hint)
-    plan = with_owner_findings(build_plan(desired, live), live)
-    return assess(replace(plan, targets=desired.targets), thresholds, force=force)
+    plan = build_plan(desired, live)
+    concerned = {change.phone_number for change in plan.changes}.union(
+        plan.protected, *(persona.desired for persona in plan.managed)
+    )
+    disagreements = tuple(d for d in live.disagreements() if d.phone_number in concerned)
+    plan = replace(
+        plan, confirmed=live.confirmed, disagreements=disagreements, targets=desired.targets
+    )
+    return assess(plan, thresholds, force=force)
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:
@@ -224,7 +238,7 @@ def converge(
     desired: Desired,
     account: AccountReader,
     thresholds: Thresholds,
-    send: SendWrites,
+    send: Callable[[Plan], ApplyResult],
     announce: Callable[[str], None] = lambda _note: None,
 ) -> ApplyResult:
     """Make the plan's writes, then plan again until the account matches, at most twice.
@@ -296,3 +310,73 @@ def _plan_after(
         return None
     result.verify_reads += after.reads
     return after
+
+
+class ApplyHooks(Protocol):
+    """What an apply asks of the command layer, which prints, asks and handles signals for it."""
+
+    force: bool
+    parallelism: int
+    # Asks before the writes, raising to stop them; None: nothing is asked.
+    confirm: Callable[[], None] | None
+    # Set to send nothing more (a signal, stdout closed).
+    stop: threading.Event
+
+    # What a saved plan's strings went through when it was written (plan_from_saved).
+    def redact(self, text: str) -> str: ...
+    # Shows the plan, before its valves are enforced.
+    def show(self, plan: Plan) -> None: ...
+    # A line before the writes: a valve --force lets through, a saved plan already applied.
+    def say(self, line: str) -> None: ...
+    # A note on the repair, before its writes (converge's `announce`).
+    def note(self, note: str) -> None: ...
+    # Entered before the first write, left after the last (the audit log, the signals).
+    def writes(self) -> AbstractContextManager[None]: ...
+    # Around each plan's writes (the first, the repair): gets each write as it ends.
+    def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
+    # Each write as the client puts it on the wire (the audit log's `sent` line).
+    def sent(self, write: Write) -> None: ...
+
+
+def apply(
+    source: Desired | SavedPlan, account: AccountWriter, safety: SafetySettings, hooks: ApplyHooks
+) -> tuple[Plan, ApplyResult]:
+    """Plan from a config, or check a saved plan; show it, enforce the valves, ask and check the
+    account again, write, and converge. The plan shown, and what the writes did."""
+    confirm = hooks.confirm
+    if isinstance(source, SavedPlan):
+        plan = plan_from_saved(source, account, hooks.redact)
+        if plan.is_empty and not source.plan.is_empty:
+            hooks.say(f"{source.path} has already been applied: the account is as it leaves it.")
+        # The saved thresholds, with any given now winning, as for a config's `safety:`.
+        thresholds = Thresholds.resolve(source.thresholds.as_settings(), safety)
+        plan = assess(plan, thresholds, force=hooks.force)
+        desired = source.desired
+        confirm = None  # a saved plan was reviewed when it was made: it is not asked again
+    else:
+        desired = source
+        thresholds = Thresholds.resolve(source.safety, safety)
+        plan = make_plan(desired, account, thresholds, force=hooks.force)
+    hooks.show(plan)
+    if plan.is_empty:
+        return plan, ApplyResult()
+    for valve in enforce(plan):  # UnsafePlan before any write
+        hooks.say(f"note: --force given: applying although {valve}")
+    if confirm is not None:
+        confirm()
+        check_unchanged(plan, make_plan(desired, account, thresholds, force=hooks.force))
+
+    def send(each: Plan) -> ApplyResult:
+        with hooks.writing(each) as on_write:
+            return apply_plan(
+                each,
+                account,
+                parallelism=hooks.parallelism,
+                stop=hooks.stop,
+                on_write=on_write,
+                on_send=hooks.sent,
+            )
+
+    with hooks.writes():
+        result = converge(plan, desired, account, thresholds, send, hooks.note)
+    return plan, result

@@ -153,6 +153,16 @@ class Transport:
         finally:
             self._local.uninterruptible = False
 
+    @contextmanager
+    def before_wire(self, hook: Callable[[], None]) -> Iterator[None]:
+        """Call `hook` once, as this thread's next write goes to the wire: after the last check for
+        a stop, so a write refused as NotSent never calls it (the audit log's `sent` line)."""
+        self._local.before_wire = hook
+        try:
+            yield
+        finally:
+            self._local.before_wire = None
+
     def _interruptible_sleep(self, seconds: float) -> None:
         if getattr(self._local, "uninterruptible", False):
             time.sleep(seconds)  # finishing a unit of writes: its backoff is not cut short
@@ -266,6 +276,10 @@ class Transport:
         with self.write_limit.slot() as ticket:
             # Checked after every wait: a signal may have come while this write waited its turn.
             self._refuse_if_cancelled(method, path)
+            hook = getattr(self._local, "before_wire", None)
+            self._local.before_wire = None  # once per write, whatever retries follow
+            if hook is not None:
+                hook()
             return self._send(method, path, params, body, ticket, deadline)
 
     def _refuse_if_cancelled(self, method: str, path: str) -> None:

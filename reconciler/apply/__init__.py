@@ -3,17 +3,3 @@
 The account is reached only through the `AccountWriter` protocol passed in, never through the
 API client directly. Whether the account then matches is the next plan's to say (core.converge).
 """
-
-from reconciler.apply.result import ApplyResult, Outcome, Write, counted, describe, report_json
-from reconciler.apply.writes import OnWrite, apply_plan
-
-__all__ = [
-    "ApplyResult",
-    "OnWrite",
-    "Outcome",
-    "Write",
-    "apply_plan",
-    "counted",
-    "describe",
-    "report_json",
-]

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from reconciler.errors import ApiError, AuthError
-from reconciler.plan import Plan
+from reconciler.plan import Action, Plan
 from reconciler.render import plan_document
 from reconciler.text import printable
 
@@ -183,3 +183,62 @@ def report_json(
         "exit_status": exit_status,
         "error": error,
     }
+
+
+# The write call that carries a change of each action (attaches and moves ride one attach).
+_CALL_OF = {Action.DETACH: "detach", Action.SETTINGS: "settings", Action.LABEL: "label"}
+
+
+def changes_made(plan: Plan, result: ApplyResult) -> dict[Action, int]:
+    """How many changes a successful write carried, per action, over the plan and its repair
+    (a change both hold counts once)."""
+    carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
+    made = dict.fromkeys(Action, 0)
+    seen: set[tuple[Action, str, str]] = set()
+    for change in (change for sent in result.plans or [plan] for change in sent.changes):
+        key = (change.action, change.persona_id, change.phone_number)
+        call = _CALL_OF.get(change.action, "attach")
+        if key not in seen and (change.persona_id, call, change.phone_number) in carried:
+            seen.add(key)
+            made[change.action] += 1
+    return made
+
+
+def report_text(
+    plan: Plan, result: ApplyResult, costs: str, *, signal_name: str | None, stdout_closed: bool
+) -> tuple[list[str], str | None]:
+    """The apply report: its lines (notes, the line of numbers in the plan's units, and when it
+    fell short every write and what is still wrong), and the one line for stderr if it did.
+
+    `costs` ends the line of numbers: what retries and waits cost the client.
+    """
+    made = changes_made(plan, result)
+    line = (
+        f"{made[Action.ATTACH]} attached, {made[Action.MOVE]} moved, {made[Action.DETACH]} detached"
+    )
+    if made[Action.SETTINGS]:
+        line += f", {made[Action.SETTINGS]} with new settings"
+    if made[Action.LABEL]:
+        line += f", {counted(made[Action.LABEL], 'label')} set"
+    line += f"; {counted(len(result.done), 'API write')}"
+    if result.failed:
+        line += f", {len(result.failed)} failed"
+    if result.skipped:
+        line += f", {len(result.skipped)} skipped"
+    if not result.interrupted and result.stopped_by is None:
+        line += f"; verified with {counted(result.verify_reads, 'read')}"
+    lines = [f"note: {note}" for note in result.notes]
+    if result.converged:
+        return [*lines, f"Apply complete: {line}{costs}."], None
+    if signal_name is not None:
+        head = f"Apply interrupted by {signal_name}"
+    elif result.stopped_by is not None:
+        head = "Apply stopped"
+    elif stdout_closed:
+        head = "Apply stopped (stdout was closed)"
+    else:
+        head = "Apply incomplete"
+    lines.append(f"{head}: {line}{costs}.")
+    lines += [f"  {describe(write)}" for write in [*result.done, *result.failed, *result.skipped]]
+    lines += [f"  not converged: {mismatch}" for mismatch in result.mismatches]
+    return lines, f"{head}. Run plan to see what remains."

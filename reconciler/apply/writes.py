@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -55,18 +56,16 @@ class _PlanWriter:
     def apply(self) -> ApplyResult:
         """Attaches, then detaches, then settings, then labels."""
         failed_attaches = self._send_attaches_then_detaches()
-        # A number whose attach did not succeed is not on its persona, where its settings go.
+        # A number whose attach did not succeed is not on its persona, where its settings go (its
+        # label is on the number itself).
         gains = self.plan.gains()
-        missing = {(pid, number) for pid in failed_attaches for number in gains[pid]}
+        missing = {(Action.SETTINGS, p, n) for p in failed_attaches for n in gains[p]}
         for action in (Action.SETTINGS, Action.LABEL):
             sends: list[Callable[[], Write]] = []
             for change in self.plan.number_writes():
                 if change.action is not action:
                     continue
-                if (
-                    change.persona_id,
-                    change.phone_number,
-                ) in missing and action is Action.SETTINGS:
+                if (action, change.persona_id, change.phone_number) in missing:
                     write = self._number_write(change)
                     self.record(write.skipped_because("its attach did not succeed"))
                 else:
@@ -185,9 +184,8 @@ class _PlanWriter:
         if self.halted() and not must_finish:
             return intended.skipped_because(self._halt_reason())
         try:
-            if self.on_send is not None:  # the audit log's `sent` line
-                self.on_send(intended)
-            send()
+            with self._announced(intended):
+                send()
         except NotSent as error:
             return intended.skipped_because(error.reason)
         except AuthError as error:
@@ -197,6 +195,13 @@ class _PlanWriter:
             fallback = after_error(error)
             return fallback if fallback is not None else intended.failed_with(error)
         return intended
+
+    def _announced(self, intended: Write) -> AbstractContextManager[None]:
+        """on_send's call for a write, made by the client as the write goes to the wire (after
+        its last check for a stop): a write refused unsent never gets the audit's `sent` line."""
+        if self.on_send is None:
+            return nullcontext()
+        return self.client.before_wire(partial(self.on_send, intended))
 
     def _route(self, action: str, key: str, numbers: list[str]) -> None:
         """One attach or detach call to the owner a key names: a persona through v1, an agent
@@ -278,9 +283,8 @@ class _PlanWriter:
             freed = self._free(persona_id, numbers)
             outcome = intended
             try:
-                if self.on_send is not None:
-                    self.on_send(intended)
-                self._route("attach", persona_id, numbers)
+                with self._announced(intended):
+                    self._route("attach", persona_id, numbers)
             except ApiError as error:
                 if isinstance(error, AuthError):
                     self._stop_on(error)
@@ -386,7 +390,7 @@ def apply_plan(
 ) -> ApplyResult:
     """Make the plan's writes, batched, attaches first.
 
-    `on_write` gets each write as it ends, `on_send` each write just before it is sent. Once
+    `on_write` gets each write as it ends, `on_send` each write as it goes to the wire. Once
     `stop` is set, writes not yet sent are skipped.
     """
     if plan.is_empty:

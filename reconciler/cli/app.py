@@ -48,10 +48,6 @@ MAX_TIMEOUT = 86_400.0
 MAX_FILE_SIZE_LIMIT = 1024**3
 
 
-def _stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()
-
-
 @dataclass
 class Seams:
     """What the CLI takes from its surroundings; tests replace these to run it in-process."""
@@ -62,7 +58,7 @@ class Seams:
     # The client's backoff multiplier between retries (0: retry at once, Retry-After aside).
     backoff: float = 0.5
     # Whether stdout is a terminal: colour and the progress bar.
-    stdout_is_terminal: Callable[[], bool] = _stdout_is_terminal
+    stdout_is_terminal: Callable[[], bool] = lambda: sys.stdout.isatty()
     # Asks before an apply without --auto-approve; raises to stop it.
     confirm: Callable[[], None] = ask_to_confirm
     progress_min_personas: int = PROGRESS_MIN_PERSONAS

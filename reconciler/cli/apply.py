@@ -1,58 +1,31 @@
-"""`reconciler apply`: show the plan, make exactly its calls, verify, and report."""
+"""`reconciler apply`: its options, and what core.apply asks of the command line: the plan and
+each write shown, the question, the audit log, the signals, the report and the exit status."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
-from contextlib import nullcontext
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import click
 
 from reconciler.api import BlandClient
-from reconciler.apply import ApplyResult, Write, apply_plan, describe, report_json
+from reconciler.apply.result import ApplyResult, Write, counted, describe, report_json, report_text
+from reconciler.apply.writes import OnWrite
 from reconciler.auditlog import AuditLog
 from reconciler.cli.app import FILES, TARGETS, Settings, pass_settings, safety_options
-from reconciler.cli.output import echo, label, report_apply, stdout_closed, styler
-from reconciler.core import (
-    check_unchanged,
-    converge,
-    make_plan,
-    plan_from_saved,
-    saved_plan_among,
-    targeted,
-)
-from reconciler.errors import (
-    AlreadyReported,
-    ExitCode,
-    InputError,
-    OutputClosed,
-    ReconcilerError,
-)
+from reconciler.cli.output import echo, label, stdout_closed, styler
+from reconciler.core import apply, apply_source, saved_plan_among
+from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.files import refuse_overwriting
 from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
-from reconciler.planfile import read_plan_file
 from reconciler.render import render_text
-from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
-
-# How an apply ended: the plan shown (None: refused before one was), what the writes did, and
-# what ends the run short of success (None: it succeeded).
-_Ending = ReconcilerError | AlreadyReported | None
-
-
-@dataclass
-class _ApplyOptions:
-    """The apply command's own options."""
-
-    auto_approve: bool
-    parallelism: int
-    log_file: str | None
-    force: bool
-    as_json: bool
 
 
 @click.command("apply")
@@ -100,11 +73,21 @@ def apply_command(
 ) -> None:
     """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
     as_json = output_format == "json"
-    options = _ApplyOptions(auto_approve, parallelism, log_file, force, as_json)
     plan: Plan | None = None
     result = ApplyResult()
     try:
-        plan, result, ending = _apply(settings, files, targets, safety, options)
+        if as_json and not auto_approve and saved_plan_among(files) is None:
+            raise InputError("--format json prints only the report: pass --auto-approve with it")
+        source = apply_source(files, targets, settings.load_config, settings.signing_key)
+        if log_file is not None:
+            read = [*files, *source.files] if isinstance(source, Desired) else files
+            what = "config file" if isinstance(source, Desired) else "plan file"
+            refuse_overwriting("--log-file", log_file, settings.inputs(read, what))
+        with settings.client() as client:
+            confirm = None if auto_approve else settings.seams.confirm
+            run = _Run(client, settings, files, log_file, parallelism, force, confirm, as_json)
+            plan, result = apply(source, client, safety, run)
+            ending = run.ending(plan, result)
     except ReconcilerError as error:
         if not as_json:
             raise
@@ -117,105 +100,42 @@ def apply_command(
         raise ending
 
 
-def _apply(
-    settings: Settings,
-    files: tuple[str, ...],
-    targets: tuple[str, ...],
-    safety: SafetySettings,
-    options: _ApplyOptions,
-) -> tuple[Plan, ApplyResult, _Ending]:
-    saved_path = saved_plan_among(files)
-    if options.as_json and not options.auto_approve and saved_path is None:
-        raise InputError("--format json prints only the report: pass --auto-approve with it")
-    if saved_path is None:
-        desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
-        _refuse_logging_over(options, settings.inputs([*files, *desired.files], "config file"))
-        thresholds = Thresholds.resolve(desired.safety, safety)
-        with settings.client() as client:
-            plan = make_plan(desired, client, thresholds, force=options.force)
-            return _show_and_apply(plan, desired, thresholds, client, files, settings, options)
-    if targets:
-        raise InputError(f"{saved_path}: --target goes with config files; a saved plan is whole")
-    # Read and checked before any request: an altered file sends nothing.
-    saved = read_plan_file(saved_path, settings.signing_key())
-    _refuse_logging_over(options, settings.inputs(files, "plan file"))
-    with settings.client() as client:
-        plan = plan_from_saved(saved, client, REDACTOR.clean)
-        if plan.is_empty and not saved.plan.is_empty and not options.as_json:
-            echo(f"{saved_path} has already been applied: the account is as it leaves it.")
-        # The saved thresholds, with any given now winning, as for a config's `safety:`.
-        thresholds = Thresholds.resolve(saved.thresholds.as_settings(), safety)
-        plan = assess(plan, thresholds, force=options.force)
-        # A saved plan was reviewed when it was made: it is applied without asking again.
-        options.auto_approve = True
-        return _show_and_apply(plan, saved.desired, thresholds, client, files, settings, options)
-
-
-def _refuse_logging_over(options: _ApplyOptions, inputs: dict[str, str]) -> None:
-    if options.log_file is not None:
-        refuse_overwriting("--log-file", options.log_file, inputs)
-
-
-def _show_and_apply(
-    plan: Plan,
-    desired: Desired,
-    thresholds: Thresholds,
-    client: BlandClient,
-    files: tuple[str, ...],
-    settings: Settings,
-    options: _ApplyOptions,
-) -> tuple[Plan, ApplyResult, _Ending]:
-    """Show the plan, enforce the valves, confirm, write; how the apply ended."""
-    if not options.as_json:
-        colour = settings.colour()
-        echo(render_text(plan, label(files), styler(colour)), nl=False, colour=colour)
-    if plan.is_empty:
-        return plan, ApplyResult(), None
-    for valve in enforce(plan):  # UnsafePlan before any write
-        if not options.as_json:
-            echo(f"note: --force given: applying although {valve}")
-    if not options.auto_approve:
-        settings.seams.confirm()
-        check_unchanged(plan, make_plan(desired, client, thresholds, force=options.force))
-    client.set_write_parallelism(options.parallelism)
-    # Opened before the first write, so a bad path stops the run with nothing written.
-    audit = AuditLog(options.log_file) if options.log_file else None
-    if audit is not None and audit.warning is not None:
-        echo(audit.warning, err=True)
-    writes = _Writes(client, audit, settings, options.parallelism, quiet=options.as_json)
-    try:
-        with GracefulStop(writes.on_signal, writes.on_second) as writes.stopper:
-            result = converge(plan, desired, client, thresholds, writes.send, writes.report_note)
-    finally:
-        if audit is not None:
-            audit.close()
-    signal_number = writes.stopper.signal_number
-    ending: _Ending = result.stopped_by
-    if ending is None and signal_number is not None:
-        ending = AlreadyReported(ExitCode.stopped_by(signal_number))
-    elif ending is None and not result.converged:
-        ending = AlreadyReported(ExitCode.INCOMPLETE)
-    if not options.as_json:
-        report_apply(plan, result, client, writes.stopper.signal_name if signal_number else None)
-    return plan, result, ending
-
-
 @dataclass
-class _Writes:
-    """Sends a plan's writes with a progress bar or one line per write, under a graceful stop."""
+class _Run:
+    """core.ApplyHooks for the command line: prints the plan, each write and the report, asks,
+    keeps the audit log, and turns the first signal into a stop."""
 
     client: BlandClient
-    audit: AuditLog | None
     settings: Settings
+    files: tuple[str, ...]
+    log_file: str | None
     parallelism: int
-    quiet: bool = False
-    stopper: GracefulStop = field(default_factory=lambda: GracefulStop(lambda _signum: None))
+    force: bool
+    confirm: Callable[[], None] | None
+    quiet: bool
+    audit: AuditLog | None = None
+    redact: Callable[[str], str] = REDACTOR.clean
+    stopper: GracefulStop = field(init=False)
+    stop: threading.Event = field(init=False)
     # The write lines' [n/N], counted on across the plan and its repair.
     count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     total: int = 0
 
-    def report_note(self, note: str) -> None:
-        """A note on the repair, before its writes (the JSON report carries it instead)."""
+    def __post_init__(self) -> None:
+        self.stopper = GracefulStop(self.on_signal, self.on_second)
+        self.stop = self.stopper.event
+
+    def show(self, plan: Plan) -> None:
+        """The plan, as plan prints it (the JSON report carries it instead)."""
+        if not self.quiet:
+            colour = self.settings.colour()
+            echo(render_text(plan, label(self.files), styler(colour)), nl=False, colour=colour)
+
+    def say(self, line: str) -> None:
+        if not self.quiet:
+            echo(line)
+
+    def note(self, note: str) -> None:
         self.report(f"note: {note}")
 
     def on_signal(self, signum: int) -> None:
@@ -245,11 +165,27 @@ class _Writes:
             self.stopper.event.set()
 
     def sent(self, write: Write) -> None:
-        """The audit log's `sent` line, as a write is handed to a client that still sends."""
-        if self.audit is not None and not self.client.cancelled:
+        """The audit log's `sent` line, as the client puts a write on the wire."""
+        if self.audit is not None:
             self.audit.sent(write)
 
-    def send(self, plan: Plan) -> ApplyResult:
+    @contextmanager
+    def writes(self) -> Iterator[None]:
+        """Around every write: the audit log (opened before the first, so a bad path stops the
+        run with nothing written), and a first SIGINT or SIGTERM only stopping new writes."""
+        self.client.set_write_parallelism(self.parallelism)
+        self.audit = AuditLog(self.log_file) if self.log_file else None
+        if self.audit is not None and self.audit.warning is not None:
+            echo(self.audit.warning, err=True)
+        try:
+            with self.stopper:
+                yield
+        finally:
+            if self.audit is not None:
+                self.audit.close()
+
+    @contextmanager
+    def writing(self, plan: Plan) -> Iterator[OnWrite]:
         """One plan's writes: a progress bar on a terminal for many personas, else a line each."""
         seams = self.settings.seams
         personas = len(set(plan.gains()) | set(plan.losses()))
@@ -274,11 +210,35 @@ class _Writes:
                 if self.audit is not None:
                     self.audit.record(write)
 
-            return apply_plan(
-                plan,
-                self.client,
-                parallelism=self.parallelism,
-                stop=self.stopper.event,
-                on_write=on_write,
-                on_send=self.sent,
+            yield on_write
+
+    def ending(self, plan: Plan, result: ApplyResult) -> ReconcilerError | AlreadyReported | None:
+        """Reports what the writes did (on stderr once stdout is closed: the report is the one
+        place that says what was written); what ends the run short of success, if anything."""
+        signal_number = self.stopper.signal_number
+        if result.plans and not self.quiet:
+            stats = self.client.stats
+            limit = self.client.write_limit
+            costs = ""
+            if stats.retries or stats.waited:
+                retries = counted(stats.retries, "retry", "retries")
+                costs += f"; {retries} ({stats.rate_limited} rate limited)"
+                costs += f", {stats.waited:.1f}s waiting"
+            if limit.lowest < limit.ceiling:
+                costs += f"; concurrent writes lowered to {limit.lowest} after 429s"
+            signal_name = self.stopper.signal_name if signal_number else None
+            lines, last = report_text(
+                plan, result, costs, signal_name=signal_name, stdout_closed=stdout_closed()
             )
+            for line in lines:
+                try:
+                    echo(line, err=stdout_closed())
+                except OutputClosed:
+                    echo(line, err=True)
+            if last is not None:
+                echo(last, err=True)
+        if result.stopped_by is not None:
+            return result.stopped_by
+        if signal_number is not None:
+            return AlreadyReported(ExitCode.stopped_by(signal_number))
+        return None if result.converged else AlreadyReported(ExitCode.INCOMPLETE)

@@ -1,4 +1,4 @@
-"""What the commands print: redacted echo, colour, the confirmation prompt, the apply report."""
+"""What the commands print through: redacted echo, colour, titles, the confirmation prompt."""
 
 from __future__ import annotations
 
@@ -11,15 +11,10 @@ from pathlib import Path
 
 import click
 
-from reconciler.api import BlandClient
-from reconciler.apply import ApplyResult, counted, describe
 from reconciler.errors import InputError, OutputClosed
-from reconciler.plan import Action, Plan
 from reconciler.secrets import REDACTOR
 
 Style = Callable[[str, str], str]
-
-
 # Set once stdout turned out to be a pipe whose reader has gone: nothing more is shown there.
 _STDOUT_CLOSED = threading.Event()
 
@@ -98,88 +93,3 @@ def ask_to_confirm() -> None:
         raise
     if answer.strip() != "yes":
         raise InputError("apply cancelled: nothing was written")
-
-
-def report_apply(
-    plan: Plan, result: ApplyResult, client: BlandClient, signal_name: str | None
-) -> None:
-    """What was done, what failed (with the API's code and message), what was skipped, and why.
-
-    On stdout, or on stderr once stdout is closed (the report is the one place that says what
-    was written).
-    """
-    for note in result.notes:
-        _report_line(f"note: {note}")
-    line = _counts(plan, result, client)
-    if result.converged:
-        _report_line(f"Apply complete: {line}.")
-        return
-    if signal_name is not None:
-        head = f"Apply interrupted by {signal_name}"
-    elif result.stopped_by is not None:
-        head = "Apply stopped"
-    elif stdout_closed():
-        head = "Apply stopped (stdout was closed)"
-    else:
-        head = "Apply incomplete"
-    _report_line(f"{head}: {line}.")
-    for write in [*result.done, *result.failed, *result.skipped]:
-        _report_line(f"  {describe(write)}")
-    for mismatch in result.mismatches:
-        _report_line(f"  not converged: {mismatch}")
-    echo(f"{head}. Run plan to see what remains.", err=True)
-
-
-def _report_line(text: str) -> None:
-    try:
-        echo(text, err=stdout_closed())
-    except OutputClosed:
-        echo(text, err=True)
-
-
-# The write call that carries a change of each action (attaches and moves ride one attach).
-_CALL_OF = {Action.DETACH: "detach", Action.SETTINGS: "settings", Action.LABEL: "label"}
-
-
-def changes_made(plan: Plan, result: ApplyResult) -> dict[Action, int]:
-    """How many changes a successful write carried, per action, over the plan and its repair
-    (a change both hold counts once)."""
-    carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
-    made = dict.fromkeys(Action, 0)
-    counted: set[tuple[Action, str, str]] = set()
-    for change in (change for sent in result.plans or [plan] for change in sent.changes):
-        key = (change.action, change.persona_id, change.phone_number)
-        call = _CALL_OF.get(change.action, "attach")
-        if key not in counted and (change.persona_id, call, change.phone_number) in carried:
-            counted.add(key)
-            made[change.action] += 1
-    return made
-
-
-def _counts(plan: Plan, result: ApplyResult, client: BlandClient) -> str:
-    """The report's line of numbers, in the plan's units: changes made, then the API calls
-    (writes, failures, reads), retries and waits."""
-    made = changes_made(plan, result)
-    line = (
-        f"{made[Action.ATTACH]} attached, {made[Action.MOVE]} moved, {made[Action.DETACH]} detached"
-    )
-    if made[Action.SETTINGS]:
-        line += f", {made[Action.SETTINGS]} with new settings"
-    if made[Action.LABEL]:
-        line += f", {counted(made[Action.LABEL], 'label')} set"
-    line += f"; {counted(len(result.done), 'API write')}"
-    if result.failed:
-        line += f", {len(result.failed)} failed"
-    if result.skipped:
-        line += f", {len(result.skipped)} skipped"
-    if not result.interrupted and result.stopped_by is None:
-        line += f"; verified with {counted(result.verify_reads, 'read')}"
-    stats = client.stats
-    if stats.retries or stats.waited:
-        line += (
-            f"; {counted(stats.retries, 'retry', 'retries')} ({stats.rate_limited} rate limited)"
-        )
-        line += f", {stats.waited:.1f}s waiting"
-    if client.write_limit.lowest < client.write_limit.ceiling:
-        line += f"; concurrent writes lowered to {client.write_limit.lowest} after 429s"
-    return line

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import Write
+from reconciler.apply.result import Write
 from reconciler.auditlog import AuditLog
 from reconciler.secrets import REDACTOR
 

@@ -3,14 +3,19 @@ and convergence after them (the next plan is the check). Fake accounts stand in 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
-from reconciler.apply import ApplyResult, apply_plan
+from reconciler.apply.result import ApplyResult, Write
+from reconciler.apply.writes import OnWrite, apply_plan
 from reconciler.core import (
     MAX_DIFFERENCES_SHOWN,
+    apply,
     check_unchanged,
     converge,
     differences,
@@ -28,6 +33,7 @@ from reconciler.model import (
     Live,
     LivePersona,
     PersonaRef,
+    SafetySettings,
     SourceMark,
     routing_settings,
 )
@@ -846,3 +852,83 @@ def test_settings_the_api_does_not_show_are_never_taken_as_written() -> None:
         '{"pathway_id": "pw_1"}'
     ]
     assert not result.converged
+
+
+@dataclass
+class Hooks:
+    """core.ApplyHooks that record what an apply shows, says, asks and hands on."""
+
+    force: bool = False
+    parallelism: int = 1
+    confirm: Callable[[], None] | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    lines: list[str] = field(default_factory=list)
+    sent_writes: list[Write] = field(default_factory=list)
+    ended_writes: list[Write] = field(default_factory=list)
+
+    def redact(self, text: str) -> str:
+        return text
+
+    def show(self, plan: Plan) -> None:
+        self.lines.append(f"shown: {[change.describe() for change in plan.changes]}")
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+    def note(self, note: str) -> None:
+        self.lines.append(f"note: {note}")
+
+    def writes(self) -> AbstractContextManager[None]:
+        self.lines.append("writes begin")
+        return nullcontext()
+
+    @contextmanager
+    def writing(self, plan: Plan) -> Iterator[OnWrite]:
+        yield self.ended_writes.append
+
+    def sent(self, write: Write) -> None:
+        self.sent_writes.append(write)
+
+
+def test_apply_shows_the_plan_writes_it_and_converges() -> None:
+    account = fakes.example_account()
+    hooks = Hooks()
+
+    plan, result = apply(example_desired(), account, SafetySettings(), hooks)
+
+    assert hooks.lines == [
+        f"shown: {[change.describe() for change in plan.changes]}",
+        "writes begin",
+    ]
+    assert result.converged and result.plans == [plan]
+    assert hooks.sent_writes == hooks.ended_writes == result.writes
+
+
+def test_apply_asks_then_plans_again_and_writes_nothing_if_the_account_changed() -> None:
+    account = fakes.example_account()
+
+    def someone_moves_a_number() -> None:
+        account.numbers[fakes.SUPPORT].discard(N)
+        account.numbers[fakes.IVR].add(N)
+
+    hooks = Hooks(confirm=someone_moves_a_number)
+    with pytest.raises(StalePlan, match="changed while the plan waited for confirmation"):
+        apply(example_desired(), account, SafetySettings(), hooks)
+    assert account.calls == [] and "writes begin" not in hooks.lines
+
+
+def test_a_saved_plan_is_not_asked_about_and_once_applied_is_said_so(tmp_path: Path) -> None:
+    account = fakes.example_account()
+    desired = example_desired()
+    path = saved_plan_file(tmp_path, make_plan(desired, account, Thresholds()), desired=desired)
+    saved = read_plan_file(str(path), KEY)
+
+    def asked() -> None:
+        raise AssertionError("a saved plan was reviewed when it was made")
+
+    plan, result = apply(saved, account, SafetySettings(), Hooks(confirm=asked))
+    assert plan.changes and result.converged
+    again = Hooks(confirm=asked)
+    plan, result = apply(saved, account, SafetySettings(), again)
+    assert plan.is_empty and result.plans == []
+    assert again.lines[0] == f"{path} has already been applied: the account is as it leaves it."

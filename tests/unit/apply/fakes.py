@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from reconciler.api.wire import build_live
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, NotSent
 from reconciler.model import (
     AgentListing,
     InboundRoute,
@@ -89,6 +89,7 @@ class FakeAccount:
         self, persona_id: str, number: str, settings: RoutingSettings | None
     ) -> SeenSettings:
         with self._lock:
+            self._on_wire("settings", persona_id)
             self.number_calls.append(("settings", persona_id, number, settings))
             self.timeline.append(("settings", number))
             self._raise_queued("settings", persona_id)
@@ -99,6 +100,7 @@ class FakeAccount:
 
     def update_label(self, number: str, label: str, *, persona_id: str | None = None) -> SeenLabel:
         with self._lock:
+            self._on_wire("label", number)
             self.number_calls.append(("label", persona_id or "", number, label))
             self.timeline.append(("label", number))
             self._raise_queued("label", number)
@@ -115,6 +117,7 @@ class FakeAccount:
 
     def _write(self, action: str, persona_id: str, numbers: tuple[str, ...]) -> LivePersona:
         with self._lock:
+            self._on_wire(action, persona_id)
             self.calls.append((action, persona_id, numbers))
             self.timeline.append((action, persona_id))
             if getattr(self._unit, "depth", 0):
@@ -186,6 +189,26 @@ class FakeAccount:
             self.reads.append("numbers")
             self._raise_queued("numbers", "")
             return frozenset(self.account_numbers)
+
+    @contextmanager
+    def before_wire(self, hook: Callable[[], None]) -> Iterator[None]:
+        """As the client: `hook` is called as the next write goes out, unless it raises first."""
+        self._unit.before_wire = hook
+        try:
+            yield
+        finally:
+            self._unit.before_wire = None
+
+    def _on_wire(self, action: str, key: str) -> None:
+        """A queued NotSent refuses the write before the wire, as the client's stop check does;
+        any other write goes out, and the hook is called."""
+        queued = self._errors.get((action, key))
+        if queued and isinstance(queued[0], NotSent):
+            raise queued.pop(0)
+        hook = getattr(self._unit, "before_wire", None)
+        self._unit.before_wire = None
+        if hook is not None:
+            hook()
 
     @contextmanager
     def uninterruptible(self) -> Iterator[None]:

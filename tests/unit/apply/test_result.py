@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.apply import ApplyResult, Write, describe
-from reconciler.apply.result import counted_numbers
+from reconciler.apply.result import ApplyResult, Write, counted_numbers, describe
 from reconciler.errors import ApiError, AuthError
 
 ATTACH = Write("p-support", "Support", "attach", ("+14155550102", "+14155550101"))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
+import httpx
 import pytest
 
-from reconciler.apply import ApplyResult, Write, apply_plan, describe
+from reconciler.api import BlandClient
+from reconciler.apply.result import ApplyResult, Write, describe
+from reconciler.apply.writes import apply_plan
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
 from reconciler.model import routing_settings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
@@ -424,3 +427,34 @@ def test_every_write_sends_each_number_as_the_account_spells_it() -> None:
         ("settings", "+1 415 5550100"),
         ("label", "+1 415 5550100"),
     ]
+
+
+def test_a_write_stopped_while_it_waits_its_turn_gets_no_sent_line() -> None:
+    """A signal that comes after the write was handed to the client but before the client sends
+    it: the client refuses it unsent, and on_send (the audit log's `sent` line) is never called."""
+    requests: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(f"{request.method} {request.url.path}")
+        return httpx.Response(200, json={"data": [], "errors": None})
+
+    def cancel_while_waiting(_seconds: float) -> None:
+        client.cancel()  # the signal's handler, while the write waits for its paced turn
+
+    # One request per 100 s: the write after the first request waits, and the wait cancels.
+    client = BlandClient(
+        "https://api.example.test",
+        "secret-key",
+        transport=httpx.MockTransport(answer),
+        sleep=cancel_while_waiting,
+        max_rps=0.01,
+    )
+    client.list_account_numbers()
+    plan = Plan(changes=(Change(Action.ATTACH, SUPPORT, "Support", N101),))
+    sent: list[Write] = []
+
+    result = apply_plan(plan, client, on_send=sent.append)
+
+    assert sent == []
+    assert requests == ["GET /v1/inbound"]
+    assert [write.outcome for write in result.skipped] == ["skipped"]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 
-from reconciler.apply import ApplyResult, Write, apply_plan, describe
+from reconciler.apply.result import ApplyResult, Write, describe
+from reconciler.apply.writes import apply_plan
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import UNREAD, routing_settings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
