@@ -112,13 +112,21 @@ def _with_the_two_dash_form(error: click.NoSuchOption, args: Sequence[str]) -> c
     if error.ctx is None:
         return error
     commands = (error.ctx.command, error.ctx.find_root().command)
-    known = {name for command in commands for param in command.params for name in param.opts}
+    known = {name: param for command in commands for param in command.params for name in param.opts}
+    complained = error.option_name
     for word in itertools.takewhile(lambda word: word != "--", args):
         name, equals, value = word.partition("=")
-        if re.fullmatch(r"-\w[\w-]+", name) and f"-{name}" in known:
-            meant = f"-{name} {shlex.quote(value)}" if equals else f"-{name}"
-            message = f"No such option {word!r}. Did you mean {meant!r}?"
-            return click.NoSuchOption(word, message=message, ctx=error.ctx)
+        # Only the word click complained of: `-out` is read as `-o` and so on.
+        run = name.startswith("-") and not name.startswith("--")
+        if word != complained and not (len(complained) == 2 and run and complained[1] in name):
+            continue
+        param = known.get(f"-{name}")
+        if not re.fullmatch(r"-\w[\w-]+", name) or param is None:
+            return error
+        flag = isinstance(param, click.Option) and param.is_flag
+        meant = f"-{name} {shlex.quote(value)}" if equals and not flag else f"-{name}"
+        message = f"No such option {word!r}. Did you mean {meant!r}?"
+        return click.NoSuchOption(word, message=message, ctx=error.ctx)
     return error
 
 

@@ -154,20 +154,12 @@ def test_a_single_dash_long_option_gets_its_two_dash_form(
         assert result.err.rstrip().endswith(hint)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the single-dash hint replaces the error about an earlier unknown option",
-)
 def test_the_hint_is_about_the_option_click_complained_of(run_cli: RunCli) -> None:
     result = run_cli("plan", "--bogus", "personas.yaml", "-out=plan.json")
     assert result.code == 1
     assert "--bogus" in result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="-flag=value is hinted as '--flag value', which passes the value as a config file",
-)
 @pytest.mark.parametrize(("word", "flag"), [("-mask-numbers=1", "--mask-numbers")])
 def test_a_flag_is_never_hinted_with_a_value(run_cli: RunCli, word: str, flag: str) -> None:
     result = run_cli("plan", "personas.yaml", word)
