@@ -170,3 +170,25 @@ def test_a_number_get_v1_inbound_shows_is_sent_as_it_spells_it() -> None:
     spelled = LivePersona(SUPPORT, "Support", frozenset({N100, N101}), spellings=spellings)
     live = Live({SUPPORT: spelled}, frozenset({N100}))
     assert build_plan(support(N100), live).spelled([N100, N101]) == [N100, "(415) 555-0101"]
+
+
+@pytest.mark.parametrize(("pid", "holder"), [("null", None), ("[]", IVR)], ids=["attach", "move"])
+def test_a_persona_id_is_opaque_text(pid: str, holder: str | None) -> None:
+    """An id that reads as JSON is still only an id: the number goes to it."""
+    entry = DesiredPersona(pid, None, (N100,), MARK)
+    held = frozenset({N100}) if holder else frozenset()
+    live = account(
+        LivePersona(pid, "Odd", frozenset()), LivePersona(IVR, "IVR", held), free=(N100,)
+    )
+    (change,) = build_plan(Desired((entry,)), live).changes
+    assert (change.action, change.persona_id) == (Action.MOVE if holder else Action.ATTACH, pid)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the owner of a free number reads as the JSON text [], taken for a persona of that id",
+)
+def test_a_free_number_is_attached_to_a_persona_whose_id_is_empty_brackets() -> None:
+    entry = DesiredPersona("[]", None, (N100,), MARK)
+    live = account(LivePersona("[]", "Odd", frozenset()), free=(N100,))
+    assert build_plan(Desired((entry,)), live).changes != ()
