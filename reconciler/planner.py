@@ -22,8 +22,6 @@ from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.resolve import resolve
 from reconciler.text import printable
 
-# In the per-number views, a value the API did not show: it never equals a declared one.
-_NOT_SHOWN = "(not shown)"
 # Per field a number's entry declares besides its owner (settings, label): (as it is, as wanted).
 _Declared = dict[str, tuple[SeenSettings | SeenLabel, RoutingSettings | str | None]]
 
@@ -51,8 +49,10 @@ def diff(
     """
     owners = live.owners()
     shared = frozenset(live.seen_twice())
-    live_view: dict[str, dict[str, str]] = {}
-    desired_view: dict[str, dict[str, str]] = {}
+    # Owners are JSON lists on both sides, so no id can read as another owner list; a value the
+    # API did not show is None, which no declared text equals.
+    live_view: dict[str, dict[str, str | None]] = {}
+    desired_view: dict[str, dict[str, str | None]] = {}
     wanted: dict[str, tuple[DesiredPersona, LivePersona]] = {}
     declared: dict[str, dict[str, tuple[SeenSettings | SeenLabel, RoutingSettings | str | None]]]
     declared = {}
@@ -63,10 +63,10 @@ def diff(
             live_view.setdefault(number, {"owner": json.dumps(sorted(owners.get(number, ())))})
         for number in entry.numbers:
             wanted[number] = (entry, persona)
-            desired_view[number] = {"owner": persona.id}
+            desired_view[number] = {"owner": json.dumps([persona.id])}
             declared[number] = _declared(entry, persona, live, number)
             for field, (before, after) in declared[number].items():
-                live_view[number][field] = _NOT_SHOWN if before is UNREAD else _text(before)
+                live_view[number][field] = None if before is UNREAD else _text(before)
                 desired_view[number][field] = _text(after)
     if not live_view:
         return []

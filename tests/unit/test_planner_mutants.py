@@ -146,10 +146,6 @@ def test_a_converged_entry_does_not_hide_the_changes_of_the_next() -> None:
     assert build_plan(desired, live).changes == (Change(Action.ATTACH, "p-sales", "Sales", N101),)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a declared label that reads '(not shown)' is taken for an unread label: no write",
-)
 def test_a_label_reading_not_shown_is_written_where_the_label_is_unread() -> None:
     live = account(on_support(N100))
     (change,) = build_plan(support(N100, labels={N100: "(not shown)"}), live).changes
@@ -184,10 +180,6 @@ def test_a_persona_id_is_opaque_text(pid: str, holder: str | None) -> None:
     assert (change.action, change.persona_id) == (Action.MOVE if holder else Action.ATTACH, pid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the owner of a free number reads as the JSON text [], taken for a persona of that id",
-)
 def test_a_free_number_is_attached_to_a_persona_whose_id_is_empty_brackets() -> None:
     entry = DesiredPersona("[]", None, (N100,), MARK)
     live = account(LivePersona("[]", "Odd", frozenset()), free=(N100,))
