@@ -35,6 +35,7 @@ SINGLE_DASH_KEY = [
     pytest.param(("plan", CONFIG, f"-api-key-file={TEST_KEY}"), id="plan"),
     pytest.param(("apply", CONFIG, "--auto-approve", f"-api-key-file={TEST_KEY}"), id="apply"),
     pytest.param(("export", f"-api-key-file={TEST_KEY}"), id="export"),
+    pytest.param((f"-api-key-file={TEST_KEY}", "plan", CONFIG), id="before the command"),
 ]
 
 
