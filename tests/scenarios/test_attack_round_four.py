@@ -67,19 +67,28 @@ def test_the_key_given_after_a_single_dash_option_is_never_printed(
 # --- Drift correction and the config files as plan is given them ----------------------------
 
 
+# How a CI file may give the config files that `reconciler plan $RECONCILER_FILES` reads as
+# personas/: by the checkout's absolute path, or as a pattern the shell expands for plan.
+FILES_SPELLED = [
+    pytest.param("{workspace}/personas/", id="absolute path"),
+    pytest.param("personas/*.yaml", id="shell pattern"),
+]
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="an absolute RECONCILER_FILES never matches the compare's repository paths",
+    reason="RECONCILER_FILES not spelt as the compare's paths never matches them: drift corrects",
 )
+@pytest.mark.parametrize("files", FILES_SPELLED)
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_drift_sees_the_config_folder_given_by_its_absolute_path(
-    platform: str, tmp_path: Path
+def test_drift_sees_the_config_files_however_plan_is_given_them(
+    platform: str, files: str, tmp_path: Path
 ) -> None:
-    # `RECONCILER_FILES: ${{ github.workspace }}/personas/` (or $CI_PROJECT_DIR/personas/), which
-    # `reconciler plan` reads as well as personas/. The planned commit changed a config file and
-    # its apply never ran: correcting the drift would apply a change nobody approved.
+    # The planned commit changed personas/sales.yaml and its apply never ran: correcting the
+    # drift would apply a change nobody approved.
     workspace = tmp_path / "checkout"
     (workspace / "personas").mkdir(parents=True)
+    (workspace / "personas" / "sales.yaml").write_text("version: 1\npersonas: []\n")
     plan_file = tmp_path / "plan.md"
     plan_file.write_text(DRIFT_PLAN)
     tracker = Tracker(platform, applied_sha=APPLIED, planned_sha=PLANNED)
@@ -88,7 +97,7 @@ def test_drift_sees_the_config_folder_given_by_its_absolute_path(
         env = tracker_env(
             tracker,
             RECONCILER_DRIFT="correct",
-            RECONCILER_FILES=f"{workspace}/personas/",
+            RECONCILER_FILES=files.format(workspace=workspace),
             GITHUB_WORKSPACE=str(workspace),
             CI_PROJECT_DIR=str(workspace),
         )
