@@ -1,5 +1,6 @@
 """Attacks, fourth round, on the apply flow behind core.apply, the key's redaction and the
-single-dash option hint: the CLI against the simulator over loopback HTTP.
+single-dash option hint (the CLI against the simulator over loopback HTTP), and on how
+scripts/drift_issue.py tells a config change from drift (against a fake issue API).
 
 Each test plays a careless user or an attacker. Those marked xfail show a bug that is still there.
 """
