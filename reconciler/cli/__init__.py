@@ -83,13 +83,20 @@ def _end_now(signum: int) -> NoReturn:
 
 
 def _key_files_named(args: Sequence[str]) -> list[str]:
-    """Every value given to --api-key-file, wherever it stands, read before click checks options."""
+    """Every value given to --api-key-file, wherever it stands, read before click checks options.
+
+    The single-dash form (`-api-key-file=KEY`, Terraform's way) too: the hint that names its
+    two-dash form quotes the value.
+    """
     named = []
     for index, arg in enumerate(args):
-        if arg == "--api-key-file" and index + 1 < len(args):
+        option, equals, value = arg.partition("=")
+        if option not in ("--api-key-file", "-api-key-file"):
+            continue
+        if equals:
+            named.append(value)
+        elif index + 1 < len(args):
             named.append(args[index + 1])
-        elif arg.startswith("--api-key-file="):
-            named.append(arg.removeprefix("--api-key-file="))
     return named
 
 

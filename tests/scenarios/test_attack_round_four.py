@@ -44,9 +44,6 @@ SINGLE_DASH_KEY = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the two-dash hint quotes -api-key-file=KEY's value, the key, back whole"
-)
 @pytest.mark.parametrize("args", SINGLE_DASH_KEY)
 def test_the_key_given_after_a_single_dash_option_is_never_printed(
     sim: Simulator,
