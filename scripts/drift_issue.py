@@ -30,6 +30,7 @@ recipe corrects), RECONCILER_FILES the config files and folders, as plan reads t
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import posixpath
@@ -83,13 +84,18 @@ def unapplied(applied: str, planned: str, ahead: bool, changed: list[str]) -> st
     """
     if not ahead:
         return f"the last apply, of {applied[:12]}, is not of an earlier commit than {planned[:12]}"
-    configs = [posixpath.normpath(name) for name in os.environ.get("RECONCILER_FILES", "").split()]
-    configs = configs or ["personas"]
+    # As plan is given them: relative to the checkout (the working folder) or absolute, and
+    # maybe a pattern the shell expands for plan.
+    given = os.environ.get("RECONCILER_FILES", "").split() or ["personas"]
+    configs = [posixpath.normpath(os.path.relpath(name)) for name in given]
     inside = [
         path
         for path in changed
         for config in configs
-        if config == "." or path == config or path.startswith(f"{config}/")
+        if config == "."
+        or path == config
+        or path.startswith(f"{config}/")
+        or fnmatch.fnmatchcase(path, config)
     ]
     if not (inside or len(changed) >= COMPARE_FILES):
         return None

@@ -73,10 +73,6 @@ FILES_SPELLED = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RECONCILER_FILES not spelt as the compare's paths never matches them: drift corrects",
-)
 @pytest.mark.parametrize("files", FILES_SPELLED)
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_drift_sees_the_config_files_however_plan_is_given_them(
