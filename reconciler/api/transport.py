@@ -193,6 +193,7 @@ class Transport:
         answer; READ_BACK_DONE when that shows the lost attempt took effect."""
         deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
         ambiguous = False
+        last: RetryableFailure | None = None  # the last attempt that went out, if any
         try:
             for attempt in self._retrying(deadline):
                 with attempt:
@@ -202,25 +203,31 @@ class Transport:
                     try:
                         return self._send_when_allowed(method, path, params, body, deadline)
                     except RetryableFailure as failure:
-                        ambiguous = ambiguous or failure.ambiguous
+                        ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
+        except NotSent:
+            if last is None:
+                raise  # nothing went out
+            # Stopped before a retry or before the read-back of one that went out: never
+            # "not sent", which would say the account is as it was.
         except RetryableFailure as final:
+            last = final
             checkable = not self.cancelled and self._clock() + self.timeout <= deadline
             if ambiguous and took_effect is not None and checkable:
                 if took_effect(deadline):
                     return READ_BACK_DONE
                 ambiguous = False  # read back: it did not take effect
-            error = final.error
-            why = "interrupted before a retry" if self.cancelled else "gave up after retries"
-            why += "; it may have taken effect" if ambiguous else ""
-            raise ApiError(
-                f"{error.api_message} ({why})",
-                status=error.status,
-                code=error.code,
-                method=method,
-                path=path,
-            ) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")
+        assert last is not None, "tenacity either returns or raises"
+        error = last.error
+        why = "interrupted before a retry" if self.cancelled else "gave up after retries"
+        why += "; it may have taken effect" if ambiguous else ""
+        raise ApiError(
+            f"{error.api_message} ({why})",
+            status=error.status,
+            code=error.code,
+            method=method,
+            path=path,
+        ) from None
 
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""

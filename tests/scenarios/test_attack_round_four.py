@@ -113,10 +113,6 @@ def test_drift_sees_the_config_files_however_plan_is_given_them(
 # --- A write whose answer was lost, then a signal -------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a write sent, its answer lost, then SIGINT: reported and logged as skipped, unsent",
-)
 def test_a_write_that_went_out_before_a_signal_is_never_called_skipped(
     start_sim: StartSim, run_cli: RunCli, seams: Seams, tmp_path: Path
 ) -> None:
