@@ -17,20 +17,16 @@ import pytest
 
 from reconciler.cli import Seams
 from reconciler.simulator import Simulator
-from tests.conftest import CONFIG, ROOT, SALES, TEST_KEY, RunCli
+from tests.conftest import CONFIG, SALES, TEST_KEY, RunCli
 from tests.scenarios.conftest import StartSim
 from tests.scenarios.fake_issue_api import PLATFORMS, Tracker, serving, tracker_env
-
-DRIFT_SCRIPT = ROOT / "scripts" / "drift_issue.py"
-# A drift plan that takes a number off its persona: what correcting it would write.
-DRIFT_PLAN = "### reconciler plan for `personas/`\n\n- +14155550100\n"
-APPLIED, PLANNED = "a" * 40, "b" * 40
-
-
-def _shows_the_key(text: str) -> bool:
-    """Whether text holds the key, or a run of it long enough to count as showing it."""
-    return TEST_KEY[:12] in text or TEST_KEY[-12:] in text
-
+from tests.scenarios.test_attack_round_three import (
+    APPLIED,
+    DRIFT_PLAN,
+    DRIFT_SCRIPT,
+    PLANNED,
+    _shows_the_key,
+)
 
 # --- The key in the single-dash option hint -------------------------------------------------
 
