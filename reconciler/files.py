@@ -68,6 +68,20 @@ def remove_temporary_files() -> None:
     _TEMPORARY.clear()
 
 
+def _place_new(temporary: str, target: Path) -> None:
+    """Put a finished file at target only while the name is free: FileExistsError otherwise."""
+    try:
+        os.link(temporary, target)  # unlike a rename, fails when the name is taken
+    except FileExistsError:
+        raise
+    except OSError:
+        # A file system without hard links: claim the name, then rename over the claim.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.replace(temporary, target)
+        return
+    os.unlink(temporary)
+
+
 def write_atomic(
     path: str | Path,
     text: str,
@@ -117,8 +131,7 @@ def write_atomic(
         if if_exists is None:
             os.replace(temporary, target)
         else:
-            os.link(temporary, target)  # unlike a rename, fails when the name is taken
-            os.unlink(temporary)
+            _place_new(temporary, target)
     except BaseException as error:
         with suppress(OSError):
             os.unlink(temporary)

@@ -217,7 +217,16 @@ def test_a_new_file_is_written_for_its_owner_only(umask: int, tmp_path: Path) ->
     assert (tmp_path / "new.yaml").stat().st_mode & 0o777 == 0o600
 
 
-def test_write_atomic_with_if_exists_never_replaces_a_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("hard_links", [True, False], ids=["hard links", "no hard links"])
+def test_write_atomic_with_if_exists_never_replaces_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hard_links: bool
+) -> None:
+    if not hard_links:  # as on some network and FAT file systems
+
+        def refuse(*args: object) -> None:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", refuse)
     target = tmp_path / "out.yaml"
     write_atomic(target, "first\n", if_exists="taken")
     assert target.read_text() == "first\n"
