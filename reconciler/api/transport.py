@@ -206,10 +206,10 @@ class Transport:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
         except NotSent:
-            if last is None:
-                raise  # nothing went out
-            # Stopped before a retry or before the read-back of one that went out: never
-            # "not sent", which would say the account is as it was.
+            if last is None or method == "GET":
+                raise  # nothing went out, or nothing a read sent can have changed
+            # A write stopped before a retry or before the read-back of one that went out:
+            # never "not sent", which would say the account is as it was.
         except RetryableFailure as final:
             last = final
             checkable = not self.cancelled and self._clock() + self.timeout <= deadline
