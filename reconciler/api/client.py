@@ -13,7 +13,7 @@ from typing import Any
 from reconciler import model
 from reconciler.api import urls, v2, wire
 from reconciler.api.numbers import as_read, build_live, canonical_number
-from reconciler.api.paging import Listing
+from reconciler.api.paging import read_pages
 from reconciler.api.transport import READ_BACK_DONE, Transport
 from reconciler.errors import ApiError, NotSent
 
@@ -27,7 +27,7 @@ class BlandClient(Transport):
     def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, model.LivePersona], int]:
         """Every persona of the account (deleted ones flagged) and the pages the listing took,
         up to its empty page: passed back as `pages_hint`, they are all asked for at once."""
-        return Listing(self._page, PAGE_WINDOW).read(pages_hint)
+        return read_pages(self._page, PAGE_WINDOW, pages_hint)
 
     def _page(self, page: int) -> list[model.LivePersona]:
         payload = self._request("GET", urls.PERSONAS_PATH, {"page": page, "limit": PAGE_LIMIT})
