@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 from reconciler import model
-from reconciler.api import urls, v2, wire
+from reconciler.api import urls, wire
 from reconciler.api.numbers import as_read, build_live, canonical_number
 from reconciler.api.paging import read_pages
 from reconciler.api.transport import READ_BACK_DONE, Transport
@@ -19,6 +19,9 @@ from reconciler.errors import ApiError, NotSent
 
 PAGE_LIMIT = 100  # the documented maximum of `limit`
 PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
+AGENT_LIST_LIMIT = wire.AGENT_LIST_LIMIT
+
+AgentAction = Literal["attach", "detach"]
 
 
 class BlandClient(Transport):
@@ -72,9 +75,7 @@ class BlandClient(Transport):
         """Detach numbers from a persona (numbers not on it are left alone by the API)."""
         return self._write("detach", persona_id, sorted(numbers))
 
-    def _write(
-        self, action: v2.AgentAction, persona_id: str, numbers: list[str]
-    ) -> model.LivePersona:
+    def _write(self, action: AgentAction, persona_id: str, numbers: list[str]) -> model.LivePersona:
         path = urls.persona_path(persona_id, "inbound", action)
         wanted = {as_read(number) for number in numbers}
         read_back: list[model.LivePersona] = []
@@ -97,21 +98,21 @@ class BlandClient(Transport):
 
     def list_agents(self) -> model.AgentListing:
         """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging)."""
-        return v2.agents_from_list(
-            self._request("GET", v2.AGENTS_PATH, {"limit": v2.AGENT_LIST_LIMIT})
+        return wire.agents_from_list(
+            self._request("GET", urls.AGENTS_PATH, {"limit": AGENT_LIST_LIMIT})
         )
 
     def get_agent(self, agent_id: str) -> model.LiveAgent | None:
         """One agent with its production pin; None when the API says there is no such agent
         (agent_twin() reads its twin persona)."""
-        path = v2.agent_path(agent_id)
+        path = urls.agent_path(agent_id)
         try:
             payload = self._request("GET", path)
         except ApiError as error:
-            if v2.is_not_found(error):
+            if is_not_found(error):
                 return None
             raise
-        agent = v2.agent_from_answer(payload, path)
+        agent = wire.agent_from_answer(payload, path)
         if agent.id != agent_id:
             # Planning on another agent's numbers would be the wrong picture of the account.
             raise ApiError(
@@ -122,13 +123,13 @@ class BlandClient(Transport):
     def agent_twin(self, agent_id: str, *, deadline: float | None = None) -> str | None:
         """The id of the hidden persona that holds the agent's numbers; None before any attach
         (and for an agent id that does not exist: the API answers the same)."""
-        path = v2.agent_path(agent_id, "inbound")
-        return v2.twin_from_answer(self._request("GET", path, deadline=deadline), agent_id, path)
+        path = urls.agent_path(agent_id, "inbound")
+        return wire.twin_from_answer(self._request("GET", path, deadline=deadline), agent_id, path)
 
     def inbound_number(self, number: str, *, deadline: float | None = None) -> model.InboundRoute:
         """What answers one number (GET /v1/inbound/{number}): pathway, prompt, persona."""
-        path = v2.inbound_number_path(number)
-        return v2.route_from_answer(self._request("GET", path, deadline=deadline), number, path)
+        path = urls.inbound_number_path(number)
+        return wire.route_from_answer(self._request("GET", path, deadline=deadline), number, path)
 
     def attach_to_agent(self, agent_id: str, numbers: Iterable[str]) -> None:
         """Route numbers to an agent (their old owner loses them). The answer has no documented
@@ -141,14 +142,16 @@ class BlandClient(Transport):
         Returns how many the agent held, or None when reading back showed that an attempt
         whose answer was lost had already taken effect.
         """
-        path = v2.agent_path(agent_id, "inbound", "detach")
+        path = urls.agent_path(agent_id, "inbound", "detach")
         payload = self._agent_write(agent_id, "detach", sorted(numbers))
         return (
-            None if payload is READ_BACK_DONE else v2.detached_from_answer(payload, agent_id, path)
+            None
+            if payload is READ_BACK_DONE
+            else wire.detached_from_answer(payload, agent_id, path)
         )
 
-    def _agent_write(self, agent_id: str, action: v2.AgentAction, numbers: list[str]) -> object:
-        path = v2.agent_path(agent_id, "inbound", action)
+    def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> object:
+        path = urls.agent_path(agent_id, "inbound", action)
 
         def took_effect(deadline: float) -> bool:
             # No endpoint lists an agent's numbers: each number's owner is read instead.
@@ -156,7 +159,7 @@ class BlandClient(Transport):
             owners = [
                 self.inbound_number(number, deadline=deadline).persona_id for number in numbers
             ]
-            return v2.write_took_effect(action, twin, owners)
+            return write_took_effect(action, twin, owners)
 
         return self._request(
             "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
@@ -201,3 +204,26 @@ class BlandClient(Transport):
         body = {"phoneNumber": number, "newLabel": label}
         payload = self._request("POST", urls.LABEL_PATH, body=body, took_effect=took_effect)
         return label if payload is READ_BACK_DONE else wire.label_from_answer(payload)
+
+
+def is_not_found(error: ApiError) -> bool:
+    """True for the API saying a thing does not exist: a 404 with a NOT_FOUND code. A 404
+    without it (a proxy's page, a base URL without /v2) is left to report as what it is."""
+    code = error.code or ""
+    return error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND"))
+
+
+def write_took_effect(
+    action: AgentAction, twin: str | None, owners: list[str | model.Unread | None]
+) -> bool:
+    """Whether an attach or detach whose answer was lost is seen done on the account.
+
+    `twin` is the agent's twin persona, `owners` each number's persona_id as GET
+    /v1/inbound/{number} shows it. An owner not shown cannot say: the write is sent again,
+    which does no harm (attach is last-write-wins, detach skips what the agent does not hold).
+    """
+    if any(owner is model.UNREAD for owner in owners):
+        return False
+    if action == "attach":
+        return twin is not None and all(owner == twin for owner in owners)
+    return twin is None or all(owner != twin for owner in owners)

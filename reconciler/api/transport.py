@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -21,17 +21,19 @@ import httpx
 import tenacity
 
 from reconciler import __version__
-from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
-from reconciler.api.sizes import (
+from reconciler.api.bodies import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_RESPONSE_BYTES,
     BodyBudget,
     BodyRefused,
+    ReadAnswer,
+    error_from_response,
     read_body,
     shown_size,
+    success_payload,
 )
+from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
 from reconciler.api.urls import check_base_url, tls_context, unproxied_mounts
-from reconciler.api.wire import ReadAnswer, error_from_response, success_payload
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 
 # The name -v prints before each line the client logs.
@@ -111,7 +113,7 @@ class Transport:
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
         self._pacer = Pacer(max_rps=max_rps, sleep=self._sleep, clock=clock)
-        self.write_limit = AdaptiveWriteLimit(WRITE_PARALLELISM, notify=self._notify)
+        self.write_limit = AdaptiveWriteLimit(WRITE_PARALLELISM, notify=log.info)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"authorization": api_key, "user-agent": f"reconciler/{__version__}"},
@@ -143,28 +145,26 @@ class Transport:
             self._stop_reason = self._stop_reason or reason
         self._cancelled.set()
 
-    @contextmanager
-    def uninterruptible(self) -> Iterator[None]:
+    def uninterruptible(self) -> AbstractContextManager[None]:
         """Let this thread's requests go out even after cancel(), to finish a unit of writes: a
         number freed from its old persona must reach its new one or go back, not be left on none."""
-        self._local.uninterruptible = True
-        try:
-            yield
-        finally:
-            self._local.uninterruptible = False
+        return self._for_this_thread("uninterruptible", True)
 
-    @contextmanager
-    def before_wire(self, hook: Callable[[], None]) -> Iterator[None]:
+    def before_wire(self, hook: Callable[[], None]) -> AbstractContextManager[None]:
         """Call `hook` once, as this thread's next write goes to the wire: after the last check for
         a stop, so a write refused as NotSent never calls it (the audit log's `sent` line)."""
-        self._local.before_wire = hook
+        return self._for_this_thread("before_wire", hook)
+
+    @contextmanager
+    def _for_this_thread(self, name: str, value: object) -> Iterator[None]:
+        setattr(self._local, name, value)
         try:
             yield
         finally:
-            self._local.before_wire = None
+            setattr(self._local, name, None)
 
     def _interruptible_sleep(self, seconds: float) -> None:
-        if getattr(self._local, "uninterruptible", False):
+        if getattr(self._local, "uninterruptible", None):
             time.sleep(seconds)  # finishing a unit of writes: its backoff is not cut short
         else:
             self._cancelled.wait(seconds)
@@ -172,11 +172,7 @@ class Transport:
     @property
     def cancelled(self) -> bool:
         """True once cancel() was called (or a 401/403 came), unless this thread is finishing."""
-        return self._cancelled.is_set() and not getattr(self._local, "uninterruptible", False)
-
-    def _notify(self, text: str) -> None:
-        """One line for -v: a retry, a wait or a change of the write limit."""
-        log.info("%s", text)
+        return self._cancelled.is_set() and not getattr(self._local, "uninterruptible", None)
 
     def _request(
         self,
@@ -198,10 +194,10 @@ class Transport:
             for attempt in self._retrying(deadline):
                 with attempt:
                     if ambiguous and took_effect is not None and took_effect(deadline):
-                        self._notify(f"{method} {path}: the earlier attempt took effect")
+                        log.info("%s %s: the earlier attempt took effect", method, path)
                         return READ_BACK_DONE
                     try:
-                        return self._send_when_allowed(method, path, params, body, deadline)
+                        return self._attempt(method, path, params, body, deadline)
                     except RetryableFailure as failure:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
@@ -218,9 +214,9 @@ class Transport:
                     return READ_BACK_DONE
                 ambiguous = False  # read back: it did not take effect
         assert last is not None, "tenacity either returns or raises"
-        error = last.error
         why = "interrupted before a retry" if self.cancelled else "gave up after retries"
         why += "; it may have taken effect" if ambiguous else ""
+        error = last.error
         raise ApiError(
             f"{error.api_message} ({why})",
             status=error.status,
@@ -232,6 +228,13 @@ class Transport:
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
 
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
+                return error.error.retry_after
+            jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
+            return float(jitter(state))
+
         def stop(state: tenacity.RetryCallState) -> bool:
             # Also when the wait plus one more attempt could end past the deadline.
             late = self._clock() + state.upcoming_sleep + self.timeout > deadline
@@ -241,42 +244,29 @@ class Transport:
             error = state.outcome.exception() if state.outcome is not None else None
             self.stats.add(retries=1, waited=state.upcoming_sleep)
             # The error already names the method and path.
-            self._notify(f"{error}; retry {state.attempt_number} in {state.upcoming_sleep:.1f}s")
+            log.info("%s; retry %s in %.1fs", error, state.attempt_number, state.upcoming_sleep)
 
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableFailure),
             stop=stop,
-            wait=self._wait,
+            wait=wait,
             sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
 
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        """Seconds before the next attempt: what Retry-After asked for, else full-jitter backoff."""
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
-            return error.error.retry_after
-        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
-        return float(jitter(state))
-
-    def _send_when_allowed(
+    def _attempt(
         self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, deadline: float
     ) -> Any:
         """One attempt, sent once pacing and (for a write) the write limit let it go."""
         pause = self._pacer.pause_remaining()
         if pause > 0 and self._clock() + pause + self.timeout > deadline:
-            raise ApiError(
-                f"rate limited: the API asked to wait {pause:.0f}s, longer than this request "
-                "may take",
-                status=429,
-                method=method,
-                path=path,
-            )
+            message = f"rate limited: the API asked to wait {pause:.0f}s, longer than this "
+            raise ApiError(message + "request may take", status=429, method=method, path=path)
         paused, paced = self._pacer.wait_turn()
         self.stats.add(waited=paused + paced)
         if paused:
-            self._notify(f"{method} {path}: held {paused:.1f}s by a 429 Retry-After")
+            log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         if method == "GET":
             self._refuse_if_cancelled(method, path)
             return self._send(method, path, params, body, None, deadline)

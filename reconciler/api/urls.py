@@ -17,6 +17,9 @@ from reconciler.text import printable
 DEFAULT_BASE_URL = "https://api.bland.ai"
 PERSONAS_PATH = "/v1/personas"
 INBOUND_PATH = "/v1/inbound"
+AGENTS_PATH = "/v2/agents"
+# The label endpoint is documented without the /v1 prefix every other endpoint has.
+LABEL_PATH = "/inbound/update_label"
 
 
 def check_base_url(url: str) -> str:
@@ -39,7 +42,7 @@ def check_base_url(url: str) -> str:
             f"BLAND_API_URL {url!r} uses plain http to a remote host: use https "
             "(plain http is allowed only for loopback addresses)"
         )
-    if parts.query or parts.fragment or "?" in url or "#" in url:
+    if "?" in url or "#" in url:
         # Each request appends its path to the base: after a query or a fragment, it is no path.
         raise InputError(
             f"BLAND_API_URL {url!r} has a query or a fragment: give the base URL alone "
@@ -112,14 +115,13 @@ def unsafe_id(value: str) -> bool:
 def path_segment(value: str, what: str) -> str:
     """`value` quoted as one segment of a URL path; InputError, before anything is sent, for a
     value no quoting makes safe (see unsafe_id)."""
-    if not unsafe_id(value):
-        return quote(value, safe="")
     found = _UNSAFE_IN_PATH.search(value)
     if value in ("", ".", ".."):
         why = "it is empty" if not value else f'it is "{value}"'
-    else:
-        assert found is not None
+    elif found is not None:
         why = f'it holds "{printable(found.group())}"'
+    else:
+        return quote(value, safe="")
     raise InputError(f'{what} "{shown_text(value)}" cannot be sent in a request path: {why}')
 
 
@@ -135,5 +137,11 @@ def persona_path(persona_id: str, *rest: str) -> str:
     return "/".join([PERSONAS_PATH, path_segment(persona_id, "persona id"), *rest])
 
 
-# The label endpoint is documented without the /v1 prefix every other endpoint has.
-LABEL_PATH = "/inbound/update_label"
+def agent_path(agent_id: str, *rest: str) -> str:
+    """The path of one agent, or of what follows it: `inbound` (its twin), `inbound/attach`."""
+    return "/".join([AGENTS_PATH, path_segment(agent_id, "agent id"), *rest])
+
+
+def inbound_number_path(number: str) -> str:
+    """The path of one inbound number; its `+` is sent as %2B."""
+    return f"{INBOUND_PATH}/{path_segment(number, 'phone number')}"

@@ -1,158 +1,52 @@
-"""The API's answers read into the model, and its error bodies into ApiError; no I/O here.
+"""The API's answers read into the model: personas, numbers, v2 agents and their twins; no I/O.
 
-Error bodies come in several shapes (see the API notes in the README): the envelope's `errors`
-as a list or as a "CODE: message" string, the legacy `{status, message}`, a bare `{error}`, and
-bodies that are not JSON at all, such as a proxy's HTML page. An answer of an unexpected shape
-is refused rather than read around: a number dropped while reading would look free.
+An answer of an unexpected shape is refused rather than read around: a number dropped while
+reading would look free. A v2 agent answers its numbers through a hidden twin persona that only
+the agent API may touch; no endpoint lists an agent's numbers, so what answers a number is read
+from GET /v1/inbound/{number}, whose `persona_id` is undocumented.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
-import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
-import httpx
-
+from reconciler.api.numbers import as_read, canonical_number
 from reconciler.api.numbers import build_live as build_live  # where doctor reads it
-from reconciler.api.numbers import canonical_number
-from reconciler.api.urls import INBOUND_PATH, PERSONAS_PATH, UNSAFE_ID, shown_text, unsafe_id
-from reconciler.errors import ApiError, AuthError
+from reconciler.api.urls import (
+    AGENTS_PATH,
+    INBOUND_PATH,
+    PERSONAS_PATH,
+    UNSAFE_ID,
+    shown_text,
+    unsafe_id,
+)
+from reconciler.errors import ApiError
 from reconciler.model import (
     UNREAD,
+    AgentListing,
+    InboundRoute,
+    LiveAgent,
     LivePersona,
     RoutingSettings,
     SeenLabel,
     SeenSettings,
+    Unread,
     owner_kind,
     routing_settings,
 )
 
-
-class ReadAnswer(NamedTuple):
-    """An answer whose body the transport read itself, within its size and time limits."""
-
-    status_code: int
-    headers: httpx.Headers
-    content: bytearray
-
-
-Answer = ReadAnswer | httpx.Response
-
-# A \uD800-\uDFFF escape: JSON may spell a lone surrogate, which no UTF-8 output can hold.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _json_of(response: Answer) -> Any:
-    """The JSON of a body; ValueError if it is not JSON or too deeply nested to read. Lone
-    surrogates (a string cut mid emoji) become U+FFFD: no UTF-8 output could hold them."""
-    try:
-        value = json.loads(response.content)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    if _SURROGATE_ESCAPE.search(response.content):
-        value = _without_surrogates(value)
-    return value
-
-
-def _without_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_without_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {_without_surrogates(key): _without_surrogates(v) for key, v in value.items()}
-    return value
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header, in either of its forms (seconds or HTTP date)."""
-    text = (value or "").strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def error_from_response(response: Answer, method: str, path: str) -> ApiError:
-    """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
-    try:
-        body: Any = _json_of(response)
-    except ValueError:
-        body = None
-    code, message = _code_and_message(body)
-    if message is None:
-        kind = response.headers.get("content-type", "no content type").split(";")[0]
-        message = (
-            f"unexpected error body ({kind})" if body is not None else f"non-JSON body ({kind})"
-        )
-    status = response.status_code
-    if status in (401, 403):
-        hint = (
-            "the API key was rejected: check BLAND_API_KEY"
-            if status == 401
-            else "the API key lacks permission for this call"
-        )
-        return AuthError(f"{message} ({hint})", status=status, code=code, method=method, path=path)
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return ApiError(
-        message, status=status, code=code, method=method, path=path, retry_after=retry_after
-    )
-
-
-def _code_and_message(body: Any) -> tuple[str | None, str | None]:
-    """The error code and message of a JSON error body, whichever shape it has."""
-    if not isinstance(body, dict):
-        return None, None
-    code: str | None = None
-    message: str | None = None
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors:
-        first = errors[0]
-        if isinstance(first, dict):
-            code = _text(first.get("error") or first.get("code"))
-            message = _text(first.get("message"))
-        else:
-            message = _text(first)
-    elif isinstance(errors, str) and errors.strip():
-        match = re.fullmatch(r"([A-Z][A-Z0-9_]+):\s*(.*)", errors.strip(), re.DOTALL)
-        code, message = (match.group(1), match.group(2)) if match else (None, errors)
-    for key in ("error", "message"):
-        if message is None and isinstance(body.get(key), str):
-            message = body[key]
-    return code, message
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value is not None and str(value) else None
-
-
-def success_payload(response: Answer, method: str, path: str) -> Any:
-    """The JSON of a 2xx answer; an ApiError if it is not JSON or its envelope holds errors."""
-    try:
-        payload = _json_of(response)
-    except ValueError:
-        raise ApiError(
-            "the API answered 2xx with a body that is not JSON",
-            status=response.status_code,
-            method=method,
-            path=path,
-        ) from None
-    if isinstance(payload, dict) and payload.get("errors") not in (None, [], ""):
-        raise error_from_response(response, method, path)
-    return payload
+# The documented maximum of GET /v2/agents' `limit`. The list has no page, cursor or total: a
+# full one may have left agents out, and there is no way to ask for them.
+AGENT_LIST_LIMIT = 500
+# A twin persona is tagged with its agent's id (Bland's plugin reference; the API docs do not
+# say): a persona so tagged is its agent's, even when GET /v2/agents does not list the agent.
+_TWIN_TAG = "v2-agent:"
 
 
 class Malformed(ValueError):
-    """What is wrong with an answer's shape; the caller adds the endpoint (see malformed)."""
+    """What is wrong with an answer's shape; `reading` adds the endpoint."""
 
 
 @contextmanager
@@ -179,9 +73,22 @@ def _quoted(text: str) -> str:
     return '"' + shown_text(text) + '"'
 
 
+def _shown(value: Any) -> str:
+    """A value of the answer named in a message: text as it is, anything else by its type."""
+    return repr(shown_text(value)) if isinstance(value, str) else json_type(value)
+
+
 def data_of(payload: Any) -> Any:
     """The envelope's `data`; a body that is not an envelope is taken as the data itself."""
     return payload.get("data") if isinstance(payload, dict) else payload
+
+
+def _list(items: Any, payload: Any, what: str, name: str = "`data`") -> list[Any]:
+    """`items`, the list an answer holds, refused when it is anything else."""
+    if not isinstance(items, list):  # a string too: each character would read as an entry
+        where = name if isinstance(payload, dict) else "the body"
+        raise Malformed(f"{where} is {json_type(items)}, not {what}")
+    return items
 
 
 def id_of(item: Any, where: str, what: str = "an object") -> str:
@@ -206,15 +113,15 @@ def optional_id(item: dict[str, Any], key: str, where: str, what: str = "an id")
     return str(found) if found not in (None, "") else None
 
 
-def _phone_number(entry: Any) -> str:
+def _phone_number(entry: Any, where: str) -> str:
     """One entry of a number list: an object with a `phone_number` string, or a bare string."""
     number = entry.get("phone_number") if isinstance(entry, dict) else entry
     if isinstance(entry, dict) and not isinstance(number, str):
-        raise Malformed(f"an object whose `phone_number` is {json_type(number)}")
+        raise Malformed(f"{where} is an object whose `phone_number` is {json_type(number)}")
     if not isinstance(number, str):
-        raise Malformed(f"{json_type(number)}, not a phone number string")
+        raise Malformed(f"{where} is {json_type(number)}, not a phone number string")
     if not number.strip():
-        raise Malformed("an empty phone number")
+        raise Malformed(f"{where} is an empty phone number")
     return number.strip()
 
 
@@ -228,25 +135,19 @@ def _persona(item: Any, where: str) -> LivePersona:
         why = UNSAFE_ID if unsafe_id(persona_id) else "one that names an owner of another kind"
         raise Malformed(f"{named} has the id {_quoted(persona_id)}, {why}")
     where = f"persona {shown_text(persona_id)}"
-    entries = item.get("inbound_numbers")
-    if not isinstance(entries, list):  # a string too: each character would read as a number
-        raise Malformed(f"{where}: `inbound_numbers` is {json_type(entries)}, not a list")
+    entries = _list(item.get("inbound_numbers"), item, "a list", f"{where}: `inbound_numbers`")
     numbers: set[str] = set()
     settings: dict[str, RoutingSettings | None] = {}
     labels: dict[str, str | None] = {}
     spellings: dict[str, str] = {}  # only those that are not canonical (see Live.spellings)
     for index, entry in enumerate(entries):
-        try:
-            spelling = _phone_number(entry)
-        except Malformed as error:
-            raise Malformed(f"{where}: inbound_numbers[{index}] is {error}") from None
+        spelling = _phone_number(entry, f"{where}: inbound_numbers[{index}]")
         number = canonical_number(spelling)
         if number != spelling:
             spellings[spelling] = number or ""  # "": cannot be read, so nothing acts on it
-        if number is None:
-            continue
-        numbers.add(number)
-        if not isinstance(entry, dict):
+        if number is not None:
+            numbers.add(number)
+        if number is None or not isinstance(entry, dict):
             continue
         # A field missing, or of a type the docs do not give, is left unread, not guessed at.
         seen_settings = settings_from_json(entry.get("persona_settings", UNREAD))
@@ -267,11 +168,6 @@ def _persona(item: Any, where: str) -> LivePersona:
     )
 
 
-# A twin persona is tagged with its agent's id (Bland's plugin reference; the API docs do not
-# say): a persona so tagged is its agent's, even when GET /v2/agents does not list the agent.
-_TWIN_TAG = "v2-agent:"
-
-
 def _twin_tag(tags: Any) -> str | None:
     """The agent id a persona's `tags` name it the twin of, if any."""
     tagged = [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
@@ -290,7 +186,7 @@ def settings_from_json(value: Any) -> SeenSettings:
 
 def _data_field(payload: Any, key: str) -> Any:
     """`data.<key>` of a write's answer; UNREAD when the answer does not show it."""
-    data = payload.get("data") if isinstance(payload, dict) else None
+    data = data_of(payload) if isinstance(payload, dict) else None
     return data[key] if isinstance(data, dict) and key in data else UNREAD
 
 
@@ -314,11 +210,8 @@ def persona_from_answer(payload: Any, method: str, path: str) -> LivePersona:
 
 def personas_from_page(payload: Any, page: int) -> list[LivePersona]:
     """The personas of one page of GET /v1/personas: its `data`, or a bare list."""
-    items = data_of(payload)
     with reading("GET", PERSONAS_PATH, f"page {page}: "):
-        if not isinstance(items, list):
-            what = "`data`" if isinstance(payload, dict) else "the body"
-            raise Malformed(f"{what} is {json_type(items)}, not a list of personas")
+        items = _list(data_of(payload), payload, "a list of personas")
         return [_persona(item, f"data[{index}]") for index, item in enumerate(items)]
 
 
@@ -330,17 +223,107 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
         items = payload["inbound_numbers"]
     numbers: dict[str, str | None] = {}
     with reading("GET", INBOUND_PATH):
-        if not isinstance(items, list):
-            what = "the list of inbound numbers" if isinstance(payload, dict) else "the body"
-            raise Malformed(f"{what} is {json_type(items)}, not a list")
-        for index, item in enumerate(items):
-            try:
-                number = _phone_number(item)
-            except Malformed as error:
-                raise Malformed(f"entry {index} is {error}") from None
+        for index, item in enumerate(
+            _list(items, payload, "a list", "the list of inbound numbers")
+        ):
+            number = _phone_number(item, f"entry {index}")
             where = shown_text(number)
             owner = optional_id(item, "persona_id", where) if isinstance(item, dict) else None
             if owner is not None and unsafe_id(owner):
                 raise Malformed(f"{where}: `persona_id` is {_quoted(owner)}, {UNSAFE_ID}")
             numbers[number] = owner
     return numbers
+
+
+# -- v2 agents ----------------------------------------------------------------------------
+
+
+def _production_version(item: dict[str, Any]) -> str | None:
+    """The version production is pinned to: the docs do not say how the environments are laid
+    out, so under `environments` as a mapping or a list, or a top-level `production`."""
+    environments = item.get("environments")
+    production: Any = item.get("production")
+    if isinstance(environments, dict):
+        production = environments.get("production", production)
+    elif isinstance(environments, list):
+        found = [env for env in environments if isinstance(env, dict)]
+        production = next((env for env in found if env.get("env_type") == "production"), production)
+    version = production.get("current_version_id") if isinstance(production, dict) else None
+    return version if isinstance(version, str) and version else None
+
+
+def _agent(item: Any, where: str) -> LiveAgent:
+    agent_id = id_of(item, where)
+    if not agent_id:
+        raise Malformed(f"{where} has an `id` that is an empty string")
+    # As a persona's: a name is only shown, so an odd one is shown as text, not refused.
+    name = str(item.get("name") or "")
+    return LiveAgent(agent_id, name, production_version_id=_production_version(item))
+
+
+def agents_from_list(payload: Any) -> AgentListing:
+    """The agents of GET /v2/agents: its `data` (or a bare list), each with an id, once."""
+    agents: dict[str, LiveAgent] = {}
+    with reading("GET", AGENTS_PATH):
+        items = _list(data_of(payload), payload, "a list of agents")
+        for index, item in enumerate(items):
+            agent = _agent(item, f"data[{index}]")
+            if agent.id in agents:
+                raise Malformed(f"agent {shown_text(agent.id)} is listed twice")
+            agents[agent.id] = agent
+    return AgentListing(list(agents.values()), len(items) >= AGENT_LIST_LIMIT)
+
+
+def agent_from_answer(payload: Any, path: str) -> LiveAgent:
+    """The agent in the `data` of GET /v2/agents/{id}."""
+    with reading("GET", path):
+        return _agent(data_of(payload), "`data`")
+
+
+def _data_of_agent(payload: Any, agent_id: str) -> dict[str, Any]:
+    """The `data` object of an answer about one agent; refused if it names another agent."""
+    data = data_of(payload)
+    if not isinstance(data, dict):
+        raise Malformed(f"`data` is {json_type(data)}, not an object")
+    named = data.get("agent_id", agent_id)
+    if not isinstance(named, str | int) or isinstance(named, bool) or str(named) != agent_id:
+        raise Malformed(f"`data.agent_id` is {_shown(named)}, not the agent asked for")
+    return data
+
+
+def twin_from_answer(payload: Any, agent_id: str, path: str) -> str | None:
+    """The twin persona id of GET /v2/agents/{id}/inbound: null until the first attach (and
+    for an unknown agent); a missing `persona_id` is refused, as null it would free numbers."""
+    with reading("GET", path):
+        data = _data_of_agent(payload, agent_id)
+        if "persona_id" not in data:
+            raise Malformed("`data` has no `persona_id`")
+        return optional_id(data, "persona_id", "`data`")
+
+
+def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
+    """What answers a number, from GET /v1/inbound/{number}: a bare object or `data`; its
+    undocumented `persona_id` is UNREAD when the answer does not show it."""
+    record = data_of(payload) if isinstance(payload, dict) and "data" in payload else payload
+    with reading("GET", path):
+        if not isinstance(record, dict):
+            raise Malformed(f"the number's record is {json_type(record)}")
+        shown = record.get("phone_number", number)
+        if not isinstance(shown, str) or as_read(shown) != as_read(number):
+            raise Malformed(f"`phone_number` is {_shown(shown)}, not {number}")
+        owner: str | Unread | None = UNREAD
+        if "persona_id" in record:
+            owner = optional_id(record, "persona_id", number)
+        pathway_id, prompt = (
+            optional_id(record, key, number, "a string") for key in ("pathway_id", "prompt")
+        )
+        return InboundRoute(number, pathway_id=pathway_id, prompt=prompt, persona_id=owner)
+
+
+def detached_from_answer(payload: Any, agent_id: str, path: str) -> int:
+    """`data.detached_count` of the detach answer: how many of the numbers the agent held."""
+    with reading("POST", path):
+        count = _data_of_agent(payload, agent_id).get("detached_count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise Malformed(f"`data.detached_count` is {json_type(count)}")
+        return count

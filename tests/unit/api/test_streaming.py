@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.api.sizes import BodyBudget, BodyRefused, read_body
+from reconciler.api.bodies import BodyBudget, BodyRefused, read_body
 from reconciler.errors import ApiError
 
 PIECE = 64 * 1024

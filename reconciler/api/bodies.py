@@ -1,0 +1,236 @@
+"""Answers' bodies: read within the size limit and the deadline, as JSON, errors as ApiError.
+
+The largest answer is GET /v1/inbound (the arithmetic of the default is in docs/commands.md,
+"Reading the account"). httpx holds a body read at once whole, and its read timeout applies to
+each piece, so a body trickling in never times out: bodies are streamed and refused while they
+stream. The limit bounds every answer a client reads at once together, so that pages read side
+by side cannot add up to several times it.
+
+Error bodies come in several shapes (see the API notes in the README): the envelope's `errors`
+as a list or as a "CODE: message" string, the legacy `{status, message}`, a bare `{error}`, and
+bodies that are not JSON at all, such as a proxy's HTML page.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import httpx
+
+from reconciler.errors import ApiError, AuthError, InputError
+
+MiB = 1024**2
+DEFAULT_MAX_RESPONSE_BYTES = 512 * MiB
+# A limit below this is surely a slip (512 meant as megabytes): one page of personas is larger.
+MIN_RESPONSE_BYTES = 1 * MiB
+# Only encodings whose decoding is bounded: deflate expands 64 KiB read off the network to at
+# most about 64 MiB. Left to httpx, the list would grow with whatever decoders are installed.
+ACCEPT_ENCODING = "gzip, deflate"
+
+_UNITS = {"": 1, "k": 1024, "m": MiB, "g": 1024**3}
+_SIZE = re.compile(r"(\d+)\s*([kmg]?)(?:i?b)?", re.IGNORECASE)
+
+
+def parse_size(text: str, source: str) -> int:
+    """Bytes from a whole number, optionally with K, M or G (powers of 1024); `source` names
+    the option or variable it came from in the one-line error."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise InputError(
+            f"{source} {text!r} is not a size: give bytes, or a whole number with K, M or G "
+            "(for instance 512M)"
+        )
+    size = int(match.group(1)) * _UNITS[match.group(2).lower()]
+    if size < MIN_RESPONSE_BYTES:
+        raise InputError(
+            f"{source} {text!r} is {size} bytes, less than the least allowed (1M): "
+            "sizes are in bytes unless K, M or G follows (for instance 512M)"
+        )
+    return size
+
+
+def shown_size(size: int) -> str:
+    """A byte count as the error messages show it: in GiB or MiB when a whole number of them."""
+    if size % (1024 * MiB) == 0:
+        return f"{size // (1024 * MiB)} GiB"
+    return f"{size // MiB} MiB" if size % MiB == 0 else f"{size:,} bytes"
+
+
+class ReadAnswer(NamedTuple):
+    """An answer whose body the transport read itself, within its size and time limits."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytearray
+
+
+Answer = ReadAnswer | httpx.Response
+
+# A \uD800-\uDFFF escape: JSON may spell a lone surrogate, which no UTF-8 output can hold.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_of(response: Answer) -> Any:
+    """The JSON of a body; ValueError if it is not JSON or too deeply nested to read. Lone
+    surrogates (a string cut mid emoji) become U+FFFD: no UTF-8 output could hold them."""
+    try:
+        value = json.loads(response.content)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(response.content):
+        value = _without_surrogates(value)
+    return value
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(v) for key, v in value.items()}
+    return value
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header, in either of its forms (seconds or HTTP date)."""
+    text = (value or "").strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_from_response(response: Answer, method: str, path: str) -> ApiError:
+    """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
+    try:
+        body: Any = _json_of(response)
+    except ValueError:
+        body = None
+    code, message = _code_and_message(body)
+    if message is None:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        message = (
+            f"unexpected error body ({kind})" if body is not None else f"non-JSON body ({kind})"
+        )
+    status = response.status_code
+    if status in (401, 403):
+        hint = (
+            "the API key was rejected: check BLAND_API_KEY"
+            if status == 401
+            else "the API key lacks permission for this call"
+        )
+        return AuthError(f"{message} ({hint})", status=status, code=code, method=method, path=path)
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    return ApiError(
+        message, status=status, code=code, method=method, path=path, retry_after=retry_after
+    )
+
+
+def _code_and_message(body: Any) -> tuple[str | None, str | None]:
+    """The error code and message of a JSON error body, whichever shape it has."""
+    if not isinstance(body, dict):
+        return None, None
+    code: str | None = None
+    message: str | None = None
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        first = errors[0]
+        if isinstance(first, dict):
+            code = _text(first.get("error") or first.get("code"))
+            message = _text(first.get("message"))
+        else:
+            message = _text(first)
+    elif isinstance(errors, str) and errors.strip():
+        match = re.fullmatch(r"([A-Z][A-Z0-9_]+):\s*(.*)", errors.strip(), re.DOTALL)
+        code, message = (match.group(1), match.group(2)) if match else (None, errors)
+    for key in ("error", "message"):
+        if message is None and isinstance(body.get(key), str):
+            message = body[key]
+    return code, message
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value is not None and str(value) else None
+
+
+def success_payload(response: Answer, method: str, path: str) -> Any:
+    """The JSON of a 2xx answer; an ApiError if it is not JSON or its envelope holds errors."""
+    try:
+        payload = _json_of(response)
+    except ValueError:
+        raise ApiError(
+            "the API answered 2xx with a body that is not JSON",
+            status=response.status_code,
+            method=method,
+            path=path,
+        ) from None
+    if isinstance(payload, dict) and payload.get("errors") not in (None, [], ""):
+        raise error_from_response(response, method, path)
+    return payload
+
+
+class BodyBudget:
+    """Bytes of answers held at once by every request of a client together: at most `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """Hold `size` more bytes, if that stays within the limit."""
+        with self._lock:
+            if self.held + size > self.limit:
+                return False
+            self.held += size
+            return True
+
+    def give_back(self, body: bytearray) -> None:
+        """Free the bytes of an answer done with, now: an error's traceback may keep the
+        answer alive for a while, and its bytes would not count here any more."""
+        size = len(body)
+        body.clear()
+        with self._lock:
+            self.held -= size
+
+
+class BodyRefused(Exception):
+    """An answer not read to its end: over the limit (the message says how), or late (none)."""
+
+
+def read_body(
+    response: httpx.Response, budget: BodyBudget, past_deadline: Callable[[], bool]
+) -> ReadAnswer:
+    """The whole body of a streamed response, its bytes held in `budget` until given back;
+    BodyRefused, its bytes given back, once it is too large or late."""
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > budget.limit:
+        raise BodyRefused(f"it says {int(declared):,} bytes")
+    body = bytearray()
+    try:
+        for piece in response.iter_bytes():
+            if not budget.take(len(piece)):
+                size = len(body) + len(piece)
+                if size > budget.limit:
+                    raise BodyRefused(f"{size:,} bytes had come")
+                raise BodyRefused(
+                    f"with the answers read alongside it; {size:,} bytes of it had come"
+                )
+            body += piece
+            if past_deadline():
+                raise BodyRefused()
+    except BaseException:
+        budget.give_back(body)
+        raise
+    return ReadAnswer(response.status_code, response.headers, body)
