@@ -180,6 +180,10 @@ def success_payload(response: Answer, method: str, path: str) -> Any:
     return payload
 
 
+class BodyRefused(Exception):
+    """An answer not read to its end: over the limit (the message says how), or late (none)."""
+
+
 class BodyBudget:
     """Bytes of answers held at once by every request of a client together: at most `limit`."""
 
@@ -188,13 +192,38 @@ class BodyBudget:
         self.held = 0
         self._lock = threading.Lock()
 
-    def take(self, size: int) -> bool:
-        """Hold `size` more bytes, if that stays within the limit."""
-        with self._lock:
-            if self.held + size > self.limit:
-                return False
-            self.held += size
-            return True
+    def read(self, response: httpx.Response, past_deadline: Callable[[], bool]) -> ReadAnswer:
+        """The whole body of a streamed response, its bytes held here until given back;
+        BodyRefused, its bytes given back, once it is too large or late."""
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > self.limit:
+            raise self._over(f"it says {int(declared):,} bytes")
+        body = bytearray()
+        try:
+            for piece in response.iter_bytes():
+                size = len(body) + len(piece)
+                with self._lock:
+                    if self.held + len(piece) > self.limit:
+                        if size > self.limit:
+                            raise self._over(f"{size:,} bytes had come")
+                        raise self._over(
+                            f"with the answers read alongside it; {size:,} bytes of it had come"
+                        )
+                    self.held += len(piece)
+                body += piece
+                if past_deadline():
+                    raise BodyRefused()
+        except BaseException:
+            self.give_back(body)
+            raise
+        return ReadAnswer(response.status_code, response.headers, body)
+
+    def _over(self, how: str) -> BodyRefused:
+        return BodyRefused(
+            f"the answer is over the {shown_size(self.limit)} limit ({how}); refused without "
+            "reading it whole (raise --max-response-size or BLAND_MAX_RESPONSE_SIZE if the "
+            "account is that large)"
+        )
 
     def give_back(self, body: bytearray) -> None:
         """Free the bytes of an answer done with, now: an error's traceback may keep the
@@ -203,34 +232,3 @@ class BodyBudget:
         body.clear()
         with self._lock:
             self.held -= size
-
-
-class BodyRefused(Exception):
-    """An answer not read to its end: over the limit (the message says how), or late (none)."""
-
-
-def read_body(
-    response: httpx.Response, budget: BodyBudget, past_deadline: Callable[[], bool]
-) -> ReadAnswer:
-    """The whole body of a streamed response, its bytes held in `budget` until given back;
-    BodyRefused, its bytes given back, once it is too large or late."""
-    declared = response.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > budget.limit:
-        raise BodyRefused(f"it says {int(declared):,} bytes")
-    body = bytearray()
-    try:
-        for piece in response.iter_bytes():
-            if not budget.take(len(piece)):
-                size = len(body) + len(piece)
-                if size > budget.limit:
-                    raise BodyRefused(f"{size:,} bytes had come")
-                raise BodyRefused(
-                    f"with the answers read alongside it; {size:,} bytes of it had come"
-                )
-            body += piece
-            if past_deadline():
-                raise BodyRefused()
-    except BaseException:
-        budget.give_back(body)
-        raise
-    return ReadAnswer(response.status_code, response.headers, body)

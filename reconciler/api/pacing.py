@@ -53,44 +53,39 @@ class AdaptiveWriteLimit:
         try:
             yield ticket
         finally:
-            self._release(ticket)
-
-    def _release(self, ticket: WriteTicket) -> None:
-        message = None
-        with self._condition:
-            self._in_flight -= 1
-            if ticket.outcome != "other":
-                self._successes = self._successes + 1 if ticket.outcome == "ok" else 0
-            # Writes sent under the old limit all see the same overload: halve once per epoch.
-            if ticket.outcome == "rate_limited" and ticket.epoch == self._epoch and self.limit > 1:
-                self.limit = max(1, self.limit // 2)
-                self.lowest = min(self.lowest, self.limit)
-                message = f"rate limited: concurrent writes lowered to {self.limit}"
-            elif (
-                ticket.outcome == "ok"
-                and self._successes >= GROW_AFTER
-                and self.limit < self.ceiling
-            ):
-                self.limit += 1
-                self._successes = 0
-                message = f"{GROW_AFTER} writes in a row succeeded: concurrent writes "
-                message += f"raised to {self.limit}"
+            with self._condition:
+                self._in_flight -= 1
+                message = self._adapt(ticket)
+                self._condition.notify_all()
             if message is not None:
-                self._epoch += 1
-            self._condition.notify_all()
-        if message is not None:
-            self._notify(message)
+                self._notify(message)
+
+    def _adapt(self, ticket: WriteTicket) -> str | None:
+        """The limit after a write ended, and a line saying how it changed, if it did."""
+        if ticket.outcome == "other":
+            return None
+        self._successes = self._successes + 1 if ticket.outcome == "ok" else 0
+        # Writes sent under the old limit all see the same overload: halve once per epoch.
+        if ticket.outcome == "rate_limited" and ticket.epoch == self._epoch and self.limit > 1:
+            self.limit //= 2
+            self.lowest = min(self.lowest, self.limit)
+            message = f"rate limited: concurrent writes lowered to {self.limit}"
+        elif self._successes >= GROW_AFTER and self.limit < self.ceiling:
+            self.limit += 1
+            self._successes = 0
+            message = f"{GROW_AFTER} writes in a row succeeded: concurrent writes raised to "
+            message += str(self.limit)
+        else:
+            return None
+        self._epoch += 1
+        return message
 
 
 class Pacer:
     """When the next request may start: after any 429 pause and at most `max_rps` per second."""
 
     def __init__(
-        self,
-        *,
-        max_rps: float | None,
-        sleep: Callable[[float], None],
-        clock: Callable[[], float],
+        self, *, max_rps: float | None, sleep: Callable[[float], None], clock: Callable[[], float]
     ) -> None:
         if max_rps is not None and max_rps <= 0:
             raise ValueError("max_rps must be more than 0")

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -28,8 +28,6 @@ from reconciler.api.bodies import (
     BodyRefused,
     ReadAnswer,
     error_from_response,
-    read_body,
-    shown_size,
     success_payload,
 )
 from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
@@ -267,21 +265,15 @@ class Transport:
         self.stats.add(waited=paused + paced)
         if paused:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
-        if method == "GET":
-            self._refuse_if_cancelled(method, path)
-            return self._send(method, path, params, body, None, deadline)
-        with self.write_limit.slot() as ticket:
+        with nullcontext() if method == "GET" else self.write_limit.slot() as ticket:
             # Checked after every wait: a signal may have come while this write waited its turn.
-            self._refuse_if_cancelled(method, path)
+            if self.cancelled:
+                raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
             hook = getattr(self._local, "before_wire", None)
-            self._local.before_wire = None  # once per write, whatever retries follow
-            if hook is not None:
+            if ticket is not None and hook is not None:
+                self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
             return self._send(method, path, params, body, ticket, deadline)
-
-    def _refuse_if_cancelled(self, method: str, path: str) -> None:
-        if self.cancelled:
-            raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
 
     def _send(
         self,
@@ -300,9 +292,14 @@ class Transport:
         try:
             streamed = self._http.send(request, stream=True)
             try:
-                response = read_body(streamed, self._bodies, lambda: self._clock() > deadline)
+                response = self._bodies.read(streamed, lambda: self._clock() > deadline)
             except BodyRefused as refused:
-                raise self._refused(refused, method, path, write=ticket is not None) from None
+                why = str(refused) or (
+                    f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed while "
+                    "its answer was still arriving; stopped reading it"
+                )
+                why += "; the write may have taken effect" if ticket is not None else ""
+                raise ApiError(why, method=method, path=path) from None
             finally:
                 streamed.close()
         except httpx.TransportError as error:
@@ -320,22 +317,6 @@ class Transport:
             return self._outcome(response, method, path, ticket)
         finally:
             self._bodies.give_back(response.content)
-
-    def _refused(self, refused: BodyRefused, method: str, path: str, *, write: bool) -> ApiError:
-        """The error of an answer not read to its end, too large or late."""
-        if refused.args:
-            why = (
-                f"the answer is over the {shown_size(self._bodies.limit)} limit ({refused}); "
-                "refused without reading it whole (raise --max-response-size or "
-                "BLAND_MAX_RESPONSE_SIZE if the account is that large)"
-            )
-        else:
-            why = (
-                f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed while its "
-                "answer was still arriving; stopped reading it"
-            )
-        why += "; the write may have taken effect" if write else ""
-        return ApiError(why, method=method, path=path)
 
     def _outcome(
         self, response: ReadAnswer, method: str, path: str, ticket: WriteTicket | None
