@@ -21,15 +21,7 @@ import httpx
 import tenacity
 
 from reconciler import __version__
-from reconciler.api.bodies import (
-    ACCEPT_ENCODING,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    BodyBudget,
-    BodyRefused,
-    ReadAnswer,
-    error_from_response,
-    success_payload,
-)
+from reconciler.api import bodies
 from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
 from reconciler.api.urls import check_base_url, tls_context, unproxied_mounts
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
@@ -91,7 +83,7 @@ class Transport:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_response_bytes: int = bodies.DEFAULT_MAX_RESPONSE_BYTES,
         event_hooks: EventHooks | None = None,
     ) -> None:
         if not api_key:
@@ -101,7 +93,7 @@ class Transport:
         self.attempts = attempts
         self.backoff = backoff
         self.stats = ClientStats()
-        self._bodies = BodyBudget(max_response_bytes)
+        self._bodies = bodies.BodyBudget(max_response_bytes)
         self._cancelled = threading.Event()
         self._stop_reason: str | None = None
         self._auth_failure: AuthError | None = None
@@ -114,7 +106,11 @@ class Transport:
         self.write_limit = AdaptiveWriteLimit(WRITE_PARALLELISM, notify=log.info)
         self._http = httpx.Client(
             base_url=self.base_url,
-            headers={"authorization": api_key, "user-agent": f"reconciler/{__version__}"},
+            headers={
+                "authorization": api_key,
+                "user-agent": f"reconciler/{__version__}",
+                "accept-encoding": bodies.ACCEPT_ENCODING,
+            },
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
@@ -286,14 +282,12 @@ class Transport:
     ) -> Any:
         """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
         started = time.perf_counter()
-        request = self._http.build_request(
-            method, path, params=params, json=body, headers={"accept-encoding": ACCEPT_ENCODING}
-        )
+        request = self._http.build_request(method, path, params=params, json=body)
         try:
             streamed = self._http.send(request, stream=True)
             try:
                 response = self._bodies.read(streamed, lambda: self._clock() > deadline)
-            except BodyRefused as refused:
+            except bodies.BodyRefused as refused:
                 why = str(refused) or (
                     f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed while "
                     "its answer was still arriving; stopped reading it"
@@ -319,16 +313,16 @@ class Transport:
             self._bodies.give_back(response.content)
 
     def _outcome(
-        self, response: ReadAnswer, method: str, path: str, ticket: WriteTicket | None
+        self, response: bodies.ReadAnswer, method: str, path: str, ticket: WriteTicket | None
     ) -> Any:
         """The JSON of a successful answer, or the failure an answer stands for."""
         status = response.status_code
         if 200 <= status < 300:
-            payload = success_payload(response, method, path)
+            payload = bodies.success_payload(response, method, path)
             if ticket is not None:
                 ticket.outcome = "ok"
             return payload
-        failure = error_from_response(response, method, path)
+        failure = bodies.error_from_response(response, method, path)
         if status == 429:
             # Slows the writes and pauses every request; the write was refused, not applied.
             self.stats.add(rate_limited=1)

@@ -12,30 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from reconciler import model
+from reconciler.api import urls
 from reconciler.api.numbers import as_read, canonical_number
 from reconciler.api.numbers import build_live as build_live  # where doctor reads it
-from reconciler.api.urls import (
-    AGENTS_PATH,
-    INBOUND_PATH,
-    PERSONAS_PATH,
-    UNSAFE_ID,
-    shown_text,
-    unsafe_id,
-)
+from reconciler.api.urls import UNSAFE_ID, shown_text, unsafe_id
 from reconciler.errors import ApiError
-from reconciler.model import (
-    UNREAD,
-    AgentListing,
-    InboundRoute,
-    LiveAgent,
-    LivePersona,
-    RoutingSettings,
-    SeenLabel,
-    SeenSettings,
-    Unread,
-    owner_kind,
-    routing_settings,
-)
 
 # The documented maximum of GET /v2/agents' `limit`. The list has no page, cursor or total: a
 # full one may have left agents out, and there is no way to ask for them.
@@ -125,10 +107,10 @@ def _phone_number(entry: Any, where: str) -> str:
     return number.strip()
 
 
-def _persona(item: Any, where: str) -> LivePersona:
-    """A persona object of the API as a LivePersona; `where` names it in an error."""
+def _persona(item: Any, where: str) -> model.LivePersona:
+    """A persona object of the API as a model.LivePersona; `where` names it in an error."""
     persona_id = id_of(item, where, "a persona object")
-    if unsafe_id(persona_id) or owner_kind(persona_id) != "persona":
+    if unsafe_id(persona_id) or model.owner_kind(persona_id) != "persona":
         name = item.get("name")
         named = f"persona {_quoted(name)}" if isinstance(name, str) and name else where
         # `agent:ID` and the like are the tool's own keys for owners of other kinds.
@@ -137,7 +119,7 @@ def _persona(item: Any, where: str) -> LivePersona:
     where = f"persona {shown_text(persona_id)}"
     entries = _list(item.get("inbound_numbers"), item, "a list", f"{where}: `inbound_numbers`")
     numbers: set[str] = set()
-    settings: dict[str, RoutingSettings | None] = {}
+    settings: dict[str, model.RoutingSettings | None] = {}
     labels: dict[str, str | None] = {}
     spellings: dict[str, str] = {}  # only those that are not canonical (see Live.spellings)
     for index, entry in enumerate(entries):
@@ -150,13 +132,13 @@ def _persona(item: Any, where: str) -> LivePersona:
         if number is None or not isinstance(entry, dict):
             continue
         # A field missing, or of a type the docs do not give, is left unread, not guessed at.
-        seen_settings = settings_from_json(entry.get("persona_settings", UNREAD))
-        if seen_settings is not UNREAD:
+        seen_settings = settings_from_json(entry.get("persona_settings", model.UNREAD))
+        if seen_settings is not model.UNREAD:
             settings[number] = seen_settings
-        label = entry.get("label", UNREAD)
+        label = entry.get("label", model.UNREAD)
         if label is None or isinstance(label, str):
             labels[number] = label
-    return LivePersona(
+    return model.LivePersona(
         id=persona_id,
         name=str(item.get("name") or ""),
         numbers=frozenset(numbers),
@@ -177,40 +159,40 @@ def _twin_tag(tags: Any) -> str | None:
     return agent
 
 
-def settings_from_json(value: Any) -> SeenSettings:
-    """persona_settings as the API shows them: an object, null, or anything else (UNREAD)."""
+def settings_from_json(value: Any) -> model.SeenSettings:
+    """persona_settings as the API shows them: an object, null, or anything else (model.UNREAD)."""
     if value is None:
         return None
-    return routing_settings(value) if isinstance(value, dict) else UNREAD
+    return model.routing_settings(value) if isinstance(value, dict) else model.UNREAD
 
 
 def _data_field(payload: Any, key: str) -> Any:
-    """`data.<key>` of a write's answer; UNREAD when the answer does not show it."""
+    """`data.<key>` of a write's answer; model.UNREAD when the answer does not show it."""
     data = data_of(payload) if isinstance(payload, dict) else None
-    return data[key] if isinstance(data, dict) and key in data else UNREAD
+    return data[key] if isinstance(data, dict) and key in data else model.UNREAD
 
 
-def settings_from_answer(payload: Any) -> SeenSettings:
+def settings_from_answer(payload: Any) -> model.SeenSettings:
     """The persona_settings in the answer of the settings PATCH (`data.persona_settings`)."""
     seen = _data_field(payload, "persona_settings")
-    return UNREAD if seen is UNREAD else settings_from_json(seen)
+    return model.UNREAD if seen is model.UNREAD else settings_from_json(seen)
 
 
-def label_from_answer(payload: Any) -> SeenLabel:
+def label_from_answer(payload: Any) -> model.SeenLabel:
     """The label in the answer of POST /inbound/update_label (`data.label`)."""
     label = _data_field(payload, "label")
-    return label if label is None or isinstance(label, str) else UNREAD
+    return label if label is None or isinstance(label, str) else model.UNREAD
 
 
-def persona_from_answer(payload: Any, method: str, path: str) -> LivePersona:
+def persona_from_answer(payload: Any, method: str, path: str) -> model.LivePersona:
     """The persona in the `data` of one persona's answer (a read, or a write's result)."""
     with reading(method, path):
         return _persona(payload.get("data") if isinstance(payload, dict) else None, "`data`")
 
 
-def personas_from_page(payload: Any, page: int) -> list[LivePersona]:
+def personas_from_page(payload: Any, page: int) -> list[model.LivePersona]:
     """The personas of one page of GET /v1/personas: its `data`, or a bare list."""
-    with reading("GET", PERSONAS_PATH, f"page {page}: "):
+    with reading("GET", urls.PERSONAS_PATH, f"page {page}: "):
         items = _list(data_of(payload), payload, "a list of personas")
         return [_persona(item, f"data[{index}]") for index, item in enumerate(items)]
 
@@ -222,7 +204,7 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
     if isinstance(payload, dict) and "inbound_numbers" in payload:
         items = payload["inbound_numbers"]
     numbers: dict[str, str | None] = {}
-    with reading("GET", INBOUND_PATH):
+    with reading("GET", urls.INBOUND_PATH):
         for index, item in enumerate(
             _list(items, payload, "a list", "the list of inbound numbers")
         ):
@@ -252,29 +234,29 @@ def _production_version(item: dict[str, Any]) -> str | None:
     return version if isinstance(version, str) and version else None
 
 
-def _agent(item: Any, where: str) -> LiveAgent:
+def _agent(item: Any, where: str) -> model.LiveAgent:
     agent_id = id_of(item, where)
     if not agent_id:
         raise Malformed(f"{where} has an `id` that is an empty string")
     # As a persona's: a name is only shown, so an odd one is shown as text, not refused.
     name = str(item.get("name") or "")
-    return LiveAgent(agent_id, name, production_version_id=_production_version(item))
+    return model.LiveAgent(agent_id, name, production_version_id=_production_version(item))
 
 
-def agents_from_list(payload: Any) -> AgentListing:
+def agents_from_list(payload: Any) -> model.AgentListing:
     """The agents of GET /v2/agents: its `data` (or a bare list), each with an id, once."""
-    agents: dict[str, LiveAgent] = {}
-    with reading("GET", AGENTS_PATH):
+    agents: dict[str, model.LiveAgent] = {}
+    with reading("GET", urls.AGENTS_PATH):
         items = _list(data_of(payload), payload, "a list of agents")
         for index, item in enumerate(items):
             agent = _agent(item, f"data[{index}]")
             if agent.id in agents:
                 raise Malformed(f"agent {shown_text(agent.id)} is listed twice")
             agents[agent.id] = agent
-    return AgentListing(list(agents.values()), len(items) >= AGENT_LIST_LIMIT)
+    return model.AgentListing(list(agents.values()), len(items) >= AGENT_LIST_LIMIT)
 
 
-def agent_from_answer(payload: Any, path: str) -> LiveAgent:
+def agent_from_answer(payload: Any, path: str) -> model.LiveAgent:
     """The agent in the `data` of GET /v2/agents/{id}."""
     with reading("GET", path):
         return _agent(data_of(payload), "`data`")
@@ -301,9 +283,9 @@ def twin_from_answer(payload: Any, agent_id: str, path: str) -> str | None:
         return optional_id(data, "persona_id", "`data`")
 
 
-def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
+def route_from_answer(payload: Any, number: str, path: str) -> model.InboundRoute:
     """What answers a number, from GET /v1/inbound/{number}: a bare object or `data`; its
-    undocumented `persona_id` is UNREAD when the answer does not show it."""
+    undocumented `persona_id` is model.UNREAD when the answer does not show it."""
     record = data_of(payload) if isinstance(payload, dict) and "data" in payload else payload
     with reading("GET", path):
         if not isinstance(record, dict):
@@ -311,13 +293,13 @@ def route_from_answer(payload: Any, number: str, path: str) -> InboundRoute:
         shown = record.get("phone_number", number)
         if not isinstance(shown, str) or as_read(shown) != as_read(number):
             raise Malformed(f"`phone_number` is {_shown(shown)}, not {number}")
-        owner: str | Unread | None = UNREAD
+        owner: str | model.Unread | None = model.UNREAD
         if "persona_id" in record:
             owner = optional_id(record, "persona_id", number)
         pathway_id, prompt = (
             optional_id(record, key, number, "a string") for key in ("pathway_id", "prompt")
         )
-        return InboundRoute(number, pathway_id=pathway_id, prompt=prompt, persona_id=owner)
+        return model.InboundRoute(number, pathway_id=pathway_id, prompt=prompt, persona_id=owner)
 
 
 def detached_from_answer(payload: Any, agent_id: str, path: str) -> int:
