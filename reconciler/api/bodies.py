@@ -111,6 +111,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+_AUTH_HINTS = {
+    401: "the API key was rejected: check BLAND_API_KEY",
+    403: "the API key lacks permission for this call",
+}
+
+
 def error_from_response(response: Answer, method: str, path: str) -> ApiError:
     """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
     try:
@@ -120,17 +126,11 @@ def error_from_response(response: Answer, method: str, path: str) -> ApiError:
     code, message = _code_and_message(body)
     if message is None:
         kind = response.headers.get("content-type", "no content type").split(";")[0]
-        message = (
-            f"unexpected error body ({kind})" if body is not None else f"non-JSON body ({kind})"
-        )
+        message = f"{'non-JSON' if body is None else 'unexpected error'} body ({kind})"
     status = response.status_code
-    if status in (401, 403):
-        hint = (
-            "the API key was rejected: check BLAND_API_KEY"
-            if status == 401
-            else "the API key lacks permission for this call"
-        )
-        return AuthError(f"{message} ({hint})", status=status, code=code, method=method, path=path)
+    if status in _AUTH_HINTS:
+        message += f" ({_AUTH_HINTS[status]})"
+        return AuthError(message, status=status, code=code, method=method, path=path)
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     return ApiError(
         message, status=status, code=code, method=method, path=path, retry_after=retry_after
@@ -169,12 +169,8 @@ def success_payload(response: Answer, method: str, path: str) -> Any:
     try:
         payload = _json_of(response)
     except ValueError:
-        raise ApiError(
-            "the API answered 2xx with a body that is not JSON",
-            status=response.status_code,
-            method=method,
-            path=path,
-        ) from None
+        message = "the API answered 2xx with a body that is not JSON"
+        raise ApiError(message, status=response.status_code, method=method, path=path) from None
     if isinstance(payload, dict) and payload.get("errors") not in (None, [], ""):
         raise error_from_response(response, method, path)
     return payload
