@@ -35,43 +35,38 @@ def check_base_url(url: str) -> str:
             raise ValueError(f"read as {sent.scheme or 'no'} scheme and host {sent.host!r}")
     except (ValueError, httpx.InvalidURL) as error:
         raise InputError(f"BLAND_API_URL {url!r} is not a valid URL ({error})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"BLAND_API_URL {url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise InputError(
-            f"BLAND_API_URL {url!r} uses plain http to a remote host: use https "
-            "(plain http is allowed only for loopback addresses)"
-        )
-    if "?" in url or "#" in url:
-        # Each request appends its path to the base: after a query or a fragment, it is no path.
-        raise InputError(
-            f"BLAND_API_URL {url!r} has a query or a fragment: give the base URL alone "
-            "(scheme, host and port)"
-        )
-    segments = unquote(parts.path).split("/")
-    if any(segment in (".", "..") for segment in segments) or unquote(parts.path) != parts.path:
-        raise InputError(
-            f"BLAND_API_URL {url!r} has an escaped or dot segment in its path: give the base URL "
-            "as it is (for example https://api.bland.ai)"
-        )
     base = url.rstrip("/")
     version = base.rsplit("/", 1)[-1]
-    if parts.path.rstrip("/") and version.lower() in ("v1", "v2"):
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problem = "is not an http(s) URL"
+    elif parts.scheme == "http" and not is_loopback(parts.hostname):
+        problem = (
+            "uses plain http to a remote host: use https "
+            "(plain http is allowed only for loopback addresses)"
+        )
+    elif "?" in url or "#" in url:
+        # Each request appends its path to the base: after a query or a fragment, it is no path.
+        problem = "has a query or a fragment: give the base URL alone (scheme, host and port)"
+    elif unquote(parts.path) != parts.path or {".", ".."} & set(parts.path.split("/")):
+        problem = (
+            "has an escaped or dot segment in its path: give the base URL as it is "
+            "(for example https://api.bland.ai)"
+        )
+    elif parts.path.rstrip("/") and version.lower() in ("v1", "v2"):
         # Every path already starts with its version: /v1/v1/personas would answer 404.
-        raise InputError(
-            f"BLAND_API_URL {url!r} ends in /{version}: give the base URL without it "
+        problem = (
+            f"ends in /{version}: give the base URL without it "
             f"({base.removesuffix('/' + version)}); each request adds its own /v1 or /v2"
         )
-    return base
+    else:
+        return base
+    raise InputError(f"BLAND_API_URL {url!r} {problem}")
 
 
 def unproxied_mounts(base_url: str) -> dict[str, None]:
-    """httpx mounts that keep a loopback base URL off every proxy the environment names.
-
-    HTTP_PROXY, ALL_PROXY and their lower-case forms would otherwise receive every request,
-    the key in its header, in clear text for plain http. Other hosts keep the environment's
-    proxies (a corporate proxy in front of https://api.bland.ai); a None mount means "no proxy".
-    """
+    """httpx mounts ("no proxy") that keep a loopback base URL off the environment's proxies,
+    which would get every request, the key in its header, in clear text for plain http; other
+    hosts keep them (a corporate proxy in front of https://api.bland.ai)."""
     host = urlsplit(base_url).hostname or ""
     if not is_loopback(host):
         return {}
@@ -91,18 +86,15 @@ def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
 
 def is_loopback(host: str) -> bool:
     """localhost, or an address of the loopback range (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
 
-# What no quoting makes safe in a path segment, or what a server may read apart from the quoted
-# form: httpx removes dot segments (an attach for persona `..` went out as
-# POST /v1/inbound/attach), and a separator, a query or fragment start, an escape or a control
-# character could send a request elsewhere. Such an id is refused before anything is sent.
+# What no quoting makes safe in a path segment: httpx removes dot segments (an attach for
+# persona `..` went out as POST /v1/inbound/attach), and a separator, a query or fragment start,
+# an escape or a control character could send a request elsewhere.
 _UNSAFE_IN_PATH = re.compile(r"[/\\?#%\x00-\x1f\x7f-\x9f]")
 UNSAFE_ID = "an id that is empty, . or .., or holds / \\ ? # % or a control character"
 
