@@ -51,10 +51,6 @@ def json_type(value: Any) -> str:
     return _JSON_TYPES.get(type(value), "an object")
 
 
-def _quoted(text: str) -> str:
-    return '"' + shown_text(text) + '"'
-
-
 def _shown(value: Any) -> str:
     """A value of the answer named in a message: text as it is, anything else by its type."""
     return repr(shown_text(value)) if isinstance(value, str) else json_type(value)
@@ -73,24 +69,27 @@ def _list(items: Any, payload: Any, what: str, name: str = "`data`") -> list[Any
     return items
 
 
+def _is_id(value: Any) -> bool:
+    """An id in an answer: a string, or a number read as text."""
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
 def id_of(item: Any, where: str, what: str = "an object") -> str:
-    """The `id` of an object of the answer: a string, or a number read as text."""
+    """The `id` of an object of the answer (see _is_id)."""
     if not isinstance(item, dict):
         raise Malformed(f"{where} is {json_type(item)}, not {what}")
     if "id" not in item:
         raise Malformed(f"{where} has no `id`")
-    found = item["id"]
-    if isinstance(found, bool) or not isinstance(found, str | int):
-        raise Malformed(f"{where} has an `id` that is {json_type(found)}")
-    return str(found)
+    if not _is_id(item["id"]):
+        raise Malformed(f"{where} has an `id` that is {json_type(item['id'])}")
+    return str(item["id"])
 
 
 def optional_id(item: dict[str, Any], key: str, where: str, what: str = "an id") -> str | None:
     """A field that may be null, "" read as null: an id (a string, or a number read as text),
     or with `what` "a string", text only."""
     found = item.get(key)
-    kinds = str | int | None if what == "an id" else str | None
-    if isinstance(found, bool) or not isinstance(found, kinds):
+    if not (found is None or isinstance(found, str) or (what == "an id" and _is_id(found))):
         raise Malformed(f"{where}: `{key}` is {json_type(found)}, not {what}")
     return str(found) if found not in (None, "") else None
 
@@ -112,10 +111,10 @@ def _persona(item: Any, where: str) -> model.LivePersona:
     persona_id = id_of(item, where, "a persona object")
     if unsafe_id(persona_id) or model.owner_kind(persona_id) != "persona":
         name = item.get("name")
-        named = f"persona {_quoted(name)}" if isinstance(name, str) and name else where
+        named = f'persona "{shown_text(name)}"' if isinstance(name, str) and name else where
         # `agent:ID` and the like are the tool's own keys for owners of other kinds.
         why = UNSAFE_ID if unsafe_id(persona_id) else "one that names an owner of another kind"
-        raise Malformed(f"{named} has the id {_quoted(persona_id)}, {why}")
+        raise Malformed(f'{named} has the id "{shown_text(persona_id)}", {why}')
     where = f"persona {shown_text(persona_id)}"
     entries = _list(item.get("inbound_numbers"), item, "a list", f"{where}: `inbound_numbers`")
     numbers: set[str] = set()
@@ -155,7 +154,7 @@ def _twin_tag(tags: Any) -> str | None:
     tagged = [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
     agent = next((tag[len(_TWIN_TAG) :] for tag in tagged if tag.startswith(_TWIN_TAG)), None)
     if agent is not None and unsafe_id(agent):
-        raise Malformed(f"a `{_TWIN_TAG}` tag names {_quoted(agent)}, {UNSAFE_ID}")
+        raise Malformed(f'a `{_TWIN_TAG}` tag names "{shown_text(agent)}", {UNSAFE_ID}')
     return agent
 
 
@@ -212,7 +211,7 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
             where = shown_text(number)
             owner = optional_id(item, "persona_id", where) if isinstance(item, dict) else None
             if owner is not None and unsafe_id(owner):
-                raise Malformed(f"{where}: `persona_id` is {_quoted(owner)}, {UNSAFE_ID}")
+                raise Malformed(f'{where}: `persona_id` is "{shown_text(owner)}", {UNSAFE_ID}')
             numbers[number] = owner
     return numbers
 
@@ -268,7 +267,7 @@ def _data_of_agent(payload: Any, agent_id: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Malformed(f"`data` is {json_type(data)}, not an object")
     named = data.get("agent_id", agent_id)
-    if not isinstance(named, str | int) or isinstance(named, bool) or str(named) != agent_id:
+    if not _is_id(named) or str(named) != agent_id:
         raise Malformed(f"`data.agent_id` is {_shown(named)}, not the agent asked for")
     return data
 
