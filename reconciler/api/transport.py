@@ -211,13 +211,8 @@ class Transport:
         why = "interrupted before a retry" if self.cancelled else "gave up after retries"
         why += "; it may have taken effect" if ambiguous else ""
         error = last.error
-        raise ApiError(
-            f"{error.api_message} ({why})",
-            status=error.status,
-            code=error.code,
-            method=method,
-            path=path,
-        ) from None
+        message = f"{error.api_message} ({why})"
+        raise ApiError(message, status=error.status, code=error.code, method=method, path=path)
 
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
