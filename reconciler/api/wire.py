@@ -173,8 +173,7 @@ def _data_field(payload: Any, key: str) -> Any:
 
 def settings_from_answer(payload: Any) -> model.SeenSettings:
     """The persona_settings in the answer of the settings PATCH (`data.persona_settings`)."""
-    seen = _data_field(payload, "persona_settings")
-    return model.UNREAD if seen is model.UNREAD else settings_from_json(seen)
+    return settings_from_json(_data_field(payload, "persona_settings"))
 
 
 def label_from_answer(payload: Any) -> model.SeenLabel:
