@@ -217,13 +217,6 @@ class Transport:
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
 
-        def wait(state: tenacity.RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome is not None else None
-            if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
-                return error.error.retry_after
-            jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
-            return float(jitter(state))
-
         def stop(state: tenacity.RetryCallState) -> bool:
             # Also when the wait plus one more attempt could end past the deadline.
             late = self._clock() + state.upcoming_sleep + self.timeout > deadline
@@ -238,11 +231,19 @@ class Transport:
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableFailure),
             stop=stop,
-            wait=wait,
+            wait=self._wait,
             sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Seconds before the next attempt: what Retry-After asked for, else full-jitter backoff."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
+            return error.error.retry_after
+        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
+        return float(jitter(state))
 
     def _attempt(
         self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, deadline: float
@@ -258,13 +259,16 @@ class Transport:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         with nullcontext() if method == "GET" else self.write_limit.slot() as ticket:
             # Checked after every wait: a signal may have come while this write waited its turn.
-            if self.cancelled:
-                raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
+            self._refuse_if_cancelled(method, path)
             hook = getattr(self._local, "before_wire", None)
             if ticket is not None and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
             return self._send(method, path, params, body, ticket, deadline)
+
+    def _refuse_if_cancelled(self, method: str, path: str) -> None:
+        if self.cancelled:
+            raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
 
     def _send(
         self,
