@@ -19,7 +19,6 @@ from reconciler.errors import ApiError, NotSent
 
 PAGE_LIMIT = 100  # the documented maximum of `limit`
 PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
-AGENT_LIST_LIMIT = wire.AGENT_LIST_LIMIT
 
 AgentAction = Literal["attach", "detach"]
 
@@ -99,7 +98,7 @@ class BlandClient(Transport):
     def list_agents(self) -> model.AgentListing:
         """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging)."""
         return wire.agents_from_list(
-            self._request("GET", urls.AGENTS_PATH, {"limit": AGENT_LIST_LIMIT})
+            self._request("GET", urls.AGENTS_PATH, {"limit": wire.AGENT_LIST_LIMIT})
         )
 
     def get_agent(self, agent_id: str) -> model.LiveAgent | None:

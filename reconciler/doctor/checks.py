@@ -11,9 +11,9 @@ from functools import partial
 from typing import Any, TypeVar
 
 from reconciler.api import BlandClient
-from reconciler.api.client import AGENT_LIST_LIMIT, PAGE_LIMIT
+from reconciler.api.client import PAGE_LIMIT
 from reconciler.api.urls import PERSONAS_PATH, inbound_number_path, persona_path
-from reconciler.api.wire import build_live, personas_from_page, route_from_answer
+from reconciler.api.wire import AGENT_LIST_LIMIT, build_live, personas_from_page, route_from_answer
 from reconciler.doctor.report import KEY_NEEDED, Check, Report, Status, WireLog, not_checked
 from reconciler.errors import ApiError, AuthError, InputError
 from reconciler.model import AgentListing, LivePersona

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.api.client import AGENT_LIST_LIMIT, write_took_effect
+from reconciler.api.client import write_took_effect
+from reconciler.api.wire import AGENT_LIST_LIMIT
 from reconciler.errors import ApiError, InputError
 from reconciler.model import UNREAD, InboundRoute, LiveAgent, Unread
 from reconciler.text import printable
