@@ -53,8 +53,10 @@ def read_account(
     live = confirm_owners(live, account.get_persona)
     if desired is None:
         return live
-    declared = set().union(*(entry.numbers for entry in desired.personas))
-    looks_free = sorted(declared.intersection(live.account_numbers).difference(live.owners()))
+    # The account's numbers on no owner are few: each entry is checked against them in C.
+    free = live.account_numbers.difference(live.owners())
+    declared = set().union(*(e.numbers for e in desired.personas if not free.isdisjoint(e.numbers)))
+    looks_free = sorted(free & declared)
     if not looks_free:
         return live
     live = with_routes(live, account, looks_free)
@@ -78,14 +80,12 @@ def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
     twin persona stands for its agent)."""
     spelled = {number: spelling for spelling, number in live.spellings.items() if number}
     routes = _read_all(account.inbound_number, [spelled.get(n, n) for n in numbers])
-    twins = {twin: owner_key("agent", agent) for twin, (_, agent) in live.twins.items()}
+    twins: dict[object, str] = {
+        t: owner_key("agent", agent) for t, (_, agent) in live.twins.items()
+    }
     found = {
         number: replace(
-            route,
-            phone_number=number,
-            persona_id=twins.get(route.persona_id, route.persona_id)
-            if isinstance(route.persona_id, str)
-            else route.persona_id,
+            route, phone_number=number, persona_id=twins.get(route.persona_id, route.persona_id)
         )
         for number, route in zip(numbers, routes, strict=True)
     }
@@ -121,9 +121,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             else:
                 agents[matches[0]] = fetched
     ids = sorted(agents)
-    twin_ids: dict[str, str | None] = {}
-    if ids:
-        twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids), strict=True))
+    twins_read = _read_all(account.agent_twin, ids) if ids else []
+    twin_ids = dict(zip(ids, twins_read, strict=True))
     reads += len(ids)
     personas = dict(live.personas)
     listed = False  # a binding named a twin the persona listing shows
@@ -242,7 +241,15 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         to_read = sorted(held_by - read)
         if not to_read:
             break
-        fresh = _read_by_id(to_read, get_persona)
+        fresh = dict(zip(to_read, _read_all(get_persona, to_read), strict=True))
+        for asked, persona in fresh.items():
+            if persona.id != asked:
+                # Planning on another persona's numbers would be the wrong picture all over again.
+                raise ApiError(
+                    f"the answer is persona {persona.id!r}, not the one asked for",
+                    method="GET",
+                    path=f"/v1/personas/{asked}",
+                )
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
         twice = live.seen_twice()
@@ -290,16 +297,3 @@ def _read_all(read: Callable[[str], _T], keys: list[str]) -> list[_T]:
     """One read per key, in the order of the keys, at most MAX_CONCURRENT_READS at once."""
     with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="read") as pool:
         return list(pool.map(read, keys))
-
-
-def _read_by_id(persona_ids: list[str], get_persona: GetPersona) -> dict[str, LivePersona]:
-    personas = _read_all(get_persona, persona_ids)
-    for asked, persona in zip(persona_ids, personas, strict=True):
-        if persona.id != asked:
-            # Planning on another persona's numbers would be the wrong picture all over again.
-            raise ApiError(
-                f"the answer is persona {persona.id!r}, not the one asked for",
-                method="GET",
-                path=f"/v1/personas/{asked}",
-            )
-    return dict(zip(persona_ids, personas, strict=True))
