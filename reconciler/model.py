@@ -143,6 +143,11 @@ class DesiredPersona:
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     kind: OwnerKind = "persona"
 
+    @cached_property
+    def number_set(self) -> frozenset[str]:
+        """The numbers as a set, which a plan compares with what the account shows."""
+        return frozenset(self.numbers)
+
     @property
     def label(self) -> str:
         """How to name this entry in messages; an agent's entry says it is one."""

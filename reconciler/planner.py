@@ -28,7 +28,7 @@ _Declared = dict[str, tuple[SeenSettings | SeenLabel, RoutingSettings | str | No
 
 def _differs(entry: DesiredPersona, persona: LivePersona, shared: frozenset[str]) -> bool:
     """Whether a managed persona may need a change: the cheap check before the diff."""
-    if frozenset(entry.numbers) != persona.numbers or persona.numbers & shared:
+    if entry.number_set != persona.numbers or persona.numbers & shared:
         return True
     if any(persona.settings_of(n) != wanted for n, wanted in entry.settings.items()):
         return True
@@ -53,19 +53,17 @@ def diff(
     # API did not show is None, which no declared text equals.
     live_view: dict[str, dict[str, str | None]] = {}
     desired_view: dict[str, dict[str, str | None]] = {}
-    wanted: dict[str, tuple[DesiredPersona, LivePersona]] = {}
-    declared: dict[str, dict[str, tuple[SeenSettings | SeenLabel, RoutingSettings | str | None]]]
-    declared = {}
+    wanted: dict[str, tuple[LivePersona, _Declared]] = {}
     for entry, persona in resolved:
         if not _differs(entry, persona, shared):
             continue
         for number in (*persona.numbers, *entry.numbers):
             live_view.setdefault(number, {"owner": json.dumps(sorted(owners.get(number, ())))})
         for number in entry.numbers:
-            wanted[number] = (entry, persona)
+            declared = _declared(entry, persona, live, number)
+            wanted[number] = (persona, declared)
             desired_view[number] = {"owner": json.dumps([persona.id])}
-            declared[number] = _declared(entry, persona, live, number)
-            for field, (before, after) in declared[number].items():
+            for field, (before, after) in declared.items():
                 live_view[number][field] = None if before is UNREAD else _text(before)
                 desired_view[number][field] = _text(after)
     if not live_view:
@@ -89,15 +87,14 @@ def diff(
         changes.extend(_detach_from([o for o in owners[number] if o in managed], number, names))
     for level in [*report.get("values_changed", []), *report.get("type_changes", [])]:
         number, field = level.path(output_format="list")
-        entry, persona = wanted[number]
+        persona, declared = wanted[number]
         if field == "owner":
             changes.extend(_routing(persona, number, owners.get(number, ()), names))
         else:  # a settings or label write, named as the field of the views is
-            before, after = declared[number][field]
-            write = Change(
-                Action(field), persona.id, persona.name, number, before=before, after=after
+            before, after = declared[field]
+            changes.append(
+                Change(Action(field), persona.id, persona.name, number, before=before, after=after)
             )
-            changes.append(write)
     return sorted(changes, key=Change.sort_key)
 
 
@@ -155,7 +152,7 @@ def settings_dropped(
     """
     dropped: dict[str, RoutingSettings] = {}
     for entry, persona in resolved:
-        for number in () if persona.numbers.issuperset(entry.numbers) else entry.numbers:
+        for number in () if entry.number_set <= persona.numbers else entry.numbers:
             if number in persona.numbers or number in entry.settings:
                 continue
             for owner in live.owners().get(number, ()):
@@ -171,13 +168,9 @@ def build_plan(desired: Desired, live: Live) -> Plan:
     """Resolve references, then diff desired against live into an ordered Plan."""
     resolved = resolve(desired, live)
     changes = diff(resolved, live, desired.elsewhere)
-    managed = tuple(
-        ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
-        for entry, persona in resolved
-    )
     return Plan(
         changes=tuple(changes),
-        managed=managed,
+        managed=tuple(ManagedPersona(p.id, p.name, p.numbers, e.number_set) for e, p in resolved),
         owners=live.owners(),
         pages_read=live.pages_read,
         reads=live.reads,

@@ -120,7 +120,7 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     marks += [
         (number, entry.number_marks.get(number, entry.mark))
         for entry, _ in resolved.values()
-        if not on_account.issuperset(entry.numbers)  # one set operation in the usual case
+        if not on_account.issuperset(entry.number_set)  # one set operation in the usual case
         for number in entry.numbers
     ]
     problems += [
