@@ -148,12 +148,6 @@ class DesiredPersona:
         """The numbers as a set, which a plan compares with what the account shows."""
         return frozenset(self.numbers)
 
-    @property
-    def label(self) -> str:
-        """How to name this entry in messages; an agent's entry says it is one."""
-        named = repr(self.name) if self.name is not None else f"id {self.id}"
-        return named if self.kind == "persona" else f"agent {named}"
-
 
 @dataclass(frozen=True)
 class SafetySettings:
@@ -388,15 +382,3 @@ def route_owner(route: InboundRoute) -> str | None:
     if route.prompt:
         return owner_key("prompt", route.phone_number)
     return None
-
-
-def label_seen(live: Live, owners: Mapping[str, tuple[str, ...]], number: str) -> SeenLabel:
-    """A number's label as a persona holding it shows it; UNREAD when none shows it.
-
-    A label belongs to the number, not to a persona: any listing that shows it will do.
-    """
-    for owner in owners.get(number, ()):
-        persona = live.personas.get(owner)
-        if persona is not None and number in persona.labels:
-            return persona.labels[number]
-    return UNREAD

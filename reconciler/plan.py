@@ -181,15 +181,12 @@ class Plan:
     def summary_line(self) -> str:
         """One line, e.g. `Plan: 2 to attach, 1 to move, 1 to detach, 1 settings to write.`"""
         counts = self.summary()
-        line = (
-            f"Plan: {counts['attach']} to attach, {counts['move']} to move, "
-            f"{counts['detach']} to detach"
-        )
+        parts = [f"{counts[action]} to {action}" for action in ("attach", "move", "detach")]
         if counts["settings"]:
-            line += f", {counts['settings']} settings to write"
+            parts.append(f"{counts['settings']} settings to write")
         if counts["label"]:
-            line += f", {counts['label']} label{'s' if counts['label'] > 1 else ''} to write"
-        return line + "."
+            parts.append(f"{counts['label']} label{'s' if counts['label'] > 1 else ''} to write")
+        return f"Plan: {', '.join(parts)}."
 
     def _grouped(self, key: str, *actions: Action) -> dict[str, list[Change]]:
         """The changes of those actions, in plan order, per owner key in `key` (where known)."""
@@ -202,13 +199,11 @@ class Plan:
 
     def gains(self) -> dict[str, list[str]]:
         """Per persona id, the numbers one attach call must carry (attaches and moves)."""
-        grouped = self._grouped("persona_id", Action.ATTACH, Action.MOVE)
-        return {key: [change.phone_number for change in found] for key, found in grouped.items()}
+        return _numbers(self._grouped("persona_id", Action.ATTACH, Action.MOVE))
 
     def losses(self) -> dict[str, list[str]]:
         """Per persona id, the numbers one detach call must carry."""
-        grouped = self._grouped("persona_id", Action.DETACH)
-        return {key: [change.phone_number for change in found] for key, found in grouped.items()}
+        return _numbers(self._grouped("persona_id", Action.DETACH))
 
     def moves_by_source(self) -> dict[str, list[Change]]:
         """Per persona id a move takes a number from, those moves in plan order."""
@@ -226,3 +221,7 @@ class Plan:
             if change.from_persona_id is not None:
                 names.setdefault(change.from_persona_id, change.from_persona_name or "")
         return names
+
+
+def _numbers(grouped: dict[str, list[Change]]) -> dict[str, list[str]]:
+    return {key: [change.phone_number for change in found] for key, found in grouped.items()}

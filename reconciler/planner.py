@@ -14,7 +14,6 @@ from reconciler.model import (
     RoutingSettings,
     SeenLabel,
     SeenSettings,
-    label_seen,
     owner_id,
     same_label,
 )
@@ -109,8 +108,11 @@ def _declared(entry: DesiredPersona, persona: LivePersona, live: Live, number: s
     if number in entry.settings:
         here = persona.settings_of(number) if number in persona.numbers else None
         found["settings"] = (here, entry.settings[number])
-    if number in entry.labels:
-        seen = label_seen(live, live.owners(), number)
+    if number in entry.labels:  # any listing that shows the number's label will do
+        shown = (
+            live.personas[o].labels for o in live.owners().get(number, ()) if o in live.personas
+        )
+        seen = next((labels[number] for labels in shown if number in labels), UNREAD)
         found["label"] = (None if seen == "" else seen, entry.labels[number])
     return found
 

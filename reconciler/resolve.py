@@ -170,23 +170,19 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
         if unseen.keys().isdisjoint(entry.numbers) and free.isdisjoint(entry.numbers):
             continue
         for number in entry.numbers:
-            mark = entry.number_marks.get(number, entry.mark)
             if number in unseen:
                 shown = " and ".join(owner_words(pid, live.ref(pid).name) for pid in listed[number])
-                problems.append(
-                    Diagnostic(
-                        *mark,
-                        f"{number} is on {shown}, but GET /v1/inbound names {unseen[number]}, "
-                        "which no read shows: it may be on both, and nothing is planned for it "
-                        "rather than guessed (check it in the dashboard)",
-                    )
+                problem = (
+                    f"{number} is on {shown}, but GET /v1/inbound names {unseen[number]}, which "
+                    "no read shows: it may be on both, and nothing is planned for it rather "
+                    "than guessed (check it in the dashboard)"
                 )
             elif number in free:
-                problems.append(
-                    Diagnostic(
-                        *mark,
-                        f"{number} may be held by {' or '.join(hidden)}, where no read shows "
-                        "it: nothing is planned for it rather than guessed",
-                    )
+                problem = (
+                    f"{number} may be held by {' or '.join(hidden)}, where no read shows it: "
+                    "nothing is planned for it rather than guessed"
                 )
+            else:
+                continue
+            problems.append(Diagnostic(*entry.number_marks.get(number, entry.mark), problem))
     return problems

@@ -45,10 +45,10 @@ def test_a_threshold_that_is_not_a_finite_number_is_refused_at_its_place(
 
 def test_the_agents_example_lists_personas_and_agents_side_by_side() -> None:
     desired = load_config([EXAMPLES / "agents.yaml"])
-    assert [(entry.kind, entry.label) for entry in desired.personas] == [
-        ("persona", "'Support Agent'"),
-        ("agent", "agent 'Booking'"),
-        ("agent", "agent 'After Hours'"),
+    assert [(entry.kind, entry.name) for entry in desired.personas] == [
+        ("persona", "Support Agent"),
+        ("agent", "Booking"),
+        ("agent", "After Hours"),
     ]
     assert desired.personas[1].labels == {"+14155550111": "Bookings"}
     assert desired.protected == ("+14155550110",)
