@@ -38,8 +38,7 @@ SETTING_KEYS = ("pathway_id", "pathway_version", "start_node_id")
 
 @dataclass(frozen=True, order=True)
 class RoutingSettings:
-    """One number's persona_settings as canonical JSON text, so that whole objects compare and
-    hash; null values are dropped, as they set nothing, and 2.0 reads as 2."""
+    """One number's persona_settings as canonical JSON text (nulls dropped, 2.0 read as 2)."""
 
     canonical: str
 
@@ -56,8 +55,7 @@ class RoutingSettings:
         return json.dumps({key: value[key] for key in order}, ensure_ascii=False)
 
 
-# One encoder for every settings object: json.dumps with options builds a new one per call,
-# which would cost most of reading an account where every number has settings.
+# One encoder for all settings: json.dumps with options would build one per number read.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
@@ -127,12 +125,8 @@ def owner_words(key: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class DesiredPersona:
-    """One owner entry of the config: a reference (id and/or name) and its numbers.
-
-    `kind` says which list the entry is in: `personas:` or `agents:` (an agent's entry declares
-    no settings). `settings` and `labels` hold what mapping entries declare, per number: a number
-    absent from them is left as it is; settings None clears them, label "" clears it.
-    """
+    """One entry of `personas:` or `agents:` (its `kind`): a reference (id and/or name), its
+    numbers, and per number the settings (None clears) and label ("" clears) it declares."""
 
     id: str | None
     name: str | None
@@ -221,6 +215,15 @@ class InboundRoute:
     prompt: str | None
     persona_id: str | Literal[Unread.UNREAD] | None = UNREAD
 
+    def owner(self) -> str | None:
+        """The key of what answers the number: the persona named (the reads map a twin to its
+        agent), else a pathway bound to it, else its own prompt."""
+        if isinstance(self.persona_id, str) and self.persona_id:
+            return self.persona_id
+        if self.pathway_id:
+            return owner_key("pathway", self.pathway_id)
+        return owner_key("prompt", self.phone_number) if self.prompt else None
+
 
 class AgentListing(NamedTuple):
     """The agents GET /v2/agents showed, and whether it may have left some out."""
@@ -264,24 +267,19 @@ class Live:
     personas: Mapping[str, LivePersona]
     account_numbers: frozenset[str]
     pages_read: int = 0
-    # Requests this picture took: the pages, GET /v1/inbound, and any read again to confirm.
-    reads: int = 0
-    # persona_id that GET /v1/inbound gives for a number, where it gives one (the docs do not
-    # promise it): a second source of owners, besides the persona list.
+    reads: int = 0  # requests this picture took
+    # persona_id that GET /v1/inbound gives for a number, where it gives one (undocumented).
     inbound_owners: Mapping[str, str] = field(default_factory=dict)
-    # Numbers the list showed on several personas, confirmed by reading those personas by id
-    # (the personas read replace their listed entries in `personas`).
+    # Numbers the list showed on several personas, whose personas were read again by id.
     confirmed: tuple[ConfirmedOwners, ...] = ()
-    # v2 agents by id. Each one's numbers are in `personas` under its owner key (`agent:ID`),
-    # read from its hidden twin persona, which is never in `personas` itself; `twins` maps each
-    # twin persona id to (its name, its agent id). `unverifiable`: agents whose numbers no read
-    # shows. `agents_incomplete`: the agent list came back full.
+    # v2 agents by id; each one's numbers are in `personas` under `agent:ID`, never under its
+    # hidden twin persona; `twins` maps each twin id to (its name, its agent id).
+    # `unverifiable`: agents whose numbers no read shows; `agents_incomplete`: the agent list
+    # came back full; `twins_listed`: the persona listing shows twins (tagged with their agent).
     agents: Mapping[str, LiveAgent] = field(default_factory=dict)
     twins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     unverifiable: frozenset[str] = frozenset()
     agents_incomplete: bool = False
-    # Twin personas show in the persona listing (tagged with their agent), so the twins of agents
-    # the agent list leaves out are seen there too.
     twins_listed: bool = False
     # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
@@ -313,10 +311,7 @@ class Live:
         return held
 
     def listed_owners(self) -> dict[str, tuple[str, ...]]:
-        """Map each number to the active personas whose entry shows it (normally exactly one).
-
-        The map is shared by every caller: read it, never change it.
-        """
+        """Each number -> the active personas whose entry shows it (shared: never change it)."""
         return self._listed
 
     def seen_twice(self) -> dict[str, tuple[str, ...]]:
@@ -332,33 +327,21 @@ class Live:
         for number, hinted in self.inbound_owners.items():
             held.setdefault(number, (hinted,))
         for number, route in self.routes.items():
-            answering = route_owner(route)
-            if answering is not None:
+            if (answering := route.owner()) is not None:
                 held.setdefault(number, (answering,))
         return held
 
     def owners(self) -> dict[str, tuple[str, ...]]:
-        """Map each number to the personas holding it: as listed, else as GET /v1/inbound names.
-
-        A number no active persona's entry shows, but that GET /v1/inbound gives an owner (one the
-        list does not show, or one whose entry lacks it), counts as held by that owner: where the
-        sources disagree, the reading that makes the number held wins, so that taking it is a move
-        that protected numbers and the safety valves see, never a plain attach. The map is shared
-        by every caller: read it, never change it.
-        """
+        """Each number -> the owners holding it: as listed, else as GET /v1/inbound names (or
+        its own record shows). Where the sources disagree, the reading that makes the number held
+        wins, so that taking it is a move the valves see. Shared: never change it."""
         return self._owners
 
     def disagreements(self) -> list[SourcesDisagree]:
         """Every number GET /v1/inbound gives an owner whose entry does not show it, by number."""
-        if not self.inbound_owners:
-            return []
         listed = self.listed_owners()
         return [
-            SourcesDisagree(
-                number,
-                self.ref(hinted),
-                tuple(self.ref(pid) for pid in listed.get(number, ())),
-            )
+            SourcesDisagree(number, self.ref(hinted), tuple(map(self.ref, listed.get(number, ()))))
             for number, hinted in sorted(self.inbound_owners.items())
             if hinted not in listed.get(number, ())
         ]
@@ -367,18 +350,3 @@ class Live:
         """The persona's id and its name ("" for one the list does not show)."""
         persona = self.personas.get(persona_id)
         return PersonaRef(persona_id, persona.name if persona is not None else "")
-
-
-def route_owner(route: InboundRoute) -> str | None:
-    """The owner key of what answers a number as GET /v1/inbound/{number} shows it, if any.
-
-    A persona named there is its owner (the caller maps a twin persona to its agent first);
-    else a pathway bound to the number; else the number's own prompt.
-    """
-    if isinstance(route.persona_id, str) and route.persona_id:
-        return route.persona_id
-    if route.pathway_id:
-        return owner_key("pathway", route.pathway_id)
-    if route.prompt:
-        return owner_key("prompt", route.phone_number)
-    return None
