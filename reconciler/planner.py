@@ -41,10 +41,8 @@ def diff(
 ) -> list[Change]:
     """The changes that give each managed persona exactly its numbers, settings and labels.
 
-    Each number of a persona that may differ gets a view on each side, its owner and what its
-    entry declares (settings, label); deepdiff compares the two views and each difference it
-    reports is read as a change. A persona found equal by a cheap check is left out, so a
-    converged account never reaches deepdiff.
+    Each number of a persona that may differ gets a view on each side (its owner, and what its
+    entry declares); each difference deepdiff reports between the views is read as a change.
     """
     owners = live.owners()
     shared = frozenset(live.seen_twice())
@@ -83,7 +81,8 @@ def diff(
             continue  # an entry --target left out takes it: detached here, it would be unrouted
         if unshown and number not in live.account_numbers:
             continue
-        changes.extend(_detach_from([o for o in owners[number] if o in managed], number, names))
+        detached = [owner for owner in owners[number] if owner in managed]
+        changes.extend(Change(Action.DETACH, o, names.get(o, ""), number) for o in detached)
     for level in [*report.get("values_changed", []), *report.get("type_changes", [])]:
         number, field = level.path(output_format="list")
         persona, declared = wanted[number]
@@ -100,9 +99,8 @@ def diff(
 def _declared(entry: DesiredPersona, persona: LivePersona, live: Live, number: str) -> _Declared:
     """What the entry declares of a number besides its owner: (as it is, as wanted) per field.
 
-    Settings are the ones on the persona that wants the number: none until it arrives (a move
-    clears them), UNREAD where the API did not show them. A label belongs to the number, and
-    no label shows the same, whichever way the API shows it.
+    Settings are the wanting persona's: none until the number arrives (a move clears them). A
+    label belongs to the number; an empty one is none.
     """
     found: _Declared = {}
     if number in entry.settings:
@@ -126,32 +124,24 @@ def _routing(
 ) -> list[Change]:
     """The changes that leave a number on `persona` alone: an attach, or a move and detaches."""
     others = [owner for owner in holders if owner != persona.id]
+    detaches = [Change(Action.DETACH, owner, names.get(owner, ""), number) for owner in others]
     if persona.id in holders:
         # Already here, but also held elsewhere (a non-exclusive attach): detach it there.
         # Attaching it here again could reset its per-number settings (the docs leave that
         # open), so the number is not written here at all.
-        return _detach_from(others, number, names)
+        return detaches
     if not others:
         return [Change(Action.ATTACH, persona.id, persona.name, number)]
-    move = Change(
-        Action.MOVE, persona.id, persona.name, number, others[0], names.get(others[0], "")
-    )
-    return [move, *_detach_from(others[1:], number, names)]
-
-
-def _detach_from(owners: Sequence[str], number: str, names: dict[str, str]) -> list[Change]:
-    """Detaches of a number from extra owners (it can only be on one persona when done)."""
-    return [Change(Action.DETACH, owner, names.get(owner, ""), number) for owner in owners]
+    source = others[0]
+    move = Change(Action.MOVE, persona.id, persona.name, number, source, names.get(source, ""))
+    return [move, *detaches[1:]]
 
 
 def settings_dropped(
     resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live
 ) -> dict[str, RoutingSettings]:
-    """Numbers a move takes from a persona where they have settings the config does not declare.
-
-    The move clears them (a detach does, and so may the API's reassignment): the plan says so,
-    as the config can keep them only by declaring them.
-    """
+    """Numbers a move takes from a persona where they have settings the config does not
+    declare: the move clears them, and the plan says so."""
     dropped: dict[str, RoutingSettings] = {}
     for entry, persona in resolved:
         for number in () if entry.number_set <= persona.numbers else entry.numbers:
@@ -184,11 +174,8 @@ def build_plan(desired: Desired, live: Live) -> Plan:
 
 
 def spellings_to_send(live: Live) -> dict[str, str]:
-    """Per number the account spells otherwise than canonical E.164, the spelling to send.
-
-    GET /v1/inbound's spelling, which is the account's; for a number it does not show, the
-    spelling of a persona's entry.
-    """
+    """Per number the account spells otherwise than E.164, the spelling to send: GET
+    /v1/inbound's, else (for a number it does not show) a persona entry's."""
     sent = {
         number: spelling
         for persona in live.personas.values()
