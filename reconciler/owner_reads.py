@@ -2,10 +2,7 @@
 
 The persona list is paged with no snapshot: a number moved between two page reads shows on its
 old persona and on its new one, or on none. Taken as a fact, "held twice" plans a detach from the
-persona that really holds it. So every persona holding a number seen twice is read by id (and
-any persona those reads show it on, in turn), and the plan is made from what those reads say. A
-declared number that looks free is read by number; where GET /v1/inbound names no owners and
-that read does not settle it, the personas are listed again (`relisted`).
+persona that really holds it, so the personas a number is seen on are read again by id.
 """
 
 from __future__ import annotations
@@ -42,11 +39,10 @@ def read_account(
 ) -> Live:
     """One read of the account, checked wherever it may be wrong about who holds a number.
 
-    Numbers the list shows on two personas are confirmed by id. Agents are read with the
-    numbers their twin personas hold. A number the config declares that still looks free is
-    not taken as free on one listing's word: what answers it is read by number (a pathway or
-    a prompt bound to it, or a persona), and where that does not settle it, the personas are
-    listed once more (one may have slid onto a page already read).
+    Numbers the list shows on two personas are confirmed by id; agents are read with the
+    numbers their twin personas hold. A declared number that looks free is read by number (a
+    pathway, a prompt or a persona may answer it), and where that does not settle it, the
+    personas are listed once more (one may have slid onto a page already read).
     """
     # Agents first: a twin is its agent's, and is never read again by id as a persona.
     live = with_agents(account.read_live(pages_hint), account, desired)
@@ -121,8 +117,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             else:
                 agents[matches[0]] = fetched
     ids = sorted(agents)
-    twins_read = _read_all(account.agent_twin, ids) if ids else []
-    twin_ids = dict(zip(ids, twins_read, strict=True))
+    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids) if ids else [], strict=True))
     reads += len(ids)
     personas = dict(live.personas)
     listed = False  # a binding named a twin the persona listing shows
@@ -148,8 +143,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             if twin_persona is not None:
                 held = replace(twin_persona, deleted=False, settings={})
             elif live.inbound_owners:
-                numbers = [n for n, owner in live.inbound_owners.items() if owner == twin]
-                held = LivePersona("", "", frozenset(numbers))
+                numbers = frozenset(n for n, owner in live.inbound_owners.items() if owner == twin)
+                held = LivePersona("", "", numbers)
             else:
                 unverifiable.add(agent_id)
         key = owner_key("agent", agent_id)

@@ -1,10 +1,5 @@
-"""Match each config entry to the one live persona or agent it names (pure).
-
-Every problem is reported at once, at the entry's FILE:LINE:COL: an entry that names no owner
-of its kind, or several, a persona entry naming an agent's hidden twin, an owner listed twice, a
-number not on the account, and a declared number that may sit unseen on an agent no read shows,
-or on an owner only GET /v1/inbound names.
-"""
+"""Match each config entry to the one live persona or agent it names (pure); every problem is
+reported at once, each at its FILE:LINE:COL."""
 
 from __future__ import annotations
 
@@ -56,8 +51,7 @@ def _resolve_one(
             "full (500, the most the API lists), so some agents are not in it; give its id"
         )
     else:
-        assert entry.name is not None
-        named = _one_named(entry.name, by_name, kind)
+        named = _one_named(entry.name or "", by_name, kind)
         if isinstance(named, str):
             return named
         found = named
@@ -92,10 +86,8 @@ def _one_named(name: str, by_name: dict[str, list[LivePersona]], kind: str) -> L
 
 
 def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePersona]]:
-    """Match every config entry to one active owner and check every number is on the account.
-
-    Raises ConfigError naming every entry that matches none or several, and every missing number.
-    """
+    """Match every config entry to one active owner and check every number is on the account;
+    ConfigError names every entry that matches none or several, and every missing number."""
     by_name: dict[str, dict[str, list[LivePersona]]] = {"persona": {}, "agent": {}}
     for persona in live.active():
         if owner_kind(persona.id) == "persona":
@@ -137,12 +129,10 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
 def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
     """Declared numbers an owner no read shows may hold: nothing is planned for them.
 
-    One that looks free may sit on an agent whose numbers cannot be read, or on an owner that
-    lists a number in a spelling that cannot be read as a phone number: attaching it would take
-    it from that owner unawares (a move no valve and no `protected:` saw), unless its own record
-    says no persona holds it. One the listing shows on a persona while GET /v1/inbound names an
-    owner no read shows may be on both (a non-exclusive attach leaves it so), and that owner
-    (an unlisted agent's twin, say) can be neither read nor written through v1.
+    One that looks free may sit on an agent whose numbers cannot be read, or on an owner listing
+    a number in a spelling that is no phone number: attaching it would be a move no valve saw,
+    unless its own record says no persona holds it. One listed on a persona while GET /v1/inbound
+    names an owner no read shows may be on both, and that owner cannot be written through v1.
     """
     hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
     if live.agents_incomplete and not live.twins_listed:
