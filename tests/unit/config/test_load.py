@@ -331,11 +331,11 @@ def test_a_persona_and_an_agent_are_named_apart() -> None:
         "agents:\n  - name: Sales\n    numbers: []\n  - id: a-1\n    numbers: []\n"
     )
     desired = load_config_sources([("a.yaml", text.encode())])
-    assert [(p.kind, p.label) for p in desired.personas] == [
-        ("persona", "'Sales'"),
-        ("persona", "id a-1"),
-        ("agent", "agent 'Sales'"),
-        ("agent", "agent id a-1"),
+    assert [(p.kind, p.id, p.name) for p in desired.personas] == [
+        ("persona", None, "Sales"),
+        ("persona", "a-1", None),
+        ("agent", None, "Sales"),
+        ("agent", "a-1", None),
     ]
     twice = "version: 1\npersonas: []\nagents:\n  - name: Booking\n    numbers: []\n"
     assert problems(("a.yaml", twice), ("b.yaml", twice)) == [
