@@ -89,13 +89,9 @@ def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
 
 
 def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> Live:
-    """The account with its v2 agents, each holding the numbers of its hidden twin persona.
-
-    A twin is never a persona of its own: it leaves `personas`, and its numbers are held by its
-    agent's owner key (`agent:ID`), whichever read shows them: the persona listing, a read of the
-    twin by id, or the owners GET /v1/inbound names. An agent whose numbers none of these shows
-    is `unverifiable`.
-    """
+    """The account with its v2 agents, each holding (as `agent:ID`) the numbers of its hidden
+    twin persona, which leaves `personas`: as the listing, a read of the twin by id, or GET
+    /v1/inbound shows them. An agent whose numbers none of these shows is `unverifiable`."""
     entries = [e for e in (desired.personas if desired else ()) if e.kind == "agent"]
     try:
         listing = account.list_agents()
@@ -166,12 +162,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
 
 def with_agents_gone(live: Live, account: AccountReader) -> Live:
     """The account with every listed agent whose binding named no twin read again by id, and
-    those gone since made `unverifiable`.
-
-    GET /v2/agents/{id}/inbound answers null for an unknown id as for an agent with no numbers
-    yet: an agent deleted after the list was read looks like one holding nothing, while its
-    numbers, which no read shows, may still be routed to it. Only a number that looks free could
-    be one of them, so this is read only for such numbers.
+    those gone since made `unverifiable`: GET /v2/agents/{id}/inbound answers null for a deleted
+    agent as for one with no numbers, and a deleted agent's numbers may still be routed to it.
     """
     bound = {agent for _, agent in live.twins.values()}
     unbound = sorted(set(live.agents) - bound - live.unverifiable)
@@ -188,9 +180,8 @@ def _tagged_twins(
     agents: Mapping[str, LiveAgent],
 ) -> None:
     """Take out of `personas` every persona tagged as the twin of an agent GET /v2/agents did not
-    list (deleted, or past the 500 it lists): its numbers are still that agent's, never a
-    persona's of its own. A listed agent's binding says which twin is its own: a persona it does
-    not name stays a persona, whatever its tags say, so that taking a number from it is a move."""
+    list: its numbers are that agent's. (A listed agent's binding names its own twin; a persona
+    it does not name stays a persona, whatever its tags say.)"""
     for pid, tagged in list(personas.items()):
         if not tagged.twin_of or tagged.twin_of in agents or owner_kind(pid) != "persona":
             continue
@@ -218,10 +209,9 @@ def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
 def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     """The account with every persona holding a number seen twice read again by id.
 
-    The personas read replace their listed entries, and `confirmed` records, per number seen
-    twice, every persona it was seen on and those holding it read by id. An error of a read
-    (ApiError) propagates: planning on an unconfirmed picture could detach a number from the
-    only persona holding it.
+    The personas read replace their listed entries, and `confirmed` records, per number, the
+    personas it was seen on and those holding it read by id. A failed read (ApiError) stops the
+    plan: an unconfirmed picture could detach a number from the only persona holding it.
     """
     twice = live.seen_twice()
     if not twice:
@@ -248,44 +238,32 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
         twice = live.seen_twice()
+    listed = live.listed_owners()
     confirmed = tuple(
         ConfirmedOwners(
-            number,
-            tuple(live.ref(pid) for pid in sorted(ids)),
-            tuple(live.ref(pid) for pid in live.listed_owners().get(number, ())),
+            n, tuple(map(live.ref, sorted(ids))), tuple(map(live.ref, listed.get(n, ())))
         )
-        for number, ids in sorted(seen.items())
+        for n, ids in sorted(seen.items())
     )
     earlier = tuple(found for found in live.confirmed if found.phone_number not in seen)
     return replace(live, confirmed=earlier + confirmed)
 
 
 def relisted(live: Live, listing: Mapping[str, LivePersona], numbers: Collection[str]) -> Live:
-    """The account with the entries of a second listing that show any of `numbers` taken from it.
-
-    For numbers the first listing showed on no persona: one moved onto a page already read looks
-    free, and attaching it would take it off a persona no check saw. Each number a second
-    listing finds is recorded in `confirmed` (seen on no persona at first). Pass the result to
-    confirm_owners: a fresher entry can show a number the first listing showed elsewhere.
-    """
+    """The account with the entries of a second listing that show any of `numbers` (which the
+    first showed on no persona), each found recorded in `confirmed`. Pass the result to
+    confirm_owners: a fresher entry can show a number the first listing showed elsewhere."""
     wanted = frozenset(numbers)
-    holders = {
-        pid: persona
-        for pid, persona in listing.items()
-        if not persona.deleted and persona.numbers & wanted
-    }
+    holders = {pid: p for pid, p in listing.items() if not p.deleted and p.numbers & wanted}
     if not holders:
         return live
     updated = replace(live, personas={**live.personas, **holders})
-    found = tuple(
-        ConfirmedOwners(
-            number,
-            (),
-            tuple(updated.ref(pid) for pid in sorted(holders) if number in holders[pid].numbers),
-        )
-        for number in sorted(wanted & frozenset().union(*(p.numbers for p in holders.values())))
-    )
-    return replace(updated, confirmed=live.confirmed + found)
+    found = {
+        n: [updated.ref(pid) for pid in sorted(holders) if n in holders[pid].numbers]
+        for n in wanted
+    }
+    confirmed = tuple(ConfirmedOwners(n, (), tuple(found[n])) for n in sorted(found) if found[n])
+    return replace(updated, confirmed=live.confirmed + confirmed)
 
 
 def _read_all(read: Callable[[str], _T], keys: list[str]) -> list[_T]:
