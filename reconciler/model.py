@@ -118,9 +118,8 @@ def owner_id(key: str) -> str:
 def owner_words(key: str, name: str) -> str:
     """An owner as messages name it: `'Sales'`, `agent 'Bot'`, `pathway pw_1`, `its own prompt`."""
     kind, shown = owner_kind(key), repr(name or owner_id(key))
-    if kind in ("pathway", "prompt"):
-        return f"pathway {owner_id(key)}" if kind == "pathway" else "its own prompt"
-    return shown if kind == "persona" else f"agent {shown}"
+    words = {"persona": shown, "agent": f"agent {shown}", "pathway": f"pathway {owner_id(key)}"}
+    return words.get(kind, "its own prompt")
 
 
 @dataclass(frozen=True)
@@ -286,8 +285,7 @@ class Live:
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
 
-    # The views below are built once per picture (a plan asks for them several times); the
-    # picture is frozen, and `replace` makes a new one with none built.
+    # The views below are built once per picture; `replace` makes a new one with none built.
     @cached_property
     def _active(self) -> tuple[LivePersona, ...]:
         return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)

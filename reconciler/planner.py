@@ -72,14 +72,12 @@ def diff(
     names = {persona.id: persona.name for persona in live.personas.values()}
     managed = {persona.id for _, persona in resolved}
     changes: list[Change] = []
-    # A number GET /v1/inbound does not show may be the one it spells as no phone number: as
-    # with that spelling, nothing is planned for it (and export leaves it out).
     unshown = any(not number for number in live.spellings.values())
     for level in report.get("dictionary_item_removed", []):
         (number,) = level.path(output_format="list")
-        if number in elsewhere:
-            continue  # an entry --target left out takes it: detached here, it would be unrouted
-        if unshown and number not in live.account_numbers:
+        # Left as it is: a number an entry --target left out takes (detached, it would be
+        # unrouted), and one GET /v1/inbound may show only in a spelling of no phone number.
+        if number in elsewhere or (unshown and number not in live.account_numbers):
             continue
         detached = [owner for owner in owners[number] if owner in managed]
         changes.extend(Change(Action.DETACH, o, names.get(o, ""), number) for o in detached)
@@ -204,13 +202,11 @@ def _unreadable(live: Live) -> list[str]:
 
 def _unpinned(resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live) -> list[str]:
     """A warning for each managed agent with no version pinned to production."""
-    found = []
-    for entry, holder in resolved:
-        agent = live.agents.get(owner_id(holder.id)) if entry.kind == "agent" else None
-        if agent is not None and agent.production_version_id is None:
-            found.append(
-                f"agent {agent.name!r} has no version pinned to production: its calls run the "
-                "dev version saved when a number was attached, so attach again after saving "
-                "a version, or promote one"
-            )
-    return found
+    agents = [live.agents.get(owner_id(p.id)) for entry, p in resolved if entry.kind == "agent"]
+    return [
+        f"agent {agent.name!r} has no version pinned to production: its calls run the dev "
+        "version saved when a number was attached, so attach again after saving a version, "
+        "or promote one"
+        for agent in agents
+        if agent is not None and agent.production_version_id is None
+    ]

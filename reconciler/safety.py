@@ -1,9 +1,6 @@
-"""Safety valves and protected numbers: refuse plans that take many numbers off their persona.
-
-A config edited by mistake (a list emptied, a file half-deleted) produces a perfectly valid plan
-that detaches phone lines people are calling. The valves make plan and apply refuse such a
-plan unless `--force` is given; protected numbers are refused even then. Pure functions of the plan.
-"""
+"""Safety valves and protected numbers, pure functions of the plan: a config edited by mistake
+makes a valid plan that detaches lines people call, so plan and apply refuse a plan that takes
+many numbers off their persona unless `--force` is given, and protected numbers even then."""
 
 from __future__ import annotations
 
@@ -64,12 +61,9 @@ def enforce(plan: Plan) -> list[str]:
 
 
 def _holdings(plan: Plan) -> list[tuple[str, str, frozenset[str], frozenset[str]]]:
-    """(id, name, numbers now, numbers after) of every persona the plan takes numbers from.
-
-    That is each managed persona, and each other persona a number is moved or detached from
-    (one holding a number twice): the file only names the receiving persona, so a one-word
-    edit of an entry can reroute every line of a persona the file never mentions.
-    """
+    """(id, name, numbers now, numbers after) of each managed persona, and of each other one a
+    number is moved or detached from: a one-word edit of an entry can reroute every line of a
+    persona the file never mentions."""
     rows: list[tuple[str, str, frozenset[str], frozenset[str]]] = list(plan.managed)
     managed = {p.id for p in plan.managed}
     sources: dict[str, tuple[str, set[str]]] = {}
