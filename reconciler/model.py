@@ -160,11 +160,10 @@ class Desired:
     protected: tuple[str, ...] = ()
     protected_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
     safety: SafetySettings = SafetySettings()
-    # sha256 of each file's bytes as read and checked: a saved plan records these, never a
-    # second read of the file, which could see an edit that was never validated.
+    # sha256 of each file's bytes as read and checked (a saved plan records them).
     digests: Mapping[str, str] = field(default_factory=dict, compare=False)
-    # The --target names this state was cut to (empty for the whole config), and the numbers
-    # the entries it left out declare: a partial plan never detaches them, they go elsewhere.
+    # The --target names this state was cut to, and the numbers the entries it left out declare
+    # (a partial plan never detaches them).
     targets: tuple[str, ...] = ()
     elsewhere: frozenset[str] = frozenset()
 
@@ -177,8 +176,7 @@ class LivePersona:
     name: str
     numbers: frozenset[str]
     deleted: bool = False
-    # Per number, its persona_settings and label where the API showed them; a number listed as
-    # a bare string, or an object without the field, has no entry (UNREAD).
+    # Per number, its persona_settings and label where the API showed them (else UNREAD).
     settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
     labels: Mapping[str, str | None] = field(default_factory=dict, hash=False)
     spellings: Mapping[str, str] = field(default_factory=dict, compare=False)  # see Live.spellings

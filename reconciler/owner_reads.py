@@ -106,9 +106,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             [entry.id] if entry.id else [a.id for a in agents.values() if a.name == entry.name]
         )
         if len(matches) == 1:
-            fetched = account.get_agent(matches[0])
             reads += 1
-            if fetched is None:
+            if (fetched := account.get_agent(matches[0])) is None:
                 agents.pop(matches[0], None)
             else:
                 agents[matches[0]] = fetched
@@ -187,23 +186,19 @@ def _tagged_twins(
             continue
         del personas[pid]
         twins[pid] = (tagged.name, tagged.twin_of)
-        key = owner_key("agent", tagged.twin_of)
-        known = agents.get(tagged.twin_of)
+        key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
         held = tagged.numbers | (personas[key].numbers if key in personas else frozenset())
-        name = known.name if known else ""
-        personas[key] = replace(tagged, id=key, name=name, numbers=held, settings={}, deleted=False)
+        personas[key] = replace(tagged, id=key, name="", numbers=held, settings={}, deleted=False)
 
 
 def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
     """A twin persona read by id, or None where the API does not let it be read that way."""
     try:
         return account.get_persona(twin)
-    except AuthError:
-        raise
     except ApiError as error:
-        if error.status in (403, 404):
-            return None
-        raise
+        if isinstance(error, AuthError) or error.status not in (403, 404):
+            raise
+        return None
 
 
 def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
