@@ -120,14 +120,10 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     unverifiable: set[str] = set()
     for agent_id, twin in twin_ids.items():
         held = LivePersona("", "", frozenset())  # no twin: an agent with no numbers yet
-        if twin in twins:
-            # Two agents bound to one twin: whose numbers they are cannot be told apart.
-            raise ApiError(
-                f"agents {twins[twin][1]!r} and {agent_id!r} both name {twin!r} as their "
-                "hidden persona",
-                method="GET",
-                path=f"/v2/agents/{agent_id}/inbound",
-            )
+        if twin in twins:  # two agents bound to one twin: whose numbers are whose is unknown
+            both = f"agents {twins[twin][1]!r} and {agent_id!r} both name {twin!r}"
+            path = f"/v2/agents/{agent_id}/inbound"
+            raise ApiError(f"{both} as their hidden persona", method="GET", path=path)
         if twin is not None:
             twin_persona = personas.pop(twin, None)
             listed = listed or twin_persona is not None
@@ -223,13 +219,9 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
             break
         fresh = dict(zip(to_read, _read_all(get_persona, to_read), strict=True))
         for asked, persona in fresh.items():
-            if persona.id != asked:
-                # Planning on another persona's numbers would be the wrong picture all over again.
-                raise ApiError(
-                    f"the answer is persona {persona.id!r}, not the one asked for",
-                    method="GET",
-                    path=f"/v1/personas/{asked}",
-                )
+            if persona.id != asked:  # another persona's numbers: the wrong picture again
+                answer = f"the answer is persona {persona.id!r}, not the one asked for"
+                raise ApiError(answer, method="GET", path=f"/v1/personas/{asked}")
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
         twice = live.seen_twice()
