@@ -89,12 +89,10 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     """Match every config entry to one active owner and check every number is on the account;
     ConfigError names every entry that matches none or several, and every missing number."""
     by_name: dict[str, dict[str, list[LivePersona]]] = {"persona": {}, "agent": {}}
-    for persona in live.active():
-        if owner_kind(persona.id) == "persona":
-            by_name["persona"].setdefault(persona.name, []).append(persona)
-    for agent in live.agents:
-        if (holder := live.personas.get(owner_key("agent", agent))) is not None:
-            by_name["agent"].setdefault(holder.name, []).append(holder)
+    for owner in live.active():  # an agent's numbers are held under its key (`agent:ID`)
+        kind = owner_kind(owner.id)
+        if kind == "persona" or owner_id(owner.id) in live.agents:
+            by_name[kind].setdefault(owner.name, []).append(owner)
     problems: list[Diagnostic] = []
     resolved: dict[str, tuple[DesiredPersona, LivePersona]] = {}
     for entry in desired.personas:
