@@ -238,9 +238,8 @@ class PersonaRef(NamedTuple):
 
 @dataclass(frozen=True)
 class ConfirmedOwners:
-    """A number the paged list may show wrong (moved between two page reads): the personas it
-    showed on (`seen_on`; empty when it showed on none and was listed again), and those holding
-    it when checked again (`held_by`)."""
+    """A number the paged list may show wrong: the personas it showed on (`seen_on`; empty when a
+    second listing found it) and those holding it when read again (`held_by`)."""
 
     phone_number: str
     seen_on: tuple[PersonaRef, ...]

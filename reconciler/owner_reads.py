@@ -26,12 +26,9 @@ from reconciler.model import (
     owner_kind,
 )
 
-# One persona, fresh from the API by id.
-GetPersona = Callable[[str], LivePersona]
+GetPersona = Callable[[str], LivePersona]  # one persona, fresh from the API by id
 _T = TypeVar("_T")
-
-# Reads by id sent at once: normally there are none or a few.
-MAX_CONCURRENT_READS = 4
+MAX_CONCURRENT_READS = 4  # reads by id or by number sent at once
 
 
 def read_account(
@@ -56,9 +53,8 @@ def read_account(
     if not looks_free:
         return live
     live = with_routes(live, account, looks_free)
-    # A number whose own record names no persona (the field is undocumented there) may still be
-    # on one that slid onto a page already read: unless GET /v1/inbound names owners, the
-    # personas are listed once more.
+    # One whose own record names no persona (undocumented there) may be on one that slid onto a
+    # page already read: unless GET /v1/inbound names owners, the personas are listed again.
     unproven = [n for n in looks_free if live.routes[n].persona_id is UNREAD]
     if unproven:
         live = with_agents_gone(live, account)
@@ -71,9 +67,8 @@ def read_account(
 
 
 def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
-    """The account with what answers each of `numbers`, read one by one in the account's own
-    spelling: a pathway or a prompt bound to it, and the persona where the record names one (a
-    twin persona stands for its agent)."""
+    """The account with what answers each of `numbers` (read by number, in the account's own
+    spelling), a twin persona standing for its agent."""
     spelled = {number: spelling for spelling, number in live.spellings.items() if number}
     routes = _read_all(account.inbound_number, [spelled.get(n, n) for n in numbers])
     twins: dict[object, str] = {

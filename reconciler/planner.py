@@ -96,10 +96,7 @@ def diff(
 
 def _declared(entry: DesiredPersona, persona: LivePersona, live: Live, number: str) -> _Declared:
     """What the entry declares of a number besides its owner: (as it is, as wanted) per field.
-
-    Settings are the wanting persona's: none until the number arrives (a move clears them). A
-    label belongs to the number; an empty one is none.
-    """
+    Settings are the wanting persona's (none until the number arrives); an empty label is none."""
     found: _Declared = {}
     if number in entry.settings:
         here = persona.settings_of(number) if number in persona.numbers else None
