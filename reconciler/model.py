@@ -38,8 +38,7 @@ SETTING_KEYS = ("pathway_id", "pathway_version", "start_node_id")
 
 @dataclass(frozen=True, order=True)
 class RoutingSettings:
-    """One number's persona_settings as canonical JSON text, so that whole objects compare and
-    hash; null values are dropped, as they set nothing, and 2.0 reads as 2."""
+    """One number's persona_settings as canonical JSON text (nulls dropped, 2.0 read as 2)."""
 
     canonical: str
 
@@ -56,8 +55,7 @@ class RoutingSettings:
         return json.dumps({key: value[key] for key in order}, ensure_ascii=False)
 
 
-# One encoder for every settings object: json.dumps with options builds a new one per call,
-# which would cost most of reading an account where every number has settings.
+# One encoder for all settings: json.dumps with options would build one per number read.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
@@ -120,19 +118,14 @@ def owner_id(key: str) -> str:
 def owner_words(key: str, name: str) -> str:
     """An owner as messages name it: `'Sales'`, `agent 'Bot'`, `pathway pw_1`, `its own prompt`."""
     kind, shown = owner_kind(key), repr(name or owner_id(key))
-    if kind in ("pathway", "prompt"):
-        return f"pathway {owner_id(key)}" if kind == "pathway" else "its own prompt"
-    return shown if kind == "persona" else f"agent {shown}"
+    words = {"persona": shown, "agent": f"agent {shown}", "pathway": f"pathway {owner_id(key)}"}
+    return words.get(kind, "its own prompt")
 
 
 @dataclass(frozen=True)
 class DesiredPersona:
-    """One owner entry of the config: a reference (id and/or name) and its numbers.
-
-    `kind` says which list the entry is in: `personas:` or `agents:` (an agent's entry declares
-    no settings). `settings` and `labels` hold what mapping entries declare, per number: a number
-    absent from them is left as it is; settings None clears them, label "" clears it.
-    """
+    """One entry of `personas:` or `agents:` (its `kind`): a reference (id and/or name), its
+    numbers, and per number the settings (None clears) and label ("" clears) it declares."""
 
     id: str | None
     name: str | None
@@ -143,11 +136,10 @@ class DesiredPersona:
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     kind: OwnerKind = "persona"
 
-    @property
-    def label(self) -> str:
-        """How to name this entry in messages; an agent's entry says it is one."""
-        named = repr(self.name) if self.name is not None else f"id {self.id}"
-        return named if self.kind == "persona" else f"agent {named}"
+    @cached_property
+    def number_set(self) -> frozenset[str]:
+        """The numbers as a set, which a plan compares with what the account shows."""
+        return frozenset(self.numbers)
 
 
 @dataclass(frozen=True)
@@ -168,11 +160,10 @@ class Desired:
     protected: tuple[str, ...] = ()
     protected_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
     safety: SafetySettings = SafetySettings()
-    # sha256 of each file's bytes as read and checked: a saved plan records these, never a
-    # second read of the file, which could see an edit that was never validated.
+    # sha256 of each file's bytes as read and checked (a saved plan records them).
     digests: Mapping[str, str] = field(default_factory=dict, compare=False)
-    # The --target names this state was cut to (empty for the whole config), and the numbers
-    # the entries it left out declare: a partial plan never detaches them, they go elsewhere.
+    # The --target names this state was cut to, and the numbers the entries it left out declare
+    # (a partial plan never detaches them).
     targets: tuple[str, ...] = ()
     elsewhere: frozenset[str] = frozenset()
 
@@ -185,8 +176,7 @@ class LivePersona:
     name: str
     numbers: frozenset[str]
     deleted: bool = False
-    # Per number, its persona_settings and label where the API showed them; a number listed as
-    # a bare string, or an object without the field, has no entry (UNREAD).
+    # Per number, its persona_settings and label where the API showed them (else UNREAD).
     settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
     labels: Mapping[str, str | None] = field(default_factory=dict, hash=False)
     spellings: Mapping[str, str] = field(default_factory=dict, compare=False)  # see Live.spellings
@@ -222,6 +212,15 @@ class InboundRoute:
     prompt: str | None
     persona_id: str | Literal[Unread.UNREAD] | None = UNREAD
 
+    def owner(self) -> str | None:
+        """The key of what answers the number: the persona named (the reads map a twin to its
+        agent), else a pathway bound to it, else its own prompt."""
+        if isinstance(self.persona_id, str) and self.persona_id:
+            return self.persona_id
+        if self.pathway_id:
+            return owner_key("pathway", self.pathway_id)
+        return owner_key("prompt", self.phone_number) if self.prompt else None
+
 
 class AgentListing(NamedTuple):
     """The agents GET /v2/agents showed, and whether it may have left some out."""
@@ -239,9 +238,8 @@ class PersonaRef(NamedTuple):
 
 @dataclass(frozen=True)
 class ConfirmedOwners:
-    """A number the paged list may show wrong (moved between two page reads): the personas it
-    showed on (`seen_on`; empty when it showed on none and was listed again), and those holding
-    it when checked again (`held_by`)."""
+    """A number the paged list may show wrong: the personas it showed on (`seen_on`; empty when a
+    second listing found it) and those holding it when read again (`held_by`)."""
 
     phone_number: str
     seen_on: tuple[PersonaRef, ...]
@@ -265,32 +263,26 @@ class Live:
     personas: Mapping[str, LivePersona]
     account_numbers: frozenset[str]
     pages_read: int = 0
-    # Requests this picture took: the pages, GET /v1/inbound, and any read again to confirm.
-    reads: int = 0
-    # persona_id that GET /v1/inbound gives for a number, where it gives one (the docs do not
-    # promise it): a second source of owners, besides the persona list.
+    reads: int = 0  # requests this picture took
+    # persona_id that GET /v1/inbound gives for a number, where it gives one (undocumented).
     inbound_owners: Mapping[str, str] = field(default_factory=dict)
-    # Numbers the list showed on several personas, confirmed by reading those personas by id
-    # (the personas read replace their listed entries in `personas`).
+    # Numbers the list showed on several personas, whose personas were read again by id.
     confirmed: tuple[ConfirmedOwners, ...] = ()
-    # v2 agents by id. Each one's numbers are in `personas` under its owner key (`agent:ID`),
-    # read from its hidden twin persona, which is never in `personas` itself; `twins` maps each
-    # twin persona id to (its name, its agent id). `unverifiable`: agents whose numbers no read
-    # shows. `agents_incomplete`: the agent list came back full.
+    # v2 agents by id; each one's numbers are in `personas` under `agent:ID`, never under its
+    # hidden twin persona; `twins` maps each twin id to (its name, its agent id).
+    # `unverifiable`: agents whose numbers no read shows; `agents_incomplete`: the agent list
+    # came back full; `twins_listed`: the persona listing shows twins (tagged with their agent).
     agents: Mapping[str, LiveAgent] = field(default_factory=dict)
     twins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     unverifiable: frozenset[str] = frozenset()
     agents_incomplete: bool = False
-    # Twin personas show in the persona listing (tagged with their agent), so the twins of agents
-    # the agent list leaves out are seen there too.
     twins_listed: bool = False
     # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
 
-    # The views below are built once per picture (a plan asks for them several times); the
-    # picture is frozen, and `replace` makes a new one with none built.
+    # The views below are built once per picture; `replace` makes a new one with none built.
     @cached_property
     def _active(self) -> tuple[LivePersona, ...]:
         return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)
@@ -314,10 +306,7 @@ class Live:
         return held
 
     def listed_owners(self) -> dict[str, tuple[str, ...]]:
-        """Map each number to the active personas whose entry shows it (normally exactly one).
-
-        The map is shared by every caller: read it, never change it.
-        """
+        """Each number -> the active personas whose entry shows it (shared: never change it)."""
         return self._listed
 
     def seen_twice(self) -> dict[str, tuple[str, ...]]:
@@ -333,33 +322,21 @@ class Live:
         for number, hinted in self.inbound_owners.items():
             held.setdefault(number, (hinted,))
         for number, route in self.routes.items():
-            answering = route_owner(route)
-            if answering is not None:
+            if (answering := route.owner()) is not None:
                 held.setdefault(number, (answering,))
         return held
 
     def owners(self) -> dict[str, tuple[str, ...]]:
-        """Map each number to the personas holding it: as listed, else as GET /v1/inbound names.
-
-        A number no active persona's entry shows, but that GET /v1/inbound gives an owner (one the
-        list does not show, or one whose entry lacks it), counts as held by that owner: where the
-        sources disagree, the reading that makes the number held wins, so that taking it is a move
-        that protected numbers and the safety valves see, never a plain attach. The map is shared
-        by every caller: read it, never change it.
-        """
+        """Each number -> the owners holding it: as listed, else as GET /v1/inbound names (or
+        its own record shows). Where the sources disagree, the reading that makes the number held
+        wins, so that taking it is a move the valves see. Shared: never change it."""
         return self._owners
 
     def disagreements(self) -> list[SourcesDisagree]:
         """Every number GET /v1/inbound gives an owner whose entry does not show it, by number."""
-        if not self.inbound_owners:
-            return []
         listed = self.listed_owners()
         return [
-            SourcesDisagree(
-                number,
-                self.ref(hinted),
-                tuple(self.ref(pid) for pid in listed.get(number, ())),
-            )
+            SourcesDisagree(number, self.ref(hinted), tuple(map(self.ref, listed.get(number, ()))))
             for number, hinted in sorted(self.inbound_owners.items())
             if hinted not in listed.get(number, ())
         ]
@@ -368,30 +345,3 @@ class Live:
         """The persona's id and its name ("" for one the list does not show)."""
         persona = self.personas.get(persona_id)
         return PersonaRef(persona_id, persona.name if persona is not None else "")
-
-
-def route_owner(route: InboundRoute) -> str | None:
-    """The owner key of what answers a number as GET /v1/inbound/{number} shows it, if any.
-
-    A persona named there is its owner (the caller maps a twin persona to its agent first);
-    else a pathway bound to the number; else the number's own prompt.
-    """
-    if isinstance(route.persona_id, str) and route.persona_id:
-        return route.persona_id
-    if route.pathway_id:
-        return owner_key("pathway", route.pathway_id)
-    if route.prompt:
-        return owner_key("prompt", route.phone_number)
-    return None
-
-
-def label_seen(live: Live, owners: Mapping[str, tuple[str, ...]], number: str) -> SeenLabel:
-    """A number's label as a persona holding it shows it; UNREAD when none shows it.
-
-    A label belongs to the number, not to a persona: any listing that shows it will do.
-    """
-    for owner in owners.get(number, ()):
-        persona = live.personas.get(owner)
-        if persona is not None and number in persona.labels:
-            return persona.labels[number]
-    return UNREAD

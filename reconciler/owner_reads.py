@@ -2,10 +2,7 @@
 
 The persona list is paged with no snapshot: a number moved between two page reads shows on its
 old persona and on its new one, or on none. Taken as a fact, "held twice" plans a detach from the
-persona that really holds it. So every persona holding a number seen twice is read by id (and
-any persona those reads show it on, in turn), and the plan is made from what those reads say. A
-declared number that looks free is read by number; where GET /v1/inbound names no owners and
-that read does not settle it, the personas are listed again (`relisted`).
+persona that really holds it, so the personas a number is seen on are read again by id.
 """
 
 from __future__ import annotations
@@ -29,12 +26,9 @@ from reconciler.model import (
     owner_kind,
 )
 
-# One persona, fresh from the API by id.
-GetPersona = Callable[[str], LivePersona]
+GetPersona = Callable[[str], LivePersona]  # one persona, fresh from the API by id
 _T = TypeVar("_T")
-
-# Reads by id sent at once: normally there are none or a few.
-MAX_CONCURRENT_READS = 4
+MAX_CONCURRENT_READS = 4  # reads by id or by number sent at once
 
 
 def read_account(
@@ -42,25 +36,25 @@ def read_account(
 ) -> Live:
     """One read of the account, checked wherever it may be wrong about who holds a number.
 
-    Numbers the list shows on two personas are confirmed by id. Agents are read with the
-    numbers their twin personas hold. A number the config declares that still looks free is
-    not taken as free on one listing's word: what answers it is read by number (a pathway or
-    a prompt bound to it, or a persona), and where that does not settle it, the personas are
-    listed once more (one may have slid onto a page already read).
+    Numbers the list shows on two personas are confirmed by id; agents are read with the
+    numbers their twin personas hold. A declared number that looks free is read by number (a
+    pathway, a prompt or a persona may answer it), and where that does not settle it, the
+    personas are listed once more (one may have slid onto a page already read).
     """
     # Agents first: a twin is its agent's, and is never read again by id as a persona.
     live = with_agents(account.read_live(pages_hint), account, desired)
     live = confirm_owners(live, account.get_persona)
     if desired is None:
         return live
-    declared = set().union(*(entry.numbers for entry in desired.personas))
-    looks_free = sorted(declared.intersection(live.account_numbers).difference(live.owners()))
+    # The account's numbers on no owner are few: each entry is checked against them in C.
+    free = live.account_numbers.difference(live.owners())
+    declared = set().union(*(e.numbers for e in desired.personas if not free.isdisjoint(e.numbers)))
+    looks_free = sorted(free & declared)
     if not looks_free:
         return live
     live = with_routes(live, account, looks_free)
-    # A number whose own record names no persona (the field is undocumented there) may still be
-    # on one that slid onto a page already read: unless GET /v1/inbound names owners, the
-    # personas are listed once more.
+    # One whose own record names no persona (undocumented there) may be on one that slid onto a
+    # page already read: unless GET /v1/inbound names owners, the personas are listed again.
     unproven = [n for n in looks_free if live.routes[n].persona_id is UNREAD]
     if unproven:
         live = with_agents_gone(live, account)
@@ -73,19 +67,16 @@ def read_account(
 
 
 def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
-    """The account with what answers each of `numbers`, read one by one in the account's own
-    spelling: a pathway or a prompt bound to it, and the persona where the record names one (a
-    twin persona stands for its agent)."""
+    """The account with what answers each of `numbers` (read by number, in the account's own
+    spelling), a twin persona standing for its agent."""
     spelled = {number: spelling for spelling, number in live.spellings.items() if number}
     routes = _read_all(account.inbound_number, [spelled.get(n, n) for n in numbers])
-    twins = {twin: owner_key("agent", agent) for twin, (_, agent) in live.twins.items()}
+    twins: dict[object, str] = {
+        t: owner_key("agent", agent) for t, (_, agent) in live.twins.items()
+    }
     found = {
         number: replace(
-            route,
-            phone_number=number,
-            persona_id=twins.get(route.persona_id, route.persona_id)
-            if isinstance(route.persona_id, str)
-            else route.persona_id,
+            route, phone_number=number, persona_id=twins.get(route.persona_id, route.persona_id)
         )
         for number, route in zip(numbers, routes, strict=True)
     }
@@ -93,13 +84,9 @@ def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
 
 
 def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> Live:
-    """The account with its v2 agents, each holding the numbers of its hidden twin persona.
-
-    A twin is never a persona of its own: it leaves `personas`, and its numbers are held by its
-    agent's owner key (`agent:ID`), whichever read shows them: the persona listing, a read of the
-    twin by id, or the owners GET /v1/inbound names. An agent whose numbers none of these shows
-    is `unverifiable`.
-    """
+    """The account with its v2 agents, each holding (as `agent:ID`) the numbers of its hidden
+    twin persona, which leaves `personas`: as the listing, a read of the twin by id, or GET
+    /v1/inbound shows them. An agent whose numbers none of these shows is `unverifiable`."""
     entries = [e for e in (desired.personas if desired else ()) if e.kind == "agent"]
     try:
         listing = account.list_agents()
@@ -114,16 +101,13 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             [entry.id] if entry.id else [a.id for a in agents.values() if a.name == entry.name]
         )
         if len(matches) == 1:
-            fetched = account.get_agent(matches[0])
             reads += 1
-            if fetched is None:
+            if (fetched := account.get_agent(matches[0])) is None:
                 agents.pop(matches[0], None)
             else:
                 agents[matches[0]] = fetched
     ids = sorted(agents)
-    twin_ids: dict[str, str | None] = {}
-    if ids:
-        twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids), strict=True))
+    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids) if ids else [], strict=True))
     reads += len(ids)
     personas = dict(live.personas)
     listed = False  # a binding named a twin the persona listing shows
@@ -131,14 +115,10 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     unverifiable: set[str] = set()
     for agent_id, twin in twin_ids.items():
         held = LivePersona("", "", frozenset())  # no twin: an agent with no numbers yet
-        if twin in twins:
-            # Two agents bound to one twin: whose numbers they are cannot be told apart.
-            raise ApiError(
-                f"agents {twins[twin][1]!r} and {agent_id!r} both name {twin!r} as their "
-                "hidden persona",
-                method="GET",
-                path=f"/v2/agents/{agent_id}/inbound",
-            )
+        if twin in twins:  # two agents bound to one twin: whose numbers are whose is unknown
+            both = f"agents {twins[twin][1]!r} and {agent_id!r} both name {twin!r}"
+            path = f"/v2/agents/{agent_id}/inbound"
+            raise ApiError(f"{both} as their hidden persona", method="GET", path=path)
         if twin is not None:
             twin_persona = personas.pop(twin, None)
             listed = listed or twin_persona is not None
@@ -149,8 +129,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             if twin_persona is not None:
                 held = replace(twin_persona, deleted=False, settings={})
             elif live.inbound_owners:
-                numbers = [n for n, owner in live.inbound_owners.items() if owner == twin]
-                held = LivePersona("", "", frozenset(numbers))
+                numbers = frozenset(n for n, owner in live.inbound_owners.items() if owner == twin)
+                held = LivePersona("", "", numbers)
             else:
                 unverifiable.add(agent_id)
         key = owner_key("agent", agent_id)
@@ -172,12 +152,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
 
 def with_agents_gone(live: Live, account: AccountReader) -> Live:
     """The account with every listed agent whose binding named no twin read again by id, and
-    those gone since made `unverifiable`.
-
-    GET /v2/agents/{id}/inbound answers null for an unknown id as for an agent with no numbers
-    yet: an agent deleted after the list was read looks like one holding nothing, while its
-    numbers, which no read shows, may still be routed to it. Only a number that looks free could
-    be one of them, so this is read only for such numbers.
+    those gone since made `unverifiable`: GET /v2/agents/{id}/inbound answers null for a deleted
+    agent as for one with no numbers, and a deleted agent's numbers may still be routed to it.
     """
     bound = {agent for _, agent in live.twins.values()}
     unbound = sorted(set(live.agents) - bound - live.unverifiable)
@@ -194,40 +170,34 @@ def _tagged_twins(
     agents: Mapping[str, LiveAgent],
 ) -> None:
     """Take out of `personas` every persona tagged as the twin of an agent GET /v2/agents did not
-    list (deleted, or past the 500 it lists): its numbers are still that agent's, never a
-    persona's of its own. A listed agent's binding says which twin is its own: a persona it does
-    not name stays a persona, whatever its tags say, so that taking a number from it is a move."""
+    list: its numbers are that agent's. (A listed agent's binding names its own twin; a persona
+    it does not name stays a persona, whatever its tags say.)"""
     for pid, tagged in list(personas.items()):
         if not tagged.twin_of or tagged.twin_of in agents or owner_kind(pid) != "persona":
             continue
         del personas[pid]
         twins[pid] = (tagged.name, tagged.twin_of)
-        key = owner_key("agent", tagged.twin_of)
-        known = agents.get(tagged.twin_of)
+        key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
         held = tagged.numbers | (personas[key].numbers if key in personas else frozenset())
-        name = known.name if known else ""
-        personas[key] = replace(tagged, id=key, name=name, numbers=held, settings={}, deleted=False)
+        personas[key] = replace(tagged, id=key, name="", numbers=held, settings={}, deleted=False)
 
 
 def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
     """A twin persona read by id, or None where the API does not let it be read that way."""
     try:
         return account.get_persona(twin)
-    except AuthError:
-        raise
     except ApiError as error:
-        if error.status in (403, 404):
-            return None
-        raise
+        if isinstance(error, AuthError) or error.status not in (403, 404):
+            raise
+        return None
 
 
 def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     """The account with every persona holding a number seen twice read again by id.
 
-    The personas read replace their listed entries, and `confirmed` records, per number seen
-    twice, every persona it was seen on and those holding it read by id. An error of a read
-    (ApiError) propagates: planning on an unconfirmed picture could detach a number from the
-    only persona holding it.
+    The personas read replace their listed entries, and `confirmed` records, per number, the
+    personas it was seen on and those holding it read by id. A failed read (ApiError) stops the
+    plan: an unconfirmed picture could detach a number from the only persona holding it.
     """
     twice = live.seen_twice()
     if not twice:
@@ -242,64 +212,43 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         to_read = sorted(held_by - read)
         if not to_read:
             break
-        fresh = _read_by_id(to_read, get_persona)
+        fresh = dict(zip(to_read, _read_all(get_persona, to_read), strict=True))
+        for asked, persona in fresh.items():
+            if persona.id != asked:  # another persona's numbers: the wrong picture again
+                answer = f"the answer is persona {persona.id!r}, not the one asked for"
+                raise ApiError(answer, method="GET", path=f"/v1/personas/{asked}")
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
         twice = live.seen_twice()
+    listed = live.listed_owners()
     confirmed = tuple(
         ConfirmedOwners(
-            number,
-            tuple(live.ref(pid) for pid in sorted(ids)),
-            tuple(live.ref(pid) for pid in live.listed_owners().get(number, ())),
+            n, tuple(map(live.ref, sorted(ids))), tuple(map(live.ref, listed.get(n, ())))
         )
-        for number, ids in sorted(seen.items())
+        for n, ids in sorted(seen.items())
     )
     earlier = tuple(found for found in live.confirmed if found.phone_number not in seen)
     return replace(live, confirmed=earlier + confirmed)
 
 
 def relisted(live: Live, listing: Mapping[str, LivePersona], numbers: Collection[str]) -> Live:
-    """The account with the entries of a second listing that show any of `numbers` taken from it.
-
-    For numbers the first listing showed on no persona: one moved onto a page already read looks
-    free, and attaching it would take it off a persona no check saw. Each number a second
-    listing finds is recorded in `confirmed` (seen on no persona at first). Pass the result to
-    confirm_owners: a fresher entry can show a number the first listing showed elsewhere.
-    """
+    """The account with the entries of a second listing that show any of `numbers` (which the
+    first showed on no persona), each found recorded in `confirmed`. Pass the result to
+    confirm_owners: a fresher entry can show a number the first listing showed elsewhere."""
     wanted = frozenset(numbers)
-    holders = {
-        pid: persona
-        for pid, persona in listing.items()
-        if not persona.deleted and persona.numbers & wanted
-    }
+    holders = {pid: p for pid, p in listing.items() if not p.deleted and p.numbers & wanted}
     if not holders:
         return live
     updated = replace(live, personas={**live.personas, **holders})
-    found = tuple(
-        ConfirmedOwners(
-            number,
-            (),
-            tuple(updated.ref(pid) for pid in sorted(holders) if number in holders[pid].numbers),
-        )
-        for number in sorted(wanted & frozenset().union(*(p.numbers for p in holders.values())))
-    )
-    return replace(updated, confirmed=live.confirmed + found)
+    found = {
+        n: [updated.ref(pid) for pid in sorted(holders) if n in holders[pid].numbers]
+        for n in wanted
+    }
+    confirmed = tuple(ConfirmedOwners(n, (), tuple(found[n])) for n in sorted(found) if found[n])
+    return replace(updated, confirmed=live.confirmed + confirmed)
 
 
 def _read_all(read: Callable[[str], _T], keys: list[str]) -> list[_T]:
     """One read per key, in the order of the keys, at most MAX_CONCURRENT_READS at once."""
     with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="read") as pool:
         return list(pool.map(read, keys))
-
-
-def _read_by_id(persona_ids: list[str], get_persona: GetPersona) -> dict[str, LivePersona]:
-    personas = _read_all(get_persona, persona_ids)
-    for asked, persona in zip(persona_ids, personas, strict=True):
-        if persona.id != asked:
-            # Planning on another persona's numbers would be the wrong picture all over again.
-            raise ApiError(
-                f"the answer is persona {persona.id!r}, not the one asked for",
-                method="GET",
-                path=f"/v1/personas/{asked}",
-            )
-    return dict(zip(persona_ids, personas, strict=True))

@@ -38,13 +38,9 @@ NUMBER_WRITES = frozenset({Action.SETTINGS, Action.LABEL})
 
 @dataclass(frozen=True)
 class Change:
-    """One number's change. For a move, `from_*` names the owner it leaves.
-
-    `persona_id` and `from_persona_id` are owner keys (model.owner_key): a persona's id, or
-    `agent:ID`, `pathway:ID`, `prompt:NUMBER`; the JSON gives the kind and the id apart.
-
-    A `settings` or `label` change writes `after` (settings None clears them, label "" clears
-    it); `before` is what the number has then, UNREAD when the API did not show it.
+    """One number's change. For a move, `from_*` names the owner it leaves; both ids are owner
+    keys (model.owner_key). A `settings` or `label` change writes `after` (settings None and
+    label "" clear); `before` is what the number has then, UNREAD when the API did not show it.
     """
 
     action: Action
@@ -102,9 +98,7 @@ def value_json(value: RoutingSettings | str | None) -> Any:
 
 
 class ManagedPersona(NamedTuple):
-    """A persona the config manages: what it has now and what it must have (for the valves).
-
-    A named tuple: a plan of 10,000 personas makes one each, and a tuple is cheaper to build."""
+    """A persona the config manages: what it has now and what it must have (for the valves)."""
 
     id: str
     name: str
@@ -115,28 +109,22 @@ class ManagedPersona(NamedTuple):
 @dataclass(frozen=True)
 class Plan:
     """Ordered changes, and everything a plan shows beside them: notes, findings and warnings.
-
-    Two plans that show the same are the same plan: a saved plan, the plan the user said `yes`
-    to and the plan after the writes are each compared with a fresh one (see differences()).
-    """
+    Two plans that show the same are equal: the next plan is the check of the last one."""
 
     changes: tuple[Change, ...]
     managed: tuple[ManagedPersona, ...] = ()
-    # Owners of every number when planned: the valves count the numbers of personas the file
-    # does not manage but takes numbers from.
+    # Owners of every number when planned, for the valves to count unmanaged personas' numbers.
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     pages_read: int = field(default=0, compare=False)
     reads: int = field(default=0, compare=False)  # requests the picture of the account took
     protected: tuple[str, ...] = ()
     # Settings that moves clear and the config does not declare, by number: shown with the move.
     settings_dropped: Mapping[str, RoutingSettings] = field(default_factory=dict, compare=False)
-    # What the picture of the owners rests on beyond the persona list, for the plan to say so:
-    # numbers the list showed on several personas, read again by id; and numbers whose owner
-    # GET /v1/inbound and the persona list disagree on.
+    # What the owners rest on beyond the persona list: numbers read again by id, and numbers
+    # whose owner GET /v1/inbound and the persona list disagree on.
     confirmed: tuple[ConfirmedOwners, ...] = field(default=(), compare=False)
     disagreements: tuple[SourcesDisagree, ...] = field(default=(), compare=False)
-    # What the safety checks found (safety.assess fills them): valves that --force lets
-    # through, protected numbers nothing lets through, and whether --force was given.
+    # What safety.assess found: valves --force lets through, protected numbers nothing does.
     valves: tuple[str, ...] = ()
     refusals: tuple[str, ...] = ()
     forced: bool = False
@@ -144,8 +132,7 @@ class Plan:
     targets: tuple[str, ...] = ()
     # What the reader should know that apply does not refuse (an agent with no production pin).
     notices: tuple[str, ...] = ()
-    # The numbers above are canonical E.164; where the account spells one otherwise, the
-    # spelling its writes send (planner.spellings_to_send).
+    # Where the account spells a number otherwise than E.164, the spelling its writes send.
     spellings: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def spelled(self, numbers: Iterable[str]) -> list[str]:
@@ -181,15 +168,12 @@ class Plan:
     def summary_line(self) -> str:
         """One line, e.g. `Plan: 2 to attach, 1 to move, 1 to detach, 1 settings to write.`"""
         counts = self.summary()
-        line = (
-            f"Plan: {counts['attach']} to attach, {counts['move']} to move, "
-            f"{counts['detach']} to detach"
-        )
+        parts = [f"{counts[action]} to {action}" for action in ("attach", "move", "detach")]
         if counts["settings"]:
-            line += f", {counts['settings']} settings to write"
+            parts.append(f"{counts['settings']} settings to write")
         if counts["label"]:
-            line += f", {counts['label']} label{'s' if counts['label'] > 1 else ''} to write"
-        return line + "."
+            parts.append(f"{counts['label']} label{'s' if counts['label'] > 1 else ''} to write")
+        return f"Plan: {', '.join(parts)}."
 
     def _grouped(self, key: str, *actions: Action) -> dict[str, list[Change]]:
         """The changes of those actions, in plan order, per owner key in `key` (where known)."""
@@ -202,13 +186,11 @@ class Plan:
 
     def gains(self) -> dict[str, list[str]]:
         """Per persona id, the numbers one attach call must carry (attaches and moves)."""
-        grouped = self._grouped("persona_id", Action.ATTACH, Action.MOVE)
-        return {key: [change.phone_number for change in found] for key, found in grouped.items()}
+        return _numbers(self._grouped("persona_id", Action.ATTACH, Action.MOVE))
 
     def losses(self) -> dict[str, list[str]]:
         """Per persona id, the numbers one detach call must carry."""
-        grouped = self._grouped("persona_id", Action.DETACH)
-        return {key: [change.phone_number for change in found] for key, found in grouped.items()}
+        return _numbers(self._grouped("persona_id", Action.DETACH))
 
     def moves_by_source(self) -> dict[str, list[Change]]:
         """Per persona id a move takes a number from, those moves in plan order."""
@@ -226,3 +208,7 @@ class Plan:
             if change.from_persona_id is not None:
                 names.setdefault(change.from_persona_id, change.from_persona_name or "")
         return names
+
+
+def _numbers(grouped: dict[str, list[Change]]) -> dict[str, list[str]]:
+    return {key: [change.phone_number for change in found] for key, found in grouped.items()}

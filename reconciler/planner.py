@@ -14,7 +14,6 @@ from reconciler.model import (
     RoutingSettings,
     SeenLabel,
     SeenSettings,
-    label_seen,
     owner_id,
     same_label,
 )
@@ -28,7 +27,7 @@ _Declared = dict[str, tuple[SeenSettings | SeenLabel, RoutingSettings | str | No
 
 def _differs(entry: DesiredPersona, persona: LivePersona, shared: frozenset[str]) -> bool:
     """Whether a managed persona may need a change: the cheap check before the diff."""
-    if frozenset(entry.numbers) != persona.numbers or persona.numbers & shared:
+    if entry.number_set != persona.numbers or persona.numbers & shared:
         return True
     if any(persona.settings_of(n) != wanted for n, wanted in entry.settings.items()):
         return True
@@ -42,10 +41,8 @@ def diff(
 ) -> list[Change]:
     """The changes that give each managed persona exactly its numbers, settings and labels.
 
-    Each number of a persona that may differ gets a view on each side, its owner and what its
-    entry declares (settings, label); deepdiff compares the two views and each difference it
-    reports is read as a change. A persona found equal by a cheap check is left out, so a
-    converged account never reaches deepdiff.
+    Each number of a persona that may differ gets a view on each side (its owner, and what its
+    entry declares); each difference deepdiff reports between the views is read as a change.
     """
     owners = live.owners()
     shared = frozenset(live.seen_twice())
@@ -53,19 +50,17 @@ def diff(
     # API did not show is None, which no declared text equals.
     live_view: dict[str, dict[str, str | None]] = {}
     desired_view: dict[str, dict[str, str | None]] = {}
-    wanted: dict[str, tuple[DesiredPersona, LivePersona]] = {}
-    declared: dict[str, dict[str, tuple[SeenSettings | SeenLabel, RoutingSettings | str | None]]]
-    declared = {}
+    wanted: dict[str, tuple[LivePersona, _Declared]] = {}
     for entry, persona in resolved:
         if not _differs(entry, persona, shared):
             continue
         for number in (*persona.numbers, *entry.numbers):
             live_view.setdefault(number, {"owner": json.dumps(sorted(owners.get(number, ())))})
         for number in entry.numbers:
-            wanted[number] = (entry, persona)
+            declared = _declared(entry, persona, live, number)
+            wanted[number] = (persona, declared)
             desired_view[number] = {"owner": json.dumps([persona.id])}
-            declared[number] = _declared(entry, persona, live, number)
-            for field, (before, after) in declared[number].items():
+            for field, (before, after) in declared.items():
                 live_view[number][field] = None if before is UNREAD else _text(before)
                 desired_view[number][field] = _text(after)
     if not live_view:
@@ -77,43 +72,40 @@ def diff(
     names = {persona.id: persona.name for persona in live.personas.values()}
     managed = {persona.id for _, persona in resolved}
     changes: list[Change] = []
-    # A number GET /v1/inbound does not show may be the one it spells as no phone number: as
-    # with that spelling, nothing is planned for it (and export leaves it out).
     unshown = any(not number for number in live.spellings.values())
     for level in report.get("dictionary_item_removed", []):
         (number,) = level.path(output_format="list")
-        if number in elsewhere:
-            continue  # an entry --target left out takes it: detached here, it would be unrouted
-        if unshown and number not in live.account_numbers:
+        # Left as it is: a number an entry --target left out takes (detached, it would be
+        # unrouted), and one GET /v1/inbound may show only in a spelling of no phone number.
+        if number in elsewhere or (unshown and number not in live.account_numbers):
             continue
-        changes.extend(_detach_from([o for o in owners[number] if o in managed], number, names))
+        detached = [owner for owner in owners[number] if owner in managed]
+        changes.extend(Change(Action.DETACH, o, names.get(o, ""), number) for o in detached)
     for level in [*report.get("values_changed", []), *report.get("type_changes", [])]:
         number, field = level.path(output_format="list")
-        entry, persona = wanted[number]
+        persona, declared = wanted[number]
         if field == "owner":
             changes.extend(_routing(persona, number, owners.get(number, ()), names))
         else:  # a settings or label write, named as the field of the views is
-            before, after = declared[number][field]
-            write = Change(
-                Action(field), persona.id, persona.name, number, before=before, after=after
+            before, after = declared[field]
+            changes.append(
+                Change(Action(field), persona.id, persona.name, number, before=before, after=after)
             )
-            changes.append(write)
     return sorted(changes, key=Change.sort_key)
 
 
 def _declared(entry: DesiredPersona, persona: LivePersona, live: Live, number: str) -> _Declared:
     """What the entry declares of a number besides its owner: (as it is, as wanted) per field.
-
-    Settings are the ones on the persona that wants the number: none until it arrives (a move
-    clears them), UNREAD where the API did not show them. A label belongs to the number, and
-    no label shows the same, whichever way the API shows it.
-    """
+    Settings are the wanting persona's (none until the number arrives); an empty label is none."""
     found: _Declared = {}
     if number in entry.settings:
         here = persona.settings_of(number) if number in persona.numbers else None
         found["settings"] = (here, entry.settings[number])
-    if number in entry.labels:
-        seen = label_seen(live, live.owners(), number)
+    if number in entry.labels:  # any listing that shows the number's label will do
+        shown = (
+            live.personas[o].labels for o in live.owners().get(number, ()) if o in live.personas
+        )
+        seen = next((labels[number] for labels in shown if number in labels), UNREAD)
         found["label"] = (None if seen == "" else seen, entry.labels[number])
     return found
 
@@ -127,35 +119,27 @@ def _routing(
 ) -> list[Change]:
     """The changes that leave a number on `persona` alone: an attach, or a move and detaches."""
     others = [owner for owner in holders if owner != persona.id]
+    detaches = [Change(Action.DETACH, owner, names.get(owner, ""), number) for owner in others]
     if persona.id in holders:
         # Already here, but also held elsewhere (a non-exclusive attach): detach it there.
         # Attaching it here again could reset its per-number settings (the docs leave that
         # open), so the number is not written here at all.
-        return _detach_from(others, number, names)
+        return detaches
     if not others:
         return [Change(Action.ATTACH, persona.id, persona.name, number)]
-    move = Change(
-        Action.MOVE, persona.id, persona.name, number, others[0], names.get(others[0], "")
-    )
-    return [move, *_detach_from(others[1:], number, names)]
-
-
-def _detach_from(owners: Sequence[str], number: str, names: dict[str, str]) -> list[Change]:
-    """Detaches of a number from extra owners (it can only be on one persona when done)."""
-    return [Change(Action.DETACH, owner, names.get(owner, ""), number) for owner in owners]
+    source = others[0]
+    move = Change(Action.MOVE, persona.id, persona.name, number, source, names.get(source, ""))
+    return [move, *detaches[1:]]
 
 
 def settings_dropped(
     resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live
 ) -> dict[str, RoutingSettings]:
-    """Numbers a move takes from a persona where they have settings the config does not declare.
-
-    The move clears them (a detach does, and so may the API's reassignment): the plan says so,
-    as the config can keep them only by declaring them.
-    """
+    """Numbers a move takes from a persona where they have settings the config does not
+    declare: the move clears them, and the plan says so."""
     dropped: dict[str, RoutingSettings] = {}
     for entry, persona in resolved:
-        for number in () if persona.numbers.issuperset(entry.numbers) else entry.numbers:
+        for number in () if entry.number_set <= persona.numbers else entry.numbers:
             if number in persona.numbers or number in entry.settings:
                 continue
             for owner in live.owners().get(number, ()):
@@ -171,13 +155,9 @@ def build_plan(desired: Desired, live: Live) -> Plan:
     """Resolve references, then diff desired against live into an ordered Plan."""
     resolved = resolve(desired, live)
     changes = diff(resolved, live, desired.elsewhere)
-    managed = tuple(
-        ManagedPersona(persona.id, persona.name, persona.numbers, frozenset(entry.numbers))
-        for entry, persona in resolved
-    )
     return Plan(
         changes=tuple(changes),
-        managed=managed,
+        managed=tuple(ManagedPersona(p.id, p.name, p.numbers, e.number_set) for e, p in resolved),
         owners=live.owners(),
         pages_read=live.pages_read,
         reads=live.reads,
@@ -189,11 +169,8 @@ def build_plan(desired: Desired, live: Live) -> Plan:
 
 
 def spellings_to_send(live: Live) -> dict[str, str]:
-    """Per number the account spells otherwise than canonical E.164, the spelling to send.
-
-    GET /v1/inbound's spelling, which is the account's; for a number it does not show, the
-    spelling of a persona's entry.
-    """
+    """Per number the account spells otherwise than E.164, the spelling to send: GET
+    /v1/inbound's, else (for a number it does not show) a persona entry's."""
     sent = {
         number: spelling
         for persona in live.personas.values()
@@ -222,13 +199,11 @@ def _unreadable(live: Live) -> list[str]:
 
 def _unpinned(resolved: Sequence[tuple[DesiredPersona, LivePersona]], live: Live) -> list[str]:
     """A warning for each managed agent with no version pinned to production."""
-    found = []
-    for entry, holder in resolved:
-        agent = live.agents.get(owner_id(holder.id)) if entry.kind == "agent" else None
-        if agent is not None and agent.production_version_id is None:
-            found.append(
-                f"agent {agent.name!r} has no version pinned to production: its calls run the "
-                "dev version saved when a number was attached, so attach again after saving "
-                "a version, or promote one"
-            )
-    return found
+    agents = [live.agents.get(owner_id(p.id)) for entry, p in resolved if entry.kind == "agent"]
+    return [
+        f"agent {agent.name!r} has no version pinned to production: its calls run the dev "
+        "version saved when a number was attached, so attach again after saving a version, "
+        "or promote one"
+        for agent in agents
+        if agent is not None and agent.production_version_id is None
+    ]

@@ -1,10 +1,5 @@
-"""Match each config entry to the one live persona or agent it names (pure).
-
-Every problem is reported at once, at the entry's FILE:LINE:COL: an entry that names no owner
-of its kind, or several, a persona entry naming an agent's hidden twin, an owner listed twice, a
-number not on the account, and a declared number that may sit unseen on an agent no read shows,
-or on an owner only GET /v1/inbound names.
-"""
+"""Match each config entry to the one live persona or agent it names (pure); every problem is
+reported at once, each at its FILE:LINE:COL."""
 
 from __future__ import annotations
 
@@ -28,76 +23,56 @@ def _resolve_one(
     entry: DesiredPersona, live: Live, by_name: dict[str, list[LivePersona]]
 ) -> LivePersona | str:
     """The live persona (or agent's holder) an entry names, or the reason it names none."""
-    if entry.kind == "agent":
-        return _resolve_agent(entry, live)
-    twin = live.twins.get(entry.id) if entry.id else None
-    if entry.id is None and entry.name not in by_name:  # a twin's name, unless a persona's too
-        twin = next((found for found in live.twins.values() if found[0] == entry.name), None)
-    if twin is not None:
-        agent = live.agents[twin[1]]
-        return (
-            f"persona {entry.name or entry.id!r} is the hidden "
-            f"persona of agent {agent.name!r} ({agent.id}), which only the agent API may "
-            "change: list the agent under `agents:` instead"
-        )
+    kind = entry.kind
+    if kind == "persona":
+        twin = live.twins.get(entry.id) if entry.id else None
+        if entry.id is None and entry.name not in by_name:  # a twin's name, unless a persona's
+            twin = next((found for found in live.twins.values() if found[0] == entry.name), None)
+        if twin is not None:
+            agent = live.personas[owner_key("agent", twin[1])].name
+            return (
+                f"persona {entry.name or entry.id!r} is the hidden persona of agent {agent!r} "
+                f"({twin[1]}), which only the agent API may change: list the agent under "
+                "`agents:` instead"
+            )
     if entry.id is not None:
-        persona = live.personas.get(entry.id) if owner_kind(entry.id) == "persona" else None
-        if persona is None:
-            return f"no persona with id {entry.id} on the account"
-        if persona.deleted:
-            return f"persona id {entry.id} ({persona.name!r}) is deleted"
-        if entry.name is not None and persona.name != entry.name:
-            return f"persona id {entry.id} is named {persona.name!r}, not {entry.name!r}"
-    else:
-        assert entry.name is not None
-        named = _one_named(entry.name, by_name.get(entry.name, []), list(by_name), "persona")
-        if isinstance(named, str):
-            return named
-        persona = named
-    if persona.twin_of:  # a twin its agent's binding does not name may still be one
-        return (
-            f"persona {persona.name!r} ({persona.id}) is tagged v2-agent:{persona.twin_of}, "
-            "as an agent's hidden persona is: only the agent API may change it (list the "
-            "agent under `agents:`, or take the tag off the persona)"
-        )
-    return persona
-
-
-def _resolve_agent(entry: DesiredPersona, live: Live) -> LivePersona | str:
-    """The holder of an agent entry's numbers (`agent:ID`), or the reason there is none."""
-    if entry.id is not None:
-        agent = live.agents.get(entry.id)
-        if agent is None:
-            return f"no agent with id {entry.id} on the account"
-        if entry.name is not None and agent.name != entry.name:
-            return f"agent id {entry.id} is named {agent.name!r}, not {entry.name!r}"
-    elif live.agents_incomplete:
+        key = owner_key(kind, entry.id)
+        known = entry.id in live.agents if kind == "agent" else owner_kind(key) == "persona"
+        found = live.personas.get(key) if known else None
+        if found is None:
+            return f"no {kind} with id {entry.id} on the account"
+        if found.deleted:
+            return f"persona id {entry.id} ({found.name!r}) is deleted"
+        if entry.name is not None and found.name != entry.name:
+            return f"{kind} id {entry.id} is named {found.name!r}, not {entry.name!r}"
+    elif kind == "agent" and live.agents_incomplete:
         return (
             f"agent {entry.name!r} cannot be found by name: the account's agent list came back "
             "full (500, the most the API lists), so some agents are not in it; give its id"
         )
     else:
-        by_name: dict[str, list[LivePersona]] = {}
-        for found in live.agents.values():
-            by_name.setdefault(found.name, []).append(live.personas[owner_key("agent", found.id)])
-        assert entry.name is not None
-        match = _one_named(entry.name, by_name.get(entry.name, []), list(by_name), "agent")
-        if isinstance(match, str):
-            return match
-        agent = live.agents[owner_id(match.id)]
-    if agent.id in live.unverifiable:
+        named = _one_named(entry.name or "", by_name, kind)
+        if isinstance(named, str):
+            return named
+        found = named
+    if found.twin_of and kind == "persona":  # a twin its agent's binding does not name
         return (
-            f"cannot tell which numbers agent {agent.name!r} holds: its hidden persona is not in "
+            f"persona {found.name!r} ({found.id}) is tagged v2-agent:{found.twin_of}, "
+            "as an agent's hidden persona is: only the agent API may change it (list the "
+            "agent under `agents:`, or take the tag off the persona)"
+        )
+    if owner_id(found.id) in live.unverifiable and kind == "agent":
+        return (
+            f"cannot tell which numbers agent {found.name!r} holds: its hidden persona is not in "
             "GET /v1/personas, cannot be read by id, and GET /v1/inbound names no owners, so "
             "nothing is planned for it rather than guessed"
         )
-    return live.personas[owner_key("agent", agent.id)]
+    return found
 
 
-def _one_named(
-    name: str, candidates: list[LivePersona], names: list[str], kind: str
-) -> LivePersona | str:
+def _one_named(name: str, by_name: dict[str, list[LivePersona]], kind: str) -> LivePersona | str:
     """The one active owner of a kind with that name, or why there is not exactly one."""
+    candidates = by_name.get(name, [])
     if len(candidates) == 1:
         return candidates[0]
     if candidates:
@@ -106,26 +81,22 @@ def _one_named(
             f"{len(candidates)} active {kind}s are named {name!r} ({ids}): "
             "add the id of the one you mean"
         )
-    close = difflib.get_close_matches(name, names, n=3)
-    hint = (
-        f" (did you mean {', '.join(repr(close_name) for close_name in close)}?)" if close else ""
-    )
-    return f"no active {kind} named {name!r}{hint}"
+    close = ", ".join(repr(found) for found in difflib.get_close_matches(name, list(by_name), 3))
+    return f"no active {kind} named {name!r}" + (f" (did you mean {close}?)" if close else "")
 
 
 def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePersona]]:
-    """Match every config entry to one active persona and check every number is on the account.
-
-    Raises ConfigError naming every entry that matches none or several, and every missing number.
-    """
-    by_name: dict[str, list[LivePersona]] = {}
-    for persona in live.active():
-        if owner_kind(persona.id) == "persona":
-            by_name.setdefault(persona.name, []).append(persona)
+    """Match every config entry to one active owner and check every number is on the account;
+    ConfigError names every entry that matches none or several, and every missing number."""
+    by_name: dict[str, dict[str, list[LivePersona]]] = {"persona": {}, "agent": {}}
+    for owner in live.active():  # an agent's numbers are held under its key (`agent:ID`)
+        kind = owner_kind(owner.id)
+        if kind == "persona" or owner_id(owner.id) in live.agents:
+            by_name[kind].setdefault(owner.name, []).append(owner)
     problems: list[Diagnostic] = []
     resolved: dict[str, tuple[DesiredPersona, LivePersona]] = {}
     for entry in desired.personas:
-        match = _resolve_one(entry, live, by_name)
+        match = _resolve_one(entry, live, by_name[entry.kind])
         if isinstance(match, str):
             problems.append(Diagnostic(*entry.mark, match))
         elif match.id in resolved:
@@ -139,7 +110,7 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     marks += [
         (number, entry.number_marks.get(number, entry.mark))
         for entry, _ in resolved.values()
-        if not on_account.issuperset(entry.numbers)  # one set operation in the usual case
+        if not on_account.issuperset(entry.number_set)  # one set operation in the usual case
         for number in entry.numbers
     ]
     problems += [
@@ -156,12 +127,10 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
 def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
     """Declared numbers an owner no read shows may hold: nothing is planned for them.
 
-    One that looks free may sit on an agent whose numbers cannot be read, or on an owner that
-    lists a number in a spelling that cannot be read as a phone number: attaching it would take
-    it from that owner unawares (a move no valve and no `protected:` saw), unless its own record
-    says no persona holds it. One the listing shows on a persona while GET /v1/inbound names an
-    owner no read shows may be on both (a non-exclusive attach leaves it so), and that owner
-    (an unlisted agent's twin, say) can be neither read nor written through v1.
+    One that looks free may sit on an agent whose numbers cannot be read, or on an owner listing
+    a number in a spelling that is no phone number: attaching it would be a move no valve saw,
+    unless its own record says no persona holds it. One listed on a persona while GET /v1/inbound
+    names an owner no read shows may be on both, and that owner cannot be written through v1.
     """
     hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
     if live.agents_incomplete and not live.twins_listed:
@@ -172,33 +141,36 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
         for spelling, number in sorted(owner.spellings.items())
         if not number
     ]
-    owners, listed = live.owners(), live.listed_owners()
+    listed = live.listed_owners()
+    # Each number either kind of problem may concern, so that the usual account, where there
+    # are none, is not walked number by number.
+    unseen = {
+        number: owner
+        for number, owner in live.inbound_owners.items()
+        if owner and number in listed and owner not in live.personas
+    }
+    free: set[str] = set()
+    if hidden:
+        free = set(live.account_numbers.difference(live.owners()))
+        free -= {n for n, route in live.routes.items() if route.persona_id is not UNREAD}
     problems = []
     for entry in desired.personas:
+        if unseen.keys().isdisjoint(entry.numbers) and free.isdisjoint(entry.numbers):
+            continue
         for number in entry.numbers:
-            mark = entry.number_marks.get(number, entry.mark)
-            hinted = live.inbound_owners.get(number, "") if number in listed else ""
-            if hinted and hinted not in live.personas:
+            if number in unseen:
                 shown = " and ".join(owner_words(pid, live.ref(pid).name) for pid in listed[number])
-                problems.append(
-                    Diagnostic(
-                        *mark,
-                        f"{number} is on {shown}, but GET /v1/inbound names {hinted}, which no "
-                        "read shows: it may be on both, and nothing is planned for it rather "
-                        "than guessed (check it in the dashboard)",
-                    )
+                problem = (
+                    f"{number} is on {shown}, but GET /v1/inbound names {unseen[number]}, which "
+                    "no read shows: it may be on both, and nothing is planned for it rather "
+                    "than guessed (check it in the dashboard)"
                 )
-            elif (
-                hidden
-                and number in live.account_numbers
-                and number not in owners
-                and (number not in live.routes or live.routes[number].persona_id is UNREAD)
-            ):
-                problems.append(
-                    Diagnostic(
-                        *mark,
-                        f"{number} may be held by {' or '.join(hidden)}, where no read shows "
-                        "it: nothing is planned for it rather than guessed",
-                    )
+            elif number in free:
+                problem = (
+                    f"{number} may be held by {' or '.join(hidden)}, where no read shows it: "
+                    "nothing is planned for it rather than guessed"
                 )
+            else:
+                continue
+            problems.append(Diagnostic(*entry.number_marks.get(number, entry.mark), problem))
     return problems

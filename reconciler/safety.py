@@ -1,9 +1,6 @@
-"""Safety valves and protected numbers: refuse plans that take many numbers off their persona.
-
-A config edited by mistake (a list emptied, a file half-deleted) produces a perfectly valid plan
-that detaches phone lines people are calling. The valves make plan and apply refuse such a
-plan unless `--force` is given; protected numbers are refused even then. Pure functions of the plan.
-"""
+"""Safety valves and protected numbers, pure functions of the plan: a config edited by mistake
+makes a valid plan that detaches lines people call, so plan and apply refuse a plan that takes
+many numbers off their persona unless `--force` is given, and protected numbers even then."""
 
 from __future__ import annotations
 
@@ -25,11 +22,7 @@ class Thresholds:
     @classmethod
     def resolve(cls, *layers: SafetySettings) -> Thresholds:
         """Defaults, overridden by each layer in turn (config, then flags); None keeps the value."""
-        thresholds = cls()
-        for layer in layers:
-            chosen = {key: value for key, value in asdict(layer).items() if value is not None}
-            thresholds = replace(thresholds, **chosen)
-        return thresholds
+        return cls(**{k: v for layer in layers for k, v in asdict(layer).items() if v is not None})
 
     def as_settings(self) -> SafetySettings:
         """The same thresholds as a fully set SafetySettings (how a saved plan carries them)."""
@@ -68,78 +61,70 @@ def enforce(plan: Plan) -> list[str]:
 
 
 def _holdings(plan: Plan) -> list[tuple[str, str, frozenset[str], frozenset[str]]]:
-    """(id, name, numbers now, numbers after) of every persona the plan takes numbers from.
-
-    That is each managed persona, and each other persona a number is moved or detached from:
-    the file only names the receiving persona, so a one-word edit of an entry can reroute every
-    line of a persona the file never mentions.
-    """
-    rows = [(p.id, p.name, p.live, p.desired) for p in plan.managed]
+    """(id, name, numbers now, numbers after) of each managed persona, and of each other one a
+    number is moved or detached from: a one-word edit of an entry can reroute every line of a
+    persona the file never mentions."""
+    rows: list[tuple[str, str, frozenset[str], frozenset[str]]] = list(plan.managed)
     managed = {p.id for p in plan.managed}
     sources: dict[str, tuple[str, set[str]]] = {}
     for change in plan.changes:
-        # A move from a persona the file does not manage, or a detach from one (one holding a
-        # number twice).
         is_move = change.action is Action.MOVE
         source = change.from_persona_id if is_move else change.persona_id
         name = change.from_persona_name if is_move else change.persona_name
         if (is_move or change.action is Action.DETACH) and source and source not in managed:
             sources.setdefault(source, (name or source, set()))[1].add(change.phone_number)
-    if sources:
-        now: dict[str, set[str]] = {source: set() for source in sources}
-        for number, owners in plan.owners.items():
-            for owner in owners:
-                if owner in now:
-                    now[owner].add(number)
-        for source, (name, moved) in sources.items():
-            held = frozenset(now[source] | moved)
-            rows.append((source, name, held, held - moved))
+    now: dict[str, set[str]] = {source: set() for source in sources}
+    for number, owners in plan.owners.items() if sources else ():
+        for owner in owners:
+            if owner in now:
+                now[owner].add(number)
+    for source, (name, moved) in sources.items():
+        held = frozenset(now[source] | moved)
+        rows.append((source, name, held, held - moved))
     return rows
 
 
 def _valves(plan: Plan, thresholds: Thresholds) -> list[str]:
-    found: list[str] = []
     rows = _holdings(plan)
-    held = frozenset().union(*(now for _, _, now, _ in rows))
     # A number is taken when a persona has it now and not after: a detach, or a move to another
-    # persona (managed or not); both take a line off the persona answering it.
-    taken = frozenset().union(*(now - after for _, _, now, after in rows))
-    if len(held) >= thresholds.min_numbers and len(
-        taken
-    ) * 100 > thresholds.max_detach_percent * len(held):
-        share = len(taken) * 100 / len(held)
+    # persona (managed or not); both take a line off the persona answering it. A plan that
+    # takes none trips no valve, and the numbers held are not even gathered.
+    taken = frozenset().union(*(now - after for _, _, now, after in rows if not now <= after))
+    if not taken:
+        return []
+    found: list[str] = []
+    held = frozenset().union(*(now for _, _, now, _ in rows))
+    percent = thresholds.max_detach_percent
+    if len(held) >= thresholds.min_numbers and len(taken) * 100 > percent * len(held):
         found.append(
             f"the plan takes {len(taken)} of the {len(held)} numbers on the personas it touches "
-            f"off their persona ({share:.0f}%, more than the "
-            f"{thresholds.max_detach_percent:g}% allowed)"
+            f"off their persona ({len(taken) * 100 / len(held):.0f}%, more than the "
+            f"{percent:g}% allowed)"
         )
-    if not thresholds.allow_emptying:
-        emptied = [row for row in rows if row[2] and not row[3]]
-        for key, name, now, _ in sorted(emptied, key=lambda row: (row[1], row[0])):
-            # A pathway or a prompt bound to a number is no owner to leave without numbers.
-            if owner_kind(key) in ("persona", "agent"):
-                found.append(
-                    f"the plan leaves {owner_words(key, name)} with none of its "
-                    + ("1 number" if len(now) == 1 else f"{len(now)} numbers")
-                )
+    emptied = [row for row in rows if row[2] and not row[3] and not thresholds.allow_emptying]
+    for key, name, now, _ in sorted(emptied, key=lambda row: (row[1], row[0])):
+        # A pathway or a prompt bound to a number is no owner to leave without numbers.
+        if owner_kind(key) in ("persona", "agent"):
+            found.append(
+                f"the plan leaves {owner_words(key, name)} with none of its "
+                + ("1 number" if len(now) == 1 else f"{len(now)} numbers")
+            )
     return found
 
 
 def _protected(plan: Plan) -> list[str]:
     guarded = frozenset(plan.protected)
-    found: list[str] = []
+    found = []
     for change in plan.changes:
         if change.phone_number not in guarded:
             continue
+        owner = owner_words(change.persona_id, change.persona_name)
         if change.action is Action.DETACH:
             found.append(
-                f"{change.phone_number} is protected and the plan detaches it from "
-                f"{owner_words(change.persona_id, change.persona_name)}"
+                f"{change.phone_number} is protected and the plan detaches it from {owner}"
             )
         elif change.action is Action.MOVE:
             source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
-            found.append(
-                f"{change.phone_number} is protected and the plan moves it from {source} "
-                f"to {owner_words(change.persona_id, change.persona_name)}"
-            )
+            moves = f"moves it from {source} to {owner}"
+            found.append(f"{change.phone_number} is protected and the plan {moves}")
     return found

@@ -11,7 +11,6 @@ from reconciler.model import (
     LivePersona,
     RoutingSettings,
     SourceMark,
-    label_seen,
     routing_settings,
     same_label,
 )
@@ -71,19 +70,6 @@ def test_same_label(seen: str | None, wanted: str, same: bool) -> None:
     assert same_label(seen, wanted) is same
 
 
-def test_a_label_is_read_from_whichever_persona_shows_its_number() -> None:
-    live = Live(
-        personas={
-            "a": LivePersona("a", "A", frozenset({N100})),  # a listing of bare strings
-            "b": LivePersona("b", "B", frozenset({N100}), labels={N100: "Front"}),
-        },
-        account_numbers=frozenset({N100, N101}),
-    )
-    owners = live.owners()
-    assert label_seen(live, owners, N100) == "Front"
-    assert label_seen(live, owners, N101) is UNREAD  # on no persona: nothing shows it
-
-
 N1, N2, N3 = "+14155550101", "+14155550102", "+14155550103"
 
 
@@ -121,15 +107,6 @@ def test_an_owner_only_the_inbound_list_names_counts() -> None:
 
 def test_a_source_mark_prints_as_file_line_column() -> None:
     assert str(SourceMark("personas.yaml", 4, 9)) == "personas.yaml:4:9"
-
-
-def test_an_entry_is_named_by_its_name_else_its_id() -> None:
-    mark = SourceMark("p.yaml", 1, 1)
-    assert DesiredPersona(None, "Sales", (), mark).label == "'Sales'"
-    assert DesiredPersona("p-1", None, (), mark).label == "id p-1"
-    assert DesiredPersona(None, "Sales", (), mark, kind="agent").label == "agent 'Sales'"
-    assert DesiredPersona("a-1", "Sales", (), mark, kind="agent").label == "agent 'Sales'"
-    assert DesiredPersona("a-1", None, (), mark, kind="agent").label == "agent id a-1"
 
 
 def test_an_entry_is_a_persona_unless_it_says_agent_and_the_kinds_differ() -> None:

@@ -233,3 +233,18 @@ def test_an_agent_with_no_twin_is_read_again_when_a_declared_number_looks_free(
     live = read_account(reader, wanted)
     assert reader.agents_read == read
     assert live.unverifiable == unverifiable
+
+
+class TwoAgents(Agents):
+    """Bot and Other, whose bindings both name Bot's twin."""
+
+    def list_agents(self) -> AgentListing:
+        return AgentListing([LiveAgent(BOT, "Bot"), LiveAgent("ag-other", "Other")], False)
+
+
+def test_two_agents_naming_one_twin_stop_the_plan() -> None:
+    # Whose numbers the twin holds cannot be told: nothing is planned on a guess.
+    reader = TwoAgents(listing(tagged(TWIN, N1)), listed=True, twin=TWIN, exists=True)
+    both = f"agents '{BOT}' and 'ag-other' both name '{TWIN}' as their hidden persona"
+    with pytest.raises(ApiError, match=f"GET /v2/agents/ag-other/inbound: {both}"):
+        read_account(reader)

@@ -181,3 +181,17 @@ def test_a_move_that_clears_undeclared_settings_says_so() -> None:
     assert plan.settings_dropped == {N100: PW1}
     bare = live_of(shown(SUPPORT, "Support", {}), LivePersona(IVR, "IVR", frozenset({N100})))
     assert build_plan(support((N100,)), bare).settings_dropped == {}  # not shown: not claimed
+
+
+def test_a_label_is_read_from_whichever_persona_shows_its_number() -> None:
+    # Support's listing gives N100 as a bare string; IVR's shows its label, which is wanted.
+    live = live_of(
+        LivePersona(SUPPORT, "Support", frozenset({N100})),
+        LivePersona("p-ivr", "IVR", frozenset({N100}), labels={N100: "Front"}),
+    )
+    changes = build_plan(support((N100,), labels={N100: "Front"}), live).changes
+    assert changes == (Change(Action.DETACH, "p-ivr", "IVR", N100),)
+    # On no persona, nothing shows it: the label written says it was not shown.
+    bare = live_of(LivePersona(SUPPORT, "Support", frozenset()), free=(N101,))
+    free = build_plan(support((N101,), labels={N101: "Front"}), bare)
+    assert free.number_writes() == [label_change(N101, UNREAD, "Front")]

@@ -61,3 +61,16 @@ def test_a_persona_tagged_as_an_agents_twin_is_never_managed_as_a_persona(
         "hidden persona is: only the agent API may change it (list the agent under `agents:`, "
         "or take the tag off the persona)"
     )
+
+
+def test_a_persona_entry_naming_the_twin_of_an_agent_the_list_does_not_show_is_refused() -> None:
+    # The twin is tagged for ag_9, which GET /v2/agents did not list: its numbers are ag_9's.
+    holder = LivePersona("agent:ag_9", "", frozenset({N1}))
+    live = Live({holder.id: holder}, frozenset({N1}), twins={UNSEEN: ("Twin", "ag_9")})
+    desired = Desired((DesiredPersona(UNSEEN, None, (N1,), MARK),))
+    with pytest.raises(ConfigError) as raised:
+        resolve(desired, live)
+    assert str(raised.value) == (
+        f"routing.yaml:3:5: persona '{UNSEEN}' is the hidden persona of agent '' (ag_9), which "
+        "only the agent API may change: list the agent under `agents:` instead"
+    )

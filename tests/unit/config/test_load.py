@@ -45,10 +45,10 @@ def test_a_threshold_that_is_not_a_finite_number_is_refused_at_its_place(
 
 def test_the_agents_example_lists_personas_and_agents_side_by_side() -> None:
     desired = load_config([EXAMPLES / "agents.yaml"])
-    assert [(entry.kind, entry.label) for entry in desired.personas] == [
-        ("persona", "'Support Agent'"),
-        ("agent", "agent 'Booking'"),
-        ("agent", "agent 'After Hours'"),
+    assert [(entry.kind, entry.name) for entry in desired.personas] == [
+        ("persona", "Support Agent"),
+        ("agent", "Booking"),
+        ("agent", "After Hours"),
     ]
     assert desired.personas[1].labels == {"+14155550111": "Bookings"}
     assert desired.protected == ("+14155550110",)
@@ -331,11 +331,11 @@ def test_a_persona_and_an_agent_are_named_apart() -> None:
         "agents:\n  - name: Sales\n    numbers: []\n  - id: a-1\n    numbers: []\n"
     )
     desired = load_config_sources([("a.yaml", text.encode())])
-    assert [(p.kind, p.label) for p in desired.personas] == [
-        ("persona", "'Sales'"),
-        ("persona", "id a-1"),
-        ("agent", "agent 'Sales'"),
-        ("agent", "agent id a-1"),
+    assert [(p.kind, p.id, p.name) for p in desired.personas] == [
+        ("persona", None, "Sales"),
+        ("persona", "a-1", None),
+        ("agent", None, "Sales"),
+        ("agent", "a-1", None),
     ]
     twice = "version: 1\npersonas: []\nagents:\n  - name: Booking\n    numbers: []\n"
     assert problems(("a.yaml", twice), ("b.yaml", twice)) == [
