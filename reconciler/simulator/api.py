@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from .account import (
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
-NOT_FOUND_BODY: JSONObject = {"error": "Not found"}
-METHOD_NOT_ALLOWED_BODY: JSONObject = {"status": "error", "message": "Method not allowed"}
 # Fields of a GET /v1/inbound number object that the simulator never varies, as JSON.
 _INBOUND_DEFAULTS = (
     '"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
@@ -59,14 +58,16 @@ class Reply:
 
 @dataclass(frozen=True)
 class Request:
-    """An API request as a handler sees it: the path's segments, its query and JSON body."""
+    """An API request as a handler sees it: the path segments its route names, unquoted, its
+    query and JSON body."""
 
-    segments: list[str]
+    params: tuple[str, ...]
     query: dict[str, str]
     body: Any
 
 
 Handler = Callable[[Account, Faults, Request], Reply]
+H = TypeVar("H")
 
 
 def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -81,11 +82,6 @@ def error_reply(exc: SimulatedError, headers: dict[str, str] | None = None) -> R
     if exc.details is not None:
         entry["details"] = exc.details
     return json_reply(exc.status, {"data": None, "errors": [entry]}, headers)
-
-
-def auth_failure() -> Reply:
-    """The reply to a missing or wrong API key."""
-    return error_reply(SimulatedError(401, "AUTH_FAILURE", "Invalid or missing API key"))
 
 
 def _ok(data: Any) -> Reply:
@@ -153,7 +149,7 @@ def render_persona(account: Account, persona: PersonaRecord, faults: Faults) -> 
 
 def _v1_persona(account: Account, faults: Faults, request: Request) -> PersonaRecord:
     """The persona the path names; a twin is found only when twins are readable."""
-    persona = account.personas.get(unquote(request.segments[2]))
+    persona = account.personas.get(request.params[0])
     if persona is None or (persona.agent_id is not None and not faults.twins_readable):
         raise persona_not_found()
     return persona
@@ -202,7 +198,7 @@ def _settings(account: Account, faults: Faults, request: Request) -> Reply:
     settings = body["persona_settings"]
     if settings is not None and not isinstance(settings, dict):
         raise SimulatedError(400, "INVALID_BODY", "'persona_settings' must be an object or null")
-    phone = faults.stored_number(unquote(request.segments[4]).strip())
+    phone = faults.stored_number(request.params[1].strip())
     persona = _v1_persona(account, faults, request)
     return _ok(account.update_settings(persona.id, phone, settings))
 
@@ -255,7 +251,7 @@ def _string_or_null(value: str | None) -> str:
 
 def _get_inbound_number(account: Account, faults: Faults, request: Request) -> Reply:
     # The docs accept +13334445555, %2B13334445555, 13334445555 and 3334445555 (US assumed).
-    raw = faults.stored_number(unquote(request.segments[2]).strip())
+    raw = faults.stored_number(request.params[0].strip())
     phone = raw if raw.startswith("+") else f"+1{raw}" if len(raw) == 10 else f"+{raw}"
     number = account.numbers.get(phone)
     if number is None:
@@ -323,18 +319,18 @@ def _list_agents(account: Account, faults: Faults, request: Request) -> Reply:
 
 
 def _get_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    return _ok(_render_agent(account.live_agent(unquote(request.segments[2])), True))
+    return _ok(_render_agent(account.live_agent(request.params[0]), True))
 
 
 def _get_binding(account: Account, faults: Faults, request: Request) -> Reply:
     # An unknown agent is not a 404 here: its twin persona is simply null.
-    agent_id = unquote(request.segments[2])
+    agent_id = request.params[0]
     agent = account.agents.get(agent_id)
     return _ok({"agent_id": agent_id, "persona_id": agent.twin_id if agent else None})
 
 
 def _attach_to_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    agent_id = unquote(request.segments[2])
+    agent_id = request.params[0]
     account.live_agent(agent_id)
     numbers = number_list(request.body, faults)
     twin = account.attach_to_agent(agent_id, numbers)
@@ -343,37 +339,41 @@ def _attach_to_agent(account: Account, faults: Faults, request: Request) -> Repl
 
 
 def _detach_from_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    agent_id = unquote(request.segments[2])
+    agent_id = request.params[0]
     account.live_agent(agent_id)
     detached = account.detach_from_agent(agent_id, number_list(request.body, faults))
     return _ok({"agent_id": agent_id, "detached_count": detached})
 
 
-# Keyed by path shape; "*" marks a variable segment. The label path has no /v1 prefix.
-ROUTES: dict[tuple[str, ...], tuple[Handler, tuple[str]]] = {
-    ("v1", "personas"): (_list_personas, ("GET",)),
-    ("v1", "personas", "*"): (_get_persona, ("GET",)),
-    ("v1", "personas", "*", "inbound", "attach"): (_attach, ("POST",)),
-    ("v1", "personas", "*", "inbound", "detach"): (_detach, ("POST",)),
-    ("v1", "personas", "*", "inbound", "*", "settings"): (_settings, ("PATCH",)),
-    ("v1", "inbound"): (_list_inbound, ("GET",)),
-    ("v1", "inbound", "*"): (_get_inbound_number, ("GET",)),
-    ("inbound", "update_label"): (_update_label, ("POST",)),
-    ("v2", "agents"): (_list_agents, ("GET",)),
-    ("v2", "agents", "*"): (_get_agent, ("GET",)),
-    ("v2", "agents", "*", "inbound"): (_get_binding, ("GET",)),
-    ("v2", "agents", "*", "inbound", "attach"): (_attach_to_agent, ("POST",)),
-    ("v2", "agents", "*", "inbound", "detach"): (_detach_from_agent, ("POST",)),
-}
+# (method, path pattern, handler); a group is a path segment, handed to the handler unquoted.
+# The label path has no /v1 prefix.
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/v1/personas", _list_personas),
+    ("GET", "/v1/personas/([^/]+)", _get_persona),
+    ("POST", "/v1/personas/([^/]+)/inbound/attach", _attach),
+    ("POST", "/v1/personas/([^/]+)/inbound/detach", _detach),
+    ("PATCH", "/v1/personas/([^/]+)/inbound/([^/]+)/settings", _settings),
+    ("GET", "/v1/inbound", _list_inbound),
+    ("GET", "/v1/inbound/([^/]+)", _get_inbound_number),
+    ("POST", "/inbound/update_label", _update_label),
+    ("GET", "/v2/agents", _list_agents),
+    ("GET", "/v2/agents/([^/]+)", _get_agent),
+    ("GET", "/v2/agents/([^/]+)/inbound", _get_binding),
+    ("POST", "/v2/agents/([^/]+)/inbound/attach", _attach_to_agent),
+    ("POST", "/v2/agents/([^/]+)/inbound/detach", _detach_from_agent),
+]
 
 
-def match_route(segments: list[str]) -> tuple[Handler, tuple[str]] | None:
-    """The handler serving a path's segments and its method, or None for no endpoint."""
-    if any(not segment for segment in segments):
-        return None
-    for shape, route in ROUTES.items():
-        if len(shape) == len(segments) and all(
-            s == "*" or s == seg for s, seg in zip(shape, segments, strict=True)
-        ):
-            return route
-    return None
+def route(
+    routes: list[tuple[str, str, H]], method: str, path: str
+) -> tuple[H, tuple[str, ...]] | Reply:
+    """The handler of ``path`` and ``method`` with the path's segments it names, or the reply
+    for a path no endpoint has (404) or a method it lacks (405)."""
+    matches = [(m, h, found) for m, p, h in routes if (found := re.fullmatch(p + "/?", path))]
+    for route_method, handler, found in matches:
+        if route_method == method:
+            return handler, tuple(unquote(group) for group in found.groups())
+    if not matches:
+        return json_reply(404, {"error": "Not found"})
+    allowed = ", ".join(m for m, _, _ in matches)
+    return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})

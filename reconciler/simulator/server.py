@@ -1,46 +1,36 @@
-"""The simulator as a whole: its lifecycle, the path of a request (and the faults on it), the
-request log, the ``/_sim`` control API, and helpers for tests to read and change the account.
+"""The simulator as a whole: HTTP/1.1 on the standard library, the path of a request (and the
+faults on it), the request log, the ``/_sim`` control API, and helpers for tests to read and
+change the account.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
+import selectors
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from copy import deepcopy
 from dataclasses import asdict, dataclass, replace
 from functools import partial
-from typing import Any, Literal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .account import JSONObject, SimulatedError
-from .api import (
-    METHOD_NOT_ALLOWED_BODY,
-    NOT_FOUND_BODY,
-    Reply,
-    Request,
-    auth_failure,
-    error_reply,
-    json_reply,
-    match_route,
-)
+from .api import ROUTES, Reply, Request, error_reply, json_reply, route
 from .faults import Faults
-from .httpd import SimulatorHTTPServer
 from .state_file import account_from_state, export_state
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
 HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-# The control API: path -> the methods it takes. Never logged, delayed or faulted.
-CONTROL_METHODS = {
-    "/_sim/log": ("GET",),
-    "/_sim/log/clear": ("POST",),
-    "/_sim/state": ("GET", "POST"),
-    "/_sim/faults": ("GET", "POST"),
-    "/_sim/faults/reset": ("POST",),
-}
+# Seconds a streamed body waits for a client that stopped reading before it gives up.
+SEND_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -97,21 +87,21 @@ class Simulator:
         self._lock = threading.RLock()
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
-        self._server: SimulatorHTTPServer | None = None
+        self._server: _Server | None = None
 
     def start(self) -> Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
         if self._server is None:
             self.stopping = threading.Event()
-            self._server = SimulatorHTTPServer((self.host, self.port), self.handle, self.stopping)
+            self._server = _Server(self)
             self.port = self._server.server_address[1]
-            self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving: wake hung requests, close the listener and every open connection."""
         server, self._server = self._server, None
         if server is not None:
+            self.stopping.set()
             server.stop()
 
     def __enter__(self) -> Simulator:
@@ -222,9 +212,8 @@ class Simulator:
         body, body_ok = _parse_json(raw_body)
         if path == "/_sim" or path.startswith("/_sim/"):
             return self._control(method, path.rstrip("/") or "/", auth, body, body_ok)
-        segments = path.removeprefix("/").removesuffix("/").split("/")
         api_path = path.startswith(("/v1/", "/v2/")) or path == "/inbound/update_label"
-        is_persona = len(segments) >= 3 and segments[:2] == ["v1", "personas"] and segments[2]
+        persona = re.match(r"/v1/personas/([^/]+)", path)
         record = RequestRecord(
             method=method,
             path=path,
@@ -232,12 +221,12 @@ class Simulator:
             status=0,
             body=body,
             kind="write" if method in WRITE_METHODS and api_path else "read",
-            persona_id=unquote(segments[2]) if is_persona else None,
+            persona_id=unquote(persona[1]) if persona else None,
         )
         with self._log_lock:
             entries, index = self._log, len(self._log)
             entries.append(record)
-        serve = partial(self._serve, segments=segments, auth=auth, body_ok=body_ok)
+        serve = partial(self._serve, auth=auth, body_ok=body_ok)
         try:
             reply = serve(record) if self.intercept is None else self.intercept(record, serve)
         except Exception:
@@ -247,16 +236,14 @@ class Simulator:
             entries[index] = replace(record, status=reply.status, dropped=reply.dropped)
         return reply
 
-    def _serve(
-        self, record: RequestRecord, segments: list[str], auth: str | None, body_ok: bool
-    ) -> Reply:
+    def _serve(self, record: RequestRecord, auth: str | None, body_ok: bool) -> Reply:
         faults = self.faults
         if faults.latency > 0:
             self.stopping.wait(faults.latency)
-        handler, allowed = match_route(segments) or (None, ())
-        refusal = self._refusal(record.method, allowed, auth)
-        if refusal is not None or handler is None:
-            return refusal or json_reply(404, NOT_FOUND_BODY)
+        found = route(ROUTES, record.method, record.path)
+        if isinstance(found, Reply) or auth != self.api_key:
+            return found if isinstance(found, Reply) else _auth_failure()
+        handler, params = found
         is_write = record.kind == "write"
         scripted = faults.pop_status(is_write)
         if scripted and not 200 <= scripted < 300:
@@ -267,7 +254,7 @@ class Simulator:
             try:
                 if is_write and not body_ok:
                     raise SimulatedError(400, "INVALID_BODY", "Request body is not valid JSON")
-                request = Request(segments, record.query, record.body)
+                request = Request(params, record.query, record.body)
                 reply = handler(self._account, faults, request)
             except SimulatedError as exc:
                 reply = error_reply(exc)
@@ -275,18 +262,11 @@ class Simulator:
             return Reply(reply.status, send=False, dropped=True)
         return reply
 
-    def _refusal(self, method: str, allowed: tuple[str, ...], auth: str | None) -> Reply | None:
-        """404 for a path no endpoint has, 405 for a method it lacks, 401 for a wrong key."""
-        if not allowed:
-            return json_reply(404, NOT_FOUND_BODY)
-        if method not in allowed:
-            return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": ", ".join(allowed)})
-        return auth_failure() if auth != self.api_key else None
-
     def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
-        refusal = self._refusal(method, CONTROL_METHODS.get(path, ()), auth)
-        if refusal is not None:
-            return refusal
+        """The ``/_sim`` endpoints: never logged, delayed or faulted."""
+        found = route(CONTROL_ROUTES, method, path)
+        if isinstance(found, Reply) or auth != self.api_key:
+            return found if isinstance(found, Reply) else _auth_failure()
         try:
             if not ok:
                 raise ValueError("Body is not valid JSON")
@@ -309,6 +289,25 @@ class Simulator:
         if path == "/_sim/faults/reset":
             self.faults.reset()
         return json_reply(200, self.faults.to_dict())
+
+
+# The control API; what each endpoint does is in Simulator._control.
+CONTROL_ROUTES = [
+    (method, path, None)
+    for method, path in [
+        ("GET", "/_sim/log"),
+        ("POST", "/_sim/log/clear"),
+        ("GET", "/_sim/state"),
+        ("POST", "/_sim/state"),
+        ("GET", "/_sim/faults"),
+        ("POST", "/_sim/faults"),
+        ("POST", "/_sim/faults/reset"),
+    ]
+]
+
+
+def _auth_failure() -> Reply:
+    return error_reply(SimulatedError(401, "AUTH_FAILURE", "Invalid or missing API key"))
 
 
 def scripted_reply(status: int, faults: Faults) -> Reply:
@@ -339,3 +338,115 @@ def _parse_json(raw: bytes) -> tuple[Any, bool]:
         return json.loads(raw), True
     except (ValueError, UnicodeDecodeError):
         return None, False
+
+
+class _Server(ThreadingHTTPServer):
+    """One thread per connection, accepting on a daemon thread from the start; remembers open
+    connections so that stop can cut them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    # socketserver's default backlog of 5 overflows when a client opens a burst of connections
+    # (the reconciler reads up to 16 pages at once); the kernel then drops the SYN and the client
+    # waits a second to retry, which made the simulator, not the client, set the pace.
+    request_queue_size = 128
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        # stop() writes a byte here to end the accept loop at once: serve_forever would
+        # notice a shutdown only at its next poll, which every stop (every test) waited for.
+        self.wake_reader, self.wake_writer = socket.socketpair()
+        super().__init__((simulator.host, simulator.port), _Handler)
+        # A connection reset between select and accept must not block the loop in accept.
+        self.socket.setblocking(False)
+        name = f"simulator-{self.server_address[1]}"
+        self.thread = threading.Thread(target=self._accept, name=name, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self.wake_reader, selectors.EVENT_READ)
+            while all(key.fileobj is not self.wake_reader for key, _ in selector.select()):
+                self.handle_request()
+
+    def stop(self) -> None:
+        """End the accept loop now, close the listener and cut every open connection, waking
+        the threads blocked on them."""
+        with contextlib.suppress(OSError):
+            self.wake_writer.send(b"x")
+        self.thread.join(timeout=5)
+        self.server_close()
+        self.wake_reader.close()
+        self.wake_writer.close()
+        with self.connections_lock:
+            connections = list(self.connections)
+        for sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self.connections_lock:
+                self.connections.discard(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that vanish mid-response (timeouts, killed processes) are routine here.
+        log.debug("error while serving %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one request, asks the simulator what to answer, and writes it."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "BlandSimulator/1.0"
+    sys_version = ""
+    # Buffer the response so status line, headers and a small body leave in one segment;
+    # with an unbuffered stream the body waits on Nagle + the client's delayed ACK (~40 ms).
+    wbufsize = 64 * 1024
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _dispatch(self) -> None:
+        simulator = cast(_Server, self.server).simulator
+        try:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        except (ValueError, OSError):
+            self.close_connection = True
+            return
+        reply = simulator.handle(self.command, self.path, self.headers.get("authorization"), body)
+        if not reply.send:
+            self.close_connection = True
+            return
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        if reply.stream is None:
+            self.send_header("Content-Length", str(len(reply.payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.close_connection = self.close_connection or reply.stream is not None
+        with contextlib.suppress(OSError):
+            if reply.stream is None:
+                self.wfile.write(reply.payload)
+            self.wfile.flush()
+            if reply.stream is not None:
+                self.connection.settimeout(SEND_TIMEOUT)
+                for piece in reply.stream:
+                    if simulator.stopping.is_set():
+                        break
+                    self.connection.sendall(piece)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
