@@ -10,34 +10,53 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
+from copy import deepcopy
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any, TypeVar
 from urllib.parse import unquote
+from uuid import NAMESPACE_URL, uuid5
 
 from .account import (
+    TWIN_TAG,
     USER_ID,
     Account,
     AgentRecord,
     JSONObject,
     NumberRecord,
     PersonaRecord,
-    SimulatedError,
-    persona_not_found,
+    now_iso,
 )
-from .faults import Faults
+from .faults import AttachMode, Faults
 
 log = logging.getLogger(__name__)
 
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
+_NOT_YOURS = "Some inbound numbers were not found or do not belong to you"
 # Fields of a GET /v1/inbound number object that the simulator never varies, as JSON.
 _INBOUND_DEFAULTS = (
     '"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
     '"first_sentence":null,"reduce_latency":true,"transfer_phone_number":null,'
     '"voice_settings":null,"record":false,"max_duration":30'
 )
+
+
+@dataclass(eq=False)
+class SimulatedError(Exception):
+    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope
+    (the server's own, unrelated to any exception the reconciler raises on its side)."""
+
+    status: int
+    code: str
+    message: str
+    details: JSONObject | None = None
+
+
+def persona_not_found() -> SimulatedError:
+    """The error for a persona that does not exist or is deleted."""
+    return SimulatedError(404, "PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 
 @dataclass
@@ -147,10 +166,17 @@ def render_persona(account: Account, persona: PersonaRecord, faults: Faults) -> 
     }
 
 
-def _v1_persona(account: Account, faults: Faults, request: Request) -> PersonaRecord:
-    """The persona the path names; a twin is found only when twins are readable."""
+def _v1_persona(
+    account: Account, faults: Faults, request: Request, active: bool = True
+) -> PersonaRecord:
+    """The persona the path names: a twin only when twins are readable, a deleted one only when
+    not ``active`` (GET shows it)."""
     persona = account.personas.get(request.params[0])
-    if persona is None or (persona.agent_id is not None and not faults.twins_readable):
+    if (
+        persona is None
+        or (persona.agent_id is not None and not faults.twins_readable)
+        or (active and persona.deleted_at is not None)
+    ):
         raise persona_not_found()
     return persona
 
@@ -158,8 +184,11 @@ def _v1_persona(account: Account, faults: Faults, request: Request) -> PersonaRe
 def _list_personas(account: Account, faults: Faults, request: Request) -> Reply:
     page = _positive_int(request.query, "page", 1)
     limit = min(_positive_int(request.query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
-    personas = account.page(page, limit, faults.twins_listed)
-    reply = _ok([render_persona(account, persona, faults) for persona in personas])
+    order = account.order
+    if not faults.twins_listed and any(agent.twin_id for agent in account.agents.values()):
+        order = [pid for pid in order if account.personas[pid].agent_id is None]
+    shown = order[(page - 1) * limit : page * limit]
+    reply = _ok([render_persona(account, account.personas[pid], faults) for pid in shown])
     # The change due once this page is served, as if made between two page reads.
     move = faults.take_listing_move(page)
     if move is None:
@@ -174,20 +203,54 @@ def _list_personas(account: Account, faults: Faults, request: Request) -> Reply:
 
 
 def _get_persona(account: Account, faults: Faults, request: Request) -> Reply:
-    return _ok(render_persona(account, _v1_persona(account, faults, request), faults))
+    persona = _v1_persona(account, faults, request, active=False)
+    return _ok(render_persona(account, persona, faults))
+
+
+def _refuse_unknown(account: Account, numbers: list[str]) -> None:
+    invalid = [n for n in numbers if n not in account.numbers]
+    if invalid:
+        raise SimulatedError(
+            400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": invalid}
+        )
+
+
+def _attach_numbers(
+    account: Account, persona: PersonaRecord, numbers: list[str], mode: AttachMode
+) -> None:
+    """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
+    _refuse_unknown(account, numbers)
+    in_use = [n for n in numbers if any(o != persona.id for o in account.numbers[n].owners)]
+    if in_use and mode == "refuse":
+        message = "Some inbound numbers are already attached to another persona"
+        raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
+    if in_use and mode == "refuse_as_invalid":
+        raise SimulatedError(
+            400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": in_use}
+        )
+    changed = any(persona.id not in account.numbers[phone].owners for phone in numbers)
+    for phone in numbers:
+        account.set_owner(phone, persona.id, exclusive=mode == "steal")
+        record = account.numbers[phone]
+        # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
+        if record.pathway_id is not None or record.prompt is not None:
+            record.pathway_id = record.prompt = None
+            account.numbers_version += 1
+    if changed:
+        persona.updated_at = now_iso()
 
 
 def _attach(account: Account, faults: Faults, request: Request) -> Reply:
     numbers = number_list(request.body, faults)
     persona = _v1_persona(account, faults, request)
-    return _ok(
-        render_persona(account, account.attach(persona.id, numbers, faults.attach_mode), faults)
-    )
+    _attach_numbers(account, persona, numbers, faults.attach_mode)
+    return _ok(render_persona(account, persona, faults))
 
 
 def _detach(account: Account, faults: Faults, request: Request) -> Reply:
     numbers = number_list(request.body, faults)
-    persona = account.detach(_v1_persona(account, faults, request).id, numbers)
+    persona = _v1_persona(account, faults, request)
+    account.detach(persona, numbers)
     return _ok(render_persona(account, persona, faults))
 
 
@@ -200,7 +263,13 @@ def _settings(account: Account, faults: Faults, request: Request) -> Reply:
         raise SimulatedError(400, "INVALID_BODY", "'persona_settings' must be an object or null")
     phone = faults.stored_number(request.params[1].strip())
     persona = _v1_persona(account, faults, request)
-    return _ok(account.update_settings(persona.id, phone, settings))
+    if phone not in persona.numbers:
+        raise SimulatedError(
+            404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
+        )
+    persona.numbers[phone] = deepcopy(settings)
+    number = {"id": account.numbers[phone].id, "phone_number": phone, "persona_id": persona.id}
+    return _ok(number | {"persona_settings": deepcopy(settings), "updated_at": now_iso()})
 
 
 # ----------------------------------------------------------------- inbound numbers
@@ -258,9 +327,7 @@ def _get_inbound_number(account: Account, faults: Faults, request: Request) -> R
         return json_reply(404, {"error": "Phone number not found"})
     body = json.loads(_render_number(number, faults.legacy_inbound_includes_persona, True))
     body["phone_number"] = faults.inbound_spellings.get(phone, phone)
-    return json_reply(
-        200, {**body, "voice": None, "background_track": None, "fallback_number": None}
-    )
+    return json_reply(200, body | dict.fromkeys(["voice", "background_track", "fallback_number"]))
 
 
 def _update_label(account: Account, faults: Faults, request: Request) -> Reply:
@@ -318,31 +385,52 @@ def _list_agents(account: Account, faults: Faults, request: Request) -> Reply:
     return _ok([_render_agent(agent, False) for agent in live[:limit]])
 
 
+def _live_agent(account: Account, request: Request) -> AgentRecord:
+    """The agent the path names, unless it does not exist or is deleted (then NOT_FOUND)."""
+    agent = account.agents.get(request.params[0])
+    if agent is None or agent.deleted_at is not None:
+        raise SimulatedError(404, "NOT_FOUND", "Agent not found")
+    return agent
+
+
 def _get_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    return _ok(_render_agent(account.live_agent(request.params[0]), True))
+    return _ok(_render_agent(_live_agent(account, request), True))
 
 
 def _get_binding(account: Account, faults: Faults, request: Request) -> Reply:
     # An unknown agent is not a 404 here: its twin persona is simply null.
-    agent_id = request.params[0]
-    agent = account.agents.get(agent_id)
-    return _ok({"agent_id": agent_id, "persona_id": agent.twin_id if agent else None})
+    agent = account.agents.get(request.params[0])
+    return _ok({"agent_id": request.params[0], "persona_id": agent.twin_id if agent else None})
 
 
 def _attach_to_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    agent_id = request.params[0]
-    account.live_agent(agent_id)
+    """Move numbers to the agent's twin persona (made now if it has none) from any owner.
+
+    Bland documents no error code for an agent without a saved version: 404 NO_VERSIONS, a
+    code the v2 docs list, is a guess.
+    """
+    agent = _live_agent(account, request)
     numbers = number_list(request.body, faults)
-    twin = account.attach_to_agent(agent_id, numbers)
+    if agent.versions < 1:
+        raise SimulatedError(404, "NO_VERSIONS", "Agent has no saved version to attach")
+    _refuse_unknown(account, numbers)
+    if agent.twin_id is None:
+        twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
+        account.link_twin(agent, account.add_persona(twin_id, agent.name))
+    twin = account.personas[str(agent.twin_id)]
+    if twin.deleted_at is not None:
+        raise persona_not_found()
+    _attach_numbers(account, twin, numbers, "steal")
     # The docs leave the success body open: this one is the simulator's choice.
-    return _ok({"agent_id": agent_id, "persona_id": twin.id, "attached_count": len(numbers)})
+    return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
 
 
 def _detach_from_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    agent_id = request.params[0]
-    account.live_agent(agent_id)
-    detached = account.detach_from_agent(agent_id, number_list(request.body, faults))
-    return _ok({"agent_id": agent_id, "detached_count": detached})
+    agent = _live_agent(account, request)
+    numbers = number_list(request.body, faults)
+    twin = account.personas.get(agent.twin_id or "")
+    detached = account.detach(twin, numbers) if twin is not None else 0
+    return _ok({"agent_id": agent.id, "detached_count": detached})
 
 
 # (method, path pattern, handler); a group is a path segment, handed to the handler unquoted.

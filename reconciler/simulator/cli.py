@@ -11,9 +11,9 @@ from typing import Any, NoReturn
 
 import click
 
+from .account import StateError, load_state
 from .faults import Faults
 from .server import Simulator
-from .state_file import StateError, load_state
 
 # The keys reconciler accepts (MIN_KEY_CHARS and _HEADER_SAFE in reconciler/secrets.py),
 # restated: the simulator imports nothing from the package it plays against.

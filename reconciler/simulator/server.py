@@ -20,15 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .account import JSONObject, SimulatedError
-from .api import ROUTES, Reply, Request, error_reply, json_reply, route
+from .account import JSONObject, account_from_state, export_state
+from .api import ROUTES, Reply, Request, SimulatedError, error_reply, json_reply, route
 from .faults import Faults
-from .state_file import account_from_state, export_state
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
-HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 # Seconds a streamed body waits for a client that stopped reading before it gives up.
 SEND_TIMEOUT = 10.0
 
@@ -286,23 +284,17 @@ class Simulator:
             return json_reply(200, {"status": "success"})
         if path == "/_sim/state":
             return json_reply(200, self.export_state())
-        if path == "/_sim/faults/reset":
-            self.faults.reset()
         return json_reply(200, self.faults.to_dict())
 
 
 # The control API; what each endpoint does is in Simulator._control.
 CONTROL_ROUTES = [
-    (method, path, None)
-    for method, path in [
-        ("GET", "/_sim/log"),
-        ("POST", "/_sim/log/clear"),
-        ("GET", "/_sim/state"),
-        ("POST", "/_sim/state"),
-        ("GET", "/_sim/faults"),
-        ("POST", "/_sim/faults"),
-        ("POST", "/_sim/faults/reset"),
-    ]
+    ("GET", "/_sim/log", None),
+    ("POST", "/_sim/log/clear", None),
+    ("GET", "/_sim/state", None),
+    ("POST", "/_sim/state", None),
+    ("GET", "/_sim/faults", None),
+    ("POST", "/_sim/faults", None),
 ]
 
 
@@ -315,8 +307,6 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
     headers: dict[str, str] = {}
     if status == 429 and faults.retry_after is not None:
         headers["Retry-After"] = faults.retry_after
-    if faults.html_errors:
-        return Reply(status, HTML_ERROR_PAGE, "text/html; charset=utf-8", headers)
     if status == 429:
         return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
     errors = {
