@@ -5,9 +5,9 @@ from the ``reconciler`` package so it cannot share the client's assumptions.
 """
 
 from .account import StateError, load_state
-from .api import Reply, json_reply
 from .cli import simulator_command
 from .faults import Faults, ListingMove
+from .httpd import Reply, json_reply
 from .server import RequestRecord, Simulator
 
 __all__ = [

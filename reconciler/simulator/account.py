@@ -16,13 +16,31 @@ from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 JSONObject = dict[str, Any]
+AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
 USER_ID = "00000000-0000-4000-8000-00000000b1a0"
 # Objects loaded from a state file get a fixed timestamp so responses are reproducible.
 EPOCH = "2025-01-01T00:00:00.000Z"
 TWIN_TAG = "v2-agent:"
+_NOT_YOURS = "Some inbound numbers were not found or do not belong to you"
+
+
+@dataclass(eq=False)
+class SimulatedError(Exception):
+    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope
+    (the server's own, unrelated to any exception the reconciler raises on its side)."""
+
+    status: int
+    code: str
+    message: str
+    details: JSONObject | None = None
+
+
+def persona_not_found() -> SimulatedError:
+    """The error for a persona that does not exist or is deleted."""
+    return SimulatedError(404, "PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 
 class StateError(ValueError):
@@ -144,6 +162,36 @@ class Account:
         if persona_id is not None and persona_id not in record.owners:
             self.personas[persona_id].numbers[phone] = None
             record.owners.append(persona_id)
+
+    def refuse_unknown(self, numbers: list[str]) -> None:
+        """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
+        invalid = [n for n in numbers if n not in self.numbers]
+        if invalid:
+            raise SimulatedError(
+                400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": invalid}
+            )
+
+    def attach(self, persona: PersonaRecord, numbers: list[str], mode: AttachMode) -> None:
+        """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
+        self.refuse_unknown(numbers)
+        in_use = [n for n in numbers if any(o != persona.id for o in self.numbers[n].owners)]
+        if in_use and mode == "refuse":
+            message = "Some inbound numbers are already attached to another persona"
+            raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
+        if in_use and mode == "refuse_as_invalid":
+            raise SimulatedError(
+                400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": in_use}
+            )
+        changed = any(persona.id not in self.numbers[phone].owners for phone in numbers)
+        for phone in numbers:
+            self.set_owner(phone, persona.id, exclusive=mode == "steal")
+            record = self.numbers[phone]
+            # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
+            if record.pathway_id is not None or record.prompt is not None:
+                record.pathway_id = record.prompt = None
+                self.numbers_version += 1
+        if changed:
+            persona.updated_at = now_iso()
 
     def detach(self, persona: PersonaRecord, numbers: Iterable[str]) -> int:
         """Detach those of ``numbers`` the persona has; returns how many that was."""

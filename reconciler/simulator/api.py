@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any, TypeVar
-from urllib.parse import unquote
+from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from .account import (
@@ -25,54 +23,24 @@ from .account import (
     JSONObject,
     NumberRecord,
     PersonaRecord,
+    SimulatedError,
     now_iso,
+    persona_not_found,
 )
-from .faults import AttachMode, Faults
+from .faults import Faults
+from .httpd import Reply, json_reply
 
 log = logging.getLogger(__name__)
 
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
-_NOT_YOURS = "Some inbound numbers were not found or do not belong to you"
 # Fields of a GET /v1/inbound number object that the simulator never varies, as JSON.
 _INBOUND_DEFAULTS = (
     '"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
     '"first_sentence":null,"reduce_latency":true,"transfer_phone_number":null,'
     '"voice_settings":null,"record":false,"max_duration":30'
 )
-
-
-@dataclass(eq=False)
-class SimulatedError(Exception):
-    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope
-    (the server's own, unrelated to any exception the reconciler raises on its side)."""
-
-    status: int
-    code: str
-    message: str
-    details: JSONObject | None = None
-
-
-def persona_not_found() -> SimulatedError:
-    """The error for a persona that does not exist or is deleted."""
-    return SimulatedError(404, "PERSONA_NOT_FOUND", "Persona not found or access denied")
-
-
-@dataclass
-class Reply:
-    """One response, decided before anything is written to the socket."""
-
-    status: int
-    payload: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    # False = close the connection without writing anything (lost response or hang).
-    send: bool = True
-    dropped: bool = False
-    # Written instead of the payload, piece by piece, after the headers as they are (the
-    # reply's own headers frame it); the connection closes afterwards. A seam for tests.
-    stream: Iterator[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,13 +54,6 @@ class Request:
 
 
 Handler = Callable[[Account, Faults, Request], Reply]
-H = TypeVar("H")
-
-
-def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
-    """A JSON reply, compactly encoded."""
-    payload = json.dumps(value, separators=(",", ":")).encode("utf-8")
-    return Reply(status, payload, headers=dict(headers or {}))
 
 
 def error_reply(exc: SimulatedError, headers: dict[str, str] | None = None) -> Reply:
@@ -207,43 +168,10 @@ def _get_persona(account: Account, faults: Faults, request: Request) -> Reply:
     return _ok(render_persona(account, persona, faults))
 
 
-def _refuse_unknown(account: Account, numbers: list[str]) -> None:
-    invalid = [n for n in numbers if n not in account.numbers]
-    if invalid:
-        raise SimulatedError(
-            400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": invalid}
-        )
-
-
-def _attach_numbers(
-    account: Account, persona: PersonaRecord, numbers: list[str], mode: AttachMode
-) -> None:
-    """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
-    _refuse_unknown(account, numbers)
-    in_use = [n for n in numbers if any(o != persona.id for o in account.numbers[n].owners)]
-    if in_use and mode == "refuse":
-        message = "Some inbound numbers are already attached to another persona"
-        raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
-    if in_use and mode == "refuse_as_invalid":
-        raise SimulatedError(
-            400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": in_use}
-        )
-    changed = any(persona.id not in account.numbers[phone].owners for phone in numbers)
-    for phone in numbers:
-        account.set_owner(phone, persona.id, exclusive=mode == "steal")
-        record = account.numbers[phone]
-        # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
-        if record.pathway_id is not None or record.prompt is not None:
-            record.pathway_id = record.prompt = None
-            account.numbers_version += 1
-    if changed:
-        persona.updated_at = now_iso()
-
-
 def _attach(account: Account, faults: Faults, request: Request) -> Reply:
     numbers = number_list(request.body, faults)
     persona = _v1_persona(account, faults, request)
-    _attach_numbers(account, persona, numbers, faults.attach_mode)
+    account.attach(persona, numbers, faults.attach_mode)
     return _ok(render_persona(account, persona, faults))
 
 
@@ -413,14 +341,14 @@ def _attach_to_agent(account: Account, faults: Faults, request: Request) -> Repl
     numbers = number_list(request.body, faults)
     if agent.versions < 1:
         raise SimulatedError(404, "NO_VERSIONS", "Agent has no saved version to attach")
-    _refuse_unknown(account, numbers)
+    account.refuse_unknown(numbers)
     if agent.twin_id is None:
         twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
         account.link_twin(agent, account.add_persona(twin_id, agent.name))
     twin = account.personas[str(agent.twin_id)]
     if twin.deleted_at is not None:
         raise persona_not_found()
-    _attach_numbers(account, twin, numbers, "steal")
+    account.attach(twin, numbers, "steal")
     # The docs leave the success body open: this one is the simulator's choice.
     return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
 
@@ -450,18 +378,3 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/v2/agents/([^/]+)/inbound/attach", _attach_to_agent),
     ("POST", "/v2/agents/([^/]+)/inbound/detach", _detach_from_agent),
 ]
-
-
-def route(
-    routes: list[tuple[str, str, H]], method: str, path: str
-) -> tuple[H, tuple[str, ...]] | Reply:
-    """The handler of ``path`` and ``method`` with the path's segments it names, or the reply
-    for a path no endpoint has (404) or a method it lacks (405)."""
-    matches = [(m, h, found) for m, p, h in routes if (found := re.fullmatch(p + "/?", path))]
-    for route_method, handler, found in matches:
-        if route_method == method:
-            return handler, tuple(unquote(group) for group in found.groups())
-    if not matches:
-        return json_reply(404, {"error": "Not found"})
-    allowed = ", ".join(m for m, _, _ in matches)
-    return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})

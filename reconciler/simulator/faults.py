@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, get_args
 
-AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
+from .account import AttachMode
 
 
 @dataclass(frozen=True)
