@@ -221,11 +221,15 @@ FIELDS: dict[str, JSONObject] = {
 }
 
 
-def _entries(state: Mapping[str, Any], key: str, source: str) -> Iterable[tuple[str, JSONObject]]:
-    """Each object of the list ``state[key]``, with where it is and its string fields checked."""
+def _entries(
+    state: Mapping[str, Any], key: str, source: str, taken: Mapping[str, object] | None = None
+) -> Iterable[tuple[str, str, JSONObject, JSONObject]]:
+    """Each object of the list ``state[key]``: where it is, its id (a phone number for
+    numbers; unique unless ``taken`` is None), the object and its string fields, checked."""
     value = state.get(key, [])
     if not isinstance(value, list):
         raise StateError(f'{source}: "{key}" must be a list')
+    id_name = "phone_number" if key == "numbers" else "id"
     for i, entry in enumerate(value):
         where = f"{source}: {key}[{i}]"
         if key == "numbers" and isinstance(entry, str):
@@ -233,21 +237,17 @@ def _entries(state: Mapping[str, Any], key: str, source: str) -> Iterable[tuple[
         if not isinstance(entry, dict):
             kinds = "an object or a string" if key == "numbers" else "an object"
             raise StateError(f"{where} must be {kinds}")
+        object_id = entry.get(id_name)
+        if not isinstance(object_id, str) or not object_id:
+            raise StateError(f"{where}.{id_name} must be a non-empty string")
+        if taken is not None and object_id in taken:
+            raise StateError(f"{where}: duplicate {key[:-1]} id {object_id!r}")
         texts = {name: entry.get(name, default) for name, default in FIELDS[key].items()}
         for name, text in texts.items():
             if not isinstance(text, str) and (text is not None or FIELDS[key][name] is not None):
                 nullable = " or null" if FIELDS[key][name] is None else ""
                 raise StateError(f"{where}.{name} must be a string{nullable}")
-        yield where, entry | texts
-
-
-def _id(entry: JSONObject, where: str, taken: Mapping[str, object], kind: str) -> str:
-    object_id = entry.get("id")
-    if not isinstance(object_id, str) or not object_id:
-        raise StateError(f"{where}.id must be a non-empty string")
-    if object_id in taken:
-        raise StateError(f"{where}: duplicate {kind} id {object_id!r}")
-    return object_id
+        yield where, object_id, entry, texts
 
 
 def account_from_state(state: Mapping[str, Any], source: str = "state") -> Account:
@@ -258,33 +258,24 @@ def account_from_state(state: Mapping[str, Any], source: str = "state") -> Accou
     if unknown:
         raise StateError(f"{source}: unknown top-level keys: {sorted(unknown)}")
     account = Account()
-    for where, entry in _entries(state, "numbers", source):
-        phone = entry.get("phone_number")
-        if not isinstance(phone, str) or not phone:
-            raise StateError(f"{where}.phone_number must be a non-empty string")
+    for _, phone, _, values in _entries(state, "numbers", source):
         known = account.numbers.get(phone)
-        values = {name: entry[name] for name in FIELDS["numbers"]}
         number_id = known.id if known else len(account.numbers) + 1
         account.numbers[phone] = NumberRecord(phone_number=phone, id=number_id, **values)
-    for where, entry in _entries(state, "agents", source):
-        agent_id = _id(entry, where, account.agents, "agent")
+    for where, agent_id, entry, values in _entries(state, "agents", source, account.agents):
         versions = entry.get("versions", 1)
         if not isinstance(versions, int) or versions < 0:
             raise StateError(f"{where}.versions must be a count (0 or more) or true/false")
-        values = {name: entry[name] for name in FIELDS["agents"]}
         values["created_at"] = values["created_at"] or EPOCH
         values["updated_at"] = values["updated_at"] or values["created_at"]
         account.agents[agent_id] = AgentRecord(id=agent_id, versions=int(versions), **values)
-    for where, entry in _entries(state, "personas", source):
-        _load_persona(account, entry, where)
+    for where, persona_id, entry, values in _entries(state, "personas", source, account.personas):
+        values["updated_at"] = values["updated_at"] or values["created_at"]
+        _load_persona(account, PersonaRecord(id=persona_id, **values), entry, where)
     return account
 
 
-def _load_persona(account: Account, entry: JSONObject, where: str) -> None:
-    persona_id = _id(entry, where, account.personas, "persona")
-    values = {name: entry[name] for name in FIELDS["personas"]}
-    values["updated_at"] = values["updated_at"] or values["created_at"]
-    persona = PersonaRecord(id=persona_id, **values)
+def _load_persona(account: Account, persona: PersonaRecord, entry: JSONObject, where: str) -> None:
     tags, numbers = entry.get("tags", []), entry.get("numbers", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise StateError(f"{where}.tags must be a list of strings")
@@ -299,14 +290,14 @@ def _load_persona(account: Account, entry: JSONObject, where: str) -> None:
         account.link_twin(agent, persona)
     if not isinstance(numbers, list) or not all(isinstance(n, str) and n for n in numbers):
         raise StateError(f"{where}.numbers must be a list of non-empty strings")
-    account.personas[persona_id] = persona
-    account.order.append(persona_id)
+    account.personas[persona.id] = persona
+    account.order.append(persona.id)
     for phone in numbers:
         record = account.numbers.get(phone) or account.put_number(phone, None, EPOCH)
         # A number listed under two personas is kept on both: that is how a state dump
         # taken after a non-exclusive attach round-trips.
-        if persona_id not in record.owners:
-            record.owners.append(persona_id)
+        if persona.id not in record.owners:
+            record.owners.append(persona.id)
         persona.numbers[phone] = None
     settings = entry.get("persona_settings")
     settings = {} if settings is None else settings

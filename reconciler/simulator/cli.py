@@ -83,8 +83,7 @@ def simulator_command(
     try:
         faults = Faults()
         faults.update(fault_options)
-        state = load_state(state_file)
-        simulator = Simulator(state, api_key, host, port, faults, str(state_file))
+        simulator = Simulator(load_state(state_file), api_key, host, port, faults)
     except StateError as exc:
         _exit_with_error(f"bad state file {exc}")
     except ValueError as exc:

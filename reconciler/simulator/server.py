@@ -63,9 +63,8 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Faults | None = None,
-        state_source: str = "state",
     ) -> None:
-        self._account = account_from_state(state or {}, state_source)
+        self._account = account_from_state(state or {})
         self.api_key = api_key
         self.host = host
         self.port = port
