@@ -39,11 +39,13 @@ def flag(value: object) -> bool:
     return isinstance(value, bool)
 
 
+def _text(value: object) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
 def text_map(value: object) -> bool:
     """A JSON object of non-blank strings to non-blank strings."""
-    return isinstance(value, dict) and all(
-        isinstance(text, str) and text.strip() for pair in value.items() for text in pair
-    )
+    return isinstance(value, dict) and all(_text(item) for pair in value.items() for item in pair)
 
 
 def _listing_move(value: object) -> bool:
@@ -52,7 +54,8 @@ def _listing_move(value: object) -> bool:
     return (
         isinstance(value, dict)
         and set(value) == {"number", "to_persona", "after_page"}
-        and text_map({value["number"]: value["to_persona"]})
+        and _text(value["number"])
+        and _text(value["to_persona"])
         and value["after_page"] in range(1, 1 << 31)
     )
 
