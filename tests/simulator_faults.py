@@ -15,17 +15,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, get_args
 
 from reconciler.simulator import Faults, Reply, RequestRecord, Simulator, json_reply
-from reconciler.simulator.faults import count, flag, text_map
+from reconciler.simulator.faults import count, flag, seconds, text_map
 
 MalformedShape = Literal[
     "inbound_numbers_as_one_string", "numbers_as_integers", "data_not_a_list", "persona_without_id"
 ]
 MALFORMED_SHAPES: tuple[str, ...] = get_args(MalformedShape)
 PIECE_SIZE = 64 * 1024
-
-
-def _seconds(value: object) -> bool:
-    return count(value) or (isinstance(value, float) and value >= 0)
+HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
 @dataclass(slots=True)
@@ -34,6 +31,8 @@ class TestFaults(Faults):
 
     __test__ = False  # not a test class, whatever its name
 
+    html_errors: bool = False
+    """Scripted error bodies are an HTML gateway page instead of JSON."""
     hang: int = 0
     """The next N API requests never get an answer."""
     hang_writes_after: int | None = None
@@ -68,11 +67,12 @@ class TestFaults(Faults):
 
     CHECKS: ClassVar[dict[str, Callable[[object], bool]]] = {
         **Faults.CHECKS,
+        "html_errors": flag,
         "hang": count,
         "hang_writes_after": lambda value: value is None or count(value),
-        "hang_timeout": _seconds,
+        "hang_timeout": seconds,
         "inbound_numbers_as_strings": flag,
-        "trickle_seconds": _seconds,
+        "trickle_seconds": seconds,
         "large_body_bytes": count,
         "endless_body": flag,
         "endless_body_cap": lambda value: count(value) and value != 0,
@@ -86,6 +86,10 @@ class TestFaults(Faults):
     }
 
     _writes_served: int = field(default=0, init=False, repr=False, compare=False)
+    # The status this thread's request was last scripted to fail with (0 = none).
+    _scripted: threading.local = field(
+        default_factory=threading.local, init=False, repr=False, compare=False
+    )
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Arming hang_writes_after starts a fresh count, so "hang after k writes" means k more
@@ -93,6 +97,11 @@ class TestFaults(Faults):
         if name == "hang_writes_after":
             object.__setattr__(self, "_writes_served", 0)
         object.__setattr__(self, name, value)
+
+    def pop_status(self, is_write: bool) -> int:
+        status = Faults.pop_status(self, is_write)
+        self._scripted.status = 0 if 200 <= status < 300 else status
+        return status
 
     def take_hang(self, is_write: bool) -> bool:
         """Decide whether this request hangs, consuming one ``hang`` token if so."""
@@ -122,8 +131,11 @@ def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
             simulator.stopping.wait(faults.hang_timeout)
             return Reply(0, send=False)
         listing = record.path.rstrip("/") == "/v1/personas"
+        faults._scripted.status = 0
         reply = serve(_paged(record, faults) if listing else record)
-        if reply.status == 200 and record.path.rstrip("/") == "/v1/inbound":
+        if faults.html_errors and faults._scripted.status:
+            reply = replace(reply, payload=HTML_ERROR_PAGE, content_type="text/html; charset=utf-8")
+        elif reply.status == 200 and record.path.rstrip("/") == "/v1/inbound":
             reply = _reshaped_inbound(simulator, reply, faults)
         elif reply.status == 200 and record.path.startswith("/v1/personas"):
             reply = _reshaped_personas(reply, faults, listing)

@@ -4,11 +4,11 @@ It plays the server side of the wire for tests, benchmarks and demos, and import
 from the ``reconciler`` package so it cannot share the client's assumptions.
 """
 
-from .api import Reply, json_reply
+from .account import StateError, load_state
 from .cli import simulator_command
 from .faults import Faults, ListingMove
+from .httpd import Reply, json_reply
 from .server import RequestRecord, Simulator
-from .state_file import StateError, load_state
 
 __all__ = [
     "Faults",

@@ -1,4 +1,4 @@
-"""The simulated account: inbound numbers, v1 personas, v2 agents, and the API's rules on them.
+"""The simulated account: inbound numbers, v1 personas and v2 agents, and its state-file form.
 
 Every API request costs O(page), never O(account): personas are kept in a dict plus a
 creation-ordered id list (list pages are slices), each number knows its owners and each persona
@@ -10,17 +10,16 @@ made by its first attach (bland-api-v2.md, section 2): the twin holds the agent'
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
-from uuid import NAMESPACE_URL, uuid5
+from pathlib import Path
+from typing import Any, Literal
 
 JSONObject = dict[str, Any]
 AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
-ATTACH_MODES: tuple[str, ...] = get_args(AttachMode)
-
 USER_ID = "00000000-0000-4000-8000-00000000b1a0"
 # Objects loaded from a state file get a fixed timestamp so responses are reproducible.
 EPOCH = "2025-01-01T00:00:00.000Z"
@@ -42,6 +41,10 @@ class SimulatedError(Exception):
 def persona_not_found() -> SimulatedError:
     """The error for a persona that does not exist or is deleted."""
     return SimulatedError(404, "PERSONA_NOT_FOUND", "Persona not found or access denied")
+
+
+class StateError(ValueError):
+    """The state file or state mapping is unusable."""
 
 
 def now_iso() -> str:
@@ -98,7 +101,7 @@ class AgentRecord:
 
 
 class Account:
-    """The numbers, personas and agents of one simulated account, and the API's operations."""
+    """The numbers, personas and agents of one simulated account."""
 
     def __init__(self) -> None:
         self.numbers: dict[str, NumberRecord] = {}
@@ -144,7 +147,7 @@ class Account:
         """Soft-delete a persona, optionally detaching its numbers first."""
         persona = self.personas[persona_id]
         if detach_numbers:
-            self._detach(persona, list(persona.numbers))
+            self.detach(persona, list(persona.numbers))
         if persona.deleted_at is None:
             persona.deleted_at = persona.updated_at = now_iso()
 
@@ -155,45 +158,33 @@ class Account:
             raise KeyError(persona_id)
         record = self.numbers.get(phone) or self.put_number(phone, None)
         for old in [owner for owner in record.owners if exclusive and owner != persona_id]:
-            self._detach(self.personas[old], [phone])
+            self.detach(self.personas[old], [phone])
         if persona_id is not None and persona_id not in record.owners:
             self.personas[persona_id].numbers[phone] = None
             record.owners.append(persona_id)
 
-    def active_persona(self, persona_id: str) -> PersonaRecord:
-        """The persona, unless it does not exist or is deleted (then PERSONA_NOT_FOUND)."""
-        persona = self.personas.get(persona_id)
-        if persona is None or persona.deleted_at is not None:
-            raise persona_not_found()
-        return persona
-
-    def page(self, page: int, limit: int, with_twins: bool) -> list[PersonaRecord]:
-        """Page ``page`` (from 1) of the personas in creation order, deleted ones included."""
-        start = (page - 1) * limit
-        order = self.order
-        if not with_twins and any(agent.twin_id for agent in self.agents.values()):
-            order = [pid for pid in order if self.personas[pid].agent_id is None]
-        return [self.personas[pid] for pid in order[start : start + limit]]
-
-    def attach(self, persona_id: str, numbers: list[str], mode: AttachMode) -> PersonaRecord:
-        """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
-        persona = self.active_persona(persona_id)
-        self._refuse_unknown(numbers)
-        in_use = [n for n in numbers if any(o != persona_id for o in self.numbers[n].owners)]
-        if in_use and mode == "refuse":
+    def refuse_unknown(self, numbers: list[str]) -> None:
+        """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
+        invalid = [n for n in numbers if n not in self.numbers]
+        if invalid:
             raise SimulatedError(
-                409,
-                "INBOUND_NUMBER_IN_USE",
-                "Some inbound numbers are already attached to another persona",
-                {"phone_numbers": in_use},
+                400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": invalid}
             )
+
+    def attach(self, persona: PersonaRecord, numbers: list[str], mode: AttachMode) -> None:
+        """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
+        self.refuse_unknown(numbers)
+        in_use = [n for n in numbers if any(o != persona.id for o in self.numbers[n].owners)]
+        if in_use and mode == "refuse":
+            message = "Some inbound numbers are already attached to another persona"
+            raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
         if in_use and mode == "refuse_as_invalid":
             raise SimulatedError(
                 400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": in_use}
             )
-        changed = any(persona_id not in self.numbers[phone].owners for phone in numbers)
+        changed = any(persona.id not in self.numbers[phone].owners for phone in numbers)
         for phone in numbers:
-            self.set_owner(phone, persona_id, exclusive=mode == "steal")
+            self.set_owner(phone, persona.id, exclusive=mode == "steal")
             record = self.numbers[phone]
             # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
             if record.pathway_id is not None or record.prompt is not None:
@@ -201,20 +192,16 @@ class Account:
                 self.numbers_version += 1
         if changed:
             persona.updated_at = now_iso()
-        return persona
 
-    def detach(self, persona_id: str, numbers: list[str]) -> PersonaRecord:
-        """Detach those of ``numbers`` the persona has; the others are ignored."""
-        persona = self.active_persona(persona_id)
-        self._detach(persona, numbers)
-        return persona
-
-    def live_agent(self, agent_id: str) -> AgentRecord:
-        """The agent, unless it does not exist or is deleted (then NOT_FOUND)."""
-        agent = self.agents.get(agent_id)
-        if agent is None or agent.deleted_at is not None:
-            raise SimulatedError(404, "NOT_FOUND", "Agent not found")
-        return agent
+    def detach(self, persona: PersonaRecord, numbers: Iterable[str]) -> int:
+        """Detach those of ``numbers`` the persona has; returns how many that was."""
+        held = [phone for phone in numbers if phone in persona.numbers]
+        for phone in held:
+            del persona.numbers[phone]
+            self.numbers[phone].owners.remove(persona.id)
+        if held:
+            persona.updated_at = now_iso()
+        return len(held)
 
     def link_twin(self, agent: AgentRecord, persona: PersonaRecord) -> None:
         """Make ``persona`` the twin of ``agent``."""
@@ -222,60 +209,139 @@ class Account:
         persona.agent_id = agent.id
         persona.tags = [f"{TWIN_TAG}{agent.id}"]
 
-    def attach_to_agent(self, agent_id: str, numbers: list[str]) -> PersonaRecord:
-        """Move numbers to the agent's twin persona (made now if it has none) from any owner.
 
-        Bland documents no error code for an agent without a saved version: 404 NO_VERSIONS, a
-        code the v2 docs list, is a guess.
-        """
-        agent = self.live_agent(agent_id)
-        if agent.versions < 1:
-            raise SimulatedError(404, "NO_VERSIONS", "Agent has no saved version to attach")
-        self._refuse_unknown(numbers)
-        if agent.twin_id is None:
-            twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
-            self.link_twin(agent, self.add_persona(twin_id, agent.name))
-        return self.attach(str(agent.twin_id), numbers, "steal")
+# The fields of each kind of state-file entry besides its id, and their defaults; a field whose
+# default is None may be null, the others must be strings.
+FIELDS: dict[str, JSONObject] = {
+    "numbers": {"label": None, "created_at": EPOCH, "pathway_id": None, "prompt": None},
+    "agents": {"name": "", "created_at": None, "updated_at": None, "deleted_at": None}
+    | {"production_version_id": None, "staging_version_id": None},
+    "personas": {"name": "", "created_at": EPOCH, "updated_at": "", "deleted_at": None}
+    | {"role": None, "description": None},
+}
 
-    def detach_from_agent(self, agent_id: str, numbers: list[str]) -> int:
-        """Detach those of ``numbers`` the agent has; returns how many that was."""
-        twin = self.personas.get(self.live_agent(agent_id).twin_id or "")
-        on_agent = [phone for phone in numbers if twin is not None and phone in twin.numbers]
-        if twin is not None:
-            self._detach(twin, on_agent)
-        return len(on_agent)
 
-    def _refuse_unknown(self, numbers: list[str]) -> None:
-        invalid = [n for n in numbers if n not in self.numbers]
-        if invalid:
-            raise SimulatedError(
-                400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": invalid}
-            )
+def _entries(
+    state: Mapping[str, Any], key: str, source: str, taken: Mapping[str, object] | None = None
+) -> Iterable[tuple[str, str, JSONObject, JSONObject]]:
+    """Each object of the list ``state[key]``: where it is, its id (a phone number for
+    numbers; unique unless ``taken`` is None), the object and its string fields, checked."""
+    value = state.get(key, [])
+    if not isinstance(value, list):
+        raise StateError(f'{source}: "{key}" must be a list')
+    id_name = "phone_number" if key == "numbers" else "id"
+    for i, entry in enumerate(value):
+        where = f"{source}: {key}[{i}]"
+        if key == "numbers" and isinstance(entry, str):
+            entry = {"phone_number": entry}
+        if not isinstance(entry, dict):
+            kinds = "an object or a string" if key == "numbers" else "an object"
+            raise StateError(f"{where} must be {kinds}")
+        object_id = entry.get(id_name)
+        if not isinstance(object_id, str) or not object_id:
+            raise StateError(f"{where}.{id_name} must be a non-empty string")
+        if taken is not None and object_id in taken:
+            raise StateError(f"{where}: duplicate {key[:-1]} id {object_id!r}")
+        texts = {name: entry.get(name, default) for name, default in FIELDS[key].items()}
+        for name, text in texts.items():
+            if not isinstance(text, str) and (text is not None or FIELDS[key][name] is not None):
+                nullable = " or null" if FIELDS[key][name] is None else ""
+                raise StateError(f"{where}.{name} must be a string{nullable}")
+        yield where, object_id, entry, texts
 
-    def _detach(self, persona: PersonaRecord, numbers: list[str]) -> None:
-        held = [phone for phone in numbers if phone in persona.numbers]
-        for phone in held:
-            del persona.numbers[phone]
-            owners = self.numbers[phone].owners
-            if persona.id in owners:
-                owners.remove(persona.id)
-        if held:
-            persona.updated_at = now_iso()
 
-    def update_settings(
-        self, persona_id: str, phone: str, settings: JSONObject | None
-    ) -> JSONObject:
-        """Replace one number's persona_settings; returns the inbound-number object."""
-        persona = self.active_persona(persona_id)
+def account_from_state(state: Mapping[str, Any], source: str = "state") -> Account:
+    """Build an account from a state mapping; StateError names ``source`` and the bad entry."""
+    if not isinstance(state, Mapping):
+        raise StateError(f"{source}: top level must be a JSON object")
+    unknown = set(state) - set(FIELDS)
+    if unknown:
+        raise StateError(f"{source}: unknown top-level keys: {sorted(unknown)}")
+    account = Account()
+    for _, phone, _, values in _entries(state, "numbers", source):
+        known = account.numbers.get(phone)
+        number_id = known.id if known else len(account.numbers) + 1
+        account.numbers[phone] = NumberRecord(phone_number=phone, id=number_id, **values)
+    for where, agent_id, entry, values in _entries(state, "agents", source, account.agents):
+        versions = entry.get("versions", 1)
+        if not isinstance(versions, int) or versions < 0:
+            raise StateError(f"{where}.versions must be a count (0 or more) or true/false")
+        values["created_at"] = values["created_at"] or EPOCH
+        values["updated_at"] = values["updated_at"] or values["created_at"]
+        account.agents[agent_id] = AgentRecord(id=agent_id, versions=int(versions), **values)
+    for where, persona_id, entry, values in _entries(state, "personas", source, account.personas):
+        values["updated_at"] = values["updated_at"] or values["created_at"]
+        _load_persona(account, PersonaRecord(id=persona_id, **values), entry, where)
+    return account
+
+
+def _load_persona(account: Account, persona: PersonaRecord, entry: JSONObject, where: str) -> None:
+    tags, numbers = entry.get("tags", []), entry.get("numbers", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise StateError(f"{where}.tags must be a list of strings")
+    persona.tags = list(tags)
+    twin_of = next((tag.removeprefix(TWIN_TAG) for tag in tags if tag.startswith(TWIN_TAG)), None)
+    if twin_of is not None:
+        agent = account.agents.get(twin_of)
+        if agent is None:
+            raise StateError(f"{where}: tagged {TWIN_TAG}{twin_of}, but there is no such agent")
+        if agent.twin_id is not None:
+            raise StateError(f"{where}: agent {agent.id!r} already has a twin persona")
+        account.link_twin(agent, persona)
+    if not isinstance(numbers, list) or not all(isinstance(n, str) and n for n in numbers):
+        raise StateError(f"{where}.numbers must be a list of non-empty strings")
+    account.personas[persona.id] = persona
+    account.order.append(persona.id)
+    for phone in numbers:
+        record = account.numbers.get(phone) or account.put_number(phone, None, EPOCH)
+        # A number listed under two personas is kept on both: that is how a state dump
+        # taken after a non-exclusive attach round-trips.
+        if persona.id not in record.owners:
+            record.owners.append(persona.id)
+        persona.numbers[phone] = None
+    settings = entry.get("persona_settings")
+    settings = {} if settings is None else settings
+    if not isinstance(settings, dict):
+        raise StateError(f"{where}.persona_settings must be an object")
+    for phone, value in settings.items():
         if phone not in persona.numbers:
-            raise SimulatedError(
-                404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
-            )
-        persona.numbers[phone] = deepcopy(settings)
-        return {
-            "id": self.numbers[phone].id,
-            "phone_number": phone,
-            "persona_id": persona_id,
-            "persona_settings": deepcopy(settings),
-            "updated_at": now_iso(),
-        }
+            raise StateError(f"{where}.persona_settings: {phone!r} is not on this persona")
+        if value is not None and not isinstance(value, dict):
+            raise StateError(f"{where}.persona_settings[{phone!r}] must be object or null")
+        persona.numbers[phone] = deepcopy(value)
+
+
+def export_state(account: Account) -> JSONObject:
+    """The state-file form of the account; ``account_from_state(export_state(a))`` round-trips."""
+    personas: list[JSONObject] = []
+    for persona in (account.personas[pid] for pid in account.order):
+        item = {k: getattr(persona, k) for k in ("id", "name", "deleted_at")}
+        item["numbers"] = list(persona.numbers)
+        settings = {n: s for n, s in persona.numbers.items() if s is not None}
+        if settings:
+            item["persona_settings"] = deepcopy(settings)
+        if persona.tags:
+            item["tags"] = list(persona.tags)
+        personas.append(item)
+    numbers: list[JSONObject] = []
+    for number in account.numbers.values():
+        routing = {"pathway_id": number.pathway_id, "prompt": number.prompt}
+        numbers.append({"phone_number": number.phone_number, "label": number.label})
+        numbers[-1].update({key: value for key, value in routing.items() if value is not None})
+    state: JSONObject = {"numbers": numbers, "personas": personas}
+    if account.agents:
+        agents = [asdict(agent) for agent in account.agents.values()]
+        state["agents"] = [{k: v for k, v in agent.items() if k != "twin_id"} for agent in agents]
+    return state
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """Read and validate a simulator state file; raises StateError naming the file."""
+    try:
+        state = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise StateError(f"{path}: invalid JSON: {exc}") from None
+    account_from_state(state, str(path))
+    return state  # type: ignore[no-any-return]

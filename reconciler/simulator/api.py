@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from copy import deepcopy
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any
-from urllib.parse import unquote
+from uuid import NAMESPACE_URL, uuid5
 
 from .account import (
+    TWIN_TAG,
     USER_ID,
     Account,
     AgentRecord,
@@ -22,17 +24,17 @@ from .account import (
     NumberRecord,
     PersonaRecord,
     SimulatedError,
+    now_iso,
     persona_not_found,
 )
 from .faults import Faults
+from .httpd import Reply, json_reply
 
 log = logging.getLogger(__name__)
 
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
-NOT_FOUND_BODY: JSONObject = {"error": "Not found"}
-METHOD_NOT_ALLOWED_BODY: JSONObject = {"status": "error", "message": "Method not allowed"}
 # Fields of a GET /v1/inbound number object that the simulator never varies, as JSON.
 _INBOUND_DEFAULTS = (
     '"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
@@ -41,38 +43,17 @@ _INBOUND_DEFAULTS = (
 )
 
 
-@dataclass
-class Reply:
-    """One response, decided before anything is written to the socket."""
-
-    status: int
-    payload: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    # False = close the connection without writing anything (lost response or hang).
-    send: bool = True
-    dropped: bool = False
-    # Written instead of the payload, piece by piece, after the headers as they are (the
-    # reply's own headers frame it); the connection closes afterwards. A seam for tests.
-    stream: Iterator[bytes] | None = None
-
-
 @dataclass(frozen=True)
 class Request:
-    """An API request as a handler sees it: the path's segments, its query and JSON body."""
+    """An API request as a handler sees it: the path segments its route names, unquoted, its
+    query and JSON body."""
 
-    segments: list[str]
+    params: tuple[str, ...]
     query: dict[str, str]
     body: Any
 
 
 Handler = Callable[[Account, Faults, Request], Reply]
-
-
-def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
-    """A JSON reply, compactly encoded."""
-    payload = json.dumps(value, separators=(",", ":")).encode("utf-8")
-    return Reply(status, payload, headers=dict(headers or {}))
 
 
 def error_reply(exc: SimulatedError, headers: dict[str, str] | None = None) -> Reply:
@@ -81,11 +62,6 @@ def error_reply(exc: SimulatedError, headers: dict[str, str] | None = None) -> R
     if exc.details is not None:
         entry["details"] = exc.details
     return json_reply(exc.status, {"data": None, "errors": [entry]}, headers)
-
-
-def auth_failure() -> Reply:
-    """The reply to a missing or wrong API key."""
-    return error_reply(SimulatedError(401, "AUTH_FAILURE", "Invalid or missing API key"))
 
 
 def _ok(data: Any) -> Reply:
@@ -151,10 +127,17 @@ def render_persona(account: Account, persona: PersonaRecord, faults: Faults) -> 
     }
 
 
-def _v1_persona(account: Account, faults: Faults, request: Request) -> PersonaRecord:
-    """The persona the path names; a twin is found only when twins are readable."""
-    persona = account.personas.get(unquote(request.segments[2]))
-    if persona is None or (persona.agent_id is not None and not faults.twins_readable):
+def _v1_persona(
+    account: Account, faults: Faults, request: Request, active: bool = True
+) -> PersonaRecord:
+    """The persona the path names: a twin only when twins are readable, a deleted one only when
+    not ``active`` (GET shows it)."""
+    persona = account.personas.get(request.params[0])
+    if (
+        persona is None
+        or (persona.agent_id is not None and not faults.twins_readable)
+        or (active and persona.deleted_at is not None)
+    ):
         raise persona_not_found()
     return persona
 
@@ -162,8 +145,11 @@ def _v1_persona(account: Account, faults: Faults, request: Request) -> PersonaRe
 def _list_personas(account: Account, faults: Faults, request: Request) -> Reply:
     page = _positive_int(request.query, "page", 1)
     limit = min(_positive_int(request.query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
-    personas = account.page(page, limit, faults.twins_listed)
-    reply = _ok([render_persona(account, persona, faults) for persona in personas])
+    order = account.order
+    if not faults.twins_listed and any(agent.twin_id for agent in account.agents.values()):
+        order = [pid for pid in order if account.personas[pid].agent_id is None]
+    shown = order[(page - 1) * limit : page * limit]
+    reply = _ok([render_persona(account, account.personas[pid], faults) for pid in shown])
     # The change due once this page is served, as if made between two page reads.
     move = faults.take_listing_move(page)
     if move is None:
@@ -178,20 +164,21 @@ def _list_personas(account: Account, faults: Faults, request: Request) -> Reply:
 
 
 def _get_persona(account: Account, faults: Faults, request: Request) -> Reply:
-    return _ok(render_persona(account, _v1_persona(account, faults, request), faults))
+    persona = _v1_persona(account, faults, request, active=False)
+    return _ok(render_persona(account, persona, faults))
 
 
 def _attach(account: Account, faults: Faults, request: Request) -> Reply:
     numbers = number_list(request.body, faults)
     persona = _v1_persona(account, faults, request)
-    return _ok(
-        render_persona(account, account.attach(persona.id, numbers, faults.attach_mode), faults)
-    )
+    account.attach(persona, numbers, faults.attach_mode)
+    return _ok(render_persona(account, persona, faults))
 
 
 def _detach(account: Account, faults: Faults, request: Request) -> Reply:
     numbers = number_list(request.body, faults)
-    persona = account.detach(_v1_persona(account, faults, request).id, numbers)
+    persona = _v1_persona(account, faults, request)
+    account.detach(persona, numbers)
     return _ok(render_persona(account, persona, faults))
 
 
@@ -202,9 +189,15 @@ def _settings(account: Account, faults: Faults, request: Request) -> Reply:
     settings = body["persona_settings"]
     if settings is not None and not isinstance(settings, dict):
         raise SimulatedError(400, "INVALID_BODY", "'persona_settings' must be an object or null")
-    phone = faults.stored_number(unquote(request.segments[4]).strip())
+    phone = faults.stored_number(request.params[1].strip())
     persona = _v1_persona(account, faults, request)
-    return _ok(account.update_settings(persona.id, phone, settings))
+    if phone not in persona.numbers:
+        raise SimulatedError(
+            404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
+        )
+    persona.numbers[phone] = deepcopy(settings)
+    number = {"id": account.numbers[phone].id, "phone_number": phone, "persona_id": persona.id}
+    return _ok(number | {"persona_settings": deepcopy(settings), "updated_at": now_iso()})
 
 
 # ----------------------------------------------------------------- inbound numbers
@@ -255,16 +248,14 @@ def _string_or_null(value: str | None) -> str:
 
 def _get_inbound_number(account: Account, faults: Faults, request: Request) -> Reply:
     # The docs accept +13334445555, %2B13334445555, 13334445555 and 3334445555 (US assumed).
-    raw = faults.stored_number(unquote(request.segments[2]).strip())
+    raw = faults.stored_number(request.params[0].strip())
     phone = raw if raw.startswith("+") else f"+1{raw}" if len(raw) == 10 else f"+{raw}"
     number = account.numbers.get(phone)
     if number is None:
         return json_reply(404, {"error": "Phone number not found"})
     body = json.loads(_render_number(number, faults.legacy_inbound_includes_persona, True))
     body["phone_number"] = faults.inbound_spellings.get(phone, phone)
-    return json_reply(
-        200, {**body, "voice": None, "background_track": None, "fallback_number": None}
-    )
+    return json_reply(200, body | dict.fromkeys(["voice", "background_track", "fallback_number"]))
 
 
 def _update_label(account: Account, faults: Faults, request: Request) -> Reply:
@@ -322,58 +313,68 @@ def _list_agents(account: Account, faults: Faults, request: Request) -> Reply:
     return _ok([_render_agent(agent, False) for agent in live[:limit]])
 
 
+def _live_agent(account: Account, request: Request) -> AgentRecord:
+    """The agent the path names, unless it does not exist or is deleted (then NOT_FOUND)."""
+    agent = account.agents.get(request.params[0])
+    if agent is None or agent.deleted_at is not None:
+        raise SimulatedError(404, "NOT_FOUND", "Agent not found")
+    return agent
+
+
 def _get_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    return _ok(_render_agent(account.live_agent(unquote(request.segments[2])), True))
+    return _ok(_render_agent(_live_agent(account, request), True))
 
 
 def _get_binding(account: Account, faults: Faults, request: Request) -> Reply:
     # An unknown agent is not a 404 here: its twin persona is simply null.
-    agent_id = unquote(request.segments[2])
-    agent = account.agents.get(agent_id)
-    return _ok({"agent_id": agent_id, "persona_id": agent.twin_id if agent else None})
+    agent = account.agents.get(request.params[0])
+    return _ok({"agent_id": request.params[0], "persona_id": agent.twin_id if agent else None})
 
 
 def _attach_to_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    agent_id = unquote(request.segments[2])
-    account.live_agent(agent_id)
+    """Move numbers to the agent's twin persona (made now if it has none) from any owner.
+
+    Bland documents no error code for an agent without a saved version: 404 NO_VERSIONS, a
+    code the v2 docs list, is a guess.
+    """
+    agent = _live_agent(account, request)
     numbers = number_list(request.body, faults)
-    twin = account.attach_to_agent(agent_id, numbers)
+    if agent.versions < 1:
+        raise SimulatedError(404, "NO_VERSIONS", "Agent has no saved version to attach")
+    account.refuse_unknown(numbers)
+    if agent.twin_id is None:
+        twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
+        account.link_twin(agent, account.add_persona(twin_id, agent.name))
+    twin = account.personas[str(agent.twin_id)]
+    if twin.deleted_at is not None:
+        raise persona_not_found()
+    account.attach(twin, numbers, "steal")
     # The docs leave the success body open: this one is the simulator's choice.
-    return _ok({"agent_id": agent_id, "persona_id": twin.id, "attached_count": len(numbers)})
+    return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
 
 
 def _detach_from_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    agent_id = unquote(request.segments[2])
-    account.live_agent(agent_id)
-    detached = account.detach_from_agent(agent_id, number_list(request.body, faults))
-    return _ok({"agent_id": agent_id, "detached_count": detached})
+    agent = _live_agent(account, request)
+    numbers = number_list(request.body, faults)
+    twin = account.personas.get(agent.twin_id or "")
+    detached = account.detach(twin, numbers) if twin is not None else 0
+    return _ok({"agent_id": agent.id, "detached_count": detached})
 
 
-# Keyed by path shape; "*" marks a variable segment. The label path has no /v1 prefix.
-ROUTES: dict[tuple[str, ...], tuple[Handler, tuple[str]]] = {
-    ("v1", "personas"): (_list_personas, ("GET",)),
-    ("v1", "personas", "*"): (_get_persona, ("GET",)),
-    ("v1", "personas", "*", "inbound", "attach"): (_attach, ("POST",)),
-    ("v1", "personas", "*", "inbound", "detach"): (_detach, ("POST",)),
-    ("v1", "personas", "*", "inbound", "*", "settings"): (_settings, ("PATCH",)),
-    ("v1", "inbound"): (_list_inbound, ("GET",)),
-    ("v1", "inbound", "*"): (_get_inbound_number, ("GET",)),
-    ("inbound", "update_label"): (_update_label, ("POST",)),
-    ("v2", "agents"): (_list_agents, ("GET",)),
-    ("v2", "agents", "*"): (_get_agent, ("GET",)),
-    ("v2", "agents", "*", "inbound"): (_get_binding, ("GET",)),
-    ("v2", "agents", "*", "inbound", "attach"): (_attach_to_agent, ("POST",)),
-    ("v2", "agents", "*", "inbound", "detach"): (_detach_from_agent, ("POST",)),
-}
-
-
-def match_route(segments: list[str]) -> tuple[Handler, tuple[str]] | None:
-    """The handler serving a path's segments and its method, or None for no endpoint."""
-    if any(not segment for segment in segments):
-        return None
-    for shape, route in ROUTES.items():
-        if len(shape) == len(segments) and all(
-            s == "*" or s == seg for s, seg in zip(shape, segments, strict=True)
-        ):
-            return route
-    return None
+# (method, path pattern, handler); a group is a path segment, handed to the handler unquoted.
+# The label path has no /v1 prefix.
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/v1/personas", _list_personas),
+    ("GET", "/v1/personas/([^/]+)", _get_persona),
+    ("POST", "/v1/personas/([^/]+)/inbound/attach", _attach),
+    ("POST", "/v1/personas/([^/]+)/inbound/detach", _detach),
+    ("PATCH", "/v1/personas/([^/]+)/inbound/([^/]+)/settings", _settings),
+    ("GET", "/v1/inbound", _list_inbound),
+    ("GET", "/v1/inbound/([^/]+)", _get_inbound_number),
+    ("POST", "/inbound/update_label", _update_label),
+    ("GET", "/v2/agents", _list_agents),
+    ("GET", "/v2/agents/([^/]+)", _get_agent),
+    ("GET", "/v2/agents/([^/]+)/inbound", _get_binding),
+    ("POST", "/v2/agents/([^/]+)/inbound/attach", _attach_to_agent),
+    ("POST", "/v2/agents/([^/]+)/inbound/detach", _detach_from_agent),
+]

@@ -11,9 +11,9 @@ from typing import Any, NoReturn
 
 import click
 
+from .account import StateError, load_state
 from .faults import Faults
 from .server import Simulator
-from .state_file import StateError, load_state
 
 # The keys reconciler accepts (MIN_KEY_CHARS and _HEADER_SAFE in reconciler/secrets.py),
 # restated: the simulator imports nothing from the package it plays against.
@@ -83,8 +83,7 @@ def simulator_command(
     try:
         faults = Faults()
         faults.update(fault_options)
-        state = load_state(state_file)
-        simulator = Simulator(state, api_key, host, port, faults, str(state_file))
+        simulator = Simulator(load_state(state_file), api_key, host, port, faults)
     except StateError as exc:
         _exit_with_error(f"bad state file {exc}")
     except ValueError as exc:

@@ -1,9 +1,8 @@
 """The simulator's fault switches: readings of the API the docs leave open, and misbehaviours.
 
-A single :class:`Faults` instance is shared by every request thread of a running simulator, and
-tests change it while requests are in flight, so every read-modify-write of a counter or a
-scripted-status list happens under the instance's own lock. Fields are replaced, never changed
-in place, so a request thread may read any field without the lock.
+One instance serves every request thread of a running simulator while tests change it, so a
+counter or a scripted-status list changes only under the instance's lock. Fields are replaced,
+never changed in place, so a request thread may read any field without the lock.
 """
 
 from __future__ import annotations
@@ -11,11 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
-from .account import ATTACH_MODES, AttachMode
-
-Check = Callable[[object], bool]
+from .account import AttachMode
 
 
 @dataclass(frozen=True)
@@ -33,6 +30,11 @@ def count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def seconds(value: object) -> bool:
+    """A number of 0 or more (not a bool)."""
+    return count(value) or (isinstance(value, float) and value >= 0)
+
+
 def flag(value: object) -> bool:
     return isinstance(value, bool)
 
@@ -41,13 +43,18 @@ def _text(value: object) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
+def text_map(value: object) -> bool:
+    """A JSON object of non-blank strings to non-blank strings."""
+    return isinstance(value, dict) and all(_text(item) for pair in value.items() for item in pair)
+
+
 def _listing_move(value: object) -> bool:
     if value is None or isinstance(value, ListingMove):
         return True
-    if not isinstance(value, dict) or set(value) != {"number", "to_persona", "after_page"}:
-        return False
     return (
-        _text(value["number"])
+        isinstance(value, dict)
+        and set(value) == {"number", "to_persona", "after_page"}
+        and _text(value["number"])
         and _text(value["to_persona"])
         and value["after_page"] in range(1, 1 << 31)
     )
@@ -57,11 +64,6 @@ def _statuses(value: object) -> bool:
     return isinstance(value, list) and all(
         count(status) and (status == 0 or 100 <= status <= 599) for status in value
     )
-
-
-def text_map(value: object) -> bool:
-    """A JSON object of non-blank strings to non-blank strings."""
-    return isinstance(value, dict) and all(_text(item) for pair in value.items() for item in pair)
 
 
 @dataclass(slots=True)
@@ -79,14 +81,11 @@ class Faults:
     """Retry-After header value sent with scripted 429 responses."""
     drop_after_write: int = 0
     """The next N writes are applied, then the connection is closed without a response."""
-    html_errors: bool = False
-    """Scripted error bodies are an HTML gateway page instead of JSON."""
     attach_mode: AttachMode = "steal"
     """Attaching a number another persona holds: move it, refuse (409 INBOUND_NUMBER_IN_USE),
     refuse as the one documented attach error (400 INVALID_INBOUND_NUMBERS) or keep it on both."""
     legacy_inbound_includes_persona: bool = False
-    """GET /v1/inbound and GET /v1/inbound/{number} also report ``label`` and ``persona_id``
-    (the docs do not promise them)."""
+    """GET /v1/inbound and GET /v1/inbound/{number} also report ``label`` and ``persona_id``."""
     inbound_shows_routing: bool = False
     """GET /v1/inbound reports each number's ``pathway_id`` and ``prompt`` (else ``prompt`` is
     null, as in the docs' example, and ``pathway_id`` absent)."""
@@ -104,14 +103,13 @@ class Faults:
     spelling, which every write (and the path of GET /v1/inbound/{number}) may then use."""
 
     # What each fault accepts; a subclass with faults of its own extends it.
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "latency": lambda value: count(value) or (isinstance(value, float) and value >= 0),
+    CHECKS: ClassVar[Mapping[str, Callable[[object], bool]]] = {
+        "latency": seconds,
         "read_statuses": _statuses,
         "write_statuses": _statuses,
         "retry_after": lambda value: value is None or isinstance(value, str),
         "drop_after_write": count,
-        "html_errors": flag,
-        "attach_mode": lambda value: value in ATTACH_MODES,
+        "attach_mode": lambda value: value in get_args(AttachMode),
         "legacy_inbound_includes_persona": flag,
         "inbound_shows_routing": flag,
         "twins_listed": flag,
@@ -121,36 +119,29 @@ class Faults:
         "inbound_spellings": text_map,
     }
 
-    _lock: threading.Lock = field(
-        default_factory=threading.Lock, init=False, repr=False, compare=False
-    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Every fault and its value, as served by GET /_sim/faults."""
         with self._lock:
             shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name[0] != "_"}
-        for name, value in shown.items():
-            shown[name] = asdict(value) if isinstance(value, ListingMove) else _copy(value)
-        return shown
+        return {
+            name: asdict(value) if isinstance(value, ListingMove) else _copy(value)
+            for name, value in shown.items()
+        }
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first (ValueError), then apply them all (all or nothing)."""
-        cleaned = {}
         for name, value in changes.items():
             if name not in self.CHECKS:
                 raise ValueError(f"unknown fault {name!r}")
             if not self.CHECKS[name](value):
                 raise ValueError(f"invalid value for fault {name!r}: {value!r}")
-            if isinstance(value, dict) and name == "move_during_listing":
-                value = ListingMove(**value)
-            cleaned[name] = float(value) if name == "latency" else _copy(value)
         with self._lock:
-            for name, value in cleaned.items():
-                setattr(self, name, value)
-
-    def reset(self) -> None:
-        """Put every fault back to its default."""
-        self.update(type(self)().to_dict())
+            for name, value in changes.items():
+                if isinstance(value, dict) and name == "move_during_listing":
+                    value = ListingMove(**value)
+                setattr(self, name, float(value) if name == "latency" else _copy(value))
 
     def pop_status(self, is_write: bool) -> int:
         """Pop the next scripted status for a read or write; 0 when none is scripted."""

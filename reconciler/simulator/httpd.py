@@ -1,28 +1,52 @@
-"""The simulator's HTTP/1.1 server on the standard library: connections, keep-alive, bodies."""
+"""The simulator's HTTP/1.1 server on the standard library: replies, connections, keep-alive."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import selectors
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from .api import Reply
+if TYPE_CHECKING:
+    from .server import Simulator
 
 log = logging.getLogger(__name__)
 
-# (method, request target, authorization header, raw body) -> what to answer
-Responder = Callable[[str, str, str | None, bytes], Reply]
 # Seconds a streamed body waits for a client that stopped reading before it gives up.
 SEND_TIMEOUT = 10.0
 
 
+@dataclass
+class Reply:
+    """One response, decided before anything is written to the socket."""
+
+    status: int
+    payload: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    # False = close the connection without writing anything (lost response or hang).
+    send: bool = True
+    dropped: bool = False
+    # Written instead of the payload, piece by piece, after the headers as they are (the
+    # reply's own headers frame it); the connection closes afterwards. A seam for tests.
+    stream: Iterator[bytes] | None = None
+
+
+def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
+    """A JSON reply, compactly encoded."""
+    payload = json.dumps(value, separators=(",", ":")).encode("utf-8")
+    return Reply(status, payload, headers=dict(headers or {}))
+
+
 class SimulatorHTTPServer(ThreadingHTTPServer):
-    """One thread per connection; remembers open connections so they can be cut on stop."""
+    """One thread per connection, accepting on a daemon thread from the start; remembers open
+    connections so that stop can cut them."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -31,58 +55,50 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     # waits a second to retry, which made the simulator, not the client, set the pace.
     request_queue_size = 128
 
-    def __init__(
-        self, address: tuple[str, int], respond: Responder, stopping: threading.Event
-    ) -> None:
-        self.respond = respond
-        # Set when the simulator stops, so a body still being streamed gives up.
-        self.stopping = stopping
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
         # stop() writes a byte here to end the accept loop at once: serve_forever would
         # notice a shutdown only at its next poll, which every stop (every test) waited for.
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        super().__init__(address, RequestHandler)
+        self.wake_reader, self.wake_writer = socket.socketpair()
+        super().__init__((simulator.host, simulator.port), RequestHandler)
         # A connection reset between select and accept must not block the loop in accept.
         self.socket.setblocking(False)
-
-    def start(self) -> None:
-        """Accept connections on a daemon thread until :meth:`stop`."""
         name = f"simulator-{self.server_address[1]}"
-        self._thread = threading.Thread(target=self._accept, name=name, daemon=True)
-        self._thread.start()
+        self.thread = threading.Thread(target=self._accept, name=name, daemon=True)
+        self.thread.start()
 
     def _accept(self) -> None:
         with selectors.DefaultSelector() as selector:
             selector.register(self, selectors.EVENT_READ)
-            selector.register(self._wake_reader, selectors.EVENT_READ)
-            while all(key.fileobj is not self._wake_reader for key, _ in selector.select()):
+            selector.register(self.wake_reader, selectors.EVENT_READ)
+            while all(key.fileobj is not self.wake_reader for key, _ in selector.select()):
                 self.handle_request()
 
     def stop(self) -> None:
         """End the accept loop now, close the listener and cut every open connection, waking
-        the threads blocked on them (and, through ``stopping``, those that wait)."""
-        self.stopping.set()
+        the threads blocked on them."""
         with contextlib.suppress(OSError):
-            self._wake_writer.send(b"x")
-        self._thread.join(timeout=5)
+            self.wake_writer.send(b"x")
+        self.thread.join(timeout=5)
         self.server_close()
-        self._wake_reader.close()
-        self._wake_writer.close()
-        with self._connections_lock:
-            connections = list(self._connections)
+        self.wake_reader.close()
+        self.wake_writer.close()
+        with self.connections_lock:
+            connections = list(self.connections)
         for sock in connections:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
+        with self.connections_lock:
+            self.connections.add(request)
         try:
             super().finish_request(request, client_address)
         finally:
-            with self._connections_lock:
-                self._connections.discard(request)
+            with self.connections_lock:
+                self.connections.discard(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that vanish mid-response (timeouts, killed processes) are routine here.
@@ -90,7 +106,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
 
 
 class RequestHandler(BaseHTTPRequestHandler):
-    """Reads one request, asks the server's responder what to answer, and writes it."""
+    """Reads one request, asks the simulator what to answer, and writes it."""
 
     protocol_version = "HTTP/1.1"
     server_version = "BlandSimulator/1.0"
@@ -108,13 +124,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         return
 
     def _dispatch(self) -> None:
-        server = cast(SimulatorHTTPServer, self.server)
+        simulator = cast(SimulatorHTTPServer, self.server).simulator
         try:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         except (ValueError, OSError):
             self.close_connection = True
             return
-        reply = server.respond(self.command, self.path, self.headers.get("authorization"), body)
+        reply = simulator.handle(self.command, self.path, self.headers.get("authorization"), body)
         if not reply.send:
             self.close_connection = True
             return
@@ -133,7 +149,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if reply.stream is not None:
                 self.connection.settimeout(SEND_TIMEOUT)
                 for piece in reply.stream:
-                    if server.stopping.is_set():
+                    if simulator.stopping.is_set():
                         break
                     self.connection.sendall(piece)
 

@@ -6,41 +6,24 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from copy import deepcopy
 from dataclasses import asdict, dataclass, replace
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .account import JSONObject, SimulatedError
-from .api import (
-    METHOD_NOT_ALLOWED_BODY,
-    NOT_FOUND_BODY,
-    Reply,
-    Request,
-    auth_failure,
-    error_reply,
-    json_reply,
-    match_route,
-)
+from .account import JSONObject, SimulatedError, account_from_state, export_state
+from .api import ROUTES, Request, error_reply
 from .faults import Faults
-from .httpd import SimulatorHTTPServer
-from .state_file import account_from_state, export_state
+from .httpd import Reply, SimulatorHTTPServer, json_reply
 
 log = logging.getLogger(__name__)
+H = TypeVar("H")
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
-HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-# The control API: path -> the methods it takes. Never logged, delayed or faulted.
-CONTROL_METHODS = {
-    "/_sim/log": ("GET",),
-    "/_sim/log/clear": ("POST",),
-    "/_sim/state": ("GET", "POST"),
-    "/_sim/faults": ("GET", "POST"),
-    "/_sim/faults/reset": ("POST",),
-}
 
 
 @dataclass(frozen=True)
@@ -80,9 +63,8 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Faults | None = None,
-        state_source: str = "state",
     ) -> None:
-        self._account = account_from_state(state or {}, state_source)
+        self._account = account_from_state(state or {})
         self.api_key = api_key
         self.host = host
         self.port = port
@@ -103,15 +85,15 @@ class Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
         if self._server is None:
             self.stopping = threading.Event()
-            self._server = SimulatorHTTPServer((self.host, self.port), self.handle, self.stopping)
+            self._server = SimulatorHTTPServer(self)
             self.port = self._server.server_address[1]
-            self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving: wake hung requests, close the listener and every open connection."""
         server, self._server = self._server, None
         if server is not None:
+            self.stopping.set()
             server.stop()
 
     def __enter__(self) -> Simulator:
@@ -222,9 +204,8 @@ class Simulator:
         body, body_ok = _parse_json(raw_body)
         if path == "/_sim" or path.startswith("/_sim/"):
             return self._control(method, path.rstrip("/") or "/", auth, body, body_ok)
-        segments = path.removeprefix("/").removesuffix("/").split("/")
         api_path = path.startswith(("/v1/", "/v2/")) or path == "/inbound/update_label"
-        is_persona = len(segments) >= 3 and segments[:2] == ["v1", "personas"] and segments[2]
+        persona = re.match(r"/v1/personas/([^/]+)", path)
         record = RequestRecord(
             method=method,
             path=path,
@@ -232,12 +213,12 @@ class Simulator:
             status=0,
             body=body,
             kind="write" if method in WRITE_METHODS and api_path else "read",
-            persona_id=unquote(segments[2]) if is_persona else None,
+            persona_id=unquote(persona[1]) if persona else None,
         )
         with self._log_lock:
             entries, index = self._log, len(self._log)
             entries.append(record)
-        serve = partial(self._serve, segments=segments, auth=auth, body_ok=body_ok)
+        serve = partial(self._serve, auth=auth, body_ok=body_ok)
         try:
             reply = serve(record) if self.intercept is None else self.intercept(record, serve)
         except Exception:
@@ -247,16 +228,14 @@ class Simulator:
             entries[index] = replace(record, status=reply.status, dropped=reply.dropped)
         return reply
 
-    def _serve(
-        self, record: RequestRecord, segments: list[str], auth: str | None, body_ok: bool
-    ) -> Reply:
+    def _serve(self, record: RequestRecord, auth: str | None, body_ok: bool) -> Reply:
         faults = self.faults
         if faults.latency > 0:
             self.stopping.wait(faults.latency)
-        handler, allowed = match_route(segments) or (None, ())
-        refusal = self._refusal(record.method, allowed, auth)
-        if refusal is not None or handler is None:
-            return refusal or json_reply(404, NOT_FOUND_BODY)
+        found = route(ROUTES, record.method, record.path)
+        if isinstance(found, Reply) or auth != self.api_key:
+            return found if isinstance(found, Reply) else _auth_failure()
+        handler, params = found
         is_write = record.kind == "write"
         scripted = faults.pop_status(is_write)
         if scripted and not 200 <= scripted < 300:
@@ -267,7 +246,7 @@ class Simulator:
             try:
                 if is_write and not body_ok:
                     raise SimulatedError(400, "INVALID_BODY", "Request body is not valid JSON")
-                request = Request(segments, record.query, record.body)
+                request = Request(params, record.query, record.body)
                 reply = handler(self._account, faults, request)
             except SimulatedError as exc:
                 reply = error_reply(exc)
@@ -275,18 +254,11 @@ class Simulator:
             return Reply(reply.status, send=False, dropped=True)
         return reply
 
-    def _refusal(self, method: str, allowed: tuple[str, ...], auth: str | None) -> Reply | None:
-        """404 for a path no endpoint has, 405 for a method it lacks, 401 for a wrong key."""
-        if not allowed:
-            return json_reply(404, NOT_FOUND_BODY)
-        if method not in allowed:
-            return json_reply(405, METHOD_NOT_ALLOWED_BODY, {"Allow": ", ".join(allowed)})
-        return auth_failure() if auth != self.api_key else None
-
     def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
-        refusal = self._refusal(method, CONTROL_METHODS.get(path, ()), auth)
-        if refusal is not None:
-            return refusal
+        """The ``/_sim`` endpoints: never logged, delayed or faulted."""
+        found = route(CONTROL_ROUTES, method, path)
+        if isinstance(found, Reply) or auth != self.api_key:
+            return found if isinstance(found, Reply) else _auth_failure()
         try:
             if not ok:
                 raise ValueError("Body is not valid JSON")
@@ -306,9 +278,37 @@ class Simulator:
             return json_reply(200, {"status": "success"})
         if path == "/_sim/state":
             return json_reply(200, self.export_state())
-        if path == "/_sim/faults/reset":
-            self.faults.reset()
         return json_reply(200, self.faults.to_dict())
+
+
+# The control API; what each endpoint does is in Simulator._control.
+CONTROL_ROUTES = [
+    ("GET", "/_sim/log", None),
+    ("POST", "/_sim/log/clear", None),
+    ("GET", "/_sim/state", None),
+    ("POST", "/_sim/state", None),
+    ("GET", "/_sim/faults", None),
+    ("POST", "/_sim/faults", None),
+]
+
+
+def route(
+    routes: list[tuple[str, str, H]], method: str, path: str
+) -> tuple[H, tuple[str, ...]] | Reply:
+    """The handler of ``path`` and ``method`` with the path's segments it names, or the reply
+    for a path no endpoint has (404) or a method it lacks (405)."""
+    matches = [(m, h, found) for m, p, h in routes if (found := re.fullmatch(p + "/?", path))]
+    for route_method, handler, found in matches:
+        if route_method == method:
+            return handler, tuple(unquote(group) for group in found.groups())
+    if not matches:
+        return json_reply(404, {"error": "Not found"})
+    allowed = ", ".join(m for m, _, _ in matches)
+    return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})
+
+
+def _auth_failure() -> Reply:
+    return error_reply(SimulatedError(401, "AUTH_FAILURE", "Invalid or missing API key"))
 
 
 def scripted_reply(status: int, faults: Faults) -> Reply:
@@ -316,8 +316,6 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
     headers: dict[str, str] = {}
     if status == 429 and faults.retry_after is not None:
         headers["Retry-After"] = faults.retry_after
-    if faults.html_errors:
-        return Reply(status, HTML_ERROR_PAGE, "text/html; charset=utf-8", headers)
     if status == 429:
         return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
     errors = {

@@ -1,11 +1,17 @@
-"""The simulated account's ownership rules, over real HTTP: attach, detach and attach modes."""
+"""The simulated account: its ownership rules over real HTTP (attach, detach and attach modes),
+and loading it from a state file."""
 
 from __future__ import annotations
 
-import httpx
+import json
+import re
+from pathlib import Path
 
-from reconciler.simulator import Simulator
-from tests.unit.simulator.conftest import N1, N2, N3, N4, A, B, attach, detach, settings_path
+import httpx
+import pytest
+
+from reconciler.simulator import Simulator, StateError, load_state
+from tests.unit.simulator.conftest import KEY, N1, N2, N3, N4, A, B, attach, detach, settings_path
 
 
 def test_attach_steals_and_resets_settings(sim: Simulator, client: httpx.Client) -> None:
@@ -77,3 +83,22 @@ def test_attach_mode_refuse(sim: Simulator, client: httpx.Client) -> None:
     assert attach(client, A, N1, N3).status_code == 200  # own numbers are not "in use"
     assert detach(client, A, N1).status_code == 200
     assert attach(client, B, N1).status_code == 200
+
+
+def test_state_loading(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"personas": [{"id": "p", "name": "P", "numbers": [N1]}]}))
+    sim = Simulator(load_state(path), api_key=KEY)
+    assert sim.owners() == {N1: ["p"]}
+    sim.add_persona("q", "Q", numbers=[N1, N2])
+    assert sim.owners() == {N1: ["q"], N2: ["q"]}
+    sim.set_owner(N2, None)
+    assert sim.persona_numbers("q") == [N1]
+    with pytest.raises(ValueError):
+        sim.add_persona("q", "again")
+    for text in ("{", "[]", '{"personas": [{"name": "no id"}]}', '{"numbers": [{"label": 1}]}'):
+        path.write_text(text)
+        with pytest.raises(StateError, match=re.escape(str(path))):
+            load_state(path)
+    with pytest.raises(StateError, match=r"missing\.json"):
+        load_state(tmp_path / "missing.json")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from reconciler.simulator import Simulator, StateError, load_state
-from reconciler.simulator.state_file import account_from_state
+from reconciler.simulator.account import account_from_state
 from tests.unit.simulator.conftest import KEY, N1, N2, N3, N4, A, B, attach, error_code
 
 AG, NEW, EMPTY, GONE_AGENT = "agent-1", "agent-2", "agent-no-versions", "agent-deleted"

@@ -128,7 +128,8 @@ def test_the_new_faults_round_trip_through_the_control_api(
     assert {name: shown[name] for name in GOOD} == GOOD
     assert sim.faults.move_during_listing == ListingMove(N1, B, 2)
     assert isinstance(sim.faults.trickle_seconds, float)
-    assert client.post("/_sim/faults/reset").json() == TestFaults().to_dict()
+    defaults = TestFaults().to_dict()
+    assert client.post("/_sim/faults", json=defaults).json() == defaults
 
 
 @pytest.mark.parametrize("change", BAD, ids=[str(change) for change in BAD])

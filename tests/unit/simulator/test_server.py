@@ -152,7 +152,8 @@ def test_control_endpoints(sim: Simulator, client: httpx.Client, tmp_path: Path)
     bad = client.post("/_sim/faults", json={"attach_mode": "merge"})
     assert (bad.status_code, error_code(bad)) == (400, "INVALID_BODY")
     assert client.post("/_sim/faults", json={"nope": 1}).status_code == 400
-    assert client.post("/_sim/faults/reset").json() == TestFaults().to_dict()
+    defaults = TestFaults().to_dict()
+    assert client.post("/_sim/faults", json=defaults).json() == defaults
     assert client.get("/_sim/faults").json()["write_statuses"] == []
     assert client.get("/_sim/nothing").status_code == 404
     assert sim.requests == []
