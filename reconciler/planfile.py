@@ -23,7 +23,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
 
 from reconciler import __version__
 from reconciler.errors import InputError, StalePlan
@@ -230,14 +229,12 @@ def _no_constant(name: str) -> Any:
 @cache
 def _validator() -> Draft202012Validator:
     """The plan file's schema, which takes the plan's own from schemas/plan.schema.json."""
-    schemas = [
+    file_schema, plan_schema = (
         json.loads(resources.files("reconciler").joinpath(name).read_text("utf-8"))
         for name in ("plan-file.schema.json", "plan.schema.json")
-    ]
-    registry: Registry[Any] = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in schemas
     )
-    return Draft202012Validator(schemas[0], registry=registry)
+    file_schema["$defs"]["plan"] = plan_schema  # embedded, its $id resolves `plan.schema.json`
+    return Draft202012Validator(file_schema)
 
 
 def change_from_json(item: Mapping[str, Any]) -> Change:
