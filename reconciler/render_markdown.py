@@ -6,6 +6,7 @@ import html
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 
 from reconciler.model import owner_kind, owner_words
 from reconciler.plan import NUMBER_WRITES, Action, Plan
@@ -125,31 +126,23 @@ def render_markdown(
         return (
             title + alerts + f"**No changes.** The account matches {escape.code(config_label)}.\n"
         )
-    budget = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE
-    groups = owner_rows(plan)
     out = [title, alerts, f"**{plan.summary_line()}**\n"]
-    used = sum(map(len, out))
+    room = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE - sum(map(len, out))
+    groups = owner_rows(plan)
     rows_shown = personas_started = 0
     cut_inside = False
     for key, name, group in groups:
         opening, rows, closing = _section(key, name, group, escape)
-        if used + len(opening) + len(rows[0]) + len(closing) > budget:
+        room -= len(opening) + len(closing)
+        fits = sum(1 for used in accumulate(map(len, rows)) if used <= room)
+        if not fits:  # not even its first row: the persona is not started
             break
-        out.append(opening)
-        used += len(opening) + len(closing)
-        personas_started += 1
-        for row in rows:
-            if used + len(row) > budget:
-                cut_inside = True
-                break
-            out.append(row)
-            used += len(row)
-            rows_shown += 1
-        out.append(closing)
-        if cut_inside:
+        out += [opening, *rows[:fits], closing]
+        room -= sum(map(len, rows[:fits]))
+        rows_shown, personas_started = rows_shown + fits, personas_started + 1
+        if cut_inside := fits < len(rows):
             break
-    left_out = len(plan.changes) - rows_shown
-    if left_out:
+    if left_out := len(plan.changes) - rows_shown:
         not_started = len(groups) - personas_started
         out.append(_truncation_note(left_out, len(plan.changes), not_started, cut_inside))
     return "".join(out)
