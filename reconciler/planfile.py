@@ -1,9 +1,9 @@
 """Saved plans: a plan written at review time and applied later, exactly as it was reviewed.
 
-A plan file is JSON (docs/plan-file.md, schemas/plan-file.schema.json): the desired state the
-plan was made from, the valve thresholds in force and the plan as it was shown. `apply PLANFILE`
-plans again from that desired state and applies only when the fresh plan shows exactly what the
-saved one does. The file is signed with an HMAC keyed from the API key, so a plan edited and
+A plan file is JSON (docs/plan-file.md). It carries the desired state the plan was made from,
+the valve thresholds in force and the plan as it was shown. `apply PLANFILE` plans again from
+that desired state against a fresh read and applies only when the fresh plan shows exactly what
+the saved one does. The file is signed with an HMAC keyed from the API key, so a plan edited and
 signed again without the key is refused. It never holds the API key.
 """
 
@@ -15,14 +15,9 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
 from reconciler import __version__
 from reconciler.errors import InputError, StalePlan
@@ -33,6 +28,9 @@ from reconciler.model import (
     Desired,
     DesiredPersona,
     PersonaRef,
+    RoutingSettings,
+    SeenLabel,
+    SeenSettings,
     SourceMark,
     SourcesDisagree,
     owner_key,
@@ -50,7 +48,6 @@ _SNIFF_BYTES = 1024 * 1024
 _MARKER = re.compile(rb'"format"\s*:\s*"' + PLAN_FILE_FORMAT.encode() + rb'"')
 # The fixed label of the key derivation: the signing key is HMAC(API key, label), never the key.
 _KEY_LABEL = b"reconciler plan file signature v1"
-_SHOWN_CHARS = 100  # of a schema message, which quotes the value found
 
 
 def signing_key(api_key: str) -> bytes:
@@ -112,10 +109,10 @@ def render_plan_file(
     file, and the file still passes its signature check.
     """
     names = plan.persona_names()
-    names.update(ref for found in plan.confirmed for ref in (*found.seen_on, *found.held_by))
-    names.update(
-        ref for found in plan.disagreements for ref in (found.inbound_owner, *found.listed_on)
-    )
+    for found in plan.confirmed:
+        names.update((ref.id, ref.name) for ref in (*found.seen_on, *found.held_by))
+    for disagree in plan.disagreements:
+        names.update((ref.id, ref.name) for ref in (disagree.inbound_owner, *disagree.listed_on))
     saved: dict[str, Any] = {
         "format": PLAN_FILE_FORMAT,
         "format_version": PLAN_FILE_VERSION,
@@ -125,12 +122,7 @@ def render_plan_file(
             {"path": file, "sha256": desired.digests.get(file, "")} for file in desired.files
         ],
         "safety": asdict(thresholds),
-        "desired": {
-            "entries": [_entry_json(entry) for entry in desired.personas],
-            "protected": list(desired.protected),
-            "targets": list(desired.targets),
-            "elsewhere": sorted(desired.elsewhere),
-        },
+        "desired": _desired_json(desired),
         "plan": dict(document),
         "persona_names": dict(sorted(names.items())),
     }
@@ -141,15 +133,23 @@ def render_plan_file(
     return json.dumps(saved, indent=2, ensure_ascii=False) + "\n"
 
 
-def _entry_json(entry: DesiredPersona) -> dict[str, Any]:
-    item: dict[str, Any] = {"kind": entry.kind, "id": entry.id, "name": entry.name}
-    item["numbers"] = list(entry.numbers)
-    item["mark"] = [entry.mark.file, entry.mark.line, entry.mark.column]
-    if entry.settings:
-        item["settings"] = {n: value_json(v) for n, v in sorted(entry.settings.items())}
-    if entry.labels:
-        item["labels"] = dict(sorted(entry.labels.items()))
-    return item
+def _desired_json(desired: Desired) -> dict[str, Any]:
+    entries = []
+    for entry in desired.personas:
+        item: dict[str, Any] = {"kind": entry.kind, "id": entry.id, "name": entry.name}
+        item["numbers"] = list(entry.numbers)
+        item["mark"] = [entry.mark.file, entry.mark.line, entry.mark.column]
+        if entry.settings:
+            item["settings"] = {n: value_json(v) for n, v in sorted(entry.settings.items())}
+        if entry.labels:
+            item["labels"] = dict(sorted(entry.labels.items()))
+        entries.append(item)
+    return {
+        "entries": entries,
+        "protected": list(desired.protected),
+        "targets": list(desired.targets),
+        "elsewhere": sorted(desired.elsewhere),
+    }
 
 
 def write_plan_file(path: str, text: str) -> None:
@@ -209,13 +209,10 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
             "the plan file was altered after it was written (its signature does not match "
             "its content)",
         )
-    if invalid := best_match(_validator().iter_errors(document)):
-        where = ".".join(map(str, invalid.absolute_path)) or "the file"
-        message = invalid.message[:_SHOWN_CHARS] + (
-            "..." if len(invalid.message) > _SHOWN_CHARS else ""
-        )
-        raise _refuse(path, f"not a valid plan file ({where}: {message})")
-    return _parse(path, document)
+    try:
+        return _parse(path, document)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+        raise _refuse(path, f"not a valid plan file ({type(error).__name__}: {error})") from None
 
 
 class _NotJson(ValueError):
@@ -226,98 +223,133 @@ def _no_constant(name: str) -> Any:
     raise _NotJson(f"{name} is not a number JSON allows")
 
 
-@cache
-def _validator() -> Draft202012Validator:
-    """The plan file's schema, which takes the plan's own from schemas/plan.schema.json."""
-    file_schema, plan_schema = (
-        json.loads(resources.files("reconciler").joinpath(name).read_text("utf-8"))
-        for name in ("plan-file.schema.json", "plan.schema.json")
-    )
-    file_schema["$defs"]["plan"] = plan_schema  # embedded, its $id resolves `plan.schema.json`
-    return Draft202012Validator(file_schema)
+def _checked(value: Any, fits: bool, expected: str) -> Any:
+    """The value read from the file, if it `fits` what was expected; else a TypeError showing it."""
+    if not fits:
+        raise TypeError(f"expected {expected}, got {json.dumps(value)[:60]}")
+    return value
 
 
-def change_from_json(item: Mapping[str, Any]) -> Change:
-    """A change from its JSON object (Change.to_json), as the plan schema allows it."""
+def _strings(value: Any) -> tuple[str, ...]:
+    fits = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    return tuple(_checked(value, fits, "a list of strings"))
+
+
+def _settings_value(value: Any) -> RoutingSettings | None:
+    fits = value is None or isinstance(value, dict)
+    return routing_settings(_checked(value, fits, "settings (an object or null)"))
+
+
+def _value(action: Action, value: Any, *, written: bool = False) -> RoutingSettings | str | None:
+    """A settings or label value of a change: a label written is a string, one seen may be null."""
+    if action is Action.SETTINGS:
+        return _settings_value(value)
+    fits = isinstance(value, str) or (value is None and not written)
+    label: str | None = _checked(value, fits, f"a label (a string{'' if written else ' or null'})")
+    return label
+
+
+def change_from_json(item: dict[str, Any]) -> Change:
+    """A change from its JSON object (Change.to_json); raises on a malformed one."""
     action = Action(item["action"])
-    writes = action in NUMBER_WRITES
-
-    def value(shown: Any) -> Any:
-        return routing_settings(shown) if action is Action.SETTINGS else shown
-
+    before: SeenSettings | SeenLabel = None
+    after: RoutingSettings | str | None = None
+    if action in NUMBER_WRITES:
+        known = item["before_known"]
+        _checked(known, isinstance(known, bool), "before_known to be true or false")
+        before = _value(action, item["before"]) if known else UNREAD
+        after = _value(action, item["after"], written=True)
     source = None
     if "from_persona_id" in item:
-        source = owner_key(item["from_kind"], item["from_persona_id"])
+        source = owner_key(str(item["from_kind"]), str(item["from_persona_id"]))
     return Change(
         action,
-        owner_key(item["kind"], item["persona_id"]),
-        item["persona_name"],
-        item["phone_number"],
+        owner_key(str(item["kind"]), str(item["persona_id"])),
+        str(item["persona_name"]),
+        str(item["phone_number"]),
         source,
-        item.get("from_persona_name"),
-        before=(value(item["before"]) if item["before_known"] else UNREAD) if writes else None,
-        after=value(item["after"]) if writes else None,
+        str(item["from_persona_name"]) if "from_persona_name" in item else None,
+        before=before,
+        after=after,
     )
+
+
+def _thresholds(safety: dict[str, Any]) -> Thresholds:
+    """The valve thresholds as saved, each of its own kind: never converted (bool("no") is True)."""
+    percent, minimum, emptying = (safety[name] for name in asdict(Thresholds()))
+    if isinstance(percent, bool) or not isinstance(percent, int | float):
+        raise ValueError(f"max_detach_percent {percent!r} is not a number")
+    if not 0 <= percent <= 100:  # also refuses nan, and 1e999, which json reads as inf
+        raise ValueError(f"max_detach_percent {float(percent)} is not from 0 to 100")
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
+        raise ValueError(f"min_numbers {minimum!r} is not a whole number of 0 or more")
+    if not isinstance(emptying, bool):
+        raise ValueError(f"allow_emptying {emptying!r} is not true or false")
+    return Thresholds(float(percent), minimum, emptying)
 
 
 def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
-    """The plan file's content, once the schema has checked it."""
-    desired, safety = document["desired"], document["safety"]
-    files = tuple(source["path"] for source in document["config"])
-    personas = tuple(
-        DesiredPersona(
-            id=item["id"],
-            name=item["name"],
-            numbers=tuple(item["numbers"]),
-            mark=SourceMark(*item["mark"]),
-            settings={n: routing_settings(v) for n, v in item.get("settings", {}).items()},
-            labels=item.get("labels", {}),
-            kind=item["kind"],
-        )
-        for item in desired["entries"]
+    names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
+    files = tuple(str(source["path"]) for source in document["config"])
+    desired = Desired(
+        personas=tuple(_entry(item) for item in document["desired"]["entries"]),
+        files=files,
+        protected=_strings(document["desired"]["protected"]),
+        digests={str(s["path"]): str(s["sha256"]) for s in document["config"]},
+        targets=_strings(document["desired"]["targets"]),
+        elsewhere=frozenset(_strings(document["desired"].get("elsewhere", []))),
     )
     return SavedPlan(
         path=path,
-        desired=Desired(
-            personas=personas,
-            files=files,
-            protected=tuple(desired["protected"]),
-            digests={source["path"]: source["sha256"] for source in document["config"]},
-            targets=tuple(desired["targets"]),
-            elsewhere=frozenset(desired.get("elsewhere", [])),
-        ),
-        # Each of its own kind, as the schema checked it: never converted (bool("no") is True).
-        thresholds=Thresholds(
-            float(safety["max_detach_percent"]),
-            int(safety["min_numbers"]),
-            safety["allow_emptying"],
-        ),
-        plan=plan_from_document(document["plan"], document["persona_names"]),
+        desired=desired,
+        thresholds=_thresholds(document["safety"]),
+        plan=plan_from_document(document["plan"], names),
         document=document["plan"],
-        api_base_url=document["api_base_url"],
-        tool_version=document["tool_version"],
+        api_base_url=str(document["api_base_url"]),
+        tool_version=str(document["tool_version"]),
         config_files=files,
     )
 
 
-def plan_from_document(document: Mapping[str, Any], names: Mapping[str, str]) -> Plan:
+def _labels(value: Any) -> dict[str, str]:
+    fits = isinstance(value, dict) and all(isinstance(label, str) for label in value.values())
+    return dict(_checked(value, fits, "labels (strings by number)"))
+
+
+def _entry(item: dict[str, Any]) -> DesiredPersona:
+    file, line, column = item["mark"]
+    return DesiredPersona(
+        id=None if item["id"] is None else str(item["id"]),
+        name=None if item["name"] is None else str(item["name"]),
+        numbers=_strings(item["numbers"]),
+        mark=SourceMark(str(file), int(line), int(column)),
+        settings={str(n): _settings_value(v) for n, v in item.get("settings", {}).items()},
+        labels=_labels(item.get("labels", {})),
+        kind="agent" if item["kind"] == "agent" else "persona",
+    )
+
+
+def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Plan:
     """The plan a saved plan document shows, to print it again (show) as plan printed it."""
 
-    def ref(persona_id: str) -> PersonaRef:
-        return PersonaRef(persona_id, names.get(persona_id, ""))
+    def ref(persona_id: Any) -> PersonaRef:
+        return PersonaRef(str(persona_id), names.get(str(persona_id), ""))
 
-    changes = document["changes"]
+    changes = tuple(change_from_json(item) for item in document["changes"])
+    dropped = {
+        str(item["phone_number"]): _settings_value(item["settings_cleared"])
+        for item in document["changes"]
+        if "settings_cleared" in item
+    }
     safety = document["safety"]
+    valves = _strings(safety["valves"])
+    refusals = _strings(safety["protected"])
     return Plan(
-        changes=tuple(map(change_from_json, changes)),
-        settings_dropped={
-            item["phone_number"]: cleared
-            for item in changes
-            if (cleared := routing_settings(item.get("settings_cleared"))) is not None
-        },
+        changes=changes,
+        settings_dropped={n: s for n, s in dropped.items() if s is not None},
         confirmed=tuple(
             ConfirmedOwners(
-                found["phone_number"],
+                str(found["phone_number"]),
                 tuple(map(ref, found["seen_on"])),
                 tuple(map(ref, found["held_by"])),
             )
@@ -325,15 +357,15 @@ def plan_from_document(document: Mapping[str, Any], names: Mapping[str, str]) ->
         ),
         disagreements=tuple(
             SourcesDisagree(
-                found["phone_number"],
+                str(found["phone_number"]),
                 ref(found["inbound_owner"]),
                 tuple(map(ref, found["listed_on"])),
             )
             for found in document.get("sources_disagree", [])
         ),
-        valves=tuple(safety["valves"]),
-        refusals=tuple(safety["protected"]),
-        forced=bool(safety["valves"]) and not safety["protected"] and not safety["apply_refuses"],
-        targets=tuple(document.get("targets", [])),
-        notices=tuple(document.get("warnings", [])),
+        valves=valves,
+        refusals=refusals,
+        forced=bool(valves) and not refusals and safety["apply_refuses"] is False,
+        targets=_strings(document.get("targets", [])),
+        notices=_strings(document.get("warnings", [])),
     )

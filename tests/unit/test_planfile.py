@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
 
 from reconciler import __version__
 from reconciler.config import load_config
@@ -40,7 +39,6 @@ from reconciler.planfile import (
 )
 from reconciler.render import plan_document
 from reconciler.safety import Thresholds
-from tests.conftest import ROOT
 
 SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
 URL = "https://api.bland.ai"
@@ -87,7 +85,6 @@ PLAN = Plan(
     settings_dropped={"+14155550102": PW1},
     valves=("a valve",),
     forced=True,
-    notices=("agent 'Bot' has no production version pinned",),
     confirmed=(
         ConfirmedOwners(
             "+14155550102",
@@ -195,12 +192,6 @@ def test_the_document_names_its_format_and_signs_its_content(tmp_path: Path) -> 
     seal(signed)
     assert document["integrity"] == signed["integrity"]
     assert document["integrity"].startswith("hmac-sha256:")
-
-
-def test_the_file_schema_is_draft_2020_12_and_takes_the_plan_from_the_plan_schema() -> None:
-    schema = json.loads((ROOT / "schemas" / "plan-file.schema.json").read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    assert schema["properties"]["plan"] == {"$ref": "plan.schema.json"}
 
 
 def test_the_signing_key_is_derived_from_the_api_key_and_never_written(tmp_path: Path) -> None:
@@ -374,13 +365,13 @@ def test_a_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("protected", "shown"),
     [
-        ([1], "desired.protected.0: 1 is not of type 'string'"),
-        ("+14155550130", "desired.protected: '+14155550130' is not of type 'array'"),
-        ({str(n): n for n in range(100)}, "desired.protected: {'0': 0, '1': 1, '2': 2, "),
+        ([1], "[1]"),
+        ("+14155550130", '"+14155550130"'),
+        (list(range(100)), json.dumps(list(range(100)))[:60]),
     ],
-    ids=["not strings", "not a list", "cut at 100 characters"],
+    ids=["not strings", "not a list", "cut at 60 characters"],
 )
-def test_a_malformed_field_is_refused_with_where_and_what_was_found(
+def test_a_malformed_field_is_refused_with_what_was_found(
     tmp_path: Path, protected: Any, shown: str
 ) -> None:
     path = saved_file(tmp_path)
@@ -389,8 +380,9 @@ def test_a_malformed_field_is_refused_with_where_and_what_was_found(
     _resealed(path, document)
     with pytest.raises(StalePlan) as refused:
         read_plan_file(str(path), KEY)
-    assert str(refused.value).startswith(f"{path}: not a valid plan file ({shown}")
-    assert len(str(refused.value)) < len(str(path)) + 200
+    assert str(refused.value) == _refusal(
+        path, f"not a valid plan file (TypeError: expected a list of strings, got {shown})"
+    )
 
 
 @pytest.mark.parametrize(
@@ -497,13 +489,11 @@ def test_public_url(url: str, public: str) -> None:
         ("-Infinity", "not a valid plan file (-Infinity is not a number JSON allows)"),
         (
             "1e999",
-            "not a valid plan file (safety.max_detach_percent: inf is greater than the maximum "
-            "of 100)",
+            "not a valid plan file (ValueError: max_detach_percent inf is not from 0 to 100)",
         ),
         (
             "100.5",
-            "not a valid plan file (safety.max_detach_percent: 100.5 is greater than the maximum "
-            "of 100)",
+            "not a valid plan file (ValueError: max_detach_percent 100.5 is not from 0 to 100)",
         ),
     ],
 )
@@ -527,7 +517,7 @@ def test_a_huge_min_numbers_is_refused_not_an_overflow(tmp_path: Path) -> None:
     document["safety"]["min_numbers"] = float("inf")
     seal(document)
     path.write_text(json.dumps(document).replace("Infinity", "1e999"))
-    with pytest.raises(StalePlan, match="min_numbers: inf is not of type 'integer'"):
+    with pytest.raises(StalePlan, match="min_numbers inf is not a whole number"):
         read_plan_file(str(path), KEY)
 
 
@@ -555,4 +545,4 @@ def test_a_safety_value_of_the_wrong_kind_is_refused_not_converted(
     _resealed(path, document)
     with pytest.raises(StalePlan) as refused:
         read_plan_file(str(path), KEY)
-    assert f"not a valid plan file (safety.{name}: {value!r} is " in str(refused.value)
+    assert f"not a valid plan file (ValueError: {name} {value!r} is not " in str(refused.value)
