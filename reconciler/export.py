@@ -120,36 +120,20 @@ def render_export(live: Live, schema_url: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _number_lines(persona: LivePersona, number: str) -> list[str]:
-    """A number as a plain string, or as a mapping when it has settings or a label.
-
-    A value the listing did not show, or that a config cannot hold, is left out: the entry then
-    leaves it as it is.
-    """
-    label = persona.labels.get(number)
-    label = label if label and _fits(label) else None
-    settings = persona.settings.get(number)
-    settings = settings if settings is not None and _settings_fit(settings) else None
+def _number_lines(owner: LivePersona, number: str) -> list[str]:
+    """A number as a plain string, or as a mapping when it has settings or a label."""
+    label, settings = _kept(owner, number)
     if label is None and settings is None:
         return [f"      - {_quoted(number)}"]
     lines = [f"      - number: {_quoted(number)}"]
     if label is not None:
         lines.append(f"        label: {_quoted(label)}")
     if settings is not None:
+        # Only the known keys, in their order: settings with any other are not kept.
         value = settings.as_dict()
         lines.append("        settings:")
-        # Only the known keys: settings with any other are left out (see _settings_fit).
-        lines.extend(
-            f"          {key}: {json.dumps(value[key], ensure_ascii=False)}"
-            for key in SETTING_KEYS
-            if key in value
-        )
+        lines += [f"          {key}: {_quoted(value[key])}" for key in SETTING_KEYS if key in value]
     return lines
-
-
-def _fits(label: str) -> bool:
-    """Whether the config can hold the label: at most 150 characters and UTF-16 units."""
-    return len(label) <= MAX_LABEL and len(label.encode("utf-16-le")) // 2 <= MAX_LABEL
 
 
 @cache
@@ -159,14 +143,24 @@ def _settings_check() -> Any:
     return jsonschema.validators.validator_for(schema)(schema)
 
 
-def _settings_fit(settings: RoutingSettings) -> bool:
-    """Whether a config can hold the settings: no unknown key, a whole version, a pathway."""
-    return bool(_settings_check().is_valid(settings.as_dict()))
+def _kept(owner: LivePersona, number: str) -> tuple[str | None, RoutingSettings | None]:
+    """The number's label and settings as exported: a value the listing did not show, or that
+    a config cannot hold (a label over 150 characters or UTF-16 units, settings the config
+    schema refuses), is left out, and the entry then leaves it as it is."""
+    label = owner.labels.get(number)
+    if not label or max(len(label), len(label.encode("utf-16-le")) // 2) > MAX_LABEL:
+        label = None
+    settings = owner.settings.get(number)
+    if settings is not None and not _settings_check().is_valid(settings.as_dict()):
+        settings = None
+    return label, settings
 
 
-def _exported(live: Live) -> Iterator[tuple[LivePersona, str]]:
-    """Each exported number, with its owner."""
-    return ((owner, number) for owner in exported_personas(live) for number in owner.numbers)
+def _exported(live: Live) -> Iterator[tuple[LivePersona, str, str | None, RoutingSettings | None]]:
+    """Each exported number, with its owner, and its label and settings as exported."""
+    for owner in exported_personas(live):
+        for number in owner.numbers:
+            yield owner, number, *_kept(owner, number)
 
 
 def settings_left_out(live: Live) -> list[str]:
@@ -174,16 +168,13 @@ def settings_left_out(live: Live) -> list[str]:
 
     Left out, the settings stay as they are; written, the export would not load as a config.
     """
-    return sorted(
-        number
-        for owner, number in _exported(live)
-        if (settings := owner.settings.get(number)) and not _settings_fit(settings)
-    )
+    exported = _exported(live)
+    return sorted(n for owner, n, _, kept in exported if owner.settings.get(n) and kept is None)
 
 
 def labels_too_long(live: Live) -> int:
     """How many labels the account holds that are too long for a config; export leaves them out."""
-    return sum(1 for owner, number in _exported(live) if not _fits(owner.labels.get(number) or ""))
+    return sum(1 for owner, n, kept, _ in _exported(live) if owner.labels.get(n) and kept is None)
 
 
 def unread_numbers(live: Live) -> int:
@@ -191,7 +182,7 @@ def unread_numbers(live: Live) -> int:
     numbers have no persona settings)."""
     return sum(
         1
-        for owner, number in _exported(live)
+        for owner, number, _, _ in _exported(live)
         if number not in owner.labels
         or (owner_kind(owner.id) == "persona" and number not in owner.settings)
     )

@@ -108,11 +108,11 @@ def render_plan_file(
     whole text before signing: a secret that reached a name from the API never lands in the
     file, and the file still passes its signature check.
     """
-    names = plan.persona_names()
-    for found in plan.confirmed:
-        names.update((ref.id, ref.name) for ref in (*found.seen_on, *found.held_by))
-    for disagree in plan.disagreements:
-        names.update((ref.id, ref.name) for ref in (disagree.inbound_owner, *disagree.listed_on))
+    names = plan.persona_names()  # and those of the owner findings: a PersonaRef is (id, name)
+    names.update(ref for found in plan.confirmed for ref in (*found.seen_on, *found.held_by))
+    names.update(
+        ref for found in plan.disagreements for ref in (found.inbound_owner, *found.listed_on)
+    )
     saved: dict[str, Any] = {
         "format": PLAN_FILE_FORMAT,
         "format_version": PLAN_FILE_VERSION,
@@ -122,7 +122,12 @@ def render_plan_file(
             {"path": file, "sha256": desired.digests.get(file, "")} for file in desired.files
         ],
         "safety": asdict(thresholds),
-        "desired": _desired_json(desired),
+        "desired": {
+            "entries": list(map(_entry_json, desired.personas)),
+            "protected": list(desired.protected),
+            "targets": list(desired.targets),
+            "elsewhere": sorted(desired.elsewhere),
+        },
         "plan": dict(document),
         "persona_names": dict(sorted(names.items())),
     }
@@ -133,23 +138,15 @@ def render_plan_file(
     return json.dumps(saved, indent=2, ensure_ascii=False) + "\n"
 
 
-def _desired_json(desired: Desired) -> dict[str, Any]:
-    entries = []
-    for entry in desired.personas:
-        item: dict[str, Any] = {"kind": entry.kind, "id": entry.id, "name": entry.name}
-        item["numbers"] = list(entry.numbers)
-        item["mark"] = [entry.mark.file, entry.mark.line, entry.mark.column]
-        if entry.settings:
-            item["settings"] = {n: value_json(v) for n, v in sorted(entry.settings.items())}
-        if entry.labels:
-            item["labels"] = dict(sorted(entry.labels.items()))
-        entries.append(item)
-    return {
-        "entries": entries,
-        "protected": list(desired.protected),
-        "targets": list(desired.targets),
-        "elsewhere": sorted(desired.elsewhere),
-    }
+def _entry_json(entry: DesiredPersona) -> dict[str, Any]:
+    item: dict[str, Any] = {"kind": entry.kind, "id": entry.id, "name": entry.name}
+    item["numbers"] = list(entry.numbers)
+    item["mark"] = [entry.mark.file, entry.mark.line, entry.mark.column]
+    if entry.settings:
+        item["settings"] = {n: value_json(v) for n, v in sorted(entry.settings.items())}
+    if entry.labels:
+        item["labels"] = dict(sorted(entry.labels.items()))
+    return item
 
 
 def write_plan_file(path: str, text: str) -> None:

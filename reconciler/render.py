@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import groupby
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from reconciler.model import (
     UNREAD,
@@ -41,11 +41,7 @@ _SIGNS = {
 }
 
 
-def _plain(text: str, _colour: str) -> str:
-    return text
-
-
-def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
+def render_text(plan: Plan, config_label: str, style: Style = lambda text, _colour: text) -> str:
     """Changes grouped by persona, `+` attach, `~` move, `-` detach, `*` settings and labels,
     notes and warnings, the summary line."""
     findings = [*partial_note(plan), *confirmation_notes(plan)]
@@ -53,31 +49,58 @@ def render_text(plan: Plan, config_label: str, style: Style = _plain) -> str:
     if plan.is_empty:
         matches = f"No changes. The account matches {config_label}."
         return "".join(f"{line}\n" for line in (*findings, matches))
-    arrival = arrival_notes(plan)
     lines: list[str] = []
-    for key, name, changes in owner_groups(plan):
+    for key, name, rows in owner_rows(plan):
         lines.append(style(f"{printable(name)} ({printable(where(key))})", "bold"))
-        for change in changes:
+        for change, before, arrival, after, cleared in rows:
             sign, colour = _SIGNS[change.action]
             text = f"{sign} {change.phone_number}"
             if change.action is Action.MOVE:
                 source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
                 text += f" (from {printable(source)})"
             elif change.action in NUMBER_WRITES:
-                before = shown_value(change.before) + arrival(change)
-                text += f" {change.action.value}: {before} -> {shown_value(change.after)}"
+                text += f" {change.action.value}: {before}{arrival} -> {after}"
             lines.append("  " + style(text, colour))
-            dropped = plan.settings_dropped.get(change.phone_number)
-            if change.action is Action.MOVE and dropped is not None:
-                lines.append("    " + style(dropped_note(dropped), "yellow"))
+            if cleared:
+                lines.append("    " + style(cleared, "yellow"))
         lines.append("")
     return "\n".join([*lines, *findings, plan.summary_line()]) + "\n"
 
 
-def owner_groups(plan: Plan) -> list[tuple[str, str, list[Change]]]:
+class Row(NamedTuple):
+    """A change and what both renderers show beside it, on one line, not yet escaped."""
+
+    change: Change
+    before: str  # settings, label: the value now
+    arrival: str  # settings: ` (after the attach)` (or move) of a number the plan brings
+    after: str  # settings, label: the value written
+    cleared: str  # a move: what it does to settings the config does not declare, if any
+
+
+def owner_rows(plan: Plan) -> list[tuple[str, str, list[Row]]]:
     """The plan's changes by owner: its key, its name and its changes, in plan order."""
+    brought = {
+        (change.persona_id, change.phone_number): change.action.value
+        for change in plan.changes
+        if change.action is Action.ATTACH or change.action is Action.MOVE
+    }
+    groups = []
     by_owner = groupby(plan.changes, key=lambda change: (change.persona_id, change.persona_name))
-    return [(key, name, list(changes)) for (key, name), changes in by_owner]
+    for (key, name), changes in by_owner:
+        rows = []
+        for change in changes:
+            before = arrival = after = cleared = ""
+            if change.action in NUMBER_WRITES:
+                before, after = shown_value(change.before), shown_value(change.after)
+                brings = brought.get((key, change.phone_number))
+                if change.action is Action.SETTINGS and brings is not None:
+                    arrival = f" (after the {brings})"
+            dropped = plan.settings_dropped.get(change.phone_number)
+            if change.action is Action.MOVE and dropped is not None:
+                cleared = dropped_note(dropped)
+            rows.append(Row(change, before, arrival, after, cleared))
+        groups.append((key, name, rows))
+    return groups
 
 
 def where(key: str) -> str:
@@ -92,23 +115,6 @@ def dropped_note(settings: RoutingSettings) -> str:
         f"its settings there, {shown_value(settings)}, are cleared by the move "
         "(declare them under the number to keep them)"
     )
-
-
-def arrival_notes(plan: Plan) -> Callable[[Change], str]:
-    """The note ` (after the attach)` (or move) of a settings change to a number the plan
-    brings; "" for any other change."""
-    brought = {
-        (change.persona_id, change.phone_number): change.action.value
-        for change in plan.changes
-        if change.action is Action.ATTACH or change.action is Action.MOVE
-    }
-
-    def note(change: Change) -> str:
-        arrival = brought.get((change.persona_id, change.phone_number))
-        settings = change.action is Action.SETTINGS
-        return f" (after the {arrival})" if settings and arrival is not None else ""
-
-    return note
 
 
 def shown_value(value: SeenSettings | SeenLabel) -> str:

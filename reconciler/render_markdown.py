@@ -6,17 +6,16 @@ import html
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 
 from reconciler.model import owner_kind, owner_words
-from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
+from reconciler.plan import NUMBER_WRITES, Action, Plan
 from reconciler.render import (
-    arrival_notes,
+    Row,
     confirmation_notes,
     disagreement_warnings,
-    dropped_note,
-    owner_groups,
+    owner_rows,
     partial_note,
-    shown_value,
     where,
 )
 from reconciler.text import one_line
@@ -61,50 +60,40 @@ class _Escape:
         return html.escape(one_line(self.redact(text))).replace("@", "&#64;")
 
 
-def _section(
-    group: tuple[str, str, list[Change]],
-    escape: _Escape,
-    plan: Plan,
-    arrival: Callable[[Change], str],
-) -> tuple[str, list[str], str]:
+def _section(key: str, name: str, rows: list[Row], escape: _Escape) -> tuple[str, list[str], str]:
     """One owner's section: its opening (heading and table head), its rows and its closing."""
-    key, name, changes = group
-    wide = any(change.action in NUMBER_WRITES for change in changes)
-    rows = [_row(change, escape, wide, plan, arrival) for change in changes]
+    wide = any(row.change.action in NUMBER_WRITES for row in rows)
     head = _WIDE_TABLE_HEAD if wide else _TABLE_HEAD
-    if len(changes) > MARKDOWN_FOLD_AFTER:
-        counts = Counter(change.action for change in changes)
+    lines = [_row(row, escape, wide) for row in rows]
+    if len(rows) > MARKDOWN_FOLD_AFTER:
+        counts = Counter(row.change.action for row in rows)
         summary = f"{escape.html(name) or '(no name)'} (<code>{escape.html(where(key))}</code>): "
         summary += ", ".join(f"{counts[act]} to {act.value}" for act in Action if counts[act])
-        return f"\n<details><summary>{summary}</summary>\n\n{head}", rows, "\n</details>\n"
+        return f"\n<details><summary>{summary}</summary>\n\n{head}", lines, "\n</details>\n"
     title = f"{escape.text(name) or '(no name)'} ({escape.code(where(key))})"
-    return f"\n#### {title}\n\n{head}", rows, ""
+    return f"\n#### {title}\n\n{head}", lines, ""
 
 
-def _row(
-    change: Change, escape: _Escape, wide: bool, plan: Plan, arrival: Callable[[Change], str]
-) -> str:
-    source = target = ""
+def _row(row: Row, escape: _Escape, wide: bool) -> str:
+    change, source, target = row.change, "", ""
     if change.action is Action.MOVE:
         key, name = change.from_persona_id or "", change.from_persona_name or ""
         if owner_kind(key) == "persona":
             source = escape.text(name) or escape.code(key)
         else:
             source = escape.text(owner_words(key, name))
-        dropped = plan.settings_dropped.get(change.phone_number)
-        if dropped is not None:
-            source += f" ({escape.text(dropped_note(dropped))})"
+        if row.cleared:
+            source += f" ({escape.text(row.cleared)})"
     elif change.action in NUMBER_WRITES:
         # GitHub ends a table cell at a "|", even inside a code span, unless it is escaped.
         source, target = (
-            escape.code(shown_value(value)).replace("|", "\\|")
-            for value in (change.before, change.after)
+            escape.code(value).replace("|", "\\|") for value in (row.before, row.after)
         )
-        source += arrival(change)
-    row = f"| {change.action.value} | {escape.code(change.phone_number)} | {source} |"
+        source += row.arrival
+    cells = f"| {change.action.value} | {escape.code(change.phone_number)} | {source} |"
     if wide:
-        row += f" {target} |" if target else " |"
-    return row + "\n"
+        cells += f" {target} |" if target else " |"
+    return cells + "\n"
 
 
 def render_markdown(
@@ -137,32 +126,23 @@ def render_markdown(
         return (
             title + alerts + f"**No changes.** The account matches {escape.code(config_label)}.\n"
         )
-    budget = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE
-    groups = owner_groups(plan)
     out = [title, alerts, f"**{plan.summary_line()}**\n"]
-    used = sum(map(len, out))
+    room = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE - sum(map(len, out))
+    groups = owner_rows(plan)
     rows_shown = personas_started = 0
     cut_inside = False
-    arrival = arrival_notes(plan)
-    for group in groups:
-        opening, rows, closing = _section(group, escape, plan, arrival)
-        if used + len(opening) + len(rows[0]) + len(closing) > budget:
+    for key, name, group in groups:
+        opening, rows, closing = _section(key, name, group, escape)
+        room -= len(opening) + len(closing)
+        fits = sum(1 for used in accumulate(map(len, rows)) if used <= room)
+        if not fits:  # not even its first row: the persona is not started
             break
-        out.append(opening)
-        used += len(opening) + len(closing)
-        personas_started += 1
-        for row in rows:
-            if used + len(row) > budget:
-                cut_inside = True
-                break
-            out.append(row)
-            used += len(row)
-            rows_shown += 1
-        out.append(closing)
-        if cut_inside:
+        out += [opening, *rows[:fits], closing]
+        room -= sum(map(len, rows[:fits]))
+        rows_shown, personas_started = rows_shown + fits, personas_started + 1
+        if cut_inside := fits < len(rows):
             break
-    left_out = len(plan.changes) - rows_shown
-    if left_out:
+    if left_out := len(plan.changes) - rows_shown:
         not_started = len(groups) - personas_started
         out.append(_truncation_note(left_out, len(plan.changes), not_started, cut_inside))
     return "".join(out)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from jsonschema import Draft202012Validator
+
+from reconciler.model import ConfirmedOwners, PersonaRef, SourcesDisagree
 from reconciler.plan import Action, Change, Plan
 from reconciler.render import mask_number, mask_numbers_in, masked, render_json, render_text
+from tests.conftest import ROOT
 
 SUPPORT, SALES, IVR = "p-support", "p-sales", "p-ivr"
 PLAN = Plan(
@@ -91,3 +95,14 @@ def test_a_masked_plan_shows_no_whole_number() -> None:
     for change in PLAN.changes:
         assert change.phone_number not in text
     assert "****0102" in text
+
+
+def test_the_plan_schema_describes_every_key_the_json_may_carry() -> None:
+    """The optional keys too: a partial plan's targets, warnings, and the owner findings."""
+    schema = json.loads((ROOT / "schemas" / "plan.schema.json").read_text(encoding="utf-8"))
+    found = (ConfirmedOwners("+14155550102", (PersonaRef(IVR, ""),), ()),)
+    differ = (SourcesDisagree("+14155550103", PersonaRef(SALES, ""), ()),)
+    full = replace(PLAN, targets=("Sales",), notices=("agent 'Bot' has no production version",))
+    document = json.loads(render_json(replace(full, confirmed=found, disagreements=differ)))
+    assert {"targets", "warnings", "confirmed_owners", "sources_disagree"} <= set(document)
+    Draft202012Validator(schema).validate(document)
