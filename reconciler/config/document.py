@@ -68,21 +68,20 @@ def shown_json(value: Any) -> str:
     return shown(json.dumps(value, ensure_ascii=False))
 
 
+_TYPE_NAMES = {
+    type(None): "empty (null)",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
+
+
 def type_name(value: Any) -> str:
     """What kind of value this is, in the words of a message."""
-    if value is None:
-        return "empty (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def owner_entries(value: dict[str, Any]) -> Iterator[tuple[YamlPath, dict[str, Any]]]:

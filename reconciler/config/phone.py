@@ -75,62 +75,32 @@ def suggest_e164(value: str) -> str | None:
 def check_document_numbers(document: Document, diagnostics: list[Diagnostic]) -> None:
     """Add a diagnostic for each phone number of the document that is not canonical and possible."""
     for path, number in number_paths(document.value):
-        if document.is_refused(path):
-            continue
-        # Cheap test first: most numbers in a large file are already canonical and possible.
-        if isinstance(number, str) and CANONICAL_E164.fullmatch(number):
-            message = _impossible_reason(number)
-        else:
-            message = check_phone_number(number, document.raw.get(path))
-        if message is not None:
+        message = check_phone_number(number, document.raw.get(path))
+        if message is not None and not document.is_refused(path):
             diagnostics.append(diagnostic_at(document.mark(path), message))
 
 
 def _impossible_reason(number: str) -> str | None:
     """Why a canonical-looking E.164 number cannot exist, or None when it is possible."""
-    digits = number[1:]
-    template = _shape_template(digits[:4], len(digits))
-    if template is _BY_DIGITS:
-        template = _template(digits)
-    return None if template is None else template.format(number=number)
-
-
-# Stands for "more digits than the shape decide": a national number starting with 0.
-_BY_DIGITS = "by digits"
-
-
-@cache
-def _shape_template(prefix: str, length: int) -> str | None:
-    """_template for every number starting with prefix and of this length (numbers of a large
-    file share a few): the country code, the national number's first digit and the length
-    decide, unless that digit is 0."""
-    code = _country_code(prefix)
-    if code is not None and prefix[len(str(code)) :][:1] == "0":
-        return _BY_DIGITS
-    return _template(prefix.ljust(length, "1"))
-
-
-def _template(digits: str) -> str | None:
-    """Why +digits cannot exist, with {number} for the number; None when it is possible."""
-    code = _country_code(digits[:3])
+    code = _country_code(number[1:4])
     if code is None:
-        return "{number} has no valid country code"
-    national = digits[len(str(code)) :]
+        return f"{number} has no valid country code"
+    national = number[1 + len(str(code)) :]
     if not national:
-        return "{number} has a country code but no subscriber number"
+        return f"{number} has a country code but no subscriber number"
     if not national.lstrip("0"):
-        return "{number} is not a possible phone number"
+        return f"{number} is not a possible phone number"
     if national.startswith("0"):
         # Whether a leading 0 counts depends on the country: phonenumbers knows.
         try:
-            possible = phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None))
+            possible = phonenumbers.is_possible_number(phonenumbers.parse(number, None))
         except phonenumbers.NumberParseException:
             possible = False
     else:
         possible = _possible_length(code, len(national))
     if possible:
         return None
-    return f"{{number}} is not a possible phone number for country code +{code} (wrong length)"
+    return f"{number} is not a possible phone number for country code +{code} (wrong length)"
 
 
 @cache
