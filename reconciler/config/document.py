@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.errors import Diagnostic
 from reconciler.model import SourceMark
 
 # Where a value sits in a document: mapping keys and list indexes from the top level down.
@@ -46,11 +45,6 @@ class Document:
         return bool(self.refused) and any(
             path[:size] in self.refused for size in range(len(path) + 1)
         )
-
-
-def diagnostic_at(mark: SourceMark, message: str) -> Diagnostic:
-    """A problem reported at a position in a config file."""
-    return Diagnostic(mark.file, mark.line, mark.column, message)
 
 
 def shown(text: str, limit: int = SHOWN_CHARS) -> str:

@@ -14,7 +14,6 @@ from typing import Any
 from reconciler.config.document import (
     Document,
     YamlPath,
-    diagnostic_at,
     number_items,
     owner_entries,
     shown,
@@ -61,9 +60,7 @@ def load_config_sources(
             continue
         if not isinstance(document.value, dict):
             message = "the top level must be a mapping with 'version' and 'personas', not "
-            diagnostics.append(
-                diagnostic_at(document.mark(()), message + type_name(document.value))
-            )
+            diagnostics.append(Diagnostic(*document.mark(()), message + type_name(document.value)))
             continue
         diagnostics.extend(schema_diagnostics(document))
         check_document_numbers(document, diagnostics)
@@ -176,7 +173,7 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
         if first is None:
             first_marks[claim] = mark
             return False
-        diagnostics.append(diagnostic_at(mark, f"{what} is listed twice (also at {first})"))
+        diagnostics.append(Diagnostic(*mark, f"{what} is listed twice (also at {first})"))
         return True
 
     personas: list[DesiredPersona] = []
@@ -197,7 +194,7 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
             mark = document.mark(("safety",))
             if safety_mark is not None:
                 message = f"'safety' may be set in one file only (also at {safety_mark})"
-                diagnostics.append(diagnostic_at(mark, message))
+                diagnostics.append(Diagnostic(*mark, message))
             safety_mark = mark
             safety = SafetySettings(**{name.name: block.get(name.name) for name in fields(safety)})
     return Desired(

@@ -12,7 +12,6 @@ import phonenumbers
 from reconciler.config.document import (
     SHOWN_CHARS,
     Document,
-    diagnostic_at,
     number_paths,
     shown,
     shown_json,
@@ -77,7 +76,7 @@ def check_document_numbers(document: Document, diagnostics: list[Diagnostic]) ->
     for path, number in number_paths(document.value):
         message = check_phone_number(number, document.raw.get(path))
         if message is not None and not document.is_refused(path):
-            diagnostics.append(diagnostic_at(document.mark(path), message))
+            diagnostics.append(Diagnostic(*document.mark(path), message))
 
 
 def _impossible_reason(number: str) -> str | None:

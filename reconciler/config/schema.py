@@ -16,7 +16,6 @@ from reconciler.config.document import (
     SHOWN_CHARS,
     Document,
     YamlPath,
-    diagnostic_at,
     number_items,
     owner_entries,
     shown,
@@ -31,6 +30,10 @@ _PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
 # units, in which an emoji is two: a label is held to both, so that the API cannot refuse it
 # half-way through an apply.
 MAX_LABEL = 150
+_EMPTY_SETTINGS = (
+    '"settings" is empty: write "settings: null" to clear the number\'s settings, or give them '
+    'with "pathway_id"'
+)
 _TYPE_WORDS = {
     "array": "a list",
     "object": "a mapping",
@@ -61,9 +64,9 @@ def schema_diagnostics(document: Document) -> list[Diagnostic]:
             allowed = sorted(error.schema.get("properties", {}))
             for key in [key for key in error.instance if key not in allowed]:
                 key_mark = document.key_marks.get((*path, key), mark)
-                found.append(diagnostic_at(key_mark, _unknown_key(key, path, allowed)))
+                found.append(Diagnostic(*key_mark, _unknown_key(key, path, allowed)))
         else:
-            found.append(diagnostic_at(mark, _schema_message(error, path)))
+            found.append(Diagnostic(*mark, _schema_message(error, path)))
     found.extend(_number_entry_problems(document))
     # The same mistake is reported once, however it was found.
     return list(dict.fromkeys(found))
@@ -83,20 +86,16 @@ def _number_entry_problems(document: Document) -> Iterator[Diagnostic]:
             settings_path = (*path, "settings")
             # Under an agent, `settings` is refused whole by the schema: said once, not twice.
             if path[0] == "personas" and document.raw.get(settings_path) == "":
-                yield diagnostic_at(
-                    document.key_marks.get(settings_path, document.mark(settings_path)),
-                    '"settings" is empty: write "settings: null" to clear the number\'s '
-                    'settings, or give them with "pathway_id"',
-                )
+                mark = document.key_marks.get(settings_path, document.mark(settings_path))
+                yield Diagnostic(*mark, _EMPTY_SETTINGS)
             label = item.get("label")
             units = len(label.encode("utf-16-le")) // 2 if isinstance(label, str) else 0
-            if isinstance(label, str) and units > MAX_LABEL >= len(
-                label
-            ):  # a longer label, the schema reports
-                yield diagnostic_at(
-                    document.mark((*path, "label")),
-                    f'"label" is {units} characters long as the API may count them (an '
-                    f"emoji counts as two): at most {MAX_LABEL} are allowed",
+            # A label longer in characters too, the schema reports.
+            if isinstance(label, str) and units > MAX_LABEL >= len(label):
+                message = f'"label" is {units} characters long as the API may count them (an '
+                yield Diagnostic(
+                    *document.mark((*path, "label")),
+                    f"{message}emoji counts as two): at most {MAX_LABEL} are allowed",
                 )
 
 
@@ -109,7 +108,7 @@ def _non_finite_numbers(document: Document) -> list[Diagnostic]:
         return []
     written = ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
     message = f'"{_PERCENT_PATH[1]}" must be a number from 0 to 100, not {written}'
-    return [diagnostic_at(document.mark(_PERCENT_PATH), message)]
+    return [Diagnostic(*document.mark(_PERCENT_PATH), message)]
 
 
 def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:

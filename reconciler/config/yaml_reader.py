@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 import yaml.events as ev
 
-from reconciler.config.document import Document, YamlPath, diagnostic_at, shown, shown_json
+from reconciler.config.document import Document, YamlPath, shown, shown_json
 from reconciler.errors import Diagnostic
 from reconciler.model import SourceMark
 from reconciler.text import one_line
@@ -41,7 +41,6 @@ TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 
 _DROPPED_KEY = object()
 _NO_KEY = object()
 _NOT_ALLOWED = "is not allowed: the config holds plain data only"
-_QUOTE_STYLES = frozenset({"'", '"'})
 
 
 @dataclass
@@ -85,7 +84,7 @@ class DocumentBuilder:
         self.too_deep = False
 
     def problem(self, mark: SourceMark, message: str) -> None:
-        self.diagnostics.append(diagnostic_at(mark, message))
+        self.diagnostics.append(Diagnostic(*mark, message))
 
     def child_path(self) -> YamlPath | None:
         """Path of the next value, or None when the next value is a mapping key."""
@@ -184,22 +183,8 @@ class DocumentBuilder:
     def feed(self, events: Iterable[ev.Event]) -> None:
         """Build the document from a parser's events; stops at a second document or too deep."""
         documents = 0
-        file = self.document.file
-        marks = self.document.marks
-        stack = self.stack
         for event in events:
-            if type(event) is ev.ScalarEvent and event.style in _QUOTE_STYLES and stack:
-                container = stack[-1].container
-                start = event.start_mark
-                if type(container) is list and event.tag is None and event.anchor is None and start:
-                    # The hot path of a large file: a quoted phone number in a list. The same
-                    # result as scalar() -> add(), without the calls and checks around them.
-                    marks[(*stack[-1].path, len(container))] = SourceMark(
-                        file, start.line + 1, start.column + 1
-                    )
-                    container.append(event.value)
-                    continue
-            mark = event_mark(file, event.start_mark)
+            mark = event_mark(self.document.file, event.start_mark)
             if isinstance(event, ev.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -217,7 +202,7 @@ class DocumentBuilder:
             if isinstance(event, ev.ScalarEvent):
                 self.scalar(event, mark)
             elif isinstance(event, ev.CollectionStartEvent):
-                if len(stack) >= MAX_DEPTH:
+                if len(self.stack) >= MAX_DEPTH:
                     self.problem(mark, TOO_DEEP)
                     self.too_deep = True
                     return
@@ -225,7 +210,7 @@ class DocumentBuilder:
                     self.refuse(mark, f"tag {short_tag(event.tag)} {_NOT_ALLOWED}")
                 self.start(event, mark)
             elif isinstance(event, ev.CollectionEndEvent):
-                self.place(stack.pop().container)
+                self.place(self.stack.pop().container)
 
     def start(self, event: ev.CollectionStartEvent, mark: SourceMark) -> None:
         """Open a mapping or a list; one used as a mapping key is kept apart, then dropped."""
@@ -252,12 +237,12 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         code = ord(control.group())
         name = " (NUL)" if code == 0 else ""
         message = f"control character U+{code:04X}{name} is not allowed in YAML: remove it"
-        return None, [diagnostic_at(_position(file, text, control.start()), message)]
+        return None, [Diagnostic(*_position(file, text, control.start()), message)]
     builder = DocumentBuilder(Document(file))
     try:
         builder.feed(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as error:
-        builder.diagnostics.append(_syntax_error(error, text, builder.stack, file))
+        builder.problem(*_syntax_error(error, text, builder.stack, file))
     except yaml.YAMLError as error:
         index = getattr(error, "position", 0)
         where = _position(file, text, index if isinstance(index, int) else 0)
@@ -277,36 +262,33 @@ def _position(file: str, text: str, index: int) -> SourceMark:
 
 def _syntax_error(
     error: yaml.MarkedYAMLError, text: str, open_collections: list[OpenCollection], file: str
-) -> Diagnostic:
-    """One diagnostic for a YAML syntax error, pointing where the fix belongs."""
+) -> tuple[SourceMark, str]:
+    """Where a YAML syntax error's fix belongs, and what to say."""
     problem = one_line(error.problem or "invalid YAML")
     mark = error.problem_mark or error.context_mark
     where = event_mark(file, mark)
     index = mark.index if mark is not None else 0
     if 0 <= index < len(text) and text[index] == "\t":
-        return diagnostic_at(where, _tab_message(text, index))
+        return where, _tab_message(text, index)
     if "maximum nesting depth" in problem:
-        return diagnostic_at(where, TOO_DEEP)
+        return where, TOO_DEEP
     at_end = not text[index:].strip()
     open_flow = next((frame for frame in reversed(open_collections) if frame.flow), None)
     if at_end and open_flow is not None:
         # The parser notices only at the end of the file; the fix belongs at the bracket.
         opened, closing = ("{", "}") if isinstance(open_flow.container, dict) else ("[", "]")
-        return diagnostic_at(
-            open_flow.mark, f'"{opened}" is never closed: add the matching "{closing}"'
-        )
+        return open_flow.mark, f'"{opened}" is never closed: add the matching "{closing}"'
     context = one_line(error.context or "")
     context_mark = error.context_mark
     if at_end and context_mark is not None and "quoted scalar" in context:
         quote = text[context_mark.index] if context_mark.index < len(text) else '"'
-        return diagnostic_at(
+        return (
             event_mark(file, context_mark),
             f"the quote {quote} is never closed: add the matching {quote}",
         )
-    message = f"invalid YAML: {problem}"
     if context and context_mark is not None:
-        message += f" ({context} that starts at line {context_mark.line + 1})"
-    return diagnostic_at(where, message)
+        problem += f" ({context} that starts at line {context_mark.line + 1})"
+    return where, f"invalid YAML: {problem}"
 
 
 def _tab_message(text: str, index: int) -> str:

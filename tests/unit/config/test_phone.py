@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.config import check_phone_number, suggest_e164
+from reconciler.config.phone import check_phone_number, suggest_e164
 
 
 @pytest.mark.parametrize(
