@@ -92,17 +92,3 @@ def number_items(entry_path: YamlPath, entry: dict[str, Any]) -> Iterator[tuple[
     numbers = entry.get("numbers")
     for position, item in enumerate(numbers if isinstance(numbers, list) else []):
         yield (*entry_path, "numbers", position), item
-
-
-def number_paths(value: dict[str, Any]) -> Iterator[tuple[YamlPath, Any]]:
-    """(path, number) of every phone number of a document: the owners' (a mapping's `number`,
-    when it has one), then the protected ones."""
-    for entry_path, entry in owner_entries(value):
-        for path, item in number_items(entry_path, entry):
-            if not isinstance(item, dict):
-                yield path, item
-            elif "number" in item:
-                yield (*path, "number"), item["number"]
-    protected = value.get("protected")
-    for position, number in enumerate(protected if isinstance(protected, list) else []):
-        yield ("protected", position), number

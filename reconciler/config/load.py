@@ -19,7 +19,7 @@ from reconciler.config.document import (
     shown,
     type_name,
 )
-from reconciler.config.phone import CANONICAL_E164, check_document_numbers
+from reconciler.config.phone import CANONICAL_E164
 from reconciler.config.schema import schema_diagnostics
 from reconciler.config.yaml_reader import parse_yaml
 from reconciler.errors import ConfigError, Diagnostic, InputError
@@ -63,7 +63,6 @@ def load_config_sources(
             diagnostics.append(Diagnostic(*document.mark(()), message + type_name(document.value)))
             continue
         diagnostics.extend(schema_diagnostics(document))
-        check_document_numbers(document, diagnostics)
         documents.append(document)
     desired = merge(documents, diagnostics)
     if diagnostics:

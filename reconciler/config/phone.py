@@ -9,15 +9,7 @@ from typing import Any
 
 import phonenumbers
 
-from reconciler.config.document import (
-    SHOWN_CHARS,
-    Document,
-    number_paths,
-    shown,
-    shown_json,
-    type_name,
-)
-from reconciler.errors import Diagnostic
+from reconciler.config.document import SHOWN_CHARS, shown, shown_json, type_name
 
 CANONICAL_E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
 _LOOSE_CHARS = re.compile(r"[\s\-().\u00a0\u2010-\u2015]")
@@ -69,14 +61,6 @@ def suggest_e164(value: str) -> str | None:
     elif not loose.startswith("+"):
         loose = "+" + loose
     return loose if CANONICAL_E164.fullmatch(loose) else None
-
-
-def check_document_numbers(document: Document, diagnostics: list[Diagnostic]) -> None:
-    """Add a diagnostic for each phone number of the document that is not canonical and possible."""
-    for path, number in number_paths(document.value):
-        message = check_phone_number(number, document.raw.get(path))
-        if message is not None and not document.is_refused(path):
-            diagnostics.append(Diagnostic(*document.mark(path), message))
 
 
 def _impossible_reason(number: str) -> str | None:

@@ -22,6 +22,7 @@ from reconciler.config.document import (
     shown_json,
     type_name,
 )
+from reconciler.config.phone import check_phone_number
 from reconciler.errors import Diagnostic
 from reconciler.text import one_line
 
@@ -51,8 +52,8 @@ def load_schema() -> dict[str, Any]:
 
 
 def schema_diagnostics(document: Document) -> list[Diagnostic]:
-    """Every problem of a document the schema finds, but those of phone numbers (they get a
-    more precise check of their own), each reported once; and what the schema cannot check."""
+    """Every problem of a document, each reported once: what the schema finds, but of phone
+    numbers, which get a more precise check of their own; and what the schema cannot check."""
     found = _non_finite_numbers(document)
     for path, error in _schema_errors(document.value):
         if _is_number_path(path) and error.validator in ("type", "pattern"):
@@ -67,22 +68,31 @@ def schema_diagnostics(document: Document) -> list[Diagnostic]:
                 found.append(Diagnostic(*key_mark, _unknown_key(key, path, allowed)))
         else:
             found.append(Diagnostic(*mark, _schema_message(error, path)))
-    found.extend(_number_entry_problems(document))
+    found.extend(_number_problems(document))
     # The same mistake is reported once, however it was found.
     return list(dict.fromkeys(found))
 
 
-def _number_entry_problems(document: Document) -> Iterator[Diagnostic]:
-    """What the schema cannot check of each number given as a mapping: an empty `settings:`
-    (YAML reads it as null, which clears), and a label's length in UTF-16 units.
+def _number_problems(document: Document) -> Iterator[Diagnostic]:
+    """Each phone number that is not canonical and possible; and what the schema cannot check
+    of a number given as a mapping: an empty `settings:` (YAML reads it as null, which clears),
+    and a label's length in UTF-16 units.
 
     An empty value is what a file looks like after the lines under `settings:` were deleted or
     commented out; clearing a live number's pathway must be written out as `settings: null`.
     """
+    protected = document.value.get("protected")
+    numbers: list[tuple[YamlPath, Any]] = [
+        (("protected", position), number)
+        for position, number in enumerate(protected if isinstance(protected, list) else [])
+    ]
     for entry_path, entry in owner_entries(document.value):
         for path, item in number_items(entry_path, entry):
             if not isinstance(item, dict):
+                numbers.append((path, item))
                 continue
+            if "number" in item:
+                numbers.append(((*path, "number"), item["number"]))
             settings_path = (*path, "settings")
             # Under an agent, `settings` is refused whole by the schema: said once, not twice.
             if path[0] == "personas" and document.raw.get(settings_path) == "":
@@ -97,6 +107,10 @@ def _number_entry_problems(document: Document) -> Iterator[Diagnostic]:
                     *document.mark((*path, "label")),
                     f"{message}emoji counts as two): at most {MAX_LABEL} are allowed",
                 )
+    for path, number in numbers:
+        wrong = check_phone_number(number, document.raw.get(path))
+        if wrong is not None and not document.is_refused(path):
+            yield Diagnostic(*document.mark(path), wrong)
 
 
 def _non_finite_numbers(document: Document) -> list[Diagnostic]:
