@@ -90,11 +90,22 @@ def read_sources(
             continue
         seen.add(path)
         try:
-            sources.append((str(path), _read_within_limit(path, max_bytes)))
-        except ConfigError as error:
-            diagnostics.extend(error.diagnostics)
+            with open_regular(path) as stream:
+                size = os.fstat(stream.fileno()).st_size
+                # A file may grow after fstat: read at most one byte past the limit to know.
+                content = stream.read(max_bytes + 1) if size <= max_bytes else b""
         except InputError as error:
             problems.append(str(error))
+        except OSError as error:
+            problems.append(str(_unreadable(path, error)))
+        else:
+            if max(size, len(content)) <= max_bytes:
+                sources.append((str(path), content))
+                continue
+            grown = f"over {max_bytes:,}" if size <= max_bytes else f"{size:,}"
+            message = f"the file is {grown} bytes, over the limit of {max_bytes:,} bytes"
+            message += " (--max-file-size): it is not read"
+            diagnostics.append(Diagnostic(str(path), 1, 1, message))
     if problems:
         raise InputError("\n".join(dict.fromkeys(problems)))
     return sources, diagnostics
@@ -127,26 +138,6 @@ def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[P
         if not found:
             problems.append(f"{path}: the folder has no .yaml or .yml files")
         yield from found
-
-
-def _read_within_limit(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes, refusing before reading what is too large or not a regular file."""
-    try:
-        with open_regular(path) as stream:
-            size = os.fstat(stream.fileno()).st_size
-            # A file may grow after fstat: read at most one byte past the limit to know.
-            content = stream.read(max_bytes + 1) if size <= max_bytes else b""
-    except OSError as error:
-        raise _unreadable(path, error) from None
-    size = max(size, len(content))
-    if size <= max_bytes:
-        return content
-    shown = f"{size:,} bytes" if len(content) <= max_bytes else f"over {max_bytes:,} bytes"
-    message = (
-        f"the file is {shown}, over the limit of {max_bytes:,} bytes (--max-file-size): "
-        "it is not read"
-    )
-    raise ConfigError([Diagnostic(str(path), 1, 1, message)])
 
 
 def _unreadable(path: Path, error: OSError) -> InputError:
