@@ -81,7 +81,6 @@ class DocumentBuilder:
         self.document = document
         self.diagnostics: list[Diagnostic] = []
         self.stack: list[OpenCollection] = []
-        self.too_deep = False
 
     def problem(self, mark: SourceMark, message: str) -> None:
         self.diagnostics.append(Diagnostic(*mark, message))
@@ -180,8 +179,9 @@ class DocumentBuilder:
         # A refused mapping key: its mapping is unreliable.
         self.document.refused.add(self.stack[-1].path if path is None else path)
 
-    def feed(self, events: Iterable[ev.Event]) -> None:
-        """Build the document from a parser's events; stops at a second document or too deep."""
+    def feed(self, events: Iterable[ev.Event]) -> bool:
+        """Build the document from a parser's events; stops at a second document, or too deep
+        (then False: the document is not kept)."""
         documents = 0
         for event in events:
             mark = event_mark(self.document.file, event.start_mark)
@@ -189,7 +189,7 @@ class DocumentBuilder:
                 documents += 1
                 if documents > 1:
                     self.problem(mark, "more than one YAML document: put everything in one")
-                    return
+                    return True
             elif isinstance(event, ev.AliasEvent):
                 # Never expanded: a few aliases of aliases would otherwise grow exponentially.
                 message = f"aliases (*{shown(str(event.anchor))}) are not allowed"
@@ -204,22 +204,20 @@ class DocumentBuilder:
             elif isinstance(event, ev.CollectionStartEvent):
                 if len(self.stack) >= MAX_DEPTH:
                     self.problem(mark, TOO_DEEP)
-                    self.too_deep = True
-                    return
+                    return False
                 if event.tag not in (None, "!", _TAG + "seq", _TAG + "map"):
                     self.refuse(mark, f"tag {short_tag(event.tag)} {_NOT_ALLOWED}")
-                self.start(event, mark)
+                empty: dict[Any, Any] | list[Any] = (
+                    {} if type(event) is ev.MappingStartEvent else []
+                )
+                path = self.child_path()
+                self.add(empty, mark)
+                if path is None:  # a mapping or list used as a mapping key: dropped at its end
+                    path = (*self.stack[-1].path, str(self.stack[-1].key))
+                self.stack.append(OpenCollection(empty, path, mark, bool(event.flow_style)))
             elif isinstance(event, ev.CollectionEndEvent):
                 self.place(self.stack.pop().container)
-
-    def start(self, event: ev.CollectionStartEvent, mark: SourceMark) -> None:
-        """Open a mapping or a list; one used as a mapping key is kept apart, then dropped."""
-        empty: dict[Any, Any] | list[Any] = {} if type(event) is ev.MappingStartEvent else []
-        path = self.child_path()
-        self.add(empty, mark)
-        if path is None:
-            path = (*self.stack[-1].path, str(self.stack[-1].key))
-        self.stack.append(OpenCollection(empty, path, mark, bool(event.flow_style)))
+        return True
 
 
 def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnostic]]:
@@ -240,7 +238,7 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         return None, [Diagnostic(*_position(file, text, control.start()), message)]
     builder = DocumentBuilder(Document(file))
     try:
-        builder.feed(yaml.parse(text, Loader=_Loader))
+        whole = builder.feed(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as error:
         builder.problem(*_syntax_error(error, text, builder.stack, file))
     except yaml.YAMLError as error:
@@ -249,7 +247,7 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         reason = one_line(str(getattr(error, "reason", "") or error))
         builder.problem(where, f"invalid YAML: {reason}")
     else:
-        if not builder.too_deep:
+        if whole:
             return builder.document, builder.diagnostics
     return None, builder.diagnostics
 
