@@ -52,13 +52,14 @@ def load_schema() -> dict[str, Any]:
 
 
 def schema_diagnostics(document: Document) -> list[Diagnostic]:
-    """Every problem of a document, each reported once: what the schema finds, but of phone
-    numbers, which get a more precise check of their own; and what the schema cannot check."""
+    """Every problem of a document, each reported once: what the schema finds (but of phone
+    numbers, which get a more precise check of their own, see _inline_refs), and what it cannot
+    check."""
     found = _non_finite_numbers(document)
     for path, error in _schema_errors(document.value):
-        if _is_number_path(path) and error.validator in ("type", "pattern"):
-            continue
-        if document.is_refused(path) or (path == _PERCENT_PATH and found):
+        # A number entry that is neither a string nor a mapping (the phone check reports it).
+        number_type = _is_number_entry(path) and error.validator == "type"
+        if number_type or document.is_refused(path) or (path == _PERCENT_PATH and found):
             continue
         mark = document.mark(path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -197,13 +198,6 @@ def _schema_errors(value: dict[str, Any]) -> Iterator[tuple[YamlPath, Any]]:
 def _is_number_entry(path: YamlPath) -> bool:
     """True for an entry of an owner's `numbers`: a phone number, or a mapping holding one."""
     return len(path) == 4 and path[0] in OWNER_LISTS and path[2] == "numbers"
-
-
-def _is_number_path(path: YamlPath) -> bool:
-    """True for a phone number: a string entry of `numbers`, the `number` of a mapping entry,
-    or an entry of `protected`."""
-    in_numbers = _is_number_entry(path[:4]) and path[4:] in ((), ("number",))
-    return in_numbers or (len(path) == 2 and path[0] == "protected")
 
 
 def _unknown_key(key: Any, path: YamlPath, allowed: list[str]) -> str:
