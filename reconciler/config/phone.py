@@ -21,7 +21,15 @@ def check_phone_number(value: Any, raw: str | None) -> str | None:
     if isinstance(value, str):
         if CANONICAL_E164.fullmatch(value):
             return _impossible_reason(value)
-        return _string_message(value)
+        written = shown_json(value)
+        if re.fullmatch(r"\+[0-9]{16,}", value):
+            return f"{written} has {len(value) - 1} digits: E.164 allows at most 15"
+        if value.startswith("+0"):
+            return f"{written} is not an E.164 phone number: no country code starts with 0"
+        suggestion = suggest_e164(value)
+        if suggestion not in (None, value) and _impossible_reason(str(suggestion)) is None:
+            return f'{written} is not canonical E.164: did you mean "{suggestion}"?'
+        return f"{written} is not an E.164 phone number ({_E164_HINT})"
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Shown as written: YAML may have read it as something else (014 is octal 12).
         written = shown(raw if raw is not None else str(value))
@@ -31,19 +39,6 @@ def check_phone_number(value: Any, raw: str | None) -> str | None:
                 return f'{written} is a number, not a string: quote it as "{quoted}"'
         return f"{written} is a number, not a string: quote it and write it in E.164 ({_E164_HINT})"
     return f"a phone number must be a quoted string, not {type_name(value)}"
-
-
-def _string_message(value: str) -> str:
-    """The message for a string that is not canonical E.164."""
-    written = shown_json(value)
-    if re.fullmatch(r"\+[0-9]{16,}", value):
-        return f"{written} has {len(value) - 1} digits: E.164 allows at most 15"
-    if value.startswith("+0"):
-        return f"{written} is not an E.164 phone number: no country code starts with 0"
-    suggestion = suggest_e164(value)
-    if suggestion is not None and suggestion != value and _impossible_reason(suggestion) is None:
-        return f'{written} is not canonical E.164: did you mean "{suggestion}"?'
-    return f"{written} is not an E.164 phone number ({_E164_HINT})"
 
 
 def suggest_e164(value: str) -> str | None:

@@ -267,7 +267,10 @@ def _syntax_error(
     where = event_mark(file, mark)
     index = mark.index if mark is not None else 0
     if 0 <= index < len(text) and text[index] == "\t":
-        return where, _tab_message(text, index)
+        before = text[text.rfind("\n", 0, index) + 1 : index]
+        if not before.strip(" \t"):
+            return where, "tab character used for indentation: YAML needs spaces"
+        return where, f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
     if "maximum nesting depth" in problem:
         return where, TOO_DEEP
     at_end = not text[index:].strip()
@@ -287,14 +290,6 @@ def _syntax_error(
     if context and context_mark is not None:
         problem += f" ({context} that starts at line {context_mark.line + 1})"
     return where, f"invalid YAML: {problem}"
-
-
-def _tab_message(text: str, index: int) -> str:
-    """What to say about the tab character at index, which YAML refused."""
-    before = text[text.rfind("\n", 0, index) + 1 : index]
-    if not before.strip(" \t"):
-        return "tab character used for indentation: YAML needs spaces"
-    return f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
 
 
 def _decode(file: str, content: bytes) -> str | Diagnostic:
