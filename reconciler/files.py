@@ -92,12 +92,11 @@ def write_atomic(
 ) -> None:
     """Write text to path atomically: temp file in the same folder, fsync, chmod, rename.
 
-    Every secret the redactor knows is replaced first, wherever it stands (a JSON key as well as
-    a value): this is the one way the tool writes a file. `mode` None keeps the mode of the file
-    replaced (it may be shared on purpose), else 0600: what the tool writes lists the account's
-    numbers and personas. Errors become one-line InputErrors naming the path. With `if_exists`,
-    a file there is never replaced, even one that appeared while the text was made: that message
-    is the InputError.
+    Every secret the redactor knows is replaced first, wherever it stands: this is the one way
+    the tool writes a file. `mode` None keeps the mode of the file replaced (it may be shared on
+    purpose), else 0600: what the tool writes lists the account's numbers and personas. Errors
+    are one-line InputErrors naming the path. With `if_exists`, a file there is never replaced,
+    even one that appeared while the text was made: that message is the InputError.
     """
     text = REDACTOR.clean(text)
     target = Path(path)
@@ -110,6 +109,7 @@ def write_atomic(
                 f"{path}: not a regular file: the {what} replaces the file it is written to "
                 "(nothing was written)"
             )
+    temporary = ""
     try:
         if mode is None:
             try:
@@ -119,10 +119,7 @@ def write_atomic(
         handle, temporary = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
         )
-    except OSError as error:
-        raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
-    _TEMPORARY.add(temporary)
-    try:
+        _TEMPORARY.add(temporary)
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
             stream.flush()
@@ -133,13 +130,14 @@ def write_atomic(
         else:
             _place_new(temporary, target)
     except BaseException as error:
-        with suppress(OSError):
-            os.unlink(temporary)
+        if temporary:
+            with suppress(OSError):
+                os.unlink(temporary)
+        if not isinstance(error, OSError):
+            raise
         if isinstance(error, FileExistsError) and if_exists is not None:
             raise InputError(if_exists) from None
-        if isinstance(error, OSError):
-            raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
-        raise
+        raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
     finally:
         _TEMPORARY.discard(temporary)
     # Make the rename itself durable; some file systems cannot fsync a folder, which is fine.

@@ -17,6 +17,7 @@ import re
 import stat
 import traceback
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -40,6 +41,23 @@ _MAX_PIECED_CHARS = 512
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
+@lru_cache(maxsize=8)
+def _pieces(secrets: frozenset[str]) -> tuple[list[str], set[str], set[str]]:
+    """The secrets hidden only whole (longest first), then the anchors and the windows of the
+    others (see Redactor): too short to have pieces of their own, or too long to look for them."""
+    pieced = {s for s in secrets if LEAKED_RUN_CHARS <= len(s) <= _MAX_PIECED_CHARS}
+    half = LEAKED_RUN_CHARS // 2
+    return (
+        sorted(secrets - pieced, key=len, reverse=True),
+        {s[at : at + half] for s in pieced for at in range(0, len(s) - half + 1, half)},
+        {
+            s[at : at + LEAKED_RUN_CHARS]
+            for s in pieced
+            for at in range(len(s) - LEAKED_RUN_CHARS + 1)
+        },
+    )
+
+
 class Redactor(logging.Filter):
     """Replaces every known secret in log records and in everything the CLI prints.
 
@@ -53,10 +71,6 @@ class Redactor(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.secrets: set[str] = set()
-        self._indexed: frozenset[str] = frozenset()  # the secrets the three below are built of
-        self._whole: list[str] = []
-        self._anchors: set[str] = set()
-        self._windows: set[str] = set()
 
     def add(self, secret: str) -> None:
         """Hide secret from now on, also as JSON, repr(), HTML and a URL path would escape it."""
@@ -64,39 +78,20 @@ class Redactor(logging.Filter):
             escaped = (json.dumps(secret)[1:-1], repr(secret)[1:-1], quote(secret, safe=""))
             self.secrets.update({secret, *escaped, html.escape(secret), html.escape(secret, False)})
 
-    def _index(self) -> None:
-        """Build the whole secrets, anchors and windows of the secrets known now."""
-        self._indexed = frozenset(self.secrets)
-        pieced = {s for s in self._indexed if LEAKED_RUN_CHARS <= len(s) <= _MAX_PIECED_CHARS}
-        # Too short to have pieces of their own, or too long to look for them: whole only.
-        self._whole = sorted(self._indexed - pieced, key=len, reverse=True)
-        half = LEAKED_RUN_CHARS // 2
-        self._anchors = {
-            s[at : at + half] for s in pieced for at in range(0, len(s) - half + 1, half)
-        }
-        self._windows = {
-            s[at : at + LEAKED_RUN_CHARS]
-            for s in pieced
-            for at in range(len(s) - LEAKED_RUN_CHARS + 1)
-        }
-
     def clean(self, text: str) -> str:
         """text with every secret, and every long enough piece of one, replaced by ***."""
-        if self._indexed != self.secrets:  # a secret was added, or the set replaced
-            self._index()
-        for secret in self._whole:
+        whole, anchors, windows = _pieces(frozenset(self.secrets))
+        for secret in whole:
             text = text.replace(secret, "***")
         starts: set[int] = set()
-        for anchor in self._anchors:
+        for anchor in anchors:
             at = text.find(anchor)
             while at != -1:
                 # A window holding this anchor starts at most half a window before it.
                 for start in range(max(0, at - LEAKED_RUN_CHARS // 2), at + 1):
-                    if text[start : start + LEAKED_RUN_CHARS] in self._windows:
+                    if text[start : start + LEAKED_RUN_CHARS] in windows:
                         starts.add(start)
                 at = text.find(anchor, at + 1)
-        if not starts:
-            return text
         pieces: list[str] = []
         end = 0
         for start in sorted(starts):
@@ -188,15 +183,9 @@ def read_key_file(key_file: str) -> str:
 
 
 def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None:
-    """Hide every value that may be the key before anything can print it (see possible_keys)."""
-    for key in possible_keys(option, environ):
-        REDACTOR.add(key)
+    """Hide every value that may be the key, read without failing, before anything can print it.
 
-
-def possible_keys(option: str | None, environ: Mapping[str, str]) -> list[str]:
-    """Every value that may be the key, read without failing, so it is redacted from the start.
-
-    Used before any command runs: even `validate`, which needs no key, must not print it (for
+    Done before any command runs: even `validate`, which needs no key, must not print it (for
     instance when it was pasted into the config file by mistake).
     """
     keys = [environ.get("BLAND_API_KEY", "").strip()]
@@ -210,8 +199,9 @@ def possible_keys(option: str | None, environ: Mapping[str, str]) -> list[str]:
         # `--api-key-file "$BLAND_API_KEY"`: the key itself where its file's path belongs. The
         # error that names the missing file must not print it (a path with a folder still shows).
         keys.append(key_file.strip())
-    # A shorter value is refused when the key is needed (see MIN_KEY_CHARS).
-    return [key for key in keys if len(key) >= MIN_KEY_CHARS]
+    for key in keys:
+        if len(key) >= MIN_KEY_CHARS:  # a shorter value is refused when the key is needed
+            REDACTOR.add(key)
 
 
 def _regular_file_mode(path: str) -> int | None:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.errors import Diagnostic
 from reconciler.model import SourceMark
 
 # Where a value sits in a document: mapping keys and list indexes from the top level down.
@@ -48,11 +47,6 @@ class Document:
         )
 
 
-def diagnostic_at(mark: SourceMark, message: str) -> Diagnostic:
-    """A problem reported at a position in a config file."""
-    return Diagnostic(mark.file, mark.line, mark.column, message)
-
-
 def shown(text: str, limit: int = SHOWN_CHARS) -> str:
     """A value as it may appear in a message: on one line, and a very long one cut."""
     if not text.isprintable():
@@ -68,21 +62,20 @@ def shown_json(value: Any) -> str:
     return shown(json.dumps(value, ensure_ascii=False))
 
 
+_TYPE_NAMES = {
+    type(None): "empty (null)",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
+
+
 def type_name(value: Any) -> str:
     """What kind of value this is, in the words of a message."""
-    if value is None:
-        return "empty (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def owner_entries(value: dict[str, Any]) -> Iterator[tuple[YamlPath, dict[str, Any]]]:
@@ -99,17 +92,3 @@ def number_items(entry_path: YamlPath, entry: dict[str, Any]) -> Iterator[tuple[
     numbers = entry.get("numbers")
     for position, item in enumerate(numbers if isinstance(numbers, list) else []):
         yield (*entry_path, "numbers", position), item
-
-
-def number_paths(value: dict[str, Any]) -> Iterator[tuple[YamlPath, Any]]:
-    """(path, number) of every phone number of a document: the owners' (a mapping's `number`,
-    when it has one), then the protected ones."""
-    for entry_path, entry in owner_entries(value):
-        for path, item in number_items(entry_path, entry):
-            if not isinstance(item, dict):
-                yield path, item
-            elif "number" in item:
-                yield (*path, "number"), item["number"]
-    protected = value.get("protected")
-    for position, number in enumerate(protected if isinstance(protected, list) else []):
-        yield ("protected", position), number

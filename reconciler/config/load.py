@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -14,14 +14,13 @@ from typing import Any
 from reconciler.config.document import (
     Document,
     YamlPath,
-    diagnostic_at,
     number_items,
     owner_entries,
     shown,
     type_name,
 )
-from reconciler.config.phone import CANONICAL_E164, check_document_numbers
-from reconciler.config.schema import check_number_entries, schema_diagnostics
+from reconciler.config.phone import CANONICAL_E164
+from reconciler.config.schema import schema_diagnostics
 from reconciler.config.yaml_reader import parse_yaml
 from reconciler.errors import ConfigError, Diagnostic, InputError
 from reconciler.files import cannot_read, open_regular
@@ -55,35 +54,21 @@ def load_config_sources(
     diagnostics = [] if diagnostics is None else diagnostics
     documents: list[Document] = []
     for name, content in sources:
-        document = _checked_document(name, content, diagnostics)
-        if document is not None:
-            documents.append(document)
+        document, problems = parse_yaml(name, content)
+        diagnostics.extend(problems)
+        if document is None:
+            continue
+        if not isinstance(document.value, dict):
+            message = "the top level must be a mapping with 'version' and 'personas', not "
+            diagnostics.append(Diagnostic(*document.mark(()), message + type_name(document.value)))
+            continue
+        diagnostics.extend(schema_diagnostics(document))
+        documents.append(document)
     desired = merge(documents, diagnostics)
     if diagnostics:
         raise ConfigError(diagnostics)
     digests = {name: hashlib.sha256(content).hexdigest() for name, content in sources}
     return replace(desired, digests=digests)
-
-
-def _checked_document(name: str, content: bytes, diagnostics: list[Diagnostic]) -> Document | None:
-    """The file's document, its problems added to diagnostics; None when it cannot be merged."""
-    document, problems = parse_yaml(name, content)
-    diagnostics.extend(problems)
-    if document is None:
-        return None
-    if not isinstance(document.value, dict):
-        diagnostics.append(
-            diagnostic_at(
-                document.mark(()),
-                "the top level must be a mapping with 'version' and 'personas', "
-                f"not {type_name(document.value)}",
-            )
-        )
-        return None
-    diagnostics.extend(schema_diagnostics(document))
-    check_document_numbers(document, diagnostics)
-    check_number_entries(document, diagnostics)
-    return document
 
 
 def read_sources(
@@ -105,11 +90,22 @@ def read_sources(
             continue
         seen.add(path)
         try:
-            sources.append((str(path), _read_within_limit(path, max_bytes)))
-        except ConfigError as error:
-            diagnostics.extend(error.diagnostics)
+            with open_regular(path) as stream:
+                size = os.fstat(stream.fileno()).st_size
+                # A file may grow after fstat: read at most one byte past the limit to know.
+                content = stream.read(max_bytes + 1) if size <= max_bytes else b""
         except InputError as error:
             problems.append(str(error))
+        except OSError as error:
+            problems.append(str(_unreadable(path, error)))
+        else:
+            if max(size, len(content)) <= max_bytes:
+                sources.append((str(path), content))
+                continue
+            grown = f"over {max_bytes:,}" if size <= max_bytes else f"{size:,}"
+            message = f"the file is {grown} bytes, over the limit of {max_bytes:,} bytes"
+            message += " (--max-file-size): it is not read"
+            diagnostics.append(Diagnostic(str(path), 1, 1, message))
     if problems:
         raise InputError("\n".join(dict.fromkeys(problems)))
     return sources, diagnostics
@@ -144,26 +140,6 @@ def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[P
         yield from found
 
 
-def _read_within_limit(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes, refusing before reading what is too large or not a regular file."""
-    try:
-        with open_regular(path) as stream:
-            size = os.fstat(stream.fileno()).st_size
-            # A file may grow after fstat: read at most one byte past the limit to know.
-            content = stream.read(max_bytes + 1) if size <= max_bytes else b""
-    except OSError as error:
-        raise _unreadable(path, error) from None
-    size = max(size, len(content))
-    if size <= max_bytes:
-        return content
-    shown = f"{size:,} bytes" if len(content) <= max_bytes else f"over {max_bytes:,} bytes"
-    message = (
-        f"the file is {shown}, over the limit of {max_bytes:,} bytes (--max-file-size): "
-        "it is not read"
-    )
-    raise ConfigError([Diagnostic(str(path), 1, 1, message)])
-
-
 def _unreadable(path: Path, error: OSError) -> InputError:
     if isinstance(error, FileNotFoundError | NotADirectoryError):
         return InputError(f"{path}: no such file")
@@ -178,96 +154,89 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
     given twice is added to diagnostics at its second place.
     Values of the wrong type were reported by the schema; what is left of them is skipped here.
     """
-    merger = _Merger(diagnostics)
-    for document in documents:
-        merger.add_document(document)
-    return Desired(
-        personas=tuple(merger.personas),
-        files=tuple(document.file for document in documents),
-        protected=tuple(merger.protected),
-        protected_marks=merger.protected,
-        safety=merger.safety or SafetySettings(),
-    )
+    # Numbers, and per kind (a persona and an agent are named apart) ids and lone names.
+    first_marks: dict[Any, SourceMark] = {}
 
-
-class _Merger:
-    """What the documents merged so far hold, and where each thing was first given."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        self.diagnostics = diagnostics
-        self.personas: list[DesiredPersona] = []
-        self.protected: dict[str, SourceMark] = {}
-        self.safety: SafetySettings | None = None
-        self.safety_mark: SourceMark | None = None
-        # Numbers, and per kind (a persona and an agent are named apart) ids and lone names.
-        self.first_marks: dict[Any, SourceMark] = {}
-
-    def is_listed_twice(self, claim: Any, mark: SourceMark, what: str) -> bool:
+    def listed_twice(claim: Any, mark: SourceMark, what: str) -> bool:
         """True, reporting it at mark, when claim was made before; else claim is made at mark."""
-        first = self.first_marks.get(claim)
+        first = first_marks.get(claim)
         if first is None:
-            self.first_marks[claim] = mark
+            first_marks[claim] = mark
             return False
-        self.diagnostics.append(diagnostic_at(mark, f"{what} is listed twice (also at {first})"))
+        diagnostics.append(Diagnostic(*mark, f"{what} is listed twice (also at {first})"))
         return True
 
-    def add_document(self, document: Document) -> None:
+    personas: list[DesiredPersona] = []
+    protected: dict[str, SourceMark] = {}
+    safety, safety_mark = SafetySettings(), None
+    for document in documents:
         value = document.value
         for path, entry in owner_entries(value):
-            self.add_entry(document, path, entry)
-        protected = value.get("protected")
-        for position, number in enumerate(protected if isinstance(protected, list) else []):
-            if isinstance(number, str) and CANONICAL_E164.fullmatch(number):
-                mark = document.mark(("protected", position))
-                if not self.is_listed_twice(
-                    ("protected", number), mark, f"protected number {number}"
-                ):
-                    self.protected[number] = mark
+            personas.append(_owner(document, path, entry, listed_twice))
+        listed = value.get("protected")
+        for position, number in enumerate(listed if isinstance(listed, list) else []):
+            mark = document.mark(("protected", position))
+            what = f"protected number {number}"
+            if _is_e164(number) and not listed_twice(("protected", number), mark, what):
+                protected[number] = mark
         block = value.get("safety")
         if isinstance(block, dict):
             mark = document.mark(("safety",))
-            if self.safety_mark is not None:
-                message = f"'safety' may be set in one file only (also at {self.safety_mark})"
-                self.diagnostics.append(diagnostic_at(mark, message))
-            self.safety_mark = mark
-            names = [field.name for field in fields(SafetySettings)]
-            self.safety = SafetySettings(**{name: block.get(name) for name in names})
+            if safety_mark is not None:
+                message = f"'safety' may be set in one file only (also at {safety_mark})"
+                diagnostics.append(Diagnostic(*mark, message))
+            safety_mark = mark
+            safety = SafetySettings(**{name.name: block.get(name.name) for name in fields(safety)})
+    return Desired(
+        personas=tuple(personas),
+        files=tuple(document.file for document in documents),
+        protected=tuple(protected),
+        protected_marks=protected,
+        safety=safety,
+    )
 
-    def add_entry(self, document: Document, path: YamlPath, entry: dict[str, Any]) -> None:
-        kind: OwnerKind = "agent" if path[0] == "agents" else "persona"
-        mark = document.mark(path)
-        owner_id, name = entry.get("id"), entry.get("name")
-        owner_id = owner_id if isinstance(owner_id, str) and owner_id else None
-        name = name if isinstance(name, str) and name else None
-        if owner_id is not None:
-            self.is_listed_twice((kind, "id", owner_id), mark, f"{kind} id {shown(owner_id)}")
-        elif name is not None:
-            # Only a name alone names a persona twice: two entries with ids may share a name
-            # (Bland allows it), and the name then only checks each id.
-            self.is_listed_twice((kind, "name", name), mark, f"{kind} {shown(repr(name))}")
-        number_marks: dict[str, SourceMark] = {}
-        settings: dict[str, RoutingSettings | None] = {}
-        labels: dict[str, str] = {}
-        for number_path, item in number_items(path, entry):
-            number = item
-            if isinstance(item, dict):
-                number, number_path = item.get("number"), (*number_path, "number")
-            if not isinstance(number, str) or not CANONICAL_E164.fullmatch(number):
-                continue
-            number_mark = document.mark(number_path)
-            if self.is_listed_twice(number, number_mark, number):
-                continue
-            number_marks[number] = number_mark
-            if not isinstance(item, dict):
-                continue
-            # What a mapping entry declares besides its number; an agent's has no settings.
-            declared = item.get("settings", False)
-            if kind == "persona" and (declared is None or isinstance(declared, dict)):
-                settings[number] = routing_settings(declared)
-            if isinstance(item.get("label"), str):
-                labels[number] = item["label"]
-        self.personas.append(
-            DesiredPersona(
-                owner_id, name, tuple(number_marks), mark, number_marks, settings, labels, kind
-            )
-        )
+
+def _is_e164(number: Any) -> bool:
+    return isinstance(number, str) and CANONICAL_E164.fullmatch(number) is not None
+
+
+def _owner(
+    document: Document,
+    path: YamlPath,
+    entry: dict[str, Any],
+    listed_twice: Callable[[Any, SourceMark, str], bool],
+) -> DesiredPersona:
+    """One owner entry, its numbers claimed (those claimed before are skipped)."""
+    kind: OwnerKind = "agent" if path[0] == "agents" else "persona"
+    mark = document.mark(path)
+    owner_id, name = entry.get("id"), entry.get("name")
+    owner_id = owner_id if isinstance(owner_id, str) and owner_id else None
+    name = name if isinstance(name, str) and name else None
+    if owner_id is not None:
+        listed_twice((kind, "id", owner_id), mark, f"{kind} id {shown(owner_id)}")
+    elif name is not None:
+        # Only a name alone names a persona twice: two entries with ids may share a name
+        # (Bland allows it), and the name then only checks each id.
+        listed_twice((kind, "name", name), mark, f"{kind} {shown(repr(name))}")
+    number_marks: dict[str, SourceMark] = {}
+    settings: dict[str, RoutingSettings | None] = {}
+    labels: dict[str, str] = {}
+    for number_path, item in number_items(path, entry):
+        number = item
+        if isinstance(item, dict):
+            number, number_path = item.get("number"), (*number_path, "number")
+        number_mark = document.mark(number_path)
+        if not _is_e164(number) or listed_twice(number, number_mark, number):
+            continue
+        number_marks[number] = number_mark
+        if not isinstance(item, dict):
+            continue
+        # What a mapping entry declares besides its number; an agent's has no settings.
+        declared = item.get("settings", False)
+        if kind == "persona" and (declared is None or isinstance(declared, dict)):
+            settings[number] = routing_settings(declared)
+        if isinstance(item.get("label"), str):
+            labels[number] = item["label"]
+    return DesiredPersona(
+        owner_id, name, tuple(number_marks), mark, number_marks, settings, labels, kind
+    )

@@ -9,16 +9,7 @@ from typing import Any
 
 import phonenumbers
 
-from reconciler.config.document import (
-    SHOWN_CHARS,
-    Document,
-    diagnostic_at,
-    number_paths,
-    shown,
-    shown_json,
-    type_name,
-)
-from reconciler.errors import Diagnostic
+from reconciler.config.document import SHOWN_CHARS, shown, shown_json, type_name
 
 CANONICAL_E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
 _LOOSE_CHARS = re.compile(r"[\s\-().\u00a0\u2010-\u2015]")
@@ -30,7 +21,15 @@ def check_phone_number(value: Any, raw: str | None) -> str | None:
     if isinstance(value, str):
         if CANONICAL_E164.fullmatch(value):
             return _impossible_reason(value)
-        return _string_message(value)
+        written = shown_json(value)
+        if re.fullmatch(r"\+[0-9]{16,}", value):
+            return f"{written} has {len(value) - 1} digits: E.164 allows at most 15"
+        if value.startswith("+0"):
+            return f"{written} is not an E.164 phone number: no country code starts with 0"
+        suggestion = suggest_e164(value)
+        if suggestion not in (None, value) and _impossible_reason(str(suggestion)) is None:
+            return f'{written} is not canonical E.164: did you mean "{suggestion}"?'
+        return f"{written} is not an E.164 phone number ({_E164_HINT})"
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Shown as written: YAML may have read it as something else (014 is octal 12).
         written = shown(raw if raw is not None else str(value))
@@ -40,19 +39,6 @@ def check_phone_number(value: Any, raw: str | None) -> str | None:
                 return f'{written} is a number, not a string: quote it as "{quoted}"'
         return f"{written} is a number, not a string: quote it and write it in E.164 ({_E164_HINT})"
     return f"a phone number must be a quoted string, not {type_name(value)}"
-
-
-def _string_message(value: str) -> str:
-    """The message for a string that is not canonical E.164."""
-    written = shown_json(value)
-    if re.fullmatch(r"\+[0-9]{16,}", value):
-        return f"{written} has {len(value) - 1} digits: E.164 allows at most 15"
-    if value.startswith("+0"):
-        return f"{written} is not an E.164 phone number: no country code starts with 0"
-    suggestion = suggest_e164(value)
-    if suggestion is not None and suggestion != value and _impossible_reason(suggestion) is None:
-        return f'{written} is not canonical E.164: did you mean "{suggestion}"?'
-    return f"{written} is not an E.164 phone number ({_E164_HINT})"
 
 
 def suggest_e164(value: str) -> str | None:
@@ -72,65 +58,27 @@ def suggest_e164(value: str) -> str | None:
     return loose if CANONICAL_E164.fullmatch(loose) else None
 
 
-def check_document_numbers(document: Document, diagnostics: list[Diagnostic]) -> None:
-    """Add a diagnostic for each phone number of the document that is not canonical and possible."""
-    for path, number in number_paths(document.value):
-        if document.is_refused(path):
-            continue
-        # Cheap test first: most numbers in a large file are already canonical and possible.
-        if isinstance(number, str) and CANONICAL_E164.fullmatch(number):
-            message = _impossible_reason(number)
-        else:
-            message = check_phone_number(number, document.raw.get(path))
-        if message is not None:
-            diagnostics.append(diagnostic_at(document.mark(path), message))
-
-
 def _impossible_reason(number: str) -> str | None:
     """Why a canonical-looking E.164 number cannot exist, or None when it is possible."""
-    digits = number[1:]
-    template = _shape_template(digits[:4], len(digits))
-    if template is _BY_DIGITS:
-        template = _template(digits)
-    return None if template is None else template.format(number=number)
-
-
-# Stands for "more digits than the shape decide": a national number starting with 0.
-_BY_DIGITS = "by digits"
-
-
-@cache
-def _shape_template(prefix: str, length: int) -> str | None:
-    """_template for every number starting with prefix and of this length (numbers of a large
-    file share a few): the country code, the national number's first digit and the length
-    decide, unless that digit is 0."""
-    code = _country_code(prefix)
-    if code is not None and prefix[len(str(code)) :][:1] == "0":
-        return _BY_DIGITS
-    return _template(prefix.ljust(length, "1"))
-
-
-def _template(digits: str) -> str | None:
-    """Why +digits cannot exist, with {number} for the number; None when it is possible."""
-    code = _country_code(digits[:3])
+    code = _country_code(number[1:4])
     if code is None:
-        return "{number} has no valid country code"
-    national = digits[len(str(code)) :]
+        return f"{number} has no valid country code"
+    national = number[1 + len(str(code)) :]
     if not national:
-        return "{number} has a country code but no subscriber number"
+        return f"{number} has a country code but no subscriber number"
     if not national.lstrip("0"):
-        return "{number} is not a possible phone number"
+        return f"{number} is not a possible phone number"
     if national.startswith("0"):
         # Whether a leading 0 counts depends on the country: phonenumbers knows.
         try:
-            possible = phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None))
+            possible = phonenumbers.is_possible_number(phonenumbers.parse(number, None))
         except phonenumbers.NumberParseException:
             possible = False
     else:
         possible = _possible_length(code, len(national))
     if possible:
         return None
-    return f"{{number}} is not a possible phone number for country code +{code} (wrong length)"
+    return f"{number} is not a possible phone number for country code +{code} (wrong length)"
 
 
 @cache

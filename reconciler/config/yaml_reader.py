@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 import yaml.events as ev
 
-from reconciler.config.document import Document, YamlPath, diagnostic_at, shown, shown_json
+from reconciler.config.document import Document, YamlPath, shown, shown_json
 from reconciler.errors import Diagnostic
 from reconciler.model import SourceMark
 from reconciler.text import one_line
@@ -36,21 +36,23 @@ _ALLOWED_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null",
 # costing anything, whichever YAML parser is installed.
 MAX_DEPTH = 64
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
-# Stands for a mapping key whose value is not kept (a duplicate, or a list used as a key).
+# Stand for a mapping key whose value is not kept (a duplicate, or a list used as a key), and
+# for no key yet.
 _DROPPED_KEY = object()
-_QUOTE_STYLES = frozenset({"'", '"'})
+_NO_KEY = object()
+_NOT_ALLOWED = "is not allowed: the config holds plain data only"
 
 
 @dataclass
 class OpenCollection:
-    """A mapping or list whose end event has not come yet."""
+    """A mapping or list whose end event has not come yet, and a mapping's key waiting for its
+    value (_NO_KEY when the next value is a key)."""
 
     container: dict[Any, Any] | list[Any]
     path: YamlPath
     mark: SourceMark
     flow: bool = False
-    pending_key: Any = None
-    has_key: bool = False
+    key: Any = _NO_KEY
 
 
 @lru_cache(maxsize=4096)
@@ -79,10 +81,9 @@ class DocumentBuilder:
         self.document = document
         self.diagnostics: list[Diagnostic] = []
         self.stack: list[OpenCollection] = []
-        self.too_deep = False
 
     def problem(self, mark: SourceMark, message: str) -> None:
-        self.diagnostics.append(diagnostic_at(mark, message))
+        self.diagnostics.append(Diagnostic(*mark, message))
 
     def child_path(self) -> YamlPath | None:
         """Path of the next value, or None when the next value is a mapping key."""
@@ -91,13 +92,15 @@ class DocumentBuilder:
         top = self.stack[-1]
         if isinstance(top.container, list):
             return (*top.path, len(top.container))
-        if not top.has_key:
+        if top.key is _NO_KEY:
             return None
-        key = top.pending_key
-        return (*top.path, key if isinstance(key, str | int) else str(key))
+        return (*top.path, top.key if isinstance(top.key, str | int) else str(top.key))
 
     def add(self, value: Any, mark: SourceMark, raw: str | None = None) -> None:
-        """Add a scalar's value: the key of a mapping waiting for one, else the next value."""
+        """Add a value: the key of a mapping waiting for one, else the next value.
+
+        A collection is added when it starts, and put in place again when it ends.
+        """
         path = self.child_path()
         if path is None:
             self.add_key(self.stack[-1], value, mark)
@@ -105,7 +108,8 @@ class DocumentBuilder:
         self.document.marks[path] = mark
         if raw is not None and self.stack:
             self.document.raw[path] = raw
-        self.place(value)
+        if not isinstance(value, dict | list):
+            self.place(value)
 
     def place(self, value: Any) -> None:
         """Put the next value (a scalar, or a collection just ended) where it belongs."""
@@ -116,17 +120,18 @@ class DocumentBuilder:
         if isinstance(top.container, list):
             top.container.append(value)
             return
-        if top.pending_key is not _DROPPED_KEY:
-            top.container[top.pending_key] = value
-        top.pending_key, top.has_key = None, False
+        if top.key is not _DROPPED_KEY:
+            top.container[top.key] = value
+        top.key = _NO_KEY
 
     def add_key(self, top: OpenCollection, key: Any, mark: SourceMark) -> None:
         assert isinstance(top.container, dict)
         if isinstance(key, dict | list):
             self.problem(mark, "a mapping key must be a plain value, not a list or mapping")
-            top.pending_key, top.has_key = _DROPPED_KEY, True  # reported once, not as unknown too
+            top.key = _DROPPED_KEY  # reported once, not as unknown too
             return
         key_path = (*top.path, key if isinstance(key, str | int) else str(key))
+        top.key = key
         if key in top.container:
             first = self.document.key_marks[key_path]
             self.problem(
@@ -135,135 +140,83 @@ class DocumentBuilder:
                 "YAML would silently keep only the last one)",
             )
             # Keep the first value: the later one is reported and must be removed.
-            key = _DROPPED_KEY
+            top.key = _DROPPED_KEY
         else:
             self.document.key_marks[key_path] = mark
-        top.pending_key, top.has_key = key, True
 
     def scalar(self, event: ev.ScalarEvent, mark: SourceMark) -> None:
         tag = event.tag
-        if tag in (None, "!"):
-            # Quoted, block and "!"-tagged scalars are strings; only plain ones are resolved.
-            if tag == "!" or not event.implicit[0]:
-                self.add(event.value, mark)
-                return
+        # Quoted, block and "!"-tagged scalars are strings; only plain ones are resolved.
+        if tag is None and event.implicit[0]:
             tag = _implicit_tag(event.value)
-            if tag == _TAG + "str":  # most plain scalars: the config's keys, names and ids
-                self.add(event.value, mark)
-                return
-        value, raw = (
-            event.value,
-            None,
-        )  # a refused value, or a date (no field holds one), as written
-        if tag == _TAG + "merge":
+        if tag in (None, "!", _TAG + "str", _TAG + "timestamp"):
+            # Most plain scalars: the config's keys, names and ids. A date is kept as
+            # written: no field holds one.
+            self.add(event.value, mark)
+        elif tag == _TAG + "merge":
             self.problem(mark, "merge keys (<<) are not allowed: write the values out")
             if self.stack:
                 self.document.refused.add(self.stack[-1].path)
-        elif tag not in _ALLOWED_TAGS and tag != _TAG + "timestamp":
-            self.refuse(
-                mark, f"tag {short_tag(tag)} is not allowed: the config holds plain data only"
-            )
-        elif tag in (_TAG + "seq", _TAG + "map"):
-            self.refuse(mark, f"tag {short_tag(tag)} on a single value: remove the tag")
-        elif tag != _TAG + "timestamp":
+            self.add(event.value, mark)
+        elif tag not in _ALLOWED_TAGS or tag in (_TAG + "seq", _TAG + "map"):
+            fix = "on a single value: remove the tag" if tag in _ALLOWED_TAGS else _NOT_ALLOWED
+            self.refuse(mark, f"tag {short_tag(tag)} {fix}")
+            self.add(event.value, mark)
+        else:
             node = yaml.ScalarNode(tag, event.value, None, None, event.style)
             try:
                 value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
             except Exception:  # an explicit !!bool maybe raises KeyError, not a YAMLError
                 message = f"{shown_json(event.value)} is not a valid {short_tag(tag)}"
                 self.refuse(mark, message + ": remove the tag")
-            else:
-                raw = None if isinstance(value, str) else event.value
-        self.add(value, mark, raw)
+                value = event.value
+            self.add(value, mark, None if isinstance(value, str) else event.value)
 
     def refuse(self, mark: SourceMark, message: str) -> None:
         """Report the value about to be added, and mark it as already reported."""
         self.problem(mark, message)
         path = self.child_path()
-        if path is None and self.stack:
-            path = self.stack[-1].path  # a refused mapping key: its mapping is unreliable
-        if path is not None:
-            self.document.refused.add(path)
+        # A refused mapping key: its mapping is unreliable.
+        self.document.refused.add(self.stack[-1].path if path is None else path)
 
-    def start_collection(self, event: ev.CollectionStartEvent, mark: SourceMark) -> None:
-        path = self.child_path()
-        container: dict[Any, Any] | list[Any] = (
-            {} if isinstance(event, ev.MappingStartEvent) else []
-        )
-        if path is None:
-            # A collection used as a mapping key: record it as a key, then swallow its content.
-            top = self.stack[-1]
-            self.add_key(top, container, mark)
-            path = (*top.path, str(top.pending_key))
-        else:
-            self.document.marks[path] = mark
-        self.stack.append(OpenCollection(container, path, mark, bool(event.flow_style)))
-
-    def end_collection(self) -> None:
-        self.place(self.stack.pop().container)
-
-    def feed(self, events: Iterable[ev.Event]) -> None:
-        """Build the document from a parser's events; stops at a second document or too deep."""
+    def feed(self, events: Iterable[ev.Event]) -> bool:
+        """Build the document from a parser's events; stops at a second document, or too deep
+        (then False: the document is not kept)."""
         documents = 0
-        file = self.document.file
-        marks = self.document.marks
-        stack = self.stack
         for event in events:
-            if (
-                type(event) is ev.ScalarEvent
-                and event.tag is None
-                and event.anchor is None
-                and event.style in _QUOTE_STYLES
-                and stack
-                and event.start_mark is not None
-            ):
-                container = stack[-1].container
-                if type(container) is list:
-                    # The hot path of a large file: a quoted phone number in a list. The same
-                    # result as scalar() -> add(), without the calls and checks around them.
-                    start = event.start_mark
-                    marks[(*stack[-1].path, len(container))] = SourceMark(
-                        file, start.line + 1, start.column + 1
-                    )
-                    container.append(event.value)
-                    continue
-            mark = event_mark(file, event.start_mark)
+            mark = event_mark(self.document.file, event.start_mark)
             if isinstance(event, ev.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
                     self.problem(mark, "more than one YAML document: put everything in one")
-                    return
+                    return True
+            elif isinstance(event, ev.AliasEvent):
+                # Never expanded: a few aliases of aliases would otherwise grow exponentially.
+                message = f"aliases (*{shown(str(event.anchor))}) are not allowed"
+                self.refuse(mark, message + ": write the value out")
+                self.add(None, mark)
                 continue
-            if not self.add_event(event, mark):
-                return
-
-    def add_event(self, event: ev.Event, mark: SourceMark) -> bool:
-        """Add the value of one event, or open or close a collection; False when too deep."""
-        if isinstance(event, ev.AliasEvent):
-            # Never expanded: a few aliases of aliases would otherwise grow exponentially.
-            self.refuse(
-                mark, f"aliases (*{shown(str(event.anchor))}) are not allowed: write the value out"
-            )
-            self.add(None, mark)
-            return True
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None:
-            self.problem(mark, f"anchors (&{shown(anchor)}) are not allowed: write values out")
-        if isinstance(event, ev.CollectionStartEvent):
-            if len(self.stack) >= MAX_DEPTH:
-                self.problem(mark, TOO_DEEP)
-                self.too_deep = True
-                return False
-            tag = event.tag
-            if tag not in (None, "!", _TAG + "seq", _TAG + "map"):
-                self.refuse(
-                    mark, f"tag {short_tag(tag)} is not allowed: the config holds plain data only"
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None:
+                self.problem(mark, f"anchors (&{shown(anchor)}) are not allowed: write values out")
+            if isinstance(event, ev.ScalarEvent):
+                self.scalar(event, mark)
+            elif isinstance(event, ev.CollectionStartEvent):
+                if len(self.stack) >= MAX_DEPTH:
+                    self.problem(mark, TOO_DEEP)
+                    return False
+                if event.tag not in (None, "!", _TAG + "seq", _TAG + "map"):
+                    self.refuse(mark, f"tag {short_tag(event.tag)} {_NOT_ALLOWED}")
+                empty: dict[Any, Any] | list[Any] = (
+                    {} if type(event) is ev.MappingStartEvent else []
                 )
-            self.start_collection(event, mark)
-        elif isinstance(event, ev.CollectionEndEvent):
-            self.end_collection()
-        elif isinstance(event, ev.ScalarEvent):
-            self.scalar(event, mark)
+                path = self.child_path()
+                self.add(empty, mark)
+                if path is None:  # a mapping or list used as a mapping key: dropped at its end
+                    path = (*self.stack[-1].path, str(self.stack[-1].key))
+                self.stack.append(OpenCollection(empty, path, mark, bool(event.flow_style)))
+            elif isinstance(event, ev.CollectionEndEvent):
+                self.place(self.stack.pop().container)
         return True
 
 
@@ -282,19 +235,19 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         code = ord(control.group())
         name = " (NUL)" if code == 0 else ""
         message = f"control character U+{code:04X}{name} is not allowed in YAML: remove it"
-        return None, [diagnostic_at(_position(file, text, control.start()), message)]
+        return None, [Diagnostic(*_position(file, text, control.start()), message)]
     builder = DocumentBuilder(Document(file))
     try:
-        builder.feed(yaml.parse(text, Loader=_Loader))
+        whole = builder.feed(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as error:
-        builder.diagnostics.append(_syntax_error(error, text, builder.stack, file))
+        builder.problem(*_syntax_error(error, text, builder.stack, file))
     except yaml.YAMLError as error:
         index = getattr(error, "position", 0)
         where = _position(file, text, index if isinstance(index, int) else 0)
         reason = one_line(str(getattr(error, "reason", "") or error))
         builder.problem(where, f"invalid YAML: {reason}")
     else:
-        if not builder.too_deep:
+        if whole:
             return builder.document, builder.diagnostics
     return None, builder.diagnostics
 
@@ -307,44 +260,36 @@ def _position(file: str, text: str, index: int) -> SourceMark:
 
 def _syntax_error(
     error: yaml.MarkedYAMLError, text: str, open_collections: list[OpenCollection], file: str
-) -> Diagnostic:
-    """One diagnostic for a YAML syntax error, pointing where the fix belongs."""
+) -> tuple[SourceMark, str]:
+    """Where a YAML syntax error's fix belongs, and what to say."""
     problem = one_line(error.problem or "invalid YAML")
     mark = error.problem_mark or error.context_mark
     where = event_mark(file, mark)
     index = mark.index if mark is not None else 0
     if 0 <= index < len(text) and text[index] == "\t":
-        return diagnostic_at(where, _tab_message(text, index))
+        before = text[text.rfind("\n", 0, index) + 1 : index]
+        if not before.strip(" \t"):
+            return where, "tab character used for indentation: YAML needs spaces"
+        return where, f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
     if "maximum nesting depth" in problem:
-        return diagnostic_at(where, TOO_DEEP)
+        return where, TOO_DEEP
     at_end = not text[index:].strip()
     open_flow = next((frame for frame in reversed(open_collections) if frame.flow), None)
     if at_end and open_flow is not None:
         # The parser notices only at the end of the file; the fix belongs at the bracket.
         opened, closing = ("{", "}") if isinstance(open_flow.container, dict) else ("[", "]")
-        return diagnostic_at(
-            open_flow.mark, f'"{opened}" is never closed: add the matching "{closing}"'
-        )
+        return open_flow.mark, f'"{opened}" is never closed: add the matching "{closing}"'
     context = one_line(error.context or "")
     context_mark = error.context_mark
     if at_end and context_mark is not None and "quoted scalar" in context:
         quote = text[context_mark.index] if context_mark.index < len(text) else '"'
-        return diagnostic_at(
+        return (
             event_mark(file, context_mark),
             f"the quote {quote} is never closed: add the matching {quote}",
         )
-    message = f"invalid YAML: {problem}"
     if context and context_mark is not None:
-        message += f" ({context} that starts at line {context_mark.line + 1})"
-    return diagnostic_at(where, message)
-
-
-def _tab_message(text: str, index: int) -> str:
-    """What to say about the tab character at index, which YAML refused."""
-    before = text[text.rfind("\n", 0, index) + 1 : index]
-    if not before.strip(" \t"):
-        return "tab character used for indentation: YAML needs spaces"
-    return f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
+        problem += f" ({context} that starts at line {context_mark.line + 1})"
+    return where, f"invalid YAML: {problem}"
 
 
 def _decode(file: str, content: bytes) -> str | Diagnostic:

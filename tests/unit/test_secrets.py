@@ -17,14 +17,21 @@ from reconciler.errors import InputError
 from reconciler.secrets import (
     MAX_KEY_FILE_BYTES,
     MIN_KEY_CHARS,
+    REDACTOR,
     Redactor,
     api_key,
     key_file_warning,
-    possible_keys,
+    redact_possible_keys,
 )
 from tests.conftest import TEST_KEY
 
 CANARY = TEST_KEY
+
+
+def possible_keys(option: str | None, environ: dict[str, str]) -> set[str]:
+    """What redact_possible_keys hides, the redactor knowing nothing before (see conftest)."""
+    redact_possible_keys(option, environ)
+    return REDACTOR.secrets
 
 
 def test_the_log_filter_redacts_arguments_and_exception_text() -> None:
@@ -117,22 +124,20 @@ def test_a_key_too_short_to_be_a_key_is_refused_naming_its_source(key: str) -> N
         f"the API key from BLAND_API_KEY is {len(key)} characters long: an API key has at "
         f"least {MIN_KEY_CHARS}"
     )
-    assert possible_keys(None, {"BLAND_API_KEY": key}) == []
+    assert possible_keys(None, {"BLAND_API_KEY": key}) == set()
 
 
 def test_possible_keys_read_only_regular_files(tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(CANARY)
-    assert possible_keys(str(key_file), {"BLAND_API_KEY": "sk-env-key"}) == [
-        "sk-env-key",
-        CANARY,
-    ]
+    assert possible_keys(str(key_file), {"BLAND_API_KEY": "sk-env-key"}) == {"sk-env-key", CANARY}
+    REDACTOR.secrets = set()
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    assert possible_keys(str(fifo), {}) == []  # read once, when the key is needed
-    assert possible_keys(str(tmp_path / "missing"), {}) == []
+    assert possible_keys(str(fifo), {}) == set()  # read once, when the key is needed
+    assert possible_keys(str(tmp_path / "missing"), {}) == set()
     # No such file and no folder in it: the key itself, given where its file's path belongs.
-    assert possible_keys(CANARY, {}) == [CANARY]
+    assert possible_keys(CANARY, {}) == {CANARY}
 
 
 LONG_KEY = "org_live_" + "".join(f"{i:02d}x{chr(65 + i % 26)}" for i in range(18)) + "z"

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.config.document import Document, diagnostic_at, shown, type_name
-from reconciler.errors import Diagnostic
+from reconciler.config.document import Document, shown, type_name
 from reconciler.model import SourceMark
 
 
@@ -24,12 +23,6 @@ def test_a_value_inside_a_refused_one_is_refused() -> None:
     assert not document.is_refused(("personas", 1))
     assert not document.is_refused(())
     assert not Document("f.yaml").is_refused(("personas", 0))
-
-
-def test_a_diagnostic_at_a_mark() -> None:
-    diagnostic = diagnostic_at(SourceMark("f.yaml", 3, 7), "something is wrong")
-    assert diagnostic == Diagnostic("f.yaml", 3, 7, "something is wrong")
-    assert str(diagnostic) == "f.yaml:3:7: something is wrong"
 
 
 def test_a_shown_value_stays_on_one_short_line() -> None:

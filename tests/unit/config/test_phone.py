@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from reconciler.config import check_phone_number, suggest_e164
-from reconciler.config.phone import _impossible_reason, _template
+from reconciler.config.phone import check_phone_number, suggest_e164
 
 
 @pytest.mark.parametrize(
@@ -75,17 +72,6 @@ def test_phone_number_messages(value: object, raw: str | None, message: str | No
 def test_a_number_unassigned_today_but_possible_is_accepted() -> None:
     """is_possible_number, not is_valid_number: area code 999 is unassigned in the US."""
     assert check_phone_number("+19995550100", None) is None
-
-
-def test_the_verdict_by_shape_agrees_with_the_verdict_by_every_digit() -> None:
-    rng = random.Random(7)
-    for _ in range(5000):
-        digits = str(rng.randint(1, 9)) + "".join(
-            rng.choice("0123456789") for _ in range(rng.randint(0, 14))
-        )
-        template = _template(digits)
-        expected = None if template is None else template.format(number="+" + digits)
-        assert _impossible_reason("+" + digits) == expected, digits
 
 
 def test_a_possible_number_does_not_vouch_for_another_length() -> None:

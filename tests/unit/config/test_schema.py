@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from reconciler.config import load_config, load_schema
-from reconciler.config.schema import _inline_refs, _plainly_valid_persona, _schema_errors
+from reconciler.config.schema import _inline_refs, _plainly_valid_entry, _schema_errors
 from reconciler.errors import ConfigError
 
 ENTRIES: list[Any] = [
@@ -73,7 +73,7 @@ def test_split_validation_finds_what_the_whole_schema_finds(entry: Any, key: str
 @pytest.mark.parametrize("key", ["personas", "agents"])
 @pytest.mark.parametrize("entry", ENTRIES, ids=repr)
 def test_plainly_valid_entries_are_valid(entry: Any, key: str) -> None:
-    if _plainly_valid_persona(entry):
+    if _plainly_valid_entry(entry):
         assert _full_schema_errors({"version": 1, "personas": [], key: [entry]}) == set()
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import MAX_DEPTH, load_config, parse_yaml
+from reconciler.config import load_config
+from reconciler.config.yaml_reader import MAX_DEPTH, parse_yaml
 from reconciler.errors import ConfigError
 from reconciler.model import SourceMark
 from tests.conftest import EXAMPLES
