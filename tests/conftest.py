@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -119,11 +121,27 @@ OFFLINE = (
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of wheels: the project's, made by its real build backend (pip, in an isolated
-    build environment), and those of the dependencies it installs with. Made once per session,
+    build environment), and those of the dependencies it installs with. Made once per run,
     the only time the tests read the package index (or pip's cache); the tests that install the
     project install it from here, offline.
     """
-    where = tmp_path_factory.mktemp("wheelhouse")
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+    # The workers of one run share their parent folder: the first to get here builds the
+    # wheels, the others wait for it and use them.
+    where = tmp_path_factory.getbasetemp().parent / "wheelhouse"
+    where.mkdir(exist_ok=True)
+    with (where / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        wheels = where / "wheels"
+        if not any(wheels.glob("bland_reconciler-*.whl")):
+            shutil.rmtree(where / "source", ignore_errors=True)
+            build_wheelhouse(where)
+        return wheels
+
+
+def build_wheelhouse(where: Path) -> Path:
+    """Build the project's wheel and fetch its dependencies' into where/wheels."""
     # Built from a copy: setuptools leaves a build/ behind, whose stale modules a later build
     # of the working tree would pack.
     source = where / "source"
