@@ -82,9 +82,9 @@ def test_the_twin_of_an_agent_past_the_500_listed_is_never_written_through_v1(
 
 
 def test_export_never_writes_the_twin_of_an_agent_past_the_500_listed_as_a_persona(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+    start_sim_past_the_agent_list: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    start_sim(_state(filler_agents=500), twins_listed=True)
+    start_sim_past_the_agent_list(twins_listed=True)
     exported = tmp_path / "exported.yaml"
     result = run_cli("export", "--out", exported)
     assert result.code in (0, 1), result.out + result.err
