@@ -176,8 +176,11 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project install it from here, offline.
     """
     where = wheelhouse_folder(tmp_path_factory)
+    pip = start_wheelhouse(where)  # None once wheelhouse_started or another worker has
+    if pip is not None:
+        pip.wait()
     with (where / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # pip, started by wheelhouse_started, has ended
+        fcntl.flock(lock, fcntl.LOCK_EX)  # taken once the pip of this run has ended
     wheels = where / "wheels"
     if any(wheels.glob("bland_reconciler-*.whl")):
         return wheels
