@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -116,31 +118,76 @@ OFFLINE = (
 )
 
 
+def wheelhouse_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where a run makes its wheelhouse: the folder its xdist workers share, if any."""
+    base = tmp_path_factory.getbasetemp()
+    where = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "wheelhouse"
+    where.mkdir(exist_ok=True)
+    return where
+
+
+def start_wheelhouse(where: Path) -> subprocess.Popen[bytes] | None:
+    """Start pip making the wheelhouse in where/wheels, unless a process of this run has.
+
+    pip holds where/lock until it ends (the lock is on the open file, which it inherits), so
+    whoever needs the wheels waits for it by taking the lock. Its output goes to where/pip.log.
+    """
+    with (where / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        if (where / "pip.log").exists():
+            return None
+        # Built from a copy: setuptools leaves a build/ behind, whose stale modules a later
+        # build of the working tree would pack.
+        source = where / "source"
+        shutil.copytree(ROOT / "reconciler", source / "reconciler", ignore=shutil.ignore_patterns(
+            "__pycache__"))  # fmt: skip
+        for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
+            shutil.copy2(ROOT / name, source / name)
+        with (where / "pip.log").open("w") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "pip", "--quiet", "wheel", "--wheel-dir", where / "wheels",
+                 source],
+                stdout=log, stderr=subprocess.STDOUT, pass_fds=[lock.fileno()],
+            )  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wheelhouse_started(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Start making the wheelhouse as soon as a run that needs it begins: fetching the
+    dependencies' wheels mostly waits on the package index, and the tests go on meanwhile."""
+    items = request.session.items
+    needed = any("wheelhouse" in getattr(item, "fixturenames", ()) for item in items)
+    pip = start_wheelhouse(wheelhouse_folder(tmp_path_factory)) if needed else None
+    yield
+    if pip is not None:
+        pip.wait()
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of wheels: the project's, made by its real build backend (pip, in an isolated
-    build environment), and those of the dependencies it installs with. Made once per session,
+    build environment), and those of the dependencies it installs with. Made once per run,
     the only time the tests read the package index (or pip's cache); the tests that install the
     project install it from here, offline.
     """
-    where = tmp_path_factory.mktemp("wheelhouse")
-    # Built from a copy: setuptools leaves a build/ behind, whose stale modules a later build
-    # of the working tree would pack.
-    source = where / "source"
-    shutil.copytree(ROOT / "reconciler", source / "reconciler", ignore=shutil.ignore_patterns(
-        "__pycache__"))  # fmt: skip
-    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
-        shutil.copy2(ROOT / name, source / name)
+    where = wheelhouse_folder(tmp_path_factory)
+    pip = start_wheelhouse(where)  # None once wheelhouse_started or another worker has
+    if pip is not None:
+        pip.wait()
+    with (where / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # taken once the pip of this run has ended
     wheels = where / "wheels"
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "--quiet", "wheel", "--wheel-dir", wheels, source],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        if any(marker in done.stderr for marker in OFFLINE):
-            pytest.skip(f"no package index to fetch the dependencies' wheels from\n{done.stderr}")
-        pytest.fail(f"pip wheel failed:\n{done.stderr[-3000:]}")
-    return wheels
+    if any(wheels.glob("bland_reconciler-*.whl")):
+        return wheels
+    log = (where / "pip.log").read_text()
+    if any(marker in log for marker in OFFLINE):
+        pytest.skip(f"no package index to fetch the dependencies' wheels from\n{log}")
+    pytest.fail(f"pip wheel failed:\n{log[-3000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -70,11 +70,11 @@ def test_emptying_an_agent_no_read_shows_trips_a_valve_or_is_refused(
 
 
 def test_the_twin_of_an_agent_past_the_500_listed_is_never_written_through_v1(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+    start_sim_past_the_agent_list: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
     # GET /v1/personas lists the twin, tagged v2-agent:ag-bot; GET /v2/agents stops at 500
     # newest and leaves Bot out.
-    sim = start_sim(_state(filler_agents=500), twins_listed=True)
+    sim = start_sim_past_the_agent_list(twins_listed=True)
     config = _config(tmp_path, [{"id": TWIN, "numbers": [N101, N105, N102]}], [])
     result = run_cli("apply", config, "--auto-approve")
     assert result.code == 1, result.out + result.err
@@ -82,9 +82,9 @@ def test_the_twin_of_an_agent_past_the_500_listed_is_never_written_through_v1(
 
 
 def test_export_never_writes_the_twin_of_an_agent_past_the_500_listed_as_a_persona(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+    start_sim_past_the_agent_list: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    start_sim(_state(filler_agents=500), twins_listed=True)
+    start_sim_past_the_agent_list(twins_listed=True)
     exported = tmp_path / "exported.yaml"
     result = run_cli("export", "--out", exported)
     assert result.code in (0, 1), result.out + result.err
@@ -92,9 +92,9 @@ def test_export_never_writes_the_twin_of_an_agent_past_the_500_listed_as_a_perso
 
 
 def test_an_agent_past_the_500_listed_is_found_by_id_and_routed(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+    start_sim_past_the_agent_list: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    sim = start_sim(_state(filler_agents=500), twins_listed=True)
+    sim = start_sim_past_the_agent_list(twins_listed=True)
     config = _config(tmp_path, [], [{"id": BOT, "numbers": [N101, N105, N102]}])
     result = run_cli("apply", config, "--auto-approve")
     assert result.code == 0, result.out + result.err
@@ -103,9 +103,9 @@ def test_an_agent_past_the_500_listed_is_found_by_id_and_routed(
 
 
 def test_an_agent_past_the_500_listed_is_refused_by_name_with_nothing_written(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+    start_sim_past_the_agent_list: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    sim = start_sim(_state(filler_agents=500), twins_listed=True)
+    sim = start_sim_past_the_agent_list(twins_listed=True)
     config = _config(tmp_path, [], [{"name": "New", "numbers": [N102]}])
     result = run_cli("apply", config, "--auto-approve")
     assert result.code == 1, result.out + result.err
@@ -466,9 +466,12 @@ def test_a_protected_number_never_moves_between_kinds(
     ],
 )
 def test_a_protected_number_of_an_agent_past_the_500_listed_never_moves(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, reading: dict[str, bool]
+    start_sim_past_the_agent_list: StartSim,
+    run_cli: RunCli,
+    tmp_path: Path,
+    reading: dict[str, bool],
 ) -> None:
-    sim = start_sim(_state(filler_agents=500), **reading)
+    sim = start_sim_past_the_agent_list(**reading)
     config = _config(
         tmp_path, [{"id": SUPPORT, "numbers": [N100, N106, N101]}], [], protected=[N101]
     )

@@ -115,11 +115,14 @@ def _delete_bot(sim: Simulator) -> None:
 
 @pytest.mark.parametrize("reading", [{}, {"twins_readable": True}], ids=["hidden", "by id"])
 def test_a_twin_tag_on_one_persona_never_unguards_an_agent_past_the_500_listed(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, reading: dict[str, bool]
+    start_sim_past_the_agent_list: StartSim,
+    run_cli: RunCli,
+    tmp_path: Path,
+    reading: dict[str, bool],
 ) -> None:
     # GET /v2/agents stops at 500 and leaves Bot out; its twin is not listed. One persona
     # carries a tag naming an agent that no longer exists.
-    sim = start_sim(_state(filler_agents=500), **reading)
+    sim = start_sim_past_the_agent_list(**reading)
     _tag_in_reads(sim, SALES, ["v2-agent:ag-retired"])
     config = _config(
         tmp_path, [{"id": SUPPORT, "numbers": [N100, N106, N101]}], [], protected=[N101]
@@ -205,10 +208,9 @@ def test_a_binding_naming_another_agents_twin_never_leaves_a_number_unrouted(
 
 @pytest.mark.parametrize("readable", [False, True], ids=["twin hidden", "twin readable"])
 def test_the_refusal_fallback_never_writes_through_v1_to_a_twin_named_by_get_v1_inbound(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, readable: bool
+    start_sim_past_the_agent_list: StartSim, run_cli: RunCli, tmp_path: Path, readable: bool
 ) -> None:
-    sim = start_sim(
-        _state(filler_agents=500),
+    sim = start_sim_past_the_agent_list(
         legacy_inbound_includes_persona=True,
         attach_mode="refuse",
         twins_readable=readable,
@@ -220,10 +222,10 @@ def test_the_refusal_fallback_never_writes_through_v1_to_a_twin_named_by_get_v1_
 
 
 def test_a_number_left_on_an_unlisted_twin_by_a_non_exclusive_attach_never_ends_in_exit_0(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+    start_sim_past_the_agent_list: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    sim = start_sim(
-        _state(filler_agents=500), legacy_inbound_includes_persona=True, attach_mode="keep_old"
+    sim = start_sim_past_the_agent_list(
+        legacy_inbound_includes_persona=True, attach_mode="keep_old"
     )
     config = _config(tmp_path, [{"id": SUPPORT, "numbers": [N100, N106, N101]}], [])
     result = run_cli("apply", config, "--auto-approve")
