@@ -8,8 +8,6 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-import jsonschema
-
 from reconciler.config import MAX_LABEL, load_config_sources, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
 from reconciler.model import (
@@ -139,6 +137,8 @@ def _number_lines(owner: LivePersona, number: str) -> list[str]:
 @cache
 def _settings_check() -> Any:
     """A validator of the config schema's `settings` of a number: the one definition of them."""
+    import jsonschema  # here: only an export needs it, and importing it costs every command ~50 ms
+
     schema = load_schema()["$defs"]["numberMapping"]["properties"]["settings"]
     return jsonschema.validators.validator_for(schema)(schema)
 
