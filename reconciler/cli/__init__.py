@@ -34,13 +34,17 @@ from reconciler.simulator import simulator_command
 
 __all__ = ["Seams", "Settings", "cli", "main"]
 
-cli.add_command(validate.validate_command)
-cli.add_command(plan.plan_command)
-cli.add_command(apply.apply_command)
-cli.add_command(export.export_command)
-cli.add_command(show.show_command)
-cli.add_command(doctor.doctor_command)
-cli.add_command(global_options(simulator_command), name="simulator")
+for _command in (
+    validate.validate_command,
+    plan.plan_command,
+    apply.apply_command,
+    export.export_command,
+    show.show_command,
+    doctor.doctor_command,
+    simulator_command,
+):
+    _command.params += global_options(after_command=True)
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> None:
