@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol
 
-from reconciler.apply.result import ApplyResult, Write, counted
+from reconciler.apply.result import ApplyResult, counted
 from reconciler.apply.writes import OnWrite, apply_plan
 from reconciler.client_protocols import AccountReader, AccountWriter
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
@@ -326,16 +326,14 @@ class ApplyHooks(Protocol):
     def redact(self, text: str) -> str: ...
     # Shows the plan, before its valves are enforced.
     def show(self, plan: Plan) -> None: ...
-    # A line before the writes: a valve --force lets through, a saved plan already applied.
+    # A line of its own: a valve --force lets through, a saved plan already applied, a note
+    # on the repair before its writes.
     def say(self, line: str) -> None: ...
-    # A note on the repair, before its writes (converge's `announce`).
-    def note(self, note: str) -> None: ...
     # Entered before the first write, left after the last (the audit log, the signals).
     def writes(self) -> AbstractContextManager[None]: ...
-    # Around each plan's writes (the first, the repair): gets each write as it ends.
+    # Around each plan's writes (the first, the repair): gets each write as it goes out and
+    # as it ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
-    # Each write as the client puts it on the wire (the audit log's `sent` line).
-    def sent(self, write: Write) -> None: ...
 
 
 def apply(
@@ -369,14 +367,12 @@ def apply(
     def send(each: Plan) -> ApplyResult:
         with hooks.writing(each) as on_write:
             return apply_plan(
-                each,
-                account,
-                parallelism=hooks.parallelism,
-                stop=hooks.stop,
-                on_write=on_write,
-                on_send=hooks.sent,
+                each, account, parallelism=hooks.parallelism, stop=hooks.stop, on_write=on_write
             )
 
+    def note(note: str) -> None:
+        hooks.say(f"note: {note}")
+
     with hooks.writes():
-        result = converge(plan, desired, account, thresholds, send, hooks.note)
+        result = converge(plan, desired, account, thresholds, send, note)
     return plan, result

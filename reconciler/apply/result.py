@@ -13,8 +13,9 @@ from reconciler.render import plan_document
 from reconciler.text import printable
 
 # refused: an attach the API refused because another persona holds a number; the fallback that
-# frees the number first follows, and its own writes say how that ended.
-Outcome = Literal["done", "failed", "skipped", "refused"]
+# frees the number first follows, and its own writes say how that ended. sent: a write going
+# to the wire, handed on (to the audit log) before it ends.
+Outcome = Literal["done", "failed", "skipped", "refused", "sent"]
 
 
 @dataclass(frozen=True)
@@ -44,20 +45,16 @@ class Write:
         """True when the call succeeded."""
         return self.outcome == "done"
 
-    def failed_with(self, error: ApiError) -> Write:
-        """This write, failed with the API's status, code and message."""
+    def failed_with(self, error: ApiError, outcome: Outcome = "failed") -> Write:
+        """This write, failed (or refused) with the API's status, code and message."""
         return replace(
             self,
+            outcome=outcome,
             error=str(error),
-            outcome="failed",
             status=error.status,
             code=error.code,
             message=error.api_message,
         )
-
-    def refused_with(self, error: ApiError) -> Write:
-        """This write, refused by the API because a number is held elsewhere."""
-        return replace(self.failed_with(error), outcome="refused")
 
     def skipped_because(self, reason: str) -> Write:
         """This write, not sent, for `reason`."""

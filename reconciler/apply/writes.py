@@ -16,8 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from reconciler.apply.result import ApplyResult, Write
@@ -42,7 +41,6 @@ class _PlanWriter:
     parallelism: int
     stop: threading.Event
     on_write: OnWrite | None
-    on_send: OnWrite | None
     result: ApplyResult = field(default_factory=ApplyResult)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -54,18 +52,29 @@ class _PlanWriter:
         }
 
     def apply(self) -> ApplyResult:
-        """Attaches, then detaches, then settings, then labels."""
-        failed_attaches = self._send_attaches_then_detaches()
-        # A number whose attach did not succeed is not on its persona, where its settings go (its
-        # label is on the number itself).
-        gains = self.plan.gains()
-        missing = {(Action.SETTINGS, p, n) for p in failed_attaches for n in gains[p]}
+        """Attaches, then detaches (make before break), then settings, then labels."""
+        gains, losses = self.plan.gains(), self.plan.losses()
+        order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
+        attached = self._run_concurrently(
+            [partial(self._send, "attach", pid, gains[pid]) for pid in order if pid in gains]
+        )
+        failed = {write.persona_id for write in attached if not write.ok}
+        detaches: list[Callable[[], Write]] = []
+        for pid in (pid for pid in order if pid in losses):
+            if pid in failed and not self.halted():
+                # Without its new numbers, a persona keeps its old ones.
+                write = self._write_for("detach", pid, losses[pid])
+                self.record(write.skipped_because("its attach did not succeed (make before break)"))
+            else:
+                detaches.append(partial(self._send, "detach", pid, losses[pid]))
+        self._run_concurrently(detaches)
         for action in (Action.SETTINGS, Action.LABEL):
             sends: list[Callable[[], Write]] = []
-            for change in self.plan.number_writes():
-                if change.action is not action:
-                    continue
-                if (action, change.persona_id, change.phone_number) in missing:
+            for change in (c for c in self.plan.number_writes() if c.action is action):
+                # Settings live on the attachment an attach that failed did not make (a label
+                # lives on the number itself).
+                pid, number = change.persona_id, change.phone_number
+                if action is Action.SETTINGS and pid in failed and number in gains[pid]:
                     write = self._number_write(change)
                     self.record(write.skipped_because("its attach did not succeed"))
                 else:
@@ -79,34 +88,14 @@ class _PlanWriter:
         return self.stop.is_set() or self.result.stopped_by is not None
 
     def record(self, write: Write) -> None:
-        """Add a write that ended to the result and hand it to the on_write callback."""
+        """Add a write that ended to the result and hand it to on_write."""
         # Workers finish in any order; one lock keeps the list and the callbacks whole.
         with self._lock:
-            if write.outcome == "skipped":
-                self.result.skipped.append(write)
-            else:
-                self.result.writes.append(write)
+            (self.result.skipped if write.outcome == "skipped" else self.result.writes).append(
+                write
+            )
             if self.on_write is not None:
                 self.on_write(write)
-
-    def _send_attaches_then_detaches(self) -> set[str]:
-        """The routing writes; returns the personas whose attach did not succeed."""
-        gains, losses = self.plan.gains(), self.plan.losses()
-        order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
-        attached = self._run_concurrently(
-            [partial(self._send, "attach", pid, gains[pid]) for pid in order if pid in gains]
-        )
-        not_attached = {write.persona_id for write in attached if not write.ok}
-        detaches: list[Callable[[], Write]] = []
-        for pid in (pid for pid in order if pid in losses):
-            if pid in not_attached and not self.halted():
-                # Make before break: without its new numbers, do not take its old ones away.
-                write = self._write_for("detach", pid, losses[pid])
-                self.record(write.skipped_because("its attach did not succeed (make before break)"))
-            else:
-                detaches.append(partial(self._send, "detach", pid, losses[pid]))
-        self._run_concurrently(detaches)
-        return not_attached
 
     def _run_concurrently(self, sends: list[Callable[[], Write]]) -> list[Write]:
         """Run the sends on up to `parallelism` threads; each write is recorded as it ends."""
@@ -125,18 +114,26 @@ class _PlanWriter:
     def _name(self, persona_id: str) -> str:
         return self.names.get(persona_id, persona_id)
 
+    def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
+        """The attach or detach call for these numbers, as it reads once done (an attach says
+        which of its numbers the plan moves there)."""
+        moved = (
+            tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
+        )
+        return Write(persona_id, self._name(persona_id), action, tuple(numbers), moved=moved)
+
     def _number_write(self, change: Change) -> Write:
-        """The write of a settings or label change, as it reads once done."""
+        """The settings or label call of a change, as it reads once done."""
         name, numbers = self._name(change.persona_id), (change.phone_number,)
         return Write(
             change.persona_id, name, change.action.value, numbers, value=value_json(change.after)
         )
 
     def _send_number(self, change: Change, *, must_finish: bool = False) -> Write:
-        """One settings or label call, the number as the account spells it, and how it ended."""
+        """One settings or label call, the number as the account spells it."""
         spelled = self.plan.spelled([change.phone_number])[0]
 
-        def send() -> None:
+        def call() -> None:
             if change.action is Action.SETTINGS:
                 assert not isinstance(change.after, str)
                 self.client.update_settings(change.persona_id, spelled, change.after)
@@ -146,62 +143,42 @@ class _PlanWriter:
             holder = change.persona_id if owner_kind(change.persona_id) == "persona" else None
             self.client.update_label(spelled, change.after, persona_id=holder)
 
-        return self._attempt(self._number_write(change), send, must_finish)
-
-    def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
-        """The write call for these numbers, as it reads once done (an attach says which of its
-        numbers the plan moves there)."""
-        moved = (
-            tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
-        )
-        return Write(persona_id, self._name(persona_id), action, tuple(numbers), moved=moved)
+        return self._attempt(self._number_write(change), call, must_finish)
 
     def _send(
         self, action: str, persona_id: str, numbers: list[str], *, must_finish: bool = False
     ) -> Write:
-        """One write call; `must_finish` for a fallback's writes, which must finish once begun."""
+        """One attach or detach call."""
+        call = partial(self._route, action, persona_id, numbers)
+        return self._attempt(self._write_for(action, persona_id, numbers), call, must_finish)
 
-        def after_refusal(error: ApiError) -> Write | None:
-            if action == "attach" and self._is_refusal(error, persona_id, numbers):
-                return self._free_then_attach(persona_id, numbers, error)
-            return None
-
-        intended = self._write_for(action, persona_id, numbers)
-        send = partial(self._route, action, persona_id, numbers)
-        return self._attempt(intended, send, must_finish, after_refusal)
-
-    def _attempt(
-        self,
-        intended: Write,
-        send: Callable[[], object],
-        must_finish: bool,
-        after_error: Callable[[ApiError], Write | None] = lambda _: None,
-    ) -> Write:
-        """Send one write unless the run halted (and it need not finish), and say how it ended.
-
-        `after_error` may turn an API error into another outcome (a refusal's fallback).
-        """
+    def _attempt(self, intended: Write, call: Callable[[], object], must_finish: bool) -> Write:
+        """Make one call unless the run halted, and say how it ended. `must_finish` marks a
+        refusal's fallback writes: they are sent whatever happens once begun, and never fall
+        back again."""
         if self.halted() and not must_finish:
             return intended.skipped_because(self._halt_reason())
         try:
-            with self._announced(intended):
-                send()
+            # The client says when the call goes to the wire (after its last check for a stop):
+            # a write refused unsent never gets the audit's `sent` line.
+            hand_on = self.on_write or (lambda _write: None)
+            with self.client.before_wire(partial(hand_on, replace(intended, outcome="sent"))):
+                call()
         except NotSent as error:
             return intended.skipped_because(error.reason)
         except AuthError as error:
             self._stop_on(error)
             return intended.failed_with(error)
         except ApiError as error:
-            fallback = after_error(error)
-            return fallback if fallback is not None else intended.failed_with(error)
+            pid, numbers = intended.persona_id, list(intended.numbers)
+            if (
+                intended.action != "attach"
+                or must_finish
+                or not self._is_refusal(error, pid, numbers)
+            ):
+                return intended.failed_with(error)
+            return self._free_then_attach(pid, numbers, error)
         return intended
-
-    def _announced(self, intended: Write) -> AbstractContextManager[None]:
-        """on_send's call for a write, made by the client as the write goes to the wire (after
-        its last check for a stop): a write refused unsent never gets the audit's `sent` line."""
-        if self.on_send is None:
-            return nullcontext()
-        return self.client.before_wire(partial(self.on_send, intended))
 
     def _route(self, action: str, key: str, numbers: list[str]) -> None:
         """One attach or detach call to the owner a key names: a persona through v1, an agent
@@ -276,19 +253,12 @@ class _PlanWriter:
         on no persona without saying so.
         """
         intended = self._write_for("attach", persona_id, numbers)
-        self.record(intended.refused_with(refusal))
+        self.record(intended.failed_with(refusal, "refused"))
         if self.halted():
             return intended.skipped_because(self._halt_reason())
         with self.client.uninterruptible():
             freed = self._free(persona_id, numbers)
-            outcome = intended
-            try:
-                with self._announced(intended):
-                    self._route("attach", persona_id, numbers)
-            except ApiError as error:
-                if isinstance(error, AuthError):
-                    self._stop_on(error)
-                outcome = intended.failed_with(error)
+            outcome = self._send("attach", persona_id, numbers, must_finish=True)
             if outcome.ok:
                 self.result.notes.append(
                     f"{self.names[persona_id]}: the API refused to attach numbers held by "
@@ -386,14 +356,13 @@ def apply_plan(
     parallelism: int = 4,
     stop: threading.Event | None = None,
     on_write: OnWrite | None = None,
-    on_send: OnWrite | None = None,
 ) -> ApplyResult:
     """Make the plan's writes, batched, attaches first.
 
-    `on_write` gets each write as it ends, `on_send` each write as it goes to the wire. Once
+    `on_write` gets each write as it goes to the wire (its outcome `sent`) and as it ends. Once
     `stop` is set, writes not yet sent are skipped.
     """
     if plan.is_empty:
         return ApplyResult()
     stop = stop or threading.Event()
-    return _PlanWriter(plan, client, max(1, parallelism), stop, on_write, on_send).apply()
+    return _PlanWriter(plan, client, max(1, parallelism), stop, on_write).apply()

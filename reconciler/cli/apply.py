@@ -132,11 +132,14 @@ class _Run:
             echo(render_text(plan, label(self.files), styler(colour)), nl=False, colour=colour)
 
     def say(self, line: str) -> None:
-        if not self.quiet:
+        """A line on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
+        if stdout_closed() or self.quiet:
+            return
+        try:
             echo(line)
-
-    def note(self, note: str) -> None:
-        self.report(f"note: {note}")
+        except OutputClosed:
+            self.client.cancel()
+            self.stop.set()
 
     def on_signal(self, signum: int) -> None:
         self.client.cancel()
@@ -153,21 +156,6 @@ class _Run:
             + "; run plan to see what remains.",
             err=True,
         )
-
-    def report(self, line: str) -> None:
-        """A line on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
-        if stdout_closed() or self.quiet:
-            return
-        try:
-            echo(line)
-        except OutputClosed:
-            self.client.cancel()
-            self.stopper.event.set()
-
-    def sent(self, write: Write) -> None:
-        """The audit log's `sent` line, as the client puts a write on the wire."""
-        if self.audit is not None:
-            self.audit.sent(write)
 
     @contextmanager
     def writes(self) -> Iterator[None]:
@@ -198,17 +186,19 @@ class _Run:
         with bar as shown:
 
             def on_write(write: Write) -> None:
+                if self.audit is not None:
+                    self.audit.record(write)
+                if write.outcome == "sent":
+                    return
                 if shown is not None:
                     shown.update(1)
                 elif on_terminal:
-                    self.report(describe(write))
+                    self.say(describe(write))
                 else:
                     # A refused attach's fallback adds writes the plan did not count: no total.
                     n = next(self.count)
                     head = f"[{n}/{self.total}]" if n <= self.total else f"[{n}]"
-                    self.report(f"{head} {describe(write)}")
-                if self.audit is not None:
-                    self.audit.record(write)
+                    self.say(f"{head} {describe(write)}")
 
             yield on_write
 
@@ -217,8 +207,7 @@ class _Run:
         place that says what was written); what ends the run short of success, if anything."""
         signal_number = self.stopper.signal_number
         if result.plans and not self.quiet:
-            stats = self.client.stats
-            limit = self.client.write_limit
+            stats, limit = self.client.stats, self.client.write_limit
             costs = ""
             if stats.retries or stats.waited:
                 retries = counted(stats.retries, "retry", "retries")

@@ -875,19 +875,17 @@ class Hooks:
     def say(self, line: str) -> None:
         self.lines.append(line)
 
-    def note(self, note: str) -> None:
-        self.lines.append(f"note: {note}")
-
     def writes(self) -> AbstractContextManager[None]:
         self.lines.append("writes begin")
         return nullcontext()
 
     @contextmanager
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
-        yield self.ended_writes.append
+        def on_write(write: Write) -> None:
+            sent = write.outcome == "sent"
+            (self.sent_writes if sent else self.ended_writes).append(replace(write, outcome="done"))
 
-    def sent(self, write: Write) -> None:
-        self.sent_writes.append(write)
+        yield on_write
 
 
 def test_apply_shows_the_plan_writes_it_and_converges() -> None:
