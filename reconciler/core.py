@@ -128,55 +128,46 @@ def make_plan(
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:
-    """A fresh plan from the saved plan's desired state, refused unless it shows the same.
-
-    A plan already applied comes back with no changes. `redact` is what the file's strings went
-    through when it was written, so the fresh plan is compared as it would have been saved.
-    """
+    """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
+    plan already applied comes back with no changes. `redact` is what the file's strings went
+    through when it was written, so the fresh plan is compared as it would have been saved."""
     if public_url(account.base_url) != saved.api_base_url:
         raise StalePlan(
             f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
             f"{public_url(account.base_url)}: nothing was written. {RUN_PLAN_AGAIN}"
         )
+    changed = f"{saved.path}: the account changed since the plan was made, nothing was written"
     try:
         fresh = make_plan(saved.desired, account, saved.thresholds)
     except ConfigError as error:
-        raise StalePlan(
-            f"{saved.path}: the account changed since the plan was made, nothing was written: "
-            + "; ".join(d.message for d in error.diagnostics)
-            + f". {RUN_PLAN_AGAIN}"
-        ) from None
+        found = "; ".join(d.message for d in error.diagnostics)
+        raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
     if fresh.is_empty and not saved.plan.is_empty:
         return fresh
-    found = differences(saved.document, plan_document(fresh), redact)
+    found = _listed(differences(saved.document, plan_document(fresh), redact))
     if found:
-        raise StalePlan(
-            f"{saved.path}: the account changed since the plan was made, nothing was written: "
-            + _listed(found)
-            + f". {RUN_PLAN_AGAIN}"
-        )
+        raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}")
     return fresh
 
 
 def check_unchanged(shown: Plan, fresh: Plan) -> None:
     """Refuse when the account changed while the user read the plan: apply only what was shown."""
-    found = differences(plan_document(shown), plan_document(fresh), str)
+    found = _listed(differences(plan_document(shown), plan_document(fresh), str))
     if found:
         raise StalePlan(
-            f"the account changed while the plan waited for confirmation ({_listed(found)}): "
+            f"the account changed while the plan waited for confirmation ({found}): "
             "nothing was written. Run apply again to see the new plan."
         )
 
 
 def _listed(found: list[str]) -> str:
-    shown = "; ".join(found[:MAX_DIFFERENCES_SHOWN])
-    if len(found) > MAX_DIFFERENCES_SHOWN:
-        shown += f"; and {len(found) - MAX_DIFFERENCES_SHOWN} more"
-    return shown
+    more = len(found) - MAX_DIFFERENCES_SHOWN
+    return "; ".join(found[:MAX_DIFFERENCES_SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
-# What a plan document shows besides its changes, and how a difference in each is named.
+# What a plan document shows, and how a difference in each is named (None: a change).
 _SHOWN = (
+    (("changes",), None),
     (("warnings",), "the warning"),
     (("safety", "valves"), "the safety valve warning"),
     (("safety", "protected"), "the protected-number refusal"),
@@ -190,18 +181,16 @@ def differences(
     """Everything the fresh plan document shows that the shown one does not, and the reverse.
 
     The changes (values before and after, and settings a move clears, included), the warnings
-    and where the sources of owners disagree. Numbers read again because the listing shifted
-    while it was read are a note about that read, not about the account, and are left out. The
-    fresh document goes through `redact` first, as the shown one did when it was saved.
+    and where the sources of owners disagree; not the numbers read again because the listing
+    shifted while it was read (a note about that read, not about the account). The fresh
+    document goes through `redact` first, as the shown one did when it was saved.
     """
     fresh = json.loads(redact(json.dumps(fresh, ensure_ascii=False)))
-    found = _differing(shown.get("changes", []), fresh.get("changes", []), _describe_change)
+    found = []
     for path, what in _SHOWN:
-
-        def describe(item: Any, what: str = what) -> str:
-            return f"{what} {_text(item)}"
-
-        found += _differing(_at(shown, path), _at(fresh, path), describe)
+        old, new = (_keyed(_at(document, path)) for document in (shown, fresh))
+        found += [f"no longer {_describe(what, old[key])}" for key in old if key not in new]
+        found += [f"now also {_describe(what, new[key])}" for key in new if key not in old]
     return found
 
 
@@ -212,17 +201,13 @@ def _at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _differing(before: list[Any], after: list[Any], describe: Callable[[Any], str]) -> list[str]:
-    def key(item: Any) -> str:
-        return json.dumps(item, sort_keys=True, ensure_ascii=False)
-
-    old, new = {key(item): item for item in before}, {key(item): item for item in after}
-    return [f"no longer {describe(old[k])}" for k in old if k not in new] + [
-        f"now also {describe(new[k])}" for k in new if k not in old
-    ]
+def _keyed(items: list[Any]) -> dict[str, Any]:
+    return {json.dumps(item, sort_keys=True, ensure_ascii=False): item for item in items}
 
 
-def _describe_change(item: Any) -> str:
+def _describe(what: str | None, item: Any) -> str:
+    if what is not None:
+        return f"{what} {_text(item)}"
     text = change_from_json(item).describe()
     if "settings_cleared" in item:
         text += f", clearing its settings {_text(item['settings_cleared'])}"
@@ -253,9 +238,22 @@ def converge(
     result.plans.append(first)
     repaired = False
     while not result.halted:
-        after = _plan_after(desired, account, thresholds, first, result)
-        if after is None or after.is_empty:
-            result.settled = after is not None
+        try:
+            after = make_plan(
+                desired, account, thresholds, force=first.forced, pages_hint=first.pages_read
+            )
+        except AuthError as error:
+            result.stopped_by = error
+            return result
+        except ApiError as error:
+            result.mismatches.append(f"cannot read the account back: {error}")
+            return result
+        except ConfigError as error:
+            result.mismatches.extend(f"after the writes: {d.message}" for d in error.diagnostics)
+            return result
+        result.verify_reads += after.reads
+        if after.is_empty:
+            result.settled = True
             return result
         if repaired or after.refused:
             if after.refused:
@@ -285,54 +283,23 @@ def repair_notes(repair: Plan) -> list[str]:
     return notes
 
 
-def _plan_after(
-    desired: Desired,
-    account: AccountReader,
-    thresholds: Thresholds,
-    first: Plan,
-    result: ApplyResult,
-) -> Plan | None:
-    """A fresh plan of the whole config after writes; None (the reason recorded) if none is made."""
-    try:
-        after = make_plan(
-            desired, account, thresholds, force=first.forced, pages_hint=first.pages_read
-        )
-    except AuthError as error:
-        result.stopped_by = error
-        return None
-    except ApiError as error:
-        result.mismatches.append(f"cannot read the account back: {error}")
-        return None
-    except ConfigError as error:
-        result.mismatches.extend(
-            f"after the writes: {diagnostic.message}" for diagnostic in error.diagnostics
-        )
-        return None
-    result.verify_reads += after.reads
-    return after
-
-
 class ApplyHooks(Protocol):
     """What an apply asks of the command layer, which prints, asks and handles signals for it."""
 
     force: bool
     parallelism: int
-    # Asks before the writes, raising to stop them; None: nothing is asked.
-    confirm: Callable[[], None] | None
-    # Set to send nothing more (a signal, stdout closed).
-    stop: threading.Event
+    confirm: Callable[[], None] | None  # raises to stop the writes; None: nothing is asked
+    stop: threading.Event  # set: send nothing more (a signal, stdout closed)
 
     # What a saved plan's strings went through when it was written (plan_from_saved).
     def redact(self, text: str) -> str: ...
     # Shows the plan, before its valves are enforced.
     def show(self, plan: Plan) -> None: ...
-    # A line of its own: a valve --force lets through, a saved plan already applied, a note
-    # on the repair before its writes.
+    # A line: a valve --force lets through, a saved plan already applied, a repair's note.
     def say(self, line: str) -> None: ...
-    # Entered before the first write, left after the last (the audit log, the signals).
+    # Around all the writes (the audit log, the signals).
     def writes(self) -> AbstractContextManager[None]: ...
-    # Around each plan's writes (the first, the repair): gets each write as it goes out and
-    # as it ends.
+    # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
 
 
