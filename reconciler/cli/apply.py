@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -41,7 +40,6 @@ from reconciler.secrets import REDACTOR
 @click.option(
     "--log-file",
     type=click.Path(dir_okay=False),
-    default=None,
     help="Append one JSON line per write to this file (time, persona, action, numbers, outcome).",
 )
 @click.option(
@@ -115,8 +113,6 @@ class _Run:
     quiet: bool
     audit: AuditLog | None = None
     redact: Callable[[str], str] = REDACTOR.clean
-    stopper: GracefulStop = field(init=False)
-    stop: threading.Event = field(init=False)
     # The write lines' [n/N], counted on across the plan and its repair.
     count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     total: int = 0

@@ -58,18 +58,17 @@ def export_command(settings: Settings, out: str | None, force: bool) -> None:
         live = read_account(client)
     text = render_export(live, str(load_schema()["$id"]))
     check_plans_clean(text, live)
-    owners = exported_personas(live)
-    agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
-    counts = f"{len(owners) - agents} personas, {sum(len(p.numbers) for p in owners)} numbers"
-    if agents:
-        counts = f"{len(owners) - agents} personas, {agents} agents, " + counts.split(", ")[1]
     for warning in _warnings(live, text):
         echo(warning, err=True)
     if out is None:
         echo(text, nl=False)
         return
     write_atomic(Path(out), text, if_exists=None if force else exists)
-    echo(f"{out}: exported {counts}", err=True)
+    owners = exported_personas(live)
+    agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
+    numbers = sum(len(owner.numbers) for owner in owners)
+    held_by = f"{len(owners) - agents} personas, " + (f"{agents} agents, " if agents else "")
+    echo(f"{out}: exported {held_by}{numbers} numbers", err=True)
 
 
 def _warnings(live: Live, text: str) -> list[str]:
@@ -87,28 +86,28 @@ def _warnings(live: Live, text: str) -> list[str]:
         for agent in unlisted_agents(live)
     ]
     warnings += left_out(live)
-    unread = unread_numbers(live)
-    if unread:
-        warnings.append(
-            f"warning: the API listed {unread} of these numbers without their settings or "
-            "label: they are exported without them, and the config leaves them as they are"
-        )
-    too_long = labels_too_long(live)
-    if too_long:
-        warnings.append(
-            f"warning: {too_long} of these numbers have a label longer than a config may hold "
-            "(150 characters, an emoji counting as two): they are exported without it, and "
-            "the config leaves it as it is"
-        )
+    counted = [
+        (
+            unread_numbers(live),
+            "the API listed {} of these numbers without their settings or label: they are "
+            "exported without them, and the config leaves them as they are",
+        ),
+        (
+            labels_too_long(live),
+            "{} of these numbers have a label longer than a config may hold (150 characters, "
+            "an emoji counting as two): they are exported without it, and the config leaves it "
+            "as it is",
+        ),
+    ]
+    warnings += [f"warning: {words.format(count)}" for count, words in counted if count]
     odd = settings_left_out(live)
     if odd:
-        named = ", ".join(odd[:NAMED_NUMBERS])
         more = f" and {len(odd) - NAMED_NUMBERS} more" if len(odd) > NAMED_NUMBERS else ""
         warnings.append(
-            f"warning: {named}{more}: settings a config cannot hold (a key other than "
-            "pathway_id, pathway_version and start_node_id, a version that is not a whole "
-            "number, or no pathway_id): exported without them, and the config leaves them as "
-            "they are"
+            f"warning: {', '.join(odd[:NAMED_NUMBERS])}{more}: settings a config cannot hold (a "
+            "key other than pathway_id, pathway_version and start_node_id, a version that is "
+            "not a whole number, or no pathway_id): exported without them, and the config "
+            "leaves them as they are"
         )
     if REDACTOR.clean(text) != text:
         warnings.append(
