@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -116,26 +117,27 @@ class ApplyResult:
 def describe(write: Write) -> str:
     """One line for a write: what was done, what failed and why, or what was skipped and why."""
     name = printable(write.persona_name)
-    numbers = counted_numbers(write.numbers)
     if write.action in ("settings", "label"):
-        return _describe_number_write(name, write)
-    if write.outcome == "done" and write.action == "attach" and write.moved:
-        attached = [number for number in write.numbers if number not in write.moved]
-        moved = f"moved {counted_numbers(write.moved)} here"
-        return (
-            f"{name}: attached {counted_numbers(attached)}, {moved}"
-            if attached
-            else f"{name}: {moved}"
-        )
-    if write.outcome == "done":
-        verb = "attached" if write.action == "attach" else "detached"
-        return f"{name}: {verb} {numbers}"
+        what = f"the {write.action} of {', '.join(write.numbers)}"
+        if write.outcome != "done":
+            return f"{name}: writing {what} {write.outcome}: {write.error}"
+        if write.value is None or write.value == "":
+            return f"{name}: cleared {what}"
+        return f"{name}: set {what} to {printable(json.dumps(write.value, ensure_ascii=False))}"
+    numbers = counted_numbers(write.numbers)
     if write.outcome == "refused":
         return (
             f"{name}: {write.action} of {numbers} refused: {write.error}; "
             "freeing the numbers held elsewhere first"
         )
-    return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}"
+    if write.outcome != "done":
+        return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}"
+    if write.action == "detach":
+        return f"{name}: detached {numbers}"
+    attached = [number for number in write.numbers if number not in write.moved]
+    done = [f"attached {counted_numbers(attached)}"] if attached or not write.moved else []
+    done += [f"moved {counted_numbers(write.moved)} here"] if write.moved else []
+    return f"{name}: {', '.join(done)}"
 
 
 def counted(number: int, singular: str, plural: str | None = None) -> str:
@@ -148,18 +150,6 @@ def counted_numbers(numbers: Iterable[str]) -> str:
     items = sorted(numbers)
     more = f" and {len(items) - 5} more" if len(items) > 5 else ""
     return f"{counted(len(items), 'number')} ({', '.join(items[:5])}{more})"
-
-
-def _describe_number_write(name: str, write: Write) -> str:
-    """One line for a settings or label write."""
-    number = ", ".join(write.numbers)
-    what = f"the {write.action} of {number}"
-    if write.outcome != "done":
-        return f"{name}: writing {what} {write.outcome}: {write.error}"
-    if write.value is None or write.value == "":
-        return f"{name}: cleared {what}"
-    shown = printable(json.dumps(write.value, ensure_ascii=False))
-    return f"{name}: set {what} to {shown}"
 
 
 def report_json(
@@ -186,19 +176,18 @@ def report_json(
 _CALL_OF = {Action.DETACH: "detach", Action.SETTINGS: "settings", Action.LABEL: "label"}
 
 
-def changes_made(plan: Plan, result: ApplyResult) -> dict[Action, int]:
+def changes_made(plan: Plan, result: ApplyResult) -> Counter[Action]:
     """How many changes a successful write carried, per action, over the plan and its repair
     (a change both hold counts once)."""
     carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
-    made = dict.fromkeys(Action, 0)
-    seen: set[tuple[Action, str, str]] = set()
-    for change in (change for sent in result.plans or [plan] for change in sent.changes):
-        key = (change.action, change.persona_id, change.phone_number)
-        call = _CALL_OF.get(change.action, "attach")
-        if key not in seen and (change.persona_id, call, change.phone_number) in carried:
-            seen.add(key)
-            made[change.action] += 1
-    return made
+    changes = {
+        (c.action, c.persona_id, c.phone_number) for p in result.plans or [plan] for c in p.changes
+    }
+    return Counter(
+        action
+        for action, persona_id, number in changes
+        if (persona_id, _CALL_OF.get(action, "attach"), number) in carried
+    )
 
 
 def report_text(

@@ -14,7 +14,7 @@ up in the result as done, failed or skipped, so the report can say exactly what 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -185,15 +185,13 @@ class _PlanWriter:
         through v2 (never its twin persona through v1), the numbers as the account spells them."""
         numbers = self.plan.spelled(numbers)
         if owner_kind(key) == "agent":
-            agent = owner_id(key)
-            if action == "attach":
-                self.client.attach_to_agent(agent, numbers)
-            else:
-                self.client.detach_from_agent(agent, numbers)
-        elif action == "attach":
-            self.client.attach(key, numbers)
+            to_agent = (
+                self.client.attach_to_agent if action == "attach" else self.client.detach_from_agent
+            )
+            to_agent(owner_id(key), numbers)
         else:
-            self.client.detach(key, numbers)
+            to_persona = self.client.attach if action == "attach" else self.client.detach
+            to_persona(key, numbers)
 
     def _halt_reason(self) -> str:
         return AUTH_STOPPED if self.result.stopped_by is not None else INTERRUPTED
@@ -281,11 +279,8 @@ class _PlanWriter:
         return outcome
 
     def _free(self, persona_id: str, numbers: list[str]) -> dict[str, dict[str, SeenSettings]]:
-        """Detach the numbers from the personas the plan moves them from.
-
-        Per source persona whose detach succeeded, the numbers and the settings they had there
-        (read just before: the detach clears them, and a put-back must restore them).
-        """
+        """Detach the numbers from the personas the plan moves them from: per source persona
+        whose detach succeeded, the numbers and the settings they had there."""
         freed: dict[str, dict[str, SeenSettings]] = {}
         for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
             settings = _settings_before_detach(self.client, source, moved)
@@ -305,9 +300,12 @@ class _PlanWriter:
             if not restored.ok:
                 unrouted.extend(moved)
                 continue
-            writes, unknown = _restore_changes(source, self._name(source), settings)
-            for change in writes:
-                self.record(self._send_number(change, must_finish=True))
+            for number, seen in sorted(settings.items()):
+                if seen is not UNREAD and seen is not None:
+                    name = self._name(source)
+                    change = Change(Action.SETTINGS, source, name, number, before=None, after=seen)
+                    self.record(self._send_number(change, must_finish=True))
+            unknown = sorted(number for number, seen in settings.items() if seen is UNREAD)
             if unknown:
                 self.result.mismatches.append(
                     f"{', '.join(unknown)} went back to {self._name(source)} without the "
@@ -319,11 +317,8 @@ class _PlanWriter:
 def _settings_before_detach(
     client: AccountWriter, persona_id: str, numbers: list[str]
 ) -> dict[str, SeenSettings]:
-    """The settings the numbers have on a persona, read just before they are detached from it.
-
-    A detach clears them; a number put back there afterwards gets them written again. A read
-    that fails leaves them unknown (the detach that follows meets an authorisation error too).
-    """
+    """The settings the numbers have on a persona, read just before a detach clears them, for a
+    put-back to write again; unknown if the read fails."""
     if owner_kind(persona_id) != "persona":
         return dict.fromkeys(numbers, None)  # an agent's numbers carry no persona settings
     try:
@@ -331,22 +326,6 @@ def _settings_before_detach(
     except ApiError:
         return dict.fromkeys(numbers, UNREAD)
     return {number: persona.settings_of(number) for number in numbers}
-
-
-def _restore_changes(
-    persona_id: str, persona_name: str, settings: Mapping[str, SeenSettings]
-) -> tuple[list[Change], list[str]]:
-    """The writes that give numbers put back on a persona the settings they had there.
-
-    Also the numbers whose settings were not known (not shown, or the read failed).
-    """
-    writes = [
-        Change(Action.SETTINGS, persona_id, persona_name, number, before=None, after=seen)
-        for number, seen in sorted(settings.items())
-        if seen is not UNREAD and seen is not None
-    ]
-    unknown = sorted(number for number, seen in settings.items() if seen is UNREAD)
-    return writes, unknown
 
 
 def apply_plan(
