@@ -97,10 +97,10 @@ def _key_files_named(args: Sequence[str]) -> list[str]:
     """Every value given to --api-key-file, wherever it stands, read before click checks options;
     the single-dash form (Terraform's way) too: the hint that names its two-dash form quotes it."""
     named = []
-    for arg, following in zip(args, [*args[1:], None], strict=True):
+    for arg, following in itertools.pairwise([*args, ""]):
         option, equals, value = arg.partition("=")
-        if option in ("--api-key-file", "-api-key-file") and (equals or following is not None):
-            named.append(value if equals else str(following))
+        if option in ("--api-key-file", "-api-key-file") and (equals or following):
+            named.append(value if equals else following)
     return named
 
 

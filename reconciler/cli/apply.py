@@ -74,7 +74,7 @@ def apply_command(
     plan: Plan | None = None
     result = ApplyResult()
     try:
-        if as_json and not auto_approve and saved_plan_among(files) is None:
+        if as_json and not auto_approve and saved_plan_among(files, applying=True) is None:
             raise InputError("--format json prints only the report: pass --auto-approve with it")
         source = apply_source(files, targets, settings.load_config, settings.signing_key)
         if log_file is not None:
