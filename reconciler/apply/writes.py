@@ -40,7 +40,7 @@ class _PlanWriter:
     client: AccountWriter
     parallelism: int
     stop: threading.Event
-    on_write: OnWrite | None
+    on_write: OnWrite
     result: ApplyResult = field(default_factory=ApplyResult)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,11 +91,11 @@ class _PlanWriter:
         """Add a write that ended to the result and hand it to on_write."""
         # Workers finish in any order; one lock keeps the list and the callbacks whole.
         with self._lock:
-            (self.result.skipped if write.outcome == "skipped" else self.result.writes).append(
-                write
-            )
-            if self.on_write is not None:
-                self.on_write(write)
+            if write.outcome == "skipped":
+                self.result.skipped.append(write)
+            else:
+                self.result.writes.append(write)
+            self.on_write(write)
 
     def _run_concurrently(self, sends: list[Callable[[], Write]]) -> list[Write]:
         """Run the sends on up to `parallelism` threads; each write is recorded as it ends."""
@@ -161,23 +161,23 @@ class _PlanWriter:
         try:
             # The client says when the call goes to the wire (after its last check for a stop):
             # a write refused unsent never gets the audit's `sent` line.
-            hand_on = self.on_write or (lambda _write: None)
-            with self.client.before_wire(partial(hand_on, replace(intended, outcome="sent"))):
+            with self.client.before_wire(partial(self.on_write, replace(intended, outcome="sent"))):
                 call()
         except NotSent as error:
             return intended.skipped_because(error.reason)
         except AuthError as error:
-            self._stop_on(error)
+            with self._lock:
+                self.result.stopped_by = self.result.stopped_by or error
             return intended.failed_with(error)
         except ApiError as error:
             pid, numbers = intended.persona_id, list(intended.numbers)
             if (
-                intended.action != "attach"
-                or must_finish
-                or not self._is_refusal(error, pid, numbers)
+                intended.action == "attach"
+                and not must_finish
+                and self._is_refusal(error, pid, numbers)
             ):
-                return intended.failed_with(error)
-            return self._free_then_attach(pid, numbers, error)
+                return self._free_then_attach(intended, error)
+            return intended.failed_with(error)
         return intended
 
     def _route(self, action: str, key: str, numbers: list[str]) -> None:
@@ -195,10 +195,6 @@ class _PlanWriter:
 
     def _halt_reason(self) -> str:
         return AUTH_STOPPED if self.result.stopped_by is not None else INTERRUPTED
-
-    def _stop_on(self, error: AuthError) -> None:
-        with self._lock:
-            self.result.stopped_by = self.result.stopped_by or error
 
     def _is_refusal(self, error: ApiError, persona_id: str, numbers: list[str]) -> bool:
         """Whether a failed attach says "refused: a number is held by another persona".
@@ -243,14 +239,14 @@ class _PlanWriter:
                 sources[source] = moved
         return sources
 
-    def _free_then_attach(self, persona_id: str, numbers: list[str], refusal: ApiError) -> Write:
+    def _free_then_attach(self, intended: Write, refusal: ApiError) -> Write:
         """The API refused to take numbers held elsewhere: free them there, then attach.
 
         Once a number is freed, the attach and, if it fails, the way back are one unit that an
         interrupt or an authorisation error does not cut short: a refusal never leaves a number
         on no persona without saying so.
         """
-        intended = self._write_for("attach", persona_id, numbers)
+        persona_id, numbers = intended.persona_id, list(intended.numbers)
         self.record(intended.failed_with(refusal, "refused"))
         if self.halted():
             return intended.skipped_because(self._halt_reason())
@@ -334,7 +330,7 @@ def apply_plan(
     *,
     parallelism: int = 4,
     stop: threading.Event | None = None,
-    on_write: OnWrite | None = None,
+    on_write: OnWrite = lambda _write: None,
 ) -> ApplyResult:
     """Make the plan's writes, batched, attaches first.
 
