@@ -1,9 +1,6 @@
-"""The --log-file audit trail: JSON lines, appended and flushed as each write goes out and ends.
-
-A write gets a `sent` line as it goes out and a line with its outcome when it ends; a write that
-was never sent gets only its `skipped` line. So a run killed half-way (even by SIGKILL) leaves
-every write it sent on record, and a `sent` line without an outcome marks a write that may or
-may not have taken effect. Lines pass through the same redaction as everything printed.
+"""The --log-file audit trail: a JSON line, redacted and flushed, as each write goes out (`sent`)
+and as it ends (or only `skipped`). A run killed half-way (even by SIGKILL) leaves every write
+it sent on record; a `sent` line without an outcome marks one that may or may not have happened.
 """
 
 from __future__ import annotations

@@ -282,8 +282,6 @@ class ApplyHooks(Protocol):
     confirm: Callable[[], None] | None  # raises to stop the writes; None: nothing is asked
     stop: threading.Event  # set: send nothing more (a signal, stdout closed)
 
-    # What a saved plan's strings went through when it was written (plan_from_saved).
-    def redact(self, text: str) -> str: ...
     # Shows the plan, before its valves are enforced.
     def show(self, plan: Plan) -> None: ...
     # A line: a valve --force lets through, a saved plan already applied, a repair's note.
@@ -301,7 +299,7 @@ def apply(
     account again, write, and converge. The plan shown, and what the writes did."""
     confirm = hooks.confirm
     if isinstance(source, SavedPlan):
-        plan = plan_from_saved(source, account, hooks.redact)
+        plan = plan_from_saved(source, account, REDACTOR.clean)  # as the file was written
         if plan.is_empty and not source.plan.is_empty:
             hooks.say(f"{source.path} has already been applied: the account is as it leaves it.")
         # The saved thresholds, with any given now winning, as for a config's `safety:`.

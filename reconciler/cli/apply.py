@@ -24,7 +24,6 @@ from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
 from reconciler.render import render_text
-from reconciler.secrets import REDACTOR
 
 
 @click.command("apply")
@@ -112,7 +111,6 @@ class _Run:
     confirm: Callable[[], None] | None
     quiet: bool
     audit: AuditLog | None = None
-    redact: Callable[[str], str] = REDACTOR.clean
     # The write lines' [n/N], counted on across the plan and its repair.
     count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     total: int = 0

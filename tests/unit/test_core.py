@@ -865,9 +865,6 @@ class Hooks:
     sent_writes: list[Write] = field(default_factory=list)
     ended_writes: list[Write] = field(default_factory=list)
 
-    def redact(self, text: str) -> str:
-        return text
-
     def show(self, plan: Plan) -> None:
         self.lines.append(f"shown: {[change.describe() for change in plan.changes]}")
 
