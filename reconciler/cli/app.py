@@ -161,36 +161,29 @@ class _FiniteFloat(click.FloatRange):
 
 def global_options(*, after_command: bool) -> list[click.Option]:
     """The global options: the group's, or hidden copies on a command so they may follow it."""
-    extra: dict[str, Any] = {}
-    if after_command:
-        extra = {"hidden": True, "expose_value": False, "callback": _given_after_command}
     max_mib = DEFAULT_MAX_RESPONSE_BYTES // 1024**2
-    return [
+    options = [
         click.Option(
             ["-v", "--verbose"],
             count=True,
             help="More detail: -v retries and waits, -vv each request.",
-            **extra,
         ),
         click.Option(
             ["--api-key-file"],
             type=click.Path(dir_okay=False),
             help="Read the API key from this file (else BLAND_API_KEY_FILE, else BLAND_API_KEY).",
-            **extra,
         ),
         click.Option(
             ["--timeout"],
             type=_FiniteFloat(min=MIN_TIMEOUT, max=MAX_TIMEOUT),
             help=f"Seconds one request attempt may take, up to {MAX_TIMEOUT:g} (BLAND_TIMEOUT; "
             f"default {DEFAULT_TIMEOUT:g}).",
-            **extra,
         ),
         click.Option(
             ["--max-rps"],
             type=_FiniteFloat(min=0.01),
             help="Send at most this many requests per second (default: no fixed cap; adapt to "
             "429s).",
-            **extra,
         ),
         click.Option(
             ["--max-file-size"],
@@ -199,23 +192,26 @@ def global_options(*, after_command: bool) -> list[click.Option]:
             default=DEFAULT_MAX_FILE_BYTES,
             show_default=True,
             help="Refuse config files larger than this many bytes.",
-            **extra,
         ),
         click.Option(
             ["--no-color"],
             is_flag=True,
             help="No colour, even on a terminal (as NO_COLOR=1; FORCE_COLOR=1 colours off a "
             "terminal).",
-            **extra,
         ),
         click.Option(
             ["--max-response-size"],
             metavar="SIZE",
             help="Refuse an API answer larger than this: bytes, or with K, M or G "
             f"(BLAND_MAX_RESPONSE_SIZE; default {max_mib}M).",
-            **extra,
         ),
     ]
+    if after_command:  # hidden, their values handed to the group's
+        for option in options:
+            option.hidden = True
+            option.expose_value = False
+            option.callback = _given_after_command
+    return options
 
 
 def _given_after_command(ctx: click.Context, param: click.Parameter, value: Any) -> None:
