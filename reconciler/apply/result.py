@@ -21,11 +21,8 @@ Outcome = Literal["done", "failed", "skipped", "refused", "sent"]
 
 @dataclass(frozen=True)
 class Write:
-    """One write call and how it ended; a skipped one was never sent and `error` says why.
-
-    A `settings` or `label` write carries one number and `value`, what it writes as JSON
-    (settings as an object or None to clear them, a label as a string).
-    """
+    """One write call and how it ended; a skipped one was never sent and `error` says why. A
+    `settings` or `label` write carries one number and `value`, what it writes as JSON."""
 
     # In the order of the JSON report's writes, which shows every field but `message`.
     persona_id: str
@@ -96,12 +93,10 @@ class ApplyResult:
 
     @property
     def done(self) -> list[Write]:
-        """Writes that succeeded."""
         return [write for write in self.writes if write.ok]
 
     @property
     def failed(self) -> list[Write]:
-        """Writes that failed after retries."""
         return [write for write in self.writes if write.outcome == "failed"]
 
     @property

@@ -1,12 +1,8 @@
 """Carry out a plan with the fewest writes.
 
-One attach call per persona carries every number it gains (attach reassigns a number, so moves
-ride along), one detach call per persona carries every number it loses. All attaches run before
-any detach, so a number being moved is never left without a persona (make before break). Then
-settings and labels, one call per number: a number's persona_settings live on its attachment to
-a persona (a detach clears them), its label on the number itself.
-
-A run can be cut short: a 401/403 stops it at once, and a `stop` event (set on SIGINT/SIGTERM)
+One attach call per persona carries every number it gains (moves ride along), one detach call
+every number it loses, all attaches before any detach (make before break). Then settings and
+labels, one call per number. A 401/403 stops the run at once; a `stop` event (SIGINT/SIGTERM)
 lets the writes on the wire finish and sends nothing more. Either way every planned write ends
 up in the result as done, failed or skipped, so the report can say exactly what happened.
 """
