@@ -258,19 +258,18 @@ def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
         ctx = click.get_current_context()
         given = ctx.find_root().params
         redact_possible_keys(given["api_key_file"], os.environ)
-        size = given["max_response_size"]
+        size, source = given["max_response_size"], "--max-response-size"
         if size is None:
             size = os.environ.get("BLAND_MAX_RESPONSE_SIZE") or None
             source = "BLAND_MAX_RESPONSE_SIZE"
-        else:
-            source = "--max-response-size"
+        response_bytes = DEFAULT_MAX_RESPONSE_BYTES if size is None else parse_size(size, source)
         settings = Settings(
             api_key_file=given["api_key_file"],
             timeout=given["timeout"] if given["timeout"] is not None else _timeout_from_env(),
             max_rps=given["max_rps"],
             max_file_size=given["max_file_size"],
             no_color=given["no_color"],
-            max_response_size=parse_size(size, source) if size else DEFAULT_MAX_RESPONSE_BYTES,
+            max_response_size=response_bytes,
             # main() passes its Seams in as the context object.
             seams=ctx.find_object(Seams) or Seams(),
         )
