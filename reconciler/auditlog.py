@@ -1,9 +1,6 @@
-"""The --log-file audit trail: JSON lines, appended and flushed as each write goes out and ends.
-
-A write gets a `sent` line as it goes out and a line with its outcome when it ends; a write that
-was never sent gets only its `skipped` line. So a run killed half-way (even by SIGKILL) leaves
-every write it sent on record, and a `sent` line without an outcome marks a write that may or
-may not have taken effect. Lines pass through the same redaction as everything printed.
+"""The --log-file audit trail: a JSON line, redacted and flushed, as each write goes out (`sent`)
+and as it ends (or only `skipped`). A run killed half-way (even by SIGKILL) leaves every write
+it sent on record; a `sent` line without an outcome marks one that may or may not have happened.
 """
 
 from __future__ import annotations
@@ -45,32 +42,22 @@ class AuditLog:
         self._now = now
         self._lock = threading.Lock()
 
-    def sent(self, write: Write) -> None:
-        """Append the `sent` line of a write that is going out, before its answer can come."""
-        self._append(self._entry(write, "sent"))
-
     def record(self, write: Write) -> None:
-        """Append the line of a write that ended, or was skipped; each line is flushed at once."""
-        entry = self._entry(write, write.outcome)
-        if write.action in ("settings", "label"):
-            entry[write.action] = write.value  # what was (or was to be) written
-        if write.outcome in ("failed", "refused"):
-            entry["error"] = {"status": write.status, "code": write.code, "message": write.message}
-        elif write.outcome == "skipped":
-            entry["reason"] = write.error
-        self._append(entry)
-
-    def _entry(self, write: Write, outcome: str) -> dict[str, Any]:
-        return {
+        """Append the line of a write going out (`sent`), ended or skipped, flushed at once."""
+        entry: dict[str, Any] = {
             "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "persona_id": write.persona_id,
             "persona_name": write.persona_name,
             "action": write.action,
             "numbers": list(write.numbers),
-            "outcome": outcome,
+            "outcome": write.outcome,
         }
-
-    def _append(self, entry: dict[str, Any]) -> None:
+        if write.action in ("settings", "label") and write.outcome != "sent":
+            entry[write.action] = write.value  # what was (or was to be) written
+        if write.outcome in ("failed", "refused"):
+            entry["error"] = {"status": write.status, "code": write.code, "message": write.message}
+        elif write.outcome == "skipped":
+            entry["reason"] = write.error
         line = REDACTOR.clean(json.dumps(entry, ensure_ascii=False))
         with self._lock:
             self._file.write(line + "\n")

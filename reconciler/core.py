@@ -1,9 +1,7 @@
-"""One function per step of plan and apply; never prints, never chooses an exit status.
-
-The next plan is the check: a saved plan, the plan the user said `yes` to, and the account after
-the writes are each checked by planning again from the same desired state and comparing. There
-is one way to know what differs (the planner) and one safety policy (safety.py) in front of
-every write, the writes that put right what the first ones left included.
+"""One function per command and per step of plan and apply; never prints, never chooses an exit
+status. The next plan is the check: a saved plan, the plan the user said `yes` to, and the account
+after the writes are each checked by planning again from the same desired state, and one safety
+policy (safety.py) stands in front of every write, a repair's included.
 """
 
 from __future__ import annotations
@@ -16,11 +14,22 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol
 
-from reconciler.apply.result import ApplyResult, Write, counted
+from reconciler.apply.result import ApplyResult, counted
 from reconciler.apply.writes import OnWrite, apply_plan
 from reconciler.client_protocols import AccountReader, AccountWriter
+from reconciler.config import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
-from reconciler.model import Desired, SafetySettings
+from reconciler.export import (
+    check_plans_clean,
+    exported_personas,
+    labels_too_long,
+    left_out,
+    render_export,
+    settings_left_out,
+    unlisted_agents,
+    unread_numbers,
+)
+from reconciler.model import Desired, Live, SafetySettings, owner_kind
 from reconciler.owner_reads import read_account
 from reconciler.plan import Action, Plan
 from reconciler.planfile import (
@@ -34,15 +43,18 @@ from reconciler.planfile import (
 from reconciler.planner import build_plan
 from reconciler.render import dropped_note, plan_document
 from reconciler.safety import Thresholds, assess, enforce
+from reconciler.secrets import REDACTOR
 
-# How many differences a refusal names before "and N more".
+# How many differences a refusal names before "and N more", and numbers an export warning names.
 MAX_DIFFERENCES_SHOWN = 20
+NAMED_NUMBERS = 5
 
 
-def refuse_saved_plans(files: Sequence[str]) -> None:
-    """A saved plan is not a config: say what it is instead of a dozen schema errors about it."""
+def saved_plan_among(files: Sequence[str], *, applying: bool) -> str | None:
+    """The plan file among the arguments (recognised by its content), if any. apply takes one
+    alone; to the other commands it is no config, and they say so, not a dozen schema errors."""
     plans = [file for file in files if is_plan_file(file)]
-    if plans:
+    if plans and not applying:
         raise InputError(
             "\n".join(
                 f"{file}: this is a saved plan, not a config file: "
@@ -50,16 +62,9 @@ def refuse_saved_plans(files: Sequence[str]) -> None:
                 for file in plans
             )
         )
-
-
-def saved_plan_among(files: Sequence[str]) -> str | None:
-    """The plan file among the arguments (recognised by its content), if there is one."""
-    plans = [file for file in files if is_plan_file(file)]
-    if not plans:
-        return None
-    if len(files) > 1:
+    if plans and len(files) > 1:
         raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
-    return plans[0]
+    return plans[0] if plans else None
 
 
 def apply_source(
@@ -71,7 +76,7 @@ def apply_source(
     """What apply applies: the plan file among the arguments, read and its signature checked, or
     the config files, checked whole, then cut to the targets. Either before any request: an
     invalid or altered file sends nothing."""
-    saved_path = saved_plan_among(files)
+    saved_path = saved_plan_among(files, applying=True)
     if saved_path is None:
         return targeted(load_config(files), targets)
     if targets:
@@ -80,10 +85,7 @@ def apply_source(
 
 
 def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
-    """The desired state cut to the entries named by --target (by name or id), all when none.
-
-    The config was loaded and checked whole first, so checks across files still ran.
-    """
+    """The desired state, checked whole, cut to the entries --target names (by name or id)."""
     if not targets:
         return desired
     named = {ref for entry in desired.personas for ref in (entry.id, entry.name) if ref}
@@ -111,10 +113,8 @@ def make_plan(
     force: bool = False,
     pages_hint: int = 0,
 ) -> Plan:
-    """The changes that make the live account match the config, with what the valves say, and
-    what the picture of the owners rests on beyond the persona list: numbers confirmed by id,
-    and the numbers it concerns (changed, declared or protected) whose owner GET /v1/inbound
-    and the persona list disagree on."""
+    """The changes that make the account match the config, what the valves say, the numbers
+    confirmed by id, and those it concerns whose owner the two sources disagree on."""
     live = read_account(account, desired, pages_hint)
     plan = build_plan(desired, live)
     concerned = {change.phone_number for change in plan.changes}.union(
@@ -128,55 +128,46 @@ def make_plan(
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:
-    """A fresh plan from the saved plan's desired state, refused unless it shows the same.
-
-    A plan already applied comes back with no changes. `redact` is what the file's strings went
-    through when it was written, so the fresh plan is compared as it would have been saved.
-    """
+    """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
+    plan already applied comes back with no changes. `redact` is what the file's strings went
+    through when it was written, so the fresh plan is compared as it would have been saved."""
     if public_url(account.base_url) != saved.api_base_url:
         raise StalePlan(
             f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
             f"{public_url(account.base_url)}: nothing was written. {RUN_PLAN_AGAIN}"
         )
+    changed = f"{saved.path}: the account changed since the plan was made, nothing was written"
     try:
         fresh = make_plan(saved.desired, account, saved.thresholds)
     except ConfigError as error:
-        raise StalePlan(
-            f"{saved.path}: the account changed since the plan was made, nothing was written: "
-            + "; ".join(d.message for d in error.diagnostics)
-            + f". {RUN_PLAN_AGAIN}"
-        ) from None
+        found = "; ".join(d.message for d in error.diagnostics)
+        raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
     if fresh.is_empty and not saved.plan.is_empty:
         return fresh
-    found = differences(saved.document, plan_document(fresh), redact)
+    found = _listed(differences(saved.document, plan_document(fresh), redact))
     if found:
-        raise StalePlan(
-            f"{saved.path}: the account changed since the plan was made, nothing was written: "
-            + _listed(found)
-            + f". {RUN_PLAN_AGAIN}"
-        )
+        raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}")
     return fresh
 
 
 def check_unchanged(shown: Plan, fresh: Plan) -> None:
     """Refuse when the account changed while the user read the plan: apply only what was shown."""
-    found = differences(plan_document(shown), plan_document(fresh), str)
+    found = _listed(differences(plan_document(shown), plan_document(fresh), str))
     if found:
         raise StalePlan(
-            f"the account changed while the plan waited for confirmation ({_listed(found)}): "
+            f"the account changed while the plan waited for confirmation ({found}): "
             "nothing was written. Run apply again to see the new plan."
         )
 
 
 def _listed(found: list[str]) -> str:
-    shown = "; ".join(found[:MAX_DIFFERENCES_SHOWN])
-    if len(found) > MAX_DIFFERENCES_SHOWN:
-        shown += f"; and {len(found) - MAX_DIFFERENCES_SHOWN} more"
-    return shown
+    more = len(found) - MAX_DIFFERENCES_SHOWN
+    return "; ".join(found[:MAX_DIFFERENCES_SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
-# What a plan document shows besides its changes, and how a difference in each is named.
+# What a plan document shows, and how a difference in each is named (None: a change).
 _SHOWN = (
+    (("changes",), None),
     (("warnings",), "the warning"),
     (("safety", "valves"), "the safety valve warning"),
     (("safety", "protected"), "the protected-number refusal"),
@@ -187,21 +178,15 @@ _SHOWN = (
 def differences(
     shown: dict[str, Any], fresh: dict[str, Any], redact: Callable[[str], str]
 ) -> list[str]:
-    """Everything the fresh plan document shows that the shown one does not, and the reverse.
-
-    The changes (values before and after, and settings a move clears, included), the warnings
-    and where the sources of owners disagree. Numbers read again because the listing shifted
-    while it was read are a note about that read, not about the account, and are left out. The
-    fresh document goes through `redact` first, as the shown one did when it was saved.
-    """
+    """What the fresh plan document shows that the shown one does not, and the reverse: the
+    changes, warnings and findings (not the numbers read again, a note about the read). The
+    fresh one goes through `redact` first, as the shown one did when it was saved."""
     fresh = json.loads(redact(json.dumps(fresh, ensure_ascii=False)))
-    found = _differing(shown.get("changes", []), fresh.get("changes", []), _describe_change)
+    found = []
     for path, what in _SHOWN:
-
-        def describe(item: Any, what: str = what) -> str:
-            return f"{what} {_text(item)}"
-
-        found += _differing(_at(shown, path), _at(fresh, path), describe)
+        old, new = (_keyed(_at(document, path)) for document in (shown, fresh))
+        found += [f"no longer {_describe(what, old[key])}" for key in old if key not in new]
+        found += [f"now also {_describe(what, new[key])}" for key in new if key not in old]
     return found
 
 
@@ -212,17 +197,13 @@ def _at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _differing(before: list[Any], after: list[Any], describe: Callable[[Any], str]) -> list[str]:
-    def key(item: Any) -> str:
-        return json.dumps(item, sort_keys=True, ensure_ascii=False)
-
-    old, new = {key(item): item for item in before}, {key(item): item for item in after}
-    return [f"no longer {describe(old[k])}" for k in old if k not in new] + [
-        f"now also {describe(new[k])}" for k in new if k not in old
-    ]
+def _keyed(items: list[Any]) -> dict[str, Any]:
+    return {json.dumps(item, sort_keys=True, ensure_ascii=False): item for item in items}
 
 
-def _describe_change(item: Any) -> str:
+def _describe(what: str | None, item: Any) -> str:
+    if what is not None:
+        return f"{what} {_text(item)}"
     text = change_from_json(item).describe()
     if "settings_cleared" in item:
         text += f", clearing its settings {_text(item['settings_cleared'])}"
@@ -241,21 +222,29 @@ def converge(
     send: Callable[[Plan], ApplyResult],
     announce: Callable[[str], None] = lambda _note: None,
 ) -> ApplyResult:
-    """Make the plan's writes, then plan again until the account matches, at most twice.
-
-    After the writes the whole config is planned again from a fresh read: an empty plan is done.
-    Otherwise that plan is applied once (it passes the same safety checks as the first), and
-    whatever a last plan still shows is named in the result, number by number. What the repair
-    does that a reader of a plan would be told (the valves --force lets through, settings a
-    move clears) is announced before its writes, and kept in `repair_notes`.
-    """
+    """Make the plan's writes, then plan the whole config again: an empty plan is done, else it
+    is applied once (past the same safety checks) and what a last plan still shows is named in
+    the result. What a plan would have told of the repair is announced before its writes."""
     result = send(first)
     result.plans.append(first)
     repaired = False
     while not result.halted:
-        after = _plan_after(desired, account, thresholds, first, result)
-        if after is None or after.is_empty:
-            result.settled = after is not None
+        try:
+            after = make_plan(
+                desired, account, thresholds, force=first.forced, pages_hint=first.pages_read
+            )
+        except AuthError as error:
+            result.stopped_by = error
+            return result
+        except ApiError as error:
+            result.mismatches.append(f"cannot read the account back: {error}")
+            return result
+        except ConfigError as error:
+            result.mismatches.extend(f"after the writes: {d.message}" for d in error.diagnostics)
+            return result
+        result.verify_reads += after.reads
+        if after.is_empty:
+            result.settled = True
             return result
         if repaired or after.refused:
             if after.refused:
@@ -285,57 +274,22 @@ def repair_notes(repair: Plan) -> list[str]:
     return notes
 
 
-def _plan_after(
-    desired: Desired,
-    account: AccountReader,
-    thresholds: Thresholds,
-    first: Plan,
-    result: ApplyResult,
-) -> Plan | None:
-    """A fresh plan of the whole config after writes; None (the reason recorded) if none is made."""
-    try:
-        after = make_plan(
-            desired, account, thresholds, force=first.forced, pages_hint=first.pages_read
-        )
-    except AuthError as error:
-        result.stopped_by = error
-        return None
-    except ApiError as error:
-        result.mismatches.append(f"cannot read the account back: {error}")
-        return None
-    except ConfigError as error:
-        result.mismatches.extend(
-            f"after the writes: {diagnostic.message}" for diagnostic in error.diagnostics
-        )
-        return None
-    result.verify_reads += after.reads
-    return after
-
-
 class ApplyHooks(Protocol):
     """What an apply asks of the command layer, which prints, asks and handles signals for it."""
 
     force: bool
     parallelism: int
-    # Asks before the writes, raising to stop them; None: nothing is asked.
-    confirm: Callable[[], None] | None
-    # Set to send nothing more (a signal, stdout closed).
-    stop: threading.Event
+    confirm: Callable[[], None] | None  # raises to stop the writes; None: nothing is asked
+    stop: threading.Event  # set: send nothing more (a signal, stdout closed)
 
-    # What a saved plan's strings went through when it was written (plan_from_saved).
-    def redact(self, text: str) -> str: ...
     # Shows the plan, before its valves are enforced.
     def show(self, plan: Plan) -> None: ...
-    # A line before the writes: a valve --force lets through, a saved plan already applied.
+    # A line: a valve --force lets through, a saved plan already applied, a repair's note.
     def say(self, line: str) -> None: ...
-    # A note on the repair, before its writes (converge's `announce`).
-    def note(self, note: str) -> None: ...
-    # Entered before the first write, left after the last (the audit log, the signals).
+    # Around all the writes (the audit log, the signals).
     def writes(self) -> AbstractContextManager[None]: ...
-    # Around each plan's writes (the first, the repair): gets each write as it ends.
+    # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
-    # Each write as the client puts it on the wire (the audit log's `sent` line).
-    def sent(self, write: Write) -> None: ...
 
 
 def apply(
@@ -345,7 +299,7 @@ def apply(
     account again, write, and converge. The plan shown, and what the writes did."""
     confirm = hooks.confirm
     if isinstance(source, SavedPlan):
-        plan = plan_from_saved(source, account, hooks.redact)
+        plan = plan_from_saved(source, account, REDACTOR.clean)  # as the file was written
         if plan.is_empty and not source.plan.is_empty:
             hooks.say(f"{source.path} has already been applied: the account is as it leaves it.")
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
@@ -369,14 +323,71 @@ def apply(
     def send(each: Plan) -> ApplyResult:
         with hooks.writing(each) as on_write:
             return apply_plan(
-                each,
-                account,
-                parallelism=hooks.parallelism,
-                stop=hooks.stop,
-                on_write=on_write,
-                on_send=hooks.sent,
+                each, account, parallelism=hooks.parallelism, stop=hooks.stop, on_write=on_write
             )
 
     with hooks.writes():
-        result = converge(plan, desired, account, thresholds, send, hooks.note)
+        result = converge(
+            plan, desired, account, thresholds, send, lambda note: hooks.say(f"note: {note}")
+        )
     return plan, result
+
+
+def export_account(account: AccountReader) -> tuple[str, str, list[str]]:
+    """The live account's routing as a config file, what it holds (`N personas, N numbers`), and
+    warnings of what it leaves out and why (each left as it is by the config)."""
+    # A number moved while the list was read shows on two personas: read those by id.
+    live = read_account(account)
+    text = render_export(live, str(load_schema()["$id"]))
+    check_plans_clean(text, live)
+    owners = exported_personas(live)
+    agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
+    numbers = sum(len(owner.numbers) for owner in owners)
+    held_by = f"{len(owners) - agents} personas, " + (f"{agents} agents, " if agents else "")
+    return text, f"{held_by}{numbers} numbers", _export_warnings(live, text)
+
+
+def _export_warnings(live: Live, text: str) -> list[str]:
+    """What the export leaves out, and why: each left as it is by the config."""
+    warnings = [
+        f"warning: agent {live.agents[agent].name!r} ({agent}) is left out: which numbers it "
+        "holds cannot be read (its hidden persona is not listed, cannot be read by id, and "
+        "GET /v1/inbound names no owners)"
+        for agent in sorted(live.unverifiable)
+    ]
+    warnings += [
+        f"warning: agent {agent} is left out: its hidden persona holds numbers, but GET "
+        "/v2/agents does not list it (deleted, or past the 500 it lists); add it by id under "
+        "`agents:` to manage its numbers"
+        for agent in unlisted_agents(live)
+    ]
+    warnings += left_out(live)
+    counted = [
+        (
+            unread_numbers(live),
+            "the API listed {} of these numbers without their settings or label: they are "
+            "exported without them, and the config leaves them as they are",
+        ),
+        (
+            labels_too_long(live),
+            "{} of these numbers have a label longer than a config may hold (150 characters, "
+            "an emoji counting as two): they are exported without it, and the config leaves it "
+            "as it is",
+        ),
+    ]
+    warnings += [f"warning: {words.format(count)}" for count, words in counted if count]
+    odd = settings_left_out(live)
+    if odd:
+        more = f" and {len(odd) - NAMED_NUMBERS} more" if len(odd) > NAMED_NUMBERS else ""
+        warnings.append(
+            f"warning: {', '.join(odd[:NAMED_NUMBERS])}{more}: settings a config cannot hold (a "
+            "key other than pathway_id, pathway_version and start_node_id, a version that is "
+            "not a whole number, or no pathway_id): exported without them, and the config "
+            "leaves them as they are"
+        )
+    if REDACTOR.clean(text) != text:
+        warnings.append(
+            "warning: the account's text holds the API key, or a long run of it: the export "
+            "shows *** in its place, and will not plan clean until that text is changed"
+        )
+    return warnings

@@ -76,18 +76,12 @@ class ApiError(ReconcilerError):
         self.method = method
         self.path = path
         self.retry_after = retry_after
-        super().__init__(self._describe())
-
-    def _describe(self) -> str:
-        where = f"{self.method} {self.path}".strip()
-        parts = []
-        if self.status is not None:
-            parts.append(f"HTTP {self.status}")
-        if self.code:
-            parts.append(self.code)
-        head = " ".join(parts)
+        head = " ".join(
+            part for part in (status is not None and f"HTTP {status}", self.code) if part
+        )
         text = f"{head}: {self.api_message}" if head else self.api_message
-        return f"{where}: {text}" if where else text
+        where = f"{method} {path}".strip()
+        super().__init__(f"{where}: {text}" if where else text)
 
 
 class AuthError(ApiError):

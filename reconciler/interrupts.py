@@ -1,12 +1,10 @@
 """SIGINT and SIGTERM: at once outside an apply's writes, after the writes on the wire within.
 
-Outside the writes (reading the config or the account, writing a plan file) nothing is lost by
-stopping at once, and waiting for a hung request to time out would keep the user waiting for
-nothing: stop_at_once covers the whole run. During an apply's writes, killing the process
-mid-write would leave the user not knowing what was done: GracefulStop makes the first signal
-only ask the run to stop; a second one falls back to stop_at_once, as Terraform does.
-
-Signal handlers can only be installed from the main thread: elsewhere both run without.
+Outside the writes nothing is lost by stopping at once, and waiting for a hung request would
+keep the user waiting for nothing: stop_at_once covers the whole run. Killing the process
+mid-write would leave the user not knowing what was done: within the writes GracefulStop makes
+the first signal only ask the run to stop, and a second one stop at once, as Terraform does.
+Handlers can only be installed from the main thread: elsewhere both run without.
 """
 
 from __future__ import annotations
@@ -19,10 +17,9 @@ from types import FrameType
 from typing import Any, NoReturn, Self
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_Handler = Callable[[int, FrameType | None], Any]
 
 
-def _install(handler: _Handler) -> dict[int, Any]:
+def _install(handler: Callable[[int, FrameType | None], Any]) -> dict[int, Any]:
     """Handle the stop signals with `handler`; the handlers it replaced."""
     if threading.current_thread() is not threading.main_thread():
         return {}
@@ -46,10 +43,8 @@ def stop_at_once(stop: Callable[[int], NoReturn]) -> Iterator[None]:
 
 
 class GracefulStop:
-    """While active, the first SIGINT/SIGTERM sets `event` and calls `on_stop` once.
-
-    A second one calls `on_second`, then is handled as it would have been without this one.
-    """
+    """While active, the first SIGINT/SIGTERM sets `event` and calls `on_stop`; a second one
+    calls `on_second`, then is handled as it would have been without this one."""
 
     def __init__(
         self, on_stop: Callable[[int], None], on_second: Callable[[int], None] = lambda _: None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -13,17 +14,15 @@ from reconciler.render import plan_document
 from reconciler.text import printable
 
 # refused: an attach the API refused because another persona holds a number; the fallback that
-# frees the number first follows, and its own writes say how that ended.
-Outcome = Literal["done", "failed", "skipped", "refused"]
+# frees the number first follows, and its own writes say how that ended. sent: a write going
+# to the wire, handed on (to the audit log) before it ends.
+Outcome = Literal["done", "failed", "skipped", "refused", "sent"]
 
 
 @dataclass(frozen=True)
 class Write:
-    """One write call and how it ended; a skipped one was never sent and `error` says why.
-
-    A `settings` or `label` write carries one number and `value`, what it writes as JSON
-    (settings as an object or None to clear them, a label as a string).
-    """
+    """One write call and how it ended; a skipped one was never sent and `error` says why. A
+    `settings` or `label` write carries one number and `value`, what it writes as JSON."""
 
     # In the order of the JSON report's writes, which shows every field but `message`.
     persona_id: str
@@ -44,20 +43,16 @@ class Write:
         """True when the call succeeded."""
         return self.outcome == "done"
 
-    def failed_with(self, error: ApiError) -> Write:
-        """This write, failed with the API's status, code and message."""
+    def failed_with(self, error: ApiError, outcome: Outcome = "failed") -> Write:
+        """This write, failed (or refused) with the API's status, code and message."""
         return replace(
             self,
+            outcome=outcome,
             error=str(error),
-            outcome="failed",
             status=error.status,
             code=error.code,
             message=error.api_message,
         )
-
-    def refused_with(self, error: ApiError) -> Write:
-        """This write, refused by the API because a number is held elsewhere."""
-        return replace(self.failed_with(error), outcome="refused")
 
     def skipped_because(self, reason: str) -> Write:
         """This write, not sent, for `reason`."""
@@ -98,12 +93,10 @@ class ApplyResult:
 
     @property
     def done(self) -> list[Write]:
-        """Writes that succeeded."""
         return [write for write in self.writes if write.ok]
 
     @property
     def failed(self) -> list[Write]:
-        """Writes that failed after retries."""
         return [write for write in self.writes if write.outcome == "failed"]
 
     @property
@@ -119,26 +112,27 @@ class ApplyResult:
 def describe(write: Write) -> str:
     """One line for a write: what was done, what failed and why, or what was skipped and why."""
     name = printable(write.persona_name)
-    numbers = counted_numbers(write.numbers)
     if write.action in ("settings", "label"):
-        return _describe_number_write(name, write)
-    if write.outcome == "done" and write.action == "attach" and write.moved:
-        attached = [number for number in write.numbers if number not in write.moved]
-        moved = f"moved {counted_numbers(write.moved)} here"
-        return (
-            f"{name}: attached {counted_numbers(attached)}, {moved}"
-            if attached
-            else f"{name}: {moved}"
-        )
-    if write.outcome == "done":
-        verb = "attached" if write.action == "attach" else "detached"
-        return f"{name}: {verb} {numbers}"
+        what = f"the {write.action} of {', '.join(write.numbers)}"
+        if write.outcome != "done":
+            return f"{name}: writing {what} {write.outcome}: {write.error}"
+        if write.value is None or write.value == "":
+            return f"{name}: cleared {what}"
+        return f"{name}: set {what} to {printable(json.dumps(write.value, ensure_ascii=False))}"
+    numbers = counted_numbers(write.numbers)
     if write.outcome == "refused":
         return (
             f"{name}: {write.action} of {numbers} refused: {write.error}; "
             "freeing the numbers held elsewhere first"
         )
-    return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}"
+    if write.outcome != "done":
+        return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}"
+    if write.action == "detach":
+        return f"{name}: detached {numbers}"
+    attached = [number for number in write.numbers if number not in write.moved]
+    done = [f"attached {counted_numbers(attached)}"] if attached or not write.moved else []
+    done += [f"moved {counted_numbers(write.moved)} here"] if write.moved else []
+    return f"{name}: {', '.join(done)}"
 
 
 def counted(number: int, singular: str, plural: str | None = None) -> str:
@@ -151,18 +145,6 @@ def counted_numbers(numbers: Iterable[str]) -> str:
     items = sorted(numbers)
     more = f" and {len(items) - 5} more" if len(items) > 5 else ""
     return f"{counted(len(items), 'number')} ({', '.join(items[:5])}{more})"
-
-
-def _describe_number_write(name: str, write: Write) -> str:
-    """One line for a settings or label write."""
-    number = ", ".join(write.numbers)
-    what = f"the {write.action} of {number}"
-    if write.outcome != "done":
-        return f"{name}: writing {what} {write.outcome}: {write.error}"
-    if write.value is None or write.value == "":
-        return f"{name}: cleared {what}"
-    shown = printable(json.dumps(write.value, ensure_ascii=False))
-    return f"{name}: set {what} to {shown}"
 
 
 def report_json(
@@ -189,19 +171,18 @@ def report_json(
 _CALL_OF = {Action.DETACH: "detach", Action.SETTINGS: "settings", Action.LABEL: "label"}
 
 
-def changes_made(plan: Plan, result: ApplyResult) -> dict[Action, int]:
+def changes_made(plan: Plan, result: ApplyResult) -> Counter[Action]:
     """How many changes a successful write carried, per action, over the plan and its repair
     (a change both hold counts once)."""
     carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
-    made = dict.fromkeys(Action, 0)
-    seen: set[tuple[Action, str, str]] = set()
-    for change in (change for sent in result.plans or [plan] for change in sent.changes):
-        key = (change.action, change.persona_id, change.phone_number)
-        call = _CALL_OF.get(change.action, "attach")
-        if key not in seen and (change.persona_id, call, change.phone_number) in carried:
-            seen.add(key)
-            made[change.action] += 1
-    return made
+    changes = {
+        (c.action, c.persona_id, c.phone_number) for p in result.plans or [plan] for c in p.changes
+    }
+    return Counter(
+        action
+        for action, persona_id, number in changes
+        if (persona_id, _CALL_OF.get(action, "attach"), number) in carried
+    )
 
 
 def report_text(

@@ -1,12 +1,8 @@
 """Carry out a plan with the fewest writes.
 
-One attach call per persona carries every number it gains (attach reassigns a number, so moves
-ride along), one detach call per persona carries every number it loses. All attaches run before
-any detach, so a number being moved is never left without a persona (make before break). Then
-settings and labels, one call per number: a number's persona_settings live on its attachment to
-a persona (a detach clears them), its label on the number itself.
-
-A run can be cut short: a 401/403 stops it at once, and a `stop` event (set on SIGINT/SIGTERM)
+One attach call per persona carries every number it gains (moves ride along), one detach call
+every number it loses, all attaches before any detach (make before break). Then settings and
+labels, one call per number. A 401/403 stops the run at once; a `stop` event (SIGINT/SIGTERM)
 lets the writes on the wire finish and sends nothing more. Either way every planned write ends
 up in the result as done, failed or skipped, so the report can say exactly what happened.
 """
@@ -14,10 +10,9 @@ up in the result as done, failed or skipped, so the report can say exactly what 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from reconciler.apply.result import ApplyResult, Write
@@ -41,8 +36,7 @@ class _PlanWriter:
     client: AccountWriter
     parallelism: int
     stop: threading.Event
-    on_write: OnWrite | None
-    on_send: OnWrite | None
+    on_write: OnWrite
     result: ApplyResult = field(default_factory=ApplyResult)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -54,18 +48,29 @@ class _PlanWriter:
         }
 
     def apply(self) -> ApplyResult:
-        """Attaches, then detaches, then settings, then labels."""
-        failed_attaches = self._send_attaches_then_detaches()
-        # A number whose attach did not succeed is not on its persona, where its settings go (its
-        # label is on the number itself).
-        gains = self.plan.gains()
-        missing = {(Action.SETTINGS, p, n) for p in failed_attaches for n in gains[p]}
+        """Attaches, then detaches (make before break), then settings, then labels."""
+        gains, losses = self.plan.gains(), self.plan.losses()
+        order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
+        attached = self._run_concurrently(
+            [partial(self._send, "attach", pid, gains[pid]) for pid in order if pid in gains]
+        )
+        failed = {write.persona_id for write in attached if not write.ok}
+        detaches: list[Callable[[], Write]] = []
+        for pid in (pid for pid in order if pid in losses):
+            if pid in failed and not self.halted():
+                # Without its new numbers, a persona keeps its old ones.
+                write = self._write_for("detach", pid, losses[pid])
+                self.record(write.skipped_because("its attach did not succeed (make before break)"))
+            else:
+                detaches.append(partial(self._send, "detach", pid, losses[pid]))
+        self._run_concurrently(detaches)
         for action in (Action.SETTINGS, Action.LABEL):
             sends: list[Callable[[], Write]] = []
-            for change in self.plan.number_writes():
-                if change.action is not action:
-                    continue
-                if (action, change.persona_id, change.phone_number) in missing:
+            for change in (c for c in self.plan.number_writes() if c.action is action):
+                # Settings live on the attachment an attach that failed did not make (a label
+                # lives on the number itself).
+                pid, number = change.persona_id, change.phone_number
+                if action is Action.SETTINGS and pid in failed and number in gains[pid]:
                     write = self._number_write(change)
                     self.record(write.skipped_because("its attach did not succeed"))
                 else:
@@ -79,34 +84,14 @@ class _PlanWriter:
         return self.stop.is_set() or self.result.stopped_by is not None
 
     def record(self, write: Write) -> None:
-        """Add a write that ended to the result and hand it to the on_write callback."""
+        """Add a write that ended to the result and hand it to on_write."""
         # Workers finish in any order; one lock keeps the list and the callbacks whole.
         with self._lock:
             if write.outcome == "skipped":
                 self.result.skipped.append(write)
             else:
                 self.result.writes.append(write)
-            if self.on_write is not None:
-                self.on_write(write)
-
-    def _send_attaches_then_detaches(self) -> set[str]:
-        """The routing writes; returns the personas whose attach did not succeed."""
-        gains, losses = self.plan.gains(), self.plan.losses()
-        order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
-        attached = self._run_concurrently(
-            [partial(self._send, "attach", pid, gains[pid]) for pid in order if pid in gains]
-        )
-        not_attached = {write.persona_id for write in attached if not write.ok}
-        detaches: list[Callable[[], Write]] = []
-        for pid in (pid for pid in order if pid in losses):
-            if pid in not_attached and not self.halted():
-                # Make before break: without its new numbers, do not take its old ones away.
-                write = self._write_for("detach", pid, losses[pid])
-                self.record(write.skipped_because("its attach did not succeed (make before break)"))
-            else:
-                detaches.append(partial(self._send, "detach", pid, losses[pid]))
-        self._run_concurrently(detaches)
-        return not_attached
+            self.on_write(write)
 
     def _run_concurrently(self, sends: list[Callable[[], Write]]) -> list[Write]:
         """Run the sends on up to `parallelism` threads; each write is recorded as it ends."""
@@ -125,18 +110,26 @@ class _PlanWriter:
     def _name(self, persona_id: str) -> str:
         return self.names.get(persona_id, persona_id)
 
+    def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
+        """The attach or detach call for these numbers, as it reads once done (an attach says
+        which of its numbers the plan moves there)."""
+        moved = (
+            tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
+        )
+        return Write(persona_id, self._name(persona_id), action, tuple(numbers), moved=moved)
+
     def _number_write(self, change: Change) -> Write:
-        """The write of a settings or label change, as it reads once done."""
+        """The settings or label call of a change, as it reads once done."""
         name, numbers = self._name(change.persona_id), (change.phone_number,)
         return Write(
             change.persona_id, name, change.action.value, numbers, value=value_json(change.after)
         )
 
     def _send_number(self, change: Change, *, must_finish: bool = False) -> Write:
-        """One settings or label call, the number as the account spells it, and how it ended."""
+        """One settings or label call, the number as the account spells it."""
         spelled = self.plan.spelled([change.phone_number])[0]
 
-        def send() -> None:
+        def call() -> None:
             if change.action is Action.SETTINGS:
                 assert not isinstance(change.after, str)
                 self.client.update_settings(change.persona_id, spelled, change.after)
@@ -146,84 +139,58 @@ class _PlanWriter:
             holder = change.persona_id if owner_kind(change.persona_id) == "persona" else None
             self.client.update_label(spelled, change.after, persona_id=holder)
 
-        return self._attempt(self._number_write(change), send, must_finish)
-
-    def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
-        """The write call for these numbers, as it reads once done (an attach says which of its
-        numbers the plan moves there)."""
-        moved = (
-            tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
-        )
-        return Write(persona_id, self._name(persona_id), action, tuple(numbers), moved=moved)
+        return self._attempt(self._number_write(change), call, must_finish)
 
     def _send(
         self, action: str, persona_id: str, numbers: list[str], *, must_finish: bool = False
     ) -> Write:
-        """One write call; `must_finish` for a fallback's writes, which must finish once begun."""
+        """One attach or detach call."""
+        call = partial(self._route, action, persona_id, numbers)
+        return self._attempt(self._write_for(action, persona_id, numbers), call, must_finish)
 
-        def after_refusal(error: ApiError) -> Write | None:
-            if action == "attach" and self._is_refusal(error, persona_id, numbers):
-                return self._free_then_attach(persona_id, numbers, error)
-            return None
-
-        intended = self._write_for(action, persona_id, numbers)
-        send = partial(self._route, action, persona_id, numbers)
-        return self._attempt(intended, send, must_finish, after_refusal)
-
-    def _attempt(
-        self,
-        intended: Write,
-        send: Callable[[], object],
-        must_finish: bool,
-        after_error: Callable[[ApiError], Write | None] = lambda _: None,
-    ) -> Write:
-        """Send one write unless the run halted (and it need not finish), and say how it ended.
-
-        `after_error` may turn an API error into another outcome (a refusal's fallback).
-        """
+    def _attempt(self, intended: Write, call: Callable[[], object], must_finish: bool) -> Write:
+        """Make one call unless the run halted, and say how it ended. `must_finish` marks a
+        refusal's fallback writes: they are sent whatever happens once begun, and never fall
+        back again."""
         if self.halted() and not must_finish:
             return intended.skipped_because(self._halt_reason())
         try:
-            with self._announced(intended):
-                send()
+            # The client says when the call goes to the wire (after its last check for a stop):
+            # a write refused unsent never gets the audit's `sent` line.
+            with self.client.before_wire(partial(self.on_write, replace(intended, outcome="sent"))):
+                call()
         except NotSent as error:
             return intended.skipped_because(error.reason)
         except AuthError as error:
-            self._stop_on(error)
+            with self._lock:
+                self.result.stopped_by = self.result.stopped_by or error
             return intended.failed_with(error)
         except ApiError as error:
-            fallback = after_error(error)
-            return fallback if fallback is not None else intended.failed_with(error)
+            pid, numbers = intended.persona_id, list(intended.numbers)
+            if (
+                intended.action == "attach"
+                and not must_finish
+                and self._is_refusal(error, pid, numbers)
+            ):
+                return self._free_then_attach(intended, error)
+            return intended.failed_with(error)
         return intended
-
-    def _announced(self, intended: Write) -> AbstractContextManager[None]:
-        """on_send's call for a write, made by the client as the write goes to the wire (after
-        its last check for a stop): a write refused unsent never gets the audit's `sent` line."""
-        if self.on_send is None:
-            return nullcontext()
-        return self.client.before_wire(partial(self.on_send, intended))
 
     def _route(self, action: str, key: str, numbers: list[str]) -> None:
         """One attach or detach call to the owner a key names: a persona through v1, an agent
         through v2 (never its twin persona through v1), the numbers as the account spells them."""
         numbers = self.plan.spelled(numbers)
         if owner_kind(key) == "agent":
-            agent = owner_id(key)
-            if action == "attach":
-                self.client.attach_to_agent(agent, numbers)
-            else:
-                self.client.detach_from_agent(agent, numbers)
-        elif action == "attach":
-            self.client.attach(key, numbers)
+            to_agent = (
+                self.client.attach_to_agent if action == "attach" else self.client.detach_from_agent
+            )
+            to_agent(owner_id(key), numbers)
         else:
-            self.client.detach(key, numbers)
+            to_persona = self.client.attach if action == "attach" else self.client.detach
+            to_persona(key, numbers)
 
     def _halt_reason(self) -> str:
         return AUTH_STOPPED if self.result.stopped_by is not None else INTERRUPTED
-
-    def _stop_on(self, error: AuthError) -> None:
-        with self._lock:
-            self.result.stopped_by = self.result.stopped_by or error
 
     def _is_refusal(self, error: ApiError, persona_id: str, numbers: list[str]) -> bool:
         """Whether a failed attach says "refused: a number is held by another persona".
@@ -268,27 +235,20 @@ class _PlanWriter:
                 sources[source] = moved
         return sources
 
-    def _free_then_attach(self, persona_id: str, numbers: list[str], refusal: ApiError) -> Write:
+    def _free_then_attach(self, intended: Write, refusal: ApiError) -> Write:
         """The API refused to take numbers held elsewhere: free them there, then attach.
 
         Once a number is freed, the attach and, if it fails, the way back are one unit that an
         interrupt or an authorisation error does not cut short: a refusal never leaves a number
         on no persona without saying so.
         """
-        intended = self._write_for("attach", persona_id, numbers)
-        self.record(intended.refused_with(refusal))
+        persona_id, numbers = intended.persona_id, list(intended.numbers)
+        self.record(intended.failed_with(refusal, "refused"))
         if self.halted():
             return intended.skipped_because(self._halt_reason())
         with self.client.uninterruptible():
             freed = self._free(persona_id, numbers)
-            outcome = intended
-            try:
-                with self._announced(intended):
-                    self._route("attach", persona_id, numbers)
-            except ApiError as error:
-                if isinstance(error, AuthError):
-                    self._stop_on(error)
-                outcome = intended.failed_with(error)
+            outcome = self._send("attach", persona_id, numbers, must_finish=True)
             if outcome.ok:
                 self.result.notes.append(
                     f"{self.names[persona_id]}: the API refused to attach numbers held by "
@@ -311,11 +271,8 @@ class _PlanWriter:
         return outcome
 
     def _free(self, persona_id: str, numbers: list[str]) -> dict[str, dict[str, SeenSettings]]:
-        """Detach the numbers from the personas the plan moves them from.
-
-        Per source persona whose detach succeeded, the numbers and the settings they had there
-        (read just before: the detach clears them, and a put-back must restore them).
-        """
+        """Detach the numbers from the personas the plan moves them from: per source persona
+        whose detach succeeded, the numbers and the settings they had there."""
         freed: dict[str, dict[str, SeenSettings]] = {}
         for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
             settings = _settings_before_detach(self.client, source, moved)
@@ -335,9 +292,12 @@ class _PlanWriter:
             if not restored.ok:
                 unrouted.extend(moved)
                 continue
-            writes, unknown = _restore_changes(source, self._name(source), settings)
-            for change in writes:
-                self.record(self._send_number(change, must_finish=True))
+            for number, seen in sorted(settings.items()):
+                if seen is not UNREAD and seen is not None:
+                    name = self._name(source)
+                    change = Change(Action.SETTINGS, source, name, number, before=None, after=seen)
+                    self.record(self._send_number(change, must_finish=True))
+            unknown = sorted(number for number, seen in settings.items() if seen is UNREAD)
             if unknown:
                 self.result.mismatches.append(
                     f"{', '.join(unknown)} went back to {self._name(source)} without the "
@@ -349,11 +309,8 @@ class _PlanWriter:
 def _settings_before_detach(
     client: AccountWriter, persona_id: str, numbers: list[str]
 ) -> dict[str, SeenSettings]:
-    """The settings the numbers have on a persona, read just before they are detached from it.
-
-    A detach clears them; a number put back there afterwards gets them written again. A read
-    that fails leaves them unknown (the detach that follows meets an authorisation error too).
-    """
+    """The settings the numbers have on a persona, read just before a detach clears them, for a
+    put-back to write again; unknown if the read fails."""
     if owner_kind(persona_id) != "persona":
         return dict.fromkeys(numbers, None)  # an agent's numbers carry no persona settings
     try:
@@ -363,37 +320,20 @@ def _settings_before_detach(
     return {number: persona.settings_of(number) for number in numbers}
 
 
-def _restore_changes(
-    persona_id: str, persona_name: str, settings: Mapping[str, SeenSettings]
-) -> tuple[list[Change], list[str]]:
-    """The writes that give numbers put back on a persona the settings they had there.
-
-    Also the numbers whose settings were not known (not shown, or the read failed).
-    """
-    writes = [
-        Change(Action.SETTINGS, persona_id, persona_name, number, before=None, after=seen)
-        for number, seen in sorted(settings.items())
-        if seen is not UNREAD and seen is not None
-    ]
-    unknown = sorted(number for number, seen in settings.items() if seen is UNREAD)
-    return writes, unknown
-
-
 def apply_plan(
     plan: Plan,
     client: AccountWriter,
     *,
     parallelism: int = 4,
     stop: threading.Event | None = None,
-    on_write: OnWrite | None = None,
-    on_send: OnWrite | None = None,
+    on_write: OnWrite = lambda _write: None,
 ) -> ApplyResult:
     """Make the plan's writes, batched, attaches first.
 
-    `on_write` gets each write as it ends, `on_send` each write as it goes to the wire. Once
+    `on_write` gets each write as it goes to the wire (its outcome `sent`) and as it ends. Once
     `stop` is set, writes not yet sent are skipped.
     """
     if plan.is_empty:
         return ApplyResult()
     stop = stop or threading.Event()
-    return _PlanWriter(plan, client, max(1, parallelism), stop, on_write, on_send).apply()
+    return _PlanWriter(plan, client, max(1, parallelism), stop, on_write).apply()

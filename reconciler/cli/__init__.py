@@ -26,7 +26,7 @@ import click
 from reconciler.cli import apply, doctor, export, plan, show, validate
 from reconciler.cli.app import Seams, Settings, cli, global_options
 from reconciler.cli.output import echo
-from reconciler.errors import AlreadyReported, ConfigError, ExitCode, InputError, ReconcilerError
+from reconciler.errors import AlreadyReported, ConfigError, ExitCode, ReconcilerError
 from reconciler.files import remove_temporary_files
 from reconciler.interrupts import stop_at_once
 from reconciler.secrets import redact_possible_keys
@@ -34,42 +34,53 @@ from reconciler.simulator import simulator_command
 
 __all__ = ["Seams", "Settings", "cli", "main"]
 
-cli.add_command(validate.validate_command)
-cli.add_command(plan.plan_command)
-cli.add_command(apply.apply_command)
-cli.add_command(export.export_command)
-cli.add_command(show.show_command)
-cli.add_command(doctor.doctor_command)
-cli.add_command(global_options(simulator_command), name="simulator")
+for _command in (
+    validate.validate_command,
+    plan.plan_command,
+    apply.apply_command,
+    export.export_command,
+    show.show_command,
+    doctor.doctor_command,
+    simulator_command,
+):
+    _command.params += global_options(after_command=True)
+    cli.add_command(_command)
 
 
-def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> None:
+def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> NoReturn:
     """Entry point: run the CLI and turn every failure into a short message and an exit code."""
     # Before click parses anything: its usage errors quote option values, which may be the key.
     args = list(argv) if argv is not None else sys.argv[1:]
     redact_possible_keys(None, os.environ)
     for key_file in _key_files_named(args):
         redact_possible_keys(key_file, os.environ)
-    # A plan of 100,000 numbers builds millions of objects that live until the end of the run;
-    # the collector's full passes over them cost a fifth of the run. Young collections go on
-    # (they free the short-lived cycles each HTTP request leaves), full ones are held off while
-    # a command runs, and the thresholds are restored for callers in-process.
+    # A plan of 100,000 numbers holds millions of objects to the end of the run, and the
+    # collector's full passes over them cost a fifth of it: they are held off while a command
+    # runs (young ones go on), and the thresholds restored for callers in-process.
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1_000_000_000)
     try:
         with stop_at_once(_end_now):
-            _run_and_exit(args, seams if seams is not None else Seams())
+            try:
+                cli.main(args=args, standalone_mode=False, obj=seams or Seams())
+            except (Exception, KeyboardInterrupt) as error:
+                if isinstance(error, click.NoSuchOption):
+                    error = _with_the_two_dash_form(error, args)
+                message, code = _outcome(error)
+                if message is not None:
+                    echo(message, err=True, nl=False)
+                raise SystemExit(int(code)) from None
     finally:
         gc.set_threshold(*thresholds)
+    raise SystemExit(int(ExitCode.OK))
 
 
 def _end_now(signum: int) -> NoReturn:
     """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line.
 
-    Nothing is written to the account then, and unwinding would wait for requests in flight.
-    Every echo has flushed its line already; stdout is not flushed again (a worker may hold it,
-    blocked on a full pipe), and the line is written with os.write, as the signal may have come
-    in the middle of a write to sys.stderr.
+    Nothing is being written to the account, and unwinding would wait for requests in flight.
+    stdout is not flushed (a worker may hold it, blocked on a full pipe), and the line goes out
+    with os.write: the signal may have come in the middle of a write to sys.stderr.
     """
     remove_temporary_files()
     words = f"Stopped by {signal.Signals(signum).name}.\n"
@@ -83,34 +94,14 @@ def _end_now(signum: int) -> NoReturn:
 
 
 def _key_files_named(args: Sequence[str]) -> list[str]:
-    """Every value given to --api-key-file, wherever it stands, read before click checks options.
-
-    The single-dash form (`-api-key-file=KEY`, Terraform's way) too: the hint that names its
-    two-dash form quotes the value.
-    """
+    """Every value given to --api-key-file, wherever it stands, read before click checks options;
+    the single-dash form (Terraform's way) too: the hint that names its two-dash form quotes it."""
     named = []
-    for index, arg in enumerate(args):
+    for arg, following in itertools.pairwise([*args, ""]):
         option, equals, value = arg.partition("=")
-        if option not in ("--api-key-file", "-api-key-file"):
-            continue
-        if equals:
-            named.append(value)
-        elif index + 1 < len(args):
-            named.append(args[index + 1])
+        if option in ("--api-key-file", "-api-key-file") and (equals or following):
+            named.append(value if equals else following)
     return named
-
-
-def _run_and_exit(args: list[str], seams: Seams) -> NoReturn:
-    try:
-        cli.main(args=args, standalone_mode=False, obj=seams)
-    except (Exception, KeyboardInterrupt) as error:
-        if isinstance(error, click.NoSuchOption):
-            error = _with_the_two_dash_form(error, args)
-        message, code = _outcome(error)
-        if message is not None:
-            echo(message, err=True, nl=False)
-        raise SystemExit(int(code)) from None
-    raise SystemExit(int(ExitCode.OK))
 
 
 def _with_the_two_dash_form(error: click.NoSuchOption, args: Sequence[str]) -> click.NoSuchOption:
@@ -142,35 +133,24 @@ def _outcome(error: BaseException) -> tuple[str | None, ExitCode]:
     if isinstance(error, AlreadyReported):
         return None, error.exit_code
     if isinstance(error, ConfigError):
-        return str(error) + "\n", error.exit_code  # echo redacts it
-    if isinstance(error, InputError):
-        # One line per problem (config loading reports every unreadable file at once).
-        lines = "\n".join(f"error: {line}" for line in str(error).splitlines())
-        return lines + "\n", error.exit_code
+        return f"{error}\n", error.exit_code  # lines of FILE:LINE:COL; echo redacts them
     if isinstance(error, ReconcilerError):
-        return f"error: {error}\n", error.exit_code
-    if isinstance(error, click.exceptions.Abort):
-        if isinstance(error.__context__, KeyboardInterrupt):  # Ctrl-C where no handler was set
-            return "Interrupted.\n", ExitCode.INTERRUPTED
-        return "Aborted.\n", ExitCode.ERROR
+        # One line per problem (config loading reports every unreadable file at once).
+        return "".join(f"error: {line}\n" for line in str(error).splitlines()), error.exit_code
     if isinstance(error, click.ClickException):
         shown = io.StringIO()
         error.show(file=shown)  # printed through echo: a mistyped option value may be the key
         return shown.getvalue(), ExitCode.ERROR
-    if isinstance(error, KeyboardInterrupt):
+    aborted = isinstance(error, click.exceptions.Abort)
+    if aborted and not isinstance(error.__context__, KeyboardInterrupt):
+        return "Aborted.\n", ExitCode.ERROR
+    if aborted or isinstance(error, KeyboardInterrupt):  # Ctrl-C where no handler was set
         return "Interrupted.\n", ExitCode.INTERRUPTED
-    return _unexpected(error) + "\n", ExitCode.ERROR
-
-
-def _unexpected(error: BaseException) -> str:
-    """One line for an error nobody foresaw: the CLI never shows a traceback."""
-    where = ""
+    # Nobody foresaw this one: still one line, never a traceback.
     frames = traceback.extract_tb(error.__traceback__)
+    where = ""
     if frames and logging.getLogger().level <= logging.INFO:
-        last = frames[-1]
-        where = f" at {Path(last.filename).name}:{last.lineno} in {last.name}"
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}"
     text = " ".join(str(error).split())[:500]
-    return (
-        f"error: unexpected {type(error).__name__}: {text}{where} "
-        "(run with -v for where it happened)"
-    )
+    message = f"error: unexpected {type(error).__name__}: {text}{where}"
+    return f"{message} (run with -v for where it happened)\n", ExitCode.ERROR

@@ -38,30 +38,27 @@ from reconciler.secrets import (
     redact_possible_keys,
 )
 
-# An apply touching at least this many personas shows a progress bar on a terminal.
-PROGRESS_MIN_PERSONAS = 10
 # Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
 # values overflow the clock arithmetic of deadlines.
 MIN_TIMEOUT = 0.001
 MAX_TIMEOUT = 86_400.0
-# A config file over a gigabyte is a mistake, and the size is handed to read().
-MAX_FILE_SIZE_LIMIT = 1024**3
 
 
 @dataclass
 class Seams:
     """What the CLI takes from its surroundings; tests replace these to run it in-process."""
 
-    # The client's sleep and clock. None: the client's own wait, which a stop interrupts.
+    # The client's sleep (None: its own wait, which a stop interrupts), clock and backoff
+    # multiplier between retries (0: retry at once, Retry-After aside).
     sleep: Callable[[float], None] | None = None
     clock: Callable[[], float] = time.monotonic
-    # The client's backoff multiplier between retries (0: retry at once, Retry-After aside).
     backoff: float = 0.5
     # Whether stdout is a terminal: colour and the progress bar.
     stdout_is_terminal: Callable[[], bool] = lambda: sys.stdout.isatty()
     # Asks before an apply without --auto-approve; raises to stop it.
     confirm: Callable[[], None] = ask_to_confirm
-    progress_min_personas: int = PROGRESS_MIN_PERSONAS
+    # An apply touching at least this many personas shows a progress bar on a terminal.
+    progress_min_personas: int = 10
 
 
 @dataclass
@@ -77,11 +74,9 @@ class Settings:
     seams: Seams = field(default_factory=Seams)
 
     def colour(self) -> bool:
-        """Whether the plan text is coloured: --no-color and NO_COLOR win, then FORCE_COLOR,
-        then whether stdout is a terminal."""
-        return colour_wanted(
-            on_terminal=self.seams.stdout_is_terminal(), no_color=self.no_color, environ=os.environ
-        )
+        """Whether the plan text is coloured (see colour_wanted)."""
+        on_terminal = self.seams.stdout_is_terminal()
+        return colour_wanted(on_terminal=on_terminal, no_color=self.no_color, environ=os.environ)
 
     def load_config(self, files: Sequence[str]) -> Desired:
         """The config files merged, within --max-file-size."""
@@ -104,23 +99,21 @@ class Settings:
         return check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
 
     def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
-        """A client for BLAND_API_URL with every client setting of the global options.
-
-        `event_hooks` are httpx's, given each request and answer (doctor notes them so).
-        """
+        """A client for BLAND_API_URL with the global options' settings and httpx's event hooks."""
         base_url = self.base_url()
         key = api_key(self.api_key_file, os.environ)
         warning = key_file_warning(self.api_key_file, os.environ)
         if warning is not None:
             echo(warning, err=True)
+        seams = self.seams
         return BlandClient(
             base_url,
             key,
             timeout=self.timeout,
             max_rps=self.max_rps,
-            sleep=self.seams.sleep,
-            clock=self.seams.clock,
-            backoff=self.seams.backoff,
+            sleep=seams.sleep,
+            clock=seams.clock,
+            backoff=seams.backoff,
             max_response_bytes=self.max_response_size,
             event_hooks=event_hooks,
         )
@@ -154,16 +147,6 @@ def _timeout_from_env() -> float:
     return value
 
 
-def _max_response_size(option: str | None) -> int:
-    """--max-response-size, else BLAND_MAX_RESPONSE_SIZE, else the default."""
-    if option is not None:
-        return parse_size(option, "--max-response-size")
-    raw = os.environ.get("BLAND_MAX_RESPONSE_SIZE")
-    if not raw:
-        return DEFAULT_MAX_RESPONSE_BYTES
-    return parse_size(raw, "BLAND_MAX_RESPONSE_SIZE")
-
-
 class _FiniteFloat(click.FloatRange):
     """A float range that also refuses nan and inf (a timeout of inf would overflow a clock)."""
 
@@ -176,87 +159,72 @@ class _FiniteFloat(click.FloatRange):
         return number
 
 
-# Where the group keeps the global options given so far: those after the command add to them.
-_GIVEN = "reconciler.global_options"
+def global_options(*, after_command: bool) -> list[click.Option]:
+    """The global options: the group's, or hidden copies on a command so they may follow it."""
+    max_mib = DEFAULT_MAX_RESPONSE_BYTES // 1024**2
+    options = [
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            help="More detail: -v retries and waits, -vv each request.",
+        ),
+        click.Option(
+            ["--api-key-file"],
+            type=click.Path(dir_okay=False),
+            help="Read the API key from this file (else BLAND_API_KEY_FILE, else BLAND_API_KEY).",
+        ),
+        click.Option(
+            ["--timeout"],
+            type=_FiniteFloat(min=MIN_TIMEOUT, max=MAX_TIMEOUT),
+            help=f"Seconds one request attempt may take, up to {MAX_TIMEOUT:g} (BLAND_TIMEOUT; "
+            f"default {DEFAULT_TIMEOUT:g}).",
+        ),
+        click.Option(
+            ["--max-rps"],
+            type=_FiniteFloat(min=0.01),
+            help="Send at most this many requests per second (default: no fixed cap; adapt to "
+            "429s).",
+        ),
+        click.Option(
+            ["--max-file-size"],
+            # A config file over a gigabyte is a mistake, and the size is handed to read().
+            type=click.IntRange(min=1, max=1024**3),
+            default=DEFAULT_MAX_FILE_BYTES,
+            show_default=True,
+            help="Refuse config files larger than this many bytes.",
+        ),
+        click.Option(
+            ["--no-color"],
+            is_flag=True,
+            help="No colour, even on a terminal (as NO_COLOR=1; FORCE_COLOR=1 colours off a "
+            "terminal).",
+        ),
+        click.Option(
+            ["--max-response-size"],
+            metavar="SIZE",
+            help="Refuse an API answer larger than this: bytes, or with K, M or G "
+            f"(BLAND_MAX_RESPONSE_SIZE; default {max_mib}M).",
+        ),
+    ]
+    if after_command:  # hidden, their values handed to the group's
+        for option in options:
+            option.hidden = True
+            option.expose_value = False
+            option.callback = _given_after_command
+    return options
 
 
 def _given_after_command(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     """A global option given after the command: it counts as if given before it."""
     name = param.name or ""
-    if ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
-        return
-    given = ctx.meta[_GIVEN]
-    if name == "verbose":
-        given[name] += value
-        _setup_logging(given[name])
-    else:
-        given[name] = value
-
-
-def global_options(command: Callable[..., Any], *, after_command: bool = True) -> Any:
-    """The global options; on each command too (hidden there), so they may also follow it."""
-    extra: dict[str, Any] = {}
-    if after_command:
-        extra = {"hidden": True, "expose_value": False, "callback": _given_after_command}
-    options = [
-        click.option(
-            "-v",
-            "--verbose",
-            count=True,
-            help="More detail: -v retries and waits, -vv each request.",
-            **extra,
-        ),
-        click.option(
-            "--api-key-file",
-            type=click.Path(dir_okay=False),
-            help="Read the API key from this file (else BLAND_API_KEY_FILE, else BLAND_API_KEY).",
-            **extra,
-        ),
-        click.option(
-            "--timeout",
-            type=_FiniteFloat(min=MIN_TIMEOUT, max=MAX_TIMEOUT),
-            help=f"Seconds one request attempt may take, up to {MAX_TIMEOUT:g} (BLAND_TIMEOUT; "
-            f"default {DEFAULT_TIMEOUT:g}).",
-            **extra,
-        ),
-        click.option(
-            "--max-rps",
-            type=_FiniteFloat(min=0.01),
-            help="Send at most this many requests per second (default: no fixed cap; adapt to "
-            "429s).",
-            **extra,
-        ),
-        click.option(
-            "--max-file-size",
-            type=click.IntRange(min=1, max=MAX_FILE_SIZE_LIMIT),
-            default=DEFAULT_MAX_FILE_BYTES,
-            show_default=True,
-            help="Refuse config files larger than this many bytes.",
-            **extra,
-        ),
-        click.option(
-            "--no-color",
-            is_flag=True,
-            help="No colour, even on a terminal (as NO_COLOR=1; FORCE_COLOR=1 colours off a "
-            "terminal).",
-            **extra,
-        ),
-        click.option(
-            "--max-response-size",
-            metavar="SIZE",
-            help="Refuse an API answer larger than this: bytes, or with K, M or G "
-            f"(BLAND_MAX_RESPONSE_SIZE; default {DEFAULT_MAX_RESPONSE_BYTES // 1024**2}M).",
-            **extra,
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+        given = ctx.find_root().params
+        given[name] = given[name] + value if name == "verbose" else value
+        _setup_logging(given["verbose"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
-@functools.partial(global_options, after_command=False)
 @click.pass_context
 def cli(ctx: click.Context, /, **given: Any) -> None:
     """Declarative routing of Bland AI inbound numbers to personas.
@@ -276,8 +244,10 @@ def cli(ctx: click.Context, /, **given: Any) -> None:
       BLAND_MAX_RESPONSE_SIZE  the largest API answer read (--max-response-size wins)
       NO_COLOR            no colour; FORCE_COLOR: colour even off a terminal
     """
-    ctx.meta[_GIVEN] = given
     _setup_logging(given["verbose"])
+
+
+cli.params += global_options(after_command=False)
 
 
 def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
@@ -286,21 +256,26 @@ def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(command)
     def with_settings(*args: Any, **kwargs: Any) -> None:
         ctx = click.get_current_context()
-        given = ctx.meta[_GIVEN]
+        given = ctx.find_root().params
         redact_possible_keys(given["api_key_file"], os.environ)
+        size, source = given["max_response_size"], "--max-response-size"
+        if size is None:
+            size = os.environ.get("BLAND_MAX_RESPONSE_SIZE") or None
+            source = "BLAND_MAX_RESPONSE_SIZE"
+        response_bytes = DEFAULT_MAX_RESPONSE_BYTES if size is None else parse_size(size, source)
         settings = Settings(
             api_key_file=given["api_key_file"],
             timeout=given["timeout"] if given["timeout"] is not None else _timeout_from_env(),
             max_rps=given["max_rps"],
             max_file_size=given["max_file_size"],
             no_color=given["no_color"],
-            max_response_size=_max_response_size(given["max_response_size"]),
+            max_response_size=response_bytes,
             # main() passes its Seams in as the context object.
             seams=ctx.find_object(Seams) or Seams(),
         )
         command(settings, *args, **kwargs)
 
-    return global_options(with_settings)  # type: ignore[no-any-return]
+    return with_settings
 
 
 # Not click's readability check: config loading says why a file cannot be read, in one line.
@@ -335,28 +310,21 @@ def safety_options(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def with_safety(
-        *args: Any,
-        max_detach_percent: float | None,
-        min_numbers: int | None,
-        allow_emptying: bool | None,
-        **kwargs: Any,
+        *args: Any, max_detach_percent: Any, min_numbers: Any, allow_emptying: Any, **kwargs: Any
     ) -> None:
-        command(
-            *args, safety=SafetySettings(max_detach_percent, min_numbers, allow_emptying), **kwargs
-        )
+        safety = SafetySettings(max_detach_percent, min_numbers, allow_emptying)
+        command(*args, safety=safety, **kwargs)
 
     options = [
         click.option(
             "--max-detach-percent",
             type=_FiniteFloat(min=0, max=100),
-            default=None,
             help="Safety valve: refuse to take more than this share of the numbers now on "
             "managed personas off their persona (default 25).",
         ),
         click.option(
             "--min-numbers",
             type=click.IntRange(min=0),
-            default=None,
             help="Apply the percentage valve once managed personas hold at least this many "
             "numbers (default 8).",
         ),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
 from reconciler.render import render_text
-from reconciler.secrets import REDACTOR
 
 
 @click.command("apply")
@@ -41,7 +39,6 @@ from reconciler.secrets import REDACTOR
 @click.option(
     "--log-file",
     type=click.Path(dir_okay=False),
-    default=None,
     help="Append one JSON line per write to this file (time, persona, action, numbers, outcome).",
 )
 @click.option(
@@ -76,7 +73,7 @@ def apply_command(
     plan: Plan | None = None
     result = ApplyResult()
     try:
-        if as_json and not auto_approve and saved_plan_among(files) is None:
+        if as_json and not auto_approve and saved_plan_among(files, applying=True) is None:
             raise InputError("--format json prints only the report: pass --auto-approve with it")
         source = apply_source(files, targets, settings.load_config, settings.signing_key)
         if log_file is not None:
@@ -114,9 +111,6 @@ class _Run:
     confirm: Callable[[], None] | None
     quiet: bool
     audit: AuditLog | None = None
-    redact: Callable[[str], str] = REDACTOR.clean
-    stopper: GracefulStop = field(init=False)
-    stop: threading.Event = field(init=False)
     # The write lines' [n/N], counted on across the plan and its repair.
     count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     total: int = 0
@@ -132,11 +126,14 @@ class _Run:
             echo(render_text(plan, label(self.files), styler(colour)), nl=False, colour=colour)
 
     def say(self, line: str) -> None:
-        if not self.quiet:
+        """A line on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
+        if stdout_closed() or self.quiet:
+            return
+        try:
             echo(line)
-
-    def note(self, note: str) -> None:
-        self.report(f"note: {note}")
+        except OutputClosed:
+            self.client.cancel()
+            self.stop.set()
 
     def on_signal(self, signum: int) -> None:
         self.client.cancel()
@@ -153,21 +150,6 @@ class _Run:
             + "; run plan to see what remains.",
             err=True,
         )
-
-    def report(self, line: str) -> None:
-        """A line on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
-        if stdout_closed() or self.quiet:
-            return
-        try:
-            echo(line)
-        except OutputClosed:
-            self.client.cancel()
-            self.stopper.event.set()
-
-    def sent(self, write: Write) -> None:
-        """The audit log's `sent` line, as the client puts a write on the wire."""
-        if self.audit is not None:
-            self.audit.sent(write)
 
     @contextmanager
     def writes(self) -> Iterator[None]:
@@ -198,17 +180,19 @@ class _Run:
         with bar as shown:
 
             def on_write(write: Write) -> None:
+                if self.audit is not None:
+                    self.audit.record(write)
+                if write.outcome == "sent":
+                    return
                 if shown is not None:
                     shown.update(1)
                 elif on_terminal:
-                    self.report(describe(write))
+                    self.say(describe(write))
                 else:
                     # A refused attach's fallback adds writes the plan did not count: no total.
                     n = next(self.count)
                     head = f"[{n}/{self.total}]" if n <= self.total else f"[{n}]"
-                    self.report(f"{head} {describe(write)}")
-                if self.audit is not None:
-                    self.audit.record(write)
+                    self.say(f"{head} {describe(write)}")
 
             yield on_write
 
@@ -217,8 +201,7 @@ class _Run:
         place that says what was written); what ends the run short of success, if anything."""
         signal_number = self.stopper.signal_number
         if result.plans and not self.quiet:
-            stats = self.client.stats
-            limit = self.client.write_limit
+            stats, limit = self.client.stats, self.client.write_limit
             costs = ""
             if stats.retries or stats.waited:
                 retries = counted(stats.retries, "retry", "retries")

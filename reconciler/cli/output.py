@@ -41,9 +41,7 @@ def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False)
         raise OutputClosed() from None
 
 
-def stdout_closed() -> bool:
-    """True once a write to stdout found it closed."""
-    return _STDOUT_CLOSED.is_set()
+stdout_closed = _STDOUT_CLOSED.is_set  # True once a write to stdout found it closed
 
 
 def colour_wanted(*, on_terminal: bool, no_color: bool, environ: Mapping[str, str]) -> bool:
@@ -58,16 +56,12 @@ def colour_wanted(*, on_terminal: bool, no_color: bool, environ: Mapping[str, st
 
 
 def styler(colour: bool) -> Style:
-    """Colours for the plan text, or none."""
-    if not colour:
-        return lambda text, _colour: text
+    """Colours for the plan text (a colour name, or bold), or none."""
 
-    def style(text: str, colour: str) -> str:
-        if colour == "bold":
-            return click.style(text, bold=True)
-        return click.style(text, fg=colour)
+    def style(text: str, name: str) -> str:
+        return click.style(text, bold=True) if name == "bold" else click.style(text, fg=name)
 
-    return style
+    return style if colour else lambda text, _name: text
 
 
 def label(files: Sequence[str]) -> str:

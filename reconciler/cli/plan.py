@@ -14,7 +14,7 @@ from reconciler.cli.app import (
     safety_options,
 )
 from reconciler.cli.output import echo, label, styler
-from reconciler.core import make_plan, refuse_saved_plans, targeted
+from reconciler.core import make_plan, saved_plan_among, targeted
 from reconciler.errors import AlreadyReported, ExitCode, UnsafePlan
 from reconciler.files import refuse_overwriting
 from reconciler.model import SafetySettings
@@ -64,7 +64,7 @@ def plan_command(
     Exits 3, after printing the plan, when apply would refuse it (a safety valve without
     --force, or a protected number).
     """
-    refuse_saved_plans(files)
+    saved_plan_among(files, applying=False)
     desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))

@@ -39,6 +39,9 @@ ALLOWED: dict[str, set[str]] = {
         "doctor",
     },
     "core": {
+        "config",
+        "export",
+        "secrets",
         "client_protocols",
         "apply",
         "owner_reads",

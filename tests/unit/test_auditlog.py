@@ -22,7 +22,7 @@ def test_a_write_gets_a_sent_line_then_its_outcome(tmp_path: Path) -> None:
     path = tmp_path / "run.log"
     REDACTOR.add(KEY)  # hidden without the caller's help
     audit = AuditLog(str(path), now=lambda: NOW)
-    audit.sent(Write("p1", f"Sales {KEY}", "attach", ("+14155550110",)))
+    audit.record(Write("p1", f"Sales {KEY}", "attach", ("+14155550110",), outcome="sent"))
     audit.record(Write("p1", f"Sales {KEY}", "attach", ("+14155550110",)))
     audit.record(Write("p2", "IVR", "detach", ("+14155550102",)).skipped_because("stopped"))
     audit.close()
@@ -73,7 +73,7 @@ def test_an_existing_log_file_keeps_its_mode_and_content(tmp_path: Path) -> None
     path.write_text('{"earlier": true}\n')
     path.chmod(0o604)
     audit = AuditLog(str(path), now=lambda: NOW)
-    audit.sent(Write("p1", "Sales", "attach", ("+14155550110",)))
+    audit.record(Write("p1", "Sales", "attach", ("+14155550110",), outcome="sent"))
     audit.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o604
     assert path.read_text().startswith('{"earlier": true}\n{"time"')

@@ -21,7 +21,6 @@ from reconciler.core import (
     differences,
     make_plan,
     plan_from_saved,
-    refuse_saved_plans,
     saved_plan_among,
 )
 from reconciler.errors import ApiError, AuthError, InputError, StalePlan
@@ -268,13 +267,13 @@ def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
     config = tmp_path / "plan.json"
     config.write_text("version: 1\npersonas: []\n")
     saved = saved_plan_file(tmp_path, Plan(changes=(ATTACH,)))
-    assert saved_plan_among([str(config)]) is None
-    assert saved_plan_among([str(saved)]) == str(saved)
+    assert saved_plan_among([str(config)], applying=True) is None
+    assert saved_plan_among([str(saved)], applying=True) == str(saved)
     with pytest.raises(InputError, match="a plan file is applied alone"):
-        saved_plan_among([str(saved), str(config)])
-    refuse_saved_plans([str(config)])
+        saved_plan_among([str(saved), str(config)], applying=True)
+    saved_plan_among([str(config)], applying=False)
     with pytest.raises(InputError, match="this is a saved plan, not a config file"):
-        refuse_saved_plans([str(config), str(saved)])
+        saved_plan_among([str(config), str(saved)], applying=False)
 
 
 N = "+14155550100"
@@ -866,17 +865,11 @@ class Hooks:
     sent_writes: list[Write] = field(default_factory=list)
     ended_writes: list[Write] = field(default_factory=list)
 
-    def redact(self, text: str) -> str:
-        return text
-
     def show(self, plan: Plan) -> None:
         self.lines.append(f"shown: {[change.describe() for change in plan.changes]}")
 
     def say(self, line: str) -> None:
         self.lines.append(line)
-
-    def note(self, note: str) -> None:
-        self.lines.append(f"note: {note}")
 
     def writes(self) -> AbstractContextManager[None]:
         self.lines.append("writes begin")
@@ -884,10 +877,11 @@ class Hooks:
 
     @contextmanager
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
-        yield self.ended_writes.append
+        def on_write(write: Write) -> None:
+            sent = write.outcome == "sent"
+            (self.sent_writes if sent else self.ended_writes).append(replace(write, outcome="done"))
 
-    def sent(self, write: Write) -> None:
-        self.sent_writes.append(write)
+        yield on_write
 
 
 def test_apply_shows_the_plan_writes_it_and_converges() -> None:

@@ -18,7 +18,7 @@ def test_a_done_write_says_what_it_did_numbers_sorted() -> None:
 
 
 def test_a_refused_write_says_the_numbers_are_freed_first() -> None:
-    assert describe(ATTACH.refused_with(REFUSAL)) == (
+    assert describe(ATTACH.failed_with(REFUSAL, "refused")) == (
         "Support: attach of 2 numbers (+14155550101, +14155550102) refused: "
         "POST /x: HTTP 409 NUMBER_IN_USE: number in use; freeing the numbers held elsewhere first"
     )
@@ -55,7 +55,7 @@ def test_past_five_numbers_the_rest_are_counted() -> None:
 
 def test_an_ended_write_keeps_the_api_s_status_code_and_message() -> None:
     failed = ATTACH.failed_with(REFUSAL)
-    refused = ATTACH.refused_with(REFUSAL)
+    refused = ATTACH.failed_with(REFUSAL, "refused")
     skipped = ATTACH.skipped_because("the run was interrupted before it was sent")
 
     assert (failed.outcome, failed.status, failed.code, failed.message, failed.error) == (
@@ -89,7 +89,7 @@ def test_an_ended_write_keeps_the_api_s_status_code_and_message() -> None:
 
 def test_done_and_failed_pick_their_writes() -> None:
     failed = DETACH.failed_with(ApiError("server error", status=500))
-    refused = ATTACH.refused_with(REFUSAL)
+    refused = ATTACH.failed_with(REFUSAL, "refused")
     result = ApplyResult(writes=[refused, ATTACH, failed])
 
     assert result.done == [ATTACH]
@@ -112,5 +112,5 @@ def test_anything_left_undone_means_not_converged(result: ApplyResult) -> None:
 
 
 def test_a_refusal_that_the_fallback_resolved_still_converges() -> None:
-    result = ApplyResult(writes=[ATTACH.refused_with(REFUSAL), ATTACH], notes=["a note"])
+    result = ApplyResult(writes=[ATTACH.failed_with(REFUSAL, "refused"), ATTACH], notes=["a note"])
     assert result.converged

@@ -139,7 +139,7 @@ def test_a_refusal_frees_the_number_then_attaches(status: int, code: str | None)
     # Once the number is freed, the rest is one unit that a stop does not cut short.
     assert account.calls_in_unit == account.calls[1:]
     assert result.writes == [
-        attach.refused_with(refusal),
+        attach.failed_with(refusal, "refused"),
         Write(IVR, "Legacy IVR", "detach", (N102,)),
         attach,
     ]
@@ -222,7 +222,7 @@ def test_a_second_failure_puts_the_freed_number_back() -> None:
     ]
     assert account.calls_in_unit == account.calls[1:]
     assert result.writes == [
-        attach.refused_with(refusal),
+        attach.failed_with(refusal, "refused"),
         Write(IVR, "Legacy IVR", "detach", (N102,)),
         Write(IVR, "Legacy IVR", "attach", (N102,)),
         attach.failed_with(second),
@@ -276,7 +276,7 @@ def test_when_nothing_could_be_freed_there_is_nothing_to_put_back() -> None:
     ]
     attach = Write(SUPPORT, "Support", "attach", (N102,), moved=(N102,))
     assert result.writes == [
-        attach.refused_with(refusal),
+        attach.failed_with(refusal, "refused"),
         Write(IVR, "Legacy IVR", "detach", (N102,)).failed_with(detach_error),
         attach.failed_with(again),
     ]
@@ -380,12 +380,13 @@ def test_each_write_is_reported_and_handed_on_as_it_ends() -> None:
     handed: list[Write] = []
     sent: list[tuple[Write, int]] = []
 
-    def on_send(write: Write) -> None:
-        sent.append((write, len(account.calls)))  # the calls made before this one goes
+    def on_write(write: Write) -> None:
+        if write.outcome == "sent":
+            sent.append((write, len(account.calls)))  # the calls made before this one goes
+        else:
+            handed.append(write)
 
-    result = apply_plan(
-        EXAMPLE_PLAN, account, parallelism=1, on_write=handed.append, on_send=on_send
-    )
+    result = apply_plan(EXAMPLE_PLAN, account, parallelism=1, on_write=on_write)
 
     assert handed == result.writes
     assert [describe(write) for write in handed] == [
@@ -394,7 +395,9 @@ def test_each_write_is_reported_and_handed_on_as_it_ends() -> None:
         "Support: detached 1 number (+14155550103)",
     ]
     # Each write is announced just before its call goes, never after it.
-    assert sent == [(write, index) for index, write in enumerate(result.writes)]
+    assert sent == [
+        (replace(write, outcome="sent"), index) for index, write in enumerate(result.writes)
+    ]
 
 
 def test_an_empty_plan_writes_and_reads_nothing() -> None:
@@ -431,7 +434,7 @@ def test_every_write_sends_each_number_as_the_account_spells_it() -> None:
 
 def test_a_write_stopped_while_it_waits_its_turn_gets_no_sent_line() -> None:
     """A signal that comes after the write was handed to the client but before the client sends
-    it: the client refuses it unsent, and on_send (the audit log's `sent` line) is never called."""
+    it: the client refuses it unsent, and it is never handed on as `sent` (the audit log's line)."""
     requests: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -453,8 +456,8 @@ def test_a_write_stopped_while_it_waits_its_turn_gets_no_sent_line() -> None:
     plan = Plan(changes=(Change(Action.ATTACH, SUPPORT, "Support", N101),))
     sent: list[Write] = []
 
-    result = apply_plan(plan, client, on_send=sent.append)
+    result = apply_plan(plan, client, on_write=sent.append)
 
-    assert sent == []
+    assert [write.outcome for write in sent] == ["skipped"]
     assert requests == ["GET /v1/inbound"]
     assert [write.outcome for write in result.skipped] == ["skipped"]
