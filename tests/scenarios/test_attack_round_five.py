@@ -193,6 +193,36 @@ def test_a_protected_number_on_a_persona_both_listings_skip_is_never_taken(
 # --- The check after apply ------------------------------------------------------------------
 
 
+def test_a_persona_listed_twice_by_the_check_after_apply_ends_it_incomplete(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # While page 1 of the listing after the move is served, a persona is created and listed
+    # first: the check cannot tell what the writes did, so apply does not say it is done.
+    sim = start_sim(_state())
+    shifted: list[int] = []
+
+    def after(listing: int) -> Edit | None:
+        if shifted or not sim.writes():
+            return None
+        shifted.append(listing)
+        return _create_one("p-new")
+
+    ShiftingList(sim, after=after)
+    config = write_config(
+        tmp_path / "routing.yaml",
+        [{"id": FIRST, "numbers": [N100, N101]}],
+        safety={"allow_emptying": True},
+    )
+
+    result = run_cli("apply", config, "--auto-approve")
+
+    assert "Traceback" not in result.err
+    assert shifted, "no listing was read after the move"
+    assert result.code == 4, result.out + result.err
+    assert "cannot read the account back" in result.out + result.err
+    assert sim.owners()[N101] == [FIRST]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="the check after apply trusts one listing: a moved number left on its old persona "
