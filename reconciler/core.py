@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol
@@ -112,10 +112,11 @@ def make_plan(
     *,
     force: bool = False,
     pages_hint: int = 0,
+    known: Collection[str] = (),
 ) -> Plan:
     """The changes that make the account match the config, what the valves say, the numbers
     confirmed by id, and those it concerns whose owner the two sources disagree on."""
-    live = read_account(account, desired, pages_hint)
+    live = read_account(account, desired, pages_hint, known)
     plan = build_plan(desired, live)
     concerned = {change.phone_number for change in plan.changes}.union(
         plan.protected, *(persona.desired for persona in plan.managed)
@@ -231,7 +232,12 @@ def converge(
     while not result.halted:
         try:
             after = make_plan(
-                desired, account, thresholds, force=first.forced, pages_hint=first.pages_read
+                desired,
+                account,
+                thresholds,
+                force=first.forced,
+                pages_hint=first.pages_read,
+                known=first.listed,
             )
         except AuthError as error:
             result.stopped_by = error

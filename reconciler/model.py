@@ -277,6 +277,10 @@ class Live:
     unverifiable: frozenset[str] = frozenset()
     agents_incomplete: bool = False
     twins_listed: bool = False
+    # The persona list read again misses a persona the first listing showed: as the list
+    # shrank, one may have slid onto a page already read both times, holding a number that
+    # looks free.
+    listing_changed: bool = False
     # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from typing import TypeVar
 
 from reconciler.client_protocols import AccountReader
@@ -32,17 +33,22 @@ MAX_CONCURRENT_READS = 4  # reads by id or by number sent at once
 
 
 def read_account(
-    account: AccountReader, desired: Desired | None = None, pages_hint: int = 0
+    account: AccountReader,
+    desired: Desired | None = None,
+    pages_hint: int = 0,
+    known: Collection[str] = (),
 ) -> Live:
     """One read of the account, checked wherever it may be wrong about who holds a number.
 
     Numbers the list shows on two personas are confirmed by id; agents are read with the
-    numbers their twin personas hold. A declared number that looks free is read by number (a
-    pathway, a prompt or a persona may answer it), and where that does not settle it, the
+    numbers their twin personas hold; personas an earlier read listed (`known`) that this
+    listing does not show are read by id. A declared number that looks free is read by number
+    (a pathway, a prompt or a persona may answer it), and where that does not settle it, the
     personas are listed once more (one may have slid onto a page already read).
     """
     # Agents first: a twin is its agent's, and is never read again by id as a persona.
     live = with_agents(account.read_live(pages_hint), account, desired)
+    live = with_unlisted(live, account, known)
     live = confirm_owners(live, account.get_persona)
     if desired is None:
         return live
@@ -61,9 +67,40 @@ def read_account(
     if unproven and not live.inbound_owners:
         listing, pages = account.list_personas(live.pages_read)
         listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
-        live = replace(relisted(live, listing, unproven), reads=live.reads + pages)
+        first = {pid for pid in live.personas if owner_kind(pid) == "persona"}
+        live = replace(
+            relisted(live, listing, unproven),
+            reads=live.reads + pages,
+            listing_changed=bool(first - listing.keys()),
+        )
         live = confirm_owners(live, account.get_persona)
     return live
+
+
+def with_unlisted(live: Live, account: AccountReader, known: Collection[str]) -> Live:
+    """The account with each persona of `known` that the listing does not show read by id: the
+    list has no snapshot, so a persona that slid onto a page already read is skipped. One gone
+    (404) or deleted since stays out."""
+    missing = sorted(set(known).difference(live.personas, live.twins))
+    if not missing:
+        return live
+    fresh = _read_all(partial(_unless_gone, account), missing)
+    found = {p.id: p for p in fresh if p is not None and not p.deleted}
+    return replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
+
+
+def _unless_gone(account: AccountReader, persona_id: str) -> LivePersona | None:
+    """A persona read by id, or None when the API knows it no more (404)."""
+    try:
+        persona = account.get_persona(persona_id)
+    except ApiError as error:
+        if isinstance(error, AuthError) or error.status != 404:
+            raise
+        return None
+    if persona.id != persona_id:  # another persona's numbers: the wrong picture again
+        answer = f"the answer is persona {persona.id!r}, not the one asked for"
+        raise ApiError(answer, method="GET", path=f"/v1/personas/{persona_id}")
+    return persona
 
 
 def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:

@@ -116,6 +116,7 @@ class Plan:
     # Owners of every number when planned, for the valves to count unmanaged personas' numbers.
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     pages_read: int = field(default=0, compare=False)
+    listed: frozenset[str] = field(default=frozenset(), compare=False)  # the personas read
     reads: int = field(default=0, compare=False)  # requests the picture of the account took
     protected: tuple[str, ...] = ()
     # Settings that moves clear and the config does not declare, by number: shown with the move.

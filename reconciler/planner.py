@@ -15,6 +15,7 @@ from reconciler.model import (
     SeenLabel,
     SeenSettings,
     owner_id,
+    owner_kind,
     same_label,
 )
 from reconciler.plan import Action, Change, ManagedPersona, Plan
@@ -162,6 +163,7 @@ def build_plan(desired: Desired, live: Live) -> Plan:
         managed=tuple(ManagedPersona(p.id, p.name, p.numbers, e.number_set) for e, p in resolved),
         owners=live.owners(),
         pages_read=live.pages_read,
+        listed=frozenset(pid for pid in live.personas if owner_kind(pid) == "persona"),
         reads=live.reads,
         protected=desired.protected,
         settings_dropped=settings_dropped(resolved, live),

@@ -127,14 +127,17 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
 def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
     """Declared numbers an owner no read shows may hold: nothing is planned for them.
 
-    One that looks free may sit on an agent whose numbers cannot be read, or on an owner listing
-    a number in a spelling that is no phone number: attaching it would be a move no valve saw,
-    unless its own record says no persona holds it. One listed on a persona while GET /v1/inbound
-    names an owner no read shows may be on both, and that owner cannot be written through v1.
+    One that looks free may sit on an agent whose numbers cannot be read, on an owner listing
+    a number in a spelling that is no phone number, or on a persona a changing list skipped:
+    attaching it would be a move no valve saw, unless its own record says no persona holds it.
+    One listed on a persona while GET /v1/inbound names an owner no read shows may be on both,
+    and that owner cannot be written through v1.
     """
     hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
     if live.agents_incomplete and not live.twins_listed:
         hidden.append("an agent past the 500 GET /v2/agents lists")
+    if live.listing_changed:
+        hidden.append("a persona both listings may have skipped (one they showed left the list)")
     hidden += [
         f"{owner_words(owner.id, owner.name)}, which lists a number as {spelling!r}"
         for owner in live.active()

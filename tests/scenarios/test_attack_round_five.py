@@ -4,7 +4,7 @@
 The API gives the list no snapshot, and its docs leave open both its order and whether deleted
 personas stay in it: created and deleted personas may shift every later persona by one while the
 pages are read, so that one slides onto a page already read (skipped) or onto the next page
-again (listed twice). Each test plays such a list. Those marked xfail show a bug still there.
+again (listed twice). Each test plays such a list.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from reconciler.simulator import Reply, RequestRecord, Simulator
 from tests.conftest import RunCli, write_config
@@ -160,11 +158,6 @@ def test_a_persona_listed_again_on_the_next_page_stops_the_plan(
     assert sim.writes() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a number both listings show on no persona is attached as free: a protected number "
-    "is taken from the persona they skipped, with exit 0 and no note",
-)
 def test_a_protected_number_on_a_persona_both_listings_skip_is_never_taken(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -223,11 +216,6 @@ def test_a_persona_listed_twice_by_the_check_after_apply_ends_it_incomplete(
     assert sim.owners()[N101] == [FIRST]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the check after apply trusts one listing: a moved number left on its old persona "
-    "(an attach that does not move) passes when that listing skips the persona",
-)
 def test_apply_never_exits_0_while_a_moved_number_is_still_on_the_persona_it_left(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
