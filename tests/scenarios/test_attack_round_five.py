@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.simulator import Reply, RequestRecord, Simulator
-from tests.conftest import RunCli, write_config
+from tests.conftest import Result, RunCli, write_config
 from tests.scenarios.conftest import StartSim
 
 # 150 personas: page 1 holds p000 to p099, page 2 p100 to p149 (100 a page).
@@ -186,28 +186,40 @@ def test_a_protected_number_on_a_persona_both_listings_skip_is_never_taken(
 # --- The check after apply ------------------------------------------------------------------
 
 
-def test_a_persona_listed_twice_by_the_check_after_apply_ends_it_incomplete(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
-) -> None:
-    # While page 1 of the listing after the move is served, a persona is created and listed
-    # first: the check cannot tell what the writes did, so apply does not say it is done.
-    sim = start_sim(_state())
+def _shift_after_the_writes(sim: Simulator, edit: Edit) -> list[int]:
+    """The first listing after a write sees the list change once (`edit`, as its page 1 is
+    served); the listings changed so, for the test to check that one was."""
     shifted: list[int] = []
 
     def after(listing: int) -> Edit | None:
         if shifted or not sim.writes():
             return None
         shifted.append(listing)
-        return _create_one("p-new")
+        return edit
 
     ShiftingList(sim, after=after)
+    return shifted
+
+
+def _apply_all_to_first(run_cli: RunCli, tmp_path: Path) -> Result:
+    """apply of a config giving both numbers to FIRST (N101 moves off P100)."""
     config = write_config(
         tmp_path / "routing.yaml",
         [{"id": FIRST, "numbers": [N100, N101]}],
         safety={"allow_emptying": True},
     )
+    return run_cli("apply", config, "--auto-approve")
 
-    result = run_cli("apply", config, "--auto-approve")
+
+def test_a_persona_listed_twice_by_the_check_after_apply_ends_it_incomplete(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # While page 1 of the listing after the move is served, a persona is created and listed
+    # first: the check cannot tell what the writes did, so apply does not say it is done.
+    sim = start_sim(_state())
+    shifted = _shift_after_the_writes(sim, _create_one("p-new"))
+
+    result = _apply_all_to_first(run_cli, tmp_path)
 
     assert "Traceback" not in result.err
     assert shifted, "no listing was read after the move"
@@ -223,22 +235,9 @@ def test_apply_never_exits_0_while_a_moved_number_is_still_on_the_persona_it_lef
     # it on both. While page 1 of the listing after the attach is served, a persona is deleted
     # and P100, which still holds N101, slides onto page 1.
     sim = start_sim(_state(), attach_mode="keep_old")
-    shifted: list[int] = []
+    shifted = _shift_after_the_writes(sim, _delete_one)
 
-    def after(listing: int) -> Edit | None:
-        if shifted or not sim.writes():
-            return None
-        shifted.append(listing)
-        return _delete_one
-
-    ShiftingList(sim, after=after)
-    config = write_config(
-        tmp_path / "routing.yaml",
-        [{"id": FIRST, "numbers": [N100, N101]}],
-        safety={"allow_emptying": True},
-    )
-
-    result = run_cli("apply", config, "--auto-approve")
+    result = _apply_all_to_first(run_cli, tmp_path)
 
     assert "Traceback" not in result.err
     assert shifted, "no listing was read after the attach"
