@@ -361,3 +361,45 @@ def test_the_check_on_a_steady_account_with_agents_reads_no_persona_by_id(
     assert result.code == 0, result.out + result.err
     assert by_id_in_plan[0] == 0
     assert _by_id(sim) == by_id_in_plan[1] * 2  # the plan's reads, and the check's: the same
+
+
+def test_an_agent_deleted_with_its_twin_during_the_check_leaves_the_twin_unread_and_unwritten(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # While page 1 of the check's listing is served, agent ag-a is deleted with its twin (on
+    # page 1): P100, which the attach left holding N101, slides onto page 1 and is skipped.
+    sim = start_sim(_agent_state(), twins_listed=True, twins_readable=True, attach_mode="keep_old")
+    ShiftingList(sim, after=_once_written(sim, _delete_agent("ag-a", TWIN_A)))
+
+    result = run_cli("apply", _move_config(tmp_path), "--auto-approve")
+
+    assert "Traceback" not in result.err
+    assert result.code != 0 or sim.owners()[N101] == [FIRST], result.out + result.err
+    assert SLIDING in _by_id(sim)
+    assert TWIN_A not in _by_id(sim)
+
+
+def test_a_list_that_changes_at_every_read_refuses_the_number_it_may_hide_once(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # Before each listing a persona is created and listed first; while its page 1 is served,
+    # one of page 1 is deleted: P100 slides onto page 1 each time, and no listing shows N101.
+    sim = start_sim(_state())
+    doomed = iter(f"p{i:03d}" for i in range(1, 50))
+    created = iter(f"p-new-{i}" for i in range(50))
+    listings = ShiftingList(
+        sim,
+        before=lambda k: _create(next(created)) if k > 1 else None,
+        after=lambda _: _delete(next(doomed)),
+    )
+    config = write_config(tmp_path / "routing.yaml", [{"id": FIRST, "numbers": [N100, N101]}])
+
+    result = run_cli("apply", config, "--auto-approve")
+
+    assert "Traceback" not in result.err
+    assert result.code == 1, result.out + result.err
+    assert listings.listings == 2
+    assert result.err.startswith(f"{config}:"), result.err
+    assert len(result.err.splitlines()) == 1, result.err
+    assert f"{N101} may be held by a persona both listings may have skipped" in result.err
+    assert sim.writes() == []
