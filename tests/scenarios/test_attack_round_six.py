@@ -403,3 +403,18 @@ def test_a_list_that_changes_at_every_read_refuses_the_number_it_may_hide_once(
     assert len(result.err.splitlines()) == 1, result.err
     assert f"{N101} may be held by a persona both listings may have skipped" in result.err
     assert sim.writes() == []
+
+
+def test_a_skipped_persona_read_by_id_answered_as_another_ends_the_apply_unverified(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    sim = start_sim(_state(), attach_mode="keep_old")
+    _sliding_check(sim)
+    other = {**_DELETED, "id": "p101", "name": "P101", "deleted_at": None}
+    _answer_by_id(sim, SLIDING, [json_reply(200, {"data": other, "errors": None})])
+
+    result = run_cli("apply", _move_config(tmp_path), "--auto-approve")
+
+    assert "Traceback" not in result.err
+    assert result.code == 4, result.out + result.err
+    assert "the answer is persona 'p101', not the one asked for" in result.out
