@@ -81,13 +81,12 @@ def _by_id(sim: Simulator) -> list[str]:
     return [str(r.persona_id) for r in sim.reads() if r.persona_id and r.method == "GET"]
 
 
-def _move_config(tmp_path: Path, **extra: Any) -> Path:
+def _move_config(tmp_path: Path) -> Path:
     """N101 moves from P100 to P0; P50 keeps N102."""
     return write_config(
         tmp_path / "routing.yaml",
         [{"id": FIRST, "numbers": [N100, N101]}, {"id": HOLDER, "numbers": [N102]}],
         safety={"allow_emptying": True},
-        **extra,
     )
 
 
@@ -126,7 +125,7 @@ _NOT_FOUND = "Persona not found or access denied"
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="a persona deleted before the check answering 403 'not found or access "
-                "denied' is taken for a rejected key: an apply that succeeded ends as refused",
+                "denied' is taken for a key without permission: a done apply ends stopped",
             ),
         ),
     ],
