@@ -47,7 +47,9 @@ def read_account(
     personas are listed once more (one may have slid onto a page already read).
     """
     # Agents first: a twin is its agent's, and is never read again by id as a persona.
-    live = with_agents(account.read_live(pages_hint), account, desired)
+    live = account.read_live(pages_hint)
+    listed = live.personas.keys()  # twins included
+    live = with_agents(live, account, desired)
     live = with_unlisted(live, account, known)
     live = confirm_owners(live, account.get_persona)
     if desired is None:
@@ -66,12 +68,10 @@ def read_account(
         live = with_agents_gone(live, account)
     if unproven and not live.inbound_owners:
         listing, pages = account.list_personas(live.pages_read)
+        shrank = bool(listed - listing.keys())
         listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
-        first = {pid for pid in live.personas if owner_kind(pid) == "persona"}
         live = replace(
-            relisted(live, listing, unproven),
-            reads=live.reads + pages,
-            listing_changed=bool(first - listing.keys()),
+            relisted(live, listing, unproven), reads=live.reads + pages, listing_changed=shrank
         )
         live = confirm_owners(live, account.get_persona)
     return live
@@ -90,11 +90,15 @@ def with_unlisted(live: Live, account: AccountReader, known: Collection[str]) ->
 
 
 def _unless_gone(account: AccountReader, persona_id: str) -> LivePersona | None:
-    """A persona read by id, or None when the API knows it no more (404)."""
+    """A persona read by id, or None when the API knows it no more: a 404, or PERSONA_NOT_FOUND
+    with whatever status (the docs leave it open)."""
     try:
         persona = account.get_persona(persona_id)
     except ApiError as error:
-        if isinstance(error, AuthError) or error.status != 404:
+        gone = error.code == "PERSONA_NOT_FOUND" or (
+            error.status == 404 and not isinstance(error, AuthError)
+        )
+        if not gone:
             raise
         return None
     if persona.id != persona_id:  # another persona's numbers: the wrong picture again

@@ -3,8 +3,7 @@ against the simulator over loopback HTTP).
 
 The check after apply reads by id each persona the plan's listing showed and its own does not,
 and a second listing that lost a persona refuses numbers that look free. Each test plays a
-persona deleted, or a list shifting, between the plan and that check. Those marked xfail show a
-bug still there.
+persona deleted, or a list shifting, between the plan and that check.
 """
 
 from __future__ import annotations
@@ -113,20 +112,10 @@ _NOT_FOUND = "Persona not found or access denied"
         pytest.param(
             _error(400, "PERSONA_NOT_FOUND", _NOT_FOUND),
             id="400",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a persona deleted before the check answering PERSONA_NOT_FOUND with a "
-                "status other than 404 (left open by the docs) fails an apply that succeeded",
-            ),
         ),
         pytest.param(
             _error(403, "PERSONA_NOT_FOUND", _NOT_FOUND),
             id="403",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a persona deleted before the check answering 403 'not found or access "
-                "denied' is taken for a key without permission: a done apply ends stopped",
-            ),
         ),
     ],
 )
@@ -182,11 +171,6 @@ def _create(name: str) -> Edit:
     return edit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a second listing that lost only agents' twins is taken as unchanged: a protected "
-    "number on the persona both listings skipped is attached as free",
-)
 def test_a_protected_number_both_listings_skip_as_agents_are_deleted_is_never_taken(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
