@@ -221,13 +221,14 @@ def _reshaped_inbound(simulator: Simulator, reply: Reply, faults: TestFaults) ->
     if not overrides and "numbers_as_integers" not in faults.malformed:
         return reply
     body = json.loads(reply.payload)
-    owners = simulator.owners()
-    for item in body["inbound_numbers"]:
-        phone = item["phone_number"]
-        if overrides:
-            item["label"] = simulator.label(phone)
-            item["persona_id"] = overrides.get(phone, (owners[phone] or [None])[0])
-        item["phone_number"] = _as_integer(phone, faults)
+    with simulator.lock:
+        for item in body["inbound_numbers"]:
+            phone = item["phone_number"]
+            if overrides:
+                number = simulator.account.numbers[phone]
+                item["label"] = number.label
+                item["persona_id"] = overrides.get(phone, (number.owners or [None])[0])
+            item["phone_number"] = _as_integer(phone, faults)
     return _rewritten(reply, body)
 
 
