@@ -168,17 +168,13 @@ def _get_persona(account: Account, faults: Faults, request: Request) -> Reply:
     return _ok(render_persona(account, persona, faults))
 
 
-def _attach(account: Account, faults: Faults, request: Request) -> Reply:
+def _attach_or_detach(account: Account, faults: Faults, request: Request) -> Reply:
     numbers = number_list(request.body, faults)
     persona = _v1_persona(account, faults, request)
-    account.attach(persona, numbers, faults.attach_mode)
-    return _ok(render_persona(account, persona, faults))
-
-
-def _detach(account: Account, faults: Faults, request: Request) -> Reply:
-    numbers = number_list(request.body, faults)
-    persona = _v1_persona(account, faults, request)
-    account.detach(persona, numbers)
+    if request.params[1] == "attach":
+        account.attach(persona, numbers, faults.attach_mode)
+    else:
+        account.detach(persona, numbers)
     return _ok(render_persona(account, persona, faults))
 
 
@@ -366,8 +362,7 @@ def _detach_from_agent(account: Account, faults: Faults, request: Request) -> Re
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/personas", _list_personas),
     ("GET", "/v1/personas/([^/]+)", _get_persona),
-    ("POST", "/v1/personas/([^/]+)/inbound/attach", _attach),
-    ("POST", "/v1/personas/([^/]+)/inbound/detach", _detach),
+    ("POST", "/v1/personas/([^/]+)/inbound/(attach|detach)", _attach_or_detach),
     ("PATCH", "/v1/personas/([^/]+)/inbound/([^/]+)/settings", _settings),
     ("GET", "/v1/inbound", _list_inbound),
     ("GET", "/v1/inbound/([^/]+)", _get_inbound_number),
