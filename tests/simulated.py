@@ -10,7 +10,7 @@ from typing import Any
 
 from reconciler import simulator
 from reconciler.simulator import RequestRecord
-from reconciler.simulator.account import JSONObject, now_iso
+from reconciler.simulator.account import JSONObject, NumberRecord, now_iso
 
 
 class Simulator(simulator.Simulator):
@@ -62,7 +62,7 @@ class Simulator(simulator.Simulator):
         with self.lock:
             persona = self.account.add_persona(id, name)
             for phone in numbers:
-                self.account.set_owner(phone, id)
+                self.set_owner(phone, id)
             if deleted:
                 persona.deleted_at = now_iso()
 
@@ -76,11 +76,21 @@ class Simulator(simulator.Simulator):
                 persona.deleted_at = persona.updated_at = now_iso()
 
     def add_number(self, phone_number: str, label: str | None = None) -> None:
-        """Add an inbound number to the account, or relabel it."""
+        """Add an inbound number to the account, stamped now, or relabel it."""
         with self.lock:
-            self.account.put_number(phone_number, label)
+            numbers = self.account.numbers
+            if phone_number not in numbers:
+                number_id = len(numbers) + 1
+                numbers[phone_number] = NumberRecord(phone_number, label, number_id, now_iso())
+            numbers[phone_number].label = label
+            self.account.numbers_version += 1
 
     def set_owner(self, phone_number: str, persona_id: str | None) -> None:
-        """Make a persona the only holder of a number (None = no persona)."""
+        """Make a persona the only holder of a number (None = no persona), adding the number
+        to the account if it lacks it (KeyError for a persona it lacks)."""
         with self.lock:
+            if persona_id is not None and persona_id not in self.account.personas:
+                raise KeyError(persona_id)
+            if phone_number not in self.account.numbers:
+                self.add_number(phone_number)
             self.account.set_owner(phone_number, persona_id)

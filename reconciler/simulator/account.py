@@ -113,16 +113,6 @@ class Account:
         # (numbers_version, encoded body) of the last plain GET /v1/inbound listing.
         self.inbound_body_cache: tuple[int, bytes] | None = None
 
-    def put_number(self, phone: str, label: str | None, created_at: str = "") -> NumberRecord:
-        """Add a number (stamped now unless ``created_at``), or relabel it if it exists."""
-        record = self.numbers.get(phone)
-        if record is None:
-            record = NumberRecord(phone, label, len(self.numbers) + 1, created_at or now_iso())
-            self.numbers[phone] = record
-        record.label = label
-        self.numbers_version += 1
-        return record
-
     def add_persona(self, persona_id: str, name: str) -> PersonaRecord:
         """Add a persona stamped now, holding no numbers."""
         if persona_id in self.personas:
@@ -136,9 +126,7 @@ class Account:
     def set_owner(self, phone: str, persona_id: str | None, exclusive: bool = True) -> None:
         """Make ``persona_id`` an owner of ``phone``, the only one if ``exclusive`` (None =
         unrouted)."""
-        if persona_id is not None and persona_id not in self.personas:
-            raise KeyError(persona_id)
-        record = self.numbers.get(phone) or self.put_number(phone, None)
+        record = self.numbers[phone]
         for old in [owner for owner in record.owners if exclusive and owner != persona_id]:
             self.detach(self.personas[old], [phone])
         if persona_id is not None and persona_id not in record.owners:
@@ -275,7 +263,9 @@ def _load_persona(account: Account, persona: PersonaRecord, entry: JSONObject, w
     account.personas[persona.id] = persona
     account.order.append(persona.id)
     for phone in numbers:
-        record = account.numbers.get(phone) or account.put_number(phone, None, EPOCH)
+        if phone not in account.numbers:
+            account.numbers[phone] = NumberRecord(phone, None, len(account.numbers) + 1, EPOCH)
+        record = account.numbers[phone]
         # A number listed under two personas is kept on both: that is how a state dump
         # taken after a non-exclusive attach round-trips.
         if persona.id not in record.owners:

@@ -147,7 +147,10 @@ class Simulator:
         """Serve one request; runs on the connection's handler thread."""
         split = urlsplit(target)
         path = split.path
-        body, body_ok = _parse_json(raw_body)
+        try:  # an empty body is None
+            body, body_ok = (json.loads(raw_body) if raw_body.strip() else None), True
+        except (ValueError, UnicodeDecodeError):
+            body, body_ok = None, False
         if path == "/_sim" or path.startswith("/_sim/"):
             return self._control(method, path.rstrip("/") or "/", auth, body, body_ok)
         api_path = path.startswith(("/v1/", "/v2/")) or path == "/inbound/update_label"
@@ -269,13 +272,3 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
     else:
         error = SimulatedError(status, "INVALID_REQUEST", "Invalid request")
     return error_reply(SCRIPTED_ERRORS.get(status, error))
-
-
-def _parse_json(raw: bytes) -> tuple[Any, bool]:
-    """Return (value, ok); an empty body parses as None."""
-    if not raw.strip():
-        return None, True
-    try:
-        return json.loads(raw), True
-    except (ValueError, UnicodeDecodeError):
-        return None, False
