@@ -115,8 +115,6 @@ class Simulator:
             raise RuntimeError("simulator is not running")
         return f"http://{self.host}:{self.port}"
 
-    # ----------------------------------------------------------------- request log
-
     @property
     def requests(self) -> list[RequestRecord]:
         """Every API request so far, in arrival order (control requests excluded)."""
@@ -128,8 +126,6 @@ class Simulator:
         with self._log_lock:
             self._log = []
 
-    # ----------------------------------------------------------------- the account
-
     def export_state(self) -> JSONObject:
         """The account in state-file form."""
         with self.lock:
@@ -140,8 +136,6 @@ class Simulator:
         account = account_from_state(state)
         with self.lock:
             self.account = account
-
-    # ----------------------------------------------------------------- requests
 
     def handle(self, method: str, target: str, auth: str | None, raw_body: bytes) -> Reply:
         """Serve one request; runs on the connection's handler thread."""
