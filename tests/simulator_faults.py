@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal, get_args
 
 from reconciler.simulator import Faults, Reply, RequestRecord, Simulator, json_reply
-from reconciler.simulator.faults import count, flag, optional, seconds, text_map
+from reconciler.simulator.faults import count, flag, seconds, text_map
 
 MalformedShape = Literal[
     "inbound_numbers_as_one_string", "numbers_as_integers", "data_not_a_list", "persona_without_id"
@@ -23,6 +23,11 @@ MalformedShape = Literal[
 MALFORMED_SHAPES: tuple[str, ...] = get_args(MalformedShape)
 PIECE_SIZE = 64 * 1024
 HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    """What ``check`` accepts, or None."""
+    return lambda value: value is None or check(value)
 
 
 def positive(value: object) -> bool:

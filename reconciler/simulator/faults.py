@@ -66,9 +66,8 @@ def _statuses(value: object) -> bool:
     )
 
 
-def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
-    """What ``check`` accepts, or None."""
-    return lambda value: value is None or check(value)
+def _text_or_none(value: object) -> bool:
+    return value is None or isinstance(value, str)
 
 
 def _attach_mode(value: object) -> bool:
@@ -76,7 +75,8 @@ def _attach_mode(value: object) -> bool:
 
 
 def checks(faults: type) -> dict[str, Callable[[object], bool]]:
-    """Each switch of a kind of faults, and what it accepts: the check its annotation carries."""
+    """Each switch of a kind of faults, and what it accepts: the check its annotation carries
+    (a function by name: a lambda there would not see its module's names)."""
     hints = get_type_hints(faults, include_extras=True).items()
     return {name: hint.__metadata__[0] for name, hint in hints if hasattr(hint, "__metadata__")}
 
@@ -92,7 +92,7 @@ class Faults:
     """Scripted statuses for the next reads; one is popped per read. 0 or 2xx = serve normally."""
     write_statuses: Annotated[list[int], _statuses] = field(default_factory=list)
     """Scripted statuses for the next writes; a scripted error does not perform the write."""
-    retry_after: Annotated[str | None, optional(lambda value: isinstance(value, str))] = None
+    retry_after: Annotated[str | None, _text_or_none] = None
     """Retry-After header value sent with scripted 429 responses."""
     drop_after_write: Annotated[int, count] = 0
     """The next N writes are applied, then the connection is closed without a response."""
