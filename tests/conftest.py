@@ -21,7 +21,7 @@ import pytest
 
 from reconciler.cli import Seams, main
 from reconciler.secrets import REDACTOR
-from reconciler.simulator import Simulator
+from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
 ROOT = Path(__file__).resolve().parent.parent

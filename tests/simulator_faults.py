@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from reconciler.simulator import Faults, Reply, RequestRecord, Simulator, json_reply
 from reconciler.simulator.faults import count, flag, seconds, text_map
@@ -25,65 +25,58 @@ PIECE_SIZE = 64 * 1024
 HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
+def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    """What ``check`` accepts, or None."""
+    return lambda value: value is None or check(value)
+
+
+def positive(value: object) -> bool:
+    return count(value) and value != 0
+
+
+def shapes(value: object) -> bool:
+    return isinstance(value, list) and all(shape in MALFORMED_SHAPES for shape in value)
+
+
 @dataclass(slots=True)
 class TestFaults(Faults):
     """The simulator's faults, and those only tests play."""
 
     __test__ = False  # not a test class, whatever its name
 
-    html_errors: bool = False
+    html_errors: Annotated[bool, flag] = False
     """Scripted error bodies are an HTML gateway page instead of JSON."""
-    hang: int = 0
+    hang: Annotated[int, count] = 0
     """The next N API requests never get an answer."""
-    hang_writes_after: int | None = None
+    hang_writes_after: Annotated[int | None, optional(count)] = None
     """Once this many writes have been served (counted from when the field was set), every
     later write hangs."""
-    hang_timeout: float = 600.0
+    hang_timeout: Annotated[float, seconds] = 600.0
     """Cap on how long a hung request waits before its connection is closed; stop() wakes it."""
-    inbound_numbers_as_strings: bool = False
+    inbound_numbers_as_strings: Annotated[bool, flag] = False
     """Persona objects list ``inbound_numbers`` as bare strings."""
-    trickle_seconds: float = 0.0
+    trickle_seconds: Annotated[float, seconds] = 0.0
     """API response bodies are sent one byte at a time, this many seconds apart (0 = off)."""
-    large_body_bytes: int = 0
+    large_body_bytes: Annotated[int, count] = 0
     """API response bodies are padded with whitespace up to this many bytes (0 = off)."""
-    endless_body: bool = False
+    endless_body: Annotated[bool, flag] = False
     """API response bodies never end (chunked whitespace, cut off at ``endless_body_cap``)."""
-    endless_body_cap: int = 2 * 1024**3
+    endless_body_cap: Annotated[int, positive] = 2 * 1024**3
     """Bytes after which an endless body is cut off, should no client hang up before."""
-    errors_as_string: bool = False
+    errors_as_string: Annotated[bool, flag] = False
     """Error envelopes carry ``errors`` as a ``"CODE: message"`` string."""
-    ignore_page: bool = False
+    ignore_page: Annotated[bool, flag] = False
     """GET /v1/personas serves page 1 whatever ``page`` asks for."""
-    limit_cap: int | None = None
+    limit_cap: Annotated[int | None, optional(positive)] = None
     """GET /v1/personas pages hold at most this many personas, whatever ``limit`` asks for."""
-    inbound_owner_overrides: dict[str, str] = field(default_factory=dict)
+    inbound_owner_overrides: Annotated[dict[str, str], text_map] = field(default_factory=dict)
     """number -> persona id that GET /v1/inbound names as its ``persona_id``, whatever the
     personas say; GET /v1/inbound then reports ``label`` and ``persona_id`` for every number."""
-    malformed: list[MalformedShape] = field(default_factory=list)
+    malformed: Annotated[list[MalformedShape], shapes] = field(default_factory=list)
     """Shapes the responses break: ``inbound_numbers_as_one_string`` (a persona's numbers as
     one comma-separated string), ``numbers_as_integers`` (phone numbers as JSON integers),
     ``data_not_a_list`` (the persona listing's ``data`` as an object keyed by id) and
     ``persona_without_id`` (the first persona of each listed page has no ``id``)."""
-
-    CHECKS: ClassVar[dict[str, Callable[[object], bool]]] = {
-        **Faults.CHECKS,
-        "html_errors": flag,
-        "hang": count,
-        "hang_writes_after": lambda value: value is None or count(value),
-        "hang_timeout": seconds,
-        "inbound_numbers_as_strings": flag,
-        "trickle_seconds": seconds,
-        "large_body_bytes": count,
-        "endless_body": flag,
-        "endless_body_cap": lambda value: count(value) and value != 0,
-        "errors_as_string": flag,
-        "ignore_page": flag,
-        "limit_cap": lambda value: value is None or (count(value) and value != 0),
-        "inbound_owner_overrides": text_map,
-        "malformed": lambda value: (
-            isinstance(value, list) and all(v in MALFORMED_SHAPES for v in value)
-        ),
-    }
 
     _writes_served: int = field(default=0, init=False, repr=False, compare=False)
     # The status this thread's request was last scripted to fail with (0 = none).
@@ -221,13 +214,14 @@ def _reshaped_inbound(simulator: Simulator, reply: Reply, faults: TestFaults) ->
     if not overrides and "numbers_as_integers" not in faults.malformed:
         return reply
     body = json.loads(reply.payload)
-    owners = simulator.owners()
-    for item in body["inbound_numbers"]:
-        phone = item["phone_number"]
-        if overrides:
-            item["label"] = simulator.label(phone)
-            item["persona_id"] = overrides.get(phone, (owners[phone] or [None])[0])
-        item["phone_number"] = _as_integer(phone, faults)
+    with simulator.lock:
+        for item in body["inbound_numbers"]:
+            phone = item["phone_number"]
+            if overrides:
+                number = simulator.account.numbers[phone]
+                item["label"] = number.label
+                item["persona_id"] = overrides.get(phone, (number.owners or [None])[0])
+            item["phone_number"] = _as_integer(phone, faults)
     return _rewritten(reply, body)
 
 

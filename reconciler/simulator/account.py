@@ -113,50 +113,20 @@ class Account:
         # (numbers_version, encoded body) of the last plain GET /v1/inbound listing.
         self.inbound_body_cache: tuple[int, bytes] | None = None
 
-    def put_number(self, phone: str, label: str | None, created_at: str = "") -> NumberRecord:
-        """Add a number (stamped now unless ``created_at``), or relabel it if it exists."""
-        if not isinstance(phone, str) or not phone:
-            raise ValueError("phone_number must be a non-empty string")
-        record = self.numbers.get(phone)
-        if record is None:
-            record = NumberRecord(phone, label, len(self.numbers) + 1, created_at or now_iso())
-            self.numbers[phone] = record
-        record.label = label
-        self.numbers_version += 1
-        return record
-
-    def add_persona(
-        self, persona_id: str, name: str, numbers: Iterable[str] = (), deleted: bool = False
-    ) -> PersonaRecord:
-        """Add a persona stamped now, taking the given numbers from whoever holds them."""
-        if not persona_id:
-            raise ValueError("persona id must be a non-empty string")
+    def add_persona(self, persona_id: str, name: str) -> PersonaRecord:
+        """Add a persona stamped now, holding no numbers."""
         if persona_id in self.personas:
             raise ValueError(f"persona {persona_id!r} already exists")
         stamp = now_iso()
         persona = PersonaRecord(persona_id, name, stamp, stamp)
         self.personas[persona_id] = persona
         self.order.append(persona_id)
-        for phone in numbers:
-            self.set_owner(phone, persona_id)
-        if deleted:
-            persona.deleted_at = now_iso()
         return persona
-
-    def delete_persona(self, persona_id: str, detach_numbers: bool = False) -> None:
-        """Soft-delete a persona, optionally detaching its numbers first."""
-        persona = self.personas[persona_id]
-        if detach_numbers:
-            self.detach(persona, list(persona.numbers))
-        if persona.deleted_at is None:
-            persona.deleted_at = persona.updated_at = now_iso()
 
     def set_owner(self, phone: str, persona_id: str | None, exclusive: bool = True) -> None:
         """Make ``persona_id`` an owner of ``phone``, the only one if ``exclusive`` (None =
         unrouted)."""
-        if persona_id is not None and persona_id not in self.personas:
-            raise KeyError(persona_id)
-        record = self.numbers.get(phone) or self.put_number(phone, None)
+        record = self.numbers[phone]
         for old in [owner for owner in record.owners if exclusive and owner != persona_id]:
             self.detach(self.personas[old], [phone])
         if persona_id is not None and persona_id not in record.owners:
@@ -293,7 +263,9 @@ def _load_persona(account: Account, persona: PersonaRecord, entry: JSONObject, w
     account.personas[persona.id] = persona
     account.order.append(persona.id)
     for phone in numbers:
-        record = account.numbers.get(phone) or account.put_number(phone, None, EPOCH)
+        if phone not in account.numbers:
+            account.numbers[phone] = NumberRecord(phone, None, len(account.numbers) + 1, EPOCH)
+        record = account.numbers[phone]
         # A number listed under two personas is kept on both: that is how a state dump
         # taken after a non-exclusive attach round-trips.
         if persona.id not in record.owners:

@@ -56,12 +56,12 @@ class Request:
 Handler = Callable[[Account, Faults, Request], Reply]
 
 
-def error_reply(exc: SimulatedError, headers: dict[str, str] | None = None) -> Reply:
+def error_reply(exc: SimulatedError) -> Reply:
     """The error envelope for ``exc``."""
     entry: JSONObject = {"error": exc.code, "message": exc.message}
     if exc.details is not None:
         entry["details"] = exc.details
-    return json_reply(exc.status, {"data": None, "errors": [entry]}, headers)
+    return json_reply(exc.status, {"data": None, "errors": [entry]})
 
 
 def _ok(data: Any) -> Reply:
@@ -168,17 +168,13 @@ def _get_persona(account: Account, faults: Faults, request: Request) -> Reply:
     return _ok(render_persona(account, persona, faults))
 
 
-def _attach(account: Account, faults: Faults, request: Request) -> Reply:
+def _attach_or_detach(account: Account, faults: Faults, request: Request) -> Reply:
     numbers = number_list(request.body, faults)
     persona = _v1_persona(account, faults, request)
-    account.attach(persona, numbers, faults.attach_mode)
-    return _ok(render_persona(account, persona, faults))
-
-
-def _detach(account: Account, faults: Faults, request: Request) -> Reply:
-    numbers = number_list(request.body, faults)
-    persona = _v1_persona(account, faults, request)
-    account.detach(persona, numbers)
+    if request.params[1] == "attach":
+        account.attach(persona, numbers, faults.attach_mode)
+    else:
+        account.detach(persona, numbers)
     return _ok(render_persona(account, persona, faults))
 
 
@@ -204,10 +200,8 @@ def _settings(account: Account, faults: Faults, request: Request) -> Reply:
 
 
 def _list_inbound(account: Account, faults: Faults, request: Request) -> Reply:
-    with_persona, with_routing = (
-        faults.legacy_inbound_includes_persona,
-        faults.inbound_shows_routing,
-    )
+    with_persona = faults.legacy_inbound_includes_persona
+    with_routing = faults.inbound_shows_routing
     spellings = faults.inbound_spellings
     plain = not (with_persona or with_routing or spellings)
     # The one answer that covers the whole account: assembled from per-number JSON fragments
@@ -331,14 +325,19 @@ def _get_binding(account: Account, faults: Faults, request: Request) -> Reply:
     return _ok({"agent_id": request.params[0], "persona_id": agent.twin_id if agent else None})
 
 
-def _attach_to_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    """Move numbers to the agent's twin persona (made now if it has none) from any owner.
+def _agent_numbers(account: Account, faults: Faults, request: Request) -> Reply:
+    """Attach numbers to the agent's twin persona (made at its first attach) from any owner,
+    or detach them from it.
 
     Bland documents no error code for an agent without a saved version: 404 NO_VERSIONS, a
-    code the v2 docs list, is a guess.
+    code the v2 docs list, is a guess; the success bodies are the simulator's choice too.
     """
     agent = _live_agent(account, request)
     numbers = number_list(request.body, faults)
+    if request.params[1] == "detach":
+        twin = account.personas.get(agent.twin_id or "")
+        detached = account.detach(twin, numbers) if twin is not None else 0
+        return _ok({"agent_id": agent.id, "detached_count": detached})
     if agent.versions < 1:
         raise SimulatedError(404, "NO_VERSIONS", "Agent has no saved version to attach")
     account.refuse_unknown(numbers)
@@ -349,16 +348,7 @@ def _attach_to_agent(account: Account, faults: Faults, request: Request) -> Repl
     if twin.deleted_at is not None:
         raise persona_not_found()
     account.attach(twin, numbers, "steal")
-    # The docs leave the success body open: this one is the simulator's choice.
     return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
-
-
-def _detach_from_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    agent = _live_agent(account, request)
-    numbers = number_list(request.body, faults)
-    twin = account.personas.get(agent.twin_id or "")
-    detached = account.detach(twin, numbers) if twin is not None else 0
-    return _ok({"agent_id": agent.id, "detached_count": detached})
 
 
 # (method, path pattern, handler); a group is a path segment, handed to the handler unquoted.
@@ -366,8 +356,7 @@ def _detach_from_agent(account: Account, faults: Faults, request: Request) -> Re
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/personas", _list_personas),
     ("GET", "/v1/personas/([^/]+)", _get_persona),
-    ("POST", "/v1/personas/([^/]+)/inbound/attach", _attach),
-    ("POST", "/v1/personas/([^/]+)/inbound/detach", _detach),
+    ("POST", "/v1/personas/([^/]+)/inbound/(attach|detach)", _attach_or_detach),
     ("PATCH", "/v1/personas/([^/]+)/inbound/([^/]+)/settings", _settings),
     ("GET", "/v1/inbound", _list_inbound),
     ("GET", "/v1/inbound/([^/]+)", _get_inbound_number),
@@ -375,6 +364,5 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/v2/agents", _list_agents),
     ("GET", "/v2/agents/([^/]+)", _get_agent),
     ("GET", "/v2/agents/([^/]+)/inbound", _get_binding),
-    ("POST", "/v2/agents/([^/]+)/inbound/attach", _attach_to_agent),
-    ("POST", "/v2/agents/([^/]+)/inbound/detach", _detach_from_agent),
+    ("POST", "/v2/agents/([^/]+)/inbound/(attach|detach)", _agent_numbers),
 ]

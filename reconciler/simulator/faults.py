@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, get_args
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any, get_args, get_type_hints
 
 from .account import AttachMode
 
@@ -66,65 +66,63 @@ def _statuses(value: object) -> bool:
     )
 
 
+def _text_or_none(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _attach_mode(value: object) -> bool:
+    return value in get_args(AttachMode)
+
+
+def checks(faults: type) -> dict[str, Callable[[object], bool]]:
+    """Each switch of a kind of faults, and what it accepts: the check its annotation carries
+    (a function by name: a lambda there would not see its module's names)."""
+    hints = get_type_hints(faults, include_extras=True).items()
+    return {name: hint.__metadata__[0] for name, hint in hints if hasattr(hint, "__metadata__")}
+
+
 @dataclass(slots=True)
 class Faults:
     """Misbehaviours the simulator injects. Every field may be changed at any time; there are
     slots for no others, so a switch misspelt (or only tests have) fails loudly."""
 
-    latency: float = 0.0
+    latency: Annotated[float, seconds] = 0.0
     """Seconds added to every API request (control endpoints excluded)."""
-    read_statuses: list[int] = field(default_factory=list)
+    read_statuses: Annotated[list[int], _statuses] = field(default_factory=list)
     """Scripted statuses for the next reads; one is popped per read. 0 or 2xx = serve normally."""
-    write_statuses: list[int] = field(default_factory=list)
+    write_statuses: Annotated[list[int], _statuses] = field(default_factory=list)
     """Scripted statuses for the next writes; a scripted error does not perform the write."""
-    retry_after: str | None = None
+    retry_after: Annotated[str | None, _text_or_none] = None
     """Retry-After header value sent with scripted 429 responses."""
-    drop_after_write: int = 0
+    drop_after_write: Annotated[int, count] = 0
     """The next N writes are applied, then the connection is closed without a response."""
-    attach_mode: AttachMode = "steal"
+    attach_mode: Annotated[AttachMode, _attach_mode] = "steal"
     """Attaching a number another persona holds: move it, refuse (409 INBOUND_NUMBER_IN_USE),
     refuse as the one documented attach error (400 INVALID_INBOUND_NUMBERS) or keep it on both."""
-    legacy_inbound_includes_persona: bool = False
+    legacy_inbound_includes_persona: Annotated[bool, flag] = False
     """GET /v1/inbound and GET /v1/inbound/{number} also report ``label`` and ``persona_id``."""
-    inbound_shows_routing: bool = False
+    inbound_shows_routing: Annotated[bool, flag] = False
     """GET /v1/inbound reports each number's ``pathway_id`` and ``prompt`` (else ``prompt`` is
     null, as in the docs' example, and ``pathway_id`` absent)."""
-    twins_listed: bool = False
+    twins_listed: Annotated[bool, flag] = False
     """GET /v1/personas lists the twin personas of v2 agents (tagged ``v2-agent:<id>``)."""
-    twins_readable: bool = False
+    twins_readable: Annotated[bool, flag] = False
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
-    move_during_listing: ListingMove | None = None
+    move_during_listing: Annotated[ListingMove | None, _listing_move] = None
     """A move between page reads, so that a client reading on sees the number twice."""
-    listing_spellings: dict[str, str] = field(default_factory=dict)
+    listing_spellings: Annotated[dict[str, str], text_map] = field(default_factory=dict)
     """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100`` or no number
     at all); a write may name a number in this spelling or in the account's."""
-    inbound_spellings: dict[str, str] = field(default_factory=dict)
+    inbound_spellings: Annotated[dict[str, str], text_map] = field(default_factory=dict)
     """number -> how GET /v1/inbound and GET /v1/inbound/{number} spell it: the account's own
     spelling, which every write (and the path of GET /v1/inbound/{number}) may then use."""
-
-    # What each fault accepts; a subclass with faults of its own extends it.
-    CHECKS: ClassVar[Mapping[str, Callable[[object], bool]]] = {
-        "latency": seconds,
-        "read_statuses": _statuses,
-        "write_statuses": _statuses,
-        "retry_after": lambda value: value is None or isinstance(value, str),
-        "drop_after_write": count,
-        "attach_mode": lambda value: value in get_args(AttachMode),
-        "legacy_inbound_includes_persona": flag,
-        "inbound_shows_routing": flag,
-        "twins_listed": flag,
-        "twins_readable": flag,
-        "move_during_listing": _listing_move,
-        "listing_spellings": text_map,
-        "inbound_spellings": text_map,
-    }
 
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Every fault and its value, as served by GET /_sim/faults."""
         with self._lock:
-            shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name[0] != "_"}
+            shown = {name: getattr(self, name) for name in checks(type(self))}
         return {
             name: asdict(value) if isinstance(value, ListingMove) else _copy(value)
             for name, value in shown.items()
@@ -132,16 +130,17 @@ class Faults:
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first (ValueError), then apply them all (all or nothing)."""
+        accepts = checks(type(self))
         for name, value in changes.items():
-            if name not in self.CHECKS:
+            if name not in accepts:
                 raise ValueError(f"unknown fault {name!r}")
-            if not self.CHECKS[name](value):
+            if not accepts[name](value):
                 raise ValueError(f"invalid value for fault {name!r}: {value!r}")
         with self._lock:
             for name, value in changes.items():
                 if isinstance(value, dict) and name == "move_during_listing":
                     value = ListingMove(**value)
-                setattr(self, name, float(value) if name == "latency" else _copy(value))
+                setattr(self, name, float(value) if accepts[name] is seconds else _copy(value))
 
     def pop_status(self, is_write: bool) -> int:
         """Pop the next scripted status for a read or write; 0 when none is scripted."""

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.simulator import Simulator
 from tests.acceptance.harness import (
     Scratch,
     Target,
@@ -34,6 +33,7 @@ from tests.acceptance.scratch_account import (
     state_differences,
 )
 from tests.acceptance.snapshot import take_snapshot
+from tests.simulated import Simulator
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from reconciler.model import owner_key
-from reconciler.simulator import Simulator
 from tests.acceptance.harness import Target, in_process_key
 from tests.acceptance.scratch_account import (
     KEPT_ON_AGENT,
@@ -18,6 +17,7 @@ from tests.acceptance.scratch_account import (
     scratch_state,
 )
 from tests.acceptance.snapshot import take_snapshot
+from tests.simulated import Simulator
 
 AGENT_KEY = owner_key("agent", SCRATCH_AGENT)
 

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from reconciler.cli import Seams
-from reconciler.simulator import Simulator
 from tests.conftest import (
     CONFIG,
     IVR,
@@ -26,6 +25,7 @@ from tests.conftest import (
     write_config,
     writes,
 )
+from tests.simulated import Simulator
 
 
 def test_apply_converges_with_one_call_per_persona_and_direction(

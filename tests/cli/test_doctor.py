@@ -12,8 +12,8 @@ import pytest
 from reconciler.api import BlandClient
 from reconciler.cli.doctor import render_report
 from reconciler.doctor import WireLog, run_doctor
-from reconciler.simulator import Simulator
 from tests.conftest import IVR, SALES, SUPPORT, TEST_KEY, ProxyListener, RunCli, point_cli_at
+from tests.simulated import Simulator
 
 NAMES = [
     "credentials",

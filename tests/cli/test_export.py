@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from reconciler.config import load_schema
-from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, IVR, SUPPORT, TEST_KEY, RunCli, point_cli_at
+from tests.simulated import Simulator
 
 DELETED_SALES = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b04"
 SCHEMA_ID = load_schema()["$id"]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Simulator
 from tests.conftest import (
     CONFIG,
     IVR,
@@ -20,6 +19,7 @@ from tests.conftest import (
     point_cli_at,
     write_config,
 )
+from tests.simulated import Simulator
 
 
 def test_plan_json(sim: Simulator, run_cli: RunCli) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Simulator
 from tests.conftest import TEST_KEY, point_cli_at
 from tests.scenarios.agent_account import state as agent_state
+from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
 StartSim = Callable[..., Simulator]

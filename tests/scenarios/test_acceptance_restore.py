@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Simulator
 from tests.acceptance.harness import Scratch, Target, number_problems, take_snapshot
 from tests.acceptance.scratch_account import (
     KEPT_ON_A,
@@ -23,6 +22,7 @@ from tests.acceptance.scratch_account import (
     scratch_state,
     state_differences,
 )
+from tests.simulated import Simulator
 
 KEY = "sk-acceptance-restore-test"
 WITH_SETTINGS = SCRATCH_NUMBERS[0]  # on scratch persona A, with settings and a label

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, ROOT, TEST_KEY, RunCli, point_cli_at
+from tests.simulated import Simulator
 
 BAD = ROOT / "tests" / "data" / "bad"
 CASES: dict[str, dict[str, Any]] = json.loads((BAD / "expected.json").read_text(encoding="utf-8"))[

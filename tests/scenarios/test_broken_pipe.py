@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.simulator import RequestRecord, Simulator
+from reconciler.simulator import RequestRecord
 from tests.conftest import ROOT, TEST_KEY, write_config
+from tests.simulated import Simulator
 
 PERSONAS = 40
 PARALLELISM = 4

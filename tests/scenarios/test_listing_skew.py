@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.simulator import ListingMove, Simulator
+from reconciler.simulator import ListingMove
 from tests.conftest import TEST_KEY, RunCli, point_cli_at, write_config, writes
+from tests.simulated import Simulator
 from tests.simulator_faults import TestFaults, with_test_faults
 
 N = "+14155550100"  # the number the dashboard moves

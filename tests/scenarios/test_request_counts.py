@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from benchmarks import accounts
-from reconciler.simulator import Simulator
 from tests.conftest import TEST_KEY, RunCli, point_cli_at
+from tests.simulated import Simulator
 
 
 @pytest.fixture

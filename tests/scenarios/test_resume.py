@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.simulator import ListingMove, Simulator
+from reconciler.simulator import ListingMove
 from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at, write_config, writes
+from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
 PERSONAS = 6

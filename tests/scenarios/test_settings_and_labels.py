@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Simulator
 from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at
+from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
 SUPPORT, IVR = "p-support", "p-ivr"

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, ROOT, TEST_KEY
+from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
 SIGNALS = [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")]

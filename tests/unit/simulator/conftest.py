@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.simulator import Simulator
+from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
 KEY = "sim-test-key"

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.simulator import ListingMove, Simulator
+from reconciler.simulator import ListingMove
+from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 from tests.unit.simulator.conftest import (
     GONE,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import httpx
 import pytest
 
-from reconciler.simulator import ListingMove, Simulator
+from reconciler.simulator import Faults, ListingMove, Simulator
+from reconciler.simulator.faults import checks
 from tests.simulator_faults import TestFaults
 from tests.unit.simulator.conftest import N1, N2, N3, N4, A, B, attach, error_code
 
@@ -149,3 +151,10 @@ def test_the_shown_values_are_copies(sim: Simulator) -> None:
     shown["malformed"].clear()
     assert sim.faults.inbound_owner_overrides == {N1: B}
     assert sim.faults.malformed == ["data_not_a_list"]
+
+
+@pytest.mark.parametrize("kind", [Faults, TestFaults])
+def test_every_switch_says_what_it_accepts(kind: type[Faults]) -> None:
+    switches = [f.name for f in fields(kind) if not f.name.startswith("_")]
+    assert list(checks(kind)) == switches
+    kind().update(kind().to_dict())  # every default passes its own check

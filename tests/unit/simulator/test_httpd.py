@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from reconciler.simulator import Simulator
+from tests.simulated import Simulator
 from tests.unit.simulator.conftest import KEY, base_state
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.simulator import RequestRecord, Simulator, load_state
+from reconciler.simulator import RequestRecord, load_state
+from tests.simulated import Simulator
 from tests.simulator_faults import TestFaults
 from tests.unit.simulator.conftest import (
     KEY,

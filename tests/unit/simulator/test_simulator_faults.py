@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from reconciler.simulator import Simulator, httpd
+from reconciler.simulator import httpd
+from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 from tests.unit.simulator.conftest import GONE, KEY, N1, N2, N3, N4, A, B, attach, base_state
 
