@@ -14,22 +14,14 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol
 
-from reconciler.apply.result import ApplyResult, counted
+from reconciler.apply.result import ApplyResult, Write
 from reconciler.apply.writes import OnWrite, apply_plan
+from reconciler.auditlog import AuditLog
 from reconciler.client_protocols import AccountReader, AccountWriter
 from reconciler.config import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
-from reconciler.export import (
-    check_plans_clean,
-    exported_personas,
-    labels_too_long,
-    left_out,
-    render_export,
-    settings_left_out,
-    unlisted_agents,
-    unread_numbers,
-)
-from reconciler.model import Desired, Live, SafetySettings, owner_kind
+from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
+from reconciler.model import Desired, SafetySettings, owner_kind
 from reconciler.owner_reads import read_account
 from reconciler.plan import Action, Plan
 from reconciler.planfile import (
@@ -39,15 +31,17 @@ from reconciler.planfile import (
     is_plan_file,
     public_url,
     read_plan_file,
+    render_plan_file,
+    write_plan_file,
 )
 from reconciler.planner import build_plan
 from reconciler.render import dropped_note, plan_document
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
+from reconciler.text import and_more, counted
 
-# How many differences a refusal names before "and N more", and numbers an export warning names.
+# How many differences a refusal names before "and N more".
 MAX_DIFFERENCES_SHOWN = 20
-NAMED_NUMBERS = 5
 
 
 def saved_plan_among(files: Sequence[str], *, applying: bool) -> str | None:
@@ -128,6 +122,23 @@ def make_plan(
     return assess(plan, thresholds, force=force)
 
 
+def save_plan(
+    path: str, desired: Desired, plan: Plan, thresholds: Thresholds, api_base_url: str, key: bytes
+) -> None:
+    """Save the plan for `apply PLANFILE` (atomically, mode 0600), every secret redacted."""
+    document = plan_document(plan)
+    text = render_plan_file(
+        desired,
+        plan,
+        document,
+        thresholds=thresholds,
+        api_base_url=api_base_url,
+        key=key,
+        redact=REDACTOR.clean,
+    )
+    write_plan_file(path, text)
+
+
 def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:
     """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
     plan already applied comes back with no changes. `redact` is what the file's strings went
@@ -145,7 +156,7 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[
         raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
     if fresh.is_empty and not saved.plan.is_empty:
         return fresh
-    found = _listed(differences(saved.document, plan_document(fresh), redact))
+    found = differences(saved.document, plan_document(fresh), redact)
     if found:
         raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}")
     return fresh
@@ -153,17 +164,12 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[
 
 def check_unchanged(shown: Plan, fresh: Plan) -> None:
     """Refuse when the account changed while the user read the plan: apply only what was shown."""
-    found = _listed(differences(plan_document(shown), plan_document(fresh), str))
+    found = differences(plan_document(shown), plan_document(fresh), str)
     if found:
         raise StalePlan(
             f"the account changed while the plan waited for confirmation ({found}): "
             "nothing was written. Run apply again to see the new plan."
         )
-
-
-def _listed(found: list[str]) -> str:
-    more = len(found) - MAX_DIFFERENCES_SHOWN
-    return "; ".join(found[:MAX_DIFFERENCES_SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
 # What a plan document shows, and how a difference in each is named (None: a change).
@@ -176,19 +182,17 @@ _SHOWN = (
 )
 
 
-def differences(
-    shown: dict[str, Any], fresh: dict[str, Any], redact: Callable[[str], str]
-) -> list[str]:
+def differences(shown: dict[str, Any], fresh: dict[str, Any], redact: Callable[[str], str]) -> str:
     """What the fresh plan document shows that the shown one does not, and the reverse: the
-    changes, warnings and findings (not the numbers read again, a note about the read). The
-    fresh one goes through `redact` first, as the shown one did when it was saved."""
+    changes, warnings and findings (not the numbers read again, a note about the read); "" when
+    none. The fresh one goes through `redact` first, as the shown one did when it was saved."""
     fresh = json.loads(redact(json.dumps(fresh, ensure_ascii=False)))
     found = []
     for path, what in _SHOWN:
         old, new = (_keyed(_at(document, path)) for document in (shown, fresh))
         found += [f"no longer {_describe(what, old[key])}" for key in old if key not in new]
         found += [f"now also {_describe(what, new[key])}" for key in new if key not in old]
-    return found
+    return and_more(found, MAX_DIFFERENCES_SHOWN, "; ")
 
 
 def _at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
@@ -292,17 +296,24 @@ class ApplyHooks(Protocol):
     def show(self, plan: Plan) -> None: ...
     # A line: a valve --force lets through, a saved plan already applied, a repair's note.
     def say(self, line: str) -> None: ...
-    # Around all the writes (the audit log, the signals).
-    def writes(self) -> AbstractContextManager[None]: ...
+    # A warning for stderr (a log file others can read).
+    def warn(self, line: str) -> None: ...
+    # Around all the writes (the signals).
+    def writes(self) -> AbstractContextManager[object]: ...
     # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
 
 
 def apply(
-    source: Desired | SavedPlan, account: AccountWriter, safety: SafetySettings, hooks: ApplyHooks
+    source: Desired | SavedPlan,
+    account: AccountWriter,
+    safety: SafetySettings,
+    hooks: ApplyHooks,
+    log_file: str | None = None,
 ) -> tuple[Plan, ApplyResult]:
     """Plan from a config, or check a saved plan; show it, enforce the valves, ask and check the
-    account again, write, and converge. The plan shown, and what the writes did."""
+    account again, write (each write on record in `log_file`), and converge. The plan shown,
+    and what the writes did."""
     confirm = hooks.confirm
     if isinstance(source, SavedPlan):
         plan = plan_from_saved(source, account, REDACTOR.clean)  # as the file was written
@@ -328,14 +339,28 @@ def apply(
 
     def send(each: Plan) -> ApplyResult:
         with hooks.writing(each) as on_write:
+
+            def logged(write: Write) -> None:
+                if audit is not None:
+                    audit.record(write)
+                on_write(write)
+
             return apply_plan(
-                each, account, parallelism=hooks.parallelism, stop=hooks.stop, on_write=on_write
+                each, account, parallelism=hooks.parallelism, stop=hooks.stop, on_write=logged
             )
 
-    with hooks.writes():
-        result = converge(
-            plan, desired, account, thresholds, send, lambda note: hooks.say(f"note: {note}")
-        )
+    # Opened before the first write: a path that cannot be written stops with nothing written.
+    audit = None if log_file is None else AuditLog(log_file)
+    try:
+        if audit is not None and audit.warning is not None:
+            hooks.warn(audit.warning)
+        with hooks.writes():
+            result = converge(
+                plan, desired, account, thresholds, send, lambda note: hooks.say(f"note: {note}")
+            )
+    finally:
+        if audit is not None:
+            audit.close()
     return plan, result
 
 
@@ -350,50 +375,4 @@ def export_account(account: AccountReader) -> tuple[str, str, list[str]]:
     agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
     numbers = sum(len(owner.numbers) for owner in owners)
     held_by = f"{len(owners) - agents} personas, " + (f"{agents} agents, " if agents else "")
-    return text, f"{held_by}{numbers} numbers", _export_warnings(live, text)
-
-
-def _export_warnings(live: Live, text: str) -> list[str]:
-    """What the export leaves out, and why: each left as it is by the config."""
-    warnings = [
-        f"warning: agent {live.agents[agent].name!r} ({agent}) is left out: which numbers it "
-        "holds cannot be read (its hidden persona is not listed, cannot be read by id, and "
-        "GET /v1/inbound names no owners)"
-        for agent in sorted(live.unverifiable)
-    ]
-    warnings += [
-        f"warning: agent {agent} is left out: its hidden persona holds numbers, but GET "
-        "/v2/agents does not list it (deleted, or past the 500 it lists); add it by id under "
-        "`agents:` to manage its numbers"
-        for agent in unlisted_agents(live)
-    ]
-    warnings += left_out(live)
-    counted = [
-        (
-            unread_numbers(live),
-            "the API listed {} of these numbers without their settings or label: they are "
-            "exported without them, and the config leaves them as they are",
-        ),
-        (
-            labels_too_long(live),
-            "{} of these numbers have a label longer than a config may hold (150 characters, "
-            "an emoji counting as two): they are exported without it, and the config leaves it "
-            "as it is",
-        ),
-    ]
-    warnings += [f"warning: {words.format(count)}" for count, words in counted if count]
-    odd = settings_left_out(live)
-    if odd:
-        more = f" and {len(odd) - NAMED_NUMBERS} more" if len(odd) > NAMED_NUMBERS else ""
-        warnings.append(
-            f"warning: {', '.join(odd[:NAMED_NUMBERS])}{more}: settings a config cannot hold (a "
-            "key other than pathway_id, pathway_version and start_node_id, a version that is "
-            "not a whole number, or no pathway_id): exported without them, and the config "
-            "leaves them as they are"
-        )
-    if REDACTOR.clean(text) != text:
-        warnings.append(
-            "warning: the account's text holds the API key, or a long run of it: the export "
-            "shows *** in its place, and will not plan clean until that text is changed"
-        )
-    return warnings
+    return text, f"{held_by}{numbers} numbers", export_warnings(live, text)

@@ -20,6 +20,10 @@ from reconciler.model import (
     owner_words,
 )
 from reconciler.planner import build_plan
+from reconciler.secrets import REDACTOR
+
+# How many numbers an export warning names.
+NAMED_NUMBERS = 5
 
 
 def _quoted(text: str) -> str:
@@ -199,3 +203,49 @@ def check_plans_clean(text: str, live: Live) -> None:
         raise ReconcilerError(f"the export is not a valid config: {error}") from None
     if not leftover.is_empty:
         raise ReconcilerError(f"the export would not plan clean: {leftover.summary_line()}")
+
+
+def export_warnings(live: Live, text: str) -> list[str]:
+    """What the export leaves out, and why: each left as it is by the config."""
+    warnings = [
+        f"warning: agent {live.agents[agent].name!r} ({agent}) is left out: which numbers it "
+        "holds cannot be read (its hidden persona is not listed, cannot be read by id, and "
+        "GET /v1/inbound names no owners)"
+        for agent in sorted(live.unverifiable)
+    ]
+    warnings += [
+        f"warning: agent {agent} is left out: its hidden persona holds numbers, but GET "
+        "/v2/agents does not list it (deleted, or past the 500 it lists); add it by id under "
+        "`agents:` to manage its numbers"
+        for agent in unlisted_agents(live)
+    ]
+    warnings += left_out(live)
+    tallies = [
+        (
+            unread_numbers(live),
+            "the API listed {} of these numbers without their settings or label: they are "
+            "exported without them, and the config leaves them as they are",
+        ),
+        (
+            labels_too_long(live),
+            "{} of these numbers have a label longer than a config may hold (150 characters, "
+            "an emoji counting as two): they are exported without it, and the config leaves it "
+            "as it is",
+        ),
+    ]
+    warnings += [f"warning: {words.format(count)}" for count, words in tallies if count]
+    odd = settings_left_out(live)
+    if odd:
+        more = f" and {len(odd) - NAMED_NUMBERS} more" if len(odd) > NAMED_NUMBERS else ""
+        warnings.append(
+            f"warning: {', '.join(odd[:NAMED_NUMBERS])}{more}: settings a config cannot hold (a "
+            "key other than pathway_id, pathway_version and start_node_id, a version that is "
+            "not a whole number, or no pathway_id): exported without them, and the config "
+            "leaves them as they are"
+        )
+    if REDACTOR.clean(text) != text:
+        warnings.append(
+            "warning: the account's text holds the API key, or a long run of it: the export "
+            "shows *** in its place, and will not plan clean until that text is changed"
+        )
+    return warnings

@@ -366,3 +366,23 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
         targets=_strings(document.get("targets", [])),
         notices=_strings(document.get("warnings", [])),
     )
+
+
+def read_saved_plan(planfile: str) -> SavedPlan:
+    """The saved plan, for show; a clear error for a missing file, a config file or an altered
+    plan."""
+    path = Path(planfile)
+    if not path.exists():
+        raise InputError(f"{planfile}: no such file")
+    if not path.is_file():  # a FIFO or a device: never wait on it or read it without end
+        raise InputError(f"{planfile}: not a regular file (plan --out saves a plan file)")
+    if not is_plan_file(planfile):
+        raise InputError(
+            f"{planfile}: not a plan file (plan --out PLANFILE saves one); "
+            f"to see what config files would change: reconciler plan {planfile}"
+        )
+    try:
+        return read_plan_file(planfile, None)
+    except StalePlan as error:
+        # Nothing is applied here, so an unreadable plan is an error, not a refused apply.
+        raise InputError(str(error)) from None

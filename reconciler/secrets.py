@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from reconciler.errors import InputError
+from reconciler.text import printable
 
 # A key is one short line; a larger file is not a key file (and /dev/zero must not hang). Pipes
 # are welcome: `--api-key-file <(pass show bland)` keeps the key off the disk.
@@ -147,6 +148,15 @@ def api_key(option: str | None, environ: Mapping[str, str]) -> str:
 def key_file_from(option: str | None, environ: Mapping[str, str]) -> str | None:
     """The key file to read: --api-key-file, else BLAND_API_KEY_FILE, else none."""
     return option or environ.get("BLAND_API_KEY_FILE") or None
+
+
+def key_source(option: str | None, environ: Mapping[str, str]) -> str:
+    """Where the key comes from, in words: never the key itself."""
+    key_file = key_file_from(option, environ)
+    if key_file is None:
+        return "BLAND_API_KEY"
+    named_by = "--api-key-file" if option else "BLAND_API_KEY_FILE"
+    return f"the file {printable(key_file)} ({named_by})"
 
 
 def key_file_warning(option: str | None, environ: Mapping[str, str]) -> str | None:

@@ -26,7 +26,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def and_more(items: Sequence[str], limit: int) -> str:
-    """The first `limit` items joined by ", ", then "and N more" when some are left out."""
+def and_more(items: Sequence[str], limit: int, separator: str = ", ") -> str:
+    """The first `limit` items joined, then "and N more" when some are left out."""
     left_out = len(items) - limit
-    return ", ".join([*items[:limit], f"and {left_out} more"] if left_out > 0 else items)
+    return separator.join([*items[:limit], f"and {left_out} more"] if left_out > 0 else items)
+
+
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """`1 read`, `2 reads`."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"

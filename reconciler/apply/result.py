@@ -11,7 +11,7 @@ from typing import Any, Literal
 from reconciler.errors import ApiError, AuthError
 from reconciler.plan import Action, Plan
 from reconciler.render import plan_document
-from reconciler.text import printable
+from reconciler.text import counted, printable
 
 # refused: an attach the API refused because another persona holds a number; the fallback that
 # frees the number first follows, and its own writes say how that ended. sent: a write going
@@ -133,11 +133,6 @@ def describe(write: Write) -> str:
     done = [f"attached {counted_numbers(attached)}"] if attached or not write.moved else []
     done += [f"moved {counted_numbers(write.moved)} here"] if write.moved else []
     return f"{name}: {', '.join(done)}"
-
-
-def counted(number: int, singular: str, plural: str | None = None) -> str:
-    """`1 read`, `2 reads`."""
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 def counted_numbers(numbers: Iterable[str]) -> str:

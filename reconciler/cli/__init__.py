@@ -23,7 +23,7 @@ from typing import NoReturn
 
 import click
 
-from reconciler.cli import apply, doctor, export, plan, show, validate
+from reconciler.cli import apply, doctor, export, plan, validate
 from reconciler.cli.app import Seams, Settings, cli, global_options
 from reconciler.cli.output import echo
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, ReconcilerError
@@ -39,7 +39,7 @@ for _command in (
     plan.plan_command,
     apply.apply_command,
     export.export_command,
-    show.show_command,
+    plan.show_command,
     doctor.doctor_command,
     simulator_command,
 ):

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 import click
 
 from reconciler.api import BlandClient
-from reconciler.apply.result import ApplyResult, Write, counted, describe, report_json, report_text
+from reconciler.apply.result import ApplyResult, Write, describe, report_json, report_text
 from reconciler.apply.writes import OnWrite
-from reconciler.auditlog import AuditLog
 from reconciler.cli.app import FILES, TARGETS, Settings, pass_settings, safety_options
 from reconciler.cli.output import echo, label, stdout_closed, styler
 from reconciler.core import apply, apply_source, saved_plan_among
@@ -24,6 +23,7 @@ from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
 from reconciler.render import render_text
+from reconciler.text import counted
 
 
 @click.command("apply")
@@ -83,7 +83,7 @@ def apply_command(
         with settings.client() as client:
             confirm = None if auto_approve else settings.seams.confirm
             run = _Run(client, settings, files, log_file, parallelism, force, confirm, as_json)
-            plan, result = apply(source, client, safety, run)
+            plan, result = apply(source, client, safety, run, log_file)
             ending = run.ending(plan, result)
     except ReconcilerError as error:
         if not as_json:
@@ -110,7 +110,6 @@ class _Run:
     force: bool
     confirm: Callable[[], None] | None
     quiet: bool
-    audit: AuditLog | None = None
     # The write lines' [n/N], counted on across the plan and its repair.
     count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     total: int = 0
@@ -146,25 +145,18 @@ class _Run:
     def on_second(self, signum: int) -> None:
         echo(
             "Stopping at once: a write in flight may or may not take effect"
-            + (f" ({self.audit.path} lists each write sent)" if self.audit is not None else "")
+            + (f" ({self.log_file} lists each write sent)" if self.log_file else "")
             + "; run plan to see what remains.",
             err=True,
         )
 
-    @contextmanager
-    def writes(self) -> Iterator[None]:
-        """Around every write: the audit log (opened before the first, so a bad path stops the
-        run with nothing written), and a first SIGINT or SIGTERM only stopping new writes."""
+    def warn(self, line: str) -> None:
+        echo(line, err=True)
+
+    def writes(self) -> GracefulStop:
+        """Around every write: a first SIGINT or SIGTERM only stops new writes."""
         self.client.set_write_parallelism(self.parallelism)
-        self.audit = AuditLog(self.log_file) if self.log_file else None
-        if self.audit is not None and self.audit.warning is not None:
-            echo(self.audit.warning, err=True)
-        try:
-            with self.stopper:
-                yield
-        finally:
-            if self.audit is not None:
-                self.audit.close()
+        return self.stopper
 
     @contextmanager
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
@@ -180,8 +172,6 @@ class _Run:
         with bar as shown:
 
             def on_write(write: Write) -> None:
-                if self.audit is not None:
-                    self.audit.record(write)
                 if write.outcome == "sent":
                     return
                 if shown is not None:

@@ -1,4 +1,5 @@
-"""`reconciler plan`: show what apply would change, and optionally save it for apply."""
+"""`reconciler plan`: show what apply would change, and optionally save it for apply; and
+`reconciler show`: print a saved plan."""
 
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ from reconciler.cli.app import (
     safety_options,
 )
 from reconciler.cli.output import echo, label, styler
-from reconciler.core import make_plan, saved_plan_among, targeted
+from reconciler.core import make_plan, save_plan, saved_plan_among, targeted
 from reconciler.errors import AlreadyReported, ExitCode, UnsafePlan
 from reconciler.files import refuse_overwriting
 from reconciler.model import SafetySettings
 from reconciler.plan import Plan
-from reconciler.planfile import render_plan_file, write_plan_file
-from reconciler.render import mask_numbers_in, masked, plan_document, render_json, render_text
+from reconciler.planfile import read_saved_plan
+from reconciler.render import mask_numbers_in, masked, render_json, render_text
 from reconciler.render_markdown import render_markdown
 from reconciler.safety import Thresholds, refusal
 from reconciler.secrets import REDACTOR
+from reconciler.text import printable
 
 
 @click.command("plan")
@@ -73,16 +75,7 @@ def plan_command(
         plan = make_plan(desired, client, thresholds, force=force)
         api_base_url = client.base_url
     if out is not None:  # first: a plan file that cannot be written stops before any output
-        document = render_plan_file(
-            desired,
-            plan,
-            plan_document(plan),
-            thresholds=thresholds,
-            api_base_url=api_base_url,
-            key=settings.signing_key(),
-            redact=REDACTOR.clean,
-        )
-        write_plan_file(out, document)
+        save_plan(out, desired, plan, thresholds, api_base_url, settings.signing_key())
     print_plan(masked(plan) if mask_numbers else plan, output_format, label(files), settings)
     if out is not None:
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"
@@ -107,3 +100,31 @@ def print_plan(plan: Plan, output_format: str, title: str, settings: Settings) -
     else:
         colour = settings.colour()
         echo(render_text(plan, title, styler(colour)), nl=False, colour=colour)
+
+
+@click.command("show")
+@click.argument("planfile", type=click.Path(dir_okay=False, readable=False))
+@PLAN_FORMAT
+@MASK_NUMBERS
+@pass_settings
+def show_command(settings: Settings, planfile: str, output_format: str, mask_numbers: bool) -> None:
+    """Print a plan saved by plan --out, without applying it (no key, no request).
+
+    The plan is as it was when saved, warnings included; apply plans again and checks that the
+    account still gives exactly this plan before writing, and checks the file's signature.
+    """
+    saved = read_saved_plan(planfile)
+    plan = masked(saved.plan) if mask_numbers else saved.plan
+    # The file's own strings are shown as data: a crafted file cannot fake lines of output.
+    title = printable(label(saved.config_files) or planfile)
+    if output_format == "text":
+        echo(
+            f"Plan saved in {printable(planfile)} by reconciler {printable(saved.tool_version)}, "
+            f"for {printable(saved.api_base_url)}:\n"
+        )
+    print_plan(plan, output_format, title, settings)
+    if output_format == "text" and not plan.is_empty:
+        echo(
+            "Apply checks the plan and its safety valves against the account before writing:\n"
+            f"  reconciler apply {printable(planfile)}"
+        )

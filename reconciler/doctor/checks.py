@@ -18,7 +18,7 @@ from reconciler.doctor.report import KEY_NEEDED, Check, Report, Status, WireLog,
 from reconciler.errors import ApiError, AuthError, InputError
 from reconciler.model import AgentListing, LivePersona
 from reconciler.owner_reads import GetPersona, confirm_owners
-from reconciler.text import and_more, printable
+from reconciler.text import and_more, counted, printable
 
 SMALL_LIMIT = 2  # small enough to need a second page on almost any account
 NO_SUCH_PERSONA = "00000000-0000-4000-8000-00000000d0c7"  # asked for to see an error answer
@@ -63,10 +63,6 @@ def words(error: ApiError) -> str:
 def shown(items: Collection[str]) -> str:
     """The items sorted, safe to print, the first three then "and N more"."""
     return and_more([printable(item) for item in sorted(items)], 3)
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def judged(name: str, fails: list[str], warns: list[str], facts: str = "") -> Check:
@@ -142,7 +138,7 @@ def personas_listing(listing: Listing, small: Small) -> Check:
         warns.append("the account lists no personas: paging could not be checked")
     elif not (full - 1) * PAGE_LIMIT < total <= full * PAGE_LIMIT:
         warns.append(
-            f"{plural(total, 'persona')} on {plural(full, 'page')} although limit={PAGE_LIMIT} "
+            f"{counted(total, 'persona')} on {counted(full, 'page')} although limit={PAGE_LIMIT} "
             f"was asked: the server {'ignores' if total > full * PAGE_LIMIT else 'caps'} `limit` "
             "(the tool reads on to an empty page)"
         )
@@ -158,8 +154,8 @@ def personas_listing(listing: Listing, small: Small) -> Check:
         ignored = f"share personas ({shown(shared)}): the server ignores `page`"
         fails.append(f"pages 1 and 2 of limit={SMALL_LIMIT} {ignored}")
     deleted = sum(persona.deleted for persona in personas.values())
-    facts = f"{plural(total, 'persona')} ({deleted} soft-deleted, marked by deleted_at)"
-    facts += f" on {plural(full, 'page')} of limit={PAGE_LIMIT}, then an empty page"
+    facts = f"{counted(total, 'persona')} ({deleted} soft-deleted, marked by deleted_at)"
+    facts += f" on {counted(full, 'page')} of limit={PAGE_LIMIT}, then an empty page"
     return judged("personas_listing", fails, warns, facts)
 
 
@@ -171,7 +167,7 @@ def inbound_listing(inbound: Inbound) -> Check:
     owners = f"names owners (persona_id) for {named} of {len(inbound)}"
     if not named:
         owners = "names no owners (no persona_id): the persona listing is the only source"
-    return Check("inbound_listing", "ok", f"{plural(len(inbound), 'number')}; {owners}")
+    return Check("inbound_listing", "ok", f"{counted(len(inbound), 'number')}; {owners}")
 
 
 def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Check:
@@ -230,17 +226,17 @@ def consistency(
         warns.append(f"a number listed on two personas could not be read again: {words(error)}")
     if held := [found.phone_number for found in live.confirmed if len(found.held_by) > 1]:
         read_again = f"on two personas, read again by id: {shown(held)}"
-        fails.append(f"{plural(len(held), 'number')} {read_again}")
+        fails.append(f"{counted(len(held), 'number')} {read_again}")
     if moved := [found.phone_number for found in live.confirmed if len(found.held_by) < 2]:
         changed = "but read by id each is on one: the listing changed while it was read"
         warns.append(
-            f"the listing showed {plural(len(moved), 'number')} on two personas "
+            f"the listing showed {counted(len(moved), 'number')} on two personas "
             f"({shown(moved)}), {changed}"
         )
     unreadable = {s for p in live.personas.values() for s, n in p.spellings.items() if not n}
     if unreadable := unreadable | {s for s, number in live.spellings.items() if not number}:
         no_one = "spelled so that no one can read a phone number in it (the tool leaves them alone)"
-        fails.append(f"{plural(len(unreadable), 'number')} {no_one}: {shown(unreadable)}")
+        fails.append(f"{counted(len(unreadable), 'number')} {no_one}: {shown(unreadable)}")
     listed = live.listed_owners()
     if isinstance(inbound, ApiError):
         warns.append("GET /v1/inbound unreadable: only the persona listing was checked")
@@ -253,12 +249,12 @@ def consistency(
     hidden = [d.phone_number for d in differ if not d.listed_on and d.inbound_owner.id not in known]
     if disagree:
         owners = "GET /v1/inbound and the persona listing name different owners for"
-        fails.append(f"{owners} {plural(len(disagree), 'number')}: {shown(disagree)}")
+        fails.append(f"{owners} {counted(len(disagree), 'number')}: {shown(disagree)}")
     if hidden:
-        unseen = f"{plural(len(hidden), 'number')} on personas the listing does not show"
-        counted = "the tool counts them as held"
-        warns.append(f"GET /v1/inbound puts {unseen} (v2 agents?): {shown(hidden)}; {counted}")
-    facts = f"{plural(len(listed), 'number')} on personas, each on one, all on "
+        unseen = f"{counted(len(hidden), 'number')} on personas the listing does not show"
+        held_anyway = "the tool counts them as held"
+        warns.append(f"GET /v1/inbound puts {unseen} (v2 agents?): {shown(hidden)}; {held_anyway}")
+    facts = f"{counted(len(listed), 'number')} on personas, each on one, all on "
     facts += "the account; GET /v1/inbound " + (
         "names the same owners" if live.inbound_owners else "names no owners to compare"
     )
@@ -314,7 +310,7 @@ def agents_listing(listing: AgentListing | ApiError) -> Check:
         return Check("agents_listing", "warn", f"{words(listing)}: {unseen}")
     if isinstance(listing, ApiError):
         return Check("agents_listing", "fail", f"reading stopped: {words(listing)}")
-    count = plural(len(listing.agents), "agent")
+    count = counted(len(listing.agents), "agent")
     if not listing.may_be_incomplete:
         return Check("agents_listing", "ok", f"{count}, the whole list (under {AGENT_LIST_LIMIT})")
     full = f"the list came back full ({AGENT_LIST_LIMIT}, the most the API lists, with no paging)"
@@ -333,14 +329,14 @@ def agent_twins(
         return Check("agent_twins", status, "not checked: GET /v2/agents was not read")
     if isinstance(reads.twins, ApiError):
         return Check("agent_twins", "fail", f"reading stopped: {words(reads.twins)}")
-    asked = plural(len(reads.twins), "agent")
+    asked = counted(len(reads.twins), "agent")
     twins = [twin for twin in reads.twins.values() if twin is not None]
     if not twins:
         unseen = "(none holds numbers yet): how twins read could not be seen"
         return Check("agent_twins", "ok", f"no twin persona among the {asked} asked {unseen}")
     by_id = [reads.by_id.get(twin, False) for twin in twins]
     facts = (
-        f"of {plural(len(twins), 'twin persona')} ({asked} asked): "
+        f"of {counted(len(twins), 'twin persona')} ({asked} asked): "
         f"{sum(twin in listed for twin in twins)} in GET /v1/personas, "
         f"{sum(isinstance(t, LivePersona) for t in by_id)} read by id "
         f"(GET /v1/personas/{{id}}), {by_id.count(None)} neither"

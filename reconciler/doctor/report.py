@@ -12,6 +12,7 @@ from typing import Any, Literal
 import httpx
 
 from reconciler.api.transport import EventHooks
+from reconciler.text import counted, printable
 
 Status = Literal["ok", "warn", "fail"]
 CHECKS = (
@@ -97,6 +98,32 @@ class Report:
             "persona_pages": self.persona_pages,
             "rate_limit_headers": self.wire.rate_limit_headers,
         }
+
+    def to_text(self, base_url: str) -> str:
+        """The checks one per line, then what the probes measured, then the verdict."""
+        width = max(len(check.name) for check in self.checks)
+        lines = [f"reconciler doctor: {printable(base_url)} (GET requests only)"]
+        lines += [f"{c.status:<4}  {c.name:<{width}}  {c.detail}" for c in self.checks]
+        latency = self.latency_ms()
+        measured = counted(len(self.wire.started), "request")
+        if latency is not None:
+            measured += f", time to answer: median {latency[0]:.0f} ms, slowest {latency[1]:.0f} ms"
+        measured += f"; {self.persona_pages} persona pages read"
+        headers = sorted(self.wire.rate_limit_headers.items())
+        limits = ", ".join(f"{name}: {printable(value)}" for name, value in headers)
+        lines.append(measured)
+        lines.append(f"rate-limit headers: {limits or 'none seen'}")
+        failed, warned = self.count("fail"), self.count("warn")
+        if self.stopped:
+            verdict = f"{self.stopped}: nothing else was checked"
+        elif failed:
+            verdict = f"{failed} failed, {warned} warned: this account does not behave as assumed"
+        elif warned:
+            verdict = f"no check failed, {warned} warned: the tool copes, see the warnings"
+        else:
+            verdict = "every check passed"
+        lines.append(verdict + " (see docs/doctor.md)")
+        return "\n".join(lines)
 
 
 def not_checked(

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.cli.doctor import render_report
 from reconciler.doctor import WireLog, run_doctor
 from tests.conftest import IVR, SALES, SUPPORT, TEST_KEY, ProxyListener, RunCli, point_cli_at
 from tests.simulated import Simulator
@@ -353,7 +352,7 @@ def test_a_redirect_is_named_never_blamed_on_the_key() -> None:
         event_hooks=wire.event_hooks,
     ) as client:
         report = run_doctor(client, wire, "BLAND_API_KEY")
-    lines = render_report(report, "https://api.bland.ai").splitlines()
+    lines = report.to_text("https://api.bland.ai").splitlines()
     named = "the API answered HTTP 307, a redirect to login.example, which the tool does not follow"
     assert lines[1] == f"fail  credentials       GET /v1/personas: {named} (check BLAND_API_URL)"
     assert lines[-1] == f"{named}: nothing else was checked (see docs/doctor.md)"

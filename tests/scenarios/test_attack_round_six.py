@@ -138,6 +138,23 @@ def test_a_persona_deleted_before_the_check_does_not_fail_the_apply(
     assert _by_id(sim).count(GONE) == 1
 
 
+def test_a_read_by_id_answering_200_with_no_persona_ends_the_apply_unverified(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # The docs do not say a deleted persona may answer 200 with `data: null`: such an answer
+    # is malformed, so the check cannot say where the persona's numbers are, and says so.
+    sim = start_sim(_state())
+    ShiftingList(sim, before=_once_written(sim, _delete(GONE)))
+    _answer_by_id(sim, GONE, [json_reply(200, {"data": None, "errors": None})] * 20)
+
+    result = run_cli("apply", _move_config(tmp_path), "--auto-approve")
+
+    assert "Traceback" not in result.err
+    assert result.code == 4, result.out + result.err
+    assert "cannot read the account back" in result.out
+    assert sim.owners()[N101] == [FIRST]
+
+
 # --- Agents and their twins -----------------------------------------------------------------
 
 TWIN_A, TWIN_B = "t-a", "t-b"  # the twins of agents ag-a and ag-b, listed on page 1

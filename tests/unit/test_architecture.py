@@ -39,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
         "doctor",
     },
     "core": {
+        "auditlog",
         "config",
         "export",
         "secrets",
@@ -71,7 +72,7 @@ ALLOWED: dict[str, set[str]] = {
     "files": {"errors", "text", "secrets"},
     "secrets": {"errors", "text"},
     "planfile": {"plan", "model", "errors", "files", "text", "safety"},
-    "export": {"config", "model", "errors", "planner", "text"},
+    "export": {"config", "model", "errors", "planner", "text", "secrets"},
     "auditlog": {"apply", "errors", "files", "text", "secrets"},
     "interrupts": set(),
     "simulator": set(),

@@ -469,7 +469,7 @@ def test_an_unchanged_account_gives_the_saved_plan(tmp_path: Path) -> None:
     saved = saved_before(tmp_path)
     fresh = from_saved(saved, FakeAccount(BEFORE))
     assert fresh.changes == saved.plan.changes
-    assert differences(saved.document, plan_document(fresh), str) == []
+    assert differences(saved.document, plan_document(fresh), str) == ""
 
 
 @pytest.mark.parametrize(
@@ -870,6 +870,9 @@ class Hooks:
 
     def say(self, line: str) -> None:
         self.lines.append(line)
+
+    def warn(self, line: str) -> None:
+        self.lines.append(f"warning: {line}")
 
     def writes(self) -> AbstractContextManager[None]:
         self.lines.append("writes begin")
