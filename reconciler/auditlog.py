@@ -5,6 +5,7 @@ it sent on record; a `sent` line without an outcome marks one that may or may no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from reconciler.apply.result import Write
-from reconciler.errors import InputError
+from reconciler.errors import InputError, LogFailed
 from reconciler.secrets import REDACTOR
 
 
@@ -41,9 +42,14 @@ class AuditLog:
             )
         self._now = now
         self._lock = threading.Lock()
+        self._failed: LogFailed | None = None
 
     def record(self, write: Write) -> None:
-        """Append the line of a write going out (`sent`), ended or skipped, flushed at once."""
+        """Append the line of a write going out (`sent`), ended or skipped, flushed at once.
+
+        Raises LogFailed once a line could not be written (a full disk, a pipe whose reader has
+        gone), and for every line after it.
+        """
         entry: dict[str, Any] = {
             "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "persona_id": write.persona_id,
@@ -60,9 +66,17 @@ class AuditLog:
             entry["reason"] = write.error
         line = REDACTOR.clean(json.dumps(entry, ensure_ascii=False))
         with self._lock:
-            self._file.write(line + "\n")
-            self._file.flush()
+            if self._failed is None:
+                try:
+                    self._file.write(line + "\n")
+                    self._file.flush()
+                except OSError as error:
+                    reason = f"cannot write the log file ({error.strerror}): the run stopped"
+                    self._failed = LogFailed(f"{self.path}: {reason}")
+            if self._failed is not None:
+                raise self._failed
 
     def close(self) -> None:
-        """Close the file."""
-        self._file.close()
+        """Close the file (what a failed line left unwritten is dropped)."""
+        with contextlib.suppress(OSError):
+            self._file.close()

@@ -341,9 +341,11 @@ def apply(
         with hooks.writing(each) as on_write:
 
             def logged(write: Write) -> None:
-                if audit is not None:
-                    audit.record(write)
-                on_write(write)
+                try:
+                    if audit is not None:
+                        audit.record(write)
+                finally:
+                    on_write(write)
 
             return apply_plan(
                 each, account, parallelism=hooks.parallelism, stop=hooks.stop, on_write=logged

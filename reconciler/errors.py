@@ -88,6 +88,10 @@ class AuthError(ApiError):
     """401 or 403: the key is wrong or lacks permission; the whole run stops at once."""
 
 
+class LogFailed(ReconcilerError):
+    """The --log-file could not take a line: no write goes out without its record."""
+
+
 class OutputClosed(ReconcilerError):
     """stdout is a pipe whose reader has gone (`| head`): nothing more can be shown there."""
 

@@ -38,7 +38,10 @@ def refuse_overwriting(option: str, path: str | Path, inputs: Mapping[str, str])
     """InputError when path is one of the inputs (input path -> what it is), however spelt.
 
     Compared as files, not names: `./x.yaml`, a symbolic link or a hard link to it are x.yaml.
+    An empty path (an unset variable) is refused too.
     """
+    if not str(path):
+        raise InputError(f"{option}: the file name is empty (nothing was written; give a path)")
     for source, what in inputs.items():
         try:
             same = os.path.samefile(path, source)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from reconciler.errors import ApiError, AuthError
+from reconciler.errors import ApiError, AuthError, LogFailed
 from reconciler.plan import Action, Plan
 from reconciler.render import plan_document
 from reconciler.text import counted, printable
@@ -75,7 +75,8 @@ class ApplyResult:
     plans: list[Plan] = field(default_factory=list)
     repair_notes: list[str] = field(default_factory=list)
     interrupted: bool = False
-    stopped_by: AuthError | None = None
+    # What stopped the whole run: the key refused, or the log file failing.
+    stopped_by: AuthError | LogFailed | None = None
 
     @property
     def halted(self) -> bool:

@@ -17,7 +17,7 @@ from functools import partial
 
 from reconciler.apply.result import ApplyResult, Write
 from reconciler.client_protocols import AccountWriter
-from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
+from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, LogFailed, NotSent
 from reconciler.model import UNREAD, SeenSettings, owner_id, owner_kind
 from reconciler.plan import Action, Change, Plan, value_json
 from reconciler.text import printable
@@ -91,7 +91,10 @@ class _PlanWriter:
                 self.result.skipped.append(write)
             else:
                 self.result.writes.append(write)
-            self.on_write(write)
+            try:
+                self.on_write(write)
+            except LogFailed as error:
+                self.result.stopped_by = self.result.stopped_by or error
 
     def _run_concurrently(self, sends: list[Callable[[], Write]]) -> list[Write]:
         """Run the sends on up to `parallelism` threads; each write is recorded as it ends."""
@@ -161,6 +164,10 @@ class _PlanWriter:
                 call()
         except NotSent as error:
             return intended.skipped_because(error.reason)
+        except LogFailed as error:  # its `sent` line could not be written: never sent
+            with self._lock:
+                self.result.stopped_by = self.result.stopped_by or error
+            return intended.skipped_because(str(error))
         except AuthError as error:
             with self._lock:
                 self.result.stopped_by = self.result.stopped_by or error
@@ -190,7 +197,10 @@ class _PlanWriter:
             to_persona(key, numbers)
 
     def _halt_reason(self) -> str:
-        return AUTH_STOPPED if self.result.stopped_by is not None else INTERRUPTED
+        stopped_by = self.result.stopped_by
+        if isinstance(stopped_by, LogFailed):
+            return str(stopped_by)
+        return AUTH_STOPPED if stopped_by is not None else INTERRUPTED
 
     def _is_refusal(self, error: ApiError, persona_id: str, numbers: list[str]) -> bool:
         """Whether a failed attach says "refused: a number is held by another persona".

@@ -76,10 +76,11 @@ def apply_command(
         if as_json and not auto_approve and saved_plan_among(files, applying=True) is None:
             raise InputError("--format json prints only the report: pass --auto-approve with it")
         source = apply_source(files, targets, settings.load_config, settings.signing_key)
-        if log_file is not None:
-            read = [*files, *source.files] if isinstance(source, Desired) else files
+        if log_file is not None:  # nor the config a saved plan was made from
+            desired = source if isinstance(source, Desired) else source.desired
             what = "config file" if isinstance(source, Desired) else "plan file"
-            refuse_overwriting("--log-file", log_file, settings.inputs(read, what))
+            inputs = {**settings.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
+            refuse_overwriting("--log-file", log_file, inputs)
         with settings.client() as client:
             confirm = None if auto_approve else settings.seams.confirm
             run = _Run(client, settings, files, log_file, parallelism, force, confirm, as_json)

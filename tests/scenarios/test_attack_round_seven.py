@@ -51,10 +51,6 @@ def log_fills_after_the_first_write(sim: Simulator, tmp_path: Path) -> Iterator[
         signal.signal(signal.SIGXFSZ, previous)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a log file that fails after a write ends apply as 'unexpected OSError', no report",
-)
 def test_a_log_file_that_fills_after_a_write_is_named_and_the_write_made_is_reported(
     sim: Simulator, run_cli: RunCli, log_fills_after_the_first_write: Path
 ) -> None:
@@ -69,9 +65,6 @@ def test_a_log_file_that_fills_after_a_write_is_named_and_the_write_made_is_repo
     assert SALES_ATTACHED in result.out  # the one place that says what was written
 
 
-@pytest.mark.xfail(
-    strict=True, reason="--format json prints no report when the log file fails after a write"
-)
 def test_a_log_file_that_fills_after_a_write_still_gets_the_json_report(
     sim: Simulator, run_cli: RunCli, log_fills_after_the_first_write: Path
 ) -> None:
@@ -86,9 +79,6 @@ def test_a_log_file_that_fills_after_a_write_still_gets_the_json_report(
     assert str(log_file) in json.dumps(report)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a log file whose reader goes away ends apply with exit 1 and no word"
-)
 def test_a_log_pipe_whose_reader_goes_away_is_named_and_the_write_made_is_reported(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -114,10 +104,6 @@ def test_a_log_pipe_whose_reader_goes_away_is_named_and_the_write_made_is_report
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
 @pytest.mark.parametrize("output_format", ["text", "json"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="a log file that takes no line: 'unexpected OSError' naming no file, no JSON report",
-)
 def test_a_log_file_on_a_full_disk_stops_in_one_line_naming_it(
     sim: Simulator, run_cli: RunCli, output_format: str
 ) -> None:
@@ -132,10 +118,6 @@ def test_a_log_file_on_a_full_disk_stops_in_one_line_naming_it(
         assert json.loads(result.out)["exit_status"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--log-file '' fails as ': cannot open the log file' (53bb902: ran with no log)",
-)
 def test_an_empty_log_file_name_is_refused_naming_the_option(
     sim: Simulator, run_cli: RunCli
 ) -> None:
@@ -147,9 +129,6 @@ def test_an_empty_log_file_name_is_refused_naming_the_option(
     assert result.err.startswith("error: --log-file"), result.err
 
 
-@pytest.mark.xfail(
-    strict=True, reason="apply PLANFILE --log-file CONFIG appends log lines to the plan's config"
-)
 def test_apply_of_a_saved_plan_does_not_log_into_the_config_it_was_made_from(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from reconciler.apply.result import Write
 from reconciler.auditlog import AuditLog
+from reconciler.errors import LogFailed
 from reconciler.secrets import REDACTOR
 
 KEY = "sk-secret-0123456789"
@@ -81,3 +82,13 @@ def test_an_existing_log_file_keeps_its_mode_and_content(tmp_path: Path) -> None
         f"warning: the log file {path} can be read by group or others (mode 0604): "
         f"run chmod 600 {path}"
     )
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_a_line_that_cannot_be_written_fails_every_later_one_and_close_still_closes() -> None:
+    audit = AuditLog("/dev/full", now=lambda: NOW)
+    sent = Write("p1", "Sales", "attach", ("+14155550110",), outcome="sent")
+    for write in (sent, Write("p1", "Sales", "attach", ("+14155550110",))):
+        with pytest.raises(LogFailed, match=r"^/dev/full: cannot write the log file \(No space"):
+            audit.record(write)
+    audit.close()
