@@ -29,7 +29,7 @@ from reconciler.model import (
 
 GetPersona = Callable[[str], LivePersona]  # one persona, fresh from the API by id
 _T = TypeVar("_T")
-MAX_CONCURRENT_READS = 4  # reads by id or by number sent at once
+MAX_CONCURRENT_READS = 16  # reads by id or by number sent at once
 
 
 def read_account(

@@ -6,12 +6,14 @@ Each write says how to read back whether it took effect, for when its answer is 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Any, Literal
 
 from reconciler import model
-from reconciler.api import urls, wire
+from reconciler.api import bodies, urls, wire
 from reconciler.api.numbers import as_read, build_live, canonical_number
 from reconciler.api.paging import read_pages
 from reconciler.api.transport import READ_BACK_DONE, Transport
@@ -26,14 +28,30 @@ AgentAction = Literal["attach", "detach"]
 class BlandClient(Transport):
     """A typed client for the endpoints of the Bland API the tool uses."""
 
+    @cached_property
+    def _pages(self) -> dict[tuple[int, bytes], list[model.LivePersona]]:
+        """Each page read, by its number and its answer's digest: a listing read again (to check
+        the first) decodes only the pages whose answer changed."""
+        return {}
+
     def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, model.LivePersona], int]:
         """Every persona of the account (deleted ones flagged) and the pages the listing took,
         up to its empty page: passed back as `pages_hint`, they are all asked for at once."""
         return read_pages(self._page, PAGE_WINDOW, pages_hint)
 
     def _page(self, page: int) -> list[model.LivePersona]:
-        payload = self._request("GET", urls.PERSONAS_PATH, {"page": page, "limit": PAGE_LIMIT})
-        return wire.personas_from_page(payload, page)
+        def read(answer: bodies.ReadAnswer, method: str, path: str) -> list[model.LivePersona]:
+            key = (page, hashlib.blake2b(answer.content, digest_size=16).digest())
+            if key not in self._pages:
+                payload = bodies.success_payload(answer, method, path)
+                self._pages[key] = wire.personas_from_page(payload, page)
+            return self._pages[key]
+
+        params = {"page": page, "limit": PAGE_LIMIT}
+        personas: list[model.LivePersona] = self._request(
+            "GET", urls.PERSONAS_PATH, params, read=read
+        )
+        return personas
 
     def get_persona(self, persona_id: str, *, deadline: float | None = None) -> model.LivePersona:
         """One persona, fresh from the API (within `deadline` when a write is checking itself)."""

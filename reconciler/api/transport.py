@@ -41,6 +41,8 @@ EventHooks = Mapping[str, list[Callable[..., Any]]]
 READ_BACK_DONE = object()
 # Reads the account to tell whether a write whose answer was lost took effect, by a deadline.
 TookEffect = Callable[[float], bool]
+# What a successful answer is read as (its method and path name it in an error): its JSON.
+ReadAnswer = Callable[[bodies.ReadAnswer, str, str], Any]
 
 
 @dataclass
@@ -177,10 +179,11 @@ class Transport:
         *,
         deadline: float | None = None,
         took_effect: TookEffect | None = None,
+        read: ReadAnswer = bodies.success_payload,
     ) -> Any:
-        """The JSON answer of one request, retried within its deadline; an ApiError if none.
-        A write's `took_effect(deadline)` reads the account before it is sent again after a lost
-        answer; READ_BACK_DONE when that shows the lost attempt took effect."""
+        """The answer of one request as `read` reads it (its JSON), retried within its deadline;
+        an ApiError if none. A write's `took_effect(deadline)` reads the account before it is
+        sent again after a lost answer; READ_BACK_DONE when that shows it took effect."""
         deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
         ambiguous = False
         last: RetryableFailure | None = None  # the last attempt that went out, if any
@@ -191,7 +194,7 @@ class Transport:
                         log.info("%s %s: the earlier attempt took effect", method, path)
                         return READ_BACK_DONE
                     try:
-                        return self._attempt(method, path, params, body, deadline)
+                        return self._attempt(method, path, params, body, deadline, read)
                     except RetryableFailure as failure:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
@@ -246,7 +249,13 @@ class Transport:
         return float(jitter(state))
 
     def _attempt(
-        self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, deadline: float
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        deadline: float,
+        read: ReadAnswer,
     ) -> Any:
         """One attempt, sent once pacing and (for a write) the write limit let it go."""
         pause = self._pacer.pause_remaining()
@@ -264,7 +273,7 @@ class Transport:
             if ticket is not None and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
-            return self._send(method, path, params, body, ticket, deadline)
+            return self._send(method, path, params, body, ticket, deadline, read)
 
     def _refuse_if_cancelled(self, method: str, path: str) -> None:
         if self.cancelled:
@@ -278,6 +287,7 @@ class Transport:
         body: Any,
         ticket: WriteTicket | None,
         deadline: float,
+        read: ReadAnswer,
     ) -> Any:
         """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
         started = time.perf_counter()
@@ -307,17 +317,22 @@ class Transport:
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("%s %s -> %s (%.0f ms)", method, raw_path, response.status_code, elapsed)
         try:
-            return self._outcome(response, method, path, ticket)
+            return self._outcome(response, method, path, ticket, read)
         finally:
             self._bodies.give_back(response.content)
 
     def _outcome(
-        self, response: bodies.ReadAnswer, method: str, path: str, ticket: WriteTicket | None
+        self,
+        response: bodies.ReadAnswer,
+        method: str,
+        path: str,
+        ticket: WriteTicket | None,
+        read: ReadAnswer,
     ) -> Any:
-        """The JSON of a successful answer, or the failure an answer stands for."""
+        """A successful answer as `read` reads it, or the failure an answer stands for."""
         status = response.status_code
         if 200 <= status < 300:
-            payload = bodies.success_payload(response, method, path)
+            payload = read(response, method, path)
             if ticket is not None:
                 ticket.outcome = "ok"
             return payload

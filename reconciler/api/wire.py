@@ -207,10 +207,12 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
             _list(items, payload, "a list", "the list of inbound numbers")
         ):
             number = _phone_number(item, f"entry {index}")
-            where = shown_text(number)
-            owner = optional_id(item, "persona_id", where) if isinstance(item, dict) else None
-            if owner is not None and unsafe_id(owner):
-                raise Malformed(f'{where}: `persona_id` is "{shown_text(owner)}", {UNSAFE_ID}')
+            owner = item.get("persona_id") if isinstance(item, dict) else None
+            if owner is not None:  # named (undocumented): checked, the number shown if wrong
+                where = shown_text(number)
+                owner = optional_id(item, "persona_id", where)
+                if owner is not None and unsafe_id(owner):
+                    raise Malformed(f'{where}: `persona_id` is "{shown_text(owner)}", {UNSAFE_ID}')
             numbers[number] = owner
     return numbers
 

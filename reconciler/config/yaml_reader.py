@@ -238,7 +238,7 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         return None, [Diagnostic(*_position(file, text, control.start()), message)]
     builder = DocumentBuilder(Document(file))
     try:
-        whole = builder.feed(yaml.parse(text, Loader=_Loader))
+        whole = builder.feed(iter(_Loader(text).get_event, None))
     except yaml.MarkedYAMLError as error:
         builder.problem(*_syntax_error(error, text, builder.stack, file))
     except yaml.YAMLError as error:
