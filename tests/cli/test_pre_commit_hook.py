@@ -92,7 +92,8 @@ class Hooks:
 def offline_pip(wheels: Path) -> dict[str, str]:
     """The environment for the pip that pre-commit runs: no configuration file and no index,
     only the wheelhouse; the project built with the setuptools virtualenv seeds the hook
-    environment with (no isolated build environment), and nothing byte-compiled ahead."""
+    environment with (no isolated build environment), and nothing byte-compiled ahead.
+    virtualenv seeds pip and setuptools as links to its cache rather than copies of them."""
     return {
         "PIP_CONFIG_FILE": os.devnull,
         "PIP_NO_INDEX": "1",
@@ -100,7 +101,9 @@ def offline_pip(wheels: Path) -> dict[str, str]:
         # pip reads a `--no-X` switch set to 0 in the environment as "X off".
         "PIP_NO_BUILD_ISOLATION": "0",
         "PIP_NO_COMPILE": "0",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "VIRTUALENV_NO_PERIODIC_UPDATE": "1",
+        "VIRTUALENV_SYMLINK_APP_DATA": "1",
     }
 
 

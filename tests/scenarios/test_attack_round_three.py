@@ -9,7 +9,6 @@ other test pins.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import tests.scenarios.fake_issue_api as fake_issue_api
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, ROOT, TEST_KEY, RunCli
 from tests.scenarios.fake_issue_api import PLATFORMS, FakeIssueApi, Tracker, serving, tracker_env
+from tests.scenarios.test_drift_issue import run_in_process
 
 DRIFT_SCRIPT = ROOT / "scripts" / "drift_issue.py"
 # A drift plan that takes a number off its persona: what correcting it would write.
@@ -80,13 +80,9 @@ def _run_drift(tracker: Tracker, tmp_path: Path, **extra: str) -> subprocess.Com
     """The drift script in correct mode, told the plan shows changes: exit 2 applies them."""
     plan_file = tmp_path / "plan.md"
     plan_file.write_text(DRIFT_PLAN)
-    return subprocess.run(
-        [sys.executable, str(DRIFT_SCRIPT), tracker.platform, "true", str(plan_file)],
-        env=tracker_env(tracker, RECONCILER_DRIFT="correct", **extra),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    args = [tracker.platform, "true", str(plan_file)]
+    return run_in_process(
+        DRIFT_SCRIPT, args, tracker_env(tracker, RECONCILER_DRIFT="correct", **extra)
     )
 
 

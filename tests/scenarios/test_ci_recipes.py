@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import check_jsonschema
 import click
 import pytest
 import yaml
@@ -854,7 +853,11 @@ def test_the_github_workflows_install_only_through_the_action(path: Path) -> Non
 
 def check_schema(schema: str, *paths: Path) -> Result:
     """check-jsonschema with one of the CI systems' schemas it ships: its click command, run
-    in-process (loading the tool costs more than a check); a crash is raised, not an exit 1."""
+    in-process (loading the tool costs more than a check); a crash is raised, not an exit 1.
+    Imported here: every worker collects this module, and only the worker that runs these
+    tests needs the tool."""
+    import check_jsonschema
+
     args = ["--builtin-schema", schema, *map(str, paths)]
     return CliRunner().invoke(check_jsonschema.main, args, catch_exceptions=False)
 

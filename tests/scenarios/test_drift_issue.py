@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import os
+import runpy
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -27,14 +31,42 @@ def run_script(
 ) -> subprocess.CompletedProcess[str]:
     plan_file = tmp_path / "plan.md"
     plan_file.write_text(plan)
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), tracker.platform, str(changes).lower(), str(plan_file)],
-        env=tracker_env(tracker, **extra),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    args = [tracker.platform, str(changes).lower(), str(plan_file)]
+    return run_in_process(SCRIPT, args, tracker_env(tracker, **extra))
+
+
+def run_in_process(
+    script: Path, args: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`python SCRIPT ARGS` with exactly `env` as its environment, run in this process.
+
+    The script uses only the standard library and reads its environment as it runs (its
+    opener too is made anew each run), so it behaves as in a process of its own, without the
+    cost of starting one: its output and exit status are those a CI runner sees. An exception
+    it does not catch fails the test with its traceback.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    saved_environ, saved_argv = dict(os.environ), sys.argv
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = [str(script), *args]
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            runpy.run_path(str(script), run_name="__main__")
+        code = 0
+    except SystemExit as exited:
+        # As the interpreter ends: None is 0, a number is the status, anything else is
+        # printed to stderr with status 1.
+        if exited.code is None or isinstance(exited.code, int):
+            code = exited.code or 0
+        else:
+            err.write(f"{exited.code}\n")
+            code = 1
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_environ)
+    return subprocess.CompletedProcess([str(script), *args], code, out.getvalue(), err.getvalue())
 
 
 PLAN = "### reconciler plan for `personas/`\n\n+ +14155550100\n"
