@@ -11,10 +11,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, cast
-
-if TYPE_CHECKING:
-    from .server import Simulator
+from typing import Any, Protocol, cast
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +41,16 @@ def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -
     return Reply(status, payload, headers=dict(headers or {}))
 
 
+class Handler(Protocol):
+    """What serves each request (the simulator): where to listen, and its stop signal."""
+
+    host: str
+    port: int
+    stopping: threading.Event
+
+    def handle(self, method: str, target: str, auth: str | None, raw_body: bytes) -> Reply: ...
+
+
 class SimulatorHTTPServer(ThreadingHTTPServer):
     """One thread per connection, accepting on a daemon thread from the start; remembers open
     connections so that stop can cut them."""
@@ -55,7 +62,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     # waits a second to retry, which made the simulator, not the client, set the pace.
     request_queue_size = 128
 
-    def __init__(self, simulator: Simulator) -> None:
+    def __init__(self, simulator: Handler) -> None:
         self.simulator = simulator
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
