@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,44 @@ def test_imports_run_one_way(path: Path) -> None:
     assert part in ALLOWED, f"{part} has no rule: add it to ALLOWED"
     wrong = _imported_parts(path) - ALLOWED[part] - {part}
     assert wrong == set(), f"{path.relative_to(ROOT)} imports {sorted(wrong)}"
+
+
+def _module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+    return ".".join(parts)
+
+
+def _imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The package's modules a module imports, relative imports and type-checking ones too."""
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path.parent)
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            # `from package import module` imports that module; any other name, the package.
+            names = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                for alias in node.names
+            ]
+        else:
+            continue
+        found.update(name for name in names if name in known)
+    return found
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    modules = {_module_name(path): path for path in _modules()}
+    graph = {name: _imported_modules(path, set(modules)) - {name} for name, path in modules.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        pytest.fail(f"modules import each other in a circle: {error.args[1]}")
 
 
 def test_nothing_imports_the_cli() -> None:
