@@ -3,8 +3,9 @@ read again (the check after apply) that decodes only the pages whose answer byte
 
 The simulator stands in front of the client over loopback HTTP; its `intercept` seam plays
 what the account does between two listings: personas that swap pages, a page served stale
-with the bytes of the first listing, a persona gone from the listing, and 429s with
-Retry-After across the reads that go out together.
+with the bytes of the first listing, a persona gone from the listing; 429s with Retry-After
+and a 401 across the reads that go out together, answers delivered side by side, and answers
+labelled gzip that are not. Those marked xfail show a bug that is still there.
 """
 
 from __future__ import annotations
