@@ -29,7 +29,10 @@ from reconciler.model import (
 
 GetPersona = Callable[[str], LivePersona]  # one persona, fresh from the API by id
 _T = TypeVar("_T")
-MAX_CONCURRENT_READS = 16  # reads by id or by number sent at once
+# Reads sent at once. The answers held at once share --max-response-size: a persona or an agent
+# read by id may be large, a number's record (GET /v1/inbound/{number}) is a few KB.
+MAX_CONCURRENT_READS = 4
+NUMBER_READS_AT_ONCE = 16
 
 
 def read_account(
@@ -111,7 +114,8 @@ def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
     """The account with what answers each of `numbers` (read by number, in the account's own
     spelling), a twin persona standing for its agent."""
     spelled = {number: spelling for spelling, number in live.spellings.items() if number}
-    routes = _read_all(account.inbound_number, [spelled.get(n, n) for n in numbers])
+    spellings = [spelled.get(n, n) for n in numbers]
+    routes = _read_all(account.inbound_number, spellings, NUMBER_READS_AT_ONCE)
     twins: dict[object, str] = {
         t: owner_key("agent", agent) for t, (_, agent) in live.twins.items()
     }
@@ -289,7 +293,9 @@ def relisted(live: Live, listing: Mapping[str, LivePersona], numbers: Collection
     return replace(updated, confirmed=live.confirmed + confirmed)
 
 
-def _read_all(read: Callable[[str], _T], keys: list[str]) -> list[_T]:
-    """One read per key, in the order of the keys, at most MAX_CONCURRENT_READS at once."""
-    with ThreadPoolExecutor(MAX_CONCURRENT_READS, thread_name_prefix="read") as pool:
+def _read_all(
+    read: Callable[[str], _T], keys: list[str], at_once: int = MAX_CONCURRENT_READS
+) -> list[_T]:
+    """One read per key, in the order of the keys, at most `at_once` at once."""
+    with ThreadPoolExecutor(at_once, thread_name_prefix="read") as pool:
         return list(pool.map(read, keys))

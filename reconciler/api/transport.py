@@ -25,6 +25,7 @@ from reconciler.api import bodies
 from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
 from reconciler.api.urls import check_base_url, tls_context, unproxied_mounts
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
+from reconciler.text import one_line
 
 # The name -v prints before each line the client logs.
 LOGGER_NAME = "reconciler.client"
@@ -296,11 +297,13 @@ class Transport:
             streamed = self._http.send(request, stream=True)
             try:
                 response = self._bodies.read(streamed, lambda: self._clock() > deadline)
-            except bodies.BodyRefused as refused:
+            except (bodies.BodyRefused, httpx.DecodingError) as refused:
                 why = str(refused) or (
                     f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed while "
                     "its answer was still arriving; stopped reading it"
                 )
+                if isinstance(refused, httpx.DecodingError):  # not the encoding it claims
+                    why = f"its answer could not be decoded ({one_line(why)})"
                 why += "; the write may have taken effect" if ticket is not None else ""
                 raise ApiError(why, method=method, path=path) from None
             finally:
