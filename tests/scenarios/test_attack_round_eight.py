@@ -198,6 +198,17 @@ def test_429s_with_retry_after_on_every_read_by_number_still_plan_every_number(
     assert 2.0 in fake_time.slept or any(s >= 1.9 for s in fake_time.slept)
 
 
+def _applied_with_one_error_line(sim: Simulator, run_cli: RunCli, config: Path) -> str:
+    """apply's one line on stderr, when it ended with exit 1 and nothing written."""
+    result = run_cli("apply", config, "--auto-approve")
+    no_key(result)
+    assert result.code == 1, result.out + result.err
+    assert sim.writes() == []
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    return lines[0]
+
+
 def test_a_retry_after_past_the_deadline_on_reads_by_number_stops_in_one_line_unwritten(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -205,14 +216,8 @@ def test_a_retry_after_past_the_deadline_on_reads_by_number_stops_in_one_line_un
     rate_limited_once_each(sim, "3600")
     config = write_config(tmp_path / "p.yaml", [{"id": C, "numbers": MANY}])
 
-    result = run_cli("apply", config, "--auto-approve")
-
-    no_key(result)
-    assert result.code == 1, result.out + result.err
-    assert sim.writes() == []
-    lines = [line for line in result.err.splitlines() if line.strip()]
-    assert len(lines) == 1, result.err
-    assert "429" in lines[0] or "rate limited" in lines[0]
+    line = _applied_with_one_error_line(sim, run_cli, config)
+    assert "429" in line or "rate limited" in line
 
 
 @pytest.mark.parametrize("retry_after", ["0", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "soon"])
@@ -316,13 +321,7 @@ def test_a_401_on_one_of_the_reads_by_number_stops_the_run_in_one_line_unwritten
     in_front(sim, revoked)
     config = write_config(tmp_path / "p.yaml", [{"id": C, "numbers": MANY}])
 
-    result = run_cli("apply", config, "--auto-approve")
-
-    no_key(result)
-    assert result.code == 1, result.out + result.err
-    assert sim.writes() == []
-    lines = [line for line in result.err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "401" in lines[0], result.err
+    assert "401" in _applied_with_one_error_line(sim, run_cli, config)
     assert len(asked) < len(MANY)  # the reads not yet sent were not sent
 
 
