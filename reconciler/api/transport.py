@@ -43,7 +43,7 @@ READ_BACK_DONE = object()
 # Reads the account to tell whether a write whose answer was lost took effect, by a deadline.
 TookEffect = Callable[[float], bool]
 # What a successful answer is read as (its method and path name it in an error): its JSON.
-ReadAnswer = Callable[[bodies.ReadAnswer, str, str], Any]
+AnswerReader = Callable[[bodies.ReadAnswer, str, str], Any]
 
 
 @dataclass
@@ -180,7 +180,7 @@ class Transport:
         *,
         deadline: float | None = None,
         took_effect: TookEffect | None = None,
-        read: ReadAnswer = bodies.success_payload,
+        read: AnswerReader = bodies.success_payload,
     ) -> Any:
         """The answer of one request as `read` reads it (its JSON), retried within its deadline;
         an ApiError if none. A write's `took_effect(deadline)` reads the account before it is
@@ -256,7 +256,7 @@ class Transport:
         params: Mapping[str, Any] | None,
         body: Any,
         deadline: float,
-        read: ReadAnswer,
+        read: AnswerReader,
     ) -> Any:
         """One attempt, sent once pacing and (for a write) the write limit let it go."""
         pause = self._pacer.pause_remaining()
@@ -288,7 +288,7 @@ class Transport:
         body: Any,
         ticket: WriteTicket | None,
         deadline: float,
-        read: ReadAnswer,
+        read: AnswerReader,
     ) -> Any:
         """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
         started = time.perf_counter()
@@ -330,7 +330,7 @@ class Transport:
         method: str,
         path: str,
         ticket: WriteTicket | None,
-        read: ReadAnswer,
+        read: AnswerReader,
     ) -> Any:
         """A successful answer as `read` reads it, or the failure an answer stands for."""
         status = response.status_code
