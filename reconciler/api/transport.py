@@ -52,14 +52,23 @@ class ClientStats:
 
     retries: int = 0
     rate_limited: int = 0  # 429 answers
-    waited: float = 0.0  # every second spent not sending: backoff, 429 pauses, the rate cap
+    # Seconds in which some request was held back (backoff, 429 pauses, the rate cap): waits of
+    # requests side by side count once, so it is time the run lost, not a sum over threads.
+    waited: float = 0.0
+    _held_until: float = field(default=float("-inf"), repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, *, retries: int = 0, rate_limited: int = 0, waited: float = 0.0) -> None:
+    def add(
+        self, *, retries: int = 0, rate_limited: int = 0, held: tuple[float, float] | None = None
+    ) -> None:
+        """Count retries and 429s, and a wait `held` (when it began, how long it lasts)."""
         with self._lock:
             self.retries += retries
             self.rate_limited += rate_limited
-            self.waited += waited
+            if held is not None:
+                start, end = held[0], held[0] + held[1]
+                self.waited += max(0.0, end - max(start, self._held_until))
+                self._held_until = max(self._held_until, end)
 
 
 class RetryableFailure(Exception):
@@ -228,7 +237,7 @@ class Transport:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome is not None else None
-            self.stats.add(retries=1, waited=state.upcoming_sleep)
+            self.stats.add(retries=1, held=(self._clock(), state.upcoming_sleep))
             # The error already names the method and path.
             log.info("%s; retry %s in %.1fs", error, state.attempt_number, state.upcoming_sleep)
 
@@ -263,8 +272,9 @@ class Transport:
         if pause > 0 and self._clock() + pause + self.timeout > deadline:
             message = f"rate limited: the API asked to wait {pause:.0f}s, longer than this "
             raise ApiError(message + "request may take", status=429, method=method, path=path)
+        began = self._clock()
         paused, paced = self._pacer.wait_turn()
-        self.stats.add(waited=paused + paced)
+        self.stats.add(held=(began, paused + paced))
         if paused:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         with nullcontext() if method == "GET" else self.write_limit.slot() as ticket:

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
+from reconciler.api.transport import ClientStats
 from reconciler.errors import ApiError, AuthError, NotSent
 from tests.unit.api.mock_api import make_client, persona_json
 
@@ -178,3 +179,13 @@ def test_cancel_stops_retrying_and_says_so() -> None:
     assert slept == []
     with pytest.raises(NotSent, match="not sent: the run was interrupted"):
         client.get_persona("p1")
+
+
+def test_waits_side_by_side_count_once_in_the_time_waited() -> None:
+    stats = ClientStats()
+    for _ in range(16):  # sixteen reads held by one 5 s Retry-After
+        stats.add(rate_limited=1, held=(100.0, 5.0))
+    stats.add(held=(103.0, 4.0))  # a later wait, half inside that one
+    stats.add(retries=1, held=(110.0, 1.5))  # and one after it
+    assert (stats.rate_limited, stats.retries) == (16, 1)
+    assert stats.waited == pytest.approx(5.0 + 2.0 + 1.5)
