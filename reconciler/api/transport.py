@@ -308,12 +308,13 @@ class Transport:
             try:
                 response = self._bodies.read(streamed, lambda: self._clock() > deadline)
             except (bodies.BodyRefused, httpx.DecodingError) as refused:
-                why = str(refused) or (
-                    f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed while "
-                    "its answer was still arriving; stopped reading it"
-                )
                 if isinstance(refused, httpx.DecodingError):  # not the encoding it claims
-                    why = f"its answer could not be decoded ({one_line(why)})"
+                    why = f"its answer could not be decoded ({one_line(str(refused))})"
+                else:
+                    why = str(refused) or (
+                        f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed "
+                        "while its answer was still arriving; stopped reading it"
+                    )
                 why += "; the write may have taken effect" if ticket is not None else ""
                 raise ApiError(why, method=method, path=path) from None
             finally:
