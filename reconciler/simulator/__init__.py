@@ -6,13 +6,12 @@ from the ``reconciler`` package so it cannot share the client's assumptions.
 
 from .account import StateError, load_state
 from .cli import simulator_command
-from .faults import Faults, ListingMove
+from .faults import Faults
 from .httpd import Reply, json_reply
 from .server import RequestRecord, Simulator
 
 __all__ = [
     "Faults",
-    "ListingMove",
     "Reply",
     "RequestRecord",
     "Simulator",

@@ -9,20 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Annotated, Any, get_args, get_type_hints
 
 from .account import AttachMode
-
-
-@dataclass(frozen=True)
-class ListingMove:
-    """A change made between two page reads of GET /v1/personas, as from the dashboard: once
-    page ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once)."""
-
-    number: str
-    to_persona: str
-    after_page: int = 1
 
 
 def count(value: object) -> bool:
@@ -49,9 +39,7 @@ def text_map(value: object) -> bool:
 
 
 def _listing_move(value: object) -> bool:
-    if value is None or isinstance(value, ListingMove):
-        return True
-    return (
+    return value is None or (
         isinstance(value, dict)
         and set(value) == {"number", "to_persona", "after_page"}
         and _text(value["number"])
@@ -108,8 +96,10 @@ class Faults:
     """GET /v1/personas lists the twin personas of v2 agents (tagged ``v2-agent:<id>``)."""
     twins_readable: Annotated[bool, flag] = False
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
-    move_during_listing: Annotated[ListingMove | None, _listing_move] = None
-    """A move between page reads, so that a client reading on sees the number twice."""
+    move_during_listing: Annotated[dict[str, Any] | None, _listing_move] = None
+    """A change between two page reads of GET /v1/personas, as from the dashboard: once page
+    ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once), so that
+    a client reading on sees the number twice."""
     listing_spellings: Annotated[dict[str, str], text_map] = field(default_factory=dict)
     """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100`` or no number
     at all); a write may name a number in this spelling or in the account's."""
@@ -122,11 +112,7 @@ class Faults:
     def to_dict(self) -> dict[str, Any]:
         """Every fault and its value, as served by GET /_sim/faults."""
         with self._lock:
-            shown = {name: getattr(self, name) for name in checks(type(self))}
-        return {
-            name: asdict(value) if isinstance(value, ListingMove) else _copy(value)
-            for name, value in shown.items()
-        }
+            return {name: _copy(getattr(self, name)) for name in checks(type(self))}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first (ValueError), then apply them all (all or nothing)."""
@@ -138,8 +124,6 @@ class Faults:
                 raise ValueError(f"invalid value for fault {name!r}: {value!r}")
         with self._lock:
             for name, value in changes.items():
-                if isinstance(value, dict) and name == "move_during_listing":
-                    value = ListingMove(**value)
                 setattr(self, name, float(value) if accepts[name] is seconds else _copy(value))
 
     def pop_status(self, is_write: bool) -> int:
@@ -156,11 +140,11 @@ class Faults:
                 setattr(self, name, left - 1)
             return bool(left > 0)
 
-    def take_listing_move(self, page: int) -> ListingMove | None:
+    def take_listing_move(self, page: int) -> dict[str, Any] | None:
         """The move due now that ``page`` of the listing was served, if any; it fires once."""
         with self._lock:
             move = self.move_during_listing
-            if move is None or move.after_page != page:
+            if move is None or move["after_page"] != page:
                 return None
             self.move_during_listing = None
             return move
