@@ -167,7 +167,7 @@ def _attach_or_detach(account: Account, faults: Faults, request: Request) -> Rep
     numbers = number_list(request.body, faults)
     persona = _v1_persona(account, faults, request)
     if request.params[1] == "attach":
-        account.attach(persona, numbers, faults.attach_mode)
+        faults.attach(account, persona, numbers)
     else:
         account.detach(persona, numbers)
     return _ok(render_persona(account, persona, faults))
@@ -272,22 +272,12 @@ def _update_label(account: Account, faults: Faults, request: Request) -> Reply:
 
 
 def _render_agent(agent: AgentRecord, with_environments: bool) -> JSONObject:
-    body: JSONObject = {
-        "id": agent.id,
-        "org_id": USER_ID,
-        "name": agent.name,
-        "created_by": None,
-        "created_at": agent.created_at,
-        "updated_at": agent.updated_at,
-    }
+    body: JSONObject = {"id": agent.id, "org_id": USER_ID, "name": agent.name}
+    body |= {"created_by": None, "created_at": agent.created_at, "updated_at": agent.updated_at}
     pins = {"dev": None, "staging": agent.staging_version_id}
     pins["production"] = agent.production_version_id
-    for env_type, version_id in pins.items() if with_environments else ():
-        body[env_type] = {
-            "id": f"{agent.id}-{env_type}",
-            "env_type": env_type,
-            "current_version_id": version_id,
-        }
+    for env, pin in pins.items() if with_environments else ():
+        body[env] = {"id": f"{agent.id}-{env}", "env_type": env, "current_version_id": pin}
     return body
 
 
@@ -342,7 +332,7 @@ def _agent_numbers(account: Account, faults: Faults, request: Request) -> Reply:
     twin = account.personas[str(agent.twin_id)]
     if twin.deleted_at is not None:
         raise persona_not_found()
-    account.attach(twin, numbers, "steal")
+    account.attach(twin, numbers)
     return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
 
 

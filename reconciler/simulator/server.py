@@ -9,7 +9,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -25,7 +25,7 @@ H = TypeVar("H")
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
 
 
-@dataclass(frozen=True)
+@dataclass
 class RequestRecord:
     """One API request as the simulator saw it.
 
@@ -153,16 +153,14 @@ class Simulator:
             persona_id=unquote(persona[1]) if persona else None,
         )
         with self._log_lock:
-            entries, index = self._log, len(self._log)
-            entries.append(record)
+            self._log.append(record)
         serve = partial(self._serve, auth=auth, body_ok=body_ok)
         try:
             reply = serve(record) if self.intercept is None else self.intercept(record, serve)
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
             reply = error_reply(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
-        with self._log_lock:  # after clear_log() this slot is in a discarded list: harmless
-            entries[index] = replace(record, status=reply.status, dropped=reply.dropped)
+        record.status, record.dropped = reply.status, reply.dropped
         return reply
 
     def _serve(self, record: RequestRecord, auth: str | None, body_ok: bool) -> Reply:
