@@ -23,7 +23,6 @@ USER_ID = "00000000-0000-4000-8000-00000000b1a0"
 # Objects loaded from a state file get a fixed timestamp so responses are reproducible.
 EPOCH = "2025-01-01T00:00:00.000Z"
 TWIN_TAG = "v2-agent:"
-_NOT_YOURS = "Some inbound numbers were not found or do not belong to you"
 
 
 @dataclass(eq=False)
@@ -135,8 +134,9 @@ class Account:
         """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
         invalid = [n for n in numbers if n not in self.numbers]
         if invalid:
+            message = "Some inbound numbers were not found or do not belong to you"
             raise SimulatedError(
-                400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": invalid}
+                400, "INVALID_INBOUND_NUMBERS", message, {"invalid_numbers": invalid}
             )
 
     def attach(self, persona: PersonaRecord, numbers: list[str]) -> None:

@@ -22,8 +22,6 @@ from .httpd import Reply, SimulatorHTTPServer, json_reply
 log = logging.getLogger(__name__)
 H = TypeVar("H")
 
-WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
-
 
 @dataclass
 class RequestRecord:
@@ -149,7 +147,7 @@ class Simulator:
             query=dict(parse_qsl(split.query, keep_blank_values=True)),
             status=0,
             body=body,
-            kind="write" if method in WRITE_METHODS and api_path else "read",
+            kind="write" if method in ("POST", "PATCH", "DELETE", "PUT") and api_path else "read",
             persona_id=unquote(persona[1]) if persona else None,
         )
         with self._log_lock:
