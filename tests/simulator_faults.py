@@ -40,7 +40,7 @@ def shapes(value: object) -> bool:
     return isinstance(value, list) and all(shape in MALFORMED_SHAPES for shape in value)
 
 
-def attach_mode(value: object) -> bool:
+def an_attach_mode(value: object) -> bool:
     return value in get_args(AttachMode)
 
 
@@ -50,7 +50,7 @@ class TestFaults(Faults):
 
     __test__ = False  # not a test class, whatever its name
 
-    attach_mode: Annotated[AttachMode, attach_mode] = "steal"
+    attach_mode: Annotated[AttachMode, an_attach_mode] = "steal"
     """Attaching a number another persona holds: move it, refuse (409 INBOUND_NUMBER_IN_USE),
     refuse as the one documented attach error (400 INVALID_INBOUND_NUMBERS) or keep it on both."""
     html_errors: Annotated[bool, flag] = False
