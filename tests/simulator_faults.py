@@ -15,12 +15,14 @@ from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal, get_args
 
 from reconciler.simulator import Faults, Reply, RequestRecord, Simulator, json_reply
+from reconciler.simulator.account import Account, PersonaRecord, SimulatedError
 from reconciler.simulator.faults import count, flag, seconds, text_map
 
 MalformedShape = Literal[
     "inbound_numbers_as_one_string", "numbers_as_integers", "data_not_a_list", "persona_without_id"
 ]
 MALFORMED_SHAPES: tuple[str, ...] = get_args(MalformedShape)
+AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
 PIECE_SIZE = 64 * 1024
 HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
@@ -38,12 +40,19 @@ def shapes(value: object) -> bool:
     return isinstance(value, list) and all(shape in MALFORMED_SHAPES for shape in value)
 
 
+def an_attach_mode(value: object) -> bool:
+    return value in get_args(AttachMode)
+
+
 @dataclass(slots=True)
 class TestFaults(Faults):
     """The simulator's faults, and those only tests play."""
 
     __test__ = False  # not a test class, whatever its name
 
+    attach_mode: Annotated[AttachMode, an_attach_mode] = "steal"
+    """Attaching a number another persona holds: move it, refuse (409 INBOUND_NUMBER_IN_USE),
+    refuse as the one documented attach error (400 INVALID_INBOUND_NUMBERS) or keep it on both."""
     html_errors: Annotated[bool, flag] = False
     """Scripted error bodies are an HTML gateway page instead of JSON."""
     hang: Annotated[int, count] = 0
@@ -95,6 +104,28 @@ class TestFaults(Faults):
         status = Faults.pop_status(self, is_write)
         self._scripted.status = 0 if 200 <= status < 300 else status
         return status
+
+    def attach(self, account: Account, persona: PersonaRecord, numbers: list[str]) -> None:
+        mode = self.attach_mode
+        account.refuse_unknown(numbers)
+        in_use = [n for n in numbers if any(o != persona.id for o in account.numbers[n].owners)]
+        if in_use and mode == "refuse":
+            message = "Some inbound numbers are already attached to another persona"
+            raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
+        if in_use and mode == "refuse_as_invalid":
+            message = "Some inbound numbers were not found or do not belong to you"
+            raise SimulatedError(
+                400, "INVALID_INBOUND_NUMBERS", message, {"invalid_numbers": in_use}
+            )
+        if mode != "keep_old":
+            return Faults.attach(self, account, persona, numbers)
+        # The other owners keep the number: hidden from the attach, then put back before it.
+        held = {phone: account.numbers[phone].owners for phone in numbers}
+        for phone, owners in held.items():
+            account.numbers[phone].owners = [o for o in owners if o == persona.id]
+        Faults.attach(self, account, persona, numbers)
+        for phone, owners in held.items():
+            account.numbers[phone].owners = owners + [persona.id] * (persona.id not in owners)
 
     def take_hang(self, is_write: bool) -> bool:
         """Decide whether this request hangs, consuming one ``hang`` token if so."""

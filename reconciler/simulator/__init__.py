@@ -4,20 +4,11 @@ It plays the server side of the wire for tests, benchmarks and demos, and import
 from the ``reconciler`` package so it cannot share the client's assumptions.
 """
 
-from .account import StateError, load_state
-from .cli import simulator_command
-from .faults import Faults, ListingMove
-from .httpd import Reply, json_reply
-from .server import RequestRecord, Simulator
-
-__all__ = [
-    "Faults",
-    "ListingMove",
-    "Reply",
-    "RequestRecord",
-    "Simulator",
-    "StateError",
-    "json_reply",
-    "load_state",
-    "simulator_command",
-]
+from .account import StateError as StateError
+from .account import load_state as load_state
+from .cli import simulator_command as simulator_command
+from .faults import Faults as Faults
+from .httpd import Reply as Reply
+from .httpd import json_reply as json_reply
+from .server import RequestRecord as RequestRecord
+from .server import Simulator as Simulator

@@ -16,15 +16,13 @@ from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 JSONObject = dict[str, Any]
-AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
 USER_ID = "00000000-0000-4000-8000-00000000b1a0"
 # Objects loaded from a state file get a fixed timestamp so responses are reproducible.
 EPOCH = "2025-01-01T00:00:00.000Z"
 TWIN_TAG = "v2-agent:"
-_NOT_YOURS = "Some inbound numbers were not found or do not belong to you"
 
 
 @dataclass(eq=False)
@@ -63,7 +61,7 @@ class NumberRecord:
     # Routing set outside personas (dashboard, POST /v1/inbound/{number}); an attach clears it.
     pathway_id: str | None = None
     prompt: str | None = None
-    # Normally zero or one persona; two only after a non-exclusive ("keep_old") attach.
+    # Normally zero or one persona; two when a state file lists it under both.
     owners: list[str] = field(default_factory=list)
 
 
@@ -123,11 +121,10 @@ class Account:
         self.order.append(persona_id)
         return persona
 
-    def set_owner(self, phone: str, persona_id: str | None, exclusive: bool = True) -> None:
-        """Make ``persona_id`` an owner of ``phone``, the only one if ``exclusive`` (None =
-        unrouted)."""
+    def set_owner(self, phone: str, persona_id: str | None) -> None:
+        """Make ``persona_id`` the only owner of ``phone`` (None = unrouted)."""
         record = self.numbers[phone]
-        for old in [owner for owner in record.owners if exclusive and owner != persona_id]:
+        for old in [owner for owner in record.owners if owner != persona_id]:
             self.detach(self.personas[old], [phone])
         if persona_id is not None and persona_id not in record.owners:
             self.personas[persona_id].numbers[phone] = None
@@ -137,24 +134,17 @@ class Account:
         """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
         invalid = [n for n in numbers if n not in self.numbers]
         if invalid:
+            message = "Some inbound numbers were not found or do not belong to you"
             raise SimulatedError(
-                400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": invalid}
+                400, "INVALID_INBOUND_NUMBERS", message, {"invalid_numbers": invalid}
             )
 
-    def attach(self, persona: PersonaRecord, numbers: list[str], mode: AttachMode) -> None:
-        """Attach numbers to a persona; ``mode`` says what happens to another persona's."""
+    def attach(self, persona: PersonaRecord, numbers: list[str]) -> None:
+        """Attach numbers to a persona, taking them from any other."""
         self.refuse_unknown(numbers)
-        in_use = [n for n in numbers if any(o != persona.id for o in self.numbers[n].owners)]
-        if in_use and mode == "refuse":
-            message = "Some inbound numbers are already attached to another persona"
-            raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
-        if in_use and mode == "refuse_as_invalid":
-            raise SimulatedError(
-                400, "INVALID_INBOUND_NUMBERS", _NOT_YOURS, {"invalid_numbers": in_use}
-            )
         changed = any(persona.id not in self.numbers[phone].owners for phone in numbers)
         for phone in numbers:
-            self.set_owner(phone, persona.id, exclusive=mode == "steal")
+            self.set_owner(phone, persona.id)
             record = self.numbers[phone]
             # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
             if record.pathway_id is not None or record.prompt is not None:

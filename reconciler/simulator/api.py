@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
+# The version fields of a persona object, always null here.
+_VERSION_FIELDS = [
+    f"current_{env}_version{suffix}" for suffix in ("_id", "") for env in ("production", "draft")
+]
 # Fields of a GET /v1/inbound number object that the simulator never varies, as JSON.
 _INBOUND_DEFAULTS = (
     '"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
@@ -109,20 +113,12 @@ def render_persona(account: Account, persona: PersonaRecord, faults: Faults) -> 
         for phone in sorted(persona.numbers)
     ]
     return {
-        "id": persona.id,
-        "name": persona.name,
-        "role": persona.role,
-        "description": persona.description,
+        **{name: getattr(persona, name) for name in ("id", "name", "role", "description")},
         "tags": list(persona.tags),
         "image_url": None,
-        "created_at": persona.created_at,
-        "updated_at": persona.updated_at,
-        "deleted_at": persona.deleted_at,
+        **{name: getattr(persona, name) for name in ("created_at", "updated_at", "deleted_at")},
         "user_id": USER_ID,
-        "current_production_version_id": None,
-        "current_draft_version_id": None,
-        "current_production_version": None,
-        "current_draft_version": None,
+        **dict.fromkeys(_VERSION_FIELDS),
         "inbound_numbers": numbers,
     }
 
@@ -154,12 +150,11 @@ def _list_personas(account: Account, faults: Faults, request: Request) -> Reply:
     move = faults.take_listing_move(page)
     if move is None:
         return reply
-    if move.number in account.numbers and move.to_persona in account.personas:
-        account.set_owner(move.number, move.to_persona)
+    number, to_persona = move["number"], move["to_persona"]
+    if number in account.numbers and to_persona in account.personas:
+        account.set_owner(number, to_persona)
     else:
-        log.warning(
-            "listing move skipped: no number %s or no persona %s", move.number, move.to_persona
-        )
+        log.warning("listing move skipped: no number %s or no persona %s", number, to_persona)
     return reply
 
 
@@ -172,7 +167,7 @@ def _attach_or_detach(account: Account, faults: Faults, request: Request) -> Rep
     numbers = number_list(request.body, faults)
     persona = _v1_persona(account, faults, request)
     if request.params[1] == "attach":
-        account.attach(persona, numbers, faults.attach_mode)
+        faults.attach(account, persona, numbers)
     else:
         account.detach(persona, numbers)
     return _ok(render_persona(account, persona, faults))
@@ -277,22 +272,12 @@ def _update_label(account: Account, faults: Faults, request: Request) -> Reply:
 
 
 def _render_agent(agent: AgentRecord, with_environments: bool) -> JSONObject:
-    body: JSONObject = {
-        "id": agent.id,
-        "org_id": USER_ID,
-        "name": agent.name,
-        "created_by": None,
-        "created_at": agent.created_at,
-        "updated_at": agent.updated_at,
-    }
+    body: JSONObject = {"id": agent.id, "org_id": USER_ID, "name": agent.name}
+    body |= {"created_by": None, "created_at": agent.created_at, "updated_at": agent.updated_at}
     pins = {"dev": None, "staging": agent.staging_version_id}
     pins["production"] = agent.production_version_id
-    for env_type, version_id in pins.items() if with_environments else ():
-        body[env_type] = {
-            "id": f"{agent.id}-{env_type}",
-            "env_type": env_type,
-            "current_version_id": version_id,
-        }
+    for env, pin in pins.items() if with_environments else ():
+        body[env] = {"id": f"{agent.id}-{env}", "env_type": env, "current_version_id": pin}
     return body
 
 
@@ -347,7 +332,7 @@ def _agent_numbers(account: Account, faults: Faults, request: Request) -> Reply:
     twin = account.personas[str(agent.twin_id)]
     if twin.deleted_at is not None:
         raise persona_not_found()
-    account.attach(twin, numbers, "steal")
+    account.attach(twin, numbers)
     return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
 
 

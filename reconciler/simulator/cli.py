@@ -83,14 +83,12 @@ def simulator_command(
     try:
         faults = Faults()
         faults.update(fault_options)
-        simulator = Simulator(load_state(state_file), api_key, host, port, faults)
+        simulator = Simulator(load_state(state_file), api_key, host, port, faults).start()
     except StateError as exc:
         _exit_with_error(f"bad state file {exc}")
     except ValueError as exc:
         _exit_with_error(str(exc))
-    try:
-        simulator.start()
-    except OSError as exc:
+    except OSError as exc:  # reading the state file is a StateError: this is the listener
         _exit_with_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     stop = threading.Event()
     previous = {

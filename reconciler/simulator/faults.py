@@ -9,20 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any, get_args, get_type_hints
+from dataclasses import dataclass, field
+from typing import Annotated, Any, get_type_hints
 
-from .account import AttachMode
-
-
-@dataclass(frozen=True)
-class ListingMove:
-    """A change made between two page reads of GET /v1/personas, as from the dashboard: once
-    page ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once)."""
-
-    number: str
-    to_persona: str
-    after_page: int = 1
+from .account import Account, PersonaRecord
 
 
 def count(value: object) -> bool:
@@ -49,9 +39,7 @@ def text_map(value: object) -> bool:
 
 
 def _listing_move(value: object) -> bool:
-    if value is None or isinstance(value, ListingMove):
-        return True
-    return (
+    return value is None or (
         isinstance(value, dict)
         and set(value) == {"number", "to_persona", "after_page"}
         and _text(value["number"])
@@ -68,10 +56,6 @@ def _statuses(value: object) -> bool:
 
 def _text_or_none(value: object) -> bool:
     return value is None or isinstance(value, str)
-
-
-def _attach_mode(value: object) -> bool:
-    return value in get_args(AttachMode)
 
 
 def checks(faults: type) -> dict[str, Callable[[object], bool]]:
@@ -96,9 +80,6 @@ class Faults:
     """Retry-After header value sent with scripted 429 responses."""
     drop_after_write: Annotated[int, count] = 0
     """The next N writes are applied, then the connection is closed without a response."""
-    attach_mode: Annotated[AttachMode, _attach_mode] = "steal"
-    """Attaching a number another persona holds: move it, refuse (409 INBOUND_NUMBER_IN_USE),
-    refuse as the one documented attach error (400 INVALID_INBOUND_NUMBERS) or keep it on both."""
     legacy_inbound_includes_persona: Annotated[bool, flag] = False
     """GET /v1/inbound and GET /v1/inbound/{number} also report ``label`` and ``persona_id``."""
     inbound_shows_routing: Annotated[bool, flag] = False
@@ -108,8 +89,10 @@ class Faults:
     """GET /v1/personas lists the twin personas of v2 agents (tagged ``v2-agent:<id>``)."""
     twins_readable: Annotated[bool, flag] = False
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
-    move_during_listing: Annotated[ListingMove | None, _listing_move] = None
-    """A move between page reads, so that a client reading on sees the number twice."""
+    move_during_listing: Annotated[dict[str, Any] | None, _listing_move] = None
+    """A change between two page reads of GET /v1/personas, as from the dashboard: once page
+    ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once), so that
+    a client reading on sees the number twice."""
     listing_spellings: Annotated[dict[str, str], text_map] = field(default_factory=dict)
     """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100`` or no number
     at all); a write may name a number in this spelling or in the account's."""
@@ -122,11 +105,7 @@ class Faults:
     def to_dict(self) -> dict[str, Any]:
         """Every fault and its value, as served by GET /_sim/faults."""
         with self._lock:
-            shown = {name: getattr(self, name) for name in checks(type(self))}
-        return {
-            name: asdict(value) if isinstance(value, ListingMove) else _copy(value)
-            for name, value in shown.items()
-        }
+            return {name: _copy(getattr(self, name)) for name in checks(type(self))}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first (ValueError), then apply them all (all or nothing)."""
@@ -138,8 +117,6 @@ class Faults:
                 raise ValueError(f"invalid value for fault {name!r}: {value!r}")
         with self._lock:
             for name, value in changes.items():
-                if isinstance(value, dict) and name == "move_during_listing":
-                    value = ListingMove(**value)
                 setattr(self, name, float(value) if accepts[name] is seconds else _copy(value))
 
     def pop_status(self, is_write: bool) -> int:
@@ -156,14 +133,19 @@ class Faults:
                 setattr(self, name, left - 1)
             return bool(left > 0)
 
-    def take_listing_move(self, page: int) -> ListingMove | None:
+    def take_listing_move(self, page: int) -> dict[str, Any] | None:
         """The move due now that ``page`` of the listing was served, if any; it fires once."""
         with self._lock:
             move = self.move_during_listing
-            if move is None or move.after_page != page:
+            if move is None or move["after_page"] != page:
                 return None
             self.move_during_listing = None
             return move
+
+    def attach(self, account: Account, persona: PersonaRecord, numbers: list[str]) -> None:
+        """Attach numbers to a v1 persona, taking them from any other: a seam for the tests'
+        readings where the API refuses or keeps them on both."""
+        account.attach(persona, numbers)
 
     def stored_number(self, spelling: str) -> str:
         """The number a request names, spelled as the account stores it."""

@@ -8,10 +8,10 @@ import logging
 import selectors
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,8 @@ def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -
     return Reply(status, payload, headers=dict(headers or {}))
 
 
-class Handler(Protocol):
-    """What serves each request (the simulator): where to listen, and its stop signal."""
-
-    host: str
-    port: int
-    stopping: threading.Event
-
-    def handle(self, method: str, target: str, auth: str | None, raw_body: bytes) -> Reply: ...
+# (method, target, Authorization header, body) -> the reply; runs on the connection's thread.
+Serve = Callable[[str, str, str | None, bytes], Reply]
 
 
 class SimulatorHTTPServer(ThreadingHTTPServer):
@@ -62,14 +56,15 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     # waits a second to retry, which made the simulator, not the client, set the pace.
     request_queue_size = 128
 
-    def __init__(self, simulator: Handler) -> None:
-        self.simulator = simulator
+    def __init__(self, address: tuple[str, int], answer: Serve, stopping: threading.Event) -> None:
+        self.answer = answer
+        self.stopping = stopping
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         # stop() writes a byte here to end the accept loop at once: serve_forever would
         # notice a shutdown only at its next poll, which every stop (every test) waited for.
         self.wake_reader, self.wake_writer = socket.socketpair()
-        super().__init__((simulator.host, simulator.port), RequestHandler)
+        super().__init__(address, RequestHandler)
         # A connection reset between select and accept must not block the loop in accept.
         self.socket.setblocking(False)
         name = f"simulator-{self.server_address[1]}"
@@ -131,13 +126,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         return
 
     def _dispatch(self) -> None:
-        simulator = cast(SimulatorHTTPServer, self.server).simulator
+        server = cast(SimulatorHTTPServer, self.server)
         try:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         except (ValueError, OSError):
             self.close_connection = True
             return
-        reply = simulator.handle(self.command, self.path, self.headers.get("authorization"), body)
+        reply = server.answer(self.command, self.path, self.headers.get("authorization"), body)
         if not reply.send:
             self.close_connection = True
             return
@@ -156,7 +151,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if reply.stream is not None:
                 self.connection.settimeout(SEND_TIMEOUT)
                 for piece in reply.stream:
-                    if simulator.stopping.is_set():
+                    if server.stopping.is_set():
                         break
                     self.connection.sendall(piece)
 

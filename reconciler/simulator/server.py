@@ -9,18 +9,12 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .account import (
-    JSONObject,
-    SimulatedError,
-    account_from_state,
-    export_state,
-    persona_not_found,
-)
+from .account import JSONObject, SimulatedError, account_from_state, export_state
 from .api import ROUTES, Request, error_reply
 from .faults import Faults
 from .httpd import Reply, SimulatorHTTPServer, json_reply
@@ -28,10 +22,8 @@ from .httpd import Reply, SimulatorHTTPServer, json_reply
 log = logging.getLogger(__name__)
 H = TypeVar("H")
 
-WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
 
-
-@dataclass(frozen=True)
+@dataclass
 class RequestRecord:
     """One API request as the simulator saw it.
 
@@ -91,7 +83,7 @@ class Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
         if self._server is None:
             self.stopping = threading.Event()
-            self._server = SimulatorHTTPServer(self)
+            self._server = SimulatorHTTPServer((self.host, self.port), self.handle, self.stopping)
             self.port = self._server.server_address[1]
         return self
 
@@ -155,29 +147,27 @@ class Simulator:
             query=dict(parse_qsl(split.query, keep_blank_values=True)),
             status=0,
             body=body,
-            kind="write" if method in WRITE_METHODS and api_path else "read",
+            kind="write" if method in ("POST", "PATCH", "DELETE", "PUT") and api_path else "read",
             persona_id=unquote(persona[1]) if persona else None,
         )
         with self._log_lock:
-            entries, index = self._log, len(self._log)
-            entries.append(record)
+            self._log.append(record)
         serve = partial(self._serve, auth=auth, body_ok=body_ok)
         try:
             reply = serve(record) if self.intercept is None else self.intercept(record, serve)
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
             reply = error_reply(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
-        with self._log_lock:  # after clear_log() this slot is in a discarded list: harmless
-            entries[index] = replace(record, status=reply.status, dropped=reply.dropped)
+        record.status, record.dropped = reply.status, reply.dropped
         return reply
 
     def _serve(self, record: RequestRecord, auth: str | None, body_ok: bool) -> Reply:
         faults = self.faults
         if faults.latency > 0:
             self.stopping.wait(faults.latency)
-        found = route(ROUTES, record.method, record.path)
-        if isinstance(found, Reply) or auth != self.api_key:
-            return found if isinstance(found, Reply) else error_reply(SCRIPTED_ERRORS[401])
+        found = route(ROUTES, record.method, record.path, auth == self.api_key)
+        if isinstance(found, Reply):
+            return found
         handler, params = found
         is_write = record.kind == "write"
         scripted = faults.pop_status(is_write)
@@ -199,9 +189,9 @@ class Simulator:
 
     def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
         """The ``/_sim`` endpoints: never logged, delayed or faulted."""
-        found = route(CONTROL_ROUTES, method, path)
-        if isinstance(found, Reply) or auth != self.api_key:
-            return found if isinstance(found, Reply) else error_reply(SCRIPTED_ERRORS[401])
+        found = route(CONTROL_ROUTES, method, path, auth == self.api_key)
+        if isinstance(found, Reply):
+            return found
         try:
             if not ok:
                 raise ValueError("Body is not valid JSON")
@@ -230,29 +220,29 @@ CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
 
 
 def route(
-    routes: list[tuple[str, str, H]], method: str, path: str
+    routes: list[tuple[str, str, H]], method: str, path: str, authorised: bool
 ) -> tuple[H, tuple[str, ...]] | Reply:
     """The handler of ``path`` and ``method`` with the path's segments it names, or the reply
-    for a path no endpoint has (404) or a method it lacks (405)."""
+    for a path no endpoint has (404), a method it lacks (405) or a wrong key (401)."""
     matches = [(m, h, found) for m, p, h in routes if (found := re.fullmatch(p + "/?", path))]
-    for route_method, handler, found in matches:
-        if route_method == method:
-            return handler, tuple(unquote(group) for group in found.groups())
     if not matches:
         return json_reply(404, {"error": "Not found"})
+    for route_method, handler, found in matches:
+        if route_method == method:
+            if not authorised:
+                return error_reply(SimulatedError(401, *SCRIPTED_ERRORS[401]))
+            return handler, tuple(unquote(group) for group in found.groups())
     allowed = ", ".join(m for m, _, _ in matches)
     return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})
 
 
-# The errors scripted statuses answer with; any other 5xx is INTERNAL_SERVER_ERROR, the rest
-# INVALID_REQUEST. A wrong key gets the 401.
+# What a scripted status answers besides 429 (a wrong key gets the 401); any other 5xx is the
+# 500's error, any other status INVALID_REQUEST.
 SCRIPTED_ERRORS = {
-    error.status: error
-    for error in (
-        SimulatedError(401, "AUTH_FAILURE", "Invalid or missing API key"),
-        SimulatedError(403, "FORBIDDEN", "You do not have permission to perform this action"),
-        persona_not_found(),
-    )
+    401: ("AUTH_FAILURE", "Invalid or missing API key"),
+    403: ("FORBIDDEN", "You do not have permission to perform this action"),
+    404: ("PERSONA_NOT_FOUND", "Persona not found or access denied"),
+    500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred"),
 }
 
 
@@ -261,8 +251,5 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
     if status == 429:
         headers = {} if faults.retry_after is None else {"Retry-After": faults.retry_after}
         return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
-    if status >= 500:
-        error = SimulatedError(status, "INTERNAL_SERVER_ERROR", "An internal server error occurred")
-    else:
-        error = SimulatedError(status, "INVALID_REQUEST", "Invalid request")
-    return error_reply(SCRIPTED_ERRORS.get(status, error))
+    other = SCRIPTED_ERRORS[500] if status >= 500 else ("INVALID_REQUEST", "Invalid request")
+    return error_reply(SimulatedError(status, *SCRIPTED_ERRORS.get(status, other)))

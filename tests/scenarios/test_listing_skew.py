@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.simulator import ListingMove
 from tests.conftest import TEST_KEY, RunCli, point_cli_at, write_config, writes
 from tests.simulated import Simulator
 from tests.simulator_faults import TestFaults, with_test_faults
@@ -52,7 +51,7 @@ def start_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def moved_after_page_one(number: str, to: str) -> TestFaults:
-    return TestFaults(move_during_listing=ListingMove(number, to, after_page=1))
+    return TestFaults(move_during_listing={"number": number, "to_persona": to, "after_page": 1})
 
 
 def test_a_number_moved_between_page_reads_is_confirmed_not_detached(

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.simulator import ListingMove
 from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at, write_config, writes
 from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
@@ -66,7 +65,11 @@ def all_writes(skew: bool) -> list[Write]:
 def resume_sim(monkeypatch: pytest.MonkeyPatch, skew: bool) -> Iterator[Simulator]:
     with with_test_faults(Simulator(account(skew), api_key=TEST_KEY)) as simulator:
         if skew:
-            simulator.faults.move_during_listing = ListingMove(STEADY_NUMBER, "p5", after_page=1)
+            simulator.faults.move_during_listing = {
+                "number": STEADY_NUMBER,
+                "to_persona": "p5",
+                "after_page": 1,
+            }
         yield point_cli_at(simulator, monkeypatch)
 
 

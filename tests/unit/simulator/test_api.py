@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.simulator import ListingMove
 from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 from tests.unit.simulator.conftest import (
@@ -164,7 +163,7 @@ def numbers_on(page: httpx.Response) -> dict[str, list[str]]:
 def test_a_move_between_pages_shows_a_number_on_two_personas(
     sim: Simulator, client: httpx.Client
 ) -> None:
-    sim.faults.move_during_listing = ListingMove(N1, B, after_page=1)
+    sim.faults.move_during_listing = {"number": N1, "to_persona": B, "after_page": 1}
     first = client.get("/v1/personas", params={"page": 1, "limit": 1})
     second = client.get("/v1/personas", params={"page": 2, "limit": 1})
     assert numbers_on(first) == {A: [N1, N2]}  # stale: read before the move
@@ -180,7 +179,7 @@ def test_a_move_waits_for_its_page_and_is_set_over_the_control_api(
 ) -> None:
     move = {"number": N3, "to_persona": B, "after_page": 2}
     assert client.post("/_sim/faults", json={"move_during_listing": move}).status_code == 200
-    assert sim.faults.move_during_listing == ListingMove(N3, B, 2)
+    assert sim.faults.move_during_listing == {"number": N3, "to_persona": B, "after_page": 2}
     client.get("/v1/personas", params={"page": 1, "limit": 1})
     assert sim.owners()[N3] == []
     page2 = client.get("/v1/personas", params={"page": 2, "limit": 1})
@@ -190,7 +189,7 @@ def test_a_move_waits_for_its_page_and_is_set_over_the_control_api(
 
 
 def test_a_move_to_an_unknown_persona_changes_nothing(sim: Simulator, client: httpx.Client) -> None:
-    sim.faults.move_during_listing = ListingMove(N1, "nope", after_page=1)
+    sim.faults.move_during_listing = {"number": N1, "to_persona": "nope", "after_page": 1}
     assert client.get("/v1/personas").status_code == 200
     assert sim.owners()[N1] == [A]
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.simulator import Faults, ListingMove, Simulator
+from reconciler.simulator import Faults, Simulator
 from reconciler.simulator.faults import checks
 from tests.simulator_faults import TestFaults
 from tests.unit.simulator.conftest import N1, N2, N3, N4, A, B, attach, error_code
@@ -128,7 +128,7 @@ def test_the_new_faults_round_trip_through_the_control_api(
     assert response.status_code == 200
     shown = response.json()
     assert {name: shown[name] for name in GOOD} == GOOD
-    assert sim.faults.move_during_listing == ListingMove(N1, B, 2)
+    assert sim.faults.move_during_listing == GOOD["move_during_listing"]
     assert isinstance(sim.faults.trickle_seconds, float)
     defaults = TestFaults().to_dict()
     assert client.post("/_sim/faults", json=defaults).json() == defaults
