@@ -260,8 +260,7 @@ class _PlanWriter:
         freed: dict[str, dict[str, SeenSettings]] = {}
         for source, moved in sorted(self._moves_into(attach).items()):
             settings = _settings_before_detach(self.client, source, moved)
-            detach = self._write("detach", source, moved)
-            if self.record(self._send(detach, must_finish=True)).ok:
+            if self._fallback("detach", source, moved).ok:
                 freed[source] = settings
         return freed
 
@@ -269,16 +268,12 @@ class _PlanWriter:
         """Attach freed numbers back where they were, with their settings; those that could not."""
         unrouted: list[str] = []
         for source, settings in sorted(freed.items()):
-            moved = sorted(settings)
-            if not self.record(
-                self._send(self._write("attach", source, moved), must_finish=True)
-            ).ok:
-                unrouted.extend(moved)
+            if not self._fallback("attach", source, sorted(settings)).ok:
+                unrouted.extend(sorted(settings))
                 continue
             for number, seen in sorted(settings.items()):
                 if seen is not UNREAD and seen is not None:
-                    write = self._write("settings", source, [number], value_json(seen))
-                    self.record(self._send(write, must_finish=True))
+                    self._fallback("settings", source, [number], value_json(seen))
             unknown = sorted(number for number, seen in settings.items() if seen is UNREAD)
             if unknown:
                 self.result.mismatches.append(
@@ -287,19 +282,22 @@ class _PlanWriter:
                 )
         return unrouted
 
+    def _fallback(self, action: str, owner: str, numbers: list[str], value: Any = None) -> Write:
+        """One write of a refusal's fallback, sent whatever happens once begun, and recorded."""
+        return self.record(self._send(self._write(action, owner, numbers, value), must_finish=True))
+
 
 def _settings_before_detach(
     client: AccountWriter, persona_id: str, numbers: list[str]
 ) -> dict[str, SeenSettings]:
     """The settings the numbers have on a persona, read just before a detach clears them, for a
     put-back to write again; unknown if the read fails."""
-    if owner_kind(persona_id) != "persona":
-        return dict.fromkeys(numbers, None)  # an agent's numbers carry no persona settings
     try:
-        persona = client.get_persona(persona_id)
+        # An agent's numbers carry no persona settings.
+        persona = client.get_persona(persona_id) if owner_kind(persona_id) == "persona" else None
     except ApiError:
         return dict.fromkeys(numbers, UNREAD)
-    return {number: persona.settings_of(number) for number in numbers}
+    return {number: persona.settings_of(number) if persona else None for number in numbers}
 
 
 def apply_plan(
@@ -315,7 +313,5 @@ def apply_plan(
     `on_write` gets each write as it goes to the wire (its outcome `sent`) and as it ends. Once
     `stop` is set, writes not yet sent are skipped.
     """
-    if plan.is_empty:
-        return ApplyResult()
     stop = stop or threading.Event()
     return _PlanWriter(plan, client, max(1, parallelism), stop, on_write).apply()
