@@ -221,18 +221,24 @@ class _PlanWriter:
         return sources
 
     def _free_then_attach(self, intended: Write, refusal: ApiError) -> Write:
-        """The API refused to take numbers held elsewhere: free them there, then attach.
+        """The API refused to take numbers held elsewhere: free them there, then attach; if that
+        fails, attach them back where they were, with the settings read before the detach.
 
-        Once a number is freed, the attach and, if it fails, the way back are one unit that an
-        interrupt or an authorisation error does not cut short: a refusal never leaves a number
-        on no persona without saying so.
+        Once a number is freed, the attach and the way back are one unit that an interrupt or an
+        authorisation error does not cut short: a refusal never leaves a number on no persona
+        without saying so.
         """
         name = intended.persona_name
         self.record(intended.failed_with(refusal, "refused"))
         if self.halted():
             return intended.skipped_because(self._halt_reason())
+        freed: dict[str, dict[str, SeenSettings]] = {}  # per source freed, its numbers' settings
+        unrouted: list[str] = []
         with self.client.uninterruptible():
-            freed = self._free(intended)
+            for source, moved in sorted(self._moves_into(intended).items()):
+                settings = _settings_before_detach(self.client, source, moved)
+                if self._fallback("detach", source, moved).ok:
+                    freed[source] = settings
             outcome = self._send(intended, must_finish=True)
             if outcome.ok:
                 self.result.notes.append(
@@ -240,7 +246,19 @@ class _PlanWriter:
                     f"({refusal.code or refusal.status}); detached them there first, then attached"
                 )
                 return outcome
-            unrouted = self._put_back(freed)
+            for source, settings in sorted(freed.items()):
+                if not self._fallback("attach", source, sorted(settings)).ok:
+                    unrouted.extend(sorted(settings))
+                    continue
+                for number, seen in sorted(settings.items()):
+                    if seen is not UNREAD and seen is not None:
+                        self._fallback("settings", source, [number], value_json(seen))
+                if unknown := sorted(number for number, seen in settings.items() if seen is UNREAD):
+                    self.result.mismatches.append(
+                        f"{', '.join(unknown)} went back to {self.names.get(source, source)} "
+                        "without the settings they had there: they could not be read before the "
+                        "detach"
+                    )
         if unrouted:
             self.result.mismatches.append(
                 f"{', '.join(sorted(unrouted))} freed for {name}, whose attach then failed, could "
@@ -253,34 +271,6 @@ class _PlanWriter:
                 "back where they were"
             )
         return outcome
-
-    def _free(self, attach: Write) -> dict[str, dict[str, SeenSettings]]:
-        """Detach the numbers from the owners the plan moves them from: per source whose detach
-        succeeded, the numbers and the settings they had there."""
-        freed: dict[str, dict[str, SeenSettings]] = {}
-        for source, moved in sorted(self._moves_into(attach).items()):
-            settings = _settings_before_detach(self.client, source, moved)
-            if self._fallback("detach", source, moved).ok:
-                freed[source] = settings
-        return freed
-
-    def _put_back(self, freed: dict[str, dict[str, SeenSettings]]) -> list[str]:
-        """Attach freed numbers back where they were, with their settings; those that could not."""
-        unrouted: list[str] = []
-        for source, settings in sorted(freed.items()):
-            if not self._fallback("attach", source, sorted(settings)).ok:
-                unrouted.extend(sorted(settings))
-                continue
-            for number, seen in sorted(settings.items()):
-                if seen is not UNREAD and seen is not None:
-                    self._fallback("settings", source, [number], value_json(seen))
-            unknown = sorted(number for number, seen in settings.items() if seen is UNREAD)
-            if unknown:
-                self.result.mismatches.append(
-                    f"{', '.join(unknown)} went back to {self.names.get(source, source)} without "
-                    "the settings they had there: they could not be read before the detach"
-                )
-        return unrouted
 
     def _fallback(self, action: str, owner: str, numbers: list[str], value: Any = None) -> Write:
         """One write of a refusal's fallback, sent whatever happens once begun, and recorded."""
