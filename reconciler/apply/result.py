@@ -157,21 +157,6 @@ def report_json(
     }
 
 
-def changes_made(plan: Plan, result: ApplyResult) -> Counter[Action]:
-    """How many changes a successful write carried, per action, over the plan and its repair
-    (a change both hold counts once)."""
-    carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
-    changes = {
-        (c.action, c.persona_id, c.phone_number) for p in result.plans or [plan] for c in p.changes
-    }
-    # Attaches and moves ride one attach call; each other action has a call of its own.
-    return Counter(
-        action
-        for action, persona_id, number in changes
-        if (persona_id, "attach" if action is Action.MOVE else action.value, number) in carried
-    )
-
-
 def report_text(
     plan: Plan, result: ApplyResult, costs: str, *, signal_name: str | None, stdout_closed: bool
 ) -> tuple[list[str], str | None]:
@@ -180,7 +165,18 @@ def report_text(
 
     `costs` ends the line of numbers: what retries and waits cost the client.
     """
-    made = changes_made(plan, result)
+    # The changes a successful write carried, per action, over the plan and its repair (a change
+    # both hold counts once). Attaches and moves ride one attach call; each other action has a
+    # call of its own.
+    carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
+    changes = {
+        (c.action, c.persona_id, c.phone_number) for p in result.plans or [plan] for c in p.changes
+    }
+    made = Counter(
+        action
+        for action, persona_id, number in changes
+        if (persona_id, "attach" if action is Action.MOVE else action.value, number) in carried
+    )
     line = (
         f"{made[Action.ATTACH]} attached, {made[Action.MOVE]} moved, {made[Action.DETACH]} detached"
     )

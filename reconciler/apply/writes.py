@@ -63,19 +63,16 @@ class _PlanWriter:
         # Settings live on the attachment an attach that failed did not make (a label lives on
         # the number itself).
         unmade = {(pid, number) for pid in failed for number in gains[pid]}
-        for action in (Action.SETTINGS, Action.LABEL):
-            writes = [
-                self._write(action.value, c.persona_id, [c.phone_number], value_json(c.after))
-                for c in self.plan.number_writes()
-                if c.action is action
-            ]
-            self._send_all(
-                writes,
-                lambda write: (
-                    write.action == "settings" and (write.persona_id, write.numbers[0]) in unmade
-                ),
-                "its attach did not succeed",
-            )
+        number_writes = [
+            self._write(c.action.value, c.persona_id, [c.phone_number], value_json(c.after))
+            for c in self.plan.number_writes()
+        ]
+        self._send_all(
+            [write for write in number_writes if write.action == "settings"],
+            lambda write: (write.persona_id, write.numbers[0]) in unmade,
+            "its attach did not succeed",
+        )
+        self._send_all([write for write in number_writes if write.action == "label"])
         self.result.interrupted = self.stop.is_set()
         return self.result
 
