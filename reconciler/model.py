@@ -299,9 +299,8 @@ class Live:
         if len(held) != sum(len(persona.numbers) for persona in self._active):
             held = {}  # a number is on two personas: build again, keeping every owner
             for persona in self._active:
-                owner = (persona.id,)
                 for number in persona.numbers:
-                    held[number] = held[number] + owner if number in held else owner
+                    held[number] = (*held.get(number, ()), persona.id)
         return held
 
     def listed_owners(self) -> dict[str, tuple[str, ...]]:
