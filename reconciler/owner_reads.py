@@ -19,7 +19,6 @@ from reconciler.model import (
     ConfirmedOwners,
     Desired,
     Live,
-    LiveAgent,
     LivePersona,
     PersonaRef,
     owner_key,
@@ -178,7 +177,19 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
                 unverifiable.add(agent_id)
         key = owner_key("agent", agent_id)
         personas[key] = replace(held, id=key, name=agents[agent_id].name)
-    _tagged_twins(personas, twins, agents)
+    # A persona tagged as the twin of an agent GET /v2/agents did not list is taken out: its
+    # numbers are that agent's. (A listed agent's binding names its own twin; a persona it does
+    # not name stays a persona, whatever its tags say.)
+    for pid, tagged in list(personas.items()):
+        if not tagged.twin_of or tagged.twin_of in agents or owner_kind(pid) != "persona":
+            continue
+        del personas[pid]
+        twins[pid] = (tagged.name, tagged.twin_of)
+        key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
+        numbers = tagged.numbers | (personas[key].numbers if key in personas else frozenset())
+        personas[key] = replace(
+            tagged, id=key, name="", numbers=numbers, settings={}, deleted=False
+        )
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
     return replace(
         live,
@@ -205,24 +216,6 @@ def with_agents_gone(live: Live, account: AccountReader) -> Live:
     found = _read_all(account.get_agent, unbound)
     gone = {agent for agent, fetched in zip(unbound, found, strict=True) if fetched is None}
     return replace(live, unverifiable=live.unverifiable | gone, reads=live.reads + len(unbound))
-
-
-def _tagged_twins(
-    personas: dict[str, LivePersona],
-    twins: dict[str, tuple[str, str]],
-    agents: Mapping[str, LiveAgent],
-) -> None:
-    """Take out of `personas` every persona tagged as the twin of an agent GET /v2/agents did not
-    list: its numbers are that agent's. (A listed agent's binding names its own twin; a persona
-    it does not name stays a persona, whatever its tags say.)"""
-    for pid, tagged in list(personas.items()):
-        if not tagged.twin_of or tagged.twin_of in agents or owner_kind(pid) != "persona":
-            continue
-        del personas[pid]
-        twins[pid] = (tagged.name, tagged.twin_of)
-        key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
-        held = tagged.numbers | (personas[key].numbers if key in personas else frozenset())
-        personas[key] = replace(tagged, id=key, name="", numbers=held, settings={}, deleted=False)
 
 
 def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:

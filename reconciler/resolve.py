@@ -139,10 +139,8 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
         for number, owner in live.inbound_owners.items()
         if owner and number in listed and owner not in live.personas
     }
-    free: set[str] = set()
-    if hidden:
-        free = set(live.account_numbers.difference(live.owners()))
-        free -= {n for n, route in live.routes.items() if route.persona_id is not UNREAD}
+    free = set(live.account_numbers.difference(live.owners())) if hidden else set()
+    free -= {n for n, route in live.routes.items() if route.persona_id is not UNREAD}
     problems = []
     for entry in desired.personas if unseen or free else ():
         for number in entry.numbers:
