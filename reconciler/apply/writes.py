@@ -146,11 +146,7 @@ class _PlanWriter:
             self._stopped_by(error)
             return intended.failed_with(error)
         except ApiError as error:
-            if (
-                intended.action == "attach"
-                and not must_finish
-                and self._is_refusal(error, intended)
-            ):
+            if not must_finish and self._is_refusal(error, intended):
                 return self._free_then_attach(intended, error)
             return intended.failed_with(error)
         return intended
@@ -177,8 +173,8 @@ class _PlanWriter:
             return str(stopped_by)
         return AUTH_STOPPED if stopped_by is not None else INTERRUPTED
 
-    def _is_refusal(self, error: ApiError, attach: Write) -> bool:
-        """Whether a failed attach says "refused: a number is held by another persona".
+    def _is_refusal(self, error: ApiError, write: Write) -> bool:
+        """Whether a failed write is an attach refused as "a number is held by another persona".
 
         Only then is freeing the number first worth the short unrouted window, and the docs name
         no code for it: a 409, or a code that says the number is in use, counts; so does
@@ -186,7 +182,7 @@ class _PlanWriter:
         account. Anything else (throttled, timed out, missing, malformed) says nothing about
         owners, and the attach simply failed.
         """
-        if not self._moves_into(attach) or error.status is None:
+        if write.action != "attach" or not self._moves_into(write) or error.status is None:
             return False
         code = (error.code or "").upper()
         if error.status == 409 or any(word in code for word in _HELD_ELSEWHERE_WORDS):
@@ -194,7 +190,7 @@ class _PlanWriter:
         if code != "INVALID_INBOUND_NUMBERS":
             return False
         try:
-            return set(attach.numbers) <= self.client.list_account_numbers()
+            return set(write.numbers) <= self.client.list_account_numbers()
         except ApiError:
             return False
 
