@@ -61,16 +61,12 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 def routing_settings(value: Mapping[str, Any] | None) -> RoutingSettings | None:
     """Settings from a JSON object; None for null or an object that sets nothing."""
-    if value is None:
-        return None
     kept = {
         str(key): item if type(item) is str else _plain_json(item)
-        for key, item in value.items()
+        for key, item in (value or {}).items()
         if item is not None
     }
-    if not kept:
-        return None
-    return RoutingSettings(_CANONICAL.encode(kept))
+    return RoutingSettings(_CANONICAL.encode(kept)) if kept else None
 
 
 def _plain_json(value: Any) -> Any:
@@ -277,9 +273,8 @@ class Live:
     unverifiable: frozenset[str] = frozenset()
     agents_incomplete: bool = False
     twins_listed: bool = False
-    # The persona list read again misses a persona the first listing showed: as the list
-    # shrank, one may have slid onto a page already read both times, holding a number that
-    # looks free.
+    # The persona list read again misses one the first showed: as the list shrank, another may
+    # have slid onto a page read both times, holding a number that looks free.
     listing_changed: bool = False
     # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
@@ -304,9 +299,8 @@ class Live:
         if len(held) != sum(len(persona.numbers) for persona in self._active):
             held = {}  # a number is on two personas: build again, keeping every owner
             for persona in self._active:
-                owner = (persona.id,)
                 for number in persona.numbers:
-                    held[number] = held[number] + owner if number in held else owner
+                    held[number] = (*held.get(number, ()), persona.id)
         return held
 
     def listed_owners(self) -> dict[str, tuple[str, ...]]:

@@ -1,8 +1,6 @@
-"""Reads that settle who holds a number: the account read once, then checked where it may be wrong.
-
-The persona list is paged with no snapshot: a number moved between two page reads shows on its
-old persona and on its new one, or on none. Taken as a fact, "held twice" plans a detach from the
-persona that really holds it, so the personas a number is seen on are read again by id.
+"""Reads that settle who holds a number: the account read once, then checked where it may be
+wrong, as docs/commands.md ("Reading the account") tells. The persona list is paged with no
+snapshot, so a number moved between two page reads shows on two personas, or on none.
 """
 
 from __future__ import annotations
@@ -21,8 +19,8 @@ from reconciler.model import (
     ConfirmedOwners,
     Desired,
     Live,
-    LiveAgent,
     LivePersona,
+    PersonaRef,
     owner_key,
     owner_kind,
 )
@@ -41,14 +39,8 @@ def read_account(
     pages_hint: int = 0,
     known: Collection[str] = (),
 ) -> Live:
-    """One read of the account, checked wherever it may be wrong about who holds a number.
-
-    Numbers the list shows on two personas are confirmed by id; agents are read with the
-    numbers their twin personas hold; personas an earlier read listed (`known`) that this
-    listing does not show are read by id. A declared number that looks free is read by number
-    (a pathway, a prompt or a persona may answer it), and where that does not settle it, the
-    personas are listed once more (one may have slid onto a page already read).
-    """
+    """One read of the account, checked wherever it may be wrong about who holds a number;
+    `known`: personas an earlier read listed, read by id where this listing misses them."""
     # Agents first: a twin is its agent's, and is never read again by id as a persona.
     live = account.read_live(pages_hint)
     listed = live.personas.keys()  # twins included
@@ -87,24 +79,29 @@ def with_unlisted(live: Live, account: AccountReader, known: Collection[str]) ->
     missing = sorted(set(known).difference(live.personas, live.twins))
     if not missing:
         return live
-    fresh = _read_all(partial(_unless_gone, account), missing)
+    fresh = _read_all(partial(_unless_gone, account.get_persona), missing)
     found = {p.id: p for p in fresh if p is not None and not p.deleted}
     return replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
 
 
-def _unless_gone(account: AccountReader, persona_id: str) -> LivePersona | None:
+def _unless_gone(get_persona: GetPersona, persona_id: str) -> LivePersona | None:
     """A persona read by id, or None when the API knows it no more: a 404, or PERSONA_NOT_FOUND
     with whatever status (the docs leave it open)."""
     try:
-        persona = account.get_persona(persona_id)
+        return _by_id(get_persona, persona_id)
     except ApiError as error:
-        gone = error.code == "PERSONA_NOT_FOUND" or (
+        if error.code == "PERSONA_NOT_FOUND" or (
             error.status == 404 and not isinstance(error, AuthError)
-        )
-        if not gone:
-            raise
-        return None
-    if persona.id != persona_id:  # another persona's numbers: the wrong picture again
+        ):
+            return None
+        raise
+
+
+def _by_id(get_persona: GetPersona, persona_id: str) -> LivePersona:
+    """A persona read by id; an answer about another persona (the wrong picture again) stops
+    the plan."""
+    persona = get_persona(persona_id)
+    if persona.id != persona_id:
         answer = f"the answer is persona {persona.id!r}, not the one asked for"
         raise ApiError(answer, method="GET", path=f"/v1/personas/{persona_id}")
     return persona
@@ -180,7 +177,19 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
                 unverifiable.add(agent_id)
         key = owner_key("agent", agent_id)
         personas[key] = replace(held, id=key, name=agents[agent_id].name)
-    _tagged_twins(personas, twins, agents)
+    # A persona tagged as the twin of an agent GET /v2/agents did not list is taken out: its
+    # numbers are that agent's. (A listed agent's binding names its own twin; a persona it does
+    # not name stays a persona, whatever its tags say.)
+    for pid, tagged in list(personas.items()):
+        if not tagged.twin_of or tagged.twin_of in agents or owner_kind(pid) != "persona":
+            continue
+        del personas[pid]
+        twins[pid] = (tagged.name, tagged.twin_of)
+        key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
+        numbers = tagged.numbers | (personas[key].numbers if key in personas else frozenset())
+        personas[key] = replace(
+            tagged, id=key, name="", numbers=numbers, settings={}, deleted=False
+        )
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
     return replace(
         live,
@@ -209,24 +218,6 @@ def with_agents_gone(live: Live, account: AccountReader) -> Live:
     return replace(live, unverifiable=live.unverifiable | gone, reads=live.reads + len(unbound))
 
 
-def _tagged_twins(
-    personas: dict[str, LivePersona],
-    twins: dict[str, tuple[str, str]],
-    agents: Mapping[str, LiveAgent],
-) -> None:
-    """Take out of `personas` every persona tagged as the twin of an agent GET /v2/agents did not
-    list: its numbers are that agent's. (A listed agent's binding names its own twin; a persona
-    it does not name stays a persona, whatever its tags say.)"""
-    for pid, tagged in list(personas.items()):
-        if not tagged.twin_of or tagged.twin_of in agents or owner_kind(pid) != "persona":
-            continue
-        del personas[pid]
-        twins[pid] = (tagged.name, tagged.twin_of)
-        key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
-        held = tagged.numbers | (personas[key].numbers if key in personas else frozenset())
-        personas[key] = replace(tagged, id=key, name="", numbers=held, settings={}, deleted=False)
-
-
 def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
     """A twin persona read by id, or None where the API does not let it be read that way."""
     try:
@@ -244,12 +235,9 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     personas it was seen on and those holding it read by id. A failed read (ApiError) stops the
     plan: an unconfirmed picture could detach a number from the only persona holding it.
     """
-    twice = live.seen_twice()
-    if not twice:
-        return live
     seen: dict[str, set[str]] = {}
     read: set[str] = set()
-    while twice:
+    while twice := live.seen_twice():
         for number, held in twice.items():
             seen.setdefault(number, set()).update(held)
         # An agent's numbers are read through the agent API, never as a persona's by id.
@@ -257,14 +245,11 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         to_read = sorted(held_by - read)
         if not to_read:
             break
-        fresh = dict(zip(to_read, _read_all(get_persona, to_read), strict=True))
-        for asked, persona in fresh.items():
-            if persona.id != asked:  # another persona's numbers: the wrong picture again
-                answer = f"the answer is persona {persona.id!r}, not the one asked for"
-                raise ApiError(answer, method="GET", path=f"/v1/personas/{asked}")
+        fresh = {p.id: p for p in _read_all(partial(_by_id, get_persona), to_read)}
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
-        twice = live.seen_twice()
+    if not seen:
+        return live
     listed = live.listed_owners()
     confirmed = tuple(
         ConfirmedOwners(
@@ -282,15 +267,15 @@ def relisted(live: Live, listing: Mapping[str, LivePersona], numbers: Collection
     confirm_owners: a fresher entry can show a number the first listing showed elsewhere."""
     wanted = frozenset(numbers)
     holders = {pid: p for pid, p in listing.items() if not p.deleted and p.numbers & wanted}
-    if not holders:
-        return live
-    updated = replace(live, personas={**live.personas, **holders})
     found = {
-        n: [updated.ref(pid) for pid in sorted(holders) if n in holders[pid].numbers]
-        for n in wanted
+        n: tuple(PersonaRef(pid, p.name) for pid, p in sorted(holders.items()) if n in p.numbers)
+        for n in sorted(wanted)
     }
-    confirmed = tuple(ConfirmedOwners(n, (), tuple(found[n])) for n in sorted(found) if found[n])
-    return replace(updated, confirmed=live.confirmed + confirmed)
+    confirmed = tuple(ConfirmedOwners(n, (), refs) for n, refs in found.items() if refs)
+    if not confirmed:
+        return live
+    personas = {**live.personas, **holders}
+    return replace(live, personas=personas, confirmed=live.confirmed + confirmed)
 
 
 def _read_all(

@@ -23,7 +23,7 @@ def _resolve_one(
     entry: DesiredPersona, live: Live, by_name: dict[str, list[LivePersona]]
 ) -> LivePersona | str:
     """The live persona (or agent's holder) an entry names, or the reason it names none."""
-    kind = entry.kind
+    kind, name = entry.kind, entry.name or ""
     if kind == "persona":
         twin = live.twins.get(entry.id) if entry.id else None
         if entry.id is None and entry.name not in by_name:  # a twin's name, unless a persona's
@@ -50,11 +50,18 @@ def _resolve_one(
             f"agent {entry.name!r} cannot be found by name: the account's agent list came back "
             "full (500, the most the API lists), so some agents are not in it; give its id"
         )
+    elif len(candidates := by_name.get(name, [])) == 1:
+        found = candidates[0]
+    elif candidates:
+        ids = ", ".join(sorted(owner_id(found.id) for found in candidates))
+        return (
+            f"{len(candidates)} active {kind}s are named {name!r} ({ids}): "
+            "add the id of the one you mean"
+        )
     else:
-        named = _one_named(entry.name or "", by_name, kind)
-        if isinstance(named, str):
-            return named
-        found = named
+        near = difflib.get_close_matches(name, list(by_name), 3)
+        close = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
+        return f"no active {kind} named {name!r}{close}"
     if found.twin_of and kind == "persona":  # a twin its agent's binding does not name
         return (
             f"persona {found.name!r} ({found.id}) is tagged v2-agent:{found.twin_of}, "
@@ -68,21 +75,6 @@ def _resolve_one(
             "nothing is planned for it rather than guessed"
         )
     return found
-
-
-def _one_named(name: str, by_name: dict[str, list[LivePersona]], kind: str) -> LivePersona | str:
-    """The one active owner of a kind with that name, or why there is not exactly one."""
-    candidates = by_name.get(name, [])
-    if len(candidates) == 1:
-        return candidates[0]
-    if candidates:
-        ids = ", ".join(sorted(owner_id(found.id) for found in candidates))
-        return (
-            f"{len(candidates)} active {kind}s are named {name!r} ({ids}): "
-            "add the id of the one you mean"
-        )
-    close = ", ".join(repr(found) for found in difflib.get_close_matches(name, list(by_name), 3))
-    return f"no active {kind} named {name!r}" + (f" (did you mean {close}?)" if close else "")
 
 
 def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePersona]]:
@@ -125,14 +117,9 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
 
 
 def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
-    """Declared numbers an owner no read shows may hold: nothing is planned for them.
-
-    One that looks free may sit on an agent whose numbers cannot be read, on an owner listing
-    a number in a spelling that is no phone number, or on a persona a changing list skipped:
-    attaching it would be a move no valve saw, unless its own record says no persona holds it.
-    One listed on a persona while GET /v1/inbound names an owner no read shows may be on both,
-    and that owner cannot be written through v1.
-    """
+    """Declared numbers an owner no read shows may hold, as docs/config.md lists them: nothing is
+    planned for them, for attaching one would be a move no valve saw, and taking one from an
+    owner no read shows cannot be written through v1."""
     hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
     if live.agents_incomplete and not live.twins_listed:
         hidden.append("an agent past the 500 GET /v2/agents lists")
@@ -152,14 +139,10 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
         for number, owner in live.inbound_owners.items()
         if owner and number in listed and owner not in live.personas
     }
-    free: set[str] = set()
-    if hidden:
-        free = set(live.account_numbers.difference(live.owners()))
-        free -= {n for n, route in live.routes.items() if route.persona_id is not UNREAD}
+    free = set(live.account_numbers.difference(live.owners())) if hidden else set()
+    free -= {n for n, route in live.routes.items() if route.persona_id is not UNREAD}
     problems = []
-    for entry in desired.personas:
-        if unseen.keys().isdisjoint(entry.numbers) and free.isdisjoint(entry.numbers):
-            continue
+    for entry in desired.personas if unseen or free else ():
         for number in entry.numbers:
             if number in unseen:
                 shown = " and ".join(owner_words(pid, live.ref(pid).name) for pid in listed[number])

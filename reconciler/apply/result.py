@@ -85,10 +85,8 @@ class ApplyResult:
 
     def absorb(self, later: ApplyResult) -> None:
         """Add what a later run of writes did (the one that puts right what remained)."""
-        self.writes += later.writes
-        self.notes += later.notes
-        self.skipped += later.skipped
-        self.mismatches += later.mismatches
+        for name in ("writes", "notes", "skipped", "mismatches"):
+            getattr(self, name).extend(getattr(later, name))
         self.interrupted = self.interrupted or later.interrupted
         self.stopped_by = self.stopped_by or later.stopped_by
 
@@ -105,7 +103,7 @@ class ApplyResult:
         """True when the account was found as planned: the plan after the writes was empty
         (`settled`, whatever writes failed on the way there), or, where nothing planned again,
         every write succeeded; never when interrupted, stopped or found different."""
-        if self.interrupted or self.stopped_by is not None or self.mismatches:
+        if self.halted or self.mismatches:
             return False
         return self.settled or (not self.failed and not self.skipped)
 
@@ -121,13 +119,9 @@ def describe(write: Write) -> str:
             return f"{name}: cleared {what}"
         return f"{name}: set {what} to {printable(json.dumps(write.value, ensure_ascii=False))}"
     numbers = counted_numbers(write.numbers)
-    if write.outcome == "refused":
-        return (
-            f"{name}: {write.action} of {numbers} refused: {write.error}; "
-            "freeing the numbers held elsewhere first"
-        )
     if write.outcome != "done":
-        return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}"
+        freeing = "; freeing the numbers held elsewhere first" if write.outcome == "refused" else ""
+        return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}{freeing}"
     if write.action == "detach":
         return f"{name}: detached {numbers}"
     attached = [number for number in write.numbers if number not in write.moved]
@@ -163,24 +157,6 @@ def report_json(
     }
 
 
-# The write call that carries a change of each action (attaches and moves ride one attach).
-_CALL_OF = {Action.DETACH: "detach", Action.SETTINGS: "settings", Action.LABEL: "label"}
-
-
-def changes_made(plan: Plan, result: ApplyResult) -> Counter[Action]:
-    """How many changes a successful write carried, per action, over the plan and its repair
-    (a change both hold counts once)."""
-    carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
-    changes = {
-        (c.action, c.persona_id, c.phone_number) for p in result.plans or [plan] for c in p.changes
-    }
-    return Counter(
-        action
-        for action, persona_id, number in changes
-        if (persona_id, _CALL_OF.get(action, "attach"), number) in carried
-    )
-
-
 def report_text(
     plan: Plan, result: ApplyResult, costs: str, *, signal_name: str | None, stdout_closed: bool
 ) -> tuple[list[str], str | None]:
@@ -189,7 +165,18 @@ def report_text(
 
     `costs` ends the line of numbers: what retries and waits cost the client.
     """
-    made = changes_made(plan, result)
+    # The changes a successful write carried, per action, over the plan and its repair (a change
+    # both hold counts once). Attaches and moves ride one attach call; each other action has a
+    # call of its own.
+    carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
+    changes = {
+        (c.action, c.persona_id, c.phone_number) for p in result.plans or [plan] for c in p.changes
+    }
+    made = Counter(
+        action
+        for action, persona_id, number in changes
+        if (persona_id, "attach" if action is Action.MOVE else action.value, number) in carried
+    )
     line = (
         f"{made[Action.ATTACH]} attached, {made[Action.MOVE]} moved, {made[Action.DETACH]} detached"
     )
@@ -202,7 +189,7 @@ def report_text(
         line += f", {len(result.failed)} failed"
     if result.skipped:
         line += f", {len(result.skipped)} skipped"
-    if not result.interrupted and result.stopped_by is None:
+    if not result.halted:
         line += f"; verified with {counted(result.verify_reads, 'read')}"
     lines = [f"note: {note}" for note in result.notes]
     if result.converged:

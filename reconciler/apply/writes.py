@@ -14,12 +14,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 from reconciler.apply.result import ApplyResult, Write
 from reconciler.client_protocols import AccountWriter
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, LogFailed, NotSent
-from reconciler.model import UNREAD, SeenSettings, owner_id, owner_kind
-from reconciler.plan import Action, Change, Plan, value_json
+from reconciler.model import UNREAD, SeenSettings, owner_id, owner_kind, routing_settings
+from reconciler.plan import Action, Plan, value_json
 from reconciler.text import printable
 
 # Words in an error code that say a number is held elsewhere.
@@ -51,31 +52,27 @@ class _PlanWriter:
         """Attaches, then detaches (make before break), then settings, then labels."""
         gains, losses = self.plan.gains(), self.plan.losses()
         order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
-        attached = self._run_concurrently(
-            [partial(self._send, "attach", pid, gains[pid]) for pid in order if pid in gains]
+        attaches = [self._write("attach", pid, gains[pid]) for pid in order if pid in gains]
+        failed = {write.persona_id for write in self._send_all(attaches) if not write.ok}
+        # Without its new numbers, a persona keeps its old ones.
+        self._send_all(
+            [self._write("detach", pid, losses[pid]) for pid in order if pid in losses],
+            lambda write: write.persona_id in failed and not self.halted(),
+            "its attach did not succeed (make before break)",
         )
-        failed = {write.persona_id for write in attached if not write.ok}
-        detaches: list[Callable[[], Write]] = []
-        for pid in (pid for pid in order if pid in losses):
-            if pid in failed and not self.halted():
-                # Without its new numbers, a persona keeps its old ones.
-                write = self._write_for("detach", pid, losses[pid])
-                self.record(write.skipped_because("its attach did not succeed (make before break)"))
-            else:
-                detaches.append(partial(self._send, "detach", pid, losses[pid]))
-        self._run_concurrently(detaches)
-        for action in (Action.SETTINGS, Action.LABEL):
-            sends: list[Callable[[], Write]] = []
-            for change in (c for c in self.plan.number_writes() if c.action is action):
-                # Settings live on the attachment an attach that failed did not make (a label
-                # lives on the number itself).
-                pid, number = change.persona_id, change.phone_number
-                if action is Action.SETTINGS and pid in failed and number in gains[pid]:
-                    write = self._number_write(change)
-                    self.record(write.skipped_because("its attach did not succeed"))
-                else:
-                    sends.append(partial(self._send_number, change))
-            self._run_concurrently(sends)
+        # Settings live on the attachment an attach that failed did not make (a label lives on
+        # the number itself).
+        unmade = {(pid, number) for pid in failed for number in gains[pid]}
+        number_writes = [
+            self._write(c.action.value, c.persona_id, [c.phone_number], value_json(c.after))
+            for c in self.plan.number_writes()
+        ]
+        self._send_all(
+            [write for write in number_writes if write.action == "settings"],
+            lambda write: (write.persona_id, write.numbers[0]) in unmade,
+            "its attach did not succeed",
+        )
+        self._send_all([write for write in number_writes if write.action == "label"])
         self.result.interrupted = self.stop.is_set()
         return self.result
 
@@ -83,7 +80,7 @@ class _PlanWriter:
         """True once the run was interrupted or stopped by an authorisation error."""
         return self.stop.is_set() or self.result.stopped_by is not None
 
-    def record(self, write: Write) -> None:
+    def record(self, write: Write) -> Write:
         """Add a write that ended to the result and hand it to on_write."""
         # Workers finish in any order; one lock keeps the list and the callbacks whole.
         with self._lock:
@@ -95,106 +92,80 @@ class _PlanWriter:
                 self.on_write(write)
             except LogFailed as error:
                 self.result.stopped_by = self.result.stopped_by or error
+        return write
 
-    def _run_concurrently(self, sends: list[Callable[[], Write]]) -> list[Write]:
-        """Run the sends on up to `parallelism` threads; each write is recorded as it ends."""
+    def _stopped_by(self, error: AuthError | LogFailed) -> None:
+        with self._lock:
+            self.result.stopped_by = self.result.stopped_by or error
+
+    def _send_all(
+        self,
+        writes: list[Write],
+        held_back: Callable[[Write], bool] = lambda _write: False,
+        because: str = "",
+    ) -> list[Write]:
+        """Send the writes on up to `parallelism` threads, each recorded as it ends, but those
+        `held_back`: they are recorded first, skipped `because`. The writes sent, as they ended."""
+        sends: list[Write] = []
+        for write in writes:
+            if held_back(write):
+                self.record(write.skipped_because(because))
+            else:
+                sends.append(write)
         if not sends:
             return []
-
-        def send_and_record(send: Callable[[], Write]) -> Write:
-            write = send()
-            self.record(write)
-            return write
-
         with ThreadPoolExecutor(max_workers=min(self.parallelism, len(sends))) as pool:
-            futures = [pool.submit(send_and_record, send) for send in sends]
-            return [future.result() for future in futures]
+            return list(pool.map(lambda write: self.record(self._send(write)), sends))
 
-    def _name(self, persona_id: str) -> str:
-        return self.names.get(persona_id, persona_id)
-
-    def _write_for(self, action: str, persona_id: str, numbers: list[str]) -> Write:
-        """The attach or detach call for these numbers, as it reads once done (an attach says
-        which of its numbers the plan moves there)."""
+    def _write(self, action: str, persona_id: str, numbers: list[str], value: Any = None) -> Write:
+        """A write as it reads once done: an attach says which of its numbers the plan moves
+        there; a settings or label write carries `value`, what it writes as JSON."""
         moved = (
             tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
         )
-        return Write(persona_id, self._name(persona_id), action, tuple(numbers), moved=moved)
+        name = self.names.get(persona_id, persona_id)
+        return Write(persona_id, name, action, tuple(numbers), moved=moved, value=value)
 
-    def _number_write(self, change: Change) -> Write:
-        """The settings or label call of a change, as it reads once done."""
-        name, numbers = self._name(change.persona_id), (change.phone_number,)
-        return Write(
-            change.persona_id, name, change.action.value, numbers, value=value_json(change.after)
-        )
-
-    def _send_number(self, change: Change, *, must_finish: bool = False) -> Write:
-        """One settings or label call, the number as the account spells it."""
-        spelled = self.plan.spelled([change.phone_number])[0]
-
-        def call() -> None:
-            if change.action is Action.SETTINGS:
-                assert not isinstance(change.after, str)
-                self.client.update_settings(change.persona_id, spelled, change.after)
-                return
-            assert isinstance(change.after, str)
-            # The label is read back from the persona holding the number: an agent's is hidden.
-            holder = change.persona_id if owner_kind(change.persona_id) == "persona" else None
-            self.client.update_label(spelled, change.after, persona_id=holder)
-
-        return self._attempt(self._number_write(change), call, must_finish)
-
-    def _send(
-        self, action: str, persona_id: str, numbers: list[str], *, must_finish: bool = False
-    ) -> Write:
-        """One attach or detach call."""
-        call = partial(self._route, action, persona_id, numbers)
-        return self._attempt(self._write_for(action, persona_id, numbers), call, must_finish)
-
-    def _attempt(self, intended: Write, call: Callable[[], object], must_finish: bool) -> Write:
-        """Make one call unless the run halted, and say how it ended. `must_finish` marks a
-        refusal's fallback writes: they are sent whatever happens once begun, and never fall
-        back again."""
+    def _send(self, intended: Write, *, must_finish: bool = False) -> Write:
+        """Make one write's call unless the run halted, and say how it ended. `must_finish`
+        marks a refusal's fallback writes: they are sent whatever happens once begun, and never
+        fall back again."""
         if self.halted() and not must_finish:
             return intended.skipped_because(self._halt_reason())
         try:
             # The client says when the call goes to the wire (after its last check for a stop):
             # a write refused unsent never gets the audit's `sent` line.
             with self.client.before_wire(partial(self.on_write, replace(intended, outcome="sent"))):
-                call()
+                self._call(intended)
         except NotSent as error:
             return intended.skipped_because(error.reason)
         except LogFailed as error:  # its `sent` line could not be written: never sent
-            with self._lock:
-                self.result.stopped_by = self.result.stopped_by or error
+            self._stopped_by(error)
             return intended.skipped_because(str(error))
         except AuthError as error:
-            with self._lock:
-                self.result.stopped_by = self.result.stopped_by or error
+            self._stopped_by(error)
             return intended.failed_with(error)
         except ApiError as error:
-            pid, numbers = intended.persona_id, list(intended.numbers)
-            if (
-                intended.action == "attach"
-                and not must_finish
-                and self._is_refusal(error, pid, numbers)
-            ):
+            if not must_finish and self._is_refusal(error, intended):
                 return self._free_then_attach(intended, error)
             return intended.failed_with(error)
         return intended
 
-    def _route(self, action: str, key: str, numbers: list[str]) -> None:
-        """One attach or detach call to the owner a key names: a persona through v1, an agent
-        through v2 (never its twin persona through v1), the numbers as the account spells them."""
-        numbers = self.plan.spelled(numbers)
-        if owner_kind(key) == "agent":
-            to_agent = (
-                self.client.attach_to_agent if action == "attach" else self.client.detach_from_agent
-            )
-            to_agent(owner_id(key), numbers)
+    def _call(self, write: Write) -> None:
+        """The call a write makes, the numbers as the account spells them. An agent's numbers are
+        attached and detached through v2, never through its twin persona in v1."""
+        key, numbers, client = write.persona_id, self.plan.spelled(write.numbers), self.client
+        if write.action == "settings":
+            client.update_settings(key, numbers[0], routing_settings(write.value))
+        elif write.action == "label":
+            # The label is read back from the persona holding the number: an agent's is hidden.
+            holder = key if owner_kind(key) == "persona" else None
+            client.update_label(numbers[0], write.value, persona_id=holder)
+        elif owner_kind(key) == "agent":
+            attach = write.action == "attach"
+            (client.attach_to_agent if attach else client.detach_from_agent)(owner_id(key), numbers)
         else:
-            to_persona = self.client.attach if action == "attach" else self.client.detach
-            to_persona(key, numbers)
+            (client.attach if write.action == "attach" else client.detach)(key, numbers)
 
     def _halt_reason(self) -> str:
         stopped_by = self.result.stopped_by
@@ -202,8 +173,8 @@ class _PlanWriter:
             return str(stopped_by)
         return AUTH_STOPPED if stopped_by is not None else INTERRUPTED
 
-    def _is_refusal(self, error: ApiError, persona_id: str, numbers: list[str]) -> bool:
-        """Whether a failed attach says "refused: a number is held by another persona".
+    def _is_refusal(self, error: ApiError, write: Write) -> bool:
+        """Whether a failed write is an attach refused as "a number is held by another persona".
 
         Only then is freeing the number first worth the short unrouted window, and the docs name
         no code for it: a 409, or a code that says the number is in use, counts; so does
@@ -211,109 +182,92 @@ class _PlanWriter:
         account. Anything else (throttled, timed out, missing, malformed) says nothing about
         owners, and the attach simply failed.
         """
-        if not self._moves_into(persona_id, numbers) or error.status is None:
+        if write.action != "attach" or not self._moves_into(write) or error.status is None:
             return False
-        if error.status == 409:
-            return True
         code = (error.code or "").upper()
-        if any(word in code for word in _HELD_ELSEWHERE_WORDS):
+        if error.status == 409 or any(word in code for word in _HELD_ELSEWHERE_WORDS):
             return True
-        if code == "INVALID_INBOUND_NUMBERS":
-            try:
-                return set(numbers) <= self.client.list_account_numbers()
-            except ApiError:
-                return False
-        return False
+        if code != "INVALID_INBOUND_NUMBERS":
+            return False
+        try:
+            return set(write.numbers) <= self.client.list_account_numbers()
+        except ApiError:
+            return False
 
-    def _moves_into(self, persona_id: str, numbers: list[str]) -> dict[str, list[str]]:
-        """Per source persona, the numbers the plan moves from it into persona_id."""
-        wanted = set(numbers)
+    def _moves_into(self, attach: Write) -> dict[str, list[str]]:
+        """Per source owner, the numbers of an attach the plan moves from it. A pathway or a
+        prompt has nothing to detach; a persona only GET /v1/inbound names, never listed, may be
+        an agent's hidden twin, which only the agent API may change: it is not freed through v1.
+        """
+        wanted = set(attach.numbers)
         sources: dict[str, list[str]] = {}
         for source, moves in self.plan.moves_by_source().items():
-            if owner_kind(source) not in ("persona", "agent"):
-                continue  # a pathway or a prompt: nothing to detach from
-            if owner_kind(source) == "persona" and not moves[0].from_persona_name:
-                # Named only by GET /v1/inbound, never listed: it may be an agent's hidden twin,
-                # which only the agent API may change. Its numbers are not freed through v1.
-                continue
-            moved = [
-                move.phone_number
-                for move in moves
-                if move.persona_id == persona_id and move.phone_number in wanted
-            ]
-            if moved:
-                sources[source] = moved
+            kind = owner_kind(source)
+            if kind == "agent" or (kind == "persona" and moves[0].from_persona_name):
+                moved = [
+                    move.phone_number
+                    for move in moves
+                    if move.persona_id == attach.persona_id and move.phone_number in wanted
+                ]
+                if moved:
+                    sources[source] = moved
         return sources
 
     def _free_then_attach(self, intended: Write, refusal: ApiError) -> Write:
-        """The API refused to take numbers held elsewhere: free them there, then attach.
+        """The API refused to take numbers held elsewhere: free them there, then attach; if that
+        fails, attach them back where they were, with the settings read before the detach.
 
-        Once a number is freed, the attach and, if it fails, the way back are one unit that an
-        interrupt or an authorisation error does not cut short: a refusal never leaves a number
-        on no persona without saying so.
+        Once a number is freed, the attach and the way back are one unit that an interrupt or an
+        authorisation error does not cut short: a refusal never leaves a number on no persona
+        without saying so.
         """
-        persona_id, numbers = intended.persona_id, list(intended.numbers)
+        name = intended.persona_name
         self.record(intended.failed_with(refusal, "refused"))
         if self.halted():
             return intended.skipped_because(self._halt_reason())
+        freed: dict[str, dict[str, SeenSettings]] = {}  # per source freed, its numbers' settings
+        unrouted: list[str] = []
         with self.client.uninterruptible():
-            freed = self._free(persona_id, numbers)
-            outcome = self._send("attach", persona_id, numbers, must_finish=True)
+            for source, moved in sorted(self._moves_into(intended).items()):
+                settings = _settings_before_detach(self.client, source, moved)
+                if self._fallback("detach", source, moved).ok:
+                    freed[source] = settings
+            outcome = self._send(intended, must_finish=True)
             if outcome.ok:
                 self.result.notes.append(
-                    f"{self.names[persona_id]}: the API refused to attach numbers held by "
-                    f"another persona ({refusal.code or refusal.status}); detached them there "
-                    "first, then attached"
+                    f"{name}: the API refused to attach numbers held by another persona "
+                    f"({refusal.code or refusal.status}); detached them there first, then attached"
                 )
                 return outcome
-            unrouted = self._put_back(freed)
+            for source, settings in sorted(freed.items()):
+                if not self._fallback("attach", source, sorted(settings)).ok:
+                    unrouted.extend(sorted(settings))
+                    continue
+                for number, seen in sorted(settings.items()):
+                    if seen is not UNREAD and seen is not None:
+                        self._fallback("settings", source, [number], value_json(seen))
+                if unknown := sorted(number for number, seen in settings.items() if seen is UNREAD):
+                    self.result.mismatches.append(
+                        f"{', '.join(unknown)} went back to {self.names.get(source, source)} "
+                        "without the settings they had there: they could not be read before the "
+                        "detach"
+                    )
         if unrouted:
             self.result.mismatches.append(
-                f"{', '.join(sorted(unrouted))} freed for {self.names[persona_id]}, whose attach "
-                "then failed, could not be attached back where they were (another change may "
-                "hold them now): the plan after the writes says where they are"
+                f"{', '.join(sorted(unrouted))} freed for {name}, whose attach then failed, could "
+                "not be attached back where they were (another change may hold them now): the "
+                "plan after the writes says where they are"
             )
         elif freed:
             self.result.notes.append(
-                f"{self.names[persona_id]}: the attach failed after the numbers were freed, so "
-                "they were attached back where they were"
+                f"{name}: the attach failed after the numbers were freed, so they were attached "
+                "back where they were"
             )
         return outcome
 
-    def _free(self, persona_id: str, numbers: list[str]) -> dict[str, dict[str, SeenSettings]]:
-        """Detach the numbers from the personas the plan moves them from: per source persona
-        whose detach succeeded, the numbers and the settings they had there."""
-        freed: dict[str, dict[str, SeenSettings]] = {}
-        for source, moved in sorted(self._moves_into(persona_id, numbers).items()):
-            settings = _settings_before_detach(self.client, source, moved)
-            detached = self._send("detach", source, moved, must_finish=True)
-            self.record(detached)
-            if detached.ok:
-                freed[source] = settings
-        return freed
-
-    def _put_back(self, freed: dict[str, dict[str, SeenSettings]]) -> list[str]:
-        """Attach freed numbers back where they were, with their settings; those that could not."""
-        unrouted: list[str] = []
-        for source, settings in sorted(freed.items()):
-            moved = sorted(settings)
-            restored = self._send("attach", source, moved, must_finish=True)
-            self.record(restored)
-            if not restored.ok:
-                unrouted.extend(moved)
-                continue
-            for number, seen in sorted(settings.items()):
-                if seen is not UNREAD and seen is not None:
-                    name = self._name(source)
-                    change = Change(Action.SETTINGS, source, name, number, before=None, after=seen)
-                    self.record(self._send_number(change, must_finish=True))
-            unknown = sorted(number for number, seen in settings.items() if seen is UNREAD)
-            if unknown:
-                self.result.mismatches.append(
-                    f"{', '.join(unknown)} went back to {self._name(source)} without the "
-                    "settings they had there: they could not be read before the detach"
-                )
-        return unrouted
+    def _fallback(self, action: str, owner: str, numbers: list[str], value: Any = None) -> Write:
+        """One write of a refusal's fallback, sent whatever happens once begun, and recorded."""
+        return self.record(self._send(self._write(action, owner, numbers, value), must_finish=True))
 
 
 def _settings_before_detach(
@@ -321,13 +275,12 @@ def _settings_before_detach(
 ) -> dict[str, SeenSettings]:
     """The settings the numbers have on a persona, read just before a detach clears them, for a
     put-back to write again; unknown if the read fails."""
-    if owner_kind(persona_id) != "persona":
-        return dict.fromkeys(numbers, None)  # an agent's numbers carry no persona settings
     try:
-        persona = client.get_persona(persona_id)
+        # An agent's numbers carry no persona settings.
+        persona = client.get_persona(persona_id) if owner_kind(persona_id) == "persona" else None
     except ApiError:
         return dict.fromkeys(numbers, UNREAD)
-    return {number: persona.settings_of(number) for number in numbers}
+    return {number: persona.settings_of(number) if persona else None for number in numbers}
 
 
 def apply_plan(
@@ -343,7 +296,5 @@ def apply_plan(
     `on_write` gets each write as it goes to the wire (its outcome `sent`) and as it ends. Once
     `stop` is set, writes not yet sent are skipped.
     """
-    if plan.is_empty:
-        return ApplyResult()
     stop = stop or threading.Event()
     return _PlanWriter(plan, client, max(1, parallelism), stop, on_write).apply()
