@@ -6,7 +6,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
 from itertools import groupby
 from typing import Any, NamedTuple, TypeVar
 
@@ -207,29 +207,25 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "protected": list(plan.refusals),
         },
     }
-    if plan.targets:
-        document["targets"] = list(plan.targets)
-    if plan.notices:
-        document["warnings"] = list(plan.notices)
-    if plan.confirmed:
-        document["confirmed_owners"] = [
-            {
-                "phone_number": found.phone_number,
-                "seen_on": [ref.id for ref in found.seen_on],
-                "held_by": [ref.id for ref in found.held_by],
-            }
-            for found in plan.confirmed
-        ]
-    if plan.disagreements:
-        document["sources_disagree"] = [
-            {
-                "phone_number": found.phone_number,
-                "inbound_owner": found.inbound_owner.id,
-                "listed_on": [ref.id for ref in found.listed_on],
-            }
-            for found in plan.disagreements
-        ]
+    shown_if_any = {
+        "targets": plan.targets,
+        "warnings": plan.notices,
+        "confirmed_owners": plan.confirmed,
+        "sources_disagree": plan.disagreements,
+    }
+    document.update({key: _as_json(items) for key, items in shown_if_any.items() if items})
     return document
+
+
+def _as_json(value: Any) -> Any:
+    """A value of the plan as JSON: a finding's personas by id (a plan file keeps their names)."""
+    if isinstance(value, PersonaRef):
+        return value.id
+    if isinstance(value, tuple):
+        return [_as_json(item) for item in value]
+    if is_dataclass(value):
+        return {field.name: _as_json(getattr(value, field.name)) for field in fields(value)}
+    return value
 
 
 def render_json(plan: Plan) -> str:
