@@ -1,11 +1,6 @@
-"""Saved plans: a plan written at review time and applied later, exactly as it was reviewed.
-
-A plan file is JSON (docs/plan-file.md). It carries the desired state the plan was made from,
-the valve thresholds in force and the plan as it was shown. `apply PLANFILE` plans again from
-that desired state against a fresh read and applies only when the fresh plan shows exactly what
-the saved one does. The file is signed with an HMAC keyed from the API key, so a plan edited and
-signed again without the key is refused. It never holds the API key.
-"""
+"""Saved plans (docs/plan-file.md): a plan written at review time and applied later, exactly as
+it was reviewed. The file holds the desired state, the valve thresholds and the plan as shown,
+signed with a key derived from the API key (which it never holds)."""
 
 from __future__ import annotations
 
@@ -172,11 +167,28 @@ def _refuse(path: str, reason: str) -> StalePlan:
     return StalePlan(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
 
 
-def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
-    """Read and check a plan file; raises StalePlan if it is altered, truncated or unknown.
+def _refusal(document: Any, key: bytes | None) -> str | None:
+    """Why the decoded file is refused, if it is; without a key (show) no signature is checked."""
+    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
+        return "not a plan file"
+    version = document.get("format_version")
+    if version != PLAN_FILE_VERSION:
+        return (
+            f"plan file format version {json.dumps(version)} is not supported "
+            f"(reconciler {__version__} reads version {PLAN_FILE_VERSION})"
+        )
+    if key is not None and document.get("key_id") != _key_id(key):
+        return "the plan was made with another API key"
+    if key is not None and not hmac.compare_digest(
+        str(document.get("integrity")), _signature(document, key)
+    ):
+        altered = "its signature does not match its content"
+        return f"the plan file was altered after it was written ({altered})"
+    return None
 
-    With `key` None (show, which has no key) the signature is not checked.
-    """
+
+def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
+    """Read and check a plan file; raises StalePlan if it is altered, truncated or unknown."""
     try:
         content = Path(path).read_bytes()
     except OSError as error:
@@ -187,25 +199,9 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
         raise _refuse(path, f"not a valid plan file ({error})") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
-    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
-        raise _refuse(path, "not a plan file")
-    version = document.get("format_version")
-    if version != PLAN_FILE_VERSION:
-        raise _refuse(
-            path,
-            f"plan file format version {json.dumps(version)} is not supported "
-            f"(reconciler {__version__} reads version {PLAN_FILE_VERSION})",
-        )
-    if key is not None and document.get("key_id") != _key_id(key):
-        raise _refuse(path, "the plan was made with another API key")
-    if key is not None and not hmac.compare_digest(
-        str(document.get("integrity")), _signature(document, key)
-    ):
-        raise _refuse(
-            path,
-            "the plan file was altered after it was written (its signature does not match "
-            "its content)",
-        )
+    reason = _refusal(document, key)
+    if reason is not None:
+        raise _refuse(path, reason)
     try:
         return _parse(path, document)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
