@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -48,7 +47,7 @@ def exported_personas(live: Live) -> list[LivePersona]:
             f"{number}{more} is attached to several personas ({names}): attach it to one "
             "of them in the dashboard, then export again"
         )
-    # A number GET /v1/inbound does not show cannot be in a valid config (see left_out).
+    # A number GET /v1/inbound does not show cannot be in a valid config (a warning says so).
     held = [replace(owner, numbers=owner.numbers & live.account_numbers) for owner in _named(live)]
     return sorted(
         (owner for owner in held if owner.numbers), key=lambda owner: (owner.name, owner.id)
@@ -62,36 +61,6 @@ def _named(live: Live) -> list[LivePersona]:
         for owner in live.active()
         if owner_kind(owner.id) != "agent" or owner_id(owner.id) in live.agents
     ]
-
-
-def unlisted_agents(live: Live) -> list[str]:
-    """Ids of agents that hold numbers (their twins are tagged so) but GET /v2/agents does not
-    list: deleted, or past the 500 it lists. Export leaves their numbers out."""
-    named = {owner.id for owner in _named(live)}
-    held = [owner for owner in live.active() if owner.numbers and owner.id not in named]
-    return sorted(owner_id(owner.id) for owner in held)
-
-
-def left_out(live: Live) -> list[str]:
-    """Warnings for numbers GET /v1/inbound does not show (it may spell one as no phone number),
-    and for the agents GET /v2/agents may leave out when it comes back full."""
-    off_account = sorted(
-        (number, owner_words(owner.id, owner.name))
-        for owner in _named(live)
-        for number in owner.numbers - live.account_numbers
-    )
-    warnings = [
-        f"warning: {number} (on {owner}) is left out: GET /v1/inbound does not show it as a "
-        "number of this account, so a config cannot name it; the config leaves it as it is"
-        for number, owner in off_account
-    ]
-    if live.agents_incomplete:
-        warnings.append(
-            "warning: GET /v2/agents came back full (500 agents, the most it lists): the "
-            "numbers of agents past those 500 may be left out; add such an agent by id under "
-            "`agents:` to manage its numbers"
-        )
-    return warnings
 
 
 def render_export(live: Live, schema_url: str) -> str:
@@ -160,38 +129,6 @@ def _kept(owner: LivePersona, number: str) -> tuple[str | None, RoutingSettings 
     return label, settings
 
 
-def _exported(live: Live) -> Iterator[tuple[LivePersona, str, str | None, RoutingSettings | None]]:
-    """Each exported number, with its owner, and its label and settings as exported."""
-    for owner in exported_personas(live):
-        for number in owner.numbers:
-            yield owner, number, *_kept(owner, number)
-
-
-def settings_left_out(live: Live) -> list[str]:
-    """The exported numbers whose settings a config cannot hold; export leaves them out.
-
-    Left out, the settings stay as they are; written, the export would not load as a config.
-    """
-    exported = _exported(live)
-    return sorted(n for owner, n, _, kept in exported if owner.settings.get(n) and kept is None)
-
-
-def labels_too_long(live: Live) -> int:
-    """How many labels the account holds that are too long for a config; export leaves them out."""
-    return sum(1 for owner, n, kept, _ in _exported(live) if owner.labels.get(n) and kept is None)
-
-
-def unread_numbers(live: Live) -> int:
-    """How many exported numbers the listing gave without their settings or label (an agent's
-    numbers have no persona settings)."""
-    return sum(
-        1
-        for owner, number, _, _ in _exported(live)
-        if number not in owner.labels
-        or (owner_kind(owner.id) == "persona" and number not in owner.settings)
-    )
-
-
 def check_plans_clean(text: str, live: Live) -> None:
     """Read an export back as a config and plan it against the same account: it must be clean.
 
@@ -213,29 +150,60 @@ def export_warnings(live: Live, text: str) -> list[str]:
         "GET /v1/inbound names no owners)"
         for agent in sorted(live.unverifiable)
     ]
+    # Agents whose twins hold numbers but GET /v2/agents does not list (deleted, or past 500).
+    named = _named(live)
+    unlisted = {o.id for o in live.active() if o.numbers} - {owner.id for owner in named}
     warnings += [
         f"warning: agent {agent} is left out: its hidden persona holds numbers, but GET "
         "/v2/agents does not list it (deleted, or past the 500 it lists); add it by id under "
         "`agents:` to manage its numbers"
-        for agent in unlisted_agents(live)
+        for agent in sorted(map(owner_id, unlisted))
     ]
-    warnings += left_out(live)
+    # GET /v1/inbound may spell a number as no phone number: a config cannot name it then.
+    off_account = sorted(
+        (number, owner_words(owner.id, owner.name))
+        for owner in named
+        for number in owner.numbers - live.account_numbers
+    )
+    warnings += [
+        f"warning: {number} (on {owner}) is left out: GET /v1/inbound does not show it as a "
+        "number of this account, so a config cannot name it; the config leaves it as it is"
+        for number, owner in off_account
+    ]
+    if live.agents_incomplete:
+        warnings.append(
+            "warning: GET /v2/agents came back full (500 agents, the most it lists): the "
+            "numbers of agents past those 500 may be left out; add such an agent by id under "
+            "`agents:` to manage its numbers"
+        )
+    unread = too_long = 0
+    odd: list[str] = []  # settings a config cannot hold: left out, they stay as they are
+    for owner in exported_personas(live):
+        for number in owner.numbers:
+            label, settings = _kept(owner, number)
+            # An agent's numbers have no persona settings to show.
+            unread += number not in owner.labels or (
+                owner_kind(owner.id) == "persona" and number not in owner.settings
+            )
+            too_long += bool(owner.labels.get(number)) and label is None
+            if owner.settings.get(number) and settings is None:
+                odd.append(number)
     tallies = [
         (
-            unread_numbers(live),
+            unread,
             "the API listed {} of these numbers without their settings or label: they are "
             "exported without them, and the config leaves them as they are",
         ),
         (
-            labels_too_long(live),
+            too_long,
             "{} of these numbers have a label longer than a config may hold (150 characters, "
             "an emoji counting as two): they are exported without it, and the config leaves it "
             "as it is",
         ),
     ]
     warnings += [f"warning: {words.format(count)}" for count, words in tallies if count]
-    odd = settings_left_out(live)
     if odd:
+        odd.sort()
         more = f" and {len(odd) - NAMED_NUMBERS} more" if len(odd) > NAMED_NUMBERS else ""
         warnings.append(
             f"warning: {', '.join(odd[:NAMED_NUMBERS])}{more}: settings a config cannot hold (a "

@@ -1,11 +1,6 @@
-"""Saved plans: a plan written at review time and applied later, exactly as it was reviewed.
-
-A plan file is JSON (docs/plan-file.md). It carries the desired state the plan was made from,
-the valve thresholds in force and the plan as it was shown. `apply PLANFILE` plans again from
-that desired state against a fresh read and applies only when the fresh plan shows exactly what
-the saved one does. The file is signed with an HMAC keyed from the API key, so a plan edited and
-signed again without the key is refused. It never holds the API key.
-"""
+"""Saved plans (docs/plan-file.md): a plan written at review time and applied later, exactly as
+it was reviewed. The file holds the desired state, the valve thresholds and the plan as shown,
+signed with a key derived from the API key (which it never holds)."""
 
 from __future__ import annotations
 
@@ -14,9 +9,9 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__
@@ -172,11 +167,28 @@ def _refuse(path: str, reason: str) -> StalePlan:
     return StalePlan(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
 
 
-def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
-    """Read and check a plan file; raises StalePlan if it is altered, truncated or unknown.
+def _refusal(document: Any, key: bytes | None) -> str | None:
+    """Why the decoded file is refused, if it is; without a key (show) no signature is checked."""
+    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
+        return "not a plan file"
+    version = document.get("format_version")
+    if version != PLAN_FILE_VERSION:
+        return (
+            f"plan file format version {json.dumps(version)} is not supported "
+            f"(reconciler {__version__} reads version {PLAN_FILE_VERSION})"
+        )
+    if key is not None and document.get("key_id") != _key_id(key):
+        return "the plan was made with another API key"
+    if key is not None and not hmac.compare_digest(
+        str(document.get("integrity")), _signature(document, key)
+    ):
+        altered = "its signature does not match its content"
+        return f"the plan file was altered after it was written ({altered})"
+    return None
 
-    With `key` None (show, which has no key) the signature is not checked.
-    """
+
+def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
+    """Read and check a plan file; raises StalePlan if it is altered, truncated or unknown."""
     try:
         content = Path(path).read_bytes()
     except OSError as error:
@@ -187,25 +199,9 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
         raise _refuse(path, f"not a valid plan file ({error})") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
-    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
-        raise _refuse(path, "not a plan file")
-    version = document.get("format_version")
-    if version != PLAN_FILE_VERSION:
-        raise _refuse(
-            path,
-            f"plan file format version {json.dumps(version)} is not supported "
-            f"(reconciler {__version__} reads version {PLAN_FILE_VERSION})",
-        )
-    if key is not None and document.get("key_id") != _key_id(key):
-        raise _refuse(path, "the plan was made with another API key")
-    if key is not None and not hmac.compare_digest(
-        str(document.get("integrity")), _signature(document, key)
-    ):
-        raise _refuse(
-            path,
-            "the plan file was altered after it was written (its signature does not match "
-            "its content)",
-        )
+    reason = _refusal(document, key)
+    if reason is not None:
+        raise _refuse(path, reason)
     try:
         return _parse(path, document)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
@@ -232,7 +228,7 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(_checked(value, fits, "a list of strings"))
 
 
-def _settings_value(value: Any) -> RoutingSettings | None:
+def _settings(value: Any) -> RoutingSettings | None:
     fits = value is None or isinstance(value, dict)
     return routing_settings(_checked(value, fits, "settings (an object or null)"))
 
@@ -240,7 +236,7 @@ def _settings_value(value: Any) -> RoutingSettings | None:
 def _value(action: Action, value: Any, *, written: bool = False) -> RoutingSettings | str | None:
     """A settings or label value of a change: a label written is a string, one seen may be null."""
     if action is Action.SETTINGS:
-        return _settings_value(value)
+        return _settings(value)
     fits = isinstance(value, str) or (value is None and not written)
     label: str | None = _checked(value, fits, f"a label (a string{'' if written else ' or null'})")
     return label
@@ -256,18 +252,14 @@ def change_from_json(item: dict[str, Any]) -> Change:
         _checked(known, isinstance(known, bool), "before_known to be true or false")
         before = _value(action, item["before"]) if known else UNREAD
         after = _value(action, item["after"], written=True)
-    source = None
+    source, source_name = None, None
     if "from_persona_id" in item:
         source = owner_key(str(item["from_kind"]), str(item["from_persona_id"]))
+        source_name = str(item["from_persona_name"])
+    owner = owner_key(str(item["kind"]), str(item["persona_id"]))
+    number = str(item["phone_number"])
     return Change(
-        action,
-        owner_key(str(item["kind"]), str(item["persona_id"])),
-        str(item["persona_name"]),
-        str(item["phone_number"]),
-        source,
-        str(item["from_persona_name"]) if "from_persona_name" in item else None,
-        before=before,
-        after=after,
+        action, owner, str(item["persona_name"]), number, source, source_name, before, after
     )
 
 
@@ -286,16 +278,17 @@ def _thresholds(safety: dict[str, Any]) -> Thresholds:
 
 
 def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
-    names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
+    wanted = document["desired"]
     files = tuple(str(source["path"]) for source in document["config"])
     desired = Desired(
-        personas=tuple(_entry(item) for item in document["desired"]["entries"]),
+        personas=tuple(map(_entry, wanted["entries"])),
         files=files,
-        protected=_strings(document["desired"]["protected"]),
+        protected=_strings(wanted["protected"]),
         digests={str(s["path"]): str(s["sha256"]) for s in document["config"]},
-        targets=_strings(document["desired"]["targets"]),
-        elsewhere=frozenset(_strings(document["desired"].get("elsewhere", []))),
+        targets=_strings(wanted["targets"]),
+        elsewhere=frozenset(_strings(wanted.get("elsewhere", []))),
     )
+    names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
     return SavedPlan(
         path=path,
         desired=desired,
@@ -308,22 +301,22 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     )
 
 
-def _labels(value: Any) -> dict[str, str]:
-    fits = isinstance(value, dict) and all(isinstance(label, str) for label in value.values())
-    return dict(_checked(value, fits, "labels (strings by number)"))
-
-
 def _entry(item: dict[str, Any]) -> DesiredPersona:
     file, line, column = item["mark"]
+    labels = item.get("labels", {})
+    fits = isinstance(labels, dict) and all(isinstance(label, str) for label in labels.values())
     return DesiredPersona(
         id=None if item["id"] is None else str(item["id"]),
         name=None if item["name"] is None else str(item["name"]),
         numbers=_strings(item["numbers"]),
         mark=SourceMark(str(file), int(line), int(column)),
-        settings={str(n): _settings_value(v) for n, v in item.get("settings", {}).items()},
-        labels=_labels(item.get("labels", {})),
+        settings={str(n): _settings(v) for n, v in item.get("settings", {}).items()},
+        labels=dict(_checked(labels, fits, "labels (strings by number)")),
         kind="agent" if item["kind"] == "agent" else "persona",
     )
+
+
+_Finding = TypeVar("_Finding", ConfirmedOwners, SourcesDisagree)
 
 
 def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Plan:
@@ -332,33 +325,28 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
     def ref(persona_id: Any) -> PersonaRef:
         return PersonaRef(str(persona_id), names.get(str(persona_id), ""))
 
-    changes = tuple(change_from_json(item) for item in document["changes"])
+    def found(kind: type[_Finding], item: dict[str, Any]) -> _Finding:
+        """A finding from its JSON (render.plan_document): each persona id with its name."""
+        values: dict[str, Any] = {"phone_number": str(item["phone_number"])}
+        for name in (field.name for field in fields(kind)[1:]):
+            value = item[name]
+            values[name] = tuple(map(ref, value)) if isinstance(value, list) else ref(value)
+        return kind(**values)
+
+    changes = document["changes"]
     dropped = {
-        str(item["phone_number"]): _settings_value(item["settings_cleared"])
-        for item in document["changes"]
-        if "settings_cleared" in item
+        str(c["phone_number"]): _settings(c["settings_cleared"])
+        for c in changes
+        if "settings_cleared" in c
     }
     safety = document["safety"]
-    valves = _strings(safety["valves"])
-    refusals = _strings(safety["protected"])
+    valves, refusals = _strings(safety["valves"]), _strings(safety["protected"])
     return Plan(
-        changes=changes,
+        changes=tuple(map(change_from_json, changes)),
         settings_dropped={n: s for n, s in dropped.items() if s is not None},
-        confirmed=tuple(
-            ConfirmedOwners(
-                str(found["phone_number"]),
-                tuple(map(ref, found["seen_on"])),
-                tuple(map(ref, found["held_by"])),
-            )
-            for found in document.get("confirmed_owners", [])
-        ),
+        confirmed=tuple(found(ConfirmedOwners, f) for f in document.get("confirmed_owners", [])),
         disagreements=tuple(
-            SourcesDisagree(
-                str(found["phone_number"]),
-                ref(found["inbound_owner"]),
-                tuple(map(ref, found["listed_on"])),
-            )
-            for found in document.get("sources_disagree", [])
+            found(SourcesDisagree, f) for f in document.get("sources_disagree", [])
         ),
         valves=valves,
         refusals=refusals,

@@ -6,7 +6,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
 from itertools import groupby
 from typing import Any, NamedTuple, TypeVar
 
@@ -44,8 +44,7 @@ _SIGNS = {
 def render_text(plan: Plan, config_label: str, style: Style = lambda text, _colour: text) -> str:
     """Changes grouped by persona, `+` attach, `~` move, `-` detach, `*` settings and labels,
     notes and warnings, the summary line."""
-    findings = [*partial_note(plan), *confirmation_notes(plan)]
-    findings += [style(line, "red") for line in (*disagreement_warnings(plan), *plan.warnings())]
+    findings = [*plan_notes(plan), *(style(line, "red") for line in plan_warnings(plan))]
     if plan.is_empty:
         matches = f"No changes. The account matches {config_label}."
         return "".join(f"{line}\n" for line in (*findings, matches))
@@ -135,35 +134,32 @@ def _personas(refs: Sequence[PersonaRef]) -> str:
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
-def partial_note(plan: Plan) -> list[str]:
-    """The line that says a plan covers only the entries --target named."""
-    if not plan.targets:
-        return []
-    named = ", ".join(repr(printable(target)) for target in plan.targets)
-    return [
-        f"Note: a partial plan, of {named} only (--target): the rest of the config is not planned."
-    ]
-
-
-def confirmation_notes(plan: Plan) -> list[str]:
-    """One line per number whose owners were confirmed: listed on several personas and read
-    again by id, or declared, listed on none and listed again (the first few, then a count)."""
+def plan_notes(plan: Plan) -> list[str]:
+    """What the reader should know: that a plan covers only the entries --target named, and each
+    number whose owners were confirmed (listed on several personas and read again by id, or
+    declared, listed on none and listed again), the first few, then a count."""
     lines = []
+    if plan.targets:
+        named = ", ".join(repr(printable(target)) for target in plan.targets)
+        rest = "the rest of the config is not planned"
+        lines.append(f"Note: a partial plan, of {named} only (--target): {rest}.")
+    confirmed = []
     for found in plan.confirmed:
         how = "no persona: listed again"
         if found.seen_on:
             how = f"{_personas(found.seen_on)} (the list may have changed while it was read); "
             how += "read one by one"
-        lines.append(
+        confirmed.append(
             f"Note: {found.phone_number} was listed on {how}, it is on "
             f"{_personas(found.held_by)}, and the plan is made from that."
         )
-    return _at_most(lines, "Note: and {} more numbers confirmed so (--format json lists them all).")
+    more = "Note: and {} more numbers confirmed so (--format json lists them all)."
+    return [*lines, *_at_most(confirmed, more)]
 
 
-def disagreement_warnings(plan: Plan) -> list[str]:
-    """One line per number whose owner GET /v1/inbound and the persona list disagree on (the
-    first few, then a count)."""
+def plan_warnings(plan: Plan) -> list[str]:
+    """Each number whose owner GET /v1/inbound and the persona list disagree on (the first few,
+    then a count), then the plan's own warnings."""
     lines = []
     for found in plan.disagreements:
         owner = _personas((found.inbound_owner,))
@@ -175,7 +171,8 @@ def disagreement_warnings(plan: Plan) -> list[str]:
             f"{found.phone_number}, the persona list shows it on {_personas(found.listed_on)}: "
             f"{outcome}."
         )
-    return _at_most(lines, "Sources disagree on {} more numbers (--format json lists them all).")
+    more = "Sources disagree on {} more numbers (--format json lists them all)."
+    return [*_at_most(lines, more), *plan.warnings()]
 
 
 def _at_most(lines: list[str], more: str) -> list[str]:
@@ -187,8 +184,8 @@ def _at_most(lines: list[str], more: str) -> list[str]:
 def plan_document(plan: Plan) -> dict[str, Any]:
     """Everything the plan shows, as the JSON object of `plan --format json` (stable key order).
 
-    `confirmed_owners` and `sources_disagree` follow when there are any (see confirmation_notes
-    and disagreement_warnings). Two plans with the same document are the same plan.
+    `confirmed_owners` and `sources_disagree` follow when there are any (see plan_notes and
+    plan_warnings). Two plans with the same document are the same plan.
     """
     changes = []
     for change in plan.changes:
@@ -207,29 +204,25 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "protected": list(plan.refusals),
         },
     }
-    if plan.targets:
-        document["targets"] = list(plan.targets)
-    if plan.notices:
-        document["warnings"] = list(plan.notices)
-    if plan.confirmed:
-        document["confirmed_owners"] = [
-            {
-                "phone_number": found.phone_number,
-                "seen_on": [ref.id for ref in found.seen_on],
-                "held_by": [ref.id for ref in found.held_by],
-            }
-            for found in plan.confirmed
-        ]
-    if plan.disagreements:
-        document["sources_disagree"] = [
-            {
-                "phone_number": found.phone_number,
-                "inbound_owner": found.inbound_owner.id,
-                "listed_on": [ref.id for ref in found.listed_on],
-            }
-            for found in plan.disagreements
-        ]
+    shown_if_any = {
+        "targets": plan.targets,
+        "warnings": plan.notices,
+        "confirmed_owners": plan.confirmed,
+        "sources_disagree": plan.disagreements,
+    }
+    document.update({key: _as_json(items) for key, items in shown_if_any.items() if items})
     return document
+
+
+def _as_json(value: Any) -> Any:
+    """A value of the plan as JSON: a finding's personas by id (a plan file keeps their names)."""
+    if isinstance(value, PersonaRef):
+        return value.id
+    if isinstance(value, tuple):
+        return [_as_json(item) for item in value]
+    if is_dataclass(value):
+        return {field.name: _as_json(getattr(value, field.name)) for field in fields(value)}
+    return value
 
 
 def render_json(plan: Plan) -> str:

@@ -10,14 +10,7 @@ from itertools import accumulate
 
 from reconciler.model import owner_kind, owner_words
 from reconciler.plan import NUMBER_WRITES, Action, Plan
-from reconciler.render import (
-    Row,
-    confirmation_notes,
-    disagreement_warnings,
-    owner_rows,
-    partial_note,
-    where,
-)
+from reconciler.render import Row, owner_rows, plan_notes, plan_warnings, where
 from reconciler.text import one_line
 
 # GitHub refuses comments over 65,536 characters; the default leaves room for what a workflow
@@ -116,10 +109,7 @@ def render_markdown(
     title = f"### reconciler plan for {escape.code(config_label)}\n\n"
     alerts = "".join(
         f"> [!{kind}]\n> {escape.text(line)}\n\n"
-        for kind, lines in (
-            ("NOTE", [*partial_note(plan), *confirmation_notes(plan)]),
-            ("WARNING", [*disagreement_warnings(plan), *plan.warnings()]),
-        )
+        for kind, lines in (("NOTE", plan_notes(plan)), ("WARNING", plan_warnings(plan)))
         for line in lines
     )
     if plan.is_empty:

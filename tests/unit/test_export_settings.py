@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.export import (
-    check_plans_clean,
-    labels_too_long,
-    render_export,
-    settings_left_out,
-    unread_numbers,
-)
+from reconciler.export import check_plans_clean, export_warnings, render_export
 from reconciler.model import Live, LivePersona, routing_settings
 
 N100, N101, N102, N103 = "+14155550100", "+14155550101", "+14155550102", "+14155550103"
@@ -53,7 +47,10 @@ def test_numbers_with_settings_or_a_label_are_mappings_and_plan_clean() -> None:
     )
     check_plans_clean(text, live_of(SUPPORT))
     # N103's settings were not shown: exported without them, and said so.
-    assert unread_numbers(live_of(SUPPORT)) == 1
+    assert export_warnings(live_of(SUPPORT), text) == [
+        "warning: the API listed 1 of these numbers without their settings or label: they are "
+        "exported without them, and the config leaves them as they are"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -87,7 +84,11 @@ def test_settings_a_config_cannot_hold_are_left_out_of_that_number_only(
         '          pathway_id: "pw"\n'
     )
     check_plans_clean(text, live)
-    assert settings_left_out(live) == [N100]
+    assert export_warnings(live, text) == [
+        f"warning: {N100}: settings a config cannot hold (a key other than pathway_id, "
+        "pathway_version and start_node_id, a version that is not a whole number, or no "
+        "pathway_id): exported without them, and the config leaves them as they are"
+    ]
 
 
 def test_a_label_too_long_for_a_config_is_left_out_so_the_export_still_loads() -> None:
@@ -107,4 +108,8 @@ def test_a_label_too_long_for_a_config_is_left_out_so_the_export_still_loads() -
     assert '      - number: "+14155550101"\n        settings:\n' in text
     assert f'        label: "{"x" * 150}"\n' in text
     check_plans_clean(text, live)
-    assert labels_too_long(live) == 2
+    assert export_warnings(live, text) == [
+        "warning: 2 of these numbers have a label longer than a config may hold (150 "
+        "characters, an emoji counting as two): they are exported without it, and the config "
+        "leaves it as it is"
+    ]

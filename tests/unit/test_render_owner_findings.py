@@ -9,8 +9,8 @@ from reconciler.model import ConfirmedOwners, PersonaRef, SourcesDisagree
 from reconciler.plan import Action, Change, Plan
 from reconciler.render import (
     MAX_FINDINGS_SHOWN,
-    disagreement_warnings,
     masked,
+    plan_warnings,
     render_json,
     render_text,
 )
@@ -85,7 +85,7 @@ def test_many_findings_are_counted_after_the_first_twenty() -> None:
     many = tuple(
         SourcesDisagree(f"+1415555{n:04d}", Y, (X,)) for n in range(MAX_FINDINGS_SHOWN + 5)
     )
-    lines = disagreement_warnings(Plan(changes=(), disagreements=many))
+    lines = plan_warnings(Plan(changes=(), disagreements=many))
     assert len(lines) == MAX_FINDINGS_SHOWN + 1
     assert lines[-1] == "Sources disagree on 5 more numbers (--format json lists them all)."
     assert (
