@@ -41,18 +41,16 @@ def validate_command(settings: Settings, files: tuple[str, ...], output_format: 
     echo(f"{label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
 
 
+# GitHub's escaping of a workflow command: %, CR and LF in the message; `:` and `,` too in a
+# property (the file).
+_MESSAGE = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
+_PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
+
+
 def _print_problems(problems: tuple[Diagnostic, ...], output_format: str) -> None:
     if output_format == "json":
         echo(json.dumps([dataclasses.asdict(problem) for problem in problems], indent=2))
         return
     for problem in problems:
-        where = f"file={_escape(problem.file, True)},line={problem.line},col={problem.column}"
-        echo(f"::error {where}::{_escape(problem.message, False)}")
-
-
-def _escape(text: str, in_property: bool) -> str:
-    """GitHub's escaping of a workflow command: %, CR and LF always; `:` and `,` in a property."""
-    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    if in_property:
-        escaped = escaped.replace(":", "%3A").replace(",", "%2C")
-    return escaped
+        where = f"file={problem.file.translate(_PROPERTY)},line={problem.line},col={problem.column}"
+        echo(f"::error {where}::{problem.message.translate(_MESSAGE)}")
