@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from reconciler.cli.app import (
@@ -12,7 +14,7 @@ from reconciler.cli.app import (
     TARGETS,
     Settings,
     pass_settings,
-    safety_options,
+    valve_options,
 )
 from reconciler.cli.output import echo, label, styler
 from reconciler.core import make_plan, save_plan, saved_plan_among, targeted
@@ -48,7 +50,7 @@ from reconciler.text import printable
     help="Plan as apply --force would: a safety valve warns but does not refuse the plan.",
 )
 @TARGETS
-@safety_options
+@valve_options
 @pass_settings
 def plan_command(
     settings: Settings,
@@ -59,7 +61,7 @@ def plan_command(
     out: str | None,
     force: bool,
     targets: tuple[str, ...],
-    safety: SafetySettings,
+    **valves: Any,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing).
 
@@ -70,7 +72,7 @@ def plan_command(
     desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
-    thresholds = Thresholds.resolve(desired.safety, safety)
+    thresholds = Thresholds.resolve(desired.safety, SafetySettings(**valves))
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
         api_base_url = client.base_url
