@@ -25,7 +25,7 @@ from reconciler.api import (
     parse_size,
 )
 from reconciler.api.transport import EventHooks
-from reconciler.cli.output import ask_to_confirm, colour_wanted, echo
+from reconciler.cli.output import ask_to_confirm, echo
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import InputError
 from reconciler.model import Desired
@@ -68,9 +68,12 @@ class Settings:
     progress_min_personas: int = 10
 
     def colour(self) -> bool:
-        """Whether the plan text is coloured (see colour_wanted)."""
-        on_terminal = self.stdout_is_terminal()
-        return colour_wanted(on_terminal=on_terminal, no_color=self.no_color, environ=os.environ)
+        """Whether the plan text is coloured: not with --no-color or NO_COLOR (any value); with
+        FORCE_COLOR (any value but 0) even off a terminal, for CI logs; else on a terminal."""
+        if self.no_color or os.environ.get("NO_COLOR"):
+            return False
+        force = os.environ.get("FORCE_COLOR", "")
+        return force != "0" if force else self.stdout_is_terminal()
 
     def load_config(self, files: Sequence[str]) -> Desired:
         """The config files merged, within --max-file-size."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -42,17 +42,6 @@ def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False)
 
 
 stdout_closed = _STDOUT_CLOSED.is_set  # True once a write to stdout found it closed
-
-
-def colour_wanted(*, on_terminal: bool, no_color: bool, environ: Mapping[str, str]) -> bool:
-    """--no-color or NO_COLOR (any value): none; FORCE_COLOR (any value but 0): colour even
-    off a terminal, for CI logs; else colour on a terminal only."""
-    if no_color or environ.get("NO_COLOR"):
-        return False
-    force = environ.get("FORCE_COLOR", "")
-    if force:
-        return force != "0"
-    return on_terminal
 
 
 def styler(colour: bool) -> Style:
