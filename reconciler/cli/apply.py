@@ -204,7 +204,7 @@ class _Run:
                 costs += f", {stats.waited:.1f}s waiting"
             if limit.lowest < limit.ceiling:
                 costs += f"; concurrent writes lowered to {limit.lowest} after 429s"
-            signal_name = self.stopper.signal_name if signal_number else None
+            signal_name = self.stopper.signal_name or None
             lines, last = report_text(
                 plan, result, costs, signal_name=signal_name, stdout_closed=stdout_closed()
             )

@@ -16,7 +16,7 @@ from reconciler.cli.app import (
     pass_settings,
     valve_options,
 )
-from reconciler.cli.output import echo, label, styler
+from reconciler.cli.output import echo, label
 from reconciler.core import make_plan, save_plan, saved_plan_among, targeted
 from reconciler.errors import AlreadyReported, ExitCode, UnsafePlan
 from reconciler.files import refuse_overwriting
@@ -99,9 +99,15 @@ def print_plan(plan: Plan, output_format: str, title: str, settings: Settings) -
             echo(warning, err=True)
     elif output_format == "markdown":
         echo(render_markdown(plan, title, redact=REDACTOR.clean), nl=False)
+    elif settings.colour():
+        echo(render_text(plan, title, _style), nl=False, colour=True)
     else:
-        colour = settings.colour()
-        echo(render_text(plan, title, styler(colour)), nl=False, colour=colour)
+        echo(render_text(plan, title), nl=False)
+
+
+def _style(text: str, name: str) -> str:
+    """The plan text's colours: a colour name, or bold."""
+    return click.style(text, bold=True) if name == "bold" else click.style(text, fg=name)
 
 
 @click.command("show")
