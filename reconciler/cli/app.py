@@ -27,6 +27,7 @@ from reconciler.api import (
 from reconciler.api.transport import EventHooks
 from reconciler.cli.output import ask_to_confirm, echo
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
+from reconciler.core import saved_plan_among
 from reconciler.errors import InputError
 from reconciler.model import Desired
 from reconciler.planfile import signing_key
@@ -76,7 +77,8 @@ class Settings:
         return force != "0" if force else self.stdout_is_terminal()
 
     def load_config(self, files: Sequence[str]) -> Desired:
-        """The config files merged, within --max-file-size."""
+        """The config files merged, within --max-file-size; a saved plan among them is refused."""
+        saved_plan_among(files, applying=False)
         return load_config(list(files), max_bytes=self.max_file_size)
 
     def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
@@ -225,8 +227,7 @@ def _given_after_command(ctx: click.Context, param: click.Parameter, value: Any)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
-@click.pass_context
-def cli(ctx: click.Context, /, **given: Any) -> None:
+def cli(**given: Any) -> None:
     """Declarative routing of Bland AI inbound numbers to personas.
 
     validate checks config files offline; plan shows what apply would change; apply makes

@@ -17,7 +17,7 @@ from reconciler.cli.app import (
     valve_options,
 )
 from reconciler.cli.output import echo, label
-from reconciler.core import make_plan, save_plan, saved_plan_among, targeted
+from reconciler.core import make_plan, save_plan, targeted
 from reconciler.errors import AlreadyReported, ExitCode, UnsafePlan
 from reconciler.files import refuse_overwriting
 from reconciler.model import SafetySettings
@@ -68,7 +68,6 @@ def plan_command(
     Exits 3, after printing the plan, when apply would refuse it (a safety valve without
     --force, or a protected number).
     """
-    saved_plan_among(files, applying=False)
     desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))

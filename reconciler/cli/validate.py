@@ -9,7 +9,6 @@ import click
 
 from reconciler.cli.app import FILES, Settings, pass_settings
 from reconciler.cli.output import echo, label
-from reconciler.core import saved_plan_among
 from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
 
 
@@ -26,7 +25,6 @@ from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
 @pass_settings
 def validate_command(settings: Settings, files: tuple[str, ...], output_format: str) -> None:
     """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
-    saved_plan_among(files, applying=False)
     try:
         desired = settings.load_config(files)
     except ConfigError as error:
