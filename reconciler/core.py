@@ -285,11 +285,8 @@ def repair_notes(repair: Plan) -> list[str]:
 
 
 class ApplyHooks(Protocol):
-    """What an apply asks of the command layer, which prints, asks and handles signals for it."""
+    """What an apply asks of the command layer, which prints and handles signals for it."""
 
-    force: bool
-    parallelism: int
-    confirm: Callable[[], None] | None  # raises to stop the writes; None: nothing is asked
     stop: threading.Event  # set: send nothing more (a signal, stdout closed)
 
     # Shows the plan, before its valves are enforced.
@@ -309,25 +306,28 @@ def apply(
     account: AccountWriter,
     safety: SafetySettings,
     hooks: ApplyHooks,
+    *,
+    force: bool = False,
+    parallelism: int = 4,
+    confirm: Callable[[], None] | None = None,
     log_file: str | None = None,
 ) -> tuple[Plan, ApplyResult]:
-    """Plan from a config, or check a saved plan; show it, enforce the valves, ask and check the
-    account again, write (each write on record in `log_file`), and converge. The plan shown,
-    and what the writes did."""
-    confirm = hooks.confirm
+    """Plan from a config, or check a saved plan; show it, enforce the valves, ask (`confirm`
+    raises to stop) and check the account again, write (each write on record in `log_file`),
+    and converge. The plan shown, and what the writes did."""
     if isinstance(source, SavedPlan):
         plan = plan_from_saved(source, account, REDACTOR.clean)  # as the file was written
         if plan.is_empty and not source.plan.is_empty:
             hooks.say(f"{source.path} has already been applied: the account is as it leaves it.")
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
         thresholds = Thresholds.resolve(source.thresholds.as_settings(), safety)
-        plan = assess(plan, thresholds, force=hooks.force)
+        plan = assess(plan, thresholds, force=force)
         desired = source.desired
         confirm = None  # a saved plan was reviewed when it was made: it is not asked again
     else:
         desired = source
         thresholds = Thresholds.resolve(source.safety, safety)
-        plan = make_plan(desired, account, thresholds, force=hooks.force)
+        plan = make_plan(desired, account, thresholds, force=force)
     hooks.show(plan)
     if plan.is_empty:
         return plan, ApplyResult()
@@ -335,7 +335,7 @@ def apply(
         hooks.say(f"note: --force given: applying although {valve}")
     if confirm is not None:
         confirm()
-        check_unchanged(plan, make_plan(desired, account, thresholds, force=hooks.force))
+        check_unchanged(plan, make_plan(desired, account, thresholds, force=force))
 
     def send(each: Plan) -> ApplyResult:
         with hooks.writing(each) as on_write:
@@ -348,7 +348,7 @@ def apply(
                     on_write(write)
 
             return apply_plan(
-                each, account, parallelism=hooks.parallelism, stop=hooks.stop, on_write=logged
+                each, account, parallelism=parallelism, stop=hooks.stop, on_write=logged
             )
 
     # Opened before the first write: a path that cannot be written stops with nothing written.

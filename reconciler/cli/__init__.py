@@ -24,7 +24,7 @@ from typing import NoReturn
 import click
 
 from reconciler.cli import apply, doctor, export, plan, validate
-from reconciler.cli.app import Seams, Settings, cli, global_options
+from reconciler.cli.app import Settings, cli, global_options
 from reconciler.cli.output import echo
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, ReconcilerError
 from reconciler.files import remove_temporary_files
@@ -33,6 +33,9 @@ from reconciler.secrets import redact_possible_keys
 from reconciler.simulator import simulator_command
 
 __all__ = ["Seams", "Settings", "cli", "main"]
+
+# What tests hand main to run it in-process: the Settings its options are filled into.
+Seams = Settings
 
 for _command in (
     validate.validate_command,
@@ -47,7 +50,7 @@ for _command in (
     cli.add_command(_command)
 
 
-def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> NoReturn:
+def main(argv: Sequence[str] | None = None, *, seams: Settings | None = None) -> NoReturn:
     """Entry point: run the CLI and turn every failure into a short message and an exit code."""
     # Before click parses anything: its usage errors quote option values, which may be the key.
     args = list(argv) if argv is not None else sys.argv[1:]
@@ -62,7 +65,7 @@ def main(argv: Sequence[str] | None = None, *, seams: Seams | None = None) -> No
     try:
         with stop_at_once(_end_now):
             try:
-                cli.main(args=args, standalone_mode=False, obj=seams or Seams())
+                cli.main(args=args, standalone_mode=False, obj=seams or Settings())
             except (Exception, KeyboardInterrupt) as error:
                 if isinstance(error, click.NoSuchOption):
                     error = _with_the_two_dash_form(error, args)

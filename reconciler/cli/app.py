@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import click
@@ -25,10 +25,11 @@ from reconciler.api import (
     parse_size,
 )
 from reconciler.api.transport import EventHooks
-from reconciler.cli.output import ask_to_confirm, colour_wanted, echo
+from reconciler.cli.output import ask_to_confirm, echo
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
+from reconciler.core import saved_plan_among
 from reconciler.errors import InputError
-from reconciler.model import Desired, SafetySettings
+from reconciler.model import Desired
 from reconciler.planfile import signing_key
 from reconciler.secrets import (
     REDACTOR,
@@ -45,9 +46,16 @@ MAX_TIMEOUT = 86_400.0
 
 
 @dataclass
-class Seams:
-    """What the CLI takes from its surroundings; tests replace these to run it in-process."""
+class Settings:
+    """What every command receives: the global options, and what the CLI takes from its
+    surroundings, which tests replace to run it in-process (main's `seams`)."""
 
+    api_key_file: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_rps: float | None = None
+    max_file_size: int = DEFAULT_MAX_FILE_BYTES
+    no_color: bool = False
+    max_response_size: int = DEFAULT_MAX_RESPONSE_BYTES
     # The client's sleep (None: its own wait, which a stop interrupts), clock and backoff
     # multiplier between retries (0: retry at once, Retry-After aside).
     sleep: Callable[[float], None] | None = None
@@ -60,26 +68,17 @@ class Seams:
     # An apply touching at least this many personas shows a progress bar on a terminal.
     progress_min_personas: int = 10
 
-
-@dataclass
-class Settings:
-    """Global options shared by every command."""
-
-    api_key_file: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    max_rps: float | None = None
-    max_file_size: int = DEFAULT_MAX_FILE_BYTES
-    no_color: bool = False
-    max_response_size: int = DEFAULT_MAX_RESPONSE_BYTES
-    seams: Seams = field(default_factory=Seams)
-
     def colour(self) -> bool:
-        """Whether the plan text is coloured (see colour_wanted)."""
-        on_terminal = self.seams.stdout_is_terminal()
-        return colour_wanted(on_terminal=on_terminal, no_color=self.no_color, environ=os.environ)
+        """Whether the plan text is coloured: not with --no-color or NO_COLOR (any value); with
+        FORCE_COLOR (any value but 0) even off a terminal, for CI logs; else on a terminal."""
+        if self.no_color or os.environ.get("NO_COLOR"):
+            return False
+        force = os.environ.get("FORCE_COLOR", "")
+        return force != "0" if force else self.stdout_is_terminal()
 
     def load_config(self, files: Sequence[str]) -> Desired:
-        """The config files merged, within --max-file-size."""
+        """The config files merged, within --max-file-size; a saved plan among them is refused."""
+        saved_plan_among(files, applying=False)
         return load_config(list(files), max_bytes=self.max_file_size)
 
     def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
@@ -105,15 +104,14 @@ class Settings:
         warning = key_file_warning(self.api_key_file, os.environ)
         if warning is not None:
             echo(warning, err=True)
-        seams = self.seams
         return BlandClient(
             base_url,
             key,
             timeout=self.timeout,
             max_rps=self.max_rps,
-            sleep=seams.sleep,
-            clock=seams.clock,
-            backoff=seams.backoff,
+            sleep=self.sleep,
+            clock=self.clock,
+            backoff=self.backoff,
             max_response_bytes=self.max_response_size,
             event_hooks=event_hooks,
         )
@@ -131,20 +129,24 @@ def _setup_logging(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
 
 
-def _timeout_from_env() -> float:
-    raw = os.environ.get("BLAND_TIMEOUT")
-    if not raw:
-        return DEFAULT_TIMEOUT
+def _seconds(text: str, variable: str) -> float:
+    """BLAND_TIMEOUT's value, in the range --timeout allows."""
     try:
-        value = float(raw)
+        value = float(text)
     except ValueError:
-        raise InputError(f"BLAND_TIMEOUT={raw!r} is not a number of seconds") from None
+        raise InputError(f"{variable}={text!r} is not a number of seconds") from None
     if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:  # False for nan
         raise InputError(
-            f"BLAND_TIMEOUT={raw!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
+            f"{variable}={text!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
             f"to {MAX_TIMEOUT:g}"
         )
     return value
+
+
+def _from_env(variable: str, parse: Callable[[str, str], Any], default: Any) -> Any:
+    """The variable's value through `parse` (which names it in its error), or the default."""
+    text = os.environ.get(variable)
+    return parse(text, variable) if text else default
 
 
 class _FiniteFloat(click.FloatRange):
@@ -225,8 +227,7 @@ def _given_after_command(ctx: click.Context, param: click.Parameter, value: Any)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
-@click.pass_context
-def cli(ctx: click.Context, /, **given: Any) -> None:
+def cli(**given: Any) -> None:
     """Declarative routing of Bland AI inbound numbers to personas.
 
     validate checks config files offline; plan shows what apply would change; apply makes
@@ -251,29 +252,25 @@ cli.params += global_options(after_command=False)
 
 
 def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
-    """Give the command the Settings of the global options, given before or after it."""
+    """Give the command the Settings: main's, with the global options given before or after it
+    (else their variables) filled in."""
 
     @functools.wraps(command)
     def with_settings(*args: Any, **kwargs: Any) -> None:
         ctx = click.get_current_context()
-        given = ctx.find_root().params
+        given = {**ctx.find_root().params}
+        del given["verbose"]
         redact_possible_keys(given["api_key_file"], os.environ)
-        size, source = given["max_response_size"], "--max-response-size"
-        if size is None:
-            size = os.environ.get("BLAND_MAX_RESPONSE_SIZE") or None
-            source = "BLAND_MAX_RESPONSE_SIZE"
-        response_bytes = DEFAULT_MAX_RESPONSE_BYTES if size is None else parse_size(size, source)
-        settings = Settings(
-            api_key_file=given["api_key_file"],
-            timeout=given["timeout"] if given["timeout"] is not None else _timeout_from_env(),
-            max_rps=given["max_rps"],
-            max_file_size=given["max_file_size"],
-            no_color=given["no_color"],
-            max_response_size=response_bytes,
-            # main() passes its Seams in as the context object.
-            seams=ctx.find_object(Seams) or Seams(),
+        size = given["max_response_size"]
+        given["max_response_size"] = (
+            parse_size(size, "--max-response-size")
+            if size is not None
+            else _from_env("BLAND_MAX_RESPONSE_SIZE", parse_size, DEFAULT_MAX_RESPONSE_BYTES)
         )
-        command(settings, *args, **kwargs)
+        if given["timeout"] is None:
+            given["timeout"] = _from_env("BLAND_TIMEOUT", _seconds, DEFAULT_TIMEOUT)
+        # main() passes its Settings in as the context object.
+        command(replace(ctx.find_object(Settings) or Settings(), **given), *args, **kwargs)
 
     return with_settings
 
@@ -304,36 +301,31 @@ MASK_NUMBERS = click.option(
 )
 
 
-def safety_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The valve threshold flags of plan and apply, given to the command as one SafetySettings
-    (None where a flag was not given); they win over the config's `safety:`."""
+# The valve thresholds of plan and apply, given to the command as SafetySettings' keywords
+# (None where not given); they win over the config's `safety:`.
+VALVE_OPTIONS = (
+    click.option(
+        "--max-detach-percent",
+        type=_FiniteFloat(min=0, max=100),
+        help="Safety valve: refuse to take more than this share of the numbers now on "
+        "managed personas off their persona (default 25).",
+    ),
+    click.option(
+        "--min-numbers",
+        type=click.IntRange(min=0),
+        help="Apply the percentage valve once managed personas hold at least this many "
+        "numbers (default 8).",
+    ),
+    click.option(
+        "--allow-emptying/--no-allow-emptying",
+        default=None,
+        help="Allow leaving a managed persona that has numbers with none (default: refuse).",
+    ),
+)
 
-    @functools.wraps(command)
-    def with_safety(
-        *args: Any, max_detach_percent: Any, min_numbers: Any, allow_emptying: Any, **kwargs: Any
-    ) -> None:
-        safety = SafetySettings(max_detach_percent, min_numbers, allow_emptying)
-        command(*args, safety=safety, **kwargs)
 
-    options = [
-        click.option(
-            "--max-detach-percent",
-            type=_FiniteFloat(min=0, max=100),
-            help="Safety valve: refuse to take more than this share of the numbers now on "
-            "managed personas off their persona (default 25).",
-        ),
-        click.option(
-            "--min-numbers",
-            type=click.IntRange(min=0),
-            help="Apply the percentage valve once managed personas hold at least this many "
-            "numbers (default 8).",
-        ),
-        click.option(
-            "--allow-emptying/--no-allow-emptying",
-            default=None,
-            help="Allow leaving a managed persona that has numbers with none (default: refuse).",
-        ),
-    ]
-    for option in reversed(options):
-        with_safety = option(with_safety)
-    return with_safety
+def valve_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The command with VALVE_OPTIONS, in their order."""
+    return functools.reduce(
+        lambda decorated, option: option(decorated), VALVE_OPTIONS[::-1], command
+    )

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import click
 
 from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write, describe, report_json, report_text
 from reconciler.apply.writes import OnWrite
-from reconciler.cli.app import FILES, TARGETS, Settings, pass_settings, safety_options
-from reconciler.cli.output import echo, label, stdout_closed, styler
+from reconciler.cli.app import FILES, TARGETS, Settings, pass_settings, valve_options
+from reconciler.cli.output import echo, label, stdout_closed
+from reconciler.cli.plan import print_plan
 from reconciler.core import apply, apply_source, saved_plan_among
 from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.files import refuse_overwriting
 from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
-from reconciler.render import render_text
 from reconciler.text import counted
 
 
@@ -55,7 +56,7 @@ from reconciler.text import counted
     help="json: print one report at the end (every write, what was verified, the exit status).",
 )
 @TARGETS
-@safety_options
+@valve_options
 @pass_settings
 def apply_command(
     settings: Settings,
@@ -66,7 +67,7 @@ def apply_command(
     force: bool,
     output_format: str,
     targets: tuple[str, ...],
-    safety: SafetySettings,
+    **valves: Any,
 ) -> None:
     """Plan (or read a plan saved by plan --out), show it, make exactly the calls, verify."""
     as_json = output_format == "json"
@@ -82,9 +83,18 @@ def apply_command(
             inputs = {**settings.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
             refuse_overwriting("--log-file", log_file, inputs)
         with settings.client() as client:
-            confirm = None if auto_approve else settings.seams.confirm
-            run = _Run(client, settings, files, log_file, parallelism, force, confirm, as_json)
-            plan, result = apply(source, client, safety, run, log_file)
+            client.set_write_parallelism(parallelism)
+            run = _Run(client, settings, files, log_file, as_json)
+            plan, result = apply(
+                source,
+                client,
+                SafetySettings(**valves),
+                run,
+                force=force,
+                parallelism=parallelism,
+                confirm=None if auto_approve else settings.confirm,
+                log_file=log_file,
+            )
             ending = run.ending(plan, result)
     except ReconcilerError as error:
         if not as_json:
@@ -100,16 +110,13 @@ def apply_command(
 
 @dataclass
 class _Run:
-    """core.ApplyHooks for the command line: prints the plan, each write and the report, asks,
-    keeps the audit log, and turns the first signal into a stop."""
+    """core.ApplyHooks for the command line: prints the plan, each write and the report, and
+    turns the first signal into a stop."""
 
     client: BlandClient
     settings: Settings
     files: tuple[str, ...]
     log_file: str | None
-    parallelism: int
-    force: bool
-    confirm: Callable[[], None] | None
     quiet: bool
     # The write lines' [n/N], counted on across the plan and its repair.
     count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -122,8 +129,7 @@ class _Run:
     def show(self, plan: Plan) -> None:
         """The plan, as plan prints it (the JSON report carries it instead)."""
         if not self.quiet:
-            colour = self.settings.colour()
-            echo(render_text(plan, label(self.files), styler(colour)), nl=False, colour=colour)
+            print_plan(plan, "text", label(self.files), self.settings)
 
     def say(self, line: str) -> None:
         """A line on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
@@ -135,6 +141,9 @@ class _Run:
             self.client.cancel()
             self.stop.set()
 
+    def warn(self, line: str) -> None:
+        echo(line, err=True)
+
     def on_signal(self, signum: int) -> None:
         self.client.cancel()
         echo(
@@ -144,44 +153,39 @@ class _Run:
         )
 
     def on_second(self, signum: int) -> None:
+        listed = f" ({self.log_file} lists each write sent)" if self.log_file else ""
         echo(
-            "Stopping at once: a write in flight may or may not take effect"
-            + (f" ({self.log_file} lists each write sent)" if self.log_file else "")
-            + "; run plan to see what remains.",
+            f"Stopping at once: a write in flight may or may not take effect{listed}; run plan "
+            "to see what remains.",
             err=True,
         )
 
-    def warn(self, line: str) -> None:
-        echo(line, err=True)
-
     def writes(self) -> GracefulStop:
         """Around every write: a first SIGINT or SIGTERM only stops new writes."""
-        self.client.set_write_parallelism(self.parallelism)
         return self.stopper
 
     @contextmanager
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
-        """One plan's writes: a progress bar on a terminal for many personas, else a line each."""
-        seams = self.settings.seams
+        """One plan's writes: a progress bar on a terminal for many personas, else a line each
+        (in a CI log, saying how far the run is)."""
         personas = len(set(plan.gains()) | set(plan.losses()))
         total = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
-        on_terminal = seams.stdout_is_terminal()
-        if not on_terminal:  # a CI log: each line says how far the run is
-            self.total += total  # a repair's writes count on from the first plan's
-        show_bar = on_terminal and personas >= seams.progress_min_personas
+        self.total += total  # a repair's writes count on from the first plan's
+        on_terminal = self.settings.stdout_is_terminal()
+        show_bar = on_terminal and personas >= self.settings.progress_min_personas
         bar = click.progressbar(length=total, label="Applying") if show_bar else nullcontext()
         with bar as shown:
 
             def on_write(write: Write) -> None:
                 if write.outcome == "sent":
                     return
+                # A refused attach's fallback adds writes the plan did not count: no total.
+                n = next(self.count)
                 if shown is not None:
                     shown.update(1)
                 elif on_terminal:
                     self.say(describe(write))
                 else:
-                    # A refused attach's fallback adds writes the plan did not count: no total.
-                    n = next(self.count)
                     head = f"[{n}/{self.total}]" if n <= self.total else f"[{n}]"
                     self.say(f"{head} {describe(write)}")
 
@@ -200,7 +204,7 @@ class _Run:
                 costs += f", {stats.waited:.1f}s waiting"
             if limit.lowest < limit.ceiling:
                 costs += f"; concurrent writes lowered to {limit.lowest} after 429s"
-            signal_name = self.stopper.signal_name if signal_number else None
+            signal_name = self.stopper.signal_name or None
             lines, last = report_text(
                 plan, result, costs, signal_name=signal_name, stdout_closed=stdout_closed()
             )

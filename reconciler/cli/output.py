@@ -1,11 +1,11 @@
-"""What the commands print through: redacted echo, colour, titles, the confirmation prompt."""
+"""What the commands print through: redacted echo, titles, the confirmation prompt."""
 
 from __future__ import annotations
 
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -14,7 +14,6 @@ import click
 from reconciler.errors import InputError, OutputClosed
 from reconciler.secrets import REDACTOR
 
-Style = Callable[[str, str], str]
 # Set once stdout turned out to be a pipe whose reader has gone: nothing more is shown there.
 _STDOUT_CLOSED = threading.Event()
 
@@ -42,26 +41,6 @@ def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False)
 
 
 stdout_closed = _STDOUT_CLOSED.is_set  # True once a write to stdout found it closed
-
-
-def colour_wanted(*, on_terminal: bool, no_color: bool, environ: Mapping[str, str]) -> bool:
-    """--no-color or NO_COLOR (any value): none; FORCE_COLOR (any value but 0): colour even
-    off a terminal, for CI logs; else colour on a terminal only."""
-    if no_color or environ.get("NO_COLOR"):
-        return False
-    force = environ.get("FORCE_COLOR", "")
-    if force:
-        return force != "0"
-    return on_terminal
-
-
-def styler(colour: bool) -> Style:
-    """Colours for the plan text (a colour name, or bold), or none."""
-
-    def style(text: str, name: str) -> str:
-        return click.style(text, bold=True) if name == "bold" else click.style(text, fg=name)
-
-    return style if colour else lambda text, _name: text
 
 
 def label(files: Sequence[str]) -> str:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from reconciler.cli.app import (
@@ -12,10 +14,10 @@ from reconciler.cli.app import (
     TARGETS,
     Settings,
     pass_settings,
-    safety_options,
+    valve_options,
 )
-from reconciler.cli.output import echo, label, styler
-from reconciler.core import make_plan, save_plan, saved_plan_among, targeted
+from reconciler.cli.output import echo, label
+from reconciler.core import make_plan, save_plan, targeted
 from reconciler.errors import AlreadyReported, ExitCode, UnsafePlan
 from reconciler.files import refuse_overwriting
 from reconciler.model import SafetySettings
@@ -48,7 +50,7 @@ from reconciler.text import printable
     help="Plan as apply --force would: a safety valve warns but does not refuse the plan.",
 )
 @TARGETS
-@safety_options
+@valve_options
 @pass_settings
 def plan_command(
     settings: Settings,
@@ -59,18 +61,17 @@ def plan_command(
     out: str | None,
     force: bool,
     targets: tuple[str, ...],
-    safety: SafetySettings,
+    **valves: Any,
 ) -> None:
     """Show what apply would change, reading the live account (writes nothing).
 
     Exits 3, after printing the plan, when apply would refuse it (a safety valve without
     --force, or a protected number).
     """
-    saved_plan_among(files, applying=False)
     desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
-    thresholds = Thresholds.resolve(desired.safety, safety)
+    thresholds = Thresholds.resolve(desired.safety, SafetySettings(**valves))
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
         api_base_url = client.base_url
@@ -97,9 +98,15 @@ def print_plan(plan: Plan, output_format: str, title: str, settings: Settings) -
             echo(warning, err=True)
     elif output_format == "markdown":
         echo(render_markdown(plan, title, redact=REDACTOR.clean), nl=False)
+    elif settings.colour():
+        echo(render_text(plan, title, _style), nl=False, colour=True)
     else:
-        colour = settings.colour()
-        echo(render_text(plan, title, styler(colour)), nl=False, colour=colour)
+        echo(render_text(plan, title), nl=False)
+
+
+def _style(text: str, name: str) -> str:
+    """The plan text's colours: a colour name, or bold."""
+    return click.style(text, bold=True) if name == "bold" else click.style(text, fg=name)
 
 
 @click.command("show")

@@ -9,7 +9,6 @@ import click
 
 from reconciler.cli.app import FILES, Settings, pass_settings
 from reconciler.cli.output import echo, label
-from reconciler.core import saved_plan_among
 from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
 
 
@@ -26,7 +25,6 @@ from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
 @pass_settings
 def validate_command(settings: Settings, files: tuple[str, ...], output_format: str) -> None:
     """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
-    saved_plan_among(files, applying=False)
     try:
         desired = settings.load_config(files)
     except ConfigError as error:
@@ -41,18 +39,16 @@ def validate_command(settings: Settings, files: tuple[str, ...], output_format: 
     echo(f"{label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
 
 
+# GitHub's escaping of a workflow command: %, CR and LF in the message; `:` and `,` too in a
+# property (the file).
+_MESSAGE = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
+_PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
+
+
 def _print_problems(problems: tuple[Diagnostic, ...], output_format: str) -> None:
     if output_format == "json":
         echo(json.dumps([dataclasses.asdict(problem) for problem in problems], indent=2))
         return
     for problem in problems:
-        where = f"file={_escape(problem.file, True)},line={problem.line},col={problem.column}"
-        echo(f"::error {where}::{_escape(problem.message, False)}")
-
-
-def _escape(text: str, in_property: bool) -> str:
-    """GitHub's escaping of a workflow command: %, CR and LF always; `:` and `,` in a property."""
-    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    if in_property:
-        escaped = escaped.replace(":", "%3A").replace(",", "%2C")
-    return escaped
+        where = f"file={problem.file.translate(_PROPERTY)},line={problem.line},col={problem.column}"
+        echo(f"::error {where}::{problem.message.translate(_MESSAGE)}")

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import Seams
-from reconciler.cli.output import colour_wanted
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, RunCli
 
@@ -96,9 +95,18 @@ def test_help_lists_the_environment_variables(run_cli: RunCli) -> None:
     ],
 )
 def test_when_the_plan_is_coloured(
-    on_terminal: bool, environ: dict[str, str], no_color: bool, expected: bool
+    on_terminal: bool,
+    environ: dict[str, str],
+    no_color: bool,
+    expected: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert colour_wanted(on_terminal=on_terminal, no_color=no_color, environ=environ) is expected
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    settings = Seams(no_color=no_color, stdout_is_terminal=lambda: on_terminal)
+    assert settings.colour() is expected
 
 
 @pytest.mark.parametrize("command", ["plan", "apply"])

@@ -4,7 +4,7 @@ and convergence after them (the next plan is the check). Fake accounts stand in 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -855,11 +855,8 @@ def test_settings_the_api_does_not_show_are_never_taken_as_written() -> None:
 
 @dataclass
 class Hooks:
-    """core.ApplyHooks that record what an apply shows, says, asks and hands on."""
+    """core.ApplyHooks that record what an apply shows, says and hands on."""
 
-    force: bool = False
-    parallelism: int = 1
-    confirm: Callable[[], None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     lines: list[str] = field(default_factory=list)
     sent_writes: list[Write] = field(default_factory=list)
@@ -891,7 +888,7 @@ def test_apply_shows_the_plan_writes_it_and_converges() -> None:
     account = fakes.example_account()
     hooks = Hooks()
 
-    plan, result = apply(example_desired(), account, SafetySettings(), hooks)
+    plan, result = apply(example_desired(), account, SafetySettings(), hooks, parallelism=1)
 
     assert hooks.lines == [
         f"shown: {[change.describe() for change in plan.changes]}",
@@ -908,9 +905,9 @@ def test_apply_asks_then_plans_again_and_writes_nothing_if_the_account_changed()
         account.numbers[fakes.SUPPORT].discard(N)
         account.numbers[fakes.IVR].add(N)
 
-    hooks = Hooks(confirm=someone_moves_a_number)
+    hooks = Hooks()
     with pytest.raises(StalePlan, match="changed while the plan waited for confirmation"):
-        apply(example_desired(), account, SafetySettings(), hooks)
+        apply(example_desired(), account, SafetySettings(), hooks, confirm=someone_moves_a_number)
     assert account.calls == [] and "writes begin" not in hooks.lines
 
 
@@ -923,9 +920,9 @@ def test_a_saved_plan_is_not_asked_about_and_once_applied_is_said_so(tmp_path: P
     def asked() -> None:
         raise AssertionError("a saved plan was reviewed when it was made")
 
-    plan, result = apply(saved, account, SafetySettings(), Hooks(confirm=asked))
+    plan, result = apply(saved, account, SafetySettings(), Hooks(), confirm=asked)
     assert plan.changes and result.converged
-    again = Hooks(confirm=asked)
-    plan, result = apply(saved, account, SafetySettings(), again)
+    again = Hooks()
+    plan, result = apply(saved, account, SafetySettings(), again, confirm=asked)
     assert plan.is_empty and result.plans == []
     assert again.lines[0] == f"{path} has already been applied: the account is as it leaves it."
