@@ -333,9 +333,6 @@ def apply(
         return plan, ApplyResult()
     for valve in enforce(plan):  # UnsafePlan before any write
         hooks.say(f"note: --force given: applying although {valve}")
-    if confirm is not None:
-        confirm()
-        check_unchanged(plan, make_plan(desired, account, thresholds, force=force))
 
     def send(each: Plan) -> ApplyResult:
         with hooks.writing(each) as on_write:
@@ -351,11 +348,14 @@ def apply(
                 each, account, parallelism=parallelism, stop=hooks.stop, on_write=logged
             )
 
-    # Opened before the first write: a path that cannot be written stops with nothing written.
+    # Opened before the question: a path that cannot be written stops before anything is asked.
     audit = None if log_file is None else AuditLog(log_file)
     try:
         if audit is not None and audit.warning is not None:
             hooks.warn(audit.warning)
+        if confirm is not None:
+            confirm()
+            check_unchanged(plan, make_plan(desired, account, thresholds, force=force))
         with hooks.writes():
             result = converge(
                 plan, desired, account, thresholds, send, lambda note: hooks.say(f"note: {note}")

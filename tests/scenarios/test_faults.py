@@ -309,6 +309,17 @@ def test_an_unwritable_log_file_stops_before_any_write(
     assert sim.writes() == []
 
 
+def test_an_unwritable_log_file_stops_before_the_question(
+    sim: Simulator, run_cli: RunCli, seams: Seams, tmp_path: Path
+) -> None:
+    asked: list[bool] = []
+    seams.confirm = lambda: asked.append(True)
+    result = run_cli("apply", CONFIG, "--log-file", tmp_path / "no" / "x.log")
+    assert (result.code, asked) == (1, [])
+    assert "cannot open the log file" in result.err
+    assert sim.writes() == []
+
+
 def test_max_rps_paces_requests(sim: Simulator, run_cli: RunCli, fake_time: FakeTime) -> None:
     result = run_cli("--max-rps", "2", "apply", CONFIG, "--auto-approve")
     assert result.code == 0, result.err
