@@ -17,6 +17,7 @@ from typing import IO, Any
 from reconciler.apply.result import Write
 from reconciler.errors import InputError, LogFailed
 from reconciler.secrets import REDACTOR
+from reconciler.text import readable_by_others
 
 
 class AuditLog:
@@ -34,12 +35,7 @@ class AuditLog:
             raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None
         self.path = path
         # An existing file keeps its mode (it may be shared on purpose), with a word about it.
-        self.warning: str | None = None
-        if stat.S_ISREG(mode) and mode & 0o044:
-            self.warning = (
-                f"warning: the log file {path} can be read by group or others "
-                f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {path}"
-            )
+        self.warning = readable_by_others("log file", path, mode) if stat.S_ISREG(mode) else None
         self._now = now
         self._lock = threading.Lock()
         self._failed: LogFailed | None = None

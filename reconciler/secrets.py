@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from reconciler.errors import InputError
-from reconciler.text import printable
+from reconciler.text import os_reason, printable, readable_by_others
 
 # A key is one short line; a larger file is not a key file (and /dev/zero must not hang). Pipes
 # are welcome: `--api-key-file <(pass show bland)` keeps the key off the disk.
@@ -121,15 +121,12 @@ def api_key(option: str | None, environ: Mapping[str, str]) -> str:
     Errors name where the key came from, never the key.
     """
     key_file = key_file_from(option, environ)
-    if key_file:
-        key = read_key_file(key_file)
-    else:
-        key = environ.get("BLAND_API_KEY", "").strip()
-        if not key:
-            raise InputError(
-                "BLAND_API_KEY is not set: export it, or name a file holding the key "
-                "with --api-key-file or BLAND_API_KEY_FILE"
-            )
+    key = read_key_file(key_file) if key_file else environ.get("BLAND_API_KEY", "").strip()
+    if not key:
+        raise InputError(
+            "BLAND_API_KEY is not set: export it, or name a file holding the key "
+            "with --api-key-file or BLAND_API_KEY_FILE"
+        )
     source = key_file or "BLAND_API_KEY"
     if len(key) < MIN_KEY_CHARS:
         raise InputError(
@@ -160,15 +157,11 @@ def key_source(option: str | None, environ: Mapping[str, str]) -> str:
 
 
 def key_file_warning(option: str | None, environ: Mapping[str, str]) -> str | None:
-    """One line when the key file in use can be read by its group or others, as ssh warns."""
-    key_file = key_file_from(option, environ)
+    """One line when the key file in use can be read by its group or others, as ssh warns (a
+    pipe, `<(pass show bland)`, is the reader's alone)."""
+    key_file = key_file_from(option, environ) or ""
     mode = _regular_file_mode(key_file) if key_file else None
-    if mode is None or not mode & 0o044:
-        return None  # a pipe (`<(pass show bland)`) is the reader's alone; reading says the rest
-    return (
-        f"warning: the API key file {key_file} can be read by group or others "
-        f"(mode {mode:04o}): run chmod 600 {key_file}"
-    )
+    return None if mode is None else readable_by_others("API key file", key_file, mode)
 
 
 def read_key_file(key_file: str) -> str:
@@ -177,10 +170,8 @@ def read_key_file(key_file: str) -> str:
         with Path(key_file).open("rb") as stream:
             content = stream.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as error:
-        reason = error.strerror or type(error).__name__
-        if isinstance(error, FileNotFoundError):
-            reason = "no such file"
-        raise InputError(f"{key_file}: cannot read the API key file ({reason.lower()})") from None
+        reason = "no such file" if isinstance(error, FileNotFoundError) else os_reason(error)
+        raise InputError(f"{key_file}: cannot read the API key file ({reason})") from None
     if len(content) > MAX_KEY_FILE_BYTES:
         raise InputError(f"{key_file}: too large for an API key file")
     try:
@@ -215,9 +206,9 @@ def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None
 
 
 def _regular_file_mode(path: str) -> int | None:
-    """The permission bits of a regular file; None for anything else, or when it is not there."""
+    """The mode of a regular file; None for anything else, or when it is not there."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return None
-    return stat.S_IMODE(mode) if stat.S_ISREG(mode) else None
+    return mode if stat.S_ISREG(mode) else None

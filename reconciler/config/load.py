@@ -33,6 +33,7 @@ from reconciler.model import (
     SourceMark,
     routing_settings,
 )
+from reconciler.text import os_reason
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
@@ -143,7 +144,7 @@ def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[P
 def _unreadable(path: Path, error: OSError) -> InputError:
     if isinstance(error, FileNotFoundError | NotADirectoryError):
         return InputError(f"{path}: no such file")
-    return cannot_read(path, (error.strerror or type(error).__name__).lower())
+    return cannot_read(path, os_reason(error))
 
 
 def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:
