@@ -103,22 +103,22 @@ def write_atomic(
     """
     text = REDACTOR.clean(text)
     target = Path(path)
+    try:
+        replaced: os.stat_result | None = os.stat(target)
+    except OSError:
+        replaced = None
     # Renaming over a pipe, a device or a link to one (`--out /dev/stdout`) would replace the
     # device's name itself with a file (root may). A link to a regular file is replaced, never
     # written through: a planted link must not send the write elsewhere.
-    with suppress(OSError):
-        if not stat.S_ISREG(os.stat(target).st_mode):
-            raise InputError(
-                f"{path}: not a regular file: the {what} replaces the file it is written to "
-                "(nothing was written)"
-            )
+    if replaced is not None and not stat.S_ISREG(replaced.st_mode):
+        raise InputError(
+            f"{path}: not a regular file: the {what} replaces the file it is written to "
+            "(nothing was written)"
+        )
+    if mode is None:
+        mode = 0o600 if replaced is None else replaced.st_mode & 0o777
     temporary = ""
     try:
-        if mode is None:
-            try:
-                mode = target.stat().st_mode & 0o777
-            except FileNotFoundError:
-                mode = 0o600
         handle, temporary = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
         )
