@@ -41,8 +41,7 @@ DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Desired:
     """Read, check and merge config files (or folders of them) into one Desired state.
 
-    Raises InputError with every file that cannot be read, one line each in argument order,
-    else ConfigError with every problem of every file, sorted by position.
+    Raises InputError naming every file that cannot be read, else ConfigError with every problem.
     """
     sources, diagnostics = read_sources(paths, max_bytes)
     return load_config_sources(sources, diagnostics)
@@ -148,12 +147,9 @@ def _unreadable(path: Path, error: OSError) -> InputError:
 
 
 def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:
-    """The documents' persona and agent entries, protected numbers and safety block, in file order.
-
-    Agents' entries join the personas' (kind "agent"), in the order the file gives the two lists,
-    so that a number is declared once across both. A persona, agent, number or safety block
-    given twice is added to diagnostics at its second place.
-    Values of the wrong type were reported by the schema; what is left of them is skipped here.
+    """The documents' owner entries (agents' as kind "agent", in file order), protected numbers
+    and safety block. What is given twice is added to diagnostics at its second place; values
+    of the wrong type, which the schema reported, are skipped.
     """
     # Numbers, and per kind (a persona and an agent are named apart) ids and lone names.
     first_marks: dict[Any, SourceMark] = {}

@@ -52,9 +52,8 @@ def load_schema() -> dict[str, Any]:
 
 
 def schema_diagnostics(document: Document) -> list[Diagnostic]:
-    """Every problem of a document, each reported once: what the schema finds (but of phone
-    numbers, which get a more precise check of their own, see _inline_refs), and what it cannot
-    check."""
+    """Every problem of a document, each reported once: what the schema finds (phone numbers
+    apart, see _inline_refs), and what it cannot check."""
     found = _non_finite_numbers(document)
     for path, error in _schema_errors(document.value):
         # A number entry that is neither a string nor a mapping (the phone check reports it).
@@ -76,11 +75,8 @@ def schema_diagnostics(document: Document) -> list[Diagnostic]:
 
 def _number_problems(document: Document) -> Iterator[Diagnostic]:
     """Each phone number that is not canonical and possible; and what the schema cannot check
-    of a number given as a mapping: an empty `settings:` (YAML reads it as null, which clears),
-    and a label's length in UTF-16 units.
-
-    An empty value is what a file looks like after the lines under `settings:` were deleted or
-    commented out; clearing a live number's pathway must be written out as `settings: null`.
+    of a number given as a mapping: an empty `settings:` (what is left when the lines under it
+    were deleted: YAML reads it as null, which clears) and a label's length in UTF-16 units.
     """
     protected = document.value.get("protected")
     numbers: list[tuple[YamlPath, Any]] = [
@@ -127,8 +123,8 @@ def _non_finite_numbers(document: Document) -> list[Diagnostic]:
 
 
 def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
-    """Replace local $refs by their definitions (jsonschema resolves a $ref slowly); phone
-    numbers by an open schema, as they get a check of their own."""
+    """Local $refs replaced by their definitions (jsonschema resolves a $ref slowly), and phone
+    numbers' by an open schema: they get a check of their own."""
     if isinstance(node, list):
         return [_inline_refs(item, definitions) for item in node]
     if not isinstance(node, dict):
@@ -196,7 +192,7 @@ def _schema_errors(value: dict[str, Any]) -> Iterator[tuple[YamlPath, Any]]:
 
 
 def _is_number_entry(path: YamlPath) -> bool:
-    """True for an entry of an owner's `numbers`: a phone number, or a mapping holding one."""
+    """True for an entry of an owner's `numbers`."""
     return len(path) == 4 and path[0] in OWNER_LISTS and path[2] == "numbers"
 
 

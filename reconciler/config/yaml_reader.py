@@ -82,8 +82,8 @@ class DocumentBuilder:
             self.document.refused.add(path)
 
     def build(self) -> bool:
-        """Build the document from its first YAML document, refusing a second one; False when
-        it is too deep to keep."""
+        """Build the document from the first YAML document (a second is refused); False when it
+        is too deep to keep."""
         documents = 0
         for event in self.events:
             if isinstance(event, ev.DocumentStartEvent):
@@ -197,10 +197,8 @@ class DocumentBuilder:
 
 
 def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnostic]]:
-    """Parse one file's bytes into a positioned document and the problems found on the way.
-
-    The document is None when the YAML could not be parsed at all.
-    """
+    """Parse one file's bytes into a positioned document (None when the YAML could not be
+    parsed at all) and the problems found on the way."""
     text = _decode(file, content)
     if isinstance(text, Diagnostic):
         return None, [text]
@@ -278,9 +276,8 @@ def _decode(file: str, content: bytes) -> str | Diagnostic:
     except UnicodeDecodeError as error:
         if content.startswith((b"\xff\xfe", b"\xfe\xff")):
             return Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")
-        line_start = content.rfind(b"\n", 0, error.start) + 1
-        line = content.count(b"\n", 0, error.start) + 1
         # Columns count characters, as for every other message.
-        column = len(content[line_start : error.start].decode("utf-8", "replace")) + 1
+        before = content[: error.start].decode("utf-8", "replace")
         bad = content[error.start : error.start + 1].hex()
-        return Diagnostic(file, line, column, f"the file is not UTF-8 text (byte 0x{bad})")
+        where = _position(file, before, len(before))
+        return Diagnostic(*where, f"the file is not UTF-8 text (byte 0x{bad})")
