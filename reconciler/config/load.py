@@ -11,16 +11,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.document import (
-    Document,
-    YamlPath,
-    number_items,
-    owner_entries,
-    shown,
-    type_name,
-)
-from reconciler.config.phone import CANONICAL_E164
-from reconciler.config.schema import schema_diagnostics
+from reconciler.config.document import OWNER_LISTS, Document, YamlPath, shown, type_name
+from reconciler.config.phone import CANONICAL_E164, check_phone_number
+from reconciler.config.schema import number_mapping_problems, schema_diagnostics
 from reconciler.config.yaml_reader import parse_yaml
 from reconciler.errors import ConfigError, Diagnostic, InputError
 from reconciler.files import cannot_read, open_regular
@@ -168,13 +161,18 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
     safety, safety_mark = SafetySettings(), None
     for document in documents:
         value = document.value
-        for path, entry in owner_entries(value):
-            personas.append(_owner(document, path, entry, listed_twice))
+        for key in [key for key in value if key in OWNER_LISTS]:  # in the file's order
+            entries = value[key]
+            for index, entry in enumerate(entries if isinstance(entries, list) else []):
+                if isinstance(entry, dict):
+                    owner = _owner(document, (key, index), entry, listed_twice, diagnostics)
+                    personas.append(owner)
         listed = value.get("protected")
         for position, number in enumerate(listed if isinstance(listed, list) else []):
-            mark = document.mark(("protected", position))
-            what = f"protected number {number}"
-            if _is_e164(number) and not listed_twice(("protected", number), mark, what):
+            path: YamlPath = ("protected", position)
+            mark, what = document.mark(path), f"protected number {number}"
+            is_e164 = _is_e164(document, path, number, diagnostics)
+            if is_e164 and not listed_twice(("protected", number), mark, what):
                 protected[number] = mark
         block = value.get("safety")
         if isinstance(block, dict):
@@ -193,7 +191,13 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
     )
 
 
-def _is_e164(number: Any) -> bool:
+def _is_e164(
+    document: Document, path: YamlPath, number: Any, diagnostics: list[Diagnostic]
+) -> bool:
+    """True for a number in canonical form; one that is not canonical and possible is reported."""
+    wrong = check_phone_number(number, document.raw.get(path))
+    if wrong is not None and not document.is_refused(path):
+        diagnostics.append(Diagnostic(*document.mark(path), wrong))
     return isinstance(number, str) and CANONICAL_E164.fullmatch(number) is not None
 
 
@@ -202,8 +206,9 @@ def _owner(
     path: YamlPath,
     entry: dict[str, Any],
     listed_twice: Callable[[Any, SourceMark, str], bool],
+    diagnostics: list[Diagnostic],
 ) -> DesiredPersona:
-    """One owner entry, its numbers claimed (those claimed before are skipped)."""
+    """One owner entry, its numbers checked and claimed (those claimed before are skipped)."""
     kind: OwnerKind = "agent" if path[0] == "agents" else "persona"
     mark = document.mark(path)
     owner_id, name = entry.get("id"), entry.get("name")
@@ -218,12 +223,17 @@ def _owner(
     number_marks: dict[str, SourceMark] = {}
     settings: dict[str, RoutingSettings | None] = {}
     labels: dict[str, str] = {}
-    for number_path, item in number_items(path, entry):
-        number = item
+    numbers = entry.get("numbers")
+    for position, item in enumerate(numbers if isinstance(numbers, list) else []):
+        number, number_path = item, (*path, "numbers", position)
         if isinstance(item, dict):
-            number, number_path = item.get("number"), (*number_path, "number")
+            diagnostics.extend(number_mapping_problems(document, number_path, item))
+            if "number" not in item:
+                continue  # the schema reports it
+            number, number_path = item["number"], (*number_path, "number")
         number_mark = document.mark(number_path)
-        if not _is_e164(number) or listed_twice(number, number_mark, number):
+        is_e164 = _is_e164(document, number_path, number, diagnostics)
+        if not is_e164 or listed_twice(number, number_mark, number):
             continue
         number_marks[number] = number_mark
         if not isinstance(item, dict):
