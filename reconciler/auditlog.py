@@ -42,10 +42,7 @@ class AuditLog:
 
     def record(self, write: Write) -> None:
         """Append the line of a write going out (`sent`), ended or skipped, flushed at once.
-
-        Raises LogFailed once a line could not be written (a full disk, a pipe whose reader has
-        gone), and for every line after it.
-        """
+        Raises LogFailed once a line could not be written (a full disk), and for every later one."""
         entry: dict[str, Any] = {
             "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "persona_id": write.persona_id,

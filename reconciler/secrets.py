@@ -1,9 +1,8 @@
 """Where the API key comes from, what makes a key unusable, and the redactor that hides it.
 
-The key is read from BLAND_API_KEY, or from a file named by --api-key-file or BLAND_API_KEY_FILE:
-never from the command line (process lists, shell history) nor from the config file (it is
-committed). Messages here name where the key came from, never what it is; everything the CLI
-prints or logs passes through REDACTOR, which replaces every value that may be the key.
+The key comes from BLAND_API_KEY or a file (--api-key-file, BLAND_API_KEY_FILE), never from the
+command line nor the config file. Messages name where it came from, never what it is; all that
+is printed, logged or written passes through REDACTOR.
 """
 
 from __future__ import annotations
@@ -116,10 +115,7 @@ REDACTOR = Redactor()
 
 
 def api_key(option: str | None, environ: Mapping[str, str]) -> str:
-    """The API key from --api-key-file, BLAND_API_KEY_FILE or BLAND_API_KEY (never argv).
-
-    Errors name where the key came from, never the key.
-    """
+    """The API key from --api-key-file, BLAND_API_KEY_FILE or BLAND_API_KEY (never argv)."""
     key_file = key_file_from(option, environ)
     key = read_key_file(key_file) if key_file else environ.get("BLAND_API_KEY", "").strip()
     if not key:
@@ -184,11 +180,8 @@ def read_key_file(key_file: str) -> str:
 
 
 def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None:
-    """Hide every value that may be the key, read without failing, before anything can print it.
-
-    Done before any command runs: even `validate`, which needs no key, must not print it (for
-    instance when it was pasted into the config file by mistake).
-    """
+    """Hide every value that may be the key, read without failing, before anything can print it:
+    even `validate`, which needs no key, must not print one pasted into the config."""
     keys = [environ.get("BLAND_API_KEY", "").strip()]
     key_file = key_file_from(option, environ)
     # Only a regular file is read ahead: a pipe can be read once, when the key is needed. A file

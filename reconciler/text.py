@@ -15,10 +15,8 @@ _UNPRINTABLE = {
 
 
 def printable(text: str) -> str:
-    """Text from the API made safe for one line of a terminal or CI log: controls are escaped.
-
-    A persona name holding a newline or an ANSI sequence could otherwise fake plan lines.
-    """
+    """Text from the API made safe for one line of a terminal or CI log: controls are escaped
+    (a persona name holding a newline or an ANSI sequence could fake plan lines)."""
     return text.translate(_UNPRINTABLE)
 
 

@@ -33,9 +33,7 @@ DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
 def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Desired:
     """Read, check and merge config files (or folders of them) into one Desired state.
-
-    Raises InputError naming every file that cannot be read, else ConfigError with every problem.
-    """
+    Raises InputError naming every file that cannot be read, else ConfigError with every problem."""
     sources, diagnostics = read_sources(paths, max_bytes)
     return load_config_sources(sources, diagnostics)
 
@@ -68,10 +66,8 @@ def read_sources(
     paths: Sequence[str | Path], max_bytes: int
 ) -> tuple[list[tuple[str, bytes]], list[Diagnostic]]:
     """The content of every file the arguments name, and the files refused for their size.
-
     Raises InputError with every file that cannot be read, one line each in argument order:
-    nothing is parsed until every file can be read, as the user fixes the arguments first.
-    """
+    nothing is parsed until every file can be read, as the user fixes the arguments first."""
     sources: list[tuple[str, bytes]] = []
     diagnostics: list[Diagnostic] = []
     problems: list[str] = []
@@ -105,11 +101,8 @@ def read_sources(
 
 
 def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[Path]:
-    """The files the arguments name; an argument that names none adds its problem instead.
-
-    A folder names its .yaml and .yml files; dot-files (.pre-commit-config.yaml, an editor's
-    .personas.yaml.swp or .#personas.yaml) are someone else's, never config.
-    """
+    """The files the arguments name; an argument that names none adds its problem instead. A
+    folder names its .yaml and .yml files but its dot-files (an editor's, pre-commit's)."""
     if not paths:
         raise InputError("no config file given")
     for given in paths:

@@ -122,11 +122,8 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
 
 @cache
 def _validators() -> dict[str, Any]:
-    """A validator of one entry of each owner list, and ("") of the file without those entries.
-
-    Split so that entries which are plainly valid (see _plainly_valid_entry) skip jsonschema:
-    its descent costs tens of microseconds per entry, most of loading a 10,000-persona file.
-    """
+    """A validator of one entry of each owner list, and ("") of the file without those entries:
+    plainly valid entries skip jsonschema, whose descent was most of loading 10,000 personas."""
     # Imported here: a file of plainly valid entries never needs it (see _schema_errors).
     import jsonschema
 

@@ -1,9 +1,8 @@
 """Parse one config file's bytes into a document that keeps a position for every value, strictly.
 
-The document is built from YAML parser events (see the package's notes). Problems the parser
-reports without a useful position or in its own words (bad encoding, control characters, tabs,
-unclosed brackets and quotes) are found first or translated here, so that each points where the
-fix belongs.
+Built from parser events (see the package's notes). What the parser reports without a useful
+position or in its own words (encoding, control characters, tabs, unclosed brackets and quotes)
+is found first or translated, so that each problem points where the fix belongs.
 """
 
 from __future__ import annotations
@@ -52,9 +51,9 @@ def short_tag(tag: str | None) -> str:
 
 def event_mark(file: str, mark: Any) -> SourceMark:
     """The position of a parser mark (0-based) as a SourceMark (1-based)."""
-    if mark is None:
-        return SourceMark(file, 1, 1)
-    return SourceMark(file, mark.line + 1, mark.column + 1)
+    return (
+        SourceMark(file, 1, 1) if mark is None else SourceMark(file, mark.line + 1, mark.column + 1)
+    )
 
 
 class _TooDeep(Exception):
@@ -68,8 +67,7 @@ class DocumentBuilder:
         self.document = document
         self.events = events
         self.diagnostics: list[Diagnostic] = []
-        # Every collection not ended yet, with a flow collection's brackets: at the end of the
-        # file, a syntax error's fix belongs at the bracket never closed.
+        # The collections not ended yet, with a flow one's brackets (see _syntax_error).
         self.open: list[tuple[SourceMark, str]] = []
 
     def problem(self, mark: SourceMark, message: str) -> None:
@@ -136,9 +134,7 @@ class DocumentBuilder:
         if tag is None and event.implicit[0]:
             tag = _implicit_tag(event.value)
         if tag in (None, "!", _TAG + "str", _TAG + "timestamp"):
-            # Most plain scalars: the config's keys, names and ids. A date is kept as
-            # written: no field holds one.
-            return event.value
+            return event.value  # a date is kept as written: no field holds one
         if tag == _TAG + "merge":
             self.problem(mark, "merge keys (<<) are not allowed: write the values out")
             # The mapping holding it is unreliable.
