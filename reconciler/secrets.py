@@ -26,9 +26,8 @@ from reconciler.text import os_reason, printable, readable_by_others
 # A key is one short line; a larger file is not a key file (and /dev/zero must not hang). Pipes
 # are welcome: `--api-key-file <(pass show bland)` keeps the key off the disk.
 MAX_KEY_FILE_BYTES = 64 * 1024
-# A shorter value is not a key. It is refused, and not hidden: hidden whole, a key of one letter
-# would blot that letter out of every line printed (a Bland key is far longer; the simulator
-# takes any key of this length or more).
+# A shorter value is not a key: it is refused, not hidden, as hiding a one-letter key would blot
+# that letter out of every line printed (a Bland key is far longer).
 MIN_KEY_CHARS = 8
 # This many characters of a secret in a row count as showing it: messages cut long values short,
 # and the first 36 characters of a key are as good as the key.
