@@ -17,6 +17,7 @@ from typing import IO, Any
 from reconciler.apply.result import Write
 from reconciler.errors import InputError, LogFailed
 from reconciler.secrets import REDACTOR
+from reconciler.text import readable_by_others
 
 
 class AuditLog:
@@ -34,22 +35,14 @@ class AuditLog:
             raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None
         self.path = path
         # An existing file keeps its mode (it may be shared on purpose), with a word about it.
-        self.warning: str | None = None
-        if stat.S_ISREG(mode) and mode & 0o044:
-            self.warning = (
-                f"warning: the log file {path} can be read by group or others "
-                f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {path}"
-            )
+        self.warning = readable_by_others("log file", path, mode) if stat.S_ISREG(mode) else None
         self._now = now
         self._lock = threading.Lock()
         self._failed: LogFailed | None = None
 
     def record(self, write: Write) -> None:
         """Append the line of a write going out (`sent`), ended or skipped, flushed at once.
-
-        Raises LogFailed once a line could not be written (a full disk, a pipe whose reader has
-        gone), and for every line after it.
-        """
+        Raises LogFailed once a line could not be written (a full disk), and for every later one."""
         entry: dict[str, Any] = {
             "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "persona_id": write.persona_id,

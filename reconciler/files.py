@@ -1,8 +1,5 @@
-"""Reading and writing files safely.
-
-A reader is never blocked by a FIFO or a device, and sees the old content or the new, never half
-of either. Every file written here passes through the redactor first: none holds the API key.
-"""
+"""Reading and writing files safely: a reader is never blocked by a FIFO or a device, and sees
+the old content or the new, never half of either; no file written holds the API key."""
 
 from __future__ import annotations
 
@@ -20,9 +17,7 @@ from reconciler.secrets import REDACTOR
 
 def open_regular(path: str | Path) -> BinaryIO:
     """Open a regular file for reading in binary mode, without waiting on anything else.
-
-    Raises InputError for a FIFO, a device or a folder, and OSError when the file cannot be opened.
-    """
+    Raises InputError for a FIFO, a device or a folder, OSError when it cannot be opened."""
     # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
@@ -35,11 +30,8 @@ def open_regular(path: str | Path) -> BinaryIO:
 
 
 def refuse_overwriting(option: str, path: str | Path, inputs: Mapping[str, str]) -> None:
-    """InputError when path is one of the inputs (input path -> what it is), however spelt.
-
-    Compared as files, not names: `./x.yaml`, a symbolic link or a hard link to it are x.yaml.
-    An empty path (an unset variable) is refused too.
-    """
+    """InputError when path is empty (an unset variable) or one of the inputs (path -> what it
+    is), compared as files: `./x.yaml`, a symbolic or a hard link to it are x.yaml."""
     if not str(path):
         raise InputError(f"{option}: the file name is empty (nothing was written; give a path)")
     for source, what in inputs.items():
@@ -93,32 +85,28 @@ def write_atomic(
     what: str = "file",
     if_exists: str | None = None,
 ) -> None:
-    """Write text to path atomically: temp file in the same folder, fsync, chmod, rename.
-
-    Every secret the redactor knows is replaced first, wherever it stands: this is the one way
-    the tool writes a file. `mode` None keeps the mode of the file replaced (it may be shared on
-    purpose), else 0600: what the tool writes lists the account's numbers and personas. Errors
-    are one-line InputErrors naming the path. With `if_exists`, a file there is never replaced,
-    even one that appeared while the text was made: that message is the InputError.
-    """
+    """Write text, redacted, to path atomically (temp file in the same folder, fsync, chmod,
+    rename): the one way the tool writes a file. `mode` None keeps the mode of a file replaced
+    (it may be shared on purpose), else 0600: it lists the account's numbers. With `if_exists`,
+    a file there, even one that appeared meanwhile, is never replaced: that is the InputError."""
     text = REDACTOR.clean(text)
     target = Path(path)
+    try:
+        replaced: os.stat_result | None = os.stat(target)
+    except OSError:
+        replaced = None
     # Renaming over a pipe, a device or a link to one (`--out /dev/stdout`) would replace the
     # device's name itself with a file (root may). A link to a regular file is replaced, never
     # written through: a planted link must not send the write elsewhere.
-    with suppress(OSError):
-        if not stat.S_ISREG(os.stat(target).st_mode):
-            raise InputError(
-                f"{path}: not a regular file: the {what} replaces the file it is written to "
-                "(nothing was written)"
-            )
+    if replaced is not None and not stat.S_ISREG(replaced.st_mode):
+        raise InputError(
+            f"{path}: not a regular file: the {what} replaces the file it is written to "
+            "(nothing was written)"
+        )
+    if mode is None:
+        mode = 0o600 if replaced is None else replaced.st_mode & 0o777
     temporary = ""
     try:
-        if mode is None:
-            try:
-                mode = target.stat().st_mode & 0o777
-            except FileNotFoundError:
-                mode = 0o600
         handle, temporary = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
         )

@@ -1,10 +1,9 @@
 """SIGINT and SIGTERM: at once outside an apply's writes, after the writes on the wire within.
 
-Outside the writes nothing is lost by stopping at once, and waiting for a hung request would
-keep the user waiting for nothing: stop_at_once covers the whole run. Killing the process
-mid-write would leave the user not knowing what was done: within the writes GracefulStop makes
-the first signal only ask the run to stop, and a second one stop at once, as Terraform does.
-Handlers can only be installed from the main thread: elsewhere both run without.
+Stopping at once loses nothing outside the writes (stop_at_once covers the whole run). Within
+them, so that the user knows what was done, GracefulStop makes the first signal ask the run to
+stop and a second one stop at once, as Terraform does. Handlers are installed from the main
+thread only: elsewhere both run without.
 """
 
 from __future__ import annotations

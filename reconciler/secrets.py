@@ -1,9 +1,8 @@
 """Where the API key comes from, what makes a key unusable, and the redactor that hides it.
 
-The key is read from BLAND_API_KEY, or from a file named by --api-key-file or BLAND_API_KEY_FILE:
-never from the command line (process lists, shell history) nor from the config file (it is
-committed). Messages here name where the key came from, never what it is; everything the CLI
-prints or logs passes through REDACTOR, which replaces every value that may be the key.
+The key comes from BLAND_API_KEY or a file (--api-key-file, BLAND_API_KEY_FILE), never from the
+command line nor the config file. Messages name where it came from, never what it is; all that
+is printed, logged or written passes through REDACTOR.
 """
 
 from __future__ import annotations
@@ -22,14 +21,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from reconciler.errors import InputError
-from reconciler.text import printable
+from reconciler.text import os_reason, printable, readable_by_others
 
 # A key is one short line; a larger file is not a key file (and /dev/zero must not hang). Pipes
 # are welcome: `--api-key-file <(pass show bland)` keeps the key off the disk.
 MAX_KEY_FILE_BYTES = 64 * 1024
-# A shorter value is not a key. It is refused, and not hidden: hidden whole, a key of one letter
-# would blot that letter out of every line printed (a Bland key is far longer; the simulator
-# takes any key of this length or more).
+# A shorter value is not a key: it is refused, not hidden, as hiding a one-letter key would blot
+# that letter out of every line printed (a Bland key is far longer).
 MIN_KEY_CHARS = 8
 # This many characters of a secret in a row count as showing it: messages cut long values short,
 # and the first 36 characters of a key are as good as the key.
@@ -116,20 +114,14 @@ REDACTOR = Redactor()
 
 
 def api_key(option: str | None, environ: Mapping[str, str]) -> str:
-    """The API key from --api-key-file, BLAND_API_KEY_FILE or BLAND_API_KEY (never argv).
-
-    Errors name where the key came from, never the key.
-    """
+    """The API key from --api-key-file, BLAND_API_KEY_FILE or BLAND_API_KEY (never argv)."""
     key_file = key_file_from(option, environ)
-    if key_file:
-        key = read_key_file(key_file)
-    else:
-        key = environ.get("BLAND_API_KEY", "").strip()
-        if not key:
-            raise InputError(
-                "BLAND_API_KEY is not set: export it, or name a file holding the key "
-                "with --api-key-file or BLAND_API_KEY_FILE"
-            )
+    key = read_key_file(key_file) if key_file else environ.get("BLAND_API_KEY", "").strip()
+    if not key:
+        raise InputError(
+            "BLAND_API_KEY is not set: export it, or name a file holding the key "
+            "with --api-key-file or BLAND_API_KEY_FILE"
+        )
     source = key_file or "BLAND_API_KEY"
     if len(key) < MIN_KEY_CHARS:
         raise InputError(
@@ -160,15 +152,11 @@ def key_source(option: str | None, environ: Mapping[str, str]) -> str:
 
 
 def key_file_warning(option: str | None, environ: Mapping[str, str]) -> str | None:
-    """One line when the key file in use can be read by its group or others, as ssh warns."""
-    key_file = key_file_from(option, environ)
+    """One line when the key file in use can be read by its group or others, as ssh warns (a
+    pipe, `<(pass show bland)`, is the reader's alone)."""
+    key_file = key_file_from(option, environ) or ""
     mode = _regular_file_mode(key_file) if key_file else None
-    if mode is None or not mode & 0o044:
-        return None  # a pipe (`<(pass show bland)`) is the reader's alone; reading says the rest
-    return (
-        f"warning: the API key file {key_file} can be read by group or others "
-        f"(mode {mode:04o}): run chmod 600 {key_file}"
-    )
+    return None if mode is None else readable_by_others("API key file", key_file, mode)
 
 
 def read_key_file(key_file: str) -> str:
@@ -177,10 +165,8 @@ def read_key_file(key_file: str) -> str:
         with Path(key_file).open("rb") as stream:
             content = stream.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as error:
-        reason = error.strerror or type(error).__name__
-        if isinstance(error, FileNotFoundError):
-            reason = "no such file"
-        raise InputError(f"{key_file}: cannot read the API key file ({reason.lower()})") from None
+        reason = "no such file" if isinstance(error, FileNotFoundError) else os_reason(error)
+        raise InputError(f"{key_file}: cannot read the API key file ({reason})") from None
     if len(content) > MAX_KEY_FILE_BYTES:
         raise InputError(f"{key_file}: too large for an API key file")
     try:
@@ -193,11 +179,8 @@ def read_key_file(key_file: str) -> str:
 
 
 def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None:
-    """Hide every value that may be the key, read without failing, before anything can print it.
-
-    Done before any command runs: even `validate`, which needs no key, must not print it (for
-    instance when it was pasted into the config file by mistake).
-    """
+    """Hide every value that may be the key, read without failing, before anything can print it:
+    even `validate`, which needs no key, must not print one pasted into the config."""
     keys = [environ.get("BLAND_API_KEY", "").strip()]
     key_file = key_file_from(option, environ)
     # Only a regular file is read ahead: a pipe can be read once, when the key is needed. A file
@@ -215,9 +198,9 @@ def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None
 
 
 def _regular_file_mode(path: str) -> int | None:
-    """The permission bits of a regular file; None for anything else, or when it is not there."""
+    """The mode of a regular file; None for anything else, or when it is not there."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return None
-    return stat.S_IMODE(mode) if stat.S_ISREG(mode) else None
+    return mode if stat.S_ISREG(mode) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Sequence
 
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators, and the bidirectional
@@ -14,10 +15,8 @@ _UNPRINTABLE = {
 
 
 def printable(text: str) -> str:
-    """Text from the API made safe for one line of a terminal or CI log: controls are escaped.
-
-    A persona name holding a newline or an ANSI sequence could otherwise fake plan lines.
-    """
+    """Text from the API made safe for one line of a terminal or CI log: controls are escaped
+    (a persona name holding a newline or an ANSI sequence could fake plan lines)."""
     return text.translate(_UNPRINTABLE)
 
 
@@ -35,3 +34,18 @@ def and_more(items: Sequence[str], limit: int, separator: str = ", ") -> str:
 def counted(number: int, singular: str, plural: str | None = None) -> str:
     """`1 read`, `2 reads`."""
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def os_reason(error: OSError) -> str:
+    """The system's reason for an OSError, in lower case, to end a message."""
+    return (error.strerror or type(error).__name__).lower()
+
+
+def readable_by_others(what: str, path: str, mode: int) -> str | None:
+    """A warning when a file that lists secrets or numbers can be read by its group or others."""
+    if not mode & 0o044:
+        return None
+    return (
+        f"warning: the {what} {path} can be read by group or others "
+        f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {path}"
+    )

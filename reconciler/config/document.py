@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,19 +75,3 @@ _TYPE_NAMES = {
 def type_name(value: Any) -> str:
     """What kind of value this is, in the words of a message."""
     return _TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def owner_entries(value: dict[str, Any]) -> Iterator[tuple[YamlPath, dict[str, Any]]]:
-    """(path, entry) of every owner entry given as a mapping, in the order of the file."""
-    for key in [key for key in value if key in OWNER_LISTS]:
-        entries = value[key]
-        for index, entry in enumerate(entries if isinstance(entries, list) else []):
-            if isinstance(entry, dict):
-                yield (key, index), entry
-
-
-def number_items(entry_path: YamlPath, entry: dict[str, Any]) -> Iterator[tuple[YamlPath, Any]]:
-    """(path, item) of every item of an owner entry's `numbers`: a string or a mapping."""
-    numbers = entry.get("numbers")
-    for position, item in enumerate(numbers if isinstance(numbers, list) else []):
-        yield (*entry_path, "numbers", position), item

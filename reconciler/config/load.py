@@ -11,16 +11,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.document import (
-    Document,
-    YamlPath,
-    number_items,
-    owner_entries,
-    shown,
-    type_name,
-)
-from reconciler.config.phone import CANONICAL_E164
-from reconciler.config.schema import schema_diagnostics
+from reconciler.config.document import OWNER_LISTS, Document, YamlPath, shown, type_name
+from reconciler.config.phone import CANONICAL_E164, check_phone_number
+from reconciler.config.schema import number_mapping_problems, schema_diagnostics
 from reconciler.config.yaml_reader import parse_yaml
 from reconciler.errors import ConfigError, Diagnostic, InputError
 from reconciler.files import cannot_read, open_regular
@@ -33,16 +26,14 @@ from reconciler.model import (
     SourceMark,
     routing_settings,
 )
+from reconciler.text import os_reason
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Desired:
     """Read, check and merge config files (or folders of them) into one Desired state.
-
-    Raises InputError with every file that cannot be read, one line each in argument order,
-    else ConfigError with every problem of every file, sorted by position.
-    """
+    Raises InputError naming every file that cannot be read, else ConfigError with every problem."""
     sources, diagnostics = read_sources(paths, max_bytes)
     return load_config_sources(sources, diagnostics)
 
@@ -75,10 +66,8 @@ def read_sources(
     paths: Sequence[str | Path], max_bytes: int
 ) -> tuple[list[tuple[str, bytes]], list[Diagnostic]]:
     """The content of every file the arguments name, and the files refused for their size.
-
     Raises InputError with every file that cannot be read, one line each in argument order:
-    nothing is parsed until every file can be read, as the user fixes the arguments first.
-    """
+    nothing is parsed until every file can be read, as the user fixes the arguments first."""
     sources: list[tuple[str, bytes]] = []
     diagnostics: list[Diagnostic] = []
     problems: list[str] = []
@@ -112,11 +101,8 @@ def read_sources(
 
 
 def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[Path]:
-    """The files the arguments name; an argument that names none adds its problem instead.
-
-    A folder names its .yaml and .yml files; dot-files (.pre-commit-config.yaml, an editor's
-    .personas.yaml.swp or .#personas.yaml) are someone else's, never config.
-    """
+    """The files the arguments name; an argument that names none adds its problem instead. A
+    folder names its .yaml and .yml files but its dot-files (an editor's, pre-commit's)."""
     if not paths:
         raise InputError("no config file given")
     for given in paths:
@@ -143,16 +129,13 @@ def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[P
 def _unreadable(path: Path, error: OSError) -> InputError:
     if isinstance(error, FileNotFoundError | NotADirectoryError):
         return InputError(f"{path}: no such file")
-    return cannot_read(path, (error.strerror or type(error).__name__).lower())
+    return cannot_read(path, os_reason(error))
 
 
 def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:
-    """The documents' persona and agent entries, protected numbers and safety block, in file order.
-
-    Agents' entries join the personas' (kind "agent"), in the order the file gives the two lists,
-    so that a number is declared once across both. A persona, agent, number or safety block
-    given twice is added to diagnostics at its second place.
-    Values of the wrong type were reported by the schema; what is left of them is skipped here.
+    """The documents' owner entries (agents' as kind "agent", in file order), protected numbers
+    and safety block. What is given twice is added to diagnostics at its second place; values
+    of the wrong type, which the schema reported, are skipped.
     """
     # Numbers, and per kind (a persona and an agent are named apart) ids and lone names.
     first_marks: dict[Any, SourceMark] = {}
@@ -171,13 +154,18 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
     safety, safety_mark = SafetySettings(), None
     for document in documents:
         value = document.value
-        for path, entry in owner_entries(value):
-            personas.append(_owner(document, path, entry, listed_twice))
+        for key in [key for key in value if key in OWNER_LISTS]:  # in the file's order
+            entries = value[key]
+            for index, entry in enumerate(entries if isinstance(entries, list) else []):
+                if isinstance(entry, dict):
+                    owner = _owner(document, (key, index), entry, listed_twice, diagnostics)
+                    personas.append(owner)
         listed = value.get("protected")
         for position, number in enumerate(listed if isinstance(listed, list) else []):
-            mark = document.mark(("protected", position))
-            what = f"protected number {number}"
-            if _is_e164(number) and not listed_twice(("protected", number), mark, what):
+            path: YamlPath = ("protected", position)
+            mark, what = document.mark(path), f"protected number {number}"
+            is_e164 = _is_e164(document, path, number, diagnostics)
+            if is_e164 and not listed_twice(("protected", number), mark, what):
                 protected[number] = mark
         block = value.get("safety")
         if isinstance(block, dict):
@@ -196,7 +184,13 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
     )
 
 
-def _is_e164(number: Any) -> bool:
+def _is_e164(
+    document: Document, path: YamlPath, number: Any, diagnostics: list[Diagnostic]
+) -> bool:
+    """True for a number in canonical form; one that is not canonical and possible is reported."""
+    wrong = check_phone_number(number, document.raw.get(path))
+    if wrong is not None and not document.is_refused(path):
+        diagnostics.append(Diagnostic(*document.mark(path), wrong))
     return isinstance(number, str) and CANONICAL_E164.fullmatch(number) is not None
 
 
@@ -205,8 +199,9 @@ def _owner(
     path: YamlPath,
     entry: dict[str, Any],
     listed_twice: Callable[[Any, SourceMark, str], bool],
+    diagnostics: list[Diagnostic],
 ) -> DesiredPersona:
-    """One owner entry, its numbers claimed (those claimed before are skipped)."""
+    """One owner entry, its numbers checked and claimed (those claimed before are skipped)."""
     kind: OwnerKind = "agent" if path[0] == "agents" else "persona"
     mark = document.mark(path)
     owner_id, name = entry.get("id"), entry.get("name")
@@ -221,12 +216,17 @@ def _owner(
     number_marks: dict[str, SourceMark] = {}
     settings: dict[str, RoutingSettings | None] = {}
     labels: dict[str, str] = {}
-    for number_path, item in number_items(path, entry):
-        number = item
+    numbers = entry.get("numbers")
+    for position, item in enumerate(numbers if isinstance(numbers, list) else []):
+        number, number_path = item, (*path, "numbers", position)
         if isinstance(item, dict):
-            number, number_path = item.get("number"), (*number_path, "number")
+            diagnostics.extend(number_mapping_problems(document, number_path, item))
+            if "number" not in item:
+                continue  # the schema reports it
+            number, number_path = item["number"], (*number_path, "number")
         number_mark = document.mark(number_path)
-        if not _is_e164(number) or listed_twice(number, number_mark, number):
+        is_e164 = _is_e164(document, number_path, number, diagnostics)
+        if not is_e164 or listed_twice(number, number_mark, number):
             continue
         number_marks[number] = number_mark
         if not isinstance(item, dict):

@@ -16,13 +16,10 @@ from reconciler.config.document import (
     SHOWN_CHARS,
     Document,
     YamlPath,
-    number_items,
-    owner_entries,
     shown,
     shown_json,
     type_name,
 )
-from reconciler.config.phone import check_phone_number
 from reconciler.errors import Diagnostic
 from reconciler.text import one_line
 
@@ -52,9 +49,8 @@ def load_schema() -> dict[str, Any]:
 
 
 def schema_diagnostics(document: Document) -> list[Diagnostic]:
-    """Every problem of a document, each reported once: what the schema finds (but of phone
-    numbers, which get a more precise check of their own, see _inline_refs), and what it cannot
-    check."""
+    """Every problem the schema finds in a document, each reported once (phone numbers apart, see
+    _inline_refs), and the valve percentage's that it cannot find."""
     found = _non_finite_numbers(document)
     for path, error in _schema_errors(document.value):
         # A number entry that is neither a string nor a mapping (the phone check reports it).
@@ -69,49 +65,30 @@ def schema_diagnostics(document: Document) -> list[Diagnostic]:
                 found.append(Diagnostic(*key_mark, _unknown_key(key, path, allowed)))
         else:
             found.append(Diagnostic(*mark, _schema_message(error, path)))
-    found.extend(_number_problems(document))
     # The same mistake is reported once, however it was found.
     return list(dict.fromkeys(found))
 
 
-def _number_problems(document: Document) -> Iterator[Diagnostic]:
-    """Each phone number that is not canonical and possible; and what the schema cannot check
-    of a number given as a mapping: an empty `settings:` (YAML reads it as null, which clears),
-    and a label's length in UTF-16 units.
-
-    An empty value is what a file looks like after the lines under `settings:` were deleted or
-    commented out; clearing a live number's pathway must be written out as `settings: null`.
-    """
-    protected = document.value.get("protected")
-    numbers: list[tuple[YamlPath, Any]] = [
-        (("protected", position), number)
-        for position, number in enumerate(protected if isinstance(protected, list) else [])
-    ]
-    for entry_path, entry in owner_entries(document.value):
-        for path, item in number_items(entry_path, entry):
-            if not isinstance(item, dict):
-                numbers.append((path, item))
-                continue
-            if "number" in item:
-                numbers.append(((*path, "number"), item["number"]))
-            settings_path = (*path, "settings")
-            # Under an agent, `settings` is refused whole by the schema: said once, not twice.
-            if path[0] == "personas" and document.raw.get(settings_path) == "":
-                mark = document.key_marks.get(settings_path, document.mark(settings_path))
-                yield Diagnostic(*mark, _EMPTY_SETTINGS)
-            label = item.get("label")
-            units = len(label.encode("utf-16-le")) // 2 if isinstance(label, str) else 0
-            # A label longer in characters too, the schema reports.
-            if isinstance(label, str) and units > MAX_LABEL >= len(label):
-                message = f'"label" is {units} characters long as the API may count them (an '
-                yield Diagnostic(
-                    *document.mark((*path, "label")),
-                    f"{message}emoji counts as two): at most {MAX_LABEL} are allowed",
-                )
-    for path, number in numbers:
-        wrong = check_phone_number(number, document.raw.get(path))
-        if wrong is not None and not document.is_refused(path):
-            yield Diagnostic(*document.mark(path), wrong)
+def number_mapping_problems(
+    document: Document, path: YamlPath, item: dict[str, Any]
+) -> Iterator[Diagnostic]:
+    """What the schema cannot check of a number given as a mapping: an empty `settings:` (what
+    is left when the lines under it were deleted: YAML reads it as null, which clears), and a
+    label's length in UTF-16 units."""
+    settings_path = (*path, "settings")
+    # Under an agent, `settings` is refused whole by the schema: said once, not twice.
+    if path[0] == "personas" and document.raw.get(settings_path) == "":
+        mark = document.key_marks.get(settings_path, document.mark(settings_path))
+        yield Diagnostic(*mark, _EMPTY_SETTINGS)
+    label = item.get("label")
+    units = len(label.encode("utf-16-le")) // 2 if isinstance(label, str) else 0
+    # A label longer in characters too, the schema reports.
+    if isinstance(label, str) and units > MAX_LABEL >= len(label):
+        message = f'"label" is {units} characters long as the API may count them (an '
+        yield Diagnostic(
+            *document.mark((*path, "label")),
+            f"{message}emoji counts as two): at most {MAX_LABEL} are allowed",
+        )
 
 
 def _non_finite_numbers(document: Document) -> list[Diagnostic]:
@@ -127,8 +104,8 @@ def _non_finite_numbers(document: Document) -> list[Diagnostic]:
 
 
 def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
-    """Replace local $refs by their definitions (jsonschema resolves a $ref slowly); phone
-    numbers by an open schema, as they get a check of their own."""
+    """Local $refs replaced by their definitions (jsonschema resolves a $ref slowly), and phone
+    numbers' by an open schema: they get a check of their own."""
     if isinstance(node, list):
         return [_inline_refs(item, definitions) for item in node]
     if not isinstance(node, dict):
@@ -145,11 +122,8 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
 
 @cache
 def _validators() -> dict[str, Any]:
-    """A validator of one entry of each owner list, and ("") of the file without those entries.
-
-    Split so that entries which are plainly valid (see _plainly_valid_entry) skip jsonschema:
-    its descent costs tens of microseconds per entry, most of loading a 10,000-persona file.
-    """
+    """A validator of one entry of each owner list, and ("") of the file without those entries:
+    plainly valid entries skip jsonschema, whose descent was most of loading 10,000 personas."""
     # Imported here: a file of plainly valid entries never needs it (see _schema_errors).
     import jsonschema
 
@@ -196,7 +170,7 @@ def _schema_errors(value: dict[str, Any]) -> Iterator[tuple[YamlPath, Any]]:
 
 
 def _is_number_entry(path: YamlPath) -> bool:
-    """True for an entry of an owner's `numbers`: a phone number, or a mapping holding one."""
+    """True for an entry of an owner's `numbers`."""
     return len(path) == 4 and path[0] in OWNER_LISTS and path[2] == "numbers"
 
 

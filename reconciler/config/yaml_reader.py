@@ -1,17 +1,15 @@
 """Parse one config file's bytes into a document that keeps a position for every value, strictly.
 
-The document is built from YAML parser events (see the package's notes). Problems the parser
-reports without a useful position or in its own words (bad encoding, control characters, tabs,
-unclosed brackets and quotes) are found first or translated here, so that each points where the
-fix belongs.
+Built from parser events (see the package's notes). What the parser reports without a useful
+position or in its own words (encoding, control characters, tabs, unclosed brackets and quotes)
+is found first or translated, so that each problem points where the fix belongs.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -36,23 +34,7 @@ _ALLOWED_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null",
 # costing anything, whichever YAML parser is installed.
 MAX_DEPTH = 64
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
-# Stand for a mapping key whose value is not kept (a duplicate, or a list used as a key), and
-# for no key yet.
-_DROPPED_KEY = object()
-_NO_KEY = object()
 _NOT_ALLOWED = "is not allowed: the config holds plain data only"
-
-
-@dataclass
-class OpenCollection:
-    """A mapping or list whose end event has not come yet, and a mapping's key waiting for its
-    value (_NO_KEY when the next value is a key)."""
-
-    container: dict[Any, Any] | list[Any]
-    path: YamlPath
-    mark: SourceMark
-    flow: bool = False
-    key: Any = _NO_KEY
 
 
 @lru_cache(maxsize=4096)
@@ -69,162 +51,150 @@ def short_tag(tag: str | None) -> str:
 
 def event_mark(file: str, mark: Any) -> SourceMark:
     """The position of a parser mark (0-based) as a SourceMark (1-based)."""
-    if mark is None:
-        return SourceMark(file, 1, 1)
-    return SourceMark(file, mark.line + 1, mark.column + 1)
+    return (
+        SourceMark(file, 1, 1) if mark is None else SourceMark(file, mark.line + 1, mark.column + 1)
+    )
+
+
+class _TooDeep(Exception):
+    """A collection nested deeper than MAX_DEPTH: the document is not kept."""
 
 
 class DocumentBuilder:
-    """Builds plain data from YAML events, keeping positions and collecting problems."""
+    """Builds plain data from a parser's events, keeping positions and collecting problems."""
 
-    def __init__(self, document: Document) -> None:
+    def __init__(self, document: Document, events: Iterator[ev.Event]) -> None:
         self.document = document
+        self.events = events
         self.diagnostics: list[Diagnostic] = []
-        self.stack: list[OpenCollection] = []
+        # The collections not ended yet, with a flow one's brackets (see _syntax_error).
+        self.open: list[tuple[SourceMark, str]] = []
 
     def problem(self, mark: SourceMark, message: str) -> None:
         self.diagnostics.append(Diagnostic(*mark, message))
 
-    def child_path(self) -> YamlPath | None:
-        """Path of the next value, or None when the next value is a mapping key."""
-        if not self.stack:
-            return ()
-        top = self.stack[-1]
-        if isinstance(top.container, list):
-            return (*top.path, len(top.container))
-        if top.key is _NO_KEY:
+    def refuse(self, path: YamlPath | None, mark: SourceMark, message: str) -> None:
+        """Report the value at path, and mark it as already reported."""
+        self.problem(mark, message)
+        if path is not None:
+            self.document.refused.add(path)
+
+    def build(self) -> bool:
+        """Build the document from the first YAML document (a second is refused); False when it
+        is too deep to keep."""
+        documents = 0
+        for event in self.events:
+            if isinstance(event, ev.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    mark = event_mark(self.document.file, event.start_mark)
+                    self.problem(mark, "more than one YAML document: put everything in one")
+                    return True
+                try:
+                    self.document.value = self.node(next(self.events), ())
+                except _TooDeep:
+                    return False
+        return True
+
+    def node(self, event: Any, path: YamlPath | None, key_of: YamlPath | None = None) -> Any:
+        """The value that event starts, read to its end and kept at path. None keeps it nowhere
+        (a mapping key, the value of a key refused), yet reports its problems: a key's as its
+        mapping's (key_of)."""
+        mark = event_mark(self.document.file, event.start_mark)
+        where = key_of if path is None else path
+        if path is not None:
+            self.document.marks[path] = mark
+        if isinstance(event, ev.AliasEvent):
+            # Never expanded: a few aliases of aliases would otherwise grow exponentially.
+            message = f"aliases (*{shown(str(event.anchor))}) are not allowed"
+            self.refuse(where, mark, message + ": write the value out")
             return None
-        return (*top.path, top.key if isinstance(top.key, str | int) else str(top.key))
-
-    def add(self, value: Any, mark: SourceMark, raw: str | None = None) -> None:
-        """Add a value: the key of a mapping waiting for one, else the next value.
-
-        A collection is added when it starts, and put in place again when it ends.
-        """
-        path = self.child_path()
-        if path is None:
-            self.add_key(self.stack[-1], value, mark)
-            return
-        self.document.marks[path] = mark
-        if raw is not None and self.stack:
-            self.document.raw[path] = raw
-        if not isinstance(value, dict | list):
-            self.place(value)
-
-    def place(self, value: Any) -> None:
-        """Put the next value (a scalar, or a collection just ended) where it belongs."""
-        if not self.stack:
-            self.document.value = value
-            return
-        top = self.stack[-1]
-        if isinstance(top.container, list):
-            top.container.append(value)
-            return
-        if top.key is not _DROPPED_KEY:
-            top.container[top.key] = value
-        top.key = _NO_KEY
-
-    def add_key(self, top: OpenCollection, key: Any, mark: SourceMark) -> None:
-        assert isinstance(top.container, dict)
-        if isinstance(key, dict | list):
-            self.problem(mark, "a mapping key must be a plain value, not a list or mapping")
-            top.key = _DROPPED_KEY  # reported once, not as unknown too
-            return
-        key_path = (*top.path, key if isinstance(key, str | int) else str(key))
-        top.key = key
-        if key in top.container:
-            first = self.document.key_marks[key_path]
+        if event.anchor is not None:
             self.problem(
-                mark,
-                f"duplicate key {json.dumps(str(key))} (first at line {first.line}; "
-                "YAML would silently keep only the last one)",
+                mark, f"anchors (&{shown(event.anchor)}) are not allowed: write values out"
             )
-            # Keep the first value: the later one is reported and must be removed.
-            top.key = _DROPPED_KEY
-        else:
-            self.document.key_marks[key_path] = mark
+        if isinstance(event, ev.ScalarEvent):
+            return self.scalar(event, path, where, mark)
+        if len(self.open) >= MAX_DEPTH:
+            self.problem(mark, TOO_DEEP)
+            raise _TooDeep
+        if event.tag not in (None, "!", _TAG + "seq", _TAG + "map"):
+            self.refuse(where, mark, f"tag {short_tag(event.tag)} {_NOT_ALLOWED}")
+        is_mapping = type(event) is ev.MappingStartEvent
+        self.open.append((mark, ("{}" if is_mapping else "[]") if event.flow_style else ""))
+        value = self.mapping(path) if is_mapping else self.sequence(path)
+        self.open.pop()
+        return value
 
-    def scalar(self, event: ev.ScalarEvent, mark: SourceMark) -> None:
+    def scalar(
+        self, event: ev.ScalarEvent, path: YamlPath | None, where: YamlPath | None, mark: SourceMark
+    ) -> Any:
         tag = event.tag
         # Quoted, block and "!"-tagged scalars are strings; only plain ones are resolved.
         if tag is None and event.implicit[0]:
             tag = _implicit_tag(event.value)
         if tag in (None, "!", _TAG + "str", _TAG + "timestamp"):
-            # Most plain scalars: the config's keys, names and ids. A date is kept as
-            # written: no field holds one.
-            self.add(event.value, mark)
-        elif tag == _TAG + "merge":
+            return event.value  # a date is kept as written: no field holds one
+        if tag == _TAG + "merge":
             self.problem(mark, "merge keys (<<) are not allowed: write the values out")
-            if self.stack:
-                self.document.refused.add(self.stack[-1].path)
-            self.add(event.value, mark)
-        elif tag not in _ALLOWED_TAGS or tag in (_TAG + "seq", _TAG + "map"):
+            # The mapping holding it is unreliable.
+            mapping = where if path is None else path[:-1] if path else None
+            if mapping is not None:
+                self.document.refused.add(mapping)
+            return event.value
+        if tag not in _ALLOWED_TAGS or tag in (_TAG + "seq", _TAG + "map"):
             fix = "on a single value: remove the tag" if tag in _ALLOWED_TAGS else _NOT_ALLOWED
-            self.refuse(mark, f"tag {short_tag(tag)} {fix}")
-            self.add(event.value, mark)
-        else:
-            node = yaml.ScalarNode(tag, event.value, None, None, event.style)
-            try:
-                value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
-            except Exception:  # an explicit !!bool maybe raises KeyError, not a YAMLError
-                message = f"{shown_json(event.value)} is not a valid {short_tag(tag)}"
-                self.refuse(mark, message + ": remove the tag")
-                value = event.value
-            self.add(value, mark, None if isinstance(value, str) else event.value)
+            self.refuse(where, mark, f"tag {short_tag(tag)} {fix}")
+            return event.value
+        node = yaml.ScalarNode(tag, event.value, None, None, event.style)
+        try:
+            value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+        except Exception:  # an explicit !!bool maybe raises KeyError, not a YAMLError
+            message = f"{shown_json(event.value)} is not a valid {short_tag(tag)}"
+            self.refuse(where, mark, message + ": remove the tag")
+            return event.value
+        if path and not isinstance(value, str):
+            self.document.raw[path] = event.value
+        return value
 
-    def refuse(self, mark: SourceMark, message: str) -> None:
-        """Report the value about to be added, and mark it as already reported."""
-        self.problem(mark, message)
-        path = self.child_path()
-        # A refused mapping key: its mapping is unreliable.
-        self.document.refused.add(self.stack[-1].path if path is None else path)
+    def sequence(self, path: YamlPath | None) -> list[Any]:
+        items: list[Any] = []
+        while not isinstance(event := next(self.events), ev.SequenceEndEvent):
+            items.append(self.node(event, None if path is None else (*path, len(items))))
+        return items
 
-    def feed(self, events: Iterable[ev.Event]) -> bool:
-        """Build the document from a parser's events; stops at a second document, or too deep
-        (then False: the document is not kept)."""
-        documents = 0
-        for event in events:
+    def mapping(self, path: YamlPath | None) -> dict[Any, Any]:
+        entries: dict[Any, Any] = {}
+        first_marks: dict[Any, SourceMark] = {}
+        while not isinstance(event := next(self.events), ev.MappingEndEvent):
             mark = event_mark(self.document.file, event.start_mark)
-            if isinstance(event, ev.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    self.problem(mark, "more than one YAML document: put everything in one")
-                    return True
-            elif isinstance(event, ev.AliasEvent):
-                # Never expanded: a few aliases of aliases would otherwise grow exponentially.
-                message = f"aliases (*{shown(str(event.anchor))}) are not allowed"
-                self.refuse(mark, message + ": write the value out")
-                self.add(None, mark)
-                continue
-            anchor = getattr(event, "anchor", None)
-            if anchor is not None:
-                self.problem(mark, f"anchors (&{shown(anchor)}) are not allowed: write values out")
-            if isinstance(event, ev.ScalarEvent):
-                self.scalar(event, mark)
-            elif isinstance(event, ev.CollectionStartEvent):
-                if len(self.stack) >= MAX_DEPTH:
-                    self.problem(mark, TOO_DEEP)
-                    return False
-                if event.tag not in (None, "!", _TAG + "seq", _TAG + "map"):
-                    self.refuse(mark, f"tag {short_tag(event.tag)} {_NOT_ALLOWED}")
-                empty: dict[Any, Any] | list[Any] = (
-                    {} if type(event) is ev.MappingStartEvent else []
+            plain = not isinstance(event, ev.CollectionStartEvent)
+            if not plain:  # said before it is read, which may stop at a problem inside it
+                self.problem(mark, "a mapping key must be a plain value, not a list or mapping")
+            key = self.node(event, None, path)
+            key_path = None
+            if plain and key in first_marks:
+                self.problem(
+                    mark,
+                    f"duplicate key {json.dumps(str(key))} (first at line "
+                    f"{first_marks[key].line}; YAML would silently keep only the last one)",
                 )
-                path = self.child_path()
-                self.add(empty, mark)
-                if path is None:  # a mapping or list used as a mapping key: dropped at its end
-                    path = (*self.stack[-1].path, str(self.stack[-1].key))
-                self.stack.append(OpenCollection(empty, path, mark, bool(event.flow_style)))
-            elif isinstance(event, ev.CollectionEndEvent):
-                self.place(self.stack.pop().container)
-        return True
+            elif plain:
+                first_marks[key] = mark
+                if path is not None:
+                    key_path = (*path, key if isinstance(key, str | int) else str(key))
+                    self.document.key_marks[key_path] = mark
+            # The value of a key refused is read all the same; of a key given twice, the first
+            # is kept, as the later one is reported and must be removed.
+            value = self.node(next(self.events), key_path)
+            if key_path is not None:
+                entries[key] = value
+        return entries
 
 
 def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnostic]]:
-    """Parse one file's bytes into a positioned document and the problems found on the way.
-
-    The document is None when the YAML could not be parsed at all.
-    """
+    """Parse one file's bytes into a positioned document (None when the YAML could not be
+    parsed at all) and the problems found on the way."""
     text = _decode(file, content)
     if isinstance(text, Diagnostic):
         return None, [text]
@@ -236,11 +206,11 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         name = " (NUL)" if code == 0 else ""
         message = f"control character U+{code:04X}{name} is not allowed in YAML: remove it"
         return None, [Diagnostic(*_position(file, text, control.start()), message)]
-    builder = DocumentBuilder(Document(file))
+    builder = DocumentBuilder(Document(file), iter(_Loader(text).get_event, None))
     try:
-        whole = builder.feed(iter(_Loader(text).get_event, None))
+        whole = builder.build()
     except yaml.MarkedYAMLError as error:
-        builder.problem(*_syntax_error(error, text, builder.stack, file))
+        builder.problem(*_syntax_error(error, text, builder.open, file))
     except yaml.YAMLError as error:
         index = getattr(error, "position", 0)
         where = _position(file, text, index if isinstance(index, int) else 0)
@@ -259,7 +229,10 @@ def _position(file: str, text: str, index: int) -> SourceMark:
 
 
 def _syntax_error(
-    error: yaml.MarkedYAMLError, text: str, open_collections: list[OpenCollection], file: str
+    error: yaml.MarkedYAMLError,
+    text: str,
+    open_collections: list[tuple[SourceMark, str]],
+    file: str,
 ) -> tuple[SourceMark, str]:
     """Where a YAML syntax error's fix belongs, and what to say."""
     problem = one_line(error.problem or "invalid YAML")
@@ -274,11 +247,11 @@ def _syntax_error(
     if "maximum nesting depth" in problem:
         return where, TOO_DEEP
     at_end = not text[index:].strip()
-    open_flow = next((frame for frame in reversed(open_collections) if frame.flow), None)
-    if at_end and open_flow is not None:
+    open_flows = [(bracket, pair) for bracket, pair in open_collections if pair]
+    if at_end and open_flows:
         # The parser notices only at the end of the file; the fix belongs at the bracket.
-        opened, closing = ("{", "}") if isinstance(open_flow.container, dict) else ("[", "]")
-        return open_flow.mark, f'"{opened}" is never closed: add the matching "{closing}"'
+        bracket, pair = open_flows[-1]
+        return bracket, f'"{pair[0]}" is never closed: add the matching "{pair[1]}"'
     context = one_line(error.context or "")
     context_mark = error.context_mark
     if at_end and context_mark is not None and "quoted scalar" in context:
@@ -299,9 +272,8 @@ def _decode(file: str, content: bytes) -> str | Diagnostic:
     except UnicodeDecodeError as error:
         if content.startswith((b"\xff\xfe", b"\xfe\xff")):
             return Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")
-        line_start = content.rfind(b"\n", 0, error.start) + 1
-        line = content.count(b"\n", 0, error.start) + 1
         # Columns count characters, as for every other message.
-        column = len(content[line_start : error.start].decode("utf-8", "replace")) + 1
+        before = content[: error.start].decode("utf-8", "replace")
         bad = content[error.start : error.start + 1].hex()
-        return Diagnostic(file, line, column, f"the file is not UTF-8 text (byte 0x{bad})")
+        where = _position(file, before, len(before))
+        return Diagnostic(*where, f"the file is not UTF-8 text (byte 0x{bad})")

@@ -1,10 +1,13 @@
-"""Message text: one line, safe for a terminal, long lists cut short."""
+"""Message text: one line, safe for a terminal, long lists cut short, files' warnings."""
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 
-from reconciler.text import and_more, one_line, printable
+from reconciler.text import and_more, one_line, os_reason, printable, readable_by_others
 
 
 @pytest.mark.parametrize(
@@ -64,3 +67,22 @@ def test_printable_escapes_bidirectional_controls_that_reorder_a_line() -> None:
     assert printable("Sales\u202e1010") == "Sales\\u202e1010"
     assert printable("\u2066a\u2069\u200f") == "\\u2066a\\u2069\\u200f"
     assert printable("Café 📞") == "Café 📞"
+
+
+def test_the_system_reason_ends_a_message_in_lower_case() -> None:
+    assert (
+        os_reason(PermissionError(errno.EACCES, os.strerror(errno.EACCES))) == "permission denied"
+    )
+    assert os_reason(OSError()) == "oserror"
+
+
+@pytest.mark.parametrize(
+    ("mode", "warned"), [(0o100600, False), (0o400, False), (0o100640, True), (0o604, True)]
+)
+def test_a_file_group_or_others_can_read_is_warned_about(mode: int, warned: bool) -> None:
+    warning = readable_by_others("log file", "audit.jsonl", mode)
+    expected = (
+        f"warning: the log file audit.jsonl can be read by group or others "
+        f"(mode {mode & 0o7777:04o}): run chmod 600 audit.jsonl"
+    )
+    assert warning == (expected if warned else None)

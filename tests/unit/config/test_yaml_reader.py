@@ -61,3 +61,15 @@ def test_an_anchored_number_is_still_refused() -> None:
     messages = [str(problem) for problem in problems]
     assert "f.yaml:4:15: anchors (&n) are not allowed: write values out" in messages
     assert any("aliases (*n) are not allowed" in message for message in messages)
+
+
+def test_the_value_of_a_list_used_as_a_key_is_dropped_with_it() -> None:
+    """The value after a refused key is read as that key's value, never as the next key."""
+    text = "version: 1\npersonas: []\n? [a]\n: b\nc: d\n"
+    document, problems = parse_yaml("f.yaml", text.encode())
+    assert [str(problem) for problem in problems] == [
+        "f.yaml:3:3: a mapping key must be a plain value, not a list or mapping"
+    ]
+    assert document is not None
+    assert document.value == {"version": 1, "personas": [], "c": "d"}
+    assert document.key_marks[("c",)] == SourceMark("f.yaml", 5, 1)
