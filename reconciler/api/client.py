@@ -1,26 +1,32 @@
 """The endpoints of the Bland API the tool uses: personas, inbound numbers and v2 agents.
 
 Each write says how to read back whether it took effect, for when its answer is lost
-(`transport`); the persona listing is read to its empty page (`paging`).
+(`transport`). GET /v1/personas gives no total, cursor or page count, and a server may cap
+`limit` or ignore `page`: a listing ends only at an empty page, and an id seen twice means the
+pages do not fit together, so the listing is refused rather than planned on. Pages are checked
+in page order, each one that holds personas letting the next go out, up to READ_AHEAD pages
+ahead: which pages are asked for depends on the account only, never on timing.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, Literal
 
 from reconciler import model
 from reconciler.api import bodies, urls, wire
-from reconciler.api.numbers import as_read, build_live, canonical_number
-from reconciler.api.paging import read_pages
 from reconciler.api.transport import READ_BACK_DONE, Transport
+from reconciler.api.urls import shown_text
+from reconciler.api.wire import as_read, canonical_number
 from reconciler.errors import ApiError, NotSent
 
 PAGE_LIMIT = 100  # the documented maximum of `limit`
 PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
+READ_AHEAD = 4  # pages asked for ahead of the last one known to hold personas
+MAX_PAGES = 10_000  # a stop for a server that never sends an empty page
 
 AgentAction = Literal["attach", "detach"]
 
@@ -37,7 +43,35 @@ class BlandClient(Transport):
     def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, model.LivePersona], int]:
         """Every persona of the account (deleted ones flagged) and the pages the listing took,
         up to its empty page: passed back as `pages_hint`, they are all asked for at once."""
-        return read_pages(self._page, PAGE_WINDOW, pages_hint)
+        hint = min(max(pages_hint, 0), MAX_PAGES)
+        pool = ThreadPoolExecutor(max_workers=PAGE_WINDOW, thread_name_prefix="page")
+        asked: list[Future[list[model.LivePersona]]] = []
+        seen: dict[str, int] = {}  # persona id -> the page it was on
+        end: int | None = None  # the first empty page, once read
+        try:
+            for page in range(1, MAX_PAGES + 1):
+                # Pages 1 to `full` hold personas: ask up to READ_AHEAD past them, the hint at once.
+                full = page - 1 if end is None else end - 1
+                reach = min(max(hint, full + min(full - hint + 1, READ_AHEAD)), MAX_PAGES)
+                asked += [pool.submit(self._page, n) for n in range(len(asked) + 1, reach + 1)]
+                if page > len(asked):
+                    break
+                answer = asked[page - 1]
+                if end is not None and answer.exception() is not None:
+                    continue  # asked for past the empty page: the list ended before it
+                listed = answer.result()
+                _check_page(page, listed, seen, end)
+                if end is None and not listed:
+                    end = page
+        finally:
+            # After an error: what has not started is not sent.
+            pool.shutdown(wait=True, cancel_futures=True)
+        if end is None:
+            raise _refused(
+                f"still personas on page {MAX_PAGES} and no empty page yet "
+                "(a server that never ends the list)"
+            )
+        return {persona.id: persona for f in asked[: end - 1] for persona in f.result()}, end
 
     def _page(self, page: int) -> list[model.LivePersona]:
         def read(answer: bodies.ReadAnswer, method: str, path: str) -> list[model.LivePersona]:
@@ -80,7 +114,7 @@ class BlandClient(Transport):
             if self._auth_failure is not None:
                 raise self._auth_failure from None
             raise
-        return build_live(personas, pages, numbers)
+        return wire.build_live(personas, pages, numbers)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -244,3 +278,32 @@ def write_took_effect(
     if action == "attach":
         return twin is not None and all(owner == twin for owner in owners)
     return twin is None or all(owner != twin for owner in owners)
+
+
+def _refused(what: str) -> ApiError:
+    why = f"{what}; refusing to plan on an inconsistent list of personas"
+    return ApiError(why, method="GET", path=urls.PERSONAS_PATH)
+
+
+def _check_page(
+    page: int, personas: list[model.LivePersona], seen: dict[str, int], end: int | None
+) -> None:
+    """Refuse an id seen before, or personas after the empty page `end`."""
+    if end is not None and personas:
+        raise _refused(
+            f"page {end} is empty but page {page} lists personas: "
+            "the list changed while it was read"
+        )
+    for persona in personas:
+        seen_on = seen.get(persona.id)
+        if seen_on is not None:
+            where = (
+                f"page {page} lists it twice"
+                if seen_on == page
+                else f"pages {seen_on} and {page} both list it"
+            )
+            raise _refused(
+                f"persona {shown_text(persona.id)} is listed more than once ({where}): "
+                "the server ignores `page`, or the list changed while it was read"
+            )
+        seen[persona.id] = page

@@ -55,30 +55,28 @@ class AdaptiveWriteLimit:
         finally:
             with self._condition:
                 self._in_flight -= 1
-                message = self._adapt(ticket)
+                self._adapt(ticket)
                 self._condition.notify_all()
-            if message is not None:
-                self._notify(message)
 
-    def _adapt(self, ticket: WriteTicket) -> str | None:
-        """The limit after a write ended, and a line saying how it changed, if it did."""
+    def _adapt(self, ticket: WriteTicket) -> None:
+        """Change the limit after a write ended, and say how it changed, if it did."""
         if ticket.outcome == "other":
-            return None
+            return
         self._successes = self._successes + 1 if ticket.outcome == "ok" else 0
         # Writes sent under the old limit all see the same overload: halve once per epoch.
         if ticket.outcome == "rate_limited" and ticket.epoch == self._epoch and self.limit > 1:
             self.limit //= 2
             self.lowest = min(self.lowest, self.limit)
-            message = f"rate limited: concurrent writes lowered to {self.limit}"
+            self._notify(f"rate limited: concurrent writes lowered to {self.limit}")
         elif self._successes >= GROW_AFTER and self.limit < self.ceiling:
             self.limit += 1
             self._successes = 0
-            message = f"{GROW_AFTER} writes in a row succeeded: concurrent writes raised to "
-            message += str(self.limit)
+            self._notify(
+                f"{GROW_AFTER} writes in a row succeeded: concurrent writes raised to {self.limit}"
+            )
         else:
-            return None
+            return
         self._epoch += 1
-        return message
 
 
 class Pacer:

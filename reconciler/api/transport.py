@@ -195,6 +195,7 @@ class Transport:
         an ApiError if none. A write's `took_effect(deadline)` reads the account before it is
         sent again after a lost answer; READ_BACK_DONE when that shows it took effect."""
         deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
+        request = self._http.build_request(method, path, params=params, json=body)
         ambiguous = False
         last: RetryableFailure | None = None  # the last attempt that went out, if any
         try:
@@ -204,7 +205,7 @@ class Transport:
                         log.info("%s %s: the earlier attempt took effect", method, path)
                         return READ_BACK_DONE
                     try:
-                        return self._attempt(method, path, params, body, deadline, read)
+                        return self._attempt(request, path, deadline, read)
                     except RetryableFailure as failure:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
@@ -229,6 +230,13 @@ class Transport:
 
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
+        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            failure = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(failure, RetryableFailure) and failure.error.retry_after is not None:
+                return failure.error.retry_after
+            return float(jitter(state))
 
         def stop(state: tenacity.RetryCallState) -> bool:
             # Also when the wait plus one more attempt could end past the deadline.
@@ -244,30 +252,17 @@ class Transport:
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableFailure),
             stop=stop,
-            wait=self._wait,
+            wait=wait,
             sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
 
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        """Seconds before the next attempt: what Retry-After asked for, else full-jitter backoff."""
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
-            return error.error.retry_after
-        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
-        return float(jitter(state))
-
     def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        body: Any,
-        deadline: float,
-        read: AnswerReader,
+        self, request: httpx.Request, path: str, deadline: float, read: AnswerReader
     ) -> Any:
         """One attempt, sent once pacing and (for a write) the write limit let it go."""
+        method = request.method
         pause = self._pacer.pause_remaining()
         if pause > 0 and self._clock() + pause + self.timeout > deadline:
             message = f"rate limited: the API asked to wait {pause:.0f}s, longer than this "
@@ -279,34 +274,28 @@ class Transport:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         with nullcontext() if method == "GET" else self.write_limit.slot() as ticket:
             # Checked after every wait: a signal may have come while this write waited its turn.
-            self._refuse_if_cancelled(method, path)
+            if self.cancelled:
+                raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
             hook = getattr(self._local, "before_wire", None)
             if ticket is not None and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
-            return self._send(method, path, params, body, ticket, deadline, read)
-
-    def _refuse_if_cancelled(self, method: str, path: str) -> None:
-        if self.cancelled:
-            raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
+            answer = self._send(request, path, deadline, write=ticket is not None)
+            try:
+                return self._outcome(answer, method, path, ticket, read)
+            finally:
+                self._bodies.give_back(answer.content)
 
     def _send(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        body: Any,
-        ticket: WriteTicket | None,
-        deadline: float,
-        read: AnswerReader,
-    ) -> Any:
-        """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
+        self, request: httpx.Request, path: str, deadline: float, *, write: bool
+    ) -> bodies.ReadAnswer:
+        """Send one attempt and read its answer whole; a failure to retry or not if none."""
+        method = request.method
         started = time.perf_counter()
-        request = self._http.build_request(method, path, params=params, json=body)
         try:
             streamed = self._http.send(request, stream=True)
             try:
-                response = self._bodies.read(streamed, lambda: self._clock() > deadline)
+                answer = self._bodies.read(streamed, lambda: self._clock() > deadline)
             except (bodies.BodyRefused, httpx.DecodingError) as refused:
                 if isinstance(refused, httpx.DecodingError):  # not the encoding it claims
                     why = f"its answer could not be decoded ({one_line(str(refused))})"
@@ -315,7 +304,7 @@ class Transport:
                         f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed "
                         "while its answer was still arriving; stopped reading it"
                     )
-                why += "; the write may have taken effect" if ticket is not None else ""
+                why += "; the write may have taken effect" if write else ""
                 raise ApiError(why, method=method, path=path) from None
             finally:
                 streamed.close()
@@ -325,32 +314,29 @@ class Transport:
             log.debug("%s %s -> %s", method, path, type(error).__name__)
             raise RetryableFailure(
                 ApiError(self._no_answer(error), method=method, path=path),
-                ambiguous=ticket is not None and connected,
+                ambiguous=write and connected,
             ) from None
         raw_path = request.url.raw_path.decode("ascii", "replace")
         elapsed = (time.perf_counter() - started) * 1000
-        log.debug("%s %s -> %s (%.0f ms)", method, raw_path, response.status_code, elapsed)
-        try:
-            return self._outcome(response, method, path, ticket, read)
-        finally:
-            self._bodies.give_back(response.content)
+        log.debug("%s %s -> %s (%.0f ms)", method, raw_path, answer.status_code, elapsed)
+        return answer
 
     def _outcome(
         self,
-        response: bodies.ReadAnswer,
+        answer: bodies.ReadAnswer,
         method: str,
         path: str,
         ticket: WriteTicket | None,
         read: AnswerReader,
     ) -> Any:
         """A successful answer as `read` reads it, or the failure an answer stands for."""
-        status = response.status_code
+        status = answer.status_code
         if 200 <= status < 300:
-            payload = read(response, method, path)
+            payload = read(answer, method, path)
             if ticket is not None:
                 ticket.outcome = "ok"
             return payload
-        failure = bodies.error_from_response(response, method, path)
+        failure = bodies.error_from_response(answer, method, path)
         if status == 429:
             # Slows the writes and pauses every request; the write was refused, not applied.
             self.stats.add(rate_limited=1)

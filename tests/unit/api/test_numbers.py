@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.api.numbers import build_live, canonical_number
+from reconciler.api.wire import build_live, canonical_number
 from reconciler.model import LivePersona
 
 
