@@ -1,8 +1,8 @@
-"""How fast one client may talk to the API: 429 pauses, an optional fixed rate, adaptive writes.
+"""How many writes one client may have in flight: fewer after a 429, more after successes.
 
-Bland publishes no rate limit, so nothing is guessed: a 429 holds every request of the client
-for its Retry-After and halves how many writes may be in flight; a run of successful writes adds
-one back (additive increase, multiplicative decrease, as TCP does). `--max-rps` is a fixed cap.
+Bland publishes no rate limit, so nothing is guessed: a 429 halves how many writes may be in
+flight (and holds every request for its Retry-After, `transport`); a run of successful writes adds
+one back (additive increase, multiplicative decrease, as TCP does).
 """
 
 from __future__ import annotations
@@ -77,41 +77,3 @@ class AdaptiveWriteLimit:
         else:
             return
         self._epoch += 1
-
-
-class Pacer:
-    """When the next request may start: after any 429 pause and at most `max_rps` per second."""
-
-    def __init__(
-        self, *, max_rps: float | None, sleep: Callable[[float], None], clock: Callable[[], float]
-    ) -> None:
-        if max_rps is not None and max_rps <= 0:
-            raise ValueError("max_rps must be more than 0")
-        self.max_rps = max_rps
-        self._sleep = sleep
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._pause_until = 0.0
-        self._next_start = 0.0
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request until `seconds` from now (after a 429 with Retry-After)."""
-        with self._lock:
-            self._pause_until = max(self._pause_until, self._clock() + seconds)
-
-    def pause_remaining(self) -> float:
-        """Seconds left of the current 429 pause (0 when there is none)."""
-        with self._lock:
-            return max(0.0, self._pause_until - self._clock())
-
-    def wait_turn(self) -> tuple[float, float]:
-        """Wait for the pause and the rate cap; returns (seconds paused, seconds paced)."""
-        with self._lock:
-            now = self._clock()
-            paused = max(0.0, self._pause_until - now)
-            start = max(now + paused, self._next_start)
-            if self.max_rps is not None:
-                self._next_start = start + 1.0 / self.max_rps
-        if start > now:
-            self._sleep(start - now)
-        return paused, start - now - paused

@@ -22,7 +22,7 @@ import tenacity
 
 from reconciler import __version__
 from reconciler.api import bodies
-from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
+from reconciler.api.pacing import AdaptiveWriteLimit, WriteTicket
 from reconciler.api.urls import check_base_url, tls_context, unproxied_mounts
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 from reconciler.text import one_line
@@ -109,12 +109,14 @@ class Transport:
         self._cancelled = threading.Event()
         self._stop_reason: str | None = None
         self._auth_failure: AuthError | None = None
-        self._stop_lock = threading.Lock()
+        self._lock = threading.Lock()  # the stop's reason, and when requests may start
         self._local = threading.local()
         # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
-        self._pacer = Pacer(max_rps=max_rps, sleep=self._sleep, clock=clock)
+        # When the next request may start: after a 429's Retry-After, and at most max_rps a second.
+        self.max_rps = max_rps
+        self._pause_until = self._next_start = 0.0
         self.write_limit = AdaptiveWriteLimit(WRITE_PARALLELISM, notify=log.info)
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -147,7 +149,7 @@ class Transport:
 
     def cancel(self, reason: str = INTERRUPTED) -> None:
         """Stop retrying and waiting: requests on the wire finish, no new attempt starts."""
-        with self._stop_lock:
+        with self._lock:
             self._stop_reason = self._stop_reason or reason
         self._cancelled.set()
 
@@ -230,13 +232,6 @@ class Transport:
 
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
-        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            failure = state.outcome.exception() if state.outcome is not None else None
-            if isinstance(failure, RetryableFailure) and failure.error.retry_after is not None:
-                return failure.error.retry_after
-            return float(jitter(state))
 
         def stop(state: tenacity.RetryCallState) -> bool:
             # Also when the wait plus one more attempt could end past the deadline.
@@ -252,45 +247,63 @@ class Transport:
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableFailure),
             stop=stop,
-            wait=wait,
+            wait=self._wait,
             sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Seconds before the next attempt: what Retry-After asked for, else full-jitter backoff."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
+            return error.error.retry_after
+        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
+        return float(jitter(state))
 
     def _attempt(
         self, request: httpx.Request, path: str, deadline: float, read: AnswerReader
     ) -> Any:
         """One attempt, sent once pacing and (for a write) the write limit let it go."""
         method = request.method
-        pause = self._pacer.pause_remaining()
-        if pause > 0 and self._clock() + pause + self.timeout > deadline:
-            message = f"rate limited: the API asked to wait {pause:.0f}s, longer than this "
-            raise ApiError(message + "request may take", status=429, method=method, path=path)
-        began = self._clock()
-        paused, paced = self._pacer.wait_turn()
-        self.stats.add(held=(began, paused + paced))
+        with self._lock:  # the 429 pause, then the rate cap
+            now = self._clock()
+            paused = max(0.0, self._pause_until - now)
+            if paused and now + paused + self.timeout > deadline:
+                message = f"rate limited: the API asked to wait {paused:.0f}s, longer than this "
+                raise ApiError(message + "request may take", status=429, method=method, path=path)
+            start = max(now + paused, self._next_start)
+            if self.max_rps is not None:
+                self._next_start = start + 1.0 / self.max_rps
+        if start > now:
+            self._sleep(start - now)
+        self.stats.add(held=(now, start - now))
         if paused:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         with nullcontext() if method == "GET" else self.write_limit.slot() as ticket:
             # Checked after every wait: a signal may have come while this write waited its turn.
-            if self.cancelled:
-                raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
+            self._refuse_if_cancelled(method, path)
             hook = getattr(self._local, "before_wire", None)
             if ticket is not None and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
-            answer = self._send(request, path, deadline, write=ticket is not None)
-            try:
-                return self._outcome(answer, method, path, ticket, read)
-            finally:
-                self._bodies.give_back(answer.content)
+            return self._send(method, path, request, ticket, deadline, read)
+
+    def _refuse_if_cancelled(self, method: str, path: str) -> None:
+        if self.cancelled:
+            raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
 
     def _send(
-        self, request: httpx.Request, path: str, deadline: float, *, write: bool
-    ) -> bodies.ReadAnswer:
-        """Send one attempt and read its answer whole; a failure to retry or not if none."""
-        method = request.method
+        self,
+        method: str,
+        path: str,
+        request: httpx.Request,
+        ticket: WriteTicket | None,
+        deadline: float,
+        read: AnswerReader,
+    ) -> Any:
+        """Send one attempt (a write holds `ticket`); its answer as `read` reads it, or the
+        failure the attempt stands for, to retry or not."""
         started = time.perf_counter()
         try:
             streamed = self._http.send(request, stream=True)
@@ -304,7 +317,7 @@ class Transport:
                         f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed "
                         "while its answer was still arriving; stopped reading it"
                     )
-                why += "; the write may have taken effect" if write else ""
+                why += "; the write may have taken effect" if ticket is not None else ""
                 raise ApiError(why, method=method, path=path) from None
             finally:
                 streamed.close()
@@ -314,46 +327,46 @@ class Transport:
             log.debug("%s %s -> %s", method, path, type(error).__name__)
             raise RetryableFailure(
                 ApiError(self._no_answer(error), method=method, path=path),
-                ambiguous=write and connected,
+                ambiguous=ticket is not None and connected,
             ) from None
         raw_path = request.url.raw_path.decode("ascii", "replace")
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("%s %s -> %s (%.0f ms)", method, raw_path, answer.status_code, elapsed)
-        return answer
+        try:
+            if 200 <= answer.status_code < 300:
+                payload = read(answer, method, path)
+                if ticket is not None:
+                    ticket.outcome = "ok"
+                return payload
+            raise self._failure(answer, method, path, ticket)
+        finally:
+            self._bodies.give_back(answer.content)
 
-    def _outcome(
-        self,
-        answer: bodies.ReadAnswer,
-        method: str,
-        path: str,
-        ticket: WriteTicket | None,
-        read: AnswerReader,
-    ) -> Any:
-        """A successful answer as `read` reads it, or the failure an answer stands for."""
-        status = answer.status_code
-        if 200 <= status < 300:
-            payload = read(answer, method, path)
-            if ticket is not None:
-                ticket.outcome = "ok"
-            return payload
+    def _failure(
+        self, answer: bodies.ReadAnswer, method: str, path: str, ticket: WriteTicket | None
+    ) -> Exception:
+        """The failure an answer that is not a success stands for: to retry, or not."""
         failure = bodies.error_from_response(answer, method, path)
-        if status == 429:
+        if answer.status_code == 429:
             # Slows the writes and pauses every request; the write was refused, not applied.
             self.stats.add(rate_limited=1)
             if ticket is not None:
                 ticket.outcome = "rate_limited"
             if failure.retry_after:
-                self._pacer.pause(failure.retry_after)
-        if status in TRANSIENT_STATUSES:
+                with self._lock:  # every request waits it out, not only this one
+                    self._pause_until = max(self._pause_until, self._clock() + failure.retry_after)
+        if answer.status_code in TRANSIENT_STATUSES:
             # After a 5xx a write may have been applied all the same.
-            raise RetryableFailure(failure, ambiguous=ticket is not None and status != 429)
+            return RetryableFailure(
+                failure, ambiguous=ticket is not None and answer.status_code != 429
+            )
         if isinstance(failure, AuthError):
             # The key is wrong or lacks rights: nothing else this run sends can succeed, and
             # writes already waiting or retrying in other threads must not go out.
-            with self._stop_lock:
+            with self._lock:
                 self._auth_failure = self._auth_failure or failure
             self.cancel(AUTH_STOPPED)
-        raise failure
+        return failure
 
     def _no_answer(self, error: httpx.TransportError) -> str:
         """Why a request got no answer; a failed connection names the host and port it tried."""
