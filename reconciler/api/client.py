@@ -188,18 +188,13 @@ class BlandClient(Transport):
         self._agent_write(agent_id, "attach", sorted(numbers))
 
     def detach_from_agent(self, agent_id: str, numbers: Iterable[str]) -> int | None:
-        """Take numbers off an agent (others are skipped); they then have no owner at all.
-
-        Returns how many the agent held, or None when reading back showed that an attempt
-        whose answer was lost had already taken effect.
-        """
+        """Take numbers off an agent (others are skipped); they then have no owner at all. How
+        many the agent held; None when a read-back saw a lost answer's attempt take effect."""
         path = urls.agent_path(agent_id, "inbound", "detach")
         payload = self._agent_write(agent_id, "detach", sorted(numbers))
-        return (
-            None
-            if payload is READ_BACK_DONE
-            else wire.detached_from_answer(payload, agent_id, path)
-        )
+        if payload is READ_BACK_DONE:
+            return None
+        return wire.detached_from_answer(payload, agent_id, path)
 
     def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> object:
         path = urls.agent_path(agent_id, "inbound", action)
@@ -238,7 +233,9 @@ class BlandClient(Transport):
         path = urls.persona_path(persona_id, "inbound", segment, "settings")
         body = {"persona_settings": settings.as_dict() if settings is not None else None}
         payload = self._request("PATCH", path, body=body, took_effect=took_effect)
-        return settings if payload is READ_BACK_DONE else wire.settings_from_answer(payload)
+        if payload is READ_BACK_DONE:
+            return settings
+        return wire.settings_from_json(wire.reported(payload, "persona_settings"))
 
     def update_label(
         self, number: str, label: str, *, persona_id: str | None = None
@@ -254,7 +251,9 @@ class BlandClient(Transport):
 
         body = {"phoneNumber": number, "newLabel": label}
         payload = self._request("POST", urls.LABEL_PATH, body=body, took_effect=took_effect)
-        return label if payload is READ_BACK_DONE else wire.label_from_answer(payload)
+        if payload is READ_BACK_DONE:
+            return label
+        return wire.label_from_json(wire.reported(payload, "label"))
 
 
 def is_not_found(error: ApiError) -> bool:

@@ -191,8 +191,8 @@ def _persona(item: Any, where: str) -> model.LivePersona:
         seen_settings = settings_from_json(entry.get("persona_settings", model.UNREAD))
         if seen_settings is not model.UNREAD:
             settings[number] = seen_settings
-        label = entry.get("label", model.UNREAD)
-        if label is None or isinstance(label, str):
+        label = label_from_json(entry.get("label", model.UNREAD))
+        if label is not model.UNREAD:
             labels[number] = label
     return model.LivePersona(
         id=persona_id,
@@ -222,21 +222,15 @@ def settings_from_json(value: Any) -> model.SeenSettings:
     return model.routing_settings(value) if isinstance(value, dict) else model.UNREAD
 
 
-def _data_field(payload: Any, key: str) -> Any:
+def label_from_json(value: Any) -> model.SeenLabel:
+    """A label as the API shows it: text, null, or anything else (model.UNREAD)."""
+    return value if value is None or isinstance(value, str) else model.UNREAD
+
+
+def reported(payload: Any, key: str) -> Any:
     """`data.<key>` of a write's answer; model.UNREAD when the answer does not show it."""
     data = data_of(payload) if isinstance(payload, dict) else None
     return data[key] if isinstance(data, dict) and key in data else model.UNREAD
-
-
-def settings_from_answer(payload: Any) -> model.SeenSettings:
-    """The persona_settings in the answer of the settings PATCH (`data.persona_settings`)."""
-    return settings_from_json(_data_field(payload, "persona_settings"))
-
-
-def label_from_answer(payload: Any) -> model.SeenLabel:
-    """The label in the answer of POST /inbound/update_label (`data.label`)."""
-    label = _data_field(payload, "label")
-    return label if label is None or isinstance(label, str) else model.UNREAD
 
 
 def persona_from_answer(payload: Any, method: str, path: str) -> model.LivePersona:
@@ -260,9 +254,8 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
         items = payload["inbound_numbers"]
     numbers: dict[str, str | None] = {}
     with reading("GET", urls.INBOUND_PATH):
-        for index, item in enumerate(
-            _list(items, payload, "a list", "the list of inbound numbers")
-        ):
+        items = _list(items, payload, "a list", "the list of inbound numbers")
+        for index, item in enumerate(items):
             number = _phone_number(item, f"entry {index}")
             owner = item.get("persona_id") if isinstance(item, dict) else None
             if owner is not None:  # named (undocumented): checked, the number shown if wrong
