@@ -347,7 +347,8 @@ class Transport:
     ) -> Exception:
         """The failure an answer that is not a success stands for: to retry, or not."""
         failure = bodies.error_from_response(answer, method, path)
-        if answer.status_code == 429:
+        status = answer.status_code
+        if status == 429:
             # Slows the writes and pauses every request; the write was refused, not applied.
             self.stats.add(rate_limited=1)
             if ticket is not None:
@@ -355,11 +356,9 @@ class Transport:
             if failure.retry_after:
                 with self._lock:  # every request waits it out, not only this one
                     self._pause_until = max(self._pause_until, self._clock() + failure.retry_after)
-        if answer.status_code in TRANSIENT_STATUSES:
+        if status in TRANSIENT_STATUSES:
             # After a 5xx a write may have been applied all the same.
-            return RetryableFailure(
-                failure, ambiguous=ticket is not None and answer.status_code != 429
-            )
+            return RetryableFailure(failure, ambiguous=ticket is not None and status != 429)
         if isinstance(failure, AuthError):
             # The key is wrong or lacks rights: nothing else this run sends can succeed, and
             # writes already waiting or retrying in other threads must not go out.
