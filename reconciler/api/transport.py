@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Self
 
 import httpx
@@ -197,7 +198,8 @@ class Transport:
         an ApiError if none. A write's `took_effect(deadline)` reads the account before it is
         sent again after a lost answer; READ_BACK_DONE when that shows it took effect."""
         deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
-        request = self._http.build_request(method, path, params=params, json=body)
+        # A new request for each attempt: doctor's hooks tell attempts apart by their request.
+        new_request = partial(self._http.build_request, method, path, params=params, json=body)
         ambiguous = False
         last: RetryableFailure | None = None  # the last attempt that went out, if any
         try:
@@ -207,7 +209,7 @@ class Transport:
                         log.info("%s %s: the earlier attempt took effect", method, path)
                         return READ_BACK_DONE
                     try:
-                        return self._attempt(request, path, deadline, read)
+                        return self._attempt(new_request, path, deadline, read)
                     except RetryableFailure as failure:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
@@ -262,9 +264,14 @@ class Transport:
         return float(jitter(state))
 
     def _attempt(
-        self, request: httpx.Request, path: str, deadline: float, read: AnswerReader
+        self,
+        new_request: Callable[[], httpx.Request],
+        path: str,
+        deadline: float,
+        read: AnswerReader,
     ) -> Any:
         """One attempt, sent once pacing and (for a write) the write limit let it go."""
+        request = new_request()
         method = request.method
         with self._lock:  # the 429 pause, then the rate cap
             now = self._clock()
