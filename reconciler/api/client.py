@@ -160,7 +160,10 @@ class BlandClient(Transport):
         try:
             payload = self._request("GET", path)
         except ApiError as error:
-            if is_not_found(error):
+            # The API saying there is no such agent is a 404 with a NOT_FOUND code; a 404 without
+            # it (a proxy's page, a base URL without /v2) is reported as what it is.
+            code = error.code or ""
+            if error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND")):
                 return None
             raise
         agent = wire.agent_from_answer(payload, path)
@@ -254,13 +257,6 @@ class BlandClient(Transport):
         if payload is READ_BACK_DONE:
             return label
         return wire.label_from_json(wire.reported(payload, "label"))
-
-
-def is_not_found(error: ApiError) -> bool:
-    """True for the API saying a thing does not exist: a 404 with a NOT_FOUND code. A 404
-    without it (a proxy's page, a base URL without /v2) is left to report as what it is."""
-    code = error.code or ""
-    return error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND"))
 
 
 def write_took_effect(

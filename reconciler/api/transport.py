@@ -28,9 +28,7 @@ from reconciler.api.urls import check_base_url, tls_context, unproxied_mounts
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 from reconciler.text import one_line
 
-# The name -v prints before each line the client logs.
-LOGGER_NAME = "reconciler.client"
-log = logging.getLogger(LOGGER_NAME)
+log = logging.getLogger("reconciler.client")  # the name -v prints before each line it logs
 
 DEFAULT_TIMEOUT = 30.0
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
