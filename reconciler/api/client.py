@@ -132,11 +132,9 @@ class BlandClient(Transport):
         read_back: list[model.LivePersona] = []
 
         def took_effect(deadline: float) -> bool:
-            persona = self.get_persona(persona_id, deadline=deadline)
-            done = wanted <= persona.numbers if action == "attach" else not wanted & persona.numbers
-            if done:
-                read_back.append(persona)
-            return done
+            read_back.append(self.get_persona(persona_id, deadline=deadline))
+            now = read_back[-1].numbers
+            return wanted <= now if action == "attach" else not wanted & now
 
         payload = self._request(
             "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
