@@ -1,6 +1,6 @@
 """What the runs must show: every read of a run accounted for, and the targets drawn from them.
 
-A plan reads the account in this order (reconciler/owner_reads.py, reconciler/api/paging.py):
+A plan reads the account in this order (reconciler/owner_reads.py, reconciler/api/client.py):
 
 - the persona listing: it gives no page count and ends only at an empty page; while the end is
   unknown it reads ahead 1, 2, 3, then 4 pages at a time, so it asks for the pages holding

@@ -90,7 +90,9 @@ def profile_plan(bench: Bench, personas: int, numbers_each: int, latency: float 
 # one found names the step, so the steps do not overlap.
 STEPS = {
     "load.py:load_config": "reading and checking the config",
-    "paging.py:Listing.read": "listing the personas (waiting for pages, checking them)",
+    "client.py:BlandClient.list_personas": (
+        "listing the personas (waiting for pages, checking them)"
+    ),
     "owner_reads.py:read_account": (
         "the rest of reading the account (GET /v1/inbound, GET /v2/agents, reads by number)"
     ),

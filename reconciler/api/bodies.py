@@ -1,14 +1,10 @@
 """Answers' bodies: read within the size limit and the deadline, as JSON, errors as ApiError.
 
-The largest answer is GET /v1/inbound (the arithmetic of the default is in docs/commands.md,
-"Reading the account"). httpx holds a body read at once whole, and its read timeout applies to
-each piece, so a body trickling in never times out: bodies are streamed and refused while they
-stream. The limit bounds every answer a client reads at once together, so that pages read side
-by side cannot add up to several times it.
-
-Error bodies come in several shapes (see the API notes in the README): the envelope's `errors`
-as a list or as a "CODE: message" string, the legacy `{status, message}`, a bare `{error}`, and
-bodies that are not JSON at all, such as a proxy's HTML page.
+httpx holds a body read at once whole, and its read timeout applies to each piece, so a body
+trickling in never times out: bodies are streamed and refused while they stream. The limit (its
+default is worked out in docs/commands.md, "Reading the account") bounds every answer a client
+reads at once together, so that pages read side by side cannot add up to several times it.
+Error bodies come in every shape the API notes in the README list, and as pages that are not JSON.
 """
 
 from __future__ import annotations
@@ -70,14 +66,12 @@ class ReadAnswer(NamedTuple):
     content: bytearray
 
 
-Answer = ReadAnswer | httpx.Response
-
 # A \uD800-\uDFFF escape: JSON may spell a lone surrogate, which no UTF-8 output can hold.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _json_of(response: Answer) -> Any:
+def _json_of(response: ReadAnswer) -> Any:
     """The JSON of a body; ValueError if it is not JSON or too deeply nested to read. Lone
     surrogates (a string cut mid emoji) become U+FFFD: no UTF-8 output could hold them."""
     try:
@@ -117,7 +111,7 @@ _AUTH_HINTS = {
 }
 
 
-def error_from_response(response: Answer, method: str, path: str) -> ApiError:
+def error_from_response(response: ReadAnswer, method: str, path: str) -> ApiError:
     """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
     try:
         body: Any = _json_of(response)
@@ -141,16 +135,14 @@ def _code_and_message(body: Any) -> tuple[str | None, str | None]:
     """The error code and message of a JSON error body, whichever shape it has."""
     if not isinstance(body, dict):
         return None, None
-    code: str | None = None
-    message: str | None = None
+    code = message = None
     errors = body.get("errors")
-    if isinstance(errors, list) and errors:
-        first = errors[0]
-        if isinstance(first, dict):
-            code = _text(first.get("error") or first.get("code"))
-            message = _text(first.get("message"))
-        else:
-            message = _text(first)
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if isinstance(first, dict):
+        code = _text(first.get("error") or first.get("code"))
+        message = _text(first.get("message"))
+    elif first is not None:
+        message = _text(first)
     elif isinstance(errors, str) and errors.strip():
         match = re.fullmatch(r"([A-Z][A-Z0-9_]+):\s*(.*)", errors.strip(), re.DOTALL)
         code, message = (match.group(1), match.group(2)) if match else (None, errors)
@@ -164,7 +156,7 @@ def _text(value: Any) -> str | None:
     return str(value) if value is not None and str(value) else None
 
 
-def success_payload(response: Answer, method: str, path: str) -> Any:
+def success_payload(response: ReadAnswer, method: str, path: str) -> Any:
     """The JSON of a 2xx answer; an ApiError if it is not JSON or its envelope holds errors."""
     try:
         payload = _json_of(response)

@@ -1,26 +1,32 @@
 """The endpoints of the Bland API the tool uses: personas, inbound numbers and v2 agents.
 
 Each write says how to read back whether it took effect, for when its answer is lost
-(`transport`); the persona listing is read to its empty page (`paging`).
+(`transport`). GET /v1/personas gives no total, cursor or page count, and a server may cap
+`limit` or ignore `page`: a listing ends only at an empty page, and an id seen twice means the
+pages do not fit together, so the listing is refused rather than planned on. Pages are checked
+in page order, each one that holds personas letting the next go out, up to READ_AHEAD pages
+ahead: which pages are asked for depends on the account only, never on timing.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, Literal
 
 from reconciler import model
 from reconciler.api import bodies, urls, wire
-from reconciler.api.numbers import as_read, build_live, canonical_number
-from reconciler.api.paging import read_pages
 from reconciler.api.transport import READ_BACK_DONE, Transport
+from reconciler.api.urls import shown_text
+from reconciler.api.wire import as_read, canonical_number
 from reconciler.errors import ApiError, NotSent
 
 PAGE_LIMIT = 100  # the documented maximum of `limit`
 PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
+READ_AHEAD = 4  # pages asked for ahead of the last one known to hold personas
+MAX_PAGES = 10_000  # a stop for a server that never sends an empty page
 
 AgentAction = Literal["attach", "detach"]
 
@@ -37,7 +43,35 @@ class BlandClient(Transport):
     def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, model.LivePersona], int]:
         """Every persona of the account (deleted ones flagged) and the pages the listing took,
         up to its empty page: passed back as `pages_hint`, they are all asked for at once."""
-        return read_pages(self._page, PAGE_WINDOW, pages_hint)
+        hint = min(max(pages_hint, 0), MAX_PAGES)
+        pool = ThreadPoolExecutor(max_workers=PAGE_WINDOW, thread_name_prefix="page")
+        asked: list[Future[list[model.LivePersona]]] = []
+        seen: dict[str, int] = {}  # persona id -> the page it was on
+        end: int | None = None  # the first empty page, once read
+        try:
+            for page in range(1, MAX_PAGES + 1):
+                # Pages 1 to `full` hold personas: ask up to READ_AHEAD past them, the hint at once.
+                full = page - 1 if end is None else end - 1
+                reach = min(max(hint, full + min(full - hint + 1, READ_AHEAD)), MAX_PAGES)
+                asked += [pool.submit(self._page, n) for n in range(len(asked) + 1, reach + 1)]
+                if page > len(asked):
+                    break
+                answer = asked[page - 1]
+                if end is not None and answer.exception() is not None:
+                    continue  # asked for past the empty page: the list ended before it
+                listed = answer.result()
+                _check_page(page, listed, seen, end)
+                if end is None and not listed:
+                    end = page
+        finally:
+            # After an error: what has not started is not sent.
+            pool.shutdown(wait=True, cancel_futures=True)
+        if end is None:
+            raise _refused(
+                f"still personas on page {MAX_PAGES} and no empty page yet "
+                "(a server that never ends the list)"
+            )
+        return {persona.id: persona for f in asked[: end - 1] for persona in f.result()}, end
 
     def _page(self, page: int) -> list[model.LivePersona]:
         def read(answer: bodies.ReadAnswer, method: str, path: str) -> list[model.LivePersona]:
@@ -80,7 +114,7 @@ class BlandClient(Transport):
             if self._auth_failure is not None:
                 raise self._auth_failure from None
             raise
-        return build_live(personas, pages, numbers)
+        return wire.build_live(personas, pages, numbers)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -98,11 +132,9 @@ class BlandClient(Transport):
         read_back: list[model.LivePersona] = []
 
         def took_effect(deadline: float) -> bool:
-            persona = self.get_persona(persona_id, deadline=deadline)
-            done = wanted <= persona.numbers if action == "attach" else not wanted & persona.numbers
-            if done:
-                read_back.append(persona)
-            return done
+            read_back.append(self.get_persona(persona_id, deadline=deadline))
+            now = read_back[-1].numbers
+            return wanted <= now if action == "attach" else not wanted & now
 
         payload = self._request(
             "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
@@ -126,7 +158,10 @@ class BlandClient(Transport):
         try:
             payload = self._request("GET", path)
         except ApiError as error:
-            if is_not_found(error):
+            # The API saying there is no such agent is a 404 with a NOT_FOUND code; a 404 without
+            # it (a proxy's page, a base URL without /v2) is reported as what it is.
+            code = error.code or ""
+            if error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND")):
                 return None
             raise
         agent = wire.agent_from_answer(payload, path)
@@ -154,18 +189,13 @@ class BlandClient(Transport):
         self._agent_write(agent_id, "attach", sorted(numbers))
 
     def detach_from_agent(self, agent_id: str, numbers: Iterable[str]) -> int | None:
-        """Take numbers off an agent (others are skipped); they then have no owner at all.
-
-        Returns how many the agent held, or None when reading back showed that an attempt
-        whose answer was lost had already taken effect.
-        """
+        """Take numbers off an agent (others are skipped); they then have no owner at all. How
+        many the agent held; None when a read-back saw a lost answer's attempt take effect."""
         path = urls.agent_path(agent_id, "inbound", "detach")
         payload = self._agent_write(agent_id, "detach", sorted(numbers))
-        return (
-            None
-            if payload is READ_BACK_DONE
-            else wire.detached_from_answer(payload, agent_id, path)
-        )
+        if payload is READ_BACK_DONE:
+            return None
+        return wire.detached_from_answer(payload, agent_id, path)
 
     def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> object:
         path = urls.agent_path(agent_id, "inbound", action)
@@ -204,7 +234,9 @@ class BlandClient(Transport):
         path = urls.persona_path(persona_id, "inbound", segment, "settings")
         body = {"persona_settings": settings.as_dict() if settings is not None else None}
         payload = self._request("PATCH", path, body=body, took_effect=took_effect)
-        return settings if payload is READ_BACK_DONE else wire.settings_from_answer(payload)
+        if payload is READ_BACK_DONE:
+            return settings
+        return wire.settings_from_json(wire.reported(payload, "persona_settings"))
 
     def update_label(
         self, number: str, label: str, *, persona_id: str | None = None
@@ -220,14 +252,9 @@ class BlandClient(Transport):
 
         body = {"phoneNumber": number, "newLabel": label}
         payload = self._request("POST", urls.LABEL_PATH, body=body, took_effect=took_effect)
-        return label if payload is READ_BACK_DONE else wire.label_from_answer(payload)
-
-
-def is_not_found(error: ApiError) -> bool:
-    """True for the API saying a thing does not exist: a 404 with a NOT_FOUND code. A 404
-    without it (a proxy's page, a base URL without /v2) is left to report as what it is."""
-    code = error.code or ""
-    return error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND"))
+        if payload is READ_BACK_DONE:
+            return label
+        return wire.label_from_json(wire.reported(payload, "label"))
 
 
 def write_took_effect(
@@ -244,3 +271,32 @@ def write_took_effect(
     if action == "attach":
         return twin is not None and all(owner == twin for owner in owners)
     return twin is None or all(owner != twin for owner in owners)
+
+
+def _refused(what: str) -> ApiError:
+    why = f"{what}; refusing to plan on an inconsistent list of personas"
+    return ApiError(why, method="GET", path=urls.PERSONAS_PATH)
+
+
+def _check_page(
+    page: int, personas: list[model.LivePersona], seen: dict[str, int], end: int | None
+) -> None:
+    """Refuse an id seen before, or personas after the empty page `end`."""
+    if end is not None and personas:
+        raise _refused(
+            f"page {end} is empty but page {page} lists personas: "
+            "the list changed while it was read"
+        )
+    for persona in personas:
+        seen_on = seen.get(persona.id)
+        if seen_on is not None:
+            where = (
+                f"page {page} lists it twice"
+                if seen_on == page
+                else f"pages {seen_on} and {page} both list it"
+            )
+            raise _refused(
+                f"persona {shown_text(persona.id)} is listed more than once ({where}): "
+                "the server ignores `page`, or the list changed while it was read"
+            )
+        seen[persona.id] = page

@@ -1,8 +1,8 @@
-"""How fast one client may talk to the API: 429 pauses, an optional fixed rate, adaptive writes.
+"""How many writes one client may have in flight: fewer after a 429, more after successes.
 
-Bland publishes no rate limit, so nothing is guessed: a 429 holds every request of the client
-for its Retry-After and halves how many writes may be in flight; a run of successful writes adds
-one back (additive increase, multiplicative decrease, as TCP does). `--max-rps` is a fixed cap.
+Bland publishes no rate limit, so nothing is guessed: a 429 halves how many writes may be in
+flight (and holds every request for its Retry-After, `transport`); a run of successful writes adds
+one back (additive increase, multiplicative decrease, as TCP does).
 """
 
 from __future__ import annotations
@@ -55,65 +55,25 @@ class AdaptiveWriteLimit:
         finally:
             with self._condition:
                 self._in_flight -= 1
-                message = self._adapt(ticket)
+                self._adapt(ticket)
                 self._condition.notify_all()
-            if message is not None:
-                self._notify(message)
 
-    def _adapt(self, ticket: WriteTicket) -> str | None:
-        """The limit after a write ended, and a line saying how it changed, if it did."""
+    def _adapt(self, ticket: WriteTicket) -> None:
+        """Change the limit after a write ended, and say how it changed, if it did."""
         if ticket.outcome == "other":
-            return None
+            return
         self._successes = self._successes + 1 if ticket.outcome == "ok" else 0
         # Writes sent under the old limit all see the same overload: halve once per epoch.
         if ticket.outcome == "rate_limited" and ticket.epoch == self._epoch and self.limit > 1:
             self.limit //= 2
             self.lowest = min(self.lowest, self.limit)
-            message = f"rate limited: concurrent writes lowered to {self.limit}"
+            self._notify(f"rate limited: concurrent writes lowered to {self.limit}")
         elif self._successes >= GROW_AFTER and self.limit < self.ceiling:
             self.limit += 1
             self._successes = 0
-            message = f"{GROW_AFTER} writes in a row succeeded: concurrent writes raised to "
-            message += str(self.limit)
+            self._notify(
+                f"{GROW_AFTER} writes in a row succeeded: concurrent writes raised to {self.limit}"
+            )
         else:
-            return None
+            return
         self._epoch += 1
-        return message
-
-
-class Pacer:
-    """When the next request may start: after any 429 pause and at most `max_rps` per second."""
-
-    def __init__(
-        self, *, max_rps: float | None, sleep: Callable[[float], None], clock: Callable[[], float]
-    ) -> None:
-        if max_rps is not None and max_rps <= 0:
-            raise ValueError("max_rps must be more than 0")
-        self.max_rps = max_rps
-        self._sleep = sleep
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._pause_until = 0.0
-        self._next_start = 0.0
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request until `seconds` from now (after a 429 with Retry-After)."""
-        with self._lock:
-            self._pause_until = max(self._pause_until, self._clock() + seconds)
-
-    def pause_remaining(self) -> float:
-        """Seconds left of the current 429 pause (0 when there is none)."""
-        with self._lock:
-            return max(0.0, self._pause_until - self._clock())
-
-    def wait_turn(self) -> tuple[float, float]:
-        """Wait for the pause and the rate cap; returns (seconds paused, seconds paced)."""
-        with self._lock:
-            now = self._clock()
-            paused = max(0.0, self._pause_until - now)
-            start = max(now + paused, self._next_start)
-            if self.max_rps is not None:
-                self._next_start = start + 1.0 / self.max_rps
-        if start > now:
-            self._sleep(start - now)
-        return paused, start - now - paused

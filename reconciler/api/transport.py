@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Self
 
 import httpx
@@ -22,14 +23,12 @@ import tenacity
 
 from reconciler import __version__
 from reconciler.api import bodies
-from reconciler.api.pacing import AdaptiveWriteLimit, Pacer, WriteTicket
+from reconciler.api.pacing import AdaptiveWriteLimit, WriteTicket
 from reconciler.api.urls import check_base_url, tls_context, unproxied_mounts
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
 from reconciler.text import one_line
 
-# The name -v prints before each line the client logs.
-LOGGER_NAME = "reconciler.client"
-log = logging.getLogger(LOGGER_NAME)
+log = logging.getLogger("reconciler.client")  # the name -v prints before each line it logs
 
 DEFAULT_TIMEOUT = 30.0
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
@@ -109,12 +108,14 @@ class Transport:
         self._cancelled = threading.Event()
         self._stop_reason: str | None = None
         self._auth_failure: AuthError | None = None
-        self._stop_lock = threading.Lock()
+        self._lock = threading.Lock()  # the stop's reason, and when requests may start
         self._local = threading.local()
         # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
-        self._pacer = Pacer(max_rps=max_rps, sleep=self._sleep, clock=clock)
+        # When the next request may start: after a 429's Retry-After, and at most max_rps a second.
+        self.max_rps = max_rps
+        self._pause_until = self._next_start = 0.0
         self.write_limit = AdaptiveWriteLimit(WRITE_PARALLELISM, notify=log.info)
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -147,7 +148,7 @@ class Transport:
 
     def cancel(self, reason: str = INTERRUPTED) -> None:
         """Stop retrying and waiting: requests on the wire finish, no new attempt starts."""
-        with self._stop_lock:
+        with self._lock:
             self._stop_reason = self._stop_reason or reason
         self._cancelled.set()
 
@@ -195,6 +196,8 @@ class Transport:
         an ApiError if none. A write's `took_effect(deadline)` reads the account before it is
         sent again after a lost answer; READ_BACK_DONE when that shows it took effect."""
         deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
+        # A new request for each attempt: doctor's hooks tell attempts apart by their request.
+        new_request = partial(self._http.build_request, method, path, params=params, json=body)
         ambiguous = False
         last: RetryableFailure | None = None  # the last attempt that went out, if any
         try:
@@ -204,7 +207,7 @@ class Transport:
                         log.info("%s %s: the earlier attempt took effect", method, path)
                         return READ_BACK_DONE
                     try:
-                        return self._attempt(method, path, params, body, deadline, read)
+                        return self._attempt(new_request, path, deadline, read)
                     except RetryableFailure as failure:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
@@ -260,21 +263,26 @@ class Transport:
 
     def _attempt(
         self,
-        method: str,
+        new_request: Callable[[], httpx.Request],
         path: str,
-        params: Mapping[str, Any] | None,
-        body: Any,
         deadline: float,
         read: AnswerReader,
     ) -> Any:
         """One attempt, sent once pacing and (for a write) the write limit let it go."""
-        pause = self._pacer.pause_remaining()
-        if pause > 0 and self._clock() + pause + self.timeout > deadline:
-            message = f"rate limited: the API asked to wait {pause:.0f}s, longer than this "
-            raise ApiError(message + "request may take", status=429, method=method, path=path)
-        began = self._clock()
-        paused, paced = self._pacer.wait_turn()
-        self.stats.add(held=(began, paused + paced))
+        request = new_request()
+        method = request.method
+        with self._lock:  # the 429 pause, then the rate cap
+            now = self._clock()
+            paused = max(0.0, self._pause_until - now)
+            if paused and now + paused + self.timeout > deadline:
+                message = f"rate limited: the API asked to wait {paused:.0f}s, longer than this "
+                raise ApiError(message + "request may take", status=429, method=method, path=path)
+            start = max(now + paused, self._next_start)
+            if self.max_rps is not None:
+                self._next_start = start + 1.0 / self.max_rps
+        if start > now:
+            self._sleep(start - now)
+        self.stats.add(held=(now, start - now))
         if paused:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         with nullcontext() if method == "GET" else self.write_limit.slot() as ticket:
@@ -284,7 +292,7 @@ class Transport:
             if ticket is not None and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
-            return self._send(method, path, params, body, ticket, deadline, read)
+            return self._send(method, path, request, ticket, deadline, read)
 
     def _refuse_if_cancelled(self, method: str, path: str) -> None:
         if self.cancelled:
@@ -294,19 +302,18 @@ class Transport:
         self,
         method: str,
         path: str,
-        params: Mapping[str, Any] | None,
-        body: Any,
+        request: httpx.Request,
         ticket: WriteTicket | None,
         deadline: float,
         read: AnswerReader,
     ) -> Any:
-        """Send one attempt (a write holds `ticket`); its JSON, or a failure to retry or not."""
+        """Send one attempt (a write holds `ticket`); its answer as `read` reads it, or the
+        failure the attempt stands for, to retry or not."""
         started = time.perf_counter()
-        request = self._http.build_request(method, path, params=params, json=body)
         try:
             streamed = self._http.send(request, stream=True)
             try:
-                response = self._bodies.read(streamed, lambda: self._clock() > deadline)
+                answer = self._bodies.read(streamed, lambda: self._clock() > deadline)
             except (bodies.BodyRefused, httpx.DecodingError) as refused:
                 if isinstance(refused, httpx.DecodingError):  # not the encoding it claims
                     why = f"its answer could not be decoded ({one_line(str(refused))})"
@@ -329,45 +336,41 @@ class Transport:
             ) from None
         raw_path = request.url.raw_path.decode("ascii", "replace")
         elapsed = (time.perf_counter() - started) * 1000
-        log.debug("%s %s -> %s (%.0f ms)", method, raw_path, response.status_code, elapsed)
+        log.debug("%s %s -> %s (%.0f ms)", method, raw_path, answer.status_code, elapsed)
         try:
-            return self._outcome(response, method, path, ticket, read)
+            if 200 <= answer.status_code < 300:
+                payload = read(answer, method, path)
+                if ticket is not None:
+                    ticket.outcome = "ok"
+                return payload
+            raise self._failure(answer, method, path, ticket)
         finally:
-            self._bodies.give_back(response.content)
+            self._bodies.give_back(answer.content)
 
-    def _outcome(
-        self,
-        response: bodies.ReadAnswer,
-        method: str,
-        path: str,
-        ticket: WriteTicket | None,
-        read: AnswerReader,
-    ) -> Any:
-        """A successful answer as `read` reads it, or the failure an answer stands for."""
-        status = response.status_code
-        if 200 <= status < 300:
-            payload = read(response, method, path)
-            if ticket is not None:
-                ticket.outcome = "ok"
-            return payload
-        failure = bodies.error_from_response(response, method, path)
+    def _failure(
+        self, answer: bodies.ReadAnswer, method: str, path: str, ticket: WriteTicket | None
+    ) -> Exception:
+        """The failure an answer that is not a success stands for: to retry, or not."""
+        failure = bodies.error_from_response(answer, method, path)
+        status = answer.status_code
         if status == 429:
             # Slows the writes and pauses every request; the write was refused, not applied.
             self.stats.add(rate_limited=1)
             if ticket is not None:
                 ticket.outcome = "rate_limited"
             if failure.retry_after:
-                self._pacer.pause(failure.retry_after)
+                with self._lock:  # every request waits it out, not only this one
+                    self._pause_until = max(self._pause_until, self._clock() + failure.retry_after)
         if status in TRANSIENT_STATUSES:
             # After a 5xx a write may have been applied all the same.
-            raise RetryableFailure(failure, ambiguous=ticket is not None and status != 429)
+            return RetryableFailure(failure, ambiguous=ticket is not None and status != 429)
         if isinstance(failure, AuthError):
             # The key is wrong or lacks rights: nothing else this run sends can succeed, and
             # writes already waiting or retrying in other threads must not go out.
-            with self._stop_lock:
+            with self._lock:
                 self._auth_failure = self._auth_failure or failure
             self.cancel(AUTH_STOPPED)
-        raise failure
+        return failure
 
     def _no_answer(self, error: httpx.TransportError) -> str:
         """Why a request got no answer; a failed connection names the host and port it tried."""

@@ -4,18 +4,23 @@ An answer of an unexpected shape is refused rather than read around: a number dr
 reading would look free. A v2 agent answers its numbers through a hidden twin persona that only
 the agent API may touch; no endpoint lists an agent's numbers, so what answers a number is read
 from GET /v1/inbound/{number}, whose `persona_id` is undocumented.
+
+The API spells one number in several ways (`+14155550100`, `+1 415 5550100`, `14155550100`):
+everything past the client compares the canonical E.164 form; a write sends the spelling the
+account uses (Live.spellings, build_live).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import phonenumbers
+
 from reconciler import model
 from reconciler.api import urls
-from reconciler.api.numbers import as_read, canonical_number
-from reconciler.api.numbers import build_live as build_live  # where doctor reads it
 from reconciler.api.urls import UNSAFE_ID, shown_text, unsafe_id
 from reconciler.errors import ApiError
 
@@ -25,6 +30,58 @@ AGENT_LIST_LIMIT = 500
 # A twin persona is tagged with its agent's id (Bland's plugin reference; the API docs do not
 # say): a persona so tagged is its agent's, even when GET /v2/agents does not list the agent.
 _TWIN_TAG = "v2-agent:"
+
+
+# E.164's shape, which the API documents: taken as it is, as every number was before spellings.
+_CANONICAL = re.compile(r"\+[1-9][0-9]{0,14}")
+# What a spelling may hold besides digits: a leading +, and the separators people write.
+_SPELLING = re.compile(r"\+?[0-9 ().\-]+", re.ASCII)
+
+
+def canonical_number(spelling: str) -> str | None:
+    """The canonical E.164 form of a number as the API spells it; None when it cannot be read.
+
+    Letters, extensions, other scripts' digits and numbers that cannot exist are not read:
+    guessing could name another number.
+    """
+    text = spelling.strip()
+    if _CANONICAL.fullmatch(text):
+        return text  # the usual case; the config declares nothing else
+    if not _SPELLING.fullmatch(text):
+        return None
+    digits = "".join(char for char in text if char.isdigit())
+    if not text.startswith("+") and len(digits) == 10:
+        # Ten digits with no country code: the API reads them as a US number (its number
+        # endpoints say so), never as E.164 with its `+` left out.
+        text = "+1" + digits
+    try:
+        parsed = phonenumbers.parse(text if text.startswith("+") else "+" + text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def as_read(number: str) -> str:
+    """A number as a read of the account shows it: canonical when it can be read."""
+    return canonical_number(number) or number
+
+
+def build_live(
+    personas: dict[str, model.LivePersona], pages: int, inbound: dict[str, str | None]
+) -> model.Live:
+    """The live account from the persona listing (and the pages it spans) and GET /v1/inbound,
+    whose numbers are keyed as it spells them: two spellings of one number are one number."""
+    read = {spelling: canonical_number(spelling) or "" for spelling in inbound}
+    return model.Live(
+        personas=personas,
+        account_numbers=frozenset(read.values()) - {""},
+        pages_read=pages,
+        reads=pages + 1,
+        inbound_owners={read[n]: owner for n, owner in inbound.items() if owner and read[n]},
+        spellings={spelling: number for spelling, number in read.items() if number != spelling},
+    )
 
 
 class Malformed(ValueError):
@@ -134,8 +191,8 @@ def _persona(item: Any, where: str) -> model.LivePersona:
         seen_settings = settings_from_json(entry.get("persona_settings", model.UNREAD))
         if seen_settings is not model.UNREAD:
             settings[number] = seen_settings
-        label = entry.get("label", model.UNREAD)
-        if label is None or isinstance(label, str):
+        label = label_from_json(entry.get("label", model.UNREAD))
+        if label is not model.UNREAD:
             labels[number] = label
     return model.LivePersona(
         id=persona_id,
@@ -165,21 +222,15 @@ def settings_from_json(value: Any) -> model.SeenSettings:
     return model.routing_settings(value) if isinstance(value, dict) else model.UNREAD
 
 
-def _data_field(payload: Any, key: str) -> Any:
+def label_from_json(value: Any) -> model.SeenLabel:
+    """A label as the API shows it: text, null, or anything else (model.UNREAD)."""
+    return value if value is None or isinstance(value, str) else model.UNREAD
+
+
+def reported(payload: Any, key: str) -> Any:
     """`data.<key>` of a write's answer; model.UNREAD when the answer does not show it."""
     data = data_of(payload) if isinstance(payload, dict) else None
     return data[key] if isinstance(data, dict) and key in data else model.UNREAD
-
-
-def settings_from_answer(payload: Any) -> model.SeenSettings:
-    """The persona_settings in the answer of the settings PATCH (`data.persona_settings`)."""
-    return settings_from_json(_data_field(payload, "persona_settings"))
-
-
-def label_from_answer(payload: Any) -> model.SeenLabel:
-    """The label in the answer of POST /inbound/update_label (`data.label`)."""
-    label = _data_field(payload, "label")
-    return label if label is None or isinstance(label, str) else model.UNREAD
 
 
 def persona_from_answer(payload: Any, method: str, path: str) -> model.LivePersona:
@@ -203,9 +254,8 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
         items = payload["inbound_numbers"]
     numbers: dict[str, str | None] = {}
     with reading("GET", urls.INBOUND_PATH):
-        for index, item in enumerate(
-            _list(items, payload, "a list", "the list of inbound numbers")
-        ):
+        items = _list(items, payload, "a list", "the list of inbound numbers")
+        for index, item in enumerate(items):
             number = _phone_number(item, f"entry {index}")
             owner = item.get("persona_id") if isinstance(item, dict) else None
             if owner is not None:  # named (undocumented): checked, the number shown if wrong

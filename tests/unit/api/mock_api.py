@@ -15,12 +15,9 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def make_client(handler: Handler, **options: Any) -> tuple[BlandClient, list[float]]:
     slept: list[float] = []
     options.setdefault("attempts", 5)
+    options.setdefault("sleep", slept.append)
     client = BlandClient(
-        "https://api.example.test",
-        "secret-key",
-        transport=httpx.MockTransport(handler),
-        sleep=slept.append,
-        **options,
+        "https://api.example.test", "secret-key", transport=httpx.MockTransport(handler), **options
     )
     return client, slept
 

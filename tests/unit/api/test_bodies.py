@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.api.bodies import (
     DEFAULT_MAX_RESPONSE_BYTES,
+    ReadAnswer,
     error_from_response,
     parse_retry_after,
     parse_size,
@@ -73,12 +74,13 @@ def test_parse_retry_after_ignores_blanks_and_counts_a_past_date_as_no_wait() ->
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412500.0) == 0.0
 
 
-def answer(
-    status: int, body: Any = None, *, text: str | None = None, **headers: str
-) -> httpx.Response:
+def answer(status: int, body: Any = None, *, text: str | None = None, **headers: str) -> ReadAnswer:
+    """An answer as the transport reads it."""
     if text is not None:
-        return httpx.Response(status, text=text, headers=headers)
-    return httpx.Response(status, json=body, headers=headers)
+        response = httpx.Response(status, text=text, headers=headers)
+    else:
+        response = httpx.Response(status, json=body, headers=headers)
+    return ReadAnswer(response.status_code, response.headers, bytearray(response.content))
 
 
 ERROR_BODIES = {
@@ -132,7 +134,7 @@ def test_a_body_that_is_not_json_is_named_by_its_content_type() -> None:
         502, text="<html>bad gateway</html>", **{"content-type": "text/html; charset=utf-8"}
     )
     assert error_from_response(html, "GET", "/").api_message == "non-JSON body (text/html)"
-    empty = httpx.Response(502)
+    empty = ReadAnswer(502, httpx.Headers(), bytearray())
     assert error_from_response(empty, "GET", "/").api_message == "non-JSON body (no content type)"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.api import paging
+import reconciler.api.client as client_module
 from reconciler.errors import ApiError
 from reconciler.model import routing_settings
 from tests.unit.api.mock_api import make_client, paged, persona_json
@@ -181,7 +181,7 @@ def test_a_relist_asks_for_the_hinted_pages_at_once(total: int, hint: int, asked
 def test_a_listing_that_never_ends_is_an_error_not_a_partial_plan(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(paging, "MAX_PAGES", 5)
+    monkeypatch.setattr(client_module, "MAX_PAGES", 5)
     calls: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:

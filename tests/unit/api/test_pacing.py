@@ -1,25 +1,10 @@
-"""The pacing of one client: adaptive write concurrency, 429 pauses and the fixed rate cap."""
+"""Adaptive write concurrency: halved by a 429, grown back by a run of successes."""
 
 from __future__ import annotations
 
 import threading
 
-from reconciler.api.pacing import GROW_AFTER, AdaptiveWriteLimit, Pacer
-
-
-class Clock:
-    """A clock that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def __call__(self) -> float:
-        return self.now
+from reconciler.api.pacing import GROW_AFTER, AdaptiveWriteLimit
 
 
 def finish(limit: AdaptiveWriteLimit, outcome: str) -> None:
@@ -95,21 +80,3 @@ def test_no_more_writes_in_flight_than_the_limit() -> None:
         thread.join()
     assert max(peak) == 2
     assert len(peak) == 6
-
-
-def test_a_pause_holds_the_next_request() -> None:
-    clock = Clock()
-    pacer = Pacer(max_rps=None, sleep=clock.sleep, clock=clock)
-    pacer.pause(3.0)
-    assert pacer.pause_remaining() == 3.0
-    assert pacer.wait_turn() == (3.0, 0.0)
-    assert pacer.wait_turn() == (0.0, 0.0)
-
-
-def test_max_rps_spaces_request_starts() -> None:
-    clock = Clock()
-    pacer = Pacer(max_rps=4, sleep=clock.sleep, clock=clock)
-    waits = [pacer.wait_turn()[1] for _ in range(4)]
-    assert waits == [0.0, 0.25, 0.25, 0.25]
-    clock.now += 10  # idle time is not saved up into a burst
-    assert [pacer.wait_turn()[1] for _ in range(2)] == [0.0, 0.25]

@@ -9,12 +9,7 @@ import httpx
 import pytest
 
 from reconciler.api.urls import LABEL_PATH, path_segment, persona_path
-from reconciler.api.wire import (
-    label_from_answer,
-    persona_from_answer,
-    settings_from_answer,
-    settings_from_json,
-)
+from reconciler.api.wire import label_from_json, persona_from_answer, reported, settings_from_json
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import UNREAD, LivePersona, routing_settings
 from tests.unit.api.mock_api import make_client, persona_json
@@ -80,14 +75,20 @@ def test_settings_from_json(value: Any, read: Any) -> None:
 
 
 def test_write_answers_are_read_for_what_they_report() -> None:
-    assert settings_from_answer({"data": {"persona_settings": PW}}) == routing_settings(PW)
-    assert settings_from_answer({"data": {"persona_settings": None}}) is None
-    assert settings_from_answer({"data": {}}) is UNREAD
-    assert settings_from_answer(None) is UNREAD
-    assert label_from_answer({"data": {"label": "Front"}}) == "Front"
-    assert label_from_answer({"data": {"label": None}}) is None
-    assert label_from_answer({"data": {"message": "ok"}}) is UNREAD
-    assert label_from_answer({"data": {"label": 3}}) is UNREAD
+    def settings(payload: Any) -> Any:
+        return settings_from_json(reported(payload, "persona_settings"))
+
+    def label(payload: Any) -> Any:
+        return label_from_json(reported(payload, "label"))
+
+    assert settings({"data": {"persona_settings": PW}}) == routing_settings(PW)
+    assert settings({"data": {"persona_settings": None}}) is None
+    assert settings({"data": {}}) is UNREAD
+    assert settings(None) is UNREAD
+    assert label({"data": {"label": "Front"}}) == "Front"
+    assert label({"data": {"label": None}}) is None
+    assert label({"data": {"message": "ok"}}) is UNREAD
+    assert label({"data": {"label": 3}}) is UNREAD
 
 
 def test_the_settings_path_sends_the_plus_as_2b() -> None:

@@ -189,3 +189,52 @@ def test_waits_side_by_side_count_once_in_the_time_waited() -> None:
     stats.add(retries=1, held=(110.0, 1.5))  # and one after it
     assert (stats.rate_limited, stats.retries) == (16, 1)
     assert stats.waited == pytest.approx(5.0 + 2.0 + 1.5)
+
+
+class Clock:
+    """A clock that only moves when something sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_429_pause_holds_every_request_of_the_client() -> None:
+    clock = Clock()
+    statuses = [429, 200, 200]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"retry-after": "3"} if statuses[0] == 429 else {}
+        return httpx.Response(statuses.pop(0), json={"data": persona_json(1)}, headers=headers)
+
+    client, _ = make_client(handler, sleep=clock.sleep, clock=clock, attempts=1)
+    with pytest.raises(ApiError, match="HTTP 429"):
+        client.get_persona("p00001")
+    client.get_persona("p00001")  # another request waits out the pause the 429 set
+    client.get_persona("p00001")
+    assert clock.slept == [3.0]
+    assert (client.stats.waited, client.stats.rate_limited) == (3.0, 1)
+
+
+def test_max_rps_spaces_request_starts() -> None:
+    clock = Clock()
+    client, _ = make_client(
+        lambda request: httpx.Response(200, json={"data": persona_json(1)}),
+        sleep=clock.sleep,
+        clock=clock,
+        max_rps=4,
+    )
+    for _ in range(4):
+        client.get_persona("p00001")
+    assert clock.slept == [0.25, 0.25, 0.25]
+    clock.now += 10  # idle time is not saved up into a burst
+    for _ in range(2):
+        client.get_persona("p00001")
+    assert clock.slept == [0.25] * 4
