@@ -83,12 +83,16 @@ def config(tmp_path: Path, skew: bool) -> Path:
 
 
 def start_apply(
-    sim: Simulator, config: Path, *global_options: str, log_file: Path | None = None
+    sim: Simulator,
+    config: Path,
+    *global_options: str,
+    log_file: Path | None = None,
+    parallelism: int = 4,
 ) -> subprocess.Popen[str]:
     env = {**os.environ, "BLAND_API_URL": sim.url, "BLAND_API_KEY": TEST_KEY, "NO_COLOR": "1"}
     env.pop("BLAND_API_KEY_FILE", None)
     command = [sys.executable, "-m", "reconciler", *global_options, "apply", str(config)]
-    command.append("--auto-approve")
+    command.extend(["--auto-approve", "--parallelism", str(parallelism)])
     if log_file is not None:
         command.extend(["--log-file", str(log_file)])
     return subprocess.Popen(
@@ -148,7 +152,9 @@ def test_sigkill_after_k_writes_then_a_rerun_makes_exactly_the_rest(
     resume_sim: Simulator, run_cli: RunCli, config: Path, served: int, skew: bool
 ) -> None:
     resume_sim.faults.hang_writes_after = served
-    process = start_apply(resume_sim, config)
+    # One write at a time: the held write is the only one sent, so none still on its way to the
+    # simulator when the process dies can land after the fault is cleared, during the rerun.
+    process = start_apply(resume_sim, config, parallelism=1)
     wait_until_hung(resume_sim, process, served)
     process.kill()
     process.communicate()
