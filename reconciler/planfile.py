@@ -328,9 +328,11 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
     def found(kind: type[_Finding], item: dict[str, Any]) -> _Finding:
         """A finding from its JSON (render.plan_document): each persona id with its name."""
         values: dict[str, Any] = {"phone_number": str(item["phone_number"])}
-        for name in (field.name for field in fields(kind)[1:]):
-            value = item[name]
-            values[name] = tuple(map(ref, value)) if isinstance(value, list) else ref(value)
+        for field in fields(kind)[1:]:
+            # By the finding's declared shape, not the file's: a hand-edited file may differ.
+            many = str(field.type).startswith("tuple")
+            value = item[field.name]
+            values[field.name] = tuple(map(ref, value)) if many else ref(value)
         return kind(**values)
 
     changes = document["changes"]
