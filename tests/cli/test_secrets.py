@@ -20,7 +20,6 @@ from urllib.parse import unquote
 import click
 import pytest
 
-from reconciler.api import BlandClient
 from reconciler.cli import Seams, cli, main
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, TEST_KEY, ProxyListener, RunCli, write_config
@@ -354,8 +353,6 @@ def test_the_key_never_appears(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Retries wait no time here (the waits themselves are tested in test_client).
-    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
     monkeypatch.chdir(tmp_path)
     if row.setup is not None:
         row.setup(Setting(sim, monkeypatch, tmp_path))
@@ -429,7 +426,6 @@ def test_plain_http_is_allowed_to_loopback(
 ) -> None:
     monkeypatch.setenv("BLAND_API_URL", url)
     monkeypatch.setenv("BLAND_API_KEY", CANARY)
-    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
     result = run_cli("plan", CONFIG)
     # Nothing listens there: the refusal would be a different, earlier message.
     assert result.code == 1
@@ -472,7 +468,6 @@ def test_a_loopback_api_is_never_reached_through_a_proxy(
     run_cli: RunCli,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
     monkeypatch.setenv("BLAND_API_URL", sim.url.replace("127.0.0.1", host))
     result = run_cli("apply", CONFIG, "--auto-approve")
     assert result.code == 0, result.err
@@ -484,7 +479,6 @@ def test_a_remote_https_api_still_goes_through_the_proxy(
     proxy: ProxyListener, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A corporate proxy in front of the real API keeps working: only loopback bypasses it."""
-    monkeypatch.setattr(BlandClient, "_wait", lambda self, state: 0.0)
     monkeypatch.setenv("BLAND_API_URL", "https://api.bland.invalid")
     monkeypatch.setenv("BLAND_API_KEY", CANARY)
     result = run_cli("plan", CONFIG)
