@@ -1,8 +1,7 @@
 """Attacks, ninth round: the slimmed code driven as the code before it was, case by case.
 
 Each test here pins a behaviour the earlier code had and a differential run (the same command,
-account and faults against both) found changed. A test marked xfail names a regression still
-open: it passes on the earlier behaviour and fails on the current one.
+account and faults against both) found changed; each failed before its fix.
 """
 
 from __future__ import annotations
@@ -61,11 +60,6 @@ EDITED_FINDINGS = [
 ]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="show reads a finding's personas as a list only when the file has a list, so an "
-    "edited file ends in an unexpected AttributeError",
-)
 @pytest.mark.parametrize("findings", EDITED_FINDINGS)
 @pytest.mark.parametrize("fmt", ["text", "markdown"])
 def test_show_of_an_edited_plan_file_does_not_crash(
