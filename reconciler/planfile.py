@@ -278,8 +278,10 @@ def _thresholds(safety: dict[str, Any]) -> Thresholds:
 
 
 def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
-    wanted = document["desired"]
+    # persona_names first: a file missing several keys is refused naming it.
+    names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
     files = tuple(str(source["path"]) for source in document["config"])
+    wanted = document["desired"]
     desired = Desired(
         personas=tuple(map(_entry, wanted["entries"])),
         files=files,
@@ -288,7 +290,6 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
         targets=_strings(wanted["targets"]),
         elsewhere=frozenset(_strings(wanted.get("elsewhere", []))),
     )
-    names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
     return SavedPlan(
         path=path,
         desired=desired,

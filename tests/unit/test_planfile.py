@@ -412,6 +412,18 @@ def test_a_plan_file_with_malformed_values_is_refused(
         read_plan_file(str(file), KEY)
 
 
+def test_a_plan_file_missing_several_keys_is_refused_naming_persona_names(
+    tmp_path: Path,
+) -> None:
+    path = saved_file(tmp_path)
+    document = _document(path)
+    del document["desired"], document["persona_names"]
+    _resealed(path, document)
+    with pytest.raises(StalePlan) as refused:
+        read_plan_file(str(path), KEY)
+    assert str(refused.value) == _refusal(path, "not a valid plan file (KeyError: 'persona_names')")
+
+
 def test_config_sources_hash_the_bytes_that_were_validated_not_a_second_read(
     tmp_path: Path,
 ) -> None:
