@@ -31,8 +31,6 @@ from reconciler.planfile import (
     is_plan_file,
     public_url,
     read_plan_file,
-    render_plan_file,
-    write_plan_file,
 )
 from reconciler.planner import build_plan
 from reconciler.render import dropped_note, plan_document
@@ -120,23 +118,6 @@ def make_plan(
         plan, confirmed=live.confirmed, disagreements=disagreements, targets=desired.targets
     )
     return assess(plan, thresholds, force=force)
-
-
-def save_plan(
-    path: str, desired: Desired, plan: Plan, thresholds: Thresholds, api_base_url: str, key: bytes
-) -> None:
-    """Save the plan for `apply PLANFILE` (atomically, mode 0600), every secret redacted."""
-    document = plan_document(plan)
-    text = render_plan_file(
-        desired,
-        plan,
-        document,
-        thresholds=thresholds,
-        api_base_url=api_base_url,
-        key=key,
-        redact=REDACTOR.clean,
-    )
-    write_plan_file(path, text)
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:

@@ -42,7 +42,6 @@ from reconciler.planfile import (
     read_plan_file,
     render_plan_file,
     signing_key,
-    write_plan_file,
 )
 from reconciler.render import plan_document
 from reconciler.safety import Thresholds
@@ -158,12 +157,11 @@ def saved_plan_file(
     text = render_plan_file(
         desired if desired is not None else wanting(),
         plan,
-        plan_document(plan),
         thresholds=thresholds or Thresholds(),
         api_base_url=url,
         key=KEY,
     )
-    write_plan_file(str(path), text)
+    path.write_text(text)
     return path
 
 
@@ -568,14 +566,13 @@ def test_a_saved_plan_compares_as_redacted_when_it_was_saved(tmp_path: Path) -> 
     text = render_plan_file(
         wanting(N),
         plan,
-        plan_document(plan),
         thresholds=Thresholds(),
         api_base_url=URL,
         key=KEY,
         redact=redact,
     )
     assert "sk-secret" not in text
-    write_plan_file(str(path), text)
+    path.write_text(text)
     saved = read_plan_file(str(path), KEY)
     assert plan_from_saved(saved, FakeAccount(secret), redact).changes == plan.changes
     with pytest.raises(StalePlan, match="no longer attach"):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,6 @@ from reconciler.planfile import (
     read_plan_file,
     render_plan_file,
     signing_key,
-    write_plan_file,
 )
 from reconciler.render import plan_document
 from reconciler.safety import Thresholds
@@ -103,7 +100,6 @@ def render(plan: Plan = PLAN, desired: Desired = DESIRED, url: str = URL, **opti
     return render_plan_file(
         desired,
         plan,
-        plan_document(plan),
         thresholds=THRESHOLDS,
         api_base_url=url,
         key=KEY,
@@ -113,7 +109,7 @@ def render(plan: Plan = PLAN, desired: Desired = DESIRED, url: str = URL, **opti
 
 def saved_file(tmp_path: Path, plan: Plan = PLAN, url: str = URL) -> Path:
     path = tmp_path / "plan.json"
-    write_plan_file(str(path), render(plan, url=url))
+    path.write_text(render(plan, url=url))
     return path
 
 
@@ -210,25 +206,6 @@ def test_the_signature_is_of_sorted_compact_utf8_json_without_itself() -> None:
     assert document["integrity"] == (
         "hmac-sha256:" + hmac.new(KEY, canonical, hashlib.sha256).hexdigest()
     )
-
-
-def test_write_is_0600_replaces_atomically_and_leaves_no_temp_file(tmp_path: Path) -> None:
-    path = tmp_path / "plan.json"
-    path.write_text("old")
-    path.chmod(0o644)
-    old_umask = os.umask(0)
-    try:
-        write_plan_file(str(path), "new\n")
-    finally:
-        os.umask(old_umask)
-    assert path.read_text() == "new\n"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json"]
-
-
-def test_write_into_a_missing_folder_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot write the plan file"):
-        write_plan_file(str(tmp_path / "missing" / "plan.json"), "{}")
 
 
 def _rewrite(path: Path, edit: str) -> None:
@@ -455,7 +432,7 @@ def test_every_string_is_redacted_before_signing_and_the_file_still_checks(
     text = render(named, redact=lambda s: s.replace("sk-live-1", "[redacted]"))
     assert "sk-live-1" not in text
     path = tmp_path / "plan.json"
-    write_plan_file(str(path), text)
+    path.write_text(text)
     back = read_plan_file(str(path), KEY)
     assert back.plan.changes[0].persona_name == "Desk [redacted]"
     assert back.document["changes"][0]["persona_name"] == "Desk [redacted]"
