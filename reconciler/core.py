@@ -19,7 +19,7 @@ from reconciler.apply.writes import OnWrite, apply_plan
 from reconciler.auditlog import AuditLog
 from reconciler.client_protocols import AccountReader, AccountWriter
 from reconciler.config import load_schema
-from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
+from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
 from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
 from reconciler.model import Desired, SafetySettings, owner_kind
 from reconciler.owner_reads import read_account
@@ -125,7 +125,7 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[
     plan already applied comes back with no changes. `redact` is what the file's strings went
     through when it was written, so the fresh plan is compared as it would have been saved."""
     if public_url(account.base_url) != saved.api_base_url:
-        raise StalePlan(
+        raise Refused(
             f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
             f"{public_url(account.base_url)}: nothing was written. {RUN_PLAN_AGAIN}"
         )
@@ -134,12 +134,12 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[
         fresh = make_plan(saved.desired, account, saved.thresholds)
     except ConfigError as error:
         found = "; ".join(d.message for d in error.diagnostics)
-        raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
+        raise Refused(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
     if fresh.is_empty and not saved.plan.is_empty:
         return fresh
     found = differences(saved.document, plan_document(fresh), redact)
     if found:
-        raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}")
+        raise Refused(f"{changed}: {found}. {RUN_PLAN_AGAIN}")
     return fresh
 
 
@@ -147,7 +147,7 @@ def check_unchanged(shown: Plan, fresh: Plan) -> None:
     """Refuse when the account changed while the user read the plan: apply only what was shown."""
     found = differences(plan_document(shown), plan_document(fresh), str)
     if found:
-        raise StalePlan(
+        raise Refused(
             f"the account changed while the plan waited for confirmation ({found}): "
             "nothing was written. Run apply again to see the new plan."
         )
@@ -312,7 +312,7 @@ def apply(
     hooks.show(plan)
     if plan.is_empty:
         return plan, ApplyResult()
-    for valve in enforce(plan):  # UnsafePlan before any write
+    for valve in enforce(plan):  # Refused before any write
         hooks.say(f"note: --force given: applying although {valve}")
 
     def send(each: Plan) -> ApplyResult:

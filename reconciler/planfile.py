@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__
-from reconciler.errors import InputError, StalePlan
+from reconciler.errors import InputError, Refused
 from reconciler.files import cannot_read, open_regular
 from reconciler.model import (
     UNREAD,
@@ -157,8 +157,8 @@ def is_plan_file(path: str) -> bool:
     return head.lstrip().startswith(b"{") and _MARKER.search(head) is not None
 
 
-def _refuse(path: str, reason: str) -> StalePlan:
-    return StalePlan(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
+def _refuse(path: str, reason: str) -> Refused:
+    return Refused(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
 
 
 def _refusal(document: Any, key: bytes | None) -> str | None:
@@ -182,7 +182,7 @@ def _refusal(document: Any, key: bytes | None) -> str | None:
 
 
 def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
-    """Read and check a plan file; raises StalePlan if it is altered, truncated or unknown."""
+    """Read and check a plan file; raises Refused if it is altered, truncated or unknown."""
     try:
         content = Path(path).read_bytes()
     except OSError as error:
@@ -367,6 +367,6 @@ def read_saved_plan(planfile: str) -> SavedPlan:
         )
     try:
         return read_plan_file(planfile, None)
-    except StalePlan as error:
+    except Refused as error:
         # Nothing is applied here, so an unreadable plan is an error, not a refused apply.
         raise InputError(str(error)) from None

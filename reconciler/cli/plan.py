@@ -18,7 +18,7 @@ from reconciler.cli.app import (
 )
 from reconciler.cli.output import echo, label
 from reconciler.core import make_plan, targeted
-from reconciler.errors import AlreadyReported, ExitCode, UnsafePlan
+from reconciler.errors import AlreadyReported, ExitCode, Refused
 from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import SafetySettings
 from reconciler.plan import Plan
@@ -89,7 +89,7 @@ def plan_command(
     reason = refusal(plan)
     if reason is not None:
         shown = mask_numbers_in(reason) if mask_numbers else reason
-        raise UnsafePlan(f"apply would refuse this plan: {shown}")
+        raise Refused(f"apply would refuse this plan: {shown}")
     if detailed_exitcode and not plan.is_empty:
         raise AlreadyReported(ExitCode.CHANGES)
 

@@ -23,7 +23,7 @@ from reconciler.core import (
     plan_from_saved,
     saved_plan_among,
 )
-from reconciler.errors import ApiError, AuthError, InputError, StalePlan
+from reconciler.errors import ApiError, AuthError, InputError, Refused
 from reconciler.model import (
     AgentListing,
     Desired,
@@ -184,7 +184,7 @@ def test_plan_from_saved_refuses_another_target_before_reading(tmp_path: Path) -
         tmp_path, wanting("+14155550100", "+14155550101"), reader, "https://other.example.com"
     )
     reader.reads.clear()
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         from_saved(saved, reader)
     assert str(refused.value) == (
         f"{saved.path}: the plan was made for https://other.example.com, not for {URL}: "
@@ -215,7 +215,7 @@ def test_check_unchanged_lets_the_same_changes_through() -> None:
 
 
 def test_check_unchanged_names_what_went_and_what_came() -> None:
-    with pytest.raises(StalePlan) as stale:
+    with pytest.raises(Refused) as stale:
         check_unchanged(Plan(changes=(ATTACH, DETACH)), Plan(changes=(ATTACH, MOVE)))
     assert str(stale.value) == (
         "the account changed while the plan waited for confirmation ("
@@ -230,7 +230,7 @@ def test_check_unchanged_counts_the_differences_it_does_not_name() -> None:
         Change(Action.ATTACH, SUPPORT, "Support", f"+1415555{n:04d}")
         for n in range(MAX_DIFFERENCES_SHOWN + 3)
     )
-    with pytest.raises(StalePlan, match=r"; and 3 more\):"):
+    with pytest.raises(Refused, match=r"; and 3 more\):"):
         check_unchanged(Plan(changes=()), Plan(changes=many))
 
 
@@ -239,7 +239,7 @@ def test_a_change_that_finds_another_value_before_it_is_named_so() -> None:
     name the same change twice ("no longer X; now also X")."""
     before = Change(Action.SETTINGS, SUPPORT, "Support", "+14155550101", before=None, after=PW1)
     other_before = replace(before, before=PW2)
-    with pytest.raises(StalePlan) as stale:
+    with pytest.raises(Refused) as stale:
         check_unchanged(Plan(changes=(before,)), Plan(changes=(other_before,)))
     message = str(stale.value)
     assert message.startswith("the account changed while the plan waited for confirmation (")
@@ -250,11 +250,11 @@ def test_a_change_that_finds_another_value_before_it_is_named_so() -> None:
 
 
 def test_check_unchanged_compares_warnings_and_cleared_settings_too() -> None:
-    with pytest.raises(StalePlan, match="now also the safety valve warning a valve"):
+    with pytest.raises(Refused, match="now also the safety valve warning a valve"):
         check_unchanged(Plan(changes=(ATTACH,)), Plan(changes=(ATTACH,), valves=("a valve",)))
-    with pytest.raises(StalePlan, match="no longer the protected-number refusal guarded"):
+    with pytest.raises(Refused, match="no longer the protected-number refusal guarded"):
         check_unchanged(Plan(changes=(ATTACH,), refusals=("guarded",)), Plan(changes=(ATTACH,)))
-    with pytest.raises(StalePlan, match="clearing its settings"):
+    with pytest.raises(Refused, match="clearing its settings"):
         check_unchanged(
             Plan(changes=(MOVE,)),
             Plan(changes=(MOVE,), settings_dropped={"+14155550102": PW1}),
@@ -395,7 +395,7 @@ def test_a_saved_attach_of_a_protected_number_found_held_on_a_second_listing_is_
     plan, saved = saved_for(tmp_path, protecting(wanting(N), N), free)
     assert plan.changes == (Change(Action.ATTACH, SUPPORT, "Support", N),)
 
-    with pytest.raises(StalePlan) as stale:
+    with pytest.raises(Refused) as stale:
         from_saved(saved, moved_onto_a_page_already_read())
     assert str(stale.value) == (
         f"{saved.path}: the account changed since the plan was made, nothing was written: "
@@ -455,7 +455,7 @@ def saved_before(tmp_path: Path) -> SavedPlan:
 
 
 def stale_reason(saved: SavedPlan, now: Live) -> str:
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         from_saved(saved, FakeAccount(now))
     text = str(refused.value)
     head = f"{saved.path}: the account changed since the plan was made, nothing was written: "
@@ -575,7 +575,7 @@ def test_a_saved_plan_compares_as_redacted_when_it_was_saved(tmp_path: Path) -> 
     path.write_text(text)
     saved = read_plan_file(str(path), KEY)
     assert plan_from_saved(saved, FakeAccount(secret), redact).changes == plan.changes
-    with pytest.raises(StalePlan, match="no longer attach"):
+    with pytest.raises(Refused, match="no longer attach"):
         plan_from_saved(saved, FakeAccount(secret), str)
 
 
@@ -661,7 +661,7 @@ def test_values_not_shown_are_compared_as_not_shown(tmp_path: Path) -> None:
     blind = live(persona(SUPPORT, "Support", N, N101))
     plan, saved = saved_for(tmp_path, SETTINGS, FakeAccount(blind))
     assert from_saved(saved, FakeAccount(blind)).changes == plan.changes
-    with pytest.raises(StalePlan, match="the account changed since the plan was made"):
+    with pytest.raises(Refused, match="the account changed since the plan was made"):
         from_saved(saved, FakeAccount(SETTINGS_BEFORE))
 
 
@@ -903,7 +903,7 @@ def test_apply_asks_then_plans_again_and_writes_nothing_if_the_account_changed()
         account.numbers[fakes.IVR].add(N)
 
     hooks = Hooks()
-    with pytest.raises(StalePlan, match="changed while the plan waited for confirmation"):
+    with pytest.raises(Refused, match="changed while the plan waited for confirmation"):
         apply(example_desired(), account, SafetySettings(), hooks, confirm=someone_moves_a_number)
     assert account.calls == [] and "writes begin" not in hooks.lines
 
