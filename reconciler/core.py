@@ -42,11 +42,20 @@ from reconciler.text import and_more, counted
 MAX_DIFFERENCES_SHOWN = 20
 
 
-def saved_plan_among(files: Sequence[str], *, applying: bool) -> str | None:
-    """The plan file among the arguments (recognised by its content), if any. apply takes one
-    alone; to the other commands it is no config, and they say so, not a dozen schema errors."""
+def read_inputs(
+    files: Sequence[str],
+    targets: Sequence[str],
+    load_config: Callable[[list[str]], Desired],
+    signing_key: Callable[[], bytes] | None = None,
+) -> Desired | SavedPlan:
+    """The config files, checked whole and cut to the targets; or, for apply (which gives the
+    `signing_key`), the plan file among them, recognised by its content, read and its signature
+    checked. Either before any request: an invalid or altered file sends nothing. To the other
+    commands a plan file is no config, and they say so, not a dozen schema errors."""
     plans = [file for file in files if is_plan_file(file)]
-    if plans and not applying:
+    if not plans:
+        return targeted(load_config(list(files)), targets)
+    if signing_key is None:
         raise InputError(
             "\n".join(
                 f"{file}: this is a saved plan, not a config file: "
@@ -54,26 +63,11 @@ def saved_plan_among(files: Sequence[str], *, applying: bool) -> str | None:
                 for file in plans
             )
         )
-    if plans and len(files) > 1:
+    if len(files) > 1:
         raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
-    return plans[0] if plans else None
-
-
-def apply_source(
-    files: Sequence[str],
-    targets: Sequence[str],
-    load_config: Callable[[Sequence[str]], Desired],
-    signing_key: Callable[[], bytes],
-) -> Desired | SavedPlan:
-    """What apply applies: the plan file among the arguments, read and its signature checked, or
-    the config files, checked whole, then cut to the targets. Either before any request: an
-    invalid or altered file sends nothing."""
-    saved_path = saved_plan_among(files, applying=True)
-    if saved_path is None:
-        return targeted(load_config(files), targets)
     if targets:
-        raise InputError(f"{saved_path}: --target goes with config files; a saved plan is whole")
-    return read_plan_file(saved_path, signing_key())
+        raise InputError(f"{plans[0]}: --target goes with config files; a saved plan is whole")
+    return read_plan_file(plans[0], signing_key())
 
 
 def targeted(desired: Desired, targets: Sequence[str]) -> Desired:

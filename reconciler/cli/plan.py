@@ -17,7 +17,7 @@ from reconciler.cli.app import (
     valve_options,
 )
 from reconciler.cli.output import echo, label
-from reconciler.core import make_plan, targeted
+from reconciler.core import make_plan
 from reconciler.errors import AlreadyReported, ExitCode, Refused
 from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import SafetySettings
@@ -68,7 +68,7 @@ def plan_command(
     Exits 3, after printing the plan, when apply would refuse it (a safety valve without
     --force, or a protected number).
     """
-    desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
+    desired = settings.load_config(files, targets)  # an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
     thresholds = Thresholds.resolve(desired.safety, SafetySettings(**valves))
