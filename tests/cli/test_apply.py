@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import Seams
+from reconciler.cli import Settings
 from tests.conftest import (
     CONFIG,
     IVR,
@@ -178,7 +178,7 @@ def test_a_refused_move_whose_attach_then_fails_puts_the_number_back(
 
 
 def test_a_change_while_the_plan_waits_for_confirmation_is_refused(
-    sim: Simulator, run_cli: RunCli, seams: Seams
+    sim: Simulator, run_cli: RunCli, seams: Settings
 ) -> None:
     def someone_edits_the_dashboard() -> None:
         sim.set_owner("+14155550110", IVR)  # Sales was to attach it as a free number
@@ -192,7 +192,7 @@ def test_a_change_while_the_plan_waits_for_confirmation_is_refused(
 
 
 def test_a_confirmed_plan_applies_when_nothing_changed(
-    sim: Simulator, run_cli: RunCli, seams: Seams
+    sim: Simulator, run_cli: RunCli, seams: Settings
 ) -> None:
     seams.confirm = lambda: None
     assert run_cli("apply", CONFIG).code == 0
