@@ -171,10 +171,10 @@ def differences(shown: dict[str, Any], fresh: dict[str, Any], redact: Callable[[
 
 
 def _at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
-    value: Any = document
+    """The list at `path`; a saved document, checked as it was read, may lack one."""
     for key in path:
-        value = value.get(key, {}) if isinstance(value, dict) else {}
-    return value if isinstance(value, list) else []
+        document = document.get(key, [])
+    return list(document)
 
 
 def _keyed(items: list[Any]) -> dict[str, Any]:
@@ -207,8 +207,9 @@ def converge(
     the result. What a plan would have told of the repair is announced before its writes."""
     result = send(first)
     result.plans.append(first)
-    repaired = False
-    while not result.halted:
+    for repaired in (False, True):
+        if result.halted:
+            return result
         try:
             after = make_plan(
                 desired,
@@ -237,7 +238,6 @@ def converge(
                 result.mismatches.append(f"not put right, the safety checks refuse it: {reasons}")
             result.mismatches.extend(f"still needed: {c.describe()}" for c in after.changes)
             return result
-        repaired = True
         for note in repair_notes(after):
             announce(note)
             result.repair_notes.append(note)

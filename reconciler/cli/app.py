@@ -36,7 +36,6 @@ from reconciler.secrets import (
     api_key,
     key_file_from,
     key_file_warning,
-    redact_possible_keys,
 )
 
 # Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
@@ -265,8 +264,7 @@ def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
     def with_settings(*args: Any, **kwargs: Any) -> None:
         ctx = click.get_current_context()
         given = {**ctx.find_root().params}
-        del given["verbose"]
-        redact_possible_keys(given["api_key_file"], os.environ)
+        del given["verbose"]  # main() redacted every key file named before click parsed them
         size = given["max_response_size"]
         given["max_response_size"] = (
             parse_size(size, "--max-response-size")
