@@ -199,7 +199,6 @@ class _Run:
     def ending(self, plan: Plan, result: ApplyResult) -> ReconcilerError | AlreadyReported | None:
         """Reports what the writes did (on stderr once stdout is closed: the report is the one
         place that says what was written); what ends the run short of success, if anything."""
-        signal_number = self.stopper.signal_number
         if result.plans and not self.quiet:
             stats, limit = self.client.stats, self.client.write_limit
             costs = ""
@@ -222,6 +221,6 @@ class _Run:
                 echo(last, err=True)
         if result.stopped_by is not None:
             return result.stopped_by
-        if signal_number is not None:
-            return AlreadyReported(ExitCode.stopped_by(signal_number))
+        if self.stopper.signal_number is not None:
+            return AlreadyReported(ExitCode.stopped_by(self.stopper.signal_number))
         return None if result.converged else AlreadyReported(ExitCode.INCOMPLETE)
