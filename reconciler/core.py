@@ -45,16 +45,18 @@ MAX_DIFFERENCES_SHOWN = 20
 def read_inputs(
     files: Sequence[str],
     targets: Sequence[str],
-    load_config: Callable[[list[str]], Desired],
+    load_config: Callable[..., Desired],
+    max_bytes: int,
     signing_key: Callable[[], bytes] | None = None,
 ) -> Desired | SavedPlan:
-    """The config files, checked whole and cut to the targets; or, for apply (which gives the
-    `signing_key`), the plan file among them, recognised by its content, read and its signature
-    checked. Either before any request: an invalid or altered file sends nothing. To the other
-    commands a plan file is no config, and they say so, not a dozen schema errors."""
+    """The config files (config.load_config, each within `max_bytes`), checked whole and cut to
+    the targets; or, for apply (which gives the `signing_key`), the plan file among them,
+    recognised by its content, read and its signature checked. Either before any request: an
+    invalid or altered file sends nothing. To the other commands a plan file is no config, and
+    they say so, not a dozen schema errors."""
     plans = [file for file in files if is_plan_file(file)]
     if not plans:
-        return targeted(load_config(list(files)), targets)
+        return targeted(load_config(list(files), max_bytes=max_bytes), targets)
     if signing_key is None:
         raise InputError(
             "\n".join(

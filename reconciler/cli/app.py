@@ -80,11 +80,7 @@ class Settings:
     def load_config(self, files: Sequence[str], targets: Sequence[str] = ()) -> Desired:
         """The config files merged, within --max-file-size, cut to the targets; a saved plan
         among them is refused (without a signing key read_inputs reads no plan file)."""
-        return cast(Desired, read_inputs(files, targets, self.config_reader()))
-
-    def config_reader(self) -> Callable[[list[str]], Desired]:
-        """read_config within --max-file-size."""
-        return functools.partial(self.read_config, max_bytes=self.max_file_size)
+        return cast(Desired, read_inputs(files, targets, self.read_config, self.max_file_size))
 
     def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
         """The files this run reads (as `what`, and the key file), for refuse_overwriting."""

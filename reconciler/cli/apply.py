@@ -75,8 +75,10 @@ def apply_command(
     result = ApplyResult()
     try:
         asks = as_json and not auto_approve  # a config's plan is asked about; a saved plan's not
-        load_config = _no_question_in_json if asks else settings.config_reader()
-        source = read_inputs(files, targets, load_config, settings.signing_key)
+        load_config = _no_question_in_json if asks else settings.read_config
+        source = read_inputs(
+            files, targets, load_config, settings.max_file_size, settings.signing_key
+        )
         if log_file is not None:  # nor the config a saved plan was made from
             desired = source if isinstance(source, Desired) else source.desired
             what = "config file" if isinstance(source, Desired) else "plan file"
@@ -108,7 +110,7 @@ def apply_command(
         raise ending
 
 
-def _no_question_in_json(files: list[str]) -> Desired:
+def _no_question_in_json(files: list[str], max_bytes: int) -> Desired:
     """Refuses config files before reading them: the JSON report leaves no room to ask."""
     raise InputError("--format json prints only the report: pass --auto-approve with it")
 

@@ -443,3 +443,19 @@ def test_a_nan_threshold_in_the_config_writes_nothing(
     assert result.code == 1
     assert "must be a number from 0 to 100, not .nan" in result.err
     assert sim.requests == []
+
+
+def test_a_json_apply_of_config_files_needs_auto_approve_and_reads_nothing(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: [\n")
+    for config in (CONFIG, broken):  # asked before the config is read
+        result = run_cli("apply", config, "--format", "json")
+        assert result.code == 1
+        report = json.loads(result.out)
+        assert report["error"] == (
+            "--format json prints only the report: pass --auto-approve with it"
+        )
+        assert report["plan"] is None and report["exit_status"] == 1
+    assert sim.requests == []

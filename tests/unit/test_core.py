@@ -267,14 +267,14 @@ def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
     saved = saved_plan_file(tmp_path, Plan(changes=(ATTACH,)))
 
     def read(files: Sequence[str], signing_key: Callable[[], bytes] | None) -> object:
-        return read_inputs(files, (), lambda names: wanting(), signing_key)
+        return read_inputs(files, (), lambda names, max_bytes: wanting(), 1, signing_key)
 
     assert read([str(config)], lambda: KEY) == wanting()
     assert isinstance(read([str(saved)], lambda: KEY), SavedPlan)
     with pytest.raises(InputError, match="a plan file is applied alone"):
         read([str(saved), str(config)], lambda: KEY)
     with pytest.raises(InputError, match="--target goes with config files"):
-        read_inputs([str(saved)], ["Support"], lambda names: wanting(), lambda: KEY)
+        read_inputs([str(saved)], ["Support"], lambda names, max_bytes: wanting(), 1, lambda: KEY)
     assert read([str(config)], None) == wanting()
     with pytest.raises(InputError, match="this is a saved plan, not a config file"):
         read([str(config), str(saved)], None)
