@@ -19,7 +19,7 @@ from reconciler.apply.writes import OnWrite, apply_plan
 from reconciler.auditlog import AuditLog
 from reconciler.client_protocols import AccountReader, AccountWriter
 from reconciler.config import load_schema
-from reconciler.errors import ApiError, AuthError, ConfigError, InputError, StalePlan
+from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
 from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
 from reconciler.model import Desired, SafetySettings, owner_kind
 from reconciler.owner_reads import read_account
@@ -31,8 +31,6 @@ from reconciler.planfile import (
     is_plan_file,
     public_url,
     read_plan_file,
-    render_plan_file,
-    write_plan_file,
 )
 from reconciler.planner import build_plan
 from reconciler.render import dropped_note, plan_document
@@ -44,11 +42,22 @@ from reconciler.text import and_more, counted
 MAX_DIFFERENCES_SHOWN = 20
 
 
-def saved_plan_among(files: Sequence[str], *, applying: bool) -> str | None:
-    """The plan file among the arguments (recognised by its content), if any. apply takes one
-    alone; to the other commands it is no config, and they say so, not a dozen schema errors."""
+def read_inputs(
+    files: Sequence[str],
+    targets: Sequence[str],
+    load_config: Callable[..., Desired],
+    max_bytes: int,
+    signing_key: Callable[[], bytes] | None = None,
+) -> Desired | SavedPlan:
+    """The config files (config.load_config, each within `max_bytes`), checked whole and cut to
+    the targets; or, for apply (which gives the `signing_key`), the plan file among them,
+    recognised by its content, read and its signature checked. Either before any request: an
+    invalid or altered file sends nothing. To the other commands a plan file is no config, and
+    they say so, not a dozen schema errors."""
     plans = [file for file in files if is_plan_file(file)]
-    if plans and not applying:
+    if not plans:
+        return targeted(load_config(list(files), max_bytes=max_bytes), targets)
+    if signing_key is None:
         raise InputError(
             "\n".join(
                 f"{file}: this is a saved plan, not a config file: "
@@ -56,26 +65,11 @@ def saved_plan_among(files: Sequence[str], *, applying: bool) -> str | None:
                 for file in plans
             )
         )
-    if plans and len(files) > 1:
+    if len(files) > 1:
         raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
-    return plans[0] if plans else None
-
-
-def apply_source(
-    files: Sequence[str],
-    targets: Sequence[str],
-    load_config: Callable[[Sequence[str]], Desired],
-    signing_key: Callable[[], bytes],
-) -> Desired | SavedPlan:
-    """What apply applies: the plan file among the arguments, read and its signature checked, or
-    the config files, checked whole, then cut to the targets. Either before any request: an
-    invalid or altered file sends nothing."""
-    saved_path = saved_plan_among(files, applying=True)
-    if saved_path is None:
-        return targeted(load_config(files), targets)
     if targets:
-        raise InputError(f"{saved_path}: --target goes with config files; a saved plan is whole")
-    return read_plan_file(saved_path, signing_key())
+        raise InputError(f"{plans[0]}: --target goes with config files; a saved plan is whole")
+    return read_plan_file(plans[0], signing_key())
 
 
 def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
@@ -122,29 +116,12 @@ def make_plan(
     return assess(plan, thresholds, force=force)
 
 
-def save_plan(
-    path: str, desired: Desired, plan: Plan, thresholds: Thresholds, api_base_url: str, key: bytes
-) -> None:
-    """Save the plan for `apply PLANFILE` (atomically, mode 0600), every secret redacted."""
-    document = plan_document(plan)
-    text = render_plan_file(
-        desired,
-        plan,
-        document,
-        thresholds=thresholds,
-        api_base_url=api_base_url,
-        key=key,
-        redact=REDACTOR.clean,
-    )
-    write_plan_file(path, text)
-
-
 def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:
     """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
     plan already applied comes back with no changes. `redact` is what the file's strings went
     through when it was written, so the fresh plan is compared as it would have been saved."""
     if public_url(account.base_url) != saved.api_base_url:
-        raise StalePlan(
+        raise Refused(
             f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
             f"{public_url(account.base_url)}: nothing was written. {RUN_PLAN_AGAIN}"
         )
@@ -153,12 +130,12 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[
         fresh = make_plan(saved.desired, account, saved.thresholds)
     except ConfigError as error:
         found = "; ".join(d.message for d in error.diagnostics)
-        raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
+        raise Refused(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
     if fresh.is_empty and not saved.plan.is_empty:
         return fresh
     found = differences(saved.document, plan_document(fresh), redact)
     if found:
-        raise StalePlan(f"{changed}: {found}. {RUN_PLAN_AGAIN}")
+        raise Refused(f"{changed}: {found}. {RUN_PLAN_AGAIN}")
     return fresh
 
 
@@ -166,7 +143,7 @@ def check_unchanged(shown: Plan, fresh: Plan) -> None:
     """Refuse when the account changed while the user read the plan: apply only what was shown."""
     found = differences(plan_document(shown), plan_document(fresh), str)
     if found:
-        raise StalePlan(
+        raise Refused(
             f"the account changed while the plan waited for confirmation ({found}): "
             "nothing was written. Run apply again to see the new plan."
         )
@@ -196,10 +173,10 @@ def differences(shown: dict[str, Any], fresh: dict[str, Any], redact: Callable[[
 
 
 def _at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
-    value: Any = document
+    """The list at `path`; a saved document, checked as it was read, may lack one."""
     for key in path:
-        value = value.get(key, {}) if isinstance(value, dict) else {}
-    return value if isinstance(value, list) else []
+        document = document.get(key, [])
+    return list(document)
 
 
 def _keyed(items: list[Any]) -> dict[str, Any]:
@@ -232,8 +209,9 @@ def converge(
     the result. What a plan would have told of the repair is announced before its writes."""
     result = send(first)
     result.plans.append(first)
-    repaired = False
-    while not result.halted:
+    for repaired in (False, True):
+        if result.halted:
+            return result
         try:
             after = make_plan(
                 desired,
@@ -262,7 +240,6 @@ def converge(
                 result.mismatches.append(f"not put right, the safety checks refuse it: {reasons}")
             result.mismatches.extend(f"still needed: {c.describe()}" for c in after.changes)
             return result
-        repaired = True
         for note in repair_notes(after):
             announce(note)
             result.repair_notes.append(note)
@@ -331,7 +308,7 @@ def apply(
     hooks.show(plan)
     if plan.is_empty:
         return plan, ApplyResult()
-    for valve in enforce(plan):  # UnsafePlan before any write
+    for valve in enforce(plan):  # Refused before any write
         hooks.say(f"note: --force given: applying although {valve}")
 
     def send(each: Plan) -> ApplyResult:

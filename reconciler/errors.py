@@ -99,14 +99,9 @@ class OutputClosed(ReconcilerError):
         super().__init__("stdout was closed before all output was written")
 
 
-class UnsafePlan(ReconcilerError):
-    """The plan trips a safety valve or touches a protected number; nothing was written."""
-
-    exit_code = ExitCode.REFUSED
-
-
-class StalePlan(ReconcilerError):
-    """A saved plan no longer matches the live account or was altered; nothing was written."""
+class Refused(ReconcilerError):
+    """Apply refuses the plan before any write: it trips a safety valve or touches a protected
+    number, or a saved plan no longer matches the account or was altered."""
 
     exit_code = ExitCode.REFUSED
 

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__
-from reconciler.errors import InputError, StalePlan
-from reconciler.files import cannot_read, open_regular, write_atomic
+from reconciler.errors import InputError, Refused
+from reconciler.files import cannot_read, open_regular
 from reconciler.model import (
     UNREAD,
     ConfirmedOwners,
@@ -32,6 +32,7 @@ from reconciler.model import (
     routing_settings,
 )
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan, value_json
+from reconciler.render import plan_document
 from reconciler.safety import Thresholds
 
 PLAN_FILE_FORMAT = "reconciler-plan"
@@ -89,19 +90,17 @@ def public_url(url: str) -> str:
 def render_plan_file(
     desired: Desired,
     plan: Plan,
-    document: Mapping[str, Any],
     *,
     thresholds: Thresholds,
     api_base_url: str,
     key: bytes,
     redact: Callable[[str], str] = str,
 ) -> str:
-    """The plan file's text (pure): the desired state, the plan document, names, a signature.
-
-    `document` is the plan as shown (render.plan_document); `plan` gives the names of the
-    personas it mentions, so that show can print it as plan did. `redact` is applied to the
-    whole text before signing: a secret that reached a name from the API never lands in the
-    file, and the file still passes its signature check.
+    """The plan file's text (pure): the desired state, the plan as shown
+    (render.plan_document) with the names of the personas it mentions, so that show prints it
+    as plan did, and a signature. `redact` is applied to the whole text before signing: a
+    secret that reached a name from the API never lands in the file, and the file still passes
+    its signature check. plan --out writes it with files.write_atomic, mode 0600.
     """
     names = plan.persona_names()  # and those of the owner findings: a PersonaRef is (id, name)
     names.update(ref for found in plan.confirmed for ref in (*found.seen_on, *found.held_by))
@@ -123,7 +122,7 @@ def render_plan_file(
             "targets": list(desired.targets),
             "elsewhere": sorted(desired.elsewhere),
         },
-        "plan": dict(document),
+        "plan": plan_document(plan),
         "persona_names": dict(sorted(names.items())),
     }
     # As core.differences redacts the fresh plan it compares with this one: through the JSON text.
@@ -144,11 +143,6 @@ def _entry_json(entry: DesiredPersona) -> dict[str, Any]:
     return item
 
 
-def write_plan_file(path: str, text: str) -> None:
-    """Write atomically (temp file in the same folder, fsync, rename), mode 0600."""
-    write_atomic(path, text, mode=0o600, what="plan file")
-
-
 def is_plan_file(path: str) -> bool:
     """True when the file's content says it is a plan file (whatever its name).
 
@@ -163,8 +157,8 @@ def is_plan_file(path: str) -> bool:
     return head.lstrip().startswith(b"{") and _MARKER.search(head) is not None
 
 
-def _refuse(path: str, reason: str) -> StalePlan:
-    return StalePlan(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
+def _refuse(path: str, reason: str) -> Refused:
+    return Refused(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
 
 
 def _refusal(document: Any, key: bytes | None) -> str | None:
@@ -188,7 +182,7 @@ def _refusal(document: Any, key: bytes | None) -> str | None:
 
 
 def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
-    """Read and check a plan file; raises StalePlan if it is altered, truncated or unknown."""
+    """Read and check a plan file; raises Refused if it is altered, truncated or unknown."""
     try:
         content = Path(path).read_bytes()
     except OSError as error:
@@ -374,6 +368,6 @@ def read_saved_plan(planfile: str) -> SavedPlan:
         )
     try:
         return read_plan_file(planfile, None)
-    except StalePlan as error:
+    except Refused as error:
         # Nothing is applied here, so an unreadable plan is an error, not a refused apply.
         raise InputError(str(error)) from None

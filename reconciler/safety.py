@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from reconciler.errors import UnsafePlan
+from reconciler.errors import Refused
 from reconciler.model import SafetySettings, owner_kind, owner_words
 from reconciler.plan import Action, Plan
 
@@ -52,11 +52,11 @@ def refusal(plan: Plan) -> str | None:
 
 
 def enforce(plan: Plan) -> list[str]:
-    """Raise UnsafePlan unless the plan may be applied; returns the valves --force overrode."""
+    """Raise Refused unless the plan may be applied; returns the valves --force overrode."""
     reason = refusal(plan)
     if reason is not None:
         head = "refused" if plan.refusals else "refused by a safety valve"
-        raise UnsafePlan(f"{head}, nothing was written: {reason}")
+        raise Refused(f"{head}, nothing was written: {reason}")
     return list(plan.valves)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import Seams, main
+from reconciler.cli import Settings, main
 from reconciler.secrets import REDACTOR
 from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
@@ -71,13 +71,13 @@ def fake_time() -> FakeTime:
 
 
 @pytest.fixture
-def seams(fake_time: FakeTime) -> Seams:
+def seams(fake_time: FakeTime) -> Settings:
     """What the CLI takes from its surroundings in run_cli: the one way a test changes it.
 
     Retries and waits use fake_time. A test sets a field before calling run_cli, for instance
     `seams.confirm = lambda: None` to answer 'yes', or `seams.stdout_is_terminal = lambda: True`.
     """
-    return Seams(sleep=fake_time.sleep, clock=fake_time.monotonic)
+    return Settings(sleep=fake_time.sleep, clock=fake_time.monotonic)
 
 
 @pytest.fixture(autouse=True)
@@ -217,7 +217,7 @@ def installed_bin(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) ->
 
 
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str], seams: Seams) -> RunCli:
+def run_cli(capsys: pytest.CaptureFixture[str], seams: Settings) -> RunCli:
     """Run `reconciler ARGS...` in this process with `seams`; returns exit code, stdout, stderr."""
 
     def run(*args: str | Path) -> Result:

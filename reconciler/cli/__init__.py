@@ -32,10 +32,7 @@ from reconciler.interrupts import stop_at_once
 from reconciler.secrets import redact_possible_keys
 from reconciler.simulator import simulator_command
 
-__all__ = ["Seams", "Settings", "cli", "main"]
-
-# What tests hand main to run it in-process: the Settings its options are filled into.
-Seams = Settings
+__all__ = ["Settings", "cli", "main"]
 
 for _command in (
     validate.validate_command,

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import click
 from click.core import ParameterSource
@@ -27,7 +27,7 @@ from reconciler.api import (
 from reconciler.api.transport import EventHooks
 from reconciler.cli.output import ask_to_confirm, echo
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
-from reconciler.core import saved_plan_among
+from reconciler.core import read_inputs
 from reconciler.errors import InputError
 from reconciler.model import Desired
 from reconciler.planfile import signing_key
@@ -36,7 +36,6 @@ from reconciler.secrets import (
     api_key,
     key_file_from,
     key_file_warning,
-    redact_possible_keys,
 )
 
 # Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
@@ -67,6 +66,8 @@ class Settings:
     confirm: Callable[[], None] = ask_to_confirm
     # An apply touching at least this many personas shows a progress bar on a terminal.
     progress_min_personas: int = 10
+    # Reads and checks config files (config.load_config).
+    read_config: Callable[..., Desired] = load_config
 
     def colour(self) -> bool:
         """Whether the plan text is coloured: not with --no-color or NO_COLOR (any value); with
@@ -76,10 +77,10 @@ class Settings:
         force = os.environ.get("FORCE_COLOR", "")
         return force != "0" if force else self.stdout_is_terminal()
 
-    def load_config(self, files: Sequence[str]) -> Desired:
-        """The config files merged, within --max-file-size; a saved plan among them is refused."""
-        saved_plan_among(files, applying=False)
-        return load_config(list(files), max_bytes=self.max_file_size)
+    def load_config(self, files: Sequence[str], targets: Sequence[str] = ()) -> Desired:
+        """The config files merged, within --max-file-size, cut to the targets; a saved plan
+        among them is refused (without a signing key read_inputs reads no plan file)."""
+        return cast(Desired, read_inputs(files, targets, self.read_config, self.max_file_size))
 
     def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
         """The files this run reads (as `what`, and the key file), for refuse_overwriting."""
@@ -259,8 +260,7 @@ def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
     def with_settings(*args: Any, **kwargs: Any) -> None:
         ctx = click.get_current_context()
         given = {**ctx.find_root().params}
-        del given["verbose"]
-        redact_possible_keys(given["api_key_file"], os.environ)
+        del given["verbose"]  # main() redacted every key file named before click parsed them
         size = given["max_response_size"]
         given["max_response_size"] = (
             parse_size(size, "--max-response-size")

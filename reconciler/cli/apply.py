@@ -18,7 +18,7 @@ from reconciler.apply.writes import OnWrite
 from reconciler.cli.app import FILES, TARGETS, Settings, pass_settings, valve_options
 from reconciler.cli.output import echo, label, stdout_closed
 from reconciler.cli.plan import print_plan
-from reconciler.core import apply, apply_source, saved_plan_among
+from reconciler.core import apply, read_inputs
 from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.files import refuse_overwriting
 from reconciler.interrupts import GracefulStop
@@ -74,9 +74,11 @@ def apply_command(
     plan: Plan | None = None
     result = ApplyResult()
     try:
-        if as_json and not auto_approve and saved_plan_among(files, applying=True) is None:
-            raise InputError("--format json prints only the report: pass --auto-approve with it")
-        source = apply_source(files, targets, settings.load_config, settings.signing_key)
+        asks = as_json and not auto_approve  # a config's plan is asked about; a saved plan's not
+        load_config = _no_question_in_json if asks else settings.read_config
+        source = read_inputs(
+            files, targets, load_config, settings.max_file_size, settings.signing_key
+        )
         if log_file is not None:  # nor the config a saved plan was made from
             desired = source if isinstance(source, Desired) else source.desired
             what = "config file" if isinstance(source, Desired) else "plan file"
@@ -106,6 +108,11 @@ def apply_command(
         echo(json.dumps(report_json(plan, result, status, error_text), indent=2))
     if ending is not None:
         raise ending
+
+
+def _no_question_in_json(files: list[str], max_bytes: int) -> Desired:
+    """Refuses config files before reading them: the JSON report leaves no room to ask."""
+    raise InputError("--format json prints only the report: pass --auto-approve with it")
 
 
 @dataclass
@@ -194,7 +201,6 @@ class _Run:
     def ending(self, plan: Plan, result: ApplyResult) -> ReconcilerError | AlreadyReported | None:
         """Reports what the writes did (on stderr once stdout is closed: the report is the one
         place that says what was written); what ends the run short of success, if anything."""
-        signal_number = self.stopper.signal_number
         if result.plans and not self.quiet:
             stats, limit = self.client.stats, self.client.write_limit
             costs = ""
@@ -217,6 +223,6 @@ class _Run:
                 echo(last, err=True)
         if result.stopped_by is not None:
             return result.stopped_by
-        if signal_number is not None:
-            return AlreadyReported(ExitCode.stopped_by(signal_number))
+        if self.stopper.signal_number is not None:
+            return AlreadyReported(ExitCode.stopped_by(self.stopper.signal_number))
         return None if result.converged else AlreadyReported(ExitCode.INCOMPLETE)

@@ -17,12 +17,12 @@ from reconciler.cli.app import (
     valve_options,
 )
 from reconciler.cli.output import echo, label
-from reconciler.core import make_plan, save_plan, targeted
-from reconciler.errors import AlreadyReported, ExitCode, UnsafePlan
-from reconciler.files import refuse_overwriting
+from reconciler.core import make_plan
+from reconciler.errors import AlreadyReported, ExitCode, Refused
+from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import SafetySettings
 from reconciler.plan import Plan
-from reconciler.planfile import read_saved_plan
+from reconciler.planfile import read_saved_plan, render_plan_file
 from reconciler.render import mask_numbers_in, masked, render_json, render_text
 from reconciler.render_markdown import render_markdown
 from reconciler.safety import Thresholds, refusal
@@ -68,7 +68,7 @@ def plan_command(
     Exits 3, after printing the plan, when apply would refuse it (a safety valve without
     --force, or a protected number).
     """
-    desired = targeted(settings.load_config(files), targets)  # an invalid file sends nothing
+    desired = settings.load_config(files, targets)  # an invalid file sends nothing
     if out is not None:
         refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
     thresholds = Thresholds.resolve(desired.safety, SafetySettings(**valves))
@@ -76,7 +76,11 @@ def plan_command(
         plan = make_plan(desired, client, thresholds, force=force)
         api_base_url = client.base_url
     if out is not None:  # first: a plan file that cannot be written stops before any output
-        save_plan(out, desired, plan, thresholds, api_base_url, settings.signing_key())
+        key, redact = settings.signing_key(), REDACTOR.clean  # redacted as the file is written
+        text = render_plan_file(
+            desired, plan, thresholds=thresholds, api_base_url=api_base_url, key=key, redact=redact
+        )
+        write_atomic(out, text, mode=0o600, what="plan file")
     print_plan(masked(plan) if mask_numbers else plan, output_format, label(files), settings)
     if out is not None:
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"
@@ -85,7 +89,7 @@ def plan_command(
     reason = refusal(plan)
     if reason is not None:
         shown = mask_numbers_in(reason) if mask_numbers else reason
-        raise UnsafePlan(f"apply would refuse this plan: {shown}")
+        raise Refused(f"apply would refuse this plan: {shown}")
     if detailed_exitcode and not plan.is_empty:
         raise AlreadyReported(ExitCode.CHANGES)
 

@@ -26,7 +26,7 @@ import pytest
 
 from reconciler.api import BlandClient
 from reconciler.api.urls import persona_path
-from reconciler.cli import Seams, main
+from reconciler.cli import Settings, main
 from reconciler.model import owner_id, owner_key, owner_kind
 from reconciler.owner_reads import read_account
 from reconciler.simulator import Simulator
@@ -123,7 +123,7 @@ class Tool:
         self.target = target
 
     def __call__(self, *args: str | Path) -> Run:
-        seams = Seams(stdout_is_terminal=lambda: False)
+        seams = Settings(stdout_is_terminal=lambda: False)
         if self.target.simulator is not None:
             seams.sleep, seams.clock = self.target.fake_time.sleep, self.target.fake_time.monotonic
         out, err = io.StringIO(), io.StringIO()

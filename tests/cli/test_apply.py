@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import Seams
+from reconciler.cli import Settings
 from tests.conftest import (
     CONFIG,
     IVR,
@@ -178,7 +178,7 @@ def test_a_refused_move_whose_attach_then_fails_puts_the_number_back(
 
 
 def test_a_change_while_the_plan_waits_for_confirmation_is_refused(
-    sim: Simulator, run_cli: RunCli, seams: Seams
+    sim: Simulator, run_cli: RunCli, seams: Settings
 ) -> None:
     def someone_edits_the_dashboard() -> None:
         sim.set_owner("+14155550110", IVR)  # Sales was to attach it as a free number
@@ -192,7 +192,7 @@ def test_a_change_while_the_plan_waits_for_confirmation_is_refused(
 
 
 def test_a_confirmed_plan_applies_when_nothing_changed(
-    sim: Simulator, run_cli: RunCli, seams: Seams
+    sim: Simulator, run_cli: RunCli, seams: Settings
 ) -> None:
     seams.confirm = lambda: None
     assert run_cli("apply", CONFIG).code == 0
@@ -442,4 +442,20 @@ def test_a_nan_threshold_in_the_config_writes_nothing(
     result = run_cli("apply", config, "--auto-approve")
     assert result.code == 1
     assert "must be a number from 0 to 100, not .nan" in result.err
+    assert sim.requests == []
+
+
+def test_a_json_apply_of_config_files_needs_auto_approve_and_reads_nothing(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: [\n")
+    for config in (CONFIG, broken):  # asked before the config is read
+        result = run_cli("apply", config, "--format", "json")
+        assert result.code == 1
+        report = json.loads(result.out)
+        assert report["error"] == (
+            "--format json prints only the report: pass --auto-approve with it"
+        )
+        assert report["plan"] is None and report["exit_status"] == 1
     assert sim.requests == []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import Seams
+from reconciler.cli import Settings
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, RunCli
 
@@ -105,7 +105,7 @@ def test_when_the_plan_is_coloured(
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    settings = Seams(no_color=no_color, stdout_is_terminal=lambda: on_terminal)
+    settings = Settings(no_color=no_color, stdout_is_terminal=lambda: on_terminal)
     assert settings.colour() is expected
 
 
@@ -124,7 +124,7 @@ def test_force_color_colours_a_log(
 
 
 def test_no_color_on_a_terminal(
-    sim: Simulator, run_cli: RunCli, seams: Seams, monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, run_cli: RunCli, seams: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("NO_COLOR")
     seams.stdout_is_terminal = lambda: True

@@ -104,6 +104,18 @@ def test_a_plan_file_that_cannot_be_written_stops_before_any_output(
     assert "cannot write the plan file" in result.err
 
 
+def test_a_plan_file_replaces_an_old_one_atomically_with_mode_0600(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    out = tmp_path / "plan.json"
+    out.write_text("old")
+    out.chmod(0o644)
+    assert run_cli("plan", CONFIG, "--out", out).code == 0
+    assert json.loads(out.read_text())["format"] == "reconciler-plan"
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.json"]
+
+
 @pytest.mark.parametrize("output_format", ["text", "markdown", "json"])
 def test_masked_plans_mask_the_numbers_in_warnings_too(
     output_format: str, sim: Simulator, run_cli: RunCli, tmp_path: Path

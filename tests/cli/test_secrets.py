@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import click
 import pytest
 
-from reconciler.cli import Seams, cli, main
+from reconciler.cli import Settings, cli, main
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, TEST_KEY, ProxyListener, RunCli, write_config
 
@@ -276,7 +276,7 @@ def _account_holding_the_key(setting: Setting) -> None:
 def _saved_plan_of_the_account_holding_the_key(setting: Setting) -> None:
     _account_holding_the_key(setting)
     with pytest.raises(SystemExit):
-        main(["plan", "held.yaml", "--out", "held.plan.json"], seams=Seams())
+        main(["plan", "held.yaml", "--out", "held.plan.json"], seams=Settings())
 
 
 # Every command, and every file a command writes, over the account holding the key (the test

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import Seams
+from reconciler.cli import Settings
 from reconciler.simulator import Reply, Simulator
 from tests.conftest import RunCli
 from tests.scenarios.agent_account import (
@@ -141,7 +141,7 @@ CHANGES_WHILE_WAITING = {"the agent is deleted": _delete_bot, "a twin is made": 
 def test_an_agent_changed_while_the_plan_waits_for_confirmation_writes_nothing(
     start_sim: StartSim,
     run_cli: RunCli,
-    seams: Seams,
+    seams: Settings,
     tmp_path: Path,
     reading: dict[str, bool],
     change: Any,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import Seams
+from reconciler.cli import Settings
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, SALES, TEST_KEY, RunCli
 from tests.scenarios.conftest import StartSim
@@ -110,7 +110,7 @@ def test_drift_sees_the_config_files_however_plan_is_given_them(
 
 
 def test_a_write_that_went_out_before_a_signal_is_never_called_skipped(
-    start_sim: StartSim, run_cli: RunCli, seams: Seams, tmp_path: Path
+    start_sim: StartSim, run_cli: RunCli, seams: Settings, tmp_path: Path
 ) -> None:
     # Sales' attach, the first write, takes effect but its answer is lost; while the client waits
     # to read the account back, SIGINT comes (delivered by calling the handler apply installed).

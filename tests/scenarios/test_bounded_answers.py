@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from reconciler.cli import Seams
+from reconciler.cli import Settings
 from tests.conftest import CONFIG, RunCli
 from tests.scenarios.conftest import StartSim
 
@@ -26,7 +26,7 @@ class FastClock:
 
 @pytest.mark.parametrize("command", ["plan", "apply"])
 def test_a_trickling_body_ends_at_the_deadline(
-    start_sim: StartSim, run_cli: RunCli, seams: Seams, command: str
+    start_sim: StartSim, run_cli: RunCli, seams: Settings, command: str
 ) -> None:
     # A byte every 10 ms: each read is far within --timeout, and every answer of the example
     # account takes more than 20 s to arrive whole, so only the deadline can end the run
@@ -123,7 +123,7 @@ def _doctor_details(out: str) -> dict[str, tuple[str, str]]:
 
 
 def test_doctor_stops_reading_a_trickling_answer_at_the_deadline(
-    start_sim: StartSim, run_cli: RunCli, seams: Seams
+    start_sim: StartSim, run_cli: RunCli, seams: Settings
 ) -> None:
     # Doctor reads through the client (its hooks only note each answer's headers): the client's
     # bounded reading of the body (deadline while it arrives) holds for doctor too.

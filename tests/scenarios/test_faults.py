@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.cli import Seams
+from reconciler.cli import Settings
 from reconciler.errors import AuthError
 from reconciler.simulator import RequestRecord, Simulator
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, TEST_KEY, FakeTime, RunCli, writes
@@ -190,7 +190,7 @@ def test_a_server_that_never_answers_times_out(sim: Simulator, run_cli: RunCli) 
 
 
 def test_writes_that_never_answer_time_out_and_are_not_doubled(
-    sim: Simulator, run_cli: RunCli, seams: Seams
+    sim: Simulator, run_cli: RunCli, seams: Settings
 ) -> None:
     sim.faults.hang_writes_after = 0
     # No backoff: a random one could outlast the 4x deadline and leave nothing retried to check.
@@ -310,7 +310,7 @@ def test_an_unwritable_log_file_stops_before_any_write(
 
 
 def test_an_unwritable_log_file_stops_before_the_question(
-    sim: Simulator, run_cli: RunCli, seams: Seams, tmp_path: Path
+    sim: Simulator, run_cli: RunCli, seams: Settings, tmp_path: Path
 ) -> None:
     asked: list[bool] = []
     seams.confirm = lambda: asked.append(True)
@@ -332,7 +332,7 @@ def test_max_rps_paces_requests(sim: Simulator, run_cli: RunCli, fake_time: Fake
 
 
 def test_a_progress_bar_on_a_terminal_for_many_personas(
-    sim: Simulator, run_cli: RunCli, seams: Seams
+    sim: Simulator, run_cli: RunCli, seams: Settings
 ) -> None:
     seams.stdout_is_terminal = lambda: True
     seams.progress_min_personas = 2

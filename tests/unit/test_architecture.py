@@ -72,7 +72,7 @@ ALLOWED: dict[str, set[str]] = {
     "text": set(),
     "files": {"errors", "text", "secrets"},
     "secrets": {"errors", "text"},
-    "planfile": {"plan", "model", "errors", "files", "text", "safety"},
+    "planfile": {"plan", "model", "errors", "files", "text", "safety", "render"},
     "export": {"config", "model", "errors", "planner", "text", "secrets"},
     "auditlog": {"apply", "errors", "files", "text", "secrets"},
     "interrupts": set(),

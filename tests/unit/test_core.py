@@ -4,7 +4,7 @@ and convergence after them (the next plan is the check). Fake accounts stand in 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,9 +21,9 @@ from reconciler.core import (
     differences,
     make_plan,
     plan_from_saved,
-    saved_plan_among,
+    read_inputs,
 )
-from reconciler.errors import ApiError, AuthError, InputError, StalePlan
+from reconciler.errors import ApiError, AuthError, InputError, Refused
 from reconciler.model import (
     AgentListing,
     Desired,
@@ -42,7 +42,6 @@ from reconciler.planfile import (
     read_plan_file,
     render_plan_file,
     signing_key,
-    write_plan_file,
 )
 from reconciler.render import plan_document
 from reconciler.safety import Thresholds
@@ -158,12 +157,11 @@ def saved_plan_file(
     text = render_plan_file(
         desired if desired is not None else wanting(),
         plan,
-        plan_document(plan),
         thresholds=thresholds or Thresholds(),
         api_base_url=url,
         key=KEY,
     )
-    write_plan_file(str(path), text)
+    path.write_text(text)
     return path
 
 
@@ -186,7 +184,7 @@ def test_plan_from_saved_refuses_another_target_before_reading(tmp_path: Path) -
         tmp_path, wanting("+14155550100", "+14155550101"), reader, "https://other.example.com"
     )
     reader.reads.clear()
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         from_saved(saved, reader)
     assert str(refused.value) == (
         f"{saved.path}: the plan was made for https://other.example.com, not for {URL}: "
@@ -217,7 +215,7 @@ def test_check_unchanged_lets_the_same_changes_through() -> None:
 
 
 def test_check_unchanged_names_what_went_and_what_came() -> None:
-    with pytest.raises(StalePlan) as stale:
+    with pytest.raises(Refused) as stale:
         check_unchanged(Plan(changes=(ATTACH, DETACH)), Plan(changes=(ATTACH, MOVE)))
     assert str(stale.value) == (
         "the account changed while the plan waited for confirmation ("
@@ -232,7 +230,7 @@ def test_check_unchanged_counts_the_differences_it_does_not_name() -> None:
         Change(Action.ATTACH, SUPPORT, "Support", f"+1415555{n:04d}")
         for n in range(MAX_DIFFERENCES_SHOWN + 3)
     )
-    with pytest.raises(StalePlan, match=r"; and 3 more\):"):
+    with pytest.raises(Refused, match=r"; and 3 more\):"):
         check_unchanged(Plan(changes=()), Plan(changes=many))
 
 
@@ -241,7 +239,7 @@ def test_a_change_that_finds_another_value_before_it_is_named_so() -> None:
     name the same change twice ("no longer X; now also X")."""
     before = Change(Action.SETTINGS, SUPPORT, "Support", "+14155550101", before=None, after=PW1)
     other_before = replace(before, before=PW2)
-    with pytest.raises(StalePlan) as stale:
+    with pytest.raises(Refused) as stale:
         check_unchanged(Plan(changes=(before,)), Plan(changes=(other_before,)))
     message = str(stale.value)
     assert message.startswith("the account changed while the plan waited for confirmation (")
@@ -252,11 +250,11 @@ def test_a_change_that_finds_another_value_before_it_is_named_so() -> None:
 
 
 def test_check_unchanged_compares_warnings_and_cleared_settings_too() -> None:
-    with pytest.raises(StalePlan, match="now also the safety valve warning a valve"):
+    with pytest.raises(Refused, match="now also the safety valve warning a valve"):
         check_unchanged(Plan(changes=(ATTACH,)), Plan(changes=(ATTACH,), valves=("a valve",)))
-    with pytest.raises(StalePlan, match="no longer the protected-number refusal guarded"):
+    with pytest.raises(Refused, match="no longer the protected-number refusal guarded"):
         check_unchanged(Plan(changes=(ATTACH,), refusals=("guarded",)), Plan(changes=(ATTACH,)))
-    with pytest.raises(StalePlan, match="clearing its settings"):
+    with pytest.raises(Refused, match="clearing its settings"):
         check_unchanged(
             Plan(changes=(MOVE,)),
             Plan(changes=(MOVE,), settings_dropped={"+14155550102": PW1}),
@@ -267,13 +265,19 @@ def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
     config = tmp_path / "plan.json"
     config.write_text("version: 1\npersonas: []\n")
     saved = saved_plan_file(tmp_path, Plan(changes=(ATTACH,)))
-    assert saved_plan_among([str(config)], applying=True) is None
-    assert saved_plan_among([str(saved)], applying=True) == str(saved)
+
+    def read(files: Sequence[str], signing_key: Callable[[], bytes] | None) -> object:
+        return read_inputs(files, (), lambda names, max_bytes: wanting(), 1, signing_key)
+
+    assert read([str(config)], lambda: KEY) == wanting()
+    assert isinstance(read([str(saved)], lambda: KEY), SavedPlan)
     with pytest.raises(InputError, match="a plan file is applied alone"):
-        saved_plan_among([str(saved), str(config)], applying=True)
-    saved_plan_among([str(config)], applying=False)
+        read([str(saved), str(config)], lambda: KEY)
+    with pytest.raises(InputError, match="--target goes with config files"):
+        read_inputs([str(saved)], ["Support"], lambda names, max_bytes: wanting(), 1, lambda: KEY)
+    assert read([str(config)], None) == wanting()
     with pytest.raises(InputError, match="this is a saved plan, not a config file"):
-        saved_plan_among([str(config), str(saved)], applying=False)
+        read([str(config), str(saved)], None)
 
 
 N = "+14155550100"
@@ -397,7 +401,7 @@ def test_a_saved_attach_of_a_protected_number_found_held_on_a_second_listing_is_
     plan, saved = saved_for(tmp_path, protecting(wanting(N), N), free)
     assert plan.changes == (Change(Action.ATTACH, SUPPORT, "Support", N),)
 
-    with pytest.raises(StalePlan) as stale:
+    with pytest.raises(Refused) as stale:
         from_saved(saved, moved_onto_a_page_already_read())
     assert str(stale.value) == (
         f"{saved.path}: the account changed since the plan was made, nothing was written: "
@@ -457,7 +461,7 @@ def saved_before(tmp_path: Path) -> SavedPlan:
 
 
 def stale_reason(saved: SavedPlan, now: Live) -> str:
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         from_saved(saved, FakeAccount(now))
     text = str(refused.value)
     head = f"{saved.path}: the account changed since the plan was made, nothing was written: "
@@ -568,17 +572,16 @@ def test_a_saved_plan_compares_as_redacted_when_it_was_saved(tmp_path: Path) -> 
     text = render_plan_file(
         wanting(N),
         plan,
-        plan_document(plan),
         thresholds=Thresholds(),
         api_base_url=URL,
         key=KEY,
         redact=redact,
     )
     assert "sk-secret" not in text
-    write_plan_file(str(path), text)
+    path.write_text(text)
     saved = read_plan_file(str(path), KEY)
     assert plan_from_saved(saved, FakeAccount(secret), redact).changes == plan.changes
-    with pytest.raises(StalePlan, match="no longer attach"):
+    with pytest.raises(Refused, match="no longer attach"):
         plan_from_saved(saved, FakeAccount(secret), str)
 
 
@@ -664,7 +667,7 @@ def test_values_not_shown_are_compared_as_not_shown(tmp_path: Path) -> None:
     blind = live(persona(SUPPORT, "Support", N, N101))
     plan, saved = saved_for(tmp_path, SETTINGS, FakeAccount(blind))
     assert from_saved(saved, FakeAccount(blind)).changes == plan.changes
-    with pytest.raises(StalePlan, match="the account changed since the plan was made"):
+    with pytest.raises(Refused, match="the account changed since the plan was made"):
         from_saved(saved, FakeAccount(SETTINGS_BEFORE))
 
 
@@ -906,7 +909,7 @@ def test_apply_asks_then_plans_again_and_writes_nothing_if_the_account_changed()
         account.numbers[fakes.IVR].add(N)
 
     hooks = Hooks()
-    with pytest.raises(StalePlan, match="changed while the plan waited for confirmation"):
+    with pytest.raises(Refused, match="changed while the plan waited for confirmation"):
         apply(example_desired(), account, SafetySettings(), hooks, confirm=someone_moves_a_number)
     assert account.calls == [] and "writes begin" not in hooks.lines
 

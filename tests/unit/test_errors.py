@@ -14,8 +14,7 @@ from reconciler.errors import (
     ExitCode,
     InputError,
     ReconcilerError,
-    StalePlan,
-    UnsafePlan,
+    Refused,
 )
 from tests.conftest import ROOT
 
@@ -52,8 +51,7 @@ def test_errors_map_to_their_exit_codes() -> None:
     assert ReconcilerError("x").exit_code is ExitCode.ERROR
     assert InputError("x").exit_code is ExitCode.ERROR
     assert ConfigError([]).exit_code is ExitCode.ERROR
-    assert UnsafePlan("x").exit_code is ExitCode.REFUSED
-    assert StalePlan("x").exit_code is ExitCode.REFUSED
+    assert Refused("x").exit_code is ExitCode.REFUSED
     assert AlreadyReported().exit_code is ExitCode.ERROR
     assert AlreadyReported(ExitCode.INCOMPLETE).exit_code is ExitCode.INCOMPLETE
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import pytest
 
 from reconciler import __version__
 from reconciler.config import load_config
-from reconciler.errors import InputError, StalePlan
+from reconciler.errors import InputError, Refused
 from reconciler.model import (
     UNREAD,
     ConfirmedOwners,
@@ -35,7 +33,6 @@ from reconciler.planfile import (
     read_plan_file,
     render_plan_file,
     signing_key,
-    write_plan_file,
 )
 from reconciler.render import plan_document
 from reconciler.safety import Thresholds
@@ -103,7 +100,6 @@ def render(plan: Plan = PLAN, desired: Desired = DESIRED, url: str = URL, **opti
     return render_plan_file(
         desired,
         plan,
-        plan_document(plan),
         thresholds=THRESHOLDS,
         api_base_url=url,
         key=KEY,
@@ -113,7 +109,7 @@ def render(plan: Plan = PLAN, desired: Desired = DESIRED, url: str = URL, **opti
 
 def saved_file(tmp_path: Path, plan: Plan = PLAN, url: str = URL) -> Path:
     path = tmp_path / "plan.json"
-    write_plan_file(str(path), render(plan, url=url))
+    path.write_text(render(plan, url=url))
     return path
 
 
@@ -212,25 +208,6 @@ def test_the_signature_is_of_sorted_compact_utf8_json_without_itself() -> None:
     )
 
 
-def test_write_is_0600_replaces_atomically_and_leaves_no_temp_file(tmp_path: Path) -> None:
-    path = tmp_path / "plan.json"
-    path.write_text("old")
-    path.chmod(0o644)
-    old_umask = os.umask(0)
-    try:
-        write_plan_file(str(path), "new\n")
-    finally:
-        os.umask(old_umask)
-    assert path.read_text() == "new\n"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json"]
-
-
-def test_write_into_a_missing_folder_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot write the plan file"):
-        write_plan_file(str(tmp_path / "missing" / "plan.json"), "{}")
-
-
 def _rewrite(path: Path, edit: str) -> None:
     document = _document(path)
     if edit == "hand edit":
@@ -260,14 +237,14 @@ def test_altered_plan_files_are_refused(tmp_path: Path, edit: str, message: str)
     else:
         _rewrite(path, edit)
     assert is_plan_file(str(path))  # still recognised, so it is refused rather than misread
-    with pytest.raises(StalePlan, match=message) as refused:
+    with pytest.raises(Refused, match=message) as refused:
         read_plan_file(str(path), KEY)
     assert str(refused.value).endswith("nothing was written. Run plan again.")
 
 
 def test_a_plan_made_with_another_key_is_refused(tmp_path: Path) -> None:
     path = saved_file(tmp_path)
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         read_plan_file(str(path), signing_key("sk-another-account"))
     assert str(refused.value) == _refusal(path, "the plan was made with another API key")
 
@@ -280,7 +257,7 @@ def test_a_plan_signed_again_without_the_key_is_refused_even_with_its_key_id(
     document["desired"]["protected"] = []
     seal(document, signing_key("sk-attacker"))  # key_id kept: only the signature is forged
     path.write_text(json.dumps(document))
-    with pytest.raises(StalePlan, match="its signature does not match its content"):
+    with pytest.raises(Refused, match="its signature does not match its content"):
         read_plan_file(str(path), KEY)
 
 
@@ -290,7 +267,7 @@ def test_without_a_key_the_signature_is_not_checked(tmp_path: Path) -> None:
     _rewrite(path, "hand edit")
     back = read_plan_file(str(path), None)
     assert back.plan.changes[0].phone_number == "+14155550105"
-    with pytest.raises(StalePlan, match="altered after it was written"):
+    with pytest.raises(Refused, match="altered after it was written"):
         read_plan_file(str(path), KEY)
 
 
@@ -327,7 +304,7 @@ def test_each_refusal_names_the_file_and_its_reason(
 ) -> None:
     path = tmp_path / "plan.json"
     path.write_text(content)
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
     assert str(refused.value) == _refusal(path, reason)
 
@@ -337,7 +314,7 @@ def test_an_altered_file_names_the_file_and_its_reason(tmp_path: Path) -> None:
     document = _document(path)
     document["integrity"] = "hmac-sha256:0"
     path.write_text(json.dumps(document))
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
     assert str(refused.value) == _refusal(
         path,
@@ -348,7 +325,7 @@ def test_an_altered_file_names_the_file_and_its_reason(tmp_path: Path) -> None:
 def test_a_truncated_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
     path.write_text('{"format": "reconciler-plan", ')
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
     assert str(refused.value).startswith(
         f"{path}: not a complete plan file, it may be truncated (Expecting"
@@ -378,7 +355,7 @@ def test_a_malformed_field_is_refused_with_what_was_found(
     document = _document(path)
     document["desired"]["protected"] = protected
     _resealed(path, document)
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
     assert str(refused.value) == _refusal(
         path, f"not a valid plan file (TypeError: expected a list of strings, got {shown})"
@@ -408,7 +385,7 @@ def test_a_plan_file_with_malformed_values_is_refused(
         node = node[key]
     node[path[-1]] = value
     _resealed(file, document)
-    with pytest.raises(StalePlan, match="not a valid plan file"):
+    with pytest.raises(Refused, match="not a valid plan file"):
         read_plan_file(str(file), KEY)
 
 
@@ -467,7 +444,7 @@ def test_every_string_is_redacted_before_signing_and_the_file_still_checks(
     text = render(named, redact=lambda s: s.replace("sk-live-1", "[redacted]"))
     assert "sk-live-1" not in text
     path = tmp_path / "plan.json"
-    write_plan_file(str(path), text)
+    path.write_text(text)
     back = read_plan_file(str(path), KEY)
     assert back.plan.changes[0].persona_name == "Desk [redacted]"
     assert back.document["changes"][0]["persona_name"] == "Desk [redacted]"
@@ -518,7 +495,7 @@ def test_a_threshold_that_is_not_a_number_from_0_to_100_is_refused(
     document["safety"]["max_detach_percent"] = float(value)
     seal(document)  # signed with the key, as a tool that wrote NaN would have
     path.write_text(json.dumps(document).replace(json.dumps(float(value)), value))
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
     assert str(refused.value) == _refusal(path, reason)
 
@@ -529,7 +506,7 @@ def test_a_huge_min_numbers_is_refused_not_an_overflow(tmp_path: Path) -> None:
     document["safety"]["min_numbers"] = float("inf")
     seal(document)
     path.write_text(json.dumps(document).replace("Infinity", "1e999"))
-    with pytest.raises(StalePlan, match="min_numbers inf is not a whole number"):
+    with pytest.raises(Refused, match="min_numbers inf is not a whole number"):
         read_plan_file(str(path), KEY)
 
 
@@ -555,6 +532,6 @@ def test_a_safety_value_of_the_wrong_kind_is_refused_not_converted(
     document = _document(path)
     document["safety"][name] = value
     _resealed(path, document)
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
     assert f"not a valid plan file (ValueError: {name} {value!r} is not " in str(refused.value)

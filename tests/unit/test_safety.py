@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.errors import UnsafePlan
+from reconciler.errors import Refused
 from reconciler.model import SafetySettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.safety import Thresholds, assess, enforce, refusal
@@ -128,7 +128,7 @@ def test_enforce_lets_valves_through_with_force_but_never_protected_numbers() ->
     emptying = plan_of(ManagedPersona(A, "A", numbers(100, 1), frozenset()))
     valve = assess(emptying, Thresholds())
     assert valve.refused and not valve.forced
-    with pytest.raises(UnsafePlan, match="pass --force") as refused:
+    with pytest.raises(Refused, match="pass --force") as refused:
         enforce(valve)
     assert refused.value.exit_code == 3
     forced = assess(emptying, Thresholds(), force=True)
@@ -139,7 +139,7 @@ def test_enforce_lets_valves_through_with_force_but_never_protected_numbers() ->
     plan = plan_of(changes=(change,), protected=("+14155550100",))
     guarded = assess(plan, Thresholds(), force=True)
     assert guarded.refused
-    with pytest.raises(UnsafePlan, match="--force does not override this"):
+    with pytest.raises(Refused, match="--force does not override this"):
         enforce(guarded)
 
 
@@ -224,7 +224,7 @@ def test_refusal_and_enforce_say_exactly_why() -> None:
     assert refusal(two) == (
         "valve one; valve two (review the plan, then pass --force to apply it anyway)"
     )
-    with pytest.raises(UnsafePlan) as refused:
+    with pytest.raises(Refused) as refused:
         enforce(two)
     assert str(refused.value) == (
         "refused by a safety valve, nothing was written: valve one; valve two "
@@ -235,7 +235,7 @@ def test_refusal_and_enforce_say_exactly_why() -> None:
     assert refusal(guarded) == (
         "first; second (remove the number from `protected:` first: --force does not override this)"
     )
-    with pytest.raises(UnsafePlan) as stopped:
+    with pytest.raises(Refused) as stopped:
         enforce(guarded)
     assert str(stopped.value) == (
         "refused, nothing was written: first; second (remove the number from `protected:` "
