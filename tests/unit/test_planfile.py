@@ -396,7 +396,7 @@ def test_a_plan_file_missing_several_keys_is_refused_naming_persona_names(
     document = _document(path)
     del document["desired"], document["persona_names"]
     _resealed(path, document)
-    with pytest.raises(StalePlan) as refused:
+    with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
     assert str(refused.value) == _refusal(path, "not a valid plan file (KeyError: 'persona_names')")
 
