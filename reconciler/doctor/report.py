@@ -15,17 +15,6 @@ from reconciler.api.transport import EventHooks
 from reconciler.text import counted, printable
 
 Status = Literal["ok", "warn", "fail"]
-CHECKS = (
-    "credentials",
-    "personas_listing",
-    "inbound_listing",
-    "response_shapes",
-    "consistency",
-    "agents_listing",
-    "agent_twins",
-    "inbound_number",
-)
-KEY_NEEDED = "the checks need a key the API accepts"
 _RATE_LIMIT_HEADER = re.compile(r"rate-?limit|retry-after", re.IGNORECASE)
 
 
@@ -124,12 +113,3 @@ class Report:
             verdict = "every check passed"
         lines.append(verdict + " (see docs/doctor.md)")
         return "\n".join(lines)
-
-
-def not_checked(
-    credentials: str, why: str, stopped: str = KEY_NEEDED, wire: WireLog | None = None
-) -> Report:
-    """The report when the first reads failed: credentials failed, nothing else could run."""
-    checks = [Check("credentials", "fail", credentials)]
-    checks += [Check(name, "fail", f"not checked: {why}") for name in CHECKS[1:]]
-    return Report(tuple(checks), wire or WireLog(), stopped=stopped)

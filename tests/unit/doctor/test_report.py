@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.doctor import Check, Report, WireLog, not_checked
-from reconciler.errors import ApiError
+from reconciler.api.transport import EventHooks
+from reconciler.doctor import Check, Report, WireLog, run_doctor
+from reconciler.errors import ApiError, InputError
 
 
 def _client(handler: Any, wire: WireLog) -> BlandClient:
@@ -64,7 +65,11 @@ def test_a_redirect_notes_the_host_its_location_names(location: str, host: str) 
 
 
 def test_a_report_of_no_request_measures_nothing() -> None:
-    report = not_checked("BLAND_API_KEY is not set", "no usable API key", "the checks need a key")
+    def connect(event_hooks: EventHooks) -> BlandClient:
+        raise InputError("BLAND_API_KEY is not set")
+
+    report = run_doctor(connect, "BLAND_API_KEY")
+    assert report.stopped == "the checks need a key the API accepts"
     assert report.to_json() == {
         "checks": [
             {"name": "credentials", "status": "fail", "detail": "BLAND_API_KEY is not set"},
