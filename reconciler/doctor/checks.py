@@ -14,7 +14,7 @@ from reconciler.api.client import PAGE_LIMIT
 from reconciler.api.transport import EventHooks
 from reconciler.api.urls import PERSONAS_PATH, inbound_number_path, persona_path
 from reconciler.api.wire import AGENT_LIST_LIMIT, build_live, personas_from_page, route_from_answer
-from reconciler.doctor.report import Check, Report, Status, WireLog
+from reconciler.doctor.report import Check, Report, Status
 from reconciler.errors import ApiError, AuthError, InputError
 from reconciler.model import AgentListing, LivePersona
 from reconciler.owner_reads import GetPersona, confirm_owners
@@ -73,18 +73,18 @@ def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) ->
     """Probe the account with GETs only, through the client `connect` makes with the event
     hooks it is given, and judge each check. The agent reads are those of `plan`
     (owner_reads.with_agents), so that a finding here is what plan will meet."""
-    wire = WireLog()
+    report = Report()
     try:
-        client = connect(wire.event_hooks)
+        client = connect(report.event_hooks)
     except InputError as error:  # no key to send: nothing can be read
-        return _stopped(error, wire, key_source)
+        return _stopped(error, report, key_source)
     with client:
         listing = read(client.list_personas)
         # Read as it came, page 1 of limit=2 tells a key refused or an API not answering (stop
         # here) from an answer the client refused (the listing check names it).
         first = read(lambda: _small_page(client, 1))
         if isinstance(listing, ApiError) and isinstance(first, ApiError):
-            return _stopped(listing, wire, key_source)
+            return _stopped(listing, report, key_source)
         small = first if isinstance(first, ApiError) else read(lambda: _pages(first, client))
         inbound = read(client.list_inbound)
         missing = read(lambda: client.get_persona(NO_SUCH_PERSONA))
@@ -97,7 +97,7 @@ def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) ->
         by_id = {twin: _by_id(client, twin) for twin in found if twin not in personas}
         number, agent = _number_to_read(found, personas, by_id, owners)
         route = None if number is None else read(lambda: _route(client, number))
-        checks = (
+        report.checks = (
             Check("credentials", "ok", f"the API key from {key_source} is accepted"),
             personas_listing(listing, small),
             inbound_listing(inbound),
@@ -107,7 +107,8 @@ def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) ->
             agent_twins(agents, twins, by_id, personas, owners),
             inbound_number(number, agent, route),
         )
-    return Report(checks, wire, persona_pages=0 if isinstance(listing, ApiError) else listing[1])
+    report.persona_pages = 0 if isinstance(listing, ApiError) else listing[1]
+    return report
 
 
 def _small_page(client: BlandClient, page: int) -> object:
@@ -119,9 +120,9 @@ def _pages(first: object, client: BlandClient) -> tuple[list[LivePersona], list[
     return personas_from_page(first, 1), personas_from_page(_small_page(client, 2), 2)
 
 
-def _stopped(error: ApiError | InputError, wire: WireLog, key_source: str) -> Report:
+def _stopped(error: ApiError | InputError, report: Report, key_source: str) -> Report:
     """The report when nothing was read: credentials fail, and nothing past them can run."""
-    stopped = "the checks need a key the API accepts"
+    report.stopped = "the checks need a key the API accepts"
     if isinstance(error, InputError):
         detail, why = str(error), "no usable API key"
     elif isinstance(error, AuthError):
@@ -130,17 +131,17 @@ def _stopped(error: ApiError | InputError, wire: WireLog, key_source: str) -> Re
         detail = f"the API key from {key_source} {refused} (HTTP {said})"
         why = "the API key was not accepted"
     elif error.status is not None and 300 <= error.status < 400:
-        where = f"to {printable(wire.redirect_to)}" if wire.redirect_to else "without a Location"
-        stopped = f"the API answered HTTP {error.status}, a redirect {where}, which the tool"
-        stopped += " does not follow"
-        detail = f"{error.method} {error.path}: {stopped} (check BLAND_API_URL)"
+        to = f"to {printable(report.redirect_to)}" if report.redirect_to else "without a Location"
+        report.stopped = f"the API answered HTTP {error.status}, a redirect {to}, which the tool"
+        report.stopped += " does not follow"
+        detail = f"{error.method} {error.path}: {report.stopped} (check BLAND_API_URL)"
         why = "the API answered with a redirect"
     else:
         detail, why = f"could not be checked: {words(error)}", "no answer"
-        stopped = "the API gave no usable answer"
-    checks = [Check("credentials", "fail", detail)]
-    checks += [Check(name, "fail", f"not checked: {why}") for name in CHECKS[1:]]
-    return Report(tuple(checks), wire, stopped=stopped)
+        report.stopped = "the API gave no usable answer"
+    not_checked = (Check(name, "fail", f"not checked: {why}") for name in CHECKS[1:])
+    report.checks = (Check("credentials", "fail", detail), *not_checked)
+    return report
 
 
 def personas_listing(

@@ -365,7 +365,7 @@ def test_run_doctor_over_an_api_without_envelopes() -> None:
     assert report.persona_pages == 2
     # Pages 1 to 3 of limit=100 (one read past the empty page 2), two of limit=2, GET
     # /v1/inbound, the missing persona, GET /v2/agents and one number.
-    assert report.to_json()["requests"] == len(report.wire.seconds) == 9
+    assert report.to_json()["requests"] == len(report.seconds) == 9
 
 
 def test_a_refused_small_limit_is_a_warning_naming_the_refusal() -> None:
