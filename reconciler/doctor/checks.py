@@ -31,6 +31,7 @@ Listing = tuple[dict[str, LivePersona], int] | ApiError  # the personas and the 
 Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
 Twins = dict[str, str | None] | ApiError  # agent -> its twin persona, for the agents asked
 ById = Mapping[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: 404)
+Route = tuple[str, str, dict[str, Any] | ApiError]  # a number, its agent if any, its record
 CHECKS = (
     "credentials",
     "personas_listing",
@@ -95,8 +96,7 @@ def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) ->
         found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
         # A twin GET /v1/personas/{id} will not serve (404) is read as plan reads it: unreadable.
         by_id = {twin: _by_id(client, twin) for twin in found if twin not in personas}
-        number, agent = _number_to_read(found, personas, by_id, owners)
-        route = None if number is None else read(lambda: _route(client, number))
+        route = _read_number(client, found, personas, by_id, owners)
         report.checks = (
             Check("credentials", "ok", f"the API key from {key_source} is accepted"),
             personas_listing(listing, small),
@@ -105,7 +105,7 @@ def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) ->
             consistency(listing, inbound, client.get_persona, found),
             agents_listing(agents),
             agent_twins(agents, twins, by_id, personas, owners),
-            inbound_number(number, agent, route),
+            inbound_number(route),
         )
     report.persona_pages = 0 if isinstance(listing, ApiError) else listing[1]
     return report
@@ -288,20 +288,22 @@ def _by_id(client: BlandClient, twin: str) -> LivePersona | ApiError | None:
     return None if isinstance(answer, ApiError) and answer.status == 404 else answer
 
 
-def _number_to_read(
+def _read_number(
+    client: BlandClient,
     found: Mapping[str, str],
     personas: Mapping[str, LivePersona],
     by_id: ById,
     inbound: Mapping[str, str | None],
-) -> tuple[str | None, str]:
-    """The number to read one by one and its agent: an agent's where one is seen (so that its
-    persona_id can be seen naming the twin), else the account's first."""
+) -> Route | None:
+    """One number, its agent and its record read by number: an agent's where one is seen (so
+    that its persona_id can be seen naming the twin), else the account's first, if any."""
     on_agents = [(n, found[o]) for n, o in sorted(inbound.items()) if o is not None and o in found]
     for twin, agent in found.items():
         held = personas.get(twin) or by_id.get(twin)
         if isinstance(held, LivePersona):
             on_agents += [(number, agent) for number in sorted(held.numbers)]
-    return next(iter(on_agents), (min(inbound, default=None), ""))
+    number, agent = next(iter(on_agents), (min(inbound, default=None), ""))
+    return None if number is None else (number, agent, read(lambda: _route(client, number)))
 
 
 def _ask_twins(client: BlandClient, listing: AgentListing) -> dict[str, str | None]:
@@ -376,12 +378,11 @@ def agent_twins(
     return judged("agent_twins", fails, warns, facts)
 
 
-def inbound_number(
-    number: str | None, agent: str, route: dict[str, Any] | ApiError | None
-) -> Check:
+def inbound_number(seen: Route | None) -> Check:
     """What GET /v1/inbound/{number} shows of what answers a number: pathway, prompt, owner."""
-    if number is None or route is None:
+    if seen is None:
         return Check("inbound_number", "ok", "not checked: no number was seen to read")
+    number, agent, route = seen
     if isinstance(route, ApiError):
         return Check("inbound_number", "fail", f"reading stopped: {words(route)}")
     whose = f"a number of agent {printable(agent)}" if agent else "a number"

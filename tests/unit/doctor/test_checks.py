@@ -13,6 +13,7 @@ from reconciler.doctor import Report, run_doctor
 from reconciler.doctor.checks import (
     Inbound,
     Listing,
+    Route,
     agent_twins,
     agents_listing,
     consistency,
@@ -588,14 +589,14 @@ def test_agent_twins(
     assert (check.status, check.detail.startswith(detail)) == (status, True), check.detail
 
 
-def routed(record: dict[str, Any] | ApiError, agent: str = "") -> tuple[str, str, Any]:
+def routed(record: dict[str, Any] | ApiError, agent: str = "") -> Route:
     return "+1", agent, record
 
 
 @pytest.mark.parametrize(
-    ("read", "status", "detail"),  # read: the number, its agent and its record
+    ("read", "status", "detail"),
     [
-        ((None, "", None), "ok", "not checked: no number was seen to read"),
+        (None, "ok", "not checked: no number was seen to read"),
         (
             routed(ApiError("gone", status=404, method="GET", path="/v1/inbound/%2B1")),
             "fail",
@@ -627,8 +628,8 @@ def routed(record: dict[str, Any] | ApiError, agent: str = "") -> tuple[str, str
     ],
     ids=["no number", "unreadable", "everything shown", "no pathway", "nothing shown"],
 )
-def test_inbound_number(read: tuple[Any, str, Any], status: str, detail: str) -> None:
-    check = inbound_number(*read)
+def test_inbound_number(read: Route | None, status: str, detail: str) -> None:
+    check = inbound_number(read)
     assert (check.status, check.detail) == (status, detail)
 
 
