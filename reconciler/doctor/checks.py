@@ -30,7 +30,7 @@ T = TypeVar("T")
 Listing = tuple[dict[str, LivePersona], int] | ApiError  # the personas and the pages read
 Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
 Twins = dict[str, str | None] | ApiError  # agent -> its twin persona, for the agents asked
-ById = Mapping[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: 404)
+ById = dict[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: 404)
 Route = tuple[str, str, dict[str, Any] | ApiError]  # a number, its agent if any, its record
 CHECKS = (
     "credentials",
@@ -72,8 +72,7 @@ def judged(name: str, fails: list[str], warns: list[str], facts: str = "") -> Ch
 
 def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) -> Report:
     """Probe the account with GETs only, through the client `connect` makes with the event
-    hooks it is given, and judge each check. The agent reads are those of `plan`
-    (owner_reads.with_agents), so that a finding here is what plan will meet."""
+    hooks it is given, and judge each check."""
     report = Report()
     try:
         client = connect(report.event_hooks)
@@ -91,12 +90,8 @@ def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) ->
         missing = read(lambda: client.get_persona(NO_SUCH_PERSONA))
         personas = {} if isinstance(listing, ApiError) else listing[0]
         owners = {} if isinstance(inbound, ApiError) else inbound
-        agents = read(client.list_agents)
-        twins = agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents))
-        found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
-        # A twin GET /v1/personas/{id} will not serve (404) is read as plan reads it: unreadable.
-        by_id = {twin: _by_id(client, twin) for twin in found if twin not in personas}
-        route = _read_number(client, found, personas, by_id, owners)
+        agents, twins, by_id, route = _read_agents(client, personas, owners)
+        found = () if isinstance(twins, ApiError) else [t for t in twins.values() if t]
         report.checks = (
             Check("credentials", "ok", f"the API key from {key_source} is accepted"),
             personas_listing(listing, small),
@@ -281,29 +276,29 @@ def consistency(
     return judged("consistency", fails, warns, "" if fails or warns else facts)
 
 
-def _by_id(client: BlandClient, twin: str) -> LivePersona | ApiError | None:
-    """A twin read by id; None where GET /v1/personas/{id} will not serve it (404), which plan
-    reads as unreadable too."""
-    answer = read(partial(client.get_persona, twin))
-    return None if isinstance(answer, ApiError) and answer.status == 404 else answer
-
-
-def _read_number(
-    client: BlandClient,
-    found: Mapping[str, str],
-    personas: Mapping[str, LivePersona],
-    by_id: ById,
-    inbound: Mapping[str, str | None],
-) -> Route | None:
-    """One number, its agent and its record read by number: an agent's where one is seen (so
-    that its persona_id can be seen naming the twin), else the account's first, if any."""
+def _read_agents(
+    client: BlandClient, personas: Mapping[str, LivePersona], inbound: Mapping[str, str | None]
+) -> tuple[AgentListing | ApiError, Twins, ById, Route | None]:
+    """The agent listing; the twins of the first agents; each twin not listed, read by id (None
+    where GET /v1/personas/{id} will not serve it: plan reads it as unreadable too); and one
+    number read by number with its agent: an agent's where one is seen (so that its persona_id
+    can be seen naming the twin), else the account's first. Read as `plan` reads them
+    (owner_reads.with_agents), so that a finding here is what plan will meet."""
+    agents = read(client.list_agents)
+    twins = agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents))
+    found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
+    by_id: ById = {}
+    for twin in (twin for twin in found if twin not in personas):
+        answer = read(partial(client.get_persona, twin))
+        by_id[twin] = None if isinstance(answer, ApiError) and answer.status == 404 else answer
     on_agents = [(n, found[o]) for n, o in sorted(inbound.items()) if o is not None and o in found]
     for twin, agent in found.items():
         held = personas.get(twin) or by_id.get(twin)
         if isinstance(held, LivePersona):
             on_agents += [(number, agent) for number in sorted(held.numbers)]
     number, agent = next(iter(on_agents), (min(inbound, default=None), ""))
-    return None if number is None else (number, agent, read(lambda: _route(client, number)))
+    route = None if number is None else (number, agent, read(lambda: _route(client, number)))
+    return agents, twins, by_id, route
 
 
 def _ask_twins(client: BlandClient, listing: AgentListing) -> dict[str, str | None]:
