@@ -91,7 +91,7 @@ def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) ->
         personas = {} if isinstance(listing, ApiError) else listing[0]
         owners = {} if isinstance(inbound, ApiError) else inbound
         agents, twins, by_id, route = _read_agents(client, personas, owners)
-        found = () if isinstance(twins, ApiError) else [t for t in twins.values() if t]
+        found = () if isinstance(twins, ApiError) else [t for t in twins.values() if t is not None]
         report.checks = (
             Check("credentials", "ok", f"the API key from {key_source} is accepted"),
             personas_listing(listing, small),
