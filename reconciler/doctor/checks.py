@@ -1,7 +1,5 @@
 """The probes, read by the client's own methods (its strict parsing, its paging), and the checks
-that judge them: an answer the tool cannot read fails here as it would fail a plan. The agent
-probes are cheap: one listing, twins until MAX_TWINS are found among the first MAX_AGENTS_ASKED
-agents, those not listed read by id, and one number."""
+that judge them: an answer the tool cannot read fails here as it would fail a plan."""
 
 from __future__ import annotations
 
@@ -99,7 +97,7 @@ def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) ->
             response_shapes(listing, missing),
             consistency(listing, inbound, client.get_persona, found),
             agents_listing(agents),
-            agent_twins(agents, twins, by_id, personas, owners),
+            agent_twins(agents, twins, by_id, owners),
             inbound_number(route),
         )
     report.persona_pages = 0 if isinstance(listing, ApiError) else listing[1]
@@ -279,11 +277,11 @@ def consistency(
 def _read_agents(
     client: BlandClient, personas: Mapping[str, LivePersona], inbound: Mapping[str, str | None]
 ) -> tuple[AgentListing | ApiError, Twins, ById, Route | None]:
-    """The agent listing; the twins of the first agents; each twin not listed, read by id (None
-    where GET /v1/personas/{id} will not serve it: plan reads it as unreadable too); and one
-    number read by number with its agent: an agent's where one is seen (so that its persona_id
-    can be seen naming the twin), else the account's first. Read as `plan` reads them
-    (owner_reads.with_agents), so that a finding here is what plan will meet."""
+    """Few reads, as `plan` reads them (owner_reads.with_agents): the agent listing; twins until
+    MAX_TWINS are found among the first MAX_AGENTS_ASKED agents; each twin not listed, read by
+    id (None where GET /v1/personas/{id} will not serve it: plan cannot read it either); and one
+    number with its agent: an agent's where one is seen (so its persona_id can be seen naming
+    the twin), else the account's first."""
     agents = read(client.list_agents)
     twins = agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents))
     found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
@@ -335,13 +333,10 @@ def agents_listing(listing: AgentListing | ApiError) -> Check:
 
 
 def agent_twins(
-    agents: AgentListing | ApiError,
-    twins: Twins,
-    by_id: ById,
-    listed: Mapping[str, LivePersona],
-    inbound: Mapping[str, str | None],
+    agents: AgentListing | ApiError, twins: Twins, by_id: ById, inbound: Mapping[str, str | None]
 ) -> Check:
-    """How the twin personas of the agents asked can be read, and what follows for plan."""
+    """How the twin personas of the agents asked can be read (those listed are not read by id),
+    and what follows for plan."""
     if isinstance(agents, ApiError):
         status: Status = "warn" if agents.status == 404 else "fail"
         return Check("agent_twins", status, "not checked: GET /v2/agents was not read")
@@ -355,7 +350,7 @@ def agent_twins(
     read_by_id = [by_id.get(twin, False) for twin in found]
     facts = (
         f"of {counted(len(found), 'twin persona')} ({asked} asked): "
-        f"{sum(twin in listed for twin in found)} in GET /v1/personas, "
+        f"{sum(twin not in by_id for twin in found)} in GET /v1/personas, "
         f"{sum(isinstance(t, LivePersona) for t in read_by_id)} read by id "
         f"(GET /v1/personas/{{id}}), {read_by_id.count(None)} neither"
     )
