@@ -33,7 +33,7 @@ def doctor_command(settings: Settings, output_format: str) -> None:
     """
     base_url = settings.base_url()
     source = key_source(settings.api_key_file, os.environ)
-    report = run_doctor(lambda hooks: settings.client(event_hooks=hooks), source)
+    report = run_doctor(settings.client, source)
     if output_format == "json":
         echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 from reconciler.api import BlandClient
 from reconciler.api.client import PAGE_LIMIT
-from reconciler.api.transport import EventHooks
 from reconciler.api.urls import PERSONAS_PATH, inbound_number_path, persona_path
 from reconciler.api.wire import AGENT_LIST_LIMIT, build_live, personas_from_page, route_from_answer
 from reconciler.doctor.report import Check, Report, Status
@@ -68,12 +67,12 @@ def judged(name: str, fails: list[str], warns: list[str], facts: str = "") -> Ch
     return Check(name, status, "; ".join([*fails, *warns, facts] if facts else [*fails, *warns]))
 
 
-def run_doctor(connect: Callable[[EventHooks], BlandClient], key_source: str) -> Report:
-    """Probe the account with GETs only, through the client `connect` makes with the event
-    hooks it is given, and judge each check."""
+def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
+    """Probe the account with GETs only, through the client `connect(event_hooks=...)` makes,
+    and judge each check."""
     report = Report()
     try:
-        client = connect(report.event_hooks)
+        client = connect(event_hooks=report.event_hooks)
     except InputError as error:  # no key to send: nothing can be read
         return _stopped(error, report, key_source)
     with client:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.api.transport import EventHooks
 from reconciler.doctor import Report, run_doctor
 from reconciler.doctor.checks import (
     Inbound,
@@ -302,18 +302,9 @@ def test_response_shapes(
 
 def _doctor(handler: Any, key_source: str = "BLAND_API_KEY") -> Report:
     """run_doctor over a client whose requests `handler` answers."""
-
-    def connect(event_hooks: EventHooks) -> BlandClient:
-        transport = httpx.MockTransport(handler)
-        return BlandClient(
-            "https://api.example.test",
-            "sk-unit-key",
-            transport=transport,
-            event_hooks=event_hooks,
-            sleep=lambda _seconds: None,
-            attempts=2,
-        )
-
+    transport = httpx.MockTransport(handler)
+    url, key = "https://api.example.test", "sk-unit-key"
+    connect = partial(BlandClient, url, key, transport=transport, sleep=lambda _: None, attempts=2)
     return run_doctor(connect, key_source)
 
 

@@ -65,7 +65,7 @@ def test_a_redirect_notes_the_host_its_location_names(location: str, host: str) 
 
 
 def test_a_report_of_no_request_measures_nothing() -> None:
-    def connect(event_hooks: EventHooks) -> BlandClient:
+    def connect(event_hooks: EventHooks) -> BlandClient:  # as the CLI's when no key is set
         raise InputError("BLAND_API_KEY is not set")
 
     report = run_doctor(connect, "BLAND_API_KEY")
