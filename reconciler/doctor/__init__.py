@@ -2,6 +2,6 @@
 docs/doctor.md). Nothing here writes to the account, prints, or picks an exit status."""
 
 from reconciler.doctor.checks import run_doctor
-from reconciler.doctor.report import Check, Report, WireLog, not_checked
+from reconciler.doctor.report import Report
 
-__all__ = ["Check", "Report", "WireLog", "not_checked", "run_doctor"]
+__all__ = ["Report", "run_doctor"]

@@ -1,12 +1,9 @@
 """The probes, read by the client's own methods (its strict parsing, its paging), and the checks
-that judge them: an answer the tool cannot read fails here as it would fail a plan. The agent
-probes are cheap: one listing, twins until MAX_TWINS are found among the first MAX_AGENTS_ASKED
-agents, those not listed read by id, and one number."""
+that judge them: an answer the tool cannot read fails here as it would fail a plan."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -14,7 +11,7 @@ from reconciler.api import BlandClient
 from reconciler.api.client import PAGE_LIMIT
 from reconciler.api.urls import PERSONAS_PATH, inbound_number_path, persona_path
 from reconciler.api.wire import AGENT_LIST_LIMIT, build_live, personas_from_page, route_from_answer
-from reconciler.doctor.report import KEY_NEEDED, Check, Report, Status, WireLog, not_checked
+from reconciler.doctor.report import Check, Report, Status
 from reconciler.errors import ApiError, AuthError, InputError
 from reconciler.model import AgentListing, LivePersona
 from reconciler.owner_reads import GetPersona, confirm_owners
@@ -28,21 +25,20 @@ ROUTE_FIELDS = ("pathway_id", "prompt", "persona_id")  # what GET /v1/inbound/{n
 T = TypeVar("T")
 
 Listing = tuple[dict[str, LivePersona], int] | ApiError  # the personas and the pages read
-Small = tuple[list[LivePersona], list[LivePersona]] | ApiError  # pages 1 and 2 of limit=2
 Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
-Twin = LivePersona | None | ApiError  # a twin read by id: it, None where the API will not, or why
-
-
-@dataclass(frozen=True)
-class AgentReads:
-    """What the agent probes read; a part is an ApiError where its read stopped."""
-
-    listing: AgentListing | ApiError
-    twins: dict[str, str | None] | ApiError = field(default_factory=dict)  # agent -> twin
-    by_id: dict[str, Twin] = field(default_factory=dict)  # each twin not listed, read by id
-    number: str | None = None  # the number read one by one: an agent's, where one is seen
-    agent: str = ""  # the agent holding it, if known
-    route: dict[str, Any] | ApiError | None = None  # its record, as the client accepted it
+Twins = dict[str, str | None] | ApiError  # agent -> its twin persona, for the agents asked
+ById = dict[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: 404)
+Route = tuple[str, str, dict[str, Any] | ApiError]  # a number, its agent if any, its record
+CHECKS = (
+    "credentials",
+    "personas_listing",
+    "inbound_listing",
+    "response_shapes",
+    "consistency",
+    "agents_listing",
+    "agent_twins",
+    "inbound_number",
+)
 
 
 def read(call: Callable[[], T]) -> T | ApiError:
@@ -71,33 +67,40 @@ def judged(name: str, fails: list[str], warns: list[str], facts: str = "") -> Ch
     return Check(name, status, "; ".join([*fails, *warns, facts] if facts else [*fails, *warns]))
 
 
-def run_doctor(client: BlandClient, wire: WireLog, key_source: str) -> Report:
-    """Probe the account with GETs only (`wire` holding the client's hooks); judge each check."""
-    listing = read(client.list_personas)
-    # Read as it came, page 1 of limit=2 tells a key refused or an API not answering (stop
-    # here) from an answer the client refused (the listing check names it).
-    first = read(lambda: _small_page(client, 1))
-    if isinstance(listing, ApiError) and isinstance(first, ApiError):
-        return _stopped(listing, wire, key_source)
-    small = first if isinstance(first, ApiError) else read(lambda: _pages(first, client))
-    inbound = read(client.list_inbound)
-    missing = read(lambda: client.get_persona(NO_SUCH_PERSONA))
-    personas = {} if isinstance(listing, ApiError) else listing[0]
-    owners = {} if isinstance(inbound, ApiError) else inbound
-    agents = read_agents(client, personas, owners)
-    asked = {} if isinstance(agents.twins, ApiError) else agents.twins
-    twins = {twin for twin in asked.values() if twin is not None}
-    checks = (
-        Check("credentials", "ok", f"the API key from {key_source} is accepted"),
-        personas_listing(listing, small),
-        inbound_listing(inbound),
-        response_shapes(listing, missing),
-        consistency(listing, inbound, client.get_persona, twins),
-        agents_listing(agents.listing),
-        agent_twins(agents, personas, owners),
-        inbound_number(agents),
-    )
-    return Report(checks, wire, persona_pages=0 if isinstance(listing, ApiError) else listing[1])
+def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
+    """Probe the account with GETs only, through the client `connect(event_hooks=...)` makes,
+    and judge each check."""
+    report = Report()
+    try:
+        client = connect(event_hooks=report.event_hooks)
+    except InputError as error:  # no key to send: nothing can be read
+        return _stopped(error, report, key_source)
+    with client:
+        listing = read(client.list_personas)
+        # Read as it came, page 1 of limit=2 tells a key refused or an API not answering (stop
+        # here) from an answer the client refused (the listing check names it).
+        first = read(lambda: _small_page(client, 1))
+        if isinstance(listing, ApiError) and isinstance(first, ApiError):
+            return _stopped(listing, report, key_source)
+        small = first if isinstance(first, ApiError) else read(lambda: _pages(first, client))
+        inbound = read(client.list_inbound)
+        missing = read(lambda: client.get_persona(NO_SUCH_PERSONA))
+        personas = {} if isinstance(listing, ApiError) else listing[0]
+        owners = {} if isinstance(inbound, ApiError) else inbound
+        agents, twins, by_id, route = _read_agents(client, personas, owners)
+        found = () if isinstance(twins, ApiError) else [t for t in twins.values() if t is not None]
+        report.checks = (
+            Check("credentials", "ok", f"the API key from {key_source} is accepted"),
+            personas_listing(listing, small),
+            inbound_listing(inbound),
+            response_shapes(listing, missing),
+            consistency(listing, inbound, client.get_persona, found),
+            agents_listing(agents),
+            agent_twins(agents, twins, by_id, owners),
+            inbound_number(route),
+        )
+    report.persona_pages = 0 if isinstance(listing, ApiError) else listing[1]
+    return report
 
 
 def _small_page(client: BlandClient, page: int) -> object:
@@ -109,24 +112,33 @@ def _pages(first: object, client: BlandClient) -> tuple[list[LivePersona], list[
     return personas_from_page(first, 1), personas_from_page(_small_page(client, 2), 2)
 
 
-def _stopped(error: ApiError, wire: WireLog, key_source: str) -> Report:
-    """The report when nothing was read: nothing past credentials can run."""
-    said = " ".join(str(part) for part in (error.status, error.code) if part)
-    if isinstance(error, AuthError):
+def _stopped(error: ApiError | InputError, report: Report, key_source: str) -> Report:
+    """The report when nothing was read: credentials fail, and nothing past them can run."""
+    report.stopped = "the checks need a key the API accepts"
+    if isinstance(error, InputError):
+        detail, why = str(error), "no usable API key"
+    elif isinstance(error, AuthError):
+        said = " ".join(str(part) for part in (error.status, error.code) if part)
         refused = "was rejected" if error.status == 401 else "may not list personas"
         detail = f"the API key from {key_source} {refused} (HTTP {said})"
-        return not_checked(detail, "the API key was not accepted", KEY_NEEDED, wire)
-    if error.status is not None and 300 <= error.status < 400:
-        where = f"to {printable(wire.redirect_to)}" if wire.redirect_to else "without a Location"
-        stopped = f"the API answered HTTP {error.status}, a redirect {where}, which the tool"
-        stopped += " does not follow"
-        detail = f"{error.method} {error.path}: {stopped} (check BLAND_API_URL)"
-        return not_checked(detail, "the API answered with a redirect", stopped, wire)
-    detail = f"could not be checked: {words(error)}"
-    return not_checked(detail, "no answer", "the API gave no usable answer", wire)
+        why = "the API key was not accepted"
+    elif error.status is not None and 300 <= error.status < 400:
+        to = f"to {printable(report.redirect_to)}" if report.redirect_to else "without a Location"
+        report.stopped = f"the API answered HTTP {error.status}, a redirect {to}, which the tool"
+        report.stopped += " does not follow"
+        detail = f"{error.method} {error.path}: {report.stopped} (check BLAND_API_URL)"
+        why = "the API answered with a redirect"
+    else:
+        detail, why = f"could not be checked: {words(error)}", "no answer"
+        report.stopped = "the API gave no usable answer"
+    not_checked = (Check(name, "fail", f"not checked: {why}") for name in CHECKS[1:])
+    report.checks = (Check("credentials", "fail", detail), *not_checked)
+    return report
 
 
-def personas_listing(listing: Listing, small: Small) -> Check:
+def personas_listing(
+    listing: Listing, small: tuple[list[LivePersona], list[LivePersona]] | ApiError
+) -> Check:
     """The client reads the listing to its end; page and limit are honoured."""
     if isinstance(listing, ApiError):
         return Check("personas_listing", "fail", f"reading stopped: {words(listing)}")
@@ -261,28 +273,29 @@ def consistency(
     return judged("consistency", fails, warns, "" if fails or warns else facts)
 
 
-def read_agents(
+def _read_agents(
     client: BlandClient, personas: Mapping[str, LivePersona], inbound: Mapping[str, str | None]
-) -> AgentReads:
-    """The agent listing, the twins of the first agents, and one number, read as `plan` reads
-    them (owner_reads.with_agents), so that a finding here is what plan will meet."""
-    listing = read(client.list_agents)
-    twins = listing if isinstance(listing, ApiError) else read(lambda: _ask_twins(client, listing))
+) -> tuple[AgentListing | ApiError, Twins, ById, Route | None]:
+    """Few reads, as `plan` reads them (owner_reads.with_agents): the agent listing; twins until
+    MAX_TWINS are found among the first MAX_AGENTS_ASKED agents; each twin not listed, read by
+    id (None where GET /v1/personas/{id} will not serve it: plan cannot read it either); and one
+    number with its agent: an agent's where one is seen (so its persona_id can be seen naming
+    the twin), else the account's first."""
+    agents = read(client.list_agents)
+    twins = agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents))
     found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
-    by_id: dict[str, Twin] = {}
+    by_id: ById = {}
     for twin in (twin for twin in found if twin not in personas):
         answer = read(partial(client.get_persona, twin))
-        # A twin GET /v1/personas/{id} will not serve (404) is read as plan reads it: unreadable.
         by_id[twin] = None if isinstance(answer, ApiError) and answer.status == 404 else answer
-    # An agent's number where one is seen (so its persona_id can be seen naming the twin).
-    on_agents = [(n, found[owner]) for n, owner in sorted(inbound.items()) if owner in found]
+    on_agents = [(n, found[o]) for n, o in sorted(inbound.items()) if o is not None and o in found]
     for twin, agent in found.items():
         held = personas.get(twin) or by_id.get(twin)
         if isinstance(held, LivePersona):
             on_agents += [(number, agent) for number in sorted(held.numbers)]
     number, agent = next(iter(on_agents), (min(inbound, default=None), ""))
-    route = None if number is None else read(lambda: _route(client, number))
-    return AgentReads(listing, twins, by_id, number, agent, route)
+    route = None if number is None else (number, agent, read(lambda: _route(client, number)))
+    return agents, twins, by_id, route
 
 
 def _ask_twins(client: BlandClient, listing: AgentListing) -> dict[str, str | None]:
@@ -296,11 +309,9 @@ def _ask_twins(client: BlandClient, listing: AgentListing) -> dict[str, str | No
 
 def _route(client: BlandClient, number: str) -> dict[str, Any]:
     """The number's record as GET /v1/inbound/{number} answers, once the client accepts it."""
-    path = inbound_number_path(number)
-    payload = client.get_json(path)
-    route_from_answer(payload, number, path)  # refused here as plan would refuse it
-    record: dict[str, Any] = payload.get("data", payload)
-    return record
+    payload = client.get_json(inbound_number_path(number))
+    route_from_answer(payload, number, inbound_number_path(number))  # refused as plan refuses it
+    return dict(payload.get("data", payload))
 
 
 def agents_listing(listing: AgentListing | ApiError) -> Check:
@@ -321,53 +332,55 @@ def agents_listing(listing: AgentListing | ApiError) -> Check:
 
 
 def agent_twins(
-    reads: AgentReads, listed: Mapping[str, LivePersona], inbound: Mapping[str, str | None]
+    agents: AgentListing | ApiError, twins: Twins, by_id: ById, inbound: Mapping[str, str | None]
 ) -> Check:
-    """How the twin personas of the agents asked can be read, and what follows for plan."""
-    if isinstance(reads.listing, ApiError):
-        status: Status = "warn" if reads.listing.status == 404 else "fail"
+    """How the twin personas of the agents asked can be read (those listed are not read by id),
+    and what follows for plan."""
+    if isinstance(agents, ApiError):
+        status: Status = "warn" if agents.status == 404 else "fail"
         return Check("agent_twins", status, "not checked: GET /v2/agents was not read")
-    if isinstance(reads.twins, ApiError):
-        return Check("agent_twins", "fail", f"reading stopped: {words(reads.twins)}")
-    asked = counted(len(reads.twins), "agent")
-    twins = [twin for twin in reads.twins.values() if twin is not None]
-    if not twins:
+    if isinstance(twins, ApiError):
+        return Check("agent_twins", "fail", f"reading stopped: {words(twins)}")
+    asked = counted(len(twins), "agent")
+    found = [twin for twin in twins.values() if twin is not None]
+    if not found:
         unseen = "(none holds numbers yet): how twins read could not be seen"
         return Check("agent_twins", "ok", f"no twin persona among the {asked} asked {unseen}")
-    by_id = [reads.by_id.get(twin, False) for twin in twins]
+    read_by_id = [by_id.get(twin, False) for twin in found]
     facts = (
-        f"of {counted(len(twins), 'twin persona')} ({asked} asked): "
-        f"{sum(twin in listed for twin in twins)} in GET /v1/personas, "
-        f"{sum(isinstance(t, LivePersona) for t in by_id)} read by id "
-        f"(GET /v1/personas/{{id}}), {by_id.count(None)} neither"
+        f"of {counted(len(found), 'twin persona')} ({asked} asked): "
+        f"{sum(twin not in by_id for twin in found)} in GET /v1/personas, "
+        f"{sum(isinstance(t, LivePersona) for t in read_by_id)} read by id "
+        f"(GET /v1/personas/{{id}}), {read_by_id.count(None)} neither"
     )
     warns: list[str] = []
-    if None in by_id and any(inbound.values()):
+    if None in read_by_id and any(inbound.values()):
         facts += "; GET /v1/inbound names owners, so those agents' numbers are read from it"
-    elif None in by_id:
+    elif None in read_by_id:
         warns.append(
             "plan and apply will refuse to plan numbers for agents whose twin persona is "
             "neither listed nor readable by id: GET /v1/inbound names no owners (persona_id) "
             "either, so no read shows which numbers those agents hold"
         )
-    errors = [twin for twin in reads.by_id.values() if isinstance(twin, ApiError)]
+    errors = [twin for twin in by_id.values() if isinstance(twin, ApiError)]
     fails = [f"a twin persona could not be read: {words(error)}" for error in errors[:1]]
     return judged("agent_twins", fails, warns, facts)
 
 
-def inbound_number(reads: AgentReads) -> Check:
+def inbound_number(seen: Route | None) -> Check:
     """What GET /v1/inbound/{number} shows of what answers a number: pathway, prompt, owner."""
-    if reads.number is None or reads.route is None:
+    if seen is None:
         return Check("inbound_number", "ok", "not checked: no number was seen to read")
-    if isinstance(reads.route, ApiError):
-        return Check("inbound_number", "fail", f"reading stopped: {words(reads.route)}")
-    whose = f"a number of agent {printable(reads.agent)}" if reads.agent else "a number"
-    shows = [name for name in ROUTE_FIELDS if name in reads.route]
-    facts = f"GET /v1/inbound/{printable(reads.number)} ({whose}) shows "
+    number, agent, route = seen
+    if isinstance(route, ApiError):
+        return Check("inbound_number", "fail", f"reading stopped: {words(route)}")
+    whose = f"a number of agent {printable(agent)}" if agent else "a number"
+    shows = [name for name in ROUTE_FIELDS if name in route]
+    facts = f"GET /v1/inbound/{printable(number)} ({whose}) shows "
     facts += ", ".join(shows) if shows else f"none of {', '.join(ROUTE_FIELDS)}"
-    if "persona_id" not in reads.route:
+    if "persona_id" not in route:
         facts += " (no persona_id: owners are read from personas and twins)"
-    missing = [name for name in ROUTE_FIELDS[:2] if name not in reads.route]
+    missing = [name for name in ROUTE_FIELDS[:2] if name not in route]
     free = "a number a pathway or a prompt answers may look free to plan, and attaching it"
     warns = [f"no {' or '.join(missing)} shown: {free} would replace that unseen"]
     return judged("inbound_number", [], warns if missing else [], facts)

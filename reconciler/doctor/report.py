@@ -15,17 +15,6 @@ from reconciler.api.transport import EventHooks
 from reconciler.text import counted, printable
 
 Status = Literal["ok", "warn", "fail"]
-CHECKS = (
-    "credentials",
-    "personas_listing",
-    "inbound_listing",
-    "response_shapes",
-    "consistency",
-    "agents_listing",
-    "agent_twins",
-    "inbound_number",
-)
-KEY_NEEDED = "the checks need a key the API accepts"
 _RATE_LIMIT_HEADER = re.compile(r"rate-?limit|retry-after", re.IGNORECASE)
 
 
@@ -38,13 +27,14 @@ class Check:
     detail: str
 
 
-class WireLog:
-    """What the client's requests got, noted by its httpx event hooks, which change no answer.
-
-    Every attempt counts, retries included, answered or not.
-    """
+class Report:
+    """What doctor found: each check's verdict, and what the client's requests got, noted by
+    its httpx event hooks (which change no answer): every attempt, retries included."""
 
     def __init__(self) -> None:
+        self.checks: tuple[Check, ...] = ()
+        self.persona_pages = 0  # pages of limit=100 up to the empty one that ends the listing
+        self.stopped = ""  # why nothing past credentials was checked, if it was not
         self.started: dict[httpx.Request, float] = {}  # each request sent -> when
         self.seconds: list[float] = []  # each answer's time to its headers
         self.rate_limit_headers: dict[str, str] = {}  # each one the API sent -> its last value
@@ -63,16 +53,6 @@ class WireLog:
             with contextlib.suppress(httpx.InvalidURL):
                 self.redirect_to = response.request.url.join(response.headers["location"]).host
 
-
-@dataclass(frozen=True)
-class Report:
-    """Every check, and what the requests of the probes showed."""
-
-    checks: tuple[Check, ...]
-    wire: WireLog
-    persona_pages: int = 0  # pages of limit=100 up to the empty one that ends the listing
-    stopped: str = ""  # why nothing past credentials was checked, if it was not
-
     @property
     def failed(self) -> bool:
         return self.count("fail") > 0
@@ -82,7 +62,7 @@ class Report:
 
     def latency_ms(self) -> tuple[float, float] | None:
         """Median and slowest time to an answer's headers, in milliseconds."""
-        times = [seconds * 1000 for seconds in self.wire.seconds]
+        times = [seconds * 1000 for seconds in self.seconds]
         return (statistics.median(times), max(times)) if times else None
 
     def to_json(self) -> dict[str, Any]:
@@ -91,12 +71,12 @@ class Report:
         return {
             "checks": [asdict(check) for check in self.checks],
             "failed": self.failed,
-            "requests": len(self.wire.started),
+            "requests": len(self.started),
             "latency_ms": None
             if latency is None
             else {"median": round(latency[0], 1), "max": round(latency[1], 1)},
             "persona_pages": self.persona_pages,
-            "rate_limit_headers": self.wire.rate_limit_headers,
+            "rate_limit_headers": self.rate_limit_headers,
         }
 
     def to_text(self, base_url: str) -> str:
@@ -105,11 +85,11 @@ class Report:
         lines = [f"reconciler doctor: {printable(base_url)} (GET requests only)"]
         lines += [f"{c.status:<4}  {c.name:<{width}}  {c.detail}" for c in self.checks]
         latency = self.latency_ms()
-        measured = counted(len(self.wire.started), "request")
+        measured = counted(len(self.started), "request")
         if latency is not None:
             measured += f", time to answer: median {latency[0]:.0f} ms, slowest {latency[1]:.0f} ms"
         measured += f"; {self.persona_pages} persona pages read"
-        headers = sorted(self.wire.rate_limit_headers.items())
+        headers = sorted(self.rate_limit_headers.items())
         limits = ", ".join(f"{name}: {printable(value)}" for name, value in headers)
         lines.append(measured)
         lines.append(f"rate-limit headers: {limits or 'none seen'}")
@@ -124,12 +104,3 @@ class Report:
             verdict = "every check passed"
         lines.append(verdict + " (see docs/doctor.md)")
         return "\n".join(lines)
-
-
-def not_checked(
-    credentials: str, why: str, stopped: str = KEY_NEEDED, wire: WireLog | None = None
-) -> Report:
-    """The report when the first reads failed: credentials failed, nothing else could run."""
-    checks = [Check("credentials", "fail", credentials)]
-    checks += [Check(name, "fail", f"not checked: {why}") for name in CHECKS[1:]]
-    return Report(tuple(checks), wire or WireLog(), stopped=stopped)

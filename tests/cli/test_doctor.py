@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.doctor import WireLog, run_doctor
+from reconciler.doctor import run_doctor
 from tests.conftest import IVR, SALES, SUPPORT, TEST_KEY, ProxyListener, RunCli, point_cli_at
 from tests.simulated import Simulator
 
@@ -343,15 +344,10 @@ def test_doctor_sends_a_remote_api_through_the_proxy_as_plan_does(
 
 
 def test_a_redirect_is_named_never_blamed_on_the_key() -> None:
-    wire = WireLog()
     redirect = httpx.Response(307, headers={"location": "https://login.example/sso"})
-    with BlandClient(
-        "https://api.bland.ai",
-        "sk-unit-key",
-        transport=httpx.MockTransport(lambda request: redirect),
-        event_hooks=wire.event_hooks,
-    ) as client:
-        report = run_doctor(client, wire, "BLAND_API_KEY")
+    transport = httpx.MockTransport(lambda request: redirect)
+    connect = partial(BlandClient, "https://api.bland.ai", "sk-unit-key", transport=transport)
+    report = run_doctor(connect, "BLAND_API_KEY")
     lines = report.to_text("https://api.bland.ai").splitlines()
     named = "the API answered HTTP 307, a redirect to login.example, which the tool does not follow"
     assert lines[1] == f"fail  credentials       GET /v1/personas: {named} (check BLAND_API_URL)"

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.doctor import WireLog, run_doctor
+from reconciler.doctor import Report, run_doctor
 from reconciler.doctor.checks import (
-    AgentReads,
     Inbound,
     Listing,
-    Small,
+    Route,
     agent_twins,
     agents_listing,
     consistency,
@@ -41,6 +41,7 @@ def listed(personas: list[LivePersona], pages: int) -> Listing:
     return {p.id: p for p in personas}, pages
 
 
+Small = tuple[list[LivePersona], list[LivePersona]] | ApiError  # pages 1 and 2 of limit=2
 SMALL_OK: Small = (people(0, 2), people(2, 2))
 
 
@@ -299,17 +300,12 @@ def test_response_shapes(
     assert (check.status, check.detail) == (status, detail)
 
 
-def _client(handler: Any) -> tuple[BlandClient, WireLog]:
-    wire = WireLog()
-    client = BlandClient(
-        "https://api.example.test",
-        "sk-unit-key",
-        transport=httpx.MockTransport(handler),
-        event_hooks=wire.event_hooks,
-        sleep=lambda _seconds: None,
-        attempts=2,
-    )
-    return client, wire
+def _doctor(handler: Any, key_source: str = "BLAND_API_KEY") -> Report:
+    """run_doctor over a client whose requests `handler` answers."""
+    transport = httpx.MockTransport(handler)
+    url, key = "https://api.example.test", "sk-unit-key"
+    connect = partial(BlandClient, url, key, transport=transport, sleep=lambda _: None, attempts=2)
+    return run_doctor(connect, key_source)
 
 
 def _listed(*personas: dict[str, Any]) -> Any:
@@ -337,9 +333,7 @@ def _answer(pid: str, *numbers: Any) -> dict[str, Any]:
 
 
 def test_run_doctor_over_an_api_without_envelopes() -> None:
-    client, wire = _client(_listed(_answer("a", "+1"), _answer("b")))
-    with client:
-        report = run_doctor(client, wire, "BLAND_API_KEY")
+    report = _doctor(_listed(_answer("a", "+1"), _answer("b")))
     statuses = {check.name: check.status for check in report.checks}
     assert statuses == {
         "credentials": "ok",
@@ -363,7 +357,7 @@ def test_run_doctor_over_an_api_without_envelopes() -> None:
     assert report.persona_pages == 2
     # Pages 1 to 3 of limit=100 (one read past the empty page 2), two of limit=2, GET
     # /v1/inbound, the missing persona, GET /v2/agents and one number.
-    assert report.to_json()["requests"] == len(report.wire.seconds) == 9
+    assert report.to_json()["requests"] == len(report.seconds) == 9
 
 
 def test_a_refused_small_limit_is_a_warning_naming_the_refusal() -> None:
@@ -374,9 +368,7 @@ def test_a_refused_small_limit_is_a_warning_naming_the_refusal() -> None:
             return httpx.Response(400, json={"errors": "INVALID_REQUEST: limit"})
         return listing(request)
 
-    client, wire = _client(handler)
-    with client:
-        check = run_doctor(client, wire, "BLAND_API_KEY").checks[1]
+    check = _doctor(handler).checks[1]
     assert (check.status, check.detail.split("; ")[0]) == (
         "warn",
         "limit=2 could not be checked: GET /v1/personas: HTTP 400 INVALID_REQUEST: limit",
@@ -384,9 +376,7 @@ def test_a_refused_small_limit_is_a_warning_naming_the_refusal() -> None:
 
 
 def test_an_answer_the_client_refuses_fails_the_listing_not_the_key() -> None:
-    client, wire = _client(_listed(_answer("a", 14155550100)))
-    with client:
-        report = run_doctor(client, wire, "BLAND_API_KEY")
+    report = _doctor(_listed(_answer("a", 14155550100)))
     details = {check.name: (check.status, check.detail) for check in report.checks}
     assert details["credentials"][0] == "ok"
     assert details["personas_listing"] == (
@@ -400,13 +390,10 @@ def test_an_answer_the_client_refuses_fails_the_listing_not_the_key() -> None:
 
 
 def test_a_key_without_permission_fails_credentials() -> None:
-    client, wire = _client(
-        lambda request: httpx.Response(
-            403, json={"data": None, "errors": [{"error": "FORBIDDEN", "message": "no"}]}
-        )
+    forbidden = {"data": None, "errors": [{"error": "FORBIDDEN", "message": "no"}]}
+    report = _doctor(
+        lambda request: httpx.Response(403, json=forbidden), "the file /k (--api-key-file)"
     )
-    with client:
-        report = run_doctor(client, wire, "the file /k (--api-key-file)")
     assert report.checks[0].detail == (
         "the API key from the file /k (--api-key-file) may not list personas (HTTP 403 FORBIDDEN)"
     )
@@ -426,9 +413,7 @@ def test_a_key_without_permission_fails_credentials() -> None:
 )
 def test_a_redirect_is_named_with_the_host_it_points_at(location: str | None, named: str) -> None:
     headers = {} if location is None else {"location": location}
-    client, wire = _client(lambda request: httpx.Response(307, headers=headers))
-    with client:
-        report = run_doctor(client, wire, "BLAND_API_KEY")
+    report = _doctor(lambda request: httpx.Response(307, headers=headers))
     stopped = f"the API answered HTTP 307, {named}, which the tool does not follow"
     assert report.stopped == stopped
     assert report.checks[0].detail == f"GET /v1/personas: {stopped} (check BLAND_API_URL)"
@@ -445,9 +430,7 @@ def test_a_key_refused_on_one_endpoint_stops_the_probes_after_it() -> None:
             return httpx.Response(403, json=forbidden)
         return httpx.Response(200, json={"data": [_answer("a", "+1")], "errors": None})
 
-    client, wire = _client(handler)
-    with client:
-        report = run_doctor(client, wire, "BLAND_API_KEY")
+    report = _doctor(handler)
     details = {check.name: (check.status, check.detail) for check in report.checks}
     assert details["credentials"][0] == "ok"
     assert details["inbound_listing"] == (
@@ -518,37 +501,36 @@ def test_agents_listing(listing: AgentListing | ApiError, status: str, detail: s
 TWIN_GONE = ApiError("no", status=404, code="PERSONA_NOT_FOUND", path="/v1/personas/t2")
 TWIN_DOWN = ApiError("HTTP 500", status=500, method="GET", path="/v1/personas/t2")
 TWIN_REFUSED = AuthError("no", status=403, code="FORBIDDEN", method="GET", path="/v1/personas/t2")
-LISTED = {"t1": LivePersona("t1", "", frozenset({"+1"}))}
 READ = LivePersona("t2", "", frozenset({"+2"}))
 
 
 @pytest.mark.parametrize(
-    ("reads", "inbound", "status", "detail"),
+    ("reads", "inbound", "status", "detail"),  # the listing, the twins, the unlisted read by id
     [
-        (AgentReads(NO_AGENT_API), {}, "warn", "not checked: GET /v2/agents was not read"),
-        (AgentReads(DOWN), {}, "fail", "not checked: GET /v2/agents was not read"),
+        ((NO_AGENT_API, {}, {}), {}, "warn", "not checked: GET /v2/agents was not read"),
+        ((DOWN, {}, {}), {}, "fail", "not checked: GET /v2/agents was not read"),
         (
-            AgentReads(agents(2), DOWN),
+            (agents(2), DOWN, {}),
             {},
             "fail",
             "reading stopped: GET /v2/agents: HTTP 502: Bad gateway",
         ),
         (
-            AgentReads(agents(2), {"ag0": None, "ag1": None}),
+            (agents(2), {"ag0": None, "ag1": None}, {}),
             {},
             "ok",
             "no twin persona among the 2 agents asked (none holds numbers yet): how twins read "
             "could not be seen",
         ),
         (
-            AgentReads(agents(3), {"ag0": "t1", "ag1": "t2", "ag2": None}, {"t2": READ}),
+            (agents(3), {"ag0": "t1", "ag1": "t2", "ag2": None}, {"t2": READ}),
             {},
             "ok",
             "of 2 twin personas (3 agents asked): 1 in GET /v1/personas, 1 read by id "
             "(GET /v1/personas/{id}), 0 neither",
         ),
         (
-            AgentReads(agents(2), {"ag0": "t1", "ag1": "t2"}, {"t2": None}),
+            (agents(2), {"ag0": "t1", "ag1": "t2"}, {"t2": None}),
             {"+1": None, "+2": "t2"},
             "ok",
             "of 2 twin personas (2 agents asked): 1 in GET /v1/personas, 0 read by id "
@@ -556,7 +538,7 @@ READ = LivePersona("t2", "", frozenset({"+2"}))
             "numbers are read from it",
         ),
         (
-            AgentReads(agents(1), {"ag1": "t2"}, {"t2": None}),
+            (agents(1), {"ag1": "t2"}, {"t2": None}),
             {"+1": None, "+2": None},
             "warn",
             "plan and apply will refuse to plan numbers for agents whose twin persona is "
@@ -566,13 +548,13 @@ READ = LivePersona("t2", "", frozenset({"+2"}))
             "1 neither",
         ),
         (
-            AgentReads(agents(1), {"ag1": "t2"}, {"t2": TWIN_DOWN}),
+            (agents(1), {"ag1": "t2"}, {"t2": TWIN_DOWN}),
             {},
             "fail",
             "a twin persona could not be read: GET /v1/personas/t2: HTTP 500",
         ),
         (
-            AgentReads(agents(1), {"ag1": "t2"}, {"t2": TWIN_REFUSED}),
+            (agents(1), {"ag1": "t2"}, {"t2": TWIN_REFUSED}),
             {},
             "fail",
             "a twin persona could not be read: GET /v1/personas/t2: HTTP 403 FORBIDDEN",
@@ -591,20 +573,20 @@ READ = LivePersona("t2", "", frozenset({"+2"}))
     ],
 )
 def test_agent_twins(
-    reads: AgentReads, inbound: dict[str, str | None], status: str, detail: str
+    reads: tuple[Any, Any, Any], inbound: dict[str, str | None], status: str, detail: str
 ) -> None:
-    check = agent_twins(reads, LISTED, inbound)
+    check = agent_twins(*reads, inbound)
     assert (check.status, check.detail.startswith(detail)) == (status, True), check.detail
 
 
-def routed(record: dict[str, Any] | ApiError | None, agent: str = "") -> AgentReads:
-    return AgentReads(agents(1), {"ag0": "t1"}, number="+1", agent=agent, route=record)
+def routed(record: dict[str, Any] | ApiError, agent: str = "") -> Route:
+    return "+1", agent, record
 
 
 @pytest.mark.parametrize(
-    ("reads", "status", "detail"),
+    ("read", "status", "detail"),
     [
-        (AgentReads(agents(0)), "ok", "not checked: no number was seen to read"),
+        (None, "ok", "not checked: no number was seen to read"),
         (
             routed(ApiError("gone", status=404, method="GET", path="/v1/inbound/%2B1")),
             "fail",
@@ -636,8 +618,8 @@ def routed(record: dict[str, Any] | ApiError | None, agent: str = "") -> AgentRe
     ],
     ids=["no number", "unreadable", "everything shown", "no pathway", "nothing shown"],
 )
-def test_inbound_number(reads: AgentReads, status: str, detail: str) -> None:
-    check = inbound_number(reads)
+def test_inbound_number(read: Route | None, status: str, detail: str) -> None:
+    check = inbound_number(read)
     assert (check.status, check.detail) == (status, detail)
 
 
@@ -652,16 +634,7 @@ def _run(routes: dict[str, Any]) -> dict[str, tuple[str, str]]:
             return httpx.Response(200, json={"data": [], "errors": None})
         return httpx.Response(404, json={"data": None, "errors": [{"error": "NO_AGENT_API"}]})
 
-    wire = WireLog()
-    with BlandClient(
-        "https://api.example.test",
-        "sk-unit-key",
-        transport=httpx.MockTransport(handler),
-        event_hooks=wire.event_hooks,
-        sleep=lambda _seconds: None,
-    ) as client:
-        report = run_doctor(client, wire, "BLAND_API_KEY")
-    return {check.name: (check.status, check.detail) for check in report.checks}
+    return {check.name: (check.status, check.detail) for check in _doctor(handler).checks}
 
 
 def test_an_id_no_request_path_can_carry_fails_its_check_instead_of_stopping_doctor() -> None:

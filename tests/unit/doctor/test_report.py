@@ -1,4 +1,4 @@
-"""WireLog notes, through the client's event hooks, what each request got; Report sums it up."""
+"""Report notes, through the client's event hooks, what each request got, and sums it up."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.doctor import Check, Report, WireLog, not_checked
-from reconciler.errors import ApiError
+from reconciler.api.transport import EventHooks
+from reconciler.doctor import Report, run_doctor
+from reconciler.errors import ApiError, InputError
 
 
-def _client(handler: Any, wire: WireLog) -> BlandClient:
+def _client(handler: Any, report: Report) -> BlandClient:
     return BlandClient(
         "https://api.example.test",
         "sk-unit-key",
         transport=httpx.MockTransport(handler),
-        event_hooks=wire.event_hooks,
+        event_hooks=report.event_hooks,
         sleep=lambda _seconds: None,
         attempts=3,
     )
@@ -34,17 +35,17 @@ def test_every_attempt_is_counted_and_each_answer_noted_unchanged() -> None:
             raise httpx.ConnectError("refused", request=request)
         return answers.pop(0)
 
-    wire = WireLog()
-    with _client(handler, wire) as client:
+    report = Report()
+    with _client(handler, report) as client:
         assert client.get_json("/v1/personas", {"page": 1}) == {"data": [1]}
         with pytest.raises(ApiError, match="cannot connect"):
             client.get_json("/down")
-    report = Report((Check("credentials", "ok", ""),), wire).to_json()
-    assert report["requests"] == 5  # two to /v1/personas, three unanswered ones to /down
-    assert len(wire.seconds) == 2  # the 429 and the 200
-    assert report["rate_limit_headers"] == {"retry-after": "0", "x-ratelimit-remaining": "4"}
-    assert set(report["latency_ms"]) == {"median", "max"}
-    assert wire.redirect_to == ""
+    measured = report.to_json()
+    assert measured["requests"] == 5  # two to /v1/personas, three unanswered ones to /down
+    assert len(report.seconds) == 2  # the 429 and the 200
+    assert measured["rate_limit_headers"] == {"retry-after": "0", "x-ratelimit-remaining": "4"}
+    assert set(measured["latency_ms"]) == {"median", "max"}
+    assert report.redirect_to == ""
 
 
 @pytest.mark.parametrize(
@@ -56,15 +57,19 @@ def test_every_attempt_is_counted_and_each_answer_noted_unchanged() -> None:
     ],
 )
 def test_a_redirect_notes_the_host_its_location_names(location: str, host: str) -> None:
-    wire = WireLog()
+    report = Report()
     redirect = httpx.Response(307, headers={"location": location})
-    with _client(lambda request: redirect, wire) as client, pytest.raises(ApiError):
+    with _client(lambda request: redirect, report) as client, pytest.raises(ApiError):
         client.get_json("/v1/personas")
-    assert wire.redirect_to == host
+    assert report.redirect_to == host
 
 
 def test_a_report_of_no_request_measures_nothing() -> None:
-    report = not_checked("BLAND_API_KEY is not set", "no usable API key", "the checks need a key")
+    def connect(event_hooks: EventHooks) -> BlandClient:  # as the CLI's when no key is set
+        raise InputError("BLAND_API_KEY is not set")
+
+    report = run_doctor(connect, "BLAND_API_KEY")
+    assert report.stopped == "the checks need a key the API accepts"
     assert report.to_json() == {
         "checks": [
             {"name": "credentials", "status": "fail", "detail": "BLAND_API_KEY is not set"},
