@@ -179,7 +179,9 @@ class _Run:
         total = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
         self.total += total  # a repair's writes count on from the first plan's
         on_terminal = self.settings.stdout_is_terminal()
-        show_bar = on_terminal and personas >= self.settings.progress_min_personas
+        show_bar = (
+            on_terminal and not self.quiet and personas >= self.settings.progress_min_personas
+        )
         bar = click.progressbar(length=total, label="Applying") if show_bar else nullcontext()
         with bar as shown:
 

@@ -331,6 +331,16 @@ def test_max_rps_paces_requests(sim: Simulator, run_cli: RunCli, fake_time: Fake
     assert "s waiting" in result.out
 
 
+def test_the_json_report_on_a_terminal_is_all_that_is_printed(
+    sim: Simulator, run_cli: RunCli, seams: Settings
+) -> None:
+    seams.stdout_is_terminal = lambda: True
+    seams.progress_min_personas = 2
+    result = run_cli("apply", CONFIG, "--auto-approve", "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["converged"] is True  # no progress bar around it
+
+
 def test_a_progress_bar_on_a_terminal_for_many_personas(
     sim: Simulator, run_cli: RunCli, seams: Settings
 ) -> None:
