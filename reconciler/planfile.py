@@ -330,16 +330,16 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
             values[field.name] = tuple(map(ref, value)) if many else ref(value)
         return kind(**values)
 
-    changes = document["changes"]
+    changes = tuple(map(change_from_json, document["changes"]))  # first: it checks each entry
     dropped = {
         str(c["phone_number"]): _settings(c["settings_cleared"])
-        for c in changes
+        for c in document["changes"]
         if "settings_cleared" in c
     }
     safety = document["safety"]
     valves, refusals = _strings(safety["valves"]), _strings(safety["protected"])
     return Plan(
-        changes=tuple(map(change_from_json, changes)),
+        changes=changes,
         settings_dropped={n: s for n, s in dropped.items() if s is not None},
         confirmed=tuple(found(ConfirmedOwners, f) for f in document.get("confirmed_owners", [])),
         disagreements=tuple(

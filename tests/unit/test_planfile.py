@@ -401,6 +401,17 @@ def test_a_plan_file_missing_several_keys_is_refused_naming_persona_names(
     assert str(refused.value) == _refusal(path, "not a valid plan file (KeyError: 'persona_names')")
 
 
+def test_a_null_change_is_refused_by_the_check_of_each_change(tmp_path: Path) -> None:
+    path = saved_file(tmp_path)
+    document = _document(path)
+    document["plan"]["changes"][0] = None
+    _resealed(path, document)
+    with pytest.raises(Refused) as refused:
+        read_plan_file(str(path), KEY)
+    reason = "not a valid plan file (TypeError: 'NoneType' object is not subscriptable)"
+    assert str(refused.value) == _refusal(path, reason)
+
+
 def test_config_sources_hash_the_bytes_that_were_validated_not_a_second_read(
     tmp_path: Path,
 ) -> None:
