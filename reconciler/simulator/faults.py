@@ -7,12 +7,15 @@ never changed in place, so a request thread may read any field without the lock.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, get_type_hints
 
 from .account import Account, PersonaRecord
+
+log = logging.getLogger(__name__)
 
 
 def count(value: object) -> bool:
@@ -133,14 +136,18 @@ class Faults:
                 setattr(self, name, left - 1)
             return bool(left > 0)
 
-    def take_listing_move(self, page: int) -> dict[str, Any] | None:
-        """The move due now that ``page`` of the listing was served, if any; it fires once."""
+    def move_after_page(self, page: int, account: Account) -> None:
+        """Make the move due now that ``page`` of the listing was served, if any (once)."""
         with self._lock:
             move = self.move_during_listing
             if move is None or move["after_page"] != page:
-                return None
+                return
             self.move_during_listing = None
-            return move
+        number, to_persona = move["number"], move["to_persona"]
+        if number in account.numbers and to_persona in account.personas:
+            account.set_owner(number, to_persona)
+        else:
+            log.warning("listing move skipped: no number %s or no persona %s", number, to_persona)
 
     def attach(self, account: Account, persona: PersonaRecord, numbers: list[str]) -> None:
         """Attach numbers to a v1 persona, taking them from any other: a seam for the tests'
@@ -149,11 +156,8 @@ class Faults:
 
     def stored_number(self, spelling: str) -> str:
         """The number a request names, spelled as the account stores it."""
-        for spellings in (self.inbound_spellings, self.listing_spellings):
-            for number, shown in spellings.items():
-                if shown == spelling:
-                    return number
-        return spelling
+        spelt = (self.inbound_spellings, self.listing_spellings)
+        return next((n for s in spelt for n, shown in s.items() if shown == spelling), spelling)
 
 
 def _copy(value: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .account import JSONObject, SimulatedError, account_from_state, export_state
-from .api import ROUTES, Request, error_reply
+from .api import ROUTES, Call, error_reply
 from .faults import Faults
 from .httpd import Reply, SimulatorHTTPServer, json_reply
 
@@ -75,15 +75,15 @@ class Simulator:
         # Held while the account is read or changed; reentrant, so that an on_write callback
         # may take it again.
         self.lock = threading.RLock()
+        # Appended to by every request thread: a list's append and copy need no lock.
         self._log: list[RequestRecord] = []
-        self._log_lock = threading.Lock()
         self._server: SimulatorHTTPServer | None = None
 
     def start(self) -> Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
         if self._server is None:
             self.stopping = threading.Event()
-            self._server = SimulatorHTTPServer((self.host, self.port), self.handle, self.stopping)
+            self._server = SimulatorHTTPServer((self.host, self.port), self.handle)
             self.port = self._server.server_address[1]
         return self
 
@@ -110,13 +110,11 @@ class Simulator:
     @property
     def requests(self) -> list[RequestRecord]:
         """Every API request so far, in arrival order (control requests excluded)."""
-        with self._log_lock:
-            return list(self._log)
+        return list(self._log)
 
     def clear_log(self) -> None:
         """Forget every logged request."""
-        with self._log_lock:
-            self._log = []
+        self._log = []
 
     def export_state(self) -> JSONObject:
         """The account in state-file form."""
@@ -135,7 +133,7 @@ class Simulator:
         path = split.path
         try:  # an empty body is None
             body, body_ok = (json.loads(raw_body) if raw_body.strip() else None), True
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:
             body, body_ok = None, False
         if path == "/_sim" or path.startswith("/_sim/"):
             return self._control(method, path.rstrip("/") or "/", auth, body, body_ok)
@@ -150,8 +148,7 @@ class Simulator:
             kind="write" if method in ("POST", "PATCH", "DELETE", "PUT") and api_path else "read",
             persona_id=unquote(persona[1]) if persona else None,
         )
-        with self._log_lock:
-            self._log.append(record)
+        self._log.append(record)
         serve = partial(self._serve, auth=auth, body_ok=body_ok)
         try:
             reply = serve(record) if self.intercept is None else self.intercept(record, serve)
@@ -168,7 +165,7 @@ class Simulator:
         found = route(ROUTES, record.method, record.path, auth == self.api_key)
         if isinstance(found, Reply):
             return found
-        handler, params = found
+        endpoint, params = found
         is_write = record.kind == "write"
         scripted = faults.pop_status(is_write)
         if scripted and not 200 <= scripted < 300:
@@ -179,8 +176,7 @@ class Simulator:
             try:
                 if is_write and not body_ok:
                     raise SimulatedError(400, "INVALID_BODY", "Request body is not valid JSON")
-                request = Request(params, record.query, record.body)
-                reply = handler(self.account, faults, request)
+                reply = endpoint(Call(self.account, faults, params, record.query, record.body))
             except SimulatedError as exc:
                 reply = error_reply(exc)
         if is_write and faults.take("drop_after_write"):
