@@ -56,9 +56,8 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     # waits a second to retry, which made the simulator, not the client, set the pace.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], answer: Serve, stopping: threading.Event) -> None:
+    def __init__(self, address: tuple[str, int], answer: Serve) -> None:
         self.answer = answer
-        self.stopping = stopping
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         # stop() writes a byte here to end the accept loop at once: serve_forever would
@@ -80,7 +79,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
 
     def stop(self) -> None:
         """End the accept loop now, close the listener and cut every open connection, waking
-        the threads blocked on them."""
+        the threads blocked on them (a streamed body's next send fails)."""
         with contextlib.suppress(OSError):
             self.wake_writer.send(b"x")
         self.thread.join(timeout=5)
@@ -126,15 +125,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         return
 
     def _dispatch(self) -> None:
-        server = cast(SimulatorHTTPServer, self.server)
         try:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         except (ValueError, OSError):
             self.close_connection = True
             return
-        reply = server.answer(self.command, self.path, self.headers.get("authorization"), body)
+        answer = cast(SimulatorHTTPServer, self.server).answer
+        reply = answer(self.command, self.path, self.headers.get("authorization"), body)
+        self.close_connection |= not reply.send or reply.stream is not None
         if not reply.send:
-            self.close_connection = True
             return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
@@ -143,16 +142,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.close_connection = self.close_connection or reply.stream is not None
         with contextlib.suppress(OSError):
-            if reply.stream is None:
-                self.wfile.write(reply.payload)
+            self.wfile.write(reply.payload if reply.stream is None else b"")
             self.wfile.flush()
-            if reply.stream is not None:
+            for piece in reply.stream or ():
                 self.connection.settimeout(SEND_TIMEOUT)
-                for piece in reply.stream:
-                    if server.stopping.is_set():
-                        break
-                    self.connection.sendall(piece)
+                self.connection.sendall(piece)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
