@@ -23,6 +23,8 @@ USER_ID = "00000000-0000-4000-8000-00000000b1a0"
 # Objects loaded from a state file get a fixed timestamp so responses are reproducible.
 EPOCH = "2025-01-01T00:00:00.000Z"
 TWIN_TAG = "v2-agent:"
+# The code and message of the error for a persona that does not exist or is deleted.
+PERSONA_NOT_FOUND = ("PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 
 @dataclass(eq=False)
@@ -34,11 +36,6 @@ class SimulatedError(Exception):
     code: str
     message: str
     details: JSONObject | None = None
-
-
-def persona_not_found() -> SimulatedError:
-    """The error for a persona that does not exist or is deleted."""
-    return SimulatedError(404, "PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 
 class StateError(ValueError):

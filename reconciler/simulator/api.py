@@ -14,6 +14,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from .account import (
+    PERSONA_NOT_FOUND,
     TWIN_TAG,
     USER_ID,
     Account,
@@ -23,7 +24,6 @@ from .account import (
     PersonaRecord,
     SimulatedError,
     now_iso,
-    persona_not_found,
 )
 from .faults import Faults
 from .httpd import Reply, json_reply
@@ -125,7 +125,7 @@ class Call:
             or (persona.agent_id is not None and not self.faults.twins_readable)
             or (active and persona.deleted_at is not None)
         ):
-            raise persona_not_found()
+            raise SimulatedError(404, *PERSONA_NOT_FOUND)
         return persona
 
     def list_personas(self) -> Reply:
@@ -272,7 +272,7 @@ class Call:
             account.link_twin(agent, account.add_persona(twin_id, agent.name))
         twin = account.personas[str(agent.twin_id)]
         if twin.deleted_at is not None:
-            raise persona_not_found()
+            raise SimulatedError(404, *PERSONA_NOT_FOUND)
         account.attach(twin, numbers)
         return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
 

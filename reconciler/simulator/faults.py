@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from copy import copy
 from dataclasses import dataclass, field
 from typing import Annotated, Any, get_type_hints
 
@@ -108,7 +109,7 @@ class Faults:
     def to_dict(self) -> dict[str, Any]:
         """Every fault and its value, as served by GET /_sim/faults."""
         with self._lock:
-            return {name: _copy(getattr(self, name)) for name in checks(type(self))}
+            return {name: copy(getattr(self, name)) for name in checks(type(self))}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first (ValueError), then apply them all (all or nothing)."""
@@ -120,7 +121,7 @@ class Faults:
                 raise ValueError(f"invalid value for fault {name!r}: {value!r}")
         with self._lock:
             for name, value in changes.items():
-                setattr(self, name, float(value) if accepts[name] is seconds else _copy(value))
+                setattr(self, name, float(value) if accepts[name] is seconds else copy(value))
 
     def pop_status(self, is_write: bool) -> int:
         """Pop the next scripted status for a read or write; 0 when none is scripted."""
@@ -158,7 +159,3 @@ class Faults:
         """The number a request names, spelled as the account stores it."""
         spelt = (self.inbound_spellings, self.listing_spellings)
         return next((n for s in spelt for n, shown in s.items() if shown == spelling), spelling)
-
-
-def _copy(value: Any) -> Any:
-    return type(value)(value) if isinstance(value, (list, dict)) else value

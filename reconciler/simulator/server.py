@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .account import JSONObject, SimulatedError, account_from_state, export_state
+from .account import PERSONA_NOT_FOUND, JSONObject, SimulatedError, account_from_state, export_state
 from .api import ROUTES, Call, error_reply
 from .faults import Faults
 from .httpd import Reply, SimulatorHTTPServer, json_reply
@@ -237,7 +237,7 @@ def route(
 SCRIPTED_ERRORS = {
     401: ("AUTH_FAILURE", "Invalid or missing API key"),
     403: ("FORBIDDEN", "You do not have permission to perform this action"),
-    404: ("PERSONA_NOT_FOUND", "Persona not found or access denied"),
+    404: PERSONA_NOT_FOUND,
     500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred"),
 }
 
