@@ -1,4 +1,4 @@
-"""The Bland API endpoints the simulator serves: the route table, its handlers and their bodies.
+"""The Bland API endpoints the simulator serves: the route table, its handlers and the replies.
 
 Where the docs leave a reply open (the v2 attach answer), the simulator picks one and says so.
 """
@@ -6,9 +6,9 @@ Where the docs leave a reply open (the v2 attach answer), the simulator picks on
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
@@ -26,7 +26,6 @@ from .account import (
     now_iso,
 )
 from .faults import Faults
-from .httpd import Reply, json_reply
 
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
@@ -43,6 +42,28 @@ _INBOUND_DEFAULTS = (
 )
 # The one documented error outside the envelope.
 _NUMBER_NOT_FOUND = {"error": "Phone number not found"}
+
+
+@dataclass
+class Reply:
+    """One response, decided before anything is written to the socket."""
+
+    status: int
+    payload: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    # False = close the connection without writing anything (lost response or hang).
+    send: bool = True
+    dropped: bool = False
+    # Written instead of the payload, piece by piece, after the headers as they are (the
+    # reply's own headers frame it); the connection closes afterwards. A seam for tests.
+    stream: Iterator[bytes] | None = None
+
+
+def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
+    """A JSON reply, compactly encoded."""
+    payload = json.dumps(value, separators=(",", ":")).encode("utf-8")
+    return Reply(status, payload, headers=dict(headers or {}))
 
 
 def error_reply(exc: SimulatedError) -> Reply:
