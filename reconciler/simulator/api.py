@@ -156,9 +156,7 @@ class Call:
         if not self.faults.twins_listed and any(a.twin_id for a in account.agents.values()):
             order = [pid for pid in order if account.personas[pid].agent_id is None]
         shown = order[(page - 1) * limit : page * limit]
-        reply = _ok([self._render_persona(account.personas[pid]) for pid in shown])
-        self.faults.move_after_page(page, account)
-        return reply
+        return _ok([self._render_persona(account.personas[pid]) for pid in shown])
 
     def get_persona(self) -> Reply:
         return _ok(self._render_persona(self._v1_persona(active=False)))

@@ -7,7 +7,6 @@ never changed in place, so a request thread may read any field without the lock.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Mapping
 from copy import copy
@@ -15,8 +14,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, get_type_hints
 
 from .account import Account, PersonaRecord
-
-log = logging.getLogger(__name__)
 
 
 def count(value: object) -> bool:
@@ -40,16 +37,6 @@ def _text(value: object) -> bool:
 def text_map(value: object) -> bool:
     """A JSON object of non-blank strings to non-blank strings."""
     return isinstance(value, dict) and all(_text(item) for pair in value.items() for item in pair)
-
-
-def _listing_move(value: object) -> bool:
-    return value is None or (
-        isinstance(value, dict)
-        and set(value) == {"number", "to_persona", "after_page"}
-        and _text(value["number"])
-        and _text(value["to_persona"])
-        and value["after_page"] in range(1, 1 << 31)
-    )
 
 
 def _statuses(value: object) -> bool:
@@ -93,10 +80,6 @@ class Faults:
     """GET /v1/personas lists the twin personas of v2 agents (tagged ``v2-agent:<id>``)."""
     twins_readable: Annotated[bool, flag] = False
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
-    move_during_listing: Annotated[dict[str, Any] | None, _listing_move] = None
-    """A change between two page reads of GET /v1/personas, as from the dashboard: once page
-    ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once), so that
-    a client reading on sees the number twice."""
     listing_spellings: Annotated[dict[str, str], text_map] = field(default_factory=dict)
     """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100`` or no number
     at all); a write may name a number in this spelling or in the account's."""
@@ -136,19 +119,6 @@ class Faults:
             if left > 0:
                 setattr(self, name, left - 1)
             return bool(left > 0)
-
-    def move_after_page(self, page: int, account: Account) -> None:
-        """Make the move due now that ``page`` of the listing was served, if any (once)."""
-        with self._lock:
-            move = self.move_during_listing
-            if move is None or move["after_page"] != page:
-                return
-            self.move_during_listing = None
-        number, to_persona = move["number"], move["to_persona"]
-        if number in account.numbers and to_persona in account.personas:
-            account.set_owner(number, to_persona)
-        else:
-            log.warning("listing move skipped: no number %s or no persona %s", number, to_persona)
 
     def attach(self, account: Account, persona: PersonaRecord, numbers: list[str]) -> None:
         """Attach numbers to a v1 persona, taking them from any other: a seam for the tests'
