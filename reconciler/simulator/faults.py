@@ -30,13 +30,11 @@ def flag(value: object) -> bool:
     return isinstance(value, bool)
 
 
-def _text(value: object) -> bool:
-    return isinstance(value, str) and value.strip() != ""
-
-
 def text_map(value: object) -> bool:
     """A JSON object of non-blank strings to non-blank strings."""
-    return isinstance(value, dict) and all(_text(item) for pair in value.items() for item in pair)
+    return isinstance(value, dict) and all(
+        isinstance(text, str) and text.strip() != "" for pair in value.items() for text in pair
+    )
 
 
 def _statuses(value: object) -> bool:

@@ -46,10 +46,6 @@ class RequestRecord:
     persona_id: str | None
     dropped: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        """The record as served by GET /_sim/log."""
-        return asdict(self)
-
 
 # (the request as logged, the simulator's own way to serve a request) -> the reply
 Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
@@ -211,7 +207,7 @@ class Simulator:
 
 # The control API, and what each endpoint answers once a POST has done its part above.
 CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
-    ("GET", "/_sim/log", lambda sim: {"requests": [r.to_dict() for r in sim.requests]}),
+    ("GET", "/_sim/log", lambda sim: {"requests": [asdict(r) for r in sim.requests]}),
     ("POST", "/_sim/log/clear", lambda sim: {"status": "success"}),
     ("GET", "/_sim/state", lambda sim: sim.export_state()),
     ("POST", "/_sim/state", lambda sim: sim.export_state()),
