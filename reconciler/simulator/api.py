@@ -9,7 +9,6 @@ import json
 from collections.abc import Callable, Iterator
 from copy import deepcopy
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
@@ -34,11 +33,11 @@ MAX_LABEL_CHARS = 150
 _VERSION_FIELDS = [
     f"current_{env}_version{suffix}" for suffix in ("_id", "") for env in ("production", "draft")
 ]
-# Fields of a GET /v1/inbound number object that the simulator never varies, as JSON.
-_INBOUND_DEFAULTS = (
-    '"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
+# Fields of a GET /v1/inbound number object that the simulator never varies.
+_INBOUND_DEFAULTS: JSONObject = json.loads(
+    '{"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
     '"first_sentence":null,"reduce_latency":true,"transfer_phone_number":null,'
-    '"voice_settings":null,"record":false,"max_duration":30'
+    '"voice_settings":null,"record":false,"max_duration":30}'
 )
 # The one documented error outside the envelope.
 _NUMBER_NOT_FOUND = {"error": "Phone number not found"}
@@ -191,24 +190,35 @@ class Call:
 
     # ------------------------------------------------------------- inbound numbers
 
+    def _inbound_object(self, number: NumberRecord, with_routing: bool) -> JSONObject:
+        """A number as GET /v1/inbound and GET /v1/inbound/{number} show it."""
+        phone, faults = number.phone_number, self.faults
+        shown: JSONObject = {"phone_number": faults.inbound_spellings.get(phone, phone)}
+        shown["created_at"] = number.created_at
+        shown["prompt"] = number.prompt if with_routing else None
+        shown |= _INBOUND_DEFAULTS
+        if faults.legacy_inbound_includes_persona:
+            owner = number.owners[0] if number.owners else None
+            shown |= {"label": number.label, "persona_id": owner}
+        if with_routing:
+            shown["pathway_id"] = number.pathway_id
+        return shown
+
     def list_inbound(self) -> Reply:
         account, faults = self.account, self.faults
-        with_persona = faults.legacy_inbound_includes_persona
-        with_routing, spellings = faults.inbound_shows_routing, faults.inbound_spellings
-        plain = not (with_persona or with_routing or spellings)
-        # The one answer that covers the whole account: assembled from per-number JSON
-        # fragments instead of 100k dicts, and in its plain form cached between changes.
+        # The one answer that covers the whole account: in its plain form cached between changes.
+        with_routing = faults.inbound_shows_routing
+        plain = not (with_routing or faults.legacy_inbound_includes_persona)
+        plain = plain and not faults.inbound_spellings
         cache = account.inbound_body_cache
         if plain and cache is not None and cache[0] == len(account.numbers):
             return Reply(200, cache[1])
-        parts = [
-            _render_number(account.numbers[phone], with_persona, with_routing, spellings.get(phone))
-            for phone in sorted(account.numbers)
-        ]
-        payload = ('{"inbound_numbers":[' + ",".join(parts) + "]}").encode("utf-8")
+        numbers = account.numbers
+        shown = [self._inbound_object(numbers[phone], with_routing) for phone in sorted(numbers)]
+        reply = json_reply(200, {"inbound_numbers": shown})
         if plain:
-            account.inbound_body_cache = (len(account.numbers), payload)
-        return Reply(200, payload)
+            account.inbound_body_cache = (len(numbers), reply.payload)
+        return reply
 
     def get_inbound_number(self) -> Reply:
         # The docs accept +13334445555, %2B13334445555, 13334445555 and 3334445555 (US assumed).
@@ -217,12 +227,9 @@ class Call:
         number = self.account.numbers.get(phone)
         if number is None:
             return json_reply(404, _NUMBER_NOT_FOUND)
-        faults = self.faults
-        body = json.loads(_render_number(number, faults.legacy_inbound_includes_persona, True))
-        body["phone_number"] = faults.inbound_spellings.get(phone, phone)
-        return json_reply(
-            200, body | dict.fromkeys(["voice", "background_track", "fallback_number"])
-        )
+        shown = self._inbound_object(number, with_routing=True)
+        extra = dict.fromkeys(["voice", "background_track", "fallback_number"])
+        return json_reply(200, shown | extra)
 
     def update_label(self) -> Reply:
         body = self.body if isinstance(self.body, dict) else {}
@@ -294,27 +301,6 @@ class Call:
             raise SimulatedError(404, *PERSONA_NOT_FOUND)
         account.attach(twin, numbers)
         return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
-
-
-def _render_number(
-    record: NumberRecord, with_persona: bool, with_routing: bool, shown: str | None = None
-) -> str:
-    extra = ""
-    if with_persona:
-        owner = record.owners[0] if record.owners else None
-        extra = f',"label":{_string_or_null(record.label)},"persona_id":{_string_or_null(owner)}'
-    if with_routing:
-        extra += f',"pathway_id":{_string_or_null(record.pathway_id)}'
-    return (
-        f'{{"phone_number":{_string_or_null(shown or record.phone_number)},'
-        f'"created_at":{_string_or_null(record.created_at)},'
-        f'"prompt":{_string_or_null(record.prompt if with_routing else None)},'
-        f"{_INBOUND_DEFAULTS}{extra}}}"
-    )
-
-
-def _string_or_null(value: str | None) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
 
 
 def _render_agent(agent: AgentRecord, with_environments: bool) -> JSONObject:
