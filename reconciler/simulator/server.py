@@ -130,8 +130,7 @@ class Simulator:
 
     def handle(self, method: str, target: str, auth: str | None, raw_body: bytes) -> Reply:
         """Serve one request; runs on the connection's handler thread."""
-        split = urlsplit(target)
-        path = split.path
+        _, _, path, query, _ = urlsplit(target)
         try:  # an empty body is None
             body, body_ok = (json.loads(raw_body) if raw_body.strip() else None), True
         except ValueError:
@@ -139,16 +138,12 @@ class Simulator:
         if path == "/_sim" or path.startswith("/_sim/"):
             return self._control(method, path.rstrip("/") or "/", auth, body, body_ok)
         api_path = path.startswith(("/v1/", "/v2/")) or path == "/inbound/update_label"
+        writes = method in ("POST", "PATCH", "DELETE", "PUT") and api_path
+        kind: Literal["read", "write"] = "write" if writes else "read"
         persona = re.match(r"/v1/personas/([^/]+)", path)
-        record = RequestRecord(
-            method=method,
-            path=path,
-            query=dict(parse_qsl(split.query, keep_blank_values=True)),
-            status=0,
-            body=body,
-            kind="write" if method in ("POST", "PATCH", "DELETE", "PUT") and api_path else "read",
-            persona_id=unquote(persona[1]) if persona else None,
-        )
+        persona_id = unquote(persona[1]) if persona else None
+        parameters = dict(parse_qsl(query, keep_blank_values=True))
+        record = RequestRecord(method, path, parameters, 0, body, kind, persona_id)
         self._log.append(record)
         serve = partial(self._serve, auth=auth, body_ok=body_ok)
         try:
