@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 TWO_CORES = len(os.sched_getaffinity(0)) >= 2
+ROOT = Path(__file__).resolve().parent.parent
 CLI_CORE, SIM_CORE = 0, 1
 
 Request = dict[str, Any]  # one entry of the simulator's request log
@@ -42,16 +43,18 @@ def _proc_cpu(pid: int) -> float:
 
 
 class SimulatorProcess:
-    """`reconciler simulator` in a child process, driven through its /_sim control endpoints."""
+    """The simulator in a child process, driven through its /_sim control endpoints; the tests'
+    faults are in front of it (tests/simulator_process.py), for the listing move."""
 
     def __init__(self, state_path: Path, key: str, workdir: Path) -> None:
         ready = workdir / f"ready-{secrets.token_hex(4)}"
         self.log_file = (workdir / "simulator.log").open("ab")
         self.process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "reconciler", "simulator", "--state", str(state_path)),
+                *(sys.executable, "-m", "tests.simulator_process", "--state", str(state_path)),
                 *("--port", "0", "--ready-file", str(ready)),
             ],
+            cwd=ROOT,
             env={**os.environ, "BLAND_API_KEY": key},
             stdout=self.log_file,
             stderr=subprocess.STDOUT,

@@ -94,8 +94,9 @@ def method() -> list[str]:
         "each, one unmanaged persona and spare numbers. A drifted persona lacks its last number "
         "(attach), has it held by the unmanaged persona (move), or holds a spare number "
         "(detach), the three kinds in turn.",
-        "- The simulator runs in its own process (`reconciler simulator`), latency is set with "
-        "`POST /_sim/faults`, the account is reset with `POST /_sim/state` before every apply.",
+        "- The simulator runs in its own process (`tests/simulator_process.py`), latency is "
+        "set with `POST /_sim/faults`, the account is reset with `POST /_sim/state` before "
+        "every apply.",
         "- The CLI runs as a subprocess (`python -m reconciler ...`), so every time includes "
         "interpreter start-up and imports (about 0.2-0.3 s). "
         + (

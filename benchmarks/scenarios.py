@@ -1,6 +1,6 @@
 """The scenarios: validate, plan and apply on generated accounts, the naive peer, calibration.
 
-Each account is generated (benchmarks/accounts.py) and served by `reconciler simulator` in its
+Each account is generated (benchmarks/accounts.py) and served by the simulator in its
 own process, so it never shares the client's interpreter or GIL. Every measurement is repeated
 (--repeat) and the median run is kept, with the range of wall times beside it.
 """

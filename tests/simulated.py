@@ -83,7 +83,6 @@ class Simulator(simulator.Simulator):
                 number_id = len(numbers) + 1
                 numbers[phone_number] = NumberRecord(phone_number, label, number_id, now_iso())
             numbers[phone_number].label = label
-            self.account.numbers_version += 1
 
     def set_owner(self, phone_number: str, persona_id: str | None) -> None:
         """Make a persona the only holder of a number (None = no persona), adding the number

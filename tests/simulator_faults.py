@@ -44,6 +44,17 @@ def an_attach_mode(value: object) -> bool:
     return value in get_args(AttachMode)
 
 
+def a_listing_move(value: object) -> bool:
+    return value is None or (
+        isinstance(value, dict)
+        and set(value) == {"number", "to_persona", "after_page"}
+        and all(
+            isinstance(value[key], str) and value[key].strip() for key in ("number", "to_persona")
+        )
+        and value["after_page"] in range(1, 1 << 31)
+    )
+
+
 @dataclass(slots=True)
 class TestFaults(Faults):
     """The simulator's faults, and those only tests play."""
@@ -81,6 +92,10 @@ class TestFaults(Faults):
     inbound_owner_overrides: Annotated[dict[str, str], text_map] = field(default_factory=dict)
     """number -> persona id that GET /v1/inbound names as its ``persona_id``, whatever the
     personas say; GET /v1/inbound then reports ``label`` and ``persona_id`` for every number."""
+    move_during_listing: Annotated[dict[str, Any] | None, a_listing_move] = None
+    """A change between two page reads of GET /v1/personas, as from the dashboard: once page
+    ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once), so that
+    a client reading on sees the number twice."""
     malformed: Annotated[list[MalformedShape], shapes] = field(default_factory=list)
     """Shapes the responses break: ``inbound_numbers_as_one_string`` (a persona's numbers as
     one comma-separated string), ``numbers_as_integers`` (phone numbers as JSON integers),
@@ -127,6 +142,17 @@ class TestFaults(Faults):
         for phone, owners in held.items():
             account.numbers[phone].owners = owners + [persona.id] * (persona.id not in owners)
 
+    def move_after_page(self, page: int, account: Account) -> None:
+        """Make the move due now that ``page`` of the listing was served, if any (once); a
+        number or persona the account lacks leaves it undone."""
+        with self._lock:
+            move = self.move_during_listing
+            if move is None or move["after_page"] != page:
+                return
+            self.move_during_listing = None
+        if move["number"] in account.numbers and move["to_persona"] in account.personas:
+            account.set_owner(move["number"], move["to_persona"])
+
     def take_hang(self, is_write: bool) -> bool:
         """Decide whether this request hangs, consuming one ``hang`` token if so."""
         if self.take("hang"):
@@ -156,7 +182,14 @@ def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
             return Reply(0, send=False)
         listing = record.path.rstrip("/") == "/v1/personas"
         faults._scripted.status = 0
-        reply = serve(_paged(record, faults) if listing else record)
+        served = _paged(record, faults) if listing else record
+        if listing and faults.move_during_listing is not None:
+            with simulator.lock:  # the move follows its page before another page is served
+                reply = serve(served)
+                if reply.status == 200:
+                    faults.move_after_page(int(served.query.get("page", 1)), simulator.account)
+        else:
+            reply = serve(served)
         if faults.html_errors and faults._scripted.status:
             reply = replace(reply, payload=HTML_ERROR_PAGE, content_type="text/html; charset=utf-8")
         elif reply.status == 200 and record.path.rstrip("/") == "/v1/inbound":

@@ -23,6 +23,8 @@ USER_ID = "00000000-0000-4000-8000-00000000b1a0"
 # Objects loaded from a state file get a fixed timestamp so responses are reproducible.
 EPOCH = "2025-01-01T00:00:00.000Z"
 TWIN_TAG = "v2-agent:"
+# The code and message of the error for a persona that does not exist or is deleted.
+PERSONA_NOT_FOUND = ("PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 
 @dataclass(eq=False)
@@ -34,11 +36,6 @@ class SimulatedError(Exception):
     code: str
     message: str
     details: JSONObject | None = None
-
-
-def persona_not_found() -> SimulatedError:
-    """The error for a persona that does not exist or is deleted."""
-    return SimulatedError(404, "PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 
 class StateError(ValueError):
@@ -106,9 +103,8 @@ class Account:
         self.personas: dict[str, PersonaRecord] = {}
         self.order: list[str] = []
         self.agents: dict[str, AgentRecord] = {}
-        # Bumped whenever the GET /v1/inbound body could change, to invalidate its cache.
-        self.numbers_version = 0
-        # (numbers_version, encoded body) of the last plain GET /v1/inbound listing.
+        # (how many numbers, encoded body) of the last plain GET /v1/inbound listing: it shows
+        # no label or routing, and no number ever leaves the account.
         self.inbound_body_cache: tuple[int, bytes] | None = None
 
     def add_persona(self, persona_id: str, name: str) -> PersonaRecord:
@@ -145,11 +141,8 @@ class Account:
         changed = any(persona.id not in self.numbers[phone].owners for phone in numbers)
         for phone in numbers:
             self.set_owner(phone, persona.id)
-            record = self.numbers[phone]
             # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
-            if record.pathway_id is not None or record.prompt is not None:
-                record.pathway_id = record.prompt = None
-                self.numbers_version += 1
+            self.numbers[phone].pathway_id = self.numbers[phone].prompt = None
         if changed:
             persona.updated_at = now_iso()
 
@@ -289,7 +282,7 @@ def export_state(account: Account) -> JSONObject:
     for number in account.numbers.values():
         routing = {"pathway_id": number.pathway_id, "prompt": number.prompt}
         numbers.append({"phone_number": number.phone_number, "label": number.label})
-        numbers[-1].update({key: value for key, value in routing.items() if value is not None})
+        numbers[-1] |= {key: value for key, value in routing.items() if value is not None}
     state: JSONObject = {"numbers": numbers, "personas": personas}
     if account.agents:
         agents = [asdict(agent) for agent in account.agents.values()]

@@ -1,21 +1,19 @@
-"""The Bland API endpoints the simulator serves: the route table, its handlers and their bodies.
+"""The Bland API endpoints the simulator serves: the route table, its handlers and the replies.
 
-Handlers run with the simulator's lock held and may change the account. Where the docs leave a
-reply open (the v2 attach answer), the simulator picks one and says so.
+Where the docs leave a reply open (the v2 attach answer), the simulator picks one and says so.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator
 from copy import deepcopy
-from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from .account import (
+    PERSONA_NOT_FOUND,
     TWIN_TAG,
     USER_ID,
     Account,
@@ -25,12 +23,8 @@ from .account import (
     PersonaRecord,
     SimulatedError,
     now_iso,
-    persona_not_found,
 )
 from .faults import Faults
-from .httpd import Reply, json_reply
-
-log = logging.getLogger(__name__)
 
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
@@ -39,25 +33,36 @@ MAX_LABEL_CHARS = 150
 _VERSION_FIELDS = [
     f"current_{env}_version{suffix}" for suffix in ("_id", "") for env in ("production", "draft")
 ]
-# Fields of a GET /v1/inbound number object that the simulator never varies, as JSON.
-_INBOUND_DEFAULTS = (
-    '"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
+# Fields of a GET /v1/inbound number object that the simulator never varies.
+_INBOUND_DEFAULTS: JSONObject = json.loads(
+    '{"webhook":null,"voice_id":null,"dynamic_data":null,"interruption_threshold":null,'
     '"first_sentence":null,"reduce_latency":true,"transfer_phone_number":null,'
-    '"voice_settings":null,"record":false,"max_duration":30'
+    '"voice_settings":null,"record":false,"max_duration":30}'
 )
+# The one documented error outside the envelope.
+_NUMBER_NOT_FOUND = {"error": "Phone number not found"}
 
 
-@dataclass(frozen=True)
-class Request:
-    """An API request as a handler sees it: the path segments its route names, unquoted, its
-    query and JSON body."""
+@dataclass
+class Reply:
+    """One response, decided before anything is written to the socket."""
 
-    params: tuple[str, ...]
-    query: dict[str, str]
-    body: Any
+    status: int
+    payload: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    # False = close the connection without writing anything (lost response or hang).
+    send: bool = True
+    dropped: bool = False
+    # Written instead of the payload, piece by piece, after the headers as they are (the
+    # reply's own headers frame it); the connection closes afterwards. A seam for tests.
+    stream: Iterator[bytes] | None = None
 
 
-Handler = Callable[[Account, Faults, Request], Reply]
+def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
+    """A JSON reply, compactly encoded."""
+    payload = json.dumps(value, separators=(",", ":")).encode("utf-8")
+    return Reply(status, payload, headers=dict(headers or {}))
 
 
 def error_reply(exc: SimulatedError) -> Reply:
@@ -72,203 +77,230 @@ def _ok(data: Any) -> Reply:
     return json_reply(200, {"data": data, "errors": None})
 
 
-def _positive_int(query: Mapping[str, str], name: str, default: int) -> int:
-    try:
-        value = int(query.get(name, str(default)).strip())
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise SimulatedError(400, "INVALID_REQUEST", f"'{name}' must be a positive integer")
-    return value
+@dataclass(frozen=True)
+class Call:
+    """One API request being served: the account and faults it sees, the path segments its
+    route names (unquoted), its query and JSON body. Each endpoint is a method; it runs with
+    the simulator's lock held and may change the account."""
 
+    account: Account
+    faults: Faults
+    params: tuple[str, ...]
+    query: dict[str, str]
+    body: Any
 
-def number_list(body: Any, faults: Faults) -> list[str]:
-    """The numbers of an attach or detach body, trimmed, without duplicates, each spelled as
-    the account stores it."""
-    numbers = body.get("inbound_numbers") if isinstance(body, dict) else None
-    if not isinstance(numbers, list) or not numbers:
-        raise SimulatedError(
-            400, "INVALID_BODY", "'inbound_numbers' must be a non-empty array of strings"
-        )
-    if not all(isinstance(value, str) and value.strip() for value in numbers):
-        raise SimulatedError(
-            400, "INVALID_BODY", "Each entry of 'inbound_numbers' must be a non-empty string"
-        )
-    return list(dict.fromkeys(faults.stored_number(value.strip()) for value in numbers))
+    def _positive_int(self, name: str, default: int) -> int:
+        try:
+            value = int(self.query.get(name, default))
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise SimulatedError(400, "INVALID_REQUEST", f"'{name}' must be a positive integer")
+        return value
 
+    def _numbers(self) -> list[str]:
+        """The numbers of an attach or detach body, trimmed, without duplicates, each spelled
+        as the account stores it."""
+        numbers = self.body.get("inbound_numbers") if isinstance(self.body, dict) else None
+        if not isinstance(numbers, list) or not numbers:
+            raise SimulatedError(
+                400, "INVALID_BODY", "'inbound_numbers' must be a non-empty array of strings"
+            )
+        if not all(isinstance(value, str) and value.strip() for value in numbers):
+            raise SimulatedError(
+                400, "INVALID_BODY", "Each entry of 'inbound_numbers' must be a non-empty string"
+            )
+        return list(dict.fromkeys(self.faults.stored_number(value.strip()) for value in numbers))
 
-# ----------------------------------------------------------------- v1 personas
+    # ------------------------------------------------------------- v1 personas
 
-
-def render_persona(account: Account, persona: PersonaRecord, faults: Faults) -> JSONObject:
-    """The persona object of the list, get, attach and detach answers."""
-    spellings = faults.listing_spellings
-    numbers = [
-        {
-            "phone_number": spellings.get(phone, phone),
-            "label": account.numbers[phone].label,
-            "persona_id": persona.id,
-            "persona_settings": persona.numbers[phone],
+    def _render_persona(self, persona: PersonaRecord) -> JSONObject:
+        """The persona object of the list, get, attach and detach answers."""
+        spellings = self.faults.listing_spellings
+        numbers = [
+            {
+                "phone_number": spellings.get(phone, phone),
+                "label": self.account.numbers[phone].label,
+                "persona_id": persona.id,
+                "persona_settings": persona.numbers[phone],
+            }
+            for phone in sorted(persona.numbers)
+        ]
+        return {
+            **{name: getattr(persona, name) for name in ("id", "name", "role", "description")},
+            "tags": list(persona.tags),
+            "image_url": None,
+            **{name: getattr(persona, name) for name in ("created_at", "updated_at", "deleted_at")},
+            "user_id": USER_ID,
+            **dict.fromkeys(_VERSION_FIELDS),
+            "inbound_numbers": numbers,
         }
-        for phone in sorted(persona.numbers)
-    ]
-    return {
-        **{name: getattr(persona, name) for name in ("id", "name", "role", "description")},
-        "tags": list(persona.tags),
-        "image_url": None,
-        **{name: getattr(persona, name) for name in ("created_at", "updated_at", "deleted_at")},
-        "user_id": USER_ID,
-        **dict.fromkeys(_VERSION_FIELDS),
-        "inbound_numbers": numbers,
-    }
 
+    def _v1_persona(self, active: bool = True) -> PersonaRecord:
+        """The persona the path names: a twin only when twins are readable, a deleted one only
+        when not ``active`` (GET shows it)."""
+        persona = self.account.personas.get(self.params[0])
+        if (
+            persona is None
+            or (persona.agent_id is not None and not self.faults.twins_readable)
+            or (active and persona.deleted_at is not None)
+        ):
+            raise SimulatedError(404, *PERSONA_NOT_FOUND)
+        return persona
 
-def _v1_persona(
-    account: Account, faults: Faults, request: Request, active: bool = True
-) -> PersonaRecord:
-    """The persona the path names: a twin only when twins are readable, a deleted one only when
-    not ``active`` (GET shows it)."""
-    persona = account.personas.get(request.params[0])
-    if (
-        persona is None
-        or (persona.agent_id is not None and not faults.twins_readable)
-        or (active and persona.deleted_at is not None)
-    ):
-        raise persona_not_found()
-    return persona
+    def list_personas(self) -> Reply:
+        page = self._positive_int("page", 1)
+        limit = min(self._positive_int("limit", DEFAULT_LIMIT), MAX_LIMIT)
+        account, order = self.account, self.account.order
+        if not self.faults.twins_listed and any(a.twin_id for a in account.agents.values()):
+            order = [pid for pid in order if account.personas[pid].agent_id is None]
+        shown = order[(page - 1) * limit : page * limit]
+        return _ok([self._render_persona(account.personas[pid]) for pid in shown])
 
+    def get_persona(self) -> Reply:
+        return _ok(self._render_persona(self._v1_persona(active=False)))
 
-def _list_personas(account: Account, faults: Faults, request: Request) -> Reply:
-    page = _positive_int(request.query, "page", 1)
-    limit = min(_positive_int(request.query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
-    order = account.order
-    if not faults.twins_listed and any(agent.twin_id for agent in account.agents.values()):
-        order = [pid for pid in order if account.personas[pid].agent_id is None]
-    shown = order[(page - 1) * limit : page * limit]
-    reply = _ok([render_persona(account, account.personas[pid], faults) for pid in shown])
-    # The change due once this page is served, as if made between two page reads.
-    move = faults.take_listing_move(page)
-    if move is None:
+    def attach_or_detach(self) -> Reply:
+        numbers = self._numbers()
+        persona = self._v1_persona()
+        if self.params[1] == "attach":
+            self.faults.attach(self.account, persona, numbers)
+        else:
+            self.account.detach(persona, numbers)
+        return _ok(self._render_persona(persona))
+
+    def settings(self) -> Reply:
+        if not isinstance(self.body, dict) or "persona_settings" not in self.body:
+            raise SimulatedError(400, "INVALID_BODY", "'persona_settings' is required")
+        settings = self.body["persona_settings"]
+        if settings is not None and not isinstance(settings, dict):
+            raise SimulatedError(
+                400, "INVALID_BODY", "'persona_settings' must be an object or null"
+            )
+        phone = self.faults.stored_number(self.params[1].strip())
+        persona = self._v1_persona()
+        if phone not in persona.numbers:
+            raise SimulatedError(
+                404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
+            )
+        persona.numbers[phone] = deepcopy(settings)
+        number = self.account.numbers[phone]
+        answer = {"id": number.id, "phone_number": phone, "persona_id": persona.id}
+        return _ok(answer | {"persona_settings": deepcopy(settings), "updated_at": now_iso()})
+
+    # ------------------------------------------------------------- inbound numbers
+
+    def _inbound_object(self, number: NumberRecord, with_routing: bool) -> JSONObject:
+        """A number as GET /v1/inbound and GET /v1/inbound/{number} show it."""
+        phone, faults = number.phone_number, self.faults
+        shown: JSONObject = {"phone_number": faults.inbound_spellings.get(phone, phone)}
+        shown["created_at"] = number.created_at
+        shown["prompt"] = number.prompt if with_routing else None
+        shown |= _INBOUND_DEFAULTS
+        if faults.legacy_inbound_includes_persona:
+            owner = number.owners[0] if number.owners else None
+            shown |= {"label": number.label, "persona_id": owner}
+        if with_routing:
+            shown["pathway_id"] = number.pathway_id
+        return shown
+
+    def list_inbound(self) -> Reply:
+        account, faults = self.account, self.faults
+        # The one answer that covers the whole account: in its plain form cached between changes.
+        with_routing = faults.inbound_shows_routing
+        plain = not (with_routing or faults.legacy_inbound_includes_persona)
+        plain = plain and not faults.inbound_spellings
+        cache = account.inbound_body_cache
+        if plain and cache is not None and cache[0] == len(account.numbers):
+            return Reply(200, cache[1])
+        numbers = account.numbers
+        shown = [self._inbound_object(numbers[phone], with_routing) for phone in sorted(numbers)]
+        reply = json_reply(200, {"inbound_numbers": shown})
+        if plain:
+            account.inbound_body_cache = (len(numbers), reply.payload)
         return reply
-    number, to_persona = move["number"], move["to_persona"]
-    if number in account.numbers and to_persona in account.personas:
-        account.set_owner(number, to_persona)
-    else:
-        log.warning("listing move skipped: no number %s or no persona %s", number, to_persona)
-    return reply
 
+    def get_inbound_number(self) -> Reply:
+        # The docs accept +13334445555, %2B13334445555, 13334445555 and 3334445555 (US assumed).
+        raw = self.faults.stored_number(self.params[0].strip())
+        phone = raw if raw.startswith("+") else f"+1{raw}" if len(raw) == 10 else f"+{raw}"
+        number = self.account.numbers.get(phone)
+        if number is None:
+            return json_reply(404, _NUMBER_NOT_FOUND)
+        shown = self._inbound_object(number, with_routing=True)
+        extra = dict.fromkeys(["voice", "background_track", "fallback_number"])
+        return json_reply(200, shown | extra)
 
-def _get_persona(account: Account, faults: Faults, request: Request) -> Reply:
-    persona = _v1_persona(account, faults, request, active=False)
-    return _ok(render_persona(account, persona, faults))
+    def update_label(self) -> Reply:
+        body = self.body if isinstance(self.body, dict) else {}
+        phone, label = body.get("phoneNumber"), body.get("newLabel")
+        if not isinstance(phone, str) or not phone.strip() or not isinstance(label, str):
+            raise SimulatedError(
+                400, "INVALID_REQUEST", "'phoneNumber' and 'newLabel' (a string) are required"
+            )
+        # Counted as a JavaScript server counts a string's length: in UTF-16 units.
+        if len(label.encode("utf-16-le")) // 2 > MAX_LABEL_CHARS:
+            raise SimulatedError(
+                400, "LABEL_TOO_LONG", f"Label must be {MAX_LABEL_CHARS} characters or fewer"
+            )
+        number = self.account.numbers.get(self.faults.stored_number(phone.strip()))
+        if number is None:
+            return json_reply(404, _NUMBER_NOT_FOUND)
+        number.label = label or None
+        message = "Label updated successfully"
+        return _ok({"message": message, "phone_number": number.phone_number, "label": number.label})
 
+    # ------------------------------------------------------------- v2 agents
 
-def _attach_or_detach(account: Account, faults: Faults, request: Request) -> Reply:
-    numbers = number_list(request.body, faults)
-    persona = _v1_persona(account, faults, request)
-    if request.params[1] == "attach":
-        faults.attach(account, persona, numbers)
-    else:
-        account.detach(persona, numbers)
-    return _ok(render_persona(account, persona, faults))
+    def list_agents(self) -> Reply:
+        try:
+            limit = int(self.query.get("limit", DEFAULT_AGENT_LIMIT))
+        except ValueError:
+            raise SimulatedError(400, "BAD_REQUEST", "'limit' must be an integer") from None
+        live = [agent for agent in self.account.agents.values() if agent.deleted_at is None]
+        live.sort(key=lambda agent: agent.updated_at, reverse=True)
+        shown = live[: min(max(limit, 1), MAX_AGENT_LIMIT)]
+        return _ok([_render_agent(agent, False) for agent in shown])
 
+    def _live_agent(self) -> AgentRecord:
+        """The agent the path names, unless it does not exist or is deleted (then NOT_FOUND)."""
+        agent = self.account.agents.get(self.params[0])
+        if agent is None or agent.deleted_at is not None:
+            raise SimulatedError(404, "NOT_FOUND", "Agent not found")
+        return agent
 
-def _settings(account: Account, faults: Faults, request: Request) -> Reply:
-    body = request.body
-    if not isinstance(body, dict) or "persona_settings" not in body:
-        raise SimulatedError(400, "INVALID_BODY", "'persona_settings' is required")
-    settings = body["persona_settings"]
-    if settings is not None and not isinstance(settings, dict):
-        raise SimulatedError(400, "INVALID_BODY", "'persona_settings' must be an object or null")
-    phone = faults.stored_number(request.params[1].strip())
-    persona = _v1_persona(account, faults, request)
-    if phone not in persona.numbers:
-        raise SimulatedError(
-            404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
-        )
-    persona.numbers[phone] = deepcopy(settings)
-    number = {"id": account.numbers[phone].id, "phone_number": phone, "persona_id": persona.id}
-    return _ok(number | {"persona_settings": deepcopy(settings), "updated_at": now_iso()})
+    def get_agent(self) -> Reply:
+        return _ok(_render_agent(self._live_agent(), True))
 
+    def get_binding(self) -> Reply:
+        # An unknown agent is not a 404 here: its twin persona is simply null.
+        agent = self.account.agents.get(self.params[0])
+        return _ok({"agent_id": self.params[0], "persona_id": agent.twin_id if agent else None})
 
-# ----------------------------------------------------------------- inbound numbers
+    def agent_numbers(self) -> Reply:
+        """Attach numbers to the agent's twin persona (made at its first attach) from any
+        owner, or detach them from it.
 
-
-def _list_inbound(account: Account, faults: Faults, request: Request) -> Reply:
-    with_persona = faults.legacy_inbound_includes_persona
-    with_routing = faults.inbound_shows_routing
-    spellings = faults.inbound_spellings
-    plain = not (with_persona or with_routing or spellings)
-    # The one answer that covers the whole account: assembled from per-number JSON fragments
-    # instead of 100k dicts, and in its plain form cached between changes.
-    cache = account.inbound_body_cache
-    if plain and cache is not None and cache[0] == account.numbers_version:
-        return Reply(200, cache[1])
-    parts = [
-        _render_number(account.numbers[phone], with_persona, with_routing, spellings.get(phone))
-        for phone in sorted(account.numbers)
-    ]
-    payload = ('{"inbound_numbers":[' + ",".join(parts) + "]}").encode("utf-8")
-    if plain:
-        account.inbound_body_cache = (account.numbers_version, payload)
-    return Reply(200, payload)
-
-
-def _render_number(
-    record: NumberRecord, with_persona: bool, with_routing: bool, shown: str | None = None
-) -> str:
-    extra = ""
-    if with_persona:
-        owner = record.owners[0] if record.owners else None
-        extra = f',"label":{_string_or_null(record.label)},"persona_id":{_string_or_null(owner)}'
-    if with_routing:
-        extra += f',"pathway_id":{_string_or_null(record.pathway_id)}'
-    return (
-        f'{{"phone_number":{_string_or_null(shown or record.phone_number)},'
-        f'"created_at":{_string_or_null(record.created_at)},'
-        f'"prompt":{_string_or_null(record.prompt if with_routing else None)},'
-        f"{_INBOUND_DEFAULTS}{extra}}}"
-    )
-
-
-def _string_or_null(value: str | None) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
-
-
-def _get_inbound_number(account: Account, faults: Faults, request: Request) -> Reply:
-    # The docs accept +13334445555, %2B13334445555, 13334445555 and 3334445555 (US assumed).
-    raw = faults.stored_number(request.params[0].strip())
-    phone = raw if raw.startswith("+") else f"+1{raw}" if len(raw) == 10 else f"+{raw}"
-    number = account.numbers.get(phone)
-    if number is None:
-        return json_reply(404, {"error": "Phone number not found"})
-    body = json.loads(_render_number(number, faults.legacy_inbound_includes_persona, True))
-    body["phone_number"] = faults.inbound_spellings.get(phone, phone)
-    return json_reply(200, body | dict.fromkeys(["voice", "background_track", "fallback_number"]))
-
-
-def _update_label(account: Account, faults: Faults, request: Request) -> Reply:
-    body = request.body if isinstance(request.body, dict) else {}
-    phone, label = body.get("phoneNumber"), body.get("newLabel")
-    if not isinstance(phone, str) or not phone.strip() or not isinstance(label, str):
-        raise SimulatedError(
-            400, "INVALID_REQUEST", "'phoneNumber' and 'newLabel' (a string) are required"
-        )
-    # Counted as a JavaScript server counts a string's length: in UTF-16 units.
-    if len(label.encode("utf-16-le")) // 2 > MAX_LABEL_CHARS:
-        raise SimulatedError(
-            400, "LABEL_TOO_LONG", f"Label must be {MAX_LABEL_CHARS} characters or fewer"
-        )
-    number = account.numbers.get(faults.stored_number(phone.strip()))
-    if number is None:  # the one documented error outside the envelope
-        return json_reply(404, {"error": "Phone number not found"})
-    number.label = label or None
-    account.numbers_version += 1
-    message = "Label updated successfully"
-    return _ok({"message": message, "phone_number": number.phone_number, "label": number.label})
-
-
-# ----------------------------------------------------------------- v2 agents
+        Bland documents no error code for an agent without a saved version: 404 NO_VERSIONS,
+        a code the v2 docs list, is a guess; the success bodies are the simulator's choice too.
+        """
+        account, agent = self.account, self._live_agent()
+        numbers = self._numbers()
+        if self.params[1] == "detach":
+            twin = account.personas.get(agent.twin_id or "")
+            detached = account.detach(twin, numbers) if twin is not None else 0
+            return _ok({"agent_id": agent.id, "detached_count": detached})
+        if agent.versions < 1:
+            raise SimulatedError(404, "NO_VERSIONS", "Agent has no saved version to attach")
+        account.refuse_unknown(numbers)
+        if agent.twin_id is None:
+            twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
+            account.link_twin(agent, account.add_persona(twin_id, agent.name))
+        twin = account.personas[str(agent.twin_id)]
+        if twin.deleted_at is not None:
+            raise SimulatedError(404, *PERSONA_NOT_FOUND)
+        account.attach(twin, numbers)
+        return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
 
 
 def _render_agent(agent: AgentRecord, with_environments: bool) -> JSONObject:
@@ -281,73 +313,18 @@ def _render_agent(agent: AgentRecord, with_environments: bool) -> JSONObject:
     return body
 
 
-def _list_agents(account: Account, faults: Faults, request: Request) -> Reply:
-    raw = request.query.get("limit", str(DEFAULT_AGENT_LIMIT)).strip()
-    try:
-        limit = min(max(int(raw), 1), MAX_AGENT_LIMIT)
-    except ValueError:
-        raise SimulatedError(400, "BAD_REQUEST", "'limit' must be an integer") from None
-    live = [agent for agent in account.agents.values() if agent.deleted_at is None]
-    live.sort(key=lambda agent: agent.updated_at, reverse=True)
-    return _ok([_render_agent(agent, False) for agent in live[:limit]])
-
-
-def _live_agent(account: Account, request: Request) -> AgentRecord:
-    """The agent the path names, unless it does not exist or is deleted (then NOT_FOUND)."""
-    agent = account.agents.get(request.params[0])
-    if agent is None or agent.deleted_at is not None:
-        raise SimulatedError(404, "NOT_FOUND", "Agent not found")
-    return agent
-
-
-def _get_agent(account: Account, faults: Faults, request: Request) -> Reply:
-    return _ok(_render_agent(_live_agent(account, request), True))
-
-
-def _get_binding(account: Account, faults: Faults, request: Request) -> Reply:
-    # An unknown agent is not a 404 here: its twin persona is simply null.
-    agent = account.agents.get(request.params[0])
-    return _ok({"agent_id": request.params[0], "persona_id": agent.twin_id if agent else None})
-
-
-def _agent_numbers(account: Account, faults: Faults, request: Request) -> Reply:
-    """Attach numbers to the agent's twin persona (made at its first attach) from any owner,
-    or detach them from it.
-
-    Bland documents no error code for an agent without a saved version: 404 NO_VERSIONS, a
-    code the v2 docs list, is a guess; the success bodies are the simulator's choice too.
-    """
-    agent = _live_agent(account, request)
-    numbers = number_list(request.body, faults)
-    if request.params[1] == "detach":
-        twin = account.personas.get(agent.twin_id or "")
-        detached = account.detach(twin, numbers) if twin is not None else 0
-        return _ok({"agent_id": agent.id, "detached_count": detached})
-    if agent.versions < 1:
-        raise SimulatedError(404, "NO_VERSIONS", "Agent has no saved version to attach")
-    account.refuse_unknown(numbers)
-    if agent.twin_id is None:
-        twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
-        account.link_twin(agent, account.add_persona(twin_id, agent.name))
-    twin = account.personas[str(agent.twin_id)]
-    if twin.deleted_at is not None:
-        raise persona_not_found()
-    account.attach(twin, numbers)
-    return _ok({"agent_id": agent.id, "persona_id": twin.id, "attached_count": len(numbers)})
-
-
-# (method, path pattern, handler); a group is a path segment, handed to the handler unquoted.
+# (method, path pattern, endpoint); a group is a path segment, handed to the endpoint unquoted.
 # The label path has no /v1 prefix.
-ROUTES: list[tuple[str, str, Handler]] = [
-    ("GET", "/v1/personas", _list_personas),
-    ("GET", "/v1/personas/([^/]+)", _get_persona),
-    ("POST", "/v1/personas/([^/]+)/inbound/(attach|detach)", _attach_or_detach),
-    ("PATCH", "/v1/personas/([^/]+)/inbound/([^/]+)/settings", _settings),
-    ("GET", "/v1/inbound", _list_inbound),
-    ("GET", "/v1/inbound/([^/]+)", _get_inbound_number),
-    ("POST", "/inbound/update_label", _update_label),
-    ("GET", "/v2/agents", _list_agents),
-    ("GET", "/v2/agents/([^/]+)", _get_agent),
-    ("GET", "/v2/agents/([^/]+)/inbound", _get_binding),
-    ("POST", "/v2/agents/([^/]+)/inbound/(attach|detach)", _agent_numbers),
+ROUTES: list[tuple[str, str, Callable[[Call], Reply]]] = [
+    ("GET", "/v1/personas", Call.list_personas),
+    ("GET", "/v1/personas/([^/]+)", Call.get_persona),
+    ("POST", "/v1/personas/([^/]+)/inbound/(attach|detach)", Call.attach_or_detach),
+    ("PATCH", "/v1/personas/([^/]+)/inbound/([^/]+)/settings", Call.settings),
+    ("GET", "/v1/inbound", Call.list_inbound),
+    ("GET", "/v1/inbound/([^/]+)", Call.get_inbound_number),
+    ("POST", "/inbound/update_label", Call.update_label),
+    ("GET", "/v2/agents", Call.list_agents),
+    ("GET", "/v2/agents/([^/]+)", Call.get_agent),
+    ("GET", "/v2/agents/([^/]+)/inbound", Call.get_binding),
+    ("POST", "/v2/agents/([^/]+)/inbound/(attach|detach)", Call.agent_numbers),
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,6 +18,7 @@ from .server import Simulator
 # restated: the simulator imports nothing from the package it plays against.
 MIN_KEY_CHARS = 8
 KEY_CHARS = re.compile(r"[\x21-\x7e]+")
+FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
@@ -32,12 +32,9 @@ def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) 
     return statuses
 
 
-def _exit_with_error(message: str) -> NoReturn:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     raise SystemExit(1)
-
-
-FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.command("simulator")
@@ -73,43 +70,40 @@ def simulator_command(
     """Run a local simulator of the Bland persona, inbound-number and v2 agent API."""
     api_key = os.environ.get(api_key_env, "").strip()
     if not api_key:
-        _exit_with_error(f"environment variable {api_key_env} is not set")
+        _fail(f"environment variable {api_key_env} is not set")
     # A key reconciler refuses would make every request of a trial fail; say so at start-up.
     if len(api_key) < MIN_KEY_CHARS or not KEY_CHARS.fullmatch(api_key):
-        _exit_with_error(
+        _fail(
             f"the key in {api_key_env} is not one reconciler accepts: an API key is one line "
             f"of at least {MIN_KEY_CHARS} printable ASCII characters, without spaces"
         )
+    # Blocked before the server's threads start, which inherit the mask: sigwait below takes
+    # them, and the process ends with this command.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         faults = Faults()
         faults.update(fault_options)
         simulator = Simulator(load_state(state_file), api_key, host, port, faults).start()
     except StateError as exc:
-        _exit_with_error(f"bad state file {exc}")
+        _fail(f"bad state file {exc}")
     except ValueError as exc:
-        _exit_with_error(str(exc))
+        _fail(str(exc))
     except OSError as exc:  # reading the state file is a StateError: this is the listener
-        _exit_with_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-    stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     try:
         if ready_file is not None:
             # Write-then-rename so a watcher never reads a half-written URL.
             tmp = ready_file.with_name(f".{ready_file.name}.{os.getpid()}.tmp")
             tmp.write_text(simulator.url + "\n", encoding="utf-8")
             os.replace(tmp, ready_file)
-        state = simulator.export_state()
-        counts = f"{len(state['personas'])} personas, {len(state['numbers'])} numbers"
+        account = simulator.account
+        counts = f"{len(account.personas)} personas, {len(account.numbers)} numbers"
         click.echo(f"Bland API simulator listening on {simulator.url} ({counts})")
         click.echo(_how_to_use(simulator.url, api_key_env))
-        while not stop.wait(0.5):
-            pass
+        signal.sigwait(stop_signals)
     finally:
         simulator.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         if ready_file is not None:
             ready_file.unlink(missing_ok=True)
 

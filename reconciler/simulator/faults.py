@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from copy import copy
 from dataclasses import dataclass, field
 from typing import Annotated, Any, get_type_hints
 
@@ -29,22 +30,10 @@ def flag(value: object) -> bool:
     return isinstance(value, bool)
 
 
-def _text(value: object) -> bool:
-    return isinstance(value, str) and value.strip() != ""
-
-
 def text_map(value: object) -> bool:
     """A JSON object of non-blank strings to non-blank strings."""
-    return isinstance(value, dict) and all(_text(item) for pair in value.items() for item in pair)
-
-
-def _listing_move(value: object) -> bool:
-    return value is None or (
-        isinstance(value, dict)
-        and set(value) == {"number", "to_persona", "after_page"}
-        and _text(value["number"])
-        and _text(value["to_persona"])
-        and value["after_page"] in range(1, 1 << 31)
+    return isinstance(value, dict) and all(
+        isinstance(text, str) and text.strip() != "" for pair in value.items() for text in pair
     )
 
 
@@ -89,10 +78,6 @@ class Faults:
     """GET /v1/personas lists the twin personas of v2 agents (tagged ``v2-agent:<id>``)."""
     twins_readable: Annotated[bool, flag] = False
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
-    move_during_listing: Annotated[dict[str, Any] | None, _listing_move] = None
-    """A change between two page reads of GET /v1/personas, as from the dashboard: once page
-    ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once), so that
-    a client reading on sees the number twice."""
     listing_spellings: Annotated[dict[str, str], text_map] = field(default_factory=dict)
     """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100`` or no number
     at all); a write may name a number in this spelling or in the account's."""
@@ -105,7 +90,7 @@ class Faults:
     def to_dict(self) -> dict[str, Any]:
         """Every fault and its value, as served by GET /_sim/faults."""
         with self._lock:
-            return {name: _copy(getattr(self, name)) for name in checks(type(self))}
+            return {name: copy(getattr(self, name)) for name in checks(type(self))}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first (ValueError), then apply them all (all or nothing)."""
@@ -117,7 +102,7 @@ class Faults:
                 raise ValueError(f"invalid value for fault {name!r}: {value!r}")
         with self._lock:
             for name, value in changes.items():
-                setattr(self, name, float(value) if accepts[name] is seconds else _copy(value))
+                setattr(self, name, float(value) if accepts[name] is seconds else copy(value))
 
     def pop_status(self, is_write: bool) -> int:
         """Pop the next scripted status for a read or write; 0 when none is scripted."""
@@ -133,15 +118,6 @@ class Faults:
                 setattr(self, name, left - 1)
             return bool(left > 0)
 
-    def take_listing_move(self, page: int) -> dict[str, Any] | None:
-        """The move due now that ``page`` of the listing was served, if any; it fires once."""
-        with self._lock:
-            move = self.move_during_listing
-            if move is None or move["after_page"] != page:
-                return None
-            self.move_during_listing = None
-            return move
-
     def attach(self, account: Account, persona: PersonaRecord, numbers: list[str]) -> None:
         """Attach numbers to a v1 persona, taking them from any other: a seam for the tests'
         readings where the API refuses or keeps them on both."""
@@ -149,12 +125,5 @@ class Faults:
 
     def stored_number(self, spelling: str) -> str:
         """The number a request names, spelled as the account stores it."""
-        for spellings in (self.inbound_spellings, self.listing_spellings):
-            for number, shown in spellings.items():
-                if shown == spelling:
-                    return number
-        return spelling
-
-
-def _copy(value: Any) -> Any:
-    return type(value)(value) if isinstance(value, (list, dict)) else value
+        spelt = (self.inbound_spellings, self.listing_spellings)
+        return next((n for s in spelt for n, shown in s.items() if shown == spelling), spelling)

@@ -1,26 +1,31 @@
 """The simulator as a whole: its lifecycle, the path of a request (and the faults on it), the
-request log and the ``/_sim`` control API.
+request log, the ``/_sim`` control API, and its HTTP/1.1 server on the standard library.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+import selectors
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any, Literal, TypeVar
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .account import JSONObject, SimulatedError, account_from_state, export_state
-from .api import ROUTES, Request, error_reply
+from .account import PERSONA_NOT_FOUND, JSONObject, SimulatedError, account_from_state, export_state
+from .api import ROUTES, Call, Reply, error_reply, json_reply
 from .faults import Faults
-from .httpd import Reply, SimulatorHTTPServer, json_reply
 
 log = logging.getLogger(__name__)
 H = TypeVar("H")
+# Seconds a streamed body waits for a client that stopped reading before it gives up.
+SEND_TIMEOUT = 10.0
 
 
 @dataclass
@@ -40,10 +45,6 @@ class RequestRecord:
     kind: Literal["read", "write"]
     persona_id: str | None
     dropped: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record as served by GET /_sim/log."""
-        return asdict(self)
 
 
 # (the request as logged, the simulator's own way to serve a request) -> the reply
@@ -75,15 +76,15 @@ class Simulator:
         # Held while the account is read or changed; reentrant, so that an on_write callback
         # may take it again.
         self.lock = threading.RLock()
+        # Appended to by every request thread: a list's append and copy need no lock.
         self._log: list[RequestRecord] = []
-        self._log_lock = threading.Lock()
         self._server: SimulatorHTTPServer | None = None
 
     def start(self) -> Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
         if self._server is None:
             self.stopping = threading.Event()
-            self._server = SimulatorHTTPServer((self.host, self.port), self.handle, self.stopping)
+            self._server = SimulatorHTTPServer((self.host, self.port), self)
             self.port = self._server.server_address[1]
         return self
 
@@ -110,13 +111,11 @@ class Simulator:
     @property
     def requests(self) -> list[RequestRecord]:
         """Every API request so far, in arrival order (control requests excluded)."""
-        with self._log_lock:
-            return list(self._log)
+        return list(self._log)
 
     def clear_log(self) -> None:
         """Forget every logged request."""
-        with self._log_lock:
-            self._log = []
+        self._log = []
 
     def export_state(self) -> JSONObject:
         """The account in state-file form."""
@@ -131,27 +130,21 @@ class Simulator:
 
     def handle(self, method: str, target: str, auth: str | None, raw_body: bytes) -> Reply:
         """Serve one request; runs on the connection's handler thread."""
-        split = urlsplit(target)
-        path = split.path
+        _, _, path, query, _ = urlsplit(target)
         try:  # an empty body is None
             body, body_ok = (json.loads(raw_body) if raw_body.strip() else None), True
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:
             body, body_ok = None, False
         if path == "/_sim" or path.startswith("/_sim/"):
             return self._control(method, path.rstrip("/") or "/", auth, body, body_ok)
         api_path = path.startswith(("/v1/", "/v2/")) or path == "/inbound/update_label"
+        writes = method in ("POST", "PATCH", "DELETE", "PUT") and api_path
+        kind: Literal["read", "write"] = "write" if writes else "read"
         persona = re.match(r"/v1/personas/([^/]+)", path)
-        record = RequestRecord(
-            method=method,
-            path=path,
-            query=dict(parse_qsl(split.query, keep_blank_values=True)),
-            status=0,
-            body=body,
-            kind="write" if method in ("POST", "PATCH", "DELETE", "PUT") and api_path else "read",
-            persona_id=unquote(persona[1]) if persona else None,
-        )
-        with self._log_lock:
-            self._log.append(record)
+        persona_id = unquote(persona[1]) if persona else None
+        parameters = dict(parse_qsl(query, keep_blank_values=True))
+        record = RequestRecord(method, path, parameters, 0, body, kind, persona_id)
+        self._log.append(record)
         serve = partial(self._serve, auth=auth, body_ok=body_ok)
         try:
             reply = serve(record) if self.intercept is None else self.intercept(record, serve)
@@ -168,7 +161,7 @@ class Simulator:
         found = route(ROUTES, record.method, record.path, auth == self.api_key)
         if isinstance(found, Reply):
             return found
-        handler, params = found
+        endpoint, params = found
         is_write = record.kind == "write"
         scripted = faults.pop_status(is_write)
         if scripted and not 200 <= scripted < 300:
@@ -179,8 +172,7 @@ class Simulator:
             try:
                 if is_write and not body_ok:
                     raise SimulatedError(400, "INVALID_BODY", "Request body is not valid JSON")
-                request = Request(params, record.query, record.body)
-                reply = handler(self.account, faults, request)
+                reply = endpoint(Call(self.account, faults, params, record.query, record.body))
             except SimulatedError as exc:
                 reply = error_reply(exc)
         if is_write and faults.take("drop_after_write"):
@@ -210,7 +202,7 @@ class Simulator:
 
 # The control API, and what each endpoint answers once a POST has done its part above.
 CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
-    ("GET", "/_sim/log", lambda sim: {"requests": [r.to_dict() for r in sim.requests]}),
+    ("GET", "/_sim/log", lambda sim: {"requests": [asdict(r) for r in sim.requests]}),
     ("POST", "/_sim/log/clear", lambda sim: {"status": "success"}),
     ("GET", "/_sim/state", lambda sim: sim.export_state()),
     ("POST", "/_sim/state", lambda sim: sim.export_state()),
@@ -241,7 +233,7 @@ def route(
 SCRIPTED_ERRORS = {
     401: ("AUTH_FAILURE", "Invalid or missing API key"),
     403: ("FORBIDDEN", "You do not have permission to perform this action"),
-    404: ("PERSONA_NOT_FOUND", "Persona not found or access denied"),
+    404: PERSONA_NOT_FOUND,
     500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred"),
 }
 
@@ -253,3 +245,110 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
         return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
     other = SCRIPTED_ERRORS[500] if status >= 500 else ("INVALID_REQUEST", "Invalid request")
     return error_reply(SimulatedError(status, *SCRIPTED_ERRORS.get(status, other)))
+
+
+class SimulatorHTTPServer(ThreadingHTTPServer):
+    """One thread per connection, accepting on a daemon thread from the start; remembers open
+    connections so that stop can cut them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    # socketserver's default backlog of 5 overflows when a client opens a burst of connections
+    # (the reconciler reads up to 16 pages at once); the kernel then drops the SYN and the client
+    # waits a second to retry, which made the simulator, not the client, set the pace.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        # stop() writes a byte here to end the accept loop at once: serve_forever would
+        # notice a shutdown only at its next poll, which every stop (every test) waited for.
+        self.wake_reader, self.wake_writer = socket.socketpair()
+        super().__init__(address, RequestHandler)
+        # A connection reset between select and accept must not block the loop in accept.
+        self.socket.setblocking(False)
+        name = f"simulator-{self.server_address[1]}"
+        self.thread = threading.Thread(target=self._accept, name=name, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self.wake_reader, selectors.EVENT_READ)
+            while all(key.fileobj is not self.wake_reader for key, _ in selector.select()):
+                self.handle_request()
+
+    def stop(self) -> None:
+        """End the accept loop now, close the listener and cut every open connection, waking
+        the threads blocked on them (a streamed body's next send fails)."""
+        with contextlib.suppress(OSError):
+            self.wake_writer.send(b"x")
+        self.thread.join(timeout=5)
+        self.server_close()
+        self.wake_reader.close()
+        self.wake_writer.close()
+        with self.connections_lock:
+            connections = list(self.connections)
+        for sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self.connections_lock:
+                self.connections.discard(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that vanish mid-response (timeouts, killed processes) are routine here.
+        log.debug("error while serving %s", client_address, exc_info=True)
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """Reads one request, asks the simulator what to answer, and writes it."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "BlandSimulator/1.0"
+    sys_version = ""
+    # Buffer the response so status line, headers and a small body leave in one segment;
+    # with an unbuffered stream the body waits on Nagle + the client's delayed ACK (~40 ms).
+    wbufsize = 64 * 1024
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _dispatch(self) -> None:
+        try:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        except (ValueError, OSError):
+            self.close_connection = True
+            return
+        simulator = cast(SimulatorHTTPServer, self.server).simulator
+        reply = simulator.handle(self.command, self.path, self.headers.get("authorization"), body)
+        self.close_connection |= not reply.send or reply.stream is not None
+        if not reply.send:
+            return
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        if reply.stream is None:
+            self.send_header("Content-Length", str(len(reply.payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(reply.payload if reply.stream is None else b"")
+            self.wfile.flush()
+            for piece in reply.stream or ():
+                self.connection.settimeout(SEND_TIMEOUT)
+                self.connection.sendall(piece)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import asdict
 
 import pytest
 
@@ -64,7 +65,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         # After `scratch` restored the routing: the account exactly as found, and nothing but
         # scratch numbers on scratch personas and agents ever written.
         assert state_differences(before, simulator.export_state()) == []
-        requests = [record.to_dict() for record in simulator.requests]
+        requests = [asdict(record) for record in simulator.requests]
         assert foreign_writes(requests, SCRATCH_PERSONAS, SCRATCH_NUMBERS, SCRATCH_AGENTS) == []
 
 

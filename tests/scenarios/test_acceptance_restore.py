@@ -3,6 +3,7 @@ check of the simulator's log lets through only writes to scratch numbers on scra
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def test_the_restore_writes_back_the_settings_and_labels_the_scenarios_changed(
         assert state_differences(before, simulator.export_state()) != []
         scratch.restore()
         assert state_differences(before, simulator.export_state()) == []
-        writes = [record.to_dict() for record in simulator.requests]
+        writes = [asdict(record) for record in simulator.requests]
         assert foreign_writes(writes, SCRATCH_PERSONAS, SCRATCH_NUMBERS) == []
 
 
