@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from reconciler.errors import ApiError, AuthError, InputError
+from reconciler.text import one_line
 
 MiB = 1024**2
 DEFAULT_MAX_RESPONSE_BYTES = 512 * MiB
@@ -169,7 +170,8 @@ def success_payload(response: ReadAnswer, method: str, path: str) -> Any:
 
 
 class BodyRefused(Exception):
-    """An answer not read to its end: over the limit (the message says how), or late (none)."""
+    """An answer not read to its end: over the limit or not decodable (the message says how),
+    or late (none)."""
 
 
 class BodyBudget:
@@ -201,6 +203,9 @@ class BodyBudget:
                 body += piece
                 if past_deadline():
                     raise BodyRefused()
+        except httpx.DecodingError as error:  # not the encoding it claims
+            self.give_back(body)
+            raise BodyRefused(f"its answer could not be decoded ({one_line(str(error))})") from None
         except BaseException:
             self.give_back(body)
             raise

@@ -137,3 +137,15 @@ def agent_path(agent_id: str, *rest: str) -> str:
 def inbound_number_path(number: str) -> str:
     """The path of one inbound number; its `+` is sent as %2B."""
     return f"{INBOUND_PATH}/{path_segment(number, 'phone number')}"
+
+
+def cannot_connect(error: httpx.TransportError, base_url: str) -> str:
+    """Why a connection to the base URL failed, naming the host and port it tried."""
+    url = httpx.URL(base_url)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    port = url.port or (443 if url.scheme == "https" else 80)
+    # "[Errno 111] Connection refused" -> "connection refused"
+    reason = " ".join(re.sub(r"^\[Errno -?\d+\]\s*", "", str(error)).split())[:200]
+    if not reason:
+        reason = "timed out" if isinstance(error, httpx.ConnectTimeout) else "failed"
+    return f"cannot connect to {host}:{port}: {reason[0].lower()}{reason[1:]}"
