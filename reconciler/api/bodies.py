@@ -1,10 +1,9 @@
 """Answers' bodies: read within the size limit and the deadline, as JSON, errors as ApiError.
 
-httpx holds a body read at once whole, and its read timeout applies to each piece, so a body
-trickling in never times out: bodies are streamed and refused while they stream. The limit (its
-default is worked out in docs/commands.md, "Reading the account") bounds every answer a client
-reads at once together, so that pages read side by side cannot add up to several times it.
-Error bodies come in every shape the API notes in the README list, and as pages that are not JSON.
+httpx's read timeout applies to each piece, so a body trickling in never times out: bodies are
+streamed and refused while they stream. The limit (docs/commands.md, "Reading the account")
+bounds every answer a client reads at once together: pages read side by side cannot add up to
+several times it. Error bodies come in every shape the API notes in the README list.
 """
 
 from __future__ import annotations
@@ -125,9 +124,9 @@ def error_from_response(response: ReadAnswer, method: str, path: str) -> ApiErro
     status = response.status_code
     if status in _AUTH_HINTS:
         message += f" ({_AUTH_HINTS[status]})"
-        return AuthError(message, status=status, code=code, method=method, path=path)
+    error = AuthError if status in _AUTH_HINTS else ApiError
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return ApiError(
+    return error(
         message, status=status, code=code, method=method, path=path, retry_after=retry_after
     )
 
@@ -219,8 +218,7 @@ class BodyBudget:
         )
 
     def give_back(self, body: bytearray) -> None:
-        """Free the bytes of an answer done with, now: an error's traceback may keep the
-        answer alive for a while, and its bytes would not count here any more."""
+        """Free the bytes of an answer done with now, not when a traceback lets the answer go."""
         size = len(body)
         body.clear()
         with self._lock:

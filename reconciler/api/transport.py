@@ -75,8 +75,7 @@ class RetryableFailure(Exception):
 
 
 class WriteLimit:
-    """At most `limit` writes in flight: a 429 halves it, GROW_AFTER successes in a row add one
-    back up to `ceiling`, and `lowest` is how far it fell."""
+    """At most `limit` writes in flight: a 429 halves it, GROW_AFTER successes in a row add one."""
 
     def __init__(self, ceiling: int) -> None:
         self._in_flight = self._epoch = 0

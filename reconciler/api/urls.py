@@ -73,15 +73,15 @@ def unproxied_mounts(base_url: str) -> dict[str, None]:
     return {f"all://{f'[{host}]' if ':' in host else host}": None}
 
 
+@functools.cache
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
 def tls_context() -> ssl.SSLContext:
     """httpx's default TLS context, made once for each SSL_CERT_FILE and SSL_CERT_DIR (which
     httpx reads): loading the CA bundle costs more than all the rest of a new client."""
     return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-
-
-@functools.cache
-def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    return httpx.create_ssl_context()
 
 
 def is_loopback(host: str) -> bool:
@@ -99,22 +99,21 @@ _UNSAFE_IN_PATH = re.compile(r"[/\\?#%\x00-\x1f\x7f-\x9f]")
 UNSAFE_ID = "an id that is empty, . or .., or holds / \\ ? # % or a control character"
 
 
-def unsafe_id(value: str) -> bool:
-    """Whether a value cannot be sent safely as one segment of a request path."""
-    return value in ("", ".", "..") or _UNSAFE_IN_PATH.search(value) is not None
+def unsafe_id(value: str) -> str | None:
+    """Why a value cannot be sent safely as one segment of a request path; None if it can."""
+    found = _UNSAFE_IN_PATH.search(value)
+    if value in ("", ".", ".."):
+        return "it is empty" if not value else f'it is "{value}"'
+    return f'it holds "{printable(found.group())}"' if found is not None else None
 
 
 def path_segment(value: str, what: str) -> str:
     """`value` quoted as one segment of a URL path; InputError, before anything is sent, for a
     value no quoting makes safe (see unsafe_id)."""
-    found = _UNSAFE_IN_PATH.search(value)
-    if value in ("", ".", ".."):
-        why = "it is empty" if not value else f'it is "{value}"'
-    elif found is not None:
-        why = f'it holds "{printable(found.group())}"'
-    else:
-        return quote(value, safe="")
-    raise InputError(f'{what} "{shown_text(value)}" cannot be sent in a request path: {why}')
+    why = unsafe_id(value)
+    if why is not None:
+        raise InputError(f'{what} "{shown_text(value)}" cannot be sent in a request path: {why}')
+    return quote(value, safe="")
 
 
 def shown_text(text: str) -> str:
