@@ -36,7 +36,6 @@ TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
 READ_BACK_DONE = object()
-# What a successful answer is read as (its method and path name it in an error): its JSON.
 AnswerReader = Callable[[bodies.ReadAnswer, str, str], Any]
 
 
@@ -313,8 +312,7 @@ class Transport:
     def _attempt(
         self, request: httpx.Request, path: str, deadline: float, read: AnswerReader
     ) -> Any:
-        """One attempt, sent once the 429 pause, the rate cap and (for a write) the write limit
-        let it go: its answer as `read` reads it, or the failure it stands for."""
+        """One attempt, sent once the 429 pause, the rate cap and the write limit let it go."""
         method, write = request.method, request.method != "GET"
         with self._lock:
             now = self._clock()
@@ -332,25 +330,20 @@ class Transport:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         with self.write_limit.slot() if write else nullcontext():
             # Checked after every wait: a signal may have come while this write waited its turn.
-            if self.cancelled:
-                raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
+            self._refuse_if_cancelled(method, path)
             hook = getattr(self._local, "before_wire", None)
             if write and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
-            answer = self._send(request, path, deadline, write)
-            try:
-                if 200 <= answer.status_code < 300:
-                    return read(answer, method, path)
-                raise self._failure(answer, method, path, write)
-            finally:
-                self._bodies.give_back(answer.content)
+            return self._send(request, path, deadline, read)
 
-    def _send(
-        self, request: httpx.Request, path: str, deadline: float, write: bool
-    ) -> bodies.ReadAnswer:
-        """Send one attempt and read its answer whole, within the size limit and the deadline."""
-        method = request.method
+    def _refuse_if_cancelled(self, method: str, path: str) -> None:
+        if self.cancelled:
+            raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
+
+    def _send(self, request: httpx.Request, path: str, deadline: float, read: AnswerReader) -> Any:
+        """Send one attempt; its answer as `read` reads it, or the failure it stands for."""
+        method, write = request.method, request.method != "GET"
         started = time.perf_counter()
         try:
             streamed = self._http.send(request, stream=True)
@@ -376,7 +369,12 @@ class Transport:
         raw_path = request.url.raw_path.decode("ascii", "replace")
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("%s %s -> %s (%.0f ms)", method, raw_path, answer.status_code, elapsed)
-        return answer
+        try:
+            if 200 <= answer.status_code < 300:
+                return read(answer, method, path)
+            raise self._failure(answer, method, path, write)
+        finally:
+            self._bodies.give_back(answer.content)
 
     def _failure(self, answer: bodies.ReadAnswer, method: str, path: str, write: bool) -> Exception:
         """The failure an answer that is not a success stands for: to retry, or not."""
