@@ -1,4 +1,5 @@
-"""Where requests go: the base URL (https, or plain http to loopback only) and endpoint paths."""
+"""Where requests go: the base URL (https, or plain http to loopback only), endpoint paths, and
+what a connection to the base URL that fails says."""
 
 from __future__ import annotations
 
