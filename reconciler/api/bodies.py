@@ -1,10 +1,9 @@
 """Answers' bodies: read within the size limit and the deadline, as JSON, errors as ApiError.
 
-httpx holds a body read at once whole, and its read timeout applies to each piece, so a body
-trickling in never times out: bodies are streamed and refused while they stream. The limit (its
-default is worked out in docs/commands.md, "Reading the account") bounds every answer a client
-reads at once together, so that pages read side by side cannot add up to several times it.
-Error bodies come in every shape the API notes in the README list, and as pages that are not JSON.
+httpx's read timeout applies to each piece, so a body trickling in never times out: bodies are
+streamed and refused while they stream. The limit (docs/commands.md, "Reading the account")
+bounds every answer a client reads at once together: pages read side by side cannot add up to
+several times it. Error bodies come in every shape the API notes in the README list.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from reconciler.errors import ApiError, AuthError, InputError
+from reconciler.text import one_line
 
 MiB = 1024**2
 DEFAULT_MAX_RESPONSE_BYTES = 512 * MiB
@@ -124,9 +124,9 @@ def error_from_response(response: ReadAnswer, method: str, path: str) -> ApiErro
     status = response.status_code
     if status in _AUTH_HINTS:
         message += f" ({_AUTH_HINTS[status]})"
-        return AuthError(message, status=status, code=code, method=method, path=path)
+    error = AuthError if status in _AUTH_HINTS else ApiError
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return ApiError(
+    return error(
         message, status=status, code=code, method=method, path=path, retry_after=retry_after
     )
 
@@ -169,7 +169,8 @@ def success_payload(response: ReadAnswer, method: str, path: str) -> Any:
 
 
 class BodyRefused(Exception):
-    """An answer not read to its end: over the limit (the message says how), or late (none)."""
+    """An answer not read to its end: over the limit or not decodable (the message says how),
+    or late (none)."""
 
 
 class BodyBudget:
@@ -201,6 +202,9 @@ class BodyBudget:
                 body += piece
                 if past_deadline():
                     raise BodyRefused()
+        except httpx.DecodingError as error:  # not the encoding it claims
+            self.give_back(body)
+            raise BodyRefused(f"its answer could not be decoded ({one_line(str(error))})") from None
         except BaseException:
             self.give_back(body)
             raise
@@ -214,8 +218,7 @@ class BodyBudget:
         )
 
     def give_back(self, body: bytearray) -> None:
-        """Free the bytes of an answer done with, now: an error's traceback may keep the
-        answer alive for a while, and its bytes would not count here any more."""
+        """Free the bytes of an answer done with now, not when a traceback lets the answer go."""
         size = len(body)
         body.clear()
         with self._lock:

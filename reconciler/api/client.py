@@ -1,10 +1,8 @@
 """The endpoints of the Bland API the tool uses: personas, inbound numbers and v2 agents.
 
-Each write says how to read back whether it took effect, for when its answer is lost
-(`transport`). GET /v1/personas gives no total, cursor or page count, and a server may cap
-`limit` or ignore `page`: a listing ends only at an empty page, and an id seen twice means the
-pages do not fit together, so the listing is refused rather than planned on. Pages are checked
-in page order, each one that holds personas letting the next go out, up to READ_AHEAD pages
+Each write says how to read back whether it took effect, for when its answer is lost. The
+persona listing ends only at an empty page (docs/commands.md, "Reading the account"); pages are
+checked in page order, each one that holds personas letting the next go out, up to READ_AHEAD
 ahead: which pages are asked for depends on the account only, never on timing.
 """
 
@@ -82,10 +80,7 @@ class BlandClient(Transport):
             return self._pages[key]
 
         params = {"page": page, "limit": PAGE_LIMIT}
-        personas: list[model.LivePersona] = self._request(
-            "GET", urls.PERSONAS_PATH, params, read=read
-        )
-        return personas
+        return list(self._request("GET", urls.PERSONAS_PATH, params, read=read))
 
     def get_persona(self, persona_id: str, *, deadline: float | None = None) -> model.LivePersona:
         """One persona, fresh from the API (within `deadline` when a write is checking itself)."""
@@ -97,8 +92,7 @@ class BlandClient(Transport):
         return frozenset(filter(None, map(canonical_number, self.list_inbound())))
 
     def list_inbound(self) -> dict[str, str | None]:
-        """Every inbound number on the account as the API spells it, with the persona_id the
-        API gives, if any."""
+        """Every inbound number on the account as the API spells it, with its persona_id, if any."""
         return wire.inbound_from_answer(self._request("GET", urls.INBOUND_PATH))
 
     def read_live(self, pages_hint: int = 0) -> model.Live:
@@ -152,8 +146,7 @@ class BlandClient(Transport):
         )
 
     def get_agent(self, agent_id: str) -> model.LiveAgent | None:
-        """One agent with its production pin; None when the API says there is no such agent
-        (agent_twin() reads its twin persona)."""
+        """One agent with its production pin; None when the API says there is no such agent."""
         path = urls.agent_path(agent_id)
         try:
             payload = self._request("GET", path)
@@ -260,12 +253,10 @@ class BlandClient(Transport):
 def write_took_effect(
     action: AgentAction, twin: str | None, owners: list[str | model.Unread | None]
 ) -> bool:
-    """Whether an attach or detach whose answer was lost is seen done on the account.
-
-    `twin` is the agent's twin persona, `owners` each number's persona_id as GET
-    /v1/inbound/{number} shows it. An owner not shown cannot say: the write is sent again,
-    which does no harm (attach is last-write-wins, detach skips what the agent does not hold).
-    """
+    """Whether an agent's attach or detach whose answer was lost is seen done, from its `twin`
+    and each number's persona_id as GET /v1/inbound/{number} shows it. An owner not shown cannot
+    say: the write is sent again, which does no harm (attach is last-write-wins, detach skips
+    what the agent does not hold)."""
     if any(owner is model.UNREAD for owner in owners):
         return False
     if action == "attach":

@@ -2,46 +2,40 @@
 
 The API publishes no rate limit and no idempotency key (see the API notes in the README): each
 request gets timeouts, bounded retries with full-jitter backoff, a total deadline (4 x the
-timeout) and Retry-After honoured for every request of the client; a write whose answer was
-lost is read back before it is sent again.
+timeout), Retry-After honoured for every request, and adaptive write concurrency; a write
+whose answer was lost is read back before it is sent again.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 import tenacity
 
 from reconciler import __version__
 from reconciler.api import bodies
-from reconciler.api.pacing import AdaptiveWriteLimit, WriteTicket
-from reconciler.api.urls import check_base_url, tls_context, unproxied_mounts
+from reconciler.api.urls import cannot_connect, check_base_url, tls_context, unproxied_mounts
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
-from reconciler.text import one_line
 
 log = logging.getLogger("reconciler.client")  # the name -v prints before each line it logs
 
 DEFAULT_TIMEOUT = 30.0
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
 WRITE_PARALLELISM = 4  # writes in flight at once until set_write_parallelism()
+GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # httpx's event hooks: "request" ones get each request as it goes, "response" ones each answer
 # once its headers came, before its body is read (how doctor notes what it saw).
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
 READ_BACK_DONE = object()
-# Reads the account to tell whether a write whose answer was lost took effect, by a deadline.
-TookEffect = Callable[[float], bool]
-# What a successful answer is read as (its method and path name it in an error): its JSON.
 AnswerReader = Callable[[bodies.ReadAnswer, str, str], Any]
 
 
@@ -79,6 +73,64 @@ class RetryableFailure(Exception):
         self.ambiguous = ambiguous
 
 
+class WriteLimit:
+    """At most `limit` writes in flight: a 429 halves it, GROW_AFTER successes in a row add one."""
+
+    def __init__(self, ceiling: int) -> None:
+        self._in_flight = self._epoch = 0
+        self._condition = threading.Condition()
+        self.set_ceiling(ceiling)
+
+    def set_ceiling(self, ceiling: int) -> None:
+        """Start over with a new maximum (the --parallelism of the run)."""
+        with self._condition:
+            self.ceiling = self.limit = self.lowest = max(1, ceiling)
+            self._successes = 0
+            self._condition.notify_all()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the slots while a write is on the wire; how it ends adapts the limit."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+            epoch = self._epoch  # which limit it was sent under
+        outcome: Literal["ok", "rate_limited", "other"] = "other"
+        try:
+            yield
+            outcome = "ok"
+        except RetryableFailure as failure:
+            outcome = "rate_limited" if failure.error.status == 429 else "other"
+            raise
+        finally:
+            with self._condition:
+                self._in_flight -= 1
+                self._adapt(epoch, outcome)
+                self._condition.notify_all()
+
+    def _adapt(self, epoch: int, outcome: Literal["ok", "rate_limited", "other"]) -> None:
+        """Change the limit after a write ended, and say how it changed, if it did."""
+        if outcome == "other":  # an error that says nothing of load
+            return
+        self._successes = self._successes + 1 if outcome == "ok" else 0
+        # Writes sent under the old limit all see the same overload: halve once per epoch.
+        if outcome == "rate_limited" and epoch == self._epoch and self.limit > 1:
+            self.limit //= 2
+            self.lowest = min(self.lowest, self.limit)
+            log.info("rate limited: concurrent writes lowered to %s", self.limit)
+        elif self._successes >= GROW_AFTER and self.limit < self.ceiling:
+            self.limit += 1
+            self._successes = 0
+            log.info(
+                "%s writes in a row succeeded: concurrent writes raised to %s",
+                GROW_AFTER,
+                self.limit,
+            )
+        else:
+            return
+        self._epoch += 1
+
+
 class Transport:
     """Sends requests to one API base URL under the retry, deadline, pacing and stop rules."""
 
@@ -104,6 +156,7 @@ class Transport:
         self.attempts = attempts
         self.backoff = backoff
         self.stats = ClientStats()
+        self.write_limit = WriteLimit(WRITE_PARALLELISM)
         self._bodies = bodies.BodyBudget(max_response_bytes)
         self._cancelled = threading.Event()
         self._stop_reason: str | None = None
@@ -116,7 +169,6 @@ class Transport:
         # When the next request may start: after a 429's Retry-After, and at most max_rps a second.
         self.max_rps = max_rps
         self._pause_until = self._next_start = 0.0
-        self.write_limit = AdaptiveWriteLimit(WRITE_PARALLELISM, notify=log.info)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -189,25 +241,25 @@ class Transport:
         body: Any = None,
         *,
         deadline: float | None = None,
-        took_effect: TookEffect | None = None,
+        took_effect: Callable[[float], bool] = lambda deadline: False,
         read: AnswerReader = bodies.success_payload,
     ) -> Any:
         """The answer of one request as `read` reads it (its JSON), retried within its deadline;
-        an ApiError if none. A write's `took_effect(deadline)` reads the account before it is
-        sent again after a lost answer; READ_BACK_DONE when that shows it took effect."""
+        an ApiError if none. Before a write whose answer was lost is sent again,
+        `took_effect(deadline)` reads the account: READ_BACK_DONE when it shows the write done."""
         deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
-        # A new request for each attempt: doctor's hooks tell attempts apart by their request.
-        new_request = partial(self._http.build_request, method, path, params=params, json=body)
         ambiguous = False
         last: RetryableFailure | None = None  # the last attempt that went out, if any
         try:
             for attempt in self._retrying(deadline):
                 with attempt:
-                    if ambiguous and took_effect is not None and took_effect(deadline):
+                    if ambiguous and took_effect(deadline):
                         log.info("%s %s: the earlier attempt took effect", method, path)
                         return READ_BACK_DONE
+                    # A new request for each attempt: doctor's hooks tell attempts apart by it.
+                    request = self._http.build_request(method, path, params=params, json=body)
                     try:
-                        return self._attempt(new_request, path, deadline, read)
+                        return self._attempt(request, path, deadline, read)
                     except RetryableFailure as failure:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
@@ -216,10 +268,8 @@ class Transport:
                 raise  # nothing went out, or nothing a read sent can have changed
             # A write stopped before a retry or before the read-back of one that went out:
             # never "not sent", which would say the account is as it was.
-        except RetryableFailure as final:
-            last = final
-            checkable = not self.cancelled and self._clock() + self.timeout <= deadline
-            if ambiguous and took_effect is not None and checkable:
+        except RetryableFailure:
+            if ambiguous and not self.cancelled and self._clock() + self.timeout <= deadline:
                 if took_effect(deadline):
                     return READ_BACK_DONE
                 ambiguous = False  # read back: it did not take effect
@@ -232,6 +282,12 @@ class Transport:
 
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
+        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            failure = state.outcome.exception() if state.outcome is not None else None
+            asked = failure.error.retry_after if isinstance(failure, RetryableFailure) else None
+            return float(jitter(state)) if asked is None else asked
 
         def stop(state: tenacity.RetryCallState) -> bool:
             # Also when the wait plus one more attempt could end past the deadline.
@@ -247,31 +303,18 @@ class Transport:
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableFailure),
             stop=stop,
-            wait=self._wait,
+            wait=wait,
             sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
 
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        """Seconds before the next attempt: what Retry-After asked for, else full-jitter backoff."""
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, RetryableFailure) and error.error.retry_after is not None:
-            return error.error.retry_after
-        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
-        return float(jitter(state))
-
     def _attempt(
-        self,
-        new_request: Callable[[], httpx.Request],
-        path: str,
-        deadline: float,
-        read: AnswerReader,
+        self, request: httpx.Request, path: str, deadline: float, read: AnswerReader
     ) -> Any:
-        """One attempt, sent once pacing and (for a write) the write limit let it go."""
-        request = new_request()
-        method = request.method
-        with self._lock:  # the 429 pause, then the rate cap
+        """One attempt, sent once the 429 pause, the rate cap and the write limit let it go."""
+        method, write = request.method, request.method != "GET"
+        with self._lock:
             now = self._clock()
             paused = max(0.0, self._pause_until - now)
             if paused and now + paused + self.timeout > deadline:
@@ -285,44 +328,33 @@ class Transport:
         self.stats.add(held=(now, start - now))
         if paused:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
-        with nullcontext() if method == "GET" else self.write_limit.slot() as ticket:
+        with self.write_limit.slot() if write else nullcontext():
             # Checked after every wait: a signal may have come while this write waited its turn.
             self._refuse_if_cancelled(method, path)
             hook = getattr(self._local, "before_wire", None)
-            if ticket is not None and hook is not None:
+            if write and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
-            return self._send(method, path, request, ticket, deadline, read)
+            return self._send(request, path, deadline, read)
 
     def _refuse_if_cancelled(self, method: str, path: str) -> None:
         if self.cancelled:
             raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        request: httpx.Request,
-        ticket: WriteTicket | None,
-        deadline: float,
-        read: AnswerReader,
-    ) -> Any:
-        """Send one attempt (a write holds `ticket`); its answer as `read` reads it, or the
-        failure the attempt stands for, to retry or not."""
+    def _send(self, request: httpx.Request, path: str, deadline: float, read: AnswerReader) -> Any:
+        """Send one attempt; its answer as `read` reads it, or the failure it stands for."""
+        method, write = request.method, request.method != "GET"
         started = time.perf_counter()
         try:
             streamed = self._http.send(request, stream=True)
             try:
                 answer = self._bodies.read(streamed, lambda: self._clock() > deadline)
-            except (bodies.BodyRefused, httpx.DecodingError) as refused:
-                if isinstance(refused, httpx.DecodingError):  # not the encoding it claims
-                    why = f"its answer could not be decoded ({one_line(str(refused))})"
-                else:
-                    why = str(refused) or (
-                        f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed "
-                        "while its answer was still arriving; stopped reading it"
-                    )
-                why += "; the write may have taken effect" if ticket is not None else ""
+            except bodies.BodyRefused as refused:
+                why = str(refused) or (
+                    f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed "
+                    "while its answer was still arriving; stopped reading it"
+                )
+                why += "; the write may have taken effect" if write else ""
                 raise ApiError(why, method=method, path=path) from None
             finally:
                 streamed.close()
@@ -330,40 +362,33 @@ class Transport:
             # A write whose connection was never made cannot have taken effect.
             connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
             log.debug("%s %s -> %s", method, path, type(error).__name__)
-            raise RetryableFailure(
-                ApiError(self._no_answer(error), method=method, path=path),
-                ambiguous=ticket is not None and connected,
-            ) from None
+            why = f"no usable answer ({type(error).__name__})"
+            why = why if connected else cannot_connect(error, self.base_url)
+            no_answer = ApiError(why, method=method, path=path)
+            raise RetryableFailure(no_answer, ambiguous=write and connected) from None
         raw_path = request.url.raw_path.decode("ascii", "replace")
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("%s %s -> %s (%.0f ms)", method, raw_path, answer.status_code, elapsed)
         try:
             if 200 <= answer.status_code < 300:
-                payload = read(answer, method, path)
-                if ticket is not None:
-                    ticket.outcome = "ok"
-                return payload
-            raise self._failure(answer, method, path, ticket)
+                return read(answer, method, path)
+            raise self._failure(answer, method, path, write)
         finally:
             self._bodies.give_back(answer.content)
 
-    def _failure(
-        self, answer: bodies.ReadAnswer, method: str, path: str, ticket: WriteTicket | None
-    ) -> Exception:
+    def _failure(self, answer: bodies.ReadAnswer, method: str, path: str, write: bool) -> Exception:
         """The failure an answer that is not a success stands for: to retry, or not."""
         failure = bodies.error_from_response(answer, method, path)
         status = answer.status_code
         if status == 429:
-            # Slows the writes and pauses every request; the write was refused, not applied.
+            # Slows the writes (WriteLimit) and pauses every request, not only this one.
             self.stats.add(rate_limited=1)
-            if ticket is not None:
-                ticket.outcome = "rate_limited"
             if failure.retry_after:
-                with self._lock:  # every request waits it out, not only this one
+                with self._lock:
                     self._pause_until = max(self._pause_until, self._clock() + failure.retry_after)
         if status in TRANSIENT_STATUSES:
-            # After a 5xx a write may have been applied all the same.
-            return RetryableFailure(failure, ambiguous=ticket is not None and status != 429)
+            # After a 5xx a write may have been applied all the same; a 429 refused it.
+            return RetryableFailure(failure, ambiguous=write and status != 429)
         if isinstance(failure, AuthError):
             # The key is wrong or lacks rights: nothing else this run sends can succeed, and
             # writes already waiting or retrying in other threads must not go out.
@@ -371,16 +396,3 @@ class Transport:
                 self._auth_failure = self._auth_failure or failure
             self.cancel(AUTH_STOPPED)
         return failure
-
-    def _no_answer(self, error: httpx.TransportError) -> str:
-        """Why a request got no answer; a failed connection names the host and port it tried."""
-        if not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
-            return f"no usable answer ({type(error).__name__})"
-        url = httpx.URL(self.base_url)
-        host = f"[{url.host}]" if ":" in url.host else url.host
-        port = url.port or (443 if url.scheme == "https" else 80)
-        # "[Errno 111] Connection refused" -> "connection refused"
-        reason = " ".join(re.sub(r"^\[Errno -?\d+\]\s*", "", str(error)).split())[:200]
-        if not reason:
-            reason = "timed out" if isinstance(error, httpx.ConnectTimeout) else "failed"
-        return f"cannot connect to {host}:{port}: {reason[0].lower()}{reason[1:]}"

@@ -1,4 +1,5 @@
-"""Where requests go: the base URL (https, or plain http to loopback only) and endpoint paths."""
+"""Where requests go: the base URL (https, or plain http to loopback only), endpoint paths, and
+what a connection to the base URL that fails says."""
 
 from __future__ import annotations
 
@@ -73,15 +74,15 @@ def unproxied_mounts(base_url: str) -> dict[str, None]:
     return {f"all://{f'[{host}]' if ':' in host else host}": None}
 
 
+@functools.cache
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
 def tls_context() -> ssl.SSLContext:
     """httpx's default TLS context, made once for each SSL_CERT_FILE and SSL_CERT_DIR (which
     httpx reads): loading the CA bundle costs more than all the rest of a new client."""
     return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-
-
-@functools.cache
-def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    return httpx.create_ssl_context()
 
 
 def is_loopback(host: str) -> bool:
@@ -99,22 +100,21 @@ _UNSAFE_IN_PATH = re.compile(r"[/\\?#%\x00-\x1f\x7f-\x9f]")
 UNSAFE_ID = "an id that is empty, . or .., or holds / \\ ? # % or a control character"
 
 
-def unsafe_id(value: str) -> bool:
-    """Whether a value cannot be sent safely as one segment of a request path."""
-    return value in ("", ".", "..") or _UNSAFE_IN_PATH.search(value) is not None
+def unsafe_id(value: str) -> str | None:
+    """Why a value cannot be sent safely as one segment of a request path; None if it can."""
+    found = _UNSAFE_IN_PATH.search(value)
+    if value in ("", ".", ".."):
+        return "it is empty" if not value else f'it is "{value}"'
+    return f'it holds "{printable(found.group())}"' if found is not None else None
 
 
 def path_segment(value: str, what: str) -> str:
     """`value` quoted as one segment of a URL path; InputError, before anything is sent, for a
     value no quoting makes safe (see unsafe_id)."""
-    found = _UNSAFE_IN_PATH.search(value)
-    if value in ("", ".", ".."):
-        why = "it is empty" if not value else f'it is "{value}"'
-    elif found is not None:
-        why = f'it holds "{printable(found.group())}"'
-    else:
-        return quote(value, safe="")
-    raise InputError(f'{what} "{shown_text(value)}" cannot be sent in a request path: {why}')
+    why = unsafe_id(value)
+    if why is not None:
+        raise InputError(f'{what} "{shown_text(value)}" cannot be sent in a request path: {why}')
+    return quote(value, safe="")
 
 
 def shown_text(text: str) -> str:
@@ -137,3 +137,15 @@ def agent_path(agent_id: str, *rest: str) -> str:
 def inbound_number_path(number: str) -> str:
     """The path of one inbound number; its `+` is sent as %2B."""
     return f"{INBOUND_PATH}/{path_segment(number, 'phone number')}"
+
+
+def cannot_connect(error: httpx.TransportError, base_url: str) -> str:
+    """Why a connection to the base URL failed, naming the host and port it tried."""
+    url = httpx.URL(base_url)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    port = url.port or (443 if url.scheme == "https" else 80)
+    # "[Errno 111] Connection refused" -> "connection refused"
+    reason = " ".join(re.sub(r"^\[Errno -?\d+\]\s*", "", str(error)).split())[:200]
+    if not reason:
+        reason = "timed out" if isinstance(error, httpx.ConnectTimeout) else "failed"
+    return f"cannot connect to {host}:{port}: {reason[0].lower()}{reason[1:]}"

@@ -1,13 +1,9 @@
 """The API's answers read into the model: personas, numbers, v2 agents and their twins; no I/O.
 
 An answer of an unexpected shape is refused rather than read around: a number dropped while
-reading would look free. A v2 agent answers its numbers through a hidden twin persona that only
-the agent API may touch; no endpoint lists an agent's numbers, so what answers a number is read
-from GET /v1/inbound/{number}, whose `persona_id` is undocumented.
-
-The API spells one number in several ways (`+14155550100`, `+1 415 5550100`, `14155550100`):
-everything past the client compares the canonical E.164 form; a write sends the spelling the
-account uses (Live.spellings, build_live).
+reading would look free. The API spells one number in several ways (`+1 415 5550100`,
+`14155550100`): everything past the client compares the canonical E.164 form; a write sends the
+spelling the account uses (Live.spellings).
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ AGENT_LIST_LIMIT = 500
 # say): a persona so tagged is its agent's, even when GET /v2/agents does not list the agent.
 _TWIN_TAG = "v2-agent:"
 
-
 # E.164's shape, which the API documents: taken as it is, as every number was before spellings.
 _CANONICAL = re.compile(r"\+[1-9][0-9]{0,14}")
 # What a spelling may hold besides digits: a leading +, and the separators people write.
@@ -39,11 +34,9 @@ _SPELLING = re.compile(r"\+?[0-9 ().\-]+", re.ASCII)
 
 
 def canonical_number(spelling: str) -> str | None:
-    """The canonical E.164 form of a number as the API spells it; None when it cannot be read.
-
-    Letters, extensions, other scripts' digits and numbers that cannot exist are not read:
-    guessing could name another number.
-    """
+    """The canonical E.164 form of a number as the API spells it; None when it cannot be read
+    (letters, extensions, other scripts' digits, numbers that cannot exist): a guess could name
+    another number."""
     text = spelling.strip()
     if _CANONICAL.fullmatch(text):
         return text  # the usual case; the config declares nothing else
@@ -132,7 +125,7 @@ def _is_id(value: Any) -> bool:
 
 
 def id_of(item: Any, where: str, what: str = "an object") -> str:
-    """The `id` of an object of the answer (see _is_id)."""
+    """The `id` of an object of the answer."""
     if not isinstance(item, dict):
         raise Malformed(f"{where} is {json_type(item)}, not {what}")
     if "id" not in item:
@@ -164,7 +157,7 @@ def _phone_number(entry: Any, where: str) -> str:
 
 
 def _persona(item: Any, where: str) -> model.LivePersona:
-    """A persona object of the API as a model.LivePersona; `where` names it in an error."""
+    """A persona object of the API; `where` names it in an error."""
     persona_id = id_of(item, where, "a persona object")
     if unsafe_id(persona_id) or model.owner_kind(persona_id) != "persona":
         name = item.get("name")
@@ -271,8 +264,8 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
 
 
 def _production_version(item: dict[str, Any]) -> str | None:
-    """The version production is pinned to: the docs do not say how the environments are laid
-    out, so under `environments` as a mapping or a list, or a top-level `production`."""
+    """The version production is pinned to, under `environments` as a mapping or a list, or a
+    top-level `production`: the docs do not say which."""
     environments = item.get("environments")
     production: Any = item.get("production")
     if isinstance(environments, dict):
@@ -294,7 +287,7 @@ def _agent(item: Any, where: str) -> model.LiveAgent:
 
 
 def agents_from_list(payload: Any) -> model.AgentListing:
-    """The agents of GET /v2/agents: its `data` (or a bare list), each with an id, once."""
+    """The agents of GET /v2/agents: its `data` (or a bare list), each id once."""
     agents: dict[str, model.LiveAgent] = {}
     with reading("GET", urls.AGENTS_PATH):
         items = _list(data_of(payload), payload, "a list of agents")

@@ -187,3 +187,27 @@ def test_a_compressed_body_counts_as_it_decompresses() -> None:
         client.list_inbound()
     # Only decoders whose output is bounded: not whatever else happens to be installed.
     assert seen == ["gzip, deflate"]
+
+
+def test_a_body_that_is_not_the_encoding_it_claims_is_refused_in_one_line() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = Pieces(iter([b"not gzip at all"]))  # streamed: decoded as it is read
+        return httpx.Response(200, stream=body, headers={"content-encoding": "gzip"})
+
+    client = BlandClient(
+        "https://api.example.test",
+        "secret-key",
+        transport=httpx.MockTransport(handler),
+        sleep=lambda seconds: None,
+        max_response_bytes=LIMIT,
+    )
+    with pytest.raises(ApiError) as raised:
+        client.list_inbound()
+    message = str(raised.value)
+    assert message.startswith("GET /v1/inbound: its answer could not be decoded (")
+    assert "\n" not in message
+    with pytest.raises(
+        ApiError, match=r"could not be decoded .*; the write may have taken effect$"
+    ):
+        client.attach("p1", ["+14155550100"])
+    assert client._bodies.held == 0

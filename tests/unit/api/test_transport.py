@@ -1,14 +1,18 @@
-"""One request against httpx.MockTransport: error answers, retries, deadline, 429 pauses, cancel."""
+"""One request against httpx.MockTransport: error answers, retries, deadline, 429 pauses, cancel;
+and the write limit, halved by a 429 and grown back by a run of successes."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 from typing import Any
 
 import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.api.transport import ClientStats
+from reconciler.api.transport import GROW_AFTER, ClientStats, RetryableFailure, WriteLimit
 from reconciler.errors import ApiError, AuthError, NotSent
 from tests.unit.api.mock_api import make_client, persona_json
 
@@ -238,3 +242,83 @@ def test_max_rps_spaces_request_starts() -> None:
     for _ in range(2):
         client.get_persona("p00001")
     assert clock.slept == [0.25] * 4
+
+
+def finish(limit: WriteLimit, outcome: str) -> None:
+    """One write through the limit: a success, a 429, or another failure ("other")."""
+    with contextlib.suppress(RetryableFailure), limit.slot():
+        if outcome != "ok":
+            status = 429 if outcome == "rate_limited" else 503
+            raise RetryableFailure(ApiError("failed", status=status), ambiguous=False)
+
+
+def test_a_429_halves_the_limit_and_successes_grow_it_back_by_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.client")
+    limit = WriteLimit(8)
+    finish(limit, "rate_limited")
+    assert limit.limit == 4
+    finish(limit, "rate_limited")
+    assert limit.limit == 2
+    for _ in range(GROW_AFTER - 1):
+        finish(limit, "ok")
+    assert limit.limit == 2
+    finish(limit, "ok")
+    assert limit.limit == 3
+    finish(limit, "other")  # an error that says nothing about load changes nothing
+    assert limit.limit == 3
+    assert limit.lowest == 2
+    notes = caplog.messages
+    assert notes[0] == "rate limited: concurrent writes lowered to 4"
+    assert notes[-1].endswith("concurrent writes raised to 3")
+
+
+def test_the_limit_never_grows_past_the_ceiling_nor_falls_below_one() -> None:
+    limit = WriteLimit(2)
+    for _ in range(3 * GROW_AFTER):
+        finish(limit, "ok")
+    assert limit.limit == 2
+    for _ in range(5):
+        finish(limit, "rate_limited")
+    assert limit.limit == 1
+
+
+def test_429s_of_writes_sent_together_halve_the_limit_once() -> None:
+    limit = WriteLimit(8)
+    with contextlib.suppress(RetryableFailure), limit.slot(), limit.slot(), limit.slot():
+        raise RetryableFailure(ApiError("slow down", status=429), ambiguous=False)
+    assert limit.limit == 4
+
+
+def test_no_more_writes_in_flight_than_the_limit() -> None:
+    limit = WriteLimit(4)
+    finish(limit, "rate_limited")  # limit 2
+    entered = threading.Semaphore(0)
+    release = threading.Event()
+    in_flight: list[int] = []
+    peak: list[int] = []
+    lock = threading.Lock()
+
+    def writer() -> None:
+        with limit.slot():
+            with lock:
+                in_flight.append(1)
+                peak.append(len(in_flight))
+            entered.release()
+            release.wait()
+            with lock:
+                in_flight.pop()
+
+    threads = [threading.Thread(target=writer) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    entered.acquire()
+    entered.acquire()
+    # Two writers are inside; the other four are blocked on the limit, not on time.
+    assert not entered.acquire(blocking=False)
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert max(peak) == 2
+    assert len(peak) == 6
