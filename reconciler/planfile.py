@@ -243,10 +243,8 @@ def change_from_json(item: dict[str, Any]) -> Change:
         source = owner_key(str(item["from_kind"]), str(item["from_persona_id"]))
         source_name = str(item["from_persona_name"])
     owner = owner_key(str(item["kind"]), str(item["persona_id"]))
-    number = str(item["phone_number"])
-    return Change(
-        action, owner, str(item["persona_name"]), number, source, source_name, before, after
-    )
+    number, name = str(item["phone_number"]), str(item["persona_name"])
+    return Change(action, owner, name, number, source, source_name, before, after)
 
 
 def _thresholds(safety: dict[str, Any]) -> Thresholds:
