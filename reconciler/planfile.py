@@ -80,7 +80,10 @@ class SavedPlan:
 def public_url(url: str) -> str:
     """The URL without any user:password part, which is a secret and never saved."""
     parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2].lower()).geturl().rstrip("/")
+    host = parts.hostname or ""
+    port = "" if parts.port is None else f":{parts.port}"
+    netloc = (f"[{host}]" if ":" in host else host) + port
+    return parts._replace(netloc=netloc).geturl().rstrip("/")
 
 
 def render_plan_file(
