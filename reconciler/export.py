@@ -188,20 +188,17 @@ def export_warnings(live: Live, text: str) -> list[str]:
             too_long += bool(owner.labels.get(number)) and label is None
             if owner.settings.get(number) and settings is None:
                 odd.append(number)
-    tallies = [
-        (
-            unread,
-            "the API listed {} of these numbers without their settings or label: they are "
-            "exported without them, and the config leaves them as they are",
-        ),
-        (
-            too_long,
-            "{} of these numbers have a label longer than a config may hold (150 characters, "
-            "an emoji counting as two): they are exported without it, and the config leaves it "
-            "as it is",
-        ),
-    ]
-    warnings += [f"warning: {words.format(count)}" for count, words in tallies if count]
+    if unread:
+        warnings.append(
+            f"warning: the API listed {unread} of these numbers without their settings or label: "
+            "they are exported without them, and the config leaves them as they are"
+        )
+    if too_long:
+        warnings.append(
+            f"warning: {too_long} of these numbers have a label longer than a config may hold "
+            "(150 characters, an emoji counting as two): they are exported without it, and the "
+            "config leaves it as it is"
+        )
     if odd:
         odd.sort()
         more = f" and {len(odd) - NAMED_NUMBERS} more" if len(odd) > NAMED_NUMBERS else ""

@@ -9,10 +9,10 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 from reconciler import __version__
 from reconciler.errors import InputError, Refused
@@ -81,10 +81,9 @@ def public_url(url: str) -> str:
     """The URL without any user:password part, which is a secret and never saved."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/")
+    port = "" if parts.port is None else f":{parts.port}"
+    netloc = (f"[{host}]" if ":" in host else host) + port
+    return parts._replace(netloc=netloc).geturl().rstrip("/")
 
 
 def render_plan_file(
@@ -96,12 +95,9 @@ def render_plan_file(
     key: bytes,
     redact: Callable[[str], str] = str,
 ) -> str:
-    """The plan file's text (pure): the desired state, the plan as shown
-    (render.plan_document) with the names of the personas it mentions, so that show prints it
-    as plan did, and a signature. `redact` is applied to the whole text before signing: a
-    secret that reached a name from the API never lands in the file, and the file still passes
-    its signature check. plan --out writes it with files.write_atomic, mode 0600.
-    """
+    """The plan file's text (pure): the desired state, the plan as shown with the names of the
+    personas it mentions (so that show prints it as plan did), and a signature. `redact` is
+    applied to the whole text before signing: a secret from the API never lands in the file."""
     names = plan.persona_names()  # and those of the owner findings: a PersonaRef is (id, name)
     names.update(ref for found in plan.confirmed for ref in (*found.seen_on, *found.held_by))
     names.update(
@@ -134,8 +130,7 @@ def render_plan_file(
 
 def _entry_json(entry: DesiredPersona) -> dict[str, Any]:
     item: dict[str, Any] = {"kind": entry.kind, "id": entry.id, "name": entry.name}
-    item["numbers"] = list(entry.numbers)
-    item["mark"] = [entry.mark.file, entry.mark.line, entry.mark.column]
+    item.update(numbers=list(entry.numbers), mark=list(entry.mark))
     if entry.settings:
         item["settings"] = {n: value_json(v) for n, v in sorted(entry.settings.items())}
     if entry.labels:
@@ -251,10 +246,8 @@ def change_from_json(item: dict[str, Any]) -> Change:
         source = owner_key(str(item["from_kind"]), str(item["from_persona_id"]))
         source_name = str(item["from_persona_name"])
     owner = owner_key(str(item["kind"]), str(item["persona_id"]))
-    number = str(item["phone_number"])
-    return Change(
-        action, owner, str(item["persona_name"]), number, source, source_name, before, after
-    )
+    number, name = str(item["phone_number"]), str(item["persona_name"])
+    return Change(action, owner, name, number, source, source_name, before, after)
 
 
 def _thresholds(safety: dict[str, Any]) -> Thresholds:
@@ -311,24 +304,14 @@ def _entry(item: dict[str, Any]) -> DesiredPersona:
     )
 
 
-_Finding = TypeVar("_Finding", ConfirmedOwners, SourcesDisagree)
-
-
 def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Plan:
     """The plan a saved plan document shows, to print it again (show) as plan printed it."""
 
     def ref(persona_id: Any) -> PersonaRef:
         return PersonaRef(str(persona_id), names.get(str(persona_id), ""))
 
-    def found(kind: type[_Finding], item: dict[str, Any]) -> _Finding:
-        """A finding from its JSON (render.plan_document): each persona id with its name."""
-        values: dict[str, Any] = {"phone_number": str(item["phone_number"])}
-        for field in fields(kind)[1:]:
-            # By the finding's declared shape, not the file's: a hand-edited file may differ.
-            many = str(field.type).startswith("tuple")
-            value = item[field.name]
-            values[field.name] = tuple(map(ref, value)) if many else ref(value)
-        return kind(**values)
+    def refs(persona_ids: Any) -> tuple[PersonaRef, ...]:
+        return tuple(map(ref, persona_ids))
 
     changes = tuple(map(change_from_json, document["changes"]))  # first: it checks each entry
     dropped = {
@@ -338,12 +321,17 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
     }
     safety = document["safety"]
     valves, refusals = _strings(safety["valves"]), _strings(safety["protected"])
+    # The findings by their declared shape, not the file's: a hand-edited file may differ.
     return Plan(
         changes=changes,
         settings_dropped={n: s for n, s in dropped.items() if s is not None},
-        confirmed=tuple(found(ConfirmedOwners, f) for f in document.get("confirmed_owners", [])),
+        confirmed=tuple(
+            ConfirmedOwners(str(f["phone_number"]), refs(f["seen_on"]), refs(f["held_by"]))
+            for f in document.get("confirmed_owners", [])
+        ),
         disagreements=tuple(
-            found(SourcesDisagree, f) for f in document.get("sources_disagree", [])
+            SourcesDisagree(str(f["phone_number"]), ref(f["inbound_owner"]), refs(f["listed_on"]))
+            for f in document.get("sources_disagree", [])
         ),
         valves=valves,
         refusals=refusals,

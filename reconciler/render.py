@@ -46,8 +46,7 @@ def render_text(plan: Plan, config_label: str, style: Style = lambda text, _colo
     notes and warnings, the summary line."""
     findings = [*plan_notes(plan), *(style(line, "red") for line in plan_warnings(plan))]
     if plan.is_empty:
-        matches = f"No changes. The account matches {config_label}."
-        return "".join(f"{line}\n" for line in (*findings, matches))
+        return "\n".join([*findings, f"No changes. The account matches {config_label}."]) + "\n"
     lines: list[str] = []
     for key, name, rows in owner_rows(plan):
         lines.append(style(f"{printable(name)} ({printable(where(key))})", "bold"))
@@ -78,10 +77,10 @@ class Row(NamedTuple):
 
 def owner_rows(plan: Plan) -> list[tuple[str, str, list[Row]]]:
     """The plan's changes by owner: its key, its name and its changes, in plan order."""
-    brought = {
-        (change.persona_id, change.phone_number): change.action.value
+    arrivals = {  # a settings change of a number the plan brings: after the attach or move
+        (change.persona_id, change.phone_number): f" (after the {change.action.value})"
         for change in plan.changes
-        if change.action is Action.ATTACH or change.action is Action.MOVE
+        if change.action in (Action.ATTACH, Action.MOVE)
     }
     groups = []
     by_owner = groupby(plan.changes, key=lambda change: (change.persona_id, change.persona_name))
@@ -91,9 +90,8 @@ def owner_rows(plan: Plan) -> list[tuple[str, str, list[Row]]]:
             before = arrival = after = cleared = ""
             if change.action in NUMBER_WRITES:
                 before, after = shown_value(change.before), shown_value(change.after)
-                brings = brought.get((key, change.phone_number))
-                if change.action is Action.SETTINGS and brings is not None:
-                    arrival = f" (after the {brings})"
+                if change.action is Action.SETTINGS:
+                    arrival = arrivals.get((key, change.phone_number), "")
             dropped = plan.settings_dropped.get(change.phone_number)
             if change.action is Action.MOVE and dropped is not None:
                 cleared = dropped_note(dropped)

@@ -21,7 +21,7 @@ MARKDOWN_FOLD_AFTER = 10
 _MARKDOWN_MIN_CHARS = 1_000
 # Backslash-escaped in Markdown text so a persona name cannot open a link, emphasis, a table
 # cell, maths, an emoji shortcode or an @mention.
-_MARKDOWN_SPECIAL = frozenset("\\`*_[]|#~@<>&!:$")
+_MARKDOWN_ESCAPES = {ord(char): f"\\{char}" for char in "\\`*_[]|#~@<>&!:$"}
 _TABLE_HEAD = "| action | number | from |\n| --- | --- | --- |\n"
 # A persona with settings or label writes: their `from` is the value now, `to` the one written.
 _WIDE_TABLE_HEAD = "| action | number | from | to |\n| --- | --- | --- | --- |\n"
@@ -41,8 +41,7 @@ class _Escape:
 
     def text(self, text: str) -> str:
         """Text shown as is in Markdown: escaped, on one line."""
-        flat = one_line(self.redact(text))
-        return "".join(rf"\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+        return one_line(self.redact(text)).translate(_MARKDOWN_ESCAPES)
 
     def code(self, text: str) -> str:
         """An inline code span; a code span cannot hold a backtick, so those become quotes."""

@@ -25,6 +25,7 @@ ROUTE_FIELDS = ("pathway_id", "prompt", "persona_id")  # what GET /v1/inbound/{n
 T = TypeVar("T")
 
 Listing = tuple[dict[str, LivePersona], int] | ApiError  # the personas and the pages read
+Small = tuple[list[LivePersona], list[LivePersona]] | ApiError  # pages 1 and 2 of limit=2
 Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
 Twins = dict[str, str | None] | ApiError  # agent -> its twin persona, for the agents asked
 ById = dict[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: 404)
@@ -107,7 +108,7 @@ def _small_page(client: BlandClient, page: int) -> object:
     return client.get_json(PERSONAS_PATH, {"page": page, "limit": SMALL_LIMIT})
 
 
-def _pages(first: object, client: BlandClient) -> tuple[list[LivePersona], list[LivePersona]]:
+def _pages(first: object, client: BlandClient) -> Small:
     """Pages 1 (read already) and 2 of limit=2, parsed as the client parses every page."""
     return personas_from_page(first, 1), personas_from_page(_small_page(client, 2), 2)
 
@@ -136,9 +137,7 @@ def _stopped(error: ApiError | InputError, report: Report, key_source: str) -> R
     return report
 
 
-def personas_listing(
-    listing: Listing, small: tuple[list[LivePersona], list[LivePersona]] | ApiError
-) -> Check:
+def personas_listing(listing: Listing, small: Small) -> Check:
     """The client reads the listing to its end; page and limit are honoured."""
     if isinstance(listing, ApiError):
         return Check("personas_listing", "fail", f"reading stopped: {words(listing)}")

@@ -60,10 +60,10 @@ class Report:
     def count(self, status: Status) -> int:
         return sum(check.status == status for check in self.checks)
 
-    def latency_ms(self) -> tuple[float, float] | None:
+    def latency_ms(self) -> dict[str, float] | None:
         """Median and slowest time to an answer's headers, in milliseconds."""
         times = [seconds * 1000 for seconds in self.seconds]
-        return (statistics.median(times), max(times)) if times else None
+        return {"median": statistics.median(times), "max": max(times)} if times else None
 
     def to_json(self) -> dict[str, Any]:
         """The report as `doctor --format json` prints it."""
@@ -72,9 +72,7 @@ class Report:
             "checks": [asdict(check) for check in self.checks],
             "failed": self.failed,
             "requests": len(self.started),
-            "latency_ms": None
-            if latency is None
-            else {"median": round(latency[0], 1), "max": round(latency[1], 1)},
+            "latency_ms": latency and {name: round(ms, 1) for name, ms in latency.items()},
             "persona_pages": self.persona_pages,
             "rate_limit_headers": self.rate_limit_headers,
         }
@@ -87,7 +85,8 @@ class Report:
         latency = self.latency_ms()
         measured = counted(len(self.started), "request")
         if latency is not None:
-            measured += f", time to answer: median {latency[0]:.0f} ms, slowest {latency[1]:.0f} ms"
+            measured += f", time to answer: median {latency['median']:.0f} ms, "
+            measured += f"slowest {latency['max']:.0f} ms"
         measured += f"; {self.persona_pages} persona pages read"
         headers = sorted(self.rate_limit_headers.items())
         limits = ", ".join(f"{name}: {printable(value)}" for name, value in headers)
