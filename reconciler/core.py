@@ -1,8 +1,7 @@
 """One function per command and per step of plan and apply; never prints, never chooses an exit
 status. The next plan is the check: a saved plan, the plan the user said `yes` to, and the account
 after the writes are each checked by planning again from the same desired state, and one safety
-policy (safety.py) stands in front of every write, a repair's included.
-"""
+policy (safety.py) stands in front of every write, a repair's included."""
 
 from __future__ import annotations
 
@@ -10,10 +9,11 @@ import difflib
 import json
 import threading
 from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write
 from reconciler.apply.writes import OnWrite, apply_plan
 from reconciler.auditlog import AuditLog
@@ -21,6 +21,7 @@ from reconciler.client_protocols import AccountReader, AccountWriter
 from reconciler.config import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
 from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
+from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import Desired, SafetySettings, owner_kind
 from reconciler.owner_reads import read_account
 from reconciler.plan import Action, Plan
@@ -31,11 +32,13 @@ from reconciler.planfile import (
     is_plan_file,
     public_url,
     read_plan_file,
+    render_plan_file,
 )
 from reconciler.planner import build_plan
 from reconciler.render import dropped_note, plan_document
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
+from reconciler.settings import Settings
 from reconciler.text import and_more, counted
 
 # How many differences a refusal names before "and N more".
@@ -43,33 +46,42 @@ MAX_DIFFERENCES_SHOWN = 20
 
 
 def read_inputs(
+    settings: Settings,
     files: Sequence[str],
-    targets: Sequence[str],
-    load_config: Callable[..., Desired],
-    max_bytes: int,
-    signing_key: Callable[[], bytes] | None = None,
+    targets: Sequence[str] = (),
+    *,
+    plans: bool = False,
+    output: tuple[str, str | None] = ("", None),
 ) -> Desired | SavedPlan:
-    """The config files (config.load_config, each within `max_bytes`), checked whole and cut to
-    the targets; or, for apply (which gives the `signing_key`), the plan file among them,
-    recognised by its content, read and its signature checked. Either before any request: an
-    invalid or altered file sends nothing. To the other commands a plan file is no config, and
-    they say so, not a dozen schema errors."""
-    plans = [file for file in files if is_plan_file(file)]
-    if not plans:
-        return targeted(load_config(list(files), max_bytes=max_bytes), targets)
-    if signing_key is None:
+    """The config files, checked whole and cut to the targets; or, for apply (`plans`), the plan
+    file among them, found by its content, its signature checked: before any request. To the
+    other commands a plan file is no config, and they say so, not a dozen schema errors. The
+    file the run writes, `output` (its option and path), may be none of those it reads."""
+    found = [file for file in files if is_plan_file(file)]
+    if found and not plans:
         raise InputError(
             "\n".join(
                 f"{file}: this is a saved plan, not a config file: "
                 f"apply it with 'reconciler apply {file}'"
-                for file in plans
+                for file in found
             )
         )
-    if len(files) > 1:
-        raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
-    if targets:
-        raise InputError(f"{plans[0]}: --target goes with config files; a saved plan is whole")
-    return read_plan_file(plans[0], signing_key())
+    if found and len(files) > 1:
+        raise InputError(f"{found[0]}: a plan file is applied alone, without config files")
+    if found and targets:
+        raise InputError(f"{found[0]}: --target goes with config files; a saved plan is whole")
+    if found:
+        source: Desired | SavedPlan = read_plan_file(found[0], settings.signing_key())
+    else:
+        desired = settings.read_config(list(files), max_bytes=settings.max_file_size)
+        source = targeted(desired, targets)
+    option, path = output
+    if path is not None:  # nor the config a saved plan was made from
+        desired = source if isinstance(source, Desired) else source.desired
+        what = "plan file" if found else "config file"
+        inputs = {**settings.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
+        refuse_overwriting(option, path, inputs)
+    return source
 
 
 def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
@@ -114,6 +126,35 @@ def make_plan(
         plan, confirmed=live.confirmed, disagreements=disagreements, targets=desired.targets
     )
     return assess(plan, thresholds, force=force)
+
+
+def plan_config(
+    settings: Settings,
+    files: Sequence[str],
+    targets: Sequence[str],
+    safety: SafetySettings,
+    *,
+    force: bool = False,
+    out: str | None = None,
+) -> Plan:
+    """`plan`: the config files' plan against the account, with `out` saved as a signed plan
+    file before anything is shown (a file that cannot be written stops the run there)."""
+    desired = cast(Desired, read_inputs(settings, files, targets, output=("--out", out)))
+    thresholds = Thresholds.resolve(desired.safety, safety)
+    with settings.client() as client:
+        plan = make_plan(desired, client, thresholds, force=force)
+    if out is not None:
+        key, redact = settings.signing_key(), REDACTOR.clean  # redacted as the file is written
+        text = render_plan_file(
+            desired,
+            plan,
+            thresholds=thresholds,
+            api_base_url=client.base_url,
+            key=key,
+            redact=redact,
+        )
+        write_atomic(out, text, mode=0o600, what="plan file")
+    return plan
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:
@@ -166,21 +207,17 @@ def differences(shown: dict[str, Any], fresh: dict[str, Any], redact: Callable[[
     fresh = json.loads(redact(json.dumps(fresh, ensure_ascii=False)))
     found = []
     for path, what in _SHOWN:
-        old, new = (_keyed(_at(document, path)) for document in (shown, fresh))
+        old, new = (_keyed(document, path) for document in (shown, fresh))
         found += [f"no longer {_describe(what, old[key])}" for key in old if key not in new]
         found += [f"now also {_describe(what, new[key])}" for key in new if key not in old]
     return and_more(found, MAX_DIFFERENCES_SHOWN, "; ")
 
 
-def _at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
-    """The list at `path`; a saved document, checked as it was read, may lack one."""
+def _keyed(document: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """The list at `path` by its items' JSON (a saved document, checked as read, may lack it)."""
     for key in path:
         document = document.get(key, [])
-    return list(document)
-
-
-def _keyed(items: list[Any]) -> dict[str, Any]:
-    return {json.dumps(item, sort_keys=True, ensure_ascii=False): item for item in items}
+    return {json.dumps(item, sort_keys=True, ensure_ascii=False): item for item in document}
 
 
 def _describe(what: str | None, item: Any) -> str:
@@ -266,14 +303,11 @@ class ApplyHooks(Protocol):
 
     stop: threading.Event  # set: send nothing more (a signal, stdout closed)
 
-    # Shows the plan, before its valves are enforced.
-    def show(self, plan: Plan) -> None: ...
+    def show(self, plan: Plan) -> None: ...  # the plan, before its valves are enforced
     # A line: a valve --force lets through, a saved plan already applied, a repair's note.
     def say(self, line: str) -> None: ...
-    # A warning for stderr (a log file others can read).
-    def warn(self, line: str) -> None: ...
-    # Around all the writes (the signals).
-    def writes(self) -> AbstractContextManager[object]: ...
+    def warn(self, line: str) -> None: ...  # for stderr (a log file others can read)
+    def writes(self) -> AbstractContextManager[object]: ...  # around all writes (signals)
     # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
 
@@ -327,7 +361,7 @@ def apply(
 
     # Opened before the question: a path that cannot be written stops before anything is asked.
     audit = None if log_file is None else AuditLog(log_file)
-    try:
+    with nullcontext() if audit is None else closing(audit):
         if audit is not None and audit.warning is not None:
             hooks.warn(audit.warning)
         if confirm is not None:
@@ -337,9 +371,6 @@ def apply(
             result = converge(
                 plan, desired, account, thresholds, send, lambda note: hooks.say(f"note: {note}")
             )
-    finally:
-        if audit is not None:
-            audit.close()
     return plan, result
 
 
@@ -355,3 +386,15 @@ def export_account(account: AccountReader) -> tuple[str, str, list[str]]:
     numbers = sum(len(owner.numbers) for owner in owners)
     held_by = f"{len(owners) - agents} personas, " + (f"{agents} agents, " if agents else "")
     return text, f"{held_by}{numbers} numbers", export_warnings(live, text)
+
+
+def costs(client: BlandClient) -> str:
+    """What retries, waits and 429s cost an apply's writes, to end its report's line of numbers."""
+    stats, limit = client.stats, client.write_limit
+    said = ""
+    if stats.retries or stats.waited:
+        retries = counted(stats.retries, "retry", "retries")
+        said += f"; {retries} ({stats.rate_limited} rate limited), {stats.waited:.1f}s waiting"
+    if limit.lowest < limit.ceiling:
+        said += f"; concurrent writes lowered to {limit.lowest} after 429s"
+    return said

@@ -1,125 +1,27 @@
-"""The command group, its global options, and the Settings every command receives."""
+"""The command group, its global options (also after the command), and the options several
+commands share."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import math
-import os
-import sys
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from reconciler import __version__
-from reconciler.api import (
-    DEFAULT_BASE_URL,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
-    BlandClient,
-    check_base_url,
-    parse_size,
-)
-from reconciler.api.transport import EventHooks
-from reconciler.cli.output import ask_to_confirm, echo
-from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
-from reconciler.core import read_inputs
-from reconciler.errors import InputError
-from reconciler.model import Desired
-from reconciler.planfile import signing_key
-from reconciler.secrets import (
-    REDACTOR,
-    api_key,
-    key_file_from,
-    key_file_warning,
-)
-
-# Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
-# values overflow the clock arithmetic of deadlines.
-MIN_TIMEOUT = 0.001
-MAX_TIMEOUT = 86_400.0
-
-
-@dataclass
-class Settings:
-    """What every command receives: the global options, and what the CLI takes from its
-    surroundings, which tests replace to run it in-process (main's `seams`)."""
-
-    api_key_file: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    max_rps: float | None = None
-    max_file_size: int = DEFAULT_MAX_FILE_BYTES
-    no_color: bool = False
-    max_response_size: int = DEFAULT_MAX_RESPONSE_BYTES
-    # The client's sleep (None: its own wait, which a stop interrupts), clock and backoff
-    # multiplier between retries (0: retry at once, Retry-After aside).
-    sleep: Callable[[float], None] | None = None
-    clock: Callable[[], float] = time.monotonic
-    backoff: float = 0.5
-    # Whether stdout is a terminal: colour and the progress bar.
-    stdout_is_terminal: Callable[[], bool] = lambda: sys.stdout.isatty()
-    # Asks before an apply without --auto-approve; raises to stop it.
-    confirm: Callable[[], None] = ask_to_confirm
-    # An apply touching at least this many personas shows a progress bar on a terminal.
-    progress_min_personas: int = 10
-    # Reads and checks config files (config.load_config).
-    read_config: Callable[..., Desired] = load_config
-
-    def colour(self) -> bool:
-        """Whether the plan text is coloured: not with --no-color or NO_COLOR (any value); with
-        FORCE_COLOR (any value but 0) even off a terminal, for CI logs; else on a terminal."""
-        if self.no_color or os.environ.get("NO_COLOR"):
-            return False
-        force = os.environ.get("FORCE_COLOR", "")
-        return force != "0" if force else self.stdout_is_terminal()
-
-    def load_config(self, files: Sequence[str], targets: Sequence[str] = ()) -> Desired:
-        """The config files merged, within --max-file-size, cut to the targets; a saved plan
-        among them is refused (without a signing key read_inputs reads no plan file)."""
-        return cast(Desired, read_inputs(files, targets, self.read_config, self.max_file_size))
-
-    def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
-        """The files this run reads (as `what`, and the key file), for refuse_overwriting."""
-        found = dict.fromkeys(files, what)
-        key_file = key_file_from(self.api_key_file, os.environ)
-        if key_file:
-            found[key_file] = "API key file"
-        return found
-
-    def signing_key(self) -> bytes:
-        """The key that signs and checks plan files, derived from the API key."""
-        return signing_key(api_key(self.api_key_file, os.environ))
-
-    def base_url(self) -> str:
-        """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
-        return check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
-
-    def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
-        """A client for BLAND_API_URL with the global options' settings and httpx's event hooks."""
-        base_url = self.base_url()
-        key = api_key(self.api_key_file, os.environ)
-        warning = key_file_warning(self.api_key_file, os.environ)
-        if warning is not None:
-            echo(warning, err=True)
-        return BlandClient(
-            base_url,
-            key,
-            timeout=self.timeout,
-            max_rps=self.max_rps,
-            sleep=self.sleep,
-            clock=self.clock,
-            backoff=self.backoff,
-            max_response_bytes=self.max_response_size,
-            event_hooks=event_hooks,
-        )
+from reconciler.api import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+from reconciler.cli.output import echo
+from reconciler.config import DEFAULT_MAX_FILE_BYTES
+from reconciler.secrets import REDACTOR
+from reconciler.settings import MAX_TIMEOUT, MIN_TIMEOUT, Settings
 
 
 def _setup_logging(verbose: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler()  # on stderr
     handler.addFilter(REDACTOR)
     handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -128,26 +30,6 @@ def _setup_logging(verbose: int) -> None:
     # httpx logs every request at INFO; ours (at -vv) is shorter and carries the timing.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
-
-
-def _seconds(text: str, variable: str) -> float:
-    """BLAND_TIMEOUT's value, in the range --timeout allows."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{variable}={text!r} is not a number of seconds") from None
-    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:  # False for nan
-        raise InputError(
-            f"{variable}={text!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
-            f"to {MAX_TIMEOUT:g}"
-        )
-    return value
-
-
-def _from_env(variable: str, parse: Callable[[str, str], Any], default: Any) -> Any:
-    """The variable's value through `parse` (which names it in its error), or the default."""
-    text = os.environ.get(variable)
-    return parse(text, variable) if text else default
 
 
 class _FiniteFloat(click.FloatRange):
@@ -261,16 +143,11 @@ def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
         ctx = click.get_current_context()
         given = {**ctx.find_root().params}
         del given["verbose"]  # main() redacted every key file named before click parsed them
-        size = given["max_response_size"]
-        given["max_response_size"] = (
-            parse_size(size, "--max-response-size")
-            if size is not None
-            else _from_env("BLAND_MAX_RESPONSE_SIZE", parse_size, DEFAULT_MAX_RESPONSE_BYTES)
-        )
-        if given["timeout"] is None:
-            given["timeout"] = _from_env("BLAND_TIMEOUT", _seconds, DEFAULT_TIMEOUT)
         # main() passes its Settings in as the context object.
-        command(replace(ctx.find_object(Settings) or Settings(), **given), *args, **kwargs)
+        settings = (ctx.find_object(Settings) or Settings()).given(
+            **given, warn=functools.partial(echo, err=True)
+        )
+        command(settings, *args, **kwargs)
 
     return with_settings
 

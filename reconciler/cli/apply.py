@@ -7,7 +7,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import click
@@ -15,16 +15,15 @@ import click
 from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write, describe, report_json, report_text
 from reconciler.apply.writes import OnWrite
-from reconciler.cli.app import FILES, TARGETS, Settings, pass_settings, valve_options
-from reconciler.cli.output import echo, label, stdout_closed
+from reconciler.cli.app import FILES, TARGETS, pass_settings, valve_options
+from reconciler.cli.output import ask_to_confirm, echo, label, stdout_closed
 from reconciler.cli.plan import print_plan
-from reconciler.core import apply, read_inputs
+from reconciler.core import apply, costs, read_inputs
 from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
-from reconciler.files import refuse_overwriting
 from reconciler.interrupts import GracefulStop
 from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
-from reconciler.text import counted
+from reconciler.settings import Settings
 
 
 @click.command("apply")
@@ -74,16 +73,16 @@ def apply_command(
     plan: Plan | None = None
     result = ApplyResult()
     try:
-        asks = as_json and not auto_approve  # a config's plan is asked about; a saved plan's not
-        load_config = _no_question_in_json if asks else settings.read_config
+        # A config's plan is asked about, a saved plan's not: json leaves no room to ask.
+        asks = as_json and not auto_approve
+        read_config = _no_question_in_json if asks else settings.read_config
         source = read_inputs(
-            files, targets, load_config, settings.max_file_size, settings.signing_key
+            replace(settings, read_config=read_config),
+            files,
+            targets,
+            plans=True,
+            output=("--log-file", log_file),
         )
-        if log_file is not None:  # nor the config a saved plan was made from
-            desired = source if isinstance(source, Desired) else source.desired
-            what = "config file" if isinstance(source, Desired) else "plan file"
-            inputs = {**settings.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
-            refuse_overwriting("--log-file", log_file, inputs)
         with settings.client() as client:
             client.set_write_parallelism(parallelism)
             run = _Run(client, settings, files, log_file, as_json)
@@ -94,7 +93,7 @@ def apply_command(
                 run,
                 force=force,
                 parallelism=parallelism,
-                confirm=None if auto_approve else settings.confirm,
+                confirm=None if auto_approve else settings.confirm or ask_to_confirm,
                 log_file=log_file,
             )
             ending = run.ending(plan, result)
@@ -204,17 +203,13 @@ class _Run:
         """Reports what the writes did (on stderr once stdout is closed: the report is the one
         place that says what was written); what ends the run short of success, if anything."""
         if result.plans and not self.quiet:
-            stats, limit = self.client.stats, self.client.write_limit
-            costs = ""
-            if stats.retries or stats.waited:
-                retries = counted(stats.retries, "retry", "retries")
-                costs += f"; {retries} ({stats.rate_limited} rate limited)"
-                costs += f", {stats.waited:.1f}s waiting"
-            if limit.lowest < limit.ceiling:
-                costs += f"; concurrent writes lowered to {limit.lowest} after 429s"
             signal_name = self.stopper.signal_name or None
             lines, last = report_text(
-                plan, result, costs, signal_name=signal_name, stdout_closed=stdout_closed()
+                plan,
+                result,
+                costs(self.client),
+                signal_name=signal_name,
+                stdout_closed=stdout_closed(),
             )
             for line in lines:
                 try:

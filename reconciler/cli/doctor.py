@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 
 import click
 
-from reconciler.cli.app import Settings, pass_settings
+from reconciler.cli.app import pass_settings
 from reconciler.cli.output import echo
 from reconciler.doctor import run_doctor
 from reconciler.errors import AlreadyReported
-from reconciler.secrets import key_source
+from reconciler.settings import Settings
 
 
 @click.command("doctor")
@@ -32,8 +31,7 @@ def doctor_command(settings: Settings, output_format: str) -> None:
     Exits 1 when any check fails.
     """
     base_url = settings.base_url()
-    source = key_source(settings.api_key_file, os.environ)
-    report = run_doctor(settings.client, source)
+    report = run_doctor(settings.client, settings.key_source())
     if output_format == "json":
         echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.app import Settings, pass_settings
+from reconciler.cli.app import pass_settings
 from reconciler.cli.output import echo
 from reconciler.core import export_account
 from reconciler.errors import InputError
 from reconciler.files import refuse_overwriting, write_atomic
+from reconciler.settings import Settings
 
 
 @click.command("export")

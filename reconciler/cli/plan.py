@@ -12,21 +12,20 @@ from reconciler.cli.app import (
     MASK_NUMBERS,
     PLAN_FORMAT,
     TARGETS,
-    Settings,
     pass_settings,
     valve_options,
 )
 from reconciler.cli.output import echo, label
-from reconciler.core import make_plan
+from reconciler.core import plan_config
 from reconciler.errors import AlreadyReported, ExitCode, Refused
-from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import SafetySettings
 from reconciler.plan import Plan
-from reconciler.planfile import read_saved_plan, render_plan_file
+from reconciler.planfile import read_saved_plan
 from reconciler.render import mask_numbers_in, masked, render_json, render_text
 from reconciler.render_markdown import render_markdown
-from reconciler.safety import Thresholds, refusal
+from reconciler.safety import refusal
 from reconciler.secrets import REDACTOR
+from reconciler.settings import Settings
 from reconciler.text import printable
 
 
@@ -68,19 +67,7 @@ def plan_command(
     Exits 3, after printing the plan, when apply would refuse it (a safety valve without
     --force, or a protected number).
     """
-    desired = settings.load_config(files, targets)  # an invalid file sends nothing
-    if out is not None:
-        refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
-    thresholds = Thresholds.resolve(desired.safety, SafetySettings(**valves))
-    with settings.client() as client:
-        plan = make_plan(desired, client, thresholds, force=force)
-        api_base_url = client.base_url
-    if out is not None:  # first: a plan file that cannot be written stops before any output
-        key, redact = settings.signing_key(), REDACTOR.clean  # redacted as the file is written
-        text = render_plan_file(
-            desired, plan, thresholds=thresholds, api_base_url=api_base_url, key=key, redact=redact
-        )
-        write_atomic(out, text, mode=0o600, what="plan file")
+    plan = plan_config(settings, files, targets, SafetySettings(**valves), force=force, out=out)
     print_plan(masked(plan) if mask_numbers else plan, output_format, label(files), settings)
     if out is not None:
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"

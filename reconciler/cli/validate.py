@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import cast
 
 import click
 
-from reconciler.cli.app import FILES, Settings, pass_settings
+from reconciler.cli.app import FILES, pass_settings
 from reconciler.cli.output import echo, label
+from reconciler.core import read_inputs
 from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
+from reconciler.model import Desired
+from reconciler.settings import Settings
 
 
 @click.command("validate")
@@ -26,7 +30,7 @@ from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
 def validate_command(settings: Settings, files: tuple[str, ...], output_format: str) -> None:
     """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
     try:
-        desired = settings.load_config(files)
+        desired = cast(Desired, read_inputs(settings, files))
     except ConfigError as error:
         if output_format == "text":
             raise

@@ -4,7 +4,7 @@ and convergence after them (the next plan is the check). Fake accounts stand in 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +45,7 @@ from reconciler.planfile import (
 )
 from reconciler.render import plan_document
 from reconciler.safety import Thresholds
+from reconciler.settings import Settings
 from tests.unit.apply import fakes
 
 KEY = signing_key("sk-test")
@@ -261,23 +262,31 @@ def test_check_unchanged_compares_warnings_and_cleared_settings_too() -> None:
         )
 
 
+class Keyed(Settings):
+    """Settings whose plan files are signed with KEY, reading every config as `wanting()`."""
+
+    def signing_key(self) -> bytes:
+        return KEY
+
+
 def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
     config = tmp_path / "plan.json"
     config.write_text("version: 1\npersonas: []\n")
     saved = saved_plan_file(tmp_path, Plan(changes=(ATTACH,)))
+    settings = Keyed(read_config=lambda names, max_bytes: wanting())
 
-    def read(files: Sequence[str], signing_key: Callable[[], bytes] | None) -> object:
-        return read_inputs(files, (), lambda names, max_bytes: wanting(), 1, signing_key)
+    def read(files: Sequence[str], plans: bool = True) -> object:
+        return read_inputs(settings, files, plans=plans)
 
-    assert read([str(config)], lambda: KEY) == wanting()
-    assert isinstance(read([str(saved)], lambda: KEY), SavedPlan)
+    assert read([str(config)]) == wanting()
+    assert isinstance(read([str(saved)]), SavedPlan)
     with pytest.raises(InputError, match="a plan file is applied alone"):
-        read([str(saved), str(config)], lambda: KEY)
+        read([str(saved), str(config)])
     with pytest.raises(InputError, match="--target goes with config files"):
-        read_inputs([str(saved)], ["Support"], lambda names, max_bytes: wanting(), 1, lambda: KEY)
-    assert read([str(config)], None) == wanting()
+        read_inputs(settings, [str(saved)], ["Support"], plans=True)
+    assert read([str(config)], plans=False) == wanting()
     with pytest.raises(InputError, match="this is a saved plan, not a config file"):
-        read([str(config), str(saved)], None)
+        read([str(config), str(saved)], plans=False)
 
 
 N = "+14155550100"
