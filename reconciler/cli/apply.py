@@ -7,7 +7,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -21,8 +21,9 @@ from reconciler.cli.plan import print_plan
 from reconciler.core import apply, costs, read_inputs
 from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.interrupts import GracefulStop
-from reconciler.model import Desired, SafetySettings
+from reconciler.model import SafetySettings
 from reconciler.plan import Plan
+from reconciler.planfile import is_plan_file
 from reconciler.settings import Settings
 
 
@@ -73,16 +74,10 @@ def apply_command(
     plan: Plan | None = None
     result = ApplyResult()
     try:
-        # A config's plan is asked about, a saved plan's not: json leaves no room to ask.
-        asks = as_json and not auto_approve
-        read_config = _no_question_in_json if asks else settings.read_config
-        source = read_inputs(
-            replace(settings, read_config=read_config),
-            files,
-            targets,
-            plans=True,
-            output=("--log-file", log_file),
-        )
+        if as_json and not auto_approve and not any(map(is_plan_file, files)):
+            # A config's plan is asked about (a saved plan's is not): json leaves no room to ask.
+            raise InputError("--format json prints only the report: pass --auto-approve with it")
+        source = read_inputs(settings, files, targets, plans=True, output=("--log-file", log_file))
         with settings.client() as client:
             client.set_write_parallelism(parallelism)
             run = _Run(client, settings, files, log_file, as_json)
@@ -107,11 +102,6 @@ def apply_command(
         echo(json.dumps(report_json(plan, result, status, error_text), indent=2))
     if ending is not None:
         raise ending
-
-
-def _no_question_in_json(files: list[str], max_bytes: int) -> Desired:
-    """Refuses config files before reading them: the JSON report leaves no room to ask."""
-    raise InputError("--format json prints only the report: pass --auto-approve with it")
 
 
 @dataclass
