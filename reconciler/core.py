@@ -5,12 +5,13 @@ policy (safety.py) stands in front of every write, a repair's included."""
 
 from __future__ import annotations
 
-import difflib
 import json
+import os
 import threading
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from reconciler.api import BlandClient
@@ -29,9 +30,7 @@ from reconciler.planfile import (
     RUN_PLAN_AGAIN,
     SavedPlan,
     change_from_json,
-    is_plan_file,
     public_url,
-    read_plan_file,
     render_plan_file,
 )
 from reconciler.planner import build_plan
@@ -43,66 +42,6 @@ from reconciler.text import and_more, counted
 
 # How many differences a refusal names before "and N more".
 MAX_DIFFERENCES_SHOWN = 20
-
-
-def read_inputs(
-    settings: Settings,
-    files: Sequence[str],
-    targets: Sequence[str] = (),
-    *,
-    plans: bool = False,
-    output: tuple[str, str | None] = ("", None),
-) -> Desired | SavedPlan:
-    """The config files, checked whole and cut to the targets; or, for apply (`plans`), the plan
-    file among them, found by its content, its signature checked: before any request. To the
-    other commands a plan file is no config, and they say so, not a dozen schema errors. The
-    file the run writes, `output` (its option and path), may be none of those it reads."""
-    found = [file for file in files if is_plan_file(file)]
-    if found and not plans:
-        raise InputError(
-            "\n".join(
-                f"{file}: this is a saved plan, not a config file: "
-                f"apply it with 'reconciler apply {file}'"
-                for file in found
-            )
-        )
-    if found and len(files) > 1:
-        raise InputError(f"{found[0]}: a plan file is applied alone, without config files")
-    if found and targets:
-        raise InputError(f"{found[0]}: --target goes with config files; a saved plan is whole")
-    if found:
-        source: Desired | SavedPlan = read_plan_file(found[0], settings.signing_key())
-    else:
-        desired = settings.read_config(list(files), max_bytes=settings.max_file_size)
-        source = targeted(desired, targets)
-    option, path = output
-    if path is not None:  # nor the config a saved plan was made from
-        desired = source if isinstance(source, Desired) else source.desired
-        what = "plan file" if found else "config file"
-        inputs = {**settings.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
-        refuse_overwriting(option, path, inputs)
-    return source
-
-
-def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
-    """The desired state, checked whole, cut to the entries --target names (by name or id)."""
-    if not targets:
-        return desired
-    named = {ref for entry in desired.personas for ref in (entry.id, entry.name) if ref}
-    unknown = [target for target in targets if target not in named]
-    if unknown:
-        hints = [difflib.get_close_matches(target, sorted(named), n=1) for target in unknown]
-        raise InputError(
-            "\n".join(
-                f"--target {target!r}: no entry of the config has that name or id"
-                + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                for target, hint in zip(unknown, hints, strict=True)
-            )
-        )
-    wanted = set(targets)
-    kept = tuple(e for e in desired.personas if e.id in wanted or e.name in wanted)
-    left_out = frozenset(n for e in desired.personas if e not in kept for n in e.numbers)
-    return replace(desired, personas=kept, targets=tuple(targets), elsewhere=left_out)
 
 
 def make_plan(
@@ -139,7 +78,7 @@ def plan_config(
 ) -> Plan:
     """`plan`: the config files' plan against the account, with `out` saved as a signed plan
     file before anything is shown (a file that cannot be written stops the run there)."""
-    desired = cast(Desired, read_inputs(settings, files, targets, output=("--out", out)))
+    desired = cast(Desired, settings.read_inputs(files, targets, output=("--out", out)))
     thresholds = Thresholds.resolve(desired.safety, safety)
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
@@ -374,18 +313,32 @@ def apply(
     return plan, result
 
 
-def export_account(account: AccountReader) -> tuple[str, str, list[str]]:
-    """The live account's routing as a config file, what it holds (`N personas, N numbers`), and
-    warnings of what it leaves out and why (each left as it is by the config)."""
-    # A number moved while the list was read shows on two personas: read those by id.
-    live = read_account(account)
+def export_account(settings: Settings, out: str | None, *, force: bool = False) -> tuple[str, str]:
+    """`export`: the live account's routing as a config file, and what it holds (`N personas,
+    N numbers`); what it leaves out, and why, goes to settings.warn. With `out` it is written
+    there, refused before any request when that is the key file, or exists without `force`."""
+    exists = (
+        f"--out {out} exists: refusing to replace it (nothing was written; "
+        "pass --force to replace it)"
+    )
+    if out is not None:
+        refuse_overwriting("--out", out, settings.inputs((), ""))
+        if os.path.lexists(out) and not force:
+            raise InputError(exists)
+    with settings.client() as account:
+        # A number moved while the list was read shows on two personas: read those by id.
+        live = read_account(account)
     text = render_export(live, str(load_schema()["$id"]))
     check_plans_clean(text, live)
+    for warning in export_warnings(live, text):
+        settings.warn(warning)
+    if out is not None:
+        write_atomic(Path(out), text, if_exists=None if force else exists)
     owners = exported_personas(live)
     agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
     numbers = sum(len(owner.numbers) for owner in owners)
     held_by = f"{len(owners) - agents} personas, " + (f"{agents} agents, " if agents else "")
-    return text, f"{held_by}{numbers} numbers", export_warnings(live, text)
+    return text, f"{held_by}{numbers} numbers"
 
 
 def costs(client: BlandClient) -> str:

@@ -1,8 +1,10 @@
 """What a run takes from its options and surroundings: the global options, their environment
-variables, the API key and the client they make; and how the process is held while it runs."""
+variables, the API key and the client they make, the files it reads; and how the process is set
+up while it runs (logging, keys hidden, the collector held, the immediate stop on a signal)."""
 
 from __future__ import annotations
 
+import difflib
 import gc
 import itertools
 import logging
@@ -26,10 +28,11 @@ from reconciler.api import (
 from reconciler.api.transport import EventHooks
 from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import ExitCode, InputError
-from reconciler.files import remove_temporary_files
+from reconciler.files import refuse_overwriting, remove_temporary_files
 from reconciler.model import Desired
-from reconciler.planfile import signing_key
+from reconciler.planfile import SavedPlan, is_plan_file, read_plan_file, signing_key
 from reconciler.secrets import (
+    REDACTOR,
     api_key,
     key_file_from,
     key_file_warning,
@@ -101,6 +104,44 @@ class Settings:
             found[key_file] = "API key file"
         return found
 
+    def read_inputs(
+        self,
+        files: Sequence[str],
+        targets: Sequence[str] = (),
+        *,
+        plans: bool = False,
+        output: tuple[str, str | None] = ("", None),
+    ) -> Desired | SavedPlan:
+        """The config files, checked whole and cut to the targets; or, for apply (`plans`), the plan
+        file among them, found by its content, its signature checked: before any request. To the
+        other commands a plan file is no config, and they say so, not a dozen schema errors. The
+        file the run writes, `output` (its option and path), may be none of those it reads."""
+        found = [file for file in files if is_plan_file(file)]
+        if found and not plans:
+            raise InputError(
+                "\n".join(
+                    f"{file}: this is a saved plan, not a config file: "
+                    f"apply it with 'reconciler apply {file}'"
+                    for file in found
+                )
+            )
+        if found and len(files) > 1:
+            raise InputError(f"{found[0]}: a plan file is applied alone, without config files")
+        if found and targets:
+            raise InputError(f"{found[0]}: --target goes with config files; a saved plan is whole")
+        if found:
+            source: Desired | SavedPlan = read_plan_file(found[0], self.signing_key())
+        else:
+            desired = self.read_config(list(files), max_bytes=self.max_file_size)
+            source = targeted(desired, targets)
+        option, path = output
+        if path is not None:  # nor the config a saved plan was made from
+            desired = source if isinstance(source, Desired) else source.desired
+            what = "plan file" if found else "config file"
+            inputs = {**self.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
+            refuse_overwriting(option, path, inputs)
+        return source
+
     def signing_key(self) -> bytes:
         """The key that signs and checks plan files, derived from the API key."""
         return signing_key(api_key(self.api_key_file, os.environ))
@@ -133,6 +174,27 @@ class Settings:
         )
 
 
+def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
+    """The desired state, checked whole, cut to the entries --target names (by name or id)."""
+    if not targets:
+        return desired
+    named = {ref for entry in desired.personas for ref in (entry.id, entry.name) if ref}
+    unknown = [target for target in targets if target not in named]
+    if unknown:
+        hints = [difflib.get_close_matches(target, sorted(named), n=1) for target in unknown]
+        raise InputError(
+            "\n".join(
+                f"--target {target!r}: no entry of the config has that name or id"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                for target, hint in zip(unknown, hints, strict=True)
+            )
+        )
+    wanted = set(targets)
+    kept = tuple(e for e in desired.personas if e.id in wanted or e.name in wanted)
+    left_out = frozenset(n for e in desired.personas if e not in kept for n in e.numbers)
+    return replace(desired, personas=kept, targets=tuple(targets), elsewhere=left_out)
+
+
 def _seconds(text: str) -> float:
     """BLAND_TIMEOUT's value, in the range --timeout allows."""
     try:
@@ -145,6 +207,19 @@ def _seconds(text: str) -> float:
             f"to {MAX_TIMEOUT:g}"
         )
     return value
+
+
+def setup_logging(verbose: int) -> None:
+    """Log on stderr, redacted: warnings, with -v what retries and waits, with -vv each request."""
+    handler = logging.StreamHandler()  # on stderr
+    handler.addFilter(REDACTOR)
+    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+    # httpx logs every request at INFO; ours (at -vv) is shorter and carries the timing.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
 
 
 def redact_keys_named(args: Sequence[str]) -> None:

@@ -20,8 +20,7 @@ from typing import NoReturn
 import click
 
 from reconciler.cli import apply, doctor, export, plan, validate
-from reconciler.cli.app import cli, global_options
-from reconciler.cli.output import echo
+from reconciler.cli.app import cli, echo, global_options
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, ReconcilerError
 from reconciler.interrupts import stop_at_once
 from reconciler.settings import Settings, end_now, full_collections_held, redact_keys_named

@@ -1,12 +1,16 @@
-"""The command group, its global options (also after the command), and the options several
-commands share."""
+"""The command group, its global options (also after the command), the options several commands
+share, and what the commands print through: redacted echo, titles, the confirmation prompt."""
 
 from __future__ import annotations
 
 import functools
-import logging
 import math
-from collections.abc import Callable
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import click
@@ -14,22 +18,63 @@ from click.core import ParameterSource
 
 from reconciler import __version__
 from reconciler.api import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
-from reconciler.cli.output import echo
 from reconciler.config import DEFAULT_MAX_FILE_BYTES
+from reconciler.errors import InputError, OutputClosed
 from reconciler.secrets import REDACTOR
-from reconciler.settings import MAX_TIMEOUT, MIN_TIMEOUT, Settings
+from reconciler.settings import MAX_TIMEOUT, MIN_TIMEOUT, Settings, setup_logging
+
+# Set once stdout turned out to be a pipe whose reader has gone: nothing more is shown there.
+_STDOUT_CLOSED = threading.Event()
 
 
-def _setup_logging(verbose: int) -> None:
-    handler = logging.StreamHandler()  # on stderr
-    handler.addFilter(REDACTOR)
-    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
-    # httpx logs every request at INFO; ours (at -vv) is shorter and carries the timing.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False) -> None:
+    """Print, with every secret redacted; escape codes only where `colour` (styled text).
+
+    Raises OutputClosed once stdout is a closed pipe.
+    """
+    if not err and _STDOUT_CLOSED.is_set():
+        raise OutputClosed()
+    try:
+        click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
+    except BrokenPipeError:
+        if err:
+            return  # stderr is gone too: nothing is left to tell
+        _STDOUT_CLOSED.set()
+        # What is still buffered, and the interpreter's flush at exit, go nowhere instead of
+        # failing again (the "Exception ignored ... BrokenPipeError" Python prints at exit).
+        with suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        raise OutputClosed() from None
+
+
+stdout_closed = _STDOUT_CLOSED.is_set  # True once a write to stdout found it closed
+
+
+def label(files: Sequence[str]) -> str:
+    """The config files, as a plan's title names them: a file given twice, once."""
+    first_given: dict[Path, str] = {}
+    for file in files:
+        first_given.setdefault(Path(file), file)
+    return ", ".join(first_given.values())
+
+
+def ask_to_confirm() -> None:
+    """Ask on the terminal to type 'yes'; anything else, or no terminal, stops the apply."""
+    if not sys.stdin.isatty():
+        raise InputError("no terminal to confirm on: pass --auto-approve to apply without asking")
+    try:
+        answer = click.prompt("Type 'yes' to apply these changes", default="", show_default=False)
+    except click.exceptions.Abort as error:
+        if isinstance(error.__context__, EOFError):  # Ctrl-D, or stdin ran out: as a "no"
+            raise InputError(
+                "apply cancelled: no answer on standard input; nothing was written "
+                "(use --auto-approve in CI)"
+            ) from None
+        raise
+    if answer.strip() != "yes":
+        raise InputError("apply cancelled: nothing was written")
 
 
 class _FiniteFloat(click.FloatRange):
@@ -105,7 +150,7 @@ def _given_after_command(ctx: click.Context, param: click.Parameter, value: Any)
     if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
         given = ctx.find_root().params
         given[name] = given[name] + value if name == "verbose" else value
-        _setup_logging(given["verbose"])
+        setup_logging(given["verbose"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,7 +173,7 @@ def cli(**given: Any) -> None:
       BLAND_MAX_RESPONSE_SIZE  the largest API answer read (--max-response-size wins)
       NO_COLOR            no colour; FORCE_COLOR: colour even off a terminal
     """
-    _setup_logging(given["verbose"])
+    setup_logging(given["verbose"])
 
 
 cli.params += global_options(after_command=False)

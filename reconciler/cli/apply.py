@@ -15,10 +15,18 @@ import click
 from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write, describe, report_json, report_text
 from reconciler.apply.writes import OnWrite
-from reconciler.cli.app import FILES, TARGETS, pass_settings, valve_options
-from reconciler.cli.output import ask_to_confirm, echo, label, stdout_closed
+from reconciler.cli.app import (
+    FILES,
+    TARGETS,
+    ask_to_confirm,
+    echo,
+    label,
+    pass_settings,
+    stdout_closed,
+    valve_options,
+)
 from reconciler.cli.plan import print_plan
-from reconciler.core import apply, costs, read_inputs
+from reconciler.core import apply, costs
 from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.interrupts import GracefulStop
 from reconciler.model import SafetySettings
@@ -77,7 +85,7 @@ def apply_command(
         if as_json and not auto_approve and not any(map(is_plan_file, files)):
             # A config's plan is asked about (a saved plan's is not): json leaves no room to ask.
             raise InputError("--format json prints only the report: pass --auto-approve with it")
-        source = read_inputs(settings, files, targets, plans=True, output=("--log-file", log_file))
+        source = settings.read_inputs(files, targets, plans=True, output=("--log-file", log_file))
         with settings.client() as client:
             client.set_write_parallelism(parallelism)
             run = _Run(client, settings, files, log_file, as_json)

@@ -6,8 +6,7 @@ import json
 
 import click
 
-from reconciler.cli.app import pass_settings
-from reconciler.cli.output import echo
+from reconciler.cli.app import echo, pass_settings
 from reconciler.doctor import run_doctor
 from reconciler.errors import AlreadyReported
 from reconciler.settings import Settings

@@ -12,10 +12,11 @@ from reconciler.cli.app import (
     MASK_NUMBERS,
     PLAN_FORMAT,
     TARGETS,
+    echo,
+    label,
     pass_settings,
     valve_options,
 )
-from reconciler.cli.output import echo, label
 from reconciler.core import plan_config
 from reconciler.errors import AlreadyReported, ExitCode, Refused
 from reconciler.model import SafetySettings

@@ -8,9 +8,7 @@ from typing import cast
 
 import click
 
-from reconciler.cli.app import FILES, pass_settings
-from reconciler.cli.output import echo, label
-from reconciler.core import read_inputs
+from reconciler.cli.app import FILES, echo, label, pass_settings
 from reconciler.errors import AlreadyReported, ConfigError, Diagnostic
 from reconciler.model import Desired
 from reconciler.settings import Settings
@@ -30,7 +28,7 @@ from reconciler.settings import Settings
 def validate_command(settings: Settings, files: tuple[str, ...], output_format: str) -> None:
     """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
     try:
-        desired = cast(Desired, read_inputs(settings, files))
+        desired = cast(Desired, settings.read_inputs(files))
     except ConfigError as error:
         if output_format == "text":
             raise

@@ -21,7 +21,6 @@ from reconciler.core import (
     differences,
     make_plan,
     plan_from_saved,
-    read_inputs,
 )
 from reconciler.errors import ApiError, AuthError, InputError, Refused
 from reconciler.model import (
@@ -276,14 +275,14 @@ def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
     settings = Keyed(read_config=lambda names, max_bytes: wanting())
 
     def read(files: Sequence[str], plans: bool = True) -> object:
-        return read_inputs(settings, files, plans=plans)
+        return settings.read_inputs(files, plans=plans)
 
     assert read([str(config)]) == wanting()
     assert isinstance(read([str(saved)]), SavedPlan)
     with pytest.raises(InputError, match="a plan file is applied alone"):
         read([str(saved), str(config)])
     with pytest.raises(InputError, match="--target goes with config files"):
-        read_inputs(settings, [str(saved)], ["Support"], plans=True)
+        settings.read_inputs([str(saved)], ["Support"], plans=True)
     assert read([str(config)], plans=False) == wanting()
     with pytest.raises(InputError, match="this is a saved plan, not a config file"):
         read([str(config), str(saved)], plans=False)
