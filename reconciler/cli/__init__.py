@@ -1,8 +1,6 @@
-"""The command line: runs one command and turns how it ended into a message and an exit status.
-
-Each command lives in its own module; app.py holds the group and its global options, output.py
-what is printed. main() is the one place where an outcome becomes an ExitCode.
-"""
+"""The command line: runs one command and turns how it ended into a message and an exit status,
+once, in main(). app.py holds the group, its global options and what is printed; plan.py,
+apply.py and account.py the commands."""
 
 from __future__ import annotations
 
@@ -19,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from reconciler.cli import apply, doctor, export, plan, validate
+from reconciler.cli import account, apply, plan
 from reconciler.cli.app import cli, echo, global_options
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, ReconcilerError
 from reconciler.interrupts import stop_at_once
@@ -29,12 +27,12 @@ from reconciler.simulator import simulator_command
 __all__ = ["Settings", "cli", "main"]
 
 for _command in (
-    validate.validate_command,
+    plan.validate_command,
     plan.plan_command,
     apply.apply_command,
-    export.export_command,
+    account.export_command,
     plan.show_command,
-    doctor.doctor_command,
+    account.doctor_command,
     simulator_command,
 ):
     _command.params += global_options(after_command=True)
@@ -52,8 +50,7 @@ def main(argv: Sequence[str] | None = None, *, seams: Settings | None = None) ->
             if isinstance(error, click.NoSuchOption):
                 error = _with_the_two_dash_form(error, args)
             message, code = _outcome(error)
-            if message is not None:
-                echo(message, err=True, nl=False)
+            echo(message, err=True, nl=False)
             raise SystemExit(int(code)) from None
     raise SystemExit(int(ExitCode.OK))
 
@@ -82,10 +79,10 @@ def _with_the_two_dash_form(error: click.NoSuchOption, args: Sequence[str]) -> c
     return error
 
 
-def _outcome(error: BaseException) -> tuple[str | None, ExitCode]:
-    """What to say on stderr (None: nothing) and the exit status, for how a command ended."""
+def _outcome(error: BaseException) -> tuple[str, ExitCode]:
+    """What to say on stderr (maybe nothing) and the exit status, for how a command ended."""
     if isinstance(error, AlreadyReported):
-        return None, error.exit_code
+        return "", error.exit_code
     if isinstance(error, ConfigError):
         return f"{error}\n", error.exit_code  # lines of FILE:LINE:COL; echo redacts them
     if isinstance(error, ReconcilerError):

@@ -23,15 +23,15 @@ from reconciler.errors import InputError, OutputClosed
 from reconciler.secrets import REDACTOR
 from reconciler.settings import MAX_TIMEOUT, MIN_TIMEOUT, Settings, setup_logging
 
+Command = Callable[..., None]  # a command's function, as its decorators take and give it
+
 # Set once stdout turned out to be a pipe whose reader has gone: nothing more is shown there.
 _STDOUT_CLOSED = threading.Event()
 
 
 def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False) -> None:
     """Print, with every secret redacted; escape codes only where `colour` (styled text).
-
-    Raises OutputClosed once stdout is a closed pipe.
-    """
+    Raises OutputClosed once stdout is a closed pipe."""
     if not err and _STDOUT_CLOSED.is_set():
         raise OutputClosed()
     try:
@@ -179,7 +179,7 @@ def cli(**given: Any) -> None:
 cli.params += global_options(after_command=False)
 
 
-def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
+def pass_settings(command: Command) -> Command:
     """Give the command the Settings: main's, with the global options given before or after it
     (else their variables) filled in."""
 
@@ -199,15 +199,16 @@ def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
 
 # Not click's readability check: config loading says why a file cannot be read, in one line.
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(readable=False))
-# How plan and show print a plan.
-PLAN_FORMAT = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="How to print the plan (markdown: for a pull-request comment).",
-)
+
+
+def format_option(*others: str, help: str) -> Callable[[Command], Command]:
+    """--format: how the command prints, as text unless one of the `others` is chosen."""
+    choice = click.Choice(["text", *others])
+    return click.option(
+        "--format", "output_format", type=choice, default="text", show_default=True, help=help
+    )
+
+
 TARGETS = click.option(
     "--target",
     "targets",
@@ -216,38 +217,26 @@ TARGETS = click.option(
     help="Plan only the config entries with this name or id (repeatable); every file is still "
     "checked whole.",
 )
-MASK_NUMBERS = click.option(
-    "--mask-numbers",
-    is_flag=True,
-    help="Show only the last four digits of each number (for public repositories).",
-)
 
 
-# The valve thresholds of plan and apply, given to the command as SafetySettings' keywords
-# (None where not given); they win over the config's `safety:`.
-VALVE_OPTIONS = (
-    click.option(
+def valve_options(command: Command) -> Command:
+    """The valve thresholds of plan and apply, given to the command as SafetySettings' keywords
+    (None where not given); they win over the config's `safety:`."""
+    share = click.option(
         "--max-detach-percent",
         type=_FiniteFloat(min=0, max=100),
         help="Safety valve: refuse to take more than this share of the numbers now on "
         "managed personas off their persona (default 25).",
-    ),
-    click.option(
+    )
+    least = click.option(
         "--min-numbers",
         type=click.IntRange(min=0),
         help="Apply the percentage valve once managed personas hold at least this many "
         "numbers (default 8).",
-    ),
-    click.option(
+    )
+    emptying = click.option(
         "--allow-emptying/--no-allow-emptying",
         default=None,
         help="Allow leaving a managed persona that has numbers with none (default: refuse).",
-    ),
-)
-
-
-def valve_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The command with VALVE_OPTIONS, in their order."""
-    return functools.reduce(
-        lambda decorated, option: option(decorated), VALVE_OPTIONS[::-1], command
     )
+    return share(least(emptying(command)))

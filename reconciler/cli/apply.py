@@ -20,6 +20,7 @@ from reconciler.cli.app import (
     TARGETS,
     ask_to_confirm,
     echo,
+    format_option,
     label,
     pass_settings,
     stdout_closed,
@@ -55,12 +56,8 @@ from reconciler.settings import Settings
     is_flag=True,
     help="Apply a plan that trips a safety valve (never one that touches a protected number).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
+@format_option(
+    "json",
     help="json: print one report at the end (every write, what was verified, the exit status).",
 )
 @TARGETS
@@ -172,13 +169,11 @@ class _Run:
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
         """One plan's writes: a progress bar on a terminal for many personas, else a line each
         (in a CI log, saying how far the run is)."""
-        personas = len(set(plan.gains()) | set(plan.losses()))
+        owners = len(set(plan.gains()) | set(plan.losses()))  # personas and agents
         total = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
         self.total += total  # a repair's writes count on from the first plan's
         on_terminal = self.settings.stdout_is_terminal()
-        show_bar = (
-            on_terminal and not self.quiet and personas >= self.settings.progress_min_personas
-        )
+        show_bar = on_terminal and not self.quiet and owners >= self.settings.progress_min_personas
         bar = click.progressbar(length=total, label="Applying") if show_bar else nullcontext()
         with bar as shown:
 

@@ -1,25 +1,26 @@
-"""`reconciler plan`: show what apply would change, and optionally save it for apply; and
-`reconciler show`: print a saved plan."""
+"""`reconciler validate`: check config files offline; `reconciler plan`: show what apply would
+change, and optionally save it for apply; `reconciler show`: print a saved plan."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import json
+from typing import Any, cast
 
 import click
 
 from reconciler.cli.app import (
     FILES,
-    MASK_NUMBERS,
-    PLAN_FORMAT,
     TARGETS,
     echo,
+    format_option,
     label,
     pass_settings,
     valve_options,
 )
 from reconciler.core import plan_config
-from reconciler.errors import AlreadyReported, ExitCode, Refused
-from reconciler.model import SafetySettings
+from reconciler.errors import AlreadyReported, ConfigError, ExitCode, Refused
+from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
 from reconciler.planfile import read_saved_plan
 from reconciler.render import mask_numbers_in, masked, render_json, render_text
@@ -28,6 +29,52 @@ from reconciler.safety import refusal
 from reconciler.secrets import REDACTOR
 from reconciler.settings import Settings
 from reconciler.text import printable
+
+# How plan and show print a plan.
+PLAN_FORMAT = format_option(
+    "json", "markdown", help="How to print the plan (markdown: for a pull-request comment)."
+)
+MASK_NUMBERS = click.option(
+    "--mask-numbers",
+    is_flag=True,
+    help="Show only the last four digits of each number (for public repositories).",
+)
+
+
+@click.command("validate")
+@FILES
+@format_option(
+    "json",
+    "github",
+    help="How to print the problems: json (a list on stdout), github (workflow annotations).",
+)
+@pass_settings
+def validate_command(settings: Settings, files: tuple[str, ...], output_format: str) -> None:
+    """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
+    try:
+        desired = cast(Desired, settings.read_inputs(files))
+    except ConfigError as error:
+        problems = error.diagnostics
+        if output_format == "text":
+            raise
+        if output_format == "json":
+            echo(json.dumps([dataclasses.asdict(problem) for problem in problems], indent=2))
+        else:  # GitHub workflow annotations
+            for problem in problems:
+                where = f"file={problem.file.translate(_PROPERTY)},line={problem.line}"
+                echo(f"::error {where},col={problem.column}::{problem.message.translate(_MESSAGE)}")
+        raise AlreadyReported() from None
+    if output_format == "json":
+        echo("[]")
+        return
+    numbers = sum(len(persona.numbers) for persona in desired.personas)
+    echo(f"{label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
+
+
+# GitHub's escaping of a workflow command: %, CR and LF in the message; `:` and `,` too in a
+# property (the file).
+_MESSAGE = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
+_PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
 
 
 @click.command("plan")
