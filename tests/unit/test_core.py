@@ -4,7 +4,7 @@ and convergence after them (the next plan is the check). Fake accounts stand in 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +22,7 @@ from reconciler.core import (
     make_plan,
     plan_from_saved,
 )
-from reconciler.errors import ApiError, AuthError, InputError, Refused
+from reconciler.errors import ApiError, AuthError, Refused
 from reconciler.model import (
     AgentListing,
     Desired,
@@ -44,7 +44,6 @@ from reconciler.planfile import (
 )
 from reconciler.render import plan_document
 from reconciler.safety import Thresholds
-from reconciler.settings import Settings
 from tests.unit.apply import fakes
 
 KEY = signing_key("sk-test")
@@ -259,33 +258,6 @@ def test_check_unchanged_compares_warnings_and_cleared_settings_too() -> None:
             Plan(changes=(MOVE,)),
             Plan(changes=(MOVE,), settings_dropped={"+14155550102": PW1}),
         )
-
-
-class Keyed(Settings):
-    """Settings whose plan files are signed with KEY, reading every config as `wanting()`."""
-
-    def signing_key(self) -> bytes:
-        return KEY
-
-
-def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
-    config = tmp_path / "plan.json"
-    config.write_text("version: 1\npersonas: []\n")
-    saved = saved_plan_file(tmp_path, Plan(changes=(ATTACH,)))
-    settings = Keyed(read_config=lambda names, max_bytes: wanting())
-
-    def read(files: Sequence[str], plans: bool = True) -> object:
-        return settings.read_inputs(files, plans=plans)
-
-    assert read([str(config)]) == wanting()
-    assert isinstance(read([str(saved)]), SavedPlan)
-    with pytest.raises(InputError, match="a plan file is applied alone"):
-        read([str(saved), str(config)])
-    with pytest.raises(InputError, match="--target goes with config files"):
-        settings.read_inputs([str(saved)], ["Support"], plans=True)
-    assert read([str(config)], plans=False) == wanting()
-    with pytest.raises(InputError, match="this is a saved plan, not a config file"):
-        read([str(config), str(saved)], plans=False)
 
 
 N = "+14155550100"
