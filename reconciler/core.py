@@ -1,19 +1,20 @@
 """One function per command and per step of plan and apply; never prints, never chooses an exit
 status. The next plan is the check: a saved plan, the plan the user said `yes` to, and the account
 after the writes are each checked by planning again from the same desired state, and one safety
-policy (safety.py) stands in front of every write, a repair's included.
-"""
+policy (safety.py) stands in front of every write, a repair's included."""
 
 from __future__ import annotations
 
-import difflib
 import json
+import os
 import threading
 from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import replace
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, cast
 
+from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write
 from reconciler.apply.writes import OnWrite, apply_plan
 from reconciler.auditlog import AuditLog
@@ -21,6 +22,7 @@ from reconciler.client_protocols import AccountReader, AccountWriter
 from reconciler.config import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
 from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
+from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import Desired, SafetySettings, owner_kind
 from reconciler.owner_reads import read_account
 from reconciler.plan import Action, Plan
@@ -28,69 +30,18 @@ from reconciler.planfile import (
     RUN_PLAN_AGAIN,
     SavedPlan,
     change_from_json,
-    is_plan_file,
     public_url,
-    read_plan_file,
+    render_plan_file,
 )
 from reconciler.planner import build_plan
 from reconciler.render import dropped_note, plan_document
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
+from reconciler.settings import Settings
 from reconciler.text import and_more, counted
 
 # How many differences a refusal names before "and N more".
 MAX_DIFFERENCES_SHOWN = 20
-
-
-def read_inputs(
-    files: Sequence[str],
-    targets: Sequence[str],
-    load_config: Callable[..., Desired],
-    max_bytes: int,
-    signing_key: Callable[[], bytes] | None = None,
-) -> Desired | SavedPlan:
-    """The config files (config.load_config, each within `max_bytes`), checked whole and cut to
-    the targets; or, for apply (which gives the `signing_key`), the plan file among them,
-    recognised by its content, read and its signature checked. Either before any request: an
-    invalid or altered file sends nothing. To the other commands a plan file is no config, and
-    they say so, not a dozen schema errors."""
-    plans = [file for file in files if is_plan_file(file)]
-    if not plans:
-        return targeted(load_config(list(files), max_bytes=max_bytes), targets)
-    if signing_key is None:
-        raise InputError(
-            "\n".join(
-                f"{file}: this is a saved plan, not a config file: "
-                f"apply it with 'reconciler apply {file}'"
-                for file in plans
-            )
-        )
-    if len(files) > 1:
-        raise InputError(f"{plans[0]}: a plan file is applied alone, without config files")
-    if targets:
-        raise InputError(f"{plans[0]}: --target goes with config files; a saved plan is whole")
-    return read_plan_file(plans[0], signing_key())
-
-
-def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
-    """The desired state, checked whole, cut to the entries --target names (by name or id)."""
-    if not targets:
-        return desired
-    named = {ref for entry in desired.personas for ref in (entry.id, entry.name) if ref}
-    unknown = [target for target in targets if target not in named]
-    if unknown:
-        hints = [difflib.get_close_matches(target, sorted(named), n=1) for target in unknown]
-        raise InputError(
-            "\n".join(
-                f"--target {target!r}: no entry of the config has that name or id"
-                + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                for target, hint in zip(unknown, hints, strict=True)
-            )
-        )
-    wanted = set(targets)
-    kept = tuple(e for e in desired.personas if e.id in wanted or e.name in wanted)
-    left_out = frozenset(n for e in desired.personas if e not in kept for n in e.numbers)
-    return replace(desired, personas=kept, targets=tuple(targets), elsewhere=left_out)
 
 
 def make_plan(
@@ -114,6 +65,35 @@ def make_plan(
         plan, confirmed=live.confirmed, disagreements=disagreements, targets=desired.targets
     )
     return assess(plan, thresholds, force=force)
+
+
+def plan_config(
+    settings: Settings,
+    files: Sequence[str],
+    targets: Sequence[str],
+    safety: SafetySettings,
+    *,
+    force: bool = False,
+    out: str | None = None,
+) -> Plan:
+    """`plan`: the config files' plan against the account, with `out` saved as a signed plan
+    file before anything is shown (a file that cannot be written stops the run there)."""
+    desired = cast(Desired, settings.read_inputs(files, targets, output=("--out", out)))
+    thresholds = Thresholds.resolve(desired.safety, safety)
+    with settings.client() as client:
+        plan = make_plan(desired, client, thresholds, force=force)
+    if out is not None:
+        key, redact = settings.signing_key(), REDACTOR.clean  # redacted as the file is written
+        text = render_plan_file(
+            desired,
+            plan,
+            thresholds=thresholds,
+            api_base_url=client.base_url,
+            key=key,
+            redact=redact,
+        )
+        write_atomic(out, text, mode=0o600, what="plan file")
+    return plan
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:
@@ -166,21 +146,17 @@ def differences(shown: dict[str, Any], fresh: dict[str, Any], redact: Callable[[
     fresh = json.loads(redact(json.dumps(fresh, ensure_ascii=False)))
     found = []
     for path, what in _SHOWN:
-        old, new = (_keyed(_at(document, path)) for document in (shown, fresh))
+        old, new = (_keyed(document, path) for document in (shown, fresh))
         found += [f"no longer {_describe(what, old[key])}" for key in old if key not in new]
         found += [f"now also {_describe(what, new[key])}" for key in new if key not in old]
     return and_more(found, MAX_DIFFERENCES_SHOWN, "; ")
 
 
-def _at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
-    """The list at `path`; a saved document, checked as it was read, may lack one."""
+def _keyed(document: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """The list at `path` by its items' JSON (a saved document, checked as read, may lack it)."""
     for key in path:
         document = document.get(key, [])
-    return list(document)
-
-
-def _keyed(items: list[Any]) -> dict[str, Any]:
-    return {json.dumps(item, sort_keys=True, ensure_ascii=False): item for item in items}
+    return {json.dumps(item, sort_keys=True, ensure_ascii=False): item for item in document}
 
 
 def _describe(what: str | None, item: Any) -> str:
@@ -266,14 +242,11 @@ class ApplyHooks(Protocol):
 
     stop: threading.Event  # set: send nothing more (a signal, stdout closed)
 
-    # Shows the plan, before its valves are enforced.
-    def show(self, plan: Plan) -> None: ...
+    def show(self, plan: Plan) -> None: ...  # the plan, before its valves are enforced
     # A line: a valve --force lets through, a saved plan already applied, a repair's note.
     def say(self, line: str) -> None: ...
-    # A warning for stderr (a log file others can read).
-    def warn(self, line: str) -> None: ...
-    # Around all the writes (the signals).
-    def writes(self) -> AbstractContextManager[object]: ...
+    def warn(self, line: str) -> None: ...  # for stderr (a log file others can read)
+    def writes(self) -> AbstractContextManager[object]: ...  # around all writes (signals)
     # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
 
@@ -327,7 +300,7 @@ def apply(
 
     # Opened before the question: a path that cannot be written stops before anything is asked.
     audit = None if log_file is None else AuditLog(log_file)
-    try:
+    with nullcontext() if audit is None else closing(audit):
         if audit is not None and audit.warning is not None:
             hooks.warn(audit.warning)
         if confirm is not None:
@@ -337,21 +310,44 @@ def apply(
             result = converge(
                 plan, desired, account, thresholds, send, lambda note: hooks.say(f"note: {note}")
             )
-    finally:
-        if audit is not None:
-            audit.close()
     return plan, result
 
 
-def export_account(account: AccountReader) -> tuple[str, str, list[str]]:
-    """The live account's routing as a config file, what it holds (`N personas, N numbers`), and
-    warnings of what it leaves out and why (each left as it is by the config)."""
-    # A number moved while the list was read shows on two personas: read those by id.
-    live = read_account(account)
+def export_account(settings: Settings, out: str | None, *, force: bool = False) -> tuple[str, str]:
+    """`export`: the live account's routing as a config file, and what it holds (`N personas,
+    N numbers`); what it leaves out, and why, goes to settings.warn. With `out` it is written
+    there, refused before any request when that is the key file, or exists without `force`."""
+    exists = (
+        f"--out {out} exists: refusing to replace it (nothing was written; "
+        "pass --force to replace it)"
+    )
+    if out is not None:
+        refuse_overwriting("--out", out, settings.inputs((), ""))
+        if os.path.lexists(out) and not force:
+            raise InputError(exists)
+    with settings.client() as account:
+        # A number moved while the list was read shows on two personas: read those by id.
+        live = read_account(account)
     text = render_export(live, str(load_schema()["$id"]))
     check_plans_clean(text, live)
+    for warning in export_warnings(live, text):
+        settings.warn(warning)
+    if out is not None:
+        write_atomic(Path(out), text, if_exists=None if force else exists)
     owners = exported_personas(live)
     agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
     numbers = sum(len(owner.numbers) for owner in owners)
     held_by = f"{len(owners) - agents} personas, " + (f"{agents} agents, " if agents else "")
-    return text, f"{held_by}{numbers} numbers", export_warnings(live, text)
+    return text, f"{held_by}{numbers} numbers"
+
+
+def costs(client: BlandClient) -> str:
+    """What retries, waits and 429s cost an apply's writes, to end its report's line of numbers."""
+    stats, limit = client.stats, client.write_limit
+    said = ""
+    if stats.retries or stats.waited:
+        retries = counted(stats.retries, "retry", "retries")
+        said += f"; {retries} ({stats.rate_limited} rate limited), {stats.waited:.1f}s waiting"
+    if limit.lowest < limit.ceiling:
+        said += f"; concurrent writes lowered to {limit.lowest} after 429s"
+    return said

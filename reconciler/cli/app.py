@@ -1,153 +1,80 @@
-"""The command group, its global options, and the Settings every command receives."""
+"""The command group, its global options (also after the command), the options several commands
+share, and what the commands print through: redacted echo, titles, the confirmation prompt."""
 
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import os
 import sys
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, cast
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from reconciler import __version__
-from reconciler.api import (
-    DEFAULT_BASE_URL,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
-    BlandClient,
-    check_base_url,
-    parse_size,
-)
-from reconciler.api.transport import EventHooks
-from reconciler.cli.output import ask_to_confirm, echo
-from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
-from reconciler.core import read_inputs
-from reconciler.errors import InputError
-from reconciler.model import Desired
-from reconciler.planfile import signing_key
-from reconciler.secrets import (
-    REDACTOR,
-    api_key,
-    key_file_from,
-    key_file_warning,
-)
+from reconciler.api import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+from reconciler.config import DEFAULT_MAX_FILE_BYTES
+from reconciler.errors import InputError, OutputClosed
+from reconciler.secrets import REDACTOR
+from reconciler.settings import MAX_TIMEOUT, MIN_TIMEOUT, Settings, setup_logging
 
-# Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
-# values overflow the clock arithmetic of deadlines.
-MIN_TIMEOUT = 0.001
-MAX_TIMEOUT = 86_400.0
+Command = Callable[..., None]  # a command's function, as its decorators take and give it
+
+# Set once stdout turned out to be a pipe whose reader has gone: nothing more is shown there.
+_STDOUT_CLOSED = threading.Event()
 
 
-@dataclass
-class Settings:
-    """What every command receives: the global options, and what the CLI takes from its
-    surroundings, which tests replace to run it in-process (main's `seams`)."""
-
-    api_key_file: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    max_rps: float | None = None
-    max_file_size: int = DEFAULT_MAX_FILE_BYTES
-    no_color: bool = False
-    max_response_size: int = DEFAULT_MAX_RESPONSE_BYTES
-    # The client's sleep (None: its own wait, which a stop interrupts), clock and backoff
-    # multiplier between retries (0: retry at once, Retry-After aside).
-    sleep: Callable[[float], None] | None = None
-    clock: Callable[[], float] = time.monotonic
-    backoff: float = 0.5
-    # Whether stdout is a terminal: colour and the progress bar.
-    stdout_is_terminal: Callable[[], bool] = lambda: sys.stdout.isatty()
-    # Asks before an apply without --auto-approve; raises to stop it.
-    confirm: Callable[[], None] = ask_to_confirm
-    # An apply touching at least this many personas shows a progress bar on a terminal.
-    progress_min_personas: int = 10
-    # Reads and checks config files (config.load_config).
-    read_config: Callable[..., Desired] = load_config
-
-    def colour(self) -> bool:
-        """Whether the plan text is coloured: not with --no-color or NO_COLOR (any value); with
-        FORCE_COLOR (any value but 0) even off a terminal, for CI logs; else on a terminal."""
-        if self.no_color or os.environ.get("NO_COLOR"):
-            return False
-        force = os.environ.get("FORCE_COLOR", "")
-        return force != "0" if force else self.stdout_is_terminal()
-
-    def load_config(self, files: Sequence[str], targets: Sequence[str] = ()) -> Desired:
-        """The config files merged, within --max-file-size, cut to the targets; a saved plan
-        among them is refused (without a signing key read_inputs reads no plan file)."""
-        return cast(Desired, read_inputs(files, targets, self.read_config, self.max_file_size))
-
-    def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
-        """The files this run reads (as `what`, and the key file), for refuse_overwriting."""
-        found = dict.fromkeys(files, what)
-        key_file = key_file_from(self.api_key_file, os.environ)
-        if key_file:
-            found[key_file] = "API key file"
-        return found
-
-    def signing_key(self) -> bytes:
-        """The key that signs and checks plan files, derived from the API key."""
-        return signing_key(api_key(self.api_key_file, os.environ))
-
-    def base_url(self) -> str:
-        """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
-        return check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
-
-    def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
-        """A client for BLAND_API_URL with the global options' settings and httpx's event hooks."""
-        base_url = self.base_url()
-        key = api_key(self.api_key_file, os.environ)
-        warning = key_file_warning(self.api_key_file, os.environ)
-        if warning is not None:
-            echo(warning, err=True)
-        return BlandClient(
-            base_url,
-            key,
-            timeout=self.timeout,
-            max_rps=self.max_rps,
-            sleep=self.sleep,
-            clock=self.clock,
-            backoff=self.backoff,
-            max_response_bytes=self.max_response_size,
-            event_hooks=event_hooks,
-        )
-
-
-def _setup_logging(verbose: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(REDACTOR)
-    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
-    # httpx logs every request at INFO; ours (at -vv) is shorter and carries the timing.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
-
-
-def _seconds(text: str, variable: str) -> float:
-    """BLAND_TIMEOUT's value, in the range --timeout allows."""
+def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False) -> None:
+    """Print, with every secret redacted; escape codes only where `colour` (styled text).
+    Raises OutputClosed once stdout is a closed pipe."""
+    if not err and _STDOUT_CLOSED.is_set():
+        raise OutputClosed()
     try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{variable}={text!r} is not a number of seconds") from None
-    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:  # False for nan
-        raise InputError(
-            f"{variable}={text!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
-            f"to {MAX_TIMEOUT:g}"
-        )
-    return value
+        click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
+    except BrokenPipeError:
+        if err:
+            return  # stderr is gone too: nothing is left to tell
+        _STDOUT_CLOSED.set()
+        # What is still buffered, and the interpreter's flush at exit, go nowhere instead of
+        # failing again (the "Exception ignored ... BrokenPipeError" Python prints at exit).
+        with suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        raise OutputClosed() from None
 
 
-def _from_env(variable: str, parse: Callable[[str, str], Any], default: Any) -> Any:
-    """The variable's value through `parse` (which names it in its error), or the default."""
-    text = os.environ.get(variable)
-    return parse(text, variable) if text else default
+stdout_closed = _STDOUT_CLOSED.is_set  # True once a write to stdout found it closed
+
+
+def label(files: Sequence[str]) -> str:
+    """The config files, as a plan's title names them: a file given twice, once."""
+    first_given: dict[Path, str] = {}
+    for file in files:
+        first_given.setdefault(Path(file), file)
+    return ", ".join(first_given.values())
+
+
+def ask_to_confirm() -> None:
+    """Ask on the terminal to type 'yes'; anything else, or no terminal, stops the apply."""
+    if not sys.stdin.isatty():
+        raise InputError("no terminal to confirm on: pass --auto-approve to apply without asking")
+    try:
+        answer = click.prompt("Type 'yes' to apply these changes", default="", show_default=False)
+    except click.exceptions.Abort as error:
+        if isinstance(error.__context__, EOFError):  # Ctrl-D, or stdin ran out: as a "no"
+            raise InputError(
+                "apply cancelled: no answer on standard input; nothing was written "
+                "(use --auto-approve in CI)"
+            ) from None
+        raise
+    if answer.strip() != "yes":
+        raise InputError("apply cancelled: nothing was written")
 
 
 class _FiniteFloat(click.FloatRange):
@@ -223,7 +150,7 @@ def _given_after_command(ctx: click.Context, param: click.Parameter, value: Any)
     if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
         given = ctx.find_root().params
         given[name] = given[name] + value if name == "verbose" else value
-        _setup_logging(given["verbose"])
+        setup_logging(given["verbose"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -246,13 +173,13 @@ def cli(**given: Any) -> None:
       BLAND_MAX_RESPONSE_SIZE  the largest API answer read (--max-response-size wins)
       NO_COLOR            no colour; FORCE_COLOR: colour even off a terminal
     """
-    _setup_logging(given["verbose"])
+    setup_logging(given["verbose"])
 
 
 cli.params += global_options(after_command=False)
 
 
-def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
+def pass_settings(command: Command) -> Command:
     """Give the command the Settings: main's, with the global options given before or after it
     (else their variables) filled in."""
 
@@ -261,31 +188,27 @@ def pass_settings(command: Callable[..., None]) -> Callable[..., None]:
         ctx = click.get_current_context()
         given = {**ctx.find_root().params}
         del given["verbose"]  # main() redacted every key file named before click parsed them
-        size = given["max_response_size"]
-        given["max_response_size"] = (
-            parse_size(size, "--max-response-size")
-            if size is not None
-            else _from_env("BLAND_MAX_RESPONSE_SIZE", parse_size, DEFAULT_MAX_RESPONSE_BYTES)
-        )
-        if given["timeout"] is None:
-            given["timeout"] = _from_env("BLAND_TIMEOUT", _seconds, DEFAULT_TIMEOUT)
         # main() passes its Settings in as the context object.
-        command(replace(ctx.find_object(Settings) or Settings(), **given), *args, **kwargs)
+        settings = (ctx.find_object(Settings) or Settings()).given(
+            **given, warn=functools.partial(echo, err=True)
+        )
+        command(settings, *args, **kwargs)
 
     return with_settings
 
 
 # Not click's readability check: config loading says why a file cannot be read, in one line.
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(readable=False))
-# How plan and show print a plan.
-PLAN_FORMAT = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="How to print the plan (markdown: for a pull-request comment).",
-)
+
+
+def format_option(*others: str, help: str) -> Callable[[Command], Command]:
+    """--format: how the command prints, as text unless one of the `others` is chosen."""
+    choice = click.Choice(["text", *others])
+    return click.option(
+        "--format", "output_format", type=choice, default="text", show_default=True, help=help
+    )
+
+
 TARGETS = click.option(
     "--target",
     "targets",
@@ -294,38 +217,26 @@ TARGETS = click.option(
     help="Plan only the config entries with this name or id (repeatable); every file is still "
     "checked whole.",
 )
-MASK_NUMBERS = click.option(
-    "--mask-numbers",
-    is_flag=True,
-    help="Show only the last four digits of each number (for public repositories).",
-)
 
 
-# The valve thresholds of plan and apply, given to the command as SafetySettings' keywords
-# (None where not given); they win over the config's `safety:`.
-VALVE_OPTIONS = (
-    click.option(
+def valve_options(command: Command) -> Command:
+    """The valve thresholds of plan and apply, given to the command as SafetySettings' keywords
+    (None where not given); they win over the config's `safety:`."""
+    share = click.option(
         "--max-detach-percent",
         type=_FiniteFloat(min=0, max=100),
         help="Safety valve: refuse to take more than this share of the numbers now on "
         "managed personas off their persona (default 25).",
-    ),
-    click.option(
+    )
+    least = click.option(
         "--min-numbers",
         type=click.IntRange(min=0),
         help="Apply the percentage valve once managed personas hold at least this many "
         "numbers (default 8).",
-    ),
-    click.option(
+    )
+    emptying = click.option(
         "--allow-emptying/--no-allow-emptying",
         default=None,
         help="Allow leaving a managed persona that has numbers with none (default: refuse).",
-    ),
-)
-
-
-def valve_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The command with VALVE_OPTIONS, in their order."""
-    return functools.reduce(
-        lambda decorated, option: option(decorated), VALVE_OPTIONS[::-1], command
     )
+    return share(least(emptying(command)))

@@ -15,16 +15,25 @@ import click
 from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write, describe, report_json, report_text
 from reconciler.apply.writes import OnWrite
-from reconciler.cli.app import FILES, TARGETS, Settings, pass_settings, valve_options
-from reconciler.cli.output import echo, label, stdout_closed
+from reconciler.cli.app import (
+    FILES,
+    TARGETS,
+    ask_to_confirm,
+    echo,
+    format_option,
+    label,
+    pass_settings,
+    stdout_closed,
+    valve_options,
+)
 from reconciler.cli.plan import print_plan
-from reconciler.core import apply, read_inputs
+from reconciler.core import apply, costs
 from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
-from reconciler.files import refuse_overwriting
 from reconciler.interrupts import GracefulStop
-from reconciler.model import Desired, SafetySettings
+from reconciler.model import SafetySettings
 from reconciler.plan import Plan
-from reconciler.text import counted
+from reconciler.planfile import is_plan_file
+from reconciler.settings import Settings
 
 
 @click.command("apply")
@@ -47,12 +56,8 @@ from reconciler.text import counted
     is_flag=True,
     help="Apply a plan that trips a safety valve (never one that touches a protected number).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
+@format_option(
+    "json",
     help="json: print one report at the end (every write, what was verified, the exit status).",
 )
 @TARGETS
@@ -74,16 +79,10 @@ def apply_command(
     plan: Plan | None = None
     result = ApplyResult()
     try:
-        asks = as_json and not auto_approve  # a config's plan is asked about; a saved plan's not
-        load_config = _no_question_in_json if asks else settings.read_config
-        source = read_inputs(
-            files, targets, load_config, settings.max_file_size, settings.signing_key
-        )
-        if log_file is not None:  # nor the config a saved plan was made from
-            desired = source if isinstance(source, Desired) else source.desired
-            what = "config file" if isinstance(source, Desired) else "plan file"
-            inputs = {**settings.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
-            refuse_overwriting("--log-file", log_file, inputs)
+        if as_json and not auto_approve and not any(map(is_plan_file, files)):
+            # A config's plan is asked about (a saved plan's is not): json leaves no room to ask.
+            raise InputError("--format json prints only the report: pass --auto-approve with it")
+        source = settings.read_inputs(files, targets, plans=True, output=("--log-file", log_file))
         with settings.client() as client:
             client.set_write_parallelism(parallelism)
             run = _Run(client, settings, files, log_file, as_json)
@@ -94,7 +93,7 @@ def apply_command(
                 run,
                 force=force,
                 parallelism=parallelism,
-                confirm=None if auto_approve else settings.confirm,
+                confirm=None if auto_approve else settings.confirm or ask_to_confirm,
                 log_file=log_file,
             )
             ending = run.ending(plan, result)
@@ -108,11 +107,6 @@ def apply_command(
         echo(json.dumps(report_json(plan, result, status, error_text), indent=2))
     if ending is not None:
         raise ending
-
-
-def _no_question_in_json(files: list[str], max_bytes: int) -> Desired:
-    """Refuses config files before reading them: the JSON report leaves no room to ask."""
-    raise InputError("--format json prints only the report: pass --auto-approve with it")
 
 
 @dataclass
@@ -175,13 +169,11 @@ class _Run:
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
         """One plan's writes: a progress bar on a terminal for many personas, else a line each
         (in a CI log, saying how far the run is)."""
-        personas = len(set(plan.gains()) | set(plan.losses()))
+        owners = len(set(plan.gains()) | set(plan.losses()))  # personas and agents
         total = len(plan.gains()) + len(plan.losses()) + len(plan.number_writes())
         self.total += total  # a repair's writes count on from the first plan's
         on_terminal = self.settings.stdout_is_terminal()
-        show_bar = (
-            on_terminal and not self.quiet and personas >= self.settings.progress_min_personas
-        )
+        show_bar = on_terminal and not self.quiet and owners >= self.settings.progress_min_personas
         bar = click.progressbar(length=total, label="Applying") if show_bar else nullcontext()
         with bar as shown:
 
@@ -204,17 +196,13 @@ class _Run:
         """Reports what the writes did (on stderr once stdout is closed: the report is the one
         place that says what was written); what ends the run short of success, if anything."""
         if result.plans and not self.quiet:
-            stats, limit = self.client.stats, self.client.write_limit
-            costs = ""
-            if stats.retries or stats.waited:
-                retries = counted(stats.retries, "retry", "retries")
-                costs += f"; {retries} ({stats.rate_limited} rate limited)"
-                costs += f", {stats.waited:.1f}s waiting"
-            if limit.lowest < limit.ceiling:
-                costs += f"; concurrent writes lowered to {limit.lowest} after 429s"
             signal_name = self.stopper.signal_name or None
             lines, last = report_text(
-                plan, result, costs, signal_name=signal_name, stdout_closed=stdout_closed()
+                plan,
+                result,
+                costs(self.client),
+                signal_name=signal_name,
+                stdout_closed=stdout_closed(),
             )
             for line in lines:
                 try:

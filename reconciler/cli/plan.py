@@ -1,33 +1,80 @@
-"""`reconciler plan`: show what apply would change, and optionally save it for apply; and
-`reconciler show`: print a saved plan."""
+"""`reconciler validate`: check config files offline; `reconciler plan`: show what apply would
+change, and optionally save it for apply; `reconciler show`: print a saved plan."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import json
+from typing import Any, cast
 
 import click
 
 from reconciler.cli.app import (
     FILES,
-    MASK_NUMBERS,
-    PLAN_FORMAT,
     TARGETS,
-    Settings,
+    echo,
+    format_option,
+    label,
     pass_settings,
     valve_options,
 )
-from reconciler.cli.output import echo, label
-from reconciler.core import make_plan
-from reconciler.errors import AlreadyReported, ExitCode, Refused
-from reconciler.files import refuse_overwriting, write_atomic
-from reconciler.model import SafetySettings
+from reconciler.core import plan_config
+from reconciler.errors import AlreadyReported, ConfigError, ExitCode, Refused
+from reconciler.model import Desired, SafetySettings
 from reconciler.plan import Plan
-from reconciler.planfile import read_saved_plan, render_plan_file
+from reconciler.planfile import read_saved_plan
 from reconciler.render import mask_numbers_in, masked, render_json, render_text
 from reconciler.render_markdown import render_markdown
-from reconciler.safety import Thresholds, refusal
+from reconciler.safety import refusal
 from reconciler.secrets import REDACTOR
+from reconciler.settings import Settings
 from reconciler.text import printable
+
+# How plan and show print a plan.
+PLAN_FORMAT = format_option(
+    "json", "markdown", help="How to print the plan (markdown: for a pull-request comment)."
+)
+MASK_NUMBERS = click.option(
+    "--mask-numbers",
+    is_flag=True,
+    help="Show only the last four digits of each number (for public repositories).",
+)
+
+
+@click.command("validate")
+@FILES
+@format_option(
+    "json",
+    "github",
+    help="How to print the problems: json (a list on stdout), github (workflow annotations).",
+)
+@pass_settings
+def validate_command(settings: Settings, files: tuple[str, ...], output_format: str) -> None:
+    """Check config files offline: schema, phone numbers, duplicates. No key, no network."""
+    try:
+        desired = cast(Desired, settings.read_inputs(files))
+    except ConfigError as error:
+        problems = error.diagnostics
+        if output_format == "text":
+            raise
+        if output_format == "json":
+            echo(json.dumps([dataclasses.asdict(problem) for problem in problems], indent=2))
+        else:  # GitHub workflow annotations
+            for problem in problems:
+                where = f"file={problem.file.translate(_PROPERTY)},line={problem.line}"
+                echo(f"::error {where},col={problem.column}::{problem.message.translate(_MESSAGE)}")
+        raise AlreadyReported() from None
+    if output_format == "json":
+        echo("[]")
+        return
+    numbers = sum(len(persona.numbers) for persona in desired.personas)
+    echo(f"{label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
+
+
+# GitHub's escaping of a workflow command: %, CR and LF in the message; `:` and `,` too in a
+# property (the file).
+_MESSAGE = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
+_PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
 
 
 @click.command("plan")
@@ -68,19 +115,7 @@ def plan_command(
     Exits 3, after printing the plan, when apply would refuse it (a safety valve without
     --force, or a protected number).
     """
-    desired = settings.load_config(files, targets)  # an invalid file sends nothing
-    if out is not None:
-        refuse_overwriting("--out", out, settings.inputs([*files, *desired.files], "config file"))
-    thresholds = Thresholds.resolve(desired.safety, SafetySettings(**valves))
-    with settings.client() as client:
-        plan = make_plan(desired, client, thresholds, force=force)
-        api_base_url = client.base_url
-    if out is not None:  # first: a plan file that cannot be written stops before any output
-        key, redact = settings.signing_key(), REDACTOR.clean  # redacted as the file is written
-        text = render_plan_file(
-            desired, plan, thresholds=thresholds, api_base_url=api_base_url, key=key, redact=redact
-        )
-        write_atomic(out, text, mode=0o600, what="plan file")
+    plan = plan_config(settings, files, targets, SafetySettings(**valves), force=force, out=out)
     print_plan(masked(plan) if mask_numbers else plan, output_format, label(files), settings)
     if out is not None:
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"

@@ -137,13 +137,12 @@ def test_a_signal_during_validate_ends_it(
     script = tmp_path / "validate_interrupted.py"
     script.write_text(
         "import os, sys\n"
-        "from reconciler.cli import app, main\n"
-        "load = app.Settings.load_config\n"
-        "def interrupted(self, files):\n"
+        "from reconciler.cli import Settings, main\n"
+        "from reconciler.config import load_config\n"
+        "def interrupted(files, **limits):\n"
         f"    os.kill(os.getpid(), {int(signum)})\n"
-        "    return load(self, files)\n"
-        "app.Settings.load_config = interrupted\n"
-        "main(sys.argv[1:])\n"
+        "    return load_config(files, **limits)\n"
+        "main(sys.argv[1:], seams=Settings(read_config=interrupted))\n"
     )
     done = subprocess.run(
         [sys.executable, str(script), "validate", str(CONFIG)],

@@ -4,7 +4,7 @@ and convergence after them (the next plan is the check). Fake accounts stand in 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,9 +21,8 @@ from reconciler.core import (
     differences,
     make_plan,
     plan_from_saved,
-    read_inputs,
 )
-from reconciler.errors import ApiError, AuthError, InputError, Refused
+from reconciler.errors import ApiError, AuthError, Refused
 from reconciler.model import (
     AgentListing,
     Desired,
@@ -259,25 +258,6 @@ def test_check_unchanged_compares_warnings_and_cleared_settings_too() -> None:
             Plan(changes=(MOVE,)),
             Plan(changes=(MOVE,), settings_dropped={"+14155550102": PW1}),
         )
-
-
-def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
-    config = tmp_path / "plan.json"
-    config.write_text("version: 1\npersonas: []\n")
-    saved = saved_plan_file(tmp_path, Plan(changes=(ATTACH,)))
-
-    def read(files: Sequence[str], signing_key: Callable[[], bytes] | None) -> object:
-        return read_inputs(files, (), lambda names, max_bytes: wanting(), 1, signing_key)
-
-    assert read([str(config)], lambda: KEY) == wanting()
-    assert isinstance(read([str(saved)], lambda: KEY), SavedPlan)
-    with pytest.raises(InputError, match="a plan file is applied alone"):
-        read([str(saved), str(config)], lambda: KEY)
-    with pytest.raises(InputError, match="--target goes with config files"):
-        read_inputs([str(saved)], ["Support"], lambda names, max_bytes: wanting(), 1, lambda: KEY)
-    assert read([str(config)], None) == wanting()
-    with pytest.raises(InputError, match="this is a saved plan, not a config file"):
-        read([str(config), str(saved)], None)
 
 
 N = "+14155550100"

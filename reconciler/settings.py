@@ -1,0 +1,264 @@
+"""What a run takes from its options and surroundings: the global options, their environment
+variables, the API key and the client they make, the files it reads; and how the process is set
+up while it runs (logging, keys hidden, the collector held, the immediate stop on a signal)."""
+
+from __future__ import annotations
+
+import difflib
+import gc
+import itertools
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from typing import Any, NoReturn
+
+from reconciler.api import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    BlandClient,
+    check_base_url,
+    parse_size,
+)
+from reconciler.api.transport import EventHooks
+from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
+from reconciler.errors import ExitCode, InputError
+from reconciler.files import refuse_overwriting, remove_temporary_files
+from reconciler.model import Desired
+from reconciler.planfile import SavedPlan, is_plan_file, read_plan_file, signing_key
+from reconciler.secrets import (
+    REDACTOR,
+    api_key,
+    key_file_from,
+    key_file_warning,
+    key_source,
+    redact_possible_keys,
+)
+
+# Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
+# values overflow the clock arithmetic of deadlines.
+MIN_TIMEOUT = 0.001
+MAX_TIMEOUT = 86_400.0
+
+
+@dataclass
+class Settings:
+    """The global options, and the seams tests replace to run the command line in-process."""
+
+    api_key_file: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_rps: float | None = None
+    max_file_size: int = DEFAULT_MAX_FILE_BYTES
+    no_color: bool = False
+    max_response_size: int = DEFAULT_MAX_RESPONSE_BYTES
+    # The client's sleep (None: its own wait, which a stop interrupts), clock and backoff
+    # multiplier between retries (0: retry at once, Retry-After aside).
+    sleep: Callable[[float], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    backoff: float = 0.5
+    # Whether stdout is a terminal: colour and the progress bar.
+    stdout_is_terminal: Callable[[], bool] = lambda: sys.stdout.isatty()
+    # Asks before an apply without --auto-approve, raising to stop it (None: on the terminal).
+    confirm: Callable[[], None] | None = None
+    # An apply touching at least this many personas shows a progress bar on a terminal.
+    progress_min_personas: int = 10
+    # Reads and checks config files (config.load_config).
+    read_config: Callable[..., Desired] = load_config
+    # Where a warning about the key file goes (the command line prints it on stderr).
+    warn: Callable[[str], None] = logging.getLogger(__name__).warning
+
+    def given(
+        self, timeout: float | None, max_response_size: str | None, **options: Any
+    ) -> Settings:
+        """These settings with the global options; BLAND_TIMEOUT and BLAND_MAX_RESPONSE_SIZE
+        stand in for the two not given."""
+        size, source = max_response_size, "--max-response-size"
+        if size is None:
+            size = os.environ.get("BLAND_MAX_RESPONSE_SIZE") or None
+            source = "BLAND_MAX_RESPONSE_SIZE"
+        max_bytes = DEFAULT_MAX_RESPONSE_BYTES if size is None else parse_size(size, source)
+        timeout_text = os.environ.get("BLAND_TIMEOUT")
+        if timeout is None and timeout_text:
+            timeout = _seconds(timeout_text)
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        return replace(self, **options, timeout=timeout, max_response_size=max_bytes)
+
+    def colour(self) -> bool:
+        """Whether the plan text is coloured: not with --no-color or NO_COLOR (any value); with
+        FORCE_COLOR (any value but 0) even off a terminal, for CI logs; else on a terminal."""
+        if self.no_color or os.environ.get("NO_COLOR"):
+            return False
+        force = os.environ.get("FORCE_COLOR", "")
+        return force != "0" if force else self.stdout_is_terminal()
+
+    def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
+        """The files this run reads (as `what`, and the key file), for refuse_overwriting."""
+        found = dict.fromkeys(files, what)
+        key_file = key_file_from(self.api_key_file, os.environ)
+        if key_file:
+            found[key_file] = "API key file"
+        return found
+
+    def read_inputs(
+        self,
+        files: Sequence[str],
+        targets: Sequence[str] = (),
+        *,
+        plans: bool = False,
+        output: tuple[str, str | None] = ("", None),
+    ) -> Desired | SavedPlan:
+        """The config files, checked whole and cut to the targets; or, for apply (`plans`), the plan
+        file among them, found by its content, its signature checked: before any request. To the
+        other commands a plan file is no config, and they say so, not a dozen schema errors. The
+        file the run writes, `output` (its option and path), may be none of those it reads."""
+        found = [file for file in files if is_plan_file(file)]
+        if found and not plans:
+            raise InputError(
+                "\n".join(
+                    f"{file}: this is a saved plan, not a config file: "
+                    f"apply it with 'reconciler apply {file}'"
+                    for file in found
+                )
+            )
+        if found and len(files) > 1:
+            raise InputError(f"{found[0]}: a plan file is applied alone, without config files")
+        if found and targets:
+            raise InputError(f"{found[0]}: --target goes with config files; a saved plan is whole")
+        if found:
+            source: Desired | SavedPlan = read_plan_file(found[0], self.signing_key())
+        else:
+            desired = self.read_config(list(files), max_bytes=self.max_file_size)
+            source = targeted(desired, targets)
+        option, path = output
+        if path is not None:  # nor the config a saved plan was made from
+            desired = source if isinstance(source, Desired) else source.desired
+            what = "plan file" if found else "config file"
+            inputs = {**self.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
+            refuse_overwriting(option, path, inputs)
+        return source
+
+    def signing_key(self) -> bytes:
+        """The key that signs and checks plan files, derived from the API key."""
+        return signing_key(api_key(self.api_key_file, os.environ))
+
+    def key_source(self) -> str:
+        """Where the API key comes from, in words."""
+        return key_source(self.api_key_file, os.environ)
+
+    def base_url(self) -> str:
+        """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
+        return check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
+
+    def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
+        """A client for BLAND_API_URL with these settings and httpx's event hooks."""
+        base_url = self.base_url()
+        key = api_key(self.api_key_file, os.environ)
+        warning = key_file_warning(self.api_key_file, os.environ)
+        if warning is not None:
+            self.warn(warning)
+        return BlandClient(
+            base_url,
+            key,
+            timeout=self.timeout,
+            max_rps=self.max_rps,
+            sleep=self.sleep,
+            clock=self.clock,
+            backoff=self.backoff,
+            max_response_bytes=self.max_response_size,
+            event_hooks=event_hooks,
+        )
+
+
+def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
+    """The desired state, checked whole, cut to the entries --target names (by name or id)."""
+    if not targets:
+        return desired
+    named = {ref for entry in desired.personas for ref in (entry.id, entry.name) if ref}
+    unknown = [target for target in targets if target not in named]
+    if unknown:
+        hints = [difflib.get_close_matches(target, sorted(named), n=1) for target in unknown]
+        raise InputError(
+            "\n".join(
+                f"--target {target!r}: no entry of the config has that name or id"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                for target, hint in zip(unknown, hints, strict=True)
+            )
+        )
+    wanted = set(targets)
+    kept = tuple(e for e in desired.personas if e.id in wanted or e.name in wanted)
+    left_out = frozenset(n for e in desired.personas if e not in kept for n in e.numbers)
+    return replace(desired, personas=kept, targets=tuple(targets), elsewhere=left_out)
+
+
+def _seconds(text: str) -> float:
+    """BLAND_TIMEOUT's value, in the range --timeout allows."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"BLAND_TIMEOUT={text!r} is not a number of seconds") from None
+    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:  # False for nan
+        raise InputError(
+            f"BLAND_TIMEOUT={text!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
+            f"to {MAX_TIMEOUT:g}"
+        )
+    return value
+
+
+def setup_logging(verbose: int) -> None:
+    """Log on stderr, redacted: warnings, with -v what retries and waits, with -vv each request."""
+    handler = logging.StreamHandler()  # on stderr
+    handler.addFilter(REDACTOR)
+    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+    # httpx logs every request at INFO; ours (at -vv) is shorter and carries the timing.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+
+
+def redact_keys_named(args: Sequence[str]) -> None:
+    """Hide every value that may be the key before anything can print it: BLAND_API_KEY, and
+    every value given to --api-key-file, wherever it stands, before click reads the options
+    (its usage errors quote them); the single-dash form (Terraform's way) too."""
+    redact_possible_keys(None, os.environ)
+    for arg, following in itertools.pairwise([*args, ""]):
+        option, equals, value = arg.partition("=")
+        if option in ("--api-key-file", "-api-key-file") and (equals or following):
+            redact_possible_keys(value if equals else following, os.environ)
+
+
+@contextmanager
+def full_collections_held() -> Iterator[None]:
+    """A plan of 100,000 numbers holds millions of objects to the end of the run, and the
+    collector's full passes over them cost a fifth of it: they are held off while a command
+    runs (young ones go on), and the thresholds restored for callers in-process."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], 1_000_000_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def end_now(signum: int) -> NoReturn:
+    """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line.
+
+    Nothing is being written to the account, and unwinding would wait for requests in flight.
+    stdout is not flushed (a worker may hold it, blocked on a full pipe), and the line goes out
+    with os.write: the signal may have come in the middle of a write to sys.stderr.
+    """
+    remove_temporary_files()
+    words = f"Stopped by {signal.Signals(signum).name}.\n"
+    try:
+        os.write(sys.stderr.fileno(), (("\n" if sys.stderr.isatty() else "") + words).encode())
+    except (OSError, ValueError):
+        with suppress(Exception):
+            sys.stderr.write(words)
+            sys.stderr.flush()
+    os._exit(ExitCode.stopped_by(signum))

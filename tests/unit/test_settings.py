@@ -1,0 +1,98 @@
+"""Settings: the global options and their environment variables, and the inputs a run reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from reconciler.api import DEFAULT_MAX_RESPONSE_BYTES as DEFAULT_MAX
+from reconciler.api import DEFAULT_TIMEOUT
+from reconciler.errors import InputError
+from reconciler.plan import Plan
+from reconciler.planfile import SavedPlan
+from reconciler.settings import Settings
+from tests.unit.test_core import ATTACH, KEY, saved_plan_file, wanting
+
+
+@pytest.mark.parametrize(
+    ("options", "environ", "timeout", "max_bytes"),
+    [
+        ({}, {}, DEFAULT_TIMEOUT, DEFAULT_MAX),
+        ({}, {"BLAND_TIMEOUT": "2.5", "BLAND_MAX_RESPONSE_SIZE": "2M"}, 2.5, 2 * 1024**2),
+        (
+            {},
+            {"BLAND_TIMEOUT": "", "BLAND_MAX_RESPONSE_SIZE": ""},
+            DEFAULT_TIMEOUT,
+            DEFAULT_MAX,
+        ),
+        (
+            {"timeout": 7.0, "max_response_size": "3M"},
+            {"BLAND_TIMEOUT": "nan", "BLAND_MAX_RESPONSE_SIZE": "big"},
+            7.0,
+            3 * 1024**2,
+        ),
+    ],
+)
+def test_an_option_given_wins_over_its_variable_which_wins_over_the_default(
+    options: dict[str, object],
+    environ: dict[str, str],
+    timeout: float,
+    max_bytes: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("BLAND_TIMEOUT", "BLAND_MAX_RESPONSE_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    given = {"timeout": None, "max_response_size": None, **options}
+    settings = Settings().given(**given, max_rps=3.0)
+    assert (settings.timeout, settings.max_response_size, settings.max_rps) == (
+        timeout,
+        max_bytes,
+        3.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("soon", "BLAND_TIMEOUT='soon' is not a number of seconds"),
+        ("0", "BLAND_TIMEOUT='0' is out of range: a number of seconds from 0.001 to 86400"),
+    ],
+)
+def test_a_timeout_variable_that_is_no_timeout_is_named(
+    value: str, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLAND_TIMEOUT", value)
+    with pytest.raises(InputError) as raised:
+        Settings().given(timeout=None, max_response_size=None)
+    assert str(raised.value) == said
+
+
+class Keyed(Settings):
+    """Settings whose plan files are signed with KEY, reading every config as `wanting()`."""
+
+    def signing_key(self) -> bytes:
+        return KEY
+
+
+def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
+    config = tmp_path / "plan.json"
+    config.write_text("version: 1\npersonas: []\n")
+    saved = saved_plan_file(tmp_path, Plan(changes=(ATTACH,)))
+    settings = Keyed(read_config=lambda names, max_bytes: wanting())
+
+    def read(files: Sequence[str], plans: bool = True) -> object:
+        return settings.read_inputs(files, plans=plans)
+
+    assert read([str(config)]) == wanting()
+    assert isinstance(read([str(saved)]), SavedPlan)
+    with pytest.raises(InputError, match="a plan file is applied alone"):
+        read([str(saved), str(config)])
+    with pytest.raises(InputError, match="--target goes with config files"):
+        settings.read_inputs([str(saved)], ["Support"], plans=True)
+    assert read([str(config)], plans=False) == wanting()
+    with pytest.raises(InputError, match="this is a saved plan, not a config file"):
+        read([str(config), str(saved)], plans=False)
