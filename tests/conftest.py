@@ -21,6 +21,7 @@ import pytest
 
 from reconciler.cli import Settings, main
 from reconciler.secrets import REDACTOR
+from tests.forked_cli import forked_cli
 from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
@@ -214,6 +215,14 @@ def installed_bin(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) ->
     ).stdout  # fmt: skip
     assert Path(imported.strip()).is_relative_to(site), imported
     return venv / "bin"
+
+
+@pytest.fixture(scope="module")
+def forked_cli_bin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A bin folder whose `reconciler` runs the CLI in a process forked from one that imported
+    it already (tests/forked_cli.py): for shell scripts that run it many times over."""
+    with forked_cli(tmp_path_factory.mktemp("forked-cli")) as bin_folder:
+        yield bin_folder
 
 
 @pytest.fixture
