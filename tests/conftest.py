@@ -21,7 +21,7 @@ import pytest
 
 from reconciler.cli import Settings, main
 from reconciler.secrets import REDACTOR
-from tests.forked_cli import forked_cli
+from tests.forked_cli import ForkedCli, forked_cli
 from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
@@ -217,12 +217,13 @@ def installed_bin(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) ->
     return venv / "bin"
 
 
-@pytest.fixture(scope="module")
-def forked_cli_bin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A bin folder whose `reconciler` runs the CLI in a process forked from one that imported
-    it already (tests/forked_cli.py): for shell scripts that run it many times over."""
-    with forked_cli(tmp_path_factory.mktemp("forked-cli")) as bin_folder:
-        yield bin_folder
+@pytest.fixture(scope="session")
+def forked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkedCli]:
+    """Runs of the CLI in processes forked from one that imported it already, for the tests
+    that run it many times over (tests/forked_cli.py): `forked.bin` holds a `reconciler` for
+    shell scripts, `forked.start(...)` starts one as a subprocess."""
+    with forked_cli(tmp_path_factory.mktemp("forked-cli")) as started:
+        yield started
 
 
 @pytest.fixture

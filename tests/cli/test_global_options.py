@@ -12,6 +12,7 @@ import pytest
 from reconciler.cli import Settings
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, RunCli
+from tests.forked_cli import ForkedCli
 
 ESC = "\x1b["
 
@@ -142,7 +143,7 @@ def test_json_and_markdown_are_never_coloured(
 
 
 def completion(bin_folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`reconciler` with shell completion's variables set: forked_cli_bin's, named as the
+    """`reconciler` with shell completion's variables set: forked.bin's, named as the
     installed command is (completion is keyed on the program's name)."""
     return subprocess.run(
         [str(bin_folder / "reconciler")],
@@ -155,18 +156,18 @@ def completion(bin_folder: Path, env: dict[str, str]) -> subprocess.CompletedPro
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_the_shell_completion_script_is_produced(shell: str, forked_cli_bin: Path) -> None:
-    done = completion(forked_cli_bin, {"_RECONCILER_COMPLETE": f"{shell}_source"})
+def test_the_shell_completion_script_is_produced(shell: str, forked: ForkedCli) -> None:
+    done = completion(forked.bin, {"_RECONCILER_COMPLETE": f"{shell}_source"})
     assert done.returncode == 0, done.stderr
     assert "_RECONCILER_COMPLETE" in done.stdout
     assert f"{shell}_complete" in done.stdout
 
 
-def test_completion_completes_commands_and_options(forked_cli_bin: Path) -> None:
+def test_completion_completes_commands_and_options(forked: ForkedCli) -> None:
     words = {"_RECONCILER_COMPLETE": "bash_complete", "COMP_CWORD": "1"}
-    commands = completion(forked_cli_bin, {**words, "COMP_WORDS": "reconciler s"})
+    commands = completion(forked.bin, {**words, "COMP_WORDS": "reconciler s"})
     assert commands.stdout.split() == ["plain,show", "plain,simulator"]
     options = completion(
-        forked_cli_bin, {**words, "COMP_WORDS": "reconciler plan --fo", "COMP_CWORD": "2"}
+        forked.bin, {**words, "COMP_WORDS": "reconciler plan --fo", "COMP_CWORD": "2"}
     )
     assert options.stdout.split() == ["plain,--format", "plain,--force"]
