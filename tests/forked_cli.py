@@ -31,13 +31,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, NoReturn
 
 # The `reconciler` on PATH: started for every run a script makes, so it imports only what it
-# needs (-I -S: no site packages, no user environment). Its streams become the child's; the
-# server answers the child's pid, then its exit code, which the client exits with (1 and a line
-# on stderr if the child ended without one). Signals sent to it are not passed on.
+# needs (-I -S: no site packages, no user environment). Its streams become the child's. The
+# server answers the child's pid, then how it ended, which the client ends the same way: with
+# its exit code, or by the signal that killed it. Signals sent to the client are not passed on.
 CLIENT = """#!{python} -IS
-import json, os, socket, sys
+import json, os, signal, socket, sys
 server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 server.connect({socket_path!r})
 request = dict(argv=sys.argv, env=dict(os.environ), cwd=os.getcwd())
@@ -45,21 +46,35 @@ socket.send_fds(server, [b"R"], [0, 1, 2])
 server.sendall(json.dumps(request).encode())
 server.shutdown(socket.SHUT_WR)
 reply = b""
-while chunk := server.recv(64):
+while reply.count(b"\\n") < 2 and (chunk := server.recv(64)):
     reply += chunk
-code = reply.split(b"\\n")[1:2]
-if not code or not code[0]:
-    sys.stderr.write("reconciler: the forked run ended without an exit code\\n")
-sys.exit(int(code[0]) if code and code[0] else 1)
+lines = reply.split(b"\\n")
+if len(lines) < 3:
+    sys.exit("reconciler: the forked run's server went away")
+code = int(lines[1])
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
 """
 
 
 def _receive(connection: socket.socket) -> dict[str, object]:
-    """The client's standard streams, put in place as fds 0, 1 and 2, and its request."""
+    """The client's standard streams, put in place as fds 0, 1 and 2 and as sys.stdin, stdout
+    and stderr, made as the interpreter makes them at its start (line-buffered on a terminal,
+    stderr always); and its request."""
     _, fds, _, _ = socket.recv_fds(connection, 1, 3)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        made = getattr(sys, name)
+        stream = open(  # noqa: SIM115  the interpreter's own, never closed
+            fd, "w" if fd else "r", buffering=1 if fd == 2 else -1, encoding=made.encoding,
+            errors=made.errors, newline="\n", closefd=False,
+        )  # fmt: skip
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
     received = b""
     while chunk := connection.recv(65536):
         received += chunk
@@ -67,11 +82,12 @@ def _receive(connection: socket.socket) -> dict[str, object]:
     return request
 
 
-def _run_child(connection: socket.socket) -> None:
-    """In the forked child: become the client's run of `reconciler`, send back the exit code."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _become_the_run(connection: socket.socket) -> NoReturn:
+    """In the forked child: take the client's request and run the command line as the
+    installed command does. Its end, a SystemExit or any other exception, goes up to the top
+    of this script, so the interpreter ends the run as it ends the installed command's."""
     request = _receive(connection)
-    connection.sendall(f"{os.getpid()}\n".encode())
+    connection.close()
     os.chdir(str(request["cwd"]))
     environment = request["env"]
     assert isinstance(environment, dict)
@@ -80,125 +96,150 @@ def _run_child(connection: socket.socket) -> None:
     argv = request["argv"]
     assert isinstance(argv, list)
     sys.argv = [str(word) for word in argv]
-    code: object = 0
-    try:
-        from reconciler.__main__ import run
+    from reconciler.__main__ import run
 
-        run()
-    except SystemExit as stopped:
-        code = stopped.code
-    for stream in (sys.stdout, sys.stderr):
-        with suppress(OSError):
-            stream.flush()
-    status = code if isinstance(code, int) else (0 if code is None else 1)
-    connection.sendall(str(status).encode())
-    os._exit(status)
+    sys.exit(run())  # as the installed command's script
 
 
 def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _reap(flags: int) -> None:
-    """Wait for the children that ended (all of them, without WNOHANG): their CPU time then
-    counts in this process's, and so in the test run's once it waits for this one."""
-    try:
-        while os.waitpid(-1, flags)[0]:
-            pass
-    except ChildProcessError:
-        pass
-
-
 def serve(socket_path: str) -> None:
-    """Import the CLI, then fork a child for each client until SIGTERM."""
+    """Import the CLI, then fork a child for each client until SIGTERM. Each client is told
+    its child's pid at once, and how the child ended once it is reaped, which also counts its
+    CPU time in this process's (and so in the test run's, which waits for this one)."""
     import reconciler.cli  # noqa: F401  the import every child is spared
 
-    signal.signal(signal.SIGTERM, _stop)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(16)
+    woken, wake = os.pipe()
+    os.set_blocking(wake, False)
+    signal.set_wakeup_fd(wake)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # wakes the select below
+    signal.signal(signal.SIGTERM, _stop)
+    running: dict[int, socket.socket] = {}
     print("ready", flush=True)
     try:
         while True:
-            connection, _ = listener.accept()
-            if os.fork() == 0:
-                listener.close()
-                _run_child(connection)
-            connection.close()
-            _reap(os.WNOHANG)
+            ready, _, _ = select.select([listener, woken], [], [])
+            if listener in ready:
+                connection, _ = listener.accept()
+                pid = os.fork()
+                if pid == 0:
+                    for signum in (signal.SIGCHLD, signal.SIGTERM):
+                        signal.signal(signum, signal.SIG_DFL)
+                    signal.set_wakeup_fd(-1)
+                    for other in (listener, *running.values()):
+                        other.close()
+                    os.close(woken)
+                    os.close(wake)
+                    _become_the_run(connection)
+                connection.sendall(f"{pid}\n".encode())
+                running[pid] = connection
+            if woken in ready:
+                os.read(woken, 4096)
+            while running and (ended := os.waitpid(-1, os.WNOHANG))[0]:
+                connection = running.pop(ended[0])
+                with suppress(OSError):
+                    connection.sendall(f"{os.waitstatus_to_exitcode(ended[1])}\n".encode())
+                connection.close()
     finally:
-        _reap(0)
+        for connection in running.values():
+            connection.close()
+        with suppress(ChildProcessError):
+            while True:
+                os.wait()
 
 
 class ForkedRun:
-    """One forked run of the CLI, driven as a subprocess.Popen with text pipes is (stdin is
-    /dev/null). Its end is known by the end of its connection, held by the child alone; a
-    child killed before it sent its exit code gets returncode -1."""
+    """One forked run of the CLI, driven as a subprocess.Popen with text pipes is: stdin is
+    /dev/null and stdout a pipe unless file descriptors are given, stderr a pipe."""
 
     def __init__(
-        self, socket_path: Path, argv: Sequence[str], env: Mapping[str, str], cwd: Path
+        self,
+        socket_path: Path,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path,
+        stdin: int | None = None,
+        stdout: int | None = None,
     ) -> None:
         self._connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._connection.connect(str(socket_path))
-        out_read, out_write = os.pipe()
-        err_read, err_write = os.pipe()
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        socket.send_fds(self._connection, [b"R"], [stdin, out_write, err_write])
-        for fd in (stdin, out_write, err_write):
+        readers: dict[int, int] = {}  # the read ends of the pipes made here: fd 1, 2 -> end
+        sent = []
+        for target, given in enumerate((stdin, stdout, None)):
+            if given is not None:
+                sent.append(os.dup(given))
+            elif target == 0:
+                sent.append(os.open(os.devnull, os.O_RDONLY))
+            else:
+                readers[target], write_end = os.pipe()
+                sent.append(write_end)
+        socket.send_fds(self._connection, [b"R"], sent)
+        for fd in sent:
             os.close(fd)
         request = {"argv": ["reconciler", *argv], "env": dict(env), "cwd": str(cwd)}
         self._connection.sendall(json.dumps(request).encode())
         self._connection.shutdown(socket.SHUT_WR)
         self._reply = b""
         while b"\n" not in self._reply:
-            chunk = self._connection.recv(64)
-            assert chunk, "the forked run ended before it started"
-            self._reply += chunk
+            self._read_reply()
         self.pid = int(self._reply.split(b"\n")[0])
-        self.stdout = open(out_read, encoding="utf-8")  # noqa: SIM115  closed by communicate
-        self.stderr = open(err_read, encoding="utf-8")  # noqa: SIM115
+        # Closed by communicate, as Popen's are.
+        self.stdout: IO[str] | None = open(readers[1]) if 1 in readers else None  # noqa: SIM115
+        self.stderr: IO[str] | None = open(readers[2])  # noqa: SIM115
         self.returncode: int | None = None
 
+    def _read_reply(self) -> None:
+        chunk = self._connection.recv(64)
+        assert chunk, "the forked run's server went away"
+        self._reply += chunk
+
     def poll(self) -> int | None:
-        """The exit code once the run has ended, else None (without waiting)."""
-        if self.returncode is None:
-            self._connection.setblocking(False)
-            with suppress(BlockingIOError):
-                while chunk := self._connection.recv(64):
-                    self._reply += chunk
-                code = self._reply.split(b"\n")[1]
-                self.returncode = int(code) if code else -1
-            self._connection.setblocking(True)
+        """The exit code once the run has ended (minus the signal that killed it), else None."""
+        self._connection.setblocking(False)
+        with suppress(BlockingIOError):
+            while self.returncode is None and self._reply.count(b"\n") < 2:
+                self._read_reply()
+        self._connection.setblocking(True)
+        if self.returncode is None and self._reply.count(b"\n") == 2:
+            self.returncode = int(self._reply.split(b"\n")[1])
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
-        if self.returncode is None:
+        if self.poll() is None:
             os.kill(self.pid, signum)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
-        """Read stdout and stderr to their end, then wait for the end of the run."""
-        output = {self.stdout: "", self.stderr: ""}
+        """Read stdout and stderr (those that are pipes) to their end, then wait for the end of
+        the run."""
+        streams = [stream for stream in (self.stdout, self.stderr) if stream is not None]
+        output = {stream: b"" for stream in streams}
         with selectors.DefaultSelector() as selector:
-            for stream in output:
+            for stream in streams:
                 selector.register(stream, selectors.EVENT_READ)
             while selector.get_map():
                 events = selector.select(timeout)
                 assert events, f"the forked run took more than {timeout} s"
                 for key, _ in events:
-                    chunk = os.read(key.fd, 65536).decode()
+                    chunk = os.read(key.fd, 65536)
                     if not chunk:
                         selector.unregister(key.fileobj)
                     output[key.fileobj] += chunk  # type: ignore[index]
-        for stream in output:
+        for stream in streams:
             stream.close()
-        while self.poll() is None:  # select wakes when the child sent its code or ended
+        while self.poll() is None:  # wakes when the server tells how the run ended
             ready, _, _ = select.select([self._connection], [], [], timeout)
             assert ready, f"the forked run took more than {timeout} s"
         self._connection.close()
-        return output[self.stdout], output[self.stderr]
+        out, err = (output.get(stream, b"").decode() for stream in (self.stdout, self.stderr))
+        return out, err
 
 
 @dataclass(frozen=True)
@@ -208,9 +249,16 @@ class ForkedCli:
     socket: Path
     bin: Path
 
-    def start(self, *args: str, env: Mapping[str, str], cwd: Path) -> ForkedRun:
+    def start(
+        self,
+        *args: str,
+        env: Mapping[str, str],
+        cwd: Path,
+        stdin: int | None = None,
+        stdout: int | None = None,
+    ) -> ForkedRun:
         """`reconciler ARGS...` with this environment, in this folder."""
-        return ForkedRun(self.socket, args, env, cwd)
+        return ForkedRun(self.socket, args, env, cwd, stdin, stdout)
 
 
 @contextmanager
@@ -234,7 +282,11 @@ def forked_cli(folder: Path) -> Iterator[ForkedCli]:
         yield ForkedCli(socket_path, bin_folder)
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a child that never ended holds it
+            server.kill()
+            server.wait()
 
 
 if __name__ == "__main__":
