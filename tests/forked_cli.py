@@ -1,15 +1,16 @@
 """Runs of `reconciler` in processes of their own that start without importing the CLI.
 
-Importing the command line takes most of the CPU of a short `reconciler` run, and some tests run
-it dozens of times over: the CI recipes' steps' shell scripts, and the applies killed part-way.
-A server process imports the CLI once and forks a child for each run, which takes the caller's
-arguments, environment, working directory and standard streams and runs the entry point the
-installed command runs (`reconciler.__main__.run`). Shell scripts find a `reconciler` on PATH
-that asks for such a run and exits with its code; a test starts one with ForkedCli.start and
-drives it as it would a subprocess, signals included, since the child is a process of its own.
+Importing the command line takes most of the CPU of a short `reconciler` run, and many tests
+need the CLI in a process of its own: the CI recipes' shell scripts run it dozens of times over,
+and runs are killed, signalled or have their stdout closed part-way. A server process imports
+the CLI once and forks a child for each run, which takes the caller's arguments, environment,
+working directory and standard streams and runs the entry point the installed command runs
+(`reconciler.__main__.run`); the interpreter then ends it as it ends the installed command.
+Shell scripts find a `reconciler` on PATH that asks for such a run and ends as it ended; a test
+starts one with ForkedCli.start and drives it as it would a subprocess.
 
-What the children leave out is the interpreter's own start and end: the tests about those run
-the real command (signals while starting, a closed stdout, `python -m`, the installed wheel).
+What the children leave out is the interpreter's own start: the tests about it run the real
+command (signals while it starts, `python -m reconciler`, the installed wheel, the demo).
 
 Run as a script, this module is the server: `python tests/forked_cli.py SOCKET`. As a script,
 not with -m: click names the program after the script that runs (sys.argv[0]), as it does for
@@ -155,7 +156,7 @@ def serve(socket_path: str) -> None:
 
 class ForkedRun:
     """One forked run of the CLI, driven as a subprocess.Popen with text pipes is: stdin is
-    /dev/null and stdout a pipe unless file descriptors are given, stderr a pipe."""
+    /dev/null, stdout and stderr pipes, unless file descriptors are given for them."""
 
     def __init__(
         self,
@@ -165,12 +166,13 @@ class ForkedRun:
         cwd: Path,
         stdin: int | None = None,
         stdout: int | None = None,
+        stderr: int | None = None,
     ) -> None:
         self._connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._connection.connect(str(socket_path))
         readers: dict[int, int] = {}  # the read ends of the pipes made here: fd 1, 2 -> end
         sent = []
-        for target, given in enumerate((stdin, stdout, None)):
+        for target, given in enumerate((stdin, stdout, stderr)):
             if given is not None:
                 sent.append(os.dup(given))
             elif target == 0:
@@ -190,7 +192,7 @@ class ForkedRun:
         self.pid = int(self._reply.split(b"\n")[0])
         # Closed by communicate, as Popen's are.
         self.stdout: IO[str] | None = open(readers[1]) if 1 in readers else None  # noqa: SIM115
-        self.stderr: IO[str] | None = open(readers[2])  # noqa: SIM115
+        self.stderr: IO[str] | None = open(readers[2]) if 2 in readers else None  # noqa: SIM115
         self.returncode: int | None = None
 
     def _read_reply(self) -> None:
@@ -200,14 +202,23 @@ class ForkedRun:
 
     def poll(self) -> int | None:
         """The exit code once the run has ended (minus the signal that killed it), else None."""
-        self._connection.setblocking(False)
-        with suppress(BlockingIOError):
-            while self.returncode is None and self._reply.count(b"\n") < 2:
-                self._read_reply()
-        self._connection.setblocking(True)
-        if self.returncode is None and self._reply.count(b"\n") == 2:
-            self.returncode = int(self._reply.split(b"\n")[1])
+        if self.returncode is None:
+            self._connection.setblocking(False)
+            with suppress(BlockingIOError):
+                while self._reply.count(b"\n") < 2:
+                    self._read_reply()
+            self._connection.setblocking(True)
+            if self._reply.count(b"\n") == 2:
+                self.returncode = int(self._reply.split(b"\n")[1])
+                self._connection.close()
         return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the end of the run (the server's word that it ended); its exit code."""
+        while (code := self.poll()) is None:
+            ready, _, _ = select.select([self._connection], [], [], timeout)
+            assert ready, f"the forked run took more than {timeout} s"
+        return code
 
     def send_signal(self, signum: int) -> None:
         if self.poll() is None:
@@ -234,10 +245,7 @@ class ForkedRun:
                     output[key.fileobj] += chunk  # type: ignore[index]
         for stream in streams:
             stream.close()
-        while self.poll() is None:  # wakes when the server tells how the run ended
-            ready, _, _ = select.select([self._connection], [], [], timeout)
-            assert ready, f"the forked run took more than {timeout} s"
-        self._connection.close()
+        self.wait(timeout)
         out, err = (output.get(stream, b"").decode() for stream in (self.stdout, self.stderr))
         return out, err
 
@@ -256,9 +264,10 @@ class ForkedCli:
         cwd: Path,
         stdin: int | None = None,
         stdout: int | None = None,
+        stderr: int | None = None,
     ) -> ForkedRun:
         """`reconciler ARGS...` with this environment, in this folder."""
-        return ForkedRun(self.socket, args, env, cwd, stdin, stdout)
+        return ForkedRun(self.socket, args, env, cwd, stdin, stdout, stderr)
 
 
 @contextmanager
