@@ -220,8 +220,8 @@ def installed_bin(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) ->
 @pytest.fixture(scope="session")
 def forked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkedCli]:
     """Runs of the CLI in processes forked from one that imported it already, for the tests
-    that run it many times over (tests/forked_cli.py): `forked.bin` holds a `reconciler` for
-    shell scripts, `forked.start(...)` starts one as a subprocess."""
+    that need it in a process of its own but not its start (tests/forked_cli.py): `forked.bin`
+    holds a `reconciler` for shell scripts, `forked.start(...)` starts one as a subprocess."""
     with forked_cli(tmp_path_factory.mktemp("forked-cli")) as started:
         yield started
 

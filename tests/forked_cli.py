@@ -299,5 +299,8 @@ def forked_cli(folder: Path) -> Iterator[ForkedCli]:
 
 
 if __name__ == "__main__":
-    del sys.path[0]  # this folder: the installed command's is the bin folder, nothing to import
+    # The project's root in place of this folder, as for `python -m reconciler` run there: the
+    # tree under test is what is imported (a copy under mutation testing, say), whatever is
+    # installed.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
     serve(sys.argv[1])
