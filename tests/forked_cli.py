@@ -110,7 +110,14 @@ def serve(socket_path: str) -> None:
     """Import the CLI, then fork a child for each client until SIGTERM. Each client is told
     its child's pid at once, and how the child ended once it is reaped, which also counts its
     CPU time in this process's (and so in the test run's, which waits for this one)."""
-    import reconciler.cli  # noqa: F401  the import every child is spared
+    # The imports every child is spared: the CLI, and what is imported only where a command
+    # needs it (the planner's deepdiff, the schemas' jsonschema, the httpcore of httpx's first
+    # client), which nearly every run here does.
+    import deepdiff  # noqa: F401
+    import httpcore  # noqa: F401
+    import jsonschema  # noqa: F401
+
+    import reconciler.cli  # noqa: F401
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
