@@ -21,6 +21,7 @@ import pytest
 
 from reconciler.cli import Settings, main
 from reconciler.secrets import REDACTOR
+from tests.forked_cli import ForkedCli, forked_cli
 from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
@@ -214,6 +215,15 @@ def installed_bin(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) ->
     ).stdout  # fmt: skip
     assert Path(imported.strip()).is_relative_to(site), imported
     return venv / "bin"
+
+
+@pytest.fixture(scope="session")
+def forked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkedCli]:
+    """Runs of the CLI in processes forked from one that imported it already, for the tests
+    that need it in a process of its own but not its start (tests/forked_cli.py): `forked.bin`
+    holds a `reconciler` for shell scripts, `forked.start(...)` starts one as a subprocess."""
+    with forked_cli(tmp_path_factory.mktemp("forked-cli")) as started:
+        yield started
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,9 @@ import pytest
 from reconciler.cli import Settings
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, RunCli
+from tests.forked_cli import ForkedCli
 
 ESC = "\x1b["
-INSTALLED = Path(sys.executable).parent / "reconciler"
 
 
 @pytest.mark.parametrize(
@@ -143,9 +142,11 @@ def test_json_and_markdown_are_never_coloured(
         assert ESC not in run_cli("plan", CONFIG, "--format", output_format).out
 
 
-def completion(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def completion(bin_folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`reconciler` with shell completion's variables set: forked.bin's, named as the
+    installed command is (completion is keyed on the program's name)."""
     return subprocess.run(
-        [str(INSTALLED)],
+        [str(bin_folder / "reconciler")],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -155,16 +156,18 @@ def completion(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_the_shell_completion_script_is_produced(shell: str) -> None:
-    done = completion({"_RECONCILER_COMPLETE": f"{shell}_source"})
+def test_the_shell_completion_script_is_produced(shell: str, forked: ForkedCli) -> None:
+    done = completion(forked.bin, {"_RECONCILER_COMPLETE": f"{shell}_source"})
     assert done.returncode == 0, done.stderr
     assert "_RECONCILER_COMPLETE" in done.stdout
     assert f"{shell}_complete" in done.stdout
 
 
-def test_completion_completes_commands_and_options() -> None:
+def test_completion_completes_commands_and_options(forked: ForkedCli) -> None:
     words = {"_RECONCILER_COMPLETE": "bash_complete", "COMP_CWORD": "1"}
-    commands = completion({**words, "COMP_WORDS": "reconciler s"})
+    commands = completion(forked.bin, {**words, "COMP_WORDS": "reconciler s"})
     assert commands.stdout.split() == ["plain,show", "plain,simulator"]
-    options = completion({**words, "COMP_WORDS": "reconciler plan --fo", "COMP_CWORD": "2"})
+    options = completion(
+        forked.bin, {**words, "COMP_WORDS": "reconciler plan --fo", "COMP_CWORD": "2"}
+    )
     assert options.stdout.split() == ["plain,--format", "plain,--force"]

@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, ROOT, TEST_KEY, RunCli
+from tests.forked_cli import ForkedCli
 
 
 def test_missing_key_names_the_variable(
@@ -153,17 +154,13 @@ def test_an_unknown_single_dash_option_is_left_to_click(sim: Simulator, run_cli:
     assert result.err.endswith("Error: No such option '-x'.\n")
 
 
-def prompt_then_eof(sim: Simulator, answer: bytes) -> tuple[int, str]:
-    """`reconciler apply` on a terminal (a pty): wait for the prompt, type `answer`."""
+def prompt_then_eof(forked: ForkedCli, sim: Simulator, answer: bytes) -> tuple[int, str]:
+    """`reconciler apply` on a terminal (a pty): wait for the prompt, type `answer`. It runs in
+    a process forked from one that imported the CLI (tests/forked_cli.py)."""
     controller, terminal = pty.openpty()
     env = {**os.environ, "BLAND_API_URL": sim.url, "BLAND_API_KEY": TEST_KEY, "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", str(CONFIG)],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        cwd=ROOT,
-        env=env,
+    process = forked.start(
+        "apply", str(CONFIG), env=env, cwd=ROOT, stdin=terminal, stdout=terminal, stderr=terminal
     )
     os.close(terminal)
     shown = b""
@@ -182,14 +179,16 @@ def prompt_then_eof(sim: Simulator, answer: bytes) -> tuple[int, str]:
         os.close(controller)
 
 
-def test_ctrl_d_at_the_apply_prompt_cancels_in_one_line_as_no_does(sim: Simulator) -> None:
-    code, shown = prompt_then_eof(sim, b"\x04")
+def test_ctrl_d_at_the_apply_prompt_cancels_in_one_line_as_no_does(
+    forked: ForkedCli, sim: Simulator
+) -> None:
+    code, shown = prompt_then_eof(forked, sim, b"\x04")
     assert shown.endswith(
         "error: apply cancelled: no answer on standard input; nothing was written "
         "(use --auto-approve in CI)\n"
     )
     assert "Aborted" not in shown
-    no_code, no_shown = prompt_then_eof(sim, b"no\n")
+    no_code, no_shown = prompt_then_eof(forked, sim, b"no\n")
     assert no_shown.endswith("error: apply cancelled: nothing was written\n")
     assert code == no_code == 1
     assert sim.writes() == []

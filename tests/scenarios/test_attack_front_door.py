@@ -24,6 +24,7 @@ import yaml
 
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, ROOT, SUPPORT, TEST_KEY, RunCli, write_config
+from tests.forked_cli import ForkedCli
 from tests.scenarios import test_ci_recipes
 from tests.scenarios.conftest import StartSim
 from tests.scenarios.fake_issue_api import (
@@ -167,16 +168,13 @@ def test_a_flag_is_never_hinted_with_a_value(run_cli: RunCli, word: str, flag: s
     assert f"Did you mean '{flag}'?" in result.err
 
 
-def test_ctrl_d_at_the_apply_prompt_writes_nothing(sim: Simulator, tmp_path: Path) -> None:
+def test_ctrl_d_at_the_apply_prompt_writes_nothing(
+    forked: ForkedCli, sim: Simulator, tmp_path: Path
+) -> None:
     leader, follower = pty.openpty()
     env = {**os.environ, "BLAND_API_URL": sim.url, "BLAND_API_KEY": TEST_KEY, "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [Path(sys.executable).parent / "reconciler", "apply", CONFIG],
-        stdin=follower,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    # In a process forked from one that imported the CLI (tests/forked_cli.py).
+    process = forked.start("apply", str(CONFIG), env=env, cwd=Path.cwd(), stdin=follower)
     os.close(follower)
     # The prompt goes to stdout; EOF is typed once it is asked.
     prompt = b""
@@ -190,11 +188,11 @@ def test_ctrl_d_at_the_apply_prompt_writes_nothing(sim: Simulator, tmp_path: Pat
     out, err = process.communicate(timeout=60)
     os.close(leader)
     assert process.returncode == 1
-    assert err.decode().splitlines()[-1] == (
+    assert err.splitlines()[-1] == (
         "error: apply cancelled: no answer on standard input; nothing was written "
         "(use --auto-approve in CI)"
     )
-    assert b"Traceback" not in out + err and sim.writes() == []
+    assert "Traceback" not in out + err and sim.writes() == []
 
 
 # -- the drift issue script ---------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """stdout closed early (`reconciler apply ... | head`): no new write, the report on stderr, exit 4.
 
-The CLI runs as a subprocess whose stdout is a pipe the test closes, against an in-process
+The CLI runs in a process of its own whose stdout is a pipe the test closes, against an in-process
 simulator that holds every write until the test lets them go: the writes in flight when stdout
 closes are known, and so is everything the run may still send.
 """
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ import pytest
 
 from reconciler.simulator import RequestRecord
 from tests.conftest import ROOT, TEST_KEY, write_config
+from tests.forked_cli import ForkedCli, ForkedRun
 from tests.simulated import Simulator
 
 PERSONAS = 40
@@ -43,21 +42,16 @@ def config(tmp_path: Path) -> Path:
     return write_config(tmp_path / "personas.yaml", entries)
 
 
-def start(sim: Simulator, *args: str | Path, stdout: int) -> subprocess.Popen[str]:
+def start(forked: ForkedCli, sim: Simulator, *args: str | Path, stdout: int | None) -> ForkedRun:
+    """The command in a process of its own, forked from one that imported the CLI; it ends as
+    the installed command does, flushing stdout at the interpreter's exit (tests/forked_cli.py).
+    stdout is a pipe to read from, or the file descriptor given."""
     env = {**os.environ, "BLAND_API_URL": sim.url, "BLAND_API_KEY": TEST_KEY, "NO_COLOR": "1"}
     env.pop("BLAND_API_KEY_FILE", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return forked.start(*map(str, args), env=env, cwd=ROOT, stdout=stdout)
 
 
-def wait_for_writes_in_flight(sim: Simulator, process: subprocess.Popen[str], count: int) -> None:
+def wait_for_writes_in_flight(sim: Simulator, process: ForkedRun, count: int) -> None:
     woken = threading.Event()
     give_up = time.monotonic() + 30
     while time.monotonic() < give_up:
@@ -70,7 +64,7 @@ def wait_for_writes_in_flight(sim: Simulator, process: subprocess.Popen[str], co
 
 
 def test_stdout_closed_during_the_writes_stops_new_writes_and_logs_every_write_sent(
-    sim: Simulator, config: Path, tmp_path: Path
+    forked: ForkedCli, sim: Simulator, config: Path, tmp_path: Path
 ) -> None:
     release = threading.Event()
 
@@ -80,8 +74,8 @@ def test_stdout_closed_during_the_writes_stops_new_writes_and_logs_every_write_s
     sim.on_write = hold
     log_file = tmp_path / "run.log"
     process = start(
-        sim, "apply", config, "--auto-approve", "--parallelism", PARALLELISM,
-        "--log-file", log_file, stdout=subprocess.PIPE,
+        forked, sim, "apply", config, "--auto-approve", "--parallelism", PARALLELISM,
+        "--log-file", log_file, stdout=None,
     )  # fmt: skip
     wait_for_writes_in_flight(sim, process, PARALLELISM)
     assert process.stdout is not None
@@ -118,12 +112,12 @@ def closed_pipe() -> int:
 
 @pytest.mark.parametrize("command", ["validate", "plan", "apply", "export"])
 def test_stdout_closed_before_any_output_is_one_line_and_writes_nothing(
-    command: str, sim: Simulator, config: Path
+    command: str, forked: ForkedCli, sim: Simulator, config: Path
 ) -> None:
     args = {"validate": [config], "plan": [config], "apply": [config, "--auto-approve"]}
     stdout = closed_pipe()
     try:
-        process = start(sim, command, *args.get(command, []), stdout=stdout)
+        process = start(forked, sim, command, *args.get(command, []), stdout=stdout)
     finally:
         os.close(stdout)
     _, err = process.communicate(timeout=60)

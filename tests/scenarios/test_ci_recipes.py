@@ -26,6 +26,7 @@ from reconciler import __version__
 from reconciler.cli import cli
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, IVR, ROOT, SALES, SUPPORT, TEST_KEY, write_config
+from tests.forked_cli import ForkedCli
 from tests.scenarios.fake_issue_api import TOKEN, Tracker, serving, tracker_env
 
 CI = EXAMPLES / "ci"
@@ -419,11 +420,15 @@ def run_bash(script: str, env: dict[str, str], cwd: Path) -> subprocess.Complete
 
 
 @pytest.fixture
-def shell_env(sim: Simulator, tmp_path: Path) -> dict[str, str]:
-    """The environment a CI runner gives a step, with the installed CLI on PATH."""
+def shell_env(sim: Simulator, tmp_path: Path, forked: ForkedCli) -> dict[str, str]:
+    """The environment a CI runner gives a step, with the CLI and this Python on PATH.
+
+    Its `reconciler` is forked.bin's, the CLI without its start-up: the steps run it dozens of
+    times over. The installed command itself runs in test_readme.py and the hook's tests.
+    """
     bin_dir = Path(sys.executable).parent
     return {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PATH": os.pathsep.join((str(forked.bin), str(bin_dir), os.environ["PATH"])),
         "HOME": str(tmp_path),
         "BLAND_API_URL": sim.url,
         "BLAND_API_KEY": TEST_KEY,

@@ -1,6 +1,7 @@
-"""An apply killed after k of n persona writes (SIGKILL, SIGTERM, SIGINT) leaves an account from
-which the next apply makes exactly the remaining writes. The killed apply runs as a subprocess
-against an in-process simulator whose writes hang after the k-th one.
+"""An apply killed after k of n persona writes (SIGKILL, SIGTERM) leaves an account from
+which the next apply makes exactly the remaining writes. The killed apply runs in a process of
+its own (forked from one that imported the CLI: tests/forked_cli.py) against an in-process
+simulator whose writes hang after the k-th one.
 
 With the listing skew on, the account spans two pages of personas and, while the killed apply
 reads them, a number declared on a page-1 persona moves to a page-2 persona: the listing shows
@@ -12,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at, write_config, writes
+from tests.forked_cli import ForkedCli, ForkedRun
 from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 
@@ -83,29 +83,25 @@ def config(tmp_path: Path, skew: bool) -> Path:
 
 
 def start_apply(
+    forked: ForkedCli,
     sim: Simulator,
     config: Path,
     *global_options: str,
     log_file: Path | None = None,
     parallelism: int = 4,
-) -> subprocess.Popen[str]:
+) -> ForkedRun:
+    """The apply to stop, in a process forked from one that imported the CLI: the process is
+    what is killed or signalled here, not its start (test_signals.py signals a starting one)."""
     env = {**os.environ, "BLAND_API_URL": sim.url, "BLAND_API_KEY": TEST_KEY, "NO_COLOR": "1"}
     env.pop("BLAND_API_KEY_FILE", None)
-    command = [sys.executable, "-m", "reconciler", *global_options, "apply", str(config)]
+    command = [*global_options, "apply", str(config)]
     command.extend(["--auto-approve", "--parallelism", str(parallelism)])
     if log_file is not None:
         command.extend(["--log-file", str(log_file)])
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return forked.start(*command, env=env, cwd=ROOT)
 
 
-def wait_until_hung(sim: Simulator, process: subprocess.Popen[str], served: int) -> None:
+def wait_until_hung(sim: Simulator, process: ForkedRun, served: int) -> None:
     """Block until `served` writes were answered and the next one is held by the simulator."""
     woken = threading.Event()
     give_up = time.monotonic() + 30
@@ -149,12 +145,17 @@ def resume_and_check(
     + [pytest.param(True, served, id=f"skewed-listing-{served}") for served in (0, 1, 4, 7, 8, 12)],
 )
 def test_sigkill_after_k_writes_then_a_rerun_makes_exactly_the_rest(
-    resume_sim: Simulator, run_cli: RunCli, config: Path, served: int, skew: bool
+    forked: ForkedCli,
+    resume_sim: Simulator,
+    run_cli: RunCli,
+    config: Path,
+    served: int,
+    skew: bool,
 ) -> None:
     resume_sim.faults.hang_writes_after = served
     # One write at a time: the held write is the only one sent, so none still on its way to the
     # simulator when the process dies can land after the fault is cleared, during the rerun.
-    process = start_apply(resume_sim, config, parallelism=1)
+    process = start_apply(forked, resume_sim, config, parallelism=1)
     wait_until_hung(resume_sim, process, served)
     process.kill()
     process.communicate()
@@ -166,10 +167,12 @@ def test_sigkill_after_k_writes_then_a_rerun_makes_exactly_the_rest(
     resume_and_check(resume_sim, run_cli, config, served, skew)
 
 
-@pytest.mark.parametrize(
-    "signum, code, name", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")]
-)
-def test_sigterm_and_sigint_finish_the_write_in_flight_report_and_exit(
+# SIGTERM, as a CI system cancelling the job sends it. SIGINT takes the same way (both are
+# handled alike: tests/unit/test_interrupts.py), and test_signals.py stops an apply's writes
+# with it.
+@pytest.mark.parametrize("signum, code, name", [(signal.SIGTERM, 143, "SIGTERM")])
+def test_sigterm_finishes_the_write_in_flight_reports_and_exits(
+    forked: ForkedCli,
     resume_sim: Simulator,
     run_cli: RunCli,
     config: Path,
@@ -182,7 +185,7 @@ def test_sigterm_and_sigint_finish_the_write_in_flight_report_and_exit(
     resume_sim.faults.hang_writes_after = served
     log_file = tmp_path / "audit.jsonl"
     # The write in flight hangs; the short timeout ends it, then the run stops and reports.
-    process = start_apply(resume_sim, config, "--timeout", "0.5", log_file=log_file)
+    process = start_apply(forked, resume_sim, config, "--timeout", "0.5", log_file=log_file)
     wait_until_hung(resume_sim, process, served)
     process.send_signal(signum)
     out, err = process.communicate(timeout=30)

@@ -1,4 +1,4 @@
-"""`reconciler simulator` as a standalone process."""
+"""`reconciler simulator`: as a standalone process, and in-process where it fails to start."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from reconciler.simulator import simulator_command
 from reconciler.simulator.cli import _how_to_use
@@ -66,19 +66,27 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
     assert not ready.exists()
 
 
+def start_in_process(*args: str, env_key: str | None = KEY) -> Result:
+    """The command in this process, for a start that fails before it serves anything; an
+    exception other than its exit is raised, not turned into an exit code."""
+    runner = CliRunner()
+    return runner.invoke(
+        simulator_command, list(args), env={"BLAND_API_KEY": env_key}, catch_exceptions=False
+    )
+
+
 def test_command_startup_errors(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text(json.dumps(base_state()))
-    proc = run_command("--state", str(state), "--port", "0", env_key=None)
-    _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 1
-    assert err.strip() == "error: environment variable BLAND_API_KEY is not set"
+    started = start_in_process("--state", str(state), "--port", "0", env_key=None)
+    assert started.exit_code == 1
+    assert started.stderr.strip() == "error: environment variable BLAND_API_KEY is not set"
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"personas": [{"id": 3}]}')
-    proc = run_command("--state", str(bad), "--port", "0")
-    _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 1
+    started = start_in_process("--state", str(bad), "--port", "0")
+    assert started.exit_code == 1
+    err = started.stderr
     assert len(err.strip().splitlines()) == 1 and str(bad) in err
     assert "Traceback" not in err
 
@@ -90,11 +98,11 @@ def test_a_key_reconciler_would_refuse_is_refused_at_start_up(tmp_path: Path, ke
     state = tmp_path / "state.json"
     state.write_text(json.dumps(base_state()))
     ready = tmp_path / "ready"
-    proc = run_command(
+    started = start_in_process(
         "--state", str(state), "--port", "0", "--ready-file", str(ready), env_key=key
     )
-    out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 1
+    out, err = started.stdout, started.stderr
+    assert started.exit_code == 1
     assert err.splitlines() == [
         "error: the key in BLAND_API_KEY is not one reconciler accepts: an API key is one line "
         "of at least 8 printable ASCII characters, without spaces"
