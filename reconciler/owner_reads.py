@@ -79,22 +79,20 @@ def with_unlisted(live: Live, account: AccountReader, known: Collection[str]) ->
     missing = sorted(set(known).difference(live.personas, live.twins))
     if not missing:
         return live
-    fresh = _read_all(partial(_unless_gone, account.get_persona), missing)
-    found = {p.id: p for p in fresh if p is not None and not p.deleted}
+
+    def unless_gone(persona_id: str) -> LivePersona | None:
+        # Gone: a 404, or PERSONA_NOT_FOUND with whatever status (the docs leave it open).
+        try:
+            return _by_id(account.get_persona, persona_id)
+        except ApiError as error:
+            if error.code == "PERSONA_NOT_FOUND" or (
+                error.status == 404 and not isinstance(error, AuthError)
+            ):
+                return None
+            raise
+
+    found = {p.id: p for p in _read_all(unless_gone, missing) if p is not None and not p.deleted}
     return replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
-
-
-def _unless_gone(get_persona: GetPersona, persona_id: str) -> LivePersona | None:
-    """A persona read by id, or None when the API knows it no more: a 404, or PERSONA_NOT_FOUND
-    with whatever status (the docs leave it open)."""
-    try:
-        return _by_id(get_persona, persona_id)
-    except ApiError as error:
-        if error.code == "PERSONA_NOT_FOUND" or (
-            error.status == 404 and not isinstance(error, AuthError)
-        ):
-            return None
-        raise
 
 
 def _by_id(get_persona: GetPersona, persona_id: str) -> LivePersona:
@@ -139,17 +137,15 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     agents = {agent.id: agent for agent in listing.agents}
     reads = 1
     for entry in entries:  # checked one by one, for the production pin the list does not show
-        matches = (
-            [entry.id] if entry.id else [a.id for a in agents.values() if a.name == entry.name]
-        )
-        if len(matches) == 1:
+        named = [a.id for a in agents.values() if a.name == entry.name]
+        if len(matches := [entry.id] if entry.id else named) == 1:
             reads += 1
             if (fetched := account.get_agent(matches[0])) is None:
                 agents.pop(matches[0], None)
             else:
                 agents[matches[0]] = fetched
     ids = sorted(agents)
-    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids) if ids else [], strict=True))
+    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids), strict=True))
     reads += len(ids)
     personas = dict(live.personas)
     listed = False  # a binding named a twin the persona listing shows
@@ -181,15 +177,14 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     # numbers are that agent's. (A listed agent's binding names its own twin; a persona it does
     # not name stays a persona, whatever its tags say.)
     for pid, tagged in list(personas.items()):
-        if not tagged.twin_of or tagged.twin_of in agents or owner_kind(pid) != "persona":
-            continue
-        del personas[pid]
-        twins[pid] = (tagged.name, tagged.twin_of)
-        key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
-        numbers = tagged.numbers | (personas[key].numbers if key in personas else frozenset())
-        personas[key] = replace(
-            tagged, id=key, name="", numbers=numbers, settings={}, deleted=False
-        )
+        if tagged.twin_of and tagged.twin_of not in agents and owner_kind(pid) == "persona":
+            del personas[pid]
+            twins[pid] = (tagged.name, tagged.twin_of)
+            key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
+            numbers = tagged.numbers | personas.get(key, tagged).numbers
+            personas[key] = replace(
+                tagged, id=key, name="", numbers=numbers, settings={}, deleted=False
+            )
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
     return replace(
         live,

@@ -76,9 +76,14 @@ class _PlanWriter:
         self.result.interrupted = self.stop.is_set()
         return self.result
 
-    def halted(self) -> bool:
-        """True once the run was interrupted or stopped by an authorisation error."""
-        return self.stop.is_set() or self.result.stopped_by is not None
+    def halted(self) -> str | None:
+        """Why nothing more is sent, once the run was interrupted or stopped; else None."""
+        stopped_by = self.result.stopped_by
+        if isinstance(stopped_by, LogFailed):
+            return str(stopped_by)
+        if stopped_by is not None:
+            return AUTH_STOPPED
+        return INTERRUPTED if self.stop.is_set() else None
 
     def record(self, write: Write) -> Write:
         """Add a write that ended to the result and hand it to on_write."""
@@ -130,8 +135,8 @@ class _PlanWriter:
         """Make one write's call unless the run halted, and say how it ended. `must_finish`
         marks a refusal's fallback writes: they are sent whatever happens once begun, and never
         fall back again."""
-        if self.halted() and not must_finish:
-            return intended.skipped_because(self._halt_reason())
+        if (halted := self.halted()) and not must_finish:
+            return intended.skipped_because(halted)
         try:
             # The client says when the call goes to the wire (after its last check for a stop):
             # a write refused unsent never gets the audit's `sent` line.
@@ -146,8 +151,9 @@ class _PlanWriter:
             self._stopped_by(error)
             return intended.failed_with(error)
         except ApiError as error:
-            if not must_finish and self._is_refusal(error, intended):
-                return self._free_then_attach(intended, error)
+            sources = {} if must_finish else self._refused_from(error, intended)
+            if sources:
+                return self._free_then_attach(intended, error, sources)
             return intended.failed_with(error)
         return intended
 
@@ -167,14 +173,9 @@ class _PlanWriter:
         else:
             (client.attach if write.action == "attach" else client.detach)(key, numbers)
 
-    def _halt_reason(self) -> str:
-        stopped_by = self.result.stopped_by
-        if isinstance(stopped_by, LogFailed):
-            return str(stopped_by)
-        return AUTH_STOPPED if stopped_by is not None else INTERRUPTED
-
-    def _is_refusal(self, error: ApiError, write: Write) -> bool:
-        """Whether a failed write is an attach refused as "a number is held by another persona".
+    def _refused_from(self, error: ApiError, write: Write) -> dict[str, list[str]]:
+        """Where to free the numbers of an attach refused as "a number is held by another
+        persona" (see _moves_into); empty when the write failed otherwise.
 
         Only then is freeing the number first worth the short unrouted window, and the docs name
         no code for it: a 409, or a code that says the number is in use, counts; so does
@@ -182,40 +183,38 @@ class _PlanWriter:
         account. Anything else (throttled, timed out, missing, malformed) says nothing about
         owners, and the attach simply failed.
         """
-        if write.action != "attach" or not self._moves_into(write) or error.status is None:
-            return False
+        attach = write.action == "attach" and error.status is not None
+        sources = self._moves_into(write) if attach else {}
         code = (error.code or "").upper()
-        if error.status == 409 or any(word in code for word in _HELD_ELSEWHERE_WORDS):
-            return True
+        if not sources or error.status == 409 or any(w in code for w in _HELD_ELSEWHERE_WORDS):
+            return sources
         if code != "INVALID_INBOUND_NUMBERS":
-            return False
+            return {}
         try:
-            return set(write.numbers) <= self.client.list_account_numbers()
+            return sources if set(write.numbers) <= self.client.list_account_numbers() else {}
         except ApiError:
-            return False
+            return {}
 
     def _moves_into(self, attach: Write) -> dict[str, list[str]]:
         """Per source owner, the numbers of an attach the plan moves from it. A pathway or a
         prompt has nothing to detach; a persona only GET /v1/inbound names, never listed, may be
         an agent's hidden twin, which only the agent API may change: it is not freed through v1.
         """
-        wanted = set(attach.numbers)
+        wanted = {(attach.persona_id, number) for number in attach.numbers}
         sources: dict[str, list[str]] = {}
         for source, moves in self.plan.moves_by_source().items():
             kind = owner_kind(source)
-            if kind == "agent" or (kind == "persona" and moves[0].from_persona_name):
-                moved = [
-                    move.phone_number
-                    for move in moves
-                    if move.persona_id == attach.persona_id and move.phone_number in wanted
-                ]
-                if moved:
-                    sources[source] = moved
+            moved = [m.phone_number for m in moves if (m.persona_id, m.phone_number) in wanted]
+            if moved and (kind == "agent" or (kind == "persona" and moves[0].from_persona_name)):
+                sources[source] = moved
         return sources
 
-    def _free_then_attach(self, intended: Write, refusal: ApiError) -> Write:
-        """The API refused to take numbers held elsewhere: free them there, then attach; if that
-        fails, attach them back where they were, with the settings read before the detach.
+    def _free_then_attach(
+        self, intended: Write, refusal: ApiError, sources: dict[str, list[str]]
+    ) -> Write:
+        """The API refused to take numbers held elsewhere: free them there (`sources`), then
+        attach; if that fails, attach them back where they were, with the settings read before
+        the detach.
 
         Once a number is freed, the attach and the way back are one unit that an interrupt or an
         authorisation error does not cut short: a refusal never leaves a number on no persona
@@ -223,13 +222,21 @@ class _PlanWriter:
         """
         name = intended.persona_name
         self.record(intended.failed_with(refusal, "refused"))
-        if self.halted():
-            return intended.skipped_because(self._halt_reason())
+        if halted := self.halted():
+            return intended.skipped_because(halted)
         freed: dict[str, dict[str, SeenSettings]] = {}  # per source freed, its numbers' settings
         unrouted: list[str] = []
         with self.client.uninterruptible():
-            for source, moved in sorted(self._moves_into(intended).items()):
-                settings = _settings_before_detach(self.client, source, moved)
+            for source, moved in sorted(sources.items()):
+                # The settings a detach clears, for a put-back to write again (an agent's
+                # numbers carry none); unknown if they cannot be read.
+                settings: dict[str, SeenSettings] = dict.fromkeys(moved)
+                try:
+                    if owner_kind(source) == "persona":
+                        held = self.client.get_persona(source)
+                        settings = {number: held.settings_of(number) for number in moved}
+                except ApiError:
+                    settings = dict.fromkeys(moved, UNREAD)
                 if self._fallback("detach", source, moved).ok:
                     freed[source] = settings
             outcome = self._send(intended, must_finish=True)
@@ -268,19 +275,6 @@ class _PlanWriter:
     def _fallback(self, action: str, owner: str, numbers: list[str], value: Any = None) -> Write:
         """One write of a refusal's fallback, sent whatever happens once begun, and recorded."""
         return self.record(self._send(self._write(action, owner, numbers, value), must_finish=True))
-
-
-def _settings_before_detach(
-    client: AccountWriter, persona_id: str, numbers: list[str]
-) -> dict[str, SeenSettings]:
-    """The settings the numbers have on a persona, read just before a detach clears them, for a
-    put-back to write again; unknown if the read fails."""
-    try:
-        # An agent's numbers carry no persona settings.
-        persona = client.get_persona(persona_id) if owner_kind(persona_id) == "persona" else None
-    except ApiError:
-        return dict.fromkeys(numbers, UNREAD)
-    return {number: persona.settings_of(number) if persona else None for number in numbers}
 
 
 def apply_plan(
