@@ -176,8 +176,7 @@ class LivePersona:
     settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
     labels: Mapping[str, str | None] = field(default_factory=dict, hash=False)
     spellings: Mapping[str, str] = field(default_factory=dict, compare=False)  # see Live.spellings
-    # The agent whose hidden twin this persona is, where its tags say so (`v2-agent:ID`).
-    twin_of: str | None = None
+    twin_of: str | None = None  # the agent its tags (`v2-agent:ID`) make it the hidden twin of
 
     def settings_of(self, number: str) -> SeenSettings:
         """The number's settings on this persona as shown, or UNREAD."""
@@ -264,10 +263,10 @@ class Live:
     inbound_owners: Mapping[str, str] = field(default_factory=dict)
     # Numbers the list showed on several personas, whose personas were read again by id.
     confirmed: tuple[ConfirmedOwners, ...] = ()
-    # v2 agents by id; each one's numbers are in `personas` under `agent:ID`, never under its
-    # hidden twin persona; `twins` maps each twin id to (its name, its agent id).
-    # `unverifiable`: agents whose numbers no read shows; `agents_incomplete`: the agent list
-    # came back full; `twins_listed`: the persona listing shows twins (tagged with their agent).
+    # v2 agents by id, each holding its numbers in `personas` as `agent:ID`, never as its twin;
+    # `twins`: twin id -> (its name, its agent id); `unverifiable`: agents whose numbers no read
+    # shows; `agents_incomplete`: the agent list came back full; `twins_listed`: the persona
+    # listing shows twins.
     agents: Mapping[str, LiveAgent] = field(default_factory=dict)
     twins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     unverifiable: frozenset[str] = frozenset()
@@ -281,14 +280,15 @@ class Live:
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
 
-    # The views below are built once per picture; `replace` makes a new one with none built.
+    # The views below are built once per picture (`replace` makes a new one with none built)
+    # and shared: never change one.
     @cached_property
     def _active(self) -> tuple[LivePersona, ...]:
         return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)
 
-    def active(self) -> list[LivePersona]:
+    def active(self) -> tuple[LivePersona, ...]:
         """Personas that are not soft-deleted, in id order."""
-        return list(self._active)
+        return self._active
 
     @cached_property
     def _listed(self) -> dict[str, tuple[str, ...]]:
@@ -304,7 +304,7 @@ class Live:
         return held
 
     def listed_owners(self) -> dict[str, tuple[str, ...]]:
-        """Each number -> the active personas whose entry shows it (shared: never change it)."""
+        """Each number -> the active personas whose entry shows it."""
         return self._listed
 
     def seen_twice(self) -> dict[str, tuple[str, ...]]:
@@ -326,8 +326,7 @@ class Live:
 
     def owners(self) -> dict[str, tuple[str, ...]]:
         """Each number -> the owners holding it: as listed, else as GET /v1/inbound names (or
-        its own record shows). Where the sources disagree, the reading that makes the number held
-        wins, so that taking it is a move the valves see. Shared: never change it."""
+        its own record shows): the reading that makes it held wins, so taking it is a move."""
         return self._owners
 
     def disagreements(self) -> list[SourcesDisagree]:

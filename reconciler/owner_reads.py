@@ -40,28 +40,49 @@ def read_account(
     known: Collection[str] = (),
 ) -> Live:
     """One read of the account, checked wherever it may be wrong about who holds a number;
-    `known`: personas an earlier read listed, read by id where this listing misses them."""
+    `known`: personas an earlier read listed, read by id where this listing misses them (one
+    may slide onto a page already read), unless gone or deleted since."""
     # Agents first: a twin is its agent's, and is never read again by id as a persona.
     live = account.read_live(pages_hint)
     listed = live.personas.keys()  # twins included
     live = with_agents(live, account, desired)
-    live = with_unlisted(live, account, known)
+    if missing := sorted(set(known).difference(live.personas, live.twins)):
+        fresh = _read_all(partial(_by_id, account.get_persona, gone_ok=True), missing)
+        found = {p.id: p for p in fresh if p is not None and not p.deleted}
+        live = replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
     live = confirm_owners(live, account.get_persona)
     if desired is None:
         return live
     # The account's numbers on no owner are few: each entry is checked against them in C.
     free = live.account_numbers.difference(live.owners())
     declared = set().union(*(e.numbers for e in desired.personas if not free.isdisjoint(e.numbers)))
-    looks_free = sorted(free & declared)
-    if not looks_free:
+    if not (looks_free := sorted(free & declared)):
         return live
-    live = with_routes(live, account, looks_free)
+    # What answers each (its own record, read in the account's spelling), a twin standing for
+    # its agent.
+    spelled = {number: spelling for spelling, number in live.spellings.items() if number}
+    spellings = [spelled.get(n, n) for n in looks_free]
+    routes = _read_all(account.inbound_number, spellings, NUMBER_READS_AT_ONCE)
+    twins: dict[object, str] = {t: owner_key("agent", a) for t, (_, a) in live.twins.items()}
+    found_routes = {
+        number: replace(
+            route, phone_number=number, persona_id=twins.get(route.persona_id, route.persona_id)
+        )
+        for number, route in zip(looks_free, routes, strict=True)
+    }
+    live = replace(live, routes=found_routes, reads=live.reads + len(routes))
     # One whose own record names no persona (undocumented there) may be on one that slid onto a
     # page already read: unless GET /v1/inbound names owners, the personas are listed again.
-    unproven = [n for n in looks_free if live.routes[n].persona_id is UNREAD]
-    if unproven:
-        live = with_agents_gone(live, account)
-    if unproven and not live.inbound_owners:
+    if not (unproven := [n for n in looks_free if live.routes[n].persona_id is UNREAD]):
+        return live
+    # Or on an agent deleted since listed: its binding (GET /v2/agents/{id}/inbound) answers
+    # null as for one with no numbers, while its numbers may still be routed to it.
+    bound = {agent for _, agent in live.twins.values()}
+    if unbound := sorted(set(live.agents) - bound - live.unverifiable):
+        answers = zip(unbound, _read_all(account.get_agent, unbound), strict=True)
+        gone = {agent for agent, fetched in answers if fetched is None}
+        live = replace(live, unverifiable=live.unverifiable | gone, reads=live.reads + len(unbound))
+    if not live.inbound_owners:
         listing, pages = account.list_personas(live.pages_read)
         shrank = bool(listed - listing.keys())
         listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
@@ -72,55 +93,23 @@ def read_account(
     return live
 
 
-def with_unlisted(live: Live, account: AccountReader, known: Collection[str]) -> Live:
-    """The account with each persona of `known` that the listing does not show read by id: the
-    list has no snapshot, so a persona that slid onto a page already read is skipped. One gone
-    (404) or deleted since stays out."""
-    missing = sorted(set(known).difference(live.personas, live.twins))
-    if not missing:
-        return live
-
-    def unless_gone(persona_id: str) -> LivePersona | None:
-        # Gone: a 404, or PERSONA_NOT_FOUND with whatever status (the docs leave it open).
-        try:
-            return _by_id(account.get_persona, persona_id)
-        except ApiError as error:
-            if error.code == "PERSONA_NOT_FOUND" or (
-                error.status == 404 and not isinstance(error, AuthError)
-            ):
-                return None
-            raise
-
-    found = {p.id: p for p in _read_all(unless_gone, missing) if p is not None and not p.deleted}
-    return replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
-
-
-def _by_id(get_persona: GetPersona, persona_id: str) -> LivePersona:
-    """A persona read by id; an answer about another persona (the wrong picture again) stops
-    the plan."""
-    persona = get_persona(persona_id)
+def _by_id(get_persona: GetPersona, persona_id: str, gone_ok: bool = False) -> LivePersona | None:
+    """A persona read by id; with `gone_ok`, None where the API knows it no more: a 404, or
+    PERSONA_NOT_FOUND with whatever status (the docs leave it open). An answer about another
+    persona (the wrong picture again) stops the plan."""
+    try:
+        persona = get_persona(persona_id)
+    except ApiError as error:
+        if gone_ok and (
+            error.code == "PERSONA_NOT_FOUND"
+            or (error.status == 404 and not isinstance(error, AuthError))
+        ):
+            return None
+        raise
     if persona.id != persona_id:
         answer = f"the answer is persona {persona.id!r}, not the one asked for"
         raise ApiError(answer, method="GET", path=f"/v1/personas/{persona_id}")
     return persona
-
-
-def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
-    """The account with what answers each of `numbers` (read by number, in the account's own
-    spelling), a twin persona standing for its agent."""
-    spelled = {number: spelling for spelling, number in live.spellings.items() if number}
-    spellings = [spelled.get(n, n) for n in numbers]
-    routes = _read_all(account.inbound_number, spellings, NUMBER_READS_AT_ONCE)
-    twins: dict[object, str] = {
-        t: owner_key("agent", agent) for t, (_, agent) in live.twins.items()
-    }
-    found = {
-        number: replace(
-            route, phone_number=number, persona_id=twins.get(route.persona_id, route.persona_id)
-        )
-        for number, route in zip(numbers, routes, strict=True)
-    }
-    return replace(live, routes=found, reads=live.reads + len(routes))
 
 
 def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> Live:
@@ -145,7 +134,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             else:
                 agents[matches[0]] = fetched
     ids = sorted(agents)
-    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids), strict=True))
+    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids) if ids else [], strict=True))
     reads += len(ids)
     personas = dict(live.personas)
     listed = False  # a binding named a twin the persona listing shows
@@ -199,20 +188,6 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     )
 
 
-def with_agents_gone(live: Live, account: AccountReader) -> Live:
-    """The account with every listed agent whose binding named no twin read again by id, and
-    those gone since made `unverifiable`: GET /v2/agents/{id}/inbound answers null for a deleted
-    agent as for one with no numbers, and a deleted agent's numbers may still be routed to it.
-    """
-    bound = {agent for _, agent in live.twins.values()}
-    unbound = sorted(set(live.agents) - bound - live.unverifiable)
-    if not unbound:
-        return live
-    found = _read_all(account.get_agent, unbound)
-    gone = {agent for agent, fetched in zip(unbound, found, strict=True) if fetched is None}
-    return replace(live, unverifiable=live.unverifiable | gone, reads=live.reads + len(unbound))
-
-
 def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
     """A twin persona read by id, or None where the API does not let it be read that way."""
     try:
@@ -240,7 +215,7 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         to_read = sorted(held_by - read)
         if not to_read:
             break
-        fresh = {p.id: p for p in _read_all(partial(_by_id, get_persona), to_read)}
+        fresh = {p.id: p for p in _read_all(partial(_by_id, get_persona), to_read) if p}
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
     if not seen:

@@ -123,8 +123,8 @@ class _PlanWriter:
             return list(pool.map(lambda write: self.record(self._send(write)), sends))
 
     def _write(self, action: str, persona_id: str, numbers: list[str], value: Any = None) -> Write:
-        """A write as it reads once done: an attach says which of its numbers the plan moves
-        there; a settings or label write carries `value`, what it writes as JSON."""
+        """A write as it reads once done: an attach names the numbers the plan moves there; a
+        settings or label write carries `value`, what it writes as JSON."""
         moved = (
             tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
         )
