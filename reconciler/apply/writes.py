@@ -174,17 +174,25 @@ class _PlanWriter:
             (client.attach if write.action == "attach" else client.detach)(key, numbers)
 
     def _refused_from(self, error: ApiError, write: Write) -> dict[str, list[str]]:
-        """Where to free the numbers of an attach refused as "a number is held by another
-        persona" (see _moves_into); empty when the write failed otherwise.
+        """Per owner, the numbers to free there when the API refused an attach as "a number is
+        held by another persona"; empty when the write failed otherwise.
 
-        Only then is freeing the number first worth the short unrouted window, and the docs name
+        Only then is freeing a number first worth the short unrouted window, and the docs name
         no code for it: a 409, or a code that says the number is in use, counts; so does
         INVALID_INBOUND_NUMBERS ("not found or not yours") when every number is still on the
         account. Anything else (throttled, timed out, missing, malformed) says nothing about
-        owners, and the attach simply failed.
+        owners. A pathway or a prompt has nothing to free; nor is a persona only GET /v1/inbound
+        names (never listed: it may be an agent's twin, which only the agent API may change).
         """
-        attach = write.action == "attach" and error.status is not None
-        sources = self._moves_into(write) if attach else {}
+        if write.action != "attach" or error.status is None:
+            return {}
+        wanted = {(write.persona_id, number) for number in write.numbers}
+        sources: dict[str, list[str]] = {}
+        for source, moves in self.plan.moves_by_source().items():
+            kind = owner_kind(source)
+            moved = [m.phone_number for m in moves if (m.persona_id, m.phone_number) in wanted]
+            if moved and (kind == "agent" or (kind == "persona" and moves[0].from_persona_name)):
+                sources[source] = moved
         code = (error.code or "").upper()
         if not sources or error.status == 409 or any(w in code for w in _HELD_ELSEWHERE_WORDS):
             return sources
@@ -194,20 +202,6 @@ class _PlanWriter:
             return sources if set(write.numbers) <= self.client.list_account_numbers() else {}
         except ApiError:
             return {}
-
-    def _moves_into(self, attach: Write) -> dict[str, list[str]]:
-        """Per source owner, the numbers of an attach the plan moves from it. A pathway or a
-        prompt has nothing to detach; a persona only GET /v1/inbound names, never listed, may be
-        an agent's hidden twin, which only the agent API may change: it is not freed through v1.
-        """
-        wanted = {(attach.persona_id, number) for number in attach.numbers}
-        sources: dict[str, list[str]] = {}
-        for source, moves in self.plan.moves_by_source().items():
-            kind = owner_kind(source)
-            moved = [m.phone_number for m in moves if (m.persona_id, m.phone_number) in wanted]
-            if moved and (kind == "agent" or (kind == "persona" and moves[0].from_persona_name)):
-                sources[source] = moved
-        return sources
 
     def _free_then_attach(
         self, intended: Write, refusal: ApiError, sources: dict[str, list[str]]
