@@ -207,15 +207,6 @@ class InboundRoute:
     prompt: str | None
     persona_id: str | Literal[Unread.UNREAD] | None = UNREAD
 
-    def owner(self) -> str | None:
-        """The key of what answers the number: the persona named (the reads map a twin to its
-        agent), else a pathway bound to it, else its own prompt."""
-        if isinstance(self.persona_id, str) and self.persona_id:
-            return self.persona_id
-        if self.pathway_id:
-            return owner_key("pathway", self.pathway_id)
-        return owner_key("prompt", self.phone_number) if self.prompt else None
-
 
 class AgentListing(NamedTuple):
     """The agents GET /v2/agents showed, and whether it may have left some out."""
@@ -319,14 +310,19 @@ class Live:
         held = dict(self._listed)
         for number, hinted in self.inbound_owners.items():
             held.setdefault(number, (hinted,))
-        for number, route in self.routes.items():
-            if (answering := route.owner()) is not None:
-                held.setdefault(number, (answering,))
+        for number, route in self.routes.items():  # the persona named, a pathway, a prompt
+            if isinstance(route.persona_id, str) and route.persona_id:
+                held.setdefault(number, (route.persona_id,))
+            elif route.pathway_id:
+                held.setdefault(number, (owner_key("pathway", route.pathway_id),))
+            elif route.prompt:
+                held.setdefault(number, (owner_key("prompt", number),))
         return held
 
     def owners(self) -> dict[str, tuple[str, ...]]:
-        """Each number -> the owners holding it: as listed, else as GET /v1/inbound names (or
-        its own record shows): the reading that makes it held wins, so taking it is a move."""
+        """Each number -> the owners holding it: as listed, else as GET /v1/inbound names, else
+        as its own record shows (a twin read as its agent): the reading that makes it held
+        wins, so that taking it is a move the valves see."""
         return self._owners
 
     def disagreements(self) -> list[SourcesDisagree]:
