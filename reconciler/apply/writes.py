@@ -109,8 +109,8 @@ class _PlanWriter:
         held_back: Callable[[Write], bool] = lambda _write: False,
         because: str = "",
     ) -> list[Write]:
-        """Send the writes on up to `parallelism` threads, each recorded as it ends, but those
-        `held_back`: they are recorded first, skipped `because`. The writes sent, as they ended."""
+        """Send the writes on up to `parallelism` threads, each recorded as it ends; those
+        `held_back` are recorded first, skipped `because`. The writes sent, as they ended."""
         sends: list[Write] = []
         for write in writes:
             if held_back(write):
@@ -132,9 +132,8 @@ class _PlanWriter:
         return Write(persona_id, name, action, tuple(numbers), moved=moved, value=value)
 
     def _send(self, intended: Write, *, must_finish: bool = False) -> Write:
-        """Make one write's call unless the run halted, and say how it ended. `must_finish`
-        marks a refusal's fallback writes: they are sent whatever happens once begun, and never
-        fall back again."""
+        """Make one write's call unless the run halted, and say how it ended; `must_finish`: a
+        refusal's fallback write, sent whatever happens, never falling back again."""
         if (halted := self.halted()) and not must_finish:
             return intended.skipped_because(halted)
         try:
@@ -175,14 +174,13 @@ class _PlanWriter:
 
     def _refused_from(self, error: ApiError, write: Write) -> dict[str, list[str]]:
         """Per owner, the numbers to free there when the API refused an attach as "a number is
-        held by another persona"; empty when the write failed otherwise.
+        held by another persona"; empty for any other failure (throttled, timed out, missing,
+        malformed), which says nothing about owners.
 
-        Only then is freeing a number first worth the short unrouted window, and the docs name
-        no code for it: a 409, or a code that says the number is in use, counts; so does
-        INVALID_INBOUND_NUMBERS ("not found or not yours") when every number is still on the
-        account. Anything else (throttled, timed out, missing, malformed) says nothing about
-        owners. A pathway or a prompt has nothing to free; nor is a persona only GET /v1/inbound
-        names (never listed: it may be an agent's twin, which only the agent API may change).
+        The docs name no code for it: a 409 or a code that says "in use" counts; so does
+        INVALID_INBOUND_NUMBERS ("not found or not yours") while every number is on the account.
+        A pathway or a prompt has nothing to free, nor has a persona only GET /v1/inbound names
+        (never listed: it may be an agent's twin, which only the agent API may change).
         """
         if write.action != "attach" or error.status is None:
             return {}
@@ -206,14 +204,9 @@ class _PlanWriter:
     def _free_then_attach(
         self, intended: Write, refusal: ApiError, sources: dict[str, list[str]]
     ) -> Write:
-        """The API refused to take numbers held elsewhere: free them there (`sources`), then
-        attach; if that fails, attach them back where they were, with the settings read before
-        the detach.
-
-        Once a number is freed, the attach and the way back are one unit that an interrupt or an
-        authorisation error does not cut short: a refusal never leaves a number on no persona
-        without saying so.
-        """
+        """Free the numbers where they are held (`sources`), then attach; if that fails, attach
+        them back with the settings read before the detach. Once a number is freed, no interrupt
+        or authorisation error cuts this short: a number is never left unrouted unsaid."""
         name = intended.persona_name
         self.record(intended.failed_with(refusal, "refused"))
         if halted := self.halted():
@@ -279,10 +272,7 @@ def apply_plan(
     stop: threading.Event | None = None,
     on_write: OnWrite = lambda _write: None,
 ) -> ApplyResult:
-    """Make the plan's writes, batched, attaches first.
-
-    `on_write` gets each write as it goes to the wire (its outcome `sent`) and as it ends. Once
-    `stop` is set, writes not yet sent are skipped.
-    """
+    """Make the plan's writes; `on_write` gets each as it goes to the wire (outcome `sent`) and
+    as it ends. Once `stop` is set, writes not yet sent are skipped."""
     stop = stop or threading.Event()
     return _PlanWriter(plan, client, max(1, parallelism), stop, on_write).apply()
