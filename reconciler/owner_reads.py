@@ -27,8 +27,8 @@ from reconciler.model import (
 
 GetPersona = Callable[[str], LivePersona]  # one persona, fresh from the API by id
 _T = TypeVar("_T")
-# Reads sent at once. The answers held at once share --max-response-size: a persona or an agent
-# read by id may be large, a number's record (GET /v1/inbound/{number}) is a few KB.
+# Reads sent at once, their answers sharing --max-response-size: a persona or an agent read by
+# id may be large, a number's record (GET /v1/inbound/{number}) is a few KB.
 MAX_CONCURRENT_READS = 4
 NUMBER_READS_AT_ONCE = 16
 
@@ -199,12 +199,9 @@ def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
 
 
 def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
-    """The account with every persona holding a number seen twice read again by id.
-
-    The personas read replace their listed entries, and `confirmed` records, per number, the
-    personas it was seen on and those holding it read by id. A failed read (ApiError) stops the
-    plan: an unconfirmed picture could detach a number from the only persona holding it.
-    """
+    """The account with every persona holding a number seen twice read again by id, recorded
+    in `confirmed`. A failed read stops the plan: an unconfirmed picture could detach a number
+    from the only persona holding it."""
     seen: dict[str, set[str]] = {}
     read: set[str] = set()
     while twice := live.seen_twice():
