@@ -44,8 +44,7 @@ class RoutingSettings:
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as the JSON object the API takes and shows."""
-        value: dict[str, Any] = json.loads(self.canonical)
-        return value
+        return dict(json.loads(self.canonical))
 
     def __str__(self) -> str:
         """Known keys first, e.g. `{"pathway_id": "pw_1", "pathway_version": 2}`."""
@@ -156,8 +155,7 @@ class Desired:
     protected: tuple[str, ...] = ()
     protected_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
     safety: SafetySettings = SafetySettings()
-    # sha256 of each file's bytes as read and checked (a saved plan records them).
-    digests: Mapping[str, str] = field(default_factory=dict, compare=False)
+    digests: Mapping[str, str] = field(default_factory=dict, compare=False)  # sha256 of each file
     # The --target names this state was cut to, and the numbers the entries it left out declare
     # (a partial plan never detaches them).
     targets: tuple[str, ...] = ()
