@@ -47,7 +47,7 @@ def read_account(
     listed = live.personas.keys()  # twins included
     live = with_agents(live, account, desired)
     if missing := sorted(set(known).difference(live.personas, live.twins)):
-        fresh = _read_all(partial(_by_id, account.get_persona, gone_ok=True), missing)
+        fresh = _read_all(partial(_by_id, account.get_persona, unreadable=(404,)), missing)
         found = {p.id: p for p in fresh if p is not None and not p.deleted}
         live = replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
     live = confirm_owners(live, account.get_persona)
@@ -93,16 +93,18 @@ def read_account(
     return live
 
 
-def _by_id(get_persona: GetPersona, persona_id: str, gone_ok: bool = False) -> LivePersona | None:
-    """A persona read by id; with `gone_ok`, None where the API knows it no more: a 404, or
-    PERSONA_NOT_FOUND with whatever status (the docs leave it open). An answer about another
-    persona (the wrong picture again) stops the plan."""
+def _by_id(
+    get_persona: GetPersona, persona_id: str, unreadable: Collection[int] = ()
+) -> LivePersona | None:
+    """A persona read by id, or None where the API will not serve it: PERSONA_NOT_FOUND with
+    whatever status (the docs leave it open), or a status of `unreadable` that is no key
+    refused. An answer about another persona (the wrong picture again) stops the plan."""
     try:
         persona = get_persona(persona_id)
     except ApiError as error:
-        if gone_ok and (
+        if unreadable and (
             error.code == "PERSONA_NOT_FOUND"
-            or (error.status == 404 and not isinstance(error, AuthError))
+            or (error.status in unreadable and not isinstance(error, AuthError))
         ):
             return None
         raise
@@ -150,7 +152,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             twin_persona = personas.pop(twin, None)
             listed = listed or twin_persona is not None
             if twin_persona is None:
-                twin_persona = _twin_by_id(account, twin)
+                # None where the API does not let a twin be read by id.
+                twin_persona = _by_id(account.get_persona, twin, unreadable=(403, 404))
                 reads += 1
             twins[twin] = (twin_persona.name if twin_persona else "", agent_id)
             if twin_persona is not None:
@@ -186,16 +189,6 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         inbound_owners={n: owners_by_key.get(o, o) for n, o in live.inbound_owners.items()},
         reads=live.reads + reads,
     )
-
-
-def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
-    """A twin persona read by id, or None where the API does not let it be read that way."""
-    try:
-        return account.get_persona(twin)
-    except ApiError as error:
-        if isinstance(error, AuthError) or error.status not in (403, 404):
-            raise
-        return None
 
 
 def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
