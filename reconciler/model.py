@@ -310,7 +310,10 @@ class Live:
             held.setdefault(number, (hinted,))
         for number, route in self.routes.items():  # the persona named, a pathway, a prompt
             if isinstance(route.persona_id, str) and route.persona_id:
-                held.setdefault(number, (route.persona_id,))
+                twin = self.twins.get(route.persona_id)
+                held.setdefault(
+                    number, (owner_key("agent", twin[1]) if twin else route.persona_id,)
+                )
             elif route.pathway_id:
                 held.setdefault(number, (owner_key("pathway", route.pathway_id),))
             elif route.prompt:
@@ -319,8 +322,8 @@ class Live:
 
     def owners(self) -> dict[str, tuple[str, ...]]:
         """Each number -> the owners holding it: as listed, else as GET /v1/inbound names, else
-        as its own record shows (a twin read as its agent): the reading that makes it held
-        wins, so that taking it is a move the valves see."""
+        as its own record shows (a twin as its agent): the reading that makes it held wins, so
+        that taking it is a move the valves see."""
         return self._owners
 
     def disagreements(self) -> list[SourcesDisagree]:

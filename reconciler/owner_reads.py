@@ -58,19 +58,12 @@ def read_account(
     declared = set().union(*(e.numbers for e in desired.personas if not free.isdisjoint(e.numbers)))
     if not (looks_free := sorted(free & declared)):
         return live
-    # What answers each (its own record, read in the account's spelling), a twin standing for
-    # its agent.
+    # What answers each: its own record, read in the account's spelling.
     spelled = {number: spelling for spelling, number in live.spellings.items() if number}
     spellings = [spelled.get(n, n) for n in looks_free]
     routes = _read_all(account.inbound_number, spellings, NUMBER_READS_AT_ONCE)
-    twins: dict[object, str] = {t: owner_key("agent", a) for t, (_, a) in live.twins.items()}
-    found_routes = {
-        number: replace(
-            route, phone_number=number, persona_id=twins.get(route.persona_id, route.persona_id)
-        )
-        for number, route in zip(looks_free, routes, strict=True)
-    }
-    live = replace(live, routes=found_routes, reads=live.reads + len(routes))
+    by_number = dict(zip(looks_free, routes, strict=True))
+    live = replace(live, routes=by_number, reads=live.reads + len(routes))
     # One whose own record names no persona (undocumented there) may be on one that slid onto a
     # page already read: unless GET /v1/inbound names owners, the personas are listed again.
     if not (unproven := [n for n in looks_free if live.routes[n].persona_id is UNREAD]):
