@@ -254,16 +254,13 @@ class Live:
     confirmed: tuple[ConfirmedOwners, ...] = ()
     # v2 agents by id, each holding its numbers in `personas` as `agent:ID`, never as its twin;
     # `twins`: twin id -> (its name, its agent id); `unverifiable`: agents whose numbers no read
-    # shows; `agents_incomplete`: the agent list came back full; `twins_listed`: the persona
-    # listing shows twins.
+    # shows; `agents_incomplete`: the agent list came back full.
     agents: Mapping[str, LiveAgent] = field(default_factory=dict)
     twins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     unverifiable: frozenset[str] = frozenset()
     agents_incomplete: bool = False
-    twins_listed: bool = False
-    # The persona list read again misses one the first showed: as the list shrank, another may
-    # have slid onto a page read both times, holding a number that looks free.
-    listing_changed: bool = False
+    # Owners besides those agents that no read shows and may hold a number that looks free.
+    unseen_owners: tuple[str, ...] = ()
     # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).

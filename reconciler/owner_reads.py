@@ -77,11 +77,13 @@ def read_account(
         live = replace(live, unverifiable=live.unverifiable | gone, reads=live.reads + len(unbound))
     if not live.inbound_owners:
         listing, pages = account.list_personas(live.pages_read)
-        shrank = bool(listed - listing.keys())
+        # Missing one the first showed, the list shrank: another may have slid onto a page
+        # read both times, holding a number that looks free.
+        if listed - listing.keys():
+            skipped = "a persona both listings may have skipped (one they showed left the list)"
+            live = replace(live, unseen_owners=(*live.unseen_owners, skipped))
         listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
-        live = replace(
-            relisted(live, listing, unproven), reads=live.reads + pages, listing_changed=shrank
-        )
+        live = replace(relisted(live, listing, unproven), reads=live.reads + pages)
         live = confirm_owners(live, account.get_persona)
     return live
 
@@ -171,6 +173,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
                 tagged, id=key, name="", numbers=numbers, settings={}, deleted=False
             )
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
+    # Past a full list, an agent's twin is unseen unless the persona listing shows twins.
+    past = listing.may_be_incomplete and not listed
     return replace(
         live,
         personas=personas,
@@ -178,7 +182,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         twins=twins,
         unverifiable=frozenset(unverifiable),
         agents_incomplete=listing.may_be_incomplete,
-        twins_listed=listed,
+        unseen_owners=("an agent past the 500 GET /v2/agents lists",) if past else (),
         inbound_owners={n: owners_by_key.get(o, o) for n, o in live.inbound_owners.items()},
         reads=live.reads + reads,
     )
