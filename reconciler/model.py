@@ -44,7 +44,8 @@ class RoutingSettings:
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as the JSON object the API takes and shows."""
-        return dict(json.loads(self.canonical))
+        value: dict[str, Any] = json.loads(self.canonical)
+        return value
 
     def __str__(self) -> str:
         """Known keys first, e.g. `{"pathway_id": "pw_1", "pathway_version": 2}`."""
