@@ -156,8 +156,7 @@ class Desired:
     protected: tuple[str, ...] = ()
     protected_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
     safety: SafetySettings = SafetySettings()
-    # sha256 of each file's bytes as read and checked (a saved plan records them).
-    digests: Mapping[str, str] = field(default_factory=dict, compare=False)
+    digests: Mapping[str, str] = field(default_factory=dict, compare=False)  # sha256 of each file
     # The --target names this state was cut to, and the numbers the entries it left out declare
     # (a partial plan never detaches them).
     targets: tuple[str, ...] = ()
@@ -176,8 +175,7 @@ class LivePersona:
     settings: Mapping[str, RoutingSettings | None] = field(default_factory=dict, hash=False)
     labels: Mapping[str, str | None] = field(default_factory=dict, hash=False)
     spellings: Mapping[str, str] = field(default_factory=dict, compare=False)  # see Live.spellings
-    # The agent whose hidden twin this persona is, where its tags say so (`v2-agent:ID`).
-    twin_of: str | None = None
+    twin_of: str | None = None  # the agent its tags (`v2-agent:ID`) make it the hidden twin of
 
     def settings_of(self, number: str) -> SeenSettings:
         """The number's settings on this persona as shown, or UNREAD."""
@@ -207,15 +205,6 @@ class InboundRoute:
     pathway_id: str | None
     prompt: str | None
     persona_id: str | Literal[Unread.UNREAD] | None = UNREAD
-
-    def owner(self) -> str | None:
-        """The key of what answers the number: the persona named (the reads map a twin to its
-        agent), else a pathway bound to it, else its own prompt."""
-        if isinstance(self.persona_id, str) and self.persona_id:
-            return self.persona_id
-        if self.pathway_id:
-            return owner_key("pathway", self.pathway_id)
-        return owner_key("prompt", self.phone_number) if self.prompt else None
 
 
 class AgentListing(NamedTuple):
@@ -264,31 +253,29 @@ class Live:
     inbound_owners: Mapping[str, str] = field(default_factory=dict)
     # Numbers the list showed on several personas, whose personas were read again by id.
     confirmed: tuple[ConfirmedOwners, ...] = ()
-    # v2 agents by id; each one's numbers are in `personas` under `agent:ID`, never under its
-    # hidden twin persona; `twins` maps each twin id to (its name, its agent id).
-    # `unverifiable`: agents whose numbers no read shows; `agents_incomplete`: the agent list
-    # came back full; `twins_listed`: the persona listing shows twins (tagged with their agent).
+    # v2 agents by id, each holding its numbers in `personas` as `agent:ID`, never as its twin;
+    # `twins`: twin id -> (its name, its agent id); `unverifiable`: agents whose numbers no read
+    # shows; `agents_incomplete`: the agent list came back full.
     agents: Mapping[str, LiveAgent] = field(default_factory=dict)
     twins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     unverifiable: frozenset[str] = frozenset()
     agents_incomplete: bool = False
-    twins_listed: bool = False
-    # The persona list read again misses one the first showed: as the list shrank, another may
-    # have slid onto a page read both times, holding a number that looks free.
-    listing_changed: bool = False
+    # Owners besides those agents that no read shows and may hold a number that looks free.
+    unseen_owners: tuple[str, ...] = ()
     # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
 
-    # The views below are built once per picture; `replace` makes a new one with none built.
+    # The views below are built once per picture (`replace` makes a new one with none built)
+    # and shared: never change one.
     @cached_property
     def _active(self) -> tuple[LivePersona, ...]:
         return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)
 
-    def active(self) -> list[LivePersona]:
+    def active(self) -> tuple[LivePersona, ...]:
         """Personas that are not soft-deleted, in id order."""
-        return list(self._active)
+        return self._active
 
     @cached_property
     def _listed(self) -> dict[str, tuple[str, ...]]:
@@ -304,7 +291,7 @@ class Live:
         return held
 
     def listed_owners(self) -> dict[str, tuple[str, ...]]:
-        """Each number -> the active personas whose entry shows it (shared: never change it)."""
+        """Each number -> the active personas whose entry shows it."""
         return self._listed
 
     def seen_twice(self) -> dict[str, tuple[str, ...]]:
@@ -319,15 +306,22 @@ class Live:
         held = dict(self._listed)
         for number, hinted in self.inbound_owners.items():
             held.setdefault(number, (hinted,))
-        for number, route in self.routes.items():
-            if (answering := route.owner()) is not None:
-                held.setdefault(number, (answering,))
+        for number, route in self.routes.items():  # the persona named, a pathway, a prompt
+            if isinstance(route.persona_id, str) and route.persona_id:
+                twin = self.twins.get(route.persona_id)
+                held.setdefault(
+                    number, (owner_key("agent", twin[1]) if twin else route.persona_id,)
+                )
+            elif route.pathway_id:
+                held.setdefault(number, (owner_key("pathway", route.pathway_id),))
+            elif route.prompt:
+                held.setdefault(number, (owner_key("prompt", number),))
         return held
 
     def owners(self) -> dict[str, tuple[str, ...]]:
-        """Each number -> the owners holding it: as listed, else as GET /v1/inbound names (or
-        its own record shows). Where the sources disagree, the reading that makes the number held
-        wins, so that taking it is a move the valves see. Shared: never change it."""
+        """Each number -> the owners holding it: as listed, else as GET /v1/inbound names, else
+        as its own record shows (a twin as its agent): the reading that makes it held wins, so
+        that taking it is a move the valves see."""
         return self._owners
 
     def disagreements(self) -> list[SourcesDisagree]:

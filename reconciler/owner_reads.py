@@ -27,8 +27,8 @@ from reconciler.model import (
 
 GetPersona = Callable[[str], LivePersona]  # one persona, fresh from the API by id
 _T = TypeVar("_T")
-# Reads sent at once. The answers held at once share --max-response-size: a persona or an agent
-# read by id may be large, a number's record (GET /v1/inbound/{number}) is a few KB.
+# Reads sent at once, their answers sharing --max-response-size: a persona or an agent read by
+# id may be large, a number's record (GET /v1/inbound/{number}) is a few KB.
 MAX_CONCURRENT_READS = 4
 NUMBER_READS_AT_ONCE = 16
 
@@ -40,89 +40,73 @@ def read_account(
     known: Collection[str] = (),
 ) -> Live:
     """One read of the account, checked wherever it may be wrong about who holds a number;
-    `known`: personas an earlier read listed, read by id where this listing misses them."""
+    `known`: personas an earlier read listed, read by id where this listing misses them (one
+    may slide onto a page already read), unless gone or deleted since."""
     # Agents first: a twin is its agent's, and is never read again by id as a persona.
     live = account.read_live(pages_hint)
     listed = live.personas.keys()  # twins included
     live = with_agents(live, account, desired)
-    live = with_unlisted(live, account, known)
+    if missing := sorted(set(known).difference(live.personas, live.twins)):
+        fresh = _read_all(partial(_by_id, account.get_persona, unreadable=(404,)), missing)
+        found = {p.id: p for p in fresh if p is not None and not p.deleted}
+        live = replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
     live = confirm_owners(live, account.get_persona)
     if desired is None:
         return live
     # The account's numbers on no owner are few: each entry is checked against them in C.
     free = live.account_numbers.difference(live.owners())
     declared = set().union(*(e.numbers for e in desired.personas if not free.isdisjoint(e.numbers)))
-    looks_free = sorted(free & declared)
-    if not looks_free:
+    if not (looks_free := sorted(free & declared)):
         return live
-    live = with_routes(live, account, looks_free)
+    # What answers each: its own record, read in the account's spelling.
+    spelled = {number: spelling for spelling, number in live.spellings.items() if number}
+    spellings = [spelled.get(n, n) for n in looks_free]
+    routes = _read_all(account.inbound_number, spellings, NUMBER_READS_AT_ONCE)
+    by_number = dict(zip(looks_free, routes, strict=True))
+    live = replace(live, routes=by_number, reads=live.reads + len(routes))
     # One whose own record names no persona (undocumented there) may be on one that slid onto a
     # page already read: unless GET /v1/inbound names owners, the personas are listed again.
-    unproven = [n for n in looks_free if live.routes[n].persona_id is UNREAD]
-    if unproven:
-        live = with_agents_gone(live, account)
-    if unproven and not live.inbound_owners:
+    if not (unproven := [n for n in looks_free if live.routes[n].persona_id is UNREAD]):
+        return live
+    # Or on an agent deleted since listed: its binding (GET /v2/agents/{id}/inbound) answers
+    # null as for one with no numbers, while its numbers may still be routed to it.
+    bound = {agent for _, agent in live.twins.values()}
+    if unbound := sorted(set(live.agents) - bound - live.unverifiable):
+        answers = zip(unbound, _read_all(account.get_agent, unbound), strict=True)
+        gone = {agent for agent, fetched in answers if fetched is None}
+        live = replace(live, unverifiable=live.unverifiable | gone, reads=live.reads + len(unbound))
+    if not live.inbound_owners:
         listing, pages = account.list_personas(live.pages_read)
-        shrank = bool(listed - listing.keys())
+        # Missing one the first showed, the list shrank: another may have slid onto a page
+        # read both times, holding a number that looks free.
+        if listed - listing.keys():
+            skipped = "a persona both listings may have skipped (one they showed left the list)"
+            live = replace(live, unseen_owners=(*live.unseen_owners, skipped))
         listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
-        live = replace(
-            relisted(live, listing, unproven), reads=live.reads + pages, listing_changed=shrank
-        )
+        live = replace(relisted(live, listing, unproven), reads=live.reads + pages)
         live = confirm_owners(live, account.get_persona)
     return live
 
 
-def with_unlisted(live: Live, account: AccountReader, known: Collection[str]) -> Live:
-    """The account with each persona of `known` that the listing does not show read by id: the
-    list has no snapshot, so a persona that slid onto a page already read is skipped. One gone
-    (404) or deleted since stays out."""
-    missing = sorted(set(known).difference(live.personas, live.twins))
-    if not missing:
-        return live
-    fresh = _read_all(partial(_unless_gone, account.get_persona), missing)
-    found = {p.id: p for p in fresh if p is not None and not p.deleted}
-    return replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
-
-
-def _unless_gone(get_persona: GetPersona, persona_id: str) -> LivePersona | None:
-    """A persona read by id, or None when the API knows it no more: a 404, or PERSONA_NOT_FOUND
-    with whatever status (the docs leave it open)."""
+def _by_id(
+    get_persona: GetPersona, persona_id: str, unreadable: Collection[int] = ()
+) -> LivePersona | None:
+    """A persona read by id, or None where the API will not serve it: PERSONA_NOT_FOUND with
+    whatever status (the docs leave it open), or a status of `unreadable` that is no key
+    refused. An answer about another persona (the wrong picture again) stops the plan."""
     try:
-        return _by_id(get_persona, persona_id)
+        persona = get_persona(persona_id)
     except ApiError as error:
-        if error.code == "PERSONA_NOT_FOUND" or (
-            error.status == 404 and not isinstance(error, AuthError)
+        if unreadable and (
+            error.code == "PERSONA_NOT_FOUND"
+            or (error.status in unreadable and not isinstance(error, AuthError))
         ):
             return None
         raise
-
-
-def _by_id(get_persona: GetPersona, persona_id: str) -> LivePersona:
-    """A persona read by id; an answer about another persona (the wrong picture again) stops
-    the plan."""
-    persona = get_persona(persona_id)
     if persona.id != persona_id:
         answer = f"the answer is persona {persona.id!r}, not the one asked for"
         raise ApiError(answer, method="GET", path=f"/v1/personas/{persona_id}")
     return persona
-
-
-def with_routes(live: Live, account: AccountReader, numbers: list[str]) -> Live:
-    """The account with what answers each of `numbers` (read by number, in the account's own
-    spelling), a twin persona standing for its agent."""
-    spelled = {number: spelling for spelling, number in live.spellings.items() if number}
-    spellings = [spelled.get(n, n) for n in numbers]
-    routes = _read_all(account.inbound_number, spellings, NUMBER_READS_AT_ONCE)
-    twins: dict[object, str] = {
-        t: owner_key("agent", agent) for t, (_, agent) in live.twins.items()
-    }
-    found = {
-        number: replace(
-            route, phone_number=number, persona_id=twins.get(route.persona_id, route.persona_id)
-        )
-        for number, route in zip(numbers, routes, strict=True)
-    }
-    return replace(live, routes=found, reads=live.reads + len(routes))
 
 
 def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> Live:
@@ -139,10 +123,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     agents = {agent.id: agent for agent in listing.agents}
     reads = 1
     for entry in entries:  # checked one by one, for the production pin the list does not show
-        matches = (
-            [entry.id] if entry.id else [a.id for a in agents.values() if a.name == entry.name]
-        )
-        if len(matches) == 1:
+        named = [a.id for a in agents.values() if a.name == entry.name]
+        if len(matches := [entry.id] if entry.id else named) == 1:
             reads += 1
             if (fetched := account.get_agent(matches[0])) is None:
                 agents.pop(matches[0], None)
@@ -165,7 +147,8 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             twin_persona = personas.pop(twin, None)
             listed = listed or twin_persona is not None
             if twin_persona is None:
-                twin_persona = _twin_by_id(account, twin)
+                # None where the API does not let a twin be read by id.
+                twin_persona = _by_id(account.get_persona, twin, unreadable=(403, 404))
                 reads += 1
             twins[twin] = (twin_persona.name if twin_persona else "", agent_id)
             if twin_persona is not None:
@@ -181,16 +164,17 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     # numbers are that agent's. (A listed agent's binding names its own twin; a persona it does
     # not name stays a persona, whatever its tags say.)
     for pid, tagged in list(personas.items()):
-        if not tagged.twin_of or tagged.twin_of in agents or owner_kind(pid) != "persona":
-            continue
-        del personas[pid]
-        twins[pid] = (tagged.name, tagged.twin_of)
-        key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
-        numbers = tagged.numbers | (personas[key].numbers if key in personas else frozenset())
-        personas[key] = replace(
-            tagged, id=key, name="", numbers=numbers, settings={}, deleted=False
-        )
+        if tagged.twin_of and tagged.twin_of not in agents and owner_kind(pid) == "persona":
+            del personas[pid]
+            twins[pid] = (tagged.name, tagged.twin_of)
+            key = owner_key("agent", tagged.twin_of)  # an agent the list does not show: no name
+            numbers = tagged.numbers | personas.get(key, tagged).numbers
+            personas[key] = replace(
+                tagged, id=key, name="", numbers=numbers, settings={}, deleted=False
+            )
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
+    # Past a full list, an agent's twin is unseen unless the persona listing shows twins.
+    past = listing.may_be_incomplete and not listed
     return replace(
         live,
         personas=personas,
@@ -198,43 +182,16 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         twins=twins,
         unverifiable=frozenset(unverifiable),
         agents_incomplete=listing.may_be_incomplete,
-        twins_listed=listed,
+        unseen_owners=("an agent past the 500 GET /v2/agents lists",) if past else (),
         inbound_owners={n: owners_by_key.get(o, o) for n, o in live.inbound_owners.items()},
         reads=live.reads + reads,
     )
 
 
-def with_agents_gone(live: Live, account: AccountReader) -> Live:
-    """The account with every listed agent whose binding named no twin read again by id, and
-    those gone since made `unverifiable`: GET /v2/agents/{id}/inbound answers null for a deleted
-    agent as for one with no numbers, and a deleted agent's numbers may still be routed to it.
-    """
-    bound = {agent for _, agent in live.twins.values()}
-    unbound = sorted(set(live.agents) - bound - live.unverifiable)
-    if not unbound:
-        return live
-    found = _read_all(account.get_agent, unbound)
-    gone = {agent for agent, fetched in zip(unbound, found, strict=True) if fetched is None}
-    return replace(live, unverifiable=live.unverifiable | gone, reads=live.reads + len(unbound))
-
-
-def _twin_by_id(account: AccountReader, twin: str) -> LivePersona | None:
-    """A twin persona read by id, or None where the API does not let it be read that way."""
-    try:
-        return account.get_persona(twin)
-    except ApiError as error:
-        if isinstance(error, AuthError) or error.status not in (403, 404):
-            raise
-        return None
-
-
 def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
-    """The account with every persona holding a number seen twice read again by id.
-
-    The personas read replace their listed entries, and `confirmed` records, per number, the
-    personas it was seen on and those holding it read by id. A failed read (ApiError) stops the
-    plan: an unconfirmed picture could detach a number from the only persona holding it.
-    """
+    """The account with every persona holding a number seen twice read again by id, recorded
+    in `confirmed`. A failed read stops the plan: an unconfirmed picture could detach a number
+    from the only persona holding it."""
     seen: dict[str, set[str]] = {}
     read: set[str] = set()
     while twice := live.seen_twice():
@@ -245,7 +202,7 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         to_read = sorted(held_by - read)
         if not to_read:
             break
-        fresh = {p.id: p for p in _read_all(partial(_by_id, get_persona), to_read)}
+        fresh = {p.id: p for p in _read_all(partial(_by_id, get_persona), to_read) if p}
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
     if not seen:

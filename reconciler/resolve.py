@@ -121,10 +121,7 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
     planned for them, for attaching one would be a move no valve saw, and taking one from an
     owner no read shows cannot be written through v1."""
     hidden = [f"agent {live.agents[agent].name!r}" for agent in sorted(live.unverifiable)]
-    if live.agents_incomplete and not live.twins_listed:
-        hidden.append("an agent past the 500 GET /v2/agents lists")
-    if live.listing_changed:
-        hidden.append("a persona both listings may have skipped (one they showed left the list)")
+    hidden += [*live.unseen_owners]
     hidden += [
         f"{owner_words(owner.id, owner.name)}, which lists a number as {spelling!r}"
         for owner in live.active()

@@ -13,18 +13,17 @@ from reconciler.plan import Action, Plan
 from reconciler.render import plan_document
 from reconciler.text import counted, printable
 
-# refused: an attach the API refused because another persona holds a number; the fallback that
-# frees the number first follows, and its own writes say how that ended. sent: a write going
-# to the wire, handed on (to the audit log) before it ends.
+# refused: an attach refused as another persona holds a number (the fallback's own writes say
+# how freeing it first ended); sent: a write going to the wire, handed on before it ends.
 Outcome = Literal["done", "failed", "skipped", "refused", "sent"]
 
 
 @dataclass(frozen=True)
 class Write:
-    """One write call and how it ended; a skipped one was never sent and `error` says why. A
-    `settings` or `label` write carries one number and `value`, what it writes as JSON."""
+    """One write call and how it ended (a skipped one was never sent: `error` says why). A
+    `settings` or `label` write carries one number and `value`, what it writes, as JSON. The
+    fields are in the order of the JSON report, which shows all but `message`."""
 
-    # In the order of the JSON report's writes, which shows every field but `message`.
     persona_id: str
     persona_name: str
     action: str
@@ -40,7 +39,6 @@ class Write:
 
     @property
     def ok(self) -> bool:
-        """True when the call succeeded."""
         return self.outcome == "done"
 
     def failed_with(self, error: ApiError, outcome: Outcome = "failed") -> Write:
@@ -61,22 +59,20 @@ class Write:
 
 @dataclass
 class ApplyResult:
-    """Everything apply did: writes, the fixes verification needed, and what is still wrong."""
+    """Everything apply did: its writes, what it noted, and what is still wrong."""
 
     writes: list[Write] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[Write] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     verify_reads: int = 0
-    # The plan made after the writes was empty: the account is as the config says.
-    settled: bool = False
-    # The plans whose writes were sent (the first, and the repair if one ran), and what the
-    # repair did that a plan would have said (announced before its writes).
+    settled: bool = False  # the plan made after the writes was empty
+    # The plans whose writes were sent (the first; the repair, if one ran), and what the repair
+    # did that a plan would have said (announced before its writes).
     plans: list[Plan] = field(default_factory=list)
     repair_notes: list[str] = field(default_factory=list)
     interrupted: bool = False
-    # What stopped the whole run: the key refused, or the log file failing.
-    stopped_by: AuthError | LogFailed | None = None
+    stopped_by: AuthError | LogFailed | None = None  # the key refused, or the log file failing
 
     @property
     def halted(self) -> bool:
@@ -84,7 +80,7 @@ class ApplyResult:
         return self.interrupted or self.stopped_by is not None
 
     def absorb(self, later: ApplyResult) -> None:
-        """Add what a later run of writes did (the one that puts right what remained)."""
+        """Add what the repair's writes did."""
         for name in ("writes", "notes", "skipped", "mismatches"):
             getattr(self, name).extend(getattr(later, name))
         self.interrupted = self.interrupted or later.interrupted
@@ -100,9 +96,8 @@ class ApplyResult:
 
     @property
     def converged(self) -> bool:
-        """True when the account was found as planned: the plan after the writes was empty
-        (`settled`, whatever writes failed on the way there), or, where nothing planned again,
-        every write succeeded; never when interrupted, stopped or found different."""
+        """True when the plan after the writes was empty (`settled`, whatever failed on the way)
+        or, where none was made, every write succeeded; never when halted or found different."""
         if self.halted or self.mismatches:
             return False
         return self.settled or (not self.failed and not self.skipped)
@@ -160,14 +155,11 @@ def report_json(
 def report_text(
     plan: Plan, result: ApplyResult, costs: str, *, signal_name: str | None, stdout_closed: bool
 ) -> tuple[list[str], str | None]:
-    """The apply report: its lines (notes, the line of numbers in the plan's units, and when it
-    fell short every write and what is still wrong), and the one line for stderr if it did.
-
-    `costs` ends the line of numbers: what retries and waits cost the client.
-    """
-    # The changes a successful write carried, per action, over the plan and its repair (a change
-    # both hold counts once). Attaches and moves ride one attach call; each other action has a
-    # call of its own.
+    """The apply report: its lines (notes, the line of numbers in the plan's units ended by
+    `costs`, what retries and waits cost, and when it fell short every write and what is still
+    wrong), and the one line for stderr if it did."""
+    # The changes a successful write carried, per action, over the plan and its repair (counted
+    # once if both hold it); attaches and moves ride one attach call.
     carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
     changes = {
         (c.action, c.persona_id, c.phone_number) for p in result.plans or [plan] for c in p.changes

@@ -76,9 +76,14 @@ class _PlanWriter:
         self.result.interrupted = self.stop.is_set()
         return self.result
 
-    def halted(self) -> bool:
-        """True once the run was interrupted or stopped by an authorisation error."""
-        return self.stop.is_set() or self.result.stopped_by is not None
+    def halted(self) -> str | None:
+        """Why nothing more is sent, once the run was interrupted or stopped; else None."""
+        stopped_by = self.result.stopped_by
+        if isinstance(stopped_by, LogFailed):
+            return str(stopped_by)
+        if stopped_by is not None:
+            return AUTH_STOPPED
+        return INTERRUPTED if self.stop.is_set() else None
 
     def record(self, write: Write) -> Write:
         """Add a write that ended to the result and hand it to on_write."""
@@ -104,8 +109,8 @@ class _PlanWriter:
         held_back: Callable[[Write], bool] = lambda _write: False,
         because: str = "",
     ) -> list[Write]:
-        """Send the writes on up to `parallelism` threads, each recorded as it ends, but those
-        `held_back`: they are recorded first, skipped `because`. The writes sent, as they ended."""
+        """Send the writes on up to `parallelism` threads, each recorded as it ends; those
+        `held_back` are recorded first, skipped `because`. The writes sent, as they ended."""
         sends: list[Write] = []
         for write in writes:
             if held_back(write):
@@ -118,8 +123,8 @@ class _PlanWriter:
             return list(pool.map(lambda write: self.record(self._send(write)), sends))
 
     def _write(self, action: str, persona_id: str, numbers: list[str], value: Any = None) -> Write:
-        """A write as it reads once done: an attach says which of its numbers the plan moves
-        there; a settings or label write carries `value`, what it writes as JSON."""
+        """A write as it reads once done: an attach names the numbers the plan moves there; a
+        settings or label write carries `value`, what it writes as JSON."""
         moved = (
             tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
         )
@@ -127,11 +132,10 @@ class _PlanWriter:
         return Write(persona_id, name, action, tuple(numbers), moved=moved, value=value)
 
     def _send(self, intended: Write, *, must_finish: bool = False) -> Write:
-        """Make one write's call unless the run halted, and say how it ended. `must_finish`
-        marks a refusal's fallback writes: they are sent whatever happens once begun, and never
-        fall back again."""
-        if self.halted() and not must_finish:
-            return intended.skipped_because(self._halt_reason())
+        """Make one write's call unless the run halted, and say how it ended; `must_finish`: a
+        refusal's fallback write, sent whatever happens, never falling back again."""
+        if (halted := self.halted()) and not must_finish:
+            return intended.skipped_because(halted)
         try:
             # The client says when the call goes to the wire (after its last check for a stop):
             # a write refused unsent never gets the audit's `sent` line.
@@ -146,8 +150,9 @@ class _PlanWriter:
             self._stopped_by(error)
             return intended.failed_with(error)
         except ApiError as error:
-            if not must_finish and self._is_refusal(error, intended):
-                return self._free_then_attach(intended, error)
+            sources = {} if must_finish else self._refused_from(error, intended)
+            if sources:
+                return self._free_then_attach(intended, error, sources)
             return intended.failed_with(error)
         return intended
 
@@ -167,69 +172,59 @@ class _PlanWriter:
         else:
             (client.attach if write.action == "attach" else client.detach)(key, numbers)
 
-    def _halt_reason(self) -> str:
-        stopped_by = self.result.stopped_by
-        if isinstance(stopped_by, LogFailed):
-            return str(stopped_by)
-        return AUTH_STOPPED if stopped_by is not None else INTERRUPTED
+    def _refused_from(self, error: ApiError, write: Write) -> dict[str, list[str]]:
+        """Per owner, the numbers to free there when the API refused an attach as "a number is
+        held by another persona"; empty for any other failure (throttled, timed out, missing,
+        malformed), which says nothing about owners.
 
-    def _is_refusal(self, error: ApiError, write: Write) -> bool:
-        """Whether a failed write is an attach refused as "a number is held by another persona".
-
-        Only then is freeing the number first worth the short unrouted window, and the docs name
-        no code for it: a 409, or a code that says the number is in use, counts; so does
-        INVALID_INBOUND_NUMBERS ("not found or not yours") when every number is still on the
-        account. Anything else (throttled, timed out, missing, malformed) says nothing about
-        owners, and the attach simply failed.
+        The docs name no code for it: a 409 or a code that says "in use" counts; so does
+        INVALID_INBOUND_NUMBERS ("not found or not yours") while every number is on the account.
+        A pathway or a prompt has nothing to free, nor has a persona only GET /v1/inbound names
+        (never listed: it may be an agent's twin, which only the agent API may change).
         """
-        if write.action != "attach" or not self._moves_into(write) or error.status is None:
-            return False
-        code = (error.code or "").upper()
-        if error.status == 409 or any(word in code for word in _HELD_ELSEWHERE_WORDS):
-            return True
-        if code != "INVALID_INBOUND_NUMBERS":
-            return False
-        try:
-            return set(write.numbers) <= self.client.list_account_numbers()
-        except ApiError:
-            return False
-
-    def _moves_into(self, attach: Write) -> dict[str, list[str]]:
-        """Per source owner, the numbers of an attach the plan moves from it. A pathway or a
-        prompt has nothing to detach; a persona only GET /v1/inbound names, never listed, may be
-        an agent's hidden twin, which only the agent API may change: it is not freed through v1.
-        """
-        wanted = set(attach.numbers)
+        if write.action != "attach" or error.status is None:
+            return {}
+        wanted = {(write.persona_id, number) for number in write.numbers}
         sources: dict[str, list[str]] = {}
         for source, moves in self.plan.moves_by_source().items():
             kind = owner_kind(source)
-            if kind == "agent" or (kind == "persona" and moves[0].from_persona_name):
-                moved = [
-                    move.phone_number
-                    for move in moves
-                    if move.persona_id == attach.persona_id and move.phone_number in wanted
-                ]
-                if moved:
-                    sources[source] = moved
-        return sources
+            moved = [m.phone_number for m in moves if (m.persona_id, m.phone_number) in wanted]
+            if moved and (kind == "agent" or (kind == "persona" and moves[0].from_persona_name)):
+                sources[source] = moved
+        code = (error.code or "").upper()
+        if not sources or error.status == 409 or any(w in code for w in _HELD_ELSEWHERE_WORDS):
+            return sources
+        if code != "INVALID_INBOUND_NUMBERS":
+            return {}
+        try:
+            return sources if set(write.numbers) <= self.client.list_account_numbers() else {}
+        except ApiError:
+            return {}
 
-    def _free_then_attach(self, intended: Write, refusal: ApiError) -> Write:
-        """The API refused to take numbers held elsewhere: free them there, then attach; if that
-        fails, attach them back where they were, with the settings read before the detach.
-
-        Once a number is freed, the attach and the way back are one unit that an interrupt or an
-        authorisation error does not cut short: a refusal never leaves a number on no persona
-        without saying so.
+    def _free_then_attach(
+        self, intended: Write, refusal: ApiError, sources: dict[str, list[str]]
+    ) -> Write:
+        """Free the numbers where they are held (`sources`), then attach; if that fails, attach
+        them back with the settings read before the detach (docs/safety.md). Once a number is
+        freed, no interrupt or authorisation error cuts this short, nor leaves it unrouted unsaid.
         """
         name = intended.persona_name
         self.record(intended.failed_with(refusal, "refused"))
-        if self.halted():
-            return intended.skipped_because(self._halt_reason())
+        if halted := self.halted():
+            return intended.skipped_because(halted)
         freed: dict[str, dict[str, SeenSettings]] = {}  # per source freed, its numbers' settings
         unrouted: list[str] = []
         with self.client.uninterruptible():
-            for source, moved in sorted(self._moves_into(intended).items()):
-                settings = _settings_before_detach(self.client, source, moved)
+            for source, moved in sorted(sources.items()):
+                # The settings a detach clears, for a put-back to write again (an agent's
+                # numbers carry none); unknown if they cannot be read.
+                settings: dict[str, SeenSettings] = dict.fromkeys(moved)
+                try:
+                    if owner_kind(source) == "persona":
+                        held = self.client.get_persona(source)
+                        settings = {number: held.settings_of(number) for number in moved}
+                except ApiError:
+                    settings = dict.fromkeys(moved, UNREAD)
                 if self._fallback("detach", source, moved).ok:
                     freed[source] = settings
             outcome = self._send(intended, must_finish=True)
@@ -270,19 +265,6 @@ class _PlanWriter:
         return self.record(self._send(self._write(action, owner, numbers, value), must_finish=True))
 
 
-def _settings_before_detach(
-    client: AccountWriter, persona_id: str, numbers: list[str]
-) -> dict[str, SeenSettings]:
-    """The settings the numbers have on a persona, read just before a detach clears them, for a
-    put-back to write again; unknown if the read fails."""
-    try:
-        # An agent's numbers carry no persona settings.
-        persona = client.get_persona(persona_id) if owner_kind(persona_id) == "persona" else None
-    except ApiError:
-        return dict.fromkeys(numbers, UNREAD)
-    return {number: persona.settings_of(number) if persona else None for number in numbers}
-
-
 def apply_plan(
     plan: Plan,
     client: AccountWriter,
@@ -291,10 +273,7 @@ def apply_plan(
     stop: threading.Event | None = None,
     on_write: OnWrite = lambda _write: None,
 ) -> ApplyResult:
-    """Make the plan's writes, batched, attaches first.
-
-    `on_write` gets each write as it goes to the wire (its outcome `sent`) and as it ends. Once
-    `stop` is set, writes not yet sent are skipped.
-    """
+    """Make the plan's writes; `on_write` gets each as it goes to the wire (outcome `sent`) and
+    as it ends. Once `stop` is set, writes not yet sent are skipped."""
     stop = stop or threading.Event()
     return _PlanWriter(plan, client, max(1, parallelism), stop, on_write).apply()

@@ -248,3 +248,16 @@ def test_two_agents_naming_one_twin_stop_the_plan() -> None:
     both = f"agents '{BOT}' and 'ag-other' both name '{TWIN}' as their hidden persona"
     with pytest.raises(ApiError, match=f"GET /v2/agents/ag-other/inbound: {both}"):
         read_account(reader)
+
+
+class Unlisted(Agents):
+    """Bot's twin is not in the listing; read by id, the API answers about another persona."""
+
+    def get_persona(self, persona_id: str) -> LivePersona:
+        return persona(A, N1)
+
+
+def test_a_twin_read_by_id_that_answers_about_another_persona_stops_the_plan() -> None:
+    reader = Unlisted(listing(persona(A, N1)), listed=True, twin=TWIN, exists=True)
+    with pytest.raises(ApiError, match=f"GET /v1/personas/{TWIN}: the answer is persona 'p-a'"):
+        read_account(reader)
