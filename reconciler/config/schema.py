@@ -82,13 +82,10 @@ def number_mapping_problems(
         yield Diagnostic(*mark, _EMPTY_SETTINGS)
     label = item.get("label")
     units = len(label.encode("utf-16-le")) // 2 if isinstance(label, str) else 0
-    # A label longer in characters too, the schema reports.
-    if isinstance(label, str) and units > MAX_LABEL >= len(label):
-        message = f'"label" is {units} characters long as the API may count them (an '
-        yield Diagnostic(
-            *document.mark((*path, "label")),
-            f"{message}emoji counts as two): at most {MAX_LABEL} are allowed",
-        )
+    if units > MAX_LABEL >= len(label):  # longer in characters too, the schema reports it
+        message = f'"label" is {units} characters long as the API may count them (an emoji '
+        message += f"counts as two): at most {MAX_LABEL} are allowed"
+        yield Diagnostic(*document.mark((*path, "label")), message)
 
 
 def _non_finite_numbers(document: Document) -> list[Diagnostic]:
@@ -129,7 +126,6 @@ def _validators() -> dict[str, Any]:
 
     schema = load_schema()
     cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
     inlined = _inline_refs(schema, schema["$defs"])
     validators = {key: cls(inlined["properties"][key].pop("items")) for key in OWNER_LISTS}
     return {"": cls(inlined), **validators}
@@ -186,18 +182,12 @@ def _unknown_key(key: Any, path: YamlPath, allowed: list[str]) -> str:
     return f"unknown key {shown(json.dumps(str(key)))} ({fix})"
 
 
-def _describe_path(path: YamlPath) -> str:
-    """The value at path as a message names it: its key, or its item number in its list."""
-    if not path:
-        return "the top level"
-    if isinstance(path[-1], int):
-        return f"item {path[-1] + 1} of {shown(json.dumps(str(path[-2])))}" if path[1:] else "item"
-    return shown(json.dumps(path[-1]))
-
-
 def _schema_message(error: Any, path: YamlPath) -> str:
+    """What to say of a schema error; the value is named by its key, or its place in its list."""
     kind, value, expected = error.validator, error.instance, error.validator_value
-    name = _describe_path(path)
+    name = shown(json.dumps(path[-1])) if path else "the top level"
+    if path and isinstance(path[-1], int):
+        name = f"item {path[-1] + 1} of {shown(json.dumps(str(path[-2])))}" if path[1:] else "item"
     entry = "an agent entry" if path[:1] == ("agents",) else "a persona entry"
     if kind == "required":
         # jsonschema raises one error per missing key; its message is the only place that
@@ -208,7 +198,7 @@ def _schema_message(error: Any, path: YamlPath) -> str:
         elif _is_number_entry(path):
             name = "a number given as a mapping"
         return f"{name} is missing the required key {json.dumps(key)}"
-    if kind == "anyOf" and path[:1] in (("personas",), ("agents",)):
+    if kind == "anyOf":  # only owner entries have one
         return f'{entry} needs an "id" or a "name"'
     if kind == "const":
         scalar = isinstance(value, str | int | float) and not isinstance(value, bool)

@@ -220,3 +220,7 @@ def test_a_label_over_150_utf16_units_is_refused_at_the_label(
 
 def test_a_label_of_150_units_with_emoji_is_valid(tmp_path: Path) -> None:
     assert load(tmp_path, '- number: "+14155550101"\n  label: "' + "\U0001f600" * 75 + '"') == []
+
+
+def test_the_published_schema_is_a_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(load_schema())
