@@ -57,7 +57,7 @@ def event_mark(file: str, mark: Any) -> SourceMark:
 
 
 class _TooDeep(Exception):
-    """A collection nested deeper than MAX_DEPTH: the document is not kept."""
+    """A collection nested deeper than MAX_DEPTH: the document is not kept (nor read on)."""
 
 
 class DocumentBuilder:
@@ -79,9 +79,8 @@ class DocumentBuilder:
         if path is not None:
             self.document.refused.add(path)
 
-    def build(self) -> bool:
-        """Build the document from the first YAML document (a second is refused); False when it
-        is too deep to keep."""
+    def build(self) -> None:
+        """Build the document from the first YAML document (a second is refused)."""
         documents = 0
         for event in self.events:
             if isinstance(event, ev.DocumentStartEvent):
@@ -89,12 +88,8 @@ class DocumentBuilder:
                 if documents > 1:
                     mark = event_mark(self.document.file, event.start_mark)
                     self.problem(mark, "more than one YAML document: put everything in one")
-                    return True
-                try:
-                    self.document.value = self.node(next(self.events), ())
-                except _TooDeep:
-                    return False
-        return True
+                    return
+                self.document.value = self.node(next(self.events), ())
 
     def node(self, event: Any, path: YamlPath | None, key_of: YamlPath | None = None) -> Any:
         """The value that event starts, read to its end and kept at path. None keeps it nowhere
@@ -110,9 +105,8 @@ class DocumentBuilder:
             self.refuse(where, mark, message + ": write the value out")
             return None
         if event.anchor is not None:
-            self.problem(
-                mark, f"anchors (&{shown(event.anchor)}) are not allowed: write values out"
-            )
+            anchor = f"anchors (&{shown(event.anchor)})"
+            self.problem(mark, f"{anchor} are not allowed: write values out")
         if isinstance(event, ev.ScalarEvent):
             return self.scalar(event, path, where, mark)
         if len(self.open) >= MAX_DEPTH:
@@ -135,12 +129,9 @@ class DocumentBuilder:
             tag = _implicit_tag(event.value)
         if tag in (None, "!", _TAG + "str", _TAG + "timestamp"):
             return event.value  # a date is kept as written: no field holds one
-        if tag == _TAG + "merge":
-            self.problem(mark, "merge keys (<<) are not allowed: write the values out")
-            # The mapping holding it is unreliable.
+        if tag == _TAG + "merge":  # the mapping holding it is unreliable
             mapping = where if path is None else path[:-1] if path else None
-            if mapping is not None:
-                self.document.refused.add(mapping)
+            self.refuse(mapping, mark, "merge keys (<<) are not allowed: write the values out")
             return event.value
         if tag not in _ALLOWED_TAGS or tag in (_TAG + "seq", _TAG + "map"):
             fix = "on a single value: remove the tag" if tag in _ALLOWED_TAGS else _NOT_ALLOWED
@@ -208,7 +199,9 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         return None, [Diagnostic(*_position(file, text, control.start()), message)]
     builder = DocumentBuilder(Document(file), iter(_Loader(text).get_event, None))
     try:
-        whole = builder.build()
+        builder.build()
+    except _TooDeep:
+        pass
     except yaml.MarkedYAMLError as error:
         builder.problem(*_syntax_error(error, text, builder.open, file))
     except yaml.YAMLError as error:
@@ -217,8 +210,7 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         reason = one_line(str(getattr(error, "reason", "") or error))
         builder.problem(where, f"invalid YAML: {reason}")
     else:
-        if whole:
-            return builder.document, builder.diagnostics
+        return builder.document, builder.diagnostics
     return None, builder.diagnostics
 
 
