@@ -11,10 +11,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.document import OWNER_LISTS, Document, YamlPath, shown, type_name
 from reconciler.config.phone import CANONICAL_E164, check_phone_number
-from reconciler.config.schema import number_mapping_problems, schema_diagnostics
-from reconciler.config.yaml_reader import parse_yaml
+from reconciler.config.schema import OWNER_LISTS, number_mapping_problems, schema_diagnostics
+from reconciler.config.yaml_reader import Document, YamlPath, parse_yaml
 from reconciler.errors import ConfigError, Diagnostic, InputError
 from reconciler.files import cannot_read, open_regular
 from reconciler.model import (
@@ -26,7 +25,7 @@ from reconciler.model import (
     SourceMark,
     routing_settings,
 )
-from reconciler.text import os_reason
+from reconciler.text import os_reason, shown, type_name
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 

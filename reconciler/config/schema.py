@@ -11,18 +11,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from reconciler.config.document import (
-    OWNER_LISTS,
-    SHOWN_CHARS,
-    Document,
-    YamlPath,
-    shown,
-    shown_json,
-    type_name,
-)
+from reconciler.config.yaml_reader import Document, YamlPath
 from reconciler.errors import Diagnostic
-from reconciler.text import one_line
+from reconciler.text import SHOWN_CHARS, one_line, shown, shown_json, type_name
 
+# The lists of owner entries, written alike: a persona's and an agent's.
+OWNER_LISTS = ("personas", "agents")
 _PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
 # The API's limit on a label. The schema counts characters; a JavaScript server counts UTF-16
 # units, in which an emoji is two: a label is held to both, so that the API cannot refuse it
@@ -80,7 +74,7 @@ def number_mapping_problems(
     if path[0] == "personas" and document.raw.get(settings_path) == "":
         mark = document.key_marks.get(settings_path, document.mark(settings_path))
         yield Diagnostic(*mark, _EMPTY_SETTINGS)
-    label = item.get("label")
+    label = item.get("label", "")
     units = len(label.encode("utf-16-le")) // 2 if isinstance(label, str) else 0
     if units > MAX_LABEL >= len(label):  # longer in characters too, the schema reports it
         message = f'"label" is {units} characters long as the API may count them (an emoji '

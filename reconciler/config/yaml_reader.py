@@ -1,4 +1,4 @@
-"""Parse one config file's bytes into a document that keeps a position for every value, strictly.
+"""Parse one config file's bytes into a Document that keeps a position for every value, strictly.
 
 Built from parser events (see the package's notes). What the parser reports without a useful
 position or in its own words (encoding, control characters, tabs, unclosed brackets and quotes)
@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import yaml
 import yaml.events as ev
 
-from reconciler.config.document import Document, YamlPath, shown, shown_json
 from reconciler.errors import Diagnostic
 from reconciler.model import SourceMark
-from reconciler.text import one_line
+from reconciler.text import one_line, shown, shown_json
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # What YAML 1.1 and 1.2 call printable; anything else (NUL, other C0 controls, DEL, C1 controls)
@@ -35,6 +35,37 @@ _ALLOWED_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null",
 MAX_DEPTH = 64
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
 _NOT_ALLOWED = "is not allowed: the config holds plain data only"
+# Where a value sits in a document: mapping keys and list indexes from the top level down.
+YamlPath = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """A YAML document as plain data, with the position of every value and of every mapping key."""
+
+    file: str
+    value: Any = None
+    marks: dict[YamlPath, SourceMark] = field(default_factory=dict)
+    key_marks: dict[YamlPath, SourceMark] = field(default_factory=dict)
+    # The text of a plain scalar YAML read as something other than a string (014 is octal 12).
+    raw: dict[YamlPath, str] = field(default_factory=dict)
+    # Values already reported as refused YAML (tags, aliases, merge keys): the schema and the
+    # phone checks stay quiet about them rather than repeat the same mistake in other words.
+    refused: set[YamlPath] = field(default_factory=set)
+
+    def mark(self, path: YamlPath) -> SourceMark:
+        """The position of the value at path, or of its nearest ancestor."""
+        found = self.marks.get(path)
+        while found is None and path:
+            path = path[:-1]
+            found = self.marks.get(path)
+        return found if found is not None else SourceMark(self.file, 1, 1)
+
+    def is_refused(self, path: YamlPath) -> bool:
+        """True when the value at path, or one holding it, was already reported as refused YAML."""
+        return bool(self.refused) and any(
+            path[:size] in self.refused for size in range(len(path) + 1)
+        )
 
 
 @lru_cache(maxsize=4096)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import Any
 
 import pytest
 
-from reconciler.text import and_more, one_line, os_reason, printable, readable_by_others
+from reconciler.text import (
+    and_more,
+    one_line,
+    os_reason,
+    printable,
+    readable_by_others,
+    shown,
+    type_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -86,3 +95,28 @@ def test_a_file_group_or_others_can_read_is_warned_about(mode: int, warned: bool
         f"(mode {mode & 0o7777:04o}): run chmod 600 audit.jsonl"
     )
     assert warning == (expected if warned else None)
+
+
+def test_a_shown_value_stays_on_one_short_line() -> None:
+    assert shown("Sales") == "Sales"
+    assert shown("a\u2028b") == "a\\u2028b"
+    long = shown("x" * 5000)
+    assert long == "x" * 40 + "...(5,000 characters)"
+    assert shown("x" * 300, 200) == "x" * 180 + "...(300 characters)"
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        (None, "empty (null)"),
+        (True, "a boolean"),
+        (3, "a number"),
+        (1.5, "a number"),
+        ("x", "a string"),
+        ([], "a list"),
+        ({}, "a mapping"),
+        (b"x", "bytes"),
+    ],
+)
+def test_type_names(value: Any, name: str) -> None:
+    assert type_name(value) == name
