@@ -26,7 +26,7 @@ from reconciler.api import (
 )
 from reconciler.api.transport import EventHooks
 from reconciler.cli.output import ask_to_confirm, echo
-from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
+from reconciler.config.load import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.core import read_inputs
 from reconciler.errors import InputError
 from reconciler.model import Desired

@@ -1,8 +1,11 @@
 """Parse one config file's bytes into a Document that keeps a position for every value, strictly.
 
-Built from parser events (see the package's notes). What the parser reports without a useful
-position or in its own words (encoding, control characters, tabs, unclosed brackets and quotes)
-is found first or translated, so that each problem points where the fix belongs.
+YAML lets many mistakes through silently (a repeated key keeps the last value, an unquoted
++14155550100 becomes an integer), so the document is built from parser events rather than with
+yaml.safe_load: that keeps a position for every value and refuses what plain data never needs
+(tags, anchors, aliases, merge keys). What the parser reports without a useful position or in its
+own words (encoding, control characters, tabs, unclosed brackets and quotes) is found first or
+translated, so that each problem points where the fix belongs.
 """
 
 from __future__ import annotations

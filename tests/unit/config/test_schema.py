@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from reconciler.config import load_config, load_schema
-from reconciler.config.schema import _inline_refs, _plainly_valid_entry, _schema_errors
+from reconciler.config.load import load_config
+from reconciler.config.schema import _inline_refs, _plainly_valid_entry, _schema_errors, load_schema
 from reconciler.errors import ConfigError
 
 ENTRIES: list[Any] = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import load_config
+from reconciler.config.load import load_config
 from reconciler.config.yaml_reader import MAX_DEPTH, Document, parse_yaml
 from reconciler.errors import ConfigError
 from reconciler.model import SourceMark
