@@ -22,10 +22,6 @@ _PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
 # units, in which an emoji is two: a label is held to both, so that the API cannot refuse it
 # half-way through an apply.
 MAX_LABEL = 150
-_EMPTY_SETTINGS = (
-    '"settings" is empty: write "settings: null" to clear the number\'s settings, or give them '
-    'with "pathway_id"'
-)
 _TYPE_WORDS = {
     "array": "a list",
     "object": "a mapping",
@@ -44,8 +40,15 @@ def load_schema() -> dict[str, Any]:
 
 def schema_diagnostics(document: Document) -> list[Diagnostic]:
     """Every problem the schema finds in a document, each reported once (phone numbers apart, see
-    _inline_refs), and the valve percentage's that it cannot find."""
-    found = _non_finite_numbers(document)
+    _inline_refs), and a valve percentage of .nan or .inf: JSON Schema lets nan through every
+    bound, and a nan threshold would switch the valve off."""
+    found = []
+    safety = document.value.get("safety")
+    percent = safety.get(_PERCENT_PATH[1]) if isinstance(safety, dict) else None
+    if isinstance(percent, float) and not math.isfinite(percent):
+        written = ".nan" if math.isnan(percent) else ".inf" if percent > 0 else "-.inf"
+        message = f'"{_PERCENT_PATH[1]}" must be a number from 0 to 100, not {written}'
+        found.append(Diagnostic(*document.mark(_PERCENT_PATH), message))
     for path, error in _schema_errors(document.value):
         # A number entry that is neither a string nor a mapping (the phone check reports it).
         number_type = _is_number_entry(path) and error.validator == "type"
@@ -73,25 +76,14 @@ def number_mapping_problems(
     # Under an agent, `settings` is refused whole by the schema: said once, not twice.
     if path[0] == "personas" and document.raw.get(settings_path) == "":
         mark = document.key_marks.get(settings_path, document.mark(settings_path))
-        yield Diagnostic(*mark, _EMPTY_SETTINGS)
+        message = '"settings" is empty: write "settings: null" to clear the number\'s settings, '
+        yield Diagnostic(*mark, message + 'or give them with "pathway_id"')
     label = item.get("label", "")
     units = len(label.encode("utf-16-le")) // 2 if isinstance(label, str) else 0
     if units > MAX_LABEL >= len(label):  # longer in characters too, the schema reports it
         message = f'"label" is {units} characters long as the API may count them (an emoji '
         message += f"counts as two): at most {MAX_LABEL} are allowed"
         yield Diagnostic(*document.mark((*path, "label")), message)
-
-
-def _non_finite_numbers(document: Document) -> list[Diagnostic]:
-    """The valve percentage written as .nan or .inf: JSON Schema lets nan through every bound,
-    and a nan threshold would switch the valve off."""
-    safety = document.value.get("safety")
-    value = safety.get(_PERCENT_PATH[1]) if isinstance(safety, dict) else None
-    if not isinstance(value, float) or math.isfinite(value):
-        return []
-    written = ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
-    message = f'"{_PERCENT_PATH[1]}" must be a number from 0 to 100, not {written}'
-    return [Diagnostic(*document.mark(_PERCENT_PATH), message)]
 
 
 def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:

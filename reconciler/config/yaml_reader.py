@@ -220,9 +220,16 @@ class DocumentBuilder:
 def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnostic]]:
     """Parse one file's bytes into a positioned document (None when the YAML could not be
     parsed at all) and the problems found on the way."""
-    text = _decode(file, content)
-    if isinstance(text, Diagnostic):
-        return None, [text]
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return None, [Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")]
+        # Columns count characters, as for every other message.
+        before = content[: error.start].decode("utf-8", "replace")
+        where = _position(file, before, len(before))
+        bad = content[error.start : error.start + 1].hex()
+        return None, [Diagnostic(*where, f"the file is not UTF-8 text (byte 0x{bad})")]
     if _CONTENT_LINE.search(text) is None:  # nothing but blank lines and comments
         return None, [Diagnostic(file, 1, 1, "the file is empty (expected 'version: 1')")]
     control = _NOT_PRINTABLE.search(text)
@@ -289,17 +296,3 @@ def _syntax_error(
     if context and context_mark is not None:
         problem += f" ({context} that starts at line {context_mark.line + 1})"
     return where, f"invalid YAML: {problem}"
-
-
-def _decode(file: str, content: bytes) -> str | Diagnostic:
-    """The file's text, or what is wrong with its encoding."""
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")
-        # Columns count characters, as for every other message.
-        before = content[: error.start].decode("utf-8", "replace")
-        bad = content[error.start : error.start + 1].hex()
-        where = _position(file, before, len(before))
-        return Diagnostic(*where, f"the file is not UTF-8 text (byte 0x{bad})")
