@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import stat
 import traceback
 from collections.abc import Mapping
 from functools import lru_cache
@@ -146,11 +145,8 @@ def key_source(option: str | None, environ: Mapping[str, str]) -> str:
 
 
 def key_file_warning(option: str | None, environ: Mapping[str, str]) -> str | None:
-    """One line when the key file in use can be read by its group or others, as ssh warns (a
-    pipe, `<(pass show bland)`, is the reader's alone)."""
-    key_file = key_file_from(option, environ) or ""
-    mode = _regular_file_mode(key_file)
-    return None if mode is None else readable_by_others("API key file", key_file, mode)
+    """One line when the key file in use can be read by its group or others."""
+    return readable_by_others("API key file", key_file_from(option, environ) or "")
 
 
 def read_key_file(key_file: str) -> str:
@@ -179,7 +175,7 @@ def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None
     key_file = key_file_from(option, environ)
     # Only a regular file is read ahead: a pipe can be read once, when the key is needed. A file
     # that cannot be read is reported when the key is needed, not here.
-    if key_file and _regular_file_mode(key_file) is not None:
+    if key_file and os.path.isfile(key_file):
         with contextlib.suppress(InputError):
             keys.append(read_key_file(key_file))
     elif key_file and "/" not in key_file and not os.path.lexists(key_file):
@@ -189,12 +185,3 @@ def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None
     for key in keys:
         if len(key) >= MIN_KEY_CHARS:  # a shorter value is refused when the key is needed
             REDACTOR.add(key)
-
-
-def _regular_file_mode(path: str) -> int | None:
-    """The mode of a regular file; None for anything else, or when it is not there ("")."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    return mode if stat.S_ISREG(mode) else None

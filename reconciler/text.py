@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from collections.abc import Sequence
 from typing import Any
@@ -77,9 +78,14 @@ def os_reason(error: OSError) -> str:
     return (error.strerror or type(error).__name__).lower()
 
 
-def readable_by_others(what: str, path: str, mode: int) -> str | None:
-    """A warning when a file that lists secrets or numbers can be read by its group or others."""
-    if not mode & 0o044:
+def readable_by_others(what: str, path: str) -> str | None:
+    """A warning when a regular file that lists secrets or numbers can be read by its group or
+    others, as ssh warns (a pipe, `<(pass show bland)`, is its reader's alone)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # not there (""): nothing to warn of
+    if not stat.S_ISREG(mode) or not mode & 0o044:
         return None
     return (
         f"warning: the {what} {path} can be read by group or others "
