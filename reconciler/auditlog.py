@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,13 +28,12 @@ class AuditLog:
         try:
             # Created 0600 as plan files are: it lists phone numbers and the personas they are on.
             descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            mode = os.fstat(descriptor).st_mode
             self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
         except OSError as error:
             raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None
         self.path = path
         # An existing file keeps its mode (it may be shared on purpose), with a word about it.
-        self.warning = readable_by_others("log file", path, mode) if stat.S_ISREG(mode) else None
+        self.warning = readable_by_others("log file", path)
         self._now = now
         self._lock = threading.Lock()
         self._failed: LogFailed | None = None

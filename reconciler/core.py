@@ -19,7 +19,7 @@ from reconciler.apply.result import ApplyResult, Write
 from reconciler.apply.writes import OnWrite, apply_plan
 from reconciler.auditlog import AuditLog
 from reconciler.client_protocols import AccountReader, AccountWriter
-from reconciler.config import load_schema
+from reconciler.config.schema import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
 from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
 from reconciler.files import refuse_overwriting, write_atomic

@@ -7,7 +7,8 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from reconciler.config import MAX_LABEL, load_config_sources, load_schema
+from reconciler.config.load import load_config_sources
+from reconciler.config.schema import MAX_LABEL, load_schema
 from reconciler.errors import ConfigError, InputError, ReconcilerError
 from reconciler.model import (
     SETTING_KEYS,

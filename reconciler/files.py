@@ -63,20 +63,6 @@ def remove_temporary_files() -> None:
     _TEMPORARY.clear()
 
 
-def _place_new(temporary: str, target: Path) -> None:
-    """Put a finished file at target only while the name is free: FileExistsError otherwise."""
-    try:
-        os.link(temporary, target)  # unlike a rename, fails when the name is taken
-    except FileExistsError:
-        raise
-    except OSError:
-        # A file system without hard links: claim the name, then rename over the claim.
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        os.replace(temporary, target)
-        return
-    os.unlink(temporary)
-
-
 def write_atomic(
     path: str | Path,
     text: str,
@@ -118,8 +104,17 @@ def write_atomic(
         os.chmod(temporary, mode)
         if if_exists is None:
             os.replace(temporary, target)
-        else:
-            _place_new(temporary, target)
+        else:  # only while the name is free: FileExistsError otherwise
+            try:
+                os.link(temporary, target)  # unlike a rename, fails when the name is taken
+            except FileExistsError:
+                raise
+            except OSError:
+                # A file system without hard links: claim the name, then rename over the claim.
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                os.replace(temporary, target)
+            else:
+                os.unlink(temporary)
     except BaseException as error:
         if temporary:
             with suppress(OSError):

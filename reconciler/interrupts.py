@@ -1,9 +1,8 @@
 """SIGINT and SIGTERM: at once outside an apply's writes, after the writes on the wire within.
 
-Stopping at once loses nothing outside the writes (stop_at_once covers the whole run). Within
-them, so that the user knows what was done, GracefulStop makes the first signal ask the run to
-stop and a second one stop at once, as Terraform does. Handlers are installed from the main
-thread only: elsewhere both run without.
+Within the writes, so that the user knows what was done, GracefulStop makes the first signal ask
+the run to stop and a second one stop at once, as Terraform does. Handlers are installed from the
+main thread only: elsewhere both run without.
 """
 
 from __future__ import annotations
@@ -45,9 +44,7 @@ class GracefulStop:
     """While active, the first SIGINT/SIGTERM sets `event` and calls `on_stop`; a second one
     calls `on_second`, then is handled as it would have been without this one."""
 
-    def __init__(
-        self, on_stop: Callable[[int], None], on_second: Callable[[int], None] = lambda _: None
-    ) -> None:
+    def __init__(self, on_stop: Callable[[int], None], on_second: Callable[[int], None]) -> None:
         self.event = threading.Event()
         self.signal_number: int | None = None
         self._on_stop = on_stop

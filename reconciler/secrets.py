@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import stat
 import traceback
 from collections.abc import Mapping
 from functools import lru_cache
@@ -23,27 +22,22 @@ from urllib.parse import quote
 from reconciler.errors import InputError
 from reconciler.text import os_reason, printable, readable_by_others
 
-# A key is one short line; a larger file is not a key file (and /dev/zero must not hang). Pipes
-# are welcome: `--api-key-file <(pass show bland)` keeps the key off the disk.
+# A larger file is not a key file (and /dev/zero must not hang); a pipe, `<(pass show bland)`, is.
 MAX_KEY_FILE_BYTES = 64 * 1024
-# A shorter value is not a key: it is refused, not hidden, as hiding a one-letter key would blot
-# that letter out of every line printed (a Bland key is far longer).
+# A shorter value is refused, not hidden: hiding a one-letter key would blot out that letter.
 MIN_KEY_CHARS = 8
-# This many characters of a secret in a row count as showing it: messages cut long values short,
-# and the first 36 characters of a key are as good as the key.
+# This many characters of a secret in a row show it: messages cut long values short.
 LEAKED_RUN_CHARS = 12
-# Longer "secrets" (a file given as the key file by mistake) are hidden only whole: each anchor
-# (see Redactor) costs one search of every text cleaned.
+# Longer "secrets" (a wrong file given as the key file) are hidden only whole: each anchor (see
+# Redactor) costs one search of every text cleaned.
 _MAX_PIECED_CHARS = 512
-# What an HTTP header value may hold without escaping; anything else would make httpx raise an
-# error whose text shows the header, key included.
+# What a header value may hold: httpx's error for anything else shows the header, key included.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 @lru_cache(maxsize=8)
 def _pieces(secrets: frozenset[str]) -> tuple[list[str], set[str], set[str]]:
-    """The secrets hidden only whole (longest first), then the anchors and the windows of the
-    others (see Redactor): too short to have pieces of their own, or too long to look for them."""
+    """The secrets hidden only whole (longest first), then the others' anchors and windows."""
     pieced = {s for s in secrets if LEAKED_RUN_CHARS <= len(s) <= _MAX_PIECED_CHARS}
     half = LEAKED_RUN_CHARS // 2
     return (
@@ -58,13 +52,12 @@ def _pieces(secrets: frozenset[str]) -> tuple[list[str], set[str], set[str]]:
 
 
 class Redactor(logging.Filter):
-    """Replaces every known secret in log records and in everything the CLI prints.
+    """Replaces every known secret, and every run of LEAKED_RUN_CHARS of one, in log records and
+    in everything the CLI prints.
 
-    A message may show only part of a value (a long value is cut short), so any run of
-    LEAKED_RUN_CHARS or more characters of a secret is hidden, not only the whole of it. Such a
-    run holds one of the secret's pieces of half that length that start at a multiple of it (its
-    anchors): text is searched for the few anchors, fast, and only around each anchor found for
-    a window of the secret. Almost all text holds no anchor and is passed over.
+    Such a run holds one of the secret's pieces of half that length that start at a multiple of
+    it (its anchors): text is searched for the few anchors, and only around each one found for a
+    window (a run) of the secret.
     """
 
     def __init__(self) -> None:
@@ -152,11 +145,8 @@ def key_source(option: str | None, environ: Mapping[str, str]) -> str:
 
 
 def key_file_warning(option: str | None, environ: Mapping[str, str]) -> str | None:
-    """One line when the key file in use can be read by its group or others, as ssh warns (a
-    pipe, `<(pass show bland)`, is the reader's alone)."""
-    key_file = key_file_from(option, environ) or ""
-    mode = _regular_file_mode(key_file) if key_file else None
-    return None if mode is None else readable_by_others("API key file", key_file, mode)
+    """One line when the key file in use can be read by its group or others."""
+    return readable_by_others("API key file", key_file_from(option, environ) or "")
 
 
 def read_key_file(key_file: str) -> str:
@@ -185,7 +175,7 @@ def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None
     key_file = key_file_from(option, environ)
     # Only a regular file is read ahead: a pipe can be read once, when the key is needed. A file
     # that cannot be read is reported when the key is needed, not here.
-    if key_file and _regular_file_mode(key_file) is not None:
+    if key_file and os.path.isfile(key_file):
         with contextlib.suppress(InputError):
             keys.append(read_key_file(key_file))
     elif key_file and "/" not in key_file and not os.path.lexists(key_file):
@@ -195,12 +185,3 @@ def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None
     for key in keys:
         if len(key) >= MIN_KEY_CHARS:  # a shorter value is refused when the key is needed
             REDACTOR.add(key)
-
-
-def _regular_file_mode(path: str) -> int | None:
-    """The mode of a regular file; None for anything else, or when it is not there."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    return mode if stat.S_ISREG(mode) else None

@@ -26,7 +26,7 @@ from reconciler.api import (
     parse_size,
 )
 from reconciler.api.transport import EventHooks
-from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config
+from reconciler.config.load import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import ExitCode, InputError
 from reconciler.files import refuse_overwriting, remove_temporary_files
 from reconciler.model import Desired

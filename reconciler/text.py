@@ -1,9 +1,15 @@
-"""Text for messages: on one line, safe for a terminal, and a long list cut short."""
+"""Text for messages: on one line, safe for a terminal, and a long value or list cut short."""
 
 from __future__ import annotations
 
+import json
+import os
 import stat
 from collections.abc import Sequence
+from typing import Any
+
+# Values are shown in messages, but a 5 MB string must not become a 5 MB line.
+SHOWN_CHARS = 60
 
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators, and the bidirectional
 # controls, which can make a line read in another order than it is written.
@@ -18,6 +24,37 @@ def printable(text: str) -> str:
     """Text from the API made safe for one line of a terminal or CI log: controls are escaped
     (a persona name holding a newline or an ANSI sequence could fake plan lines)."""
     return text.translate(_UNPRINTABLE)
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """A value as it may appear in a message: on one line, and a very long one cut."""
+    if not text.isprintable():
+        # U+2028 and the like would break the message's line in some viewers.
+        text = "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in text)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}...({len(text):,} characters)"
+
+
+def shown_json(value: Any) -> str:
+    """A value as JSON (strings quoted, non-ASCII kept), as it may appear in a message."""
+    return shown(json.dumps(value, ensure_ascii=False))
+
+
+_TYPE_NAMES = {
+    type(None): "empty (null)",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
+
+
+def type_name(value: Any) -> str:
+    """What kind of value this is, in the words of a message."""
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def one_line(text: str) -> str:
@@ -41,9 +78,14 @@ def os_reason(error: OSError) -> str:
     return (error.strerror or type(error).__name__).lower()
 
 
-def readable_by_others(what: str, path: str, mode: int) -> str | None:
-    """A warning when a file that lists secrets or numbers can be read by its group or others."""
-    if not mode & 0o044:
+def readable_by_others(what: str, path: str) -> str | None:
+    """A warning when a regular file that lists secrets or numbers can be read by its group or
+    others, as ssh warns (a pipe, `<(pass show bland)`, is its reader's alone)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # not there (""): nothing to warn of
+    if not stat.S_ISREG(mode) or not mode & 0o044:
         return None
     return (
         f"warning: the {what} {path} can be read by group or others "

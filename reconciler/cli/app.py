@@ -18,7 +18,7 @@ from click.core import ParameterSource
 
 from reconciler import __version__
 from reconciler.api import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
-from reconciler.config import DEFAULT_MAX_FILE_BYTES
+from reconciler.config.load import DEFAULT_MAX_FILE_BYTES
 from reconciler.errors import InputError, OutputClosed
 from reconciler.secrets import REDACTOR
 from reconciler.settings import MAX_TIMEOUT, MIN_TIMEOUT, Settings, setup_logging

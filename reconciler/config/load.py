@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.document import OWNER_LISTS, Document, YamlPath, shown, type_name
 from reconciler.config.phone import CANONICAL_E164, check_phone_number
-from reconciler.config.schema import number_mapping_problems, schema_diagnostics
-from reconciler.config.yaml_reader import parse_yaml
+from reconciler.config.schema import OWNER_LISTS, number_mapping_problems, schema_diagnostics
+from reconciler.config.yaml_reader import Document, YamlPath, parse_yaml
 from reconciler.errors import ConfigError, Diagnostic, InputError
 from reconciler.files import cannot_read, open_regular
 from reconciler.model import (
@@ -26,7 +24,7 @@ from reconciler.model import (
     SourceMark,
     routing_settings,
 )
-from reconciler.text import os_reason
+from reconciler.text import os_reason, shown, type_name
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
@@ -65,29 +63,35 @@ def load_config_sources(
 def read_sources(
     paths: Sequence[str | Path], max_bytes: int
 ) -> tuple[list[tuple[str, bytes]], list[Diagnostic]]:
-    """The content of every file the arguments name, and the files refused for their size.
-    Raises InputError with every file that cannot be read, one line each in argument order:
-    nothing is parsed until every file can be read, as the user fixes the arguments first."""
+    """The content of every file the arguments name, and the files refused for their size. A
+    folder names its .yaml and .yml files but its dot-files (an editor's, pre-commit's). Raises
+    InputError with every file that cannot be read, one line each in argument order: nothing is
+    parsed until every file can be read, as the user fixes the arguments first."""
+    if not paths:
+        raise InputError("no config file given")
     sources: list[tuple[str, bytes]] = []
     diagnostics: list[Diagnostic] = []
     problems: list[str] = []
-    # Lazily, so that a file's read problem comes in its argument's place; a file named twice
-    # (or its problem) counts once.
-    seen: set[Path] = set()
-    for path in _files_named(paths, problems):
-        if path in seen:
-            continue
-        seen.add(path)
+    seen: set[Path] = set()  # a file named twice (or its problem) counts once
+    for given in paths:
+        argument = Path(given)
         try:
-            with open_regular(path) as stream:
-                size = os.fstat(stream.fileno()).st_size
-                # A file may grow after fstat: read at most one byte past the limit to know.
-                content = stream.read(max_bytes + 1) if size <= max_bytes else b""
-        except InputError as error:
-            problems.append(str(error))
-        except OSError as error:
-            problems.append(str(_unreadable(path, error)))
-        else:
+            named = _folder_files(argument) if argument.is_dir() else [argument]
+        except (InputError, OSError) as error:
+            problems.append(_unreadable(argument, error))
+            continue
+        for path in named:
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                with open_regular(path) as stream:
+                    size = os.fstat(stream.fileno()).st_size
+                    # A file may grow after fstat: read at most one byte past the limit to know.
+                    content = stream.read(max_bytes + 1) if size <= max_bytes else b""
+            except (InputError, OSError) as error:
+                problems.append(_unreadable(path, error))
+                continue
             if max(size, len(content)) <= max_bytes:
                 sources.append((str(path), content))
                 continue
@@ -100,36 +104,27 @@ def read_sources(
     return sources, diagnostics
 
 
-def _files_named(paths: Sequence[str | Path], problems: list[str]) -> Iterator[Path]:
-    """The files the arguments name; an argument that names none adds its problem instead. A
-    folder names its .yaml and .yml files but its dot-files (an editor's, pre-commit's)."""
-    if not paths:
-        raise InputError("no config file given")
-    for given in paths:
-        path = Path(given)
-        try:
-            if not stat.S_ISDIR(path.stat().st_mode):
-                yield path
-                continue
-            found = sorted(
-                child
-                for child in path.iterdir()
-                if not child.name.startswith(".")
-                and child.suffix.lower() in (".yaml", ".yml")
-                and child.is_file()
-            )
-        except OSError as error:
-            problems.append(str(_unreadable(path, error)))
-            continue
-        if not found:
-            problems.append(f"{path}: the folder has no .yaml or .yml files")
-        yield from found
+def _folder_files(folder: Path) -> list[Path]:
+    """The config files of a folder, sorted; InputError when there are none."""
+    found = sorted(
+        child
+        for child in folder.iterdir()
+        if not child.name.startswith(".")
+        and child.suffix.lower() in (".yaml", ".yml")
+        and child.is_file()
+    )
+    if not found:
+        raise InputError(f"{folder}: the folder has no .yaml or .yml files")
+    return found
 
 
-def _unreadable(path: Path, error: OSError) -> InputError:
+def _unreadable(path: Path, error: InputError | OSError) -> str:
+    """Why path cannot be read, in one line."""
+    if isinstance(error, InputError):
+        return str(error)
     if isinstance(error, FileNotFoundError | NotADirectoryError):
-        return InputError(f"{path}: no such file")
-    return cannot_read(path, os_reason(error))
+        return f"{path}: no such file"
+    return str(cannot_read(path, os_reason(error)))
 
 
 def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:

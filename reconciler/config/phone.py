@@ -9,7 +9,7 @@ from typing import Any
 
 import phonenumbers
 
-from reconciler.config.document import SHOWN_CHARS, shown, shown_json, type_name
+from reconciler.text import SHOWN_CHARS, shown, shown_json, type_name
 
 CANONICAL_E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
 _LOOSE_CHARS = re.compile(r"[\s\-().\u00a0\u2010-\u2015]")

@@ -11,27 +11,17 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from reconciler.config.document import (
-    OWNER_LISTS,
-    SHOWN_CHARS,
-    Document,
-    YamlPath,
-    shown,
-    shown_json,
-    type_name,
-)
+from reconciler.config.yaml_reader import Document, YamlPath
 from reconciler.errors import Diagnostic
-from reconciler.text import one_line
+from reconciler.text import SHOWN_CHARS, one_line, shown, shown_json, type_name
 
+# The lists of owner entries, written alike: a persona's and an agent's.
+OWNER_LISTS = ("personas", "agents")
 _PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
 # The API's limit on a label. The schema counts characters; a JavaScript server counts UTF-16
 # units, in which an emoji is two: a label is held to both, so that the API cannot refuse it
 # half-way through an apply.
 MAX_LABEL = 150
-_EMPTY_SETTINGS = (
-    '"settings" is empty: write "settings: null" to clear the number\'s settings, or give them '
-    'with "pathway_id"'
-)
 _TYPE_WORDS = {
     "array": "a list",
     "object": "a mapping",
@@ -50,8 +40,15 @@ def load_schema() -> dict[str, Any]:
 
 def schema_diagnostics(document: Document) -> list[Diagnostic]:
     """Every problem the schema finds in a document, each reported once (phone numbers apart, see
-    _inline_refs), and the valve percentage's that it cannot find."""
-    found = _non_finite_numbers(document)
+    _inline_refs), and a valve percentage of .nan or .inf: JSON Schema lets nan through every
+    bound, and a nan threshold would switch the valve off."""
+    found = []
+    safety = document.value.get("safety")
+    percent = safety.get(_PERCENT_PATH[1]) if isinstance(safety, dict) else None
+    if isinstance(percent, float) and not math.isfinite(percent):
+        written = ".nan" if math.isnan(percent) else ".inf" if percent > 0 else "-.inf"
+        message = f'"{_PERCENT_PATH[1]}" must be a number from 0 to 100, not {written}'
+        found.append(Diagnostic(*document.mark(_PERCENT_PATH), message))
     for path, error in _schema_errors(document.value):
         # A number entry that is neither a string nor a mapping (the phone check reports it).
         number_type = _is_number_entry(path) and error.validator == "type"
@@ -79,28 +76,14 @@ def number_mapping_problems(
     # Under an agent, `settings` is refused whole by the schema: said once, not twice.
     if path[0] == "personas" and document.raw.get(settings_path) == "":
         mark = document.key_marks.get(settings_path, document.mark(settings_path))
-        yield Diagnostic(*mark, _EMPTY_SETTINGS)
-    label = item.get("label")
+        message = '"settings" is empty: write "settings: null" to clear the number\'s settings, '
+        yield Diagnostic(*mark, message + 'or give them with "pathway_id"')
+    label = item.get("label", "")
     units = len(label.encode("utf-16-le")) // 2 if isinstance(label, str) else 0
-    # A label longer in characters too, the schema reports.
-    if isinstance(label, str) and units > MAX_LABEL >= len(label):
-        message = f'"label" is {units} characters long as the API may count them (an '
-        yield Diagnostic(
-            *document.mark((*path, "label")),
-            f"{message}emoji counts as two): at most {MAX_LABEL} are allowed",
-        )
-
-
-def _non_finite_numbers(document: Document) -> list[Diagnostic]:
-    """The valve percentage written as .nan or .inf: JSON Schema lets nan through every bound,
-    and a nan threshold would switch the valve off."""
-    safety = document.value.get("safety")
-    value = safety.get(_PERCENT_PATH[1]) if isinstance(safety, dict) else None
-    if not isinstance(value, float) or math.isfinite(value):
-        return []
-    written = ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
-    message = f'"{_PERCENT_PATH[1]}" must be a number from 0 to 100, not {written}'
-    return [Diagnostic(*document.mark(_PERCENT_PATH), message)]
+    if units > MAX_LABEL >= len(label):  # longer in characters too, the schema reports it
+        message = f'"label" is {units} characters long as the API may count them (an emoji '
+        message += f"counts as two): at most {MAX_LABEL} are allowed"
+        yield Diagnostic(*document.mark((*path, "label")), message)
 
 
 def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
@@ -113,11 +96,7 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
     name = str(node.get("$ref", "")).removeprefix("#/$defs/")
     if name in definitions:
         return {} if name == "phoneNumber" else _inline_refs(definitions[name], definitions)
-    inlined = {key: _inline_refs(value, definitions) for key, value in node.items()}
-    inlined.pop("$defs", None)
-    if inlined.get("items") == {}:
-        del inlined["items"]  # an open items schema only costs a descent per item
-    return inlined
+    return {key: _inline_refs(value, definitions) for key, value in node.items() if key != "$defs"}
 
 
 @cache
@@ -129,7 +108,6 @@ def _validators() -> dict[str, Any]:
 
     schema = load_schema()
     cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
     inlined = _inline_refs(schema, schema["$defs"])
     validators = {key: cls(inlined["properties"][key].pop("items")) for key in OWNER_LISTS}
     return {"": cls(inlined), **validators}
@@ -186,18 +164,12 @@ def _unknown_key(key: Any, path: YamlPath, allowed: list[str]) -> str:
     return f"unknown key {shown(json.dumps(str(key)))} ({fix})"
 
 
-def _describe_path(path: YamlPath) -> str:
-    """The value at path as a message names it: its key, or its item number in its list."""
-    if not path:
-        return "the top level"
-    if isinstance(path[-1], int):
-        return f"item {path[-1] + 1} of {shown(json.dumps(str(path[-2])))}" if path[1:] else "item"
-    return shown(json.dumps(path[-1]))
-
-
 def _schema_message(error: Any, path: YamlPath) -> str:
+    """What to say of a schema error; the value is named by its key, or its place in its list."""
     kind, value, expected = error.validator, error.instance, error.validator_value
-    name = _describe_path(path)
+    name = shown(json.dumps(path[-1])) if path else "the top level"
+    if path and isinstance(path[-1], int):
+        name = f"item {path[-1] + 1} of {shown(json.dumps(str(path[-2])))}" if path[1:] else "item"
     entry = "an agent entry" if path[:1] == ("agents",) else "a persona entry"
     if kind == "required":
         # jsonschema raises one error per missing key; its message is the only place that
@@ -208,7 +180,7 @@ def _schema_message(error: Any, path: YamlPath) -> str:
         elif _is_number_entry(path):
             name = "a number given as a mapping"
         return f"{name} is missing the required key {json.dumps(key)}"
-    if kind == "anyOf" and path[:1] in (("personas",), ("agents",)):
+    if kind == "anyOf":  # only owner entries have one
         return f'{entry} needs an "id" or a "name"'
     if kind == "const":
         scalar = isinstance(value, str | int | float) and not isinstance(value, bool)

@@ -1,8 +1,11 @@
-"""Parse one config file's bytes into a document that keeps a position for every value, strictly.
+"""Parse one config file's bytes into a Document that keeps a position for every value, strictly.
 
-Built from parser events (see the package's notes). What the parser reports without a useful
-position or in its own words (encoding, control characters, tabs, unclosed brackets and quotes)
-is found first or translated, so that each problem points where the fix belongs.
+YAML lets many mistakes through silently (a repeated key keeps the last value, an unquoted
++14155550100 becomes an integer), so the document is built from parser events rather than with
+yaml.safe_load: that keeps a position for every value and refuses what plain data never needs
+(tags, anchors, aliases, merge keys). What the parser reports without a useful position or in its
+own words (encoding, control characters, tabs, unclosed brackets and quotes) is found first or
+translated, so that each problem points where the fix belongs.
 """
 
 from __future__ import annotations
@@ -10,16 +13,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import yaml
 import yaml.events as ev
 
-from reconciler.config.document import Document, YamlPath, shown, shown_json
 from reconciler.errors import Diagnostic
 from reconciler.model import SourceMark
-from reconciler.text import one_line
+from reconciler.text import one_line, shown, shown_json
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # What YAML 1.1 and 1.2 call printable; anything else (NUL, other C0 controls, DEL, C1 controls)
@@ -35,6 +38,37 @@ _ALLOWED_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null",
 MAX_DEPTH = 64
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
 _NOT_ALLOWED = "is not allowed: the config holds plain data only"
+# Where a value sits in a document: mapping keys and list indexes from the top level down.
+YamlPath = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """A YAML document as plain data, with the position of every value and of every mapping key."""
+
+    file: str
+    value: Any = None
+    marks: dict[YamlPath, SourceMark] = field(default_factory=dict)
+    key_marks: dict[YamlPath, SourceMark] = field(default_factory=dict)
+    # The text of a plain scalar YAML read as something other than a string (014 is octal 12).
+    raw: dict[YamlPath, str] = field(default_factory=dict)
+    # Values already reported as refused YAML (tags, aliases, merge keys): the schema and the
+    # phone checks stay quiet about them rather than repeat the same mistake in other words.
+    refused: set[YamlPath] = field(default_factory=set)
+
+    def mark(self, path: YamlPath) -> SourceMark:
+        """The position of the value at path, or of its nearest ancestor."""
+        found = self.marks.get(path)
+        while found is None and path:
+            path = path[:-1]
+            found = self.marks.get(path)
+        return found if found is not None else SourceMark(self.file, 1, 1)
+
+    def is_refused(self, path: YamlPath) -> bool:
+        """True when the value at path, or one holding it, was already reported as refused YAML."""
+        return bool(self.refused) and any(
+            path[:size] in self.refused for size in range(len(path) + 1)
+        )
 
 
 @lru_cache(maxsize=4096)
@@ -57,7 +91,7 @@ def event_mark(file: str, mark: Any) -> SourceMark:
 
 
 class _TooDeep(Exception):
-    """A collection nested deeper than MAX_DEPTH: the document is not kept."""
+    """A collection nested deeper than MAX_DEPTH: the document is not kept (nor read on)."""
 
 
 class DocumentBuilder:
@@ -79,9 +113,8 @@ class DocumentBuilder:
         if path is not None:
             self.document.refused.add(path)
 
-    def build(self) -> bool:
-        """Build the document from the first YAML document (a second is refused); False when it
-        is too deep to keep."""
+    def build(self) -> None:
+        """Build the document from the first YAML document (a second is refused)."""
         documents = 0
         for event in self.events:
             if isinstance(event, ev.DocumentStartEvent):
@@ -89,12 +122,8 @@ class DocumentBuilder:
                 if documents > 1:
                     mark = event_mark(self.document.file, event.start_mark)
                     self.problem(mark, "more than one YAML document: put everything in one")
-                    return True
-                try:
-                    self.document.value = self.node(next(self.events), ())
-                except _TooDeep:
-                    return False
-        return True
+                    return
+                self.document.value = self.node(next(self.events), ())
 
     def node(self, event: Any, path: YamlPath | None, key_of: YamlPath | None = None) -> Any:
         """The value that event starts, read to its end and kept at path. None keeps it nowhere
@@ -110,9 +139,8 @@ class DocumentBuilder:
             self.refuse(where, mark, message + ": write the value out")
             return None
         if event.anchor is not None:
-            self.problem(
-                mark, f"anchors (&{shown(event.anchor)}) are not allowed: write values out"
-            )
+            anchor = f"anchors (&{shown(event.anchor)})"
+            self.problem(mark, f"{anchor} are not allowed: write values out")
         if isinstance(event, ev.ScalarEvent):
             return self.scalar(event, path, where, mark)
         if len(self.open) >= MAX_DEPTH:
@@ -135,12 +163,9 @@ class DocumentBuilder:
             tag = _implicit_tag(event.value)
         if tag in (None, "!", _TAG + "str", _TAG + "timestamp"):
             return event.value  # a date is kept as written: no field holds one
-        if tag == _TAG + "merge":
-            self.problem(mark, "merge keys (<<) are not allowed: write the values out")
-            # The mapping holding it is unreliable.
+        if tag == _TAG + "merge":  # the mapping holding it is unreliable
             mapping = where if path is None else path[:-1] if path else None
-            if mapping is not None:
-                self.document.refused.add(mapping)
+            self.refuse(mapping, mark, "merge keys (<<) are not allowed: write the values out")
             return event.value
         if tag not in _ALLOWED_TAGS or tag in (_TAG + "seq", _TAG + "map"):
             fix = "on a single value: remove the tag" if tag in _ALLOWED_TAGS else _NOT_ALLOWED
@@ -195,9 +220,16 @@ class DocumentBuilder:
 def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnostic]]:
     """Parse one file's bytes into a positioned document (None when the YAML could not be
     parsed at all) and the problems found on the way."""
-    text = _decode(file, content)
-    if isinstance(text, Diagnostic):
-        return None, [text]
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return None, [Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")]
+        # Columns count characters, as for every other message.
+        before = content[: error.start].decode("utf-8", "replace")
+        where = _position(file, before, len(before))
+        bad = content[error.start : error.start + 1].hex()
+        return None, [Diagnostic(*where, f"the file is not UTF-8 text (byte 0x{bad})")]
     if _CONTENT_LINE.search(text) is None:  # nothing but blank lines and comments
         return None, [Diagnostic(file, 1, 1, "the file is empty (expected 'version: 1')")]
     control = _NOT_PRINTABLE.search(text)
@@ -208,7 +240,9 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         return None, [Diagnostic(*_position(file, text, control.start()), message)]
     builder = DocumentBuilder(Document(file), iter(_Loader(text).get_event, None))
     try:
-        whole = builder.build()
+        builder.build()
+    except _TooDeep:
+        pass
     except yaml.MarkedYAMLError as error:
         builder.problem(*_syntax_error(error, text, builder.open, file))
     except yaml.YAMLError as error:
@@ -217,8 +251,7 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         reason = one_line(str(getattr(error, "reason", "") or error))
         builder.problem(where, f"invalid YAML: {reason}")
     else:
-        if whole:
-            return builder.document, builder.diagnostics
+        return builder.document, builder.diagnostics
     return None, builder.diagnostics
 
 
@@ -263,17 +296,3 @@ def _syntax_error(
     if context and context_mark is not None:
         problem += f" ({context} that starts at line {context_mark.line + 1})"
     return where, f"invalid YAML: {problem}"
-
-
-def _decode(file: str, content: bytes) -> str | Diagnostic:
-    """The file's text, or what is wrong with its encoding."""
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return Diagnostic(file, 1, 1, "the file is UTF-16 text: save it as UTF-8")
-        # Columns count characters, as for every other message.
-        before = content[: error.start].decode("utf-8", "replace")
-        bad = content[error.start : error.start + 1].hex()
-        where = _position(file, before, len(before))
-        return Diagnostic(*where, f"the file is not UTF-8 text (byte 0x{bad})")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.api import BlandClient
 from reconciler.api.urls import persona_path
-from reconciler.config import MAX_LABEL
+from reconciler.config.schema import MAX_LABEL
 from reconciler.model import owner_key
 from reconciler.owner_reads import read_account
 

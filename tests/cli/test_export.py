@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.config import load_schema
+from reconciler.config.schema import load_schema
 from tests.conftest import CONFIG, IVR, SUPPORT, TEST_KEY, RunCli, point_cli_at
 from tests.simulated import Simulator
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import load_config_sources
+from reconciler.config.load import load_config_sources
 from reconciler.errors import ConfigError
 from reconciler.simulator import Simulator
 from tests.conftest import EXAMPLES, RunCli

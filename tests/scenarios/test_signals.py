@@ -169,7 +169,7 @@ def test_a_signal_during_validate_ends_it(
     script.write_text(
         "import os, sys\n"
         "from reconciler.cli import Settings, main\n"
-        "from reconciler.config import load_config\n"
+        "from reconciler.config.load import load_config\n"
         "def interrupted(files, **limits):\n"
         f"    os.kill(os.getpid(), {int(signum)})\n"
         "    return load_config(files, **limits)\n"

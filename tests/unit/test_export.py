@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import load_config, load_schema
+from reconciler.config.load import load_config
+from reconciler.config.schema import load_schema
 from reconciler.errors import InputError, ReconcilerError
 from reconciler.export import check_plans_clean, export_warnings, render_export
 from reconciler.files import write_atomic

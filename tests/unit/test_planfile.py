@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler import __version__
-from reconciler.config import load_config
+from reconciler.config.load import load_config
 from reconciler.errors import InputError, Refused
 from reconciler.model import (
     UNREAD,

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from reconciler.text import and_more, one_line, os_reason, printable, readable_by_others
+from reconciler.text import (
+    and_more,
+    one_line,
+    os_reason,
+    printable,
+    readable_by_others,
+    shown,
+    type_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -77,12 +87,50 @@ def test_the_system_reason_ends_a_message_in_lower_case() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "warned"), [(0o100600, False), (0o400, False), (0o100640, True), (0o604, True)]
+    ("mode", "warned"), [(0o600, False), (0o400, False), (0o640, True), (0o604, True)]
 )
-def test_a_file_group_or_others_can_read_is_warned_about(mode: int, warned: bool) -> None:
-    warning = readable_by_others("log file", "audit.jsonl", mode)
+def test_a_file_group_or_others_can_read_is_warned_about(
+    mode: int, warned: bool, tmp_path: Path
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.touch(mode)
+    path.chmod(mode)
+    warning = readable_by_others("log file", str(path))
     expected = (
-        f"warning: the log file audit.jsonl can be read by group or others "
-        f"(mode {mode & 0o7777:04o}): run chmod 600 audit.jsonl"
+        f"warning: the log file {path} can be read by group or others "
+        f"(mode {mode:04o}): run chmod 600 {path}"
     )
     assert warning == (expected if warned else None)
+
+
+def test_no_warning_for_what_is_not_a_regular_file_or_not_there(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o644)
+    assert readable_by_others("log file", str(fifo)) is None
+    assert readable_by_others("log file", str(tmp_path / "missing")) is None
+    assert readable_by_others("log file", "") is None
+
+
+def test_a_shown_value_stays_on_one_short_line() -> None:
+    assert shown("Sales") == "Sales"
+    assert shown("a\u2028b") == "a\\u2028b"
+    long = shown("x" * 5000)
+    assert long == "x" * 40 + "...(5,000 characters)"
+    assert shown("x" * 300, 200) == "x" * 180 + "...(300 characters)"
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        (None, "empty (null)"),
+        (True, "a boolean"),
+        (3, "a number"),
+        (1.5, "a number"),
+        ("x", "a string"),
+        ([], "a list"),
+        ({}, "a mapping"),
+        (b"x", "bytes"),
+    ],
+)
+def test_type_names(value: Any, name: str) -> None:
+    assert type_name(value) == name

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import DEFAULT_MAX_FILE_BYTES, load_config, load_config_sources
-from reconciler.config.load import read_sources
+from reconciler.config.load import (
+    DEFAULT_MAX_FILE_BYTES,
+    load_config,
+    load_config_sources,
+    read_sources,
+)
 from reconciler.errors import ConfigError, InputError
 from reconciler.model import SafetySettings, SourceMark, routing_settings
 from tests.conftest import EXAMPLES

@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from reconciler.config import load_config, load_schema
-from reconciler.config.schema import _inline_refs, _plainly_valid_entry, _schema_errors
+from reconciler.config.load import load_config
+from reconciler.config.schema import _inline_refs, _plainly_valid_entry, _schema_errors, load_schema
 from reconciler.errors import ConfigError
 
 ENTRIES: list[Any] = [
@@ -220,3 +220,7 @@ def test_a_label_over_150_utf16_units_is_refused_at_the_label(
 
 def test_a_label_of_150_units_with_emoji_is_valid(tmp_path: Path) -> None:
     assert load(tmp_path, '- number: "+14155550101"\n  label: "' + "\U0001f600" * 75 + '"') == []
+
+
+def test_the_published_schema_is_a_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(load_schema())

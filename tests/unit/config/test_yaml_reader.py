@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import load_config
-from reconciler.config.yaml_reader import MAX_DEPTH, parse_yaml
+from reconciler.config.load import load_config
+from reconciler.config.yaml_reader import MAX_DEPTH, Document, parse_yaml
 from reconciler.errors import ConfigError
 from reconciler.model import SourceMark
 from tests.conftest import EXAMPLES
@@ -73,3 +73,18 @@ def test_the_value_of_a_list_used_as_a_key_is_dropped_with_it() -> None:
     assert document is not None
     assert document.value == {"version": 1, "personas": [], "c": "d"}
     assert document.key_marks[("c",)] == SourceMark("f.yaml", 5, 1)
+
+
+def test_a_mark_falls_back_to_the_nearest_ancestor_then_the_file_start() -> None:
+    document = Document("f.yaml", marks={("personas",): SourceMark("f.yaml", 2, 1)})
+    assert document.mark(("personas", 3, "numbers")) == SourceMark("f.yaml", 2, 1)
+    assert document.mark(("protected", 0)) == SourceMark("f.yaml", 1, 1)
+
+
+def test_a_value_inside_a_refused_one_is_refused() -> None:
+    document = Document("f.yaml", refused={("personas", 0)})
+    assert document.is_refused(("personas", 0))
+    assert document.is_refused(("personas", 0, "numbers", 2))
+    assert not document.is_refused(("personas", 1))
+    assert not document.is_refused(())
+    assert not Document("f.yaml").is_refused(("personas", 0))
