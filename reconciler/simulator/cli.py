@@ -78,34 +78,37 @@ def simulator_command(
             f"of at least {MIN_KEY_CHARS} printable ASCII characters, without spaces"
         )
     # Blocked before the server's threads start, which inherit the mask: sigwait below takes
-    # them, and the process ends with this command.
+    # them. The mask is put back at the end, for a caller in the same process.
     stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
-        faults = Faults()
-        faults.update(fault_options)
-        simulator = Simulator(load_state(state_file), api_key, host, port, faults).start()
-    except StateError as exc:
-        _fail(f"bad state file {exc}")
-    except ValueError as exc:
-        _fail(str(exc))
-    except OSError as exc:  # reading the state file is a StateError: this is the listener
-        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-    try:
-        if ready_file is not None:
-            # Write-then-rename so a watcher never reads a half-written URL.
-            tmp = ready_file.with_name(f".{ready_file.name}.{os.getpid()}.tmp")
-            tmp.write_text(simulator.url + "\n", encoding="utf-8")
-            os.replace(tmp, ready_file)
-        account = simulator.account
-        counts = f"{len(account.personas)} personas, {len(account.numbers)} numbers"
-        click.echo(f"Bland API simulator listening on {simulator.url} ({counts})")
-        click.echo(_how_to_use(simulator.url, api_key_env))
-        signal.sigwait(stop_signals)
+        try:
+            faults = Faults()
+            faults.update(fault_options)
+            simulator = Simulator(load_state(state_file), api_key, host, port, faults).start()
+        except StateError as exc:
+            _fail(f"bad state file {exc}")
+        except ValueError as exc:
+            _fail(str(exc))
+        except OSError as exc:  # reading the state file is a StateError: this is the listener
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        try:
+            if ready_file is not None:
+                # Write-then-rename so a watcher never reads a half-written URL.
+                tmp = ready_file.with_name(f".{ready_file.name}.{os.getpid()}.tmp")
+                tmp.write_text(simulator.url + "\n", encoding="utf-8")
+                os.replace(tmp, ready_file)
+            account = simulator.account
+            counts = f"{len(account.personas)} personas, {len(account.numbers)} numbers"
+            click.echo(f"Bland API simulator listening on {simulator.url} ({counts})")
+            click.echo(_how_to_use(simulator.url, api_key_env))
+            signal.sigwait(stop_signals)
+        finally:
+            simulator.stop()
+            if ready_file is not None:
+                ready_file.unlink(missing_ok=True)
     finally:
-        simulator.stop()
-        if ready_file is not None:
-            ready_file.unlink(missing_ok=True)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _how_to_use(url: str, api_key_env: str) -> str:

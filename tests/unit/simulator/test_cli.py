@@ -91,6 +91,16 @@ def test_command_startup_errors(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
+def test_a_start_that_fails_in_process_leaves_the_signal_mask_as_it_was(tmp_path: Path) -> None:
+    """The command blocks SIGINT and SIGTERM to wait for them; a caller in the same process (a
+    test runner's worker) must get them back, or its later signal handlers never run."""
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"personas": [{"id": 3}]}')
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert start_in_process("--state", str(bad), "--port", "0").exit_code == 1
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+
+
 @pytest.mark.parametrize(
     "key", ["short-k", "  seven  ", "has a space", "tab\there-too", "nön-ascii-key"]
 )
