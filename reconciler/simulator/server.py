@@ -142,7 +142,7 @@ class Simulator:
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
             reply = error_reply(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
-        record.status, record.dropped = reply.status, reply.dropped
+        record.status = reply.status
         return reply
 
     def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
@@ -168,7 +168,8 @@ class Simulator:
             except SimulatedError as exc:
                 reply = error_reply(exc)
         if is_write and faults.take("drop_after_write"):
-            return Reply(reply.status, send=False, dropped=True)
+            record.dropped = True
+            return Reply(reply.status, send=False)
         return reply
 
     def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
