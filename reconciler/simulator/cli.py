@@ -77,14 +77,16 @@ def simulator_command(
             f"the key in {api_key_env} is not one reconciler accepts: an API key is one line "
             f"of at least {MIN_KEY_CHARS} printable ASCII characters, without spaces"
         )
-    # Blocked before the server's threads start, which inherit the mask: sigwait below takes
-    # them, and the process ends with this command.
     stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         faults = Faults()
         faults.update(fault_options)
-        simulator = Simulator(load_state(state_file), api_key, host, port, faults).start()
+        simulator = Simulator(load_state(state_file), api_key, host, port, faults)
+        # Blocked once the state is good (a start refused in a test process leaves its mask
+        # alone) and before the server's threads start, which inherit the mask: sigwait below
+        # takes them, and the process ends with this command.
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        simulator.start()
     except StateError as exc:
         _fail(f"bad state file {exc}")
     except ValueError as exc:
