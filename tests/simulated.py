@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from typing import Any
 
-from reconciler import simulator
 from reconciler.simulator import RequestRecord
 from reconciler.simulator.account import JSONObject, NumberRecord, now_iso
+from tests import simulator_faults as simulator
 
 
 class Simulator(simulator.Simulator):

@@ -2,7 +2,8 @@
 
 `TestFaults` adds these switches to the simulator's own, so they are set the same ways
 (`sim.faults.update`, `POST /_sim/faults`, attributes); `with_test_faults` puts them in front of
-a simulator through its `intercept` seam. The `sim` fixtures start every simulator this way.
+a simulator through the `intercept` seam of `Simulator` here. The `sim` fixtures start every
+simulator this way.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Annotated, Any, Literal, get_args
 
-from reconciler.simulator import Faults, Reply, RequestRecord, Simulator, json_reply
+from reconciler import simulator as package
+from reconciler.simulator import Faults, Reply, RequestRecord, json_reply
 from reconciler.simulator.account import Account, PersonaRecord, SimulatedError
 from reconciler.simulator.faults import count, flag, seconds, text_map
 
@@ -25,6 +28,20 @@ MALFORMED_SHAPES: tuple[str, ...] = get_args(MalformedShape)
 AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
 PIECE_SIZE = 64 * 1024
 HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+# (the request as logged, the simulator's own way to serve a request) -> the reply
+Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
+
+
+class Simulator(package.Simulator):
+    """The package's simulator with a seam in front of its own way to serve an API request
+    (after it is logged): `intercept`, when set, answers, calling `serve` for the simulator's
+    own answer. Tests play there what the simulator itself has no switch for."""
+
+    intercept: Intercept | None = None
+
+    def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
+        own = partial(super().serve, authorised=authorised, body_ok=body_ok)
+        return own(record) if self.intercept is None else self.intercept(record, own)
 
 
 def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:

@@ -11,7 +11,7 @@ made by its first attach (bland-api-v2.md, section 2): the twin holds the agent'
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -163,44 +163,53 @@ class Account:
         persona.tags = [f"{TWIN_TAG}{agent.id}"]
 
 
-# The fields of each kind of state-file entry besides its id, and their defaults; a field whose
-# default is None may be null, the others must be strings.
+# The fields of each kind of state-file entry besides its id, and their defaults: a value has
+# its default's type (lists hold non-empty strings), or where the default is None, is a string
+# or null.
 FIELDS: dict[str, JSONObject] = {
     "numbers": {"label": None, "created_at": EPOCH, "pathway_id": None, "prompt": None},
     "agents": {"name": "", "created_at": None, "updated_at": None, "deleted_at": None}
-    | {"production_version_id": None, "staging_version_id": None},
+    | {"production_version_id": None, "staging_version_id": None, "versions": 1},
     "personas": {"name": "", "created_at": EPOCH, "updated_at": "", "deleted_at": None}
-    | {"role": None, "description": None},
+    | {"role": None, "description": None, "tags": [], "numbers": [], "persona_settings": {}},
 }
+KINDS = {type(None): "a string or null", str: "a string", int: "a count (0 or more)"}
+KINDS |= {list: "a list of non-empty strings", dict: "an object"}
 
 
-def _entries(
-    state: Mapping[str, Any], key: str, source: str, taken: Mapping[str, object] | None = None
-) -> Iterable[tuple[str, str, JSONObject, JSONObject]]:
-    """Each object of the list ``state[key]``: where it is, its id (a phone number for
-    numbers; unique unless ``taken`` is None), the object and its string fields, checked."""
-    value = state.get(key, [])
-    if not isinstance(value, list):
+def _fits(value: object, default: object) -> bool:
+    if default is None:
+        return value is None or isinstance(value, str)
+    if isinstance(value, list):
+        return isinstance(default, list) and all(isinstance(item, str) and item for item in value)
+    return isinstance(value, type(default)) and not (isinstance(value, int) and value < 0)
+
+
+def _entries(state: Mapping[str, Any], key: str, source: str) -> Iterator[tuple[str, JSONObject]]:
+    """Each object of the list ``state[key]``: where it is, and its id (``phone_number`` for
+    numbers, unique ``id`` for the others) and FIELDS, defaults filled in, checked."""
+    entries, seen = state.get(key, []), set()
+    if not isinstance(entries, list):
         raise StateError(f'{source}: "{key}" must be a list')
     id_name = "phone_number" if key == "numbers" else "id"
-    for i, entry in enumerate(value):
+    for i, entry in enumerate(entries):
         where = f"{source}: {key}[{i}]"
         if key == "numbers" and isinstance(entry, str):
             entry = {"phone_number": entry}
         if not isinstance(entry, dict):
-            kinds = "an object or a string" if key == "numbers" else "an object"
-            raise StateError(f"{where} must be {kinds}")
+            raise StateError(f"{where} must be an object" + " or a string" * (key == "numbers"))
         object_id = entry.get(id_name)
         if not isinstance(object_id, str) or not object_id:
             raise StateError(f"{where}.{id_name} must be a non-empty string")
-        if taken is not None and object_id in taken:
+        if object_id in seen and key != "numbers":
             raise StateError(f"{where}: duplicate {key[:-1]} id {object_id!r}")
-        texts = {name: entry.get(name, default) for name, default in FIELDS[key].items()}
-        for name, text in texts.items():
-            if not isinstance(text, str) and (text is not None or FIELDS[key][name] is not None):
-                nullable = " or null" if FIELDS[key][name] is None else ""
-                raise StateError(f"{where}.{name} must be a string{nullable}")
-        yield where, object_id, entry, texts
+        seen.add(object_id)
+        fields: JSONObject = {id_name: object_id}
+        for name, default in FIELDS[key].items():
+            fields[name] = entry.get(name, default)
+            if not _fits(fields[name], default):
+                raise StateError(f"{where}.{name} must be {KINDS[type(default)]}")
+        yield where, fields
 
 
 def account_from_state(state: Mapping[str, Any], source: str = "state") -> Account:
@@ -211,28 +220,23 @@ def account_from_state(state: Mapping[str, Any], source: str = "state") -> Accou
     if unknown:
         raise StateError(f"{source}: unknown top-level keys: {sorted(unknown)}")
     account = Account()
-    for _, phone, _, values in _entries(state, "numbers", source):
-        known = account.numbers.get(phone)
+    for _, fields in _entries(state, "numbers", source):
+        known = account.numbers.get(fields["phone_number"])
         number_id = known.id if known else len(account.numbers) + 1
-        account.numbers[phone] = NumberRecord(phone_number=phone, id=number_id, **values)
-    for where, agent_id, entry, values in _entries(state, "agents", source, account.agents):
-        versions = entry.get("versions", 1)
-        if not isinstance(versions, int) or versions < 0:
-            raise StateError(f"{where}.versions must be a count (0 or more) or true/false")
-        values["created_at"] = values["created_at"] or EPOCH
-        values["updated_at"] = values["updated_at"] or values["created_at"]
-        account.agents[agent_id] = AgentRecord(id=agent_id, versions=int(versions), **values)
-    for where, persona_id, entry, values in _entries(state, "personas", source, account.personas):
-        values["updated_at"] = values["updated_at"] or values["created_at"]
-        _load_persona(account, PersonaRecord(id=persona_id, **values), entry, where)
+        account.numbers[fields["phone_number"]] = NumberRecord(id=number_id, **fields)
+    for _, fields in _entries(state, "agents", source):
+        fields["created_at"] = fields["created_at"] or EPOCH
+        fields["updated_at"] = fields["updated_at"] or fields["created_at"]
+        account.agents[fields["id"]] = AgentRecord(**fields | {"versions": int(fields["versions"])})
+    for where, fields in _entries(state, "personas", source):
+        _load_persona(account, fields, where)
     return account
 
 
-def _load_persona(account: Account, persona: PersonaRecord, entry: JSONObject, where: str) -> None:
-    tags, numbers = entry.get("tags", []), entry.get("numbers", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise StateError(f"{where}.tags must be a list of strings")
-    persona.tags = list(tags)
+def _load_persona(account: Account, fields: JSONObject, where: str) -> None:
+    tags, numbers, settings = (fields.pop(name) for name in ("tags", "numbers", "persona_settings"))
+    fields["updated_at"] = fields["updated_at"] or fields["created_at"]
+    persona = PersonaRecord(**fields, tags=list(tags))
     twin_of = next((tag.removeprefix(TWIN_TAG) for tag in tags if tag.startswith(TWIN_TAG)), None)
     if twin_of is not None:
         agent = account.agents.get(twin_of)
@@ -241,8 +245,6 @@ def _load_persona(account: Account, persona: PersonaRecord, entry: JSONObject, w
         if agent.twin_id is not None:
             raise StateError(f"{where}: agent {agent.id!r} already has a twin persona")
         account.link_twin(agent, persona)
-    if not isinstance(numbers, list) or not all(isinstance(n, str) and n for n in numbers):
-        raise StateError(f"{where}.numbers must be a list of non-empty strings")
     account.personas[persona.id] = persona
     account.order.append(persona.id)
     for phone in numbers:
@@ -254,10 +256,6 @@ def _load_persona(account: Account, persona: PersonaRecord, entry: JSONObject, w
         if persona.id not in record.owners:
             record.owners.append(persona.id)
         persona.numbers[phone] = None
-    settings = entry.get("persona_settings")
-    settings = {} if settings is None else settings
-    if not isinstance(settings, dict):
-        raise StateError(f"{where}.persona_settings must be an object")
     for phone, value in settings.items():
         if phone not in persona.numbers:
             raise StateError(f"{where}.persona_settings: {phone!r} is not on this persona")

@@ -53,7 +53,6 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     # False = close the connection without writing anything (lost response or hang).
     send: bool = True
-    dropped: bool = False
     # Written instead of the payload, piece by piece, after the headers as they are (the
     # reply's own headers frame it); the connection closes afterwards. A seam for tests.
     stream: Iterator[bytes] | None = None

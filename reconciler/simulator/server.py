@@ -13,7 +13,6 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -47,10 +46,6 @@ class RequestRecord:
     dropped: bool = False
 
 
-# (the request as logged, the simulator's own way to serve a request) -> the reply
-Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
-
-
 class Simulator:
     """A fake Bland API server on 127.0.0.1, backed by an in-memory account."""
 
@@ -68,9 +63,6 @@ class Simulator:
         self.port = port
         self.faults = faults if faults is not None else Faults()
         self.on_write: Callable[[Simulator, RequestRecord], None] | None = None
-        # Stands in front of the simulator's own way to serve an API request (after it is
-        # logged): tests play answers the simulator itself has no switch for.
-        self.intercept: Intercept | None = None
         # Set while stopping: whatever waits (latency, a test's hang, a stream) wakes on it.
         self.stopping = threading.Event()
         # Held while the account is read or changed; reentrant, so that an on_write callback
@@ -145,20 +137,20 @@ class Simulator:
         parameters = dict(parse_qsl(query, keep_blank_values=True))
         record = RequestRecord(method, path, parameters, 0, body, kind, persona_id)
         self._log.append(record)
-        serve = partial(self._serve, auth=auth, body_ok=body_ok)
         try:
-            reply = serve(record) if self.intercept is None else self.intercept(record, serve)
+            reply = self.serve(record, auth == self.api_key, body_ok)
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
             reply = error_reply(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
-        record.status, record.dropped = reply.status, reply.dropped
+        record.status = reply.status
         return reply
 
-    def _serve(self, record: RequestRecord, auth: str | None, body_ok: bool) -> Reply:
+    def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
+        """The reply to an API request once it is logged (a subclass may play others)."""
         faults = self.faults
         if faults.latency > 0:
             self.stopping.wait(faults.latency)
-        found = route(ROUTES, record.method, record.path, auth == self.api_key)
+        found = route(ROUTES, record.method, record.path, authorised)
         if isinstance(found, Reply):
             return found
         endpoint, params = found
@@ -176,7 +168,8 @@ class Simulator:
             except SimulatedError as exc:
                 reply = error_reply(exc)
         if is_write and faults.take("drop_after_write"):
-            return Reply(reply.status, send=False, dropped=True)
+            record.dropped = True
+            return Reply(reply.status, send=False)
         return reply
 
     def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
