@@ -89,10 +89,10 @@ def public_url(url: str) -> str:
 def render_plan_file(
     desired: Desired,
     plan: Plan,
-    *,
     thresholds: Thresholds,
     api_base_url: str,
     key: bytes,
+    *,
     redact: Callable[[str], str] = str,
 ) -> str:
     """The plan file's text (pure): the desired state, the plan as shown with the names of the
