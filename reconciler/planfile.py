@@ -74,7 +74,6 @@ class SavedPlan:
     document: dict[str, Any]
     api_base_url: str
     tool_version: str
-    config_files: tuple[str, ...]
 
 
 def public_url(url: str) -> str:
@@ -267,11 +266,10 @@ def _thresholds(safety: dict[str, Any]) -> Thresholds:
 def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     # persona_names first: a file missing several keys is refused naming it.
     names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
-    files = tuple(str(source["path"]) for source in document["config"])
     wanted = document["desired"]
     desired = Desired(
         personas=tuple(map(_entry, wanted["entries"])),
-        files=files,
+        files=tuple(str(source["path"]) for source in document["config"]),
         protected=_strings(wanted["protected"]),
         digests={str(s["path"]): str(s["sha256"]) for s in document["config"]},
         targets=_strings(wanted["targets"]),
@@ -285,7 +283,6 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
         document=document["plan"],
         api_base_url=str(document["api_base_url"]),
         tool_version=str(document["tool_version"]),
-        config_files=files,
     )
 
 
@@ -342,8 +339,7 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
 
 
 def read_saved_plan(planfile: str) -> SavedPlan:
-    """The saved plan, for show; a clear error for a missing file, a config file or an altered
-    plan."""
+    """The saved plan, for show: a missing file, a config file or an altered plan is an error."""
     path = Path(planfile)
     if not path.exists():
         raise InputError(f"{planfile}: no such file")

@@ -162,7 +162,7 @@ def show_command(settings: Settings, planfile: str, output_format: str, mask_num
     saved = read_saved_plan(planfile)
     plan = masked(saved.plan) if mask_numbers else saved.plan
     # The file's own strings are shown as data: a crafted file cannot fake lines of output.
-    title = printable(label(saved.config_files) or planfile)
+    title = printable(label(saved.desired.files) or planfile)
     if output_format == "text":
         echo(
             f"Plan saved in {printable(planfile)} by reconciler {printable(saved.tool_version)}, "
