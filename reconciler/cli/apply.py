@@ -19,6 +19,7 @@ from reconciler.cli.app import (
     FILES,
     TARGETS,
     ask_to_confirm,
+    cli,
     echo,
     format_option,
     label,
@@ -37,7 +38,7 @@ from reconciler.settings import Settings
 from reconciler.text import readable_by_others
 
 
-@click.command("apply")
+@cli.command("apply")
 @FILES
 @click.option("--auto-approve", is_flag=True, help="Apply without asking to type 'yes'.")
 @click.option(

@@ -12,6 +12,7 @@ import click
 from reconciler.cli.app import (
     FILES,
     TARGETS,
+    cli,
     echo,
     format_option,
     label,
@@ -41,7 +42,7 @@ MASK_NUMBERS = click.option(
 )
 
 
-@click.command("validate")
+@cli.command("validate")
 @FILES
 @format_option(
     "json",
@@ -77,7 +78,7 @@ _MESSAGE = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
 _PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
 
 
-@click.command("plan")
+@cli.command("plan")
 @FILES
 @PLAN_FORMAT
 @click.option(
@@ -148,7 +149,7 @@ def _style(text: str, name: str) -> str:
     return click.style(text, bold=True) if name == "bold" else click.style(text, fg=name)
 
 
-@click.command("show")
+@cli.command("show")
 @click.argument("planfile", type=click.Path(dir_okay=False, readable=False))
 @PLAN_FORMAT
 @MASK_NUMBERS
