@@ -155,26 +155,6 @@ def _refuse(path: str, reason: str) -> Refused:
     return Refused(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
 
 
-def _refusal(document: Any, key: bytes | None) -> str | None:
-    """Why the decoded file is refused, if it is; without a key (show) no signature is checked."""
-    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
-        return "not a plan file"
-    version = document.get("format_version")
-    if version != PLAN_FILE_VERSION:
-        return (
-            f"plan file format version {json.dumps(version)} is not supported "
-            f"(reconciler {__version__} reads version {PLAN_FILE_VERSION})"
-        )
-    if key is not None and document.get("key_id") != _key_id(key):
-        return "the plan was made with another API key"
-    if key is not None and not hmac.compare_digest(
-        str(document.get("integrity")), _signature(document, key)
-    ):
-        altered = "its signature does not match its content"
-        return f"the plan file was altered after it was written ({altered})"
-    return None
-
-
 def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
     """Read and check a plan file; raises Refused if it is altered, truncated or unknown."""
     try:
@@ -187,9 +167,21 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
         raise _refuse(path, f"not a valid plan file ({error})") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
-    reason = _refusal(document, key)
-    if reason is not None:
-        raise _refuse(path, reason)
+    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
+        raise _refuse(path, "not a plan file")
+    version = document.get("format_version")
+    if version != PLAN_FILE_VERSION:
+        reads = f"reconciler {__version__} reads version {PLAN_FILE_VERSION}"
+        unknown = f"plan file format version {json.dumps(version)} is not supported ({reads})"
+        raise _refuse(path, unknown)
+    # Without a key (show) no signature is checked.
+    if key is not None and document.get("key_id") != _key_id(key):
+        raise _refuse(path, "the plan was made with another API key")
+    if key is not None and not hmac.compare_digest(
+        str(document.get("integrity")), _signature(document, key)
+    ):
+        altered = "its signature does not match its content"
+        raise _refuse(path, f"the plan file was altered after it was written ({altered})")
     try:
         return _parse(path, document)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
