@@ -83,23 +83,15 @@ def plan_config(
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
     if out is not None:
-        key, redact = settings.signing_key(), REDACTOR.clean  # redacted as the file is written
-        text = render_plan_file(
-            desired,
-            plan,
-            thresholds=thresholds,
-            api_base_url=client.base_url,
-            key=key,
-            redact=redact,
-        )
+        key, url = settings.signing_key(), client.base_url
+        text = render_plan_file(desired, plan, thresholds, url, key, redact=REDACTOR.clean)
         write_atomic(out, text, mode=0o600, what="plan file")
     return plan
 
 
-def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[str], str]) -> Plan:
+def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
     """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
-    plan already applied comes back with no changes. `redact` is what the file's strings went
-    through when it was written, so the fresh plan is compared as it would have been saved."""
+    plan already applied comes back with no changes."""
     if public_url(account.base_url) != saved.api_base_url:
         raise Refused(
             f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
@@ -113,20 +105,10 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader, redact: Callable[[
         raise Refused(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
     if fresh.is_empty and not saved.plan.is_empty:
         return fresh
-    found = differences(saved.document, plan_document(fresh), redact)
+    found = differences(saved.document, plan_document(fresh))
     if found:
         raise Refused(f"{changed}: {found}. {RUN_PLAN_AGAIN}")
     return fresh
-
-
-def check_unchanged(shown: Plan, fresh: Plan) -> None:
-    """Refuse when the account changed while the user read the plan: apply only what was shown."""
-    found = differences(plan_document(shown), plan_document(fresh), str)
-    if found:
-        raise Refused(
-            f"the account changed while the plan waited for confirmation ({found}): "
-            "nothing was written. Run apply again to see the new plan."
-        )
 
 
 # What a plan document shows, and how a difference in each is named (None: a change).
@@ -139,11 +121,14 @@ _SHOWN = (
 )
 
 
-def differences(shown: dict[str, Any], fresh: dict[str, Any], redact: Callable[[str], str]) -> str:
+def differences(shown: dict[str, Any], fresh: dict[str, Any]) -> str:
     """What the fresh plan document shows that the shown one does not, and the reverse: the
     changes, warnings and findings (not the numbers read again, a note about the read); "" when
-    none. The fresh one goes through `redact` first, as the shown one did when it was saved."""
-    fresh = json.loads(redact(json.dumps(fresh, ensure_ascii=False)))
+    none. Both are compared redacted, as a saved plan's strings were when it was written."""
+    shown, fresh = (
+        json.loads(REDACTOR.clean(json.dumps(document, ensure_ascii=False)))
+        for document in (shown, fresh)
+    )
     found = []
     for path, what in _SHOWN:
         old, new = (_keyed(document, path) for document in (shown, fresh))
@@ -216,25 +201,21 @@ def converge(
                 result.mismatches.append(f"not put right, the safety checks refuse it: {reasons}")
             result.mismatches.extend(f"still needed: {c.describe()}" for c in after.changes)
             return result
-        for note in repair_notes(after):
+        # What a plan would have shown of the repair, before anyone agreed to it.
+        changes = counted(len(after.changes), "change")
+        notes = [f"the account still differed after the writes ({changes}): applying them again"]
+        notes += [f"--force given: the repair applies although {valve}" for valve in after.valves]
+        notes += [
+            f"{change.describe()}: {dropped_note(after.settings_dropped[change.phone_number])}"
+            for change in after.changes
+            if change.action is Action.MOVE and change.phone_number in after.settings_dropped
+        ]
+        for note in notes:
             announce(note)
             result.repair_notes.append(note)
         result.absorb(send(after))
         result.plans.append(after)
     return result
-
-
-def repair_notes(repair: Plan) -> list[str]:
-    """What a repair plan does, in the words a plan would have shown before anyone agreed."""
-    changes = counted(len(repair.changes), "change")
-    notes = [f"the account still differed after the writes ({changes}): applying them again"]
-    notes += [f"--force given: the repair applies although {valve}" for valve in repair.valves]
-    notes += [
-        f"{change.describe()}: {dropped_note(repair.settings_dropped[change.phone_number])}"
-        for change in repair.changes
-        if change.action is Action.MOVE and change.phone_number in repair.settings_dropped
-    ]
-    return notes
 
 
 class ApplyHooks(Protocol):
@@ -245,7 +226,6 @@ class ApplyHooks(Protocol):
     def show(self, plan: Plan) -> None: ...  # the plan, before its valves are enforced
     # A line: a valve --force lets through, a saved plan already applied, a repair's note.
     def say(self, line: str) -> None: ...
-    def warn(self, line: str) -> None: ...  # for stderr (a log file others can read)
     def writes(self) -> AbstractContextManager[object]: ...  # around all writes (signals)
     # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
@@ -266,7 +246,7 @@ def apply(
     raises to stop) and check the account again, write (each write on record in `log_file`),
     and converge. The plan shown, and what the writes did."""
     if isinstance(source, SavedPlan):
-        plan = plan_from_saved(source, account, REDACTOR.clean)  # as the file was written
+        plan = plan_from_saved(source, account)
         if plan.is_empty and not source.plan.is_empty:
             hooks.say(f"{source.path} has already been applied: the account is as it leaves it.")
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
@@ -301,11 +281,15 @@ def apply(
     # Opened before the question: a path that cannot be written stops before anything is asked.
     audit = None if log_file is None else AuditLog(log_file)
     with nullcontext() if audit is None else closing(audit):
-        if audit is not None and audit.warning is not None:
-            hooks.warn(audit.warning)
         if confirm is not None:
             confirm()
-            check_unchanged(plan, make_plan(desired, account, thresholds, force=force))
+            fresh = make_plan(desired, account, thresholds, force=force)
+            found = differences(plan_document(plan), plan_document(fresh))
+            if found:  # the account changed while the user read the plan: apply only what was shown
+                raise Refused(
+                    f"the account changed while the plan waited for confirmation ({found}): "
+                    "nothing was written. Run apply again to see the new plan."
+                )
         with hooks.writes():
             result = converge(
                 plan, desired, account, thresholds, send, lambda note: hooks.say(f"note: {note}")

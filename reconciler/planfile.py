@@ -74,7 +74,6 @@ class SavedPlan:
     document: dict[str, Any]
     api_base_url: str
     tool_version: str
-    config_files: tuple[str, ...]
 
 
 def public_url(url: str) -> str:
@@ -89,10 +88,10 @@ def public_url(url: str) -> str:
 def render_plan_file(
     desired: Desired,
     plan: Plan,
-    *,
     thresholds: Thresholds,
     api_base_url: str,
     key: bytes,
+    *,
     redact: Callable[[str], str] = str,
 ) -> str:
     """The plan file's text (pure): the desired state, the plan as shown with the names of the
@@ -156,26 +155,6 @@ def _refuse(path: str, reason: str) -> Refused:
     return Refused(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
 
 
-def _refusal(document: Any, key: bytes | None) -> str | None:
-    """Why the decoded file is refused, if it is; without a key (show) no signature is checked."""
-    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
-        return "not a plan file"
-    version = document.get("format_version")
-    if version != PLAN_FILE_VERSION:
-        return (
-            f"plan file format version {json.dumps(version)} is not supported "
-            f"(reconciler {__version__} reads version {PLAN_FILE_VERSION})"
-        )
-    if key is not None and document.get("key_id") != _key_id(key):
-        return "the plan was made with another API key"
-    if key is not None and not hmac.compare_digest(
-        str(document.get("integrity")), _signature(document, key)
-    ):
-        altered = "its signature does not match its content"
-        return f"the plan file was altered after it was written ({altered})"
-    return None
-
-
 def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
     """Read and check a plan file; raises Refused if it is altered, truncated or unknown."""
     try:
@@ -188,9 +167,21 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
         raise _refuse(path, f"not a valid plan file ({error})") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
-    reason = _refusal(document, key)
-    if reason is not None:
-        raise _refuse(path, reason)
+    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
+        raise _refuse(path, "not a plan file")
+    version = document.get("format_version")
+    if version != PLAN_FILE_VERSION:
+        reads = f"reconciler {__version__} reads version {PLAN_FILE_VERSION}"
+        unknown = f"plan file format version {json.dumps(version)} is not supported ({reads})"
+        raise _refuse(path, unknown)
+    # Without a key (show) no signature is checked.
+    if key is not None and document.get("key_id") != _key_id(key):
+        raise _refuse(path, "the plan was made with another API key")
+    if key is not None and not hmac.compare_digest(
+        str(document.get("integrity")), _signature(document, key)
+    ):
+        altered = "its signature does not match its content"
+        raise _refuse(path, f"the plan file was altered after it was written ({altered})")
     try:
         return _parse(path, document)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
@@ -267,11 +258,10 @@ def _thresholds(safety: dict[str, Any]) -> Thresholds:
 def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
     # persona_names first: a file missing several keys is refused naming it.
     names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
-    files = tuple(str(source["path"]) for source in document["config"])
     wanted = document["desired"]
     desired = Desired(
         personas=tuple(map(_entry, wanted["entries"])),
-        files=files,
+        files=tuple(str(source["path"]) for source in document["config"]),
         protected=_strings(wanted["protected"]),
         digests={str(s["path"]): str(s["sha256"]) for s in document["config"]},
         targets=_strings(wanted["targets"]),
@@ -285,7 +275,6 @@ def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
         document=document["plan"],
         api_base_url=str(document["api_base_url"]),
         tool_version=str(document["tool_version"]),
-        config_files=files,
     )
 
 
@@ -342,8 +331,7 @@ def plan_from_document(document: dict[str, Any], names: Mapping[str, str]) -> Pl
 
 
 def read_saved_plan(planfile: str) -> SavedPlan:
-    """The saved plan, for show; a clear error for a missing file, a config file or an altered
-    plan."""
+    """The saved plan, for show: a missing file, a config file or an altered plan is an error."""
     path = Path(planfile)
     if not path.exists():
         raise InputError(f"{planfile}: no such file")

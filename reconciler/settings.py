@@ -82,10 +82,8 @@ class Settings:
             size = os.environ.get("BLAND_MAX_RESPONSE_SIZE") or None
             source = "BLAND_MAX_RESPONSE_SIZE"
         max_bytes = DEFAULT_MAX_RESPONSE_BYTES if size is None else parse_size(size, source)
-        timeout_text = os.environ.get("BLAND_TIMEOUT")
-        if timeout is None and timeout_text:
-            timeout = _seconds(timeout_text)
-        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        if timeout is None:
+            timeout = _seconds(os.environ.get("BLAND_TIMEOUT", ""))
         return replace(self, **options, timeout=timeout, max_response_size=max_bytes)
 
     def colour(self) -> bool:
@@ -156,8 +154,7 @@ class Settings:
 
     def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
         """A client for BLAND_API_URL with these settings and httpx's event hooks."""
-        base_url = self.base_url()
-        key = api_key(self.api_key_file, os.environ)
+        base_url, key = self.base_url(), api_key(self.api_key_file, os.environ)
         warning = key_file_warning(self.api_key_file, os.environ)
         if warning is not None:
             self.warn(warning)
@@ -196,7 +193,9 @@ def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
 
 
 def _seconds(text: str) -> float:
-    """BLAND_TIMEOUT's value, in the range --timeout allows."""
+    """BLAND_TIMEOUT's value, in the range --timeout allows (unset or empty: the default)."""
+    if not text:
+        return DEFAULT_TIMEOUT
     try:
         value = float(text)
     except ValueError:

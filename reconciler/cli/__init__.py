@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from reconciler.cli import account, apply, plan
+from reconciler.cli import account, apply, plan  # noqa: F401  (they add their commands)
 from reconciler.cli.app import cli, echo, global_options
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, ReconcilerError
 from reconciler.interrupts import stop_at_once
@@ -26,17 +26,9 @@ from reconciler.simulator import simulator_command
 
 __all__ = ["Settings", "cli", "main"]
 
-for _command in (
-    plan.validate_command,
-    plan.plan_command,
-    apply.apply_command,
-    account.export_command,
-    plan.show_command,
-    account.doctor_command,
-    simulator_command,
-):
+cli.add_command(simulator_command)
+for _command in cli.commands.values():  # plan.py, apply.py and account.py added the others
     _command.params += global_options(after_command=True)
-    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None, *, seams: Settings | None = None) -> NoReturn:

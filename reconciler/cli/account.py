@@ -7,14 +7,14 @@ import json
 
 import click
 
-from reconciler.cli.app import echo, format_option, pass_settings
+from reconciler.cli.app import cli, echo, format_option, pass_settings
 from reconciler.core import export_account
 from reconciler.doctor import run_doctor
 from reconciler.errors import AlreadyReported
 from reconciler.settings import Settings
 
 
-@click.command("export")
+@cli.command("export")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
@@ -36,7 +36,7 @@ def export_command(settings: Settings, out: str | None, force: bool) -> None:
         echo(f"{out}: exported {exported}", err=True)
 
 
-@click.command("doctor")
+@cli.command("doctor")
 @format_option("json", help="How to print the checks.")
 @pass_settings
 def doctor_command(settings: Settings, output_format: str) -> None:

@@ -19,6 +19,7 @@ from reconciler.cli.app import (
     FILES,
     TARGETS,
     ask_to_confirm,
+    cli,
     echo,
     format_option,
     label,
@@ -34,9 +35,10 @@ from reconciler.model import SafetySettings
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
 from reconciler.settings import Settings
+from reconciler.text import readable_by_others
 
 
-@click.command("apply")
+@cli.command("apply")
 @FILES
 @click.option("--auto-approve", is_flag=True, help="Apply without asking to type 'yes'.")
 @click.option(
@@ -142,9 +144,6 @@ class _Run:
             self.client.cancel()
             self.stop.set()
 
-    def warn(self, line: str) -> None:
-        echo(line, err=True)
-
     def on_signal(self, signum: int) -> None:
         self.client.cancel()
         echo(
@@ -163,6 +162,9 @@ class _Run:
 
     def writes(self) -> GracefulStop:
         """Around every write: a first SIGINT or SIGTERM only stops new writes."""
+        warning = readable_by_others("log file", self.log_file or "")
+        if warning is not None:  # the log file core.apply opened, if others can read it
+            echo(warning, err=True)
         return self.stopper
 
     @contextmanager

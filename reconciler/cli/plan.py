@@ -12,6 +12,7 @@ import click
 from reconciler.cli.app import (
     FILES,
     TARGETS,
+    cli,
     echo,
     format_option,
     label,
@@ -41,7 +42,7 @@ MASK_NUMBERS = click.option(
 )
 
 
-@click.command("validate")
+@cli.command("validate")
 @FILES
 @format_option(
     "json",
@@ -77,7 +78,7 @@ _MESSAGE = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
 _PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
 
 
-@click.command("plan")
+@cli.command("plan")
 @FILES
 @PLAN_FORMAT
 @click.option(
@@ -148,7 +149,7 @@ def _style(text: str, name: str) -> str:
     return click.style(text, bold=True) if name == "bold" else click.style(text, fg=name)
 
 
-@click.command("show")
+@cli.command("show")
 @click.argument("planfile", type=click.Path(dir_okay=False, readable=False))
 @PLAN_FORMAT
 @MASK_NUMBERS
@@ -162,7 +163,7 @@ def show_command(settings: Settings, planfile: str, output_format: str, mask_num
     saved = read_saved_plan(planfile)
     plan = masked(saved.plan) if mask_numbers else saved.plan
     # The file's own strings are shown as data: a crafted file cannot fake lines of output.
-    title = printable(label(saved.config_files) or planfile)
+    title = printable(label(saved.desired.files) or planfile)
     if output_format == "text":
         echo(
             f"Plan saved in {printable(planfile)} by reconciler {printable(saved.tool_version)}, "

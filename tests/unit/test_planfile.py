@@ -143,7 +143,7 @@ def test_round_trip_keeps_what_apply_and_show_need(tmp_path: Path) -> None:
     assert back.thresholds == THRESHOLDS
     assert back.document == plan_document(PLAN)
     assert back.api_base_url == URL
-    assert back.config_files == ("personas.yaml",)
+    assert back.desired.files == ("personas.yaml",)
     assert back.tool_version == __version__
     # What show prints: the plan as shown, names included.
     assert back.plan.changes == PLAN.changes
