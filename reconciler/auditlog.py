@@ -16,6 +16,7 @@ from typing import IO, Any
 from reconciler.apply.result import Write
 from reconciler.errors import InputError, LogFailed
 from reconciler.secrets import REDACTOR
+from reconciler.text import readable_by_others
 
 
 class AuditLog:
@@ -30,7 +31,9 @@ class AuditLog:
             self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
         except OSError as error:
             raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None
-        self.path = path  # an existing file keeps its mode: it may be shared on purpose
+        self.path = path
+        # An existing file keeps its mode (it may be shared on purpose), with a word about it.
+        self.warning = readable_by_others("log file", path)
         self._now = now
         self._lock = threading.Lock()
         self._failed: LogFailed | None = None

@@ -226,6 +226,7 @@ class ApplyHooks(Protocol):
     def show(self, plan: Plan) -> None: ...  # the plan, before its valves are enforced
     # A line: a valve --force lets through, a saved plan already applied, a repair's note.
     def say(self, line: str) -> None: ...
+    def warn(self, line: str) -> None: ...  # for stderr (a log file others can read)
     def writes(self) -> AbstractContextManager[object]: ...  # around all writes (signals)
     # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
@@ -281,6 +282,8 @@ def apply(
     # Opened before the question: a path that cannot be written stops before anything is asked.
     audit = None if log_file is None else AuditLog(log_file)
     with nullcontext() if audit is None else closing(audit):
+        if audit is not None and audit.warning is not None:
+            hooks.warn(audit.warning)
         if confirm is not None:
             confirm()
             fresh = make_plan(desired, account, thresholds, force=force)

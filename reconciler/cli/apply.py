@@ -35,7 +35,6 @@ from reconciler.model import SafetySettings
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
 from reconciler.settings import Settings
-from reconciler.text import readable_by_others
 
 
 @cli.command("apply")
@@ -144,6 +143,9 @@ class _Run:
             self.client.cancel()
             self.stop.set()
 
+    def warn(self, line: str) -> None:
+        echo(line, err=True)
+
     def on_signal(self, signum: int) -> None:
         self.client.cancel()
         echo(
@@ -162,9 +164,6 @@ class _Run:
 
     def writes(self) -> GracefulStop:
         """Around every write: a first SIGINT or SIGTERM only stops new writes."""
-        warning = readable_by_others("log file", self.log_file or "")
-        if warning is not None:  # the log file core.apply opened, if others can read it
-            echo(warning, err=True)
         return self.stopper
 
     @contextmanager

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from reconciler.cli import Settings
+from reconciler.errors import InputError
 from tests.conftest import (
     CONFIG,
     IVR,
@@ -403,6 +404,33 @@ def test_an_existing_log_file_keeps_its_mode_with_a_warning_if_others_can_read_i
     )
     assert stat.S_IMODE(log_file.stat().st_mode) == 0o640
     assert log_file.read_text().count("\n") >= 3
+
+
+def test_a_log_file_others_can_read_is_warned_about_before_the_question(
+    sim: Simulator,
+    run_cli: RunCli,
+    seams: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The user may still answer no once told who else can read what the run will log."""
+    log_file = tmp_path / "shared.log"
+    log_file.write_text("")
+    log_file.chmod(0o644)
+    asked: list[str] = []
+
+    def declines() -> None:
+        asked.append(capsys.readouterr().err)  # what stderr said before the question
+        raise InputError("apply cancelled: nothing was written")
+
+    seams.confirm = declines
+    result = run_cli("apply", CONFIG, "--log-file", log_file)
+    assert result.code == 1
+    assert asked == [
+        f"warning: the log file {log_file} can be read by group or others (mode 0644): "
+        f"run chmod 600 {log_file}\n"
+    ]
+    assert sim.writes() == []
 
 
 @pytest.mark.parametrize("target", ["config", "link to the config", "plan file", "key file"])

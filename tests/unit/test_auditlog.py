@@ -66,6 +66,7 @@ def test_a_new_log_file_is_readable_by_its_owner_only(umask: int, tmp_path: Path
         os.umask(old)
     audit.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert audit.warning is None
 
 
 def test_an_existing_log_file_keeps_its_mode_and_content(tmp_path: Path) -> None:
@@ -77,6 +78,10 @@ def test_an_existing_log_file_keeps_its_mode_and_content(tmp_path: Path) -> None
     audit.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o604
     assert path.read_text().startswith('{"earlier": true}\n{"time"')
+    assert audit.warning == (
+        f"warning: the log file {path} can be read by group or others (mode 0604): "
+        f"run chmod 600 {path}"
+    )
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")

@@ -831,6 +831,9 @@ class Hooks:
     def say(self, line: str) -> None:
         self.lines.append(line)
 
+    def warn(self, line: str) -> None:
+        self.lines.append(f"warning: {line}")
+
     def writes(self) -> AbstractContextManager[None]:
         self.lines.append("writes begin")
         return nullcontext()
