@@ -38,7 +38,7 @@ def exported_personas(live: Live) -> list[LivePersona]:
     Such a number cannot be written into a valid file (a number appears once), and whichever
     persona the file gave it to, the first plan would show a move.
     """
-    owners = live.owners()
+    owners = live.owners
     shared = {number: ids for number, ids in owners.items() if len(ids) > 1}
     if shared:
         number, ids = min(shared.items())
@@ -59,7 +59,7 @@ def _named(live: Live) -> list[LivePersona]:
     """The active owners a config can name: personas, and agents GET /v2/agents lists."""
     return [
         owner
-        for owner in live.active()
+        for owner in live.active
         if owner_kind(owner.id) != "agent" or owner_id(owner.id) in live.agents
     ]
 
@@ -153,7 +153,7 @@ def export_warnings(live: Live, text: str) -> list[str]:
     ]
     # Agents whose twins hold numbers but GET /v2/agents does not list (deleted, or past 500).
     named = _named(live)
-    unlisted = {o.id for o in live.active() if o.numbers} - {owner.id for owner in named}
+    unlisted = {o.id for o in live.active if o.numbers} - {owner.id for owner in named}
     warnings += [
         f"warning: agent {agent} is left out: its hidden persona holds numbers, but GET "
         "/v2/agents does not list it (deleted, or past the 500 it lists); add it by id under "

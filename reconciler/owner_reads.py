@@ -15,7 +15,6 @@ from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import (
     UNREAD,
-    AgentListing,
     ConfirmedOwners,
     Desired,
     Live,
@@ -54,7 +53,7 @@ def read_account(
     if desired is None:
         return live
     # The account's numbers on no owner are few: each entry is checked against them in C.
-    free = live.account_numbers.difference(live.owners())
+    free = live.account_numbers.difference(live.owners)
     declared = set().union(*(e.numbers for e in desired.personas if not free.isdisjoint(e.numbers)))
     if not (looks_free := sorted(free & declared)):
         return live
@@ -115,12 +114,12 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     /v1/inbound shows them. An agent whose numbers none of these shows is `unverifiable`."""
     entries = [e for e in (desired.personas if desired else ()) if e.kind == "agent"]
     try:
-        listing = account.list_agents()
+        listed_agents, incomplete = account.list_agents()  # incomplete: the list came back full
     except ApiError as error:
         if error.status != 404 or entries:
             raise
-        listing = AgentListing([], may_be_incomplete=False)  # an API without agents
-    agents = {agent.id: agent for agent in listing.agents}
+        listed_agents, incomplete = [], False  # an API without agents
+    agents = {agent.id: agent for agent in listed_agents}
     reads = 1
     for entry in entries:  # checked one by one, for the production pin the list does not show
         named = [a.id for a in agents.values() if a.name == entry.name]
@@ -174,14 +173,14 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             )
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
     # Past a full list, an agent's twin is unseen unless the persona listing shows twins.
-    past = listing.may_be_incomplete and not listed
+    past = incomplete and not listed
     return replace(
         live,
         personas=personas,
         agents=agents,
         twins=twins,
         unverifiable=frozenset(unverifiable),
-        agents_incomplete=listing.may_be_incomplete,
+        agents_incomplete=incomplete,
         unseen_owners=("an agent past the 500 GET /v2/agents lists",) if past else (),
         inbound_owners={n: owners_by_key.get(o, o) for n, o in live.inbound_owners.items()},
         reads=live.reads + reads,
@@ -194,7 +193,7 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     from the only persona holding it."""
     seen: dict[str, set[str]] = {}
     read: set[str] = set()
-    while twice := live.seen_twice():
+    while twice := live.seen_twice:
         for number, held in twice.items():
             seen.setdefault(number, set()).update(held)
         # An agent's numbers are read through the agent API, never as a persona's by id.
@@ -207,7 +206,7 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
     if not seen:
         return live
-    listed = live.listed_owners()
+    listed = live.listed_owners
     confirmed = tuple(
         ConfirmedOwners(
             n, tuple(map(live.ref, sorted(ids))), tuple(map(live.ref, listed.get(n, ())))

@@ -84,25 +84,25 @@ def _live(*personas: LivePersona, inbound_owners: dict[str, str] | None = None) 
 
 def test_active_personas_are_the_undeleted_ones_in_id_order() -> None:
     account = _live(_persona("b"), _persona("a"), _persona("c", deleted=True))
-    assert [p.id for p in account.active()] == ["a", "b"]
+    assert [p.id for p in account.active] == ["a", "b"]
 
 
 def test_each_number_has_its_one_owner() -> None:
-    assert _live(_persona("a", N1), _persona("b", N2)).owners() == {N1: ("a",), N2: ("b",)}
+    assert _live(_persona("a", N1), _persona("b", N2)).owners == {N1: ("a",), N2: ("b",)}
 
 
 def test_a_number_on_two_personas_keeps_both_owners_in_id_order() -> None:
-    owners = _live(_persona("b", N1, N2), _persona("a", N1)).owners()
+    owners = _live(_persona("b", N1, N2), _persona("a", N1)).owners
     assert owners == {N1: ("a", "b"), N2: ("b",)}
 
 
 def test_a_deleted_persona_owns_nothing() -> None:
-    assert _live(_persona("a", N1, deleted=True)).owners() == {}
+    assert _live(_persona("a", N1, deleted=True)).owners == {}
 
 
 def test_an_owner_only_the_inbound_list_names_counts() -> None:
     account = _live(_persona("a", N1), inbound_owners={N3: "hidden", N1: "a"})
-    assert account.owners() == {N1: ("a",), N3: ("hidden",)}
+    assert account.owners == {N1: ("a",), N3: ("hidden",)}
 
 
 def test_a_source_mark_prints_as_file_line_column() -> None:

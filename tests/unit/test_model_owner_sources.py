@@ -20,13 +20,13 @@ def test_a_number_the_list_shows_on_no_persona_counts_as_on_the_listed_persona_i
     None
 ):
     account = live(persona("a", N1), persona("b"), inbound_owners={N2: "b"})
-    assert account.owners() == {N1: ("a",), N2: ("b",)}
+    assert account.owners == {N1: ("a",), N2: ("b",)}
 
 
 def test_a_number_the_list_shows_elsewhere_stays_with_the_list() -> None:
     # Held either way: taking it is a move from the persona the list shows, never an attach.
     account = live(persona("a", N1), persona("b"), inbound_owners={N1: "b"})
-    assert account.owners() == {N1: ("a",)}
+    assert account.owners == {N1: ("a",)}
 
 
 def test_every_disagreement_is_found_in_number_order() -> None:

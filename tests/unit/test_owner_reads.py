@@ -7,7 +7,6 @@ import pytest
 
 from reconciler.errors import ApiError
 from reconciler.model import (
-    AgentListing,
     Desired,
     DesiredPersona,
     InboundRoute,
@@ -64,7 +63,7 @@ def test_the_reads_by_id_replace_the_listed_entries() -> None:
 
     assert sorted(by_id.reads) == [A, B]  # C holds no number seen twice: not read
     assert confirmed.personas[A].numbers == {N2}
-    assert confirmed.owners() == {N1: (B,), N2: (A,), N3: (C,)}
+    assert confirmed.owners == {N1: (B,), N2: (A,), N3: (C,)}
     assert [(c.phone_number, c.seen_on, c.held_by) for c in confirmed.confirmed] == [
         (N1, (ref(A), ref(B)), (ref(B),))
     ]
@@ -75,7 +74,7 @@ def test_a_number_really_on_two_personas_stays_on_both() -> None:
 
     confirmed = confirm_owners(live, ById(persona(A, N1), persona(B, N1)))
 
-    assert confirmed.owners()[N1] == (A, B)
+    assert confirmed.owners[N1] == (A, B)
     assert confirmed.confirmed[0].held_by == (ref(A), ref(B))
 
 
@@ -87,7 +86,7 @@ def test_a_read_that_shows_a_number_listed_elsewhere_has_that_persona_read_too()
     confirmed = confirm_owners(live, by_id)
 
     assert sorted(by_id.reads[:2]) == [A, B] and by_id.reads[2:] == [C]
-    assert confirmed.owners() == {N1: (B,), N3: (B,)}
+    assert confirmed.owners == {N1: (B,), N3: (B,)}
     assert [(c.phone_number, c.held_by) for c in confirmed.confirmed] == [
         (N1, (ref(B),)),
         (N3, (ref(B),)),
@@ -100,7 +99,7 @@ def test_a_number_on_none_of_the_personas_read_is_on_no_persona() -> None:
 
     confirmed = confirm_owners(live, ById(persona(A), persona(B)))
 
-    assert N1 not in confirmed.owners()
+    assert N1 not in confirmed.owners
     assert confirmed.confirmed[0].held_by == ()
 
 
@@ -109,7 +108,7 @@ def test_a_persona_deleted_since_the_listing_holds_nothing() -> None:
 
     confirmed = confirm_owners(live, ById(persona(A, N1, deleted=True), persona(B, N1)))
 
-    assert confirmed.owners()[N1] == (B,)
+    assert confirmed.owners[N1] == (B,)
 
 
 def test_a_failed_read_stops_the_plan() -> None:
@@ -130,7 +129,7 @@ def test_a_second_listing_gives_the_entries_that_show_a_number_that_looked_free(
 
     assert found.personas[B].numbers == {N2}
     assert C not in found.personas  # holds none of the numbers looked for
-    assert found.owners() == {N1: (A,), N2: (B,)}
+    assert found.owners == {N1: (A,), N2: (B,)}
     assert [(c.phone_number, c.seen_on, c.held_by) for c in found.confirmed] == [
         (N2, (), (ref(B),))
     ]
@@ -150,7 +149,7 @@ def test_a_fresher_entry_that_shows_a_number_listed_elsewhere_is_then_confirmed(
     confirmed = confirm_owners(found, by_id)
 
     assert sorted(by_id.reads) == [A, B]
-    assert confirmed.owners() == {N1: (B,), N2: (B,)}
+    assert confirmed.owners == {N1: (B,), N2: (B,)}
     assert [c.phone_number for c in confirmed.confirmed] == [N2, N1]
 
 
@@ -188,8 +187,8 @@ class Agents:
     def list_account_numbers(self) -> frozenset[str]:
         return self.live.account_numbers
 
-    def list_agents(self) -> AgentListing:
-        return AgentListing([LiveAgent(BOT, "Bot")] if self.listed else [], False)
+    def list_agents(self) -> tuple[list[LiveAgent], bool]:
+        return [LiveAgent(BOT, "Bot")] if self.listed else [], False
 
     def get_agent(self, agent_id: str) -> LiveAgent | None:
         self.agents_read.append(agent_id)
@@ -213,7 +212,7 @@ def test_a_persona_tagged_for_an_agent_is_its_twin_only_where_no_binding_was_rea
     # Bot's binding names TWIN; B carries Bot's tag too (a stale twin, or an edit).
     reader = Agents(listing(tagged(TWIN, N1), tagged(B, N2)), listed=listed, twin=TWIN, exists=True)
     live = read_account(reader)
-    assert live.owners()[N2] == (holder,)
+    assert live.owners[N2] == (holder,)
 
 
 GONE = {
@@ -238,8 +237,8 @@ def test_an_agent_with_no_twin_is_read_again_when_a_declared_number_looks_free(
 class TwoAgents(Agents):
     """Bot and Other, whose bindings both name Bot's twin."""
 
-    def list_agents(self) -> AgentListing:
-        return AgentListing([LiveAgent(BOT, "Bot"), LiveAgent("ag-other", "Other")], False)
+    def list_agents(self) -> tuple[list[LiveAgent], bool]:
+        return [LiveAgent(BOT, "Bot"), LiveAgent("ag-other", "Other")], False
 
 
 def test_two_agents_naming_one_twin_stop_the_plan() -> None:
