@@ -5,7 +5,7 @@ snapshot, so a number moved between two page reads shows on two personas, or on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -78,11 +78,27 @@ def read_account(
         listing, pages = account.list_personas(live.pages_read)
         # Missing one the first showed, the list shrank: another may have slid onto a page
         # read both times, holding a number that looks free.
-        if listed - listing.keys():
-            skipped = "a persona both listings may have skipped (one they showed left the list)"
-            live = replace(live, unseen_owners=(*live.unseen_owners, skipped))
-        listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
-        live = replace(relisted(live, listing, unproven), reads=live.reads + pages)
+        skipped = "a persona both listings may have skipped (one they showed left the list)"
+        unseen = (*live.unseen_owners, skipped) if listed - listing.keys() else live.unseen_owners
+        # Its entries that show a number that looked free are taken, each found recorded in
+        # `confirmed`; read again by id, a fresher entry may show one listed elsewhere.
+        holders = {
+            pid: p
+            for pid, p in sorted(listing.items())
+            if pid not in live.twins and not p.deleted and not p.numbers.isdisjoint(unproven)
+        }
+        shown = {
+            n: [PersonaRef(p.id, p.name) for p in holders.values() if n in p.numbers]
+            for n in unproven
+        }
+        confirmed = tuple(ConfirmedOwners(n, (), tuple(refs)) for n, refs in shown.items() if refs)
+        live = replace(
+            live,
+            personas={**live.personas, **holders},
+            confirmed=live.confirmed + confirmed,
+            reads=live.reads + pages,
+            unseen_owners=unseen,
+        )
         live = confirm_owners(live, account.get_persona)
     return live
 
@@ -215,23 +231,6 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     )
     earlier = tuple(found for found in live.confirmed if found.phone_number not in seen)
     return replace(live, confirmed=earlier + confirmed)
-
-
-def relisted(live: Live, listing: Mapping[str, LivePersona], numbers: Collection[str]) -> Live:
-    """The account with the entries of a second listing that show any of `numbers` (which the
-    first showed on no persona), each found recorded in `confirmed`. Pass the result to
-    confirm_owners: a fresher entry can show a number the first listing showed elsewhere."""
-    wanted = frozenset(numbers)
-    holders = {pid: p for pid, p in listing.items() if not p.deleted and p.numbers & wanted}
-    found = {
-        n: tuple(PersonaRef(pid, p.name) for pid, p in sorted(holders.items()) if n in p.numbers)
-        for n in sorted(wanted)
-    }
-    confirmed = tuple(ConfirmedOwners(n, (), refs) for n, refs in found.items() if refs)
-    if not confirmed:
-        return live
-    personas = {**live.personas, **holders}
-    return replace(live, personas=personas, confirmed=live.confirmed + confirmed)
 
 
 def _read_all(
