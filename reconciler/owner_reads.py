@@ -18,6 +18,7 @@ from reconciler.model import (
     ConfirmedOwners,
     Desired,
     Live,
+    LiveAgent,
     LivePersona,
     PersonaRef,
     owner_key,
@@ -135,16 +136,14 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         if error.status != 404 or entries:
             raise
         listed_agents, incomplete = [], False  # an API without agents
-    agents = {agent.id: agent for agent in listed_agents}
+    fetched: dict[str, LiveAgent | None] = {agent.id: agent for agent in listed_agents}
     reads = 1
-    for entry in entries:  # checked one by one, for the production pin the list does not show
-        named = [a.id for a in agents.values() if a.name == entry.name]
+    for entry in entries:  # read one by one, for the production pin the list does not show
+        named = [a.id for a in fetched.values() if a is not None and a.name == entry.name]
         if len(matches := [entry.id] if entry.id else named) == 1:
             reads += 1
-            if (fetched := account.get_agent(matches[0])) is None:
-                agents.pop(matches[0], None)
-            else:
-                agents[matches[0]] = fetched
+            fetched[matches[0]] = account.get_agent(matches[0])  # None: gone since listed
+    agents = {agent_id: agent for agent_id, agent in fetched.items() if agent is not None}
     ids = sorted(agents)
     twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids) if ids else [], strict=True))
     reads += len(ids)
