@@ -43,13 +43,8 @@ def exported_personas(live: Live) -> list[LivePersona]:
             "of them in the dashboard, then export again"
         )
     # A number GET /v1/inbound does not show cannot be in a valid config (a warning says so).
-    held = [replace(owner, numbers=owner.numbers & live.account_numbers) for owner in _named(live)]
+    held = [replace(owner, numbers=owner.numbers & live.account_numbers) for owner in live.named]
     return sorted((owner for owner in held if owner.numbers), key=attrgetter("name", "id"))
-
-
-def _named(live: Live) -> list[LivePersona]:
-    """The active owners a config can name: personas, and agents GET /v2/agents lists."""
-    return [o for o in live.active if owner_kind(o.id) != "agent" or owner_id(o.id) in live.agents]
 
 
 def render_export(live: Live, schema_url: str) -> str:
@@ -135,8 +130,7 @@ def export_warnings(live: Live, text: str) -> list[str]:
         for agent in sorted(live.unverifiable)
     ]
     # Agents whose twins hold numbers but GET /v2/agents does not list (deleted, or past 500).
-    named = _named(live)
-    unlisted = {o.id for o in live.active if o.numbers} - {owner.id for owner in named}
+    unlisted = {o.id for o in live.active if o.numbers} - {owner.id for owner in live.named}
     warnings += [
         f"warning: agent {agent} is left out: its hidden persona holds numbers, but GET "
         "/v2/agents does not list it (deleted, or past the 500 it lists); add it by id under "
@@ -146,7 +140,7 @@ def export_warnings(live: Live, text: str) -> list[str]:
     # GET /v1/inbound may spell a number as no phone number: a config cannot name it then.
     off_account = sorted(
         (number, owner_words(owner.id, owner.name))
-        for owner in named
+        for owner in live.named
         for number in owner.numbers - live.account_numbers
     )
     warnings += [

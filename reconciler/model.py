@@ -268,6 +268,13 @@ class Live:
         return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)
 
     @cached_property
+    def named(self) -> tuple[LivePersona, ...]:
+        """The active owners a config can name: personas, and agents GET /v2/agents lists."""
+        return tuple(
+            o for o in self.active if owner_kind(o.id) != "agent" or owner_id(o.id) in self.agents
+        )
+
+    @cached_property
     def listed_owners(self) -> dict[str, tuple[str, ...]]:
         """Each number -> the active personas whose entry shows it."""
         held: dict[str, tuple[str, ...]] = {}

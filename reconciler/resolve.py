@@ -81,10 +81,8 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     """Match every config entry to one active owner and check every number is on the account;
     ConfigError names every entry that matches none or several, and every missing number."""
     by_name: dict[str, dict[str, list[LivePersona]]] = {"persona": {}, "agent": {}}
-    for owner in live.active:  # an agent's numbers are held under its key (`agent:ID`)
-        kind = owner_kind(owner.id)
-        if kind == "persona" or owner_id(owner.id) in live.agents:
-            by_name[kind].setdefault(owner.name, []).append(owner)
+    for owner in live.named:  # an agent's numbers are held under its key (`agent:ID`)
+        by_name[owner_kind(owner.id)].setdefault(owner.name, []).append(owner)
     problems: list[Diagnostic] = []
     resolved: dict[str, tuple[DesiredPersona, LivePersona]] = {}
     for entry in desired.personas:
