@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from reconciler.config.load import load_config_sources
@@ -22,8 +23,7 @@ from reconciler.model import (
 from reconciler.planner import build_plan
 from reconciler.secrets import REDACTOR
 
-# How many numbers an export warning names.
-NAMED_NUMBERS = 5
+NAMED_NUMBERS = 5  # how many numbers an export warning names
 
 
 def _quoted(text: str) -> str:
@@ -32,15 +32,9 @@ def _quoted(text: str) -> str:
 
 
 def exported_personas(live: Live) -> list[LivePersona]:
-    """Active personas and agents that hold numbers, by name then id; a number on two of them
-    is an error.
-
-    Such a number cannot be written into a valid file (a number appears once), and whichever
-    persona the file gave it to, the first plan would show a move.
-    """
-    owners = live.owners()
-    shared = {number: ids for number, ids in owners.items() if len(ids) > 1}
-    if shared:
+    """The owners a config can name that hold numbers of the account, by name then id. A number
+    on two is an error: a file names it once, and the first plan would show a move."""
+    if shared := live.seen_twice:
         number, ids = min(shared.items())
         names = ", ".join(f"{live.personas[i].name!r} ({i})" for i in ids)
         more = f" and {len(shared) - 1} more numbers" if len(shared) > 1 else ""
@@ -49,19 +43,8 @@ def exported_personas(live: Live) -> list[LivePersona]:
             "of them in the dashboard, then export again"
         )
     # A number GET /v1/inbound does not show cannot be in a valid config (a warning says so).
-    held = [replace(owner, numbers=owner.numbers & live.account_numbers) for owner in _named(live)]
-    return sorted(
-        (owner for owner in held if owner.numbers), key=lambda owner: (owner.name, owner.id)
-    )
-
-
-def _named(live: Live) -> list[LivePersona]:
-    """The active owners a config can name: personas, and agents GET /v2/agents lists."""
-    return [
-        owner
-        for owner in live.active()
-        if owner_kind(owner.id) != "agent" or owner_id(owner.id) in live.agents
-    ]
+    held = [replace(owner, numbers=owner.numbers & live.account_numbers) for owner in live.named]
+    return sorted((owner for owner in held if owner.numbers), key=attrgetter("name", "id"))
 
 
 def render_export(live: Live, schema_url: str) -> str:
@@ -75,13 +58,10 @@ def render_export(live: Live, schema_url: str) -> str:
         "version: 1",
     ]
     held = exported_personas(live)
-    for kind, key in (("persona", "personas"), ("agent", "agents")):
+    for kind in ("persona", "agent"):
         owners = [owner for owner in held if owner_kind(owner.id) == kind]
-        if not owners:
-            if kind == "persona":
-                lines.append("personas: []")  # the schema wants the list, agents: is optional
-            continue
-        lines.append(f"{key}:")
+        if owners or kind == "persona":  # the schema wants `personas:`, `agents:` is optional
+            lines.append(f"{kind}s:" if owners else "personas: []")
         for owner in owners:
             lines.append(f"  - id: {_quoted(owner_id(owner.id))}")
             if owner.name:  # the schema wants a non-empty name; the id alone is enough
@@ -131,10 +111,8 @@ def _kept(owner: LivePersona, number: str) -> tuple[str | None, RoutingSettings 
 
 
 def check_plans_clean(text: str, live: Live) -> None:
-    """Read an export back as a config and plan it against the same account: it must be clean.
-
-    This holds the promise of export (plan shows no changes) whatever the account holds.
-    """
+    """Read an export back as a config and plan it against the same account: the promise of
+    export is that it plans clean, whatever the account holds."""
     try:
         leftover = build_plan(load_config_sources([("the export", text.encode("utf-8"))]), live)
     except ConfigError as error:
@@ -152,8 +130,7 @@ def export_warnings(live: Live, text: str) -> list[str]:
         for agent in sorted(live.unverifiable)
     ]
     # Agents whose twins hold numbers but GET /v2/agents does not list (deleted, or past 500).
-    named = _named(live)
-    unlisted = {o.id for o in live.active() if o.numbers} - {owner.id for owner in named}
+    unlisted = {o.id for o in live.active if o.numbers} - {owner.id for owner in live.named}
     warnings += [
         f"warning: agent {agent} is left out: its hidden persona holds numbers, but GET "
         "/v2/agents does not list it (deleted, or past the 500 it lists); add it by id under "
@@ -163,7 +140,7 @@ def export_warnings(live: Live, text: str) -> list[str]:
     # GET /v1/inbound may spell a number as no phone number: a config cannot name it then.
     off_account = sorted(
         (number, owner_words(owner.id, owner.name))
-        for owner in named
+        for owner in live.named
         for number in owner.numbers - live.account_numbers
     )
     warnings += [

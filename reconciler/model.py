@@ -207,13 +207,6 @@ class InboundRoute:
     persona_id: str | Literal[Unread.UNREAD] | None = UNREAD
 
 
-class AgentListing(NamedTuple):
-    """The agents GET /v2/agents showed, and whether it may have left some out."""
-
-    agents: list[LiveAgent]
-    may_be_incomplete: bool  # the list came back full (500): what is past it cannot be shown
-
-
 class PersonaRef(NamedTuple):
     """A persona as a note about it names it: its id, and its name where the account gave one."""
 
@@ -270,40 +263,44 @@ class Live:
     # The views below are built once per picture (`replace` makes a new one with none built)
     # and shared: never change one.
     @cached_property
-    def _active(self) -> tuple[LivePersona, ...]:
-        return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)
-
     def active(self) -> tuple[LivePersona, ...]:
         """Personas that are not soft-deleted, in id order."""
-        return self._active
+        return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)
 
     @cached_property
-    def _listed(self) -> dict[str, tuple[str, ...]]:
+    def named(self) -> tuple[LivePersona, ...]:
+        """The active owners a config can name: personas, and agents GET /v2/agents lists."""
+        return tuple(
+            o for o in self.active if owner_kind(o.id) != "agent" or owner_id(o.id) in self.agents
+        )
+
+    @cached_property
+    def listed_owners(self) -> dict[str, tuple[str, ...]]:
+        """Each number -> the active personas whose entry shows it."""
         held: dict[str, tuple[str, ...]] = {}
-        for persona in self._active:
+        for persona in self.active:
             # One tuple per persona, shared by its numbers; dict.update keeps the loop in C.
             held.update(dict.fromkeys(persona.numbers, (persona.id,)))
-        if len(held) != sum(len(persona.numbers) for persona in self._active):
+        if len(held) != sum(len(persona.numbers) for persona in self.active):
             held = {}  # a number is on two personas: build again, keeping every owner
-            for persona in self._active:
+            for persona in self.active:
                 for number in persona.numbers:
                     held[number] = (*held.get(number, ()), persona.id)
         return held
 
-    def listed_owners(self) -> dict[str, tuple[str, ...]]:
-        """Each number -> the active personas whose entry shows it."""
-        return self._listed
-
+    @cached_property
     def seen_twice(self) -> dict[str, tuple[str, ...]]:
         """The numbers the list shows on more than one active persona, with those personas."""
-        listed = self._listed
-        if len(listed) == sum(len(persona.numbers) for persona in self._active):
+        if len(self.listed_owners) == sum(len(persona.numbers) for persona in self.active):
             return {}  # each number listed once: the usual case, known without a look at each
-        return {number: held for number, held in listed.items() if len(held) > 1}
+        return {number: held for number, held in self.listed_owners.items() if len(held) > 1}
 
     @cached_property
-    def _owners(self) -> dict[str, tuple[str, ...]]:
-        held = dict(self._listed)
+    def owners(self) -> dict[str, tuple[str, ...]]:
+        """Each number -> the owners holding it: as listed, else as GET /v1/inbound names, else
+        as its own record shows (a twin as its agent): the reading that makes it held wins, so
+        that taking it is a move the valves see."""
+        held = dict(self.listed_owners)
         for number, hinted in self.inbound_owners.items():
             held.setdefault(number, (hinted,))
         for number, route in self.routes.items():  # the persona named, a pathway, a prompt
@@ -318,15 +315,9 @@ class Live:
                 held.setdefault(number, (owner_key("prompt", number),))
         return held
 
-    def owners(self) -> dict[str, tuple[str, ...]]:
-        """Each number -> the owners holding it: as listed, else as GET /v1/inbound names, else
-        as its own record shows (a twin as its agent): the reading that makes it held wins, so
-        that taking it is a move the valves see."""
-        return self._owners
-
     def disagreements(self) -> list[SourcesDisagree]:
         """Every number GET /v1/inbound gives an owner whose entry does not show it, by number."""
-        listed = self.listed_owners()
+        listed = self.listed_owners
         return [
             SourcesDisagree(number, self.ref(hinted), tuple(map(self.ref, listed.get(number, ()))))
             for number, hinted in sorted(self.inbound_owners.items())

@@ -5,7 +5,7 @@ snapshot, so a number moved between two page reads shows on two personas, or on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -15,10 +15,10 @@ from reconciler.client_protocols import AccountReader
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import (
     UNREAD,
-    AgentListing,
     ConfirmedOwners,
     Desired,
     Live,
+    LiveAgent,
     LivePersona,
     PersonaRef,
     owner_key,
@@ -54,7 +54,7 @@ def read_account(
     if desired is None:
         return live
     # The account's numbers on no owner are few: each entry is checked against them in C.
-    free = live.account_numbers.difference(live.owners())
+    free = live.account_numbers.difference(live.owners)
     declared = set().union(*(e.numbers for e in desired.personas if not free.isdisjoint(e.numbers)))
     if not (looks_free := sorted(free & declared)):
         return live
@@ -79,11 +79,27 @@ def read_account(
         listing, pages = account.list_personas(live.pages_read)
         # Missing one the first showed, the list shrank: another may have slid onto a page
         # read both times, holding a number that looks free.
-        if listed - listing.keys():
-            skipped = "a persona both listings may have skipped (one they showed left the list)"
-            live = replace(live, unseen_owners=(*live.unseen_owners, skipped))
-        listing = {pid: p for pid, p in listing.items() if pid not in live.twins}
-        live = replace(relisted(live, listing, unproven), reads=live.reads + pages)
+        skipped = "a persona both listings may have skipped (one they showed left the list)"
+        unseen = (*live.unseen_owners, skipped) if listed - listing.keys() else live.unseen_owners
+        # Its entries that show a number that looked free are taken, each found recorded in
+        # `confirmed`; read again by id, a fresher entry may show one listed elsewhere.
+        holders = {
+            pid: p
+            for pid, p in sorted(listing.items())
+            if pid not in live.twins and not p.deleted and not p.numbers.isdisjoint(unproven)
+        }
+        shown = {
+            n: [PersonaRef(p.id, p.name) for p in holders.values() if n in p.numbers]
+            for n in unproven
+        }
+        confirmed = tuple(ConfirmedOwners(n, (), tuple(refs)) for n, refs in shown.items() if refs)
+        live = replace(
+            live,
+            personas={**live.personas, **holders},
+            confirmed=live.confirmed + confirmed,
+            reads=live.reads + pages,
+            unseen_owners=unseen,
+        )
         live = confirm_owners(live, account.get_persona)
     return live
 
@@ -115,21 +131,19 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     /v1/inbound shows them. An agent whose numbers none of these shows is `unverifiable`."""
     entries = [e for e in (desired.personas if desired else ()) if e.kind == "agent"]
     try:
-        listing = account.list_agents()
+        listed_agents, incomplete = account.list_agents()  # incomplete: the list came back full
     except ApiError as error:
         if error.status != 404 or entries:
             raise
-        listing = AgentListing([], may_be_incomplete=False)  # an API without agents
-    agents = {agent.id: agent for agent in listing.agents}
+        listed_agents, incomplete = [], False  # an API without agents
+    fetched: dict[str, LiveAgent | None] = {agent.id: agent for agent in listed_agents}
     reads = 1
-    for entry in entries:  # checked one by one, for the production pin the list does not show
-        named = [a.id for a in agents.values() if a.name == entry.name]
+    for entry in entries:  # read one by one, for the production pin the list does not show
+        named = [a.id for a in fetched.values() if a is not None and a.name == entry.name]
         if len(matches := [entry.id] if entry.id else named) == 1:
             reads += 1
-            if (fetched := account.get_agent(matches[0])) is None:
-                agents.pop(matches[0], None)
-            else:
-                agents[matches[0]] = fetched
+            fetched[matches[0]] = account.get_agent(matches[0])  # None: gone since listed
+    agents = {agent_id: agent for agent_id, agent in fetched.items() if agent is not None}
     ids = sorted(agents)
     twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids) if ids else [], strict=True))
     reads += len(ids)
@@ -174,14 +188,14 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             )
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
     # Past a full list, an agent's twin is unseen unless the persona listing shows twins.
-    past = listing.may_be_incomplete and not listed
+    past = incomplete and not listed
     return replace(
         live,
         personas=personas,
         agents=agents,
         twins=twins,
         unverifiable=frozenset(unverifiable),
-        agents_incomplete=listing.may_be_incomplete,
+        agents_incomplete=incomplete,
         unseen_owners=("an agent past the 500 GET /v2/agents lists",) if past else (),
         inbound_owners={n: owners_by_key.get(o, o) for n, o in live.inbound_owners.items()},
         reads=live.reads + reads,
@@ -194,7 +208,7 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     from the only persona holding it."""
     seen: dict[str, set[str]] = {}
     read: set[str] = set()
-    while twice := live.seen_twice():
+    while twice := live.seen_twice:
         for number, held in twice.items():
             seen.setdefault(number, set()).update(held)
         # An agent's numbers are read through the agent API, never as a persona's by id.
@@ -207,7 +221,7 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
     if not seen:
         return live
-    listed = live.listed_owners()
+    listed = live.listed_owners
     confirmed = tuple(
         ConfirmedOwners(
             n, tuple(map(live.ref, sorted(ids))), tuple(map(live.ref, listed.get(n, ())))
@@ -216,23 +230,6 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
     )
     earlier = tuple(found for found in live.confirmed if found.phone_number not in seen)
     return replace(live, confirmed=earlier + confirmed)
-
-
-def relisted(live: Live, listing: Mapping[str, LivePersona], numbers: Collection[str]) -> Live:
-    """The account with the entries of a second listing that show any of `numbers` (which the
-    first showed on no persona), each found recorded in `confirmed`. Pass the result to
-    confirm_owners: a fresher entry can show a number the first listing showed elsewhere."""
-    wanted = frozenset(numbers)
-    holders = {pid: p for pid, p in listing.items() if not p.deleted and p.numbers & wanted}
-    found = {
-        n: tuple(PersonaRef(pid, p.name) for pid, p in sorted(holders.items()) if n in p.numbers)
-        for n in sorted(wanted)
-    }
-    confirmed = tuple(ConfirmedOwners(n, (), refs) for n, refs in found.items() if refs)
-    if not confirmed:
-        return live
-    personas = {**live.personas, **holders}
-    return replace(live, personas=personas, confirmed=live.confirmed + confirmed)
 
 
 def _read_all(

@@ -45,8 +45,8 @@ def diff(
     Each number of a persona that may differ gets a view on each side (its owner, and what its
     entry declares); each difference deepdiff reports between the views is read as a change.
     """
-    owners = live.owners()
-    shared = frozenset(live.seen_twice())
+    owners = live.owners
+    shared = frozenset(live.seen_twice)
     # Owners are JSON lists on both sides, so no id can read as another owner list; a value the
     # API did not show is None, which no declared text equals.
     # The views are keyed by (number, field): one flat level is a quarter of deepdiff's work
@@ -105,9 +105,7 @@ def _declared(entry: DesiredPersona, persona: LivePersona, live: Live, number: s
         here = persona.settings_of(number) if number in persona.numbers else None
         found["settings"] = (here, entry.settings[number])
     if number in entry.labels:  # any listing that shows the number's label will do
-        shown = (
-            live.personas[o].labels for o in live.owners().get(number, ()) if o in live.personas
-        )
+        shown = (live.personas[o].labels for o in live.owners.get(number, ()) if o in live.personas)
         seen = next((labels[number] for labels in shown if number in labels), UNREAD)
         found["label"] = (None if seen == "" else seen, entry.labels[number])
     return found
@@ -145,7 +143,7 @@ def settings_dropped(
         for number in () if entry.number_set <= persona.numbers else entry.numbers:
             if number in persona.numbers or number in entry.settings:
                 continue
-            for owner in live.owners().get(number, ()):
+            for owner in live.owners.get(number, ()):
                 source = live.personas.get(owner)
                 seen = source.settings_of(number) if source is not None else None
                 if isinstance(seen, RoutingSettings):
@@ -161,7 +159,7 @@ def build_plan(desired: Desired, live: Live) -> Plan:
     return Plan(
         changes=tuple(changes),
         managed=tuple(ManagedPersona(p.id, p.name, p.numbers, e.number_set) for e, p in resolved),
-        owners=live.owners(),
+        owners=live.owners,
         pages_read=live.pages_read,
         listed=frozenset(pid for pid in live.personas if owner_kind(pid) == "persona"),
         reads=live.reads,
@@ -190,7 +188,7 @@ def _unreadable(live: Live) -> list[str]:
     shown = [("GET /v1/inbound", spelling) for spelling, n in live.spellings.items() if not n]
     shown += [
         (f"persona {persona.name!r} ({persona.id})", spelling)
-        for persona in live.active()
+        for persona in live.active
         for spelling, number in persona.spellings.items()
         if not number
     ]

@@ -81,10 +81,8 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     """Match every config entry to one active owner and check every number is on the account;
     ConfigError names every entry that matches none or several, and every missing number."""
     by_name: dict[str, dict[str, list[LivePersona]]] = {"persona": {}, "agent": {}}
-    for owner in live.active():  # an agent's numbers are held under its key (`agent:ID`)
-        kind = owner_kind(owner.id)
-        if kind == "persona" or owner_id(owner.id) in live.agents:
-            by_name[kind].setdefault(owner.name, []).append(owner)
+    for owner in live.named:  # an agent's numbers are held under its key (`agent:ID`)
+        by_name[owner_kind(owner.id)].setdefault(owner.name, []).append(owner)
     problems: list[Diagnostic] = []
     resolved: dict[str, tuple[DesiredPersona, LivePersona]] = {}
     for entry in desired.personas:
@@ -124,11 +122,11 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
     hidden += [*live.unseen_owners]
     hidden += [
         f"{owner_words(owner.id, owner.name)}, which lists a number as {spelling!r}"
-        for owner in live.active()
+        for owner in live.active
         for spelling, number in sorted(owner.spellings.items())
         if not number
     ]
-    listed = live.listed_owners()
+    listed = live.listed_owners
     # Each number either kind of problem may concern, so that the usual account, where there
     # are none, is not walked number by number.
     unseen = {
@@ -136,7 +134,7 @@ def _hidden_by_agents(desired: Desired, live: Live) -> list[Diagnostic]:
         for number, owner in live.inbound_owners.items()
         if owner and number in listed and owner not in live.personas
     }
-    free = set(live.account_numbers.difference(live.owners())) if hidden else set()
+    free = set(live.account_numbers.difference(live.owners)) if hidden else set()
     free -= {n for n, route in live.routes.items() if route.persona_id is not UNREAD}
     problems = []
     for entry in desired.personas if unseen or free else ():

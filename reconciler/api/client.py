@@ -139,8 +139,9 @@ class BlandClient(Transport):
 
     # -- v2 agents ----------------------------------------------------------------------
 
-    def list_agents(self) -> model.AgentListing:
-        """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging)."""
+    def list_agents(self) -> tuple[list[model.LiveAgent], bool]:
+        """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging), and
+        whether the list came back full."""
         return wire.agents_from_list(
             self._request("GET", urls.AGENTS_PATH, {"limit": wire.AGENT_LIST_LIMIT})
         )

@@ -286,8 +286,9 @@ def _agent(item: Any, where: str) -> model.LiveAgent:
     return model.LiveAgent(agent_id, name, production_version_id=_production_version(item))
 
 
-def agents_from_list(payload: Any) -> model.AgentListing:
-    """The agents of GET /v2/agents: its `data` (or a bare list), each id once."""
+def agents_from_list(payload: Any) -> tuple[list[model.LiveAgent], bool]:
+    """The agents of GET /v2/agents: its `data` (or a bare list), each id once; and whether the
+    list came back full (AGENT_LIST_LIMIT), so that agents past it cannot be shown."""
     agents: dict[str, model.LiveAgent] = {}
     with reading("GET", urls.AGENTS_PATH):
         items = _list(data_of(payload), payload, "a list of agents")
@@ -296,7 +297,7 @@ def agents_from_list(payload: Any) -> model.AgentListing:
             if agent.id in agents:
                 raise Malformed(f"agent {shown_text(agent.id)} is listed twice")
             agents[agent.id] = agent
-    return model.AgentListing(list(agents.values()), len(items) >= AGENT_LIST_LIMIT)
+    return list(agents.values()), len(items) >= AGENT_LIST_LIMIT
 
 
 def agent_from_answer(payload: Any, path: str) -> model.LiveAgent:

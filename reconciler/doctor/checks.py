@@ -13,7 +13,7 @@ from reconciler.api.urls import PERSONAS_PATH, inbound_number_path, persona_path
 from reconciler.api.wire import AGENT_LIST_LIMIT, build_live, personas_from_page, route_from_answer
 from reconciler.doctor.report import Check, Report, Status
 from reconciler.errors import ApiError, AuthError, InputError
-from reconciler.model import AgentListing, LivePersona
+from reconciler.model import LiveAgent, LivePersona
 from reconciler.owner_reads import GetPersona, confirm_owners
 from reconciler.text import and_more, counted, printable
 
@@ -27,6 +27,7 @@ T = TypeVar("T")
 Listing = tuple[dict[str, LivePersona], int] | ApiError  # the personas and the pages read
 Small = tuple[list[LivePersona], list[LivePersona]] | ApiError  # pages 1 and 2 of limit=2
 Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
+Agents = tuple[list[LiveAgent], bool] | ApiError  # GET /v2/agents, and whether it came back full
 Twins = dict[str, str | None] | ApiError  # agent -> its twin persona, for the agents asked
 ById = dict[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: 404)
 Route = tuple[str, str, dict[str, Any] | ApiError]  # a number, its agent if any, its record
@@ -248,12 +249,12 @@ def consistency(
     if unreadable := unreadable | {s for s, number in live.spellings.items() if not number}:
         no_one = "spelled so that no one can read a phone number in it (the tool leaves them alone)"
         fails.append(f"{counted(len(unreadable), 'number')} {no_one}: {shown(unreadable)}")
-    listed = live.listed_owners()
+    listed = live.listed_owners
     if isinstance(inbound, ApiError):
         warns.append("GET /v1/inbound unreadable: only the persona listing was checked")
     elif missing := [number for number in listed if number not in live.account_numbers]:
         warns.append(f"on personas but not in GET /v1/inbound: {shown(missing)}")
-    active = {persona.id for persona in live.active()}
+    active = {persona.id for persona in live.active}
     known = {*live.personas, *twins}  # an agent's twin is hidden from the listing by design
     differ = live.disagreements()  # none where GET /v1/inbound names no owners or was not read
     disagree = [d.phone_number for d in differ if d.listed_on or d.inbound_owner.id in active]
@@ -274,14 +275,14 @@ def consistency(
 
 def _read_agents(
     client: BlandClient, personas: Mapping[str, LivePersona], inbound: Mapping[str, str | None]
-) -> tuple[AgentListing | ApiError, Twins, ById, Route | None]:
+) -> tuple[Agents, Twins, ById, Route | None]:
     """Few reads, as `plan` reads them (owner_reads.with_agents): the agent listing; twins until
     MAX_TWINS are found among the first MAX_AGENTS_ASKED agents; each twin not listed, read by
     id (None where GET /v1/personas/{id} will not serve it: plan cannot read it either); and one
     number with its agent: an agent's where one is seen (so its persona_id can be seen naming
     the twin), else the account's first."""
     agents = read(client.list_agents)
-    twins = agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents))
+    twins = agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents[0]))
     found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
     by_id: ById = {}
     for twin in (twin for twin in found if twin not in personas):
@@ -297,9 +298,9 @@ def _read_agents(
     return agents, twins, by_id, route
 
 
-def _ask_twins(client: BlandClient, listing: AgentListing) -> dict[str, str | None]:
+def _ask_twins(client: BlandClient, listed: list[LiveAgent]) -> dict[str, str | None]:
     twins: dict[str, str | None] = {}
-    for agent in listing.agents[:MAX_AGENTS_ASKED]:
+    for agent in listed[:MAX_AGENTS_ASKED]:
         twins[agent.id] = client.agent_twin(agent.id)
         if sum(twin is not None for twin in twins.values()) == MAX_TWINS:
             break
@@ -313,15 +314,16 @@ def _route(client: BlandClient, number: str) -> dict[str, Any]:
     return dict(payload.get("data", payload))
 
 
-def agents_listing(listing: AgentListing | ApiError) -> Check:
+def agents_listing(listing: Agents) -> Check:
     """GET /v2/agents answers, with how many agents, and whether the list came back whole."""
     if isinstance(listing, ApiError) and listing.status == 404:
         unseen = "this API shows no v2 agents, so a config listing `agents:` cannot be planned"
         return Check("agents_listing", "warn", f"{words(listing)}: {unseen}")
     if isinstance(listing, ApiError):
         return Check("agents_listing", "fail", f"reading stopped: {words(listing)}")
-    count = counted(len(listing.agents), "agent")
-    if not listing.may_be_incomplete:
+    listed, is_full = listing
+    count = counted(len(listed), "agent")
+    if not is_full:
         return Check("agents_listing", "ok", f"{count}, the whole list (under {AGENT_LIST_LIMIT})")
     full = f"the list came back full ({AGENT_LIST_LIMIT}, the most the API lists, with no paging)"
     unseen = "agents past it cannot be seen and an agent named without its id cannot be found"
@@ -331,7 +333,7 @@ def agents_listing(listing: AgentListing | ApiError) -> Check:
 
 
 def agent_twins(
-    agents: AgentListing | ApiError, twins: Twins, by_id: ById, inbound: Mapping[str, str | None]
+    agents: Agents, twins: Twins, by_id: ById, inbound: Mapping[str, str | None]
 ) -> Check:
     """How the twin personas of the agents asked can be read (those listed are not read by id),
     and what follows for plan."""

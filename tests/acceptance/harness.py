@@ -287,7 +287,7 @@ class Scratch:
         """Read the account as plan does: each scratch number where `a`, `b` and `agents`
         (scratch agent -> numbers) say, kept numbers in place."""
         with self.target.client() as client:
-            owners = read_account(client).owners()
+            owners = read_account(client).owners
         expected: dict[str, tuple[str, ...]] = {number: () for number in self.numbers}
         expected.update({number: (self.a,) for number in a})
         expected.update({number: (self.b,) for number in b})

@@ -62,7 +62,7 @@ def take_snapshot(client: BlandClient, target: Target) -> Snapshot:
         seen = key in live.personas and agent not in live.unverifiable
         if seen and (agent in with_twins or live.inbound_owners):
             routing[key] = live.personas[key].numbers
-    owners = live.owners()
+    owners = live.owners
     inbound = client.get_json("/v1/inbound")
     entries = inbound.get("inbound_numbers", []) if isinstance(inbound, dict) else inbound
     labels = {

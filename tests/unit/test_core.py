@@ -23,11 +23,11 @@ from reconciler.core import (
 )
 from reconciler.errors import ApiError, AuthError, Refused
 from reconciler.model import (
-    AgentListing,
     Desired,
     DesiredPersona,
     InboundRoute,
     Live,
+    LiveAgent,
     LivePersona,
     PersonaRef,
     SafetySettings,
@@ -89,7 +89,7 @@ class FakeAccount:
     def list_account_numbers(self) -> frozenset[str]:
         return self.live.account_numbers
 
-    def list_agents(self) -> AgentListing:
+    def list_agents(self) -> tuple[list[LiveAgent], bool]:
         raise ApiError("Not found", status=404)  # an API without agents
 
     def inbound_number(self, number: str) -> InboundRoute:

@@ -1,6 +1,10 @@
-"""The model: per-number settings as values, the live account's active personas and owners."""
+"""The model: per-number settings as values, the live account's active personas and owners;
+its two sources of owners, the persona list and GET /v1/inbound: the reading that makes a number
+held wins, and every disagreement is found."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -8,9 +12,12 @@ from reconciler.model import (
     UNREAD,
     DesiredPersona,
     Live,
+    LiveAgent,
     LivePersona,
+    PersonaRef,
     RoutingSettings,
     SourceMark,
+    SourcesDisagree,
     routing_settings,
     same_label,
 )
@@ -84,25 +91,25 @@ def _live(*personas: LivePersona, inbound_owners: dict[str, str] | None = None) 
 
 def test_active_personas_are_the_undeleted_ones_in_id_order() -> None:
     account = _live(_persona("b"), _persona("a"), _persona("c", deleted=True))
-    assert [p.id for p in account.active()] == ["a", "b"]
+    assert [p.id for p in account.active] == ["a", "b"]
 
 
 def test_each_number_has_its_one_owner() -> None:
-    assert _live(_persona("a", N1), _persona("b", N2)).owners() == {N1: ("a",), N2: ("b",)}
+    assert _live(_persona("a", N1), _persona("b", N2)).owners == {N1: ("a",), N2: ("b",)}
 
 
 def test_a_number_on_two_personas_keeps_both_owners_in_id_order() -> None:
-    owners = _live(_persona("b", N1, N2), _persona("a", N1)).owners()
+    owners = _live(_persona("b", N1, N2), _persona("a", N1)).owners
     assert owners == {N1: ("a", "b"), N2: ("b",)}
 
 
 def test_a_deleted_persona_owns_nothing() -> None:
-    assert _live(_persona("a", N1, deleted=True)).owners() == {}
+    assert _live(_persona("a", N1, deleted=True)).owners == {}
 
 
 def test_an_owner_only_the_inbound_list_names_counts() -> None:
     account = _live(_persona("a", N1), inbound_owners={N3: "hidden", N1: "a"})
-    assert account.owners() == {N1: ("a",), N3: ("hidden",)}
+    assert account.owners == {N1: ("a",), N3: ("hidden",)}
 
 
 def test_a_source_mark_prints_as_file_line_column() -> None:
@@ -114,3 +121,51 @@ def test_an_entry_is_a_persona_unless_it_says_agent_and_the_kinds_differ() -> No
     persona = DesiredPersona("x-1", None, (), mark)
     assert persona.kind == "persona"
     assert persona != DesiredPersona("x-1", None, (), mark, kind="agent")
+
+
+def sources(*personas: LivePersona, inbound_owners: dict[str, str]) -> Live:
+    return Live({p.id: p for p in personas}, frozenset({N1, N2, N3}), inbound_owners=inbound_owners)
+
+
+def test_a_number_the_list_shows_on_no_persona_counts_as_on_the_listed_persona_inbound_names() -> (
+    None
+):
+    account = sources(_persona("a", N1), _persona("b"), inbound_owners={N2: "b"})
+    assert account.owners == {N1: ("a",), N2: ("b",)}
+
+
+def test_a_number_the_list_shows_elsewhere_stays_with_the_list() -> None:
+    # Held either way: taking it is a move from the persona the list shows, never an attach.
+    account = sources(_persona("a", N1), _persona("b"), inbound_owners={N1: "b"})
+    assert account.owners == {N1: ("a",)}
+
+
+def test_every_disagreement_is_found_in_number_order() -> None:
+    account = sources(
+        _persona("a", N1),
+        _persona("b"),
+        inbound_owners={N3: "hidden", N2: "b", N1: "b"},
+    )
+    assert account.disagreements() == [
+        SourcesDisagree(N1, PersonaRef("b", "B"), (PersonaRef("a", "A"),)),
+        SourcesDisagree(N2, PersonaRef("b", "B"), ()),
+        SourcesDisagree(N3, PersonaRef("hidden", ""), ()),
+    ]
+
+
+def test_sources_that_agree_are_no_disagreement() -> None:
+    assert sources(_persona("a", N1), inbound_owners={N1: "a"}).disagreements() == []
+    assert sources(_persona("a", N1), inbound_owners={}).disagreements() == []
+
+
+def test_a_config_can_name_active_personas_and_listed_agents_only() -> None:
+    account = replace(
+        _live(
+            _persona("p"),
+            _persona("agent:listed"),
+            _persona("agent:gone"),
+            _persona("d", deleted=True),
+        ),
+        agents={"listed": LiveAgent("listed", "Bot")},
+    )
+    assert [owner.id for owner in account.named] == ["agent:listed", "p"]

@@ -7,7 +7,6 @@ import pytest
 
 from reconciler.errors import ApiError
 from reconciler.model import (
-    AgentListing,
     Desired,
     DesiredPersona,
     InboundRoute,
@@ -17,7 +16,7 @@ from reconciler.model import (
     PersonaRef,
     SourceMark,
 )
-from reconciler.owner_reads import confirm_owners, read_account, relisted
+from reconciler.owner_reads import confirm_owners, read_account
 
 A, B, C = "p-a", "p-b", "p-c"
 N1, N2, N3 = "+14155550101", "+14155550102", "+14155550103"
@@ -64,7 +63,7 @@ def test_the_reads_by_id_replace_the_listed_entries() -> None:
 
     assert sorted(by_id.reads) == [A, B]  # C holds no number seen twice: not read
     assert confirmed.personas[A].numbers == {N2}
-    assert confirmed.owners() == {N1: (B,), N2: (A,), N3: (C,)}
+    assert confirmed.owners == {N1: (B,), N2: (A,), N3: (C,)}
     assert [(c.phone_number, c.seen_on, c.held_by) for c in confirmed.confirmed] == [
         (N1, (ref(A), ref(B)), (ref(B),))
     ]
@@ -75,7 +74,7 @@ def test_a_number_really_on_two_personas_stays_on_both() -> None:
 
     confirmed = confirm_owners(live, ById(persona(A, N1), persona(B, N1)))
 
-    assert confirmed.owners()[N1] == (A, B)
+    assert confirmed.owners[N1] == (A, B)
     assert confirmed.confirmed[0].held_by == (ref(A), ref(B))
 
 
@@ -87,7 +86,7 @@ def test_a_read_that_shows_a_number_listed_elsewhere_has_that_persona_read_too()
     confirmed = confirm_owners(live, by_id)
 
     assert sorted(by_id.reads[:2]) == [A, B] and by_id.reads[2:] == [C]
-    assert confirmed.owners() == {N1: (B,), N3: (B,)}
+    assert confirmed.owners == {N1: (B,), N3: (B,)}
     assert [(c.phone_number, c.held_by) for c in confirmed.confirmed] == [
         (N1, (ref(B),)),
         (N3, (ref(B),)),
@@ -100,7 +99,7 @@ def test_a_number_on_none_of_the_personas_read_is_on_no_persona() -> None:
 
     confirmed = confirm_owners(live, ById(persona(A), persona(B)))
 
-    assert N1 not in confirmed.owners()
+    assert N1 not in confirmed.owners
     assert confirmed.confirmed[0].held_by == ()
 
 
@@ -109,7 +108,7 @@ def test_a_persona_deleted_since_the_listing_holds_nothing() -> None:
 
     confirmed = confirm_owners(live, ById(persona(A, N1, deleted=True), persona(B, N1)))
 
-    assert confirmed.owners()[N1] == (B,)
+    assert confirmed.owners[N1] == (B,)
 
 
 def test_a_failed_read_stops_the_plan() -> None:
@@ -120,38 +119,6 @@ def test_a_failed_read_stops_the_plan() -> None:
 
     with pytest.raises(ApiError, match="server error"):
         confirm_owners(live, fails)
-
-
-def test_a_second_listing_gives_the_entries_that_show_a_number_that_looked_free() -> None:
-    live = listing(persona(A, N1), persona(B))
-    again = {A: persona(A, N1), B: persona(B, N2), C: persona(C, N3)}
-
-    found = relisted(live, again, [N2])
-
-    assert found.personas[B].numbers == {N2}
-    assert C not in found.personas  # holds none of the numbers looked for
-    assert found.owners() == {N1: (A,), N2: (B,)}
-    assert [(c.phone_number, c.seen_on, c.held_by) for c in found.confirmed] == [
-        (N2, (), (ref(B),))
-    ]
-
-
-def test_a_second_listing_that_finds_nothing_changes_nothing() -> None:
-    live = listing(persona(A, N1))
-    assert relisted(live, {A: persona(A, N1)}, [N2]) is live
-
-
-def test_a_fresher_entry_that_shows_a_number_listed_elsewhere_is_then_confirmed() -> None:
-    # Listed again, B holds N2 and also N1, which the first listing showed on A.
-    live = listing(persona(A, N1), persona(B))
-    found = relisted(live, {B: persona(B, N1, N2)}, [N2])
-    by_id = ById(persona(A), persona(B, N1, N2))
-
-    confirmed = confirm_owners(found, by_id)
-
-    assert sorted(by_id.reads) == [A, B]
-    assert confirmed.owners() == {N1: (B,), N2: (B,)}
-    assert [c.phone_number for c in confirmed.confirmed] == [N2, N1]
 
 
 def test_an_answer_about_another_persona_stops_the_plan() -> None:
@@ -188,8 +155,8 @@ class Agents:
     def list_account_numbers(self) -> frozenset[str]:
         return self.live.account_numbers
 
-    def list_agents(self) -> AgentListing:
-        return AgentListing([LiveAgent(BOT, "Bot")] if self.listed else [], False)
+    def list_agents(self) -> tuple[list[LiveAgent], bool]:
+        return [LiveAgent(BOT, "Bot")] if self.listed else [], False
 
     def get_agent(self, agent_id: str) -> LiveAgent | None:
         self.agents_read.append(agent_id)
@@ -213,7 +180,7 @@ def test_a_persona_tagged_for_an_agent_is_its_twin_only_where_no_binding_was_rea
     # Bot's binding names TWIN; B carries Bot's tag too (a stale twin, or an edit).
     reader = Agents(listing(tagged(TWIN, N1), tagged(B, N2)), listed=listed, twin=TWIN, exists=True)
     live = read_account(reader)
-    assert live.owners()[N2] == (holder,)
+    assert live.owners[N2] == (holder,)
 
 
 GONE = {
@@ -238,8 +205,8 @@ def test_an_agent_with_no_twin_is_read_again_when_a_declared_number_looks_free(
 class TwoAgents(Agents):
     """Bot and Other, whose bindings both name Bot's twin."""
 
-    def list_agents(self) -> AgentListing:
-        return AgentListing([LiveAgent(BOT, "Bot"), LiveAgent("ag-other", "Other")], False)
+    def list_agents(self) -> tuple[list[LiveAgent], bool]:
+        return [LiveAgent(BOT, "Bot"), LiveAgent("ag-other", "Other")], False
 
 
 def test_two_agents_naming_one_twin_stop_the_plan() -> None:
@@ -261,3 +228,54 @@ def test_a_twin_read_by_id_that_answers_about_another_persona_stops_the_plan() -
     reader = Unlisted(listing(persona(A, N1)), listed=True, twin=TWIN, exists=True)
     with pytest.raises(ApiError, match=f"GET /v1/personas/{TWIN}: the answer is persona 'p-a'"):
         read_account(reader)
+
+
+class Relisting(Agents):
+    """No agents; the personas listed again, and read by id, as `again` holds them now."""
+
+    def __init__(self, live: Live, again: dict[str, LivePersona]) -> None:
+        super().__init__(live, listed=False, twin=None, exists=True)
+        self.again, self.by_id = again, ById(*again.values())
+
+    def get_persona(self, persona_id: str) -> LivePersona:
+        return self.by_id(persona_id)
+
+    def list_personas(self, pages_hint: int = 0) -> tuple[dict[str, LivePersona], int]:
+        return dict(self.again), self.live.pages_read
+
+
+def relisted(live: Live, again: dict[str, LivePersona], *declared: str) -> Live:
+    """The account as read where `declared` numbers look free and their records name no owner."""
+    entry = DesiredPersona(A, None, declared, SourceMark("c.yaml", 1, 1))
+    return read_account(Relisting(live, again), Desired((entry,)))
+
+
+def test_a_second_listing_gives_the_entries_that_show_a_number_that_looked_free() -> None:
+    again = {A: persona(A, N1), B: persona(B, N2), C: persona(C, N3)}
+
+    found = relisted(listing(persona(A, N1), persona(B)), again, N2)
+
+    assert found.personas[B].numbers == {N2}
+    assert C not in found.personas  # holds none of the numbers looked for
+    assert found.owners == {N1: (A,), N2: (B,)}
+    assert [(c.phone_number, c.seen_on, c.held_by) for c in found.confirmed] == [
+        (N2, (), (ref(B),))
+    ]
+
+
+def test_a_second_listing_that_finds_nothing_changes_nothing() -> None:
+    first = listing(persona(A, N1))
+    found = relisted(first, {A: persona(A, N1)}, N2)
+    assert (found.personas, found.confirmed) == (first.personas, ())
+
+
+def test_a_fresher_entry_that_shows_a_number_listed_elsewhere_is_then_confirmed() -> None:
+    # Listed again, B holds N2 and also N1, which the first listing showed on A.
+    reader = Relisting(listing(persona(A, N1), persona(B)), {A: persona(A), B: persona(B, N1, N2)})
+    entry = DesiredPersona(A, None, (N2,), SourceMark("c.yaml", 1, 1))
+
+    confirmed = read_account(reader, Desired((entry,)))
+
+    assert sorted(reader.by_id.reads) == [A, B]
+    assert confirmed.owners == {N1: (B,), N2: (B,)}
+    assert [c.phone_number for c in confirmed.confirmed] == [N2, N1]

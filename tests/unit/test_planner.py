@@ -198,9 +198,9 @@ def test_owners_keeps_every_holder_of_a_shared_number_and_skips_deleted_personas
         },
         account_numbers=frozenset({"+14155550100", "+14155550101", "+14155550102"}),
     )
-    assert live.owners() == {"+14155550100": ("a", "b"), "+14155550101": ("b",)}
+    assert live.owners == {"+14155550100": ("a", "b"), "+14155550101": ("b",)}
     alone = Live(personas={"a": live.personas["a"]}, account_numbers=live.account_numbers)
-    assert alone.owners() == {"+14155550100": ("a",)}
+    assert alone.owners == {"+14155550100": ("a",)}
 
 
 def test_an_owner_only_the_inbound_list_names_makes_a_move_not_an_attach() -> None:

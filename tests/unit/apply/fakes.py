@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from reconciler.api.wire import build_live
 from reconciler.errors import ApiError, NotSent
 from reconciler.model import (
-    AgentListing,
     InboundRoute,
     Live,
+    LiveAgent,
     LivePersona,
     RoutingSettings,
     SeenLabel,
@@ -174,7 +174,7 @@ class FakeAccount:
         personas, pages = self.list_personas(pages_hint)
         return build_live(personas, pages, self.list_inbound())
 
-    def list_agents(self) -> AgentListing:
+    def list_agents(self) -> tuple[list[LiveAgent], bool]:
         raise ApiError("Not found", status=404)  # an API without agents
 
     def inbound_number(self, number: str) -> InboundRoute:

@@ -23,7 +23,7 @@ from reconciler.doctor.checks import (
     response_shapes,
 )
 from reconciler.errors import ApiError, AuthError
-from reconciler.model import AgentListing, LiveAgent, LivePersona
+from reconciler.model import LiveAgent, LivePersona
 
 REFUSED = ApiError("HTTP 400 INVALID_REQUEST: bad limit", method="GET", path="/v1/personas")
 
@@ -467,8 +467,8 @@ NO_AGENT_API = ApiError("Not found", status=404, method="GET", path="/v2/agents"
 DOWN = ApiError("Bad gateway", status=502, method="GET", path="/v2/agents")
 
 
-def agents(count: int, full: bool = False) -> AgentListing:
-    return AgentListing([LiveAgent(f"ag{index}", "") for index in range(count)], full)
+def agents(count: int, full: bool = False) -> tuple[list[LiveAgent], bool]:
+    return [LiveAgent(f"ag{index}", "") for index in range(count)], full
 
 
 @pytest.mark.parametrize(
@@ -493,7 +493,9 @@ def agents(count: int, full: bool = False) -> AgentListing:
     ],
     ids=["whole", "none", "full", "no agent API", "unreadable"],
 )
-def test_agents_listing(listing: AgentListing | ApiError, status: str, detail: str) -> None:
+def test_agents_listing(
+    listing: tuple[list[LiveAgent], bool] | ApiError, status: str, detail: str
+) -> None:
     check = agents_listing(listing)
     assert (check.status, check.detail) == (status, detail)
 
