@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import shutil
@@ -315,3 +316,9 @@ def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyListener]:
     monkeypatch.delenv("no_proxy", raising=False)
     yield listener
     listener.close()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What exists once the tests are collected (modules, test items) lives as long as the run:
+    out of the garbage collector's sight, its collections do not walk it again and again."""
+    gc.freeze()
