@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +90,16 @@ def fresh_redactor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(REDACTOR, "secrets", set())
 
 
+@pytest.fixture(autouse=True)
+def signal_mask() -> Iterator[None]:
+    """Each test ends with the signal mask it began with: a command run in-process that blocks
+    signals and then fails (the simulator's, at start-up) leaves them blocked, where its own
+    process would have ended, and a later test's signals would never arrive."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 @pytest.fixture
 def example_state() -> dict[str, Any]:
     state: dict[str, Any] = json.loads((EXAMPLES / "account.json").read_text())
@@ -147,12 +160,32 @@ def start_wheelhouse(where: Path) -> subprocess.Popen[bytes] | None:
             "__pycache__"))  # fmt: skip
         for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
             shutil.copy2(ROOT / name, source / name)
+        command = [sys.executable, "-m", "pip", "--quiet", "wheel", "--wheel-dir", where / "wheels"]
+        env = dict(os.environ)
+        if seeded := seeded_setuptools(where / "setuptools"):
+            # The build needs no environment of its own: pip would install setuptools into one.
+            command.append("--no-build-isolation")
+            env["PYTHONPATH"] = str(seeded)
         with (where / "pip.log").open("w") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "pip", "--quiet", "wheel", "--wheel-dir", where / "wheels",
-                 source],
-                stdout=log, stderr=subprocess.STDOUT, pass_fds=[lock.fileno()],
+                [*command, source], env=env, stdout=log, stderr=subprocess.STDOUT,
+                pass_fds=[lock.fileno()],
             )  # fmt: skip
+
+
+def seeded_setuptools(folder: Path) -> Path | None:
+    """The setuptools that virtualenv seeds new environments with (the one that builds the
+    project in the pre-commit hook's), unpacked into folder; None if virtualenv has none."""
+    try:
+        from virtualenv.seed.wheels.embed import BUNDLE_FOLDER, BUNDLE_SUPPORT
+    except ImportError:
+        return None
+    wheel = BUNDLE_SUPPORT.get(sysconfig.get_python_version(), {}).get("setuptools")
+    if wheel is None:
+        return None
+    with zipfile.ZipFile(BUNDLE_FOLDER / wheel) as unpacked:
+        unpacked.extractall(folder)
+    return folder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -171,10 +204,10 @@ def wheelhouse_started(
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder of wheels: the project's, made by its real build backend (pip, in an isolated
-    build environment), and those of the dependencies it installs with. Made once per run,
-    the only time the tests read the package index (or pip's cache); the tests that install the
-    project install it from here, offline.
+    """A folder of wheels: the project's, made by pip with its real build backend (the
+    setuptools virtualenv seeds environments with), and those of the dependencies it installs
+    with. Made once per run, the only time the tests read the package index (or pip's cache);
+    the tests that install the project install it from here, offline.
     """
     where = wheelhouse_folder(tmp_path_factory)
     pip = start_wheelhouse(where)  # None once wheelhouse_started or another worker has
@@ -294,3 +327,9 @@ def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyListener]:
     monkeypatch.delenv("no_proxy", raising=False)
     yield listener
     listener.close()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What exists once the tests are collected (modules, test items) lives as long as the run:
+    out of the garbage collector's sight, its collections do not walk it again and again."""
+    gc.freeze()
