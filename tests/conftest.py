@@ -7,7 +7,6 @@ import gc
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -88,16 +87,6 @@ def seams(fake_time: FakeTime) -> Settings:
 def fresh_redactor(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts knowing no key, as a real run does (the redactor is process-wide)."""
     monkeypatch.setattr(REDACTOR, "secrets", set())
-
-
-@pytest.fixture(autouse=True)
-def signal_mask() -> Iterator[None]:
-    """Each test ends with the signal mask it began with: a command run in-process that blocks
-    signals and then fails (the simulator's, at start-up) leaves them blocked, where its own
-    process would have ended, and a later test's signals would never arrive."""
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
-    yield
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @pytest.fixture
