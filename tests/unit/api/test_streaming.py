@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -37,6 +37,17 @@ def endless() -> Iterator[bytes]:
     yield b'{"data":['
     while True:
         yield b" " * PIECE
+
+
+def answering(handler: Callable[[httpx.Request], httpx.Response]) -> BlandClient:
+    """A client whose every request `handler` answers, within the 1 MiB limit."""
+    return BlandClient(
+        "https://api.example.test",
+        "secret-key",
+        transport=httpx.MockTransport(handler),
+        sleep=lambda seconds: None,
+        max_response_bytes=LIMIT,
+    )
 
 
 def client_for(
@@ -88,13 +99,7 @@ def test_an_error_body_over_the_limit_is_refused_too() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(502, stream=Pieces(endless()))
 
-    client = BlandClient(
-        "https://api.example.test",
-        "secret-key",
-        transport=httpx.MockTransport(handler),
-        sleep=lambda seconds: None,
-        max_response_bytes=LIMIT,
-    )
+    client = answering(handler)
     with pytest.raises(ApiError, match="over the 1 MiB limit"):
         client.get_persona("p1")
 
@@ -154,13 +159,7 @@ def test_an_answer_cut_short_gives_its_bytes_back() -> None:
 
 def test_a_client_holds_no_answer_once_read() -> None:
     bodies = [Pieces(iter([b'{"inbound_numbers": ["+14155550100"]}'])), Pieces(endless())]
-    client = BlandClient(
-        "https://api.example.test",
-        "secret-key",
-        transport=httpx.MockTransport(lambda request: httpx.Response(200, stream=bodies.pop(0))),
-        sleep=lambda seconds: None,
-        max_response_bytes=LIMIT,
-    )
+    client = answering(lambda request: httpx.Response(200, stream=bodies.pop(0)))
     assert client.list_inbound() == {"+14155550100": None}
     with pytest.raises(ApiError, match="over the 1 MiB limit"):
         client.list_inbound()
@@ -175,13 +174,7 @@ def test_a_compressed_body_counts_as_it_decompresses() -> None:
         seen.append(request.headers["accept-encoding"])
         return httpx.Response(200, content=bomb, headers={"content-encoding": "gzip"})
 
-    client = BlandClient(
-        "https://api.example.test",
-        "secret-key",
-        transport=httpx.MockTransport(handler),
-        sleep=lambda seconds: None,
-        max_response_bytes=LIMIT,
-    )
+    client = answering(handler)
     assert len(bomb) < 100 * 1024
     with pytest.raises(ApiError, match=r"over the 1 MiB limit \(\S+ bytes had come\)"):
         client.list_inbound()
@@ -194,13 +187,7 @@ def test_a_body_that_is_not_the_encoding_it_claims_is_refused_in_one_line() -> N
         body = Pieces(iter([b"not gzip at all"]))  # streamed: decoded as it is read
         return httpx.Response(200, stream=body, headers={"content-encoding": "gzip"})
 
-    client = BlandClient(
-        "https://api.example.test",
-        "secret-key",
-        transport=httpx.MockTransport(handler),
-        sleep=lambda seconds: None,
-        max_response_bytes=LIMIT,
-    )
+    client = answering(handler)
     with pytest.raises(ApiError) as raised:
         client.list_inbound()
     message = str(raised.value)
