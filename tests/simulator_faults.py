@@ -186,6 +186,8 @@ class TestFaults(Faults):
 def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
     """The simulator with `TestFaults` (unless it has them already) and `switches` turned on,
     played in front of it."""
+    if not isinstance(simulator, Simulator):  # the package's own has no intercept seam
+        raise TypeError("the tests' faults need tests.simulator_faults.Simulator")
     if not isinstance(simulator.faults, TestFaults):
         simulator.faults = TestFaults()
     simulator.faults.update(switches)
