@@ -270,16 +270,11 @@ class ForkedCli:
     bin: Path
 
     def start(
-        self,
-        *args: str,
-        env: Mapping[str, str],
-        cwd: Path,
-        stdin: int | None = None,
-        stdout: int | None = None,
-        stderr: int | None = None,
+        self, *args: str, env: Mapping[str, str], cwd: Path, **streams: int | None
     ) -> ForkedRun:
-        """`reconciler ARGS...` with this environment, in this folder."""
-        return ForkedRun(self.socket, args, env, cwd, stdin, stdout, stderr)
+        """`reconciler ARGS...` with this environment, in this folder; `stdin`, `stdout` and
+        `stderr` may be given as file descriptors (ForkedRun)."""
+        return ForkedRun(self.socket, args, env, cwd, **streams)
 
 
 @contextmanager
