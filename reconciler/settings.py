@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 import gc
-import itertools
 import logging
 import os
 import signal
@@ -37,7 +36,6 @@ from reconciler.secrets import (
     key_file_from,
     key_file_warning,
     key_source,
-    redact_possible_keys,
 )
 
 # Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
@@ -219,17 +217,6 @@ def setup_logging(verbose: int) -> None:
     # httpx logs every request at INFO; ours (at -vv) is shorter and carries the timing.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
-
-
-def redact_keys_named(args: Sequence[str]) -> None:
-    """Hide every value that may be the key before anything can print it: BLAND_API_KEY, and
-    every value given to --api-key-file, wherever it stands, before click reads the options
-    (its usage errors quote them); the single-dash form (Terraform's way) too."""
-    redact_possible_keys(None, os.environ)
-    for arg, following in itertools.pairwise([*args, ""]):
-        option, equals, value = arg.partition("=")
-        if option in ("--api-key-file", "-api-key-file") and (equals or following):
-            redact_possible_keys(value if equals else following, os.environ)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from reconciler.secrets import (
     Redactor,
     api_key,
     key_file_warning,
-    redact_possible_keys,
+    redact_keys_named,
 )
 from tests.conftest import TEST_KEY
 
@@ -29,8 +29,8 @@ CANARY = TEST_KEY
 
 
 def possible_keys(option: str | None, environ: dict[str, str]) -> set[str]:
-    """What redact_possible_keys hides, the redactor knowing nothing before (see conftest)."""
-    redact_possible_keys(option, environ)
+    """What redact_keys_named hides, the redactor knowing nothing before (see conftest)."""
+    redact_keys_named(["--api-key-file", option] if option else [], environ)
     return REDACTOR.secrets
 
 
