@@ -11,10 +11,8 @@ import contextlib
 import html
 import itertools
 import json
-import logging
 import os
 import re
-import traceback
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -52,9 +50,9 @@ def _pieces(secrets: frozenset[str]) -> tuple[list[str], set[str], set[str]]:
     )
 
 
-class Redactor(logging.Filter):
-    """Replaces every known secret, and every run of LEAKED_RUN_CHARS of one, in log records and
-    in everything the CLI prints.
+class Redactor:
+    """Replaces every known secret, and every run of LEAKED_RUN_CHARS of one, in everything the
+    CLI prints, logs or writes.
 
     Such a run holds one of the secret's pieces of half that length that start at a multiple of
     it (its anchors): text is searched for the few anchors, and only around each one found for a
@@ -62,7 +60,6 @@ class Redactor(logging.Filter):
     """
 
     def __init__(self) -> None:
-        super().__init__()
         self.secrets: set[str] = set()
 
     def add(self, secret: str) -> None:
@@ -93,17 +90,8 @@ class Redactor(logging.Filter):
             end = max(end, start + LEAKED_RUN_CHARS)
         return "".join(pieces) + text[end:]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            record.msg = self.clean(record.getMessage())
-            record.args = None
-            if record.exc_info and record.exc_info[1] is not None:
-                record.exc_text = self.clean("".join(traceback.format_exception(*record.exc_info)))
-                record.exc_info = None
-        return True
 
-
-# Process-wide, as logging is: the CLI's output and every log handler share it.
+# Process-wide, as logging is: the CLI's output, its log lines and the files it writes share it.
 REDACTOR = Redactor()
 
 

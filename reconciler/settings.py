@@ -206,11 +206,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+class _RedactedFormatter(logging.Formatter):
+    """Log lines, a traceback included, with every secret hidden as in all the CLI prints."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return REDACTOR.clean(super().format(record))
+
+
 def setup_logging(verbose: int) -> None:
     """Log on stderr, redacted: warnings, with -v what retries and waits, with -vv each request."""
     handler = logging.StreamHandler()  # on stderr
-    handler.addFilter(REDACTOR)
-    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+    handler.setFormatter(_RedactedFormatter("%(levelname).1s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
