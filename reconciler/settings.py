@@ -1,6 +1,6 @@
 """What a run takes from its options and surroundings: the global options, their environment
 variables, the API key and the client they make, the files it reads; and how the process is set
-up while it runs (logging, keys hidden, the collector held, the immediate stop on a signal)."""
+up while it runs (logging with keys hidden, the collector held, the immediate stop on a signal)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class Settings:
     progress_min_personas: int = 10
     # Reads and checks config files (config.load_config).
     read_config: Callable[..., Desired] = load_config
-    # Where a warning about the key file goes (the command line prints it on stderr).
+    # Where a warning goes, the key file's or export's (the command line prints it on stderr).
     warn: Callable[[str], None] = logging.getLogger(__name__).warning
 
     def given(
