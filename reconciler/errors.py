@@ -76,12 +76,10 @@ class ApiError(ReconcilerError):
         self.method = method
         self.path = path
         self.retry_after = retry_after
-        head = " ".join(
-            part for part in (status is not None and f"HTTP {status}", self.code) if part
-        )
-        text = f"{head}: {self.api_message}" if head else self.api_message
+        head = " ".join(filter(None, ["" if status is None else f"HTTP {status}", self.code]))
+        # `GET /path: HTTP 404 code: message`, each part before the message left out when empty.
         where = f"{method} {path}".strip()
-        super().__init__(f"{where}: {text}" if where else text)
+        super().__init__(": ".join([*filter(None, [where, head]), self.api_message]))
 
 
 class AuthError(ApiError):

@@ -75,7 +75,6 @@ def write_atomic(
     rename): the one way the tool writes a file. `mode` None keeps the mode of a file replaced
     (it may be shared on purpose), else 0600: it lists the account's numbers. With `if_exists`,
     a file there, even one that appeared meanwhile, is never replaced: that is the InputError."""
-    text = REDACTOR.clean(text)
     target = Path(path)
     try:
         replaced: os.stat_result | None = os.stat(target)
@@ -98,7 +97,7 @@ def write_atomic(
         )
         _TEMPORARY.add(temporary)
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
+            stream.write(REDACTOR.clean(text))
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, mode)
@@ -113,18 +112,14 @@ def write_atomic(
                 # A file system without hard links: claim the name, then rename over the claim.
                 os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 os.replace(temporary, target)
-            else:
-                os.unlink(temporary)
-    except BaseException as error:
-        if temporary:
-            with suppress(OSError):
-                os.unlink(temporary)
-        if not isinstance(error, OSError):
-            raise
-        if isinstance(error, FileExistsError) and if_exists is not None:
-            raise InputError(if_exists) from None
-        raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
-    finally:
+    except OSError as error:
+        taken = isinstance(error, FileExistsError) and if_exists is not None
+        raise InputError(
+            if_exists if taken else f"{path}: cannot write the {what} ({error.strerror})"
+        ) from None
+    finally:  # the temporary file's name is left over after a link, or a failure
+        with suppress(OSError):
+            os.unlink(temporary)
         _TEMPORARY.discard(temporary)
     # Make the rename itself durable; some file systems cannot fsync a folder, which is fine.
     with suppress(OSError):

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import html
+import itertools
 import json
-import logging
 import os
 import re
-import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
@@ -51,9 +50,9 @@ def _pieces(secrets: frozenset[str]) -> tuple[list[str], set[str], set[str]]:
     )
 
 
-class Redactor(logging.Filter):
-    """Replaces every known secret, and every run of LEAKED_RUN_CHARS of one, in log records and
-    in everything the CLI prints.
+class Redactor:
+    """Replaces every known secret, and every run of LEAKED_RUN_CHARS of one, in everything the
+    CLI prints, logs or writes.
 
     Such a run holds one of the secret's pieces of half that length that start at a multiple of
     it (its anchors): text is searched for the few anchors, and only around each one found for a
@@ -61,7 +60,6 @@ class Redactor(logging.Filter):
     """
 
     def __init__(self) -> None:
-        super().__init__()
         self.secrets: set[str] = set()
 
     def add(self, secret: str) -> None:
@@ -92,17 +90,8 @@ class Redactor(logging.Filter):
             end = max(end, start + LEAKED_RUN_CHARS)
         return "".join(pieces) + text[end:]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            record.msg = self.clean(record.getMessage())
-            record.args = None
-            if record.exc_info and record.exc_info[1] is not None:
-                record.exc_text = self.clean("".join(traceback.format_exception(*record.exc_info)))
-                record.exc_info = None
-        return True
 
-
-# Process-wide, as logging is: the CLI's output and every log handler share it.
+# Process-wide, as logging is: the CLI's output, its log lines and the files it writes share it.
 REDACTOR = Redactor()
 
 
@@ -168,20 +157,27 @@ def read_key_file(key_file: str) -> str:
     return key
 
 
-def redact_possible_keys(option: str | None, environ: Mapping[str, str]) -> None:
-    """Hide every value that may be the key, read without failing, before anything can print it:
-    even `validate`, which needs no key, must not print one pasted into the config."""
+def redact_keys_named(args: Sequence[str], environ: Mapping[str, str] = os.environ) -> None:
+    """Hide every value that may be the key before anything can print it, read without failing:
+    BLAND_API_KEY, the key file, and every value given to --api-key-file wherever it stands, before
+    click reads the options (its usage errors quote them); the single-dash form (Terraform's way)
+    too. Even `validate`, which needs no key, must not print one pasted into the config."""
     keys = [environ.get("BLAND_API_KEY", "").strip()]
-    key_file = key_file_from(option, environ)
-    # Only a regular file is read ahead: a pipe can be read once, when the key is needed. A file
-    # that cannot be read is reported when the key is needed, not here.
-    if key_file and os.path.isfile(key_file):
-        with contextlib.suppress(InputError):
-            keys.append(read_key_file(key_file))
-    elif key_file and "/" not in key_file and not os.path.lexists(key_file):
-        # `--api-key-file "$BLAND_API_KEY"`: the key itself where its file's path belongs. The
-        # error that names the missing file must not print it (a path with a folder still shows).
-        keys.append(key_file.strip())
+    key_files = [environ.get("BLAND_API_KEY_FILE")]
+    for arg, following in itertools.pairwise([*args, ""]):
+        option, equals, value = arg.partition("=")
+        if option in ("--api-key-file", "-api-key-file") and (equals or following):
+            key_files.append(value if equals else following)
+    for key_file in filter(None, key_files):
+        # Only a regular file is read ahead: a pipe can be read once, when the key is needed. A
+        # file that cannot be read is reported when the key is needed, not here.
+        if os.path.isfile(key_file):
+            with contextlib.suppress(InputError):
+                keys.append(read_key_file(key_file))
+        elif "/" not in key_file and not os.path.lexists(key_file):
+            # `--api-key-file "$BLAND_API_KEY"`: the key where its file's path belongs, which the
+            # error naming the missing file must not print (a path with a folder still shows).
+            keys.append(key_file.strip())
     for key in keys:
         if len(key) >= MIN_KEY_CHARS:  # a shorter value is refused when the key is needed
             REDACTOR.add(key)

@@ -1,12 +1,11 @@
 """What a run takes from its options and surroundings: the global options, their environment
 variables, the API key and the client they make, the files it reads; and how the process is set
-up while it runs (logging, keys hidden, the collector held, the immediate stop on a signal)."""
+up while it runs (logging with keys hidden, the collector held, the immediate stop on a signal)."""
 
 from __future__ import annotations
 
 import difflib
 import gc
-import itertools
 import logging
 import os
 import signal
@@ -37,7 +36,6 @@ from reconciler.secrets import (
     key_file_from,
     key_file_warning,
     key_source,
-    redact_possible_keys,
 )
 
 # Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
@@ -69,7 +67,7 @@ class Settings:
     progress_min_personas: int = 10
     # Reads and checks config files (config.load_config).
     read_config: Callable[..., Desired] = load_config
-    # Where a warning about the key file goes (the command line prints it on stderr).
+    # Where a warning goes, the key file's or export's (the command line prints it on stderr).
     warn: Callable[[str], None] = logging.getLogger(__name__).warning
 
     def given(
@@ -208,28 +206,23 @@ def _seconds(text: str) -> float:
     return value
 
 
+class _RedactedFormatter(logging.Formatter):
+    """Log lines, a traceback included, with every secret hidden as in all the CLI prints."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return REDACTOR.clean(super().format(record))
+
+
 def setup_logging(verbose: int) -> None:
     """Log on stderr, redacted: warnings, with -v what retries and waits, with -vv each request."""
     handler = logging.StreamHandler()  # on stderr
-    handler.addFilter(REDACTOR)
-    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+    handler.setFormatter(_RedactedFormatter("%(levelname).1s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
     # httpx logs every request at INFO; ours (at -vv) is shorter and carries the timing.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
-
-
-def redact_keys_named(args: Sequence[str]) -> None:
-    """Hide every value that may be the key before anything can print it: BLAND_API_KEY, and
-    every value given to --api-key-file, wherever it stands, before click reads the options
-    (its usage errors quote them); the single-dash form (Terraform's way) too."""
-    redact_possible_keys(None, os.environ)
-    for arg, following in itertools.pairwise([*args, ""]):
-        option, equals, value = arg.partition("=")
-        if option in ("--api-key-file", "-api-key-file") and (equals or following):
-            redact_possible_keys(value if equals else following, os.environ)
 
 
 @contextmanager

@@ -21,7 +21,8 @@ from reconciler.cli import account, apply, plan  # noqa: F401  (they add their c
 from reconciler.cli.app import cli, echo, global_options
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, ReconcilerError
 from reconciler.interrupts import stop_at_once
-from reconciler.settings import Settings, end_now, full_collections_held, redact_keys_named
+from reconciler.secrets import redact_keys_named
+from reconciler.settings import Settings, end_now, full_collections_held
 from reconciler.simulator import simulator_command
 
 __all__ = ["Settings", "cli", "main"]

@@ -63,10 +63,9 @@ def load_config_sources(
 def read_sources(
     paths: Sequence[str | Path], max_bytes: int
 ) -> tuple[list[tuple[str, bytes]], list[Diagnostic]]:
-    """The content of every file the arguments name, and the files refused for their size. A
-    folder names its .yaml and .yml files but its dot-files (an editor's, pre-commit's). Raises
-    InputError with every file that cannot be read, one line each in argument order: nothing is
-    parsed until every file can be read, as the user fixes the arguments first."""
+    """The content of every file the arguments name (a folder's .yaml and .yml files but its
+    dot-files, an editor's or pre-commit's), and the files refused for their size. Nothing is
+    parsed until every file can be read: InputError names each that cannot, in argument order."""
     if not paths:
         raise InputError("no config file given")
     sources: list[tuple[str, bytes]] = []
@@ -130,8 +129,7 @@ def _unreadable(path: Path, error: InputError | OSError) -> str:
 def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:
     """The documents' owner entries (agents' as kind "agent", in file order), protected numbers
     and safety block. What is given twice is added to diagnostics at its second place; values
-    of the wrong type, which the schema reported, are skipped.
-    """
+    of the wrong type, which the schema reported, are skipped."""
     # Numbers, and per kind (a persona and an agent are named apart) ids and lone names.
     first_marks: dict[Any, SourceMark] = {}
 

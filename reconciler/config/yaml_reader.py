@@ -90,10 +90,6 @@ def event_mark(file: str, mark: Any) -> SourceMark:
     )
 
 
-class _TooDeep(Exception):
-    """A collection nested deeper than MAX_DEPTH: the document is not kept (nor read on)."""
-
-
 class DocumentBuilder:
     """Builds plain data from a parser's events, keeping positions and collecting problems."""
 
@@ -104,14 +100,11 @@ class DocumentBuilder:
         # The collections not ended yet, with a flow one's brackets (see _syntax_error).
         self.open: list[tuple[SourceMark, str]] = []
 
-    def problem(self, mark: SourceMark, message: str) -> None:
+    def problem(self, mark: SourceMark, message: str, refused: YamlPath | None = None) -> None:
+        """Report a problem at mark; the value at `refused` is marked as already reported."""
         self.diagnostics.append(Diagnostic(*mark, message))
-
-    def refuse(self, path: YamlPath | None, mark: SourceMark, message: str) -> None:
-        """Report the value at path, and mark it as already reported."""
-        self.problem(mark, message)
-        if path is not None:
-            self.document.refused.add(path)
+        if refused is not None:
+            self.document.refused.add(refused)
 
     def build(self) -> None:
         """Build the document from the first YAML document (a second is refused)."""
@@ -135,19 +128,18 @@ class DocumentBuilder:
             self.document.marks[path] = mark
         if isinstance(event, ev.AliasEvent):
             # Never expanded: a few aliases of aliases would otherwise grow exponentially.
-            message = f"aliases (*{shown(str(event.anchor))}) are not allowed"
-            self.refuse(where, mark, message + ": write the value out")
+            message = f"aliases (*{shown(str(event.anchor))}) are not allowed: write the value out"
+            self.problem(mark, message, where)
             return None
         if event.anchor is not None:
-            anchor = f"anchors (&{shown(event.anchor)})"
-            self.problem(mark, f"{anchor} are not allowed: write values out")
+            message = f"anchors (&{shown(event.anchor)}) are not allowed: write values out"
+            self.problem(mark, message)
         if isinstance(event, ev.ScalarEvent):
             return self.scalar(event, path, where, mark)
-        if len(self.open) >= MAX_DEPTH:
-            self.problem(mark, TOO_DEEP)
-            raise _TooDeep
+        if len(self.open) >= MAX_DEPTH:  # reported as the parser's own limit is: reading stops
+            raise yaml.MarkedYAMLError(None, None, "maximum nesting depth", event.start_mark)
         if event.tag not in (None, "!", _TAG + "seq", _TAG + "map"):
-            self.refuse(where, mark, f"tag {short_tag(event.tag)} {_NOT_ALLOWED}")
+            self.problem(mark, f"tag {short_tag(event.tag)} {_NOT_ALLOWED}", where)
         is_mapping = type(event) is ev.MappingStartEvent
         self.open.append((mark, ("{}" if is_mapping else "[]") if event.flow_style else ""))
         value = self.mapping(path) if is_mapping else self.sequence(path)
@@ -165,18 +157,18 @@ class DocumentBuilder:
             return event.value  # a date is kept as written: no field holds one
         if tag == _TAG + "merge":  # the mapping holding it is unreliable
             mapping = where if path is None else path[:-1] if path else None
-            self.refuse(mapping, mark, "merge keys (<<) are not allowed: write the values out")
+            self.problem(mark, "merge keys (<<) are not allowed: write the values out", mapping)
             return event.value
         if tag not in _ALLOWED_TAGS or tag in (_TAG + "seq", _TAG + "map"):
             fix = "on a single value: remove the tag" if tag in _ALLOWED_TAGS else _NOT_ALLOWED
-            self.refuse(where, mark, f"tag {short_tag(tag)} {fix}")
+            self.problem(mark, f"tag {short_tag(tag)} {fix}", where)
             return event.value
         node = yaml.ScalarNode(tag, event.value, None, None, event.style)
         try:
             value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
         except Exception:  # an explicit !!bool maybe raises KeyError, not a YAMLError
             message = f"{shown_json(event.value)} is not a valid {short_tag(tag)}"
-            self.refuse(where, mark, message + ": remove the tag")
+            self.problem(mark, message + ": remove the tag", where)
             return event.value
         if path and not isinstance(value, str):
             self.document.raw[path] = event.value
@@ -241,8 +233,6 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
     builder = DocumentBuilder(Document(file), iter(_Loader(text).get_event, None))
     try:
         builder.build()
-    except _TooDeep:
-        pass
     except yaml.MarkedYAMLError as error:
         builder.problem(*_syntax_error(error, text, builder.open, file))
     except yaml.YAMLError as error:

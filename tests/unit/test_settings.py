@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from reconciler.api import DEFAULT_TIMEOUT
 from reconciler.errors import InputError
 from reconciler.plan import Plan
 from reconciler.planfile import SavedPlan
-from reconciler.settings import Settings
+from reconciler.secrets import REDACTOR
+from reconciler.settings import Settings, setup_logging
+from tests.conftest import TEST_KEY
 from tests.unit.test_core import ATTACH, KEY, saved_plan_file, wanting
 
 
@@ -96,3 +99,27 @@ def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
     assert read([str(config)], plans=False) == wanting()
     with pytest.raises(InputError, match="this is a saved plan, not a config file"):
         read([str(config), str(saved)], plans=False)
+
+
+def test_log_lines_hide_the_key_in_their_arguments_and_tracebacks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    loggers = [logging.getLogger(name) for name in ("", "httpx", "httpcore")]
+    handlers, levels = loggers[0].handlers[:], [logger.level for logger in loggers]
+    REDACTOR.add(TEST_KEY)
+    setup_logging(0)  # a handler on the stderr capsys holds
+    logger = logging.getLogger("tests.redaction")
+    try:
+        logger.warning("sending %s", TEST_KEY)
+        try:
+            raise ValueError(f"bad header {TEST_KEY}")
+        except ValueError:
+            logger.exception("request failed")
+    finally:
+        loggers[0].handlers[:] = handlers
+        for each, level in zip(loggers, levels, strict=True):
+            each.setLevel(level)
+    logged = capsys.readouterr().err
+    assert "W tests.redaction: sending ***\n" in logged
+    assert "ValueError: bad header ***" in logged
+    assert TEST_KEY[:12] not in logged
