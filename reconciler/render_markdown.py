@@ -18,14 +18,13 @@ from reconciler.text import one_line
 MARKDOWN_MAX_CHARS = 60_000
 # A persona with more changes than this is folded in <details> so the comment stays scannable.
 MARKDOWN_FOLD_AFTER = 10
-_MARKDOWN_MIN_CHARS = 1_000
 # Backslash-escaped in Markdown text so a persona name cannot open a link, emphasis, a table
 # cell, maths, an emoji shortcode or an @mention.
 _MARKDOWN_ESCAPES = {ord(char): f"\\{char}" for char in "\\`*_[]|#~@<>&!:$"}
 _TABLE_HEAD = "| action | number | from |\n| --- | --- | --- |\n"
 # A persona with settings or label writes: their `from` is the value now, `to` the one written.
 _WIDE_TABLE_HEAD = "| action | number | from | to |\n| --- | --- | --- | --- |\n"
-# Room kept under max_chars for closing an open <details> and for the truncation note.
+# Room kept under MARKDOWN_MAX_CHARS for closing an open <details> and for the truncation note.
 _MARKDOWN_RESERVE = 400
 _MARKDOWN_LABEL_CHARS = 200
 
@@ -88,19 +87,12 @@ def _row(row: Row, escape: _Escape, wide: bool) -> str:
     return cells + "\n"
 
 
-def render_markdown(
-    plan: Plan,
-    config_label: str,
-    *,
-    max_chars: int = MARKDOWN_MAX_CHARS,
-    redact: Callable[[str], str] = str,
-) -> str:
+def render_markdown(plan: Plan, config_label: str, *, redact: Callable[[str], str] = str) -> str:
     """The plan as a pull-request comment: summary, then a table per persona, in plan order.
 
-    Personas with many changes are folded in <details>. Output longer than max_chars is cut at a
-    row boundary and ends with a note saying how many changes and personas were left out.
-    `redact` is applied to every text taken from the plan, the label or a warning, before it is
-    escaped.
+    Personas with many changes are folded in <details>. Output longer than MARKDOWN_MAX_CHARS is
+    cut at a row boundary and ends with a note saying how many changes and personas were left
+    out. `redact` is applied to every text taken from the plan, before it is escaped.
     """
     escape = _Escape(redact)
     if len(config_label) > _MARKDOWN_LABEL_CHARS:  # many files: the size cap is for the plan
@@ -116,7 +108,7 @@ def render_markdown(
             title + alerts + f"**No changes.** The account matches {escape.code(config_label)}.\n"
         )
     out = [title, alerts, f"**{plan.summary_line()}**\n"]
-    room = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE - sum(map(len, out))
+    room = MARKDOWN_MAX_CHARS - _MARKDOWN_RESERVE - sum(map(len, out))
     groups = owner_rows(plan)
     rows_shown = personas_started = 0
     cut_inside = False
