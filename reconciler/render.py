@@ -185,13 +185,10 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     `confirmed_owners` and `sources_disagree` follow when there are any (see plan_notes and
     plan_warnings). Two plans with the same document are the same plan.
     """
-    changes = []
-    for change in plan.changes:
-        item = change.to_json()
-        dropped = plan.settings_dropped.get(change.phone_number)
-        if change.action is Action.MOVE and dropped is not None:
-            item["settings_cleared"] = dropped.as_dict()
-        changes.append(item)
+    changes = [change.to_json() for change in plan.changes]
+    for item, change in zip(changes, plan.changes, strict=True):
+        if change.action is Action.MOVE and change.phone_number in plan.settings_dropped:
+            item["settings_cleared"] = plan.settings_dropped[change.phone_number].as_dict()
     document: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "changes": changes,
