@@ -11,7 +11,7 @@ from itertools import accumulate
 from reconciler.model import owner_kind, owner_words
 from reconciler.plan import NUMBER_WRITES, Action, Plan
 from reconciler.render import Row, owner_rows, plan_notes, plan_warnings, where
-from reconciler.text import one_line
+from reconciler.text import counted, one_line
 
 # GitHub refuses comments over 65,536 characters; the default leaves room for what a workflow
 # adds around the plan (a marker to find the comment again, a footer with the run link).
@@ -123,20 +123,14 @@ def render_markdown(plan: Plan, config_label: str, *, redact: Callable[[str], st
         rows_shown, personas_started = rows_shown + fits, personas_started + 1
         if cut_inside := fits < len(rows):
             break
-    if left_out := len(plan.changes) - rows_shown:
-        not_started = len(groups) - personas_started
-        out.append(_truncation_note(left_out, len(plan.changes), not_started, cut_inside))
+    if left_out := len(plan.changes) - rows_shown:  # say how many changes, and whose, are cut
+        whose = counted(len(groups) - personas_started, "more persona")
+        if cut_inside:
+            rest = len(groups) > personas_started
+            whose = "the rest of the last persona shown" + (f" and {whose}" if rest else "")
+        out.append(
+            f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {len(plan.changes)} "
+            f"changes are not shown ({whose}). The summary above counts every change; "
+            "`reconciler plan` with the same files prints them all.\n"
+        )
     return "".join(out)
-
-
-def _truncation_note(left_out: int, total: int, not_started: int, cut_inside: bool) -> str:
-    """The closing note of a cut comment: how many changes, and whose, are not shown."""
-    personas = f"{not_started} more persona{'s' if not_started != 1 else ''}"
-    whose = personas
-    if cut_inside:
-        whose = "the rest of the last persona shown" + (f" and {personas}" if not_started else "")
-    return (
-        f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {total} "
-        f"changes are not shown ({whose}). The summary above counts every change; "
-        "`reconciler plan` with the same files prints them all.\n"
-    )
