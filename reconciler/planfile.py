@@ -138,11 +138,9 @@ def _entry_json(entry: DesiredPersona) -> dict[str, Any]:
 
 
 def is_plan_file(path: str) -> bool:
-    """True when the file's content says it is a plan file (whatever its name).
-
-    Only the head of a regular file is read: a FIFO or a device must not hang or fill memory
-    before config loading gets to refuse it.
-    """
+    """True when the file's content says it is a plan file, whatever its name. Only the head of
+    a regular file is read: a FIFO or a device must not hang or fill memory before config loading
+    gets to refuse it."""
     try:
         with open_regular(path) as stream:
             head = stream.read(_SNIFF_BYTES)
