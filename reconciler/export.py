@@ -99,10 +99,11 @@ def _settings_check() -> Any:
 
 def _kept(owner: LivePersona, number: str) -> tuple[str | None, RoutingSettings | None]:
     """The number's label and settings as exported: a value the listing did not show, or that
-    a config cannot hold (a label over 150 characters or UTF-16 units, settings the config
-    schema refuses), is left out, and the entry then leaves it as it is."""
+    a config cannot hold (a label over 150 UTF-16 units, which are never fewer than its
+    characters; settings the config schema refuses), is left out, and the entry then leaves it
+    as it is."""
     label = owner.labels.get(number)
-    if not label or max(len(label), len(label.encode("utf-16-le")) // 2) > MAX_LABEL:
+    if not label or len(label.encode("utf-16-le")) // 2 > MAX_LABEL:
         label = None
     settings = owner.settings.get(number)
     if settings is not None and not _settings_check().is_valid(settings.as_dict()):
@@ -123,18 +124,18 @@ def check_plans_clean(text: str, live: Live) -> None:
 
 def export_warnings(live: Live, text: str) -> list[str]:
     """What the export leaves out, and why: each left as it is by the config."""
-    warnings = [
-        f"warning: agent {live.agents[agent].name!r} ({agent}) is left out: which numbers it "
-        "holds cannot be read (its hidden persona is not listed, cannot be read by id, and "
-        "GET /v1/inbound names no owners)"
+    found = [
+        f"agent {live.agents[agent].name!r} ({agent}) is left out: which numbers it holds cannot "
+        "be read (its hidden persona is not listed, cannot be read by id, and GET /v1/inbound "
+        "names no owners)"
         for agent in sorted(live.unverifiable)
     ]
     # Agents whose twins hold numbers but GET /v2/agents does not list (deleted, or past 500).
     unlisted = {o.id for o in live.active if o.numbers} - {owner.id for owner in live.named}
-    warnings += [
-        f"warning: agent {agent} is left out: its hidden persona holds numbers, but GET "
-        "/v2/agents does not list it (deleted, or past the 500 it lists); add it by id under "
-        "`agents:` to manage its numbers"
+    found += [
+        f"agent {agent} is left out: its hidden persona holds numbers, but GET /v2/agents does "
+        "not list it (deleted, or past the 500 it lists); add it by id under `agents:` to manage "
+        "its numbers"
         for agent in sorted(map(owner_id, unlisted))
     ]
     # GET /v1/inbound may spell a number as no phone number: a config cannot name it then.
@@ -143,52 +144,47 @@ def export_warnings(live: Live, text: str) -> list[str]:
         for owner in live.named
         for number in owner.numbers - live.account_numbers
     )
-    warnings += [
-        f"warning: {number} (on {owner}) is left out: GET /v1/inbound does not show it as a "
-        "number of this account, so a config cannot name it; the config leaves it as it is"
+    found += [
+        f"{number} (on {owner}) is left out: GET /v1/inbound does not show it as a number of "
+        "this account, so a config cannot name it; the config leaves it as it is"
         for number, owner in off_account
     ]
     if live.agents_incomplete:
-        warnings.append(
-            "warning: GET /v2/agents came back full (500 agents, the most it lists): the "
-            "numbers of agents past those 500 may be left out; add such an agent by id under "
-            "`agents:` to manage its numbers"
+        found.append(
+            "GET /v2/agents came back full (500 agents, the most it lists): the numbers of agents "
+            "past those 500 may be left out; add such an agent by id under `agents:` to manage "
+            "its numbers"
         )
-    unread = too_long = 0
-    odd: list[str] = []  # settings a config cannot hold: left out, they stay as they are
-    for owner in exported_personas(live):
-        for number in owner.numbers:
-            label, settings = _kept(owner, number)
-            # An agent's numbers have no persona settings to show.
-            unread += number not in owner.labels or (
-                owner_kind(owner.id) == "persona" and number not in owner.settings
-            )
-            too_long += bool(owner.labels.get(number)) and label is None
-            if owner.settings.get(number) and settings is None:
-                odd.append(number)
+    exported = [(o, n, *_kept(o, n)) for o in exported_personas(live) for n in o.numbers]
+    # An agent's numbers have no persona settings to show.
+    unread = sum(
+        n not in o.labels or (owner_kind(o.id) == "persona" and n not in o.settings)
+        for o, n, _, _ in exported
+    )
+    too_long = sum(bool(o.labels.get(n)) and label is None for o, n, label, _ in exported)
+    odd = sorted(n for o, n, _, settings in exported if o.settings.get(n) and settings is None)
     if unread:
-        warnings.append(
-            f"warning: the API listed {unread} of these numbers without their settings or label: "
-            "they are exported without them, and the config leaves them as they are"
+        found.append(
+            f"the API listed {unread} of these numbers without their settings or label: they are "
+            "exported without them, and the config leaves them as they are"
         )
     if too_long:
-        warnings.append(
-            f"warning: {too_long} of these numbers have a label longer than a config may hold "
-            "(150 characters, an emoji counting as two): they are exported without it, and the "
-            "config leaves it as it is"
+        found.append(
+            f"{too_long} of these numbers have a label longer than a config may hold (150 "
+            "characters, an emoji counting as two): they are exported without it, and the config "
+            "leaves it as it is"
         )
     if odd:
-        odd.sort()
         more = f" and {len(odd) - NAMED_NUMBERS} more" if len(odd) > NAMED_NUMBERS else ""
-        warnings.append(
-            f"warning: {', '.join(odd[:NAMED_NUMBERS])}{more}: settings a config cannot hold (a "
-            "key other than pathway_id, pathway_version and start_node_id, a version that is "
-            "not a whole number, or no pathway_id): exported without them, and the config "
-            "leaves them as they are"
+        found.append(
+            f"{', '.join(odd[:NAMED_NUMBERS])}{more}: settings a config cannot hold (a key other "
+            "than pathway_id, pathway_version and start_node_id, a version that is not a whole "
+            "number, or no pathway_id): exported without them, and the config leaves them as "
+            "they are"
         )
     if REDACTOR.clean(text) != text:
-        warnings.append(
-            "warning: the account's text holds the API key, or a long run of it: the export "
-            "shows *** in its place, and will not plan clean until that text is changed"
+        found.append(
+            "the account's text holds the API key, or a long run of it: the export shows *** in "
+            "its place, and will not plan clean until that text is changed"
         )
-    return warnings
+    return [f"warning: {line}" for line in found]

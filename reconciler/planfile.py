@@ -138,11 +138,9 @@ def _entry_json(entry: DesiredPersona) -> dict[str, Any]:
 
 
 def is_plan_file(path: str) -> bool:
-    """True when the file's content says it is a plan file (whatever its name).
-
-    Only the head of a regular file is read: a FIFO or a device must not hang or fill memory
-    before config loading gets to refuse it.
-    """
+    """True when the file's content says it is a plan file, whatever its name. Only the head of
+    a regular file is read: a FIFO or a device must not hang or fill memory before config loading
+    gets to refuse it."""
     try:
         with open_regular(path) as stream:
             head = stream.read(_SNIFF_BYTES)
@@ -174,14 +172,12 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
         reads = f"reconciler {__version__} reads version {PLAN_FILE_VERSION}"
         unknown = f"plan file format version {json.dumps(version)} is not supported ({reads})"
         raise _refuse(path, unknown)
-    # Without a key (show) no signature is checked.
-    if key is not None and document.get("key_id") != _key_id(key):
-        raise _refuse(path, "the plan was made with another API key")
-    if key is not None and not hmac.compare_digest(
-        str(document.get("integrity")), _signature(document, key)
-    ):
-        altered = "its signature does not match its content"
-        raise _refuse(path, f"the plan file was altered after it was written ({altered})")
+    if key is not None:  # without a key (show) no signature is checked
+        if document.get("key_id") != _key_id(key):
+            raise _refuse(path, "the plan was made with another API key")
+        if not hmac.compare_digest(str(document.get("integrity")), _signature(document, key)):
+            altered = "its signature does not match its content"
+            raise _refuse(path, f"the plan file was altered after it was written ({altered})")
     try:
         return _parse(path, document)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
@@ -242,16 +238,13 @@ def change_from_json(item: dict[str, Any]) -> Change:
 
 
 def _thresholds(safety: dict[str, Any]) -> Thresholds:
-    """The valve thresholds as saved, each of its own kind: never converted (bool("no") is True)."""
+    """The valve thresholds as saved, each of its own kind: never converted (bool("no") is True,
+    and true is no number). 1e999, which json reads as inf, is not from 0 to 100."""
     percent, minimum, emptying = (safety[name] for name in asdict(Thresholds()))
-    if isinstance(percent, bool) or not isinstance(percent, int | float):
-        raise ValueError(f"max_detach_percent {percent!r} is not a number")
-    if not 0 <= percent <= 100:  # also refuses nan, and 1e999, which json reads as inf
-        raise ValueError(f"max_detach_percent {float(percent)} is not from 0 to 100")
-    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
-        raise ValueError(f"min_numbers {minimum!r} is not a whole number of 0 or more")
-    if not isinstance(emptying, bool):
-        raise ValueError(f"allow_emptying {emptying!r} is not true or false")
+    fits = type(percent) in (int, float) and 0 <= percent <= 100
+    _checked(percent, fits, "max_detach_percent, a number from 0 to 100")
+    _checked(minimum, type(minimum) is int and minimum >= 0, "min_numbers, a whole number >= 0")
+    _checked(emptying, type(emptying) is bool, "allow_emptying, true or false")
     return Thresholds(float(percent), minimum, emptying)
 
 

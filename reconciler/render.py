@@ -180,18 +180,12 @@ def _at_most(lines: list[str], more: str) -> list[str]:
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
-    """Everything the plan shows, as the JSON object of `plan --format json` (stable key order).
-
-    `confirmed_owners` and `sources_disagree` follow when there are any (see plan_notes and
-    plan_warnings). Two plans with the same document are the same plan.
-    """
-    changes = []
-    for change in plan.changes:
-        item = change.to_json()
-        dropped = plan.settings_dropped.get(change.phone_number)
-        if change.action is Action.MOVE and dropped is not None:
-            item["settings_cleared"] = dropped.as_dict()
-        changes.append(item)
+    """Everything the plan shows, as the JSON object of `plan --format json` (stable key order,
+    schemas/plan.schema.json). Two plans with the same document are the same plan."""
+    changes = [change.to_json() for change in plan.changes]
+    for item, change in zip(changes, plan.changes, strict=True):
+        if change.action is Action.MOVE and change.phone_number in plan.settings_dropped:
+            item["settings_cleared"] = plan.settings_dropped[change.phone_number].as_dict()
     document: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "changes": changes,
@@ -245,10 +239,8 @@ _Numbered = TypeVar("_Numbered", Change, ConfirmedOwners, SourcesDisagree)
 
 
 def masked(plan: Plan) -> Plan:
-    """The same plan with every phone number masked, for output that is made public.
-
-    Labels are free text that may hold a number too: numbers in them are masked as well.
-    """
+    """The same plan with every phone number masked, for output that is made public; labels are
+    free text that may hold a number too, and numbers in them are masked as well."""
 
     def renumbered(item: _Numbered) -> _Numbered:
         return replace(item, phone_number=mask_number(item.phone_number))

@@ -11,21 +11,20 @@ from itertools import accumulate
 from reconciler.model import owner_kind, owner_words
 from reconciler.plan import NUMBER_WRITES, Action, Plan
 from reconciler.render import Row, owner_rows, plan_notes, plan_warnings, where
-from reconciler.text import one_line
+from reconciler.text import counted, one_line
 
 # GitHub refuses comments over 65,536 characters; the default leaves room for what a workflow
 # adds around the plan (a marker to find the comment again, a footer with the run link).
 MARKDOWN_MAX_CHARS = 60_000
 # A persona with more changes than this is folded in <details> so the comment stays scannable.
 MARKDOWN_FOLD_AFTER = 10
-_MARKDOWN_MIN_CHARS = 1_000
 # Backslash-escaped in Markdown text so a persona name cannot open a link, emphasis, a table
 # cell, maths, an emoji shortcode or an @mention.
 _MARKDOWN_ESCAPES = {ord(char): f"\\{char}" for char in "\\`*_[]|#~@<>&!:$"}
 _TABLE_HEAD = "| action | number | from |\n| --- | --- | --- |\n"
 # A persona with settings or label writes: their `from` is the value now, `to` the one written.
 _WIDE_TABLE_HEAD = "| action | number | from | to |\n| --- | --- | --- | --- |\n"
-# Room kept under max_chars for closing an open <details> and for the truncation note.
+# Room kept under MARKDOWN_MAX_CHARS for closing an open <details> and for the truncation note.
 _MARKDOWN_RESERVE = 400
 _MARKDOWN_LABEL_CHARS = 200
 
@@ -88,19 +87,12 @@ def _row(row: Row, escape: _Escape, wide: bool) -> str:
     return cells + "\n"
 
 
-def render_markdown(
-    plan: Plan,
-    config_label: str,
-    *,
-    max_chars: int = MARKDOWN_MAX_CHARS,
-    redact: Callable[[str], str] = str,
-) -> str:
+def render_markdown(plan: Plan, config_label: str, *, redact: Callable[[str], str] = str) -> str:
     """The plan as a pull-request comment: summary, then a table per persona, in plan order.
 
-    Personas with many changes are folded in <details>. Output longer than max_chars is cut at a
-    row boundary and ends with a note saying how many changes and personas were left out.
-    `redact` is applied to every text taken from the plan, the label or a warning, before it is
-    escaped.
+    Personas with many changes are folded in <details>. Output longer than MARKDOWN_MAX_CHARS is
+    cut at a row boundary and ends with a note saying how many changes and personas were left
+    out. `redact` is applied to every text taken from the plan, before it is escaped.
     """
     escape = _Escape(redact)
     if len(config_label) > _MARKDOWN_LABEL_CHARS:  # many files: the size cap is for the plan
@@ -116,7 +108,7 @@ def render_markdown(
             title + alerts + f"**No changes.** The account matches {escape.code(config_label)}.\n"
         )
     out = [title, alerts, f"**{plan.summary_line()}**\n"]
-    room = max(max_chars, _MARKDOWN_MIN_CHARS) - _MARKDOWN_RESERVE - sum(map(len, out))
+    room = MARKDOWN_MAX_CHARS - _MARKDOWN_RESERVE - sum(map(len, out))
     groups = owner_rows(plan)
     rows_shown = personas_started = 0
     cut_inside = False
@@ -131,20 +123,14 @@ def render_markdown(
         rows_shown, personas_started = rows_shown + fits, personas_started + 1
         if cut_inside := fits < len(rows):
             break
-    if left_out := len(plan.changes) - rows_shown:
-        not_started = len(groups) - personas_started
-        out.append(_truncation_note(left_out, len(plan.changes), not_started, cut_inside))
+    if left_out := len(plan.changes) - rows_shown:  # say how many changes, and whose, are cut
+        whose = counted(len(groups) - personas_started, "more persona")
+        if cut_inside:
+            rest = len(groups) > personas_started
+            whose = "the rest of the last persona shown" + (f" and {whose}" if rest else "")
+        out.append(
+            f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {len(plan.changes)} "
+            f"changes are not shown ({whose}). The summary above counts every change; "
+            "`reconciler plan` with the same files prints them all.\n"
+        )
     return "".join(out)
-
-
-def _truncation_note(left_out: int, total: int, not_started: int, cut_inside: bool) -> str:
-    """The closing note of a cut comment: how many changes, and whose, are not shown."""
-    personas = f"{not_started} more persona{'s' if not_started != 1 else ''}"
-    whose = personas
-    if cut_inside:
-        whose = "the rest of the last persona shown" + (f" and {personas}" if not_started else "")
-    return (
-        f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {total} "
-        f"changes are not shown ({whose}). The summary above counts every change; "
-        "`reconciler plan` with the same files prints them all.\n"
-    )

@@ -94,31 +94,31 @@ def test_a_long_section_is_folded_in_details() -> None:
 
 
 def test_a_plan_over_the_cap_is_cut_at_a_row_with_a_note() -> None:
-    plan = many_changes(3, 40)
-    text = render_markdown(plan, "personas.yaml", max_chars=3000)
-    assert len(text) <= 3000
+    plan = many_changes(4, 700)
+    text = render_markdown(plan, "personas.yaml")
+    assert len(text) <= MARKDOWN_MAX_CHARS
     shown = text.count("| attach |")
-    assert 0 < shown < 120
-    assert f"> Truncated to fit a comment: {120 - shown} of 120 changes are not shown" in text
+    assert 0 < shown < 2800
+    assert f"> Truncated to fit a comment: {2800 - shown} of 2800 changes are not shown" in text
     # The summary still counts every change, and every opened <details> is closed.
-    assert "**Plan: 120 to attach, 0 to move, 0 to detach.**" in text
+    assert "**Plan: 2800 to attach, 0 to move, 0 to detach.**" in text
     assert text.count("<details>") == text.count("</details>")
     # Rows are whole: every table line ends with its closing pipe.
     assert all(line.endswith("|") for line in text.splitlines() if line.startswith("| "))
 
 
 def test_the_cap_snapshot() -> None:
-    text = render_markdown(many_changes(3, 40), "personas.yaml", max_chars=3000)
+    text = render_markdown(many_changes(4, 700), "personas.yaml")
     tail = text[text.index("> [!NOTE]") :]
     assert tail == (
         "> [!NOTE]\n"
-        "> Truncated to fit a comment: 48 of 120 changes are not shown (the rest of the last "
+        "> Truncated to fit a comment: 894 of 2800 changes are not shown (the rest of the last "
         "persona shown and 1 more persona). The summary above counts every change; "
         "`reconciler plan` with the same files prints them all.\n"
     )
-    # The first persona whole (40 rows), the second up to its 32nd row, its <details> closed.
-    assert text.count("| attach |") == 72
-    assert text.splitlines()[-6:-2] == ["| attach | `+14150010031` |  |", "", "</details>", ""]
+    # The first two personas whole (700 rows each), the third up to its 506th row, closed.
+    assert text.count("| attach |") == 1906
+    assert text.splitlines()[-6:-2] == ["| attach | `+14150020505` |  |", "", "</details>", ""]
 
 
 def test_the_default_cap_holds_for_a_huge_plan() -> None:
