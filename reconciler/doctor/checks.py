@@ -11,7 +11,7 @@ from reconciler.api import BlandClient
 from reconciler.api.client import PAGE_LIMIT
 from reconciler.api.urls import PERSONAS_PATH, inbound_number_path, persona_path
 from reconciler.api.wire import AGENT_LIST_LIMIT, build_live, personas_from_page, route_from_answer
-from reconciler.doctor.report import Check, Report, Status
+from reconciler.doctor.report import Report, Status, Verdict
 from reconciler.errors import ApiError, AuthError, InputError
 from reconciler.model import LiveAgent, LivePersona
 from reconciler.owner_reads import GetPersona, confirm_owners
@@ -22,15 +22,6 @@ NO_SUCH_PERSONA = "00000000-0000-4000-8000-00000000d0c7"  # asked for to see an 
 MAX_AGENTS_ASKED = 10  # GET /v2/agents/{id}/inbound sent at most
 MAX_TWINS = 3  # twin personas looked at (and read by id where not listed) at most
 ROUTE_FIELDS = ("pathway_id", "prompt", "persona_id")  # what GET /v1/inbound/{number} may show
-T = TypeVar("T")
-
-Listing = tuple[dict[str, LivePersona], int] | ApiError  # the personas and the pages read
-Small = tuple[list[LivePersona], list[LivePersona]] | ApiError  # pages 1 and 2 of limit=2
-Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
-Agents = tuple[list[LiveAgent], bool] | ApiError  # GET /v2/agents, and whether it came back full
-Twins = dict[str, str | None] | ApiError  # agent -> its twin persona, for the agents asked
-ById = dict[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: 404)
-Route = tuple[str, str, dict[str, Any] | ApiError]  # a number, its agent if any, its record
 CHECKS = (
     "credentials",
     "personas_listing",
@@ -41,6 +32,15 @@ CHECKS = (
     "agent_twins",
     "inbound_number",
 )
+T = TypeVar("T")
+# What each probe read, or the ApiError it stopped on:
+Listing = tuple[dict[str, LivePersona], int] | ApiError  # the personas and the pages read
+Small = tuple[list[LivePersona], list[LivePersona]] | ApiError  # pages 1 and 2 of limit=2
+Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
+Agents = tuple[list[LiveAgent], bool] | ApiError  # GET /v2/agents, and whether it came back full
+Twins = dict[str, str | None] | ApiError  # agent -> its twin persona, for the agents asked
+ById = dict[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: 404)
+Route = tuple[str, str, dict[str, Any] | ApiError]  # a number, its agent if any, its record
 
 
 def read(call: Callable[[], T]) -> T | ApiError:
@@ -63,10 +63,10 @@ def shown(items: Collection[str]) -> str:
     return and_more([printable(item) for item in sorted(items)], 3)
 
 
-def judged(name: str, fails: list[str], warns: list[str], facts: str = "") -> Check:
-    """A check from its failures and warnings (either may be empty) and what was seen."""
+def verdict(fails: list[str], warns: list[str], facts: str = "") -> Verdict:
+    """A verdict from failures and warnings (either may be empty) and what was seen."""
     status: Status = "fail" if fails else "warn" if warns else "ok"
-    return Check(name, status, "; ".join([*fails, *warns, facts] if facts else [*fails, *warns]))
+    return status, "; ".join([*fails, *warns, facts] if facts else [*fails, *warns])
 
 
 def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
@@ -81,18 +81,18 @@ def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
         listing = read(client.list_personas)
         # Read as it came, page 1 of limit=2 tells a key refused or an API not answering (stop
         # here) from an answer the client refused (the listing check names it).
-        first = read(lambda: _small_page(client, 1))
+        first = read(partial(client.get_json, PERSONAS_PATH, {"page": 1, "limit": SMALL_LIMIT}))
         if isinstance(listing, ApiError) and isinstance(first, ApiError):
             return _stopped(listing, report, key_source)
         small = first if isinstance(first, ApiError) else read(lambda: _pages(first, client))
         inbound = read(client.list_inbound)
-        missing = read(lambda: client.get_persona(NO_SUCH_PERSONA))
+        missing = read(partial(client.get_persona, NO_SUCH_PERSONA))
         personas = {} if isinstance(listing, ApiError) else listing[0]
         owners = {} if isinstance(inbound, ApiError) else inbound
         agents, twins, by_id, route = _read_agents(client, personas, owners)
         found = () if isinstance(twins, ApiError) else [t for t in twins.values() if t is not None]
-        report.checks = (
-            Check("credentials", "ok", f"the API key from {key_source} is accepted"),
+        verdicts: tuple[Verdict, ...] = (
+            ("ok", f"the API key from {key_source} is accepted"),
             personas_listing(listing, small),
             inbound_listing(inbound),
             response_shapes(listing, missing),
@@ -101,17 +101,16 @@ def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
             agent_twins(agents, twins, by_id, owners),
             inbound_number(route),
         )
+    report.checks = dict(zip(CHECKS, verdicts, strict=True))
     report.persona_pages = 0 if isinstance(listing, ApiError) else listing[1]
     return report
 
 
-def _small_page(client: BlandClient, page: int) -> object:
-    return client.get_json(PERSONAS_PATH, {"page": page, "limit": SMALL_LIMIT})
-
-
 def _pages(first: object, client: BlandClient) -> Small:
     """Pages 1 (read already) and 2 of limit=2, parsed as the client parses every page."""
-    return personas_from_page(first, 1), personas_from_page(_small_page(client, 2), 2)
+    page_1 = personas_from_page(first, 1)  # page 2 is asked for once page 1 reads
+    page_2 = client.get_json(PERSONAS_PATH, {"page": 2, "limit": SMALL_LIMIT})
+    return page_1, personas_from_page(page_2, 2)
 
 
 def _stopped(error: ApiError | InputError, report: Report, key_source: str) -> Report:
@@ -133,15 +132,15 @@ def _stopped(error: ApiError | InputError, report: Report, key_source: str) -> R
     else:
         detail, why = f"could not be checked: {words(error)}", "no answer"
         report.stopped = "the API gave no usable answer"
-    not_checked = (Check(name, "fail", f"not checked: {why}") for name in CHECKS[1:])
-    report.checks = (Check("credentials", "fail", detail), *not_checked)
+    report.checks = dict.fromkeys(CHECKS, ("fail", f"not checked: {why}"))
+    report.checks["credentials"] = ("fail", detail)
     return report
 
 
-def personas_listing(listing: Listing, small: Small) -> Check:
+def personas_listing(listing: Listing, small: Small) -> Verdict:
     """The client reads the listing to its end; page and limit are honoured."""
     if isinstance(listing, ApiError):
-        return Check("personas_listing", "fail", f"reading stopped: {words(listing)}")
+        return "fail", f"reading stopped: {words(listing)}"
     personas, pages = listing
     total, full = len(personas), pages - 1  # the last page read is the empty one
     fails: list[str] = []
@@ -168,21 +167,21 @@ def personas_listing(listing: Listing, small: Small) -> Check:
     deleted = sum(persona.deleted for persona in personas.values())
     facts = f"{counted(total, 'persona')} ({deleted} soft-deleted, marked by deleted_at)"
     facts += f" on {counted(full, 'page')} of limit={PAGE_LIMIT}, then an empty page"
-    return judged("personas_listing", fails, warns, facts)
+    return verdict(fails, warns, facts)
 
 
-def inbound_listing(inbound: Inbound) -> Check:
+def inbound_listing(inbound: Inbound) -> Verdict:
     """GET /v1/inbound answers, with how many numbers, and whether it names owners."""
     if isinstance(inbound, ApiError):
-        return Check("inbound_listing", "fail", words(inbound))
+        return "fail", words(inbound)
     named = sum(owner is not None for owner in inbound.values())
     owners = f"names owners (persona_id) for {named} of {len(inbound)}"
     if not named:
         owners = "names no owners (no persona_id): the persona listing is the only source"
-    return Check("inbound_listing", "ok", f"{counted(len(inbound), 'number')}; {owners}")
+    return "ok", f"{counted(len(inbound), 'number')}; {owners}"
 
 
-def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Check:
+def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Verdict:
     """What the listing shows of each number, and what an error answer carries."""
     warns: list[str] = []
     facts: list[str] = []
@@ -216,17 +215,17 @@ def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Check:
         facts.append(f"no such persona: HTTP {missing.status}")
     else:
         facts.append(f"no such persona: HTTP {missing.status} {missing.code}")
-    return judged("response_shapes", [], warns, "; ".join(facts))
+    return verdict([], warns, "; ".join(facts))
 
 
 def consistency(
     listing: Listing, inbound: Inbound, get_persona: GetPersona, twins: Collection[str] = ()
-) -> Check:
+) -> Verdict:
     """Each number on one persona (read again by id if listed on two); the two sources agree.
     GET /v1/inbound naming `twins` (agents' twin personas, hidden from the listing) is expected.
     """
     if isinstance(listing, ApiError):
-        return Check("consistency", "fail", "not checked: the persona listing was not read whole")
+        return "fail", "not checked: the persona listing was not read whole"
     live = build_live(listing[0], listing[1], {} if isinstance(inbound, ApiError) else inbound)
     fails: list[str] = []
     warns: list[str] = []
@@ -240,11 +239,9 @@ def consistency(
         read_again = f"on two personas, read again by id: {shown(held)}"
         fails.append(f"{counted(len(held), 'number')} {read_again}")
     if moved := [found.phone_number for found in live.confirmed if len(found.held_by) < 2]:
+        showed = f"the listing showed {counted(len(moved), 'number')} on two personas"
         changed = "but read by id each is on one: the listing changed while it was read"
-        warns.append(
-            f"the listing showed {counted(len(moved), 'number')} on two personas "
-            f"({shown(moved)}), {changed}"
-        )
+        warns.append(f"{showed} ({shown(moved)}), {changed}")
     unreadable = {s for p in live.personas.values() for s, n in p.spellings.items() if not n}
     if unreadable := unreadable | {s for s, number in live.spellings.items() if not number}:
         no_one = "spelled so that no one can read a phone number in it (the tool leaves them alone)"
@@ -266,21 +263,17 @@ def consistency(
         unseen = f"{counted(len(hidden), 'number')} on personas the listing does not show"
         held_anyway = "the tool counts them as held"
         warns.append(f"GET /v1/inbound puts {unseen} (v2 agents?): {shown(hidden)}; {held_anyway}")
-    facts = f"{counted(len(listed), 'number')} on personas, each on one, all on "
-    facts += "the account; GET /v1/inbound " + (
-        "names the same owners" if live.inbound_owners else "names no owners to compare"
-    )
-    return judged("consistency", fails, warns, "" if fails or warns else facts)
+    compared = "names the same owners" if live.inbound_owners else "names no owners to compare"
+    facts = f"{counted(len(listed), 'number')} on personas, each on one, all on the account"
+    return verdict(fails, warns, "" if fails or warns else f"{facts}; GET /v1/inbound {compared}")
 
 
 def _read_agents(
     client: BlandClient, personas: Mapping[str, LivePersona], inbound: Mapping[str, str | None]
 ) -> tuple[Agents, Twins, ById, Route | None]:
-    """Few reads, as `plan` reads them (owner_reads.with_agents): the agent listing; twins until
-    MAX_TWINS are found among the first MAX_AGENTS_ASKED agents; each twin not listed, read by
-    id (None where GET /v1/personas/{id} will not serve it: plan cannot read it either); and one
-    number with its agent: an agent's where one is seen (so its persona_id can be seen naming
-    the twin), else the account's first."""
+    """The agent listing; twins until MAX_TWINS are found among the first MAX_AGENTS_ASKED
+    agents; each twin not listed, read by id (None: a 404); and one number's record, with its
+    agent: an agent's where one is seen (its persona_id may name the twin), else the first."""
     agents = read(client.list_agents)
     twins = agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents[0]))
     found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
@@ -314,39 +307,37 @@ def _route(client: BlandClient, number: str) -> dict[str, Any]:
     return dict(payload.get("data", payload))
 
 
-def agents_listing(listing: Agents) -> Check:
+def agents_listing(listing: Agents) -> Verdict:
     """GET /v2/agents answers, with how many agents, and whether the list came back whole."""
     if isinstance(listing, ApiError) and listing.status == 404:
         unseen = "this API shows no v2 agents, so a config listing `agents:` cannot be planned"
-        return Check("agents_listing", "warn", f"{words(listing)}: {unseen}")
+        return "warn", f"{words(listing)}: {unseen}"
     if isinstance(listing, ApiError):
-        return Check("agents_listing", "fail", f"reading stopped: {words(listing)}")
+        return "fail", f"reading stopped: {words(listing)}"
     listed, is_full = listing
     count = counted(len(listed), "agent")
     if not is_full:
-        return Check("agents_listing", "ok", f"{count}, the whole list (under {AGENT_LIST_LIMIT})")
+        return "ok", f"{count}, the whole list (under {AGENT_LIST_LIMIT})"
     full = f"the list came back full ({AGENT_LIST_LIMIT}, the most the API lists, with no paging)"
     unseen = "agents past it cannot be seen and an agent named without its id cannot be found"
-    return Check(
-        "agents_listing", "warn", f"{count}: {full}, so {unseen} safely (give agents by id)"
-    )
+    return "warn", f"{count}: {full}, so {unseen} safely (give agents by id)"
 
 
 def agent_twins(
     agents: Agents, twins: Twins, by_id: ById, inbound: Mapping[str, str | None]
-) -> Check:
+) -> Verdict:
     """How the twin personas of the agents asked can be read (those listed are not read by id),
     and what follows for plan."""
     if isinstance(agents, ApiError):
         status: Status = "warn" if agents.status == 404 else "fail"
-        return Check("agent_twins", status, "not checked: GET /v2/agents was not read")
+        return status, "not checked: GET /v2/agents was not read"
     if isinstance(twins, ApiError):
-        return Check("agent_twins", "fail", f"reading stopped: {words(twins)}")
+        return "fail", f"reading stopped: {words(twins)}"
     asked = counted(len(twins), "agent")
     found = [twin for twin in twins.values() if twin is not None]
     if not found:
         unseen = "(none holds numbers yet): how twins read could not be seen"
-        return Check("agent_twins", "ok", f"no twin persona among the {asked} asked {unseen}")
+        return "ok", f"no twin persona among the {asked} asked {unseen}"
     read_by_id = [by_id.get(twin, False) for twin in found]
     facts = (
         f"of {counted(len(found), 'twin persona')} ({asked} asked): "
@@ -365,16 +356,16 @@ def agent_twins(
         )
     errors = [twin for twin in by_id.values() if isinstance(twin, ApiError)]
     fails = [f"a twin persona could not be read: {words(error)}" for error in errors[:1]]
-    return judged("agent_twins", fails, warns, facts)
+    return verdict(fails, warns, facts)
 
 
-def inbound_number(seen: Route | None) -> Check:
+def inbound_number(seen: Route | None) -> Verdict:
     """What GET /v1/inbound/{number} shows of what answers a number: pathway, prompt, owner."""
     if seen is None:
-        return Check("inbound_number", "ok", "not checked: no number was seen to read")
+        return "ok", "not checked: no number was seen to read"
     number, agent, route = seen
     if isinstance(route, ApiError):
-        return Check("inbound_number", "fail", f"reading stopped: {words(route)}")
+        return "fail", f"reading stopped: {words(route)}"
     whose = f"a number of agent {printable(agent)}" if agent else "a number"
     shows = [name for name in ROUTE_FIELDS if name in route]
     facts = f"GET /v1/inbound/{printable(number)} ({whose}) shows "
@@ -384,4 +375,4 @@ def inbound_number(seen: Route | None) -> Check:
     missing = [name for name in ROUTE_FIELDS[:2] if name not in route]
     free = "a number a pathway or a prompt answers may look free to plan, and attaching it"
     warns = [f"no {' or '.join(missing)} shown: {free} would replace that unseen"]
-    return judged("inbound_number", [], warns if missing else [], facts)
+    return verdict([], warns if missing else [], facts)

@@ -6,7 +6,7 @@ import contextlib
 import re
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
 from typing import Any, Literal
 
 import httpx
@@ -15,16 +15,8 @@ from reconciler.api.transport import EventHooks
 from reconciler.text import counted, printable
 
 Status = Literal["ok", "warn", "fail"]
+Verdict = tuple[Status, str]  # a check's status and its one-line reason
 _RATE_LIMIT_HEADER = re.compile(r"rate-?limit|retry-after", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check's verdict and a one-line reason."""
-
-    name: str
-    status: Status
-    detail: str
 
 
 class Report:
@@ -32,7 +24,7 @@ class Report:
     its httpx event hooks (which change no answer): every attempt, retries included."""
 
     def __init__(self) -> None:
-        self.checks: tuple[Check, ...] = ()
+        self.checks: dict[str, Verdict] = {}  # each check's name -> its verdict
         self.persona_pages = 0  # pages of limit=100 up to the empty one that ends the listing
         self.stopped = ""  # why nothing past credentials was checked, if it was not
         self.started: dict[httpx.Request, float] = {}  # each request sent -> when
@@ -55,10 +47,7 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        return self.count("fail") > 0
-
-    def count(self, status: Status) -> int:
-        return sum(check.status == status for check in self.checks)
+        return any(status == "fail" for status, _ in self.checks.values())
 
     def latency_ms(self) -> dict[str, float] | None:
         """Median and slowest time to an answer's headers, in milliseconds."""
@@ -69,7 +58,10 @@ class Report:
         """The report as `doctor --format json` prints it."""
         latency = self.latency_ms()
         return {
-            "checks": [asdict(check) for check in self.checks],
+            "checks": [
+                {"name": name, "status": status, "detail": detail}
+                for name, (status, detail) in self.checks.items()
+            ],
             "failed": self.failed,
             "requests": len(self.started),
             "latency_ms": latency and {name: round(ms, 1) for name, ms in latency.items()},
@@ -79,20 +71,19 @@ class Report:
 
     def to_text(self, base_url: str) -> str:
         """The checks one per line, then what the probes measured, then the verdict."""
-        width = max(len(check.name) for check in self.checks)
+        width = max(map(len, self.checks))
         lines = [f"reconciler doctor: {printable(base_url)} (GET requests only)"]
-        lines += [f"{c.status:<4}  {c.name:<{width}}  {c.detail}" for c in self.checks]
-        latency = self.latency_ms()
+        lines += [f"{s:<4}  {name:<{width}}  {d}" for name, (s, d) in self.checks.items()]
         measured = counted(len(self.started), "request")
-        if latency is not None:
+        if latency := self.latency_ms():
             measured += f", time to answer: median {latency['median']:.0f} ms, "
             measured += f"slowest {latency['max']:.0f} ms"
-        measured += f"; {self.persona_pages} persona pages read"
+        lines.append(f"{measured}; {self.persona_pages} persona pages read")
         headers = sorted(self.rate_limit_headers.items())
         limits = ", ".join(f"{name}: {printable(value)}" for name, value in headers)
-        lines.append(measured)
         lines.append(f"rate-limit headers: {limits or 'none seen'}")
-        failed, warned = self.count("fail"), self.count("warn")
+        counts = Counter(status for status, _ in self.checks.values())
+        failed, warned = counts["fail"], counts["warn"]
         if self.stopped:
             verdict = f"{self.stopped}: nothing else was checked"
         elif failed:
@@ -101,5 +92,4 @@ class Report:
             verdict = f"no check failed, {warned} warned: the tool copes, see the warnings"
         else:
             verdict = "every check passed"
-        lines.append(verdict + " (see docs/doctor.md)")
-        return "\n".join(lines)
+        return "\n".join([*lines, verdict + " (see docs/doctor.md)"])

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.doctor import Report, run_doctor
+from reconciler.doctor import run_doctor
 from reconciler.doctor.checks import (
     Inbound,
     Listing,
@@ -22,6 +22,7 @@ from reconciler.doctor.checks import (
     personas_listing,
     response_shapes,
 )
+from reconciler.doctor.report import Report, Verdict
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import LiveAgent, LivePersona
 
@@ -118,8 +119,8 @@ SMALL_OK: Small = (people(0, 2), people(2, 2))
     ],
 )
 def test_personas_listing(listing: Listing, small: Small, status: str, phrase: str) -> None:
-    check = personas_listing(listing, small)
-    assert (check.status, phrase in check.detail) == (status, True), check.detail
+    seen, detail = personas_listing(listing, small)
+    assert (seen, phrase in detail) == (status, True), detail
 
 
 NO_ONE = {"a": persona("a"), "b": persona("b")}
@@ -224,8 +225,8 @@ def test_consistency(
             raise ApiError("gone", path=f"/v1/personas/{pid}")
         return by_id[pid]
 
-    check = consistency(listed(personas, 2), inbound, get_persona)
-    assert (check.status, check.detail.count(phrase)) == (status, 1), check.detail
+    seen, detail = consistency(listed(personas, 2), inbound, get_persona)
+    assert (seen, detail.count(phrase)) == (status, 1), detail
     doubled = len(personas) == 2 and personas[0].numbers == personas[1].numbers != frozenset()
     # Only the personas a number was listed twice on are read again (a failed read may stop
     # the others).
@@ -234,8 +235,7 @@ def test_consistency(
 
 
 def test_consistency_is_not_checked_when_the_listing_was_refused() -> None:
-    check = consistency(REFUSED, {}, lambda pid: persona(pid))
-    assert (check.status, check.detail) == (
+    assert consistency(REFUSED, {}, lambda pid: persona(pid)) == (
         "fail",
         "not checked: the persona listing was not read whole",
     )
@@ -249,8 +249,8 @@ def test_consistency_is_not_checked_when_the_listing_was_refused() -> None:
     ],
 )
 def test_inbound_listing_counts_the_owners_it_names(inbound: Inbound, detail: str) -> None:
-    check = inbound_listing(inbound)
-    assert (check.status, check.detail.startswith(detail)) == ("ok", True)
+    status, said = inbound_listing(inbound)
+    assert (status, said.startswith(detail)) == ("ok", True)
 
 
 NOT_FOUND = ApiError("no", status=404, code="PERSONA_NOT_FOUND", path="/v1/personas/x")
@@ -296,8 +296,7 @@ NOT_FOUND = ApiError("no", status=404, code="PERSONA_NOT_FOUND", path="/v1/perso
 def test_response_shapes(
     personas: list[LivePersona], missing: LivePersona | ApiError, status: str, detail: str
 ) -> None:
-    check = response_shapes(listed(personas, 2), missing)
-    assert (check.status, check.detail) == (status, detail)
+    assert response_shapes(listed(personas, 2), missing) == (status, detail)
 
 
 def _doctor(handler: Any, key_source: str = "BLAND_API_KEY") -> Report:
@@ -334,7 +333,7 @@ def _answer(pid: str, *numbers: Any) -> dict[str, Any]:
 
 def test_run_doctor_over_an_api_without_envelopes() -> None:
     report = _doctor(_listed(_answer("a", "+1"), _answer("b")))
-    statuses = {check.name: check.status for check in report.checks}
+    statuses = {name: status for name, (status, _) in report.checks.items()}
     assert statuses == {
         "credentials": "ok",
         "personas_listing": "ok",
@@ -345,12 +344,12 @@ def test_run_doctor_over_an_api_without_envelopes() -> None:
         "agent_twins": "warn",
         "inbound_number": "ok",
     }
-    assert "was answered HTTP 404 without an error code" in report.checks[3].detail
-    assert report.checks[5].detail == (
+    assert "was answered HTTP 404 without an error code" in report.checks["response_shapes"][1]
+    assert report.checks["agents_listing"][1] == (
         "GET /v2/agents: HTTP 404: Not found: this API shows no v2 agents, so a config listing "
         "`agents:` cannot be planned"
     )
-    assert report.checks[7].detail == (
+    assert report.checks["inbound_number"][1] == (
         "GET /v1/inbound/+1 (a number) shows pathway_id, prompt (no persona_id: owners are read "
         "from personas and twins)"
     )
@@ -368,8 +367,8 @@ def test_a_refused_small_limit_is_a_warning_naming_the_refusal() -> None:
             return httpx.Response(400, json={"errors": "INVALID_REQUEST: limit"})
         return listing(request)
 
-    check = _doctor(handler).checks[1]
-    assert (check.status, check.detail.split("; ")[0]) == (
+    status, detail = _doctor(handler).checks["personas_listing"]
+    assert (status, detail.split("; ")[0]) == (
         "warn",
         "limit=2 could not be checked: GET /v1/personas: HTTP 400 INVALID_REQUEST: limit",
     )
@@ -377,7 +376,7 @@ def test_a_refused_small_limit_is_a_warning_naming_the_refusal() -> None:
 
 def test_an_answer_the_client_refuses_fails_the_listing_not_the_key() -> None:
     report = _doctor(_listed(_answer("a", 14155550100)))
-    details = {check.name: (check.status, check.detail) for check in report.checks}
+    details = report.checks
     assert details["credentials"][0] == "ok"
     assert details["personas_listing"] == (
         "fail",
@@ -394,10 +393,10 @@ def test_a_key_without_permission_fails_credentials() -> None:
     report = _doctor(
         lambda request: httpx.Response(403, json=forbidden), "the file /k (--api-key-file)"
     )
-    assert report.checks[0].detail == (
+    assert report.checks["credentials"][1] == (
         "the API key from the file /k (--api-key-file) may not list personas (HTTP 403 FORBIDDEN)"
     )
-    assert [check.detail for check in report.checks[1:]] == [
+    assert [detail for _, detail in list(report.checks.values())[1:]] == [
         "not checked: the API key was not accepted"
     ] * 7
     assert (report.failed, report.stopped) == (True, "the checks need a key the API accepts")
@@ -416,9 +415,9 @@ def test_a_redirect_is_named_with_the_host_it_points_at(location: str | None, na
     report = _doctor(lambda request: httpx.Response(307, headers=headers))
     stopped = f"the API answered HTTP 307, {named}, which the tool does not follow"
     assert report.stopped == stopped
-    assert report.checks[0].detail == f"GET /v1/personas: {stopped} (check BLAND_API_URL)"
-    assert report.checks[1].detail == "not checked: the API answered with a redirect"
-    assert "key" not in report.checks[0].detail
+    assert report.checks["credentials"][1] == f"GET /v1/personas: {stopped} (check BLAND_API_URL)"
+    assert report.checks["personas_listing"][1] == "not checked: the API answered with a redirect"
+    assert "key" not in report.checks["credentials"][1]
 
 
 def test_a_key_refused_on_one_endpoint_stops_the_probes_after_it() -> None:
@@ -431,7 +430,7 @@ def test_a_key_refused_on_one_endpoint_stops_the_probes_after_it() -> None:
         return httpx.Response(200, json={"data": [_answer("a", "+1")], "errors": None})
 
     report = _doctor(handler)
-    details = {check.name: (check.status, check.detail) for check in report.checks}
+    details = report.checks
     assert details["credentials"][0] == "ok"
     assert details["inbound_listing"] == (
         "fail",
@@ -451,16 +450,16 @@ def test_consistency_reads_each_spelling_as_its_number_and_fails_on_one_it_canno
 
     spelled = LivePersona("a", "", frozenset({"+14155550100"}))
     agree = consistency(listed([spelled], 2), {"+1 415 5550100": "a"}, get_persona)
-    assert (agree.status, agree.detail) == (
+    assert agree == (
         "ok",
         "1 number on personas, each on one, all on the account; GET /v1/inbound names the "
         "same owners",
     )
     odd = LivePersona("a", "", frozenset(), spellings={"call\nme": ""})
-    check = consistency(listed([odd], 2), {"+14155550100": None}, get_persona)
-    assert check.status == "fail"
-    assert "1 number spelled so that no one can read a phone number in it" in check.detail
-    assert "call\\x0ame" in check.detail
+    status, detail = consistency(listed([odd], 2), {"+14155550100": None}, get_persona)
+    assert status == "fail"
+    assert "1 number spelled so that no one can read a phone number in it" in detail
+    assert "call\\x0ame" in detail
 
 
 NO_AGENT_API = ApiError("Not found", status=404, method="GET", path="/v2/agents")
@@ -496,8 +495,7 @@ def agents(count: int, full: bool = False) -> tuple[list[LiveAgent], bool]:
 def test_agents_listing(
     listing: tuple[list[LiveAgent], bool] | ApiError, status: str, detail: str
 ) -> None:
-    check = agents_listing(listing)
-    assert (check.status, check.detail) == (status, detail)
+    assert agents_listing(listing) == (status, detail)
 
 
 TWIN_GONE = ApiError("no", status=404, code="PERSONA_NOT_FOUND", path="/v1/personas/t2")
@@ -577,8 +575,8 @@ READ = LivePersona("t2", "", frozenset({"+2"}))
 def test_agent_twins(
     reads: tuple[Any, Any, Any], inbound: dict[str, str | None], status: str, detail: str
 ) -> None:
-    check = agent_twins(*reads, inbound)
-    assert (check.status, check.detail.startswith(detail)) == (status, True), check.detail
+    seen, said = agent_twins(*reads, inbound)
+    assert (seen, said.startswith(detail)) == (status, True), said
 
 
 def routed(record: dict[str, Any] | ApiError, agent: str = "") -> Route:
@@ -621,11 +619,10 @@ def routed(record: dict[str, Any] | ApiError, agent: str = "") -> Route:
     ids=["no number", "unreadable", "everything shown", "no pathway", "nothing shown"],
 )
 def test_inbound_number(read: Route | None, status: str, detail: str) -> None:
-    check = inbound_number(read)
-    assert (check.status, check.detail) == (status, detail)
+    assert inbound_number(read) == (status, detail)
 
 
-def _run(routes: dict[str, Any]) -> dict[str, tuple[str, str]]:
+def _run(routes: dict[str, Any]) -> dict[str, Verdict]:
     """run_doctor over an API answering each path in `routes` (personas: none, no error codes)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -636,7 +633,7 @@ def _run(routes: dict[str, Any]) -> dict[str, tuple[str, str]]:
             return httpx.Response(200, json={"data": [], "errors": None})
         return httpx.Response(404, json={"data": None, "errors": [{"error": "NO_AGENT_API"}]})
 
-    return {check.name: (check.status, check.detail) for check in _doctor(handler).checks}
+    return _doctor(handler).checks
 
 
 def test_an_id_no_request_path_can_carry_fails_its_check_instead_of_stopping_doctor() -> None:

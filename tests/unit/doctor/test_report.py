@@ -9,7 +9,8 @@ import pytest
 
 from reconciler.api import BlandClient
 from reconciler.api.transport import EventHooks
-from reconciler.doctor import Report, run_doctor
+from reconciler.doctor import run_doctor
+from reconciler.doctor.report import Report
 from reconciler.errors import ApiError, InputError
 
 
