@@ -3,13 +3,15 @@
 `TestFaults` adds these switches to the simulator's own, so they are set the same ways
 (`sim.faults.update`, `POST /_sim/faults`, attributes); `with_test_faults` puts them in front of
 a simulator through the `intercept` seam of `Simulator` here. The `sim` fixtures start every
-simulator this way.
+simulator this way. `Simulator` here also plays the dashboard between two writes (`on_write`),
+and writes `Streamed` replies piece by piece.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -18,8 +20,10 @@ from typing import Annotated, Any, Literal, get_args
 
 from reconciler import simulator as package
 from reconciler.simulator import Faults, Reply, RequestRecord, json_reply
-from reconciler.simulator.account import Account, PersonaRecord, SimulatedError
+from reconciler.simulator.account import Account, SimulatedError
+from reconciler.simulator.api import Call, Endpoint
 from reconciler.simulator.faults import count, flag, seconds, text_map
+from reconciler.simulator.server import reply_head
 
 MalformedShape = Literal[
     "inbound_numbers_as_one_string", "numbers_as_integers", "data_not_a_list", "persona_without_id"
@@ -28,20 +32,82 @@ MALFORMED_SHAPES: tuple[str, ...] = get_args(MalformedShape)
 AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
 PIECE_SIZE = 64 * 1024
 HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+# Seconds a streamed body waits for a client that stopped reading before it gives up.
+SEND_TIMEOUT = 10.0
 # (the request as logged, the simulator's own way to serve a request) -> the reply
 Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
 
 
+@dataclass
+class Streamed(Reply):
+    """A reply whose body is written piece by piece after its head, whose own headers frame
+    it (with ``Connection: close``: the connection closes after it)."""
+
+    pieces: Iterator[bytes] = field(default_factory=lambda: iter(()))
+
+
+def streamed(reply: Reply, pieces: Iterator[bytes]) -> Streamed:
+    """``reply`` with ``pieces`` for a body."""
+    return Streamed(**vars(reply), pieces=pieces)
+
+
 class Simulator(package.Simulator):
-    """The package's simulator with a seam in front of its own way to serve an API request
-    (after it is logged): `intercept`, when set, answers, calling `serve` for the simulator's
-    own answer. Tests play there what the simulator itself has no switch for."""
+    """The package's simulator with seams only tests play:
+
+    - `intercept`, when set, answers an API request (after it is logged), calling `serve`
+      for the simulator's own answer;
+    - `on_write(simulator, record)`, when set, runs before each write is performed, with the
+      lock held, as a change in the dashboard just before the write arrives;
+    - the attach modes of `TestFaults`, and `Streamed` replies written piece by piece.
+    """
 
     intercept: Intercept | None = None
+    on_write: Callable[[Simulator, RequestRecord], None] | None = None
 
     def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
         own = partial(super().serve, authorised=authorised, body_ok=body_ok)
         return own(record) if self.intercept is None else self.intercept(record, own)
+
+    def perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
+        if record.kind == "write" and self.on_write is not None:
+            self.on_write(self, record)
+        mode = getattr(self.faults, "attach_mode", "steal")
+        if endpoint is not Call.attach_or_detach or call.params[1] != "attach" or mode == "steal":
+            return endpoint(call)
+        return _attach_in_mode(call, mode, endpoint)
+
+    def send(self, connection: socket.socket, reply: Reply) -> None:
+        if not isinstance(reply, Streamed):
+            return super().send(connection, reply)
+        connection.sendall(reply_head(reply, {}))
+        connection.settimeout(SEND_TIMEOUT)
+        for piece in reply.pieces:
+            connection.sendall(piece)
+        return None
+
+
+def _attach_in_mode(call: Call, mode: str, endpoint: Endpoint) -> Reply:
+    """A v1 attach where a number another persona holds is refused (409 or the documented
+    400) or kept on both (`attach_mode`)."""
+    account, numbers, persona = call.account, call.numbers(), call.persona()
+    account.refuse_unknown(numbers)
+    in_use = [n for n in numbers if any(o != persona.id for o in account.numbers[n].owners)]
+    if in_use and mode == "refuse":
+        message = "Some inbound numbers are already attached to another persona"
+        raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
+    if in_use and mode == "refuse_as_invalid":
+        message = "Some inbound numbers were not found or do not belong to you"
+        raise SimulatedError(400, "INVALID_INBOUND_NUMBERS", message, {"invalid_numbers": in_use})
+    if mode != "keep_old":
+        return endpoint(call)
+    # The other owners keep the number: hidden from the attach, then put back.
+    held = {phone: account.numbers[phone].owners for phone in numbers}
+    for phone, owners in held.items():
+        account.numbers[phone].owners = [o for o in owners if o == persona.id]
+    reply = endpoint(call)
+    for phone, owners in held.items():
+        account.numbers[phone].owners = owners + [persona.id] * (persona.id not in owners)
+    return reply
 
 
 def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
@@ -137,28 +203,6 @@ class TestFaults(Faults):
         self._scripted.status = 0 if 200 <= status < 300 else status
         return status
 
-    def attach(self, account: Account, persona: PersonaRecord, numbers: list[str]) -> None:
-        mode = self.attach_mode
-        account.refuse_unknown(numbers)
-        in_use = [n for n in numbers if any(o != persona.id for o in account.numbers[n].owners)]
-        if in_use and mode == "refuse":
-            message = "Some inbound numbers are already attached to another persona"
-            raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
-        if in_use and mode == "refuse_as_invalid":
-            message = "Some inbound numbers were not found or do not belong to you"
-            raise SimulatedError(
-                400, "INVALID_INBOUND_NUMBERS", message, {"invalid_numbers": in_use}
-            )
-        if mode != "keep_old":
-            return Faults.attach(self, account, persona, numbers)
-        # The other owners keep the number: hidden from the attach, then put back before it.
-        held = {phone: account.numbers[phone].owners for phone in numbers}
-        for phone, owners in held.items():
-            account.numbers[phone].owners = [o for o in owners if o == persona.id]
-        Faults.attach(self, account, persona, numbers)
-        for phone, owners in held.items():
-            account.numbers[phone].owners = owners + [persona.id] * (persona.id not in owners)
-
     def move_after_page(self, page: int, account: Account) -> None:
         """Make the move due now that ``page`` of the listing was served, if any (once); a
         number or persona the account lacks leaves it undone."""
@@ -235,8 +279,8 @@ def _misdelivered(reply: Reply, faults: TestFaults, stopping: threading.Event) -
     else:
         size = max(len(reply.payload), faults.large_body_bytes)
         framing = {"Content-Length": str(size), "Connection": "close"}
-    stream = _body_pieces(reply.payload, faults, stopping)
-    return replace(reply, headers={**framing, **reply.headers}, stream=stream)
+    pieces = _body_pieces(reply.payload, faults, stopping)
+    return streamed(replace(reply, headers={**framing, **reply.headers}), pieces)
 
 
 def _body_pieces(payload: bytes, faults: TestFaults, stopping: threading.Event) -> Iterator[bytes]:

@@ -6,7 +6,7 @@ Where the docs leave a reply open (the v2 attach answer), the simulator picks on
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,9 +53,6 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     # False = close the connection without writing anything (lost response or hang).
     send: bool = True
-    # Written instead of the payload, piece by piece, after the headers as they are (the
-    # reply's own headers frame it); the connection closes afterwards. A seam for tests.
-    stream: Iterator[bytes] | None = None
 
 
 def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -97,7 +94,7 @@ class Call:
             raise SimulatedError(400, "INVALID_REQUEST", f"'{name}' must be a positive integer")
         return value
 
-    def _numbers(self) -> list[str]:
+    def numbers(self) -> list[str]:
         """The numbers of an attach or detach body, trimmed, without duplicates, each spelled
         as the account stores it."""
         numbers = self.body.get("inbound_numbers") if isinstance(self.body, dict) else None
@@ -135,7 +132,7 @@ class Call:
             "inbound_numbers": numbers,
         }
 
-    def _v1_persona(self, active: bool = True) -> PersonaRecord:
+    def persona(self, active: bool = True) -> PersonaRecord:
         """The persona the path names: a twin only when twins are readable, a deleted one only
         when not ``active`` (GET shows it)."""
         persona = self.account.personas.get(self.params[0])
@@ -157,13 +154,13 @@ class Call:
         return _ok([self._render_persona(account.personas[pid]) for pid in shown])
 
     def get_persona(self) -> Reply:
-        return _ok(self._render_persona(self._v1_persona(active=False)))
+        return _ok(self._render_persona(self.persona(active=False)))
 
     def attach_or_detach(self) -> Reply:
-        numbers = self._numbers()
-        persona = self._v1_persona()
+        numbers = self.numbers()
+        persona = self.persona()
         if self.params[1] == "attach":
-            self.faults.attach(self.account, persona, numbers)
+            self.account.attach(persona, numbers)
         else:
             self.account.detach(persona, numbers)
         return _ok(self._render_persona(persona))
@@ -177,7 +174,7 @@ class Call:
                 400, "INVALID_BODY", "'persona_settings' must be an object or null"
             )
         phone = self.faults.stored_number(self.params[1].strip())
-        persona = self._v1_persona()
+        persona = self.persona()
         if phone not in persona.numbers:
             raise SimulatedError(
                 404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
@@ -284,7 +281,7 @@ class Call:
         a code the v2 docs list, is a guess; the success bodies are the simulator's choice too.
         """
         account, agent = self.account, self._live_agent()
-        numbers = self._numbers()
+        numbers = self.numbers()
         if self.params[1] == "detach":
             twin = account.personas.get(agent.twin_id or "")
             detached = account.detach(twin, numbers) if twin is not None else 0
@@ -312,9 +309,10 @@ def _render_agent(agent: AgentRecord, with_environments: bool) -> JSONObject:
     return body
 
 
+Endpoint = Callable[[Call], Reply]
 # (method, path pattern, endpoint); a group is a path segment, handed to the endpoint unquoted.
 # The label path has no /v1 prefix.
-ROUTES: list[tuple[str, str, Callable[[Call], Reply]]] = [
+ROUTES: list[tuple[str, str, Endpoint]] = [
     ("GET", "/v1/personas", Call.list_personas),
     ("GET", "/v1/personas/([^/]+)", Call.get_persona),
     ("POST", "/v1/personas/([^/]+)/inbound/(attach|detach)", Call.attach_or_detach),

@@ -13,8 +13,6 @@ from copy import copy
 from dataclasses import dataclass, field
 from typing import Annotated, Any, get_type_hints
 
-from .account import Account, PersonaRecord
-
 
 def count(value: object) -> bool:
     """An int of 0 or more (not a bool)."""
@@ -117,11 +115,6 @@ class Faults:
             if left > 0:
                 setattr(self, name, left - 1)
             return bool(left > 0)
-
-    def attach(self, account: Account, persona: PersonaRecord, numbers: list[str]) -> None:
-        """Attach numbers to a v1 persona, taking them from any other: a seam for the tests'
-        readings where the API refuses or keeps them on both."""
-        account.attach(persona, numbers)
 
     def stored_number(self, spelling: str) -> str:
         """The number a request names, spelled as the account stores it."""
