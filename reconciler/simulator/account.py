@@ -109,8 +109,6 @@ class Account:
 
     def add_persona(self, persona_id: str, name: str) -> PersonaRecord:
         """Add a persona stamped now, holding no numbers."""
-        if persona_id in self.personas:
-            raise ValueError(f"persona {persona_id!r} already exists")
         stamp = now_iso()
         persona = PersonaRecord(persona_id, name, stamp, stamp)
         self.personas[persona_id] = persona
@@ -187,34 +185,31 @@ def account_from_state(state: Mapping[str, Any], source: str = "state") -> Accou
             raise StateError(f'{source}: "{kind}" must be a list')
         for i, entry in enumerate(entries):
             try:
-                LOADERS[kind](account, _fields(kind, entry))
+                _load(account, kind, entry)
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 raise StateError(f"{source}: {kind}[{i}]: {exc}") from None
     return account
 
 
-def _fields(kind: str, entry: Any) -> JSONObject:
-    """An entry's id (``phone_number`` for numbers, which may be a string alone) and FIELDS,
-    defaults filled in."""
+def _load(account: Account, kind: str, entry: Any) -> None:
+    """Add one entry of the state to the account: its id (``phone_number`` for a number, which
+    may be given alone as a string) and FIELDS, defaults filled in."""
     id_name = "phone_number" if kind == "numbers" else "id"
     if kind == "numbers" and isinstance(entry, str):
         entry = {id_name: entry}
     if not (isinstance(entry, dict) and isinstance(entry.get(id_name), str) and entry[id_name]):
         raise ValueError(f"expected an object with a non-empty string {id_name!r}")
-    defaults = FIELDS[kind].items()
-    return {id_name: entry[id_name]} | {name: entry.get(name, d) for name, d in defaults}
-
-
-def _load_number(account: Account, fields: JSONObject) -> None:
-    known = account.numbers.get(fields["phone_number"])
-    number_id = known.id if known else len(account.numbers) + 1
-    account.numbers[fields["phone_number"]] = NumberRecord(id=number_id, **fields)
-
-
-def _load_agent(account: Account, fields: JSONObject) -> None:
-    fields["created_at"] = fields["created_at"] or EPOCH
-    fields["updated_at"] = fields["updated_at"] or fields["created_at"]
-    account.agents[fields["id"]] = AgentRecord(**fields | {"versions": int(fields["versions"])})
+    fields = {id_name: entry[id_name]} | {n: entry.get(n, d) for n, d in FIELDS[kind].items()}
+    if kind == "numbers":
+        known = account.numbers.get(fields["phone_number"])
+        fields["id"] = known.id if known else len(account.numbers) + 1
+        account.numbers[fields["phone_number"]] = NumberRecord(**fields)
+    elif kind == "agents":
+        fields["created_at"] = fields["created_at"] or EPOCH
+        fields["updated_at"] = fields["updated_at"] or fields["created_at"]
+        account.agents[fields["id"]] = AgentRecord(**fields | {"versions": int(fields["versions"])})
+    else:
+        _load_persona(account, fields)
 
 
 def _load_persona(account: Account, fields: JSONObject) -> None:
@@ -239,9 +234,6 @@ def _load_persona(account: Account, fields: JSONObject) -> None:
         if persona.id not in account.numbers[phone].owners:
             account.numbers[phone].owners.append(persona.id)
         persona.numbers[phone] = deepcopy(settings.get(phone))
-
-
-LOADERS = {"numbers": _load_number, "agents": _load_agent, "personas": _load_persona}
 
 
 def export_state(account: Account) -> JSONObject:
