@@ -73,6 +73,10 @@ def _ok(data: Any) -> Reply:
     return json_reply(200, {"data": data, "errors": None})
 
 
+def _invalid(message: str, code: str = "INVALID_BODY") -> SimulatedError:
+    return SimulatedError(400, code, message)
+
+
 @dataclass(frozen=True)
 class Call:
     """One API request being served: the account and faults it sees, the path segments its
@@ -91,7 +95,7 @@ class Call:
         except ValueError:
             value = 0
         if value < 1:
-            raise SimulatedError(400, "INVALID_REQUEST", f"'{name}' must be a positive integer")
+            raise _invalid(f"'{name}' must be a positive integer", "INVALID_REQUEST")
         return value
 
     def numbers(self) -> list[str]:
@@ -99,13 +103,9 @@ class Call:
         as the account stores it."""
         numbers = self.body.get("inbound_numbers") if isinstance(self.body, dict) else None
         if not isinstance(numbers, list) or not numbers:
-            raise SimulatedError(
-                400, "INVALID_BODY", "'inbound_numbers' must be a non-empty array of strings"
-            )
+            raise _invalid("'inbound_numbers' must be a non-empty array of strings")
         if not all(isinstance(value, str) and value.strip() for value in numbers):
-            raise SimulatedError(
-                400, "INVALID_BODY", "Each entry of 'inbound_numbers' must be a non-empty string"
-            )
+            raise _invalid("Each entry of 'inbound_numbers' must be a non-empty string")
         return list(dict.fromkeys(self.faults.stored_number(value.strip()) for value in numbers))
 
     # ------------------------------------------------------------- v1 personas
@@ -167,12 +167,10 @@ class Call:
 
     def settings(self) -> Reply:
         if not isinstance(self.body, dict) or "persona_settings" not in self.body:
-            raise SimulatedError(400, "INVALID_BODY", "'persona_settings' is required")
+            raise _invalid("'persona_settings' is required")
         settings = self.body["persona_settings"]
         if settings is not None and not isinstance(settings, dict):
-            raise SimulatedError(
-                400, "INVALID_BODY", "'persona_settings' must be an object or null"
-            )
+            raise _invalid("'persona_settings' must be an object or null")
         phone = self.faults.stored_number(self.params[1].strip())
         persona = self.persona()
         if phone not in persona.numbers:
@@ -201,15 +199,13 @@ class Call:
         return shown
 
     def list_inbound(self) -> Reply:
-        account, faults = self.account, self.faults
+        account, faults, numbers = self.account, self.faults, self.account.numbers
         # The one answer that covers the whole account: in its plain form cached between changes.
         with_routing = faults.inbound_shows_routing
-        plain = not (with_routing or faults.legacy_inbound_includes_persona)
-        plain = plain and not faults.inbound_spellings
-        cache = account.inbound_body_cache
-        if plain and cache is not None and cache[0] == len(account.numbers):
-            return Reply(200, cache[1])
-        numbers = account.numbers
+        owners = faults.legacy_inbound_includes_persona
+        plain = not (with_routing or owners or faults.inbound_spellings)
+        if plain and account.inbound_body_cache and account.inbound_body_cache[0] == len(numbers):
+            return Reply(200, account.inbound_body_cache[1])
         shown = [self._inbound_object(numbers[phone], with_routing) for phone in sorted(numbers)]
         reply = json_reply(200, {"inbound_numbers": shown})
         if plain:
@@ -231,14 +227,11 @@ class Call:
         body = self.body if isinstance(self.body, dict) else {}
         phone, label = body.get("phoneNumber"), body.get("newLabel")
         if not isinstance(phone, str) or not phone.strip() or not isinstance(label, str):
-            raise SimulatedError(
-                400, "INVALID_REQUEST", "'phoneNumber' and 'newLabel' (a string) are required"
-            )
+            message = "'phoneNumber' and 'newLabel' (a string) are required"
+            raise _invalid(message, "INVALID_REQUEST")
         # Counted as a JavaScript server counts a string's length: in UTF-16 units.
         if len(label.encode("utf-16-le")) // 2 > MAX_LABEL_CHARS:
-            raise SimulatedError(
-                400, "LABEL_TOO_LONG", f"Label must be {MAX_LABEL_CHARS} characters or fewer"
-            )
+            raise _invalid(f"Label must be {MAX_LABEL_CHARS} characters or fewer", "LABEL_TOO_LONG")
         number = self.account.numbers.get(self.faults.stored_number(phone.strip()))
         if number is None:
             return json_reply(404, _NUMBER_NOT_FOUND)
@@ -252,7 +245,7 @@ class Call:
         try:
             limit = int(self.query.get("limit", DEFAULT_AGENT_LIMIT))
         except ValueError:
-            raise SimulatedError(400, "BAD_REQUEST", "'limit' must be an integer") from None
+            raise _invalid("'limit' must be an integer", "BAD_REQUEST") from None
         live = [agent for agent in self.account.agents.values() if agent.deleted_at is None]
         live.sort(key=lambda agent: agent.updated_at, reverse=True)
         shown = live[: min(max(limit, 1), MAX_AGENT_LIMIT)]

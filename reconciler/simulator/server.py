@@ -29,12 +29,8 @@ MAX_LINE = 64 * 1024
 
 @dataclass
 class RequestRecord:
-    """One API request as the simulator saw it.
-
-    ``status`` is the HTTP status the simulator decided on; 0 while the request is in flight
-    and for requests that hung. ``dropped`` marks writes that were applied but whose
-    connection was closed before any response was sent.
-    """
+    """One API request as the simulator saw it: ``status`` is 0 while in flight and for a
+    request that hung; ``dropped`` marks a write applied whose answer was never sent."""
 
     method: str
     path: str
@@ -78,9 +74,8 @@ class Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
         if self._listener is None:
             self.stopping = threading.Event()
-            # The backlog of 128 takes a client's burst of connections (the reconciler reads up
-            # to 16 pages at once); a backlog of 5 made the kernel drop SYNs, and the client
-            # waited a second to retry.
+            # A backlog of 5 made the kernel drop SYNs of a client's burst of connections (16
+            # pages read at once), and the client waited a second to retry.
             self._listener = socket.create_server((self.host, self.port), backlog=128)
             self.port = self._listener.getsockname()[1]
             name = f"simulator-{self.port}"
@@ -174,8 +169,6 @@ class Simulator:
         while (line := reader.readline(MAX_LINE).decode("latin-1")).strip():
             name, _, value = line.partition(":")
             headers.setdefault(name.strip().lower(), value.strip())
-        if headers.get("expect", "").lower() == "100-continue":  # as curl asks for large bodies
-            connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = reader.read(int(headers.get("content-length") or 0))
         reply = self.handle(method, target, headers.get("authorization"), body)
         if not reply.send:
