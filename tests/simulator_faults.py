@@ -16,13 +16,12 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from reconciler import simulator as package
 from reconciler.simulator import Faults, Reply, RequestRecord, json_reply
 from reconciler.simulator.account import Account, SimulatedError
 from reconciler.simulator.api import Call, Endpoint
-from reconciler.simulator.faults import count, flag, seconds, text_map
 from reconciler.simulator.server import reply_head
 
 MalformedShape = Literal[
@@ -110,21 +109,8 @@ def _attach_in_mode(call: Call, mode: str, endpoint: Endpoint) -> Reply:
     return reply
 
 
-def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
-    """What ``check`` accepts, or None."""
-    return lambda value: value is None or check(value)
-
-
-def positive(value: object) -> bool:
-    return count(value) and value != 0
-
-
-def shapes(value: object) -> bool:
-    return isinstance(value, list) and all(shape in MALFORMED_SHAPES for shape in value)
-
-
-def an_attach_mode(value: object) -> bool:
-    return value in get_args(AttachMode)
+def count(value: object) -> bool:
+    return type(value) is int and value >= 0
 
 
 def a_listing_move(value: object) -> bool:
@@ -138,48 +124,61 @@ def a_listing_move(value: object) -> bool:
     )
 
 
+# What the switches of `TestFaults` take whose type alone does not say it (see Faults.accepts).
+OWN_CHECKS: dict[str, Callable[[object], bool]] = {
+    "attach_mode": lambda value: value in get_args(AttachMode),
+    "hang_writes_after": lambda value: value is None or count(value),
+    "endless_body_cap": lambda value: count(value) and value != 0,
+    "limit_cap": lambda value: value is None or (count(value) and value != 0),
+    "move_during_listing": a_listing_move,
+    "malformed": lambda value: (
+        isinstance(value, list) and all(v in MALFORMED_SHAPES for v in value)
+    ),
+}
+
+
 @dataclass(slots=True)
 class TestFaults(Faults):
     """The simulator's faults, and those only tests play."""
 
     __test__ = False  # not a test class, whatever its name
 
-    attach_mode: Annotated[AttachMode, an_attach_mode] = "steal"
+    attach_mode: AttachMode = "steal"
     """Attaching a number another persona holds: move it, refuse (409 INBOUND_NUMBER_IN_USE),
     refuse as the one documented attach error (400 INVALID_INBOUND_NUMBERS) or keep it on both."""
-    html_errors: Annotated[bool, flag] = False
+    html_errors: bool = False
     """Scripted error bodies are an HTML gateway page instead of JSON."""
-    hang: Annotated[int, count] = 0
+    hang: int = 0
     """The next N API requests never get an answer."""
-    hang_writes_after: Annotated[int | None, optional(count)] = None
+    hang_writes_after: int | None = None
     """Once this many writes have been served (counted from when the field was set), every
     later write hangs."""
-    hang_timeout: Annotated[float, seconds] = 600.0
+    hang_timeout: float = 600.0
     """Cap on how long a hung request waits before its connection is closed; stop() wakes it."""
-    inbound_numbers_as_strings: Annotated[bool, flag] = False
+    inbound_numbers_as_strings: bool = False
     """Persona objects list ``inbound_numbers`` as bare strings."""
-    trickle_seconds: Annotated[float, seconds] = 0.0
+    trickle_seconds: float = 0.0
     """API response bodies are sent one byte at a time, this many seconds apart (0 = off)."""
-    large_body_bytes: Annotated[int, count] = 0
+    large_body_bytes: int = 0
     """API response bodies are padded with whitespace up to this many bytes (0 = off)."""
-    endless_body: Annotated[bool, flag] = False
+    endless_body: bool = False
     """API response bodies never end (chunked whitespace, cut off at ``endless_body_cap``)."""
-    endless_body_cap: Annotated[int, positive] = 2 * 1024**3
+    endless_body_cap: int = 2 * 1024**3
     """Bytes after which an endless body is cut off, should no client hang up before."""
-    errors_as_string: Annotated[bool, flag] = False
+    errors_as_string: bool = False
     """Error envelopes carry ``errors`` as a ``"CODE: message"`` string."""
-    ignore_page: Annotated[bool, flag] = False
+    ignore_page: bool = False
     """GET /v1/personas serves page 1 whatever ``page`` asks for."""
-    limit_cap: Annotated[int | None, optional(positive)] = None
+    limit_cap: int | None = None
     """GET /v1/personas pages hold at most this many personas, whatever ``limit`` asks for."""
-    inbound_owner_overrides: Annotated[dict[str, str], text_map] = field(default_factory=dict)
+    inbound_owner_overrides: dict[str, str] = field(default_factory=dict)
     """number -> persona id that GET /v1/inbound names as its ``persona_id``, whatever the
     personas say; GET /v1/inbound then reports ``label`` and ``persona_id`` for every number."""
-    move_during_listing: Annotated[dict[str, Any] | None, a_listing_move] = None
+    move_during_listing: dict[str, Any] | None = None
     """A change between two page reads of GET /v1/personas, as from the dashboard: once page
     ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once), so that
     a client reading on sees the number twice."""
-    malformed: Annotated[list[MalformedShape], shapes] = field(default_factory=list)
+    malformed: list[MalformedShape] = field(default_factory=list)
     """Shapes the responses break: ``inbound_numbers_as_one_string`` (a persona's numbers as
     one comma-separated string), ``numbers_as_integers`` (phone numbers as JSON integers),
     ``data_not_a_list`` (the persona listing's ``data`` as an object keyed by id) and
@@ -190,6 +189,10 @@ class TestFaults(Faults):
     _scripted: threading.local = field(
         default_factory=threading.local, init=False, repr=False, compare=False
     )
+
+    def accepts(self, name: str, value: Any) -> bool:
+        check = OWN_CHECKS.get(name)
+        return check(value) if check else Faults.accepts(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Arming hang_writes_after starts a fresh count, so "hang after k writes" means k more
