@@ -95,4 +95,4 @@ class Simulator(simulator.Simulator):
                 raise KeyError(persona_id)
             if phone_number not in self.account.numbers:
                 self.add_number(phone_number)
-            self.account.set_owner(phone_number, persona_id)
+            simulator.set_owner(self.account, phone_number, persona_id)

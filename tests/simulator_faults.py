@@ -109,6 +109,17 @@ def _attach_in_mode(call: Call, mode: str, endpoint: Endpoint) -> Reply:
     return reply
 
 
+def set_owner(account: Account, phone: str, persona_id: str | None) -> None:
+    """Make ``persona_id`` the only owner of ``phone`` (None = unrouted), as the dashboard
+    does: nothing else of the number or the personas changes."""
+    record = account.numbers[phone]
+    for old in [owner for owner in record.owners if owner != persona_id]:
+        account.detach(account.personas[old], [phone])
+    if persona_id is not None and persona_id not in record.owners:
+        account.personas[persona_id].numbers[phone] = None
+        record.owners.append(persona_id)
+
+
 def count(value: object) -> bool:
     return type(value) is int and value >= 0
 
@@ -215,7 +226,7 @@ class TestFaults(Faults):
                 return
             self.move_during_listing = None
         if move["number"] in account.numbers and move["to_persona"] in account.personas:
-            account.set_owner(move["number"], move["to_persona"])
+            set_owner(account, move["number"], move["to_persona"])
 
     def take_hang(self, is_write: bool) -> bool:
         """Decide whether this request hangs, consuming one ``hang`` token if so."""

@@ -115,15 +115,6 @@ class Account:
         self.order.append(persona_id)
         return persona
 
-    def set_owner(self, phone: str, persona_id: str | None) -> None:
-        """Make ``persona_id`` the only owner of ``phone`` (None = unrouted)."""
-        record = self.numbers[phone]
-        for old in [owner for owner in record.owners if owner != persona_id]:
-            self.detach(self.personas[old], [phone])
-        if persona_id is not None and persona_id not in record.owners:
-            self.personas[persona_id].numbers[phone] = None
-            record.owners.append(persona_id)
-
     def refuse_unknown(self, numbers: list[str]) -> None:
         """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
         invalid = [n for n in numbers if n not in self.numbers]
@@ -138,9 +129,14 @@ class Account:
         self.refuse_unknown(numbers)
         changed = any(persona.id not in self.numbers[phone].owners for phone in numbers)
         for phone in numbers:
-            self.set_owner(phone, persona.id)
+            record = self.numbers[phone]
+            for old in [owner for owner in record.owners if owner != persona.id]:
+                self.detach(self.personas[old], [phone])
+            if persona.id not in record.owners:
+                persona.numbers[phone] = None
+                record.owners.append(persona.id)
             # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
-            self.numbers[phone].pathway_id = self.numbers[phone].prompt = None
+            record.pathway_id = record.prompt = None
         if changed:
             persona.updated_at = now_iso()
 

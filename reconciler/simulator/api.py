@@ -29,9 +29,12 @@ from .faults import Faults
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
-# The version fields of a persona object, always null here.
-_VERSION_FIELDS = [
-    f"current_{env}_version{suffix}" for suffix in ("_id", "") for env in ("production", "draft")
+# The fields of a persona object in the API's order; the image and version fields, which a
+# persona record lacks, are always null here.
+_PERSONA_FIELDS = [
+    *("id", "name", "role", "description", "tags", "image_url"),
+    *("created_at", "updated_at", "deleted_at", "user_id"),
+    *(f"current_{env}_version{end}" for end in ("_id", "") for env in ("production", "draft")),
 ]
 # Fields of a GET /v1/inbound number object that the simulator never varies.
 _INBOUND_DEFAULTS: JSONObject = json.loads(
@@ -113,7 +116,9 @@ class Call:
     def _render_persona(self, persona: PersonaRecord) -> JSONObject:
         """The persona object of the list, get, attach and detach answers."""
         spellings = self.faults.listing_spellings
-        numbers = [
+        shown = {name: getattr(persona, name, None) for name in _PERSONA_FIELDS}
+        shown |= {"tags": list(persona.tags), "user_id": USER_ID}
+        shown["inbound_numbers"] = [
             {
                 "phone_number": spellings.get(phone, phone),
                 "label": self.account.numbers[phone].label,
@@ -122,15 +127,7 @@ class Call:
             }
             for phone in sorted(persona.numbers)
         ]
-        return {
-            **{name: getattr(persona, name) for name in ("id", "name", "role", "description")},
-            "tags": list(persona.tags),
-            "image_url": None,
-            **{name: getattr(persona, name) for name in ("created_at", "updated_at", "deleted_at")},
-            "user_id": USER_ID,
-            **dict.fromkeys(_VERSION_FIELDS),
-            "inbound_numbers": numbers,
-        }
+        return shown
 
     def persona(self, active: bool = True) -> PersonaRecord:
         """The persona the path names: a twin only when twins are readable, a deleted one only
