@@ -2,10 +2,8 @@
 
 Every API request costs O(page), never O(account): personas are kept in a dict plus a
 creation-ordered id list (list pages are slices), each number knows its owners and each persona
-its numbers. Nothing here is thread-safe on its own; the simulator serialises access.
-
-A v2 agent answers its numbers through a hidden twin persona, tagged ``v2-agent:<agent id>``,
-made by its first attach (bland-api-v2.md, section 2): the twin holds the agent's numbers.
+its numbers. Not thread-safe: the simulator serialises access. A v2 agent's numbers are held by
+its twin persona, tagged ``v2-agent:<agent id>`` and made by its first attach.
 """
 
 from __future__ import annotations
@@ -29,8 +27,7 @@ PERSONA_NOT_FOUND = ("PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 @dataclass(eq=False)
 class SimulatedError(Exception):
-    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope
-    (the server's own, unrelated to any exception the reconciler raises on its side)."""
+    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope."""
 
     status: int
     code: str
