@@ -265,11 +265,8 @@ class Call:
 
     def agent_numbers(self) -> Reply:
         """Attach numbers to the agent's twin persona (made at its first attach) from any
-        owner, or detach them from it.
-
-        Bland documents no error code for an agent without a saved version: 404 NO_VERSIONS,
-        a code the v2 docs list, is a guess; the success bodies are the simulator's choice too.
-        """
+        owner, or detach them from it. The docs give no error for an agent without a saved
+        version (404 NO_VERSIONS, a code they list, is a guess) nor the success bodies."""
         account, agent = self.account, self._live_agent()
         numbers = self.numbers()
         if self.params[1] == "detach":

@@ -1,8 +1,7 @@
 """The simulator's fault switches: readings of the API the docs leave open, and misbehaviours.
 
-One instance serves every request thread of a running simulator while tests change it, so a
-counter or a scripted-status list changes only under the instance's lock. Fields are replaced,
-never changed in place, so a request thread may read any field without the lock.
+One instance serves every request thread while tests change it: a counter or a scripted-status
+list changes only under its lock; other fields are replaced whole, so a read needs no lock.
 """
 
 from __future__ import annotations
