@@ -161,7 +161,7 @@ class Simulator:
             with connection.makefile("rb") as reader:
                 while self._exchange(connection, reader):
                     pass
-        except (OSError, ValueError):  # a client gone, or a request that is not HTTP/1.1
+        except Exception:  # a client gone, or a request that is not HTTP/1.1
             log.debug("connection ended", exc_info=True)
         finally:
             self._connections.discard(connection)
