@@ -58,8 +58,11 @@ class Simulator(simulator.Simulator):
     def add_persona(
         self, id: str, name: str, numbers: Iterable[str] = (), deleted: bool = False
     ) -> None:
-        """Add a persona, taking the given numbers from whoever holds them."""
+        """Add a persona, taking the given numbers from whoever holds them (ValueError if the
+        account has one of that id)."""
         with self.lock:
+            if id in self.account.personas:
+                raise ValueError(f"persona {id!r} already exists")
             persona = self.account.add_persona(id, name)
             for phone in numbers:
                 self.set_owner(phone, id)
@@ -92,4 +95,4 @@ class Simulator(simulator.Simulator):
                 raise KeyError(persona_id)
             if phone_number not in self.account.numbers:
                 self.add_number(phone_number)
-            self.account.set_owner(phone_number, persona_id)
+            simulator.set_owner(self.account, phone_number, persona_id)

@@ -3,23 +3,26 @@
 `TestFaults` adds these switches to the simulator's own, so they are set the same ways
 (`sim.faults.update`, `POST /_sim/faults`, attributes); `with_test_faults` puts them in front of
 a simulator through the `intercept` seam of `Simulator` here. The `sim` fixtures start every
-simulator this way.
+simulator this way. `Simulator` here also plays the dashboard between two writes (`on_write`),
+and writes `Streamed` replies piece by piece.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from reconciler import simulator as package
 from reconciler.simulator import Faults, Reply, RequestRecord, json_reply
-from reconciler.simulator.account import Account, PersonaRecord, SimulatedError
-from reconciler.simulator.faults import count, flag, seconds, text_map
+from reconciler.simulator.account import Account, SimulatedError
+from reconciler.simulator.api import Call, Endpoint
+from reconciler.simulator.server import reply_head
 
 MalformedShape = Literal[
     "inbound_numbers_as_one_string", "numbers_as_integers", "data_not_a_list", "persona_without_id"
@@ -28,37 +31,97 @@ MALFORMED_SHAPES: tuple[str, ...] = get_args(MalformedShape)
 AttachMode = Literal["steal", "refuse", "refuse_as_invalid", "keep_old"]
 PIECE_SIZE = 64 * 1024
 HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+# Seconds a streamed body waits for a client that stopped reading before it gives up.
+SEND_TIMEOUT = 10.0
 # (the request as logged, the simulator's own way to serve a request) -> the reply
 Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
 
 
+@dataclass
+class Streamed(Reply):
+    """A reply whose body is written piece by piece after its head, whose own headers frame
+    it (with ``Connection: close``: the connection closes after it)."""
+
+    pieces: Iterator[bytes] = field(default_factory=lambda: iter(()))
+
+
+def streamed(reply: Reply, pieces: Iterator[bytes]) -> Streamed:
+    """``reply`` with ``pieces`` for a body."""
+    return Streamed(**vars(reply), pieces=pieces)
+
+
 class Simulator(package.Simulator):
-    """The package's simulator with a seam in front of its own way to serve an API request
-    (after it is logged): `intercept`, when set, answers, calling `serve` for the simulator's
-    own answer. Tests play there what the simulator itself has no switch for."""
+    """The package's simulator with seams only tests play:
+
+    - `intercept`, when set, answers an API request (after it is logged), calling `serve`
+      for the simulator's own answer;
+    - `on_write(simulator, record)`, when set, runs before each write is performed, with the
+      lock held, as a change in the dashboard just before the write arrives;
+    - the attach modes of `TestFaults`, and `Streamed` replies written piece by piece.
+    """
 
     intercept: Intercept | None = None
+    on_write: Callable[[Simulator, RequestRecord], None] | None = None
 
     def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
         own = partial(super().serve, authorised=authorised, body_ok=body_ok)
         return own(record) if self.intercept is None else self.intercept(record, own)
 
+    def perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
+        if record.kind == "write" and self.on_write is not None:
+            self.on_write(self, record)
+        mode = getattr(self.faults, "attach_mode", "steal")
+        if endpoint is not Call.attach_or_detach or call.params[1] != "attach" or mode == "steal":
+            return endpoint(call)
+        return _attach_in_mode(call, mode, endpoint)
 
-def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
-    """What ``check`` accepts, or None."""
-    return lambda value: value is None or check(value)
+    def send(self, connection: socket.socket, reply: Reply) -> None:
+        if not isinstance(reply, Streamed):
+            return super().send(connection, reply)
+        connection.sendall(reply_head(reply, {}))
+        connection.settimeout(SEND_TIMEOUT)
+        for piece in reply.pieces:
+            connection.sendall(piece)
+        return None
 
 
-def positive(value: object) -> bool:
-    return count(value) and value != 0
+def _attach_in_mode(call: Call, mode: str, endpoint: Endpoint) -> Reply:
+    """A v1 attach where a number another persona holds is refused (409 or the documented
+    400) or kept on both (`attach_mode`)."""
+    account, numbers, persona = call.account, call.numbers(), call.persona()
+    account.refuse_unknown(numbers)
+    in_use = [n for n in numbers if any(o != persona.id for o in account.numbers[n].owners)]
+    if in_use and mode == "refuse":
+        message = "Some inbound numbers are already attached to another persona"
+        raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
+    if in_use and mode == "refuse_as_invalid":
+        message = "Some inbound numbers were not found or do not belong to you"
+        raise SimulatedError(400, "INVALID_INBOUND_NUMBERS", message, {"invalid_numbers": in_use})
+    if mode != "keep_old":
+        return endpoint(call)
+    # The other owners keep the number: hidden from the attach, then put back.
+    held = {phone: account.numbers[phone].owners for phone in numbers}
+    for phone, owners in held.items():
+        account.numbers[phone].owners = [o for o in owners if o == persona.id]
+    reply = endpoint(call)
+    for phone, owners in held.items():
+        account.numbers[phone].owners = owners + [persona.id] * (persona.id not in owners)
+    return reply
 
 
-def shapes(value: object) -> bool:
-    return isinstance(value, list) and all(shape in MALFORMED_SHAPES for shape in value)
+def set_owner(account: Account, phone: str, persona_id: str | None) -> None:
+    """Make ``persona_id`` the only owner of ``phone`` (None = unrouted), as the dashboard
+    does: nothing else of the number or the personas changes."""
+    record = account.numbers[phone]
+    for old in [owner for owner in record.owners if owner != persona_id]:
+        account.detach(account.personas[old], [phone])
+    if persona_id is not None and persona_id not in record.owners:
+        account.personas[persona_id].numbers[phone] = None
+        record.owners.append(persona_id)
 
 
-def an_attach_mode(value: object) -> bool:
-    return value in get_args(AttachMode)
+def count(value: object) -> bool:
+    return type(value) is int and value >= 0
 
 
 def a_listing_move(value: object) -> bool:
@@ -72,48 +135,61 @@ def a_listing_move(value: object) -> bool:
     )
 
 
+# What the switches of `TestFaults` take whose type alone does not say it (see Faults.accepts).
+OWN_CHECKS: dict[str, Callable[[object], bool]] = {
+    "attach_mode": lambda value: value in get_args(AttachMode),
+    "hang_writes_after": lambda value: value is None or count(value),
+    "endless_body_cap": lambda value: count(value) and value != 0,
+    "limit_cap": lambda value: value is None or (count(value) and value != 0),
+    "move_during_listing": a_listing_move,
+    "malformed": lambda value: (
+        isinstance(value, list) and all(v in MALFORMED_SHAPES for v in value)
+    ),
+}
+
+
 @dataclass(slots=True)
 class TestFaults(Faults):
     """The simulator's faults, and those only tests play."""
 
     __test__ = False  # not a test class, whatever its name
 
-    attach_mode: Annotated[AttachMode, an_attach_mode] = "steal"
+    attach_mode: AttachMode = "steal"
     """Attaching a number another persona holds: move it, refuse (409 INBOUND_NUMBER_IN_USE),
     refuse as the one documented attach error (400 INVALID_INBOUND_NUMBERS) or keep it on both."""
-    html_errors: Annotated[bool, flag] = False
+    html_errors: bool = False
     """Scripted error bodies are an HTML gateway page instead of JSON."""
-    hang: Annotated[int, count] = 0
+    hang: int = 0
     """The next N API requests never get an answer."""
-    hang_writes_after: Annotated[int | None, optional(count)] = None
+    hang_writes_after: int | None = None
     """Once this many writes have been served (counted from when the field was set), every
     later write hangs."""
-    hang_timeout: Annotated[float, seconds] = 600.0
+    hang_timeout: float = 600.0
     """Cap on how long a hung request waits before its connection is closed; stop() wakes it."""
-    inbound_numbers_as_strings: Annotated[bool, flag] = False
+    inbound_numbers_as_strings: bool = False
     """Persona objects list ``inbound_numbers`` as bare strings."""
-    trickle_seconds: Annotated[float, seconds] = 0.0
+    trickle_seconds: float = 0.0
     """API response bodies are sent one byte at a time, this many seconds apart (0 = off)."""
-    large_body_bytes: Annotated[int, count] = 0
+    large_body_bytes: int = 0
     """API response bodies are padded with whitespace up to this many bytes (0 = off)."""
-    endless_body: Annotated[bool, flag] = False
+    endless_body: bool = False
     """API response bodies never end (chunked whitespace, cut off at ``endless_body_cap``)."""
-    endless_body_cap: Annotated[int, positive] = 2 * 1024**3
+    endless_body_cap: int = 2 * 1024**3
     """Bytes after which an endless body is cut off, should no client hang up before."""
-    errors_as_string: Annotated[bool, flag] = False
+    errors_as_string: bool = False
     """Error envelopes carry ``errors`` as a ``"CODE: message"`` string."""
-    ignore_page: Annotated[bool, flag] = False
+    ignore_page: bool = False
     """GET /v1/personas serves page 1 whatever ``page`` asks for."""
-    limit_cap: Annotated[int | None, optional(positive)] = None
+    limit_cap: int | None = None
     """GET /v1/personas pages hold at most this many personas, whatever ``limit`` asks for."""
-    inbound_owner_overrides: Annotated[dict[str, str], text_map] = field(default_factory=dict)
+    inbound_owner_overrides: dict[str, str] = field(default_factory=dict)
     """number -> persona id that GET /v1/inbound names as its ``persona_id``, whatever the
     personas say; GET /v1/inbound then reports ``label`` and ``persona_id`` for every number."""
-    move_during_listing: Annotated[dict[str, Any] | None, a_listing_move] = None
+    move_during_listing: dict[str, Any] | None = None
     """A change between two page reads of GET /v1/personas, as from the dashboard: once page
     ``after_page`` is served, ``number`` leaves its persona for ``to_persona`` (once), so that
     a client reading on sees the number twice."""
-    malformed: Annotated[list[MalformedShape], shapes] = field(default_factory=list)
+    malformed: list[MalformedShape] = field(default_factory=list)
     """Shapes the responses break: ``inbound_numbers_as_one_string`` (a persona's numbers as
     one comma-separated string), ``numbers_as_integers`` (phone numbers as JSON integers),
     ``data_not_a_list`` (the persona listing's ``data`` as an object keyed by id) and
@@ -124,6 +200,10 @@ class TestFaults(Faults):
     _scripted: threading.local = field(
         default_factory=threading.local, init=False, repr=False, compare=False
     )
+
+    def accepts(self, name: str, value: Any) -> bool:
+        check = OWN_CHECKS.get(name)
+        return check(value) if check else Faults.accepts(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Arming hang_writes_after starts a fresh count, so "hang after k writes" means k more
@@ -137,28 +217,6 @@ class TestFaults(Faults):
         self._scripted.status = 0 if 200 <= status < 300 else status
         return status
 
-    def attach(self, account: Account, persona: PersonaRecord, numbers: list[str]) -> None:
-        mode = self.attach_mode
-        account.refuse_unknown(numbers)
-        in_use = [n for n in numbers if any(o != persona.id for o in account.numbers[n].owners)]
-        if in_use and mode == "refuse":
-            message = "Some inbound numbers are already attached to another persona"
-            raise SimulatedError(409, "INBOUND_NUMBER_IN_USE", message, {"phone_numbers": in_use})
-        if in_use and mode == "refuse_as_invalid":
-            message = "Some inbound numbers were not found or do not belong to you"
-            raise SimulatedError(
-                400, "INVALID_INBOUND_NUMBERS", message, {"invalid_numbers": in_use}
-            )
-        if mode != "keep_old":
-            return Faults.attach(self, account, persona, numbers)
-        # The other owners keep the number: hidden from the attach, then put back before it.
-        held = {phone: account.numbers[phone].owners for phone in numbers}
-        for phone, owners in held.items():
-            account.numbers[phone].owners = [o for o in owners if o == persona.id]
-        Faults.attach(self, account, persona, numbers)
-        for phone, owners in held.items():
-            account.numbers[phone].owners = owners + [persona.id] * (persona.id not in owners)
-
     def move_after_page(self, page: int, account: Account) -> None:
         """Make the move due now that ``page`` of the listing was served, if any (once); a
         number or persona the account lacks leaves it undone."""
@@ -168,7 +226,7 @@ class TestFaults(Faults):
                 return
             self.move_during_listing = None
         if move["number"] in account.numbers and move["to_persona"] in account.personas:
-            account.set_owner(move["number"], move["to_persona"])
+            set_owner(account, move["number"], move["to_persona"])
 
     def take_hang(self, is_write: bool) -> bool:
         """Decide whether this request hangs, consuming one ``hang`` token if so."""
@@ -235,8 +293,8 @@ def _misdelivered(reply: Reply, faults: TestFaults, stopping: threading.Event) -
     else:
         size = max(len(reply.payload), faults.large_body_bytes)
         framing = {"Content-Length": str(size), "Connection": "close"}
-    stream = _body_pieces(reply.payload, faults, stopping)
-    return replace(reply, headers={**framing, **reply.headers}, stream=stream)
+    pieces = _body_pieces(reply.payload, faults, stopping)
+    return streamed(replace(reply, headers={**framing, **reply.headers}), pieces)
 
 
 def _body_pieces(payload: bytes, faults: TestFaults, stopping: threading.Event) -> Iterator[bytes]:

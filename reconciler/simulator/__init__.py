@@ -1,8 +1,6 @@
-"""A local simulator of the Bland AI persona, inbound-number and v2 agent API over real HTTP.
-
-It plays the server side of the wire for tests, benchmarks and demos, and imports nothing else
-from the ``reconciler`` package so it cannot share the client's assumptions.
-"""
+"""A local simulator of the Bland AI persona, inbound-number and v2 agent API over real HTTP,
+for tests, benchmarks and demos. It imports nothing else from the ``reconciler`` package, so it
+cannot share the client's assumptions."""
 
 from .account import StateError as StateError
 from .account import load_state as load_state

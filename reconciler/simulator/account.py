@@ -2,16 +2,14 @@
 
 Every API request costs O(page), never O(account): personas are kept in a dict plus a
 creation-ordered id list (list pages are slices), each number knows its owners and each persona
-its numbers. Nothing here is thread-safe on its own; the simulator serialises access.
-
-A v2 agent answers its numbers through a hidden twin persona, tagged ``v2-agent:<agent id>``,
-made by its first attach (bland-api-v2.md, section 2): the twin holds the agent's numbers.
+its numbers. Not thread-safe: the simulator serialises access. A v2 agent's numbers are held by
+its twin persona, tagged ``v2-agent:<agent id>`` and made by its first attach.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -29,8 +27,7 @@ PERSONA_NOT_FOUND = ("PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 @dataclass(eq=False)
 class SimulatedError(Exception):
-    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope
-    (the server's own, unrelated to any exception the reconciler raises on its side)."""
+    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope."""
 
     status: int
     code: str
@@ -109,22 +106,11 @@ class Account:
 
     def add_persona(self, persona_id: str, name: str) -> PersonaRecord:
         """Add a persona stamped now, holding no numbers."""
-        if persona_id in self.personas:
-            raise ValueError(f"persona {persona_id!r} already exists")
         stamp = now_iso()
         persona = PersonaRecord(persona_id, name, stamp, stamp)
         self.personas[persona_id] = persona
         self.order.append(persona_id)
         return persona
-
-    def set_owner(self, phone: str, persona_id: str | None) -> None:
-        """Make ``persona_id`` the only owner of ``phone`` (None = unrouted)."""
-        record = self.numbers[phone]
-        for old in [owner for owner in record.owners if owner != persona_id]:
-            self.detach(self.personas[old], [phone])
-        if persona_id is not None and persona_id not in record.owners:
-            self.personas[persona_id].numbers[phone] = None
-            record.owners.append(persona_id)
 
     def refuse_unknown(self, numbers: list[str]) -> None:
         """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
@@ -140,9 +126,14 @@ class Account:
         self.refuse_unknown(numbers)
         changed = any(persona.id not in self.numbers[phone].owners for phone in numbers)
         for phone in numbers:
-            self.set_owner(phone, persona.id)
+            record = self.numbers[phone]
+            for old in [owner for owner in record.owners if owner != persona.id]:
+                self.detach(self.personas[old], [phone])
+            if persona.id not in record.owners:
+                persona.numbers[phone] = None
+                record.owners.append(persona.id)
             # An attach replaces any pathway or prompt the number answered with (v2 attach docs).
-            self.numbers[phone].pathway_id = self.numbers[phone].prompt = None
+            record.pathway_id = record.prompt = None
         if changed:
             persona.updated_at = now_iso()
 
@@ -163,9 +154,8 @@ class Account:
         persona.tags = [f"{TWIN_TAG}{agent.id}"]
 
 
-# The fields of each kind of state-file entry besides its id, and their defaults: a value has
-# its default's type (lists hold non-empty strings), or where the default is None, is a string
-# or null.
+# The fields of each kind of state-file entry besides its id, and their defaults, in the order
+# the kinds are loaded (an agent before its twin persona).
 FIELDS: dict[str, JSONObject] = {
     "numbers": {"label": None, "created_at": EPOCH, "pathway_id": None, "prompt": None},
     "agents": {"name": "", "created_at": None, "updated_at": None, "deleted_at": None}
@@ -173,95 +163,70 @@ FIELDS: dict[str, JSONObject] = {
     "personas": {"name": "", "created_at": EPOCH, "updated_at": "", "deleted_at": None}
     | {"role": None, "description": None, "tags": [], "numbers": [], "persona_settings": {}},
 }
-KINDS = {type(None): "a string or null", str: "a string", int: "a count (0 or more)"}
-KINDS |= {list: "a list of non-empty strings", dict: "an object"}
-
-
-def _fits(value: object, default: object) -> bool:
-    if default is None:
-        return value is None or isinstance(value, str)
-    if isinstance(value, list):
-        return isinstance(default, list) and all(isinstance(item, str) and item for item in value)
-    return isinstance(value, type(default)) and not (isinstance(value, int) and value < 0)
-
-
-def _entries(state: Mapping[str, Any], key: str, source: str) -> Iterator[tuple[str, JSONObject]]:
-    """Each object of the list ``state[key]``: where it is, and its id (``phone_number`` for
-    numbers, unique ``id`` for the others) and FIELDS, defaults filled in, checked."""
-    entries, seen = state.get(key, []), set()
-    if not isinstance(entries, list):
-        raise StateError(f'{source}: "{key}" must be a list')
-    id_name = "phone_number" if key == "numbers" else "id"
-    for i, entry in enumerate(entries):
-        where = f"{source}: {key}[{i}]"
-        if key == "numbers" and isinstance(entry, str):
-            entry = {"phone_number": entry}
-        if not isinstance(entry, dict):
-            raise StateError(f"{where} must be an object" + " or a string" * (key == "numbers"))
-        object_id = entry.get(id_name)
-        if not isinstance(object_id, str) or not object_id:
-            raise StateError(f"{where}.{id_name} must be a non-empty string")
-        if object_id in seen and key != "numbers":
-            raise StateError(f"{where}: duplicate {key[:-1]} id {object_id!r}")
-        seen.add(object_id)
-        fields: JSONObject = {id_name: object_id}
-        for name, default in FIELDS[key].items():
-            fields[name] = entry.get(name, default)
-            if not _fits(fields[name], default):
-                raise StateError(f"{where}.{name} must be {KINDS[type(default)]}")
-        yield where, fields
 
 
 def account_from_state(state: Mapping[str, Any], source: str = "state") -> Account:
-    """Build an account from a state mapping; StateError names ``source`` and the bad entry."""
-    if not isinstance(state, Mapping):
-        raise StateError(f"{source}: top level must be a JSON object")
-    unknown = set(state) - set(FIELDS)
-    if unknown:
-        raise StateError(f"{source}: unknown top-level keys: {sorted(unknown)}")
+    """Build an account from a state mapping, as examples/account.json; its values are served
+    as they are. A state that makes no account raises StateError naming ``source`` and the
+    entry."""
+    if not isinstance(state, Mapping) or not set(state) <= set(FIELDS):
+        raise StateError(f"{source}: expected a JSON object of {', '.join(FIELDS)}")
     account = Account()
-    for _, fields in _entries(state, "numbers", source):
-        known = account.numbers.get(fields["phone_number"])
-        number_id = known.id if known else len(account.numbers) + 1
-        account.numbers[fields["phone_number"]] = NumberRecord(id=number_id, **fields)
-    for _, fields in _entries(state, "agents", source):
-        fields["created_at"] = fields["created_at"] or EPOCH
-        fields["updated_at"] = fields["updated_at"] or fields["created_at"]
-        account.agents[fields["id"]] = AgentRecord(**fields | {"versions": int(fields["versions"])})
-    for where, fields in _entries(state, "personas", source):
-        _load_persona(account, fields, where)
+    for kind in FIELDS:
+        entries = state.get(kind, [])
+        if not isinstance(entries, list):
+            raise StateError(f'{source}: "{kind}" must be a list')
+        for i, entry in enumerate(entries):
+            try:
+                _load(account, kind, entry)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise StateError(f"{source}: {kind}[{i}]: {exc}") from None
     return account
 
 
-def _load_persona(account: Account, fields: JSONObject, where: str) -> None:
+def _load(account: Account, kind: str, entry: Any) -> None:
+    """Add one entry of the state to the account: its id (``phone_number`` for a number, which
+    may be given alone as a string) and FIELDS, defaults filled in."""
+    id_name = "phone_number" if kind == "numbers" else "id"
+    if kind == "numbers" and isinstance(entry, str):
+        entry = {id_name: entry}
+    if not (isinstance(entry, dict) and isinstance(entry.get(id_name), str) and entry[id_name]):
+        raise ValueError(f"expected an object with a non-empty string {id_name!r}")
+    fields = {id_name: entry[id_name]} | {n: entry.get(n, d) for n, d in FIELDS[kind].items()}
+    if kind == "numbers":
+        known = account.numbers.get(fields["phone_number"])
+        fields["id"] = known.id if known else len(account.numbers) + 1
+        account.numbers[fields["phone_number"]] = NumberRecord(**fields)
+    elif kind == "agents":
+        fields["created_at"] = fields["created_at"] or EPOCH
+        fields["updated_at"] = fields["updated_at"] or fields["created_at"]
+        account.agents[fields["id"]] = AgentRecord(**fields | {"versions": int(fields["versions"])})
+    else:
+        _load_persona(account, fields)
+
+
+def _load_persona(account: Account, fields: JSONObject) -> None:
     tags, numbers, settings = (fields.pop(name) for name in ("tags", "numbers", "persona_settings"))
+    if fields["id"] in account.personas:
+        raise ValueError(f"duplicate persona id {fields['id']!r}")
+    if not (isinstance(numbers, list) and all(isinstance(n, str) and n for n in numbers)):
+        raise ValueError("numbers must be a list of phone numbers")
     fields["updated_at"] = fields["updated_at"] or fields["created_at"]
     persona = PersonaRecord(**fields, tags=list(tags))
-    twin_of = next((tag.removeprefix(TWIN_TAG) for tag in tags if tag.startswith(TWIN_TAG)), None)
-    if twin_of is not None:
-        agent = account.agents.get(twin_of)
-        if agent is None:
-            raise StateError(f"{where}: tagged {TWIN_TAG}{twin_of}, but there is no such agent")
-        if agent.twin_id is not None:
-            raise StateError(f"{where}: agent {agent.id!r} already has a twin persona")
-        account.link_twin(agent, persona)
+    # A tag naming an agent makes the persona its twin; naming none, it is a plain tag.
+    for tag in tags:
+        if tag.startswith(TWIN_TAG) and tag.removeprefix(TWIN_TAG) in account.agents:
+            account.link_twin(account.agents[tag.removeprefix(TWIN_TAG)], persona)
     account.personas[persona.id] = persona
     account.order.append(persona.id)
     for phone in numbers:
         if phone not in account.numbers:
             account.numbers[phone] = NumberRecord(phone, None, len(account.numbers) + 1, EPOCH)
-        record = account.numbers[phone]
         # A number listed under two personas is kept on both: that is how a state dump
         # taken after a non-exclusive attach round-trips.
-        if persona.id not in record.owners:
-            record.owners.append(persona.id)
-        persona.numbers[phone] = None
-    for phone, value in settings.items():
-        if phone not in persona.numbers:
-            raise StateError(f"{where}.persona_settings: {phone!r} is not on this persona")
-        if value is not None and not isinstance(value, dict):
-            raise StateError(f"{where}.persona_settings[{phone!r}] must be object or null")
-        persona.numbers[phone] = deepcopy(value)
+        if persona.id not in account.numbers[phone].owners:
+            account.numbers[phone].owners.append(persona.id)
+        persona.numbers[phone] = deepcopy(settings.get(phone))
 
 
 def export_state(account: Account) -> JSONObject:

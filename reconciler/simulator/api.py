@@ -6,7 +6,7 @@ Where the docs leave a reply open (the v2 attach answer), the simulator picks on
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +29,12 @@ from .faults import Faults
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
-# The version fields of a persona object, always null here.
-_VERSION_FIELDS = [
-    f"current_{env}_version{suffix}" for suffix in ("_id", "") for env in ("production", "draft")
+# The fields of a persona object in the API's order; the image and version fields, which a
+# persona record lacks, are always null here.
+_PERSONA_FIELDS = [
+    *("id", "name", "role", "description", "tags", "image_url"),
+    *("created_at", "updated_at", "deleted_at", "user_id"),
+    *(f"current_{env}_version{end}" for end in ("_id", "") for env in ("production", "draft")),
 ]
 # Fields of a GET /v1/inbound number object that the simulator never varies.
 _INBOUND_DEFAULTS: JSONObject = json.loads(
@@ -53,9 +56,6 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     # False = close the connection without writing anything (lost response or hang).
     send: bool = True
-    # Written instead of the payload, piece by piece, after the headers as they are (the
-    # reply's own headers frame it); the connection closes afterwards. A seam for tests.
-    stream: Iterator[bytes] | None = None
 
 
 def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -76,6 +76,10 @@ def _ok(data: Any) -> Reply:
     return json_reply(200, {"data": data, "errors": None})
 
 
+def _invalid(message: str, code: str = "INVALID_BODY") -> SimulatedError:
+    return SimulatedError(400, code, message)
+
+
 @dataclass(frozen=True)
 class Call:
     """One API request being served: the account and faults it sees, the path segments its
@@ -94,21 +98,17 @@ class Call:
         except ValueError:
             value = 0
         if value < 1:
-            raise SimulatedError(400, "INVALID_REQUEST", f"'{name}' must be a positive integer")
+            raise _invalid(f"'{name}' must be a positive integer", "INVALID_REQUEST")
         return value
 
-    def _numbers(self) -> list[str]:
+    def numbers(self) -> list[str]:
         """The numbers of an attach or detach body, trimmed, without duplicates, each spelled
         as the account stores it."""
         numbers = self.body.get("inbound_numbers") if isinstance(self.body, dict) else None
         if not isinstance(numbers, list) or not numbers:
-            raise SimulatedError(
-                400, "INVALID_BODY", "'inbound_numbers' must be a non-empty array of strings"
-            )
+            raise _invalid("'inbound_numbers' must be a non-empty array of strings")
         if not all(isinstance(value, str) and value.strip() for value in numbers):
-            raise SimulatedError(
-                400, "INVALID_BODY", "Each entry of 'inbound_numbers' must be a non-empty string"
-            )
+            raise _invalid("Each entry of 'inbound_numbers' must be a non-empty string")
         return list(dict.fromkeys(self.faults.stored_number(value.strip()) for value in numbers))
 
     # ------------------------------------------------------------- v1 personas
@@ -116,7 +116,9 @@ class Call:
     def _render_persona(self, persona: PersonaRecord) -> JSONObject:
         """The persona object of the list, get, attach and detach answers."""
         spellings = self.faults.listing_spellings
-        numbers = [
+        shown = {name: getattr(persona, name, None) for name in _PERSONA_FIELDS}
+        shown |= {"tags": list(persona.tags), "user_id": USER_ID}
+        shown["inbound_numbers"] = [
             {
                 "phone_number": spellings.get(phone, phone),
                 "label": self.account.numbers[phone].label,
@@ -125,17 +127,9 @@ class Call:
             }
             for phone in sorted(persona.numbers)
         ]
-        return {
-            **{name: getattr(persona, name) for name in ("id", "name", "role", "description")},
-            "tags": list(persona.tags),
-            "image_url": None,
-            **{name: getattr(persona, name) for name in ("created_at", "updated_at", "deleted_at")},
-            "user_id": USER_ID,
-            **dict.fromkeys(_VERSION_FIELDS),
-            "inbound_numbers": numbers,
-        }
+        return shown
 
-    def _v1_persona(self, active: bool = True) -> PersonaRecord:
+    def persona(self, active: bool = True) -> PersonaRecord:
         """The persona the path names: a twin only when twins are readable, a deleted one only
         when not ``active`` (GET shows it)."""
         persona = self.account.personas.get(self.params[0])
@@ -157,27 +151,25 @@ class Call:
         return _ok([self._render_persona(account.personas[pid]) for pid in shown])
 
     def get_persona(self) -> Reply:
-        return _ok(self._render_persona(self._v1_persona(active=False)))
+        return _ok(self._render_persona(self.persona(active=False)))
 
     def attach_or_detach(self) -> Reply:
-        numbers = self._numbers()
-        persona = self._v1_persona()
+        numbers = self.numbers()
+        persona = self.persona()
         if self.params[1] == "attach":
-            self.faults.attach(self.account, persona, numbers)
+            self.account.attach(persona, numbers)
         else:
             self.account.detach(persona, numbers)
         return _ok(self._render_persona(persona))
 
     def settings(self) -> Reply:
         if not isinstance(self.body, dict) or "persona_settings" not in self.body:
-            raise SimulatedError(400, "INVALID_BODY", "'persona_settings' is required")
+            raise _invalid("'persona_settings' is required")
         settings = self.body["persona_settings"]
         if settings is not None and not isinstance(settings, dict):
-            raise SimulatedError(
-                400, "INVALID_BODY", "'persona_settings' must be an object or null"
-            )
+            raise _invalid("'persona_settings' must be an object or null")
         phone = self.faults.stored_number(self.params[1].strip())
-        persona = self._v1_persona()
+        persona = self.persona()
         if phone not in persona.numbers:
             raise SimulatedError(
                 404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
@@ -204,15 +196,13 @@ class Call:
         return shown
 
     def list_inbound(self) -> Reply:
-        account, faults = self.account, self.faults
+        account, faults, numbers = self.account, self.faults, self.account.numbers
         # The one answer that covers the whole account: in its plain form cached between changes.
         with_routing = faults.inbound_shows_routing
-        plain = not (with_routing or faults.legacy_inbound_includes_persona)
-        plain = plain and not faults.inbound_spellings
-        cache = account.inbound_body_cache
-        if plain and cache is not None and cache[0] == len(account.numbers):
-            return Reply(200, cache[1])
-        numbers = account.numbers
+        owners = faults.legacy_inbound_includes_persona
+        plain = not (with_routing or owners or faults.inbound_spellings)
+        if plain and account.inbound_body_cache and account.inbound_body_cache[0] == len(numbers):
+            return Reply(200, account.inbound_body_cache[1])
         shown = [self._inbound_object(numbers[phone], with_routing) for phone in sorted(numbers)]
         reply = json_reply(200, {"inbound_numbers": shown})
         if plain:
@@ -234,14 +224,11 @@ class Call:
         body = self.body if isinstance(self.body, dict) else {}
         phone, label = body.get("phoneNumber"), body.get("newLabel")
         if not isinstance(phone, str) or not phone.strip() or not isinstance(label, str):
-            raise SimulatedError(
-                400, "INVALID_REQUEST", "'phoneNumber' and 'newLabel' (a string) are required"
-            )
+            message = "'phoneNumber' and 'newLabel' (a string) are required"
+            raise _invalid(message, "INVALID_REQUEST")
         # Counted as a JavaScript server counts a string's length: in UTF-16 units.
         if len(label.encode("utf-16-le")) // 2 > MAX_LABEL_CHARS:
-            raise SimulatedError(
-                400, "LABEL_TOO_LONG", f"Label must be {MAX_LABEL_CHARS} characters or fewer"
-            )
+            raise _invalid(f"Label must be {MAX_LABEL_CHARS} characters or fewer", "LABEL_TOO_LONG")
         number = self.account.numbers.get(self.faults.stored_number(phone.strip()))
         if number is None:
             return json_reply(404, _NUMBER_NOT_FOUND)
@@ -255,7 +242,7 @@ class Call:
         try:
             limit = int(self.query.get("limit", DEFAULT_AGENT_LIMIT))
         except ValueError:
-            raise SimulatedError(400, "BAD_REQUEST", "'limit' must be an integer") from None
+            raise _invalid("'limit' must be an integer", "BAD_REQUEST") from None
         live = [agent for agent in self.account.agents.values() if agent.deleted_at is None]
         live.sort(key=lambda agent: agent.updated_at, reverse=True)
         shown = live[: min(max(limit, 1), MAX_AGENT_LIMIT)]
@@ -278,13 +265,10 @@ class Call:
 
     def agent_numbers(self) -> Reply:
         """Attach numbers to the agent's twin persona (made at its first attach) from any
-        owner, or detach them from it.
-
-        Bland documents no error code for an agent without a saved version: 404 NO_VERSIONS,
-        a code the v2 docs list, is a guess; the success bodies are the simulator's choice too.
-        """
+        owner, or detach them from it. The docs give no error for an agent without a saved
+        version (404 NO_VERSIONS, a code they list, is a guess) nor the success bodies."""
         account, agent = self.account, self._live_agent()
-        numbers = self._numbers()
+        numbers = self.numbers()
         if self.params[1] == "detach":
             twin = account.personas.get(agent.twin_id or "")
             detached = account.detach(twin, numbers) if twin is not None else 0
@@ -312,9 +296,10 @@ def _render_agent(agent: AgentRecord, with_environments: bool) -> JSONObject:
     return body
 
 
+Endpoint = Callable[[Call], Reply]
 # (method, path pattern, endpoint); a group is a path segment, handed to the endpoint unquoted.
 # The label path has no /v1 prefix.
-ROUTES: list[tuple[str, str, Callable[[Call], Reply]]] = [
+ROUTES: list[tuple[str, str, Endpoint]] = [
     ("GET", "/v1/personas", Call.list_personas),
     ("GET", "/v1/personas/([^/]+)", Call.get_persona),
     ("POST", "/v1/personas/([^/]+)/inbound/(attach|detach)", Call.attach_or_detach),

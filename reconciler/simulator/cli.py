@@ -112,12 +112,9 @@ def simulator_command(
 
 
 def _how_to_use(url: str, api_key_env: str) -> str:
-    """The lines after the start line: where the state lives, and what to export to use it.
-
-    Listening on every address (0.0.0.0, ::), it is reached on loopback: the only plain-http
-    address reconciler accepts.
-    """
-    url = url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+    """The lines after the start line: where the state lives, and what to export to use it
+    (on loopback when it listens on every address: the only plain-http one reconciler takes)."""
+    url = url.replace("//0.0.0.0:", "//127.0.0.1:")
     key = (
         "with the same BLAND_API_KEY"
         if api_key_env == "BLAND_API_KEY"

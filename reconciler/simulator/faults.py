@@ -1,57 +1,16 @@
 """The simulator's fault switches: readings of the API the docs leave open, and misbehaviours.
 
-One instance serves every request thread of a running simulator while tests change it, so a
-counter or a scripted-status list changes only under the instance's lock. Fields are replaced,
-never changed in place, so a request thread may read any field without the lock.
+One instance serves every request thread while tests change it: a counter or a scripted-status
+list changes only under its lock; other fields are replaced whole, so a read needs no lock.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from copy import copy
-from dataclasses import dataclass, field
-from typing import Annotated, Any, get_type_hints
-
-from .account import Account, PersonaRecord
-
-
-def count(value: object) -> bool:
-    """An int of 0 or more (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def seconds(value: object) -> bool:
-    """A number of 0 or more (not a bool)."""
-    return count(value) or (isinstance(value, float) and value >= 0)
-
-
-def flag(value: object) -> bool:
-    return isinstance(value, bool)
-
-
-def text_map(value: object) -> bool:
-    """A JSON object of non-blank strings to non-blank strings."""
-    return isinstance(value, dict) and all(
-        isinstance(text, str) and text.strip() != "" for pair in value.items() for text in pair
-    )
-
-
-def _statuses(value: object) -> bool:
-    return isinstance(value, list) and all(
-        count(status) and (status == 0 or 100 <= status <= 599) for status in value
-    )
-
-
-def _text_or_none(value: object) -> bool:
-    return value is None or isinstance(value, str)
-
-
-def checks(faults: type) -> dict[str, Callable[[object], bool]]:
-    """Each switch of a kind of faults, and what it accepts: the check its annotation carries
-    (a function by name: a lambda there would not see its module's names)."""
-    hints = get_type_hints(faults, include_extras=True).items()
-    return {name: hint.__metadata__[0] for name, hint in hints if hasattr(hint, "__metadata__")}
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -59,50 +18,74 @@ class Faults:
     """Misbehaviours the simulator injects. Every field may be changed at any time; there are
     slots for no others, so a switch misspelt (or only tests have) fails loudly."""
 
-    latency: Annotated[float, seconds] = 0.0
+    latency: float = 0.0
     """Seconds added to every API request (control endpoints excluded)."""
-    read_statuses: Annotated[list[int], _statuses] = field(default_factory=list)
+    read_statuses: list[int] = field(default_factory=list)
     """Scripted statuses for the next reads; one is popped per read. 0 or 2xx = serve normally."""
-    write_statuses: Annotated[list[int], _statuses] = field(default_factory=list)
+    write_statuses: list[int] = field(default_factory=list)
     """Scripted statuses for the next writes; a scripted error does not perform the write."""
-    retry_after: Annotated[str | None, _text_or_none] = None
+    retry_after: str | None = None
     """Retry-After header value sent with scripted 429 responses."""
-    drop_after_write: Annotated[int, count] = 0
+    drop_after_write: int = 0
     """The next N writes are applied, then the connection is closed without a response."""
-    legacy_inbound_includes_persona: Annotated[bool, flag] = False
+    legacy_inbound_includes_persona: bool = False
     """GET /v1/inbound and GET /v1/inbound/{number} also report ``label`` and ``persona_id``."""
-    inbound_shows_routing: Annotated[bool, flag] = False
+    inbound_shows_routing: bool = False
     """GET /v1/inbound reports each number's ``pathway_id`` and ``prompt`` (else ``prompt`` is
     null, as in the docs' example, and ``pathway_id`` absent)."""
-    twins_listed: Annotated[bool, flag] = False
+    twins_listed: bool = False
     """GET /v1/personas lists the twin personas of v2 agents (tagged ``v2-agent:<id>``)."""
-    twins_readable: Annotated[bool, flag] = False
+    twins_readable: bool = False
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
-    listing_spellings: Annotated[dict[str, str], text_map] = field(default_factory=dict)
+    listing_spellings: dict[str, str] = field(default_factory=dict)
     """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100`` or no number
     at all); a write may name a number in this spelling or in the account's."""
-    inbound_spellings: Annotated[dict[str, str], text_map] = field(default_factory=dict)
+    inbound_spellings: dict[str, str] = field(default_factory=dict)
     """number -> how GET /v1/inbound and GET /v1/inbound/{number} spell it: the account's own
     spelling, which every write (and the path of GET /v1/inbound/{number}) may then use."""
 
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    def switches(self) -> dict[str, str]:
+        """Each switch and its declared type."""
+        return {f.name: str(f.type) for f in fields(self) if f.init}
+
     def to_dict(self) -> dict[str, Any]:
         """Every fault and its value, as served by GET /_sim/faults."""
         with self._lock:
-            return {name: copy(getattr(self, name)) for name in checks(type(self))}
+            return {name: copy(getattr(self, name)) for name in self.switches()}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first (ValueError), then apply them all (all or nothing)."""
-        accepts = checks(type(self))
+        switches = self.switches()
         for name, value in changes.items():
-            if name not in accepts:
+            if name not in switches:
                 raise ValueError(f"unknown fault {name!r}")
-            if not accepts[name](value):
+            if not self.accepts(name, value):
                 raise ValueError(f"invalid value for fault {name!r}: {value!r}")
         with self._lock:
             for name, value in changes.items():
-                setattr(self, name, float(value) if accepts[name] is seconds else copy(value))
+                setattr(self, name, float(value) if switches[name] == "float" else copy(value))
+
+    def accepts(self, name: str, value: Any) -> bool:
+        """Whether switch ``name`` takes ``value``, by its declared type: a bool; a count (int)
+        or seconds (float: any number), 0 or more; HTTP statuses (0 = none); non-blank texts
+        for texts; a text or null."""
+        kind = self.switches()[name]
+        number = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        if kind == "bool":
+            return isinstance(value, bool)
+        if kind in ("int", "float"):
+            return number and (kind == "float" or isinstance(value, int))
+        if kind == "list[int]":
+            return isinstance(value, list) and all(
+                type(status) is int and (status == 0 or 100 <= status <= 599) for status in value
+            )
+        if kind == "dict[str, str]":
+            return isinstance(value, dict) and all(
+                isinstance(text, str) and text.strip() for pair in value.items() for text in pair
+            )
+        return kind == "str | None" and (value is None or isinstance(value, str))
 
     def pop_status(self, is_write: bool) -> int:
         """Pop the next scripted status for a read or write; 0 when none is scripted."""
@@ -117,11 +100,6 @@ class Faults:
             if left > 0:
                 setattr(self, name, left - 1)
             return bool(left > 0)
-
-    def attach(self, account: Account, persona: PersonaRecord, numbers: list[str]) -> None:
-        """Attach numbers to a v1 persona, taking them from any other: a seam for the tests'
-        readings where the API refuses or keeps them on both."""
-        account.attach(persona, numbers)
 
     def stored_number(self, spelling: str) -> str:
         """The number a request names, spelled as the account stores it."""

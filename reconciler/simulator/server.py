@@ -1,5 +1,5 @@
 """The simulator as a whole: its lifecycle, the path of a request (and the faults on it), the
-request log, the ``/_sim`` control API, and its HTTP/1.1 server on the standard library.
+request log, the ``/_sim`` control API, and its HTTP/1.1 server on plain sockets.
 """
 
 from __future__ import annotations
@@ -8,33 +8,29 @@ import contextlib
 import json
 import logging
 import re
-import selectors
 import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, TypeVar, cast
+from email.utils import formatdate
+from http.client import responses
+from typing import IO, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .account import PERSONA_NOT_FOUND, JSONObject, SimulatedError, account_from_state, export_state
-from .api import ROUTES, Call, Reply, error_reply, json_reply
+from .api import ROUTES, Call, Endpoint, Reply, error_reply, json_reply
 from .faults import Faults
 
 log = logging.getLogger(__name__)
 H = TypeVar("H")
-# Seconds a streamed body waits for a client that stopped reading before it gives up.
-SEND_TIMEOUT = 10.0
+# The longest request or header line read; a longer one ends the connection.
+MAX_LINE = 64 * 1024
 
 
 @dataclass
 class RequestRecord:
-    """One API request as the simulator saw it.
-
-    ``status`` is the HTTP status the simulator decided on; 0 while the request is in flight
-    and for requests that hung. ``dropped`` marks writes that were applied but whose
-    connection was closed before any response was sent.
-    """
+    """One API request as the simulator saw it: ``status`` is 0 while in flight and for a
+    request that hung; ``dropped`` marks a write applied whose answer was never sent."""
 
     method: str
     path: str
@@ -62,30 +58,52 @@ class Simulator:
         self.host = host
         self.port = port
         self.faults = faults if faults is not None else Faults()
-        self.on_write: Callable[[Simulator, RequestRecord], None] | None = None
         # Set while stopping: whatever waits (latency, a test's hang, a stream) wakes on it.
         self.stopping = threading.Event()
-        # Held while the account is read or changed; reentrant, so that an on_write callback
-        # may take it again.
+        # Held while the account is read or changed; reentrant, so that a subclass's
+        # ``perform`` may take it again.
         self.lock = threading.RLock()
-        # Appended to by every request thread: a list's append and copy need no lock.
+        # Appended to by every request thread: a list's append and copy need no lock, nor do a
+        # set's add, discard and copy.
         self._log: list[RequestRecord] = []
-        self._server: SimulatorHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self._accepting: threading.Thread | None = None
 
     def start(self) -> Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
-        if self._server is None:
+        if self._listener is None:
             self.stopping = threading.Event()
-            self._server = SimulatorHTTPServer((self.host, self.port), self)
-            self.port = self._server.server_address[1]
+            # A backlog of 5 made the kernel drop SYNs of a client's burst of connections (16
+            # pages read at once), and the client waited a second to retry.
+            listener = socket.socket()
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                listener.bind((self.host, self.port))
+            except OSError:  # its own message, not socket.create_server's longer one
+                listener.close()
+                raise
+            listener.listen(128)
+            self._listener = listener
+            self.port = listener.getsockname()[1]
+            name = f"simulator-{self.port}"
+            self._accepting = threading.Thread(target=self._accept, name=name, daemon=True)
+            self._accepting.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving: wake hung requests, close the listener and every open connection."""
-        server, self._server = self._server, None
-        if server is not None:
-            self.stopping.set()
-            server.stop()
+        """Stop serving: wake hung requests, end the accept loop, close every connection."""
+        listener, self._listener = self._listener, None
+        if listener is None or self._accepting is None:
+            return
+        self.stopping.set()
+        # A connection of its own wakes the accept loop, which then sees it is stopped.
+        with contextlib.suppress(OSError), socket.create_connection(listener.getsockname()[:2]):
+            pass
+        self._accepting.join(timeout=5)
+        for connection in self._connections.copy():
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -96,7 +114,7 @@ class Simulator:
     @property
     def url(self) -> str:
         """The base URL clients use; only while serving."""
-        if self._server is None:
+        if self._listener is None:
             raise RuntimeError("simulator is not running")
         return f"http://{self.host}:{self.port}"
 
@@ -119,6 +137,58 @@ class Simulator:
         account = account_from_state(state)
         with self.lock:
             self.account = account
+
+    def _accept(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        with listener:
+            while True:
+                with contextlib.suppress(OSError):  # a client gone before its accept
+                    connection = listener.accept()[0]
+                    if listener is not self._listener:
+                        connection.close()
+                        return
+                    name = f"simulator-{self.port}-connection"
+                    threading.Thread(target=self._connect, args=(connection,), name=name).start()
+
+    def _connect(self, connection: socket.socket) -> None:
+        """Answer one connection's requests in turn until either side closes it."""
+        self._connections.add(connection)
+        try:
+            # The answer leaves in one send: with Nagle on, a body sent apart from its head
+            # waits for the client's delayed ACK (~40 ms).
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with connection.makefile("rb") as reader:
+                while self._exchange(connection, reader):
+                    pass
+        except Exception:  # a client gone, or a request that is not HTTP/1.1
+            log.debug("connection ended", exc_info=True)
+        finally:
+            self._connections.discard(connection)
+            connection.close()
+
+    def _exchange(self, connection: socket.socket, reader: IO[bytes]) -> bool:
+        """Read one request and answer it; whether the connection serves another."""
+        request_line = reader.readline(MAX_LINE).decode("latin-1")
+        if not request_line:
+            return False
+        method, target, version = request_line.split()
+        headers: dict[str, str] = {}
+        while (line := reader.readline(MAX_LINE).decode("latin-1")).strip():
+            name, _, value = line.partition(":")
+            headers.setdefault(name.strip().lower(), value.strip())
+        body = reader.read(int(headers.get("content-length") or 0))
+        reply = self.handle(method, target, headers.get("authorization"), body)
+        if not reply.send:
+            return False
+        self.send(connection, reply)
+        closing = {headers.get("connection", "").lower(), reply.headers.get("Connection")}
+        return version == "HTTP/1.1" and "close" not in closing
+
+    def send(self, connection: socket.socket, reply: Reply) -> None:
+        """Write ``reply``, its payload framed by its length (a subclass may write others)."""
+        framing = {"Content-Length": str(len(reply.payload))}
+        connection.sendall(reply_head(reply, framing) + reply.payload)
 
     def handle(self, method: str, target: str, auth: str | None, raw_body: bytes) -> Reply:
         """Serve one request; runs on the connection's handler thread."""
@@ -159,18 +229,22 @@ class Simulator:
         if scripted and not 200 <= scripted < 300:
             return scripted_reply(scripted, faults)
         with self.lock:
-            if is_write and self.on_write is not None:
-                self.on_write(self, record)
             try:
                 if is_write and not body_ok:
                     raise SimulatedError(400, "INVALID_BODY", "Request body is not valid JSON")
-                reply = endpoint(Call(self.account, faults, params, record.query, record.body))
+                call = Call(self.account, faults, params, record.query, record.body)
+                reply = self.perform(record, endpoint, call)
             except SimulatedError as exc:
                 reply = error_reply(exc)
         if is_write and faults.take("drop_after_write"):
             record.dropped = True
             return Reply(reply.status, send=False)
         return reply
+
+    def perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
+        """Run the endpoint of a request that passed its checks, with the lock held (a
+        subclass may change the account first, as a user of the dashboard would)."""
+        return endpoint(call)
 
     def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
         """The ``/_sim`` endpoints: never logged, delayed or faulted."""
@@ -240,108 +314,11 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
     return error_reply(SimulatedError(status, *SCRIPTED_ERRORS.get(status, other)))
 
 
-class SimulatorHTTPServer(ThreadingHTTPServer):
-    """One thread per connection, accepting on a daemon thread from the start; remembers open
-    connections so that stop can cut them."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default backlog of 5 overflows when a client opens a burst of connections
-    # (the reconciler reads up to 16 pages at once); the kernel then drops the SYN and the client
-    # waits a second to retry, which made the simulator, not the client, set the pace.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
-        self.simulator = simulator
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        # stop() writes a byte here to end the accept loop at once: serve_forever would
-        # notice a shutdown only at its next poll, which every stop (every test) waited for.
-        self.wake_reader, self.wake_writer = socket.socketpair()
-        super().__init__(address, RequestHandler)
-        # A connection reset between select and accept must not block the loop in accept.
-        self.socket.setblocking(False)
-        name = f"simulator-{self.server_address[1]}"
-        self.thread = threading.Thread(target=self._accept, name=name, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self, selectors.EVENT_READ)
-            selector.register(self.wake_reader, selectors.EVENT_READ)
-            while all(key.fileobj is not self.wake_reader for key, _ in selector.select()):
-                self.handle_request()
-
-    def stop(self) -> None:
-        """End the accept loop now, close the listener and cut every open connection, waking
-        the threads blocked on them (a streamed body's next send fails)."""
-        with contextlib.suppress(OSError):
-            self.wake_writer.send(b"x")
-        self.thread.join(timeout=5)
-        self.server_close()
-        self.wake_reader.close()
-        self.wake_writer.close()
-        with self.connections_lock:
-            connections = list(self.connections)
-        for sock in connections:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        try:
-            super().finish_request(request, client_address)
-        finally:
-            with self.connections_lock:
-                self.connections.discard(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that vanish mid-response (timeouts, killed processes) are routine here.
-        log.debug("error while serving %s", client_address, exc_info=True)
-
-
-class RequestHandler(BaseHTTPRequestHandler):
-    """Reads one request, asks the simulator what to answer, and writes it."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "BlandSimulator/1.0"
-    sys_version = ""
-    # Buffer the response so status line, headers and a small body leave in one segment;
-    # with an unbuffered stream the body waits on Nagle + the client's delayed ACK (~40 ms).
-    wbufsize = 64 * 1024
-
-    def setup(self) -> None:
-        super().setup()
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _dispatch(self) -> None:
-        try:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        except (ValueError, OSError):
-            self.close_connection = True
-            return
-        simulator = cast(SimulatorHTTPServer, self.server).simulator
-        reply = simulator.handle(self.command, self.path, self.headers.get("authorization"), body)
-        self.close_connection |= not reply.send or reply.stream is not None
-        if not reply.send:
-            return
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        if reply.stream is None:
-            self.send_header("Content-Length", str(len(reply.payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        with contextlib.suppress(OSError):
-            self.wfile.write(reply.payload if reply.stream is None else b"")
-            self.wfile.flush()
-            for piece in reply.stream or ():
-                self.connection.settimeout(SEND_TIMEOUT)
-                self.connection.sendall(piece)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
+def reply_head(reply: Reply, framing: Mapping[str, str]) -> bytes:
+    """The status line and headers of ``reply``, ``framing`` first among its own, as
+    ``http.server`` writes them (its ``Server`` value ends in a space)."""
+    lines = [f"HTTP/1.1 {reply.status} {responses.get(reply.status, '')}"]
+    lines += ["Server: BlandSimulator/1.0 ", f"Date: {formatdate(usegmt=True)}"]
+    headers = {"Content-Type": reply.content_type, **framing, **reply.headers}
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return "\r\n".join([*lines, "", ""]).encode("latin-1")

@@ -23,6 +23,7 @@ from reconciler.simulator import Reply, RequestRecord
 from tests.conftest import CONFIG, TEST_KEY, FakeTime, Result, RunCli, write_config, writes
 from tests.scenarios.conftest import StartSim
 from tests.simulated import Simulator
+from tests.simulator_faults import streamed
 
 A, B, C = "p-a", "p-b", "p-c"
 N = "+14155550100"  # free at first; the config gives it to C
@@ -266,7 +267,7 @@ class SideBySide:
             return reply
         payload = reply.payload.ljust(200 * KiB)  # whitespace after JSON is JSON
         framing = {"Content-Length": str(len(payload)), "Connection": "close"}
-        return replace(reply, headers={**reply.headers, **framing}, stream=self.pieces(payload))
+        return streamed(replace(reply, headers={**reply.headers, **framing}), self.pieces(payload))
 
     def pieces(self, payload: bytes) -> Iterator[bytes]:
         yield payload[: 63 * KiB]

@@ -192,9 +192,6 @@ def test_the_start_lines_say_what_to_export(api_key_env: str, key: str) -> None:
     assert lines[2] == "  export BLAND_API_URL=http://127.0.0.1:8765"
 
 
-@pytest.mark.parametrize(
-    ("url", "reachable"),
-    [("http://0.0.0.0:8765", "http://127.0.0.1:8765"), ("http://[::]:8765", "http://[::1]:8765")],
-)
-def test_listening_on_every_address_it_says_to_use_loopback(url: str, reachable: str) -> None:
-    assert _how_to_use(url, "BLAND_API_KEY").endswith(f"  export BLAND_API_URL={reachable}")
+def test_listening_on_every_address_it_says_to_use_loopback() -> None:
+    shown = _how_to_use("http://0.0.0.0:8765", "BLAND_API_KEY")
+    assert shown.endswith("  export BLAND_API_URL=http://127.0.0.1:8765")

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from reconciler.simulator import server
+from tests import simulator_faults
 from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 from tests.unit.simulator.conftest import GONE, KEY, N1, N2, N3, N4, A, B, attach, base_state
@@ -110,7 +110,7 @@ def read_head(sock: socket.socket) -> bytes:
 
 def handler_threads() -> set[threading.Thread]:
     """Threads serving a connection (of every simulator in this process)."""
-    return {t for t in threading.enumerate() if "process_request_thread" in t.name}
+    return {t for t in threading.enumerate() if t.name.endswith("-connection")}
 
 
 def all_ended(threads: set[threading.Thread]) -> Callable[[], bool]:
@@ -222,7 +222,7 @@ def test_body_faults_spare_the_control_endpoints(sim: Simulator, client: httpx.C
 def test_a_client_that_stops_reading_ends_an_endless_body(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(server, "SEND_TIMEOUT", 0.3)
+    monkeypatch.setattr(simulator_faults, "SEND_TIMEOUT", 0.3)
     before = handler_threads()
     sim.faults.endless_body = True
     with request(sim, "/v1/personas") as sock:
