@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 from reconciler.api import (
@@ -69,6 +69,8 @@ class Settings:
     read_config: Callable[..., Desired] = load_config
     # Where a warning goes, the key file's or export's (the command line prints it on stderr).
     warn: Callable[[str], None] = logging.getLogger(__name__).warning
+    # The API key once read (key()); each run's Settings starts without it.
+    _key: str | None = field(default=None, init=False, repr=False)
 
     def given(
         self, timeout: float | None, max_response_size: str | None, **options: Any
@@ -138,9 +140,15 @@ class Settings:
             refuse_overwriting(option, path, inputs)
         return source
 
+    def key(self) -> str:
+        """The API key, read once per run: a key file may be a pipe, empty when read again."""
+        if self._key is None:
+            self._key = api_key(self.api_key_file, os.environ)
+        return self._key
+
     def signing_key(self) -> bytes:
         """The key that signs and checks plan files, derived from the API key."""
-        return signing_key(api_key(self.api_key_file, os.environ))
+        return signing_key(self.key())
 
     def key_source(self) -> str:
         """Where the API key comes from, in words."""
@@ -152,7 +160,7 @@ class Settings:
 
     def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
         """A client for BLAND_API_URL with these settings and httpx's event hooks."""
-        base_url, key = self.base_url(), api_key(self.api_key_file, os.environ)
+        base_url, key = self.base_url(), self.key()
         warning = key_file_warning(self.api_key_file, os.environ)
         if warning is not None:
             self.warn(warning)

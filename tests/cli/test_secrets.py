@@ -8,10 +8,12 @@ appear, in the text as written or with its Markdown, JSON or HTML escapes undone
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -504,3 +506,49 @@ def test_a_key_too_short_to_be_a_key_leaves_output_readable_and_is_refused(
         "an API key has at least 8\n"
     )
     assert sim.requests == []
+
+
+class KeyPipe:
+    """A named pipe that gives the key to its first reader and nothing to any later one, as
+    `--api-key-file <(pass show bland)` does."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._closed = threading.Event()
+        os.mkfifo(path, 0o600)
+        self._thread = threading.Thread(target=self._write, daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        content = CANARY + "\n"
+        while not self._closed.is_set():
+            with self.path.open("w") as pipe:  # waits for a reader
+                pipe.write(content)
+            content = ""
+
+    def close(self) -> None:
+        """Stop the writer, which waits for one more reader."""
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
+        self._thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [(["plan", CONFIG, "--out", "saved.json"], 0), (["apply", "saved.json", "--auto-approve"], 0)],
+)
+def test_a_key_file_that_reads_once_serves_the_whole_run(
+    command: list[str], code: int, sim: Simulator, run_cli: RunCli, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    if command[0] == "apply":
+        assert run_cli("plan", CONFIG, "--out", "saved.json").code == 0
+    monkeypatch.delenv("BLAND_API_KEY")
+    pipe = KeyPipe(tmp_path / "key.pipe")
+    try:
+        result = run_cli("--api-key-file", pipe.path, *command)
+    finally:
+        pipe.close()
+    assert result.code == code, result.err
