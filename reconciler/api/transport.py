@@ -248,6 +248,8 @@ class Transport:
         an ApiError if none. Before a write whose answer was lost is sent again,
         `took_effect(deadline)` reads the account: READ_BACK_DONE when it shows the write done."""
         deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
+        # Whole, so that httpx parses it once, not once more for the params and the base URL.
+        url = httpx.URL(self.base_url + path, params=params)
         ambiguous = False
         last: RetryableFailure | None = None  # the last attempt that went out, if any
         try:
@@ -257,7 +259,7 @@ class Transport:
                         log.info("%s %s: the earlier attempt took effect", method, path)
                         return READ_BACK_DONE
                     # A new request for each attempt: doctor's hooks tell attempts apart by it.
-                    request = self._http.build_request(method, path, params=params, json=body)
+                    request = self._http.build_request(method, url, json=body)
                     try:
                         return self._attempt(request, path, deadline, read)
                     except RetryableFailure as failure:
@@ -330,16 +332,13 @@ class Transport:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         with self.write_limit.slot() if write else nullcontext():
             # Checked after every wait: a signal may have come while this write waited its turn.
-            self._refuse_if_cancelled(method, path)
+            if self.cancelled:
+                raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
             hook = getattr(self._local, "before_wire", None)
             if write and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
             return self._send(request, path, deadline, read)
-
-    def _refuse_if_cancelled(self, method: str, path: str) -> None:
-        if self.cancelled:
-            raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
 
     def _send(self, request: httpx.Request, path: str, deadline: float, read: AnswerReader) -> Any:
         """Send one attempt; its answer as `read` reads it, or the failure it stands for."""
