@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from reconciler import model
 from reconciler.api import bodies, urls, wire
@@ -27,6 +27,7 @@ READ_AHEAD = 4  # pages asked for ahead of the last one known to hold personas
 MAX_PAGES = 10_000  # a stop for a server that never sends an empty page
 
 AgentAction = Literal["attach", "detach"]
+_Owner = TypeVar("_Owner", model.LivePersona, model.LiveAgent)
 
 
 class BlandClient(Transport):
@@ -83,9 +84,11 @@ class BlandClient(Transport):
         return list(self._request("GET", urls.PERSONAS_PATH, params, read=read))
 
     def get_persona(self, persona_id: str, *, deadline: float | None = None) -> model.LivePersona:
-        """One persona, fresh from the API (within `deadline` when a write is checking itself)."""
+        """One persona, fresh from the API (within `deadline` when a write is checking itself);
+        an answer about another persona is refused: it would be the wrong picture."""
         path = urls.persona_path(persona_id)
-        return wire.persona_from_answer(self._request("GET", path, deadline=deadline), "GET", path)
+        payload = self._request("GET", path, deadline=deadline)
+        return _asked(persona_id, wire.persona_from_answer(payload, "GET", path), path)
 
     def list_account_numbers(self) -> frozenset[str]:
         """Every inbound number on the account that can be read, in canonical E.164."""
@@ -158,13 +161,7 @@ class BlandClient(Transport):
             if error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND")):
                 return None
             raise
-        agent = wire.agent_from_answer(payload, path)
-        if agent.id != agent_id:
-            # Planning on another agent's numbers would be the wrong picture of the account.
-            raise ApiError(
-                f"the answer is agent {agent.id!r}, not the one asked for", method="GET", path=path
-            )
-        return agent
+        return _asked(agent_id, wire.agent_from_answer(payload, path), path)
 
     def agent_twin(self, agent_id: str, *, deadline: float | None = None) -> str | None:
         """The id of the hidden persona that holds the agent's numbers; None before any attach
@@ -263,6 +260,16 @@ def write_took_effect(
     if action == "attach":
         return twin is not None and all(owner == twin for owner in owners)
     return twin is None or all(owner != twin for owner in owners)
+
+
+def _asked(asked: str, found: _Owner, path: str) -> _Owner:
+    """`found`, unless it is not the one asked for: planning on another's numbers would be the
+    wrong picture of the account."""
+    if found.id != asked:
+        kind = "agent" if isinstance(found, model.LiveAgent) else "persona"
+        why = f"the answer is {kind} {found.id!r}, not the one asked for"
+        raise ApiError(why, method="GET", path=path)
+    return found
 
 
 def _refused(what: str) -> ApiError:
