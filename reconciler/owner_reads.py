@@ -105,7 +105,7 @@ def read_account(
 
 
 def _by_id(
-    get_persona: GetPersona, persona_id: str, unreadable: Collection[int] = ()
+    get_persona: GetPersona, persona_id: str, unreadable: Collection[int]
 ) -> LivePersona | None:
     """A persona read by id, or None where the API will not serve it: PERSONA_NOT_FOUND with
     whatever status (the docs leave it open), or a status of `unreadable` that is no key
@@ -113,9 +113,8 @@ def _by_id(
     try:
         return get_persona(persona_id)
     except ApiError as error:
-        if unreadable and (
-            error.code == "PERSONA_NOT_FOUND"
-            or (error.status in unreadable and not isinstance(error, AuthError))
+        if error.code == "PERSONA_NOT_FOUND" or (
+            error.status in unreadable and not isinstance(error, AuthError)
         ):
             return None
         raise
@@ -141,7 +140,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             fetched[matches[0]] = account.get_agent(matches[0])  # None: gone since listed
     agents = {agent_id: agent for agent_id, agent in fetched.items() if agent is not None}
     ids = sorted(agents)
-    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids) if ids else [], strict=True))
+    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids), strict=True))
     reads += len(ids)
     personas = dict(live.personas)
     listed = False  # a binding named a twin the persona listing shows
@@ -212,7 +211,7 @@ def confirm_owners(live: Live, get_persona: GetPersona) -> Live:
         to_read = sorted(held_by - read)
         if not to_read:
             break
-        fresh = {p.id: p for p in _read_all(partial(_by_id, get_persona), to_read) if p}
+        fresh = {persona.id: persona for persona in _read_all(get_persona, to_read)}
         read.update(to_read)
         live = replace(live, personas={**live.personas, **fresh}, reads=live.reads + len(to_read))
     if not seen:

@@ -95,11 +95,11 @@ class BlandClient(Transport):
         return frozenset(filter(None, map(canonical_number, self.list_inbound())))
 
     def list_inbound(self) -> dict[str, str | None]:
-        """Every inbound number on the account as the API spells it, with its persona_id, if any."""
+        """Every inbound number as the API spells it, with its persona_id, if any."""
         return wire.inbound_from_answer(self._request("GET", urls.INBOUND_PATH))
 
     def read_live(self, pages_hint: int = 0) -> model.Live:
-        """The whole live account: personas (all pages) and account numbers, read concurrently."""
+        """The whole live account: all pages of personas and the account's numbers, read at once."""
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 inbound = pool.submit(self.list_inbound)
@@ -133,9 +133,8 @@ class BlandClient(Transport):
             now = read_back[-1].numbers
             return wanted <= now if action == "attach" else not wanted & now
 
-        payload = self._request(
-            "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
-        )
+        body = {"inbound_numbers": numbers}
+        payload = self._request("POST", path, body=body, took_effect=took_effect)
         if payload is READ_BACK_DONE:
             return read_back[-1]
         return wire.persona_from_answer(payload, "POST", path)
@@ -145,9 +144,8 @@ class BlandClient(Transport):
     def list_agents(self) -> tuple[list[model.LiveAgent], bool]:
         """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging), and
         whether the list came back full."""
-        return wire.agents_from_list(
-            self._request("GET", urls.AGENTS_PATH, {"limit": wire.AGENT_LIST_LIMIT})
-        )
+        limit = {"limit": wire.AGENT_LIST_LIMIT}
+        return wire.agents_from_list(self._request("GET", urls.AGENTS_PATH, limit))
 
     def get_agent(self, agent_id: str) -> model.LiveAgent | None:
         """One agent with its production pin; None when the API says there is no such agent."""
@@ -182,28 +180,22 @@ class BlandClient(Transport):
     def detach_from_agent(self, agent_id: str, numbers: Iterable[str]) -> int | None:
         """Take numbers off an agent (others are skipped); they then have no owner at all. How
         many the agent held; None when a read-back saw a lost answer's attempt take effect."""
-        path = urls.agent_path(agent_id, "inbound", "detach")
-        payload = self._agent_write(agent_id, "detach", sorted(numbers))
-        if payload is READ_BACK_DONE:
-            return None
-        return wire.detached_from_answer(payload, agent_id, path)
+        return self._agent_write(agent_id, "detach", sorted(numbers))
 
-    def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> object:
+    def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> int | None:
         path = urls.agent_path(agent_id, "inbound", action)
 
         def took_effect(deadline: float) -> bool:
             # No endpoint lists an agent's numbers: each number's owner is read instead.
             twin = self.agent_twin(agent_id, deadline=deadline)
-            owners = [
-                self.inbound_number(number, deadline=deadline).persona_id for number in numbers
-            ]
+            owners = [self.inbound_number(n, deadline=deadline).persona_id for n in numbers]
             return write_took_effect(action, twin, owners)
 
-        return self._request(
-            "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
-        )
-
-    # -- probes -------------------------------------------------------------------------
+        body = {"inbound_numbers": numbers}
+        payload = self._request("POST", path, body=body, took_effect=took_effect)
+        if action == "attach" or payload is READ_BACK_DONE:
+            return None
+        return wire.detached_from_answer(payload, agent_id, path)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """The JSON of one GET, unparsed, for `doctor`, which looks at the shapes themselves."""
@@ -282,18 +274,12 @@ def _check_page(
 ) -> None:
     """Refuse an id seen before, or personas after the empty page `end`."""
     if end is not None and personas:
-        raise _refused(
-            f"page {end} is empty but page {page} lists personas: "
-            "the list changed while it was read"
-        )
+        changed = "the list changed while it was read"
+        raise _refused(f"page {end} is empty but page {page} lists personas: {changed}")
     for persona in personas:
-        seen_on = seen.get(persona.id)
-        if seen_on is not None:
-            where = (
-                f"page {page} lists it twice"
-                if seen_on == page
-                else f"pages {seen_on} and {page} both list it"
-            )
+        if (seen_on := seen.get(persona.id)) is not None:
+            twice = f"pages {seen_on} and {page} both list it"
+            where = f"page {page} lists it twice" if seen_on == page else twice
             raise _refused(
                 f"persona {shown_text(persona.id)} is listed more than once ({where}): "
                 "the server ignores `page`, or the list changed while it was read"

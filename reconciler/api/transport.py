@@ -1,9 +1,7 @@
-"""One request to the API, the way every request goes: the layer under the client's endpoints.
-
-The API publishes no rate limit and no idempotency key (see the API notes in the README): each
-request gets timeouts, bounded retries with full-jitter backoff, a total deadline (4 x the
-timeout), Retry-After honoured for every request, and adaptive write concurrency; a write
-whose answer was lost is read back before it is sent again.
+"""One request to the API, the way every request goes: timeouts, bounded retries with
+full-jitter backoff, a total deadline (4 x the timeout), Retry-After honoured for every request
+and adaptive write concurrency, as the API publishes no rate limit (the README's API notes). It
+has no idempotency key either: a write whose answer was lost is read back before it is resent.
 """
 
 from __future__ import annotations
@@ -31,8 +29,7 @@ BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
 WRITE_PARALLELISM = 4  # writes in flight at once until set_write_parallelism()
 GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-# httpx's event hooks: "request" ones get each request as it goes, "response" ones each answer
-# once its headers came, before its body is read (how doctor notes what it saw).
+# httpx's event hooks: "request" ones see each request go, "response" ones each answer's head.
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
 READ_BACK_DONE = object()
@@ -170,7 +167,6 @@ class Transport:
         self.max_rps = max_rps
         self._pause_until = self._next_start = 0.0
         self._http = httpx.Client(
-            base_url=self.base_url,
             headers={
                 "authorization": api_key,
                 "user-agent": f"reconciler/{__version__}",
