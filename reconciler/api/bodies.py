@@ -72,15 +72,13 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_of(response: ReadAnswer) -> Any:
-    """The JSON of a body; ValueError if it is not JSON or too deeply nested to read. Lone
-    surrogates (a string cut mid emoji) become U+FFFD: no UTF-8 output could hold them."""
+    """The JSON of a body, lone surrogates (a string cut mid emoji) made U+FFFD; ValueError if it
+    is not JSON or too deeply nested to read."""
     try:
         value = json.loads(response.content)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    if _SURROGATE_ESCAPE.search(response.content):
-        value = _without_surrogates(value)
-    return value
+    return _without_surrogates(value) if _SURROGATE_ESCAPE.search(response.content) else value
 
 
 def _without_surrogates(value: Any) -> Any:
