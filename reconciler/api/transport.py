@@ -153,7 +153,7 @@ class Transport:
         self.backoff = backoff
         self.stats = ClientStats()
         self.write_limit = WriteLimit(WRITE_PARALLELISM)
-        self._bodies = bodies.BodyBudget(max_response_bytes)
+        self._bodies = bodies.BodyBudget(max_response_bytes, timeout)
         self._cancelled = threading.Event()
         self._stop_reason: str | None = None
         self._auth_failure: AuthError | None = None
@@ -336,14 +336,7 @@ class Transport:
             try:
                 # A new request for each attempt: doctor's hooks tell attempts apart by it.
                 with self._http.stream(method, url, json=body) as streamed:
-                    answer = self._bodies.read(streamed, lambda: self._clock() > deadline)
-            except bodies.BodyRefused as refused:
-                why = str(refused) or (
-                    f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed "
-                    "while its answer was still arriving; stopped reading it"
-                )
-                why += "; the write may have taken effect" if write else ""
-                raise ApiError(why, method=method, path=path) from None
+                    answer = self._bodies.read(streamed, path, lambda: self._clock() > deadline)
             except httpx.TransportError as error:
                 # A write whose connection was never made cannot have taken effect.
                 connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
