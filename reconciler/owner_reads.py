@@ -89,10 +89,10 @@ def read_account(
             if pid not in live.twins and not p.deleted and not p.numbers.isdisjoint(unproven)
         }
         shown = {
-            n: [PersonaRef(p.id, p.name) for p in holders.values() if n in p.numbers]
+            n: tuple(PersonaRef(p.id, p.name) for p in holders.values() if n in p.numbers)
             for n in unproven
         }
-        confirmed = tuple(ConfirmedOwners(n, (), tuple(refs)) for n, refs in shown.items() if refs)
+        confirmed = tuple(ConfirmedOwners(n, (), refs) for n, refs in shown.items() if refs)
         live = replace(
             live,
             personas={**live.personas, **holders},
