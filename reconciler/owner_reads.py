@@ -140,7 +140,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             fetched[matches[0]] = account.get_agent(matches[0])  # None: gone since listed
     agents = {agent_id: agent for agent_id, agent in fetched.items() if agent is not None}
     ids = sorted(agents)
-    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids), strict=True))
+    twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids) if ids else [], strict=True))
     reads += len(ids)
     personas = dict(live.personas)
     listed = False  # a binding named a twin the persona listing shows
