@@ -72,15 +72,13 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_of(response: ReadAnswer) -> Any:
-    """The JSON of a body; ValueError if it is not JSON or too deeply nested to read. Lone
-    surrogates (a string cut mid emoji) become U+FFFD: no UTF-8 output could hold them."""
+    """The JSON of a body, lone surrogates (a string cut mid emoji) made U+FFFD; ValueError if it
+    is not JSON or too deeply nested to read."""
     try:
         value = json.loads(response.content)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    if _SURROGATE_ESCAPE.search(response.content):
-        value = _without_surrogates(value)
-    return value
+    return _without_surrogates(value) if _SURROGATE_ESCAPE.search(response.content) else value
 
 
 def _without_surrogates(value: Any) -> Any:
@@ -168,54 +166,60 @@ def success_payload(response: ReadAnswer, method: str, path: str) -> Any:
     return payload
 
 
-class BodyRefused(Exception):
-    """An answer not read to its end: over the limit or not decodable (the message says how),
-    or late (none)."""
-
-
 class BodyBudget:
     """Bytes of answers held at once by every request of a client together: at most `limit`."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, timeout: float) -> None:
         self.limit = limit
+        self.timeout = timeout  # 4 x it is the deadline of a request
         self.held = 0
         self._lock = threading.Lock()
 
-    def read(self, response: httpx.Response, past_deadline: Callable[[], bool]) -> ReadAnswer:
-        """The whole body of a streamed response, its bytes held here until given back;
-        BodyRefused, its bytes given back, once it is too large or late."""
+    def read(
+        self, response: httpx.Response, path: str, past_deadline: Callable[[], bool]
+    ) -> ReadAnswer:
+        """The whole body of a streamed response, its bytes held here until given back; an
+        ApiError, its bytes given back, once it is too large, not decodable or late."""
         declared = response.headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > self.limit:
-            raise self._over(f"it says {int(declared):,} bytes")
+            raise self._refused(response, path, self._over(f"it says {int(declared):,} bytes"))
         body = bytearray()
         try:
             for piece in response.iter_bytes():
                 size = len(body) + len(piece)
                 with self._lock:
                     if self.held + len(piece) > self.limit:
-                        if size > self.limit:
-                            raise self._over(f"{size:,} bytes had come")
-                        raise self._over(
-                            f"with the answers read alongside it; {size:,} bytes of it had come"
-                        )
+                        alongside = f"with the answers read alongside it; {size:,} bytes of it"
+                        how = f"{size:,} bytes" if size > self.limit else alongside
+                        raise self._refused(response, path, self._over(f"{how} had come"))
                     self.held += len(piece)
                 body += piece
                 if past_deadline():
-                    raise BodyRefused()
+                    why = (
+                        f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed "
+                        "while its answer was still arriving; stopped reading it"
+                    )
+                    raise self._refused(response, path, why)
         except httpx.DecodingError as error:  # not the encoding it claims
             self.give_back(body)
-            raise BodyRefused(f"its answer could not be decoded ({one_line(str(error))})") from None
+            why = f"its answer could not be decoded ({one_line(str(error))})"
+            raise self._refused(response, path, why) from None
         except BaseException:
             self.give_back(body)
             raise
         return ReadAnswer(response.status_code, response.headers, body)
 
-    def _over(self, how: str) -> BodyRefused:
-        return BodyRefused(
+    def _over(self, how: str) -> str:
+        return (
             f"the answer is over the {shown_size(self.limit)} limit ({how}); refused without "
             "reading it whole (raise --max-response-size or BLAND_MAX_RESPONSE_SIZE if the "
             "account is that large)"
         )
+
+    def _refused(self, response: httpx.Response, path: str, why: str) -> ApiError:
+        method = response.request.method
+        why += "; the write may have taken effect" if method != "GET" else ""
+        return ApiError(why, method=method, path=path)
 
     def give_back(self, body: bytearray) -> None:
         """Free the bytes of an answer done with now, not when a traceback lets the answer go."""

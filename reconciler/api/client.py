@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from reconciler import model
 from reconciler.api import bodies, urls, wire
@@ -27,6 +27,7 @@ READ_AHEAD = 4  # pages asked for ahead of the last one known to hold personas
 MAX_PAGES = 10_000  # a stop for a server that never sends an empty page
 
 AgentAction = Literal["attach", "detach"]
+_Owner = TypeVar("_Owner", model.LivePersona, model.LiveAgent)
 
 
 class BlandClient(Transport):
@@ -83,20 +84,22 @@ class BlandClient(Transport):
         return list(self._request("GET", urls.PERSONAS_PATH, params, read=read))
 
     def get_persona(self, persona_id: str, *, deadline: float | None = None) -> model.LivePersona:
-        """One persona, fresh from the API (within `deadline` when a write is checking itself)."""
+        """One persona, fresh from the API (within `deadline` when a write is checking itself);
+        an answer about another persona is refused: it would be the wrong picture."""
         path = urls.persona_path(persona_id)
-        return wire.persona_from_answer(self._request("GET", path, deadline=deadline), "GET", path)
+        payload = self._request("GET", path, deadline=deadline)
+        return _asked(persona_id, wire.persona_from_answer(payload, "GET", path), path)
 
     def list_account_numbers(self) -> frozenset[str]:
         """Every inbound number on the account that can be read, in canonical E.164."""
         return frozenset(filter(None, map(canonical_number, self.list_inbound())))
 
     def list_inbound(self) -> dict[str, str | None]:
-        """Every inbound number on the account as the API spells it, with its persona_id, if any."""
+        """Every inbound number as the API spells it, with its persona_id, if any."""
         return wire.inbound_from_answer(self._request("GET", urls.INBOUND_PATH))
 
     def read_live(self, pages_hint: int = 0) -> model.Live:
-        """The whole live account: personas (all pages) and account numbers, read concurrently."""
+        """The whole live account: all pages of personas and the account's numbers, read at once."""
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 inbound = pool.submit(self.list_inbound)
@@ -130,9 +133,8 @@ class BlandClient(Transport):
             now = read_back[-1].numbers
             return wanted <= now if action == "attach" else not wanted & now
 
-        payload = self._request(
-            "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
-        )
+        body = {"inbound_numbers": numbers}
+        payload = self._request("POST", path, body=body, took_effect=took_effect)
         if payload is READ_BACK_DONE:
             return read_back[-1]
         return wire.persona_from_answer(payload, "POST", path)
@@ -142,9 +144,8 @@ class BlandClient(Transport):
     def list_agents(self) -> tuple[list[model.LiveAgent], bool]:
         """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging), and
         whether the list came back full."""
-        return wire.agents_from_list(
-            self._request("GET", urls.AGENTS_PATH, {"limit": wire.AGENT_LIST_LIMIT})
-        )
+        limit = {"limit": wire.AGENT_LIST_LIMIT}
+        return wire.agents_from_list(self._request("GET", urls.AGENTS_PATH, limit))
 
     def get_agent(self, agent_id: str) -> model.LiveAgent | None:
         """One agent with its production pin; None when the API says there is no such agent."""
@@ -158,13 +159,7 @@ class BlandClient(Transport):
             if error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND")):
                 return None
             raise
-        agent = wire.agent_from_answer(payload, path)
-        if agent.id != agent_id:
-            # Planning on another agent's numbers would be the wrong picture of the account.
-            raise ApiError(
-                f"the answer is agent {agent.id!r}, not the one asked for", method="GET", path=path
-            )
-        return agent
+        return _asked(agent_id, wire.agent_from_answer(payload, path), path)
 
     def agent_twin(self, agent_id: str, *, deadline: float | None = None) -> str | None:
         """The id of the hidden persona that holds the agent's numbers; None before any attach
@@ -185,28 +180,22 @@ class BlandClient(Transport):
     def detach_from_agent(self, agent_id: str, numbers: Iterable[str]) -> int | None:
         """Take numbers off an agent (others are skipped); they then have no owner at all. How
         many the agent held; None when a read-back saw a lost answer's attempt take effect."""
-        path = urls.agent_path(agent_id, "inbound", "detach")
-        payload = self._agent_write(agent_id, "detach", sorted(numbers))
-        if payload is READ_BACK_DONE:
-            return None
-        return wire.detached_from_answer(payload, agent_id, path)
+        return self._agent_write(agent_id, "detach", sorted(numbers))
 
-    def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> object:
+    def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> int | None:
         path = urls.agent_path(agent_id, "inbound", action)
 
         def took_effect(deadline: float) -> bool:
             # No endpoint lists an agent's numbers: each number's owner is read instead.
             twin = self.agent_twin(agent_id, deadline=deadline)
-            owners = [
-                self.inbound_number(number, deadline=deadline).persona_id for number in numbers
-            ]
+            owners = [self.inbound_number(n, deadline=deadline).persona_id for n in numbers]
             return write_took_effect(action, twin, owners)
 
-        return self._request(
-            "POST", path, body={"inbound_numbers": numbers}, took_effect=took_effect
-        )
-
-    # -- probes -------------------------------------------------------------------------
+        body = {"inbound_numbers": numbers}
+        payload = self._request("POST", path, body=body, took_effect=took_effect)
+        if action == "attach" or payload is READ_BACK_DONE:
+            return None
+        return wire.detached_from_answer(payload, agent_id, path)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """The JSON of one GET, unparsed, for `doctor`, which looks at the shapes themselves."""
@@ -265,6 +254,16 @@ def write_took_effect(
     return twin is None or all(owner != twin for owner in owners)
 
 
+def _asked(asked: str, found: _Owner, path: str) -> _Owner:
+    """`found`, unless it is not the one asked for: planning on another's numbers would be the
+    wrong picture of the account."""
+    if found.id != asked:
+        kind = "agent" if isinstance(found, model.LiveAgent) else "persona"
+        why = f"the answer is {kind} {found.id!r}, not the one asked for"
+        raise ApiError(why, method="GET", path=path)
+    return found
+
+
 def _refused(what: str) -> ApiError:
     why = f"{what}; refusing to plan on an inconsistent list of personas"
     return ApiError(why, method="GET", path=urls.PERSONAS_PATH)
@@ -275,18 +274,12 @@ def _check_page(
 ) -> None:
     """Refuse an id seen before, or personas after the empty page `end`."""
     if end is not None and personas:
-        raise _refused(
-            f"page {end} is empty but page {page} lists personas: "
-            "the list changed while it was read"
-        )
+        changed = "the list changed while it was read"
+        raise _refused(f"page {end} is empty but page {page} lists personas: {changed}")
     for persona in personas:
-        seen_on = seen.get(persona.id)
-        if seen_on is not None:
-            where = (
-                f"page {page} lists it twice"
-                if seen_on == page
-                else f"pages {seen_on} and {page} both list it"
-            )
+        if (seen_on := seen.get(persona.id)) is not None:
+            twice = f"pages {seen_on} and {page} both list it"
+            where = f"page {page} lists it twice" if seen_on == page else twice
             raise _refused(
                 f"persona {shown_text(persona.id)} is listed more than once ({where}): "
                 "the server ignores `page`, or the list changed while it was read"

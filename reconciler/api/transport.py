@@ -1,9 +1,7 @@
-"""One request to the API, the way every request goes: the layer under the client's endpoints.
-
-The API publishes no rate limit and no idempotency key (see the API notes in the README): each
-request gets timeouts, bounded retries with full-jitter backoff, a total deadline (4 x the
-timeout), Retry-After honoured for every request, and adaptive write concurrency; a write
-whose answer was lost is read back before it is sent again.
+"""One request to the API, the way every request goes: timeouts, bounded retries with
+full-jitter backoff, a total deadline (4 x the timeout), Retry-After honoured for every request
+and adaptive write concurrency, as the API publishes no rate limit (the README's API notes). It
+has no idempotency key either: a write whose answer was lost is read back before it is resent.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import httpx
 import tenacity
@@ -31,8 +29,7 @@ BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
 WRITE_PARALLELISM = 4  # writes in flight at once until set_write_parallelism()
 GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-# httpx's event hooks: "request" ones get each request as it goes, "response" ones each answer
-# once its headers came, before its body is read (how doctor notes what it saw).
+# httpx's event hooks: "request" ones see each request go, "response" ones each answer's head.
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
 READ_BACK_DONE = object()
@@ -95,26 +92,25 @@ class WriteLimit:
             self._condition.wait_for(lambda: self._in_flight < self.limit)
             self._in_flight += 1
             epoch = self._epoch  # which limit it was sent under
-        outcome: Literal["ok", "rate_limited", "other"] = "other"
+        rate_limited: bool | None = None  # None: an error that says nothing of load
         try:
             yield
-            outcome = "ok"
+            rate_limited = False
         except RetryableFailure as failure:
-            outcome = "rate_limited" if failure.error.status == 429 else "other"
+            rate_limited = True if failure.error.status == 429 else None
             raise
         finally:
             with self._condition:
                 self._in_flight -= 1
-                self._adapt(epoch, outcome)
+                if rate_limited is not None:
+                    self._adapt(epoch, rate_limited)
                 self._condition.notify_all()
 
-    def _adapt(self, epoch: int, outcome: Literal["ok", "rate_limited", "other"]) -> None:
+    def _adapt(self, epoch: int, rate_limited: bool) -> None:
         """Change the limit after a write ended, and say how it changed, if it did."""
-        if outcome == "other":  # an error that says nothing of load
-            return
-        self._successes = self._successes + 1 if outcome == "ok" else 0
+        self._successes = 0 if rate_limited else self._successes + 1
         # Writes sent under the old limit all see the same overload: halve once per epoch.
-        if outcome == "rate_limited" and epoch == self._epoch and self.limit > 1:
+        if rate_limited and epoch == self._epoch and self.limit > 1:
             self.limit //= 2
             self.lowest = min(self.lowest, self.limit)
             log.info("rate limited: concurrent writes lowered to %s", self.limit)
@@ -157,7 +153,7 @@ class Transport:
         self.backoff = backoff
         self.stats = ClientStats()
         self.write_limit = WriteLimit(WRITE_PARALLELISM)
-        self._bodies = bodies.BodyBudget(max_response_bytes)
+        self._bodies = bodies.BodyBudget(max_response_bytes, timeout)
         self._cancelled = threading.Event()
         self._stop_reason: str | None = None
         self._auth_failure: AuthError | None = None
@@ -170,7 +166,6 @@ class Transport:
         self.max_rps = max_rps
         self._pause_until = self._next_start = 0.0
         self._http = httpx.Client(
-            base_url=self.base_url,
             headers={
                 "authorization": api_key,
                 "user-agent": f"reconciler/{__version__}",
@@ -248,6 +243,8 @@ class Transport:
         an ApiError if none. Before a write whose answer was lost is sent again,
         `took_effect(deadline)` reads the account: READ_BACK_DONE when it shows the write done."""
         deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
+        # Whole, so that httpx parses it once, not once more for the params and the base URL.
+        url = httpx.URL(self.base_url + path, params=params)
         ambiguous = False
         last: RetryableFailure | None = None  # the last attempt that went out, if any
         try:
@@ -256,10 +253,8 @@ class Transport:
                     if ambiguous and took_effect(deadline):
                         log.info("%s %s: the earlier attempt took effect", method, path)
                         return READ_BACK_DONE
-                    # A new request for each attempt: doctor's hooks tell attempts apart by it.
-                    request = self._http.build_request(method, path, params=params, json=body)
                     try:
-                        return self._attempt(request, path, deadline, read)
+                        return self._attempt(method, url, body, path, deadline, read)
                     except RetryableFailure as failure:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
@@ -310,10 +305,11 @@ class Transport:
         )
 
     def _attempt(
-        self, request: httpx.Request, path: str, deadline: float, read: AnswerReader
+        self, method: str, url: httpx.URL, body: Any, path: str, deadline: float, read: AnswerReader
     ) -> Any:
-        """One attempt, sent once the 429 pause, the rate cap and the write limit let it go."""
-        method, write = request.method, request.method != "GET"
+        """One attempt, sent once the 429 pause, the rate cap and the write limit let it go; its
+        answer as `read` reads it, or the failure it stands for."""
+        write = method != "GET"
         with self._lock:
             now = self._clock()
             paused = max(0.0, self._pause_until - now)
@@ -330,51 +326,34 @@ class Transport:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         with self.write_limit.slot() if write else nullcontext():
             # Checked after every wait: a signal may have come while this write waited its turn.
-            self._refuse_if_cancelled(method, path)
+            if self.cancelled:
+                raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
             hook = getattr(self._local, "before_wire", None)
             if write and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
-            return self._send(request, path, deadline, read)
-
-    def _refuse_if_cancelled(self, method: str, path: str) -> None:
-        if self.cancelled:
-            raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
-
-    def _send(self, request: httpx.Request, path: str, deadline: float, read: AnswerReader) -> Any:
-        """Send one attempt; its answer as `read` reads it, or the failure it stands for."""
-        method, write = request.method, request.method != "GET"
-        started = time.perf_counter()
-        try:
-            streamed = self._http.send(request, stream=True)
+            started = time.perf_counter()
             try:
-                answer = self._bodies.read(streamed, lambda: self._clock() > deadline)
-            except bodies.BodyRefused as refused:
-                why = str(refused) or (
-                    f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed "
-                    "while its answer was still arriving; stopped reading it"
-                )
-                why += "; the write may have taken effect" if write else ""
-                raise ApiError(why, method=method, path=path) from None
+                # A new request for each attempt: doctor's hooks tell attempts apart by it.
+                with self._http.stream(method, url, json=body) as streamed:
+                    answer = self._bodies.read(streamed, path, lambda: self._clock() > deadline)
+            except httpx.TransportError as error:
+                # A write whose connection was never made cannot have taken effect.
+                connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+                log.debug("%s %s -> %s", method, path, type(error).__name__)
+                why = f"no usable answer ({type(error).__name__})"
+                why = why if connected else cannot_connect(error, self.base_url)
+                no_answer = ApiError(why, method=method, path=path)
+                raise RetryableFailure(no_answer, ambiguous=write and connected) from None
+            raw_path = streamed.request.url.raw_path.decode("ascii", "replace")
+            elapsed = (time.perf_counter() - started) * 1000
+            log.debug("%s %s -> %s (%.0f ms)", method, raw_path, answer.status_code, elapsed)
+            try:
+                if 200 <= answer.status_code < 300:
+                    return read(answer, method, path)
+                raise self._failure(answer, method, path, write)
             finally:
-                streamed.close()
-        except httpx.TransportError as error:
-            # A write whose connection was never made cannot have taken effect.
-            connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
-            log.debug("%s %s -> %s", method, path, type(error).__name__)
-            why = f"no usable answer ({type(error).__name__})"
-            why = why if connected else cannot_connect(error, self.base_url)
-            no_answer = ApiError(why, method=method, path=path)
-            raise RetryableFailure(no_answer, ambiguous=write and connected) from None
-        raw_path = request.url.raw_path.decode("ascii", "replace")
-        elapsed = (time.perf_counter() - started) * 1000
-        log.debug("%s %s -> %s (%.0f ms)", method, raw_path, answer.status_code, elapsed)
-        try:
-            if 200 <= answer.status_code < 300:
-                return read(answer, method, path)
-            raise self._failure(answer, method, path, write)
-        finally:
-            self._bodies.give_back(answer.content)
+                self._bodies.give_back(answer.content)
 
     def _failure(self, answer: bodies.ReadAnswer, method: str, path: str, write: bool) -> Exception:
         """The failure an answer that is not a success stands for: to retry, or not."""

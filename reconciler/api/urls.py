@@ -74,15 +74,13 @@ def unproxied_mounts(base_url: str) -> dict[str, None]:
     return {f"all://{f'[{host}]' if ':' in host else host}": None}
 
 
-@functools.cache
-def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    return httpx.create_ssl_context()
-
-
 def tls_context() -> ssl.SSLContext:
     """httpx's default TLS context, made once for each SSL_CERT_FILE and SSL_CERT_DIR (which
     httpx reads): loading the CA bundle costs more than all the rest of a new client."""
-    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    return _tls_contexts(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+_tls_contexts = functools.cache(lambda cert_file, cert_dir: httpx.create_ssl_context())
 
 
 def is_loopback(host: str) -> bool:

@@ -94,16 +94,14 @@ def reading(method: str, path: str, where: str = "") -> Iterator[None]:
 _JSON_TYPES = {type(None): "null", bool: "a boolean", str: "a string", list: "an array"}
 
 
-def json_type(value: Any) -> str:
-    """The JSON name of a value's type, as a message about the API's answer says it."""
+def json_type(value: Any, *, text_shown: bool = False) -> str:
+    """The JSON name of a value's type, as a message about the API's answer says it; with
+    `text_shown`, text is shown as it is."""
+    if text_shown and isinstance(value, str):
+        return repr(shown_text(value))
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"a number ({value!r})"
     return _JSON_TYPES.get(type(value), "an object")
-
-
-def _shown(value: Any) -> str:
-    """A value of the answer named in a message: text as it is, anything else by its type."""
-    return repr(shown_text(value)) if isinstance(value, str) else json_type(value)
 
 
 def data_of(payload: Any) -> Any:
@@ -313,7 +311,8 @@ def _data_of_agent(payload: Any, agent_id: str) -> dict[str, Any]:
         raise Malformed(f"`data` is {json_type(data)}, not an object")
     named = data.get("agent_id", agent_id)
     if not _is_id(named) or str(named) != agent_id:
-        raise Malformed(f"`data.agent_id` is {_shown(named)}, not the agent asked for")
+        shown = json_type(named, text_shown=True)
+        raise Malformed(f"`data.agent_id` is {shown}, not the agent asked for")
     return data
 
 
@@ -336,7 +335,7 @@ def route_from_answer(payload: Any, number: str, path: str) -> model.InboundRout
             raise Malformed(f"the number's record is {json_type(record)}")
         shown = record.get("phone_number", number)
         if not isinstance(shown, str) or as_read(shown) != as_read(number):
-            raise Malformed(f"`phone_number` is {_shown(shown)}, not {number}")
+            raise Malformed(f"`phone_number` is {json_type(shown, text_shown=True)}, not {number}")
         owner: str | model.Unread | None = model.UNREAD
         if "persona_id" in record:
             owner = optional_id(record, "persona_id", number)

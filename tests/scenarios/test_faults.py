@@ -17,7 +17,7 @@ import pytest
 
 from reconciler.api import BlandClient
 from reconciler.cli import Settings
-from reconciler.errors import AuthError
+from reconciler.errors import AUTH_STOPPED, INTERRUPTED
 from reconciler.simulator import RequestRecord, Simulator
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, TEST_KEY, FakeTime, RunCli, writes
 
@@ -366,38 +366,46 @@ def test_no_write_goes_out_after_a_401_even_with_writes_in_flight(
 
     Writes sent before the 401 came back are in flight legitimately, so the order in which the
     server saw requests proves nothing (it varies with speed). The test records, in the client,
-    each write's last check before sending and the moment the 401 is received, and requires
-    every write that passed its check to have started that check before the 401 was received.
+    when each thread starts a check for a stop (`cancelled`), when a request goes to the wire
+    (httpx's request hook) and when the 401 stopped the run, and requires every write sent
+    after that to have started its last check before it.
     """
-    events: list[list[Any]] = []  # ["check", method, passed] or ["401"]
+    events: list[tuple[str, ...]] = []  # ("check", thread), ("sent", method, thread), ("401",)
     lock = threading.Lock()
-    check, send = BlandClient._refuse_if_cancelled, BlandClient._send
+    cancelled, cancel, client = BlandClient.cancelled, BlandClient.cancel, Settings.client
 
-    def recorded_check(client: BlandClient, method: str, path: str) -> None:
-        entry: list[Any] = ["check", method, False]
+    def record(*event: str) -> None:
         with lock:
-            events.append(entry)
-        check(client, method, path)
-        entry[2] = True
+            events.append(event)
 
-    def recorded_send(client: BlandClient, method: str, *args: Any) -> Any:
-        try:
-            return send(client, method, *args)
-        except AuthError:
-            with lock:
-                events.append(["401"])  # after the client has cancelled the run
-            raise
+    def recorded_check(client: BlandClient) -> bool:
+        record("check", threading.current_thread().name)
+        return bool(cancelled.fget(client))  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(BlandClient, "_refuse_if_cancelled", recorded_check)
-    monkeypatch.setattr(BlandClient, "_send", recorded_send)
+    def recorded_cancel(client: BlandClient, reason: str = INTERRUPTED) -> None:
+        cancel(client, reason)
+        if reason == AUTH_STOPPED:
+            record("401")  # once the client has cancelled the run
+
+    def sent(request: Any) -> None:
+        record("sent", request.method, threading.current_thread().name)
+
+    def hooked(settings: Settings, event_hooks: Any = None) -> BlandClient:
+        return client(settings, {"request": [sent]})
+
+    monkeypatch.setattr(BlandClient, "cancelled", property(recorded_check))
+    monkeypatch.setattr(BlandClient, "cancel", recorded_cancel)
+    monkeypatch.setattr(Settings, "client", hooked)
     # The first write answered gets a 503 and will be retried; the second gets the 401.
     sim.faults.update({"write_statuses": [503, 401], "latency": 0.05})
     result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "4")
     assert result.code == 1
     assert "AUTH_FAILURE" in result.out + result.err
-    unauthorised = events.index(["401"])
-    late = [e for e in events[unauthorised:] if e == ["check", "POST", True]]
-    assert late == []
+    unauthorised = events.index(("401",))
+    for index, event in enumerate(events[unauthorised:], unauthorised):
+        if event[:2] == ("sent", "POST"):
+            last_check = max(i for i, e in enumerate(events[:index]) if e == ("check", event[2]))
+            assert last_check < unauthorised, events
 
 
 def test_a_wrong_key_reports_the_401_whichever_read_gets_it_first(
@@ -405,12 +413,17 @@ def test_a_wrong_key_reports_the_401_whichever_read_gets_it_first(
 ) -> None:
     """The inbound and persona reads run at once; the one refused after the other's 401 must
     not hide it behind "not sent". Here the persona listing starts only once the run stopped."""
-    listing = BlandClient.list_personas
+    listing, cancel, stopped = BlandClient.list_personas, BlandClient.cancel, threading.Event()
+
+    def cancel_and_tell(client: BlandClient, reason: str = INTERRUPTED) -> None:
+        cancel(client, reason)
+        stopped.set()
 
     def after_the_stop(client: BlandClient, pages_hint: int = 0) -> Any:
-        assert client._cancelled.wait(10)  # set by the inbound read's 401, not by a clock
+        assert stopped.wait(10)  # set by the inbound read's 401, not by a clock
         return listing(client, pages_hint)
 
+    monkeypatch.setattr(BlandClient, "cancel", cancel_and_tell)
     monkeypatch.setattr(BlandClient, "list_personas", after_the_stop)
     monkeypatch.setenv("BLAND_API_KEY", "not-the-key")
     result = run_cli("plan", CONFIG)

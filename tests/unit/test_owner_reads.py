@@ -121,15 +121,6 @@ def test_a_failed_read_stops_the_plan() -> None:
         confirm_owners(live, fails)
 
 
-def test_an_answer_about_another_persona_stops_the_plan() -> None:
-    live = listing(persona(A, N1), persona(B, N1))
-    by_id = ById(persona(A))
-    by_id.personas[B] = persona(C, N1)  # asked for B, told about C
-
-    with pytest.raises(ApiError, match=r"GET /v1/personas/p-b: the answer is persona 'p-c'"):
-        confirm_owners(live, by_id)
-
-
 BOT, TWIN = "ag-bot", "p-twin-bot"
 
 
@@ -214,19 +205,6 @@ def test_two_agents_naming_one_twin_stop_the_plan() -> None:
     reader = TwoAgents(listing(tagged(TWIN, N1)), listed=True, twin=TWIN, exists=True)
     both = f"agents '{BOT}' and 'ag-other' both name '{TWIN}' as their hidden persona"
     with pytest.raises(ApiError, match=f"GET /v2/agents/ag-other/inbound: {both}"):
-        read_account(reader)
-
-
-class Unlisted(Agents):
-    """Bot's twin is not in the listing; read by id, the API answers about another persona."""
-
-    def get_persona(self, persona_id: str) -> LivePersona:
-        return persona(A, N1)
-
-
-def test_a_twin_read_by_id_that_answers_about_another_persona_stops_the_plan() -> None:
-    reader = Unlisted(listing(persona(A, N1)), listed=True, twin=TWIN, exists=True)
-    with pytest.raises(ApiError, match=f"GET /v1/personas/{TWIN}: the answer is persona 'p-a'"):
         read_account(reader)
 
 

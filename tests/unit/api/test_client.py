@@ -251,3 +251,19 @@ def test_a_lost_write_in_the_account_s_spelling_is_seen_done_in_another_spelling
     else:
         client.update_label("14155550100", "Main", persona_id="p00001")
     assert len(sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("read", "path", "answer", "about"),
+    [
+        ("get_persona", "/v1/personas/p00001", persona_json(2), "persona 'p00002'"),
+        ("get_agent", "/v2/agents/p00001", {"id": "a002", "name": "Other"}, "agent 'a002'"),
+    ],
+)
+def test_an_answer_about_another_owner_than_the_one_asked_for_is_refused(
+    read: str, path: str, answer: dict[str, Any], about: str
+) -> None:
+    client, _ = make_client(lambda request: httpx.Response(200, json={"data": answer}))
+    with pytest.raises(ApiError) as refused:
+        getattr(client, read)("p00001")
+    assert str(refused.value) == f"GET {path}: the answer is {about}, not the one asked for"

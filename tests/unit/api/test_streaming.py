@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.api.bodies import BodyBudget, BodyRefused
+from reconciler.api.bodies import BodyBudget
 from reconciler.errors import ApiError
 
 PIECE = 64 * 1024
@@ -132,28 +132,30 @@ def test_a_body_that_arrives_within_the_deadline_is_read() -> None:
 
 
 def streamed(body: bytes, **headers: str) -> httpx.Response:
-    return httpx.Response(200, stream=Pieces(iter([body[:PIECE], body[PIECE:]])), headers=headers)
+    request = httpx.Request("GET", "https://api.example.test/v1/inbound")
+    pieces = Pieces(iter([body[:PIECE], body[PIECE:]]))
+    return httpx.Response(200, stream=pieces, headers=headers, request=request)
 
 
 def test_answers_read_at_once_share_the_limit() -> None:
-    budget = BodyBudget(LIMIT)
+    budget = BodyBudget(LIMIT, 30.0)
     other = LIMIT - PIECE  # another answer, still being read, holds all but 64 KiB
     budget.held = other
-    with pytest.raises(BodyRefused) as raised:
-        budget.read(streamed(b" " * (2 * PIECE)), lambda: False)
+    with pytest.raises(ApiError) as raised:
+        budget.read(streamed(b" " * (2 * PIECE)), "/v1/inbound", lambda: False)
     assert "(with the answers read alongside it; 131,072 bytes of it had come)" in str(raised.value)
     assert budget.held == other  # what the refused answer held is given back
     budget.give_back(bytearray(other))
-    answer = budget.read(streamed(b" " * (2 * PIECE)), lambda: False)
+    answer = budget.read(streamed(b" " * (2 * PIECE)), "/v1/inbound", lambda: False)
     assert len(answer.content) == budget.held == 2 * PIECE
     budget.give_back(answer.content)
     assert budget.held == 0 and answer.content == b""
 
 
 def test_an_answer_cut_short_gives_its_bytes_back() -> None:
-    budget = BodyBudget(LIMIT)
-    with pytest.raises(BodyRefused):
-        budget.read(streamed(b" " * (2 * PIECE)), lambda: True)
+    budget = BodyBudget(LIMIT, 30.0)
+    with pytest.raises(ApiError, match="GET /v1/inbound: the request's deadline"):
+        budget.read(streamed(b" " * (2 * PIECE)), "/v1/inbound", lambda: True)
     assert budget.held == 0
 
 
