@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +23,7 @@ from reconciler.config.schema import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
 from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
 from reconciler.files import refuse_overwriting, write_atomic
-from reconciler.model import Desired, SafetySettings, owner_kind
+from reconciler.model import Desired, owner_kind
 from reconciler.owner_reads import read_account
 from reconciler.plan import Action, Plan
 from reconciler.planfile import (
@@ -71,15 +71,16 @@ def plan_config(
     settings: Settings,
     files: Sequence[str],
     targets: Sequence[str],
-    safety: SafetySettings,
+    valves: Mapping[str, Any],
     *,
     force: bool = False,
     out: str | None = None,
 ) -> Plan:
-    """`plan`: the config files' plan against the account, with `out` saved as a signed plan
-    file before anything is shown (a file that cannot be written stops the run there)."""
+    """`plan`: the config files' plan against the account, the `valves` flags winning over the
+    config's `safety:`, with `out` saved as a signed plan file before anything is shown (a file
+    that cannot be written stops the run there)."""
     desired = cast(Desired, settings.read_inputs(files, targets, output=("--out", out)))
-    thresholds = Thresholds.resolve(desired.safety, safety)
+    thresholds = Thresholds().overridden(desired.safety).overridden(valves)
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
     if out is not None:
@@ -235,7 +236,7 @@ class ApplyHooks(Protocol):
 def apply(
     source: Desired | SavedPlan,
     account: AccountWriter,
-    safety: SafetySettings,
+    valves: Mapping[str, Any],
     hooks: ApplyHooks,
     *,
     force: bool = False,
@@ -251,13 +252,13 @@ def apply(
         if plan.is_empty and not source.plan.is_empty:
             hooks.say(f"{source.path} has already been applied: the account is as it leaves it.")
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
-        thresholds = Thresholds.resolve(source.thresholds.as_settings(), safety)
+        thresholds = source.thresholds.overridden(valves)
         plan = assess(plan, thresholds, force=force)
         desired = source.desired
         confirm = None  # a saved plan was reviewed when it was made: it is not asked again
     else:
         desired = source
-        thresholds = Thresholds.resolve(source.safety, safety)
+        thresholds = Thresholds().overridden(source.safety).overridden(valves)
         plan = make_plan(desired, account, thresholds, force=force)
     hooks.show(plan)
     if plan.is_empty:

@@ -4,29 +4,27 @@ many numbers off their persona unless `--force` is given, and protected numbers 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from reconciler.errors import Refused
-from reconciler.model import SafetySettings, owner_kind, owner_words
+from reconciler.model import owner_kind, owner_words
 from reconciler.plan import Action, Plan
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The valve thresholds in force, every value decided (the fields of SafetySettings)."""
+    """The valve thresholds in force, every value decided."""
 
     max_detach_percent: float = 25.0
     min_numbers: int = 8
     allow_emptying: bool = False
 
-    @classmethod
-    def resolve(cls, *layers: SafetySettings) -> Thresholds:
-        """Defaults, overridden by each layer in turn (config, then flags); None keeps the value."""
-        return cls(**{k: v for layer in layers for k, v in asdict(layer).items() if v is not None})
-
-    def as_settings(self) -> SafetySettings:
-        """The same thresholds as a fully set SafetySettings (how a saved plan carries them)."""
-        return SafetySettings(**asdict(self))
+    def overridden(self, given: Mapping[str, Any]) -> Thresholds:
+        """These thresholds with each value `given` (the config's `safety:`, the flags) instead;
+        None keeps this one."""
+        return replace(self, **{name: value for name, value in given.items() if value is not None})
 
 
 def assess(plan: Plan, thresholds: Thresholds, *, force: bool = False) -> Plan:

@@ -31,7 +31,6 @@ from reconciler.cli.plan import print_plan
 from reconciler.core import apply, costs
 from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.interrupts import GracefulStop
-from reconciler.model import SafetySettings
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
 from reconciler.settings import Settings
@@ -90,7 +89,7 @@ def apply_command(
             plan, result = apply(
                 source,
                 client,
-                SafetySettings(**valves),
+                valves,
                 run,
                 force=force,
                 parallelism=parallelism,
