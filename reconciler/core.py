@@ -163,14 +163,15 @@ def converge(
     desired: Desired,
     account: AccountReader,
     thresholds: Thresholds,
-    send: Callable[[Plan], ApplyResult],
-    announce: Callable[[str], None] = lambda _note: None,
+    send: Callable[[Plan, ApplyResult], object],
+    announce: Callable[[str], None],
 ) -> ApplyResult:
-    """Make the plan's writes, then plan the whole config again: an empty plan is done, else it
-    is applied once (past the same safety checks) and what a last plan still shows is named in
-    the result. What a plan would have told of the repair is announced before its writes."""
-    result = send(first)
-    result.plans.append(first)
+    """Make the plan's writes (`send` adds them to the result), then plan the whole config again:
+    an empty plan is done, else it is applied once (past the same safety checks) and what a last
+    plan still shows is named in the result. What a plan would have told of the repair is
+    announced before its writes."""
+    result = ApplyResult()
+    send(first, result)
     for repaired in (False, True):
         if result.halted:
             return result
@@ -214,8 +215,7 @@ def converge(
         for note in notes:
             announce(note)
             result.repair_notes.append(note)
-        result.absorb(send(after))
-        result.plans.append(after)
+        send(after, result)
     return result
 
 
@@ -266,7 +266,7 @@ def apply(
     for valve in enforce(plan):  # Refused before any write
         hooks.say(f"note: --force given: applying although {valve}")
 
-    def send(each: Plan) -> ApplyResult:
+    def send(each: Plan, result: ApplyResult) -> None:
         with hooks.writing(each) as on_write:
 
             def logged(write: Write) -> None:
@@ -276,8 +276,8 @@ def apply(
                 finally:
                     on_write(write)
 
-            return apply_plan(
-                each, account, parallelism=parallelism, stop=hooks.stop, on_write=logged
+            apply_plan(
+                each, account, result, parallelism=parallelism, stop=hooks.stop, on_write=logged
             )
 
     # Opened before the question: a path that cannot be written stops before anything is asked.

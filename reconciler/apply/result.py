@@ -79,13 +79,6 @@ class ApplyResult:
         """True when the run was interrupted or stopped: nothing more is sent or read."""
         return self.interrupted or self.stopped_by is not None
 
-    def absorb(self, later: ApplyResult) -> None:
-        """Add what the repair's writes did."""
-        for name in ("writes", "notes", "skipped", "mismatches"):
-            getattr(self, name).extend(getattr(later, name))
-        self.interrupted = self.interrupted or later.interrupted
-        self.stopped_by = self.stopped_by or later.stopped_by
-
     @property
     def done(self) -> list[Write]:
         return [write for write in self.writes if write.ok]

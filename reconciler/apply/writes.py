@@ -35,10 +35,10 @@ class _PlanWriter:
 
     plan: Plan
     client: AccountWriter
+    result: ApplyResult
     parallelism: int
     stop: threading.Event
     on_write: OnWrite
-    result: ApplyResult = field(default_factory=ApplyResult)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -268,12 +268,15 @@ class _PlanWriter:
 def apply_plan(
     plan: Plan,
     client: AccountWriter,
+    result: ApplyResult,
     *,
     parallelism: int = 4,
     stop: threading.Event | None = None,
     on_write: OnWrite = lambda _write: None,
 ) -> ApplyResult:
-    """Make the plan's writes; `on_write` gets each as it goes to the wire (outcome `sent`) and
-    as it ends. Once `stop` is set, writes not yet sent are skipped."""
+    """Make the plan's writes, added to `result` (a repair's to the first plan's), and return it;
+    `on_write` gets each as it goes to the wire (outcome `sent`) and as it ends. Once `stop` is
+    set, writes not yet sent are skipped."""
+    result.plans.append(plan)
     stop = stop or threading.Event()
-    return _PlanWriter(plan, client, max(1, parallelism), stop, on_write).apply()
+    return _PlanWriter(plan, client, result, max(1, parallelism), stop, on_write).apply()

@@ -664,9 +664,17 @@ class Sender:
     account: fakes.FakeAccount
     plans: list[Plan] = field(default_factory=list)
 
-    def __call__(self, plan: Plan) -> ApplyResult:
+    def __call__(self, plan: Plan, result: ApplyResult) -> None:
         self.plans.append(plan)
-        return apply_plan(plan, self.account, parallelism=1)
+        apply_plan(plan, self.account, result, parallelism=1)
+
+
+def interrupted(_plan: Plan, result: ApplyResult) -> None:
+    result.interrupted = True
+
+
+def ignored(_note: str) -> None:
+    pass
 
 
 def take_back(account: fakes.FakeAccount, *, always: bool = False) -> None:
@@ -692,7 +700,7 @@ def run(
     assert not first.refused, first.valves
     account.reads.clear()
     sender = Sender(account)
-    return converge(first, desired, account, Thresholds(), sender), sender
+    return converge(first, desired, account, Thresholds(), sender, ignored), sender
 
 
 def test_writes_that_do_it_are_checked_by_one_plan_after_them() -> None:
@@ -764,9 +772,7 @@ def test_an_interrupted_run_is_not_planned_again() -> None:
     account = fakes.example_account()
     first = make_plan(example_desired(), account, Thresholds())
     account.reads.clear()
-    result = converge(
-        first, example_desired(), account, Thresholds(), lambda plan: ApplyResult(interrupted=True)
-    )
+    result = converge(first, example_desired(), account, Thresholds(), interrupted, ignored)
     assert account.reads == [] and result.verify_reads == 0
     assert result.interrupted and not result.converged
 
@@ -775,7 +781,7 @@ def test_a_failed_read_after_the_writes_is_reported_not_passed() -> None:
     account = fakes.example_account()
     first = make_plan(example_desired(), account, Thresholds())
     account.fail("list", "", ApiError("down", status=503))
-    result = converge(first, example_desired(), account, Thresholds(), Sender(account))
+    result = converge(first, example_desired(), account, Thresholds(), Sender(account), ignored)
     assert result.mismatches == ["cannot read the account back: HTTP 503: down"]
     assert not result.converged
 
@@ -785,7 +791,7 @@ def test_an_authorisation_error_after_the_writes_stops_the_run() -> None:
     first = make_plan(example_desired(), account, Thresholds())
     denied = AuthError("no", status=401)
     account.fail("list", "", denied)
-    result = converge(first, example_desired(), account, Thresholds(), Sender(account))
+    result = converge(first, example_desired(), account, Thresholds(), Sender(account), ignored)
     assert result.stopped_by is denied
     assert result.mismatches == []
 

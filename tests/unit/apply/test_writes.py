@@ -34,7 +34,7 @@ from tests.unit.apply.fakes import (
 def apply(
     plan: Plan, account: FakeAccount, *, parallelism: int = 1, stop: threading.Event | None = None
 ) -> ApplyResult:
-    return apply_plan(plan, account, parallelism=parallelism, stop=stop)
+    return apply_plan(plan, account, ApplyResult(), parallelism=parallelism, stop=stop)
 
 
 def test_one_call_per_persona_carries_its_numbers_attaches_first() -> None:
@@ -386,7 +386,7 @@ def test_each_write_is_reported_and_handed_on_as_it_ends() -> None:
         else:
             handed.append(write)
 
-    result = apply_plan(EXAMPLE_PLAN, account, parallelism=1, on_write=on_write)
+    result = apply_plan(EXAMPLE_PLAN, account, ApplyResult(), parallelism=1, on_write=on_write)
 
     assert handed == result.writes
     assert [describe(write) for write in handed] == [
@@ -405,7 +405,7 @@ def test_an_empty_plan_writes_and_reads_nothing() -> None:
 
     result = apply(Plan(()), account)
 
-    assert result == ApplyResult()
+    assert result == ApplyResult(plans=[Plan(())])
     assert account.calls == []
     assert account.reads == []
 
@@ -456,7 +456,7 @@ def test_a_write_stopped_while_it_waits_its_turn_gets_no_sent_line() -> None:
     plan = Plan(changes=(Change(Action.ATTACH, SUPPORT, "Support", N101),))
     sent: list[Write] = []
 
-    result = apply_plan(plan, client, on_write=sent.append)
+    result = apply_plan(plan, client, ApplyResult(), on_write=sent.append)
 
     assert [write.outcome for write in sent] == ["skipped"]
     assert requests == ["GET /v1/inbound"]
