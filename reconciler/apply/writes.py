@@ -1,11 +1,8 @@
-"""Carry out a plan with the fewest writes.
-
-One attach call per persona carries every number it gains (moves ride along), one detach call
-every number it loses, all attaches before any detach (make before break). Then settings and
-labels, one call per number. A 401/403 stops the run at once; a `stop` event (SIGINT/SIGTERM)
-lets the writes on the wire finish and sends nothing more. Either way every planned write ends
-up in the result as done, failed or skipped, so the report can say exactly what happened.
-"""
+"""Carry out a plan with the fewest writes: one attach call per persona for every number it
+gains (moves ride along), one detach call for every number it loses, all attaches before any
+detach (make before break); then settings and labels, one call per number. A 401/403 stops the
+run; a `stop` event (SIGINT/SIGTERM) lets the writes on the wire finish and sends nothing more.
+Every planned write ends up in the result as done, failed or skipped."""
 
 from __future__ import annotations
 
