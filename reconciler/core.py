@@ -262,7 +262,7 @@ def apply(
         plan = make_plan(desired, account, thresholds, force=force)
     hooks.show(plan)
     if plan.is_empty:
-        return plan, ApplyResult()
+        return plan, ApplyResult(settled=True)
     for valve in enforce(plan):  # Refused before any write
         hooks.say(f"note: --force given: applying although {valve}")
 
