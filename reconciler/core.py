@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -50,12 +50,13 @@ def make_plan(
     thresholds: Thresholds,
     *,
     force: bool = False,
-    pages_hint: int = 0,
-    known: Collection[str] = (),
+    before: Plan | None = None,
 ) -> Plan:
     """The changes that make the account match the config, what the valves say, the numbers
-    confirmed by id, and those it concerns whose owner the two sources disagree on."""
-    live = read_account(account, desired, pages_hint, known)
+    confirmed by id, and those it concerns whose owner the two sources disagree on. A plan
+    made `before` tells the read how many pages to expect and which numbers were listed."""
+    hint = (before.pages_read, before.listed) if before else (0, ())
+    live = read_account(account, desired, *hint)
     plan = build_plan(desired, live)
     concerned = {change.phone_number for change in plan.changes}.union(
         plan.protected, *(persona.desired for persona in plan.managed)
@@ -176,14 +177,7 @@ def converge(
         if result.halted:
             return result
         try:
-            after = make_plan(
-                desired,
-                account,
-                thresholds,
-                force=first.forced,
-                pages_hint=first.pages_read,
-                known=first.listed,
-            )
+            after = make_plan(desired, account, thresholds, force=first.forced, before=first)
         except AuthError as error:
             result.stopped_by = error
             return result

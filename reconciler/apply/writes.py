@@ -85,15 +85,13 @@ class _PlanWriter:
     def record(self, write: Write) -> Write:
         """Add a write that ended to the result and hand it to on_write."""
         # Workers finish in any order; one lock keeps the list and the callbacks whole.
+        result = self.result
         with self._lock:
-            if write.outcome == "skipped":
-                self.result.skipped.append(write)
-            else:
-                self.result.writes.append(write)
+            (result.skipped if write.outcome == "skipped" else result.writes).append(write)
             try:
                 self.on_write(write)
             except LogFailed as error:
-                self.result.stopped_by = self.result.stopped_by or error
+                result.stopped_by = result.stopped_by or error
         return write
 
     def _stopped_by(self, error: AuthError | LogFailed) -> None:
