@@ -26,9 +26,6 @@ class Unread(Enum):
 
     UNREAD = "unread"
 
-    def __repr__(self) -> str:
-        return "UNREAD"
-
 
 UNREAD: Final = Unread.UNREAD
 

@@ -29,12 +29,8 @@ class Thresholds:
 
 def assess(plan: Plan, thresholds: Thresholds, *, force: bool = False) -> Plan:
     """The plan with what it trips: valves (`force` lets them through) and protected numbers."""
-    return replace(
-        plan,
-        valves=tuple(_valves(plan, thresholds)),
-        refusals=tuple(_protected(plan)),
-        forced=force,
-    )
+    valves, refusals = tuple(_valves(plan, thresholds)), tuple(_protected(plan))
+    return replace(plan, valves=valves, refusals=refusals, forced=force)
 
 
 def refusal(plan: Plan) -> str | None:
@@ -114,15 +110,12 @@ def _protected(plan: Plan) -> list[str]:
     guarded = frozenset(plan.protected)
     found = []
     for change in plan.changes:
-        if change.phone_number not in guarded:
+        if change.phone_number not in guarded or change.action not in (Action.DETACH, Action.MOVE):
             continue
         owner = owner_words(change.persona_id, change.persona_name)
-        if change.action is Action.DETACH:
-            found.append(
-                f"{change.phone_number} is protected and the plan detaches it from {owner}"
-            )
-        elif change.action is Action.MOVE:
+        does = f"detaches it from {owner}"
+        if change.action is Action.MOVE:
             source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
-            moves = f"moves it from {source} to {owner}"
-            found.append(f"{change.phone_number} is protected and the plan {moves}")
+            does = f"moves it from {source} to {owner}"
+        found.append(f"{change.phone_number} is protected and the plan {does}")
     return found
