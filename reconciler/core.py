@@ -16,7 +16,7 @@ from typing import Any, Protocol, cast
 
 from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write
-from reconciler.apply.writes import OnWrite, apply_plan
+from reconciler.apply.writes import OnWrite, PlanWriter
 from reconciler.auditlog import AuditLog
 from reconciler.client_protocols import AccountReader, AccountWriter
 from reconciler.config.schema import load_schema
@@ -270,9 +270,7 @@ def apply(
                 finally:
                     on_write(write)
 
-            apply_plan(
-                each, account, result, parallelism=parallelism, stop=hooks.stop, on_write=logged
-            )
+            PlanWriter(each, account, result, parallelism, hooks.stop, logged).apply()
 
     # Opened before the question: a path that cannot be written stops before anything is asked.
     audit = None if log_file is None else AuditLog(log_file)

@@ -27,15 +27,17 @@ OnWrite = Callable[[Write], None]
 
 
 @dataclass
-class _PlanWriter:
-    """Sends one plan's writes and records how each ended."""
+class PlanWriter:
+    """Sends one plan's writes, each added to `result` as it ends (a repair's to the first
+    plan's) and handed to `on_write` as it goes to the wire (outcome `sent`) and as it ends.
+    Once `stop` is set, writes not yet sent are skipped."""
 
     plan: Plan
     client: AccountWriter
     result: ApplyResult
-    parallelism: int
-    stop: threading.Event
-    on_write: OnWrite
+    parallelism: int = 4
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_write: OnWrite = lambda _write: None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -47,6 +49,7 @@ class _PlanWriter:
 
     def apply(self) -> ApplyResult:
         """Attaches, then detaches (make before break), then settings, then labels."""
+        self.result.plans.append(self.plan)
         gains, losses = self.plan.gains(), self.plan.losses()
         order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
         attaches = [self._write("attach", pid, gains[pid]) for pid in order if pid in gains]
@@ -258,20 +261,3 @@ class _PlanWriter:
     def _fallback(self, action: str, owner: str, numbers: list[str], value: Any = None) -> Write:
         """One write of a refusal's fallback, sent whatever happens once begun, and recorded."""
         return self.record(self._send(self._write(action, owner, numbers, value), must_finish=True))
-
-
-def apply_plan(
-    plan: Plan,
-    client: AccountWriter,
-    result: ApplyResult,
-    *,
-    parallelism: int = 4,
-    stop: threading.Event | None = None,
-    on_write: OnWrite = lambda _write: None,
-) -> ApplyResult:
-    """Make the plan's writes, added to `result` (a repair's to the first plan's), and return it;
-    `on_write` gets each as it goes to the wire (outcome `sent`) and as it ends. Once `stop` is
-    set, writes not yet sent are skipped."""
-    result.plans.append(plan)
-    stop = stop or threading.Event()
-    return _PlanWriter(plan, client, result, max(1, parallelism), stop, on_write).apply()

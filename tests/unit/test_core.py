@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.apply.result import ApplyResult, Write
-from reconciler.apply.writes import OnWrite, apply_plan
+from reconciler.apply.writes import OnWrite, PlanWriter
 from reconciler.core import (
     MAX_DIFFERENCES_SHOWN,
     apply,
@@ -666,7 +666,7 @@ class Sender:
 
     def __call__(self, plan: Plan, result: ApplyResult) -> None:
         self.plans.append(plan)
-        apply_plan(plan, self.account, result, parallelism=1)
+        PlanWriter(plan, self.account, result, 1).apply()
 
 
 def interrupted(_plan: Plan, result: ApplyResult) -> None:

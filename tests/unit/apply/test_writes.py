@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write, describe
-from reconciler.apply.writes import apply_plan
+from reconciler.apply.writes import PlanWriter
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
 from reconciler.model import routing_settings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
@@ -34,7 +34,7 @@ from tests.unit.apply.fakes import (
 def apply(
     plan: Plan, account: FakeAccount, *, parallelism: int = 1, stop: threading.Event | None = None
 ) -> ApplyResult:
-    return apply_plan(plan, account, ApplyResult(), parallelism=parallelism, stop=stop)
+    return PlanWriter(plan, account, ApplyResult(), parallelism, stop or threading.Event()).apply()
 
 
 def test_one_call_per_persona_carries_its_numbers_attaches_first() -> None:
@@ -385,7 +385,7 @@ def test_each_write_is_reported_and_handed_on_as_it_ends() -> None:
         else:
             handed.append(write)
 
-    result = apply_plan(EXAMPLE_PLAN, account, ApplyResult(), parallelism=1, on_write=on_write)
+    result = PlanWriter(EXAMPLE_PLAN, account, ApplyResult(), 1, on_write=on_write).apply()
 
     assert handed == result.writes
     assert [describe(write) for write in handed] == [
@@ -455,7 +455,7 @@ def test_a_write_stopped_while_it_waits_its_turn_gets_no_sent_line() -> None:
     plan = Plan(changes=(Change(Action.ATTACH, SUPPORT, "Support", N101),))
     sent: list[Write] = []
 
-    result = apply_plan(plan, client, ApplyResult(), on_write=sent.append)
+    result = PlanWriter(plan, client, ApplyResult(), on_write=sent.append).apply()
 
     assert [write.outcome for write in sent] == ["skipped"]
     assert requests == ["GET /v1/inbound"]

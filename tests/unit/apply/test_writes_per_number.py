@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 from reconciler.apply.result import ApplyResult, Write, describe
-from reconciler.apply.writes import apply_plan
+from reconciler.apply.writes import PlanWriter
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import UNREAD, routing_settings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
@@ -31,7 +31,7 @@ PW2 = routing_settings({"pathway_id": "pw_2", "pathway_version": 2})
 
 
 def apply(plan: Plan, account: FakeAccount, *, stop: threading.Event | None = None) -> ApplyResult:
-    return apply_plan(plan, account, ApplyResult(), parallelism=2, stop=stop)
+    return PlanWriter(plan, account, ApplyResult(), 2, stop or threading.Event()).apply()
 
 
 # Support gains 101 (free, with settings and a label), 102 (moved from the IVR, with settings),
@@ -126,7 +126,7 @@ def test_an_authorisation_error_stops_the_writes_not_yet_sent() -> None:
     account = account_for_plan()
     account.fail("settings", SUPPORT, AuthError("no", status=401))
 
-    result = apply_plan(PLAN, account, ApplyResult(), parallelism=1)
+    result = PlanWriter(PLAN, account, ApplyResult(), 1).apply()
 
     assert result.stopped_by is not None
     assert len(account.number_calls) == 1
