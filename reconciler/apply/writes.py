@@ -115,9 +115,7 @@ class PlanWriter:
                 self.record(write.skipped_because(because))
             else:
                 sends.append(write)
-        if not sends:
-            return []
-        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(sends))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(sends)) or 1) as pool:
             return list(pool.map(lambda write: self.record(self._send(write)), sends))
 
     def _write(self, action: str, persona_id: str, numbers: list[str], value: Any = None) -> Write:
@@ -171,15 +169,10 @@ class PlanWriter:
             (client.attach if write.action == "attach" else client.detach)(key, numbers)
 
     def _refused_from(self, error: ApiError, write: Write) -> dict[str, list[str]]:
-        """Per owner, the numbers to free there when the API refused an attach as "a number is
-        held by another persona"; empty for any other failure (throttled, timed out, missing,
-        malformed), which says nothing about owners.
-
-        The docs name no code for it: a 409 or a code that says "in use" counts; so does
-        INVALID_INBOUND_NUMBERS ("not found or not yours") while every number is on the account.
-        A pathway or a prompt has nothing to free, nor has a persona only GET /v1/inbound names
-        (never listed: it may be an agent's twin, which only the agent API may change).
-        """
+        """Per owner, the numbers to free there when the API refused an attach as held by another
+        persona: a 409, a code that says "in use", or INVALID_INBOUND_NUMBERS while every number
+        is on the account (the docs name no code). Empty for any other failure, and for a pathway,
+        a prompt, or a persona only GET /v1/inbound names (it may be an agent's hidden twin)."""
         if write.action != "attach" or error.status is None:
             return {}
         wanted = {(write.persona_id, number) for number in write.numbers}
