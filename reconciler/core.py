@@ -221,7 +221,6 @@ class ApplyHooks(Protocol):
     def show(self, plan: Plan) -> None: ...  # the plan, before its valves are enforced
     # A line: a valve --force lets through, a saved plan already applied, a repair's note.
     def say(self, line: str) -> None: ...
-    def warn(self, line: str) -> None: ...  # for stderr (a log file others can read)
     def writes(self) -> AbstractContextManager[object]: ...  # around all writes (signals)
     # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
@@ -233,14 +232,15 @@ def apply(
     valves: Mapping[str, Any],
     hooks: ApplyHooks,
     *,
+    warn: Callable[[str], None],
     force: bool = False,
     parallelism: int = 4,
     confirm: Callable[[], None] | None = None,
     log_file: str | None = None,
 ) -> tuple[Plan, ApplyResult]:
     """Plan from a config, or check a saved plan; show it, enforce the valves, ask (`confirm`
-    raises to stop) and check the account again, write (each write on record in `log_file`),
-    and converge. The plan shown, and what the writes did."""
+    raises to stop) and check the account again, write (each on record in `log_file`: `warn`
+    says if others can read it), and converge. The plan shown, and what the writes did."""
     if isinstance(source, SavedPlan):
         plan = plan_from_saved(source, account)
         if plan.is_empty and not source.plan.is_empty:
@@ -276,7 +276,7 @@ def apply(
     audit = None if log_file is None else AuditLog(log_file)
     with nullcontext() if audit is None else closing(audit):
         if audit is not None and audit.warning is not None:
-            hooks.warn(audit.warning)
+            warn(audit.warning)
         if confirm is not None:
             confirm()
             fresh = make_plan(desired, account, thresholds, force=force)

@@ -78,11 +78,8 @@ class PlanWriter:
 
     def halted(self) -> str | None:
         """Why nothing more is sent, once the run was interrupted or stopped; else None."""
-        stopped_by = self.result.stopped_by
-        if isinstance(stopped_by, LogFailed):
-            return str(stopped_by)
-        if stopped_by is not None:
-            return AUTH_STOPPED
+        if (stopped_by := self.result.stopped_by) is not None:
+            return str(stopped_by) if isinstance(stopped_by, LogFailed) else AUTH_STOPPED
         return INTERRUPTED if self.stop.is_set() else None
 
     def record(self, write: Write) -> Write:

@@ -91,6 +91,7 @@ def apply_command(
                 client,
                 valves,
                 run,
+                warn=settings.warn,
                 force=force,
                 parallelism=parallelism,
                 confirm=None if auto_approve else settings.confirm or ask_to_confirm,
@@ -141,9 +142,6 @@ class _Run:
         except OutputClosed:
             self.client.cancel()
             self.stop.set()
-
-    def warn(self, line: str) -> None:
-        echo(line, err=True)
 
     def on_signal(self, signum: int) -> None:
         self.client.cancel()

@@ -836,9 +836,6 @@ class Hooks:
     def say(self, line: str) -> None:
         self.lines.append(line)
 
-    def warn(self, line: str) -> None:
-        self.lines.append(f"warning: {line}")
-
     def writes(self) -> AbstractContextManager[None]:
         self.lines.append("writes begin")
         return nullcontext()
@@ -856,7 +853,7 @@ def test_apply_shows_the_plan_writes_it_and_converges() -> None:
     account = fakes.example_account()
     hooks = Hooks()
 
-    plan, result = apply(example_desired(), account, {}, hooks, parallelism=1)
+    plan, result = apply(example_desired(), account, {}, hooks, warn=hooks.say, parallelism=1)
 
     assert hooks.lines == [
         f"shown: {[change.describe() for change in plan.changes]}",
@@ -875,7 +872,7 @@ def test_apply_asks_then_plans_again_and_writes_nothing_if_the_account_changed()
 
     hooks = Hooks()
     with pytest.raises(Refused) as stale:
-        apply(example_desired(), account, {}, hooks, confirm=someone_moves_a_number)
+        apply(example_desired(), account, {}, hooks, warn=hooks.say, confirm=someone_moves_a_number)
     assert str(stale.value) == (
         "the account changed while the plan waited for confirmation ("
         "now also move +14155550100 ('Support') from 'Legacy IVR'): "
@@ -893,9 +890,10 @@ def test_a_saved_plan_is_not_asked_about_and_once_applied_is_said_so(tmp_path: P
     def asked() -> None:
         raise AssertionError("a saved plan was reviewed when it was made")
 
-    plan, result = apply(saved, account, {}, Hooks(), confirm=asked)
+    hooks = Hooks()
+    plan, result = apply(saved, account, {}, hooks, warn=hooks.say, confirm=asked)
     assert plan.changes and result.converged
     again = Hooks()
-    plan, result = apply(saved, account, {}, again, confirm=asked)
+    plan, result = apply(saved, account, {}, again, warn=again.say, confirm=asked)
     assert plan.is_empty and result.plans == []
     assert again.lines[0] == f"{path} has already been applied: the account is as it leaves it."
