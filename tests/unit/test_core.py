@@ -4,7 +4,7 @@ and convergence after them (the next plan is the check). Fake accounts stand in 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -657,16 +657,9 @@ def example_desired(
     return Desired(tuple(entries), files=("c.yaml",), protected=protected)
 
 
-@dataclass
-class Sender:
-    """Sends each plan's writes to the fake account, and keeps the plans it was given."""
-
-    account: fakes.FakeAccount
-    plans: list[Plan] = field(default_factory=list)
-
-    def __call__(self, plan: Plan, result: ApplyResult) -> None:
-        self.plans.append(plan)
-        PlanWriter(plan, self.account, result, 1).apply()
+def sender(account: fakes.FakeAccount) -> Callable[[Plan, ApplyResult], object]:
+    """Sends each plan's writes to the fake account (the result keeps the plans sent)."""
+    return lambda plan, result: PlanWriter(plan, account, result, 1).apply()
 
 
 def interrupted(_plan: Plan, result: ApplyResult) -> None:
@@ -693,21 +686,18 @@ def take_back(account: fakes.FakeAccount, *, always: bool = False) -> None:
     account.after_write = edit
 
 
-def run(
-    account: fakes.FakeAccount, desired: Desired, *, force: bool = False
-) -> tuple[ApplyResult, Sender]:
+def run(account: fakes.FakeAccount, desired: Desired, *, force: bool = False) -> ApplyResult:
     first = make_plan(desired, account, Thresholds(), force=force)
     assert not first.refused, first.valves
     account.reads.clear()
-    sender = Sender(account)
-    return converge(first, desired, account, Thresholds(), sender, ignored), sender
+    return converge(first, desired, account, Thresholds(), sender(account), ignored)
 
 
 def test_writes_that_do_it_are_checked_by_one_plan_after_them() -> None:
     account = fakes.example_account()
-    result, sender = run(account, example_desired())
+    result = run(account, example_desired())
     assert result.converged and result.notes == [] and result.mismatches == []
-    assert len(sender.plans) == 1
+    assert len(result.plans) == 1
     assert account.numbers[fakes.SUPPORT] == {N, N101, N102}
     assert account.numbers[fakes.SALES] == {fakes.N110}
     # One plan after the writes: the persona list (one page) and GET /v1/inbound.
@@ -718,12 +708,12 @@ def test_writes_that_do_it_are_checked_by_one_plan_after_them() -> None:
 def test_a_change_made_during_the_writes_is_put_right_by_one_more_plan() -> None:
     account = fakes.example_account()
     take_back(account)
-    result, sender = run(account, example_desired())
+    result = run(account, example_desired())
     assert result.converged, result.mismatches
     assert result.repair_notes == [
         "the account still differed after the writes (1 change): applying them again"
     ]
-    assert [c.describe() for c in sender.plans[1].changes] == [
+    assert [c.describe() for c in result.plans[1].changes] == [
         "move +14155550100 ('Support') from 'Legacy IVR'"
     ]
     assert account.numbers[fakes.SUPPORT] == {N, N101, N102}
@@ -733,8 +723,8 @@ def test_a_change_made_during_the_writes_is_put_right_by_one_more_plan() -> None
 def test_a_change_that_keeps_coming_back_is_named_after_one_repair() -> None:
     account = fakes.example_account()
     take_back(account, always=True)
-    result, sender = run(account, example_desired())
-    assert len(sender.plans) == 2  # the plan, and one repair: never a third
+    result = run(account, example_desired())
+    assert len(result.plans) == 2  # the plan, and one repair: never a third
     assert result.mismatches == ["still needed: move +14155550100 ('Support') from 'Legacy IVR'"]
     assert not result.converged
     assert result.verify_reads == 6
@@ -743,8 +733,8 @@ def test_a_change_that_keeps_coming_back_is_named_after_one_repair() -> None:
 def test_a_repair_the_safety_checks_refuse_is_not_sent() -> None:
     account = fakes.example_account()
     take_back(account)
-    result, sender = run(account, example_desired(protected=(N,)))
-    assert len(sender.plans) == 1
+    result = run(account, example_desired(protected=(N,)))
+    assert len(result.plans) == 1
     assert result.mismatches == [
         "not put right, the safety checks refuse it: +14155550100 is protected and the plan "
         "moves it from 'Legacy IVR' to 'Support'",
@@ -762,9 +752,9 @@ def test_the_repair_is_planned_with_the_force_the_first_plan_was_given() -> None
     desired = example_desired(ivr=())
     with pytest.raises(AssertionError):
         run(fakes.example_account(), desired)
-    result, sender = run(account, desired, force=True)
+    result = run(account, desired, force=True)
     assert result.converged, result.mismatches
-    assert len(sender.plans) == 2 and sender.plans[1].forced
+    assert len(result.plans) == 2 and result.plans[1].forced
     assert account.numbers[fakes.IVR] == set()
 
 
@@ -781,7 +771,7 @@ def test_a_failed_read_after_the_writes_is_reported_not_passed() -> None:
     account = fakes.example_account()
     first = make_plan(example_desired(), account, Thresholds())
     account.fail("list", "", ApiError("down", status=503))
-    result = converge(first, example_desired(), account, Thresholds(), Sender(account), ignored)
+    result = converge(first, example_desired(), account, Thresholds(), sender(account), ignored)
     assert result.mismatches == ["cannot read the account back: HTTP 503: down"]
     assert not result.converged
 
@@ -791,7 +781,7 @@ def test_an_authorisation_error_after_the_writes_stops_the_run() -> None:
     first = make_plan(example_desired(), account, Thresholds())
     denied = AuthError("no", status=401)
     account.fail("list", "", denied)
-    result = converge(first, example_desired(), account, Thresholds(), Sender(account), ignored)
+    result = converge(first, example_desired(), account, Thresholds(), sender(account), ignored)
     assert result.stopped_by is denied
     assert result.mismatches == []
 
@@ -799,8 +789,8 @@ def test_an_authorisation_error_after_the_writes_stops_the_run() -> None:
 def test_a_config_that_no_longer_resolves_after_the_writes_is_reported() -> None:
     account = fakes.example_account()
     account.after_write = lambda _action, _pid: account.deleted.add(fakes.SALES)
-    result, sender = run(account, example_desired())
-    assert len(sender.plans) == 1
+    result = run(account, example_desired())
+    assert len(result.plans) == 1
     assert result.mismatches == [f"after the writes: persona id {fakes.SALES} ('Sales') is deleted"]
 
 
@@ -811,9 +801,9 @@ def test_settings_the_api_does_not_show_are_never_taken_as_written() -> None:
         fakes.SUPPORT, None, (N, N103), SourceMark("c.yaml", 2, 5), {}, {N103: PW1}
     )
     desired = Desired((entry,), files=("c.yaml",))
-    result, sender = run(account, desired)
+    result = run(account, desired)
     assert account.settings[fakes.SUPPORT][N103] == PW1  # written, but no read shows it
-    assert len(sender.plans) == 2
+    assert len(result.plans) == 2
     assert result.mismatches == [
         "still needed: settings +14155550103 ('Support') from (not shown) to "
         '{"pathway_id": "pw_1"}'
