@@ -91,9 +91,9 @@ def plan_config(
     return plan
 
 
-def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
+def plan_from_saved(saved: SavedPlan, account: AccountReader, say: Callable[[str], None]) -> Plan:
     """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
-    plan already applied comes back with no changes."""
+    plan already applied comes back with no changes, and `say`s so."""
     if public_url(account.base_url) != saved.api_base_url:
         raise Refused(
             f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
@@ -106,6 +106,7 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
         found = "; ".join(d.message for d in error.diagnostics)
         raise Refused(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
     if fresh.is_empty and not saved.plan.is_empty:
+        say(f"{saved.path} has already been applied: the account is as it leaves it.")
         return fresh
     found = differences(saved.document, plan_document(fresh))
     if found:
@@ -168,9 +169,8 @@ def converge(
     announce: Callable[[str], None],
 ) -> ApplyResult:
     """Make the plan's writes (`send` adds them to the result), then plan the whole config again:
-    an empty plan is done, else it is applied once (past the same safety checks) and what a last
-    plan still shows is named in the result. What a plan would have told of the repair is
-    announced before its writes."""
+    an empty plan is done, else it is applied once (past the same safety checks, announced as a
+    plan would tell of it) and what a last plan still shows is named in the result."""
     result = ApplyResult()
     send(first, result)
     for repaired in (False, True):
@@ -242,9 +242,7 @@ def apply(
     raises to stop) and check the account again, write (each on record in `log_file`: `warn`
     says if others can read it), and converge. The plan shown, and what the writes did."""
     if isinstance(source, SavedPlan):
-        plan = plan_from_saved(source, account)
-        if plan.is_empty and not source.plan.is_empty:
-            hooks.say(f"{source.path} has already been applied: the account is as it leaves it.")
+        plan = plan_from_saved(source, account, hooks.say)
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
         thresholds = source.thresholds.overridden(valves)
         plan = assess(plan, thresholds, force=force)

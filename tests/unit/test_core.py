@@ -172,8 +172,8 @@ def saved_for(
     return plan, read_plan_file(str(path), KEY)
 
 
-def from_saved(saved: SavedPlan, reader: FakeAccount) -> Plan:
-    return plan_from_saved(saved, reader)
+def from_saved(saved: SavedPlan, reader: FakeAccount, said: list[str] | None = None) -> Plan:
+    return plan_from_saved(saved, reader, ([] if said is None else said).append)
 
 
 def test_plan_from_saved_refuses_another_target_before_reading(tmp_path: Path) -> None:
@@ -201,9 +201,11 @@ def test_the_target_is_compared_without_credentials_or_a_trailing_slash(tmp_path
 def test_plan_from_saved_gives_the_saved_changes_then_none_once_applied(tmp_path: Path) -> None:
     reader = account("+14155550100", free=("+14155550101",))
     plan, saved = saved_for(tmp_path, wanting("+14155550100", "+14155550101"), reader)
-    assert from_saved(saved, reader).changes == plan.changes
+    said: list[str] = []
+    assert from_saved(saved, reader, said).changes == plan.changes
     applied = account("+14155550100", "+14155550101")
-    assert from_saved(saved, applied).is_empty
+    assert from_saved(saved, applied, said).is_empty
+    assert said == [f"{saved.path} has already been applied: the account is as it leaves it."]
 
 
 def unlike(shown: Plan, fresh: Plan) -> str:
@@ -541,7 +543,7 @@ def test_a_saved_plan_compares_as_redacted_when_it_was_saved(tmp_path: Path) -> 
     assert "sk-core-test-secret" not in text
     path.write_text(text)
     saved = read_plan_file(str(path), KEY)
-    assert plan_from_saved(saved, FakeAccount(secret)).changes == plan.changes
+    assert from_saved(saved, FakeAccount(secret)).changes == plan.changes
 
 
 # Settings and labels the config declares: a dashboard change of one makes the saved plan stale.
