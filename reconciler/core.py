@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -16,14 +16,14 @@ from typing import Any, Protocol, cast
 
 from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write
-from reconciler.apply.writes import OnWrite, apply_plan
+from reconciler.apply.writes import OnWrite, PlanWriter
 from reconciler.auditlog import AuditLog
 from reconciler.client_protocols import AccountReader, AccountWriter
 from reconciler.config.schema import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
 from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
 from reconciler.files import refuse_overwriting, write_atomic
-from reconciler.model import Desired, SafetySettings, owner_kind
+from reconciler.model import Desired, owner_kind
 from reconciler.owner_reads import read_account
 from reconciler.plan import Action, Plan
 from reconciler.planfile import (
@@ -50,12 +50,13 @@ def make_plan(
     thresholds: Thresholds,
     *,
     force: bool = False,
-    pages_hint: int = 0,
-    known: Collection[str] = (),
+    before: Plan | None = None,
 ) -> Plan:
     """The changes that make the account match the config, what the valves say, the numbers
-    confirmed by id, and those it concerns whose owner the two sources disagree on."""
-    live = read_account(account, desired, pages_hint, known)
+    confirmed by id, and those it concerns whose owner the two sources disagree on. A plan
+    made `before` tells the read how many pages to expect and which numbers were listed."""
+    hint = (before.pages_read, before.listed) if before else (0, ())
+    live = read_account(account, desired, *hint)
     plan = build_plan(desired, live)
     concerned = {change.phone_number for change in plan.changes}.union(
         plan.protected, *(persona.desired for persona in plan.managed)
@@ -71,15 +72,16 @@ def plan_config(
     settings: Settings,
     files: Sequence[str],
     targets: Sequence[str],
-    safety: SafetySettings,
+    valves: Mapping[str, Any],
     *,
     force: bool = False,
     out: str | None = None,
 ) -> Plan:
-    """`plan`: the config files' plan against the account, with `out` saved as a signed plan
-    file before anything is shown (a file that cannot be written stops the run there)."""
+    """`plan`: the config files' plan against the account, the `valves` flags winning over the
+    config's `safety:`, with `out` saved as a signed plan file before anything is shown (a file
+    that cannot be written stops the run there)."""
     desired = cast(Desired, settings.read_inputs(files, targets, output=("--out", out)))
-    thresholds = Thresholds.resolve(desired.safety, safety)
+    thresholds = Thresholds().overridden(desired.safety).overridden(valves)
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
     if out is not None:
@@ -89,9 +91,9 @@ def plan_config(
     return plan
 
 
-def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
+def plan_from_saved(saved: SavedPlan, account: AccountReader, say: Callable[[str], None]) -> Plan:
     """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
-    plan already applied comes back with no changes."""
+    plan already applied comes back with no changes, and `say`s so."""
     if public_url(account.base_url) != saved.api_base_url:
         raise Refused(
             f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
@@ -104,6 +106,7 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader) -> Plan:
         found = "; ".join(d.message for d in error.diagnostics)
         raise Refused(f"{changed}: {found}. {RUN_PLAN_AGAIN}") from None
     if fresh.is_empty and not saved.plan.is_empty:
+        say(f"{saved.path} has already been applied: the account is as it leaves it.")
         return fresh
     found = differences(saved.document, plan_document(fresh))
     if found:
@@ -162,26 +165,19 @@ def converge(
     desired: Desired,
     account: AccountReader,
     thresholds: Thresholds,
-    send: Callable[[Plan], ApplyResult],
-    announce: Callable[[str], None] = lambda _note: None,
+    send: Callable[[Plan, ApplyResult], object],
+    announce: Callable[[str], None],
 ) -> ApplyResult:
-    """Make the plan's writes, then plan the whole config again: an empty plan is done, else it
-    is applied once (past the same safety checks) and what a last plan still shows is named in
-    the result. What a plan would have told of the repair is announced before its writes."""
-    result = send(first)
-    result.plans.append(first)
+    """Make the plan's writes (`send` adds them to the result), then plan the whole config again:
+    an empty plan is done, else it is applied once (past the same safety checks, announced as a
+    plan would tell of it) and what a last plan still shows is named in the result."""
+    result = ApplyResult()
+    send(first, result)
     for repaired in (False, True):
         if result.halted:
             return result
         try:
-            after = make_plan(
-                desired,
-                account,
-                thresholds,
-                force=first.forced,
-                pages_hint=first.pages_read,
-                known=first.listed,
-            )
+            after = make_plan(desired, account, thresholds, force=first.forced, before=first)
         except AuthError as error:
             result.stopped_by = error
             return result
@@ -213,8 +209,7 @@ def converge(
         for note in notes:
             announce(note)
             result.repair_notes.append(note)
-        result.absorb(send(after))
-        result.plans.append(after)
+        send(after, result)
     return result
 
 
@@ -226,7 +221,6 @@ class ApplyHooks(Protocol):
     def show(self, plan: Plan) -> None: ...  # the plan, before its valves are enforced
     # A line: a valve --force lets through, a saved plan already applied, a repair's note.
     def say(self, line: str) -> None: ...
-    def warn(self, line: str) -> None: ...  # for stderr (a log file others can read)
     def writes(self) -> AbstractContextManager[object]: ...  # around all writes (signals)
     # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
     def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
@@ -235,37 +229,36 @@ class ApplyHooks(Protocol):
 def apply(
     source: Desired | SavedPlan,
     account: AccountWriter,
-    safety: SafetySettings,
+    valves: Mapping[str, Any],
     hooks: ApplyHooks,
     *,
+    warn: Callable[[str], None],
     force: bool = False,
     parallelism: int = 4,
     confirm: Callable[[], None] | None = None,
     log_file: str | None = None,
 ) -> tuple[Plan, ApplyResult]:
     """Plan from a config, or check a saved plan; show it, enforce the valves, ask (`confirm`
-    raises to stop) and check the account again, write (each write on record in `log_file`),
-    and converge. The plan shown, and what the writes did."""
+    raises to stop) and check the account again, write (each on record in `log_file`: `warn`
+    says if others can read it), and converge. The plan shown, and what the writes did."""
     if isinstance(source, SavedPlan):
-        plan = plan_from_saved(source, account)
-        if plan.is_empty and not source.plan.is_empty:
-            hooks.say(f"{source.path} has already been applied: the account is as it leaves it.")
+        plan = plan_from_saved(source, account, hooks.say)
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
-        thresholds = Thresholds.resolve(source.thresholds.as_settings(), safety)
+        thresholds = source.thresholds.overridden(valves)
         plan = assess(plan, thresholds, force=force)
         desired = source.desired
         confirm = None  # a saved plan was reviewed when it was made: it is not asked again
     else:
         desired = source
-        thresholds = Thresholds.resolve(source.safety, safety)
+        thresholds = Thresholds().overridden(source.safety).overridden(valves)
         plan = make_plan(desired, account, thresholds, force=force)
     hooks.show(plan)
     if plan.is_empty:
-        return plan, ApplyResult()
+        return plan, ApplyResult(settled=True)
     for valve in enforce(plan):  # Refused before any write
         hooks.say(f"note: --force given: applying although {valve}")
 
-    def send(each: Plan) -> ApplyResult:
+    def send(each: Plan, result: ApplyResult) -> None:
         with hooks.writing(each) as on_write:
 
             def logged(write: Write) -> None:
@@ -275,15 +268,13 @@ def apply(
                 finally:
                     on_write(write)
 
-            return apply_plan(
-                each, account, parallelism=parallelism, stop=hooks.stop, on_write=logged
-            )
+            PlanWriter(each, account, result, parallelism, hooks.stop, logged).apply()
 
     # Opened before the question: a path that cannot be written stops before anything is asked.
     audit = None if log_file is None else AuditLog(log_file)
     with nullcontext() if audit is None else closing(audit):
         if audit is not None and audit.warning is not None:
-            hooks.warn(audit.warning)
+            warn(audit.warning)
         if confirm is not None:
             confirm()
             fresh = make_plan(desired, account, thresholds, force=force)

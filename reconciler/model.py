@@ -26,9 +26,6 @@ class Unread(Enum):
 
     UNREAD = "unread"
 
-    def __repr__(self) -> str:
-        return "UNREAD"
-
 
 UNREAD: Final = Unread.UNREAD
 
@@ -139,15 +136,6 @@ class DesiredPersona:
 
 
 @dataclass(frozen=True)
-class SafetySettings:
-    """Thresholds of the safety valves; None leaves the default."""
-
-    max_detach_percent: float | None = None
-    min_numbers: int | None = None
-    allow_emptying: bool | None = None
-
-
-@dataclass(frozen=True)
 class Desired:
     """The whole desired state, merged from one or more config files."""
 
@@ -155,7 +143,8 @@ class Desired:
     files: tuple[str, ...] = ()
     protected: tuple[str, ...] = ()
     protected_marks: Mapping[str, SourceMark] = field(default_factory=dict, compare=False)
-    safety: SafetySettings = SafetySettings()
+    # The valve thresholds the config's `safety:` sets (docs/safety.md), by name.
+    safety: Mapping[str, Any] = field(default_factory=dict, hash=False)
     digests: Mapping[str, str] = field(default_factory=dict, compare=False)  # sha256 of each file
     # The --target names this state was cut to, and the numbers the entries it left out declare
     # (a partial plan never detaches them).

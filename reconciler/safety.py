@@ -4,39 +4,33 @@ many numbers off their persona unless `--force` is given, and protected numbers 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from reconciler.errors import Refused
-from reconciler.model import SafetySettings, owner_kind, owner_words
+from reconciler.model import owner_kind, owner_words
 from reconciler.plan import Action, Plan
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The valve thresholds in force, every value decided (the fields of SafetySettings)."""
+    """The valve thresholds in force, every value decided."""
 
     max_detach_percent: float = 25.0
     min_numbers: int = 8
     allow_emptying: bool = False
 
-    @classmethod
-    def resolve(cls, *layers: SafetySettings) -> Thresholds:
-        """Defaults, overridden by each layer in turn (config, then flags); None keeps the value."""
-        return cls(**{k: v for layer in layers for k, v in asdict(layer).items() if v is not None})
-
-    def as_settings(self) -> SafetySettings:
-        """The same thresholds as a fully set SafetySettings (how a saved plan carries them)."""
-        return SafetySettings(**asdict(self))
+    def overridden(self, given: Mapping[str, Any]) -> Thresholds:
+        """These thresholds with each value `given` (the config's `safety:`, the flags) instead;
+        None keeps this one."""
+        return replace(self, **{name: value for name, value in given.items() if value is not None})
 
 
 def assess(plan: Plan, thresholds: Thresholds, *, force: bool = False) -> Plan:
     """The plan with what it trips: valves (`force` lets them through) and protected numbers."""
-    return replace(
-        plan,
-        valves=tuple(_valves(plan, thresholds)),
-        refusals=tuple(_protected(plan)),
-        forced=force,
-    )
+    valves, refusals = tuple(_valves(plan, thresholds)), tuple(_protected(plan))
+    return replace(plan, valves=valves, refusals=refusals, forced=force)
 
 
 def refusal(plan: Plan) -> str | None:
@@ -116,15 +110,12 @@ def _protected(plan: Plan) -> list[str]:
     guarded = frozenset(plan.protected)
     found = []
     for change in plan.changes:
-        if change.phone_number not in guarded:
+        if change.phone_number not in guarded or change.action not in (Action.DETACH, Action.MOVE):
             continue
         owner = owner_words(change.persona_id, change.persona_name)
-        if change.action is Action.DETACH:
-            found.append(
-                f"{change.phone_number} is protected and the plan detaches it from {owner}"
-            )
-        elif change.action is Action.MOVE:
+        does = f"detaches it from {owner}"
+        if change.action is Action.MOVE:
             source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
-            moves = f"moves it from {source} to {owner}"
-            found.append(f"{change.phone_number} is protected and the plan {moves}")
+            does = f"moves it from {source} to {owner}"
+        found.append(f"{change.phone_number} is protected and the plan {does}")
     return found

@@ -54,7 +54,7 @@ class Write:
 
     def skipped_because(self, reason: str) -> Write:
         """This write, not sent, for `reason`."""
-        return replace(self, error=reason, outcome="skipped", status=None, code=None, message=None)
+        return replace(self, outcome="skipped", error=reason)
 
 
 @dataclass
@@ -66,7 +66,7 @@ class ApplyResult:
     skipped: list[Write] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     verify_reads: int = 0
-    settled: bool = False  # the plan made after the writes was empty
+    settled: bool = False  # the plan after the writes (or before them: nothing to do) was empty
     # The plans whose writes were sent (the first; the repair, if one ran), and what the repair
     # did that a plan would have said (announced before its writes).
     plans: list[Plan] = field(default_factory=list)
@@ -79,13 +79,6 @@ class ApplyResult:
         """True when the run was interrupted or stopped: nothing more is sent or read."""
         return self.interrupted or self.stopped_by is not None
 
-    def absorb(self, later: ApplyResult) -> None:
-        """Add what the repair's writes did."""
-        for name in ("writes", "notes", "skipped", "mismatches"):
-            getattr(self, name).extend(getattr(later, name))
-        self.interrupted = self.interrupted or later.interrupted
-        self.stopped_by = self.stopped_by or later.stopped_by
-
     @property
     def done(self) -> list[Write]:
         return [write for write in self.writes if write.ok]
@@ -96,27 +89,24 @@ class ApplyResult:
 
     @property
     def converged(self) -> bool:
-        """True when the plan after the writes was empty (`settled`, whatever failed on the way)
-        or, where none was made, every write succeeded; never when halted or found different."""
-        if self.halted or self.mismatches:
-            return False
-        return self.settled or (not self.failed and not self.skipped)
+        """True when the account ended as the config wants, whatever failed on the way."""
+        return self.settled and not self.mismatches
 
 
 def describe(write: Write) -> str:
     """One line for a write: what was done, what failed and why, or what was skipped and why."""
     name = printable(write.persona_name)
-    if write.action in ("settings", "label"):
-        what = f"the {write.action} of {', '.join(write.numbers)}"
-        if write.outcome != "done":
-            return f"{name}: writing {what} {write.outcome}: {write.error}"
-        if write.value is None or write.value == "":
-            return f"{name}: cleared {what}"
-        return f"{name}: set {what} to {printable(json.dumps(write.value, ensure_ascii=False))}"
+    number_write = write.action in ("settings", "label")
+    what = f"the {write.action} of {', '.join(write.numbers)}"
     numbers = counted_numbers(write.numbers)
     if write.outcome != "done":
         freeing = "; freeing the numbers held elsewhere first" if write.outcome == "refused" else ""
-        return f"{name}: {write.action} of {numbers} {write.outcome}: {write.error}{freeing}"
+        call = f"writing {what}" if number_write else f"{write.action} of {numbers}"
+        return f"{name}: {call} {write.outcome}: {write.error}{freeing}"
+    if number_write and write.value in (None, ""):
+        return f"{name}: cleared {what}"
+    if number_write:
+        return f"{name}: set {what} to {printable(json.dumps(write.value, ensure_ascii=False))}"
     if write.action == "detach":
         return f"{name}: detached {numbers}"
     attached = [number for number in write.numbers if number not in write.moved]

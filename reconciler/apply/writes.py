@@ -1,11 +1,8 @@
-"""Carry out a plan with the fewest writes.
-
-One attach call per persona carries every number it gains (moves ride along), one detach call
-every number it loses, all attaches before any detach (make before break). Then settings and
-labels, one call per number. A 401/403 stops the run at once; a `stop` event (SIGINT/SIGTERM)
-lets the writes on the wire finish and sends nothing more. Either way every planned write ends
-up in the result as done, failed or skipped, so the report can say exactly what happened.
-"""
+"""Carry out a plan with the fewest writes: one attach call per persona for every number it
+gains (moves ride along), one detach call for every number it loses, all attaches before any
+detach (make before break); then settings and labels, one call per number. A 401/403 stops the
+run; a `stop` event (SIGINT/SIGTERM) lets the writes on the wire finish and sends nothing more.
+Every planned write ends up in the result as done, failed or skipped."""
 
 from __future__ import annotations
 
@@ -30,15 +27,17 @@ OnWrite = Callable[[Write], None]
 
 
 @dataclass
-class _PlanWriter:
-    """Sends one plan's writes and records how each ended."""
+class PlanWriter:
+    """Sends one plan's writes, each added to `result` as it ends (a repair's to the first
+    plan's) and handed to `on_write` as it goes to the wire (outcome `sent`) and as it ends.
+    Once `stop` is set, writes not yet sent are skipped."""
 
     plan: Plan
     client: AccountWriter
-    parallelism: int
-    stop: threading.Event
-    on_write: OnWrite
-    result: ApplyResult = field(default_factory=ApplyResult)
+    result: ApplyResult
+    parallelism: int = 4
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_write: OnWrite = lambda _write: None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -50,6 +49,7 @@ class _PlanWriter:
 
     def apply(self) -> ApplyResult:
         """Attaches, then detaches (make before break), then settings, then labels."""
+        self.result.plans.append(self.plan)
         gains, losses = self.plan.gains(), self.plan.losses()
         order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
         attaches = [self._write("attach", pid, gains[pid]) for pid in order if pid in gains]
@@ -78,25 +78,20 @@ class _PlanWriter:
 
     def halted(self) -> str | None:
         """Why nothing more is sent, once the run was interrupted or stopped; else None."""
-        stopped_by = self.result.stopped_by
-        if isinstance(stopped_by, LogFailed):
-            return str(stopped_by)
-        if stopped_by is not None:
-            return AUTH_STOPPED
+        if (stopped_by := self.result.stopped_by) is not None:
+            return str(stopped_by) if isinstance(stopped_by, LogFailed) else AUTH_STOPPED
         return INTERRUPTED if self.stop.is_set() else None
 
     def record(self, write: Write) -> Write:
         """Add a write that ended to the result and hand it to on_write."""
         # Workers finish in any order; one lock keeps the list and the callbacks whole.
+        result = self.result
         with self._lock:
-            if write.outcome == "skipped":
-                self.result.skipped.append(write)
-            else:
-                self.result.writes.append(write)
+            (result.skipped if write.outcome == "skipped" else result.writes).append(write)
             try:
                 self.on_write(write)
             except LogFailed as error:
-                self.result.stopped_by = self.result.stopped_by or error
+                result.stopped_by = result.stopped_by or error
         return write
 
     def _stopped_by(self, error: AuthError | LogFailed) -> None:
@@ -117,9 +112,7 @@ class _PlanWriter:
                 self.record(write.skipped_because(because))
             else:
                 sends.append(write)
-        if not sends:
-            return []
-        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(sends))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(sends)) or 1) as pool:
             return list(pool.map(lambda write: self.record(self._send(write)), sends))
 
     def _write(self, action: str, persona_id: str, numbers: list[str], value: Any = None) -> Write:
@@ -173,15 +166,10 @@ class _PlanWriter:
             (client.attach if write.action == "attach" else client.detach)(key, numbers)
 
     def _refused_from(self, error: ApiError, write: Write) -> dict[str, list[str]]:
-        """Per owner, the numbers to free there when the API refused an attach as "a number is
-        held by another persona"; empty for any other failure (throttled, timed out, missing,
-        malformed), which says nothing about owners.
-
-        The docs name no code for it: a 409 or a code that says "in use" counts; so does
-        INVALID_INBOUND_NUMBERS ("not found or not yours") while every number is on the account.
-        A pathway or a prompt has nothing to free, nor has a persona only GET /v1/inbound names
-        (never listed: it may be an agent's twin, which only the agent API may change).
-        """
+        """Per owner, the numbers to free there when the API refused an attach as held by another
+        persona: a 409, a code that says "in use", or INVALID_INBOUND_NUMBERS while every number
+        is on the account (the docs name no code). Empty for any other failure, and for a pathway,
+        a prompt, or a persona only GET /v1/inbound names (it may be an agent's hidden twin)."""
         if write.action != "attach" or error.status is None:
             return {}
         wanted = {(write.persona_id, number) for number in write.numbers}
@@ -263,17 +251,3 @@ class _PlanWriter:
     def _fallback(self, action: str, owner: str, numbers: list[str], value: Any = None) -> Write:
         """One write of a refusal's fallback, sent whatever happens once begun, and recorded."""
         return self.record(self._send(self._write(action, owner, numbers, value), must_finish=True))
-
-
-def apply_plan(
-    plan: Plan,
-    client: AccountWriter,
-    *,
-    parallelism: int = 4,
-    stop: threading.Event | None = None,
-    on_write: OnWrite = lambda _write: None,
-) -> ApplyResult:
-    """Make the plan's writes; `on_write` gets each as it goes to the wire (outcome `sent`) and
-    as it ends. Once `stop` is set, writes not yet sent are skipped."""
-    stop = stop or threading.Event()
-    return _PlanWriter(plan, client, max(1, parallelism), stop, on_write).apply()

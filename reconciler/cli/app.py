@@ -220,8 +220,8 @@ TARGETS = click.option(
 
 
 def valve_options(command: Command) -> Command:
-    """The valve thresholds of plan and apply, given to the command as SafetySettings' keywords
-    (None where not given); they win over the config's `safety:`."""
+    """The valve thresholds of plan and apply, given to the command as keywords (None where
+    not given); they win over the config's `safety:`."""
     share = click.option(
         "--max-detach-percent",
         type=_FiniteFloat(min=0, max=100),

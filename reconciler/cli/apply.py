@@ -31,7 +31,6 @@ from reconciler.cli.plan import print_plan
 from reconciler.core import apply, costs
 from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.interrupts import GracefulStop
-from reconciler.model import SafetySettings
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
 from reconciler.settings import Settings
@@ -90,8 +89,9 @@ def apply_command(
             plan, result = apply(
                 source,
                 client,
-                SafetySettings(**valves),
+                valves,
                 run,
+                warn=settings.warn,
                 force=force,
                 parallelism=parallelism,
                 confirm=None if auto_approve else settings.confirm or ask_to_confirm,
@@ -142,9 +142,6 @@ class _Run:
         except OutputClosed:
             self.client.cancel()
             self.stop.set()
-
-    def warn(self, line: str) -> None:
-        echo(line, err=True)
 
     def on_signal(self, signum: int) -> None:
         self.client.cancel()

@@ -21,7 +21,7 @@ from reconciler.cli.app import (
 )
 from reconciler.core import plan_config
 from reconciler.errors import AlreadyReported, ConfigError, ExitCode, Refused
-from reconciler.model import Desired, SafetySettings
+from reconciler.model import Desired
 from reconciler.plan import Plan
 from reconciler.planfile import read_saved_plan
 from reconciler.render import mask_numbers_in, masked, render_json, render_text
@@ -116,7 +116,7 @@ def plan_command(
     Exits 3, after printing the plan, when apply would refuse it (a safety valve without
     --force, or a protected number).
     """
-    plan = plan_config(settings, files, targets, SafetySettings(**valves), force=force, out=out)
+    plan = plan_config(settings, files, targets, valves, force=force, out=out)
     print_plan(masked(plan) if mask_numbers else plan, output_format, label(files), settings)
     if out is not None:
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"

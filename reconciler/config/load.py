@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from reconciler.model import (
     DesiredPersona,
     OwnerKind,
     RoutingSettings,
-    SafetySettings,
     SourceMark,
     routing_settings,
 )
@@ -144,7 +143,7 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
 
     personas: list[DesiredPersona] = []
     protected: dict[str, SourceMark] = {}
-    safety, safety_mark = SafetySettings(), None
+    safety, safety_mark = dict[str, Any](), None
     for document in documents:
         value = document.value
         for key in [key for key in value if key in OWNER_LISTS]:  # in the file's order
@@ -167,7 +166,7 @@ def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desir
                 message = f"'safety' may be set in one file only (also at {safety_mark})"
                 diagnostics.append(Diagnostic(*mark, message))
             safety_mark = mark
-            safety = SafetySettings(**{name.name: block.get(name.name) for name in fields(safety)})
+            safety = dict(block)  # the schema checks its keys and values
     return Desired(
         personas=tuple(personas),
         files=tuple(document.file for document in documents),

@@ -4,7 +4,7 @@ and convergence after them (the next plan is the check). Fake accounts stand in 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.apply.result import ApplyResult, Write
-from reconciler.apply.writes import OnWrite, apply_plan
+from reconciler.apply.writes import OnWrite, PlanWriter
 from reconciler.core import (
     MAX_DIFFERENCES_SHOWN,
     apply,
@@ -30,7 +30,6 @@ from reconciler.model import (
     LiveAgent,
     LivePersona,
     PersonaRef,
-    SafetySettings,
     SourceMark,
     routing_settings,
 )
@@ -173,8 +172,8 @@ def saved_for(
     return plan, read_plan_file(str(path), KEY)
 
 
-def from_saved(saved: SavedPlan, reader: FakeAccount) -> Plan:
-    return plan_from_saved(saved, reader)
+def from_saved(saved: SavedPlan, reader: FakeAccount, said: list[str] | None = None) -> Plan:
+    return plan_from_saved(saved, reader, ([] if said is None else said).append)
 
 
 def test_plan_from_saved_refuses_another_target_before_reading(tmp_path: Path) -> None:
@@ -202,9 +201,11 @@ def test_the_target_is_compared_without_credentials_or_a_trailing_slash(tmp_path
 def test_plan_from_saved_gives_the_saved_changes_then_none_once_applied(tmp_path: Path) -> None:
     reader = account("+14155550100", free=("+14155550101",))
     plan, saved = saved_for(tmp_path, wanting("+14155550100", "+14155550101"), reader)
-    assert from_saved(saved, reader).changes == plan.changes
+    said: list[str] = []
+    assert from_saved(saved, reader, said).changes == plan.changes
     applied = account("+14155550100", "+14155550101")
-    assert from_saved(saved, applied).is_empty
+    assert from_saved(saved, applied, said).is_empty
+    assert said == [f"{saved.path} has already been applied: the account is as it leaves it."]
 
 
 def unlike(shown: Plan, fresh: Plan) -> str:
@@ -542,7 +543,7 @@ def test_a_saved_plan_compares_as_redacted_when_it_was_saved(tmp_path: Path) -> 
     assert "sk-core-test-secret" not in text
     path.write_text(text)
     saved = read_plan_file(str(path), KEY)
-    assert plan_from_saved(saved, FakeAccount(secret)).changes == plan.changes
+    assert from_saved(saved, FakeAccount(secret)).changes == plan.changes
 
 
 # Settings and labels the config declares: a dashboard change of one makes the saved plan stale.
@@ -658,16 +659,17 @@ def example_desired(
     return Desired(tuple(entries), files=("c.yaml",), protected=protected)
 
 
-@dataclass
-class Sender:
-    """Sends each plan's writes to the fake account, and keeps the plans it was given."""
+def sender(account: fakes.FakeAccount) -> Callable[[Plan, ApplyResult], object]:
+    """Sends each plan's writes to the fake account (the result keeps the plans sent)."""
+    return lambda plan, result: PlanWriter(plan, account, result, 1).apply()
 
-    account: fakes.FakeAccount
-    plans: list[Plan] = field(default_factory=list)
 
-    def __call__(self, plan: Plan) -> ApplyResult:
-        self.plans.append(plan)
-        return apply_plan(plan, self.account, parallelism=1)
+def interrupted(_plan: Plan, result: ApplyResult) -> None:
+    result.interrupted = True
+
+
+def ignored(_note: str) -> None:
+    pass
 
 
 def take_back(account: fakes.FakeAccount, *, always: bool = False) -> None:
@@ -686,21 +688,18 @@ def take_back(account: fakes.FakeAccount, *, always: bool = False) -> None:
     account.after_write = edit
 
 
-def run(
-    account: fakes.FakeAccount, desired: Desired, *, force: bool = False
-) -> tuple[ApplyResult, Sender]:
+def run(account: fakes.FakeAccount, desired: Desired, *, force: bool = False) -> ApplyResult:
     first = make_plan(desired, account, Thresholds(), force=force)
     assert not first.refused, first.valves
     account.reads.clear()
-    sender = Sender(account)
-    return converge(first, desired, account, Thresholds(), sender), sender
+    return converge(first, desired, account, Thresholds(), sender(account), ignored)
 
 
 def test_writes_that_do_it_are_checked_by_one_plan_after_them() -> None:
     account = fakes.example_account()
-    result, sender = run(account, example_desired())
+    result = run(account, example_desired())
     assert result.converged and result.notes == [] and result.mismatches == []
-    assert len(sender.plans) == 1
+    assert len(result.plans) == 1
     assert account.numbers[fakes.SUPPORT] == {N, N101, N102}
     assert account.numbers[fakes.SALES] == {fakes.N110}
     # One plan after the writes: the persona list (one page) and GET /v1/inbound.
@@ -711,12 +710,12 @@ def test_writes_that_do_it_are_checked_by_one_plan_after_them() -> None:
 def test_a_change_made_during_the_writes_is_put_right_by_one_more_plan() -> None:
     account = fakes.example_account()
     take_back(account)
-    result, sender = run(account, example_desired())
+    result = run(account, example_desired())
     assert result.converged, result.mismatches
     assert result.repair_notes == [
         "the account still differed after the writes (1 change): applying them again"
     ]
-    assert [c.describe() for c in sender.plans[1].changes] == [
+    assert [c.describe() for c in result.plans[1].changes] == [
         "move +14155550100 ('Support') from 'Legacy IVR'"
     ]
     assert account.numbers[fakes.SUPPORT] == {N, N101, N102}
@@ -726,8 +725,8 @@ def test_a_change_made_during_the_writes_is_put_right_by_one_more_plan() -> None
 def test_a_change_that_keeps_coming_back_is_named_after_one_repair() -> None:
     account = fakes.example_account()
     take_back(account, always=True)
-    result, sender = run(account, example_desired())
-    assert len(sender.plans) == 2  # the plan, and one repair: never a third
+    result = run(account, example_desired())
+    assert len(result.plans) == 2  # the plan, and one repair: never a third
     assert result.mismatches == ["still needed: move +14155550100 ('Support') from 'Legacy IVR'"]
     assert not result.converged
     assert result.verify_reads == 6
@@ -736,8 +735,8 @@ def test_a_change_that_keeps_coming_back_is_named_after_one_repair() -> None:
 def test_a_repair_the_safety_checks_refuse_is_not_sent() -> None:
     account = fakes.example_account()
     take_back(account)
-    result, sender = run(account, example_desired(protected=(N,)))
-    assert len(sender.plans) == 1
+    result = run(account, example_desired(protected=(N,)))
+    assert len(result.plans) == 1
     assert result.mismatches == [
         "not put right, the safety checks refuse it: +14155550100 is protected and the plan "
         "moves it from 'Legacy IVR' to 'Support'",
@@ -755,9 +754,9 @@ def test_the_repair_is_planned_with_the_force_the_first_plan_was_given() -> None
     desired = example_desired(ivr=())
     with pytest.raises(AssertionError):
         run(fakes.example_account(), desired)
-    result, sender = run(account, desired, force=True)
+    result = run(account, desired, force=True)
     assert result.converged, result.mismatches
-    assert len(sender.plans) == 2 and sender.plans[1].forced
+    assert len(result.plans) == 2 and result.plans[1].forced
     assert account.numbers[fakes.IVR] == set()
 
 
@@ -765,9 +764,7 @@ def test_an_interrupted_run_is_not_planned_again() -> None:
     account = fakes.example_account()
     first = make_plan(example_desired(), account, Thresholds())
     account.reads.clear()
-    result = converge(
-        first, example_desired(), account, Thresholds(), lambda plan: ApplyResult(interrupted=True)
-    )
+    result = converge(first, example_desired(), account, Thresholds(), interrupted, ignored)
     assert account.reads == [] and result.verify_reads == 0
     assert result.interrupted and not result.converged
 
@@ -776,7 +773,7 @@ def test_a_failed_read_after_the_writes_is_reported_not_passed() -> None:
     account = fakes.example_account()
     first = make_plan(example_desired(), account, Thresholds())
     account.fail("list", "", ApiError("down", status=503))
-    result = converge(first, example_desired(), account, Thresholds(), Sender(account))
+    result = converge(first, example_desired(), account, Thresholds(), sender(account), ignored)
     assert result.mismatches == ["cannot read the account back: HTTP 503: down"]
     assert not result.converged
 
@@ -786,7 +783,7 @@ def test_an_authorisation_error_after_the_writes_stops_the_run() -> None:
     first = make_plan(example_desired(), account, Thresholds())
     denied = AuthError("no", status=401)
     account.fail("list", "", denied)
-    result = converge(first, example_desired(), account, Thresholds(), Sender(account))
+    result = converge(first, example_desired(), account, Thresholds(), sender(account), ignored)
     assert result.stopped_by is denied
     assert result.mismatches == []
 
@@ -794,8 +791,8 @@ def test_an_authorisation_error_after_the_writes_stops_the_run() -> None:
 def test_a_config_that_no_longer_resolves_after_the_writes_is_reported() -> None:
     account = fakes.example_account()
     account.after_write = lambda _action, _pid: account.deleted.add(fakes.SALES)
-    result, sender = run(account, example_desired())
-    assert len(sender.plans) == 1
+    result = run(account, example_desired())
+    assert len(result.plans) == 1
     assert result.mismatches == [f"after the writes: persona id {fakes.SALES} ('Sales') is deleted"]
 
 
@@ -806,9 +803,9 @@ def test_settings_the_api_does_not_show_are_never_taken_as_written() -> None:
         fakes.SUPPORT, None, (N, N103), SourceMark("c.yaml", 2, 5), {}, {N103: PW1}
     )
     desired = Desired((entry,), files=("c.yaml",))
-    result, sender = run(account, desired)
+    result = run(account, desired)
     assert account.settings[fakes.SUPPORT][N103] == PW1  # written, but no read shows it
-    assert len(sender.plans) == 2
+    assert len(result.plans) == 2
     assert result.mismatches == [
         "still needed: settings +14155550103 ('Support') from (not shown) to "
         '{"pathway_id": "pw_1"}'
@@ -831,9 +828,6 @@ class Hooks:
     def say(self, line: str) -> None:
         self.lines.append(line)
 
-    def warn(self, line: str) -> None:
-        self.lines.append(f"warning: {line}")
-
     def writes(self) -> AbstractContextManager[None]:
         self.lines.append("writes begin")
         return nullcontext()
@@ -851,7 +845,7 @@ def test_apply_shows_the_plan_writes_it_and_converges() -> None:
     account = fakes.example_account()
     hooks = Hooks()
 
-    plan, result = apply(example_desired(), account, SafetySettings(), hooks, parallelism=1)
+    plan, result = apply(example_desired(), account, {}, hooks, warn=hooks.say, parallelism=1)
 
     assert hooks.lines == [
         f"shown: {[change.describe() for change in plan.changes]}",
@@ -870,7 +864,7 @@ def test_apply_asks_then_plans_again_and_writes_nothing_if_the_account_changed()
 
     hooks = Hooks()
     with pytest.raises(Refused) as stale:
-        apply(example_desired(), account, SafetySettings(), hooks, confirm=someone_moves_a_number)
+        apply(example_desired(), account, {}, hooks, warn=hooks.say, confirm=someone_moves_a_number)
     assert str(stale.value) == (
         "the account changed while the plan waited for confirmation ("
         "now also move +14155550100 ('Support') from 'Legacy IVR'): "
@@ -888,9 +882,10 @@ def test_a_saved_plan_is_not_asked_about_and_once_applied_is_said_so(tmp_path: P
     def asked() -> None:
         raise AssertionError("a saved plan was reviewed when it was made")
 
-    plan, result = apply(saved, account, SafetySettings(), Hooks(), confirm=asked)
+    hooks = Hooks()
+    plan, result = apply(saved, account, {}, hooks, warn=hooks.say, confirm=asked)
     assert plan.changes and result.converged
     again = Hooks()
-    plan, result = apply(saved, account, SafetySettings(), again, confirm=asked)
+    plan, result = apply(saved, account, {}, again, warn=again.say, confirm=asked)
     assert plan.is_empty and result.plans == []
     assert again.lines[0] == f"{path} has already been applied: the account is as it leaves it."

@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 
 from reconciler.errors import Refused
-from reconciler.model import SafetySettings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
 from reconciler.safety import Thresholds, assess, enforce, refusal
 
@@ -30,12 +29,11 @@ def keeping(held: frozenset[str], kept: int) -> ManagedPersona:
 
 
 def test_thresholds_layers_override_in_order_and_none_keeps() -> None:
-    assert Thresholds.resolve() == Thresholds(25.0, 8, False)
-    config = SafetySettings(max_detach_percent=50, min_numbers=3)
-    flags = SafetySettings(max_detach_percent=10, allow_emptying=True)
-    assert Thresholds.resolve(config) == Thresholds(50, 3, False)
-    assert Thresholds.resolve(config, flags) == Thresholds(10, 3, True)
-    assert Thresholds.resolve(config, flags).as_settings() == SafetySettings(10, 3, True)
+    assert Thresholds() == Thresholds(25.0, 8, False)
+    config = {"max_detach_percent": 50, "min_numbers": 3}
+    flags = {"max_detach_percent": 10, "min_numbers": None, "allow_emptying": True}
+    assert Thresholds().overridden(config) == Thresholds(50, 3, False)
+    assert Thresholds().overridden(config).overridden(flags) == Thresholds(10, 3, True)
 
 
 @pytest.mark.parametrize(

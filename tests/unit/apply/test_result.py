@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.apply.result import ApplyResult, Write, counted_numbers, describe
-from reconciler.errors import ApiError, AuthError
+from reconciler.errors import ApiError
 
 ATTACH = Write("p-support", "Support", "attach", ("+14155550102", "+14155550101"))
 DETACH = Write("p-support", "Support", "detach", ("+14155550103",))
@@ -97,20 +97,16 @@ def test_done_and_failed_pick_their_writes() -> None:
 
 
 @pytest.mark.parametrize(
-    "result",
+    ("result", "converged"),
     [
-        ApplyResult(mismatches=["Support: still lacks +14155550101"]),
-        ApplyResult(writes=[ATTACH.failed_with(ApiError("server error", status=500))]),
-        ApplyResult(skipped=[DETACH.skipped_because("the run was interrupted before it was sent")]),
-        ApplyResult(interrupted=True),
-        ApplyResult(stopped_by=AuthError("bad key", status=401)),
+        (ApplyResult(writes=[ATTACH.failed_with(REFUSAL, "refused"), ATTACH], settled=True), True),
+        (ApplyResult(writes=[DETACH.failed_with(REFUSAL)], settled=True), True),
+        (ApplyResult(mismatches=["Support: still lacks +14155550101"], settled=True), False),
+        (ApplyResult(writes=[ATTACH]), False),
     ],
-    ids=["mismatch", "failed", "skipped", "interrupted", "auth"],
+    ids=["refusal-resolved", "failed-then-settled", "mismatch", "not-planned-after"],
 )
-def test_anything_left_undone_means_not_converged(result: ApplyResult) -> None:
-    assert not result.converged
-
-
-def test_a_refusal_that_the_fallback_resolved_still_converges() -> None:
-    result = ApplyResult(writes=[ATTACH.failed_with(REFUSAL, "refused"), ATTACH], notes=["a note"])
-    assert result.converged
+def test_converged_is_an_empty_plan_after_the_writes_and_nothing_left_wrong(
+    result: ApplyResult, converged: bool
+) -> None:
+    assert result.converged is converged

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write, describe
-from reconciler.apply.writes import apply_plan
+from reconciler.apply.writes import PlanWriter
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
 from reconciler.model import routing_settings
 from reconciler.plan import Action, Change, ManagedPersona, Plan
@@ -34,7 +34,7 @@ from tests.unit.apply.fakes import (
 def apply(
     plan: Plan, account: FakeAccount, *, parallelism: int = 1, stop: threading.Event | None = None
 ) -> ApplyResult:
-    return apply_plan(plan, account, parallelism=parallelism, stop=stop)
+    return PlanWriter(plan, account, ApplyResult(), parallelism, stop or threading.Event()).apply()
 
 
 def test_one_call_per_persona_carries_its_numbers_attaches_first() -> None:
@@ -53,7 +53,7 @@ def test_one_call_per_persona_carries_its_numbers_attaches_first() -> None:
         Write(SUPPORT, "Support", "detach", (N103,)),
     ]
     assert result.skipped == []
-    assert result.converged
+    assert result.failed == result.skipped == result.mismatches == []
 
 
 def test_with_parallel_workers_every_attach_ends_before_the_first_detach() -> None:
@@ -89,7 +89,7 @@ def test_a_move_is_made_before_its_source_loses_anything() -> None:
 
     # The moved number leaves the IVR with Support's attach, never with a detach.
     assert account.calls == [("attach", SUPPORT, (N102,)), ("detach", IVR, (N130,))]
-    assert result.converged
+    assert result.failed == result.skipped == result.mismatches == []
 
 
 def test_make_before_break_a_failed_attach_keeps_the_persona_s_old_numbers() -> None:
@@ -110,7 +110,6 @@ def test_make_before_break_a_failed_attach_keeps_the_persona_s_old_numbers() -> 
         )
     ]
     assert account.numbers[SUPPORT] == {N100, N103}
-    assert not result.converged
 
 
 @pytest.mark.parametrize(
@@ -147,7 +146,7 @@ def test_a_refusal_frees_the_number_then_attaches(status: int, code: str | None)
         "Support: the API refused to attach numbers held by another persona "
         f"({code or status}); detached them there first, then attached"
     ]
-    assert result.converged
+    assert result.failed == result.skipped == result.mismatches == []
 
 
 @pytest.mark.parametrize(
@@ -386,7 +385,7 @@ def test_each_write_is_reported_and_handed_on_as_it_ends() -> None:
         else:
             handed.append(write)
 
-    result = apply_plan(EXAMPLE_PLAN, account, parallelism=1, on_write=on_write)
+    result = PlanWriter(EXAMPLE_PLAN, account, ApplyResult(), 1, on_write=on_write).apply()
 
     assert handed == result.writes
     assert [describe(write) for write in handed] == [
@@ -405,7 +404,7 @@ def test_an_empty_plan_writes_and_reads_nothing() -> None:
 
     result = apply(Plan(()), account)
 
-    assert result == ApplyResult()
+    assert result == ApplyResult(plans=[Plan(())])
     assert account.calls == []
     assert account.reads == []
 
@@ -456,7 +455,7 @@ def test_a_write_stopped_while_it_waits_its_turn_gets_no_sent_line() -> None:
     plan = Plan(changes=(Change(Action.ATTACH, SUPPORT, "Support", N101),))
     sent: list[Write] = []
 
-    result = apply_plan(plan, client, on_write=sent.append)
+    result = PlanWriter(plan, client, ApplyResult(), on_write=sent.append).apply()
 
     assert [write.outcome for write in sent] == ["skipped"]
     assert requests == ["GET /v1/inbound"]

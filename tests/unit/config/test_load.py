@@ -16,7 +16,7 @@ from reconciler.config.load import (
     read_sources,
 )
 from reconciler.errors import ConfigError, InputError
-from reconciler.model import SafetySettings, SourceMark, routing_settings
+from reconciler.model import SourceMark, routing_settings
 from tests.conftest import EXAMPLES
 
 
@@ -178,7 +178,7 @@ def test_files_merge_in_order_with_every_position_kept() -> None:
     assert desired.personas[1].number_marks == {"+14155550110": SourceMark("b.yaml", 4, 15)}
     assert desired.protected == ("+14155550199",)
     assert desired.protected_marks == {"+14155550199": SourceMark("c.yaml", 3, 13)}
-    assert desired.safety == SafetySettings(min_numbers=3)
+    assert desired.safety == {"min_numbers": 3}
 
 
 def test_a_number_on_two_personas_is_reported_and_kept_on_the_first() -> None:
