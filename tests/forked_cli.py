@@ -39,10 +39,10 @@ from typing import IO, NoReturn
 # needs (-I -S: no site packages, no user environment; C modules only, which load in a moment
 # where `socket`, `json` or `signal` would import enum and re). Its streams become the child's.
 # The server answers the child's pid, then how it ended, which the client ends the same way:
-# with its exit code, or by the signal that killed it. Signals sent to the client are not
-# passed on.
+# with its exit code, or by the signal that killed it. A SIGINT or SIGTERM sent to the client
+# is passed on to the child, as a script's `kill` of a background run would reach the command.
 CLIENT = """#!{python} -IS
-import os, sys, _socket
+import os, sys, _signal, _socket
 server = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
 server.connect({socket_path!r})
 streams = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # three C ints
@@ -51,14 +51,18 @@ request = dict(argv=sys.argv, env=dict(os.environ), cwd=os.getcwd())
 server.sendall(repr(request).encode())
 server.shutdown(_socket.SHUT_WR)
 reply = b""
-while reply.count(b"\\n") < 2 and (chunk := server.recv(64)):
-    reply += chunk
-lines = reply.split(b"\\n")
-if len(lines) < 3:
-    sys.exit("reconciler: the forked run's server went away")
-code = int(lines[1])
+def line(index):
+    global reply
+    while reply.count(b"\\n") <= index and (chunk := server.recv(64)):
+        reply += chunk
+    if reply.count(b"\\n") <= index:
+        sys.exit("reconciler: the forked run's server went away")
+    return int(reply.split(b"\\n")[index])
+child = line(0)
+for signum in (_signal.SIGINT, _signal.SIGTERM):
+    _signal.signal(signum, lambda signum, frame: os.kill(child, signum))
+code = line(1)
 if code < 0:
-    import _signal
     _signal.signal(-code, _signal.SIG_DFL)
     os.kill(os.getpid(), -code)
 sys.exit(code)
