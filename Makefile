@@ -18,12 +18,11 @@ install: $(STAMP)
 demo: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
-# One worker per core; a test file stays on one worker, so its fixtures (the pre-commit hook
-# environments) are built once. Files go out in the order they are collected, not fewest tests
-# last, so the slow ones (few tests that each run the CLI in a subprocess) start early and
-# the many small unit files fill in at the end. Bytecode is cached even where
-# PYTHONDONTWRITEBYTECODE is set: many tests run the CLI in a subprocess, which would compile
-# the whole package each time.
+# One worker per core; a test file stays on one worker, so its module fixtures are made once.
+# Files go out in the order they are collected, not fewest tests last, so the slow ones (few
+# tests that each run the CLI in a subprocess) start early and the many small unit files fill
+# in at the end. Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: many tests run
+# the CLI in a subprocess, which would compile the whole package each time.
 test: install
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
 

@@ -11,11 +11,12 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -112,131 +113,122 @@ def sim(example_state: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Itera
         yield point_cli_at(simulator, monkeypatch)
 
 
-# What pip says when the package index cannot be reached.
-OFFLINE = (
-    "Failed to establish a new connection",
-    "Temporary failure in name resolution",
-    "No matching distribution found",
-    "Could not find a version that satisfies",
-)
+PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
+# What `pip install .` of this project reads, and what pre-commit reads of a hook repository.
+PACKAGE_FILES = ["pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", ".pre-commit-hooks.yaml"]
+# The environment of the pip that pre-commit runs: no configuration file, no index, and no
+# dependencies (the environment gets this one's, below); the project built with the setuptools
+# virtualenv seeds the environment with (no isolated build environment), nothing byte-compiled
+# ahead. virtualenv seeds pip and setuptools as links to its cache rather than copies of them.
+HOOK_PIP = {
+    "PIP_CONFIG_FILE": os.devnull,
+    "PIP_NO_INDEX": "1",
+    "PIP_NO_DEPS": "1",
+    # pip reads a `--no-X` switch set to 0 in the environment as "X off".
+    "PIP_NO_BUILD_ISOLATION": "0",
+    "PIP_NO_COMPILE": "0",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "VIRTUALENV_NO_PERIODIC_UPDATE": "1",
+    "VIRTUALENV_SYMLINK_APP_DATA": "1",
+}
 
 
-def wheelhouse_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where a run makes its wheelhouse: the folder its xdist workers share, if any."""
-    base = tmp_path_factory.getbasetemp()
-    where = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "wheelhouse"
-    where.mkdir(exist_ok=True)
-    return where
+def git(cwd: Path, *args: str) -> str:
+    """Run git with an identity of its own (commits need one; the machine may have none)."""
+    return subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args],
+        cwd=cwd, check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
 
 
-def start_wheelhouse(where: Path) -> subprocess.Popen[bytes] | None:
-    """Start pip making the wheelhouse in where/wheels, unless a process of this run has.
+@dataclass(frozen=True)
+class HookInstall:
+    """This project as a pre-commit hook repository at a commit, and the pre-commit home where
+    the real pre-commit built the hook's environment: `pip install .` of the project into a new
+    environment, whose `bin` holds the `reconciler` a user gets."""
 
-    pip holds where/lock until it ends (the lock is on the open file, which it inherits), so
-    whoever needs the wheels waits for it by taking the lock. Its output goes to where/pip.log.
-    """
-    with (where / "lock").open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return None
-        if (where / "pip.log").exists():
-            return None
-        # Built from a copy: setuptools leaves a build/ behind, whose stale modules a later
-        # build of the working tree would pack.
-        source = where / "source"
-        shutil.copytree(ROOT / "reconciler", source / "reconciler", ignore=shutil.ignore_patterns(
-            "__pycache__"))  # fmt: skip
-        for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
-            shutil.copy2(ROOT / name, source / name)
-        command = [sys.executable, "-m", "pip", "--quiet", "wheel", "--wheel-dir", where / "wheels"]
-        env = dict(os.environ)
-        if seeded := seeded_setuptools(where / "setuptools"):
-            # The build needs no environment of its own: pip would install setuptools into one.
-            command.append("--no-build-isolation")
-            env["PYTHONPATH"] = str(seeded)
-        with (where / "pip.log").open("w") as log:
-            return subprocess.Popen(
-                [*command, source], env=env, stdout=log, stderr=subprocess.STDOUT,
-                pass_fds=[lock.fileno()],
-            )  # fmt: skip
+    repository: Path
+    rev: str
+    home: Path
 
+    @cached_property
+    def bin(self) -> Path:
+        [found] = self.home.glob("repo*/py_env-*/bin")
+        return found
 
-def seeded_setuptools(folder: Path) -> Path | None:
-    """The setuptools that virtualenv seeds new environments with (the one that builds the
-    project in the pre-commit hook's), unpacked into folder; None if virtualenv has none."""
-    try:
-        from virtualenv.seed.wheels.embed import BUNDLE_FOLDER, BUNDLE_SUPPORT
-    except ImportError:
-        return None
-    wheel = BUNDLE_SUPPORT.get(sysconfig.get_python_version(), {}).get("setuptools")
-    if wheel is None:
-        return None
-    with zipfile.ZipFile(BUNDLE_FOLDER / wheel) as unpacked:
-        unpacked.extractall(folder)
-    return folder
+    def configure(self, project: Path) -> None:
+        """Write the configuration a user writes to run the hook, and add it to git's index."""
+        (project / ".pre-commit-config.yaml").write_text(
+            f"repos:\n  - repo: {self.repository}\n    rev: {self.rev}\n"
+            f"    hooks:\n      - id: reconciler-validate\n"
+        )
+        git(project, "add", ".pre-commit-config.yaml")
+
+    def pre_commit(self, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        """`pre-commit ARGS...` in project, with this home."""
+        return subprocess.run(
+            [str(PRE_COMMIT), *args, "--color", "never"],
+            cwd=project, env={**os.environ, "PRE_COMMIT_HOME": str(self.home), **HOOK_PIP},
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
 
 
-@pytest.fixture(scope="session", autouse=True)
-def wheelhouse_started(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """Start making the wheelhouse as soon as a run that needs it begins: fetching the
-    dependencies' wheels mostly waits on the package index, and the tests go on meanwhile."""
-    items = request.session.items
-    needed = any("wheelhouse" in getattr(item, "fixturenames", ()) for item in items)
-    pip = start_wheelhouse(wheelhouse_folder(tmp_path_factory)) if needed else None
-    yield
-    if pip is not None:
-        pip.wait()
-
-
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder of wheels: the project's, made by pip with its real build backend (the
-    setuptools virtualenv seeds environments with), and those of the dependencies it installs
-    with. Made once per run, the only time the tests read the package index (or pip's cache);
-    the tests that install the project install it from here, offline.
-    """
-    where = wheelhouse_folder(tmp_path_factory)
-    pip = start_wheelhouse(where)  # None once wheelhouse_started or another worker has
-    if pip is not None:
-        pip.wait()
-    with (where / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # taken once the pip of this run has ended
-    wheels = where / "wheels"
-    if any(wheels.glob("bland_reconciler-*.whl")):
-        return wheels
-    log = (where / "pip.log").read_text()
-    if any(marker in log for marker in OFFLINE):
-        pytest.skip(f"no package index to fetch the dependencies' wheels from\n{log}")
-    pytest.fail(f"pip wheel failed:\n{log[-3000:]}")
-
-
-@pytest.fixture(scope="session")
-def installed_bin(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
-    """The bin directory of a virtual environment holding the project as a user gets it: its
-    wheel from the wheelhouse, installed once per session. Its dependencies are this
-    environment's: they were installed by pip here already.
-    """
-    where = tmp_path_factory.mktemp("installed")
-    venv = where / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+def build_hook_install(where: Path) -> HookInstall:
+    """Commit the project's files to a hook repository; have pre-commit build the hook's
+    environment; give it this environment's dependencies."""
+    repository = where / "repository"
+    repository.mkdir()
+    for name in PACKAGE_FILES:
+        shutil.copy2(ROOT / name, repository / name)
+    shutil.copytree(ROOT / "reconciler", repository / "reconciler", ignore=shutil.ignore_patterns(
+        "__pycache__"))  # fmt: skip
+    git(repository, "init", "-q")
+    git(repository, "add", "-A")
+    git(repository, "commit", "-q", "-m", "the hook repository")
+    hook = HookInstall(repository, git(repository, "rev-parse", "HEAD").strip(), where / "home")
+    project = where / "project"
+    project.mkdir()
+    git(project, "init", "-q")
+    hook.configure(project)
+    done = hook.pre_commit(project, "install-hooks")
+    if done.returncode != 0:
+        log = hook.home / "pre-commit.log"
+        detail = log.read_text() if log.exists() else done.stdout + done.stderr
+        pytest.fail(f"pre-commit failed to build the hook's environment:\n{detail[-3000:]}")
+    python = hook.bin / "python"
     site = subprocess.run(
-        [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     # A path line, not a site dir: this environment's editable install of the project stays off.
     (Path(site) / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    wheel = next(wheelhouse.glob("bland_reconciler-*.whl"))
-    pip = [sys.executable, "-m", "pip", "--quiet", "--python", venv / "bin" / "python"]
-    subprocess.run([*pip, "install", "--no-deps", wheel], check=True)
     imported = subprocess.run(
-        [venv / "bin" / "python", "-c", "import reconciler; print(reconciler.__file__)"],
+        [python, "-c", "import reconciler; print(reconciler.__file__)"],
         cwd=where, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert Path(imported.strip()).is_relative_to(site), imported
-    return venv / "bin"
+    return hook
+
+
+@pytest.fixture(scope="session")
+def hook_install(tmp_path_factory: pytest.TempPathFactory) -> HookInstall:
+    """The project installed by the real pre-commit as its hook, once per run: the xdist
+    workers share it (the first to need it builds it while the others wait on the lock)."""
+    if not PRE_COMMIT.exists():
+        pytest.skip("pre-commit is not installed here: `make install` installs it")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "hook-install"
+    shared.mkdir(exist_ok=True)
+    built = shared / "built.json"
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():  # a build that failed leaves its own folder, and no built.json
+            hook = build_hook_install(Path(tempfile.mkdtemp(dir=shared)))
+            built.write_text(json.dumps([str(hook.repository), hook.rev, str(hook.home)]))
+    repository, rev, home = json.loads(built.read_text())
+    return HookInstall(Path(repository), rev, Path(home))
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,8 @@ the installed command, and after the module that runs with -m.
 
 from __future__ import annotations
 
+import ast
 import gc
-import json
 import os
 import select
 import selectors
@@ -36,26 +36,34 @@ from pathlib import Path
 from typing import IO, NoReturn
 
 # The `reconciler` on PATH: started for every run a script makes, so it imports only what it
-# needs (-I -S: no site packages, no user environment). Its streams become the child's. The
-# server answers the child's pid, then how it ended, which the client ends the same way: with
-# its exit code, or by the signal that killed it. Signals sent to the client are not passed on.
+# needs (-I -S: no site packages, no user environment; C modules only, which load in a moment
+# where `socket`, `json` or `signal` would import enum and re). Its streams become the child's.
+# The server answers the child's pid, then how it ended, which the client ends the same way:
+# with its exit code, or by the signal that killed it. A SIGINT or SIGTERM sent to the client
+# is passed on to the child, as a script's `kill` of a background run would reach the command.
 CLIENT = """#!{python} -IS
-import json, os, signal, socket, sys
-server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+import os, sys, _signal, _socket
+server = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
 server.connect({socket_path!r})
+streams = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # three C ints
+server.sendmsg([b"R"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, streams)])
 request = dict(argv=sys.argv, env=dict(os.environ), cwd=os.getcwd())
-socket.send_fds(server, [b"R"], [0, 1, 2])
-server.sendall(json.dumps(request).encode())
-server.shutdown(socket.SHUT_WR)
+server.sendall(repr(request).encode())
+server.shutdown(_socket.SHUT_WR)
 reply = b""
-while reply.count(b"\\n") < 2 and (chunk := server.recv(64)):
-    reply += chunk
-lines = reply.split(b"\\n")
-if len(lines) < 3:
-    sys.exit("reconciler: the forked run's server went away")
-code = int(lines[1])
+def line(index):
+    global reply
+    while reply.count(b"\\n") <= index and (chunk := server.recv(64)):
+        reply += chunk
+    if reply.count(b"\\n") <= index:
+        sys.exit("reconciler: the forked run's server went away")
+    return int(reply.split(b"\\n")[index])
+child = line(0)
+for signum in (_signal.SIGINT, _signal.SIGTERM):
+    _signal.signal(signum, lambda signum, frame: os.kill(child, signum))
+code = line(1)
 if code < 0:
-    signal.signal(-code, signal.SIG_DFL)
+    _signal.signal(-code, _signal.SIG_DFL)
     os.kill(os.getpid(), -code)
 sys.exit(code)
 """
@@ -80,7 +88,7 @@ def _receive(connection: socket.socket) -> dict[str, object]:
     received = b""
     while chunk := connection.recv(65536):
         received += chunk
-    request: dict[str, object] = json.loads(received)
+    request: dict[str, object] = ast.literal_eval(received.decode())
     return request
 
 
@@ -196,7 +204,7 @@ class ForkedRun:
         for fd in sent:
             os.close(fd)
         request = {"argv": ["reconciler", *argv], "env": dict(env), "cwd": str(cwd)}
-        self._connection.sendall(json.dumps(request).encode())
+        self._connection.sendall(repr(request).encode())
         self._connection.shutdown(socket.SHUT_WR)
         self._reply = b""
         while b"\n" not in self._reply:

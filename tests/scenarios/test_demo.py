@@ -1,8 +1,10 @@
 """`make demo`'s script: it runs end to end, and prints escape codes only on a colour terminal.
 
-The whole demo runs once, on a terminal, where it is coloured. Whether it colours is decided
-before its first command, so the uncoloured cases run the demo cut after its first plan: its
-own set-up, its colour choice and one command that reconciler colours on a terminal.
+The whole demo runs once, on a terminal, where it is coloured, with the installed command.
+Whether it colours is decided before its first command, so the uncoloured cases run the demo
+cut after its first plan: its own set-up, its colour choice and one command that reconciler
+colours on a terminal, with the `reconciler` forked from one that imported it already
+(tests/forked_cli.py): the command's start is not what they are about.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.forked_cli import ForkedCli
 
 ESC = b"\x1b["
 DEMO = ROOT / "scripts" / "demo.sh"
 FIRST_PLAN = "step reconciler plan examples/personas.yaml\n"
 
 
-def run_demo(script: str, environ: dict[str, str], *, terminal: bool) -> tuple[int, bytes]:
-    """Run the demo's script in bash with stdout and stderr on a pipe or on a pseudo-terminal."""
+def run_demo(
+    script: str, environ: dict[str, str], *, terminal: bool, bin_folder: Path | None = None
+) -> tuple[int, bytes]:
+    """Run the demo's script in bash with stdout and stderr on a pipe or on a pseudo-terminal,
+    with the `reconciler` of bin_folder, by default this environment's."""
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["PATH"] = f"{bin_folder or Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.update(environ)
     # As `bash scripts/demo.sh` runs it: the script finds the project from its own path ($0).
     command = ["bash", "-c", script, str(DEMO)]
@@ -68,11 +74,12 @@ def test_the_demo_runs_end_to_end_coloured_on_a_terminal() -> None:
     ids=["pipe", "terminal with NO_COLOR"],
 )
 def test_the_demo_colours_nothing_on_a_pipe_or_with_no_color(
-    environ: dict[str, str], terminal: bool
+    environ: dict[str, str], terminal: bool, forked: ForkedCli
 ) -> None:
     script = DEMO.read_text()
     assert FIRST_PLAN in script
-    code, output = run_demo(script.split(FIRST_PLAN)[0] + FIRST_PLAN, environ, terminal=terminal)
+    cut = script.split(FIRST_PLAN)[0] + FIRST_PLAN
+    code, output = run_demo(cut, environ, terminal=terminal, bin_folder=forked.bin)
     assert code == 0, output.decode(errors="replace")
     text = output.decode()
     assert "$ reconciler validate examples/personas.yaml" in text

@@ -1,8 +1,8 @@
 """The README: short, every link good, and its Install and Quick start blocks work as pasted.
 
 The blocks run in bash in a fresh copy of the project, as a new user would paste them into a
-shell in a fresh clone: a new virtual environment, `pip install .` (from the package index, or
-pip's cache), the simulator in the background on a free port.
+shell in a fresh clone: a new virtual environment, `pip install .`, the simulator in the
+background on a free port.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, RunCli
+from tests.conftest import ROOT, HookInstall, RunCli
 
 README = ROOT / "README.md"
 MAX_README_BYTES = 12_000
@@ -132,15 +132,16 @@ def free_port() -> int:
     return port
 
 
-def test_install_and_quick_start_work_as_pasted(tmp_path: Path, installed_bin: Path) -> None:
+def test_install_and_quick_start_work_as_pasted(tmp_path: Path, hook_install: HookInstall) -> None:
     text = readme()
     install = blocks(section(text, "Install"), "sh")
     quick_start = blocks(section(text, "Quick start").split("### ", 1)[0], "sh")
     assert len(install) == 1 and len(quick_start) == 1
     port = str(free_port())
     assert quick_start[0].count("8765") == 2  # where the simulator listens, and the URL
-    # The install block's `pip install .` into a new environment is what the pre-commit hook
-    # tests run; here the project is the wheel installed_bin built, and the rest runs as pasted.
+    # The install block's `pip install .` into a new environment is what pre-commit runs to
+    # build the hook's environment; here the project is the one installed there, and the rest
+    # runs as pasted.
     created, installed = install[0].split("pip install .\n")
     assert created == "python3 -m venv .venv\n. .venv/bin/activate\n"
     script = installed + quick_start[0].replace("8765", port)
@@ -152,7 +153,7 @@ def test_install_and_quick_start_work_as_pasted(tmp_path: Path, installed_bin: P
         if not name.startswith(("BLAND_", "VIRTUAL_ENV", "PYTHON"))
         and name not in ("NO_COLOR", "FORCE_COLOR")
     }
-    env["PATH"] = f"{installed_bin}{os.pathsep}{env['PATH']}"
+    env["PATH"] = f"{hook_install.bin}{os.pathsep}{env['PATH']}"
     process = subprocess.Popen(
         # -e: a line that fails stops the run, so each line is checked; the user would see it.
         ["bash", "--noprofile", "--norc", "-e", "-c", script],
