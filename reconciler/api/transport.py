@@ -26,7 +26,7 @@ log = logging.getLogger("reconciler.client")  # the name -v prints before each l
 
 DEFAULT_TIMEOUT = 30.0
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
-WRITE_PARALLELISM = 4  # writes in flight at once until set_write_parallelism()
+WRITE_PARALLELISM = 4  # writes in flight at once until the run's --parallelism
 GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # httpx's event hooks: "request" ones see each request go, "response" ones each answer's head.
@@ -102,29 +102,23 @@ class WriteLimit:
         finally:
             with self._condition:
                 self._in_flight -= 1
-                if rate_limited is not None:
-                    self._adapt(epoch, rate_limited)
                 self._condition.notify_all()
-
-    def _adapt(self, epoch: int, rate_limited: bool) -> None:
-        """Change the limit after a write ended, and say how it changed, if it did."""
-        self._successes = 0 if rate_limited else self._successes + 1
-        # Writes sent under the old limit all see the same overload: halve once per epoch.
-        if rate_limited and epoch == self._epoch and self.limit > 1:
-            self.limit //= 2
-            self.lowest = min(self.lowest, self.limit)
-            log.info("rate limited: concurrent writes lowered to %s", self.limit)
-        elif self._successes >= GROW_AFTER and self.limit < self.ceiling:
-            self.limit += 1
-            self._successes = 0
-            log.info(
-                "%s writes in a row succeeded: concurrent writes raised to %s",
-                GROW_AFTER,
-                self.limit,
-            )
-        else:
-            return
-        self._epoch += 1
+                if rate_limited:
+                    self._successes = 0
+                    # Writes sent under the old limit all see the same overload: halve once.
+                    if epoch == self._epoch and self.limit > 1:
+                        self.limit //= 2
+                        self.lowest = min(self.lowest, self.limit)
+                        self._epoch += 1
+                        log.info("rate limited: concurrent writes lowered to %s", self.limit)
+                elif rate_limited is False:
+                    self._successes += 1
+                    if self._successes >= GROW_AFTER and self.limit < self.ceiling:
+                        self.limit += 1
+                        self._successes = 0
+                        self._epoch += 1
+                        raised = "%s writes in a row succeeded: concurrent writes raised to %s"
+                        log.info(raised, GROW_AFTER, self.limit)
 
 
 class Transport:
@@ -180,18 +174,11 @@ class Transport:
             event_hooks=event_hooks,
         )
 
-    def close(self) -> None:
-        self._http.close()
-
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def set_write_parallelism(self, parallelism: int) -> None:
-        """How many writes may be in flight at once before any 429 lowers it."""
-        self.write_limit.set_ceiling(parallelism)
+        self._http.close()
 
     def cancel(self, reason: str = INTERRUPTED) -> None:
         """Stop retrying and waiting: requests on the wire finish, no new attempt starts."""
