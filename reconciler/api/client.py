@@ -14,6 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, Literal, TypeVar
 
+import httpx
+
 from reconciler import model
 from reconciler.api import bodies, urls, wire
 from reconciler.api.transport import READ_BACK_DONE, Transport
@@ -84,10 +86,12 @@ class BlandClient(Transport):
         return {persona.id: persona for f in asked[: end - 1] for persona in f.result()}, end
 
     def _page(self, page: int) -> list[model.LivePersona]:
-        def read(answer: bodies.ReadAnswer, method: str, path: str) -> list[model.LivePersona]:
-            key = (page, hashlib.blake2b(answer.content, digest_size=16).digest())
+        def read(
+            answer: httpx.Response, content: bytearray, method: str, path: str
+        ) -> list[model.LivePersona]:
+            key = (page, hashlib.blake2b(content, digest_size=16).digest())
             if key not in self._pages:
-                payload = bodies.success_payload(answer, method, path)
+                payload = bodies.success_payload(answer, content, method, path)
                 self._pages[key] = wire.personas_from_page(payload, page)
             return self._pages[key]
 
@@ -258,8 +262,7 @@ class BlandClient(Transport):
 
 
 def _asked(asked: str, found: _Owner, path: str) -> _Owner:
-    """`found`, unless it is not the one asked for: planning on another's numbers would be the
-    wrong picture of the account."""
+    """`found`, refused if it is not the one asked for: the wrong picture of the account."""
     if found.id != asked:
         kind = "agent" if isinstance(found, model.LiveAgent) else "persona"
         why = f"the answer is {kind} {found.id!r}, not the one asked for"

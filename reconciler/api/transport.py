@@ -33,7 +33,7 @@ TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
 READ_BACK_DONE = object()
-AnswerReader = Callable[[bodies.ReadAnswer, str, str], Any]
+AnswerReader = Callable[[httpx.Response, bytearray, str, str], Any]
 
 
 @dataclass
@@ -323,7 +323,7 @@ class Transport:
             try:
                 # A new request for each attempt: doctor's hooks tell attempts apart by it.
                 with self._http.stream(method, url, json=body) as streamed:
-                    answer = self._bodies.read(streamed, path, lambda: self._clock() > deadline)
+                    content = self._bodies.read(streamed, path, lambda: self._clock() > deadline)
             except httpx.TransportError as error:
                 # A write whose connection was never made cannot have taken effect.
                 connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
@@ -334,18 +334,18 @@ class Transport:
                 raise RetryableFailure(no_answer, ambiguous=write and connected) from None
             raw_path = streamed.request.url.raw_path.decode("ascii", "replace")
             elapsed = (time.perf_counter() - started) * 1000
-            log.debug("%s %s -> %s (%.0f ms)", method, raw_path, answer.status_code, elapsed)
+            log.debug("%s %s -> %s (%.0f ms)", method, raw_path, streamed.status_code, elapsed)
             try:
-                if 200 <= answer.status_code < 300:
-                    return read(answer, method, path)
-                raise self._failure(answer, method, path, write)
+                if streamed.is_success:
+                    return read(streamed, content, method, path)
+                failure = bodies.error_from_response(streamed, content, method, path)
+                raise self._failure(failure, write)
             finally:
-                self._bodies.give_back(answer.content)
+                self._bodies.give_back(content)
 
-    def _failure(self, answer: bodies.ReadAnswer, method: str, path: str, write: bool) -> Exception:
-        """The failure an answer that is not a success stands for: to retry, or not."""
-        failure = bodies.error_from_response(answer, method, path)
-        status = answer.status_code
+    def _failure(self, failure: ApiError, write: bool) -> Exception:
+        """What the error of an answer that is not a success stands for: to retry, or not."""
+        status = failure.status
         if status == 429:
             # Slows the writes (WriteLimit) and pauses every request, not only this one.
             self.stats.add(rate_limited=1)

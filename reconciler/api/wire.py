@@ -95,8 +95,7 @@ _JSON_TYPES = {type(None): "null", bool: "a boolean", str: "a string", list: "an
 
 
 def json_type(value: Any, *, text_shown: bool = False) -> str:
-    """The JSON name of a value's type, as a message about the API's answer says it; with
-    `text_shown`, text is shown as it is."""
+    """A value's JSON type as a message about an answer names it; with `text_shown`, text itself."""
     if text_shown and isinstance(value, str):
         return repr(shown_text(value))
     if isinstance(value, int | float) and not isinstance(value, bool):
