@@ -194,13 +194,12 @@ class BodyBudget:
                         "while its answer was still arriving; stopped reading it"
                     )
                     raise self._refused(response, path, why)
-        except httpx.DecodingError as error:  # not the encoding it claims
+        except BaseException as error:
             self.give_back(body)
+            if not isinstance(error, httpx.DecodingError):  # decoded, it is not what it claims
+                raise
             why = f"its answer could not be decoded ({one_line(str(error))})"
             raise self._refused(response, path, why) from None
-        except BaseException:
-            self.give_back(body)
-            raise
         return body
 
     def _over(self, how: str) -> str:

@@ -86,9 +86,7 @@ class BlandClient(Transport):
         return {persona.id: persona for f in asked[: end - 1] for persona in f.result()}, end
 
     def _page(self, page: int) -> list[model.LivePersona]:
-        def read(
-            answer: httpx.Response, content: bytearray, method: str, path: str
-        ) -> list[model.LivePersona]:
+        def read(answer: httpx.Response, content: bytearray, method: str, path: str) -> Any:
             key = (page, hashlib.blake2b(content, digest_size=16).digest())
             if key not in self._pages:
                 payload = bodies.success_payload(answer, content, method, path)
