@@ -12,7 +12,7 @@ from functools import partial
 from typing import TypeVar
 
 from reconciler.client_protocols import AccountReader
-from reconciler.errors import ApiError, AuthError
+from reconciler.errors import ApiError
 from reconciler.model import (
     UNREAD,
     ConfirmedOwners,
@@ -47,7 +47,7 @@ def read_account(
     listed = live.personas.keys()  # twins included
     live = with_agents(live, account, desired)
     if missing := sorted(set(known).difference(live.personas, live.twins)):
-        fresh = _read_all(partial(_by_id, account.get_persona, unreadable=(404,)), missing)
+        fresh = _read_all(partial(_by_id, account.get_persona), missing)
         found = {p.id: p for p in fresh if p is not None and not p.deleted}
         live = replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
     live = confirm_owners(live, account.get_persona)
@@ -104,18 +104,13 @@ def read_account(
     return live
 
 
-def _by_id(
-    get_persona: GetPersona, persona_id: str, unreadable: Collection[int]
-) -> LivePersona | None:
-    """A persona read by id, or None where the API will not serve it: PERSONA_NOT_FOUND with
-    whatever status (the docs leave it open), or a status of `unreadable` that is no key
-    refused."""
+def _by_id(get_persona: GetPersona, persona_id: str) -> LivePersona | None:
+    """A persona read by id, or None where the API will not serve it: a 404, or
+    PERSONA_NOT_FOUND with whatever status (the docs leave it open). A 403 is a key refused."""
     try:
         return get_persona(persona_id)
     except ApiError as error:
-        if error.code == "PERSONA_NOT_FOUND" or (
-            error.status in unreadable and not isinstance(error, AuthError)
-        ):
+        if error.code == "PERSONA_NOT_FOUND" or error.status == 404:
             return None
         raise
 
@@ -157,7 +152,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             listed = listed or twin_persona is not None
             if twin_persona is None:
                 # None where the API does not let a twin be read by id.
-                twin_persona = _by_id(account.get_persona, twin, unreadable=(403, 404))
+                twin_persona = _by_id(account.get_persona, twin)
                 reads += 1
             twins[twin] = (twin_persona.name if twin_persona else "", agent_id)
             if twin_persona is not None:

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 
@@ -58,27 +58,19 @@ def shown_size(size: int) -> str:
     return f"{size // MiB} MiB" if size % MiB == 0 else f"{size:,} bytes"
 
 
-class ReadAnswer(NamedTuple):
-    """An answer whose body the transport read itself, within its size and time limits."""
-
-    status_code: int
-    headers: httpx.Headers
-    content: bytearray
-
-
 # A \uD800-\uDFFF escape: JSON may spell a lone surrogate, which no UTF-8 output can hold.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _json_of(response: ReadAnswer) -> Any:
+def _json_of(content: bytearray) -> Any:
     """The JSON of a body, lone surrogates (a string cut mid emoji) made U+FFFD; ValueError if it
     is not JSON or too deeply nested to read."""
     try:
-        value = json.loads(response.content)
+        value = json.loads(content)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    return _without_surrogates(value) if _SURROGATE_ESCAPE.search(response.content) else value
+    return _without_surrogates(value) if _SURROGATE_ESCAPE.search(content) else value
 
 
 def _without_surrogates(value: Any) -> Any:
@@ -109,10 +101,12 @@ _AUTH_HINTS = {
 }
 
 
-def error_from_response(response: ReadAnswer, method: str, path: str) -> ApiError:
+def error_from_response(
+    response: httpx.Response, content: bytearray, method: str, path: str
+) -> ApiError:
     """Build an ApiError from any of the API's error shapes (envelope, legacy, bare, non-JSON)."""
     try:
-        body: Any = _json_of(response)
+        body: Any = _json_of(content)
     except ValueError:
         body = None
     code, message = _code_and_message(body)
@@ -154,15 +148,15 @@ def _text(value: Any) -> str | None:
     return str(value) if value is not None and str(value) else None
 
 
-def success_payload(response: ReadAnswer, method: str, path: str) -> Any:
+def success_payload(response: httpx.Response, content: bytearray, method: str, path: str) -> Any:
     """The JSON of a 2xx answer; an ApiError if it is not JSON or its envelope holds errors."""
     try:
-        payload = _json_of(response)
+        payload = _json_of(content)
     except ValueError:
         message = "the API answered 2xx with a body that is not JSON"
         raise ApiError(message, status=response.status_code, method=method, path=path) from None
     if isinstance(payload, dict) and payload.get("errors") not in (None, [], ""):
-        raise error_from_response(response, method, path)
+        raise error_from_response(response, content, method, path)
     return payload
 
 
@@ -177,7 +171,7 @@ class BodyBudget:
 
     def read(
         self, response: httpx.Response, path: str, past_deadline: Callable[[], bool]
-    ) -> ReadAnswer:
+    ) -> bytearray:
         """The whole body of a streamed response, its bytes held here until given back; an
         ApiError, its bytes given back, once it is too large, not decodable or late."""
         declared = response.headers.get("content-length", "").strip()
@@ -200,14 +194,13 @@ class BodyBudget:
                         "while its answer was still arriving; stopped reading it"
                     )
                     raise self._refused(response, path, why)
-        except httpx.DecodingError as error:  # not the encoding it claims
+        except BaseException as error:
             self.give_back(body)
+            if not isinstance(error, httpx.DecodingError):  # decoded, it is not what it claims
+                raise
             why = f"its answer could not be decoded ({one_line(str(error))})"
             raise self._refused(response, path, why) from None
-        except BaseException:
-            self.give_back(body)
-            raise
-        return ReadAnswer(response.status_code, response.headers, body)
+        return body
 
     def _over(self, how: str) -> str:
         return (

@@ -14,6 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, Literal, TypeVar
 
+import httpx
+
 from reconciler import model
 from reconciler.api import bodies, urls, wire
 from reconciler.api.transport import READ_BACK_DONE, Transport
@@ -59,7 +61,18 @@ class BlandClient(Transport):
                 if end is not None and answer.exception() is not None:
                     continue  # asked for past the empty page: the list ended before it
                 listed = answer.result()
-                _check_page(page, listed, seen, end)
+                if end is not None and listed:
+                    changed = "the list changed while it was read"
+                    raise _refused(f"page {end} is empty but page {page} lists personas: {changed}")
+                for persona in listed:  # an id seen before: refused
+                    if (seen_on := seen.get(persona.id)) is not None:
+                        twice = f"pages {seen_on} and {page} both list it"
+                        where = f"page {page} lists it twice" if seen_on == page else twice
+                        raise _refused(
+                            f"persona {shown_text(persona.id)} is listed more than once ({where}): "
+                            "the server ignores `page`, or the list changed while it was read"
+                        )
+                    seen[persona.id] = page
                 if end is None and not listed:
                     end = page
         finally:
@@ -73,10 +86,10 @@ class BlandClient(Transport):
         return {persona.id: persona for f in asked[: end - 1] for persona in f.result()}, end
 
     def _page(self, page: int) -> list[model.LivePersona]:
-        def read(answer: bodies.ReadAnswer, method: str, path: str) -> list[model.LivePersona]:
-            key = (page, hashlib.blake2b(answer.content, digest_size=16).digest())
+        def read(answer: httpx.Response, content: bytearray, method: str, path: str) -> Any:
+            key = (page, hashlib.blake2b(content, digest_size=16).digest())
             if key not in self._pages:
-                payload = bodies.success_payload(answer, method, path)
+                payload = bodies.success_payload(answer, content, method, path)
                 self._pages[key] = wire.personas_from_page(payload, page)
             return self._pages[key]
 
@@ -186,10 +199,16 @@ class BlandClient(Transport):
         path = urls.agent_path(agent_id, "inbound", action)
 
         def took_effect(deadline: float) -> bool:
-            # No endpoint lists an agent's numbers: each number's owner is read instead.
+            # No endpoint lists an agent's numbers: each number's owner is read instead. One not
+            # shown cannot say: the write is sent again, which does no harm (attach is
+            # last-write-wins, detach skips what the agent does not hold).
             twin = self.agent_twin(agent_id, deadline=deadline)
             owners = [self.inbound_number(n, deadline=deadline).persona_id for n in numbers]
-            return write_took_effect(action, twin, owners)
+            if any(owner is model.UNREAD for owner in owners):
+                return False
+            if action == "attach":
+                return twin is not None and all(owner == twin for owner in owners)
+            return twin is None or all(owner != twin for owner in owners)
 
         body = {"inbound_numbers": numbers}
         payload = self._request("POST", path, body=body, took_effect=took_effect)
@@ -240,23 +259,8 @@ class BlandClient(Transport):
         return wire.label_from_json(wire.reported(payload, "label"))
 
 
-def write_took_effect(
-    action: AgentAction, twin: str | None, owners: list[str | model.Unread | None]
-) -> bool:
-    """Whether an agent's attach or detach whose answer was lost is seen done, from its `twin`
-    and each number's persona_id as GET /v1/inbound/{number} shows it. An owner not shown cannot
-    say: the write is sent again, which does no harm (attach is last-write-wins, detach skips
-    what the agent does not hold)."""
-    if any(owner is model.UNREAD for owner in owners):
-        return False
-    if action == "attach":
-        return twin is not None and all(owner == twin for owner in owners)
-    return twin is None or all(owner != twin for owner in owners)
-
-
 def _asked(asked: str, found: _Owner, path: str) -> _Owner:
-    """`found`, unless it is not the one asked for: planning on another's numbers would be the
-    wrong picture of the account."""
+    """`found`, refused if it is not the one asked for: the wrong picture of the account."""
     if found.id != asked:
         kind = "agent" if isinstance(found, model.LiveAgent) else "persona"
         why = f"the answer is {kind} {found.id!r}, not the one asked for"
@@ -267,21 +271,3 @@ def _asked(asked: str, found: _Owner, path: str) -> _Owner:
 def _refused(what: str) -> ApiError:
     why = f"{what}; refusing to plan on an inconsistent list of personas"
     return ApiError(why, method="GET", path=urls.PERSONAS_PATH)
-
-
-def _check_page(
-    page: int, personas: list[model.LivePersona], seen: dict[str, int], end: int | None
-) -> None:
-    """Refuse an id seen before, or personas after the empty page `end`."""
-    if end is not None and personas:
-        changed = "the list changed while it was read"
-        raise _refused(f"page {end} is empty but page {page} lists personas: {changed}")
-    for persona in personas:
-        if (seen_on := seen.get(persona.id)) is not None:
-            twice = f"pages {seen_on} and {page} both list it"
-            where = f"page {page} lists it twice" if seen_on == page else twice
-            raise _refused(
-                f"persona {shown_text(persona.id)} is listed more than once ({where}): "
-                "the server ignores `page`, or the list changed while it was read"
-            )
-        seen[persona.id] = page

@@ -26,14 +26,14 @@ log = logging.getLogger("reconciler.client")  # the name -v prints before each l
 
 DEFAULT_TIMEOUT = 30.0
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
-WRITE_PARALLELISM = 4  # writes in flight at once until set_write_parallelism()
+WRITE_PARALLELISM = 4  # writes in flight at once until the run's --parallelism
 GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # httpx's event hooks: "request" ones see each request go, "response" ones each answer's head.
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
 READ_BACK_DONE = object()
-AnswerReader = Callable[[bodies.ReadAnswer, str, str], Any]
+AnswerReader = Callable[[httpx.Response, bytearray, str, str], Any]
 
 
 @dataclass
@@ -102,29 +102,23 @@ class WriteLimit:
         finally:
             with self._condition:
                 self._in_flight -= 1
-                if rate_limited is not None:
-                    self._adapt(epoch, rate_limited)
                 self._condition.notify_all()
-
-    def _adapt(self, epoch: int, rate_limited: bool) -> None:
-        """Change the limit after a write ended, and say how it changed, if it did."""
-        self._successes = 0 if rate_limited else self._successes + 1
-        # Writes sent under the old limit all see the same overload: halve once per epoch.
-        if rate_limited and epoch == self._epoch and self.limit > 1:
-            self.limit //= 2
-            self.lowest = min(self.lowest, self.limit)
-            log.info("rate limited: concurrent writes lowered to %s", self.limit)
-        elif self._successes >= GROW_AFTER and self.limit < self.ceiling:
-            self.limit += 1
-            self._successes = 0
-            log.info(
-                "%s writes in a row succeeded: concurrent writes raised to %s",
-                GROW_AFTER,
-                self.limit,
-            )
-        else:
-            return
-        self._epoch += 1
+                if rate_limited:
+                    self._successes = 0
+                    # Writes sent under the old limit all see the same overload: halve once.
+                    if epoch == self._epoch and self.limit > 1:
+                        self.limit //= 2
+                        self.lowest = min(self.lowest, self.limit)
+                        self._epoch += 1
+                        log.info("rate limited: concurrent writes lowered to %s", self.limit)
+                elif rate_limited is False:
+                    self._successes += 1
+                    if self._successes >= GROW_AFTER and self.limit < self.ceiling:
+                        self.limit += 1
+                        self._successes = 0
+                        self._epoch += 1
+                        raised = "%s writes in a row succeeded: concurrent writes raised to %s"
+                        log.info(raised, GROW_AFTER, self.limit)
 
 
 class Transport:
@@ -180,18 +174,11 @@ class Transport:
             event_hooks=event_hooks,
         )
 
-    def close(self) -> None:
-        self._http.close()
-
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def set_write_parallelism(self, parallelism: int) -> None:
-        """How many writes may be in flight at once before any 429 lowers it."""
-        self.write_limit.set_ceiling(parallelism)
+        self._http.close()
 
     def cancel(self, reason: str = INTERRUPTED) -> None:
         """Stop retrying and waiting: requests on the wire finish, no new attempt starts."""
@@ -336,7 +323,7 @@ class Transport:
             try:
                 # A new request for each attempt: doctor's hooks tell attempts apart by it.
                 with self._http.stream(method, url, json=body) as streamed:
-                    answer = self._bodies.read(streamed, path, lambda: self._clock() > deadline)
+                    content = self._bodies.read(streamed, path, lambda: self._clock() > deadline)
             except httpx.TransportError as error:
                 # A write whose connection was never made cannot have taken effect.
                 connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
@@ -347,18 +334,18 @@ class Transport:
                 raise RetryableFailure(no_answer, ambiguous=write and connected) from None
             raw_path = streamed.request.url.raw_path.decode("ascii", "replace")
             elapsed = (time.perf_counter() - started) * 1000
-            log.debug("%s %s -> %s (%.0f ms)", method, raw_path, answer.status_code, elapsed)
+            log.debug("%s %s -> %s (%.0f ms)", method, raw_path, streamed.status_code, elapsed)
             try:
-                if 200 <= answer.status_code < 300:
-                    return read(answer, method, path)
-                raise self._failure(answer, method, path, write)
+                if streamed.is_success:
+                    return read(streamed, content, method, path)
+                failure = bodies.error_from_response(streamed, content, method, path)
+                raise self._failure(failure, write)
             finally:
-                self._bodies.give_back(answer.content)
+                self._bodies.give_back(content)
 
-    def _failure(self, answer: bodies.ReadAnswer, method: str, path: str, write: bool) -> Exception:
-        """The failure an answer that is not a success stands for: to retry, or not."""
-        failure = bodies.error_from_response(answer, method, path)
-        status = answer.status_code
+    def _failure(self, failure: ApiError, write: bool) -> Exception:
+        """What the error of an answer that is not a success stands for: to retry, or not."""
+        status = failure.status
         if status == 429:
             # Slows the writes (WriteLimit) and pauses every request, not only this one.
             self.stats.add(rate_limited=1)

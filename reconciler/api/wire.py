@@ -95,8 +95,7 @@ _JSON_TYPES = {type(None): "null", bool: "a boolean", str: "a string", list: "an
 
 
 def json_type(value: Any, *, text_shown: bool = False) -> str:
-    """The JSON name of a value's type, as a message about the API's answer says it; with
-    `text_shown`, text is shown as it is."""
+    """A value's JSON type as a message about an answer names it; with `text_shown`, text itself."""
     if text_shown and isinstance(value, str):
         return repr(shown_text(value))
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -185,6 +184,12 @@ def _persona(item: Any, where: str) -> model.LivePersona:
         label = label_from_json(entry.get("label", model.UNREAD))
         if label is not model.UNREAD:
             labels[number] = label
+    # The agent id a persona's `tags` name it the twin of, if any.
+    tags = item.get("tags")
+    tagged = [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
+    agent = next((tag[len(_TWIN_TAG) :] for tag in tagged if tag.startswith(_TWIN_TAG)), None)
+    if agent is not None and unsafe_id(agent):
+        raise Malformed(f'a `{_TWIN_TAG}` tag names "{shown_text(agent)}", {UNSAFE_ID}')
     return model.LivePersona(
         id=persona_id,
         name=str(item.get("name") or ""),
@@ -193,17 +198,8 @@ def _persona(item: Any, where: str) -> model.LivePersona:
         settings=settings,
         labels=labels,
         spellings=spellings,
-        twin_of=_twin_tag(item.get("tags")),
+        twin_of=agent,
     )
-
-
-def _twin_tag(tags: Any) -> str | None:
-    """The agent id a persona's `tags` name it the twin of, if any."""
-    tagged = [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
-    agent = next((tag[len(_TWIN_TAG) :] for tag in tagged if tag.startswith(_TWIN_TAG)), None)
-    if agent is not None and unsafe_id(agent):
-        raise Malformed(f'a `{_TWIN_TAG}` tag names "{shown_text(agent)}", {UNSAFE_ID}')
-    return agent
 
 
 def settings_from_json(value: Any) -> model.SeenSettings:
@@ -261,9 +257,12 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
 # -- v2 agents ----------------------------------------------------------------------------
 
 
-def _production_version(item: dict[str, Any]) -> str | None:
-    """The version production is pinned to, under `environments` as a mapping or a list, or a
-    top-level `production`: the docs do not say which."""
+def _agent(item: Any, where: str) -> model.LiveAgent:
+    agent_id = id_of(item, where)
+    if not agent_id:
+        raise Malformed(f"{where} has an `id` that is an empty string")
+    # The version production is pinned to, under `environments` as a mapping or a list, or a
+    # top-level `production`: the docs do not say which.
     environments = item.get("environments")
     production: Any = item.get("production")
     if isinstance(environments, dict):
@@ -272,16 +271,10 @@ def _production_version(item: dict[str, Any]) -> str | None:
         found = [env for env in environments if isinstance(env, dict)]
         production = next((env for env in found if env.get("env_type") == "production"), production)
     version = production.get("current_version_id") if isinstance(production, dict) else None
-    return version if isinstance(version, str) and version else None
-
-
-def _agent(item: Any, where: str) -> model.LiveAgent:
-    agent_id = id_of(item, where)
-    if not agent_id:
-        raise Malformed(f"{where} has an `id` that is an empty string")
     # As a persona's: a name is only shown, so an odd one is shown as text, not refused.
     name = str(item.get("name") or "")
-    return model.LiveAgent(agent_id, name, production_version_id=_production_version(item))
+    pinned = version if isinstance(version, str) and version else None
+    return model.LiveAgent(agent_id, name, production_version_id=pinned)
 
 
 def agents_from_list(payload: Any) -> tuple[list[model.LiveAgent], bool]:

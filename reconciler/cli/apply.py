@@ -84,7 +84,7 @@ def apply_command(
             raise InputError("--format json prints only the report: pass --auto-approve with it")
         source = settings.read_inputs(files, targets, plans=True, output=("--log-file", log_file))
         with settings.client() as client:
-            client.set_write_parallelism(parallelism)
+            client.write_limit.set_ceiling(parallelism)
             run = _Run(client, settings, files, log_file, as_json)
             plan, result = apply(
                 source,

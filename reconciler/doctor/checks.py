@@ -70,8 +70,7 @@ def verdict(fails: list[str], warns: list[str], facts: str = "") -> Verdict:
 
 
 def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
-    """Probe the account with GETs only, through the client `connect(event_hooks=...)` makes,
-    and judge each check."""
+    """Probe the account with GETs only, by the client `connect(event_hooks=...)`, and judge it."""
     report = Report()
     try:
         client = connect(event_hooks=report.event_hooks)
@@ -221,9 +220,8 @@ def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Verdic
 def consistency(
     listing: Listing, inbound: Inbound, get_persona: GetPersona, twins: Collection[str] = ()
 ) -> Verdict:
-    """Each number on one persona (read again by id if listed on two); the two sources agree.
-    GET /v1/inbound naming `twins` (agents' twin personas, hidden from the listing) is expected.
-    """
+    """Each number on one persona (read again by id if listed on two); the two sources agree,
+    GET /v1/inbound naming `twins` (agents' twin personas, hidden from the listing) as expected."""
     if isinstance(listing, ApiError):
         return "fail", "not checked: the persona listing was not read whole"
     live = build_live(listing[0], listing[1], {} if isinstance(inbound, ApiError) else inbound)
@@ -326,8 +324,7 @@ def agents_listing(listing: Agents) -> Verdict:
 def agent_twins(
     agents: Agents, twins: Twins, by_id: ById, inbound: Mapping[str, str | None]
 ) -> Verdict:
-    """How the twin personas of the agents asked can be read (those listed are not read by id),
-    and what follows for plan."""
+    """How the asked agents' twin personas read (a listed one is not read by id), and for plan."""
     if isinstance(agents, ApiError):
         status: Status = "warn" if agents.status == 404 else "fail"
         return status, "not checked: GET /v2/agents was not read"

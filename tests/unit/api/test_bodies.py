@@ -9,7 +9,6 @@ import pytest
 
 from reconciler.api.bodies import (
     DEFAULT_MAX_RESPONSE_BYTES,
-    ReadAnswer,
     error_from_response,
     parse_retry_after,
     parse_size,
@@ -74,13 +73,16 @@ def test_parse_retry_after_ignores_blanks_and_counts_a_past_date_as_no_wait() ->
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412500.0) == 0.0
 
 
-def answer(status: int, body: Any = None, *, text: str | None = None, **headers: str) -> ReadAnswer:
-    """An answer as the transport reads it."""
+Answer = tuple[httpx.Response, bytearray]
+
+
+def answer(status: int, body: Any = None, *, text: str | None = None, **headers: str) -> Answer:
+    """An answer and its body, as the transport reads them."""
     if text is not None:
         response = httpx.Response(status, text=text, headers=headers)
     else:
         response = httpx.Response(status, json=body, headers=headers)
-    return ReadAnswer(response.status_code, response.headers, bytearray(response.content))
+    return response, bytearray(response.content)
 
 
 ERROR_BODIES = {
@@ -123,7 +125,7 @@ ERROR_BODIES = {
     "body, code, message", ERROR_BODIES.values(), ids=list(ERROR_BODIES.keys())
 )
 def test_error_bodies_of_every_shape(body: Any, code: str | None, message: str) -> None:
-    error = error_from_response(answer(400, body), "GET", "/v1/personas/p1")
+    error = error_from_response(*answer(400, body), "GET", "/v1/personas/p1")
     assert type(error) is ApiError
     assert (error.status, error.code, error.api_message) == (400, code, message)
     assert (error.method, error.path) == ("GET", "/v1/personas/p1")
@@ -133,15 +135,17 @@ def test_a_body_that_is_not_json_is_named_by_its_content_type() -> None:
     html = answer(
         502, text="<html>bad gateway</html>", **{"content-type": "text/html; charset=utf-8"}
     )
-    assert error_from_response(html, "GET", "/").api_message == "non-JSON body (text/html)"
-    empty = ReadAnswer(502, httpx.Headers(), bytearray())
-    assert error_from_response(empty, "GET", "/").api_message == "non-JSON body (no content type)"
+    assert error_from_response(*html, "GET", "/").api_message == "non-JSON body (text/html)"
+    assert (
+        error_from_response(httpx.Response(502), bytearray(), "GET", "/").api_message
+        == "non-JSON body (no content type)"
+    )
 
 
 def test_retry_after_is_carried_on_the_error() -> None:
     limited = answer(429, {"status": "error"}, **{"retry-after": "7"})
-    assert error_from_response(limited, "POST", "/").retry_after == 7.0
-    assert error_from_response(answer(503, {}), "POST", "/").retry_after is None
+    assert error_from_response(*limited, "POST", "/").retry_after == 7.0
+    assert error_from_response(*answer(503, {}), "POST", "/").retry_after is None
 
 
 @pytest.mark.parametrize(
@@ -153,7 +157,7 @@ def test_retry_after_is_carried_on_the_error() -> None:
 )
 def test_401_and_403_are_auth_errors_with_a_hint(status: int, hint: str) -> None:
     body = {"errors": [{"error": "AUTH_FAILURE", "message": "bad key"}]}
-    error = error_from_response(answer(status, body), "GET", "/v1/inbound")
+    error = error_from_response(*answer(status, body), "GET", "/v1/inbound")
     assert isinstance(error, AuthError)
     assert error.code == "AUTH_FAILURE"
     assert error.api_message == f"bad key ({hint})"
@@ -162,30 +166,30 @@ def test_401_and_403_are_auth_errors_with_a_hint(status: int, hint: str) -> None
 @pytest.mark.parametrize("errors", [None, [], ""])
 def test_a_success_payload_with_an_empty_envelope_is_returned_as_is(errors: Any) -> None:
     body = {"data": {"id": "p1"}, "errors": errors}
-    assert success_payload(answer(200, body), "GET", "/") == body
+    assert success_payload(*answer(200, body), "GET", "/") == body
 
 
 def test_a_success_payload_with_errors_or_no_json_is_an_error() -> None:
     with pytest.raises(ApiError, match="HTTP 200 SOMETHING: went wrong"):
-        success_payload(answer(200, {"errors": "SOMETHING: went wrong"}), "GET", "/")
+        success_payload(*answer(200, {"errors": "SOMETHING: went wrong"}), "GET", "/")
     with pytest.raises(
         ApiError, match="HTTP 201: the API answered 2xx with a body that is not JSON"
     ):
-        success_payload(answer(201, text="ok"), "POST", "/")
+        success_payload(*answer(201, text="ok"), "POST", "/")
 
 
 def test_a_body_nested_too_deep_to_parse_is_not_json() -> None:
     deep = "[" * 100_000 + "]" * 100_000
     with pytest.raises(ApiError, match="a body that is not JSON"):
-        success_payload(answer(200, text=deep), "GET", "/")
-    error = error_from_response(answer(500, text=deep), "GET", "/")
+        success_payload(*answer(200, text=deep), "GET", "/")
+    error = error_from_response(*answer(500, text=deep), "GET", "/")
     assert "non-JSON body" in str(error)
 
 
 def test_lone_surrogates_in_an_answer_become_replacement_characters() -> None:
     # Valid JSON, but no UTF-8 can hold it: a label cut at 150 UTF-16 units, mid emoji.
     text = '{"data": {"id": "p1", "name": "A\\ud83d", "x\\uDFFF": ["\\ud800b"]}}'
-    payload = success_payload(answer(200, text=text), "GET", "/")
+    payload = success_payload(*answer(200, text=text), "GET", "/")
     assert payload == {"data": {"id": "p1", "name": "A\ufffd", "x\ufffd": ["\ufffdb"]}}
     pair = '{"name": "\\ud83d\\ude00"}'  # a whole pair is one character and stays
-    assert success_payload(answer(200, text=pair), "GET", "/") == {"name": "\U0001f600"}
+    assert success_payload(*answer(200, text=pair), "GET", "/") == {"name": "\U0001f600"}

@@ -146,10 +146,10 @@ def test_answers_read_at_once_share_the_limit() -> None:
     assert "(with the answers read alongside it; 131,072 bytes of it had come)" in str(raised.value)
     assert budget.held == other  # what the refused answer held is given back
     budget.give_back(bytearray(other))
-    answer = budget.read(streamed(b" " * (2 * PIECE)), "/v1/inbound", lambda: False)
-    assert len(answer.content) == budget.held == 2 * PIECE
-    budget.give_back(answer.content)
-    assert budget.held == 0 and answer.content == b""
+    body = budget.read(streamed(b" " * (2 * PIECE)), "/v1/inbound", lambda: False)
+    assert len(body) == budget.held == 2 * PIECE
+    budget.give_back(body)
+    assert budget.held == 0 and body == b""
 
 
 def test_an_answer_cut_short_gives_its_bytes_back() -> None:

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.api.client import write_took_effect
 from reconciler.api.wire import AGENT_LIST_LIMIT
 from reconciler.errors import ApiError, InputError
 from reconciler.model import UNREAD, InboundRoute, LiveAgent, Unread
@@ -573,6 +572,33 @@ Owner = str | Unread | None
     ],
 )
 def test_a_write_took_effect_only_when_every_owner_is_seen(
-    action: Any, twin: str | None, owners: list[Owner], done: bool
+    action: str, twin: str | None, owners: list[Owner], done: bool
 ) -> None:
-    assert write_took_effect(action, twin, owners) is done
+    """A write whose answer was lost is read back: its agent's twin, then each number's owner
+    (UNREAD: the record shows no persona_id); sent again unless that shows it done."""
+    numbers = [f"+1415555{index:04d}" for index in range(len(owners))]
+    writes: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "POST":
+            writes.append(path)
+            if len(writes) == 1:
+                raise httpx.ReadTimeout("answer lost", request=request)
+            data = {"agent_id": "a001", "detached_count": 0}
+            return httpx.Response(200, json={"data": data, "errors": None})
+        if path.endswith("/inbound"):
+            return httpx.Response(200, json={"data": {"agent_id": "a001", "persona_id": twin}})
+        number = path.rsplit("/", 1)[-1]
+        record: dict[str, Any] = {"phone_number": number, "pathway_id": None, "prompt": None}
+        owner = owners[numbers.index(number)]
+        if owner is not UNREAD:
+            record["persona_id"] = owner
+        return httpx.Response(200, json=record)
+
+    client, _ = make_client(handler)
+    if action == "attach":
+        client.attach_to_agent("a001", numbers)
+    else:
+        client.detach_from_agent("a001", numbers)
+    assert len(writes) == (1 if done else 2)
