@@ -1,11 +1,9 @@
 """Parse one config file's bytes into a Document that keeps a position for every value, strictly.
 
-YAML lets many mistakes through silently (a repeated key keeps the last value, an unquoted
-+14155550100 becomes an integer), so the document is built from parser events rather than with
-yaml.safe_load: that keeps a position for every value and refuses what plain data never needs
-(tags, anchors, aliases, merge keys). What the parser reports without a useful position or in its
-own words (encoding, control characters, tabs, unclosed brackets and quotes) is found first or
-translated, so that each problem points where the fix belongs.
+Built from parser events, not yaml.safe_load or yaml.compose: an alias and its anchor stay apart,
+and what YAML lets through silently (a repeated key, tags, anchors, aliases, merge keys) is
+refused. What the parser says without a useful position or in its own words (encoding, control
+characters, tabs, unclosed brackets and quotes) is found first or translated.
 """
 
 from __future__ import annotations
@@ -208,6 +206,37 @@ class DocumentBuilder:
                 entries[key] = value
         return entries
 
+    def syntax_error(self, error: yaml.MarkedYAMLError, text: str) -> tuple[SourceMark, str]:
+        """Where a YAML syntax error's fix belongs, and what to say."""
+        problem = one_line(error.problem or "invalid YAML")
+        mark = error.problem_mark or error.context_mark
+        where = event_mark(self.document.file, mark)
+        index = mark.index if mark is not None else 0
+        if 0 <= index < len(text) and text[index] == "\t":
+            before = text[text.rfind("\n", 0, index) + 1 : index]
+            if not before.strip(" \t"):
+                return where, "tab character used for indentation: YAML needs spaces"
+            return where, f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
+        if "maximum nesting depth" in problem:
+            return where, TOO_DEEP
+        at_end = not text[index:].strip()
+        open_flows = [(bracket, pair) for bracket, pair in self.open if pair]
+        if at_end and open_flows:
+            # The parser notices only at the end of the file; the fix belongs at the bracket.
+            bracket, pair = open_flows[-1]
+            return bracket, f'"{pair[0]}" is never closed: add the matching "{pair[1]}"'
+        context = one_line(error.context or "")
+        context_mark = error.context_mark
+        if at_end and context_mark is not None and "quoted scalar" in context:
+            quote = text[context_mark.index] if context_mark.index < len(text) else '"'
+            return (
+                event_mark(self.document.file, context_mark),
+                f"the quote {quote} is never closed: add the matching {quote}",
+            )
+        if context and context_mark is not None:
+            problem += f" ({context} that starts at line {context_mark.line + 1})"
+        return where, f"invalid YAML: {problem}"
+
 
 def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnostic]]:
     """Parse one file's bytes into a positioned document (None when the YAML could not be
@@ -234,7 +263,7 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
     try:
         builder.build()
     except yaml.MarkedYAMLError as error:
-        builder.problem(*_syntax_error(error, text, builder.open, file))
+        builder.problem(*builder.syntax_error(error, text))
     except yaml.YAMLError as error:
         index = getattr(error, "position", 0)
         where = _position(file, text, index if isinstance(index, int) else 0)
@@ -249,40 +278,3 @@ def _position(file: str, text: str, index: int) -> SourceMark:
     """The line and column (both from 1, columns in characters) of a character index."""
     line_start = text.rfind("\n", 0, index) + 1
     return SourceMark(file, text.count("\n", 0, index) + 1, index - line_start + 1)
-
-
-def _syntax_error(
-    error: yaml.MarkedYAMLError,
-    text: str,
-    open_collections: list[tuple[SourceMark, str]],
-    file: str,
-) -> tuple[SourceMark, str]:
-    """Where a YAML syntax error's fix belongs, and what to say."""
-    problem = one_line(error.problem or "invalid YAML")
-    mark = error.problem_mark or error.context_mark
-    where = event_mark(file, mark)
-    index = mark.index if mark is not None else 0
-    if 0 <= index < len(text) and text[index] == "\t":
-        before = text[text.rfind("\n", 0, index) + 1 : index]
-        if not before.strip(" \t"):
-            return where, "tab character used for indentation: YAML needs spaces"
-        return where, f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
-    if "maximum nesting depth" in problem:
-        return where, TOO_DEEP
-    at_end = not text[index:].strip()
-    open_flows = [(bracket, pair) for bracket, pair in open_collections if pair]
-    if at_end and open_flows:
-        # The parser notices only at the end of the file; the fix belongs at the bracket.
-        bracket, pair = open_flows[-1]
-        return bracket, f'"{pair[0]}" is never closed: add the matching "{pair[1]}"'
-    context = one_line(error.context or "")
-    context_mark = error.context_mark
-    if at_end and context_mark is not None and "quoted scalar" in context:
-        quote = text[context_mark.index] if context_mark.index < len(text) else '"'
-        return (
-            event_mark(file, context_mark),
-            f"the quote {quote} is never closed: add the matching {quote}",
-        )
-    if context and context_mark is not None:
-        problem += f" ({context} that starts at line {context_mark.line + 1})"
-    return where, f"invalid YAML: {problem}"
