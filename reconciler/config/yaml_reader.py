@@ -82,10 +82,8 @@ def short_tag(tag: str | None) -> str:
 
 
 def event_mark(file: str, mark: Any) -> SourceMark:
-    """The position of a parser mark (0-based) as a SourceMark (1-based)."""
-    return (
-        SourceMark(file, 1, 1) if mark is None else SourceMark(file, mark.line + 1, mark.column + 1)
-    )
+    """The position of a parser mark (0-based), or of the file's start, as a SourceMark."""
+    return SourceMark(file, mark.line + 1, mark.column + 1) if mark else SourceMark(file, 1, 1)
 
 
 class DocumentBuilder:
@@ -95,7 +93,7 @@ class DocumentBuilder:
         self.document = document
         self.events = events
         self.diagnostics: list[Diagnostic] = []
-        # The collections not ended yet, with a flow one's brackets (see _syntax_error).
+        # The collections not ended yet, with a flow one's brackets (see syntax_error).
         self.open: list[tuple[SourceMark, str]] = []
 
     def problem(self, mark: SourceMark, message: str, refused: YamlPath | None = None) -> None:
@@ -106,14 +104,12 @@ class DocumentBuilder:
 
     def build(self) -> None:
         """Build the document from the first YAML document (a second is refused)."""
-        documents = 0
         for event in self.events:
+            if isinstance(event, ev.DocumentStartEvent) and () in self.document.marks:
+                mark = event_mark(self.document.file, event.start_mark)
+                self.problem(mark, "more than one YAML document: put everything in one")
+                return
             if isinstance(event, ev.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    mark = event_mark(self.document.file, event.start_mark)
-                    self.problem(mark, "more than one YAML document: put everything in one")
-                    return
                 self.document.value = self.node(next(self.events), ())
 
     def node(self, event: Any, path: YamlPath | None, key_of: YamlPath | None = None) -> Any:
