@@ -260,11 +260,8 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         builder.build()
     except yaml.MarkedYAMLError as error:
         builder.problem(*builder.syntax_error(error, text))
-    except yaml.YAMLError as error:
-        index = getattr(error, "position", 0)
-        where = _position(file, text, index if isinstance(index, int) else 0)
-        reason = one_line(str(getattr(error, "reason", "") or error))
-        builder.problem(where, f"invalid YAML: {reason}")
+    except yaml.YAMLError as error:  # the reader's own: what it refuses is found above first
+        builder.problem(SourceMark(file, 1, 1), f"invalid YAML: {one_line(str(error))}")
     else:
         return builder.document, builder.diagnostics
     return None, builder.diagnostics
