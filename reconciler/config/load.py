@@ -120,9 +120,7 @@ def read_sources(
         except (InputError, OSError) as error:
             problems.append(_unreadable(argument, error))
             continue
-        for path in named:
-            if path in seen:
-                continue
+        for path in [path for path in named if path not in seen]:
             seen.add(path)
             try:
                 with open_regular(path) as stream:

@@ -18,9 +18,8 @@ from reconciler.text import SHOWN_CHARS, one_line, shown, shown_json, type_name
 # The lists of owner entries, written alike: a persona's and an agent's.
 OWNER_LISTS = ("personas", "agents")
 _PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
-# The API's limit on a label. The schema counts characters; a JavaScript server counts UTF-16
-# units, in which an emoji is two: a label is held to both, so that the API cannot refuse it
-# half-way through an apply.
+# The API's limit on a label, held in characters (the schema) and in the UTF-16 units a JavaScript
+# server counts (an emoji is two), so that the API cannot refuse a label half-way through an apply.
 MAX_LABEL = 150
 _TYPE_WORDS = {
     "array": "a list",
