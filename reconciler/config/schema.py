@@ -154,10 +154,8 @@ def _is_number_entry(path: YamlPath) -> bool:
 def _unknown_key(key: Any, path: YamlPath, allowed: list[str]) -> str:
     """What to say of a key the schema does not allow, with a likely fix."""
     if key == "settings" and path[:1] == ("agents",):
-        return (
-            '"settings" is not allowed here: persona settings don\'t apply to agents '
-            '(remove it; an agent\'s number takes only "number" and "label")'
-        )
+        fix = 'remove it; an agent\'s number takes only "number" and "label"'
+        return f'"settings" is not allowed here: persona settings don\'t apply to agents ({fix})'
     hint = difflib.get_close_matches(str(key)[:SHOWN_CHARS], allowed, n=1)
     fix = f'did you mean "{hint[0]}"?' if hint else f"allowed: {', '.join(allowed)}"
     return f"unknown key {shown(json.dumps(str(key)))} ({fix})"

@@ -64,9 +64,8 @@ class Document:
 
     def is_refused(self, path: YamlPath) -> bool:
         """True when the value at path, or one holding it, was already reported as refused YAML."""
-        return bool(self.refused) and any(
-            path[:size] in self.refused for size in range(len(path) + 1)
-        )
+        held_by = (path[:size] for size in range(len(path) + 1))
+        return bool(self.refused) and any(holder in self.refused for holder in held_by)
 
 
 @lru_cache(maxsize=4096)
@@ -185,11 +184,9 @@ class DocumentBuilder:
             key = self.node(event, None, path)
             key_path = None
             if plain and key in first_marks:
-                self.problem(
-                    mark,
-                    f"duplicate key {json.dumps(str(key))} (first at line "
-                    f"{first_marks[key].line}; YAML would silently keep only the last one)",
-                )
+                first = first_marks[key].line
+                message = f"duplicate key {json.dumps(str(key))} (first at line {first}; YAML "
+                self.problem(mark, message + "would silently keep only the last one)")
             elif plain:
                 first_marks[key] = mark
                 if path is not None:
@@ -225,10 +222,8 @@ class DocumentBuilder:
         context_mark = error.context_mark
         if at_end and context_mark is not None and "quoted scalar" in context:
             quote = text[context_mark.index] if context_mark.index < len(text) else '"'
-            return (
-                event_mark(self.document.file, context_mark),
-                f"the quote {quote} is never closed: add the matching {quote}",
-            )
+            where = event_mark(self.document.file, context_mark)
+            return where, f"the quote {quote} is never closed: add the matching {quote}"
         if context and context_mark is not None:
             problem += f" ({context} that starts at line {context_mark.line + 1})"
         return where, f"invalid YAML: {problem}"
