@@ -34,7 +34,6 @@ _ALLOWED_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null",
 # A config never needs more than five levels; a limit far above that keeps a hostile file from
 # costing anything, whichever YAML parser is installed.
 MAX_DEPTH = 64
-TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
 _NOT_ALLOWED = "is not allowed: the config holds plain data only"
 # Where a value sits in a document: mapping keys and list indexes from the top level down.
 YamlPath = tuple[str | int, ...]
@@ -211,7 +210,7 @@ class DocumentBuilder:
                 return where, "tab character used for indentation: YAML needs spaces"
             return where, f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
         if "maximum nesting depth" in problem:
-            return where, TOO_DEEP
+            return where, f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
         at_end = not text[index:].strip()
         open_flows = [(bracket, pair) for bracket, pair in self.open if pair]
         if at_end and open_flows:
