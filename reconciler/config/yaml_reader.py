@@ -55,11 +55,9 @@ class Document:
 
     def mark(self, path: YamlPath) -> SourceMark:
         """The position of the value at path, or of its nearest ancestor."""
-        found = self.marks.get(path)
-        while found is None and path:
+        while path and path not in self.marks:
             path = path[:-1]
-            found = self.marks.get(path)
-        return found if found is not None else SourceMark(self.file, 1, 1)
+        return self.marks.get(path) or SourceMark(self.file, 1, 1)
 
     def is_refused(self, path: YamlPath) -> bool:
         """True when the value at path, or one holding it, was already reported as refused YAML."""
@@ -70,8 +68,7 @@ class Document:
 @lru_cache(maxsize=4096)
 def _implicit_tag(value: str) -> str:
     """The tag YAML gives a plain scalar (the config's keys come thousands of times in a file)."""
-    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
-    return tag
+    return str(_RESOLVER.resolve(yaml.ScalarNode, value, (True, False)))  # type: ignore[no-untyped-call]
 
 
 def short_tag(tag: str | None) -> str:
