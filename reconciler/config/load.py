@@ -163,13 +163,11 @@ def _unreadable(path: Path, error: InputError | OSError) -> str:
     return str(error if isinstance(error, InputError) else cannot_read(path, os_reason(error)))
 
 
-def _is_e164(
-    document: Document, path: YamlPath, number: Any, diagnostics: list[Diagnostic]
-) -> bool:
+def _is_e164(document: Document, path: YamlPath, number: Any, problems: list[Diagnostic]) -> bool:
     """True for a number in canonical form; one that is not canonical and possible is reported."""
     wrong = check_phone_number(number, document.raw.get(path))
     if wrong is not None and not document.is_refused(path):
-        diagnostics.append(Diagnostic(*document.mark(path), wrong))
+        problems.append(Diagnostic(*document.mark(path), wrong))
     return isinstance(number, str) and CANONICAL_E164.fullmatch(number) is not None
 
 
