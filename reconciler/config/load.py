@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,25 +37,68 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
 def load_config_sources(
     sources: Sequence[tuple[str, bytes]], diagnostics: list[Diagnostic] | None = None
 ) -> Desired:
-    """Check and merge config texts already in memory, each named as its file would be."""
+    """Check and merge config texts already in memory, each named as its file would be: their
+    owner entries (agents' as kind "agent", in file order), protected numbers and safety block.
+    What is given twice is reported at its second place, with the first; values of the wrong
+    type, which the schema reported, are skipped. Raises ConfigError with every problem."""
     diagnostics = [] if diagnostics is None else diagnostics
-    documents: list[Document] = []
+    # Numbers, and per kind (a persona and an agent are named apart) ids and lone names.
+    first_marks: dict[Any, SourceMark] = {}
+
+    def listed_twice(claim: Any, mark: SourceMark, what: str) -> bool:
+        """True, reporting it at mark, when claim was made before; else claim is made at mark."""
+        first = first_marks.get(claim)
+        if first is None:
+            first_marks[claim] = mark
+            return False
+        diagnostics.append(Diagnostic(*mark, f"{what} is listed twice (also at {first})"))
+        return True
+
+    personas: list[DesiredPersona] = []
+    protected: dict[str, SourceMark] = {}
+    safety, safety_mark = dict[str, Any](), None
     for name, content in sources:
         document, problems = parse_yaml(name, content)
         diagnostics.extend(problems)
         if document is None:
             continue
-        if not isinstance(document.value, dict):
+        value = document.value
+        if not isinstance(value, dict):
             message = "the top level must be a mapping with 'version' and 'personas', not "
-            diagnostics.append(Diagnostic(*document.mark(()), message + type_name(document.value)))
+            diagnostics.append(Diagnostic(*document.mark(()), message + type_name(value)))
             continue
         diagnostics.extend(schema_diagnostics(document))
-        documents.append(document)
-    desired = merge(documents, diagnostics)
+        for key in [key for key in value if key in OWNER_LISTS]:  # in the file's order
+            entries = value[key]
+            for index, entry in enumerate(entries if isinstance(entries, list) else []):
+                if isinstance(entry, dict):
+                    owner = _owner(document, (key, index), entry, listed_twice, diagnostics)
+                    personas.append(owner)
+        listed = value.get("protected")
+        for position, number in enumerate(listed if isinstance(listed, list) else []):
+            path: YamlPath = ("protected", position)
+            mark, what = document.mark(path), f"protected number {number}"
+            is_e164 = _is_e164(document, path, number, diagnostics)
+            if is_e164 and not listed_twice(("protected", number), mark, what):
+                protected[number] = mark
+        block = value.get("safety")
+        if isinstance(block, dict):
+            mark = document.mark(("safety",))
+            if safety_mark is not None:
+                message = f"'safety' may be set in one file only (also at {safety_mark})"
+                diagnostics.append(Diagnostic(*mark, message))
+            safety_mark = mark
+            safety = dict(block)  # the schema checks its keys and values
     if diagnostics:
         raise ConfigError(diagnostics)
-    digests = {name: hashlib.sha256(content).hexdigest() for name, content in sources}
-    return replace(desired, digests=digests)
+    return Desired(
+        personas=tuple(personas),
+        files=tuple(name for name, _ in sources),
+        protected=tuple(protected),
+        protected_marks=protected,
+        safety=safety,
+        digests={name: hashlib.sha256(content).hexdigest() for name, content in sources},
+    )
 
 
 def read_sources(
@@ -78,9 +120,7 @@ def read_sources(
         except (InputError, OSError) as error:
             problems.append(_unreadable(argument, error))
             continue
-        for path in named:
-            if path in seen:
-                continue
+        for path in [path for path in named if path not in seen]:
             seen.add(path)
             try:
                 with open_regular(path) as stream:
@@ -118,71 +158,16 @@ def _folder_files(folder: Path) -> list[Path]:
 
 def _unreadable(path: Path, error: InputError | OSError) -> str:
     """Why path cannot be read, in one line."""
-    if isinstance(error, InputError):
-        return str(error)
     if isinstance(error, FileNotFoundError | NotADirectoryError):
         return f"{path}: no such file"
-    return str(cannot_read(path, os_reason(error)))
+    return str(error if isinstance(error, InputError) else cannot_read(path, os_reason(error)))
 
 
-def merge(documents: Sequence[Document], diagnostics: list[Diagnostic]) -> Desired:
-    """The documents' owner entries (agents' as kind "agent", in file order), protected numbers
-    and safety block. What is given twice is added to diagnostics at its second place; values
-    of the wrong type, which the schema reported, are skipped."""
-    # Numbers, and per kind (a persona and an agent are named apart) ids and lone names.
-    first_marks: dict[Any, SourceMark] = {}
-
-    def listed_twice(claim: Any, mark: SourceMark, what: str) -> bool:
-        """True, reporting it at mark, when claim was made before; else claim is made at mark."""
-        first = first_marks.get(claim)
-        if first is None:
-            first_marks[claim] = mark
-            return False
-        diagnostics.append(Diagnostic(*mark, f"{what} is listed twice (also at {first})"))
-        return True
-
-    personas: list[DesiredPersona] = []
-    protected: dict[str, SourceMark] = {}
-    safety, safety_mark = dict[str, Any](), None
-    for document in documents:
-        value = document.value
-        for key in [key for key in value if key in OWNER_LISTS]:  # in the file's order
-            entries = value[key]
-            for index, entry in enumerate(entries if isinstance(entries, list) else []):
-                if isinstance(entry, dict):
-                    owner = _owner(document, (key, index), entry, listed_twice, diagnostics)
-                    personas.append(owner)
-        listed = value.get("protected")
-        for position, number in enumerate(listed if isinstance(listed, list) else []):
-            path: YamlPath = ("protected", position)
-            mark, what = document.mark(path), f"protected number {number}"
-            is_e164 = _is_e164(document, path, number, diagnostics)
-            if is_e164 and not listed_twice(("protected", number), mark, what):
-                protected[number] = mark
-        block = value.get("safety")
-        if isinstance(block, dict):
-            mark = document.mark(("safety",))
-            if safety_mark is not None:
-                message = f"'safety' may be set in one file only (also at {safety_mark})"
-                diagnostics.append(Diagnostic(*mark, message))
-            safety_mark = mark
-            safety = dict(block)  # the schema checks its keys and values
-    return Desired(
-        personas=tuple(personas),
-        files=tuple(document.file for document in documents),
-        protected=tuple(protected),
-        protected_marks=protected,
-        safety=safety,
-    )
-
-
-def _is_e164(
-    document: Document, path: YamlPath, number: Any, diagnostics: list[Diagnostic]
-) -> bool:
+def _is_e164(document: Document, path: YamlPath, number: Any, problems: list[Diagnostic]) -> bool:
     """True for a number in canonical form; one that is not canonical and possible is reported."""
     wrong = check_phone_number(number, document.raw.get(path))
     if wrong is not None and not document.is_refused(path):
-        diagnostics.append(Diagnostic(*document.mark(path), wrong))
+        problems.append(Diagnostic(*document.mark(path), wrong))
     return isinstance(number, str) and CANONICAL_E164.fullmatch(number) is not None
 
 

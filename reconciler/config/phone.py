@@ -84,16 +84,13 @@ def _impossible_reason(number: str) -> str | None:
 @cache
 def _possible_length(country_code: int, length: int) -> bool:
     """True when a subscriber number of this many digits, not starting with 0, can exist."""
-    number = phonenumbers.PhoneNumber(
-        country_code=country_code, national_number=int("1" + "0" * (length - 1))
-    )
+    national = int("1" + "0" * (length - 1))
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=national)
     return bool(phonenumbers.is_possible_number(number))
 
 
 @cache
 def _country_code(prefix: str) -> int | None:
-    for size in (1, 2, 3):
-        code = int(prefix[:size])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            return code
-    return None
+    """The country code a number's first digits start with (no code is a prefix of another)."""
+    codes = (int(prefix[:size]) for size in (1, 2, 3))
+    return next((code for code in codes if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE), None)

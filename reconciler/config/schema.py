@@ -18,9 +18,8 @@ from reconciler.text import SHOWN_CHARS, one_line, shown, shown_json, type_name
 # The lists of owner entries, written alike: a persona's and an agent's.
 OWNER_LISTS = ("personas", "agents")
 _PERCENT_PATH: YamlPath = ("safety", "max_detach_percent")
-# The API's limit on a label. The schema counts characters; a JavaScript server counts UTF-16
-# units, in which an emoji is two: a label is held to both, so that the API cannot refuse it
-# half-way through an apply.
+# The API's limit on a label, held in characters (the schema) and in the UTF-16 units a JavaScript
+# server counts (an emoji is two), so that the API cannot refuse a label half-way through an apply.
 MAX_LABEL = 150
 _TYPE_WORDS = {
     "array": "a list",
@@ -155,10 +154,8 @@ def _is_number_entry(path: YamlPath) -> bool:
 def _unknown_key(key: Any, path: YamlPath, allowed: list[str]) -> str:
     """What to say of a key the schema does not allow, with a likely fix."""
     if key == "settings" and path[:1] == ("agents",):
-        return (
-            '"settings" is not allowed here: persona settings don\'t apply to agents '
-            '(remove it; an agent\'s number takes only "number" and "label")'
-        )
+        fix = 'remove it; an agent\'s number takes only "number" and "label"'
+        return f'"settings" is not allowed here: persona settings don\'t apply to agents ({fix})'
     hint = difflib.get_close_matches(str(key)[:SHOWN_CHARS], allowed, n=1)
     fix = f'did you mean "{hint[0]}"?' if hint else f"allowed: {', '.join(allowed)}"
     return f"unknown key {shown(json.dumps(str(key)))} ({fix})"

@@ -1,11 +1,9 @@
 """Parse one config file's bytes into a Document that keeps a position for every value, strictly.
 
-YAML lets many mistakes through silently (a repeated key keeps the last value, an unquoted
-+14155550100 becomes an integer), so the document is built from parser events rather than with
-yaml.safe_load: that keeps a position for every value and refuses what plain data never needs
-(tags, anchors, aliases, merge keys). What the parser reports without a useful position or in its
-own words (encoding, control characters, tabs, unclosed brackets and quotes) is found first or
-translated, so that each problem points where the fix belongs.
+Built from parser events, not yaml.safe_load or yaml.compose: an alias and its anchor stay apart,
+and what YAML lets through silently (a repeated key, tags, anchors, aliases, merge keys) is
+refused. What the parser says without a useful position or in its own words (encoding, control
+characters, tabs, unclosed brackets and quotes) is found first or translated.
 """
 
 from __future__ import annotations
@@ -36,7 +34,6 @@ _ALLOWED_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null",
 # A config never needs more than five levels; a limit far above that keeps a hostile file from
 # costing anything, whichever YAML parser is installed.
 MAX_DEPTH = 64
-TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
 _NOT_ALLOWED = "is not allowed: the config holds plain data only"
 # Where a value sits in a document: mapping keys and list indexes from the top level down.
 YamlPath = tuple[str | int, ...]
@@ -58,24 +55,20 @@ class Document:
 
     def mark(self, path: YamlPath) -> SourceMark:
         """The position of the value at path, or of its nearest ancestor."""
-        found = self.marks.get(path)
-        while found is None and path:
+        while path and path not in self.marks:
             path = path[:-1]
-            found = self.marks.get(path)
-        return found if found is not None else SourceMark(self.file, 1, 1)
+        return self.marks.get(path) or SourceMark(self.file, 1, 1)
 
     def is_refused(self, path: YamlPath) -> bool:
         """True when the value at path, or one holding it, was already reported as refused YAML."""
-        return bool(self.refused) and any(
-            path[:size] in self.refused for size in range(len(path) + 1)
-        )
+        held_by = (path[:size] for size in range(len(path) + 1))
+        return bool(self.refused) and any(holder in self.refused for holder in held_by)
 
 
 @lru_cache(maxsize=4096)
 def _implicit_tag(value: str) -> str:
     """The tag YAML gives a plain scalar (the config's keys come thousands of times in a file)."""
-    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
-    return tag
+    return str(_RESOLVER.resolve(yaml.ScalarNode, value, (True, False)))  # type: ignore[no-untyped-call]
 
 
 def short_tag(tag: str | None) -> str:
@@ -84,10 +77,8 @@ def short_tag(tag: str | None) -> str:
 
 
 def event_mark(file: str, mark: Any) -> SourceMark:
-    """The position of a parser mark (0-based) as a SourceMark (1-based)."""
-    return (
-        SourceMark(file, 1, 1) if mark is None else SourceMark(file, mark.line + 1, mark.column + 1)
-    )
+    """The position of a parser mark (0-based), or of the file's start, as a SourceMark."""
+    return SourceMark(file, mark.line + 1, mark.column + 1) if mark else SourceMark(file, 1, 1)
 
 
 class DocumentBuilder:
@@ -97,7 +88,7 @@ class DocumentBuilder:
         self.document = document
         self.events = events
         self.diagnostics: list[Diagnostic] = []
-        # The collections not ended yet, with a flow one's brackets (see _syntax_error).
+        # The collections not ended yet, with a flow one's brackets (see syntax_error).
         self.open: list[tuple[SourceMark, str]] = []
 
     def problem(self, mark: SourceMark, message: str, refused: YamlPath | None = None) -> None:
@@ -108,14 +99,12 @@ class DocumentBuilder:
 
     def build(self) -> None:
         """Build the document from the first YAML document (a second is refused)."""
-        documents = 0
         for event in self.events:
+            if isinstance(event, ev.DocumentStartEvent) and () in self.document.marks:
+                mark = event_mark(self.document.file, event.start_mark)
+                self.problem(mark, "more than one YAML document: put everything in one")
+                return
             if isinstance(event, ev.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    mark = event_mark(self.document.file, event.start_mark)
-                    self.problem(mark, "more than one YAML document: put everything in one")
-                    return
                 self.document.value = self.node(next(self.events), ())
 
     def node(self, event: Any, path: YamlPath | None, key_of: YamlPath | None = None) -> Any:
@@ -191,11 +180,9 @@ class DocumentBuilder:
             key = self.node(event, None, path)
             key_path = None
             if plain and key in first_marks:
-                self.problem(
-                    mark,
-                    f"duplicate key {json.dumps(str(key))} (first at line "
-                    f"{first_marks[key].line}; YAML would silently keep only the last one)",
-                )
+                first = first_marks[key].line
+                message = f"duplicate key {json.dumps(str(key))} (first at line {first}; YAML "
+                self.problem(mark, message + "would silently keep only the last one)")
             elif plain:
                 first_marks[key] = mark
                 if path is not None:
@@ -207,6 +194,35 @@ class DocumentBuilder:
             if key_path is not None:
                 entries[key] = value
         return entries
+
+    def syntax_error(self, error: yaml.MarkedYAMLError, text: str) -> tuple[SourceMark, str]:
+        """Where a YAML syntax error's fix belongs, and what to say."""
+        problem = one_line(error.problem or "invalid YAML")
+        mark = error.problem_mark or error.context_mark
+        where = event_mark(self.document.file, mark)
+        index = mark.index if mark is not None else 0
+        if 0 <= index < len(text) and text[index] == "\t":
+            before = text[text.rfind("\n", 0, index) + 1 : index]
+            if not before.strip(" \t"):
+                return where, "tab character used for indentation: YAML needs spaces"
+            return where, f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
+        if "maximum nesting depth" in problem:
+            return where, f"nested more than {MAX_DEPTH} levels deep: the config needs at most 4"
+        at_end = not text[index:].strip()
+        open_flows = [(bracket, pair) for bracket, pair in self.open if pair]
+        if at_end and open_flows:
+            # The parser notices only at the end of the file; the fix belongs at the bracket.
+            bracket, pair = open_flows[-1]
+            return bracket, f'"{pair[0]}" is never closed: add the matching "{pair[1]}"'
+        context = one_line(error.context or "")
+        context_mark = error.context_mark
+        if at_end and context_mark is not None and "quoted scalar" in context:
+            quote = text[context_mark.index] if context_mark.index < len(text) else '"'
+            where = event_mark(self.document.file, context_mark)
+            return where, f"the quote {quote} is never closed: add the matching {quote}"
+        if context and context_mark is not None:
+            problem += f" ({context} that starts at line {context_mark.line + 1})"
+        return where, f"invalid YAML: {problem}"
 
 
 def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnostic]]:
@@ -234,12 +250,9 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
     try:
         builder.build()
     except yaml.MarkedYAMLError as error:
-        builder.problem(*_syntax_error(error, text, builder.open, file))
-    except yaml.YAMLError as error:
-        index = getattr(error, "position", 0)
-        where = _position(file, text, index if isinstance(index, int) else 0)
-        reason = one_line(str(getattr(error, "reason", "") or error))
-        builder.problem(where, f"invalid YAML: {reason}")
+        builder.problem(*builder.syntax_error(error, text))
+    except yaml.YAMLError as error:  # the reader's own: what it refuses is found above first
+        builder.problem(SourceMark(file, 1, 1), f"invalid YAML: {one_line(str(error))}")
     else:
         return builder.document, builder.diagnostics
     return None, builder.diagnostics
@@ -249,40 +262,3 @@ def _position(file: str, text: str, index: int) -> SourceMark:
     """The line and column (both from 1, columns in characters) of a character index."""
     line_start = text.rfind("\n", 0, index) + 1
     return SourceMark(file, text.count("\n", 0, index) + 1, index - line_start + 1)
-
-
-def _syntax_error(
-    error: yaml.MarkedYAMLError,
-    text: str,
-    open_collections: list[tuple[SourceMark, str]],
-    file: str,
-) -> tuple[SourceMark, str]:
-    """Where a YAML syntax error's fix belongs, and what to say."""
-    problem = one_line(error.problem or "invalid YAML")
-    mark = error.problem_mark or error.context_mark
-    where = event_mark(file, mark)
-    index = mark.index if mark is not None else 0
-    if 0 <= index < len(text) and text[index] == "\t":
-        before = text[text.rfind("\n", 0, index) + 1 : index]
-        if not before.strip(" \t"):
-            return where, "tab character used for indentation: YAML needs spaces"
-        return where, f'tab character after "{before.strip()[-1:]}": YAML needs a space here'
-    if "maximum nesting depth" in problem:
-        return where, TOO_DEEP
-    at_end = not text[index:].strip()
-    open_flows = [(bracket, pair) for bracket, pair in open_collections if pair]
-    if at_end and open_flows:
-        # The parser notices only at the end of the file; the fix belongs at the bracket.
-        bracket, pair = open_flows[-1]
-        return bracket, f'"{pair[0]}" is never closed: add the matching "{pair[1]}"'
-    context = one_line(error.context or "")
-    context_mark = error.context_mark
-    if at_end and context_mark is not None and "quoted scalar" in context:
-        quote = text[context_mark.index] if context_mark.index < len(text) else '"'
-        return (
-            event_mark(file, context_mark),
-            f"the quote {quote} is never closed: add the matching {quote}",
-        )
-    if context and context_mark is not None:
-        problem += f" ({context} that starts at line {context_mark.line + 1})"
-    return where, f"invalid YAML: {problem}"
