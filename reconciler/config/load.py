@@ -89,6 +89,8 @@ def load_config_sources(
                 diagnostics.append(Diagnostic(*mark, message))
             safety_mark = mark
             safety = dict(block)  # the schema checks its keys and values
+            if isinstance(safety.get("min_numbers"), float):  # 8.0: the schema's whole number
+                safety["min_numbers"] = int(safety["min_numbers"])
     if diagnostics:
         raise ConfigError(diagnostics)
     return Desired(

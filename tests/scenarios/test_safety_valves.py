@@ -283,6 +283,21 @@ def test_thresholds_come_from_flags_config_and_the_saved_plan(
     assert sim.persona_numbers(big_persona) == MASS[:6]
 
 
+def test_a_whole_number_written_with_a_point_travels_in_the_plan_file(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path, big_persona: str
+) -> None:
+    """The schema takes 8.0 as the whole number it is, and so does the plan file made from it."""
+    personas = [{"name": "Front Desk", "numbers": MASS[:6]}]
+    config = write_config(tmp_path / "c.yaml", personas, safety={"min_numbers": 11.0})
+    plan_file = saved_plan(run_cli, tmp_path, config)
+    assert json.loads(plan_file.read_text())["safety"]["min_numbers"] == 11
+    shown = run_cli("show", plan_file)
+    assert shown.code == 0, shown.err
+    result = run_cli("apply", plan_file)
+    assert result.code == 0, result.err
+    assert sim.persona_numbers(big_persona) == MASS[:6]
+
+
 def test_a_bad_safety_block_is_a_config_error(run_cli: RunCli, tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "c.yaml", [{"name": "A", "numbers": []}], safety={"max_detach_percent": 150}
