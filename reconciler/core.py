@@ -1,7 +1,6 @@
 """One function per command and per step of plan and apply; never prints, never chooses an exit
-status. The next plan is the check: a saved plan, the plan the user said `yes` to, and the account
-after the writes are each checked by planning again from the same desired state, and one safety
-policy (safety.py) stands in front of every write, a repair's included."""
+status. The next plan is the check: a saved plan, the plan said `yes` to and the account after the
+writes are each checked by planning again, and safety.py stands before every write."""
 
 from __future__ import annotations
 
@@ -32,6 +31,7 @@ from reconciler.planfile import (
     change_from_json,
     public_url,
     render_plan_file,
+    signing_key,
 )
 from reconciler.planner import build_plan
 from reconciler.render import dropped_note, plan_document
@@ -52,9 +52,8 @@ def make_plan(
     force: bool = False,
     before: Plan | None = None,
 ) -> Plan:
-    """The changes that make the account match the config, what the valves say, the numbers
-    confirmed by id, and those it concerns whose owner the two sources disagree on. A plan
-    made `before` tells the read how many pages to expect and which numbers were listed."""
+    """The plan that makes the account match the config, assessed by the valves, with the
+    owners the read confirmed and disagreed on; a plan made `before` guides the read."""
     hint = (before.pages_read, before.listed) if before else (0, ())
     live = read_account(account, desired, *hint)
     plan = build_plan(desired, live)
@@ -77,15 +76,14 @@ def plan_config(
     force: bool = False,
     out: str | None = None,
 ) -> Plan:
-    """`plan`: the config files' plan against the account, the `valves` flags winning over the
-    config's `safety:`, with `out` saved as a signed plan file before anything is shown (a file
-    that cannot be written stops the run there)."""
+    """`plan`: the config files' plan, the `valves` flags winning over the config's `safety:`,
+    saved as a signed plan file to `out` before anything is shown."""
     desired = cast(Desired, settings.read_inputs(files, targets, output=("--out", out)))
     thresholds = Thresholds().overridden(desired.safety).overridden(valves)
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
     if out is not None:
-        key, url = settings.signing_key(), client.base_url
+        key, url = signing_key(settings.key()), client.base_url
         text = render_plan_file(desired, plan, thresholds, url, key, redact=REDACTOR.clean)
         write_atomic(out, text, mode=0o600, what="plan file")
     return plan
@@ -114,7 +112,8 @@ def plan_from_saved(saved: SavedPlan, account: AccountReader, say: Callable[[str
     return fresh
 
 
-# What a plan document shows, and how a difference in each is named (None: a change).
+# What a plan document shows (not the numbers read again: a note about the read), and how a
+# difference in each is named (None: a change).
 _SHOWN = (
     (("changes",), None),
     (("warnings",), "the warning"),
@@ -125,9 +124,8 @@ _SHOWN = (
 
 
 def differences(shown: dict[str, Any], fresh: dict[str, Any]) -> str:
-    """What the fresh plan document shows that the shown one does not, and the reverse: the
-    changes, warnings and findings (not the numbers read again, a note about the read); "" when
-    none. Both are compared redacted, as a saved plan's strings were when it was written."""
+    """What each plan document shows of changes, warnings and findings that the other does not
+    ("" when none), both redacted, as a saved plan's strings were when it was written."""
     shown, fresh = (
         json.loads(REDACTOR.clean(json.dumps(document, ensure_ascii=False)))
         for document in (shown, fresh)
@@ -149,15 +147,12 @@ def _keyed(document: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
 
 def _describe(what: str | None, item: Any) -> str:
     if what is not None:
-        return f"{what} {_text(item)}"
+        return f"{what} {item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)}"
     text = change_from_json(item).describe()
     if "settings_cleared" in item:
-        text += f", clearing its settings {_text(item['settings_cleared'])}"
+        cleared = json.dumps(item["settings_cleared"], ensure_ascii=False)
+        text += f", clearing its settings {cleared}"
     return text
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def converge(

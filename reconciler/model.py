@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, cast
 
 
 class SourceMark(NamedTuple):
@@ -41,8 +41,7 @@ class RoutingSettings:
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as the JSON object the API takes and shows."""
-        value: dict[str, Any] = json.loads(self.canonical)
-        return value
+        return cast(dict[str, Any], json.loads(self.canonical))
 
     def __str__(self) -> str:
         """Known keys first, e.g. `{"pathway_id": "pw_1", "pathway_version": 2}`."""
@@ -187,8 +186,8 @@ class LiveAgent:
 
 @dataclass(frozen=True)
 class InboundRoute:
-    """What answers one number, as GET /v1/inbound/{number} shows it; `persona_id` is
-    undocumented there: UNREAD when not shown, which is not null (no persona)."""
+    """What answers one number (GET /v1/inbound/{number}); `persona_id`, undocumented there, is
+    UNREAD when not shown, which is not null (no persona)."""
 
     phone_number: str
     pathway_id: str | None

@@ -88,11 +88,11 @@ def read_account(
             for pid, p in sorted(listing.items())
             if pid not in live.twins and not p.deleted and not p.numbers.isdisjoint(unproven)
         }
-        shown = {
-            n: tuple(PersonaRef(p.id, p.name) for p in holders.values() if n in p.numbers)
+        confirmed = tuple(
+            ConfirmedOwners(n, (), refs)
             for n in unproven
-        }
-        confirmed = tuple(ConfirmedOwners(n, (), refs) for n, refs in shown.items() if refs)
+            if (refs := tuple(PersonaRef(p.id, p.name) for p in holders.values() if n in p.numbers))
+        )
         live = replace(
             live,
             personas={**live.personas, **holders},
@@ -138,7 +138,6 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     twin_ids = dict(zip(ids, _read_all(account.agent_twin, ids) if ids else [], strict=True))
     reads += len(ids)
     personas = dict(live.personas)
-    listed = False  # a binding named a twin the persona listing shows
     twins: dict[str, tuple[str, str]] = {}
     unverifiable: set[str] = set()
     for agent_id, twin in twin_ids.items():
@@ -149,9 +148,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             raise ApiError(f"{both} as their hidden persona", method="GET", path=path)
         if twin is not None:
             twin_persona = personas.pop(twin, None)
-            listed = listed or twin_persona is not None
-            if twin_persona is None:
-                # None where the API does not let a twin be read by id.
+            if twin_persona is None:  # read by id: None where the API does not let it be
                 twin_persona = _by_id(account.get_persona, twin)
                 reads += 1
             twins[twin] = (twin_persona.name if twin_persona else "", agent_id)
@@ -178,7 +175,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             )
     owners_by_key = {twin: owner_key("agent", agent) for twin, (_, agent) in twins.items()}
     # Past a full list, an agent's twin is unseen unless the persona listing shows twins.
-    past = incomplete and not listed
+    past = incomplete and live.personas.keys().isdisjoint(twin_ids.values())
     return replace(
         live,
         personas=personas,

@@ -1,6 +1,5 @@
-"""What a run takes from its options and surroundings: the global options, their environment
-variables, the API key and the client they make, the files it reads; and how the process is set
-up while it runs (logging with keys hidden, the collector held, the immediate stop on a signal)."""
+"""What a run takes from its options and surroundings (the global options, their variables, the
+API key, its client, the files it reads), and how the process is set up while it runs."""
 
 from __future__ import annotations
 
@@ -54,11 +53,9 @@ class Settings:
     max_file_size: int = DEFAULT_MAX_FILE_BYTES
     no_color: bool = False
     max_response_size: int = DEFAULT_MAX_RESPONSE_BYTES
-    # The client's sleep (None: its own wait, which a stop interrupts), clock and backoff
-    # multiplier between retries (0: retry at once, Retry-After aside).
+    # The client's sleep (None: its own wait, which a stop interrupts) and clock.
     sleep: Callable[[float], None] | None = None
     clock: Callable[[], float] = time.monotonic
-    backoff: float = 0.5
     # Whether stdout is a terminal: colour and the progress bar.
     stdout_is_terminal: Callable[[], bool] = lambda: sys.stdout.isatty()
     # Asks before an apply without --auto-approve, raising to stop it (None: on the terminal).
@@ -79,8 +76,8 @@ class Settings:
         stand in for the two not given."""
         size, source = max_response_size, "--max-response-size"
         if size is None:
-            size = os.environ.get("BLAND_MAX_RESPONSE_SIZE") or None
             source = "BLAND_MAX_RESPONSE_SIZE"
+            size = os.environ.get(source) or None
         max_bytes = DEFAULT_MAX_RESPONSE_BYTES if size is None else parse_size(size, source)
         if timeout is None:
             timeout = _seconds(os.environ.get("BLAND_TIMEOUT", ""))
@@ -128,7 +125,7 @@ class Settings:
         if found and targets:
             raise InputError(f"{found[0]}: --target goes with config files; a saved plan is whole")
         if found:
-            source: Desired | SavedPlan = read_plan_file(found[0], self.signing_key())
+            source: Desired | SavedPlan = read_plan_file(found[0], signing_key(self.key()))
         else:
             desired = self.read_config(list(files), max_bytes=self.max_file_size)
             source = targeted(desired, targets)
@@ -145,10 +142,6 @@ class Settings:
         if self._key is None:
             self._key = api_key(self.api_key_file, os.environ)
         return self._key
-
-    def signing_key(self) -> bytes:
-        """The key that signs and checks plan files, derived from the API key."""
-        return signing_key(self.key())
 
     def key_source(self) -> str:
         """Where the API key comes from, in words."""
@@ -171,7 +164,6 @@ class Settings:
             max_rps=self.max_rps,
             sleep=self.sleep,
             clock=self.clock,
-            backoff=self.backoff,
             max_response_bytes=self.max_response_size,
             event_hooks=event_hooks,
         )

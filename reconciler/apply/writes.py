@@ -1,8 +1,7 @@
-"""Carry out a plan with the fewest writes: one attach call per persona for every number it
-gains (moves ride along), one detach call for every number it loses, all attaches before any
-detach (make before break); then settings and labels, one call per number. A 401/403 stops the
-run; a `stop` event (SIGINT/SIGTERM) lets the writes on the wire finish and sends nothing more.
-Every planned write ends up in the result as done, failed or skipped."""
+"""Carry out a plan with the fewest writes: per persona one attach call for the numbers it gains
+(moves ride along) and one detach call for those it loses, every attach before any detach (make
+before break); then settings and labels, one call per number. A 401/403 or the `stop` event
+(SIGINT/SIGTERM) sends nothing more. Every write ends in the result: done, failed or skipped."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from reconciler.planfile import SavedPlan
 from reconciler.secrets import REDACTOR
 from reconciler.settings import Settings, setup_logging
 from tests.conftest import TEST_KEY
-from tests.unit.test_core import ATTACH, KEY, saved_plan_file, wanting
+from tests.unit.test_core import ATTACH, saved_plan_file, wanting
 
 
 @pytest.mark.parametrize(
@@ -75,10 +75,11 @@ def test_a_timeout_variable_that_is_no_timeout_is_named(
 
 
 class Keyed(Settings):
-    """Settings whose plan files are signed with KEY, reading every config as `wanting()`."""
+    """Settings whose API key signs plan files as test_core's KEY, reading every config as
+    `wanting()`."""
 
-    def signing_key(self) -> bytes:
-        return KEY
+    def key(self) -> str:
+        return "sk-test"
 
 
 def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
