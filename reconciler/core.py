@@ -34,14 +34,11 @@ from reconciler.planfile import (
     signing_key,
 )
 from reconciler.planner import build_plan
-from reconciler.render import dropped_note, plan_document
+from reconciler.render import MAX_FINDINGS_SHOWN, dropped_note, plan_document
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
 from reconciler.settings import Settings
 from reconciler.text import and_more, counted
-
-# How many differences a refusal names before "and N more".
-MAX_DIFFERENCES_SHOWN = 20
 
 
 def make_plan(
@@ -135,7 +132,7 @@ def differences(shown: dict[str, Any], fresh: dict[str, Any]) -> str:
         old, new = (_keyed(document, path) for document in (shown, fresh))
         found += [f"no longer {_describe(what, old[key])}" for key in old if key not in new]
         found += [f"now also {_describe(what, new[key])}" for key in new if key not in old]
-    return and_more(found, MAX_DIFFERENCES_SHOWN, "; ")
+    return and_more(found, MAX_FINDINGS_SHOWN, "; ")
 
 
 def _keyed(document: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:

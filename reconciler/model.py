@@ -248,8 +248,7 @@ class Live:
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
 
-    # The views below are built once per picture (`replace` makes a new one with none built)
-    # and shared: never change one.
+    # Views built once per picture (`replace` makes a new one) and shared: never change one.
     @cached_property
     def active(self) -> tuple[LivePersona, ...]:
         """Personas that are not soft-deleted, in id order."""

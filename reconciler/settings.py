@@ -94,8 +94,7 @@ class Settings:
     def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
         """The files this run reads (as `what`, and the key file), for refuse_overwriting."""
         found = dict.fromkeys(files, what)
-        key_file = key_file_from(self.api_key_file, os.environ)
-        if key_file:
+        if key_file := key_file_from(self.api_key_file, os.environ):
             found[key_file] = "API key file"
         return found
 
@@ -127,8 +126,7 @@ class Settings:
         if found:
             source: Desired | SavedPlan = read_plan_file(found[0], signing_key(self.key()))
         else:
-            desired = self.read_config(list(files), max_bytes=self.max_file_size)
-            source = targeted(desired, targets)
+            source = targeted(self.read_config(list(files), max_bytes=self.max_file_size), targets)
         option, path = output
         if path is not None:  # nor the config a saved plan was made from
             desired = source if isinstance(source, Desired) else source.desired
@@ -154,8 +152,7 @@ class Settings:
     def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
         """A client for BLAND_API_URL with these settings and httpx's event hooks."""
         base_url, key = self.base_url(), self.key()
-        warning = key_file_warning(self.api_key_file, os.environ)
-        if warning is not None:
+        if warning := key_file_warning(self.api_key_file, os.environ):
             self.warn(warning)
         return BlandClient(
             base_url,

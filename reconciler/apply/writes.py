@@ -142,8 +142,7 @@ class PlanWriter:
             self._stopped_by(error)
             return intended.failed_with(error)
         except ApiError as error:
-            sources = {} if must_finish else self._refused_from(error, intended)
-            if sources:
+            if not must_finish and (sources := self._refused_from(error, intended)):
                 return self._free_then_attach(intended, error, sources)
             return intended.failed_with(error)
         return intended

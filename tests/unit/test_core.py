@@ -14,7 +14,6 @@ import pytest
 from reconciler.apply.result import ApplyResult, Write
 from reconciler.apply.writes import OnWrite, PlanWriter
 from reconciler.core import (
-    MAX_DIFFERENCES_SHOWN,
     apply,
     converge,
     differences,
@@ -40,7 +39,7 @@ from reconciler.planfile import (
     render_plan_file,
     signing_key,
 )
-from reconciler.render import plan_document
+from reconciler.render import MAX_FINDINGS_SHOWN, plan_document
 from reconciler.safety import Thresholds
 from reconciler.secrets import REDACTOR
 from tests.unit.apply import fakes
@@ -228,7 +227,7 @@ def test_differences_name_what_went_and_what_came() -> None:
 def test_differences_count_what_they_do_not_name() -> None:
     many = tuple(
         Change(Action.ATTACH, SUPPORT, "Support", f"+1415555{n:04d}")
-        for n in range(MAX_DIFFERENCES_SHOWN + 3)
+        for n in range(MAX_FINDINGS_SHOWN + 3)
     )
     assert unlike(Plan(changes=()), Plan(changes=many)).endswith("; and 3 more")
 
@@ -529,7 +528,7 @@ def test_a_stale_message_shows_20_differences_and_counts_the_rest(
     plan, saved = saved_for(tmp_path, desired, FakeAccount(live(persona(SALES, "Sales", *added))))
     assert plan.is_empty
     freed = live(persona(SALES, "Sales"), extra=tuple(added))
-    shown = "; ".join(f"now also attach {n} ('Sales')" for n in added[:MAX_DIFFERENCES_SHOWN])
+    shown = "; ".join(f"now also attach {n} ('Sales')" for n in added[:MAX_FINDINGS_SHOWN])
     assert stale_reason(saved, freed) == shown + more
 
 
