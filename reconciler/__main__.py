@@ -1,9 +1,6 @@
-"""`python -m reconciler` and the `reconciler` command: run the command line.
-
-SIGINT and SIGTERM are handled before the command line is imported (which takes a good part of a
-second, where a Ctrl-C typed right after the command lands): nothing has been read or written
-yet, so the run ends at once with one line and 130 or 143, never a traceback.
-"""
+"""`python -m reconciler` and the `reconciler` command: run the command line. SIGINT and SIGTERM
+are handled before it is imported (a good part of a second, where a Ctrl-C typed right after the
+command lands): nothing is read or written yet, so the run ends at once, 130 or 143, one line."""
 
 import os
 import signal

@@ -1,7 +1,6 @@
 """Reads that settle who holds a number: the account read once, then checked where it may be
-wrong, as docs/commands.md ("Reading the account") tells. The persona list is paged with no
-snapshot, so a number moved between two page reads shows on two personas, or on none.
-"""
+wrong (docs/commands.md, "Reading the account"): the persona list is paged with no snapshot, so a
+number moved between two page reads shows on two personas, or on none."""
 
 from __future__ import annotations
 
