@@ -45,10 +45,9 @@ class RoutingSettings:
 
     def __str__(self) -> str:
         """Known keys first, e.g. `{"pathway_id": "pw_1", "pathway_version": 2}`."""
-        value = self.as_dict()
-        order = [key for key in SETTING_KEYS if key in value]
-        order += sorted(key for key in value if key not in SETTING_KEYS)
-        return json.dumps({key: value[key] for key in order}, ensure_ascii=False)
+        value = self.as_dict()  # in key order, as canonical JSON is
+        first = {key: value.pop(key) for key in SETTING_KEYS if key in value}
+        return json.dumps({**first, **value}, ensure_ascii=False)
 
 
 # One encoder for all settings: json.dumps with options would build one per number read.

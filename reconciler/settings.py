@@ -236,12 +236,10 @@ def full_collections_held() -> Iterator[None]:
 
 
 def end_now(signum: int) -> NoReturn:
-    """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line.
-
-    Nothing is being written to the account, and unwinding would wait for requests in flight.
-    stdout is not flushed (a worker may hold it, blocked on a full pipe), and the line goes out
-    with os.write: the signal may have come in the middle of a write to sys.stderr.
-    """
+    """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line. Nothing
+    is being written, and unwinding would wait for requests in flight. stdout is not flushed (a
+    worker may hold it, blocked on a full pipe), and the line goes out with os.write: the signal
+    may have come in the middle of a write to sys.stderr."""
     remove_temporary_files()
     words = f"Stopped by {signal.Signals(signum).name}.\n"
     try:

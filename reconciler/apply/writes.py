@@ -191,9 +191,8 @@ class PlanWriter:
         self, intended: Write, refusal: ApiError, sources: dict[str, list[str]]
     ) -> Write:
         """Free the numbers where they are held (`sources`), then attach; if that fails, attach
-        them back with the settings read before the detach (docs/safety.md). Once a number is
-        freed, no interrupt or authorisation error cuts this short, nor leaves it unrouted unsaid.
-        """
+        them back with the settings read before the detach (docs/safety.md). Once one is freed,
+        no interrupt or authorisation error cuts this short, nor leaves it unrouted unsaid."""
         name = intended.persona_name
         self.record(intended.failed_with(refusal, "refused"))
         if halted := self.halted():
