@@ -72,15 +72,23 @@ class Settings:
     def given(
         self, timeout: float | None, max_response_size: str | None, **options: Any
     ) -> Settings:
-        """These settings with the global options; BLAND_TIMEOUT and BLAND_MAX_RESPONSE_SIZE
-        stand in for the two not given."""
+        """These settings with the global options; BLAND_TIMEOUT (in the range --timeout allows)
+        and BLAND_MAX_RESPONSE_SIZE stand in for the two not given, if set and not empty."""
         size, source = max_response_size, "--max-response-size"
         if size is None:
             source = "BLAND_MAX_RESPONSE_SIZE"
             size = os.environ.get(source) or None
         max_bytes = DEFAULT_MAX_RESPONSE_BYTES if size is None else parse_size(size, source)
-        if timeout is None:
-            timeout = _seconds(os.environ.get("BLAND_TIMEOUT", ""))
+        text = os.environ.get("BLAND_TIMEOUT", "") if timeout is None else ""
+        try:
+            timeout = float(text) if text else timeout or DEFAULT_TIMEOUT
+        except ValueError:
+            raise InputError(f"BLAND_TIMEOUT={text!r} is not a number of seconds") from None
+        if text and not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:  # False for nan
+            raise InputError(
+                f"BLAND_TIMEOUT={text!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
+                f"to {MAX_TIMEOUT:g}"
+            )
         return replace(self, **options, timeout=timeout, max_response_size=max_bytes)
 
     def colour(self) -> bool:
@@ -185,22 +193,6 @@ def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
     kept = tuple(e for e in desired.personas if e.id in wanted or e.name in wanted)
     left_out = frozenset(n for e in desired.personas if e not in kept for n in e.numbers)
     return replace(desired, personas=kept, targets=tuple(targets), elsewhere=left_out)
-
-
-def _seconds(text: str) -> float:
-    """BLAND_TIMEOUT's value, in the range --timeout allows (unset or empty: the default)."""
-    if not text:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"BLAND_TIMEOUT={text!r} is not a number of seconds") from None
-    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:  # False for nan
-        raise InputError(
-            f"BLAND_TIMEOUT={text!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
-            f"to {MAX_TIMEOUT:g}"
-        )
-    return value
 
 
 class _RedactedFormatter(logging.Formatter):
