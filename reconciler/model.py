@@ -291,10 +291,8 @@ class Live:
             held.setdefault(number, (hinted,))
         for number, route in self.routes.items():  # the persona named, a pathway, a prompt
             if isinstance(route.persona_id, str) and route.persona_id:
-                twin = self.twins.get(route.persona_id)
-                held.setdefault(
-                    number, (owner_key("agent", twin[1]) if twin else route.persona_id,)
-                )
+                agent = self.twins.get(route.persona_id, ("", ""))[1]
+                held.setdefault(number, (owner_key("agent", agent) if agent else route.persona_id,))
             elif route.pathway_id:
                 held.setdefault(number, (owner_key("pathway", route.pathway_id),))
             elif route.prompt:

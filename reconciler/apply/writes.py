@@ -170,11 +170,10 @@ class PlanWriter:
         a prompt, or a persona only GET /v1/inbound names (it may be an agent's hidden twin)."""
         if write.action != "attach" or error.status is None:
             return {}
-        wanted = {(write.persona_id, number) for number in write.numbers}
         sources: dict[str, list[str]] = {}
         for source, moves in self.plan.moves_by_source().items():
             kind = owner_kind(source)
-            moved = [m.phone_number for m in moves if (m.persona_id, m.phone_number) in wanted]
+            moved = [m.phone_number for m in moves if m.phone_number in write.moved]
             if moved and (kind == "agent" or (kind == "persona" and moves[0].from_persona_name)):
                 sources[source] = moved
         code = (error.code or "").upper()
