@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Protocol, cast
 
 from reconciler.api import BlandClient
@@ -296,14 +295,13 @@ def export_account(settings: Settings, out: str | None, *, force: bool = False) 
         if os.path.lexists(out) and not force:
             raise InputError(exists)
     with settings.client() as account:
-        # A number moved while the list was read shows on two personas: read those by id.
-        live = read_account(account)
+        live = read_account(account)  # numbers listed twice read again by id, as a plan does
     text = render_export(live, str(load_schema()["$id"]))
     check_plans_clean(text, live)
     for warning in export_warnings(live, text):
         settings.warn(warning)
     if out is not None:
-        write_atomic(Path(out), text, if_exists=None if force else exists)
+        write_atomic(out, text, if_exists=None if force else exists)
     owners = exported_personas(live)
     agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
     numbers = sum(len(owner.numbers) for owner in owners)

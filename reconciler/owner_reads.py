@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from functools import partial
 from typing import TypeVar
 
 from reconciler.client_protocols import AccountReader
@@ -46,7 +45,7 @@ def read_account(
     listed = live.personas.keys()  # twins included
     live = with_agents(live, account, desired)
     if missing := sorted(set(known).difference(live.personas, live.twins)):
-        fresh = _read_all(partial(_by_id, account.get_persona), missing)
+        fresh = _read_all(lambda persona_id: _by_id(account.get_persona, persona_id), missing)
         found = {p.id: p for p in fresh if p is not None and not p.deleted}
         live = replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
     live = confirm_owners(live, account.get_persona)

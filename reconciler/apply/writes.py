@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 from reconciler.apply.result import ApplyResult, Write
@@ -131,7 +130,7 @@ class PlanWriter:
         try:
             # The client says when the call goes to the wire (after its last check for a stop):
             # a write refused unsent never gets the audit's `sent` line.
-            with self.client.before_wire(partial(self.on_write, replace(intended, outcome="sent"))):
+            with self.client.before_wire(lambda: self.on_write(replace(intended, outcome="sent"))):
                 self._call(intended)
         except NotSent as error:
             return intended.skipped_because(error.reason)
