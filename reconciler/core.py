@@ -48,8 +48,8 @@ def make_plan(
     force: bool = False,
     before: Plan | None = None,
 ) -> Plan:
-    """The plan that makes the account match the config, assessed by the valves, with the
-    owners the read confirmed and disagreed on; a plan made `before` guides the read."""
+    """The plan making the account match the config, assessed by the valves, with the owners
+    confirmed by id and, for its numbers, disagreed on; a plan made `before` guides the read."""
     hint = (before.pages_read, before.listed) if before else (0, ())
     live = read_account(account, desired, *hint)
     plan = build_plan(desired, live)
@@ -86,8 +86,8 @@ def plan_config(
 
 
 def plan_from_saved(saved: SavedPlan, account: AccountReader, say: Callable[[str], None]) -> Plan:
-    """A fresh plan from the saved plan's desired state, refused unless it shows the same (or
-    none: the plan is already applied, which it `say`s)."""
+    """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
+    plan already applied comes back with no changes, and `say`s so."""
     if public_url(account.base_url) != saved.api_base_url:
         raise Refused(
             f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
@@ -159,9 +159,9 @@ def converge(
     send: Callable[[Plan, ApplyResult], object],
     announce: Callable[[str], None],
 ) -> ApplyResult:
-    """Make the plan's writes (`send` adds them to the result), then plan again: an empty plan
-    is done, else it is applied once (past the same safety checks, announced as a plan would
-    tell of it) and what a last plan still shows is named in the result."""
+    """Make the plan's writes (`send` adds them to the result), then plan the whole config again:
+    an empty plan is done, else it is applied once (past the same safety checks, announced as a
+    plan would tell of it) and what a last plan still shows is named in the result."""
     result = ApplyResult()
     send(first, result)
     for repaired in (False, True):
@@ -283,9 +283,9 @@ def apply(
 
 
 def export_account(settings: Settings, out: str | None, *, force: bool = False) -> tuple[str, str]:
-    """`export`: the account's routing as a config file, and what it holds (`N personas, N
-    numbers`); what it leaves out goes to settings.warn. `out`, written instead, is refused
-    before any request when it is the key file, or exists without `force`."""
+    """`export`: the live account's routing as a config file, and what it holds (`N personas,
+    N numbers`); what it leaves out, and why, goes to settings.warn. With `out` it is written
+    there, refused before any request when that is the key file, or exists without `force`."""
     exists = (
         f"--out {out} exists: refusing to replace it (nothing was written; "
         "pass --force to replace it)"

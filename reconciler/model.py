@@ -185,8 +185,8 @@ class LiveAgent:
 
 @dataclass(frozen=True)
 class InboundRoute:
-    """What answers one number (GET /v1/inbound/{number}); `persona_id`, undocumented there, is
-    UNREAD when not shown, which is not null (no persona)."""
+    """What answers one number, as GET /v1/inbound/{number} shows it; `persona_id` is
+    undocumented there: UNREAD when not shown, which is not null (no persona)."""
 
     phone_number: str
     pathway_id: str | None
