@@ -24,7 +24,7 @@ from reconciler.errors import AlreadyReported, ConfigError, ExitCode, Refused
 from reconciler.model import Desired
 from reconciler.plan import Plan
 from reconciler.planfile import read_saved_plan
-from reconciler.render import mask_numbers_in, masked, render_json, render_text
+from reconciler.render import mask_numbers_in, masked, plan_document, render_text
 from reconciler.render_markdown import render_markdown
 from reconciler.safety import refusal
 from reconciler.secrets import REDACTOR
@@ -133,7 +133,7 @@ def plan_command(
 def print_plan(plan: Plan, output_format: str, title: str, settings: Settings) -> None:
     """The plan in a format: text (coloured where the settings say), json or markdown."""
     if output_format == "json":
-        echo(render_json(plan), nl=False)
+        echo(json.dumps(plan_document(plan), indent=2))
         for warning in plan.warnings():
             echo(warning, err=True)
     elif output_format == "markdown":

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from reconciler.model import UNREAD, routing_settings
 from reconciler.plan import Action, Change, Plan
-from reconciler.render import masked, render_json, render_text
+from reconciler.render import masked, plan_document, render_text
 from reconciler.render_markdown import render_markdown
 
 SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
@@ -76,7 +74,7 @@ def test_markdown_adds_a_to_column_where_a_persona_has_number_writes() -> None:
 
 
 def test_json_carries_before_after_and_whether_before_was_shown() -> None:
-    document = json.loads(render_json(PLAN))
+    document = plan_document(PLAN)
     assert document["format_version"] == 1
     assert document["summary"] == {"attach": 1, "move": 1, "detach": 0, "settings": 2, "label": 2}
     settings = document["changes"][3]
