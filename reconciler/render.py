@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass
 from itertools import groupby
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -214,44 +213,10 @@ def _as_json(value: Any) -> Any:
     return value
 
 
-def mask_number(number: str) -> str:
-    """Only the last four digits, the rest as `*` (fixed width, so the length is not shown)."""
-    return "****" + number[-4:]
-
-
 _E164 = re.compile(r"\+[0-9]{6,15}")
 
 
 def mask_numbers_in(text: str) -> str:
-    """Free text (a warning, a note) with every E.164 number in it masked."""
-    return _E164.sub(lambda match: mask_number(match.group(0)), text)
-
-
-def masked(plan: Plan) -> Plan:
-    """The same plan with every phone number masked, for output that is made public; labels are
-    free text that may hold a number too, and numbers in them are masked as well."""
-
-    def renumbered(items: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(replace(item, phone_number=mask_number(item.phone_number)) for item in items)
-
-    def text(value: Any) -> Any:
-        return mask_numbers_in(value) if isinstance(value, str) else value
-
-    # The move notes follow their numbers; two numbers that mask alike get none.
-    masks = Counter(map(mask_number, plan.settings_dropped))
-    return replace(
-        plan,
-        changes=tuple(
-            replace(change, before=text(change.before), after=text(change.after))
-            for change in renumbered(plan.changes)
-        ),
-        settings_dropped={
-            mask_number(number): settings
-            for number, settings in plan.settings_dropped.items()
-            if masks[mask_number(number)] == 1
-        },
-        confirmed=renumbered(plan.confirmed),
-        disagreements=renumbered(plan.disagreements),
-        valves=tuple(map(mask_numbers_in, plan.valves)),
-        refusals=tuple(map(mask_numbers_in, plan.refusals)),
-    )
+    """The text with every E.164 number in it masked: `****` and its last four digits (a fixed
+    width, so the length is not shown)."""
+    return _E164.sub(lambda match: "****" + match.group(0)[-4:], text)

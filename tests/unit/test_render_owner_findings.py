@@ -9,7 +9,7 @@ from reconciler.model import ConfirmedOwners, PersonaRef, SourcesDisagree
 from reconciler.plan import Action, Change, Plan
 from reconciler.render import (
     MAX_FINDINGS_SHOWN,
-    masked,
+    mask_numbers_in,
     plan_document,
     plan_warnings,
     render_text,
@@ -76,7 +76,7 @@ def test_markdown_puts_notes_and_disagreements_above_the_summary() -> None:
 
 
 def test_masking_hides_the_numbers_of_the_findings_too() -> None:
-    text = render_text(masked(PLAN), "p.yaml") + json.dumps(plan_document(masked(PLAN)))
+    text = mask_numbers_in(render_text(PLAN, "p.yaml") + json.dumps(plan_document(PLAN)))
     assert "+1415555" not in text
     assert "****0100" in text and "****0101" in text
 
