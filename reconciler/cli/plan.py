@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any, cast
 
 import click
@@ -135,10 +136,7 @@ def print_plan(
 ) -> None:
     """The plan in a format: text (coloured where the settings say), json or markdown; with
     `mask`, every number in what is printed shows only its last four digits."""
-
-    def shown(text: str) -> str:
-        return mask_numbers_in(text) if mask else text
-
+    shown: Callable[[str], str] = mask_numbers_in if mask else str
     if output_format == "json":
         echo(shown(json.dumps(plan_document(plan), indent=2)))
         for warning in plan.warnings():
