@@ -22,6 +22,7 @@ from reconciler.model import (
 )
 from reconciler.planner import build_plan
 from reconciler.secrets import REDACTOR
+from reconciler.text import and_more
 
 NAMED_NUMBERS = 5  # how many numbers an export warning names
 
@@ -175,9 +176,8 @@ def export_warnings(live: Live, text: str) -> list[str]:
             "leaves it as it is"
         )
     if odd:
-        more = f" and {len(odd) - NAMED_NUMBERS} more" if len(odd) > NAMED_NUMBERS else ""
         found.append(
-            f"{', '.join(odd[:NAMED_NUMBERS])}{more}: settings a config cannot hold (a key other "
+            f"{and_more(odd, NAMED_NUMBERS)}: settings a config cannot hold (a key other "
             "than pathway_id, pathway_version and start_node_id, a version that is not a whole "
             "number, or no pathway_id): exported without them, and the config leaves them as "
             "they are"

@@ -161,41 +161,41 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
         raise cannot_read(path, error.strerror) from None
     try:
         document = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
-    except _NotJson as error:
-        raise _refuse(path, f"not a valid plan file ({error})") from None
-    except (UnicodeDecodeError, ValueError) as error:
-        raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
-    if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
-        raise _refuse(path, "not a plan file")
-    version = document.get("format_version")
-    if version != PLAN_FILE_VERSION:
-        reads = f"reconciler {__version__} reads version {PLAN_FILE_VERSION}"
-        unknown = f"plan file format version {json.dumps(version)} is not supported ({reads})"
-        raise _refuse(path, unknown)
-    if key is not None:  # without a key (show) no signature is checked
-        if document.get("key_id") != _key_id(key):
-            raise _refuse(path, "the plan was made with another API key")
-        if not hmac.compare_digest(str(document.get("integrity")), _signature(document, key)):
-            altered = "its signature does not match its content"
-            raise _refuse(path, f"the plan file was altered after it was written ({altered})")
-    try:
+        if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
+            raise _refuse(path, "not a plan file")
+        version = document.get("format_version")
+        if version != PLAN_FILE_VERSION:
+            reads = f"reconciler {__version__} reads version {PLAN_FILE_VERSION}"
+            unknown = f"plan file format version {json.dumps(version)} is not supported ({reads})"
+            raise _refuse(path, unknown)
+        if key is not None:  # without a key (show) no signature is checked
+            if document.get("key_id") != _key_id(key):
+                raise _refuse(path, "the plan was made with another API key")
+            if not hmac.compare_digest(str(document.get("integrity")), _signature(document, key)):
+                altered = "its signature does not match its content"
+                raise _refuse(path, f"the plan file was altered after it was written ({altered})")
         return _parse(path, document)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
+    except _Invalid as error:
+        raise _refuse(path, f"not a valid plan file ({error})") from None
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
         raise _refuse(path, f"not a valid plan file ({type(error).__name__}: {error})") from None
 
 
-class _NotJson(ValueError):
-    """NaN, Infinity or -Infinity: Python's json reads them, JSON has no such numbers."""
+class _Invalid(ValueError):
+    """A value the file holds that a plan file may not: shown as is, with no exception's name."""
 
 
 def _no_constant(name: str) -> Any:
-    raise _NotJson(f"{name} is not a number JSON allows")
+    """NaN, Infinity or -Infinity: Python's json reads them, JSON has no such numbers."""
+    raise _Invalid(f"{name} is not a number JSON allows")
 
 
 def _checked(value: Any, fits: bool, expected: str) -> Any:
-    """The value read from the file, if it `fits` what was expected; else a TypeError showing it."""
+    """The value read from the file, if it `fits` what was expected; else _Invalid showing it."""
     if not fits:
-        raise TypeError(f"expected {expected}, got {json.dumps(value)[:60]}")
+        raise _Invalid(f"expected {expected}, got {json.dumps(value)[:60]}")
     return value
 
 
@@ -209,15 +209,6 @@ def _settings(value: Any) -> RoutingSettings | None:
     return routing_settings(_checked(value, fits, "settings (an object or null)"))
 
 
-def _value(action: Action, value: Any, *, written: bool = False) -> RoutingSettings | str | None:
-    """A settings or label value of a change: a label written is a string, one seen may be null."""
-    if action is Action.SETTINGS:
-        return _settings(value)
-    fits = isinstance(value, str) or (value is None and not written)
-    label: str | None = _checked(value, fits, f"a label (a string{'' if written else ' or null'})")
-    return label
-
-
 def change_from_json(item: dict[str, Any]) -> Change:
     """A change from its JSON object (Change.to_json); raises on a malformed one."""
     action = Action(item["action"])
@@ -226,8 +217,13 @@ def change_from_json(item: dict[str, Any]) -> Change:
     if action in NUMBER_WRITES:
         known = item["before_known"]
         _checked(known, isinstance(known, bool), "before_known to be true or false")
-        before = _value(action, item["before"]) if known else UNREAD
-        after = _value(action, item["after"], written=True)
+        before, after = item["before"] if known else None, item["after"]
+        if action is Action.SETTINGS:
+            before, after = _settings(before), _settings(after)
+        else:  # a label written is a string, one seen may be null
+            _checked(before, isinstance(before, str | None), "a label (a string or null)")
+            _checked(after, isinstance(after, str), "a label (a string)")
+        before = before if known else UNREAD
     source, source_name = None, None
     if "from_persona_id" in item:
         source = owner_key(str(item["from_kind"]), str(item["from_persona_id"]))

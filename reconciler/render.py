@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass
 from itertools import groupby
-from typing import Any, NamedTuple, TypeVar
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from reconciler.model import (
     UNREAD,
-    ConfirmedOwners,
     PersonaRef,
     RoutingSettings,
     SeenLabel,
     SeenSettings,
-    SourcesDisagree,
     owner_id,
     owner_kind,
     owner_words,
@@ -82,22 +80,20 @@ def owner_rows(plan: Plan) -> list[tuple[str, str, list[Row]]]:
         for change in plan.changes
         if change.action in (Action.ATTACH, Action.MOVE)
     }
-    groups = []
-    by_owner = groupby(plan.changes, key=lambda change: (change.persona_id, change.persona_name))
-    for (key, name), changes in by_owner:
-        rows = []
-        for change in changes:
-            before = arrival = after = cleared = ""
-            if change.action in NUMBER_WRITES:
-                before, after = shown_value(change.before), shown_value(change.after)
-                if change.action is Action.SETTINGS:
-                    arrival = arrivals.get((key, change.phone_number), "")
-            dropped = plan.settings_dropped.get(change.phone_number)
-            if change.action is Action.MOVE and dropped is not None:
-                cleared = dropped_note(dropped)
-            rows.append(Row(change, before, arrival, after, cleared))
-        groups.append((key, name, rows))
-    return groups
+
+    def row(change: Change) -> Row:
+        before = arrival = after = cleared = ""
+        if change.action in NUMBER_WRITES:
+            before, after = shown_value(change.before), shown_value(change.after)
+        if change.action is Action.SETTINGS:
+            arrival = arrivals.get((change.persona_id, change.phone_number), "")
+        dropped = plan.settings_dropped.get(change.phone_number)
+        if change.action is Action.MOVE and dropped is not None:
+            cleared = dropped_note(dropped)
+        return Row(change, before, arrival, after, cleared)
+
+    by_owner = groupby(plan.changes, key=attrgetter("persona_id", "persona_name"))
+    return [(key, name, list(map(row, changes))) for (key, name), changes in by_owner]
 
 
 def where(key: str) -> str:
@@ -217,52 +213,10 @@ def _as_json(value: Any) -> Any:
     return value
 
 
-def render_json(plan: Plan) -> str:
-    """The plan document as indented JSON."""
-    return json.dumps(plan_document(plan), indent=2) + "\n"
-
-
-def mask_number(number: str) -> str:
-    """Only the last four digits, the rest as `*` (fixed width, so the length is not shown)."""
-    return "****" + number[-4:]
-
-
 _E164 = re.compile(r"\+[0-9]{6,15}")
 
 
 def mask_numbers_in(text: str) -> str:
-    """Free text (a warning, a note) with every E.164 number in it masked."""
-    return _E164.sub(lambda match: mask_number(match.group(0)), text)
-
-
-_Numbered = TypeVar("_Numbered", Change, ConfirmedOwners, SourcesDisagree)
-
-
-def masked(plan: Plan) -> Plan:
-    """The same plan with every phone number masked, for output that is made public; labels are
-    free text that may hold a number too, and numbers in them are masked as well."""
-
-    def renumbered(item: _Numbered) -> _Numbered:
-        return replace(item, phone_number=mask_number(item.phone_number))
-
-    def text(value: Any) -> Any:
-        return mask_numbers_in(value) if isinstance(value, str) else value
-
-    # The move notes follow their numbers; two numbers that mask alike get none.
-    masks = Counter(map(mask_number, plan.settings_dropped))
-    return replace(
-        plan,
-        changes=tuple(
-            replace(renumbered(change), before=text(change.before), after=text(change.after))
-            for change in plan.changes
-        ),
-        settings_dropped={
-            mask_number(number): settings
-            for number, settings in plan.settings_dropped.items()
-            if masks[mask_number(number)] == 1
-        },
-        confirmed=tuple(map(renumbered, plan.confirmed)),
-        disagreements=tuple(map(renumbered, plan.disagreements)),
-        valves=tuple(map(mask_numbers_in, plan.valves)),
-        refusals=tuple(map(mask_numbers_in, plan.refusals)),
-    )
+    """The text with every E.164 number in it masked: `****` and its last four digits (a fixed
+    width, so the length is not shown)."""
+    return _E164.sub(lambda match: "****" + match.group(0)[-4:], text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any, cast
 
 import click
@@ -24,7 +25,7 @@ from reconciler.errors import AlreadyReported, ConfigError, ExitCode, Refused
 from reconciler.model import Desired
 from reconciler.plan import Plan
 from reconciler.planfile import read_saved_plan
-from reconciler.render import mask_numbers_in, masked, render_json, render_text
+from reconciler.render import mask_numbers_in, plan_document, render_text
 from reconciler.render_markdown import render_markdown
 from reconciler.safety import refusal
 from reconciler.secrets import REDACTOR
@@ -117,7 +118,7 @@ def plan_command(
     --force, or a protected number).
     """
     plan = plan_config(settings, files, targets, valves, force=force, out=out)
-    print_plan(masked(plan) if mask_numbers else plan, output_format, label(files), settings)
+    print_plan(plan, output_format, label(files), settings, mask=mask_numbers)
     if out is not None:
         note = f"Saved the plan to {out}. To apply exactly this plan: reconciler apply {out}"
         # Only text is for reading; json and markdown are documents other tools take verbatim.
@@ -130,18 +131,24 @@ def plan_command(
         raise AlreadyReported(ExitCode.CHANGES)
 
 
-def print_plan(plan: Plan, output_format: str, title: str, settings: Settings) -> None:
-    """The plan in a format: text (coloured where the settings say), json or markdown."""
+def print_plan(
+    plan: Plan, output_format: str, title: str, settings: Settings, *, mask: bool = False
+) -> None:
+    """The plan in a format: text (coloured where the settings say), json or markdown; with
+    `mask`, every number in what is printed shows only its last four digits."""
+    shown: Callable[[str], str] = mask_numbers_in if mask else str
     if output_format == "json":
-        echo(render_json(plan), nl=False)
+        echo(shown(json.dumps(plan_document(plan), indent=2)))
         for warning in plan.warnings():
-            echo(warning, err=True)
+            echo(shown(warning), err=True)
     elif output_format == "markdown":
-        echo(render_markdown(plan, title, redact=REDACTOR.clean), nl=False)
+        # Masked before Markdown escapes the text, as secrets are redacted: `****` is escaped.
+        markdown = render_markdown(plan, title, redact=lambda text: shown(REDACTOR.clean(text)))
+        echo(markdown, nl=False)
     elif settings.colour():
-        echo(render_text(plan, title, _style), nl=False, colour=True)
+        echo(shown(render_text(plan, title, _style)), nl=False, colour=True)
     else:
-        echo(render_text(plan, title), nl=False)
+        echo(shown(render_text(plan, title)), nl=False)
 
 
 def _style(text: str, name: str) -> str:
@@ -161,7 +168,6 @@ def show_command(settings: Settings, planfile: str, output_format: str, mask_num
     account still gives exactly this plan before writing, and checks the file's signature.
     """
     saved = read_saved_plan(planfile)
-    plan = masked(saved.plan) if mask_numbers else saved.plan
     # The file's own strings are shown as data: a crafted file cannot fake lines of output.
     title = printable(label(saved.desired.files) or planfile)
     if output_format == "text":
@@ -169,8 +175,8 @@ def show_command(settings: Settings, planfile: str, output_format: str, mask_num
             f"Plan saved in {printable(planfile)} by reconciler {printable(saved.tool_version)}, "
             f"for {printable(saved.api_base_url)}:\n"
         )
-    print_plan(plan, output_format, title, settings)
-    if output_format == "text" and not plan.is_empty:
+    print_plan(saved.plan, output_format, title, settings, mask=mask_numbers)
+    if output_format == "text" and not saved.plan.is_empty:
         echo(
             "Apply checks the plan and its safety valves against the account before writing:\n"
             f"  reconciler apply {printable(planfile)}"

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 from reconciler.model import UNREAD, ConfirmedOwners, PersonaRef, SourcesDisagree, routing_settings
 from reconciler.plan import Action, Change, Plan
-from reconciler.render import render_json
+from reconciler.render import plan_document
 from reconciler.simulator import Simulator
 from tests.conftest import CONFIG, ROOT, RunCli
 
@@ -129,7 +129,7 @@ def test_settings_label_and_owner_findings_are_valid_and_a_stray_field_is_not() 
         ),
         disagreements=(SourcesDisagree("+14155550104", PersonaRef("p-c", ""), ()),),
     )
-    document = json.loads(render_json(plan))
+    document = plan_document(plan)
     assert {"confirmed_owners", "sources_disagree"} <= document.keys()
     assert errors(document) == []
     assert document["safety"] == {"apply_refuses": False, "valves": [], "protected": []}
@@ -147,7 +147,7 @@ def test_safety_findings_a_move_that_clears_settings_and_targets_are_valid() -> 
         refusals=("+14155550101 is protected and the plan moves it from 'B' to 'A'",),
         targets=("A",),
     )
-    document = json.loads(render_json(plan))
+    document = plan_document(plan)
     assert document["changes"][0]["settings_cleared"] == {"pathway_id": "pw_1"}
     assert document["safety"] == {
         "apply_refuses": True,
@@ -161,6 +161,6 @@ def test_safety_findings_a_move_that_clears_settings_and_targets_are_valid() -> 
 @pytest.mark.parametrize("source", ["agent:ag_1", "pathway:pw_1", "prompt:+14155550101"])
 def test_a_move_from_every_kind_of_owner_is_valid(source: str) -> None:
     move = Change(Action.MOVE, "p-a", "A", "+14155550101", source, "")
-    document = json.loads(render_json(Plan((move,))))
+    document = plan_document(Plan((move,)))
     assert document["changes"][0]["from_kind"] == source.partition(":")[0]
     assert errors(document) == []

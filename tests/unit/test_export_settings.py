@@ -113,3 +113,18 @@ def test_a_label_too_long_for_a_config_is_left_out_so_the_export_still_loads() -
         "characters, an emoji counting as two): they are exported without it, and the config "
         "leaves it as it is"
     ]
+
+
+def test_settings_a_config_cannot_hold_name_five_numbers_then_count_the_rest() -> None:
+    numbers = [f"+1415555020{n}" for n in range(8)]
+    odd = routing_settings({"pathway_version": 2})
+    persona = LivePersona(
+        "p-1",
+        "Support",
+        frozenset(numbers),
+        settings=dict.fromkeys(numbers, odd),
+        labels=dict.fromkeys(numbers, "Desk"),
+    )
+    live = live_of(persona)
+    [warning] = export_warnings(live, render_export(live, "schema.json"))
+    assert warning.startswith(f"warning: {', '.join(numbers[:5])}, and 3 more: settings ")

@@ -358,7 +358,7 @@ def test_a_malformed_field_is_refused_with_what_was_found(
     with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
     assert str(refused.value) == _refusal(
-        path, f"not a valid plan file (TypeError: expected a list of strings, got {shown})"
+        path, f"not a valid plan file (expected a list of strings, got {shown})"
     )
 
 
@@ -490,8 +490,8 @@ PERCENT = "max_detach_percent, a number from 0 to 100"
         ("NaN", "not a valid plan file (NaN is not a number JSON allows)"),
         ("Infinity", "not a valid plan file (Infinity is not a number JSON allows)"),
         ("-Infinity", "not a valid plan file (-Infinity is not a number JSON allows)"),
-        ("1e999", f"not a valid plan file (TypeError: expected {PERCENT}, got Infinity)"),
-        ("100.5", f"not a valid plan file (TypeError: expected {PERCENT}, got 100.5)"),
+        ("1e999", f"not a valid plan file (expected {PERCENT}, got Infinity)"),
+        ("100.5", f"not a valid plan file (expected {PERCENT}, got 100.5)"),
     ],
 )
 def test_a_threshold_that_is_not_a_number_from_0_to_100_is_refused(
@@ -542,8 +542,29 @@ def test_a_safety_value_of_the_wrong_kind_is_refused_not_converted(
     _resealed(path, document)
     with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
-    found = f"not a valid plan file (TypeError: expected {name}, "
+    found = f"not a valid plan file (expected {name}, "
     assert found in str(refused.value)
     assert str(refused.value).endswith(
         f", got {json.dumps(value)}): nothing was written. Run plan again."
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("min_numbers", -1, "min_numbers, a whole number >= 0"),
+        ("max_detach_percent", 100.5, PERCENT),
+        ("max_detach_percent", -1, PERCENT),
+    ],
+)
+def test_a_safety_value_out_of_range_is_refused_without_calling_it_a_type_error(
+    name: str, value: Any, expected: str, tmp_path: Path
+) -> None:
+    path = saved_file(tmp_path)
+    document = _document(path)
+    document["safety"][name] = value
+    _resealed(path, document)
+    with pytest.raises(Refused) as refused:
+        read_plan_file(str(path), KEY)
+    reason = f"not a valid plan file (expected {expected}, got {json.dumps(value)})"
+    assert str(refused.value) == _refusal(path, reason)

@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 
 from reconciler.model import ConfirmedOwners, PersonaRef, SourcesDisagree
 from reconciler.plan import Action, Change, Plan
-from reconciler.render import mask_number, mask_numbers_in, masked, render_json, render_text
+from reconciler.render import mask_numbers_in, plan_document, render_text
 from tests.conftest import ROOT
 
 SUPPORT, SALES, IVR = "p-support", "p-sales", "p-ivr"
@@ -71,7 +71,7 @@ def test_control_characters_in_names_cannot_fake_plan_lines() -> None:
 
 
 def test_json_carries_the_format_version_every_change_and_the_counts() -> None:
-    document = json.loads(render_json(PLAN))
+    document = plan_document(PLAN)
     assert document["format_version"] == 1
     assert document["summary"] == {"attach": 2, "move": 1, "detach": 1, "settings": 0, "label": 0}
     assert [change["action"] for change in document["changes"]] == [
@@ -84,14 +84,14 @@ def test_json_carries_the_format_version_every_change_and_the_counts() -> None:
 
 
 def test_masking_keeps_the_last_four_digits_at_a_fixed_width() -> None:
-    assert mask_number("+14155550102") == "****0102"
-    assert mask_number("+442071234567") == "****4567"
+    assert mask_numbers_in("+14155550102") == "****0102"
+    assert mask_numbers_in("+442071234567") == "****4567"
     assert mask_numbers_in("+14155550102 is on +442071234567") == "****0102 is on ****4567"
     assert mask_numbers_in("no number, +123 too short") == "no number, +123 too short"
 
 
 def test_a_masked_plan_shows_no_whole_number() -> None:
-    text = render_text(masked(PLAN), "p.yaml") + render_json(masked(PLAN))
+    text = mask_numbers_in(render_text(PLAN, "p.yaml") + json.dumps(plan_document(PLAN)))
     for change in PLAN.changes:
         assert change.phone_number not in text
     assert "****0102" in text
@@ -103,6 +103,6 @@ def test_the_plan_schema_describes_every_key_the_json_may_carry() -> None:
     found = (ConfirmedOwners("+14155550102", (PersonaRef(IVR, ""),), ()),)
     differ = (SourcesDisagree("+14155550103", PersonaRef(SALES, ""), ()),)
     full = replace(PLAN, targets=("Sales",), notices=("agent 'Bot' has no production version",))
-    document = json.loads(render_json(replace(full, confirmed=found, disagreements=differ)))
+    document = plan_document(replace(full, confirmed=found, disagreements=differ))
     assert {"targets", "warnings", "confirmed_owners", "sources_disagree"} <= set(document)
     Draft202012Validator(schema).validate(document)

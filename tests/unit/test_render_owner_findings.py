@@ -9,9 +9,9 @@ from reconciler.model import ConfirmedOwners, PersonaRef, SourcesDisagree
 from reconciler.plan import Action, Change, Plan
 from reconciler.render import (
     MAX_FINDINGS_SHOWN,
-    masked,
+    mask_numbers_in,
+    plan_document,
     plan_warnings,
-    render_json,
     render_text,
 )
 from reconciler.render_markdown import render_markdown
@@ -51,7 +51,7 @@ def test_an_empty_plan_still_says_so() -> None:
 
 
 def test_json_has_a_field_for_each_only_when_there_is_something_in_it() -> None:
-    document = json.loads(render_json(PLAN))
+    document = plan_document(PLAN)
     assert document["confirmed_owners"] == [
         {"phone_number": N, "seen_on": ["p-x", "p-y"], "held_by": ["p-y"]}
     ]
@@ -59,7 +59,7 @@ def test_json_has_a_field_for_each_only_when_there_is_something_in_it() -> None:
         {"phone_number": "+14155550101", "inbound_owner": "p-y", "listed_on": []},
         {"phone_number": "+14155550102", "inbound_owner": "p-hidden", "listed_on": ["p-x"]},
     ]
-    assert set(json.loads(render_json(Plan(changes=(MOVE,))))) == {
+    assert set(plan_document(Plan(changes=(MOVE,)))) == {
         "format_version",
         "changes",
         "summary",
@@ -76,7 +76,7 @@ def test_markdown_puts_notes_and_disagreements_above_the_summary() -> None:
 
 
 def test_masking_hides_the_numbers_of_the_findings_too() -> None:
-    text = render_text(masked(PLAN), "p.yaml") + render_json(masked(PLAN))
+    text = mask_numbers_in(render_text(PLAN, "p.yaml") + json.dumps(plan_document(PLAN)))
     assert "+1415555" not in text
     assert "****0100" in text and "****0101" in text
 
@@ -88,6 +88,4 @@ def test_many_findings_are_counted_after_the_first_twenty() -> None:
     lines = plan_warnings(Plan(changes=(), disagreements=many))
     assert len(lines) == MAX_FINDINGS_SHOWN + 1
     assert lines[-1] == "Sources disagree on 5 more numbers (--format json lists them all)."
-    assert (
-        len(json.loads(render_json(Plan(changes=(), disagreements=many)))["sources_disagree"]) == 25
-    )
+    assert len(plan_document(Plan(changes=(), disagreements=many))["sources_disagree"]) == 25

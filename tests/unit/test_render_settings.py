@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from reconciler.model import UNREAD, routing_settings
 from reconciler.plan import Action, Change, Plan
-from reconciler.render import masked, render_json, render_text
+from reconciler.render import mask_numbers_in, plan_document, render_text
 from reconciler.render_markdown import render_markdown
 
 SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
@@ -76,7 +74,7 @@ def test_markdown_adds_a_to_column_where_a_persona_has_number_writes() -> None:
 
 
 def test_json_carries_before_after_and_whether_before_was_shown() -> None:
-    document = json.loads(render_json(PLAN))
+    document = plan_document(PLAN)
     assert document["format_version"] == 1
     assert document["summary"] == {"attach": 1, "move": 1, "detach": 0, "settings": 2, "label": 2}
     settings = document["changes"][3]
@@ -94,7 +92,7 @@ def test_json_carries_before_after_and_whether_before_was_shown() -> None:
 
 
 def test_masking_hides_numbers_in_labels_too() -> None:
-    text = render_text(masked(PLAN), "personas.yaml")
+    text = mask_numbers_in(render_text(PLAN, "personas.yaml"))
     assert "+1415" not in text
     assert 'label: "Call ****0199\\u001b[2J" -> none' in text
 
@@ -112,5 +110,15 @@ def test_a_move_says_which_undeclared_settings_it_clears() -> None:
     markdown = render_markdown(plan, "c.yaml")
     assert "| move | `+14155550102` | Legacy IVR (its settings there, " in markdown
     assert "pw\\_ivr" in markdown  # escaped like any text from the account
-    hidden = render_text(masked(plan), "c.yaml")
+    hidden = mask_numbers_in(render_text(plan, "c.yaml"))
     assert f"  ~ ****0102 (from 'Legacy IVR')\n    {note}\n" in hidden
+
+
+def test_masked_moves_whose_numbers_end_alike_keep_each_its_settings_note() -> None:
+    numbers = ("+14155550102", "+14165550102")
+    plan = Plan(
+        tuple(Change(Action.MOVE, SUPPORT, "Support", n, IVR, "Legacy IVR") for n in numbers),
+        settings_dropped=dict.fromkeys(numbers, routing_settings({"pathway_id": "pw_ivr"})),
+    )
+    hidden = mask_numbers_in(render_text(plan, "c.yaml"))
+    assert hidden.count("  ~ ****0102 (from 'Legacy IVR')\n    its settings there, ") == 2
