@@ -17,8 +17,9 @@ import phonenumbers
 
 from reconciler import model
 from reconciler.api import urls
-from reconciler.api.urls import UNSAFE_ID, shown_text, unsafe_id
+from reconciler.api.urls import UNSAFE_ID, unsafe_id
 from reconciler.errors import ApiError
+from reconciler.text import shown
 
 # The documented maximum of GET /v2/agents' `limit`. The list has no page, cursor or total: a
 # full one may have left agents out, and there is no way to ask for them.
@@ -97,7 +98,7 @@ _JSON_TYPES = {type(None): "null", bool: "a boolean", str: "a string", list: "an
 def json_type(value: Any, *, text_shown: bool = False) -> str:
     """A value's JSON type as a message about an answer names it; with `text_shown`, text itself."""
     if text_shown and isinstance(value, str):
-        return repr(shown_text(value))
+        return repr(shown(value))
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"a number ({value!r})"
     return _JSON_TYPES.get(type(value), "an object")
@@ -158,11 +159,11 @@ def _persona(item: Any, where: str) -> model.LivePersona:
     persona_id = id_of(item, where, "a persona object")
     if unsafe_id(persona_id) or model.owner_kind(persona_id) != "persona":
         name = item.get("name")
-        named = f'persona "{shown_text(name)}"' if isinstance(name, str) and name else where
+        named = f'persona "{shown(name)}"' if isinstance(name, str) and name else where
         # `agent:ID` and the like are the tool's own keys for owners of other kinds.
         why = UNSAFE_ID if unsafe_id(persona_id) else "one that names an owner of another kind"
-        raise Malformed(f'{named} has the id "{shown_text(persona_id)}", {why}')
-    where = f"persona {shown_text(persona_id)}"
+        raise Malformed(f'{named} has the id "{shown(persona_id)}", {why}')
+    where = f"persona {shown(persona_id)}"
     entries = _list(item.get("inbound_numbers"), item, "a list", f"{where}: `inbound_numbers`")
     numbers: set[str] = set()
     settings: dict[str, model.RoutingSettings | None] = {}
@@ -189,7 +190,7 @@ def _persona(item: Any, where: str) -> model.LivePersona:
     tagged = [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
     agent = next((tag[len(_TWIN_TAG) :] for tag in tagged if tag.startswith(_TWIN_TAG)), None)
     if agent is not None and unsafe_id(agent):
-        raise Malformed(f'a `{_TWIN_TAG}` tag names "{shown_text(agent)}", {UNSAFE_ID}')
+        raise Malformed(f'a `{_TWIN_TAG}` tag names "{shown(agent)}", {UNSAFE_ID}')
     return model.LivePersona(
         id=persona_id,
         name=str(item.get("name") or ""),
@@ -246,10 +247,10 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
             number = _phone_number(item, f"entry {index}")
             owner = item.get("persona_id") if isinstance(item, dict) else None
             if owner is not None:  # named (undocumented): checked, the number shown if wrong
-                where = shown_text(number)
+                where = shown(number)
                 owner = optional_id(item, "persona_id", where)
                 if owner is not None and unsafe_id(owner):
-                    raise Malformed(f'{where}: `persona_id` is "{shown_text(owner)}", {UNSAFE_ID}')
+                    raise Malformed(f'{where}: `persona_id` is "{shown(owner)}", {UNSAFE_ID}')
             numbers[number] = owner
     return numbers
 
@@ -286,7 +287,7 @@ def agents_from_list(payload: Any) -> tuple[list[model.LiveAgent], bool]:
         for index, item in enumerate(items):
             agent = _agent(item, f"data[{index}]")
             if agent.id in agents:
-                raise Malformed(f"agent {shown_text(agent.id)} is listed twice")
+                raise Malformed(f"agent {shown(agent.id)} is listed twice")
             agents[agent.id] = agent
     return list(agents.values()), len(items) >= AGENT_LIST_LIMIT
 
@@ -304,8 +305,8 @@ def _data_of_agent(payload: Any, agent_id: str) -> dict[str, Any]:
         raise Malformed(f"`data` is {json_type(data)}, not an object")
     named = data.get("agent_id", agent_id)
     if not _is_id(named) or str(named) != agent_id:
-        shown = json_type(named, text_shown=True)
-        raise Malformed(f"`data.agent_id` is {shown}, not the agent asked for")
+        named = json_type(named, text_shown=True)
+        raise Malformed(f"`data.agent_id` is {named}, not the agent asked for")
     return data
 
 
@@ -326,9 +327,9 @@ def route_from_answer(payload: Any, number: str, path: str) -> model.InboundRout
     with reading("GET", path):
         if not isinstance(record, dict):
             raise Malformed(f"the number's record is {json_type(record)}")
-        shown = record.get("phone_number", number)
-        if not isinstance(shown, str) or as_read(shown) != as_read(number):
-            raise Malformed(f"`phone_number` is {json_type(shown, text_shown=True)}, not {number}")
+        found = record.get("phone_number", number)
+        if not isinstance(found, str) or as_read(found) != as_read(number):
+            raise Malformed(f"`phone_number` is {json_type(found, text_shown=True)}, not {number}")
         owner: str | model.Unread | None = model.UNREAD
         if "persona_id" in record:
             owner = optional_id(record, "persona_id", number)

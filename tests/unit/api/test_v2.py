@@ -12,7 +12,7 @@ from reconciler.api import BlandClient
 from reconciler.api.wire import AGENT_LIST_LIMIT
 from reconciler.errors import ApiError, InputError
 from reconciler.model import UNREAD, InboundRoute, LiveAgent, Unread
-from reconciler.text import printable
+from reconciler.text import shown
 from tests.unit.api.mock_api import make_client
 
 N100, N101 = "+14155550100", "+14155550101"
@@ -48,9 +48,9 @@ def agent_json(index: int, **fields: Any) -> dict[str, Any]:
         ("a?b", 'it holds "?"'),
         ("a#b", 'it holds "#"'),
         ("a%2Fb", 'it holds "%"'),
-        ("a\nb", 'it holds "\\x0a"'),
-        ("a\x7fb", 'it holds "\\x7f"'),
-        ("a\x85b", 'it holds "\\x85"'),
+        ("a\nb", 'it holds "\\u000a"'),
+        ("a\x7fb", 'it holds "\\u007f"'),
+        ("a\x85b", 'it holds "\\u0085"'),
     ],
 )
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_an_id_unsafe_in_a_path_is_refused_before_anything_is_sent(
     with pytest.raises(InputError) as refused:
         call(client, agent_id)
     assert str(refused.value).endswith(f"cannot be sent in a request path: {why}")
-    assert str(refused.value).startswith(f'agent id "{printable(agent_id)}" ')
+    assert str(refused.value).startswith(f'agent id "{shown(agent_id)}" ')
     assert sent == []
 
 

@@ -163,7 +163,7 @@ def test_a_persona_id_from_the_api_is_shown_safely_in_an_error() -> None:
     with pytest.raises(ApiError) as raised:
         personas_from_page(page, 1)
     message = str(raised.value)
-    assert "\x1b" not in message and "p1\\x1b[2J" in message
+    assert "\x1b" not in message and "p1\\u001b[2J" in message
     assert "x" * 60 not in message
 
 
