@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -320,28 +320,27 @@ class Transport:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
             started = time.perf_counter()
-            try:
-                # A new request for each attempt: doctor's hooks tell attempts apart by it.
-                with self._http.stream(method, url, json=body) as streamed:
-                    content = self._bodies.read(streamed, path, lambda: self._clock() > deadline)
-            except httpx.TransportError as error:
-                # A write whose connection was never made cannot have taken effect.
-                connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
-                log.debug("%s %s -> %s", method, path, type(error).__name__)
-                why = f"no usable answer ({type(error).__name__})"
-                why = why if connected else cannot_connect(error, self.base_url)
-                no_answer = ApiError(why, method=method, path=path)
-                raise RetryableFailure(no_answer, ambiguous=write and connected) from None
-            raw_path = streamed.request.url.raw_path.decode("ascii", "replace")
-            elapsed = (time.perf_counter() - started) * 1000
-            log.debug("%s %s -> %s (%.0f ms)", method, raw_path, streamed.status_code, elapsed)
-            try:
+            with ExitStack() as answer:
+                try:
+                    # A new request for each attempt: doctor's hooks tell attempts apart by it.
+                    streamed = answer.enter_context(self._http.stream(method, url, json=body))
+                    held = self._bodies.hold(streamed, path, lambda: self._clock() > deadline)
+                    content = answer.enter_context(held)
+                except httpx.TransportError as error:
+                    # A write whose connection was never made cannot have taken effect.
+                    connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+                    log.debug("%s %s -> %s", method, path, type(error).__name__)
+                    why = f"no usable answer ({type(error).__name__})"
+                    why = why if connected else cannot_connect(error, self.base_url)
+                    no_answer = ApiError(why, method=method, path=path)
+                    raise RetryableFailure(no_answer, ambiguous=write and connected) from None
+                raw_path = streamed.request.url.raw_path.decode("ascii", "replace")
+                elapsed = (time.perf_counter() - started) * 1000
+                log.debug("%s %s -> %s (%.0f ms)", method, raw_path, streamed.status_code, elapsed)
                 if streamed.is_success:
                     return read(streamed, content, method, path)
                 failure = bodies.error_from_response(streamed, content, method, path)
                 raise self._failure(failure, write)
-            finally:
-                self._bodies.give_back(content)
 
     def _failure(self, failure: ApiError, write: bool) -> Exception:
         """What the error of an answer that is not a success stands for: to retry, or not."""
