@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 
@@ -109,36 +109,34 @@ def data_of(payload: Any) -> Any:
     return payload.get("data") if isinstance(payload, dict) else payload
 
 
-def _list(items: Any, payload: Any, what: str, name: str = "`data`") -> list[Any]:
-    """`items`, the list an answer holds, refused when it is anything else."""
-    if not isinstance(items, list):  # a string too: each character would read as an entry
-        where = name if isinstance(payload, dict) else "the body"
-        raise Malformed(f"{where} is {json_type(items)}, not {what}")
-    return items
+T = TypeVar("T")
+# An id in an answer: a string, or a number read as text.
+_ID = (str, int)
 
 
-def _is_id(value: Any) -> bool:
-    """An id in an answer: a string, or a number read as text."""
-    return isinstance(value, str | int) and not isinstance(value, bool)
+def _typed(value: Any, kinds: type[T] | tuple[type[T], ...], where: str, what: str) -> T:
+    """`value` when it is one of `kinds` (a boolean is never a number here), else refused."""
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise Malformed(f"{where} is {json_type(value)}, not {what}")
+    return value
+
+
+def _list(items: Any, payload: Any, what: str) -> list[Any]:
+    """`items`, the list an answer holds: a string would read as a list of its characters."""
+    return _typed(items, list, "`data`" if isinstance(payload, dict) else "the body", what)
 
 
 def id_of(item: Any, where: str, what: str = "an object") -> str:
     """The `id` of an object of the answer."""
-    if not isinstance(item, dict):
-        raise Malformed(f"{where} is {json_type(item)}, not {what}")
-    if "id" not in item:
+    if "id" not in _typed(item, dict, where, what):
         raise Malformed(f"{where} has no `id`")
-    if not _is_id(item["id"]):
-        raise Malformed(f"{where} has an `id` that is {json_type(item['id'])}")
-    return str(item["id"])
+    return str(_typed(item["id"], _ID, f"{where}: `id`", "an id"))
 
 
 def optional_id(item: dict[str, Any], key: str, where: str, what: str = "an id") -> str | None:
-    """A field that may be null, "" read as null: an id (a string, or a number read as text),
-    or with `what` "a string", text only."""
-    found = item.get(key)
-    if not (found is None or isinstance(found, str) or (what == "an id" and _is_id(found))):
-        raise Malformed(f"{where}: `{key}` is {json_type(found)}, not {what}")
+    """A field that may be null, "" read as null: an id, or with `what` "a string", text only."""
+    kinds = (type(None), *((str,) if what == "a string" else _ID))
+    found = _typed(item.get(key), kinds, f"{where}: `{key}`", what)
     return str(found) if found not in (None, "") else None
 
 
@@ -147,11 +145,10 @@ def _phone_number(entry: Any, where: str) -> str:
     number = entry.get("phone_number") if isinstance(entry, dict) else entry
     if isinstance(entry, dict) and not isinstance(number, str):
         raise Malformed(f"{where} is an object whose `phone_number` is {json_type(number)}")
-    if not isinstance(number, str):
-        raise Malformed(f"{where} is {json_type(number)}, not a phone number string")
-    if not number.strip():
+    number = _typed(number, str, where, "a phone number string").strip()
+    if not number:
         raise Malformed(f"{where} is an empty phone number")
-    return number.strip()
+    return number
 
 
 def _persona(item: Any, where: str) -> model.LivePersona:
@@ -164,7 +161,7 @@ def _persona(item: Any, where: str) -> model.LivePersona:
         why = UNSAFE_ID if unsafe_id(persona_id) else "one that names an owner of another kind"
         raise Malformed(f'{named} has the id "{shown(persona_id)}", {why}')
     where = f"persona {shown(persona_id)}"
-    entries = _list(item.get("inbound_numbers"), item, "a list", f"{where}: `inbound_numbers`")
+    entries = _typed(item.get("inbound_numbers"), list, f"{where}: `inbound_numbers`", "a list")
     numbers: set[str] = set()
     settings: dict[str, model.RoutingSettings | None] = {}
     labels: dict[str, str | None] = {}
@@ -242,7 +239,8 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
         items = payload["inbound_numbers"]
     numbers: dict[str, str | None] = {}
     with reading("GET", urls.INBOUND_PATH):
-        items = _list(items, payload, "a list", "the list of inbound numbers")
+        where = "the list of inbound numbers" if isinstance(payload, dict) else "the body"
+        items = _typed(items, list, where, "a list")
         for index, item in enumerate(items):
             number = _phone_number(item, f"entry {index}")
             owner = item.get("persona_id") if isinstance(item, dict) else None
@@ -261,7 +259,7 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
 def _agent(item: Any, where: str) -> model.LiveAgent:
     agent_id = id_of(item, where)
     if not agent_id:
-        raise Malformed(f"{where} has an `id` that is an empty string")
+        raise Malformed(f"{where}: `id` is empty")
     # The version production is pinned to, under `environments` as a mapping or a list, or a
     # top-level `production`: the docs do not say which.
     environments = item.get("environments")
@@ -300,11 +298,9 @@ def agent_from_answer(payload: Any, path: str) -> model.LiveAgent:
 
 def _data_of_agent(payload: Any, agent_id: str) -> dict[str, Any]:
     """The `data` object of an answer about one agent; refused if it names another agent."""
-    data = data_of(payload)
-    if not isinstance(data, dict):
-        raise Malformed(f"`data` is {json_type(data)}, not an object")
+    data = _typed(data_of(payload), dict, "`data`", "an object")
     named = data.get("agent_id", agent_id)
-    if not _is_id(named) or str(named) != agent_id:
+    if isinstance(named, bool) or not isinstance(named, _ID) or str(named) != agent_id:
         named = json_type(named, text_shown=True)
         raise Malformed(f"`data.agent_id` is {named}, not the agent asked for")
     return data
@@ -325,9 +321,7 @@ def route_from_answer(payload: Any, number: str, path: str) -> model.InboundRout
     undocumented `persona_id` is model.UNREAD when the answer does not show it."""
     record = data_of(payload) if isinstance(payload, dict) and "data" in payload else payload
     with reading("GET", path):
-        if not isinstance(record, dict):
-            raise Malformed(f"the number's record is {json_type(record)}")
-        found = record.get("phone_number", number)
+        found = _typed(record, dict, "the number's record", "an object").get("phone_number", number)
         if not isinstance(found, str) or as_read(found) != as_read(number):
             raise Malformed(f"`phone_number` is {json_type(found, text_shown=True)}, not {number}")
         owner: str | model.Unread | None = model.UNREAD

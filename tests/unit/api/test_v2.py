@@ -143,9 +143,9 @@ def test_agents_are_read_from_each_list_shape(body: Any, agents: list[LiveAgent]
         ("agents", "the body is a string, not a list of agents"),
         ({"data": ["a1"], "errors": None}, "data[0] is a string, not an object"),
         ({"data": [{"name": "x"}], "errors": None}, "data[0] has no `id`"),
-        ({"data": [{"id": ""}], "errors": None}, "data[0] has an `id` that is an empty string"),
-        ({"data": [{"id": True}], "errors": None}, "data[0] has an `id` that is a boolean"),
-        ({"data": [{"id": None}], "errors": None}, "data[0] has an `id` that is null"),
+        ({"data": [{"id": ""}], "errors": None}, "data[0]: `id` is empty"),
+        ({"data": [{"id": True}], "errors": None}, "data[0]: `id` is a boolean, not an id"),
+        ({"data": [{"id": None}], "errors": None}, "data[0]: `id` is null, not an id"),
         ({"data": [agent_json(1), agent_json(1)], "errors": None}, "agent a001 is listed twice"),
     ],
 )
@@ -360,8 +360,8 @@ def test_what_answers_a_number_is_read_and_an_unshown_persona_is_unread(
 @pytest.mark.parametrize(
     ("body", "what"),
     [
-        ([N100], "the number's record is an array"),
-        ({"data": None, "errors": None}, "the number's record is null"),
+        ([N100], "the number's record is an array, not an object"),
+        ({"data": None, "errors": None}, "the number's record is null, not an object"),
         ({"phone_number": N101}, f"`phone_number` is '{N101}', not {N100}"),
         ({"phone_number": "+1 415 5550101"}, f"`phone_number` is '+1 415 5550101', not {N100}"),
         ({"phone_number": "call me"}, f"`phone_number` is 'call me', not {N100}"),

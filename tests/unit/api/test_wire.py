@@ -138,7 +138,7 @@ MALFORMED_PAGES = {
     "an empty id": ({"data": [persona(id="")]}, 'page 2: persona "One" has the id "", an id'),
     "an id that is an object": (
         {"data": [persona(id={"uuid": "p1"})]},
-        "page 2: data[0] has an `id` that is an object",
+        "page 2: data[0]: `id` is an object, not an id",
     ),
     "a persona that is a string": ({"data": ["p1"]}, "page 2: data[0] is a string, not a persona"),
 }
