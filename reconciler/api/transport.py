@@ -340,24 +340,21 @@ class Transport:
                 if streamed.is_success:
                     return read(streamed, content, method, path)
                 failure = bodies.error_from_response(streamed, content, method, path)
-                raise self._failure(failure, write)
-
-    def _failure(self, failure: ApiError, write: bool) -> Exception:
-        """What the error of an answer that is not a success stands for: to retry, or not."""
-        status = failure.status
-        if status == 429:
-            # Slows the writes (WriteLimit) and pauses every request, not only this one.
-            self.stats.add(rate_limited=1)
-            if failure.retry_after:
+            status = failure.status
+            if status == 429:
+                # Slows the writes (WriteLimit) and pauses every request, not only this one.
+                self.stats.add(rate_limited=1)
+                if failure.retry_after:
+                    with self._lock:
+                        until = self._clock() + failure.retry_after
+                        self._pause_until = max(self._pause_until, until)
+            if status in TRANSIENT_STATUSES:
+                # After a 5xx a write may have been applied all the same; a 429 refused it.
+                raise RetryableFailure(failure, ambiguous=write and status != 429)
+            if isinstance(failure, AuthError):
+                # The key is wrong or lacks rights: nothing else this run sends can succeed, and
+                # writes already waiting or retrying in other threads must not go out.
                 with self._lock:
-                    self._pause_until = max(self._pause_until, self._clock() + failure.retry_after)
-        if status in TRANSIENT_STATUSES:
-            # After a 5xx a write may have been applied all the same; a 429 refused it.
-            return RetryableFailure(failure, ambiguous=write and status != 429)
-        if isinstance(failure, AuthError):
-            # The key is wrong or lacks rights: nothing else this run sends can succeed, and
-            # writes already waiting or retrying in other threads must not go out.
-            with self._lock:
-                self._auth_failure = self._auth_failure or failure
-            self.cancel(AUTH_STOPPED)
-        return failure
+                    self._auth_failure = self._auth_failure or failure
+                self.cancel(AUTH_STOPPED)
+            raise failure
