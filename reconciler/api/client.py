@@ -168,8 +168,7 @@ class BlandClient(Transport):
         except ApiError as error:
             # The API saying there is no such agent is a 404 with a NOT_FOUND code; a 404 without
             # it (a proxy's page, a base URL without /v2) is reported as what it is.
-            code = error.code or ""
-            if error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND")):
+            if error.status == 404 and f"_{error.code}".endswith("_NOT_FOUND"):
                 return None
             raise
         return _asked(agent_id, wire.agent_from_answer(payload, path), path)

@@ -20,7 +20,7 @@ import tenacity
 from reconciler import __version__
 from reconciler.api import bodies
 from reconciler.api.urls import cannot_connect, check_base_url, tls_context, unproxied_mounts
-from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
+from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
 
 log = logging.getLogger("reconciler.client")  # the name -v prints before each line it logs
 
@@ -139,8 +139,6 @@ class Transport:
         max_response_bytes: int = bodies.DEFAULT_MAX_RESPONSE_BYTES,
         event_hooks: EventHooks | None = None,
     ) -> None:
-        if not api_key:
-            raise InputError("the API key is empty")
         self.base_url = check_base_url(base_url)
         self.timeout = timeout
         self.attempts = attempts
