@@ -245,10 +245,10 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
             number = _phone_number(item, f"entry {index}")
             owner = item.get("persona_id") if isinstance(item, dict) else None
             if owner is not None:  # named (undocumented): checked, the number shown if wrong
-                where = shown(number)
-                owner = optional_id(item, "persona_id", where)
+                owner = optional_id(item, "persona_id", shown(number))
                 if owner is not None and unsafe_id(owner):
-                    raise Malformed(f'{where}: `persona_id` is "{shown(owner)}", {UNSAFE_ID}')
+                    why = f'`persona_id` is "{shown(owner)}", {UNSAFE_ID}'
+                    raise Malformed(f"{shown(number)}: {why}")
             numbers[number] = owner
     return numbers
 
@@ -324,9 +324,8 @@ def route_from_answer(payload: Any, number: str, path: str) -> model.InboundRout
         found = _typed(record, dict, "the number's record", "an object").get("phone_number", number)
         if not isinstance(found, str) or as_read(found) != as_read(number):
             raise Malformed(f"`phone_number` is {json_type(found, text_shown=True)}, not {number}")
-        owner: str | model.Unread | None = model.UNREAD
-        if "persona_id" in record:
-            owner = optional_id(record, "persona_id", number)
+        shown_owner = "persona_id" in record  # undocumented: unread when not shown
+        owner = optional_id(record, "persona_id", number) if shown_owner else model.UNREAD
         pathway_id, prompt = (
             optional_id(record, key, number, "a string") for key in ("pathway_id", "prompt")
         )
