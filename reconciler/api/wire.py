@@ -121,9 +121,9 @@ def _typed(value: Any, kinds: type[T] | tuple[type[T], ...], where: str, what: s
     return value
 
 
-def _list(items: Any, payload: Any, what: str) -> list[Any]:
+def _list(items: Any, payload: Any, what: str, name: str = "`data`") -> list[Any]:
     """`items`, the list an answer holds: a string would read as a list of its characters."""
-    return _typed(items, list, "`data`" if isinstance(payload, dict) else "the body", what)
+    return _typed(items, list, name if isinstance(payload, dict) else "the body", what)
 
 
 def id_of(item: Any, where: str, what: str = "an object") -> str:
@@ -239,8 +239,7 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
         items = payload["inbound_numbers"]
     numbers: dict[str, str | None] = {}
     with reading("GET", urls.INBOUND_PATH):
-        where = "the list of inbound numbers" if isinstance(payload, dict) else "the body"
-        items = _typed(items, list, where, "a list")
+        items = _list(items, payload, "a list", "the list of inbound numbers")
         for index, item in enumerate(items):
             number = _phone_number(item, f"entry {index}")
             owner = item.get("persona_id") if isinstance(item, dict) else None

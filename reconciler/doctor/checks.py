@@ -275,7 +275,7 @@ def _read_agents(
     for twin in (twin for twin in found if twin not in personas):
         answer = read(partial(client.get_persona, twin))
         by_id[twin] = None if isinstance(answer, ApiError) and answer.status == 404 else answer
-    on_agents = [(n, found[o]) for n, o in sorted(inbound.items()) if o is not None and o in found]
+    on_agents = [(n, found[o]) for n, o in sorted(inbound.items()) if o in found]
     for twin, agent in found.items():
         held = personas.get(twin) or by_id.get(twin)
         if isinstance(held, LivePersona):
