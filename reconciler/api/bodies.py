@@ -13,7 +13,8 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -169,54 +170,48 @@ class BodyBudget:
         self.held = 0
         self._lock = threading.Lock()
 
-    def read(
+    @contextmanager
+    def hold(
         self, response: httpx.Response, path: str, past_deadline: Callable[[], bool]
-    ) -> bytearray:
-        """The whole body of a streamed response, its bytes held here until given back; an
-        ApiError, its bytes given back, once it is too large, not decodable or late."""
-        declared = response.headers.get("content-length", "").strip()
-        if declared.isdigit() and int(declared) > self.limit:
-            raise self._refused(response, path, self._over(f"it says {int(declared):,} bytes"))
-        body = bytearray()
-        try:
-            for piece in response.iter_bytes():
-                size = len(body) + len(piece)
-                with self._lock:
-                    if self.held + len(piece) > self.limit:
-                        alongside = f"with the answers read alongside it; {size:,} bytes of it"
-                        how = f"{size:,} bytes" if size > self.limit else alongside
-                        raise self._refused(response, path, self._over(f"{how} had come"))
-                    self.held += len(piece)
-                body += piece
-                if past_deadline():
-                    why = (
-                        f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) passed "
-                        "while its answer was still arriving; stopped reading it"
-                    )
-                    raise self._refused(response, path, why)
-        except BaseException as error:
-            self.give_back(body)
-            if not isinstance(error, httpx.DecodingError):  # decoded, it is not what it claims
-                raise
-            why = f"its answer could not be decoded ({one_line(str(error))})"
-            raise self._refused(response, path, why) from None
-        return body
-
-    def _over(self, how: str) -> str:
-        return (
-            f"the answer is over the {shown_size(self.limit)} limit ({how}); refused without "
+    ) -> Iterator[bytearray]:
+        """The whole body of a streamed response, its bytes held here until the block ends (then
+        freed, not when a traceback lets the answer go); an ApiError once it is too large, not
+        decodable or late."""
+        method = response.request.method
+        over = (
+            f"the answer is over the {shown_size(self.limit)} limit ({{}}); refused without "
             "reading it whole (raise --max-response-size or BLAND_MAX_RESPONSE_SIZE if the "
             "account is that large)"
         )
 
-    def _refused(self, response: httpx.Response, path: str, why: str) -> ApiError:
-        method = response.request.method
-        why += "; the write may have taken effect" if method != "GET" else ""
-        return ApiError(why, method=method, path=path)
+        def refused(why: str) -> ApiError:
+            why += "; the write may have taken effect" if method != "GET" else ""
+            return ApiError(why, method=method, path=path)
 
-    def give_back(self, body: bytearray) -> None:
-        """Free the bytes of an answer done with now, not when a traceback lets the answer go."""
-        size = len(body)
-        body.clear()
-        with self._lock:
-            self.held -= size
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > self.limit:
+            raise refused(over.format(f"it says {int(declared):,} bytes"))
+        body = bytearray()
+        try:
+            try:
+                for piece in response.iter_bytes():
+                    size = len(body) + len(piece)
+                    with self._lock:
+                        if self.held + len(piece) > self.limit:
+                            alongside = f"with the answers read alongside it; {size:,} bytes of it"
+                            how = f"{size:,} bytes" if size > self.limit else alongside
+                            raise refused(over.format(f"{how} had come"))
+                        self.held += len(piece)
+                    body += piece
+                    if past_deadline():
+                        raise refused(
+                            f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) "
+                            "passed while its answer was still arriving; stopped reading it"
+                        )
+            except httpx.DecodingError as error:  # decoded, it is not what it claims
+                raise refused(f"its answer could not be decoded ({one_line(str(error))})") from None
+            yield body
+        finally:
+            with self._lock:
+                self.held -= len(body)
+            body.clear()

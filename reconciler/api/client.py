@@ -19,9 +19,9 @@ import httpx
 from reconciler import model
 from reconciler.api import bodies, urls, wire
 from reconciler.api.transport import READ_BACK_DONE, Transport
-from reconciler.api.urls import shown_text
 from reconciler.api.wire import as_read, canonical_number
 from reconciler.errors import ApiError, NotSent
+from reconciler.text import shown
 
 PAGE_LIMIT = 100  # the documented maximum of `limit`
 PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
@@ -69,7 +69,7 @@ class BlandClient(Transport):
                         twice = f"pages {seen_on} and {page} both list it"
                         where = f"page {page} lists it twice" if seen_on == page else twice
                         raise _refused(
-                            f"persona {shown_text(persona.id)} is listed more than once ({where}): "
+                            f"persona {shown(persona.id)} is listed more than once ({where}): "
                             "the server ignores `page`, or the list changed while it was read"
                         )
                     seen[persona.id] = page
@@ -168,8 +168,7 @@ class BlandClient(Transport):
         except ApiError as error:
             # The API saying there is no such agent is a 404 with a NOT_FOUND code; a 404 without
             # it (a proxy's page, a base URL without /v2) is reported as what it is.
-            code = error.code or ""
-            if error.status == 404 and (code == "NOT_FOUND" or code.endswith("_NOT_FOUND")):
+            if error.status == 404 and f"_{error.code}".endswith("_NOT_FOUND"):
                 return None
             raise
         return _asked(agent_id, wire.agent_from_answer(payload, path), path)

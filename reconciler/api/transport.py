@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -20,7 +20,7 @@ import tenacity
 from reconciler import __version__
 from reconciler.api import bodies
 from reconciler.api.urls import cannot_connect, check_base_url, tls_context, unproxied_mounts
-from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, InputError, NotSent
+from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, NotSent
 
 log = logging.getLogger("reconciler.client")  # the name -v prints before each line it logs
 
@@ -139,8 +139,6 @@ class Transport:
         max_response_bytes: int = bodies.DEFAULT_MAX_RESPONSE_BYTES,
         event_hooks: EventHooks | None = None,
     ) -> None:
-        if not api_key:
-            raise InputError("the API key is empty")
         self.base_url = check_base_url(base_url)
         self.timeout = timeout
         self.attempts = attempts
@@ -320,45 +318,41 @@ class Transport:
                 self._local.before_wire = None  # once per write, whatever retries follow
                 hook()
             started = time.perf_counter()
-            try:
-                # A new request for each attempt: doctor's hooks tell attempts apart by it.
-                with self._http.stream(method, url, json=body) as streamed:
-                    content = self._bodies.read(streamed, path, lambda: self._clock() > deadline)
-            except httpx.TransportError as error:
-                # A write whose connection was never made cannot have taken effect.
-                connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
-                log.debug("%s %s -> %s", method, path, type(error).__name__)
-                why = f"no usable answer ({type(error).__name__})"
-                why = why if connected else cannot_connect(error, self.base_url)
-                no_answer = ApiError(why, method=method, path=path)
-                raise RetryableFailure(no_answer, ambiguous=write and connected) from None
-            raw_path = streamed.request.url.raw_path.decode("ascii", "replace")
-            elapsed = (time.perf_counter() - started) * 1000
-            log.debug("%s %s -> %s (%.0f ms)", method, raw_path, streamed.status_code, elapsed)
-            try:
+            with ExitStack() as answer:
+                try:
+                    # A new request for each attempt: doctor's hooks tell attempts apart by it.
+                    streamed = answer.enter_context(self._http.stream(method, url, json=body))
+                    held = self._bodies.hold(streamed, path, lambda: self._clock() > deadline)
+                    content = answer.enter_context(held)
+                except httpx.TransportError as error:
+                    # A write whose connection was never made cannot have taken effect.
+                    connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+                    log.debug("%s %s -> %s", method, path, type(error).__name__)
+                    why = f"no usable answer ({type(error).__name__})"
+                    why = why if connected else cannot_connect(error, self.base_url)
+                    no_answer = ApiError(why, method=method, path=path)
+                    raise RetryableFailure(no_answer, ambiguous=write and connected) from None
+                raw_path = streamed.request.url.raw_path.decode("ascii", "replace")
+                elapsed = (time.perf_counter() - started) * 1000
+                log.debug("%s %s -> %s (%.0f ms)", method, raw_path, streamed.status_code, elapsed)
                 if streamed.is_success:
                     return read(streamed, content, method, path)
                 failure = bodies.error_from_response(streamed, content, method, path)
-                raise self._failure(failure, write)
-            finally:
-                self._bodies.give_back(content)
-
-    def _failure(self, failure: ApiError, write: bool) -> Exception:
-        """What the error of an answer that is not a success stands for: to retry, or not."""
-        status = failure.status
-        if status == 429:
-            # Slows the writes (WriteLimit) and pauses every request, not only this one.
-            self.stats.add(rate_limited=1)
-            if failure.retry_after:
+            status = failure.status
+            if status == 429:
+                # Slows the writes (WriteLimit) and pauses every request, not only this one.
+                self.stats.add(rate_limited=1)
+                if failure.retry_after:
+                    with self._lock:
+                        until = self._clock() + failure.retry_after
+                        self._pause_until = max(self._pause_until, until)
+            if status in TRANSIENT_STATUSES:
+                # After a 5xx a write may have been applied all the same; a 429 refused it.
+                raise RetryableFailure(failure, ambiguous=write and status != 429)
+            if isinstance(failure, AuthError):
+                # The key is wrong or lacks rights: nothing else this run sends can succeed, and
+                # writes already waiting or retrying in other threads must not go out.
                 with self._lock:
-                    self._pause_until = max(self._pause_until, self._clock() + failure.retry_after)
-        if status in TRANSIENT_STATUSES:
-            # After a 5xx a write may have been applied all the same; a 429 refused it.
-            return RetryableFailure(failure, ambiguous=write and status != 429)
-        if isinstance(failure, AuthError):
-            # The key is wrong or lacks rights: nothing else this run sends can succeed, and
-            # writes already waiting or retrying in other threads must not go out.
-            with self._lock:
-                self._auth_failure = self._auth_failure or failure
-            self.cancel(AUTH_STOPPED)
-        return failure
+                    self._auth_failure = self._auth_failure or failure
+                self.cancel(AUTH_STOPPED)
+            raise failure

@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from reconciler.errors import InputError
-from reconciler.text import printable
+from reconciler.text import shown
 
 DEFAULT_BASE_URL = "https://api.bland.ai"
 PERSONAS_PATH = "/v1/personas"
@@ -103,7 +103,7 @@ def unsafe_id(value: str) -> str | None:
     found = _UNSAFE_IN_PATH.search(value)
     if value in ("", ".", ".."):
         return "it is empty" if not value else f'it is "{value}"'
-    return f'it holds "{printable(found.group())}"' if found is not None else None
+    return f'it holds "{shown(found.group())}"' if found is not None else None
 
 
 def path_segment(value: str, what: str) -> str:
@@ -111,14 +111,8 @@ def path_segment(value: str, what: str) -> str:
     value no quoting makes safe (see unsafe_id)."""
     why = unsafe_id(value)
     if why is not None:
-        raise InputError(f'{what} "{shown_text(value)}" cannot be sent in a request path: {why}')
+        raise InputError(f'{what} "{shown(value)}" cannot be sent in a request path: {why}')
     return quote(value, safe="")
-
-
-def shown_text(text: str) -> str:
-    """Text from the API as an error message shows it: escaped, and cut at 60 characters."""
-    shown = printable(text)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def persona_path(persona_id: str, *rest: str) -> str:

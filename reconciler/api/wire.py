@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 
 from reconciler import model
 from reconciler.api import urls
-from reconciler.api.urls import UNSAFE_ID, shown_text, unsafe_id
+from reconciler.api.urls import UNSAFE_ID, unsafe_id
 from reconciler.errors import ApiError
+from reconciler.text import shown
 
 # The documented maximum of GET /v2/agents' `limit`. The list has no page, cursor or total: a
 # full one may have left agents out, and there is no way to ask for them.
@@ -97,7 +98,7 @@ _JSON_TYPES = {type(None): "null", bool: "a boolean", str: "a string", list: "an
 def json_type(value: Any, *, text_shown: bool = False) -> str:
     """A value's JSON type as a message about an answer names it; with `text_shown`, text itself."""
     if text_shown and isinstance(value, str):
-        return repr(shown_text(value))
+        return repr(shown(value))
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"a number ({value!r})"
     return _JSON_TYPES.get(type(value), "an object")
@@ -108,36 +109,34 @@ def data_of(payload: Any) -> Any:
     return payload.get("data") if isinstance(payload, dict) else payload
 
 
+T = TypeVar("T")
+# An id in an answer: a string, or a number read as text.
+_ID = (str, int)
+
+
+def _typed(value: Any, kinds: type[T] | tuple[type[T], ...], where: str, what: str) -> T:
+    """`value` when it is one of `kinds` (a boolean is never a number here), else refused."""
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise Malformed(f"{where} is {json_type(value)}, not {what}")
+    return value
+
+
 def _list(items: Any, payload: Any, what: str, name: str = "`data`") -> list[Any]:
-    """`items`, the list an answer holds, refused when it is anything else."""
-    if not isinstance(items, list):  # a string too: each character would read as an entry
-        where = name if isinstance(payload, dict) else "the body"
-        raise Malformed(f"{where} is {json_type(items)}, not {what}")
-    return items
-
-
-def _is_id(value: Any) -> bool:
-    """An id in an answer: a string, or a number read as text."""
-    return isinstance(value, str | int) and not isinstance(value, bool)
+    """`items`, the list an answer holds: a string would read as a list of its characters."""
+    return _typed(items, list, name if isinstance(payload, dict) else "the body", what)
 
 
 def id_of(item: Any, where: str, what: str = "an object") -> str:
     """The `id` of an object of the answer."""
-    if not isinstance(item, dict):
-        raise Malformed(f"{where} is {json_type(item)}, not {what}")
-    if "id" not in item:
+    if "id" not in _typed(item, dict, where, what):
         raise Malformed(f"{where} has no `id`")
-    if not _is_id(item["id"]):
-        raise Malformed(f"{where} has an `id` that is {json_type(item['id'])}")
-    return str(item["id"])
+    return str(_typed(item["id"], _ID, f"{where}: `id`", "an id"))
 
 
 def optional_id(item: dict[str, Any], key: str, where: str, what: str = "an id") -> str | None:
-    """A field that may be null, "" read as null: an id (a string, or a number read as text),
-    or with `what` "a string", text only."""
-    found = item.get(key)
-    if not (found is None or isinstance(found, str) or (what == "an id" and _is_id(found))):
-        raise Malformed(f"{where}: `{key}` is {json_type(found)}, not {what}")
+    """A field that may be null, "" read as null: an id, or with `what` "a string", text only."""
+    kinds = (type(None), *((str,) if what == "a string" else _ID))
+    found = _typed(item.get(key), kinds, f"{where}: `{key}`", what)
     return str(found) if found not in (None, "") else None
 
 
@@ -146,11 +145,10 @@ def _phone_number(entry: Any, where: str) -> str:
     number = entry.get("phone_number") if isinstance(entry, dict) else entry
     if isinstance(entry, dict) and not isinstance(number, str):
         raise Malformed(f"{where} is an object whose `phone_number` is {json_type(number)}")
-    if not isinstance(number, str):
-        raise Malformed(f"{where} is {json_type(number)}, not a phone number string")
-    if not number.strip():
+    number = _typed(number, str, where, "a phone number string").strip()
+    if not number:
         raise Malformed(f"{where} is an empty phone number")
-    return number.strip()
+    return number
 
 
 def _persona(item: Any, where: str) -> model.LivePersona:
@@ -158,12 +156,12 @@ def _persona(item: Any, where: str) -> model.LivePersona:
     persona_id = id_of(item, where, "a persona object")
     if unsafe_id(persona_id) or model.owner_kind(persona_id) != "persona":
         name = item.get("name")
-        named = f'persona "{shown_text(name)}"' if isinstance(name, str) and name else where
+        named = f'persona "{shown(name)}"' if isinstance(name, str) and name else where
         # `agent:ID` and the like are the tool's own keys for owners of other kinds.
         why = UNSAFE_ID if unsafe_id(persona_id) else "one that names an owner of another kind"
-        raise Malformed(f'{named} has the id "{shown_text(persona_id)}", {why}')
-    where = f"persona {shown_text(persona_id)}"
-    entries = _list(item.get("inbound_numbers"), item, "a list", f"{where}: `inbound_numbers`")
+        raise Malformed(f'{named} has the id "{shown(persona_id)}", {why}')
+    where = f"persona {shown(persona_id)}"
+    entries = _typed(item.get("inbound_numbers"), list, f"{where}: `inbound_numbers`", "a list")
     numbers: set[str] = set()
     settings: dict[str, model.RoutingSettings | None] = {}
     labels: dict[str, str | None] = {}
@@ -189,7 +187,7 @@ def _persona(item: Any, where: str) -> model.LivePersona:
     tagged = [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
     agent = next((tag[len(_TWIN_TAG) :] for tag in tagged if tag.startswith(_TWIN_TAG)), None)
     if agent is not None and unsafe_id(agent):
-        raise Malformed(f'a `{_TWIN_TAG}` tag names "{shown_text(agent)}", {UNSAFE_ID}')
+        raise Malformed(f'a `{_TWIN_TAG}` tag names "{shown(agent)}", {UNSAFE_ID}')
     return model.LivePersona(
         id=persona_id,
         name=str(item.get("name") or ""),
@@ -246,10 +244,10 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
             number = _phone_number(item, f"entry {index}")
             owner = item.get("persona_id") if isinstance(item, dict) else None
             if owner is not None:  # named (undocumented): checked, the number shown if wrong
-                where = shown_text(number)
-                owner = optional_id(item, "persona_id", where)
+                owner = optional_id(item, "persona_id", shown(number))
                 if owner is not None and unsafe_id(owner):
-                    raise Malformed(f'{where}: `persona_id` is "{shown_text(owner)}", {UNSAFE_ID}')
+                    why = f'`persona_id` is "{shown(owner)}", {UNSAFE_ID}'
+                    raise Malformed(f"{shown(number)}: {why}")
             numbers[number] = owner
     return numbers
 
@@ -260,7 +258,7 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
 def _agent(item: Any, where: str) -> model.LiveAgent:
     agent_id = id_of(item, where)
     if not agent_id:
-        raise Malformed(f"{where} has an `id` that is an empty string")
+        raise Malformed(f"{where}: `id` is empty")
     # The version production is pinned to, under `environments` as a mapping or a list, or a
     # top-level `production`: the docs do not say which.
     environments = item.get("environments")
@@ -286,7 +284,7 @@ def agents_from_list(payload: Any) -> tuple[list[model.LiveAgent], bool]:
         for index, item in enumerate(items):
             agent = _agent(item, f"data[{index}]")
             if agent.id in agents:
-                raise Malformed(f"agent {shown_text(agent.id)} is listed twice")
+                raise Malformed(f"agent {shown(agent.id)} is listed twice")
             agents[agent.id] = agent
     return list(agents.values()), len(items) >= AGENT_LIST_LIMIT
 
@@ -299,13 +297,11 @@ def agent_from_answer(payload: Any, path: str) -> model.LiveAgent:
 
 def _data_of_agent(payload: Any, agent_id: str) -> dict[str, Any]:
     """The `data` object of an answer about one agent; refused if it names another agent."""
-    data = data_of(payload)
-    if not isinstance(data, dict):
-        raise Malformed(f"`data` is {json_type(data)}, not an object")
+    data = _typed(data_of(payload), dict, "`data`", "an object")
     named = data.get("agent_id", agent_id)
-    if not _is_id(named) or str(named) != agent_id:
-        shown = json_type(named, text_shown=True)
-        raise Malformed(f"`data.agent_id` is {shown}, not the agent asked for")
+    if isinstance(named, bool) or not isinstance(named, _ID) or str(named) != agent_id:
+        named = json_type(named, text_shown=True)
+        raise Malformed(f"`data.agent_id` is {named}, not the agent asked for")
     return data
 
 
@@ -324,14 +320,11 @@ def route_from_answer(payload: Any, number: str, path: str) -> model.InboundRout
     undocumented `persona_id` is model.UNREAD when the answer does not show it."""
     record = data_of(payload) if isinstance(payload, dict) and "data" in payload else payload
     with reading("GET", path):
-        if not isinstance(record, dict):
-            raise Malformed(f"the number's record is {json_type(record)}")
-        shown = record.get("phone_number", number)
-        if not isinstance(shown, str) or as_read(shown) != as_read(number):
-            raise Malformed(f"`phone_number` is {json_type(shown, text_shown=True)}, not {number}")
-        owner: str | model.Unread | None = model.UNREAD
-        if "persona_id" in record:
-            owner = optional_id(record, "persona_id", number)
+        found = _typed(record, dict, "the number's record", "an object").get("phone_number", number)
+        if not isinstance(found, str) or as_read(found) != as_read(number):
+            raise Malformed(f"`phone_number` is {json_type(found, text_shown=True)}, not {number}")
+        shown_owner = "persona_id" in record  # undocumented: unread when not shown
+        owner = optional_id(record, "persona_id", number) if shown_owner else model.UNREAD
         pathway_id, prompt = (
             optional_id(record, key, number, "a string") for key in ("pathway_id", "prompt")
         )

@@ -15,7 +15,7 @@ from reconciler.doctor.report import Report, Status, Verdict
 from reconciler.errors import ApiError, AuthError, InputError
 from reconciler.model import LiveAgent, LivePersona
 from reconciler.owner_reads import GetPersona, confirm_owners
-from reconciler.text import and_more, counted, printable
+from reconciler.text import and_more, counted
 
 SMALL_LIMIT = 2  # small enough to need a second page on almost any account
 NO_SUCH_PERSONA = "00000000-0000-4000-8000-00000000d0c7"  # asked for to see an error answer
@@ -54,13 +54,9 @@ def read(call: Callable[[], T]) -> T | ApiError:
         return ApiError(str(error))
 
 
-def words(error: ApiError) -> str:
-    return printable(str(error))
-
-
 def shown(items: Collection[str]) -> str:
-    """The items sorted, safe to print, the first three then "and N more"."""
-    return and_more([printable(item) for item in sorted(items)], 3)
+    """The items sorted, the first three then "and N more"."""
+    return and_more(sorted(items), 3)
 
 
 def verdict(fails: list[str], warns: list[str], facts: str = "") -> Verdict:
@@ -123,13 +119,13 @@ def _stopped(error: ApiError | InputError, report: Report, key_source: str) -> R
         detail = f"the API key from {key_source} {refused} (HTTP {said})"
         why = "the API key was not accepted"
     elif error.status is not None and 300 <= error.status < 400:
-        to = f"to {printable(report.redirect_to)}" if report.redirect_to else "without a Location"
+        to = f"to {report.redirect_to}" if report.redirect_to else "without a Location"
         report.stopped = f"the API answered HTTP {error.status}, a redirect {to}, which the tool"
         report.stopped += " does not follow"
         detail = f"{error.method} {error.path}: {report.stopped} (check BLAND_API_URL)"
         why = "the API answered with a redirect"
     else:
-        detail, why = f"could not be checked: {words(error)}", "no answer"
+        detail, why = f"could not be checked: {error}", "no answer"
         report.stopped = "the API gave no usable answer"
     report.checks = dict.fromkeys(CHECKS, ("fail", f"not checked: {why}"))
     report.checks["credentials"] = ("fail", detail)
@@ -139,7 +135,7 @@ def _stopped(error: ApiError | InputError, report: Report, key_source: str) -> R
 def personas_listing(listing: Listing, small: Small) -> Verdict:
     """The client reads the listing to its end; page and limit are honoured."""
     if isinstance(listing, ApiError):
-        return "fail", f"reading stopped: {words(listing)}"
+        return "fail", f"reading stopped: {listing}"
     personas, pages = listing
     total, full = len(personas), pages - 1  # the last page read is the empty one
     fails: list[str] = []
@@ -153,7 +149,7 @@ def personas_listing(listing: Listing, small: Small) -> Verdict:
             "(the tool reads on to an empty page)"
         )
     if isinstance(small, ApiError):
-        warns.append(f"limit={SMALL_LIMIT} could not be checked: {words(small)}")
+        warns.append(f"limit={SMALL_LIMIT} could not be checked: {small}")
     elif len(small[0]) > SMALL_LIMIT:
         ignored = f"was answered with {len(small[0])} personas: the server ignores `limit`"
         warns.append(f"limit={SMALL_LIMIT} {ignored}")
@@ -172,7 +168,7 @@ def personas_listing(listing: Listing, small: Small) -> Verdict:
 def inbound_listing(inbound: Inbound) -> Verdict:
     """GET /v1/inbound answers, with how many numbers, and whether it names owners."""
     if isinstance(inbound, ApiError):
-        return "fail", words(inbound)
+        return "fail", str(inbound)
     named = sum(owner is not None for owner in inbound.values())
     owners = f"names owners (persona_id) for {named} of {len(inbound)}"
     if not named:
@@ -207,9 +203,9 @@ def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Verdic
         warns.append(f"{probe} was answered 2xx: errors look like answers")
         facts.append("no error envelope seen")
     elif missing.status is None:
-        warns.append(f"the error envelope could not be seen: {words(missing)}")
+        warns.append(f"the error envelope could not be seen: {missing}")
     elif not missing.code:
-        alone = f"errors are told apart by status alone ({printable(missing.api_message)})"
+        alone = f"errors are told apart by status alone ({missing.api_message})"
         warns.append(f"{probe} was answered HTTP {missing.status} without an error code: {alone}")
         facts.append(f"no such persona: HTTP {missing.status}")
     else:
@@ -232,7 +228,7 @@ def consistency(
     try:
         live = confirm_owners(live, get_persona)
     except ApiError as error:
-        warns.append(f"a number listed on two personas could not be read again: {words(error)}")
+        warns.append(f"a number listed on two personas could not be read again: {error}")
     if held := [found.phone_number for found in live.confirmed if len(found.held_by) > 1]:
         read_again = f"on two personas, read again by id: {shown(held)}"
         fails.append(f"{counted(len(held), 'number')} {read_again}")
@@ -279,7 +275,7 @@ def _read_agents(
     for twin in (twin for twin in found if twin not in personas):
         answer = read(partial(client.get_persona, twin))
         by_id[twin] = None if isinstance(answer, ApiError) and answer.status == 404 else answer
-    on_agents = [(n, found[o]) for n, o in sorted(inbound.items()) if o is not None and o in found]
+    on_agents = [(n, found[o]) for n, o in sorted(inbound.items()) if o in found]
     for twin, agent in found.items():
         held = personas.get(twin) or by_id.get(twin)
         if isinstance(held, LivePersona):
@@ -309,9 +305,9 @@ def agents_listing(listing: Agents) -> Verdict:
     """GET /v2/agents answers, with how many agents, and whether the list came back whole."""
     if isinstance(listing, ApiError) and listing.status == 404:
         unseen = "this API shows no v2 agents, so a config listing `agents:` cannot be planned"
-        return "warn", f"{words(listing)}: {unseen}"
+        return "warn", f"{listing}: {unseen}"
     if isinstance(listing, ApiError):
-        return "fail", f"reading stopped: {words(listing)}"
+        return "fail", f"reading stopped: {listing}"
     listed, is_full = listing
     count = counted(len(listed), "agent")
     if not is_full:
@@ -329,7 +325,7 @@ def agent_twins(
         status: Status = "warn" if agents.status == 404 else "fail"
         return status, "not checked: GET /v2/agents was not read"
     if isinstance(twins, ApiError):
-        return "fail", f"reading stopped: {words(twins)}"
+        return "fail", f"reading stopped: {twins}"
     asked = counted(len(twins), "agent")
     found = [twin for twin in twins.values() if twin is not None]
     if not found:
@@ -352,7 +348,7 @@ def agent_twins(
             "either, so no read shows which numbers those agents hold"
         )
     errors = [twin for twin in by_id.values() if isinstance(twin, ApiError)]
-    fails = [f"a twin persona could not be read: {words(error)}" for error in errors[:1]]
+    fails = [f"a twin persona could not be read: {error}" for error in errors[:1]]
     return verdict(fails, warns, facts)
 
 
@@ -362,10 +358,10 @@ def inbound_number(seen: Route | None) -> Verdict:
         return "ok", "not checked: no number was seen to read"
     number, agent, route = seen
     if isinstance(route, ApiError):
-        return "fail", f"reading stopped: {words(route)}"
-    whose = f"a number of agent {printable(agent)}" if agent else "a number"
+        return "fail", f"reading stopped: {route}"
+    whose = f"a number of agent {agent}" if agent else "a number"
     shows = [name for name in ROUTE_FIELDS if name in route]
-    facts = f"GET /v1/inbound/{printable(number)} ({whose}) shows "
+    facts = f"GET /v1/inbound/{number} ({whose}) shows "
     facts += ", ".join(shows) if shows else f"none of {', '.join(ROUTE_FIELDS)}"
     if "persona_id" not in route:
         facts += " (no persona_id: owners are read from personas and twins)"

@@ -59,7 +59,7 @@ class Report:
         latency = self.latency_ms()
         return {
             "checks": [
-                {"name": name, "status": status, "detail": detail}
+                {"name": name, "status": status, "detail": printable(detail)}
                 for name, (status, detail) in self.checks.items()
             ],
             "failed": self.failed,
@@ -70,9 +70,10 @@ class Report:
         }
 
     def to_text(self, base_url: str) -> str:
-        """The checks one per line, then what the probes measured, then the verdict."""
+        """The checks one per line, then what the probes measured, then the verdict: each line
+        made safe to print here (the API's text escaped), as each detail of to_json is."""
         width = max(map(len, self.checks))
-        lines = [f"reconciler doctor: {printable(base_url)} (GET requests only)"]
+        lines = [f"reconciler doctor: {base_url} (GET requests only)"]
         lines += [f"{s:<4}  {name:<{width}}  {d}" for name, (s, d) in self.checks.items()]
         measured = counted(len(self.started), "request")
         if latency := self.latency_ms():
@@ -80,7 +81,7 @@ class Report:
             measured += f"slowest {latency['max']:.0f} ms"
         lines.append(f"{measured}; {self.persona_pages} persona pages read")
         headers = sorted(self.rate_limit_headers.items())
-        limits = ", ".join(f"{name}: {printable(value)}" for name, value in headers)
+        limits = ", ".join(f"{name}: {value}" for name, value in headers)
         lines.append(f"rate-limit headers: {limits or 'none seen'}")
         counts = Counter(status for status, _ in self.checks.values())
         failed, warned = counts["fail"], counts["warn"]
@@ -92,4 +93,4 @@ class Report:
             verdict = f"no check failed, {warned} warned: the tool copes, see the warnings"
         else:
             verdict = "every check passed"
-        return "\n".join([*lines, verdict + " (see docs/doctor.md)"])
+        return "\n".join(map(printable, [*lines, verdict + " (see docs/doctor.md)"]))

@@ -137,25 +137,29 @@ def streamed(body: bytes, **headers: str) -> httpx.Response:
     return httpx.Response(200, stream=pieces, headers=headers, request=request)
 
 
+def no() -> bool:
+    return False
+
+
 def test_answers_read_at_once_share_the_limit() -> None:
     budget = BodyBudget(LIMIT, 30.0)
     other = LIMIT - PIECE  # another answer, still being read, holds all but 64 KiB
     budget.held = other
-    with pytest.raises(ApiError) as raised:
-        budget.read(streamed(b" " * (2 * PIECE)), "/v1/inbound", lambda: False)
+    with pytest.raises(ApiError) as raised, budget.hold(streamed(b" " * (2 * PIECE)), "/x", no):
+        pass
     assert "(with the answers read alongside it; 131,072 bytes of it had come)" in str(raised.value)
     assert budget.held == other  # what the refused answer held is given back
-    budget.give_back(bytearray(other))
-    body = budget.read(streamed(b" " * (2 * PIECE)), "/v1/inbound", lambda: False)
-    assert len(body) == budget.held == 2 * PIECE
-    budget.give_back(body)
+    budget.held = 0
+    with budget.hold(streamed(b" " * (2 * PIECE)), "/v1/inbound", no) as body:
+        assert len(body) == budget.held == 2 * PIECE
     assert budget.held == 0 and body == b""
 
 
 def test_an_answer_cut_short_gives_its_bytes_back() -> None:
     budget = BodyBudget(LIMIT, 30.0)
-    with pytest.raises(ApiError, match="GET /v1/inbound: the request's deadline"):
-        budget.read(streamed(b" " * (2 * PIECE)), "/v1/inbound", lambda: True)
+    late = budget.hold(streamed(b" " * (2 * PIECE)), "/v1/inbound", lambda: True)
+    with pytest.raises(ApiError, match="GET /v1/inbound: the request's deadline"), late:
+        pass
     assert budget.held == 0
 
 

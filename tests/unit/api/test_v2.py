@@ -12,7 +12,7 @@ from reconciler.api import BlandClient
 from reconciler.api.wire import AGENT_LIST_LIMIT
 from reconciler.errors import ApiError, InputError
 from reconciler.model import UNREAD, InboundRoute, LiveAgent, Unread
-from reconciler.text import printable
+from reconciler.text import shown
 from tests.unit.api.mock_api import make_client
 
 N100, N101 = "+14155550100", "+14155550101"
@@ -48,9 +48,9 @@ def agent_json(index: int, **fields: Any) -> dict[str, Any]:
         ("a?b", 'it holds "?"'),
         ("a#b", 'it holds "#"'),
         ("a%2Fb", 'it holds "%"'),
-        ("a\nb", 'it holds "\\x0a"'),
-        ("a\x7fb", 'it holds "\\x7f"'),
-        ("a\x85b", 'it holds "\\x85"'),
+        ("a\nb", 'it holds "\\u000a"'),
+        ("a\x7fb", 'it holds "\\u007f"'),
+        ("a\x85b", 'it holds "\\u0085"'),
     ],
 )
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_an_id_unsafe_in_a_path_is_refused_before_anything_is_sent(
     with pytest.raises(InputError) as refused:
         call(client, agent_id)
     assert str(refused.value).endswith(f"cannot be sent in a request path: {why}")
-    assert str(refused.value).startswith(f'agent id "{printable(agent_id)}" ')
+    assert str(refused.value).startswith(f'agent id "{shown(agent_id)}" ')
     assert sent == []
 
 
@@ -143,9 +143,9 @@ def test_agents_are_read_from_each_list_shape(body: Any, agents: list[LiveAgent]
         ("agents", "the body is a string, not a list of agents"),
         ({"data": ["a1"], "errors": None}, "data[0] is a string, not an object"),
         ({"data": [{"name": "x"}], "errors": None}, "data[0] has no `id`"),
-        ({"data": [{"id": ""}], "errors": None}, "data[0] has an `id` that is an empty string"),
-        ({"data": [{"id": True}], "errors": None}, "data[0] has an `id` that is a boolean"),
-        ({"data": [{"id": None}], "errors": None}, "data[0] has an `id` that is null"),
+        ({"data": [{"id": ""}], "errors": None}, "data[0]: `id` is empty"),
+        ({"data": [{"id": True}], "errors": None}, "data[0]: `id` is a boolean, not an id"),
+        ({"data": [{"id": None}], "errors": None}, "data[0]: `id` is null, not an id"),
         ({"data": [agent_json(1), agent_json(1)], "errors": None}, "agent a001 is listed twice"),
     ],
 )
@@ -360,8 +360,8 @@ def test_what_answers_a_number_is_read_and_an_unshown_persona_is_unread(
 @pytest.mark.parametrize(
     ("body", "what"),
     [
-        ([N100], "the number's record is an array"),
-        ({"data": None, "errors": None}, "the number's record is null"),
+        ([N100], "the number's record is an array, not an object"),
+        ({"data": None, "errors": None}, "the number's record is null, not an object"),
         ({"phone_number": N101}, f"`phone_number` is '{N101}', not {N100}"),
         ({"phone_number": "+1 415 5550101"}, f"`phone_number` is '+1 415 5550101', not {N100}"),
         ({"phone_number": "call me"}, f"`phone_number` is 'call me', not {N100}"),

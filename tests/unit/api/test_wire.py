@@ -138,7 +138,7 @@ MALFORMED_PAGES = {
     "an empty id": ({"data": [persona(id="")]}, 'page 2: persona "One" has the id "", an id'),
     "an id that is an object": (
         {"data": [persona(id={"uuid": "p1"})]},
-        "page 2: data[0] has an `id` that is an object",
+        "page 2: data[0]: `id` is an object, not an id",
     ),
     "a persona that is a string": ({"data": ["p1"]}, "page 2: data[0] is a string, not a persona"),
 }
@@ -163,7 +163,7 @@ def test_a_persona_id_from_the_api_is_shown_safely_in_an_error() -> None:
     with pytest.raises(ApiError) as raised:
         personas_from_page(page, 1)
     message = str(raised.value)
-    assert "\x1b" not in message and "p1\\x1b[2J" in message
+    assert "\x1b" not in message and "p1\\u001b[2J" in message
     assert "x" * 60 not in message
 
 

@@ -93,3 +93,13 @@ def test_a_report_of_no_request_measures_nothing() -> None:
         "persona_pages": 0,
         "rate_limit_headers": {},
     }
+
+
+def test_text_from_the_api_is_made_safe_to_print_in_both_formats() -> None:
+    report = Report()
+    report.checks = {"consistency": ("fail", "call\nme \x1b[2J")}
+    report.rate_limit_headers = {"x-ratelimit-remaining": "4\n5"}
+    text = report.to_text("https://api.example.test")
+    assert "call\\x0ame \\x1b[2J" in text and "x-ratelimit-remaining: 4\\x0a5" in text
+    assert len(text.splitlines()) == 5
+    assert report.to_json()["checks"][0]["detail"] == "call\\x0ame \\x1b[2J"
