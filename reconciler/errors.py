@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -24,7 +24,8 @@ class ExitCode(IntEnum):
         return cls(128 + signal_number)
 
 
-class Diagnostic(NamedTuple):
+@dataclass(frozen=True, order=True)
+class Diagnostic:
     """One problem found in a config file, pointing at its source."""
 
     file: str
