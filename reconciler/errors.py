@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from enum import IntEnum
 
 
@@ -55,31 +55,27 @@ class InputError(ReconcilerError):
     """A problem with what the user asked for that has no file position (missing file, bad env)."""
 
 
+@dataclass(eq=False, repr=False)  # compared and shown as exceptions are
 class ApiError(ReconcilerError):
-    """The Bland API answered with an error, or did not answer usefully."""
+    """The Bland API answered with an error, or did not answer usefully. Its text is `GET /path:
+    HTTP 404 code: message`, each part before the message left out when empty."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        method: str = "",
-        path: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        self.status = status
+    api_message: str
+    _: KW_ONLY
+    status: int | None = None
+    code: str | None = None
+    method: str = ""
+    path: str = ""
+    retry_after: float | None = None
+
+    def __post_init__(self) -> None:
         # The API's words on one line, as text.one_line makes them (this module imports nothing
         # of the package): a line break would split the report's line and the one-line error.
-        self.code = " ".join(code.split()) if code is not None else None
-        self.api_message = " ".join(message.split())
-        self.method = method
-        self.path = path
-        self.retry_after = retry_after
-        head = " ".join(filter(None, ["" if status is None else f"HTTP {status}", self.code]))
-        # `GET /path: HTTP 404 code: message`, each part before the message left out when empty.
-        where = f"{method} {path}".strip()
-        super().__init__(": ".join([*filter(None, [where, head]), self.api_message]))
+        self.code = " ".join(self.code.split()) if self.code is not None else None
+        self.api_message = " ".join(self.api_message.split())
+        status = "" if self.status is None else f"HTTP {self.status}"
+        where = [f"{self.method} {self.path}".strip(), " ".join(filter(None, [status, self.code]))]
+        super().__init__(": ".join([*filter(None, where), self.api_message]))
 
 
 class AuthError(ApiError):

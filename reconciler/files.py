@@ -76,10 +76,9 @@ def write_atomic(
     (it may be shared on purpose), else 0600: it lists the account's numbers. With `if_exists`,
     a file there, even one that appeared meanwhile, is never replaced: that is the InputError."""
     target = Path(path)
-    try:
-        replaced: os.stat_result | None = os.stat(target)
-    except OSError:
-        replaced = None
+    replaced: os.stat_result | None = None
+    with suppress(OSError):
+        replaced = os.stat(target)
     # Renaming over a pipe, a device or a link to one (`--out /dev/stdout`) would replace the
     # device's name itself with a file (root may). A link to a regular file is replaced, never
     # written through: a planted link must not send the write elsewhere.

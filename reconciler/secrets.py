@@ -104,7 +104,7 @@ def api_key(option: str | None, environ: Mapping[str, str]) -> str:
             "BLAND_API_KEY is not set: export it, or name a file holding the key "
             "with --api-key-file or BLAND_API_KEY_FILE"
         )
-    source = key_file or "BLAND_API_KEY"
+    source = key_source(option, environ)
     if len(key) < MIN_KEY_CHARS:
         raise InputError(
             f"the API key from {source} is {len(key)} characters long: "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,48 @@ DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Desired:
-    """Read, check and merge config files (or folders of them) into one Desired state.
-    Raises InputError naming every file that cannot be read, else ConfigError with every problem."""
-    sources, diagnostics = read_sources(paths, max_bytes)
+    """Read, check and merge config files, or folders of them (their .yaml and .yml files but
+    their dot-files, an editor's or pre-commit's), into one Desired state. Nothing is parsed
+    until every file can be read: InputError names each that cannot, in argument order; a file
+    over max_bytes is a problem of its own. Raises ConfigError with every problem."""
+    if not paths:
+        raise InputError("no config file given")
+    sources: list[tuple[str, bytes]] = []
+    diagnostics: list[Diagnostic] = []
+    problems: list[str] = []
+    seen: set[Path] = set()  # a file named twice (or its problem) counts once
+    for argument in map(Path, paths):
+        named = [argument]
+        with suppress(OSError):  # a folder that cannot be listed is reported as it is opened
+            if argument.is_dir():
+                named = sorted(
+                    child
+                    for child in argument.iterdir()
+                    if not child.name.startswith(".")
+                    and child.suffix.lower() in (".yaml", ".yml")
+                    and child.is_file()
+                )
+        if not named:
+            problems.append(f"{argument}: the folder has no .yaml or .yml files")
+        for path in [path for path in named if path not in seen]:
+            seen.add(path)
+            try:
+                with open_regular(path) as stream:
+                    size = os.fstat(stream.fileno()).st_size
+                    # A file may grow after fstat: read at most one byte past the limit to know.
+                    content = stream.read(max_bytes + 1) if size <= max_bytes else b""
+            except (InputError, OSError) as error:
+                problems.append(_unreadable(path, error))
+                continue
+            if max(size, len(content)) <= max_bytes:
+                sources.append((str(path), content))
+                continue
+            grown = f"over {max_bytes:,}" if size <= max_bytes else f"{size:,}"
+            message = f"the file is {grown} bytes, over the limit of {max_bytes:,} bytes"
+            message += " (--max-file-size): it is not read"
+            diagnostics.append(Diagnostic(str(path), 1, 1, message))
+    if problems:
+        raise InputError("\n".join(dict.fromkeys(problems)))
     return load_config_sources(sources, diagnostics)
 
 
@@ -101,61 +141,6 @@ def load_config_sources(
         safety=safety,
         digests={name: hashlib.sha256(content).hexdigest() for name, content in sources},
     )
-
-
-def read_sources(
-    paths: Sequence[str | Path], max_bytes: int
-) -> tuple[list[tuple[str, bytes]], list[Diagnostic]]:
-    """The content of every file the arguments name (a folder's .yaml and .yml files but its
-    dot-files, an editor's or pre-commit's), and the files refused for their size. Nothing is
-    parsed until every file can be read: InputError names each that cannot, in argument order."""
-    if not paths:
-        raise InputError("no config file given")
-    sources: list[tuple[str, bytes]] = []
-    diagnostics: list[Diagnostic] = []
-    problems: list[str] = []
-    seen: set[Path] = set()  # a file named twice (or its problem) counts once
-    for given in paths:
-        argument = Path(given)
-        try:
-            named = _folder_files(argument) if argument.is_dir() else [argument]
-        except (InputError, OSError) as error:
-            problems.append(_unreadable(argument, error))
-            continue
-        for path in [path for path in named if path not in seen]:
-            seen.add(path)
-            try:
-                with open_regular(path) as stream:
-                    size = os.fstat(stream.fileno()).st_size
-                    # A file may grow after fstat: read at most one byte past the limit to know.
-                    content = stream.read(max_bytes + 1) if size <= max_bytes else b""
-            except (InputError, OSError) as error:
-                problems.append(_unreadable(path, error))
-                continue
-            if max(size, len(content)) <= max_bytes:
-                sources.append((str(path), content))
-                continue
-            grown = f"over {max_bytes:,}" if size <= max_bytes else f"{size:,}"
-            message = f"the file is {grown} bytes, over the limit of {max_bytes:,} bytes"
-            message += " (--max-file-size): it is not read"
-            diagnostics.append(Diagnostic(str(path), 1, 1, message))
-    if problems:
-        raise InputError("\n".join(dict.fromkeys(problems)))
-    return sources, diagnostics
-
-
-def _folder_files(folder: Path) -> list[Path]:
-    """The config files of a folder, sorted; InputError when there are none."""
-    found = sorted(
-        child
-        for child in folder.iterdir()
-        if not child.name.startswith(".")
-        and child.suffix.lower() in (".yaml", ".yml")
-        and child.is_file()
-    )
-    if not found:
-        raise InputError(f"{folder}: the folder has no .yaml or .yml files")
-    return found
 
 
 def _unreadable(path: Path, error: InputError | OSError) -> str:

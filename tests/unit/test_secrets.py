@@ -199,3 +199,14 @@ def test_a_redactor_whose_secrets_are_replaced_forgets_the_old_ones() -> None:
     assert redactor.clean(f"key {CANARY[:20]}") == "key ***"
     redactor.secrets = set()
     assert redactor.clean(f"key {CANARY[:20]}") == f"key {CANARY[:20]}"
+
+
+def test_a_key_from_a_file_is_refused_naming_the_file_as_doctor_does(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("short\n")
+    with pytest.raises(InputError) as refused:
+        api_key(str(key_file), {})
+    assert str(refused.value) == (
+        f"the API key from the file {key_file} (--api-key-file) is 5 characters long: "
+        f"an API key has at least {MIN_KEY_CHARS}"
+    )

@@ -13,7 +13,6 @@ from reconciler.config.load import (
     DEFAULT_MAX_FILE_BYTES,
     load_config,
     load_config_sources,
-    read_sources,
 )
 from reconciler.errors import ConfigError, InputError
 from reconciler.model import SourceMark, routing_settings
@@ -75,14 +74,15 @@ def test_no_file_given() -> None:
         load_config([])
 
 
+VALID = "version: 1\npersonas: []\n"
+
+
 def test_a_folder_gives_its_yaml_files_sorted(tmp_path: Path) -> None:
-    (tmp_path / "b.yml").write_text("b")
-    (tmp_path / "a.YAML").write_text("a")
+    (tmp_path / "b.yml").write_text(VALID)
+    (tmp_path / "a.YAML").write_text(VALID)
     (tmp_path / "notes.txt").write_text("not config")
     (tmp_path / "sub.yaml").mkdir()
-    sources, diagnostics = read_sources([tmp_path], 100)
-    assert sources == [(str(tmp_path / "a.YAML"), b"a"), (str(tmp_path / "b.yml"), b"b")]
-    assert diagnostics == []
+    assert load_config([tmp_path]).files == (str(tmp_path / "a.YAML"), str(tmp_path / "b.yml"))
 
 
 @pytest.mark.parametrize(
@@ -93,34 +93,32 @@ def test_a_folder_skips_its_dot_files(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_text("repos: []\n")
     (tmp_path / "personas.yaml~").write_text("an editor's backup")
     (tmp_path / ".personas.yaml.swp").write_bytes(b"\x00swap")
-    (tmp_path / "personas.yaml").write_text("version: 1\n")
-    sources, diagnostics = read_sources([tmp_path], 100)
-    assert sources == [(str(tmp_path / "personas.yaml"), b"version: 1\n")]
-    assert diagnostics == []
+    (tmp_path / "personas.yaml").write_text(VALID)
+    assert load_config([tmp_path]).files == (str(tmp_path / "personas.yaml"),)
 
 
 def test_a_dot_file_named_on_the_command_line_is_read(tmp_path: Path) -> None:
     hidden = tmp_path / ".personas.yaml"
-    hidden.write_text("version: 1\n")
-    assert read_sources([hidden], 100) == ([(str(hidden), b"version: 1\n")], [])
+    hidden.write_text(VALID)
+    assert load_config([hidden]).files == (str(hidden),)
 
 
 def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
     config = tmp_path / "a.yaml"
-    config.write_text("version: 1\n")
-    sources, _ = read_sources([config, tmp_path, config], 100)
-    assert sources == [(str(config), b"version: 1\n")]
+    config.write_text(VALID)
+    assert load_config([config, tmp_path, config]).files == (str(config),)
 
 
 def test_a_file_over_the_limit_is_a_diagnostic_and_the_others_are_read(tmp_path: Path) -> None:
     small, large = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    small.write_text("12345")
-    large.write_text("123456")
-    sources, diagnostics = read_sources([small, large], 5)
-    assert sources == [(str(small), b"12345")]
-    assert [str(diagnostic) for diagnostic in diagnostics] == [
-        f"{large}:1:1: the file is 6 bytes, over the limit of 5 bytes "
-        "(--max-file-size): it is not read"
+    small.write_text(VALID.replace("1", "2"))  # read: its own problem is reported
+    large.write_text(VALID + "#")
+    with pytest.raises(ConfigError) as raised:
+        load_config([small, large], max_bytes=len(VALID))
+    assert str(raised.value).splitlines() == [
+        f'{small}:1:10: "version" must be 1, not 2',
+        f"{large}:1:1: the file is {len(VALID) + 1} bytes, over the limit of {len(VALID)} bytes "
+        "(--max-file-size): it is not read",
     ]
 
 
@@ -134,7 +132,7 @@ def test_every_argument_that_cannot_be_read_is_named_once_in_order(tmp_path: Pat
     except (AttributeError, OSError):
         pytest.skip("no FIFOs here")
     with pytest.raises(InputError) as raised:
-        read_sources([missing, empty, fifo, missing, under_a_file], 100)
+        load_config([missing, empty, fifo, missing, under_a_file])
     assert str(raised.value).splitlines() == [
         f"{missing}: no such file",
         f"{empty}: the folder has no .yaml or .yml files",
@@ -150,7 +148,7 @@ def test_an_unreadable_file_gives_the_reason_in_lower_case(tmp_path: Path) -> No
     if os.access(config, os.R_OK):
         pytest.skip("running as a user who can read any file")
     with pytest.raises(InputError) as raised:
-        read_sources([config], 100)
+        load_config([config])
     assert str(raised.value) == f"{config}: cannot read the file (permission denied)"
 
 
