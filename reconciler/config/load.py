@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
     seen: set[Path] = set()  # a file named twice (or its problem) counts once
     for argument in map(Path, paths):
         named = [argument]
-        with suppress(OSError):  # a folder that cannot be listed is reported as it is opened
+        try:
             if argument.is_dir():
                 named = sorted(
                     child
@@ -50,6 +49,9 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
                     and child.suffix.lower() in (".yaml", ".yml")
                     and child.is_file()
                 )
+        except OSError as error:
+            problems.append(_unreadable(argument, error))
+            continue
         if not named:
             problems.append(f"{argument}: the folder has no .yaml or .yml files")
         for path in [path for path in named if path not in seen]:
