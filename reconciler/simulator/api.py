@@ -278,7 +278,9 @@ class Call:
         account.refuse_unknown(numbers)
         if agent.twin_id is None:
             twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
-            account.link_twin(agent, account.add_persona(twin_id, agent.name))
+            account.link_twin(
+                agent, account.add_persona(PersonaRecord(twin_id, agent.name, now_iso()))
+            )
         twin = account.personas[str(agent.twin_id)]
         if twin.deleted_at is not None:
             raise SimulatedError(404, *PERSONA_NOT_FOUND)
