@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -77,38 +78,35 @@ def simulator_command(
             f"the key in {api_key_env} is not one reconciler accepts: an API key is one line "
             f"of at least {MIN_KEY_CHARS} printable ASCII characters, without spaces"
         )
-    # Blocked before the server's threads start, which inherit the mask: sigwait below takes
-    # them. The mask is put back at the end, for a caller in the same process.
-    stop_signals = {signal.SIGINT, signal.SIGTERM}
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        # Blocked before the server's threads start, which inherit the mask: sigwait below
+        # takes them. The mask is put back at the end, for a caller in the same process.
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        cleanup.callback(signal.pthread_sigmask, signal.SIG_SETMASK, mask)
+        if ready_file is not None:  # removed once the simulator has stopped
+            cleanup.callback(ready_file.unlink, missing_ok=True)
         try:
             faults = Faults()
             faults.update(fault_options)
-            simulator = Simulator(load_state(state_file), api_key, host, port, faults).start()
+            simulator = Simulator(load_state(state_file), api_key, host, port, faults)
+            cleanup.enter_context(simulator)
         except StateError as exc:
             _fail(f"bad state file {exc}")
         except ValueError as exc:
             _fail(str(exc))
         except OSError as exc:  # reading the state file is a StateError: this is the listener
-            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-        try:
-            if ready_file is not None:
-                # Write-then-rename so a watcher never reads a half-written URL.
-                tmp = ready_file.with_name(f".{ready_file.name}.{os.getpid()}.tmp")
-                tmp.write_text(simulator.url + "\n", encoding="utf-8")
-                os.replace(tmp, ready_file)
-            account = simulator.account
-            counts = f"{len(account.personas)} personas, {len(account.numbers)} numbers"
-            click.echo(f"Bland API simulator listening on {simulator.url} ({counts})")
-            click.echo(_how_to_use(simulator.url, api_key_env))
-            signal.sigwait(stop_signals)
-        finally:
-            simulator.stop()
-            if ready_file is not None:
-                ready_file.unlink(missing_ok=True)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            _fail(f"cannot listen: {exc.strerror or exc}")  # it names the address
+        if ready_file is not None:
+            # Write-then-rename so a watcher never reads a half-written URL.
+            tmp = ready_file.with_name(f".{ready_file.name}.{os.getpid()}.tmp")
+            tmp.write_text(simulator.url + "\n", encoding="utf-8")
+            os.replace(tmp, ready_file)
+        account = simulator.account
+        counts = f"{len(account.personas)} personas, {len(account.numbers)} numbers"
+        click.echo(f"Bland API simulator listening on {simulator.url} ({counts})")
+        click.echo(_how_to_use(simulator.url, api_key_env))
+        signal.sigwait(stop_signals)
 
 
 def _how_to_use(url: str, api_key_env: str) -> str:

@@ -76,15 +76,7 @@ class Simulator:
             self.stopping = threading.Event()
             # A backlog of 5 made the kernel drop SYNs of a client's burst of connections (16
             # pages read at once), and the client waited a second to retry.
-            listener = socket.socket()
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                listener.bind((self.host, self.port))
-            except OSError:  # its own message, not socket.create_server's longer one
-                listener.close()
-                raise
-            listener.listen(128)
-            self._listener = listener
+            self._listener = listener = socket.create_server((self.host, self.port), backlog=128)
             self.port = listener.getsockname()[1]
             name = f"simulator-{self.port}"
             self._accepting = threading.Thread(target=self._accept, name=name, daemon=True)

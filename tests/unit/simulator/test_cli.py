@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,14 @@ def test_the_start_lines_say_what_to_export(api_key_env: str, key: str) -> None:
 def test_listening_on_every_address_it_says_to_use_loopback() -> None:
     shown = _how_to_use("http://0.0.0.0:8765", "BLAND_API_KEY")
     assert shown.endswith("  export BLAND_API_URL=http://127.0.0.1:8765")
+
+
+def test_a_port_in_use_is_one_line_naming_the_address(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        started = start_in_process("--state", str(state), "--port", port)
+    assert started.exit_code == 1
+    assert started.stderr.startswith("error: cannot listen: Address already in use")
+    assert f"'127.0.0.1', {port}" in started.stderr and len(started.stderr.splitlines()) == 1
