@@ -9,7 +9,7 @@ from copy import deepcopy
 from typing import Any
 
 from reconciler.simulator import RequestRecord
-from reconciler.simulator.account import JSONObject, NumberRecord, PersonaRecord, now_iso
+from reconciler.simulator.account import JSONObject, NumberRecord, now_iso
 from tests import simulator_faults as simulator
 
 
@@ -63,7 +63,7 @@ class Simulator(simulator.Simulator):
         with self.lock:
             if id in self.account.personas:
                 raise ValueError(f"persona {id!r} already exists")
-            persona = self.account.add_persona(PersonaRecord(id, name, now_iso()))
+            persona = self.account.add_persona(id, name)
             for phone in numbers:
                 self.set_owner(phone, id)
             if deleted:

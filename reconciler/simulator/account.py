@@ -25,14 +25,9 @@ TWIN_TAG = "v2-agent:"
 PERSONA_NOT_FOUND = ("PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 
-@dataclass(eq=False)
 class SimulatedError(Exception):
-    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope."""
-
-    status: int
-    code: str
-    message: str
-    details: JSONObject | None = None
+    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope;
+    its arguments are those of ``error_reply``: status, code, message and maybe details."""
 
 
 class StateError(ValueError):
@@ -120,10 +115,10 @@ class Account:
         number.id = known.id if known else len(self.numbers) + 1
         self.numbers[number.phone_number] = number
 
-    def add_persona(self, persona: PersonaRecord) -> PersonaRecord:
-        """Add a persona, last in the listing."""
-        self.personas[persona.id] = persona
-        self.order.append(persona.id)
+    def add_persona(self, persona_id: str, name: str) -> PersonaRecord:
+        """Add a persona stamped now, holding no numbers."""
+        persona = self.personas[persona_id] = PersonaRecord(persona_id, name, now_iso())
+        self.order.append(persona_id)
         return persona
 
     def refuse_unknown(self, numbers: list[str]) -> None:
@@ -218,7 +213,8 @@ def _load(account: Account, record_type: type[Any], entry: Any) -> None:
     for tag in record.tags:
         if tag.startswith(TWIN_TAG) and tag.removeprefix(TWIN_TAG) in account.agents:
             account.link_twin(account.agents[tag.removeprefix(TWIN_TAG)], record)
-    account.add_persona(record)
+    account.personas[record.id] = record
+    account.order.append(record.id)
     for phone in numbers:
         if phone not in account.numbers:
             account.add_number(NumberRecord(phone))

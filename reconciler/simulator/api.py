@@ -64,12 +64,12 @@ def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -
     return Reply(status, payload, headers=dict(headers or {}))
 
 
-def error_reply(exc: SimulatedError) -> Reply:
-    """The error envelope for ``exc``."""
-    entry: JSONObject = {"error": exc.code, "message": exc.message}
-    if exc.details is not None:
-        entry["details"] = exc.details
-    return json_reply(exc.status, {"data": None, "errors": [entry]})
+def error_reply(status: int, code: str, message: str, details: JSONObject | None = None) -> Reply:
+    """The error envelope of a failure (a SimulatedError's arguments)."""
+    entry: JSONObject = {"error": code, "message": message}
+    if details is not None:
+        entry["details"] = details
+    return json_reply(status, {"data": None, "errors": [entry]})
 
 
 def _ok(data: Any) -> Reply:
@@ -154,12 +154,8 @@ class Call:
         return _ok(self._render_persona(self.persona(active=False)))
 
     def attach_or_detach(self) -> Reply:
-        numbers = self.numbers()
-        persona = self.persona()
-        if self.params[1] == "attach":
-            self.account.attach(persona, numbers)
-        else:
-            self.account.detach(persona, numbers)
+        numbers, persona = self.numbers(), self.persona()
+        getattr(self.account, self.params[1])(persona, numbers)  # Account.attach or .detach
         return _ok(self._render_persona(persona))
 
     def settings(self) -> Reply:
@@ -278,9 +274,7 @@ class Call:
         account.refuse_unknown(numbers)
         if agent.twin_id is None:
             twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
-            account.link_twin(
-                agent, account.add_persona(PersonaRecord(twin_id, agent.name, now_iso()))
-            )
+            account.link_twin(agent, account.add_persona(twin_id, agent.name))
         twin = account.personas[str(agent.twin_id)]
         if twin.deleted_at is not None:
             raise SimulatedError(404, *PERSONA_NOT_FOUND)
