@@ -123,8 +123,7 @@ class Account:
 
     def refuse_unknown(self, numbers: list[str]) -> None:
         """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
-        invalid = [n for n in numbers if n not in self.numbers]
-        if invalid:
+        if invalid := [n for n in numbers if n not in self.numbers]:
             message = "Some inbound numbers were not found or do not belong to you"
             raise SimulatedError(
                 400, "INVALID_INBOUND_NUMBERS", message, {"invalid_numbers": invalid}

@@ -167,9 +167,8 @@ class Call:
         phone = self.faults.stored_number(self.params[1].strip())
         persona = self.persona()
         if phone not in persona.numbers:
-            raise SimulatedError(
-                404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
-            )
+            message = "Inbound number not found or not attached to this persona"
+            raise SimulatedError(404, "INBOUND_NOT_FOUND", message)
         persona.numbers[phone] = deepcopy(settings)
         number = self.account.numbers[phone]
         answer = {"id": number.id, "phone_number": phone, "persona_id": persona.id}
