@@ -156,7 +156,6 @@ class Account:
         return len(held)
 
     def link_twin(self, agent: AgentRecord, persona: PersonaRecord) -> None:
-        """Make ``persona`` the twin of ``agent``."""
         agent.twin_id = persona.id
         persona.agent_id = agent.id
         persona.tags = [f"{TWIN_TAG}{agent.id}"]

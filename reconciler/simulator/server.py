@@ -112,7 +112,6 @@ class Simulator:
         return list(self._log)
 
     def clear_log(self) -> None:
-        """Forget every logged request."""
         self._log = []
 
     def export_state(self) -> JSONObject:
