@@ -81,11 +81,9 @@ class Simulator(simulator.Simulator):
     def add_number(self, phone_number: str, label: str | None = None) -> None:
         """Add an inbound number to the account, stamped now, or relabel it."""
         with self.lock:
-            numbers = self.account.numbers
-            if phone_number not in numbers:
-                number_id = len(numbers) + 1
-                numbers[phone_number] = NumberRecord(phone_number, label, number_id, now_iso())
-            numbers[phone_number].label = label
+            if phone_number not in self.account.numbers:
+                self.account.add_number(NumberRecord(phone_number, created_at=now_iso()))
+            self.account.numbers[phone_number].label = label
 
     def set_owner(self, phone_number: str, persona_id: str | None) -> None:
         """Make a persona the only holder of a number (None = no persona), adding the number

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,14 +25,9 @@ TWIN_TAG = "v2-agent:"
 PERSONA_NOT_FOUND = ("PERSONA_NOT_FOUND", "Persona not found or access denied")
 
 
-@dataclass(eq=False)
 class SimulatedError(Exception):
-    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope."""
-
-    status: int
-    code: str
-    message: str
-    details: JSONObject | None = None
+    """A failure the simulated API reports in its ``{"data": null, "errors": [...]}`` envelope;
+    its arguments are those of ``error_reply``: status, code, message and maybe details."""
 
 
 class StateError(ValueError):
@@ -46,17 +41,18 @@ def now_iso() -> str:
 
 @dataclass(slots=True)
 class NumberRecord:
-    """One inbound number of the account."""
+    """One inbound number of the account. The fields a record takes (``init``) are those a
+    state file may give, each defaulting as here; the others the account keeps."""
 
     phone_number: str
-    label: str | None
-    id: int
-    created_at: str
+    label: str | None = None
+    created_at: str = EPOCH
     # Routing set outside personas (dashboard, POST /v1/inbound/{number}); an attach clears it.
     pathway_id: str | None = None
     prompt: str | None = None
+    id: int = field(default=0, init=False)
     # Normally zero or one persona; two when a state file lists it under both.
-    owners: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list, init=False)
 
 
 @dataclass(slots=True)
@@ -64,17 +60,21 @@ class PersonaRecord:
     """One persona and the numbers attached to it."""
 
     id: str
-    name: str
-    created_at: str
-    updated_at: str
+    name: str = ""
+    created_at: str = EPOCH
+    updated_at: str = ""
     deleted_at: str | None = None
     role: str | None = None
     description: str | None = None
     tags: list[str] = field(default_factory=list)
     # phone number -> persona_settings (None = fall back to the persona's defaults)
-    numbers: dict[str, JSONObject | None] = field(default_factory=dict)
+    numbers: dict[str, JSONObject | None] = field(default_factory=dict, init=False)
     # The v2 agent whose twin this persona is, if it is one.
-    agent_id: str | None = None
+    agent_id: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.updated_at = self.updated_at or self.created_at
+        self.tags = list(self.tags)
 
 
 @dataclass(slots=True)
@@ -82,14 +82,19 @@ class AgentRecord:
     """One v2 agent: its saved versions, pinned environments and twin persona."""
 
     id: str
-    name: str
-    created_at: str
-    updated_at: str
+    name: str = ""
+    created_at: str = EPOCH
+    updated_at: str = ""
     deleted_at: str | None = None
     versions: int = 1
     production_version_id: str | None = None
     staging_version_id: str | None = None
-    twin_id: str | None = None
+    twin_id: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.created_at = self.created_at or EPOCH
+        self.updated_at = self.updated_at or self.created_at
+        self.versions = int(self.versions)
 
 
 class Account:
@@ -104,18 +109,21 @@ class Account:
         # no label or routing, and no number ever leaves the account.
         self.inbound_body_cache: tuple[int, bytes] | None = None
 
+    def add_number(self, number: NumberRecord) -> None:
+        """Add a number under the next id, or replace the one of its spelling (keeping its id)."""
+        known = self.numbers.get(number.phone_number)
+        number.id = known.id if known else len(self.numbers) + 1
+        self.numbers[number.phone_number] = number
+
     def add_persona(self, persona_id: str, name: str) -> PersonaRecord:
         """Add a persona stamped now, holding no numbers."""
-        stamp = now_iso()
-        persona = PersonaRecord(persona_id, name, stamp, stamp)
-        self.personas[persona_id] = persona
+        persona = self.personas[persona_id] = PersonaRecord(persona_id, name, now_iso())
         self.order.append(persona_id)
         return persona
 
     def refuse_unknown(self, numbers: list[str]) -> None:
         """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
-        invalid = [n for n in numbers if n not in self.numbers]
-        if invalid:
+        if invalid := [n for n in numbers if n not in self.numbers]:
             message = "Some inbound numbers were not found or do not belong to you"
             raise SimulatedError(
                 400, "INVALID_INBOUND_NUMBERS", message, {"invalid_numbers": invalid}
@@ -148,108 +156,93 @@ class Account:
         return len(held)
 
     def link_twin(self, agent: AgentRecord, persona: PersonaRecord) -> None:
-        """Make ``persona`` the twin of ``agent``."""
         agent.twin_id = persona.id
         persona.agent_id = agent.id
         persona.tags = [f"{TWIN_TAG}{agent.id}"]
 
 
-# The fields of each kind of state-file entry besides its id, and their defaults, in the order
-# the kinds are loaded (an agent before its twin persona).
-FIELDS: dict[str, JSONObject] = {
-    "numbers": {"label": None, "created_at": EPOCH, "pathway_id": None, "prompt": None},
-    "agents": {"name": "", "created_at": None, "updated_at": None, "deleted_at": None}
-    | {"production_version_id": None, "staging_version_id": None, "versions": 1},
-    "personas": {"name": "", "created_at": EPOCH, "updated_at": "", "deleted_at": None}
-    | {"role": None, "description": None, "tags": [], "numbers": [], "persona_settings": {}},
-}
+# The record of each kind of state-file entry, in the order the kinds are loaded (an agent
+# before its twin persona).
+RECORDS = {"numbers": NumberRecord, "agents": AgentRecord, "personas": PersonaRecord}
 
 
 def account_from_state(state: Mapping[str, Any], source: str = "state") -> Account:
     """Build an account from a state mapping, as examples/account.json; its values are served
     as they are. A state that makes no account raises StateError naming ``source`` and the
     entry."""
-    if not isinstance(state, Mapping) or not set(state) <= set(FIELDS):
-        raise StateError(f"{source}: expected a JSON object of {', '.join(FIELDS)}")
+    if not isinstance(state, Mapping) or not set(state) <= set(RECORDS):
+        raise StateError(f"{source}: expected a JSON object of {', '.join(RECORDS)}")
     account = Account()
-    for kind in FIELDS:
+    for kind, record_type in RECORDS.items():
         entries = state.get(kind, [])
         if not isinstance(entries, list):
             raise StateError(f'{source}: "{kind}" must be a list')
         for i, entry in enumerate(entries):
             try:
-                _load(account, kind, entry)
+                _load(account, record_type, entry)
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 raise StateError(f"{source}: {kind}[{i}]: {exc}") from None
     return account
 
 
-def _load(account: Account, kind: str, entry: Any) -> None:
+def _load(account: Account, record_type: type[Any], entry: Any) -> None:
     """Add one entry of the state to the account: its id (``phone_number`` for a number, which
-    may be given alone as a string) and FIELDS, defaults filled in."""
-    id_name = "phone_number" if kind == "numbers" else "id"
-    if kind == "numbers" and isinstance(entry, str):
+    may be given alone as a string) and the other fields its record takes."""
+    id_name = fields(record_type)[0].name
+    if record_type is NumberRecord and isinstance(entry, str):
         entry = {id_name: entry}
     if not (isinstance(entry, dict) and isinstance(entry.get(id_name), str) and entry[id_name]):
         raise ValueError(f"expected an object with a non-empty string {id_name!r}")
-    fields = {id_name: entry[id_name]} | {n: entry.get(n, d) for n, d in FIELDS[kind].items()}
-    if kind == "numbers":
-        known = account.numbers.get(fields["phone_number"])
-        fields["id"] = known.id if known else len(account.numbers) + 1
-        account.numbers[fields["phone_number"]] = NumberRecord(**fields)
-    elif kind == "agents":
-        fields["created_at"] = fields["created_at"] or EPOCH
-        fields["updated_at"] = fields["updated_at"] or fields["created_at"]
-        account.agents[fields["id"]] = AgentRecord(**fields | {"versions": int(fields["versions"])})
-    else:
-        _load_persona(account, fields)
-
-
-def _load_persona(account: Account, fields: JSONObject) -> None:
-    tags, numbers, settings = (fields.pop(name) for name in ("tags", "numbers", "persona_settings"))
-    if fields["id"] in account.personas:
-        raise ValueError(f"duplicate persona id {fields['id']!r}")
+    record = record_type(
+        **{f.name: entry[f.name] for f in fields(record_type) if f.init and f.name in entry}
+    )
+    if isinstance(record, NumberRecord):
+        account.add_number(record)
+        return
+    if isinstance(record, AgentRecord):
+        account.agents[record.id] = record
+        return
+    numbers, settings = entry.get("numbers", []), entry.get("persona_settings", {})
+    if record.id in account.personas:
+        raise ValueError(f"duplicate persona id {record.id!r}")
     if not (isinstance(numbers, list) and all(isinstance(n, str) and n for n in numbers)):
         raise ValueError("numbers must be a list of phone numbers")
-    fields["updated_at"] = fields["updated_at"] or fields["created_at"]
-    persona = PersonaRecord(**fields, tags=list(tags))
     # A tag naming an agent makes the persona its twin; naming none, it is a plain tag.
-    for tag in tags:
+    for tag in record.tags:
         if tag.startswith(TWIN_TAG) and tag.removeprefix(TWIN_TAG) in account.agents:
-            account.link_twin(account.agents[tag.removeprefix(TWIN_TAG)], persona)
-    account.personas[persona.id] = persona
-    account.order.append(persona.id)
+            account.link_twin(account.agents[tag.removeprefix(TWIN_TAG)], record)
+    account.personas[record.id] = record
+    account.order.append(record.id)
     for phone in numbers:
         if phone not in account.numbers:
-            account.numbers[phone] = NumberRecord(phone, None, len(account.numbers) + 1, EPOCH)
+            account.add_number(NumberRecord(phone))
         # A number listed under two personas is kept on both: that is how a state dump
         # taken after a non-exclusive attach round-trips.
-        if persona.id not in account.numbers[phone].owners:
-            account.numbers[phone].owners.append(persona.id)
-        persona.numbers[phone] = deepcopy(settings.get(phone))
+        if record.id not in account.numbers[phone].owners:
+            account.numbers[phone].owners.append(record.id)
+        record.numbers[phone] = deepcopy(settings.get(phone))
 
 
 def export_state(account: Account) -> JSONObject:
     """The state-file form of the account; ``account_from_state(export_state(a))`` round-trips."""
-    personas: list[JSONObject] = []
-    for persona in (account.personas[pid] for pid in account.order):
-        item = {k: getattr(persona, k) for k in ("id", "name", "deleted_at")}
-        item["numbers"] = list(persona.numbers)
-        settings = {n: s for n, s in persona.numbers.items() if s is not None}
-        if settings:
-            item["persona_settings"] = deepcopy(settings)
-        if persona.tags:
-            item["tags"] = list(persona.tags)
-        personas.append(item)
     numbers: list[JSONObject] = []
     for number in account.numbers.values():
         routing = {"pathway_id": number.pathway_id, "prompt": number.prompt}
         numbers.append({"phone_number": number.phone_number, "label": number.label})
         numbers[-1] |= {key: value for key, value in routing.items() if value is not None}
+    personas: list[JSONObject] = []
+    for persona in (account.personas[pid] for pid in account.order):
+        settings = {n: s for n, s in persona.numbers.items() if s is not None}
+        optional = {"persona_settings": deepcopy(settings), "tags": list(persona.tags)}
+        personas.append({"id": persona.id, "name": persona.name, "deleted_at": persona.deleted_at})
+        personas[-1]["numbers"] = list(persona.numbers)
+        personas[-1] |= {key: value for key, value in optional.items() if value}
     state: JSONObject = {"numbers": numbers, "personas": personas}
     if account.agents:
-        agents = [asdict(agent) for agent in account.agents.values()]
-        state["agents"] = [{k: v for k, v in agent.items() if k != "twin_id"} for agent in agents]
+        agents = account.agents.values()
+        state["agents"] = [
+            {f.name: getattr(a, f.name) for f in fields(a) if f.init} for a in agents
+        ]
     return state
 
 

@@ -64,12 +64,12 @@ def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -
     return Reply(status, payload, headers=dict(headers or {}))
 
 
-def error_reply(exc: SimulatedError) -> Reply:
-    """The error envelope for ``exc``."""
-    entry: JSONObject = {"error": exc.code, "message": exc.message}
-    if exc.details is not None:
-        entry["details"] = exc.details
-    return json_reply(exc.status, {"data": None, "errors": [entry]})
+def error_reply(status: int, code: str, message: str, details: JSONObject | None = None) -> Reply:
+    """The error envelope of a failure (a SimulatedError's arguments)."""
+    entry: JSONObject = {"error": code, "message": message}
+    if details is not None:
+        entry["details"] = details
+    return json_reply(status, {"data": None, "errors": [entry]})
 
 
 def _ok(data: Any) -> Reply:
@@ -154,12 +154,8 @@ class Call:
         return _ok(self._render_persona(self.persona(active=False)))
 
     def attach_or_detach(self) -> Reply:
-        numbers = self.numbers()
-        persona = self.persona()
-        if self.params[1] == "attach":
-            self.account.attach(persona, numbers)
-        else:
-            self.account.detach(persona, numbers)
+        numbers, persona = self.numbers(), self.persona()
+        getattr(self.account, self.params[1])(persona, numbers)  # Account.attach or .detach
         return _ok(self._render_persona(persona))
 
     def settings(self) -> Reply:
@@ -171,9 +167,8 @@ class Call:
         phone = self.faults.stored_number(self.params[1].strip())
         persona = self.persona()
         if phone not in persona.numbers:
-            raise SimulatedError(
-                404, "INBOUND_NOT_FOUND", "Inbound number not found or not attached to this persona"
-            )
+            message = "Inbound number not found or not attached to this persona"
+            raise SimulatedError(404, "INBOUND_NOT_FOUND", message)
         persona.numbers[phone] = deepcopy(settings)
         number = self.account.numbers[phone]
         answer = {"id": number.id, "phone_number": phone, "persona_id": persona.id}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -30,11 +31,6 @@ def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) 
             "expected a comma-separated list of HTTP statuses, e.g. 503,503,200"
         ) from None
     return statuses
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(1)
 
 
 @click.command("simulator")
@@ -70,45 +66,42 @@ def simulator_command(
     """Run a local simulator of the Bland persona, inbound-number and v2 agent API."""
     api_key = os.environ.get(api_key_env, "").strip()
     if not api_key:
-        _fail(f"environment variable {api_key_env} is not set")
+        raise click.ClickException(f"environment variable {api_key_env} is not set")
     # A key reconciler refuses would make every request of a trial fail; say so at start-up.
     if len(api_key) < MIN_KEY_CHARS or not KEY_CHARS.fullmatch(api_key):
-        _fail(
+        raise click.ClickException(
             f"the key in {api_key_env} is not one reconciler accepts: an API key is one line "
             f"of at least {MIN_KEY_CHARS} printable ASCII characters, without spaces"
         )
-    # Blocked before the server's threads start, which inherit the mask: sigwait below takes
-    # them. The mask is put back at the end, for a caller in the same process.
-    stop_signals = {signal.SIGINT, signal.SIGTERM}
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        # Blocked before the server's threads start, which inherit the mask: sigwait below
+        # takes them. The mask is put back at the end, for a caller in the same process.
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        cleanup.callback(signal.pthread_sigmask, signal.SIG_SETMASK, mask)
+        if ready_file is not None:  # removed once the simulator has stopped
+            cleanup.callback(ready_file.unlink, missing_ok=True)
         try:
             faults = Faults()
             faults.update(fault_options)
-            simulator = Simulator(load_state(state_file), api_key, host, port, faults).start()
+            simulator = Simulator(load_state(state_file), api_key, host, port, faults)
+            cleanup.enter_context(simulator)
         except StateError as exc:
-            _fail(f"bad state file {exc}")
+            raise click.ClickException(f"bad state file {exc}") from None
         except ValueError as exc:
-            _fail(str(exc))
+            raise click.ClickException(str(exc)) from None
         except OSError as exc:  # reading the state file is a StateError: this is the listener
-            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-        try:
-            if ready_file is not None:
-                # Write-then-rename so a watcher never reads a half-written URL.
-                tmp = ready_file.with_name(f".{ready_file.name}.{os.getpid()}.tmp")
-                tmp.write_text(simulator.url + "\n", encoding="utf-8")
-                os.replace(tmp, ready_file)
-            account = simulator.account
-            counts = f"{len(account.personas)} personas, {len(account.numbers)} numbers"
-            click.echo(f"Bland API simulator listening on {simulator.url} ({counts})")
-            click.echo(_how_to_use(simulator.url, api_key_env))
-            signal.sigwait(stop_signals)
-        finally:
-            simulator.stop()
-            if ready_file is not None:
-                ready_file.unlink(missing_ok=True)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
+        if ready_file is not None:
+            # Write-then-rename so a watcher never reads a half-written URL.
+            tmp = ready_file.with_name(f".{ready_file.name}.{os.getpid()}.tmp")
+            tmp.write_text(simulator.url + "\n", encoding="utf-8")
+            os.replace(tmp, ready_file)
+        account = simulator.account
+        counts = f"{len(account.personas)} personas, {len(account.numbers)} numbers"
+        click.echo(f"Bland API simulator listening on {simulator.url} ({counts})")
+        click.echo(_how_to_use(simulator.url, api_key_env))
+        signal.sigwait(stop_signals)
 
 
 def _how_to_use(url: str, api_key_env: str) -> str:

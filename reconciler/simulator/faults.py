@@ -38,11 +38,10 @@ class Faults:
     twins_readable: bool = False
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
     listing_spellings: dict[str, str] = field(default_factory=dict)
-    """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100`` or no number
-    at all); a write may name a number in this spelling or in the account's."""
+    """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100``, any text)."""
     inbound_spellings: dict[str, str] = field(default_factory=dict)
-    """number -> how GET /v1/inbound and GET /v1/inbound/{number} spell it: the account's own
-    spelling, which every write (and the path of GET /v1/inbound/{number}) may then use."""
+    """number -> how GET /v1/inbound and GET /v1/inbound/{number} spell it. A write, and the
+    path of GET /v1/inbound/{number}, may name a number in either spelling or the account's."""
 
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 

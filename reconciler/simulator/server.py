@@ -11,7 +11,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import InitVar, asdict, dataclass, field
 from email.utils import formatdate
 from http.client import responses
 from typing import IO, Any, Literal, TypeVar
@@ -42,33 +42,29 @@ class RequestRecord:
     dropped: bool = False
 
 
+@dataclass(eq=False, repr=False)
 class Simulator:
     """A fake Bland API server on 127.0.0.1, backed by an in-memory account."""
 
-    def __init__(
-        self,
-        state: Mapping[str, Any] | None = None,
-        api_key: str = "test-key",
-        host: str = "127.0.0.1",
-        port: int = 0,
-        faults: Faults | None = None,
-    ) -> None:
+    state: InitVar[Mapping[str, Any] | None] = None
+    api_key: str = "test-key"
+    host: str = "127.0.0.1"
+    port: int = 0
+    faults: Faults = field(default_factory=Faults)
+    # Set while stopping: whatever waits (latency, a test's hang, a stream) wakes on it.
+    stopping: threading.Event = field(default_factory=threading.Event, init=False)
+    # Held while the account is read or changed; reentrant, so that a subclass's
+    # ``perform`` may take it again.
+    lock: threading.RLock = field(default_factory=threading.RLock, init=False)
+    # Appended to by every request thread: a list's append and copy need no lock, nor do a
+    # set's add, discard and copy.
+    _log: list[RequestRecord] = field(default_factory=list, init=False)
+    _connections: set[socket.socket] = field(default_factory=set, init=False)
+    _listener: socket.socket | None = field(default=None, init=False)
+    _accepting: threading.Thread | None = field(default=None, init=False)
+
+    def __post_init__(self, state: Mapping[str, Any] | None) -> None:
         self.account = account_from_state(state or {})
-        self.api_key = api_key
-        self.host = host
-        self.port = port
-        self.faults = faults if faults is not None else Faults()
-        # Set while stopping: whatever waits (latency, a test's hang, a stream) wakes on it.
-        self.stopping = threading.Event()
-        # Held while the account is read or changed; reentrant, so that a subclass's
-        # ``perform`` may take it again.
-        self.lock = threading.RLock()
-        # Appended to by every request thread: a list's append and copy need no lock, nor do a
-        # set's add, discard and copy.
-        self._log: list[RequestRecord] = []
-        self._connections: set[socket.socket] = set()
-        self._listener: socket.socket | None = None
-        self._accepting: threading.Thread | None = None
 
     def start(self) -> Simulator:
         """Start serving on a background thread (a no-op if already serving)."""
@@ -76,15 +72,7 @@ class Simulator:
             self.stopping = threading.Event()
             # A backlog of 5 made the kernel drop SYNs of a client's burst of connections (16
             # pages read at once), and the client waited a second to retry.
-            listener = socket.socket()
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                listener.bind((self.host, self.port))
-            except OSError:  # its own message, not socket.create_server's longer one
-                listener.close()
-                raise
-            listener.listen(128)
-            self._listener = listener
+            self._listener = listener = socket.create_server((self.host, self.port), backlog=128)
             self.port = listener.getsockname()[1]
             name = f"simulator-{self.port}"
             self._accepting = threading.Thread(target=self._accept, name=name, daemon=True)
@@ -124,7 +112,6 @@ class Simulator:
         return list(self._log)
 
     def clear_log(self) -> None:
-        """Forget every logged request."""
         self._log = []
 
     def export_state(self) -> JSONObject:
@@ -211,7 +198,7 @@ class Simulator:
             reply = self.serve(record, auth == self.api_key, body_ok)
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
-            reply = error_reply(SimulatedError(500, "INTERNAL_SERVER_ERROR", "Simulator error"))
+            reply = error_reply(500, "INTERNAL_SERVER_ERROR", "Simulator error")
         record.status = reply.status
         return reply
 
@@ -235,7 +222,7 @@ class Simulator:
                 call = Call(self.account, faults, params, record.query, record.body)
                 reply = self.perform(record, endpoint, call)
             except SimulatedError as exc:
-                reply = error_reply(exc)
+                reply = error_reply(*exc.args)
         if is_write and faults.take("drop_after_write"):
             record.dropped = True
             return Reply(reply.status, send=False)
@@ -263,7 +250,7 @@ class Simulator:
             elif method == "POST":
                 self.faults.update(body)
         except ValueError as exc:
-            return error_reply(SimulatedError(400, "INVALID_BODY", str(exc)))
+            return error_reply(400, "INVALID_BODY", str(exc))
         return json_reply(200, found[0](self))
 
 
@@ -297,7 +284,7 @@ def route(
     for route_method, handler, found in matches:
         if route_method == method:
             if not authorised:
-                return error_reply(SimulatedError(401, *SCRIPTED_ERRORS[401]))
+                return error_reply(401, *SCRIPTED_ERRORS[401])
             return handler, tuple(unquote(group) for group in found.groups())
     allowed = ", ".join(m for m, _, _ in matches)
     return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})
@@ -319,7 +306,7 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
         headers = {} if faults.retry_after is None else {"Retry-After": faults.retry_after}
         return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
     other = SCRIPTED_ERRORS[500] if status >= 500 else ("INVALID_REQUEST", "Invalid request")
-    return error_reply(SimulatedError(status, *SCRIPTED_ERRORS.get(status, other)))
+    return error_reply(status, *SCRIPTED_ERRORS.get(status, other))
 
 
 def reply_head(reply: Reply, framing: Mapping[str, str]) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,7 @@ def test_command_startup_errors(tmp_path: Path) -> None:
     state.write_text(json.dumps(base_state()))
     started = start_in_process("--state", str(state), "--port", "0", env_key=None)
     assert started.exit_code == 1
-    assert started.stderr.strip() == "error: environment variable BLAND_API_KEY is not set"
+    assert started.stderr.strip() == "Error: environment variable BLAND_API_KEY is not set"
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"personas": [{"id": 3}]}')
@@ -114,7 +115,7 @@ def test_a_key_reconciler_would_refuse_is_refused_at_start_up(tmp_path: Path, ke
     out, err = started.stdout, started.stderr
     assert started.exit_code == 1
     assert err.splitlines() == [
-        "error: the key in BLAND_API_KEY is not one reconciler accepts: an API key is one line "
+        "Error: the key in BLAND_API_KEY is not one reconciler accepts: an API key is one line "
         "of at least 8 printable ASCII characters, without spaces"
     ]
     assert out == "" and not ready.exists()
@@ -195,3 +196,14 @@ def test_the_start_lines_say_what_to_export(api_key_env: str, key: str) -> None:
 def test_listening_on_every_address_it_says_to_use_loopback() -> None:
     shown = _how_to_use("http://0.0.0.0:8765", "BLAND_API_KEY")
     assert shown.endswith("  export BLAND_API_URL=http://127.0.0.1:8765")
+
+
+def test_a_port_in_use_is_one_line_naming_the_address(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        started = start_in_process("--state", str(state), "--port", port)
+    assert started.exit_code == 1
+    assert started.stderr.startswith("Error: cannot listen: Address already in use")
+    assert f"'127.0.0.1', {port}" in started.stderr and len(started.stderr.splitlines()) == 1
