@@ -536,17 +536,20 @@ def test_a_safety_value_of_the_wrong_kind_is_refused_not_converted(
     name: str, value: Any, tmp_path: Path
 ) -> None:
     """bool("no") is True: a plan file saying allow_emptying "no" switched the valve off."""
+    refusal = _refused_with_safety(tmp_path, name, value)
+    assert f"not a valid plan file (expected {name}, " in refusal
+    assert refusal.endswith(f", got {json.dumps(value)}): nothing was written. Run plan again.")
+
+
+def _refused_with_safety(tmp_path: Path, name: str, value: Any) -> str:
+    """The refusal of a saved plan whose safety `name` was set to `value` and sealed again."""
     path = saved_file(tmp_path)
     document = _document(path)
     document["safety"][name] = value
     _resealed(path, document)
     with pytest.raises(Refused) as refused:
         read_plan_file(str(path), KEY)
-    found = f"not a valid plan file (expected {name}, "
-    assert found in str(refused.value)
-    assert str(refused.value).endswith(
-        f", got {json.dumps(value)}): nothing was written. Run plan again."
-    )
+    return str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -560,11 +563,5 @@ def test_a_safety_value_of_the_wrong_kind_is_refused_not_converted(
 def test_a_safety_value_out_of_range_is_refused_without_calling_it_a_type_error(
     name: str, value: Any, expected: str, tmp_path: Path
 ) -> None:
-    path = saved_file(tmp_path)
-    document = _document(path)
-    document["safety"][name] = value
-    _resealed(path, document)
-    with pytest.raises(Refused) as refused:
-        read_plan_file(str(path), KEY)
     reason = f"not a valid plan file (expected {expected}, got {json.dumps(value)})"
-    assert str(refused.value) == _refusal(path, reason)
+    assert _refused_with_safety(tmp_path, name, value) == _refusal(tmp_path / "plan.json", reason)
