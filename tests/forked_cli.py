@@ -11,7 +11,7 @@ starts one with ForkedCli.start and drives it as it would a subprocess.
 
 What the children leave out is the interpreter's own start, and the teardown of its modules
 once the streams are flushed (_leave): the tests about its start run the real command (signals
-while it starts, `python -m reconciler`, the installed wheel, the demo).
+while it starts, `python -m reconciler`, the installed wheel, the README's quick start).
 
 Run as a script, this module is the server: `python tests/forked_cli.py SOCKET`. As a script,
 not with -m: click names the program after the script that runs (sys.argv[0]), as it does for
