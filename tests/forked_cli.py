@@ -9,8 +9,9 @@ working directory and standard streams and runs the entry point the installed co
 Shell scripts find a `reconciler` on PATH that asks for such a run and ends as it ended; a test
 starts one with ForkedCli.start and drives it as it would a subprocess.
 
-What the children leave out is the interpreter's own start: the tests about it run the real
-command (signals while it starts, `python -m reconciler`, the installed wheel, the demo).
+What the children leave out is the interpreter's own start, and the teardown of its modules
+once the streams are flushed (_leave): the tests about its start run the real command (signals
+while it starts, `python -m reconciler`, the installed wheel, the README's quick start).
 
 Run as a script, this module is the server: `python tests/forked_cli.py SOCKET`. As a script,
 not with -m: click names the program after the script that runs (sys.argv[0]), as it does for
@@ -20,6 +21,7 @@ the installed command, and after the module that runs with -m.
 from __future__ import annotations
 
 import ast
+import atexit
 import gc
 import os
 import select
@@ -92,10 +94,29 @@ def _receive(connection: socket.socket) -> dict[str, object]:
     return request
 
 
+def _leave(code: int) -> None:
+    """The child's end once the interpreter has waited for its threads: called first of the
+    functions registered with atexit, it runs the others, flushes stdout and stderr as the
+    interpreter's end does, then leaves as multiprocessing's forked children do, without the
+    teardown of every module: that would copy each page it shares with the server (more than
+    half the CPU of a short run). A flush that fails is left to the interpreter's end, which
+    flushes again, reports it and ends with 120."""
+    atexit.unregister(_leave)
+    atexit._run_exitfuncs()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None and not stream.closed:
+                stream.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
+
+
 def _become_the_run(connection: socket.socket) -> NoReturn:
     """In the forked child: take the client's request and run the command line as the
     installed command does. Its end, a SystemExit or any other exception, goes up to the top
-    of this script, so the interpreter ends the run as it ends the installed command's."""
+    of this script, so the interpreter ends the run as it ends the installed command's (up to
+    _leave, but for a KeyboardInterrupt, which it ends by the signal)."""
     request = _receive(connection)
     connection.close()
     os.chdir(str(request["cwd"]))
@@ -108,7 +129,15 @@ def _become_the_run(connection: socket.socket) -> NoReturn:
     sys.argv = [str(word) for word in argv]
     from reconciler.__main__ import run
 
-    sys.exit(run())  # as the installed command's script
+    try:
+        sys.exit(run())  # as the installed command's script
+    except SystemExit as exited:  # the code the interpreter takes from it
+        code = exited.code
+        atexit.register(_leave, code if isinstance(code, int) else int(code is not None))
+        raise
+    except Exception:  # printed by the interpreter, which ends with 1
+        atexit.register(_leave, 1)
+        raise
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from reconciler.simulator import Reply, RequestRecord, Simulator
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, RunCli, write_config
+from tests.forked_cli import ForkedCli
 from tests.scenarios.test_gitops_loop import _hide_on_first_listing
 from tests.scenarios.test_signals import ended, start, wait_for, wait_until_blocked
 
@@ -203,7 +204,7 @@ def test_the_repair_is_announced_before_its_writes(sim: Simulator, run_cli: RunC
 
 @pytest.mark.parametrize("output_format", ["text", "json"])
 def test_sigterm_during_the_repair_stops_it_with_a_report_and_no_traceback(
-    night: Simulator, tmp_path: Path, output_format: str
+    forked: ForkedCli, night: Simulator, tmp_path: Path, output_format: str
 ) -> None:
     """The first write is followed by a dashboard edit; the repair's write is held until the
     run has been sent SIGTERM."""
@@ -218,7 +219,7 @@ def test_sigterm_during_the_repair_stops_it_with_a_report_and_no_traceback(
 
     night.on_write = on_write
     args = ["apply", _config(tmp_path), "--auto-approve", "--format", output_format]
-    process = start(night, *args)
+    process = start(forked, night, *args)
     wait_for(in_repair.is_set, process, "sent the repair's write")
     wait_until_blocked(process, "futex")
     process.send_signal(signal.SIGTERM)

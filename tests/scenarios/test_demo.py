@@ -1,10 +1,11 @@
 """`make demo`'s script: it runs end to end, and prints escape codes only on a colour terminal.
 
-The whole demo runs once, on a terminal, where it is coloured, with the installed command.
-Whether it colours is decided before its first command, so the uncoloured cases run the demo
-cut after its first plan: its own set-up, its colour choice and one command that reconciler
-colours on a terminal, with the `reconciler` forked from one that imported it already
-(tests/forked_cli.py): the command's start is not what they are about.
+The whole demo runs once, on a terminal, where it is coloured. Whether it colours is decided
+before its first command, so the uncoloured cases run the demo cut after its first plan: its
+own set-up, its colour choice and one command that reconciler colours on a terminal. Each runs
+the `reconciler` forked from one that imported it already (tests/forked_cli.py): the command's
+start is not what they are about (the README's quick start runs the installed command through
+the same steps: test_readme.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import errno
 import os
 import pty
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,12 +27,12 @@ FIRST_PLAN = "step reconciler plan examples/personas.yaml\n"
 
 
 def run_demo(
-    script: str, environ: dict[str, str], *, terminal: bool, bin_folder: Path | None = None
+    script: str, environ: dict[str, str], *, terminal: bool, bin_folder: Path
 ) -> tuple[int, bytes]:
     """Run the demo's script in bash with stdout and stderr on a pipe or on a pseudo-terminal,
-    with the `reconciler` of bin_folder, by default this environment's."""
+    with the `reconciler` of bin_folder."""
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    env["PATH"] = f"{bin_folder or Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["PATH"] = f"{bin_folder}{os.pathsep}{env['PATH']}"
     env.update(environ)
     # As `bash scripts/demo.sh` runs it: the script finds the project from its own path ($0).
     command = ["bash", "-c", script, str(DEMO)]
@@ -59,8 +59,8 @@ def run_demo(
     return code, output
 
 
-def test_the_demo_runs_end_to_end_coloured_on_a_terminal() -> None:
-    code, output = run_demo(DEMO.read_text(), {}, terminal=True)
+def test_the_demo_runs_end_to_end_coloured_on_a_terminal(forked: ForkedCli) -> None:
+    code, output = run_demo(DEMO.read_text(), {}, terminal=True, bin_folder=forked.bin)
     assert code == 0, output.decode(errors="replace")
     text = output.decode()
     assert "$ reconciler apply examples/personas.yaml --auto-approve" in text
