@@ -43,7 +43,7 @@ def test_list_personas_default_limit_clamp_and_validation() -> None:
     state = {"personas": [{"id": f"p{i:03d}", "name": f"P{i}"} for i in range(130)]}
     with (
         Simulator(state, api_key=KEY) as sim,
-        httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client,
+        httpx.Client(verify=False, base_url=sim.url, headers={"authorization": KEY}) as client,
     ):
         assert len(client.get("/v1/personas").json()["data"]) == 20
         clamped = client.get("/v1/personas", params={"limit": 500}).json()["data"]
@@ -197,7 +197,7 @@ def test_a_move_to_an_unknown_persona_changes_nothing(sim: Simulator, client: ht
 def test_ignore_page_from_the_constructor() -> None:
     with (
         with_test_faults(Simulator(base_state(), api_key=KEY), ignore_page=True) as sim,
-        httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client,
+        httpx.Client(verify=False, base_url=sim.url, headers={"authorization": KEY}) as client,
     ):
         for page in (1, 2, 3, 50):
             listed = client.get("/v1/personas", params={"page": page, "limit": 1})
@@ -341,7 +341,7 @@ def test_an_unknown_number_is_a_404_outside_the_envelope(client: httpx.Client) -
 
 
 def test_a_wrong_key_is_a_401(sim: Simulator) -> None:
-    with httpx.Client(base_url=sim.url, headers={"authorization": "wrong"}) as other:
+    with httpx.Client(verify=False, base_url=sim.url, headers={"authorization": "wrong"}) as other:
         response = other.post(LABEL, json={"phoneNumber": N1, "newLabel": "x"})
     assert (response.status_code, error_code(response)) == (401, "AUTH_FAILURE")
     assert sim.label(N1) == "Main line"

@@ -53,7 +53,9 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
             "To point reconciler at it (with the same BLAND_API_KEY), run:",
             f"  export BLAND_API_URL={url}",
         ]
-        with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
+        with httpx.Client(
+            verify=False, base_url=url, headers={"authorization": KEY}, timeout=5
+        ) as client:
             assert client.get("/v1/personas").status_code == 200
             assert attach(client, B, N3).status_code == 503
             assert attach(client, B, N1).status_code == 200
@@ -156,7 +158,9 @@ def test_command_sets_the_fault_switches(tmp_path: Path) -> None:
         assert proc.stdout is not None
         proc.stdout.readline()
         url = ready.read_text().strip()
-        with httpx.Client(base_url=url, headers={"authorization": KEY}, timeout=5) as client:
+        with httpx.Client(
+            verify=False, base_url=url, headers={"authorization": KEY}, timeout=5
+        ) as client:
             faults = client.get("/_sim/faults").json()
             assert faults["drop_after_write"] == 2
             assert faults["read_statuses"] == [429]

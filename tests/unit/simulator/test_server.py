@@ -37,7 +37,7 @@ AUTH_ERROR = {
 
 
 def test_auth_is_exact_header_match(sim: Simulator) -> None:
-    with httpx.Client(base_url=sim.url, timeout=5) as anon:
+    with httpx.Client(verify=False, base_url=sim.url, timeout=5) as anon:
         for headers in ({}, {"authorization": "wrong"}, {"authorization": f"Bearer {KEY}"}):
             for path in ("/v1/personas", f"/v1/personas/{A}", "/v1/inbound", "/_sim/log"):
                 response = anon.get(path, headers=headers)
@@ -115,7 +115,7 @@ def test_concurrent_requests(sim: Simulator) -> None:
         sim.add_number(number)
 
     with (
-        httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client,
+        httpx.Client(verify=False, base_url=sim.url, headers={"authorization": KEY}) as client,
         concurrent.futures.ThreadPoolExecutor(8) as pool,
     ):
 
@@ -199,8 +199,11 @@ def test_stop_ends_the_accept_loop_and_a_stopped_simulator_serves_no_more() -> N
     """stop() wakes the loop instead of waiting for a poll: the loop ends on the wake alone."""
     sim = Simulator(base_state(), api_key=KEY).start()
     url, loop = sim.url, f"simulator-{sim.port}"
-    assert httpx.get(f"{url}/v1/personas", headers={"authorization": KEY}).status_code == 200
+    assert (
+        httpx.get(f"{url}/v1/personas", headers={"authorization": KEY}, verify=False).status_code
+        == 200
+    )
     sim.stop()
     assert loop not in [thread.name for thread in threading.enumerate()]
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{url}/v1/personas")
+        httpx.get(f"{url}/v1/personas", verify=False)

@@ -236,7 +236,7 @@ def test_hang_then_stop_returns_promptly() -> None:
     sim = with_test_faults(Simulator(base_state(), api_key=KEY)).start()
     sim.faults.hang = 1
     try:
-        with httpx.Client(base_url=sim.url, headers={"authorization": KEY}) as client:
+        with httpx.Client(verify=False, base_url=sim.url, headers={"authorization": KEY}) as client:
             with pytest.raises(httpx.ReadTimeout):
                 client.get("/v1/personas", timeout=0.2)
             assert client.get("/v1/personas", timeout=5).status_code == 200
