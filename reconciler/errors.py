@@ -38,9 +38,16 @@ class Diagnostic:
 
 
 class ReconcilerError(Exception):
-    """Base of every error the CLI reports as a clean one-line message."""
+    """Base of every error the CLI reports as a clean one-line message, then exits with
+    exit_code. An empty one says nothing: the command ended short of success and its output said
+    why (plan --detailed-exitcode's changes, an apply incomplete or interrupted, a failed check)."""
 
     exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str = "", exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class ConfigError(ReconcilerError):
@@ -111,12 +118,3 @@ class NotSent(ApiError):
     def __init__(self, reason: str, *, method: str = "", path: str = "") -> None:
         self.reason = reason
         super().__init__(f"not sent: {reason}", method=method, path=path)
-
-
-class AlreadyReported(Exception):
-    """The command ended short of success and its output said why: only the exit status is left
-    (plan --detailed-exitcode's changes, an apply incomplete or interrupted, a failed check)."""
-
-    def __init__(self, exit_code: ExitCode = ExitCode.ERROR) -> None:
-        super().__init__(exit_code.name)
-        self.exit_code = exit_code

@@ -19,7 +19,7 @@ import click
 
 from reconciler.cli import account, apply, plan  # noqa: F401  (they add their commands)
 from reconciler.cli.app import cli, echo, global_options
-from reconciler.errors import AlreadyReported, ConfigError, ExitCode, ReconcilerError
+from reconciler.errors import ConfigError, ExitCode, ReconcilerError
 from reconciler.interrupts import stop_at_once
 from reconciler.secrets import redact_keys_named
 from reconciler.settings import Settings, end_now, full_collections_held
@@ -74,8 +74,6 @@ def _with_the_two_dash_form(error: click.NoSuchOption, args: Sequence[str]) -> c
 
 def _outcome(error: BaseException) -> tuple[str, ExitCode]:
     """What to say on stderr (maybe nothing) and the exit status, for how a command ended."""
-    if isinstance(error, AlreadyReported):
-        return "", error.exit_code
     if isinstance(error, ConfigError):
         return f"{error}\n", error.exit_code  # lines of FILE:LINE:COL; echo redacts them
     if isinstance(error, ReconcilerError):

@@ -10,7 +10,7 @@ import click
 from reconciler.cli.app import cli, echo, format_option, pass_settings
 from reconciler.core import export_account
 from reconciler.doctor import run_doctor
-from reconciler.errors import AlreadyReported
+from reconciler.errors import ReconcilerError
 from reconciler.settings import Settings
 
 
@@ -53,4 +53,4 @@ def doctor_command(settings: Settings, output_format: str) -> None:
     else:
         echo(report.to_text(base_url))
     if report.failed:
-        raise AlreadyReported()
+        raise ReconcilerError()

@@ -29,7 +29,7 @@ from reconciler.cli.app import (
 )
 from reconciler.cli.plan import print_plan
 from reconciler.core import apply, costs
-from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
+from reconciler.errors import ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.interrupts import GracefulStop
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
@@ -104,7 +104,7 @@ def apply_command(
         ending = error  # the error ends the run: it is the report
     if as_json:
         status = ExitCode.OK if ending is None else ending.exit_code
-        error_text = str(ending) if isinstance(ending, ReconcilerError) else None
+        error_text = (str(ending) or None) if ending is not None else None
         echo(json.dumps(report_json(plan, result, status, error_text), indent=2))
     if ending is not None:
         raise ending
@@ -190,7 +190,7 @@ class _Run:
 
             yield on_write
 
-    def ending(self, plan: Plan, result: ApplyResult) -> ReconcilerError | AlreadyReported | None:
+    def ending(self, plan: Plan, result: ApplyResult) -> ReconcilerError | None:
         """Reports what the writes did (on stderr once stdout is closed: the report is the one
         place that says what was written); what ends the run short of success, if anything."""
         if result.plans and not self.quiet:
@@ -212,5 +212,5 @@ class _Run:
         if result.stopped_by is not None:
             return result.stopped_by
         if self.stopper.signal_number is not None:
-            return AlreadyReported(ExitCode.stopped_by(self.stopper.signal_number))
-        return None if result.converged else AlreadyReported(ExitCode.INCOMPLETE)
+            return ReconcilerError(exit_code=ExitCode.stopped_by(self.stopper.signal_number))
+        return None if result.converged else ReconcilerError(exit_code=ExitCode.INCOMPLETE)

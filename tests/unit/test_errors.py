@@ -8,7 +8,6 @@ import signal
 import pytest
 
 from reconciler.errors import (
-    AlreadyReported,
     ApiError,
     ConfigError,
     ExitCode,
@@ -52,8 +51,8 @@ def test_errors_map_to_their_exit_codes() -> None:
     assert InputError("x").exit_code is ExitCode.ERROR
     assert ConfigError([]).exit_code is ExitCode.ERROR
     assert Refused("x").exit_code is ExitCode.REFUSED
-    assert AlreadyReported().exit_code is ExitCode.ERROR
-    assert AlreadyReported(ExitCode.INCOMPLETE).exit_code is ExitCode.INCOMPLETE
+    assert ReconcilerError().exit_code is ExitCode.ERROR
+    assert ReconcilerError(exit_code=ExitCode.INCOMPLETE).exit_code is ExitCode.INCOMPLETE
 
 
 @pytest.mark.parametrize(
