@@ -15,15 +15,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
-from reconciler.api import (
-    DEFAULT_BASE_URL,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
-    BlandClient,
-    check_base_url,
-    parse_size,
-)
-from reconciler.api.transport import EventHooks
+from reconciler.api import BlandClient
+from reconciler.api.bodies import DEFAULT_MAX_RESPONSE_BYTES, parse_size
+from reconciler.api.transport import DEFAULT_TIMEOUT, EventHooks
+from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url
 from reconciler.config.load import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import ExitCode, InputError
 from reconciler.files import refuse_overwriting, remove_temporary_files
