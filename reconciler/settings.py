@@ -24,13 +24,7 @@ from reconciler.errors import ExitCode, InputError
 from reconciler.files import refuse_overwriting, remove_temporary_files
 from reconciler.model import Desired
 from reconciler.planfile import SavedPlan, is_plan_file, read_plan_file, signing_key
-from reconciler.secrets import (
-    REDACTOR,
-    api_key,
-    key_file_from,
-    key_file_warning,
-    key_source,
-)
+from reconciler.secrets import REDACTOR, api_key, key_file_from, key_file_warning
 
 # Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
 # values overflow the clock arithmetic of deadlines.
@@ -143,10 +137,6 @@ class Settings:
         if self._key is None:
             self._key = api_key(self.api_key_file, os.environ)
         return self._key
-
-    def key_source(self) -> str:
-        """Where the API key comes from, in words."""
-        return key_source(self.api_key_file, os.environ)
 
     def base_url(self) -> str:
         """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
