@@ -213,8 +213,8 @@ def full_collections_held() -> Iterator[None]:
 
 
 def end_now(signum: int) -> NoReturn:
-    """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line. Nothing
-    is being written, and unwinding would wait for requests in flight. stdout is not flushed (a
+    """SIGINT or SIGTERM outside an apply's writes, or a second one within: end now, 130 or 143,
+    with one line. Unwinding would wait for requests in flight. stdout is not flushed (a
     worker may hold it, blocked on a full pipe), and the line goes out with os.write: the signal
     may have come in the middle of a write to sys.stderr."""
     remove_temporary_files()

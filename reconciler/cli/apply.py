@@ -6,9 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -30,10 +30,10 @@ from reconciler.cli.app import (
 from reconciler.cli.plan import print_plan
 from reconciler.core import apply, costs
 from reconciler.errors import ExitCode, InputError, OutputClosed, ReconcilerError
-from reconciler.interrupts import GracefulStop
+from reconciler.interrupts import GracefulStop, handled_by
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
-from reconciler.settings import Settings
+from reconciler.settings import Settings, end_now
 
 
 @cli.command("apply")
@@ -151,17 +151,18 @@ class _Run:
             err=True,
         )
 
-    def on_second(self, signum: int) -> None:
+    def on_second(self, signum: int) -> NoReturn:
         listed = f" ({self.log_file} lists each write sent)" if self.log_file else ""
         echo(
             f"Stopping at once: a write in flight may or may not take effect{listed}; run plan "
             "to see what remains.",
             err=True,
         )
+        end_now(signum)
 
-    def writes(self) -> GracefulStop:
+    def writes(self) -> AbstractContextManager[None]:
         """Around every write: a first SIGINT or SIGTERM only stops new writes."""
-        return self.stopper
+        return handled_by(self.stopper)
 
     @contextmanager
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
