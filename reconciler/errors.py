@@ -18,11 +18,6 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # apply stopped by SIGINT after the writes in flight (128 + 2, as shells say)
     TERMINATED = 143  # apply stopped by SIGTERM likewise (128 + 15)
 
-    @classmethod
-    def stopped_by(cls, signal_number: int) -> ExitCode:
-        """INTERRUPTED for SIGINT, TERMINATED for SIGTERM: 128 + the signal."""
-        return cls(128 + signal_number)
-
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:

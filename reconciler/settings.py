@@ -225,4 +225,4 @@ def end_now(signum: int) -> NoReturn:
         with suppress(Exception):
             sys.stderr.write(words)
             sys.stderr.flush()
-    os._exit(ExitCode.stopped_by(signum))
+    os._exit(ExitCode(128 + signum))

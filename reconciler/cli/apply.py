@@ -213,5 +213,5 @@ class _Run:
         if result.stopped_by is not None:
             return result.stopped_by
         if self.stopper.signal_number is not None:
-            return ReconcilerError(exit_code=ExitCode.stopped_by(self.stopper.signal_number))
+            return ReconcilerError(exit_code=ExitCode(128 + self.stopper.signal_number))
         return None if result.converged else ReconcilerError(exit_code=ExitCode.INCOMPLETE)
