@@ -8,7 +8,7 @@ import signal
 
 def _stopped_while_starting(signum: int, frame: object) -> None:
     os.write(2, f"Stopped by {signal.Signals(signum).name}.\n".encode())
-    os._exit(128 + signum)  # ExitCode.stopped_by, not imported yet
+    os._exit(128 + signum)  # ExitCode.INTERRUPTED or TERMINATED, not imported yet
 
 
 def run() -> None:

@@ -18,11 +18,6 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # apply stopped by SIGINT after the writes in flight (128 + 2, as shells say)
     TERMINATED = 143  # apply stopped by SIGTERM likewise (128 + 15)
 
-    @classmethod
-    def stopped_by(cls, signal_number: int) -> ExitCode:
-        """INTERRUPTED for SIGINT, TERMINATED for SIGTERM: 128 + the signal."""
-        return cls(128 + signal_number)
-
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
@@ -38,9 +33,16 @@ class Diagnostic:
 
 
 class ReconcilerError(Exception):
-    """Base of every error the CLI reports as a clean one-line message."""
+    """Base of every error the CLI reports as a clean one-line message, then exits with
+    exit_code. An empty one says nothing: the command ended short of success and its output said
+    why (plan --detailed-exitcode's changes, an apply incomplete or interrupted, a failed check)."""
 
     exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str = "", exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class ConfigError(ReconcilerError):
@@ -111,12 +113,3 @@ class NotSent(ApiError):
     def __init__(self, reason: str, *, method: str = "", path: str = "") -> None:
         self.reason = reason
         super().__init__(f"not sent: {reason}", method=method, path=path)
-
-
-class AlreadyReported(Exception):
-    """The command ended short of success and its output said why: only the exit status is left
-    (plan --detailed-exitcode's changes, an apply incomplete or interrupted, a failed check)."""
-
-    def __init__(self, exit_code: ExitCode = ExitCode.ERROR) -> None:
-        super().__init__(exit_code.name)
-        self.exit_code = exit_code

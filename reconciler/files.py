@@ -112,10 +112,9 @@ def write_atomic(
                 os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 os.replace(temporary, target)
     except OSError as error:
-        taken = isinstance(error, FileExistsError) and if_exists is not None
-        raise InputError(
-            if_exists if taken else f"{path}: cannot write the {what} ({error.strerror})"
-        ) from None
+        if isinstance(error, FileExistsError) and if_exists is not None:
+            raise InputError(if_exists) from None
+        raise InputError(f"{path}: cannot write the {what} ({error.strerror})") from None
     finally:  # the temporary file's name is left over after a link, or a failure
         with suppress(OSError):
             os.unlink(temporary)

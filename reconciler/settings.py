@@ -15,27 +15,16 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
-from reconciler.api import (
-    DEFAULT_BASE_URL,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
-    BlandClient,
-    check_base_url,
-    parse_size,
-)
-from reconciler.api.transport import EventHooks
+from reconciler.api import BlandClient
+from reconciler.api.bodies import DEFAULT_MAX_RESPONSE_BYTES, parse_size
+from reconciler.api.transport import DEFAULT_TIMEOUT, EventHooks
+from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url
 from reconciler.config.load import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import ExitCode, InputError
 from reconciler.files import refuse_overwriting, remove_temporary_files
 from reconciler.model import Desired
 from reconciler.planfile import SavedPlan, is_plan_file, read_plan_file, signing_key
-from reconciler.secrets import (
-    REDACTOR,
-    api_key,
-    key_file_from,
-    key_file_warning,
-    key_source,
-)
+from reconciler.secrets import REDACTOR, api_key, key_file_from, key_file_warning
 
 # Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
 # values overflow the clock arithmetic of deadlines.
@@ -149,10 +138,6 @@ class Settings:
             self._key = api_key(self.api_key_file, os.environ)
         return self._key
 
-    def key_source(self) -> str:
-        """Where the API key comes from, in words."""
-        return key_source(self.api_key_file, os.environ)
-
     def base_url(self) -> str:
         """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
         return check_base_url(os.environ.get("BLAND_API_URL", DEFAULT_BASE_URL))
@@ -228,8 +213,8 @@ def full_collections_held() -> Iterator[None]:
 
 
 def end_now(signum: int) -> NoReturn:
-    """SIGINT or SIGTERM outside an apply's writes: end now, 130 or 143, with one line. Nothing
-    is being written, and unwinding would wait for requests in flight. stdout is not flushed (a
+    """SIGINT or SIGTERM outside an apply's writes, or a second one within: end now, 130 or 143,
+    with one line. Unwinding would wait for requests in flight. stdout is not flushed (a
     worker may hold it, blocked on a full pipe), and the line goes out with os.write: the signal
     may have come in the middle of a write to sys.stderr."""
     remove_temporary_files()
@@ -240,4 +225,4 @@ def end_now(signum: int) -> NoReturn:
         with suppress(Exception):
             sys.stderr.write(words)
             sys.stderr.flush()
-    os._exit(ExitCode.stopped_by(signum))
+    os._exit(ExitCode(128 + signum))

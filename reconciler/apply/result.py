@@ -11,7 +11,7 @@ from typing import Any, Literal
 from reconciler.errors import ApiError, AuthError, LogFailed
 from reconciler.plan import Action, Plan
 from reconciler.render import plan_document
-from reconciler.text import counted, printable
+from reconciler.text import and_more, counted, printable
 
 # refused: an attach refused as another persona holds a number (the fallback's own writes say
 # how freeing it first ended); sent: a write going to the wire, handed on before it ends.
@@ -118,8 +118,7 @@ def describe(write: Write) -> str:
 def counted_numbers(numbers: Iterable[str]) -> str:
     """How many numbers, and the first five of them: `2 numbers (+1..., +1...)`."""
     items = sorted(numbers)
-    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
-    return f"{counted(len(items), 'number')} ({', '.join(items[:5])}{more})"
+    return f"{counted(len(items), 'number')} ({and_more(items, 5)})"
 
 
 def report_json(

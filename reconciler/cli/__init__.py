@@ -19,8 +19,8 @@ import click
 
 from reconciler.cli import account, apply, plan  # noqa: F401  (they add their commands)
 from reconciler.cli.app import cli, echo, global_options
-from reconciler.errors import AlreadyReported, ConfigError, ExitCode, ReconcilerError
-from reconciler.interrupts import stop_at_once
+from reconciler.errors import ConfigError, ExitCode, ReconcilerError
+from reconciler.interrupts import handled_by
 from reconciler.secrets import redact_keys_named
 from reconciler.settings import Settings, end_now, full_collections_held
 from reconciler.simulator import simulator_command
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None, *, seams: Settings | None = None) ->
     """Entry point: run the CLI and turn every failure into a short message and an exit code."""
     args = list(argv) if argv is not None else sys.argv[1:]
     redact_keys_named(args)
-    with full_collections_held(), stop_at_once(end_now):
+    with full_collections_held(), handled_by(end_now):
         try:
             cli.main(args=args, standalone_mode=False, obj=seams or Settings())
         except (Exception, KeyboardInterrupt) as error:
@@ -74,8 +74,6 @@ def _with_the_two_dash_form(error: click.NoSuchOption, args: Sequence[str]) -> c
 
 def _outcome(error: BaseException) -> tuple[str, ExitCode]:
     """What to say on stderr (maybe nothing) and the exit status, for how a command ended."""
-    if isinstance(error, AlreadyReported):
-        return "", error.exit_code
     if isinstance(error, ConfigError):
         return f"{error}\n", error.exit_code  # lines of FILE:LINE:COL; echo redacts them
     if isinstance(error, ReconcilerError):

@@ -4,13 +4,15 @@ file; `reconciler doctor` checks, read-only, that it behaves as this tool assume
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
 from reconciler.cli.app import cli, echo, format_option, pass_settings
 from reconciler.core import export_account
 from reconciler.doctor import run_doctor
-from reconciler.errors import AlreadyReported
+from reconciler.errors import ReconcilerError
+from reconciler.secrets import key_source
 from reconciler.settings import Settings
 
 
@@ -47,10 +49,10 @@ def doctor_command(settings: Settings, output_format: str) -> None:
     Exits 1 when any check fails.
     """
     base_url = settings.base_url()
-    report = run_doctor(settings.client, settings.key_source())
+    report = run_doctor(settings.client, key_source(settings.api_key_file, os.environ))
     if output_format == "json":
         echo(json.dumps(report.to_json(), indent=2))
     else:
         echo(report.to_text(base_url))
     if report.failed:
-        raise AlreadyReported()
+        raise ReconcilerError()

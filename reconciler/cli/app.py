@@ -17,7 +17,8 @@ import click
 from click.core import ParameterSource
 
 from reconciler import __version__
-from reconciler.api import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+from reconciler.api.bodies import DEFAULT_MAX_RESPONSE_BYTES
+from reconciler.api.transport import DEFAULT_TIMEOUT
 from reconciler.config.load import DEFAULT_MAX_FILE_BYTES
 from reconciler.errors import InputError, OutputClosed
 from reconciler.secrets import REDACTOR

@@ -6,9 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -29,11 +29,11 @@ from reconciler.cli.app import (
 )
 from reconciler.cli.plan import print_plan
 from reconciler.core import apply, costs
-from reconciler.errors import AlreadyReported, ExitCode, InputError, OutputClosed, ReconcilerError
-from reconciler.interrupts import GracefulStop
+from reconciler.errors import ExitCode, InputError, OutputClosed, ReconcilerError
+from reconciler.interrupts import GracefulStop, handled_by
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
-from reconciler.settings import Settings
+from reconciler.settings import Settings, end_now
 
 
 @cli.command("apply")
@@ -104,7 +104,7 @@ def apply_command(
         ending = error  # the error ends the run: it is the report
     if as_json:
         status = ExitCode.OK if ending is None else ending.exit_code
-        error_text = str(ending) if isinstance(ending, ReconcilerError) else None
+        error_text = (str(ending) or None) if ending is not None else None
         echo(json.dumps(report_json(plan, result, status, error_text), indent=2))
     if ending is not None:
         raise ending
@@ -151,17 +151,18 @@ class _Run:
             err=True,
         )
 
-    def on_second(self, signum: int) -> None:
+    def on_second(self, signum: int) -> NoReturn:
         listed = f" ({self.log_file} lists each write sent)" if self.log_file else ""
         echo(
             f"Stopping at once: a write in flight may or may not take effect{listed}; run plan "
             "to see what remains.",
             err=True,
         )
+        end_now(signum)
 
-    def writes(self) -> GracefulStop:
+    def writes(self) -> AbstractContextManager[None]:
         """Around every write: a first SIGINT or SIGTERM only stops new writes."""
-        return self.stopper
+        return handled_by(self.stopper)
 
     @contextmanager
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
@@ -190,7 +191,7 @@ class _Run:
 
             yield on_write
 
-    def ending(self, plan: Plan, result: ApplyResult) -> ReconcilerError | AlreadyReported | None:
+    def ending(self, plan: Plan, result: ApplyResult) -> ReconcilerError | None:
         """Reports what the writes did (on stderr once stdout is closed: the report is the one
         place that says what was written); what ends the run short of success, if anything."""
         if result.plans and not self.quiet:
@@ -212,5 +213,5 @@ class _Run:
         if result.stopped_by is not None:
             return result.stopped_by
         if self.stopper.signal_number is not None:
-            return AlreadyReported(ExitCode.stopped_by(self.stopper.signal_number))
-        return None if result.converged else AlreadyReported(ExitCode.INCOMPLETE)
+            return ReconcilerError(exit_code=ExitCode(128 + self.stopper.signal_number))
+        return None if result.converged else ReconcilerError(exit_code=ExitCode.INCOMPLETE)

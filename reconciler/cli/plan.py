@@ -21,7 +21,7 @@ from reconciler.cli.app import (
     valve_options,
 )
 from reconciler.core import plan_config
-from reconciler.errors import AlreadyReported, ConfigError, ExitCode, Refused
+from reconciler.errors import ConfigError, ExitCode, ReconcilerError, Refused
 from reconciler.model import Desired
 from reconciler.plan import Plan
 from reconciler.planfile import read_saved_plan
@@ -65,7 +65,7 @@ def validate_command(settings: Settings, files: tuple[str, ...], output_format: 
             for problem in problems:
                 where = f"file={problem.file.translate(_PROPERTY)},line={problem.line}"
                 echo(f"::error {where},col={problem.column}::{problem.message.translate(_MESSAGE)}")
-        raise AlreadyReported() from None
+        raise ReconcilerError() from None
     if output_format == "json":
         echo("[]")
         return
@@ -128,7 +128,7 @@ def plan_command(
         shown = mask_numbers_in(reason) if mask_numbers else reason
         raise Refused(f"apply would refuse this plan: {shown}")
     if detailed_exitcode and not plan.is_empty:
-        raise AlreadyReported(ExitCode.CHANGES)
+        raise ReconcilerError(exit_code=ExitCode.CHANGES)
 
 
 def print_plan(

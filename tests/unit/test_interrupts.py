@@ -7,7 +7,7 @@ from typing import NoReturn
 
 import pytest
 
-from reconciler.interrupts import GracefulStop, stop_at_once
+from reconciler.interrupts import GracefulStop, handled_by
 
 
 class Stopped(Exception):
@@ -19,22 +19,22 @@ def stop(signum: int) -> NoReturn:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_stop_at_once_hands_the_signal_over_then_puts_the_handlers_back(signum: int) -> None:
+def test_handled_by_hands_the_signal_over_then_puts_the_handlers_back(signum: int) -> None:
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    with pytest.raises(Stopped) as stopped, stop_at_once(stop):
+    with pytest.raises(Stopped) as stopped, handled_by(stop):
         signal.raise_signal(signum)
     assert stopped.value.args == (signum,)
     assert {s: signal.getsignal(s) for s in before} == before
 
 
-def test_a_second_signal_in_a_graceful_stop_goes_to_the_stop_at_once() -> None:
+def test_a_second_signal_in_a_graceful_stop_goes_to_on_second() -> None:
     asked: list[int] = []
-    second: list[int] = []
-    with stop_at_once(stop), GracefulStop(asked.append, second.append) as graceful:
+    graceful = GracefulStop(asked.append, stop)
+    with handled_by(stop), handled_by(graceful):
         signal.raise_signal(signal.SIGTERM)
-        assert graceful.event.is_set() and asked == [signal.SIGTERM] and second == []
+        assert graceful.event.is_set() and asked == [signal.SIGTERM]
         with pytest.raises(Stopped) as stopped:
             signal.raise_signal(signal.SIGINT)
-    assert second == [signal.SIGINT]
     assert stopped.value.args == (signal.SIGINT,)
+    assert asked == [signal.SIGTERM]
     assert graceful.signal_name == "SIGTERM"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.api import DEFAULT_MAX_RESPONSE_BYTES as DEFAULT_MAX
-from reconciler.api import DEFAULT_TIMEOUT
+from reconciler.api.bodies import DEFAULT_MAX_RESPONSE_BYTES as DEFAULT_MAX
+from reconciler.api.transport import DEFAULT_TIMEOUT
 from reconciler.errors import InputError
 from reconciler.plan import Plan
 from reconciler.planfile import SavedPlan

@@ -48,7 +48,7 @@ def test_a_name_from_the_api_cannot_fake_a_report_line() -> None:
 def test_past_five_numbers_the_rest_are_counted() -> None:
     numbers = [f"+1415555010{digit}" for digit in range(7, 0, -1)]
     assert counted_numbers(numbers) == (
-        "7 numbers (+14155550101, +14155550102, +14155550103, +14155550104, +14155550105 "
+        "7 numbers (+14155550101, +14155550102, +14155550103, +14155550104, +14155550105, "
         "and 2 more)"
     )
 
