@@ -150,12 +150,6 @@ def export_warnings(live: Live, text: str) -> list[str]:
         "this account, so a config cannot name it; the config leaves it as it is"
         for number, owner in off_account
     ]
-    if live.agents_incomplete:
-        found.append(
-            "GET /v2/agents came back full (500 agents, the most it lists): the numbers of agents "
-            "past those 500 may be left out; add such an agent by id under `agents:` to manage "
-            "its numbers"
-        )
     exported = [(o, n, *_kept(o, n)) for o in exported_personas(live) for n in o.numbers]
     # An agent's numbers have no persona settings to show.
     unread = sum(
@@ -164,27 +158,25 @@ def export_warnings(live: Live, text: str) -> list[str]:
     )
     too_long = sum(bool(o.labels.get(n)) and label is None for o, n, label, _ in exported)
     odd = sorted(n for o, n, _, settings in exported if o.settings.get(n) and settings is None)
-    if unread:
-        found.append(
+    redacted = REDACTOR.clean(text) != text
+    # The lines about the whole export, each with whether it applies.
+    found += [
+        line
+        for line, applies in {
+            "GET /v2/agents came back full (500 agents, the most it lists): the numbers of agents "
+            "past those 500 may be left out; add such an agent by id under `agents:` to manage "
+            "its numbers": live.agents_incomplete,
             f"the API listed {unread} of these numbers without their settings or label: they are "
-            "exported without them, and the config leaves them as they are"
-        )
-    if too_long:
-        found.append(
+            "exported without them, and the config leaves them as they are": unread,
             f"{too_long} of these numbers have a label longer than a config may hold (150 "
             "characters, an emoji counting as two): they are exported without it, and the config "
-            "leaves it as it is"
-        )
-    if odd:
-        found.append(
-            f"{and_more(odd, NAMED_NUMBERS)}: settings a config cannot hold (a key other "
-            "than pathway_id, pathway_version and start_node_id, a version that is not a whole "
-            "number, or no pathway_id): exported without them, and the config leaves them as "
-            "they are"
-        )
-    if REDACTOR.clean(text) != text:
-        found.append(
+            "leaves it as it is": too_long,
+            f"{and_more(odd, NAMED_NUMBERS)}: settings a config cannot hold (a key other than "
+            "pathway_id, pathway_version and start_node_id, a version that is not a whole number, "
+            "or no pathway_id): exported without them, and the config leaves them as they are": odd,
             "the account's text holds the API key, or a long run of it: the export shows *** in "
-            "its place, and will not plan clean until that text is changed"
-        )
+            "its place, and will not plan clean until that text is changed": redacted,
+        }.items()
+        if applies
+    ]
     return [f"warning: {line}" for line in found]
