@@ -177,25 +177,21 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
         return _parse(path, document)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
-    except _Invalid as error:
+    except ValueError as error:  # a value a plan file may not hold, which says what it is
         raise _refuse(path, f"not a valid plan file ({error})") from None
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+    except (KeyError, TypeError, AttributeError, OverflowError) as error:
         raise _refuse(path, f"not a valid plan file ({type(error).__name__}: {error})") from None
-
-
-class _Invalid(ValueError):
-    """A value the file holds that a plan file may not: shown as is, with no exception's name."""
 
 
 def _no_constant(name: str) -> Any:
     """NaN, Infinity or -Infinity: Python's json reads them, JSON has no such numbers."""
-    raise _Invalid(f"{name} is not a number JSON allows")
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _checked(value: Any, fits: bool, expected: str) -> Any:
-    """The value read from the file, if it `fits` what was expected; else _Invalid showing it."""
+    """The value read from the file, if it `fits` what was expected; else ValueError showing it."""
     if not fits:
-        raise _Invalid(f"expected {expected}, got {json.dumps(value)[:60]}")
+        raise ValueError(f"expected {expected}, got {json.dumps(value)[:60]}")
     return value
 
 
