@@ -1,12 +1,15 @@
-"""Render a plan as text or JSON, and mask its numbers for public output (pure)."""
+"""Render a plan as text, JSON or Markdown for a pull-request comment, and mask its numbers for
+public output (pure)."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import fields, is_dataclass
-from itertools import groupby
+from dataclasses import dataclass, fields, is_dataclass
+from itertools import accumulate, groupby
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -21,7 +24,7 @@ from reconciler.model import (
     owner_words,
 )
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
-from reconciler.text import printable
+from reconciler.text import counted, one_line, printable
 
 PLAN_FORMAT_VERSION = 1
 # Numbers confirmed by id, or with owners the sources disagree on, named one per line before a
@@ -48,13 +51,14 @@ def render_text(plan: Plan, config_label: str, style: Style = lambda text, _colo
     lines: list[str] = []
     for key, name, rows in owner_rows(plan):
         lines.append(style(f"{printable(name)} ({printable(where(key))})", "bold"))
-        for change, before, arrival, after, cleared in rows:
+        for change, arrival, cleared in rows:
             sign, colour = _SIGNS[change.action]
             text = f"{sign} {change.phone_number}"
             if change.action is Action.MOVE:
                 source = owner_words(change.from_persona_id or "", change.from_persona_name or "")
                 text += f" (from {printable(source)})"
             elif change.action in NUMBER_WRITES:
+                before, after = shown_value(change.before), shown_value(change.after)
                 text += f" {change.action.value}: {before}{arrival} -> {after}"
             lines.append("  " + style(text, colour))
             if cleared:
@@ -64,12 +68,10 @@ def render_text(plan: Plan, config_label: str, style: Style = lambda text, _colo
 
 
 class Row(NamedTuple):
-    """A change and what both renderers show beside it, on one line, not yet escaped."""
+    """A change and what both renderers show beside it, not yet escaped."""
 
     change: Change
-    before: str  # settings, label: the value now
     arrival: str  # settings: ` (after the attach)` (or move) of a number the plan brings
-    after: str  # settings, label: the value written
     cleared: str  # a move: what it does to settings the config does not declare, if any
 
 
@@ -82,15 +84,13 @@ def owner_rows(plan: Plan) -> list[tuple[str, str, list[Row]]]:
     }
 
     def row(change: Change) -> Row:
-        before = arrival = after = cleared = ""
-        if change.action in NUMBER_WRITES:
-            before, after = shown_value(change.before), shown_value(change.after)
+        arrival = cleared = ""
         if change.action is Action.SETTINGS:
             arrival = arrivals.get((change.persona_id, change.phone_number), "")
         dropped = plan.settings_dropped.get(change.phone_number)
         if change.action is Action.MOVE and dropped is not None:
             cleared = dropped_note(dropped)
-        return Row(change, before, arrival, after, cleared)
+        return Row(change, arrival, cleared)
 
     by_owner = groupby(plan.changes, key=attrgetter("persona_id", "persona_name"))
     return [(key, name, list(map(row, changes))) for (key, name), changes in by_owner]
@@ -220,3 +220,127 @@ def mask_numbers_in(text: str) -> str:
     """The text with every E.164 number in it masked: `****` and its last four digits (a fixed
     width, so the length is not shown)."""
     return _E164.sub(lambda match: "****" + match.group(0)[-4:], text)
+
+
+# GitHub refuses comments over 65,536 characters; the default leaves room for what a workflow
+# adds around the plan (a marker to find the comment again, a footer with the run link).
+MARKDOWN_MAX_CHARS = 60_000
+# A persona with more changes than this is folded in <details> so the comment stays scannable.
+MARKDOWN_FOLD_AFTER = 10
+# Backslash-escaped in Markdown text so a persona name cannot open a link, emphasis, a table
+# cell, maths, an emoji shortcode or an @mention.
+_MARKDOWN_ESCAPES = {ord(char): f"\\{char}" for char in "\\`*_[]|#~@<>&!:$"}
+_TABLE_HEAD = "| action | number | from |\n| --- | --- | --- |\n"
+# A persona with settings or label writes: their `from` is the value now, `to` the one written.
+_WIDE_TABLE_HEAD = "| action | number | from | to |\n| --- | --- | --- | --- |\n"
+# Room kept under MARKDOWN_MAX_CHARS for closing an open <details> and for the truncation note.
+_MARKDOWN_RESERVE = 400
+_MARKDOWN_LABEL_CHARS = 200
+
+
+@dataclass(frozen=True)
+class _Escape:
+    r"""The ways text is written into Markdown, each applying `redact` before it escapes.
+
+    Escaping first would hide a secret from the redactor: `org_live_...` becomes `org\_live\_...`.
+    """
+
+    redact: Callable[[str], str] = str
+
+    def text(self, text: str) -> str:
+        """Text shown as is in Markdown: escaped, on one line."""
+        return one_line(self.redact(text)).translate(_MARKDOWN_ESCAPES)
+
+    def code(self, text: str) -> str:
+        """An inline code span; a code span cannot hold a backtick, so those become quotes."""
+        return "`" + one_line(self.redact(text).replace("`", "'")) + "`"
+
+    def html(self, text: str) -> str:
+        """Text inside an HTML element (GitHub reads no Markdown there), @ kept from mentioning."""
+        return html.escape(one_line(self.redact(text))).replace("@", "&#64;")
+
+
+def _section(key: str, name: str, rows: list[Row], escape: _Escape) -> tuple[str, list[str], str]:
+    """One owner's section: its opening (heading and table head), its rows and its closing."""
+    wide = any(row.change.action in NUMBER_WRITES for row in rows)
+    head = _WIDE_TABLE_HEAD if wide else _TABLE_HEAD
+    lines = [_row(row, escape, wide) for row in rows]
+    if len(rows) > MARKDOWN_FOLD_AFTER:
+        counts = Counter(row.change.action for row in rows)
+        summary = f"{escape.html(name) or '(no name)'} (<code>{escape.html(where(key))}</code>): "
+        summary += ", ".join(f"{counts[act]} to {act.value}" for act in Action if counts[act])
+        return f"\n<details><summary>{summary}</summary>\n\n{head}", lines, "\n</details>\n"
+    title = f"{escape.text(name) or '(no name)'} ({escape.code(where(key))})"
+    return f"\n#### {title}\n\n{head}", lines, ""
+
+
+def _row(row: Row, escape: _Escape, wide: bool) -> str:
+    change, source, target = row.change, "", ""
+    if change.action is Action.MOVE:
+        key, name = change.from_persona_id or "", change.from_persona_name or ""
+        if owner_kind(key) == "persona":
+            source = escape.text(name) or escape.code(key)
+        else:
+            source = escape.text(owner_words(key, name))
+        if row.cleared:
+            source += f" ({escape.text(row.cleared)})"
+    elif change.action in NUMBER_WRITES:
+        # GitHub ends a table cell at a "|", even inside a code span, unless it is escaped.
+        source, target = (
+            escape.code(shown_value(value)).replace("|", "\\|")
+            for value in (change.before, change.after)
+        )
+        source += row.arrival
+    cells = f"| {change.action.value} | {escape.code(change.phone_number)} | {source} |"
+    if wide:
+        cells += f" {target} |" if target else " |"
+    return cells + "\n"
+
+
+def render_markdown(plan: Plan, config_label: str, *, redact: Callable[[str], str] = str) -> str:
+    """The plan as a pull-request comment: summary, then a table per persona, in plan order.
+
+    Personas with many changes are folded in <details>. Output longer than MARKDOWN_MAX_CHARS is
+    cut at a row boundary and ends with a note saying how many changes and personas were left
+    out. `redact` is applied to every text taken from the plan, before it is escaped.
+    """
+    escape = _Escape(redact)
+    if len(config_label) > _MARKDOWN_LABEL_CHARS:  # many files: the size cap is for the plan
+        config_label = config_label[: _MARKDOWN_LABEL_CHARS - 3] + "..."
+    title = f"### reconciler plan for {escape.code(config_label)}\n\n"
+    alerts = "".join(
+        f"> [!{kind}]\n> {escape.text(line)}\n\n"
+        for kind, lines in (("NOTE", plan_notes(plan)), ("WARNING", plan_warnings(plan)))
+        for line in lines
+    )
+    if plan.is_empty:
+        return (
+            title + alerts + f"**No changes.** The account matches {escape.code(config_label)}.\n"
+        )
+    out = [title, alerts, f"**{plan.summary_line()}**\n"]
+    room = MARKDOWN_MAX_CHARS - _MARKDOWN_RESERVE - sum(map(len, out))
+    groups = owner_rows(plan)
+    rows_shown = personas_started = 0
+    cut_inside = False
+    for key, name, group in groups:
+        opening, rows, closing = _section(key, name, group, escape)
+        room -= len(opening) + len(closing)
+        fits = sum(1 for used in accumulate(map(len, rows)) if used <= room)
+        if not fits:  # not even its first row: the persona is not started
+            break
+        out += [opening, *rows[:fits], closing]
+        room -= sum(map(len, rows[:fits]))
+        rows_shown, personas_started = rows_shown + fits, personas_started + 1
+        if cut_inside := fits < len(rows):
+            break
+    if left_out := len(plan.changes) - rows_shown:  # say how many changes, and whose, are cut
+        whose = counted(len(groups) - personas_started, "more persona")
+        if cut_inside:
+            rest = len(groups) > personas_started
+            whose = "the rest of the last persona shown" + (f" and {whose}" if rest else "")
+        out.append(
+            f"\n> [!NOTE]\n> Truncated to fit a comment: {left_out} of {len(plan.changes)} "
+            f"changes are not shown ({whose}). The summary above counts every change; "
+            "`reconciler plan` with the same files prints them all.\n"
+        )
+    return "".join(out)

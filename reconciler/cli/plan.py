@@ -25,8 +25,7 @@ from reconciler.errors import ConfigError, ExitCode, ReconcilerError, Refused
 from reconciler.model import Desired
 from reconciler.plan import Plan
 from reconciler.planfile import read_saved_plan
-from reconciler.render import mask_numbers_in, plan_document, render_text
-from reconciler.render_markdown import render_markdown
+from reconciler.render import mask_numbers_in, plan_document, render_markdown, render_text
 from reconciler.safety import refusal
 from reconciler.secrets import REDACTOR
 from reconciler.settings import Settings

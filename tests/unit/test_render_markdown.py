@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 from reconciler.plan import Action, Change, Plan
-from reconciler.render import mask_numbers_in
-from reconciler.render_markdown import MARKDOWN_FOLD_AFTER, MARKDOWN_MAX_CHARS, render_markdown
+from reconciler.render import (
+    MARKDOWN_FOLD_AFTER,
+    MARKDOWN_MAX_CHARS,
+    mask_numbers_in,
+    render_markdown,
+)
 
 SUPPORT = "p-support"
 SALES = "p-sales"

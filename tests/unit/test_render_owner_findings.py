@@ -12,9 +12,9 @@ from reconciler.render import (
     mask_numbers_in,
     plan_document,
     plan_warnings,
+    render_markdown,
     render_text,
 )
-from reconciler.render_markdown import render_markdown
 
 N = "+14155550100"
 X, Y = PersonaRef("p-x", "X"), PersonaRef("p-y", "Y")

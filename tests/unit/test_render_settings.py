@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from reconciler.model import UNREAD, routing_settings
 from reconciler.plan import Action, Change, Plan
-from reconciler.render import mask_numbers_in, plan_document, render_text
-from reconciler.render_markdown import render_markdown
+from reconciler.render import mask_numbers_in, plan_document, render_markdown, render_text
 
 SUPPORT, IVR, SALES = "p-support", "p-ivr", "p-sales"
 PW = routing_settings({"start_node_id": "node_1", "pathway_id": "pw_123", "pathway_version": 2})
