@@ -229,33 +229,29 @@ def change_from_json(item: dict[str, Any]) -> Change:
     return Change(action, owner, name, number, source, source_name, before, after)
 
 
-def _thresholds(safety: dict[str, Any]) -> Thresholds:
-    """The valve thresholds as saved, each of its own kind: never converted (bool("no") is True,
-    and true is no number). 1e999, which json reads as inf, is not from 0 to 100."""
-    percent, minimum, emptying = (safety[name] for name in asdict(Thresholds()))
+def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
+    # persona_names first: a file missing several keys is refused naming it.
+    names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
+    wanted, config = document["desired"], document["config"]
+    desired = Desired(
+        personas=tuple(map(_entry, wanted["entries"])),
+        files=tuple(str(source["path"]) for source in config),
+        protected=_strings(wanted["protected"]),
+        digests={str(source["path"]): str(source["sha256"]) for source in config},
+        targets=_strings(wanted["targets"]),
+        elsewhere=frozenset(_strings(wanted.get("elsewhere", []))),
+    )
+    # The valve thresholds each of its own kind, never converted (bool("no") is True, and true
+    # is no number); 1e999, which json reads as inf, is not from 0 to 100.
+    percent, minimum, emptying = (document["safety"][name] for name in asdict(Thresholds()))
     fits = type(percent) in (int, float) and 0 <= percent <= 100
     _checked(percent, fits, "max_detach_percent, a number from 0 to 100")
     _checked(minimum, type(minimum) is int and minimum >= 0, "min_numbers, a whole number >= 0")
     _checked(emptying, type(emptying) is bool, "allow_emptying, true or false")
-    return Thresholds(float(percent), minimum, emptying)
-
-
-def _parse(path: str, document: dict[str, Any]) -> SavedPlan:
-    # persona_names first: a file missing several keys is refused naming it.
-    names = {str(pid): str(name) for pid, name in document["persona_names"].items()}
-    wanted = document["desired"]
-    desired = Desired(
-        personas=tuple(map(_entry, wanted["entries"])),
-        files=tuple(str(source["path"]) for source in document["config"]),
-        protected=_strings(wanted["protected"]),
-        digests={str(s["path"]): str(s["sha256"]) for s in document["config"]},
-        targets=_strings(wanted["targets"]),
-        elsewhere=frozenset(_strings(wanted.get("elsewhere", []))),
-    )
     return SavedPlan(
         path=path,
         desired=desired,
-        thresholds=_thresholds(document["safety"]),
+        thresholds=Thresholds(float(percent), minimum, emptying),
         plan=plan_from_document(document["plan"], names),
         document=document["plan"],
         api_base_url=str(document["api_base_url"]),

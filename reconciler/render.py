@@ -19,7 +19,6 @@ from reconciler.model import (
     RoutingSettings,
     SeenLabel,
     SeenSettings,
-    owner_id,
     owner_kind,
     owner_words,
 )
@@ -97,9 +96,9 @@ def owner_rows(plan: Plan) -> list[tuple[str, str, list[Row]]]:
 
 
 def where(key: str) -> str:
-    """An owner's id as its heading shows it: `Sales (ID)`, or `Bot (agent ID)` for an agent."""
-    kind = owner_kind(key)
-    return owner_id(key) if kind == "persona" else f"{kind} {owner_id(key)}"
+    """An owner's id as its heading shows it: `Sales (ID)`, or `Bot (agent ID)` for an agent
+    (whose key, `agent:ID`, names its kind)."""
+    return key if owner_kind(key) == "persona" else key.replace(":", " ", 1)
 
 
 def dropped_note(settings: RoutingSettings) -> str:
