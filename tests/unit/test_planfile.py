@@ -412,6 +412,19 @@ def test_a_null_change_is_refused_by_the_check_of_each_change(tmp_path: Path) ->
     assert str(refused.value) == _refusal(path, reason)
 
 
+def test_a_value_error_is_shown_as_it_says_without_the_name_of_the_exception(
+    tmp_path: Path,
+) -> None:
+    path = saved_file(tmp_path)
+    document = _document(path)
+    document["plan"]["changes"][0]["action"] = "bogus"
+    _resealed(path, document)
+    with pytest.raises(Refused) as refused:
+        read_plan_file(str(path), KEY)
+    reason = "not a valid plan file ('bogus' is not a valid Action)"
+    assert str(refused.value) == _refusal(path, reason)
+
+
 def test_config_sources_hash_the_bytes_that_were_validated_not_a_second_read(
     tmp_path: Path,
 ) -> None:
