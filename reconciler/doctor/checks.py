@@ -84,8 +84,26 @@ def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
         missing = read(partial(client.get_persona, NO_SUCH_PERSONA))
         personas = {} if isinstance(listing, ApiError) else listing[0]
         owners = {} if isinstance(inbound, ApiError) else inbound
-        agents, twins, by_id, route = _read_agents(client, personas, owners)
-        found = () if isinstance(twins, ApiError) else [t for t in twins.values() if t is not None]
+        # The agents; twins until MAX_TWINS are found among the first MAX_AGENTS_ASKED agents;
+        # each twin not listed, read by id (None: a 404).
+        agents = read(client.list_agents)
+        twins = (
+            agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents[0]))
+        )
+        found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
+        by_id: ById = {}
+        for twin in (twin for twin in found if twin not in personas):
+            answer = read(partial(client.get_persona, twin))
+            by_id[twin] = None if isinstance(answer, ApiError) and answer.status == 404 else answer
+        # One number's record, with its agent: an agent's where one is seen (its persona_id may
+        # name the twin), else the first number.
+        on_agents = [(n, found[o]) for n, o in sorted(owners.items()) if o in found]
+        for twin, agent in found.items():
+            held = personas.get(twin) or by_id.get(twin)
+            if isinstance(held, LivePersona):
+                on_agents += [(number, agent) for number in sorted(held.numbers)]
+        number, agent = next(iter(on_agents), (min(owners, default=None), ""))
+        route = None if number is None else (number, agent, read(lambda: _route(client, number)))
         verdicts: tuple[Verdict, ...] = (
             ("ok", f"the API key from {key_source} is accepted"),
             personas_listing(listing, small),
@@ -260,29 +278,6 @@ def consistency(
     compared = "names the same owners" if live.inbound_owners else "names no owners to compare"
     facts = f"{counted(len(listed), 'number')} on personas, each on one, all on the account"
     return verdict(fails, warns, "" if fails or warns else f"{facts}; GET /v1/inbound {compared}")
-
-
-def _read_agents(
-    client: BlandClient, personas: Mapping[str, LivePersona], inbound: Mapping[str, str | None]
-) -> tuple[Agents, Twins, ById, Route | None]:
-    """The agent listing; twins until MAX_TWINS are found among the first MAX_AGENTS_ASKED
-    agents; each twin not listed, read by id (None: a 404); and one number's record, with its
-    agent: an agent's where one is seen (its persona_id may name the twin), else the first."""
-    agents = read(client.list_agents)
-    twins = agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents[0]))
-    found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
-    by_id: ById = {}
-    for twin in (twin for twin in found if twin not in personas):
-        answer = read(partial(client.get_persona, twin))
-        by_id[twin] = None if isinstance(answer, ApiError) and answer.status == 404 else answer
-    on_agents = [(n, found[o]) for n, o in sorted(inbound.items()) if o in found]
-    for twin, agent in found.items():
-        held = personas.get(twin) or by_id.get(twin)
-        if isinstance(held, LivePersona):
-            on_agents += [(number, agent) for number in sorted(held.numbers)]
-    number, agent = next(iter(on_agents), (min(inbound, default=None), ""))
-    route = None if number is None else (number, agent, read(lambda: _route(client, number)))
-    return agents, twins, by_id, route
 
 
 def _ask_twins(client: BlandClient, listed: list[LiveAgent]) -> dict[str, str | None]:
