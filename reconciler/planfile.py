@@ -158,7 +158,7 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
     try:
         content = Path(path).read_bytes()
     except OSError as error:
-        raise cannot_read(path, error.strerror) from None
+        raise cannot_read(path, error) from None
     try:
         document = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
         if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:

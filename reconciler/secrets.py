@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from reconciler.errors import InputError
-from reconciler.text import os_reason, printable, readable_by_others
+from reconciler.text import os_reason, printable
 
 # A larger file is not a key file (and /dev/zero must not hang); a pipe, `<(pass show bland)`, is.
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -131,11 +131,6 @@ def key_source(option: str | None, environ: Mapping[str, str]) -> str:
         return "BLAND_API_KEY"
     named_by = "--api-key-file" if option else "BLAND_API_KEY_FILE"
     return f"the file {printable(key_file)} ({named_by})"
-
-
-def key_file_warning(option: str | None, environ: Mapping[str, str]) -> str | None:
-    """One line when the key file in use can be read by its group or others."""
-    return readable_by_others("API key file", key_file_from(option, environ) or "")
 
 
 def read_key_file(key_file: str) -> str:

@@ -22,7 +22,7 @@ from reconciler.model import (
     SourceMark,
     routing_settings,
 )
-from reconciler.text import os_reason, shown, type_name
+from reconciler.text import shown, type_name
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
@@ -50,7 +50,7 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
                     and child.is_file()
                 )
         except OSError as error:
-            problems.append(_unreadable(argument, error))
+            problems.append(str(cannot_read(argument, error)))
             continue
         if not named:
             problems.append(f"{argument}: the folder has no .yaml or .yml files")
@@ -61,8 +61,8 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
                     size = os.fstat(stream.fileno()).st_size
                     # A file may grow after fstat: read at most one byte past the limit to know.
                     content = stream.read(max_bytes + 1) if size <= max_bytes else b""
-            except (InputError, OSError) as error:
-                problems.append(_unreadable(path, error))
+            except InputError as error:
+                problems.append(str(error))
                 continue
             if max(size, len(content)) <= max_bytes:
                 sources.append((str(path), content))
@@ -143,13 +143,6 @@ def load_config_sources(
         safety=safety,
         digests={name: hashlib.sha256(content).hexdigest() for name, content in sources},
     )
-
-
-def _unreadable(path: Path, error: InputError | OSError) -> str:
-    """Why path cannot be read, in one line."""
-    if isinstance(error, FileNotFoundError | NotADirectoryError):
-        return f"{path}: no such file"
-    return str(error if isinstance(error, InputError) else cannot_read(path, os_reason(error)))
 
 
 def _is_e164(document: Document, path: YamlPath, number: Any, problems: list[Diagnostic]) -> bool:

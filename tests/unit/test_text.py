@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from reconciler.text import (
     one_line,
     os_reason,
     printable,
-    readable_by_others,
     shown,
     type_name,
 )
@@ -84,31 +82,6 @@ def test_the_system_reason_ends_a_message_in_lower_case() -> None:
         os_reason(PermissionError(errno.EACCES, os.strerror(errno.EACCES))) == "permission denied"
     )
     assert os_reason(OSError()) == "oserror"
-
-
-@pytest.mark.parametrize(
-    ("mode", "warned"), [(0o600, False), (0o400, False), (0o640, True), (0o604, True)]
-)
-def test_a_file_group_or_others_can_read_is_warned_about(
-    mode: int, warned: bool, tmp_path: Path
-) -> None:
-    path = tmp_path / "audit.jsonl"
-    path.touch(mode)
-    path.chmod(mode)
-    warning = readable_by_others("log file", str(path))
-    expected = (
-        f"warning: the log file {path} can be read by group or others "
-        f"(mode {mode:04o}): run chmod 600 {path}"
-    )
-    assert warning == (expected if warned else None)
-
-
-def test_no_warning_for_what_is_not_a_regular_file_or_not_there(tmp_path: Path) -> None:
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo, 0o644)
-    assert readable_by_others("log file", str(fifo)) is None
-    assert readable_by_others("log file", str(tmp_path / "missing")) is None
-    assert readable_by_others("log file", "") is None
 
 
 def test_a_shown_value_stays_on_one_short_line() -> None:
