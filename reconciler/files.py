@@ -11,9 +11,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
-from reconciler.errors import InputError
+from reconciler.errors import InputError, cannot_read
 from reconciler.secrets import REDACTOR
-from reconciler.text import os_reason
 
 
 def open_regular(path: str | Path) -> BinaryIO:
@@ -48,13 +47,6 @@ def refuse_overwriting(option: str, path: str | Path, inputs: Mapping[str, str])
                 f"{option} {path} is the {what} {source}: refusing to write over it "
                 "(nothing was written; choose another path)"
             )
-
-
-def cannot_read(path: str | Path, error: OSError) -> InputError:
-    """The error for a file that cannot be read, with the system's reason."""
-    if isinstance(error, FileNotFoundError | NotADirectoryError):
-        return InputError(f"{path}: no such file")
-    return InputError(f"{path}: cannot read the file ({os_reason(error)})")
 
 
 def readable_by_others(what: str, path: str) -> str | None:

@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler import __version__
-from reconciler.errors import InputError, Refused
-from reconciler.files import cannot_read, open_regular
+from reconciler.errors import InputError, Refused, cannot_read
+from reconciler.files import open_regular
 from reconciler.model import (
     UNREAD,
     ConfirmedOwners,

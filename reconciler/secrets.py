@@ -18,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from reconciler.errors import InputError
-from reconciler.text import os_reason, printable
+from reconciler.errors import InputError, cannot_read
+from reconciler.text import printable
 
 # A larger file is not a key file (and /dev/zero must not hang); a pipe, `<(pass show bland)`, is.
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -139,8 +139,7 @@ def read_key_file(key_file: str) -> str:
         with Path(key_file).open("rb") as stream:
             content = stream.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as error:
-        reason = "no such file" if isinstance(error, FileNotFoundError) else os_reason(error)
-        raise InputError(f"{key_file}: cannot read the API key file ({reason})") from None
+        raise cannot_read(key_file, error, "API key file") from None
     if len(content) > MAX_KEY_FILE_BYTES:
         raise InputError(f"{key_file}: too large for an API key file")
     try:

@@ -69,8 +69,3 @@ def and_more(items: Sequence[str], limit: int, separator: str = ", ") -> str:
 def counted(number: int, singular: str, plural: str | None = None) -> str:
     """`1 read`, `2 reads`."""
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
-
-
-def os_reason(error: OSError) -> str:
-    """The system's reason for an OSError, in lower case, to end a message."""
-    return (error.strerror or type(error).__name__).lower()

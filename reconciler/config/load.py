@@ -12,8 +12,8 @@ from typing import Any
 from reconciler.config.phone import CANONICAL_E164, check_phone_number
 from reconciler.config.schema import OWNER_LISTS, number_mapping_problems, schema_diagnostics
 from reconciler.config.yaml_reader import Document, YamlPath, parse_yaml
-from reconciler.errors import ConfigError, Diagnostic, InputError
-from reconciler.files import cannot_read, open_regular
+from reconciler.errors import ConfigError, Diagnostic, InputError, cannot_read
+from reconciler.files import open_regular
 from reconciler.model import (
     Desired,
     DesiredPersona,

@@ -61,8 +61,7 @@ class Document:
 
     def is_refused(self, path: YamlPath) -> bool:
         """True when the value at path, or one holding it, was already reported as refused YAML."""
-        held_by = (path[:size] for size in range(len(path) + 1))
-        return bool(self.refused) and any(holder in self.refused for holder in held_by)
+        return bool(self.refused) and any(path[:n] in self.refused for n in range(len(path) + 1))
 
 
 @lru_cache(maxsize=4096)

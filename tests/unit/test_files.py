@@ -11,7 +11,6 @@ import pytest
 
 from reconciler.errors import InputError
 from reconciler.files import (
-    cannot_read,
     open_regular,
     readable_by_others,
     refuse_overwriting,
@@ -106,25 +105,6 @@ def test_no_descriptor_is_left_open_when_a_file_is_refused(tmp_path: Path) -> No
         with pytest.raises(InputError):
             open_regular(tmp_path)
     assert len(list(folder.iterdir())) == before
-
-
-@pytest.mark.parametrize(
-    ("error", "message"),
-    [
-        (
-            PermissionError(errno.EACCES, "Permission denied"),
-            "cannot read the file (permission denied)",
-        ),
-        (
-            IsADirectoryError(errno.EISDIR, "Is a directory"),
-            "cannot read the file (is a directory)",
-        ),
-        (FileNotFoundError(errno.ENOENT, "No such file or directory"), "no such file"),
-        (NotADirectoryError(errno.ENOTDIR, "Not a directory"), "no such file"),
-    ],
-)
-def test_cannot_read_names_the_file_and_the_reason(error: OSError, message: str) -> None:
-    assert str(cannot_read(Path("plans/a.plan"), error)) == f"plans/a.plan: {message}"
 
 
 def test_refuse_overwriting_compares_files_not_names(tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
 from typing import Any
 
 import pytest
@@ -11,7 +9,6 @@ import pytest
 from reconciler.text import (
     and_more,
     one_line,
-    os_reason,
     printable,
     shown,
     type_name,
@@ -75,13 +72,6 @@ def test_printable_escapes_bidirectional_controls_that_reorder_a_line() -> None:
     assert printable("Sales\u202e1010") == "Sales\\u202e1010"
     assert printable("\u2066a\u2069\u200f") == "\\u2066a\\u2069\\u200f"
     assert printable("Café 📞") == "Café 📞"
-
-
-def test_the_system_reason_ends_a_message_in_lower_case() -> None:
-    assert (
-        os_reason(PermissionError(errno.EACCES, os.strerror(errno.EACCES))) == "permission denied"
-    )
-    assert os_reason(OSError()) == "oserror"
 
 
 def test_a_shown_value_stays_on_one_short_line() -> None:
