@@ -68,12 +68,8 @@ def _impossible_reason(number: str) -> str | None:
         return f"{number} has a country code but no subscriber number"
     if not national.lstrip("0"):
         return f"{number} is not a possible phone number"
-    if national.startswith("0"):
-        # Whether a leading 0 counts depends on the country: phonenumbers knows.
-        try:
-            possible = phonenumbers.is_possible_number(phonenumbers.parse(number, None))
-        except phonenumbers.NumberParseException:
-            possible = False
+    if national.startswith("0"):  # whether a leading 0 counts depends on the country
+        possible = phonenumbers.is_possible_number_string(number, phonenumbers.UNKNOWN_REGION)
     else:
         possible = _possible_length(code, len(national))
     if possible:
