@@ -74,7 +74,7 @@ def number_mapping_problems(
     settings_path = (*path, "settings")
     # Under an agent, `settings` is refused whole by the schema: said once, not twice.
     if path[0] == "personas" and document.raw.get(settings_path) == "":
-        mark = document.key_marks.get(settings_path, document.mark(settings_path))
+        mark = document.key_marks[settings_path]  # a value in raw has its key's mark
         message = '"settings" is empty: write "settings: null" to clear the number\'s settings, '
         yield Diagnostic(*mark, message + 'or give them with "pathway_id"')
     label = item.get("label", "")
