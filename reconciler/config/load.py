@@ -146,7 +146,7 @@ def load_config_sources(
 
 
 def _is_e164(document: Document, path: YamlPath, number: Any, problems: list[Diagnostic]) -> bool:
-    """True for a number in canonical form; one that is not canonical and possible is reported."""
+    """True for a number in canonical form; one not canonical, or not possible, is reported."""
     wrong = check_phone_number(number, document.raw.get(path))
     if wrong is not None and not document.is_refused(path):
         problems.append(Diagnostic(*document.mark(path), wrong))
