@@ -83,6 +83,12 @@ def test_an_unusable_key_file_says_why_without_the_key(
         api_key(str(key_file), {})
 
 
+def test_a_missing_key_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as missing:
+        api_key(str(tmp_path / "key"), {"BLAND_API_KEY": CANARY})
+    assert str(missing.value) == f"{tmp_path / 'key'}: no such API key file"
+
+
 def test_a_key_that_cannot_be_a_header_names_its_source_not_the_key() -> None:
     with pytest.raises(InputError, match="the API key from BLAND_API_KEY contains") as refused:
         api_key(None, {"BLAND_API_KEY": f"{CANARY} x"})
