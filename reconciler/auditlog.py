@@ -15,8 +15,8 @@ from typing import IO, Any
 
 from reconciler.apply.result import Write
 from reconciler.errors import InputError, LogFailed
+from reconciler.files import readable_by_others
 from reconciler.secrets import REDACTOR
-from reconciler.text import readable_by_others
 
 
 class AuditLog:

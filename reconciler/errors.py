@@ -57,6 +57,14 @@ class InputError(ReconcilerError):
     """A problem with what the user asked for that has no file position (missing file, bad env)."""
 
 
+def cannot_read(path: object, error: OSError, what: str = "file") -> InputError:
+    """The error for a file that cannot be read: missing, or the system's reason in lower case."""
+    if isinstance(error, FileNotFoundError | NotADirectoryError):
+        return InputError(f"{path}: no such {what}")
+    reason = (error.strerror or type(error).__name__).lower()
+    return InputError(f"{path}: cannot read the {what} ({reason})")
+
+
 @dataclass(eq=False, repr=False)  # compared and shown as exceptions are
 class ApiError(ReconcilerError):
     """The Bland API answered with an error, or did not answer usefully. Its text is `GET /path:

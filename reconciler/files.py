@@ -11,15 +11,18 @@ from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
-from reconciler.errors import InputError
+from reconciler.errors import InputError, cannot_read
 from reconciler.secrets import REDACTOR
 
 
 def open_regular(path: str | Path) -> BinaryIO:
     """Open a regular file for reading in binary mode, without waiting on anything else.
-    Raises InputError for a FIFO, a device or a folder, OSError when it cannot be opened."""
-    # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    Raises InputError saying why for a FIFO, a device, a folder or a file that cannot be opened."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise cannot_read(path, error) from None
     try:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise InputError(f"{path}: not a regular file")
@@ -46,9 +49,19 @@ def refuse_overwriting(option: str, path: str | Path, inputs: Mapping[str, str])
             )
 
 
-def cannot_read(path: str | Path, reason: str | None) -> InputError:
-    """The error for a file that is there but cannot be read, with the system's reason."""
-    return InputError(f"{path}: cannot read the file ({reason})")
+def readable_by_others(what: str, path: str) -> str | None:
+    """A warning when a regular file that lists secrets or numbers can be read by its group or
+    others, as ssh warns (a pipe, `<(pass show bland)`, is its reader's alone)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # not there (""): nothing to warn of
+    if not stat.S_ISREG(mode) or not mode & 0o044:
+        return None
+    return (
+        f"warning: the {what} {path} can be read by group or others "
+        f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {path}"
+    )
 
 
 # Temporary files write_atomic has open: removed if the process is stopped at once (a signal).

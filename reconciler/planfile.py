@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler import __version__
-from reconciler.errors import InputError, Refused
-from reconciler.files import cannot_read, open_regular
+from reconciler.errors import InputError, Refused, cannot_read
+from reconciler.files import open_regular
 from reconciler.model import (
     UNREAD,
     ConfirmedOwners,
@@ -158,7 +158,7 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
     try:
         content = Path(path).read_bytes()
     except OSError as error:
-        raise cannot_read(path, error.strerror) from None
+        raise cannot_read(path, error) from None
     try:
         document = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
         if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:

@@ -18,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from reconciler.errors import InputError
-from reconciler.text import os_reason, printable, readable_by_others
+from reconciler.errors import InputError, cannot_read
+from reconciler.text import printable
 
 # A larger file is not a key file (and /dev/zero must not hang); a pipe, `<(pass show bland)`, is.
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -133,19 +133,13 @@ def key_source(option: str | None, environ: Mapping[str, str]) -> str:
     return f"the file {printable(key_file)} ({named_by})"
 
 
-def key_file_warning(option: str | None, environ: Mapping[str, str]) -> str | None:
-    """One line when the key file in use can be read by its group or others."""
-    return readable_by_others("API key file", key_file_from(option, environ) or "")
-
-
 def read_key_file(key_file: str) -> str:
     """The key held in key_file, stripped of surrounding whitespace."""
     try:
         with Path(key_file).open("rb") as stream:
             content = stream.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as error:
-        reason = "no such file" if isinstance(error, FileNotFoundError) else os_reason(error)
-        raise InputError(f"{key_file}: cannot read the API key file ({reason})") from None
+        raise cannot_read(key_file, error, "API key file") from None
     if len(content) > MAX_KEY_FILE_BYTES:
         raise InputError(f"{key_file}: too large for an API key file")
     try:

@@ -21,10 +21,10 @@ from reconciler.api.transport import DEFAULT_TIMEOUT, EventHooks
 from reconciler.api.urls import DEFAULT_BASE_URL, check_base_url
 from reconciler.config.load import DEFAULT_MAX_FILE_BYTES, load_config
 from reconciler.errors import ExitCode, InputError
-from reconciler.files import refuse_overwriting, remove_temporary_files
+from reconciler.files import readable_by_others, refuse_overwriting, remove_temporary_files
 from reconciler.model import Desired
 from reconciler.planfile import SavedPlan, is_plan_file, read_plan_file, signing_key
-from reconciler.secrets import REDACTOR, api_key, key_file_from, key_file_warning
+from reconciler.secrets import REDACTOR, api_key, key_file_from
 
 # Bounds of --timeout and BLAND_TIMEOUT: a day is more than any request needs, and far larger
 # values overflow the clock arithmetic of deadlines.
@@ -145,7 +145,8 @@ class Settings:
     def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
         """A client for BLAND_API_URL with these settings and httpx's event hooks."""
         base_url, key = self.base_url(), self.key()
-        if warning := key_file_warning(self.api_key_file, os.environ):
+        key_file = key_file_from(self.api_key_file, os.environ) or ""
+        if warning := readable_by_others("API key file", key_file):
             self.warn(warning)
         return BlandClient(
             base_url,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,23 +69,3 @@ def and_more(items: Sequence[str], limit: int, separator: str = ", ") -> str:
 def counted(number: int, singular: str, plural: str | None = None) -> str:
     """`1 read`, `2 reads`."""
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
-
-
-def os_reason(error: OSError) -> str:
-    """The system's reason for an OSError, in lower case, to end a message."""
-    return (error.strerror or type(error).__name__).lower()
-
-
-def readable_by_others(what: str, path: str) -> str | None:
-    """A warning when a regular file that lists secrets or numbers can be read by its group or
-    others, as ssh warns (a pipe, `<(pass show bland)`, is its reader's alone)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None  # not there (""): nothing to warn of
-    if not stat.S_ISREG(mode) or not mode & 0o044:
-        return None
-    return (
-        f"warning: the {what} {path} can be read by group or others "
-        f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {path}"
-    )

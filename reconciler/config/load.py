@@ -12,8 +12,8 @@ from typing import Any
 from reconciler.config.phone import CANONICAL_E164, check_phone_number
 from reconciler.config.schema import OWNER_LISTS, number_mapping_problems, schema_diagnostics
 from reconciler.config.yaml_reader import Document, YamlPath, parse_yaml
-from reconciler.errors import ConfigError, Diagnostic, InputError
-from reconciler.files import cannot_read, open_regular
+from reconciler.errors import ConfigError, Diagnostic, InputError, cannot_read
+from reconciler.files import open_regular
 from reconciler.model import (
     Desired,
     DesiredPersona,
@@ -22,7 +22,7 @@ from reconciler.model import (
     SourceMark,
     routing_settings,
 )
-from reconciler.text import os_reason, shown, type_name
+from reconciler.text import shown, type_name
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
@@ -50,7 +50,7 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
                     and child.is_file()
                 )
         except OSError as error:
-            problems.append(_unreadable(argument, error))
+            problems.append(str(cannot_read(argument, error)))
             continue
         if not named:
             problems.append(f"{argument}: the folder has no .yaml or .yml files")
@@ -61,8 +61,8 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
                     size = os.fstat(stream.fileno()).st_size
                     # A file may grow after fstat: read at most one byte past the limit to know.
                     content = stream.read(max_bytes + 1) if size <= max_bytes else b""
-            except (InputError, OSError) as error:
-                problems.append(_unreadable(path, error))
+            except InputError as error:
+                problems.append(str(error))
                 continue
             if max(size, len(content)) <= max_bytes:
                 sources.append((str(path), content))
@@ -145,15 +145,8 @@ def load_config_sources(
     )
 
 
-def _unreadable(path: Path, error: InputError | OSError) -> str:
-    """Why path cannot be read, in one line."""
-    if isinstance(error, FileNotFoundError | NotADirectoryError):
-        return f"{path}: no such file"
-    return str(error if isinstance(error, InputError) else cannot_read(path, os_reason(error)))
-
-
 def _is_e164(document: Document, path: YamlPath, number: Any, problems: list[Diagnostic]) -> bool:
-    """True for a number in canonical form; one that is not canonical and possible is reported."""
+    """True for a number in canonical form; one not canonical, or not possible, is reported."""
     wrong = check_phone_number(number, document.raw.get(path))
     if wrong is not None and not document.is_refused(path):
         problems.append(Diagnostic(*document.mark(path), wrong))

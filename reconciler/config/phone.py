@@ -27,22 +27,22 @@ def check_phone_number(value: Any, raw: str | None) -> str | None:
         if value.startswith("+0"):
             return f"{written} is not an E.164 phone number: no country code starts with 0"
         suggestion = suggest_e164(value)
-        if suggestion not in (None, value) and _impossible_reason(str(suggestion)) is None:
+        if suggestion is not None:
             return f'{written} is not canonical E.164: did you mean "{suggestion}"?'
         return f"{written} is not an E.164 phone number ({_E164_HINT})"
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Shown as written: YAML may have read it as something else (014 is octal 12).
         written = shown(raw if raw is not None else str(value))
-        if re.fullmatch(r"\+?[0-9_]+", written):
-            quoted = "+" + written.lstrip("+").replace("_", "")
-            if CANONICAL_E164.fullmatch(quoted) and _impossible_reason(quoted) is None:
-                return f'{written} is a number, not a string: quote it as "{quoted}"'
+        digits = written.replace("_", "")  # 1_415_555_0100 is a number to YAML 1.1
+        quoted = suggest_e164(digits) if re.fullmatch(r"\+?[0-9]+", digits) else None
+        if quoted is not None:
+            return f'{written} is a number, not a string: quote it as "{quoted}"'
         return f"{written} is a number, not a string: quote it and write it in E.164 ({_E164_HINT})"
     return f"a phone number must be a quoted string, not {type_name(value)}"
 
 
 def suggest_e164(value: str) -> str | None:
-    """A canonical E.164 form of a loosely written number, or None when there is none."""
+    """The canonical, possible E.164 form of a loosely written number, or None."""
     if len(value) > SHOWN_CHARS:
         return None  # nothing that long is a loosely written phone number
     # NFKC turns fullwidth digits and plus signs into ASCII ones.
@@ -55,7 +55,7 @@ def suggest_e164(value: str) -> str | None:
         loose = "+" + loose[2:]
     elif not loose.startswith("+"):
         loose = "+" + loose
-    return loose if CANONICAL_E164.fullmatch(loose) else None
+    return loose if CANONICAL_E164.fullmatch(loose) and _impossible_reason(loose) is None else None
 
 
 def _impossible_reason(number: str) -> str | None:
@@ -68,12 +68,8 @@ def _impossible_reason(number: str) -> str | None:
         return f"{number} has a country code but no subscriber number"
     if not national.lstrip("0"):
         return f"{number} is not a possible phone number"
-    if national.startswith("0"):
-        # Whether a leading 0 counts depends on the country: phonenumbers knows.
-        try:
-            possible = phonenumbers.is_possible_number(phonenumbers.parse(number, None))
-        except phonenumbers.NumberParseException:
-            possible = False
+    if national.startswith("0"):  # whether a leading 0 counts depends on the country
+        possible = phonenumbers.is_possible_number_string(number, phonenumbers.UNKNOWN_REGION)
     else:
         possible = _possible_length(code, len(national))
     if possible:

@@ -74,7 +74,7 @@ def number_mapping_problems(
     settings_path = (*path, "settings")
     # Under an agent, `settings` is refused whole by the schema: said once, not twice.
     if path[0] == "personas" and document.raw.get(settings_path) == "":
-        mark = document.key_marks.get(settings_path, document.mark(settings_path))
+        mark = document.key_marks[settings_path]  # a value in raw has its key's mark
         message = '"settings" is empty: write "settings: null" to clear the number\'s settings, '
         yield Diagnostic(*mark, message + 'or give them with "pathway_id"')
     label = item.get("label", "")
@@ -165,8 +165,8 @@ def _schema_message(error: Any, path: YamlPath) -> str:
     """What to say of a schema error; the value is named by its key, or its place in its list."""
     kind, value, expected = error.validator, error.instance, error.validator_value
     name = shown(json.dumps(path[-1])) if path else "the top level"
-    if path and isinstance(path[-1], int):
-        name = f"item {path[-1] + 1} of {shown(json.dumps(str(path[-2])))}" if path[1:] else "item"
+    if path and isinstance(path[-1], int):  # a list is never the top level: it has a key
+        name = f"item {path[-1] + 1} of {shown(json.dumps(path[-2]))}"
     entry = "an agent entry" if path[:1] == ("agents",) else "a persona entry"
     if kind == "required":
         # jsonschema raises one error per missing key; its message is the only place that

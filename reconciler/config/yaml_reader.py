@@ -23,9 +23,9 @@ from reconciler.model import SourceMark
 from reconciler.text import one_line, shown, shown_json
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# What YAML 1.1 and 1.2 call printable; anything else (NUL, other C0 controls, DEL, C1 controls)
-# is refused by the parser with a position-less message, so it is found here first.
-_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# What YAML does not call printable (NUL, other C0 controls, DEL, C1 controls) is refused by the
+# parser with a position-less message, so it is found here first.
+_NOT_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 _CONTENT_LINE = re.compile(r"^[^\S\n]*[^\s#]", re.MULTILINE)
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -61,8 +61,7 @@ class Document:
 
     def is_refused(self, path: YamlPath) -> bool:
         """True when the value at path, or one holding it, was already reported as refused YAML."""
-        held_by = (path[:size] for size in range(len(path) + 1))
-        return bool(self.refused) and any(holder in self.refused for holder in held_by)
+        return bool(self.refused) and any(path[:n] in self.refused for n in range(len(path) + 1))
 
 
 @lru_cache(maxsize=4096)

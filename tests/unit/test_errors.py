@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from reconciler.errors import (
     InputError,
     ReconcilerError,
     Refused,
+    cannot_read,
 )
 from tests.conftest import ROOT
 
@@ -76,3 +79,32 @@ def test_an_api_error_holds_the_apis_words_on_one_line() -> None:
     assert error.api_message == "first second third fourth"
     assert error.code == "BAD CODE"
     assert str(error) == "GET /x: HTTP 400 BAD CODE: first second third fourth"
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            PermissionError(errno.EACCES, "Permission denied"),
+            "cannot read the file (permission denied)",
+        ),
+        (
+            IsADirectoryError(errno.EISDIR, "Is a directory"),
+            "cannot read the file (is a directory)",
+        ),
+        (FileNotFoundError(errno.ENOENT, "No such file or directory"), "no such file"),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory"), "no such file"),
+        (OSError(), "cannot read the file (oserror)"),
+    ],
+)
+def test_cannot_read_names_the_file_and_the_reason(error: OSError, message: str) -> None:
+    assert str(cannot_read(Path("plans/a.plan"), error)) == f"plans/a.plan: {message}"
+
+
+def test_cannot_read_names_what_the_file_is() -> None:
+    missing = FileNotFoundError(errno.ENOENT, "No such file or directory")
+    assert str(cannot_read("k", missing, "API key file")) == "k: no such API key file"
+    denied = PermissionError(errno.EACCES, "Permission denied")
+    assert str(cannot_read("k", denied, "API key file")) == (
+        "k: cannot read the API key file (permission denied)"
+    )

@@ -11,8 +11,8 @@ import pytest
 
 from reconciler.errors import InputError
 from reconciler.files import (
-    cannot_read,
     open_regular,
+    readable_by_others,
     refuse_overwriting,
     remove_temporary_files,
     write_atomic,
@@ -78,19 +78,22 @@ def test_a_device_is_not_a_regular_file() -> None:
         open_regular(os.devnull)
 
 
-def test_a_missing_file_raises_the_os_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        open_regular(tmp_path / "nope.yaml")
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    for missing in (tmp_path / "nope.yaml", tmp_path / "nope" / "a.yaml"):
+        with pytest.raises(InputError) as raised:
+            open_regular(missing)
+        assert str(raised.value) == f"{missing}: no such file"
 
 
-def test_an_unreadable_file_raises_the_os_error(tmp_path: Path) -> None:
+def test_an_unreadable_file_gives_the_reason_in_lower_case(tmp_path: Path) -> None:
     path = tmp_path / "secret.yaml"
     path.write_text("version: 1\n")
     path.chmod(0)
     if os.access(path, os.R_OK):
         pytest.skip("running as a user who can read any file")
-    with pytest.raises(PermissionError):
+    with pytest.raises(InputError) as raised:
         open_regular(path)
+    assert str(raised.value) == f"{path}: cannot read the file (permission denied)"
 
 
 def test_no_descriptor_is_left_open_when_a_file_is_refused(tmp_path: Path) -> None:
@@ -102,16 +105,6 @@ def test_no_descriptor_is_left_open_when_a_file_is_refused(tmp_path: Path) -> No
         with pytest.raises(InputError):
             open_regular(tmp_path)
     assert len(list(folder.iterdir())) == before
-
-
-def test_cannot_read_names_the_file_and_the_reason() -> None:
-    error = cannot_read(Path("plans/a.plan"), os.strerror(errno.EACCES))
-    assert isinstance(error, InputError)
-    assert str(error) == "plans/a.plan: cannot read the file (Permission denied)"
-    assert (
-        str(cannot_read("f.yaml", "is a directory"))
-        == "f.yaml: cannot read the file (is a directory)"
-    )
 
 
 def test_refuse_overwriting_compares_files_not_names(tmp_path: Path) -> None:
@@ -234,3 +227,28 @@ def test_write_atomic_with_if_exists_never_replaces_a_file(
         write_atomic(target, "second\n", if_exists="taken")
     assert target.read_text() == "first\n"
     assert [path.name for path in tmp_path.iterdir()] == ["out.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "warned"), [(0o600, False), (0o400, False), (0o640, True), (0o604, True)]
+)
+def test_a_file_group_or_others_can_read_is_warned_about(
+    mode: int, warned: bool, tmp_path: Path
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.touch(mode)
+    path.chmod(mode)
+    warning = readable_by_others("log file", str(path))
+    expected = (
+        f"warning: the log file {path} can be read by group or others "
+        f"(mode {mode:04o}): run chmod 600 {path}"
+    )
+    assert warning == (expected if warned else None)
+
+
+def test_no_warning_for_what_is_not_a_regular_file_or_not_there(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o644)
+    assert readable_by_others("log file", str(fifo)) is None
+    assert readable_by_others("log file", str(tmp_path / "missing")) is None
+    assert readable_by_others("log file", "") is None

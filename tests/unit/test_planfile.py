@@ -336,7 +336,7 @@ def test_a_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "missing.json"
     with pytest.raises(InputError) as refused:
         read_plan_file(str(path), KEY)
-    assert str(refused.value) == f"{path}: cannot read the file (No such file or directory)"
+    assert str(refused.value) == f"{path}: no such file"
 
 
 @pytest.mark.parametrize(

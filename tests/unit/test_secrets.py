@@ -18,7 +18,7 @@ from reconciler.secrets import (
     REDACTOR,
     Redactor,
     api_key,
-    key_file_warning,
+    key_file_from,
     redact_keys_named,
 )
 from tests.conftest import TEST_KEY
@@ -81,6 +81,12 @@ def test_an_unusable_key_file_says_why_without_the_key(
     key_file.write_bytes(content)
     with pytest.raises(InputError, match=reason):
         api_key(str(key_file), {})
+
+
+def test_a_missing_key_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as missing:
+        api_key(str(tmp_path / "key"), {"BLAND_API_KEY": CANARY})
+    assert str(missing.value) == f"{tmp_path / 'key'}: no such API key file"
 
 
 def test_a_key_that_cannot_be_a_header_names_its_source_not_the_key() -> None:
@@ -157,31 +163,19 @@ def test_text_without_the_key_comes_back_as_it_was() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "warned"), [(0o600, False), (0o400, False), (0o640, True), (0o604, True)]
+    ("option", "environ", "key_file"),
+    [
+        ("option.key", {"BLAND_API_KEY_FILE": "env.key"}, "option.key"),
+        (None, {"BLAND_API_KEY_FILE": "env.key", "BLAND_API_KEY": CANARY}, "env.key"),
+        (None, {"BLAND_API_KEY": CANARY}, None),
+        (None, {"BLAND_API_KEY_FILE": ""}, None),
+    ],
 )
-def test_a_key_file_others_can_read_is_warned_about(
-    mode: int, warned: bool, tmp_path: Path
+def test_the_key_file_in_use_is_the_options_then_the_environments(
+    option: str | None, environ: dict[str, str], key_file: str | None
 ) -> None:
-    key_file = tmp_path / "key"
-    key_file.write_text(CANARY)
-    key_file.chmod(mode)
-    warning = key_file_warning(str(key_file), {})
-    assert (warning is not None) == warned
-    if warning is not None:
-        assert warning == (
-            f"warning: the API key file {key_file} can be read by group or others "
-            f"(mode {mode:04o}): run chmod 600 {key_file}"
-        )
-    # The same file named by BLAND_API_KEY_FILE.
-    assert key_file_warning(None, {"BLAND_API_KEY_FILE": str(key_file)}) == warning
-
-
-def test_no_warning_for_a_pipe_or_the_environment(tmp_path: Path) -> None:
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo, 0o644)
-    assert key_file_warning(str(fifo), {}) is None
-    assert key_file_warning(None, {"BLAND_API_KEY": CANARY}) is None
-    assert key_file_warning(str(tmp_path / "missing"), {}) is None
+    """The file that is read, warned about when others can read it, and never overwritten."""
+    assert key_file_from(option, environ) == key_file
 
 
 def test_the_key_quoted_into_a_url_path_is_redacted() -> None:

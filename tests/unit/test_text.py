@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +9,7 @@ import pytest
 from reconciler.text import (
     and_more,
     one_line,
-    os_reason,
     printable,
-    readable_by_others,
     shown,
     type_name,
 )
@@ -77,38 +72,6 @@ def test_printable_escapes_bidirectional_controls_that_reorder_a_line() -> None:
     assert printable("Sales\u202e1010") == "Sales\\u202e1010"
     assert printable("\u2066a\u2069\u200f") == "\\u2066a\\u2069\\u200f"
     assert printable("Café 📞") == "Café 📞"
-
-
-def test_the_system_reason_ends_a_message_in_lower_case() -> None:
-    assert (
-        os_reason(PermissionError(errno.EACCES, os.strerror(errno.EACCES))) == "permission denied"
-    )
-    assert os_reason(OSError()) == "oserror"
-
-
-@pytest.mark.parametrize(
-    ("mode", "warned"), [(0o600, False), (0o400, False), (0o640, True), (0o604, True)]
-)
-def test_a_file_group_or_others_can_read_is_warned_about(
-    mode: int, warned: bool, tmp_path: Path
-) -> None:
-    path = tmp_path / "audit.jsonl"
-    path.touch(mode)
-    path.chmod(mode)
-    warning = readable_by_others("log file", str(path))
-    expected = (
-        f"warning: the log file {path} can be read by group or others "
-        f"(mode {mode:04o}): run chmod 600 {path}"
-    )
-    assert warning == (expected if warned else None)
-
-
-def test_no_warning_for_what_is_not_a_regular_file_or_not_there(tmp_path: Path) -> None:
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo, 0o644)
-    assert readable_by_others("log file", str(fifo)) is None
-    assert readable_by_others("log file", str(tmp_path / "missing")) is None
-    assert readable_by_others("log file", "") is None
 
 
 def test_a_shown_value_stays_on_one_short_line() -> None:

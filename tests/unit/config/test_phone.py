@@ -49,6 +49,7 @@ IMPOSSIBLE_US = "is not a possible phone number for country code +1 (wrong lengt
         (14155550100, "+14155550100", f'+14155550100 {UNQUOTED} as "+14155550100"'),
         (14155550100, "14155550100", f'14155550100 {UNQUOTED} as "+14155550100"'),
         (14155550100, "1_415_555_0100", f'1_415_555_0100 {UNQUOTED} as "+14155550100"'),
+        (14155550100, "0014155550100", f'0014155550100 {UNQUOTED} as "+14155550100"'),
         (31, "0x1F", "0x1F is a number, not a string: quote it and write it in E.164"),
         (1.5, "1.5", "1.5 is a number, not a string: quote it and write it in E.164"),
         (None, None, "a phone number must be a quoted string, not empty (null)"),
