@@ -61,13 +61,12 @@ class ClientStats:
                 self._held_until = max(self._held_until, end)
 
 
+@dataclass(eq=False)
 class RetryableFailure(Exception):
     """A failure worth retrying; `ambiguous` when a write may have taken effect anyway."""
 
-    def __init__(self, error: ApiError, *, ambiguous: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.ambiguous = ambiguous
+    error: ApiError
+    ambiguous: bool
 
 
 class WriteLimit:
@@ -275,7 +274,8 @@ class Transport:
             return state.attempt_number >= self.attempts or late or self.cancelled
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome is not None else None
+            failure = state.outcome.exception() if state.outcome is not None else None
+            error = failure.error if isinstance(failure, RetryableFailure) else failure
             self.stats.add(retries=1, held=(self._clock(), state.upcoming_sleep))
             # The error already names the method and path.
             log.info("%s; retry %s in %.1fs", error, state.attempt_number, state.upcoming_sleep)

@@ -159,7 +159,7 @@ class Simulator:
         request_line = _line(reader)
         if not request_line:
             return False
-        method, target, version = request_line.split()
+        method, target, _ = request_line.split()
         headers: dict[str, str] = {}
         while (line := _line(reader)).strip():
             name, _, value = line.partition(":")
@@ -169,8 +169,8 @@ class Simulator:
         if not reply.send:
             return False
         self.send(connection, reply)
-        closing = {headers.get("connection", "").lower(), reply.headers.get("Connection")}
-        return version == "HTTP/1.1" and "close" not in closing
+        # httpx keeps every connection open; only a reply may close it.
+        return reply.headers.get("Connection") != "close"
 
     def send(self, connection: socket.socket, reply: Reply) -> None:
         """Write ``reply``, its payload framed by its length (a subclass may write others)."""
@@ -290,9 +290,10 @@ def route(
     return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})
 
 
-# What a scripted status answers besides 429 (a wrong key gets the 401); any other 5xx is the
-# 500's error, any other status INVALID_REQUEST.
+# What a scripted status answers besides 429 (a wrong key gets the 401): every 5xx the 500's
+# error, any other status the 400's.
 SCRIPTED_ERRORS = {
+    400: ("INVALID_REQUEST", "Invalid request"),
     401: ("AUTH_FAILURE", "Invalid or missing API key"),
     403: ("FORBIDDEN", "You do not have permission to perform this action"),
     404: PERSONA_NOT_FOUND,
@@ -305,8 +306,7 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
     if status == 429:
         headers = {} if faults.retry_after is None else {"Retry-After": faults.retry_after}
         return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
-    other = SCRIPTED_ERRORS[500] if status >= 500 else ("INVALID_REQUEST", "Invalid request")
-    return error_reply(status, *SCRIPTED_ERRORS.get(status, other))
+    return error_reply(status, *SCRIPTED_ERRORS.get(min(status, 500), SCRIPTED_ERRORS[400]))
 
 
 def reply_head(reply: Reply, framing: Mapping[str, str]) -> bytes:

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.simulator import RequestRecord, load_state
+from reconciler.simulator import RequestRecord
+from reconciler.simulator.account import load_state
 from reconciler.simulator.server import MAX_LINE
 from tests.simulated import Simulator
 from tests.simulator_faults import TestFaults
