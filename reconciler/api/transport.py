@@ -25,6 +25,7 @@ from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, No
 log = logging.getLogger("reconciler.client")  # the name -v prints before each line it logs
 
 DEFAULT_TIMEOUT = 30.0
+BACKOFF = 0.5  # seconds: the multiplier of the full-jitter backoff
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
 WRITE_PARALLELISM = 4  # writes in flight at once until the run's --parallelism
 GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
@@ -130,7 +131,6 @@ class Transport:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         attempts: int = 6,
-        backoff: float = 0.5,
         max_rps: float | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -141,7 +141,6 @@ class Transport:
         self.base_url = check_base_url(base_url)
         self.timeout = timeout
         self.attempts = attempts
-        self.backoff = backoff
         self.stats = ClientStats()
         self.write_limit = WriteLimit(WRITE_PARALLELISM)
         self._bodies = bodies.BodyBudget(max_response_bytes, timeout)
@@ -261,7 +260,7 @@ class Transport:
 
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
-        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
+        jitter = tenacity.wait_random_exponential(multiplier=BACKOFF, max=BACKOFF_CAP)
 
         def wait(state: tenacity.RetryCallState) -> float:
             failure = state.outcome.exception() if state.outcome is not None else None

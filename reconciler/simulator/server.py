@@ -205,8 +205,7 @@ class Simulator:
     def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
         """The reply to an API request once it is logged (a subclass may play others)."""
         faults = self.faults
-        if faults.latency > 0:
-            self.stopping.wait(faults.latency)
+        self.stopping.wait(faults.latency)
         found = route(ROUTES, record.method, record.path, authorised)
         if isinstance(found, Reply):
             return found
