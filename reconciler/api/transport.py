@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 import httpx
@@ -254,9 +254,7 @@ class Transport:
         assert last is not None, "tenacity either returns or raises"
         why = "interrupted before a retry" if self.cancelled else "gave up after retries"
         why += "; it may have taken effect" if ambiguous else ""
-        error = last.error
-        message = f"{error.api_message} ({why})"
-        raise ApiError(message, status=error.status, code=error.code, method=method, path=path)
+        raise replace(last.error, api_message=f"{last.error.api_message} ({why})")
 
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
