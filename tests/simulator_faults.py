@@ -19,9 +19,10 @@ from functools import partial
 from typing import Any, Literal, get_args
 
 from reconciler import simulator as package
-from reconciler.simulator import Faults, Reply, RequestRecord, json_reply
+from reconciler.simulator import Reply, RequestRecord, json_reply
 from reconciler.simulator.account import Account, SimulatedError
 from reconciler.simulator.api import Call, Endpoint
+from reconciler.simulator.faults import Faults
 from reconciler.simulator.server import reply_head
 
 MalformedShape = Literal[

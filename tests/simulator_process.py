@@ -13,7 +13,7 @@ import os
 import signal
 from pathlib import Path
 
-from reconciler.simulator import load_state
+from reconciler.simulator.account import load_state
 from tests.simulated import Simulator
 from tests.simulator_faults import with_test_faults
 

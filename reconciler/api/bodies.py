@@ -61,7 +61,6 @@ def shown_size(size: int) -> str:
 
 # A \uD800-\uDFFF escape: JSON may spell a lone surrogate, which no UTF-8 output can hold.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_of(content: bytearray) -> Any:
@@ -69,18 +68,12 @@ def _json_of(content: bytearray) -> Any:
     is not JSON or too deeply nested to read."""
     try:
         value = json.loads(content)
+        if _SURROGATE_ESCAPE.search(content):
+            # Read again through UTF-16, whose decoder makes each lone surrogate one U+FFFD.
+            text = json.dumps(value, ensure_ascii=False).encode("utf-16-le", "surrogatepass")
+            value = json.loads(text.decode("utf-16-le", "replace"))
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    return _without_surrogates(value) if _SURROGATE_ESCAPE.search(content) else value
-
-
-def _without_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_without_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {_without_surrogates(key): _without_surrogates(v) for key, v in value.items()}
     return value
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 import httpx
@@ -25,6 +25,7 @@ from reconciler.errors import AUTH_STOPPED, INTERRUPTED, ApiError, AuthError, No
 log = logging.getLogger("reconciler.client")  # the name -v prints before each line it logs
 
 DEFAULT_TIMEOUT = 30.0
+BACKOFF = 0.5  # seconds: the multiplier of the full-jitter backoff
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
 WRITE_PARALLELISM = 4  # writes in flight at once until the run's --parallelism
 GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
@@ -61,13 +62,12 @@ class ClientStats:
                 self._held_until = max(self._held_until, end)
 
 
+@dataclass(eq=False)
 class RetryableFailure(Exception):
     """A failure worth retrying; `ambiguous` when a write may have taken effect anyway."""
 
-    def __init__(self, error: ApiError, *, ambiguous: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.ambiguous = ambiguous
+    error: ApiError
+    ambiguous: bool
 
 
 class WriteLimit:
@@ -131,7 +131,6 @@ class Transport:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         attempts: int = 6,
-        backoff: float = 0.5,
         max_rps: float | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -142,7 +141,6 @@ class Transport:
         self.base_url = check_base_url(base_url)
         self.timeout = timeout
         self.attempts = attempts
-        self.backoff = backoff
         self.stats = ClientStats()
         self.write_limit = WriteLimit(WRITE_PARALLELISM)
         self._bodies = bodies.BodyBudget(max_response_bytes, timeout)
@@ -256,13 +254,11 @@ class Transport:
         assert last is not None, "tenacity either returns or raises"
         why = "interrupted before a retry" if self.cancelled else "gave up after retries"
         why += "; it may have taken effect" if ambiguous else ""
-        error = last.error
-        message = f"{error.api_message} ({why})"
-        raise ApiError(message, status=error.status, code=error.code, method=method, path=path)
+        raise replace(last.error, api_message=f"{last.error.api_message} ({why})")
 
     def _retrying(self, deadline: float) -> tenacity.Retrying:
         """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
-        jitter = tenacity.wait_random_exponential(multiplier=self.backoff, max=BACKOFF_CAP)
+        jitter = tenacity.wait_random_exponential(multiplier=BACKOFF, max=BACKOFF_CAP)
 
         def wait(state: tenacity.RetryCallState) -> float:
             failure = state.outcome.exception() if state.outcome is not None else None
@@ -275,7 +271,8 @@ class Transport:
             return state.attempt_number >= self.attempts or late or self.cancelled
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome is not None else None
+            failure = state.outcome.exception() if state.outcome is not None else None
+            error = failure.error if isinstance(failure, RetryableFailure) else failure
             self.stats.add(retries=1, held=(self._clock(), state.upcoming_sleep))
             # The error already names the method and path.
             log.info("%s; retry %s in %.1fs", error, state.attempt_number, state.upcoming_sleep)

@@ -108,14 +108,10 @@ def _how_to_use(url: str, api_key_env: str) -> str:
     """The lines after the start line: where the state lives, and what to export to use it
     (on loopback when it listens on every address: the only plain-http one reconciler takes)."""
     url = url.replace("//0.0.0.0:", "//127.0.0.1:")
-    key = (
-        "with the same BLAND_API_KEY"
-        if api_key_env == "BLAND_API_KEY"
-        else f"with BLAND_API_KEY set to the value of {api_key_env}"
-    )
+    same = api_key_env == "BLAND_API_KEY"
+    key = "the same BLAND_API_KEY" if same else f"BLAND_API_KEY set to the value of {api_key_env}"
     return (
         "Its state lives in memory only: changes are lost when it stops, and the state file "
-        "is never written.\n"
-        f"To point reconciler at it ({key}), run:\n"
+        f"is never written.\nTo point reconciler at it (with {key}), run:\n"
         f"  export BLAND_API_URL={url}"
     )

@@ -23,8 +23,6 @@ from .faults import Faults
 
 log = logging.getLogger(__name__)
 H = TypeVar("H")
-# The longest request or header line read; a longer one ends the connection.
-MAX_LINE = 64 * 1024
 
 
 @dataclass
@@ -156,12 +154,12 @@ class Simulator:
 
     def _exchange(self, connection: socket.socket, reader: IO[bytes]) -> bool:
         """Read one request and answer it; whether the connection serves another."""
-        request_line = _line(reader)
+        request_line = reader.readline().decode("latin-1")
         if not request_line:
             return False
-        method, target, version = request_line.split()
+        method, target, _ = request_line.split()
         headers: dict[str, str] = {}
-        while (line := _line(reader)).strip():
+        while (line := reader.readline().decode("latin-1")).strip():
             name, _, value = line.partition(":")
             headers.setdefault(name.strip().lower(), value.strip())
         body = reader.read(int(headers.get("content-length") or 0))
@@ -169,8 +167,8 @@ class Simulator:
         if not reply.send:
             return False
         self.send(connection, reply)
-        closing = {headers.get("connection", "").lower(), reply.headers.get("Connection")}
-        return version == "HTTP/1.1" and "close" not in closing
+        # httpx keeps every connection open; only a reply may close it.
+        return reply.headers.get("Connection") != "close"
 
     def send(self, connection: socket.socket, reply: Reply) -> None:
         """Write ``reply``, its payload framed by its length (a subclass may write others)."""
@@ -205,8 +203,7 @@ class Simulator:
     def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
         """The reply to an API request once it is logged (a subclass may play others)."""
         faults = self.faults
-        if faults.latency > 0:
-            self.stopping.wait(faults.latency)
+        self.stopping.wait(faults.latency)
         found = route(ROUTES, record.method, record.path, authorised)
         if isinstance(found, Reply):
             return found
@@ -254,14 +251,6 @@ class Simulator:
         return json_reply(200, found[0](self))
 
 
-def _line(reader: IO[bytes]) -> str:
-    """One request or header line; a longer one than MAX_LINE ends the connection."""
-    line = reader.readline(MAX_LINE + 1)
-    if len(line) > MAX_LINE:
-        raise ValueError(f"a line longer than {MAX_LINE} bytes")
-    return line.decode("latin-1")
-
-
 # The control API, and what each endpoint answers once a POST has done its part above.
 CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
     ("GET", "/_sim/log", lambda sim: {"requests": [asdict(r) for r in sim.requests]}),
@@ -290,9 +279,10 @@ def route(
     return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})
 
 
-# What a scripted status answers besides 429 (a wrong key gets the 401); any other 5xx is the
-# 500's error, any other status INVALID_REQUEST.
+# What a scripted status answers besides 429 (a wrong key gets the 401): every 5xx the 500's
+# error, any other status the 400's.
 SCRIPTED_ERRORS = {
+    400: ("INVALID_REQUEST", "Invalid request"),
     401: ("AUTH_FAILURE", "Invalid or missing API key"),
     403: ("FORBIDDEN", "You do not have permission to perform this action"),
     404: PERSONA_NOT_FOUND,
@@ -305,8 +295,7 @@ def scripted_reply(status: int, faults: Faults) -> Reply:
     if status == 429:
         headers = {} if faults.retry_after is None else {"Retry-After": faults.retry_after}
         return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
-    other = SCRIPTED_ERRORS[500] if status >= 500 else ("INVALID_REQUEST", "Invalid request")
-    return error_reply(status, *SCRIPTED_ERRORS.get(status, other))
+    return error_reply(status, *SCRIPTED_ERRORS.get(min(status, 500), SCRIPTED_ERRORS[400]))
 
 
 def reply_head(reply: Reply, framing: Mapping[str, str]) -> bytes:

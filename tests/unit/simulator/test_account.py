@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.simulator import StateError, load_state
+from reconciler.simulator.account import StateError, load_state
 from tests.simulated import Simulator
 from tests.unit.simulator.conftest import KEY, N1, N2, N3, N4, A, B, attach, detach, settings_path
 

@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.simulator import StateError, load_state
-from reconciler.simulator.account import account_from_state
+from reconciler.simulator.account import StateError, account_from_state, load_state
 from tests.simulated import Simulator
 from tests.unit.simulator.conftest import KEY, N1, N2, N3, N4, A, B, attach, error_code
 

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.simulator import Faults, Simulator
+from reconciler.simulator import Simulator
+from reconciler.simulator.faults import Faults
 from tests.simulator_faults import TestFaults
 from tests.unit.simulator.conftest import N1, N2, N3, N4, A, B, attach, error_code
 
