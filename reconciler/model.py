@@ -242,7 +242,8 @@ class Live:
     agents_incomplete: bool = False
     # Owners besides those agents that no read shows and may hold a number that looks free.
     unseen_owners: tuple[str, ...] = ()
-    # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
+    # What answers numbers on no persona: as GET /v1/inbound shows it where an entry has the
+    # fields that say, else (declared ones) as read one by one from GET /v1/inbound/{number}.
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
