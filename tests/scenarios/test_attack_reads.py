@@ -1,0 +1,244 @@
+"""Attacks on how the account is read: a GET /v1/inbound entry that shows `persona_id`,
+`pathway_id` and `prompt` taken as its number's route (no GET /v1/inbound/{number}), and the
+persona listing's read-ahead.
+
+What answers a declared number that looks free decides whether taking it is a plain attach or a
+move the plan shows and the valves and `protected:` see; an answer that shows a number free
+where another reading shows it held must never make the take an unseen steal.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.simulator import Reply
+from tests.conftest import CONFIG, TEST_KEY, Result, RunCli, point_cli_at, write_config, writes
+from tests.scenarios import agent_account
+from tests.scenarios.conftest import StartSim
+from tests.scenarios.test_listing_skew import (
+    X_NUMBER,
+    Y_NUMBER,
+    N,
+    X,
+    Z,
+    moved_to_page_one_after_it_was_read,
+    two_pages,
+)
+from tests.simulated import Simulator
+from tests.simulator_faults import with_test_faults
+
+FREE = "+14155550101"  # declared on Support in the example config, on no persona
+HELD = "+14155550102"  # declared on Support, held by Legacy IVR
+AFTER_HOURS = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a05"
+BOTH = {"legacy_inbound_includes_persona": True, "inbound_shows_routing": True}
+Entries = list[dict[str, Any]]
+
+
+def no_crash(result: Result) -> None:
+    for text in (result.out, result.err):
+        assert TEST_KEY not in text
+        assert "Traceback" not in text
+        assert "unexpected" not in text, text
+
+
+def rewrite_inbound(sim: Simulator, edit: Callable[[Entries], Entries]) -> None:
+    """Every answer of GET /v1/inbound has its entries passed through `edit`."""
+    before = sim.intercept  # the test faults' own, played first
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        reply: Reply = serve(record) if before is None else before(record, serve)
+        if record.method != "GET" or record.path != "/v1/inbound" or reply.status != 200:
+            return reply
+        answer = json.loads(reply.payload)
+        answer["inbound_numbers"] = edit(answer["inbound_numbers"])
+        return Reply(200, json.dumps(answer).encode(), "application/json", {})
+
+    sim.intercept = intercept
+
+
+def set_pathway(sim: Simulator, number: str, pathway_id: str) -> None:
+    with sim.lock:
+        sim.account.numbers[number].pathway_id = pathway_id
+
+
+def entry_of(entries: Entries, number: str) -> dict[str, Any]:
+    return next(e for e in entries if e["phone_number"] == number)
+
+
+# -- one number shown by two entries ----------------------------------------------------------
+
+FREE_ENTRY = {"persona_id": None, "pathway_id": None, "prompt": None}
+
+
+def duplicated(spelling: str, first: bool) -> Callable[[Entries], Entries]:
+    """GET /v1/inbound shows FREE a second time (as `spelling`), free, before or after its own."""
+
+    def edit(entries: Entries) -> Entries:
+        again = {**entry_of(entries, FREE), **FREE_ENTRY, "phone_number": spelling}
+        return [again, *entries] if first else [*entries, again]
+
+    return edit
+
+
+def _lost(reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+SAME = _lost("of two entries of one number the later wins: its route says the number is free")
+OTHER = _lost("two spellings' routes become one number's, the later wins: it says free")
+DUPLICATES = [
+    pytest.param("pathway", FREE, False, id="pathway-same-spelling-after", marks=SAME),
+    pytest.param("pathway", "+1 415 555 0101", False, id="pathway-other-spelling-after",
+                 marks=OTHER),
+    pytest.param("pathway", FREE, True, id="pathway-same-spelling-before"),
+    pytest.param("pathway", "+1 415 555 0101", True, id="pathway-other-spelling-before"),
+    pytest.param("persona", FREE, False, id="persona-same-spelling-after", marks=SAME),
+    pytest.param("persona", "+1 415 555 0101", False, id="persona-other-spelling-after"),
+    pytest.param("persona", FREE, True, id="persona-same-spelling-before"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("holder", "spelling", "first"), DUPLICATES)
+def test_an_entry_showing_a_number_free_does_not_hide_another_entry_showing_it_held(
+    start_sim: StartSim, run_cli: RunCli, holder: str, spelling: str, first: bool
+) -> None:
+    """FREE answers a pathway, or After Hours (which a stale listing page does not show); GET
+    /v1/inbound shows it held in one entry and free in another. Before entries were taken as
+    routes, the number's own record was read and the take was a move (or, its spelling unknown
+    there, the plan was refused); it must not become a plain attach."""
+    sim = start_sim(**BOTH)
+    if holder == "pathway":
+        set_pathway(sim, FREE, "pw-1")
+        source = "pathway pw-1"
+    else:
+        sim.set_owner(FREE, AFTER_HOURS)
+        source = "'After Hours'"
+    stale_page = holder == "persona"
+    serve_inbound = duplicated(spelling, first)
+    before = sim.intercept
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        reply: Reply = serve(record) if before is None else before(record, serve)
+        if record.method != "GET" or reply.status != 200:
+            return reply
+        answer = json.loads(reply.payload)
+        if record.path == "/v1/inbound":
+            answer["inbound_numbers"] = serve_inbound(answer["inbound_numbers"])
+        elif record.path == "/v1/personas" and stale_page:  # the page read before the attach
+            for persona in answer["data"]:
+                persona["inbound_numbers"] = [
+                    n for n in persona["inbound_numbers"] if FREE not in json.dumps(n)
+                ]
+        return Reply(200, json.dumps(answer).encode(), "application/json", {})
+
+    sim.intercept = intercept
+
+    result = run_cli("plan", CONFIG, "--force")
+
+    # A move, or a refusal to plan (as before, where the number's record could not be read in
+    # a spelling of the entries'); never a plain attach.
+    no_crash(result)
+    assert f"+ {FREE}\n" not in result.out, result.out
+    assert result.code == 1 or f"~ {FREE} (from {source})" in result.out, result.out + result.err
+
+
+def test_an_entry_showing_free_a_number_the_listing_shows_held_is_a_move(
+    start_sim: StartSim, run_cli: RunCli
+) -> None:
+    sim = start_sim(**BOTH)
+    rewrite_inbound(
+        sim, lambda entries: [{**e, **FREE_ENTRY} if e["phone_number"] == HELD else e
+                              for e in entries]
+    )  # fmt: skip
+
+    result = run_cli("plan", CONFIG, "--force")
+
+    assert result.code == 0, result.err
+    assert f"~ {HELD} (from 'Legacy IVR')" in result.out
+
+
+# -- an entry's `persona_id: null` where GET /v1/inbound names no owner at all ------------------
+
+
+def all_null(entries: Entries) -> Entries:
+    """An API that shows `persona_id` on every entry but never fills it in."""
+    return [{**e, "persona_id": None} for e in entries]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an entry's persona_id null is taken as proof though GET /v1/inbound names no owner "
+    "(it shows null for numbers the listing shows held): the number is not listed again",
+)
+def test_a_null_persona_id_of_an_answer_naming_no_owner_does_not_skip_the_second_listing(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """N slides from Y (page 2) onto X (page 1) while the list is read: it looks free. GET
+    /v1/inbound shows `persona_id: null` on every entry, also on numbers the listing shows
+    held: its null says nothing. Protected, N must not be taken from X unseen."""
+    faults = moved_to_page_one_after_it_was_read()
+    faults.inbound_shows_routing = True
+    sim = with_test_faults(
+        Simulator(two_pages([X_NUMBER], [N, Y_NUMBER]), api_key=TEST_KEY, faults=faults)
+    ).start()
+    try:
+        point_cli_at(sim, monkeypatch)
+        rewrite_inbound(sim, all_null)
+        config = write_config(tmp_path / "p.yaml", [{"id": Z, "numbers": [N]}], protected=[N])
+
+        result = run_cli("apply", config, "--auto-approve")
+
+        assert result.code == 3, result.out + result.err
+        assert writes(sim) == []
+        assert sim.persona_numbers(X) == sorted([N, X_NUMBER])
+    finally:
+        sim.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an entry's persona_id null exempts a number from the refusal an unverifiable "
+    "agent's possible holding calls for: it is attached, taken from the agent unseen",
+)
+def test_a_null_persona_id_does_not_clear_a_number_an_unverifiable_agent_may_hold(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Bot's twin is neither listed nor readable: Bot's numbers are unknown, so a declared
+    number that looks free may be Bot's, and nothing is planned for it."""
+    sim = start_sim(copy.deepcopy(agent_account.STATE), inbound_shows_routing=True)
+    rewrite_inbound(sim, all_null)
+    n101 = agent_account.N101
+    config = agent_account.config(
+        tmp_path, [{"id": agent_account.SUPPORT, "numbers": [agent_account.N100,
+                                                            agent_account.N106, n101]}], []
+    )  # fmt: skip
+
+    result = run_cli("apply", config, "--auto-approve")
+
+    assert result.code != 0, result.out + result.err
+    assert f"{n101} may be held by agent 'Bot'" in result.err
+    assert agent_account.writes(sim) == []
+
+
+def test_without_the_null_entries_a_number_an_unverifiable_agent_may_hold_is_refused(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """The same account read as the simulator shows it: the refusal the test above expects."""
+    sim = start_sim(copy.deepcopy(agent_account.STATE), inbound_shows_routing=True)
+    n101 = agent_account.N101
+    config = agent_account.config(
+        tmp_path, [{"id": agent_account.SUPPORT, "numbers": [agent_account.N100,
+                                                            agent_account.N106, n101]}], []
+    )  # fmt: skip
+
+    result = run_cli("apply", config, "--auto-approve")
+
+    assert result.code != 0, result.out + result.err
+    assert f"{n101} may be held by agent 'Bot'" in result.err
+    assert agent_account.writes(sim) == []
