@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from reconciler.simulator import Reply
 from tests.conftest import CONFIG, TEST_KEY, Result, RunCli, point_cli_at, write_config, writes
@@ -161,6 +162,25 @@ def test_an_entry_showing_free_a_number_the_listing_shows_held_is_a_move(
 
     assert result.code == 0, result.err
     assert f"~ {HELD} (from 'Legacy IVR')" in result.out
+
+
+def test_a_protected_number_on_a_pathway_only_its_entry_shows_is_not_moved(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """The number's own record would show no pathway (the server is inconsistent, or it was
+    bound between the reads): the entry's reading makes it held, and taking it a move."""
+    sim = start_sim(**BOTH)
+    rewrite_inbound(sim, lambda entries: [
+        {**e, "pathway_id": "pw-entry"} if e["phone_number"] == FREE else e for e in entries
+    ])  # fmt: skip
+    document = yaml.safe_load(CONFIG.read_text())
+    config = write_config(tmp_path / "p.yaml", document["personas"], protected=[FREE])
+
+    result = run_cli("apply", config, "--auto-approve", "--force")
+
+    assert result.code == 3, result.out + result.err
+    assert f"{FREE} is protected and the plan moves it from pathway pw-entry" in result.err
+    assert writes(sim) == []
 
 
 # -- an entry's `persona_id: null` where GET /v1/inbound names no owner at all ------------------
@@ -360,3 +380,72 @@ def test_a_saved_plan_made_under_one_reading_of_a_route_applies_under_the_other(
     assert result.code == 0, result.out + result.err
     assert FREE in sim.persona_numbers(SUPPORT)
     assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 0
+
+
+# -- the listing's read-ahead on a listing that changes while it is read --------------------------
+
+# Personas a page, as a server capping `limit` sends them: 80 personas, 40 pages, so that the
+# read-ahead past page 20 is a quarter of the pages read, not 3.
+PAGE = 2
+SLID, TAKER = "+14155550400", "p-079"
+
+
+def long_listing() -> dict[str, Any]:
+    """80 personas, pages of 2: p-040, first on page 21, holds SLID."""
+    personas = [{"id": f"p-{i:03d}", "name": f"P{i:03d}", "numbers": []} for i in range(80)]
+    personas[40]["numbers"] = [SLID]
+    return {"numbers": [{"phone_number": SLID}], "personas": personas}
+
+
+def after_page(sim: Simulator, page: int, change: Callable[[], None]) -> None:
+    """`change` runs once, as page `page` of the listing is served: pages the read-ahead
+    asked for before it may be served before or after it."""
+    before, done = sim.intercept, []
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        reply: Reply = serve(record) if before is None else before(record, serve)
+        if record.path == "/v1/personas" and record.query.get("page") == str(page) and not done:
+            done.append(page)
+            change()
+        return reply
+
+    sim.intercept = intercept
+
+
+def removed_first(sim: Simulator) -> None:
+    with sim.lock:  # a hard delete: every later persona moves up one place
+        del sim.account.personas[sim.account.order.pop(0)]
+
+
+def added_first(sim: Simulator) -> None:
+    sim.add_persona("p-new", "New")
+    with sim.lock:  # listed first: every other persona moves down one place
+        sim.account.order.insert(0, sim.account.order.pop())
+
+
+@pytest.mark.parametrize("switches", [{}, BOTH], ids=["plain", "owners-and-routing-shown"])
+@pytest.mark.parametrize("change", [removed_first, added_first], ids=["removed", "added"])
+def test_a_persona_removed_or_added_during_the_read_ahead_never_hides_a_holder(
+    start_sim: StartSim,
+    run_cli: RunCli,
+    tmp_path: Path,
+    switches: dict[str, bool],
+    change: Callable[[Simulator], None],
+) -> None:
+    """Removed, p-040 may slide onto page 20 after it was read; added, p-039 may be listed on
+    pages 20 and 21: the listing is refused, or SLID is found on p-040, so taking it is a move
+    (refused here: it is protected). It is never attached as a free number."""
+    sim = start_sim(long_listing(), limit_cap=PAGE, **switches)
+    after_page(sim, 20, lambda: change(sim))
+    config = write_config(tmp_path / "p.yaml", [{"id": TAKER, "numbers": [SLID]}], protected=[SLID])
+
+    result = run_cli("apply", config, "--auto-approve")
+
+    no_crash(result)
+    assert result.code in (1, 3), result.out + result.err
+    assert writes(sim) == []
+    if result.code == 1:
+        assert "GET /v1/personas" in result.err and "changed while it was read" in result.err
+    else:
+        moved = f"{SLID} is protected and the plan moves it from"
+        assert f"{moved} 'P040'" in result.err or f"{moved} 'p-040'" in result.err
