@@ -36,6 +36,7 @@ from tests.simulator_faults import with_test_faults
 
 FREE = "+14155550101"  # declared on Support in the example config, on no persona
 HELD = "+14155550102"  # declared on Support, held by Legacy IVR
+SUPPORT = "7b0c4a9e-1d2f-4c3b-9a8e-5f6d7c8b9a01"
 AFTER_HOURS = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a05"
 BOTH = {"legacy_inbound_includes_persona": True, "inbound_shows_routing": True}
 Entries = list[dict[str, Any]]
@@ -183,6 +184,29 @@ def test_a_protected_number_on_a_pathway_only_its_entry_shows_is_not_moved(
     assert writes(sim) == []
 
 
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        {"inbound_spellings": {FREE: "+1 415 555 0101"}},
+        {"inbound_spellings": {FREE: "14155550101"}, "listing_spellings": {FREE: "(415) 555-0101"}},
+    ],
+    ids=["entry-spelled", "both-spelled"],
+)
+def test_a_route_shown_on_a_number_spelled_otherwise_is_a_move_applied_and_checked(
+    start_sim: StartSim, run_cli: RunCli, spellings: dict[str, dict[str, str]]
+) -> None:
+    sim = start_sim(**BOTH, **spellings)
+    set_pathway(sim, FREE, "pw-1")
+
+    result = run_cli("apply", CONFIG, "--auto-approve", "--force")
+
+    assert result.code == 0, result.out + result.err
+    assert f"~ {FREE} (from pathway pw-1)" in result.out
+    assert FREE in sim.persona_numbers(SUPPORT)
+    assert run_cli("plan", CONFIG, "--detailed-exitcode").code == 0
+    assert not [r for r in sim.reads() if r.path.startswith("/v1/inbound/")]
+
+
 # -- an entry's `persona_id: null` where GET /v1/inbound names no owner at all ------------------
 
 
@@ -319,7 +343,6 @@ def test_what_an_entry_shows_on_a_free_number_makes_taking_it_a_move(
 
 # -- the valves, whichever way GET /v1/inbound shows routing -------------------------------------
 
-SUPPORT = "7b0c4a9e-1d2f-4c3b-9a8e-5f6d7c8b9a01"
 ON_SUPPORT = [f"+1415555020{i}" for i in range(6)]  # with 100 and 103: 8 numbers
 ON_THE_PATHWAY = [f"+141555503{i:02d}" for i in range(20)]  # bound to pw-1, in no config
 
