@@ -9,6 +9,7 @@ spelling the account uses (Live.spellings).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -69,15 +70,22 @@ def build_live(
     routes: dict[str, model.InboundRoute] | None = None,
 ) -> model.Live:
     """The live account from the persona listing (and the pages it spans) and GET /v1/inbound,
-    whose numbers are keyed as it spells them: two spellings of one number are one number."""
+    whose numbers are keyed as it spells them: two spellings of one number are one number. The
+    routes its entries show count only where it names owners, and for numbers listed once."""
     read = {spelling: canonical_number(spelling) or "" for spelling in inbound}
+    owners = {read[n]: owner for n, owner in inbound.items() if owner and read[n]}
+    entries = Counter(read.values()) if routes and owners else Counter[str]()
     return model.Live(
         personas=personas,
         account_numbers=frozenset(read.values()) - {""},
         pages_read=pages,
         reads=pages + 1,
-        inbound_owners={read[n]: owner for n, owner in inbound.items() if owner and read[n]},
-        routes={read[n]: route for n, route in (routes or {}).items() if read[n]},
+        inbound_owners=owners,
+        inbound_routes={
+            read[n]: route
+            for n, route in (routes or {}).items()
+            if read[n] and entries[read[n]] == 1
+        },
         spellings={spelling: number for spelling, number in read.items() if number != spelling},
     )
 
@@ -255,15 +263,19 @@ def inbound_from_answer(
         items = _list(items, payload, "a list", "the list of inbound numbers")
         for index, item in enumerate(items):
             number = _phone_number(item, f"entry {index}")
+            again = number in numbers  # listed twice: no one entry tells what answers it
             owner = item.get("persona_id") if isinstance(item, dict) else None
             if owner is not None:  # named (undocumented): checked, the number shown if wrong
                 owner = optional_id(item, "persona_id", shown(number))
                 if owner is not None and unsafe_id(owner):
                     why = f'`persona_id` is "{shown(owner)}", {UNSAFE_ID}'
                     raise Malformed(f"{shown(number)}: {why}")
-            elif isinstance(item, dict) and item.keys() >= _ROUTE_FIELDS:
+            elif isinstance(item, dict) and item.keys() >= _ROUTE_FIELDS and not again:
                 routes[number] = _route(item, number, shown(number))
-            numbers[number] = owner
+            if again:
+                routes.pop(number, None)
+            if numbers.get(number) is None:  # an owner either entry names holds it
+                numbers[number] = owner
     return numbers, routes
 
 

@@ -87,22 +87,12 @@ def duplicated(spelling: str, first: bool) -> Callable[[Entries], Entries]:
     return edit
 
 
-def _lost(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
-SAME = _lost(
-    "of two entries of one number the later one's persona_id null and route replace what the "
-    "earlier shows: the number reads as free"
-)
-OTHER = _lost("two spellings' routes become one number's, the later wins: it says free")
 DUPLICATES = [
-    pytest.param("pathway", FREE, False, id="pathway-same-spelling-after", marks=SAME),
-    pytest.param("pathway", "+1 415 555 0101", False, id="pathway-other-spelling-after",
-                 marks=OTHER),
+    pytest.param("pathway", FREE, False, id="pathway-same-spelling-after"),
+    pytest.param("pathway", "+1 415 555 0101", False, id="pathway-other-spelling-after"),
     pytest.param("pathway", FREE, True, id="pathway-same-spelling-before"),
-    pytest.param("persona", FREE, False, id="persona-same-spelling-after", marks=SAME),
-]  # fmt: skip
+    pytest.param("persona", FREE, False, id="persona-same-spelling-after"),
+]
 
 
 @pytest.mark.parametrize(("holder", "spelling", "first"), DUPLICATES)
@@ -210,11 +200,6 @@ def all_null(entries: Entries) -> Entries:
     return [{**e, "persona_id": None} for e in entries]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an entry's persona_id null is taken as proof though GET /v1/inbound names no owner "
-    "(it shows null for numbers the listing shows held): the number is not listed again",
-)
 def test_a_null_persona_id_of_an_answer_naming_no_owner_does_not_skip_the_second_listing(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -235,11 +220,6 @@ def test_a_null_persona_id_of_an_answer_naming_no_owner_does_not_skip_the_second
     assert sim.persona_numbers(X) == sorted([N, X_NUMBER])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an entry's persona_id null exempts a number from the refusal an unverifiable "
-    "agent's possible holding calls for: it is attached, taken from the agent unseen",
-)
 def test_a_null_persona_id_does_not_clear_a_number_an_unverifiable_agent_may_hold(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -338,11 +318,9 @@ ON_THE_PATHWAY = [f"+141555503{i:02d}" for i in range(20)]  # bound to pw-1, in 
     "switches",
     [
         pytest.param({}, id="routing-not-shown"),
-        pytest.param(BOTH, id="routing-shown", marks=pytest.mark.xfail(
-            strict=True, reason="the undeclared numbers an entry shows on a pathway the plan "
-            "takes one number from count as held by the owners it touches: the valve is diluted")),
+        pytest.param(BOTH, id="routing-shown"),
     ],
-)  # fmt: skip
+)
 def test_numbers_bound_to_a_pathway_the_file_never_names_do_not_dilute_the_detach_valve(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, switches: dict[str, bool]
 ) -> None:

@@ -275,7 +275,7 @@ class ByNumber(Agents):
 
 def test_a_free_number_whose_inbound_entry_shows_its_routing_is_not_read_again() -> None:
     shown = InboundRoute(N3, "pw_listed", None, persona_id=None)
-    reader = ByNumber(replace(listing(persona(A, N1)), routes={N3: shown}, reads=3))
+    reader = ByNumber(replace(listing(persona(A, N1)), inbound_routes={N3: shown}, reads=3))
     entry = DesiredPersona(A, None, (N1, N2, N3), SourceMark("c.yaml", 1, 1))
 
     live = read_account(reader, Desired((entry,)))
