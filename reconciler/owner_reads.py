@@ -56,11 +56,14 @@ def read_account(
     declared = set().union(*(e.numbers for e in desired.personas if not free.isdisjoint(e.numbers)))
     if not (looks_free := sorted(free & declared)):
         return live
-    # What answers each: its own record, read in the account's spelling.
+    # What answers each: as GET /v1/inbound showed it, else its own record, read in the
+    # account's spelling.
+    shown = {n: live.inbound_routes[n] for n in looks_free if n in live.inbound_routes}
+    unread = [n for n in looks_free if n not in shown]
     spelled = {number: spelling for spelling, number in live.spellings.items() if number}
-    spellings = [spelled.get(n, n) for n in looks_free]
+    spellings = [spelled.get(n, n) for n in unread]
     routes = _read_all(account.inbound_number, spellings, NUMBER_READS_AT_ONCE)
-    by_number = dict(zip(looks_free, routes, strict=True))
+    by_number = {**shown, **dict(zip(unread, routes, strict=True))}
     live = replace(live, routes=by_number, reads=live.reads + len(routes))
     # One whose own record names no persona (undocumented there) may be on one that slid onto a
     # page already read: unless GET /v1/inbound names owners, the personas are listed again.
