@@ -68,16 +68,17 @@ class Settings:
             source = "BLAND_MAX_RESPONSE_SIZE"
             size = os.environ.get(source) or None
         max_bytes = DEFAULT_MAX_RESPONSE_BYTES if size is None else parse_size(size, source)
-        text = os.environ.get("BLAND_TIMEOUT", "") if timeout is None else ""
-        try:
-            timeout = float(text) if text else timeout or DEFAULT_TIMEOUT
-        except ValueError:
-            raise InputError(f"BLAND_TIMEOUT={text!r} is not a number of seconds") from None
-        if text and not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:  # False for nan
-            raise InputError(
-                f"BLAND_TIMEOUT={text!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
-                f"to {MAX_TIMEOUT:g}"
-            )
+        if timeout is None and (text := os.environ.get("BLAND_TIMEOUT")):
+            try:
+                timeout = float(text)
+            except ValueError:
+                raise InputError(f"BLAND_TIMEOUT={text!r} is not a number of seconds") from None
+            if not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:  # False for nan
+                raise InputError(
+                    f"BLAND_TIMEOUT={text!r} is out of range: a number of seconds from "
+                    f"{MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}"
+                )
+        timeout = timeout or DEFAULT_TIMEOUT
         return replace(self, **options, timeout=timeout, max_response_size=max_bytes)
 
     def colour(self) -> bool:

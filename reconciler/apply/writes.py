@@ -92,10 +92,6 @@ class PlanWriter:
                 result.stopped_by = result.stopped_by or error
         return write
 
-    def _stopped_by(self, error: AuthError | LogFailed) -> None:
-        with self._lock:
-            self.result.stopped_by = self.result.stopped_by or error
-
     def _send_all(
         self,
         writes: list[Write],
@@ -134,11 +130,11 @@ class PlanWriter:
                 self._call(intended)
         except NotSent as error:
             return intended.skipped_because(error.reason)
-        except LogFailed as error:  # its `sent` line could not be written: never sent
-            self._stopped_by(error)
-            return intended.skipped_because(str(error))
-        except AuthError as error:
-            self._stopped_by(error)
+        except (AuthError, LogFailed) as error:  # the run stops
+            with self._lock:
+                self.result.stopped_by = self.result.stopped_by or error
+            if isinstance(error, LogFailed):  # its `sent` line could not be written: never sent
+                return intended.skipped_because(str(error))
             return intended.failed_with(error)
         except ApiError as error:
             if not must_finish and (sources := self._refused_from(error, intended)):
