@@ -56,10 +56,8 @@ def make_plan(
     concerned = {change.phone_number for change in plan.changes}.union(
         plan.protected, *(persona.desired for persona in plan.managed)
     )
-    disagreements = tuple(d for d in live.disagreements() if d.phone_number in concerned)
-    plan = replace(
-        plan, confirmed=live.confirmed, disagreements=disagreements, targets=desired.targets
-    )
+    found = tuple(d for d in live.disagreements() if d.phone_number in concerned)
+    plan = replace(plan, confirmed=live.confirmed, disagreements=found, targets=desired.targets)
     return assess(plan, thresholds, force=force)
 
 

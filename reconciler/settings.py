@@ -51,7 +51,6 @@ class Settings:
     confirm: Callable[[], None] | None = None
     # An apply touching at least this many personas shows a progress bar on a terminal.
     progress_min_personas: int = 10
-    # Reads and checks config files (config.load_config).
     read_config: Callable[..., Desired] = load_config
     # Where a warning goes, the key file's or export's (the command line prints it on stderr).
     warn: Callable[[str], None] = logging.getLogger(__name__).warning
@@ -164,19 +163,18 @@ def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
     """The desired state, checked whole, cut to the entries --target names (by name or id)."""
     if not targets:
         return desired
-    named = {ref for entry in desired.personas for ref in (entry.id, entry.name) if ref}
-    unknown = [target for target in targets if target not in named]
-    if unknown:
-        hints = [difflib.get_close_matches(target, sorted(named), n=1) for target in unknown]
-        raise InputError(
-            "\n".join(
+    named = sorted({ref for entry in desired.personas for ref in (entry.id, entry.name) if ref})
+    unknown = []
+    for target in targets:
+        if target not in named:
+            hint = difflib.get_close_matches(target, named, n=1)
+            unknown.append(
                 f"--target {target!r}: no entry of the config has that name or id"
                 + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                for target, hint in zip(unknown, hints, strict=True)
             )
-        )
-    wanted = set(targets)
-    kept = tuple(e for e in desired.personas if e.id in wanted or e.name in wanted)
+    if unknown:
+        raise InputError("\n".join(unknown))
+    kept = tuple(e for e in desired.personas if e.id in targets or e.name in targets)
     left_out = frozenset(n for e in desired.personas if e not in kept for n in e.numbers)
     return replace(desired, personas=kept, targets=tuple(targets), elsewhere=left_out)
 

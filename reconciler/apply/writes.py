@@ -112,9 +112,7 @@ class PlanWriter:
     def _write(self, action: str, persona_id: str, numbers: list[str], value: Any = None) -> Write:
         """A write as it reads once done: an attach names the numbers the plan moves there; a
         settings or label write carries `value`, what it writes as JSON."""
-        moved = (
-            tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
-        )
+        moved = tuple(n for n in numbers if action == "attach" and (persona_id, n) in self.moves)
         name = self.names.get(persona_id, persona_id)
         return Write(persona_id, name, action, tuple(numbers), moved=moved, value=value)
 
