@@ -17,10 +17,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def handled_by(handler: Callable[[int], object]) -> Iterator[None]:
     """While active, SIGINT and SIGTERM call `handler` with the signal; then the handlers it
     replaced are back."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, lambda s, _: handler(s)) for signum in STOP_SIGNALS}
+    signums = STOP_SIGNALS if threading.current_thread() is threading.main_thread() else ()
+    previous = {signum: signal.signal(signum, lambda s, _: handler(s)) for signum in signums}
     try:
         yield
     finally:
