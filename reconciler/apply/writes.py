@@ -45,7 +45,7 @@ class PlanWriter:
             (c.persona_id, c.phone_number) for c in self.plan.changes if c.action is Action.MOVE
         }
 
-    def apply(self) -> ApplyResult:
+    def apply(self) -> None:
         """Attaches, then detaches (make before break), then settings, then labels."""
         self.result.plans.append(self.plan)
         gains, losses = self.plan.gains(), self.plan.losses()
@@ -72,7 +72,6 @@ class PlanWriter:
         )
         self._send_all([write for write in number_writes if write.action == "label"])
         self.result.interrupted = self.stop.is_set()
-        return self.result
 
     def halted(self) -> str | None:
         """Why nothing more is sent, once the run was interrupted or stopped; else None."""
