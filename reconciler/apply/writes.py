@@ -27,8 +27,7 @@ OnWrite = Callable[[Write], None]
 @dataclass
 class PlanWriter:
     """Sends one plan's writes, each added to `result` as it ends (a repair's to the first
-    plan's) and handed to `on_write` as it goes to the wire (outcome `sent`) and as it ends.
-    Once `stop` is set, writes not yet sent are skipped."""
+    plan's) and handed to `on_write` as it goes to the wire (outcome `sent`) and as it ends."""
 
     plan: Plan
     client: AccountWriter
