@@ -1,7 +1,6 @@
 """The --log-file audit trail: a JSON line, redacted and flushed, as each write goes out (`sent`)
-and as it ends (or only `skipped`). A run killed half-way (even by SIGKILL) leaves every write
-it sent on record; a `sent` line without an outcome marks one that may or may not have happened.
-"""
+and as it ends (or only `skipped`). A run killed half-way (even by SIGKILL) leaves every write it
+sent on record; a `sent` line with no outcome marks one that may or may not have happened."""
 
 from __future__ import annotations
 

@@ -56,10 +56,8 @@ def make_plan(
     concerned = {change.phone_number for change in plan.changes}.union(
         plan.protected, *(persona.desired for persona in plan.managed)
     )
-    disagreements = tuple(d for d in live.disagreements() if d.phone_number in concerned)
-    plan = replace(
-        plan, confirmed=live.confirmed, disagreements=disagreements, targets=desired.targets
-    )
+    found = tuple(d for d in live.disagreements() if d.phone_number in concerned)
+    plan = replace(plan, confirmed=live.confirmed, disagreements=found, targets=desired.targets)
     return assess(plan, thresholds, force=force)
 
 
@@ -157,10 +155,10 @@ def converge(
     account: AccountReader,
     thresholds: Thresholds,
     send: Callable[[Plan, ApplyResult], object],
-    announce: Callable[[str], None],
+    say: Callable[[str], None],
 ) -> ApplyResult:
     """Make the plan's writes (`send` adds them to the result), then plan the whole config again:
-    an empty plan is done, else it is applied once (past the same safety checks, announced as a
+    an empty plan is done, else it is applied once (past the same safety checks, `say`ing what a
     plan would tell of it) and what a last plan still shows is named in the result."""
     result = ApplyResult()
     send(first, result)
@@ -198,7 +196,7 @@ def converge(
             if change.action is Action.MOVE and change.phone_number in after.settings_dropped
         ]
         for note in notes:
-            announce(note)
+            say(f"note: {note}")
             result.repair_notes.append(note)
         send(after, result)
     return result
@@ -233,15 +231,12 @@ def apply(
     raises to stop) and check the account again, write (each on record in `log_file`: `warn`
     says if others can read it), and converge. The plan shown, and what the writes did."""
     if isinstance(source, SavedPlan):
-        plan = plan_from_saved(source, account, hooks.say)
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
-        thresholds = source.thresholds.overridden(valves)
-        plan = assess(plan, thresholds, force=force)
-        desired = source.desired
+        desired, thresholds = source.desired, source.thresholds.overridden(valves)
+        plan = assess(plan_from_saved(source, account, hooks.say), thresholds, force=force)
         confirm = None  # a saved plan was reviewed when it was made: it is not asked again
     else:
-        desired = source
-        thresholds = Thresholds().overridden(source.safety).overridden(valves)
+        desired, thresholds = source, Thresholds().overridden(source.safety).overridden(valves)
         plan = make_plan(desired, account, thresholds, force=force)
     hooks.show(plan)
     if plan.is_empty:
@@ -276,9 +271,7 @@ def apply(
                     "nothing was written. Run apply again to see the new plan."
                 )
         with hooks.writes():
-            result = converge(
-                plan, desired, account, thresholds, send, lambda note: hooks.say(f"note: {note}")
-            )
+            result = converge(plan, desired, account, thresholds, send, hooks.say)
     return plan, result
 
 

@@ -1,10 +1,7 @@
-"""SIGINT and SIGTERM: at once outside an apply's writes, after the writes on the wire within.
-
-One mechanism serves both: `handled_by` hands the signals to a function while it is active. The
-run's is one that ends the process at once; within the writes, so that the user knows what was
-done, a GracefulStop makes the first signal ask the run to stop and a second one stop at once, as
-Terraform does. Handlers are installed from the main thread only: elsewhere both run without.
-"""
+"""SIGINT and SIGTERM: `handled_by` hands them to a function while it is active. The run's ends
+the process at once; within an apply's writes a GracefulStop makes the first ask the run to stop
+after the writes on the wire (so that the user knows what was done) and a second one stop at once,
+as Terraform does. Handlers are installed from the main thread only: elsewhere both run without."""
 
 from __future__ import annotations
 
@@ -20,10 +17,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def handled_by(handler: Callable[[int], object]) -> Iterator[None]:
     """While active, SIGINT and SIGTERM call `handler` with the signal; then the handlers it
     replaced are back."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, lambda s, _: handler(s)) for signum in STOP_SIGNALS}
+    signums = STOP_SIGNALS if threading.current_thread() is threading.main_thread() else ()
+    previous = {signum: signal.signal(signum, lambda s, _: handler(s)) for signum in signums}
     try:
         yield
     finally:

@@ -87,12 +87,11 @@ def resolve(desired: Desired, live: Live) -> list[tuple[DesiredPersona, LivePers
     resolved: dict[str, tuple[DesiredPersona, LivePersona]] = {}
     for entry in desired.personas:
         match = _resolve_one(entry, live, by_name[entry.kind])
+        if isinstance(match, LivePersona) and match.id in resolved:
+            also = resolved[match.id][0].mark
+            match = f"{entry.kind} {match.name!r} is listed twice (also at {also})"
         if isinstance(match, str):
             problems.append(Diagnostic(*entry.mark, match))
-        elif match.id in resolved:
-            also = resolved[match.id][0].mark
-            twice = f"{entry.kind} {match.name!r} is listed twice (also at {also})"
-            problems.append(Diagnostic(*entry.mark, twice))
         else:
             resolved[match.id] = (entry, match)
     on_account = live.account_numbers

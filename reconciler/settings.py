@@ -51,7 +51,6 @@ class Settings:
     confirm: Callable[[], None] | None = None
     # An apply touching at least this many personas shows a progress bar on a terminal.
     progress_min_personas: int = 10
-    # Reads and checks config files (config.load_config).
     read_config: Callable[..., Desired] = load_config
     # Where a warning goes, the key file's or export's (the command line prints it on stderr).
     warn: Callable[[str], None] = logging.getLogger(__name__).warning
@@ -68,16 +67,17 @@ class Settings:
             source = "BLAND_MAX_RESPONSE_SIZE"
             size = os.environ.get(source) or None
         max_bytes = DEFAULT_MAX_RESPONSE_BYTES if size is None else parse_size(size, source)
-        text = os.environ.get("BLAND_TIMEOUT", "") if timeout is None else ""
-        try:
-            timeout = float(text) if text else timeout or DEFAULT_TIMEOUT
-        except ValueError:
-            raise InputError(f"BLAND_TIMEOUT={text!r} is not a number of seconds") from None
-        if text and not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:  # False for nan
-            raise InputError(
-                f"BLAND_TIMEOUT={text!r} is out of range: a number of seconds from {MIN_TIMEOUT:g} "
-                f"to {MAX_TIMEOUT:g}"
-            )
+        if timeout is None and (text := os.environ.get("BLAND_TIMEOUT")):
+            try:
+                timeout = float(text)
+            except ValueError:
+                raise InputError(f"BLAND_TIMEOUT={text!r} is not a number of seconds") from None
+            if not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:  # False for nan
+                raise InputError(
+                    f"BLAND_TIMEOUT={text!r} is out of range: a number of seconds from "
+                    f"{MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}"
+                )
+        timeout = timeout or DEFAULT_TIMEOUT
         return replace(self, **options, timeout=timeout, max_response_size=max_bytes)
 
     def colour(self) -> bool:
@@ -164,19 +164,18 @@ def targeted(desired: Desired, targets: Sequence[str]) -> Desired:
     """The desired state, checked whole, cut to the entries --target names (by name or id)."""
     if not targets:
         return desired
-    named = {ref for entry in desired.personas for ref in (entry.id, entry.name) if ref}
-    unknown = [target for target in targets if target not in named]
-    if unknown:
-        hints = [difflib.get_close_matches(target, sorted(named), n=1) for target in unknown]
-        raise InputError(
-            "\n".join(
+    named = sorted({ref for entry in desired.personas for ref in (entry.id, entry.name) if ref})
+    unknown = []
+    for target in targets:
+        if target not in named:
+            hint = difflib.get_close_matches(target, named, n=1)
+            unknown.append(
                 f"--target {target!r}: no entry of the config has that name or id"
                 + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                for target, hint in zip(unknown, hints, strict=True)
             )
-        )
-    wanted = set(targets)
-    kept = tuple(e for e in desired.personas if e.id in wanted or e.name in wanted)
+    if unknown:
+        raise InputError("\n".join(unknown))
+    kept = tuple(e for e in desired.personas if e.id in targets or e.name in targets)
     left_out = frozenset(n for e in desired.personas if e not in kept for n in e.numbers)
     return replace(desired, personas=kept, targets=tuple(targets), elsewhere=left_out)
 

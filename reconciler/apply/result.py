@@ -142,17 +142,15 @@ def report_json(
 
 
 def report_text(
-    plan: Plan, result: ApplyResult, costs: str, *, signal_name: str | None, stdout_closed: bool
+    result: ApplyResult, costs: str, *, signal_name: str | None, stdout_closed: bool
 ) -> tuple[list[str], str | None]:
-    """The apply report: its lines (notes, the line of numbers in the plan's units ended by
-    `costs`, what retries and waits cost, and when it fell short every write and what is still
-    wrong), and the one line for stderr if it did."""
+    """The report of an apply that sent writes: its lines (notes, the line of numbers in the
+    plans' units ended by `costs`, what retries and waits cost, and when it fell short every write
+    and what is still wrong), and the one line for stderr if it did."""
     # The changes a successful write carried, per action, over the plan and its repair (counted
     # once if both hold it); attaches and moves ride one attach call.
     carried = {(w.persona_id, w.action, number) for w in result.done for number in w.numbers}
-    changes = {
-        (c.action, c.persona_id, c.phone_number) for p in result.plans or [plan] for c in p.changes
-    }
+    changes = {(c.action, c.persona_id, c.phone_number) for p in result.plans for c in p.changes}
     made = Counter(
         action
         for action, persona_id, number in changes

@@ -27,8 +27,7 @@ OnWrite = Callable[[Write], None]
 @dataclass
 class PlanWriter:
     """Sends one plan's writes, each added to `result` as it ends (a repair's to the first
-    plan's) and handed to `on_write` as it goes to the wire (outcome `sent`) and as it ends.
-    Once `stop` is set, writes not yet sent are skipped."""
+    plan's) and handed to `on_write` as it goes to the wire (outcome `sent`) and as it ends."""
 
     plan: Plan
     client: AccountWriter
@@ -45,7 +44,7 @@ class PlanWriter:
             (c.persona_id, c.phone_number) for c in self.plan.changes if c.action is Action.MOVE
         }
 
-    def apply(self) -> ApplyResult:
+    def apply(self) -> None:
         """Attaches, then detaches (make before break), then settings, then labels."""
         self.result.plans.append(self.plan)
         gains, losses = self.plan.gains(), self.plan.losses()
@@ -72,7 +71,6 @@ class PlanWriter:
         )
         self._send_all([write for write in number_writes if write.action == "label"])
         self.result.interrupted = self.stop.is_set()
-        return self.result
 
     def halted(self) -> str | None:
         """Why nothing more is sent, once the run was interrupted or stopped; else None."""
@@ -91,10 +89,6 @@ class PlanWriter:
             except LogFailed as error:
                 result.stopped_by = result.stopped_by or error
         return write
-
-    def _stopped_by(self, error: AuthError | LogFailed) -> None:
-        with self._lock:
-            self.result.stopped_by = self.result.stopped_by or error
 
     def _send_all(
         self,
@@ -116,9 +110,7 @@ class PlanWriter:
     def _write(self, action: str, persona_id: str, numbers: list[str], value: Any = None) -> Write:
         """A write as it reads once done: an attach names the numbers the plan moves there; a
         settings or label write carries `value`, what it writes as JSON."""
-        moved = (
-            tuple(n for n in numbers if (persona_id, n) in self.moves) if action == "attach" else ()
-        )
+        moved = tuple(n for n in numbers if action == "attach" and (persona_id, n) in self.moves)
         name = self.names.get(persona_id, persona_id)
         return Write(persona_id, name, action, tuple(numbers), moved=moved, value=value)
 
@@ -134,11 +126,11 @@ class PlanWriter:
                 self._call(intended)
         except NotSent as error:
             return intended.skipped_because(error.reason)
-        except LogFailed as error:  # its `sent` line could not be written: never sent
-            self._stopped_by(error)
-            return intended.skipped_because(str(error))
-        except AuthError as error:
-            self._stopped_by(error)
+        except (AuthError, LogFailed) as error:  # the run stops
+            with self._lock:
+                self.result.stopped_by = self.result.stopped_by or error
+            if isinstance(error, LogFailed):  # its `sent` line could not be written: never sent
+                return intended.skipped_because(str(error))
             return intended.failed_with(error)
         except ApiError as error:
             if not must_finish and (sources := self._refused_from(error, intended)):

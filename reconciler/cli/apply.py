@@ -97,7 +97,7 @@ def apply_command(
                 confirm=None if auto_approve else settings.confirm or ask_to_confirm,
                 log_file=log_file,
             )
-            ending = run.ending(plan, result)
+            ending = run.ending(result)
     except ReconcilerError as error:
         if not as_json:
             raise
@@ -191,13 +191,12 @@ class _Run:
 
             yield on_write
 
-    def ending(self, plan: Plan, result: ApplyResult) -> ReconcilerError | None:
+    def ending(self, result: ApplyResult) -> ReconcilerError | None:
         """Reports what the writes did (on stderr once stdout is closed: the report is the one
         place that says what was written); what ends the run short of success, if anything."""
         if result.plans and not self.quiet:
             signal_name = self.stopper.signal_name or None
             lines, last = report_text(
-                plan,
                 result,
                 costs(self.client),
                 signal_name=signal_name,

@@ -34,7 +34,9 @@ from tests.unit.apply.fakes import (
 def apply(
     plan: Plan, account: FakeAccount, *, parallelism: int = 1, stop: threading.Event | None = None
 ) -> ApplyResult:
-    return PlanWriter(plan, account, ApplyResult(), parallelism, stop or threading.Event()).apply()
+    result = ApplyResult()
+    PlanWriter(plan, account, result, parallelism, stop or threading.Event()).apply()
+    return result
 
 
 def test_one_call_per_persona_carries_its_numbers_attaches_first() -> None:
@@ -385,7 +387,8 @@ def test_each_write_is_reported_and_handed_on_as_it_ends() -> None:
         else:
             handed.append(write)
 
-    result = PlanWriter(EXAMPLE_PLAN, account, ApplyResult(), 1, on_write=on_write).apply()
+    result = ApplyResult()
+    PlanWriter(EXAMPLE_PLAN, account, result, 1, on_write=on_write).apply()
 
     assert handed == result.writes
     assert [describe(write) for write in handed] == [
@@ -455,7 +458,8 @@ def test_a_write_stopped_while_it_waits_its_turn_gets_no_sent_line() -> None:
     plan = Plan(changes=(Change(Action.ATTACH, SUPPORT, "Support", N101),))
     sent: list[Write] = []
 
-    result = PlanWriter(plan, client, ApplyResult(), on_write=sent.append).apply()
+    result = ApplyResult()
+    PlanWriter(plan, client, result, on_write=sent.append).apply()
 
     assert [write.outcome for write in sent] == ["skipped"]
     assert requests == ["GET /v1/inbound"]

@@ -31,7 +31,9 @@ PW2 = routing_settings({"pathway_id": "pw_2", "pathway_version": 2})
 
 
 def apply(plan: Plan, account: FakeAccount, *, stop: threading.Event | None = None) -> ApplyResult:
-    return PlanWriter(plan, account, ApplyResult(), 2, stop or threading.Event()).apply()
+    result = ApplyResult()
+    PlanWriter(plan, account, result, 2, stop or threading.Event()).apply()
+    return result
 
 
 # Support gains 101 (free, with settings and a label), 102 (moved from the IVR, with settings),
@@ -126,7 +128,8 @@ def test_an_authorisation_error_stops_the_writes_not_yet_sent() -> None:
     account = account_for_plan()
     account.fail("settings", SUPPORT, AuthError("no", status=401))
 
-    result = PlanWriter(PLAN, account, ApplyResult(), 1).apply()
+    result = ApplyResult()
+    PlanWriter(PLAN, account, result, 1).apply()
 
     assert result.stopped_by is not None
     assert len(account.number_calls) == 1
