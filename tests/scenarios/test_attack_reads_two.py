@@ -9,6 +9,7 @@ may have missed.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -169,3 +170,58 @@ def test_an_export_of_a_listing_that_shrank_while_it_was_read_leaves_no_holder_o
     no_crash(result)
     assert result.code == 1 or SLID in result.out, result.out + result.err
     assert result.code != 0 or LAST in result.out, result.out
+
+
+# -- pages asked for past the end of the listing -------------------------------------------------
+
+PAST_THE_END = {"errors": [{"error": "PAGE_OUT_OF_RANGE", "message": "no such page"}]}
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        404,
+        pytest.param(
+            403,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a 403 on a page read ahead past the empty one stops the run, but the "
+                "listing drops it as past the end: the error names the next read, GET /v2/agents "
+                "'not sent', never the 403 or the endpoint that answered it",
+            ),
+        ),
+    ],
+)
+def test_a_page_past_the_end_answering_an_error_is_dropped_or_reported_as_itself(
+    start_sim: StartSim, run_cli: RunCli, status: int
+) -> None:
+    """The example account's personas fit on page 1; page 2 is empty and page 3, asked for
+    ahead, answers an error. A 404 there is the end of the list, a 403 a key refused: the run
+    stops and says so."""
+    sim = start_sim()
+    before, inbound, page_two = sim.intercept, threading.Event(), threading.Event()
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        if record.path == "/v1/personas" and record.query.get("page") == "3":
+            for answered in (inbound, page_two):  # answered after them, else they are stopped
+                answered.wait(10)
+            return Reply(status, json.dumps(PAST_THE_END).encode(), "application/json", {})
+        reply: Reply = serve(record) if before is None else before(record, serve)
+        if record.path == "/v1/inbound":
+            inbound.set()
+        if record.path == "/v1/personas" and record.query.get("page") == "2":
+            page_two.set()
+        return reply
+
+    sim.intercept = intercept
+
+    result = run_cli("apply", CONFIG, "--auto-approve", "--force")
+
+    no_crash(result)
+    if status == 404:
+        assert result.code == 0, result.out + result.err
+        assert FREE in sim.persona_numbers(SUPPORT)
+    else:
+        assert result.code == 1, result.out + result.err
+        assert writes(sim) == []
+        assert "GET /v1/personas" in result.err and str(status) in result.err, result.err
