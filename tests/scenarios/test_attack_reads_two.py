@@ -21,7 +21,7 @@ import yaml
 from reconciler.simulator import Reply
 from tests.conftest import CONFIG, Result, RunCli, write_config, writes
 from tests.scenarios.conftest import StartSim
-from tests.scenarios.test_attack_reads import set_pathway
+from tests.scenarios.test_attack_reads import FREE_ENTRY, rewrite_inbound, set_pathway
 from tests.simulated import Simulator
 
 FREE = "+14155550101"  # declared on Support in the example config, on no persona
@@ -225,3 +225,49 @@ def test_a_page_past_the_end_answering_an_error_is_dropped_or_reported_as_itself
         assert result.code == 1, result.out + result.err
         assert writes(sim) == []
         assert "GET /v1/personas" in result.err and str(status) in result.err, result.err
+
+
+# -- what an entry shows, against the other readings ---------------------------------------------
+
+HUGE_PROMPT = "\x1b[2J\u202e" + "Answer politely. " * 20_000  # 340 KB, control characters first
+
+ENTRIES_SHOWN = {
+    # The listing shows HELD on Legacy IVR, spelled otherwise there and in GET /v1/inbound,
+    # whose entry shows it free: the held reading wins.
+    "held-spelled-otherwise": (
+        HELD,
+        FREE_ENTRY,
+        {
+            "listing_spellings": {HELD: "(415) 555-0102"},
+            "inbound_spellings": {HELD: "1 415 555 0102"},
+        },
+        "'Legacy IVR'",
+    ),
+    # persona_id 0, a number: an id as the API may send one, named, so no route is taken.
+    "persona-id-zero": (FREE, {**FREE_ENTRY, "persona_id": 0}, {}, "'0'"),
+    "huge-prompt": (FREE, {**FREE_ENTRY, "prompt": HUGE_PROMPT}, {}, "its own prompt"),
+}
+
+
+@pytest.mark.parametrize(
+    ("number", "shown", "switches", "source"), ENTRIES_SHOWN.values(), ids=ENTRIES_SHOWN
+)
+def test_what_an_entry_shows_never_makes_taking_a_held_number_an_attach(
+    start_sim: StartSim,
+    run_cli: RunCli,
+    number: str,
+    shown: dict[str, Any],
+    switches: dict[str, Any],
+    source: str,
+) -> None:
+    sim = start_sim(**BOTH, **switches)
+    spelled = switches.get("inbound_spellings", {}).get(number, number)
+    rewrite_inbound(sim, lambda entries: [{**e, **shown} if e["phone_number"] == spelled else e
+                                          for e in entries])  # fmt: skip
+
+    result = run_cli("plan", CONFIG, "--force")
+
+    no_crash(result)
+    assert result.code == 0, result.err
+    assert f"~ {number} (from {source})" in result.out, result.out
+    assert "\x1b" not in result.out + result.err and "Answer politely" not in result.out
