@@ -9,6 +9,7 @@ may have missed.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import yaml
 
 from reconciler.simulator import Reply
 from tests.conftest import CONFIG, Result, RunCli, write_config, writes
+from tests.scenarios import agent_account
 from tests.scenarios.conftest import StartSim
 from tests.scenarios.test_attack_reads import FREE_ENTRY, rewrite_inbound, set_pathway
 from tests.simulated import Simulator
@@ -112,6 +114,32 @@ def test_a_protected_number_given_an_owner_once_its_entry_was_read_is_not_taken(
     assert f"{FREE} is protected and the plan moves it from {source[0]}" in result.err
     assert writes(sim) == []
     assert FREE not in sim.persona_numbers(SUPPORT)
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        pytest.param(OWNERS, id="record-read"),
+        pytest.param(BOTH, id="entry-taken", marks=ENTRY_TAKEN),
+    ],
+)
+def test_a_number_given_to_an_agent_once_its_entry_was_read_is_taken_as_a_move(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, switches: dict[str, bool]
+) -> None:
+    """Bot's twin is neither listed nor readable: GET /v1/inbound, read beside page 1, and the
+    number's own record, read after the listing, are all that show Bot's numbers. N102 is given
+    to Bot once GET /v1/inbound was answered; the file declares it on Support."""
+    sim = start_sim(copy.deepcopy(agent_account.STATE), **switches)
+    n102 = agent_account.N102
+    after_reads(sim, {"inbound", "page 1"}, lambda: sim.set_owner(n102, agent_account.TWIN))
+    numbers = [agent_account.N100, agent_account.N106, n102]
+    config = agent_account.config(tmp_path, [{"id": agent_account.SUPPORT, "numbers": numbers}], [])
+
+    result = run_cli("plan", config)
+
+    no_crash(result)
+    assert result.code == 0, result.out + result.err
+    assert f"~ {n102} (from agent 'Bot')" in result.out, result.out
 
 
 # -- the listing's read-ahead on a listing that shrinks while it is read -------------------------
