@@ -119,14 +119,14 @@ class BlandClient(Transport):
         return wire.inbound_from_answer(self._request("GET", urls.INBOUND_PATH))
 
     def read_live(self, pages_hint: int = 0) -> model.Live:
-        """The whole live account: all pages of personas and the account's numbers, read at once."""
+        """The whole live account: all pages of personas, then the account's numbers. Read after
+        the listing, GET /v1/inbound is the freshest word on who holds a number: one moved onto
+        a persona whose page was read before shows there."""
         try:
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                inbound = pool.submit(self._inbound)
-                personas, pages = self.list_personas(pages_hint)
-                numbers, routes = inbound.result()
+            personas, pages = self.list_personas(pages_hint)
+            numbers, routes = self._inbound()
         except NotSent:
-            # A read refused because a concurrent one got a 401/403: which read saw the 401
+            # A page refused because a concurrent one got a 401/403: which page saw the 401
             # first is a matter of timing, so report the 401 itself, not the refusal it caused.
             if self._auth_failure is not None:
                 raise self._auth_failure from None

@@ -65,14 +65,6 @@ def after_reads(sim: Simulator, reads: set[str], change: Callable[[], None]) -> 
 # -- a dashboard edit racing the read ----------------------------------------------------------
 
 
-ENTRY_TAKEN = pytest.mark.xfail(
-    strict=True,
-    reason="the GET /v1/inbound entry, answered beside page 1, is taken for what answers the "
-    "number instead of its own record read after the listing: an owner given it once its page "
-    "(and the entry) was read is missed, taking it is a plain attach and apply exits 0",
-)
-
-
 def given_to_after_hours(sim: Simulator) -> str:
     sim.set_owner(FREE, AFTER_HOURS)
     return "'After Hours'"
@@ -88,7 +80,7 @@ def bound_to_a_pathway(sim: Simulator) -> str:
     "switches",
     [
         pytest.param(OWNERS, id="record-read"),
-        pytest.param(BOTH, id="entry-taken", marks=ENTRY_TAKEN),
+        pytest.param(BOTH, id="entry-taken"),
     ],
 )
 def test_a_protected_number_given_an_owner_once_its_entry_was_read_is_not_taken(
@@ -99,11 +91,11 @@ def test_a_protected_number_given_an_owner_once_its_entry_was_read_is_not_taken(
     change: Callable[[Simulator], str],
 ) -> None:
     """FREE, protected, is given to After Hours (or bound to a pathway) in the dashboard once
-    page 1 and GET /v1/inbound have been answered: neither shows it, the number's own record
-    (read after the listing) does. Taking it is a move of a protected number: refused."""
+    page 1 was answered: the listing does not show it; GET /v1/inbound, read after the listing,
+    or the number's own record does. Taking it is a move of a protected number: refused."""
     sim = start_sim(**switches)
     source: list[str] = []
-    after_reads(sim, {"inbound", "page 1"}, lambda: source.append(change(sim)))
+    after_reads(sim, {"page 1"}, lambda: source.append(change(sim)))
     document = yaml.safe_load(CONFIG.read_text())
     config = write_config(tmp_path / "p.yaml", document["personas"], protected=[FREE])
 
@@ -120,18 +112,18 @@ def test_a_protected_number_given_an_owner_once_its_entry_was_read_is_not_taken(
     "switches",
     [
         pytest.param(OWNERS, id="record-read"),
-        pytest.param(BOTH, id="entry-taken", marks=ENTRY_TAKEN),
+        pytest.param(BOTH, id="entry-taken"),
     ],
 )
 def test_a_number_given_to_an_agent_once_its_entry_was_read_is_taken_as_a_move(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, switches: dict[str, bool]
 ) -> None:
-    """Bot's twin is neither listed nor readable: GET /v1/inbound, read beside page 1, and the
-    number's own record, read after the listing, are all that show Bot's numbers. N102 is given
-    to Bot once GET /v1/inbound was answered; the file declares it on Support."""
+    """Bot's twin is neither listed nor readable: GET /v1/inbound and the number's own record,
+    both read after the listing, are all that show Bot's numbers. N102 is given to Bot once
+    page 1 was answered; the file declares it on Support."""
     sim = start_sim(copy.deepcopy(agent_account.STATE), **switches)
     n102 = agent_account.N102
-    after_reads(sim, {"inbound", "page 1"}, lambda: sim.set_owner(n102, agent_account.TWIN))
+    after_reads(sim, {"page 1"}, lambda: sim.set_owner(n102, agent_account.TWIN))
     numbers = [agent_account.N100, agent_account.N106, n102]
     config = agent_account.config(tmp_path, [{"id": agent_account.SUPPORT, "numbers": numbers}], [])
 
@@ -234,15 +226,7 @@ PAST_THE_END = {"errors": [{"error": "PAGE_OUT_OF_RANGE", "message": "no such pa
     "status",
     [
         404,
-        pytest.param(
-            403,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a 403 on a page read ahead past the empty one stops the run, but the "
-                "listing drops it as past the end: the error names the next read, GET /v2/agents "
-                "'not sent', never the 403 or the endpoint that answered it",
-            ),
-        ),
+        403,
     ],
 )
 def test_a_page_past_the_end_answering_an_error_is_dropped_or_reported_as_itself(
@@ -252,16 +236,13 @@ def test_a_page_past_the_end_answering_an_error_is_dropped_or_reported_as_itself
     ahead, answers an error. A 404 there is the end of the list, a 403 a key refused: the run
     stops and says so."""
     sim = start_sim()
-    before, inbound, page_two = sim.intercept, threading.Event(), threading.Event()
+    before, page_two = sim.intercept, threading.Event()
 
     def intercept(record: Any, serve: Any) -> Reply:
         if record.path == "/v1/personas" and record.query.get("page") == "3":
-            for answered in (inbound, page_two):  # answered after them, else they are stopped
-                answered.wait(10)
+            page_two.wait(10)  # answered after it, else page 2 is stopped
             return Reply(status, json.dumps(PAST_THE_END).encode(), "application/json", {})
         reply: Reply = serve(record) if before is None else before(record, serve)
-        if record.path == "/v1/inbound":
-            inbound.set()
         if record.path == "/v1/personas" and record.query.get("page") == "2":
             page_two.set()
         return reply

@@ -18,7 +18,7 @@ import pytest
 from reconciler.api import BlandClient
 from reconciler.cli import Settings
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED
-from reconciler.simulator import RequestRecord, Simulator
+from reconciler.simulator import Reply, RequestRecord, Simulator
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, TEST_KEY, FakeTime, RunCli, writes
 
 EXPECTED = [
@@ -409,27 +409,30 @@ def test_no_write_goes_out_after_a_401_even_with_writes_in_flight(
 
 
 def test_a_wrong_key_reports_the_401_whichever_read_gets_it_first(
-    sim: Simulator, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, run_cli: RunCli
 ) -> None:
-    """The inbound and persona reads run at once; the one refused after the other's 401 must
-    not hide it behind "not sent". Here the persona listing starts only once the run stopped."""
-    listing, cancel, stopped = BlandClient.list_personas, BlandClient.cancel, threading.Event()
+    """Pages 2 and 3 of the listing are read at once. Page 3, past the empty page 2, is
+    refused with a 401 once page 2 was answered: the listing ends at page 2, and the read the
+    401 stopped (GET /v1/inbound, after the listing) must not hide it behind "not sent"."""
+    page_two = threading.Event()
+    refused = {"data": None, "errors": [{"error": "AUTH_FAILURE", "message": "Invalid API key"}]}
 
-    def cancel_and_tell(client: BlandClient, reason: str = INTERRUPTED) -> None:
-        cancel(client, reason)
-        stopped.set()
+    def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
+        page = record.query.get("page") if record.path == "/v1/personas" else None
+        if page == "3":
+            page_two.wait(10)  # answered after it, else page 2 is stopped
+            return Reply(401, json.dumps(refused).encode(), "application/json", {})
+        reply = serve(record)
+        if page == "2":
+            page_two.set()
+        return reply
 
-    def after_the_stop(client: BlandClient, pages_hint: int = 0) -> Any:
-        assert stopped.wait(10)  # set by the inbound read's 401, not by a clock
-        return listing(client, pages_hint)
-
-    monkeypatch.setattr(BlandClient, "cancel", cancel_and_tell)
-    monkeypatch.setattr(BlandClient, "list_personas", after_the_stop)
-    monkeypatch.setenv("BLAND_API_KEY", "not-the-key")
+    sim.intercept = intercept
     result = run_cli("plan", CONFIG)
     assert result.code == 1
     assert "AUTH_FAILURE" in result.err and "check BLAND_API_KEY" in result.err
     assert "not sent" not in result.err
+    assert [r.path for r in sim.requests if r.path == "/v1/inbound"] == []
 
 
 @pytest.mark.parametrize("stop", ["401", "SIGINT"])
