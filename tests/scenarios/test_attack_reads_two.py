@@ -191,12 +191,6 @@ def test_a_listing_that_shrank_while_it_was_read_never_hides_the_holder_of_a_pro
     assert writes(sim) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export takes a listing that ended early (a persona deleted after page 20 was read "
-    "empties page 21) as the account: the persona on the last page is left out, exit 0, no "
-    "warning, also where GET /v1/inbound names it as the number's owner",
-)
 @pytest.mark.parametrize(
     "switches", [pytest.param({}, id="owners-unnamed"), pytest.param(OWNERS, id="owners-named")]
 )
