@@ -81,6 +81,17 @@ def refused_while_page_one_waits(
         # The plan's listing, read by read_live: a NotSent there is reported as the 401.
         pytest.param(("plan", CONFIG), 1, id="plan-first-listing"),
         pytest.param(("export",), 1, id="export-first-listing"),
+        pytest.param(
+            ("doctor",),
+            1,
+            id="doctor-listing",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="doctor (doctor/checks.run_doctor) reads the listing by list_personas, "
+                "outside read_live's NotSent handling: its credentials check says 'could not be "
+                "checked: ... not sent' where the key was refused with a 401",
+            ),
+        ),
         # The export's second listing is not read by read_live.
         pytest.param(
             ("export",),
@@ -116,7 +127,8 @@ def test_a_401_on_one_page_is_reported_as_itself_when_it_stops_another(
     listing: int,
 ) -> None:
     """A page waits to retry a 503; the next answers 401 meanwhile. The run stops on the 401,
-    and says so: not 'not sent', which names the page the 401 stopped, not the key."""
+    and says so: not 'not sent', which names the page the 401 stopped, not the key. doctor
+    reads the listing as plan does; its credentials check must name the 401."""
     sim = start_sim()
     refused_while_page_one_waits(sim, seams, monkeypatch, listing)
 
@@ -124,8 +136,9 @@ def test_a_401_on_one_page_is_reported_as_itself_when_it_stops_another(
 
     no_crash(result)
     assert result.code == 1, result.out + result.err
-    assert "AUTH_FAILURE" in result.err, result.err
-    assert "not sent" not in result.err, result.err
+    said = result.out + result.err  # doctor reports on stdout
+    assert "AUTH_FAILURE" in said, said
+    assert "not sent" not in said, said
     assert writes(sim) == []
 
 
