@@ -289,11 +289,11 @@ def export_account(settings: Settings, out: str | None, *, force: bool = False) 
             raise InputError(exists)
     with settings.client() as account:
         live = read_account(account)  # numbers listed twice read again by id, as a plan does
-        # The listing is no snapshot: a persona deleted while it was read moves the next ones up
-        # a place, one of them onto a page already read. Listed again, it must show the same.
+        # The listing is no snapshot: a number moved, or a persona deleted (moving the next ones
+        # up a place), while it was read may show on no page. Listed again, it must show the same.
         again, _ = account.list_personas(live.pages_read)
-    listed = {pid for pid in live.personas if owner_kind(pid) == "persona"}
-    if listed - again.keys() or again.keys() - listed - live.twins.keys():
+    first = {pid: p.numbers for pid, p in live.personas.items() if owner_kind(pid) == "persona"}
+    if first != {pid: p.numbers for pid, p in again.items() if pid not in live.twins}:
         changed = "the list of personas changed while it was read; nothing was exported"
         raise ApiError(f"{changed} (run export again)", method="GET", path="/v1/personas")
     text = render_export(live, str(load_schema()["$id"]))

@@ -79,6 +79,10 @@ class BlandClient(Transport):
                     seen[persona.id] = page
                 if end is None and not listed:
                     end = page
+        except NotSent:
+            if self._auth_failure is None:
+                raise
+            raise self._auth_failure from None  # a page stopped by another's 401/403: say it
         finally:
             # After an error: what has not started is not sent.
             pool.shutdown(wait=True, cancel_futures=True)
@@ -122,12 +126,12 @@ class BlandClient(Transport):
         """The whole live account: all pages of personas, then the account's numbers. Read after
         the listing, GET /v1/inbound is the freshest word on who holds a number: one moved onto
         a persona whose page was read before shows there."""
+        personas, pages = self.list_personas(pages_hint)
         try:
-            personas, pages = self.list_personas(pages_hint)
             numbers, routes = self._inbound()
         except NotSent:
-            # A page refused because a concurrent one got a 401/403: which page saw the 401
-            # first is a matter of timing, so report the 401 itself, not the refusal it caused.
+            # Stopped by a 401/403 on a page read past the end: report that, not the refusal
+            # it caused (which page met it first is a matter of timing).
             if self._auth_failure is not None:
                 raise self._auth_failure from None
             raise

@@ -78,44 +78,12 @@ def refused_while_page_one_waits(
 @pytest.mark.parametrize(
     ("command", "listing"),
     [
-        # The plan's listing, read by read_live: a NotSent there is reported as the 401.
         pytest.param(("plan", CONFIG), 1, id="plan-first-listing"),
         pytest.param(("export",), 1, id="export-first-listing"),
-        pytest.param(
-            ("doctor",),
-            1,
-            id="doctor-listing",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="doctor (doctor/checks.run_doctor) reads the listing by list_personas, "
-                "outside read_live's NotSent handling: its credentials check says 'could not be "
-                "checked: ... not sent' where the key was refused with a 401",
-            ),
-        ),
-        # The export's second listing is not read by read_live.
-        pytest.param(
-            ("export",),
-            2,
-            id="export-second-listing",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="export's second listing (core.export_account) calls list_personas "
-                "outside read_live's NotSent handling: a page stopped by a 401 on another is "
-                "reported as 'not sent', hiding the 401",
-            ),
-        ),
+        pytest.param(("doctor",), 1, id="doctor-listing"),
+        pytest.param(("export",), 2, id="export-second-listing"),
         # plan's second listing (GET /v1/inbound names no owners, FREE looks free).
-        pytest.param(
-            ("plan", CONFIG),
-            2,
-            id="plan-second-listing",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="owner_reads.read_account lists the personas again outside read_live's "
-                "NotSent handling: a page stopped by a 401 on another is reported as "
-                "'not sent', hiding the 401",
-            ),
-        ),
+        pytest.param(("plan", CONFIG), 2, id="plan-second-listing"),
     ],
 )
 def test_a_401_on_one_page_is_reported_as_itself_when_it_stops_another(
@@ -199,13 +167,6 @@ OWNERS = {"legacy_inbound_includes_persona": True}  # GET /v1/inbound names owne
 
 @pytest.mark.parametrize(
     "switches", [pytest.param({}, id="owners-unnamed"), pytest.param(OWNERS, id="owners-named")]
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="export_account compares only the ids of the two listings: a number moved, while "
-    "the first was read, from a persona on a page not yet read to one on a page already read "
-    "shows on neither, and the export leaves it out with exit 0 and no warning, although the "
-    "second listing (and GET /v1/inbound, where it names owners) shows it on Support",
 )
 def test_an_export_never_leaves_out_a_number_moved_onto_a_page_already_read(
     start_sim: StartSim, run_cli: RunCli, switches: dict[str, bool]
