@@ -177,11 +177,16 @@ def answer(status: int, body: dict[str, Any]) -> Reply:
 
 
 def refused_while_another_waits(
-    sim: Simulator, seams: Settings, monkeypatch: pytest.MonkeyPatch, waits: str, refuses: str
+    sim: Simulator,
+    seams: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    waits: str,
+    refuses: str,
+    after_writes: bool = False,
 ) -> None:
     """Two reads sent at once: `waits` answers 503 and waits for its retry; `refuses`, once the
-    other waits, answers 401. The wait ends when the client has taken the 401: the retry is
-    then never sent (NotSent)."""
+    other waits, answers 401 (once a write was answered, if `after_writes`). The wait ends when
+    the client has taken the 401: the retry is then never sent (NotSent)."""
     waiting, stopped = threading.Event(), threading.Event()
     before, answered = sim.intercept, {waits: False, refuses: False}
     lock = threading.Lock()
@@ -199,10 +204,13 @@ def refused_while_another_waits(
     seams.sleep = sleep
 
     def intercept(record: Any, serve: Any) -> Reply:
-        if record.path in answered:
+        read = record.path
+        if read == "/v1/personas":
+            read = f"page {record.query.get('page')}"
+        if read in answered and not (after_writes and not sim.writes()):
             with lock:
-                first, answered[record.path] = not answered[record.path], True
-            if first and record.path == waits:
+                first, answered[read] = not answered[read], True
+            if first and read == waits:
                 return answer(503, BUSY)
             if first:
                 waiting.wait(10)
@@ -250,5 +258,44 @@ def test_a_401_on_one_agent_binding_is_reported_as_itself_when_it_stops_another(
     assert result.code == 1, result.out + result.err
     assert writes(sim) == []
     said = result.out + result.err
+    assert "AUTH_FAILURE" in said, said
+    assert "not sent" not in said, said
+
+
+@pytest.mark.parametrize(
+    ("waits", "refuses"),
+    [
+        pytest.param("page 1", "page 2", id="listing"),
+        pytest.param(
+            BINDING.format(BOT),
+            BINDING.format(agent_account.NEW),
+            id="bindings",
+            marks=BINDING_XFAIL,
+        ),
+    ],
+)
+def test_a_401_in_the_check_after_the_writes_hides_no_write(
+    start_sim: StartSim,
+    run_cli: RunCli,
+    seams: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    waits: str,
+    refuses: str,
+) -> None:
+    """N102 is attached to Bot; the reads that check it (the listing, pages of one, or the
+    agents' bindings) meet a 401 on one read while another waits to retry a 503. The report
+    must name the attach as done and the 401 as what stopped the check."""
+    sim = start_sim(agent_account.state(), limit_cap=1, **TWINS)
+    refused_while_another_waits(sim, seams, monkeypatch, waits, refuses, after_writes=True)
+    routing = agent_account.config(tmp_path, [], [{"id": BOT, "numbers": [N101, N102, N105]}])
+
+    result = run_cli("apply", routing, "--auto-approve")
+
+    no_crash(result)
+    assert result.code != 0, result.out + result.err
+    assert writes(sim) == [(f"/v2/agents/{BOT}/inbound/attach", [N102])], result.out + result.err
+    said = result.out + result.err
+    assert "attached 1 number (+14155550102)" in said, said
     assert "AUTH_FAILURE" in said, said
     assert "not sent" not in said, said
