@@ -20,7 +20,7 @@ import yaml
 from reconciler.api.transport import Transport
 from reconciler.settings import Settings
 from reconciler.simulator import Reply
-from tests.conftest import RunCli
+from tests.conftest import CONFIG, RunCli
 from tests.scenarios import agent_account
 from tests.scenarios.agent_account import BOT, N101, N102, N105, TWIN, writes
 from tests.scenarios.conftest import StartSim
@@ -257,6 +257,33 @@ def test_a_401_on_one_agent_binding_is_reported_as_itself_when_it_stops_another(
     no_crash(result)
     assert result.code == 1, result.out + result.err
     assert writes(sim) == []
+    said = result.out + result.err
+    assert "AUTH_FAILURE" in said, said
+    assert "not sent" not in said, said
+
+
+@BINDING_XFAIL
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_401_on_one_number_read_by_number_is_reported_as_itself_when_it_stops_another(
+    start_sim: StartSim,
+    run_cli: RunCli,
+    seams: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """The example config declares three numbers on no persona, each read by number, at once:
+    the first waits to retry a 503, the second answers 401 meanwhile. The run must name the
+    401, not 'not sent' (the first, in order, is the read it stopped)."""
+    sim = start_sim()
+    refused_while_another_waits(
+        sim, seams, monkeypatch, "/v1/inbound/%2B14155550101", "/v1/inbound/%2B14155550110"
+    )
+
+    result = run_cli(command, CONFIG, *(["--auto-approve"] if command == "apply" else []))
+
+    no_crash(result)
+    assert result.code == 1, result.out + result.err
+    assert sim.writes() == []
     said = result.out + result.err
     assert "AUTH_FAILURE" in said, said
     assert "not sent" not in said, said
