@@ -32,6 +32,12 @@ BOTH = {**OWNERS, "inbound_shows_routing": True}  # ... and shows pathway_id and
 TWINS = {"twins_listed": True, "twins_readable": True}
 CHANGED = "changed while it was read"
 LATE = "p-late"  # a persona listed after the twin
+REFUSED = {"data": None, "errors": [{"error": "AUTH_FAILURE", "message": "Invalid API key"}]}
+BUSY = {"data": None, "errors": [{"error": "UNAVAILABLE", "message": "try again"}]}
+
+
+def answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(body).encode(), "application/json", headers or {})
 
 
 def exported_numbers(text: str) -> set[str]:
@@ -166,14 +172,75 @@ def test_an_export_never_leaves_out_a_number_moved_onto_a_twin_already_read(
     assert result.code == 1 or N102 in exported_numbers(result.out), result.out + result.err
 
 
+AFTER_HOURS = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a05"  # the example account's page 5 of pages of one
+MOVES = {
+    # Support main line, on Support Agent (page 1), moves to After Hours (page 5).
+    "persona-to-persona": (None, {}, "+14155550100", AFTER_HOURS, "After Hours"),
+    # Support's N100 (page 1) moves to Bot's twin (page 3): the agent's, as the listing shows.
+    "persona-to-twin": (agents_and_late, TWINS, agent_account.N100, TWIN, "Bot"),
+}
+
+
+@pytest.mark.parametrize(("edit", "switches", "number", "to", "holder"), MOVES.values(), ids=MOVES)
+def test_an_export_shows_a_number_listed_twice_on_the_owner_read_by_id(
+    start_sim: StartSim,
+    run_cli: RunCli,
+    example_state: dict[str, Any],
+    edit: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    switches: dict[str, Any],
+    number: str,
+    to: str,
+    holder: str,
+) -> None:
+    """Pages of one: once page 1 is answered, its number moves to an owner on a later page, so
+    the first listing shows it twice. Read again by id, it is on its new owner, and the second
+    listing shows the same: the export is not refused, and names that owner for it."""
+    state = copy.deepcopy(example_state) if edit is None else edit(agent_account.state())
+    move = {"number": number, "to_persona": to, "after_page": 1}
+    start_sim(state, limit_cap=1, move_during_listing=move, **switches)
+
+    result = run_cli("export")
+
+    no_crash(result)
+    assert result.code == 0, result.out + result.err
+    document = yaml.safe_load(result.out)
+    owners = [
+        entry["name"]
+        for entry in [*document.get("personas", []), *document.get("agents", [])]
+        for held in entry.get("numbers", [])
+        if (held if isinstance(held, str) else held["number"]) == number
+    ]
+    assert owners == [holder], result.out
+
+
+def test_a_429_past_the_end_asking_a_wait_longer_than_the_run_allows_stops_it_as_itself(
+    start_sim: StartSim, run_cli: RunCli
+) -> None:
+    """Page 3, asked for ahead past the empty page 2, answers 429 with a Retry-After longer than
+    any request may take: every request after it is held, so the run stops before any write,
+    saying it was rate limited, not 'not sent' nor a listing refused."""
+    sim = start_sim()
+    before = sim.intercept
+    slow = {"Retry-After": "100000"}
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        if record.path == "/v1/personas" and record.query.get("page") == "3":
+            return answer(429, BUSY, slow)
+        reply: Reply = serve(record) if before is None else before(record, serve)
+        return reply
+
+    sim.intercept = intercept
+
+    result = run_cli("apply", CONFIG, "--auto-approve", "--force")
+
+    no_crash(result)
+    assert result.code == 1, result.out + result.err
+    assert sim.writes() == []
+    assert "429" in result.err and "rate limited" in result.err, result.err
+    assert "not sent" not in result.err, result.err
+
+
 # -- a 401 on one read by id that stops another, read beside it --------------------------------
-
-REFUSED = {"data": None, "errors": [{"error": "AUTH_FAILURE", "message": "Invalid API key"}]}
-BUSY = {"data": None, "errors": [{"error": "UNAVAILABLE", "message": "try again"}]}
-
-
-def answer(status: int, body: dict[str, Any]) -> Reply:
-    return Reply(status, json.dumps(body).encode(), "application/json", {})
 
 
 def refused_while_another_waits(
