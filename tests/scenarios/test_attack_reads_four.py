@@ -24,6 +24,7 @@ from tests.conftest import CONFIG, RunCli
 from tests.scenarios import agent_account
 from tests.scenarios.agent_account import BOT, N101, N102, N105, TWIN, writes
 from tests.scenarios.conftest import StartSim
+from tests.scenarios.test_attack_reads import rewrite_inbound
 from tests.scenarios.test_attack_reads_two import no_crash
 from tests.simulated import Simulator
 
@@ -393,3 +394,42 @@ def test_a_401_in_the_check_after_the_writes_hides_no_write(
     assert "attached 1 number (+14155550102)" in said, said
     assert "AUTH_FAILURE" in said, said
     assert "not sent" not in said, said
+
+
+# -- GET /v1/inbound naming personas, but not agents' twins --------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="where GET /v1/inbound names some owner, with_agents takes its word for an agent whose "
+    "twin is neither listed nor readable (none of its numbers), and the entry's persona_id null "
+    "stands in for the number's own record: Bot's protected number is attached to Support as "
+    "free, exit 0",
+)
+def test_a_protected_number_on_an_agent_that_get_inbound_shows_free_is_not_taken(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """GET /v1/inbound names the owner of numbers on v1 personas but shows `persona_id: null`
+    (with pathway_id and prompt) for those on an agent's twin: undocumented either way. Bot's
+    twin is neither listed nor readable, so no read shows N101 on Bot; its own record (GET
+    /v1/inbound/{number}) does, but is no longer read. Support claims N101, protected: it must
+    not be attached as a free number."""
+    sim = start_sim(agent_account.state(), **BOTH)
+    rewrite_inbound(
+        sim,
+        lambda entries: [
+            {**entry, "persona_id": None} if entry["persona_id"] == TWIN else entry
+            for entry in entries
+        ],
+    )
+    support = [N101, agent_account.N100, agent_account.N106]
+    routing = agent_account.config(
+        tmp_path, [{"id": agent_account.SUPPORT, "numbers": support}], [], protected=[N101]
+    )
+
+    result = run_cli("apply", routing, "--auto-approve")
+
+    no_crash(result)
+    assert result.code != 0, result.out + result.err
+    assert writes(sim) == []
+    assert N101 in sim.persona_numbers(TWIN)
