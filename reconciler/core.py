@@ -21,7 +21,7 @@ from reconciler.config.schema import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
 from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
 from reconciler.files import refuse_overwriting, write_atomic
-from reconciler.model import Desired, owner_kind
+from reconciler.model import Desired, owner_key, owner_kind
 from reconciler.owner_reads import read_account
 from reconciler.plan import Action, Plan
 from reconciler.planfile import (
@@ -293,7 +293,10 @@ def export_account(settings: Settings, out: str | None, *, force: bool = False) 
         # up a place), while it was read may show on no page. Listed again, it must show the same.
         again, _ = account.list_personas(live.pages_read)
     first = {pid: p.numbers for pid, p in live.personas.items() if owner_kind(pid) == "persona"}
-    if first != {pid: p.numbers for pid, p in again.items() if pid not in live.twins}:
+    for twin, (_, agent) in live.twins.items():
+        if twin in again:  # a twin listed: its agent's numbers as the first reading showed them
+            first[twin] = live.personas[owner_key("agent", agent)].numbers
+    if first != {pid: p.numbers for pid, p in again.items()}:
         changed = "the list of personas changed while it was read; nothing was exported"
         raise ApiError(f"{changed} (run export again)", method="GET", path="/v1/personas")
     text = render_export(live, str(load_schema()["$id"]))

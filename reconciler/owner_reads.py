@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from reconciler.client_protocols import AccountReader
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, AuthError
 from reconciler.model import (
     UNREAD,
     ConfirmedOwners,
@@ -141,6 +141,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     personas = dict(live.personas)
     twins: dict[str, tuple[str, str]] = {}
     unverifiable: set[str] = set()
+    inbound_routes = live.inbound_routes
     for agent_id, twin in twin_ids.items():
         held = LivePersona("", "", frozenset())  # no twin: an agent with no numbers yet
         if twin in twins:  # two agents bound to one twin: whose numbers are whose is unknown
@@ -158,6 +159,9 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             elif live.inbound_owners:
                 numbers = frozenset(n for n, owner in live.inbound_owners.items() if owner == twin)
                 held = LivePersona("", "", numbers)
+                # Its numbers rest on GET /v1/inbound alone: a null there proves nothing, so a
+                # number that looks free is read by number, whose record may name the twin.
+                inbound_routes = {}
             else:
                 unverifiable.add(agent_id)
         key = owner_key("agent", agent_id)
@@ -186,6 +190,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         agents_incomplete=incomplete,
         unseen_owners=("an agent past the 500 GET /v2/agents lists",) if past else (),
         inbound_owners={n: owners_by_key.get(o, o) for n, o in live.inbound_owners.items()},
+        inbound_routes=inbound_routes,
         reads=live.reads + reads,
     )
 
@@ -225,4 +230,9 @@ def _read_all(
 ) -> list[_T]:
     """One read per key, in the order of the keys, at most `at_once` at once."""
     with ThreadPoolExecutor(at_once, thread_name_prefix="read") as pool:
-        return list(pool.map(read, keys))
+        futures = [pool.submit(read, key) for key in keys]
+    # A read stopped by another's 401/403 fails as "not sent": which one met it first is a
+    # matter of timing, so the 401/403 is what is reported.
+    if failed := [error for future in futures if (error := future.exception()) is not None]:
+        raise next((error for error in failed if isinstance(error, AuthError)), failed[0])
+    return [future.result() for future in futures]

@@ -144,14 +144,6 @@ def test_an_export_of_a_steady_account_is_never_refused_as_changed(
 # -- a number moved between a twin and a persona while the listing is read ---------------------
 
 
-UNNAMED_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="export_account compares its two listings without twins, whose numbers come from "
-    "the first listing as read (and GET /v1/inbound naming the twin as owner is not used): a "
-    "number moved onto a twin already read shows on no one, and the export leaves it out, exit 0",
-)
-
-
 # (number, its holder then, the page read before the move, the page read after it, mover)
 TWIN_MOVES = {
     # N102 from Late (page 4) onto Bot's twin (page 3, already read): an agent attach.
@@ -169,7 +161,7 @@ TWIN_MOVES = {
 @pytest.mark.parametrize(
     ("number", "holder", "read", "unread", "to"),
     [
-        pytest.param(*TWIN_MOVES["onto-the-twin"], id="onto-the-twin", marks=UNNAMED_XFAIL),
+        pytest.param(*TWIN_MOVES["onto-the-twin"], id="onto-the-twin"),
         pytest.param(*TWIN_MOVES["off-the-twin"], id="off-the-twin"),
     ],
 )
@@ -316,15 +308,7 @@ def refused_while_another_waits(
 BINDING = "/v2/agents/{}/inbound"
 
 
-BINDING_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="reads sent at once by owner_reads._read_all (bindings, personas and numbers by id) "
-    "raise the first failure in key order: the NotSent of a read the 401 stopped hides the 401",
-)
-
-
 @pytest.mark.parametrize("command", ["export", "plan", "apply"])
-@BINDING_XFAIL
 def test_a_401_on_one_agent_binding_is_reported_as_itself_when_it_stops_another(
     start_sim: StartSim,
     run_cli: RunCli,
@@ -354,7 +338,6 @@ def test_a_401_on_one_agent_binding_is_reported_as_itself_when_it_stops_another(
     assert "not sent" not in said, said
 
 
-@BINDING_XFAIL
 @pytest.mark.parametrize("command", ["plan", "apply"])
 def test_a_401_on_one_number_read_by_number_is_reported_as_itself_when_it_stops_another(
     start_sim: StartSim,
@@ -389,7 +372,6 @@ def test_a_401_on_one_number_read_by_number_is_reported_as_itself_when_it_stops_
             BINDING.format(BOT),
             BINDING.format(agent_account.NEW),
             id="bindings",
-            marks=BINDING_XFAIL,
         ),
     ],
 )
@@ -423,13 +405,6 @@ def test_a_401_in_the_check_after_the_writes_hides_no_write(
 # -- GET /v1/inbound naming personas, but not agents' twins --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="where GET /v1/inbound names some owner, with_agents takes its word for an agent whose "
-    "twin is neither listed nor readable (none of its numbers), and the entry's persona_id null "
-    "stands in for the number's own record: Bot's protected number is attached to Support as "
-    "free, exit 0",
-)
 def test_a_protected_number_on_an_agent_that_get_inbound_shows_free_is_not_taken(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
