@@ -32,12 +32,37 @@ def twin_owner_hidden(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- an agent past the 500 GET /v2/agents lists, its numbers shown free by GET /v1/inbound ------
 
 
-@pytest.mark.xfail(
+def deleted_agent_hidden_twin(start_sim: StartSim) -> Any:
+    """The agent account where Bot was deleted after its twin took its numbers: no agent list
+    shows Bot, and its twin is neither listed nor readable (New has a twin too, which the
+    simulator takes as a sign that twins are not listed)."""
+    state = agent_account.state()
+    state["personas"].append(
+        {"id": "p-twin-new", "name": "New", "numbers": [], "tags": ["v2-agent:ag-new"]}
+    )
+    sim = start_sim(state, **BOTH)
+    with sim.lock:
+        del sim.account.agents[BOT]
+    return sim
+
+
+TAKEN_AS_FREE = pytest.mark.xfail(
     strict=True,
     reason="an entry of GET /v1/inbound showing persona_id null stands in for the number's own "
-    "record even where an agent no read lists may hold it: the number is taken as free",
+    "record even where an owner no read lists may hold it: the number is taken as free",
 )
-@pytest.mark.parametrize("protected", [False, True], ids=["unprotected", "protected"])
+PROTECTED = pytest.mark.parametrize("protected", [False, True], ids=["unprotected", "protected"])
+
+
+def apply_support_claiming_n101(run_cli: RunCli, tmp_path: Path, protected: bool) -> Any:
+    support = [N101, agent_account.N100, agent_account.N106]
+    extra = {"protected": [N101]} if protected else {}
+    routing = agent_account.config(tmp_path, [{"id": SUPPORT, "numbers": support}], [], **extra)
+    return run_cli("apply", routing, "--auto-approve")
+
+
+@TAKEN_AS_FREE
+@PROTECTED
 def test_a_number_an_agent_past_the_agent_list_holds_is_not_taken_as_free(
     start_sim_past_the_agent_list: StartSim, run_cli: RunCli, tmp_path: Path, protected: bool
 ) -> None:
@@ -47,11 +72,32 @@ def test_a_number_an_agent_past_the_agent_list_holds_is_not_taken_as_free(
     twin, but is no longer read: N101, declared on Support, is attached as a free number."""
     sim = start_sim_past_the_agent_list(**BOTH)
     rewrite_inbound(sim, twin_owner_hidden)
-    support = [N101, agent_account.N100, agent_account.N106]
-    extra = {"protected": [N101]} if protected else {}
-    routing = agent_account.config(tmp_path, [{"id": SUPPORT, "numbers": support}], [], **extra)
 
-    result = run_cli("apply", routing, "--auto-approve")
+    result = apply_support_claiming_n101(run_cli, tmp_path, protected)
+
+    no_crash(result)
+    assert N101 in sim.persona_numbers(TWIN), result.out + result.err
+    assert writes(sim) == []
+
+
+@TAKEN_AS_FREE
+@PROTECTED
+def test_a_number_the_twin_of_a_deleted_agent_holds_is_not_taken_as_free(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, protected: bool
+) -> None:
+    """As above, Bot deleted after its twin took N101 and N105: no agent list shows Bot, and
+    its twin is not listed (New's twin, read by id, holds nothing). No read shows N101 held
+    but its own record, which is no longer read."""
+    state = agent_account.state()
+    state["personas"].append(
+        {"id": "p-twin-new", "name": "New", "numbers": [], "tags": ["v2-agent:ag-new"]}
+    )
+    sim = start_sim(state, **BOTH, twins_readable=True)
+    with sim.lock:
+        del sim.account.agents[BOT]  # its twin kept, and still not listed
+    rewrite_inbound(sim, twin_owner_hidden)
+
+    result = apply_support_claiming_n101(run_cli, tmp_path, protected)
 
     no_crash(result)
     assert N101 in sim.persona_numbers(TWIN), result.out + result.err
@@ -63,7 +109,7 @@ def test_a_number_an_agent_past_the_agent_list_holds_is_not_taken_as_free(
 SECOND_TWIN = "p-twin-bot-2"
 
 
-def deleted_agent(twins: int) -> dict[str, Any]:
+def tagged_twins(twins: int) -> dict[str, Any]:
     """The agent account without Bot in GET /v2/agents (deleted, or past the list), `twins`
     listed personas tagged as its twin: the first holding N101 and N105, a second N102."""
     state = agent_account.state()
@@ -96,7 +142,7 @@ def test_an_export_of_twins_tagged_for_an_unlisted_agent_is_not_refused_as_chang
     """Nothing changes while the export reads; Bot is in no GET /v2/agents list, and the
     listing shows `twins` personas tagged `v2-agent:ag-bot`. Both listings show the same
     personas with the same numbers: the export must not be refused as changed."""
-    start_sim(deleted_agent(twins), twins_listed=True, twins_readable=True)
+    start_sim(tagged_twins(twins), twins_listed=True, twins_readable=True)
 
     result = run_cli("export")
 
@@ -140,3 +186,31 @@ def test_a_read_by_number_that_fails_stops_the_reads_not_yet_started(
     assert result.code != 0, result.out + result.err
     sent = [r for r in sim.reads() if r.path.startswith("/v1/inbound/")]
     assert 0 < len(sent) < len(FREE), len(sent)
+
+
+# -- an agent's numbers where GET /v1/inbound names the owners of persona numbers only ----------
+
+
+@pytest.mark.parametrize(
+    ("numbers", "attached"),
+    [
+        pytest.param([N101, agent_account.N105], [], id="steady"),
+        pytest.param([N101, N102, agent_account.N105], [N102], id="attach-one"),
+    ],
+)
+def test_an_agent_whose_twin_get_inbound_shows_free_is_applied_and_checked(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, numbers: list[str], attached: list[str]
+) -> None:
+    """Bot's twin is neither listed nor readable; GET /v1/inbound names the owners of persona
+    numbers but shows the twin's with persona_id null. Bot's numbers rest on the records read
+    by number: a steady file plans nothing, and an attach to Bot is checked as done."""
+    sim = start_sim(agent_account.state(), **BOTH)
+    rewrite_inbound(sim, twin_owner_hidden)
+    routing = agent_account.config(tmp_path, [], [{"id": BOT, "numbers": numbers}])
+
+    result = run_cli("apply", routing, "--auto-approve")
+
+    no_crash(result)
+    assert result.code == 0, result.out + result.err
+    assert sorted(sim.persona_numbers(TWIN)) == sorted(numbers)
+    assert [n for _, ns in writes(sim) for n in ns] == attached
