@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from reconciler.simulator import Reply
-from tests.conftest import RunCli
+from tests.conftest import CONFIG, RunCli, write_config
 from tests.scenarios import agent_account
 from tests.scenarios.agent_account import BOT, N101, N102, SUPPORT, TWIN, writes
 from tests.scenarios.conftest import StartSim
-from tests.scenarios.test_attack_reads import rewrite_inbound
+from tests.scenarios.test_attack_reads import FREE as EXAMPLE_FREE
+from tests.scenarios.test_attack_reads import rewrite_inbound, set_pathway
 from tests.scenarios.test_attack_reads_two import no_crash
 
 OWNERS = {"legacy_inbound_includes_persona": True}  # GET /v1/inbound names owners
@@ -214,3 +216,33 @@ def test_an_agent_whose_twin_get_inbound_shows_free_is_applied_and_checked(
     assert result.code == 0, result.out + result.err
     assert sorted(sim.persona_numbers(TWIN)) == sorted(numbers)
     assert [n for _, ns in writes(sim) for n in ns] == attached
+
+
+# -- a pathway only the number's own record shows ---------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an entry of GET /v1/inbound showing pathway_id null stands in for the number's own "
+    "record, which shows the pathway: a protected number is taken from it as a free number",
+)
+def test_a_protected_number_on_a_pathway_only_its_record_shows_is_not_taken(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """GET /v1/inbound names owners and shows pathway_id and prompt, but shows the example's
+    free number with `pathway_id: null` (a field undocumented there: the server leaves it
+    empty, or it was bound since); its own record shows it bound to pw-1. The reading that
+    makes it held wins (open question 16): it is protected, and must not be taken."""
+    sim = start_sim(**BOTH)
+    set_pathway(sim, EXAMPLE_FREE, "pw-1")
+    rewrite_inbound(sim, lambda entries: [
+        {**e, "pathway_id": None} if e["phone_number"] == EXAMPLE_FREE else e for e in entries
+    ])  # fmt: skip
+    document = yaml.safe_load(CONFIG.read_text())
+    config = write_config(tmp_path / "p.yaml", document["personas"], protected=[EXAMPLE_FREE])
+
+    result = run_cli("apply", config, "--auto-approve", "--force")
+
+    no_crash(result)
+    assert result.code != 0, result.out + result.err
+    assert not [w for w in sim.writes() if EXAMPLE_FREE in json.dumps(w.body)], result.out
