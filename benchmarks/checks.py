@@ -5,11 +5,9 @@ A plan reads the account in this order (reconciler/owner_reads.py, reconciler/ap
 - the persona listing: it gives no page count and ends only at an empty page; while the end is
   unknown it reads ahead 1, 2, 3 pages, then a quarter of the pages known to hold personas, up
   to 16, so it asks for the pages holding personas, the empty one, and past_the_end() more;
-  alongside it, GET /v1/inbound once;
+  after it, GET /v1/inbound once;
 - GET /v2/agents once (the accounts here hold no agent, so no GET /v2/agents/{id}/inbound);
-- one GET /v1/inbound/{number} per declared number that looks free on the listing, unless
-  GET /v1/inbound shows each number's owner and routing (the simulator's
-  legacy_inbound_includes_persona and inbound_shows_routing);
+- one GET /v1/inbound/{number} per declared number that looks free on the listing;
 - where those records name no persona and GET /v1/inbound names no owners (the simulator's
   default, the worst reading), the listing once more: the pages up to the empty one, asked for
   at once;
@@ -147,20 +145,14 @@ def plan_pass_problem(
     Every page up to the empty one once, then past_the_end() more, none twice, and every page up
     to the empty one once more when a declared number looks free and GET /v1/inbound names no
     owners; GET /v1/inbound and GET /v2/agents once; one read by number per declared number that
-    looks free, none where GET /v1/inbound names owners and routing; `by_id` reads by id;
-    nothing else.
+    looks free; `by_id` reads by id; nothing else.
     """
     needed = pages_needed(account.personas + 1)  # the unmanaged pool is a persona too
     times = 2 if account.looks_free and not owners_named else 1
     asked = Counter(page_numbers(requests))
     past = sorted(page for page in asked if page > needed)
     expected = Counter(
-        {
-            PAGES: needed * times + len(past),
-            INBOUND: 1,
-            AGENTS: 1,
-            BY_NUMBER: 0 if owners_named else account.looks_free,
-        }
+        {PAGES: needed * times + len(past), INBOUND: 1, AGENTS: 1, BY_NUMBER: account.looks_free}
     )
     expected[BY_ID] = by_id
     found = read_kinds(requests)
@@ -261,9 +253,8 @@ def read_targets(results: Results, scale: str) -> None:
     results.check(
         "plan reads, each accounted for: the pages up to the empty one and at most 2 past it "
         "on 12 pages, 15 on 64 or more, none twice; GET /v1/inbound and GET /v2/agents once; "
-        "one GET /v1/inbound/{number} per declared number that looks free, none where "
-        "GET /v1/inbound names owners and routing; where it names no owners, the pages up to "
-        "the empty one once more",
+        "one GET /v1/inbound/{number} per declared number that looks free; where "
+        "GET /v1/inbound names no owners, the pages up to the empty one once more",
         f"{sum(results.plan_checks)}/{len(results.plan_checks)} plans and plan passes of "
         f"applies; pages asked for past the end: {min(overshoot, default=0)} to "
         f"{max(overshoot, default=0)}; reads by number: {min(by_number, default=0)} to "
@@ -304,9 +295,9 @@ def read_targets(results: Results, scale: str) -> None:
 def whole_apply_targets(results: Results, scale: str) -> None:
     """The reads of a whole apply at the largest size, under both readings of GET /v1/inbound.
 
-    With owners and routing named the 30-read target stands; with none named (the simulator's
-    default) the cost is reported: confirming that a number is free takes a read by number and a
-    second listing.
+    With owners named the 30-read target stands; with none named (the simulator's default) the
+    cost is reported: confirming that a number is free takes a read by number and a second
+    listing.
     """
     personas = results.whole_apply_personas
     pages = ceil(personas / PAGE_LIMIT)
@@ -322,7 +313,7 @@ def whole_apply_targets(results: Results, scale: str) -> None:
             f"({described(plan)}), verification {reads(after)} ({described(after)})"
         )
         reading = (
-            "GET /v1/inbound naming owners and routing"
+            "GET /v1/inbound naming owners"
             if owners_named
             else ("GET /v1/inbound naming no owners (the simulator's default, the worst reading)")
         )

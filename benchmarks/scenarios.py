@@ -186,24 +186,23 @@ class Bench(Runner):
         label: str,
         naive_wall: float,
     ) -> list[Measured]:
-        """The same apply where GET /v1/inbound names each number's persona and routing (the
-        simulator's legacy_inbound_includes_persona and inbound_shows_routing; the docs do not
-        promise them): a number that looks free is neither read by number nor listed again.
-        Returns every run."""
+        """The same apply where GET /v1/inbound names each number's persona (the simulator's
+        legacy_inbound_includes_persona; the docs do not promise it): a number that looks free
+        is still read by number, but the personas are not listed a second time. Returns every
+        run."""
         size = f"{account.personas:,} x {account.numbers_each}"
-        switches = ("legacy_inbound_includes_persona", "inbound_shows_routing")
-        sim.post("/_sim/faults", dict.fromkeys(switches, True))
+        sim.post("/_sim/faults", {"legacy_inbound_includes_persona": True})
         try:
             run, walls = self.repeat(
                 self.apply_command(config_path), sim, before=partial(sim.load, account.state)
             )
         finally:
-            sim.post("/_sim/faults", dict.fromkeys(switches, False))
-        what = f"apply, GET /v1/inbound naming owners and routing {size}"
+            sim.post("/_sim/faults", {"legacy_inbound_includes_persona": False})
+        what = f"apply, GET /v1/inbound naming owners {size}"
         check_apply(self.results, run, account, what, owners_named=True)
         extra = {**apply_extra(run), "naive / ours": f"{naive_wall / run.wall:.1f}x"}
         self.results.rows.append(
-            Row(f"{label}, GET /v1/inbound naming owners and routing", size, run, extra, walls)
+            Row(f"{label}, GET /v1/inbound naming owners", size, run, extra, walls)
         )
         return list(self.last_runs)
 

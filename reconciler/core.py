@@ -293,10 +293,13 @@ def export_account(settings: Settings, out: str | None, *, force: bool = False) 
         # up a place), while it was read may show on no page. Listed again, it must show the same.
         again, _ = account.list_personas(live.pages_read)
     first = {pid: p.numbers for pid, p in live.personas.items() if owner_kind(pid) == "persona"}
+    second = {pid: p.numbers for pid, p in again.items() if pid not in live.twins}
+    listed: dict[str, frozenset[str]] = {}  # an agent's numbers on its twins listed again
     for twin, (_, agent) in live.twins.items():
-        if twin in again:  # a twin listed: its agent's numbers as the first reading showed them
-            first[twin] = live.personas[owner_key("agent", agent)].numbers
-    if first != {pid: p.numbers for pid, p in again.items()}:
+        if twin in again:
+            key = owner_key("agent", agent)
+            listed[key] = listed.get(key, frozenset()) | again[twin].numbers
+    if first != second or any(live.personas[k].numbers != n for k, n in listed.items()):
         changed = "the list of personas changed while it was read; nothing was exported"
         raise ApiError(f"{changed} (run export again)", method="GET", path="/v1/personas")
     text = render_export(live, str(load_schema()["$id"]))

@@ -242,12 +242,8 @@ class Live:
     agents_incomplete: bool = False
     # Owners besides those agents that no read shows and may hold a number that looks free.
     unseen_owners: tuple[str, ...] = ()
-    # What answers declared numbers that looked free: each read by number (GET /v1/inbound/
-    # {number}), unless `inbound_routes` has it: what GET /v1/inbound shows answering a number
-    # on no persona, where it names owners and the number's one entry shows persona_id,
-    # pathway_id and prompt.
+    # What answers numbers that looked free, read one by one (GET /v1/inbound/{number}).
     routes: Mapping[str, InboundRoute] = field(default_factory=dict)
-    inbound_routes: Mapping[str, InboundRoute] = field(default_factory=dict)
     # Each spelling GET /v1/inbound shows -> the canonical E.164 it reads as ("": none, unused).
     spellings: Mapping[str, str] = field(default_factory=dict)
 

@@ -5,7 +5,7 @@ number moved between two page reads shows on two personas, or on none."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import TypeVar
 
@@ -56,14 +56,11 @@ def read_account(
     declared = set().union(*(e.numbers for e in desired.personas if not free.isdisjoint(e.numbers)))
     if not (looks_free := sorted(free & declared)):
         return live
-    # What answers each: as GET /v1/inbound showed it, else its own record, read in the
-    # account's spelling.
-    shown = {n: live.inbound_routes[n] for n in looks_free if n in live.inbound_routes}
-    unread = [n for n in looks_free if n not in shown]
+    # What answers each: its own record, read in the account's spelling.
     spelled = {number: spelling for spelling, number in live.spellings.items() if number}
-    spellings = [spelled.get(n, n) for n in unread]
+    spellings = [spelled.get(n, n) for n in looks_free]
     routes = _read_all(account.inbound_number, spellings, NUMBER_READS_AT_ONCE)
-    by_number = {**shown, **dict(zip(unread, routes, strict=True))}
+    by_number = dict(zip(looks_free, routes, strict=True))
     live = replace(live, routes=by_number, reads=live.reads + len(routes))
     # One whose own record names no persona (undocumented there) may be on one that slid onto a
     # page already read: unless GET /v1/inbound names owners, the personas are listed again.
@@ -141,7 +138,6 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
     personas = dict(live.personas)
     twins: dict[str, tuple[str, str]] = {}
     unverifiable: set[str] = set()
-    inbound_routes = live.inbound_routes
     for agent_id, twin in twin_ids.items():
         held = LivePersona("", "", frozenset())  # no twin: an agent with no numbers yet
         if twin in twins:  # two agents bound to one twin: whose numbers are whose is unknown
@@ -159,9 +155,6 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
             elif live.inbound_owners:
                 numbers = frozenset(n for n, owner in live.inbound_owners.items() if owner == twin)
                 held = LivePersona("", "", numbers)
-                # Its numbers rest on GET /v1/inbound alone: a null there proves nothing, so a
-                # number that looks free is read by number, whose record may name the twin.
-                inbound_routes = {}
             else:
                 unverifiable.add(agent_id)
         key = owner_key("agent", agent_id)
@@ -190,7 +183,6 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         agents_incomplete=incomplete,
         unseen_owners=("an agent past the 500 GET /v2/agents lists",) if past else (),
         inbound_owners={n: owners_by_key.get(o, o) for n, o in live.inbound_owners.items()},
-        inbound_routes=inbound_routes,
         reads=live.reads + reads,
     )
 
@@ -231,8 +223,12 @@ def _read_all(
     """One read per key, in the order of the keys, at most `at_once` at once."""
     with ThreadPoolExecutor(at_once, thread_name_prefix="read") as pool:
         futures = [pool.submit(read, key) for key in keys]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            future.cancel()  # after a failure: what has not started is not sent
+    done = [future for future in futures if not future.cancelled()]
     # A read stopped by another's 401/403 fails as "not sent": which one met it first is a
     # matter of timing, so the 401/403 is what is reported.
-    if failed := [error for future in futures if (error := future.exception()) is not None]:
+    if failed := [error for future in done if (error := future.exception()) is not None]:
         raise next((error for error in failed if isinstance(error, AuthError)), failed[0])
     return [future.result() for future in futures]

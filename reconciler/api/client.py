@@ -117,9 +117,6 @@ class BlandClient(Transport):
 
     def list_inbound(self) -> dict[str, str | None]:
         """Every inbound number as the API spells it, with its persona_id, if any."""
-        return self._inbound()[0]
-
-    def _inbound(self) -> tuple[dict[str, str | None], dict[str, model.InboundRoute]]:
         return wire.inbound_from_answer(self._request("GET", urls.INBOUND_PATH))
 
     def read_live(self, pages_hint: int = 0) -> model.Live:
@@ -128,14 +125,14 @@ class BlandClient(Transport):
         a persona whose page was read before shows there."""
         personas, pages = self.list_personas(pages_hint)
         try:
-            numbers, routes = self._inbound()
+            numbers = self.list_inbound()
         except NotSent:
             # Stopped by a 401/403 on a page read past the end: report that, not the refusal
             # it caused (which page met it first is a matter of timing).
             if self._auth_failure is not None:
                 raise self._auth_failure from None
             raise
-        return wire.build_live(personas, pages, numbers, routes)
+        return wire.build_live(personas, pages, numbers)
 
     # -- writes -------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ spelling the account uses (Live.spellings).
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -64,28 +63,17 @@ def as_read(number: str) -> str:
 
 
 def build_live(
-    personas: dict[str, model.LivePersona],
-    pages: int,
-    inbound: dict[str, str | None],
-    routes: dict[str, model.InboundRoute] | None = None,
+    personas: dict[str, model.LivePersona], pages: int, inbound: dict[str, str | None]
 ) -> model.Live:
     """The live account from the persona listing (and the pages it spans) and GET /v1/inbound,
-    whose numbers are keyed as it spells them: two spellings of one number are one number. The
-    routes its entries show count only where it names owners, and for numbers listed once."""
+    whose numbers are keyed as it spells them: two spellings of one number are one number."""
     read = {spelling: canonical_number(spelling) or "" for spelling in inbound}
-    owners = {read[n]: owner for n, owner in inbound.items() if owner and read[n]}
-    entries = Counter(read.values()) if routes and owners else Counter[str]()
     return model.Live(
         personas=personas,
         account_numbers=frozenset(read.values()) - {""},
         pages_read=pages,
         reads=pages + 1,
-        inbound_owners=owners,
-        inbound_routes={
-            read[n]: route
-            for n, route in (routes or {}).items()
-            if read[n] and entries[read[n]] == 1
-        },
+        inbound_owners={read[n]: owner for n, owner in inbound.items() if owner and read[n]},
         spellings={spelling: number for spelling, number in read.items() if number != spelling},
     )
 
@@ -243,40 +231,26 @@ def personas_from_page(payload: Any, page: int) -> list[model.LivePersona]:
         return [_persona(item, f"data[{index}]") for index, item in enumerate(items)]
 
 
-# An entry of GET /v1/inbound showing these says what answers its number, as the number's own
-# record (GET /v1/inbound/{number}) does; the docs show only `prompt` there.
-_ROUTE_FIELDS = frozenset({"persona_id", "pathway_id", "prompt"})
-
-
-def inbound_from_answer(
-    payload: Any,
-) -> tuple[dict[str, str | None], dict[str, model.InboundRoute]]:
+def inbound_from_answer(payload: Any) -> dict[str, str | None]:
     """Every number of GET /v1/inbound with the persona_id the API gives, if any: under
-    `inbound_numbers` (legacy) or `data`, or bare; each an object or a plain number. And what
-    answers each number on no persona, where its entry shows the fields that say."""
+    `inbound_numbers` (legacy) or `data`, or bare; each an object or a plain number."""
     items = data_of(payload)
     if isinstance(payload, dict) and "inbound_numbers" in payload:
         items = payload["inbound_numbers"]
     numbers: dict[str, str | None] = {}
-    routes: dict[str, model.InboundRoute] = {}
     with reading("GET", urls.INBOUND_PATH):
         items = _list(items, payload, "a list", "the list of inbound numbers")
         for index, item in enumerate(items):
             number = _phone_number(item, f"entry {index}")
-            again = number in numbers  # listed twice: no one entry tells what answers it
             owner = item.get("persona_id") if isinstance(item, dict) else None
             if owner is not None:  # named (undocumented): checked, the number shown if wrong
                 owner = optional_id(item, "persona_id", shown(number))
                 if owner is not None and unsafe_id(owner):
                     why = f'`persona_id` is "{shown(owner)}", {UNSAFE_ID}'
                     raise Malformed(f"{shown(number)}: {why}")
-            elif isinstance(item, dict) and item.keys() >= _ROUTE_FIELDS and not again:
-                routes[number] = _route(item, number, shown(number))
-            if again:
-                routes.pop(number, None)
-            if numbers.get(number) is None:  # an owner either entry names holds it
+            if numbers.get(number) is None:  # listed twice: an owner either entry names holds it
                 numbers[number] = owner
-    return numbers, routes
+    return numbers
 
 
 # -- v2 agents ----------------------------------------------------------------------------
@@ -350,16 +324,12 @@ def route_from_answer(payload: Any, number: str, path: str) -> model.InboundRout
         found = _typed(record, dict, "the number's record", "an object").get("phone_number", number)
         if not isinstance(found, str) or as_read(found) != as_read(number):
             raise Malformed(f"`phone_number` is {json_type(found, text_shown=True)}, not {number}")
-        return _route(record, number, number)
-
-
-def _route(record: dict[str, Any], number: str, where: str) -> model.InboundRoute:
-    shown_owner = "persona_id" in record  # undocumented: unread when not shown
-    owner = optional_id(record, "persona_id", where) if shown_owner else model.UNREAD
-    pathway_id, prompt = (
-        optional_id(record, key, where, "a string") for key in ("pathway_id", "prompt")
-    )
-    return model.InboundRoute(number, pathway_id=pathway_id, prompt=prompt, persona_id=owner)
+        shown_owner = "persona_id" in record  # undocumented: unread when not shown
+        owner = optional_id(record, "persona_id", number) if shown_owner else model.UNREAD
+        pathway_id, prompt = (
+            optional_id(record, key, number, "a string") for key in ("pathway_id", "prompt")
+        )
+        return model.InboundRoute(number, pathway_id=pathway_id, prompt=prompt, persona_id=owner)
 
 
 def detached_from_answer(payload: Any, agent_id: str, path: str) -> int:

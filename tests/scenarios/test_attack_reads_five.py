@@ -48,11 +48,6 @@ def deleted_agent_hidden_twin(start_sim: StartSim) -> Any:
     return sim
 
 
-TAKEN_AS_FREE = pytest.mark.xfail(
-    strict=True,
-    reason="an entry of GET /v1/inbound showing persona_id null stands in for the number's own "
-    "record even where an owner no read lists may hold it: the number is taken as free",
-)
 PROTECTED = pytest.mark.parametrize("protected", [False, True], ids=["unprotected", "protected"])
 
 
@@ -63,7 +58,6 @@ def apply_support_claiming_n101(run_cli: RunCli, tmp_path: Path, protected: bool
     return run_cli("apply", routing, "--auto-approve")
 
 
-@TAKEN_AS_FREE
 @PROTECTED
 def test_a_number_an_agent_past_the_agent_list_holds_is_not_taken_as_free(
     start_sim_past_the_agent_list: StartSim, run_cli: RunCli, tmp_path: Path, protected: bool
@@ -82,7 +76,6 @@ def test_a_number_an_agent_past_the_agent_list_holds_is_not_taken_as_free(
     assert writes(sim) == []
 
 
-@TAKEN_AS_FREE
 @PROTECTED
 def test_a_number_the_twin_of_a_deleted_agent_holds_is_not_taken_as_free(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, protected: bool
@@ -127,15 +120,7 @@ def tagged_twins(twins: int) -> dict[str, Any]:
     "twins",
     [
         pytest.param(1, id="one-tagged-twin"),
-        pytest.param(
-            2,
-            id="two-tagged-twins",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="export compares each listed twin with its agent's numbers, the union "
-                "of every twin tagged for it: two twins tagged for one agent refuse it",
-            ),
-        ),
+        pytest.param(2, id="two-tagged-twins"),
     ],
 )
 def test_an_export_of_twins_tagged_for_an_unlisted_agent_is_not_refused_as_changed(
@@ -158,11 +143,6 @@ def test_an_export_of_twins_tagged_for_an_unlisted_agent_is_not_refused_as_chang
 FREE = [f"+1415556{i:04}" for i in range(120)]  # free numbers, each read by number
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="owner_reads._read_all submits every read and waits for all before raising: a read "
-    "that fails (not a 401/403) no longer stops the reads not yet started, all of them are sent",
-)
 def test_a_read_by_number_that_fails_stops_the_reads_not_yet_started(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -221,11 +201,6 @@ def test_an_agent_whose_twin_get_inbound_shows_free_is_applied_and_checked(
 # -- a pathway only the number's own record shows ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an entry of GET /v1/inbound showing pathway_id null stands in for the number's own "
-    "record, which shows the pathway: a protected number is taken from it as a free number",
-)
 def test_a_protected_number_on_a_pathway_only_its_record_shows_is_not_taken(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from typing import Any
 import pytest
 import yaml
 
-from benchmarks import accounts
 from reconciler.api.transport import Transport
 from reconciler.settings import Settings
 from reconciler.simulator import Reply
@@ -432,31 +430,3 @@ def test_a_protected_number_on_an_agent_that_get_inbound_shows_free_is_not_taken
     assert result.code != 0, result.out + result.err
     assert writes(sim) == []
     assert N101 in sim.persona_numbers(TWIN)
-
-
-# -- what an apply of a thousand personas reads, its numbers spelled otherwise ------------------
-
-
-def test_a_thousand_personas_spelled_otherwise_are_applied_without_a_read_by_number(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path
-) -> None:
-    """GET /v1/inbound names owners and routing but spells every number `1 (200) 000-0001`, and
-    persona objects spell them without the `+`: the entries still stand in for the reads by
-    number (one entry per number, read as E.164), so the apply reads what it reads where the
-    spellings agree (tests/scenarios/test_paging.py): 24 pages, 2 GET /v1/inbound, 2 agent lists."""
-    account = accounts.build(999, 1, 0.05)
-    _, config = accounts.write(account, tmp_path, "thousand")
-    numbers = [n if isinstance(n, str) else n["phone_number"] for n in account.state["numbers"]]
-    sim = start_sim(
-        account.state,
-        **BOTH,
-        inbound_spellings={n: f"{n[1]} ({n[2:5]}) {n[5:8]}-{n[8:]}" for n in numbers},
-        listing_spellings={n: n[1:] for n in numbers},
-    )
-
-    result = run_cli("apply", "--auto-approve", config)
-
-    assert result.code == 0, result.out + result.err
-    assert any(line.startswith("  + ") for line in result.out.splitlines()), result.out
-    reads = Counter(record.path for record in sim.reads())
-    assert reads == {"/v1/personas": 24, "/v1/inbound": 2, "/v2/agents": 2}, reads

@@ -257,8 +257,6 @@ def test_a_page_past_the_end_answering_an_error_is_dropped_or_reported_as_itself
 
 # -- what an entry shows, against the other readings ---------------------------------------------
 
-HUGE_PROMPT = "\x1b[2J\u202e" + "Answer politely. " * 20_000  # 340 KB, control characters first
-
 ENTRIES_SHOWN = {
     # The listing shows HELD on Legacy IVR, spelled otherwise there and in GET /v1/inbound,
     # whose entry shows it free: the held reading wins.
@@ -273,7 +271,6 @@ ENTRIES_SHOWN = {
     ),
     # persona_id 0, a number: an id as the API may send one, named, so no route is taken.
     "persona-id-zero": (FREE, {**FREE_ENTRY, "persona_id": 0}, {}, "'0'"),
-    "huge-prompt": (FREE, {**FREE_ENTRY, "prompt": HUGE_PROMPT}, {}, "its own prompt"),
 }
 
 

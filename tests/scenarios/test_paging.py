@@ -66,22 +66,14 @@ def test_a_server_that_ignores_page_is_refused_and_nothing_is_written(
     assert sim.writes() == []
 
 
-@pytest.mark.parametrize(
-    ("owners_named", "routing_shown"),
-    [(False, False), (True, False), (True, True)],
-    ids=["worst reading", "owners named", "owners and routing shown"],
-)
+@pytest.mark.parametrize("owners_named", [False, True], ids=["worst reading", "owners named"])
 def test_what_an_apply_on_a_thousand_personas_reads(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, owners_named: bool, routing_shown: bool
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, owners_named: bool
 ) -> None:
     # 999 managed personas and an unmanaged one: ten full pages, and page 11 comes back empty.
     account = accounts.build(999, 1, 0.05)
     _, config = accounts.write(account, tmp_path, "thousand")
-    sim = start_sim(
-        account.state,
-        legacy_inbound_includes_persona=owners_named,
-        inbound_shows_routing=routing_shown,
-    )
+    sim = start_sim(account.state, legacy_inbound_includes_persona=owners_named)
     result = run_cli("apply", "--auto-approve", config)
     assert result.code == 0, result.err
     free = sum(line.startswith("  + ") for line in result.out.splitlines())
@@ -94,16 +86,14 @@ def test_what_an_apply_on_a_thousand_personas_reads(
     # two past the end. Where GET /v1/inbound names no owners, a number that looks free is
     # not taken as free on one listing's word: the 11 pages are listed once more, at once. The
     # plan after the writes asks for the 11 pages, at once, and no more. GET /v1/inbound and
-    # GET /v2/agents once for each plan, and each number that looks free read by number once,
-    # unless its entry in GET /v1/inbound shows what answers it.
+    # GET /v2/agents once for each plan, and each number that looks free read by number once.
     relist = [] if owners_named else list(range(1, 12))
     assert sorted(planned) == sorted([*range(1, 14), *relist])
     assert sorted(verified) == list(range(1, 12))
     reads = Counter("/v1/inbound/{number}" if "%2B" in r.path else r.path for r in sim.reads())
-    by_number = {} if routing_shown else {"/v1/inbound/{number}": free}
     assert reads == {
         "/v1/personas": 24 + len(relist),
         "/v1/inbound": 2,
-        **by_number,
+        "/v1/inbound/{number}": free,
         "/v2/agents": 2,
     }

@@ -3,8 +3,6 @@ agents' twins, and agents gone between their listing and their binding read."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from reconciler.errors import ApiError
@@ -259,27 +257,3 @@ def test_a_fresher_entry_that_shows_a_number_listed_elsewhere_is_then_confirmed(
     assert sorted(reader.by_id.reads) == [A, B]
     assert confirmed.owners == {N1: (B,), N2: (B,)}
     assert [c.phone_number for c in confirmed.confirmed] == [N2, N1]
-
-
-class ByNumber(Agents):
-    """An account whose GET /v1/inbound names no owner; the numbers read one by one."""
-
-    def __init__(self, live: Live) -> None:
-        super().__init__(live, listed=False, twin=None, exists=False)
-        self.numbers_read: list[str] = []
-
-    def inbound_number(self, number: str) -> InboundRoute:
-        self.numbers_read.append(number)
-        return InboundRoute(number, "pw_read", None, persona_id=None)
-
-
-def test_a_free_number_whose_inbound_entry_shows_its_routing_is_not_read_again() -> None:
-    shown = InboundRoute(N3, "pw_listed", None, persona_id=None)
-    reader = ByNumber(replace(listing(persona(A, N1)), inbound_routes={N3: shown}, reads=3))
-    entry = DesiredPersona(A, None, (N1, N2, N3), SourceMark("c.yaml", 1, 1))
-
-    live = read_account(reader, Desired((entry,)))
-
-    assert reader.numbers_read == [N2]
-    assert live.owners == {N1: (A,), N2: ("pathway:pw_read",), N3: ("pathway:pw_listed",)}
-    assert live.reads == 3 + 1 + 1  # the listing, GET /v2/agents, one number

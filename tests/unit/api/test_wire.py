@@ -15,7 +15,7 @@ from reconciler.api.wire import (
     personas_from_page,
 )
 from reconciler.errors import ApiError
-from reconciler.model import InboundRoute, Live, LivePersona, routing_settings
+from reconciler.model import Live, LivePersona, routing_settings
 
 
 def test_a_persona_object_becomes_a_live_persona() -> None:
@@ -180,37 +180,9 @@ def test_the_inbound_list_in_each_shape_with_its_owners() -> None:
         "+14155550102": None,
         "+14155550103": "7",
     }
-    assert inbound_from_answer({"inbound_numbers": entries}) == (expected, {})
-    assert inbound_from_answer({"data": entries}) == (expected, {})
-    assert inbound_from_answer(entries) == (expected, {})
-
-
-def test_an_inbound_entry_showing_its_routing_says_what_answers_a_free_number() -> None:
-    routing = {"persona_id": None, "pathway_id": "pw_1", "prompt": None}
-    entries = [
-        {"phone_number": "+14155550100", **routing},
-        {"phone_number": "+14155550101", **routing, "pathway_id": "", "prompt": "Hi"},
-        {"phone_number": "+14155550102", **routing, "persona_id": "p1"},  # held: no route
-        {"phone_number": "+14155550103", "persona_id": None, "prompt": None},  # no pathway_id
-        {"phone_number": "+14155550104", "pathway_id": None, "prompt": None},  # no persona_id
-    ]
-    numbers, routes = inbound_from_answer({"inbound_numbers": entries})
-    assert numbers["+14155550102"] == "p1"
-    assert routes == {
-        "+14155550100": InboundRoute(
-            "+14155550100", pathway_id="pw_1", prompt=None, persona_id=None
-        ),
-        "+14155550101": InboundRoute("+14155550101", pathway_id=None, prompt="Hi", persona_id=None),
-    }
-    assert build_live({}, 1, numbers, routes).inbound_routes == routes
-
-
-def test_an_inbound_entry_with_a_routing_field_of_the_wrong_type_is_refused() -> None:
-    entry = {"phone_number": "+1415\x1b", "persona_id": None, "pathway_id": 7, "prompt": None}
-    with pytest.raises(ApiError) as raised:
-        inbound_from_answer([entry])
-    assert str(raised.value).startswith("GET /v1/inbound: malformed answer: +1415\\u001b: ")
-    assert "`pathway_id` is a number (7), not a string" in str(raised.value)
+    assert inbound_from_answer({"inbound_numbers": entries}) == expected
+    assert inbound_from_answer({"data": entries}) == expected
+    assert inbound_from_answer(entries) == expected
 
 
 MALFORMED_INBOUND = {
@@ -306,7 +278,7 @@ def test_an_owner_id_unsafe_in_a_path_is_refused_naming_the_number(unsafe: str) 
 @pytest.mark.parametrize("safe", SAFE_IDS)
 def test_an_id_safe_in_a_path_is_read(safe: str) -> None:
     assert [p.id for p in personas_from_page([persona(id=safe)], 1)] == [safe]
-    assert inbound_from_answer([{"phone_number": "+1", "persona_id": safe}]) == ({"+1": safe}, {})
+    assert inbound_from_answer([{"phone_number": "+1", "persona_id": safe}]) == {"+1": safe}
 
 
 @pytest.mark.parametrize(
