@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.api.transport import Transport
 from reconciler.settings import Settings
 from reconciler.simulator import Reply
 from tests.conftest import CONFIG, RunCli
@@ -25,6 +24,7 @@ from tests.scenarios import agent_account
 from tests.scenarios.agent_account import BOT, N101, N102, N105, TWIN, writes
 from tests.scenarios.conftest import StartSim
 from tests.scenarios.test_attack_reads import rewrite_inbound
+from tests.scenarios.test_attack_reads_three import wait_until_stopped
 from tests.scenarios.test_attack_reads_two import no_crash
 from tests.simulated import Simulator
 
@@ -269,21 +269,9 @@ def refused_while_another_waits(
     """Two reads sent at once: `waits` answers 503 and waits for its retry; `refuses`, once the
     other waits, answers 401 (once a write was answered, if `after_writes`). The wait ends when
     the client has taken the 401: the retry is then never sent (NotSent)."""
-    waiting, stopped = threading.Event(), threading.Event()
     before, answered = sim.intercept, {waits: False, refuses: False}
     lock = threading.Lock()
-    cancel = Transport.cancel
-
-    def cancelled(self: Transport, *args: Any, **kwargs: Any) -> None:
-        cancel(self, *args, **kwargs)
-        stopped.set()
-
-    def sleep(seconds: float) -> None:
-        waiting.set()
-        stopped.wait(10)
-
-    monkeypatch.setattr(Transport, "cancel", cancelled)
-    seams.sleep = sleep
+    waiting = wait_until_stopped(monkeypatch, seams)
 
     def intercept(record: Any, serve: Any) -> Reply:
         read = record.path

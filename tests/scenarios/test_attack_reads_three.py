@@ -42,21 +42,9 @@ def refused_while_page_one_waits(
     then pages 2 to 4 at once: there pages 2 and 3 are used, elsewhere 1 and 2 (the hint asks
     for both at once)."""
     waits, refuses = ("2", "3") if listing == 1 else ("1", "2")
-    waiting, stopped = threading.Event(), threading.Event()
     asked = {waits: 0, refuses: 0}  # each page's requests: the listing it belongs to
     lock = threading.Lock()
-    cancel = Transport.cancel
-
-    def cancelled(self: Transport, *args: Any, **kwargs: Any) -> None:
-        cancel(self, *args, **kwargs)
-        stopped.set()
-
-    def sleep(seconds: float) -> None:
-        waiting.set()
-        stopped.wait(10)
-
-    monkeypatch.setattr(Transport, "cancel", cancelled)
-    seams.sleep = sleep
+    waiting = wait_until_stopped(monkeypatch, seams)
 
     def intercept(record: Any, serve: Any) -> Reply:
         page = record.query.get("page") if record.path == "/v1/personas" else None
@@ -73,6 +61,25 @@ def refused_while_page_one_waits(
         return reply
 
     sim.intercept = intercept
+
+
+def wait_until_stopped(monkeypatch: pytest.MonkeyPatch, seams: Settings) -> threading.Event:
+    """A retry's backoff that waits until the client stops (Transport.cancel, as a 401 does):
+    the retry is then never sent (NotSent). The event returned is set once one waits."""
+    waiting, stopped = threading.Event(), threading.Event()
+    cancel = Transport.cancel
+
+    def cancelled(self: Transport, *args: Any, **kwargs: Any) -> None:
+        cancel(self, *args, **kwargs)
+        stopped.set()
+
+    def sleep(seconds: float) -> None:
+        waiting.set()
+        stopped.wait(10)
+
+    monkeypatch.setattr(Transport, "cancel", cancelled)
+    seams.sleep = sleep
+    return waiting
 
 
 @pytest.mark.parametrize(
