@@ -24,13 +24,18 @@ class AuditLog:
     def __init__(
         self, path: str, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
     ) -> None:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         try:
             # Created 0600 as plan files are: it lists phone numbers and the personas they are on.
-            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                descriptor, self._created = os.open(path, flags | os.O_EXCL, 0o600), True
+            except FileExistsError:
+                descriptor, self._created = os.open(path, flags, 0o600), False
             self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
         except OSError as error:
             raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None
         self.path = path
+        self._written = False
         # An existing file keeps its mode (it may be shared on purpose), with a word about it.
         self.warning = readable_by_others("log file", path)
         self._now = now
@@ -58,6 +63,7 @@ class AuditLog:
         with self._lock:
             if self._failed is None:
                 try:
+                    self._written = True
                     self._file.write(line + "\n")
                     self._file.flush()
                 except OSError as error:
@@ -67,6 +73,9 @@ class AuditLog:
                 raise self._failed
 
     def close(self) -> None:
-        """Close the file (what a failed line left unwritten is dropped)."""
+        """Close the file (what a failed line left unwritten is dropped). One this run created
+        and wrote nothing to (an apply refused, declined or with nothing to do) is removed."""
         with contextlib.suppress(OSError):
             self._file.close()
+            if self._created and not self._written:
+                os.unlink(self.path)

@@ -433,6 +433,28 @@ def test_a_log_file_others_can_read_is_warned_about_before_the_question(
     assert sim.writes() == []
 
 
+@pytest.mark.parametrize("existed", [False, True], ids=["new", "existing"])
+def test_a_declined_apply_leaves_no_log_file_it_created(
+    existed: bool, sim: Simulator, run_cli: RunCli, seams: Settings, tmp_path: Path
+) -> None:
+    """Opened before the question, a log file this run created and wrote nothing to is removed;
+    one that existed is left as it was."""
+    log_file = tmp_path / "run.log"
+    if existed:
+        log_file.write_text("")
+        log_file.chmod(0o600)
+
+    def declines() -> None:
+        assert log_file.exists()  # opened before the question: an unwritable path ends it there
+        raise InputError("apply cancelled: nothing was written")
+
+    seams.confirm = declines
+    result = run_cli("apply", CONFIG, "--log-file", log_file)
+    assert result.code == 1
+    assert log_file.exists() is existed
+    assert sim.writes() == []
+
+
 @pytest.mark.parametrize("target", ["config", "link to the config", "plan file", "key file"])
 def test_the_log_is_never_written_into_an_input_file(
     target: str, sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

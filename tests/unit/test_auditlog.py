@@ -64,9 +64,18 @@ def test_a_new_log_file_is_readable_by_its_owner_only(umask: int, tmp_path: Path
         audit = AuditLog(str(path))
     finally:
         os.umask(old)
-    audit.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert audit.warning is None
+    audit.close()
+    assert not path.exists()  # created and never written to: removed
+
+
+def test_a_new_log_file_with_a_line_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    audit = AuditLog(str(path))
+    audit.record(Write("p-1", "Sales", "attach", ("+14155550100",), outcome="sent"))
+    audit.close()
+    assert path.read_text().count("\n") == 1
 
 
 def test_an_existing_log_file_keeps_its_mode_and_content(tmp_path: Path) -> None:
