@@ -79,10 +79,9 @@ class BlandClient(Transport):
                     seen[persona.id] = page
                 if end is None and not listed:
                     end = page
-        except NotSent:
-            if self._auth_failure is None:
-                raise
-            raise self._auth_failure from None  # a page stopped by another's 401/403: say it
+        except NotSent as stopped:
+            # A page stopped by another's 401/403 (which met it first is timing): report that.
+            raise (self._auth_failure or stopped) from None
         finally:
             # After an error: what has not started is not sent.
             pool.shutdown(wait=True, cancel_futures=True)
@@ -126,12 +125,8 @@ class BlandClient(Transport):
         personas, pages = self.list_personas(pages_hint)
         try:
             numbers = self.list_inbound()
-        except NotSent:
-            # Stopped by a 401/403 on a page read past the end: report that, not the refusal
-            # it caused (which page met it first is a matter of timing).
-            if self._auth_failure is not None:
-                raise self._auth_failure from None
-            raise
+        except NotSent as stopped:  # by a 401/403 on a page past the end: report that
+            raise (self._auth_failure or stopped) from None
         return wire.build_live(personas, pages, numbers)
 
     # -- writes -------------------------------------------------------------------------
