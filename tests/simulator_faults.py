@@ -3,27 +3,29 @@
 `TestFaults` adds these switches to the simulator's own, so they are set the same ways
 (`sim.faults.update`, `POST /_sim/faults`, attributes); `with_test_faults` puts them in front of
 a simulator through the `intercept` seam of `Simulator` here. The `sim` fixtures start every
-simulator this way. `Simulator` here also plays the dashboard between two writes (`on_write`),
-and writes `Streamed` replies piece by piece.
+simulator this way. `Simulator` here also plays scripted statuses and dropped answers, the
+dashboard between two writes (`on_write`), and writes `Streamed` replies piece by piece.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal, get_args
+from urllib.parse import quote, unquote
 
 from reconciler import simulator as package
 from reconciler.simulator import Reply, RequestRecord, json_reply
-from reconciler.simulator.account import Account, SimulatedError
-from reconciler.simulator.api import Call, Endpoint
+from reconciler.simulator.account import PERSONA_NOT_FOUND, Account, SimulatedError
+from reconciler.simulator.api import Call, Endpoint, error_reply
 from reconciler.simulator.faults import Faults
-from reconciler.simulator.server import reply_head
+from reconciler.simulator.server import AUTH_FAILURE, reply_head
 
 MalformedShape = Literal[
     "inbound_numbers_as_one_string", "numbers_as_integers", "data_not_a_list", "persona_without_id"
@@ -36,6 +38,16 @@ HTML_ERROR_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 SEND_TIMEOUT = 10.0
 # (the request as logged, the simulator's own way to serve a request) -> the reply
 Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
+# What a scripted status answers besides 429: every 5xx the 500's error, any other the 400's.
+SCRIPTED_ERRORS = {
+    400: ("INVALID_REQUEST", "Invalid request"),
+    401: AUTH_FAILURE,
+    403: ("FORBIDDEN", "You do not have permission to perform this action"),
+    404: PERSONA_NOT_FOUND,
+    500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred"),
+}
+# The path segment that names a number: of GET /v1/inbound/{number} and of a settings PATCH.
+NUMBER_IN_PATH = re.compile(r"/v1/inbound/([^/]+)/?|/v1/personas/[^/]+/inbound/([^/]+)/settings/?")
 
 
 @dataclass
@@ -56,6 +68,8 @@ class Simulator(package.Simulator):
 
     - `intercept`, when set, answers an API request (after it is logged), calling `serve`
       for the simulator's own answer;
+    - the scripted statuses of `TestFaults`, met once a request is routed, and its dropped
+      answers, once a write is performed;
     - `on_write(simulator, record)`, when set, runs before each write is performed, with the
       lock held, as a change in the dashboard just before the write arrives;
     - the attach modes of `TestFaults`, and `Streamed` replies written piece by piece.
@@ -65,10 +79,25 @@ class Simulator(package.Simulator):
     on_write: Callable[[Simulator, RequestRecord], None] | None = None
 
     def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
-        own = partial(super().serve, authorised=authorised, body_ok=body_ok)
+        own = partial(self._serve, record, authorised=authorised, body_ok=body_ok)
         return own(record) if self.intercept is None else self.intercept(record, own)
 
+    def _serve(self, logged: RequestRecord, served: RequestRecord, **checks: bool) -> Reply:
+        """The package's reply to ``served``, lost when `perform` dropped it."""
+        reply = super().serve(served, **checks)
+        if not served.dropped:
+            return reply
+        logged.dropped = True
+        return Reply(reply.status, send=False)
+
     def perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
+        faults = self.faults
+        if isinstance(faults, TestFaults):
+            is_write = record.kind == "write"
+            scripted = faults.pop_status(is_write)
+            if scripted and not 200 <= scripted < 300:
+                return faults.scripted_reply(scripted)
+            record.dropped = is_write and faults.take("drop_after_write")
         if record.kind == "write" and self.on_write is not None:
             self.on_write(self, record)
         mode = getattr(self.faults, "attach_mode", "steal")
@@ -136,7 +165,26 @@ def a_listing_move(value: object) -> bool:
     )
 
 
-# What the switches of `TestFaults` take whose type alone does not say it (see Faults.accepts).
+def statuses(value: object) -> bool:
+    return isinstance(value, list) and all(
+        type(status) is int and (status == 0 or 100 <= status <= 599) for status in value
+    )
+
+
+def texts(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(text, str) and text.strip() for pair in value.items() for text in pair
+    )
+
+
+# What the switches of `TestFaults` take, by declared type where `Faults.accepts` does not say.
+TYPE_CHECKS: dict[str, Callable[[object], bool]] = {
+    "int": count,
+    "list[int]": statuses,
+    "dict[str, str]": texts,
+    "str | None": lambda value: value is None or isinstance(value, str),
+}
+# ... and by name, where the type alone does not say it.
 OWN_CHECKS: dict[str, Callable[[object], bool]] = {
     "attach_mode": lambda value: value in get_args(AttachMode),
     "hang_writes_after": lambda value: value is None or count(value),
@@ -155,6 +203,19 @@ class TestFaults(Faults):
 
     __test__ = False  # not a test class, whatever its name
 
+    read_statuses: list[int] = field(default_factory=list)
+    """Scripted statuses for the next reads; one is popped per read. 0 or 2xx = serve normally."""
+    write_statuses: list[int] = field(default_factory=list)
+    """Scripted statuses for the next writes; a scripted error does not perform the write."""
+    retry_after: str | None = None
+    """Retry-After header value sent with scripted 429 responses."""
+    drop_after_write: int = 0
+    """The next N writes are applied, then the connection is closed without a response."""
+    listing_spellings: dict[str, str] = field(default_factory=dict)
+    """number -> how persona objects spell it (``+1 415 5550100``, ``14155550100``, any text)."""
+    inbound_spellings: dict[str, str] = field(default_factory=dict)
+    """number -> how GET /v1/inbound and GET /v1/inbound/{number} spell it. A write, and the
+    path of GET /v1/inbound/{number}, may name a number in either spelling or the account's."""
     attach_mode: AttachMode = "steal"
     """Attaching a number another persona holds: move it, refuse (409 INBOUND_NUMBER_IN_USE),
     refuse as the one documented attach error (400 INVALID_INBOUND_NUMBERS) or keep it on both."""
@@ -197,13 +258,9 @@ class TestFaults(Faults):
     ``persona_without_id`` (the first persona of each listed page has no ``id``)."""
 
     _writes_served: int = field(default=0, init=False, repr=False, compare=False)
-    # The status this thread's request was last scripted to fail with (0 = none).
-    _scripted: threading.local = field(
-        default_factory=threading.local, init=False, repr=False, compare=False
-    )
 
     def accepts(self, name: str, value: Any) -> bool:
-        check = OWN_CHECKS.get(name)
+        check = OWN_CHECKS.get(name) or TYPE_CHECKS.get(self.switches()[name])
         return check(value) if check else Faults.accepts(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -214,9 +271,37 @@ class TestFaults(Faults):
         object.__setattr__(self, name, value)
 
     def pop_status(self, is_write: bool) -> int:
-        status = Faults.pop_status(self, is_write)
-        self._scripted.status = 0 if 200 <= status < 300 else status
-        return status
+        """Pop the next scripted status for a read or write; 0 when none is scripted."""
+        with self._lock:
+            queue = self.write_statuses if is_write else self.read_statuses
+            return queue.pop(0) if queue else 0
+
+    def scripted_reply(self, status: int) -> Reply:
+        """The error reply for a scripted status, in the shape the faults ask for."""
+        error = SCRIPTED_ERRORS.get(min(status, 500), SCRIPTED_ERRORS[400])
+        reply = error_reply(status, *error)
+        if status == 429:
+            headers = {} if self.retry_after is None else {"Retry-After": self.retry_after}
+            reply = json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
+        if not self.html_errors:
+            return reply
+        return replace(reply, payload=HTML_ERROR_PAGE, content_type="text/html; charset=utf-8")
+
+    def take(self, name: str) -> bool:
+        """Consume one token of the counter ``name`` (e.g. ``hang``), if any is left."""
+        with self._lock:
+            left = getattr(self, name)
+            if left > 0:
+                setattr(self, name, left - 1)
+            return bool(left > 0)
+
+    def stored_number(self, spelled: Any) -> Any:
+        """The number ``spelled`` names, as the account stores it; else ``spelled`` itself."""
+        if not isinstance(spelled, str):
+            return spelled
+        spellings = (self.inbound_spellings, self.listing_spellings)
+        named = (n for s in spellings for n, shown in s.items() if shown == spelled.strip())
+        return next(named, spelled)
 
     def move_after_page(self, page: int, account: Account) -> None:
         """Make the move due now that ``page`` of the listing was served, if any (once); a
@@ -259,8 +344,7 @@ def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
             simulator.stopping.wait(faults.hang_timeout)
             return Reply(0, send=False)
         listing = record.path.rstrip("/") == "/v1/personas"
-        faults._scripted.status = 0
-        served = _paged(record, faults) if listing else record
+        served = _as_stored(_paged(record, faults) if listing else record, faults)
         if listing and faults.move_during_listing is not None:
             with simulator.lock:  # the move follows its page before another page is served
                 reply = serve(served)
@@ -268,9 +352,8 @@ def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
                     faults.move_after_page(int(served.query.get("page", 1)), simulator.account)
         else:
             reply = serve(served)
-        if faults.html_errors and faults._scripted.status:
-            reply = replace(reply, payload=HTML_ERROR_PAGE, content_type="text/html; charset=utf-8")
-        elif reply.status == 200 and record.path.rstrip("/") == "/v1/inbound":
+        reply = _respelled(record.path, reply, faults)
+        if reply.status == 200 and record.path.rstrip("/") == "/v1/inbound":
             reply = _reshaped_inbound(simulator, reply, faults)
         elif reply.status == 200 and record.path.startswith("/v1/personas"):
             reply = _reshaped_personas(reply, faults, listing)
@@ -328,6 +411,45 @@ def _paged(record: RequestRecord, faults: TestFaults) -> RequestRecord:
     if faults.limit_cap is not None and limit.isdigit() and int(limit) >= 1:
         query["limit"] = str(min(int(limit), faults.limit_cap))
     return replace(record, query=query)
+
+
+def _as_stored(record: RequestRecord, faults: TestFaults) -> RequestRecord:
+    """The request with each number its body or path names in a spelling of the faults spelled
+    as the account stores it (the log keeps it as sent)."""
+    if not (faults.listing_spellings or faults.inbound_spellings):
+        return record
+    body, path = record.body, record.path
+    if isinstance(body, dict):
+        body = dict(body)
+        if isinstance(body.get("inbound_numbers"), list):
+            body["inbound_numbers"] = [faults.stored_number(n) for n in body["inbound_numbers"]]
+        if "phoneNumber" in body:
+            body["phoneNumber"] = faults.stored_number(body["phoneNumber"])
+    if (found := NUMBER_IN_PATH.fullmatch(path)) and found.lastindex:
+        spelled = unquote(found[found.lastindex])
+        if (stored := faults.stored_number(spelled)) != spelled:
+            start, end = found.span(found.lastindex)
+            path = path[:start] + quote(stored) + path[end:]
+    return replace(record, body=body, path=path)
+
+
+def _respelled(path: str, reply: Reply, faults: TestFaults) -> Reply:
+    """A 200 reply with the numbers of its persona objects or inbound numbers spelled as the
+    faults spell them."""
+    inbound = path.startswith("/v1/inbound")
+    spellings = faults.inbound_spellings if inbound else faults.listing_spellings
+    if reply.status != 200 or not spellings or not (inbound or path.startswith("/v1/personas")):
+        return reply
+    body = json.loads(reply.payload)
+    if inbound:
+        shown = body.get("inbound_numbers", [body])
+    else:
+        data = body["data"]
+        personas = data if isinstance(data, list) else [data]
+        shown = [n for p in personas for n in p.get("inbound_numbers", [])]
+    for number in shown:
+        number["phone_number"] = spellings.get(number["phone_number"], number["phone_number"])
+    return _rewritten(reply, body)
 
 
 def _rewritten(reply: Reply, value: Any) -> Reply:

@@ -102,25 +102,23 @@ class Call:
         return value
 
     def numbers(self) -> list[str]:
-        """The numbers of an attach or detach body, trimmed, without duplicates, each spelled
-        as the account stores it."""
+        """The numbers of an attach or detach body, trimmed, without duplicates."""
         numbers = self.body.get("inbound_numbers") if isinstance(self.body, dict) else None
         if not isinstance(numbers, list) or not numbers:
             raise _invalid("'inbound_numbers' must be a non-empty array of strings")
         if not all(isinstance(value, str) and value.strip() for value in numbers):
             raise _invalid("Each entry of 'inbound_numbers' must be a non-empty string")
-        return list(dict.fromkeys(self.faults.stored_number(value.strip()) for value in numbers))
+        return list(dict.fromkeys(value.strip() for value in numbers))
 
     # ------------------------------------------------------------- v1 personas
 
     def _render_persona(self, persona: PersonaRecord) -> JSONObject:
         """The persona object of the list, get, attach and detach answers."""
-        spellings = self.faults.listing_spellings
         shown = {name: getattr(persona, name, None) for name in _PERSONA_FIELDS}
         shown |= {"tags": list(persona.tags), "user_id": USER_ID}
         shown["inbound_numbers"] = [
             {
-                "phone_number": spellings.get(phone, phone),
+                "phone_number": phone,
                 "label": self.account.numbers[phone].label,
                 "persona_id": persona.id,
                 "persona_settings": persona.numbers[phone],
@@ -164,7 +162,7 @@ class Call:
         settings = self.body["persona_settings"]
         if settings is not None and not isinstance(settings, dict):
             raise _invalid("'persona_settings' must be an object or null")
-        phone = self.faults.stored_number(self.params[1].strip())
+        phone = self.params[1].strip()
         persona = self.persona()
         if phone not in persona.numbers:
             message = "Inbound number not found or not attached to this persona"
@@ -178,12 +176,10 @@ class Call:
 
     def _inbound_object(self, number: NumberRecord, with_routing: bool) -> JSONObject:
         """A number as GET /v1/inbound and GET /v1/inbound/{number} show it."""
-        phone, faults = number.phone_number, self.faults
-        shown: JSONObject = {"phone_number": faults.inbound_spellings.get(phone, phone)}
-        shown["created_at"] = number.created_at
+        shown: JSONObject = {"phone_number": number.phone_number, "created_at": number.created_at}
         shown["prompt"] = number.prompt if with_routing else None
         shown |= _INBOUND_DEFAULTS
-        if faults.legacy_inbound_includes_persona:
+        if self.faults.legacy_inbound_includes_persona:
             owner = number.owners[0] if number.owners else None
             shown |= {"label": number.label, "persona_id": owner}
         if with_routing:
@@ -195,7 +191,7 @@ class Call:
         # The one answer that covers the whole account: in its plain form cached between changes.
         with_routing = faults.inbound_shows_routing
         owners = faults.legacy_inbound_includes_persona
-        plain = not (with_routing or owners or faults.inbound_spellings)
+        plain = not (with_routing or owners)
         if plain and account.inbound_body_cache and account.inbound_body_cache[0] == len(numbers):
             return Reply(200, account.inbound_body_cache[1])
         shown = [self._inbound_object(numbers[phone], with_routing) for phone in sorted(numbers)]
@@ -206,7 +202,7 @@ class Call:
 
     def get_inbound_number(self) -> Reply:
         # The docs accept +13334445555, %2B13334445555, 13334445555 and 3334445555 (US assumed).
-        raw = self.faults.stored_number(self.params[0].strip())
+        raw = self.params[0].strip()
         phone = raw if raw.startswith("+") else f"+1{raw}" if len(raw) == 10 else f"+{raw}"
         number = self.account.numbers.get(phone)
         if number is None:
@@ -224,7 +220,7 @@ class Call:
         # Counted as a JavaScript server counts a string's length: in UTF-16 units.
         if len(label.encode("utf-16-le")) // 2 > MAX_LABEL_CHARS:
             raise _invalid(f"Label must be {MAX_LABEL_CHARS} characters or fewer", "LABEL_TOO_LONG")
-        number = self.account.numbers.get(self.faults.stored_number(phone.strip()))
+        number = self.account.numbers.get(phone.strip())
         if number is None:
             return json_reply(404, _NUMBER_NOT_FOUND)
         number.label = label or None

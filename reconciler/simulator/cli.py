@@ -7,7 +7,6 @@ import os
 import re
 import signal
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -20,17 +19,6 @@ from .server import Simulator
 MIN_KEY_CHARS = 8
 KEY_CHARS = re.compile(r"[\x21-\x7e]+")
 FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
-    try:
-        statuses = [int(part) for part in (value or "").split(",") if part.strip()]
-        Faults().update({"read_statuses": statuses})
-    except ValueError:
-        raise click.BadParameter(
-            "expected a comma-separated list of HTTP statuses, e.g. 503,503,200"
-        ) from None
-    return statuses
 
 
 @click.command("simulator")
@@ -50,18 +38,14 @@ def _status_list(ctx: click.Context, param: click.Parameter, value: str | None) 
     help="Environment variable holding the API key clients must send.",
 )
 @click.option("--latency", type=float, default=0.0, help="Seconds added to every API request.")
-@click.option("--read-statuses", callback=_status_list, help="Statuses for the next reads.")
-@click.option("--write-statuses", callback=_status_list, help="Statuses for the next writes.")
-@click.option("--retry-after", default=None, help="Retry-After value sent with scripted 429s.")
-@click.option("--drop-after-write", type=int, default=0, help="Apply N writes, drop responses.")
 @click.option("--ready-file", type=FILE, help="Write the base URL to this file once listening.")
 def simulator_command(
     state_file: Path,
     host: str,
     port: int,
     api_key_env: str,
+    latency: float,
     ready_file: Path | None,
-    **fault_options: Any,
 ) -> None:
     """Run a local simulator of the Bland persona, inbound-number and v2 agent API."""
     api_key = os.environ.get(api_key_env, "").strip()
@@ -83,7 +67,7 @@ def simulator_command(
             cleanup.callback(ready_file.unlink, missing_ok=True)
         try:
             faults = Faults()
-            faults.update(fault_options)
+            faults.update({"latency": latency})
             simulator = Simulator(load_state(state_file), api_key, host, port, faults)
             cleanup.enter_context(simulator)
         except StateError as exc:

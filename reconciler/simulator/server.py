@@ -17,7 +17,7 @@ from http.client import responses
 from typing import IO, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .account import PERSONA_NOT_FOUND, JSONObject, SimulatedError, account_from_state, export_state
+from .account import JSONObject, SimulatedError, account_from_state, export_state
 from .api import ROUTES, Call, Endpoint, Reply, error_reply, json_reply
 from .faults import Faults
 
@@ -202,28 +202,19 @@ class Simulator:
 
     def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
         """The reply to an API request once it is logged (a subclass may play others)."""
-        faults = self.faults
-        self.stopping.wait(faults.latency)
+        self.stopping.wait(self.faults.latency)
         found = route(ROUTES, record.method, record.path, authorised)
         if isinstance(found, Reply):
             return found
         endpoint, params = found
-        is_write = record.kind == "write"
-        scripted = faults.pop_status(is_write)
-        if scripted and not 200 <= scripted < 300:
-            return scripted_reply(scripted, faults)
         with self.lock:
             try:
-                if is_write and not body_ok:
+                if record.kind == "write" and not body_ok:
                     raise SimulatedError(400, "INVALID_BODY", "Request body is not valid JSON")
-                call = Call(self.account, faults, params, record.query, record.body)
-                reply = self.perform(record, endpoint, call)
+                call = Call(self.account, self.faults, params, record.query, record.body)
+                return self.perform(record, endpoint, call)
             except SimulatedError as exc:
-                reply = error_reply(*exc.args)
-        if is_write and faults.take("drop_after_write"):
-            record.dropped = True
-            return Reply(reply.status, send=False)
-        return reply
+                return error_reply(*exc.args)
 
     def perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
         """Run the endpoint of a request that passed its checks, with the lock held (a
@@ -262,6 +253,10 @@ CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
 ]
 
 
+# The code and message of the 401 for a request without the right key.
+AUTH_FAILURE = ("AUTH_FAILURE", "Invalid or missing API key")
+
+
 def route(
     routes: list[tuple[str, str, H]], method: str, path: str, authorised: bool
 ) -> tuple[H, tuple[str, ...]] | Reply:
@@ -273,29 +268,10 @@ def route(
     for route_method, handler, found in matches:
         if route_method == method:
             if not authorised:
-                return error_reply(401, *SCRIPTED_ERRORS[401])
+                return error_reply(401, *AUTH_FAILURE)
             return handler, tuple(unquote(group) for group in found.groups())
     allowed = ", ".join(m for m, _, _ in matches)
     return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})
-
-
-# What a scripted status answers besides 429 (a wrong key gets the 401): every 5xx the 500's
-# error, any other status the 400's.
-SCRIPTED_ERRORS = {
-    400: ("INVALID_REQUEST", "Invalid request"),
-    401: ("AUTH_FAILURE", "Invalid or missing API key"),
-    403: ("FORBIDDEN", "You do not have permission to perform this action"),
-    404: PERSONA_NOT_FOUND,
-    500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred"),
-}
-
-
-def scripted_reply(status: int, faults: Faults) -> Reply:
-    """The error reply for a scripted status, in the shape the faults ask for."""
-    if status == 429:
-        headers = {} if faults.retry_after is None else {"Retry-After": faults.retry_after}
-        return json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
-    return error_reply(status, *SCRIPTED_ERRORS.get(min(status, 500), SCRIPTED_ERRORS[400]))
 
 
 def reply_head(reply: Reply, framing: Mapping[str, str]) -> bytes:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -38,8 +39,7 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
     state.write_text(json.dumps(base_state()))
     ready = tmp_path / "ready"
     proc = run_command(
-        "--state", str(state), "--port", "0", "--ready-file", str(ready),
-        "--write-statuses", "503,200", "--retry-after", "3", "--latency", "0",
+        "--state", str(state), "--port", "0", "--ready-file", str(ready), "--latency", "0",
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -57,16 +57,46 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
             verify=False, base_url=url, headers={"authorization": KEY}, timeout=5
         ) as client:
             assert client.get("/v1/personas").status_code == 200
-            assert attach(client, B, N3).status_code == 503
             assert attach(client, B, N1).status_code == 200
-            assert client.get("/_sim/faults").json()["retry_after"] == "3"
-            assert len(client.get("/_sim/log").json()["requests"]) == 3
+            assert len(client.get("/_sim/log").json()["requests"]) == 2
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert KEY not in line + "".join(usage) + err
     assert not ready.exists()
+
+
+def test_the_tests_process_takes_their_switches_over_the_control_api(tmp_path: Path) -> None:
+    """Scripted statuses and the like are the tests' (tests/simulator_process.py), not options
+    of the command."""
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    ready = tmp_path / "ready"
+    command = ["-m", "tests.simulator_process", "--state", str(state), "--ready-file", str(ready)]
+    proc = subprocess.Popen(
+        [sys.executable, *command],
+        cwd=Path(__file__).resolve().parents[3],
+        env={**os.environ, "BLAND_API_KEY": KEY},
+    )
+    try:
+        while not ready.exists():
+            assert proc.poll() is None
+            time.sleep(0.05)
+        url = ready.read_text().strip()
+        with httpx.Client(
+            verify=False, base_url=url, headers={"authorization": KEY}, timeout=5
+        ) as client:
+            switches = {"write_statuses": [503, 200], "retry_after": "3", "drop_after_write": 2}
+            assert client.post("/_sim/faults", json=switches).status_code == 200
+            assert attach(client, B, N3).status_code == 503
+            assert client.get("/_sim/faults").json()["retry_after"] == "3"
+            with pytest.raises(httpx.RemoteProtocolError):
+                attach(client, B, N1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
 
 
 def start_in_process(*args: str, env_key: str | None = KEY) -> Result:
@@ -124,26 +154,15 @@ def test_a_key_reconciler_would_refuse_is_refused_at_start_up(tmp_path: Path, ke
     assert key.strip() not in err
 
 
-# The fault options docs/commands.md names: latency, statuses, Retry-After, dropped connections.
-SWITCHES = {
-    "--latency FLOAT": "Seconds added",
-    "--read-statuses TEXT": "next reads",
-    "--write-statuses TEXT": "next writes",
-    "--retry-after TEXT": "Retry-After",
-    "--drop-after-write INTEGER": "drop responses",
-}
-
-
-def test_help_documents_every_switch() -> None:
+def test_help_documents_the_latency_switch() -> None:
     result = CliRunner().invoke(
         simulator_command, ["--help"], terminal_width=400, max_content_width=400
     )
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    for switch, text in SWITCHES.items():
-        # A long option's help starts on the next line.
-        at = next(i for i, line in enumerate(lines) if line.strip().split("  ")[0] == switch)
-        assert text in " ".join(lines[at : at + 2]), lines[at : at + 2]
+    # A long option's help starts on the next line.
+    at = next(i for i, line in enumerate(lines) if line.strip().split("  ")[0] == "--latency FLOAT")
+    assert "Seconds added" in " ".join(lines[at : at + 2]), lines[at : at + 2]
 
 
 def test_command_sets_the_fault_switches(tmp_path: Path) -> None:
@@ -152,7 +171,7 @@ def test_command_sets_the_fault_switches(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     proc = run_command(
         "--state", str(state), "--port", "0", "--ready-file", str(ready),
-        "--drop-after-write", "2", "--read-statuses", "429",
+        "--latency", "0.25",
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -161,24 +180,18 @@ def test_command_sets_the_fault_switches(tmp_path: Path) -> None:
         with httpx.Client(
             verify=False, base_url=url, headers={"authorization": KEY}, timeout=5
         ) as client:
-            faults = client.get("/_sim/faults").json()
-            assert faults["drop_after_write"] == 2
-            assert faults["read_statuses"] == [429]
+            assert client.get("/_sim/faults").json()["latency"] == 0.25
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
 
 
-@pytest.mark.parametrize(
-    "args", [["--latency", "soon"], ["--read-statuses", "503,x"], ["--write-statuses", "42"]]
-)
-def test_bad_switch_values_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
+def test_a_bad_latency_is_a_usage_error(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text(json.dumps(base_state()))
-    result = CliRunner().invoke(
-        simulator_command, ["--state", str(state), "--port", "0", *args], env={"BLAND_API_KEY": KEY}
-    )
+    args = ["--state", str(state), "--port", "0", "--latency", "soon"]
+    result = CliRunner().invoke(simulator_command, args, env={"BLAND_API_KEY": KEY})
     assert result.exit_code == 2, result.output
     assert "Invalid value" in result.output
 

@@ -176,4 +176,4 @@ def test_every_switch_takes_its_own_default(kind: type[Faults]) -> None:
     ],
 )
 def test_a_switch_takes_what_its_type_says(switch: str, value: Any, taken: bool) -> None:
-    assert Faults().accepts(switch, value) is taken
+    assert TestFaults().accepts(switch, value) is taken
