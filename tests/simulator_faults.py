@@ -58,6 +58,13 @@ class Streamed(Reply):
     pieces: Iterator[bytes] = field(default_factory=lambda: iter(()))
 
 
+@dataclass
+class Unsent(Reply):
+    """A reply never written: the connection closes without an answer (lost, or hung)."""
+
+    headers: dict[str, str] = field(default_factory=lambda: {"Connection": "close"})
+
+
 def streamed(reply: Reply, pieces: Iterator[bytes]) -> Streamed:
     """``reply`` with ``pieces`` for a body."""
     return Streamed(**vars(reply), pieces=pieces)
@@ -88,7 +95,7 @@ class Simulator(package.Simulator):
         if not served.dropped:
             return reply
         logged.dropped = True
-        return Reply(reply.status, send=False)
+        return Unsent(reply.status)
 
     def perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
         faults = self.faults
@@ -106,6 +113,8 @@ class Simulator(package.Simulator):
         return _attach_in_mode(call, mode, endpoint)
 
     def send(self, connection: socket.socket, reply: Reply) -> None:
+        if isinstance(reply, Unsent):
+            return None
         if not isinstance(reply, Streamed):
             return super().send(connection, reply)
         connection.sendall(reply_head(reply, {}))
@@ -342,7 +351,7 @@ def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
             return serve(record)
         if faults.take_hang(record.kind == "write"):
             simulator.stopping.wait(faults.hang_timeout)
-            return Reply(0, send=False)
+            return Unsent(0)
         listing = record.path.rstrip("/") == "/v1/personas"
         served = _as_stored(_paged(record, faults) if listing else record, faults)
         if listing and faults.move_during_listing is not None:
@@ -352,6 +361,8 @@ def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
                     faults.move_after_page(int(served.query.get("page", 1)), simulator.account)
         else:
             reply = serve(served)
+        if isinstance(reply, Unsent):
+            return reply
         reply = _respelled(record.path, reply, faults)
         if reply.status == 200 and record.path.rstrip("/") == "/v1/inbound":
             reply = _reshaped_inbound(simulator, reply, faults)
@@ -368,9 +379,7 @@ def with_test_faults(simulator: Simulator, **switches: Any) -> Simulator:
 def _misdelivered(reply: Reply, faults: TestFaults, stopping: threading.Event) -> Reply:
     """The reply with its body trickled, padded or endless, as the faults ask; the connection
     closes after such a body."""
-    if not reply.send or not (
-        faults.trickle_seconds > 0 or faults.large_body_bytes > 0 or faults.endless_body
-    ):
+    if not (faults.trickle_seconds > 0 or faults.large_body_bytes > 0 or faults.endless_body):
         return reply
     if faults.endless_body:
         framing = {"Transfer-Encoding": "chunked", "Connection": "close"}

@@ -54,8 +54,6 @@ class Reply:
     payload: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
-    # False = close the connection without writing anything (lost response or hang).
-    send: bool = True
 
 
 def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:

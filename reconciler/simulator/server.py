@@ -164,8 +164,6 @@ class Simulator:
             headers.setdefault(name.strip().lower(), value.strip())
         body = reader.read(int(headers.get("content-length") or 0))
         reply = self.handle(method, target, headers.get("authorization"), body)
-        if not reply.send:
-            return False
         self.send(connection, reply)
         # httpx keeps every connection open; only a reply may close it.
         return reply.headers.get("Connection") != "close"
