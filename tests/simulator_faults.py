@@ -267,6 +267,8 @@ class TestFaults(Faults):
     ``persona_without_id`` (the first persona of each listed page has no ``id``)."""
 
     _writes_served: int = field(default=0, init=False, repr=False, compare=False)
+    # Held while a counter or a scripted-status list changes in place.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def accepts(self, name: str, value: Any) -> bool:
         check = OWN_CHECKS.get(name) or TYPE_CHECKS.get(self.switches()[name])

@@ -1,15 +1,14 @@
 """The simulator's fault switches: readings of the API the docs leave open, and its latency.
 
-One instance serves every request thread while tests change it: a switch is replaced whole, so
-a read needs no lock; a change of several, and a copy of them all, takes its lock.
+One instance serves every request thread while tests change it: a switch is replaced whole,
+never changed in place, so it needs no lock.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from copy import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -30,16 +29,13 @@ class Faults:
     twins_readable: bool = False
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
 
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-
     def switches(self) -> dict[str, str]:
         """Each switch and its declared type."""
         return {f.name: str(f.type) for f in fields(self) if f.init}
 
     def to_dict(self) -> dict[str, Any]:
         """Every fault and its value, as served by GET /_sim/faults."""
-        with self._lock:
-            return {name: copy(getattr(self, name)) for name in self.switches()}
+        return {name: copy(getattr(self, name)) for name in self.switches()}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Validate every change first (ValueError), then apply them all (all or nothing)."""
@@ -49,9 +45,8 @@ class Faults:
                 raise ValueError(f"unknown fault {name!r}")
             if not self.accepts(name, value):
                 raise ValueError(f"invalid value for fault {name!r}: {value!r}")
-        with self._lock:
-            for name, value in changes.items():
-                setattr(self, name, float(value) if switches[name] == "float" else copy(value))
+        for name, value in changes.items():
+            setattr(self, name, float(value) if switches[name] == "float" else copy(value))
 
     def accepts(self, name: str, value: Any) -> bool:
         """Whether switch ``name`` takes ``value``: a bool for a bool, else (seconds) any number,
