@@ -216,7 +216,7 @@ class Simulator:
 
     def perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
         """Run the endpoint of a request that passed its checks, with the lock held (a
-        subclass may change the account first, as a user of the dashboard would)."""
+        subclass may fail it, or change the account first as a user of the dashboard would)."""
         return endpoint(call)
 
     def _control(self, method: str, path: str, auth: str | None, body: Any, ok: bool) -> Reply:
