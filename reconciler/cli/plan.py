@@ -12,13 +12,12 @@ import click
 
 from reconciler.cli.app import (
     FILES,
-    TARGETS,
     cli,
     echo,
     format_option,
     label,
     pass_settings,
-    valve_options,
+    plan_options,
 )
 from reconciler.core import plan_config
 from reconciler.errors import ConfigError, ExitCode, ReconcilerError, Refused
@@ -97,8 +96,7 @@ _PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ","
     is_flag=True,
     help="Plan as apply --force would: a safety valve warns but does not refuse the plan.",
 )
-@TARGETS
-@valve_options
+@plan_options
 @pass_settings
 def plan_command(
     settings: Settings,
