@@ -26,7 +26,7 @@ from reconciler.cli.app import (
     pass_settings,
     plan_options,
 )
-from reconciler.cli.plan import print_plan
+from reconciler.cli.commands import print_plan
 from reconciler.core import apply, costs
 from reconciler.errors import ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.interrupts import GracefulStop, handled_by
