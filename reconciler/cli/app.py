@@ -186,7 +186,6 @@ def pass_settings(command: Command) -> Command:
         ctx = click.get_current_context()
         given = {**ctx.find_root().params}
         del given["verbose"]  # main() redacted every key file named before click parsed them
-        # main() passes its Settings in as the context object.
         settings = (ctx.find_object(Settings) or Settings()).given(
             **given, warn=functools.partial(echo, err=True)
         )

@@ -73,8 +73,7 @@ def validate_command(settings: Settings, files: tuple[str, ...], output_format: 
     echo(f"{label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
 
 
-# GitHub's escaping of a workflow command: %, CR and LF in the message; `:` and `,` too in a
-# property (the file).
+# GitHub's escaping of a workflow command's message and of a property (the file).
 _MESSAGE = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
 _PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
 
