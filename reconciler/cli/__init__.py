@@ -1,6 +1,6 @@
 """The command line: runs one command and turns how it ended into a message and an exit status,
-once, in main(). app.py holds the group, its global options and what is printed; plan.py,
-apply.py and account.py the commands."""
+once, in main(). app.py holds the group, its global options and what is printed; apply.py
+and commands.py the commands."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from reconciler.cli import account, apply, plan  # noqa: F401  (they add their commands)
+from reconciler.cli import apply, commands  # noqa: F401  (they add their commands)
 from reconciler.cli.app import cli, echo, global_options
 from reconciler.errors import ConfigError, ExitCode, ReconcilerError
 from reconciler.interrupts import handled_by
@@ -28,7 +28,7 @@ from reconciler.simulator import simulator_command
 __all__ = ["Settings", "cli", "main"]
 
 cli.add_command(simulator_command)
-for _command in cli.commands.values():  # plan.py, apply.py and account.py added the others
+for _command in cli.commands.values():  # apply.py and commands.py added the others
     _command.params += global_options(after_command=True)
 
 
@@ -53,8 +53,8 @@ def _with_the_two_dash_form(error: click.NoSuchOption, args: Sequence[str]) -> c
     as a run of short ones, get their two-dash form as the error's did-you-mean."""
     if error.ctx is None:
         return error
-    commands = (error.ctx.command, error.ctx.find_root().command)
-    known = {name: param for command in commands for param in command.params for name in param.opts}
+    searched = (error.ctx.command, error.ctx.find_root().command)  # the command, the group
+    known = {name: param for command in searched for param in command.params for name in param.opts}
     complained = error.option_name
     for word in itertools.takewhile(lambda word: word != "--", args):
         name, equals, value = word.partition("=")

@@ -27,20 +27,20 @@ from reconciler.settings import MAX_TIMEOUT, MIN_TIMEOUT, Settings, setup_loggin
 Command = Callable[..., None]  # a command's function, as its decorators take and give it
 
 # Set once stdout turned out to be a pipe whose reader has gone: nothing more is shown there.
-_STDOUT_CLOSED = threading.Event()
+STDOUT_CLOSED = threading.Event()
 
 
 def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False) -> None:
     """Print, with every secret redacted; escape codes only where `colour` (styled text).
     Raises OutputClosed once stdout is a closed pipe."""
-    if not err and _STDOUT_CLOSED.is_set():
+    if not err and STDOUT_CLOSED.is_set():
         raise OutputClosed()
     try:
         click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
     except BrokenPipeError:
         if err:
             return  # stderr is gone too: nothing is left to tell
-        _STDOUT_CLOSED.set()
+        STDOUT_CLOSED.set()
         # What is still buffered, and the interpreter's flush at exit, go nowhere instead of
         # failing again (the "Exception ignored ... BrokenPipeError" Python prints at exit).
         with suppress(OSError, ValueError):
@@ -48,9 +48,6 @@ def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False)
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
         raise OutputClosed() from None
-
-
-stdout_closed = _STDOUT_CLOSED.is_set  # True once a write to stdout found it closed
 
 
 def label(files: Sequence[str]) -> str:
@@ -189,7 +186,6 @@ def pass_settings(command: Command) -> Command:
         ctx = click.get_current_context()
         given = {**ctx.find_root().params}
         del given["verbose"]  # main() redacted every key file named before click parsed them
-        # main() passes its Settings in as the context object.
         settings = (ctx.find_object(Settings) or Settings()).given(
             **given, warn=functools.partial(echo, err=True)
         )
@@ -210,19 +206,17 @@ def format_option(*others: str, help: str) -> Callable[[Command], Command]:
     )
 
 
-TARGETS = click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="NAME_OR_ID",
-    help="Plan only the config entries with this name or id (repeatable); every file is still "
-    "checked whole.",
-)
-
-
-def valve_options(command: Command) -> Command:
-    """The valve thresholds of plan and apply, given to the command as keywords (None where
-    not given); they win over the config's `safety:`."""
+def plan_options(command: Command) -> Command:
+    """--target, and the valve thresholds, given to the command as keywords (None where not
+    given; they win over the config's `safety:`): the options plan and apply share."""
+    targets = click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="NAME_OR_ID",
+        help="Plan only the config entries with this name or id (repeatable); every file is "
+        "still checked whole.",
+    )
     share = click.option(
         "--max-detach-percent",
         type=_FiniteFloat(min=0, max=100),
@@ -240,4 +234,4 @@ def valve_options(command: Command) -> Command:
         default=None,
         help="Allow leaving a managed persona that has numbers with none (default: refuse).",
     )
-    return share(least(emptying(command)))
+    return targets(share(least(emptying(command))))

@@ -17,17 +17,16 @@ from reconciler.apply.result import ApplyResult, Write, describe, report_json, r
 from reconciler.apply.writes import OnWrite
 from reconciler.cli.app import (
     FILES,
-    TARGETS,
+    STDOUT_CLOSED,
     ask_to_confirm,
     cli,
     echo,
     format_option,
     label,
     pass_settings,
-    stdout_closed,
-    valve_options,
+    plan_options,
 )
-from reconciler.cli.plan import print_plan
+from reconciler.cli.commands import print_plan
 from reconciler.core import apply, costs
 from reconciler.errors import ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.interrupts import GracefulStop, handled_by
@@ -60,8 +59,7 @@ from reconciler.settings import Settings, end_now
     "json",
     help="json: print one report at the end (every write, what was verified, the exit status).",
 )
-@TARGETS
-@valve_options
+@plan_options
 @pass_settings
 def apply_command(
     settings: Settings,
@@ -135,7 +133,7 @@ class _Run:
 
     def say(self, line: str) -> None:
         """A line on stdout; once stdout is closed, nothing new is sent (as on SIGINT)."""
-        if stdout_closed() or self.quiet:
+        if STDOUT_CLOSED.is_set() or self.quiet:
             return
         try:
             echo(line)
@@ -200,11 +198,11 @@ class _Run:
                 result,
                 costs(self.client),
                 signal_name=signal_name,
-                stdout_closed=stdout_closed(),
+                stdout_closed=STDOUT_CLOSED.is_set(),
             )
             for line in lines:
                 try:
-                    echo(line, err=stdout_closed())
+                    echo(line, err=STDOUT_CLOSED.is_set())
                 except OutputClosed:
                     echo(line, err=True)
             if last is not None:

@@ -1,10 +1,11 @@
-"""`reconciler validate`: check config files offline; `reconciler plan`: show what apply would
-change, and optionally save it for apply; `reconciler show`: print a saved plan."""
+"""The commands that change nothing on the account: validate, plan (which may save the plan for
+apply), show (a saved plan), export and doctor."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -12,22 +13,22 @@ import click
 
 from reconciler.cli.app import (
     FILES,
-    TARGETS,
     cli,
     echo,
     format_option,
     label,
     pass_settings,
-    valve_options,
+    plan_options,
 )
-from reconciler.core import plan_config
+from reconciler.core import export_account, plan_config
+from reconciler.doctor import run_doctor
 from reconciler.errors import ConfigError, ExitCode, ReconcilerError, Refused
 from reconciler.model import Desired
 from reconciler.plan import Plan
 from reconciler.planfile import read_saved_plan
 from reconciler.render import mask_numbers_in, plan_document, render_markdown, render_text
 from reconciler.safety import refusal
-from reconciler.secrets import REDACTOR
+from reconciler.secrets import REDACTOR, key_source
 from reconciler.settings import Settings
 from reconciler.text import printable
 
@@ -72,8 +73,7 @@ def validate_command(settings: Settings, files: tuple[str, ...], output_format: 
     echo(f"{label(files)}: valid ({len(desired.personas)} personas, {numbers} numbers)")
 
 
-# GitHub's escaping of a workflow command: %, CR and LF in the message; `:` and `,` too in a
-# property (the file).
+# GitHub's escaping of a workflow command's message and of a property (the file).
 _MESSAGE = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
 _PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
 
@@ -97,8 +97,7 @@ _PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ","
     is_flag=True,
     help="Plan as apply --force would: a safety valve warns but does not refuse the plan.",
 )
-@TARGETS
-@valve_options
+@plan_options
 @pass_settings
 def plan_command(
     settings: Settings,
@@ -180,3 +179,45 @@ def show_command(settings: Settings, planfile: str, output_format: str, mask_num
             "Apply checks the plan and its safety valves against the account before writing:\n"
             f"  reconciler apply {printable(planfile)}"
         )
+
+
+@cli.command("export")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write the config to this file (atomically, mode 0600) instead of printing it. "
+    "An existing file is replaced only with --force.",
+)
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
+@pass_settings
+def export_command(settings: Settings, out: str | None, force: bool) -> None:
+    """Write the live account's routing as a config file, to adopt the tool on an account.
+
+    Lists every active persona that has numbers, by id and name; planning the result shows no
+    changes. Soft-deleted personas and personas without numbers are left out.
+    """
+    text, exported = export_account(settings, out, force=force)
+    if out is None:
+        echo(text, nl=False)
+    else:
+        echo(f"{out}: exported {exported}", err=True)
+
+
+@cli.command("doctor")
+@format_option("json", help="How to print the checks.")
+@pass_settings
+def doctor_command(settings: Settings, output_format: str) -> None:
+    """Check, with GET requests only, that the account behaves as this tool assumes.
+
+    Checks the key, the paging of the persona listing, GET /v1/inbound, the response shapes,
+    whether the two sources of ownership agree, and how v2 agents and their numbers can be read.
+    Exits 1 when any check fails.
+    """
+    base_url = settings.base_url()
+    report = run_doctor(settings.client, key_source(settings.api_key_file, os.environ))
+    if output_format == "json":
+        echo(json.dumps(report.to_json(), indent=2))
+    else:
+        echo(report.to_text(base_url))
+    if report.failed:
+        raise ReconcilerError()
