@@ -115,10 +115,9 @@ def write_atomic(
         else:  # only while the name is free: FileExistsError otherwise
             try:
                 os.link(temporary, target)  # unlike a rename, fails when the name is taken
-            except FileExistsError:
-                raise
             except OSError:
-                # A file system without hard links: claim the name, then rename over the claim.
+                # No hard links here: claim the name, then rename over the claim (a name taken
+                # fails the claim as it failed the link).
                 os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 os.replace(temporary, target)
     except OSError as error:
