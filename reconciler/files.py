@@ -35,15 +35,12 @@ def refuse_overwriting(option: str, path: str | Path, inputs: Mapping[str, str])
     if not str(path):
         raise InputError(f"{option}: the file name is empty (nothing was written; give a path)")
     for source, what in inputs.items():
-        try:
-            same = os.path.samefile(path, source)
-        except OSError:
-            continue  # one of them does not exist: nothing to overwrite
-        if same:
-            raise InputError(
-                f"{option} {path} is the {what} {source}: refusing to write over it "
-                "(nothing was written; choose another path)"
-            )
+        with suppress(OSError):  # one of them does not exist: nothing to overwrite
+            if os.path.samefile(path, source):
+                raise InputError(
+                    f"{option} {path} is the {what} {source}: refusing to write over it "
+                    "(nothing was written; choose another path)"
+                )
 
 
 def readable_by_others(what: str, path: str) -> str | None:
