@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -21,9 +20,7 @@ from reconciler.secrets import REDACTOR
 class AuditLog:
     """An append-only JSON Lines file of writes: time, persona, action, numbers, outcome."""
 
-    def __init__(
-        self, path: str, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, path: str) -> None:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         try:
             # Created 0600 as plan files are: it lists phone numbers and the personas they are on.
@@ -38,7 +35,6 @@ class AuditLog:
         self._written = False
         # An existing file keeps its mode (it may be shared on purpose), with a word about it.
         self.warning = readable_by_others("log file", path)
-        self._now = now
         self._lock = threading.Lock()
         self._failed: LogFailed | None = None
 
@@ -46,7 +42,7 @@ class AuditLog:
         """Append the line of a write going out (`sent`), ended or skipped, flushed at once.
         Raises LogFailed once a line could not be written (a full disk), and for every later one."""
         entry: dict[str, Any] = {
-            "time": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "persona_id": write.persona_id,
             "persona_name": write.persona_name,
             "action": write.action,

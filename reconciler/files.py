@@ -23,12 +23,9 @@ def open_regular(path: str | Path) -> BinaryIO:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as error:
         raise cannot_read(path, error) from None
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise InputError(f"{path}: not a regular file")
-    except BaseException:
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
         os.close(descriptor)
-        raise
+        raise InputError(f"{path}: not a regular file")
     return os.fdopen(descriptor, "rb")
 
 
@@ -38,15 +35,12 @@ def refuse_overwriting(option: str, path: str | Path, inputs: Mapping[str, str])
     if not str(path):
         raise InputError(f"{option}: the file name is empty (nothing was written; give a path)")
     for source, what in inputs.items():
-        try:
-            same = os.path.samefile(path, source)
-        except OSError:
-            continue  # one of them does not exist: nothing to overwrite
-        if same:
-            raise InputError(
-                f"{option} {path} is the {what} {source}: refusing to write over it "
-                "(nothing was written; choose another path)"
-            )
+        with suppress(OSError):  # one of them does not exist: nothing to overwrite
+            if os.path.samefile(path, source):
+                raise InputError(
+                    f"{option} {path} is the {what} {source}: refusing to write over it "
+                    "(nothing was written; choose another path)"
+                )
 
 
 def readable_by_others(what: str, path: str) -> str | None:
@@ -118,10 +112,9 @@ def write_atomic(
         else:  # only while the name is free: FileExistsError otherwise
             try:
                 os.link(temporary, target)  # unlike a rename, fails when the name is taken
-            except FileExistsError:
-                raise
             except OSError:
-                # A file system without hard links: claim the name, then rename over the claim.
+                # No hard links here: claim the name, then rename over the claim (a name taken
+                # fails the claim as it failed the link).
                 os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 os.replace(temporary, target)
     except OSError as error:

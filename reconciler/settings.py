@@ -219,10 +219,6 @@ def end_now(signum: int) -> NoReturn:
     may have come in the middle of a write to sys.stderr."""
     remove_temporary_files()
     words = f"Stopped by {signal.Signals(signum).name}.\n"
-    try:
+    with suppress(OSError, ValueError):  # stderr closed: there is no one to tell
         os.write(sys.stderr.fileno(), (("\n" if sys.stderr.isatty() else "") + words).encode())
-    except (OSError, ValueError):
-        with suppress(Exception):
-            sys.stderr.write(words)
-            sys.stderr.flush()
     os._exit(ExitCode(128 + signum))

@@ -51,10 +51,8 @@ def suggest_e164(value: str) -> str | None:
         # Other scripts' decimal digits (Arabic-Indic, Devanagari, ...) as ASCII digits.
         loose = "".join(str(unicodedata.decimal(char, char)) for char in loose)
     loose = _LOOSE_CHARS.sub("", loose)
-    if loose.startswith("00"):
-        loose = "+" + loose[2:]
-    elif not loose.startswith("+"):
-        loose = "+" + loose
+    if not loose.startswith("+"):  # 00 is the international prefix in most countries
+        loose = "+" + loose.removeprefix("00")
     return loose if CANONICAL_E164.fullmatch(loose) and _impossible_reason(loose) is None else None
 
 

@@ -246,15 +246,12 @@ def parse_yaml(file: str, content: bytes) -> tuple[Document | None, list[Diagnos
         message = f"control character U+{code:04X}{name} is not allowed in YAML: remove it"
         return None, [Diagnostic(*_position(file, text, control.start()), message)]
     builder = DocumentBuilder(Document(file), iter(_Loader(text).get_event, None))
-    try:
+    try:  # what the reader refuses (its errors have no position) is found above first
         builder.build()
     except yaml.MarkedYAMLError as error:
         builder.problem(*builder.syntax_error(error, text))
-    except yaml.YAMLError as error:  # the reader's own: what it refuses is found above first
-        builder.problem(SourceMark(file, 1, 1), f"invalid YAML: {one_line(str(error))}")
-    else:
-        return builder.document, builder.diagnostics
-    return None, builder.diagnostics
+        return None, builder.diagnostics
+    return builder.document, builder.diagnostics
 
 
 def _position(file: str, text: str, index: int) -> SourceMark:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
 
+from reconciler import auditlog
 from reconciler.apply.result import Write
 from reconciler.auditlog import AuditLog
 from reconciler.errors import LogFailed
@@ -19,10 +20,21 @@ KEY = "sk-secret-0123456789"
 NOW = datetime(2026, 11, 27, 3, 0, 1, 123456, tzinfo=UTC)
 
 
-def test_a_write_gets_a_sent_line_then_its_outcome(tmp_path: Path) -> None:
+class _Stopped(datetime):
+    """A clock that stays at NOW."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _Stopped:
+        return cls.fromtimestamp(NOW.timestamp(), tz)
+
+
+def test_a_write_gets_a_sent_line_then_its_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "run.log"
+    monkeypatch.setattr(auditlog, "datetime", _Stopped)
     REDACTOR.add(KEY)  # hidden without the caller's help
-    audit = AuditLog(str(path), now=lambda: NOW)
+    audit = AuditLog(str(path))
     audit.record(Write("p1", f"Sales {KEY}", "attach", ("+14155550110",), outcome="sent"))
     audit.record(Write("p1", f"Sales {KEY}", "attach", ("+14155550110",)))
     audit.record(Write("p2", "IVR", "detach", ("+14155550102",)).skipped_because("stopped"))
@@ -82,7 +94,7 @@ def test_an_existing_log_file_keeps_its_mode_and_content(tmp_path: Path) -> None
     path = tmp_path / "run.log"
     path.write_text('{"earlier": true}\n')
     path.chmod(0o604)
-    audit = AuditLog(str(path), now=lambda: NOW)
+    audit = AuditLog(str(path))
     audit.record(Write("p1", "Sales", "attach", ("+14155550110",), outcome="sent"))
     audit.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o604
@@ -95,7 +107,7 @@ def test_an_existing_log_file_keeps_its_mode_and_content(tmp_path: Path) -> None
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
 def test_a_line_that_cannot_be_written_fails_every_later_one_and_close_still_closes() -> None:
-    audit = AuditLog("/dev/full", now=lambda: NOW)
+    audit = AuditLog("/dev/full")
     sent = Write("p1", "Sales", "attach", ("+14155550110",), outcome="sent")
     for write in (sent, Write("p1", "Sales", "attach", ("+14155550110",))):
         with pytest.raises(LogFailed, match=r"^/dev/full: cannot write the log file \(No space"):
