@@ -17,9 +17,8 @@ from reconciler.apply.result import ApplyResult, Write
 from reconciler.apply.writes import OnWrite, PlanWriter
 from reconciler.auditlog import AuditLog
 from reconciler.client_protocols import AccountReader, AccountWriter
-from reconciler.config.schema import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
-from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
+from reconciler.export import export_config
 from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import Desired, owner_key, owner_kind
 from reconciler.owner_reads import read_account
@@ -302,17 +301,12 @@ def export_account(settings: Settings, out: str | None, *, force: bool = False) 
     if first != second or any(live.personas[k].numbers != n for k, n in listed.items()):
         changed = "the list of personas changed while it was read; nothing was exported"
         raise ApiError(f"{changed} (run export again)", method="GET", path="/v1/personas")
-    text = render_export(live, str(load_schema()["$id"]))
-    check_plans_clean(text, live)
-    for warning in export_warnings(live, text):
+    text, warnings, exported = export_config(live)
+    for warning in warnings:
         settings.warn(warning)
     if out is not None:
         write_atomic(out, text, if_exists=None if force else exists)
-    owners = exported_personas(live)
-    agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
-    numbers = sum(len(owner.numbers) for owner in owners)
-    held_by = f"{len(owners) - agents} personas, " + (f"{agents} agents, " if agents else "")
-    return text, f"{held_by}{numbers} numbers"
+    return text, exported
 
 
 def costs(client: BlandClient) -> str:
