@@ -22,7 +22,7 @@ from reconciler.export import export_config
 from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import Desired, owner_key, owner_kind
 from reconciler.owner_reads import read_account
-from reconciler.plan import Action, Plan
+from reconciler.plan import Plan
 from reconciler.planfile import (
     RUN_PLAN_AGAIN,
     SavedPlan,
@@ -32,7 +32,7 @@ from reconciler.planfile import (
     signing_key,
 )
 from reconciler.planner import build_plan
-from reconciler.render import MAX_FINDINGS_SHOWN, dropped_note, plan_document
+from reconciler.render import MAX_FINDINGS_SHOWN, owner_rows, plan_document
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
 from reconciler.settings import Settings
@@ -190,9 +190,10 @@ def converge(
         notes = [f"the account still differed after the writes ({changes}): applying them again"]
         notes += [f"--force given: the repair applies although {valve}" for valve in after.valves]
         notes += [
-            f"{change.describe()}: {dropped_note(after.settings_dropped[change.phone_number])}"
-            for change in after.changes
-            if change.action is Action.MOVE and change.phone_number in after.settings_dropped
+            f"{row.change.describe()}: {row.cleared}"
+            for _, _, rows in owner_rows(after)
+            for row in rows
+            if row.cleared
         ]
         for note in notes:
             say(f"note: {note}")

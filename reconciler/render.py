@@ -88,7 +88,10 @@ def owner_rows(plan: Plan) -> list[tuple[str, str, list[Row]]]:
             arrival = arrivals.get((change.persona_id, change.phone_number), "")
         dropped = plan.settings_dropped.get(change.phone_number)
         if change.action is Action.MOVE and dropped is not None:
-            cleared = dropped_note(dropped)
+            cleared = (
+                f"its settings there, {shown_value(dropped)}, are cleared by the move "
+                "(declare them under the number to keep them)"
+            )
         return Row(change, arrival, cleared)
 
     by_owner = groupby(plan.changes, key=attrgetter("persona_id", "persona_name"))
@@ -99,14 +102,6 @@ def where(key: str) -> str:
     """An owner's id as its heading shows it: `Sales (ID)`, or `Bot (agent ID)` for an agent
     (whose key, `agent:ID`, names its kind)."""
     return key if owner_kind(key) == "persona" else key.replace(":", " ", 1)
-
-
-def dropped_note(settings: RoutingSettings) -> str:
-    """What a move does to settings the config does not declare."""
-    return (
-        f"its settings there, {shown_value(settings)}, are cleared by the move "
-        "(declare them under the number to keep them)"
-    )
 
 
 def shown_value(value: SeenSettings | SeenLabel) -> str:
