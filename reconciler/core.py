@@ -28,6 +28,7 @@ from reconciler.planfile import (
     SavedPlan,
     change_from_json,
     public_url,
+    refused,
     render_plan_file,
     signing_key,
 )
@@ -85,11 +86,8 @@ def plan_config(
 def plan_from_saved(saved: SavedPlan, account: AccountReader, say: Callable[[str], None]) -> Plan:
     """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
     plan already applied comes back with no changes, and `say`s so."""
-    if public_url(account.base_url) != saved.api_base_url:
-        raise Refused(
-            f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
-            f"{public_url(account.base_url)}: nothing was written. {RUN_PLAN_AGAIN}"
-        )
+    if (url := public_url(account.base_url)) != saved.api_base_url:
+        raise refused(saved.path, f"the plan was made for {saved.api_base_url}, not for {url}")
     changed = f"{saved.path}: the account changed since the plan was made, nothing was written"
     try:
         fresh = make_plan(saved.desired, account, saved.thresholds)
