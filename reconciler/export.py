@@ -24,8 +24,6 @@ from reconciler.planner import build_plan
 from reconciler.secrets import REDACTOR
 from reconciler.text import and_more
 
-NAMED_NUMBERS = 5  # how many numbers an export warning names
-
 
 def _quoted(text: str) -> str:
     """A YAML double-quoted scalar: a JSON string is one, and it never reads as a number."""
@@ -173,7 +171,7 @@ def _warnings(live: Live, held: list[LivePersona], text: str) -> list[str]:
             f"{too_long} of these numbers have a label longer than a config may hold (150 "
             "characters, an emoji counting as two): they are exported without it, and the config "
             "leaves it as it is": too_long,
-            f"{and_more(odd, NAMED_NUMBERS)}: settings a config cannot hold (a key other than "
+            f"{and_more(odd, 5)}: settings a config cannot hold (a key other than "
             "pathway_id, pathway_version and start_node_id, a version that is not a whole number, "
             "or no pathway_id): exported without them, and the config leaves them as they are": odd,
             "the account's text holds the API key, or a long run of it: the export shows *** in "

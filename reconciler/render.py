@@ -25,7 +25,6 @@ from reconciler.model import (
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
 from reconciler.text import counted, one_line, printable
 
-PLAN_FORMAT_VERSION = 1
 # Numbers confirmed by id, or with owners the sources disagree on, named one per line before a
 # count of the rest: an account whose GET /v1/inbound disagrees everywhere stays readable.
 MAX_FINDINGS_SHOWN = 20
@@ -177,7 +176,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         if change.action is Action.MOVE and change.phone_number in plan.settings_dropped:
             item["settings_cleared"] = plan.settings_dropped[change.phone_number].as_dict()
     document: dict[str, Any] = {
-        "format_version": PLAN_FORMAT_VERSION,
+        "format_version": 1,
         "changes": changes,
         "summary": plan.summary(),
         "safety": {
