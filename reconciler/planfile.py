@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler import __version__
-from reconciler.errors import InputError, Refused, cannot_read
+from reconciler.errors import InputError, Refused
 from reconciler.files import open_regular
 from reconciler.model import (
     UNREAD,
@@ -155,10 +155,8 @@ def refused(path: str, reason: str) -> Refused:
 
 def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
     """Read and check a plan file; raises Refused if it is altered, truncated or unknown."""
-    try:
-        content = Path(path).read_bytes()
-    except OSError as error:
-        raise cannot_read(path, error) from None
+    with open_regular(path) as stream:
+        content = stream.read()
     try:
         document = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
         if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
