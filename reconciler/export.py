@@ -31,9 +31,9 @@ def _quoted(text: str) -> str:
 
 
 def export_config(live: Live) -> tuple[str, list[str], str]:
-    """The live routing as a config file (format 1), checked to plan with no changes; the
-    warnings of what it leaves out, and why; and what it holds (`N personas, N numbers`). It
-    holds the owners a config can name that hold numbers of the account, by name then id."""
+    """The config file (format 1) of the owners a config can name that hold numbers of the
+    account, by name then id, checked to plan with no changes; the warnings of what it leaves
+    out, and why; and what it holds (`N personas, N numbers`)."""
     # A number on two is an error: a file names it once, and the first plan would show a move.
     if shared := live.seen_twice:
         number, ids = min(shared.items())
