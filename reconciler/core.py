@@ -17,23 +17,23 @@ from reconciler.apply.result import ApplyResult, Write
 from reconciler.apply.writes import OnWrite, PlanWriter
 from reconciler.auditlog import AuditLog
 from reconciler.client_protocols import AccountReader, AccountWriter
-from reconciler.config.schema import load_schema
 from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
-from reconciler.export import check_plans_clean, export_warnings, exported_personas, render_export
+from reconciler.export import export_config
 from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import Desired, owner_key, owner_kind
 from reconciler.owner_reads import read_account
-from reconciler.plan import Action, Plan
+from reconciler.plan import Plan
 from reconciler.planfile import (
     RUN_PLAN_AGAIN,
     SavedPlan,
     change_from_json,
     public_url,
+    refused,
     render_plan_file,
     signing_key,
 )
 from reconciler.planner import build_plan
-from reconciler.render import MAX_FINDINGS_SHOWN, dropped_note, plan_document
+from reconciler.render import MAX_FINDINGS_SHOWN, owner_rows, plan_document
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
 from reconciler.settings import Settings
@@ -86,11 +86,8 @@ def plan_config(
 def plan_from_saved(saved: SavedPlan, account: AccountReader, say: Callable[[str], None]) -> Plan:
     """A fresh plan from the saved plan's desired state, refused unless it shows the same; a
     plan already applied comes back with no changes, and `say`s so."""
-    if public_url(account.base_url) != saved.api_base_url:
-        raise Refused(
-            f"{saved.path}: the plan was made for {saved.api_base_url}, not for "
-            f"{public_url(account.base_url)}: nothing was written. {RUN_PLAN_AGAIN}"
-        )
+    if (url := public_url(account.base_url)) != saved.api_base_url:
+        raise refused(saved.path, f"the plan was made for {saved.api_base_url}, not for {url}")
     changed = f"{saved.path}: the account changed since the plan was made, nothing was written"
     try:
         fresh = make_plan(saved.desired, account, saved.thresholds)
@@ -191,9 +188,10 @@ def converge(
         notes = [f"the account still differed after the writes ({changes}): applying them again"]
         notes += [f"--force given: the repair applies although {valve}" for valve in after.valves]
         notes += [
-            f"{change.describe()}: {dropped_note(after.settings_dropped[change.phone_number])}"
-            for change in after.changes
-            if change.action is Action.MOVE and change.phone_number in after.settings_dropped
+            f"{row.change.describe()}: {row.cleared}"
+            for _, _, rows in owner_rows(after)
+            for row in rows
+            if row.cleared
         ]
         for note in notes:
             say(f"note: {note}")
@@ -302,17 +300,12 @@ def export_account(settings: Settings, out: str | None, *, force: bool = False) 
     if first != second or any(live.personas[k].numbers != n for k, n in listed.items()):
         changed = "the list of personas changed while it was read; nothing was exported"
         raise ApiError(f"{changed} (run export again)", method="GET", path="/v1/personas")
-    text = render_export(live, str(load_schema()["$id"]))
-    check_plans_clean(text, live)
-    for warning in export_warnings(live, text):
+    text, warnings, exported = export_config(live)
+    for warning in warnings:
         settings.warn(warning)
     if out is not None:
         write_atomic(out, text, if_exists=None if force else exists)
-    owners = exported_personas(live)
-    agents = sum(1 for owner in owners if owner_kind(owner.id) == "agent")
-    numbers = sum(len(owner.numbers) for owner in owners)
-    held_by = f"{len(owners) - agents} personas, " + (f"{agents} agents, " if agents else "")
-    return text, f"{held_by}{numbers} numbers"
+    return text, exported
 
 
 def costs(client: BlandClient) -> str:

@@ -24,17 +24,17 @@ from reconciler.planner import build_plan
 from reconciler.secrets import REDACTOR
 from reconciler.text import and_more
 
-NAMED_NUMBERS = 5  # how many numbers an export warning names
-
 
 def _quoted(text: str) -> str:
     """A YAML double-quoted scalar: a JSON string is one, and it never reads as a number."""
     return json.dumps(text, ensure_ascii=False)
 
 
-def exported_personas(live: Live) -> list[LivePersona]:
-    """The owners a config can name that hold numbers of the account, by name then id. A number
-    on two is an error: a file names it once, and the first plan would show a move."""
+def export_config(live: Live) -> tuple[str, list[str], str]:
+    """The config file (format 1) of the owners a config can name that hold numbers of the
+    account, by name then id, checked to plan with no changes; the warnings of what it leaves
+    out, and why; and what it holds (`N personas, N numbers`)."""
+    # A number on two is an error: a file names it once, and the first plan would show a move.
     if shared := live.seen_twice:
         number, ids = min(shared.items())
         names = ", ".join(f"{live.personas[i].name!r} ({i})" for i in ids)
@@ -45,20 +45,15 @@ def exported_personas(live: Live) -> list[LivePersona]:
         )
     # A number GET /v1/inbound does not show cannot be in a valid config (a warning says so).
     held = [replace(owner, numbers=owner.numbers & live.account_numbers) for owner in live.named]
-    return sorted((owner for owner in held if owner.numbers), key=attrgetter("name", "id"))
-
-
-def render_export(live: Live, schema_url: str) -> str:
-    """The live routing as a config file (format 1) that plans with no changes."""
+    held = sorted((owner for owner in held if owner.numbers), key=attrgetter("name", "id"))
     lines = [
-        f"# yaml-language-server: $schema={schema_url}",
+        f"# yaml-language-server: $schema={load_schema()['$id']}",
         "#",
         "# Exported from the live account by `reconciler export`. Every persona and agent listed",
         "# here is managed: after `reconciler apply` it has exactly the numbers listed under it.",
         "# Those with no numbers are not listed; add one to manage it.",
         "version: 1",
     ]
-    held = exported_personas(live)
     for kind in ("persona", "agent"):
         owners = [owner for owner in held if owner_kind(owner.id) == kind]
         if owners or kind == "persona":  # the schema wants `personas:`, `agents:` is optional
@@ -70,7 +65,12 @@ def render_export(live: Live, schema_url: str) -> str:
             lines.append("    numbers:")
             for number in sorted(owner.numbers):
                 lines.extend(_number_lines(owner, number))
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    check_plans_clean(text, live)
+    agents = sum(1 for owner in held if owner_kind(owner.id) == "agent")
+    numbers = sum(len(owner.numbers) for owner in held)
+    holds = f"{len(held) - agents} personas, " + (f"{agents} agents, " if agents else "")
+    return text, _warnings(live, held, text), f"{holds}{numbers} numbers"
 
 
 def _number_lines(owner: LivePersona, number: str) -> list[str]:
@@ -123,7 +123,7 @@ def check_plans_clean(text: str, live: Live) -> None:
         raise ReconcilerError(f"the export would not plan clean: {leftover.summary_line()}")
 
 
-def export_warnings(live: Live, text: str) -> list[str]:
+def _warnings(live: Live, held: list[LivePersona], text: str) -> list[str]:
     """What the export leaves out, and why: each left as it is by the config."""
     found = [
         f"agent {live.agents[agent].name!r} ({agent}) is left out: which numbers it holds cannot "
@@ -150,7 +150,7 @@ def export_warnings(live: Live, text: str) -> list[str]:
         "this account, so a config cannot name it; the config leaves it as it is"
         for number, owner in off_account
     ]
-    exported = [(o, n, *_kept(o, n)) for o in exported_personas(live) for n in o.numbers]
+    exported = [(o, n, *_kept(o, n)) for o in held for n in o.numbers]
     # An agent's numbers have no persona settings to show.
     unread = sum(
         n not in o.labels or (owner_kind(o.id) == "persona" and n not in o.settings)
@@ -171,7 +171,7 @@ def export_warnings(live: Live, text: str) -> list[str]:
             f"{too_long} of these numbers have a label longer than a config may hold (150 "
             "characters, an emoji counting as two): they are exported without it, and the config "
             "leaves it as it is": too_long,
-            f"{and_more(odd, NAMED_NUMBERS)}: settings a config cannot hold (a key other than "
+            f"{and_more(odd, 5)}: settings a config cannot hold (a key other than "
             "pathway_id, pathway_version and start_node_id, a version that is not a whole number, "
             "or no pathway_id): exported without them, and the config leaves them as they are": odd,
             "the account's text holds the API key, or a long run of it: the export shows *** in "

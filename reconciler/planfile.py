@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler import __version__
-from reconciler.errors import InputError, Refused, cannot_read
+from reconciler.errors import InputError, Refused
 from reconciler.files import open_regular
 from reconciler.model import (
     UNREAD,
@@ -149,38 +149,36 @@ def is_plan_file(path: str) -> bool:
     return head.lstrip().startswith(b"{") and _MARKER.search(head) is not None
 
 
-def _refuse(path: str, reason: str) -> Refused:
+def refused(path: str, reason: str) -> Refused:
     return Refused(f"{path}: {reason}: nothing was written. {RUN_PLAN_AGAIN}")
 
 
 def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
     """Read and check a plan file; raises Refused if it is altered, truncated or unknown."""
-    try:
-        content = Path(path).read_bytes()
-    except OSError as error:
-        raise cannot_read(path, error) from None
+    with open_regular(path) as stream:
+        content = stream.read()
     try:
         document = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
         if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:
-            raise _refuse(path, "not a plan file")
+            raise refused(path, "not a plan file")
         version = document.get("format_version")
         if version != PLAN_FILE_VERSION:
             reads = f"reconciler {__version__} reads version {PLAN_FILE_VERSION}"
             unknown = f"plan file format version {json.dumps(version)} is not supported ({reads})"
-            raise _refuse(path, unknown)
+            raise refused(path, unknown)
         if key is not None:  # without a key (show) no signature is checked
             if document.get("key_id") != _key_id(key):
-                raise _refuse(path, "the plan was made with another API key")
+                raise refused(path, "the plan was made with another API key")
             if not hmac.compare_digest(str(document.get("integrity")), _signature(document, key)):
                 altered = "its signature does not match its content"
-                raise _refuse(path, f"the plan file was altered after it was written ({altered})")
+                raise refused(path, f"the plan file was altered after it was written ({altered})")
         return _parse(path, document)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _refuse(path, f"not a complete plan file, it may be truncated ({error})") from None
+        raise refused(path, f"not a complete plan file, it may be truncated ({error})") from None
     except ValueError as error:  # a value a plan file may not hold, which says what it is
-        raise _refuse(path, f"not a valid plan file ({error})") from None
+        raise refused(path, f"not a valid plan file ({error})") from None
     except (KeyError, TypeError, AttributeError, OverflowError) as error:
-        raise _refuse(path, f"not a valid plan file ({type(error).__name__}: {error})") from None
+        raise refused(path, f"not a valid plan file ({type(error).__name__}: {error})") from None
 
 
 def _no_constant(name: str) -> Any:

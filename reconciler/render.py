@@ -25,7 +25,6 @@ from reconciler.model import (
 from reconciler.plan import NUMBER_WRITES, Action, Change, Plan
 from reconciler.text import counted, one_line, printable
 
-PLAN_FORMAT_VERSION = 1
 # Numbers confirmed by id, or with owners the sources disagree on, named one per line before a
 # count of the rest: an account whose GET /v1/inbound disagrees everywhere stays readable.
 MAX_FINDINGS_SHOWN = 20
@@ -88,7 +87,10 @@ def owner_rows(plan: Plan) -> list[tuple[str, str, list[Row]]]:
             arrival = arrivals.get((change.persona_id, change.phone_number), "")
         dropped = plan.settings_dropped.get(change.phone_number)
         if change.action is Action.MOVE and dropped is not None:
-            cleared = dropped_note(dropped)
+            cleared = (
+                f"its settings there, {shown_value(dropped)}, are cleared by the move "
+                "(declare them under the number to keep them)"
+            )
         return Row(change, arrival, cleared)
 
     by_owner = groupby(plan.changes, key=attrgetter("persona_id", "persona_name"))
@@ -99,14 +101,6 @@ def where(key: str) -> str:
     """An owner's id as its heading shows it: `Sales (ID)`, or `Bot (agent ID)` for an agent
     (whose key, `agent:ID`, names its kind)."""
     return key if owner_kind(key) == "persona" else key.replace(":", " ", 1)
-
-
-def dropped_note(settings: RoutingSettings) -> str:
-    """What a move does to settings the config does not declare."""
-    return (
-        f"its settings there, {shown_value(settings)}, are cleared by the move "
-        "(declare them under the number to keep them)"
-    )
 
 
 def shown_value(value: SeenSettings | SeenLabel) -> str:
@@ -182,7 +176,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         if change.action is Action.MOVE and change.phone_number in plan.settings_dropped:
             item["settings_cleared"] = plan.settings_dropped[change.phone_number].as_dict()
     document: dict[str, Any] = {
-        "format_version": PLAN_FORMAT_VERSION,
+        "format_version": 1,
         "changes": changes,
         "summary": plan.summary(),
         "safety": {

@@ -12,12 +12,10 @@ import pytest
 from reconciler.config.load import load_config
 from reconciler.config.schema import load_schema
 from reconciler.errors import InputError, ReconcilerError
-from reconciler.export import check_plans_clean, export_warnings, render_export
+from reconciler.export import check_plans_clean, export_config
 from reconciler.files import write_atomic
 from reconciler.model import Live, LivePersona
 from tests.conftest import EXAMPLES
-
-SCHEMA_ID = load_schema()["$id"]
 
 
 def live(*personas: LivePersona) -> Live:
@@ -25,18 +23,18 @@ def live(*personas: LivePersona) -> Live:
     return Live({p.id: p for p in personas}, numbers)
 
 
-def test_render_export_of_an_empty_account_is_a_valid_config(tmp_path: Path) -> None:
-    text = render_export(live(LivePersona("p1", "Idle", frozenset())), SCHEMA_ID)
+def test_export_of_an_empty_account_is_a_valid_config(tmp_path: Path) -> None:
+    text = export_config(live(LivePersona("p1", "Idle", frozenset())))[0]
     assert text.endswith("version: 1\npersonas: []\n")
     path = tmp_path / "empty.yaml"
     path.write_text(text)
     assert load_config([path]).personas == ()
 
 
-def test_render_export_quotes_what_yaml_would_misread(tmp_path: Path) -> None:
+def test_export_quotes_what_yaml_would_misread(tmp_path: Path) -> None:
     odd = LivePersona("12345", "null", frozenset({"+14155550100"}))
     nameless = LivePersona("p-nameless", "", frozenset({"+14155550101"}))
-    text = render_export(live(odd, nameless), SCHEMA_ID)
+    text = export_config(live(odd, nameless))[0]
     assert '  - id: "12345"\n    name: "null"\n' in text
     assert '  - id: "p-nameless"\n    numbers:\n' in text
     path = tmp_path / "odd.yaml"
@@ -48,7 +46,7 @@ def test_render_export_quotes_what_yaml_would_misread(tmp_path: Path) -> None:
 def test_a_number_on_two_personas_cannot_be_exported() -> None:
     shared = frozenset({"+14155550100"})
     with pytest.raises(InputError, match=r"\+14155550100 is attached to several personas"):
-        render_export(live(LivePersona("a", "A", shared), LivePersona("b", "B", shared)), "x")
+        export_config(live(LivePersona("a", "A", shared), LivePersona("b", "B", shared)))[0]
 
 
 LEFT_OUT = {
@@ -71,17 +69,17 @@ def test_export_leaves_out_what_a_config_cannot_name_and_says_so(
     account = replace(
         live(sales), account_numbers=shown, spellings=spellings, agents_incomplete=full
     )
-    text = render_export(account, SCHEMA_ID)
+    text = export_config(account)[0]
     check_plans_clean(text, account)
     assert ("+14155550104" in text) is not spellings
-    warnings = [w for w in export_warnings(account, text) if "numbers without" not in w]
+    warnings = [w for w in export_config(account)[1] if "numbers without" not in w]
     assert len(warnings) == len(starts)
     assert all(w.startswith(f"warning: {s}") for w, s in zip(warnings, starts, strict=True))
 
 
 def test_the_self_check_refuses_an_export_that_would_not_plan_clean() -> None:
     account = live(LivePersona("p1", "Support", frozenset({"+14155550100", "+14155550101"})))
-    text = render_export(account, SCHEMA_ID)
+    text = export_config(account)[0]
     check_plans_clean(text, account)
     missing_one = text.replace('      - "+14155550101"\n', "")
     with pytest.raises(

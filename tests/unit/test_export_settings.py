@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.export import check_plans_clean, export_warnings, render_export
+from reconciler.export import check_plans_clean, export_config
 from reconciler.model import Live, LivePersona, routing_settings
 
 N100, N101, N102, N103 = "+14155550100", "+14155550101", "+14155550102", "+14155550103"
@@ -28,7 +28,7 @@ SUPPORT = LivePersona(
 
 
 def test_numbers_with_settings_or_a_label_are_mappings_and_plan_clean() -> None:
-    text = render_export(live_of(SUPPORT), "schema.json")
+    text = export_config(live_of(SUPPORT))[0]
     assert text.split("version: 1\n")[1] == (
         "personas:\n"
         '  - id: "p-1"\n'
@@ -47,7 +47,7 @@ def test_numbers_with_settings_or_a_label_are_mappings_and_plan_clean() -> None:
     )
     check_plans_clean(text, live_of(SUPPORT))
     # N103's settings were not shown: exported without them, and said so.
-    assert export_warnings(live_of(SUPPORT), text) == [
+    assert export_config(live_of(SUPPORT))[1] == [
         "warning: the API listed 1 of these numbers without their settings or label: they are "
         "exported without them, and the config leaves them as they are"
     ]
@@ -75,7 +75,7 @@ def test_settings_a_config_cannot_hold_are_left_out_of_that_number_only(
         labels={N100: "Front desk", N101: None},
     )
     live = live_of(persona)
-    text = render_export(live, "schema.json")
+    text = export_config(live)[0]
     assert text.split("numbers:\n")[1] == (
         '      - number: "+14155550100"\n'
         '        label: "Front desk"\n'
@@ -84,7 +84,7 @@ def test_settings_a_config_cannot_hold_are_left_out_of_that_number_only(
         '          pathway_id: "pw"\n'
     )
     check_plans_clean(text, live)
-    assert export_warnings(live, text) == [
+    assert export_config(live)[1] == [
         f"warning: {N100}: settings a config cannot hold (a key other than pathway_id, "
         "pathway_version and start_node_id, a version that is not a whole number, or no "
         "pathway_id): exported without them, and the config leaves them as they are"
@@ -102,13 +102,13 @@ def test_a_label_too_long_for_a_config_is_left_out_so_the_export_still_loads() -
         labels={N100: emoji, N101: long, N102: "x" * 150},
     )
     live = live_of(persona)
-    text = render_export(live, "schema.json")
+    text = export_config(live)[0]
     assert emoji not in text and long not in text
     assert '      - "+14155550100"\n' in text
     assert '      - number: "+14155550101"\n        settings:\n' in text
     assert f'        label: "{"x" * 150}"\n' in text
     check_plans_clean(text, live)
-    assert export_warnings(live, text) == [
+    assert export_config(live)[1] == [
         "warning: 2 of these numbers have a label longer than a config may hold (150 "
         "characters, an emoji counting as two): they are exported without it, and the config "
         "leaves it as it is"
@@ -126,5 +126,5 @@ def test_settings_a_config_cannot_hold_name_five_numbers_then_count_the_rest() -
         labels=dict.fromkeys(numbers, "Desk"),
     )
     live = live_of(persona)
-    [warning] = export_warnings(live, render_export(live, "schema.json"))
+    [warning] = export_config(live)[1]
     assert warning.startswith(f"warning: {', '.join(numbers[:5])}, and 3 more: settings ")
