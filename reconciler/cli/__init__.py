@@ -20,9 +20,8 @@ import click
 from reconciler.cli import apply, commands  # noqa: F401  (they add their commands)
 from reconciler.cli.app import cli, echo, global_options
 from reconciler.errors import ConfigError, ExitCode, ReconcilerError
-from reconciler.interrupts import handled_by
 from reconciler.secrets import redact_keys_named
-from reconciler.settings import Settings, end_now, full_collections_held
+from reconciler.settings import Settings, end_now, full_collections_held, handled_by
 from reconciler.simulator import simulator_command
 
 __all__ = ["Settings", "cli", "main"]

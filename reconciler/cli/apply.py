@@ -29,10 +29,9 @@ from reconciler.cli.app import (
 from reconciler.cli.commands import print_plan
 from reconciler.core import apply, costs
 from reconciler.errors import ExitCode, InputError, OutputClosed, ReconcilerError
-from reconciler.interrupts import GracefulStop, handled_by
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
-from reconciler.settings import Settings, end_now
+from reconciler.settings import GracefulStop, Settings, end_now, handled_by
 
 
 @cli.command("apply")

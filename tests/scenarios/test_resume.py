@@ -168,7 +168,7 @@ def test_sigkill_after_k_writes_then_a_rerun_makes_exactly_the_rest(
 
 
 # SIGTERM, as a CI system cancelling the job sends it. SIGINT takes the same way (both are
-# handled alike: tests/unit/test_interrupts.py), and test_signals.py stops an apply's writes
+# handled alike: tests/unit/test_settings.py), and test_signals.py stops an apply's writes
 # with it.
 @pytest.mark.parametrize("signum, code, name", [(signal.SIGTERM, 143, "SIGTERM")])
 def test_sigterm_finishes_the_write_in_flight_reports_and_exits(

@@ -10,7 +10,7 @@ are sent to the real `python -m reconciler`.
 
 Each moment is checked with one of the two signals, taking turns: which code and line each
 signal gives, and that both are handled alike, is tested in-process (tests/unit/test_errors.py,
-tests/unit/test_interrupts.py); what needs a process here is the moment the signal lands.
+tests/unit/test_settings.py); what needs a process here is the moment the signal lands.
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ ALLOWED: dict[str, set[str]] = {
         "plan",
         "safety",
         "auditlog",
-        "interrupts",
         "simulator",
         "doctor",
         "settings",
@@ -78,7 +77,6 @@ ALLOWED: dict[str, set[str]] = {
     "planfile": {"plan", "model", "errors", "files", "text", "safety", "render"},
     "export": {"config", "model", "errors", "planner", "text", "secrets"},
     "auditlog": {"apply", "errors", "files", "text", "secrets"},
-    "interrupts": set(),
     "simulator": set(),
     "doctor": {"api", "owner_reads", "model", "errors", "text"},
 }

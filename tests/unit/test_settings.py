@@ -1,10 +1,13 @@
-"""Settings: the global options and their environment variables, and the inputs a run reads."""
+"""Settings: the global options and their environment variables, the inputs a run reads, and
+the signal handlers of a run (tested in-process with signals the test raises itself)."""
 
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -14,7 +17,7 @@ from reconciler.errors import InputError
 from reconciler.plan import Plan
 from reconciler.planfile import SavedPlan
 from reconciler.secrets import REDACTOR
-from reconciler.settings import Settings, setup_logging
+from reconciler.settings import GracefulStop, Settings, end_now, handled_by, setup_logging
 from tests.conftest import TEST_KEY
 from tests.unit.test_core import ATTACH, saved_plan_file, wanting
 
@@ -124,3 +127,45 @@ def test_log_lines_hide_the_key_in_their_arguments_and_tracebacks(
     assert "W tests.redaction: sending ***\n" in logged
     assert "ValueError: bad header ***" in logged
     assert TEST_KEY[:12] not in logged
+
+
+class Stopped(Exception):
+    """What the test's `stop` raises instead of ending the process."""
+
+
+def stop(signum: int) -> NoReturn:
+    raise Stopped(signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_handled_by_hands_the_signal_over_then_puts_the_handlers_back(signum: int) -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(Stopped) as stopped, handled_by(stop):
+        signal.raise_signal(signum)
+    assert stopped.value.args == (signum,)
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_a_second_signal_in_a_graceful_stop_goes_to_on_second() -> None:
+    asked: list[int] = []
+    graceful = GracefulStop(asked.append, stop)
+    with handled_by(stop), handled_by(graceful):
+        signal.raise_signal(signal.SIGTERM)
+        assert graceful.event.is_set() and asked == [signal.SIGTERM]
+        with pytest.raises(Stopped) as stopped:
+            signal.raise_signal(signal.SIGINT)
+    assert stopped.value.args == (signal.SIGINT,)
+    assert asked == [signal.SIGTERM]
+    assert graceful.signal_name == "SIGTERM"
+
+
+def test_end_now_with_stderr_closed_still_ends_with_the_signals_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Started with `2>&-`, Python's sys.stderr is None: there is no one to tell, but the run
+    # still ends with 128 + the signal.
+    monkeypatch.setattr("sys.stderr", None)
+    monkeypatch.setattr("os._exit", stop)
+    with pytest.raises(Stopped) as stopped:
+        end_now(signal.SIGTERM)
+    assert stopped.value.args == (128 + signal.SIGTERM,)
