@@ -25,9 +25,8 @@ from reconciler.text import shown
 
 PAGE_LIMIT = 100  # the documented maximum of `limit`
 PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
-# Pages asked for ahead of the last one known to hold personas: 3, or a quarter of those known
-# to hold personas, up to PAGE_WINDOW. Past the end it asks for 2 pages on a small account and
-# up to 15 on a large one, whose listing then takes about half as many round trips.
+# Pages asked for ahead of the last one known to hold personas: past the end, 2 on a small
+# account and up to 15 on a large one, whose listing then takes about half as many round trips.
 READ_AHEAD, READ_AHEAD_SHARE = 3, 4
 MAX_PAGES = 10_000  # a stop for a server that never sends an empty page
 
@@ -232,7 +231,7 @@ class BlandClient(Transport):
 
         def took_effect(deadline: float) -> bool:
             seen = self.get_persona(persona_id, deadline=deadline).settings_of(as_read(number))
-            return seen is not model.UNREAD and seen == settings
+            return seen == settings  # UNREAD (not shown) equals no settings written
 
         segment = urls.path_segment(number, "phone number")
         path = urls.persona_path(persona_id, "inbound", segment, "settings")

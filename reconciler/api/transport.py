@@ -30,7 +30,6 @@ BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
 WRITE_PARALLELISM = 4  # writes in flight at once until the run's --parallelism
 GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-# httpx's event hooks: "request" ones see each request go, "response" ones each answer's head.
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
 READ_BACK_DONE = object()
@@ -164,7 +163,6 @@ class Transport:
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-            follow_redirects=False,
             verify=tls_context(),
             mounts=unproxied_mounts(self.base_url),
             event_hooks=event_hooks,
