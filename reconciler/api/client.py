@@ -241,11 +241,9 @@ class BlandClient(Transport):
             return settings
         return wire.settings_from_json(wire.reported(payload, "persona_settings"))
 
-    def update_label(
-        self, number: str, label: str, *, persona_id: str | None = None
-    ) -> model.SeenLabel:
+    def update_label(self, number: str, label: str, persona_id: str | None) -> model.SeenLabel:
         """Set a number's dashboard label ("" clears it); returns the label the API reports.
-        An answer lost on the way is checked on `persona_id`, the number's persona, if given."""
+        An answer lost on the way is checked on `persona_id`, the number's persona, if any."""
 
         def took_effect(deadline: float) -> bool:
             if persona_id is None:
