@@ -128,8 +128,6 @@ class BlandClient(Transport):
             raise (self._auth_failure or stopped) from None
         return wire.build_live(personas, pages, numbers)
 
-    # -- writes -------------------------------------------------------------------------
-
     def attach(self, persona_id: str, numbers: Iterable[str]) -> model.LivePersona:
         """Attach numbers to a persona (a number held by another persona is reassigned)."""
         return self._write("attach", persona_id, sorted(numbers))
@@ -153,8 +151,6 @@ class BlandClient(Transport):
         if payload is READ_BACK_DONE:
             return read_back[-1]
         return wire.persona_from_answer(payload, "POST", path)
-
-    # -- v2 agents ----------------------------------------------------------------------
 
     def list_agents(self) -> tuple[list[model.LiveAgent], bool]:
         """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging), and
@@ -220,8 +216,6 @@ class BlandClient(Transport):
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """The JSON of one GET, unparsed, for `doctor`, which looks at the shapes themselves."""
         return self._request("GET", path, params)
-
-    # -- per-number writes: settings and labels ------------------------------------------
 
     def update_settings(
         self, persona_id: str, number: str, settings: model.RoutingSettings | None

@@ -253,9 +253,6 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
     return numbers
 
 
-# -- v2 agents ----------------------------------------------------------------------------
-
-
 def _agent(item: Any, where: str) -> model.LiveAgent:
     agent_id = id_of(item, where)
     if not agent_id:
