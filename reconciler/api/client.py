@@ -1,9 +1,8 @@
 """The endpoints of the Bland API the tool uses: personas, inbound numbers and v2 agents.
 
-Each write says how to read back whether it took effect, for when its answer is lost. The
-persona listing ends only at an empty page (docs/commands.md, "Reading the account"); pages are
-checked in page order, each one that holds personas letting more go out: which pages are asked
-for depends on the account only, never on timing.
+The persona listing ends only at an empty page (docs/commands.md, "Reading the account"); pages
+are checked in page order, each one that holds personas letting more go out: which pages are
+asked for depends on the account only, never on timing.
 """
 
 from __future__ import annotations
@@ -153,8 +152,7 @@ class BlandClient(Transport):
         return wire.persona_from_answer(payload, "POST", path)
 
     def list_agents(self) -> tuple[list[model.LiveAgent], bool]:
-        """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging), and
-        whether the list came back full."""
+        """Every live agent (one GET /v2/agents, at most 500) and whether the list was full."""
         limit = {"limit": wire.AGENT_LIST_LIMIT}
         return wire.agents_from_list(self._request("GET", urls.AGENTS_PATH, limit))
 

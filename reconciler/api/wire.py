@@ -210,7 +210,7 @@ def label_from_json(value: Any) -> model.SeenLabel:
 
 def reported(payload: Any, key: str) -> Any:
     """`data.<key>` of a write's answer; model.UNREAD when the answer does not show it."""
-    data = data_of(payload) if isinstance(payload, dict) else None
+    data = data_of(payload)
     return data[key] if isinstance(data, dict) and key in data else model.UNREAD
 
 
