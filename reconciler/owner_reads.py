@@ -226,9 +226,8 @@ def _read_all(
         wait(futures, return_when=FIRST_EXCEPTION)
         for future in futures:
             future.cancel()  # after a failure: what has not started is not sent
-    done = [future for future in futures if not future.cancelled()]
     # A read stopped by another's 401/403 fails as "not sent": which one met it first is a
     # matter of timing, so the 401/403 is what is reported.
-    if failed := [error for future in done if (error := future.exception()) is not None]:
+    if failed := [error for one in futures if not one.cancelled() and (error := one.exception())]:
         raise next((error for error in failed if isinstance(error, AuthError)), failed[0])
     return [future.result() for future in futures]

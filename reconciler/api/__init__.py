@@ -1,7 +1,3 @@
-"""The Bland API client: the only package that speaks HTTP.
-
-`BlandClient` reads the live account (personas, numbers, v2 agents) and makes its writes; every
-request goes through one layer of timeouts, retries, a deadline and pacing (`transport`).
-"""
+"""The Bland API client (`BlandClient`): the only package that speaks HTTP."""
 
 from reconciler.api.client import BlandClient as BlandClient

@@ -103,7 +103,21 @@ def error_from_response(
         body: Any = _json_of(content)
     except ValueError:
         body = None
-    code, message = _code_and_message(body)
+    fields = body if isinstance(body, dict) else {}  # only an object holds a code or a message
+    code = message = None
+    errors = fields.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if isinstance(first, dict):
+        code = _text(first.get("error") or first.get("code"))
+        message = _text(first.get("message"))
+    elif first is not None:
+        message = _text(first)
+    elif isinstance(errors, str) and errors.strip():
+        match = re.fullmatch(r"([A-Z][A-Z0-9_]+):\s*(.*)", errors.strip(), re.DOTALL)
+        code, message = (match.group(1), match.group(2)) if match else (None, errors)
+    for key in ("error", "message"):
+        if message is None and isinstance(fields.get(key), str):
+            message = fields[key]
     if message is None:
         kind = response.headers.get("content-type", "no content type").split(";")[0]
         message = f"{'non-JSON' if body is None else 'unexpected error'} body ({kind})"
@@ -115,27 +129,6 @@ def error_from_response(
     return error(
         message, status=status, code=code, method=method, path=path, retry_after=retry_after
     )
-
-
-def _code_and_message(body: Any) -> tuple[str | None, str | None]:
-    """The error code and message of a JSON error body, whichever shape it has."""
-    if not isinstance(body, dict):
-        return None, None
-    code = message = None
-    errors = body.get("errors")
-    first = errors[0] if isinstance(errors, list) and errors else None
-    if isinstance(first, dict):
-        code = _text(first.get("error") or first.get("code"))
-        message = _text(first.get("message"))
-    elif first is not None:
-        message = _text(first)
-    elif isinstance(errors, str) and errors.strip():
-        match = re.fullmatch(r"([A-Z][A-Z0-9_]+):\s*(.*)", errors.strip(), re.DOTALL)
-        code, message = (match.group(1), match.group(2)) if match else (None, errors)
-    for key in ("error", "message"):
-        if message is None and isinstance(body.get(key), str):
-            message = body[key]
-    return code, message
 
 
 def _text(value: Any) -> str | None:
@@ -186,24 +179,23 @@ class BodyBudget:
             raise refused(over.format(f"it says {int(declared):,} bytes"))
         body = bytearray()
         try:
-            try:
-                for piece in response.iter_bytes():
-                    size = len(body) + len(piece)
-                    with self._lock:
-                        if self.held + len(piece) > self.limit:
-                            alongside = f"with the answers read alongside it; {size:,} bytes of it"
-                            how = f"{size:,} bytes" if size > self.limit else alongside
-                            raise refused(over.format(f"{how} had come"))
-                        self.held += len(piece)
-                    body += piece
-                    if past_deadline():
-                        raise refused(
-                            f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) "
-                            "passed while its answer was still arriving; stopped reading it"
-                        )
-            except httpx.DecodingError as error:  # decoded, it is not what it claims
-                raise refused(f"its answer could not be decoded ({one_line(str(error))})") from None
+            for piece in response.iter_bytes():
+                size = len(body) + len(piece)
+                with self._lock:
+                    if self.held + len(piece) > self.limit:
+                        alongside = f"with the answers read alongside it; {size:,} bytes of it"
+                        how = f"{size:,} bytes" if size > self.limit else alongside
+                        raise refused(over.format(f"{how} had come"))
+                    self.held += len(piece)
+                body += piece
+                if past_deadline():
+                    raise refused(
+                        f"the request's deadline ({4 * self.timeout:g}s, 4 x --timeout) "
+                        "passed while its answer was still arriving; stopped reading it"
+                    )
             yield body
+        except httpx.DecodingError as error:  # decoded, it is not what it claims
+            raise refused(f"its answer could not be decoded ({one_line(str(error))})") from None
         finally:
             with self._lock:
                 self.held -= len(body)

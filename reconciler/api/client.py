@@ -1,9 +1,8 @@
 """The endpoints of the Bland API the tool uses: personas, inbound numbers and v2 agents.
 
-Each write says how to read back whether it took effect, for when its answer is lost. The
-persona listing ends only at an empty page (docs/commands.md, "Reading the account"); pages are
-checked in page order, each one that holds personas letting more go out: which pages are asked
-for depends on the account only, never on timing.
+The persona listing ends only at an empty page (docs/commands.md, "Reading the account"); pages
+are checked in page order, each one that holds personas letting more go out: which pages are
+asked for depends on the account only, never on timing.
 """
 
 from __future__ import annotations
@@ -25,9 +24,8 @@ from reconciler.text import shown
 
 PAGE_LIMIT = 100  # the documented maximum of `limit`
 PAGE_WINDOW = 16  # pages in flight at once when their number is known from a hint
-# Pages asked for ahead of the last one known to hold personas: 3, or a quarter of those known
-# to hold personas, up to PAGE_WINDOW. Past the end it asks for 2 pages on a small account and
-# up to 15 on a large one, whose listing then takes about half as many round trips.
+# Pages asked for ahead of the last one known to hold personas: past the end, 2 on a small
+# account and up to 15 on a large one, whose listing then takes about half as many round trips.
 READ_AHEAD, READ_AHEAD_SHARE = 3, 4
 MAX_PAGES = 10_000  # a stop for a server that never sends an empty page
 
@@ -129,8 +127,6 @@ class BlandClient(Transport):
             raise (self._auth_failure or stopped) from None
         return wire.build_live(personas, pages, numbers)
 
-    # -- writes -------------------------------------------------------------------------
-
     def attach(self, persona_id: str, numbers: Iterable[str]) -> model.LivePersona:
         """Attach numbers to a persona (a number held by another persona is reassigned)."""
         return self._write("attach", persona_id, sorted(numbers))
@@ -155,11 +151,8 @@ class BlandClient(Transport):
             return read_back[-1]
         return wire.persona_from_answer(payload, "POST", path)
 
-    # -- v2 agents ----------------------------------------------------------------------
-
     def list_agents(self) -> tuple[list[model.LiveAgent], bool]:
-        """Every live agent, as one GET /v2/agents of at most 500 (the API has no paging), and
-        whether the list came back full."""
+        """Every live agent (one GET /v2/agents, at most 500) and whether the list was full."""
         limit = {"limit": wire.AGENT_LIST_LIMIT}
         return wire.agents_from_list(self._request("GET", urls.AGENTS_PATH, limit))
 
@@ -222,8 +215,6 @@ class BlandClient(Transport):
         """The JSON of one GET, unparsed, for `doctor`, which looks at the shapes themselves."""
         return self._request("GET", path, params)
 
-    # -- per-number writes: settings and labels ------------------------------------------
-
     def update_settings(
         self, persona_id: str, number: str, settings: model.RoutingSettings | None
     ) -> model.SeenSettings:
@@ -232,7 +223,7 @@ class BlandClient(Transport):
 
         def took_effect(deadline: float) -> bool:
             seen = self.get_persona(persona_id, deadline=deadline).settings_of(as_read(number))
-            return seen is not model.UNREAD and seen == settings
+            return seen == settings  # UNREAD (not shown) equals no settings written
 
         segment = urls.path_segment(number, "phone number")
         path = urls.persona_path(persona_id, "inbound", segment, "settings")
@@ -242,11 +233,9 @@ class BlandClient(Transport):
             return settings
         return wire.settings_from_json(wire.reported(payload, "persona_settings"))
 
-    def update_label(
-        self, number: str, label: str, *, persona_id: str | None = None
-    ) -> model.SeenLabel:
+    def update_label(self, number: str, label: str, persona_id: str | None) -> model.SeenLabel:
         """Set a number's dashboard label ("" clears it); returns the label the API reports.
-        An answer lost on the way is checked on `persona_id`, the number's persona, if given."""
+        An answer lost on the way is checked on `persona_id`, the number's persona, if any."""
 
         def took_effect(deadline: float) -> bool:
             if persona_id is None:

@@ -30,7 +30,6 @@ BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
 WRITE_PARALLELISM = 4  # writes in flight at once until the run's --parallelism
 GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-# httpx's event hooks: "request" ones see each request go, "response" ones each answer's head.
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
 READ_BACK_DONE = object()
@@ -164,7 +163,6 @@ class Transport:
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-            follow_redirects=False,
             verify=tls_context(),
             mounts=unproxied_mounts(self.base_url),
             event_hooks=event_hooks,
@@ -230,8 +228,33 @@ class Transport:
         url = httpx.URL(self.base_url + path, params=params)
         ambiguous = False
         last: RetryableFailure | None = None  # the last attempt that went out, if any
+        jitter = tenacity.wait_random_exponential(multiplier=BACKOFF, max=BACKOFF_CAP)
+
+        def wait(state: tenacity.RetryCallState) -> float:  # Retry-After, else the backoff
+            asked = last.error.retry_after if last is not None else None
+            return float(jitter(state)) if asked is None else asked
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            # Also when the wait plus one more attempt could end past the deadline.
+            late = self._clock() + state.upcoming_sleep + self.timeout > deadline
+            return state.attempt_number >= self.attempts or late or self.cancelled
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self.stats.add(retries=1, held=(self._clock(), state.upcoming_sleep))
+            # The error already names the method and path.
+            error = last.error if last is not None else None
+            log.info("%s; retry %s in %.1fs", error, state.attempt_number, state.upcoming_sleep)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetryableFailure),
+            stop=stop,
+            wait=wait,
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
         try:
-            for attempt in self._retrying(deadline):
+            for attempt in retrying:
                 with attempt:
                     if ambiguous and took_effect(deadline):
                         log.info("%s %s: the earlier attempt took effect", method, path)
@@ -255,36 +278,6 @@ class Transport:
         why = "interrupted before a retry" if self.cancelled else "gave up after retries"
         why += "; it may have taken effect" if ambiguous else ""
         raise replace(last.error, api_message=f"{last.error.api_message} ({why})")
-
-    def _retrying(self, deadline: float) -> tenacity.Retrying:
-        """The retry policy of one request: attempts, deadline, cancel, Retry-After or backoff."""
-        jitter = tenacity.wait_random_exponential(multiplier=BACKOFF, max=BACKOFF_CAP)
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            failure = state.outcome.exception() if state.outcome is not None else None
-            asked = failure.error.retry_after if isinstance(failure, RetryableFailure) else None
-            return float(jitter(state)) if asked is None else asked
-
-        def stop(state: tenacity.RetryCallState) -> bool:
-            # Also when the wait plus one more attempt could end past the deadline.
-            late = self._clock() + state.upcoming_sleep + self.timeout > deadline
-            return state.attempt_number >= self.attempts or late or self.cancelled
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            failure = state.outcome.exception() if state.outcome is not None else None
-            error = failure.error if isinstance(failure, RetryableFailure) else failure
-            self.stats.add(retries=1, held=(self._clock(), state.upcoming_sleep))
-            # The error already names the method and path.
-            log.info("%s; retry %s in %.1fs", error, state.attempt_number, state.upcoming_sleep)
-
-        return tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(RetryableFailure),
-            stop=stop,
-            wait=wait,
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
 
     def _attempt(
         self, method: str, url: httpx.URL, body: Any, path: str, deadline: float, read: AnswerReader

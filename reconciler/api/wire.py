@@ -162,17 +162,12 @@ def _persona(item: Any, where: str) -> model.LivePersona:
         raise Malformed(f'{named} has the id "{shown(persona_id)}", {why}')
     where = f"persona {shown(persona_id)}"
     entries = _typed(item.get("inbound_numbers"), list, f"{where}: `inbound_numbers`", "a list")
-    numbers: set[str] = set()
+    read: dict[str, str | None] = {}  # each spelling -> its number (None: cannot be read)
     settings: dict[str, model.RoutingSettings | None] = {}
     labels: dict[str, str | None] = {}
-    spellings: dict[str, str] = {}  # only those that are not canonical (see Live.spellings)
     for index, entry in enumerate(entries):
         spelling = _phone_number(entry, f"{where}: inbound_numbers[{index}]")
-        number = canonical_number(spelling)
-        if number != spelling:
-            spellings[spelling] = number or ""  # "": cannot be read, so nothing acts on it
-        if number is not None:
-            numbers.add(number)
+        number = read[spelling] = canonical_number(spelling)
         if number is None or not isinstance(entry, dict):
             continue
         # A field missing, or of a type the docs do not give, is left unread, not guessed at.
@@ -191,11 +186,12 @@ def _persona(item: Any, where: str) -> model.LivePersona:
     return model.LivePersona(
         id=persona_id,
         name=str(item.get("name") or ""),
-        numbers=frozenset(numbers),
+        numbers=frozenset(filter(None, read.values())),
         deleted=item.get("deleted_at") not in (None, ""),
         settings=settings,
         labels=labels,
-        spellings=spellings,
+        # Only those that are not canonical (see Live.spellings); "": nothing acts on it.
+        spellings={spelled: number or "" for spelled, number in read.items() if number != spelled},
         twin_of=agent,
     )
 
@@ -214,7 +210,7 @@ def label_from_json(value: Any) -> model.SeenLabel:
 
 def reported(payload: Any, key: str) -> Any:
     """`data.<key>` of a write's answer; model.UNREAD when the answer does not show it."""
-    data = data_of(payload) if isinstance(payload, dict) else None
+    data = data_of(payload)
     return data[key] if isinstance(data, dict) and key in data else model.UNREAD
 
 
@@ -251,9 +247,6 @@ def inbound_from_answer(payload: Any) -> dict[str, str | None]:
             if numbers.get(number) is None:  # listed twice: an owner either entry names holds it
                 numbers[number] = owner
     return numbers
-
-
-# -- v2 agents ----------------------------------------------------------------------------
 
 
 def _agent(item: Any, where: str) -> model.LiveAgent:

@@ -126,8 +126,8 @@ def test_update_label_posts_to_the_path_without_v1() -> None:
         return httpx.Response(200, json={"data": data, "errors": None})
 
     client, _ = make_client(handler)
-    assert client.update_label(N100, "Front desk") == "Front desk"
-    assert client.update_label(N100, "") == ""
+    assert client.update_label(N100, "Front desk", persona_id=None) == "Front desk"
+    assert client.update_label(N100, "", persona_id=None) == ""
     assert seen == [
         ("POST", "/inbound/update_label", {"phoneNumber": N100, "newLabel": "Front desk"}),
         ("POST", "/inbound/update_label", {"phoneNumber": N100, "newLabel": ""}),
@@ -169,7 +169,7 @@ def test_the_documented_label_errors_are_reported_not_retried(
 
     client, _ = make_client(handler)
     with pytest.raises(error) as raised:
-        client.update_label(N100, "Front desk")
+        client.update_label(N100, "Front desk", persona_id=None)
     assert raised.value.status == status
     if code is not None:
         assert raised.value.code == code
