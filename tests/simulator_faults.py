@@ -21,9 +21,9 @@ from typing import Any, Literal, get_args
 from urllib.parse import quote, unquote
 
 from reconciler import simulator as package
-from reconciler.simulator import Reply, RequestRecord, json_reply
+from reconciler.simulator import RequestRecord
 from reconciler.simulator.account import PERSONA_NOT_FOUND, Account, SimulatedError
-from reconciler.simulator.api import Call, Endpoint, error_reply
+from reconciler.simulator.api import Call, Endpoint, Reply, error_reply, json_reply
 from reconciler.simulator.faults import Faults
 from reconciler.simulator.server import AUTH_FAILURE, reply_head
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Reply, RequestRecord, Simulator
+from reconciler.simulator import RequestRecord, Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, RunCli, write_config
 from tests.forked_cli import ForkedCli
 from tests.scenarios.test_gitops_loop import _hide_on_first_listing

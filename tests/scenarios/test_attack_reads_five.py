@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.simulator import Reply
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, RunCli, write_config
 from tests.scenarios import agent_account
 from tests.scenarios.agent_account import BOT, N101, N102, SUPPORT, TWIN, writes

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from reconciler.settings import Settings
-from reconciler.simulator import Reply
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, RunCli
 from tests.scenarios import agent_account
 from tests.scenarios.agent_account import BOT, N101, N102, N105, TWIN, writes

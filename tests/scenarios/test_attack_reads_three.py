@@ -16,7 +16,7 @@ import pytest
 
 from reconciler.api.transport import Transport
 from reconciler.settings import Settings
-from reconciler.simulator import Reply
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, RunCli, writes
 from tests.scenarios.conftest import StartSim
 from tests.scenarios.test_attack_reads_two import after_reads, no_crash

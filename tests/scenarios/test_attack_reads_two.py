@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.simulator import Reply
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, Result, RunCli, write_config, writes
 from tests.scenarios import agent_account
 from tests.scenarios.conftest import StartSim

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Reply, Simulator
+from reconciler.simulator import Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import RunCli
 from tests.scenarios.agent_account import (
     BOT,

@@ -16,7 +16,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from reconciler.simulator import Reply, Simulator
+from reconciler.simulator import Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import TEST_KEY, RunCli
 from tests.scenarios.conftest import StartSim
 

@@ -18,7 +18,8 @@ import pytest
 from reconciler.api import BlandClient
 from reconciler.cli import Settings
 from reconciler.errors import AUTH_STOPPED, INTERRUPTED
-from reconciler.simulator import Reply, RequestRecord, Simulator
+from reconciler.simulator import RequestRecord, Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, TEST_KEY, FakeTime, RunCli, writes
 
 EXPECTED = [

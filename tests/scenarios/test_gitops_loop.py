@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Reply, RequestRecord, Simulator
+from reconciler.simulator import RequestRecord, Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, RunCli, write_config, writes
 
 PATHWAY = {"pathway_id": "pw_ivr"}
