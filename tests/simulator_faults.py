@@ -296,7 +296,8 @@ class TestFaults(Faults):
             reply = json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
         if not self.html_errors:
             return reply
-        return replace(reply, payload=HTML_ERROR_PAGE, content_type="text/html; charset=utf-8")
+        html = {**reply.headers, "Content-Type": "text/html; charset=utf-8"}
+        return replace(reply, payload=HTML_ERROR_PAGE, headers=html)
 
     def take(self, name: str) -> bool:
         """Consume one token of the counter ``name`` (e.g. ``hang``), if any is left."""
@@ -468,7 +469,7 @@ def _rewritten(reply: Reply, value: Any) -> Reply:
 
 
 def _errors_as_string(reply: Reply) -> Reply:
-    if reply.content_type != "application/json":
+    if reply.headers.get("Content-Type", "application/json") != "application/json":
         return reply
     body = json.loads(reply.payload)
     errors = body.get("errors") if isinstance(body, dict) else None

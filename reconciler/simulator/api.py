@@ -48,11 +48,10 @@ _NUMBER_NOT_FOUND = {"error": "Phone number not found"}
 
 @dataclass
 class Reply:
-    """One response, decided before anything is written to the socket."""
+    """One response, decided before anything is written to the socket (JSON unless headers say)."""
 
     status: int
     payload: bytes = b""
-    content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -277,6 +277,6 @@ def reply_head(reply: Reply, framing: Mapping[str, str]) -> bytes:
     ``http.server`` writes them (its ``Server`` value ends in a space)."""
     lines = [f"HTTP/1.1 {reply.status} {responses.get(reply.status, '')}"]
     lines += ["Server: BlandSimulator/1.0 ", f"Date: {formatdate(usegmt=True)}"]
-    headers = {"Content-Type": reply.content_type, **framing, **reply.headers}
+    headers = {"Content-Type": "application/json", **framing, **reply.headers}
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return "\r\n".join([*lines, "", ""]).encode("latin-1")

@@ -174,7 +174,7 @@ def _support_attach_fails(sim: Simulator) -> None:
     def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
         if record.path.endswith(f"{SUPPORT}/inbound/attach"):
             body = b'{"errors": [{"error": "BAD_REQUEST", "message": "no"}]}'
-            return Reply(400, body, "application/json", {})
+            return Reply(400, body)
         return serve(record)
 
     sim.intercept = intercept

@@ -38,7 +38,7 @@ BUSY = {"data": None, "errors": [{"error": "UNAVAILABLE", "message": "try again"
 
 
 def answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, json.dumps(body).encode(), "application/json", headers or {})
+    return Reply(status, json.dumps(body).encode(), headers=headers or {})
 
 
 def exported_numbers(text: str) -> set[str]:

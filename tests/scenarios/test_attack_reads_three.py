@@ -27,7 +27,7 @@ BUSY = {"data": None, "errors": [{"error": "UNAVAILABLE", "message": "try again"
 
 
 def answer(status: int, body: dict[str, Any]) -> Reply:
-    return Reply(status, json.dumps(body).encode(), "application/json", {})
+    return Reply(status, json.dumps(body).encode())
 
 
 # -- a 401 that stops a page waiting for its retry ---------------------------------------------

@@ -422,7 +422,7 @@ def test_a_wrong_key_reports_the_401_whichever_read_gets_it_first(
         page = record.query.get("page") if record.path == "/v1/personas" else None
         if page == "3":
             page_two.wait(10)  # answered after it, else page 2 is stopped
-            return Reply(401, json.dumps(refused).encode(), "application/json", {})
+            return Reply(401, json.dumps(refused).encode())
         reply = serve(record)
         if page == "2":
             page_two.set()
