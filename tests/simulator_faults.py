@@ -86,16 +86,8 @@ class Simulator(package.Simulator):
     on_write: Callable[[Simulator, RequestRecord], None] | None = None
 
     def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
-        own = partial(self._serve, record, authorised=authorised, body_ok=body_ok)
+        own = partial(super().serve, authorised=authorised, body_ok=body_ok)
         return own(record) if self.intercept is None else self.intercept(record, own)
-
-    def _serve(self, logged: RequestRecord, served: RequestRecord, **checks: bool) -> Reply:
-        """The package's reply to ``served``, lost when `perform` dropped it."""
-        reply = super().serve(served, **checks)
-        if not served.dropped:
-            return reply
-        logged.dropped = True
-        return Unsent(reply.status)
 
     def perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
         faults = self.faults
@@ -104,7 +96,15 @@ class Simulator(package.Simulator):
             scripted = faults.pop_status(is_write)
             if scripted and not 200 <= scripted < 300:
                 return faults.scripted_reply(scripted)
-            record.dropped = is_write and faults.take("drop_after_write")
+            if is_write and faults.take("drop_after_write"):
+                # Performed, its answer (or its error) logged but never sent.
+                try:
+                    return Unsent(self._perform(record, endpoint, call).status)
+                except SimulatedError as exc:
+                    return Unsent(exc.args[0])
+        return self._perform(record, endpoint, call)
+
+    def _perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
         if record.kind == "write" and self.on_write is not None:
             self.on_write(self, record)
         mode = getattr(self.faults, "attach_mode", "steal")

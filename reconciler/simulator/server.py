@@ -27,8 +27,7 @@ H = TypeVar("H")
 
 @dataclass
 class RequestRecord:
-    """One API request as the simulator saw it: ``status`` is 0 while in flight and for a
-    request that hung; ``dropped`` marks a write applied whose answer was never sent."""
+    """One API request as the simulator saw it: ``status`` is 0 until it is answered."""
 
     method: str
     path: str
@@ -37,7 +36,6 @@ class RequestRecord:
     body: Any
     kind: Literal["read", "write"]
     persona_id: str | None
-    dropped: bool = False
 
 
 @dataclass(eq=False, repr=False)
