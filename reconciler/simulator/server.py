@@ -115,12 +115,6 @@ class Simulator:
         with self.lock:
             return export_state(self.account)
 
-    def load(self, state: Mapping[str, Any]) -> None:
-        """Replace the whole account (the request log and faults are kept)."""
-        account = account_from_state(state)
-        with self.lock:
-            self.account = account
-
     def _accept(self) -> None:
         listener = self._listener
         assert listener is not None
@@ -229,8 +223,6 @@ class Simulator:
                 raise ValueError("expected a JSON object")
             if path == "/_sim/log/clear":
                 self.clear_log()
-            elif method == "POST" and path == "/_sim/state":
-                self.load(body)
             elif method == "POST":
                 self.faults.update(body)
         except ValueError as exc:
@@ -243,7 +235,6 @@ CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
     ("GET", "/_sim/log", lambda sim: {"requests": [asdict(r) for r in sim.requests]}),
     ("POST", "/_sim/log/clear", lambda sim: {"status": "success"}),
     ("GET", "/_sim/state", lambda sim: sim.export_state()),
-    ("POST", "/_sim/state", lambda sim: sim.export_state()),
     ("GET", "/_sim/faults", lambda sim: sim.faults.to_dict()),
     ("POST", "/_sim/faults", lambda sim: sim.faults.to_dict()),
 ]
