@@ -64,8 +64,6 @@ class PersonaRecord:
     created_at: str = EPOCH
     updated_at: str = ""
     deleted_at: str | None = None
-    role: str | None = None
-    description: str | None = None
     tags: list[str] = field(default_factory=list)
     # phone number -> persona_settings (None = fall back to the persona's defaults)
     numbers: dict[str, JSONObject | None] = field(default_factory=dict, init=False)

@@ -29,8 +29,8 @@ from .faults import Faults
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
-# The fields of a persona object in the API's order; the image and version fields, which a
-# persona record lacks, are always null here.
+# The fields of a persona object in the API's order; those a persona record lacks (role,
+# description, image and versions) are always null here.
 _PERSONA_FIELDS = [
     *("id", "name", "role", "description", "tags", "image_url"),
     *("created_at", "updated_at", "deleted_at", "user_id"),
