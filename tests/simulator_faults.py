@@ -62,8 +62,6 @@ class Streamed(Reply):
 class Unsent(Reply):
     """A reply never written: the connection closes without an answer (lost, or hung)."""
 
-    headers: dict[str, str] = field(default_factory=lambda: {"Connection": "close"})
-
 
 def streamed(reply: Reply, pieces: Iterator[bytes]) -> Streamed:
     """``reply`` with ``pieces`` for a body."""
@@ -113,14 +111,15 @@ class Simulator(package.Simulator):
         return _attach_in_mode(call, mode, endpoint)
 
     def send(self, connection: socket.socket, reply: Reply) -> None:
-        if isinstance(reply, Unsent):
-            return None
-        if not isinstance(reply, Streamed):
+        if not isinstance(reply, Unsent | Streamed):
             return super().send(connection, reply)
-        connection.sendall(reply_head(reply, {}))
-        connection.settimeout(SEND_TIMEOUT)
-        for piece in reply.pieces:
-            connection.sendall(piece)
+        if isinstance(reply, Streamed):
+            connection.sendall(reply_head(reply, {}))
+            connection.settimeout(SEND_TIMEOUT)
+            for piece in reply.pieces:
+                connection.sendall(piece)
+        # The connection closes after it: the package's own loop then reads no more.
+        connection.shutdown(socket.SHUT_RDWR)
         return None
 
 

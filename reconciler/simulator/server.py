@@ -136,19 +136,16 @@ class Simulator:
             # waits for the client's delayed ACK (~40 ms).
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with connection.makefile("rb") as reader:
-                while self._exchange(connection, reader):
-                    pass
+                while request_line := reader.readline().decode("latin-1"):
+                    self._exchange(connection, request_line, reader)
         except Exception:  # a client gone, or a request that is not HTTP/1.1
             log.debug("connection ended", exc_info=True)
         finally:
             self._connections.discard(connection)
             connection.close()
 
-    def _exchange(self, connection: socket.socket, reader: IO[bytes]) -> bool:
-        """Read one request and answer it; whether the connection serves another."""
-        request_line = reader.readline().decode("latin-1")
-        if not request_line:
-            return False
+    def _exchange(self, connection: socket.socket, request_line: str, reader: IO[bytes]) -> None:
+        """Read the rest of one request and answer it; httpx keeps the connection open."""
         method, target, _ = request_line.split()
         headers: dict[str, str] = {}
         while (line := reader.readline().decode("latin-1")).strip():
@@ -157,8 +154,6 @@ class Simulator:
         body = reader.read(int(headers.get("content-length") or 0))
         reply = self.handle(method, target, headers.get("authorization"), body)
         self.send(connection, reply)
-        # httpx keeps every connection open; only a reply may close it.
-        return reply.headers.get("Connection") != "close"
 
     def send(self, connection: socket.socket, reply: Reply) -> None:
         """Write ``reply``, its payload framed by its length (a subclass may write others)."""
