@@ -11,7 +11,13 @@ from copy import deepcopy
 from typing import Any
 
 from reconciler.simulator import RequestRecord
-from reconciler.simulator.account import JSONObject, NumberRecord, account_from_state, now_iso
+from reconciler.simulator.account import (
+    JSONObject,
+    NumberRecord,
+    PersonaRecord,
+    account_from_state,
+    now_iso,
+)
 from reconciler.simulator.api import Reply, error_reply, json_reply
 from tests import simulator_faults as simulator
 
@@ -83,7 +89,8 @@ class Simulator(simulator.Simulator):
         with self.lock:
             if id in self.account.personas:
                 raise ValueError(f"persona {id!r} already exists")
-            persona = self.account.add_persona(id, name)
+            persona = self.account.personas[id] = PersonaRecord(id, name, now_iso())
+            self.account.order.append(id)
             for phone in numbers:
                 self.set_owner(phone, id)
             if deleted:

@@ -113,12 +113,6 @@ class Account:
         number.id = known.id if known else len(self.numbers) + 1
         self.numbers[number.phone_number] = number
 
-    def add_persona(self, persona_id: str, name: str) -> PersonaRecord:
-        """Add a persona stamped now, holding no numbers."""
-        persona = self.personas[persona_id] = PersonaRecord(persona_id, name, now_iso())
-        self.order.append(persona_id)
-        return persona
-
     def refuse_unknown(self, numbers: list[str]) -> None:
         """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
         if invalid := [n for n in numbers if n not in self.numbers]:

@@ -266,7 +266,9 @@ class Call:
         account.refuse_unknown(numbers)
         if agent.twin_id is None:
             twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
-            account.link_twin(agent, account.add_persona(twin_id, agent.name))
+            account.personas[twin_id] = PersonaRecord(twin_id, agent.name, now_iso())
+            account.order.append(twin_id)
+            account.link_twin(agent, account.personas[twin_id])
         twin = account.personas[str(agent.twin_id)]
         if twin.deleted_at is not None:
             raise SimulatedError(404, *PERSONA_NOT_FOUND)

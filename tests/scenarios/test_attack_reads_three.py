@@ -121,8 +121,7 @@ def test_a_401_on_one_page_is_reported_as_itself_when_it_stops_another(
 
 
 def persona_added(sim: Simulator) -> None:
-    with sim.lock:
-        sim.account.add_persona("p-new", "Added In The Dashboard")
+    sim.add_persona("p-new", "Added In The Dashboard")
 
 
 def persona_deleted(sim: Simulator) -> None:
