@@ -79,9 +79,8 @@ def _invalid(message: str, code: str = "INVALID_BODY") -> SimulatedError:
 
 @dataclass(frozen=True)
 class Call:
-    """One API request being served: the account and faults it sees, the path segments its
-    route names (unquoted), its query and JSON body. Each endpoint is a method; it runs with
-    the simulator's lock held and may change the account."""
+    """One API request being served, with the path segments its route names (unquoted). Each
+    endpoint is a method; it runs with the simulator's lock held and may change the account."""
 
     account: Account
     faults: Faults
