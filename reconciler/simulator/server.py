@@ -47,6 +47,8 @@ class Simulator:
     host: str = "127.0.0.1"
     port: int = 0
     faults: Faults = field(default_factory=Faults)
+    # The base URL clients use, set when it starts listening.
+    url: str = field(init=False)
     # Set while stopping: whatever waits (latency, a test's hang, a stream) wakes on it.
     stopping: threading.Event = field(default_factory=threading.Event, init=False)
     # Held while the account is read or changed; reentrant, so that a subclass's
@@ -70,6 +72,7 @@ class Simulator:
             # pages read at once), and the client waited a second to retry.
             self._listener = listener = socket.create_server((self.host, self.port), backlog=128)
             self.port = listener.getsockname()[1]
+            self.url = f"http://{self.host}:{self.port}"
             name = f"simulator-{self.port}"
             self._accepting = threading.Thread(target=self._accept, name=name, daemon=True)
             self._accepting.start()
@@ -94,13 +97,6 @@ class Simulator:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    @property
-    def url(self) -> str:
-        """The base URL clients use; only while serving."""
-        if self._listener is None:
-            raise RuntimeError("simulator is not running")
-        return f"http://{self.host}:{self.port}"
 
     @property
     def requests(self) -> list[RequestRecord]:
