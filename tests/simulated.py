@@ -1,21 +1,47 @@
 """The simulator as the tests drive it: the package's own, plus ways to read and change its
-account in process, as the dashboard would between two requests, and to filter its request log.
+account in process, as the dashboard would between two requests, and to filter its request log;
+in another process, ``POST /_sim/state`` replaces its account.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from typing import Any
 
 from reconciler.simulator import RequestRecord
-from reconciler.simulator.account import JSONObject, NumberRecord, now_iso
+from reconciler.simulator.account import (
+    JSONObject,
+    NumberRecord,
+    PersonaRecord,
+    account_from_state,
+    now_iso,
+)
+from reconciler.simulator.api import Reply, error_reply, json_reply
 from tests import simulator_faults as simulator
 
 
 class Simulator(simulator.Simulator):
     """A simulator with helpers for tests; each holds the simulator's lock (reentrant, so an
     ``on_write`` callback may call them)."""
+
+    def handle(self, method: str, target: str, auth: str | None, raw_body: bytes) -> Reply:
+        """The package's answer, but to ``POST /_sim/state``: the account replaced by the state
+        sent, whose answer is the new state (the benchmarks reset the account so)."""
+        if (method, target.rstrip("/"), auth) != ("POST", "/_sim/state", self.api_key):
+            return super().handle(method, target, auth, raw_body)
+        try:
+            self.load(json.loads(raw_body))
+        except ValueError as exc:
+            return error_reply(400, "INVALID_BODY", str(exc))
+        return json_reply(200, self.export_state())
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        """Replace the whole account (the request log and faults are kept)."""
+        account = account_from_state(state)
+        with self.lock:
+            self.account = account
 
     def reads(self) -> list[RequestRecord]:
         """The logged requests that were reads."""
@@ -63,7 +89,8 @@ class Simulator(simulator.Simulator):
         with self.lock:
             if id in self.account.personas:
                 raise ValueError(f"persona {id!r} already exists")
-            persona = self.account.add_persona(id, name)
+            persona = self.account.personas[id] = PersonaRecord(id, name, now_iso())
+            self.account.order.append(id)
             for phone in numbers:
                 self.set_owner(phone, id)
             if deleted:

@@ -21,9 +21,9 @@ from typing import Any, Literal, get_args
 from urllib.parse import quote, unquote
 
 from reconciler import simulator as package
-from reconciler.simulator import Reply, RequestRecord, json_reply
+from reconciler.simulator import RequestRecord
 from reconciler.simulator.account import PERSONA_NOT_FOUND, Account, SimulatedError
-from reconciler.simulator.api import Call, Endpoint, error_reply
+from reconciler.simulator.api import Call, Endpoint, Reply, error_reply, json_reply
 from reconciler.simulator.faults import Faults
 from reconciler.simulator.server import AUTH_FAILURE, reply_head
 
@@ -62,8 +62,6 @@ class Streamed(Reply):
 class Unsent(Reply):
     """A reply never written: the connection closes without an answer (lost, or hung)."""
 
-    headers: dict[str, str] = field(default_factory=lambda: {"Connection": "close"})
-
 
 def streamed(reply: Reply, pieces: Iterator[bytes]) -> Streamed:
     """``reply`` with ``pieces`` for a body."""
@@ -86,16 +84,8 @@ class Simulator(package.Simulator):
     on_write: Callable[[Simulator, RequestRecord], None] | None = None
 
     def serve(self, record: RequestRecord, authorised: bool, body_ok: bool) -> Reply:
-        own = partial(self._serve, record, authorised=authorised, body_ok=body_ok)
+        own = partial(super().serve, authorised=authorised, body_ok=body_ok)
         return own(record) if self.intercept is None else self.intercept(record, own)
-
-    def _serve(self, logged: RequestRecord, served: RequestRecord, **checks: bool) -> Reply:
-        """The package's reply to ``served``, lost when `perform` dropped it."""
-        reply = super().serve(served, **checks)
-        if not served.dropped:
-            return reply
-        logged.dropped = True
-        return Unsent(reply.status)
 
     def perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
         faults = self.faults
@@ -104,7 +94,15 @@ class Simulator(package.Simulator):
             scripted = faults.pop_status(is_write)
             if scripted and not 200 <= scripted < 300:
                 return faults.scripted_reply(scripted)
-            record.dropped = is_write and faults.take("drop_after_write")
+            if is_write and faults.take("drop_after_write"):
+                # Performed, its answer (or its error) logged but never sent.
+                try:
+                    return Unsent(self._perform(record, endpoint, call).status)
+                except SimulatedError as exc:
+                    return Unsent(exc.args[0])
+        return self._perform(record, endpoint, call)
+
+    def _perform(self, record: RequestRecord, endpoint: Endpoint, call: Call) -> Reply:
         if record.kind == "write" and self.on_write is not None:
             self.on_write(self, record)
         mode = getattr(self.faults, "attach_mode", "steal")
@@ -113,14 +111,15 @@ class Simulator(package.Simulator):
         return _attach_in_mode(call, mode, endpoint)
 
     def send(self, connection: socket.socket, reply: Reply) -> None:
-        if isinstance(reply, Unsent):
-            return None
-        if not isinstance(reply, Streamed):
+        if not isinstance(reply, Unsent | Streamed):
             return super().send(connection, reply)
-        connection.sendall(reply_head(reply, {}))
-        connection.settimeout(SEND_TIMEOUT)
-        for piece in reply.pieces:
-            connection.sendall(piece)
+        if isinstance(reply, Streamed):
+            connection.sendall(reply_head(reply, {}))
+            connection.settimeout(SEND_TIMEOUT)
+            for piece in reply.pieces:
+                connection.sendall(piece)
+        # The connection closes after it: the package's own loop then reads no more.
+        connection.shutdown(socket.SHUT_RDWR)
         return None
 
 
@@ -296,7 +295,8 @@ class TestFaults(Faults):
             reply = json_reply(429, {"status": "error", "message": "Rate limit exceeded"}, headers)
         if not self.html_errors:
             return reply
-        return replace(reply, payload=HTML_ERROR_PAGE, content_type="text/html; charset=utf-8")
+        html = {**reply.headers, "Content-Type": "text/html; charset=utf-8"}
+        return replace(reply, payload=HTML_ERROR_PAGE, headers=html)
 
     def take(self, name: str) -> bool:
         """Consume one token of the counter ``name`` (e.g. ``hang``), if any is left."""
@@ -468,7 +468,7 @@ def _rewritten(reply: Reply, value: Any) -> Reply:
 
 
 def _errors_as_string(reply: Reply) -> Reply:
-    if reply.content_type != "application/json":
+    if reply.headers.get("Content-Type", "application/json") != "application/json":
         return reply
     body = json.loads(reply.payload)
     errors = body.get("errors") if isinstance(body, dict) else None

@@ -2,8 +2,6 @@
 for tests, benchmarks and demos. It imports nothing else from the ``reconciler`` package, so it
 cannot share the client's assumptions."""
 
-from .api import Reply as Reply
-from .api import json_reply as json_reply
 from .cli import simulator_command as simulator_command
 from .server import RequestRecord as RequestRecord
 from .server import Simulator as Simulator

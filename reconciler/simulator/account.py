@@ -64,8 +64,6 @@ class PersonaRecord:
     created_at: str = EPOCH
     updated_at: str = ""
     deleted_at: str | None = None
-    role: str | None = None
-    description: str | None = None
     tags: list[str] = field(default_factory=list)
     # phone number -> persona_settings (None = fall back to the persona's defaults)
     numbers: dict[str, JSONObject | None] = field(default_factory=dict, init=False)
@@ -114,12 +112,6 @@ class Account:
         known = self.numbers.get(number.phone_number)
         number.id = known.id if known else len(self.numbers) + 1
         self.numbers[number.phone_number] = number
-
-    def add_persona(self, persona_id: str, name: str) -> PersonaRecord:
-        """Add a persona stamped now, holding no numbers."""
-        persona = self.personas[persona_id] = PersonaRecord(persona_id, name, now_iso())
-        self.order.append(persona_id)
-        return persona
 
     def refuse_unknown(self, numbers: list[str]) -> None:
         """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""

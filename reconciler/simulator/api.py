@@ -29,8 +29,8 @@ from .faults import Faults
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 MAX_AGENT_LIMIT, DEFAULT_AGENT_LIMIT = 500, 100
 MAX_LABEL_CHARS = 150
-# The fields of a persona object in the API's order; the image and version fields, which a
-# persona record lacks, are always null here.
+# The fields of a persona object in the API's order; those a persona record lacks (role,
+# description, image and versions) are always null here.
 _PERSONA_FIELDS = [
     *("id", "name", "role", "description", "tags", "image_url"),
     *("created_at", "updated_at", "deleted_at", "user_id"),
@@ -48,11 +48,10 @@ _NUMBER_NOT_FOUND = {"error": "Phone number not found"}
 
 @dataclass
 class Reply:
-    """One response, decided before anything is written to the socket."""
+    """One response, decided before anything is written to the socket (JSON unless headers say)."""
 
     status: int
     payload: bytes = b""
-    content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -80,9 +79,8 @@ def _invalid(message: str, code: str = "INVALID_BODY") -> SimulatedError:
 
 @dataclass(frozen=True)
 class Call:
-    """One API request being served: the account and faults it sees, the path segments its
-    route names (unquoted), its query and JSON body. Each endpoint is a method; it runs with
-    the simulator's lock held and may change the account."""
+    """One API request being served, with the path segments its route names (unquoted). Each
+    endpoint is a method; it runs with the simulator's lock held and may change the account."""
 
     account: Account
     faults: Faults
@@ -267,7 +265,9 @@ class Call:
         account.refuse_unknown(numbers)
         if agent.twin_id is None:
             twin_id = str(uuid5(NAMESPACE_URL, f"{TWIN_TAG}{agent.id}"))
-            account.link_twin(agent, account.add_persona(twin_id, agent.name))
+            account.personas[twin_id] = PersonaRecord(twin_id, agent.name, now_iso())
+            account.order.append(twin_id)
+            account.link_twin(agent, account.personas[twin_id])
         twin = account.personas[str(agent.twin_id)]
         if twin.deleted_at is not None:
             raise SimulatedError(404, *PERSONA_NOT_FOUND)

@@ -49,8 +49,7 @@ class Faults:
             setattr(self, name, float(value) if switches[name] == "float" else copy(value))
 
     def accepts(self, name: str, value: Any) -> bool:
-        """Whether switch ``name`` takes ``value``: a bool for a bool, else (seconds) any number,
-        0 or more."""
+        """Whether switch ``name`` takes ``value``: a bool for a flag, else seconds (0 or more)."""
         if self.switches()[name] == "bool":
             return isinstance(value, bool)
         return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0

@@ -27,8 +27,7 @@ H = TypeVar("H")
 
 @dataclass
 class RequestRecord:
-    """One API request as the simulator saw it: ``status`` is 0 while in flight and for a
-    request that hung; ``dropped`` marks a write applied whose answer was never sent."""
+    """One API request as the simulator saw it: ``status`` is 0 until it is answered."""
 
     method: str
     path: str
@@ -37,7 +36,6 @@ class RequestRecord:
     body: Any
     kind: Literal["read", "write"]
     persona_id: str | None
-    dropped: bool = False
 
 
 @dataclass(eq=False, repr=False)
@@ -49,6 +47,8 @@ class Simulator:
     host: str = "127.0.0.1"
     port: int = 0
     faults: Faults = field(default_factory=Faults)
+    # The base URL clients use, set when it starts listening.
+    url: str = field(init=False)
     # Set while stopping: whatever waits (latency, a test's hang, a stream) wakes on it.
     stopping: threading.Event = field(default_factory=threading.Event, init=False)
     # Held while the account is read or changed; reentrant, so that a subclass's
@@ -72,6 +72,7 @@ class Simulator:
             # pages read at once), and the client waited a second to retry.
             self._listener = listener = socket.create_server((self.host, self.port), backlog=128)
             self.port = listener.getsockname()[1]
+            self.url = f"http://{self.host}:{self.port}"
             name = f"simulator-{self.port}"
             self._accepting = threading.Thread(target=self._accept, name=name, daemon=True)
             self._accepting.start()
@@ -98,13 +99,6 @@ class Simulator:
         self.stop()
 
     @property
-    def url(self) -> str:
-        """The base URL clients use; only while serving."""
-        if self._listener is None:
-            raise RuntimeError("simulator is not running")
-        return f"http://{self.host}:{self.port}"
-
-    @property
     def requests(self) -> list[RequestRecord]:
         """Every API request so far, in arrival order (control requests excluded)."""
         return list(self._log)
@@ -116,12 +110,6 @@ class Simulator:
         """The account in state-file form."""
         with self.lock:
             return export_state(self.account)
-
-    def load(self, state: Mapping[str, Any]) -> None:
-        """Replace the whole account (the request log and faults are kept)."""
-        account = account_from_state(state)
-        with self.lock:
-            self.account = account
 
     def _accept(self) -> None:
         listener = self._listener
@@ -144,19 +132,16 @@ class Simulator:
             # waits for the client's delayed ACK (~40 ms).
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with connection.makefile("rb") as reader:
-                while self._exchange(connection, reader):
-                    pass
+                while request_line := reader.readline().decode("latin-1"):
+                    self._exchange(connection, request_line, reader)
         except Exception:  # a client gone, or a request that is not HTTP/1.1
             log.debug("connection ended", exc_info=True)
         finally:
             self._connections.discard(connection)
             connection.close()
 
-    def _exchange(self, connection: socket.socket, reader: IO[bytes]) -> bool:
-        """Read one request and answer it; whether the connection serves another."""
-        request_line = reader.readline().decode("latin-1")
-        if not request_line:
-            return False
+    def _exchange(self, connection: socket.socket, request_line: str, reader: IO[bytes]) -> None:
+        """Read the rest of one request and answer it; httpx keeps the connection open."""
         method, target, _ = request_line.split()
         headers: dict[str, str] = {}
         while (line := reader.readline().decode("latin-1")).strip():
@@ -165,8 +150,6 @@ class Simulator:
         body = reader.read(int(headers.get("content-length") or 0))
         reply = self.handle(method, target, headers.get("authorization"), body)
         self.send(connection, reply)
-        # httpx keeps every connection open; only a reply may close it.
-        return reply.headers.get("Connection") != "close"
 
     def send(self, connection: socket.socket, reply: Reply) -> None:
         """Write ``reply``, its payload framed by its length (a subclass may write others)."""
@@ -231,8 +214,6 @@ class Simulator:
                 raise ValueError("expected a JSON object")
             if path == "/_sim/log/clear":
                 self.clear_log()
-            elif method == "POST" and path == "/_sim/state":
-                self.load(body)
             elif method == "POST":
                 self.faults.update(body)
         except ValueError as exc:
@@ -245,7 +226,6 @@ CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
     ("GET", "/_sim/log", lambda sim: {"requests": [asdict(r) for r in sim.requests]}),
     ("POST", "/_sim/log/clear", lambda sim: {"status": "success"}),
     ("GET", "/_sim/state", lambda sim: sim.export_state()),
-    ("POST", "/_sim/state", lambda sim: sim.export_state()),
     ("GET", "/_sim/faults", lambda sim: sim.faults.to_dict()),
     ("POST", "/_sim/faults", lambda sim: sim.faults.to_dict()),
 ]
@@ -277,6 +257,6 @@ def reply_head(reply: Reply, framing: Mapping[str, str]) -> bytes:
     ``http.server`` writes them (its ``Server`` value ends in a space)."""
     lines = [f"HTTP/1.1 {reply.status} {responses.get(reply.status, '')}"]
     lines += ["Server: BlandSimulator/1.0 ", f"Date: {formatdate(usegmt=True)}"]
-    headers = {"Content-Type": reply.content_type, **framing, **reply.headers}
+    headers = {"Content-Type": "application/json", **framing, **reply.headers}
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return "\r\n".join([*lines, "", ""]).encode("latin-1")

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from reconciler.cli import Settings
-from reconciler.simulator import Reply, Simulator
+from reconciler.simulator import Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import RunCli
 from tests.scenarios.agent_account import (
     BOT,
@@ -217,7 +218,7 @@ def _answering(sim: Simulator, method: str, path: str, body: bytes) -> None:
     def intercept(record: Any, serve: Any) -> Reply:
         reply = serve(record) if serve_before is None else serve_before(record, serve)
         if record.method == method and record.path == path:
-            return Reply(200, body, "application/json", {})
+            return Reply(200, body)
         return reply
 
     sim.intercept = intercept
@@ -267,7 +268,7 @@ def _writes_answered_but_not_done(sim: Simulator, path_end: str, answer: bytes) 
 
     def intercept(record: Any, serve: Any) -> Reply:
         if record.method == "POST" and record.path.endswith(path_end):
-            return Reply(200, answer, "application/json", {})
+            return Reply(200, answer)
         return serve(record)
 
     sim.intercept = intercept
@@ -505,7 +506,7 @@ def test_an_agent_write_refused_or_garbled_ends_incomplete_with_numbers_routed(
     def intercept(record: Any, serve: Any) -> Reply:
         if record.method == "POST" and record.path.startswith("/v2/"):
             body = b"<html>502</html>" if answer is None else _json(answer)
-            return Reply(status, body, "application/json", {})
+            return Reply(status, body)
         return serve(record)
 
     sim.intercept = intercept

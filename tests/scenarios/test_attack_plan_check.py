@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Reply, RequestRecord, Simulator
+from reconciler.simulator import RequestRecord, Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, RunCli, write_config
 from tests.forked_cli import ForkedCli
 from tests.scenarios.test_gitops_loop import _hide_on_first_listing
@@ -173,7 +174,7 @@ def _support_attach_fails(sim: Simulator) -> None:
     def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
         if record.path.endswith(f"{SUPPORT}/inbound/attach"):
             body = b'{"errors": [{"error": "BAD_REQUEST", "message": "no"}]}'
-            return Reply(400, body, "application/json", {})
+            return Reply(400, body)
         return serve(record)
 
     sim.intercept = intercept

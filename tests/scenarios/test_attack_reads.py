@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Reply
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, TEST_KEY, Result, RunCli, write_config, writes
 from tests.scenarios import agent_account
 from tests.scenarios.conftest import StartSim
@@ -57,7 +57,7 @@ def rewrite_inbound(sim: Simulator, edit: Callable[[Entries], Entries]) -> None:
             return reply
         answer = json.loads(reply.payload)
         answer["inbound_numbers"] = edit(answer["inbound_numbers"])
-        return Reply(200, json.dumps(answer).encode(), "application/json", {})
+        return Reply(200, json.dumps(answer).encode())
 
     sim.intercept = intercept
 
@@ -125,7 +125,7 @@ def test_an_entry_showing_a_number_free_does_not_hide_another_entry_showing_it_h
                 persona["inbound_numbers"] = [
                     n for n in persona["inbound_numbers"] if FREE not in json.dumps(n)
                 ]
-        return Reply(200, json.dumps(answer).encode(), "application/json", {})
+        return Reply(200, json.dumps(answer).encode())
 
     sim.intercept = intercept
 

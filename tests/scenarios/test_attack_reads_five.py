@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.simulator import Reply
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, RunCli, write_config
 from tests.scenarios import agent_account
 from tests.scenarios.agent_account import BOT, N101, N102, SUPPORT, TWIN, writes
@@ -156,7 +156,7 @@ def test_a_read_by_number_that_fails_stops_the_reads_not_yet_started(
     def intercept(record: Any, serve: Any) -> Reply:
         if record.method == "GET" and record.path.endswith(FREE[0][1:]):
             body = {"phone_number": 12}  # a number that is not a string
-            return Reply(200, json.dumps(body).encode(), "application/json", {})
+            return Reply(200, json.dumps(body).encode())
         return serve(record) if before is None else before(record, serve)
 
     sim.intercept = intercept

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from reconciler.settings import Settings
-from reconciler.simulator import Reply
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, RunCli
 from tests.scenarios import agent_account
 from tests.scenarios.agent_account import BOT, N101, N102, N105, TWIN, writes
@@ -38,7 +38,7 @@ BUSY = {"data": None, "errors": [{"error": "UNAVAILABLE", "message": "try again"
 
 
 def answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, json.dumps(body).encode(), "application/json", headers or {})
+    return Reply(status, json.dumps(body).encode(), headers=headers or {})
 
 
 def exported_numbers(text: str) -> set[str]:

@@ -16,7 +16,7 @@ import pytest
 
 from reconciler.api.transport import Transport
 from reconciler.settings import Settings
-from reconciler.simulator import Reply
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, RunCli, writes
 from tests.scenarios.conftest import StartSim
 from tests.scenarios.test_attack_reads_two import after_reads, no_crash
@@ -27,7 +27,7 @@ BUSY = {"data": None, "errors": [{"error": "UNAVAILABLE", "message": "try again"
 
 
 def answer(status: int, body: dict[str, Any]) -> Reply:
-    return Reply(status, json.dumps(body).encode(), "application/json", {})
+    return Reply(status, json.dumps(body).encode())
 
 
 # -- a 401 that stops a page waiting for its retry ---------------------------------------------
@@ -121,8 +121,7 @@ def test_a_401_on_one_page_is_reported_as_itself_when_it_stops_another(
 
 
 def persona_added(sim: Simulator) -> None:
-    with sim.lock:
-        sim.account.add_persona("p-new", "Added In The Dashboard")
+    sim.add_persona("p-new", "Added In The Dashboard")
 
 
 def persona_deleted(sim: Simulator) -> None:

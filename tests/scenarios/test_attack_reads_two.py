@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.simulator import Reply
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, Result, RunCli, write_config, writes
 from tests.scenarios import agent_account
 from tests.scenarios.conftest import StartSim
@@ -235,7 +235,7 @@ def test_a_page_past_the_end_answering_an_error_is_dropped_or_reported_as_itself
     def intercept(record: Any, serve: Any) -> Reply:
         if record.path == "/v1/personas" and record.query.get("page") == "3":
             page_two.wait(10)  # answered after it, else page 2 is stopped
-            return Reply(status, json.dumps(PAST_THE_END).encode(), "application/json", {})
+            return Reply(status, json.dumps(PAST_THE_END).encode())
         reply: Reply = serve(record) if before is None else before(record, serve)
         if record.path == "/v1/personas" and record.query.get("page") == "2":
             page_two.set()

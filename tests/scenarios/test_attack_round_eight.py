@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Reply, RequestRecord
+from reconciler.simulator import RequestRecord
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, TEST_KEY, FakeTime, Result, RunCli, write_config, writes
 from tests.scenarios.conftest import StartSim
 from tests.simulated import Simulator

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Reply, RequestRecord, Simulator, json_reply
+from reconciler.simulator import RequestRecord, Simulator
+from reconciler.simulator.api import Reply, json_reply
 from tests.conftest import RunCli, write_config
 from tests.scenarios import agent_account as agents
 from tests.scenarios.conftest import StartSim

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Reply, Simulator
+from reconciler.simulator import Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import RunCli
 from tests.scenarios.agent_account import (
     BOT,
@@ -85,7 +86,7 @@ def _tag_in_reads(sim: Simulator, persona_id: str, tags: list[str]) -> None:
         for item in items:
             if item["id"] == persona_id:
                 item["tags"] = tags
-        return Reply(200, _json(body), "application/json", {})
+        return Reply(200, _json(body))
 
     _in_front(sim, play)
 
@@ -98,7 +99,7 @@ def _binding_answer(sim: Simulator, agent: str, twin: str | None, then: Any = No
             if then is not None:
                 then(sim)
             body = {"data": {"agent_id": agent, "persona_id": twin}, "errors": None}
-            return Reply(200, _json(body), "application/json", {})
+            return Reply(200, _json(body))
         return serve(record)
 
     _in_front(sim, play)

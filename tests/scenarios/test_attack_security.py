@@ -16,7 +16,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from reconciler.simulator import Reply, Simulator
+from reconciler.simulator import Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import TEST_KEY, RunCli
 from tests.scenarios.conftest import StartSim
 
@@ -207,7 +208,7 @@ def test_an_agent_answer_echoing_the_key_never_shows_it(
 
     def intercept(record: Any, serve: Any) -> Reply:
         if record.method == "POST" and record.path.startswith("/v2/"):
-            return Reply(400, json.dumps(echoed).encode(), "application/json", {})
+            return Reply(400, json.dumps(echoed).encode())
         return serve(record)
 
     sim.intercept = intercept

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.simulator import Reply, RequestRecord, Simulator
+from reconciler.simulator import RequestRecord, Simulator
+from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, RunCli, write_config, writes
 
 PATHWAY = {"pathway_id": "pw_ivr"}
@@ -150,7 +151,7 @@ def _hide_on_first_listing(sim: Simulator, persona_id: str) -> None:
         if body["data"]:
             seen.append(True)
             body["data"] = [p for p in body["data"] if p["id"] != persona_id]
-        return Reply(reply.status, json.dumps(body).encode(), reply.content_type, reply.headers)
+        return Reply(reply.status, json.dumps(body).encode(), headers=reply.headers)
 
     sim.intercept = intercept
 

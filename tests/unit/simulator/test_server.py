@@ -151,6 +151,11 @@ def test_control_endpoints(sim: Simulator, client: httpx.Client, tmp_path: Path)
     with Simulator(load_state(dumped), api_key=KEY) as copy:
         assert copy.export_state() == state
         assert copy.owners() == sim.owners()
+    assert (
+        client.post("/_sim/state", json=base_state()).json()
+        == Simulator(base_state()).export_state()
+    )
+    assert client.post("/_sim/state", json=[]).status_code == 400
 
     response = client.post("/_sim/faults", json={"write_statuses": [503], "retry_after": "1"})
     assert response.status_code == 200 and response.json()["write_statuses"] == [503]
