@@ -53,7 +53,6 @@ class Settings:
     confirm: Callable[[], None] | None = None
     # An apply touching at least this many personas shows a progress bar on a terminal.
     progress_min_personas: int = 10
-    read_config: Callable[..., Desired] = load_config
     # Where a warning goes, the key file's or export's (the command line prints it on stderr).
     warn: Callable[[str], None] = logging.getLogger(__name__).warning
     # The API key once read (key()); each run's Settings starts without it.
@@ -125,7 +124,7 @@ class Settings:
         if found:
             source: Desired | SavedPlan = read_plan_file(found[0], signing_key(self.key()))
         else:
-            source = targeted(self.read_config(list(files), max_bytes=self.max_file_size), targets)
+            source = targeted(load_config(list(files), max_bytes=self.max_file_size), targets)
         option, path = output
         if path is not None:  # nor the config a saved plan was made from
             desired = source if isinstance(source, Desired) else source.desired
