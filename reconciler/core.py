@@ -274,7 +274,7 @@ def export_account(settings: Settings, out: str | None, *, force: bool = False) 
         "pass --force to replace it)"
     )
     if out is not None:
-        refuse_overwriting("--out", out, settings.inputs((), ""))
+        refuse_overwriting("--out", out, {settings.key_file(): "API key file"})
         if os.path.lexists(out) and not force:
             raise InputError(exists)
     with settings.client() as account:

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
@@ -89,12 +89,9 @@ class Settings:
         force = os.environ.get("FORCE_COLOR", "")
         return force != "0" if force else self.stdout_is_terminal()
 
-    def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
-        """The files this run reads (as `what`, and the key file), for refuse_overwriting."""
-        found = dict.fromkeys(files, what)
-        if key_file := key_file_from(self.api_key_file, os.environ):
-            found[key_file] = "API key file"
-        return found
+    def key_file(self) -> str:
+        """The API key file named by --api-key-file or BLAND_API_KEY_FILE ("" for none)."""
+        return key_file_from(self.api_key_file, os.environ) or ""
 
     def read_inputs(
         self,
@@ -129,8 +126,9 @@ class Settings:
         if path is not None:  # nor the config a saved plan was made from
             desired = source if isinstance(source, Desired) else source.desired
             what = "plan file" if found else "config file"
-            inputs = {**self.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
-            refuse_overwriting(option, path, inputs)
+            inputs = dict.fromkeys(desired.files, "config file")
+            inputs[self.key_file()] = "API key file"
+            refuse_overwriting(option, path, {**inputs, **dict.fromkeys(files, what)})
         return source
 
     def key(self) -> str:
@@ -146,8 +144,7 @@ class Settings:
     def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
         """A client for BLAND_API_URL with these settings and httpx's event hooks."""
         base_url, key = self.base_url(), self.key()
-        key_file = key_file_from(self.api_key_file, os.environ) or ""
-        if warning := readable_by_others("API key file", key_file):
+        if warning := readable_by_others("API key file", self.key_file()):
             self.warn(warning)
         return BlandClient(
             base_url,
