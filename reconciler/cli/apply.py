@@ -190,11 +190,10 @@ class _Run:
         """Reports what the writes did (on stderr once stdout is closed: the report is the one
         place that says what was written); what ends the run short of success, if anything."""
         if result.plans and not self.quiet:
-            signal_name = self.stopper.signal_name or None
             lines, last = report_text(
                 result,
                 costs(self.client),
-                signal_name=signal_name,
+                signal_name=self.stopper.signal_name,
                 stdout_closed=STDOUT_CLOSED.is_set(),
             )
             for line in lines:
