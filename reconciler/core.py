@@ -76,7 +76,7 @@ def plan_config(
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
     if out is not None:
-        key, url = signing_key(settings.key()), client.base_url
+        key, url = signing_key(settings.key), client.base_url
         text = render_plan_file(desired, plan, thresholds, url, key, redact=REDACTOR.clean)
         write_atomic(out, text, mode=0o600, what="plan file")
     return plan

@@ -14,7 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, NoReturn
 
 from reconciler.api import BlandClient
@@ -55,8 +56,6 @@ class Settings:
     progress_min_personas: int = 10
     # Where a warning goes, the key file's or export's (the command line prints it on stderr).
     warn: Callable[[str], None] = logging.getLogger(__name__).warning
-    # The API key once read (key()); each run's Settings starts without it.
-    _key: str | None = field(default=None, init=False, repr=False)
 
     def given(
         self, timeout: float | None, max_response_size: str | None, **options: Any
@@ -119,7 +118,7 @@ class Settings:
         if found and targets:
             raise InputError(f"{found[0]}: --target goes with config files; a saved plan is whole")
         if found:
-            source: Desired | SavedPlan = read_plan_file(found[0], signing_key(self.key()))
+            source: Desired | SavedPlan = read_plan_file(found[0], signing_key(self.key))
         else:
             source = targeted(load_config(list(files), max_bytes=self.max_file_size), targets)
         option, path = output
@@ -131,11 +130,10 @@ class Settings:
             refuse_overwriting(option, path, {**inputs, **dict.fromkeys(files, what)})
         return source
 
+    @cached_property
     def key(self) -> str:
         """The API key, read once per run: a key file may be a pipe, empty when read again."""
-        if self._key is None:
-            self._key = api_key(self.api_key_file, os.environ)
-        return self._key
+        return api_key(self.api_key_file, os.environ)
 
     def base_url(self) -> str:
         """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
@@ -143,7 +141,7 @@ class Settings:
 
     def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
         """A client for BLAND_API_URL with these settings and httpx's event hooks."""
-        base_url, key = self.base_url(), self.key()
+        base_url, key = self.base_url(), self.key
         if warning := readable_by_others("API key file", self.key_file()):
             self.warn(warning)
         return BlandClient(

@@ -80,8 +80,7 @@ def test_a_timeout_variable_that_is_no_timeout_is_named(
 class Keyed(Settings):
     """Settings whose API key signs plan files as test_core's KEY."""
 
-    def key(self) -> str:
-        return "sk-test"
+    key = "sk-test"
 
 
 def test_saved_plans_are_found_by_content_not_name(
