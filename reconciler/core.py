@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import replace
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from reconciler.api import BlandClient
 from reconciler.apply.result import ApplyResult, Write
@@ -36,7 +35,7 @@ from reconciler.planner import build_plan
 from reconciler.render import MAX_FINDINGS_SHOWN, owner_rows, plan_document
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
-from reconciler.settings import Settings
+from reconciler.settings import GracefulStop, Settings, handled_by
 from reconciler.text import and_more, counted
 
 
@@ -77,7 +76,7 @@ def plan_config(
     with settings.client() as client:
         plan = make_plan(desired, client, thresholds, force=force)
     if out is not None:
-        key, url = signing_key(settings.key()), client.base_url
+        key, url = signing_key(settings.key), client.base_url
         text = render_plan_file(desired, plan, thresholds, url, key, redact=REDACTOR.clean)
         write_atomic(out, text, mode=0o600, what="plan file")
     return plan
@@ -200,50 +199,43 @@ def converge(
     return result
 
 
-class ApplyHooks(Protocol):
-    """What an apply asks of the command layer, which prints and handles signals for it."""
-
-    stop: threading.Event  # set: send nothing more (a signal, stdout closed)
-
-    def show(self, plan: Plan) -> None: ...  # the plan, before its valves are enforced
-    # A line: a valve --force lets through, a saved plan already applied, a repair's note.
-    def say(self, line: str) -> None: ...
-    def writes(self) -> AbstractContextManager[object]: ...  # around all writes (signals)
-    # Around each plan's writes (the first, the repair): gets each as it goes out and ends.
-    def writing(self, plan: Plan) -> AbstractContextManager[OnWrite]: ...
-
-
 def apply(
     source: Desired | SavedPlan,
     account: AccountWriter,
     valves: Mapping[str, Any],
-    hooks: ApplyHooks,
     *,
+    show: Callable[[Plan], None],
+    say: Callable[[str], None],
+    writing: Callable[[Plan], AbstractContextManager[OnWrite]],
+    stopper: GracefulStop,
     warn: Callable[[str], None],
     force: bool = False,
     parallelism: int = 4,
     confirm: Callable[[], None] | None = None,
     log_file: str | None = None,
 ) -> tuple[Plan, ApplyResult]:
-    """Plan from a config, or check a saved plan; show it, enforce the valves, ask (`confirm`
+    """Plan from a config, or check a saved plan; `show` it, enforce the valves, ask (`confirm`
     raises to stop) and check the account again, write (each on record in `log_file`: `warn`
-    says if others can read it), and converge. The plan shown, and what the writes did."""
+    says if others can read it), and converge. `say` tells of a valve --force lets through, a
+    saved plan already applied, a repair; `writing` is around each plan's writes and gets each
+    as it goes out and ends; `stopper` handles SIGINT and SIGTERM while they go out, its event
+    stopping them. The plan shown, and what the writes did."""
     if isinstance(source, SavedPlan):
         # The saved thresholds, with any given now winning, as for a config's `safety:`.
         desired, thresholds = source.desired, source.thresholds.overridden(valves)
-        plan = assess(plan_from_saved(source, account, hooks.say), thresholds, force=force)
+        plan = assess(plan_from_saved(source, account, say), thresholds, force=force)
         confirm = None  # a saved plan was reviewed when it was made: it is not asked again
     else:
         desired, thresholds = source, Thresholds().overridden(source.safety).overridden(valves)
         plan = make_plan(desired, account, thresholds, force=force)
-    hooks.show(plan)
+    show(plan)
     if plan.is_empty:
         return plan, ApplyResult(settled=True)
     for valve in enforce(plan):  # Refused before any write
-        hooks.say(f"note: --force given: applying although {valve}")
+        say(f"note: --force given: applying although {valve}")
 
     def send(each: Plan, result: ApplyResult) -> None:
-        with hooks.writing(each) as on_write:
+        with writing(each) as on_write:
 
             def logged(write: Write) -> None:
                 try:
@@ -252,7 +244,7 @@ def apply(
                 finally:
                     on_write(write)
 
-            PlanWriter(each, account, result, parallelism, hooks.stop, logged).apply()
+            PlanWriter(each, account, result, parallelism, stopper.event, logged).apply()
 
     # Opened before the question: a path that cannot be written stops before anything is asked.
     audit = None if log_file is None else AuditLog(log_file)
@@ -268,8 +260,8 @@ def apply(
                     f"the account changed while the plan waited for confirmation ({found}): "
                     "nothing was written. Run apply again to see the new plan."
                 )
-        with hooks.writes():
-            result = converge(plan, desired, account, thresholds, send, hooks.say)
+        with handled_by(stopper):  # a first signal stops new writes
+            result = converge(plan, desired, account, thresholds, send, say)
     return plan, result
 
 
@@ -282,7 +274,7 @@ def export_account(settings: Settings, out: str | None, *, force: bool = False) 
         "pass --force to replace it)"
     )
     if out is not None:
-        refuse_overwriting("--out", out, settings.inputs((), ""))
+        refuse_overwriting("--out", out, {settings.key_file(): "API key file"})
         if os.path.lexists(out) and not force:
             raise InputError(exists)
     with settings.client() as account:

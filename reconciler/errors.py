@@ -99,9 +99,6 @@ class LogFailed(ReconcilerError):
 class OutputClosed(ReconcilerError):
     """stdout is a pipe whose reader has gone (`| head`): nothing more can be shown there."""
 
-    def __init__(self) -> None:
-        super().__init__("stdout was closed before all output was written")
-
 
 class Refused(ReconcilerError):
     """Apply refuses the plan before any write: it trips a safety valve or touches a protected

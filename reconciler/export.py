@@ -66,7 +66,13 @@ def export_config(live: Live) -> tuple[str, list[str], str]:
             for number in sorted(owner.numbers):
                 lines.extend(_number_lines(owner, number))
     text = "\n".join(lines) + "\n"
-    check_plans_clean(text, live)
+    # Read back as a config, it plans clean against the same account, whatever that holds.
+    try:
+        leftover = build_plan(load_config_sources([("the export", text.encode("utf-8"))]), live)
+    except ConfigError as error:
+        raise ReconcilerError(f"the export is not a valid config: {error}") from None
+    if not leftover.is_empty:
+        raise ReconcilerError(f"the export would not plan clean: {leftover.summary_line()}")
     agents = sum(1 for owner in held if owner_kind(owner.id) == "agent")
     numbers = sum(len(owner.numbers) for owner in held)
     holds = f"{len(held) - agents} personas, " + (f"{agents} agents, " if agents else "")
@@ -110,17 +116,6 @@ def _kept(owner: LivePersona, number: str) -> tuple[str | None, RoutingSettings 
     if settings is not None and not _settings_check().is_valid(settings.as_dict()):
         settings = None
     return label, settings
-
-
-def check_plans_clean(text: str, live: Live) -> None:
-    """Read an export back as a config and plan it against the same account: the promise of
-    export is that it plans clean, whatever the account holds."""
-    try:
-        leftover = build_plan(load_config_sources([("the export", text.encode("utf-8"))]), live)
-    except ConfigError as error:
-        raise ReconcilerError(f"the export is not a valid config: {error}") from None
-    if not leftover.is_empty:
-        raise ReconcilerError(f"the export would not plan clean: {leftover.summary_line()}")
 
 
 def _warnings(live: Live, held: list[LivePersona], text: str) -> list[str]:

@@ -12,9 +12,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, NoReturn
 
 from reconciler.api import BlandClient
@@ -53,11 +54,8 @@ class Settings:
     confirm: Callable[[], None] | None = None
     # An apply touching at least this many personas shows a progress bar on a terminal.
     progress_min_personas: int = 10
-    read_config: Callable[..., Desired] = load_config
     # Where a warning goes, the key file's or export's (the command line prints it on stderr).
     warn: Callable[[str], None] = logging.getLogger(__name__).warning
-    # The API key once read (key()); each run's Settings starts without it.
-    _key: str | None = field(default=None, init=False, repr=False)
 
     def given(
         self, timeout: float | None, max_response_size: str | None, **options: Any
@@ -90,12 +88,9 @@ class Settings:
         force = os.environ.get("FORCE_COLOR", "")
         return force != "0" if force else self.stdout_is_terminal()
 
-    def inputs(self, files: Iterable[str], what: str) -> dict[str, str]:
-        """The files this run reads (as `what`, and the key file), for refuse_overwriting."""
-        found = dict.fromkeys(files, what)
-        if key_file := key_file_from(self.api_key_file, os.environ):
-            found[key_file] = "API key file"
-        return found
+    def key_file(self) -> str:
+        """The API key file named by --api-key-file or BLAND_API_KEY_FILE ("" for none)."""
+        return key_file_from(self.api_key_file, os.environ) or ""
 
     def read_inputs(
         self,
@@ -123,22 +118,22 @@ class Settings:
         if found and targets:
             raise InputError(f"{found[0]}: --target goes with config files; a saved plan is whole")
         if found:
-            source: Desired | SavedPlan = read_plan_file(found[0], signing_key(self.key()))
+            source: Desired | SavedPlan = read_plan_file(found[0], signing_key(self.key))
         else:
-            source = targeted(self.read_config(list(files), max_bytes=self.max_file_size), targets)
+            source = targeted(load_config(list(files), max_bytes=self.max_file_size), targets)
         option, path = output
         if path is not None:  # nor the config a saved plan was made from
             desired = source if isinstance(source, Desired) else source.desired
             what = "plan file" if found else "config file"
-            inputs = {**self.inputs(desired.files, "config file"), **dict.fromkeys(files, what)}
-            refuse_overwriting(option, path, inputs)
+            inputs = dict.fromkeys(desired.files, "config file")
+            inputs[self.key_file()] = "API key file"
+            refuse_overwriting(option, path, {**inputs, **dict.fromkeys(files, what)})
         return source
 
+    @cached_property
     def key(self) -> str:
         """The API key, read once per run: a key file may be a pipe, empty when read again."""
-        if self._key is None:
-            self._key = api_key(self.api_key_file, os.environ)
-        return self._key
+        return api_key(self.api_key_file, os.environ)
 
     def base_url(self) -> str:
         """BLAND_API_URL (or the default), refusing an insecure URL before anything is sent."""
@@ -146,9 +141,8 @@ class Settings:
 
     def client(self, event_hooks: EventHooks | None = None) -> BlandClient:
         """A client for BLAND_API_URL with these settings and httpx's event hooks."""
-        base_url, key = self.base_url(), self.key()
-        key_file = key_file_from(self.api_key_file, os.environ) or ""
-        if warning := readable_by_others("API key file", key_file):
+        base_url, key = self.base_url(), self.key
+        if warning := readable_by_others("API key file", self.key_file()):
             self.warn(warning)
         return BlandClient(
             base_url,

@@ -142,7 +142,7 @@ def report_json(
 
 
 def report_text(
-    result: ApplyResult, costs: str, *, signal_name: str | None, stdout_closed: bool
+    result: ApplyResult, costs: str, *, signal_name: str, stdout_closed: bool
 ) -> tuple[list[str], str | None]:
     """The report of an apply that sent writes: its lines (notes, the line of numbers in the
     plans' units ended by `costs`, what retries and waits cost, and when it fell short every write
@@ -173,7 +173,7 @@ def report_text(
     lines = [f"note: {note}" for note in result.notes]
     if result.converged:
         return [*lines, f"Apply complete: {line}{costs}."], None
-    if signal_name is not None:
+    if signal_name:
         head = f"Apply interrupted by {signal_name}"
     elif result.stopped_by is not None:
         head = "Apply stopped"

@@ -33,21 +33,21 @@ STDOUT_CLOSED = threading.Event()
 def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False) -> None:
     """Print, with every secret redacted; escape codes only where `colour` (styled text).
     Raises OutputClosed once stdout is a closed pipe."""
-    if not err and STDOUT_CLOSED.is_set():
-        raise OutputClosed()
-    try:
-        click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
-    except BrokenPipeError:
-        if err:
-            return  # stderr is gone too: nothing is left to tell
-        STDOUT_CLOSED.set()
-        # What is still buffered, and the interpreter's flush at exit, go nowhere instead of
-        # failing again (the "Exception ignored ... BrokenPipeError" Python prints at exit).
-        with suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        raise OutputClosed() from None
+    if err or not STDOUT_CLOSED.is_set():
+        try:
+            click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
+            return
+        except BrokenPipeError:
+            if err:
+                return  # stderr is gone too: nothing is left to tell
+            STDOUT_CLOSED.set()
+            # What is still buffered, and the interpreter's flush at exit, go nowhere instead of
+            # failing again (the "Exception ignored ... BrokenPipeError" Python prints at exit).
+            with suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+    raise OutputClosed("stdout was closed before all output was written")
 
 
 def label(files: Sequence[str]) -> str:

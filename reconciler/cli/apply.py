@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -31,7 +31,7 @@ from reconciler.core import apply, costs
 from reconciler.errors import ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
-from reconciler.settings import GracefulStop, Settings, end_now, handled_by
+from reconciler.settings import GracefulStop, Settings, end_now
 
 
 @cli.command("apply")
@@ -87,7 +87,10 @@ def apply_command(
                 source,
                 client,
                 valves,
-                run,
+                show=run.show,
+                say=run.say,
+                writing=run.writing,
+                stopper=run.stopper,
                 warn=settings.warn,
                 force=force,
                 parallelism=parallelism,
@@ -109,7 +112,7 @@ def apply_command(
 
 @dataclass
 class _Run:
-    """core.ApplyHooks for the command line: prints the plan, each write and the report, and
+    """What core.apply asks of the command line: prints the plan, each write and the report, and
     turns the first signal into a stop."""
 
     client: BlandClient
@@ -123,7 +126,6 @@ class _Run:
 
     def __post_init__(self) -> None:
         self.stopper = GracefulStop(self.on_signal, self.on_second)
-        self.stop = self.stopper.event
 
     def show(self, plan: Plan) -> None:
         """The plan, as plan prints it (the JSON report carries it instead)."""
@@ -138,7 +140,7 @@ class _Run:
             echo(line)
         except OutputClosed:
             self.client.cancel()
-            self.stop.set()
+            self.stopper.event.set()
 
     def on_signal(self, signum: int) -> None:
         self.client.cancel()
@@ -156,10 +158,6 @@ class _Run:
             err=True,
         )
         end_now(signum)
-
-    def writes(self) -> AbstractContextManager[None]:
-        """Around every write: a first SIGINT or SIGTERM only stops new writes."""
-        return handled_by(self.stopper)
 
     @contextmanager
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
@@ -192,11 +190,10 @@ class _Run:
         """Reports what the writes did (on stderr once stdout is closed: the report is the one
         place that says what was written); what ends the run short of success, if anything."""
         if result.plans and not self.quiet:
-            signal_name = self.stopper.signal_name or None
             lines, last = report_text(
                 result,
                 costs(self.client),
-                signal_name=signal_name,
+                signal_name=self.stopper.signal_name,
                 stdout_closed=STDOUT_CLOSED.is_set(),
             )
             for line in lines:

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import Settings
 from tests.conftest import EXAMPLES, ROOT, TEST_KEY, RunCli, point_cli_at
 from tests.simulated import Simulator
 
@@ -229,11 +228,13 @@ def _position(line: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def test_an_unexpected_exception_is_one_line_suggesting_v(run_cli: RunCli, seams: Settings) -> None:
+def test_an_unexpected_exception_is_one_line_suggesting_v(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("first line\nsecond line")
 
-    seams.read_config = broken
+    monkeypatch.setattr("reconciler.settings.load_config", broken)
     result = run_cli("validate", EXAMPLES / "personas.yaml")
     assert result.code == 1
     assert result.err == (

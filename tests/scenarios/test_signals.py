@@ -151,12 +151,14 @@ def test_a_signal_during_validate_ends_it(
     script = tmp_path / "validate_interrupted.py"
     script.write_text(
         "import os, sys\n"
-        "from reconciler.cli import Settings, main\n"
+        "import reconciler.settings\n"
+        "from reconciler.cli import main\n"
         "from reconciler.config.load import load_config\n"
         "def interrupted(files, **limits):\n"
         f"    os.kill(os.getpid(), {int(signum)})\n"
         "    return load_config(files, **limits)\n"
-        "main(sys.argv[1:], seams=Settings(read_config=interrupted))\n"
+        "reconciler.settings.load_config = interrupted\n"
+        "main(sys.argv[1:])\n"
     )
     done = subprocess.run(
         [sys.executable, str(script), "validate", str(CONFIG)],

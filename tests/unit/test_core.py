@@ -3,11 +3,11 @@ and convergence after them (the next plan is the check). Fake accounts stand in 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +42,7 @@ from reconciler.planfile import (
 from reconciler.render import MAX_FINDINGS_SHOWN, plan_document
 from reconciler.safety import Thresholds
 from reconciler.secrets import REDACTOR
+from reconciler.settings import GracefulStop, end_now
 from tests.unit.apply import fakes
 
 KEY = signing_key("sk-test")
@@ -814,9 +815,9 @@ def test_settings_the_api_does_not_show_are_never_taken_as_written() -> None:
 
 @dataclass
 class Hooks:
-    """core.ApplyHooks that record what an apply shows, says and hands on."""
+    """What core.apply asks of the command line, recording what an apply shows, says and hands
+    on."""
 
-    stop: threading.Event = field(default_factory=threading.Event)
     lines: list[str] = field(default_factory=list)
     sent_writes: list[Write] = field(default_factory=list)
     ended_writes: list[Write] = field(default_factory=list)
@@ -827,12 +828,16 @@ class Hooks:
     def say(self, line: str) -> None:
         self.lines.append(line)
 
-    def writes(self) -> AbstractContextManager[None]:
-        self.lines.append("writes begin")
-        return nullcontext()
+    def given(self) -> dict[str, Any]:
+        """core.apply's keywords for them."""
+        stopper = GracefulStop(lambda _signum: None, end_now)
+        show, say, writing = self.show, self.say, self.writing
+        return {"show": show, "say": say, "writing": writing, "stopper": stopper, "warn": say}
 
     @contextmanager
     def writing(self, plan: Plan) -> Iterator[OnWrite]:
+        self.lines.append("writes begin")
+
         def on_write(write: Write) -> None:
             sent = write.outcome == "sent"
             (self.sent_writes if sent else self.ended_writes).append(replace(write, outcome="done"))
@@ -844,7 +849,7 @@ def test_apply_shows_the_plan_writes_it_and_converges() -> None:
     account = fakes.example_account()
     hooks = Hooks()
 
-    plan, result = apply(example_desired(), account, {}, hooks, warn=hooks.say, parallelism=1)
+    plan, result = apply(example_desired(), account, {}, **hooks.given(), parallelism=1)
 
     assert hooks.lines == [
         f"shown: {[change.describe() for change in plan.changes]}",
@@ -863,7 +868,7 @@ def test_apply_asks_then_plans_again_and_writes_nothing_if_the_account_changed()
 
     hooks = Hooks()
     with pytest.raises(Refused) as stale:
-        apply(example_desired(), account, {}, hooks, warn=hooks.say, confirm=someone_moves_a_number)
+        apply(example_desired(), account, {}, **hooks.given(), confirm=someone_moves_a_number)
     assert str(stale.value) == (
         "the account changed while the plan waited for confirmation ("
         "now also move +14155550100 ('Support') from 'Legacy IVR'): "
@@ -882,9 +887,9 @@ def test_a_saved_plan_is_not_asked_about_and_once_applied_is_said_so(tmp_path: P
         raise AssertionError("a saved plan was reviewed when it was made")
 
     hooks = Hooks()
-    plan, result = apply(saved, account, {}, hooks, warn=hooks.say, confirm=asked)
+    plan, result = apply(saved, account, {}, **hooks.given(), confirm=asked)
     assert plan.changes and result.converged
     again = Hooks()
-    plan, result = apply(saved, account, {}, again, warn=again.say, confirm=asked)
+    plan, result = apply(saved, account, {}, **again.given(), confirm=asked)
     assert plan.is_empty and result.plans == []
     assert again.lines[0] == f"{path} has already been applied: the account is as it leaves it."

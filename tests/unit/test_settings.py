@@ -78,18 +78,19 @@ def test_a_timeout_variable_that_is_no_timeout_is_named(
 
 
 class Keyed(Settings):
-    """Settings whose API key signs plan files as test_core's KEY, reading every config as
-    `wanting()`."""
+    """Settings whose API key signs plan files as test_core's KEY."""
 
-    def key(self) -> str:
-        return "sk-test"
+    key = "sk-test"
 
 
-def test_saved_plans_are_found_by_content_not_name(tmp_path: Path) -> None:
+def test_saved_plans_are_found_by_content_not_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "plan.json"
     config.write_text("version: 1\npersonas: []\n")
     saved = saved_plan_file(tmp_path, Plan(changes=(ATTACH,)))
-    settings = Keyed(read_config=lambda names, max_bytes: wanting())
+    monkeypatch.setattr("reconciler.settings.load_config", lambda names, max_bytes: wanting())
+    settings = Keyed()
 
     def read(files: Sequence[str], plans: bool = True) -> object:
         return settings.read_inputs(files, plans=plans)
