@@ -243,7 +243,8 @@ def handled_by(handler: Callable[[int], object]) -> Iterator[None]:
 
 class GracefulStop:
     """A handler: the first SIGINT/SIGTERM sets `event` and calls `on_stop`; a second one calls
-    `on_second`, which ends the run at once."""
+    `on_second`, which ends the run at once. `event` may be set without a signal (stdout
+    closed): a signal after that is still a first one."""
 
     def __init__(self, on_stop: Callable[[int], None], on_second: Callable[[int], object]) -> None:
         self.event = threading.Event()
@@ -257,7 +258,7 @@ class GracefulStop:
         return signal.Signals(self.signal_number).name if self.signal_number else ""
 
     def __call__(self, signum: int) -> None:
-        if self.event.is_set():
+        if self.signal_number is not None:
             self._on_second(signum)
             return
         self.signal_number = signum

@@ -160,6 +160,18 @@ def test_a_second_signal_in_a_graceful_stop_goes_to_on_second() -> None:
     assert graceful.signal_name == "SIGTERM"
 
 
+def test_a_first_signal_after_a_stop_without_one_is_still_a_first() -> None:
+    # stdout closed mid-apply sets the event (send nothing more); a SIGINT after it still only
+    # asks the writes on the wire to finish.
+    asked: list[int] = []
+    graceful = GracefulStop(asked.append, stop)
+    graceful.event.set()
+    with handled_by(stop), handled_by(graceful):
+        signal.raise_signal(signal.SIGINT)
+    assert asked == [signal.SIGINT]
+    assert graceful.signal_name == "SIGINT"
+
+
 def test_end_now_with_stderr_closed_still_ends_with_the_signals_status(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
