@@ -65,17 +65,16 @@ class Simulator:
         self.account = account_from_state(state or {})
 
     def start(self) -> Simulator:
-        """Start serving on a background thread (a no-op if already serving)."""
-        if self._listener is None:
-            self.stopping = threading.Event()
-            # A backlog of 5 made the kernel drop SYNs of a client's burst of connections (16
-            # pages read at once), and the client waited a second to retry.
-            self._listener = listener = socket.create_server((self.host, self.port), backlog=128)
-            self.port = listener.getsockname()[1]
-            self.url = f"http://{self.host}:{self.port}"
-            name = f"simulator-{self.port}"
-            self._accepting = threading.Thread(target=self._accept, name=name, daemon=True)
-            self._accepting.start()
+        """Start serving on a background thread."""
+        self.stopping = threading.Event()
+        # A backlog of 5 made the kernel drop SYNs of a client's burst of connections (16
+        # pages read at once), and the client waited a second to retry.
+        self._listener = listener = socket.create_server((self.host, self.port), backlog=128)
+        self.port = listener.getsockname()[1]
+        self.url = f"http://{self.host}:{self.port}"
+        name = f"simulator-{self.port}"
+        self._accepting = threading.Thread(target=self._accept, name=name, daemon=True)
+        self._accepting.start()
         return self
 
     def stop(self) -> None:
@@ -226,7 +225,6 @@ CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
     ("GET", "/_sim/log", lambda sim: {"requests": [asdict(r) for r in sim.requests]}),
     ("POST", "/_sim/log/clear", lambda sim: {"status": "success"}),
     ("GET", "/_sim/state", lambda sim: sim.export_state()),
-    ("GET", "/_sim/faults", lambda sim: sim.faults.to_dict()),
     ("POST", "/_sim/faults", lambda sim: sim.faults.to_dict()),
 ]
 

@@ -165,7 +165,7 @@ def test_control_endpoints(sim: Simulator, client: httpx.Client, tmp_path: Path)
     assert client.post("/_sim/faults", json={"nope": 1}).status_code == 400
     defaults = TestFaults().to_dict()
     assert client.post("/_sim/faults", json=defaults).json() == defaults
-    assert client.get("/_sim/faults").json()["write_statuses"] == []
+    assert client.post("/_sim/faults", json={}).json()["write_statuses"] == []
     assert client.get("/_sim/nothing").status_code == 404
     assert sim.requests == []
 
