@@ -35,7 +35,6 @@ class RequestRecord:
     status: int
     body: Any
     kind: Literal["read", "write"]
-    persona_id: str | None
 
 
 @dataclass(eq=False, repr=False)
@@ -167,10 +166,8 @@ class Simulator:
         api_path = path.startswith(("/v1/", "/v2/")) or path == "/inbound/update_label"
         writes = method in ("POST", "PATCH", "DELETE", "PUT") and api_path
         kind: Literal["read", "write"] = "write" if writes else "read"
-        persona = re.match(r"/v1/personas/([^/]+)", path)
-        persona_id = unquote(persona[1]) if persona else None
         parameters = dict(parse_qsl(query, keep_blank_values=True))
-        record = RequestRecord(method, path, parameters, 0, body, kind, persona_id)
+        record = RequestRecord(method, path, parameters, 0, body, kind)
         self._log.append(record)
         try:
             reply = self.serve(record, auth == self.api_key, body_ok)
