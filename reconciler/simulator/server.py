@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import InitVar, asdict, dataclass, field
 from email.utils import formatdate
 from http.client import responses
-from typing import IO, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .account import JSONObject, SimulatedError, account_from_state, export_state
@@ -123,7 +123,7 @@ class Simulator:
                     threading.Thread(target=self._connect, args=(connection,), name=name).start()
 
     def _connect(self, connection: socket.socket) -> None:
-        """Answer one connection's requests in turn until either side closes it."""
+        """Answer a connection's requests until either side closes it (httpx keeps it open)."""
         self._connections.add(connection)
         try:
             # The answer leaves in one send: with Nagle on, a body sent apart from its head
@@ -131,23 +131,19 @@ class Simulator:
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with connection.makefile("rb") as reader:
                 while request_line := reader.readline().decode("latin-1"):
-                    self._exchange(connection, request_line, reader)
+                    method, target, _ = request_line.split()
+                    headers: dict[str, str] = {}
+                    while (line := reader.readline().decode("latin-1")).strip():
+                        name, _, value = line.partition(":")
+                        headers.setdefault(name.strip().lower(), value.strip())
+                    body = reader.read(int(headers.get("content-length") or 0))
+                    reply = self.handle(method, target, headers.get("authorization"), body)
+                    self.send(connection, reply)
         except Exception:  # a client gone, or a request that is not HTTP/1.1
             log.debug("connection ended", exc_info=True)
         finally:
             self._connections.discard(connection)
             connection.close()
-
-    def _exchange(self, connection: socket.socket, request_line: str, reader: IO[bytes]) -> None:
-        """Read the rest of one request and answer it; httpx keeps the connection open."""
-        method, target, _ = request_line.split()
-        headers: dict[str, str] = {}
-        while (line := reader.readline().decode("latin-1")).strip():
-            name, _, value = line.partition(":")
-            headers.setdefault(name.strip().lower(), value.strip())
-        body = reader.read(int(headers.get("content-length") or 0))
-        reply = self.handle(method, target, headers.get("authorization"), body)
-        self.send(connection, reply)
 
     def send(self, connection: socket.socket, reply: Reply) -> None:
         """Write ``reply``, its payload framed by its length (a subclass may write others)."""
