@@ -222,10 +222,6 @@ CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
 ]
 
 
-# The code and message of the 401 for a request without the right key.
-AUTH_FAILURE = ("AUTH_FAILURE", "Invalid or missing API key")
-
-
 def route(
     routes: list[tuple[str, str, H]], method: str, path: str, authorised: bool
 ) -> tuple[H, tuple[str, ...]] | Reply:
@@ -237,7 +233,7 @@ def route(
     for route_method, handler, found in matches:
         if route_method == method:
             if not authorised:
-                return error_reply(401, *AUTH_FAILURE)
+                return error_reply(401, "AUTH_FAILURE", "Invalid or missing API key")
             return handler, tuple(unquote(group) for group in found.groups())
     allowed = ", ".join(m for m, _, _ in matches)
     return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})
