@@ -53,9 +53,9 @@ class Simulator:
     # Held while the account is read or changed; reentrant, so that a subclass's
     # ``perform`` may take it again.
     lock: threading.RLock = field(default_factory=threading.RLock, init=False)
-    # Appended to by every request thread: a list's append and copy need no lock, nor do a
-    # set's add, discard and copy.
-    _log: list[RequestRecord] = field(default_factory=list, init=False)
+    # Every API request so far, in arrival order (control requests excluded), appended to by
+    # every request thread: a list's append needs no lock, nor do a set's add, discard and copy.
+    requests: list[RequestRecord] = field(default_factory=list, init=False)
     _connections: set[socket.socket] = field(default_factory=set, init=False)
     _listener: socket.socket | None = field(default=None, init=False)
     _accepting: threading.Thread | None = field(default=None, init=False)
@@ -96,13 +96,8 @@ class Simulator:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every API request so far, in arrival order (control requests excluded)."""
-        return list(self._log)
-
     def clear_log(self) -> None:
-        self._log = []
+        self.requests = []
 
     def export_state(self) -> JSONObject:
         """The account in state-file form."""
@@ -164,7 +159,7 @@ class Simulator:
         kind: Literal["read", "write"] = "write" if writes else "read"
         parameters = dict(parse_qsl(query, keep_blank_values=True))
         record = RequestRecord(method, path, parameters, 0, body, kind)
-        self._log.append(record)
+        self.requests.append(record)
         try:
             reply = self.serve(record, auth == self.api_key, body_ok)
         except Exception:
