@@ -64,9 +64,8 @@ class Redactor:
 
     def add(self, secret: str) -> None:
         """Hide secret from now on, also as JSON, repr(), HTML and a URL path would escape it."""
-        if secret:
-            escaped = (json.dumps(secret)[1:-1], repr(secret)[1:-1], quote(secret, safe=""))
-            self.secrets.update({secret, *escaped, html.escape(secret), html.escape(secret, False)})
+        escaped = (json.dumps(secret)[1:-1], repr(secret)[1:-1], quote(secret, safe=""))
+        self.secrets.update({secret, *escaped, html.escape(secret), html.escape(secret, False)})
 
     def clean(self, text: str) -> str:
         """text with every secret, and every long enough piece of one, replaced by ***."""

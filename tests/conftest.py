@@ -25,7 +25,7 @@ import pytest
 from reconciler.cli import Settings, main
 from reconciler.secrets import REDACTOR
 from tests.forked_cli import ForkedCli, forked_cli
-from tests.simulated import Simulator
+from tests.simulated import Simulator, persona_of
 from tests.simulator_faults import with_test_faults
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -257,7 +257,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], seams: Settings) -> RunCli:
 def writes(sim: Simulator) -> list[tuple[str, str, list[str]]]:
     """(persona id, action, numbers) of every attach and detach the simulator applied."""
     return [
-        (str(r.persona_id), r.path.rsplit("/", 1)[-1], sorted(r.body["inbound_numbers"]))
+        (str(persona_of(r.path)), r.path.rsplit("/", 1)[-1], sorted(r.body["inbound_numbers"]))
         for r in sim.writes()
         if r.status == 200 and r.path.endswith(("/inbound/attach", "/inbound/detach"))
     ]

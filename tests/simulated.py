@@ -6,9 +6,11 @@ in another process, ``POST /_sim/state`` replaces its account.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from typing import Any
+from urllib.parse import unquote
 
 from reconciler.simulator import RequestRecord
 from reconciler.simulator.account import (
@@ -121,3 +123,9 @@ class Simulator(simulator.Simulator):
             if phone_number not in self.account.numbers:
                 self.add_number(phone_number)
             simulator.set_owner(self.account, phone_number, persona_id)
+
+
+def persona_of(path: str) -> str | None:
+    """The persona a request's path names (``/v1/personas/{id}...``), else None."""
+    found = re.match(r"/v1/personas/([^/]+)", path)
+    return unquote(found[1]) if found else None

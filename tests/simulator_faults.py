@@ -25,7 +25,7 @@ from reconciler.simulator import RequestRecord
 from reconciler.simulator.account import PERSONA_NOT_FOUND, Account, SimulatedError
 from reconciler.simulator.api import Call, Endpoint, Reply, error_reply, json_reply
 from reconciler.simulator.faults import Faults
-from reconciler.simulator.server import AUTH_FAILURE, reply_head
+from reconciler.simulator.server import reply_head
 
 MalformedShape = Literal[
     "inbound_numbers_as_one_string", "numbers_as_integers", "data_not_a_list", "persona_without_id"
@@ -41,7 +41,7 @@ Intercept = Callable[[RequestRecord, Callable[[RequestRecord], Reply]], Reply]
 # What a scripted status answers besides 429: every 5xx the 500's error, any other the 400's.
 SCRIPTED_ERRORS = {
     400: ("INVALID_REQUEST", "Invalid request"),
-    401: AUTH_FAILURE,
+    401: ("AUTH_FAILURE", "Invalid or missing API key"),
     403: ("FORBIDDEN", "You do not have permission to perform this action"),
     404: PERSONA_NOT_FOUND,
     500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred"),

@@ -84,18 +84,13 @@ def simulator_command(
         account = simulator.account
         counts = f"{len(account.personas)} personas, {len(account.numbers)} numbers"
         click.echo(f"Bland API simulator listening on {simulator.url} ({counts})")
-        click.echo(_how_to_use(simulator.url, api_key_env))
+        key = f"BLAND_API_KEY set to the value of {api_key_env}"
+        if api_key_env == "BLAND_API_KEY":
+            key = "the same BLAND_API_KEY"
+        click.echo(
+            "Its state lives in memory only: changes are lost when it stops, and the state file "
+            f"is never written.\nTo point reconciler at it (with {key}), run:"
+        )
+        # On loopback when it listens on every address: the only plain-http one reconciler takes.
+        click.echo(f"  export BLAND_API_URL={simulator.url.replace('//0.0.0.0:', '//127.0.0.1:')}")
         signal.sigwait(stop_signals)
-
-
-def _how_to_use(url: str, api_key_env: str) -> str:
-    """The lines after the start line: where the state lives, and what to export to use it
-    (on loopback when it listens on every address: the only plain-http one reconciler takes)."""
-    url = url.replace("//0.0.0.0:", "//127.0.0.1:")
-    same = api_key_env == "BLAND_API_KEY"
-    key = "the same BLAND_API_KEY" if same else f"BLAND_API_KEY set to the value of {api_key_env}"
-    return (
-        "Its state lives in memory only: changes are lost when it stops, and the state file "
-        f"is never written.\nTo point reconciler at it (with {key}), run:\n"
-        f"  export BLAND_API_URL={url}"
-    )

@@ -34,7 +34,7 @@ class Faults:
         return {f.name: str(f.type) for f in fields(self) if f.init}
 
     def to_dict(self) -> dict[str, Any]:
-        """Every fault and its value, as served by GET /_sim/faults."""
+        """Every fault and its value, as POST /_sim/faults answers."""
         return {name: copy(getattr(self, name)) for name in self.switches()}
 
     def update(self, changes: Mapping[str, Any]) -> None:

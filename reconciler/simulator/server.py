@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import InitVar, asdict, dataclass, field
 from email.utils import formatdate
 from http.client import responses
-from typing import IO, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .account import JSONObject, SimulatedError, account_from_state, export_state
@@ -35,7 +35,6 @@ class RequestRecord:
     status: int
     body: Any
     kind: Literal["read", "write"]
-    persona_id: str | None
 
 
 @dataclass(eq=False, repr=False)
@@ -54,9 +53,9 @@ class Simulator:
     # Held while the account is read or changed; reentrant, so that a subclass's
     # ``perform`` may take it again.
     lock: threading.RLock = field(default_factory=threading.RLock, init=False)
-    # Appended to by every request thread: a list's append and copy need no lock, nor do a
-    # set's add, discard and copy.
-    _log: list[RequestRecord] = field(default_factory=list, init=False)
+    # Every API request so far, in arrival order (control requests excluded), appended to by
+    # every request thread: a list's append needs no lock, nor do a set's add, discard and copy.
+    requests: list[RequestRecord] = field(default_factory=list, init=False)
     _connections: set[socket.socket] = field(default_factory=set, init=False)
     _listener: socket.socket | None = field(default=None, init=False)
     _accepting: threading.Thread | None = field(default=None, init=False)
@@ -65,17 +64,16 @@ class Simulator:
         self.account = account_from_state(state or {})
 
     def start(self) -> Simulator:
-        """Start serving on a background thread (a no-op if already serving)."""
-        if self._listener is None:
-            self.stopping = threading.Event()
-            # A backlog of 5 made the kernel drop SYNs of a client's burst of connections (16
-            # pages read at once), and the client waited a second to retry.
-            self._listener = listener = socket.create_server((self.host, self.port), backlog=128)
-            self.port = listener.getsockname()[1]
-            self.url = f"http://{self.host}:{self.port}"
-            name = f"simulator-{self.port}"
-            self._accepting = threading.Thread(target=self._accept, name=name, daemon=True)
-            self._accepting.start()
+        """Start serving on a background thread."""
+        self.stopping = threading.Event()
+        # A backlog of 5 made the kernel drop SYNs of a client's burst of connections (16
+        # pages read at once), and the client waited a second to retry.
+        self._listener = listener = socket.create_server((self.host, self.port), backlog=128)
+        self.port = listener.getsockname()[1]
+        self.url = f"http://{self.host}:{self.port}"
+        name = f"simulator-{self.port}"
+        self._accepting = threading.Thread(target=self._accept, name=name, daemon=True)
+        self._accepting.start()
         return self
 
     def stop(self) -> None:
@@ -98,13 +96,8 @@ class Simulator:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every API request so far, in arrival order (control requests excluded)."""
-        return list(self._log)
-
     def clear_log(self) -> None:
-        self._log = []
+        self.requests = []
 
     def export_state(self) -> JSONObject:
         """The account in state-file form."""
@@ -125,7 +118,7 @@ class Simulator:
                     threading.Thread(target=self._connect, args=(connection,), name=name).start()
 
     def _connect(self, connection: socket.socket) -> None:
-        """Answer one connection's requests in turn until either side closes it."""
+        """Answer a connection's requests until either side closes it (httpx keeps it open)."""
         self._connections.add(connection)
         try:
             # The answer leaves in one send: with Nagle on, a body sent apart from its head
@@ -133,23 +126,19 @@ class Simulator:
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with connection.makefile("rb") as reader:
                 while request_line := reader.readline().decode("latin-1"):
-                    self._exchange(connection, request_line, reader)
+                    method, target, _ = request_line.split()
+                    headers: dict[str, str] = {}
+                    while (line := reader.readline().decode("latin-1")).strip():
+                        name, _, value = line.partition(":")
+                        headers.setdefault(name.strip().lower(), value.strip())
+                    body = reader.read(int(headers.get("content-length") or 0))
+                    reply = self.handle(method, target, headers.get("authorization"), body)
+                    self.send(connection, reply)
         except Exception:  # a client gone, or a request that is not HTTP/1.1
             log.debug("connection ended", exc_info=True)
         finally:
             self._connections.discard(connection)
             connection.close()
-
-    def _exchange(self, connection: socket.socket, request_line: str, reader: IO[bytes]) -> None:
-        """Read the rest of one request and answer it; httpx keeps the connection open."""
-        method, target, _ = request_line.split()
-        headers: dict[str, str] = {}
-        while (line := reader.readline().decode("latin-1")).strip():
-            name, _, value = line.partition(":")
-            headers.setdefault(name.strip().lower(), value.strip())
-        body = reader.read(int(headers.get("content-length") or 0))
-        reply = self.handle(method, target, headers.get("authorization"), body)
-        self.send(connection, reply)
 
     def send(self, connection: socket.socket, reply: Reply) -> None:
         """Write ``reply``, its payload framed by its length (a subclass may write others)."""
@@ -168,11 +157,9 @@ class Simulator:
         api_path = path.startswith(("/v1/", "/v2/")) or path == "/inbound/update_label"
         writes = method in ("POST", "PATCH", "DELETE", "PUT") and api_path
         kind: Literal["read", "write"] = "write" if writes else "read"
-        persona = re.match(r"/v1/personas/([^/]+)", path)
-        persona_id = unquote(persona[1]) if persona else None
         parameters = dict(parse_qsl(query, keep_blank_values=True))
-        record = RequestRecord(method, path, parameters, 0, body, kind, persona_id)
-        self._log.append(record)
+        record = RequestRecord(method, path, parameters, 0, body, kind)
+        self.requests.append(record)
         try:
             reply = self.serve(record, auth == self.api_key, body_ok)
         except Exception:
@@ -226,13 +213,8 @@ CONTROL_ROUTES: list[tuple[str, str, Callable[[Simulator], Any]]] = [
     ("GET", "/_sim/log", lambda sim: {"requests": [asdict(r) for r in sim.requests]}),
     ("POST", "/_sim/log/clear", lambda sim: {"status": "success"}),
     ("GET", "/_sim/state", lambda sim: sim.export_state()),
-    ("GET", "/_sim/faults", lambda sim: sim.faults.to_dict()),
     ("POST", "/_sim/faults", lambda sim: sim.faults.to_dict()),
 ]
-
-
-# The code and message of the 401 for a request without the right key.
-AUTH_FAILURE = ("AUTH_FAILURE", "Invalid or missing API key")
 
 
 def route(
@@ -246,7 +228,7 @@ def route(
     for route_method, handler, found in matches:
         if route_method == method:
             if not authorised:
-                return error_reply(401, *AUTH_FAILURE)
+                return error_reply(401, "AUTH_FAILURE", "Invalid or missing API key")
             return handler, tuple(unquote(group) for group in found.groups())
     allowed = ", ".join(m for m, _, _ in matches)
     return json_reply(405, {"status": "error", "message": "Method not allowed"}, {"Allow": allowed})

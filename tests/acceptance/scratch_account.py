@@ -158,7 +158,8 @@ def _scratch_write(
     on_agent = segments[:2] == ["v2", "agents"] and len(segments) == 5 and segments[3] == "inbound"
     if on_agent and unquote(segments[2]) not in agents:
         return False
-    if not on_agent and request.get("persona_id") not in personas:
+    on_persona = segments[:2] == ["v1", "personas"] and len(segments) > 2
+    if not on_agent and (not on_persona or unquote(segments[2]) not in personas):
         return False
     if method == "PATCH" and len(segments) == 6 and segments[3::2] == ["inbound", "settings"]:
         return unquote(segments[4]) in numbers and "persona_settings" in body

@@ -43,3 +43,13 @@ def _agent_write(agent: str, action: str, numbers: list[str]) -> dict[str, Any]:
 def test_agent_writes(request_: dict[str, Any], agents: tuple[str, ...], foreign: bool) -> None:
     found = foreign_writes([request_], SCRATCH_PERSONAS, SCRATCH_NUMBERS, agents)
     assert bool(found) == foreign, found
+
+
+@pytest.mark.parametrize(
+    ("persona", "foreign"), [(SCRATCH_PERSONAS[0], False), ("acc-other-persona", True)]
+)
+def test_persona_writes(persona: str, foreign: bool) -> None:
+    path = f"/v1/personas/{persona}/inbound/attach"
+    request_ = {"method": "POST", "path": path, "body": {"inbound_numbers": [SCRATCH_NUMBERS[0]]}}
+    found = foreign_writes([request_], SCRATCH_PERSONAS, SCRATCH_NUMBERS, SCRATCH_AGENTS)
+    assert bool(found) == foreign, found

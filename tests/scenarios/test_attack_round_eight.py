@@ -23,7 +23,7 @@ from reconciler.simulator import RequestRecord
 from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, TEST_KEY, FakeTime, Result, RunCli, write_config, writes
 from tests.scenarios.conftest import StartSim
-from tests.simulated import Simulator
+from tests.simulated import Simulator, persona_of
 from tests.simulator_faults import streamed
 
 A, B, C = "p-a", "p-b", "p-c"
@@ -264,7 +264,7 @@ class SideBySide:
 
     def play(self, record: RequestRecord, serve: Serve) -> Reply:
         reply = serve(record)
-        if record.persona_id is None or reply.status != 200:
+        if persona_of(record.path) is None or reply.status != 200:
             return reply
         payload = reply.payload.ljust(200 * KiB)  # whitespace after JSON is JSON
         framing = {"Content-Length": str(len(payload)), "Connection": "close"}
@@ -295,7 +295,7 @@ def test_reads_by_id_side_by_side_do_not_refuse_answers_each_under_the_size_limi
     result = run_cli("plan", config, "--max-response-size", "1M", "--force")
 
     no_key(result)
-    assert sum(1 for r in sim.reads() if r.persona_id) >= 16  # the reads by id went out
+    assert sum(1 for r in sim.reads() if persona_of(r.path)) >= 16  # the reads by id went out
     assert result.code == 0, result.err  # today: "the answer is over the 1 MiB limit (with
     # the answers read alongside it; ...)"
 

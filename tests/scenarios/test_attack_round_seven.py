@@ -25,7 +25,7 @@ from reconciler.simulator import RequestRecord
 from tests.conftest import CONFIG, SALES, TEST_KEY, RunCli, writes
 from tests.scenarios import agent_account as agents
 from tests.scenarios.conftest import StartSim
-from tests.simulated import Simulator
+from tests.simulated import Simulator, persona_of
 
 SALES_ATTACHED = "Sales: attached 2 numbers"
 SALES_ATTACH = (SALES, "attach", ["+14155550110", "+14155550111"])
@@ -164,7 +164,7 @@ def test_a_saved_plan_applied_as_json_logs_each_write_and_warns_on_stderr_only(
     lines = [json.loads(line) for line in text.splitlines()]
     sent = [(e["persona_id"], e["action"]) for e in lines if e["outcome"] == "sent"]
     ended = [(e["persona_id"], e["action"]) for e in lines if e["outcome"] != "sent"]
-    made = [(r.persona_id, r.path.rsplit("/", 1)[-1]) for r in sim.writes()]
+    made = [(persona_of(r.path), r.path.rsplit("/", 1)[-1]) for r in sim.writes()]
     assert sorted(sent) == sorted(ended) == sorted(made) and len(made) == 3
     assert {e["outcome"] for e in lines} == {"sent", "done"}
     assert stat.S_IMODE(log_file.stat().st_mode) == 0o644

@@ -20,6 +20,7 @@ from tests.conftest import RunCli, write_config
 from tests.scenarios import agent_account as agents
 from tests.scenarios.conftest import StartSim
 from tests.scenarios.test_attack_round_five import Edit, ShiftingList
+from tests.simulated import persona_of
 
 # 150 personas: page 1 holds p000 to p099, page 2 p100 to p149 (100 a page).
 N100, N101, N102 = "+14155550100", "+14155550101", "+14155550102"
@@ -77,7 +78,7 @@ def _error(status: int, code: str, message: str) -> Reply:
 
 
 def _by_id(sim: Simulator) -> list[str]:
-    return [str(r.persona_id) for r in sim.reads() if r.persona_id and r.method == "GET"]
+    return [pid for r in sim.reads() if r.method == "GET" and (pid := persona_of(r.path))]
 
 
 def _move_config(tmp_path: Path) -> Path:

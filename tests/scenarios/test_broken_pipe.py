@@ -19,7 +19,7 @@ import pytest
 from reconciler.simulator import RequestRecord
 from tests.conftest import ROOT, TEST_KEY, write_config
 from tests.forked_cli import ForkedCli, ForkedRun
-from tests.simulated import Simulator
+from tests.simulated import Simulator, persona_of
 
 PERSONAS = 40
 PARALLELISM = 4
@@ -85,7 +85,7 @@ def test_stdout_closed_during_the_writes_stops_new_writes_and_logs_every_write_s
     _, err = process.communicate(timeout=60)
 
     assert process.returncode == 4, err
-    sent = sorted(str(r.persona_id) for r in sim.writes())
+    sent = sorted(str(persona_of(r.path)) for r in sim.writes())
     assert len(sent) == PARALLELISM  # the writes in flight finished; no other went out
     assert all(r.status == 200 for r in sim.writes())
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]

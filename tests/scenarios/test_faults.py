@@ -21,6 +21,7 @@ from reconciler.errors import AUTH_STOPPED, INTERRUPTED
 from reconciler.simulator import RequestRecord, Simulator
 from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, TEST_KEY, FakeTime, RunCli, writes
+from tests.simulated import persona_of
 
 EXPECTED = [
     (SALES, "attach", ["+14155550110", "+14155550111"]),
@@ -178,7 +179,7 @@ def test_a_write_applied_but_its_answer_lost_is_not_sent_again(
     attempts = sim.writes()
     assert sim.faults.drop_after_write == 0  # so `dropped` writes lost their answers
     # Each write went out exactly once: the re-read showed it had taken effect.
-    sent = sorted((str(r.persona_id), r.path.rsplit("/", 1)[-1]) for r in attempts)
+    sent = sorted((str(persona_of(r.path)), r.path.rsplit("/", 1)[-1]) for r in attempts)
     assert sent == sorted((pid, action) for pid, action, _ in EXPECTED)
     assert_converged(sim, run_cli)
 
@@ -207,12 +208,12 @@ def test_writes_that_never_answer_time_out_and_are_not_doubled(
     for index, record in enumerate(sim.requests):
         if record.method != "POST":
             continue
-        persona = str(record.persona_id)
+        persona = str(persona_of(record.path))
         if persona in last_post:
             between = sim.requests[last_post[persona] + 1 : index]
             # Its own read, or the persona list the plan after the writes reads before a repair.
             assert any(
-                r.method == "GET" and (r.persona_id == persona or r.path == "/v1/personas")
+                r.method == "GET" and (persona_of(r.path) == persona or r.path == "/v1/personas")
                 for r in between
             ), f"{persona} was written again without a read-back"
         last_post[persona] = index
@@ -239,7 +240,7 @@ def test_a_401_in_the_middle_stops_the_run_without_retries(
 
 def test_a_persona_deleted_during_apply_fails_alone(sim: Simulator, run_cli: RunCli) -> None:
     def delete_sales(simulator: Simulator, record: RequestRecord) -> None:
-        if record.persona_id == SALES:
+        if persona_of(record.path) == SALES:
             simulator.delete_persona(SALES)
 
     sim.on_write = delete_sales
@@ -450,7 +451,7 @@ def test_a_stop_during_the_refusal_fallback_still_puts_the_number_back(
         import signal
 
         def interrupt_after_the_detach(simulator: Simulator, record: RequestRecord) -> None:
-            if record.path.endswith("/detach") and record.persona_id == IVR:
+            if record.path.endswith("/detach") and persona_of(record.path) == IVR:
                 signal.raise_signal(signal.SIGINT)
 
         sim.on_write = interrupt_after_the_detach

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at, write_config, writes
 from tests.forked_cli import ForkedCli, ForkedRun
-from tests.simulated import Simulator
+from tests.simulated import Simulator, persona_of
 from tests.simulator_faults import with_test_faults
 
 PERSONAS = 6
@@ -206,7 +206,7 @@ def test_sigterm_finishes_the_write_in_flight_reports_and_exits(
     sent = [e for e in entries if e["outcome"] == "sent"]
     logged = {(e["persona_id"], e["action"], tuple(sorted(e["numbers"]))) for e in sent}
     received = {
-        (r.persona_id, r.path.rsplit("/", 1)[-1], tuple(sorted(r.body["inbound_numbers"])))
+        (persona_of(r.path), r.path.rsplit("/", 1)[-1], tuple(sorted(r.body["inbound_numbers"])))
         for r in resume_sim.writes()
     }
     assert received == logged

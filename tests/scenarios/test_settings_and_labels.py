@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, TEST_KEY, RunCli, point_cli_at
-from tests.simulated import Simulator
+from tests.simulated import Simulator, persona_of
 from tests.simulator_faults import with_test_faults
 
 SUPPORT, IVR = "p-support", "p-ivr"
@@ -101,7 +101,7 @@ def endpoint_counts(sim: Simulator) -> Counter[str]:
         elif request.path == "/inbound/update_label":
             counts[f"label {request.body['phoneNumber']}"] += 1
         else:
-            counts[f"{request.path.rsplit('/', 1)[-1]} {request.persona_id}"] += 1
+            counts[f"{request.path.rsplit('/', 1)[-1]} {persona_of(request.path)}"] += 1
     return counts
 
 

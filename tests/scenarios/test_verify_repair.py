@@ -10,6 +10,7 @@ from pathlib import Path
 
 from reconciler.simulator import RequestRecord, Simulator
 from tests.conftest import CONFIG, SALES, SUPPORT, RunCli, writes
+from tests.simulated import persona_of
 
 SALES_EMEA = "+14155550110"
 
@@ -42,7 +43,7 @@ def test_a_declared_number_that_cannot_be_put_back_fails_the_run_naming_it(
 ) -> None:
     def unroute_and_refuse_the_next_write(sim: Simulator, record: RequestRecord) -> None:
         dashboard_unroutes_sales_emea_at_the_detach(sim, record)
-        if record.persona_id == SUPPORT and record.path.endswith("/detach"):
+        if persona_of(record.path) == SUPPORT and record.path.endswith("/detach"):
             sim.faults.write_statuses = [400]  # the attach that would put it back
 
     sim.on_write = unroute_and_refuse_the_next_write

@@ -185,7 +185,7 @@ def test_a_move_waits_for_its_page_and_is_set_over_the_control_api(
     page2 = client.get("/v1/personas", params={"page": 2, "limit": 1})
     assert numbers_on(page2) == {B: [N4]}  # the page is served first, then the move happens
     assert sim.owners()[N3] == [B]
-    assert client.get("/_sim/faults").json()["move_during_listing"] is None
+    assert client.post("/_sim/faults", json={}).json()["move_during_listing"] is None
 
 
 def test_a_move_to_an_unknown_persona_changes_nothing(sim: Simulator, client: httpx.Client) -> None:

@@ -16,14 +16,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler.simulator import simulator_command
-from reconciler.simulator.cli import _how_to_use
 from tests.unit.simulator.conftest import KEY, N1, N3, B, attach, base_state
 
 
-def run_command(*args: str, env_key: str | None = KEY) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "BLAND_API_KEY"}
+def run_command(
+    *args: str, env_key: str | None = KEY, variable: str = "BLAND_API_KEY"
+) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != variable}
     if env_key is not None:
-        env["BLAND_API_KEY"] = env_key
+        env[variable] = env_key
     code = "from reconciler.simulator import simulator_command; simulator_command()"
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
@@ -90,7 +91,7 @@ def test_the_tests_process_takes_their_switches_over_the_control_api(tmp_path: P
             switches = {"write_statuses": [503, 200], "retry_after": "3", "drop_after_write": 2}
             assert client.post("/_sim/faults", json=switches).status_code == 200
             assert attach(client, B, N3).status_code == 503
-            assert client.get("/_sim/faults").json()["retry_after"] == "3"
+            assert client.post("/_sim/faults", json={}).json()["retry_after"] == "3"
             with pytest.raises(httpx.RemoteProtocolError):
                 attach(client, B, N1)
     finally:
@@ -180,7 +181,7 @@ def test_command_sets_the_fault_switches(tmp_path: Path) -> None:
         with httpx.Client(
             verify=False, base_url=url, headers={"authorization": KEY}, timeout=5
         ) as client:
-            assert client.get("/_sim/faults").json()["latency"] == 0.25
+            assert client.post("/_sim/faults", json={}).json()["latency"] == 0.25
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
@@ -196,23 +197,27 @@ def test_a_bad_latency_is_a_usage_error(tmp_path: Path) -> None:
     assert "Invalid value" in result.output
 
 
-@pytest.mark.parametrize(
-    ("api_key_env", "key"),
-    [
-        ("BLAND_API_KEY", "with the same BLAND_API_KEY"),
-        ("SIM_KEY", "with BLAND_API_KEY set to the value of SIM_KEY"),
-    ],
-)
-def test_the_start_lines_say_what_to_export(api_key_env: str, key: str) -> None:
-    lines = _how_to_use("http://127.0.0.1:8765", api_key_env).splitlines()
-    assert lines[0].startswith("Its state lives in memory only")
-    assert lines[1] == f"To point reconciler at it ({key}), run:"
-    assert lines[2] == "  export BLAND_API_URL=http://127.0.0.1:8765"
-
-
-def test_listening_on_every_address_it_says_to_use_loopback() -> None:
-    shown = _how_to_use("http://0.0.0.0:8765", "BLAND_API_KEY")
-    assert shown.endswith("  export BLAND_API_URL=http://127.0.0.1:8765")
+def test_on_every_address_it_says_to_export_loopback_and_the_key_it_read(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(base_state()))
+    ready = tmp_path / "ready"
+    proc = run_command(
+        "--state", str(state), "--host", "0.0.0.0", "--port", "0", "--ready-file", str(ready),
+        "--api-key-env", "SIM_KEY", variable="SIM_KEY",
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().rstrip("\n") for _ in range(4)]
+        url = ready.read_text().strip()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert url.startswith("http://0.0.0.0:")
+    assert lines[2:] == [
+        "To point reconciler at it (with BLAND_API_KEY set to the value of SIM_KEY), run:",
+        f"  export BLAND_API_URL={url.replace('0.0.0.0', '127.0.0.1')}",
+    ]
 
 
 def test_a_port_in_use_is_one_line_naming_the_address(tmp_path: Path) -> None:

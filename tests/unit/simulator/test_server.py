@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.simulator import RequestRecord
 from reconciler.simulator.account import load_state
-from tests.simulated import Simulator
+from tests.simulated import Simulator, persona_of
 from tests.simulator_faults import TestFaults
 from tests.unit.simulator.conftest import (
     KEY,
@@ -69,7 +69,7 @@ def test_on_write_can_change_state_mid_apply(sim: Simulator, client: httpx.Clien
     sim.on_write = delete_target
     response = attach(client, B, N3)
     assert (response.status_code, error_code(response)) == (404, "PERSONA_NOT_FOUND")
-    assert [(r.method, r.persona_id, r.kind) for r in seen] == [("POST", B, "write")]
+    assert [(r.method, persona_of(r.path), r.kind) for r in seen] == [("POST", B, "write")]
     assert sim.owners()[N3] == []
 
 
@@ -81,7 +81,7 @@ def test_request_log(sim: Simulator, client: httpx.Client) -> None:
     client.patch(settings_path(B, N3), json={"persona_settings": None})
     client.get("/_sim/log")
     records = sim.requests
-    assert [(r.method, r.kind, r.status, r.persona_id) for r in records] == [
+    assert [(r.method, r.kind, r.status, persona_of(r.path)) for r in records] == [
         ("GET", "read", 200, None),
         ("GET", "read", 200, A),
         ("POST", "write", 200, B),
@@ -129,7 +129,7 @@ def test_concurrent_requests(sim: Simulator) -> None:
 def test_control_endpoints(sim: Simulator, client: httpx.Client, tmp_path: Path) -> None:
     attach(client, B, N1)
     log = client.get("/_sim/log").json()["requests"]
-    assert [(r["method"], r["kind"], r["status"], r["persona_id"]) for r in log] == [
+    assert [(r["method"], r["kind"], r["status"], persona_of(r["path"])) for r in log] == [
         ("POST", "write", 200, B)
     ]
     assert log[0]["body"] == {"inbound_numbers": [N1]} and log[0]["query"] == {}
@@ -165,7 +165,7 @@ def test_control_endpoints(sim: Simulator, client: httpx.Client, tmp_path: Path)
     assert client.post("/_sim/faults", json={"nope": 1}).status_code == 400
     defaults = TestFaults().to_dict()
     assert client.post("/_sim/faults", json=defaults).json() == defaults
-    assert client.get("/_sim/faults").json()["write_statuses"] == []
+    assert client.post("/_sim/faults", json={}).json()["write_statuses"] == []
     assert client.get("/_sim/nothing").status_code == 404
     assert sim.requests == []
 

@@ -213,7 +213,7 @@ def test_a_client_hanging_up_ends_an_endless_body(sim: Simulator) -> None:
 def test_body_faults_spare_the_control_endpoints(sim: Simulator, client: httpx.Client) -> None:
     sim.faults.endless_body = True
     sim.faults.trickle_seconds = 10
-    assert client.get("/_sim/faults").json()["endless_body"] is True
+    assert client.post("/_sim/faults", json={}).json()["endless_body"] is True
     reset = client.post("/_sim/faults", json={"endless_body": False, "trickle_seconds": 0})
     assert reset.status_code == 200
     assert client.get(f"/v1/personas/{A}").json()["data"]["id"] == A
