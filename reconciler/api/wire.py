@@ -208,12 +208,6 @@ def label_from_json(value: Any) -> model.SeenLabel:
     return value if value is None or isinstance(value, str) else model.UNREAD
 
 
-def reported(payload: Any, key: str) -> Any:
-    """`data.<key>` of a write's answer; model.UNREAD when the answer does not show it."""
-    data = data_of(payload)
-    return data[key] if isinstance(data, dict) and key in data else model.UNREAD
-
-
 def persona_from_answer(payload: Any, method: str, path: str) -> model.LivePersona:
     """The persona in the `data` of one persona's answer (a read, or a write's result)."""
     with reading(method, path):
