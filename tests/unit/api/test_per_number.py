@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from reconciler.api.urls import LABEL_PATH, path_segment, persona_path
-from reconciler.api.wire import persona_from_answer, settings_from_json
+from reconciler.api.wire import persona_from_answer
 from reconciler.errors import ApiError, AuthError
 from reconciler.model import UNREAD, LivePersona, routing_settings
 from tests.unit.api.mock_api import make_client, persona_json
@@ -70,8 +70,10 @@ def test_what_a_persona_object_does_not_show_is_unread_never_none(entry: Any) ->
     ],
     ids=repr,
 )
-def test_settings_from_json(value: Any, read: Any) -> None:
-    assert settings_from_json(value) == read
+def test_a_numbers_persona_settings_as_a_persona_object_shows_them(value: Any, read: Any) -> None:
+    shown = {} if value is UNREAD else {"persona_settings": value}
+    persona = parse_persona(persona_json(1, [{"phone_number": N100, **shown}]))
+    assert persona.settings_of(N100) == read
 
 
 def test_the_settings_path_sends_the_plus_as_2b() -> None:
