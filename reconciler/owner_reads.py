@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import replace
+from functools import partial
 from typing import TypeVar
 
 from reconciler.client_protocols import AccountReader
@@ -45,7 +46,7 @@ def read_account(
     listed = live.personas.keys()  # twins included
     live = with_agents(live, account, desired)
     if missing := sorted(set(known).difference(live.personas, live.twins)):
-        fresh = _read_all(lambda persona_id: _by_id(account.get_persona, persona_id), missing)
+        fresh = _read_all(partial(persona_or_none, account.get_persona), missing)
         found = {p.id: p for p in fresh if p is not None and not p.deleted}
         live = replace(live, personas={**live.personas, **found}, reads=live.reads + len(missing))
     live = confirm_owners(live, account.get_persona)
@@ -102,7 +103,7 @@ def read_account(
     return live
 
 
-def _by_id(get_persona: GetPersona, persona_id: str) -> LivePersona | None:
+def persona_or_none(get_persona: GetPersona, persona_id: str) -> LivePersona | None:
     """A persona read by id, or None where the API will not serve it: a 404, or
     PERSONA_NOT_FOUND with whatever status (the docs leave it open). A 403 is a key refused."""
     try:
@@ -147,7 +148,7 @@ def with_agents(live: Live, account: AccountReader, desired: Desired | None) -> 
         if twin is not None:
             twin_persona = personas.pop(twin, None)
             if twin_persona is None:  # read by id: None where the API does not let it be
-                twin_persona = _by_id(account.get_persona, twin)
+                twin_persona = persona_or_none(account.get_persona, twin)
                 reads += 1
             twins[twin] = (twin_persona.name if twin_persona else "", agent_id)
             if twin_persona is not None:

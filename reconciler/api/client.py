@@ -127,29 +127,26 @@ class BlandClient(Transport):
             raise (self._auth_failure or stopped) from None
         return wire.build_live(personas, pages, numbers)
 
-    def attach(self, persona_id: str, numbers: Iterable[str]) -> model.LivePersona:
+    def attach(self, persona_id: str, numbers: Iterable[str]) -> None:
         """Attach numbers to a persona (a number held by another persona is reassigned)."""
-        return self._write("attach", persona_id, sorted(numbers))
+        self._write("attach", persona_id, sorted(numbers))
 
-    def detach(self, persona_id: str, numbers: Iterable[str]) -> model.LivePersona:
+    def detach(self, persona_id: str, numbers: Iterable[str]) -> None:
         """Detach numbers from a persona (numbers not on it are left alone by the API)."""
-        return self._write("detach", persona_id, sorted(numbers))
+        self._write("detach", persona_id, sorted(numbers))
 
-    def _write(self, action: AgentAction, persona_id: str, numbers: list[str]) -> model.LivePersona:
+    def _write(self, action: AgentAction, persona_id: str, numbers: list[str]) -> None:
         path = urls.persona_path(persona_id, "inbound", action)
         wanted = {as_read(number) for number in numbers}
-        read_back: list[model.LivePersona] = []
 
         def took_effect(deadline: float) -> bool:
-            read_back.append(self.get_persona(persona_id, deadline=deadline))
-            now = read_back[-1].numbers
+            now = self.get_persona(persona_id, deadline=deadline).numbers
             return wanted <= now if action == "attach" else not wanted & now
 
         body = {"inbound_numbers": numbers}
         payload = self._request("POST", path, body=body, took_effect=took_effect)
-        if payload is READ_BACK_DONE:
-            return read_back[-1]
-        return wire.persona_from_answer(payload, "POST", path)
+        if payload is not READ_BACK_DONE:
+            wire.persona_from_answer(payload, "POST", path)  # refused unless it is a persona
 
     def list_agents(self) -> tuple[list[model.LiveAgent], bool]:
         """Every live agent (one GET /v2/agents, at most 500) and whether the list was full."""
@@ -185,12 +182,11 @@ class BlandClient(Transport):
         shape, so success is a 2xx without errors: read the account again to see the result."""
         self._agent_write(agent_id, "attach", sorted(numbers))
 
-    def detach_from_agent(self, agent_id: str, numbers: Iterable[str]) -> int | None:
-        """Take numbers off an agent (others are skipped); they then have no owner at all. How
-        many the agent held; None when a read-back saw a lost answer's attempt take effect."""
-        return self._agent_write(agent_id, "detach", sorted(numbers))
+    def detach_from_agent(self, agent_id: str, numbers: Iterable[str]) -> None:
+        """Take numbers off an agent (others are skipped); they then have no owner at all."""
+        self._agent_write(agent_id, "detach", sorted(numbers))
 
-    def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> int | None:
+    def _agent_write(self, agent_id: str, action: AgentAction, numbers: list[str]) -> None:
         path = urls.agent_path(agent_id, "inbound", action)
 
         def took_effect(deadline: float) -> bool:
@@ -207,9 +203,8 @@ class BlandClient(Transport):
 
         body = {"inbound_numbers": numbers}
         payload = self._request("POST", path, body=body, took_effect=took_effect)
-        if action == "attach" or payload is READ_BACK_DONE:
-            return None
-        return wire.detached_from_answer(payload, agent_id, path)
+        if action == "detach" and payload is not READ_BACK_DONE:
+            wire.detached_from_answer(payload, agent_id, path)  # refused unless it has a count
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """The JSON of one GET, unparsed, for `doctor`, which looks at the shapes themselves."""
@@ -217,9 +212,8 @@ class BlandClient(Transport):
 
     def update_settings(
         self, persona_id: str, number: str, settings: model.RoutingSettings | None
-    ) -> model.SeenSettings:
-        """Write a number's persona_settings on the persona it is on, whole (None clears them);
-        returns the settings the API reports (UNREAD if its answer does not show them)."""
+    ) -> None:
+        """Write a number's persona_settings on the persona it is on, whole (None clears them)."""
 
         def took_effect(deadline: float) -> bool:
             seen = self.get_persona(persona_id, deadline=deadline).settings_of(as_read(number))
@@ -228,14 +222,11 @@ class BlandClient(Transport):
         segment = urls.path_segment(number, "phone number")
         path = urls.persona_path(persona_id, "inbound", segment, "settings")
         body = {"persona_settings": settings.as_dict() if settings is not None else None}
-        payload = self._request("PATCH", path, body=body, took_effect=took_effect)
-        if payload is READ_BACK_DONE:
-            return settings
-        return wire.settings_from_json(wire.reported(payload, "persona_settings"))
+        self._request("PATCH", path, body=body, took_effect=took_effect)
 
-    def update_label(self, number: str, label: str, persona_id: str | None) -> model.SeenLabel:
-        """Set a number's dashboard label ("" clears it); returns the label the API reports.
-        An answer lost on the way is checked on `persona_id`, the number's persona, if any."""
+    def update_label(self, number: str, label: str, persona_id: str | None) -> None:
+        """Set a number's dashboard label ("" clears it). An answer lost on the way is checked
+        on `persona_id`, the number's persona, if any."""
 
         def took_effect(deadline: float) -> bool:
             if persona_id is None:
@@ -244,10 +235,7 @@ class BlandClient(Transport):
             return model.same_label(seen, label)
 
         body = {"phoneNumber": number, "newLabel": label}
-        payload = self._request("POST", urls.LABEL_PATH, body=body, took_effect=took_effect)
-        if payload is READ_BACK_DONE:
-            return label
-        return wire.label_from_json(wire.reported(payload, "label"))
+        self._request("POST", urls.LABEL_PATH, body=body, took_effect=took_effect)
 
 
 def _asked(asked: str, found: _Owner, path: str) -> _Owner:

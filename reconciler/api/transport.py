@@ -144,9 +144,8 @@ class Transport:
         self.write_limit = WriteLimit(WRITE_PARALLELISM)
         self._bodies = bodies.BodyBudget(max_response_bytes, timeout)
         self._cancelled = threading.Event()
-        self._stop_reason: str | None = None
         self._auth_failure: AuthError | None = None
-        self._lock = threading.Lock()  # the stop's reason, and when requests may start
+        self._lock = threading.Lock()  # the first 401/403, and when requests may start
         self._local = threading.local()
         # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
@@ -174,10 +173,8 @@ class Transport:
     def __exit__(self, *_: object) -> None:
         self._http.close()
 
-    def cancel(self, reason: str = INTERRUPTED) -> None:
+    def cancel(self) -> None:
         """Stop retrying and waiting: requests on the wire finish, no new attempt starts."""
-        with self._lock:
-            self._stop_reason = self._stop_reason or reason
         self._cancelled.set()
 
     def uninterruptible(self) -> AbstractContextManager[None]:
@@ -302,7 +299,8 @@ class Transport:
         with self.write_limit.slot() if write else nullcontext():
             # Checked after every wait: a signal may have come while this write waited its turn.
             if self.cancelled:
-                raise NotSent(self._stop_reason or INTERRUPTED, method=method, path=path)
+                why = AUTH_STOPPED if self._auth_failure else INTERRUPTED
+                raise NotSent(why, method=method, path=path)
             hook = getattr(self._local, "before_wire", None)
             if write and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow
@@ -344,5 +342,5 @@ class Transport:
                 # writes already waiting or retrying in other threads must not go out.
                 with self._lock:
                     self._auth_failure = self._auth_failure or failure
-                self.cancel(AUTH_STOPPED)
+                self.cancel()
             raise failure

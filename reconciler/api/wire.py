@@ -171,11 +171,11 @@ def _persona(item: Any, where: str) -> model.LivePersona:
         if number is None or not isinstance(entry, dict):
             continue
         # A field missing, or of a type the docs do not give, is left unread, not guessed at.
-        seen_settings = settings_from_json(entry.get("persona_settings", model.UNREAD))
-        if seen_settings is not model.UNREAD:
-            settings[number] = seen_settings
-        label = label_from_json(entry.get("label", model.UNREAD))
-        if label is not model.UNREAD:
+        shown_settings = entry.get("persona_settings", model.UNREAD)
+        if shown_settings is None or isinstance(shown_settings, dict):
+            settings[number] = model.routing_settings(shown_settings)
+        label = entry.get("label", model.UNREAD)
+        if label is None or isinstance(label, str):
             labels[number] = label
     # The agent id a persona's `tags` name it the twin of, if any.
     tags = item.get("tags")
@@ -194,24 +194,6 @@ def _persona(item: Any, where: str) -> model.LivePersona:
         spellings={spelled: number or "" for spelled, number in read.items() if number != spelled},
         twin_of=agent,
     )
-
-
-def settings_from_json(value: Any) -> model.SeenSettings:
-    """persona_settings as the API shows them: an object, null, or anything else (model.UNREAD)."""
-    if value is None:
-        return None
-    return model.routing_settings(value) if isinstance(value, dict) else model.UNREAD
-
-
-def label_from_json(value: Any) -> model.SeenLabel:
-    """A label as the API shows it: text, null, or anything else (model.UNREAD)."""
-    return value if value is None or isinstance(value, str) else model.UNREAD
-
-
-def reported(payload: Any, key: str) -> Any:
-    """`data.<key>` of a write's answer; model.UNREAD when the answer does not show it."""
-    data = data_of(payload)
-    return data[key] if isinstance(data, dict) and key in data else model.UNREAD
 
 
 def persona_from_answer(payload: Any, method: str, path: str) -> model.LivePersona:

@@ -14,7 +14,7 @@ from reconciler.api.wire import AGENT_LIST_LIMIT, build_live, personas_from_page
 from reconciler.doctor.report import Report, Status, Verdict
 from reconciler.errors import ApiError, AuthError, InputError
 from reconciler.model import LiveAgent, LivePersona
-from reconciler.owner_reads import GetPersona, confirm_owners
+from reconciler.owner_reads import GetPersona, confirm_owners, persona_or_none
 from reconciler.text import and_more, counted
 
 SMALL_LIMIT = 2  # small enough to need a second page on almost any account
@@ -39,7 +39,7 @@ Small = tuple[list[LivePersona], list[LivePersona]] | ApiError  # pages 1 and 2 
 Inbound = dict[str, str | None] | ApiError  # GET /v1/inbound: number -> the owner it names
 Agents = tuple[list[LiveAgent], bool] | ApiError  # GET /v2/agents, and whether it came back full
 Twins = dict[str, str | None] | ApiError  # agent -> its twin persona, for the agents asked
-ById = dict[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: 404)
+ById = dict[str, LivePersona | ApiError | None]  # a twin not listed, read by id (None: not served)
 Route = tuple[str, str, dict[str, Any] | ApiError]  # a number, its agent if any, its record
 
 
@@ -85,7 +85,7 @@ def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
         personas = {} if isinstance(listing, ApiError) else listing[0]
         owners = {} if isinstance(inbound, ApiError) else inbound
         # The agents; twins until MAX_TWINS are found among the first MAX_AGENTS_ASKED agents;
-        # each twin not listed, read by id (None: a 404).
+        # each twin not listed, read by id (None: one the API will not serve, as plan reads it).
         agents = read(client.list_agents)
         twins = (
             agents if isinstance(agents, ApiError) else read(lambda: _ask_twins(client, agents[0]))
@@ -93,8 +93,7 @@ def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
         found = {} if isinstance(twins, ApiError) else {t: a for a, t in twins.items() if t}
         by_id: ById = {}
         for twin in (twin for twin in found if twin not in personas):
-            answer = read(partial(client.get_persona, twin))
-            by_id[twin] = None if isinstance(answer, ApiError) and answer.status == 404 else answer
+            by_id[twin] = read(partial(persona_or_none, client.get_persona, twin))
         # One number's record, with its agent: an agent's where one is seen (its persona_id may
         # name the twin), else the first number.
         on_agents = [(n, found[o]) for n, o in sorted(owners.items()) if o in found]

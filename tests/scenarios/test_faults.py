@@ -17,7 +17,6 @@ import pytest
 
 from reconciler.api import BlandClient
 from reconciler.cli import Settings
-from reconciler.errors import AUTH_STOPPED, INTERRUPTED
 from reconciler.simulator import RequestRecord, Simulator
 from reconciler.simulator.api import Reply
 from tests.conftest import CONFIG, IVR, SALES, SUPPORT, TEST_KEY, FakeTime, RunCli, writes
@@ -384,9 +383,9 @@ def test_no_write_goes_out_after_a_401_even_with_writes_in_flight(
         record("check", threading.current_thread().name)
         return bool(cancelled.fget(client))  # type: ignore[attr-defined]
 
-    def recorded_cancel(client: BlandClient, reason: str = INTERRUPTED) -> None:
-        cancel(client, reason)
-        if reason == AUTH_STOPPED:
+    def recorded_cancel(client: BlandClient) -> None:
+        cancel(client)
+        if client._auth_failure:
             record("401")  # once the client has cancelled the run
 
     def sent(request: Any) -> None:

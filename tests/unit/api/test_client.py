@@ -148,8 +148,7 @@ def test_a_lost_write_answer_is_not_sent_again_when_it_took_effect() -> None:
         return httpx.Response(200, json={"data": persona_json(1, numbers), "errors": None})
 
     client, _ = make_client(handler)
-    result = client.attach("p00001", ["+14155550100"])
-    assert result.numbers == {"+14155550100"}
+    client.attach("p00001", ["+14155550100"])
     assert len(writes) == 1
 
 

@@ -431,16 +431,16 @@ def test_a_write_answered_with_errors_fails_once_with_the_apis_code(
 
 
 @pytest.mark.parametrize(
-    ("data", "count"),
+    "data",
     [
-        ({"agent_id": "a001", "detached_count": 2}, 2),
-        ({"agent_id": "a001", "detached_count": 0}, 0),
-        ({"detached_count": 1}, 1),
+        {"agent_id": "a001", "detached_count": 2},
+        {"agent_id": "a001", "detached_count": 0},
+        {"detached_count": 1},
     ],
 )
-def test_a_detach_returns_how_many_the_agent_held(data: Any, count: int) -> None:
+def test_a_detach_answered_with_how_many_the_agent_held_succeeds(data: Any) -> None:
     client, sent = answering({"data": data, "errors": None})
-    assert client.detach_from_agent("a001", [N101, N100]) == count
+    client.detach_from_agent("a001", [N101, N100])
     assert json.loads(sent[0].content) == {"inbound_numbers": [N100, N101]}
     assert sent[0].url.path == "/v2/agents/a001/inbound/detach"
 
@@ -523,11 +523,10 @@ def test_a_write_whose_answer_was_lost_is_read_back_before_it_is_sent_again(
         api.owners = {N100: "twin-1", N101: "twin-1"}
     client, _ = make_client(api)
     if action == "attach":
-        assert client.attach_to_agent("a001", [N100, N101]) is None
+        client.attach_to_agent("a001", [N100, N101])
         assert api.owners == {N100: "twin-1", N101: "twin-1"}
     else:
-        count = client.detach_from_agent("a001", [N100, N101])
-        assert count == (None if writes == 1 else 2)
+        client.detach_from_agent("a001", [N100, N101])
         assert api.owners == {N100: None, N101: None}
     assert len(api.writes) == writes
     assert api.reads[:3] == [

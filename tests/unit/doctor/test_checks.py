@@ -679,3 +679,31 @@ def test_the_number_read_is_an_agents_where_get_inbound_names_its_twin() -> None
         "shows pathway_id, persona_id",
     )
     assert checks["consistency"][0] == "ok"  # the twin is an agent's, not a persona unseen
+
+
+def test_a_twin_whose_read_by_id_says_persona_not_found_is_unreadable_as_plan_takes_it() -> None:
+    # The docs leave the status of PERSONA_NOT_FOUND open: plan takes the code with any status
+    # as a persona the API will not serve by id, and doctor judges the twin by the same rule.
+    not_found = {"data": None, "errors": [{"error": "PERSONA_NOT_FOUND", "message": "gone"}]}
+    routes = {
+        "/v1/inbound": {"inbound_numbers": [{"phone_number": "+2", "persona_id": "twin-1"}]},
+        "/v2/agents": {"data": [{"id": "ag-1", "name": "Bot"}], "errors": None},
+        "/v2/agents/ag-1/inbound": {"data": {"agent_id": "ag-1", "persona_id": "twin-1"}},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.raw_path.decode().split("?")[0]
+        if path in routes:
+            return httpx.Response(200, json=routes[path])
+        if path == "/v1/personas/twin-1":
+            return httpx.Response(400, json=not_found)
+        if path == "/v1/personas":
+            return httpx.Response(200, json={"data": [], "errors": None})
+        return httpx.Response(404, json={"data": None, "errors": [{"error": "NOT_FOUND"}]})
+
+    status, detail = _doctor(handler).checks["agent_twins"]
+    assert status == "ok"
+    assert detail.endswith(
+        "0 read by id (GET /v1/personas/{id}), 1 neither; GET /v1/inbound names owners, so "
+        "those agents' numbers are read from it"
+    )
