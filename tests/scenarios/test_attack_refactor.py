@@ -304,6 +304,37 @@ def test_a_plan_file_swapped_for_an_unreadable_one_after_its_head_was_sniffed(
     assert sim.writes() == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="read_plan_file reads the whole file whatever its size (config files have "
+    "--max-file-size): a sparse plan file of 4 GiB under a 1.5 GB memory limit ends 'unexpected "
+    "MemoryError', without it the run takes all the machine's memory",
+)
+@pytest.mark.parametrize("command", ["show", "apply"])
+def test_a_huge_plan_file_is_refused_without_being_read_whole(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path, command: str
+) -> None:
+    saved = tmp_path / "saved.plan"
+    assert run_cli("plan", CONFIG, "--out", saved).code == 0
+    size = saved.stat().st_size
+    with saved.open("r+b") as stream:
+        stream.truncate(size + 4 * 1024**3)  # sparse: no disk, the head still a plan's
+    limited = 'ulimit -v 1500000; exec "$@"'  # KiB of address space
+    try:
+        done = subprocess.run(
+            ["sh", "-c", limited, "sh", sys.executable, "-m", "reconciler", command, str(saved)],
+            env=cli_environment(sim), cwd=ROOT, capture_output=True, text=True, timeout=120,
+            check=False,
+        )  # fmt: skip
+    finally:
+        saved.unlink()  # nothing left that a copy of the folder would fill a disk with
+
+    assert done.returncode in (1, 3), done.stderr
+    assert done.stderr.startswith(f"error: {saved}: "), done.stderr
+    assert "unexpected" not in done.stderr
+    assert sim.writes() == []
+
+
 @pytest.mark.skipif(not os.path.exists(UNREADABLE), reason="needs /proc/self/mem")
 @pytest.mark.xfail(
     strict=True,
@@ -459,3 +490,34 @@ def test_doctor_and_plan_read_a_twin_the_api_will_not_serve_alike(
     assert twins.endswith("0 read by id (GET /v1/personas/{id}), 1 neither"), twins
     assert plan.code == 1
     assert "cannot tell which numbers agent 'Bot' holds" in plan.err, plan.err
+
+
+# -- stdout closed from the start ---------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="with file descriptor 1 closed sys.stdout is None: validate, plan and export print "
+    "nothing and exit 0, apply ends 'unexpected AttributeError' (stdout_is_terminal); a closed "
+    "pipe is 'error: stdout was closed before all output was written', exit 1",
+)
+@pytest.mark.parametrize(
+    "args",
+    [["validate", CONFIG], ["plan", CONFIG], ["export"], ["apply", CONFIG, "--auto-approve"]],
+    ids=["validate", "plan", "export", "apply"],
+)
+def test_stdout_closed_from_the_start_is_one_line_and_writes_nothing(
+    sim: Simulator, args: list[str | Path]
+) -> None:
+    # `reconciler ... >&-`: the process starts without a file descriptor 1 (sys.stdout is None),
+    # as b43a007 handles a process started without a stderr.
+    command = [sys.executable, "-m", "reconciler", *map(str, args)]
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
+        env=cli_environment(sim), cwd=ROOT, stderr=subprocess.PIPE, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+
+    assert sim.writes() == []
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "error: stdout was closed before all output was written\n"
