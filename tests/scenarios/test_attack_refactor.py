@@ -521,3 +521,30 @@ def test_stdout_closed_from_the_start_is_one_line_and_writes_nothing(
     assert sim.writes() == []
     assert done.returncode == 1, done.stderr
     assert done.stderr == "error: stdout was closed before all output was written\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "kind", "signals"),
+    [(["plan", CONFIG], "read", 1), (["apply", CONFIG, "--auto-approve"], "write", 2)],
+    ids=["plan, one signal", "apply's writes, two signals"],
+)
+def test_a_signal_with_stderr_closed_from_the_start_ends_with_130(
+    start_sim: StartSim, args: list[str | Path], kind: str, signals: int
+) -> None:
+    # `reconciler ... 2>&-`: sys.stderr is None (b43a007): end_now still ends 128 + SIGINT.
+    sim = start_sim(**({"hang": 1} if kind == "read" else {"hang_writes_after": 0}))
+    command = [sys.executable, "-m", "reconciler", "--timeout", "300", *map(str, args)]
+    process = subprocess.Popen(
+        ["sh", "-c", 'exec "$@" 2>&-', "sh", *command],
+        env=cli_environment(sim), cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    hung = lambda: any(r.status == 0 and r.kind == kind for r in sim.requests)  # noqa: E731
+    poll(hung, process, f"sent a {kind} that hangs")
+    for _ in range(signals):
+        wait_until_blocked(process, "futex")  # type: ignore[arg-type]
+        process.send_signal(signal.SIGINT)
+        threading.Event().wait(0.3)  # handled (nothing shows it, stderr being closed)
+    out, _ = process.communicate(timeout=30)
+
+    assert process.returncode == 130, out
+    assert "Traceback" not in out
