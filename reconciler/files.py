@@ -29,6 +29,18 @@ def open_regular(path: str | Path) -> BinaryIO:
     return os.fdopen(descriptor, "rb")
 
 
+def read_regular(path: str | Path, max_bytes: int) -> tuple[int, bytes]:
+    """A regular file's size and its content, or no content when the size is over `max_bytes`;
+    a file may grow after its size is read, so at most one byte past the limit is read to know.
+    Raises InputError saying why the file cannot be opened or read."""
+    try:
+        with open_regular(path) as stream:
+            size = os.fstat(stream.fileno()).st_size
+            return size, stream.read(max_bytes + 1) if size <= max_bytes else b""
+    except OSError as error:  # a read that fails (EIO), after the open succeeded
+        raise cannot_read(path, error) from None
+
+
 def refuse_overwriting(option: str, path: str | Path, inputs: Mapping[str, str]) -> None:
     """InputError when path is empty (an unset variable) or one of the inputs (path -> what it
     is), compared as files: `./x.yaml`, a symbolic or a hard link to it are x.yaml."""

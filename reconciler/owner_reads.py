@@ -105,11 +105,14 @@ def read_account(
 
 def persona_or_none(get_persona: GetPersona, persona_id: str) -> LivePersona | None:
     """A persona read by id, or None where the API will not serve it: a 404, or
-    PERSONA_NOT_FOUND with whatever status (the docs leave it open). A 403 is a key refused."""
+    PERSONA_NOT_FOUND ("not found or access denied") with whatever status the docs leave open.
+    A key refused (AuthError) has stopped the client's other requests, and is the error."""
     try:
         return get_persona(persona_id)
     except ApiError as error:
-        if error.code == "PERSONA_NOT_FOUND" or error.status == 404:
+        if not isinstance(error, AuthError) and (
+            error.code == "PERSONA_NOT_FOUND" or error.status == 404
+        ):
             return None
         raise
 

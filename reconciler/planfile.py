@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from reconciler import __version__
 from reconciler.errors import InputError, Refused
-from reconciler.files import open_regular
+from reconciler.files import open_regular, read_regular
 from reconciler.model import (
     UNREAD,
     ConfirmedOwners,
@@ -41,6 +41,8 @@ RUN_PLAN_AGAIN = "Run plan again."
 # A config file cannot have a "format" key (the schema forbids unknown keys), so this marks a
 # plan file even when the rest of it is truncated or reordered.
 _SNIFF_BYTES = 1024 * 1024
+# A plan of 100,000 numbers takes about 6 MB: a plan file far larger is not read into memory.
+MAX_PLAN_FILE_BYTES = 256 * 1024 * 1024
 _MARKER = re.compile(rb'"format"\s*:\s*"' + PLAN_FILE_FORMAT.encode() + rb'"')
 # The fixed label of the key derivation: the signing key is HMAC(API key, label), never the key.
 _KEY_LABEL = b"reconciler plan file signature v1"
@@ -155,8 +157,11 @@ def refused(path: str, reason: str) -> Refused:
 
 def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
     """Read and check a plan file; raises Refused if it is altered, truncated or unknown."""
-    with open_regular(path) as stream:
-        content = stream.read()
+    size, content = read_regular(path, MAX_PLAN_FILE_BYTES)
+    if max(size, len(content)) > MAX_PLAN_FILE_BYTES:
+        raise refused(
+            path, f"the file is over {MAX_PLAN_FILE_BYTES:,} bytes, more than a plan holds"
+        )
     try:
         document = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
         if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:

@@ -124,7 +124,10 @@ def error_from_response(
     status = response.status_code
     if status in _AUTH_HINTS:
         message += f" ({_AUTH_HINTS[status]})"
-    error = AuthError if status in _AUTH_HINTS else ApiError
+    # PERSONA_NOT_FOUND is documented as "not found or access denied" to one persona: with a
+    # 403 it is that persona's answer, not a key refused for the whole run.
+    refused_key = status in _AUTH_HINTS and not (status == 403 and code == "PERSONA_NOT_FOUND")
+    error = AuthError if refused_key else ApiError
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     return error(
         message, status=status, code=code, method=method, path=path, retry_after=retry_after

@@ -37,9 +37,11 @@ def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False)
         try:
             click.echo(REDACTOR.clean(text), err=err, nl=nl, color=True if colour else None)
             return
-        except BrokenPipeError:
+        except OSError as error:
             if err:
-                return  # stderr is gone too: nothing is left to tell
+                return  # stderr is gone or cannot take more (a full disk): no one to tell
+            if not isinstance(error, BrokenPipeError):
+                raise
             STDOUT_CLOSED.set()
             # What is still buffered, and the interpreter's flush at exit, go nowhere instead of
             # failing again (the "Exception ignored ... BrokenPipeError" Python prints at exit).

@@ -4,7 +4,6 @@ what two places both claim reported."""
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from reconciler.config.phone import CANONICAL_E164, check_phone_number
 from reconciler.config.schema import OWNER_LISTS, number_mapping_problems, schema_diagnostics
 from reconciler.config.yaml_reader import Document, YamlPath, parse_yaml
 from reconciler.errors import ConfigError, Diagnostic, InputError, cannot_read
-from reconciler.files import open_regular
+from reconciler.files import read_regular
 from reconciler.model import (
     Desired,
     DesiredPersona,
@@ -57,10 +56,7 @@ def load_config(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_FIL
         for path in [path for path in named if path not in seen]:
             seen.add(path)
             try:
-                with open_regular(path) as stream:
-                    size = os.fstat(stream.fileno()).st_size
-                    # A file may grow after fstat: read at most one byte past the limit to know.
-                    content = stream.read(max_bytes + 1) if size <= max_bytes else b""
+                size, content = read_regular(path, max_bytes)
             except InputError as error:
                 problems.append(str(error))
                 continue

@@ -102,7 +102,11 @@ def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
             if isinstance(held, LivePersona):
                 on_agents += [(number, agent) for number in sorted(held.numbers)]
         number, agent = next(iter(on_agents), (min(owners, default=None), ""))
-        route = None if number is None else (number, agent, read(lambda: _route(client, number)))
+        # A 401/403 on a twin has stopped the client: the record is not read, and that says why.
+        refused = [e for e in by_id.values() if isinstance(e, ApiError) and e.status in (401, 403)]
+        route = None
+        if number is not None:
+            route = (number, agent, refused[0] if refused else read(lambda: _route(client, number)))
         verdicts: tuple[Verdict, ...] = (
             ("ok", f"the API key from {key_source} is accepted"),
             personas_listing(listing, small),

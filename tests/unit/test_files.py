@@ -12,6 +12,7 @@ import pytest
 from reconciler.errors import InputError
 from reconciler.files import (
     open_regular,
+    read_regular,
     readable_by_others,
     refuse_overwriting,
     remove_temporary_files,
@@ -252,3 +253,17 @@ def test_no_warning_for_what_is_not_a_regular_file_or_not_there(tmp_path: Path) 
     assert readable_by_others("log file", str(fifo)) is None
     assert readable_by_others("log file", str(tmp_path / "missing")) is None
     assert readable_by_others("log file", "") is None
+
+
+def test_read_regular_reads_at_most_one_byte_past_the_limit(tmp_path: Path) -> None:
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.write_bytes(b"12345")
+    large.write_bytes(b"x" * 100)
+    assert read_regular(small, 5) == (5, b"12345")
+    assert read_regular(large, 10) == (100, b"")  # over the limit by its size: not read
+
+
+def test_read_regular_names_a_file_whose_read_fails() -> None:
+    with pytest.raises(InputError, match=r"^/proc/self/mem: cannot read the file \(") as error:
+        read_regular("/proc/self/mem", 10)
+    assert "input/output error" in str(error.value)

@@ -163,6 +163,16 @@ def test_401_and_403_are_auth_errors_with_a_hint(status: int, hint: str) -> None
     assert error.api_message == f"bad key ({hint})"
 
 
+def test_a_403_persona_not_found_is_that_personas_answer_not_a_key_refused() -> None:
+    # The docs word PERSONA_NOT_FOUND "not found or access denied", status unknown.
+    body = {"errors": [{"error": "PERSONA_NOT_FOUND", "message": "Persona not found"}]}
+    error = error_from_response(*answer(403, body), "GET", "/v1/personas/p1")
+    assert type(error) is ApiError
+    assert (error.status, error.code) == (403, "PERSONA_NOT_FOUND")
+    unauthorised = error_from_response(*answer(401, body), "GET", "/v1/personas/p1")
+    assert isinstance(unauthorised, AuthError)
+
+
 @pytest.mark.parametrize("errors", [None, [], ""])
 def test_a_success_payload_with_an_empty_envelope_is_returned_as_is(errors: Any) -> None:
     body = {"data": {"id": "p1"}, "errors": errors}

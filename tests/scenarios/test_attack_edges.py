@@ -1,9 +1,8 @@
-"""Attacks on the refactoring round: writes that no longer read their answers, the signal handling
-core.apply now installs, plan files read through open_regular, the YAML reader's narrowed catch,
-and doctor's twin read by the rule plan reads it by.
+"""Attacks at the edges: writes answered as done but not made (apply reads no write's answer),
+signals during the writes with stdout or stderr closed or full, plan and config files whose read
+fails or that are huge, YAML integers too long to show, and doctor's twin read by id.
 
-A test marked xfail(strict=True) is a defect the current code has; the others hold and cover a
-case no other test drives.
+Each covers a case no other test drives.
 """
 
 from __future__ import annotations
@@ -194,7 +193,7 @@ def test_a_signal_after_stdout_closed_finishes_the_writes_in_flight(
     tmp_path: Path,
     second_signal: bool,
 ) -> None:
-    # stdout closed sets the stop event; the SIGINT after it is a first signal (485e615): the
+    # stdout closed sets the stop event; the SIGINT after it is a first signal: the
     # writes on the wire finish and the report goes to stderr with 130. A second SIGINT ends it.
     sim = free_numbers
     gate = threading.Semaphore(0)
@@ -236,11 +235,6 @@ def test_a_signal_after_stdout_closed_finishes_the_writes_in_flight(
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-@pytest.mark.xfail(
-    strict=True,
-    reason="the first signal's line to an unwritable stderr raises OSError inside the handler: "
-    "the apply ends 'unexpected OSError', exit 1, and its report is never printed",
-)
 def test_a_signal_during_the_writes_with_stderr_unwritable_still_reports_them(
     free_numbers: Simulator, one_each: Path
 ) -> None:
@@ -277,11 +271,6 @@ UNREADABLE = "/proc/self/mem"  # a regular file whose first read fails (EIO)
 
 
 @pytest.mark.skipif(not os.path.exists(UNREADABLE), reason="needs /proc/self/mem")
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_plan_file reads through open_regular outside any OSError handler (fd85c0e): a "
-    "read that fails is an 'unexpected OSError' naming no file, where it was 'cannot read'",
-)
 def test_a_plan_file_swapped_for_an_unreadable_one_after_its_head_was_sniffed(
     sim: Simulator, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -304,12 +293,6 @@ def test_a_plan_file_swapped_for_an_unreadable_one_after_its_head_was_sniffed(
     assert sim.writes() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_plan_file reads the whole file whatever its size (config files have "
-    "--max-file-size): a sparse plan file of 4 GiB under a 1.5 GB memory limit ends 'unexpected "
-    "MemoryError', without it the run takes all the machine's memory",
-)
 @pytest.mark.parametrize("command", ["show", "apply"])
 def test_a_huge_plan_file_is_refused_without_being_read_whole(
     sim: Simulator, run_cli: RunCli, tmp_path: Path, command: str
@@ -336,11 +319,6 @@ def test_a_huge_plan_file_is_refused_without_being_read_whole(
 
 
 @pytest.mark.skipif(not os.path.exists(UNREADABLE), reason="needs /proc/self/mem")
-@pytest.mark.xfail(
-    strict=True,
-    reason="config loading catches only InputError around its read: a read that fails (EIO) is "
-    "an 'unexpected OSError' naming no file",
-)
 @pytest.mark.parametrize("command", ["validate", "plan"])
 def test_a_config_file_whose_read_fails_is_named_in_one_line(
     sim: Simulator, run_cli: RunCli, command: str
@@ -383,11 +361,6 @@ HUGE_INTEGERS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an integer over 4,300 digits written in hex, binary or base 60 is read, then its "
-    "message's json.dumps raises ValueError: 'unexpected ValueError' without FILE:LINE",
-)
 @pytest.mark.parametrize("written", HUGE_INTEGERS)
 def test_a_huge_integer_in_another_base_is_one_positioned_error(
     run_cli: RunCli, tmp_path: Path, written: str
@@ -419,15 +392,12 @@ def twin_answers(sim: Simulator, status: int, code: str) -> None:
     sim.intercept = intercept
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a twin read by id answering 403 PERSONA_NOT_FOUND is taken as 'not served' (945e0d6) "
-    "while the 403 has stopped the client: doctor passes the twins check and fails a later one "
-    "on a request never sent, naming no 403",
-)
-def test_doctor_names_the_403_a_twin_read_by_id_got(start_sim: StartSim, run_cli: RunCli) -> None:
+@pytest.mark.parametrize("code", ["PERSONA_NOT_FOUND", "FORBIDDEN"])
+def test_doctor_names_the_403_a_twin_read_by_id_got(
+    start_sim: StartSim, run_cli: RunCli, code: str
+) -> None:
     sim = start_sim(agent_account.state(), legacy_inbound_includes_persona=True)
-    twin_answers(sim, 403, "PERSONA_NOT_FOUND")
+    twin_answers(sim, 403, code)
 
     result = run_cli("doctor")
 
@@ -438,11 +408,6 @@ def test_doctor_names_the_403_a_twin_read_by_id_got(start_sim: StartSim, run_cli
     assert all("403" in line for line in failed), result.out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan takes a twin's 403 PERSONA_NOT_FOUND as 'not served' after the 403 stopped the "
-    "client: its error names a later request that was never sent, not the 403",
-)
 def test_plan_names_the_403_a_twin_read_by_id_got(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -495,12 +460,6 @@ def test_doctor_and_plan_read_a_twin_the_api_will_not_serve_alike(
 # -- stdout closed from the start ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with file descriptor 1 closed sys.stdout is None: validate, plan and export print "
-    "nothing and exit 0, apply ends 'unexpected AttributeError' (stdout_is_terminal); a closed "
-    "pipe is 'error: stdout was closed before all output was written', exit 1",
-)
 @pytest.mark.parametrize(
     "args",
     [["validate", CONFIG], ["plan", CONFIG], ["export"], ["apply", CONFIG, "--auto-approve"]],
@@ -510,7 +469,7 @@ def test_stdout_closed_from_the_start_is_one_line_and_writes_nothing(
     sim: Simulator, args: list[str | Path]
 ) -> None:
     # `reconciler ... >&-`: the process starts without a file descriptor 1 (sys.stdout is None),
-    # as b43a007 handles a process started without a stderr.
+    # as a process started without a stderr is handled.
     command = [sys.executable, "-m", "reconciler", *map(str, args)]
     done = subprocess.run(
         ["sh", "-c", 'exec "$@" >&-', "sh", *command],
@@ -531,14 +490,17 @@ def test_stdout_closed_from_the_start_is_one_line_and_writes_nothing(
 def test_a_signal_with_stderr_closed_from_the_start_ends_with_130(
     start_sim: StartSim, args: list[str | Path], kind: str, signals: int
 ) -> None:
-    # `reconciler ... 2>&-`: sys.stderr is None (b43a007): end_now still ends 128 + SIGINT.
+    # `reconciler ... 2>&-`: sys.stderr is None: end_now still ends 128 + SIGINT.
     sim = start_sim(**({"hang": 1} if kind == "read" else {"hang_writes_after": 0}))
     command = [sys.executable, "-m", "reconciler", "--timeout", "300", *map(str, args)]
     process = subprocess.Popen(
         ["sh", "-c", 'exec "$@" 2>&-', "sh", *command],
         env=cli_environment(sim), cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    hung = lambda: any(r.status == 0 and r.kind == kind for r in sim.requests)  # noqa: E731
+
+    def hung() -> bool:
+        return any(r.status == 0 and r.kind == kind for r in sim.requests)
+
     poll(hung, process, f"sent a {kind} that hangs")
     for _ in range(signals):
         wait_until_blocked(process, "futex")  # type: ignore[arg-type]
