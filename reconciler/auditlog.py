@@ -21,13 +21,15 @@ class AuditLog:
     """An append-only JSON Lines file of writes: time, persona, action, numbers, outcome."""
 
     def __init__(self, path: str) -> None:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        # O_NONBLOCK: a FIFO no one reads fails to open (ENXIO) instead of waiting for ever.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
         try:
             # Created 0600 as plan files are: it lists phone numbers and the personas they are on.
             try:
                 descriptor, self._created = os.open(path, flags | os.O_EXCL, 0o600), True
             except FileExistsError:
                 descriptor, self._created = os.open(path, flags, 0o600), False
+            os.set_blocking(descriptor, True)  # each line is written whole, as it goes out
             self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
         except OSError as error:
             raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None

@@ -13,7 +13,7 @@ import pytest
 from reconciler import auditlog
 from reconciler.apply.result import Write
 from reconciler.auditlog import AuditLog
-from reconciler.errors import LogFailed
+from reconciler.errors import InputError, LogFailed
 from reconciler.secrets import REDACTOR
 
 KEY = "sk-secret-0123456789"
@@ -113,3 +113,23 @@ def test_a_line_that_cannot_be_written_fails_every_later_one_and_close_still_clo
         with pytest.raises(LogFailed, match=r"^/dev/full: cannot write the log file \(No space"):
             audit.record(write)
     audit.close()
+
+
+def test_a_fifo_no_one_reads_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "log"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="cannot open the log file"):
+        AuditLog(str(fifo))  # before: waited for a reader for ever
+
+
+def test_a_fifo_with_a_reader_takes_the_lines(tmp_path: Path) -> None:
+    fifo = tmp_path / "log"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        log = AuditLog(str(fifo))
+        log.record(Write("p1", "P1", "attach", ("+14155550101",), outcome="sent"))
+        log.close()
+        assert json.loads(os.read(reader, 65536))["outcome"] == "sent"
+    finally:
+        os.close(reader)
