@@ -77,8 +77,9 @@ class BlandClient(Transport):
                     seen[persona.id] = page
                 if end is None and not listed:
                     end = page
-        except NotSent as stopped:
-            # A page stopped by another's 401/403 (which met it first is timing): report that.
+        except ApiError as stopped:
+            # A page stopped by another's 401/403, unsent or before its retry (which met it
+            # first is timing): report that.
             raise (self._auth_failure or stopped) from None
         finally:
             # After an error: what has not started is not sent.

@@ -117,6 +117,41 @@ def test_a_401_on_one_page_is_reported_as_itself_when_it_stops_another(
     assert writes(sim) == []
 
 
+def test_a_401_that_stops_a_page_before_its_retry_is_reported_as_itself(
+    start_sim: StartSim, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page 3 answers 401; page 2's 503 comes once the client has taken it, so page 2 is not
+    retried ('interrupted before a retry'). The run stops on the 401 and names it, not the 503
+    of a page it stopped."""
+    sim = start_sim()
+    stopped = threading.Event()
+    cancel = Transport.cancel
+
+    def cancelled(self: Transport) -> None:
+        cancel(self)
+        stopped.set()
+
+    def intercept(record: Any, serve: Any) -> Reply:
+        page = record.query.get("page") if record.path == "/v1/personas" else None
+        if page == "2":
+            stopped.wait(10)
+            return answer(503, BUSY)
+        if page == "3":
+            return answer(401, REFUSED)
+        reply: Reply = serve(record)
+        return reply
+
+    monkeypatch.setattr(Transport, "cancel", cancelled)
+    sim.intercept = intercept
+
+    result = run_cli("plan", CONFIG)
+
+    no_crash(result)
+    assert result.code == 1, result.out + result.err
+    assert "AUTH_FAILURE" in result.err, result.err
+    assert "503" not in result.err, result.err
+
+
 # -- the export's second listing ---------------------------------------------------------------
 
 
