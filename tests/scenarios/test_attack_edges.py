@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,13 +21,15 @@ import reconciler.settings as settings_module
 from reconciler.planfile import is_plan_file
 from reconciler.simulator import RequestRecord
 from reconciler.simulator.api import Reply, error_reply
-from tests.conftest import CONFIG, ROOT, TEST_KEY, RunCli, write_config
-from tests.forked_cli import ForkedCli, ForkedRun
+from tests.conftest import CONFIG, ROOT, TEST_KEY, RunCli
+from tests.forked_cli import ForkedCli
 from tests.scenarios import agent_account
 from tests.scenarios.conftest import StartSim
+from tests.scenarios.test_broken_pipe import free_numbers as free_numbers_state
+from tests.scenarios.test_broken_pipe import one_each as one_each_config
 from tests.scenarios.test_settings_and_labels import CONFIG as LABELLED_CONFIG
 from tests.scenarios.test_settings_and_labels import STATE as LABELLED_STATE
-from tests.scenarios.test_signals import wait_until_blocked
+from tests.scenarios.test_signals import wait_for, wait_until_blocked
 from tests.simulated import Simulator
 
 # -- writes whose answers lie ----------------------------------------------------------------------
@@ -147,38 +148,19 @@ PARALLELISM = 4
 
 @pytest.fixture
 def free_numbers() -> Iterator[Simulator]:
-    """PERSONAS personas with no number, and one free number for each."""
-    state = {
-        "numbers": [{"phone_number": f"+1415555{i:04d}"} for i in range(PERSONAS)],
-        "personas": [{"id": f"p{i:02d}", "name": f"Persona {i:02d}"} for i in range(PERSONAS)],
-    }
-    with Simulator(state, api_key=TEST_KEY) as simulator:
+    with Simulator(free_numbers_state(PERSONAS), api_key=TEST_KEY) as simulator:
         yield simulator
 
 
 @pytest.fixture
 def one_each(tmp_path: Path) -> Path:
-    entries = [{"id": f"p{i:02d}", "numbers": [f"+1415555{i:04d}"]} for i in range(PERSONAS)]
-    return write_config(tmp_path / "personas.yaml", entries)
+    return one_each_config(tmp_path / "personas.yaml", PERSONAS)
 
 
 def cli_environment(sim: Simulator) -> dict[str, str]:
     env = {**os.environ, "BLAND_API_URL": sim.url, "BLAND_API_KEY": TEST_KEY, "NO_COLOR": "1"}
     env.pop("BLAND_API_KEY_FILE", None)
     return env
-
-
-def poll(done: Callable[[], bool], process: ForkedRun | subprocess.Popen[str], what: str) -> None:
-    """Poll an event in the simulator's log or a file, failing if the process ends first."""
-    woken = threading.Event()
-    give_up = time.monotonic() + 30
-    while time.monotonic() < give_up:
-        if done():
-            return
-        assert process.poll() is None, process.communicate()
-        woken.wait(0.01)
-    process.kill()
-    raise AssertionError(f"never {what}: {process.communicate()}")
 
 
 def in_flight(sim: Simulator, count: int) -> Callable[[], bool]:
@@ -203,18 +185,18 @@ def test_a_signal_after_stdout_closed_finishes_the_writes_in_flight(
     process = forked.start(
         *map(str, [*args, "--log-file", log_file]), env=cli_environment(sim), cwd=ROOT
     )
-    poll(in_flight(sim, PARALLELISM), process, "had its writes in flight")
+    wait_for(in_flight(sim, PARALLELISM), process, "had its writes in flight")
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()  # the reader goes, as head does
     process.stdout = None
     gate.release()  # one write ends: its line finds stdout closed, and nothing new is sent
-    poll(lambda: '"skipped"' in log_file.read_text(), process, "skipped the writes left")
+    wait_for(lambda: '"skipped"' in log_file.read_text(), process, "skipped the writes left")
     wait_until_blocked(process, "futex")  # waiting for the writes in flight
     process.send_signal(signal.SIGINT)
     assert process.stderr.readline().startswith("Received SIGINT: finishing the writes in flight")
     if second_signal:
         process.send_signal(signal.SIGINT)
-        poll(lambda: process.poll() is not None, process, "ended at once")
+        wait_for(lambda: process.poll() is not None, process, "ended at once")
     for _ in range(PERSONAS):
         gate.release()
     _, err = process.communicate(timeout=60)
@@ -252,7 +234,7 @@ def test_a_signal_during_the_writes_with_stderr_unwritable_still_reports_them(
         )  # fmt: skip
     finally:
         os.close(full)
-    poll(in_flight(sim, PARALLELISM), process, "had its writes in flight")
+    wait_for(in_flight(sim, PARALLELISM), process, "had its writes in flight")
     wait_until_blocked(process, "futex")  # type: ignore[arg-type]
     process.send_signal(signal.SIGINT)
     threading.Event().wait(0.2)  # the handler runs before any write in flight ends
@@ -501,7 +483,7 @@ def test_a_signal_with_stderr_closed_from_the_start_ends_with_130(
     def hung() -> bool:
         return any(r.status == 0 and r.kind == kind for r in sim.requests)
 
-    poll(hung, process, f"sent a {kind} that hangs")
+    wait_for(hung, process, f"sent a {kind} that hangs")
     for _ in range(signals):
         wait_until_blocked(process, "futex")  # type: ignore[arg-type]
         process.send_signal(signal.SIGINT)

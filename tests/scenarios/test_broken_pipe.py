@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,21 +26,29 @@ PERSONAS = 40
 PARALLELISM = 4
 
 
+def free_numbers(count: int) -> dict[str, Any]:
+    """`count` personas with no number, and one free number for each."""
+    return {
+        "numbers": [{"phone_number": f"+1415555{i:04d}"} for i in range(count)],
+        "personas": [{"id": f"p{i:02d}", "name": f"Persona {i:02d}"} for i in range(count)],
+    }
+
+
+def one_each(path: Path, count: int) -> Path:
+    """A config giving each of the `count` personas its number."""
+    entries = [{"id": f"p{i:02d}", "numbers": [f"+1415555{i:04d}"]} for i in range(count)]
+    return write_config(path, entries)
+
+
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    """PERSONAS personas with no number, and one free number for each."""
-    state = {
-        "numbers": [{"phone_number": f"+1415555{i:04d}"} for i in range(PERSONAS)],
-        "personas": [{"id": f"p{i:02d}", "name": f"Persona {i:02d}"} for i in range(PERSONAS)],
-    }
-    with Simulator(state, api_key=TEST_KEY) as simulator:
+    with Simulator(free_numbers(PERSONAS), api_key=TEST_KEY) as simulator:
         yield simulator
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    entries = [{"id": f"p{i:02d}", "numbers": [f"+1415555{i:04d}"]} for i in range(PERSONAS)]
-    return write_config(tmp_path / "personas.yaml", entries)
+    return one_each(tmp_path / "personas.yaml", PERSONAS)
 
 
 def start(forked: ForkedCli, sim: Simulator, *args: str | Path, stdout: int | None) -> ForkedRun:

@@ -63,7 +63,9 @@ def start(
     return forked.start(*command, env=environment(sim), cwd=ROOT, stdin=stdin)
 
 
-def wait_for(done: Callable[[], bool], process: ForkedRun, what: str) -> None:
+def wait_for(
+    done: Callable[[], bool], process: ForkedRun | subprocess.Popen[str], what: str
+) -> None:
     """Poll until done() (an event in the simulator's log), failing if the process ends first."""
     woken = threading.Event()
     give_up = time.monotonic() + 30
