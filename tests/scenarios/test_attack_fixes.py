@@ -273,3 +273,51 @@ def test_a_signal_with_stderr_a_full_pipe_still_ends_the_run(
         process.kill()
         process.wait()
         os.close(read_end)
+
+
+# -- a 401/403 on the read before a refused attach's fallback ------------------------------------
+
+MOVE_STATE: dict[str, Any] = {
+    "numbers": [{"phone_number": N1, "label": None}],
+    "personas": [
+        {"id": "p-new", "name": "New", "numbers": []},
+        {"id": "p-old", "name": "Old", "numbers": [N1]},
+    ],
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the fallback of an attach refused as held elsewhere reads the old persona's "
+    "settings, takes a 401/403 there for unread settings, then detaches and attaches",
+)
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_key_refused_on_the_read_before_a_fallback_sends_nothing_more(
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, status: int
+) -> None:
+    sim = start_sim(MOVE_STATE, attach_mode="refuse")
+    own = sim.intercept
+    assert own is not None
+    writes: list[RequestRecord] = []
+    refused: list[RequestRecord] = []  # the 401/403 on the read of the old persona
+    after: list[RequestRecord] = []  # writes sent after it
+
+    def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
+        if record.kind == "write":
+            (after if refused else writes).append(record)
+        elif writes and record.method == "GET" and record.path.rstrip("/") == "/v1/personas/p-old":
+            refused.append(record)
+            code = "AUTH_FAILURE" if status == 401 else "FORBIDDEN"
+            return error_reply(status, code, "The key may not do this")
+        return own(record, serve)
+
+    sim.intercept = intercept
+    config = write_config(tmp_path / "personas.yaml", [{"id": "p-new", "numbers": [N1]}])
+
+    result = run_cli("apply", config, "--auto-approve", "--force")
+
+    assert len(writes) == len(refused) == 1, result.out  # the refused attach, then the read
+    assert result.code != 0, result.out
+    # Nothing is freed yet: the detach and the attach after the 401/403 are writes the key
+    # refused is sent on with.
+    assert [(r.method, r.path) for r in after] == [], result.out
