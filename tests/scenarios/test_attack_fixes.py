@@ -7,6 +7,8 @@ A defect is a test marked xfail (strict); the others cover cases no other test d
 
 from __future__ import annotations
 
+import copy
+import fcntl
 import os
 import signal
 import subprocess
@@ -21,7 +23,7 @@ import pytest
 
 from reconciler.simulator import RequestRecord
 from reconciler.simulator.api import Reply, error_reply
-from tests.conftest import CONFIG, ROOT, TEST_KEY, RunCli, write_config
+from tests.conftest import CONFIG, ROOT, SALES, SUPPORT, TEST_KEY, RunCli, write_config
 from tests.scenarios.conftest import StartSim
 from tests.simulated import Simulator
 
@@ -321,3 +323,153 @@ def test_a_key_refused_on_the_read_before_a_fallback_sends_nothing_more(
     # Nothing is freed yet: the detach and the attach after the 401/403 are writes the key
     # refused is sent on with.
     assert [(r.method, r.path) for r in after] == [], result.out
+
+
+# -- the log file a pipe no one reads any more ---------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="needs F_SETPIPE_SZ")
+@pytest.mark.xfail(
+    strict=True,
+    reason="a log line waits on the full pipe for ever, holding the writes' lock: the first "
+    "signal cannot finish the run, and only a second one, which prints no report, ends it",
+)
+def test_a_signal_ends_an_apply_whose_log_pipe_is_full_with_the_report(tmp_path: Path) -> None:
+    # `--log-file >(slow reader)` whose reader stops reading: the writes on the wire all end,
+    # then a log line waits for room in the pipe.
+    count = 40
+    state = {
+        "numbers": [{"phone_number": f"+1415555{i:04d}"} for i in range(count)],
+        "personas": [{"id": f"p{i:02d}", "name": f"P{i:02d}"} for i in range(count)],
+    }
+    entries = [{"id": f"p{i:02d}", "numbers": [f"+1415555{i:04d}"]} for i in range(count)]
+    config = write_config(tmp_path / "personas.yaml", entries)
+    fifo = tmp_path / "audit.pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # open, and never read
+    fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 4096)  # room for some twenty lines
+    with Simulator(state, api_key=TEST_KEY) as sim:
+        command = [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"]
+        process = subprocess.Popen(
+            [*command, "--log-file", str(fifo)],
+            env=cli_environment(sim), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            seen, give_up = -1, time.monotonic() + 30
+            while seen != (seen := len(sim.writes())) or seen == 0:  # until no write goes out
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < give_up, "the writes never stopped"
+                threading.Event().wait(1)
+            assert all(r.status != 0 for r in sim.writes())  # none on the wire
+            process.send_signal(signal.SIGINT)
+            try:
+                out, err = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                out, err = "", "still running 10 s after the signal"
+        finally:
+            process.kill()
+            process.wait()
+            os.close(reader)
+
+    assert process.returncode == 130, err
+    assert "Apply interrupted by SIGINT" in out + err, out + err
+
+
+# -- a 403 PERSONA_NOT_FOUND on one persona's write, and on the reads ------------------------------
+
+
+def test_a_403_persona_not_found_on_one_attach_holds_back_its_detach_and_fails_the_apply(
+    start_sim: StartSim, run_cli: RunCli
+) -> None:
+    # One persona's answer, each time it is asked: the other persona's attach goes out, this
+    # one's detach (make before break) never does, and the report names what is still needed.
+    sim = start_sim()
+    own = sim.intercept
+    assert own is not None
+    refused = f"/v1/personas/{SUPPORT}/inbound/attach"
+
+    def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
+        if record.kind == "write" and record.path.rstrip("/") == refused:
+            return error_reply(403, "PERSONA_NOT_FOUND", "Persona not found or access denied")
+        return own(record, serve)
+
+    sim.intercept = intercept
+
+    result = run_cli("apply", CONFIG, "--auto-approve", "--parallelism", "1")
+
+    assert result.code == 4, result.out + result.err
+    assert sorted(sim.owners()["+14155550110"]) == [SALES]  # the other persona's attach
+    assert sim.owners()["+14155550103"] == [SUPPORT]  # its detach held back
+    assert not [r for r in sim.writes() if r.path.endswith("/detach")]
+    still = result.out.split("not converged", 1)[-1]
+    for number in ("+14155550101", "+14155550102", "+14155550103"):
+        assert number in still, result.out
+
+
+READS = [
+    pytest.param("/v1/personas", id="listing"),
+    pytest.param("/v1/inbound", id="GET /v1/inbound"),
+    pytest.param("/v2/agents", id="agents"),
+    pytest.param(f"/v1/personas/{SUPPORT}", id="a persona by id"),
+]
+
+
+@pytest.mark.parametrize("path", READS)
+def test_a_403_persona_not_found_on_a_read_of_the_plan_writes_nothing(
+    start_sim: StartSim, run_cli: RunCli, example_state: dict[str, Any], path: str
+) -> None:
+    # +14155550100 listed on Support Agent and on the IVR: each is read again by id.
+    state = copy.deepcopy(example_state)
+    state["personas"][1]["numbers"].append("+14155550100")
+    sim = start_sim(state)
+    own = sim.intercept
+    assert own is not None
+
+    def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
+        if record.method == "GET" and record.path.rstrip("/") == path:
+            return error_reply(403, "PERSONA_NOT_FOUND", "Persona not found or access denied")
+        return own(record, serve)
+
+    sim.intercept = intercept
+
+    result = run_cli("apply", CONFIG, "--auto-approve")
+
+    assert sim.writes() == []
+    assert result.code == 1, result.out + result.err
+    assert "HTTP 403 PERSONA_NOT_FOUND" in result.err, result.err
+
+
+# -- stderr unwritable during an apply ------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    ("switches", "verbose", "code"),
+    [
+        ({}, "-vv", 0),
+        ({"write_statuses": [500] * 40}, "-v", 4),
+        ({"write_statuses": [403]}, "-vv", 1),
+    ],
+    ids=["done", "incomplete", "key refused"],
+)
+def test_apply_with_stderr_unwritable_ends_with_its_own_exit_status(
+    start_sim: StartSim, switches: dict[str, Any], verbose: str, code: int
+) -> None:
+    # `2>/dev/full`: the log lines, the "Apply incomplete" line and the error all fail to go out
+    # (ENOSPC); the report on stdout and the exit status are the run's.
+    sim = start_sim(**switches)
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", verbose, "apply", str(CONFIG), "--auto-approve"],
+            env=cli_environment(sim), cwd=ROOT, stdout=subprocess.PIPE, stderr=full, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(full)
+
+    assert done.returncode == code, done.stdout
+    assert "Traceback" not in done.stdout
+    last = done.stdout.splitlines()[-1]
+    assert last.startswith("Apply complete" if code == 0 else "  "), done.stdout
