@@ -150,6 +150,37 @@ def test_show_with_stdout_closed_from_the_start_says_so_and_exits_1(
     assert done.stderr == "error: stdout was closed before all output was written\n"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="with --format json nothing is printed before the writes: they are made, and the "
+    "report that says so is lost with the closed stdout",
+)
+@pytest.mark.parametrize("how", ["closed", "no reader"], ids=[">&-", "| a pipe with no reader"])
+def test_a_json_apply_whose_stdout_is_gone_from_the_start_writes_nothing_unsaid(
+    sim: Simulator, how: str
+) -> None:
+    args = ["apply", str(CONFIG), "--auto-approve", "--format", "json"]
+    if how == "closed":
+        done = stdout_closed(args, sim)
+        code, err = done.returncode, done.stderr
+    else:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            piped = subprocess.run(
+                [sys.executable, "-m", "reconciler", *args],
+                env=cli_environment(sim), cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE,
+                text=True, timeout=60, check=False,
+            )  # fmt: skip
+        finally:
+            os.close(write_end)
+        code, err = piped.returncode, piped.stderr
+
+    assert code != 0, err
+    # As the text report does: write nothing, or say on stderr what was written.
+    assert sim.writes() == [] or "+14155550110" in err, err
+
+
 # -- plan files whose read fails ------------------------------------------------------------------
 
 UNREADABLE = "/proc/self/mem"  # a regular file whose first read fails (EIO)
