@@ -48,7 +48,7 @@ def stdout_closed(args: list[str], sim: Simulator | None = None, timeout: float 
     )  # fmt: skip
 
 
-# -- YAML integers too long for decimal, where the schema wants another type --------------------
+# -- YAML integers too long for decimal, where the schema wants another type or a smaller one ---
 
 HUGE_PLACES = [
     pytest.param(f"  - id: {HUGE}\n    numbers: []\n", 3, id="persona id"),
@@ -65,12 +65,16 @@ HUGE_PLACES = [
         6,
         id="pathway_version",
     ),
+    pytest.param(f"  []\nsafety:\n  max_detach_percent: {HUGE}\n", 5, id="max_detach_percent"),
+    pytest.param(f"  []\nsafety:\n  allow_emptying: {HUGE}\n", 5, id="allow_emptying"),
+    pytest.param(f"  []\nprotected: [{HUGE}]\n", 4, id="protected"),
 ]
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the schema's own messages write the value in decimal: an unexpected ValueError",
+    reason="the schema's own messages write the value in decimal (its type, its maximum): an "
+    "unexpected ValueError",
 )
 @pytest.mark.parametrize(("entry", "line"), HUGE_PLACES)
 def test_a_huge_integer_where_the_schema_wants_another_type_is_one_positioned_error(
@@ -84,6 +88,25 @@ def test_a_huge_integer_where_the_schema_wants_another_type_is_one_positioned_er
     assert result.code == 1
     assert "unexpected" not in result.err, result.err[:300]
     assert result.err.startswith(f"{config}:{line}:"), result.err[:300]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="validate takes a min_numbers too long for decimal, and the plan file's JSON cannot "
+    "write it: an unexpected ValueError",
+)
+def test_a_huge_min_numbers_is_refused_by_validate_or_saved_by_plan(
+    sim: Simulator, run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = tmp_path / "personas.yaml"
+    config.write_text(CONFIG.read_text() + f"safety:\n  min_numbers: {HUGE}\n")
+    saved = tmp_path / "saved.plan"
+
+    checked = run_cli("validate", config)
+    planned = run_cli("plan", config, "--out", saved)
+
+    assert "unexpected" not in checked.err + planned.err, planned.err[:300]
+    assert checked.code == planned.code == 1 or (checked.code == planned.code == 0), planned.err
 
 
 # -- stdout closed from the start ----------------------------------------------------------------
