@@ -24,6 +24,7 @@ import pytest
 from reconciler.simulator import RequestRecord
 from reconciler.simulator.api import Reply, error_reply
 from tests.conftest import CONFIG, ROOT, SALES, SUPPORT, TEST_KEY, RunCli, write_config
+from tests.scenarios import agent_account
 from tests.scenarios.conftest import StartSim
 from tests.simulated import Simulator
 
@@ -588,3 +589,38 @@ def test_apply_with_stderr_unwritable_ends_with_its_own_exit_status(
     assert "Traceback" not in done.stdout
     last = done.stdout.splitlines()[-1]
     assert last.startswith("Apply complete" if code == 0 else "  "), done.stdout
+
+
+# -- doctor after a 403 on another read than a twin's ---------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="doctor names the 403 where a later check cannot read only for a twin read by id: "
+    "after a 403 on GET /v1/inbound or on the agents, later checks fail on reads not sent",
+)
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/inbound", "/v2/agents", f"/v2/agents/{agent_account.BOT}/inbound"],
+    ids=["GET /v1/inbound", "GET /v2/agents", "an agent's binding"],
+)
+def test_doctor_names_the_403_wherever_a_later_check_cannot_read(
+    start_sim: StartSim, run_cli: RunCli, path: str
+) -> None:
+    sim = start_sim(agent_account.state(), legacy_inbound_includes_persona=True)
+    own = sim.intercept
+    assert own is not None
+
+    def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
+        if record.method == "GET" and record.path.rstrip("/") == path:
+            return error_reply(403, "FORBIDDEN", "You do not have permission")
+        return own(record, serve)
+
+    sim.intercept = intercept
+
+    result = run_cli("doctor")
+
+    # As for a twin read by id: never a check failing on a read not sent, without the 403.
+    assert "not sent" not in result.out, result.out
+    failed = [line for line in result.out.splitlines() if line.startswith("fail")]
+    assert all("403" in line for line in failed), result.out
