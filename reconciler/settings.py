@@ -211,14 +211,26 @@ def full_collections_held() -> Iterator[None]:
 def end_now(signum: int) -> NoReturn:
     """SIGINT or SIGTERM outside an apply's writes, or a second one within: end now, 130 or 143,
     with one line. Unwinding would wait for requests in flight. stdout is not flushed (a
-    worker may hold it, blocked on a full pipe), and the line goes out with os.write: the signal
-    may have come in the middle of a write to sys.stderr."""
+    worker may hold it, blocked on a full pipe), and the line goes out through `tell`."""
     remove_temporary_files()
-    words = f"Stopped by {signal.Signals(signum).name}.\n"
-    # stderr closed (None when the process started without one): there is no one to tell
-    with suppress(OSError, ValueError, AttributeError):
-        os.write(sys.stderr.fileno(), (("\n" if sys.stderr.isatty() else "") + words).encode())
+    with suppress(OSError, ValueError, AttributeError):  # stderr closed (or None): no one to tell
+        words = ("\n" if sys.stderr.isatty() else "") + f"Stopped by {signal.Signals(signum).name}."
+        tell(words)
     os._exit(ExitCode(128 + signum))
+
+
+def tell(line: str) -> None:
+    """A line on stderr from a signal handler, with os.write (the signal may have come in the
+    middle of a write to sys.stderr), waiting at most a second: a pipe no one reads any more
+    must not keep the run from stopping. Nothing is said where stderr is closed."""
+
+    def write() -> None:
+        with suppress(OSError, ValueError, AttributeError):
+            os.write(sys.stderr.fileno(), REDACTOR.clean(line + "\n").encode())
+
+    writer = threading.Thread(target=write, name="stderr", daemon=True)
+    writer.start()
+    writer.join(timeout=1.0)
 
 
 # The run's handler (`end_now`) ends the process at once; within an apply's writes a GracefulStop

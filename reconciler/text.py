@@ -36,10 +36,7 @@ def shown(text: str, limit: int = SHOWN_CHARS) -> str:
 
 def shown_json(value: Any) -> str:
     """A value as JSON (strings quoted, non-ASCII kept), as it may appear in a message."""
-    try:
-        return shown(json.dumps(value, ensure_ascii=False))
-    except ValueError:  # an integer longer than Python writes in decimal (YAML's 0x..., 0b...)
-        return "a number too long to show"
+    return shown(json.dumps(value, ensure_ascii=False))
 
 
 _TYPE_NAMES = {

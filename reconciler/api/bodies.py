@@ -125,8 +125,9 @@ def error_from_response(
     if status in _AUTH_HINTS:
         message += f" ({_AUTH_HINTS[status]})"
     # PERSONA_NOT_FOUND is documented as "not found or access denied" to one persona: with a
-    # 403 it is that persona's answer, not a key refused for the whole run.
-    refused_key = status in _AUTH_HINTS and not (status == 403 and code == "PERSONA_NOT_FOUND")
+    # 403 on a path that names one, it is that persona's answer, not a key refused for the run.
+    one_persona = code == "PERSONA_NOT_FOUND" and path.startswith("/v1/personas/")
+    refused_key = status in _AUTH_HINTS and not (status == 403 and one_persona)
     error = AuthError if refused_key else ApiError
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     return error(

@@ -18,8 +18,8 @@ from typing import NoReturn
 import click
 
 from reconciler.cli import apply, commands  # noqa: F401  (they add their commands)
-from reconciler.cli.app import STDOUT_CLOSED, cli, echo, global_options
-from reconciler.errors import ConfigError, ExitCode, ReconcilerError
+from reconciler.cli.app import cli, echo, global_options
+from reconciler.errors import ConfigError, ExitCode, OutputClosed, ReconcilerError
 from reconciler.secrets import redact_keys_named
 from reconciler.settings import Settings, end_now, full_collections_held, handled_by
 from reconciler.simulator import simulator_command
@@ -35,11 +35,10 @@ def main(argv: Sequence[str] | None = None, *, seams: Settings | None = None) ->
     """Entry point: run the CLI and turn every failure into a short message and an exit code."""
     args = list(argv) if argv is not None else sys.argv[1:]
     redact_keys_named(args)
-    if sys.stdout is None:  # started with stdout closed (`>&-`): as a pipe closed before output
-        sys.stdout = io.StringIO()  # never written: echo sees STDOUT_CLOSED first
-        STDOUT_CLOSED.set()
     with full_collections_held(), handled_by(end_now):
         try:
+            if sys.stdout is None:  # started with stdout closed (`>&-`): nothing can be shown
+                raise OutputClosed("stdout was closed before all output was written")
             cli.main(args=args, standalone_mode=False, obj=seams or Settings())
         except (Exception, KeyboardInterrupt) as error:
             if isinstance(error, click.NoSuchOption):

@@ -40,8 +40,7 @@ def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False)
         except OSError as error:
             if err:
                 return  # stderr is gone or cannot take more (a full disk): no one to tell
-            if not isinstance(error, BrokenPipeError):
-                raise
+            # stdout closed, or full (a disk, a file size limit): as closed from here on.
             STDOUT_CLOSED.set()
             # What is still buffered, and the interpreter's flush at exit, go nowhere instead of
             # failing again (the "Exception ignored ... BrokenPipeError" Python prints at exit).
@@ -49,6 +48,9 @@ def echo(text: str, *, err: bool = False, nl: bool = True, colour: bool = False)
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, sys.stdout.fileno())
                 os.close(devnull)
+            if not isinstance(error, BrokenPipeError):
+                reason = (error.strerror or type(error).__name__).lower()
+                raise OutputClosed(f"stdout could not take all the output ({reason})") from None
     raise OutputClosed("stdout was closed before all output was written")
 
 

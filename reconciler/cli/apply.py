@@ -31,7 +31,7 @@ from reconciler.core import apply, costs
 from reconciler.errors import ExitCode, InputError, OutputClosed, ReconcilerError
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
-from reconciler.settings import GracefulStop, Settings, end_now
+from reconciler.settings import GracefulStop, Settings, end_now, tell
 
 
 @cli.command("apply")
@@ -105,7 +105,13 @@ def apply_command(
     if as_json:
         status = ExitCode.OK if ending is None else ending.exit_code
         error_text = (str(ending) or None) if ending is not None else None
-        echo(json.dumps(report_json(plan, result, status, error_text), indent=2))
+        report = json.dumps(report_json(plan, result, status, error_text), indent=2)
+        try:
+            echo(report)
+        except OutputClosed:
+            # The report is the one place that says what was written: stderr takes it.
+            echo(report, err=True)
+            raise
     if ending is not None:
         raise ending
 
@@ -144,18 +150,16 @@ class _Run:
 
     def on_signal(self, signum: int) -> None:
         self.client.cancel()
-        echo(
+        tell(
             f"Received {self.stopper.signal_name}: finishing the writes in flight, then stopping "
-            "(send it again to stop at once).",
-            err=True,
+            "(send it again to stop at once)."
         )
 
     def on_second(self, signum: int) -> NoReturn:
         listed = f" ({self.log_file} lists each write sent)" if self.log_file else ""
-        echo(
+        tell(
             f"Stopping at once: a write in flight may or may not take effect{listed}; run plan "
-            "to see what remains.",
-            err=True,
+            "to see what remains."
         )
         end_now(signum)
 

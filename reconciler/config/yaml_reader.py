@@ -154,9 +154,11 @@ class DocumentBuilder:
         node = yaml.ScalarNode(tag, event.value, None, None, event.style)
         try:
             value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+            if type(value) is int:
+                str(value)  # ValueError past the digits Python writes (0x... reads any length)
         except Exception:  # an explicit !!bool maybe raises KeyError, not a YAMLError
             message = f"{shown_json(event.value)} is not a valid {short_tag(tag)}"
-            self.problem(mark, message + ": remove the tag", where)
+            self.problem(mark, message + (": remove the tag" if event.tag else ""), where)
             return event.value
         if path and not isinstance(value, str):
             self.document.raw[path] = event.value

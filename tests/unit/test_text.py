@@ -11,7 +11,6 @@ from reconciler.text import (
     one_line,
     printable,
     shown,
-    shown_json,
     type_name,
 )
 
@@ -98,9 +97,3 @@ def test_a_shown_value_stays_on_one_short_line() -> None:
 )
 def test_type_names(value: Any, name: str) -> None:
     assert type_name(value) == name
-
-
-def test_an_integer_too_long_for_decimal_is_named_not_written() -> None:
-    # YAML reads 0x followed by 5,000 digits; Python refuses to write it in decimal.
-    assert shown_json(int("f" * 5000, 16)) == "a number too long to show"
-    assert shown_json(12) == "12"
