@@ -159,9 +159,7 @@ def read_plan_file(path: str, key: bytes | None) -> SavedPlan:
     """Read and check a plan file; raises Refused if it is altered, truncated or unknown."""
     size, content = read_regular(path, MAX_PLAN_FILE_BYTES)
     if max(size, len(content)) > MAX_PLAN_FILE_BYTES:
-        raise refused(
-            path, f"the file is over {MAX_PLAN_FILE_BYTES:,} bytes, more than a plan holds"
-        )
+        raise refused(path, f"over {MAX_PLAN_FILE_BYTES:,} bytes, more than a plan file holds")
     try:
         document = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
         if not isinstance(document, dict) or document.get("format") != PLAN_FILE_FORMAT:

@@ -186,8 +186,7 @@ class Call:
         account, faults, numbers = self.account, self.faults, self.account.numbers
         # The one answer that covers the whole account: in its plain form cached between changes.
         with_routing = faults.inbound_shows_routing
-        owners = faults.legacy_inbound_includes_persona
-        plain = not (with_routing or owners)
+        plain = not (with_routing or faults.legacy_inbound_includes_persona)
         if plain and account.inbound_body_cache and account.inbound_body_cache[0] == len(numbers):
             return Reply(200, account.inbound_body_cache[1])
         shown = [self._inbound_object(numbers[phone], with_routing) for phone in sorted(numbers)]

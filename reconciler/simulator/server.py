@@ -96,9 +96,6 @@ class Simulator:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def clear_log(self) -> None:
-        self.requests = []
-
     def export_state(self) -> JSONObject:
         """The account in state-file form."""
         with self.lock:
@@ -200,7 +197,7 @@ class Simulator:
             if method == "POST" and path != "/_sim/log/clear" and not isinstance(body, dict):
                 raise ValueError("expected a JSON object")
             if path == "/_sim/log/clear":
-                self.clear_log()
+                self.requests.clear()
             elif method == "POST":
                 self.faults.update(body)
         except ValueError as exc:

@@ -55,7 +55,7 @@ def test_apply_converges_with_one_call_per_persona_and_direction(
     kinds = [r.path.rsplit("/", 1)[-1] for r in sim.writes()]
     assert kinds == sorted(kinds)
 
-    sim.clear_log()
+    sim.requests.clear()
     again = run_cli("apply", CONFIG, "--auto-approve")
     assert again.code == 0
     assert "No changes. The account matches" in again.out
@@ -77,7 +77,7 @@ def test_the_three_write_scenario(sim: Simulator, run_cli: RunCli, tmp_path: Pat
             {"name": "B", "numbers": ["+14155550212", "+14155550210"]},
         ],
     )
-    sim.clear_log()
+    sim.requests.clear()
     result = run_cli("apply", config, "--auto-approve")
     assert result.code == 0, result.err
     applied = writes(sim)
@@ -278,7 +278,7 @@ def test_the_summary_says_one_change_and_one_write_in_the_singular(
     sim: Simulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path / "c.yaml", [{"id": SALES, "numbers": ["+14155550110"]}])
-    sim.clear_log()
+    sim.requests.clear()
     result = run_cli("apply", config, "--auto-approve")
     assert result.code == 0, result.err
     reads_after = (
@@ -475,7 +475,7 @@ def test_the_log_is_never_written_into_an_input_file(
         log_file.chmod(0o600)
         monkeypatch.setenv("BLAND_API_KEY_FILE", str(log_file))
     before = {path: path.read_bytes() for path in [*inputs, log_file]}
-    sim.clear_log()
+    sim.requests.clear()
     result = run_cli("apply", *inputs, "--auto-approve", "--log-file", log_file)
     assert result.code == 1
     assert f"error: --log-file {log_file} is the " in result.err

@@ -78,7 +78,7 @@ def test_round_trip_export_then_plan_shows_no_changes(
     assert "+14155550111" not in out.read_text()
     assert run_cli("validate", out).code == 0
 
-    sim.clear_log()
+    sim.requests.clear()
     plan = run_cli("plan", out, "--detailed-exitcode")
     assert plan.code == 0, plan.out + plan.err
     assert plan.out == f"No changes. The account matches {out}.\n"

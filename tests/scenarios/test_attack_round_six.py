@@ -355,7 +355,7 @@ def test_the_check_on_a_steady_account_with_agents_reads_no_persona_by_id(
         safety={"allow_emptying": True},
     )
     by_id_in_plan = run_cli("plan", config).code, _by_id(sim)
-    sim.clear_log()
+    sim.requests.clear()
 
     result = run_cli("apply", config, "--auto-approve")
 

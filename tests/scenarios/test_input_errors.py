@@ -39,7 +39,7 @@ def test_a_saved_plan_given_to_validate_or_plan_is_named_as_such(
 ) -> None:
     saved = tmp_path / "saved.plan"
     assert run_cli("plan", "--out", saved, EXAMPLES / "personas.yaml").code == 0
-    sim.clear_log()
+    sim.requests.clear()
     result = run_cli(*command, saved)
     wanted = (
         f"error: {saved}: this is a saved plan, not a config file: "

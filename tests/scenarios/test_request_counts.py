@@ -60,7 +60,7 @@ def test_apply_makes_one_write_per_persona_and_direction_and_verifies_cheaply(
     verify_reads = [r for r in rest if r.kind == "read"]
     assert 0 < len(verify_reads) <= len(plan)
 
-    sim.clear_log()
+    sim.requests.clear()
     again = run_cli("apply", "--auto-approve", config)
     assert again.code == 0 and "No changes" in again.out
     assert sim.writes() == []

@@ -121,7 +121,7 @@ def resume_and_check(
     first = writes(sim)
     assert len(first) == served
     sim.faults.hang_writes_after = None
-    sim.clear_log()
+    sim.requests.clear()
     result = run_cli("apply", config, "--auto-approve")
     assert result.code == 0, result.out + result.err
     second = writes(sim)

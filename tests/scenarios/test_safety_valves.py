@@ -41,7 +41,7 @@ def test_a_saved_plan_applies_exactly_and_converges(
     plan_file = saved_plan(run_cli, tmp_path, config)
     # Edited after the review: the plan file, not the config, is what gets applied.
     config.write_text("version: 1\npersonas: []\n")
-    sim.clear_log()
+    sim.requests.clear()
     result = run_cli("apply", plan_file)  # no --auto-approve: reviewed when it was made
     assert result.code == 0, result.err
     assert sorted(writes(sim)) == EXPECTED_WRITES
@@ -109,7 +109,7 @@ def test_a_stale_plan_is_refused_naming_the_number(
     )
     plan_file = saved_plan(run_cli, tmp_path, config)
     sim.set_owner("+14155550105", IVR)  # someone uses the dashboard between plan and apply
-    sim.clear_log()
+    sim.requests.clear()
     result = run_cli("apply", plan_file)
     assert result.code == 3
     assert (
@@ -126,7 +126,7 @@ def test_applying_the_same_plan_twice_writes_once(
 ) -> None:
     plan_file = saved_plan(run_cli, tmp_path)
     assert run_cli("apply", plan_file).code == 0
-    sim.clear_log()
+    sim.requests.clear()
     again = run_cli("apply", plan_file)
     assert again.code == 0, again.err
     assert "has already been applied" in again.out
@@ -177,7 +177,7 @@ def test_an_altered_plan_file_is_refused(
     plan_file = saved_plan(run_cli, tmp_path)
     _alter(plan_file, how, sim)
     monkeypatch.setenv("BLAND_API_URL", sim.url)
-    sim.clear_log()
+    sim.requests.clear()
     result = run_cli("apply", plan_file)
     assert result.code == 3, result.err
     assert message in result.err
@@ -204,7 +204,7 @@ def big_persona(sim: Simulator) -> str:
     for number in MASS:
         sim.add_number(number)
     sim.add_persona("p-big", "Front Desk", MASS)
-    sim.clear_log()
+    sim.requests.clear()
     return "p-big"
 
 

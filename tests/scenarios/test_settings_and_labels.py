@@ -122,7 +122,7 @@ def test_one_apply_attaches_moves_sets_and_clears_then_plans_clean(
         "\n"
         "Plan: 1 to attach, 1 to move, 0 to detach, 3 settings to write, 1 label to write.\n"
     )
-    account.clear_log()
+    account.requests.clear()
 
     applied = run_cli("apply", config, "--auto-approve")
 
@@ -154,7 +154,7 @@ def test_one_apply_attaches_moves_sets_and_clears_then_plans_clean(
     assert account.label(N100) == "Main"
     assert account.label(N102) == "IVR entry"
 
-    account.clear_log()
+    account.requests.clear()
     again = run_cli("plan", config, "--detailed-exitcode")
     assert (again.code, again.out) == (0, f"No changes. The account matches {config}.\n")
 
@@ -241,7 +241,7 @@ def test_a_dashboard_settings_change_makes_a_saved_plan_stale(
     saved = tmp_path / "plan.json"
     assert run_cli("plan", config, "--out", saved).code == 0
     account.set_persona_settings(SUPPORT, N103, {"pathway_id": "pw_dashboard"})
-    account.clear_log()
+    account.requests.clear()
 
     applied = run_cli("apply", saved)
 

@@ -92,7 +92,7 @@ def test_request_log(sim: Simulator, client: httpx.Client) -> None:
     assert records[0].query == {"page": "1", "limit": "100"}
     assert records[2].body == {"inbound_numbers": [N3]}
     assert len(sim.reads()) == 2 and len(sim.writes()) == 3
-    sim.clear_log()
+    sim.requests.clear()
     assert sim.requests == []
 
 
