@@ -257,6 +257,19 @@ LABELS_STATE: dict[str, Any] = {
 }
 
 
+def read_answers(sim: Simulator, path: str, status: int, code: str) -> None:
+    """GET `path` is answered `status` with error `code`, every time."""
+    own = sim.intercept
+    assert own is not None
+
+    def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
+        if record.method == "GET" and record.path.rstrip("/") == path:
+            return error_reply(status, code, "Refused")
+        return own(record, serve)
+
+    sim.intercept = intercept
+
+
 def answer_writes(sim: Simulator, suffix: str, status: int, code: str) -> list[RequestRecord]:
     """The first write whose path ends with `suffix` is answered `status` `code`, not made; the
     writes sent after it are listed."""
@@ -489,15 +502,7 @@ def test_a_403_persona_not_found_on_a_read_of_the_plan_writes_nothing(
     state = copy.deepcopy(example_state)
     state["personas"][1]["numbers"].append("+14155550100")
     sim = start_sim(state)
-    own = sim.intercept
-    assert own is not None
-
-    def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
-        if record.method == "GET" and record.path.rstrip("/") == path:
-            return error_reply(403, "PERSONA_NOT_FOUND", "Persona not found or access denied")
-        return own(record, serve)
-
-    sim.intercept = intercept
+    read_answers(sim, path, 403, "PERSONA_NOT_FOUND")
 
     result = run_cli("apply", CONFIG, "--auto-approve")
 
@@ -558,15 +563,7 @@ def test_doctor_names_the_403_wherever_a_later_check_cannot_read(
     start_sim: StartSim, run_cli: RunCli, path: str
 ) -> None:
     sim = start_sim(agent_account.state(), legacy_inbound_includes_persona=True)
-    own = sim.intercept
-    assert own is not None
-
-    def intercept(record: RequestRecord, serve: Callable[[RequestRecord], Reply]) -> Reply:
-        if record.method == "GET" and record.path.rstrip("/") == path:
-            return error_reply(403, "FORBIDDEN", "You do not have permission")
-        return own(record, serve)
-
-    sim.intercept = intercept
+    read_answers(sim, path, 403, "FORBIDDEN")
 
     result = run_cli("doctor")
 
