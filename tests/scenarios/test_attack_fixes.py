@@ -26,6 +26,7 @@ from reconciler.simulator.api import Reply, error_reply
 from tests.conftest import CONFIG, ROOT, SALES, SUPPORT, TEST_KEY, RunCli, write_config
 from tests.scenarios import agent_account
 from tests.scenarios.conftest import StartSim
+from tests.scenarios.test_broken_pipe import free_numbers, one_each
 from tests.simulated import Simulator
 
 HUGE = "0x" + "f" * 5000  # an integer of about 6,000 decimal digits, past Python's 4,300
@@ -186,12 +187,8 @@ def test_stdout_failing_mid_apply_sends_no_new_write_and_reports_each_one_made(
     # `reconciler apply ... > file` on a disk that fills: stdout takes the plan, then a write's
     # line fails (EFBIG here, from a 512-byte file size limit; ENOSPC on a full disk).
     count = 8
-    state = {
-        "numbers": [{"phone_number": f"+1415555{i:04d}"} for i in range(count)],
-        "personas": [{"id": f"p{i:02d}", "name": f"P{i:02d}"} for i in range(count)],
-    }
-    entries = [{"id": f"p{i:02d}", "numbers": [f"+1415555{i:04d}"]} for i in range(count)]
-    config = write_config(tmp_path / "personas.yaml", entries)
+    state = free_numbers(count)
+    config = one_each(tmp_path / "personas.yaml", count)
     out = tmp_path / "out.txt"
     with Simulator(state, api_key=TEST_KEY) as sim:
         command = [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"]
@@ -202,8 +199,9 @@ def test_stdout_failing_mid_apply_sends_no_new_write_and_reports_each_one_made(
         )  # fmt: skip
         made = [r.body["inbound_numbers"][0] for r in sim.writes() if r.status == 200]
     shown = out.read_text()
-    assert shown.startswith("P00 (p00)") and "Plan: 8 to attach" in shown  # the plan went out
-    assert len(shown) == 512 and "Apply " not in shown, shown  # cut short among the writes
+    # The plan went out, then the output was cut short among the writes.
+    assert shown.startswith("Persona 00 (p00)") and "Plan: 8 to attach" in shown
+    assert len(shown) == 512 and "Apply " not in shown, shown
 
     assert done.returncode == 4, done.stderr
     assert "unexpected" not in done.stderr, done.stderr
@@ -417,12 +415,8 @@ def test_a_signal_ends_an_apply_whose_log_pipe_is_full_with_the_report(tmp_path:
     # `--log-file >(slow reader)` whose reader stops reading: the writes on the wire all end,
     # then a log line waits for room in the pipe.
     count = 40
-    state = {
-        "numbers": [{"phone_number": f"+1415555{i:04d}"} for i in range(count)],
-        "personas": [{"id": f"p{i:02d}", "name": f"P{i:02d}"} for i in range(count)],
-    }
-    entries = [{"id": f"p{i:02d}", "numbers": [f"+1415555{i:04d}"]} for i in range(count)]
-    config = write_config(tmp_path / "personas.yaml", entries)
+    state = free_numbers(count)
+    config = one_each(tmp_path / "personas.yaml", count)
     fifo = tmp_path / "audit.pipe"
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # open, and never read
