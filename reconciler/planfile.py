@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler import __version__
-from reconciler.errors import InputError, Refused
+from reconciler.errors import InputError, Refused, cannot_read
 from reconciler.files import open_regular, read_regular
 from reconciler.model import (
     UNREAD,
@@ -146,8 +146,10 @@ def is_plan_file(path: str) -> bool:
     try:
         with open_regular(path) as stream:
             head = stream.read(_SNIFF_BYTES)
-    except (OSError, InputError):
-        return False  # not a readable regular file: config loading reports it
+    except InputError:
+        return False  # missing or not a regular file: config loading reports it
+    except OSError as error:  # a read that fails (EIO) is said as such, wherever it is asked
+        raise cannot_read(path, error) from None
     return head.lstrip().startswith(b"{") and _MARKER.search(head) is not None
 
 
