@@ -300,7 +300,7 @@ class Transport:
             # Checked after every wait: a signal may have come while this write waited its turn.
             if self.cancelled:
                 why = AUTH_STOPPED if self._auth_failure else INTERRUPTED
-                raise NotSent(why, method=method, path=path)
+                raise NotSent(why, method=method, path=path) from self._auth_failure
             hook = getattr(self._local, "before_wire", None)
             if write and hook is not None:
                 self._local.before_wire = None  # once per write, whatever retries follow

@@ -45,10 +45,13 @@ Route = tuple[str, str, dict[str, Any] | ApiError]  # a number, its agent if any
 
 def read(call: Callable[[], T]) -> T | ApiError:
     """What `call` read, or the ApiError it stopped on; an id or number no request path can
-    carry (InputError, raised before sending) stops the read as an error answer would."""
+    carry (InputError, raised before sending) stops the read as an error answer would; a read
+    not sent after a 401/403 elsewhere names that answer."""
     try:
         return call()
     except ApiError as error:
+        if isinstance(refused := error.__cause__, AuthError):
+            return ApiError(f"not read after {refused}", method=error.method, path=error.path)
         return error
     except InputError as error:
         return ApiError(str(error))
@@ -102,11 +105,7 @@ def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
             if isinstance(held, LivePersona):
                 on_agents += [(number, agent) for number in sorted(held.numbers)]
         number, agent = next(iter(on_agents), (min(owners, default=None), ""))
-        # A 401/403 on a twin has stopped the client: the record is not read, and that says why.
-        refused = [e for e in by_id.values() if isinstance(e, ApiError) and e.status in (401, 403)]
-        route = None
-        if number is not None:
-            route = (number, agent, refused[0] if refused else read(lambda: _route(client, number)))
+        route = None if number is None else (number, agent, read(lambda: _route(client, number)))
         verdicts: tuple[Verdict, ...] = (
             ("ok", f"the API key from {key_source} is accepted"),
             personas_listing(listing, small),
@@ -319,9 +318,10 @@ def agent_twins(
     agents: Agents, twins: Twins, by_id: ById, inbound: Mapping[str, str | None]
 ) -> Verdict:
     """How the asked agents' twin personas read (a listed one is not read by id), and for plan."""
+    if isinstance(agents, ApiError) and agents.status == 404:
+        return "warn", "not checked: GET /v2/agents was not read"
     if isinstance(agents, ApiError):
-        status: Status = "warn" if agents.status == 404 else "fail"
-        return status, "not checked: GET /v2/agents was not read"
+        return "fail", f"not checked: {agents}"
     if isinstance(twins, ApiError):
         return "fail", f"reading stopped: {twins}"
     asked = counted(len(twins), "agent")

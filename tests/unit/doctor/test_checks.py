@@ -440,7 +440,7 @@ def test_a_key_refused_on_one_endpoint_stops_the_probes_after_it() -> None:
     assert (
         "the error envelope could not be seen: GET /v1/personas/" in (details["response_shapes"][1])
     )
-    assert "not sent: the run stopped on an authorisation error" in details["response_shapes"][1]
+    assert "not read after GET /v1/inbound: HTTP 403 FORBIDDEN" in details["response_shapes"][1]
     assert "HTTP None" not in details["response_shapes"][1]
 
 
@@ -508,7 +508,7 @@ READ = LivePersona("t2", "", frozenset({"+2"}))
     ("reads", "inbound", "status", "detail"),  # the listing, the twins, the unlisted read by id
     [
         ((NO_AGENT_API, {}, {}), {}, "warn", "not checked: GET /v2/agents was not read"),
-        ((DOWN, {}, {}), {}, "fail", "not checked: GET /v2/agents was not read"),
+        ((DOWN, {}, {}), {}, "fail", "not checked: GET /v2/agents: HTTP 502: Bad gateway"),
         (
             (agents(2), DOWN, {}),
             {},
