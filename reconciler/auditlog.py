@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import threading
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 from reconciler.apply.result import Write
-from reconciler.errors import InputError, LogFailed
+from reconciler.errors import INTERRUPTED, InputError, LogFailed, NotSent
 from reconciler.files import readable_by_others
 from reconciler.secrets import REDACTOR
 
@@ -20,8 +21,9 @@ from reconciler.secrets import REDACTOR
 class AuditLog:
     """An append-only JSON Lines file of writes: time, persona, action, numbers, outcome."""
 
-    def __init__(self, path: str) -> None:
-        # O_NONBLOCK: a FIFO no one reads fails to open (ENXIO) instead of waiting for ever.
+    def __init__(self, path: str, stop: threading.Event) -> None:
+        # O_NONBLOCK: a FIFO no one reads fails to open (ENXIO) instead of waiting for ever, and
+        # a line waits for room in a pipe only until `stop` is set (a signal: see _write).
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
         try:
             # Created 0600 as plan files are: it lists phone numbers and the personas they are on.
@@ -29,11 +31,9 @@ class AuditLog:
                 descriptor, self._created = os.open(path, flags | os.O_EXCL, 0o600), True
             except FileExistsError:
                 descriptor, self._created = os.open(path, flags, 0o600), False
-            os.set_blocking(descriptor, True)  # each line is written whole, as it goes out
-            self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
         except OSError as error:
             raise InputError(f"{path}: cannot open the log file ({error.strerror})") from None
-        self.path = path
+        self.path, self._descriptor, self._stop = path, descriptor, stop
         self._written = False
         # An existing file keeps its mode (it may be shared on purpose), with a word about it.
         self.warning = readable_by_others("log file", path)
@@ -42,7 +42,8 @@ class AuditLog:
 
     def record(self, write: Write) -> None:
         """Append the line of a write going out (`sent`), ended or skipped, flushed at once.
-        Raises LogFailed once a line could not be written (a full disk), and for every later one."""
+        Raises LogFailed once a line could not be written (a full disk), and for every later one;
+        NotSent when it waits on a full pipe once the run is stopped (that line is dropped)."""
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "persona_id": write.persona_id,
@@ -62,18 +63,27 @@ class AuditLog:
             if self._failed is None:
                 try:
                     self._written = True
-                    self._file.write(line + "\n")
-                    self._file.flush()
+                    self._write(f"{line}\n".encode())
                 except OSError as error:
                     reason = f"cannot write the log file ({error.strerror}): the run stopped"
                     self._failed = LogFailed(f"{self.path}: {reason}")
             if self._failed is not None:
                 raise self._failed
 
+    def _write(self, data: bytes) -> None:
+        """All of `data`, as it goes out; while a pipe has no room, until the run is stopped."""
+        while data:
+            try:
+                data = data[os.write(self._descriptor, data) :]
+            except BlockingIOError:
+                if self._stop.is_set():  # the line is dropped: the write, if not yet sent, is not
+                    raise NotSent(INTERRUPTED) from None
+                select.select([], [self._descriptor], [], 0.1)
+
     def close(self) -> None:
         """Close the file (what a failed line left unwritten is dropped). One this run created
         and wrote nothing to (an apply refused, declined or with nothing to do) is removed."""
         with contextlib.suppress(OSError):
-            self._file.close()
+            os.close(self._descriptor)
             if self._created and not self._written:
                 os.unlink(self.path)

@@ -247,7 +247,7 @@ def apply(
             PlanWriter(each, account, result, parallelism, stopper.event, logged).apply()
 
     # Opened before the question: a path that cannot be written stops before anything is asked.
-    audit = None if log_file is None else AuditLog(log_file)
+    audit = None if log_file is None else AuditLog(log_file, stopper.event)
     with nullcontext() if audit is None else closing(audit):
         if audit is not None and audit.warning is not None:
             warn(audit.warning)

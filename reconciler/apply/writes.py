@@ -88,6 +88,8 @@ class PlanWriter:
                 self.on_write(write)
             except LogFailed as error:
                 result.stopped_by = result.stopped_by or error
+            except NotSent:  # its line found the log's pipe full once the run was stopped
+                pass
         return write
 
     def _send_all(

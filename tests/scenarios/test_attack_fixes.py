@@ -2,7 +2,7 @@
 read fails, YAML integers too long for decimal, stdout closed from the start, the log file
 opened without waiting, and a listing page stopped by another page's 401/403.
 
-A defect is a test marked xfail (strict); the others cover cases no other test drives.
+Each was a defect, found as a failing test before its fix, or a case no other test drives.
 """
 
 from __future__ import annotations
@@ -235,10 +235,6 @@ UNREADABLE = "/proc/self/mem"  # a regular file whose first read fails (EIO)
 
 
 @pytest.mark.skipif(not os.path.exists(UNREADABLE), reason="needs /proc/self/mem")
-@pytest.mark.xfail(
-    strict=True,
-    reason="show takes a file whose read fails for one that is not a plan file",
-)
 def test_show_names_a_plan_file_whose_read_fails(run_cli: RunCli) -> None:
     result = run_cli("show", UNREADABLE)
 
@@ -406,11 +402,6 @@ def test_a_key_refused_on_the_read_before_a_fallback_sends_nothing_more(
 
 
 @pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="needs F_SETPIPE_SZ")
-@pytest.mark.xfail(
-    strict=True,
-    reason="a log line waits on the full pipe for ever, holding the writes' lock: the first "
-    "signal cannot finish the run, and only a second one, which prints no report, ends it",
-)
 def test_a_signal_ends_an_apply_whose_log_pipe_is_full_with_the_report(tmp_path: Path) -> None:
     # `--log-file >(slow reader)` whose reader stops reading: the writes on the wire all end,
     # then a log line waits for room in the pipe.
@@ -543,11 +534,6 @@ def test_apply_with_stderr_unwritable_ends_with_its_own_exit_status(
 # -- doctor after a 403 on another read than a twin's ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="doctor names the 403 where a later check cannot read only for a twin read by id: "
-    "after a 403 on GET /v1/inbound or on the agents, later checks fail on reads not sent",
-)
 @pytest.mark.parametrize(
     "path",
     ["/v1/inbound", "/v2/agents", f"/v2/agents/{agent_account.BOT}/inbound"],
