@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -38,12 +37,14 @@ class AuditLog:
         # An existing file keeps its mode (it may be shared on purpose), with a word about it.
         self.warning = readable_by_others("log file", path)
         self._lock = threading.Lock()
-        self._failed: LogFailed | None = None
+        # Set once a line could not be written: it, and every later one, is raised.
+        self.failed: LogFailed | NotSent | None = None
 
     def record(self, write: Write) -> None:
         """Append the line of a write going out (`sent`), ended or skipped, flushed at once.
         Raises LogFailed once a line could not be written (a full disk), and for every later one;
-        NotSent when it waits on a full pipe once the run is stopped (that line is dropped)."""
+        NotSent once a line waited on a full pipe when the run stopped: it and every later one
+        are dropped (none is glued to a line cut short)."""
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "persona_id": write.persona_id,
@@ -60,25 +61,26 @@ class AuditLog:
             entry["reason"] = write.error
         line = REDACTOR.clean(json.dumps(entry, ensure_ascii=False))
         with self._lock:
-            if self._failed is None:
+            if self.failed is None:
                 try:
                     self._written = True
                     self._write(f"{line}\n".encode())
                 except OSError as error:
                     reason = f"cannot write the log file ({error.strerror}): the run stopped"
-                    self._failed = LogFailed(f"{self.path}: {reason}")
-            if self._failed is not None:
-                raise self._failed
+                    self.failed = LogFailed(f"{self.path}: {reason}")
+                except NotSent as error:
+                    self.failed = error
+            if self.failed is not None:
+                raise self.failed
 
     def _write(self, data: bytes) -> None:
         """All of `data`, as it goes out; while a pipe has no room, until the run is stopped."""
         while data:
             try:
                 data = data[os.write(self._descriptor, data) :]
-            except BlockingIOError:
-                if self._stop.is_set():  # the line is dropped: the write, if not yet sent, is not
+            except BlockingIOError:  # polled: a descriptor may be past select()'s 1023
+                if self._stop.wait(0.05):  # dropped: the write, if not yet sent, is not
                     raise NotSent(INTERRUPTED) from None
-                select.select([], [self._descriptor], [], 0.1)
 
     def close(self) -> None:
         """Close the file (what a failed line left unwritten is dropped). One this run created

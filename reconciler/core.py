@@ -16,7 +16,7 @@ from reconciler.apply.result import ApplyResult, Write
 from reconciler.apply.writes import OnWrite, PlanWriter
 from reconciler.auditlog import AuditLog
 from reconciler.client_protocols import AccountReader, AccountWriter
-from reconciler.errors import ApiError, AuthError, ConfigError, InputError, Refused
+from reconciler.errors import ApiError, AuthError, ConfigError, InputError, NotSent, Refused
 from reconciler.export import export_config
 from reconciler.files import refuse_overwriting, write_atomic
 from reconciler.model import Desired, owner_key, owner_kind
@@ -262,6 +262,9 @@ def apply(
                 )
         with handled_by(stopper):  # a first signal stops new writes
             result = converge(plan, desired, account, thresholds, send, say)
+        if audit is not None and isinstance(audit.failed, NotSent):
+            dropped = "had no room when the run stopped: its last lines were not written"
+            warn(f"warning: the log file {log_file} {dropped}")
     return plan, result
 
 

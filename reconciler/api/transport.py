@@ -297,14 +297,14 @@ class Transport:
         if paused:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
         with self.write_limit.slot() if write else nullcontext():
-            # Checked after every wait: a signal may have come while this write waited its turn.
+            hook = getattr(self._local, "before_wire", None)
+            if write and hook is not None and not self.cancelled:
+                self._local.before_wire = None  # once per write, whatever retries follow
+                hook()
+            # Checked after every wait (its turn, its log line): a signal may have come meanwhile.
             if self.cancelled:
                 why = AUTH_STOPPED if self._auth_failure else INTERRUPTED
                 raise NotSent(why, method=method, path=path) from self._auth_failure
-            hook = getattr(self._local, "before_wire", None)
-            if write and hook is not None:
-                self._local.before_wire = None  # once per write, whatever retries follow
-                hook()
             started = time.perf_counter()
             with ExitStack() as answer:
                 try:

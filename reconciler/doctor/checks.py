@@ -98,13 +98,14 @@ def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
         for twin in (twin for twin in found if twin not in personas):
             by_id[twin] = read(partial(persona_or_none, client.get_persona, twin))
         # One number's record, with its agent: an agent's where one is seen (its persona_id may
-        # name the twin), else the first number.
+        # name the twin), else the account's first number (the listing's, if it alone was read).
         on_agents = [(n, found[o]) for n, o in sorted(owners.items()) if o in found]
         for twin, agent in found.items():
             held = personas.get(twin) or by_id.get(twin)
             if isinstance(held, LivePersona):
                 on_agents += [(number, agent) for number in sorted(held.numbers)]
-        number, agent = next(iter(on_agents), (min(owners, default=None), ""))
+        listed = owners.keys() or set().union(*(p.numbers for p in personas.values()))
+        number, agent = next(iter(on_agents), (min(listed, default=None), ""))
         route = None if number is None else (number, agent, read(lambda: _route(client, number)))
         verdicts: tuple[Verdict, ...] = (
             ("ok", f"the API key from {key_source} is accepted"),
