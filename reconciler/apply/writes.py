@@ -200,12 +200,10 @@ class PlanWriter:
                     if owner_kind(source) == "persona":
                         held = self.client.get_persona(source)
                         settings = {number: held.settings_of(number) for number in moved}
-                except AuthError as refused:
-                    if not freed:  # the key is refused and nothing is freed yet: send no more
-                        self.result.stopped_by = self.result.stopped_by or refused
+                except ApiError as error:
+                    if isinstance(error, AuthError) and not freed:  # none freed yet: send no more
+                        self.result.stopped_by = self.result.stopped_by or error
                         return intended.skipped_because(AUTH_STOPPED)
-                    settings = dict.fromkeys(moved, UNREAD)
-                except ApiError:
                     settings = dict.fromkeys(moved, UNREAD)
                 if self._fallback("detach", source, moved).ok:
                     freed[source] = settings
