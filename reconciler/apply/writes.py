@@ -45,7 +45,6 @@ class PlanWriter:
         }
 
     def apply(self) -> None:
-        """Attaches, then detaches (make before break), then settings, then labels."""
         self.result.plans.append(self.plan)
         gains, losses = self.plan.gains(), self.plan.losses()
         order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
@@ -79,7 +78,6 @@ class PlanWriter:
         return INTERRUPTED if self.stop.is_set() else None
 
     def record(self, write: Write) -> Write:
-        """Add a write that ended to the result and hand it to on_write."""
         # Workers finish in any order; one lock keeps the list and the callbacks whole.
         result = self.result
         with self._lock:

@@ -150,7 +150,6 @@ def print_plan(
 
 
 def _style(text: str, name: str) -> str:
-    """The plan text's colours: a colour name, or bold."""
     return click.style(text, bold=True) if name == "bold" else click.style(text, fg=name)
 
 

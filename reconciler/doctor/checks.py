@@ -58,7 +58,6 @@ def read(call: Callable[[], T]) -> T | ApiError:
 
 
 def shown(items: Collection[str]) -> str:
-    """The items sorted, the first three then "and N more"."""
     return and_more(sorted(items), 3)
 
 
