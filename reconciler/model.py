@@ -128,7 +128,6 @@ class DesiredPersona:
 
     @cached_property
     def number_set(self) -> frozenset[str]:
-        """The numbers as a set, which a plan compares with what the account shows."""
         return frozenset(self.numbers)
 
 

@@ -18,7 +18,6 @@ from reconciler.model import UNREAD, SeenSettings, owner_id, owner_kind, routing
 from reconciler.plan import Action, Plan, value_json
 from reconciler.text import printable
 
-# Words in an error code that say a number is held elsewhere.
 _HELD_ELSEWHERE_WORDS = ("IN_USE", "ALREADY", "ATTACHED", "ASSIGNED", "CONFLICT")
 
 OnWrite = Callable[[Write], None]
@@ -239,5 +238,4 @@ class PlanWriter:
         return outcome
 
     def _fallback(self, action: str, owner: str, numbers: list[str], value: Any = None) -> Write:
-        """One write of a refusal's fallback, sent whatever happens once begun, and recorded."""
         return self.record(self._send(self._write(action, owner, numbers, value), must_finish=True))

@@ -32,7 +32,6 @@ from reconciler.secrets import REDACTOR, key_source
 from reconciler.settings import Settings
 from reconciler.text import printable
 
-# How plan and show print a plan.
 PLAN_FORMAT = format_option(
     "json", "markdown", help="How to print the plan (markdown: for a pull-request comment)."
 )
