@@ -73,7 +73,6 @@ def _plain_json(value: Any) -> Any:
     return value
 
 
-# What is known of a number's settings or label: the value, or UNREAD.
 SeenSettings = RoutingSettings | None | Literal[Unread.UNREAD]
 SeenLabel = str | None | Literal[Unread.UNREAD]
 

@@ -62,7 +62,6 @@ def shown(items: Collection[str]) -> str:
 
 
 def verdict(fails: list[str], warns: list[str], facts: str = "") -> Verdict:
-    """A verdict from failures and warnings (either may be empty) and what was seen."""
     status: Status = "fail" if fails else "warn" if warns else "ok"
     return status, "; ".join([*fails, *warns, facts] if facts else [*fails, *warns])
 
