@@ -80,7 +80,6 @@ def export_config(live: Live) -> tuple[str, list[str], str]:
 
 
 def _number_lines(owner: LivePersona, number: str) -> list[str]:
-    """A number as a plain string, or as a mapping when it has settings or a label."""
     label, settings = _kept(owner, number)
     if label is None and settings is None:
         return [f"      - {_quoted(number)}"]

@@ -40,7 +40,6 @@ class RoutingSettings:
     canonical: str
 
     def as_dict(self) -> dict[str, Any]:
-        """The settings as the JSON object the API takes and shows."""
         return cast(dict[str, Any], json.loads(self.canonical))
 
     def __str__(self) -> str:
@@ -74,7 +73,6 @@ def _plain_json(value: Any) -> Any:
     return value
 
 
-# What is known of a number's settings or label: the value, or UNREAD.
 SeenSettings = RoutingSettings | None | Literal[Unread.UNREAD]
 SeenLabel = str | None | Literal[Unread.UNREAD]
 
@@ -129,7 +127,6 @@ class DesiredPersona:
 
     @cached_property
     def number_set(self) -> frozenset[str]:
-        """The numbers as a set, which a plan compares with what the account shows."""
         return frozenset(self.numbers)
 
 
@@ -165,11 +162,9 @@ class LivePersona:
     twin_of: str | None = None  # the agent its tags (`v2-agent:ID`) make it the hidden twin of
 
     def settings_of(self, number: str) -> SeenSettings:
-        """The number's settings on this persona as shown, or UNREAD."""
         return self.settings.get(number, UNREAD)
 
     def label_of(self, number: str) -> SeenLabel:
-        """The number's label as this persona's listing shows it, or UNREAD."""
         return self.labels.get(number, UNREAD)
 
 
@@ -250,7 +245,6 @@ class Live:
     # Views built once per picture (`replace` makes a new one) and shared: never change one.
     @cached_property
     def active(self) -> tuple[LivePersona, ...]:
-        """Personas that are not soft-deleted, in id order."""
         return tuple(p for _, p in sorted(self.personas.items()) if not p.deleted)
 
     @cached_property
@@ -309,6 +303,5 @@ class Live:
         ]
 
     def ref(self, persona_id: str) -> PersonaRef:
-        """The persona's id and its name ("" for one the list does not show)."""
         persona = self.personas.get(persona_id)
         return PersonaRef(persona_id, persona.name if persona is not None else "")

@@ -192,7 +192,6 @@ def _no_constant(name: str) -> Any:
 
 
 def _checked(value: Any, fits: bool, expected: str) -> Any:
-    """The value read from the file, if it `fits` what was expected; else ValueError showing it."""
     if not fits:
         raise ValueError(f"expected {expected}, got {json.dumps(value)[:60]}")
     return value

@@ -241,7 +241,6 @@ class _Escape:
     redact: Callable[[str], str] = str
 
     def text(self, text: str) -> str:
-        """Text shown as is in Markdown: escaped, on one line."""
         return one_line(self.redact(text)).translate(_MARKDOWN_ESCAPES)
 
     def code(self, text: str) -> str:

@@ -266,7 +266,6 @@ class GracefulStop:
 
     @property
     def signal_name(self) -> str:
-        """SIGINT or SIGTERM."""
         return signal.Signals(self.signal_number).name if self.signal_number else ""
 
     def __call__(self, signum: int) -> None:

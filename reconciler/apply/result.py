@@ -42,7 +42,6 @@ class Write:
         return self.outcome == "done"
 
     def failed_with(self, error: ApiError, outcome: Outcome = "failed") -> Write:
-        """This write, failed (or refused) with the API's status, code and message."""
         return replace(
             self,
             outcome=outcome,
@@ -53,7 +52,6 @@ class Write:
         )
 
     def skipped_because(self, reason: str) -> Write:
-        """This write, not sent, for `reason`."""
         return replace(self, outcome="skipped", error=reason)
 
 

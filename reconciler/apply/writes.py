@@ -18,7 +18,6 @@ from reconciler.model import UNREAD, SeenSettings, owner_id, owner_kind, routing
 from reconciler.plan import Action, Plan, value_json
 from reconciler.text import printable
 
-# Words in an error code that say a number is held elsewhere.
 _HELD_ELSEWHERE_WORDS = ("IN_USE", "ALREADY", "ATTACHED", "ASSIGNED", "CONFLICT")
 
 OnWrite = Callable[[Write], None]
@@ -45,7 +44,6 @@ class PlanWriter:
         }
 
     def apply(self) -> None:
-        """Attaches, then detaches (make before break), then settings, then labels."""
         self.result.plans.append(self.plan)
         gains, losses = self.plan.gains(), self.plan.losses()
         order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
@@ -79,7 +77,6 @@ class PlanWriter:
         return INTERRUPTED if self.stop.is_set() else None
 
     def record(self, write: Write) -> Write:
-        """Add a write that ended to the result and hand it to on_write."""
         # Workers finish in any order; one lock keeps the list and the callbacks whole.
         result = self.result
         with self._lock:
@@ -200,12 +197,10 @@ class PlanWriter:
                     if owner_kind(source) == "persona":
                         held = self.client.get_persona(source)
                         settings = {number: held.settings_of(number) for number in moved}
-                except AuthError as refused:
-                    if not freed:  # the key is refused and nothing is freed yet: send no more
-                        self.result.stopped_by = self.result.stopped_by or refused
+                except ApiError as error:
+                    if isinstance(error, AuthError) and not freed:  # none freed yet: send no more
+                        self.result.stopped_by = self.result.stopped_by or error
                         return intended.skipped_because(AUTH_STOPPED)
-                    settings = dict.fromkeys(moved, UNREAD)
-                except ApiError:
                     settings = dict.fromkeys(moved, UNREAD)
                 if self._fallback("detach", source, moved).ok:
                     freed[source] = settings
@@ -243,5 +238,4 @@ class PlanWriter:
         return outcome
 
     def _fallback(self, action: str, owner: str, numbers: list[str], value: Any = None) -> Write:
-        """One write of a refusal's fallback, sent whatever happens once begun, and recorded."""
         return self.record(self._send(self._write(action, owner, numbers, value), must_finish=True))

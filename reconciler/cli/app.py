@@ -203,7 +203,6 @@ FILES = click.argument("files", nargs=-1, required=True, type=click.Path(readabl
 
 
 def format_option(*others: str, help: str) -> Callable[[Command], Command]:
-    """--format: how the command prints, as text unless one of the `others` is chosen."""
     choice = click.Choice(["text", *others])
     return click.option(
         "--format", "output_format", type=choice, default="text", show_default=True, help=help

@@ -32,7 +32,6 @@ from reconciler.secrets import REDACTOR, key_source
 from reconciler.settings import Settings
 from reconciler.text import printable
 
-# How plan and show print a plan.
 PLAN_FORMAT = format_option(
     "json", "markdown", help="How to print the plan (markdown: for a pull-request comment)."
 )
@@ -150,7 +149,6 @@ def print_plan(
 
 
 def _style(text: str, name: str) -> str:
-    """The plan text's colours: a colour name, or bold."""
     return click.style(text, bold=True) if name == "bold" else click.style(text, fg=name)
 
 

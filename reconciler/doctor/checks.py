@@ -58,12 +58,10 @@ def read(call: Callable[[], T]) -> T | ApiError:
 
 
 def shown(items: Collection[str]) -> str:
-    """The items sorted, the first three then "and N more"."""
     return and_more(sorted(items), 3)
 
 
 def verdict(fails: list[str], warns: list[str], facts: str = "") -> Verdict:
-    """A verdict from failures and warnings (either may be empty) and what was seen."""
     status: Status = "fail" if fails else "warn" if warns else "ok"
     return status, "; ".join([*fails, *warns, facts] if facts else [*fails, *warns])
 
