@@ -44,6 +44,7 @@ class PlanWriter:
         }
 
     def apply(self) -> None:
+        """Attaches, then detaches (make before break), then settings, then labels."""
         self.result.plans.append(self.plan)
         gains, losses = self.plan.gains(), self.plan.losses()
         order = sorted(set(gains) | set(losses), key=lambda pid: (self.names.get(pid, ""), pid))
@@ -238,4 +239,5 @@ class PlanWriter:
         return outcome
 
     def _fallback(self, action: str, owner: str, numbers: list[str], value: Any = None) -> Write:
+        """One write of a refusal's fallback, sent whatever happens once begun, and recorded."""
         return self.record(self._send(self._write(action, owner, numbers, value), must_finish=True))

@@ -50,6 +50,7 @@ class Report:
         return any(status == "fail" for status, _ in self.checks.values())
 
     def latency_ms(self) -> dict[str, float] | None:
+        """Median and slowest time to an answer's headers, in milliseconds."""
         times = [seconds * 1000 for seconds in self.seconds]
         return {"median": statistics.median(times), "max": max(times)} if times else None
 
