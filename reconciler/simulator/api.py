@@ -56,7 +56,6 @@ class Reply:
 
 
 def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
-    """A JSON reply, compactly encoded."""
     payload = json.dumps(value, separators=(",", ":")).encode("utf-8")
     return Reply(status, payload, headers=dict(headers or {}))
 
