@@ -33,8 +33,6 @@ _Owner = TypeVar("_Owner", model.LivePersona, model.LiveAgent)
 
 
 class BlandClient(Transport):
-    """A typed client for the endpoints of the Bland API the tool uses."""
-
     @cached_property
     def _pages(self) -> dict[tuple[int, bytes], list[model.LivePersona]]:
         """Each page read, by its number and its answer's digest: a listing read again (to check
