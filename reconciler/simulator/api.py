@@ -234,7 +234,6 @@ class Call:
         return _ok([_render_agent(agent, False) for agent in shown])
 
     def _live_agent(self) -> AgentRecord:
-        """The agent the path names, unless it does not exist or is deleted (then NOT_FOUND)."""
         agent = self.account.agents.get(self.params[0])
         if agent is None or agent.deleted_at is not None:
             raise SimulatedError(404, "NOT_FOUND", "Agent not found")
