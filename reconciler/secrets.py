@@ -119,7 +119,6 @@ def api_key(option: str | None, environ: Mapping[str, str]) -> str:
 
 
 def key_file_from(option: str | None, environ: Mapping[str, str]) -> str | None:
-    """The key file to read: --api-key-file, else BLAND_API_KEY_FILE, else none."""
     return option or environ.get("BLAND_API_KEY_FILE") or None
 
 

@@ -35,7 +35,6 @@ def shown(text: str, limit: int = SHOWN_CHARS) -> str:
 
 
 def shown_json(value: Any) -> str:
-    """A value as JSON (strings quoted, non-ASCII kept), as it may appear in a message."""
     return shown(json.dumps(value, ensure_ascii=False))
 
 
@@ -51,12 +50,10 @@ _TYPE_NAMES = {
 
 
 def type_name(value: Any) -> str:
-    """What kind of value this is, in the words of a message."""
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def one_line(text: str) -> str:
-    """The text with each run of whitespace, line breaks included, as one space; trimmed."""
     return " ".join(text.split())
 
 

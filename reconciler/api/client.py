@@ -18,7 +18,6 @@ import httpx
 from reconciler import model
 from reconciler.api import bodies, urls, wire
 from reconciler.api.transport import READ_BACK_DONE, Transport
-from reconciler.api.wire import as_read, canonical_number
 from reconciler.errors import ApiError, NotSent
 from reconciler.text import shown
 
@@ -34,8 +33,6 @@ _Owner = TypeVar("_Owner", model.LivePersona, model.LiveAgent)
 
 
 class BlandClient(Transport):
-    """A typed client for the endpoints of the Bland API the tool uses."""
-
     @cached_property
     def _pages(self) -> dict[tuple[int, bytes], list[model.LivePersona]]:
         """Each page read, by its number and its answer's digest: a listing read again (to check
@@ -111,7 +108,7 @@ class BlandClient(Transport):
 
     def list_account_numbers(self) -> frozenset[str]:
         """Every inbound number on the account that can be read, in canonical E.164."""
-        return frozenset(filter(None, map(canonical_number, self.list_inbound())))
+        return frozenset(filter(None, map(wire.canonical_number, self.list_inbound())))
 
     def list_inbound(self) -> dict[str, str | None]:
         """Every inbound number as the API spells it, with its persona_id, if any."""
@@ -138,7 +135,7 @@ class BlandClient(Transport):
 
     def _write(self, action: AgentAction, persona_id: str, numbers: list[str]) -> None:
         path = urls.persona_path(persona_id, "inbound", action)
-        wanted = {as_read(number) for number in numbers}
+        wanted = {wire.as_read(number) for number in numbers}
 
         def took_effect(deadline: float) -> bool:
             now = self.get_persona(persona_id, deadline=deadline).numbers
@@ -217,7 +214,7 @@ class BlandClient(Transport):
         """Write a number's persona_settings on the persona it is on, whole (None clears them)."""
 
         def took_effect(deadline: float) -> bool:
-            seen = self.get_persona(persona_id, deadline=deadline).settings_of(as_read(number))
+            seen = self.get_persona(persona_id, deadline=deadline).settings_of(wire.as_read(number))
             return seen == settings  # UNREAD (not shown) equals no settings written
 
         segment = urls.path_segment(number, "phone number")
@@ -232,7 +229,7 @@ class BlandClient(Transport):
         def took_effect(deadline: float) -> bool:
             if persona_id is None:
                 return False  # nothing to read it back from; setting a label again is harmless
-            seen = self.get_persona(persona_id, deadline=deadline).label_of(as_read(number))
+            seen = self.get_persona(persona_id, deadline=deadline).label_of(wire.as_read(number))
             return model.same_label(seen, label)
 
         body = {"phoneNumber": number, "newLabel": label}

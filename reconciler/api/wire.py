@@ -127,7 +127,6 @@ def _list(items: Any, payload: Any, what: str, name: str = "`data`") -> list[Any
 
 
 def id_of(item: Any, where: str, what: str = "an object") -> str:
-    """The `id` of an object of the answer."""
     if "id" not in _typed(item, dict, where, what):
         raise Malformed(f"{where} has no `id`")
     return str(_typed(item["id"], _ID, f"{where}: `id`", "an id"))

@@ -114,7 +114,6 @@ class Account:
         self.numbers[number.phone_number] = number
 
     def refuse_unknown(self, numbers: list[str]) -> None:
-        """Refuse numbers the account does not have (400 INVALID_INBOUND_NUMBERS)."""
         if invalid := [n for n in numbers if n not in self.numbers]:
             message = "Some inbound numbers were not found or do not belong to you"
             raise SimulatedError(

@@ -56,7 +56,6 @@ class Reply:
 
 
 def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
-    """A JSON reply, compactly encoded."""
     payload = json.dumps(value, separators=(",", ":")).encode("utf-8")
     return Reply(status, payload, headers=dict(headers or {}))
 
@@ -235,7 +234,6 @@ class Call:
         return _ok([_render_agent(agent, False) for agent in shown])
 
     def _live_agent(self) -> AgentRecord:
-        """The agent the path names, unless it does not exist or is deleted (then NOT_FOUND)."""
         agent = self.account.agents.get(self.params[0])
         if agent is None or agent.deleted_at is not None:
             raise SimulatedError(404, "NOT_FOUND", "Agent not found")

@@ -30,7 +30,6 @@ class Faults:
     """The v1 persona endpoints serve a twin persona by its id (else 404 PERSONA_NOT_FOUND)."""
 
     def switches(self) -> dict[str, str]:
-        """Each switch and its declared type."""
         return {f.name: str(f.type) for f in fields(self) if f.init}
 
     def to_dict(self) -> dict[str, Any]:

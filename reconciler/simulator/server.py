@@ -64,7 +64,6 @@ class Simulator:
         self.account = account_from_state(state or {})
 
     def start(self) -> Simulator:
-        """Start serving on a background thread."""
         self.stopping = threading.Event()
         # A backlog of 5 made the kernel drop SYNs of a client's burst of connections (16
         # pages read at once), and the client waited a second to retry.
@@ -97,7 +96,6 @@ class Simulator:
         self.stop()
 
     def export_state(self) -> JSONObject:
-        """The account in state-file form."""
         with self.lock:
             return export_state(self.account)
 
