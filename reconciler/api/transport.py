@@ -28,7 +28,8 @@ DEFAULT_TIMEOUT = 30.0
 BACKOFF = 0.5  # seconds: the multiplier of the full-jitter backoff
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
 WRITE_PARALLELISM = 4  # writes in flight at once until the run's --parallelism
-GROW_AFTER = 5  # successful writes in a row after which one more may be in flight
+READ_PARALLELISM = 16  # reads in flight at once: the most any read sends together
+GROW_AFTER = 5  # successful requests in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
@@ -69,10 +70,12 @@ class RetryableFailure(Exception):
     ambiguous: bool
 
 
-class WriteLimit:
-    """At most `limit` writes in flight: a 429 halves it, GROW_AFTER successes in a row add one."""
+class InFlight:
+    """At most `limit` requests (of one `kind`) in flight: a 429 halves it, GROW_AFTER successes
+    in a row add one."""
 
-    def __init__(self, ceiling: int) -> None:
+    def __init__(self, ceiling: int, kind: str) -> None:
+        self.kind = kind
         self._in_flight = self._epoch = 0
         self._condition = threading.Condition()
         self.set_ceiling(ceiling)
@@ -86,7 +89,7 @@ class WriteLimit:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one of the slots while a write is on the wire; how it ends adapts the limit."""
+        """Hold one of the slots while a request is on the wire; how it ends adapts the limit."""
         with self._condition:
             self._condition.wait_for(lambda: self._in_flight < self.limit)
             self._in_flight += 1
@@ -104,20 +107,20 @@ class WriteLimit:
                 self._condition.notify_all()
                 if rate_limited:
                     self._successes = 0
-                    # Writes sent under the old limit all see the same overload: halve once.
+                    # Requests sent under the old limit all see the same overload: halve once.
                     if epoch == self._epoch and self.limit > 1:
                         self.limit //= 2
                         self.lowest = min(self.lowest, self.limit)
                         self._epoch += 1
-                        log.info("rate limited: concurrent writes lowered to %s", self.limit)
+                        log.info("rate limited: concurrent %s lowered to %s", self.kind, self.limit)
                 elif rate_limited is False:
                     self._successes += 1
                     if self._successes >= GROW_AFTER and self.limit < self.ceiling:
                         self.limit += 1
                         self._successes = 0
                         self._epoch += 1
-                        raised = "%s writes in a row succeeded: concurrent writes raised to %s"
-                        log.info(raised, GROW_AFTER, self.limit)
+                        raised = "%s %s in a row succeeded: concurrent %s raised to %s"
+                        log.info(raised, GROW_AFTER, self.kind, self.kind, self.limit)
 
 
 class Transport:
@@ -141,7 +144,8 @@ class Transport:
         self.timeout = timeout
         self.attempts = attempts
         self.stats = ClientStats()
-        self.write_limit = WriteLimit(WRITE_PARALLELISM)
+        self.write_limit = InFlight(WRITE_PARALLELISM, "writes")
+        self.read_limit = InFlight(READ_PARALLELISM, "reads")
         self._bodies = bodies.BodyBudget(max_response_bytes, timeout)
         self._cancelled = threading.Event()
         self._auth_failure: AuthError | None = None
@@ -296,7 +300,7 @@ class Transport:
         self.stats.add(held=(now, start - now))
         if paused:
             log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
-        with self.write_limit.slot() if write else nullcontext():
+        with (self.write_limit if write else self.read_limit).slot():
             hook = getattr(self._local, "before_wire", None)
             if write and hook is not None and not self.cancelled:
                 self._local.before_wire = None  # once per write, whatever retries follow

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from reconciler.api import BlandClient
-from reconciler.api.transport import GROW_AFTER, ClientStats, RetryableFailure, WriteLimit
+from reconciler.api.transport import GROW_AFTER, ClientStats, InFlight, RetryableFailure
 from reconciler.errors import ApiError, AuthError, NotSent
 from tests.unit.api.mock_api import make_client, persona_json
 
@@ -227,6 +227,18 @@ def test_a_429_pause_holds_every_request_of_the_client() -> None:
     assert (client.stats.waited, client.stats.rate_limited) == (3.0, 1)
 
 
+def test_a_429_without_retry_after_on_a_read_halves_the_reads_in_flight() -> None:
+    statuses = [429, 429, 200]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(statuses.pop(0), json={"data": persona_json(1)})
+
+    client, _ = make_client(handler, sleep=lambda seconds: None)
+    client.get_persona("p00001")  # two 429s, then the answer
+    assert (client.read_limit.limit, client.read_limit.lowest) == (4, 4)  # 16, 8, 4
+    assert client.write_limit.lowest == client.write_limit.ceiling  # writes are not held back
+
+
 def test_max_rps_spaces_request_starts() -> None:
     clock = Clock()
     client, _ = make_client(
@@ -244,7 +256,7 @@ def test_max_rps_spaces_request_starts() -> None:
     assert clock.slept == [0.25] * 4
 
 
-def finish(limit: WriteLimit, outcome: str) -> None:
+def finish(limit: InFlight, outcome: str) -> None:
     """One write through the limit: a success, a 429, or another failure ("other")."""
     with contextlib.suppress(RetryableFailure), limit.slot():
         if outcome != "ok":
@@ -256,7 +268,7 @@ def test_a_429_halves_the_limit_and_successes_grow_it_back_by_one(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="reconciler.client")
-    limit = WriteLimit(8)
+    limit = InFlight(8, "writes")
     finish(limit, "rate_limited")
     assert limit.limit == 4
     finish(limit, "rate_limited")
@@ -275,7 +287,7 @@ def test_a_429_halves_the_limit_and_successes_grow_it_back_by_one(
 
 
 def test_the_limit_never_grows_past_the_ceiling_nor_falls_below_one() -> None:
-    limit = WriteLimit(2)
+    limit = InFlight(2, "writes")
     for _ in range(3 * GROW_AFTER):
         finish(limit, "ok")
     assert limit.limit == 2
@@ -285,14 +297,14 @@ def test_the_limit_never_grows_past_the_ceiling_nor_falls_below_one() -> None:
 
 
 def test_429s_of_writes_sent_together_halve_the_limit_once() -> None:
-    limit = WriteLimit(8)
+    limit = InFlight(8, "writes")
     with contextlib.suppress(RetryableFailure), limit.slot(), limit.slot(), limit.slot():
         raise RetryableFailure(ApiError("slow down", status=429), ambiguous=False)
     assert limit.limit == 4
 
 
 def test_no_more_writes_in_flight_than_the_limit() -> None:
-    limit = WriteLimit(4)
+    limit = InFlight(4, "writes")
     finish(limit, "rate_limited")  # limit 2
     entered = threading.Semaphore(0)
     release = threading.Event()
