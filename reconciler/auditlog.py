@@ -37,7 +37,6 @@ class AuditLog:
         # An existing file keeps its mode (it may be shared on purpose), with a word about it.
         self.warning = readable_by_others("log file", path)
         self._lock = threading.Lock()
-        # Set once a line could not be written: it, and every later one, is raised.
         self.failed: LogFailed | NotSent | None = None
 
     def record(self, write: Write) -> None:

@@ -36,7 +36,7 @@ from reconciler.render import MAX_FINDINGS_SHOWN, owner_rows, plan_document
 from reconciler.safety import Thresholds, assess, enforce
 from reconciler.secrets import REDACTOR
 from reconciler.settings import GracefulStop, Settings, handled_by
-from reconciler.text import and_more, counted
+from reconciler.text import and_more, counted, printable
 
 
 def make_plan(
@@ -264,7 +264,7 @@ def apply(
             result = converge(plan, desired, account, thresholds, send, say)
         if audit is not None and isinstance(audit.failed, NotSent):
             dropped = "had no room when the run stopped: its last lines were not written"
-            warn(f"warning: the log file {log_file} {dropped}")
+            warn(f"warning: the log file {printable(audit.path)} {dropped}")
     return plan, result
 
 

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
@@ -28,7 +28,6 @@ DEFAULT_TIMEOUT = 30.0
 BACKOFF = 0.5  # seconds: the multiplier of the full-jitter backoff
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
 WRITE_PARALLELISM = 4  # writes in flight at once until the run's --parallelism
-READ_PARALLELISM = 16  # reads in flight at once: the most any read sends together
 GROW_AFTER = 5  # successful requests in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 EventHooks = Mapping[str, list[Callable[..., Any]]]
@@ -145,7 +144,7 @@ class Transport:
         self.attempts = attempts
         self.stats = ClientStats()
         self.write_limit = InFlight(WRITE_PARALLELISM, "writes")
-        self.read_limit = InFlight(READ_PARALLELISM, "reads")
+        self.read_limit = InFlight(16, "reads")  # the most reads any step sends at once
         self._bodies = bodies.BodyBudget(max_response_bytes, timeout)
         self._cancelled = threading.Event()
         self._auth_failure: AuthError | None = None
@@ -187,8 +186,9 @@ class Transport:
         return self._for_this_thread("uninterruptible", True)
 
     def before_wire(self, hook: Callable[[], None]) -> AbstractContextManager[None]:
-        """Call `hook` once, as this thread's next write goes to the wire: after the last check for
-        a stop, so a write refused as NotSent never calls it (the audit log's `sent` line)."""
+        """Call `hook` once, as this thread's next write goes to the wire (the audit log's `sent`
+        line): a write refused as NotSent before it never calls it; a stop during it, or its
+        raising, keeps the write unsent."""
         return self._for_this_thread("before_wire", hook)
 
     @contextmanager

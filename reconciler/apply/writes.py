@@ -119,10 +119,18 @@ class PlanWriter:
         refusal's fallback write, sent whatever happens, never falling back again."""
         if (halted := self.halted()) and not must_finish:
             return intended.skipped_because(halted)
+
+        def sent() -> None:
+            """The audit's `sent` line, as the call goes out: one not written keeps the write
+            unsent, but for a fallback's, whose number must not be left on no persona."""
+            try:
+                self.on_write(replace(intended, outcome="sent"))
+            except (LogFailed, NotSent):
+                if not must_finish:
+                    raise
+
         try:
-            # The client says when the call goes to the wire (after its last check for a stop):
-            # a write refused unsent never gets the audit's `sent` line.
-            with self.client.before_wire(lambda: self.on_write(replace(intended, outcome="sent"))):
+            with self.client.before_wire(sent):
                 self._call(intended)
         except NotSent as error:
             return intended.skipped_because(error.reason)

@@ -32,6 +32,7 @@ from reconciler.errors import ExitCode, InputError, OutputClosed, ReconcilerErro
 from reconciler.plan import Plan
 from reconciler.planfile import is_plan_file
 from reconciler.settings import GracefulStop, Settings, end_now, tell
+from reconciler.text import printable
 
 
 @cli.command("apply")
@@ -156,7 +157,7 @@ class _Run:
         )
 
     def on_second(self, signum: int) -> NoReturn:
-        listed = f" ({self.log_file} lists each write sent)" if self.log_file else ""
+        listed = f" ({printable(self.log_file)} lists each write sent)" if self.log_file else ""
         tell(
             f"Stopping at once: a write in flight may or may not take effect{listed}; run plan "
             "to see what remains."

@@ -105,12 +105,13 @@ def run_doctor(connect: Callable[..., BlandClient], key_source: str) -> Report:
         listed = owners.keys() or set().union(*(p.numbers for p in personas.values()))
         number, agent = next(iter(on_agents), (min(listed, default=None), ""))
         route = None if number is None else (number, agent, read(lambda: _route(client, number)))
+        unread = twins if isinstance(twins, ApiError) else None  # the error that kept agents unread
         verdicts: tuple[Verdict, ...] = (
             ("ok", f"the API key from {key_source} is accepted"),
             personas_listing(listing, small),
             inbound_listing(inbound),
             response_shapes(listing, missing),
-            consistency(listing, inbound, client.get_persona, found),
+            consistency(listing, inbound, client.get_persona, unread or found),
             agents_listing(agents),
             agent_twins(agents, twins, by_id, owners),
             inbound_number(route),
@@ -233,10 +234,14 @@ def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Verdic
 
 
 def consistency(
-    listing: Listing, inbound: Inbound, get_persona: GetPersona, twins: Collection[str] = ()
+    listing: Listing,
+    inbound: Inbound,
+    get_persona: GetPersona,
+    twins: Collection[str] | ApiError = (),
 ) -> Verdict:
     """Each number on one persona (read again by id if listed on two); the two sources agree,
-    GET /v1/inbound naming `twins` (agents' twin personas, hidden from the listing) as expected."""
+    GET /v1/inbound naming `twins` (agents' twin personas, hidden from the listing) as expected;
+    `twins` is the error that kept them unread, if one did."""
     if isinstance(listing, ApiError):
         return "fail", "not checked: the persona listing was not read whole"
     live = build_live(listing[0], listing[1], {} if isinstance(inbound, ApiError) else inbound)
@@ -265,7 +270,7 @@ def consistency(
     elif missing := [number for number in listed if number not in live.account_numbers]:
         warns.append(f"on personas but not in GET /v1/inbound: {shown(missing)}")
     active = {persona.id for persona in live.active}
-    known = {*live.personas, *twins}  # an agent's twin is hidden from the listing by design
+    known = {*live.personas, *(twins if not isinstance(twins, ApiError) else ())}  # twins: hidden
     differ = live.disagreements()  # none where GET /v1/inbound names no owners or was not read
     disagree = [d.phone_number for d in differ if d.listed_on or d.inbound_owner.id in active]
     hidden = [d.phone_number for d in differ if not d.listed_on and d.inbound_owner.id not in known]
@@ -275,7 +280,8 @@ def consistency(
     if hidden:
         unseen = f"{counted(len(hidden), 'number')} on personas the listing does not show"
         held_anyway = "the tool counts them as held"
-        warns.append(f"GET /v1/inbound puts {unseen} (v2 agents?): {shown(hidden)}; {held_anyway}")
+        guess = f"v2 agents? not read: {twins}" if isinstance(twins, ApiError) else "v2 agents?"
+        warns.append(f"GET /v1/inbound puts {unseen} ({guess}): {shown(hidden)}; {held_anyway}")
     compared = "names the same owners" if live.inbound_owners else "names no owners to compare"
     facts = f"{counted(len(listed), 'number')} on personas, each on one, all on the account"
     return verdict(fails, warns, "" if fails or warns else f"{facts}; GET /v1/inbound {compared}")
@@ -317,10 +323,9 @@ def agent_twins(
     agents: Agents, twins: Twins, by_id: ById, inbound: Mapping[str, str | None]
 ) -> Verdict:
     """How the asked agents' twin personas read (a listed one is not read by id), and for plan."""
-    if isinstance(agents, ApiError) and agents.status == 404:
-        return "warn", "not checked: GET /v2/agents was not read"
     if isinstance(agents, ApiError):
-        return "fail", f"not checked: {agents}"
+        status: Status = "warn" if agents.status == 404 else "fail"
+        return status, f"not checked: {agents}"
     if isinstance(twins, ApiError):
         return "fail", f"reading stopped: {twins}"
     asked = counted(len(twins), "agent")

@@ -1,8 +1,8 @@
 """Attacks on the --log-file pipe's wait for room (a line waits until the run is stopped, then it
 and every later line are dropped, with a warning naming the file) and on doctor after a 401/403.
 
-The defects are strict xfails, each failing for the reason it names; the rest hold and no other
-test drives them. A pipe with no room is either a real FIFO no one reads, or auditlog's `os`
+Most were defects, each found as a failing test before its fix; the rest hold and no other test
+drives them. A pipe with no room is either a real FIFO no one reads, or auditlog's `os`
 answering EAGAIN for the lines a test picks (the first such line sends SIGINT to this process and
 waits for the run's stop event, so the signal always lands while the line waits).
 """
@@ -106,12 +106,6 @@ MOVE_STATE: dict[str, Any] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refusal's fallback, once it freed a number, is sent whatever happens; but a line "
-    "that waits on the full log pipe when the signal comes makes every later line NotSent, so "
-    "neither the attach nor the put-back is sent and the number is left on no persona",
-)
 @pytest.mark.parametrize(
     "waits",
     [("p-new", "attach", "sent"), ("p-old", "detach", "done")],
@@ -145,11 +139,6 @@ def test_a_number_freed_for_a_refused_attach_is_not_left_on_no_persona_by_a_full
     assert sim.owners()[N1] != [], result.out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a log whose reader went away (EPIPE) after the fallback's detach makes its attach and "
-    "its put-back LogFailed, never sent: the freed number is left on no persona",
-)
 def test_a_number_freed_for_a_refused_attach_is_not_left_on_no_persona_by_a_log_reader_gone(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,11 +173,6 @@ def test_a_number_freed_for_a_refused_attach_is_not_left_on_no_persona_by_a_log_
 # -- the warning, and the second signal's line, name the log file safely --------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the warning of a dropped log prints the --log-file path raw (a line break, a "
-    "carriage return, a bell go to stderr as they are), where the key file's path is escaped",
-)
 def test_the_dropped_log_warning_names_an_odd_log_path_on_one_safe_line(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, full_pipe: FullPipeFixture
 ) -> None:
@@ -208,11 +192,6 @@ def test_the_dropped_log_warning_names_an_odd_log_path_on_one_safe_line(
     assert "error: every write was logged" in lines[0] and "had no room" in lines[0], lines
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the second signal's line names the --log-file path raw, written with os.write: its "
-    "line break and ANSI sequence reach stderr even when it is not a terminal",
-)
 def test_the_second_signal_names_an_odd_log_path_on_one_safe_line(
     forked: ForkedCli, example_state: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -465,11 +444,6 @@ def doctor_checks(result: Any, output_format: str) -> dict[str, tuple[str, str]]
     return checks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with GET /v2/agents refused, consistency warns of numbers on personas the listing "
-    "does not show '(v2 agents?)' without saying the agents were not read after the 401/403",
-)
 @pytest.mark.parametrize("output_format", ["json", "text"])
 @pytest.mark.parametrize("status", [401, 403])
 def test_doctor_names_the_refused_agent_listing_in_every_check_it_left_unsure(

@@ -507,7 +507,7 @@ READ = LivePersona("t2", "", frozenset({"+2"}))
 @pytest.mark.parametrize(
     ("reads", "inbound", "status", "detail"),  # the listing, the twins, the unlisted read by id
     [
-        ((NO_AGENT_API, {}, {}), {}, "warn", "not checked: GET /v2/agents was not read"),
+        ((NO_AGENT_API, {}, {}), {}, "warn", f"not checked: {NO_AGENT_API}"),
         ((DOWN, {}, {}), {}, "fail", "not checked: GET /v2/agents: HTTP 502: Bad gateway"),
         (
             (agents(2), DOWN, {}),
