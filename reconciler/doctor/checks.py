@@ -222,7 +222,7 @@ def response_shapes(listing: Listing, missing: LivePersona | ApiError) -> Verdic
     if not isinstance(missing, ApiError):
         warns.append(f"{probe} was answered 2xx: errors look like answers")
         facts.append("no error envelope seen")
-    elif missing.status is None:
+    elif missing.status is None or isinstance(missing, AuthError):
         warns.append(f"the error envelope could not be seen: {missing}")
     elif not missing.code:
         alone = f"errors are told apart by status alone ({missing.api_message})"

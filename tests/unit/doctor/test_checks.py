@@ -290,8 +290,15 @@ NOT_FOUND = ApiError("no", status=404, code="PERSONA_NOT_FOUND", path="/v1/perso
             "GET /v1/personas/00000000-0000-4000-8000-00000000d0c7 (no such persona) was "
             "answered 2xx: errors look like answers; no number listed yet; no error envelope seen",
         ),
+        (
+            [persona("a", "+1")],
+            AuthError("No", status=401, code="AUTH_FAILURE", method="GET", path="/v1/personas/x"),
+            "warn",
+            "the error envelope could not be seen: GET /v1/personas/x: HTTP 401 AUTH_FAILURE: "
+            "No; numbers as objects (with label, persona_settings)",
+        ),
     ],
-    ids=["objects and a coded error", "bare strings", "some without settings", "2xx"],
+    ids=["objects and a coded error", "bare strings", "some without settings", "2xx", "401"],
 )
 def test_response_shapes(
     personas: list[LivePersona], missing: LivePersona | ApiError, status: str, detail: str
