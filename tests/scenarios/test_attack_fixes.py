@@ -26,6 +26,7 @@ from reconciler.simulator.api import Reply, error_reply
 from tests.conftest import CONFIG, ROOT, SALES, SUPPORT, TEST_KEY, RunCli, write_config
 from tests.scenarios import agent_account
 from tests.scenarios.conftest import StartSim
+from tests.scenarios.test_attack_stops import apply_logging_to
 from tests.scenarios.test_broken_pipe import free_numbers, one_each
 from tests.simulated import Simulator
 
@@ -413,12 +414,7 @@ def test_a_signal_ends_an_apply_whose_log_pipe_is_full_with_the_report(tmp_path:
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # open, and never read
     fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 4096)  # room for some twenty lines
     with Simulator(state, api_key=TEST_KEY) as sim:
-        command = [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"]
-        process = subprocess.Popen(
-            [*command, "--log-file", str(fifo)],
-            env=cli_environment(sim), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
+        process = apply_logging_to(sim, config, fifo)
         try:
             seen, give_up = -1, time.monotonic() + 30
             while seen != (seen := len(sim.writes())) or seen == 0:  # until no write goes out

@@ -13,8 +13,6 @@ import json
 import os
 import pty
 import signal
-import subprocess
-import sys
 import termios
 import threading
 from collections.abc import Callable, Iterator
@@ -26,11 +24,17 @@ import pytest
 from reconciler import auditlog
 from reconciler.simulator import RequestRecord
 from reconciler.simulator.api import Reply, error_reply
-from tests.conftest import CONFIG, EXAMPLES, ROOT, TEST_KEY, RunCli, write_config
+from tests.conftest import CONFIG, EXAMPLES, TEST_KEY, RunCli, write_config
 from tests.forked_cli import ForkedCli
 from tests.scenarios import agent_account
 from tests.scenarios.conftest import StartSim
-from tests.scenarios.test_attack_stops import cli_environment, drain, log_fifo, pending, wait_for
+from tests.scenarios.test_attack_stops import (
+    apply_logging_to,
+    drain,
+    log_fifo,
+    pending,
+    wait_for,
+)
 from tests.scenarios.test_broken_pipe import free_numbers, one_each
 from tests.scenarios.test_signals import ended, hung, start, wait_until_blocked
 from tests.simulated import Simulator
@@ -229,12 +233,7 @@ def test_sigterm_with_eight_writes_on_a_full_log_fifo_ends_143_and_sends_none_un
     config = one_each(tmp_path / "personas.yaml", count)
     fifo, reader = log_fifo(tmp_path)
     with Simulator(free_numbers(count), api_key=TEST_KEY) as sim:
-        command = [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"]
-        process = subprocess.Popen(
-            [*command, "--log-file", str(fifo), "--parallelism", "8"],
-            env=cli_environment(sim), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
+        process = apply_logging_to(sim, config, fifo, "--parallelism", "8")
         try:
             wait_for(
                 lambda: pending(reader) >= 3500 or process.poll() is not None, "a full log pipe"

@@ -44,6 +44,18 @@ def cli_environment(sim: Simulator) -> dict[str, str]:
     return env
 
 
+def apply_logging_to(
+    sim: Simulator, config: Path, log: Path, *options: str
+) -> subprocess.Popen[str]:
+    """`reconciler apply CONFIG --auto-approve --log-file LOG OPTIONS` in a process of its own,
+    its output read as text."""
+    command = [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"]
+    return subprocess.Popen(
+        [*command, "--log-file", str(log), *options], env=cli_environment(sim), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
 def wait_for(condition: Callable[[], bool], what: str) -> None:
     give_up = time.monotonic() + DEADLINE
     while not condition():
@@ -110,11 +122,7 @@ def test_a_line_the_signal_cuts_in_the_log_pipe_is_said_and_nothing_is_glued_to_
     state, config = many_on_one(tmp_path, 300)
     fifo, reader = log_fifo(tmp_path)
     with Simulator(state, api_key=TEST_KEY) as sim:
-        command = [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"]
-        process = subprocess.Popen(
-            [*command, "--log-file", str(fifo)], env=cli_environment(sim), cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        process = apply_logging_to(sim, config, fifo)
         try:
             wait_for(lambda: pending(reader) > 0 or process.poll() is not None, "a log line")
             assert process.poll() is None, process.communicate()
@@ -311,12 +319,7 @@ def test_a_log_reader_that_goes_away_stops_the_run_in_one_line(tmp_path: Path) -
     config = one_each(tmp_path / "personas.yaml", count)
     fifo, reader = log_fifo(tmp_path)
     with Simulator(state, api_key=TEST_KEY) as sim:
-        command = [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"]
-        process = subprocess.Popen(
-            [*command, "--log-file", str(fifo), "--parallelism", "1"],
-            env=cli_environment(sim), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
+        process = apply_logging_to(sim, config, fifo, "--parallelism", "1")
         try:
             wait_for(lambda: pending(reader) > 0 or process.poll() is not None, "a log line")
             os.close(reader)
