@@ -263,8 +263,7 @@ def apply(
         with handled_by(stopper):  # a first signal stops new writes
             result = converge(plan, desired, account, thresholds, send, say)
         if audit is not None and isinstance(audit.failed, NotSent):
-            dropped = "had no room when the run stopped: its last lines were not written"
-            warn(f"warning: the log file {printable(audit.path)} {dropped}")
+            warn(f"warning: the log file {printable(audit.path)} had no room when the run stopped")
     return plan, result
 
 

@@ -1,6 +1,6 @@
 """One request to the API, the way every request goes: timeouts, bounded retries with
 full-jitter backoff, a total deadline (4 x the timeout), Retry-After honoured for every request
-and adaptive write concurrency, as the API publishes no rate limit (the README's API notes). It
+and adaptive concurrency, as the API publishes no rate limit (the README's API notes). It
 has no idempotency key either: a write whose answer was lost is read back before it is resent.
 """
 
@@ -27,7 +27,6 @@ log = logging.getLogger("reconciler.client")  # the name -v prints before each l
 DEFAULT_TIMEOUT = 30.0
 BACKOFF = 0.5  # seconds: the multiplier of the full-jitter backoff
 BACKOFF_CAP = 10.0  # seconds: the longest backoff between two attempts
-WRITE_PARALLELISM = 4  # writes in flight at once until the run's --parallelism
 GROW_AFTER = 5  # successful requests in a row after which one more may be in flight
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 EventHooks = Mapping[str, list[Callable[..., Any]]]
@@ -70,8 +69,7 @@ class RetryableFailure(Exception):
 
 
 class InFlight:
-    """At most `limit` requests (of one `kind`) in flight: a 429 halves it, GROW_AFTER successes
-    in a row add one."""
+    """At most `limit` in flight (of a `kind`): a 429 halves it, GROW_AFTER successes add one."""
 
     def __init__(self, ceiling: int, kind: str) -> None:
         self.kind = kind
@@ -118,8 +116,7 @@ class InFlight:
                         self.limit += 1
                         self._successes = 0
                         self._epoch += 1
-                        raised = "%s %s in a row succeeded: concurrent %s raised to %s"
-                        log.info(raised, GROW_AFTER, self.kind, self.kind, self.limit)
+                        log.info("concurrent %s raised to %s", self.kind, self.limit)
 
 
 class Transport:
@@ -143,7 +140,7 @@ class Transport:
         self.timeout = timeout
         self.attempts = attempts
         self.stats = ClientStats()
-        self.write_limit = InFlight(WRITE_PARALLELISM, "writes")
+        self.write_limit = InFlight(4, "writes")  # until the run's --parallelism
         self.read_limit = InFlight(16, "reads")  # the most reads any step sends at once
         self._bodies = bodies.BodyBudget(max_response_bytes, timeout)
         self._cancelled = threading.Event()
@@ -283,24 +280,27 @@ class Transport:
     def _attempt(
         self, method: str, url: httpx.URL, body: Any, path: str, deadline: float, read: AnswerReader
     ) -> Any:
-        """One attempt, sent once the 429 pause, the rate cap and the write limit let it go; its
-        answer as `read` reads it, or the failure it stands for."""
+        """One attempt, sent once its turn (the limit of its kind), the 429 pause and the rate cap
+        let it go; its answer as `read` reads it, or the failure it stands for."""
         write = method != "GET"
-        with self._lock:
-            now = self._clock()
-            paused = max(0.0, self._pause_until - now)
-            if paused and now + paused + self.timeout > deadline:
-                message = f"rate limited: the API asked to wait {paused:.0f}s, longer than this "
-                raise ApiError(message + "request may take", status=429, method=method, path=path)
-            start = max(now + paused, self._next_start)
-            if self.max_rps is not None:
-                self._next_start = start + 1.0 / self.max_rps
-        if start > now:
-            self._sleep(start - now)
-        self.stats.add(held=(now, start - now))
-        if paused:
-            log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
+        # Its turn first: a pause a 429 set while it waited for one holds it too.
         with (self.write_limit if write else self.read_limit).slot():
+            with self._lock:
+                now = self._clock()
+                paused = max(0.0, self._pause_until - now)
+                if paused and now + paused + self.timeout > deadline:
+                    asked = f"the API asked to wait {paused:.0f}s, more than this request may take"
+                    raise ApiError(f"rate limited: {asked}", status=429, method=method, path=path)
+                start = max(now + paused, self._next_start)
+                if start >= deadline:  # never sent past its deadline (a write could not be told)
+                    raise ApiError("its turn came after its deadline", method=method, path=path)
+                if self.max_rps is not None:
+                    self._next_start = start + 1.0 / self.max_rps
+            if start > now:
+                self._sleep(start - now)
+            self.stats.add(held=(now, start - now))
+            if paused:
+                log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
             hook = getattr(self._local, "before_wire", None)
             if write and hook is not None and not self.cancelled:
                 self._local.before_wire = None  # once per write, whatever retries follow
