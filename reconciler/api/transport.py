@@ -293,7 +293,7 @@ class Transport:
                     raise ApiError(f"rate limited: {asked}", status=429, method=method, path=path)
                 start = max(now + paused, self._next_start)
                 if start >= deadline:  # never sent past its deadline (a write could not be told)
-                    raise ApiError("its turn came after its deadline", method=method, path=path)
+                    raise NotSent("its turn came after its deadline", method=method, path=path)
                 if self.max_rps is not None:
                     self._next_start = start + 1.0 / self.max_rps
             if start > now:
