@@ -33,6 +33,7 @@ EventHooks = Mapping[str, list[Callable[..., Any]]]
 # What a write returns when reading back showed that an earlier attempt took effect.
 READ_BACK_DONE = object()
 AnswerReader = Callable[[httpx.Response, bytearray, str, str], Any]
+Deadline = list[float]  # when a request gives up: pushed back by its waits for a turn (_attempt)
 
 
 @dataclass
@@ -86,7 +87,7 @@ class InFlight:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one of the slots while a request is on the wire; how it ends adapts the limit."""
+        """Hold one of the slots while a request is on the wire; how it end adapts the limit."""
         with self._condition:
             self._condition.wait_for(lambda: self._in_flight < self.limit)
             self._in_flight += 1
@@ -147,7 +148,7 @@ class Transport:
         self._auth_failure: AuthError | None = None
         self._lock = threading.Lock()  # the first 401/403, and when requests may start
         self._local = threading.local()
-        # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
+        # By default a wait end early on cancel(): an interrupted run does not sit out a backoff.
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
         # When the next request may start: after a 429's Retry-After, and at most max_rps a second.
@@ -221,7 +222,7 @@ class Transport:
         """The answer of one request as `read` reads it (its JSON), retried within its deadline;
         an ApiError if none. Before a write whose answer was lost is sent again,
         `took_effect(deadline)` reads the account: READ_BACK_DONE when it shows the write done."""
-        deadline = self._clock() + 4 * self.timeout if deadline is None else deadline
+        end: Deadline = [self._clock() + 4 * self.timeout if deadline is None else deadline]
         # Whole, so that httpx parses it once, not once more for the params and the base URL.
         url = httpx.URL(self.base_url + path, params=params)
         ambiguous = False
@@ -234,7 +235,7 @@ class Transport:
 
         def stop(state: tenacity.RetryCallState) -> bool:
             # Also when the wait plus one more attempt could end past the deadline.
-            late = self._clock() + state.upcoming_sleep + self.timeout > deadline
+            late = self._clock() + state.upcoming_sleep + self.timeout > end[0]
             return state.attempt_number >= self.attempts or late or self.cancelled
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -254,11 +255,11 @@ class Transport:
         try:
             for attempt in retrying:
                 with attempt:
-                    if ambiguous and took_effect(deadline):
+                    if ambiguous and took_effect(end[0]):
                         log.info("%s %s: the earlier attempt took effect", method, path)
                         return READ_BACK_DONE
                     try:
-                        return self._attempt(method, url, body, path, deadline, read)
+                        return self._attempt(method, url, body, path, end, read)
                     except RetryableFailure as failure:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
@@ -268,8 +269,8 @@ class Transport:
             # A write stopped before a retry or before the read-back of one that went out:
             # never "not sent", which would say the account is as it was.
         except RetryableFailure:
-            if ambiguous and not self.cancelled and self._clock() + self.timeout <= deadline:
-                if took_effect(deadline):
+            if ambiguous and not self.cancelled and self._clock() + self.timeout <= end[0]:
+                if took_effect(end[0]):
                     return READ_BACK_DONE
                 ambiguous = False  # read back: it did not take effect
         assert last is not None, "tenacity either returns or raises"
@@ -278,27 +279,28 @@ class Transport:
         raise replace(last.error, api_message=f"{last.error.api_message} ({why})")
 
     def _attempt(
-        self, method: str, url: httpx.URL, body: Any, path: str, deadline: float, read: AnswerReader
+        self, method: str, url: httpx.URL, body: Any, path: str, end: Deadline, read: AnswerReader
     ) -> Any:
         """One attempt, sent once its turn (the limit of its kind), the 429 pause and the rate cap
-        let it go; its answer as `read` reads it, or the failure it stands for."""
+        let it go; its answer as `read` reads it, or the failure it stands for. The time it waits
+        for them pushes back when its request gives up (`end`): only its own time counts."""
         write = method != "GET"
-        # Its turn first: a pause a 429 set while it waited for one holds it too.
+        asked = self._clock()
         with (self.write_limit if write else self.read_limit).slot():
             with self._lock:
                 now = self._clock()
                 paused = max(0.0, self._pause_until - now)
-                if paused and now + paused + self.timeout > deadline:
-                    asked = f"the API asked to wait {paused:.0f}s, more than this request may take"
-                    raise ApiError(f"rate limited: {asked}", status=429, method=method, path=path)
+                if paused and asked + paused + self.timeout > end[0]:
+                    wait = f"the API asked to wait {paused:.0f}s, more than this request may take"
+                    raise ApiError(f"rate limited: {wait}", status=429, method=method, path=path)
                 start = max(now + paused, self._next_start)
-                if start >= deadline:  # never sent past its deadline (a write could not be told)
-                    raise NotSent("its turn came after its deadline", method=method, path=path)
                 if self.max_rps is not None:
                     self._next_start = start + 1.0 / self.max_rps
-            if start > now:
-                self._sleep(start - now)
             self.stats.add(held=(now, start - now))
+            while (left := start - self._clock()) > 0 and not self.cancelled:
+                self._sleep(left)
+                start = max(start, self._pause_until)  # a pause set while it slept holds it too
+            end[0] += self._clock() - asked
             if paused:
                 log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
             hook = getattr(self._local, "before_wire", None)
@@ -314,7 +316,7 @@ class Transport:
                 try:
                     # A new request for each attempt: doctor's hooks tell attempts apart by it.
                     streamed = answer.enter_context(self._http.stream(method, url, json=body))
-                    held = self._bodies.hold(streamed, path, lambda: self._clock() > deadline)
+                    held = self._bodies.hold(streamed, path, lambda: self._clock() > end[0])
                     content = answer.enter_context(held)
                 except httpx.TransportError as error:
                     # A write whose connection was never made cannot have taken effect.

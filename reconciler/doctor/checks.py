@@ -44,9 +44,8 @@ Route = tuple[str, str, dict[str, Any] | ApiError]  # a number, its agent if any
 
 
 def read(call: Callable[[], T]) -> T | ApiError:
-    """What `call` read, or the ApiError it stopped on; an id or number no request path can
-    carry (InputError, raised before sending) stops the read as an error answer would; a read
-    not sent after a 401/403 elsewhere names that answer."""
+    """What `call` read, or the ApiError it stopped on (not sent after a 401/403: named by it);
+    an id or number no request path can carry (InputError) stops it as an error answer would."""
     try:
         return call()
     except ApiError as error:

@@ -41,7 +41,7 @@ from tests.scenarios.conftest import StartSim
 from tests.simulated import Simulator
 
 SCALE = 500.0  # fake seconds per real second: --max-rps 0.05 spaces requests 40 ms apart
-LATE = "its turn came after its deadline"
+LATE = "deadline"  # no request refused, or cut short, for its deadline
 
 
 class Fast:
@@ -130,33 +130,21 @@ def intercepting(
 # -- defects ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the --max-rps pacing counts against each request's deadline: with 1/max-rps at or "
-    "over 4 x --timeout every request after the first is refused 'its turn came after its "
-    "deadline', so plan, doctor and export fail on options they accept",
-)
 @pytest.mark.parametrize("command", ["plan", "doctor", "export"])
 def test_a_slow_pace_with_a_short_timeout_does_not_refuse_the_runs_own_requests(
-    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, command: str
+    start_sim: StartSim, run_cli: RunCli, tmp_path: Path, command: str, fast: Fast
 ) -> None:
-    # One request every 5 s, each allowed 1 s a try (a deadline of 4 s): the second request's
-    # turn comes 5 s after the first, later than 4 s after it was asked for.
+    # One request every 50 s, each allowed 10 s a try (a deadline of 40 s): the second
+    # request's turn comes 50 s after the first, later than 40 s after it was asked for.
     start_sim(account(2, held=True))
     args = [command, one_each(tmp_path, 2)] if command == "plan" else [command]
 
-    result = run_cli("--max-rps", "0.2", "--timeout", "1", *args)
+    result = run_cli("--max-rps", "0.02", "--timeout", "10", *args)
 
     assert LATE not in result.out + result.err, result.out + result.err
     assert result.code != 1, result.out + result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="16 reads asked at once under --max-rps 0.05 are given turns 20 s apart: those past "
-    "120 s (4 x the default timeout) are refused unsent and the plan fails, where they should "
-    "wait their turn",
-)
 def test_plan_under_a_low_max_rps_waits_for_its_reads_instead_of_refusing_them(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, fast: Fast
 ) -> None:
@@ -165,14 +153,9 @@ def test_plan_under_a_low_max_rps_waits_for_its_reads_instead_of_refusing_them(
     result = run_cli("--max-rps", "0.05", "plan", one_each(tmp_path, 16))
 
     assert LATE not in result.err, result.err
-    assert result.code == 2, result.out + result.err  # changes to make
+    assert result.code == 0 and "Plan: 16 to attach" in result.out, result.out + result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a request asleep for its --max-rps turn does not look again at a 429 pause set "
-    "meanwhile: it goes out in the middle of the pause the API asked for",
-)
 def test_a_write_waiting_for_its_turn_holds_for_a_pause_set_while_it_waited(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, fast: Fast, seams: Settings,
     monkeypatch: pytest.MonkeyPatch,
@@ -270,11 +253,11 @@ def test_a_lost_write_whose_read_back_a_pause_refuses_is_not_reported_refused(
 # -- what holds ------------------------------------------------------------------------------------
 
 
-def test_writes_refused_after_their_deadline_are_skipped_unsent_then_sent_once(
+def test_writes_waiting_past_their_deadline_for_their_turn_are_each_sent_once(
     start_sim: StartSim, run_cli: RunCli, tmp_path: Path, fast: Fast
 ) -> None:
     # Eight detaches at once under --max-rps 0.05: turns at 0, 20, ... 140 s; those at or past
-    # 120 s (4 x the default timeout) are refused unsent, and the next round sends them.
+    # 120 s (4 x the default timeout) wait their turn, which their deadline does not count.
     sim = start_sim(account(8, held=True))
     log = tmp_path / "audit.jsonl"
 
@@ -286,13 +269,11 @@ def test_writes_refused_after_their_deadline_are_skipped_unsent_then_sent_once(
     assert result.code == 0, result.out + result.err
     report = json.loads(result.out)
     assert report["exit_status"] == 0 and report["converged"], report
-    late = [w for w in report["writes"] if w["outcome"] == "skipped"]
-    assert late and all(w["error"] == LATE for w in late), report["writes"]
+    assert [w["outcome"] for w in report["writes"]] == ["done"] * 8, report["writes"]
     assert all(n == 1 for n in served_writes(sim).values()), sim.writes()
     assert len(served_writes(sim)) == 8 and len(sim.writes()) == 8, sim.writes()
     for persona, seen in outcomes(log).items():
-        assert seen in (["sent", "done"], ["skipped", "sent", "done"]), (persona, seen)
-    assert any(line.get("reason") == LATE for line in log_lines(log))
+        assert seen == ["sent", "done"], (persona, seen)
 
 
 def test_sigint_while_writes_sleep_for_their_turn_sends_nothing_more(
