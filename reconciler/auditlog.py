@@ -40,10 +40,9 @@ class AuditLog:
         self.failed: LogFailed | NotSent | None = None
 
     def record(self, write: Write) -> None:
-        """Append the line of a write going out (`sent`), ended or skipped, flushed at once.
-        Raises LogFailed once a line could not be written (a full disk), and for every later one;
-        NotSent once a line waited on a full pipe when the run stopped: it and every later one
-        are dropped (none is glued to a line cut short)."""
+        """Append the line of a write going out (`sent`), ended or skipped. Once a line cannot be
+        written, it and every later one raise: LogFailed (a full disk), or NotSent (a full pipe
+        when the run stopped: dropped, so that none is glued to a line cut short)."""
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "persona_id": write.persona_id,

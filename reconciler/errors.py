@@ -93,7 +93,7 @@ class AuthError(ApiError):
 
 
 class LogFailed(ReconcilerError):
-    """The --log-file could not take a line: no write goes out without its record."""
+    """The --log-file could not take a line: no new write goes out without its record."""
 
 
 class OutputClosed(ReconcilerError):

@@ -297,9 +297,10 @@ class Transport:
                 if self.max_rps is not None:
                     self._next_start = start + 1.0 / self.max_rps
             self.stats.add(held=(now, start - now))
-            while (left := start - self._clock()) > 0 and not self.cancelled:
-                self._sleep(left)
-                start = max(start, self._pause_until)  # a pause set while it slept holds it too
+            if start > now:
+                self._sleep(start - now)
+            if (more := self._pause_until - self._clock()) > 0:  # a pause set while it slept
+                self._sleep(more)
             end[0] += self._clock() - asked
             if paused:
                 log.info("%s %s: held %.1fs by a 429 Retry-After", method, path, paused)
