@@ -87,7 +87,7 @@ class InFlight:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one of the slots while a request is on the wire; how it end adapts the limit."""
+        """Hold one of the slots while a request is on the wire; how it ends adapts the limit."""
         with self._condition:
             self._condition.wait_for(lambda: self._in_flight < self.limit)
             self._in_flight += 1
@@ -148,7 +148,7 @@ class Transport:
         self._auth_failure: AuthError | None = None
         self._lock = threading.Lock()  # the first 401/403, and when requests may start
         self._local = threading.local()
-        # By default a wait end early on cancel(): an interrupted run does not sit out a backoff.
+        # By default a wait ends early on cancel(): an interrupted run does not sit out a backoff.
         self._sleep: Callable[[float], None] = sleep or self._interruptible_sleep
         self._clock = clock
         # When the next request may start: after a 429's Retry-After, and at most max_rps a second.
