@@ -185,8 +185,7 @@ class Transport:
 
     def before_wire(self, hook: Callable[[], None]) -> AbstractContextManager[None]:
         """Call `hook` once, as this thread's next write goes to the wire (the audit log's `sent`
-        line): a write refused as NotSent before it never calls it; a stop during it, or its
-        raising, keeps the write unsent."""
+        line); a stop before or during it, or its raising, keeps the write unsent."""
         return self._for_this_thread("before_wire", hook)
 
     @contextmanager
@@ -263,11 +262,12 @@ class Transport:
                     except RetryableFailure as failure:
                         ambiguous, last = ambiguous or failure.ambiguous, failure
                         raise
-        except NotSent:
-            if last is None or method == "GET":
-                raise  # nothing went out, or nothing a read sent can have changed
-            # A write stopped before a retry or before the read-back of one that went out:
-            # never "not sent", which would say the account is as it was.
+        except ApiError as error:
+            # After a write went out, a stop before its retry or a failed read-back (a 429's
+            # pause) leaves it unknown: said as "may have taken effect", not as "not sent".
+            read_back = error.method == "GET" and not isinstance(error, AuthError)
+            if last is None or method == "GET" or not (isinstance(error, NotSent) or read_back):
+                raise  # nothing went out, or a read, or the write's own answer
         except RetryableFailure:
             if ambiguous and not self.cancelled and self._clock() + self.timeout <= end[0]:
                 if took_effect(end[0]):
