@@ -252,27 +252,28 @@ class Transport:
             reraise=True,
         )
         try:
-            for attempt in retrying:
-                with attempt:
-                    if ambiguous and took_effect(end[0]):
-                        log.info("%s %s: the earlier attempt took effect", method, path)
+            try:
+                for attempt in retrying:
+                    with attempt:
+                        if ambiguous and took_effect(end[0]):
+                            log.info("%s %s: the earlier attempt took effect", method, path)
+                            return READ_BACK_DONE
+                        try:
+                            return self._attempt(method, url, body, path, end, read)
+                        except RetryableFailure as failure:
+                            ambiguous, last = ambiguous or failure.ambiguous, failure
+                            raise
+            except RetryableFailure:
+                if ambiguous and not self.cancelled and self._clock() + self.timeout <= end[0]:
+                    if took_effect(end[0]):
                         return READ_BACK_DONE
-                    try:
-                        return self._attempt(method, url, body, path, end, read)
-                    except RetryableFailure as failure:
-                        ambiguous, last = ambiguous or failure.ambiguous, failure
-                        raise
+                    ambiguous = False  # read back: it did not take effect
         except ApiError as error:
             # After a write went out, a stop before its retry or a failed read-back (a 429's
             # pause) leaves it unknown: said as "may have taken effect", not as "not sent".
             read_back = error.method == "GET" and not isinstance(error, AuthError)
             if last is None or method == "GET" or not (isinstance(error, NotSent) or read_back):
                 raise  # nothing went out, or a read, or the write's own answer
-        except RetryableFailure:
-            if ambiguous and not self.cancelled and self._clock() + self.timeout <= end[0]:
-                if took_effect(end[0]):
-                    return READ_BACK_DONE
-                ambiguous = False  # read back: it did not take effect
         assert last is not None, "tenacity either returns or raises"
         why = "interrupted before a retry" if self.cancelled else "gave up after retries"
         why += "; it may have taken effect" if ambiguous else ""

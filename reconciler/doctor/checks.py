@@ -323,8 +323,7 @@ def agent_twins(
 ) -> Verdict:
     """How the asked agents' twin personas read (a listed one is not read by id), and for plan."""
     if isinstance(agents, ApiError):
-        status: Status = "warn" if agents.status == 404 else "fail"
-        return status, f"not checked: {agents}"
+        return ("warn" if agents.status == 404 else "fail"), f"not checked: {agents}"
     if isinstance(twins, ApiError):
         return "fail", f"reading stopped: {twins}"
     asked = counted(len(twins), "agent")

@@ -1,13 +1,13 @@
 """Attacks on how a write whose answer was lost (a 5xx, a dropped connection) is reported when
 the read-back that checks it, before any resend, fails.
 
-One defect, seen three ways. The read-back runs in two places: before a resend, inside the retry
-loop, and once more after the retries ran out. Inside the loop a read-back that fails (a 429, a
-5xx until its retries run out, a 404, a malformed answer, a stop) reports the write as its own
-last error, "may have taken effect". After the loop the same failure escapes as it is: the write
-is reported as the read-back's `GET /v1/personas/...` error, with the read's status and code, and
-a stop during that read-back reports the write "not sent", which the apply reads as skipped,
-although it went out.
+One defect, seen three ways, found as failing tests before its fix. The read-back runs in two
+places: before a resend, inside the retry loop, and once more after the retries ran out. Inside
+the loop a read-back that fails (a 429, a 5xx until its retries run out, a 404, a malformed
+answer, a stop) reported the write as its own last error, "may have taken effect"; after the
+loop the same failure escaped as the read-back's `GET /v1/personas/...` error, and a stop during
+it reported the write "not sent", which the apply reads as skipped, although it went out. Both
+places now report it alike.
 
 What holds: inside the loop every such failure is the write's (its method, path, status, code)
 and says it may have taken effect, with no resend; a 401/403 during the read-back is raised as
@@ -163,12 +163,6 @@ def test_a_401_or_403_during_the_read_back_is_raised_as_itself_and_stops(
 AFTER_RETRIES = ["429 until retries run out", "503 until retries run out", "404", "malformed"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after the retries ran out, a failed read-back escapes as itself: the write is "
-    "reported as `GET /v1/personas/p1` with the read's status and code, not as the write's own "
-    "last error 'may have taken effect', as the same failure before a resend is",
-)
 @pytest.mark.parametrize("attempts", [1, 2])
 @pytest.mark.parametrize("failure", AFTER_RETRIES)
 def test_a_failed_read_back_after_the_retries_reports_the_write_as_may_have_taken_effect(
@@ -182,11 +176,6 @@ def test_a_failed_read_back_after_the_retries_reports_the_write_as_may_have_take
     assert_the_write_may_have_taken_effect(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the same failed read-back (a 404) is reported two ways: before a resend as the "
-    "write's HTTP 500 'may have taken effect', after the retries as the GET's HTTP 404",
-)
 def test_a_failed_read_back_is_reported_alike_before_a_resend_and_after_the_retries() -> None:
     _, before = attach([WRITE_LOST], [READ_FAILURES["404"]], attempts=5)
     _, after = attach([WRITE_LOST], [READ_FAILURES["404"]], attempts=1)
@@ -228,11 +217,6 @@ def test_a_stop_during_the_read_back_before_a_resend_may_have_taken_effect() -> 
     assert str(error).endswith("(interrupted before a retry; it may have taken effect)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stop during the read-back after the retries ran out escapes as the GET's NotSent: "
-    "the write that went out (HTTP 500) is reported 'not sent' and the apply records it skipped",
-)
 def test_a_stop_during_the_read_back_after_the_retries_is_not_reported_not_sent() -> None:
     sent, error = agent_attach(attempts=1)
     assert sent == ["POST /v2/agents/a1/inbound/attach", "GET /v2/agents/a1/inbound"]
